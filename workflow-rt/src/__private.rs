@@ -1,0 +1,118 @@
+//! What generated code names. Not a public API: it may change in any release, which is why
+//! `workflow-rt` pins `workflow-macros` exactly.
+
+use std::marker::PhantomData;
+
+pub use ::core;
+pub use ::postcard;
+pub use ::serde;
+pub use ::std;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use crate::activity::BoxFuture;
+pub use crate::context::WorkflowCtx;
+pub use crate::durable::{Durable, Pending, Resolution};
+pub use crate::error::ResumeError;
+pub use crate::workflow::{AwaitDesc, Description, StateDesc, Step};
+
+/// `Result<T, E>` as seen through associated types, so that generated code can name the `Ok`
+/// type of an activity's output: `<<charge as Activity>::Output as Fallible>::Ok`.
+pub trait Fallible {
+    type Ok: Serialize + DeserializeOwned + Send + 'static;
+    type Err: Into<crate::ActivityError>;
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> Fallible for Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    E: Into<crate::ActivityError>,
+{
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// The `?` operator, rewritten by `#[workflow]` so that an early exit completes the workflow:
+/// `e?` becomes `match QuestionMark::<Out>::branch(e) { Ok(v) => v, Err(out) => return .. }`.
+pub trait QuestionMark<Out> {
+    type Continue;
+    fn branch(self) -> Result<Self::Continue, Out>;
+}
+
+impl<T, E, U, F: From<E>> QuestionMark<Result<U, F>> for Result<T, E> {
+    type Continue = T;
+    fn branch(self) -> Result<T, Result<U, F>> {
+        self.map_err(|e| Err(From::from(e)))
+    }
+}
+
+impl<T, U> QuestionMark<Option<U>> for Option<T> {
+    type Continue = T;
+    fn branch(self) -> Result<T, Option<U>> {
+        self.ok_or(None)
+    }
+}
+
+/// A type witness: `Some(phantom_of(&value))` records `T` in a variable whose type rustc then
+/// infers function-wide.
+pub fn phantom_of<T>(_: &T) -> PhantomData<T> {
+    PhantomData
+}
+
+/// Decodes the value of the await whose operation type `D` was recorded in `witness`.
+pub fn resolve<D: Durable>(_witness: &Option<PhantomData<D>>, resolution: Option<Resolution>) -> Result<D::Output, ResumeError> {
+    match resolution {
+        Some(r) => D::resolve(r),
+        None => Err(ResumeError::UnexpectedWake { state: "a suspended state".into(), got: "no resolution".into() }),
+    }
+}
+
+/// Turns a durable operation into commands.
+pub fn schedule<D: Durable>(op: D, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+    op.schedule(ctx)
+}
+
+/// A value saved in the state whose type the macro cannot write (a temporary it introduced):
+/// kept encoded, and decoded with the type recorded by [`phantom_of`].
+#[derive(Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Encoded(pub Vec<u8>);
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoded({} bytes)", self.0.len())
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T, what: &str) -> Result<Encoded, ResumeError> {
+    postcard::to_stdvec(value).map(Encoded).map_err(|e| ResumeError::Encode { what: what.to_string(), reason: e.to_string() })
+}
+
+pub fn decode<T: DeserializeOwned>(_witness: &Option<PhantomData<T>>, bytes: &Encoded, what: &str) -> Result<T, ResumeError> {
+    postcard::from_bytes(&bytes.0).map_err(|e| ResumeError::Decode { what: what.to_string(), reason: e.to_string() })
+}
+
+/// The remaining items of a `for` loop whose body awaits, kept in the state.
+pub fn loop_items<I: IntoIterator>(iter: I) -> std::collections::VecDeque<I::Item> {
+    iter.into_iter().collect()
+}
+
+/// Asserts at compile time that a type saved in a state can be persisted; generated with the
+/// span of the user's type so that the error points at it.
+pub fn assert_persistable<T: Serialize + DeserializeOwned>() {}
+
+/// FNV-1a, for fingerprints computed at compile time.
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}

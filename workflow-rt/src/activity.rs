@@ -1,0 +1,295 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::__private::Fallible;
+
+/// A boxed, sendable future: what an activity's body is turned into.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A side effect a workflow can call: an API request, an email, a payment.
+///
+/// Implemented by `#[activity]` on `async fn name(ctx: ActivityCtx, input: I) -> Result<O, E>`,
+/// which defines a unit struct `name` (pass it by value: `ctx.activity(name, input)`) and keeps
+/// the body callable directly as `name::call(ctx, input)`.
+pub trait Activity: Copy + Send + Sync + 'static {
+    /// The stable name the runtime stores with each task.
+    const NAME: &'static str;
+    /// What the activity takes (the single input, or a tuple of several).
+    type Input: Serialize + DeserializeOwned + Send + 'static;
+    /// What the activity returns: a `Result<O, E>` where `E: Into<ActivityError>`.
+    type Output: Fallible + Send + 'static;
+    /// Runs the activity's body once.
+    fn run(self, ctx: ActivityCtx, input: Self::Input) -> BoxFuture<'static, Self::Output>;
+}
+
+/// Where an activity attempt stands, handed to its body.
+#[derive(Clone)]
+pub struct ActivityCtx {
+    pub(crate) workflow_id: String,
+    pub(crate) seq: u64,
+    pub(crate) attempt: u32,
+    pub(crate) heartbeat_details: Option<Vec<u8>>,
+    pub(crate) heartbeat: Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ActivityCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityCtx")
+            .field("workflow_id", &self.workflow_id)
+            .field("seq", &self.seq)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+impl ActivityCtx {
+    /// A context for calling an activity directly, outside any runtime (unit tests).
+    pub fn for_test(workflow_id: impl Into<String>) -> Self {
+        ActivityCtx { workflow_id: workflow_id.into(), seq: 0, attempt: 1, heartbeat_details: None, heartbeat: None }
+    }
+
+    /// A context for one attempt of the call with sequence number `seq` in workflow
+    /// `workflow_id`; `heartbeat` receives encoded heartbeat details.
+    pub fn new(
+        workflow_id: impl Into<String>,
+        seq: u64,
+        attempt: u32,
+        heartbeat_details: Option<Vec<u8>>,
+        heartbeat: Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>,
+    ) -> Self {
+        ActivityCtx { workflow_id: workflow_id.into(), seq, attempt, heartbeat_details, heartbeat }
+    }
+
+    /// The id of the workflow that made this call.
+    pub fn workflow_id(&self) -> &str {
+        &self.workflow_id
+    }
+
+    /// The call's sequence number within its workflow.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// A key that is the same on every attempt of this call and different for every other call:
+    /// hand it to the system you call so that a retried request has exactly-once effect.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.workflow_id, self.seq)
+    }
+
+    /// Which attempt this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Reports progress. The runtime extends the attempt's heartbeat deadline and keeps
+    /// `details`; if this attempt fails, the next one sees them in [`Self::heartbeat_details`].
+    pub fn heartbeat<T: Serialize>(&self, details: &T) {
+        if let (Some(sink), Ok(bytes)) = (&self.heartbeat, postcard::to_stdvec(details)) {
+            sink(bytes);
+        }
+    }
+
+    /// The details of the last heartbeat of an earlier attempt of this call, if any.
+    pub fn heartbeat_details<T: DeserializeOwned>(&self) -> Option<T> {
+        self.heartbeat_details.as_deref().and_then(|b| postcard::from_bytes(b).ok())
+    }
+}
+
+/// How an activity failed, as the workflow sees it after the last attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActivityErrorKind {
+    /// The body returned an error that may succeed on a retry.
+    Failed,
+    /// The body returned an error that no retry will fix.
+    NonRetryable,
+    /// An attempt ran longer than its start-to-close timeout.
+    StartToCloseTimeout,
+    /// The call as a whole ran longer than its schedule-to-close timeout.
+    ScheduleToCloseTimeout,
+    /// An attempt did not heartbeat within its heartbeat timeout.
+    HeartbeatTimeout,
+    /// The body panicked.
+    Panicked,
+    /// No activity of this name is registered with the runtime, or its input did not decode.
+    BadCall,
+    /// The workflow was cancelled or stopped waiting for this call.
+    Cancelled,
+}
+
+/// An activity's failure: returned by its body, or made by the runtime (timeouts, panics).
+///
+/// Any `std::error::Error` converts into a retryable one, so `?` works inside activities. Like
+/// `anyhow::Error` it does not implement `std::error::Error` itself (that would make the blanket
+/// conversion overlap with `From<T> for T`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityError {
+    /// How it failed.
+    pub kind: ActivityErrorKind,
+    /// An application-defined error type, matched by [`RetryPolicy::non_retryable`].
+    pub error_type: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// How many attempts were made before the workflow saw this error (0 until it does).
+    pub attempts: u32,
+}
+
+impl ActivityError {
+    /// A retryable failure with this message.
+    pub fn retryable(message: impl std::fmt::Display) -> Self {
+        Self::new(ActivityErrorKind::Failed, message)
+    }
+
+    /// A failure that is not retried, whatever the policy says.
+    pub fn non_retryable(message: impl std::fmt::Display) -> Self {
+        Self::new(ActivityErrorKind::NonRetryable, message)
+    }
+
+    /// An error of this kind with this message.
+    pub fn new(kind: ActivityErrorKind, message: impl std::fmt::Display) -> Self {
+        ActivityError { kind, error_type: String::new(), message: message.to_string(), attempts: 0 }
+    }
+
+    /// Tags the error with an application error type (see [`RetryPolicy::non_retryable`]).
+    pub fn with_type(mut self, error_type: impl Into<String>) -> Self {
+        self.error_type = error_type.into();
+        self
+    }
+
+    /// Whether a retry policy may retry this error at all.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.kind, ActivityErrorKind::NonRetryable | ActivityErrorKind::BadCall | ActivityErrorKind::Cancelled | ActivityErrorKind::ScheduleToCloseTimeout)
+    }
+}
+
+impl std::fmt::Display for ActivityError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "activity {:?}", self.kind)?;
+        if !self.error_type.is_empty() {
+            write!(f, " [{}]", self.error_type)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
+    fn from(e: E) -> Self {
+        ActivityError::retryable(&e).with_type(std::any::type_name::<E>())
+    }
+}
+
+/// When and how often a failed activity is tried again (Temporal's retry policy).
+///
+/// The wait before attempt `n + 1` is `initial * coefficient^(n-1)`, capped at `maximum`, then
+/// spread by `jitter` (a fraction: 0.2 means +-20%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub initial_interval: Duration,
+    pub backoff_coefficient: f64,
+    pub maximum_interval: Option<Duration>,
+    /// 0 means unlimited (bounded by the schedule-to-close timeout, if any).
+    pub maximum_attempts: u32,
+    pub jitter: f64,
+    /// Error types ([`ActivityError::error_type`]) that are never retried.
+    pub non_retryable_errors: Vec<String>,
+}
+
+impl Default for RetryPolicy {
+    /// 1 s initial interval, coefficient 2, at most 100 s between attempts, unlimited attempts,
+    /// 10% jitter: Temporal's defaults.
+    fn default() -> Self {
+        RetryPolicy {
+            initial_interval: Duration::from_secs(1),
+            backoff_coefficient: 2.0,
+            maximum_interval: Some(Duration::from_secs(100)),
+            maximum_attempts: 0,
+            jitter: 0.1,
+            non_retryable_errors: Vec::new(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff from `initial`, doubling each time, otherwise the defaults.
+    pub fn exponential(initial: Duration) -> Self {
+        RetryPolicy { initial_interval: initial, maximum_interval: Some(initial * 100), ..Self::default() }
+    }
+
+    /// The same wait before every retry, no jitter.
+    pub fn fixed(interval: Duration) -> Self {
+        RetryPolicy { initial_interval: interval, backoff_coefficient: 1.0, maximum_interval: Some(interval), jitter: 0.0, ..Self::default() }
+    }
+
+    /// Exactly one attempt.
+    pub fn none() -> Self {
+        RetryPolicy { maximum_attempts: 1, ..Self::default() }
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.maximum_attempts = n;
+        self
+    }
+    pub fn backoff(mut self, coefficient: f64) -> Self {
+        self.backoff_coefficient = coefficient;
+        self
+    }
+    pub fn max_interval(mut self, d: Duration) -> Self {
+        self.maximum_interval = Some(d);
+        self
+    }
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+    pub fn non_retryable(mut self, error_type: impl Into<String>) -> Self {
+        self.non_retryable_errors.push(error_type.into());
+        self
+    }
+
+    /// The wait before the attempt after `attempt` (counted from 1), before jitter.
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(1000) as i32;
+        let secs = self.initial_interval.as_secs_f64() * self.backoff_coefficient.max(1.0).powi(exp);
+        let mut d = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+        if let Some(max) = self.maximum_interval {
+            d = d.min(max);
+        }
+        d
+    }
+
+    /// The wait before the attempt after `attempt`, with jitter drawn from `unit` in `[0, 1)`.
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let base = self.base_delay(attempt).as_secs_f64();
+        let j = self.jitter.clamp(0.0, 1.0);
+        let factor = 1.0 - j + 2.0 * j * unit.clamp(0.0, 1.0);
+        Duration::try_from_secs_f64(base * factor).unwrap_or(Duration::MAX)
+    }
+
+    /// Whether `error`, returned by attempt `attempt`, should be retried.
+    pub fn should_retry(&self, error: &ActivityError, attempt: u32) -> bool {
+        error.is_retryable()
+            && !self.non_retryable_errors.iter().any(|t| *t == error.error_type)
+            && (self.maximum_attempts == 0 || attempt < self.maximum_attempts)
+    }
+}
+
+/// How one activity call is run: retry policy and timeouts. Set with the builder methods of
+/// [`crate::ActivityCall`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ActivityOptions {
+    pub retry: RetryPolicy,
+    /// Limit on one attempt.
+    pub start_to_close: Option<Duration>,
+    /// Limit on the whole call, all attempts and waits included.
+    pub schedule_to_close: Option<Duration>,
+    /// An attempt that has not heartbeated for this long is failed (and may be retried).
+    pub heartbeat_timeout: Option<Duration>,
+}

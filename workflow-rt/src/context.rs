@@ -1,0 +1,437 @@
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::__private::Fallible;
+use crate::activity::{Activity, ActivityError, ActivityOptions, RetryPolicy};
+use crate::durable::{Durable, Pending, Resolution, unexpected};
+use crate::error::ResumeError;
+
+/// The part of a workflow's context that is persisted with every snapshot: the clock reading of
+/// the current step, the random generator and the next sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CtxState {
+    /// Milliseconds since the Unix epoch: when what woke this step happened.
+    pub now_ms: u64,
+    /// State of the deterministic random generator (SplitMix64).
+    pub rng: u64,
+    /// The next sequence number for a command.
+    pub seq: u64,
+}
+
+/// A workflow's only door to the outside world. Everything that could differ between two runs of
+/// the same step (time, randomness, side effects) goes through it and is persisted.
+pub struct WorkflowCtx {
+    id: String,
+    state: Cell<CtxState>,
+}
+
+impl std::fmt::Debug for WorkflowCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowCtx").field("id", &self.id).field("state", &self.state.get()).finish()
+    }
+}
+
+impl WorkflowCtx {
+    /// A context for workflow `id` in the given persisted state.
+    pub fn new(id: impl Into<String>, state: CtxState) -> Self {
+        WorkflowCtx { id: id.into(), state: Cell::new(state) }
+    }
+
+    /// The initial context state for a workflow started at `now_ms`, with its random generator
+    /// seeded from the workflow id (so it is reproducible).
+    pub fn initial_state(id: &str, now_ms: u64) -> CtxState {
+        let mut seed = 0xcbf2_9ce4_8422_2325u64;
+        for b in id.bytes() {
+            seed = (seed ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        CtxState { now_ms, rng: seed, seq: 0 }
+    }
+
+    /// The persisted state, to store with the snapshot.
+    pub fn state(&self) -> CtxState {
+        self.state.get()
+    }
+
+    /// Sets the clock reading for the step about to run.
+    pub fn set_now_ms(&self, now_ms: u64) {
+        let mut s = self.state.get();
+        s.now_ms = now_ms;
+        self.state.set(s);
+    }
+
+    /// This workflow's id.
+    pub fn workflow_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The time of the event that woke the current step (deterministic: the same if the step
+    /// runs again). Use this instead of `SystemTime::now()`.
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.state.get().now_ms)
+    }
+
+    /// A random value from the workflow's persisted generator. Use this instead of
+    /// `rand::random()`.
+    pub fn random<T: FromRandom>(&self) -> T {
+        T::from_random(|| self.next_u64())
+    }
+
+    /// A random (version 4) UUID from the workflow's persisted generator, hyphenated.
+    pub fn uuid(&self) -> String {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    }
+
+    fn next_u64(&self) -> u64 {
+        // SplitMix64: small, fast, and its whole state is one u64 to persist.
+        let mut s = self.state.get();
+        s.rng = s.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.state.set(s);
+        let mut z = s.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        let mut s = self.state.get();
+        let seq = s.seq;
+        s.seq += 1;
+        self.state.set(s);
+        seq
+    }
+
+    /// Calls an activity. Await the returned call (after setting options) to get its result.
+    pub fn activity<A: Activity>(&self, activity: A, input: A::Input) -> ActivityCall<A> {
+        ActivityCall { activity, input, options: ActivityOptions::default() }
+    }
+
+    /// A durable timer: survives restarts, costs a row in the store while it waits.
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep { duration }
+    }
+
+    /// Waits for the next signal named `name`, decoded as `T`. Signals sent before the workflow
+    /// waits are buffered, in order.
+    pub fn signal<T: DeserializeOwned>(&self, name: impl Into<String>) -> SignalWait<T> {
+        SignalWait { name: name.into(), _t: PhantomData }
+    }
+
+    /// Runs several operations at once; the value is all their values, in order. Takes a tuple
+    /// of up to 6 operations, or a `Vec` of operations of one type.
+    pub fn join<J: JoinAll>(&self, operations: J) -> Join<J> {
+        Join { operations }
+    }
+
+    /// Runs several operations at once; the value is the first to finish (and which one). Takes
+    /// a tuple of 2 to 4 operations ([`Select2`]...), or a `Vec` (`(index, value)`).
+    pub fn select<S: SelectAll>(&self, operations: S) -> Select<S> {
+        Select { operations }
+    }
+}
+
+/// Types `ctx.random()` can produce.
+pub trait FromRandom {
+    fn from_random(next: impl FnMut() -> u64) -> Self;
+}
+
+macro_rules! from_random_int {
+    ($($t:ty),*) => {$(
+        impl FromRandom for $t {
+            fn from_random(mut next: impl FnMut() -> u64) -> Self { next() as $t }
+        }
+    )*};
+}
+from_random_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl FromRandom for u128 {
+    fn from_random(mut next: impl FnMut() -> u64) -> Self {
+        ((next() as u128) << 64) | next() as u128
+    }
+}
+impl FromRandom for bool {
+    fn from_random(mut next: impl FnMut() -> u64) -> Self {
+        next() & 1 == 1
+    }
+}
+impl FromRandom for f64 {
+    /// Uniform in `[0, 1)`.
+    fn from_random(mut next: impl FnMut() -> u64) -> Self {
+        (next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A call of activity `A`, not yet started; `.await` it in a workflow.
+#[must_use = "an activity call does nothing until it is awaited"]
+pub struct ActivityCall<A: Activity> {
+    #[allow(dead_code)]
+    activity: A,
+    input: A::Input,
+    options: ActivityOptions,
+}
+
+impl<A: Activity> ActivityCall<A> {
+    /// How failed attempts are retried (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = policy;
+        self
+    }
+    /// Limit on one attempt.
+    pub fn start_to_close(mut self, d: Duration) -> Self {
+        self.options.start_to_close = Some(d);
+        self
+    }
+    /// Limit on the whole call, all attempts and backoff included.
+    pub fn schedule_to_close(mut self, d: Duration) -> Self {
+        self.options.schedule_to_close = Some(d);
+        self
+    }
+    /// An attempt that does not heartbeat for this long fails.
+    pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
+        self.options.heartbeat_timeout = Some(d);
+        self
+    }
+    /// Replaces all options at once.
+    pub fn options(mut self, options: ActivityOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+impl<A: Activity> Durable for ActivityCall<A> {
+    type Output = Result<<A::Output as Fallible>::Ok, ActivityError>;
+
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        let input = postcard::to_stdvec(&self.input).map_err(|e| ResumeError::Encode {
+            what: format!("the input of activity {}", A::NAME),
+            reason: e.to_string(),
+        })?;
+        Ok(Pending::Activity { seq: ctx.next_seq(), name: A::NAME.to_string(), input, options: self.options })
+    }
+
+    fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError> {
+        match resolution {
+            Resolution::Activity(Ok(bytes)) => postcard::from_bytes(&bytes).map(Ok).map_err(|e| ResumeError::Decode {
+                what: format!("the result of activity {}", A::NAME),
+                reason: e.to_string(),
+            }),
+            Resolution::Activity(Err(e)) => Ok(Err(e)),
+            other => Err(unexpected("an activity", &other)),
+        }
+    }
+}
+
+/// A durable timer; `.await` it in a workflow.
+#[must_use = "a timer does nothing until it is awaited"]
+pub struct Sleep {
+    duration: Duration,
+}
+
+impl Durable for Sleep {
+    type Output = ();
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        let ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
+        Ok(Pending::Timer { seq: ctx.next_seq(), fire_at: ctx.state().now_ms.saturating_add(ms) })
+    }
+    fn resolve(resolution: Resolution) -> Result<(), ResumeError> {
+        match resolution {
+            Resolution::Timer => Ok(()),
+            other => Err(unexpected("a timer", &other)),
+        }
+    }
+}
+
+/// A wait for a signal; `.await` it in a workflow, or bound it with [`SignalWait::timeout`].
+#[must_use = "a signal wait does nothing until it is awaited"]
+pub struct SignalWait<T> {
+    name: String,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> SignalWait<T> {
+    /// Gives up after `d`: the value is `None` if no signal came in time.
+    pub fn timeout(self, d: Duration) -> SignalTimeout<T> {
+        SignalTimeout { signal: self, timer: Sleep { duration: d } }
+    }
+}
+
+impl<T: DeserializeOwned> Durable for SignalWait<T> {
+    type Output = T;
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        Ok(Pending::Signal { seq: ctx.next_seq(), name: self.name })
+    }
+    fn resolve(resolution: Resolution) -> Result<T, ResumeError> {
+        match resolution {
+            Resolution::Signal(bytes) => postcard::from_bytes(&bytes).map_err(|e| ResumeError::Decode {
+                what: format!("a signal payload as {}", std::any::type_name::<T>()),
+                reason: e.to_string(),
+            }),
+            other => Err(unexpected("a signal", &other)),
+        }
+    }
+}
+
+/// A wait for a signal that gives up after a time; its value is `None` on timeout.
+#[must_use = "a signal wait does nothing until it is awaited"]
+pub struct SignalTimeout<T> {
+    signal: SignalWait<T>,
+    timer: Sleep,
+}
+
+impl<T: DeserializeOwned> Durable for SignalTimeout<T> {
+    type Output = Option<T>;
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        Ok(Pending::Select(vec![self.signal.schedule(ctx)?, self.timer.schedule(ctx)?]))
+    }
+    fn resolve(resolution: Resolution) -> Result<Option<T>, ResumeError> {
+        match resolution {
+            Resolution::Select(0, r) => SignalWait::<T>::resolve(*r).map(Some),
+            Resolution::Select(1, r) => Sleep::resolve(*r).map(|()| None),
+            other => Err(unexpected("a signal or its timeout", &other)),
+        }
+    }
+}
+
+/// Several operations run at once; see [`WorkflowCtx::join`].
+#[must_use = "a join does nothing until it is awaited"]
+pub struct Join<J> {
+    operations: J,
+}
+
+/// What [`WorkflowCtx::join`] accepts: tuples of durable operations and `Vec`s of one kind.
+pub trait JoinAll {
+    type Output;
+    fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError>;
+    fn resolve_all(resolutions: Vec<Resolution>) -> Result<Self::Output, ResumeError>;
+}
+
+impl<J: JoinAll> Durable for Join<J> {
+    type Output = J::Output;
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        Ok(Pending::Join(self.operations.schedule_all(ctx)?))
+    }
+    fn resolve(resolution: Resolution) -> Result<J::Output, ResumeError> {
+        match resolution {
+            Resolution::Join(v) => J::resolve_all(v),
+            other => Err(unexpected("a join", &other)),
+        }
+    }
+}
+
+impl<D: Durable> JoinAll for Vec<D> {
+    type Output = Vec<D::Output>;
+    fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError> {
+        self.into_iter().map(|d| d.schedule(ctx)).collect()
+    }
+    fn resolve_all(resolutions: Vec<Resolution>) -> Result<Self::Output, ResumeError> {
+        resolutions.into_iter().map(D::resolve).collect()
+    }
+}
+
+macro_rules! join_tuple {
+    ($n:literal; $($d:ident),+) => {
+        impl<$($d: Durable),+> JoinAll for ($($d,)+) {
+            type Output = ($($d::Output,)+);
+            #[allow(non_snake_case)]
+            fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError> {
+                let ($($d,)+) = self;
+                Ok(vec![$($d.schedule(ctx)?),+])
+            }
+            #[allow(non_snake_case)]
+            fn resolve_all(resolutions: Vec<Resolution>) -> Result<Self::Output, ResumeError> {
+                if resolutions.len() != $n {
+                    return Err(ResumeError::UnexpectedWake {
+                        state: format!("awaiting a join of {}", $n),
+                        got: format!("a join of {}", resolutions.len()),
+                    });
+                }
+                let mut it = resolutions.into_iter();
+                $(let $d = $d::resolve(it.next().expect("length checked above"))?;)+
+                Ok(($($d,)+))
+            }
+        }
+    };
+}
+join_tuple!(1; A);
+join_tuple!(2; A, B);
+join_tuple!(3; A, B, C);
+join_tuple!(4; A, B, C, D);
+join_tuple!(5; A, B, C, D, E);
+join_tuple!(6; A, B, C, D, E, F);
+
+/// Several operations raced; see [`WorkflowCtx::select`].
+#[must_use = "a select does nothing until it is awaited"]
+pub struct Select<S> {
+    operations: S,
+}
+
+/// What [`WorkflowCtx::select`] accepts: tuples of 2 to 4 durable operations and `Vec`s.
+pub trait SelectAll {
+    type Output;
+    fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError>;
+    fn resolve_one(index: u32, resolution: Resolution) -> Result<Self::Output, ResumeError>;
+}
+
+impl<S: SelectAll> Durable for Select<S> {
+    type Output = S::Output;
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        Ok(Pending::Select(self.operations.schedule_all(ctx)?))
+    }
+    fn resolve(resolution: Resolution) -> Result<S::Output, ResumeError> {
+        match resolution {
+            Resolution::Select(i, r) => S::resolve_one(i, *r),
+            other => Err(unexpected("a select", &other)),
+        }
+    }
+}
+
+impl<D: Durable> SelectAll for Vec<D> {
+    /// Which operation finished first, and its value.
+    type Output = (usize, D::Output);
+    fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError> {
+        self.into_iter().map(|d| d.schedule(ctx)).collect()
+    }
+    fn resolve_one(index: u32, resolution: Resolution) -> Result<Self::Output, ResumeError> {
+        Ok((index as usize, D::resolve(resolution)?))
+    }
+}
+
+macro_rules! select_tuple {
+    ($name:ident; $($d:ident $v:ident $i:literal),+) => {
+        /// Which operation of a `ctx.select((..))` finished first, with its value.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name<$($d),+> {
+            $($v($d)),+
+        }
+
+        impl<$($d: Durable),+> SelectAll for ($($d,)+) {
+            type Output = $name<$($d::Output),+>;
+            #[allow(non_snake_case)]
+            fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError> {
+                let ($($d,)+) = self;
+                Ok(vec![$($d.schedule(ctx)?),+])
+            }
+            fn resolve_one(index: u32, resolution: Resolution) -> Result<Self::Output, ResumeError> {
+                match index {
+                    $($i => Ok($name::$v($d::resolve(resolution)?)),)+
+                    other => Err(ResumeError::UnexpectedWake {
+                        state: format!("awaiting a select of {}", stringify!($name)),
+                        got: format!("branch {other}"),
+                    }),
+                }
+            }
+        }
+    };
+}
+select_tuple!(Select2; A First 0, B Second 1);
+select_tuple!(Select3; A First 0, B Second 1, C Third 2);
+select_tuple!(Select4; A First 0, B Second 1, C Third 2, D Fourth 3);

@@ -1,0 +1,88 @@
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{ActivityError, ActivityOptions};
+use crate::context::WorkflowCtx;
+use crate::error::ResumeError;
+
+/// What a suspended workflow waits for: the commands the runtime must carry out, as a tree.
+///
+/// Leaves are commands (run an activity, start a timer, wait for a signal); `Join` resolves when
+/// all its children have, `Select` when the first one does (the others are then cancelled).
+/// Every leaf has a sequence number unique within its workflow, allocated from the workflow's
+/// context, so the same step run twice issues the same commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Pending {
+    Activity { seq: u64, name: String, input: Vec<u8>, options: ActivityOptions },
+    /// `fire_at` is in milliseconds since the Unix epoch, on the runtime's clock.
+    Timer { seq: u64, fire_at: u64 },
+    Signal { seq: u64, name: String },
+    Join(Vec<Pending>),
+    Select(Vec<Pending>),
+}
+
+impl Pending {
+    /// The leaves (commands) of this tree, depth first.
+    pub fn leaves(&self) -> Vec<&Pending> {
+        let mut out = Vec::new();
+        fn walk<'a>(p: &'a Pending, out: &mut Vec<&'a Pending>) {
+            match p {
+                Pending::Join(v) | Pending::Select(v) => v.iter().for_each(|c| walk(c, out)),
+                leaf => out.push(leaf),
+            }
+        }
+        walk(self, &mut out);
+        out
+    }
+
+    /// A short name of this node's kind, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Pending::Activity { .. } => "activity",
+            Pending::Timer { .. } => "timer",
+            Pending::Signal { .. } => "signal",
+            Pending::Join(_) => "join",
+            Pending::Select(_) => "select",
+        }
+    }
+}
+
+/// What a [`Pending`] tree resolved to; the runtime hands it to the workflow's `resume`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Resolution {
+    /// The activity's encoded `Ok` value, or its final error.
+    Activity(Result<Vec<u8>, ActivityError>),
+    Timer,
+    /// The signal's encoded payload.
+    Signal(Vec<u8>),
+    /// One resolution per child, in order.
+    Join(Vec<Resolution>),
+    /// Which child resolved first, and how.
+    Select(u32, Box<Resolution>),
+}
+
+impl Resolution {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resolution::Activity(_) => "activity",
+            Resolution::Timer => "timer",
+            Resolution::Signal(_) => "signal",
+            Resolution::Join(_) => "join",
+            Resolution::Select(..) => "select",
+        }
+    }
+}
+
+/// An operation a workflow may `.await`: it becomes commands when the workflow suspends on it,
+/// and its value is decoded from the [`Resolution`] when the workflow resumes.
+pub trait Durable {
+    /// The value of the `.await`.
+    type Output;
+    /// Turns the operation into commands, allocating sequence numbers from `ctx`.
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError>;
+    /// Decodes the operation's value from what resolved it.
+    fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError>;
+}
+
+pub(crate) fn unexpected(expected: &str, got: &Resolution) -> ResumeError {
+    ResumeError::UnexpectedWake { state: format!("awaiting {expected}"), got: got.kind().to_string() }
+}

@@ -1,0 +1,60 @@
+use serde::{Deserialize, Serialize};
+
+use crate::activity::ActivityError;
+
+/// The error half of a workflow's output: why a workflow ended in failure.
+///
+/// Like `anyhow::Error` it converts from any `std::error::Error` and from [`ActivityError`], so
+/// `?` works on both inside a workflow. It is persisted with the workflow's output, so it keeps a
+/// message (and the activity error that caused it, if any) rather than the original error value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowError {
+    /// What went wrong, for people.
+    pub message: String,
+    /// The activity failure that caused this error, when it came from one through `?`.
+    pub activity: Option<ActivityError>,
+}
+
+impl WorkflowError {
+    /// An error with this message.
+    pub fn msg(message: impl std::fmt::Display) -> Self {
+        WorkflowError { message: message.to_string(), activity: None }
+    }
+}
+
+impl std::fmt::Display for WorkflowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ActivityError> for WorkflowError {
+    fn from(e: ActivityError) -> Self {
+        WorkflowError { message: e.to_string(), activity: Some(e) }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for WorkflowError {
+    fn from(e: E) -> Self {
+        WorkflowError::msg(e)
+    }
+}
+
+/// Why a step of a workflow could not run: the workflow is parked with this reason rather than
+/// retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ResumeError {
+    /// A value (activity result, signal payload, saved local) did not decode as the type the
+    /// workflow expects.
+    #[error("cannot decode {what}: {reason}")]
+    Decode { what: String, reason: String },
+    /// A value could not be encoded (a `Serialize` impl failed).
+    #[error("cannot encode {what}: {reason}")]
+    Encode { what: String, reason: String },
+    /// What woke the workflow is not what the state it is in waits for.
+    #[error("state {state} was woken by {got}, which it does not wait for")]
+    UnexpectedWake { state: String, got: String },
+    /// The workflow was resumed in its completed or poisoned state.
+    #[error("the workflow cannot resume from state {0}")]
+    NotResumable(String),
+}

@@ -1,0 +1,45 @@
+//! Durable workflows as serializable state machines: no server, no replay.
+//!
+//! `#[workflow]` rewrites a plain `async fn` into an explicit state machine whose state enum is
+//! serialized (serde + postcard) after every durable `.await` and committed to a [`Store`].
+//! After a crash the workflow continues from its last snapshot; nothing is replayed.
+//!
+//! See the README for a tour; the pieces:
+//! - [`Workflow`] and [`Activity`], implemented by `#[workflow]` and `#[activity]`;
+//! - [`WorkflowCtx`], the only way a workflow reaches the outside world (activities, timers,
+//!   signals, time, randomness);
+//! - [`Runtime`], which runs workflows on a [`Store`];
+//! - [`testing`], an in-process driver for unit tests.
+
+mod activity;
+mod context;
+mod durable;
+mod error;
+mod workflow;
+
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, RetryPolicy};
+pub use context::{
+    ActivityCall, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4, SelectAll, SignalTimeout,
+    SignalWait, Sleep, WorkflowCtx, CtxState,
+};
+pub use durable::{Durable, Pending, Resolution};
+pub use error::{ResumeError, WorkflowError};
+pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
+pub use workflow_macros::{activity, workflow};
+
+/// Re-exported so that user types can derive `Serialize`/`Deserialize` without a direct serde
+/// dependency.
+pub use serde::{self, Deserialize, Serialize};
+
+/// Everything a workflow or activity file needs: `use workflow_rt::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,
+        Select3, Select4, Serialize, Workflow, WorkflowCtx, WorkflowError, activity, workflow,
+    };
+}

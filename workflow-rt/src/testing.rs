@@ -1,0 +1,1 @@
+//! An in-process driver for workflows (filled in below).
