@@ -34,6 +34,34 @@ impl Pending {
         out
     }
 
+    /// What this tree resolves to, given what is known of its leaves: `leaf` answers for one
+    /// leaf (`None`: not yet). A `Join` needs all its children, a `Select` the first child in
+    /// order that has resolved. The runtime and the test driver both resolve waits with this.
+    pub fn try_resolve(&self, leaf: &mut impl FnMut(&Pending) -> Option<Resolution>) -> Option<Resolution> {
+        match self {
+            Pending::Join(children) => {
+                let mut out = Vec::with_capacity(children.len());
+                for c in children {
+                    out.push(c.try_resolve(leaf)?);
+                }
+                Some(Resolution::Join(out))
+            }
+            Pending::Select(children) => children
+                .iter()
+                .enumerate()
+                .find_map(|(i, c)| c.try_resolve(leaf).map(|r| Resolution::Select(i as u32, Box::new(r)))),
+            _ => leaf(self),
+        }
+    }
+
+    /// The sequence number of a leaf (`None` for `Join` and `Select`).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Pending::Activity { seq, .. } | Pending::Timer { seq, .. } | Pending::Signal { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
     /// A short name of this node's kind, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
