@@ -5,6 +5,7 @@ use proc_macro::TokenStream;
 
 mod activity;
 mod attr;
+mod check;
 
 /// Turns `async fn name(ctx: ActivityCtx, input: I) -> Result<O, E>` into an activity.
 #[proc_macro_attribute]
