@@ -1,1 +1,2325 @@
-//! An in-process driver for workflows (filled in below).
+//! An in-process driver for workflows: no store, no threads, a virtual clock.
+//!
+//! [`TestRun`] runs one workflow from its input to its output in the calling thread. It answers
+//! activity calls from closures ([`TestRun::on_activity`]) or by running the real activity
+//! ([`TestRun::with_activity`]), delivers signals queued up front ([`TestRun::signal`]) or at a
+//! virtual time ([`TestRun::signal_after`]), and fires timers on a virtual clock, so a workflow
+//! that waits seven days finishes in microseconds. With
+//! [`TestRun::snapshot_every_await`] it also does what a crash does: at every durable await it
+//! encodes the state and the context with postcard, drops both, and restores them from the bytes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workflow_rt::prelude::*;
+//! use workflow_rt::testing::TestRun;
+//!
+//! #[activity]
+//! async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> {
+//!     Ok(format!("pay-{cents}"))
+//! }
+//!
+//! #[workflow]
+//! async fn checkout(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+//!     let payment = ctx.activity(charge, cents).await?;
+//!     let approved: Option<bool> =
+//!         ctx.signal::<bool>("approve").timeout(Duration::from_secs(7 * 24 * 3600)).await;
+//!     if approved != Some(true) {
+//!         return Err(WorkflowError::msg("not approved"));
+//!     }
+//!     Ok(payment)
+//! }
+//!
+//! // The real activity, a signal sent two days after the start.
+//! let run = TestRun::new(checkout, "order-1", 999)
+//!     .with_activity(charge)
+//!     .signal_after(Duration::from_secs(2 * 24 * 3600), "approve", true)
+//!     .snapshot_every_await(true)
+//!     .run()?;
+//! assert_eq!(run.output, Ok("pay-999".to_string()));
+//! assert_eq!(run.elapsed(), Duration::from_secs(2 * 24 * 3600));
+//!
+//! // A closure in place of the activity, and no approval: the timeout wins after 7 days.
+//! let run = TestRun::new(checkout, "order-2", 5)
+//!     .on_activity(charge, |cents| Ok(format!("fake-{cents}")))
+//!     .run()?;
+//! assert_eq!(run.output, Err(WorkflowError::msg("not approved")));
+//! assert_eq!(run.elapsed(), Duration::from_secs(7 * 24 * 3600));
+//! # Ok::<(), workflow_rt::testing::TestError>(())
+//! ```
+//!
+//! # How a run proceeds
+//!
+//! Each step sets the context's clock to the time of the event that woke it and calls
+//! [`Workflow::resume`]. When the workflow suspends on a [`Pending`] tree, every activity in the
+//! tree starts at once, at the current virtual time, in the tree's order (which is source order):
+//! its answer is computed then, and it completes after its latency (zero unless
+//! [`TestRun::activity_latency`] says otherwise). The driver then moves the clock from event to
+//! event (activity completions, timer fire times, signal arrivals), feeding each to the tree, until
+//! [`Pending::try_resolve`] (the runtime's own resolver) resolves the whole tree; the next step
+//! runs at the time of that last event. Events at the same virtual time are taken in the order of
+//! [`TieBreak`] (source order by default), so which branch of a `select` wins a tie is
+//! deterministic and can be changed. Once a branch of a `select` has won, the leaves of its other
+//! branches are cancelled: their results are never delivered and a signal they waited for stays
+//! buffered for a later wait.
+//!
+//! # Retries
+//!
+//! The driver answers each activity call once, with what the closure (or the real activity)
+//! returned: an `Err` is the call's final error as the workflow sees it (with
+//! [`ActivityError::attempts`] set to 1), whatever retry policy the call carries. Retrying is the
+//! runtime's job; to test how a workflow reacts to an activity that failed after all its attempts,
+//! return that error from the closure.
+//!
+//! # Ending
+//!
+//! A run ends when the workflow completes ([`TestOutcome`]) or with a [`TestError`]: the driver
+//! never hangs on a workflow that waits for a signal nobody will send
+//! ([`TestError::Stuck`] says what it waits for), and stops a workflow that never ends after
+//! [`TestRun::max_steps`] steps. The only thing it cannot bound is user code that loops forever
+//! between two awaits, or a real activity whose future never completes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::__private::Fallible;
+use crate::activity::{
+    Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, BoxFuture,
+};
+use crate::context::{CtxState, WorkflowCtx};
+use crate::durable::{Pending, Resolution};
+use crate::error::ResumeError;
+use crate::workflow::{Step, Workflow};
+
+/// Where the virtual clock of a [`TestRun`] starts unless [`TestRun::start_at`] says otherwise:
+/// 2024-01-01T00:00:00Z, in milliseconds since the Unix epoch.
+pub const DEFAULT_START_MS: u64 = 1_704_067_200_000;
+
+/// The default of [`TestRun::max_steps`].
+pub const DEFAULT_MAX_STEPS: u32 = 100_000;
+
+/// How the driver orders events that happen at the same virtual time, such as two activities of a
+/// `join` or `select` that complete together, or a signal that arrives exactly when a timer fires.
+///
+/// Whatever the choice, a run is deterministic: the same configuration gives the same run.
+///
+/// ```
+/// use workflow_rt::testing::TieBreak;
+/// assert_eq!(TieBreak::default(), TieBreak::SourceOrder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TieBreak {
+    /// The leaf written first wins (the order of [`Pending::leaves`]).
+    #[default]
+    SourceOrder,
+    /// The leaf written last wins.
+    ReverseSourceOrder,
+    /// A pseudo-random order drawn from the seed and each leaf's sequence number: different seeds
+    /// explore different interleavings, the same seed always gives the same one.
+    Shuffled(u64),
+}
+
+impl TieBreak {
+    fn key(self, position: usize, seq: u64) -> u64 {
+        match self {
+            TieBreak::SourceOrder => position as u64,
+            TieBreak::ReverseSourceOrder => u64::MAX - position as u64,
+            TieBreak::Shuffled(seed) => splitmix(seed ^ splitmix(seq)),
+        }
+    }
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What the driver knows of an activity call when it starts: handed to the functions of
+/// [`TestRun::inject_failure`] and [`TestRun::activity_latency`].
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityCallInfo<'a> {
+    /// The activity's [`Activity::NAME`].
+    pub name: &'a str,
+    /// The call's sequence number in its workflow (its idempotency key is `"{id}:{seq}"`).
+    pub seq: u64,
+    /// How many activity calls the run started before this one.
+    pub index: usize,
+    /// The virtual time at which the call starts.
+    pub started_at: SystemTime,
+    /// The call's encoded input.
+    pub input: &'a [u8],
+    /// The options the workflow gave the call.
+    pub options: &'a ActivityOptions,
+}
+
+impl ActivityCallInfo<'_> {
+    /// Whether this is a call of `activity`.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::ActivityCallInfo;
+    /// #[activity]
+    /// async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<u64, ActivityError> { Ok(cents) }
+    ///
+    /// let options = Default::default();
+    /// let info = ActivityCallInfo {
+    ///     name: "charge", seq: 0, index: 0, started_at: std::time::UNIX_EPOCH, input: &[5], options: &options,
+    /// };
+    /// assert!(info.is(charge));
+    /// assert_eq!(info.input_as(charge), Some(5));
+    /// ```
+    pub fn is<A: Activity>(&self, _activity: A) -> bool {
+        self.name == A::NAME
+    }
+
+    /// The input decoded as `activity`'s input, or `None` if this is not a call of `activity` or
+    /// the input does not decode.
+    pub fn input_as<A: Activity>(&self, activity: A) -> Option<A::Input> {
+        if !self.is(activity) {
+            return None;
+        }
+        postcard::from_bytes(self.input).ok()
+    }
+}
+
+/// One activity call the workflow made during a run, in the order the calls started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityCallRecord {
+    /// The activity's [`Activity::NAME`].
+    pub name: String,
+    /// The call's sequence number.
+    pub seq: u64,
+    /// The encoded input.
+    pub input: Vec<u8>,
+    /// The encoded `Ok` value, or the error, the call produced.
+    pub result: Result<Vec<u8>, ActivityError>,
+    /// When the call started, on the virtual clock.
+    pub started_at: SystemTime,
+    /// When the call completed (start plus latency), on the virtual clock.
+    pub completed_at: SystemTime,
+    /// Whether the result reached the workflow: `false` for a call in a `select` branch that lost.
+    pub delivered: bool,
+}
+
+impl ActivityCallRecord {
+    /// Whether this is a call of `activity`.
+    pub fn is<A: Activity>(&self, _activity: A) -> bool {
+        self.name == A::NAME
+    }
+
+    /// The input decoded as `activity`'s input.
+    ///
+    /// # Errors
+    /// [`TestError::Decode`] if this is a call of another activity or the bytes do not decode.
+    pub fn input<A: Activity>(&self, activity: A) -> Result<A::Input, TestError> {
+        self.check(activity)?;
+        postcard::from_bytes(&self.input).map_err(|e| TestError::Decode {
+            what: format!("the input of call {} of `{}`", self.seq, self.name),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The result decoded as `activity`'s result.
+    ///
+    /// # Errors
+    /// [`TestError::Decode`] if this is a call of another activity or the bytes do not decode.
+    pub fn output<A: Activity>(
+        &self,
+        activity: A,
+    ) -> Result<Result<<A::Output as Fallible>::Ok, ActivityError>, TestError> {
+        self.check(activity)?;
+        match &self.result {
+            Ok(bytes) => postcard::from_bytes(bytes)
+                .map(Ok)
+                .map_err(|e| TestError::Decode {
+                    what: format!("the result of call {} of `{}`", self.seq, self.name),
+                    reason: e.to_string(),
+                }),
+            Err(e) => Ok(Err(e.clone())),
+        }
+    }
+
+    fn check<A: Activity>(&self, _activity: A) -> Result<(), TestError> {
+        if self.name == A::NAME {
+            Ok(())
+        } else {
+            Err(TestError::Decode {
+                what: format!("call {} of `{}`", self.seq, self.name),
+                reason: format!("it is a call of `{}`, not of `{}`", self.name, A::NAME),
+            })
+        }
+    }
+}
+
+/// The state of a workflow at one of its awaits, as the bytes a store would hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// How many steps had run: 0 for the state before the first step, then the step that
+    /// suspended at this await.
+    pub step: u32,
+    /// The virtual time of that step.
+    pub at: SystemTime,
+    /// The workflow's state, encoded with postcard.
+    pub state: Vec<u8>,
+    /// The context's persisted part ([`CtxState`]), encoded with postcard.
+    pub ctx: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Decodes the snapshot as a state of `W` and its context state.
+    ///
+    /// # Errors
+    /// [`TestError::Decode`] if the bytes are not a state of `W`.
+    pub fn decode<W: Workflow>(&self, _workflow: W) -> Result<(W::State, CtxState), TestError> {
+        let state = postcard::from_bytes(&self.state).map_err(|e| TestError::Decode {
+            what: format!("snapshot {} as a state of `{}`", self.step, W::NAME),
+            reason: e.to_string(),
+        })?;
+        let ctx = postcard::from_bytes(&self.ctx).map_err(|e| TestError::Decode {
+            what: format!("the context of snapshot {}", self.step),
+            reason: e.to_string(),
+        })?;
+        Ok((state, ctx))
+    }
+}
+
+/// A signal delivered to the workflow during a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredSignal {
+    /// The signal's name.
+    pub name: String,
+    /// The sequence number of the wait that received it.
+    pub seq: u64,
+    /// When it was sent (queued up front: the start of the run).
+    pub sent_at: SystemTime,
+    /// When the workflow received it.
+    pub delivered_at: SystemTime,
+}
+
+/// How a [`TestRun`] went: the workflow's output and everything it did on the way.
+#[derive(Debug, Clone)]
+pub struct TestOutcome<O> {
+    /// The workflow's output.
+    pub output: O,
+    /// The command tree of every await the workflow suspended at, in order.
+    pub commands: Vec<Pending>,
+    /// What resolved each of those trees, in the same order.
+    pub resolutions: Vec<Resolution>,
+    /// How many times [`Workflow::resume`] ran (one more than the number of awaits).
+    pub steps: u32,
+    /// Every activity call, in the order they started.
+    pub activity_calls: Vec<ActivityCallRecord>,
+    /// Every signal the workflow received, in order.
+    pub signals: Vec<DeliveredSignal>,
+    /// Names of the signals sent that the workflow never received, in the order sent.
+    pub unconsumed_signals: Vec<String>,
+    /// The snapshot before the first step and at every await, if
+    /// [`TestRun::record_snapshots`] asked for them.
+    pub snapshots: Vec<Snapshot>,
+    /// The virtual time at which the run started.
+    pub started_at: SystemTime,
+    /// The virtual time of the last step.
+    pub finished_at: SystemTime,
+}
+
+impl<O> TestOutcome<O> {
+    /// The virtual time the run took.
+    pub fn elapsed(&self) -> Duration {
+        self.finished_at
+            .duration_since(self.started_at)
+            .unwrap_or_default()
+    }
+
+    /// The calls of `activity`, in the order they started.
+    pub fn calls_of<A: Activity>(&self, activity: A) -> Vec<&ActivityCallRecord> {
+        self.activity_calls
+            .iter()
+            .filter(|c| c.is(activity))
+            .collect()
+    }
+
+    /// The inputs of the calls of `activity`, in the order they started.
+    ///
+    /// # Errors
+    /// [`TestError::Decode`] if an input does not decode.
+    pub fn inputs_of<A: Activity>(&self, activity: A) -> Result<Vec<A::Input>, TestError> {
+        self.calls_of(activity)
+            .into_iter()
+            .map(|c| c.input(activity))
+            .collect()
+    }
+
+    /// The names of the activities called, in the order they started.
+    pub fn activity_names(&self) -> Vec<&str> {
+        self.activity_calls
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+}
+
+/// Why a [`TestRun`] did not produce an output.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TestError {
+    /// The workflow waits for something nothing will ever provide: signals nobody sends, and no
+    /// timer, activity or scheduled signal left that could wake it. Send the signal with
+    /// [`TestRun::signal`] or [`TestRun::signal_after`], or give the wait a timeout.
+    #[error("workflow `{id}` waits forever after step {step}: it waits for {}, and no timer, activity or scheduled signal can wake it", waiting_for.join(", "))]
+    Stuck {
+        /// The workflow's id.
+        id: String,
+        /// The step that suspended.
+        step: u32,
+        /// What it waits for, e.g. ``signal `approve` (seq 3)``.
+        waiting_for: Vec<String>,
+        /// The whole command tree it is suspended on.
+        pending: Box<Pending>,
+        /// The virtual time at which nothing was left to happen.
+        at: SystemTime,
+    },
+    /// The workflow called an activity the run has no answer for.
+    #[error(
+        "workflow called activity `{name}` (seq {seq}), which this run cannot answer: add `.on_activity({name}, |input| ..)` or `.with_activity({name})`"
+    )]
+    NoActivityHandler {
+        /// The activity's name.
+        name: String,
+        /// The call's sequence number.
+        seq: u64,
+    },
+    /// An activity call could not be answered: its input did not decode as the registered
+    /// activity's input (two activities with the same name?) or its result did not encode.
+    #[error("activity `{name}` (seq {seq}): {reason}")]
+    ActivityCall {
+        /// The activity's name.
+        name: String,
+        /// The call's sequence number.
+        seq: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A signal's payload could not be encoded when it was queued.
+    #[error("cannot encode the payload of signal `{name}`: {reason}")]
+    SignalPayload {
+        /// The signal's name.
+        name: String,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// [`Workflow::resume`] returned [`Step::Failed`]: a runtime would park the workflow.
+    #[error("step {step} of workflow `{id}` failed: {error}")]
+    Resume {
+        /// The workflow's id.
+        id: String,
+        /// The step that failed (from 1).
+        step: u32,
+        /// The reason the workflow gave.
+        #[source]
+        error: ResumeError,
+    },
+    /// [`Workflow::resume`] panicked instead of returning.
+    #[error("step {step} of workflow `{id}` panicked: {message}")]
+    Panicked {
+        /// The workflow's id.
+        id: String,
+        /// The step that panicked (from 1).
+        step: u32,
+        /// The panic's message.
+        message: String,
+    },
+    /// In [`TestRun::snapshot_every_await`] mode, the state or context did not survive the round
+    /// trip through postcard: it did not encode, did not decode, or decoded to something that
+    /// encodes to different bytes.
+    #[error("the snapshot after step {step} of workflow `{id}` does not round-trip: {reason}")]
+    Snapshot {
+        /// The workflow's id.
+        id: String,
+        /// The step after which the snapshot was taken (0: the start state).
+        step: u32,
+        /// What failed.
+        reason: String,
+    },
+    /// The workflow ran [`TestRun::max_steps`] steps without finishing (an endless loop of
+    /// awaits?). Raise the limit if it is meant to run that long.
+    #[error("workflow `{id}` did not finish within {max_steps} steps")]
+    StepLimit {
+        /// The workflow's id.
+        id: String,
+        /// The limit.
+        max_steps: u32,
+    },
+    /// A value recorded by the run did not decode as the type asked for.
+    #[error("cannot decode {what}: {reason}")]
+    Decode {
+        /// What was decoded.
+        what: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// How an activity handler answers one call.
+enum Answer {
+    Ready(Result<Vec<u8>, ActivityError>),
+    Later(BoxFuture<'static, Result<Result<Vec<u8>, ActivityError>, String>>),
+}
+
+/// Answers the calls of one activity: from the call's context and encoded input, its answer, or
+/// why it cannot give one.
+type Handler = Box<dyn FnMut(ActivityCtx, &[u8]) -> Result<Answer, String>>;
+
+type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
+
+/// A signal sent to the run and not yet received.
+struct QueuedSignal {
+    /// The order in which it was sent, to break ties between signals sent at the same time.
+    order: usize,
+    name: String,
+    at_ms: u64,
+    payload: Vec<u8>,
+}
+
+/// Everything a [`TestRun`] is configured with but its input: the part that does not depend on
+/// the workflow's types.
+struct Config {
+    id: String,
+    handlers: HashMap<String, Handler>,
+    signals: Vec<QueuedSignal>,
+    setup_error: Option<TestError>,
+    start_ms: u64,
+    snapshot_every_await: bool,
+    record_snapshots: bool,
+    tie_break: TieBreak,
+    latency: Option<CallFn<Duration>>,
+    failures: Option<CallFn<Option<ActivityError>>>,
+    max_steps: u32,
+}
+
+/// A workflow run in-process, configured with a builder, started with [`TestRun::run`].
+///
+/// See the [module documentation](self) for how a run proceeds.
+#[must_use = "a TestRun does nothing until `.run()`"]
+pub struct TestRun<W: Workflow> {
+    input: W::Input,
+    config: Config,
+}
+
+impl<W: Workflow> fmt::Debug for TestRun<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        let mut handlers: Vec<&String> = c.handlers.keys().collect();
+        handlers.sort();
+        f.debug_struct("TestRun")
+            .field("workflow", &W::NAME)
+            .field("id", &c.id)
+            .field("activities", &handlers)
+            .field(
+                "signals",
+                &c.signals
+                    .iter()
+                    .map(|s| (&s.name, s.at_ms))
+                    .collect::<Vec<_>>(),
+            )
+            .field("start_ms", &c.start_ms)
+            .field("snapshot_every_await", &c.snapshot_every_await)
+            .field("record_snapshots", &c.record_snapshots)
+            .field("tie_break", &c.tie_break)
+            .field("max_steps", &c.max_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Workflow> TestRun<W> {
+    /// A run of `workflow` with id `id` on `input`, answering no activity and sending no signal
+    /// yet.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn double(ctx: WorkflowCtx, n: u64) -> u64 {
+    ///     n * 2
+    /// }
+    ///
+    /// let run = TestRun::new(double, "d-1", 21).run()?;
+    /// assert_eq!((run.output, run.steps), (42, 1));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn new(workflow: W, id: impl Into<String>, input: W::Input) -> Self {
+        let _ = workflow;
+        TestRun {
+            input,
+            config: Config {
+                id: id.into(),
+                handlers: HashMap::new(),
+                signals: Vec::new(),
+                setup_error: None,
+                start_ms: DEFAULT_START_MS,
+                snapshot_every_await: false,
+                record_snapshots: false,
+                tie_break: TieBreak::default(),
+                latency: None,
+                failures: None,
+                max_steps: DEFAULT_MAX_STEPS,
+            },
+        }
+    }
+
+    /// Answers every call of `activity` with `answer(input)`. The closure's type is checked
+    /// against the activity's: it takes the activity's input and returns its `Ok` type or an
+    /// [`ActivityError`] (the call's final error; see the module docs on retries). It may keep
+    /// state (count calls, fail the first time). A panic in it becomes an error of kind
+    /// [`ActivityErrorKind::Panicked`]. Replaces any earlier answer for `activity`.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn reserve(_ctx: ActivityCtx, sku: String) -> Result<u32, ActivityError> { Ok(1) }
+    ///
+    /// #[workflow]
+    /// async fn stock(ctx: WorkflowCtx, sku: String) -> Result<u32, WorkflowError> {
+    ///     let n = ctx.activity(reserve, sku).await?;
+    ///     Ok(n)
+    /// }
+    ///
+    /// let mut calls = 0;
+    /// let run = TestRun::new(stock, "s", "apple".into())
+    ///     .on_activity(reserve, move |sku| {
+    ///         calls += 1;
+    ///         if sku == "apple" { Ok(40 + calls) } else { Err(ActivityError::non_retryable("unknown sku")) }
+    ///     })
+    ///     .run()?;
+    /// assert_eq!(run.output, Ok(41));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn on_activity<A, F>(self, activity: A, mut answer: F) -> Self
+    where
+        A: Activity,
+        F: FnMut(A::Input) -> Result<<A::Output as Fallible>::Ok, ActivityError> + 'static,
+    {
+        self.on_activity_with_ctx(activity, move |_ctx, input| answer(input))
+    }
+
+    /// Like [`TestRun::on_activity`], with the call's [`ActivityCtx`] too (its sequence number,
+    /// idempotency key, and attempt, always 1).
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> { Ok(String::new()) }
+    ///
+    /// #[workflow]
+    /// async fn pay(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+    ///     let receipt = ctx.activity(charge, cents).await?;
+    ///     Ok(receipt)
+    /// }
+    ///
+    /// let run = TestRun::new(pay, "order-7", 100)
+    ///     .on_activity_with_ctx(charge, |ctx, cents| Ok(format!("{} {cents}", ctx.idempotency_key())))
+    ///     .run()?;
+    /// assert_eq!(run.output, Ok("order-7:0 100".to_string()));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn on_activity_with_ctx<A, F>(mut self, _activity: A, mut answer: F) -> Self
+    where
+        A: Activity,
+        F: FnMut(&ActivityCtx, A::Input) -> Result<<A::Output as Fallible>::Ok, ActivityError>
+            + 'static,
+    {
+        let handler = move |ctx: ActivityCtx, bytes: &[u8]| -> Result<Answer, String> {
+            let input: A::Input = decode_input::<A>(bytes)?;
+            match catch_unwind(AssertUnwindSafe(|| answer(&ctx, input))) {
+                Ok(Ok(value)) => encode_output(&value).map(|b| Answer::Ready(Ok(b))),
+                Ok(Err(e)) => Ok(Answer::Ready(Err(e))),
+                Err(panic) => Ok(Answer::Ready(Err(panicked(&*panic)))),
+            }
+        };
+        self.config
+            .handlers
+            .insert(A::NAME.to_string(), Box::new(handler));
+        self
+    }
+
+    /// Answers every call of `activity` by running the activity itself ([`Activity::run`]) with
+    /// an [`ActivityCtx`] for the call. A panic in its body becomes an error of kind
+    /// [`ActivityErrorKind::Panicked`], as in the runtime. [`TestRun::run`] polls the body in the
+    /// calling thread; a body that needs a tokio runtime (timers, sockets) must be run with
+    /// [`TestRun::run_async`] from inside one.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn greet(_ctx: ActivityCtx, name: String) -> Result<String, ActivityError> {
+    ///     Ok(format!("hello {name}"))
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn hello(ctx: WorkflowCtx, name: String) -> Result<String, WorkflowError> {
+    ///     let text = ctx.activity(greet, name).await?;
+    ///     Ok(text)
+    /// }
+    ///
+    /// let run = TestRun::new(hello, "h", "ada".into()).with_activity(greet).run()?;
+    /// assert_eq!(run.output, Ok("hello ada".to_string()));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn with_activity<A: Activity>(mut self, activity: A) -> Self {
+        let handler = move |ctx: ActivityCtx, bytes: &[u8]| -> Result<Answer, String> {
+            let input: A::Input = decode_input::<A>(bytes)?;
+            let body = match catch_unwind(AssertUnwindSafe(|| activity.run(ctx, input))) {
+                Ok(body) => body,
+                Err(panic) => return Ok(Answer::Ready(Err(panicked(&*panic)))),
+            };
+            Ok(Answer::Later(Box::pin(async move {
+                match catch_unwind_future(body).await {
+                    Ok(out) => match out.into_result() {
+                        Ok(value) => encode_output(&value).map(Ok),
+                        Err(e) => Ok(Err(e.into())),
+                    },
+                    Err(message) => Ok(Err(ActivityError::new(
+                        ActivityErrorKind::Panicked,
+                        message,
+                    ))),
+                }
+            })))
+        };
+        self.config
+            .handlers
+            .insert(A::NAME.to_string(), Box::new(handler));
+        self
+    }
+
+    /// Sends signal `name` with `payload` before the run starts: the workflow receives it at its
+    /// first wait for `name` (signals are buffered, as in the runtime). Signals of one name are
+    /// received in the order they were sent.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn collect(ctx: WorkflowCtx, n: u32) -> Vec<String> {
+    ///     let mut words: Vec<String> = Vec::new();
+    ///     for _ in 0..n {
+    ///         let w = ctx.signal::<String>("word").await;
+    ///         words.push(w);
+    ///     }
+    ///     words
+    /// }
+    ///
+    /// let run = TestRun::new(collect, "c", 2).signal("word", "a").signal("word", "b").run()?;
+    /// assert_eq!(run.output, vec!["a".to_string(), "b".to_string()]);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn signal<T: Serialize>(self, name: impl Into<String>, payload: T) -> Self {
+        self.signal_after(Duration::ZERO, name, payload)
+    }
+
+    /// Sends signal `name` with `payload` at `delay` after the start of the run, on the virtual
+    /// clock. A workflow that waits for it with a shorter timeout times out first; one that waits
+    /// without a timeout sees the clock jump to the signal's arrival.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn approval(ctx: WorkflowCtx, hours: u64) -> Option<bool> {
+    ///     let answer: Option<bool> = ctx.signal::<bool>("approve").timeout(Duration::from_secs(hours * 3600)).await;
+    ///     answer
+    /// }
+    ///
+    /// let day = Duration::from_secs(24 * 3600);
+    /// let run = TestRun::new(approval, "a", 48).signal_after(day, "approve", true).run()?;
+    /// assert_eq!((run.output, run.elapsed()), (Some(true), day));
+    /// let run = TestRun::new(approval, "b", 12).signal_after(day, "approve", true).run()?;
+    /// assert_eq!((run.output, run.elapsed()), (None, day / 2));
+    /// assert_eq!(run.unconsumed_signals, vec!["approve".to_string()]);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn signal_after<T: Serialize>(
+        mut self,
+        delay: Duration,
+        name: impl Into<String>,
+        payload: T,
+    ) -> Self {
+        let name = name.into();
+        let c = &mut self.config;
+        match postcard::to_stdvec(&payload) {
+            Ok(payload) => {
+                let at_ms = c.start_ms.saturating_add(millis(delay));
+                c.signals.push(QueuedSignal {
+                    order: c.signals.len(),
+                    name,
+                    at_ms,
+                    payload,
+                });
+            }
+            Err(e) => {
+                c.setup_error.get_or_insert(TestError::SignalPayload {
+                    name,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        self
+    }
+
+    /// Starts the virtual clock at `time` instead of [`DEFAULT_START_MS`]. Signals sent with
+    /// [`TestRun::signal_after`] keep their delay from the start, whichever call comes first.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// # use std::time::{Duration, UNIX_EPOCH};
+    /// #[workflow]
+    /// async fn clock(ctx: WorkflowCtx, _x: ()) -> std::time::SystemTime {
+    ///     ctx.now()
+    /// }
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    /// let run = TestRun::new(clock, "c", ()).start_at(t).run()?;
+    /// assert_eq!(run.output, t);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn start_at(mut self, time: SystemTime) -> Self {
+        let c = &mut self.config;
+        let start = millis(time.duration_since(UNIX_EPOCH).unwrap_or_default());
+        for s in &mut c.signals {
+            s.at_ms = start.saturating_add(s.at_ms.saturating_sub(c.start_ms));
+        }
+        c.start_ms = start;
+        self
+    }
+
+    /// At every await (and before the first step), encodes the state and the context's
+    /// [`CtxState`] with postcard, drops both, and restores them from the bytes, as a runtime
+    /// that crashed and restarted would; the [`Resolution`] handed to the next step makes the
+    /// same round trip. A state that does not round-trip (does not encode, does not decode, or
+    /// decodes to a value that encodes to other bytes) ends the run with [`TestError::Snapshot`].
+    ///
+    /// A run in this mode must give the same output and commands as the same run without it:
+    /// that is the differential test of a workflow.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn countdown(ctx: WorkflowCtx, from: u32) -> Vec<u32> {
+    ///     let mut seen: Vec<u32> = Vec::new();
+    ///     let mut n: u32 = from;
+    ///     while n > 0 {
+    ///         ctx.sleep(Duration::from_secs(1)).await;
+    ///         seen.push(n);
+    ///         n -= 1;
+    ///     }
+    ///     seen
+    /// }
+    ///
+    /// let straight = TestRun::new(countdown, "c", 3).run()?;
+    /// let restored = TestRun::new(countdown, "c", 3).snapshot_every_await(true).run()?;
+    /// assert_eq!(straight.output, vec![3, 2, 1]);
+    /// assert_eq!((straight.output, straight.commands), (restored.output, restored.commands));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn snapshot_every_await(mut self, on: bool) -> Self {
+        self.config.snapshot_every_await = on;
+        self
+    }
+
+    /// Keeps the encoded state and context before the first step and at every await, in
+    /// [`TestOutcome::snapshots`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn nap(ctx: WorkflowCtx, secs: u64) -> u64 {
+    ///     ctx.sleep(Duration::from_secs(secs)).await;
+    ///     secs
+    /// }
+    ///
+    /// let run = TestRun::new(nap, "n", 5).record_snapshots(true).run()?;
+    /// assert_eq!(run.snapshots.len(), 2); // the start state, then the sleep
+    /// let (_state, ctx) = run.snapshots[1].decode(nap)?;
+    /// assert_eq!(ctx.seq, 1); // one command issued so far
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn record_snapshots(mut self, on: bool) -> Self {
+        self.config.record_snapshots = on;
+        self
+    }
+
+    /// How events at the same virtual time are ordered (default [`TieBreak::SourceOrder`]).
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::{TestRun, TieBreak};
+    /// #[activity]
+    /// async fn quote(_ctx: ActivityCtx, vendor: u32) -> Result<u32, ActivityError> { Ok(vendor) }
+    ///
+    /// #[workflow]
+    /// async fn fastest(ctx: WorkflowCtx, _x: ()) -> Result<u32, WorkflowError> {
+    ///     let won: u32 = match ctx.select((ctx.activity(quote, 1), ctx.activity(quote, 2))).await {
+    ///         Select2::First(q) => q?,
+    ///         Select2::Second(q) => q?,
+    ///     };
+    ///     Ok(won)
+    /// }
+    ///
+    /// let first = TestRun::new(fastest, "f", ()).with_activity(quote).run()?;
+    /// assert_eq!(first.output, Ok(1));
+    /// let last = TestRun::new(fastest, "f", ()).with_activity(quote).tie_break(TieBreak::ReverseSourceOrder).run()?;
+    /// assert_eq!(last.output, Ok(2));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn tie_break(mut self, order: TieBreak) -> Self {
+        self.config.tie_break = order;
+        self
+    }
+
+    /// How long each activity call takes on the virtual clock (default: no time at all). The
+    /// function sees each call as it starts; use it to decide races between activities, timers
+    /// and signals.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn render(_ctx: ActivityCtx, page: u32) -> Result<u32, ActivityError> { Ok(page) }
+    ///
+    /// #[workflow]
+    /// async fn report(ctx: WorkflowCtx, _x: ()) -> Result<Option<u32>, WorkflowError> {
+    ///     match ctx.select((ctx.activity(render, 1), ctx.sleep(Duration::from_secs(10)))).await {
+    ///         Select2::First(page) => Ok(Some(page?)),
+    ///         Select2::Second(()) => Ok(None),
+    ///     }
+    /// }
+    ///
+    /// let slow = TestRun::new(report, "r", ())
+    ///     .with_activity(render)
+    ///     .activity_latency(|_call| Duration::from_secs(60))
+    ///     .run()?;
+    /// assert_eq!(slow.output, Ok(None));
+    /// assert!(!slow.activity_calls[0].delivered);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn activity_latency(
+        mut self,
+        latency: impl FnMut(&ActivityCallInfo<'_>) -> Duration + 'static,
+    ) -> Self {
+        self.config.latency = Some(Box::new(latency));
+        self
+    }
+
+    /// Fails chosen activity calls whatever their handler would say: when `failure` returns
+    /// `Some(error)` for a call, the call's result is that error and its handler is not called.
+    /// Meant for property tests that inject failures into any workflow.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn step(_ctx: ActivityCtx, n: u32) -> Result<u32, ActivityError> { Ok(n) }
+    ///
+    /// #[workflow]
+    /// async fn three(ctx: WorkflowCtx, _x: ()) -> Result<u32, WorkflowError> {
+    ///     let mut sum: u32 = 0;
+    ///     for i in 0..3u32 {
+    ///         sum += ctx.activity(step, i).await?;
+    ///     }
+    ///     Ok(sum)
+    /// }
+    ///
+    /// let run = TestRun::new(three, "t", ())
+    ///     .with_activity(step)
+    ///     .inject_failure(|call| (call.index == 2).then(|| ActivityError::retryable("boom")))
+    ///     .run()?;
+    /// let error = run.output.unwrap_err();
+    /// assert_eq!(error.activity.map(|a| a.message), Some("boom".to_string()));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn inject_failure(
+        mut self,
+        failure: impl FnMut(&ActivityCallInfo<'_>) -> Option<ActivityError> + 'static,
+    ) -> Self {
+        self.config.failures = Some(Box::new(failure));
+        self
+    }
+
+    /// Ends the run with [`TestError::StepLimit`] after `steps` steps (default
+    /// [`DEFAULT_MAX_STEPS`]), so a workflow that loops forever over awaits cannot hang a test.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::{TestError, TestRun};
+    /// #[workflow]
+    /// async fn heartbeat(ctx: WorkflowCtx, _x: ()) -> () {
+    ///     loop {
+    ///         ctx.sleep(Duration::from_secs(60)).await;
+    ///     }
+    /// }
+    ///
+    /// let err = TestRun::new(heartbeat, "h", ()).max_steps(50).run().unwrap_err();
+    /// assert!(matches!(err, TestError::StepLimit { max_steps: 50, .. }));
+    /// ```
+    pub fn max_steps(mut self, steps: u32) -> Self {
+        self.config.max_steps = steps;
+        self
+    }
+
+    /// Runs the workflow to its end in the calling thread.
+    ///
+    /// Real activities ([`TestRun::with_activity`]) are polled in this thread; see
+    /// [`TestRun::run_async`] for activities that need an async runtime.
+    ///
+    /// # Errors
+    /// A [`TestError`] when the workflow does not complete: it waits forever, calls an activity
+    /// the run cannot answer, fails or panics in a step, does not survive a snapshot, or runs
+    /// past [`TestRun::max_steps`].
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::{TestError, TestRun};
+    /// #[workflow]
+    /// async fn wait_forever(ctx: WorkflowCtx, _x: ()) -> bool {
+    ///     ctx.signal::<bool>("go").await
+    /// }
+    ///
+    /// let err = TestRun::new(wait_forever, "w", ()).run().unwrap_err();
+    /// let TestError::Stuck { waiting_for, .. } = err else { panic!("{err}") };
+    /// assert_eq!(waiting_for, vec!["signal `go` (seq 0)".to_string()]);
+    /// ```
+    pub fn run(self) -> Result<TestOutcome<W::Output>, TestError> {
+        block_on(self.run_async())
+    }
+
+    /// Runs the workflow to its end, awaiting real activities in the caller's async runtime
+    /// (for activities that use tokio timers or I/O: call it from `#[tokio::test]`).
+    ///
+    /// # Errors
+    /// As [`TestRun::run`].
+    pub async fn run_async(self) -> Result<TestOutcome<W::Output>, TestError> {
+        let TestRun { input, mut config } = self;
+        if let Some(e) = config.setup_error.take() {
+            return Err(e);
+        }
+        let mut buffered = std::mem::take(&mut config.signals);
+        // Stable: signals sent at the same time keep the order in which they were sent.
+        buffered.sort_by_key(|s| s.at_ms);
+        let mut driver = Driver {
+            now_ms: config.start_ms,
+            config,
+            buffered,
+            calls: Vec::new(),
+            delivered: Vec::new(),
+        };
+        let started_at = to_time(driver.now_ms);
+        let mut state = Some(W::start(input));
+        let mut ctx = Some(WorkflowCtx::new(
+            driver.config.id.clone(),
+            WorkflowCtx::initial_state(&driver.config.id, driver.now_ms),
+        ));
+        let mut commands = Vec::new();
+        let mut resolutions = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut wake: Option<Resolution> = None;
+        driver.checkpoint::<W>(0, &mut state, &mut ctx, &mut snapshots)?;
+        let mut step: u32 = 0;
+        loop {
+            if step >= driver.config.max_steps {
+                return Err(TestError::StepLimit {
+                    id: driver.config.id.clone(),
+                    max_steps: driver.config.max_steps,
+                });
+            }
+            step += 1;
+            let (Some(st), Some(cx)) = (state.as_mut(), ctx.as_ref()) else {
+                return Err(driver.snapshot_error(step, "no state to resume".into()));
+            };
+            cx.set_now_ms(driver.now_ms);
+            let woken_by = wake.take();
+            match catch_unwind(AssertUnwindSafe(|| W::resume(st, cx, woken_by))) {
+                Err(panic) => {
+                    return Err(TestError::Panicked {
+                        id: driver.config.id.clone(),
+                        step,
+                        message: panic_message(&*panic),
+                    });
+                }
+                Ok(Step::Failed(error)) => {
+                    return Err(TestError::Resume {
+                        id: driver.config.id.clone(),
+                        step,
+                        error,
+                    });
+                }
+                Ok(Step::Completed(output)) => {
+                    let mut unconsumed = driver.buffered;
+                    unconsumed.sort_by_key(|s| s.order);
+                    return Ok(TestOutcome {
+                        output,
+                        commands,
+                        resolutions,
+                        steps: step,
+                        activity_calls: driver.calls,
+                        signals: driver.delivered,
+                        unconsumed_signals: unconsumed.into_iter().map(|s| s.name).collect(),
+                        snapshots,
+                        started_at,
+                        finished_at: to_time(driver.now_ms),
+                    });
+                }
+                Ok(Step::Suspended(pending)) => {
+                    driver.checkpoint::<W>(step, &mut state, &mut ctx, &mut snapshots)?;
+                    let mut resolution = driver.wait(step, &pending).await?;
+                    if driver.config.snapshot_every_await {
+                        resolution = driver.round_trip(step, &resolution)?;
+                    }
+                    commands.push(pending);
+                    resolutions.push(resolution.clone());
+                    wake = Some(resolution);
+                }
+            }
+        }
+    }
+}
+
+/// The mutable side of one run.
+struct Driver {
+    config: Config,
+    /// The virtual clock, in milliseconds since the Unix epoch.
+    now_ms: u64,
+    /// Signals sent and not yet received, by time sent.
+    buffered: Vec<QueuedSignal>,
+    calls: Vec<ActivityCallRecord>,
+    delivered: Vec<DeliveredSignal>,
+}
+
+/// A leaf of the tree being waited on, with what the driver knows of it.
+struct Leaf<'p> {
+    node: &'p Pending,
+    position: usize,
+    /// For an activity: its index in `Driver::calls`, and when it completes.
+    call: Option<(usize, u64)>,
+    result: Option<Resolution>,
+    /// For a signal: the signal it took from the buffer (put back if its branch loses).
+    taken: Option<QueuedSignal>,
+    /// Under a `select` that another branch has won: it will never complete.
+    cancelled: bool,
+    /// Its result is part of the tree's resolution.
+    delivered: bool,
+}
+
+/// The leaves of one tree, found by the address of their node.
+struct Leaves<'p> {
+    leaves: Vec<Leaf<'p>>,
+    by_node: HashMap<usize, usize>,
+}
+
+impl<'p> Leaves<'p> {
+    fn new(pending: &'p Pending) -> Self {
+        let leaves: Vec<Leaf<'p>> = pending
+            .leaves()
+            .into_iter()
+            .enumerate()
+            .map(|(position, node)| Leaf {
+                node,
+                position,
+                call: None,
+                result: None,
+                taken: None,
+                cancelled: false,
+                delivered: false,
+            })
+            .collect();
+        let by_node = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (address(l.node), i))
+            .collect();
+        Leaves { leaves, by_node }
+    }
+
+    fn get(&self, node: &Pending) -> Option<&Leaf<'p>> {
+        self.by_node.get(&address(node)).map(|&i| &self.leaves[i])
+    }
+
+    fn get_mut(&mut self, node: &Pending) -> Option<&mut Leaf<'p>> {
+        self.by_node
+            .get(&address(node))
+            .map(|&i| &mut self.leaves[i])
+    }
+
+    /// The tree's resolution from its leaves' results so far, with the runtime's resolver.
+    fn resolve(&self, node: &Pending) -> Option<Resolution> {
+        node.try_resolve(&mut |leaf: &Pending| self.get(leaf).and_then(|l| l.result.clone()))
+    }
+
+    /// Marks the leaves below every resolved `select` that have not completed as cancelled.
+    fn cancel_losers(&mut self, node: &Pending) {
+        match node {
+            Pending::Join(children) => children.iter().for_each(|c| self.cancel_losers(c)),
+            Pending::Select(children) => {
+                if self.resolve(node).is_some() {
+                    for leaf in node.leaves() {
+                        if let Some(l) = self.get_mut(leaf) {
+                            l.cancelled |= l.result.is_none();
+                        }
+                    }
+                } else {
+                    children.iter().for_each(|c| self.cancel_losers(c));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Marks the leaves whose result is part of `resolution` as delivered.
+    fn mark_delivered(&mut self, node: &Pending, resolution: &Resolution) {
+        match (node, resolution) {
+            (Pending::Join(children), Resolution::Join(rs)) => {
+                children
+                    .iter()
+                    .zip(rs)
+                    .for_each(|(c, r)| self.mark_delivered(c, r));
+            }
+            (Pending::Select(children), Resolution::Select(i, r)) => {
+                if let Some(c) = children.get(*i as usize) {
+                    self.mark_delivered(c, r);
+                }
+            }
+            (leaf, _) => {
+                if let Some(l) = self.get_mut(leaf) {
+                    l.delivered = true;
+                }
+            }
+        }
+    }
+}
+
+fn address(node: &Pending) -> usize {
+    std::ptr::from_ref(node) as usize
+}
+
+impl Driver {
+    fn snapshot_error(&self, step: u32, reason: String) -> TestError {
+        TestError::Snapshot {
+            id: self.config.id.clone(),
+            step,
+            reason,
+        }
+    }
+
+    /// Records the snapshot if asked, and in snapshot mode replaces the state and context by
+    /// what their bytes decode to.
+    fn checkpoint<W: Workflow>(
+        &self,
+        step: u32,
+        state: &mut Option<W::State>,
+        ctx: &mut Option<WorkflowCtx>,
+        snapshots: &mut Vec<Snapshot>,
+    ) -> Result<(), TestError> {
+        if !self.config.snapshot_every_await && !self.config.record_snapshots {
+            return Ok(());
+        }
+        let fail = |reason: String| self.snapshot_error(step, reason);
+        let (Some(st), Some(cx)) = (state.as_ref(), ctx.as_ref()) else {
+            return Err(fail("no state to snapshot".into()));
+        };
+        let state_bytes =
+            postcard::to_stdvec(st).map_err(|e| fail(format!("the state does not encode: {e}")))?;
+        let ctx_bytes = postcard::to_stdvec(&cx.state())
+            .map_err(|e| fail(format!("the context does not encode: {e}")))?;
+        if self.config.snapshot_every_await {
+            // Drop everything in memory, as a crash would, before restoring from the bytes.
+            *state = None;
+            *ctx = None;
+            let restored: W::State = postcard::from_bytes(&state_bytes)
+                .map_err(|e| fail(format!("the state does not decode: {e}")))?;
+            let again = postcard::to_stdvec(&restored)
+                .map_err(|e| fail(format!("the decoded state does not encode: {e}")))?;
+            if again != state_bytes {
+                return Err(fail(format!(
+                    "the state decodes to {restored:?}, which encodes to other bytes"
+                )));
+            }
+            let restored_ctx: CtxState = postcard::from_bytes(&ctx_bytes)
+                .map_err(|e| fail(format!("the context does not decode: {e}")))?;
+            *state = Some(restored);
+            *ctx = Some(WorkflowCtx::new(self.config.id.clone(), restored_ctx));
+        }
+        if self.config.record_snapshots {
+            snapshots.push(Snapshot {
+                step,
+                at: to_time(self.now_ms),
+                state: state_bytes,
+                ctx: ctx_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn round_trip(&self, step: u32, resolution: &Resolution) -> Result<Resolution, TestError> {
+        let bytes = postcard::to_stdvec(resolution).map_err(|e| {
+            self.snapshot_error(step, format!("the resolution does not encode: {e}"))
+        })?;
+        postcard::from_bytes(&bytes)
+            .map_err(|e| self.snapshot_error(step, format!("the resolution does not decode: {e}")))
+    }
+
+    /// Starts the activities of `pending`, then plays events in virtual-time order until the
+    /// tree resolves.
+    async fn wait(&mut self, step: u32, pending: &Pending) -> Result<Resolution, TestError> {
+        let mut leaves = Leaves::new(pending);
+        for leaf in &mut leaves.leaves {
+            if let Pending::Activity {
+                seq,
+                name,
+                input,
+                options,
+            } = leaf.node
+            {
+                leaf.call = Some(self.start_activity(*seq, name, input, options).await?);
+            }
+        }
+        loop {
+            if let Some(resolution) = leaves.resolve(pending) {
+                self.finish_wait(pending, &resolution, leaves);
+                return Ok(resolution);
+            }
+            leaves.cancel_losers(pending);
+            // The next event: the earliest, ties broken by the configured order.
+            let mut next: Option<(u64, u64, usize, Option<usize>)> = None;
+            for (i, leaf) in leaves.leaves.iter().enumerate() {
+                if leaf.result.is_some() || leaf.cancelled {
+                    continue;
+                }
+                let Some((at, signal)) = self.ready_at(leaf) else {
+                    continue;
+                };
+                let tie = self
+                    .config
+                    .tie_break
+                    .key(leaf.position, leaf.node.seq().unwrap_or(0));
+                let candidate = (at.max(self.now_ms), tie, i, signal);
+                if next.is_none_or(|n| (candidate.0, candidate.1, candidate.2) < (n.0, n.1, n.2)) {
+                    next = Some(candidate);
+                }
+            }
+            let Some((at, _, i, signal)) = next else {
+                let waiting_for = leaves
+                    .leaves
+                    .iter()
+                    .filter(|l| l.result.is_none() && !l.cancelled)
+                    .map(|l| describe(l.node))
+                    .collect();
+                return Err(TestError::Stuck {
+                    id: self.config.id.clone(),
+                    step,
+                    waiting_for,
+                    pending: Box::new(pending.clone()),
+                    at: to_time(self.now_ms),
+                });
+            };
+            self.now_ms = at;
+            let leaf = &mut leaves.leaves[i];
+            leaf.result = Some(match (leaf.node, leaf.call, signal) {
+                (Pending::Activity { .. }, Some((call, _)), _) => {
+                    Resolution::Activity(self.calls[call].result.clone())
+                }
+                (Pending::Signal { .. }, _, Some(b)) => {
+                    let taken = self.buffered.remove(b);
+                    let payload = taken.payload.clone();
+                    leaf.taken = Some(taken);
+                    Resolution::Signal(payload)
+                }
+                _ => Resolution::Timer,
+            });
+        }
+    }
+
+    /// Records what the resolved tree delivered, and puts back the signals taken by branches
+    /// that lost.
+    fn finish_wait(&mut self, pending: &Pending, resolution: &Resolution, mut leaves: Leaves<'_>) {
+        leaves.mark_delivered(pending, resolution);
+        for leaf in leaves.leaves {
+            if let (Some((call, _)), true) = (leaf.call, leaf.delivered) {
+                self.calls[call].delivered = true;
+            }
+            if let Some(signal) = leaf.taken {
+                if leaf.delivered {
+                    self.delivered.push(DeliveredSignal {
+                        name: signal.name,
+                        seq: leaf.node.seq().unwrap_or(0),
+                        sent_at: to_time(signal.at_ms),
+                        delivered_at: to_time(self.now_ms),
+                    });
+                } else {
+                    let at = self
+                        .buffered
+                        .partition_point(|s| (s.at_ms, s.order) < (signal.at_ms, signal.order));
+                    self.buffered.insert(at, signal);
+                }
+            }
+        }
+    }
+
+    async fn start_activity(
+        &mut self,
+        seq: u64,
+        name: &str,
+        input: &[u8],
+        options: &ActivityOptions,
+    ) -> Result<(usize, u64), TestError> {
+        let info = ActivityCallInfo {
+            name,
+            seq,
+            index: self.calls.len(),
+            started_at: to_time(self.now_ms),
+            input,
+            options,
+        };
+        let injected = self.config.failures.as_mut().and_then(|f| f(&info));
+        let latency = self
+            .config
+            .latency
+            .as_mut()
+            .map_or(Duration::ZERO, |f| f(&info));
+        let result = match injected {
+            Some(error) => Err(error),
+            None => {
+                let Some(handler) = self.config.handlers.get_mut(name) else {
+                    return Err(TestError::NoActivityHandler {
+                        name: name.to_string(),
+                        seq,
+                    });
+                };
+                let ctx = ActivityCtx::new(self.config.id.clone(), seq, 1, None, None);
+                let call_error = |reason: String| TestError::ActivityCall {
+                    name: name.to_string(),
+                    seq,
+                    reason,
+                };
+                match handler(ctx, input).map_err(call_error)? {
+                    Answer::Ready(r) => r,
+                    Answer::Later(body) => body.await.map_err(call_error)?,
+                }
+            }
+        };
+        // The workflow sees the call's final error: one attempt was made.
+        let result = result.map_err(|mut e| {
+            e.attempts = e.attempts.max(1);
+            e
+        });
+        let completes_ms = self.now_ms.saturating_add(millis(latency));
+        self.calls.push(ActivityCallRecord {
+            name: name.to_string(),
+            seq,
+            input: input.to_vec(),
+            result,
+            started_at: to_time(self.now_ms),
+            completed_at: to_time(completes_ms),
+            delivered: false,
+        });
+        Ok((self.calls.len() - 1, completes_ms))
+    }
+
+    /// When `leaf` can complete, if ever, given what has happened so far; for a signal, also
+    /// which buffered signal it would receive.
+    fn ready_at(&self, leaf: &Leaf<'_>) -> Option<(u64, Option<usize>)> {
+        match leaf.node {
+            Pending::Activity { .. } => leaf.call.map(|(_, at)| (at, None)),
+            Pending::Timer { fire_at, .. } => Some((*fire_at, None)),
+            Pending::Signal { name, .. } => {
+                let i = self.buffered.iter().position(|s| s.name == *name)?;
+                Some((self.buffered[i].at_ms, Some(i)))
+            }
+            Pending::Join(_) | Pending::Select(_) => None,
+        }
+    }
+}
+
+fn describe(node: &Pending) -> String {
+    match node {
+        Pending::Signal { seq, name } => format!("signal `{name}` (seq {seq})"),
+        Pending::Activity { seq, name, .. } => format!("activity `{name}` (seq {seq})"),
+        Pending::Timer { seq, fire_at } => format!("timer (seq {seq}) firing at {fire_at} ms"),
+        Pending::Select(v) if v.is_empty() => "an empty select, which never resolves".into(),
+        other => other.kind().into(),
+    }
+}
+
+fn decode_input<A: Activity>(bytes: &[u8]) -> Result<A::Input, String> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        format!(
+            "its input does not decode as the input of `{}`: {e}",
+            A::NAME
+        )
+    })
+}
+
+fn encode_output<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    postcard::to_stdvec(value).map_err(|e| format!("its result does not encode: {e}"))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn to_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+fn panicked(panic: &(dyn std::any::Any + Send)) -> ActivityError {
+    ActivityError::new(ActivityErrorKind::Panicked, panic_message(panic))
+}
+
+/// Polls `body` to its end, turning a panic inside it into its message.
+async fn catch_unwind_future<T>(mut body: BoxFuture<'static, T>) -> Result<T, String> {
+    std::future::poll_fn(move |cx| {
+        match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic_message(&*panic))),
+        }
+    })
+    .await
+}
+
+/// Runs a future to its end in this thread, parking while it is pending.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver against a hand-written [`Workflow`]: a small interpreter whose input is a
+    //! script of durable operations, so each test states the shape it needs in one line.
+
+    use super::*;
+    use crate::durable::Durable;
+    use crate::{Select2, WorkflowError};
+    use serde::{Deserialize, Serialize};
+
+    /// An activity that returns its input plus one.
+    #[derive(Clone, Copy, Debug)]
+    struct Echo;
+    impl Activity for Echo {
+        const NAME: &'static str = "echo";
+        type Input = u64;
+        type Output = Result<u64, ActivityError>;
+        fn run(self, _ctx: ActivityCtx, input: u64) -> BoxFuture<'static, Self::Output> {
+            Box::pin(async move {
+                if input == 13 {
+                    Err(ActivityError::non_retryable("unlucky"))
+                } else {
+                    Ok(input + 1)
+                }
+            })
+        }
+    }
+
+    /// An activity whose body panics.
+    #[derive(Clone, Copy, Debug)]
+    struct Explode;
+    impl Activity for Explode {
+        const NAME: &'static str = "explode";
+        type Input = ();
+        type Output = Result<(), ActivityError>;
+        fn run(self, _ctx: ActivityCtx, _input: ()) -> BoxFuture<'static, Self::Output> {
+            Box::pin(async move { panic!("kaboom") })
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Op {
+        /// `ctx.activity(Echo, n).await`
+        Echo(u64),
+        /// `ctx.activity(Explode, ()).await`
+        Explode,
+        /// `ctx.sleep(ms).await`
+        Sleep(u64),
+        /// `ctx.signal::<String>(name).await`
+        Signal(String),
+        /// `ctx.signal::<String>(name).timeout(ms).await`
+        SignalTimeout(String, u64),
+        /// `ctx.join(vec![ctx.activity(Echo, n), ..]).await`
+        JoinEcho(Vec<u64>),
+        /// `ctx.select((ctx.activity(Echo, n), ctx.sleep(ms))).await`
+        EchoOrSleep(u64, u64),
+        /// `ctx.select((ctx.signal(a), ctx.signal(b))).await`
+        EitherSignal(String, String),
+        /// `ctx.select((ctx.join((ctx.signal(a), ctx.signal(b))), ctx.sleep(ms))).await`
+        BothSignalsOrSleep(String, String, u64),
+        /// `ctx.select(vec![]).await`: never resolves
+        EmptySelect,
+        /// `ctx.now()`, `ctx.random::<u64>()`, `ctx.uuid()`
+        Clock,
+        Panic,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    enum ScriptState {
+        Running {
+            ops: Vec<Op>,
+            pc: usize,
+            log: Vec<String>,
+        },
+        Returned,
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    struct Script;
+
+    fn echo(ctx: &WorkflowCtx, n: u64) -> crate::ActivityCall<Echo> {
+        ctx.activity(Echo, n)
+    }
+
+    fn show<T: fmt::Debug>(r: Result<T, ActivityError>) -> String {
+        match r {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("error {:?} {} x{}", e.kind, e.message, e.attempts),
+        }
+    }
+
+    impl Script {
+        /// Schedules the operation `op`, or runs it if it is not durable (`None`).
+        fn schedule(
+            op: &Op,
+            ctx: &WorkflowCtx,
+            log: &mut Vec<String>,
+        ) -> Result<Option<Pending>, ResumeError> {
+            let ms = Duration::from_millis;
+            Ok(Some(match op {
+                Op::Echo(n) => echo(ctx, *n).schedule(ctx)?,
+                Op::Explode => ctx.activity(Explode, ()).schedule(ctx)?,
+                Op::Sleep(t) => ctx.sleep(ms(*t)).schedule(ctx)?,
+                Op::Signal(name) => ctx.signal::<String>(name.clone()).schedule(ctx)?,
+                Op::SignalTimeout(name, t) => ctx
+                    .signal::<String>(name.clone())
+                    .timeout(ms(*t))
+                    .schedule(ctx)?,
+                Op::JoinEcho(ns) => ctx
+                    .join(ns.iter().map(|n| echo(ctx, *n)).collect::<Vec<_>>())
+                    .schedule(ctx)?,
+                Op::EchoOrSleep(n, t) => ctx
+                    .select((echo(ctx, *n), ctx.sleep(ms(*t))))
+                    .schedule(ctx)?,
+                Op::EitherSignal(a, b) => ctx
+                    .select((
+                        ctx.signal::<String>(a.clone()),
+                        ctx.signal::<String>(b.clone()),
+                    ))
+                    .schedule(ctx)?,
+                Op::BothSignalsOrSleep(a, b, t) => ctx
+                    .select((
+                        ctx.join((
+                            ctx.signal::<String>(a.clone()),
+                            ctx.signal::<String>(b.clone()),
+                        )),
+                        ctx.sleep(ms(*t)),
+                    ))
+                    .schedule(ctx)?,
+                Op::EmptySelect => ctx.select(Vec::<crate::Sleep>::new()).schedule(ctx)?,
+                Op::Clock => {
+                    let now = ctx
+                        .now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis();
+                    log.push(format!(
+                        "now {now} random {} uuid {}",
+                        ctx.random::<u64>(),
+                        ctx.uuid()
+                    ));
+                    return Ok(None);
+                }
+                Op::Panic => panic!("the script says so"),
+            }))
+        }
+
+        /// Decodes what woke operation `op`, as a line of the log.
+        fn resolved(op: &Op, r: Resolution) -> Result<String, ResumeError> {
+            type Call = crate::ActivityCall<Echo>;
+            Ok(match op {
+                Op::Echo(_) => show(Call::resolve(r)?),
+                Op::Explode => show(crate::ActivityCall::<Explode>::resolve(r)?),
+                Op::Sleep(_) => format!("{:?}", crate::Sleep::resolve(r)?),
+                Op::Signal(_) => crate::SignalWait::<String>::resolve(r)?,
+                Op::SignalTimeout(..) => {
+                    format!("{:?}", crate::SignalTimeout::<String>::resolve(r)?)
+                }
+                Op::JoinEcho(_) => {
+                    let all = crate::Join::<Vec<Call>>::resolve(r)?;
+                    all.into_iter().map(show).collect::<Vec<_>>().join(",")
+                }
+                Op::EchoOrSleep(..) => match crate::Select::<(Call, crate::Sleep)>::resolve(r)? {
+                    Select2::First(v) => format!("echo {}", show(v)),
+                    Select2::Second(()) => "slept".into(),
+                },
+                Op::EitherSignal(..) => {
+                    format!("{:?}", crate::Select::<(crate::SignalWait<String>, crate::SignalWait<String>)>::resolve(r)?)
+                }
+                Op::BothSignalsOrSleep(..) => format!(
+                    "{:?}",
+                    crate::Select::<(
+                        crate::Join<(crate::SignalWait<String>, crate::SignalWait<String>)>,
+                        crate::Sleep
+                    )>::resolve(r)?
+                ),
+                Op::EmptySelect | Op::Clock | Op::Panic => {
+                    return Err(ResumeError::UnexpectedWake {
+                        state: format!("{op:?}"),
+                        got: r.kind().into(),
+                    });
+                }
+            })
+        }
+    }
+
+    impl Workflow for Script {
+        const NAME: &'static str = "script";
+        const FINGERPRINT: u64 = 1;
+        type Input = Vec<Op>;
+        type Output = Result<Vec<String>, WorkflowError>;
+        type State = ScriptState;
+
+        fn start(ops: Vec<Op>) -> ScriptState {
+            ScriptState::Running {
+                ops,
+                pc: 0,
+                log: Vec::new(),
+            }
+        }
+
+        fn resume(
+            state: &mut ScriptState,
+            ctx: &WorkflowCtx,
+            wake: Option<Resolution>,
+        ) -> Step<Self::Output> {
+            let ScriptState::Running { ops, pc, log } = state else {
+                return Step::Failed(ResumeError::NotResumable("Returned".into()));
+            };
+            if let Some(r) = wake {
+                let Some(op) = ops.get(*pc) else {
+                    return Step::Failed(ResumeError::UnexpectedWake {
+                        state: "past the end".into(),
+                        got: r.kind().into(),
+                    });
+                };
+                match Self::resolved(op, r) {
+                    Ok(line) => log.push(line),
+                    Err(e) => return Step::Failed(e),
+                }
+                *pc += 1;
+            }
+            while let Some(op) = ops.get(*pc) {
+                match Self::schedule(op, ctx, log) {
+                    Ok(Some(pending)) => return Step::Suspended(pending),
+                    Ok(None) => *pc += 1,
+                    Err(e) => return Step::Failed(e),
+                }
+            }
+            let out = std::mem::take(log);
+            *state = ScriptState::Returned;
+            Step::Completed(Ok(out))
+        }
+
+        fn description() -> &'static crate::Description {
+            static D: crate::Description = crate::Description {
+                workflow: "script",
+                states: &[],
+                transitions: &[],
+                fingerprint: 1,
+            };
+            &D
+        }
+    }
+
+    fn sig(name: &str) -> Op {
+        Op::Signal(name.into())
+    }
+
+    fn script(ops: Vec<Op>) -> TestRun<Script> {
+        TestRun::new(Script, "wf-1", ops)
+    }
+
+    /// Runs `run` straight and with snapshots at every await, checks both agree, returns one.
+    fn both(make: impl Fn() -> TestRun<Script>) -> TestOutcome<Result<Vec<String>, WorkflowError>> {
+        let straight = make().record_snapshots(true).run().expect("straight run");
+        let restored = make()
+            .snapshot_every_await(true)
+            .record_snapshots(true)
+            .run()
+            .expect("restored run");
+        assert_eq!(straight.output, restored.output);
+        assert_eq!(straight.commands, restored.commands);
+        assert_eq!(straight.resolutions, restored.resolutions);
+        assert_eq!(straight.snapshots, restored.snapshots);
+        assert_eq!(straight.finished_at, restored.finished_at);
+        straight
+    }
+
+    fn log(outcome: &TestOutcome<Result<Vec<String>, WorkflowError>>) -> Vec<&str> {
+        outcome
+            .output
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn closures_and_real_activities_answer_calls() {
+        let run = both(|| script(vec![Op::Echo(1), Op::Echo(13)]).with_activity(Echo));
+        assert_eq!(log(&run), ["2", "error NonRetryable unlucky x1"]);
+        assert_eq!(run.steps, 3);
+        assert_eq!(run.commands.len(), 2);
+        assert_eq!(run.activity_names(), ["echo", "echo"]);
+        assert_eq!(run.inputs_of(Echo).unwrap(), vec![1, 13]);
+        assert_eq!(run.activity_calls[0].output(Echo).unwrap(), Ok(2));
+
+        let run =
+            both(|| script(vec![Op::Echo(1), Op::Echo(13)]).on_activity(Echo, |n| Ok(n * 10)));
+        assert_eq!(log(&run), ["10", "130"]);
+    }
+
+    #[test]
+    fn closures_see_the_call_context_and_keep_state() {
+        let mut seen = 0;
+        let run = script(vec![Op::Echo(5), Op::Echo(5)])
+            .on_activity_with_ctx(Echo, move |ctx, n| {
+                seen += 1;
+                assert_eq!((ctx.workflow_id(), ctx.attempt()), ("wf-1", 1));
+                Ok(n + ctx.seq() * 100 + seen)
+            })
+            .run()
+            .unwrap();
+        assert_eq!(log(&run), ["6", "107"]);
+    }
+
+    #[test]
+    fn panics_in_activities_become_errors() {
+        let run = both(|| script(vec![Op::Explode]).with_activity(Explode));
+        assert_eq!(log(&run), ["error Panicked kaboom x1"]);
+        let run = script(vec![Op::Echo(1)])
+            .on_activity(Echo, |_| panic!("closure"))
+            .run()
+            .unwrap();
+        assert_eq!(log(&run), ["error Panicked closure x1"]);
+    }
+
+    #[test]
+    fn a_call_without_an_answer_is_a_typed_error() {
+        let err = script(vec![Op::Sleep(5), Op::Echo(1)]).run().unwrap_err();
+        assert_eq!(
+            err,
+            TestError::NoActivityHandler {
+                name: "echo".into(),
+                seq: 1
+            }
+        );
+        assert!(err.to_string().contains(".on_activity(echo"), "{err}");
+    }
+
+    #[test]
+    fn the_clock_jumps_to_the_next_timer() {
+        let week = 7 * 24 * 3600 * 1000;
+        let start = std::time::Instant::now();
+        let run = both(|| {
+            script(vec![
+                Op::Clock,
+                Op::Sleep(week),
+                Op::Clock,
+                Op::Sleep(1),
+                Op::Clock,
+            ])
+        });
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(run.elapsed(), Duration::from_millis(week + 1));
+        let lines = log(&run);
+        assert!(
+            lines[0].starts_with(&format!("now {DEFAULT_START_MS} ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].starts_with(&format!("now {} ", DEFAULT_START_MS + week)),
+            "{lines:?}"
+        );
+        assert!(
+            lines[4].starts_with(&format!("now {} ", DEFAULT_START_MS + week + 1)),
+            "{lines:?}"
+        );
+        // The random generator and uuids advance from snapshot to snapshot.
+        assert_ne!(
+            lines[0].split(" random ").nth(1),
+            lines[2].split(" random ").nth(1)
+        );
+        assert_eq!(
+            run.commands[0],
+            Pending::Timer {
+                seq: 0,
+                fire_at: DEFAULT_START_MS + week
+            }
+        );
+    }
+
+    #[test]
+    fn start_at_moves_the_clock_and_the_scheduled_signals() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1000);
+        let run = script(vec![sig("go"), Op::Clock])
+            .signal_after(Duration::from_secs(5), "go", "now")
+            .start_at(t0)
+            .run()
+            .unwrap();
+        assert_eq!(run.started_at, t0);
+        assert_eq!(run.elapsed(), Duration::from_secs(5));
+        assert!(log(&run)[1].starts_with("now 1005000 "));
+    }
+
+    #[test]
+    fn signals_sent_up_front_are_buffered_in_order() {
+        let run = both(|| {
+            script(vec![sig("a"), sig("b"), sig("a")])
+                .signal("a", "a1")
+                .signal("b", "b1")
+                .signal("a", "a2")
+        });
+        assert_eq!(log(&run), ["a1", "b1", "a2"]);
+        assert_eq!(run.elapsed(), Duration::ZERO);
+        assert_eq!(
+            run.signals.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert!(run.unconsumed_signals.is_empty());
+    }
+
+    #[test]
+    fn signals_sent_later_arrive_on_the_virtual_clock() {
+        let hour = Duration::from_secs(3600);
+        let run = both(|| {
+            script(vec![
+                Op::SignalTimeout("ok".into(), 3_600_000),
+                Op::SignalTimeout("ok".into(), 3_600_000),
+            ])
+            .signal_after(hour * 3 / 2, "ok", "late")
+        });
+        // The first wait times out after an hour; the signal arrives during the second.
+        assert_eq!(log(&run), ["None", "Some(\"late\")"]);
+        assert_eq!(run.elapsed(), hour * 3 / 2);
+        assert_eq!(run.signals[0].delivered_at, run.finished_at);
+    }
+
+    #[test]
+    fn unreceived_signals_are_reported() {
+        let run = script(vec![sig("a")])
+            .signal("a", "x")
+            .signal("zzz", 1u8)
+            .signal("a", "y")
+            .run()
+            .unwrap();
+        assert_eq!(run.unconsumed_signals, ["zzz", "a"]);
+    }
+
+    #[test]
+    fn a_wait_nobody_can_end_is_a_typed_error() {
+        let err = script(vec![Op::Echo(1), sig("approve")])
+            .with_activity(Echo)
+            .signal("other", 1u8)
+            .run()
+            .unwrap_err();
+        let TestError::Stuck {
+            id,
+            step,
+            waiting_for,
+            pending,
+            at,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (id.as_str(), *step, waiting_for.as_slice()),
+            ("wf-1", 2, &["signal `approve` (seq 1)".to_string()][..])
+        );
+        assert_eq!(
+            **pending,
+            Pending::Signal {
+                seq: 1,
+                name: "approve".into()
+            }
+        );
+        assert_eq!(*at, UNIX_EPOCH + Duration::from_millis(DEFAULT_START_MS));
+        assert!(
+            err.to_string()
+                .contains("waits for signal `approve` (seq 1)"),
+            "{err}"
+        );
+
+        // Timers first run out, then the wait is stuck.
+        let err = script(vec![
+            Op::BothSignalsOrSleep("a".into(), "b".into(), 10),
+            sig("b"),
+        ])
+        .signal("a", "1")
+        .run()
+        .unwrap_err();
+        let TestError::Stuck {
+            waiting_for, at, ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(waiting_for, &["signal `b` (seq 3)".to_string()]);
+        assert_eq!(
+            *at,
+            UNIX_EPOCH + Duration::from_millis(DEFAULT_START_MS + 10)
+        );
+
+        let err = script(vec![Op::EmptySelect]).run().unwrap_err();
+        let TestError::Stuck { waiting_for, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(waiting_for.is_empty());
+    }
+
+    #[test]
+    fn join_results_come_in_order_whatever_the_completion_order() {
+        for tie in [
+            TieBreak::SourceOrder,
+            TieBreak::ReverseSourceOrder,
+            TieBreak::Shuffled(7),
+        ] {
+            let run = both(|| {
+                script(vec![Op::JoinEcho(vec![3, 13, 1])])
+                    .with_activity(Echo)
+                    .tie_break(tie)
+                    .activity_latency(|call| {
+                        Duration::from_secs(10 - call.input_as(Echo).unwrap_or(0) % 10)
+                    })
+            });
+            assert_eq!(log(&run), ["4,error NonRetryable unlucky x1,2"]);
+            assert_eq!(run.elapsed(), Duration::from_secs(9));
+            assert!(run.activity_calls.iter().all(|c| c.delivered));
+        }
+    }
+
+    #[test]
+    fn an_empty_join_resolves_at_once() {
+        let run = both(|| script(vec![Op::JoinEcho(vec![])]));
+        assert_eq!(log(&run), [""]);
+        assert_eq!(run.resolutions, [Resolution::Join(vec![])]);
+    }
+
+    #[test]
+    fn select_is_won_by_the_earliest_event() {
+        let fast = both(|| {
+            script(vec![Op::EchoOrSleep(1, 1000)])
+                .with_activity(Echo)
+                .activity_latency(|_| Duration::from_millis(999))
+        });
+        assert_eq!(log(&fast), ["echo 2"]);
+        assert!(fast.activity_calls[0].delivered);
+        let slow = both(|| {
+            script(vec![Op::EchoOrSleep(1, 1000)])
+                .with_activity(Echo)
+                .activity_latency(|_| Duration::from_millis(1001))
+        });
+        assert_eq!(log(&slow), ["slept"]);
+        assert!(!slow.activity_calls[0].delivered);
+        assert_eq!(slow.elapsed(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn ties_follow_the_tie_break() {
+        let tie = |t: TieBreak| {
+            both(|| {
+                script(vec![Op::EchoOrSleep(1, 1000)])
+                    .with_activity(Echo)
+                    .activity_latency(|_| Duration::from_millis(1000))
+                    .tie_break(t)
+            })
+        };
+        assert_eq!(log(&tie(TieBreak::SourceOrder)), ["echo 2"]);
+        assert_eq!(log(&tie(TieBreak::ReverseSourceOrder)), ["slept"]);
+        // Shuffled: some seed picks each branch, and a seed always picks the same one.
+        let picks: Vec<String> = (0..16)
+            .map(|s| log(&tie(TieBreak::Shuffled(s)))[0].to_string())
+            .collect();
+        assert!(
+            picks.iter().any(|p| p == "slept") && picks.iter().any(|p| p == "echo 2"),
+            "{picks:?}"
+        );
+        assert_eq!(
+            log(&tie(TieBreak::Shuffled(3))),
+            log(&tie(TieBreak::Shuffled(3)))
+        );
+
+        // Two buffered signals: the select takes one, the other stays buffered for later.
+        let run = both(|| {
+            script(vec![
+                Op::EitherSignal("a".into(), "b".into()),
+                sig("a"),
+                sig("b"),
+            ])
+            .signal("b", "B")
+            .signal("a", "A")
+            .signal("a", "A2")
+        });
+        assert_eq!(log(&run), ["First(\"A\")", "A2", "B"]);
+    }
+
+    #[test]
+    fn a_lost_branch_gives_its_signals_back() {
+        let run = both(|| {
+            script(vec![
+                Op::BothSignalsOrSleep("a".into(), "b".into(), 10),
+                sig("a"),
+            ])
+            .signal("a", "first")
+            .signal_after(Duration::from_millis(20), "b", "too late")
+        });
+        // `a` was taken by the join, which lost to the timer: the next wait receives it.
+        assert_eq!(log(&run), ["Second(())", "first"]);
+        assert_eq!(run.unconsumed_signals, ["b"]);
+        assert_eq!(run.signals.len(), 1);
+        assert_eq!(run.signals[0].seq, 3);
+
+        let run = both(|| {
+            script(vec![Op::BothSignalsOrSleep("a".into(), "b".into(), 10)])
+                .signal("b", "B")
+                .signal_after(Duration::from_millis(10), "a", "A")
+        });
+        // Both signals are there when the timer fires: the join is written first and wins the tie.
+        assert_eq!(log(&run), ["First((\"A\", \"B\"))"]);
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_state_and_the_context() {
+        let run = script(vec![Op::Echo(1), Op::Sleep(5)])
+            .with_activity(Echo)
+            .record_snapshots(true)
+            .run()
+            .unwrap();
+        assert_eq!(
+            run.snapshots.iter().map(|s| s.step).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let (state, ctx) = run.snapshots[2].decode(Script).unwrap();
+        let ScriptState::Running { pc, log, .. } = state else {
+            panic!("{state:?}")
+        };
+        assert_eq!((pc, log), (1, vec!["2".to_string()]));
+        assert_eq!(ctx.seq, 2);
+        assert!(run.snapshots[1].decode(Script).is_ok());
+        let garbage = Snapshot {
+            step: 9,
+            at: UNIX_EPOCH,
+            state: vec![7, 7, 7],
+            ctx: vec![],
+        };
+        assert!(matches!(
+            garbage.decode(Script),
+            Err(TestError::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn failures_can_be_injected_into_any_call() {
+        let run = both(|| {
+            script(vec![Op::Echo(1), Op::Echo(2), Op::Echo(3)])
+                .with_activity(Echo)
+                .inject_failure(|call| {
+                    (call.index == 1).then(|| ActivityError::retryable(format!("seq {}", call.seq)))
+                })
+        });
+        assert_eq!(log(&run), ["2", "error Failed seq 1 x1", "4"]);
+    }
+
+    #[test]
+    fn a_failed_or_panicking_step_is_a_typed_error() {
+        let err = script(vec![Op::Echo(1), Op::Panic])
+            .with_activity(Echo)
+            .run()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TestError::Panicked {
+                id: "wf-1".into(),
+                step: 2,
+                message: "the script says so".into()
+            }
+        );
+        // A signal whose payload is not the type the workflow waits for.
+        let err = script(vec![sig("n")])
+            .signal("n", 300u64)
+            .snapshot_every_await(true)
+            .run()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TestError::Resume {
+                    step: 2,
+                    error: ResumeError::Decode { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn endless_workflows_stop_at_the_step_limit() {
+        let err = script(vec![Op::Sleep(1); 100])
+            .max_steps(10)
+            .run()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TestError::StepLimit {
+                id: "wf-1".into(),
+                max_steps: 10
+            }
+        );
+        assert!(script(vec![Op::Sleep(1); 9]).max_steps(10).run().is_ok());
+    }
+
+    #[test]
+    fn a_payload_that_does_not_encode_is_reported() {
+        struct Unencodable;
+        impl Serialize for Unencodable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let err = script(vec![]).signal("x", Unencodable).run().unwrap_err();
+        assert!(
+            matches!(&err, TestError::SignalPayload { name, .. } if name == "x"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_state_that_does_not_round_trip_is_caught() {
+        /// A workflow whose state loses information when decoded.
+        #[derive(Clone, Copy)]
+        struct Lossy;
+        #[derive(Debug)]
+        struct LossyState(u8);
+        impl Serialize for LossyState {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_u8(self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for LossyState {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                u8::deserialize(d).map(|v| LossyState(v / 2))
+            }
+        }
+        impl Workflow for Lossy {
+            const NAME: &'static str = "lossy";
+            const FINGERPRINT: u64 = 2;
+            type Input = ();
+            type Output = u8;
+            type State = LossyState;
+            fn start(_: ()) -> LossyState {
+                LossyState(3)
+            }
+            fn resume(
+                state: &mut LossyState,
+                _ctx: &WorkflowCtx,
+                _wake: Option<Resolution>,
+            ) -> Step<u8> {
+                Step::Completed(state.0)
+            }
+            fn description() -> &'static crate::Description {
+                static D: crate::Description = crate::Description {
+                    workflow: "lossy",
+                    states: &[],
+                    transitions: &[],
+                    fingerprint: 2,
+                };
+                &D
+            }
+        }
+        assert_eq!(TestRun::new(Lossy, "l", ()).run().unwrap().output, 3);
+        let err = TestRun::new(Lossy, "l", ())
+            .snapshot_every_await(true)
+            .run()
+            .unwrap_err();
+        assert!(
+            matches!(&err, TestError::Snapshot { step: 0, reason, .. } if reason.contains("LossyState(1)")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn run_async_awaits_activities_in_the_callers_runtime() {
+        #[derive(Clone, Copy, Debug)]
+        struct Nap;
+        impl Activity for Nap {
+            const NAME: &'static str = "echo";
+            type Input = u64;
+            type Output = Result<u64, ActivityError>;
+            fn run(self, _ctx: ActivityCtx, input: u64) -> BoxFuture<'static, Self::Output> {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Ok(input)
+                })
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let run = rt
+            .block_on(script(vec![Op::Echo(4)]).with_activity(Nap).run_async())
+            .unwrap();
+        assert_eq!(log(&run), ["4"]);
+    }
+}
