@@ -4,8 +4,14 @@
 use proc_macro::TokenStream;
 
 mod activity;
+mod ast;
 mod attr;
 mod check;
+mod codegen;
+mod ctxt;
+mod describe;
+mod expand;
+mod lower;
 
 /// Turns `async fn name(ctx: ActivityCtx, input: I) -> Result<O, E>` into an activity.
 #[proc_macro_attribute]
@@ -15,6 +21,6 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Turns `async fn name(ctx: WorkflowCtx, inputs..) -> Output` into a durable workflow.
 #[proc_macro_attribute]
-pub fn workflow(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::workflow(args.into(), item.into()).into()
 }

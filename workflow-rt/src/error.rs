@@ -18,7 +18,10 @@ pub struct WorkflowError {
 impl WorkflowError {
     /// An error with this message.
     pub fn msg(message: impl std::fmt::Display) -> Self {
-        WorkflowError { message: message.to_string(), activity: None }
+        WorkflowError {
+            message: message.to_string(),
+            activity: None,
+        }
     }
 }
 
@@ -30,13 +33,23 @@ impl std::fmt::Display for WorkflowError {
 
 impl From<ActivityError> for WorkflowError {
     fn from(e: ActivityError) -> Self {
-        WorkflowError { message: e.to_string(), activity: Some(e) }
+        WorkflowError {
+            message: e.to_string(),
+            activity: Some(e),
+        }
     }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for WorkflowError {
     fn from(e: E) -> Self {
         WorkflowError::msg(e)
+    }
+}
+
+impl ResumeError {
+    #[doc(hidden)]
+    pub fn restored_twice(what: &str) -> Self {
+        ResumeError::RestoredTwice(what.to_string())
     }
 }
 
@@ -54,6 +67,10 @@ pub enum ResumeError {
     /// What woke the workflow is not what the state it is in waits for.
     #[error("state {state} was woken by {got}, which it does not wait for")]
     UnexpectedWake { state: String, got: String },
+    /// A saved value was asked for twice in one step (a bug in generated code, reported rather
+    /// than panicking).
+    #[error("{0} was restored twice in one step")]
+    RestoredTwice(String),
     /// The workflow was resumed in its completed or poisoned state.
     #[error("the workflow cannot resume from state {0}")]
     NotResumable(String),

@@ -22,15 +22,20 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
-pub use activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, RetryPolicy};
+pub use activity::{
+    Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, RetryPolicy,
+};
 pub use context::{
-    ActivityCall, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4, SelectAll, SignalTimeout,
-    SignalWait, Sleep, WorkflowCtx, CtxState,
+    ActivityCall, CtxState, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4,
+    SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use durable::{Durable, Pending, Resolution};
 pub use error::{ResumeError, WorkflowError};
 pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
 pub use workflow_macros::{activity, workflow};
+
+/// The `Ok` type of activity `A`'s output: what `ctx.activity(a, x).await?` gives.
+pub type ActivityOk<A> = <<A as Activity>::Output as __private::Fallible>::Ok;
 
 /// Re-exported so that user types can derive `Serialize`/`Deserialize` without a direct serde
 /// dependency.

@@ -1,0 +1,542 @@
+//! Code generation: the workflow's unit struct, its state enum, the `resume` function that
+//! matches on the state and runs the matching continuation, and the description.
+//!
+//! Input:
+//! ```ignore
+//! #[workflow]
+//! async fn greet(ctx: WorkflowCtx, name: String) -> Result<String, WorkflowError> {
+//!     let text = ctx.activity(compose, name).await?;
+//!     ctx.sleep(Duration::from_secs(60)).await;
+//!     Ok(text)
+//! }
+//! ```
+//! Output (abridged):
+//! ```ignore
+//! struct greet;
+//! enum GreetState { Start { name: String }, Await1Compose {}, Await2Sleep { text: <<compose as Activity>::Output as Fallible>::Ok }, Returned, Poisoned }
+//! const _: () = {
+//!     impl Workflow for greet { ... fn resume(state, ctx, wake) -> Step<Output> {
+//!         match replace(state, Poisoned) {
+//!             Start { name } => { /* body up to the first await */ *state = Await1Compose {}; return Suspended(..) }
+//!             Await1Compose {} => { let __wf_v = resolve(..)?; let text = (__wf_v)?; /* up to the sleep */ }
+//!             Await2Sleep { text } => { let __wf_v = resolve(..)?; Ok(text) }
+//!             ...
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, Stmt, Type, parse_quote};
+
+use crate::ast::WorkflowFn;
+use crate::lower::liveness::{RESTORE, SUSPEND, marker_index};
+use crate::lower::normalize::ELEM_ATTR;
+use crate::lower::resume::{AWAIT_ATTR, Var};
+use crate::lower::{Lowered, suspends_in};
+
+pub struct Names {
+    pub krate: TokenStream,
+    pub state: syn::Ident,
+    pub variants: Vec<syn::Ident>,
+    pub output: Type,
+}
+
+fn camel(s: &str) -> String {
+    s.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+pub fn variant_names(low: &Lowered) -> Vec<syn::Ident> {
+    low.awaits
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let detail = match &a.op {
+                Expr::MethodCall(_) => {
+                    let mut e = &a.op;
+                    let mut first = None;
+                    while let Expr::MethodCall(m) = e {
+                        first = Some(m);
+                        e = &m.receiver;
+                    }
+                    let m = first.expect("an operation is a method call");
+                    let arg = m.args.first();
+                    match (m.method.to_string().as_str(), arg) {
+                        ("activity", Some(Expr::Path(p))) => camel(
+                            &p.path
+                                .segments
+                                .last()
+                                .map(|s| s.ident.to_string())
+                                .unwrap_or_default(),
+                        ),
+                        (
+                            "signal",
+                            Some(Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            })),
+                        ) => {
+                            format!(
+                                "Signal{}",
+                                camel(
+                                    &s.value()
+                                        .chars()
+                                        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+                                        .collect::<String>()
+                                )
+                            )
+                        }
+                        (other, _) => camel(other),
+                    }
+                }
+                _ => String::new(),
+            };
+            format_ident!("Await{}{}", k + 1, detail)
+        })
+        .collect()
+}
+
+fn field_ty(v: &Var, krate: &TokenStream) -> TokenStream {
+    match &v.ty {
+        Some(t) => quote!(#t),
+        None => quote!(#krate::__private::Encoded),
+    }
+}
+
+fn field_ident(v: &Var) -> syn::Ident {
+    format_ident!("{}", v.name())
+}
+
+fn local_field(v: &Var) -> syn::Ident {
+    syn::Ident::new(
+        &format!("__wf_f_{}", v.name().trim_start_matches("__wf_")),
+        Span::mixed_site(),
+    )
+}
+
+fn witness(v: &Var) -> syn::Ident {
+    syn::Ident::new(
+        &format!("__wf_w_{}", v.name().trim_start_matches("__wf_")),
+        Span::mixed_site(),
+    )
+}
+
+fn op_witness(k: usize) -> syn::Ident {
+    syn::Ident::new(&format!("__wf_op{k}"), Span::mixed_site())
+}
+
+fn mixed(name: &str) -> syn::Ident {
+    syn::Ident::new(name, Span::mixed_site())
+}
+
+pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &str) -> TokenStream {
+    let func = &wf.func;
+    let vis = &func.vis;
+    let name = &func.sig.ident;
+    let state = format_ident!("{}State", camel(&name.to_string()));
+    let output = &wf.output;
+    let variants = variant_names(low);
+    let names = Names {
+        krate: krate.clone(),
+        state: state.clone(),
+        variants: variants.clone(),
+        output: output.clone(),
+    };
+
+    // The state enum.
+    let param_fields = low.params.iter().map(|p| {
+        let f = field_ident(p);
+        let t = field_ty(p, krate);
+        quote!(#f: #t)
+    });
+    let await_variants =
+        variants
+            .iter()
+            .zip(&low.fields)
+            .zip(&low.awaits)
+            .map(|((v, fields), site)| {
+                let fs = fields.iter().map(|p| {
+                    let f = field_ident(p);
+                    let t = field_ty(p, krate);
+                    quote!(#f: #t)
+                });
+                let doc = format!("Suspended at line {}: `{}`.", site.line, site.text);
+                quote!(#[doc = #doc] #v { #(#fs),* })
+            });
+    let state_doc = format!(
+        "The state of workflow `{name}`: one variant per durable await, holding the variables live there."
+    );
+    let serde_path = quote!(#krate::__private::serde).to_string();
+
+    // Persistence checks spanned at the user's types.
+    let mut asserted = Vec::new();
+    for v in low.params.iter().chain(low.fields.iter().flatten()) {
+        if let Some(t) = &v.ty {
+            if v.origin != crate::lower::resume::Origin::Temp {
+                asserted.push(quote_spanned! {syn::spanned::Spanned::span(t)=> #krate::__private::assert_persistable::<#t>(); });
+            }
+        }
+    }
+
+    // Inputs.
+    let param_idents: Vec<&syn::Ident> = low.params.iter().map(|p| &p.ident).collect();
+    let param_tys: Vec<&Type> = wf.params.iter().map(|p| &p.ty).collect();
+    let (input_ty, start_body) = match param_tys.len() {
+        1 => {
+            let t = param_tys[0];
+            let i = param_idents[0];
+            (quote!(#t), quote!(#state::Start { #i: input }))
+        }
+        _ => (
+            quote!((#(#param_tys,)*)),
+            quote!({ let (#(#param_idents,)*) = input; #state::Start { #(#param_idents),* } }),
+        ),
+    };
+
+    // The arms.
+    let ctx_ident = &wf.ctx;
+    let wf_ctx = mixed("__wf_ctx");
+    let wf_state = mixed("__wf_state");
+    let wf_wake = mixed("__wf_wake");
+    let start_code = finish_arm(&low.start.code, low, &names, None);
+    let start_fields = low.params.iter().map(|p| {
+        let f = field_ident(p);
+        let l = local_field(p);
+        quote!(#f: #l)
+    });
+    let start_holders = low.params.iter().map(|p| {
+        let l = local_field(p);
+        quote!(let mut #l = ::core::option::Option::Some(#l);)
+    });
+    let mut arms = vec![quote! {
+        #state::Start { #(#start_fields),* } => {
+            #[allow(unused_variables)]
+            let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
+            #(#start_holders)*
+            #start_code
+        }
+    }];
+    for (k, arm) in low.conts.iter().enumerate() {
+        let v = &variants[k];
+        let fields = low.fields[k].iter().map(|p| {
+            let f = field_ident(p);
+            let l = local_field(p);
+            quote!(#f: #l)
+        });
+        let code = finish_arm(&arm.code, low, &names, Some(k));
+        let holders = low.fields[k].iter().map(|p| {
+            let l = local_field(p);
+            quote!(let mut #l = ::core::option::Option::Some(#l);)
+        });
+        arms.push(quote! {
+            #state::#v { #(#fields),* } => {
+                #[allow(unused_variables)]
+                let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
+                #(#holders)*
+                #code
+            }
+        });
+    }
+    let op_witnesses = (0..low.awaits.len()).map(op_witness);
+    let mut enc: Vec<syn::Ident> = low
+        .fields
+        .iter()
+        .flatten()
+        .filter(|v| v.ty.is_none())
+        .map(witness)
+        .collect();
+    enc.sort_by_key(|i| i.to_string());
+    enc.dedup_by_key(|i| i.to_string());
+
+    // The description.
+    let desc = crate::describe::describe(wf_name, low, &variants, krate);
+    let fingerprint = desc.fingerprint;
+    let desc_tokens = desc.tokens;
+
+    let attrs: Vec<&syn::Attribute> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
+    let struct_doc = format!("The workflow `{wf_name}` (its state is [`{state}`]).");
+    quote! {
+        #(#attrs)*
+        #[doc = #struct_doc]
+        #[allow(non_camel_case_types)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
+        #vis struct #name;
+
+        #[doc = #state_doc]
+        #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize, ::core::fmt::Debug)]
+        #[serde(crate = #serde_path)]
+        #[allow(non_camel_case_types, clippy::large_enum_variant)]
+        #vis enum #state {
+            /// Not started: the inputs.
+            Start { #(#param_fields),* },
+            #(#await_variants,)*
+            /// Ran to its end.
+            Returned,
+            /// A step panicked; the workflow cannot resume.
+            Poisoned,
+        }
+
+        #[doc(hidden)]
+        const _: () = {
+            #[allow(dead_code, clippy::all)]
+            fn __wf_assert_persistable() {
+                #(#asserted)*
+            }
+
+            #[allow(
+                unused_mut, unused_variables, unused_assignments, unreachable_code, unused_braces, unused_parens,
+                unused_labels, clippy::all, clippy::pedantic, clippy::nursery
+            )]
+            fn __wf_step(#wf_state: &mut #state, #wf_ctx: &#krate::WorkflowCtx, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {
+                #(let mut #op_witnesses = ::core::option::Option::None;)*
+                #(let mut #enc = ::core::option::Option::None;)*
+                match ::core::mem::replace(#wf_state, #state::Poisoned) {
+                    #(#arms)*
+                    #state::Returned => #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Returned"))),
+                    #state::Poisoned => #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Poisoned"))),
+                }
+            }
+
+            #desc_tokens
+
+            #[automatically_derived]
+            impl #krate::Workflow for #name {
+                const NAME: &'static str = #wf_name;
+                const FINGERPRINT: u64 = #fingerprint;
+                type Input = #input_ty;
+                type Output = #output;
+                type State = #state;
+                fn start(input: Self::Input) -> Self::State {
+                    #start_body
+                }
+                fn resume(state: &mut Self::State, ctx: &#krate::WorkflowCtx, wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<Self::Output> {
+                    let step = __wf_step(state, ctx, wake);
+                    if let #krate::__private::Step::Completed(_) = &step {
+                        *state = #state::Returned;
+                    }
+                    step
+                }
+                fn description() -> &'static #krate::Description {
+                    &__WF_DESCRIPTION
+                }
+            }
+        };
+    }
+}
+
+/// Expands the markers of an arm and rewrites `?` and `return` into completions.
+fn finish_arm(code: &Block, low: &Lowered, names: &Names, _k: Option<usize>) -> TokenStream {
+    let mut code = code.clone();
+    let mut f = Finish { low, names };
+    f.visit_block_mut(&mut code);
+    let krate = &names.krate;
+    let output = &names.output;
+    let out = mixed("__wf_out");
+    // The arm's block is `{ restore-lets; { body } }`: its value is the body's.
+    let stmts = &code.stmts;
+    quote! {
+        let #out: #output = { #(#stmts)* };
+        #krate::__private::Step::Completed(#out)
+    }
+}
+
+struct Finish<'a> {
+    low: &'a Lowered,
+    names: &'a Names,
+}
+
+impl Finish<'_> {
+    fn complete(&self, e: TokenStream) -> Expr {
+        let krate = &self.names.krate;
+        parse_quote!(return #krate::__private::Step::Completed(#e))
+    }
+
+    fn restore(&self, level: usize) -> Vec<Stmt> {
+        let krate = &self.names.krate;
+        let mut out = Vec::new();
+        for i in &self.low.live_levels[level] {
+            let v = &self.low.levels[level][*i];
+            let ident = &v.ident;
+            let l = local_field(v);
+            let what = format!("variable `{}`", v.name());
+            let taken: Expr = parse_quote!(match #l.take() {
+                ::core::option::Option::Some(v) => v,
+                ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
+            });
+            match &v.ty {
+                Some(_) => out.push(parse_quote!(let mut #ident = #taken;)),
+                None => {
+                    let w = witness(v);
+                    out.push(parse_quote! {
+                        let mut #ident = match #krate::__private::decode(&#w, &#taken, #what) {
+                            ::core::result::Result::Ok(v) => v,
+                            ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+                        };
+                    })
+                }
+            }
+        }
+        out
+    }
+
+    fn suspend(&self, k: usize, op: Expr) -> Expr {
+        let krate = &self.names.krate;
+        let state = &self.names.state;
+        let variant = &self.names.variants[k];
+        let w = op_witness(k);
+        let op_var = mixed("__wf_op");
+        let pending = mixed("__wf_pending");
+        let wf_ctx = mixed("__wf_ctx");
+        let wf_state = mixed("__wf_state");
+        let mut encodes = Vec::new();
+        let fields = self.low.fields[k].iter().map(|v| {
+            let f = field_ident(v);
+            let ident = &v.ident;
+            match &v.ty {
+                Some(_) => quote!(#f: #ident),
+                None => {
+                    let wv = witness(v);
+                    let l = local_field(v);
+                    let what = format!("variable `{}`", v.name());
+                    encodes.push(quote! {
+                        #wv = ::core::option::Option::Some(#krate::__private::phantom_of(&#ident));
+                        let #l = match #krate::__private::encode(&#ident, #what) {
+                            ::core::result::Result::Ok(b) => b,
+                            ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+                        };
+                    });
+                    quote!(#f: #l)
+                }
+            }
+        }).collect::<Vec<_>>();
+        parse_quote!({
+            let #op_var = #op;
+            #w = ::core::option::Option::Some(#krate::__private::phantom_of(&#op_var));
+            let #pending = match #krate::__private::schedule(#op_var, #wf_ctx) {
+                ::core::result::Result::Ok(p) => p,
+                ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+            };
+            #(#encodes)*
+            *#wf_state = #state::#variant { #(#fields),* };
+            return #krate::__private::Step::Suspended(#pending);
+        })
+    }
+}
+
+impl VisitMut for Finish<'_> {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        let mut out = Vec::with_capacity(b.stmts.len());
+        for mut s in std::mem::take(&mut b.stmts) {
+            if let Stmt::Macro(m) = &s {
+                if let Some(l) = marker_index(&m.mac, RESTORE) {
+                    out.extend(self.restore(l));
+                    continue;
+                }
+                if let Some(k) = marker_index(&m.mac, SUSPEND) {
+                    let e = self.suspend_from_tokens(k, &m.mac);
+                    out.push(Stmt::Expr(e, Some(Default::default())));
+                    continue;
+                }
+            }
+            self.visit_stmt_mut(&mut s);
+            out.push(s);
+        }
+        b.stmts = out;
+    }
+
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Macro(m) => {
+                if let Some(k) = marker_index(&m.mac, SUSPEND) {
+                    *e = self.suspend_from_tokens(k, &m.mac);
+                    return;
+                }
+            }
+            Expr::Try(t) => {
+                self.visit_expr_mut(&mut t.expr);
+                let inner = &t.expr;
+                let krate = &self.names.krate;
+                let output = &self.names.output;
+                let r = mixed("__wf_residual");
+                let v = mixed("__wf_ok");
+                let ret = self.complete(quote!(#r));
+                *e = parse_quote!(match <_ as #krate::__private::QuestionMark<#output>>::branch(#inner) {
+                    ::core::result::Result::Ok(#v) => #v,
+                    ::core::result::Result::Err(#r) => #ret,
+                });
+                return;
+            }
+            Expr::Return(r) if is_generated_return(r) => return,
+            Expr::Return(r) => {
+                if let Some(x) = &mut r.expr {
+                    self.visit_expr_mut(x);
+                }
+                let value = match &r.expr {
+                    Some(x) => quote!(#x),
+                    None => quote!(()),
+                };
+                *e = self.complete(value);
+                return;
+            }
+            Expr::Await(aw) => {
+                aw.attrs.retain(|a| !a.path().is_ident(AWAIT_ATTR));
+            }
+            _ => {}
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        l.attrs.retain(|a| !a.path().is_ident(ELEM_ATTR));
+        syn::visit_mut::visit_local_mut(self, l);
+    }
+
+    fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+impl Finish<'_> {
+    fn suspend_from_tokens(&mut self, k: usize, mac: &syn::Macro) -> Expr {
+        let ts: TokenStream = mac.tokens.clone().into_iter().skip(2).collect();
+        let mut op: Expr =
+            syn::parse2(ts).expect("the marker holds the operation it was made from");
+        self.visit_expr_mut(&mut op);
+        self.suspend(k, op)
+    }
+}
+
+/// The awaits an arm's code can suspend at next (for the description's transitions).
+pub fn next_awaits(code: &Block) -> Vec<usize> {
+    suspends_in(code).into_iter().collect()
+}
+
+/// A `return` the lowering wrote itself (`return ::workflow_rt::__private::Step::..`), which is
+/// not a completion of the workflow.
+fn is_generated_return(r: &syn::ExprReturn) -> bool {
+    let Some(Expr::Call(c)) = r.expr.as_deref() else {
+        return false;
+    };
+    let Expr::Path(p) = &*c.func else {
+        return false;
+    };
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segs.windows(2)
+        .any(|w| w[0] == "__private" && w[1] == "Step")
+}

@@ -1,0 +1,139 @@
+//! The description of a generated state machine (states, saved variables with their types,
+//! awaits with kind and line, transitions) and the fingerprint derived from it.
+//!
+//! The fingerprint hashes only what decides whether a stored state can be read by this code:
+//! the workflow's name and, per state in order, the variant name, the await kind and the saved
+//! variables' names and types as written. It does not hash line numbers, the operations'
+//! arguments or code between awaits, so comments, formatting and such edits keep it; a new,
+//! removed or reordered await, or a saved variable added, removed, renamed or retyped, changes
+//! it. (Types are hashed as written: changing what a type alias points to is not seen.)
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::visit::Visit;
+
+use crate::lower::Lowered;
+use crate::lower::diverge::expr_diverges;
+use crate::lower::resume::{Var, compact};
+
+pub struct Described {
+    pub tokens: TokenStream,
+    pub fingerprint: u64,
+}
+
+fn type_text(v: &Var) -> String {
+    match &v.ty {
+        Some(t) => compact(&quote!(#t).to_string()),
+        None => "<encoded>".to_string(),
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Whether an arm's code can run to the end of the workflow (a `return`, a `?`, or a body that
+/// does not always suspend).
+fn can_complete(code: &syn::Block) -> bool {
+    struct F(bool);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
+            self.0 = true;
+            syn::visit::visit_expr_try(self, t);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = F(false);
+    f.visit_block(code);
+    let body_diverges = code.stmts.iter().any(|s| match s {
+        syn::Stmt::Expr(e, _) => expr_diverges(e),
+        _ => false,
+    });
+    f.0 || !body_diverges
+}
+
+pub fn describe(
+    wf_name: &str,
+    low: &Lowered,
+    variants: &[syn::Ident],
+    krate: &TokenStream,
+) -> Described {
+    let mut canon = format!("workflow {wf_name}\n");
+    let mut states = Vec::new();
+    // Start.
+    let start_vars: Vec<(String, String)> = low
+        .params
+        .iter()
+        .map(|v| (v.name(), type_text(v)))
+        .collect();
+    canon.push_str("Start");
+    for (n, t) in &start_vars {
+        canon.push_str(&format!(" {n}:{t}"));
+    }
+    canon.push('\n');
+    states.push((String::from("Start"), None, start_vars));
+    for (k, site) in low.awaits.iter().enumerate() {
+        let vars: Vec<(String, String)> = low.fields[k]
+            .iter()
+            .map(|v| (v.name(), type_text(v)))
+            .collect();
+        canon.push_str(&format!("{} {}", variants[k], site.kind.as_str()));
+        for (n, t) in &vars {
+            canon.push_str(&format!(" {n}:{t}"));
+        }
+        canon.push('\n');
+        states.push((variants[k].to_string(), Some(site), vars));
+    }
+    let returned = states.len() as u16;
+    states.push(("Returned".into(), None, vec![]));
+    states.push(("Poisoned".into(), None, vec![]));
+    let fingerprint = fnv1a(canon.as_bytes());
+
+    let mut transitions: Vec<(u16, u16)> = Vec::new();
+    for (from, arm) in std::iter::once(&low.start)
+        .chain(low.conts.iter())
+        .enumerate()
+    {
+        for k in crate::codegen::next_awaits(&arm.code) {
+            transitions.push((from as u16, k as u16 + 1));
+        }
+        if can_complete(&arm.code) {
+            transitions.push((from as u16, returned));
+        }
+    }
+
+    let state_tokens = states.iter().map(|(name, site, vars)| {
+        let awaits = match site {
+            Some(s) => {
+                let kind = s.kind.as_str();
+                let op = &s.text;
+                let line = s.line;
+                quote!(::core::option::Option::Some(#krate::__private::AwaitDesc { kind: #kind, operation: #op, line: #line }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let vs = vars.iter().map(|(n, t)| quote!((#n, #t)));
+        quote!(#krate::__private::StateDesc { name: #name, awaits: #awaits, vars: &[#(#vs),*] })
+    });
+    let trans = transitions.iter().map(|(a, b)| quote!((#a, #b)));
+    let tokens = quote! {
+        static __WF_DESCRIPTION: #krate::__private::Description = #krate::__private::Description {
+            workflow: #wf_name,
+            states: &[#(#state_tokens),*],
+            transitions: &[#(#trans),*],
+            fingerprint: #fingerprint,
+        };
+    };
+    Described {
+        tokens,
+        fingerprint,
+    }
+}

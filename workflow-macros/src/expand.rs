@@ -1,0 +1,111 @@
+//! The driver of `#[workflow]`: parse, check, lower, generate. On error it still emits the
+//! workflow's struct and an impl of `Workflow` whose bodies are unreachable, next to the
+//! errors, so that one mistake does not cascade into "cannot find `checkout`" everywhere the
+//! workflow is used (tokio-macros' `entry.rs` does the same).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::ItemFn;
+
+use crate::ast::WorkflowFn;
+use crate::attr::Args;
+use crate::ctxt::Ctxt;
+use crate::lower::resume::{Origin, Var};
+
+pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    let cx = Ctxt::new();
+    let args = syn::parse2::<Args>(args).unwrap_or_else(|e| {
+        cx.push(e);
+        Args::default()
+    });
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => return e.to_compile_error(),
+    };
+    let krate = args.krate();
+    let wf_name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| func.sig.ident.to_string());
+
+    let (allowed, hatch_errors) = crate::check::strip_escape_hatches(&mut func.block);
+    for e in hatch_errors {
+        cx.push(e);
+    }
+    let Some(wf) = WorkflowFn::from_item(&cx, func.clone()) else {
+        return fallback(&func, &krate, &wf_name, cx.take());
+    };
+    for e in crate::check::check_body(&wf.func.block, &wf.ctx, &allowed) {
+        cx.push(e);
+    }
+    let params: Vec<Var> = wf
+        .params
+        .iter()
+        .map(|p| Var {
+            ident: p.ident.clone(),
+            ty: Some(p.ty.clone()),
+            by_ref: false,
+            origin: Origin::Param,
+        })
+        .collect();
+    let body = (*wf.func.block).clone();
+    let lowered = crate::lower::lower(&cx, &wf.ctx, &krate, params, body);
+    match (lowered, cx.take()) {
+        (Some(low), None) => crate::codegen::generate(&wf, &low, &krate, &wf_name),
+        (_, err) => fallback(&wf.func, &krate, &wf_name, err),
+    }
+}
+
+/// The struct and an impl with the right types, so that uses of the workflow still type-check
+/// while the errors are fixed.
+fn fallback(
+    func: &ItemFn,
+    krate: &TokenStream,
+    wf_name: &str,
+    err: Option<syn::Error>,
+) -> TokenStream {
+    let err = err.map(|e| e.to_compile_error());
+    let vis = &func.vis;
+    let name = &func.sig.ident;
+    let output = match &func.sig.output {
+        syn::ReturnType::Type(_, t) => quote!(#t),
+        syn::ReturnType::Default => quote!(()),
+    };
+    let tys: Vec<&syn::Type> = func
+        .sig
+        .inputs
+        .iter()
+        .skip(1)
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => Some(&*pt.ty),
+            _ => None,
+        })
+        .collect();
+    let input = if tys.len() == 1 {
+        quote!(#(#tys)*)
+    } else {
+        quote!((#(#tys,)*))
+    };
+    quote! {
+        #err
+        #[allow(non_camel_case_types)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
+        #vis struct #name;
+        const _: () = {
+            impl #krate::Workflow for #name {
+                const NAME: &'static str = #wf_name;
+                const FINGERPRINT: u64 = 0;
+                type Input = #input;
+                type Output = #output;
+                type State = ();
+                fn start(_: Self::Input) -> Self::State {}
+                fn resume(_: &mut (), _: &#krate::WorkflowCtx, _: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<Self::Output> {
+                    ::core::unreachable!("this workflow did not compile")
+                }
+                fn description() -> &'static #krate::Description {
+                    ::core::unreachable!("this workflow did not compile")
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,193 @@
+//! The types of locals that the macro can write without the compiler: a proc macro sees no
+//! types, so a variable saved in a state must have one it can read off the syntax. In order:
+//! an annotation; a durable await (`ctx.activity(charge, o).await?` is the activity's `Ok` type,
+//! written as a projection the compiler resolves); `ctx.now()`, `ctx.random::<T>()`,
+//! `ctx.uuid()`; suffixed literals, `true`/`false`; `String::from`, `format!`, `.to_string()`;
+//! another local whose type is known (`let b = a;`, `a.clone()`); casts, comparisons, and
+//! arithmetic on a known type; tuples and struct literals of those.
+
+use proc_macro2::TokenStream;
+use syn::{Expr, Lit, Type, parse_quote};
+
+use super::ops::{after_method, op_type};
+
+pub struct Env<'a> {
+    pub ctx: &'a syn::Ident,
+    pub krate: &'a TokenStream,
+    /// Looks up the type of a visible local.
+    pub lookup: &'a dyn Fn(&str) -> Option<Option<Type>>,
+}
+
+pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
+    match e {
+        Expr::Await(aw) => op_type(&aw.base, env.ctx, env.krate),
+        Expr::Try(t) => super::ops::unwrapped(&infer(&t.expr, env)?),
+        Expr::Paren(p) => infer(&p.expr, env),
+        Expr::Group(g) => infer(&g.expr, env),
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(i) if !i.suffix().is_empty() => syn::parse_str(i.suffix()).ok(),
+            Lit::Float(f) if !f.suffix().is_empty() => syn::parse_str(f.suffix()).ok(),
+            Lit::Bool(_) => Some(parse_quote!(bool)),
+            Lit::Char(_) => Some(parse_quote!(char)),
+            _ => None,
+        },
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            (env.lookup)(&p.path.segments[0].ident.to_string()).flatten()
+        }
+        Expr::Cast(c) => Some((*c.ty).clone()),
+        Expr::Macro(m) if m.mac.path.is_ident("format") => {
+            Some(parse_quote!(::std::string::String))
+        }
+        Expr::Call(c) => {
+            let Expr::Path(p) = &*c.func else { return None };
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+            match segs.as_slice() {
+                [
+                    ..,
+                    "String",
+                    "from" | "new" | "with_capacity" | "from_utf8_lossy",
+                ] => Some(parse_quote!(::std::string::String)),
+                ["Some"] => {
+                    let t = infer(c.args.first()?, env)?;
+                    Some(parse_quote!(::core::option::Option<#t>))
+                }
+                _ => None,
+            }
+        }
+        Expr::MethodCall(m) => {
+            let method = m.method.to_string();
+            if let Expr::Path(p) = &*m.receiver {
+                if p.path.is_ident(env.ctx) {
+                    return match method.as_str() {
+                        "now" => Some(parse_quote!(::std::time::SystemTime)),
+                        "uuid" => Some(parse_quote!(::std::string::String)),
+                        "random" => match m.turbofish.as_ref()?.args.first()? {
+                            syn::GenericArgument::Type(t) => Some(t.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                }
+            }
+            if method == "to_string" || method == "to_owned" && matches!(&*m.receiver, Expr::Lit(_))
+            {
+                return Some(parse_quote!(::std::string::String));
+            }
+            let recv = infer(&m.receiver, env);
+            after_method(recv.as_ref(), &method)
+        }
+        Expr::Unary(u) => match u.op {
+            syn::UnOp::Not(_) | syn::UnOp::Neg(_) => infer(&u.expr, env),
+            _ => None,
+        },
+        Expr::Binary(b) => {
+            use syn::BinOp::*;
+            match b.op {
+                Eq(_) | Lt(_) | Le(_) | Ne(_) | Ge(_) | Gt(_) | And(_) | Or(_) => {
+                    Some(parse_quote!(bool))
+                }
+                Add(_) | Sub(_) | Mul(_) | Div(_) | Rem(_) | BitXor(_) | BitAnd(_) | BitOr(_) => {
+                    let l = infer(&b.left, env);
+                    let r = infer(&b.right, env);
+                    match (l, r) {
+                        (Some(l), _) if is_primitive(&l) => Some(l),
+                        (_, Some(r)) if is_primitive(&r) => Some(r),
+                        _ => None,
+                    }
+                }
+                Shl(_) | Shr(_) => infer(&b.left, env).filter(is_primitive),
+                _ => None,
+            }
+        }
+        Expr::Tuple(t) => {
+            let tys = t
+                .elems
+                .iter()
+                .map(|e| infer(e, env))
+                .collect::<Option<Vec<_>>>()?;
+            Some(parse_quote!((#(#tys,)*)))
+        }
+        Expr::Struct(s) if s.qself.is_none() => {
+            let path = &s.path;
+            let generic = path.segments.iter().any(|seg| !seg.arguments.is_empty());
+            if generic || path.segments.last().is_some_and(|l| l.ident == "Self") {
+                None
+            } else {
+                Some(parse_quote!(#path))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The element type of `for x in e` when `e`'s type is known.
+pub fn element_type(e: &Expr, env: &Env) -> Option<Type> {
+    match e {
+        Expr::Range(r) => {
+            let from = |b: &Option<Box<Expr>>| b.as_ref().and_then(|x| infer(x, env));
+            from(&r.start).or_else(|| from(&r.end))
+        }
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "into_iter" | "clone" | "drain"
+            ) =>
+        {
+            element_type(&m.receiver, env)
+        }
+        Expr::Paren(p) => element_type(&p.expr, env),
+        _ => {
+            let t = infer(e, env)?;
+            for coll in [
+                "Vec",
+                "VecDeque",
+                "BTreeSet",
+                "Option",
+                "BinaryHeap",
+                "LinkedList",
+            ] {
+                if let Some(args) = super::ops::generic_args(&t, coll) {
+                    return args.first().map(|t| (*t).clone());
+                }
+            }
+            if let Some(args) = super::ops::generic_args(&t, "BTreeMap") {
+                if let [k, v] = args.as_slice() {
+                    return Some(parse_quote!((#k, #v)));
+                }
+            }
+            match t {
+                Type::Array(a) => Some((*a.elem).clone()),
+                _ => None,
+            }
+        }
+    }
+}
+
+fn is_primitive(t: &Type) -> bool {
+    let Type::Path(p) = t else { return false };
+    p.path.get_ident().is_some_and(|i| {
+        matches!(
+            i.to_string().as_str(),
+            "u8" | "u16"
+                | "u32"
+                | "u64"
+                | "u128"
+                | "usize"
+                | "i8"
+                | "i16"
+                | "i32"
+                | "i64"
+                | "i128"
+                | "isize"
+                | "f32"
+                | "f64"
+                | "bool"
+        )
+    })
+}

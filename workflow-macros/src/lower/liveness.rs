@@ -1,0 +1,251 @@
+//! Liveness, on the syntax of a continuation: which variables a piece of code reads before it
+//! binds them itself (its free variables). A variable bound before an await is saved in that
+//! await's state exactly when it is free in the code that runs after the await.
+//!
+//! Two markers stand for code that is generated later: `__wf_suspend!(k, OP)` (suspending at await
+//! `k` reads the operation's operands and every variable live at `k`) and `__wf_restore!(L)`
+//! (restoring binds the variables live at level `L`). Macro invocations are looked into: their
+//! arguments are parsed as expressions where possible, otherwise their identifiers are taken as
+//! uses, and so are the inline arguments of format strings (`"{total}"`).
+
+use std::collections::{BTreeSet, HashSet};
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::punctuated::Punctuated;
+use syn::visit::Visit;
+use syn::{Expr, Stmt, Token};
+
+use super::pattern::bindings;
+
+pub const SUSPEND: &str = "__wf_suspend";
+pub const RESTORE: &str = "__wf_restore";
+
+/// Answers what the markers read and bind.
+pub trait Markers {
+    /// The names read when suspending at await `k`.
+    fn live_at(&self, k: usize) -> Vec<String>;
+    /// The names bound when restoring level `l`.
+    fn restored_at(&self, l: usize) -> Vec<String>;
+}
+
+pub fn marker_index(mac: &syn::Macro, name: &str) -> Option<usize> {
+    if !mac.path.is_ident(name) {
+        return None;
+    }
+    let first = mac.tokens.clone().into_iter().next()?;
+    match first {
+        TokenTree::Literal(l) => l.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The free variables of `stmts`, read as a block's statements.
+pub fn free_vars(stmts: &[Stmt], markers: &dyn Markers) -> BTreeSet<String> {
+    let mut v = FreeVars {
+        scopes: vec![HashSet::new()],
+        free: BTreeSet::new(),
+        markers,
+    };
+    v.stmts(stmts);
+    v.free
+}
+
+struct FreeVars<'m> {
+    scopes: Vec<HashSet<String>>,
+    free: BTreeSet<String>,
+    markers: &'m dyn Markers,
+}
+
+impl FreeVars<'_> {
+    fn bound(&self, name: &str) -> bool {
+        self.scopes.iter().any(|s| s.contains(name))
+    }
+    fn use_name(&mut self, name: String) {
+        if !self.bound(&name) {
+            self.free.insert(name);
+        }
+    }
+    fn bind_pat(&mut self, pat: &syn::Pat) {
+        let names: Vec<String> = bindings(pat)
+            .into_iter()
+            .map(|b| b.ident.to_string())
+            .collect();
+        let top = self.scopes.last_mut().expect("a scope is always open");
+        top.extend(names);
+    }
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            match s {
+                Stmt::Local(l) => {
+                    if let Some(init) = &l.init {
+                        self.visit_expr(&init.expr);
+                        if let Some((_, d)) = &init.diverge {
+                            self.visit_expr(d);
+                        }
+                    }
+                    // Patterns can hold paths to constants; those are not uses of variables.
+                    self.bind_pat(&l.pat);
+                }
+                Stmt::Expr(e, _) => self.visit_expr(e),
+                Stmt::Macro(m) => self.mac(&m.mac),
+                Stmt::Item(_) => {}
+            }
+        }
+    }
+    fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
+        self.scopes.push(HashSet::new());
+        f(self);
+        self.scopes.pop();
+    }
+    fn mac(&mut self, mac: &syn::Macro) {
+        if let Some(k) = marker_index(mac, SUSPEND) {
+            for n in self.markers.live_at(k) {
+                self.use_name(n);
+            }
+            // The operation's own operands follow the index.
+            let ts: TokenStream = mac.tokens.clone().into_iter().skip(2).collect();
+            if let Ok(e) = syn::parse2::<Expr>(ts) {
+                self.visit_expr(&e);
+            }
+            return;
+        }
+        if let Some(l) = marker_index(mac, RESTORE) {
+            let names = self.markers.restored_at(l);
+            self.scopes
+                .last_mut()
+                .expect("a scope is always open")
+                .extend(names);
+            return;
+        }
+        let parsed = syn::parse::Parser::parse2(
+            Punctuated::<Expr, Token![,]>::parse_terminated,
+            mac.tokens.clone(),
+        );
+        match parsed {
+            Ok(exprs) => {
+                for e in &exprs {
+                    self.visit_expr(e);
+                }
+            }
+            Err(_) => self.tokens(mac.tokens.clone()),
+        }
+    }
+    fn tokens(&mut self, ts: TokenStream) {
+        let mut prev_dot = false;
+        for tt in ts {
+            match &tt {
+                TokenTree::Ident(i) if !prev_dot => self.use_name(i.to_string()),
+                TokenTree::Group(g) => self.tokens(g.stream()),
+                TokenTree::Literal(l) => self.format_args(&l.to_string()),
+                _ => {}
+            }
+            prev_dot = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '.');
+        }
+    }
+    /// Inline format arguments: `"{total}"`, `"{total:>8}"`.
+    fn format_args(&mut self, lit: &str) {
+        if !lit.starts_with('"') && !lit.starts_with("r\"") && !lit.starts_with("r#") {
+            return;
+        }
+        let mut rest = lit;
+        while let Some(open) = rest.find('{') {
+            rest = &rest[open + 1..];
+            if rest.starts_with('{') {
+                rest = &rest[1..];
+                continue;
+            }
+            let end = rest.find(['}', ':']).unwrap_or(rest.len());
+            let name = rest[..end].trim();
+            if !name.is_empty()
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+            {
+                self.use_name(name.to_string());
+            }
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for FreeVars<'_> {
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.scoped(|v| v.stmts(&b.stmts));
+    }
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        if p.qself.is_none() && p.path.segments.len() == 1 && p.path.leading_colon.is_none() {
+            self.use_name(p.path.segments[0].ident.to_string());
+        }
+    }
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.scoped(|v| {
+            for p in &c.inputs {
+                v.bind_pat(p);
+            }
+            v.visit_expr(&c.body);
+        });
+    }
+    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
+        self.scoped(|v| {
+            v.bind_pat(&arm.pat);
+            if let Some((_, g)) = &arm.guard {
+                v.visit_expr(g);
+            }
+            v.visit_expr(&arm.body);
+        });
+    }
+    fn visit_expr_if(&mut self, ei: &'ast syn::ExprIf) {
+        self.scoped(|v| {
+            v.cond(&ei.cond);
+            v.visit_block(&ei.then_branch);
+        });
+        if let Some((_, e)) = &ei.else_branch {
+            self.visit_expr(e);
+        }
+    }
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.scoped(|v| {
+            v.cond(&w.cond);
+            v.visit_block(&w.body);
+        });
+    }
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        self.scoped(|v| {
+            v.bind_pat(&f.pat);
+            v.visit_block(&f.body);
+        });
+    }
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        // Outside an `if`/`while` condition (handled by `cond`): only the scrutinee is read.
+        self.visit_expr(&l.expr);
+    }
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        self.mac(m);
+    }
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
+    fn visit_expr_struct(&mut self, s: &'ast syn::ExprStruct) {
+        for f in &s.fields {
+            self.visit_expr(&f.expr);
+        }
+        if let Some(r) = &s.rest {
+            self.visit_expr(r);
+        }
+    }
+}
+
+impl FreeVars<'_> {
+    /// An `if`/`while` condition: `let` bindings in it scope over the body (the current scope).
+    fn cond(&mut self, e: &Expr) {
+        match e {
+            Expr::Let(l) => {
+                self.visit_expr(&l.expr);
+                self.bind_pat(&l.pat);
+            }
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+                self.cond(&b.left);
+                self.cond(&b.right);
+            }
+            other => self.visit_expr(other),
+        }
+    }
+}

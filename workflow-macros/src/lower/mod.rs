@@ -1,0 +1,265 @@
+//! The lowering of a workflow body into a state machine.
+//!
+//! Stages: [`normalize`] puts every durable await in statement position; [`resume::tag_awaits`]
+//! numbers them; [`resume`] builds one continuation per await (plus the start); [`liveness`]
+//! decides, to a fixpoint, which variables each await must save; `codegen` writes the state
+//! enum and the `resume` function.
+//!
+//! Why continuations rather than a graph of basic blocks (rustc's coroutine lowering): a graph
+//! needs every local that crosses a block boundary hoisted to the top of the generated function,
+//! with a type the macro cannot see, and turns user code into a `loop { match block { .. } }`
+//! dispatcher the borrow checker and rust-analyzer both follow badly. Rebuilding the user's own
+//! structure around each await keeps every `let`, scope, borrow, label and shadowing exactly as
+//! written; only the variables that cross an await are moved, into the state variant, and back.
+//! The price is code size: each continuation repeats the code that follows its await (a
+//! workflow with n sequential awaits generates O(n^2) statements), which is small for business
+//! processes and costs compile time, not run time.
+
+pub mod diverge;
+pub mod infer;
+pub mod liveness;
+pub mod normalize;
+pub mod ops;
+pub mod pattern;
+pub mod resume;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proc_macro2::TokenStream;
+use syn::Block;
+use syn::visit::Visit;
+
+use crate::ctxt::Ctxt;
+use liveness::{Markers, RESTORE, SUSPEND, free_vars, marker_index};
+use resume::{Arm, AwaitSite, Origin, Resumer, Var};
+
+pub struct Lowered {
+    pub awaits: Vec<AwaitSite>,
+    pub start: Arm,
+    pub conts: Vec<Arm>,
+    /// Variables restored at each level.
+    pub levels: Vec<Vec<Var>>,
+    pub live_levels: Vec<Vec<usize>>,
+    /// What each await saves: (field name, variable), in a stable order.
+    pub fields: Vec<Vec<Var>>,
+    pub params: Vec<Var>,
+}
+
+pub fn lower(
+    cx: &Ctxt,
+    ctx: &syn::Ident,
+    krate: &TokenStream,
+    params: Vec<Var>,
+    body: Block,
+) -> Option<Lowered> {
+    let mut norm = normalize::Normalizer::new(cx, ctx, krate);
+    let mut body = norm.block(body);
+    if cx.has_errors() {
+        return None;
+    }
+    let awaits = resume::tag_awaits(&mut body, ctx);
+    let mut r = Resumer {
+        ctx,
+        krate,
+        awaits: Vec::new(),
+        levels: Vec::new(),
+    };
+    let start = r.start_arm(params.clone(), &body);
+    let conts: Vec<Arm> = (0..awaits.len())
+        .map(|k| r.await_arm(k, params.clone(), &body))
+        .collect();
+    r.awaits = awaits;
+
+    // Liveness to a fixpoint: what await k saves depends on what the awaits reachable from it
+    // save, and loops make that circular.
+    let mut live_levels: Vec<Vec<usize>> = vec![Vec::new(); r.levels.len()];
+    let mut live: Vec<BTreeSet<String>> = vec![BTreeSet::new(); r.awaits.len()];
+    loop {
+        let mut changed = false;
+        for (k, arm) in std::iter::once((usize::MAX, &start)).chain(conts.iter().enumerate()) {
+            let mut m = LiveState {
+                levels: &r.levels,
+                live_levels: &mut live_levels,
+                live: &live,
+            };
+            solve_arm(&arm.code, &mut m);
+            if k != usize::MAX {
+                let names: BTreeSet<String> = arm
+                    .levels
+                    .iter()
+                    .flat_map(|l| live_levels[*l].iter().map(|i| r.levels[*l][*i].name()))
+                    .collect();
+                if names != live[k] {
+                    live[k] = names;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    // Fields, and the errors about what cannot be saved.
+    let mut fields = Vec::with_capacity(conts.len());
+    for (k, arm) in conts.iter().enumerate() {
+        let site = &r.awaits[k];
+        let mut seen: BTreeMap<String, Var> = BTreeMap::new();
+        let mut vars = Vec::new();
+        for l in &arm.levels {
+            for i in &live_levels[*l] {
+                let v = r.levels[*l][*i].clone();
+                if let Some(prev) = seen.get(&v.name()) {
+                    cx.error(
+                        v.ident.span(),
+                        format!(
+                            "`{}` shadows another `{}` that is still used after the await on line {}; both would have to be saved \
+                             in the workflow's state, but only one is reachable at the await: rename one of them",
+                            v.ident, prev.ident, site.line
+                        ),
+                    );
+                    continue;
+                }
+                check_var(cx, &v, site);
+                seen.insert(v.name(), v.clone());
+                vars.push(v);
+            }
+        }
+        fields.push(vars);
+    }
+    for (k, site) in r.awaits.iter().enumerate() {
+        let reached = std::iter::once(&start)
+            .chain(conts.iter())
+            .any(|a| arm_suspends_at(&a.code, k));
+        if !reached {
+            cx.error(site.span, "this await can never be reached (the code before it always returns or diverges): remove it");
+        }
+    }
+    Some(Lowered {
+        awaits: r.awaits,
+        start,
+        conts,
+        levels: r.levels,
+        live_levels,
+        fields,
+        params,
+    })
+}
+
+fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite) {
+    let name = &v.ident;
+    if v.by_ref {
+        cx.error(
+            name.span(),
+            format!(
+                "`{name}` holds a reference and is used after the await on line {}: a reference cannot be saved in the \
+                 workflow's state (what it points to is not saved with it, and the state may be resumed in another process); \
+                 keep an owned value instead (`.clone()`, `.to_owned()`, `.to_string()`)",
+                site.line
+            ),
+        );
+        return;
+    }
+    if v.ty.is_some() || v.origin == Origin::Temp {
+        return;
+    }
+    let how = match v.origin {
+        Origin::LoopVar | Origin::Pattern => {
+            format!("bind it with its type where it is introduced: `let {name}: Type = {name};`")
+        }
+        _ => format!("write its type: `let {name}: Type = ...;`"),
+    };
+    cx.error(
+        name.span(),
+        format!(
+            "`{name}` lives across the await on line {} (`{}`), so it is saved in the workflow's state, but its type \
+             cannot be read off the code here; {how}",
+            site.line, site.text
+        ),
+    );
+}
+
+struct LiveState<'a> {
+    levels: &'a [Vec<Var>],
+    live_levels: &'a mut Vec<Vec<usize>>,
+    live: &'a [BTreeSet<String>],
+}
+
+struct MarkerView<'a> {
+    levels: &'a [Vec<Var>],
+    live_levels: &'a [Vec<usize>],
+    live: &'a [BTreeSet<String>],
+}
+
+impl Markers for MarkerView<'_> {
+    fn live_at(&self, k: usize) -> Vec<String> {
+        self.live
+            .get(k)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+    fn restored_at(&self, l: usize) -> Vec<String> {
+        self.live_levels[l]
+            .iter()
+            .map(|i| self.levels[l][*i].name())
+            .collect()
+    }
+}
+
+/// Computes, innermost level first, which variables each restore marker in `code` must bind.
+fn solve_arm(code: &Block, st: &mut LiveState) {
+    struct Walk<'a, 'b> {
+        st: &'b mut LiveState<'a>,
+    }
+    impl<'ast> Visit<'ast> for Walk<'_, '_> {
+        fn visit_block(&mut self, b: &'ast Block) {
+            syn::visit::visit_block(self, b);
+            let Some(syn::Stmt::Macro(m)) = b.stmts.first() else {
+                return;
+            };
+            let Some(l) = marker_index(&m.mac, RESTORE) else {
+                return;
+            };
+            let view = MarkerView {
+                levels: self.st.levels,
+                live_levels: self.st.live_levels,
+                live: self.st.live,
+            };
+            let free = free_vars(&b.stmts[1..], &view);
+            let vars = &self.st.levels[l];
+            // The last binding of a name at a level is the visible one.
+            let live: Vec<usize> = vars
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| {
+                    free.contains(&v.name()) && !vars[i + 1..].iter().any(|w| w.name() == v.name())
+                })
+                .map(|(i, _)| i)
+                .collect();
+            self.st.live_levels[l] = live;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    Walk { st }.visit_block(code);
+}
+
+/// Whether `code` contains a suspend marker for await `k`.
+pub fn arm_suspends_at(code: &Block, k: usize) -> bool {
+    suspends_in(code).contains(&k)
+}
+
+/// The awaits `code` may suspend at.
+pub fn suspends_in(code: &Block) -> BTreeSet<usize> {
+    struct F(BTreeSet<usize>);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            if let Some(k) = marker_index(m, SUSPEND) {
+                self.0.insert(k);
+            }
+        }
+    }
+    let mut f = F(BTreeSet::new());
+    f.visit_block(code);
+    f.0
+}

@@ -1,0 +1,641 @@
+//! Normalization: after this pass every durable `.await` of the body stands in one of two places,
+//! and so does every `if`/`match`/loop/block that contains one:
+//!
+//! - as the initializer of a `let` without `else`: `let PAT = X;`
+//! - as an expression statement (or a block's tail): `X;`
+//!
+//! where `X` is either an *await chain* (`OP.await` followed by postfix `?`, method calls, field
+//! accesses) or a *construct* (`if`, `match`, `loop`, block) containing one. `while` and `for`
+//! loops whose body awaits become `loop`s. Everything that does not contain an await is left as
+//! written. Left-to-right evaluation order is kept: an operand evaluated before an await is
+//! stored in a temporary first, unless it is pure (a literal, a path, a field of a path).
+//!
+//! Input:  `let total = base() + ctx.activity(price, item).await?;`
+//! Output: `let __wf_t0 = base(); let __wf_t1 = ctx.activity(price, item).await?; let total = __wf_t0 + __wf_t1;`
+//!
+//! Input:  `for item in items { ctx.activity(ship, item).await?; }`
+//! Output: `let mut __wf_it0 = loop_items(items);
+//!          loop { #[__wf_elem(items)] let item = match __wf_it0.pop_front() { Some(v) => v, None => break };
+//!                 ctx.activity(ship, item).await?; }`
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote};
+use syn::visit::Visit;
+use syn::{Block, Expr, Local, LocalInit, Pat, Stmt, parse_quote};
+
+use super::ops::classify;
+use super::pattern::bindings;
+use crate::ctxt::Ctxt;
+
+/// The attribute that carries a `for` loop's iterable to the type inference of its pattern.
+pub const ELEM_ATTR: &str = "__wf_elem";
+
+pub struct Normalizer<'a> {
+    pub cx: &'a Ctxt,
+    pub ctx: &'a syn::Ident,
+    pub krate: &'a TokenStream,
+    next_tmp: usize,
+}
+
+/// Whether `e` contains an `.await` (outside closures, async blocks and nested items, which are
+/// reported elsewhere) or a macro whose tokens do.
+pub fn contains_await(e: &Expr) -> bool {
+    struct F(bool);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_await(&mut self, _: &'ast syn::ExprAwait) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            if tokens_have_await(&m.tokens) {
+                self.0 = true;
+            }
+        }
+    }
+    let mut f = F(false);
+    f.visit_expr(e);
+    f.0
+}
+
+pub fn block_contains_await(b: &Block) -> bool {
+    b.stmts.iter().any(stmt_contains_await)
+}
+
+pub fn stmt_contains_await(s: &Stmt) -> bool {
+    match s {
+        Stmt::Local(l) => l.init.as_ref().is_some_and(|i| {
+            contains_await(&i.expr) || i.diverge.as_ref().is_some_and(|(_, d)| contains_await(d))
+        }),
+        Stmt::Expr(e, _) => contains_await(e),
+        Stmt::Macro(m) => tokens_have_await(&m.mac.tokens),
+        Stmt::Item(_) => false,
+    }
+}
+
+pub fn tokens_have_await(ts: &TokenStream) -> bool {
+    let mut prev_dot = false;
+    for tt in ts.clone() {
+        match &tt {
+            TokenTree::Ident(i) if prev_dot && i == "await" => return true,
+            TokenTree::Group(g) if tokens_have_await(&g.stream()) => return true,
+            _ => {}
+        }
+        prev_dot = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '.');
+    }
+    false
+}
+
+/// Whether `e` is an await chain: `OP.await` under postfix operations whose other operands do
+/// not await.
+pub fn is_chain(e: &Expr) -> bool {
+    match e {
+        Expr::Await(_) => true,
+        Expr::Try(t) => is_chain(&t.expr),
+        Expr::MethodCall(m) => is_chain(&m.receiver) && !m.args.iter().any(contains_await),
+        Expr::Field(f) => is_chain(&f.base),
+        Expr::Paren(p) => is_chain(&p.expr),
+        Expr::Group(g) => is_chain(&g.expr),
+        _ => false,
+    }
+}
+
+/// The `.await` at the bottom of a chain.
+pub fn chain_await(e: &Expr) -> Option<&syn::ExprAwait> {
+    match e {
+        Expr::Await(a) => Some(a),
+        Expr::Try(t) => chain_await(&t.expr),
+        Expr::MethodCall(m) => chain_await(&m.receiver),
+        Expr::Field(f) => chain_await(&f.base),
+        Expr::Paren(p) => chain_await(&p.expr),
+        Expr::Group(g) => chain_await(&g.expr),
+        _ => None,
+    }
+}
+
+pub fn chain_await_mut(e: &mut Expr) -> Option<&mut Expr> {
+    match e {
+        Expr::Await(_) => Some(e),
+        Expr::Try(t) => chain_await_mut(&mut t.expr),
+        Expr::MethodCall(m) => chain_await_mut(&mut m.receiver),
+        Expr::Field(f) => chain_await_mut(&mut f.base),
+        Expr::Paren(p) => chain_await_mut(&mut p.expr),
+        Expr::Group(g) => chain_await_mut(&mut g.expr),
+        _ => None,
+    }
+}
+
+/// Pure operands can be left in place when a later operand awaits: evaluating them has no
+/// effect and the await cannot change them.
+fn is_pure(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(_) | Expr::Path(_) | Expr::Closure(_) => true,
+        Expr::Field(f) => is_pure(&f.base),
+        Expr::Reference(r) => is_pure(&r.expr),
+        Expr::Paren(p) => is_pure(&p.expr),
+        Expr::Group(g) => is_pure(&g.expr),
+        Expr::Cast(c) => is_pure(&c.expr),
+        Expr::Unary(u) => is_pure(&u.expr),
+        _ => false,
+    }
+}
+
+impl<'a> Normalizer<'a> {
+    pub fn new(cx: &'a Ctxt, ctx: &'a syn::Ident, krate: &'a TokenStream) -> Self {
+        Normalizer {
+            cx,
+            ctx,
+            krate,
+            next_tmp: 0,
+        }
+    }
+
+    fn tmp(&mut self, prefix: &str) -> syn::Ident {
+        let n = self.next_tmp;
+        self.next_tmp += 1;
+        format_ident!("__wf_{}{}", prefix, n, span = Span::mixed_site())
+    }
+
+    pub fn block(&mut self, b: Block) -> Block {
+        if !block_contains_await(&b) {
+            return b;
+        }
+        let mut out = Vec::with_capacity(b.stmts.len());
+        for s in b.stmts {
+            self.stmt(s, &mut out);
+        }
+        Block {
+            brace_token: b.brace_token,
+            stmts: out,
+        }
+    }
+
+    fn stmt(&mut self, s: Stmt, out: &mut Vec<Stmt>) {
+        if !stmt_contains_await(&s) {
+            out.push(s);
+            return;
+        }
+        match s {
+            Stmt::Local(local) => self.local(local, out),
+            Stmt::Expr(e, semi) => {
+                let e = self.top(e, out);
+                out.push(Stmt::Expr(e, semi));
+            }
+            Stmt::Macro(m) => {
+                self.macro_await(&m.mac);
+                out.push(Stmt::Macro(m));
+            }
+            Stmt::Item(i) => out.push(Stmt::Item(i)),
+        }
+    }
+
+    fn macro_await(&self, mac: &syn::Macro) {
+        let name = mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        self.cx.spanned(
+            mac,
+            format!(
+                "an `.await` inside `{name}!(..)` cannot be lowered into the workflow's state machine: \
+                 bind the value first (`let value = ctx.activity(..).await?;`) and use `value` in the macro"
+            ),
+        );
+    }
+
+    fn local(&mut self, mut local: Local, out: &mut Vec<Stmt>) {
+        let Some(init) = local.init.take() else {
+            out.push(Stmt::Local(local));
+            return;
+        };
+        let LocalInit {
+            eq_token,
+            expr,
+            diverge,
+        } = init;
+        match diverge {
+            None => {
+                let e = self.top(*expr, out);
+                local.init = Some(LocalInit {
+                    eq_token,
+                    expr: Box::new(e),
+                    diverge: None,
+                });
+                out.push(Stmt::Local(local));
+            }
+            Some((else_token, else_expr)) if !contains_await(&else_expr) => {
+                // let P = E else { D };  ->  let __wf_t = E; let P = __wf_t else { D };
+                let e = self.operand(*expr, out);
+                local.init = Some(LocalInit {
+                    eq_token,
+                    expr: Box::new(e),
+                    diverge: Some((else_token, else_expr)),
+                });
+                out.push(Stmt::Local(local));
+            }
+            Some((_, else_expr)) => {
+                // let P = E else { D };  ->  let (a, b) = match E { P => (a, b), _ => D };
+                let pat = local.pat.clone();
+                let names: Vec<(syn::Ident, bool)> = bindings(&pat)
+                    .into_iter()
+                    .map(|b| (b.ident, b.mutable))
+                    .collect();
+                let idents: Vec<&syn::Ident> = names.iter().map(|(i, _)| i).collect();
+                let outer_pats = names
+                    .iter()
+                    .map(|(i, m)| if *m { quote!(mut #i) } else { quote!(#i) });
+                let (outer, value): (Pat, Expr) = if names.len() == 1 {
+                    let o = outer_pats.collect::<Vec<_>>().remove(0);
+                    (parse_pat(o), parse_quote!(#(#idents)*))
+                } else {
+                    (
+                        parse_pat(quote!((#(#outer_pats,)*))),
+                        parse_quote!((#(#idents,)*)),
+                    )
+                };
+                let inner_pat = strip_mut(pat);
+                let m: Expr = parse_quote!(match #expr { #inner_pat => #value, _ => #else_expr });
+                let new_local: Stmt = parse_quote!(let #outer = #m;);
+                self.stmt(new_local, out);
+            }
+        }
+    }
+
+    /// Normalizes an expression in statement or `let`-initializer position: the result is
+    /// await-free, an await chain, or a construct.
+    pub fn top(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if !contains_await(&e) {
+            return e;
+        }
+        match e {
+            Expr::Await(mut aw) => {
+                if classify(&aw.base, self.ctx).is_none() {
+                    self.non_durable_await(&aw);
+                }
+                aw.base = Box::new(self.op_operands(*aw.base, out));
+                Expr::Await(aw)
+            }
+            Expr::Try(mut t) => {
+                let inner = self.top(*t.expr, out);
+                t.expr = Box::new(self.chain_head(inner, out));
+                Expr::Try(t)
+            }
+            Expr::MethodCall(mut m) if contains_await(&m.receiver) => {
+                let recv = self.top(*m.receiver, out);
+                let recv = self.chain_head(recv, out);
+                if m.args.iter().any(contains_await) {
+                    // The receiver is evaluated first; keep it in a temporary across the awaits
+                    // of the arguments.
+                    let t = self.bind_tmp(recv, out);
+                    m.receiver = Box::new(t);
+                    let args = std::mem::take(&mut m.args);
+                    for a in args {
+                        let a = self.operand(a, out);
+                        m.args.push(a);
+                    }
+                } else {
+                    m.receiver = Box::new(recv);
+                }
+                Expr::MethodCall(m)
+            }
+            Expr::Field(mut f) => {
+                let base = self.top(*f.base, out);
+                f.base = Box::new(self.chain_head(base, out));
+                Expr::Field(f)
+            }
+            Expr::Paren(p) => self.top(*p.expr, out),
+            Expr::Group(g) => self.top(*g.expr, out),
+            Expr::If(ei) => self.if_expr(ei, out),
+            Expr::Match(mut m) => {
+                if contains_await(&m.expr) {
+                    m.expr = Box::new(self.operand(*m.expr, out));
+                }
+                for arm in &mut m.arms {
+                    if let Some((_, g)) = &arm.guard {
+                        if contains_await(g) {
+                            self.cx.spanned(
+                                g,
+                                "an `.await` in a match guard cannot be lowered: await before the `match` and bind the value",
+                            );
+                        }
+                    }
+                    if contains_await(&arm.body) {
+                        let body =
+                            std::mem::replace(&mut *arm.body, Expr::Verbatim(TokenStream::new()));
+                        let block = match body {
+                            Expr::Block(b) if b.label.is_none() => b.block,
+                            other => Block {
+                                brace_token: Default::default(),
+                                stmts: vec![Stmt::Expr(other, None)],
+                            },
+                        };
+                        let block = self.block(block);
+                        *arm.body = Expr::Block(syn::ExprBlock {
+                            attrs: vec![],
+                            label: None,
+                            block,
+                        });
+                        arm.comma = Some(Default::default());
+                    }
+                }
+                Expr::Match(m)
+            }
+            Expr::Loop(mut l) => {
+                l.body = self.block(l.body);
+                Expr::Loop(l)
+            }
+            Expr::Block(mut b) => {
+                b.block = self.block(b.block);
+                Expr::Block(b)
+            }
+            Expr::Unsafe(mut u) => {
+                u.block = self.block(u.block);
+                Expr::Unsafe(u)
+            }
+            Expr::While(w) => {
+                let label = &w.label;
+                let body = &w.body;
+                let attrs = &w.attrs;
+                let desugared: Expr = match &*w.cond {
+                    Expr::Let(l) => {
+                        let pat = &l.pat;
+                        let scrut = &l.expr;
+                        parse_quote!(#(#attrs)* #label loop { let #pat = #scrut else { break; }; #body })
+                    }
+                    cond => parse_quote!(#(#attrs)* #label loop { if !(#cond) { break; } #body }),
+                };
+                self.top(desugared, out)
+            }
+            Expr::ForLoop(f) => {
+                let iter = self.operand(*f.expr, out);
+                if !block_contains_await(&f.body) {
+                    return Expr::ForLoop(syn::ExprForLoop {
+                        expr: Box::new(iter),
+                        ..f
+                    });
+                }
+                let it = self.tmp("it");
+                let krate = self.krate;
+                out.push(parse_quote!(let mut #it = #krate::__private::loop_items(#iter);));
+                let pat = &f.pat;
+                let label = &f.label;
+                let body = &f.body;
+                let attrs = &f.attrs;
+                let elem = format_ident!("{}", ELEM_ATTR);
+                let desugared: Expr = parse_quote!(#(#attrs)* #label loop {
+                    #[#elem(#iter)]
+                    let #pat = match #it.pop_front() {
+                        ::core::option::Option::Some(__wf_item) => __wf_item,
+                        ::core::option::Option::None => break,
+                    };
+                    #body
+                });
+                self.top(desugared, out)
+            }
+            Expr::Binary(b)
+                if matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_))
+                    && contains_await(&b.right) =>
+            {
+                let (l, r) = (&b.left, &b.right);
+                let e: Expr = if matches!(b.op, syn::BinOp::And(_)) {
+                    parse_quote!(if #l { #r } else { false })
+                } else {
+                    parse_quote!(if #l { true } else { #r })
+                };
+                self.top(e, out)
+            }
+            Expr::Return(mut r) => {
+                if let Some(x) = r.expr.take() {
+                    r.expr = Some(Box::new(self.operand(*x, out)));
+                }
+                Expr::Return(r)
+            }
+            Expr::Break(mut b) => {
+                if let Some(x) = b.expr.take() {
+                    b.expr = Some(Box::new(self.operand(*x, out)));
+                }
+                Expr::Break(b)
+            }
+            Expr::Assign(mut a) => {
+                a.right = Box::new(self.operand(*a.right, out));
+                if contains_await(&a.left) {
+                    self.cx.spanned(&a.left, "an `.await` on the left of `=` cannot be lowered: await first and bind the value");
+                }
+                Expr::Assign(a)
+            }
+            Expr::Binary(mut b) if is_compound_assign(&b.op) => {
+                b.right = Box::new(self.operand(*b.right, out));
+                if contains_await(&b.left) {
+                    self.cx.spanned(&b.left, "an `.await` on the left of an assignment cannot be lowered: await first and bind the value");
+                }
+                Expr::Binary(b)
+            }
+            Expr::Macro(m) => {
+                self.macro_await(&m.mac);
+                Expr::Macro(m)
+            }
+            Expr::Closure(c) => {
+                self.cx.spanned(
+                    &c,
+                    "an `.await` inside a closure cannot be lowered: only the workflow's own body can suspend; await outside the closure",
+                );
+                Expr::Closure(c)
+            }
+            Expr::Let(l) => {
+                self.cx.spanned(&l, "this `let` with an `.await` cannot be lowered here: await first and bind the value");
+                Expr::Let(l)
+            }
+            other => self.operands(other, out),
+        }
+    }
+
+    fn non_durable_await(&self, aw: &syn::ExprAwait) {
+        let ctx = self.ctx;
+        self.cx.spanned(
+            aw,
+            format!(
+                "only durable operations can be awaited in a workflow: `{ctx}.activity(..)`, `{ctx}.sleep(..)`, \
+                 `{ctx}.signal::<T>(..)`, `{ctx}.join(..)`, `{ctx}.select(..)`; any other future is not persisted and \
+                 would be lost in a crash. Put other async code in an #[activity] and await `{ctx}.activity(..)`"
+            ),
+        );
+    }
+
+    /// After `top` on the head of a postfix operation: keep a chain a chain, and put a
+    /// construct in a temporary.
+    fn chain_head(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if is_chain(&e) || !contains_await(&e) {
+            e
+        } else {
+            self.bind_tmp(e, out)
+        }
+    }
+
+    fn bind_tmp(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        let t = self.tmp("t");
+        out.push(parse_quote!(let #t = #e;));
+        parse_quote!(#t)
+    }
+
+    /// Normalizes `e` to an await-free expression, moving what awaits into `let`s before it.
+    pub fn operand(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if !contains_await(&e) {
+            return e;
+        }
+        let e = self.top(e, out);
+        if contains_await(&e) {
+            self.bind_tmp(e, out)
+        } else {
+            e
+        }
+    }
+
+    /// The arguments of a durable operation's method chain (`ctx.activity(a, x).retry(p)`).
+    fn op_operands(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if !contains_await(&e) {
+            return e;
+        }
+        self.operands(e, out)
+    }
+
+    /// Hoists the awaits out of the direct operands of `e`, in evaluation order.
+    fn operands(&mut self, mut e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        let mut kids = children(&mut e);
+        if kids.is_none() {
+            self.cx.spanned(
+                &e,
+                "an `.await` in this position cannot be lowered: await first, bind the value with `let`, and use it here",
+            );
+            return e;
+        }
+        let kids = kids.as_mut().expect("checked above");
+        let last = kids.iter().rposition(|k| contains_await(k));
+        if let Some(last) = last {
+            for (i, k) in kids.iter_mut().enumerate() {
+                if i > last {
+                    break;
+                }
+                let taken = std::mem::replace(&mut **k, Expr::Verbatim(TokenStream::new()));
+                **k = if contains_await(&taken) {
+                    self.operand(taken, out)
+                } else if i < last && !is_pure(&taken) {
+                    self.bind_tmp(taken, out)
+                } else {
+                    taken
+                };
+            }
+        }
+        e
+    }
+
+    fn if_expr(&mut self, mut ei: syn::ExprIf, out: &mut Vec<Stmt>) -> Expr {
+        if contains_await(&ei.cond) {
+            let cond = std::mem::replace(&mut *ei.cond, Expr::Verbatim(TokenStream::new()));
+            *ei.cond = match cond {
+                Expr::Let(mut l) => {
+                    l.expr = Box::new(self.operand(*l.expr, out));
+                    Expr::Let(l)
+                }
+                c => self.operand(c, out),
+            };
+        }
+        ei.then_branch = self.block(ei.then_branch);
+        if let Some((else_tok, e)) = ei.else_branch.take() {
+            let e = if contains_await(&e) {
+                let mut pre = Vec::new();
+                let e2 = self.top(*e, &mut pre);
+                if pre.is_empty() {
+                    e2
+                } else {
+                    pre.push(Stmt::Expr(e2, None));
+                    Expr::Block(syn::ExprBlock {
+                        attrs: vec![],
+                        label: None,
+                        block: Block {
+                            brace_token: Default::default(),
+                            stmts: pre,
+                        },
+                    })
+                }
+            } else {
+                *e
+            };
+            ei.else_branch = Some((else_tok, Box::new(e)));
+        }
+        Expr::If(ei)
+    }
+}
+
+fn is_compound_assign(op: &syn::BinOp) -> bool {
+    use syn::BinOp::*;
+    matches!(
+        op,
+        AddAssign(_)
+            | SubAssign(_)
+            | MulAssign(_)
+            | DivAssign(_)
+            | RemAssign(_)
+            | BitXorAssign(_)
+            | BitAndAssign(_)
+            | BitOrAssign(_)
+            | ShlAssign(_)
+            | ShrAssign(_)
+    )
+}
+
+/// The direct operands of an expression, in evaluation order; `None` for expressions whose
+/// operands the normalization does not take apart.
+fn children(e: &mut Expr) -> Option<Vec<&mut Expr>> {
+    Some(match e {
+        Expr::Array(a) => a.elems.iter_mut().collect(),
+        Expr::Call(c) => std::iter::once(&mut *c.func)
+            .chain(c.args.iter_mut())
+            .collect(),
+        Expr::MethodCall(m) => std::iter::once(&mut *m.receiver)
+            .chain(m.args.iter_mut())
+            .collect(),
+        Expr::Binary(b) => vec![&mut *b.left, &mut *b.right],
+        Expr::Unary(u) => vec![&mut *u.expr],
+        Expr::Cast(c) => vec![&mut *c.expr],
+        Expr::Field(f) => vec![&mut *f.base],
+        Expr::Index(i) => vec![&mut *i.expr, &mut *i.index],
+        Expr::Paren(p) => vec![&mut *p.expr],
+        Expr::Group(g) => vec![&mut *g.expr],
+        Expr::Reference(r) => vec![&mut *r.expr],
+        Expr::Range(r) => r
+            .start
+            .iter_mut()
+            .chain(r.end.iter_mut())
+            .map(|b| &mut **b)
+            .collect(),
+        Expr::Struct(s) => s
+            .fields
+            .iter_mut()
+            .map(|f| &mut f.expr)
+            .chain(s.rest.iter_mut().map(|b| &mut **b))
+            .collect(),
+        Expr::Tuple(t) => t.elems.iter_mut().collect(),
+        Expr::Repeat(r) => vec![&mut *r.expr],
+        Expr::Try(t) => vec![&mut *t.expr],
+        _ => return None,
+    })
+}
+
+fn strip_mut(mut p: Pat) -> Pat {
+    struct S;
+    impl syn::visit_mut::VisitMut for S {
+        fn visit_pat_ident_mut(&mut self, i: &mut syn::PatIdent) {
+            i.mutability = None;
+            syn::visit_mut::visit_pat_ident_mut(self, i);
+        }
+    }
+    syn::visit_mut::VisitMut::visit_pat_mut(&mut S, &mut p);
+    p
+}
+
+fn parse_pat(ts: TokenStream) -> Pat {
+    syn::parse::Parser::parse2(Pat::parse_single, ts.clone()).unwrap_or(Pat::Verbatim(ts))
+}

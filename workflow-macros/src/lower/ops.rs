@@ -1,0 +1,199 @@
+//! Durable operations as the macro sees them: which `.await`s are durable, what kind each is, and
+//! the type of its value where it can be written without the compiler's help.
+//!
+//! A durable operation is a method chain rooted at the context parameter:
+//! `ctx.activity(path, input)[.retry(..)|.start_to_close(..)|...]`, `ctx.sleep(d)`,
+//! `ctx.signal::<T>(name)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Expr, GenericArgument, PathArguments, Type};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Activity,
+    Sleep,
+    Signal,
+    SignalTimeout,
+    Join,
+    Select,
+}
+
+impl OpKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OpKind::Activity => "activity",
+            OpKind::Sleep => "sleep",
+            OpKind::Signal => "signal",
+            OpKind::SignalTimeout => "signal+timeout",
+            OpKind::Join => "join",
+            OpKind::Select => "select",
+        }
+    }
+}
+
+/// A method chain `root.m1(..).m2(..)`, innermost first.
+fn unchain(mut e: &Expr) -> (&Expr, Vec<&syn::ExprMethodCall>) {
+    let mut calls = Vec::new();
+    loop {
+        match e {
+            Expr::MethodCall(mc) => {
+                calls.push(mc);
+                e = &mc.receiver;
+            }
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            _ => break,
+        }
+    }
+    calls.reverse();
+    (e, calls)
+}
+
+fn is_ctx(e: &Expr, ctx: &syn::Ident) -> bool {
+    match e {
+        Expr::Path(p) => p.qself.is_none() && p.path.is_ident(ctx),
+        _ => false,
+    }
+}
+
+/// The kind of durable operation `e` is, if it is one.
+pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
+    let (root, calls) = unchain(e);
+    if !is_ctx(root, ctx) || calls.is_empty() {
+        return None;
+    }
+    let first = calls[0].method.to_string();
+    let rest: Vec<String> = calls[1..].iter().map(|c| c.method.to_string()).collect();
+    match first.as_str() {
+        "activity" => rest
+            .iter()
+            .all(|m| {
+                matches!(
+                    m.as_str(),
+                    "retry"
+                        | "start_to_close"
+                        | "schedule_to_close"
+                        | "heartbeat_timeout"
+                        | "options"
+                )
+            })
+            .then_some(OpKind::Activity),
+        "sleep" if rest.is_empty() => Some(OpKind::Sleep),
+        "signal" if rest.is_empty() => Some(OpKind::Signal),
+        "signal" if rest.len() == 1 && rest[0] == "timeout" => Some(OpKind::SignalTimeout),
+        "join" if rest.is_empty() => Some(OpKind::Join),
+        "select" if rest.is_empty() => Some(OpKind::Select),
+        _ => None,
+    }
+}
+
+/// The type of the value of `e.await`, where `e` is a durable operation, if it can be written.
+pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> {
+    let kind = classify(e, ctx)?;
+    let (_, calls) = unchain(e);
+    let first = calls[0];
+    let ty: TokenStream = match kind {
+        OpKind::Activity => {
+            let path = match first.args.first()? {
+                Expr::Path(p) if p.qself.is_none() => &p.path,
+                _ => return None,
+            };
+            quote!(::core::result::Result<#krate::ActivityOk<#path>, #krate::ActivityError>)
+        }
+        OpKind::Sleep => quote!(()),
+        OpKind::Signal | OpKind::SignalTimeout => {
+            let t = turbofish_type(first)?;
+            if kind == OpKind::Signal {
+                quote!(#t)
+            } else {
+                quote!(::core::option::Option<#t>)
+            }
+        }
+        OpKind::Join | OpKind::Select => {
+            let arg = first.args.first()?;
+            let elems = match arg {
+                Expr::Tuple(t) => &t.elems,
+                _ => return None,
+            };
+            let tys = elems
+                .iter()
+                .map(|el| op_type(el, ctx, krate))
+                .collect::<Option<Vec<_>>>()?;
+            if kind == OpKind::Join {
+                quote!((#(#tys,)*))
+            } else {
+                let name = match tys.len() {
+                    2 => quote!(Select2),
+                    3 => quote!(Select3),
+                    4 => quote!(Select4),
+                    _ => return None,
+                };
+                quote!(#krate::#name<#(#tys),*>)
+            }
+        }
+    };
+    syn::parse2(ty).ok()
+}
+
+fn turbofish_type(mc: &syn::ExprMethodCall) -> Option<Type> {
+    let tf = mc.turbofish.as_ref()?;
+    match tf.args.first()? {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// The generic arguments of `Wrapper<..>` if `ty`'s last segment is named `wrapper`.
+pub fn generic_args<'a>(ty: &'a Type, wrapper: &str) -> Option<Vec<&'a Type>> {
+    let Type::Path(tp) = ty else { return None };
+    let seg = tp.path.segments.last()?;
+    if seg.ident != wrapper {
+        return None;
+    }
+    let PathArguments::AngleBracketed(ab) = &seg.arguments else {
+        return None;
+    };
+    Some(
+        ab.args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The type of `x?` / `x.unwrap()` given the type of `x` (`Result<T, _>` or `Option<T>`).
+pub fn unwrapped(ty: &Type) -> Option<Type> {
+    if let Some(args) = generic_args(ty, "Result") {
+        return args.first().map(|t| (*t).clone());
+    }
+    if let Some(args) = generic_args(ty, "Option") {
+        return args.first().map(|t| (*t).clone());
+    }
+    None
+}
+
+/// The type after applying a postfix method to a value of type `ty`, for the few methods whose
+/// result type is known from the receiver's alone.
+pub fn after_method(ty: Option<&Type>, method: &str) -> Option<Type> {
+    match method {
+        "unwrap" | "expect" | "unwrap_or" | "unwrap_or_default" | "unwrap_or_else" => {
+            unwrapped(ty?)
+        }
+        "is_ok" | "is_err" | "is_some" | "is_none" | "is_empty" | "contains" | "starts_with"
+        | "ends_with" => Some(syn::parse_quote!(bool)),
+        "len" | "count" => Some(syn::parse_quote!(usize)),
+        "ok" => {
+            let t = unwrapped(ty?)?;
+            Some(syn::parse_quote!(::core::option::Option<#t>))
+        }
+        "clone" | "to_owned" if ty.is_some_and(|t| !matches!(t, Type::Reference(_))) => ty.cloned(),
+        "to_string" | "to_uppercase" | "to_lowercase" | "trim_string" => {
+            Some(syn::parse_quote!(::std::string::String))
+        }
+        _ => None,
+    }
+}
