@@ -17,6 +17,8 @@ mod durable;
 mod error;
 mod workflow;
 
+pub mod store;
+
 pub mod testing;
 
 #[doc(hidden)]
@@ -31,6 +33,7 @@ pub use context::{
 };
 pub use durable::{Durable, Pending, Resolution};
 pub use error::{ResumeError, WorkflowError};
+pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
 pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
 pub use workflow_macros::{activity, workflow};
 

@@ -1,0 +1,937 @@
+//! The conformance suite every [`Store`] must pass.
+//!
+//! Not a public API: it panics (like a test) on the first broken promise. Run it from a test
+//! with a factory of empty stores:
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn memory_store_conforms() {
+//!     workflow_rt::store::conformance::run(|| async { workflow_rt::MemoryStore::new() }).await;
+//! }
+//! ```
+
+use std::future::Future;
+
+use super::{
+    ActivityTask, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest, NewWorkflow,
+    RetryActivity, StepCommit, StepOutcome, Store, StoreError, TimerRow, WorkflowStatus,
+};
+use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
+
+/// Runs every check, each on a fresh store from `factory`.
+pub async fn run<S, F, Fut>(mut factory: F)
+where
+    S: Store,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    create_and_load(&factory().await).await;
+    compare_and_set(&factory().await).await;
+    commands_are_stored(&factory().await).await;
+    signals_are_buffered_in_order(&factory().await).await;
+    ready_flag_tracks_unseen_events(&factory().await).await;
+    activity_results_become_events(&factory().await).await;
+    cancelled_leftovers_are_dropped(&factory().await).await;
+    finishing_drops_everything(&factory().await).await;
+    parking_keeps_the_last_snapshot(&factory().await).await;
+    cancelling(&factory().await).await;
+    leases(&factory().await).await;
+    retries(&factory().await).await;
+    renew_and_release(&factory().await).await;
+    timers_fire_once(&factory().await).await;
+    group_commit_reports_each_step(&factory().await).await;
+    history_keeps_order(&factory().await).await;
+}
+
+fn new_workflow(id: &str) -> NewWorkflow {
+    NewWorkflow {
+        id: id.into(),
+        name: "wf".into(),
+        input: vec![1, 2, 3],
+        snapshot: vec![0],
+        now_ms: 10,
+        history: HistoryEntry::new(10, HistoryKind::Started, "started"),
+    }
+}
+
+fn task(wf: &str, seq: u64, leased_by: Option<&str>) -> ActivityTask {
+    ActivityTask {
+        workflow_id: wf.into(),
+        seq,
+        name: "act".into(),
+        input: vec![seq as u8],
+        options: ActivityOptions {
+            retry: RetryPolicy::fixed(std::time::Duration::from_millis(5)).max_attempts(3),
+            ..ActivityOptions::default()
+        },
+        attempt: u32::from(leased_by.is_some()),
+        scheduled_at_ms: 100,
+        visible_at_ms: 100,
+        lease_owner: leased_by.map(str::to_string),
+        lease_until_ms: leased_by.map(|_| 1000),
+        heartbeat_details: None,
+        deadline_ms: Some(5000),
+    }
+}
+
+fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
+    StepCommit {
+        workflow_id: wf.into(),
+        expected_version,
+        now_ms: 200,
+        outcome,
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: 0,
+        history: vec![HistoryEntry::new(
+            200,
+            HistoryKind::Step,
+            format!("step from {expected_version}"),
+        )],
+    }
+}
+
+fn suspended(snapshot: u8, tasks: Vec<ActivityTask>, timers: Vec<TimerRow>) -> StepOutcome {
+    StepOutcome::Suspended {
+        snapshot: vec![snapshot],
+        pending: vec![snapshot, snapshot],
+        tasks,
+        timers,
+    }
+}
+
+async fn create_and_load<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (r.id.as_str(), r.name.as_str(), r.status),
+        ("a", "wf", WorkflowStatus::Running)
+    );
+    assert_eq!(
+        (r.input.as_slice(), r.snapshot.as_slice(), r.version),
+        (&[1u8, 2, 3][..], &[0u8][..], 0)
+    );
+    assert_eq!((r.pending, r.output, r.park_reason), (None, None, None));
+    assert_eq!((r.created_at_ms, r.updated_at_ms, r.ready), (10, 10, true));
+    let mut again = new_workflow("a");
+    again.input = vec![9];
+    match s.create_workflow(again).await {
+        Err(StoreError::AlreadyExists(existing)) => assert_eq!(existing.input, vec![1, 2, 3]),
+        other => panic!("creating a taken id must return the existing record, got {other:?}"),
+    }
+    assert!(matches!(s.load_workflow("nope").await, Err(StoreError::NotFound(id)) if id == "nope"));
+    assert!(matches!(
+        s.load_inbox("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.history("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(s.load_inbox("a").await.expect("inbox").is_empty());
+    let list = s.list_workflows(None).await.expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].id.as_str(), list[0].status),
+        ("a", WorkflowStatus::Running)
+    );
+    assert!(
+        s.list_workflows(Some(WorkflowStatus::Completed))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        s.ready_workflows(10).await.expect("ready"),
+        vec![("a".to_string(), "wf".to_string())]
+    );
+}
+
+async fn compare_and_set<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    assert_eq!(
+        s.commit_step(step("a", 0, suspended(7, vec![], vec![])))
+            .await
+            .expect("commit"),
+        1
+    );
+    match s
+        .commit_step(step("a", 0, suspended(8, vec![], vec![])))
+        .await
+    {
+        Err(StoreError::Conflict {
+            workflow_id,
+            expected: 0,
+        }) => assert_eq!(workflow_id, "a"),
+        other => panic!("a stale version must conflict, got {other:?}"),
+    }
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (r.version, r.snapshot, r.pending),
+        (1, vec![7], Some(vec![7, 7]))
+    );
+    assert_eq!(r.updated_at_ms, 200);
+    assert!(
+        !r.ready,
+        "a step that saw every event leaves the workflow not ready"
+    );
+    assert!(matches!(
+        s.commit_step(step("nope", 0, suspended(1, vec![], vec![])))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.commit_step(step("a", 1, suspended(9, vec![], vec![])))
+            .await
+            .expect("commit"),
+        2
+    );
+}
+
+async fn commands_are_stored<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let timers = vec![
+        TimerRow {
+            seq: 2,
+            fire_at_ms: 900,
+        },
+        TimerRow {
+            seq: 3,
+            fire_at_ms: 400,
+        },
+    ];
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, Some("me")), task("a", 1, None)],
+            timers,
+        ),
+    ))
+    .await
+    .expect("commit");
+    let tasks = s.load_tasks("a").await.expect("tasks");
+    assert_eq!(
+        tasks,
+        vec![task("a", 0, Some("me")), task("a", 1, None)],
+        "tasks round-trip, options included"
+    );
+    let timers = s.load_timers("a").await.expect("timers");
+    assert_eq!(
+        timers,
+        vec![
+            TimerRow {
+                seq: 2,
+                fire_at_ms: 900
+            },
+            TimerRow {
+                seq: 3,
+                fire_at_ms: 400
+            }
+        ]
+    );
+    assert_eq!(s.next_timer_due().await.expect("next timer"), Some(400));
+    let names = vec!["act".to_string()];
+    assert_eq!(s.next_task_due(&names).await.expect("next task"), Some(100));
+    assert_eq!(
+        s.next_task_due(&["other".to_string()])
+            .await
+            .expect("next task"),
+        None
+    );
+}
+
+async fn signals_are_buffered_in_order<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    let e1 = s
+        .append_signal("a", "go", vec![1], 300)
+        .await
+        .expect("signal");
+    let e2 = s
+        .append_signal("b", "go", vec![2], 301)
+        .await
+        .expect("signal");
+    let e3 = s
+        .append_signal("a", "stop", vec![3], 302)
+        .await
+        .expect("signal");
+    let e4 = s
+        .append_signal("a", "go", vec![4], 303)
+        .await
+        .expect("signal");
+    assert!(
+        e1 < e2 && e2 < e3 && e3 < e4,
+        "event ids increase across workflows"
+    );
+    let inbox = s.load_inbox("a").await.expect("inbox");
+    let seen: Vec<(u64, u64, EventKind)> =
+        inbox.into_iter().map(|e| (e.id, e.at_ms, e.kind)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                e1,
+                300,
+                EventKind::Signal {
+                    name: "go".into(),
+                    payload: vec![1]
+                }
+            ),
+            (
+                e3,
+                302,
+                EventKind::Signal {
+                    name: "stop".into(),
+                    payload: vec![3]
+                }
+            ),
+            (
+                e4,
+                303,
+                EventKind::Signal {
+                    name: "go".into(),
+                    payload: vec![4]
+                }
+            ),
+        ]
+    );
+    let mut c = step("a", 0, suspended(1, vec![], vec![]));
+    c.consumed_events = vec![e1];
+    c.seen_events_upto = e4;
+    s.commit_step(c).await.expect("commit");
+    let left: Vec<u64> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![e3, e4],
+        "a consumed signal is gone, the others stay buffered in order"
+    );
+    assert!(matches!(
+        s.append_signal("nope", "go", vec![], 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let e1 = s
+        .append_signal("a", "x", vec![], 300)
+        .await
+        .expect("signal");
+    // A step that loaded the inbox before e2 arrived must not clear the flag e2 set.
+    let e2 = s
+        .append_signal("a", "x", vec![], 301)
+        .await
+        .expect("signal");
+    let mut c = step("a", 0, suspended(1, vec![], vec![]));
+    c.seen_events_upto = e1;
+    s.commit_step(c).await.expect("commit");
+    assert!(
+        s.load_workflow("a").await.expect("load").ready,
+        "an unseen event keeps the workflow ready"
+    );
+    assert_eq!(s.ready_workflows(10).await.expect("ready").len(), 1);
+    s.clear_ready("a", e1).await.expect("clear");
+    assert!(
+        s.load_workflow("a").await.expect("load").ready,
+        "clear_ready must not hide an unseen event"
+    );
+    s.clear_ready("a", e2).await.expect("clear");
+    assert!(!s.load_workflow("a").await.expect("load").ready);
+    assert!(s.ready_workflows(10).await.expect("ready").is_empty());
+    s.append_signal("a", "x", vec![], 302)
+        .await
+        .expect("signal");
+    assert!(
+        s.load_workflow("a").await.expect("load").ready,
+        "a new event makes the workflow ready"
+    );
+}
+
+async fn activity_results_become_events<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, Some("me")), task("a", 1, Some("me"))],
+            vec![],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.clear_ready("a", 0).await.expect("clear");
+    assert!(
+        s.complete_activity("a", 0, Ok(vec![42]), 500)
+            .await
+            .expect("complete")
+    );
+    let err = ActivityError::non_retryable("no");
+    assert!(
+        s.complete_activity("a", 1, Err(err.clone()), 501)
+            .await
+            .expect("complete")
+    );
+    assert!(
+        !s.complete_activity("a", 1, Ok(vec![]), 502)
+            .await
+            .expect("complete"),
+        "a task is answered once"
+    );
+    assert!(
+        !s.complete_activity("a", 7, Ok(vec![]), 502)
+            .await
+            .expect("complete"),
+        "no such task"
+    );
+    assert!(matches!(
+        s.complete_activity("nope", 0, Ok(vec![]), 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    let kinds: Vec<(u64, EventKind)> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .into_iter()
+        .map(|e| (e.at_ms, e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                500,
+                EventKind::ActivityCompleted {
+                    seq: 0,
+                    result: Ok(vec![42])
+                }
+            ),
+            (
+                501,
+                EventKind::ActivityCompleted {
+                    seq: 1,
+                    result: Err(err)
+                }
+            ),
+        ]
+    );
+    assert!(s.load_workflow("a").await.expect("load").ready);
+    // A step may also consume a result straight from the worker: the task is deleted.
+    s.commit_step(step(
+        "a",
+        1,
+        suspended(2, vec![task("a", 2, Some("me"))], vec![]),
+    ))
+    .await
+    .expect("commit");
+    let mut c = step("a", 2, suspended(3, vec![], vec![]));
+    c.completed_tasks = vec![2];
+    s.commit_step(c).await.expect("commit");
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+}
+
+async fn cancelled_leftovers_are_dropped<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let timers = vec![
+        TimerRow {
+            seq: 1,
+            fire_at_ms: 250,
+        },
+        TimerRow {
+            seq: 3,
+            fire_at_ms: 5000,
+        },
+    ];
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, Some("me")), task("a", 2, Some("me"))],
+            timers,
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.fire_timers(300, 10).await.expect("fire");
+    assert!(
+        s.complete_activity("a", 2, Ok(vec![2]), 301)
+            .await
+            .expect("complete")
+    );
+    let sig = s
+        .append_signal("a", "x", vec![], 302)
+        .await
+        .expect("signal");
+    let mut c = step("a", 1, suspended(2, vec![], vec![]));
+    c.cancelled = vec![0, 1, 2, 3];
+    c.seen_events_upto = sig;
+    s.commit_step(c).await.expect("commit");
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    assert!(s.load_timers("a").await.expect("timers").is_empty());
+    let left: Vec<u64> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![sig],
+        "cancelling commands drops their results, never a signal"
+    );
+}
+
+async fn finishing_drops_everything<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, None)],
+            vec![TimerRow {
+                seq: 1,
+                fire_at_ms: 10_000,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.append_signal("a", "x", vec![], 300)
+        .await
+        .expect("signal");
+    let done = StepOutcome::Finished {
+        status: WorkflowStatus::Completed,
+        snapshot: vec![9],
+        output: vec![4, 2],
+    };
+    assert_eq!(s.commit_step(step("a", 1, done)).await.expect("commit"), 2);
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (r.status, r.output, r.pending, r.snapshot, r.ready),
+        (
+            WorkflowStatus::Completed,
+            Some(vec![4, 2]),
+            None,
+            vec![9],
+            false
+        )
+    );
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    assert!(s.load_timers("a").await.expect("timers").is_empty());
+    assert!(s.load_inbox("a").await.expect("inbox").is_empty());
+    assert_eq!(s.next_timer_due().await.expect("next"), None);
+    match s.append_signal("a", "x", vec![], 400).await {
+        Err(StoreError::Finished {
+            status: WorkflowStatus::Completed,
+            ..
+        }) => {}
+        other => panic!("a finished workflow takes no signal, got {other:?}"),
+    }
+    assert_eq!(
+        s.list_workflows(Some(WorkflowStatus::Completed))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    let failed = StepOutcome::Finished {
+        status: WorkflowStatus::Failed,
+        snapshot: vec![9],
+        output: vec![1],
+    };
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    s.commit_step(step("b", 0, failed)).await.expect("commit");
+    assert_eq!(
+        s.load_workflow("b").await.expect("load").status,
+        WorkflowStatus::Failed
+    );
+}
+
+async fn parking_keeps_the_last_snapshot<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step("a", 0, suspended(5, vec![task("a", 0, None)], vec![])))
+        .await
+        .expect("commit");
+    let sig = s
+        .append_signal("a", "x", vec![], 300)
+        .await
+        .expect("signal");
+    let mut c = step(
+        "a",
+        1,
+        StepOutcome::Parked {
+            reason: "fingerprint mismatch".into(),
+        },
+    );
+    c.seen_events_upto = sig;
+    s.commit_step(c).await.expect("park");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(r.status, WorkflowStatus::Parked);
+    assert_eq!(r.park_reason.as_deref(), Some("fingerprint mismatch"));
+    assert_eq!(
+        (r.snapshot, r.pending),
+        (vec![5], Some(vec![5, 5])),
+        "parking keeps the last good snapshot"
+    );
+    assert_eq!(s.load_tasks("a").await.expect("tasks").len(), 1);
+    assert_eq!(s.load_inbox("a").await.expect("inbox").len(), 1);
+    assert!(
+        s.ready_workflows(10).await.expect("ready").is_empty(),
+        "a parked workflow is never ready"
+    );
+    s.append_signal("a", "x", vec![], 301)
+        .await
+        .expect("a parked workflow still buffers signals");
+    assert!(s.ready_workflows(10).await.expect("ready").is_empty());
+    let parked = s
+        .list_workflows(Some(WorkflowStatus::Parked))
+        .await
+        .expect("list");
+    assert_eq!(
+        parked[0].park_reason.as_deref(),
+        Some("fingerprint mismatch")
+    );
+    s.commit_step(step("a", 2, StepOutcome::Unparked))
+        .await
+        .expect("unpark");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (r.status, r.park_reason, r.ready),
+        (WorkflowStatus::Running, None, true)
+    );
+    assert_eq!(r.pending, Some(vec![5, 5]));
+}
+
+async fn cancelling<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            5,
+            vec![task("a", 0, None)],
+            vec![TimerRow {
+                seq: 1,
+                fire_at_ms: 9,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.commit_step(step("a", 1, StepOutcome::Cancelled))
+        .await
+        .expect("cancel");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!((r.status, r.pending), (WorkflowStatus::Cancelled, None));
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    assert!(
+        s.fire_timers(u64::MAX / 2, 10)
+            .await
+            .expect("fire")
+            .is_empty()
+    );
+    assert!(matches!(
+        s.append_signal("a", "x", vec![], 1).await,
+        Err(StoreError::Finished { .. })
+    ));
+}
+
+async fn leases<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let mut other = task("a", 1, None);
+    other.name = "other".into();
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, None), other, task("a", 2, None)],
+            vec![],
+        ),
+    ))
+    .await
+    .expect("commit");
+    let req = |owner: &str, now_ms: u64, limit: usize| LeaseRequest {
+        owner: owner.into(),
+        names: vec!["act".into()],
+        now_ms,
+        lease_until_ms: now_ms + 1000,
+        limit,
+    };
+    assert!(
+        s.lease_tasks(req("w1", 50, 10))
+            .await
+            .expect("lease")
+            .is_empty(),
+        "not visible before visible_at"
+    );
+    let got = s.lease_tasks(req("w1", 100, 1)).await.expect("lease");
+    assert_eq!(got.len(), 1, "limit is respected");
+    assert_eq!(
+        (
+            got[0].attempt,
+            got[0].lease_owner.as_deref(),
+            got[0].lease_until_ms
+        ),
+        (1, Some("w1"), Some(1100))
+    );
+    let got2 = s.lease_tasks(req("w2", 150, 10)).await.expect("lease");
+    assert_eq!(
+        got2.len(),
+        1,
+        "only unleased tasks of known activities are leased"
+    );
+    assert_ne!(got2[0].seq, got[0].seq);
+    assert!(
+        s.lease_tasks(req("w2", 1099, 10))
+            .await
+            .expect("lease")
+            .is_empty(),
+        "a live lease is respected"
+    );
+    let names = vec!["act".to_string()];
+    assert_eq!(s.next_task_due(&names).await.expect("due"), Some(1100));
+    let stolen = s.lease_tasks(req("w2", 1100, 10)).await.expect("lease");
+    assert_eq!(stolen.len(), 1, "an expired lease can be taken");
+    assert_eq!(
+        (
+            stolen[0].seq,
+            stolen[0].attempt,
+            stolen[0].lease_owner.as_deref()
+        ),
+        (got[0].seq, 2, Some("w2"))
+    );
+}
+
+async fn retries<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(1, vec![task("a", 0, Some("w1"))], vec![]),
+    ))
+    .await
+    .expect("commit");
+    let retry = |attempt: u32, owner: &str| RetryActivity {
+        workflow_id: "a".into(),
+        seq: 0,
+        attempt,
+        owner: owner.into(),
+        visible_at_ms: 700,
+        heartbeat_details: Some(vec![3]),
+        history: HistoryEntry::new(600, HistoryKind::Retry, "attempt 1 failed"),
+    };
+    assert!(
+        !s.retry_activity(retry(2, "w1")).await.expect("retry"),
+        "wrong attempt"
+    );
+    assert!(
+        !s.retry_activity(retry(1, "w2")).await.expect("retry"),
+        "wrong owner"
+    );
+    assert!(s.retry_activity(retry(1, "w1")).await.expect("retry"));
+    let t = &s.load_tasks("a").await.expect("tasks")[0];
+    assert_eq!(
+        (t.attempt, t.visible_at_ms, t.lease_owner.as_deref()),
+        (1, 700, None)
+    );
+    assert_eq!(t.heartbeat_details, Some(vec![3]));
+    let names = vec!["act".to_string()];
+    assert_eq!(s.next_task_due(&names).await.expect("due"), Some(700));
+    let req = LeaseRequest {
+        owner: "w1".into(),
+        names,
+        now_ms: 700,
+        lease_until_ms: 800,
+        limit: 5,
+    };
+    let t = s.lease_tasks(req).await.expect("lease");
+    assert_eq!(
+        (t[0].attempt, t[0].heartbeat_details.clone()),
+        (2, Some(vec![3]))
+    );
+    let h = s.history("a").await.expect("history");
+    assert_eq!(h.last().map(|e| e.kind), Some(HistoryKind::Retry));
+}
+
+async fn renew_and_release<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, Some("w1")), task("a", 1, Some("w2"))],
+            vec![],
+        ),
+    ))
+    .await
+    .expect("commit");
+    let renew = |seq| LeaseRenewal {
+        workflow_id: "a".into(),
+        seq,
+        heartbeat_details: Some(vec![seq as u8 + 10]),
+    };
+    s.renew_leases("w1", vec![renew(0), renew(1)], 5000)
+        .await
+        .expect("renew");
+    let t = s.load_tasks("a").await.expect("tasks");
+    assert_eq!(
+        (t[0].lease_until_ms, t[0].heartbeat_details.clone()),
+        (Some(5000), Some(vec![10]))
+    );
+    assert_eq!(
+        (t[1].lease_until_ms, t[1].heartbeat_details.clone()),
+        (Some(1000), None),
+        "only own leases"
+    );
+    assert_eq!(s.release_leases("w1").await.expect("release"), 1);
+    let t = s.load_tasks("a").await.expect("tasks");
+    assert_eq!(
+        (t[0].lease_owner.as_deref(), t[0].lease_until_ms),
+        (None, None)
+    );
+    assert_eq!(t[1].lease_owner.as_deref(), Some("w2"));
+    let req = LeaseRequest {
+        owner: "w3".into(),
+        names: vec!["act".into()],
+        now_ms: 100,
+        lease_until_ms: 900,
+        limit: 5,
+    };
+    let got = s.lease_tasks(req).await.expect("lease");
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        vec![0],
+        "a released task is leasable at once"
+    );
+}
+
+async fn timers_fire_once<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![],
+            vec![
+                TimerRow {
+                    seq: 0,
+                    fire_at_ms: 300,
+                },
+                TimerRow {
+                    seq: 1,
+                    fire_at_ms: 900,
+                },
+            ],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.commit_step(step(
+        "b",
+        0,
+        suspended(
+            1,
+            vec![],
+            vec![TimerRow {
+                seq: 0,
+                fire_at_ms: 310,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    assert!(s.fire_timers(299, 10).await.expect("fire").is_empty());
+    let mut woken = s.fire_timers(400, 10).await.expect("fire");
+    woken.sort();
+    assert_eq!(woken, vec!["a".to_string(), "b".to_string()]);
+    assert!(
+        s.fire_timers(400, 10).await.expect("fire").is_empty(),
+        "a timer fires once"
+    );
+    let inbox = s.load_inbox("a").await.expect("inbox");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        (inbox[0].at_ms, &inbox[0].kind),
+        (300, &EventKind::TimerFired { seq: 0 }),
+        "fired at its own time"
+    );
+    assert!(s.load_workflow("a").await.expect("load").ready);
+    assert_eq!(
+        s.load_timers("a").await.expect("timers"),
+        vec![TimerRow {
+            seq: 1,
+            fire_at_ms: 900
+        }]
+    );
+    assert_eq!(s.next_timer_due().await.expect("next"), Some(900));
+}
+
+async fn group_commit_reports_each_step<S: Store>(s: &S) {
+    for id in ["a", "b", "c"] {
+        s.create_workflow(new_workflow(id)).await.expect("create");
+    }
+    let results = s
+        .commit_steps(vec![
+            step("a", 0, suspended(1, vec![task("a", 0, None)], vec![])),
+            step("b", 5, suspended(1, vec![task("b", 0, None)], vec![])),
+            step("c", 0, suspended(1, vec![], vec![])),
+            step("nope", 0, suspended(1, vec![], vec![])),
+        ])
+        .await
+        .expect("batch");
+    assert!(matches!(results[0], Ok(1)));
+    assert!(
+        matches!(&results[1], Err(StoreError::Conflict { workflow_id, expected: 5 }) if workflow_id == "b")
+    );
+    assert!(matches!(results[2], Ok(1)));
+    assert!(matches!(results[3], Err(StoreError::NotFound(_))));
+    assert_eq!(s.load_tasks("a").await.expect("tasks").len(), 1);
+    assert!(
+        s.load_tasks("b").await.expect("tasks").is_empty(),
+        "a conflicting step writes nothing"
+    );
+    assert_eq!(s.load_workflow("b").await.expect("load").version, 0);
+}
+
+async fn history_keeps_order<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step("a", 0, suspended(1, vec![], vec![])))
+        .await
+        .expect("commit");
+    s.append_signal("a", "x", vec![1], 300)
+        .await
+        .expect("signal");
+    s.commit_step(step("a", 1, suspended(1, vec![], vec![])))
+        .await
+        .expect("commit");
+    let h = s.history("a").await.expect("history");
+    let kinds: Vec<HistoryKind> = h.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            HistoryKind::Started,
+            HistoryKind::Step,
+            HistoryKind::Signal,
+            HistoryKind::Step
+        ]
+    );
+    assert_eq!(h[1].detail, "step from 0");
+    assert_eq!(h[3].detail, "step from 1");
+    assert_eq!(h[2].at_ms, 300);
+}

@@ -1,0 +1,587 @@
+//! [`MemoryStore`]: everything in one process's memory, behind one lock. For tests and
+//! benchmarks; nothing survives the process.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
+    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+};
+use crate::activity::ActivityError;
+
+/// A [`Store`] in memory: fast, shared by the runtimes of one process (wrap it in an `Arc`),
+/// gone when the process ends.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("workflows", &self.lock().entries.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while the lock was held cannot leave a half-applied operation behind (every
+        // operation validates before it mutates), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Workflows are never deleted, so they are numbered by their position in `entries`, and the
+/// indexes hold numbers rather than ids.
+#[derive(Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+    /// Activity tasks by the time they can next be leased: `(due, workflow, seq)`.
+    due: BTreeSet<(u64, usize, u64)>,
+    /// Timers by fire time: `(fire_at, workflow, seq)`.
+    timers: BTreeSet<(u64, usize, u64)>,
+    /// Running workflows with unseen events.
+    ready: BTreeSet<usize>,
+    next_event: u64,
+}
+
+struct Entry {
+    record: WorkflowRecord,
+    inbox: BTreeMap<u64, Event>,
+    tasks: BTreeMap<u64, ActivityTask>,
+    timers: BTreeMap<u64, u64>,
+    history: Vec<HistoryEntry>,
+}
+
+fn due_of(t: &ActivityTask) -> u64 {
+    match (&t.lease_owner, t.lease_until_ms) {
+        (Some(_), Some(until)) => until,
+        (Some(_), None) => 0,
+        (None, _) => t.visible_at_ms,
+    }
+}
+
+fn event_seq(e: &Event) -> Option<u64> {
+    match &e.kind {
+        EventKind::ActivityCompleted { seq, .. } | EventKind::TimerFired { seq } => Some(*seq),
+        EventKind::Signal { .. } => None,
+    }
+}
+
+fn ready<T: Send + 'static>(value: Result<T, StoreError>) -> StoreFuture<'static, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl Inner {
+    fn find(&self, id: &str) -> Result<usize, StoreError> {
+        self.index
+            .get(id)
+            .copied()
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    fn sync_ready(&mut self, w: usize) {
+        let r = &self.entries[w].record;
+        if r.ready && r.status == WorkflowStatus::Running {
+            self.ready.insert(w);
+        } else {
+            self.ready.remove(&w);
+        }
+    }
+
+    fn push_event(&mut self, w: usize, at_ms: u64, kind: EventKind) -> u64 {
+        self.next_event += 1;
+        let id = self.next_event;
+        let e = &mut self.entries[w];
+        e.inbox.insert(id, Event { id, at_ms, kind });
+        e.record.ready = true;
+        self.sync_ready(w);
+        id
+    }
+
+    fn insert_task(&mut self, w: usize, task: ActivityTask) {
+        self.due.insert((due_of(&task), w, task.seq));
+        if let Some(old) = self.entries[w].tasks.insert(task.seq, task) {
+            self.due.remove(&(due_of(&old), w, old.seq));
+        }
+    }
+
+    fn remove_task(&mut self, w: usize, seq: u64) -> Option<ActivityTask> {
+        let t = self.entries[w].tasks.remove(&seq)?;
+        self.due.remove(&(due_of(&t), w, seq));
+        Some(t)
+    }
+
+    /// Applies `f` to a task, keeping the due index right.
+    fn update_task(
+        &mut self,
+        w: usize,
+        seq: u64,
+        f: impl FnOnce(&mut ActivityTask) -> bool,
+    ) -> bool {
+        let Some(t) = self.entries[w].tasks.get_mut(&seq) else {
+            return false;
+        };
+        let before = due_of(t);
+        if !f(t) {
+            return false;
+        }
+        let after = due_of(t);
+        if before != after {
+            self.due.remove(&(before, w, seq));
+            self.due.insert((after, w, seq));
+        }
+        true
+    }
+
+    fn remove_timer(&mut self, w: usize, seq: u64) {
+        if let Some(at) = self.entries[w].timers.remove(&seq) {
+            self.timers.remove(&(at, w, seq));
+        }
+    }
+
+    fn drop_leftovers(&mut self, w: usize) {
+        let seqs: Vec<u64> = self.entries[w].tasks.keys().copied().collect();
+        for s in seqs {
+            self.remove_task(w, s);
+        }
+        let seqs: Vec<u64> = self.entries[w].timers.keys().copied().collect();
+        for s in seqs {
+            self.remove_timer(w, s);
+        }
+        self.entries[w].inbox.clear();
+    }
+
+    fn commit(&mut self, step: StepCommit) -> Result<u64, StoreError> {
+        let w = self.find(&step.workflow_id)?;
+        if self.entries[w].record.version != step.expected_version {
+            return Err(StoreError::Conflict {
+                workflow_id: step.workflow_id,
+                expected: step.expected_version,
+            });
+        }
+        for id in &step.consumed_events {
+            self.entries[w].inbox.remove(id);
+        }
+        for &seq in &step.completed_tasks {
+            self.remove_task(w, seq);
+        }
+        for &seq in &step.cancelled {
+            self.remove_task(w, seq);
+            self.remove_timer(w, seq);
+            self.entries[w]
+                .inbox
+                .retain(|_, e| event_seq(e) != Some(seq));
+        }
+        let mut unparked = false;
+        match step.outcome {
+            StepOutcome::Suspended {
+                snapshot,
+                pending,
+                tasks,
+                timers,
+            } => {
+                let r = &mut self.entries[w].record;
+                r.snapshot = snapshot;
+                r.pending = Some(pending);
+                for t in tasks {
+                    self.insert_task(w, t);
+                }
+                for t in timers {
+                    self.remove_timer(w, t.seq);
+                    self.entries[w].timers.insert(t.seq, t.fire_at_ms);
+                    self.timers.insert((t.fire_at_ms, w, t.seq));
+                }
+            }
+            StepOutcome::Finished {
+                status,
+                snapshot,
+                output,
+            } => {
+                self.drop_leftovers(w);
+                let r = &mut self.entries[w].record;
+                r.status = status;
+                r.snapshot = snapshot;
+                r.output = Some(output);
+                r.pending = None;
+            }
+            StepOutcome::Parked { reason } => {
+                let r = &mut self.entries[w].record;
+                r.status = WorkflowStatus::Parked;
+                r.park_reason = Some(reason);
+            }
+            StepOutcome::Unparked => {
+                let r = &mut self.entries[w].record;
+                r.status = WorkflowStatus::Running;
+                r.park_reason = None;
+                unparked = true;
+            }
+            StepOutcome::Cancelled => {
+                self.drop_leftovers(w);
+                let r = &mut self.entries[w].record;
+                r.status = WorkflowStatus::Cancelled;
+                r.pending = None;
+            }
+        }
+        let e = &mut self.entries[w];
+        let newer = e
+            .inbox
+            .keys()
+            .next_back()
+            .is_some_and(|&id| id > step.seen_events_upto);
+        e.record.ready = unparked || newer;
+        e.record.version += 1;
+        e.record.updated_at_ms = step.now_ms;
+        e.history.extend(step.history);
+        let version = e.record.version;
+        self.sync_ready(w);
+        Ok(version)
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+        let mut g = self.lock();
+        if let Some(&w) = g.index.get(&wf.id) {
+            return ready(Err(StoreError::AlreadyExists(Box::new(
+                g.entries[w].record.clone(),
+            ))));
+        }
+        let w = g.entries.len();
+        g.index.insert(wf.id.clone(), w);
+        g.entries.push(Entry {
+            record: WorkflowRecord {
+                id: wf.id,
+                name: wf.name,
+                status: WorkflowStatus::Running,
+                input: wf.input,
+                snapshot: wf.snapshot,
+                version: 0,
+                pending: None,
+                output: None,
+                park_reason: None,
+                created_at_ms: wf.now_ms,
+                updated_at_ms: wf.now_ms,
+                ready: true,
+            },
+            inbox: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            history: vec![wf.history],
+        });
+        g.sync_ready(w);
+        ready(Ok(()))
+    }
+
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        let g = self.lock();
+        ready(g.find(id).map(|w| g.entries[w].record.clone()))
+    }
+
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        let g = self.lock();
+        ready(
+            g.find(id)
+                .map(|w| g.entries[w].inbox.values().cloned().collect()),
+        )
+    }
+
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        let g = self.lock();
+        ready(
+            g.find(id)
+                .map(|w| g.entries[w].tasks.values().cloned().collect()),
+        )
+    }
+
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        let g = self.lock();
+        ready(g.find(id).map(|w| {
+            g.entries[w]
+                .timers
+                .iter()
+                .map(|(&seq, &fire_at_ms)| TimerRow { seq, fire_at_ms })
+                .collect()
+        }))
+    }
+
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        ready(self.lock().commit(step))
+    }
+
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        let mut g = self.lock();
+        ready(Ok(steps.into_iter().map(|s| g.commit(s)).collect()))
+    }
+
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        let mut g = self.lock();
+        let w = match g.find(id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        let status = g.entries[w].record.status;
+        if status.is_finished() {
+            return ready(Err(StoreError::Finished {
+                workflow_id: id.to_string(),
+                status,
+            }));
+        }
+        let detail = format!("signal {name:?} ({} bytes)", payload.len());
+        let event = g.push_event(
+            w,
+            at_ms,
+            EventKind::Signal {
+                name: name.to_string(),
+                payload,
+            },
+        );
+        g.entries[w]
+            .history
+            .push(HistoryEntry::new(at_ms, HistoryKind::Signal, detail));
+        ready(Ok(event))
+    }
+
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        let mut g = self.lock();
+        let w = match g.find(id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        if g.remove_task(w, seq).is_none() {
+            return ready(Ok(false));
+        }
+        g.push_event(w, at_ms, EventKind::ActivityCompleted { seq, result });
+        ready(Ok(true))
+    }
+
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        let mut g = self.lock();
+        let w = match g.find(&retry.workflow_id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        let RetryActivity {
+            seq,
+            attempt,
+            owner,
+            visible_at_ms,
+            heartbeat_details,
+            history,
+            ..
+        } = retry;
+        let done = g.update_task(w, seq, |t| {
+            if t.attempt != attempt || t.lease_owner.as_deref() != Some(owner.as_str()) {
+                return false;
+            }
+            t.lease_owner = None;
+            t.lease_until_ms = None;
+            t.visible_at_ms = visible_at_ms;
+            if heartbeat_details.is_some() {
+                t.heartbeat_details = heartbeat_details;
+            }
+            true
+        });
+        if done {
+            g.entries[w].history.push(history);
+        }
+        ready(Ok(done))
+    }
+
+    fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        let mut g = self.lock();
+        let mut picked = Vec::new();
+        for &(due, w, seq) in g.due.iter() {
+            if due > req.now_ms || picked.len() >= req.limit {
+                break;
+            }
+            let Some(t) = g.entries[w].tasks.get(&seq) else {
+                continue;
+            };
+            if req.names.contains(&t.name) {
+                picked.push((w, seq));
+            }
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for (w, seq) in picked {
+            g.update_task(w, seq, |t| {
+                t.attempt += 1;
+                t.lease_owner = Some(req.owner.clone());
+                t.lease_until_ms = Some(req.lease_until_ms);
+                true
+            });
+            out.extend(g.entries[w].tasks.get(&seq).cloned());
+        }
+        ready(Ok(out))
+    }
+
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        let mut g = self.lock();
+        for r in tasks {
+            let Some(&w) = g.index.get(&r.workflow_id) else {
+                continue;
+            };
+            g.update_task(w, r.seq, |t| {
+                if t.lease_owner.as_deref() != Some(owner) {
+                    return false;
+                }
+                t.lease_until_ms = Some(lease_until_ms);
+                if r.heartbeat_details.is_some() {
+                    t.heartbeat_details = r.heartbeat_details;
+                }
+                true
+            });
+        }
+        ready(Ok(()))
+    }
+
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        let mut g = self.lock();
+        let held: Vec<(usize, u64)> = g
+            .entries
+            .iter()
+            .enumerate()
+            .flat_map(|(w, e)| {
+                e.tasks
+                    .values()
+                    .filter(|t| t.lease_owner.as_deref() == Some(owner))
+                    .map(move |t| (w, t.seq))
+            })
+            .collect();
+        for &(w, seq) in &held {
+            g.update_task(w, seq, |t| {
+                t.lease_owner = None;
+                t.lease_until_ms = None;
+                true
+            });
+        }
+        ready(Ok(held.len() as u64))
+    }
+
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        let g = self.lock();
+        let next = g.due.iter().find(|(_, w, seq)| {
+            g.entries[*w]
+                .tasks
+                .get(seq)
+                .is_some_and(|t| names.contains(&t.name))
+        });
+        ready(Ok(next.map(|(due, _, _)| *due)))
+    }
+
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        let mut g = self.lock();
+        let due: Vec<(u64, usize, u64)> = g
+            .timers
+            .iter()
+            .take_while(|(at, _, _)| *at <= now_ms)
+            .take(limit)
+            .copied()
+            .collect();
+        let mut woken = Vec::new();
+        for (at, w, seq) in due {
+            g.timers.remove(&(at, w, seq));
+            g.entries[w].timers.remove(&seq);
+            g.push_event(w, at, EventKind::TimerFired { seq });
+            let id = &g.entries[w].record.id;
+            if !woken.contains(id) {
+                woken.push(id.clone());
+            }
+        }
+        ready(Ok(woken))
+    }
+
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        ready(Ok(self.lock().timers.iter().next().map(|(at, _, _)| *at)))
+    }
+
+    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
+        let g = self.lock();
+        let out = g
+            .ready
+            .iter()
+            .take(limit)
+            .map(|&w| {
+                (
+                    g.entries[w].record.id.clone(),
+                    g.entries[w].record.name.clone(),
+                )
+            })
+            .collect();
+        ready(Ok(out))
+    }
+
+    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
+        let mut g = self.lock();
+        let w = match g.find(id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        let e = &mut g.entries[w];
+        if e.inbox
+            .keys()
+            .next_back()
+            .is_none_or(|&id| id <= seen_events_upto)
+        {
+            e.record.ready = false;
+        }
+        g.sync_ready(w);
+        ready(Ok(()))
+    }
+
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        let g = self.lock();
+        let mut out: Vec<WorkflowSummary> = g
+            .entries
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| status.is_none_or(|s| s == r.status))
+            .map(|r| WorkflowSummary {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                status: r.status,
+                park_reason: r.park_reason.clone(),
+                created_at_ms: r.created_at_ms,
+                updated_at_ms: r.updated_at_ms,
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        ready(Ok(out))
+    }
+
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        let g = self.lock();
+        ready(g.find(id).map(|w| g.entries[w].history.clone()))
+    }
+}

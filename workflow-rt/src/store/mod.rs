@@ -1,0 +1,560 @@
+//! Where workflows live between steps.
+//!
+//! The runtime talks to a [`Store`] and never looks past the trait: [`MemoryStore`] for tests,
+//! [`SqliteStore`] for one machine. Every implementation passes the same conformance suite
+//! ([`conformance::run`]).
+//!
+//! The model:
+//! - a **workflow** row: name, status, input, the snapshot envelope (see [`crate::Snapshot`]),
+//!   a version bumped by every commit, the current wait (an encoded [`crate::Pending`]), the
+//!   output once finished, the park reason, and a *ready* flag (an event arrived that the
+//!   workflow has not seen yet);
+//! - **activity tasks**, keyed by (workflow id, seq): what to run, which attempt, when it may
+//!   run, who holds its lease, the last heartbeat details;
+//! - **timers**, keyed by (workflow id, seq), with their fire time;
+//! - an **inbox** of events per workflow: activity results, fired timers and signals, in
+//!   arrival order. An event stays in the inbox until a step consumes it;
+//! - an audit **history**: what happened and when, for people (never read to resume).
+//!
+//! A step is committed by [`Store::commit_step`], one atomic operation conditional on the
+//! version the step started from.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{ActivityError, ActivityOptions};
+
+#[doc(hidden)]
+pub mod conformance;
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::{SqliteStore, SqliteStoreBuilder, Synchronous};
+
+/// What every [`Store`] method returns: a boxed, sendable future, so that the trait is
+/// dyn-compatible and the runtime can hold an `Arc<dyn Store>`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A compare-and-set failed: the workflow's version is not the one the step started from
+    /// (another worker advanced it). Reload and try again.
+    #[error("workflow {workflow_id} was changed concurrently (expected version {expected})")]
+    Conflict { workflow_id: String, expected: u64 },
+    /// No workflow with this id.
+    #[error("no workflow with id {0:?}")]
+    NotFound(String),
+    /// A workflow with this id exists already; here it is.
+    #[error("a workflow with id {:?} exists already", .0.id)]
+    AlreadyExists(Box<WorkflowRecord>),
+    /// The workflow has finished and accepts nothing more.
+    #[error("workflow {workflow_id} has finished ({status})")]
+    Finished {
+        workflow_id: String,
+        status: WorkflowStatus,
+    },
+    /// The backend failed (I/O, lock timeout, closed store...).
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// A stored row could not be read back: the data is damaged or from an unknown format.
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+}
+
+/// Where a workflow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WorkflowStatus {
+    /// Waiting for, or running, its next step.
+    Running,
+    /// Returned an output.
+    Completed,
+    /// Returned an `Err(..)` output.
+    Failed,
+    /// Stopped because a step could not run (snapshot from other code, undecodable data, a
+    /// panic). Needs a person: see its park reason.
+    Parked,
+    /// Cancelled with [`crate::Runtime::cancel`].
+    Cancelled,
+}
+
+impl WorkflowStatus {
+    /// Whether the workflow will never step again.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            WorkflowStatus::Completed | WorkflowStatus::Failed | WorkflowStatus::Cancelled
+        )
+    }
+
+    /// The status as stored: a small integer.
+    pub fn code(self) -> i64 {
+        match self {
+            WorkflowStatus::Running => 0,
+            WorkflowStatus::Completed => 1,
+            WorkflowStatus::Failed => 2,
+            WorkflowStatus::Parked => 3,
+            WorkflowStatus::Cancelled => 4,
+        }
+    }
+
+    /// The inverse of [`Self::code`].
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => WorkflowStatus::Running,
+            1 => WorkflowStatus::Completed,
+            2 => WorkflowStatus::Failed,
+            3 => WorkflowStatus::Parked,
+            4 => WorkflowStatus::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for WorkflowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WorkflowStatus::Running => "running",
+            WorkflowStatus::Completed => "completed",
+            WorkflowStatus::Failed => "failed",
+            WorkflowStatus::Parked => "parked",
+            WorkflowStatus::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// A workflow as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowRecord {
+    pub id: String,
+    /// The workflow's registered name ([`crate::Workflow::NAME`]).
+    pub name: String,
+    pub status: WorkflowStatus,
+    /// The encoded input it was started with.
+    pub input: Vec<u8>,
+    /// The snapshot envelope of the last committed step.
+    pub snapshot: Vec<u8>,
+    /// Bumped by every commit; the compare-and-set token.
+    pub version: u64,
+    /// The current wait, an encoded [`crate::Pending`]; `None` before the first step and after
+    /// the last.
+    pub pending: Option<Vec<u8>>,
+    /// The encoded output, once finished.
+    pub output: Option<Vec<u8>>,
+    /// Why it is parked.
+    pub park_reason: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// An event arrived that no step has seen yet.
+    pub ready: bool,
+}
+
+/// A line of [`Store::list_workflows`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowSummary {
+    pub id: String,
+    pub name: String,
+    pub status: WorkflowStatus,
+    pub park_reason: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// What a new workflow is created with (status running, version 0, ready).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWorkflow {
+    pub id: String,
+    pub name: String,
+    pub input: Vec<u8>,
+    /// The snapshot of the state before the first step.
+    pub snapshot: Vec<u8>,
+    pub now_ms: u64,
+    pub history: HistoryEntry,
+}
+
+/// Something that happened to a workflow and that a step may consume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Increases with every event the store accepts (never reused).
+    pub id: u64,
+    /// When it happened, on the runtime's clock: the step it wakes sees this as `ctx.now()`.
+    pub at_ms: u64,
+    pub kind: EventKind,
+}
+
+/// The kinds of [`Event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The final result of activity call `seq`: its encoded `Ok` value or its last error.
+    ActivityCompleted {
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+    },
+    /// Timer `seq` fired.
+    TimerFired { seq: u64 },
+    /// A signal, waiting for a wait on its name.
+    Signal { name: String, payload: Vec<u8> },
+}
+
+/// An activity call to run, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityTask {
+    pub workflow_id: String,
+    pub seq: u64,
+    /// The activity's registered name.
+    pub name: String,
+    pub input: Vec<u8>,
+    pub options: ActivityOptions,
+    /// How many attempts have been started (the one running, if leased, included).
+    pub attempt: u32,
+    pub scheduled_at_ms: u64,
+    /// Not to be started before this (backoff between attempts).
+    pub visible_at_ms: u64,
+    /// The worker running it, until when.
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<u64>,
+    /// The details of the last heartbeat, handed to the next attempt.
+    pub heartbeat_details: Option<Vec<u8>>,
+    /// The schedule-to-close deadline, if the call has one.
+    pub deadline_ms: Option<u64>,
+}
+
+/// A durable timer, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerRow {
+    pub seq: u64,
+    pub fire_at_ms: u64,
+}
+
+/// An entry of the audit history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at_ms: u64,
+    pub kind: HistoryKind,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+/// What a [`HistoryEntry`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HistoryKind {
+    Started,
+    Step,
+    Signal,
+    Retry,
+    Completed,
+    Failed,
+    Parked,
+    Unparked,
+    Cancelled,
+}
+
+impl HistoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryKind::Started => "started",
+            HistoryKind::Step => "step",
+            HistoryKind::Signal => "signal",
+            HistoryKind::Retry => "retry",
+            HistoryKind::Completed => "completed",
+            HistoryKind::Failed => "failed",
+            HistoryKind::Parked => "parked",
+            HistoryKind::Unparked => "unparked",
+            HistoryKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "started" => HistoryKind::Started,
+            "step" => HistoryKind::Step,
+            "signal" => HistoryKind::Signal,
+            "retry" => HistoryKind::Retry,
+            "completed" => HistoryKind::Completed,
+            "failed" => HistoryKind::Failed,
+            "parked" => HistoryKind::Parked,
+            "unparked" => HistoryKind::Unparked,
+            "cancelled" => HistoryKind::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+impl HistoryEntry {
+    pub fn new(at_ms: u64, kind: HistoryKind, detail: impl Into<String>) -> Self {
+        HistoryEntry {
+            at_ms,
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One step of one workflow, committed atomically by [`Store::commit_step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCommit {
+    pub workflow_id: String,
+    /// The version the step started from; the commit fails with [`StoreError::Conflict`] if
+    /// the stored one differs. On success the version becomes `expected_version + 1`.
+    pub expected_version: u64,
+    pub now_ms: u64,
+    pub outcome: StepOutcome,
+    /// Inbox events the step consumed (deleted).
+    pub consumed_events: Vec<u64>,
+    /// Activity tasks whose result the step consumed straight from the worker that ran them
+    /// (deleted if still there).
+    pub completed_tasks: Vec<u64>,
+    /// Leftover commands of a decided `Select`: their tasks, timers and events are deleted.
+    pub cancelled: Vec<u64>,
+    /// The largest event id the step has seen: the workflow stays ready if a newer one exists.
+    pub seen_events_upto: u64,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// How a [`StepCommit`] leaves the workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOutcome {
+    /// Suspended at a new wait: the new snapshot, the encoded wait and its new commands.
+    Suspended {
+        snapshot: Vec<u8>,
+        pending: Vec<u8>,
+        tasks: Vec<ActivityTask>,
+        timers: Vec<TimerRow>,
+    },
+    /// Finished (status `Completed` or `Failed`): every leftover task, timer and event of the
+    /// workflow is dropped.
+    Finished {
+        status: WorkflowStatus,
+        snapshot: Vec<u8>,
+        output: Vec<u8>,
+    },
+    /// Parked with a reason; the snapshot and the wait are kept as they were.
+    Parked { reason: String },
+    /// Back to running after a park (see [`crate::Runtime::unpark`]), ready to step.
+    Unparked,
+    /// Cancelled: like `Finished`, every leftover is dropped.
+    Cancelled,
+}
+
+/// A failed attempt rescheduled by [`Store::retry_activity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryActivity {
+    pub workflow_id: String,
+    pub seq: u64,
+    /// The attempt that failed; nothing happens unless the task is still at this attempt and
+    /// leased by `owner`.
+    pub attempt: u32,
+    pub owner: String,
+    pub visible_at_ms: u64,
+    /// The last heartbeat details of the failed attempt, if it sent any.
+    pub heartbeat_details: Option<Vec<u8>>,
+    pub history: HistoryEntry,
+}
+
+/// What [`Store::lease_tasks`] looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRequest {
+    pub owner: String,
+    /// Only tasks of these activities (the ones the worker can run).
+    pub names: Vec<String>,
+    pub now_ms: u64,
+    pub lease_until_ms: u64,
+    pub limit: usize,
+}
+
+/// A lease to extend, with the attempt's latest heartbeat details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRenewal {
+    pub workflow_id: String,
+    pub seq: u64,
+    pub heartbeat_details: Option<Vec<u8>>,
+}
+
+/// The storage behind a [`crate::Runtime`].
+///
+/// Every method is one atomic operation. Implementations must pass [`conformance::run`].
+pub trait Store: Send + Sync + 'static {
+    /// Creates a running workflow at version 0, ready for its first step.
+    /// [`StoreError::AlreadyExists`] (with the stored record) if the id is taken.
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()>;
+
+    /// The workflow with this id ([`StoreError::NotFound`] if none).
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord>;
+
+    /// The workflow's unconsumed events, oldest first.
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>>;
+
+    /// The workflow's activity tasks, by seq.
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>>;
+
+    /// The workflow's timers, by seq.
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>>;
+
+    /// Commits one step: the new state, the consumed events, the new commands, the history
+    /// entries, all or nothing, if the version is still `expected_version`. Returns the new
+    /// version.
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64>;
+
+    /// Commits the steps of many workflows at once (one transaction where the backend has
+    /// them); each step succeeds or fails (e.g. [`StoreError::Conflict`]) on its own.
+    fn commit_steps(&self, steps: Vec<StepCommit>)
+    -> StoreFuture<'_, Vec<Result<u64, StoreError>>>;
+
+    /// Appends a signal to the workflow's inbox (and its history) and marks it ready. Returns
+    /// the event id. [`StoreError::NotFound`] or [`StoreError::Finished`] if it cannot take one.
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64>;
+
+    /// Stores the final result of activity call `seq` as an event, deleting its task, if the
+    /// task still exists (`false` if it does not: the call was cancelled or already answered).
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Releases a failed attempt's lease and makes the task visible again at `visible_at_ms`,
+    /// if the task is still at that attempt under that owner (`false` otherwise).
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool>;
+
+    /// Leases up to `limit` tasks that may run now (visible, and unleased or with an expired
+    /// lease), counting one more attempt for each.
+    fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>>;
+
+    /// Extends the leases `owner` holds on these tasks and keeps their heartbeat details.
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Releases every lease `owner` holds (the tasks become visible at once). Returns how
+    /// many.
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64>;
+
+    /// When the next task of these activities may be leased: the earliest visible time of an
+    /// unleased task or expiry of a lease. `None` if there is no such task.
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>>;
+
+    /// Fires up to `limit` timers due at `now_ms`: each becomes an event (at its fire time) in
+    /// its workflow's inbox, exactly once. Returns the ids of the workflows woken.
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>>;
+
+    /// The fire time of the earliest timer.
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>>;
+
+    /// Up to `limit` running workflows with unseen events, as (id, name).
+    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>>;
+
+    /// Clears the ready flag unless an event newer than `seen_events_upto` exists.
+    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()>;
+
+    /// The workflows with this status (all of them for `None`), by id.
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>>;
+
+    /// The workflow's audit history, oldest first.
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>>;
+}
+
+/// A shared store is a store: `Runtime::builder().store(arc.clone())` lets several runtimes
+/// (or a test) use one.
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+        (**self).create_workflow(workflow)
+    }
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        (**self).load_workflow(id)
+    }
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        (**self).load_inbox(id)
+    }
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        (**self).load_tasks(id)
+    }
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        (**self).load_timers(id)
+    }
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        (**self).commit_step(step)
+    }
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        (**self).commit_steps(steps)
+    }
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        (**self).append_signal(id, name, payload, at_ms)
+    }
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        (**self).complete_activity(id, seq, result, at_ms)
+    }
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        (**self).retry_activity(retry)
+    }
+    fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        (**self).lease_tasks(request)
+    }
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        (**self).renew_leases(owner, tasks, lease_until_ms)
+    }
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        (**self).release_leases(owner)
+    }
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        (**self).next_task_due(names)
+    }
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        (**self).fire_timers(now_ms, limit)
+    }
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        (**self).next_timer_due()
+    }
+    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
+        (**self).ready_workflows(limit)
+    }
+    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
+        (**self).clear_ready(id, seen_events_upto)
+    }
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        (**self).list_workflows(status)
+    }
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        (**self).history(id)
+    }
+}

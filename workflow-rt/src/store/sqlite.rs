@@ -1,0 +1,1133 @@
+//! [`SqliteStore`]: one SQLite file in WAL mode, the embedded default.
+//!
+//! Writes go through one writer thread that owns the writing connection. It takes every
+//! operation queued while the previous transaction was being written and commits them in one
+//! transaction (each inside its own savepoint, so one failing operation does not undo the
+//! others): with `synchronous=FULL` a commit costs one fsync however many workflows it advances
+//! (group commit). Reads use a small pool of read connections on blocking threads; WAL lets
+//! them run while the writer writes.
+//!
+//! Several stores (in one process or several) may open the same file: SQLite serializes their
+//! transactions, and every step is a compare-and-set on the workflow's version.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{
+    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
+    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+};
+use crate::activity::{ActivityError, ActivityOptions};
+
+/// SQLite's `synchronous` setting: how hard a commit pushes data to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// No fsync: a power loss may lose recent commits or corrupt the file. Bulk loads only.
+    Off,
+    /// fsync at checkpoints only: a power loss may lose the last commits, never corrupts (in
+    /// WAL mode). A process crash loses nothing.
+    Normal,
+    /// fsync at every commit: nothing committed is ever lost. The default.
+    #[default]
+    Full,
+    /// Like `Full`, and also syncs the directory.
+    Extra,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        }
+    }
+}
+
+/// Options of a [`SqliteStore`]; [`SqliteStore::open`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+    max_batch: usize,
+    readers: usize,
+}
+
+impl SqliteStoreBuilder {
+    /// How hard each commit pushes data to the disk (default [`Synchronous::Full`]).
+    pub fn synchronous(mut self, s: Synchronous) -> Self {
+        self.synchronous = s;
+        self
+    }
+
+    /// How long to wait for another process's write lock before failing (default 10 s).
+    pub fn busy_timeout(mut self, d: Duration) -> Self {
+        self.busy_timeout = d;
+        self
+    }
+
+    /// The most operations committed in one transaction (default 2048).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// How many read connections to keep open (default 4).
+    pub fn readers(mut self, n: usize) -> Self {
+        self.readers = n.max(1);
+        self
+    }
+
+    /// Opens (creating if needed) the database file and starts the writer thread.
+    pub fn open(self) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(&self.path).db()?;
+        conn.busy_timeout(self.busy_timeout).db()?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .db()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "cannot switch {} to WAL mode (got {mode})",
+                self.path.display()
+            )));
+        }
+        conn.execute_batch(&format!("PRAGMA synchronous={}", self.synchronous.pragma()))
+            .db()?;
+        conn.execute_batch(SCHEMA).db()?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let max_batch = self.max_batch;
+        std::thread::Builder::new()
+            .name("workflow-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: tx,
+            readers: Arc::new(ReaderPool {
+                path: self.path.clone(),
+                busy_timeout: self.busy_timeout,
+                keep: self.readers,
+                idle: Mutex::new(Vec::new()),
+            }),
+            path: self.path,
+        })
+    }
+}
+
+/// A [`Store`] in one SQLite file (WAL mode, `synchronous=FULL` unless told otherwise).
+///
+/// ```no_run
+/// # fn main() -> Result<(), workflow_rt::StoreError> {
+/// use workflow_rt::{SqliteStore, Synchronous};
+/// let durable = SqliteStore::open("workflows.db")?;
+/// let relaxed = SqliteStore::builder("scratch.db").synchronous(Synchronous::Normal).open()?;
+/// # Ok(()) }
+/// ```
+pub struct SqliteStore {
+    writer: mpsc::Sender<Job>,
+    readers: Arc<ReaderPool>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a store in this file with the default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder(path).open()
+    }
+
+    /// Options for a store in this file.
+    pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path: path.as_ref().to_path_buf(),
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(10),
+            max_batch: 2048,
+            readers: 4,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside the writer's next transaction, in its own savepoint.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => in_savepoint(conn, f),
+                Err(e) => Err(e.clone()),
+            };
+            Box::new(move |commit: Option<&StoreError>| {
+                let result = match (result, commit) {
+                    (Ok(_), Some(e)) => Err(e.clone()),
+                    (r, _) => r,
+                };
+                let _ = tx.send(result);
+            })
+        });
+        if self.writer.send(job).is_err() {
+            return Box::pin(std::future::ready(Err(writer_gone())));
+        }
+        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(writer_gone())) })
+    }
+
+    /// Runs `f` on a read connection, on a blocking thread.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let pool = self.readers.clone();
+        let run = move || {
+            let conn = pool.take()?;
+            let r = f(&conn);
+            pool.put(conn);
+            r
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                let task = h.spawn_blocking(run);
+                Box::pin(async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(StoreError::Backend(format!("read task failed: {e}")))
+                    })
+                })
+            }
+            Err(_) => Box::pin(std::future::ready(run())),
+        }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Backend("the store's writer thread has stopped".into())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS workflows (
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    input BLOB NOT NULL,
+    snapshot BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    pending BLOB,
+    output BLOB,
+    park_reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    ready INTEGER NOT NULL,
+    history_len INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
+CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
+CREATE TABLE IF NOT EXISTS tasks (
+    workflow_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    input BLOB NOT NULL,
+    options BLOB NOT NULL,
+    attempt INTEGER NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    heartbeat BLOB,
+    deadline INTEGER,
+    due INTEGER NOT NULL,
+    PRIMARY KEY (workflow_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due);
+CREATE TABLE IF NOT EXISTS timers (
+    workflow_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    fire_at INTEGER NOT NULL,
+    PRIMARY KEY (workflow_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_due ON timers(fire_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    seq INTEGER,
+    name TEXT,
+    payload BLOB
+);
+CREATE INDEX IF NOT EXISTS events_workflow ON events(workflow_id, id);
+CREATE TABLE IF NOT EXISTS history (
+    workflow_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (workflow_id, n)
+) WITHOUT ROWID;
+";
+
+const EVENT_ACTIVITY: i64 = 0;
+const EVENT_TIMER: i64 = 1;
+const EVENT_SIGNAL: i64 = 2;
+
+/// A write operation: runs in the writer's transaction (or gets the error that prevented it),
+/// and returns what to do once the transaction's fate is known.
+type Job = Box<dyn FnOnce(Result<&Connection, &StoreError>) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let replies: Vec<Reply> = match conn.execute_batch("BEGIN IMMEDIATE").db() {
+            Ok(()) => batch.into_iter().map(|job| job(Ok(&conn))).collect(),
+            Err(e) => {
+                for job in batch {
+                    job(Err(&e))(None);
+                }
+                continue;
+            }
+        };
+        let commit = conn.execute_batch("COMMIT").db().err();
+        if commit.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.as_ref());
+        }
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.prepare_cached("SAVEPOINT op").db()?.execute([]).db()?;
+    let r = f(conn);
+    if r.is_err() {
+        conn.prepare_cached("ROLLBACK TO op")
+            .db()?
+            .execute([])
+            .db()?;
+    }
+    conn.prepare_cached("RELEASE op").db()?.execute([]).db()?;
+    r
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    busy_timeout: Duration,
+    keep: usize,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = Connection::open(&self.path).db()?;
+        c.busy_timeout(self.busy_timeout).db()?;
+        Ok(c)
+    }
+
+    fn put(&self, c: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.keep {
+            idle.push(c);
+        }
+    }
+}
+
+trait Db<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> Db<T> for Result<T, rusqlite::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Backend(e.to_string()))
+    }
+}
+
+/// SQLite integers are signed: times and counters are clamped into `i64` on the way in.
+fn int(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+fn uint(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
+
+struct RawWorkflow {
+    record: WorkflowRecord,
+    status: i64,
+}
+
+fn raw_workflow(row: &Row<'_>) -> rusqlite::Result<RawWorkflow> {
+    Ok(RawWorkflow {
+        status: row.get(2)?,
+        record: WorkflowRecord {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            status: WorkflowStatus::Running,
+            input: row.get(3)?,
+            snapshot: row.get(4)?,
+            version: uint(row.get(5)?),
+            pending: row.get(6)?,
+            output: row.get(7)?,
+            park_reason: row.get(8)?,
+            created_at_ms: uint(row.get(9)?),
+            updated_at_ms: uint(row.get(10)?),
+            ready: row.get::<_, i64>(11)? != 0,
+        },
+    })
+}
+
+fn status_of(code: i64) -> Result<WorkflowStatus, StoreError> {
+    WorkflowStatus::from_code(code).ok_or_else(|| corrupt("workflow status", code))
+}
+
+fn finish_workflow(raw: RawWorkflow) -> Result<WorkflowRecord, StoreError> {
+    let mut record = raw.record;
+    record.status = status_of(raw.status)?;
+    Ok(record)
+}
+
+fn load_record(conn: &Connection, id: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?1"
+        ))
+        .db()?
+        .query_row([id], raw_workflow)
+        .optional()
+        .db()?;
+    raw.map(finish_workflow).transpose()
+}
+
+fn workflow_status(conn: &Connection, id: &str) -> Result<WorkflowStatus, StoreError> {
+    let code: Option<i64> = conn
+        .prepare_cached("SELECT status FROM workflows WHERE id = ?1")
+        .db()?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .db()?;
+    match code {
+        Some(c) => status_of(c),
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
+const TASK_COLUMNS: &str = "workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
+
+struct RawTask {
+    task: ActivityTask,
+    options: Vec<u8>,
+}
+
+fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
+    Ok(RawTask {
+        options: row.get(4)?,
+        task: ActivityTask {
+            workflow_id: row.get(0)?,
+            seq: uint(row.get(1)?),
+            name: row.get(2)?,
+            input: row.get(3)?,
+            options: ActivityOptions::default(),
+            attempt: uint(row.get(5)?).min(u32::MAX as u64) as u32,
+            scheduled_at_ms: uint(row.get(6)?),
+            visible_at_ms: uint(row.get(7)?),
+            lease_owner: row.get(8)?,
+            lease_until_ms: row.get::<_, Option<i64>>(9)?.map(uint),
+            heartbeat_details: row.get(10)?,
+            deadline_ms: row.get::<_, Option<i64>>(11)?.map(uint),
+        },
+    })
+}
+
+fn finish_task(raw: RawTask) -> Result<ActivityTask, StoreError> {
+    let mut task = raw.task;
+    task.options =
+        postcard::from_bytes(&raw.options).map_err(|e| corrupt("activity options", e))?;
+    Ok(task)
+}
+
+fn due_of(t: &ActivityTask) -> u64 {
+    match (&t.lease_owner, t.lease_until_ms) {
+        (Some(_), Some(until)) => until,
+        (Some(_), None) => 0,
+        (None, _) => t.visible_at_ms,
+    }
+}
+
+fn insert_task(conn: &Connection, t: &ActivityTask) -> Result<(), StoreError> {
+    let options = postcard::to_stdvec(&t.options)
+        .map_err(|e| StoreError::Backend(format!("encode options: {e}")))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, \
+         lease_owner, lease_until, heartbeat, deadline, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .db()?
+    .execute(params![
+        t.workflow_id,
+        int(t.seq),
+        t.name,
+        t.input,
+        options,
+        t.attempt,
+        int(t.scheduled_at_ms),
+        int(t.visible_at_ms),
+        t.lease_owner,
+        t.lease_until_ms.map(int),
+        t.heartbeat_details,
+        t.deadline_ms.map(int),
+        int(due_of(t)),
+    ])
+    .db()?;
+    Ok(())
+}
+
+/// An `events` row: id, at, kind, seq, name, payload.
+type RawEvent = (i64, i64, i64, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+fn raw_event(row: &Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn finish_event((id, at, kind, seq, name, payload): RawEvent) -> Result<Event, StoreError> {
+    let seq = seq.map(uint);
+    let kind = match (kind, seq) {
+        (EVENT_ACTIVITY, Some(seq)) => {
+            let bytes = payload.unwrap_or_default();
+            let result: Result<Vec<u8>, ActivityError> =
+                postcard::from_bytes(&bytes).map_err(|e| corrupt("activity result", e))?;
+            EventKind::ActivityCompleted { seq, result }
+        }
+        (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
+        (EVENT_SIGNAL, _) => EventKind::Signal {
+            name: name.unwrap_or_default(),
+            payload: payload.unwrap_or_default(),
+        },
+        (k, _) => return Err(corrupt("event kind", k)),
+    };
+    Ok(Event {
+        id: uint(id),
+        at_ms: uint(at),
+        kind,
+    })
+}
+
+fn insert_event(
+    conn: &Connection,
+    id: &str,
+    at_ms: u64,
+    kind: EventKind,
+) -> Result<u64, StoreError> {
+    let (k, seq, name, payload) = match kind {
+        EventKind::ActivityCompleted { seq, result } => {
+            let bytes = postcard::to_stdvec(&result)
+                .map_err(|e| StoreError::Backend(format!("encode activity result: {e}")))?;
+            (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
+        }
+        EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
+        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
+    };
+    conn.prepare_cached("INSERT INTO events (workflow_id, at, kind, seq, name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .db()?
+        .execute(params![id, int(at_ms), k, seq, name, payload])
+        .db()?;
+    conn.prepare_cached("UPDATE workflows SET ready = 1 WHERE id = ?1")
+        .db()?
+        .execute([id])
+        .db()?;
+    Ok(uint(conn.last_insert_rowid()))
+}
+
+/// Inserts history entries numbered after `len_after - entries.len()`.
+fn insert_history(
+    conn: &Connection,
+    id: &str,
+    len_after: i64,
+    entries: &[HistoryEntry],
+) -> Result<(), StoreError> {
+    let first = len_after - entries.len() as i64 + 1;
+    let mut stmt = conn
+        .prepare_cached("INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .db()?;
+    for (i, h) in entries.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            first + i as i64,
+            int(h.at_ms),
+            h.kind.as_str(),
+            h.detail
+        ])
+        .db()?;
+    }
+    Ok(())
+}
+
+fn append_history(conn: &Connection, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
+    let len: Option<i64> = conn
+        .prepare_cached("UPDATE workflows SET history_len = history_len + ?2 WHERE id = ?1 RETURNING history_len")
+        .db()?
+        .query_row(params![id, entries.len() as i64], |r| r.get(0))
+        .optional()
+        .db()?;
+    match len {
+        Some(len) => insert_history(conn, id, len, entries),
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
+fn drop_leftovers(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM tasks WHERE workflow_id = ?1",
+        "DELETE FROM timers WHERE workflow_id = ?1",
+        "DELETE FROM events WHERE workflow_id = ?1",
+    ] {
+        conn.prepare_cached(sql).db()?.execute([id]).db()?;
+    }
+    Ok(())
+}
+
+fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
+    let id = step.workflow_id.as_str();
+    let expected = int(step.expected_version);
+    let now = int(step.now_ms);
+    let hist = step.history.len() as i64;
+    let seen = int(step.seen_events_upto);
+    // The compare-and-set comes first: when it fails, nothing has been written.
+    let updated: Option<(i64, i64)> = match &step.outcome {
+        StepOutcome::Suspended { snapshot, pending, .. } => conn
+            .prepare_cached(
+                "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
+                 history_len = history_len + ?6, \
+                 ready = EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
+                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+            )
+            .db()?
+            .query_row(params![id, expected, snapshot, pending, now, hist, seen], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .db()?,
+        StepOutcome::Finished { status, snapshot, output } => conn
+            .prepare_cached(
+                "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
+                 version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
+                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+            )
+            .db()?
+            .query_row(params![id, expected, status.code(), snapshot, output, now, hist], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .db()?,
+        StepOutcome::Parked { reason } => conn
+            .prepare_cached(
+                "UPDATE workflows SET status = ?3, park_reason = ?4, version = version + 1, updated_at = ?5, \
+                 history_len = history_len + ?6, ready = 0 \
+                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+            )
+            .db()?
+            .query_row(params![id, expected, WorkflowStatus::Parked.code(), reason, now, hist], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .db()?,
+        StepOutcome::Unparked | StepOutcome::Cancelled => {
+            let (status, ready) = match step.outcome {
+                StepOutcome::Unparked => (WorkflowStatus::Running, 1),
+                _ => (WorkflowStatus::Cancelled, 0),
+            };
+            conn.prepare_cached(
+                "UPDATE workflows SET status = ?3, park_reason = NULL, version = version + 1, updated_at = ?4, \
+                 history_len = history_len + ?5, ready = ?6, \
+                 pending = CASE WHEN ?3 = 0 THEN pending ELSE NULL END \
+                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+            )
+            .db()?
+            .query_row(params![id, expected, status.code(), now, hist, ready], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .db()?
+        }
+    };
+    let Some((version, history_len)) = updated else {
+        workflow_status(conn, id)?;
+        return Err(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: step.expected_version,
+        });
+    };
+    if !step.consumed_events.is_empty() {
+        let mut del = conn
+            .prepare_cached("DELETE FROM events WHERE id = ?1 AND workflow_id = ?2")
+            .db()?;
+        for e in &step.consumed_events {
+            del.execute(params![int(*e), id]).db()?;
+        }
+    }
+    if !step.completed_tasks.is_empty() || !step.cancelled.is_empty() {
+        let mut del = conn
+            .prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
+            .db()?;
+        for s in step.completed_tasks.iter().chain(&step.cancelled) {
+            del.execute(params![id, int(*s)]).db()?;
+        }
+    }
+    for s in &step.cancelled {
+        conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
+            .db()?
+            .execute(params![id, int(*s)])
+            .db()?;
+        conn.prepare_cached(
+            "DELETE FROM events WHERE workflow_id = ?1 AND seq = ?2 AND kind IN (0, 1)",
+        )
+        .db()?
+        .execute(params![id, int(*s)])
+        .db()?;
+    }
+    match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => {
+            for t in tasks {
+                insert_task(conn, t)?;
+            }
+            if !timers.is_empty() {
+                let mut ins = conn
+                    .prepare_cached("INSERT OR REPLACE INTO timers (workflow_id, seq, fire_at) VALUES (?1, ?2, ?3)")
+                    .db()?;
+                for t in timers {
+                    ins.execute(params![id, int(t.seq), int(t.fire_at_ms)])
+                        .db()?;
+                }
+            }
+        }
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(conn, id)?,
+        StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
+    }
+    insert_history(conn, id, history_len, &step.history)?;
+    Ok(uint(version))
+}
+
+fn json_names(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store for SqliteStore {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            if let Some(existing) = load_record(conn, &wf.id)? {
+                return Err(StoreError::AlreadyExists(Box::new(existing)));
+            }
+            conn.prepare_cached(
+                "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len) \
+                 VALUES (?1, ?2, 0, ?3, ?4, 0, ?5, ?5, 1, 1)",
+            )
+            .db()?
+            .execute(params![wf.id, wf.name, wf.input, wf.snapshot, int(wf.now_ms)])
+            .db()?;
+            insert_history(conn, &wf.id, 1, std::slice::from_ref(&wf.history))
+        })
+    }
+
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        let id = id.to_string();
+        self.read(move |conn| load_record(conn, &id)?.ok_or(StoreError::NotFound(id)))
+    }
+
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let rows: Vec<_> = conn
+                .prepare_cached(
+                    "SELECT id, at, kind, seq, name, payload FROM events WHERE workflow_id = ?1 ORDER BY id",
+                )
+                .db()?
+                .query_map([&id], raw_event)
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            if rows.is_empty() {
+                workflow_status(conn, &id)?;
+            }
+            rows.into_iter().map(finish_event).collect()
+        })
+    }
+
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            workflow_status(conn, &id)?;
+            let rows: Vec<_> = conn
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE workflow_id = ?1 ORDER BY seq"
+                ))
+                .db()?
+                .query_map([&id], raw_task)
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            rows.into_iter().map(finish_task).collect()
+        })
+    }
+
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            workflow_status(conn, &id)?;
+            conn.prepare_cached(
+                "SELECT seq, fire_at FROM timers WHERE workflow_id = ?1 ORDER BY seq",
+            )
+            .db()?
+            .query_map([&id], |r| {
+                Ok(TimerRow {
+                    seq: uint(r.get(0)?),
+                    fire_at_ms: uint(r.get(1)?),
+                })
+            })
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()
+        })
+    }
+
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        self.write(move |conn| commit(conn, &step))
+    }
+
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        self.write(move |conn| {
+            Ok(steps
+                .iter()
+                .map(|s| in_savepoint(conn, |c| commit(c, s)))
+                .collect())
+        })
+    }
+
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        let (id, name) = (id.to_string(), name.to_string());
+        self.write(move |conn| {
+            let status = workflow_status(conn, &id)?;
+            if status.is_finished() {
+                return Err(StoreError::Finished {
+                    workflow_id: id,
+                    status,
+                });
+            }
+            let detail = format!("signal {name:?} ({} bytes)", payload.len());
+            let event = insert_event(conn, &id, at_ms, EventKind::Signal { name, payload })?;
+            append_history(
+                conn,
+                &id,
+                &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
+            )?;
+            Ok(event)
+        })
+    }
+
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            workflow_status(conn, &id)?;
+            let deleted = conn
+                .prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
+                .db()?
+                .execute(params![id, int(seq)])
+                .db()?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            insert_event(
+                conn,
+                &id,
+                at_ms,
+                EventKind::ActivityCompleted { seq, result },
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            workflow_status(conn, &retry.workflow_id)?;
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = ?5, due = ?5, \
+                     heartbeat = COALESCE(?6, heartbeat) \
+                     WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                )
+                .db()?
+                .execute(params![
+                    retry.workflow_id,
+                    int(retry.seq),
+                    retry.attempt,
+                    retry.owner,
+                    int(retry.visible_at_ms),
+                    retry.heartbeat_details,
+                ])
+                .db()?;
+            if n == 0 {
+                return Ok(false);
+            }
+            append_history(conn, &retry.workflow_id, std::slice::from_ref(&retry.history))?;
+            Ok(true)
+        })
+    }
+
+    fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        self.write(move |conn| {
+            let keys: Vec<(String, i64)> = conn
+                .prepare_cached(
+                    "SELECT workflow_id, seq FROM tasks WHERE due <= ?1 \
+                     AND name IN (SELECT value FROM json_each(?2)) ORDER BY due LIMIT ?3",
+                )
+                .db()?
+                .query_map(params![int(req.now_ms), json_names(&req.names), req.limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            let mut out = Vec::with_capacity(keys.len());
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "UPDATE tasks SET attempt = attempt + 1, lease_owner = ?3, lease_until = ?4, due = ?4 \
+                     WHERE workflow_id = ?1 AND seq = ?2 RETURNING {TASK_COLUMNS}"
+                ))
+                .db()?;
+            for (wf, seq) in keys {
+                let raw = stmt.query_row(params![wf, seq, req.owner, int(req.lease_until_ms)], raw_task).db()?;
+                out.push(finish_task(raw)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE tasks SET lease_until = ?4, due = ?4, heartbeat = COALESCE(?5, heartbeat) \
+                     WHERE workflow_id = ?1 AND seq = ?2 AND lease_owner = ?3",
+                )
+                .db()?;
+            for t in tasks {
+                stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details]).db()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at WHERE lease_owner = ?1",
+                )
+                .db()?
+                .execute([owner])
+                .db()?;
+            Ok(n as u64)
+        })
+    }
+
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        let names = json_names(names);
+        self.read(move |conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT due FROM tasks WHERE name IN (SELECT value FROM json_each(?1)) ORDER BY due LIMIT 1",
+                )
+                .db()?
+                .query_row([names], |r| r.get(0))
+                .optional()
+                .db()?;
+            Ok(due.map(uint))
+        })
+    }
+
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.write(move |conn| {
+            let due: Vec<(String, i64, i64)> = conn
+                .prepare_cached("SELECT workflow_id, seq, fire_at FROM timers WHERE fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
+                .db()?
+                .query_map(params![int(now_ms), limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            let mut woken: Vec<String> = Vec::new();
+            for (wf, seq, at) in due {
+                conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
+                    .db()?
+                    .execute(params![wf, seq])
+                    .db()?;
+                insert_event(conn, &wf, uint(at), EventKind::TimerFired { seq: uint(seq) })?;
+                if !woken.contains(&wf) {
+                    woken.push(wf);
+                }
+            }
+            Ok(woken)
+        })
+    }
+
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        self.read(|conn| {
+            let at: Option<i64> = conn
+                .prepare_cached("SELECT fire_at FROM timers ORDER BY fire_at LIMIT 1")
+                .db()?
+                .query_row([], |r| r.get(0))
+                .optional()
+                .db()?;
+            Ok(at.map(uint))
+        })
+    }
+
+    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, name FROM workflows WHERE ready = 1 AND status = 0 LIMIT ?1",
+            )
+            .db()?
+            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()
+        })
+    }
+
+    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            workflow_status(conn, &id)?;
+            conn.prepare_cached(
+                "UPDATE workflows SET ready = 0 WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?2)",
+            )
+            .db()?
+            .execute(params![id, int(seen_events_upto)])
+            .db()?;
+            Ok(())
+        })
+    }
+
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        self.read(move |conn| {
+            let rows: Vec<(String, String, i64, Option<String>, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT id, name, status, park_reason, created_at, updated_at FROM workflows \
+                     WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
+                )
+                .db()?
+                .query_map([status.map(|s| s.code())], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            rows.into_iter()
+                .map(|(id, name, status, park_reason, created, updated)| {
+                    Ok(WorkflowSummary {
+                        id,
+                        name,
+                        status: status_of(status)?,
+                        park_reason,
+                        created_at_ms: uint(created),
+                        updated_at_ms: uint(updated),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            workflow_status(conn, &id)?;
+            let rows: Vec<(i64, String, String)> = conn
+                .prepare_cached(
+                    "SELECT at, kind, detail FROM history WHERE workflow_id = ?1 ORDER BY n",
+                )
+                .db()?
+                .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            rows.into_iter()
+                .map(|(at, kind, detail)| {
+                    let kind =
+                        HistoryKind::parse(&kind).ok_or_else(|| corrupt("history kind", &kind))?;
+                    Ok(HistoryEntry {
+                        at_ms: uint(at),
+                        kind,
+                        detail,
+                    })
+                })
+                .collect()
+        })
+    }
+}
