@@ -49,22 +49,34 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         None => errors = Some(e),
     };
     if sig.asyncness.is_none() {
-        push(syn::Error::new(sig.fn_token.span(), "an #[activity] must be an `async fn`: write `async fn`"));
+        push(syn::Error::new(
+            sig.fn_token.span(),
+            "an #[activity] must be an `async fn`: write `async fn`",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        push(syn::Error::new(sig.generics.span(), "an #[activity] cannot be generic: its input and output types are stored by name"));
+        push(syn::Error::new(
+            sig.generics.span(),
+            "an #[activity] cannot be generic: its input and output types are stored by name",
+        ));
     }
     let output_ty = match &sig.output {
         ReturnType::Type(_, t) => (**t).clone(),
         ReturnType::Default => {
-            push(syn::Error::new(sig.ident.span(), "an #[activity] must return `Result<T, E>` (E: Into<ActivityError>)"));
+            push(syn::Error::new(
+                sig.ident.span(),
+                "an #[activity] must return `Result<T, E>` (E: Into<ActivityError>)",
+            ));
             syn::parse_quote!(::core::result::Result<(), #krate::ActivityError>)
         }
     };
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Typed(_)) => {}
-        Some(FnArg::Receiver(r)) => push(syn::Error::new(r.span(), "an #[activity] is a free function, not a method")),
+        Some(FnArg::Receiver(r)) => push(syn::Error::new(
+            r.span(),
+            "an #[activity] is a free function, not a method",
+        )),
         None => push(syn::Error::new(
             sig.paren_token.span.join(),
             "an #[activity] takes its context first: `async fn name(ctx: ActivityCtx, input: T)`",
@@ -81,7 +93,10 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
                 });
                 types.push((*pt.ty).clone());
             }
-            FnArg::Receiver(r) => push(syn::Error::new(r.span(), "an #[activity] is a free function, not a method")),
+            FnArg::Receiver(r) => push(syn::Error::new(
+                r.span(),
+                "an #[activity] is a free function, not a method",
+            )),
         }
     }
     if let Some(e) = errors {

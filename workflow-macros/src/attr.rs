@@ -40,7 +40,9 @@ impl Parse for Args {
                 _ => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown argument `{key}`: expected `name = \"...\"` or `crate = \"...\"`"),
+                        format!(
+                            "unknown argument `{key}`: expected `name = \"...\"` or `crate = \"...\"`"
+                        ),
                     ));
                 }
             }

@@ -498,6 +498,24 @@ impl VisitMut for Finish<'_> {
         syn::visit_mut::visit_expr_mut(self, e);
     }
 
+    /// `?` and `return` inside macro arguments (`format!("{}", a?)`) complete the workflow
+    /// too: arguments that parse as expressions are rewritten.
+    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
+        if marker_index(m, SUSPEND).is_some() || marker_index(m, RESTORE).is_some() {
+            return;
+        }
+        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(mut args) = m.parse_body_with(parser) {
+            let before = quote!(#args).to_string();
+            for a in args.iter_mut() {
+                self.visit_expr_mut(a);
+            }
+            if quote!(#args).to_string() != before {
+                m.tokens = quote!(#args);
+            }
+        }
+    }
+
     fn visit_local_mut(&mut self, l: &mut syn::Local) {
         l.attrs.retain(|a| !a.path().is_ident(ELEM_ATTR));
         syn::visit_mut::visit_local_mut(self, l);

@@ -95,9 +95,18 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                 Add(_) | Sub(_) | Mul(_) | Div(_) | Rem(_) | BitXor(_) | BitAnd(_) | BitOr(_) => {
                     let l = infer(&b.left, env);
                     let r = infer(&b.right, env);
+                    // An unsuffixed literal takes the other operand's type.
+                    let lit = |e: &Expr| matches!(e, Expr::Lit(l) if matches!(&l.lit, Lit::Int(i) if i.suffix().is_empty()) || matches!(&l.lit, Lit::Float(f) if f.suffix().is_empty()));
                     match (l, r) {
                         (Some(l), _) if is_primitive(&l) => Some(l),
                         (_, Some(r)) if is_primitive(&r) => Some(r),
+                        (Some(l), None) if lit(&b.right) => Some(l),
+                        (None, Some(r)) if lit(&b.left) => Some(r),
+                        (Some(l), Some(r))
+                            if quote::quote!(#l).to_string() == quote::quote!(#r).to_string() =>
+                        {
+                            Some(l)
+                        }
                         _ => None,
                     }
                 }

@@ -52,12 +52,21 @@ pub fn lower(
     params: Vec<Var>,
     body: Block,
 ) -> Option<Lowered> {
+    let original = resume::tag_awaits(&mut body.clone(), ctx);
     let mut norm = normalize::Normalizer::new(cx, ctx, krate);
     let mut body = norm.block(body);
     if cx.has_errors() {
         return None;
     }
-    let awaits = resume::tag_awaits(&mut body, ctx);
+    let mut awaits = resume::tag_awaits(&mut body, ctx);
+    // Normalization keeps the awaits in source order: describe them as the user wrote them.
+    if original.len() == awaits.len() {
+        for (a, o) in awaits.iter_mut().zip(original) {
+            a.text = o.text;
+            a.line = o.line;
+            a.span = o.span;
+        }
+    }
     let mut r = Resumer {
         ctx,
         krate,
@@ -102,6 +111,7 @@ pub fn lower(
 
     // Fields, and the errors about what cannot be saved.
     let mut fields = Vec::with_capacity(conts.len());
+    let mut reported: BTreeSet<String> = BTreeSet::new();
     for (k, arm) in conts.iter().enumerate() {
         let site = &r.awaits[k];
         let mut seen: BTreeMap<String, Var> = BTreeMap::new();
@@ -120,7 +130,10 @@ pub fn lower(
                     );
                     continue;
                 }
-                check_var(cx, &v, site);
+                let key = format!("{}@{:?}", v.name(), v.ident.span().start());
+                if reported.insert(key) {
+                    check_var(cx, &v, site);
+                }
                 seen.insert(v.name(), v.clone());
                 vars.push(v);
             }

@@ -114,6 +114,23 @@ pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> 
             let arg = first.args.first()?;
             let elems = match arg {
                 Expr::Tuple(t) => &t.elems,
+                Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                    // `ctx.join(vec![op, ..])` is a `Vec` of the first operation's value;
+                    // `ctx.select(vec![..])` is `(usize, value)`.
+                    let ops = m
+                        .mac
+                        .parse_body_with(
+                            syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+                        )
+                        .ok()?;
+                    let t = op_type(ops.first()?, ctx, krate)?;
+                    let ty = if kind == OpKind::Join {
+                        quote!(::std::vec::Vec<#t>)
+                    } else {
+                        quote!((usize, #t))
+                    };
+                    return syn::parse2(ty).ok();
+                }
                 _ => return None,
             };
             let tys = elems
