@@ -65,10 +65,16 @@ pub fn phantom_of<T>(_: &T) -> PhantomData<T> {
 }
 
 /// Decodes the value of the await whose operation type `D` was recorded in `witness`.
-pub fn resolve<D: Durable>(_witness: &Option<PhantomData<D>>, resolution: Option<Resolution>) -> Result<D::Output, ResumeError> {
+pub fn resolve<D: Durable>(
+    _witness: &Option<PhantomData<D>>,
+    resolution: Option<Resolution>,
+) -> Result<D::Output, ResumeError> {
     match resolution {
         Some(r) => D::resolve(r),
-        None => Err(ResumeError::UnexpectedWake { state: "a suspended state".into(), got: "no resolution".into() }),
+        None => Err(ResumeError::UnexpectedWake {
+            state: "a suspended state".into(),
+            got: "no resolution".into(),
+        }),
     }
 }
 
@@ -90,11 +96,23 @@ impl std::fmt::Debug for Encoded {
 }
 
 pub fn encode<T: Serialize>(value: &T, what: &str) -> Result<Encoded, ResumeError> {
-    postcard::to_stdvec(value).map(Encoded).map_err(|e| ResumeError::Encode { what: what.to_string(), reason: e.to_string() })
+    postcard::to_stdvec(value)
+        .map(Encoded)
+        .map_err(|e| ResumeError::Encode {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-pub fn decode<T: DeserializeOwned>(_witness: &Option<PhantomData<T>>, bytes: &Encoded, what: &str) -> Result<T, ResumeError> {
-    postcard::from_bytes(&bytes.0).map_err(|e| ResumeError::Decode { what: what.to_string(), reason: e.to_string() })
+pub fn decode<T: DeserializeOwned>(
+    _witness: &Option<PhantomData<T>>,
+    bytes: &Encoded,
+    what: &str,
+) -> Result<T, ResumeError> {
+    postcard::from_bytes(&bytes.0).map_err(|e| ResumeError::Decode {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The remaining items of a `for` loop whose body awaits, kept in the state.

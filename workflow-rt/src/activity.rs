@@ -50,7 +50,13 @@ impl std::fmt::Debug for ActivityCtx {
 impl ActivityCtx {
     /// A context for calling an activity directly, outside any runtime (unit tests).
     pub fn for_test(workflow_id: impl Into<String>) -> Self {
-        ActivityCtx { workflow_id: workflow_id.into(), seq: 0, attempt: 1, heartbeat_details: None, heartbeat: None }
+        ActivityCtx {
+            workflow_id: workflow_id.into(),
+            seq: 0,
+            attempt: 1,
+            heartbeat_details: None,
+            heartbeat: None,
+        }
     }
 
     /// A context for one attempt of the call with sequence number `seq` in workflow
@@ -62,7 +68,13 @@ impl ActivityCtx {
         heartbeat_details: Option<Vec<u8>>,
         heartbeat: Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>,
     ) -> Self {
-        ActivityCtx { workflow_id: workflow_id.into(), seq, attempt, heartbeat_details, heartbeat }
+        ActivityCtx {
+            workflow_id: workflow_id.into(),
+            seq,
+            attempt,
+            heartbeat_details,
+            heartbeat,
+        }
     }
 
     /// The id of the workflow that made this call.
@@ -96,7 +108,9 @@ impl ActivityCtx {
 
     /// The details of the last heartbeat of an earlier attempt of this call, if any.
     pub fn heartbeat_details<T: DeserializeOwned>(&self) -> Option<T> {
-        self.heartbeat_details.as_deref().and_then(|b| postcard::from_bytes(b).ok())
+        self.heartbeat_details
+            .as_deref()
+            .and_then(|b| postcard::from_bytes(b).ok())
     }
 }
 
@@ -151,7 +165,12 @@ impl ActivityError {
 
     /// An error of this kind with this message.
     pub fn new(kind: ActivityErrorKind, message: impl std::fmt::Display) -> Self {
-        ActivityError { kind, error_type: String::new(), message: message.to_string(), attempts: 0 }
+        ActivityError {
+            kind,
+            error_type: String::new(),
+            message: message.to_string(),
+            attempts: 0,
+        }
     }
 
     /// Tags the error with an application error type (see [`RetryPolicy::non_retryable`]).
@@ -162,7 +181,13 @@ impl ActivityError {
 
     /// Whether a retry policy may retry this error at all.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self.kind, ActivityErrorKind::NonRetryable | ActivityErrorKind::BadCall | ActivityErrorKind::Cancelled | ActivityErrorKind::ScheduleToCloseTimeout)
+        !matches!(
+            self.kind,
+            ActivityErrorKind::NonRetryable
+                | ActivityErrorKind::BadCall
+                | ActivityErrorKind::Cancelled
+                | ActivityErrorKind::ScheduleToCloseTimeout
+        )
     }
 }
 
@@ -220,17 +245,30 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential backoff from `initial`, doubling each time, otherwise the defaults.
     pub fn exponential(initial: Duration) -> Self {
-        RetryPolicy { initial_interval: initial, maximum_interval: Some(initial * 100), ..Self::default() }
+        RetryPolicy {
+            initial_interval: initial,
+            maximum_interval: Some(initial * 100),
+            ..Self::default()
+        }
     }
 
     /// The same wait before every retry, no jitter.
     pub fn fixed(interval: Duration) -> Self {
-        RetryPolicy { initial_interval: interval, backoff_coefficient: 1.0, maximum_interval: Some(interval), jitter: 0.0, ..Self::default() }
+        RetryPolicy {
+            initial_interval: interval,
+            backoff_coefficient: 1.0,
+            maximum_interval: Some(interval),
+            jitter: 0.0,
+            ..Self::default()
+        }
     }
 
     /// Exactly one attempt.
     pub fn none() -> Self {
-        RetryPolicy { maximum_attempts: 1, ..Self::default() }
+        RetryPolicy {
+            maximum_attempts: 1,
+            ..Self::default()
+        }
     }
 
     pub fn max_attempts(mut self, n: u32) -> Self {
@@ -257,7 +295,8 @@ impl RetryPolicy {
     /// The wait before the attempt after `attempt` (counted from 1), before jitter.
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let exp = attempt.saturating_sub(1).min(1000) as i32;
-        let secs = self.initial_interval.as_secs_f64() * self.backoff_coefficient.max(1.0).powi(exp);
+        let secs =
+            self.initial_interval.as_secs_f64() * self.backoff_coefficient.max(1.0).powi(exp);
         let mut d = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         if let Some(max) = self.maximum_interval {
             d = d.min(max);
@@ -276,7 +315,10 @@ impl RetryPolicy {
     /// Whether `error`, returned by attempt `attempt`, should be retried.
     pub fn should_retry(&self, error: &ActivityError, attempt: u32) -> bool {
         error.is_retryable()
-            && !self.non_retryable_errors.iter().any(|t| *t == error.error_type)
+            && !self
+                .non_retryable_errors
+                .iter()
+                .any(|t| *t == error.error_type)
             && (self.maximum_attempts == 0 || attempt < self.maximum_attempts)
     }
 }

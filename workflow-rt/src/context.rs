@@ -31,14 +31,20 @@ pub struct WorkflowCtx {
 
 impl std::fmt::Debug for WorkflowCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkflowCtx").field("id", &self.id).field("state", &self.state.get()).finish()
+        f.debug_struct("WorkflowCtx")
+            .field("id", &self.id)
+            .field("state", &self.state.get())
+            .finish()
     }
 }
 
 impl WorkflowCtx {
     /// A context for workflow `id` in the given persisted state.
     pub fn new(id: impl Into<String>, state: CtxState) -> Self {
-        WorkflowCtx { id: id.into(), state: Cell::new(state) }
+        WorkflowCtx {
+            id: id.into(),
+            state: Cell::new(state),
+        }
     }
 
     /// The initial context state for a workflow started at `now_ms`, with its random generator
@@ -48,7 +54,11 @@ impl WorkflowCtx {
         for b in id.bytes() {
             seed = (seed ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
-        CtxState { now_ms, rng: seed, seq: 0 }
+        CtxState {
+            now_ms,
+            rng: seed,
+            seq: 0,
+        }
     }
 
     /// The persisted state, to store with the snapshot.
@@ -88,7 +98,14 @@ impl WorkflowCtx {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
     }
 
     fn next_u64(&self) -> u64 {
@@ -112,7 +129,11 @@ impl WorkflowCtx {
 
     /// Calls an activity. Await the returned call (after setting options) to get its result.
     pub fn activity<A: Activity>(&self, activity: A, input: A::Input) -> ActivityCall<A> {
-        ActivityCall { activity, input, options: ActivityOptions::default() }
+        ActivityCall {
+            activity,
+            input,
+            options: ActivityOptions::default(),
+        }
     }
 
     /// A durable timer: survives restarts, costs a row in the store while it waits.
@@ -123,7 +144,10 @@ impl WorkflowCtx {
     /// Waits for the next signal named `name`, decoded as `T`. Signals sent before the workflow
     /// waits are buffered, in order.
     pub fn signal<T: DeserializeOwned>(&self, name: impl Into<String>) -> SignalWait<T> {
-        SignalWait { name: name.into(), _t: PhantomData }
+        SignalWait {
+            name: name.into(),
+            _t: PhantomData,
+        }
     }
 
     /// Runs several operations at once; the value is all their values, in order. Takes a tuple
@@ -215,15 +239,24 @@ impl<A: Activity> Durable for ActivityCall<A> {
             what: format!("the input of activity {}", A::NAME),
             reason: e.to_string(),
         })?;
-        Ok(Pending::Activity { seq: ctx.next_seq(), name: A::NAME.to_string(), input, options: self.options })
+        Ok(Pending::Activity {
+            seq: ctx.next_seq(),
+            name: A::NAME.to_string(),
+            input,
+            options: self.options,
+        })
     }
 
     fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError> {
         match resolution {
-            Resolution::Activity(Ok(bytes)) => postcard::from_bytes(&bytes).map(Ok).map_err(|e| ResumeError::Decode {
-                what: format!("the result of activity {}", A::NAME),
-                reason: e.to_string(),
-            }),
+            Resolution::Activity(Ok(bytes)) => {
+                postcard::from_bytes(&bytes)
+                    .map(Ok)
+                    .map_err(|e| ResumeError::Decode {
+                        what: format!("the result of activity {}", A::NAME),
+                        reason: e.to_string(),
+                    })
+            }
             Resolution::Activity(Err(e)) => Ok(Err(e)),
             other => Err(unexpected("an activity", &other)),
         }
@@ -240,7 +273,10 @@ impl Durable for Sleep {
     type Output = ();
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
         let ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
-        Ok(Pending::Timer { seq: ctx.next_seq(), fire_at: ctx.state().now_ms.saturating_add(ms) })
+        Ok(Pending::Timer {
+            seq: ctx.next_seq(),
+            fire_at: ctx.state().now_ms.saturating_add(ms),
+        })
     }
     fn resolve(resolution: Resolution) -> Result<(), ResumeError> {
         match resolution {
@@ -260,21 +296,29 @@ pub struct SignalWait<T> {
 impl<T: DeserializeOwned> SignalWait<T> {
     /// Gives up after `d`: the value is `None` if no signal came in time.
     pub fn timeout(self, d: Duration) -> SignalTimeout<T> {
-        SignalTimeout { signal: self, timer: Sleep { duration: d } }
+        SignalTimeout {
+            signal: self,
+            timer: Sleep { duration: d },
+        }
     }
 }
 
 impl<T: DeserializeOwned> Durable for SignalWait<T> {
     type Output = T;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
-        Ok(Pending::Signal { seq: ctx.next_seq(), name: self.name })
+        Ok(Pending::Signal {
+            seq: ctx.next_seq(),
+            name: self.name,
+        })
     }
     fn resolve(resolution: Resolution) -> Result<T, ResumeError> {
         match resolution {
-            Resolution::Signal(bytes) => postcard::from_bytes(&bytes).map_err(|e| ResumeError::Decode {
-                what: format!("a signal payload as {}", std::any::type_name::<T>()),
-                reason: e.to_string(),
-            }),
+            Resolution::Signal(bytes) => {
+                postcard::from_bytes(&bytes).map_err(|e| ResumeError::Decode {
+                    what: format!("a signal payload as {}", std::any::type_name::<T>()),
+                    reason: e.to_string(),
+                })
+            }
             other => Err(unexpected("a signal", &other)),
         }
     }
@@ -290,7 +334,10 @@ pub struct SignalTimeout<T> {
 impl<T: DeserializeOwned> Durable for SignalTimeout<T> {
     type Output = Option<T>;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
-        Ok(Pending::Select(vec![self.signal.schedule(ctx)?, self.timer.schedule(ctx)?]))
+        Ok(Pending::Select(vec![
+            self.signal.schedule(ctx)?,
+            self.timer.schedule(ctx)?,
+        ]))
     }
     fn resolve(resolution: Resolution) -> Result<Option<T>, ResumeError> {
         match resolution {

@@ -12,10 +12,21 @@ use crate::error::ResumeError;
 /// context, so the same step run twice issues the same commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Pending {
-    Activity { seq: u64, name: String, input: Vec<u8>, options: ActivityOptions },
+    Activity {
+        seq: u64,
+        name: String,
+        input: Vec<u8>,
+        options: ActivityOptions,
+    },
     /// `fire_at` is in milliseconds since the Unix epoch, on the runtime's clock.
-    Timer { seq: u64, fire_at: u64 },
-    Signal { seq: u64, name: String },
+    Timer {
+        seq: u64,
+        fire_at: u64,
+    },
+    Signal {
+        seq: u64,
+        name: String,
+    },
     Join(Vec<Pending>),
     Select(Vec<Pending>),
 }
@@ -37,7 +48,10 @@ impl Pending {
     /// What this tree resolves to, given what is known of its leaves: `leaf` answers for one
     /// leaf (`None`: not yet). A `Join` needs all its children, a `Select` the first child in
     /// order that has resolved. The runtime and the test driver both resolve waits with this.
-    pub fn try_resolve(&self, leaf: &mut impl FnMut(&Pending) -> Option<Resolution>) -> Option<Resolution> {
+    pub fn try_resolve(
+        &self,
+        leaf: &mut impl FnMut(&Pending) -> Option<Resolution>,
+    ) -> Option<Resolution> {
         match self {
             Pending::Join(children) => {
                 let mut out = Vec::with_capacity(children.len());
@@ -46,10 +60,10 @@ impl Pending {
                 }
                 Some(Resolution::Join(out))
             }
-            Pending::Select(children) => children
-                .iter()
-                .enumerate()
-                .find_map(|(i, c)| c.try_resolve(leaf).map(|r| Resolution::Select(i as u32, Box::new(r)))),
+            Pending::Select(children) => children.iter().enumerate().find_map(|(i, c)| {
+                c.try_resolve(leaf)
+                    .map(|r| Resolution::Select(i as u32, Box::new(r)))
+            }),
             _ => leaf(self),
         }
     }
@@ -57,7 +71,9 @@ impl Pending {
     /// The sequence number of a leaf (`None` for `Join` and `Select`).
     pub fn seq(&self) -> Option<u64> {
         match self {
-            Pending::Activity { seq, .. } | Pending::Timer { seq, .. } | Pending::Signal { seq, .. } => Some(*seq),
+            Pending::Activity { seq, .. }
+            | Pending::Timer { seq, .. }
+            | Pending::Signal { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -112,5 +128,8 @@ pub trait Durable {
 }
 
 pub(crate) fn unexpected(expected: &str, got: &Resolution) -> ResumeError {
-    ResumeError::UnexpectedWake { state: format!("awaiting {expected}"), got: got.kind().to_string() }
+    ResumeError::UnexpectedWake {
+        state: format!("awaiting {expected}"),
+        got: got.kind().to_string(),
+    }
 }

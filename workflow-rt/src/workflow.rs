@@ -32,7 +32,11 @@ pub trait Workflow: Copy + Send + Sync + 'static {
     /// `wake` is what resolved the await the state is suspended at (`None` for the first step).
     /// On return, `state` holds the state to persist: the new await's variant, `Returned`, or
     /// (if the code panicked) `Poisoned`.
-    fn resume(state: &mut Self::State, ctx: &WorkflowCtx, wake: Option<Resolution>) -> Step<Self::Output>;
+    fn resume(
+        state: &mut Self::State,
+        ctx: &WorkflowCtx,
+        wake: Option<Resolution>,
+    ) -> Step<Self::Output>;
 
     /// The state machine: states, live variables, awaits, transitions.
     fn description() -> &'static Description;
@@ -85,7 +89,11 @@ impl Description {
     /// A plain-text rendering: one block per state, then the transitions.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "workflow {} (fingerprint {:016x})", self.workflow, self.fingerprint);
+        let _ = writeln!(
+            s,
+            "workflow {} (fingerprint {:016x})",
+            self.workflow, self.fingerprint
+        );
         for (i, st) in self.states.iter().enumerate() {
             let _ = write!(s, "  [{i}] {}", st.name);
             if let Some(a) = &st.awaits {
@@ -98,7 +106,11 @@ impl Description {
         }
         let _ = writeln!(s, "  transitions:");
         for (a, b) in self.transitions {
-            let _ = writeln!(s, "    {} -> {}", self.states[*a as usize].name, self.states[*b as usize].name);
+            let _ = writeln!(
+                s,
+                "    {} -> {}",
+                self.states[*a as usize].name, self.states[*b as usize].name
+            );
         }
         s
     }
@@ -118,7 +130,11 @@ impl Description {
         }
         let _ = writeln!(s, "    [*] --> {}", self.states[0].name);
         for (a, b) in self.transitions {
-            let _ = writeln!(s, "    {} --> {}", self.states[*a as usize].name, self.states[*b as usize].name);
+            let _ = writeln!(
+                s,
+                "    {} --> {}",
+                self.states[*a as usize].name, self.states[*b as usize].name
+            );
         }
         s
     }
@@ -134,10 +150,19 @@ impl Description {
             for (n, t) in st.vars {
                 let _ = write!(label, "\\n{n}: {t}");
             }
-            let _ = writeln!(s, "  {} [label=\"{}\"];", st.name, label.replace('"', "\\\""));
+            let _ = writeln!(
+                s,
+                "  {} [label=\"{}\"];",
+                st.name,
+                label.replace('"', "\\\"")
+            );
         }
         for (a, b) in self.transitions {
-            let _ = writeln!(s, "  {} -> {};", self.states[*a as usize].name, self.states[*b as usize].name);
+            let _ = writeln!(
+                s,
+                "  {} -> {};",
+                self.states[*a as usize].name, self.states[*b as usize].name
+            );
         }
         s.push_str("}\n");
         s
