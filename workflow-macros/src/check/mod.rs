@@ -67,10 +67,6 @@ impl EscapeHatches {
 /// those) and an error for each attribute without a non-empty `reason` (a hatch without a valid
 /// reason still covers its node, so the only error is the missing reason). A hatch written inside
 /// a macro invocation's arguments is an error too: the macro, not the statement, would receive it.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "called by the driver, being wired")
-)]
 pub fn strip_escape_hatches(block: &mut syn::Block) -> (EscapeHatches, Vec<syn::Error>) {
     escape_hatch::strip(block)
 }
@@ -80,10 +76,6 @@ pub fn strip_escape_hatches(block: &mut syn::Block) -> (EscapeHatches, Vec<syn::
 /// order they appear. `ctx` is the name of the workflow's context parameter (the messages name
 /// it: "use `ctx.now()`"). Nodes in `allowed` and nodes still carrying a `#[nondeterministic]`
 /// attribute are skipped.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "called by the driver, being wired")
-)]
 pub fn check_body(
     block: &syn::Block,
     ctx: &syn::Ident,
