@@ -275,7 +275,7 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
         #vis struct #name;
 
         #[doc = #state_doc]
-        #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize, ::core::fmt::Debug)]
+        #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
         #[serde(crate = #serde_path)]
         #[allow(non_camel_case_types, clippy::large_enum_variant)]
         #vis enum #state {
@@ -310,6 +310,13 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
             }
 
             #desc_tokens
+
+            /// Shown as JSON, so that the saved types need not implement `Debug`.
+            impl ::core::fmt::Debug for #state {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    #krate::__private::debug_as_json(self, f)
+                }
+            }
 
             #[automatically_derived]
             impl #krate::Workflow for #name {

@@ -77,7 +77,7 @@ fn fallback(
         .iter()
         .skip(1)
         .filter_map(|a| match a {
-            syn::FnArg::Typed(pt) => Some(&*pt.ty),
+            syn::FnArg::Typed(pt) if !crate::ast::contains_reference(&pt.ty) => Some(&*pt.ty),
             _ => None,
         })
         .collect();

@@ -134,3 +134,11 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// `Debug` for generated state enums: their JSON form.
+pub fn debug_as_json<T: Serialize>(value: &T, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match serde_json::to_string(value) {
+        Ok(s) => f.write_str(&s),
+        Err(e) => write!(f, "<state not representable as JSON: {e}>"),
+    }
+}

@@ -124,6 +124,13 @@ impl FreeVars<'_> {
         match parsed {
             Ok(exprs) => {
                 for e in &exprs {
+                    if let Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) = e
+                    {
+                        self.format_args(&format!("{:?}", s.value()));
+                    }
                     self.visit_expr(e);
                 }
             }

@@ -52,6 +52,7 @@ pub fn lower(
     params: Vec<Var>,
     body: Block,
 ) -> Option<Lowered> {
+    awaits_in_closures(cx, &body);
     let original = resume::tag_awaits(&mut body.clone(), ctx);
     let mut norm = normalize::Normalizer::new(cx, ctx, krate);
     let mut body = norm.block(body);
@@ -275,4 +276,34 @@ pub fn suspends_in(code: &Block) -> BTreeSet<usize> {
     let mut f = F(BTreeSet::new());
     f.visit_block(code);
     f.0
+}
+
+/// A closure is not part of the state machine: an `.await` in one could never be resumed.
+fn awaits_in_closures(cx: &Ctxt, body: &Block) {
+    struct F<'a> {
+        cx: &'a Ctxt,
+        depth: usize,
+    }
+    impl<'ast> Visit<'ast> for F<'_> {
+        fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+            if c.asyncness.is_none() {
+                self.depth += 1;
+                syn::visit::visit_expr_closure(self, c);
+                self.depth -= 1;
+            }
+        }
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_expr_await(&mut self, aw: &'ast syn::ExprAwait) {
+            if self.depth > 0 {
+                self.cx.spanned(
+                    aw,
+                    "an `.await` inside a closure cannot be lowered: a closure is not part of the workflow's state machine, \
+                     so it could not be resumed there; await in the workflow's body and pass the value to the closure",
+                );
+            }
+            syn::visit::visit_expr_await(self, aw);
+        }
+    }
+    F { cx, depth: 0 }.visit_block(body);
 }
