@@ -174,7 +174,7 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
     let state_doc = format!(
         "The state of workflow `{name}`: one variant per durable await, holding the variables live there."
     );
-    let serde_path = quote!(#krate::__private::serde).to_string();
+    let serde_path = crate::lower::resume::compact(&quote!(#krate::__private::serde).to_string());
 
     // Persistence checks spanned at the user's types.
     let mut asserted = Vec::new();
@@ -206,21 +206,16 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
     let wf_ctx = mixed("__wf_ctx");
     let wf_state = mixed("__wf_state");
     let wf_wake = mixed("__wf_wake");
-    let start_code = finish_arm(&low.start.code, low, &names, None);
+    let start_code = finish_arm(&low.start.code, low, &names);
     let start_fields = low.params.iter().map(|p| {
         let f = field_ident(p);
         let l = local_field(p);
         quote!(#f: #l)
     });
-    let start_holders = low.params.iter().map(|p| {
-        let l = local_field(p);
-        quote!(let mut #l = ::core::option::Option::Some(#l);)
-    });
     let mut arms = vec![quote! {
         #state::Start { #(#start_fields),* } => {
             #[allow(unused_variables)]
             let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
-            #(#start_holders)*
             #start_code
         }
     }];
@@ -231,16 +226,11 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
             let l = local_field(p);
             quote!(#f: #l)
         });
-        let code = finish_arm(&arm.code, low, &names, Some(k));
-        let holders = low.fields[k].iter().map(|p| {
-            let l = local_field(p);
-            quote!(let mut #l = ::core::option::Option::Some(#l);)
-        });
+        let code = finish_arm(&arm.code, low, &names);
         arms.push(quote! {
             #state::#v { #(#fields),* } => {
                 #[allow(unused_variables)]
                 let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
-                #(#holders)*
                 #code
             }
         });
@@ -344,16 +334,26 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
 }
 
 /// Expands the markers of an arm and rewrites `?` and `return` into completions.
-fn finish_arm(code: &Block, low: &Lowered, names: &Names, _k: Option<usize>) -> TokenStream {
+fn finish_arm(code: &Block, low: &Lowered, names: &Names) -> TokenStream {
     let mut code = code.clone();
-    let mut f = Finish { low, names };
+    let mut f = Finish {
+        low,
+        names,
+        loops: 0,
+        taken: Vec::new(),
+    };
     f.visit_block_mut(&mut code);
+    let holders = f
+        .taken
+        .iter()
+        .map(|l| quote!(let mut #l = ::core::option::Option::Some(#l);));
     let krate = &names.krate;
     let output = &names.output;
     let out = mixed("__wf_out");
     // The arm's block is `{ restore-lets; { body } }`: its value is the body's.
     let stmts = &code.stmts;
     quote! {
+        #(#holders)*
         let #out: #output = { #(#stmts)* };
         #krate::__private::Step::Completed(#out)
     }
@@ -362,6 +362,11 @@ fn finish_arm(code: &Block, low: &Lowered, names: &Names, _k: Option<usize>) -> 
 struct Finish<'a> {
     low: &'a Lowered,
     names: &'a Names,
+    /// How many loops enclose the code being rewritten.
+    loops: usize,
+    /// Saved variables restored inside a loop: their fields are held in an `Option` and taken,
+    /// since the borrow checker cannot see that the resumed iteration runs once.
+    taken: Vec<syn::Ident>,
 }
 
 impl Finish<'_> {
@@ -370,7 +375,7 @@ impl Finish<'_> {
         parse_quote!(return #krate::__private::Step::Completed(#e))
     }
 
-    fn restore(&self, level: usize) -> Vec<Stmt> {
+    fn restore(&mut self, level: usize) -> Vec<Stmt> {
         let krate = &self.names.krate;
         let mut out = Vec::new();
         for i in &self.low.live_levels[level] {
@@ -378,10 +383,15 @@ impl Finish<'_> {
             let ident = &v.ident;
             let l = local_field(v);
             let what = format!("variable `{}`", v.name());
-            let taken: Expr = parse_quote!(match #l.take() {
-                ::core::option::Option::Some(v) => v,
-                ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
-            });
+            let taken: Expr = if self.loops > 0 {
+                self.taken.push(l.clone());
+                parse_quote!(match #l.take() {
+                    ::core::option::Option::Some(v) => v,
+                    ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
+                })
+            } else {
+                parse_quote!(#l)
+            };
             match &v.ty {
                 Some(_) => out.push(parse_quote!(let mut #ident = #taken;)),
                 None => {
@@ -526,6 +536,12 @@ impl VisitMut for Finish<'_> {
     fn visit_local_mut(&mut self, l: &mut syn::Local) {
         l.attrs.retain(|a| !a.path().is_ident(ELEM_ATTR));
         syn::visit_mut::visit_local_mut(self, l);
+    }
+
+    fn visit_expr_loop_mut(&mut self, l: &mut syn::ExprLoop) {
+        self.loops += 1;
+        syn::visit_mut::visit_expr_loop_mut(self, l);
+        self.loops -= 1;
     }
 
     fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}

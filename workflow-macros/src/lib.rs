@@ -24,3 +24,6 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::workflow(args.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod snapshots_test;

@@ -1,0 +1,220 @@
+//! Expansion snapshots (insta + prettyplease) of representative workflows, and the fingerprint's
+//! stability. Each snapshotted workflow also compiles and runs in the integration tests
+//! (`tests/lowering_*.rs`, the corpus): a snapshot alone proves nothing compiles.
+//!
+//! Review changes with `cargo insta review` (or `INSTA_UPDATE=always cargo test -p workflow-macros`).
+
+use proc_macro2::TokenStream;
+
+fn expand(src: &str) -> String {
+    let item: TokenStream = src.parse().expect("test source parses");
+    let out = crate::expand::workflow(TokenStream::new(), item);
+    let file: syn::File =
+        syn::parse2(out.clone()).unwrap_or_else(|e| panic!("expansion does not parse: {e}\n{out}"));
+    prettyplease::unparse(&file)
+}
+
+fn fingerprint(src: &str) -> u64 {
+    let out = expand(src);
+    let line = out
+        .lines()
+        .find(|l| l.contains("const FINGERPRINT: u64"))
+        .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
+    let value = line
+        .split('=')
+        .nth(1)
+        .expect("a value")
+        .trim()
+        .trim_end_matches(';')
+        .trim_end_matches("u64");
+    let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
+    digits.parse().expect("a number")
+}
+
+macro_rules! snapshot {
+    ($name:ident, $src:literal) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), expand($src));
+        }
+    };
+}
+
+snapshot!(
+    sequential_saga,
+    r#"
+async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let payment = ctx.activity(charge, order.clone())
+        .retry(RetryPolicy::exponential(Duration::from_millis(200)).max_attempts(5))
+        .await?;
+    ctx.activity(ship, order).await?;
+    Ok(payment)
+}"#
+);
+
+snapshot!(
+    approval_with_timeout,
+    r#"
+async fn approve(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let payment = ctx.activity(charge, order.clone()).await?;
+    match ctx.signal::<bool>("approve").timeout(Duration::from_secs(7 * 24 * 3600)).await {
+        Some(true) => {}
+        _ => {
+            ctx.activity(refund, payment.clone()).await?;
+            return Err(WorkflowError::msg("not approved"));
+        }
+    }
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(payment)
+}"#
+);
+
+snapshot!(
+    for_loop_over_items,
+    r#"
+async fn ship_all(ctx: WorkflowCtx, items: Vec<Item>) -> Result<u64, WorkflowError> {
+    let mut shipped: u64 = 0;
+    for item in items {
+        ctx.activity(ship, item).await?;
+        shipped += 1;
+    }
+    Ok(shipped)
+}"#
+);
+
+snapshot!(
+    retry_loop_with_counter,
+    r#"
+async fn poll(ctx: WorkflowCtx, job: String) -> Result<bool, WorkflowError> {
+    let mut attempts: u32 = 0;
+    loop {
+        let done = ctx.activity(check, job.clone()).await?;
+        if done {
+            break Ok(true);
+        }
+        attempts += 1;
+        if attempts >= 10 {
+            return Ok(false);
+        }
+        ctx.sleep(Duration::from_secs(30)).await;
+    }
+}"#
+);
+
+snapshot!(
+    nested_labeled_loops,
+    r#"
+async fn grid(ctx: WorkflowCtx, rows: Vec<u64>) -> Result<u64, WorkflowError> {
+    let mut sum: u64 = 0;
+    'rows: for r in rows {
+        for c in 0..3u64 {
+            if c > r {
+                continue 'rows;
+            }
+            sum += ctx.activity(cell, (r, c)).await?;
+            if sum > 100 {
+                break 'rows;
+            }
+        }
+    }
+    Ok(sum)
+}"#
+);
+
+snapshot!(
+    nested_expression_order,
+    r#"
+async fn quote(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
+    let total: u64 = base_price(&sku) + ctx.activity(price, sku.clone()).await?;
+    Ok(total)
+}"#
+);
+
+snapshot!(
+    let_else_and_match_arms,
+    r#"
+async fn lookup(ctx: WorkflowCtx, id: u64) -> Result<String, WorkflowError> {
+    let Some(name) = ctx.activity(find, id).await? else {
+        ctx.activity(report_missing, id).await?;
+        return Err(WorkflowError::msg("missing"));
+    };
+    let label = match ctx.activity(tier, id).await {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.activity(alert, e.message.clone()).await?;
+            String::from("basic")
+        }
+    };
+    Ok(format!("{name} ({label})"))
+}"#
+);
+
+snapshot!(
+    join_and_select,
+    r#"
+async fn race(ctx: WorkflowCtx, id: u64) -> Result<u64, WorkflowError> {
+    let (a, b, c) = ctx.join((ctx.activity(one, id), ctx.activity(two, id), ctx.activity(three, id))).await;
+    let bonus = match ctx.select((ctx.signal::<u64>("bonus"), ctx.sleep(Duration::from_secs(3600)))).await {
+        Select2::First(v) => v,
+        Select2::Second(()) => 0,
+    };
+    Ok(a? + b? + c? + bonus)
+}"#
+);
+
+const BASE: &str = r#"
+async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let payment = ctx.activity(charge, order.clone()).await?;
+    let note: String = format!("paid {}", order.id);
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(format!("{payment} {note}"))
+}"#;
+
+#[test]
+fn fingerprint_ignores_comments_formatting_and_code_between_awaits() {
+    let base = fingerprint(BASE);
+    let reformatted = r#"
+// A comment.
+async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    // Charge first.
+    let payment =
+        ctx.activity(charge, order.clone())
+            .await?;
+
+
+    let note: String = format!("paid order {} today", order.id);
+    println!("{note}");
+    ctx.sleep(Duration::from_secs(120)).await;
+    Ok(format!("{payment} / {note}"))
+}"#;
+    assert_eq!(fingerprint(reformatted), base);
+}
+
+#[test]
+fn fingerprint_changes_with_the_persisted_layout() {
+    let base = fingerprint(BASE);
+    // A live variable's type.
+    let retyped = BASE.replace("let note: String = format!", "let note: Box<str> = format!");
+    assert_ne!(fingerprint(&retyped), base);
+    // The set of awaits.
+    let more = BASE.replace(
+        "ctx.sleep(",
+        "ctx.sleep(Duration::from_secs(1)).await;\n    ctx.sleep(",
+    );
+    assert_ne!(fingerprint(&more), base);
+    // Their order.
+    let reordered = r#"
+async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    ctx.sleep(Duration::from_secs(60)).await;
+    let payment = ctx.activity(charge, order.clone()).await?;
+    let note: String = format!("paid {}", order.id);
+    Ok(format!("{payment} {note}"))
+}"#;
+    assert_ne!(fingerprint(reordered), base);
+    // A variable that starts living across an await.
+    let longer = BASE.replace(
+        "Ok(format!(\"{payment} {note}\"))",
+        "Ok(format!(\"{payment} {note} {}\", order.id))",
+    );
+    assert_ne!(fingerprint(&longer), base);
+}
