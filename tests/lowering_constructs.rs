@@ -233,3 +233,29 @@ fn labeled_loops_break_values_and_early_return() {
 fn join_select_and_signal_timeout() {
     assert_eq!(drive::<joins>(3).0, Ok("6 #3 8 6 5 7".to_string()));
 }
+
+#[workflow]
+async fn macros_and_shadowing(ctx: WorkflowCtx, x: u64) -> Result<String, WorkflowError> {
+    let amount: u64 = x;
+    let fee: u64 = {
+        let amount: String = format!("{amount}");
+        let fee = ctx.activity(double, amount.len() as u64).await?;
+        fee + amount.len() as u64
+    };
+    let list: Vec<u64> = vec![amount, ctx.activity(double, amount).await?, fee];
+    let text = format!(
+        "{}-{}-{amount}",
+        ctx.activity(label, list[1]).await?,
+        list.len()
+    );
+    Ok(text)
+}
+
+#[test]
+fn awaits_in_macro_arguments_and_shadowing_across_scopes() {
+    // amount 12; inner "12" -> double(2) = 4, fee 6; list [12, 24, 6]; label(24) = "#24"
+    assert_eq!(
+        drive::<macros_and_shadowing>(12).0,
+        Ok("#24-3-12".to_string())
+    );
+}

@@ -62,18 +62,18 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
         }
         Expr::MethodCall(m) => {
             let method = m.method.to_string();
-            if let Expr::Path(p) = &*m.receiver {
-                if p.path.is_ident(env.ctx) {
-                    return match method.as_str() {
-                        "now" => Some(parse_quote!(::std::time::SystemTime)),
-                        "uuid" => Some(parse_quote!(::std::string::String)),
-                        "random" => match m.turbofish.as_ref()?.args.first()? {
-                            syn::GenericArgument::Type(t) => Some(t.clone()),
-                            _ => None,
-                        },
+            if let Expr::Path(p) = &*m.receiver
+                && p.path.is_ident(env.ctx)
+            {
+                return match method.as_str() {
+                    "now" => Some(parse_quote!(::std::time::SystemTime)),
+                    "uuid" => Some(parse_quote!(::std::string::String)),
+                    "random" => match m.turbofish.as_ref()?.args.first()? {
+                        syn::GenericArgument::Type(t) => Some(t.clone()),
                         _ => None,
-                    };
-                }
+                    },
+                    _ => None,
+                };
             }
             if method == "to_string" || method == "to_owned" && matches!(&*m.receiver, Expr::Lit(_))
             {
@@ -165,10 +165,10 @@ pub fn element_type(e: &Expr, env: &Env) -> Option<Type> {
                     return args.first().map(|t| (*t).clone());
                 }
             }
-            if let Some(args) = super::ops::generic_args(&t, "BTreeMap") {
-                if let [k, v] = args.as_slice() {
-                    return Some(parse_quote!((#k, #v)));
-                }
+            if let Some(args) = super::ops::generic_args(&t, "BTreeMap")
+                && let [k, v] = args.as_slice()
+            {
+                return Some(parse_quote!((#k, #v)));
             }
             match t {
                 Type::Array(a) => Some((*a.elem).clone()),

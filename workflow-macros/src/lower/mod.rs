@@ -21,6 +21,7 @@ pub mod liveness;
 pub mod normalize;
 pub mod ops;
 pub mod pattern;
+pub mod rename;
 pub mod resume;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,8 +51,10 @@ pub fn lower(
     ctx: &syn::Ident,
     krate: &TokenStream,
     params: Vec<Var>,
-    body: Block,
+    mut body: Block,
 ) -> Option<Lowered> {
+    let param_names: Vec<String> = params.iter().map(Var::name).collect();
+    rename::rename_shadowing(&mut body, &param_names);
     awaits_in_closures(cx, &body);
     let original = resume::tag_awaits(&mut body.clone(), ctx);
     let mut norm = normalize::Normalizer::new(cx, ctx, krate);

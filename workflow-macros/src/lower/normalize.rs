@@ -182,12 +182,36 @@ impl<'a> Normalizer<'a> {
                 let e = self.top(e, out);
                 out.push(Stmt::Expr(e, semi));
             }
-            Stmt::Macro(m) => {
-                self.macro_await(&m.mac);
+            Stmt::Macro(mut m) => {
+                self.macro_args(&mut m.mac, out);
                 out.push(Stmt::Macro(m));
             }
             Stmt::Item(i) => out.push(Stmt::Item(i)),
         }
+    }
+
+    /// A macro whose arguments are expressions (`format!`, `vec!`, `println!`, `assert_eq!`...)
+    /// is lowered like a call: its arguments are operands, evaluated left to right.
+    fn macro_args(&mut self, mac: &mut syn::Macro, out: &mut Vec<Stmt>) {
+        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let Ok(mut args) = mac.parse_body_with(parser) else {
+            self.macro_await(mac);
+            return;
+        };
+        let last = args.iter().rposition(contains_await);
+        if let Some(last) = last {
+            for (i, a) in args.iter_mut().enumerate().take(last + 1) {
+                let taken = std::mem::replace(a, Expr::Verbatim(TokenStream::new()));
+                *a = if contains_await(&taken) {
+                    self.operand(taken, out)
+                } else if i < last && !is_pure(&taken) {
+                    self.bind_tmp(taken, out)
+                } else {
+                    taken
+                };
+            }
+        }
+        mac.tokens = quote!(#args);
     }
 
     fn macro_await(&self, mac: &syn::Macro) {
@@ -314,8 +338,10 @@ impl<'a> Normalizer<'a> {
                     m.expr = Box::new(self.operand(*m.expr, out));
                 }
                 for arm in &mut m.arms {
-                    if let Some((_, g)) = &arm.guard {
-                        if contains_await(g) {
+                    if let Some((_, g)) = &arm.guard
+                        && contains_await(g)
+                    {
+                        {
                             self.cx.spanned(
                                 g,
                                 "an `.await` in a match guard cannot be lowered: await before the `match` and bind the value",
@@ -433,8 +459,8 @@ impl<'a> Normalizer<'a> {
                 }
                 Expr::Binary(b)
             }
-            Expr::Macro(m) => {
-                self.macro_await(&m.mac);
+            Expr::Macro(mut m) => {
+                self.macro_args(&mut m.mac, out);
                 Expr::Macro(m)
             }
             Expr::Closure(c) => {

@@ -204,13 +204,12 @@ pub fn suspend_mode_block(b: &Block) -> Block {
 struct SuspendMode;
 impl VisitMut for SuspendMode {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
-        if is_chain(e) {
-            if let Some(aw) = chain_await(e) {
-                if let Some(k) = await_id(&aw.attrs) {
-                    *e = suspend_marker(k, &aw.base);
-                    return;
-                }
-            }
+        if is_chain(e)
+            && let Some(aw) = chain_await(e)
+            && let Some(k) = await_id(&aw.attrs)
+        {
+            *e = suspend_marker(k, &aw.base);
+            return;
         }
         syn::visit_mut::visit_expr_mut(self, e);
     }
