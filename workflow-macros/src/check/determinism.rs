@@ -22,7 +22,11 @@ use super::EscapeHatches;
 use super::escape_hatch::NodeIds;
 
 pub(super) fn check(block: &syn::Block, ctx: &Ident, hatches: &EscapeHatches) -> Vec<syn::Error> {
-    let mut locals = Locals::default();
+    let mut locals = Locals {
+        ctx: ctx.to_string(),
+        names: BTreeSet::new(),
+        clock_readings: BTreeSet::new(),
+    };
     locals.visit_block(block);
     let mut checker = Checker {
         ctx: ctx.to_string(),
@@ -32,6 +36,7 @@ pub(super) fn check(block: &syn::Block, ctx: &Ident, hatches: &EscapeHatches) ->
         muted: 0,
         uses: Vec::new(),
         locals: locals.names,
+        clock_readings: locals.clock_readings,
         callee: None,
         typed_map: 0,
         map_types: 0,
@@ -239,8 +244,9 @@ impl Family {
                  (`{ctx}.activity(..).await?`), whose result is persisted"
             ),
             HashOrder => {
-                "use `BTreeMap` / `BTreeSet`, which iterate in key order (or give it a fixed \
-                          hasher: `HashMap<K, V, BuildHasherDefault<H>>`)"
+                "use `BTreeMap` / `BTreeSet`, which iterate in key order (or name a fixed hasher \
+                 as the last type argument: `HashMap<K, V, BuildHasherDefault<H>>`, \
+                 `HashSet<T, BuildHasherDefault<H>>`)"
                     .to_string()
             }
             RandomState => {
@@ -732,12 +738,28 @@ const INERT_MACROS: &[&str] = &[
 
 /// The names bound by patterns and nested functions anywhere in the body: a bare call of one of
 /// them (`let spawn = |x| ..; spawn(1)`) calls the user's own code, not a forbidden function.
-#[derive(Default)]
+/// Also the locals bound to a reading of the workflow's clock (`let placed = ctx.now();`), on
+/// which `.elapsed()` reads the wall clock.
 struct Locals {
+    ctx: String,
     names: BTreeSet<String>,
+    clock_readings: BTreeSet<String>,
 }
 
 impl<'ast> Visit<'ast> for Locals {
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        let pat = match &local.pat {
+            syn::Pat::Type(t) => &*t.pat,
+            pat => pat,
+        };
+        if let (syn::Pat::Ident(name), Some(init)) = (pat, &local.init)
+            && is_ctx_now(&init.expr, &self.ctx)
+        {
+            self.clock_readings.insert(name.ident.to_string());
+        }
+        syn::visit::visit_local(self, local);
+    }
+
     fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
         self.names.insert(pat.ident.to_string());
         syn::visit::visit_pat_ident(self, pat);
@@ -761,6 +783,8 @@ struct Checker<'a> {
     /// `use` items of the enclosing blocks, innermost last: (name, full path).
     uses: Vec<Vec<(String, Vec<String>)>>,
     locals: BTreeSet<String>,
+    /// Locals bound to `ctx.now()`.
+    clock_readings: BTreeSet<String>,
     /// The path of the call being visited, already checked as a call.
     callee: Option<*const ExprPath>,
     /// Inside the initializer of a `let` whose type already reported a default-hasher map: its
@@ -889,8 +913,9 @@ impl Checker<'_> {
         match method.as_str() {
             // `ctx.now().elapsed()` and `UNIX_EPOCH.elapsed()` subtract from the wall clock.
             "elapsed" => {
-                let on_ctx_clock = matches!(&*call.receiver, Expr::MethodCall(m)
-                    if m.method == "now" && is_path_named(&m.receiver, &self.ctx));
+                let on_ctx_clock = is_ctx_now(&call.receiver, &self.ctx)
+                    || matches!(&*call.receiver, Expr::Path(p)
+                        if p.qself.is_none() && p.path.get_ident().is_some_and(|i| self.clock_readings.contains(&i.to_string())));
                 let on_epoch = matches!(&*call.receiver, Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "UNIX_EPOCH"));
                 if on_ctx_clock || on_epoch {
                     let shown =
@@ -1279,6 +1304,11 @@ fn flatten_use(tree: &UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String, 
 
 fn is_path_named(expr: &Expr, name: &str) -> bool {
     matches!(expr, Expr::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// `ctx.now()`.
+fn is_ctx_now(expr: &Expr, ctx: &str) -> bool {
+    matches!(expr, Expr::MethodCall(m) if m.method == "now" && m.args.is_empty() && is_path_named(&m.receiver, ctx))
 }
 
 /// The start of a method chain: `Command::new("ls")` in `Command::new("ls").arg("-l").output()`.

@@ -194,6 +194,18 @@ fn elapsed_on_the_workflow_clock_reads_the_wall_clock() {
         "`UNIX_EPOCH.elapsed()`",
         "duration_since",
     );
+    assert_one(
+        "let placed = ctx.now(); let waited = placed.elapsed();",
+        "placed.elapsed()",
+        "`placed.elapsed()` reads the wall clock",
+        "duration_since",
+    );
+    assert_one(
+        "let placed: SystemTime = ctx.now(); let waited = placed.elapsed();",
+        "placed.elapsed()",
+        "`placed.elapsed()` reads the wall clock",
+        "duration_since",
+    );
     assert_clean("let waited = ctx.now().duration_since(start).unwrap();");
     assert_clean("let waited = stopwatch.elapsed();");
 }
