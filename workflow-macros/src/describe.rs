@@ -23,7 +23,7 @@ pub struct Described {
 
 fn type_text(v: &Var) -> String {
     match &v.ty {
-        Some(t) => compact(&quote!(#t).to_string()),
+        Some(t) => compact(&quote!(#t).to_string()).replace("::workflow_rt::", ""),
         None => "<encoded>".to_string(),
     }
 }

@@ -1,0 +1,82 @@
+//! The description of a generated state machine (text, Mermaid, DOT), its fingerprint, and the
+//! state enum as a public, nameable, inspectable type.
+
+use std::time::Duration;
+
+use workflow_rt::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: u64,
+    pub cents: u64,
+}
+
+#[activity]
+async fn charge(_ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+    Ok(format!("pay-{}", order.id))
+}
+
+#[activity]
+async fn refund(_ctx: ActivityCtx, payment: String) -> Result<(), ActivityError> {
+    let _ = payment;
+    Ok(())
+}
+
+#[workflow]
+async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let payment = ctx.activity(charge, order.clone()).await?;
+    match ctx.signal::<bool>("approve").timeout(Duration::from_secs(7 * 24 * 3600)).await {
+        Some(true) => {}
+        _ => {
+            ctx.activity(refund, payment.clone()).await?;
+            return Err(WorkflowError::msg("not approved"));
+        }
+    }
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(payment)
+}
+
+#[workflow]
+async fn batch(ctx: WorkflowCtx, orders: Vec<Order>) -> Result<u64, WorkflowError> {
+    let mut charged: u64 = 0;
+    for order in orders {
+        ctx.activity(charge, order).await?;
+        charged += 1;
+    }
+    Ok(charged)
+}
+
+#[test]
+fn text() {
+    insta::assert_snapshot!(checkout::description().to_text());
+    insta::assert_snapshot!(batch::description().to_text());
+}
+
+#[test]
+fn mermaid() {
+    insta::assert_snapshot!(checkout::description().to_mermaid());
+}
+
+#[test]
+fn dot() {
+    insta::assert_snapshot!(checkout::description().to_dot());
+}
+
+#[test]
+fn fingerprint_is_in_the_description_and_the_trait() {
+    assert_eq!(checkout::description().fingerprint, <checkout as Workflow>::FINGERPRINT);
+    assert_ne!(checkout::FINGERPRINT, batch::FINGERPRINT);
+}
+
+#[test]
+fn the_state_is_nameable_and_inspectable() {
+    let state: <checkout as Workflow>::State = checkout::start(Order { id: 1, cents: 5 });
+    let same: CheckoutState = state;
+    let json = serde_json::to_string(&same).unwrap();
+    assert_eq!(json, r#"{"Start":{"order":{"id":1,"cents":5}}}"#);
+    assert_eq!(format!("{same:?}"), json);
+    let suspended = CheckoutState::Await4Sleep { payment: "pay-1".to_string() };
+    let bytes = postcard::to_stdvec(&suspended).unwrap();
+    let back: CheckoutState = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"Await4Sleep":{"payment":"pay-1"}}"#);
+}
