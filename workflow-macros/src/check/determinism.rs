@@ -640,14 +640,10 @@ pub(super) fn classify(path: &Path, usage: Use) -> Option<Family> {
     if p.member_of(&["std", "tokio", "async_std", "smol"], "fs", FS_ITEMS)
         .is_some()
         || p.starts_with("fs_err")
-        || ["File", "OpenOptions"].iter().any(|t| {
-            p.segments.len() >= 2
-                && p.segments[p.segments.len() - 2] == *t
-                && matches!(
-                    p.last(),
-                    "open" | "create" | "create_new" | "options" | "new"
-                )
-        })
+        || ["open", "create", "create_new", "options"]
+            .iter()
+            .any(|f| p.ends_with(&["File", f]))
+        || p.ends_with(&["OpenOptions", "new"])
     {
         return Some(FileSystem);
     }

@@ -858,6 +858,21 @@ fn inside_macros_whose_arguments_are_not_expressions() {
 }
 
 #[test]
+fn inside_macro_rules_defined_in_the_body() {
+    assert_one(
+        "macro_rules! stamp { () => { SystemTime::now() }; }",
+        "SystemTime::now()",
+        "`SystemTime::now()`",
+        CLOCK,
+    );
+}
+
+#[test]
+fn a_file_of_ones_own_domain_is_fine() {
+    assert_clean("let f = File::new(order.id); let g = attachments::File::from(f);");
+}
+
+#[test]
 fn not_inside_macros_whose_arguments_are_text() {
     assert_clean("let s = stringify!(SystemTime::now()); let t = concat!(\"a\", \"b\");");
     assert_clean("my_dsl!(x => stringify!(SystemTime::now()) ; y);");
