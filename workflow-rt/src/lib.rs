@@ -17,6 +17,10 @@ mod durable;
 mod error;
 mod workflow;
 
+mod clock;
+mod runtime;
+mod snapshot;
+
 pub mod store;
 
 pub mod testing;
@@ -33,6 +37,9 @@ pub use context::{
 };
 pub use durable::{Durable, Pending, Resolution};
 pub use error::{ResumeError, WorkflowError};
+pub use clock::{Clock, SystemClock, VirtualClock};
+pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
+pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
 pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
 pub use workflow_macros::{activity, workflow};

@@ -84,6 +84,7 @@ fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
         completed_tasks: vec![],
         cancelled: vec![],
         seen_events_upto: 0,
+        keep_ready: false,
         history: vec![HistoryEntry::new(
             200,
             HistoryKind::Step,
@@ -347,13 +348,25 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
     s.clear_ready("a", e2).await.expect("clear");
     assert!(!s.load_workflow("a").await.expect("load").ready);
     assert!(s.ready_workflows(10).await.expect("ready").is_empty());
-    s.append_signal("a", "x", vec![], 302)
+    let e3 = s
+        .append_signal("a", "x", vec![], 302)
         .await
         .expect("signal");
     assert!(
         s.load_workflow("a").await.expect("load").ready,
         "a new event makes the workflow ready"
     );
+    // A step whose new wait a buffered event may resolve keeps the workflow ready.
+    let mut c = step("a", 1, suspended(2, vec![], vec![]));
+    c.seen_events_upto = e3;
+    c.keep_ready = true;
+    s.commit_step(c).await.expect("commit");
+    assert!(
+        s.load_workflow("a").await.expect("load").ready,
+        "keep_ready keeps it ready"
+    );
+    s.clear_ready("a", e3).await.expect("clear");
+    assert!(!s.load_workflow("a").await.expect("load").ready);
 }
 
 async fn activity_results_become_events<S: Store>(s: &S) {

@@ -182,6 +182,7 @@ impl Inner {
                 .retain(|_, e| event_seq(e) != Some(seq));
         }
         let mut unparked = false;
+        let suspended = matches!(step.outcome, StepOutcome::Suspended { .. });
         match step.outcome {
             StepOutcome::Suspended {
                 snapshot,
@@ -237,7 +238,7 @@ impl Inner {
             .keys()
             .next_back()
             .is_some_and(|&id| id > step.seen_events_upto);
-        e.record.ready = unparked || newer;
+        e.record.ready = unparked || newer || (step.keep_ready && suspended);
         e.record.version += 1;
         e.record.updated_at_ms = step.now_ms;
         e.history.extend(step.history);

@@ -312,6 +312,10 @@ pub struct StepCommit {
     pub cancelled: Vec<u64>,
     /// The largest event id the step has seen: the workflow stays ready if a newer one exists.
     pub seen_events_upto: u64,
+    /// Keep the workflow ready although the step saw every event: its new wait may be
+    /// resolved by an event already buffered (a signal), so that, should this worker stop
+    /// before it takes the next step, another one does.
+    pub keep_ready: bool,
     pub history: Vec<HistoryEntry>,
 }
 

@@ -637,11 +637,13 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             .prepare_cached(
                 "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
                  history_len = history_len + ?6, \
-                 ready = EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
+                 ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
                  WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
             )
             .db()?
-            .query_row(params![id, expected, snapshot, pending, now, hist, seen], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![id, expected, snapshot, pending, now, hist, seen, step.keep_ready], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .db()?,
         StepOutcome::Finished { status, snapshot, output } => conn

@@ -1,0 +1,419 @@
+//! Running activity attempts: limits, timeouts, heartbeats, retries.
+//!
+//! A task is run by the worker holding its lease. An attempt is first polled once in place:
+//! an activity that finishes at once (a cache hit, a trivial call) costs no task switch, and
+//! its result goes straight to the step that waits for it. Otherwise it runs on its own tokio
+//! task, raced against its start-to-close and schedule-to-close deadlines and its heartbeat
+//! timeout. A failed attempt is retried per the call's [`crate::RetryPolicy`] (the task goes
+//! back to the store, visible again after the backoff); the final result wakes the workflow.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::engine::{Held, Inner, lock, panic_message};
+use super::resolve::Fresh;
+use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
+use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
+
+/// The final result of a call, for the workflow that made it.
+pub(crate) struct Done {
+    pub workflow_id: String,
+    pub fresh: Fresh,
+}
+
+/// An attempt's heartbeats: the last details and when they came.
+pub(crate) struct Beat {
+    details: Mutex<Option<Vec<u8>>>,
+    last_ms: AtomicU64,
+}
+
+impl Beat {
+    fn new(now_ms: u64) -> Self {
+        Beat {
+            details: Mutex::new(None),
+            last_ms: AtomicU64::new(now_ms),
+        }
+    }
+
+    fn record(&self, details: Vec<u8>, now_ms: u64) {
+        *lock(&self.details) = Some(details);
+        self.last_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    fn last_ms(&self) -> u64 {
+        self.last_ms.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn details(&self) -> Option<Vec<u8>> {
+        lock(&self.details).clone()
+    }
+}
+
+/// Catches a panic of the activity body, as an error of kind `Panicked`.
+struct CatchUnwind(BoxFuture<'static, Result<Vec<u8>, ActivityError>>);
+
+impl Future for CatchUnwind {
+    type Output = Result<Vec<u8>, ActivityError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(panic) => Poll::Ready(Err(ActivityError::new(
+                ActivityErrorKind::Panicked,
+                format!("the activity panicked: {}", panic_message(&*panic)),
+            ))),
+        }
+    }
+}
+
+/// Gives the permit of a running attempt back (and starts the next waiting task) when the
+/// attempt ends, however it ends (an aborted attempt included).
+struct Permit {
+    inner: Arc<Inner>,
+    key: Option<(String, u64)>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            lock(&self.inner.attempts).held.remove(key);
+        }
+        self.inner.release_permit();
+    }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Inner {
+    /// Starts attempts of tasks leased to this worker. Returns the results of the calls that
+    /// ended right away; the others wake their workflow when they end.
+    pub(crate) async fn start_tasks(self: &Arc<Self>, tasks: Vec<ActivityTask>) -> Vec<Done> {
+        let mut done = Vec::new();
+        for task in tasks {
+            if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
+                continue;
+            }
+            {
+                let mut a = lock(&self.attempts);
+                if a.running >= self.config.max_concurrent_activities {
+                    a.held.insert(
+                        (task.workflow_id.clone(), task.seq),
+                        Held {
+                            abort: None,
+                            beat: None,
+                        },
+                    );
+                    a.backlog.push_back(task);
+                    continue;
+                }
+                a.running += 1;
+            }
+            done.extend(self.begin_attempt(task).await);
+        }
+        done
+    }
+
+    /// Frees a running slot: the next waiting task takes it, if any.
+    fn release_permit(self: &Arc<Self>) {
+        let next = {
+            let mut a = lock(&self.attempts);
+            match a.backlog.pop_front() {
+                Some(t) => Some(t),
+                None => {
+                    a.running = a.running.saturating_sub(1);
+                    None
+                }
+            }
+        };
+        match next {
+            Some(task) => match tokio::runtime::Handle::try_current() {
+                Ok(h) if !self.is_shut_down() => {
+                    let inner = self.clone();
+                    h.spawn(async move {
+                        if let Some(d) = inner.begin_attempt(task).await {
+                            inner.wake(&d.workflow_id, vec![d.fresh]);
+                        }
+                    });
+                }
+                _ => {
+                    let mut a = lock(&self.attempts);
+                    a.running = a.running.saturating_sub(1);
+                    a.held.remove(&(task.workflow_id, task.seq));
+                }
+            },
+            None => self.task_wakeup.notify_one(),
+        }
+    }
+
+    /// Runs one attempt, holding a running slot.
+    async fn begin_attempt(self: &Arc<Self>, task: ActivityTask) -> Option<Done> {
+        let now = self.clock.now_ms();
+        let max = task.options.retry.maximum_attempts;
+        let refused = if max > 0 && task.attempt > max {
+            // Counted at lease time: the last allowed attempt started and was never answered.
+            let mut e = ActivityError::new(
+                ActivityErrorKind::StartToCloseTimeout,
+                format!(
+                    "attempt {} was lost (its worker stopped or its lease expired)",
+                    task.attempt - 1
+                ),
+            );
+            e.attempts = task.attempt - 1;
+            Some(e)
+        } else if task.deadline_ms.is_some_and(|d| now >= d) {
+            Some(ActivityError::new(
+                ActivityErrorKind::ScheduleToCloseTimeout,
+                "the call reached its schedule-to-close deadline before this attempt could start",
+            ))
+        } else if !self.activities.contains_key(&task.name) {
+            Some(ActivityError::new(
+                ActivityErrorKind::BadCall,
+                format!(
+                    "no activity named {:?} is registered with this runtime",
+                    task.name
+                ),
+            ))
+        } else {
+            None
+        };
+        let activity = match (refused, self.activities.get(&task.name)) {
+            (None, Some(a)) => a.clone(),
+            (refused, _) => {
+                let e = refused.unwrap_or_else(|| {
+                    ActivityError::new(ActivityErrorKind::BadCall, "unknown activity")
+                });
+                lock(&self.attempts)
+                    .held
+                    .remove(&(task.workflow_id.clone(), task.seq));
+                self.release_permit();
+                return self.finish_attempt(task, Err(e), None).await;
+            }
+        };
+        let beat = Arc::new(Beat::new(now));
+        let sink = {
+            let beat = beat.clone();
+            let clock = self.clock.clone();
+            Arc::new(move |details: Vec<u8>| beat.record(details, clock.now_ms()))
+                as Arc<dyn Fn(Vec<u8>) + Send + Sync>
+        };
+        let ctx = ActivityCtx::new(
+            task.workflow_id.clone(),
+            task.seq,
+            task.attempt,
+            task.heartbeat_details.clone(),
+            Some(sink),
+        );
+        let mut body = CatchUnwind(activity.run(ctx, &task.input));
+
+        // One poll in place: most calls that can finish at once do.
+        let first = Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()));
+        if let Poll::Ready(r) = first {
+            lock(&self.attempts)
+                .held
+                .remove(&(task.workflow_id.clone(), task.seq));
+            self.release_permit();
+            return self.finish_attempt(task, r, beat.details()).await;
+        }
+
+        let key = (task.workflow_id.clone(), task.seq);
+        lock(&self.attempts).held.insert(
+            key.clone(),
+            Held {
+                abort: None,
+                beat: Some(beat.clone()),
+            },
+        );
+        let inner = self.clone();
+        let permit = Permit {
+            inner: self.clone(),
+            key: Some(key.clone()),
+        };
+        let handle = tokio::spawn(async move {
+            let r = inner.supervise(&task, body, &beat, now).await;
+            drop(permit);
+            if let Some(d) = inner.finish_attempt(task, r, beat.details()).await {
+                inner.wake(&d.workflow_id, vec![d.fresh]);
+            }
+        });
+        if let Some(h) = lock(&self.attempts).held.get_mut(&key) {
+            h.abort = Some(handle.abort_handle());
+        }
+        None
+    }
+
+    /// Races an attempt against its deadlines and its heartbeat timeout.
+    async fn supervise(
+        &self,
+        task: &ActivityTask,
+        mut body: CatchUnwind,
+        beat: &Beat,
+        started: u64,
+    ) -> Result<Vec<u8>, ActivityError> {
+        let o = &task.options;
+        let attempt_deadline = o.start_to_close.map(|d| {
+            (
+                started.saturating_add(ms(d)),
+                ActivityErrorKind::StartToCloseTimeout,
+            )
+        });
+        let call_deadline = task
+            .deadline_ms
+            .map(|d| (d, ActivityErrorKind::ScheduleToCloseTimeout));
+        let deadline = attempt_deadline
+            .into_iter()
+            .chain(call_deadline)
+            .min_by_key(|(d, _)| *d);
+        let heartbeat = o.heartbeat_timeout.map(ms);
+        loop {
+            let heartbeat_due = heartbeat.map(|h| beat.last_ms().saturating_add(h));
+            let wake_at = deadline
+                .map(|(d, _)| d)
+                .into_iter()
+                .chain(heartbeat_due)
+                .min();
+            let sleep = match wake_at {
+                Some(t) => self.clock.sleep_until(t),
+                None => Box::pin(std::future::pending()),
+            };
+            tokio::select! {
+                r = &mut body => return r,
+                () = sleep => {
+                    let now = self.clock.now_ms();
+                    if let Some((d, kind)) = deadline && now >= d {
+                        let what = match kind {
+                            ActivityErrorKind::StartToCloseTimeout => "start-to-close",
+                            _ => "schedule-to-close",
+                        };
+                        return Err(ActivityError::new(kind, format!("attempt {} hit its {what} timeout", task.attempt)));
+                    }
+                    if let Some(h) = heartbeat && now >= beat.last_ms().saturating_add(h) {
+                        return Err(ActivityError::new(
+                            ActivityErrorKind::HeartbeatTimeout,
+                            format!("attempt {} sent no heartbeat for {h} ms", task.attempt),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides what a finished attempt means: a final result for the workflow, or a retry.
+    async fn finish_attempt(
+        &self,
+        task: ActivityTask,
+        result: Result<Vec<u8>, ActivityError>,
+        heartbeat_details: Option<Vec<u8>>,
+    ) -> Option<Done> {
+        let now = self.clock.now_ms();
+        let final_result = match result {
+            Ok(v) => Ok(v),
+            Err(e) if e.attempts > 0 => Err(e),
+            Err(mut e) => {
+                let policy = &task.options.retry;
+                if policy.should_retry(&e, task.attempt) {
+                    let delay = policy.delay(task.attempt, self.random_unit());
+                    let visible_at = now.saturating_add(ms(delay));
+                    if task.deadline_ms.is_some_and(|d| visible_at >= d) {
+                        e = ActivityError::new(
+                            ActivityErrorKind::ScheduleToCloseTimeout,
+                            format!(
+                                "no time left for another attempt before the schedule-to-close deadline; last error: {e}"
+                            ),
+                        );
+                    } else {
+                        let retry = RetryActivity {
+                            workflow_id: task.workflow_id.clone(),
+                            seq: task.seq,
+                            attempt: task.attempt,
+                            owner: self.config.worker_id.clone(),
+                            visible_at_ms: visible_at,
+                            heartbeat_details,
+                            history: HistoryEntry::new(
+                                now,
+                                HistoryKind::Retry,
+                                format!(
+                                    "activity {}#{} attempt {} failed: {e}; next attempt in {delay:?}",
+                                    task.name, task.seq, task.attempt
+                                ),
+                            ),
+                        };
+                        match self.store.retry_activity(retry).await {
+                            Ok(_) => self.task_wakeup.notify_one(),
+                            Err(err) => {
+                                tracing::warn!(workflow = %task.workflow_id, seq = task.seq, error = %err, "cannot schedule a retry; the lease will expire and the task run again")
+                            }
+                        }
+                        return None;
+                    }
+                }
+                e.attempts = task.attempt;
+                Err(e)
+            }
+        };
+        Some(Done {
+            workflow_id: task.workflow_id,
+            fresh: Fresh {
+                seq: task.seq,
+                at_ms: now,
+                result: final_result,
+            },
+        })
+    }
+
+    /// Stops this worker's attempts for a workflow (`seqs`: only those calls), e.g. the losers
+    /// of a `select` or every call of a cancelled workflow.
+    pub(crate) fn abort_attempts(&self, id: &str, seqs: Option<&[u64]>) {
+        let mut a = lock(&self.attempts);
+        let hit = |k: &(String, u64)| k.0 == id && seqs.is_none_or(|s| s.contains(&k.1));
+        let keys: Vec<(String, u64)> = a.held.keys().filter(|k| hit(k)).cloned().collect();
+        for k in keys {
+            if let Some(h) = a.held.remove(&k)
+                && let Some(abort) = h.abort
+            {
+                abort.abort();
+            }
+        }
+        a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
+    }
+
+    /// Stops every attempt (at shutdown).
+    pub(crate) fn abort_all_attempts(&self) {
+        let mut a = lock(&self.attempts);
+        for (_, h) in a.held.drain() {
+            if let Some(abort) = h.abort {
+                abort.abort();
+            }
+        }
+        a.backlog.clear();
+    }
+
+    /// The leases to renew, with the latest heartbeat details.
+    pub(crate) fn held_leases(&self) -> Vec<LeaseRenewal> {
+        lock(&self.attempts)
+            .held
+            .iter()
+            .map(|((workflow_id, seq), h)| LeaseRenewal {
+                workflow_id: workflow_id.clone(),
+                seq: *seq,
+                heartbeat_details: h.beat.as_ref().and_then(|b| b.details()),
+            })
+            .collect()
+    }
+
+    /// How many more attempts may start now.
+    pub(crate) fn free_slots(&self) -> usize {
+        let a = lock(&self.attempts);
+        if a.backlog.is_empty() {
+            self.config
+                .max_concurrent_activities
+                .saturating_sub(a.running)
+        } else {
+            0
+        }
+    }
+}

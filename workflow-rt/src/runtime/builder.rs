@@ -1,0 +1,179 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Runtime;
+use super::engine::{Config, Inner};
+use super::error::RuntimeError;
+use super::registry::{ErasedActivity, ErasedWorkflow, RegisteredActivity, RegisteredWorkflow};
+use crate::activity::Activity;
+use crate::clock::{Clock, SystemClock};
+use crate::store::Store;
+use crate::workflow::Workflow;
+
+/// Configures and starts a [`Runtime`]: `Runtime::builder().store(..).workflow(..)...build()`.
+pub struct Builder {
+    store: Option<Arc<dyn Store>>,
+    clock: Arc<dyn Clock>,
+    workflows: Vec<Arc<dyn ErasedWorkflow>>,
+    activities: Vec<(String, Arc<dyn ErasedActivity>)>,
+    worker_id: Option<String>,
+    max_concurrent_activities: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    cache_capacity: usize,
+    seed: Option<u64>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field(
+                "workflows",
+                &self.workflows.iter().map(|w| w.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "activities",
+                &self.activities.iter().map(|a| &a.0).collect::<Vec<_>>(),
+            )
+            .field("worker_id", &self.worker_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            store: None,
+            clock: Arc::new(SystemClock),
+            workflows: Vec::new(),
+            activities: Vec::new(),
+            worker_id: None,
+            max_concurrent_activities: 1000,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(250),
+            cache_capacity: 10_000,
+            seed: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Where workflows are kept (required): [`crate::SqliteStore`], [`crate::MemoryStore`], or
+    /// an `Arc` of a store shared with other runtimes.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Registers a workflow, so that this runtime can start and run it.
+    pub fn workflow<W: Workflow>(mut self, _workflow: W) -> Self {
+        self.workflows
+            .push(Arc::new(RegisteredWorkflow::<W>::new()));
+        self
+    }
+
+    /// Registers an activity, so that this runtime runs its calls.
+    pub fn activity<A: Activity>(mut self, activity: A) -> Self {
+        self.activities
+            .push((A::NAME.to_string(), Arc::new(RegisteredActivity(activity))));
+        self
+    }
+
+    /// The clock (default: the system clock). Tests use a [`crate::VirtualClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// This worker's name in activity leases (default: made from the process id and the time).
+    ///
+    /// A runtime that starts with the name of a previous one (the same process, restarted)
+    /// takes back at once the tasks that one held, instead of waiting for their leases to
+    /// expire. Never give two live runtimes the same name.
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// How many activity attempts run at once (default 1000); the others wait their turn.
+    pub fn max_concurrent_activities(mut self, n: usize) -> Self {
+        self.max_concurrent_activities = n.max(1);
+        self
+    }
+
+    /// How long a lease on an activity task lasts without renewal (default 30 s): the time
+    /// after which a task whose worker died is run again. Renewed every third of it.
+    pub fn lease_duration(mut self, d: Duration) -> Self {
+        self.lease = d.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How often (in real time) to look at the store for what other runtimes did: ready
+    /// workflows, leasable tasks, timers (default 250 ms).
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many decoded workflow states to keep in memory between steps (default 10 000).
+    pub fn cache_capacity(mut self, n: usize) -> Self {
+        self.cache_capacity = n;
+        self
+    }
+
+    /// Seeds the random generator used for retry jitter (default: from the time).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Starts the runtime's loops on the current tokio runtime.
+    pub async fn build(self) -> Result<Runtime, RuntimeError> {
+        let store = self.store.ok_or(RuntimeError::NoStore)?;
+        let mut workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>> = HashMap::new();
+        for w in self.workflows {
+            if workflows.insert(w.name(), w.clone()).is_some() {
+                return Err(RuntimeError::DuplicateName {
+                    kind: "workflow",
+                    name: w.name().to_string(),
+                });
+            }
+        }
+        let mut activities: HashMap<String, Arc<dyn ErasedActivity>> = HashMap::new();
+        for (name, a) in self.activities {
+            if activities.insert(name.clone(), a).is_some() {
+                return Err(RuntimeError::DuplicateName {
+                    kind: "activity",
+                    name,
+                });
+            }
+        }
+        let now = self.clock.now_ms();
+        let explicit_id = self.worker_id.is_some();
+        let worker_id = self
+            .worker_id
+            .unwrap_or_else(|| format!("worker-{}-{now:x}", std::process::id()));
+        let seed = self
+            .seed
+            .unwrap_or_else(|| now ^ (u64::from(std::process::id()) << 32) ^ 0x5851_f42d_4c95_7f2d);
+        let config = Config {
+            worker_id,
+            lease_ms: u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX / 2),
+            poll_interval: self.poll_interval,
+            max_concurrent_activities: self.max_concurrent_activities,
+            cache_capacity: self.cache_capacity,
+        };
+        let inner = Arc::new(Inner::new(
+            store, self.clock, workflows, activities, config, seed,
+        ));
+        if explicit_id {
+            inner.store.release_leases(&inner.config.worker_id).await?;
+        }
+        tokio::spawn(inner.clone().timer_loop());
+        tokio::spawn(inner.clone().task_loop());
+        tokio::spawn(inner.clone().lease_loop());
+        tokio::spawn(inner.clone().ready_loop());
+        Ok(Runtime::from_inner(inner))
+    }
+}

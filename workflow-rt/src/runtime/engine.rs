@@ -1,0 +1,782 @@
+//! The shared state of a runtime and the step loop.
+//!
+//! A workflow is advanced by at most one *driver* task of a runtime at a time. [`Inner::wake`]
+//! starts one, or hands what arrived (activity results from this runtime's workers, or "look at
+//! the store") to the one already running. A driver loads the workflow (or takes it from the
+//! cache of decoded states), resolves its wait against what arrived, runs one step, commits it
+//! with a compare-and-set on the version, starts the activities the step asked for, and goes on
+//! while the new wait can be resolved at once (an activity that finished at its first poll, a
+//! signal already buffered). Nothing is held per sleeping workflow: a workflow that waits costs
+//! rows in the store and, at most, a cache entry.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::registry::{ErasedActivity, ErasedState, ErasedStep, ErasedWorkflow};
+use super::resolve::{Fresh, Resolved, has_signal, resolve};
+use crate::activity::ActivityOptions;
+use crate::clock::Clock;
+use crate::context::{CtxState, WorkflowCtx};
+use crate::durable::Pending;
+use crate::snapshot::Snapshot;
+use crate::store::{
+    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, Store,
+    StoreError, TimerRow, WorkflowStatus,
+};
+
+pub(crate) struct Config {
+    pub worker_id: String,
+    pub lease_ms: u64,
+    pub poll_interval: Duration,
+    pub max_concurrent_activities: usize,
+    pub cache_capacity: usize,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>>,
+    pub activities: HashMap<String, Arc<dyn ErasedActivity>>,
+    /// The names in `activities`: the tasks this worker may lease.
+    pub activity_names: Vec<String>,
+    pub config: Config,
+    slots: Mutex<HashMap<String, Slot>>,
+    cache: Mutex<HashMap<String, Cached>>,
+    watchers: Mutex<HashMap<String, Arc<Notify>>>,
+    pub attempts: Mutex<Attempts>,
+    /// Poked when a task may have become leasable (a retry was scheduled, a permit freed).
+    pub task_wakeup: Notify,
+    /// Poked when a step created a timer.
+    pub timer_wakeup: Notify,
+    shut_down: AtomicBool,
+    pub shutdown_signal: tokio::sync::watch::Sender<bool>,
+    rng: Mutex<u64>,
+}
+
+/// What arrived for a workflow while its driver was busy.
+#[derive(Default)]
+struct Slot {
+    fresh: Vec<Fresh>,
+    /// The store has something new for it (an event): reload its inbox.
+    dirty: bool,
+}
+
+/// A running workflow as its last step left it, decoded.
+pub(crate) struct Cached {
+    workflow: Arc<dyn ErasedWorkflow>,
+    version: u64,
+    step: u64,
+    ctx: CtxState,
+    state: ErasedState,
+    pending: Option<Pending>,
+    seen_upto: u64,
+}
+
+/// The activity attempts this worker holds leases for.
+#[derive(Default)]
+pub(crate) struct Attempts {
+    /// Attempts running now (bounded by `max_concurrent_activities`).
+    pub running: usize,
+    /// Leased tasks waiting for a free slot.
+    pub backlog: VecDeque<ActivityTask>,
+    /// Every leased task, running or waiting: their leases are renewed.
+    pub held: HashMap<(String, u64), Held>,
+}
+
+pub(crate) struct Held {
+    pub abort: Option<tokio::task::AbortHandle>,
+    pub beat: Option<Arc<super::activities::Beat>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves its data consistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How a step ended, once committed. (Made once per step and consumed at once: its size
+/// does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum After {
+    Suspended {
+        pending: Pending,
+        tasks: Vec<ActivityTask>,
+        timers: bool,
+        step: u64,
+        ctx: CtxState,
+    },
+    Stopped,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>>,
+        activities: HashMap<String, Arc<dyn ErasedActivity>>,
+        config: Config,
+        seed: u64,
+    ) -> Self {
+        let mut activity_names: Vec<String> = activities.keys().cloned().collect();
+        activity_names.sort();
+        Inner {
+            store,
+            clock,
+            workflows,
+            activities,
+            activity_names,
+            config,
+            slots: Mutex::default(),
+            cache: Mutex::default(),
+            watchers: Mutex::default(),
+            attempts: Mutex::default(),
+            task_wakeup: Notify::new(),
+            timer_wakeup: Notify::new(),
+            shut_down: AtomicBool::new(false),
+            shutdown_signal: tokio::sync::watch::Sender::new(false),
+            rng: Mutex::new(seed),
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.shutdown_signal.send_replace(true);
+    }
+
+    /// Whether a driver is advancing workflows right now.
+    pub(crate) fn busy(&self) -> bool {
+        !lock(&self.slots).is_empty()
+    }
+
+    /// A uniform draw in `[0, 1)` (SplitMix64), for retry jitter.
+    pub(crate) fn random_unit(&self) -> f64 {
+        let mut s = lock(&self.rng);
+        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Something arrived for workflow `id`: fresh activity results, or (none) an event in the
+    /// store. Starts a driver unless one is running, which then picks it up.
+    pub(crate) fn wake(self: &Arc<Self>, id: &str, fresh: Vec<Fresh>) {
+        if self.is_shut_down() {
+            return;
+        }
+        let dirty = fresh.is_empty();
+        {
+            let mut slots = lock(&self.slots);
+            if let Some(slot) = slots.get_mut(id) {
+                slot.fresh.extend(fresh);
+                slot.dirty |= dirty;
+                return;
+            }
+            slots.insert(id.to_string(), Slot::default());
+        }
+        let inner = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move { inner.drive(id, fresh, dirty).await });
+    }
+
+    /// Remembers the decoded state of a workflow that was just started, so that its first step
+    /// needs no load.
+    pub(crate) fn prime(
+        &self,
+        id: &str,
+        workflow: Arc<dyn ErasedWorkflow>,
+        state: ErasedState,
+        ctx: CtxState,
+    ) {
+        let cached = Cached {
+            workflow,
+            version: 0,
+            step: 0,
+            ctx,
+            state,
+            pending: None,
+            seen_upto: 0,
+        };
+        self.cache_put(id.to_string(), cached);
+    }
+
+    async fn drive(self: Arc<Self>, id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+        let mut cached = lock(&self.cache).remove(&id);
+        loop {
+            if let Err(e) = self
+                .advance(&id, &mut cached, std::mem::take(&mut fresh), dirty)
+                .await
+            {
+                tracing::warn!(workflow = %id, error = %e, "step failed; the workflow will be retried");
+                cached = None;
+            }
+            let mut slots = lock(&self.slots);
+            let Some(slot) = slots.get_mut(&id) else {
+                break;
+            };
+            if (slot.fresh.is_empty() && !slot.dirty) || self.is_shut_down() {
+                slots.remove(&id);
+                if let Some(c) = cached.take() {
+                    self.cache_put(id.clone(), c);
+                }
+                break;
+            }
+            fresh = std::mem::take(&mut slot.fresh);
+            dirty = std::mem::take(&mut slot.dirty);
+        }
+    }
+
+    fn cache_put(&self, id: String, c: Cached) {
+        if self.config.cache_capacity == 0 {
+            return;
+        }
+        let mut cache = lock(&self.cache);
+        if cache.len() >= self.config.cache_capacity
+            && !cache.contains_key(&id)
+            && let Some(evict) = cache.keys().next().cloned()
+        {
+            cache.remove(&evict);
+        }
+        cache.insert(id, c);
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        lock(&self.cache).remove(id);
+    }
+
+    /// Takes what arrived for `id` while its driver was stepping.
+    fn take_arrivals(&self, id: &str) -> (Vec<Fresh>, bool) {
+        match lock(&self.slots).get_mut(id) {
+            Some(s) => (std::mem::take(&mut s.fresh), std::mem::take(&mut s.dirty)),
+            None => (Vec::new(), false),
+        }
+    }
+
+    pub(crate) fn watcher(&self, id: &str) -> Arc<Notify> {
+        lock(&self.watchers)
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn unwatch(&self, id: &str, watcher: &Arc<Notify>) {
+        let mut w = lock(&self.watchers);
+        // The map's reference and the caller's: nobody else waits.
+        if Arc::strong_count(watcher) <= 2 {
+            w.remove(id);
+        }
+    }
+
+    pub(crate) fn notify_watchers(&self, id: &str) {
+        if let Some(n) = lock(&self.watchers).remove(id) {
+            n.notify_waiters();
+        }
+    }
+
+    /// Stores fresh results that no step consumed as events, so that nothing a worker
+    /// produced is lost (a result for a task that no longer exists is dropped by the store).
+    async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
+        for f in fresh {
+            if let Err(e) = self
+                .store
+                .complete_activity(id, f.seq, f.result, f.at_ms)
+                .await
+            {
+                tracing::warn!(workflow = %id, seq = f.seq, error = %e, "cannot store an activity result; it will run again");
+            }
+        }
+    }
+
+    /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
+    /// or of a workflow this runtime does not know).
+    async fn load(&self, id: &str) -> Result<Option<Cached>, StoreError> {
+        let rec = match self.store.load_workflow(id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if rec.status != WorkflowStatus::Running {
+            return Ok(None);
+        }
+        let Some(workflow) = self.workflows.get(rec.name.as_str()).cloned() else {
+            // Another runtime on this store may know it.
+            return Ok(None);
+        };
+        let decoded = Snapshot::decode(&rec.snapshot)
+            .and_then(|s| s.check(workflow.name(), workflow.fingerprint()).map(|()| s))
+            .map_err(|e| e.to_string())
+            .and_then(|s| workflow.decode_state(&s).map(|state| (s, state)));
+        let pending = match &rec.pending {
+            Some(b) => postcard::from_bytes::<Pending>(b)
+                .map(Some)
+                .map_err(|e| format!("the stored wait does not decode: {e}")),
+            None => Ok(None),
+        };
+        match (decoded, pending) {
+            (Ok((snapshot, state)), Ok(pending)) => Ok(Some(Cached {
+                workflow,
+                version: rec.version,
+                step: snapshot.step,
+                ctx: snapshot.ctx,
+                state,
+                pending,
+                seen_upto: 0,
+            })),
+            (Err(reason), _) | (_, Err(reason)) => {
+                self.park(id, rec.version, reason).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Parks a workflow whose next step cannot run; its snapshot stays the last good one.
+    async fn park(&self, id: &str, version: u64, reason: String) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        tracing::warn!(workflow = %id, %reason, "parking workflow");
+        let commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: version,
+            now_ms: now,
+            history: vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())],
+            outcome: StepOutcome::Parked { reason },
+            consumed_events: Vec::new(),
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            seen_events_upto: 0,
+            keep_ready: false,
+        };
+        match self.store.commit_step(commit).await {
+            // Changed meanwhile: whoever changed it goes on, and the next load looks again.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.forget(id);
+        self.notify_watchers(id);
+        Ok(())
+    }
+
+    /// Steps workflow `id` as far as what has arrived allows.
+    async fn advance(
+        self: &Arc<Self>,
+        id: &str,
+        cached: &mut Option<Cached>,
+        mut fresh: Vec<Fresh>,
+        mut dirty: bool,
+    ) -> Result<(), StoreError> {
+        // The inbox as loaded in this call, minus what steps consumed since.
+        let mut inbox: Option<Vec<Event>> = None;
+        let mut inbox_unused = false;
+        // The last commit left the workflow ready (see `StepCommit::keep_ready`).
+        let mut left_ready = false;
+        let mut kept_fresh = false;
+        let mut conflicts = 0u32;
+        let mut steps = 0u64;
+        loop {
+            if self.is_shut_down() {
+                return Ok(());
+            }
+            let mut c = match cached.take() {
+                Some(c) => c,
+                None => match self.load(id).await? {
+                    Some(c) => {
+                        inbox = None;
+                        dirty = true;
+                        c
+                    }
+                    None => {
+                        self.keep_fresh(id, fresh).await;
+                        return Ok(());
+                    }
+                },
+            };
+
+            // What wakes this step?
+            let need_inbox =
+                c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
+            if need_inbox {
+                inbox = Some(self.load_inbox(id, &mut c).await?);
+                inbox_unused = true;
+                dirty = false;
+            }
+            let mut resolved = c
+                .pending
+                .as_ref()
+                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+            if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
+                inbox = Some(self.load_inbox(id, &mut c).await?);
+                inbox_unused = true;
+                resolved = c
+                    .pending
+                    .as_ref()
+                    .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+            }
+            if resolved.is_none() && c.pending.is_some() {
+                if !fresh.is_empty() && !kept_fresh {
+                    // Part of a join: store the results and look once more, in case what
+                    // completes the wait arrived meanwhile.
+                    self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                    kept_fresh = true;
+                    inbox = None;
+                    dirty = true;
+                    *cached = Some(c);
+                    continue;
+                }
+                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                if inbox_unused || left_ready {
+                    self.store.clear_ready(id, c.seen_upto).await?;
+                }
+                *cached = Some(c);
+                return Ok(());
+            }
+
+            let (after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
+            let consumed = commit.consumed_events.clone();
+            let cancelled = commit.cancelled.clone();
+            let parked = matches!(commit.outcome, StepOutcome::Parked { .. });
+            let keep_ready = commit.keep_ready;
+            match self.store.commit_step(commit).await {
+                Ok(version) => {
+                    conflicts = 0;
+                    kept_fresh = false;
+                    inbox_unused = false;
+                    left_ready = keep_ready;
+                    steps += 1;
+                    if let Some(ib) = inbox.as_mut() {
+                        ib.retain(|e| !consumed.contains(&e.id));
+                    }
+                    if !cancelled.is_empty() {
+                        self.abort_attempts(id, Some(&cancelled));
+                    }
+                    match after {
+                        After::Suspended {
+                            pending,
+                            tasks,
+                            timers,
+                            step,
+                            ctx,
+                        } => {
+                            // Every result was either consumed or is for a command the wait
+                            // no longer has.
+                            fresh.clear();
+                            c.version = version;
+                            c.step = step;
+                            c.ctx = ctx;
+                            c.pending = Some(pending);
+                            if timers {
+                                self.timer_wakeup.notify_one();
+                            }
+                            for done in self.start_tasks(tasks).await {
+                                if done.workflow_id == id {
+                                    fresh.push(done.fresh);
+                                } else {
+                                    self.wake(&done.workflow_id, vec![done.fresh]);
+                                }
+                            }
+                        }
+                        After::Stopped => {
+                            self.abort_attempts(id, None);
+                            self.notify_watchers(id);
+                            if parked {
+                                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                            }
+                            return Ok(());
+                        }
+                    }
+                    let (more, poked) = self.take_arrivals(id);
+                    fresh.extend(more);
+                    if poked {
+                        inbox = None;
+                        dirty = true;
+                    }
+                    if steps.is_multiple_of(64) {
+                        // A workflow of instant activities never waits: let others run.
+                        *cached = Some(c);
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    *cached = Some(c);
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    // Another worker advanced it: start over from the store (the in-memory
+                    // state ran the step and is stale).
+                    conflicts += 1;
+                    inbox = None;
+                    if conflicts > 16 {
+                        self.keep_fresh(id, fresh).await;
+                        return Err(StoreError::Conflict {
+                            workflow_id: id.to_string(),
+                            expected: c.version,
+                        });
+                    }
+                }
+                Err(StoreError::NotFound(_)) => return Ok(()),
+                Err(e) => {
+                    self.keep_fresh(id, fresh).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn load_inbox(&self, id: &str, c: &mut Cached) -> Result<Vec<Event>, StoreError> {
+        let inbox = self.store.load_inbox(id).await?;
+        if let Some(last) = inbox.last() {
+            c.seen_upto = c.seen_upto.max(last.id);
+        }
+        Ok(inbox)
+    }
+
+    /// Runs one step of `c` in memory and builds its commit.
+    fn step(
+        &self,
+        id: &str,
+        c: &mut Cached,
+        resolved: Option<Resolved>,
+        inbox: Option<&[Event]>,
+    ) -> (After, StepCommit) {
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled) = match resolved {
+            Some(r) => (
+                Some(r.resolution),
+                r.woke_at,
+                r.woken_by,
+                r.consumed_events,
+                r.completed_tasks,
+                r.cancelled,
+            ),
+            None => (
+                None,
+                0,
+                "start".to_string(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        // Results for commands the wait no longer has (a duplicate delivery, a cancelled
+        // branch) are dropped with this step.
+        if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
+            let leaves = p.leaves();
+            for e in inbox {
+                let seq = match e.kind {
+                    EventKind::ActivityCompleted { seq, .. } | EventKind::TimerFired { seq } => seq,
+                    EventKind::Signal { .. } => continue,
+                };
+                if !leaves.iter().any(|l| l.seq() == Some(seq)) && !consumed.contains(&e.id) {
+                    consumed.push(e.id);
+                }
+            }
+        }
+        let ctx = WorkflowCtx::new(id, c.ctx);
+        ctx.set_now_ms(c.ctx.now_ms.max(woke_at));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            c.workflow.resume(&mut c.state, &ctx, wake)
+        }));
+        let now = self.clock.now_ms();
+        let mut commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: c.version,
+            now_ms: now,
+            outcome: StepOutcome::Cancelled,
+            consumed_events: consumed,
+            completed_tasks: completed,
+            cancelled,
+            seen_events_upto: c.seen_upto,
+            keep_ready: false,
+            history: Vec::new(),
+        };
+        let park = |commit: &mut StepCommit, reason: String| {
+            // The step did not happen: nothing is consumed, the snapshot stays.
+            commit.consumed_events.clear();
+            commit.completed_tasks.clear();
+            commit.cancelled.clear();
+            commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
+            commit.outcome = StepOutcome::Parked { reason };
+            tracing::warn!(workflow = %id, "parking workflow: {:?}", commit.history[0].detail);
+            After::Stopped
+        };
+        let step = c.step + 1;
+        let after = match outcome {
+            Ok(ErasedStep::Suspended(pending)) => {
+                let encoded = c
+                    .workflow
+                    .encode_snapshot(&c.state, step, ctx.state())
+                    .and_then(|s| {
+                        postcard::to_stdvec(&pending)
+                            .map(|p| (s, p))
+                            .map_err(|e| e.to_string())
+                    });
+                match encoded {
+                    Ok((snapshot, pending_bytes)) => {
+                        let (tasks, timers) = self.commands(id, &pending, now);
+                        commit.history = vec![HistoryEntry::new(
+                            now,
+                            HistoryKind::Step,
+                            format!("{woken_by} -> {}", describe(&pending)),
+                        )];
+                        let has_timers = !timers.is_empty();
+                        commit.keep_ready =
+                            may_resolve_at_once(&pending, inbox, &commit.consumed_events);
+                        commit.outcome = StepOutcome::Suspended {
+                            snapshot,
+                            pending: pending_bytes,
+                            tasks: tasks.clone(),
+                            timers,
+                        };
+                        After::Suspended {
+                            pending,
+                            tasks,
+                            timers: has_timers,
+                            step,
+                            ctx: ctx.state(),
+                        }
+                    }
+                    Err(reason) => park(
+                        &mut commit,
+                        format!("step {step} cannot be saved: {reason}"),
+                    ),
+                }
+            }
+            Ok(ErasedStep::Completed { output, failed }) => {
+                match c.workflow.encode_snapshot(&c.state, step, ctx.state()) {
+                    Ok(snapshot) => {
+                        let (status, kind) = if failed {
+                            (WorkflowStatus::Failed, HistoryKind::Failed)
+                        } else {
+                            (WorkflowStatus::Completed, HistoryKind::Completed)
+                        };
+                        commit.history = vec![HistoryEntry::new(
+                            now,
+                            kind,
+                            format!("{woken_by} -> {status}"),
+                        )];
+                        commit.outcome = StepOutcome::Finished {
+                            status,
+                            snapshot,
+                            output,
+                        };
+                        After::Stopped
+                    }
+                    Err(reason) => park(
+                        &mut commit,
+                        format!("step {step} cannot be saved: {reason}"),
+                    ),
+                }
+            }
+            Ok(ErasedStep::Failed(reason)) => {
+                park(&mut commit, format!("step {step} failed: {reason}"))
+            }
+            Err(panic) => park(
+                &mut commit,
+                format!("step {step} panicked: {}", panic_message(&*panic)),
+            ),
+        };
+        (after, commit)
+    }
+
+    /// The activity tasks and timers a new wait asks for. Tasks of activities this runtime can
+    /// run are leased to it at once (it starts them right after the commit); the others wait
+    /// for a worker that knows them.
+    fn commands(
+        &self,
+        id: &str,
+        pending: &Pending,
+        now: u64,
+    ) -> (Vec<ActivityTask>, Vec<TimerRow>) {
+        let mut tasks = Vec::new();
+        let mut timers = Vec::new();
+        for leaf in pending.leaves() {
+            match leaf {
+                Pending::Activity {
+                    seq,
+                    name,
+                    input,
+                    options,
+                } => {
+                    let mine = self.activities.contains_key(name);
+                    tasks.push(ActivityTask {
+                        workflow_id: id.to_string(),
+                        seq: *seq,
+                        name: name.clone(),
+                        input: input.clone(),
+                        options: options.clone(),
+                        attempt: u32::from(mine),
+                        scheduled_at_ms: now,
+                        visible_at_ms: now,
+                        lease_owner: mine.then(|| self.config.worker_id.clone()),
+                        lease_until_ms: mine.then_some(now + self.config.lease_ms),
+                        heartbeat_details: None,
+                        deadline_ms: deadline(options, now),
+                    });
+                }
+                Pending::Timer { seq, fire_at } => timers.push(TimerRow {
+                    seq: *seq,
+                    fire_at_ms: *fire_at,
+                }),
+                Pending::Signal { .. } | Pending::Join(_) | Pending::Select(_) => {}
+            }
+        }
+        (tasks, timers)
+    }
+}
+
+/// Whether a buffered signal may resolve `pending` (when the inbox is not known: yes if it
+/// waits for a signal at all).
+fn may_resolve_at_once(pending: &Pending, inbox: Option<&[Event]>, consumed: &[u64]) -> bool {
+    if !has_signal(pending) {
+        return false;
+    }
+    let Some(inbox) = inbox else { return true };
+    let names: Vec<&str> = pending
+        .leaves()
+        .into_iter()
+        .filter_map(|l| match l {
+            Pending::Signal { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    inbox.iter().any(|e| {
+        matches!(&e.kind, EventKind::Signal { name, .. } if names.contains(&name.as_str()))
+            && !consumed.contains(&e.id)
+    })
+}
+
+fn deadline(options: &ActivityOptions, now: u64) -> Option<u64> {
+    options
+        .schedule_to_close
+        .map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// A short rendering of a wait, for the history.
+pub(crate) fn describe(p: &Pending) -> String {
+    match p {
+        Pending::Activity { seq, name, .. } => format!("activity {name}#{seq}"),
+        Pending::Timer { seq, fire_at } => format!("timer#{seq} at {fire_at}"),
+        Pending::Signal { seq, name } => format!("signal {name}#{seq}"),
+        Pending::Join(v) => format!(
+            "join({})",
+            v.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+        Pending::Select(v) => format!(
+            "select({})",
+            v.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}

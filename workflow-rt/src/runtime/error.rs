@@ -1,0 +1,68 @@
+use crate::store::{StoreError, WorkflowStatus};
+
+/// Why a [`crate::Runtime`] call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    /// `build()` was called without a store: call `.store(..)` on the builder.
+    #[error("no store: call Runtime::builder().store(..) before build()")]
+    NoStore,
+    /// Two workflows (or two activities) were registered under one name.
+    #[error("{kind} {name:?} is registered twice")]
+    DuplicateName { kind: &'static str, name: String },
+    /// This workflow was not registered with the builder: add `.workflow(..)`.
+    #[error(
+        "workflow {name:?} is not registered with this runtime: add .workflow({name}) to the builder"
+    )]
+    NotRegistered { name: String },
+    /// No workflow has this id.
+    #[error("no workflow with id {0:?}")]
+    UnknownWorkflow(String),
+    /// The id is taken by a run of another workflow, or of this one with a different input.
+    #[error("workflow id {id:?} is taken by a run of {name:?} with a different input")]
+    IdInUse { id: String, name: String },
+    /// The workflow has finished and takes no more signals or cancellation.
+    #[error("workflow {id:?} has finished ({status})")]
+    Finished { id: String, status: WorkflowStatus },
+    /// The workflow is parked: it will not continue until the reason is fixed and it is
+    /// unparked ([`crate::Runtime::unpark`]).
+    #[error("workflow {id:?} is parked: {reason}")]
+    Parked { id: String, reason: String },
+    /// [`crate::Runtime::unpark`] on a workflow that is not parked.
+    #[error("workflow {id:?} is not parked ({status})")]
+    NotParked { id: String, status: WorkflowStatus },
+    /// The workflow was cancelled.
+    #[error("workflow {id:?} was cancelled")]
+    Cancelled { id: String },
+    /// A value could not be encoded.
+    #[error("cannot encode {what}: {reason}")]
+    Encode { what: String, reason: String },
+    /// A stored value does not decode as the type asked for.
+    #[error("cannot decode {what}: {reason}")]
+    Decode { what: String, reason: String },
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The runtime was shut down.
+    #[error("the runtime has shut down")]
+    ShutDown,
+}
+
+impl RuntimeError {
+    /// A store error about the workflow `id`, in the runtime's terms.
+    pub(crate) fn from_store(id: &str, e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => RuntimeError::UnknownWorkflow(id.to_string()),
+            StoreError::Finished { status, .. } => RuntimeError::Finished {
+                id: id.to_string(),
+                status,
+            },
+            e => RuntimeError::Store(e),
+        }
+    }
+}
+
+impl From<StoreError> for RuntimeError {
+    fn from(e: StoreError) -> Self {
+        RuntimeError::Store(e)
+    }
+}

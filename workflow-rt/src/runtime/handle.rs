@@ -1,0 +1,118 @@
+use std::marker::PhantomData;
+
+use serde::Serialize;
+
+use super::{Runtime, RuntimeError, WorkflowState};
+use crate::store::WorkflowStatus;
+use crate::workflow::Workflow;
+
+/// A run of workflow `W`: wait for its result, signal it, look at it, cancel it.
+pub struct Handle<W> {
+    rt: Runtime,
+    id: String,
+    _workflow: PhantomData<fn() -> W>,
+}
+
+impl<W> Clone for Handle<W> {
+    fn clone(&self) -> Self {
+        Handle {
+            rt: self.rt.clone(),
+            id: self.id.clone(),
+            _workflow: PhantomData,
+        }
+    }
+}
+
+impl<W> std::fmt::Debug for Handle<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("id", &self.id).finish()
+    }
+}
+
+impl<W: Workflow> Handle<W> {
+    pub(crate) fn new(rt: Runtime, id: String) -> Self {
+        Handle {
+            rt,
+            id,
+            _workflow: PhantomData,
+        }
+    }
+
+    /// The workflow's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Waits for the workflow to finish and returns its output. A parked or cancelled
+    /// workflow is an error at once (a parked one will not finish without a person).
+    pub async fn result(&self) -> Result<W::Output, RuntimeError> {
+        let inner = &self.rt.inner;
+        loop {
+            let watcher = inner.watcher(&self.id);
+            let notified = watcher.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let rec = inner
+                .store
+                .load_workflow(&self.id)
+                .await
+                .map_err(|e| RuntimeError::from_store(&self.id, e));
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    inner.unwatch(&self.id, &watcher);
+                    return Err(e);
+                }
+            };
+            let done = match rec.status {
+                WorkflowStatus::Running => None,
+                WorkflowStatus::Completed | WorkflowStatus::Failed => Some(match &rec.output {
+                    Some(bytes) => {
+                        postcard::from_bytes::<W::Output>(bytes).map_err(|e| RuntimeError::Decode {
+                            what: format!("the output of {} {:?}", W::NAME, self.id),
+                            reason: e.to_string(),
+                        })
+                    }
+                    None => Err(RuntimeError::Decode {
+                        what: format!("the output of {} {:?}", W::NAME, self.id),
+                        reason: "no output stored".into(),
+                    }),
+                }),
+                WorkflowStatus::Parked => Some(Err(RuntimeError::Parked {
+                    id: self.id.clone(),
+                    reason: rec.park_reason.unwrap_or_default(),
+                })),
+                WorkflowStatus::Cancelled => Some(Err(RuntimeError::Cancelled {
+                    id: self.id.clone(),
+                })),
+            };
+            if let Some(out) = done {
+                inner.unwatch(&self.id, &watcher);
+                return out;
+            }
+            if inner.is_shut_down() {
+                return Err(RuntimeError::ShutDown);
+            }
+            // Woken when a step of this runtime finishes it; the poll sees other runtimes'.
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(inner.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Sends it a signal (see [`Runtime::signal`]).
+    pub async fn signal<T: Serialize>(&self, name: &str, payload: T) -> Result<(), RuntimeError> {
+        self.rt.signal(&self.id, name, payload).await
+    }
+
+    /// Where it stands (see [`Runtime::state`]).
+    pub async fn state(&self) -> Result<WorkflowState, RuntimeError> {
+        self.rt.state(&self.id).await
+    }
+
+    /// Cancels it (see [`Runtime::cancel`]).
+    pub async fn cancel(&self) -> Result<(), RuntimeError> {
+        self.rt.cancel(&self.id).await
+    }
+}

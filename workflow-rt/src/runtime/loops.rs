@@ -1,0 +1,162 @@
+//! The runtime's background loops: one each, whatever the number of workflows.
+//!
+//! - timers: sleeps until the earliest timer in the store is due, fires what is due;
+//! - tasks: leases activity tasks that are due (retries after their backoff, tasks whose
+//!   worker died, tasks no worker had taken);
+//! - leases: renews the leases of the attempts this worker runs, with their heartbeats;
+//! - ready: picks up workflows that another runtime (or a crash) left with unseen events.
+//!
+//! Each also wakes every `poll_interval` of real time, to see what other runtimes on the same
+//! store did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::engine::Inner;
+use crate::store::LeaseRequest;
+
+const BATCH: usize = 512;
+
+impl Inner {
+    /// Waits for `deadline_ms` on the runtime's clock, a poke, the poll interval or shutdown.
+    /// Returns false at shutdown.
+    async fn pause(
+        &self,
+        deadline_ms: Option<u64>,
+        poke: &tokio::sync::Notify,
+        poll: Duration,
+    ) -> bool {
+        let mut shutdown = self.shutdown_signal.subscribe();
+        if *shutdown.borrow_and_update() {
+            return false;
+        }
+        let due = match deadline_ms {
+            Some(t) => self.clock.sleep_until(t),
+            None => Box::pin(std::future::pending()),
+        };
+        tokio::select! {
+            () = due => {}
+            () = poke.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return false,
+        }
+        !self.is_shut_down()
+    }
+
+    pub(crate) async fn timer_loop(self: Arc<Self>) {
+        loop {
+            let now = self.clock.now_ms();
+            let mut next = None;
+            match self.store.fire_timers(now, BATCH).await {
+                Ok(woken) => {
+                    let full = woken.len() == BATCH;
+                    for id in woken {
+                        self.wake(&id, Vec::new());
+                    }
+                    if full {
+                        continue;
+                    }
+                    match self.store.next_timer_due().await {
+                        Ok(n) => next = n,
+                        Err(e) => tracing::warn!(error = %e, "cannot read the next timer"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot fire timers"),
+            }
+            // A due time in the past means firing failed: wait for the poll instead of spinning.
+            let next = next.filter(|&t| t > now);
+            if !self
+                .pause(next, &self.timer_wakeup, self.config.poll_interval)
+                .await
+            {
+                return;
+            }
+        }
+    }
+
+    pub(crate) async fn task_loop(self: Arc<Self>) {
+        if self.activity_names.is_empty() {
+            return;
+        }
+        loop {
+            let now = self.clock.now_ms();
+            let free = self.free_slots();
+            let mut leased = 0;
+            if free > 0 {
+                let request = LeaseRequest {
+                    owner: self.config.worker_id.clone(),
+                    names: self.activity_names.clone(),
+                    now_ms: now,
+                    lease_until_ms: now + self.config.lease_ms,
+                    limit: free.min(BATCH),
+                };
+                match self.store.lease_tasks(request).await {
+                    Ok(tasks) => {
+                        leased = tasks.len();
+                        for d in self.start_tasks(tasks).await {
+                            self.wake(&d.workflow_id, vec![d.fresh]);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot lease activity tasks"),
+                }
+            }
+            if leased > 0 && leased == free.min(BATCH) {
+                continue;
+            }
+            let next = match self.store.next_task_due(&self.activity_names).await {
+                Ok(n) => n.filter(|&t| t > now),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next task");
+                    None
+                }
+            };
+            if !self
+                .pause(next, &self.task_wakeup, self.config.poll_interval)
+                .await
+            {
+                return;
+            }
+        }
+    }
+
+    pub(crate) async fn lease_loop(self: Arc<Self>) {
+        let every = Duration::from_millis((self.config.lease_ms / 3).max(10));
+        let never = tokio::sync::Notify::new();
+        loop {
+            if !self.pause(None, &never, every).await {
+                return;
+            }
+            let held = self.held_leases();
+            if held.is_empty() {
+                continue;
+            }
+            let until = self.clock.now_ms() + self.config.lease_ms;
+            if let Err(e) = self
+                .store
+                .renew_leases(&self.config.worker_id, held, until)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot renew activity leases");
+            }
+        }
+    }
+
+    pub(crate) async fn ready_loop(self: Arc<Self>) {
+        let never = tokio::sync::Notify::new();
+        loop {
+            match self.store.ready_workflows(BATCH).await {
+                Ok(ready) => {
+                    for (id, name) in ready {
+                        if self.workflows.contains_key(name.as_str()) {
+                            self.wake(&id, Vec::new());
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list ready workflows"),
+            }
+            if !self.pause(None, &never, self.config.poll_interval).await {
+                return;
+            }
+        }
+    }
+}

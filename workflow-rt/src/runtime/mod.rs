@@ -1,0 +1,399 @@
+//! The runtime: runs workflows on a [`Store`], with their activities, timers and signals.
+//!
+//! ```no_run
+//! # use workflow_rt::prelude::*;
+//! # use workflow_rt::{Runtime, SqliteStore};
+//! # #[activity] async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> { Ok(format!("pay-{cents}")) }
+//! # #[workflow] async fn checkout(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+//! #     let p = ctx.activity(charge, cents).await?; Ok(p)
+//! # }
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = Runtime::builder()
+//!     .store(SqliteStore::open("workflows.db")?)
+//!     .workflow(checkout)
+//!     .activity(charge)
+//!     .build()
+//!     .await?;
+//! let run = rt.start(checkout, "order-42", 999).await?; // the id makes it idempotent
+//! println!("{:?}", run.result().await?);
+//! rt.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod activities;
+mod builder;
+mod engine;
+mod error;
+mod handle;
+mod loops;
+mod registry;
+mod resolve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use builder::Builder;
+pub use error::RuntimeError;
+pub use handle::Handle;
+
+use crate::context::WorkflowCtx;
+use crate::durable::Pending;
+use crate::snapshot::Snapshot;
+use crate::store::{
+    HistoryEntry, HistoryKind, NewWorkflow, StepCommit, StepOutcome, Store, StoreError,
+    WorkflowStatus, WorkflowSummary,
+};
+use crate::workflow::Workflow;
+use engine::Inner;
+
+/// Runs workflows: start them, signal them, query them, cancel them.
+///
+/// Cheap to clone (all clones are one runtime). The runtime stops when [`Runtime::shutdown`]
+/// is called or when the last clone and [`Handle`] are dropped.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops the runtime's loops when the last user-facing clone goes (the loops themselves hold
+/// the shared state, so its own drop would never come).
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.begin_shutdown();
+        self.0.abort_all_attempts();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker_id", &self.inner.config.worker_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A workflow as [`Runtime::state`] shows it: the snapshot is the query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowState {
+    pub id: String,
+    pub name: String,
+    pub status: WorkflowStatus,
+    /// Bumped by every step.
+    pub version: u64,
+    /// How many steps have run.
+    pub step: u64,
+    /// The state enum, as JSON (`None` if it cannot be shown: see `state_error`).
+    pub state: Option<serde_json::Value>,
+    /// Why `state` is missing: the workflow is not registered here, or its snapshot does not
+    /// decode with this code.
+    pub state_error: Option<String>,
+    /// What it waits for (while running).
+    pub waiting_for: Option<Pending>,
+    /// The output as JSON, once finished.
+    pub output: Option<serde_json::Value>,
+    /// Why it is parked.
+    pub park_reason: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+impl Runtime {
+    /// A builder: `.store(..)` is required, then `.workflow(..)` and `.activity(..)` for each
+    /// workflow and activity this runtime runs.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn from_inner(inner: Arc<Inner>) -> Self {
+        Runtime {
+            _owner: Arc::new(Owner(inner.clone())),
+            inner,
+        }
+    }
+
+    fn check_running(&self) -> Result<(), RuntimeError> {
+        if self.inner.is_shut_down() {
+            Err(RuntimeError::ShutDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// This runtime's worker id (see [`Builder::worker_id`]).
+    pub fn worker_id(&self) -> &str {
+        &self.inner.config.worker_id
+    }
+
+    /// Starts workflow `W` under `id`, or returns the run already under `id` if it is a run of
+    /// `W` with the same input (so a retried start is harmless). Another input, or another
+    /// workflow, under that id is [`RuntimeError::IdInUse`].
+    pub async fn start<W: Workflow>(
+        &self,
+        _workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+    ) -> Result<Handle<W>, RuntimeError> {
+        self.check_running()?;
+        let id = id.into();
+        let Some(registered) = self.inner.workflows.get(W::NAME).cloned() else {
+            return Err(RuntimeError::NotRegistered {
+                name: W::NAME.to_string(),
+            });
+        };
+        let encoded = postcard::to_stdvec(&input).map_err(|e| RuntimeError::Encode {
+            what: format!("the input of {}", W::NAME),
+            reason: e.to_string(),
+        })?;
+        let now = self.inner.clock.now_ms();
+        let ctx = WorkflowCtx::initial_state(&id, now);
+        let state = W::start(input);
+        let snapshot = Snapshot::encode(W::NAME, W::FINGERPRINT, 0, ctx, &state).map_err(|e| {
+            RuntimeError::Encode {
+                what: format!("the first state of {}", W::NAME),
+                reason: e.to_string(),
+            }
+        })?;
+        let new = NewWorkflow {
+            id: id.clone(),
+            name: W::NAME.to_string(),
+            input: encoded.clone(),
+            snapshot,
+            now_ms: now,
+            history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
+        };
+        match self.inner.store.create_workflow(new).await {
+            Ok(()) => {
+                self.inner.prime(&id, registered, Box::new(state), ctx);
+                self.inner.wake(&id, Vec::new());
+            }
+            Err(StoreError::AlreadyExists(existing)) => {
+                if existing.name != W::NAME || existing.input != encoded {
+                    return Err(RuntimeError::IdInUse {
+                        id,
+                        name: existing.name,
+                    });
+                }
+            }
+            Err(e) => return Err(RuntimeError::Store(e)),
+        }
+        Ok(Handle::new(self.clone(), id))
+    }
+
+    /// A handle on the run of `W` under `id` (started earlier, maybe by another process).
+    pub fn handle<W: Workflow>(&self, _workflow: W, id: impl Into<String>) -> Handle<W> {
+        Handle::new(self.clone(), id.into())
+    }
+
+    /// Sends signal `name` to workflow `id`. It is stored at once and delivered, in order with
+    /// the other signals of that name, to the next `ctx.signal(name)` wait. A workflow that
+    /// does not exist or has finished is an error.
+    pub async fn signal<T: Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        payload: T,
+    ) -> Result<(), RuntimeError> {
+        self.check_running()?;
+        let bytes = postcard::to_stdvec(&payload).map_err(|e| RuntimeError::Encode {
+            what: format!("signal {name:?}"),
+            reason: e.to_string(),
+        })?;
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .store
+            .append_signal(id, name, bytes, now)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        self.inner.wake(id, Vec::new());
+        Ok(())
+    }
+
+    /// Where workflow `id` stands, with its current state as JSON.
+    pub async fn state(&self, id: &str) -> Result<WorkflowState, RuntimeError> {
+        let rec = self
+            .inner
+            .store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        let registered = self.inner.workflows.get(rec.name.as_str());
+        let snapshot = Snapshot::decode(&rec.snapshot);
+        let step = snapshot.as_ref().map(|s| s.step).unwrap_or(0);
+        let shown = match (registered, &snapshot) {
+            (None, _) => Err(format!(
+                "workflow {:?} is not registered with this runtime",
+                rec.name
+            )),
+            (Some(_), Err(e)) => Err(e.to_string()),
+            (Some(w), Ok(s)) => s
+                .check(w.name(), w.fingerprint())
+                .map_err(|e| e.to_string())
+                .and_then(|()| w.state_json(s)),
+        };
+        let (state, state_error) = match shown {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
+        let output = match (registered, &rec.output) {
+            (Some(w), Some(bytes)) => w.output_json(bytes).ok(),
+            _ => None,
+        };
+        let waiting_for = match (rec.status, &rec.pending) {
+            (WorkflowStatus::Running | WorkflowStatus::Parked, Some(b)) => {
+                postcard::from_bytes(b).ok()
+            }
+            _ => None,
+        };
+        Ok(WorkflowState {
+            id: rec.id,
+            name: rec.name,
+            status: rec.status,
+            version: rec.version,
+            step,
+            state,
+            state_error,
+            waiting_for,
+            output,
+            park_reason: rec.park_reason,
+            created_at_ms: rec.created_at_ms,
+            updated_at_ms: rec.updated_at_ms,
+        })
+    }
+
+    /// The workflows with this status (all of them for `None`), by id.
+    pub async fn list(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> Result<Vec<WorkflowSummary>, RuntimeError> {
+        Ok(self.inner.store.list_workflows(status).await?)
+    }
+
+    /// What happened to workflow `id`, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, RuntimeError> {
+        self.inner
+            .store
+            .history(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))
+    }
+
+    /// Cancels workflow `id`: it stops where it is (its activities in flight are abandoned and
+    /// its timers dropped) and its result becomes [`RuntimeError::Cancelled`].
+    pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
+        self.check_running()?;
+        self.change_status(id, |status| {
+            if status.is_finished() {
+                Err(RuntimeError::Finished {
+                    id: id.to_string(),
+                    status,
+                })
+            } else {
+                Ok((
+                    StepOutcome::Cancelled,
+                    HistoryKind::Cancelled,
+                    "cancelled".to_string(),
+                ))
+            }
+        })
+        .await?;
+        self.inner.abort_attempts(id, None);
+        Ok(())
+    }
+
+    /// Puts a parked workflow back to work, after the cause is fixed (for instance, the code
+    /// that wrote its snapshot is deployed again). If its next step still cannot run, it is
+    /// parked again.
+    pub async fn unpark(&self, id: &str) -> Result<(), RuntimeError> {
+        self.check_running()?;
+        self.change_status(id, |status| match status {
+            WorkflowStatus::Parked => Ok((
+                StepOutcome::Unparked,
+                HistoryKind::Unparked,
+                "unparked".to_string(),
+            )),
+            status => Err(RuntimeError::NotParked {
+                id: id.to_string(),
+                status,
+            }),
+        })
+        .await?;
+        self.inner.wake(id, Vec::new());
+        Ok(())
+    }
+
+    /// Commits a status change decided by `decide` from the current status, retrying on
+    /// conflicts with running steps.
+    async fn change_status(
+        &self,
+        id: &str,
+        decide: impl Fn(WorkflowStatus) -> Result<(StepOutcome, HistoryKind, String), RuntimeError>,
+    ) -> Result<(), RuntimeError> {
+        for _ in 0..64 {
+            let rec = self
+                .inner
+                .store
+                .load_workflow(id)
+                .await
+                .map_err(|e| RuntimeError::from_store(id, e))?;
+            let (outcome, kind, detail) = decide(rec.status)?;
+            let now = self.inner.clock.now_ms();
+            let commit = StepCommit {
+                workflow_id: id.to_string(),
+                expected_version: rec.version,
+                now_ms: now,
+                outcome,
+                consumed_events: Vec::new(),
+                completed_tasks: Vec::new(),
+                cancelled: Vec::new(),
+                seen_events_upto: 0,
+                keep_ready: false,
+                history: vec![HistoryEntry::new(now, kind, detail)],
+            };
+            match self.inner.store.commit_step(commit).await {
+                Ok(_) => {
+                    self.inner.forget(id);
+                    self.inner.notify_watchers(id);
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(RuntimeError::from_store(id, e)),
+            }
+        }
+        Err(RuntimeError::Store(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: 0,
+        }))
+    }
+
+    /// Stops the runtime: its loops end, activity attempts in flight are abandoned (their
+    /// leases released, so another runtime takes them at once) and steps in flight finish.
+    /// Workflows stay in the store, to be continued by the next runtime on it.
+    pub async fn shutdown(&self) {
+        self.inner.begin_shutdown();
+        self.inner.abort_all_attempts();
+        for _ in 0..1000 {
+            if !self.inner.busy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if let Err(e) = self
+            .inner
+            .store
+            .release_leases(&self.inner.config.worker_id)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot release activity leases at shutdown");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! Resolving a workflow's wait against what has arrived: stored events and results a local
+//! worker has just produced.
+
+use crate::activity::ActivityError;
+use crate::durable::{Pending, Resolution};
+use crate::store::{Event, EventKind};
+
+/// An activity's final result, straight from a worker of this runtime: not stored as an event,
+/// but consumed by the step that it wakes (which deletes the task in the same commit).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Fresh {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub result: Result<Vec<u8>, ActivityError>,
+}
+
+/// A resolved wait and what the step that takes it must commit.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resolved {
+    pub resolution: Resolution,
+    /// Inbox events used.
+    pub consumed_events: Vec<u64>,
+    /// Fresh results used: their tasks are deleted.
+    pub completed_tasks: Vec<u64>,
+    /// Activity and timer leaves of branches that lost a `Select`.
+    pub cancelled: Vec<u64>,
+    /// The time of the latest event used: the step's `ctx.now()`.
+    pub woke_at: u64,
+    /// What woke the step, for the history.
+    pub woken_by: String,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Event(usize),
+    Fresh(usize),
+}
+
+/// Whether the wait includes a signal (which may already be buffered).
+pub(crate) fn has_signal(p: &Pending) -> bool {
+    match p {
+        Pending::Signal { .. } => true,
+        Pending::Join(v) | Pending::Select(v) => v.iter().any(has_signal),
+        _ => false,
+    }
+}
+
+/// Resolves `pending` the way events would have resolved it one by one, in the order they
+/// arrived (stored events by id, then fresh results): each event goes to its leaf (a signal to
+/// the first waiting leaf of its name, in tree order), and after each one the tree is checked
+/// with [`Pending::try_resolve`], the resolver the test driver uses too. The first event that
+/// completes the tree decides it: so of a signal and a timer, the one that came first wins. A
+/// signal taken by a leaf of a losing branch is not consumed; it stays buffered.
+pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Option<Resolved> {
+    let leaves = pending.leaves();
+    let index_of = |node: &Pending| leaves.iter().position(|l| std::ptr::eq(*l, node));
+    let mut filled: Vec<Option<(Resolution, Source)>> = vec![None; leaves.len()];
+    let open_leaf = |filled: &[Option<(Resolution, Source)>], want: &dyn Fn(&Pending) -> bool| {
+        leaves
+            .iter()
+            .enumerate()
+            .position(|(k, l)| filled[k].is_none() && want(l))
+    };
+    let arrivals = (0..inbox.len())
+        .map(Source::Event)
+        .chain((0..fresh.len()).map(Source::Fresh));
+    for src in arrivals {
+        let slot = match src {
+            Source::Event(i) => match &inbox[i].kind {
+                EventKind::ActivityCompleted { seq, result } => open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Activity { seq: s, .. } if s == seq),
+                )
+                .map(|k| (k, Resolution::Activity(result.clone()))),
+                EventKind::TimerFired { seq } => open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
+                )
+                .map(|k| (k, Resolution::Timer)),
+                EventKind::Signal { name, payload } => open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Signal { name: n, .. } if n == name),
+                )
+                .map(|k| (k, Resolution::Signal(payload.clone()))),
+            },
+            Source::Fresh(i) => {
+                let seq = fresh[i].seq;
+                open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Activity { seq: s, .. } if *s == seq),
+                )
+                .map(|k| (k, Resolution::Activity(fresh[i].result.clone())))
+            }
+        };
+        let Some((k, r)) = slot else { continue };
+        filled[k] = Some((r, src));
+        let resolution = pending.try_resolve(&mut |leaf| {
+            index_of(leaf).and_then(|k| filled[k].as_ref().map(|(r, _)| r.clone()))
+        });
+        if let Some(resolution) = resolution {
+            return Some(account(pending, resolution, &leaves, &filled, fresh, inbox));
+        }
+    }
+    None
+}
+
+/// What the step that takes `resolution` consumes and cancels.
+fn account(
+    pending: &Pending,
+    resolution: Resolution,
+    leaves: &[&Pending],
+    filled: &[Option<(Resolution, Source)>],
+    fresh: &[Fresh],
+    inbox: &[Event],
+) -> Resolved {
+    let mut used = Vec::new();
+    collect_used(pending, &resolution, &mut used);
+    let mut out = Resolved {
+        resolution,
+        consumed_events: Vec::new(),
+        completed_tasks: Vec::new(),
+        cancelled: Vec::new(),
+        woke_at: 0,
+        woken_by: String::new(),
+    };
+    for (k, leaf) in leaves.iter().enumerate() {
+        let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
+        if !is_used {
+            if matches!(leaf, Pending::Activity { .. } | Pending::Timer { .. })
+                && let Some(seq) = leaf.seq()
+            {
+                out.cancelled.push(seq);
+            }
+            continue;
+        }
+        let Some((_, src)) = &filled[k] else { continue };
+        let (at, ok) = match *src {
+            Source::Event(i) => {
+                out.consumed_events.push(inbox[i].id);
+                (
+                    inbox[i].at_ms,
+                    !matches!(
+                        inbox[i].kind,
+                        EventKind::ActivityCompleted { result: Err(_), .. }
+                    ),
+                )
+            }
+            Source::Fresh(i) => {
+                out.completed_tasks.push(fresh[i].seq);
+                (fresh[i].at_ms, fresh[i].result.is_ok())
+            }
+        };
+        out.woke_at = out.woke_at.max(at);
+        if !out.woken_by.is_empty() {
+            out.woken_by.push_str(", ");
+        }
+        let seq = leaf.seq().unwrap_or(0);
+        let what = match leaf {
+            Pending::Activity { name, .. } => {
+                format!("activity {name}#{seq} {}", if ok { "ok" } else { "failed" })
+            }
+            Pending::Timer { .. } => format!("timer#{seq}"),
+            Pending::Signal { name, .. } => format!("signal {name}#{seq}"),
+            Pending::Join(_) | Pending::Select(_) => String::new(),
+        };
+        out.woken_by.push_str(&what);
+    }
+    out
+}
+
+fn collect_used<'a>(p: &'a Pending, r: &Resolution, out: &mut Vec<&'a Pending>) {
+    match (p, r) {
+        (Pending::Join(ps), Resolution::Join(rs)) => {
+            for (p, r) in ps.iter().zip(rs) {
+                collect_used(p, r, out);
+            }
+        }
+        (Pending::Select(ps), Resolution::Select(i, r)) => {
+            if let Some(p) = ps.get(*i as usize) {
+                collect_used(p, r, out);
+            }
+        }
+        (leaf, _) => out.push(leaf),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::ActivityOptions;
+
+    fn act(seq: u64) -> Pending {
+        Pending::Activity {
+            seq,
+            name: "a".into(),
+            input: vec![],
+            options: ActivityOptions::default(),
+        }
+    }
+    fn sig(seq: u64, name: &str) -> Pending {
+        Pending::Signal {
+            seq,
+            name: name.into(),
+        }
+    }
+    fn signal(id: u64, name: &str, payload: u8) -> Event {
+        Event {
+            id,
+            at_ms: id * 10,
+            kind: EventKind::Signal {
+                name: name.into(),
+                payload: vec![payload],
+            },
+        }
+    }
+
+    #[test]
+    fn a_join_needs_every_leaf() {
+        let p = Pending::Join(vec![act(0), act(1)]);
+        let fresh = vec![Fresh {
+            seq: 1,
+            at_ms: 5,
+            result: Ok(vec![1]),
+        }];
+        assert!(resolve(&p, &fresh, &[]).is_none());
+        let inbox = vec![Event {
+            id: 3,
+            at_ms: 9,
+            kind: EventKind::ActivityCompleted {
+                seq: 0,
+                result: Ok(vec![0]),
+            },
+        }];
+        let r = resolve(&p, &fresh, &inbox).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Join(vec![
+                Resolution::Activity(Ok(vec![0])),
+                Resolution::Activity(Ok(vec![1]))
+            ])
+        );
+        assert_eq!(
+            (r.consumed_events, r.completed_tasks, r.woke_at),
+            (vec![3], vec![1], 9)
+        );
+        assert!(r.cancelled.is_empty());
+    }
+
+    #[test]
+    fn a_select_cancels_the_losers_but_never_takes_their_signals() {
+        let p = Pending::Select(vec![
+            sig(0, "go"),
+            Pending::Timer {
+                seq: 1,
+                fire_at: 100,
+            },
+            act(2),
+        ]);
+        let inbox = vec![Event {
+            id: 1,
+            at_ms: 100,
+            kind: EventKind::TimerFired { seq: 1 },
+        }];
+        let r = resolve(&p, &[], &inbox).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Select(1, Box::new(Resolution::Timer))
+        );
+        assert_eq!((r.consumed_events, r.cancelled), (vec![1], vec![2]));
+    }
+
+    #[test]
+    fn signals_go_in_order_and_a_losing_branch_puts_its_signal_back() {
+        let inbox = vec![
+            signal(1, "go", 10),
+            signal(2, "stop", 20),
+            signal(3, "go", 30),
+        ];
+        let p = Pending::Join(vec![sig(0, "go"), sig(1, "go")]);
+        let r = resolve(&p, &[], &inbox).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Join(vec![
+                Resolution::Signal(vec![10]),
+                Resolution::Signal(vec![30])
+            ])
+        );
+        assert_eq!((r.consumed_events, r.woke_at), (vec![1, 3], 30));
+        assert!(
+            resolve(
+                &Pending::Join(vec![sig(0, "stop"), sig(1, "stop")]),
+                &[],
+                &inbox
+            )
+            .is_none()
+        );
+        // Branch 0 takes the first "go" but cannot finish (its activity is still running); the
+        // second "go" completes branch 1, and the first stays buffered.
+        let p = Pending::Select(vec![
+            Pending::Join(vec![sig(0, "go"), act(1)]),
+            sig(2, "go"),
+        ]);
+        let r = resolve(&p, &[], &inbox).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Select(1, Box::new(Resolution::Signal(vec![30])))
+        );
+        assert_eq!((r.consumed_events, r.cancelled), (vec![3], vec![1]));
+    }
+
+    #[test]
+    fn what_arrived_first_wins_a_select() {
+        let timer_first = vec![
+            Event {
+                id: 1,
+                at_ms: 100,
+                kind: EventKind::TimerFired { seq: 1 },
+            },
+            signal(2, "go", 7),
+        ];
+        let p = Pending::Select(vec![
+            sig(0, "go"),
+            Pending::Timer {
+                seq: 1,
+                fire_at: 100,
+            },
+        ]);
+        let r = resolve(&p, &[], &timer_first).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Select(1, Box::new(Resolution::Timer))
+        );
+        assert_eq!(r.consumed_events, vec![1], "the signal stays buffered");
+        let signal_first = vec![
+            signal(1, "go", 7),
+            Event {
+                id: 2,
+                at_ms: 100,
+                kind: EventKind::TimerFired { seq: 1 },
+            },
+        ];
+        let r = resolve(&p, &[], &signal_first).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Select(0, Box::new(Resolution::Signal(vec![7])))
+        );
+        assert_eq!((r.consumed_events, r.cancelled), (vec![1], vec![1]));
+    }
+}

@@ -1,0 +1,226 @@
+//! The snapshot envelope: what the store keeps of a suspended workflow.
+//!
+//! ```text
+//! format version | workflow name | fingerprint | step number | CtxState | postcard state
+//! ```
+//!
+//! All of it postcard: a header, then the state enum's own encoding. The format version comes
+//! first so that a later layout can be recognised; the name and the fingerprint say which code
+//! wrote the state, so a snapshot is never decoded by code with another layout (it is parked
+//! instead); the step number counts committed steps; the context state carries the workflow's
+//! clock, random generator and command sequence.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::context::CtxState;
+
+/// Why a snapshot cannot be resumed by the code at hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// Written by a version of this library with another envelope layout.
+    #[error("snapshot format {found} is not supported (this build reads format {supported})")]
+    UnsupportedFormat { found: u16, supported: u16 },
+    /// Written by another workflow.
+    #[error("snapshot belongs to workflow {found:?}, not {expected:?}")]
+    WrongWorkflow { expected: String, found: String },
+    /// Written by other code for this workflow: its state layout differs from the one compiled
+    /// in. Deploy the code that wrote it (or a migration) and unpark the workflow.
+    #[error(
+        "snapshot fingerprint {stored:016x} does not match the code of workflow {workflow:?} \
+         (fingerprint {code:016x}): the state was written by other code"
+    )]
+    FingerprintMismatch {
+        workflow: String,
+        stored: u64,
+        code: u64,
+    },
+    /// The bytes do not decode.
+    #[error("snapshot does not decode: {0}")]
+    Corrupt(String),
+    /// The state could not be encoded.
+    #[error("state does not encode: {0}")]
+    Encode(String),
+}
+
+/// A decoded snapshot envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The envelope format ([`Snapshot::FORMAT`] when written by this build).
+    pub format: u16,
+    /// The workflow's [`crate::Workflow::NAME`].
+    pub workflow: String,
+    /// The [`crate::Workflow::FINGERPRINT`] of the code that wrote it.
+    pub fingerprint: u64,
+    /// How many steps had been committed when it was written.
+    pub step: u64,
+    /// The workflow's context: clock reading, random generator, next command sequence.
+    pub ctx: CtxState,
+    /// The postcard encoding of the workflow's state enum.
+    pub state: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    workflow: &'a str,
+    fingerprint: u64,
+    step: u64,
+    ctx: CtxState,
+}
+
+impl Snapshot {
+    /// The envelope format this build writes and reads.
+    pub const FORMAT: u16 = 1;
+
+    /// Encodes an envelope around `state` in one buffer.
+    pub fn encode<S: Serialize + ?Sized>(
+        workflow: &str,
+        fingerprint: u64,
+        step: u64,
+        ctx: CtxState,
+        state: &S,
+    ) -> Result<Vec<u8>, SnapshotError> {
+        let enc = |e: postcard::Error| SnapshotError::Encode(e.to_string());
+        let out = postcard::to_extend(&Self::FORMAT, Vec::with_capacity(64)).map_err(enc)?;
+        let out = postcard::to_extend(
+            &Header {
+                workflow,
+                fingerprint,
+                step,
+                ctx,
+            },
+            out,
+        )
+        .map_err(enc)?;
+        postcard::to_extend(state, out).map_err(enc)
+    }
+
+    /// Decodes an envelope (the state stays encoded: see [`Snapshot::decode_state`]).
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let corrupt = |e: postcard::Error| SnapshotError::Corrupt(e.to_string());
+        let (format, rest) = postcard::take_from_bytes::<u16>(bytes).map_err(corrupt)?;
+        if format != Self::FORMAT {
+            return Err(SnapshotError::UnsupportedFormat {
+                found: format,
+                supported: Self::FORMAT,
+            });
+        }
+        let (h, state) = postcard::take_from_bytes::<Header<'_>>(rest).map_err(corrupt)?;
+        Ok(Snapshot {
+            format,
+            workflow: h.workflow.to_string(),
+            fingerprint: h.fingerprint,
+            step: h.step,
+            ctx: h.ctx,
+            state: state.to_vec(),
+        })
+    }
+
+    /// Encodes this envelope.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = postcard::to_extend(&self.format, Vec::with_capacity(64 + self.state.len()))
+            .unwrap_or_default();
+        let h = Header {
+            workflow: &self.workflow,
+            fingerprint: self.fingerprint,
+            step: self.step,
+            ctx: self.ctx,
+        };
+        out = postcard::to_extend(&h, out).unwrap_or_default();
+        out.extend_from_slice(&self.state);
+        out
+    }
+
+    /// Checks that the code of `workflow` with `fingerprint` may resume this snapshot.
+    pub fn check(&self, workflow: &str, fingerprint: u64) -> Result<(), SnapshotError> {
+        if self.workflow != workflow {
+            return Err(SnapshotError::WrongWorkflow {
+                expected: workflow.to_string(),
+                found: self.workflow.clone(),
+            });
+        }
+        if self.fingerprint != fingerprint {
+            return Err(SnapshotError::FingerprintMismatch {
+                workflow: workflow.to_string(),
+                stored: self.fingerprint,
+                code: fingerprint,
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes the state enum.
+    pub fn decode_state<S: DeserializeOwned>(&self) -> Result<S, SnapshotError> {
+        postcard::from_bytes(&self.state).map_err(|e| SnapshotError::Corrupt(format!("state: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> CtxState {
+        CtxState {
+            now_ms: 1_700_000_000_000,
+            rng: 42,
+            seq: 7,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let bytes = Snapshot::encode("checkout", 0xabcd, 3, ctx(), &(5u32, "x".to_string()))
+            .expect("encode");
+        let s = Snapshot::decode(&bytes).expect("decode");
+        assert_eq!(
+            (s.format, s.workflow.as_str(), s.fingerprint, s.step, s.ctx),
+            (1, "checkout", 0xabcd, 3, ctx())
+        );
+        assert_eq!(
+            s.decode_state::<(u32, String)>().expect("state"),
+            (5, "x".to_string())
+        );
+        assert_eq!(s.to_bytes(), bytes);
+        s.check("checkout", 0xabcd).expect("same code");
+    }
+
+    #[test]
+    fn refuses_other_code() {
+        let s = Snapshot::decode(&Snapshot::encode("checkout", 1, 0, ctx(), &0u8).expect("encode"))
+            .expect("decode");
+        assert!(matches!(
+            s.check("checkout", 2),
+            Err(SnapshotError::FingerprintMismatch {
+                stored: 1,
+                code: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.check("refund", 1),
+            Err(SnapshotError::WrongWorkflow { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_damaged_bytes() {
+        assert!(matches!(
+            Snapshot::decode(&[]),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        assert!(matches!(
+            Snapshot::decode(&[9]),
+            Err(SnapshotError::UnsupportedFormat { found: 9, .. })
+        ));
+        let bytes = Snapshot::encode("checkout", 1, 0, ctx(), &300u16).expect("encode");
+        assert!(matches!(
+            Snapshot::decode(&bytes[..4]),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        let s = Snapshot::decode(&bytes).expect("decode");
+        assert!(matches!(
+            s.decode_state::<String>(),
+            Err(SnapshotError::Corrupt(_))
+        ));
+    }
+}
