@@ -57,4 +57,5 @@ pub mod prelude {
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,
         Select3, Select4, Serialize, Workflow, WorkflowCtx, WorkflowError, activity, workflow,
     };
+    pub use crate::{MemoryStore, Runtime, SqliteStore};
 }
