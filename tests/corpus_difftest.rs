@@ -2071,7 +2071,7 @@ mod kyc_sampling_runs {
             // The same generator, seeded from the id, draws the uuid then the sample.
             let ctx = WorkflowCtx::new(id, WorkflowCtx::initial_state(id, DEFAULT_START_MS));
             let request_id = ctx.uuid();
-            let sampled = ctx.random::<u64>() % 4 == 0;
+            let sampled = ctx.random::<u64>().is_multiple_of(4);
             let mut checks = vec![format!("docs ok for ann ({})", &request_id[..8])];
             if sampled {
                 checks.push(format!("reviewed {}", &request_id[..8]));

@@ -27,7 +27,7 @@ pub async fn find_customer(
 /// A credit limit in cents, or an error for customers whose id is a multiple of 7.
 #[activity]
 pub async fn credit_limit(_ctx: ActivityCtx, customer: Customer) -> Result<u64, ActivityError> {
-    if customer.id % 7 == 0 {
+    if customer.id.is_multiple_of(7) {
         return Err(ActivityError::non_retryable("credit bureau has no record"));
     }
     Ok(customer.id * 10_000)
