@@ -98,6 +98,11 @@ impl Inner {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
                 continue;
             }
+            if lock(&self.attempts).held.contains_key(&(task.workflow_id.clone(), task.seq)) {
+                // Its lease lapsed while this worker still runs it (a clock jump): keep the
+                // attempt that runs rather than start a second one.
+                continue;
+            }
             {
                 let mut a = lock(&self.attempts);
                 if a.running >= self.config.max_concurrent_activities {

@@ -123,7 +123,10 @@ impl Inner {
         let every = Duration::from_millis((self.config.lease_ms / 3).max(10));
         let never = tokio::sync::Notify::new();
         loop {
-            if !self.pause(None, &never, every).await {
+            // Also on the runtime's clock: a virtual clock moved far ahead must not let the
+            // leases of running attempts lapse before they are renewed.
+            let due = self.clock.now_ms().saturating_add(self.config.lease_ms / 3);
+            if !self.pause(Some(due), &never, every).await {
                 return;
             }
             let held = self.held_leases();

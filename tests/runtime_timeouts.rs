@@ -1,0 +1,372 @@
+//! Activity timeouts (start-to-close, schedule-to-close, heartbeat), heartbeat details handed
+//! to the next attempt, and leases of a worker that died, on the virtual clock.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{T0, builder, eventually, memory, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{ActivityOptions, Clock, MemoryStore, VirtualClock, WorkflowStatus};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Plan {
+    /// Attempts `1..=hang` never finish on their own.
+    hang: u32,
+    /// Heartbeats to send (each after a poke from the test) before finishing.
+    beats: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Call {
+    plan: Plan,
+    options: ActivityOptions,
+}
+
+/// Per workflow: (attempt, heartbeat details it started from).
+static SEEN: Mutex<Option<HashMap<String, Vec<(u32, Option<u64>)>>>> = Mutex::new(None);
+static POKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn seen(id: &str) -> Vec<(u32, Option<u64>)> {
+    SEEN.lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(id).cloned())
+        .unwrap_or_default()
+}
+
+#[activity]
+async fn work(ctx: ActivityCtx, plan: Plan) -> Result<String, ActivityError> {
+    let from: Option<u64> = ctx.heartbeat_details();
+    SEEN.lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(ctx.workflow_id().to_string())
+        .or_default()
+        .push((ctx.attempt(), from));
+    let mut progress = from.unwrap_or(0);
+    progress += 5;
+    ctx.heartbeat(&progress);
+    for _ in 0..plan.beats {
+        POKE.notified().await;
+        progress += 1;
+        ctx.heartbeat(&progress);
+    }
+    if ctx.attempt() <= plan.hang {
+        std::future::pending::<()>().await;
+    }
+    Ok(format!("attempt {} done at {progress}", ctx.attempt()))
+}
+
+#[workflow]
+async fn timed(ctx: WorkflowCtx, call: Call) -> Result<String, ActivityError> {
+    let options: ActivityOptions = call.options.clone();
+    ctx.activity(work, call.plan).options(options).await
+}
+
+fn options(f: impl FnOnce(&mut ActivityOptions)) -> ActivityOptions {
+    let mut o = ActivityOptions {
+        retry: RetryPolicy::fixed(Duration::from_secs(1)),
+        ..ActivityOptions::default()
+    };
+    f(&mut o);
+    o
+}
+
+struct Setup {
+    store: Arc<MemoryStore>,
+    clock: VirtualClock,
+    rt: Runtime,
+}
+
+async fn setup() -> Setup {
+    let (store, clock) = memory();
+    let rt = builder(store.clone(), clock.clone())
+        .workflow(timed)
+        .activity(work)
+        .build()
+        .await
+        .expect("build");
+    Setup { store, clock, rt }
+}
+
+impl Setup {
+    /// Waits until attempt `n` of the call is running (leased, started).
+    async fn running(&self, id: &str, n: u32) {
+        eventually(&format!("attempt {n} of {id} runs"), || async {
+            seen(id).len() == n as usize
+                && self
+                    .store
+                    .load_tasks(id)
+                    .await
+                    .expect("tasks")
+                    .first()
+                    .is_some_and(|t| t.lease_owner.is_some())
+        })
+        .await;
+    }
+
+    /// Waits until attempt `n` failed and the retry is scheduled; returns its visible time.
+    async fn retried(&self, id: &str, n: u32) -> u64 {
+        eventually(&format!("attempt {n} of {id} is retried"), || async {
+            let t = self.store.load_tasks(id).await.expect("tasks");
+            t.first()
+                .is_some_and(|t| t.attempt == n && t.lease_owner.is_none())
+        })
+        .await;
+        self.store.load_tasks(id).await.expect("tasks")[0].visible_at_ms
+    }
+
+    async fn retry_reasons(&self, id: &str) -> Vec<String> {
+        let h = self.store.history(id).await.expect("history");
+        h.into_iter()
+            .filter(|e| e.kind == HistoryKind::Retry)
+            .map(|e| e.detail)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_to_close_bounds_each_attempt() {
+    let s = setup().await;
+    let o = options(|o| o.start_to_close = Some(Duration::from_secs(10)));
+    let run =
+        s.rt.start(
+            timed,
+            "stc",
+            Call {
+                plan: Plan { hang: 1, beats: 0 },
+                options: o,
+            },
+        )
+        .await
+        .expect("start");
+    s.running("stc", 1).await;
+    s.clock.advance(Duration::from_millis(9_999));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        s.store.load_tasks("stc").await.expect("tasks")[0].attempt,
+        1,
+        "not before the timeout"
+    );
+    assert!(
+        s.store.load_tasks("stc").await.expect("tasks")[0]
+            .lease_owner
+            .is_some()
+    );
+    s.clock.advance(Duration::from_millis(1));
+    let visible = s.retried("stc", 1).await;
+    assert_eq!(
+        visible,
+        T0 + 10_000 + 1_000,
+        "timed out at 10 s, retried 1 s later"
+    );
+    s.clock.set_ms(visible);
+    // Attempt 1 heartbeated 5 before it hung: attempt 2 starts from there.
+    assert_eq!(
+        within("result", run.result()).await.expect("result"),
+        Ok("attempt 2 done at 10".to_string())
+    );
+    let reasons = s.retry_reasons("stc").await;
+    assert!(
+        reasons.len() == 1 && reasons[0].contains("start-to-close"),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_timeout_reaches_the_workflow() {
+    let s = setup().await;
+    let o = options(|o| {
+        o.start_to_close = Some(Duration::from_secs(3));
+        o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(2);
+    });
+    let run =
+        s.rt.start(
+            timed,
+            "stc-all",
+            Call {
+                plan: Plan { hang: 99, beats: 0 },
+                options: o,
+            },
+        )
+        .await
+        .expect("start");
+    s.running("stc-all", 1).await;
+    s.clock.advance(Duration::from_secs(3));
+    let visible = s.retried("stc-all", 1).await;
+    s.clock.set_ms(visible);
+    s.running("stc-all", 2).await;
+    s.clock.advance(Duration::from_secs(3));
+    let e = within("result", run.result())
+        .await
+        .expect("result")
+        .expect_err("timed out");
+    assert_eq!(
+        (e.kind, e.attempts),
+        (ActivityErrorKind::StartToCloseTimeout, 2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_to_close_bounds_the_whole_call() {
+    let s = setup().await;
+    let o = options(|o| {
+        o.start_to_close = Some(Duration::from_secs(2));
+        o.schedule_to_close = Some(Duration::from_secs(5));
+    });
+    assert_eq!(
+        o.retry.maximum_attempts, 0,
+        "unlimited attempts: only the deadline stops them"
+    );
+    let run =
+        s.rt.start(
+            timed,
+            "s2c",
+            Call {
+                plan: Plan { hang: 99, beats: 0 },
+                options: o,
+            },
+        )
+        .await
+        .expect("start");
+    s.running("s2c", 1).await;
+    s.clock.advance(Duration::from_secs(2));
+    let visible = s.retried("s2c", 1).await;
+    assert_eq!(visible, T0 + 3_000);
+    s.clock.set_ms(visible);
+    s.running("s2c", 2).await;
+    // Attempt 2 may run 2 s, to T0 + 5 s: the call's deadline.
+    s.clock.advance(Duration::from_secs(2));
+    let e = within("result", run.result())
+        .await
+        .expect("result")
+        .expect_err("out of time");
+    assert_eq!(
+        (e.kind, e.attempts),
+        (ActivityErrorKind::ScheduleToCloseTimeout, 2)
+    );
+    assert_eq!(s.clock.now_ms(), T0 + 5_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_attempt_fails_and_the_next_resumes_from_its_heartbeat() {
+    let s = setup().await;
+    let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
+    let run =
+        s.rt.start(
+            timed,
+            "hb",
+            Call {
+                plan: Plan { hang: 1, beats: 0 },
+                options: o,
+            },
+        )
+        .await
+        .expect("start");
+    s.running("hb", 1).await;
+    s.clock.advance(Duration::from_millis(2_000));
+    let visible = s.retried("hb", 1).await;
+    let task = &s.store.load_tasks("hb").await.expect("tasks")[0];
+    assert!(
+        task.heartbeat_details.is_some(),
+        "the last heartbeat is kept with the task"
+    );
+    s.clock.set_ms(visible);
+    assert_eq!(
+        within("result", run.result()).await.expect("result"),
+        Ok("attempt 2 done at 10".to_string())
+    );
+    assert_eq!(
+        seen("hb"),
+        vec![(1, None), (2, Some(5))],
+        "attempt 2 started from attempt 1's heartbeat"
+    );
+    assert!(s.retry_reasons("hb").await[0].contains("heartbeat"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_attempt_alive() {
+    let s = setup().await;
+    let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
+    let run =
+        s.rt.start(
+            timed,
+            "beating",
+            Call {
+                plan: Plan { hang: 0, beats: 4 },
+                options: o,
+            },
+        )
+        .await
+        .expect("start");
+    s.running("beating", 1).await;
+    for _ in 0..4 {
+        // 1.5 s between heartbeats: 6 s in all, three times the timeout.
+        s.clock.advance(Duration::from_millis(1_500));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        POKE.notify_one();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        within("result", run.result()).await.expect("result"),
+        Ok("attempt 1 done at 9".to_string())
+    );
+    assert_eq!(seen("beating").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
+    let (store, clock) = memory();
+    let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3));
+    {
+        let first = builder(store.clone(), clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .worker_id("first")
+            .lease_duration(Duration::from_secs(60))
+            .build()
+            .await
+            .expect("build");
+        first
+            .start(
+                timed,
+                "lost",
+                Call {
+                    plan: Plan { hang: 1, beats: 0 },
+                    options: o,
+                },
+            )
+            .await
+            .expect("start");
+        eventually("attempt 1 runs", || async { seen("lost").len() == 1 }).await;
+        // Dropped without shutdown: like a crash, its lease stays.
+    }
+    let second = builder(store.clone(), clock.clone())
+        .workflow(timed)
+        .activity(work)
+        .worker_id("second")
+        .build()
+        .await
+        .expect("build");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let t = &store.load_tasks("lost").await.expect("tasks")[0];
+    assert_eq!(
+        (t.attempt, t.lease_owner.as_deref()),
+        (1, Some("first")),
+        "a live lease is respected"
+    );
+    clock.advance(Duration::from_secs(60));
+    let out = within("result", second.handle(timed, "lost").result())
+        .await
+        .expect("result");
+    assert_eq!(out, Ok("attempt 2 done at 5".to_string()));
+    assert_eq!(
+        store.load_workflow("lost").await.expect("load").status,
+        WorkflowStatus::Completed
+    );
+    second.shutdown().await;
+}
