@@ -2134,3 +2134,45 @@ mod shipping_quote_runs {
         assert_eq!(r.output, Ok((s("STD-eu-75"), 336, vec![9])));
     }
 }
+
+/// Built again when `corpus/mod.rs` includes `deployment_plan` (see the note there).
+#[cfg(any())]
+mod deployment_plan_runs {
+    use super::*;
+    use corpus::deployment_plan::*;
+
+    fn run(steps: &[&str]) -> TestRun<deployment_plan> {
+        TestRun::new(
+            deployment_plan,
+            "dep-1",
+            Plan {
+                release: s("v2"),
+                steps: steps.iter().map(|x| s(x)).collect(),
+            },
+        )
+        .with_activity(step)
+        .with_activity(health)
+        .with_activity(rollback)
+    }
+
+    #[test]
+    fn a_healthy_plan_applies_every_step() {
+        let r = difftest(|| run(&["canary", "eu", "us"]));
+        assert_eq!(r.output, Ok(vec![s("v2@canary"), s("v2@eu"), s("v2@us")]));
+        assert!(r.calls_of(rollback).is_empty());
+    }
+
+    #[test]
+    fn an_unhealthy_step_rolls_back_newest_first() {
+        let r = difftest(|| run(&["canary", "eu", "bad-us", "ap"]));
+        assert_eq!(
+            r.output,
+            Err(WorkflowError::msg("bad-us unhealthy, v2 rolled back"))
+        );
+        assert_eq!(
+            r.inputs_of(rollback).unwrap(),
+            [s("v2@bad-us"), s("v2@eu"), s("v2@canary")]
+        );
+        assert_eq!(r.calls_of(step).len(), 3);
+    }
+}

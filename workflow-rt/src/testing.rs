@@ -934,19 +934,19 @@ impl<W: Workflow> TestRun<W> {
     /// # use workflow_rt::prelude::*;
     /// # use workflow_rt::testing::TestRun;
     /// #[activity]
-    /// async fn step(_ctx: ActivityCtx, n: u32) -> Result<u32, ActivityError> { Ok(n) }
+    /// async fn measure(_ctx: ActivityCtx, n: u32) -> Result<u32, ActivityError> { Ok(n) }
     ///
     /// #[workflow]
     /// async fn three(ctx: WorkflowCtx, _x: ()) -> Result<u32, WorkflowError> {
     ///     let mut sum: u32 = 0;
     ///     for i in 0..3u32 {
-    ///         sum += ctx.activity(step, i).await?;
+    ///         sum += ctx.activity(measure, i).await?;
     ///     }
     ///     Ok(sum)
     /// }
     ///
     /// let run = TestRun::new(three, "t", ())
-    ///     .with_activity(step)
+    ///     .with_activity(measure)
     ///     .inject_failure(|call| (call.index == 2).then(|| ActivityError::retryable("boom")))
     ///     .run()?;
     /// let error = run.output.unwrap_err();
