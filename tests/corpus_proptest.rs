@@ -771,3 +771,42 @@ proptest! {
         prop_assert_eq!(r.elapsed(), HOUR * events[0].0);
     }
 }
+
+/// Built again when `corpus/mod.rs` includes `deployment_plan` (see the note there).
+#[cfg(any())]
+mod deployment_plan_rules {
+    use super::*;
+    use corpus::deployment_plan::*;
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn a_deployment_completes_or_rolls_back_what_it_applied(env in env(), steps in vec("(bad-)?[a-z]{1,4}", 0..6)) {
+            let r = done::<deployment_plan>(agree(|| {
+                let run = TestRun::new(deployment_plan, "d-1", Plan { release: s("v9"), steps: steps.clone() })
+                    .with_activity(step)
+                    .with_activity(health)
+                    .with_activity(rollback);
+                apply(run, &env)
+            })?)?;
+            let applied: Vec<String> = r.calls_of(step).iter().filter_map(|c| c.output(step).unwrap().ok()).collect();
+            let rolled_back: Vec<String> = r.inputs_of(rollback).unwrap();
+            match &r.output {
+                Ok(done) => {
+                    prop_assert_eq!(done, &applied);
+                    prop_assert!(rolled_back.is_empty());
+                }
+                Err(_) if rolled_back.is_empty() => {}
+                Err(_) => {
+                    // Newest first, all of them unless a rollback failed (the last call).
+                    let mut expected = applied.clone();
+                    expected.reverse();
+                    prop_assert_eq!(&rolled_back[..], &expected[..rolled_back.len()]);
+                    let last_failed = r.activity_calls.last().is_some_and(|c| c.result.is_err());
+                    prop_assert!(last_failed || rolled_back.len() == expected.len());
+                }
+            }
+        }
+    }
+}
