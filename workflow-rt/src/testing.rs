@@ -2,8 +2,9 @@
 //!
 //! [`TestRun`] runs one workflow from its input to its output in the calling thread. It answers
 //! activity calls from closures ([`TestRun::on_activity`]) or by running the real activity
-//! ([`TestRun::with_activity`]), delivers signals queued up front ([`TestRun::signal`]) or at a
-//! virtual time ([`TestRun::signal_after`]), and fires timers on a virtual clock, so a workflow
+//! ([`TestRun::with_activity`]), delivers signals queued up front ([`TestRun::signal`]), at a
+//! virtual time ([`TestRun::signal_after`]) or when the workflow waits for them
+//! ([`TestRun::on_signal_wait`]), and fires timers on a virtual clock, so a workflow
 //! that waits seven days finishes in microseconds. With
 //! [`TestRun::snapshot_every_await`] it also does what a crash does: at every durable await it
 //! encodes the state and the context with postcard, drops both, and restores them from the bytes.
@@ -189,6 +190,20 @@ impl ActivityCallInfo<'_> {
         }
         postcard::from_bytes(self.input).ok()
     }
+}
+
+/// What the driver knows of a wait for a signal when it starts: handed to the functions of
+/// [`TestRun::on_signal_wait`].
+#[derive(Debug, Clone, Copy)]
+pub struct SignalWaitInfo<'a> {
+    /// The signal's name.
+    pub name: &'a str,
+    /// The wait's sequence number in its workflow.
+    pub seq: u64,
+    /// How many waits for this signal the workflow started before this one.
+    pub index: usize,
+    /// The virtual time at which the wait starts.
+    pub at: SystemTime,
 }
 
 /// One activity call the workflow made during a run, in the order the calls started.
@@ -479,6 +494,9 @@ type Handler = Box<dyn FnMut(ActivityCtx, &[u8]) -> Result<Answer, String>>;
 
 type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
 
+/// Answers a wait for a signal: the encoded payload to send, if any, or why it did not encode.
+type SignalFn = Box<dyn FnMut(&SignalWaitInfo<'_>) -> Result<Option<Vec<u8>>, String>>;
+
 /// A signal sent to the run and not yet received.
 struct QueuedSignal {
     /// The order in which it was sent, to break ties between signals sent at the same time.
@@ -494,6 +512,7 @@ struct Config {
     id: String,
     handlers: HashMap<String, Handler>,
     signals: Vec<QueuedSignal>,
+    responders: HashMap<String, SignalFn>,
     setup_error: Option<TestError>,
     start_ms: u64,
     snapshot_every_await: bool,
@@ -562,6 +581,7 @@ impl<W: Workflow> TestRun<W> {
                 id: id.into(),
                 handlers: HashMap::new(),
                 signals: Vec::new(),
+                responders: HashMap::new(),
                 setup_error: None,
                 start_ms: DEFAULT_START_MS,
                 snapshot_every_await: false,
@@ -773,6 +793,54 @@ impl<W: Workflow> TestRun<W> {
                 });
             }
         }
+        self
+    }
+
+    /// Answers waits for signal `name` as they happen: when the workflow starts waiting for `name`
+    /// and no signal of that name has arrived, `answer` is called, and the payload it returns (if
+    /// any) is sent at that moment. Use it for a signal that depends on the workflow having
+    /// asked, or on how many times it asked ([`SignalWaitInfo::index`]). Signals sent with
+    /// [`TestRun::signal`] that have already arrived are received first. Replaces any earlier
+    /// answer for `name`; a panic in `answer` is the test's own and is not caught.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn ask_thrice(ctx: WorkflowCtx, _x: ()) -> u32 {
+    ///     let mut asked: u32 = 0;
+    ///     loop {
+    ///         asked += 1;
+    ///         let ok: Option<bool> = ctx.signal::<bool>("ok").timeout(Duration::from_secs(60)).await;
+    ///         if ok == Some(true) || asked == 3 {
+    ///             break asked;
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// // No answer the first time (the wait times out), "no" the second, "yes" the third.
+    /// let run = TestRun::new(ask_thrice, "a", ())
+    ///     .on_signal_wait("ok", |wait| (wait.index > 0).then_some(wait.index == 2))
+    ///     .run()?;
+    /// assert_eq!(run.output, 3);
+    /// assert_eq!(run.elapsed(), Duration::from_secs(60));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn on_signal_wait<T: Serialize>(
+        mut self,
+        name: impl Into<String>,
+        mut answer: impl FnMut(&SignalWaitInfo<'_>) -> Option<T> + 'static,
+    ) -> Self {
+        let respond = move |wait: &SignalWaitInfo<'_>| match answer(wait) {
+            Some(payload) => postcard::to_stdvec(&payload)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        };
+        self.config
+            .responders
+            .insert(name.into(), Box::new(respond));
         self
     }
 
@@ -1025,7 +1093,9 @@ impl<W: Workflow> TestRun<W> {
         let mut driver = Driver {
             now_ms: config.start_ms,
             config,
+            next_order: buffered.len(),
             buffered,
+            waits: HashMap::new(),
             calls: Vec::new(),
             delivered: Vec::new(),
         };
@@ -1107,6 +1177,10 @@ struct Driver {
     now_ms: u64,
     /// Signals sent and not yet received, by time sent.
     buffered: Vec<QueuedSignal>,
+    /// The order of the next signal sent during the run.
+    next_order: usize,
+    /// How many waits for each signal name the workflow has started.
+    waits: HashMap<String, usize>,
     calls: Vec<ActivityCallRecord>,
     delivered: Vec<DeliveredSignal>,
 }
@@ -1298,6 +1372,7 @@ impl Driver {
                 leaf.call = Some(self.start_activity(*seq, name, input, options).await?);
             }
         }
+        self.answer_signal_waits(&leaves)?;
         loop {
             if let Some(resolution) = leaves.resolve(pending) {
                 self.finish_wait(pending, &resolution, leaves);
@@ -1378,6 +1453,58 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Asks [`TestRun::on_signal_wait`] for a signal for each wait of `leaves` that no arrived
+    /// signal will satisfy, and sends what it answers now.
+    fn answer_signal_waits(&mut self, leaves: &Leaves<'_>) -> Result<(), TestError> {
+        let mut arrived: HashMap<&str, usize> = HashMap::new();
+        for leaf in &leaves.leaves {
+            let Pending::Signal { seq, name } = leaf.node else {
+                continue;
+            };
+            let count = self.waits.entry(name.clone()).or_default();
+            let index = *count;
+            *count += 1;
+            let now = self.now_ms;
+            let available = arrived.entry(name).or_insert_with(|| {
+                self.buffered
+                    .iter()
+                    .filter(|s| s.name == *name && s.at_ms <= now)
+                    .count()
+            });
+            if *available > 0 {
+                *available -= 1;
+                continue;
+            }
+            let Some(respond) = self.config.responders.get_mut(name) else {
+                continue;
+            };
+            let wait = SignalWaitInfo {
+                name,
+                seq: *seq,
+                index,
+                at: to_time(now),
+            };
+            let answer = respond(&wait).map_err(|reason| TestError::SignalPayload {
+                name: name.clone(),
+                reason,
+            })?;
+            if let Some(payload) = answer {
+                let signal = QueuedSignal {
+                    order: self.next_order,
+                    name: name.clone(),
+                    at_ms: now,
+                    payload,
+                };
+                self.next_order += 1;
+                let at = self
+                    .buffered
+                    .partition_point(|s| (s.at_ms, s.order) < (signal.at_ms, signal.order));
+                self.buffered.insert(at, signal);
+            }
+        }
+        Ok(())
     }
 
     async fn start_activity(
@@ -1952,6 +2079,44 @@ mod tests {
         assert_eq!(log(&run), ["None", "Some(\"late\")"]);
         assert_eq!(run.elapsed(), hour * 3 / 2);
         assert_eq!(run.signals[0].delivered_at, run.finished_at);
+    }
+
+    #[test]
+    fn signal_waits_can_be_answered_as_they_happen() {
+        let run = both(|| {
+            script(vec![sig("a"), Op::Sleep(10), sig("a"), sig("a")])
+                .signal("a", "queued")
+                .on_signal_wait("a", |wait| {
+                    Some(format!("answer {} to seq {}", wait.index, wait.seq))
+                })
+        });
+        // The queued signal is received first; the later waits are answered when they start.
+        assert_eq!(
+            log(&run),
+            ["queued", "()", "answer 1 to seq 2", "answer 2 to seq 3"]
+        );
+        assert_eq!(run.signals[1].sent_at, run.signals[1].delivered_at);
+
+        // A signal scheduled for later does not keep the wait from being answered now.
+        let run = both(|| {
+            script(vec![Op::SignalTimeout("a".into(), 100)])
+                .signal_after(Duration::from_millis(50), "a", "later")
+                .on_signal_wait("a", |_| Some("now"))
+        });
+        assert_eq!(log(&run), ["Some(\"now\")"]);
+        assert_eq!(run.unconsumed_signals, ["a"]);
+
+        // Two waits for the same name in one tree ask twice; no answer leaves the wait stuck.
+        let run = both(|| {
+            script(vec![Op::BothSignalsOrSleep("a".into(), "a".into(), 10)])
+                .on_signal_wait("a", |w| Some(w.index.to_string()))
+        });
+        assert_eq!(log(&run), ["First((\"0\", \"1\"))"]);
+        let err = script(vec![sig("a")])
+            .on_signal_wait("a", |_| None::<String>)
+            .run()
+            .unwrap_err();
+        assert!(matches!(err, TestError::Stuck { .. }), "{err:?}");
     }
 
     #[test]
