@@ -430,8 +430,11 @@ impl Inner {
                     continue;
                 }
                 self.keep_fresh(id, std::mem::take(&mut fresh)).await;
-                if inbox_unused || left_ready {
-                    self.store.clear_ready(id, c.seen_upto).await?;
+                if (inbox_unused || left_ready) && !self.store.clear_ready(id, c.version, c.seen_upto).await? {
+                    // The workflow moved on since this view of it: look again from the store.
+                    inbox = None;
+                    dirty = true;
+                    continue;
                 }
                 *cached = Some(c);
                 return Ok(());

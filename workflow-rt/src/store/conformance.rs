@@ -340,12 +340,17 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
         "an unseen event keeps the workflow ready"
     );
     assert_eq!(s.ready_workflows(10).await.expect("ready").len(), 1);
-    s.clear_ready("a", e1).await.expect("clear");
+    assert!(s.clear_ready("a", 1, e1).await.expect("clear"));
     assert!(
         s.load_workflow("a").await.expect("load").ready,
         "clear_ready must not hide an unseen event"
     );
-    s.clear_ready("a", e2).await.expect("clear");
+    assert!(
+        !s.clear_ready("a", 0, e2).await.expect("clear"),
+        "a stale version clears nothing"
+    );
+    assert!(s.load_workflow("a").await.expect("load").ready);
+    assert!(s.clear_ready("a", 1, e2).await.expect("clear"));
     assert!(!s.load_workflow("a").await.expect("load").ready);
     assert!(s.ready_workflows(10).await.expect("ready").is_empty());
     let e3 = s
@@ -365,7 +370,7 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
         s.load_workflow("a").await.expect("load").ready,
         "keep_ready keeps it ready"
     );
-    s.clear_ready("a", e3).await.expect("clear");
+    assert!(s.clear_ready("a", 2, e3).await.expect("clear"));
     assert!(!s.load_workflow("a").await.expect("load").ready);
 }
 
@@ -382,7 +387,7 @@ async fn activity_results_become_events<S: Store>(s: &S) {
     ))
     .await
     .expect("commit");
-    s.clear_ready("a", 0).await.expect("clear");
+    s.clear_ready("a", 1, 0).await.expect("clear");
     assert!(
         s.complete_activity("a", 0, Ok(vec![42]), 500)
             .await

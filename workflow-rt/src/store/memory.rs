@@ -540,13 +540,21 @@ impl Store for MemoryStore {
         ready(Ok(out))
     }
 
-    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
         let mut g = self.lock();
         let w = match g.find(id) {
             Ok(w) => w,
             Err(e) => return ready(Err(e)),
         };
         let e = &mut g.entries[w];
+        if e.record.version != version {
+            return ready(Ok(false));
+        }
         if e.inbox
             .keys()
             .next_back()
@@ -555,7 +563,7 @@ impl Store for MemoryStore {
             e.record.ready = false;
         }
         g.sync_ready(w);
-        ready(Ok(()))
+        ready(Ok(true))
     }
 
     fn list_workflows(

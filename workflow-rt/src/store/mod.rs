@@ -462,8 +462,15 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` running workflows with unseen events, as (id, name).
     fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>>;
 
-    /// Clears the ready flag unless an event newer than `seen_events_upto` exists.
-    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()>;
+    /// Clears the ready flag unless an event newer than `seen_events_upto` exists, if the
+    /// workflow is still at `version` (`false` if it is not: whoever looked at it had a stale
+    /// view, and must look again).
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool>;
 
     /// The workflows with this status (all of them for `None`), by id.
     fn list_workflows(
@@ -549,8 +556,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
         (**self).ready_workflows(limit)
     }
-    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
-        (**self).clear_ready(id, seen_events_upto)
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
+        (**self).clear_ready(id, version, seen_events_upto)
     }
     fn list_workflows(
         &self,

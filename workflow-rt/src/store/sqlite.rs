@@ -1052,10 +1052,25 @@ impl Store for SqliteStore {
         })
     }
 
-    fn clear_ready<'a>(&'a self, id: &'a str, seen_events_upto: u64) -> StoreFuture<'a, ()> {
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
         let id = id.to_string();
         self.write(move |conn| {
-            workflow_status(conn, &id)?;
+            let current: Option<i64> = conn
+                .prepare_cached("SELECT version FROM workflows WHERE id = ?1")
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            match current {
+                None => return Err(StoreError::NotFound(id)),
+                Some(v) if uint(v) != version => return Ok(false),
+                Some(_) => {}
+            }
             conn.prepare_cached(
                 "UPDATE workflows SET ready = 0 WHERE id = ?1 \
                  AND NOT EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?2)",
@@ -1063,7 +1078,7 @@ impl Store for SqliteStore {
             .db()?
             .execute(params![id, int(seen_events_upto)])
             .db()?;
-            Ok(())
+            Ok(true)
         })
     }
 
