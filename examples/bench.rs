@@ -1,0 +1,262 @@
+//! The runtime's benchmark: `cargo run --release --example bench`.
+//!
+//! Prints, for a workflow that calls a trivial activity in a loop (one step per call):
+//! - steps per second on MemoryStore and on SqliteStore (`synchronous=FULL`), for one workflow
+//!   run sequentially and for 100 run concurrently;
+//! - the time to resume a workflow after 10, 1 000 and 100 000 completed steps, from a cold
+//!   start (a new store and runtime on the file): load its snapshot, decode it, run it to its
+//!   next await; and the same end to end (signal committed, step run and committed, result
+//!   seen);
+//! - the bytes of a snapshot.
+//!
+//! `--quick` runs smaller sizes (a smoke test of the benchmark itself).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use workflow_rt::prelude::*;
+use workflow_rt::store::Store;
+use workflow_rt::{Pending, Resolution, Snapshot, Step, Synchronous};
+
+#[activity]
+async fn noop(_ctx: ActivityCtx, i: u64) -> Result<u64, ActivityError> {
+    Ok(i)
+}
+
+#[workflow]
+async fn chain(ctx: WorkflowCtx, n: u64) -> u64 {
+    let mut acc: u64 = 0;
+    let mut i: u64 = 0;
+    while i < n {
+        acc = acc.wrapping_add(ctx.activity(noop, i).await.unwrap_or(0));
+        i += 1;
+    }
+    let go: u64 = ctx.signal::<u64>("go").await;
+    acc.wrapping_add(go)
+}
+
+struct Sizes {
+    memory_sequential: u64,
+    memory_concurrent: u64,
+    sqlite_sequential: u64,
+    sqlite_concurrent: u64,
+    resume: &'static [u64],
+}
+
+const FULL: Sizes = Sizes {
+    memory_sequential: 300_000,
+    memory_concurrent: 5_000,
+    sqlite_sequential: 5_000,
+    sqlite_concurrent: 1_000,
+    resume: &[10, 1_000, 100_000],
+};
+
+const QUICK: Sizes = Sizes {
+    memory_sequential: 2_000,
+    memory_concurrent: 100,
+    sqlite_sequential: 200,
+    sqlite_concurrent: 20,
+    resume: &[10, 1_000],
+};
+
+async fn runtime(store: impl Store) -> anyhow::Result<Runtime> {
+    Ok(Runtime::builder()
+        .store(store)
+        .workflow(chain)
+        .activity(noop)
+        .build()
+        .await?)
+}
+
+/// Runs `workflows` chains of `steps` calls at once; returns steps per second.
+async fn throughput(
+    store: impl Store,
+    prefix: &str,
+    workflows: u64,
+    steps: u64,
+) -> anyhow::Result<f64> {
+    let rt = runtime(store).await?;
+    let begin = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..workflows {
+        let id = format!("{prefix}-{w}");
+        let h = rt.start(chain, &id, steps).await?;
+        rt.signal(&id, "go", 1u64).await?;
+        handles.push(h);
+    }
+    for h in handles {
+        h.result().await?;
+    }
+    let elapsed = begin.elapsed();
+    rt.shutdown().await;
+    // Per workflow: the first step, one per call, the signal.
+    let total = workflows * (steps + 2);
+    Ok(total as f64 / elapsed.as_secs_f64())
+}
+
+/// Leaves a chain of `steps` calls waiting for its signal in the file at `path`.
+async fn prepare(path: &std::path::Path, id: &str, steps: u64) -> anyhow::Result<()> {
+    let store = SqliteStore::builder(path)
+        .synchronous(Synchronous::Off)
+        .open()?;
+    let rt = runtime(store).await?;
+    rt.start(chain, id, steps).await?;
+    let probe = SqliteStore::open(path)?;
+    loop {
+        let rec = probe.load_workflow(id).await?;
+        if rec.version == steps + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    rt.shutdown().await;
+    Ok(())
+}
+
+/// What a worker does to continue a workflow from the store: load, decode, run to the next
+/// await. Returns the time it took and the snapshot's size.
+async fn resume_once(path: &std::path::Path, id: &str) -> anyhow::Result<(Duration, usize)> {
+    let store = SqliteStore::open(path)?;
+    store.load_workflow(id).await?; // open the read connection outside the measurement
+    let begin = Instant::now();
+    let rec = store.load_workflow(id).await?;
+    let snapshot = Snapshot::decode(&rec.snapshot)?;
+    snapshot.check(<chain as Workflow>::NAME, <chain as Workflow>::FINGERPRINT)?;
+    let mut state: <chain as Workflow>::State = snapshot.decode_state()?;
+    let pending: Pending = postcard::from_bytes(rec.pending.as_deref().unwrap_or_default())?;
+    let ctx = WorkflowCtx::new(id, snapshot.ctx);
+    let wake = pending.try_resolve(&mut |_| {
+        Some(Resolution::Signal(
+            postcard::to_stdvec(&1u64).unwrap_or_default(),
+        ))
+    });
+    let step = <chain as Workflow>::resume(&mut state, &ctx, wake);
+    let elapsed = begin.elapsed();
+    anyhow::ensure!(
+        matches!(step, Step::Completed(_)),
+        "the chain did not complete: {step:?}"
+    );
+    Ok((elapsed, rec.snapshot.len()))
+}
+
+/// The same through the runtime: a new runtime on the file, the signal sent, until the result
+/// is seen (two commits: the signal's and the step's).
+async fn resume_end_to_end(path: &std::path::Path, id: &str) -> anyhow::Result<Duration> {
+    let rt = runtime(SqliteStore::open(path)?).await?;
+    let begin = Instant::now();
+    rt.signal(id, "go", 1u64).await?;
+    rt.handle(chain, id).result().await?;
+    let elapsed = begin.elapsed();
+    rt.shutdown().await;
+    Ok(elapsed)
+}
+
+fn line(what: &str, value: String, target: &str) {
+    println!("{what:<52} {value:>16}   {target}");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes = if quick { QUICK } else { FULL };
+    let dir = tempfile::tempdir()?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "workflow-rt benchmark ({cores} cores, {}build)",
+        if cfg!(debug_assertions) {
+            "debug "
+        } else {
+            "release "
+        }
+    );
+    println!("{:-<100}", "");
+
+    let m1 = throughput(MemoryStore::new(), "m1", 1, sizes.memory_sequential).await?;
+    line(
+        "MemoryStore, 1 workflow, steps/s",
+        format!("{m1:.0}"),
+        "target >= 500 000",
+    );
+    let m100 = throughput(MemoryStore::new(), "m100", 100, sizes.memory_concurrent).await?;
+    line(
+        "MemoryStore, 100 workflows at once, steps/s",
+        format!("{m100:.0}"),
+        "target >= 500 000",
+    );
+
+    let s1 = throughput(
+        SqliteStore::open(dir.path().join("seq.db"))?,
+        "s1",
+        1,
+        sizes.sqlite_sequential,
+    )
+    .await?;
+    line(
+        "SqliteStore FULL, 1 workflow, steps/s",
+        format!("{s1:.0}"),
+        "target >= 3 500",
+    );
+    let s100 = throughput(
+        SqliteStore::open(dir.path().join("conc.db"))?,
+        "s100",
+        100,
+        sizes.sqlite_concurrent,
+    )
+    .await?;
+    line(
+        "SqliteStore FULL, 100 workflows at once, steps/s",
+        format!("{s100:.0}"),
+        "target >= 50 000",
+    );
+    line(
+        "  ratio concurrent / sequential",
+        format!("{:.1}x", s100 / s1),
+        "(group commit)",
+    );
+
+    let mut sizes_seen = Vec::new();
+    for &steps in sizes.resume {
+        let path = dir.path().join(format!("resume-{steps}.db"));
+        prepare(&path, "r", steps).await?;
+        let mut best = Duration::MAX;
+        let mut total = Duration::ZERO;
+        let rounds = 20;
+        for _ in 0..rounds {
+            let (d, bytes) = resume_once(&path, "r").await?;
+            best = best.min(d);
+            total += d;
+            sizes_seen.push(bytes);
+        }
+        line(
+            &format!("resume after {steps} steps (load+decode+run), median-ish"),
+            format!("{:.3} ms", total.as_secs_f64() * 1000.0 / rounds as f64),
+            &format!("best {:.3} ms; target <= 1 ms", best.as_secs_f64() * 1000.0),
+        );
+        let e2e = resume_end_to_end(&path, "r").await?;
+        line(
+            &format!("  end to end after {steps} steps (2 commits)"),
+            format!("{:.3} ms", e2e.as_secs_f64() * 1000.0),
+            "new runtime, signal, step, result",
+        );
+    }
+    let bytes = sizes_seen.iter().copied().max().unwrap_or(0);
+    line(
+        "bytes per snapshot (this chain, any length)",
+        format!("{bytes}"),
+        "envelope + state",
+    );
+    let store = Arc::new(MemoryStore::new());
+    let rt = runtime(store.clone()).await?;
+    rt.start(chain, "size", 3).await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rec = store.load_workflow("size").await?;
+    line(
+        "  of which the wait (encoded Pending), bytes",
+        format!("{}", rec.pending.map(|p| p.len()).unwrap_or(0)),
+        "",
+    );
+    rt.shutdown().await;
+    Ok(())
+}
