@@ -114,9 +114,12 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         1 => {
             let t = &types[0];
             let n = &names[0];
-            (quote!(#t), quote!(let #n = input;))
+            (quote!(#t), quote!(let #n = __wf_input;))
         }
-        _ => (quote!((#(#types,)*)), quote!(let (#(#names,)*) = input;)),
+        _ => (
+            quote!((#(#types,)*)),
+            quote!(let (#(#names,)*) = __wf_input;),
+        ),
     };
     let assert_out = quote_spanned! {output_ty.span()=>
         const _: fn() = || {
@@ -143,9 +146,9 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
             const NAME: &'static str = #name_str;
             type Input = #input_ty;
             type Output = #output_ty;
-            fn run(self, ctx: #krate::ActivityCtx, input: Self::Input) -> #krate::__private::BoxFuture<'static, Self::Output> {
+            fn run(self, __wf_ctx: #krate::ActivityCtx, __wf_input: Self::Input) -> #krate::__private::BoxFuture<'static, Self::Output> {
                 #destructure
-                ::std::boxed::Box::pin(#name::call(ctx, #(#names),*))
+                ::std::boxed::Box::pin(#name::call(__wf_ctx, #(#names),*))
             }
         }
     })

@@ -179,10 +179,10 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
     // Persistence checks spanned at the user's types.
     let mut asserted = Vec::new();
     for v in low.params.iter().chain(low.fields.iter().flatten()) {
-        if let Some(t) = &v.ty {
-            if v.origin != crate::lower::resume::Origin::Temp {
-                asserted.push(quote_spanned! {syn::spanned::Spanned::span(t)=> #krate::__private::assert_persistable::<#t>(); });
-            }
+        if let Some(t) = &v.ty
+            && v.origin != crate::lower::resume::Origin::Temp
+        {
+            asserted.push(quote_spanned! {syn::spanned::Spanned::span(t)=> #krate::__private::assert_persistable::<#t>(); });
         }
     }
 
@@ -193,11 +193,11 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
         1 => {
             let t = param_tys[0];
             let i = param_idents[0];
-            (quote!(#t), quote!(#state::Start { #i: input }))
+            (quote!(#t), quote!(#state::Start { #i: __wf_input }))
         }
         _ => (
             quote!((#(#param_tys,)*)),
-            quote!({ let (#(#param_idents,)*) = input; #state::Start { #(#param_idents),* } }),
+            quote!({ let (#(#param_idents,)*) = __wf_input; #state::Start { #(#param_idents),* } }),
         ),
     };
 
@@ -315,15 +315,15 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
                 type Input = #input_ty;
                 type Output = #output;
                 type State = #state;
-                fn start(input: Self::Input) -> Self::State {
+                fn start(__wf_input: Self::Input) -> Self::State {
                     #start_body
                 }
-                fn resume(state: &mut Self::State, ctx: &#krate::WorkflowCtx, wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<Self::Output> {
-                    let step = __wf_step(state, ctx, wake);
-                    if let #krate::__private::Step::Completed(_) = &step {
-                        *state = #state::Returned;
+                fn resume(__wf_state: &mut Self::State, __wf_ctx: &#krate::WorkflowCtx, __wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<Self::Output> {
+                    let __wf_result = __wf_step(__wf_state, __wf_ctx, __wf_wake);
+                    if let #krate::__private::Step::Completed(_) = &__wf_result {
+                        *__wf_state = #state::Returned;
                     }
-                    step
+                    __wf_result
                 }
                 fn description() -> &'static #krate::Description {
                     &__WF_DESCRIPTION
@@ -386,7 +386,7 @@ impl Finish<'_> {
             let taken: Expr = if self.loops > 0 {
                 self.taken.push(l.clone());
                 parse_quote!(match #l.take() {
-                    ::core::option::Option::Some(v) => v,
+                    ::core::option::Option::Some(__wf_x) => __wf_x,
                     ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
                 })
             } else {
@@ -398,8 +398,8 @@ impl Finish<'_> {
                     let w = witness(v);
                     out.push(parse_quote! {
                         let mut #ident = match #krate::__private::decode(&#w, &#taken, #what) {
-                            ::core::result::Result::Ok(v) => v,
-                            ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+                            ::core::result::Result::Ok(__wf_x) => __wf_x,
+                            ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
                         };
                     })
                 }
@@ -430,8 +430,8 @@ impl Finish<'_> {
                     encodes.push(quote! {
                         #wv = ::core::option::Option::Some(#krate::__private::phantom_of(&#ident));
                         let #l = match #krate::__private::encode(&#ident, #what) {
-                            ::core::result::Result::Ok(b) => b,
-                            ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+                            ::core::result::Result::Ok(__wf_x) => __wf_x,
+                            ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
                         };
                     });
                     quote!(#f: #l)
@@ -442,8 +442,8 @@ impl Finish<'_> {
             let #op_var = #op;
             #w = ::core::option::Option::Some(#krate::__private::phantom_of(&#op_var));
             let #pending = match #krate::__private::schedule(#op_var, #wf_ctx) {
-                ::core::result::Result::Ok(p) => p,
-                ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+                ::core::result::Result::Ok(__wf_x) => __wf_x,
+                ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
             };
             #(#encodes)*
             *#wf_state = #state::#variant { #(#fields),* };

@@ -218,3 +218,17 @@ async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
     );
     assert_ne!(fingerprint(&longer), base);
 }
+
+#[test]
+fn let_chain_with_await_is_an_error_not_a_panic() {
+    let out = expand(
+        r#"
+async fn chain(ctx: WorkflowCtx, sku: Option<String>) -> Result<u64, WorkflowError> {
+    if let Some(s) = sku.clone() && let Ok(p) = ctx.activity(price, s).await {
+        return Ok(p);
+    }
+    Ok(0)
+}"#,
+    );
+    assert!(out.contains("compile_error"), "{out}");
+}

@@ -315,10 +315,7 @@ impl RetryPolicy {
     /// Whether `error`, returned by attempt `attempt`, should be retried.
     pub fn should_retry(&self, error: &ActivityError, attempt: u32) -> bool {
         error.is_retryable()
-            && !self
-                .non_retryable_errors
-                .iter()
-                .any(|t| *t == error.error_type)
+            && !self.non_retryable_errors.contains(&error.error_type)
             && (self.maximum_attempts == 0 || attempt < self.maximum_attempts)
     }
 }

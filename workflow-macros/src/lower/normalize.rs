@@ -281,8 +281,12 @@ impl<'a> Normalizer<'a> {
                     )
                 };
                 let inner_pat = strip_mut(pat);
-                let m: Expr = parse_quote!(match #expr { #inner_pat => #value, _ => #else_expr });
-                let new_local: Stmt = parse_quote!(let #outer = #m;);
+                let Some(new_local) = self.reparse::<Stmt>(
+                    quote!(let #outer = match #expr { #inner_pat => #value, _ => #else_expr };),
+                    &outer,
+                ) else {
+                    return;
+                };
                 self.stmt(new_local, out);
             }
         }
@@ -385,15 +389,18 @@ impl<'a> Normalizer<'a> {
                 let label = &w.label;
                 let body = &w.body;
                 let attrs = &w.attrs;
-                let desugared: Expr = match &*w.cond {
+                let tokens = match &*w.cond {
                     Expr::Let(l) => {
                         let pat = &l.pat;
                         let scrut = &l.expr;
-                        parse_quote!(#(#attrs)* #label loop { let #pat = #scrut else { break; }; #body })
+                        quote!(#(#attrs)* #label loop { let (#pat) = #scrut else { break; }; #body })
                     }
-                    cond => parse_quote!(#(#attrs)* #label loop { if !(#cond) { break; } #body }),
+                    cond => quote!(#(#attrs)* #label loop { if !(#cond) { break; } #body }),
                 };
-                self.top(desugared, out)
+                match self.reparse::<Expr>(tokens, &w.cond) {
+                    Some(desugared) => self.top(desugared, out),
+                    None => Expr::While(w),
+                }
             }
             Expr::ForLoop(f) => {
                 let iter = self.operand(*f.expr, out);
@@ -411,27 +418,33 @@ impl<'a> Normalizer<'a> {
                 let body = &f.body;
                 let attrs = &f.attrs;
                 let elem = format_ident!("{}", ELEM_ATTR);
-                let desugared: Expr = parse_quote!(#(#attrs)* #label loop {
+                let tokens = quote!(#(#attrs)* #label loop {
                     #[#elem(#iter)]
-                    let #pat = match #it.pop_front() {
+                    let (#pat) = match #it.pop_front() {
                         ::core::option::Option::Some(__wf_item) => __wf_item,
                         ::core::option::Option::None => break,
                     };
                     #body
                 });
-                self.top(desugared, out)
+                match self.reparse::<Expr>(tokens, pat) {
+                    Some(desugared) => self.top(desugared, out),
+                    None => Expr::Verbatim(TokenStream::new()),
+                }
             }
             Expr::Binary(b)
                 if matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_))
                     && contains_await(&b.right) =>
             {
                 let (l, r) = (&b.left, &b.right);
-                let e: Expr = if matches!(b.op, syn::BinOp::And(_)) {
-                    parse_quote!(if #l { #r } else { false })
+                let tokens = if matches!(b.op, syn::BinOp::And(_)) {
+                    quote!(if #l { #r } else { false })
                 } else {
-                    parse_quote!(if #l { true } else { #r })
+                    quote!(if #l { true } else { #r })
                 };
-                self.top(e, out)
+                match self.reparse::<Expr>(tokens, &b) {
+                    Some(e) => self.top(e, out),
+                    None => Expr::Binary(b),
+                }
             }
             Expr::Return(mut r) => {
                 if let Some(x) = r.expr.take() {
@@ -478,6 +491,22 @@ impl<'a> Normalizer<'a> {
         }
     }
 
+    /// Parses code the normalization wrote around the user's; if that fails (an input shape it
+    /// did not foresee), reports it at the user's code instead of panicking.
+    fn reparse<T: syn::parse::Parse>(
+        &self,
+        tokens: TokenStream,
+        at: &dyn quote::ToTokens,
+    ) -> Option<T> {
+        match syn::parse2::<T>(tokens) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.cx.spanned(at, format!("this construct cannot be lowered around an `.await` ({e}); await first and bind the value"));
+                None
+            }
+        }
+    }
+
     fn non_durable_await(&self, aw: &syn::ExprAwait) {
         let ctx = self.ctx;
         self.cx.spanned(
@@ -501,8 +530,14 @@ impl<'a> Normalizer<'a> {
     }
 
     fn bind_tmp(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if self.cx.has_errors() {
+            // Lowering stops after this pass; do not build on code already reported.
+            return e;
+        }
         let t = self.tmp("t");
-        out.push(parse_quote!(let #t = #e;));
+        if let Some(s) = self.reparse::<Stmt>(quote!(let #t = #e;), &e) {
+            out.push(s);
+        }
         parse_quote!(#t)
     }
 
@@ -558,6 +593,13 @@ impl<'a> Normalizer<'a> {
     }
 
     fn if_expr(&mut self, mut ei: syn::ExprIf, out: &mut Vec<Stmt>) -> Expr {
+        if contains_await(&ei.cond) && lets_in(&ei.cond) > 1 {
+            self.cx.spanned(
+                &ei.cond,
+                "an `.await` in a `let` chain cannot be lowered: await before the `if`, bind the value, and test it",
+            );
+            return Expr::If(ei);
+        }
         if contains_await(&ei.cond) {
             let cond = std::mem::replace(&mut *ei.cond, Expr::Verbatim(TokenStream::new()));
             *ei.cond = match cond {
@@ -593,6 +635,22 @@ impl<'a> Normalizer<'a> {
         }
         Expr::If(ei)
     }
+}
+
+/// How many `let`s a condition holds (more than one: a let chain).
+fn lets_in(e: &Expr) -> usize {
+    struct F(usize);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+            self.0 += 1;
+            syn::visit::visit_expr_let(self, l);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_block(&mut self, _: &'ast syn::ExprBlock) {}
+    }
+    let mut f = F(0);
+    f.visit_expr(e);
+    f.0
 }
 
 fn is_compound_assign(op: &syn::BinOp) -> bool {

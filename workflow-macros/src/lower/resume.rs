@@ -22,7 +22,7 @@ use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Stmt, Type, parse_quote};
 
-use super::diverge::truncate;
+use super::diverge::{block_diverges, truncate};
 use super::infer::{Env, element_type, infer};
 use super::liveness::{RESTORE, SUSPEND};
 use super::normalize::{ELEM_ATTR, chain_await, chain_await_mut, is_chain};
@@ -428,7 +428,17 @@ impl<'a> Resumer<'a> {
                 })
             }
             Expr::Loop(l) => {
-                let resumed = self.resume_block(&l.body, k, scope);
+                let mut resumed = self.resume_block(&l.body, k, scope);
+                truncate(&mut resumed);
+                if block_diverges(&resumed) && !jumps_to_loop(&resumed, l.label.as_ref()) {
+                    // The rest of this iteration always leaves the function: no further
+                    // iteration can run, so none is generated (and none keeps variables alive).
+                    return Expr::Block(syn::ExprBlock {
+                        attrs: vec![],
+                        label: None,
+                        block: resumed,
+                    });
+                }
                 let full = suspend_mode_block(&l.body);
                 let label = &l.label;
                 let first = syn::Ident::new("__wf_first", Span::mixed_site());
@@ -486,7 +496,59 @@ fn resumed_value(k: usize, krate: &TokenStream) -> Expr {
     let w = syn::Ident::new(&format!("__wf_op{k}"), Span::mixed_site());
     let wake = syn::Ident::new("__wf_wake", Span::mixed_site());
     parse_quote!(match #krate::__private::resolve(&#w, #wake.take()) {
-        ::core::result::Result::Ok(v) => v,
-        ::core::result::Result::Err(e) => return #krate::__private::Step::Failed(e),
+        ::core::result::Result::Ok(__wf_x) => __wf_x,
+        ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
     })
+}
+
+/// Whether `b` has a `break` or `continue` that targets the loop around it (unlabeled and not
+/// inside a nested loop, or with the loop's label).
+fn jumps_to_loop(b: &Block, label: Option<&syn::Label>) -> bool {
+    struct F<'a> {
+        label: Option<&'a syn::Lifetime>,
+        depth: usize,
+        found: bool,
+    }
+    impl F<'_> {
+        fn hit(&mut self, l: &Option<syn::Lifetime>) {
+            match l {
+                None if self.depth == 0 => self.found = true,
+                Some(l) if self.label.is_some_and(|x| x.ident == l.ident) => self.found = true,
+                _ => {}
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for F<'_> {
+        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+            self.hit(&b.label);
+            syn::visit::visit_expr_break(self, b);
+        }
+        fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
+            self.hit(&c.label);
+        }
+        fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+            self.depth += 1;
+            syn::visit::visit_expr_loop(self, l);
+            self.depth -= 1;
+        }
+        fn visit_expr_while(&mut self, l: &'ast syn::ExprWhile) {
+            self.depth += 1;
+            syn::visit::visit_expr_while(self, l);
+            self.depth -= 1;
+        }
+        fn visit_expr_for_loop(&mut self, l: &'ast syn::ExprForLoop) {
+            self.depth += 1;
+            syn::visit::visit_expr_for_loop(self, l);
+            self.depth -= 1;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = F {
+        label: label.map(|l| &l.name),
+        depth: 0,
+        found: false,
+    };
+    f.visit_block(b);
+    f.found
 }
