@@ -1,12 +1,12 @@
 //! `#[activity]`: an `async fn` becomes a unit struct implementing `Activity`.
 //!
 //! Input:
-//! ```ignore
+//! ```text
 //! #[activity]
 //! pub async fn charge(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> { body }
 //! ```
 //! Output:
-//! ```ignore
+//! ```text
 //! #[allow(non_camel_case_types)] #[derive(Clone, Copy, Debug)] pub struct charge;
 //! impl charge { pub async fn call(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> { body } }
 //! impl ::workflow_rt::Activity for charge { const NAME = "charge"; type Input = Order; ... }

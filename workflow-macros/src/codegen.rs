@@ -2,7 +2,7 @@
 //! matches on the state and runs the matching continuation, and the description.
 //!
 //! Input:
-//! ```ignore
+//! ```text
 //! #[workflow]
 //! async fn greet(ctx: WorkflowCtx, name: String) -> Result<String, WorkflowError> {
 //!     let text = ctx.activity(compose, name).await?;
@@ -11,7 +11,7 @@
 //! }
 //! ```
 //! Output (abridged):
-//! ```ignore
+//! ```text
 //! struct greet;
 //! enum GreetState { Start { name: String }, Await1Compose {}, Await2Sleep { text: <<compose as Activity>::Output as Fallible>::Ok }, Returned, Poisoned }
 //! const _: () = {

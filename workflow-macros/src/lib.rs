@@ -20,6 +20,20 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Turns `async fn name(ctx: WorkflowCtx, inputs..) -> Output` into a durable workflow.
+///
+/// The function becomes a unit struct `name` implementing `workflow_rt::Workflow`, and a public
+/// state enum `NameState` (also `<name as Workflow>::State`) with a `Start` variant holding the
+/// inputs, one variant per durable await holding exactly the variables live after it, `Returned`
+/// and `Poisoned`. Only durable operations of the context can be awaited (`ctx.activity(..)`,
+/// `ctx.sleep(..)`, `ctx.signal::<T>(..)`, `ctx.join(..)`, `ctx.select(..)`), anywhere in the body.
+/// A variable that lives across an await must have a type the macro can read (a parameter, an
+/// annotation, a durable await, and the other cases listed in the README); the compile error
+/// names the variable and what to write when it cannot.
+///
+/// Arguments: `name = "..."` (the stored name; default: the function's name) and
+/// `crate = "..."` (the path of `workflow_rt` if you renamed it).
+///
+#[doc = include_str!("check/determinism.md")]
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::workflow(args.into(), item.into()).into()

@@ -6,7 +6,7 @@
 //! from the inside out: the rest of the innermost block, then the rest of each enclosing block;
 //! a loop around the await is resumed as
 //!
-//! ```ignore
+//! ```text
 //! let mut __wf_first = true;
 //! 'label: loop { if __wf_first { __wf_first = false; /* rest of this iteration */ } else { /* body */ } }
 //! ```
