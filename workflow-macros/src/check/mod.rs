@@ -7,7 +7,7 @@
 //!
 //! # How the driver calls them
 //!
-//! ```ignore
+//! ```text
 //! // `block` is the workflow's body as parsed, `ctx` the name of its context parameter.
 //! let (hatches, errors) = check::strip_escape_hatches(&mut block);
 //! for e in errors { cx.push(e) }
