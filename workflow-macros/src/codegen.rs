@@ -286,7 +286,7 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
             }
 
             #[allow(
-                unused_mut, unused_variables, unused_assignments, unreachable_code, unused_braces, unused_parens,
+                unused_mut, unused_variables, unused_assignments, non_snake_case, unreachable_code, unused_braces, unused_parens,
                 unused_labels, clippy::all, clippy::pedantic, clippy::nursery
             )]
             fn __wf_step(#wf_state: &mut #state, #wf_ctx: &#krate::WorkflowCtx, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {

@@ -1,10 +1,10 @@
 //! Renaming of shadowing bindings, before anything else: a binding in an inner scope that
 //! shadows a variable of an enclosing scope, with an await in the inner binding's scope, is
-//! renamed (`amount` -> `amount__1`) in its pattern and in every use. Without it, both variables
+//! renamed (`amount` -> `amount_wf1`) in its pattern and in every use. Without it, both variables
 //! may have to be saved at the await while only the inner one can be named there.
 //!
 //! Input:  `let amount: u64 = 1; { let amount: String = s; ctx.sleep(d).await; use(amount) } amount`
-//! Output: `let amount: u64 = 1; { let amount__1: String = s; ctx.sleep(d).await; use(amount__1) } amount`
+//! Output: `let amount: u64 = 1; { let amount_wf1: String = s; ctx.sleep(d).await; use(amount_wf1) } amount`
 
 use std::collections::HashSet;
 
@@ -39,7 +39,7 @@ impl Renamer {
     fn fresh(&mut self, name: &str) -> syn::Ident {
         let n = self.next;
         self.next += 1;
-        format_ident!("{}__{}", name, n)
+        format_ident!("{}_wf{}", name, n)
     }
 
     fn block(&mut self, b: &mut Block) {
