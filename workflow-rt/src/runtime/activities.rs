@@ -18,12 +18,6 @@ use super::resolve::Fresh;
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
 
-/// The final result of a call, for the workflow that made it.
-pub(crate) struct Done {
-    pub workflow_id: String,
-    pub fresh: Fresh,
-}
-
 /// An attempt's heartbeats: the last details and when they came.
 pub(crate) struct Beat {
     details: Mutex<Option<Vec<u8>>>,
@@ -90,21 +84,26 @@ fn ms(d: std::time::Duration) -> u64 {
 }
 
 impl Inner {
-    /// Starts attempts of tasks leased to this worker. Returns the results of the calls that
-    /// ended right away; the others wake their workflow when they end.
-    pub(crate) async fn start_tasks(self: &Arc<Self>, tasks: Vec<ActivityTask>) -> Vec<Done> {
-        let mut done = Vec::new();
+    /// Starts attempts of tasks leased to this worker. Calls that end right away (at their
+    /// first poll) are handed to `done` with their result; the others wake their workflow when
+    /// they end.
+    pub(crate) async fn start_tasks(
+        self: &Arc<Self>,
+        tasks: Vec<ActivityTask>,
+        mut done: impl FnMut(&ActivityTask, Fresh),
+    ) {
         for task in tasks {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
                 continue;
             }
-            if lock(&self.attempts).held.contains_key(&(task.workflow_id.clone(), task.seq)) {
-                // Its lease lapsed while this worker still runs it (a clock jump): keep the
-                // attempt that runs rather than start a second one.
-                continue;
-            }
             {
                 let mut a = lock(&self.attempts);
+                if !a.held.is_empty() && a.held.contains_key(&(task.workflow_id.clone(), task.seq))
+                {
+                    // Its lease lapsed while this worker still runs it (a clock jump): keep
+                    // the attempt that runs rather than start a second one.
+                    continue;
+                }
                 if a.running >= self.config.max_concurrent_activities {
                     a.held.insert(
                         (task.workflow_id.clone(), task.seq),
@@ -118,20 +117,22 @@ impl Inner {
                 }
                 a.running += 1;
             }
-            done.extend(self.begin_attempt(task).await);
+            if let Some(fresh) = self.begin_attempt(&task).await {
+                done(&task, fresh);
+            }
         }
-        done
     }
 
     /// Frees a running slot: the next waiting task takes it, if any.
     fn release_permit(self: &Arc<Self>) {
-        let next = {
+        let (next, was_full) = {
             let mut a = lock(&self.attempts);
+            let was_full = a.running >= self.config.max_concurrent_activities;
             match a.backlog.pop_front() {
-                Some(t) => Some(t),
+                Some(t) => (Some(t), was_full),
                 None => {
                     a.running = a.running.saturating_sub(1);
-                    None
+                    (None, was_full)
                 }
             }
         };
@@ -140,8 +141,8 @@ impl Inner {
                 Ok(h) if !self.is_shut_down() => {
                     let inner = self.clone();
                     h.spawn(async move {
-                        if let Some(d) = inner.begin_attempt(task).await {
-                            inner.wake(&d.workflow_id, vec![d.fresh]);
+                        if let Some(fresh) = inner.begin_attempt(&task).await {
+                            inner.wake(&task.workflow_id, vec![fresh]);
                         }
                     });
                 }
@@ -151,12 +152,22 @@ impl Inner {
                     a.held.remove(&(task.workflow_id, task.seq));
                 }
             },
-            None => self.task_wakeup.notify_one(),
+            // The task loop skips leasing while every slot is taken: tell it one is free.
+            None if was_full => self.task_wakeup.notify_one(),
+            None => {}
+        }
+    }
+
+    /// Forgets a task this worker held a lease on (the lease itself ends with the task).
+    fn unhold(&self, task: &ActivityTask) {
+        let mut a = lock(&self.attempts);
+        if !a.held.is_empty() {
+            a.held.remove(&(task.workflow_id.clone(), task.seq));
         }
     }
 
     /// Runs one attempt, holding a running slot.
-    async fn begin_attempt(self: &Arc<Self>, task: ActivityTask) -> Option<Done> {
+    async fn begin_attempt(self: &Arc<Self>, task: &ActivityTask) -> Option<Fresh> {
         let now = self.clock.now_ms();
         let max = task.options.retry.maximum_attempts;
         let refused = if max > 0 && task.attempt > max {
@@ -175,7 +186,7 @@ impl Inner {
                 ActivityErrorKind::ScheduleToCloseTimeout,
                 "the call reached its schedule-to-close deadline before this attempt could start",
             ))
-        } else if !self.activities.contains_key(&task.name) {
+        } else if !self.activities.contains_key(task.name.as_str()) {
             Some(ActivityError::new(
                 ActivityErrorKind::BadCall,
                 format!(
@@ -187,16 +198,14 @@ impl Inner {
             None
         };
         let activity = match (refused, self.activities.get(&task.name)) {
-            (None, Some(a)) => a.clone(),
+            (None, Some(a)) => a,
             (refused, _) => {
                 let e = refused.unwrap_or_else(|| {
                     ActivityError::new(ActivityErrorKind::BadCall, "unknown activity")
                 });
-                lock(&self.attempts)
-                    .held
-                    .remove(&(task.workflow_id.clone(), task.seq));
+                self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None).await;
+                return self.finish_attempt(task, Err(e), None, now).await;
             }
         };
         let beat = Arc::new(Beat::new(now));
@@ -218,11 +227,9 @@ impl Inner {
         // One poll in place: most calls that can finish at once do.
         let first = Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()));
         if let Poll::Ready(r) = first {
-            lock(&self.attempts)
-                .held
-                .remove(&(task.workflow_id.clone(), task.seq));
+            self.unhold(task);
             self.release_permit();
-            return self.finish_attempt(task, r, beat.details()).await;
+            return self.finish_attempt(task, r, beat.details(), now).await;
         }
 
         let key = (task.workflow_id.clone(), task.seq);
@@ -238,11 +245,13 @@ impl Inner {
             inner: self.clone(),
             key: Some(key.clone()),
         };
+        let task = task.clone();
         let handle = tokio::spawn(async move {
             let r = inner.supervise(&task, body, &beat, now).await;
             drop(permit);
-            if let Some(d) = inner.finish_attempt(task, r, beat.details()).await {
-                inner.wake(&d.workflow_id, vec![d.fresh]);
+            let now = inner.clock.now_ms();
+            if let Some(fresh) = inner.finish_attempt(&task, r, beat.details(), now).await {
+                inner.wake(&task.workflow_id, vec![fresh]);
             }
         });
         if let Some(h) = lock(&self.attempts).held.get_mut(&key) {
@@ -310,11 +319,11 @@ impl Inner {
     /// Decides what a finished attempt means: a final result for the workflow, or a retry.
     async fn finish_attempt(
         &self,
-        task: ActivityTask,
+        task: &ActivityTask,
         result: Result<Vec<u8>, ActivityError>,
         heartbeat_details: Option<Vec<u8>>,
-    ) -> Option<Done> {
-        let now = self.clock.now_ms();
+        now: u64,
+    ) -> Option<Fresh> {
         let final_result = match result {
             Ok(v) => Ok(v),
             Err(e) if e.attempts > 0 => Err(e),
@@ -360,13 +369,10 @@ impl Inner {
                 Err(e)
             }
         };
-        Some(Done {
-            workflow_id: task.workflow_id,
-            fresh: Fresh {
-                seq: task.seq,
-                at_ms: now,
-                result: final_result,
-            },
+        Some(Fresh {
+            seq: task.seq,
+            at_ms: now,
+            result: final_result,
         })
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -46,7 +46,10 @@ pub(crate) struct Inner {
     pub activity_names: Vec<String>,
     pub config: Config,
     slots: Mutex<HashMap<String, Slot>>,
-    cache: Mutex<HashMap<String, Cached>>,
+    /// Bumped whenever something is handed to a busy driver: a driver that sees it unchanged
+    /// knows, without a lock, that nothing arrived for it.
+    arrivals: AtomicU64,
+    cache: Mutex<HashMap<String, Box<Cached>>>,
     watchers: Mutex<HashMap<String, Arc<Notify>>>,
     pub attempts: Mutex<Attempts>,
     /// Poked when a task may have become leasable (a retry was scheduled, a permit freed).
@@ -71,7 +74,8 @@ pub(crate) struct Cached {
     workflow: Arc<dyn ErasedWorkflow>,
     version: u64,
     step: u64,
-    ctx: CtxState,
+    /// The workflow's context, as the last step left it (kept, not rebuilt, between steps).
+    ctx: WorkflowCtx,
     state: ErasedState,
     pending: Option<Pending>,
     seen_upto: u64,
@@ -107,7 +111,6 @@ enum After {
         tasks: Vec<ActivityTask>,
         timers: bool,
         step: u64,
-        ctx: CtxState,
     },
     Stopped,
 }
@@ -131,6 +134,7 @@ impl Inner {
             activity_names,
             config,
             slots: Mutex::default(),
+            arrivals: AtomicU64::new(0),
             cache: Mutex::default(),
             watchers: Mutex::default(),
             attempts: Mutex::default(),
@@ -178,6 +182,7 @@ impl Inner {
             if let Some(slot) = slots.get_mut(id) {
                 slot.fresh.extend(fresh);
                 slot.dirty |= dirty;
+                self.arrivals.fetch_add(1, Ordering::AcqRel);
                 return;
             }
             slots.insert(id.to_string(), Slot::default());
@@ -196,15 +201,15 @@ impl Inner {
         state: ErasedState,
         ctx: CtxState,
     ) {
-        let cached = Cached {
+        let cached = Box::new(Cached {
             workflow,
             version: 0,
             step: 0,
-            ctx,
+            ctx: WorkflowCtx::new(id, ctx),
             state,
             pending: None,
             seen_upto: 0,
-        };
+        });
         self.cache_put(id.to_string(), cached);
     }
 
@@ -234,7 +239,7 @@ impl Inner {
         }
     }
 
-    fn cache_put(&self, id: String, c: Cached) {
+    fn cache_put(&self, id: String, c: Box<Cached>) {
         if self.config.cache_capacity == 0 {
             return;
         }
@@ -297,7 +302,7 @@ impl Inner {
 
     /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
     /// or of a workflow this runtime does not know).
-    async fn load(&self, id: &str) -> Result<Option<Cached>, StoreError> {
+    async fn load(&self, id: &str) -> Result<Option<Box<Cached>>, StoreError> {
         let rec = match self.store.load_workflow(id).await {
             Ok(r) => r,
             Err(StoreError::NotFound(_)) => return Ok(None),
@@ -321,15 +326,15 @@ impl Inner {
             None => Ok(None),
         };
         match (decoded, pending) {
-            (Ok((snapshot, state)), Ok(pending)) => Ok(Some(Cached {
+            (Ok((snapshot, state)), Ok(pending)) => Ok(Some(Box::new(Cached {
                 workflow,
                 version: rec.version,
                 step: snapshot.step,
-                ctx: snapshot.ctx,
+                ctx: WorkflowCtx::new(id, snapshot.ctx),
                 state,
                 pending,
                 seen_upto: 0,
-            })),
+            }))),
             (Err(reason), _) | (_, Err(reason)) => {
                 self.park(id, rec.version, reason).await?;
                 Ok(None)
@@ -367,7 +372,7 @@ impl Inner {
     async fn advance(
         self: &Arc<Self>,
         id: &str,
-        cached: &mut Option<Cached>,
+        cached: &mut Option<Box<Cached>>,
         mut fresh: Vec<Fresh>,
         mut dirty: bool,
     ) -> Result<(), StoreError> {
@@ -379,6 +384,7 @@ impl Inner {
         let mut kept_fresh = false;
         let mut conflicts = 0u32;
         let mut steps = 0u64;
+        let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
         loop {
             if self.is_shut_down() {
                 return Ok(());
@@ -409,14 +415,14 @@ impl Inner {
             let mut resolved = c
                 .pending
                 .as_ref()
-                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+                .and_then(|p| resolve(p, &mut fresh, inbox.as_deref().unwrap_or(&[])));
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
                 inbox = Some(self.load_inbox(id, &mut c).await?);
                 inbox_unused = true;
                 resolved = c
                     .pending
                     .as_ref()
-                    .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+                    .and_then(|p| resolve(p, &mut fresh, inbox.as_deref().unwrap_or(&[])));
             }
             if resolved.is_none() && c.pending.is_some() {
                 if !fresh.is_empty() && !kept_fresh {
@@ -430,7 +436,9 @@ impl Inner {
                     continue;
                 }
                 self.keep_fresh(id, std::mem::take(&mut fresh)).await;
-                if (inbox_unused || left_ready) && !self.store.clear_ready(id, c.version, c.seen_upto).await? {
+                if (inbox_unused || left_ready)
+                    && !self.store.clear_ready(id, c.version, c.seen_upto).await?
+                {
                     // The workflow moved on since this view of it: look again from the store.
                     inbox = None;
                     dirty = true;
@@ -464,25 +472,17 @@ impl Inner {
                             tasks,
                             timers,
                             step,
-                            ctx,
                         } => {
                             // Every result was either consumed or is for a command the wait
                             // no longer has.
                             fresh.clear();
                             c.version = version;
                             c.step = step;
-                            c.ctx = ctx;
                             c.pending = Some(pending);
                             if timers {
                                 self.timer_wakeup.notify_one();
                             }
-                            for done in self.start_tasks(tasks).await {
-                                if done.workflow_id == id {
-                                    fresh.push(done.fresh);
-                                } else {
-                                    self.wake(&done.workflow_id, vec![done.fresh]);
-                                }
-                            }
+                            self.start_tasks(tasks, |_, f| fresh.push(f)).await;
                         }
                         After::Stopped => {
                             self.abort_attempts(id, None);
@@ -493,11 +493,15 @@ impl Inner {
                             return Ok(());
                         }
                     }
-                    let (more, poked) = self.take_arrivals(id);
-                    fresh.extend(more);
-                    if poked {
-                        inbox = None;
-                        dirty = true;
+                    let arrived = self.arrivals.load(Ordering::Acquire);
+                    if arrived != arrivals_seen {
+                        arrivals_seen = arrived;
+                        let (more, poked) = self.take_arrivals(id);
+                        fresh.extend(more);
+                        if poked {
+                            inbox = None;
+                            dirty = true;
+                        }
                     }
                     if steps.is_multiple_of(64) {
                         // A workflow of instant activities never waits: let others run.
@@ -577,10 +581,10 @@ impl Inner {
                 }
             }
         }
-        let ctx = WorkflowCtx::new(id, c.ctx);
-        ctx.set_now_ms(c.ctx.now_ms.max(woke_at));
+        let ctx = &c.ctx;
+        ctx.set_now_ms(ctx.state().now_ms.max(woke_at));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            c.workflow.resume(&mut c.state, &ctx, wake)
+            c.workflow.resume(&mut c.state, &c.ctx, wake)
         }));
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
@@ -612,18 +616,19 @@ impl Inner {
                     .workflow
                     .encode_snapshot(&c.state, step, ctx.state())
                     .and_then(|s| {
-                        postcard::to_stdvec(&pending)
+                        postcard::to_extend(&pending, Vec::with_capacity(64))
                             .map(|p| (s, p))
                             .map_err(|e| e.to_string())
                     });
                 match encoded {
                     Ok((snapshot, pending_bytes)) => {
                         let (tasks, timers) = self.commands(id, &pending, now);
-                        commit.history = vec![HistoryEntry::new(
-                            now,
-                            HistoryKind::Step,
-                            format!("{woken_by} -> {}", describe(&pending)),
-                        )];
+                        commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
+                            let mut detail = woken_by;
+                            detail.push_str(" -> ");
+                            describe_into(&mut detail, &pending);
+                            detail
+                        })];
                         let has_timers = !timers.is_empty();
                         commit.keep_ready =
                             may_resolve_at_once(&pending, inbox, &commit.consumed_events);
@@ -638,7 +643,6 @@ impl Inner {
                             tasks,
                             timers: has_timers,
                             step,
-                            ctx: ctx.state(),
                         }
                     }
                     Err(reason) => park(
@@ -768,18 +772,26 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A short rendering of a wait, for the history.
-pub(crate) fn describe(p: &Pending) -> String {
-    match p {
-        Pending::Activity { seq, name, .. } => format!("activity {name}#{seq}"),
-        Pending::Timer { seq, fire_at } => format!("timer#{seq} at {fire_at}"),
-        Pending::Signal { seq, name } => format!("signal {name}#{seq}"),
-        Pending::Join(v) => format!(
-            "join({})",
-            v.iter().map(describe).collect::<Vec<_>>().join(", ")
-        ),
-        Pending::Select(v) => format!(
-            "select({})",
-            v.iter().map(describe).collect::<Vec<_>>().join(", ")
-        ),
-    }
+pub(crate) fn describe_into(out: &mut String, p: &Pending) {
+    use std::fmt::Write as _;
+    let _ = match p {
+        Pending::Activity { seq, name, .. } => write!(out, "activity {name}#{seq}"),
+        Pending::Timer { seq, fire_at } => write!(out, "timer#{seq} at {fire_at}"),
+        Pending::Signal { seq, name } => write!(out, "signal {name}#{seq}"),
+        Pending::Join(v) | Pending::Select(v) => {
+            out.push_str(if matches!(p, Pending::Join(_)) {
+                "join("
+            } else {
+                "select("
+            });
+            for (i, c) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                describe_into(out, c);
+            }
+            out.push(')');
+            Ok(())
+        }
+    };
 }

@@ -93,9 +93,10 @@ impl Inner {
                 match self.store.lease_tasks(request).await {
                     Ok(tasks) => {
                         leased = tasks.len();
-                        for d in self.start_tasks(tasks).await {
-                            self.wake(&d.workflow_id, vec![d.fresh]);
-                        }
+                        self.start_tasks(tasks, |task, fresh| {
+                            self.wake(&task.workflow_id, vec![fresh])
+                        })
+                        .await;
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot lease activity tasks"),
                 }
