@@ -259,3 +259,45 @@ fn awaits_in_macro_arguments_and_shadowing_across_scopes() {
         Ok("#24-3-12".to_string())
     );
 }
+
+#[workflow]
+async fn ranges(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
+    let mut sum: u64 = 0;
+    for i in 0..n {
+        sum += ctx.activity(double, i).await?;
+    }
+    for i in 1..=n {
+        sum += ctx.activity(double, i).await?;
+    }
+    for i in (n..).take(2) {
+        sum += ctx.activity(double, i).await?;
+    }
+    for i in 250u8..=255 {
+        sum += ctx.activity(double, i as u64).await?;
+    }
+    Ok(sum)
+}
+
+#[test]
+fn ranges_are_saved_as_ranges() {
+    // 2*(0+1+2) + 2*(1+2+3) + 2*(3+4) + 2*(250+..+255)
+    assert_eq!(drive::<ranges>(3).0, Ok(6 + 12 + 14 + 2 * 1515));
+    // The state at an await inside `0..1_000_000` is a few bytes, not the million items.
+    let mut state = long_range::start(1_000_000);
+    let ctx = Ctx::new("t", Ctx::initial_state("t", 0));
+    assert!(matches!(
+        long_range::resume(&mut state, &ctx, None),
+        Step::Suspended(_)
+    ));
+    let bytes = postcard::to_stdvec(&state).unwrap();
+    assert!(bytes.len() < 16, "{} bytes: {state:?}", bytes.len());
+}
+
+#[workflow]
+async fn long_range(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
+    let mut sum: u64 = 0;
+    for i in 0..n {
+        sum += ctx.activity(double, i).await?;
+    }
+    Ok(sum)
+}

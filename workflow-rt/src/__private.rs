@@ -116,9 +116,70 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// The remaining items of a `for` loop whose body awaits, kept in the state.
-pub fn loop_items<I: IntoIterator>(iter: I) -> std::collections::VecDeque<I::Item> {
-    iter.into_iter().collect()
+#[derive(Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct LoopItems<T>(std::collections::VecDeque<T>);
+
+impl<T> Iterator for LoopItems<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.0.pop_front()
+    }
 }
+
+/// `for x in collection` with an await in the body: the items are collected, and what is left
+/// of them is saved at every await.
+pub fn loop_items<I: IntoIterator>(iter: I) -> LoopItems<I::Item> {
+    LoopItems(iter.into_iter().collect())
+}
+
+/// `for i in a..b` (or `a..`) with an await in the body: the range itself is saved, two numbers
+/// whatever its length.
+pub fn loop_range<R: Iterator>(range: R) -> R {
+    range
+}
+
+/// `for i in a..=b` with an await in the body. `RangeInclusive` forgets in serde that it is
+/// exhausted (it would yield its last item again after a restore), so it is kept as the next item
+/// and the last one.
+pub fn loop_range_inclusive<T: Successor>(range: std::ops::RangeInclusive<T>) -> InclusiveRange<T> {
+    let (start, end) = range.into_inner();
+    InclusiveRange {
+        next: (start <= end).then_some(start),
+        last: end,
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct InclusiveRange<T> {
+    next: Option<T>,
+    last: T,
+}
+
+impl<T: Successor> Iterator for InclusiveRange<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        let n = self.next?;
+        self.next = if n == self.last { None } else { n.successor() };
+        Some(n)
+    }
+}
+
+/// The integers (`for i in a..=b`).
+pub trait Successor: Copy + PartialOrd {
+    fn successor(self) -> Option<Self>;
+}
+
+macro_rules! successor {
+    ($($t:ty),*) => {$(
+        impl Successor for $t {
+            fn successor(self) -> Option<Self> { self.checked_add(1) }
+        }
+    )*};
+}
+successor!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 /// Asserts at compile time that a type saved in a state can be persisted; generated with the
 /// span of the user's type so that the error points at it.

@@ -15,7 +15,7 @@
 //!
 //! Input:  `for item in items { ctx.activity(ship, item).await?; }`
 //! Output: `let mut __wf_it0 = loop_items(items);
-//!          loop { #[__wf_elem(items)] let item = match __wf_it0.pop_front() { Some(v) => v, None => break };
+//!          loop { #[__wf_elem(items)] let item = match Iterator::next(&mut __wf_it0) { Some(v) => v, None => break };
 //!                 ctx.activity(ship, item).await?; }`
 
 use proc_macro2::{Span, TokenStream, TokenTree};
@@ -412,7 +412,16 @@ impl<'a> Normalizer<'a> {
                 }
                 let it = self.tmp("it");
                 let krate = self.krate;
-                out.push(parse_quote!(let mut #it = #krate::__private::loop_items(#iter);));
+                let keep = match strip_parens(&iter) {
+                    Expr::Range(r)
+                        if r.start.is_some() && matches!(r.limits, syn::RangeLimits::Closed(_)) =>
+                    {
+                        quote!(loop_range_inclusive)
+                    }
+                    Expr::Range(r) if r.start.is_some() => quote!(loop_range),
+                    _ => quote!(loop_items),
+                };
+                out.push(parse_quote!(let mut #it = #krate::__private::#keep(#iter);));
                 let pat = &f.pat;
                 let label = &f.label;
                 let body = &f.body;
@@ -420,7 +429,7 @@ impl<'a> Normalizer<'a> {
                 let elem = format_ident!("{}", ELEM_ATTR);
                 let tokens = quote!(#(#attrs)* #label loop {
                     #[#elem(#iter)]
-                    let (#pat) = match #it.pop_front() {
+                    let (#pat) = match ::core::iter::Iterator::next(&mut #it) {
                         ::core::option::Option::Some(__wf_item) => __wf_item,
                         ::core::option::Option::None => break,
                     };
@@ -658,6 +667,14 @@ fn lets_in(e: &Expr) -> usize {
     let mut f = F(0);
     f.visit_expr(e);
     f.0
+}
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        Expr::Group(g) => strip_parens(&g.expr),
+        other => other,
+    }
 }
 
 fn is_compound_assign(op: &syn::BinOp) -> bool {
