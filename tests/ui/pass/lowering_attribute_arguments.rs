@@ -1,5 +1,6 @@
 // `name` sets the stored name; `crate` names the runtime crate when it is renamed.
 use workflow_rt::prelude::*;
+use workflow_rt::testing::TestRun;
 
 #[activity(name = "price-v2")]
 async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
@@ -14,4 +15,12 @@ async fn quote(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
 fn main() {
     assert_eq!(<quote as Workflow>::NAME, "quote-v2");
     assert_eq!(<price as Activity>::NAME, "price-v2");
+    for snapshots in [false, true] {
+        let run = TestRun::new(quote, "q-1", "abcd".to_string())
+            .with_activity(price)
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap();
+        assert_eq!(run.output, Ok(4));
+    }
 }
