@@ -2135,8 +2135,6 @@ mod shipping_quote_runs {
     }
 }
 
-/// Built again when `corpus/mod.rs` includes `deployment_plan` (see the note there).
-#[cfg(any())]
 mod deployment_plan_runs {
     use super::*;
     use corpus::deployment_plan::*;

@@ -772,8 +772,6 @@ proptest! {
     }
 }
 
-/// Built again when `corpus/mod.rs` includes `deployment_plan` (see the note there).
-#[cfg(any())]
 mod deployment_plan_rules {
     use super::*;
     use corpus::deployment_plan::*;
