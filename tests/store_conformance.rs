@@ -50,3 +50,46 @@ async fn sqlite_store_survives_reopening() {
     assert_eq!(s.load_workflow("a").await.expect("load").snapshot, vec![2]);
     assert_eq!(s.load_inbox("a").await.expect("inbox").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_history_survives_its_compaction() {
+    use workflow_rt::store::{HistoryEntry, HistoryKind, NewWorkflow, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = SqliteStore::builder(dir.path().join("history.db"))
+        .synchronous(Synchronous::Off)
+        .open()
+        .expect("open");
+    for id in ["a", "b"] {
+        s.create_workflow(NewWorkflow {
+            id: id.into(),
+            name: "wf".into(),
+            input: vec![],
+            snapshot: vec![],
+            now_ms: 0,
+            history: HistoryEntry::new(0, HistoryKind::Started, "started"),
+        })
+        .await
+        .expect("create");
+    }
+    // Enough entries for the log to be moved to the history table, and some after.
+    for i in 0..5000u64 {
+        let id = if i % 3 == 0 { "a" } else { "b" };
+        s.append_signal(id, &format!("s{i}"), vec![], i)
+            .await
+            .expect("signal");
+    }
+    for (id, expected) in [("a", 1 + 1667), ("b", 1 + 3333)] {
+        let h = s.history(id).await.expect("history");
+        assert_eq!(h.len(), expected, "{id}: every entry, moved or not");
+        assert_eq!(h[0].kind, HistoryKind::Started);
+        assert!(
+            h.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+            "{id}: in order"
+        );
+    }
+    let raw = rusqlite::Connection::open(dir.path().join("history.db")).expect("open");
+    let moved: i64 = raw
+        .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
+        .expect("count");
+    assert!(moved >= 4096, "the log was moved ({moved} entries)");
+}

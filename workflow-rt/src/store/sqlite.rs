@@ -2,10 +2,14 @@
 //!
 //! Writes go through one writer thread that owns the writing connection. It takes every
 //! operation queued while the previous transaction was being written and commits them in one
-//! transaction (each inside its own savepoint, so one failing operation does not undo the
-//! others): with `synchronous=FULL` a commit costs one fsync however many workflows it advances
-//! (group commit). Reads use a small pool of read connections on blocking threads; WAL lets
-//! them run while the writer writes.
+//! transaction: with `synchronous=FULL` a commit costs one fsync however many workflows it
+//! advances (group commit). An operation that fails for a reason of its own (a conflict, a
+//! missing workflow) checks before it writes, so it leaves nothing behind and the others
+//! commit; one that fails in the middle (an I/O error) rolls the whole batch back, and every
+//! operation in it fails. (Savepoints around each operation would make this finer, at the cost
+//! of a statement journal write per page touched: most of the writer's time.) Reads use a
+//! small pool of read connections on blocking threads; WAL lets them run while the writer
+//! writes.
 //!
 //! Several stores (in one process or several) may open the same file: SQLite serializes their
 //! transactions, and every step is a compare-and-set on the workflow's version.
@@ -165,24 +169,29 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` inside the writer's next transaction, in its own savepoint.
+    /// Runs `f` inside the writer's next transaction.
     fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Ok(conn) => in_savepoint(conn, f),
-                Err(e) => Err(e.clone()),
+            let (result, spoiled) = match conn {
+                Ok(conn) => {
+                    let r = f(conn);
+                    let spoiled = r.as_ref().err().filter(|e| may_have_written(e)).cloned();
+                    (r, spoiled)
+                }
+                Err(e) => (Err(e.clone()), None),
             };
-            Box::new(move |commit: Option<&StoreError>| {
+            let reply: Reply = Box::new(move |commit: Option<&StoreError>| {
                 let result = match (result, commit) {
                     (Ok(_), Some(e)) => Err(e.clone()),
                     (r, _) => r,
                 };
                 let _ = tx.send(result);
-            })
+            });
+            (reply, spoiled)
         });
         if self.writer.send(job).is_err() {
             return Box::pin(std::future::ready(Err(writer_gone())));
@@ -280,6 +289,14 @@ CREATE TABLE IF NOT EXISTS history (
     detail TEXT NOT NULL,
     PRIMARY KEY (workflow_id, n)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_log (
+    seq INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 ";
 
 const EVENT_ACTIVITY: i64 = 0;
@@ -287,11 +304,19 @@ const EVENT_TIMER: i64 = 1;
 const EVENT_SIGNAL: i64 = 2;
 
 /// A write operation: runs in the writer's transaction (or gets the error that prevented it),
-/// and returns what to do once the transaction's fate is known.
-type Job = Box<dyn FnOnce(Result<&Connection, &StoreError>) -> Reply + Send>;
+/// and returns what to do once the transaction's fate is known, and the error that spoiled the
+/// transaction, if it failed half-way.
+type Job = Box<dyn FnOnce(Result<&Connection, &StoreError>) -> (Reply, Option<StoreError>) + Send>;
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
+/// Whether an operation that failed with `e` may have written part of its changes. Every
+/// other failure is found before the first write.
+fn may_have_written(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(_) | StoreError::Corrupt(_))
+}
+
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batches = 0u64;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -300,39 +325,70 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let replies: Vec<Reply> = match conn.execute_batch("BEGIN IMMEDIATE").db() {
-            Ok(()) => batch.into_iter().map(|job| job(Ok(&conn))).collect(),
-            Err(e) => {
-                for job in batch {
-                    job(Err(&e))(None);
-                }
-                continue;
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE").db() {
+            for job in batch {
+                job(Err(&e)).0(None);
             }
+            continue;
+        }
+        let mut spoiled = None;
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            let (reply, failed) = job(Ok(&conn));
+            replies.push(reply);
+            if spoiled.is_none() {
+                spoiled = failed;
+            }
+        }
+        let outcome = match spoiled {
+            None => conn.execute_batch("COMMIT").db().err(),
+            Some(e) => Some(StoreError::Backend(format!(
+                "the batch was rolled back: {e}"
+            ))),
         };
-        let commit = conn.execute_batch("COMMIT").db().err();
-        if commit.is_some() {
+        if outcome.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for reply in replies {
-            reply(commit.as_ref());
+            reply(outcome.as_ref());
+        }
+        batches += 1;
+        if batches.is_multiple_of(16) {
+            compact_history(&conn);
         }
     }
 }
 
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.prepare_cached("SAVEPOINT op").db()?.execute([]).db()?;
-    let r = f(conn);
-    if r.is_err() {
-        conn.prepare_cached("ROLLBACK TO op")
-            .db()?
-            .execute([])
-            .db()?;
+/// History entries the log holds before they are moved to the `history` table.
+const HISTORY_LOG_ROWS: i64 = 4096;
+
+/// Moves the history log into the `history` table once it is long enough.
+///
+/// Every step appends an entry. Written straight into `history`, clustered by workflow so that
+/// a workflow's history reads fast, the entries of a batch of steps of a hundred workflows
+/// would dirty a hundred pages, each written whole to the WAL: half of the writer's time. So
+/// steps append to `history_log`, in time order (one page per batch), and the log is moved
+/// over in bulk, sorted, thousands of entries per transaction. Reads look at both.
+fn compact_history(conn: &Connection) {
+    let rows: Result<i64, _> = conn.query_row(
+        "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM history_log",
+        [],
+        |r| r.get(0),
+    );
+    if !matches!(rows, Ok(n) if n >= HISTORY_LOG_ROWS) {
+        return;
     }
-    conn.prepare_cached("RELEASE op").db()?.execute([]).db()?;
-    r
+    let moved = conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail)
+             SELECT workflow_id, n, at, kind, detail FROM history_log ORDER BY workflow_id, n;
+         DELETE FROM history_log;
+         COMMIT;",
+    );
+    if let Err(e) = moved {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::warn!(error = %e, "cannot move the history log; it is read as it is meanwhile");
+    }
 }
 
 struct ReaderPool {
@@ -586,7 +642,7 @@ fn insert_history(
 ) -> Result<(), StoreError> {
     let first = len_after - entries.len() as i64 + 1;
     let mut stmt = conn
-        .prepare_cached("INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .prepare_cached("INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
         .db()?;
     for (i, h) in entries.iter().enumerate() {
         stmt.execute(params![
@@ -835,10 +891,14 @@ impl Store for SqliteStore {
         steps: Vec<StepCommit>,
     ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
         self.write(move |conn| {
-            Ok(steps
-                .iter()
-                .map(|s| in_savepoint(conn, |c| commit(c, s)))
-                .collect())
+            let mut results = Vec::with_capacity(steps.len());
+            for s in &steps {
+                match commit(conn, s) {
+                    Err(e) if may_have_written(&e) => return Err(e),
+                    r => results.push(r),
+                }
+            }
+            Ok(results)
         })
     }
 
@@ -1127,7 +1187,10 @@ impl Store for SqliteStore {
             workflow_status(conn, &id)?;
             let rows: Vec<(i64, String, String)> = conn
                 .prepare_cached(
-                    "SELECT at, kind, detail FROM history WHERE workflow_id = ?1 ORDER BY n",
+                    "SELECT at, kind, detail FROM (\
+                         SELECT n, at, kind, detail FROM history WHERE workflow_id = ?1 \
+                         UNION ALL SELECT n, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
+                     ORDER BY n",
                 )
                 .db()?
                 .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
