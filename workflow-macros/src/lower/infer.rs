@@ -122,6 +122,41 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                 .collect::<Option<Vec<_>>>()?;
             Some(parse_quote!((#(#tys,)*)))
         }
+        // A `match` has the type of its first arm that has one (arm bindings typed from the
+        // scrutinee: `match ctx.activity(charge, o).await { Ok(p) => p, Err(e) => .. }`).
+        Expr::Match(m) => {
+            let scrutinee = infer(&m.expr, env);
+            m.arms
+                .iter()
+                .filter(|a| !super::diverge::expr_diverges(&a.body))
+                .find_map(|arm| {
+                    let vars = super::pattern::typed_bindings(&arm.pat, scrutinee.as_ref());
+                    let lookup = |name: &str| match vars.iter().rev().find(|b| b.ident == name) {
+                        Some(b) => Some(b.ty.clone()),
+                        None => (env.lookup)(name),
+                    };
+                    infer(
+                        &arm.body,
+                        &Env {
+                            ctx: env.ctx,
+                            krate: env.krate,
+                            lookup: &lookup,
+                        },
+                    )
+                })
+        }
+        Expr::If(ei) => {
+            let tail = |b: &syn::Block| match b.stmts.last() {
+                Some(syn::Stmt::Expr(e, None)) if b.stmts.len() == 1 => infer(e, env),
+                _ => None,
+            };
+            tail(&ei.then_branch)
+                .or_else(|| ei.else_branch.as_ref().and_then(|(_, e)| infer(e, env)))
+        }
+        Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
+            syn::Stmt::Expr(e, None) => infer(e, env),
+            _ => None,
+        },
         Expr::Struct(s) if s.qself.is_none() => {
             let path = &s.path;
             let generic = path.segments.iter().any(|seg| !seg.arguments.is_empty());
