@@ -1,0 +1,369 @@
+//! An order saga on a SQLite file: reserve the stock, charge the card, wait for an approval
+//! (with a timeout), ship; on a failure, undo what was done, newest first.
+//!
+//! ```text
+//! cargo run --example checkout                      # five orders, to the end
+//! cargo run --example checkout -- --crash-after 6   # dies after six activity calls
+//! cargo run --example checkout                      # the same orders, from where they were
+//! cargo run --example checkout -- --fresh           # start over
+//! ```
+//!
+//! The payment provider is simulated by a ledger in a second SQLite file, keyed by each call's
+//! idempotency key: a call that runs again after a crash is recognised, and nobody is charged
+//! twice. `--crash-after N` aborts the process right after the N-th activity has done its work
+//! and before the runtime records the result: the worst moment.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use workflow_rt::prelude::*;
+use workflow_rt::store::HistoryKind;
+use workflow_rt::{Pending, RuntimeError, WorkflowStatus};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub sku: String,
+    pub cents: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub reservation: String,
+    pub payment: String,
+    pub tracking: String,
+}
+
+// ---- The outside world: a ledger, and a way to die at the worst moment. ----
+
+static LEDGER: OnceLock<Mutex<rusqlite::Connection>> = OnceLock::new();
+static CALLS: AtomicU32 = AtomicU32::new(0);
+static CRASH_AFTER: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Records an effect once per idempotency key; says whether this call made it.
+fn effect(ctx: &ActivityCtx, kind: &str, order: &str, cents: u64) -> Result<bool, ActivityError> {
+    let ledger = LEDGER
+        .get()
+        .ok_or_else(|| ActivityError::retryable("no ledger"))?;
+    let db = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let new = db
+        .execute(
+            "INSERT OR IGNORE INTO ledger (key, kind, order_id, cents) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![ctx.idempotency_key(), kind, order, cents],
+        )
+        .map_err(|e| ActivityError::retryable(e.to_string()))?
+        == 1;
+    let note = if new {
+        ""
+    } else {
+        "  (already done: not again)"
+    };
+    println!(
+        "  {kind:<8} {order:<8} {:>9}  key {} attempt {}{note}",
+        dollars(cents),
+        ctx.idempotency_key(),
+        ctx.attempt()
+    );
+    // The worst moment to die: the effect is done, its result not yet recorded.
+    if CALLS.fetch_add(1, Ordering::SeqCst) + 1 >= CRASH_AFTER.load(Ordering::SeqCst) {
+        println!("  *** crashing now (--crash-after) ***");
+        std::process::abort();
+    }
+    Ok(new)
+}
+
+fn dollars(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+// ---- Activities. ----
+
+#[activity]
+async fn reserve(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+    effect(&ctx, "reserve", &order.id, 0)?;
+    Ok(format!("rsv-{}", order.id))
+}
+
+#[activity]
+async fn release(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
+    effect(&ctx, "release", &order.id, 0)?;
+    Ok(())
+}
+
+#[activity]
+async fn charge(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+    if order.cents > 50_000 {
+        return Err(ActivityError::non_retryable("card declined").with_type("Declined"));
+    }
+    effect(&ctx, "charge", &order.id, order.cents)?;
+    Ok(format!("pay-{}", order.id))
+}
+
+#[activity]
+async fn refund(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
+    effect(&ctx, "refund", &order.id, order.cents)?;
+    Ok(())
+}
+
+#[activity]
+async fn ship(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+    if order.sku.starts_with("oversize") {
+        return Err(ActivityError::non_retryable("no carrier takes it"));
+    }
+    if ctx.attempt() == 1 {
+        // The carrier's API is flaky: the first attempt times out, the retry goes through.
+        println!(
+            "  ship     {:<8} carrier timeout on attempt 1, will retry",
+            order.id
+        );
+        return Err(ActivityError::retryable("carrier timeout"));
+    }
+    effect(&ctx, "ship", &order.id, 0)?;
+    Ok(format!("trk-{}", order.id))
+}
+
+// ---- The workflow. ----
+
+#[workflow]
+async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, WorkflowError> {
+    let reservation: String = ctx.activity(reserve, order.clone()).await?;
+    let payment: String = match ctx
+        .activity(charge, order.clone())
+        .retry(
+            RetryPolicy::exponential(Duration::from_millis(100))
+                .max_attempts(5)
+                .non_retryable("Declined"),
+        )
+        .start_to_close(Duration::from_secs(30))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let reason: String = e.message;
+            ctx.activity(release, order.clone()).await?;
+            return Err(WorkflowError::msg(format!("payment failed: {reason}")));
+        }
+    };
+    let approved = ctx
+        .signal::<bool>("approve")
+        .timeout(Duration::from_secs(3))
+        .await;
+    if approved != Some(true) {
+        ctx.activity(refund, order.clone()).await?;
+        ctx.activity(release, order.clone()).await?;
+        let why = if approved.is_none() {
+            "approval timed out"
+        } else {
+            "not approved"
+        };
+        return Err(WorkflowError::msg(why));
+    }
+    let tracking: String = match ctx
+        .activity(ship, order.clone())
+        .retry(RetryPolicy::fixed(Duration::from_millis(200)).max_attempts(3))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let reason: String = e.message;
+            ctx.activity(refund, order.clone()).await?;
+            ctx.activity(release, order.clone()).await?;
+            return Err(WorkflowError::msg(format!("shipping failed: {reason}")));
+        }
+    };
+    Ok(Receipt {
+        reservation,
+        payment,
+        tracking,
+    })
+}
+
+// ---- The program. ----
+
+fn orders() -> Vec<(Order, Option<bool>)> {
+    let order = |id: &str, sku: &str, cents| Order {
+        id: id.into(),
+        sku: sku.into(),
+        cents,
+    };
+    vec![
+        (order("order-1", "book", 2_500), Some(true)),
+        (order("order-2", "oversize-sofa", 40_000), Some(true)),
+        (order("order-3", "yacht", 9_999_999), Some(true)),
+        (order("order-4", "lamp", 1_500), Some(false)),
+        (order("order-5", "chair", 3_000), None),
+    ]
+}
+
+/// The approver: answers each order once it waits for an answer, unless it did already (the
+/// history says so; a signal is never sent twice, even across crashes).
+async fn approve(rt: &Runtime, order: &Order, answer: bool) -> Result<(), RuntimeError> {
+    loop {
+        let state = rt.state(&order.id).await?;
+        if state.status != WorkflowStatus::Running {
+            return Ok(());
+        }
+        let waiting = state.waiting_for.as_ref().is_some_and(|p| {
+            p.leaves()
+                .iter()
+                .any(|l| matches!(l, Pending::Signal { name, .. } if name == "approve"))
+        });
+        if waiting {
+            if !rt
+                .history(&order.id)
+                .await?
+                .iter()
+                .any(|e| e.kind == HistoryKind::Signal)
+            {
+                println!(
+                    "  approve  {:<8} {}",
+                    order.id,
+                    if answer { "yes" } else { "no" }
+                );
+                rt.signal(&order.id, "approve", answer).await?;
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Args {
+    db: PathBuf,
+    crash_after: Option<u32>,
+    fresh: bool,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        db: PathBuf::from("checkout.db"),
+        crash_after: None,
+        fresh: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--crash-after" => {
+                a.crash_after = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--crash-after N"))?
+                        .parse()?,
+                )
+            }
+            "--db" => a.db = PathBuf::from(it.next().ok_or_else(|| anyhow::anyhow!("--db PATH"))?),
+            "--fresh" => a.fresh = true,
+            other => anyhow::bail!(
+                "unknown argument {other:?} (try --crash-after N, --db PATH, --fresh)"
+            ),
+        }
+    }
+    Ok(a)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let ledger_path = args.db.with_extension("ledger.db");
+    if args.fresh {
+        for p in [&args.db, &ledger_path] {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
+    }
+    if let Some(n) = args.crash_after {
+        CRASH_AFTER.store(n, Ordering::SeqCst);
+    }
+    let ledger = rusqlite::Connection::open(&ledger_path)?;
+    ledger.execute_batch(
+        "CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, kind TEXT, order_id TEXT, cents INTEGER)",
+    )?;
+    let _ = LEDGER.set(Mutex::new(ledger));
+
+    let rt = Runtime::builder()
+        .store(SqliteStore::open(&args.db)?)
+        .workflow(checkout)
+        .activity(reserve)
+        .activity(release)
+        .activity(charge)
+        .activity(refund)
+        .activity(ship)
+        // The same name on every run: a restart takes back the calls the last run held.
+        .worker_id("checkout-example")
+        .build()
+        .await?;
+    let known = rt.list(None).await?.len();
+    if known == 0 {
+        println!("Starting 5 orders in {}:", args.db.display());
+    } else {
+        println!(
+            "Continuing the {known} orders in {} from where they were:",
+            args.db.display()
+        );
+    }
+
+    let mut runs = Vec::new();
+    for (order, answer) in orders() {
+        // Idempotent: a run that exists is returned as it is.
+        let handle = rt.start(checkout, order.id.clone(), order.clone()).await?;
+        let rt = rt.clone();
+        runs.push(tokio::spawn(async move {
+            if let Some(answer) = answer {
+                approve(&rt, &order, answer).await?;
+            }
+            Ok::<_, RuntimeError>((order, handle.result().await?))
+        }));
+    }
+    let mut results = Vec::new();
+    for run in runs {
+        results.push(run.await??);
+    }
+    println!("\nResults:");
+    for (order, result) in results {
+        match result {
+            Ok(r) => println!(
+                "  {:<8} shipped: {} / {} / {}",
+                order.id, r.reservation, r.payment, r.tracking
+            ),
+            Err(e) => println!("  {:<8} not shipped: {e}", order.id),
+        }
+    }
+
+    let db = LEDGER
+        .get()
+        .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(db) = db {
+        let (charges, charged): (u64, u64) = db.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'charge'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (refunds, refunded): (u64, u64) = db.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'refund'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let twice: u64 = db.query_row(
+            "SELECT COUNT(*) FROM (SELECT order_id FROM ledger WHERE kind = 'charge' GROUP BY order_id HAVING COUNT(*) > 1)",
+            [],
+            |r| r.get(0),
+        )?;
+        println!(
+            "\nLedger: {charges} charges ({}), {refunds} refunds ({}); orders charged twice: {twice}",
+            dollars(charged),
+            dollars(refunded)
+        );
+    }
+    println!("History of order-2 (for people, not for replay):");
+    for e in rt.history("order-2").await? {
+        println!(
+            "  {:<9} {}",
+            format!("{:?}", e.kind).to_lowercase(),
+            e.detail
+        );
+    }
+    rt.shutdown().await;
+    Ok(())
+}
