@@ -34,7 +34,8 @@ impl Plan {
 }
 
 /// Every attempt, by workflow id: (attempt, idempotency key).
-static CALLS: Mutex<Option<HashMap<String, Vec<(u32, String)>>>> = Mutex::new(None);
+type Calls = HashMap<String, Vec<(u32, String)>>;
+static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
 
 fn calls(id: &str) -> Vec<(u32, String)> {
     CALLS

@@ -27,7 +27,8 @@ struct Call {
 }
 
 /// Per workflow: (attempt, heartbeat details it started from).
-static SEEN: Mutex<Option<HashMap<String, Vec<(u32, Option<u64>)>>>> = Mutex::new(None);
+type Seen = HashMap<String, Vec<(u32, Option<u64>)>>;
+static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 static POKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 fn seen(id: &str) -> Vec<(u32, Option<u64>)> {

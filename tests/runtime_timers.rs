@@ -96,7 +96,7 @@ async fn timers_fire_after_a_restart() {
         let out = within("a due timer", rt.handle(nap, format!("n{i}")).result())
             .await
             .expect("result");
-        assert_eq!(out, 3600_000 * (i + 1));
+        assert_eq!(out, 3_600_000 * (i + 1));
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
