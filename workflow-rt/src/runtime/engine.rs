@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub activities: HashMap<String, Arc<dyn ErasedActivity>>,
     /// The names in `activities`: the tasks this worker may lease.
     pub activity_names: Vec<String>,
+    /// The names in `workflows`: the ones this runtime steps.
+    pub workflow_names: Vec<String>,
     pub config: Config,
     slots: Mutex<HashMap<String, Slot>>,
     /// Bumped whenever something is handed to a busy driver: a driver that sees it unchanged
@@ -126,12 +128,15 @@ impl Inner {
     ) -> Self {
         let mut activity_names: Vec<String> = activities.keys().cloned().collect();
         activity_names.sort();
+        let mut workflow_names: Vec<String> = workflows.keys().map(|n| n.to_string()).collect();
+        workflow_names.sort();
         Inner {
             store,
             clock,
             workflows,
             activities,
             activity_names,
+            workflow_names,
             config,
             slots: Mutex::default(),
             arrivals: AtomicU64::new(0),

@@ -146,14 +146,19 @@ impl Inner {
     }
 
     pub(crate) async fn ready_loop(self: Arc<Self>) {
+        if self.workflow_names.is_empty() {
+            return;
+        }
         let never = tokio::sync::Notify::new();
         loop {
-            match self.store.ready_workflows(BATCH).await {
+            match self
+                .store
+                .ready_workflows(&self.workflow_names, BATCH)
+                .await
+            {
                 Ok(ready) => {
-                    for (id, name) in ready {
-                        if self.workflows.contains_key(name.as_str()) {
-                            self.wake(&id, Vec::new());
-                        }
+                    for id in ready {
+                        self.wake(&id, Vec::new());
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot list ready workflows"),

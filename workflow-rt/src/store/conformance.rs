@@ -3,7 +3,7 @@
 //! Not a public API: it panics (like a test) on the first broken promise. Run it from a test
 //! with a factory of empty stores:
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn memory_store_conforms() {
 //!     workflow_rt::store::conformance::run(|| async { workflow_rt::MemoryStore::new() }).await;
@@ -144,9 +144,16 @@ async fn create_and_load<S: Store>(s: &S) {
             .is_empty()
     );
     assert_eq!(
-        s.ready_workflows(10).await.expect("ready"),
-        vec![("a".to_string(), "wf".to_string())]
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready"),
+        vec!["a".to_string()]
     );
+    let others = s
+        .ready_workflows(&["other".to_string()], 10)
+        .await
+        .expect("ready");
+    assert!(others.is_empty(), "only workflows of the names asked for");
 }
 
 async fn compare_and_set<S: Store>(s: &S) {
@@ -339,7 +346,13 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
         s.load_workflow("a").await.expect("load").ready,
         "an unseen event keeps the workflow ready"
     );
-    assert_eq!(s.ready_workflows(10).await.expect("ready").len(), 1);
+    assert_eq!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .len(),
+        1
+    );
     assert!(s.clear_ready("a", 1, e1).await.expect("clear"));
     assert!(
         s.load_workflow("a").await.expect("load").ready,
@@ -352,7 +365,12 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
     assert!(s.load_workflow("a").await.expect("load").ready);
     assert!(s.clear_ready("a", 1, e2).await.expect("clear"));
     assert!(!s.load_workflow("a").await.expect("load").ready);
-    assert!(s.ready_workflows(10).await.expect("ready").is_empty());
+    assert!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .is_empty()
+    );
     let e3 = s
         .append_signal("a", "x", vec![], 302)
         .await
@@ -606,13 +624,21 @@ async fn parking_keeps_the_last_snapshot<S: Store>(s: &S) {
     assert_eq!(s.load_tasks("a").await.expect("tasks").len(), 1);
     assert_eq!(s.load_inbox("a").await.expect("inbox").len(), 1);
     assert!(
-        s.ready_workflows(10).await.expect("ready").is_empty(),
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .is_empty(),
         "a parked workflow is never ready"
     );
     s.append_signal("a", "x", vec![], 301)
         .await
         .expect("a parked workflow still buffers signals");
-    assert!(s.ready_workflows(10).await.expect("ready").is_empty());
+    assert!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .is_empty()
+    );
     let parked = s
         .list_workflows(Some(WorkflowStatus::Parked))
         .await

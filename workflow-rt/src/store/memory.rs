@@ -524,18 +524,19 @@ impl Store for MemoryStore {
         ready(Ok(self.lock().timers.iter().next().map(|(at, _, _)| *at)))
     }
 
-    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
         let g = self.lock();
         let out = g
             .ready
             .iter()
+            .map(|&w| &g.entries[w].record)
+            .filter(|r| names.contains(&r.name))
             .take(limit)
-            .map(|&w| {
-                (
-                    g.entries[w].record.id.clone(),
-                    g.entries[w].record.name.clone(),
-                )
-            })
+            .map(|r| r.id.clone())
             .collect();
         ready(Ok(out))
     }

@@ -459,8 +459,12 @@ pub trait Store: Send + Sync + 'static {
     /// The fire time of the earliest timer.
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>>;
 
-    /// Up to `limit` running workflows with unseen events, as (id, name).
-    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>>;
+    /// Up to `limit` running workflows of these names with unseen events, by id.
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>>;
 
     /// Clears the ready flag unless an event newer than `seen_events_upto` exists, if the
     /// workflow is still at `version` (`false` if it is not: whoever looked at it had a stale
@@ -553,8 +557,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
         (**self).next_timer_due()
     }
-    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
-        (**self).ready_workflows(limit)
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        (**self).ready_workflows(names, limit)
     }
     fn clear_ready<'a>(
         &'a self,

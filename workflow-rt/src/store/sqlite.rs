@@ -1099,13 +1099,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn ready_workflows(&self, limit: usize) -> StoreFuture<'_, Vec<(String, String)>> {
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let names = json_names(names);
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT id, name FROM workflows WHERE ready = 1 AND status = 0 LIMIT ?1",
+                "SELECT id FROM workflows WHERE ready = 1 AND status = 0 \
+                 AND name IN (SELECT value FROM json_each(?1)) LIMIT ?2",
             )
             .db()?
-            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![names, limit as i64], |r| r.get(0))
             .db()?
             .collect::<Result<_, _>>()
             .db()
