@@ -209,7 +209,34 @@ async fn memory(sizes: &Sizes) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one 4 KiB write and fsync cost on the disk under `dir`: the floor of a durable commit.
+fn fsync_latency(dir: &std::path::Path) -> anyhow::Result<Duration> {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let page = [7u8; 4096];
+    let rounds = 500;
+    let begin = Instant::now();
+    for i in 0..rounds {
+        f.seek(SeekFrom::Start((i % 64) * 4096))?;
+        f.write_all(&page)?;
+        f.sync_data()?;
+    }
+    let each = begin.elapsed() / rounds as u32;
+    std::fs::remove_file(path)?;
+    Ok(each)
+}
+
 async fn sqlite(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
+    let fsync = fsync_latency(dir.path())?;
+    line(
+        "disk: one 4 KiB write + fsync",
+        format!("{:.0} us", fsync.as_secs_f64() * 1e6),
+        &format!(
+            "so at most {:.0} sequential commits/s",
+            1.0 / fsync.as_secs_f64()
+        ),
+    );
     let s1 = throughput(
         SqliteStore::open(dir.path().join("seq.db"))?,
         "s1",
