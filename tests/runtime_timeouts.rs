@@ -30,6 +30,8 @@ struct Call {
 type Seen = HashMap<String, Vec<(u32, Option<u64>)>>;
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 static POKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// Heartbeats sent after a poke, so the test moves the clock only once each is in.
+static BEATS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn seen(id: &str) -> Vec<(u32, Option<u64>)> {
     SEEN.lock()
@@ -55,6 +57,7 @@ async fn work(ctx: ActivityCtx, plan: Plan) -> Result<String, ActivityError> {
         POKE.notified().await;
         progress += 1;
         ctx.heartbeat(&progress);
+        BEATS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     if ctx.attempt() <= plan.hang {
         std::future::pending::<()>().await;
@@ -305,12 +308,14 @@ async fn heartbeats_keep_a_long_attempt_alive() {
         .await
         .expect("start");
     s.running("beating", 1).await;
-    for _ in 0..4 {
+    for beat in 1..=4 {
         // 1.5 s between heartbeats: 6 s in all, three times the timeout.
         s.clock.advance(Duration::from_millis(1_500));
-        tokio::time::sleep(Duration::from_millis(5)).await;
         POKE.notify_one();
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        eventually("the heartbeat", || async {
+            BEATS.load(std::sync::atomic::Ordering::SeqCst) == beat
+        })
+        .await;
     }
     assert_eq!(
         within("result", run.result()).await.expect("result"),
