@@ -254,3 +254,67 @@ async fn building_needs_a_store_and_distinct_names() {
     ));
     let _ = Duration::ZERO;
 }
+
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[activity]
+async fn gated(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    GATE.notified().await;
+    Ok(x + 1)
+}
+
+#[workflow]
+async fn behind_gate(ctx: WorkflowCtx, x: u64) -> u64 {
+    ctx.activity(gated, x).await.unwrap_or(0)
+}
+
+/// Regression: a result that arrives while this runtime's view of the workflow is stale
+/// (another worker committed meanwhile) used to be lost with the conflicting commit, and the
+/// call ran again only once its lease expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_survives_a_conflicting_commit() {
+    use workflow_rt::store::{HistoryEntry, StepCommit, StepOutcome};
+    let (store, clock) = memory();
+    let rt = builder(store.clone(), clock)
+        .workflow(behind_gate)
+        .activity(gated)
+        .lease_duration(Duration::from_secs(3600))
+        .build()
+        .await
+        .expect("build");
+    let run = rt.start(behind_gate, "g", 41).await.expect("start");
+    support::eventually("the call runs", || async {
+        store
+            .load_tasks("g")
+            .await
+            .expect("tasks")
+            .first()
+            .is_some_and(|t| t.lease_owner.is_some())
+    })
+    .await;
+    // Another worker's commit: same state, new version.
+    let rec = store.load_workflow("g").await.expect("load");
+    store
+        .commit_step(StepCommit {
+            workflow_id: "g".into(),
+            expected_version: rec.version,
+            now_ms: 0,
+            outcome: StepOutcome::Suspended {
+                snapshot: rec.snapshot,
+                pending: rec.pending.expect("pending"),
+                tasks: vec![],
+                timers: vec![],
+            },
+            consumed_events: vec![],
+            completed_tasks: vec![],
+            cancelled: vec![],
+            seen_events_upto: 0,
+            keep_ready: false,
+            history: vec![HistoryEntry::new(0, HistoryKind::Step, "elsewhere")],
+        })
+        .await
+        .expect("commit");
+    GATE.notify_one();
+    assert_eq!(within("result", run.result()).await.expect("result"), 42);
+    rt.shutdown().await;
+}

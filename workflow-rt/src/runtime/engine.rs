@@ -420,14 +420,14 @@ impl Inner {
             let mut resolved = c
                 .pending
                 .as_ref()
-                .and_then(|p| resolve(p, &mut fresh, inbox.as_deref().unwrap_or(&[])));
+                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
                 inbox = Some(self.load_inbox(id, &mut c).await?);
                 inbox_unused = true;
                 resolved = c
                     .pending
                     .as_ref()
-                    .and_then(|p| resolve(p, &mut fresh, inbox.as_deref().unwrap_or(&[])));
+                    .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
             }
             if resolved.is_none() && c.pending.is_some() {
                 if !fresh.is_empty() && !kept_fresh {

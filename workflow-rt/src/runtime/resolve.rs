@@ -55,17 +55,17 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 /// signal taken by a leaf of a losing branch is not consumed; it stays buffered.
 pub(crate) fn resolve(
     pending: &Pending,
-    fresh: &mut Vec<Fresh>,
+    fresh: &[Fresh],
     inbox: &[Event],
 ) -> Option<Resolved> {
-    // The common case, one call whose result a worker just produced: no bookkeeping.
+    // The common case, one call whose result a worker just produced: no bookkeeping. (The
+    // result is copied, not taken: if the step's commit conflicts, it is needed again.)
     if let Pending::Activity { seq, name, .. } = pending
-        && let Some(i) = fresh.iter().position(|f| f.seq == *seq)
+        && let Some(f) = fresh.iter().find(|f| f.seq == *seq)
         && !inbox
             .iter()
             .any(|e| matches!(e.kind, EventKind::ActivityCompleted { seq: s, .. } if s == *seq))
     {
-        let f = fresh.swap_remove(i);
         let mut woken_by = String::with_capacity(64);
         let _ = write!(
             woken_by,
@@ -73,7 +73,7 @@ pub(crate) fn resolve(
             if f.result.is_ok() { "ok" } else { "failed" }
         );
         return Some(Resolved {
-            resolution: Resolution::Activity(f.result),
+            resolution: Resolution::Activity(f.result.clone()),
             consumed_events: Vec::new(),
             completed_tasks: vec![f.seq],
             cancelled: Vec::new(),
@@ -81,7 +81,6 @@ pub(crate) fn resolve(
             woken_by,
         });
     }
-    let fresh: &[Fresh] = fresh;
     let leaves = pending.leaves();
     let index_of = |node: &Pending| leaves.iter().position(|l| std::ptr::eq(*l, node));
     let mut filled: Vec<Option<(Resolution, Source)>> = vec![None; leaves.len()];
@@ -252,7 +251,7 @@ mod tests {
             at_ms: 5,
             result: Ok(vec![1]),
         }];
-        assert!(resolve(&p, &mut fresh.clone(), &[]).is_none());
+        assert!(resolve(&p, &fresh, &[]).is_none());
         let inbox = vec![Event {
             id: 3,
             at_ms: 9,
@@ -261,7 +260,7 @@ mod tests {
                 result: Ok(vec![0]),
             },
         }];
-        let r = resolve(&p, &mut fresh.clone(), &inbox).expect("resolved");
+        let r = resolve(&p, &fresh, &inbox).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -291,7 +290,7 @@ mod tests {
             at_ms: 100,
             kind: EventKind::TimerFired { seq: 1 },
         }];
-        let r = resolve(&p, &mut Vec::new(), &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -307,7 +306,7 @@ mod tests {
             signal(3, "go", 30),
         ];
         let p = Pending::Join(vec![sig(0, "go"), sig(1, "go")]);
-        let r = resolve(&p, &mut Vec::new(), &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -319,7 +318,7 @@ mod tests {
         assert!(
             resolve(
                 &Pending::Join(vec![sig(0, "stop"), sig(1, "stop")]),
-                &mut Vec::new(),
+                &[],
                 &inbox
             )
             .is_none()
@@ -330,7 +329,7 @@ mod tests {
             Pending::Join(vec![sig(0, "go"), act(1)]),
             sig(2, "go"),
         ]);
-        let r = resolve(&p, &mut Vec::new(), &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Signal(vec![30])))
@@ -355,7 +354,7 @@ mod tests {
                 fire_at: 100,
             },
         ]);
-        let r = resolve(&p, &mut Vec::new(), &timer_first).expect("resolved");
+        let r = resolve(&p, &[], &timer_first).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -369,7 +368,7 @@ mod tests {
                 kind: EventKind::TimerFired { seq: 1 },
             },
         ];
-        let r = resolve(&p, &mut Vec::new(), &signal_first).expect("resolved");
+        let r = resolve(&p, &[], &signal_first).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(0, Box::new(Resolution::Signal(vec![7])))
