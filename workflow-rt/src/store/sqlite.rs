@@ -111,14 +111,24 @@ impl SqliteStoreBuilder {
             .name("workflow-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        let readers = Arc::new(ReaderPool {
+            path: self.path.clone(),
+            busy_timeout: self.busy_timeout,
+            keep: self.readers,
+            idle: Mutex::new(Vec::new()),
+        });
+        // One read connection ready at once: the first reads after a restart (the ones that
+        // resume workflows) do not pay for opening it.
+        let first = readers.take()?;
+        first
+            .prepare_cached(&format!(
+                "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?1"
+            ))
+            .db()?;
+        readers.put(first);
         Ok(SqliteStore {
             writer: tx,
-            readers: Arc::new(ReaderPool {
-                path: self.path.clone(),
-                busy_timeout: self.busy_timeout,
-                keep: self.readers,
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers,
             path: self.path,
         })
     }
