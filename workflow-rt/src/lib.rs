@@ -31,13 +31,13 @@ pub mod __private;
 pub use activity::{
     Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, RetryPolicy,
 };
+pub use clock::{Clock, SystemClock, VirtualClock};
 pub use context::{
     ActivityCall, CtxState, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4,
     SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use durable::{Durable, Pending, Resolution};
 pub use error::{ResumeError, WorkflowError};
-pub use clock::{Clock, SystemClock, VirtualClock};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};

@@ -53,11 +53,7 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 /// with [`Pending::try_resolve`], the resolver the test driver uses too. The first event that
 /// completes the tree decides it: so of a signal and a timer, the one that came first wins. A
 /// signal taken by a leaf of a losing branch is not consumed; it stays buffered.
-pub(crate) fn resolve(
-    pending: &Pending,
-    fresh: &[Fresh],
-    inbox: &[Event],
-) -> Option<Resolved> {
+pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Option<Resolved> {
     // The common case, one call whose result a worker just produced: no bookkeeping. (The
     // result is copied, not taken: if the step's commit conflicts, it is needed again.)
     if let Pending::Activity { seq, name, .. } = pending
