@@ -251,6 +251,7 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
     let fingerprint = desc.fingerprint;
     let desc_tokens = desc.tokens;
 
+    let items = &low.items;
     let attrs: Vec<&syn::Attribute> = func
         .attrs
         .iter()
@@ -280,6 +281,8 @@ pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &s
 
         #[doc(hidden)]
         const _: () = {
+            #(#items)*
+
             #[allow(dead_code, clippy::all)]
             fn __wf_assert_persistable() {
                 #(#asserted)*
@@ -378,6 +381,15 @@ impl Finish<'_> {
     fn restore(&mut self, level: usize) -> Vec<Stmt> {
         let krate = &self.names.krate;
         let mut out = Vec::new();
+        // Assigned before they are read: declared, and initialized by the code that follows.
+        for i in &self.low.decl_levels[level] {
+            let v = &self.low.levels[level][*i];
+            let ident = &v.ident;
+            out.push(match &v.ty {
+                Some(t) => parse_quote!(let mut #ident: #t;),
+                None => parse_quote!(let mut #ident;),
+            });
+        }
         for i in &self.low.live_levels[level] {
             let v = &self.low.levels[level][*i];
             let ident = &v.ident;
@@ -465,6 +477,13 @@ impl VisitMut for Finish<'_> {
                     let e = self.suspend_from_tokens(k, &m.mac);
                     out.push(Stmt::Expr(e, Some(Default::default())));
                     continue;
+                }
+            }
+            if let Stmt::Item(item) = &mut s {
+                // Items of inner blocks are copied into every continuation that runs through
+                // their block; a copy a continuation does not use is not the user's mistake.
+                if let Some(attrs) = item_attrs(item) {
+                    attrs.push(parse_quote!(#[allow(unused_imports, dead_code)]));
                 }
             }
             self.visit_stmt_mut(&mut s);
@@ -556,6 +575,25 @@ impl Finish<'_> {
         self.visit_expr_mut(&mut op);
         self.suspend(k, op)
     }
+}
+
+fn item_attrs(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
+    use syn::Item::*;
+    Some(match item {
+        Const(i) => &mut i.attrs,
+        Enum(i) => &mut i.attrs,
+        Fn(i) => &mut i.attrs,
+        Impl(i) => &mut i.attrs,
+        Macro(i) => &mut i.attrs,
+        Mod(i) => &mut i.attrs,
+        Static(i) => &mut i.attrs,
+        Struct(i) => &mut i.attrs,
+        Trait(i) => &mut i.attrs,
+        Type(i) => &mut i.attrs,
+        Union(i) => &mut i.attrs,
+        Use(i) => &mut i.attrs,
+        _ => return None,
+    })
 }
 
 /// The awaits an arm's code can suspend at next (for the description's transitions).

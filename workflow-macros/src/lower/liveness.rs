@@ -15,6 +15,7 @@ use syn::punctuated::Punctuated;
 use syn::visit::Visit;
 use syn::{Expr, Stmt, Token};
 
+use super::diverge::{block_diverges, expr_diverges};
 use super::pattern::bindings;
 
 pub const SUSPEND: &str = "__wf_suspend";
@@ -39,39 +40,84 @@ pub fn marker_index(mac: &syn::Macro, name: &str) -> Option<usize> {
     }
 }
 
-/// The free variables of `stmts`, read as a block's statements.
-pub fn free_vars(stmts: &[Stmt], markers: &dyn Markers) -> BTreeSet<String> {
+/// What a continuation does with the variables bound before it.
+#[derive(Default)]
+pub struct Uses {
+    /// Read before the continuation binds or assigns them itself: the variables to restore.
+    pub free: BTreeSet<String>,
+    /// Assigned (`x = ..`) somewhere without a `let` of their own in the continuation: the
+    /// variables that must at least be declared, even when they are not restored (a `let x: T;`
+    /// initialized after the await is written, not read).
+    pub written: BTreeSet<String>,
+}
+
+/// The free and written variables of `stmts`, read as a block's statements.
+pub fn free_vars(stmts: &[Stmt], markers: &dyn Markers) -> Uses {
     let mut v = FreeVars {
-        scopes: vec![HashSet::new()],
-        free: BTreeSet::new(),
+        scopes: vec![Scope::default()],
+        uses: Uses::default(),
+        closures: 0,
         markers,
     };
     v.stmts(stmts);
-    v.free
+    v.uses
+}
+
+/// A lexical scope of the continuation.
+#[derive(Default)]
+struct Scope {
+    /// Bound here by a `let`, a pattern or a restore.
+    lets: HashSet<String>,
+    /// Variables of enclosing scopes assigned on every path through this scope so far: a read
+    /// after such an assignment is not a read of the value from before the await.
+    assigned: HashSet<String>,
 }
 
 struct FreeVars<'m> {
-    scopes: Vec<HashSet<String>>,
-    free: BTreeSet<String>,
+    scopes: Vec<Scope>,
+    uses: Uses,
+    /// How many closures enclose the code being read: an assignment in a closure may not run.
+    closures: usize,
     markers: &'m dyn Markers,
 }
 
 impl FreeVars<'_> {
     fn bound(&self, name: &str) -> bool {
-        self.scopes.iter().any(|s| s.contains(name))
+        self.scopes
+            .iter()
+            .any(|s| s.lets.contains(name) || s.assigned.contains(name))
     }
     fn use_name(&mut self, name: String) {
         if !self.bound(&name) {
-            self.free.insert(name);
+            self.uses.free.insert(name);
         }
+    }
+    fn top(&mut self) -> &mut Scope {
+        self.scopes.last_mut().expect("a scope is always open")
     }
     fn bind_pat(&mut self, pat: &syn::Pat) {
         let names: Vec<String> = bindings(pat)
             .into_iter()
             .map(|b| b.ident.to_string())
             .collect();
-        let top = self.scopes.last_mut().expect("a scope is always open");
-        top.extend(names);
+        self.top().lets.extend(names);
+    }
+    /// `name = ..`: an assignment to a variable of the continuation's own is nothing to its
+    /// liveness; to one bound before it, a definition.
+    fn assign(&mut self, name: String) {
+        if self.scopes.iter().any(|s| s.lets.contains(&name)) {
+            return;
+        }
+        self.uses.written.insert(name.clone());
+        if self.closures == 0 {
+            self.top().assigned.insert(name);
+        }
+    }
+    /// Marks `names` as assigned in the current scope (what a construct assigned on every path).
+    fn assigned_all(&mut self, names: Option<HashSet<String>>) {
+        if let Some(names) = names {
+            self.top().assigned.extend(names);
+        }
     }
     fn stmts(&mut self, stmts: &[Stmt]) {
         for s in stmts {
@@ -92,10 +138,17 @@ impl FreeVars<'_> {
             }
         }
     }
-    fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
-        self.scopes.push(HashSet::new());
+    /// Runs `f` in a new scope; returns what it assigned on every path (`None`: it never
+    /// finishes, so it constrains nothing).
+    fn scoped(&mut self, f: impl FnOnce(&mut Self)) -> HashSet<String> {
+        self.scopes.push(Scope::default());
         f(self);
-        self.scopes.pop();
+        self.scopes.pop().expect("pushed above").assigned
+    }
+    /// The names assigned on every path of a branch.
+    fn branch(&mut self, diverges: bool, f: impl FnOnce(&mut Self)) -> Option<HashSet<String>> {
+        let set = self.scoped(f);
+        (!diverges).then_some(set)
     }
     fn mac(&mut self, mac: &syn::Macro) {
         if let Some(k) = marker_index(mac, SUSPEND) {
@@ -111,10 +164,7 @@ impl FreeVars<'_> {
         }
         if let Some(l) = marker_index(mac, RESTORE) {
             let names = self.markers.restored_at(l);
-            self.scopes
-                .last_mut()
-                .expect("a scope is always open")
-                .extend(names);
+            self.top().lets.extend(names);
             return;
         }
         let parsed = syn::parse::Parser::parse2(
@@ -174,39 +224,68 @@ impl FreeVars<'_> {
 }
 
 impl<'ast> Visit<'ast> for FreeVars<'_> {
+    /// A block that is not the body of a loop, a branch or a closure runs to its end or not at
+    /// all: what it assigns is assigned after it.
     fn visit_block(&mut self, b: &'ast syn::Block) {
-        self.scoped(|v| v.stmts(&b.stmts));
+        let set = self.scoped(|v| v.stmts(&b.stmts));
+        self.assigned_all(Some(set));
+    }
+    fn visit_expr_block(&mut self, b: &'ast syn::ExprBlock) {
+        if b.label.is_some() {
+            // A `break 'label` may leave it before an assignment.
+            self.scoped(|v| v.visit_block(&b.block));
+        } else {
+            self.visit_block(&b.block);
+        }
     }
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if p.qself.is_none() && p.path.segments.len() == 1 && p.path.leading_colon.is_none() {
             self.use_name(p.path.segments[0].ident.to_string());
         }
     }
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        self.visit_expr(&a.right);
+        self.assign_target(&a.left);
+    }
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.closures += 1;
         self.scoped(|v| {
             for p in &c.inputs {
                 v.bind_pat(p);
             }
             v.visit_expr(&c.body);
         });
+        self.closures -= 1;
     }
-    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
-        self.scoped(|v| {
-            v.bind_pat(&arm.pat);
-            if let Some((_, g)) = &arm.guard {
-                v.visit_expr(g);
-            }
-            v.visit_expr(&arm.body);
-        });
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        let arms = m
+            .arms
+            .iter()
+            .map(|arm| {
+                self.branch(expr_diverges(&arm.body), |v| {
+                    v.bind_pat(&arm.pat);
+                    if let Some((_, g)) = &arm.guard {
+                        v.visit_expr(g);
+                    }
+                    v.visit_expr(&arm.body);
+                })
+            })
+            .collect();
+        self.assigned_all(Some(meet(arms)));
     }
     fn visit_expr_if(&mut self, ei: &'ast syn::ExprIf) {
-        self.scoped(|v| {
+        let then = self.branch(block_diverges(&ei.then_branch), |v| {
             v.cond(&ei.cond);
             v.visit_block(&ei.then_branch);
         });
         if let Some((_, e)) = &ei.else_branch {
-            self.visit_expr(e);
+            let els = self.branch(expr_diverges(e), |v| v.visit_expr(e));
+            self.assigned_all(Some(meet(vec![then, els])));
         }
+    }
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+        self.scoped(|v| v.visit_block(&l.body));
     }
     fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
         self.scoped(|v| {
@@ -240,7 +319,34 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
     }
 }
 
+/// What every branch that finishes assigns (`None` for a branch that never finishes: it
+/// constrains nothing).
+fn meet(branches: Vec<Option<HashSet<String>>>) -> HashSet<String> {
+    let mut finishing = branches.into_iter().flatten();
+    let Some(first) = finishing.next() else {
+        return HashSet::new();
+    };
+    finishing.fold(first, |acc, s| acc.intersection(&s).cloned().collect())
+}
+
 impl FreeVars<'_> {
+    /// The left of `=`: a plain variable (or a tuple of them, `(a, b) = ..`) is defined;
+    /// anything else (`x.f`, `v[i]`, `*r`) reads the variable it goes through.
+    fn assign_target(&mut self, e: &Expr) {
+        match e {
+            Expr::Path(p)
+                if p.qself.is_none()
+                    && p.path.leading_colon.is_none()
+                    && p.path.segments.len() == 1 =>
+            {
+                self.assign(p.path.segments[0].ident.to_string());
+            }
+            Expr::Tuple(t) => t.elems.iter().for_each(|e| self.assign_target(e)),
+            Expr::Paren(p) => self.assign_target(&p.expr),
+            Expr::Infer(_) => {}
+            other => self.visit_expr(other),
+        }
+    }
     /// An `if`/`while` condition: `let` bindings in it scope over the body (the current scope).
     fn cond(&mut self, e: &Expr) {
         match e {

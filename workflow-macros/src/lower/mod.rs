@@ -41,9 +41,16 @@ pub struct Lowered {
     /// Variables restored at each level.
     pub levels: Vec<Vec<Var>>,
     pub live_levels: Vec<Vec<usize>>,
+    /// Variables declared, not restored, at each level: assigned after the await before any
+    /// read (`let x: T;` initialized later, or a value overwritten).
+    pub decl_levels: Vec<Vec<usize>>,
     /// What each await saves: (field name, variable), in a stable order.
     pub fields: Vec<Vec<Var>>,
     pub params: Vec<Var>,
+    /// The items (`use`, `fn`, `const`, ...) of the body's outermost block, emitted once next to
+    /// the generated `resume` rather than copied into every continuation (where the copies
+    /// that a continuation does not use would warn as unused).
+    pub items: Vec<syn::Item>,
 }
 
 pub fn lower(
@@ -53,6 +60,17 @@ pub fn lower(
     params: Vec<Var>,
     mut body: Block,
 ) -> Option<Lowered> {
+    let (items, stmts): (Vec<syn::Stmt>, Vec<syn::Stmt>) = std::mem::take(&mut body.stmts)
+        .into_iter()
+        .partition(|s| matches!(s, syn::Stmt::Item(_)));
+    body.stmts = stmts;
+    let items = items
+        .into_iter()
+        .filter_map(|s| match s {
+            syn::Stmt::Item(i) => Some(i),
+            _ => None,
+        })
+        .collect();
     let param_names: Vec<String> = params.iter().map(Var::name).collect();
     rename::rename_shadowing(&mut body, &param_names);
     awaits_in_closures(cx, &body);
@@ -86,6 +104,7 @@ pub fn lower(
     // Liveness to a fixpoint: what await k saves depends on what the awaits reachable from it
     // save, and loops make that circular.
     let mut live_levels: Vec<Vec<usize>> = vec![Vec::new(); r.levels.len()];
+    let mut decl_levels: Vec<Vec<usize>> = vec![Vec::new(); r.levels.len()];
     let mut live: Vec<BTreeSet<String>> = vec![BTreeSet::new(); r.awaits.len()];
     loop {
         let mut changed = false;
@@ -93,6 +112,7 @@ pub fn lower(
             let mut m = LiveState {
                 levels: &r.levels,
                 live_levels: &mut live_levels,
+                decl_levels: &mut decl_levels,
                 live: &live,
             };
             solve_arm(&arm.code, &mut m);
@@ -158,8 +178,10 @@ pub fn lower(
         conts,
         levels: r.levels,
         live_levels,
+        decl_levels,
         fields,
         params,
+        items,
     })
 }
 
@@ -199,12 +221,14 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite) {
 struct LiveState<'a> {
     levels: &'a [Vec<Var>],
     live_levels: &'a mut Vec<Vec<usize>>,
+    decl_levels: &'a mut Vec<Vec<usize>>,
     live: &'a [BTreeSet<String>],
 }
 
 struct MarkerView<'a> {
     levels: &'a [Vec<Var>],
     live_levels: &'a [Vec<usize>],
+    decl_levels: &'a [Vec<usize>],
     live: &'a [BTreeSet<String>],
 }
 
@@ -218,6 +242,7 @@ impl Markers for MarkerView<'_> {
     fn restored_at(&self, l: usize) -> Vec<String> {
         self.live_levels[l]
             .iter()
+            .chain(&self.decl_levels[l])
             .map(|i| self.levels[l][*i].name())
             .collect()
     }
@@ -240,20 +265,29 @@ fn solve_arm(code: &Block, st: &mut LiveState) {
             let view = MarkerView {
                 levels: self.st.levels,
                 live_levels: self.st.live_levels,
+                decl_levels: self.st.decl_levels,
                 live: self.st.live,
             };
-            let free = free_vars(&b.stmts[1..], &view);
+            let uses = free_vars(&b.stmts[1..], &view);
             let vars = &self.st.levels[l];
             // The last binding of a name at a level is the visible one.
-            let live: Vec<usize> = vars
-                .iter()
-                .enumerate()
-                .filter(|(i, v)| {
-                    free.contains(&v.name()) && !vars[i + 1..].iter().any(|w| w.name() == v.name())
-                })
-                .map(|(i, _)| i)
+            let visible = |in_set: &BTreeSet<String>| -> Vec<usize> {
+                vars.iter()
+                    .enumerate()
+                    .filter(|(i, v)| {
+                        in_set.contains(&v.name())
+                            && !vars[i + 1..].iter().any(|w| w.name() == v.name())
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let live = visible(&uses.free);
+            let declared = visible(&uses.written)
+                .into_iter()
+                .filter(|i| !live.contains(i))
                 .collect();
             self.st.live_levels[l] = live;
+            self.st.decl_levels[l] = declared;
         }
         fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
         fn visit_item(&mut self, _: &'ast syn::Item) {}

@@ -430,17 +430,28 @@ impl<'a> Resumer<'a> {
             Expr::Loop(l) => {
                 let mut resumed = self.resume_block(&l.body, k, scope);
                 truncate(&mut resumed);
-                if block_diverges(&resumed) && !jumps_to_loop(&resumed, l.label.as_ref()) {
-                    // The rest of this iteration always leaves the function: no further
-                    // iteration can run, so none is generated (and none keeps variables alive).
-                    return Expr::Block(syn::ExprBlock {
-                        attrs: vec![],
-                        label: None,
-                        block: resumed,
-                    });
+                let label = &l.label;
+                if block_diverges(&resumed) && !continues_loop(&resumed, l.label.as_ref()) {
+                    if !jumps_to_loop(&resumed, l.label.as_ref()) {
+                        // The rest of this iteration always leaves the function: no further
+                        // iteration can run, so none is generated (and none keeps variables
+                        // alive).
+                        return Expr::Block(syn::ExprBlock {
+                            attrs: vec![],
+                            label: None,
+                            block: resumed,
+                        });
+                    }
+                    // The rest of this iteration always leaves the loop (or the function, or
+                    // suspends at a later await, whose own continuation re-enters the loop): the
+                    // loop runs once, for its `break`s, and its body is not generated again. A
+                    // variable the body moves before it breaks stays dead here, as in the source.
+                    //
+                    // Input:  `loop { i += 1; if i == n { ctx.activity(a, s).await?; break; } .. }`
+                    // Output (at the first await): `loop { <value>?; break; }`
+                    return parse_quote!(#label loop #resumed);
                 }
                 let full = suspend_mode_block(&l.body);
-                let label = &l.label;
                 let first = syn::Ident::new("__wf_first", Span::mixed_site());
                 parse_quote!({
                     let mut #first = true;
@@ -504,9 +515,20 @@ fn resumed_value(k: usize, krate: &TokenStream) -> Expr {
 /// Whether `b` has a `break` or `continue` that targets the loop around it (unlabeled and not
 /// inside a nested loop, or with the loop's label).
 fn jumps_to_loop(b: &Block, label: Option<&syn::Label>) -> bool {
+    targets_loop(b, label, true)
+}
+
+/// Whether `b` has a `continue` that targets the loop around it: the only way, besides running
+/// to its end, for an iteration to start the next one.
+fn continues_loop(b: &Block, label: Option<&syn::Label>) -> bool {
+    targets_loop(b, label, false)
+}
+
+fn targets_loop(b: &Block, label: Option<&syn::Label>, breaks: bool) -> bool {
     struct F<'a> {
         label: Option<&'a syn::Lifetime>,
         depth: usize,
+        breaks: bool,
         found: bool,
     }
     impl F<'_> {
@@ -520,7 +542,9 @@ fn jumps_to_loop(b: &Block, label: Option<&syn::Label>) -> bool {
     }
     impl<'ast> Visit<'ast> for F<'_> {
         fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
-            self.hit(&b.label);
+            if self.breaks {
+                self.hit(&b.label);
+            }
             syn::visit::visit_expr_break(self, b);
         }
         fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
@@ -547,6 +571,7 @@ fn jumps_to_loop(b: &Block, label: Option<&syn::Label>) -> bool {
     let mut f = F {
         label: label.map(|l| &l.name),
         depth: 0,
+        breaks,
         found: false,
     };
     f.visit_block(b);
