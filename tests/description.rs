@@ -25,7 +25,11 @@ async fn refund(_ctx: ActivityCtx, payment: String) -> Result<(), ActivityError>
 #[workflow]
 async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
     let payment = ctx.activity(charge, order.clone()).await?;
-    match ctx.signal::<bool>("approve").timeout(Duration::from_secs(7 * 24 * 3600)).await {
+    match ctx
+        .signal::<bool>("approve")
+        .timeout(Duration::from_secs(7 * 24 * 3600))
+        .await
+    {
         Some(true) => {}
         _ => {
             ctx.activity(refund, payment.clone()).await?;
@@ -64,7 +68,10 @@ fn dot() {
 
 #[test]
 fn fingerprint_is_in_the_description_and_the_trait() {
-    assert_eq!(checkout::description().fingerprint, <checkout as Workflow>::FINGERPRINT);
+    assert_eq!(
+        checkout::description().fingerprint,
+        <checkout as Workflow>::FINGERPRINT
+    );
     assert_ne!(checkout::FINGERPRINT, batch::FINGERPRINT);
 }
 
@@ -75,8 +82,13 @@ fn the_state_is_nameable_and_inspectable() {
     let json = serde_json::to_string(&same).unwrap();
     assert_eq!(json, r#"{"Start":{"order":{"id":1,"cents":5}}}"#);
     assert_eq!(format!("{same:?}"), json);
-    let suspended = CheckoutState::Await4Sleep { payment: "pay-1".to_string() };
+    let suspended = CheckoutState::Await4Sleep {
+        payment: "pay-1".to_string(),
+    };
     let bytes = postcard::to_stdvec(&suspended).unwrap();
     let back: CheckoutState = postcard::from_bytes(&bytes).unwrap();
-    assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"Await4Sleep":{"payment":"pay-1"}}"#);
+    assert_eq!(
+        serde_json::to_string(&back).unwrap(),
+        r#"{"Await4Sleep":{"payment":"pay-1"}}"#
+    );
 }
