@@ -22,6 +22,7 @@ pub struct Builder {
     lease: Duration,
     poll_interval: Duration,
     cache_capacity: usize,
+    restore_every_step: bool,
     seed: Option<u64>,
 }
 
@@ -53,6 +54,7 @@ impl Default for Builder {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
+            restore_every_step: false,
             seed: None,
         }
     }
@@ -116,9 +118,27 @@ impl Builder {
         self
     }
 
-    /// How many decoded workflow states to keep in memory between steps (default 10 000).
+    /// How many decoded workflow states to keep in memory between the wakes of their
+    /// workflows (default 10 000). With 0 a workflow that is woken is loaded from the store,
+    /// but a run of steps that follow one another at once (activities that finish at their
+    /// first poll, signals already buffered) still goes on from the state in memory: see
+    /// [`Builder::restore_every_step`] for a runtime that never does.
     pub fn cache_capacity(mut self, n: usize) -> Self {
         self.cache_capacity = n;
+        self
+    }
+
+    /// A test mode: every step starts from the store, as it would after a crash. The
+    /// workflow's row is loaded, its snapshot decoded (envelope, fingerprint, state enum,
+    /// context) and its wait decoded; nothing of its state or context is kept in memory from
+    /// one step to the next, not even between steps that follow one another at once, and no
+    /// state is cached (the cache capacity is ignored). Default `false`.
+    ///
+    /// A workflow must give the same result in this mode as in the default one; the project's
+    /// own tests run every workflow both ways. It costs a load and a decode per step, so it is
+    /// not meant for production.
+    pub fn restore_every_step(mut self, on: bool) -> Self {
+        self.restore_every_step = on;
         self
     }
 
@@ -163,6 +183,7 @@ impl Builder {
             poll_interval: self.poll_interval,
             max_concurrent_activities: self.max_concurrent_activities,
             cache_capacity: self.cache_capacity,
+            restore_every_step: self.restore_every_step,
         };
         let inner = Arc::new(Inner::new(
             store, self.clock, workflows, activities, config, seed,

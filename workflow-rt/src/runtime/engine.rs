@@ -35,6 +35,8 @@ pub(crate) struct Config {
     pub poll_interval: Duration,
     pub max_concurrent_activities: usize,
     pub cache_capacity: usize,
+    /// Drop the decoded state after every step: the next one loads it from the store.
+    pub restore_every_step: bool,
 }
 
 pub(crate) struct Inner {
@@ -245,7 +247,7 @@ impl Inner {
     }
 
     fn cache_put(&self, id: String, c: Box<Cached>) {
-        if self.config.cache_capacity == 0 {
+        if self.config.cache_capacity == 0 || self.config.restore_every_step {
             return;
         }
         let mut cache = lock(&self.cache);
@@ -256,6 +258,14 @@ impl Inner {
             cache.remove(&evict);
         }
         cache.insert(id, c);
+    }
+
+    /// Keeps the decoded state for this driver's next step, unless every step is to start from
+    /// the store ([`crate::Builder::restore_every_step`]).
+    fn keep(&self, cached: &mut Option<Box<Cached>>, c: Box<Cached>) {
+        if !self.config.restore_every_step {
+            *cached = Some(c);
+        }
     }
 
     pub(crate) fn forget(&self, id: &str) {
@@ -437,7 +447,7 @@ impl Inner {
                     kept_fresh = true;
                     inbox = None;
                     dirty = true;
-                    *cached = Some(c);
+                    self.keep(cached, c);
                     continue;
                 }
                 self.keep_fresh(id, std::mem::take(&mut fresh)).await;
@@ -449,7 +459,7 @@ impl Inner {
                     dirty = true;
                     continue;
                 }
-                *cached = Some(c);
+                self.keep(cached, c);
                 return Ok(());
             }
 
@@ -510,11 +520,11 @@ impl Inner {
                     }
                     if steps.is_multiple_of(64) {
                         // A workflow of instant activities never waits: let others run.
-                        *cached = Some(c);
+                        self.keep(cached, c);
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    *cached = Some(c);
+                    self.keep(cached, c);
                 }
                 Err(StoreError::Conflict { .. }) => {
                     // Another worker advanced it: start over from the store (the in-memory
