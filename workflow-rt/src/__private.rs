@@ -58,6 +58,30 @@ impl<T, U> QuestionMark<Option<U>> for Option<T> {
     }
 }
 
+/// `Option<T>` and `Result<T, E>` through an associated type, so that generated code can name
+/// the type of `v` in `Some(v)` / `Ok(v)`, or of `x?`, when the type of the value matched is
+/// itself a projection (`ActivityOk<lookup>`, an `Option<u64>` the macro cannot see).
+pub trait Unwrap {
+    type Value;
+}
+
+impl<T> Unwrap for Option<T> {
+    type Value = T;
+}
+
+impl<T, E> Unwrap for Result<T, E> {
+    type Value = T;
+}
+
+/// The error type of a `Result` through an associated type (`Err(e)` patterns).
+pub trait ResultError {
+    type Error;
+}
+
+impl<T, E> ResultError for Result<T, E> {
+    type Error = E;
+}
+
 /// A type witness: `Some(phantom_of(&value))` records `T` in a variable whose type rustc then
 /// infers function-wide.
 pub fn phantom_of<T>(_: &T) -> PhantomData<T> {
@@ -131,6 +155,18 @@ impl<T> Iterator for LoopItems<T> {
 /// of them is saved at every await.
 pub fn loop_items<I: IntoIterator>(iter: I) -> LoopItems<I::Item> {
     LoopItems(iter.into_iter().collect())
+}
+
+/// `for x in &collection` (or `collection.iter()`, `.iter().enumerate()`, ...) with an await in
+/// the body: the items borrow from `collection`, which the loop cannot change, so only the
+/// position is saved and the iterator is made again after each await. Returns the item at `pos`
+/// and moves `pos` past it.
+pub fn loop_nth<I: IntoIterator>(iter: I, pos: &mut usize) -> Option<I::Item> {
+    let item = iter.into_iter().nth(*pos);
+    if item.is_some() {
+        *pos += 1;
+    }
+    item
 }
 
 /// `for i in a..b` (or `a..`) with an await in the body: the range itself is saved, two numbers

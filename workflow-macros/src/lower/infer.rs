@@ -21,7 +21,10 @@ pub struct Env<'a> {
 pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
     match e {
         Expr::Await(aw) => op_type(&aw.base, env.ctx, env.krate),
-        Expr::Try(t) => super::ops::unwrapped(&infer(&t.expr, env)?),
+        Expr::Try(t) => Some(super::ops::unwrapped_or_projected(
+            &infer(&t.expr, env)?,
+            env.krate,
+        )),
         Expr::Paren(p) => infer(&p.expr, env),
         Expr::Group(g) => infer(&g.expr, env),
         Expr::Lit(l) => match &l.lit {
@@ -80,8 +83,39 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                 return Some(parse_quote!(::std::string::String));
             }
             let recv = infer(&m.receiver, env);
-            after_method(recv.as_ref(), &method)
+            after_method(recv.as_ref(), &method).or_else(|| {
+                let recv = recv.filter(super::ops::is_projected)?;
+                match method.as_str() {
+                    "unwrap" | "expect" | "unwrap_or" | "unwrap_or_default" | "unwrap_or_else" => {
+                        Some(super::ops::unwrapped_or_projected(&recv, env.krate))
+                    }
+                    _ => None,
+                }
+            })
         }
+        // `v[i]` of a typed sequence or map (a range index is a slice, not known).
+        Expr::Index(ix) if !matches!(&*ix.index, Expr::Range(_)) => {
+            let t = infer(&ix.expr, env)?;
+            if let Some(args) = super::ops::generic_args(&t, "BTreeMap") {
+                return args.get(1).map(|v| (*v).clone());
+            }
+            for seq in ["Vec", "VecDeque"] {
+                if let Some(args) = super::ops::generic_args(&t, seq) {
+                    return args.first().map(|v| (*v).clone());
+                }
+            }
+            match t {
+                Type::Array(a) => Some(*a.elem),
+                _ => None,
+            }
+        }
+        // `t.0` of a typed tuple.
+        Expr::Field(f) => match (&f.member, infer(&f.base, env)?) {
+            (syn::Member::Unnamed(i), Type::Tuple(t)) => {
+                t.elems.iter().nth(i.index as usize).cloned()
+            }
+            _ => None,
+        },
         Expr::Unary(u) => match u.op {
             syn::UnOp::Not(_) | syn::UnOp::Neg(_) => infer(&u.expr, env),
             _ => None,
@@ -130,7 +164,8 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                 .iter()
                 .filter(|a| !super::diverge::expr_diverges(&a.body))
                 .find_map(|arm| {
-                    let vars = super::pattern::typed_bindings(&arm.pat, scrutinee.as_ref());
+                    let vars =
+                        super::pattern::typed_bindings_in(&arm.pat, scrutinee.as_ref(), env.krate);
                     let lookup = |name: &str| match vars.iter().rev().find(|b| b.ident == name) {
                         Some(b) => Some(b.ty.clone()),
                         None => (env.lookup)(name),
@@ -145,18 +180,24 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                     )
                 })
         }
+        // An `if` has the type of its first branch that has one (`if let` bindings typed from
+        // the scrutinee).
         Expr::If(ei) => {
-            let tail = |b: &syn::Block| match b.stmts.last() {
-                Some(syn::Stmt::Expr(e, None)) if b.stmts.len() == 1 => infer(e, env),
-                _ => None,
+            let then = match &*ei.cond {
+                Expr::Let(l) => {
+                    let scrutinee = infer(&l.expr, env);
+                    let bound =
+                        super::pattern::typed_bindings_in(&l.pat, scrutinee.as_ref(), env.krate)
+                            .into_iter()
+                            .map(|b| (b.ident.to_string(), b.ty))
+                            .collect();
+                    block_type(&ei.then_branch, bound, env)
+                }
+                _ => block_type(&ei.then_branch, Vec::new(), env),
             };
-            tail(&ei.then_branch)
-                .or_else(|| ei.else_branch.as_ref().and_then(|(_, e)| infer(e, env)))
+            then.or_else(|| ei.else_branch.as_ref().and_then(|(_, e)| infer(e, env)))
         }
-        Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
-            syn::Stmt::Expr(e, None) => infer(e, env),
-            _ => None,
-        },
+        Expr::Block(b) => block_type(&b.block, Vec::new(), env),
         Expr::Struct(s) if s.qself.is_none() => {
             let path = &s.path;
             let generic = path.segments.iter().any(|seg| !seg.arguments.is_empty());
@@ -170,6 +211,41 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
     }
 }
 
+/// The type of a block's value: its tail expression's, with the block's own `let`s (and
+/// `bound`, the bindings of the construct around it) shadowing the variables outside.
+fn block_type(b: &syn::Block, bound: Vec<(String, Option<Type>)>, env: &Env) -> Option<Type> {
+    let (tail, lets) = match b.stmts.split_last()? {
+        (syn::Stmt::Expr(e, None), lets) => (e, lets),
+        _ => return None,
+    };
+    let mut locals = bound;
+    for s in lets {
+        if let syn::Stmt::Local(l) = s {
+            let init = l
+                .init
+                .as_ref()
+                .and_then(|i| with_locals(&locals, env, |env| infer(&i.expr, env)));
+            for b in super::pattern::typed_bindings_in(&l.pat, init.as_ref(), env.krate) {
+                locals.push((b.ident.to_string(), b.ty));
+            }
+        }
+    }
+    with_locals(&locals, env, |env| infer(tail, env))
+}
+
+/// Runs `f` in `env` extended with `locals` (the last binding of a name wins).
+fn with_locals<T>(locals: &[(String, Option<Type>)], env: &Env, f: impl FnOnce(&Env) -> T) -> T {
+    let lookup = |name: &str| match locals.iter().rev().find(|(n, _)| n == name) {
+        Some((_, t)) => Some(t.clone()),
+        None => (env.lookup)(name),
+    };
+    f(&Env {
+        ctx: env.ctx,
+        krate: env.krate,
+        lookup: &lookup,
+    })
+}
+
 /// The element type of `for x in e` when `e`'s type is known.
 pub fn element_type(e: &Expr, env: &Env) -> Option<Type> {
     match e {
@@ -177,39 +253,95 @@ pub fn element_type(e: &Expr, env: &Env) -> Option<Type> {
             let from = |b: &Option<Box<Expr>>| b.as_ref().and_then(|x| infer(x, env));
             from(&r.start).or_else(|| from(&r.end))
         }
-        Expr::MethodCall(m)
-            if matches!(
-                m.method.to_string().as_str(),
-                "into_iter" | "clone" | "drain"
-            ) =>
-        {
-            element_type(&m.receiver, env)
+        Expr::Reference(r) => borrowed_items(&r.expr, r.mutability.is_some(), env),
+        Expr::MethodCall(m) => {
+            let recv = &m.receiver;
+            match m.method.to_string().as_str() {
+                "into_iter" | "clone" | "drain" | "rev" | "skip" | "take" | "step_by"
+                | "filter" | "skip_while" | "take_while" | "peekable" | "chain" => {
+                    element_type(recv, env)
+                }
+                "iter" => borrowed_items(recv, false, env),
+                "iter_mut" => borrowed_items(recv, true, env),
+                "keys" | "values" | "values_mut" => {
+                    let map = infer(recv, env)?;
+                    let args = super::ops::generic_args(&map, "BTreeMap")?;
+                    let (k, v) = (args.first()?, args.get(1)?);
+                    Some(match m.method.to_string().as_str() {
+                        "keys" => reference((*k).clone(), false),
+                        "values" => reference((*v).clone(), false),
+                        _ => reference((*v).clone(), true),
+                    })
+                }
+                "chars" => Some(parse_quote!(char)),
+                "bytes" => Some(parse_quote!(u8)),
+                "char_indices" => Some(parse_quote!((usize, char))),
+                "enumerate" => {
+                    let t = element_type(recv, env)?;
+                    Some(parse_quote!((usize, #t)))
+                }
+                "zip" => {
+                    let a = element_type(recv, env)?;
+                    let b = element_type(m.args.first()?, env)?;
+                    Some(parse_quote!((#a, #b)))
+                }
+                "copied" | "cloned" => match element_type(recv, env)? {
+                    Type::Reference(r) => Some(*r.elem),
+                    _ => None,
+                },
+                _ => collection_element(e, env),
+            }
         }
         Expr::Paren(p) => element_type(&p.expr, env),
-        _ => {
-            let t = infer(e, env)?;
-            for coll in [
-                "Vec",
-                "VecDeque",
-                "BTreeSet",
-                "Option",
-                "BinaryHeap",
-                "LinkedList",
-            ] {
-                if let Some(args) = super::ops::generic_args(&t, coll) {
-                    return args.first().map(|t| (*t).clone());
-                }
-            }
-            if let Some(args) = super::ops::generic_args(&t, "BTreeMap")
-                && let [k, v] = args.as_slice()
-            {
-                return Some(parse_quote!((#k, #v)));
-            }
-            match t {
-                Type::Array(a) => Some((*a.elem).clone()),
-                _ => None,
-            }
+        _ => collection_element(e, env),
+    }
+}
+
+/// `&T` or `&mut T`.
+fn reference(t: Type, mutable: bool) -> Type {
+    if mutable {
+        parse_quote!(&mut #t)
+    } else {
+        parse_quote!(&#t)
+    }
+}
+
+/// What iterating by reference over `e` yields: `&T` for a sequence of `T`, `(&K, &V)` for a
+/// map.
+fn borrowed_items(e: &Expr, mutable: bool, env: &Env) -> Option<Type> {
+    let t = infer(e, env)?;
+    if let Some(args) = super::ops::generic_args(&t, "BTreeMap")
+        && let [k, v] = args.as_slice()
+    {
+        let v = reference((*v).clone(), mutable);
+        return Some(parse_quote!((&#k, #v)));
+    }
+    Some(reference(collection_element(e, env)?, mutable))
+}
+
+/// The element type of a collection whose type is known.
+fn collection_element(e: &Expr, env: &Env) -> Option<Type> {
+    let t = infer(e, env)?;
+    for coll in [
+        "Vec",
+        "VecDeque",
+        "BTreeSet",
+        "Option",
+        "BinaryHeap",
+        "LinkedList",
+    ] {
+        if let Some(args) = super::ops::generic_args(&t, coll) {
+            return args.first().map(|t| (*t).clone());
         }
+    }
+    if let Some(args) = super::ops::generic_args(&t, "BTreeMap")
+        && let [k, v] = args.as_slice()
+    {
+        return Some(parse_quote!((#k, #v)));
+    }
+    match t {
+        Type::Array(a) => Some((*a.elem).clone()),
+        _ => None,
     }
 }
 

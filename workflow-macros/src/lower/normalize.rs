@@ -410,8 +410,32 @@ impl<'a> Normalizer<'a> {
                         ..f
                     });
                 }
-                let it = self.tmp("it");
                 let krate = self.krate;
+                let pat = &f.pat;
+                let label = &f.label;
+                let body = &f.body;
+                let attrs = &f.attrs;
+                let elem = format_ident!("{}", ELEM_ATTR);
+                if borrows_items(&iter) {
+                    // The items are references into a collection the loop keeps borrowed (so
+                    // unchanged): save the position, and take the item at that position from a
+                    // new iterator at each iteration.
+                    let pos = self.tmp("pos");
+                    out.push(parse_quote!(let mut #pos: usize = 0;));
+                    let tokens = quote!(#(#attrs)* #label loop {
+                        #[#elem(#iter)]
+                        let (#pat) = match #krate::__private::loop_nth(#iter, &mut #pos) {
+                            ::core::option::Option::Some(__wf_item) => __wf_item,
+                            ::core::option::Option::None => break,
+                        };
+                        #body
+                    });
+                    return match self.reparse::<Expr>(tokens, pat) {
+                        Some(desugared) => self.top(desugared, out),
+                        None => Expr::Verbatim(TokenStream::new()),
+                    };
+                }
+                let it = self.tmp("it");
                 let keep = match strip_parens(&iter) {
                     Expr::Range(r)
                         if r.start.is_some() && matches!(r.limits, syn::RangeLimits::Closed(_)) =>
@@ -422,11 +446,6 @@ impl<'a> Normalizer<'a> {
                     _ => quote!(loop_items),
                 };
                 out.push(parse_quote!(let mut #it = #krate::__private::#keep(#iter);));
-                let pat = &f.pat;
-                let label = &f.label;
-                let body = &f.body;
-                let attrs = &f.attrs;
-                let elem = format_ident!("{}", ELEM_ATTR);
                 let tokens = quote!(#(#attrs)* #label loop {
                     #[#elem(#iter)]
                     let (#pat) = match ::core::iter::Iterator::next(&mut #it) {
@@ -667,6 +686,52 @@ fn lets_in(e: &Expr) -> usize {
     let mut f = F(0);
     f.visit_expr(e);
     f.0
+}
+
+/// Whether a `for` loop's iterable borrows its items from a place the loop keeps borrowed:
+/// `&items`, `&mut items`, `order.lines.iter()`, `map.keys().enumerate()`...
+fn borrows_items(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::Reference(r) => is_place(&r.expr),
+        Expr::MethodCall(_) => {
+            let mut e = strip_parens(e);
+            let mut first = None;
+            while let Expr::MethodCall(m) = e {
+                first = Some(m);
+                e = strip_parens(&m.receiver);
+            }
+            first.is_some_and(|m| {
+                BORROWING_ITERATORS.contains(&m.method.to_string().as_str()) && is_place(e)
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Methods that iterate over a collection by reference.
+const BORROWING_ITERATORS: &[&str] = &[
+    "iter",
+    "iter_mut",
+    "keys",
+    "values",
+    "values_mut",
+    "chars",
+    "char_indices",
+    "bytes",
+    "lines",
+    "split_whitespace",
+    "windows",
+    "chunks",
+    "chunks_exact",
+];
+
+/// A variable or a field of one (`items`, `order.lines`, `self.0`).
+fn is_place(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::Path(p) => p.qself.is_none(),
+        Expr::Field(f) => is_place(&f.base),
+        _ => false,
+    }
 }
 
 fn strip_parens(e: &Expr) -> &Expr {

@@ -193,6 +193,38 @@ pub fn unwrapped(ty: &Type) -> Option<Type> {
     None
 }
 
+/// The type of `v` in `Some(v)` / `Ok(v)` (or of `x?`) for a value of type `ty`: read off `ty`
+/// when it is written `Option<T>` or `Result<T, E>`, otherwise a projection the compiler
+/// resolves (`<ActivityOk<lookup> as Unwrap>::Value`). Only `Option` and `Result` have those
+/// patterns (and `?`, on stable), so the projection holds wherever the user's code compiles.
+pub fn unwrapped_or_projected(ty: &Type, krate: &TokenStream) -> Type {
+    unwrapped(ty).unwrap_or_else(|| syn::parse_quote!(<#ty as #krate::__private::Unwrap>::Value))
+}
+
+/// The type of `e` in `Err(e)` for a value of type `ty`.
+pub fn result_error(ty: &Type, krate: &TokenStream) -> Type {
+    match generic_args(ty, "Result") {
+        Some(args) if args.len() == 2 => args[1].clone(),
+        _ => syn::parse_quote!(<#ty as #krate::__private::ResultError>::Error),
+    }
+}
+
+/// Whether `ty` is one the macro wrote for a durable operation's value (`ActivityOk<a>`, or a
+/// projection through it): such a value's `.unwrap()` is `Option`'s or `Result`'s.
+pub fn is_projected(ty: &Type) -> bool {
+    match ty {
+        Type::Path(tp) => {
+            tp.qself.is_some()
+                || tp
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "ActivityOk")
+        }
+        _ => false,
+    }
+}
+
 /// The type after applying a postfix method to a value of type `ty`, for the few methods whose
 /// result type is known from the receiver's alone.
 pub fn after_method(ty: Option<&Type>, method: &str) -> Option<Type> {

@@ -27,7 +27,7 @@ use super::infer::{Env, element_type, infer};
 use super::liveness::{RESTORE, SUSPEND};
 use super::normalize::{ELEM_ATTR, chain_await, chain_await_mut, is_chain};
 use super::ops::{OpKind, classify};
-use super::pattern::{Binding, typed_bindings};
+use super::pattern::{Binding, typed_bindings_in};
 
 pub const AWAIT_ATTR: &str = "__wf_await";
 
@@ -259,7 +259,7 @@ impl<'a> Resumer<'a> {
     }
 
     fn vars_of(&self, pat: &syn::Pat, ty: Option<&Type>, origin: Origin) -> Vec<Var> {
-        typed_bindings(pat, ty)
+        typed_bindings_in(pat, ty, self.krate)
             .into_iter()
             .map(|b: Binding| self.var(b, origin.clone()))
             .collect()
