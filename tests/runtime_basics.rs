@@ -5,7 +5,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{builder, memory, within};
+use support::{Mode, both_modes, builder, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{ActivityCall, Pending, RuntimeError, WorkflowStatus};
@@ -51,186 +51,217 @@ async fn fails(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_runs_to_its_output() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(sum_to)
-        .activity(add)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(sum_to, "sum-100", 100).await.expect("start");
-    assert_eq!(within("result", run.result()).await.expect("result"), 4950);
-    let rec = store.load_workflow("sum-100").await.expect("load");
-    assert_eq!(
-        (rec.status, rec.version),
-        (WorkflowStatus::Completed, 101),
-        "one commit per step"
-    );
-    let h = rt.history("sum-100").await.expect("history");
-    assert_eq!(h.first().map(|e| e.kind), Some(HistoryKind::Started));
-    assert_eq!(
-        h.iter().filter(|e| e.kind == HistoryKind::Step).count(),
-        100
-    );
-    assert_eq!(h.last().map(|e| e.kind), Some(HistoryKind::Completed));
-    let state = rt.state("sum-100").await.expect("state");
-    assert_eq!(state.status, WorkflowStatus::Completed);
-    assert_eq!(state.step, 101);
-    assert_eq!(state.output, Some(serde_json::json!(4950)));
-    rt.shutdown().await;
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(sum_to)
+            .activity(add)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(sum_to, "sum-100", 100).await.expect("start");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, 4950);
+        let rec = store.load_workflow("sum-100").await.expect("load");
+        assert_eq!(
+            (rec.status, rec.version),
+            (WorkflowStatus::Completed, 101),
+            "one commit per step"
+        );
+        let h = rt.history("sum-100").await.expect("history");
+        assert_eq!(h.first().map(|e| e.kind), Some(HistoryKind::Started));
+        assert_eq!(
+            h.iter().filter(|e| e.kind == HistoryKind::Step).count(),
+            100
+        );
+        assert_eq!(h.last().map(|e| e.kind), Some(HistoryKind::Completed));
+        let state = rt.state("sum-100").await.expect("state");
+        assert_eq!(state.status, WorkflowStatus::Completed);
+        assert_eq!(state.step, 101);
+        assert_eq!(state.output, Some(serde_json::json!(4950)));
+        rt.shutdown().await;
+        (
+            out,
+            rec.version,
+            h.into_iter()
+                .map(|e| (e.kind, e.detail))
+                .collect::<Vec<_>>(),
+            state.state,
+        )
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_runs_its_activities_at_once() {
-    let (store, clock) = memory();
-    let rt = builder(store, clock)
-        .workflow(fan_out)
-        .activity(meet)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(fan_out, "fan", 4).await.expect("start");
-    // Each call waits until all four run: a runtime that ran them one by one would hang.
-    assert_eq!(
-        within("join", run.result()).await.expect("result"),
-        vec![0, 10, 20, 30]
-    );
-    rt.shutdown().await;
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store, clock)
+            .workflow(fan_out)
+            .activity(meet)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(fan_out, "fan", 4).await.expect("start");
+        // Each call waits until all four run: a runtime that ran them one by one would hang.
+        let out = within("join", run.result()).await.expect("result");
+        assert_eq!(out, vec![0, 10, 20, 30]);
+        rt.shutdown().await;
+        out
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_is_idempotent_on_the_id() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(sum_to)
-        .workflow(fails)
-        .activity(add)
-        .build()
-        .await
-        .expect("build");
-    let a = rt.start(sum_to, "order-1", 10).await.expect("start");
-    let b = rt
-        .start(sum_to, "order-1", 10)
-        .await
-        .expect("the same start again");
-    assert_eq!(within("a", a.result()).await.expect("a"), 45);
-    assert_eq!(within("b", b.result()).await.expect("b"), 45);
-    let c = rt
-        .start(sum_to, "order-1", 10)
-        .await
-        .expect("and after it finished");
-    assert_eq!(c.result().await.expect("c"), 45);
-    assert_eq!(
-        store.list_workflows(None).await.expect("list").len(),
-        1,
-        "one run"
-    );
-    match rt.start(sum_to, "order-1", 11).await {
-        Err(RuntimeError::IdInUse { id, name }) => {
-            assert_eq!((id.as_str(), name.as_str()), ("order-1", "sum_to"))
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(sum_to)
+            .workflow(fails)
+            .activity(add)
+            .build()
+            .await
+            .expect("build");
+        let a = rt.start(sum_to, "order-1", 10).await.expect("start");
+        let b = rt
+            .start(sum_to, "order-1", 10)
+            .await
+            .expect("the same start again");
+        let a = within("a", a.result()).await.expect("a");
+        let b = within("b", b.result()).await.expect("b");
+        assert_eq!((a, b), (45, 45));
+        let c = rt
+            .start(sum_to, "order-1", 10)
+            .await
+            .expect("and after it finished");
+        let c = c.result().await.expect("c");
+        assert_eq!(c, 45);
+        assert_eq!(
+            store.list_workflows(None).await.expect("list").len(),
+            1,
+            "one run"
+        );
+        match rt.start(sum_to, "order-1", 11).await {
+            Err(RuntimeError::IdInUse { id, name }) => {
+                assert_eq!((id.as_str(), name.as_str()), ("order-1", "sum_to"))
+            }
+            other => panic!("another input under a taken id must be refused, got {other:?}"),
         }
-        other => panic!("another input under a taken id must be refused, got {other:?}"),
-    }
-    assert!(matches!(
-        rt.start(fails, "order-1", 10).await,
-        Err(RuntimeError::IdInUse { .. })
-    ));
-    rt.shutdown().await;
+        assert!(matches!(
+            rt.start(fails, "order-1", 10).await,
+            Err(RuntimeError::IdInUse { .. })
+        ));
+        rt.shutdown().await;
+        (a, b, c)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_err_output_is_a_failed_workflow() {
-    let (store, clock) = memory();
-    let rt = builder(store, clock)
-        .workflow(fails)
-        .workflow(sum_to)
-        .activity(add)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(fails, "f", 41).await.expect("start");
-    let out = within("result", run.result()).await.expect("result");
-    assert_eq!(out, Err(WorkflowError::msg("gave up at 42")));
-    rt.start(sum_to, "s", 3)
-        .await
-        .expect("start")
-        .result()
-        .await
-        .expect("result");
-    let failed = rt.list(Some(WorkflowStatus::Failed)).await.expect("list");
-    assert_eq!(
-        failed.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
-        vec!["f"]
-    );
-    let all = rt.list(None).await.expect("list");
-    assert_eq!(
-        all.iter()
-            .map(|w| (w.id.as_str(), w.status))
-            .collect::<Vec<_>>(),
-        vec![
-            ("f", WorkflowStatus::Failed),
-            ("s", WorkflowStatus::Completed)
-        ]
-    );
-    rt.shutdown().await;
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store, clock)
+            .workflow(fails)
+            .workflow(sum_to)
+            .activity(add)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(fails, "f", 41).await.expect("start");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Err(WorkflowError::msg("gave up at 42")));
+        rt.start(sum_to, "s", 3)
+            .await
+            .expect("start")
+            .result()
+            .await
+            .expect("result");
+        let failed = rt.list(Some(WorkflowStatus::Failed)).await.expect("list");
+        assert_eq!(
+            failed.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+            vec!["f"]
+        );
+        let all = rt.list(None).await.expect("list");
+        let statuses: Vec<(String, WorkflowStatus)> =
+            all.into_iter().map(|w| (w.id, w.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("f".to_string(), WorkflowStatus::Failed),
+                ("s".to_string(), WorkflowStatus::Completed)
+            ]
+        );
+        rt.shutdown().await;
+        (out, statuses)
+    })
+    .await;
+}
+
+#[activity]
+async fn slow(_ctx: ActivityCtx, _i: u64) -> Result<u64, ActivityError> {
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+#[workflow]
+async fn stuck(ctx: WorkflowCtx, n: u64) -> u64 {
+    let first: u64 = ctx.activity(add, (n, n)).await.unwrap_or(0);
+    let second: u64 = ctx.activity(slow, first).await.unwrap_or(0);
+    first + second
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_is_the_query() {
-    #[activity]
-    async fn slow(_ctx: ActivityCtx, _i: u64) -> Result<u64, ActivityError> {
-        std::future::pending::<()>().await;
-        Ok(0)
-    }
-    #[workflow]
-    async fn stuck(ctx: WorkflowCtx, n: u64) -> u64 {
-        let first: u64 = ctx.activity(add, (n, n)).await.unwrap_or(0);
-        let second: u64 = ctx.activity(slow, first).await.unwrap_or(0);
-        first + second
-    }
-    let (store, clock) = memory();
-    let rt = builder(store, clock)
-        .workflow(stuck)
-        .activity(add)
-        .activity(slow)
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store, clock)
+            .workflow(stuck)
+            .activity(add)
+            .activity(slow)
+            .build()
+            .await
+            .expect("build");
+        rt.start(stuck, "q", 21).await.expect("start");
+        support::eventually("the second call", || async {
+            rt.state("q").await.map(|s| s.step == 2).unwrap_or(false)
+        })
+        .await;
+        let s = rt.state("q").await.expect("state");
+        assert_eq!(
+            (s.status, s.name.as_str()),
+            (WorkflowStatus::Running, "stuck")
+        );
+        let json = s.state.clone().expect("state as JSON").to_string();
+        assert!(
+            json.contains("42"),
+            "the live local `first` is in the state: {json}"
+        );
+        match &s.waiting_for {
+            Some(Pending::Activity { name, seq: 1, .. }) => assert_eq!(name, "slow"),
+            other => panic!("it waits for the second call, got {other:?}"),
+        }
+        assert!(matches!(
+            rt.state("nope").await,
+            Err(RuntimeError::UnknownWorkflow(_))
+        ));
+        let unregistered = builder(
+            mode,
+            Arc::new(workflow_rt::MemoryStore::new()),
+            support::memory().1,
+        )
         .build()
         .await
         .expect("build");
-    rt.start(stuck, "q", 21).await.expect("start");
-    support::eventually("the second call", || async {
-        rt.state("q").await.map(|s| s.step == 2).unwrap_or(false)
+        assert!(matches!(
+            unregistered.start(stuck, "x", 1).await,
+            Err(RuntimeError::NotRegistered { .. })
+        ));
+        rt.shutdown().await;
+        (s.state, s.waiting_for, s.step, s.version)
     })
     .await;
-    let s = rt.state("q").await.expect("state");
-    assert_eq!(
-        (s.status, s.name.as_str()),
-        (WorkflowStatus::Running, "stuck")
-    );
-    let json = s.state.expect("state as JSON").to_string();
-    assert!(
-        json.contains("42"),
-        "the live local `first` is in the state: {json}"
-    );
-    match s.waiting_for {
-        Some(Pending::Activity { name, seq: 1, .. }) => assert_eq!(name, "slow"),
-        other => panic!("it waits for the second call, got {other:?}"),
-    }
-    assert!(matches!(
-        rt.state("nope").await,
-        Err(RuntimeError::UnknownWorkflow(_))
-    ));
-    let unregistered = builder(
-        Arc::new(workflow_rt::MemoryStore::new()),
-        support::memory().1,
-    )
-    .build()
-    .await
-    .expect("build");
-    assert!(matches!(
-        unregistered.start(stuck, "x", 1).await,
-        Err(RuntimeError::NotRegistered { .. })
-    ));
-    rt.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +271,7 @@ async fn building_needs_a_store_and_distinct_names() {
         Err(RuntimeError::NoStore)
     ));
     let (store, clock) = memory();
-    let twice = builder(store, clock)
+    let twice = builder(Mode::Cached, store, clock)
         .activity(add)
         .activity(add)
         .build()
@@ -274,47 +305,52 @@ async fn behind_gate(ctx: WorkflowCtx, x: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_survives_a_conflicting_commit() {
     use workflow_rt::store::{HistoryEntry, StepCommit, StepOutcome};
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(behind_gate)
-        .activity(gated)
-        .lease_duration(Duration::from_secs(3600))
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(behind_gate, "g", 41).await.expect("start");
-    support::eventually("the call runs", || async {
-        store
-            .load_tasks("g")
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(behind_gate)
+            .activity(gated)
+            .lease_duration(Duration::from_secs(3600))
+            .build()
             .await
-            .expect("tasks")
-            .first()
-            .is_some_and(|t| t.lease_owner.is_some())
+            .expect("build");
+        let run = rt.start(behind_gate, "g", 41).await.expect("start");
+        support::eventually("the call runs", || async {
+            store
+                .load_tasks("g")
+                .await
+                .expect("tasks")
+                .first()
+                .is_some_and(|t| t.lease_owner.is_some())
+        })
+        .await;
+        // Another worker's commit: same state, new version.
+        let rec = store.load_workflow("g").await.expect("load");
+        store
+            .commit_step(StepCommit {
+                workflow_id: "g".into(),
+                expected_version: rec.version,
+                now_ms: 0,
+                outcome: StepOutcome::Suspended {
+                    snapshot: rec.snapshot,
+                    pending: rec.pending.expect("pending"),
+                    tasks: vec![],
+                    timers: vec![],
+                },
+                consumed_events: vec![],
+                completed_tasks: vec![],
+                cancelled: vec![],
+                seen_events_upto: 0,
+                keep_ready: false,
+                history: vec![HistoryEntry::new(0, HistoryKind::Step, "elsewhere")],
+            })
+            .await
+            .expect("commit");
+        GATE.notify_one();
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, 42);
+        rt.shutdown().await;
+        out
     })
     .await;
-    // Another worker's commit: same state, new version.
-    let rec = store.load_workflow("g").await.expect("load");
-    store
-        .commit_step(StepCommit {
-            workflow_id: "g".into(),
-            expected_version: rec.version,
-            now_ms: 0,
-            outcome: StepOutcome::Suspended {
-                snapshot: rec.snapshot,
-                pending: rec.pending.expect("pending"),
-                tasks: vec![],
-                timers: vec![],
-            },
-            consumed_events: vec![],
-            completed_tasks: vec![],
-            cancelled: vec![],
-            seen_events_upto: 0,
-            keep_ready: false,
-            history: vec![HistoryEntry::new(0, HistoryKind::Step, "elsewhere")],
-        })
-        .await
-        .expect("commit");
-    GATE.notify_one();
-    assert_eq!(within("result", run.result()).await.expect("result"), 42);
-    rt.shutdown().await;
 }

@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use support::{builder, eventually, memory, within};
+use support::{both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{RuntimeError, WorkflowStatus};
@@ -40,86 +40,88 @@ async fn stuck_on_timer(ctx: WorkflowCtx, x: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_abandons_a_running_call() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(stuck_on_call)
-        .activity(forever)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(stuck_on_call, "c", 1).await.expect("start");
-    eventually("the call runs", || async {
-        store
-            .load_tasks("c")
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(stuck_on_call)
+            .activity(forever)
+            .build()
             .await
-            .expect("tasks")
-            .first()
-            .is_some_and(|t| t.lease_owner.is_some())
-    })
-    .await;
-    rt.cancel("c").await.expect("cancel");
-    assert!(
-        matches!(within("result", run.result()).await, Err(RuntimeError::Cancelled { id }) if id == "c")
-    );
-    eventually("the attempt is dropped", || async {
-        DROPPED.load(Ordering::SeqCst) == 1
-    })
-    .await;
-    assert!(store.load_tasks("c").await.expect("tasks").is_empty());
-    let rec = store.load_workflow("c").await.expect("load");
-    assert_eq!(rec.status, WorkflowStatus::Cancelled);
-    assert_eq!(
-        store
+            .expect("build");
+        let dropped = DROPPED.load(Ordering::SeqCst);
+        let run = rt.start(stuck_on_call, "c", 1).await.expect("start");
+        eventually("the call runs", || async {
+            store
+                .load_tasks("c")
+                .await
+                .expect("tasks")
+                .first()
+                .is_some_and(|t| t.lease_owner.is_some())
+        })
+        .await;
+        rt.cancel("c").await.expect("cancel");
+        let out = within("result", run.result()).await;
+        assert!(matches!(&out, Err(RuntimeError::Cancelled { id }) if id == "c"));
+        eventually("the attempt is dropped", || async {
+            DROPPED.load(Ordering::SeqCst) == dropped + 1
+        })
+        .await;
+        assert!(store.load_tasks("c").await.expect("tasks").is_empty());
+        let rec = store.load_workflow("c").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled);
+        let history: Vec<HistoryKind> = store
             .history("c")
             .await
             .expect("history")
-            .last()
-            .map(|e| e.kind),
-        Some(HistoryKind::Cancelled)
-    );
-    assert!(matches!(
-        rt.cancel("c").await,
-        Err(RuntimeError::Finished {
-            status: WorkflowStatus::Cancelled,
-            ..
-        })
-    ));
-    assert!(matches!(
-        rt.signal("c", "x", 1u8).await,
-        Err(RuntimeError::Finished { .. })
-    ));
-    assert!(matches!(
-        rt.cancel("nope").await,
-        Err(RuntimeError::UnknownWorkflow(_))
-    ));
-    rt.shutdown().await;
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(history.last(), Some(&HistoryKind::Cancelled));
+        assert!(matches!(
+            rt.cancel("c").await,
+            Err(RuntimeError::Finished {
+                status: WorkflowStatus::Cancelled,
+                ..
+            })
+        ));
+        assert!(matches!(
+            rt.signal("c", "x", 1u8).await,
+            Err(RuntimeError::Finished { .. })
+        ));
+        assert!(matches!(
+            rt.cancel("nope").await,
+            Err(RuntimeError::UnknownWorkflow(_))
+        ));
+        rt.shutdown().await;
+        (out, rec.version, history)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_drops_timers() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(stuck_on_timer)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(stuck_on_timer, "t", 1).await.expect("start");
-    eventually("the timer", || async {
-        store.load_timers("t").await.expect("timers").len() == 1
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(stuck_on_timer)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(stuck_on_timer, "t", 1).await.expect("start");
+        eventually("the timer", || async {
+            store.load_timers("t").await.expect("timers").len() == 1
+        })
+        .await;
+        run.cancel().await.expect("cancel");
+        assert!(store.load_timers("t").await.expect("timers").is_empty());
+        clock.advance(Duration::from_secs(7200));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rec = store.load_workflow("t").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled, "it never runs again");
+        let out = run.result().await;
+        assert!(matches!(out, Err(RuntimeError::Cancelled { .. })));
+        rt.shutdown().await;
+        (out, rec.version)
     })
     .await;
-    run.cancel().await.expect("cancel");
-    assert!(store.load_timers("t").await.expect("timers").is_empty());
-    clock.advance(Duration::from_secs(7200));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        store.load_workflow("t").await.expect("load").status,
-        WorkflowStatus::Cancelled,
-        "it never runs again"
-    );
-    assert!(matches!(
-        run.result().await,
-        Err(RuntimeError::Cancelled { .. })
-    ));
-    rt.shutdown().await;
 }

@@ -4,7 +4,10 @@
 //! activity's effect happened exactly once per idempotency key (the effects are recorded in a
 //! separate SQLite file, keyed by it), and no signal was lost or delivered twice.
 //!
-//! The child is this test binary, run again with `WORKFLOW_CRASH_CHILD` set.
+//! The child is this test binary, run again with `WORKFLOW_CRASH_CHILD` set. Every other child
+//! runs with `restore_every_step` (each step loads and decodes the snapshot), and so does the
+//! last one: the two modes take over each other's workflows, and must end with the same
+//! outputs.
 
 mod support;
 
@@ -19,6 +22,8 @@ use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 const CHILD: &str = "WORKFLOW_CRASH_CHILD";
+/// Set for a child that restores every step from the store.
+const RESTORE: &str = "WORKFLOW_CRASH_RESTORE";
 const WORKFLOWS: u64 = 50;
 const KILLS: usize = 20;
 /// Each round: a signal, a call, a join of two calls, a short timer.
@@ -152,7 +157,7 @@ async fn crash_and_restart_many_times() {
     let mut busy_kills = 0;
     let mut last_runs = 0;
     for kill in 1..=KILLS {
-        let mut child = spawn(&db, &effects);
+        let mut child = spawn(&db, &effects, kill % 2 == 0);
         if kill == 1 {
             wait_for_all_started(&store).await;
         }
@@ -198,7 +203,7 @@ async fn crash_and_restart_many_times() {
     );
 
     // The last run finishes everything.
-    let mut child = spawn(&db, &effects);
+    let mut child = spawn(&db, &effects, true);
     let status = wait_with_timeout(&mut child, Duration::from_secs(60));
     assert!(status, "the last run finished every workflow");
 
@@ -255,9 +260,13 @@ async fn crash_and_restart_many_times() {
     client.shutdown().await;
 }
 
-fn spawn(db: &Path, effects: &Path) -> Child {
+fn spawn(db: &Path, effects: &Path, restore_every_step: bool) -> Child {
     let exe = std::env::current_exe().expect("test binary");
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    if restore_every_step {
+        command.env(RESTORE, "1");
+    }
+    command
         .args([
             "--exact",
             "crash_and_restart_many_times",
@@ -305,6 +314,7 @@ async fn child() {
         .workflow(crashy)
         .activity(effect)
         .worker_id("crash-child")
+        .restore_every_step(std::env::var_os(RESTORE).is_some())
         .lease_duration(Duration::from_secs(5))
         .poll_interval(Duration::from_millis(20))
         .build()

@@ -79,8 +79,7 @@ async fn every_step_restores_the_snapshot_and_the_output_is_the_same() {
     // One test, one runtime at a time: the decode counter is shared.
     let (cached, cached_decodes, cached_steps) = run(|b| b, N).await;
     let (uncached, uncached_decodes, _) = run(|b| b.cache_capacity(0), N).await;
-    let (restored, restored_decodes, restored_steps) =
-        run(|b| b.restore_every_step(true), N).await;
+    let (restored, restored_decodes, restored_steps) = run(|b| b.restore_every_step(true), N).await;
 
     assert_eq!(cached.0, N);
     assert_eq!(cached.2, T0, "ctx.now() is the time of the last wake");
@@ -101,7 +100,7 @@ async fn every_step_restores_the_snapshot_and_the_output_is_the_same() {
          follow at once ({uncached_decodes} decodes)"
     );
     assert!(
-        restored_decodes >= N + 1,
+        restored_decodes > N,
         "restore_every_step decodes the snapshot for each of the {} steps ({restored_decodes} \
          decodes)",
         N + 1

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{T0, builder, eventually, memory, within};
+use support::{T0, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{EventKind, Store};
 use workflow_rt::{Clock, Pending, RuntimeError, WorkflowStatus};
@@ -57,62 +57,65 @@ async fn either(ctx: WorkflowCtx, _x: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_sent_early_are_buffered_and_delivered_in_order_once() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(collect)
-        .activity(warm_up)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(collect, "c", 3).await.expect("start");
-    for v in [10u64, 20, 30, 40, 50] {
-        rt.signal("c", "add", v).await.expect("signal");
-    }
-    // Three taken, in order; the other two stay buffered while it waits for "stop".
-    eventually("three signals taken", || async {
-        rt.state("c")
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(collect)
+            .activity(warm_up)
+            .build()
             .await
-            .expect("state")
-            .waiting_for
-            .is_some_and(|p| matches!(p, Pending::Signal { ref name, .. } if name == "stop"))
+            .expect("build");
+        let run = rt.start(collect, "c", 3).await.expect("start");
+        for v in [10u64, 20, 30, 40, 50] {
+            rt.signal("c", "add", v).await.expect("signal");
+        }
+        // Three taken, in order; the other two stay buffered while it waits for "stop".
+        eventually("three signals taken", || async {
+            rt.state("c")
+                .await
+                .expect("state")
+                .waiting_for
+                .is_some_and(|p| matches!(p, Pending::Signal { ref name, .. } if name == "stop"))
+        })
+        .await;
+        let left: Vec<Vec<u8>> = store
+            .load_inbox("c")
+            .await
+            .expect("inbox")
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Signal { name, payload } if name == "add" => Some(payload),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            left,
+            vec![postcard_u64(40), postcard_u64(50)],
+            "the rest stay buffered, in order"
+        );
+        rt.signal("c", "stop", true).await.expect("signal");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, vec![10, 20, 30]);
+        assert!(
+            store.load_inbox("c").await.expect("inbox").is_empty(),
+            "a finished workflow's leftovers are dropped"
+        );
+        match rt.signal("c", "add", 1u64).await {
+            Err(RuntimeError::Finished {
+                id,
+                status: WorkflowStatus::Completed,
+            }) => assert_eq!(id, "c"),
+            other => panic!("a finished workflow takes no signal, got {other:?}"),
+        }
+        assert!(matches!(
+            rt.signal("nobody", "add", 1u64).await,
+            Err(RuntimeError::UnknownWorkflow(_))
+        ));
+        let version = store.load_workflow("c").await.expect("load").version;
+        rt.shutdown().await;
+        (left, out, version)
     })
     .await;
-    let left: Vec<Vec<u8>> = store
-        .load_inbox("c")
-        .await
-        .expect("inbox")
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::Signal { name, payload } if name == "add" => Some(payload),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        left,
-        vec![postcard_u64(40), postcard_u64(50)],
-        "the rest stay buffered, in order"
-    );
-    rt.signal("c", "stop", true).await.expect("signal");
-    assert_eq!(
-        within("result", run.result()).await.expect("result"),
-        vec![10, 20, 30]
-    );
-    assert!(
-        store.load_inbox("c").await.expect("inbox").is_empty(),
-        "a finished workflow's leftovers are dropped"
-    );
-    match rt.signal("c", "add", 1u64).await {
-        Err(RuntimeError::Finished {
-            id,
-            status: WorkflowStatus::Completed,
-        }) => assert_eq!(id, "c"),
-        other => panic!("a finished workflow takes no signal, got {other:?}"),
-    }
-    assert!(matches!(
-        rt.signal("nobody", "add", 1u64).await,
-        Err(RuntimeError::UnknownWorkflow(_))
-    ));
-    rt.shutdown().await;
 }
 
 fn postcard_u64(v: u64) -> Vec<u8> {
@@ -131,98 +134,108 @@ fn postcard_u64(v: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_beats_its_timeout() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(approval)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(approval, "yes", 42).await.expect("start");
-    eventually("the timeout timer", || async {
-        store.load_timers("yes").await.expect("timers").len() == 1
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(approval)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(approval, "yes", 42).await.expect("start");
+        eventually("the timeout timer", || async {
+            store.load_timers("yes").await.expect("timers").len() == 1
+        })
+        .await;
+        clock.advance(Duration::from_secs(2 * 24 * 3600));
+        rt.signal("yes", "approve", true).await.expect("signal");
+        let (order, answer, waited) = within("result", run.result()).await.expect("result");
+        assert_eq!(
+            (order, answer, waited),
+            (42, Some(true), 2 * 24 * 3600),
+            "ctx.now() is the signal's arrival"
+        );
+        assert!(
+            store.load_timers("yes").await.expect("timers").is_empty(),
+            "the losing timer is cancelled"
+        );
+        rt.shutdown().await;
+        (order, answer, waited)
     })
     .await;
-    clock.advance(Duration::from_secs(2 * 24 * 3600));
-    rt.signal("yes", "approve", true).await.expect("signal");
-    let (order, answer, waited) = within("result", run.result()).await.expect("result");
-    assert_eq!(
-        (order, answer, waited),
-        (42, Some(true), 2 * 24 * 3600),
-        "ctx.now() is the signal's arrival"
-    );
-    assert!(
-        store.load_timers("yes").await.expect("timers").is_empty(),
-        "the losing timer is cancelled"
-    );
-    rt.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_beats_a_late_signal() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(approval)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(approval, "late", 7).await.expect("start");
-    eventually("the timeout timer", || async {
-        store.load_timers("late").await.expect("timers").len() == 1
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(approval)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(approval, "late", 7).await.expect("start");
+        eventually("the timeout timer", || async {
+            store.load_timers("late").await.expect("timers").len() == 1
+        })
+        .await;
+        clock.advance(Duration::from_secs(7 * 24 * 3600 - 1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            store.load_workflow("late").await.expect("load").status,
+            WorkflowStatus::Running,
+            "not a second early"
+        );
+        clock.advance(Duration::from_secs(1));
+        let (_, answer, waited) = within("result", run.result()).await.expect("result");
+        assert_eq!((answer, waited), (None, 7 * 24 * 3600));
+        assert!(
+            clock.now_ms() == T0 + 7 * 24 * 3600 * 1000,
+            "seven days took no real time"
+        );
+        assert!(matches!(
+            rt.signal("late", "approve", true).await,
+            Err(RuntimeError::Finished { .. })
+        ));
+        rt.shutdown().await;
+        (answer, waited)
     })
     .await;
-    clock.advance(Duration::from_secs(7 * 24 * 3600 - 1));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        store.load_workflow("late").await.expect("load").status,
-        WorkflowStatus::Running,
-        "not a second early"
-    );
-    clock.advance(Duration::from_secs(1));
-    let (_, answer, waited) = within("result", run.result()).await.expect("result");
-    assert_eq!((answer, waited), (None, 7 * 24 * 3600));
-    assert!(
-        clock.now_ms() == T0 + 7 * 24 * 3600 * 1000,
-        "seven days took no real time"
-    );
-    assert!(matches!(
-        rt.signal("late", "approve", true).await,
-        Err(RuntimeError::Finished { .. })
-    ));
-    rt.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_select_of_two_signals_takes_the_first_and_keeps_the_other() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock)
-        .workflow(either)
-        .build()
-        .await
-        .expect("build");
-    rt.start(either, "e1", 0).await.expect("start");
-    rt.signal("e1", "right", "r1".to_string())
-        .await
-        .expect("signal");
-    rt.signal("e1", "left", "l1".to_string())
-        .await
-        .expect("signal");
-    let out = within("e1", rt.handle(either, "e1").result())
-        .await
-        .expect("result");
-    assert_eq!(out, "right r1, then left l1");
-    // Two lefts and a right: the first left wins the select, the second goes to the next
-    // wait, the right is never taken.
-    let run = rt.start(either, "e2", 0).await.expect("start");
-    rt.signal("e2", "left", "l1".to_string())
-        .await
-        .expect("signal");
-    rt.signal("e2", "left", "l2".to_string())
-        .await
-        .expect("signal");
-    let _ = rt.signal("e2", "right", "r1".to_string()).await;
-    assert_eq!(
-        within("e2", run.result()).await.expect("result"),
-        "left l1, then left l2"
-    );
-    rt.shutdown().await;
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(either)
+            .build()
+            .await
+            .expect("build");
+        rt.start(either, "e1", 0).await.expect("start");
+        rt.signal("e1", "right", "r1".to_string())
+            .await
+            .expect("signal");
+        rt.signal("e1", "left", "l1".to_string())
+            .await
+            .expect("signal");
+        let out = within("e1", rt.handle(either, "e1").result())
+            .await
+            .expect("result");
+        assert_eq!(out, "right r1, then left l1");
+        // Two lefts and a right: the first left wins the select, the second goes to the next
+        // wait, the right is never taken.
+        let run = rt.start(either, "e2", 0).await.expect("start");
+        rt.signal("e2", "left", "l1".to_string())
+            .await
+            .expect("signal");
+        rt.signal("e2", "left", "l2".to_string())
+            .await
+            .expect("signal");
+        let _ = rt.signal("e2", "right", "r1".to_string()).await;
+        let second = within("e2", run.result()).await.expect("result");
+        assert_eq!(second, "left l1, then left l2");
+        rt.shutdown().await;
+        (out, second)
+    })
+    .await;
 }

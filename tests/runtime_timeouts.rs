@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{T0, builder, eventually, memory, within};
+use support::{Mode, T0, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{ActivityOptions, Clock, MemoryStore, VirtualClock, WorkflowStatus};
@@ -86,9 +86,9 @@ struct Setup {
     rt: Runtime,
 }
 
-async fn setup() -> Setup {
+async fn setup(mode: Mode) -> Setup {
     let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
+    let rt = builder(mode, store.clone(), clock.clone())
         .workflow(timed)
         .activity(work)
         .build()
@@ -135,212 +135,14 @@ impl Setup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_to_close_bounds_each_attempt() {
-    let s = setup().await;
-    let o = options(|o| o.start_to_close = Some(Duration::from_secs(10)));
-    let run =
-        s.rt.start(
-            timed,
-            "stc",
-            Call {
-                plan: Plan { hang: 1, beats: 0 },
-                options: o,
-            },
-        )
-        .await
-        .expect("start");
-    s.running("stc", 1).await;
-    s.clock.advance(Duration::from_millis(9_999));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        s.store.load_tasks("stc").await.expect("tasks")[0].attempt,
-        1,
-        "not before the timeout"
-    );
-    assert!(
-        s.store.load_tasks("stc").await.expect("tasks")[0]
-            .lease_owner
-            .is_some()
-    );
-    s.clock.advance(Duration::from_millis(1));
-    let visible = s.retried("stc", 1).await;
-    assert_eq!(
-        visible,
-        T0 + 10_000 + 1_000,
-        "timed out at 10 s, retried 1 s later"
-    );
-    s.clock.set_ms(visible);
-    // Attempt 1 heartbeated 5 before it hung: attempt 2 starts from there.
-    assert_eq!(
-        within("result", run.result()).await.expect("result"),
-        Ok("attempt 2 done at 10".to_string())
-    );
-    let reasons = s.retry_reasons("stc").await;
-    assert!(
-        reasons.len() == 1 && reasons[0].contains("start-to-close"),
-        "{reasons:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_last_timeout_reaches_the_workflow() {
-    let s = setup().await;
-    let o = options(|o| {
-        o.start_to_close = Some(Duration::from_secs(3));
-        o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(2);
-    });
-    let run =
-        s.rt.start(
-            timed,
-            "stc-all",
-            Call {
-                plan: Plan { hang: 99, beats: 0 },
-                options: o,
-            },
-        )
-        .await
-        .expect("start");
-    s.running("stc-all", 1).await;
-    s.clock.advance(Duration::from_secs(3));
-    let visible = s.retried("stc-all", 1).await;
-    s.clock.set_ms(visible);
-    s.running("stc-all", 2).await;
-    s.clock.advance(Duration::from_secs(3));
-    let e = within("result", run.result())
-        .await
-        .expect("result")
-        .expect_err("timed out");
-    assert_eq!(
-        (e.kind, e.attempts),
-        (ActivityErrorKind::StartToCloseTimeout, 2)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schedule_to_close_bounds_the_whole_call() {
-    let s = setup().await;
-    let o = options(|o| {
-        o.start_to_close = Some(Duration::from_secs(2));
-        o.schedule_to_close = Some(Duration::from_secs(5));
-    });
-    assert_eq!(
-        o.retry.maximum_attempts, 0,
-        "unlimited attempts: only the deadline stops them"
-    );
-    let run =
-        s.rt.start(
-            timed,
-            "s2c",
-            Call {
-                plan: Plan { hang: 99, beats: 0 },
-                options: o,
-            },
-        )
-        .await
-        .expect("start");
-    s.running("s2c", 1).await;
-    s.clock.advance(Duration::from_secs(2));
-    let visible = s.retried("s2c", 1).await;
-    assert_eq!(visible, T0 + 3_000);
-    s.clock.set_ms(visible);
-    s.running("s2c", 2).await;
-    // Attempt 2 may run 2 s, to T0 + 5 s: the call's deadline.
-    s.clock.advance(Duration::from_secs(2));
-    let e = within("result", run.result())
-        .await
-        .expect("result")
-        .expect_err("out of time");
-    assert_eq!(
-        (e.kind, e.attempts),
-        (ActivityErrorKind::ScheduleToCloseTimeout, 2)
-    );
-    assert_eq!(s.clock.now_ms(), T0 + 5_000);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_attempt_fails_and_the_next_resumes_from_its_heartbeat() {
-    let s = setup().await;
-    let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
-    let run =
-        s.rt.start(
-            timed,
-            "hb",
-            Call {
-                plan: Plan { hang: 1, beats: 0 },
-                options: o,
-            },
-        )
-        .await
-        .expect("start");
-    s.running("hb", 1).await;
-    s.clock.advance(Duration::from_millis(2_000));
-    let visible = s.retried("hb", 1).await;
-    let task = &s.store.load_tasks("hb").await.expect("tasks")[0];
-    assert!(
-        task.heartbeat_details.is_some(),
-        "the last heartbeat is kept with the task"
-    );
-    s.clock.set_ms(visible);
-    assert_eq!(
-        within("result", run.result()).await.expect("result"),
-        Ok("attempt 2 done at 10".to_string())
-    );
-    assert_eq!(
-        seen("hb"),
-        vec![(1, None), (2, Some(5))],
-        "attempt 2 started from attempt 1's heartbeat"
-    );
-    assert!(s.retry_reasons("hb").await[0].contains("heartbeat"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_keep_a_long_attempt_alive() {
-    let s = setup().await;
-    let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
-    let run =
-        s.rt.start(
-            timed,
-            "beating",
-            Call {
-                plan: Plan { hang: 0, beats: 4 },
-                options: o,
-            },
-        )
-        .await
-        .expect("start");
-    s.running("beating", 1).await;
-    for beat in 1..=4 {
-        // 1.5 s between heartbeats: 6 s in all, three times the timeout.
-        s.clock.advance(Duration::from_millis(1_500));
-        POKE.notify_one();
-        eventually("the heartbeat", || async {
-            BEATS.load(std::sync::atomic::Ordering::SeqCst) == beat
-        })
-        .await;
-    }
-    assert_eq!(
-        within("result", run.result()).await.expect("result"),
-        Ok("attempt 1 done at 9".to_string())
-    );
-    assert_eq!(seen("beating").len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
-    let (store, clock) = memory();
-    let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3));
-    {
-        let first = builder(store.clone(), clock.clone())
-            .workflow(timed)
-            .activity(work)
-            .worker_id("first")
-            .lease_duration(Duration::from_secs(60))
-            .build()
-            .await
-            .expect("build");
-        first
-            .start(
+    both_modes(async |mode| {
+        let id = &mode.id("stc");
+        let s = setup(mode).await;
+        let o = options(|o| o.start_to_close = Some(Duration::from_secs(10)));
+        let run =
+            s.rt.start(
                 timed,
-                "lost",
+                id,
                 Call {
                     plan: Plan { hang: 1, beats: 0 },
                     options: o,
@@ -348,31 +150,255 @@ async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
             )
             .await
             .expect("start");
-        eventually("attempt 1 runs", || async { seen("lost").len() == 1 }).await;
-        // Dropped without shutdown: like a crash, its lease stays.
-    }
-    let second = builder(store.clone(), clock.clone())
-        .workflow(timed)
-        .activity(work)
-        .worker_id("second")
-        .build()
-        .await
-        .expect("build");
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let t = &store.load_tasks("lost").await.expect("tasks")[0];
-    assert_eq!(
-        (t.attempt, t.lease_owner.as_deref()),
-        (1, Some("first")),
-        "a live lease is respected"
-    );
-    clock.advance(Duration::from_secs(60));
-    let out = within("result", second.handle(timed, "lost").result())
-        .await
-        .expect("result");
-    assert_eq!(out, Ok("attempt 2 done at 5".to_string()));
-    assert_eq!(
-        store.load_workflow("lost").await.expect("load").status,
-        WorkflowStatus::Completed
-    );
-    second.shutdown().await;
+        s.running(id, 1).await;
+        s.clock.advance(Duration::from_millis(9_999));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            s.store.load_tasks(id).await.expect("tasks")[0].attempt,
+            1,
+            "not before the timeout"
+        );
+        assert!(
+            s.store.load_tasks(id).await.expect("tasks")[0]
+                .lease_owner
+                .is_some()
+        );
+        s.clock.advance(Duration::from_millis(1));
+        let visible = s.retried(id, 1).await;
+        assert_eq!(
+            visible,
+            T0 + 10_000 + 1_000,
+            "timed out at 10 s, retried 1 s later"
+        );
+        s.clock.set_ms(visible);
+        // Attempt 1 heartbeated 5 before it hung: attempt 2 starts from there.
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Ok("attempt 2 done at 10".to_string()));
+        let reasons = s.retry_reasons(id).await;
+        assert!(
+            reasons.len() == 1 && reasons[0].contains("start-to-close"),
+            "{reasons:?}"
+        );
+        (out, reasons)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_timeout_reaches_the_workflow() {
+    both_modes(async |mode| {
+        let id = &mode.id("stc-all");
+        let s = setup(mode).await;
+        let o = options(|o| {
+            o.start_to_close = Some(Duration::from_secs(3));
+            o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(2);
+        });
+        let run =
+            s.rt.start(
+                timed,
+                id,
+                Call {
+                    plan: Plan { hang: 99, beats: 0 },
+                    options: o,
+                },
+            )
+            .await
+            .expect("start");
+        s.running(id, 1).await;
+        s.clock.advance(Duration::from_secs(3));
+        let visible = s.retried(id, 1).await;
+        s.clock.set_ms(visible);
+        s.running(id, 2).await;
+        s.clock.advance(Duration::from_secs(3));
+        let e = within("result", run.result())
+            .await
+            .expect("result")
+            .expect_err("timed out");
+        assert_eq!(
+            (e.kind, e.attempts),
+            (ActivityErrorKind::StartToCloseTimeout, 2)
+        );
+        e
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_to_close_bounds_the_whole_call() {
+    both_modes(async |mode| {
+        let id = &mode.id("s2c");
+        let s = setup(mode).await;
+        let o = options(|o| {
+            o.start_to_close = Some(Duration::from_secs(2));
+            o.schedule_to_close = Some(Duration::from_secs(5));
+        });
+        assert_eq!(
+            o.retry.maximum_attempts, 0,
+            "unlimited attempts: only the deadline stops them"
+        );
+        let run =
+            s.rt.start(
+                timed,
+                id,
+                Call {
+                    plan: Plan { hang: 99, beats: 0 },
+                    options: o,
+                },
+            )
+            .await
+            .expect("start");
+        s.running(id, 1).await;
+        s.clock.advance(Duration::from_secs(2));
+        let visible = s.retried(id, 1).await;
+        assert_eq!(visible, T0 + 3_000);
+        s.clock.set_ms(visible);
+        s.running(id, 2).await;
+        // Attempt 2 may run 2 s, to T0 + 5 s: the call's deadline.
+        s.clock.advance(Duration::from_secs(2));
+        let e = within("result", run.result())
+            .await
+            .expect("result")
+            .expect_err("out of time");
+        assert_eq!(
+            (e.kind, e.attempts),
+            (ActivityErrorKind::ScheduleToCloseTimeout, 2)
+        );
+        assert_eq!(s.clock.now_ms(), T0 + 5_000);
+        e
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_attempt_fails_and_the_next_resumes_from_its_heartbeat() {
+    both_modes(async |mode| {
+        let id = &mode.id("hb");
+        let s = setup(mode).await;
+        let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
+        let run =
+            s.rt.start(
+                timed,
+                id,
+                Call {
+                    plan: Plan { hang: 1, beats: 0 },
+                    options: o,
+                },
+            )
+            .await
+            .expect("start");
+        s.running(id, 1).await;
+        s.clock.advance(Duration::from_millis(2_000));
+        let visible = s.retried(id, 1).await;
+        let task = &s.store.load_tasks(id).await.expect("tasks")[0];
+        assert!(
+            task.heartbeat_details.is_some(),
+            "the last heartbeat is kept with the task"
+        );
+        s.clock.set_ms(visible);
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Ok("attempt 2 done at 10".to_string()));
+        assert_eq!(
+            seen(id),
+            vec![(1, None), (2, Some(5))],
+            "attempt 2 started from attempt 1's heartbeat"
+        );
+        let reasons = s.retry_reasons(id).await;
+        assert!(reasons[0].contains("heartbeat"), "{reasons:?}");
+        (out, seen(id), reasons)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_attempt_alive() {
+    both_modes(async |mode| {
+        let id = &mode.id("beating");
+        let s = setup(mode).await;
+        let o = options(|o| o.heartbeat_timeout = Some(Duration::from_secs(2)));
+        let run =
+            s.rt.start(
+                timed,
+                id,
+                Call {
+                    plan: Plan { hang: 0, beats: 4 },
+                    options: o,
+                },
+            )
+            .await
+            .expect("start");
+        s.running(id, 1).await;
+        let beats = BEATS.load(std::sync::atomic::Ordering::SeqCst);
+        for beat in 1..=4 {
+            // 1.5 s between heartbeats: 6 s in all, three times the timeout.
+            s.clock.advance(Duration::from_millis(1_500));
+            POKE.notify_one();
+            eventually("the heartbeat", || async {
+                BEATS.load(std::sync::atomic::Ordering::SeqCst) == beats + beat
+            })
+            .await;
+        }
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Ok("attempt 1 done at 9".to_string()));
+        assert_eq!(seen(id).len(), 1);
+        out
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
+    both_modes(async |mode| {
+        let id = &mode.id("lost");
+        let (store, clock) = memory();
+        let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3));
+        {
+            let first = builder(mode, store.clone(), clock.clone())
+                .workflow(timed)
+                .activity(work)
+                .worker_id("first")
+                .lease_duration(Duration::from_secs(60))
+                .build()
+                .await
+                .expect("build");
+            first
+                .start(
+                    timed,
+                    id,
+                    Call {
+                        plan: Plan { hang: 1, beats: 0 },
+                        options: o,
+                    },
+                )
+                .await
+                .expect("start");
+            eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
+            // Dropped without shutdown: like a crash, its lease stays.
+        }
+        let second = builder(mode, store.clone(), clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .worker_id("second")
+            .build()
+            .await
+            .expect("build");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let t = &store.load_tasks(id).await.expect("tasks")[0];
+        assert_eq!(
+            (t.attempt, t.lease_owner.as_deref()),
+            (1, Some("first")),
+            "a live lease is respected"
+        );
+        clock.advance(Duration::from_secs(60));
+        let out = within("result", second.handle(timed, id).result())
+            .await
+            .expect("result");
+        assert_eq!(out, Ok("attempt 2 done at 5".to_string()));
+        assert_eq!(
+            store.load_workflow(id).await.expect("load").status,
+            WorkflowStatus::Completed
+        );
+        second.shutdown().await;
+        out
+    })
+    .await;
 }

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{T0, builder, eventually, memory, within};
+use support::{T0, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
 use workflow_rt::{Clock, VirtualClock, WorkflowStatus};
@@ -24,136 +24,149 @@ async fn nap(ctx: WorkflowCtx, secs: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_fires_at_its_time_on_the_virtual_clock() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(nap)
-        .build()
-        .await
-        .expect("build");
-    let run = rt.start(nap, "nap", 60).await.expect("start");
-    eventually("the timer row", || async {
-        store.load_timers("nap").await.expect("timers").len() == 1
-    })
-    .await;
-    let t = store.load_timers("nap").await.expect("timers")[0];
-    assert_eq!(t.fire_at_ms, T0 + 60_000);
-    clock.advance(Duration::from_secs(59));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        store.load_workflow("nap").await.expect("load").status,
-        WorkflowStatus::Running
-    );
-    clock.advance(Duration::from_secs(1));
-    assert_eq!(
-        within("result", run.result()).await.expect("result"),
-        60_000,
-        "ctx.now() after the timer is its fire time"
-    );
-    assert!(store.load_timers("nap").await.expect("timers").is_empty());
-    rt.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timers_fire_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("timers.db");
-    let clock = VirtualClock::new(T0);
-    {
-        let store = Arc::new(workflow_rt::SqliteStore::open(&path).expect("open"));
-        let rt = builder(store.clone(), clock.clone())
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
             .workflow(nap)
             .build()
             .await
             .expect("build");
-        for i in 0..5 {
-            rt.start(nap, format!("n{i}"), 3600 * (i + 1))
-                .await
-                .expect("start");
-        }
-        eventually("five timers", || async {
-            let mut n = 0;
-            for i in 0..5 {
-                n += store
-                    .load_timers(&format!("n{i}"))
-                    .await
-                    .expect("timers")
-                    .len();
-            }
-            n == 5
+        let run = rt.start(nap, "nap", 60).await.expect("start");
+        eventually("the timer row", || async {
+            store.load_timers("nap").await.expect("timers").len() == 1
         })
         .await;
+        let t = store.load_timers("nap").await.expect("timers")[0];
+        assert_eq!(t.fire_at_ms, T0 + 60_000);
+        clock.advance(Duration::from_secs(59));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            store.load_workflow("nap").await.expect("load").status,
+            WorkflowStatus::Running
+        );
+        clock.advance(Duration::from_secs(1));
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, 60_000, "ctx.now() after the timer is its fire time");
+        assert!(store.load_timers("nap").await.expect("timers").is_empty());
         rt.shutdown().await;
-    }
-    // Nothing runs while no runtime does; then a new process finds the timers in the file.
-    clock.advance(Duration::from_secs(3 * 3600));
-    let store = Arc::new(workflow_rt::SqliteStore::open(&path).expect("reopen"));
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(nap)
-        .build()
-        .await
-        .expect("build");
-    for i in 0..3 {
-        let out = within("a due timer", rt.handle(nap, format!("n{i}")).result())
+        out
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_fire_after_a_restart() {
+    both_modes(async |mode| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("timers.db");
+        let clock = VirtualClock::new(T0);
+        {
+            let store = Arc::new(workflow_rt::SqliteStore::open(&path).expect("open"));
+            let rt = builder(mode, store.clone(), clock.clone())
+                .workflow(nap)
+                .build()
+                .await
+                .expect("build");
+            for i in 0..5 {
+                rt.start(nap, format!("n{i}"), 3600 * (i + 1))
+                    .await
+                    .expect("start");
+            }
+            eventually("five timers", || async {
+                let mut n = 0;
+                for i in 0..5 {
+                    n += store
+                        .load_timers(&format!("n{i}"))
+                        .await
+                        .expect("timers")
+                        .len();
+                }
+                n == 5
+            })
+            .await;
+            rt.shutdown().await;
+        }
+        // Nothing runs while no runtime does; then a new process finds the timers in the file.
+        clock.advance(Duration::from_secs(3 * 3600));
+        let store = Arc::new(workflow_rt::SqliteStore::open(&path).expect("reopen"));
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(nap)
+            .build()
             .await
-            .expect("result");
-        assert_eq!(out, 3_600_000 * (i + 1));
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        rt.list(Some(WorkflowStatus::Running))
-            .await
-            .expect("list")
-            .len(),
-        2,
-        "the later ones still sleep"
-    );
-    clock.advance(Duration::from_secs(2 * 3600));
-    for i in 3..5 {
-        within("the rest", rt.handle(nap, format!("n{i}")).result())
-            .await
-            .expect("result");
-    }
-    assert_eq!(clock.now_ms(), T0 + 5 * 3600 * 1000);
-    rt.shutdown().await;
+            .expect("build");
+        let mut outs = Vec::new();
+        for i in 0..3 {
+            let out = within("a due timer", rt.handle(nap, format!("n{i}")).result())
+                .await
+                .expect("result");
+            assert_eq!(out, 3_600_000 * (i + 1));
+            outs.push(out);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            rt.list(Some(WorkflowStatus::Running))
+                .await
+                .expect("list")
+                .len(),
+            2,
+            "the later ones still sleep"
+        );
+        clock.advance(Duration::from_secs(2 * 3600));
+        for i in 3..5 {
+            let out = within("the rest", rt.handle(nap, format!("n{i}")).result())
+                .await
+                .expect("result");
+            outs.push(out);
+        }
+        assert_eq!(clock.now_ms(), T0 + 5 * 3600 * 1000);
+        rt.shutdown().await;
+        outs
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sleeping_workflows_hold_no_task() {
-    let (store, clock) = memory();
-    let rt = builder(store.clone(), clock.clone())
-        .workflow(nap)
-        .build()
-        .await
-        .expect("build");
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let before = metrics.num_alive_tasks();
-    for i in 0..2000 {
-        rt.start(nap, format!("s{i}"), 24 * 3600)
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(nap)
+            .build()
             .await
-            .expect("start");
-    }
-    eventually("all asleep", || async {
-        store.load_workflow("s1999").await.expect("load").version == 1
-            && metrics.num_alive_tasks() <= before
+            .expect("build");
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        for i in 0..2000 {
+            rt.start(nap, format!("s{i}"), 24 * 3600)
+                .await
+                .expect("start");
+        }
+        eventually("all asleep", || async {
+            store.load_workflow("s1999").await.expect("load").version == 1
+                && metrics.num_alive_tasks() <= before
+        })
+        .await;
+        assert!(
+            store
+                .list_workflows(Some(WorkflowStatus::Running))
+                .await
+                .expect("list")
+                .len()
+                == 2000
+        );
+        clock.advance(Duration::from_secs(24 * 3600));
+        eventually("all awake and done", || async {
+            store
+                .list_workflows(Some(WorkflowStatus::Completed))
+                .await
+                .expect("list")
+                .len()
+                == 2000
+        })
+        .await;
+        let last = rt.handle(nap, "s1999").result().await;
+        rt.shutdown().await;
+        last
     })
     .await;
-    assert!(
-        store
-            .list_workflows(Some(WorkflowStatus::Running))
-            .await
-            .expect("list")
-            .len()
-            == 2000
-    );
-    clock.advance(Duration::from_secs(24 * 3600));
-    eventually("all awake and done", || async {
-        store
-            .list_workflows(Some(WorkflowStatus::Completed))
-            .await
-            .expect("list")
-            .len()
-            == 2000
-    })
-    .await;
-    rt.shutdown().await;
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use support::within;
+use support::{Mode, both_modes, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{SqliteStore, Synchronous, WorkflowStatus};
@@ -42,12 +42,12 @@ async fn shared(ctx: WorkflowCtx, n: u64) -> u64 {
     total + bonus
 }
 
-async fn runtime(path: &std::path::Path, worker: &str) -> Runtime {
+async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> Runtime {
     let store = SqliteStore::builder(path)
         .synchronous(Synchronous::Normal)
         .open()
         .expect("open");
-    Runtime::builder()
+    mode.apply(Runtime::builder())
         .store(store)
         .workflow(shared)
         .activity(effect)
@@ -60,50 +60,60 @@ async fn runtime(path: &std::path::Path, worker: &str) -> Runtime {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("shared.db");
-    let a = runtime(&path, "a").await;
-    let b = runtime(&path, "b").await;
-    const N: u64 = 50;
-    for n in 0..N {
-        let (starter, other) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
-        starter
-            .start(shared, format!("w{n}"), n)
-            .await
-            .expect("start");
-        // The signal goes through the other runtime: both see every workflow.
-        other
-            .signal(&format!("w{n}"), "bonus", n)
-            .await
-            .expect("signal");
-    }
-    for n in 0..N {
-        let rt = if n % 3 == 0 { &a } else { &b };
-        let out = within("result", rt.handle(shared, format!("w{n}")).result())
-            .await
-            .expect("result");
-        let expected: u64 = (0..CALLS).map(|i| n * 100 + i).sum::<u64>() + n;
-        assert_eq!(out, expected, "w{n}");
-    }
-    let store = SqliteStore::open(&path).expect("open");
-    for n in 0..N {
-        let id = format!("w{n}");
-        let rec = store.load_workflow(&id).await.expect("load");
-        assert_eq!(rec.status, WorkflowStatus::Completed);
-        // First step, one per call, one per timer, one for the signal.
-        let steps = 1 + 2 * CALLS + 1;
-        assert_eq!(rec.version, steps, "{id}: one commit per step");
-        let history = store.history(&id).await.expect("history");
-        let applied = history
-            .iter()
-            .filter(|e| matches!(e.kind, HistoryKind::Step | HistoryKind::Completed))
-            .count();
-        assert_eq!(applied as u64, steps, "{id}: no step applied twice");
-    }
-    let runs = RUNS.lock().unwrap().clone().unwrap_or_default();
-    assert_eq!(runs.len() as u64, N * CALLS);
-    let twice: Vec<_> = runs.iter().filter(|(_, c)| **c != 1).collect();
-    assert!(twice.is_empty(), "activities run twice: {twice:?}");
-    a.shutdown().await;
-    b.shutdown().await;
+    both_modes(async |mode| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("shared.db");
+        let a = runtime(mode, &path, "a").await;
+        let b = runtime(mode, &path, "b").await;
+        const N: u64 = 50;
+        let id = |n: u64| mode.id(&format!("w{n}"));
+        for n in 0..N {
+            let (starter, other) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            starter.start(shared, id(n), n).await.expect("start");
+            // The signal goes through the other runtime: both see every workflow.
+            other.signal(&id(n), "bonus", n).await.expect("signal");
+        }
+        let mut outputs = Vec::new();
+        for n in 0..N {
+            let rt = if n % 3 == 0 { &a } else { &b };
+            let out = within("result", rt.handle(shared, id(n)).result())
+                .await
+                .expect("result");
+            let expected: u64 = (0..CALLS).map(|i| n * 100 + i).sum::<u64>() + n;
+            assert_eq!(out, expected, "w{n}");
+            outputs.push(out);
+        }
+        let store = SqliteStore::open(&path).expect("open");
+        let mut versions = Vec::new();
+        for n in 0..N {
+            let id = id(n);
+            let rec = store.load_workflow(&id).await.expect("load");
+            assert_eq!(rec.status, WorkflowStatus::Completed);
+            // First step, one per call, one per timer, one for the signal.
+            let steps = 1 + 2 * CALLS + 1;
+            assert_eq!(rec.version, steps, "{id}: one commit per step");
+            let history = store.history(&id).await.expect("history");
+            let applied = history
+                .iter()
+                .filter(|e| matches!(e.kind, HistoryKind::Step | HistoryKind::Completed))
+                .count();
+            assert_eq!(applied as u64, steps, "{id}: no step applied twice");
+            versions.push(rec.version);
+        }
+        let runs: Vec<(String, u32)> = RUNS
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(key, _)| (0..N).any(|n| key.starts_with(&format!("{}:", id(n)))))
+            .collect();
+        assert_eq!(runs.len() as u64, N * CALLS);
+        let twice: Vec<_> = runs.iter().filter(|(_, c)| *c != 1).collect();
+        assert!(twice.is_empty(), "activities run twice: {twice:?}");
+        a.shutdown().await;
+        b.shutdown().await;
+        (outputs, versions)
+    })
+    .await;
 }

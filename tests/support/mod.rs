@@ -1,6 +1,7 @@
 //! Helpers shared by the runtime's integration tests.
 #![allow(dead_code)]
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +41,52 @@ pub fn memory() -> (Arc<MemoryStore>, VirtualClock) {
     (Arc::new(MemoryStore::new()), VirtualClock::new(T0))
 }
 
-/// A builder on `store` and `clock` that polls often (tests want answers in milliseconds).
-pub fn builder(store: Arc<dyn Store>, clock: VirtualClock) -> workflow_rt::Builder {
-    Runtime::builder()
-        .store(store)
-        .clock(clock)
-        .poll_interval(Duration::from_millis(5))
-        .seed(7)
+/// How a runtime keeps a workflow between its steps. Every workflow of the runtime's tests runs
+/// both ways, and both must give the same outcome: a drop of everything in memory and a
+/// restore from the snapshot at every await (what a crash does) changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The default: the decoded state stays in memory between steps.
+    Cached,
+    /// `Builder::restore_every_step(true)`: every step loads and decodes the stored snapshot.
+    Restored,
+}
+
+impl Mode {
+    /// Sets the mode on a builder.
+    pub fn apply(self, b: workflow_rt::Builder) -> workflow_rt::Builder {
+        b.restore_every_step(self == Mode::Restored)
+    }
+
+    /// `id`, distinct per mode: for ids that key something outliving one run (a static that
+    /// records activity calls, an effects table).
+    pub fn id(self, id: &str) -> String {
+        match self {
+            Mode::Cached => id.to_string(),
+            Mode::Restored => format!("{id}~restored"),
+        }
+    }
+}
+
+/// Runs `body` once per mode, cached first, and checks that both runs give the same outcome
+/// (what `body` returns: outputs, states, histories...).
+pub async fn both_modes<T: PartialEq + Debug>(mut body: impl AsyncFnMut(Mode) -> T) {
+    let cached = body(Mode::Cached).await;
+    let restored = body(Mode::Restored).await;
+    assert_eq!(
+        cached, restored,
+        "the run restored at every step differs from the cached run"
+    );
+}
+
+/// A builder in `mode` on `store` and `clock` that polls often (tests want answers in
+/// milliseconds).
+pub fn builder(mode: Mode, store: Arc<dyn Store>, clock: VirtualClock) -> workflow_rt::Builder {
+    mode.apply(
+        Runtime::builder()
+            .store(store)
+            .clock(clock)
+            .poll_interval(Duration::from_millis(5))
+            .seed(7),
+    )
 }

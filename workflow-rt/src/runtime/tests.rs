@@ -1,6 +1,7 @@
 //! The runtime on a hand-written state machine (what `#[workflow]` generates, written out):
 //! it sums the doubles of `0..n` computed by an activity, then adds a bonus signal, or 0 if
-//! none comes within a minute.
+//! none comes within a minute. Each test runs twice: with the decoded state kept between steps,
+//! and restored from the store at every step; both must give the same outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,13 +103,14 @@ impl Workflow for Adder {
     }
 }
 
-async fn runtime(store: Arc<MemoryStore>, clock: VirtualClock) -> Runtime {
+async fn runtime(store: Arc<MemoryStore>, clock: VirtualClock, restore: bool) -> Runtime {
     Runtime::builder()
         .store(store)
         .clock(clock)
         .workflow(Adder)
         .activity(Double)
         .poll_interval(Duration::from_millis(5))
+        .restore_every_step(restore)
         .build()
         .await
         .expect("build")
@@ -116,62 +118,66 @@ async fn runtime(store: Arc<MemoryStore>, clock: VirtualClock) -> Runtime {
 
 #[tokio::test]
 async fn runs_a_workflow_to_its_end() {
-    let store = Arc::new(MemoryStore::new());
-    let clock = VirtualClock::new(1_000_000);
-    let rt = runtime(store.clone(), clock.clone()).await;
-    // The bonus is sent before the workflow waits for it: it is buffered.
-    let run = rt.start(Adder, "a", 10).await.expect("start");
-    rt.signal("a", "bonus", 1000u64).await.expect("signal");
-    let out = tokio::time::timeout(Duration::from_secs(5), run.result())
-        .await
-        .expect("in time")
-        .expect("result");
-    assert_eq!(out, 90 + 1000);
-    let rec = store.load_workflow("a").await.expect("load");
-    assert_eq!(rec.status, WorkflowStatus::Completed);
-    assert_eq!(
-        rec.version, 12,
-        "one commit per step: 10 activities, the signal, the first step"
-    );
-    assert!(store.load_tasks("a").await.expect("tasks").is_empty());
-    rt.shutdown().await;
+    for restore in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let clock = VirtualClock::new(1_000_000);
+        let rt = runtime(store.clone(), clock.clone(), restore).await;
+        // The bonus is sent before the workflow waits for it: it is buffered.
+        let run = rt.start(Adder, "a", 10).await.expect("start");
+        rt.signal("a", "bonus", 1000u64).await.expect("signal");
+        let out = tokio::time::timeout(Duration::from_secs(5), run.result())
+            .await
+            .expect("in time")
+            .expect("result");
+        assert_eq!(out, 90 + 1000, "restore_every_step({restore})");
+        let rec = store.load_workflow("a").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Completed);
+        assert_eq!(
+            rec.version, 12,
+            "one commit per step: 10 activities, the signal, the first step"
+        );
+        assert!(store.load_tasks("a").await.expect("tasks").is_empty());
+        rt.shutdown().await;
+    }
 }
 
 #[tokio::test]
 async fn a_timeout_fires_on_the_virtual_clock_and_start_is_idempotent() {
-    let store = Arc::new(MemoryStore::new());
-    let clock = VirtualClock::new(1_000_000);
-    let rt = runtime(store.clone(), clock.clone()).await;
-    let run = rt.start(Adder, "b", 3).await.expect("start");
-    let again = rt
-        .start(Adder, "b", 3)
-        .await
-        .expect("same input: the same run");
-    assert_eq!(again.id(), "b");
-    assert!(matches!(
-        rt.start(Adder, "b", 4).await,
-        Err(RuntimeError::IdInUse { .. })
-    ));
-    // Wait until it waits for the bonus, then let a minute pass.
-    for _ in 0..500 {
-        if store.load_timers("b").await.expect("timers").len() == 1 {
-            break;
+    for restore in [false, true] {
+        let store = Arc::new(MemoryStore::new());
+        let clock = VirtualClock::new(1_000_000);
+        let rt = runtime(store.clone(), clock.clone(), restore).await;
+        let run = rt.start(Adder, "b", 3).await.expect("start");
+        let again = rt
+            .start(Adder, "b", 3)
+            .await
+            .expect("same input: the same run");
+        assert_eq!(again.id(), "b");
+        assert!(matches!(
+            rt.start(Adder, "b", 4).await,
+            Err(RuntimeError::IdInUse { .. })
+        ));
+        // Wait until it waits for the bonus, then let a minute pass.
+        for _ in 0..500 {
+            if store.load_timers("b").await.expect("timers").len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        clock.advance(Duration::from_secs(61));
+        let out = tokio::time::timeout(Duration::from_secs(5), run.result())
+            .await
+            .expect("in time")
+            .expect("result");
+        assert_eq!(out, 6, "restore_every_step({restore})");
+        assert!(matches!(
+            rt.signal("b", "bonus", 1u64).await,
+            Err(RuntimeError::Finished { .. })
+        ));
+        assert!(matches!(
+            rt.signal("nope", "bonus", 1u64).await,
+            Err(RuntimeError::UnknownWorkflow(_))
+        ));
+        rt.shutdown().await;
     }
-    clock.advance(Duration::from_secs(61));
-    let out = tokio::time::timeout(Duration::from_secs(5), run.result())
-        .await
-        .expect("in time")
-        .expect("result");
-    assert_eq!(out, 6);
-    assert!(matches!(
-        rt.signal("b", "bonus", 1u64).await,
-        Err(RuntimeError::Finished { .. })
-    ));
-    assert!(matches!(
-        rt.signal("nope", "bonus", 1u64).await,
-        Err(RuntimeError::UnknownWorkflow(_))
-    ));
-    rt.shutdown().await;
 }
