@@ -6,21 +6,25 @@
 //! cargo run --example checkout -- --crash-after 6   # dies after six activity calls
 //! cargo run --example checkout                      # the same orders, from where they were
 //! cargo run --example checkout -- --fresh           # start over
+//! cargo run --example checkout -- --fresh --restore-every-step
+//!                                                   # every step loads its snapshot: the same results
 //! ```
 //!
 //! The payment provider is simulated by a ledger in a second SQLite file, keyed by each call's
 //! idempotency key: a call that runs again after a crash is recognised, and nobody is charged
 //! twice. `--crash-after N` aborts the process right after the N-th activity has done its work
-//! and before the runtime records the result: the worst moment.
+//! and before the runtime records the result: the worst moment. `--restore-every-step` runs the
+//! runtime in its test mode, where every step starts from the stored snapshot as after a crash
+//! (`tests/examples.rs` runs these orders both ways and compares).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use workflow_rt::prelude::*;
 use workflow_rt::store::HistoryKind;
-use workflow_rt::{Pending, RuntimeError, WorkflowStatus};
+use workflow_rt::{Builder, Pending, RuntimeError, WorkflowStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
@@ -38,16 +42,67 @@ pub struct Receipt {
 
 // ---- The outside world: a ledger, and a way to die at the worst moment. ----
 
-static LEDGER: OnceLock<Mutex<rusqlite::Connection>> = OnceLock::new();
+static LEDGER: Mutex<Option<rusqlite::Connection>> = Mutex::new(None);
 static CALLS: AtomicU32 = AtomicU32::new(0);
 static CRASH_AFTER: AtomicU32 = AtomicU32::new(u32::MAX);
 
+/// Opens (creating if needed) the ledger file the activities record their effects in.
+pub fn open_ledger(path: &Path) -> rusqlite::Result<()> {
+    let ledger = rusqlite::Connection::open(path)?;
+    ledger.execute_batch(
+        "CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, kind TEXT, order_id TEXT, cents INTEGER)",
+    )?;
+    *LEDGER.lock().unwrap_or_else(|e| e.into_inner()) = Some(ledger);
+    Ok(())
+}
+
+/// What the ledger shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    pub charges: u64,
+    pub charged_cents: u64,
+    pub refunds: u64,
+    pub refunded_cents: u64,
+    /// Orders with more than one charge: always 0.
+    pub charged_twice: u64,
+}
+
+/// The totals of the open ledger.
+pub fn ledger_totals() -> anyhow::Result<Totals> {
+    let guard = LEDGER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = guard
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no ledger open"))?;
+    let (charges, charged_cents): (u64, u64) = db.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'charge'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (refunds, refunded_cents): (u64, u64) = db.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'refund'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let charged_twice: u64 = db.query_row(
+        "SELECT COUNT(*) FROM (SELECT order_id FROM ledger WHERE kind = 'charge' GROUP BY order_id HAVING COUNT(*) > 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(Totals {
+        charges,
+        charged_cents,
+        refunds,
+        refunded_cents,
+        charged_twice,
+    })
+}
+
 /// Records an effect once per idempotency key; says whether this call made it.
 fn effect(ctx: &ActivityCtx, kind: &str, order: &str, cents: u64) -> Result<bool, ActivityError> {
-    let ledger = LEDGER
-        .get()
+    let guard = LEDGER.lock().unwrap_or_else(|e| e.into_inner());
+    let db = guard
+        .as_ref()
         .ok_or_else(|| ActivityError::retryable("no ledger"))?;
-    let db = ledger.lock().unwrap_or_else(|e| e.into_inner());
     let new = db
         .execute(
             "INSERT OR IGNORE INTO ledger (key, kind, order_id, cents) VALUES (?1, ?2, ?3, ?4)",
@@ -66,6 +121,7 @@ fn effect(ctx: &ActivityCtx, kind: &str, order: &str, cents: u64) -> Result<bool
         ctx.idempotency_key(),
         ctx.attempt()
     );
+    drop(guard);
     // The worst moment to die: the effect is done, its result not yet recorded.
     if CALLS.fetch_add(1, Ordering::SeqCst) + 1 >= CRASH_AFTER.load(Ordering::SeqCst) {
         println!("  *** crashing now (--crash-after) ***");
@@ -81,19 +137,19 @@ fn dollars(cents: u64) -> String {
 // ---- Activities. ----
 
 #[activity]
-async fn reserve(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+pub async fn reserve(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
     effect(&ctx, "reserve", &order.id, 0)?;
     Ok(format!("rsv-{}", order.id))
 }
 
 #[activity]
-async fn release(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
+pub async fn release(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
     effect(&ctx, "release", &order.id, 0)?;
     Ok(())
 }
 
 #[activity]
-async fn charge(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+pub async fn charge(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
     if order.cents > 50_000 {
         return Err(ActivityError::non_retryable("card declined").with_type("Declined"));
     }
@@ -102,13 +158,13 @@ async fn charge(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError>
 }
 
 #[activity]
-async fn refund(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
+pub async fn refund(ctx: ActivityCtx, order: Order) -> Result<(), ActivityError> {
     effect(&ctx, "refund", &order.id, order.cents)?;
     Ok(())
 }
 
 #[activity]
-async fn ship(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
+pub async fn ship(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
     if order.sku.starts_with("oversize") {
         return Err(ActivityError::non_retryable("no carrier takes it"));
     }
@@ -127,7 +183,7 @@ async fn ship(ctx: ActivityCtx, order: Order) -> Result<String, ActivityError> {
 // ---- The workflow. ----
 
 #[workflow]
-async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, WorkflowError> {
+pub async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, WorkflowError> {
     let reservation: String = ctx.activity(reserve, order.clone()).await?;
     let payment: String = match ctx
         .activity(charge, order.clone())
@@ -182,7 +238,19 @@ async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, WorkflowErr
 
 // ---- The program. ----
 
-fn orders() -> Vec<(Order, Option<bool>)> {
+/// Registers the workflow and its activities.
+pub fn register(builder: Builder) -> Builder {
+    builder
+        .workflow(checkout)
+        .activity(reserve)
+        .activity(release)
+        .activity(charge)
+        .activity(refund)
+        .activity(ship)
+}
+
+/// The orders, and the approver's answer to each (`None`: no answer, the approval times out).
+pub fn orders() -> Vec<(Order, Option<bool>)> {
     let order = |id: &str, sku: &str, cents| Order {
         id: id.into(),
         sku: sku.into(),
@@ -230,10 +298,34 @@ async fn approve(rt: &Runtime, order: &Order, answer: bool) -> Result<(), Runtim
     }
 }
 
+/// Starts every order (or finds it started), answers the approvals, and waits for the results.
+pub async fn run_orders(
+    rt: &Runtime,
+) -> anyhow::Result<Vec<(Order, Result<Receipt, WorkflowError>)>> {
+    let mut runs = Vec::new();
+    for (order, answer) in orders() {
+        // Idempotent: a run that exists is returned as it is.
+        let handle = rt.start(checkout, order.id.clone(), order.clone()).await?;
+        let rt = rt.clone();
+        runs.push(tokio::spawn(async move {
+            if let Some(answer) = answer {
+                approve(&rt, &order, answer).await?;
+            }
+            Ok::<_, RuntimeError>((order, handle.result().await?))
+        }));
+    }
+    let mut results = Vec::new();
+    for run in runs {
+        results.push(run.await??);
+    }
+    Ok(results)
+}
+
 struct Args {
     db: PathBuf,
     crash_after: Option<u32>,
     fresh: bool,
+    restore_every_step: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -241,6 +333,7 @@ fn args() -> anyhow::Result<Args> {
         db: PathBuf::from("checkout.db"),
         crash_after: None,
         fresh: false,
+        restore_every_step: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -254,8 +347,9 @@ fn args() -> anyhow::Result<Args> {
             }
             "--db" => a.db = PathBuf::from(it.next().ok_or_else(|| anyhow::anyhow!("--db PATH"))?),
             "--fresh" => a.fresh = true,
+            "--restore-every-step" => a.restore_every_step = true,
             other => anyhow::bail!(
-                "unknown argument {other:?} (try --crash-after N, --db PATH, --fresh)"
+                "unknown argument {other:?} (try --crash-after N, --db PATH, --fresh, --restore-every-step)"
             ),
         }
     }
@@ -276,22 +370,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.crash_after {
         CRASH_AFTER.store(n, Ordering::SeqCst);
     }
-    let ledger = rusqlite::Connection::open(&ledger_path)?;
-    ledger.execute_batch(
-        "CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, kind TEXT, order_id TEXT, cents INTEGER)",
-    )?;
-    let _ = LEDGER.set(Mutex::new(ledger));
+    open_ledger(&ledger_path)?;
 
-    let rt = Runtime::builder()
+    let rt = register(Runtime::builder())
         .store(SqliteStore::open(&args.db)?)
-        .workflow(checkout)
-        .activity(reserve)
-        .activity(release)
-        .activity(charge)
-        .activity(refund)
-        .activity(ship)
         // The same name on every run: a restart takes back the calls the last run held.
         .worker_id("checkout-example")
+        .restore_every_step(args.restore_every_step)
         .build()
         .await?;
     let known = rt.list(None).await?.len();
@@ -304,22 +389,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let mut runs = Vec::new();
-    for (order, answer) in orders() {
-        // Idempotent: a run that exists is returned as it is.
-        let handle = rt.start(checkout, order.id.clone(), order.clone()).await?;
-        let rt = rt.clone();
-        runs.push(tokio::spawn(async move {
-            if let Some(answer) = answer {
-                approve(&rt, &order, answer).await?;
-            }
-            Ok::<_, RuntimeError>((order, handle.result().await?))
-        }));
-    }
-    let mut results = Vec::new();
-    for run in runs {
-        results.push(run.await??);
-    }
+    let results = run_orders(&rt).await?;
     println!("\nResults:");
     for (order, result) in results {
         match result {
@@ -331,31 +401,15 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let db = LEDGER
-        .get()
-        .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Some(db) = db {
-        let (charges, charged): (u64, u64) = db.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'charge'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let (refunds, refunded): (u64, u64) = db.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'refund'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let twice: u64 = db.query_row(
-            "SELECT COUNT(*) FROM (SELECT order_id FROM ledger WHERE kind = 'charge' GROUP BY order_id HAVING COUNT(*) > 1)",
-            [],
-            |r| r.get(0),
-        )?;
-        println!(
-            "\nLedger: {charges} charges ({}), {refunds} refunds ({}); orders charged twice: {twice}",
-            dollars(charged),
-            dollars(refunded)
-        );
-    }
+    let t = ledger_totals()?;
+    println!(
+        "\nLedger: {} charges ({}), {} refunds ({}); orders charged twice: {}",
+        t.charges,
+        dollars(t.charged_cents),
+        t.refunds,
+        dollars(t.refunded_cents),
+        t.charged_twice
+    );
     println!("History of order-2 (for people, not for replay):");
     for e in rt.history("order-2").await? {
         println!(
