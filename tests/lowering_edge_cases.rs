@@ -1086,14 +1086,98 @@ async fn borrowed_items(ctx: WorkflowCtx, items: Vec<u64>) -> Result<u64, Workfl
     for (i, item) in items.iter().enumerate() {
         sum += ctx.activity(double, *item * i as u64).await?;
     }
-    Ok(sum + items.len() as u64)
+    // What the error for a borrowed item used after the await says to write.
+    let mut seen: Vec<u64> = Vec::new();
+    for item in items.iter().rev() {
+        let item: u64 = item.clone();
+        ctx.sleep(Duration::from_secs(item)).await;
+        seen.push(item);
+    }
+    Ok(sum + seen.len() as u64 + seen[0])
 }
 
 #[test]
 fn for_over_borrowed_items() {
-    // 2 + 4 + 6 = 12; 0 + 4 + 12 = 16; + 3
+    // 2 + 4 + 6 = 12; 0 + 4 + 12 = 16; 3 seen, the first of them (reversed) 3
+    let r = both(|| TestRun::new(borrowed_items, "b", vec![1, 2, 3]));
+    assert_eq!(r.output, Ok(12 + 16 + 3 + 3));
+    assert_eq!(r.elapsed(), Duration::from_secs(6));
+}
+
+// --- Raw identifiers, `Duration`s and a retry policy kept across a loop, `matches!` ------------
+
+#[workflow]
+async fn raw_and_durations(ctx: WorkflowCtx, n: u64) -> Result<String, WorkflowError> {
+    let r#type: String = format!("n{n}");
+    let pause = Duration::from_secs(30);
+    let policy: RetryPolicy = RetryPolicy::exponential(Duration::from_millis(200)).max_attempts(3);
+    let mut total: u64 = 0;
+    for i in 0..n {
+        total += ctx.activity(double, i).retry(policy.clone()).await?;
+        ctx.sleep(pause).await;
+    }
+    let big = matches!(ctx.activity(double, total).await?, 10..=100);
+    ctx.sleep(Duration::ZERO).await;
+    Ok(format!("{type} {total} {big}", type = r#type))
+}
+
+#[test]
+fn raw_identifiers_durations_and_policies_across_awaits() {
+    // 0 + 2 + 4 + 6 = 12; double(12) = 24 is in 10..=100; four 30 s pauses
+    let r = both(|| TestRun::new(raw_and_durations, "r", 4));
+    assert_eq!(r.output, Ok(s("n4 12 true")));
+    assert_eq!(r.elapsed(), Duration::from_secs(120));
+    // the state names the raw variable without its `r#`
+    let desc = raw_and_durations::description().to_text();
+    assert!(desc.contains("\n        type: String\n"), "{desc}");
+}
+
+// --- `mut` parameters; `?` and `return` inside closures (theirs, not the workflow's) ----------
+
+#[workflow]
+async fn mut_params_and_closures(
+    ctx: WorkflowCtx,
+    mut count: u64,
+    raw: Vec<String>,
+) -> Result<Vec<u64>, WorkflowError> {
+    let parsed: Vec<u64> = raw
+        .iter()
+        .map(|s| s.parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WorkflowError::msg(e.to_string()))?;
+    let nonzero: Vec<u64> = parsed
+        .iter()
+        .filter_map(|x| {
+            if *x == 0 {
+                return None;
+            }
+            Some(*x)
+        })
+        .collect();
+    let mut out: Vec<u64> = Vec::new();
+    while count > 0 {
+        count -= 1;
+        out.push(ctx.activity(double, count + nonzero.len() as u64).await?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn mut_parameters_and_question_marks_in_closures() {
+    // two non-zero numbers: double(1 + 2), double(0 + 2)
+    let r = both(|| {
+        TestRun::new(
+            mut_params_and_closures,
+            "m",
+            (2, vec![s("0"), s("4"), s("5")]),
+        )
+    });
+    assert_eq!(r.output, Ok(vec![6, 4]));
+    // the `?` after the closures ends the workflow before any await
+    let r = both(|| TestRun::new(mut_params_and_closures, "m", (2, vec![s("x")])));
     assert_eq!(
-        both(|| TestRun::new(borrowed_items, "b", vec![1, 2, 3])).output,
-        Ok(31)
+        r.output,
+        Err(WorkflowError::msg("invalid digit found in string"))
     );
+    assert_eq!(r.steps, 1);
 }

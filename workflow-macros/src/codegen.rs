@@ -117,14 +117,14 @@ fn field_ident(v: &Var) -> syn::Ident {
 
 fn local_field(v: &Var) -> syn::Ident {
     syn::Ident::new(
-        &format!("__wf_f_{}", v.name().trim_start_matches("__wf_")),
+        &format!("__wf_f_{}", v.plain_name().trim_start_matches("__wf_")),
         Span::mixed_site(),
     )
 }
 
 fn witness(v: &Var) -> syn::Ident {
     syn::Ident::new(
-        &format!("__wf_w_{}", v.name().trim_start_matches("__wf_")),
+        &format!("__wf_w_{}", v.plain_name().trim_start_matches("__wf_")),
         Span::mixed_site(),
     )
 }
@@ -394,7 +394,7 @@ impl Finish<'_> {
             let v = &self.low.levels[level][*i];
             let ident = &v.ident;
             let l = local_field(v);
-            let what = format!("variable `{}`", v.name());
+            let what = format!("variable `{}`", v.plain_name());
             let taken: Expr = if self.loops > 0 {
                 self.taken.push(l.clone());
                 parse_quote!(match #l.take() {
@@ -438,7 +438,7 @@ impl Finish<'_> {
                 None => {
                     let wv = witness(v);
                     let l = local_field(v);
-                    let what = format!("variable `{}`", v.name());
+                    let what = format!("variable `{}`", v.plain_name());
                     encodes.push(quote! {
                         #wv = ::core::option::Option::Some(#krate::__private::phantom_of(&#ident));
                         let #l = match #krate::__private::encode(&#ident, #what) {

@@ -72,7 +72,7 @@ pub fn describe(
     let start_vars: Vec<(String, String)> = low
         .params
         .iter()
-        .map(|v| (v.name(), type_text(v)))
+        .map(|v| (v.plain_name(), type_text(v)))
         .collect();
     canon.push_str("Start");
     for (n, t) in &start_vars {
@@ -83,7 +83,7 @@ pub fn describe(
     for (k, site) in low.awaits.iter().enumerate() {
         let vars: Vec<(String, String)> = low.fields[k]
             .iter()
-            .map(|v| (v.name(), type_text(v)))
+            .map(|v| (v.plain_name(), type_text(v)))
             .collect();
         canon.push_str(&format!("{} {}", variants[k], site.kind.as_str()));
         for (n, t) in &vars {

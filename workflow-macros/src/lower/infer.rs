@@ -2,7 +2,8 @@
 //! types, so a variable saved in a state must have one it can read off the syntax. In order:
 //! an annotation; a durable await (`ctx.activity(charge, o).await?` is the activity's `Ok` type,
 //! written as a projection the compiler resolves); `ctx.now()`, `ctx.random::<T>()`,
-//! `ctx.uuid()`; suffixed literals, `true`/`false`; `String::from`, `format!`, `.to_string()`;
+//! `ctx.uuid()`; suffixed literals, `true`/`false`; `String::from`, `format!`, `.to_string()`,
+//! `Duration::from_secs(..)` and the like, `matches!`;
 //! another local whose type is known (`let b = a;`, `a.clone()`); casts, comparisons, and
 //! arithmetic on a known type; tuples and struct literals of those.
 
@@ -41,6 +42,19 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
         Expr::Macro(m) if m.mac.path.is_ident("format") => {
             Some(parse_quote!(::std::string::String))
         }
+        Expr::Macro(m) if m.mac.path.is_ident("matches") => Some(parse_quote!(bool)),
+        // `Duration::ZERO`, `Duration::MAX`.
+        Expr::Path(p)
+            if p.qself.is_none()
+                && p.path.segments.len() == 2
+                && p.path.segments[0].ident == "Duration"
+                && matches!(
+                    p.path.segments[1].ident.to_string().as_str(),
+                    "ZERO" | "MAX"
+                ) =>
+        {
+            Some(parse_quote!(::core::time::Duration))
+        }
         Expr::Call(c) => {
             let Expr::Path(p) = &*c.func else { return None };
             let segs: Vec<String> = p
@@ -56,6 +70,12 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                     "String",
                     "from" | "new" | "with_capacity" | "from_utf8_lossy",
                 ] => Some(parse_quote!(::std::string::String)),
+                [
+                    ..,
+                    "Duration",
+                    "new" | "from_secs" | "from_millis" | "from_micros" | "from_nanos"
+                    | "from_secs_f64" | "from_secs_f32",
+                ] => Some(parse_quote!(::core::time::Duration)),
                 ["Some"] => {
                     let t = infer(c.args.first()?, env)?;
                     Some(parse_quote!(::core::option::Option<#t>))

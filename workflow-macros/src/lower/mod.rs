@@ -60,6 +60,7 @@ pub fn lower(
     params: Vec<Var>,
     mut body: Block,
 ) -> Option<Lowered> {
+    let body_types = types_defined_in(&body);
     let (items, stmts): (Vec<syn::Stmt>, Vec<syn::Stmt>) = std::mem::take(&mut body.stmts)
         .into_iter()
         .partition(|s| matches!(s, syn::Stmt::Item(_)));
@@ -156,7 +157,7 @@ pub fn lower(
                 }
                 let key = format!("{}@{:?}", v.name(), v.ident.span().start());
                 if reported.insert(key) {
-                    check_var(cx, &v, site);
+                    check_var(cx, &v, site, &body_types);
                 }
                 seen.insert(v.name(), v.clone());
                 vars.push(v);
@@ -185,15 +186,68 @@ pub fn lower(
     })
 }
 
-fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite) {
+fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>) {
     let name = &v.ident;
+    if v.origin == Origin::Closure {
+        cx.error(
+            name.span(),
+            format!(
+                "`{name}` is a closure and is used after the await on line {}: a closure cannot be saved in the \
+                 workflow's state (its type has no name, and what it captures is not saved with it); define it \
+                 after the await, or make it a `fn`",
+                site.line
+            ),
+        );
+        return;
+    }
+    if let Some(t) = &v.ty
+        && v.origin != Origin::Temp
+    {
+        if let Some(hole) = placeholder_in(t) {
+            cx.error(
+                hole,
+                format!(
+                    "`{name}` lives across the await on line {} (`{}`), so it is saved in the workflow's state, whose \
+                     type must be written in full: replace the `_` in `{}`",
+                    site.line,
+                    site.text,
+                    resume::compact(&quote::quote!(#t).to_string())
+                ),
+            );
+            return;
+        }
+        if let Some(local) = local_type_in(t, body_types) {
+            cx.error(
+                local.span(),
+                format!(
+                    "`{name}` lives across the await on line {}, so it is saved in the workflow's state, but its type \
+                     `{local}` is defined inside the workflow's body, where the state (a type outside the function) \
+                     cannot name it: move the definition of `{local}` out of the function",
+                    site.line
+                ),
+            );
+            return;
+        }
+    }
     if v.by_ref {
+        // Where the referent's type is known (a loop over `&items`), the fix can be written out.
+        let how = match (&v.ty, &v.origin) {
+            (Some(syn::Type::Reference(r)), Origin::LoopVar | Origin::Pattern) => {
+                let t = &r.elem;
+                format!(
+                    "keep an owned copy instead, bound where `{name}` is: `let {name}: {} = {name}.clone();`",
+                    resume::compact(&quote::quote!(#t).to_string())
+                )
+            }
+            _ => "keep an owned value instead (`.clone()`, `.to_owned()`, `.to_string()`)"
+                .to_string(),
+        };
         cx.error(
             name.span(),
             format!(
                 "`{name}` holds a reference and is used after the await on line {}: a reference cannot be saved in the \
                  workflow's state (what it points to is not saved with it, and the state may be resumed in another process); \
-                 keep an owned value instead (`.clone()`, `.to_owned()`, `.to_string()`)",
+                 {how}",
                 site.line
             ),
         );
@@ -216,6 +270,62 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite) {
             site.line, site.text
         ),
     );
+}
+
+/// The `_` in a type, if any.
+fn placeholder_in(t: &syn::Type) -> Option<proc_macro2::Span> {
+    struct F(Option<proc_macro2::Span>);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_type_infer(&mut self, i: &'ast syn::TypeInfer) {
+            self.0.get_or_insert(i.underscore_token.span);
+        }
+    }
+    let mut f = F(None);
+    f.visit_type(t);
+    f.0
+}
+
+/// The names of the types (`struct`, `enum`, `union`, `type`) the body defines, at any depth.
+fn types_defined_in(body: &Block) -> BTreeSet<String> {
+    struct F(BTreeSet<String>);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_item(&mut self, item: &'ast syn::Item) {
+            let ident = match item {
+                syn::Item::Struct(i) => &i.ident,
+                syn::Item::Enum(i) => &i.ident,
+                syn::Item::Union(i) => &i.ident,
+                syn::Item::Type(i) => &i.ident,
+                _ => return,
+            };
+            self.0.insert(ident.to_string());
+        }
+    }
+    let mut f = F(BTreeSet::new());
+    f.visit_block(body);
+    f.0
+}
+
+/// A one-segment path in `t` naming one of `locals`.
+fn local_type_in(t: &syn::Type, locals: &BTreeSet<String>) -> Option<syn::Ident> {
+    struct F<'a>(&'a BTreeSet<String>, Option<syn::Ident>);
+    impl<'ast> Visit<'ast> for F<'_> {
+        fn visit_type_path(&mut self, tp: &'ast syn::TypePath) {
+            if tp.qself.is_none()
+                && tp.path.leading_colon.is_none()
+                && tp.path.segments.len() == 1
+                && self.0.contains(&tp.path.segments[0].ident.to_string())
+            {
+                self.1.get_or_insert(tp.path.segments[0].ident.clone());
+            }
+            syn::visit::visit_type_path(self, tp);
+        }
+    }
+    if locals.is_empty() {
+        return None;
+    }
+    let mut f = F(locals, None);
+    f.visit_type(t);
+    f.1
 }
 
 struct LiveState<'a> {

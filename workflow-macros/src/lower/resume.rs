@@ -37,6 +37,8 @@ pub enum Origin {
     Let,
     LoopVar,
     Pattern,
+    /// A `let` of a closure: it has no type that can be written, so it cannot be saved.
+    Closure,
     Temp,
 }
 
@@ -52,6 +54,12 @@ pub struct Var {
 impl Var {
     pub fn name(&self) -> String {
         self.ident.to_string()
+    }
+
+    /// The name without `r#` (`r#type` is `type`): for the names the macro derives from it and
+    /// for people.
+    pub fn plain_name(&self) -> String {
+        syn::ext::IdentExt::unraw(&self.ident).to_string()
     }
 }
 
@@ -292,7 +300,14 @@ impl<'a> Resumer<'a> {
         }
         let init = l.init.as_ref().map(|i| &*i.expr);
         let t = init.and_then(|e| infer(e, &env));
-        let mut vars = self.vars_of(&l.pat, t.as_ref(), Origin::Let);
+        let origin = match (init, &l.pat) {
+            (Some(Expr::Closure(_)), _) => Origin::Closure,
+            (_, syn::Pat::Ident(_)) => Origin::Let,
+            (_, syn::Pat::Type(pt)) if matches!(&*pt.pat, syn::Pat::Ident(_)) => Origin::Let,
+            // `let Point { x, y } = ..`: an annotation cannot go on `x`.
+            _ => Origin::Pattern,
+        };
+        let mut vars = self.vars_of(&l.pat, t.as_ref(), origin);
         if matches!(init, Some(Expr::Reference(_))) {
             for v in &mut vars {
                 v.by_ref = true;
