@@ -247,7 +247,7 @@ impl RetryPolicy {
     pub fn exponential(initial: Duration) -> Self {
         RetryPolicy {
             initial_interval: initial,
-            maximum_interval: Some(initial * 100),
+            maximum_interval: Some(initial.saturating_mul(100)),
             ..Self::default()
         }
     }
@@ -297,6 +297,9 @@ impl RetryPolicy {
         let exp = attempt.saturating_sub(1).min(1000) as i32;
         let secs =
             self.initial_interval.as_secs_f64() * self.backoff_coefficient.max(1.0).powi(exp);
+        // No interval times an infinite coefficient is no interval; any other overflow is the
+        // longest wait (capped below).
+        let secs = if secs.is_nan() { 0.0 } else { secs };
         let mut d = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         if let Some(max) = self.maximum_interval {
             d = d.min(max);
@@ -307,7 +310,12 @@ impl RetryPolicy {
     /// The wait before the attempt after `attempt`, with jitter drawn from `unit` in `[0, 1)`.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let base = self.base_delay(attempt).as_secs_f64();
-        let j = self.jitter.clamp(0.0, 1.0);
+        // A jitter that is not a number would make every wait infinite: no jitter instead.
+        let j = if self.jitter.is_nan() {
+            0.0
+        } else {
+            self.jitter.clamp(0.0, 1.0)
+        };
         let factor = 1.0 - j + 2.0 * j * unit.clamp(0.0, 1.0);
         Duration::try_from_secs_f64(base * factor).unwrap_or(Duration::MAX)
     }

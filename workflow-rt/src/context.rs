@@ -81,7 +81,11 @@ impl WorkflowCtx {
     /// The time of the event that woke the current step (deterministic: the same if the step
     /// runs again). Use this instead of `SystemTime::now()`.
     pub fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.state.get().now_ms)
+        // A reading past what the platform's `SystemTime` holds (only a damaged snapshot has
+        // one) is clamped to the end of year 9999, which every platform holds.
+        UNIX_EPOCH
+            .checked_add(Duration::from_millis(self.state.get().now_ms))
+            .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(253_402_300_799))
     }
 
     /// A random value from the workflow's persisted generator. Use this instead of
@@ -119,12 +123,14 @@ impl WorkflowCtx {
         z ^ (z >> 31)
     }
 
-    pub(crate) fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> Result<u64, ResumeError> {
         let mut s = self.state.get();
         let seq = s.seq;
-        s.seq += 1;
+        s.seq = seq
+            .checked_add(1)
+            .ok_or(ResumeError::SequenceExhausted(seq))?;
         self.state.set(s);
-        seq
+        Ok(seq)
     }
 
     /// Calls an activity. Await the returned call (after setting options) to get its result.
@@ -240,7 +246,7 @@ impl<A: Activity> Durable for ActivityCall<A> {
             reason: e.to_string(),
         })?;
         Ok(Pending::Activity {
-            seq: ctx.next_seq(),
+            seq: ctx.next_seq()?,
             name: A::NAME.to_string(),
             input,
             options: self.options,
@@ -274,7 +280,7 @@ impl Durable for Sleep {
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
         let ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
         Ok(Pending::Timer {
-            seq: ctx.next_seq(),
+            seq: ctx.next_seq()?,
             fire_at: ctx.state().now_ms.saturating_add(ms),
         })
     }
@@ -307,7 +313,7 @@ impl<T: DeserializeOwned> Durable for SignalWait<T> {
     type Output = T;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
         Ok(Pending::Signal {
-            seq: ctx.next_seq(),
+            seq: ctx.next_seq()?,
             name: self.name,
         })
     }

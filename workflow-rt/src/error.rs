@@ -74,4 +74,9 @@ pub enum ResumeError {
     /// The workflow was resumed in its completed or poisoned state.
     #[error("the workflow cannot resume from state {0}")]
     NotResumable(String),
+    /// The context's command counter is at its largest value (only a damaged or hand-made
+    /// snapshot gets there): a new command would reuse a sequence number, and with it another
+    /// call's idempotency key. Restore a good snapshot and unpark the workflow.
+    #[error("no sequence number is left for a new command (the counter is at {0})")]
+    SequenceExhausted(u64),
 }

@@ -149,9 +149,18 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Decodes the state enum.
+    /// Decodes the state enum, which must take every byte (the state is the end of the
+    /// envelope: bytes left over mean the snapshot is damaged).
     pub fn decode_state<S: DeserializeOwned>(&self) -> Result<S, SnapshotError> {
-        postcard::from_bytes(&self.state).map_err(|e| SnapshotError::Corrupt(format!("state: {e}")))
+        let (state, rest) = postcard::take_from_bytes(&self.state)
+            .map_err(|e| SnapshotError::Corrupt(format!("state: {e}")))?;
+        if !rest.is_empty() {
+            return Err(SnapshotError::Corrupt(format!(
+                "state: {} bytes left over after it",
+                rest.len()
+            )));
+        }
+        Ok(state)
     }
 }
 
@@ -222,5 +231,14 @@ mod tests {
             s.decode_state::<String>(),
             Err(SnapshotError::Corrupt(_))
         ));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(
+            matches!(
+                Snapshot::decode(&longer).expect("decode").decode_state::<u16>(),
+                Err(SnapshotError::Corrupt(m)) if m.contains("left over")
+            ),
+            "a state followed by stray bytes is damaged"
+        );
     }
 }

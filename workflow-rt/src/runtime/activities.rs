@@ -222,7 +222,26 @@ impl Inner {
             task.heartbeat_details.clone(),
             Some(sink),
         );
-        let mut body = CatchUnwind(activity.run(ctx, &task.input));
+        // Decoding the input runs the user's `Deserialize` now, outside the body's guard.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            activity.run(ctx, &task.input)
+        }));
+        let mut body = match run {
+            Ok(body) => CatchUnwind(body),
+            Err(panic) => {
+                let e = ActivityError::new(
+                    ActivityErrorKind::BadCall,
+                    format!(
+                        "the input of {} panicked while decoding: {}",
+                        task.name,
+                        panic_message(&*panic)
+                    ),
+                );
+                self.unhold(task);
+                self.release_permit();
+                return self.finish_attempt(task, Err(e), None, now).await;
+            }
+        };
 
         // One poll in place: most calls that can finish at once do.
         let first = Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()));

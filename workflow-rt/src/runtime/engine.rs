@@ -106,6 +106,27 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Frees a driver's slot if the driver ends anywhere but at its end (a panic, or its task
+/// dropped), so that the next wake of its workflow starts a new driver instead of handing what
+/// arrived to one that is gone. (The runtime catches the panics of the user code it calls;
+/// this is for the ones it does not foresee.)
+struct SlotGuard<'a> {
+    inner: &'a Inner,
+    id: &'a str,
+    /// The driver freed its slot itself.
+    released: bool,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            tracing::warn!(workflow = %self.id, "a step driver stopped half-way; the workflow is loaded again at its next wake");
+            lock(&self.inner.slots).remove(self.id);
+            self.inner.forget(self.id);
+        }
+    }
+}
+
 /// How a step ended, once committed. (Made once per step and consumed at once: its size
 /// does not matter.)
 #[allow(clippy::large_enum_variant)]
@@ -221,6 +242,11 @@ impl Inner {
     }
 
     async fn drive(self: Arc<Self>, id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+        let mut slot = SlotGuard {
+            inner: &self,
+            id: &id,
+            released: false,
+        };
         let mut cached = lock(&self.cache).remove(&id);
         loop {
             if let Err(e) = self
@@ -231,18 +257,20 @@ impl Inner {
                 cached = None;
             }
             let mut slots = lock(&self.slots);
-            let Some(slot) = slots.get_mut(&id) else {
+            let Some(arrived) = slots.get_mut(&id) else {
+                slot.released = true;
                 break;
             };
-            if (slot.fresh.is_empty() && !slot.dirty) || self.is_shut_down() {
+            if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
                 slots.remove(&id);
+                slot.released = true;
                 if let Some(c) = cached.take() {
                     self.cache_put(id.clone(), c);
                 }
                 break;
             }
-            fresh = std::mem::take(&mut slot.fresh);
-            dirty = std::mem::take(&mut slot.dirty);
+            fresh = std::mem::take(&mut arrived.fresh);
+            dirty = std::mem::take(&mut arrived.dirty);
         }
     }
 
@@ -423,7 +451,10 @@ impl Inner {
             let need_inbox =
                 c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
             if need_inbox {
-                inbox = Some(self.load_inbox(id, &mut c).await?);
+                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                    return Ok(());
+                };
+                inbox = Some(loaded);
                 inbox_unused = true;
                 dirty = false;
             }
@@ -432,7 +463,10 @@ impl Inner {
                 .as_ref()
                 .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
-                inbox = Some(self.load_inbox(id, &mut c).await?);
+                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                    return Ok(());
+                };
+                inbox = Some(loaded);
                 inbox_unused = true;
                 resolved = c
                     .pending
@@ -548,12 +582,32 @@ impl Inner {
         }
     }
 
-    async fn load_inbox(&self, id: &str, c: &mut Cached) -> Result<Vec<Event>, StoreError> {
-        let inbox = self.store.load_inbox(id).await?;
+    /// The workflow's inbox; `None` if an event in it does not decode, in which case the
+    /// workflow is parked with the reason (retrying cannot help: the same bytes come back).
+    async fn load_inbox(
+        &self,
+        id: &str,
+        c: &mut Cached,
+        fresh: &mut Vec<Fresh>,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let inbox = match self.store.load_inbox(id).await {
+            Ok(inbox) => inbox,
+            Err(StoreError::Corrupt(reason)) => {
+                self.keep_fresh(id, std::mem::take(fresh)).await;
+                self.park(
+                    id,
+                    c.version,
+                    format!("its inbox does not decode: {reason}"),
+                )
+                .await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(last) = inbox.last() {
             c.seen_upto = c.seen_upto.max(last.id);
         }
-        Ok(inbox)
+        Ok(Some(inbox))
     }
 
     /// Runs one step of `c` in memory and builds its commit.
@@ -616,15 +670,16 @@ impl Inner {
         };
         let park = |commit: &mut StepCommit, reason: String| {
             // The step did not happen: nothing is consumed, the snapshot stays.
+            tracing::warn!(workflow = %id, %reason, "parking workflow");
             commit.consumed_events.clear();
             commit.completed_tasks.clear();
             commit.cancelled.clear();
             commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
             commit.outcome = StepOutcome::Parked { reason };
-            tracing::warn!(workflow = %id, "parking workflow: {:?}", commit.history[0].detail);
             After::Stopped
         };
-        let step = c.step + 1;
+        // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
+        let step = c.step.saturating_add(1);
         let after = match outcome {
             Ok(ErasedStep::Suspended(pending)) => {
                 let encoded = c
@@ -733,7 +788,7 @@ impl Inner {
                         scheduled_at_ms: now,
                         visible_at_ms: now,
                         lease_owner: mine.then(|| self.config.worker_id.clone()),
-                        lease_until_ms: mine.then_some(now + self.config.lease_ms),
+                        lease_until_ms: mine.then(|| now.saturating_add(self.config.lease_ms)),
                         heartbeat_details: None,
                         deadline_ms: deadline(options, now),
                     });

@@ -20,6 +20,14 @@ pub enum RuntimeError {
     /// The id is taken by a run of another workflow, or of this one with a different input.
     #[error("workflow id {id:?} is taken by a run of {name:?} with a different input")]
     IdInUse { id: String, name: String },
+    /// A handle of one workflow was asked about the run of another: use a handle of
+    /// `found` (`rt.handle(found, id)`).
+    #[error("workflow {id:?} is a run of {found:?}, not of {expected:?}")]
+    WrongWorkflow {
+        id: String,
+        expected: String,
+        found: String,
+    },
     /// The workflow has finished and takes no more signals or cancellation.
     #[error("workflow {id:?} has finished ({status})")]
     Finished { id: String, status: WorkflowStatus },

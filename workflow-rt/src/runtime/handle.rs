@@ -2,6 +2,7 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 
+use super::registry::no_panic;
 use super::{Runtime, RuntimeError, WorkflowState};
 use crate::store::WorkflowStatus;
 use crate::workflow::Workflow;
@@ -58,6 +59,14 @@ impl<W: Workflow> Handle<W> {
                 .await
                 .map_err(|e| RuntimeError::from_store(&self.id, e));
             let rec = match rec {
+                Ok(r) if r.name != W::NAME => Err(RuntimeError::WrongWorkflow {
+                    id: self.id.clone(),
+                    expected: W::NAME.to_string(),
+                    found: r.name,
+                }),
+                r => r,
+            };
+            let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
                     inner.unwatch(&self.id, &watcher);
@@ -67,12 +76,13 @@ impl<W: Workflow> Handle<W> {
             let done = match rec.status {
                 WorkflowStatus::Running => None,
                 WorkflowStatus::Completed | WorkflowStatus::Failed => Some(match &rec.output {
-                    Some(bytes) => {
-                        postcard::from_bytes::<W::Output>(bytes).map_err(|e| RuntimeError::Decode {
-                            what: format!("the output of {} {:?}", W::NAME, self.id),
-                            reason: e.to_string(),
-                        })
-                    }
+                    Some(bytes) => no_panic("decoding the output", || {
+                        postcard::from_bytes::<W::Output>(bytes).map_err(|e| e.to_string())
+                    })
+                    .map_err(|reason| RuntimeError::Decode {
+                        what: format!("the output of {} {:?}", W::NAME, self.id),
+                        reason,
+                    }),
                     None => Err(RuntimeError::Decode {
                         what: format!("the output of {} {:?}", W::NAME, self.id),
                         reason: "no output stored".into(),

@@ -87,7 +87,7 @@ impl Inner {
                     owner: self.config.worker_id.clone(),
                     names: self.activity_names.clone(),
                     now_ms: now,
-                    lease_until_ms: now + self.config.lease_ms,
+                    lease_until_ms: now.saturating_add(self.config.lease_ms),
                     limit: free.min(BATCH),
                 };
                 match self.store.lease_tasks(request).await {
@@ -134,7 +134,7 @@ impl Inner {
             if held.is_empty() {
                 continue;
             }
-            let until = self.clock.now_ms() + self.config.lease_ms;
+            let until = self.clock.now_ms().saturating_add(self.config.lease_ms);
             if let Err(e) = self
                 .store
                 .renew_leases(&self.config.worker_id, held, until)

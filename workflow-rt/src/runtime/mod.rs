@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use builder::Builder;
+pub(crate) use engine::panic_message;
 pub use error::RuntimeError;
 pub use handle::Handle;
 
@@ -47,6 +48,7 @@ use crate::store::{
 };
 use crate::workflow::Workflow;
 use engine::Inner;
+use registry::no_panic;
 
 /// Runs workflows: start them, signal them, query them, cancel them.
 ///
@@ -145,18 +147,22 @@ impl Runtime {
                 name: W::NAME.to_string(),
             });
         };
-        let encoded = postcard::to_stdvec(&input).map_err(|e| RuntimeError::Encode {
+        let encoded = no_panic("encoding the input", || {
+            postcard::to_stdvec(&input).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Encode {
             what: format!("the input of {}", W::NAME),
-            reason: e.to_string(),
+            reason,
         })?;
         let now = self.inner.clock.now_ms();
         let ctx = WorkflowCtx::initial_state(&id, now);
         let state = W::start(input);
-        let snapshot = Snapshot::encode(W::NAME, W::FINGERPRINT, 0, ctx, &state).map_err(|e| {
-            RuntimeError::Encode {
-                what: format!("the first state of {}", W::NAME),
-                reason: e.to_string(),
-            }
+        let snapshot = no_panic("encoding the state", || {
+            Snapshot::encode(W::NAME, W::FINGERPRINT, 0, ctx, &state).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Encode {
+            what: format!("the first state of {}", W::NAME),
+            reason,
         })?;
         let new = NewWorkflow {
             id: id.clone(),
@@ -199,9 +205,12 @@ impl Runtime {
         payload: T,
     ) -> Result<(), RuntimeError> {
         self.check_running()?;
-        let bytes = postcard::to_stdvec(&payload).map_err(|e| RuntimeError::Encode {
+        let bytes = no_panic("encoding the payload", || {
+            postcard::to_stdvec(&payload).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Encode {
             what: format!("signal {name:?}"),
-            reason: e.to_string(),
+            reason,
         })?;
         let now = self.inner.clock.now_ms();
         self.inner

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
@@ -46,6 +47,18 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String>;
 }
 
+/// Runs code that calls the user's `Serialize` and `Deserialize` impls, turning a panic in them
+/// into an error: a state or payload that makes an impl panic parks its workflow (or fails the
+/// call) like one that does not decode, and never takes a worker down.
+pub(crate) fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(format!(
+            "{what} panicked: {}",
+            super::engine::panic_message(&*panic)
+        ))
+    })
+}
+
 pub(crate) struct RegisteredWorkflow<W>(PhantomData<fn() -> W>);
 
 impl<W> RegisteredWorkflow<W> {
@@ -70,10 +83,12 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     }
 
     fn decode_state(&self, snapshot: &Snapshot) -> Result<ErasedState, String> {
-        snapshot
-            .decode_state::<W::State>()
-            .map(|s| Box::new(s) as ErasedState)
-            .map_err(|e| e.to_string())
+        no_panic("decoding the state", || {
+            snapshot
+                .decode_state::<W::State>()
+                .map(|s| Box::new(s) as ErasedState)
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn encode_snapshot(
@@ -85,7 +100,9 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         let state = state
             .downcast_ref::<W::State>()
             .ok_or_else(|| state_type_mismatch::<W>())?;
-        Snapshot::encode(W::NAME, W::FINGERPRINT, step, ctx, state).map_err(|e| e.to_string())
+        no_panic("encoding the state", || {
+            Snapshot::encode(W::NAME, W::FINGERPRINT, step, ctx, state).map_err(|e| e.to_string())
+        })
     }
 
     fn resume(
@@ -113,15 +130,19 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     }
 
     fn state_json(&self, snapshot: &Snapshot) -> Result<serde_json::Value, String> {
-        let state = snapshot
-            .decode_state::<W::State>()
-            .map_err(|e| e.to_string())?;
-        serde_json::to_value(&state).map_err(|e| e.to_string())
+        no_panic("showing the state", || {
+            let state = snapshot
+                .decode_state::<W::State>()
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(&state).map_err(|e| e.to_string())
+        })
     }
 
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String> {
-        let o: W::Output = postcard::from_bytes(output).map_err(|e| e.to_string())?;
-        serde_json::to_value(&o).map_err(|e| e.to_string())
+        no_panic("showing the output", || {
+            let o: W::Output = postcard::from_bytes(output).map_err(|e| e.to_string())?;
+            serde_json::to_value(&o).map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -429,7 +429,7 @@ impl Store for MemoryStore {
         let mut out = Vec::with_capacity(picked.len());
         for (w, seq) in picked {
             g.update_task(w, seq, |t| {
-                t.attempt += 1;
+                t.attempt = t.attempt.saturating_add(1);
                 t.lease_owner = Some(req.owner.clone());
                 t.lease_until_ms = Some(req.lease_until_ms);
                 true

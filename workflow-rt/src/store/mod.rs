@@ -433,7 +433,9 @@ pub trait Store: Send + Sync + 'static {
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool>;
 
     /// Leases up to `limit` tasks that may run now (visible, and unleased or with an expired
-    /// lease), counting one more attempt for each.
+    /// lease), counting one more attempt for each. A task that cannot be read back (a damaged
+    /// row) is not leased: its call is answered at once, as by [`Store::complete_activity`],
+    /// with an [`crate::ActivityErrorKind::BadCall`] error.
     fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>>;
 
     /// Extends the leases `owner` holds on these tasks and keeps their heartbeat details.

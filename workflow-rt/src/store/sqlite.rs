@@ -26,7 +26,7 @@ use super::{
     NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
     WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
-use crate::activity::{ActivityError, ActivityOptions};
+use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
 /// SQLite's `synchronous` setting: how hard a commit pushes data to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +206,14 @@ impl SqliteStore {
         if self.writer.send(job).is_err() {
             return Box::pin(std::future::ready(Err(writer_gone())));
         }
-        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(writer_gone())) })
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "the store's writer dropped the operation (it stopped, or the operation panicked)"
+                        .into(),
+                ))
+            })
+        })
     }
 
     /// Runs `f` on a read connection, on a blocking thread.
@@ -344,10 +351,22 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
         let mut spoiled = None;
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
-            let (reply, failed) = job(Ok(&conn));
-            replies.push(reply);
-            if spoiled.is_none() {
-                spoiled = failed;
+            // A panic in one operation must not stop the thread every write goes through: it
+            // rolls the batch back like an I/O error (the panicked operation's caller sees
+            // its reply dropped).
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(&conn)))) {
+                Ok((reply, failed)) => {
+                    replies.push(reply);
+                    if spoiled.is_none() {
+                        spoiled = failed;
+                    }
+                }
+                Err(panic) => {
+                    let what = crate::runtime::panic_message(&*panic);
+                    spoiled = Some(StoreError::Backend(format!(
+                        "an operation panicked: {what}"
+                    )));
+                }
             }
         }
         let outcome = match spoiled {
@@ -432,7 +451,13 @@ trait Db<T> {
 
 impl<T> Db<T> for Result<T, rusqlite::Error> {
     fn db(self) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Backend(e.to_string()))
+        self.map_err(|e| match e {
+            // A value of the wrong type in a column: the row is damaged, which no retry fixes.
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+            e => StoreError::Backend(e.to_string()),
+        })
     }
 }
 
@@ -650,14 +675,16 @@ fn insert_history(
     len_after: i64,
     entries: &[HistoryEntry],
 ) -> Result<(), StoreError> {
-    let first = len_after - entries.len() as i64 + 1;
+    let first = len_after
+        .saturating_sub(entries.len() as i64)
+        .saturating_add(1);
     let mut stmt = conn
         .prepare_cached("INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
         .db()?;
     for (i, h) in entries.iter().enumerate() {
         stmt.execute(params![
             id,
-            first + i as i64,
+            first.saturating_add(i as i64),
             int(h.at_ms),
             h.kind.as_str(),
             h.detail
@@ -808,6 +835,37 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
     }
     insert_history(conn, id, history_len, &step.history)?;
     Ok(uint(version))
+}
+
+/// A task whose row does not read back (damaged bytes) can never run. Left in place it would
+/// fail the lease of every task due after it, at every poll; instead its call is answered
+/// with a `BadCall` error, which the workflow sees as the call's result and can act on.
+fn answer_unreadable_task(
+    conn: &Connection,
+    workflow_id: &str,
+    seq: i64,
+    reason: &str,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    tracing::warn!(workflow = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
+    conn.prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
+        .db()?
+        .execute(params![workflow_id, seq])
+        .db()?;
+    let error = ActivityError::new(
+        ActivityErrorKind::BadCall,
+        format!("the stored activity task does not decode: {reason}"),
+    );
+    insert_event(
+        conn,
+        workflow_id,
+        now_ms,
+        EventKind::ActivityCompleted {
+            seq: uint(seq),
+            result: Err(error),
+        },
+    )?;
+    Ok(())
 }
 
 fn json_names(names: &[String]) -> String {
@@ -1016,8 +1074,17 @@ impl Store for SqliteStore {
                 ))
                 .db()?;
             for (wf, seq) in keys {
-                let raw = stmt.query_row(params![wf, seq, req.owner, int(req.lease_until_ms)], raw_task).db()?;
-                out.push(finish_task(raw)?);
+                let task = stmt
+                    .query_row(params![wf, seq, req.owner, int(req.lease_until_ms)], raw_task)
+                    .db()
+                    .and_then(finish_task);
+                match task {
+                    Ok(t) => out.push(t),
+                    Err(StoreError::Corrupt(reason)) => {
+                        answer_unreadable_task(conn, &wf, seq, &reason, req.now_ms)?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Ok(out)
         })
