@@ -21,6 +21,16 @@ use crate::attr::Args;
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = match syn::parse2::<Args>(args) {
+        Ok(Args {
+            state: Some(state), ..
+        }) => {
+            let e = syn::Error::new(
+                state.span(),
+                "`state` names a workflow's state enum; an activity has none",
+            )
+            .to_compile_error();
+            return quote! { #item #e };
+        }
         Ok(a) => a,
         Err(e) => {
             let e = e.to_compile_error();

@@ -1,6 +1,8 @@
 //! Arguments of `#[workflow(...)]` and `#[activity(...)]`:
 //! `name = "..."` (the stable stored name; default: the function's name) and
-//! `crate = "..."` (the path of `workflow_rt` when it is renamed).
+//! `crate = "..."` (the path of `workflow_rt` when it is renamed); for `#[workflow]` only,
+//! `state = "..."` (the name of the state enum; default: the function's name in camel case
+//! followed by `State`, which may already be taken by a type of the user's).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -11,6 +13,7 @@ use syn::{LitStr, Token};
 pub struct Args {
     pub name: Option<String>,
     pub krate: Option<syn::Path>,
+    pub state: Option<syn::Ident>,
 }
 
 impl Args {
@@ -37,11 +40,19 @@ impl Parse for Args {
             match key.to_string().as_str() {
                 "name" => args.name = Some(value.value()),
                 "crate" => args.krate = Some(value.parse()?),
+                "state" => {
+                    args.state = Some(value.parse().map_err(|_| {
+                        syn::Error::new(
+                            value.span(),
+                            "the state enum's name must be an identifier: `state = \"CheckoutMachine\"`",
+                        )
+                    })?)
+                }
                 _ => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown argument `{key}`: expected `name = \"...\"` or `crate = \"...\"`"
+                            "unknown argument `{key}`: expected `name = \"...\"`, `state = \"...\"` or `crate = \"...\"`"
                         ),
                     ));
                 }

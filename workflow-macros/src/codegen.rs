@@ -26,7 +26,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::visit_mut::VisitMut;
-use syn::{Block, Expr, Stmt, Type, parse_quote};
+use syn::{Block, Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 
 use crate::ast::WorkflowFn;
 use crate::lower::liveness::{RESTORE, SUSPEND, marker_index};
@@ -137,11 +137,20 @@ fn mixed(name: &str) -> syn::Ident {
     syn::Ident::new(name, Span::mixed_site())
 }
 
-pub fn generate(wf: &WorkflowFn, low: &Lowered, krate: &TokenStream, wf_name: &str) -> TokenStream {
+pub fn generate(
+    wf: &WorkflowFn,
+    low: &Lowered,
+    krate: &TokenStream,
+    wf_name: &str,
+    state_name: Option<&syn::Ident>,
+) -> TokenStream {
     let func = &wf.func;
     let vis = &func.vis;
     let name = &func.sig.ident;
-    let state = format_ident!("{}State", camel(&name.to_string()));
+    let state = match state_name {
+        Some(s) => s.clone(),
+        None => format_ident!("{}State", camel(&name.to_string())),
+    };
     let output = &wf.output;
     let variants = variant_names(low);
     let names = Names {
@@ -505,10 +514,13 @@ impl VisitMut for Finish<'_> {
                 let inner = &t.expr;
                 let krate = &self.names.krate;
                 let output = &self.names.output;
-                let r = mixed("__wf_residual");
-                let v = mixed("__wf_ok");
+                // Spanned at the user's `?`, so that "cannot use `?` here" points there.
+                let q = t.question_token.span;
+                let here = Span::mixed_site().located_at(q);
+                let r = syn::Ident::new("__wf_residual", here);
+                let v = syn::Ident::new("__wf_ok", here);
                 let ret = self.complete(quote!(#r));
-                *e = parse_quote!(match <_ as #krate::__private::QuestionMark<#output>>::branch(#inner) {
+                *e = parse_quote_spanned!(q=> match <_ as #krate::__private::QuestionMark<#output>>::branch(#inner) {
                     ::core::result::Result::Ok(#v) => #v,
                     ::core::result::Result::Err(#r) => #ret,
                 });

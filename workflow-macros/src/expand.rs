@@ -51,7 +51,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let body = (*wf.func.block).clone();
     let lowered = crate::lower::lower(&cx, &wf.ctx, &krate, params, body);
     match (lowered, cx.take()) {
-        (Some(low), None) => crate::codegen::generate(&wf, &low, &krate, &wf_name),
+        (Some(low), None) => {
+            crate::codegen::generate(&wf, &low, &krate, &wf_name, args.state.as_ref())
+        }
         (_, err) => fallback(&wf.func, &krate, &wf_name, err),
     }
 }

@@ -30,7 +30,8 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 /// annotation, a durable await, and the other cases listed in the README); the compile error
 /// names the variable and what to write when it cannot.
 ///
-/// Arguments: `name = "..."` (the stored name; default: the function's name) and
+/// Arguments: `name = "..."` (the stored name; default: the function's name),
+/// `state = "..."` (the state enum's name, when `NameState` is already a type of yours) and
 /// `crate = "..."` (the path of `workflow_rt` if you renamed it).
 ///
 #[doc = include_str!("check/determinism.md")]

@@ -39,6 +39,11 @@ where
 
 /// The `?` operator, rewritten by `#[workflow]` so that an early exit completes the workflow:
 /// `e?` becomes `match QuestionMark::<Out>::branch(e) { Ok(v) => v, Err(out) => return .. }`.
+#[diagnostic::on_unimplemented(
+    message = "the `?` operator cannot be used on `{Self}` in a workflow that returns `{Out}`",
+    label = "cannot use `?` here",
+    note = "`?` works on a `Result` in a workflow returning a `Result` (its error converted with `From`), and on an `Option` in a workflow returning an `Option`; convert first, e.g. `.ok_or(WorkflowError::msg(\"...\"))?`"
+)]
 pub trait QuestionMark<Out> {
     type Continue;
     fn branch(self) -> Result<Self::Continue, Out>;

@@ -20,7 +20,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
-use syn::{Block, Expr, Stmt, Type, parse_quote};
+use syn::{Block, Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 
 use super::diverge::{block_diverges, truncate};
 use super::infer::{Env, element_type, infer};
@@ -402,7 +402,11 @@ impl<'a> Resumer<'a> {
         if is_chain(e) {
             let mut e = e.clone();
             if let Some(slot) = chain_await_mut(&mut e) {
-                *slot = resumed_value(k, self.krate);
+                let at = match &*slot {
+                    Expr::Await(aw) => aw.await_token.span,
+                    _ => Span::call_site(),
+                };
+                *slot = resumed_value(k, self.krate, at);
             }
             return e;
         }
@@ -517,13 +521,18 @@ impl<'a> Resumer<'a> {
 }
 
 /// The value of await `k` when resuming there, decoded from what woke the workflow (taken, so
-/// that the resumed code may sit in a loop).
-fn resumed_value(k: usize, krate: &TokenStream) -> Expr {
-    let w = syn::Ident::new(&format!("__wf_op{k}"), Span::mixed_site());
-    let wake = syn::Ident::new("__wf_wake", Span::mixed_site());
-    parse_quote!(match #krate::__private::resolve(&#w, #wake.take()) {
-        ::core::result::Result::Ok(__wf_x) => __wf_x,
-        ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
+/// that the resumed code may sit in a loop). Spanned at the user's `.await`, so that a type
+/// error about the value (`expected Result<_, WorkflowError>, found Result<_, ActivityError>`)
+/// points there; the generated names keep their own (mixed-site) spans.
+fn resumed_value(k: usize, krate: &TokenStream, at: Span) -> Expr {
+    let here = Span::mixed_site().located_at(at);
+    let w = syn::Ident::new(&format!("__wf_op{k}"), here);
+    let wake = syn::Ident::new("__wf_wake", here);
+    let x = syn::Ident::new("__wf_x", here);
+    let e = syn::Ident::new("__wf_e", here);
+    parse_quote_spanned!(at=> match #krate::__private::resolve(&#w, #wake.take()) {
+        ::core::result::Result::Ok(#x) => #x,
+        ::core::result::Result::Err(#e) => return #krate::__private::Step::Failed(#e),
     })
 }
 
