@@ -24,7 +24,7 @@
 //! ```
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 
@@ -111,6 +111,38 @@ fn field_ty(v: &Var, krate: &TokenStream) -> TokenStream {
     }
 }
 
+/// A field of the state enum, `name: Type`. A type the user wrote is saved through
+/// `__private::save`/`load`, whose paths carry the span of that type: serde spans its calls at
+/// the path, so "`Receipt: Serialize` is not satisfied" points at the user's `Receipt`, not at
+/// `#[workflow]` (and rustc reports it once however many states hold the variable).
+fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) -> TokenStream {
+    let f = field_ident(v);
+    let t = field_ty(v, krate);
+    let Some(ty) = &v.ty else {
+        return quote!(#f: #t);
+    };
+    let at = syn::spanned::Spanned::span(ty);
+    let krate = krate.to_string();
+    // The type is named in the path, so that the bound is introduced there (not inferred from
+    // serde's own argument, which has serde's span).
+    let (save, load) = match single_input {
+        Some(wf) if v.origin == crate::lower::resume::Origin::Param => (
+            format!("{krate}::__private::save_input::<{wf}, _>"),
+            format!("{krate}::__private::load_input::<{wf}, _>"),
+        ),
+        _ => {
+            let ty = quote!(#ty).to_string();
+            (
+                format!("{krate}::__private::save::<{ty}, _>"),
+                format!("{krate}::__private::load::<{ty}, _>"),
+            )
+        }
+    };
+    let save = syn::LitStr::new(&crate::lower::resume::compact(&save), at);
+    let load = syn::LitStr::new(&crate::lower::resume::compact(&load), at);
+    quote!(#[serde(serialize_with = #save, deserialize_with = #load)] #f: #t)
+}
+
 fn field_ident(v: &Var) -> syn::Ident {
     format_ident!("{}", v.name())
 }
@@ -161,22 +193,20 @@ pub fn generate(
     };
 
     // The state enum.
-    let param_fields = low.params.iter().map(|p| {
-        let f = field_ident(p);
-        let t = field_ty(p, krate);
-        quote!(#f: #t)
-    });
+    // A single input's type is `Workflow::Input`, checked at the impl: it is saved through the
+    // trait, so that a type that cannot be saved is reported there only.
+    let single_input = (low.params.len() == 1).then_some(name);
+    let param_fields = low
+        .params
+        .iter()
+        .map(|p| state_field(p, krate, single_input));
     let await_variants =
         variants
             .iter()
             .zip(&low.fields)
             .zip(&low.awaits)
             .map(|((v, fields), site)| {
-                let fs = fields.iter().map(|p| {
-                    let f = field_ident(p);
-                    let t = field_ty(p, krate);
-                    quote!(#f: #t)
-                });
+                let fs = fields.iter().map(|p| state_field(p, krate, single_input));
                 let doc = format!("Suspended at line {}: `{}`.", site.line, site.text);
                 quote!(#[doc = #doc] #v { #(#fs),* })
             });
@@ -184,16 +214,6 @@ pub fn generate(
         "The state of workflow `{name}`: one variant per durable await, holding the variables live there."
     );
     let serde_path = crate::lower::resume::compact(&quote!(#krate::__private::serde).to_string());
-
-    // Persistence checks spanned at the user's types.
-    let mut asserted = Vec::new();
-    for v in low.params.iter().chain(low.fields.iter().flatten()) {
-        if let Some(t) = &v.ty
-            && v.origin != crate::lower::resume::Origin::Temp
-        {
-            asserted.push(quote_spanned! {syn::spanned::Spanned::span(t)=> #krate::__private::assert_persistable::<#t>(); });
-        }
-    }
 
     // Inputs.
     let param_idents: Vec<&syn::Ident> = low.params.iter().map(|p| &p.ident).collect();
@@ -291,11 +311,6 @@ pub fn generate(
         #[doc(hidden)]
         const _: () = {
             #(#items)*
-
-            #[allow(dead_code, clippy::all)]
-            fn __wf_assert_persistable() {
-                #(#asserted)*
-            }
 
             #[allow(
                 unused_mut, unused_variables, unused_assignments, non_snake_case, unreachable_code, unused_braces, unused_parens,
