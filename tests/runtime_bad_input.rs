@@ -249,6 +249,20 @@ async fn sqlite(path: &std::path::Path) -> Arc<SqliteStore> {
     )
 }
 
+/// Regression: a busy timeout longer than SQLite's i32 of milliseconds panicked in `open`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_busy_timeout_opens_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::builder(dir.path().join("patient.db"))
+        .busy_timeout(Duration::MAX)
+        .open()
+        .expect("open");
+    assert!(matches!(
+        store.load_workflow("nobody").await,
+        Err(workflow_rt::StoreError::NotFound(_))
+    ));
+}
+
 /// Regression: a task row whose options did not decode failed every lease, so that no task of
 /// the store ran again (and the writes batched with the lease were rolled back), at every poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

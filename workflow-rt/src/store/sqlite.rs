@@ -71,9 +71,11 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How long to wait for another process's write lock before failing (default 10 s).
+    /// How long to wait for another process's write lock before failing (default 10 s; at most
+    /// `i32::MAX` ms, about 24 days, what SQLite takes: a longer one is cut to that).
     pub fn busy_timeout(mut self, d: Duration) -> Self {
-        self.busy_timeout = d;
+        // rusqlite panics on a timeout that does not fit SQLite's i32 of milliseconds.
+        self.busy_timeout = d.min(Duration::from_millis(i32::MAX as u64));
         self
     }
 
