@@ -92,3 +92,42 @@ fn the_state_is_nameable_and_inspectable() {
         r#"{"Await4Sleep":{"payment":"pay-1"}}"#
     );
 }
+
+/// Runs `make()` straight and with snapshot/drop/restore at every await; both must agree.
+fn both<W: Workflow>(make: impl Fn() -> workflow_rt::testing::TestRun<W>) -> W::Output
+where
+    W::Output: PartialEq + std::fmt::Debug,
+{
+    let straight = make().run().unwrap();
+    let restored = make().snapshot_every_await(true).run().unwrap();
+    assert_eq!(straight.output, restored.output);
+    assert_eq!(straight.commands, restored.commands);
+    straight.output
+}
+
+#[test]
+fn the_described_workflows_run_straight_and_restored() {
+    use workflow_rt::testing::TestRun;
+    let order = |id| Order { id, cents: 5 };
+    let checkout_run = |id: u64, approve: bool| {
+        move || {
+            TestRun::new(checkout, format!("c-{id}"), order(id))
+                .with_activity(charge)
+                .with_activity(refund)
+                .signal("approve", approve)
+        }
+    };
+    // approved: the payment, after the minute's sleep
+    assert_eq!(both(checkout_run(1, true)), Ok("pay-1".to_string()));
+    // refused: refunded, and the workflow fails
+    assert_eq!(
+        both(checkout_run(2, false)),
+        Err(WorkflowError::msg("not approved"))
+    );
+    // two orders charged
+    let orders = vec![order(1), order(2)];
+    assert_eq!(
+        both(|| TestRun::new(batch, "b", orders.clone()).with_activity(charge)),
+        Ok(2)
+    );
+}

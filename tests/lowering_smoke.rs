@@ -122,3 +122,30 @@ fn loops_run() {
     assert_eq!(out, Ok(5 + 10 + 6 + 20 + 3));
     println!("{}", loops::description().to_text());
 }
+
+/// The same workflows through the test driver, straight and with the state and the context
+/// dropped and restored at every await: both runs agree.
+#[test]
+fn both_run_straight_and_restored() {
+    use workflow_rt::testing::TestRun;
+    for snapshots in [false, true] {
+        let run = TestRun::new(checkout, "c", Order { id: 7, cents: 10 })
+            .with_activity(charge)
+            .with_activity(refund)
+            .signal("approve", true)
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap();
+        assert_eq!(run.output, Ok("pay-7".to_string()));
+        assert_eq!(run.steps, 4);
+        let items = vec![Order { id: 1, cents: 10 }, Order { id: 22, cents: 20 }];
+        let run = TestRun::new(loops, "l", items)
+            .with_activity(charge)
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap();
+        // "pay-1" + 10 + "pay-22" + 20, then n = 3 after one sleep and a `continue 'outer`
+        assert_eq!(run.output, Ok(5 + 10 + 6 + 20 + 3));
+        assert_eq!(run.commands.len(), 3);
+    }
+}

@@ -47,5 +47,19 @@ async fn durable_alternatives(ctx: WorkflowCtx, order_id: u64) -> Result<u64, Wo
 }
 
 fn main() {
-    let _ = durable_alternatives;
+    use workflow_rt::testing::TestRun;
+    let run = |snapshots: bool| {
+        TestRun::new(durable_alternatives, "order-7", 7)
+            .on_activity(read_setting, |key| Ok(format!("eu-{key}")))
+            .with_activity(quote)
+            .signal("approve", true)
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap()
+    };
+    let (straight, restored) = (run(false), run(true));
+    assert_eq!((&straight.output, &straight.commands), (&restored.output, &restored.commands));
+    // 7 + vans 400 + bikes 500 + approved 1 + under a second waited (a jitter below 500 ms)
+    // + "eu-REGION" (9) + a hyphenated uuid (36)
+    assert_eq!(straight.output, Ok(7 + 900 + 1 + 9 + 36));
 }

@@ -30,5 +30,15 @@ async fn escape_hatch(ctx: WorkflowCtx, order_id: u64) -> Result<u64, WorkflowEr
 }
 
 fn main() {
-    let _ = escape_hatch;
+    use workflow_rt::testing::TestRun;
+    let run = |snapshots: bool| {
+        TestRun::new(escape_hatch, "order-5", 5)
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap()
+    };
+    let (straight, restored) = (run(false), run(true));
+    assert_eq!((&straight.output, &straight.commands), (&restored.output, &restored.commands));
+    assert_eq!(straight.output, Ok(5));
+    assert_eq!(straight.elapsed(), std::time::Duration::from_secs(1));
 }

@@ -71,5 +71,19 @@ async fn name_alikes(ctx: WorkflowCtx, order: Order) -> Result<u64, WorkflowErro
 }
 
 fn main() {
-    let _ = name_alikes;
+    use workflow_rt::testing::{DEFAULT_START_MS, TestRun};
+    let order = Order { id: 3, now: 10 };
+    let run = |snapshots: bool| {
+        TestRun::new(name_alikes, "n-1", order.clone())
+            .snapshot_every_await(snapshots)
+            .run()
+            .unwrap()
+    };
+    let (straight, restored) = (run(false), run(true));
+    assert_eq!((&straight.output, &straight.commands), (&restored.output, &restored.commands));
+    // The workflow's first random draw, from its generator seeded by its id.
+    let ctx = WorkflowCtx::new("n-1", WorkflowCtx::initial_state("n-1", DEFAULT_START_MS));
+    let draw: u64 = ctx.random();
+    // 4 + now 10 + id 3 + spawn(4) * 2 = 8 + draw % 2; + a hyphenated uuid (36) + 1 s waited
+    assert_eq!(straight.output, Ok(4 + 10 + 3 + 8 + draw % 2 + 36 + 1));
 }
