@@ -1181,3 +1181,81 @@ fn mut_parameters_and_question_marks_in_closures() {
     );
     assert_eq!(r.steps, 1);
 }
+
+// --- Deferred initialization inside a retry `loop` and a labeled block ------------------------
+
+#[workflow]
+async fn retry_into(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let result: u64;
+    let mut n: u64 = x;
+    loop {
+        match ctx.activity(fail_if_odd, n).await {
+            Ok(v) => {
+                result = v;
+                break;
+            }
+            Err(_) => ctx.sleep(Duration::from_secs(1)).await,
+        }
+        n += 1;
+    }
+    let size: String;
+    'found: {
+        if result > 10 {
+            size = String::from("big");
+            break 'found;
+        }
+        ctx.sleep(Duration::from_secs(1)).await;
+        size = String::from("small");
+    }
+    Ok(result + size.len() as u64)
+}
+
+#[test]
+fn deferred_initialization_in_a_retry_loop_and_a_labeled_block() {
+    // 3 fails, a second later 4 passes; 4 is small, after another second
+    let r = both(|| TestRun::new(retry_into, "r", 3));
+    assert_eq!(r.output, Ok(4 + 5));
+    assert_eq!(r.elapsed(), Duration::from_secs(2));
+    let r = both(|| TestRun::new(retry_into, "r", 12));
+    assert_eq!(r.output, Ok(12 + 3));
+    assert_eq!(r.elapsed(), Duration::ZERO);
+}
+
+// --- Borrowed iteration over string pieces and slices -------------------------------------------
+
+#[workflow]
+async fn split_and_slices(
+    ctx: WorkflowCtx,
+    text: String,
+    items: Vec<u64>,
+) -> Result<(Vec<String>, u64), WorkflowError> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(',') {
+        words.push(ctx.activity(shout, w.to_string()).await?.trim().to_string());
+    }
+    for w in text.split_whitespace() {
+        // What the error for `w` (a `&str`) used after the await says to write.
+        let w: String = w.to_string();
+        ctx.sleep(Duration::from_secs(1)).await;
+        words.push(w.to_string());
+    }
+    let mut sum: u64 = 0;
+    for x in &items[1..] {
+        sum += ctx.activity(double, *x).await?;
+    }
+    let start: usize = 2;
+    for (i, x) in items[start..].iter().enumerate() {
+        sum += ctx.activity(double, *x * i as u64).await?;
+    }
+    Ok((words, sum))
+}
+
+#[test]
+fn borrowed_iteration_over_string_pieces_and_slices() {
+    let r = both(|| TestRun::new(split_and_slices, "s", (s("a b,c"), vec![1, 2, 3, 4])));
+    // "a b" and "c" shouted and trimmed; then "a", "b,c" after a second each
+    let words = vec![s("A B!"), s("C!"), s("a"), s("b,c")];
+    // 4 + 6 + 8 = 18; then [3, 4] enumerated: 0 + 8
+    assert_eq!(r.output, Ok((words, 18 + 8)));
+    assert_eq!(r.elapsed(), Duration::from_secs(2));
+}

@@ -147,17 +147,19 @@ fn field_ident(v: &Var) -> syn::Ident {
     format_ident!("{}", v.name())
 }
 
+/// The names derived from a variable resolve like the macro's own and are located at the
+/// variable, so that an error about its saving or restoring points there.
 fn local_field(v: &Var) -> syn::Ident {
     syn::Ident::new(
         &format!("__wf_f_{}", v.plain_name().trim_start_matches("__wf_")),
-        Span::mixed_site(),
+        Span::mixed_site().located_at(v.ident.span()),
     )
 }
 
 fn witness(v: &Var) -> syn::Ident {
     syn::Ident::new(
         &format!("__wf_w_{}", v.plain_name().trim_start_matches("__wf_")),
-        Span::mixed_site(),
+        Span::mixed_site().located_at(v.ident.span()),
     )
 }
 
@@ -432,7 +434,9 @@ impl Finish<'_> {
                 Some(_) => out.push(parse_quote!(let mut #ident = #taken;)),
                 None => {
                     let w = witness(v);
-                    out.push(parse_quote! {
+                    // At the variable: "`&u64` cannot be decoded" is about the user's loop.
+                    let at = Span::mixed_site().located_at(v.ident.span());
+                    out.push(parse_quote_spanned! {at=>
                         let mut #ident = match #krate::__private::decode(&#w, &#taken, #what) {
                             ::core::result::Result::Ok(__wf_x) => __wf_x,
                             ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),

@@ -158,7 +158,10 @@ impl<T> Iterator for LoopItems<T> {
 
 /// `for x in collection` with an await in the body: the items are collected, and what is left
 /// of them is saved at every await.
-pub fn loop_items<I: IntoIterator>(iter: I) -> LoopItems<I::Item> {
+pub fn loop_items<I: IntoIterator>(iter: I) -> LoopItems<I::Item>
+where
+    I::Item: Serialize + DeserializeOwned,
+{
     LoopItems(iter.into_iter().collect())
 }
 

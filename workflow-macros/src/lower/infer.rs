@@ -293,6 +293,20 @@ pub fn element_type(e: &Expr, env: &Env) -> Option<Type> {
                         _ => reference((*v).clone(), true),
                     })
                 }
+                // Pieces of a string are `&str`; of a sequence, `&[T]`.
+                "split" | "rsplit" | "splitn" | "rsplitn" | "split_terminator"
+                | "split_inclusive" | "chunks" | "chunks_exact" | "rchunks" | "windows" => {
+                    let t = infer(recv, env)?;
+                    if is_string(&t) {
+                        Some(parse_quote!(&str))
+                    } else {
+                        let elem = collection_element(recv, env)?;
+                        Some(parse_quote!(&[#elem]))
+                    }
+                }
+                "split_whitespace" | "split_ascii_whitespace" | "lines" | "matches" => {
+                    Some(parse_quote!(&str))
+                }
                 "chars" => Some(parse_quote!(char)),
                 "bytes" => Some(parse_quote!(u8)),
                 "char_indices" => Some(parse_quote!((usize, char))),
@@ -363,6 +377,11 @@ fn collection_element(e: &Expr, env: &Env) -> Option<Type> {
         Type::Array(a) => Some((*a.elem).clone()),
         _ => None,
     }
+}
+
+fn is_string(t: &Type) -> bool {
+    let Type::Path(p) = t else { return false };
+    p.path.segments.last().is_some_and(|s| s.ident == "String")
 }
 
 fn is_primitive(t: &Type) -> bool {

@@ -57,6 +57,7 @@ pub fn free_vars(stmts: &[Stmt], markers: &dyn Markers) -> Uses {
         scopes: vec![Scope::default()],
         uses: Uses::default(),
         closures: 0,
+        exits: Vec::new(),
         markers,
     };
     v.stmts(stmts);
@@ -78,7 +79,21 @@ struct FreeVars<'m> {
     uses: Uses,
     /// How many closures enclose the code being read: an assignment in a closure may not run.
     closures: usize,
+    /// The loops and labeled blocks around the code being read, innermost last: what is
+    /// assigned at every `break` out of one is assigned after it.
+    exits: Vec<Exit>,
     markers: &'m dyn Markers,
+}
+
+/// A construct a `break` can leave.
+struct Exit {
+    label: Option<String>,
+    /// Whether an unlabeled `break` leaves it (a loop, not a labeled block).
+    loop_: bool,
+    /// `scopes.len()` when it was entered: the scopes its `break`s leave.
+    depth: usize,
+    /// What every `break` seen so far had assigned (`None`: no `break` yet).
+    at_breaks: Option<HashSet<String>>,
 }
 
 impl FreeVars<'_> {
@@ -144,6 +159,24 @@ impl FreeVars<'_> {
         self.scopes.push(Scope::default());
         f(self);
         self.scopes.pop().expect("pushed above").assigned
+    }
+    /// Runs `f` in a new scope that `break`s can leave; returns what it assigned on the path
+    /// that reaches its end, and what every `break` out of it had assigned (`None`: none).
+    fn exit(
+        &mut self,
+        label: Option<&syn::Lifetime>,
+        loop_: bool,
+        f: impl FnOnce(&mut Self),
+    ) -> (HashSet<String>, Option<HashSet<String>>) {
+        self.exits.push(Exit {
+            label: label.map(|l| l.ident.to_string()),
+            loop_,
+            depth: self.scopes.len(),
+            at_breaks: None,
+        });
+        let end = self.scoped(f);
+        let exit = self.exits.pop().expect("pushed above");
+        (end, exit.at_breaks)
     }
     /// The names assigned on every path of a branch.
     fn branch(&mut self, diverges: bool, f: impl FnOnce(&mut Self)) -> Option<HashSet<String>> {
@@ -231,12 +264,39 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
         self.assigned_all(Some(set));
     }
     fn visit_expr_block(&mut self, b: &'ast syn::ExprBlock) {
-        if b.label.is_some() {
-            // A `break 'label` may leave it before an assignment.
-            self.scoped(|v| v.visit_block(&b.block));
-        } else {
-            self.visit_block(&b.block);
+        match &b.label {
+            // Left at its end or by a `break 'label`: assigned is what both assigned.
+            Some(l) => {
+                let (end, breaks) = self.exit(Some(&l.name), false, |v| v.visit_block(&b.block));
+                let end = (!block_diverges(&b.block)).then_some(end);
+                self.assigned_all(Some(meet(vec![end, breaks])));
+            }
+            None => self.visit_block(&b.block),
         }
+    }
+    fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+        if let Some(e) = &b.expr {
+            self.visit_expr(e);
+        }
+        if self.closures > 0 {
+            return;
+        }
+        let label = b.label.as_ref().map(|l| l.ident.to_string());
+        let Some(i) = self.exits.iter().rposition(|x| match &label {
+            Some(l) => x.label.as_ref() == Some(l),
+            None => x.loop_,
+        }) else {
+            return;
+        };
+        let assigned: HashSet<String> = self.scopes[self.exits[i].depth..]
+            .iter()
+            .flat_map(|s| s.assigned.iter().cloned())
+            .collect();
+        let exit = &mut self.exits[i];
+        exit.at_breaks = Some(match exit.at_breaks.take() {
+            None => assigned,
+            Some(prev) => prev.intersection(&assigned).cloned().collect(),
+        });
     }
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if p.qself.is_none() && p.path.segments.len() == 1 && p.path.leading_colon.is_none() {
@@ -284,18 +344,25 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
             self.assigned_all(Some(meet(vec![then, els])));
         }
     }
+    /// A `loop` is left only by a `break`: what every `break` had assigned is assigned after
+    /// it (`let x: T; loop { match .. { Ok(v) => { x = v; break; } .. } }`).
     fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
-        self.scoped(|v| v.visit_block(&l.body));
+        let label = l.label.as_ref().map(|l| &l.name);
+        let (_, breaks) = self.exit(label, true, |v| v.visit_block(&l.body));
+        self.assigned_all(breaks);
     }
+    /// A `while` or `for` body may not run at all: nothing it assigns is assigned after it.
     fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
-        self.scoped(|v| {
+        let label = w.label.as_ref().map(|l| &l.name);
+        self.exit(label, true, |v| {
             v.cond(&w.cond);
             v.visit_block(&w.body);
         });
     }
     fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
         self.visit_expr(&f.expr);
-        self.scoped(|v| {
+        let label = f.label.as_ref().map(|l| &l.name);
+        self.exit(label, true, |v| {
             v.bind_pat(&f.pat);
             v.visit_block(&f.body);
         });

@@ -233,10 +233,21 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
         // Where the referent's type is known (a loop over `&items`), the fix can be written out.
         let how = match (&v.ty, &v.origin) {
             (Some(syn::Type::Reference(r)), Origin::LoopVar | Origin::Pattern) => {
-                let t = &r.elem;
+                let (owned, how) = match &*r.elem {
+                    syn::Type::Path(p) if p.path.is_ident("str") => {
+                        ("String".to_string(), "to_string")
+                    }
+                    syn::Type::Slice(s) => {
+                        let t = &s.elem;
+                        (
+                            format!("Vec<{}>", resume::compact(&quote::quote!(#t).to_string())),
+                            "to_vec",
+                        )
+                    }
+                    t => (resume::compact(&quote::quote!(#t).to_string()), "clone"),
+                };
                 format!(
-                    "keep an owned copy instead, bound where `{name}` is: `let {name}: {} = {name}.clone();`",
-                    resume::compact(&quote::quote!(#t).to_string())
+                    "keep an owned copy instead, bound where `{name}` is: `let {name}: {owned} = {name}.{how}();`"
                 )
             }
             _ => "keep an owned value instead (`.clone()`, `.to_owned()`, `.to_string()`)"

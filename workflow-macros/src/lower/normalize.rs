@@ -21,7 +21,7 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use syn::visit::Visit;
-use syn::{Block, Expr, Local, LocalInit, Pat, Stmt, parse_quote};
+use syn::{Block, Expr, Local, LocalInit, Pat, Stmt, parse_quote, parse_quote_spanned};
 
 use super::ops::classify;
 use super::pattern::bindings;
@@ -416,7 +416,23 @@ impl<'a> Normalizer<'a> {
                 let body = &f.body;
                 let attrs = &f.attrs;
                 let elem = format_ident!("{}", ELEM_ATTR);
-                if borrows_items(&iter) {
+                let borrowed = borrows_items(&iter, &f.body);
+                if let Borrowed::Changing(changed) = &borrowed {
+                    self.cx.spanned(
+                        &iter,
+                        format!(
+                            "the items of this loop are references, and it reads `{changed}`, which its body changes: \
+                             after an await in the body the loop cannot be made again where it was, and references \
+                             cannot be saved in the workflow's state; copy `{changed}` into a variable the body leaves \
+                             alone before the loop, or iterate over owned items (`.cloned()`, `.to_vec()`)"
+                        ),
+                    );
+                    return Expr::ForLoop(syn::ExprForLoop {
+                        expr: Box::new(iter),
+                        ..f
+                    });
+                }
+                if matches!(borrowed, Borrowed::Yes) {
                     // The items are references into a collection the loop keeps borrowed (so
                     // unchanged): save the position, and take the item at that position from a
                     // new iterator at each iteration.
@@ -435,7 +451,10 @@ impl<'a> Normalizer<'a> {
                         None => Expr::Verbatim(TokenStream::new()),
                     };
                 }
+                // Errors about the saved items (`&u64` cannot be saved) point at the iterable.
+                let at = syn::spanned::Spanned::span(&iter);
                 let it = self.tmp("it");
+                let it = syn::Ident::new(&it.to_string(), Span::mixed_site().located_at(at));
                 let keep = match strip_parens(&iter) {
                     Expr::Range(r)
                         if r.start.is_some() && matches!(r.limits, syn::RangeLimits::Closed(_)) =>
@@ -445,7 +464,7 @@ impl<'a> Normalizer<'a> {
                     Expr::Range(r) if r.start.is_some() => quote!(loop_range),
                     _ => quote!(loop_items),
                 };
-                out.push(parse_quote!(let mut #it = #krate::__private::#keep(#iter);));
+                out.push(parse_quote_spanned!(at=> let mut #it = #krate::__private::#keep(#iter);));
                 let tokens = quote!(#(#attrs)* #label loop {
                     #[#elem(#iter)]
                     let (#pat) = match ::core::iter::Iterator::next(&mut #it) {
@@ -688,27 +707,65 @@ fn lets_in(e: &Expr) -> usize {
     f.0
 }
 
-/// Whether a `for` loop's iterable borrows its items from a place the loop keeps borrowed:
-/// `&items`, `&mut items`, `order.lines.iter()`, `map.keys().enumerate()`...
-fn borrows_items(e: &Expr) -> bool {
-    match strip_parens(e) {
-        Expr::Reference(r) => is_place(&r.expr),
-        Expr::MethodCall(_) => {
+/// Whether a `for` loop's iterable borrows its items from a place the loop keeps borrowed, and
+/// can be evaluated again at each iteration with the same result: `&items`, `&mut items`,
+/// `&items[1..]`, `order.lines.iter()`, `map.keys().enumerate()`, `text.split(',')`... The
+/// place cannot change while the loop runs (it is borrowed); what else the iterable reads
+/// (`&items[start..]`, `.skip(n)`) must not be assigned in the body.
+fn borrows_items(e: &Expr, body: &Block) -> Borrowed {
+    // Whether the shape borrows, and whether its items are references.
+    let (shape, refs) = match strip_parens(e) {
+        Expr::Reference(r) => (is_place(&r.expr), true),
+        Expr::MethodCall(outer) => {
+            // `.cloned()`, `.copied()`, `.map(..)` last: the items may be owned.
+            let owned = matches!(
+                outer.method.to_string().as_str(),
+                "cloned" | "copied" | "map" | "filter_map" | "flat_map" | "map_while"
+            );
             let mut e = strip_parens(e);
             let mut first = None;
+            let mut pure_args = true;
             while let Expr::MethodCall(m) = e {
                 first = Some(m);
+                pure_args &= m.args.iter().all(|a| !has_call(a));
                 e = strip_parens(&m.receiver);
             }
-            first.is_some_and(|m| {
-                BORROWING_ITERATORS.contains(&m.method.to_string().as_str()) && is_place(e)
-            })
+            match first.map(|m| m.method.to_string()) {
+                Some(m)
+                    if pure_args && is_place(e) && BORROWING_ITERATORS.contains(&m.as_str()) =>
+                {
+                    (
+                        true,
+                        !owned && !matches!(m.as_str(), "chars" | "char_indices" | "bytes"),
+                    )
+                }
+                _ => (false, false),
+            }
         }
-        _ => false,
+        _ => (false, false),
+    };
+    if !shape {
+        return Borrowed::No;
+    }
+    let assigned = assigned_in(body);
+    match mentioned_in(e).into_iter().find(|n| assigned.contains(n)) {
+        None => Borrowed::Yes,
+        Some(changed) if refs => Borrowed::Changing(changed),
+        // `text.chars().skip(n)` with `n` changing: its items are owned, and can be saved.
+        Some(_) => Borrowed::No,
     }
 }
 
-/// Methods that iterate over a collection by reference.
+/// What `borrows_items` found.
+enum Borrowed {
+    /// The items are borrowed, and the iterable can be made again at each iteration.
+    Yes,
+    /// The items are references, but the iterable reads a variable the body changes.
+    Changing(String),
+    No,
+}
+
+/// Methods that iterate over a collection or a string by reference, and have no effect.
 const BORROWING_ITERATORS: &[&str] = &[
     "iter",
     "iter_mut",
@@ -719,19 +776,103 @@ const BORROWING_ITERATORS: &[&str] = &[
     "char_indices",
     "bytes",
     "lines",
+    "split",
+    "rsplit",
+    "splitn",
+    "rsplitn",
+    "split_terminator",
+    "split_inclusive",
     "split_whitespace",
+    "split_ascii_whitespace",
+    "matches",
+    "match_indices",
     "windows",
     "chunks",
     "chunks_exact",
+    "rchunks",
 ];
 
-/// A variable or a field of one (`items`, `order.lines`, `self.0`).
+/// A variable, a field of one, or a slice of one with bounds that call nothing (`items`,
+/// `order.lines`, `items[1..]`).
 fn is_place(e: &Expr) -> bool {
     match strip_parens(e) {
         Expr::Path(p) => p.qself.is_none(),
         Expr::Field(f) => is_place(&f.base),
+        Expr::Index(i) => is_place(&i.expr) && !has_call(&i.index),
         _ => false,
     }
+}
+
+/// Whether `e` calls a function or a method outside a closure.
+fn has_call(e: &Expr) -> bool {
+    struct F(bool);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_call(&mut self, _: &'ast syn::ExprCall) {
+            self.0 = true;
+        }
+        fn visit_expr_method_call(&mut self, _: &'ast syn::ExprMethodCall) {
+            self.0 = true;
+        }
+        fn visit_macro(&mut self, _: &'ast syn::Macro) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    }
+    let mut f = F(false);
+    f.visit_expr(e);
+    f.0
+}
+
+/// The one-segment paths `e` reads (closures included).
+fn mentioned_in(e: &Expr) -> Vec<String> {
+    struct F(Vec<String>);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if let Some(i) = p.path.get_ident() {
+                self.0.push(i.to_string());
+            }
+        }
+    }
+    let mut f = F(Vec::new());
+    f.visit_expr(e);
+    f.0
+}
+
+/// The variables `b` assigns (`x = ..`, `x += ..`) or borrows mutably (`&mut x`), by the name
+/// at the root of the place.
+fn assigned_in(b: &Block) -> std::collections::HashSet<String> {
+    fn root(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            Expr::Field(f) => root(&f.base),
+            Expr::Index(i) => root(&i.expr),
+            Expr::Paren(p) => root(&p.expr),
+            Expr::Unary(u) => root(&u.expr),
+            _ => None,
+        }
+    }
+    struct F(std::collections::HashSet<String>);
+    impl<'ast> Visit<'ast> for F {
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.0.extend(root(&a.left));
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if is_compound_assign(&b.op) {
+                self.0.extend(root(&b.left));
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+            if r.mutability.is_some() {
+                self.0.extend(root(&r.expr));
+            }
+            syn::visit::visit_expr_reference(self, r);
+        }
+    }
+    let mut f = F(Default::default());
+    f.visit_block(b);
+    f.0
 }
 
 fn strip_parens(e: &Expr) -> &Expr {
