@@ -6,10 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{both_modes, builder, eventually, memory, within};
+use support::{Mode, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryEntry, HistoryKind, StepCommit, StepOutcome, Store};
-use workflow_rt::{MemoryStore, RuntimeError, VirtualClock, WorkflowStatus};
+use workflow_rt::{MemoryStore, RuntimeError, SqliteStore, VirtualClock, WorkflowStatus};
 
 /// Version 1: waits for a signal, then answers.
 #[workflow(name = "greeter")]
@@ -36,7 +36,7 @@ async fn fragile(ctx: WorkflowCtx, _x: u64) -> u64 {
     n + m
 }
 
-async fn parked(store: &MemoryStore, id: &str) -> bool {
+async fn parked(store: &dyn Store, id: &str) -> bool {
     store.load_workflow(id).await.expect("load").status == WorkflowStatus::Parked
 }
 
@@ -71,7 +71,7 @@ async fn a_snapshot_from_other_code_is_parked_until_that_code_comes_back() {
         v2.signal("g", "greeting", "Hello".to_string())
             .await
             .expect("signal");
-        eventually("parked", || parked(&store, "g")).await;
+        eventually("parked", || parked(&*store, "g")).await;
         let s = v2.state("g").await.expect("state");
         let reason = s.park_reason.clone().expect("a reason");
         assert!(reason.contains("fingerprint"), "{reason}");
@@ -123,62 +123,129 @@ async fn a_snapshot_from_other_code_is_parked_until_that_code_comes_back() {
     .await;
 }
 
+/// Damages the snapshot of workflow `id` behind the runtime's back (the runtime's cached copy
+/// is then stale: its next commit conflicts and it reloads).
+async fn damage_snapshot(store: &dyn Store, id: &str) {
+    let rec = store.load_workflow(id).await.expect("load");
+    let mut damaged = rec.snapshot.clone();
+    damaged.truncate(damaged.len() - 1);
+    store
+        .commit_step(StepCommit {
+            workflow_id: id.into(),
+            expected_version: rec.version,
+            now_ms: 0,
+            outcome: StepOutcome::Suspended {
+                snapshot: damaged,
+                pending: rec.pending.clone().expect("pending"),
+                tasks: vec![],
+                timers: vec![],
+            },
+            consumed_events: vec![],
+            completed_tasks: vec![],
+            cancelled: vec![],
+            seen_events_upto: 0,
+            keep_ready: false,
+            history: vec![HistoryEntry::new(0, HistoryKind::Step, "damage")],
+        })
+        .await
+        .expect("damage");
+}
+
+/// How many times workflow `id` was parked.
+async fn parks(store: &dyn Store, id: &str) -> usize {
+    store
+        .history(id)
+        .await
+        .expect("history")
+        .iter()
+        .filter(|e| e.kind == HistoryKind::Parked)
+        .count()
+}
+
+/// A snapshot that does not decode parks its workflow once, with the reason, in `state` and
+/// `list(Parked)`; it is not retried in a loop (its version stays put over many poll
+/// intervals, a new signal included), and the signal that woke it is kept.
+async fn parks_a_snapshot_that_does_not_decode(
+    mode: Mode,
+    store: Arc<dyn Store>,
+) -> impl PartialEq + std::fmt::Debug {
+    let clock = VirtualClock::new(support::T0);
+    let rt = builder(mode, store.clone(), clock)
+        .workflow(greeter_v1)
+        .build()
+        .await
+        .expect("build");
+    rt.start(greeter_v1, "bad", "Bob".to_string())
+        .await
+        .expect("start");
+    eventually("suspended", || async {
+        store.load_workflow("bad").await.expect("load").version == 1
+    })
+    .await;
+    damage_snapshot(&*store, "bad").await;
+    rt.signal("bad", "greeting", "Hi".to_string())
+        .await
+        .expect("signal");
+    eventually("parked", || parked(&*store, "bad")).await;
+    let s = rt.state("bad").await.expect("state");
+    let reason = s.park_reason.clone().expect("reason");
+    assert!(reason.contains("does not decode"), "{reason}");
+    assert_eq!(s.status, WorkflowStatus::Parked);
+    let listed = rt.list(Some(WorkflowStatus::Parked)).await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|w| (w.id.as_str(), w.park_reason.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![("bad", Some(reason.as_str()))]
+    );
+    assert!(
+        rt.list(Some(WorkflowStatus::Running))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    // Parked once, and left alone: over 20 poll intervals, and after another signal (which
+    // marks it ready in the store), its version does not move.
+    let version = store.load_workflow("bad").await.expect("load").version;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    rt.signal("bad", "greeting", "Hello".to_string())
+        .await
+        .expect("signal");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = store.load_workflow("bad").await.expect("load");
+    assert_eq!(
+        (after.version, after.status),
+        (version, WorkflowStatus::Parked),
+        "not retried"
+    );
+    assert_eq!(parks(&*store, "bad").await, 1, "parked exactly once");
+    let inbox = store.load_inbox("bad").await.expect("inbox");
+    assert_eq!(inbox.len(), 2, "the signals are kept, not consumed");
+    rt.shutdown().await;
+    (
+        reason,
+        version,
+        inbox.into_iter().map(|e| e.kind).collect::<Vec<_>>(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_that_does_not_decode_is_parked() {
     both_modes(async |mode| {
-        let (store, clock) = memory();
-        let rt = builder(mode, store.clone(), clock)
-            .workflow(greeter_v1)
-            .build()
-            .await
-            .expect("build");
-        rt.start(greeter_v1, "bad", "Bob".to_string())
-            .await
-            .expect("start");
-        eventually("suspended", || async {
-            store.load_workflow("bad").await.expect("load").version == 1
-        })
-        .await;
-        // Damage the stored snapshot behind the runtime's back (the runtime's cached copy is now
-        // stale: its next commit conflicts and it reloads).
-        let rec = store.load_workflow("bad").await.expect("load");
-        let mut damaged = rec.snapshot.clone();
-        let last = damaged.len() - 1;
-        damaged.truncate(last);
-        store
-            .commit_step(StepCommit {
-                workflow_id: "bad".into(),
-                expected_version: rec.version,
-                now_ms: 0,
-                outcome: StepOutcome::Suspended {
-                    snapshot: damaged,
-                    pending: rec.pending.clone().expect("pending"),
-                    tasks: vec![],
-                    timers: vec![],
-                },
-                consumed_events: vec![],
-                completed_tasks: vec![],
-                cancelled: vec![],
-                seen_events_upto: 0,
-                keep_ready: false,
-                history: vec![HistoryEntry::new(0, HistoryKind::Step, "damage")],
-            })
-            .await
-            .expect("damage");
-        rt.signal("bad", "greeting", "Hi".to_string())
-            .await
-            .expect("signal");
-        eventually("parked", || parked(&store, "bad")).await;
-        let s = rt.state("bad").await.expect("state");
-        let reason = s.park_reason.expect("reason");
-        assert!(reason.contains("does not decode"), "{reason}");
-        let inbox = store.load_inbox("bad").await.expect("inbox");
-        assert_eq!(inbox.len(), 1, "the signal is kept, not consumed");
-        rt.shutdown().await;
-        (
-            reason,
-            inbox.into_iter().map(|e| e.kind).collect::<Vec<_>>(),
-        )
+        let (store, _) = memory();
+        parks_a_snapshot_that_does_not_decode(mode, store).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_does_not_decode_is_parked_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    both_modes(async |mode| {
+        let store = SqliteStore::open(dir.path().join(format!("{mode:?}.db"))).expect("open");
+        parks_a_snapshot_that_does_not_decode(mode, Arc::new(store)).await
     })
     .await;
 }
@@ -199,7 +266,7 @@ async fn a_panicking_step_is_parked_and_keeps_its_last_snapshot() {
         .await;
         let before = store.load_workflow("p").await.expect("load");
         rt.signal("p", "n", 13u64).await.expect("signal");
-        eventually("parked", || parked(&store, "p")).await;
+        eventually("parked", || parked(&*store, "p")).await;
         let after = store.load_workflow("p").await.expect("load");
         let reason = after.park_reason.expect("reason");
         assert!(reason.contains("panicked: unlucky 13"), "{reason}");
@@ -216,28 +283,97 @@ async fn a_panicking_step_is_parked_and_keeps_its_last_snapshot() {
     .await;
 }
 
+/// Waits for signals of three types, through a plain wait, a join and a select.
+#[workflow]
+async fn strict(ctx: WorkflowCtx, _x: u64) -> (u64, String, Option<bool>) {
+    let n: u64 = ctx.signal::<u64>("n").await;
+    let (a, b): (u64, String) = ctx
+        .join((ctx.signal::<u64>("a"), ctx.signal::<String>("b")))
+        .await;
+    let ok: Option<bool> = ctx
+        .signal::<bool>("ok")
+        .timeout(Duration::from_secs(60))
+        .await;
+    (n + a, b, ok)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Regression: a signal whose payload did not decode as the type waited for parked the
+/// workflow with the signal still in its inbox, so `unpark` parked it again: wedged for good.
+/// Now the bad signal is dead-lettered (taken out of the inbox into the history, payload and
+/// all) and the workflow waits on for one it can read. In the join, the good "a" comes before
+/// the bad "b": blaming the first signal would throw "a" away and wait forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payload_of_the_wrong_type_parks_the_workflow() {
+async fn a_signal_of_the_wrong_type_is_dead_lettered_and_the_workflow_waits_on() {
     both_modes(async |mode| {
         let (store, clock) = memory();
         let rt = builder(mode, store.clone(), clock)
-            .workflow(fragile)
+            .workflow(strict)
             .build()
             .await
             .expect("build");
-        rt.start(fragile, "typed", 0).await.expect("start");
-        // A u128 too large for the u64 the workflow waits for.
+        let run = rt.start(strict, "typed", 0).await.expect("start");
+        let dead_letters = async || {
+            store
+                .history("typed")
+                .await
+                .expect("history")
+                .into_iter()
+                .filter(|e| e.kind == HistoryKind::DeadLetter)
+                .collect::<Vec<_>>()
+        };
+        // A u128 too large for the u64 the workflow waits for, while it waits.
         rt.signal("typed", "n", u128::MAX).await.expect("signal");
-        eventually("parked", || parked(&store, "typed")).await;
-        let reason = store
-            .load_workflow("typed")
+        eventually("the bad signal dead-lettered", || async {
+            dead_letters().await.len() == 1
+        })
+        .await;
+        let s = rt.state("typed").await.expect("state");
+        assert_eq!(s.status, WorkflowStatus::Running, "not parked: {s:?}");
+        assert!(store.load_inbox("typed").await.expect("inbox").is_empty());
+        let entry = &dead_letters().await[0];
+        assert!(entry.detail.contains("signal \"n\""), "{}", entry.detail);
+        assert!(entry.detail.contains("u64"), "{}", entry.detail);
+        let bad = postcard::to_stdvec(&u128::MAX).expect("encode");
+        assert!(entry.detail.contains(&hex(&bad)), "{}", entry.detail);
+
+        // The good ones, buffered with more bad ones among them.
+        rt.signal("typed", "n", 2u64).await.expect("signal");
+        rt.signal("typed", "a", 3u64).await.expect("signal");
+        rt.signal("typed", "b", vec![0xffu8; 3])
             .await
-            .expect("load")
-            .park_reason
-            .expect("reason");
-        assert!(reason.contains("decode"), "{reason}");
+            .expect("signal"); // not UTF-8
+        rt.signal("typed", "b", "hi".to_string())
+            .await
+            .expect("signal");
+        rt.signal("typed", "ok", 7u8).await.expect("signal"); // not a bool
+        rt.signal("typed", "ok", true).await.expect("signal");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, (5, "hi".to_string(), Some(true)));
+
+        let history = store.history("typed").await.expect("history");
+        assert!(!history.iter().any(|e| e.kind == HistoryKind::Parked));
+        let dead: Vec<String> = history
+            .iter()
+            .filter(|e| e.kind == HistoryKind::DeadLetter)
+            .map(|e| e.detail.clone())
+            .collect();
+        assert_eq!(dead.len(), 3, "{dead:#?}");
+        assert!(
+            dead[1].contains("signal \"b\"") && dead[1].contains("ffffff"),
+            "{}",
+            dead[1]
+        );
+        assert!(
+            dead[2].contains("signal \"ok\"") && dead[2].contains("bool"),
+            "{}",
+            dead[2]
+        );
         rt.shutdown().await;
-        reason
+        (out, dead)
     })
     .await;
 }

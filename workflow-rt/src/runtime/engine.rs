@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::registry::{ErasedActivity, ErasedState, ErasedStep, ErasedWorkflow};
-use super::resolve::{Fresh, Resolved, has_signal, resolve};
+use super::resolve::{Fresh, Resolved, has_signal, probe, resolve};
 use crate::activity::ActivityOptions;
 use crate::clock::Clock;
 use crate::context::{CtxState, WorkflowCtx};
-use crate::durable::Pending;
+use crate::durable::{Pending, Resolution};
 use crate::snapshot::Snapshot;
 use crate::store::{
     ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, Store,
@@ -138,6 +138,23 @@ enum After {
         step: u64,
     },
     Stopped,
+    /// The payload of a signal the wake used does not decode as the type its wait expects
+    /// (see [`Inner::dead_letter`]); the commit that comes with it parks the workflow, for
+    /// when no single signal can be blamed.
+    BadSignal {
+        wake: Resolution,
+        signals: Vec<(usize, u64)>,
+    },
+}
+
+/// What became of a signal that does not decode (see [`Inner::dead_letter`]).
+enum Rejection {
+    /// Taken out of the inbox into the history; the workflow waits on.
+    DeadLettered,
+    /// The workflow changed since this view of it: look again.
+    Stale,
+    /// No one signal is to blame: park the workflow.
+    NoCulprit,
 }
 
 impl Inner {
@@ -411,6 +428,100 @@ impl Inner {
         Ok(())
     }
 
+    /// Takes a signal whose payload does not decode as the type its wait expects out of the
+    /// inbox, into the history, and lets the workflow wait on.
+    ///
+    /// Why not park, as for other undecodable data: the bad bytes are the sender's, not the
+    /// workflow's, and they sit in the inbox, so an `unpark` would meet them again and park
+    /// again, for good. Why not drop the signal: nothing sent is ever lost silently. So it is
+    /// dead-lettered, as a Temporal SDK drops (and logs) a signal it cannot decode, but
+    /// durably: one commit removes that event and appends a [`HistoryKind::DeadLetter`] entry
+    /// holding its name, time, the decode error and the payload (in hex), visible in
+    /// `Runtime::history`; snapshot, wait and version-checked state stay as they were. A
+    /// later signal of the right type then completes the wait.
+    ///
+    /// Which signal to blame, when the wake used several: the runtime does not know the
+    /// types waited for, so it runs the step again from the stored snapshot with the wake's
+    /// leaves from some position on replaced by others no await accepts ([`probe`]). `resume`
+    /// decodes the leaves in order, so the first signal whose keeping brings the payload
+    /// error back is the one that does not decode. (Only on this failure path: a step that
+    /// works costs nothing more.)
+    async fn dead_letter(
+        &self,
+        id: &str,
+        workflow: &Arc<dyn ErasedWorkflow>,
+        version: u64,
+        wake: &Resolution,
+        signals: &[(usize, u64)],
+        inbox: &[Event],
+    ) -> Result<Rejection, StoreError> {
+        let rec = match self.store.load_workflow(id).await {
+            Ok(rec) => rec,
+            Err(StoreError::NotFound(_)) => return Ok(Rejection::Stale),
+            Err(e) => return Err(e),
+        };
+        if rec.version != version || rec.status != WorkflowStatus::Running {
+            return Ok(Rejection::Stale);
+        }
+        let (Ok(snapshot), Some(pending)) = (Snapshot::decode(&rec.snapshot), rec.pending) else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let culprit = signals.iter().find_map(|&(position, event)| {
+            let mut state = workflow.decode_state(&snapshot).ok()?;
+            let ctx = WorkflowCtx::new(id, snapshot.ctx);
+            let wake = probe(wake, position + 1);
+            match catch_unwind(AssertUnwindSafe(|| {
+                workflow.resume(&mut state, &ctx, Some(wake))
+            })) {
+                Ok(ErasedStep::Failed {
+                    reason,
+                    bad_signal_payload: true,
+                }) => Some((event, reason)),
+                _ => None,
+            }
+        });
+        let Some((event_id, reason)) = culprit else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let Some(Event {
+            at_ms,
+            kind: EventKind::Signal { name, payload },
+            ..
+        }) = inbox.iter().find(|e| e.id == event_id)
+        else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let now = self.clock.now_ms();
+        let detail = format!(
+            "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {}",
+            hex_preview(payload)
+        );
+        tracing::warn!(workflow = %id, signal = %name, %reason, "dead-lettered a signal");
+        let commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: version,
+            now_ms: now,
+            outcome: StepOutcome::Suspended {
+                snapshot: rec.snapshot,
+                pending,
+                tasks: Vec::new(),
+                timers: Vec::new(),
+            },
+            consumed_events: vec![event_id],
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            seen_events_upto: 0,
+            // Another signal may be buffered behind it.
+            keep_ready: true,
+            history: vec![HistoryEntry::new(now, HistoryKind::DeadLetter, detail)],
+        };
+        match self.store.commit_step(commit).await {
+            Ok(_) => Ok(Rejection::DeadLettered),
+            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(Rejection::Stale),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Steps workflow `id` as far as what has arrived allows.
     async fn advance(
         self: &Arc<Self>,
@@ -497,10 +608,42 @@ impl Inner {
                 return Ok(());
             }
 
-            let (after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
+            let (mut after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
+            if let After::BadSignal { wake, signals } = &after {
+                let inbox_now = inbox.as_deref().unwrap_or(&[]);
+                let workflow = c.workflow.clone();
+                let version = c.version;
+                match self
+                    .dead_letter(id, &workflow, version, wake, signals, inbox_now)
+                    .await?
+                {
+                    Rejection::NoCulprit => after = After::Stopped,
+                    rejection => {
+                        // The state in memory ran a step that did not happen: drop it, and
+                        // look again from the store (fresh results are kept for the next
+                        // step).
+                        if matches!(rejection, Rejection::Stale) {
+                            conflicts += 1;
+                            if conflicts > 16 {
+                                self.keep_fresh(id, fresh).await;
+                                return Err(StoreError::Conflict {
+                                    workflow_id: id.to_string(),
+                                    expected: version,
+                                });
+                            }
+                        }
+                        inbox = None;
+                        dirty = true;
+                        continue;
+                    }
+                }
+            }
             let consumed = commit.consumed_events.clone();
             let cancelled = commit.cancelled.clone();
-            let parked = matches!(commit.outcome, StepOutcome::Parked { .. });
+            let park_reason = match &commit.outcome {
+                StepOutcome::Parked { reason } => Some(reason.clone()),
+                _ => None,
+            };
             let keep_ready = commit.keep_ready;
             match self.store.commit_step(commit).await {
                 Ok(version) => {
@@ -533,10 +676,13 @@ impl Inner {
                             }
                             self.start_tasks(tasks, |_, f| fresh.push(f)).await;
                         }
-                        After::Stopped => {
+                        After::Stopped | After::BadSignal { .. } => {
+                            if let Some(reason) = &park_reason {
+                                tracing::warn!(workflow = %id, %reason, "parked workflow");
+                            }
                             self.abort_attempts(id, None);
                             self.notify_watchers(id);
-                            if parked {
+                            if park_reason.is_some() {
                                 self.keep_fresh(id, std::mem::take(&mut fresh)).await;
                             }
                             return Ok(());
@@ -618,7 +764,8 @@ impl Inner {
         resolved: Option<Resolved>,
         inbox: Option<&[Event]>,
     ) -> (After, StepCommit) {
-        let (wake, woke_at, woken_by, mut consumed, completed, cancelled) = match resolved {
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled, signals) = match resolved
+        {
             Some(r) => (
                 Some(r.resolution),
                 r.woke_at,
@@ -626,6 +773,7 @@ impl Inner {
                 r.consumed_events,
                 r.completed_tasks,
                 r.cancelled,
+                r.signals,
             ),
             None => (
                 None,
@@ -634,7 +782,14 @@ impl Inner {
                 Vec::new(),
                 Vec::new(),
                 Vec::new(),
+                Vec::new(),
             ),
+        };
+        // Kept in case a signal in it does not decode: finding which one needs it again.
+        let signal_wake = if signals.is_empty() {
+            None
+        } else {
+            wake.clone()
         };
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
         // branch) are dropped with this step.
@@ -670,7 +825,6 @@ impl Inner {
         };
         let park = |commit: &mut StepCommit, reason: String| {
             // The step did not happen: nothing is consumed, the snapshot stays.
-            tracing::warn!(workflow = %id, %reason, "parking workflow");
             commit.consumed_events.clear();
             commit.completed_tasks.clear();
             commit.cancelled.clear();
@@ -747,8 +901,15 @@ impl Inner {
                     ),
                 }
             }
-            Ok(ErasedStep::Failed(reason)) => {
-                park(&mut commit, format!("step {step} failed: {reason}"))
+            Ok(ErasedStep::Failed {
+                reason,
+                bad_signal_payload,
+            }) => {
+                let stopped = park(&mut commit, format!("step {step} failed: {reason}"));
+                match signal_wake {
+                    Some(wake) if bad_signal_payload => After::BadSignal { wake, signals },
+                    _ => stopped,
+                }
             }
             Err(panic) => park(
                 &mut commit,
@@ -839,6 +1000,20 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "a panic with a non-string payload".to_string()
     }
+}
+
+/// `payload` in hex for the history: whole up to 256 bytes, else its start and its length.
+fn hex_preview(payload: &[u8]) -> String {
+    use std::fmt::Write as _;
+    const SHOWN: usize = 256;
+    let mut out = format!("({} bytes): ", payload.len());
+    for b in payload.iter().take(SHOWN) {
+        let _ = write!(out, "{b:02x}");
+    }
+    if payload.len() > SHOWN {
+        out.push_str("...");
+    }
+    out
 }
 
 /// A short rendering of a wait, for the history.

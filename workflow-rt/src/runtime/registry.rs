@@ -9,6 +9,7 @@ use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::{Pending, Resolution};
+use crate::error::ResumeError;
 use crate::snapshot::Snapshot;
 use crate::workflow::{Step, Workflow};
 
@@ -23,8 +24,23 @@ pub(crate) enum ErasedStep {
         output: Vec<u8>,
         failed: bool,
     },
-    /// The step cannot run: park with this reason.
-    Failed(String),
+    /// The step cannot run: park with this reason, unless `bad_signal_payload` (see
+    /// [`is_bad_signal_payload`]): then the engine looks for the signal to dead-letter.
+    Failed {
+        reason: String,
+        bad_signal_payload: bool,
+    },
+}
+
+/// How [`crate::context::SignalWait`] starts the `what` of the decode error for a payload that
+/// is not of the type the workflow waits for (`runtime::tests` pins the two together).
+pub(crate) const SIGNAL_PAYLOAD_WHAT: &str = "a signal payload as ";
+
+/// Whether a step failed because a signal's payload does not decode as the type waited for:
+/// bad input from a sender, not a fault of the workflow, so the engine dead-letters that one
+/// signal instead of parking the workflow.
+pub(crate) fn is_bad_signal_payload(e: &ResumeError) -> bool {
+    matches!(e, ResumeError::Decode { what, .. } if what.starts_with(SIGNAL_PAYLOAD_WHAT))
 }
 
 pub(crate) trait ErasedWorkflow: Send + Sync {
@@ -112,7 +128,10 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         wake: Option<Resolution>,
     ) -> ErasedStep {
         let Some(state) = state.downcast_mut::<W::State>() else {
-            return ErasedStep::Failed(state_type_mismatch::<W>());
+            return ErasedStep::Failed {
+                reason: state_type_mismatch::<W>(),
+                bad_signal_payload: false,
+            };
         };
         match W::resume(state, ctx, wake) {
             Step::Suspended(p) => ErasedStep::Suspended(p),
@@ -121,11 +140,15 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
                     failed: is_err_output(&o),
                     output,
                 },
-                Err(e) => {
-                    ErasedStep::Failed(format!("cannot encode the output of {}: {e}", W::NAME))
-                }
+                Err(e) => ErasedStep::Failed {
+                    reason: format!("cannot encode the output of {}: {e}", W::NAME),
+                    bad_signal_payload: false,
+                },
             },
-            Step::Failed(e) => ErasedStep::Failed(e.to_string()),
+            Step::Failed(e) => ErasedStep::Failed {
+                bad_signal_payload: is_bad_signal_payload(&e),
+                reason: e.to_string(),
+            },
         }
     }
 
@@ -198,7 +221,28 @@ impl<A: Activity> ErasedActivity for RegisteredActivity<A> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_err_output;
+    use super::{is_bad_signal_payload, is_err_output};
+    use crate::context::{ActivityCall, SignalWait};
+    use crate::durable::{Durable, Resolution};
+    use crate::error::ResumeError;
+
+    #[test]
+    fn recognises_a_signal_payload_of_the_wrong_type() {
+        let too_big = postcard::to_stdvec(&u128::MAX).expect("encode");
+        let e = SignalWait::<u64>::resolve(Resolution::Signal(too_big.clone()))
+            .expect_err("a u128 past u64::MAX is not a u64");
+        assert!(is_bad_signal_payload(&e), "{e:?}");
+        // Other decode failures are the workflow's: they park it.
+        let e = <ActivityCall<crate::runtime::tests::Double>>::resolve(Resolution::Activity(Ok(
+            too_big,
+        )))
+        .expect_err("not a u64");
+        assert!(!is_bad_signal_payload(&e), "{e:?}");
+        assert!(!is_bad_signal_payload(&ResumeError::Decode {
+            what: "saved local `x`".into(),
+            reason: "eof".into()
+        }));
+    }
 
     #[test]
     fn recognises_err_outputs() {

@@ -30,6 +30,9 @@ pub(crate) struct Resolved {
     pub woke_at: u64,
     /// What woke the step, for the history.
     pub woken_by: String,
+    /// The signal events used, each with its leaf's position among the leaves of the
+    /// resolution (in the order `resume` decodes them: see [`probe`]).
+    pub signals: Vec<(usize, u64)>,
 }
 
 #[derive(Clone, Copy)]
@@ -75,6 +78,7 @@ pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Op
             cancelled: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
+            signals: Vec::new(),
         });
     }
     let leaves = pending.leaves();
@@ -147,9 +151,14 @@ fn account(
         cancelled: Vec::new(),
         woke_at: 0,
         woken_by: String::new(),
+        signals: Vec::new(),
     };
+    let mut position = 0;
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
+        if is_used {
+            position += 1;
+        }
         if !is_used {
             if matches!(leaf, Pending::Activity { .. } | Pending::Timer { .. })
                 && let Some(seq) = leaf.seq()
@@ -162,6 +171,9 @@ fn account(
         let (at, ok) = match *src {
             Source::Event(i) => {
                 out.consumed_events.push(inbox[i].id);
+                if matches!(inbox[i].kind, EventKind::Signal { .. }) {
+                    out.signals.push((position - 1, inbox[i].id));
+                }
                 (
                     inbox[i].at_ms,
                     !matches!(
@@ -191,6 +203,37 @@ fn account(
         out.woken_by.push_str(&what);
     }
     out
+}
+
+/// `wake` with its leaves from position `keep` on (in order: depth first, the order in which
+/// `resume` decodes them) replaced by leaves of another kind, which no await accepts.
+///
+/// A step resumed with `probe(wake, k)` decodes leaves `0..k` as they came and fails with an
+/// unexpected wake at leaf `k`, unless one of leaves `0..k` does not decode: then it fails
+/// with that leaf's error first. So the first `k` at which keeping leaf `k - 1` brings back a
+/// decode error names the leaf that does not decode, whatever the types of the others (which
+/// the runtime does not know).
+pub(crate) fn probe(wake: &Resolution, keep: usize) -> Resolution {
+    fn walk(r: &Resolution, keep: usize, seen: &mut usize) -> Resolution {
+        match r {
+            Resolution::Join(v) => {
+                Resolution::Join(v.iter().map(|c| walk(c, keep, seen)).collect())
+            }
+            Resolution::Select(i, c) => Resolution::Select(*i, Box::new(walk(c, keep, seen))),
+            leaf => {
+                let k = *seen;
+                *seen += 1;
+                if k < keep {
+                    leaf.clone()
+                } else if matches!(leaf, Resolution::Timer) {
+                    Resolution::Signal(Vec::new())
+                } else {
+                    Resolution::Timer
+                }
+            }
+        }
+    }
+    walk(wake, keep, &mut 0)
 }
 
 fn collect_used<'a>(p: &'a Pending, r: &Resolution, out: &mut Vec<&'a Pending>) {
@@ -237,6 +280,55 @@ mod tests {
                 payload: vec![payload],
             },
         }
+    }
+
+    #[test]
+    fn a_probe_keeps_the_leaves_before_its_position_and_spoils_the_rest() {
+        let wake = Resolution::Join(vec![
+            Resolution::Signal(vec![1]),
+            Resolution::Select(1, Box::new(Resolution::Timer)),
+            Resolution::Activity(Ok(vec![2])),
+        ]);
+        assert_eq!(probe(&wake, 3), wake);
+        assert_eq!(
+            probe(&wake, 1),
+            Resolution::Join(vec![
+                Resolution::Signal(vec![1]),
+                Resolution::Select(1, Box::new(Resolution::Signal(vec![]))),
+                Resolution::Timer,
+            ])
+        );
+        assert_eq!(
+            probe(&wake, 0),
+            Resolution::Join(vec![
+                Resolution::Timer,
+                Resolution::Select(1, Box::new(Resolution::Signal(vec![]))),
+                Resolution::Timer,
+            ])
+        );
+    }
+
+    #[test]
+    fn the_signals_used_are_named_by_their_position_in_the_resolution() {
+        // Leaves: act 0 (lost select branch), sig "go" 1, timer 2, sig "go" 3.
+        let p = Pending::Join(vec![
+            Pending::Select(vec![act(0), sig(1, "go")]),
+            Pending::Timer { seq: 2, fire_at: 5 },
+            sig(3, "go"),
+        ]);
+        let inbox = vec![
+            signal(4, "go", 1),
+            Event {
+                id: 5,
+                at_ms: 5,
+                kind: EventKind::TimerFired { seq: 2 },
+            },
+            signal(6, "go", 2),
+        ];
+        let r = resolve(&p, &[], &inbox).expect("resolved");
+        // The resolution's leaves: sig 1 (position 0), timer (1), sig 3 (2).
+        assert_eq!(r.signals, vec![(0, 4), (2, 6)]);
+        assert_eq!(r.cancelled, vec![0]);
     }
 
     #[test]

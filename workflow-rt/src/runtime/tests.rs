@@ -17,7 +17,7 @@ use crate::workflow::{Description, Step, Workflow};
 use crate::{Runtime, RuntimeError, VirtualClock};
 
 #[derive(Clone, Copy)]
-struct Double;
+pub(super) struct Double;
 
 impl Activity for Double {
     const NAME: &'static str = "double";

@@ -978,4 +978,32 @@ async fn history_keeps_order<S: Store>(s: &S) {
     assert_eq!(h[1].detail, "step from 0");
     assert_eq!(h[3].detail, "step from 1");
     assert_eq!(h[2].at_ms, 300);
+
+    // Every kind of entry reads back as written.
+    let every = [
+        HistoryKind::Started,
+        HistoryKind::Step,
+        HistoryKind::Signal,
+        HistoryKind::Retry,
+        HistoryKind::Completed,
+        HistoryKind::Failed,
+        HistoryKind::Parked,
+        HistoryKind::Unparked,
+        HistoryKind::Cancelled,
+        HistoryKind::DeadLetter,
+    ];
+    let mut commit = step("a", 2, suspended(1, vec![], vec![]));
+    commit.history = every
+        .iter()
+        .map(|&k| HistoryEntry::new(400, k, k.as_str()))
+        .collect();
+    s.commit_step(commit).await.expect("commit");
+    let h = s.history("a").await.expect("history");
+    assert_eq!(
+        h[4..]
+            .iter()
+            .map(|e| (e.kind, e.detail.as_str()))
+            .collect::<Vec<_>>(),
+        every.iter().map(|&k| (k, k.as_str())).collect::<Vec<_>>()
+    );
 }

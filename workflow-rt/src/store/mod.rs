@@ -251,6 +251,9 @@ pub enum HistoryKind {
     Parked,
     Unparked,
     Cancelled,
+    /// A signal whose payload does not decode as the type its wait expects was taken out of
+    /// the inbox (the entry holds it); the workflow went on waiting.
+    DeadLetter,
 }
 
 impl HistoryKind {
@@ -265,6 +268,7 @@ impl HistoryKind {
             HistoryKind::Parked => "parked",
             HistoryKind::Unparked => "unparked",
             HistoryKind::Cancelled => "cancelled",
+            HistoryKind::DeadLetter => "dead-letter",
         }
     }
 
@@ -279,6 +283,7 @@ impl HistoryKind {
             "parked" => HistoryKind::Parked,
             "unparked" => HistoryKind::Unparked,
             "cancelled" => HistoryKind::Cancelled,
+            "dead-letter" => HistoryKind::DeadLetter,
             _ => return None,
         })
     }
