@@ -33,7 +33,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::{SqliteStore, SqliteStoreBuilder, Synchronous};
+pub use sqlite::{SqliteSettings, SqliteStore, SqliteStoreBuilder, Synchronous};
 
 /// What every [`Store`] method returns: a boxed, sendable future, so that the trait is
 /// dyn-compatible and the runtime can hold an `Arc<dyn Store>`.

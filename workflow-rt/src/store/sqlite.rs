@@ -54,6 +54,15 @@ impl Synchronous {
     }
 }
 
+/// The settings a [`SqliteStore`] writes with, read back from SQLite by
+/// [`SqliteStore::settings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal`, always: the store refuses to open otherwise.
+    pub journal_mode: String,
+    pub synchronous: Synchronous,
+}
+
 /// Options of a [`SqliteStore`]; [`SqliteStore::open`] uses the defaults.
 #[derive(Debug, Clone)]
 pub struct SqliteStoreBuilder {
@@ -179,6 +188,31 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the writing connection runs with, as SQLite reports it (`PRAGMA journal_mode`,
+    /// `PRAGMA synchronous`): what the durability of a commit rests on.
+    pub async fn settings(&self) -> Result<SqliteSettings, StoreError> {
+        self.write(|conn| {
+            let journal_mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .db()?;
+            let level: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .db()?;
+            let synchronous = match level {
+                0 => Synchronous::Off,
+                1 => Synchronous::Normal,
+                2 => Synchronous::Full,
+                3 => Synchronous::Extra,
+                other => return Err(corrupt("PRAGMA synchronous", other)),
+            };
+            Ok(SqliteSettings {
+                journal_mode: journal_mode.to_ascii_lowercase(),
+                synchronous,
+            })
+        })
+        .await
     }
 
     /// Runs `f` inside the writer's next transaction.
