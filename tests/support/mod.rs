@@ -1,6 +1,8 @@
 //! Helpers shared by the runtime's integration tests.
 #![allow(dead_code)]
 
+pub mod recording;
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;

@@ -19,6 +19,7 @@ pub struct Builder {
     activities: Vec<(String, Arc<dyn ErasedActivity>)>,
     worker_id: Option<String>,
     max_concurrent_activities: usize,
+    max_concurrent_steps: usize,
     lease: Duration,
     poll_interval: Duration,
     cache_capacity: usize,
@@ -51,6 +52,7 @@ impl Default for Builder {
             activities: Vec::new(),
             worker_id: None,
             max_concurrent_activities: 1000,
+            max_concurrent_steps: 512,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
@@ -101,6 +103,18 @@ impl Builder {
     /// How many activity attempts run at once (default 1000); the others wait their turn.
     pub fn max_concurrent_activities(mut self, n: usize) -> Self {
         self.max_concurrent_activities = n.max(1);
+        self
+    }
+
+    /// How many workflows are stepped at once (default 512). Each has a driver task that
+    /// loads it, runs its steps and commits them; a workflow woken while every driver is busy
+    /// waits its turn in a queue (an id, not a task, and no store read until its turn), and a
+    /// workflow that keeps stepping gives its driver up every 64 steps while others wait. So
+    /// a burst of wakes (many timers due at once, a restart with many ready workflows) reads
+    /// the store at most this many at a time, and holds at most this many decoded states
+    /// beyond the cache. Higher lets more steps share a group commit.
+    pub fn max_concurrent_steps(mut self, n: usize) -> Self {
+        self.max_concurrent_steps = n.max(1);
         self
     }
 
@@ -182,6 +196,7 @@ impl Builder {
             lease_ms: u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX / 2),
             poll_interval: self.poll_interval,
             max_concurrent_activities: self.max_concurrent_activities,
+            max_concurrent_steps: self.max_concurrent_steps,
             cache_capacity: self.cache_capacity,
             restore_every_step: self.restore_every_step,
         };

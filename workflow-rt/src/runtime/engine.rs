@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub lease_ms: u64,
     pub poll_interval: Duration,
     pub max_concurrent_activities: usize,
+    pub max_concurrent_steps: usize,
     pub cache_capacity: usize,
     /// Drop the decoded state after every step: the next one loads it from the store.
     pub restore_every_step: bool,
@@ -49,7 +50,7 @@ pub(crate) struct Inner {
     /// The names in `workflows`: the ones this runtime steps.
     pub workflow_names: Vec<String>,
     pub config: Config,
-    slots: Mutex<HashMap<String, Slot>>,
+    drivers: Mutex<Drivers>,
     /// Bumped whenever something is handed to a busy driver: a driver that sees it unchanged
     /// knows, without a lock, that nothing arrived for it.
     arrivals: AtomicU64,
@@ -65,7 +66,25 @@ pub(crate) struct Inner {
     rng: Mutex<u64>,
 }
 
-/// What arrived for a workflow while its driver was busy.
+/// The workflows being stepped, and the ones woken while every driver was busy.
+///
+/// A woken workflow gets a driver task, up to `max_concurrent_steps` of them; past that it
+/// waits in `queue` (an id and a slot: a burst of wakes, a million timers due at once, costs a
+/// queue, not a million tasks loading from the store at once). A driver that is done with its
+/// workflow takes the next one in the queue, and one whose workflow keeps stepping (instant
+/// activities) goes to the back of the queue every 64 steps if others wait, so that none
+/// starves.
+#[derive(Default)]
+struct Drivers {
+    /// One per workflow driven or queued: what arrived for it meanwhile.
+    slots: HashMap<String, Slot>,
+    /// Woken workflows waiting for a driver, oldest first (each has a slot).
+    queue: VecDeque<String>,
+    /// Driver tasks alive.
+    running: usize,
+}
+
+/// What arrived for a workflow while its driver was busy (or before it had one).
 #[derive(Default)]
 struct Slot {
     fresh: Vec<Fresh>,
@@ -121,8 +140,47 @@ impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         if !self.released {
             tracing::warn!(workflow = %self.id, "a step driver stopped half-way; the workflow is loaded again at its next wake");
-            lock(&self.inner.slots).remove(self.id);
+            lock(&self.inner.drivers).slots.remove(self.id);
             self.inner.forget(self.id);
+        }
+    }
+}
+
+/// Gives a driver task's place back if the task ends anywhere but at its end, and starts
+/// another for the queue, so that queued workflows never wait for a driver that is gone.
+struct DriverGuard<'a> {
+    inner: &'a Arc<Inner>,
+    /// The driver ended normally (and gave its place back itself).
+    done: bool,
+}
+
+impl Drop for DriverGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let next = {
+            let mut d = lock(&self.inner.drivers);
+            d.running = d.running.saturating_sub(1);
+            let next = self.inner.next_queued(&mut d);
+            if next.is_some() {
+                d.running += 1;
+            }
+            next
+        };
+        let Some((id, fresh, dirty)) = next else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(self.inner.clone().driver(id, fresh, dirty));
+            }
+            Err(_) => {
+                // No tokio runtime left to run it on: the runtime is going away.
+                let mut d = lock(&self.inner.drivers);
+                d.running = d.running.saturating_sub(1);
+                d.slots.remove(&id);
+            }
         }
     }
 }
@@ -178,7 +236,7 @@ impl Inner {
             activity_names,
             workflow_names,
             config,
-            slots: Mutex::default(),
+            drivers: Mutex::default(),
             arrivals: AtomicU64::new(0),
             cache: Mutex::default(),
             watchers: Mutex::default(),
@@ -202,7 +260,7 @@ impl Inner {
 
     /// Whether a driver is advancing workflows right now.
     pub(crate) fn busy(&self) -> bool {
-        !lock(&self.slots).is_empty()
+        lock(&self.drivers).running > 0
     }
 
     /// A uniform draw in `[0, 1)` (SplitMix64), for retry jitter.
@@ -216,25 +274,89 @@ impl Inner {
     }
 
     /// Something arrived for workflow `id`: fresh activity results, or (none) an event in the
-    /// store. Starts a driver unless one is running, which then picks it up.
+    /// store. Starts a driver unless one has the workflow already (it then picks this up) or
+    /// every driver is busy (the workflow then waits its turn in the queue).
     pub(crate) fn wake(self: &Arc<Self>, id: &str, fresh: Vec<Fresh>) {
         if self.is_shut_down() {
             return;
         }
         let dirty = fresh.is_empty();
         {
-            let mut slots = lock(&self.slots);
-            if let Some(slot) = slots.get_mut(id) {
+            let mut d = lock(&self.drivers);
+            if let Some(slot) = d.slots.get_mut(id) {
                 slot.fresh.extend(fresh);
                 slot.dirty |= dirty;
                 self.arrivals.fetch_add(1, Ordering::AcqRel);
                 return;
             }
-            slots.insert(id.to_string(), Slot::default());
+            if d.running >= self.config.max_concurrent_steps {
+                d.slots.insert(id.to_string(), Slot { fresh, dirty });
+                d.queue.push_back(id.to_string());
+                return;
+            }
+            d.running += 1;
+            d.slots.insert(id.to_string(), Slot::default());
         }
-        let inner = self.clone();
-        let id = id.to_string();
-        tokio::spawn(async move { inner.drive(id, fresh, dirty).await });
+        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty));
+    }
+
+    /// The next queued workflow that still has its slot, with what arrived for it.
+    fn next_queued(&self, d: &mut Drivers) -> Option<(String, Vec<Fresh>, bool)> {
+        if self.is_shut_down() {
+            let queued: Vec<String> = d.queue.drain(..).collect();
+            for id in queued {
+                d.slots.remove(&id);
+            }
+            return None;
+        }
+        while let Some(id) = d.queue.pop_front() {
+            if let Some(slot) = d.slots.get_mut(&id) {
+                let fresh = std::mem::take(&mut slot.fresh);
+                let dirty = std::mem::take(&mut slot.dirty);
+                return Some((id, fresh, dirty));
+            }
+        }
+        None
+    }
+
+    /// Whether workflows wait for a driver.
+    fn others_queued(&self) -> bool {
+        !lock(&self.drivers).queue.is_empty()
+    }
+
+    /// A driver task: steps workflow `id`, then the queued ones, until the queue is empty.
+    async fn driver(self: Arc<Self>, mut id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+        let mut guard = DriverGuard {
+            inner: &self,
+            done: false,
+        };
+        loop {
+            let yielded = self.drive(&id, fresh, dirty).await;
+            let next = {
+                let mut d = lock(&self.drivers);
+                if yielded {
+                    // Its slot stays, with what it had in hand: to the back of the queue.
+                    d.queue.push_back(id.clone());
+                }
+                let next = self.next_queued(&mut d);
+                if next.is_none() {
+                    d.running = d.running.saturating_sub(1);
+                }
+                next
+            };
+            match next {
+                Some((next_id, next_fresh, next_dirty)) => {
+                    (id, fresh, dirty) = (next_id, next_fresh, next_dirty);
+                    if yielded {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                None => {
+                    guard.done = true;
+                    return;
+                }
+            }
+        }
     }
 
     /// Remembers the decoded state of a workflow that was just started, so that its first step
@@ -258,33 +380,49 @@ impl Inner {
         self.cache_put(id.to_string(), cached);
     }
 
-    async fn drive(self: Arc<Self>, id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+    /// Steps workflow `id` until nothing more has arrived for it (its slot is then freed), or
+    /// until it gives its driver up to queued workflows (`true`: its slot stays, holding what
+    /// it had in hand).
+    async fn drive(self: &Arc<Self>, id: &str, mut fresh: Vec<Fresh>, mut dirty: bool) -> bool {
         let mut slot = SlotGuard {
-            inner: &self,
-            id: &id,
+            inner: self,
+            id,
             released: false,
         };
-        let mut cached = lock(&self.cache).remove(&id);
+        let mut cached = lock(&self.cache).remove(id);
         loop {
-            if let Err(e) = self
-                .advance(&id, &mut cached, std::mem::take(&mut fresh), dirty)
+            let yielded = match self
+                .advance(id, &mut cached, std::mem::take(&mut fresh), dirty)
                 .await
             {
-                tracing::warn!(workflow = %id, error = %e, "step failed; the workflow will be retried");
-                cached = None;
-            }
-            let mut slots = lock(&self.slots);
-            let Some(arrived) = slots.get_mut(&id) else {
-                slot.released = true;
-                break;
-            };
-            if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
-                slots.remove(&id);
-                slot.released = true;
-                if let Some(c) = cached.take() {
-                    self.cache_put(id.clone(), c);
+                Ok(yielded) => yielded,
+                Err(e) => {
+                    tracing::warn!(workflow = %id, error = %e, "step failed; the workflow will be retried");
+                    cached = None;
+                    false
                 }
-                break;
+            };
+            let mut d = lock(&self.drivers);
+            let Some(arrived) = d.slots.get_mut(id) else {
+                slot.released = true;
+                return false;
+            };
+            if yielded && !self.is_shut_down() {
+                slot.released = true;
+                drop(d);
+                if let Some(c) = cached.take() {
+                    self.cache_put(id.to_string(), c);
+                }
+                return true;
+            }
+            if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
+                d.slots.remove(id);
+                slot.released = true;
+                drop(d);
+                if let Some(c) = cached.take() {
+                    self.cache_put(id.to_string(), c);
+                }
+                return false;
             }
             fresh = std::mem::take(&mut arrived.fresh);
             dirty = std::mem::take(&mut arrived.dirty);
@@ -319,7 +457,7 @@ impl Inner {
 
     /// Takes what arrived for `id` while its driver was stepping.
     fn take_arrivals(&self, id: &str) -> (Vec<Fresh>, bool) {
-        match lock(&self.slots).get_mut(id) {
+        match lock(&self.drivers).slots.get_mut(id) {
             Some(s) => (std::mem::take(&mut s.fresh), std::mem::take(&mut s.dirty)),
             None => (Vec::new(), false),
         }
@@ -522,14 +660,24 @@ impl Inner {
         }
     }
 
-    /// Steps workflow `id` as far as what has arrived allows.
+    /// Leaves what a driver had in hand for `id` in its slot, to be taken up when the
+    /// workflow's turn comes again.
+    fn hand_back(&self, id: &str, fresh: Vec<Fresh>) {
+        if let Some(slot) = lock(&self.drivers).slots.get_mut(id) {
+            slot.fresh.extend(fresh);
+            slot.dirty = true;
+        }
+    }
+
+    /// Steps workflow `id` as far as what has arrived allows; `true` if it stopped to give
+    /// its driver to queued workflows (see [`Drivers`]).
     async fn advance(
         self: &Arc<Self>,
         id: &str,
         cached: &mut Option<Box<Cached>>,
         mut fresh: Vec<Fresh>,
         mut dirty: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         // The inbox as loaded in this call, minus what steps consumed since.
         let mut inbox: Option<Vec<Event>> = None;
         let mut inbox_unused = false;
@@ -541,7 +689,7 @@ impl Inner {
         let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
         loop {
             if self.is_shut_down() {
-                return Ok(());
+                return Ok(false);
             }
             let mut c = match cached.take() {
                 Some(c) => c,
@@ -553,7 +701,7 @@ impl Inner {
                     }
                     None => {
                         self.keep_fresh(id, fresh).await;
-                        return Ok(());
+                        return Ok(false);
                     }
                 },
             };
@@ -563,7 +711,7 @@ impl Inner {
                 c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
             if need_inbox {
                 let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 inbox = Some(loaded);
                 inbox_unused = true;
@@ -575,7 +723,7 @@ impl Inner {
                 .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
                 let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 inbox = Some(loaded);
                 inbox_unused = true;
@@ -605,7 +753,7 @@ impl Inner {
                     continue;
                 }
                 self.keep(cached, c);
-                return Ok(());
+                return Ok(false);
             }
 
             let (mut after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
@@ -685,7 +833,7 @@ impl Inner {
                             if park_reason.is_some() {
                                 self.keep_fresh(id, std::mem::take(&mut fresh)).await;
                             }
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                     let arrived = self.arrivals.load(Ordering::Acquire);
@@ -699,8 +847,13 @@ impl Inner {
                         }
                     }
                     if steps.is_multiple_of(64) {
-                        // A workflow of instant activities never waits: let others run.
+                        // A workflow of instant activities never waits: let others run (and
+                        // have this driver, if workflows wait for one).
                         self.keep(cached, c);
+                        if self.others_queued() {
+                            self.hand_back(id, fresh);
+                            return Ok(true);
+                        }
                         tokio::task::yield_now().await;
                         continue;
                     }
@@ -719,7 +872,7 @@ impl Inner {
                         });
                     }
                 }
-                Err(StoreError::NotFound(_)) => return Ok(()),
+                Err(StoreError::NotFound(_)) => return Ok(false),
                 Err(e) => {
                     self.keep_fresh(id, fresh).await;
                     return Err(e);

@@ -1,0 +1,214 @@
+//! A [`Store`] that passes every call to another and records what a runtime did through it:
+//! which steps it committed, the conflicts it met, and how many commits it had in flight at
+//! once (with an optional delay on each commit, to make overlaps visible).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use workflow_rt::ActivityError;
+use workflow_rt::store::{
+    ActivityTask, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow, RetryActivity,
+    StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord,
+    WorkflowStatus, WorkflowSummary,
+};
+
+/// A commit that went through: the workflow, the version it started from, and whether it was
+/// a step of the workflow's code (not a park, cancel or unpark).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub workflow_id: String,
+    pub from_version: u64,
+    pub step: bool,
+}
+
+#[derive(Default)]
+struct Log {
+    committed: Vec<Committed>,
+    conflicts: Vec<(String, u64)>,
+}
+
+/// See the module docs. Cheap to clone: clones share the log.
+#[derive(Clone)]
+pub struct RecordingStore {
+    inner: Arc<dyn Store>,
+    commit_delay: Option<Duration>,
+    log: Arc<Mutex<Log>>,
+    in_flight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl RecordingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        RecordingStore {
+            inner,
+            commit_delay: None,
+            log: Arc::default(),
+            in_flight: Arc::default(),
+            peak: Arc::default(),
+        }
+    }
+
+    /// Every commit waits this long (in real time) before it is passed on.
+    pub fn with_commit_delay(mut self, d: Duration) -> Self {
+        self.commit_delay = Some(d);
+        self
+    }
+
+    /// The commits that went through, in the order they did.
+    pub fn committed(&self) -> Vec<Committed> {
+        self.log.lock().unwrap().committed.clone()
+    }
+
+    /// The commits refused for a stale version: (workflow, version they started from).
+    pub fn conflicts(&self) -> Vec<(String, u64)> {
+        self.log.lock().unwrap().conflicts.clone()
+    }
+
+    /// The most commits that were in flight at once.
+    pub fn peak_commits_in_flight(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, step: &StepCommit, result: &Result<u64, StoreError>) {
+        let mut log = self.log.lock().unwrap();
+        match result {
+            Ok(_) => log.committed.push(Committed {
+                workflow_id: step.workflow_id.clone(),
+                from_version: step.expected_version,
+                step: matches!(
+                    step.outcome,
+                    StepOutcome::Suspended { .. } | StepOutcome::Finished { .. }
+                ),
+            }),
+            Err(StoreError::Conflict { .. }) => log
+                .conflicts
+                .push((step.workflow_id.clone(), step.expected_version)),
+            Err(_) => {}
+        }
+    }
+
+    async fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        if let Some(d) = self.commit_delay {
+            tokio::time::sleep(d).await;
+        }
+        InFlight(&self.in_flight)
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Store for RecordingStore {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+        self.inner.create_workflow(workflow)
+    }
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        self.inner.load_workflow(id)
+    }
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        self.inner.load_inbox(id)
+    }
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        self.inner.load_tasks(id)
+    }
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        self.inner.load_timers(id)
+    }
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let _in_flight = self.enter().await;
+            let result = self.inner.commit_step(step.clone()).await;
+            self.record(&step, &result);
+            result
+        })
+    }
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        Box::pin(async move {
+            let _in_flight = self.enter().await;
+            let results = self.inner.commit_steps(steps.clone()).await?;
+            for (step, result) in steps.iter().zip(&results) {
+                self.record(step, result);
+            }
+            Ok(results)
+        })
+    }
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.inner.append_signal(id, name, payload, at_ms)
+    }
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.complete_activity(id, seq, result, at_ms)
+    }
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        self.inner.retry_activity(retry)
+    }
+    fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        self.inner.lease_tasks(request)
+    }
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        self.inner.renew_leases(owner, tasks, lease_until_ms)
+    }
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        self.inner.release_leases(owner)
+    }
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.inner.next_task_due(names)
+    }
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.inner.fire_timers(now_ms, limit)
+    }
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        self.inner.next_timer_due()
+    }
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.inner.ready_workflows(names, limit)
+    }
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.clear_ready(id, version, seen_events_upto)
+    }
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        self.inner.list_workflows(status)
+    }
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        self.inner.history(id)
+    }
+}
