@@ -1,12 +1,15 @@
 //! Two runtimes on one SQLite file advance the same workflows at once: every workflow
-//! completes once, no step is applied twice, no activity runs twice.
+//! completes once, no step is applied twice, no activity runs twice; and both do share the
+//! work (each store records the commits its runtime made, so a test where one runtime did
+//! everything would fail).
 
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::recording::RecordingStore;
 use support::{Mode, both_modes, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
@@ -42,20 +45,24 @@ async fn shared(ctx: WorkflowCtx, n: u64) -> u64 {
     total + bonus
 }
 
-async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> Runtime {
+/// A runtime on the file, and the record of the commits it made.
+async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> (Runtime, RecordingStore) {
     let store = SqliteStore::builder(path)
         .synchronous(Synchronous::Normal)
         .open()
         .expect("open");
-    mode.apply(Runtime::builder())
-        .store(store)
+    let recording = RecordingStore::new(Arc::new(store));
+    let rt = mode
+        .apply(Runtime::builder())
+        .store(recording.clone())
         .workflow(shared)
         .activity(effect)
         .worker_id(worker)
         .poll_interval(Duration::from_millis(2))
         .build()
         .await
-        .expect("build")
+        .expect("build");
+    (rt, recording)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,8 +70,8 @@ async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
     both_modes(async |mode| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("shared.db");
-        let a = runtime(mode, &path, "a").await;
-        let b = runtime(mode, &path, "b").await;
+        let (a, a_log) = runtime(mode, &path, "a").await;
+        let (b, b_log) = runtime(mode, &path, "b").await;
         const N: u64 = 50;
         let id = |n: u64| mode.id(&format!("w{n}"));
         for n in 0..N {
@@ -100,6 +107,60 @@ async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
             assert_eq!(applied as u64, steps, "{id}: no step applied twice");
             versions.push(rec.version);
         }
+
+        // Who committed what: every step of every workflow exactly once, by one runtime or
+        // the other, and each runtime stepped workflows the other had started.
+        let (a_steps, b_steps) = (a_log.committed(), b_log.committed());
+        let mut by_other = [0u64; 2];
+        for n in 0..N {
+            let id = id(n);
+            let mut versions: Vec<(u64, usize)> = Vec::new();
+            for (who, log) in [&a_steps, &b_steps].into_iter().enumerate() {
+                for c in log.iter().filter(|c| c.workflow_id == id) {
+                    assert!(c.step, "{id}: only steps were committed, got {c:?}");
+                    versions.push((c.from_version, who));
+                }
+            }
+            versions.sort();
+            let steps = 1 + 2 * CALLS + 1;
+            assert_eq!(
+                versions.iter().map(|v| v.0).collect::<Vec<_>>(),
+                (0..steps).collect::<Vec<_>>(),
+                "{id}: each version advanced once, by one runtime"
+            );
+            let starter = (n % 2) as usize;
+            let other = 1 - starter;
+            by_other[other] += versions.iter().filter(|v| v.1 == other).count() as u64;
+        }
+        let conflicts = a_log.conflicts().len() + b_log.conflicts().len();
+        eprintln!(
+            "{mode:?}: a committed {} steps ({} of b's workflows), b {} ({} of a's); {conflicts} conflicts",
+            a_steps.len(),
+            by_other[0],
+            b_steps.len(),
+            by_other[1]
+        );
+        // Well short of what runs show (each steps 15 to 200 steps of the other's), but not
+        // something one runtime doing all the work can pass.
+        assert!(
+            by_other[0] >= 5 && by_other[1] >= 5,
+            "each runtime stepped workflows the other started: a {}, b {}",
+            by_other[0],
+            by_other[1]
+        );
+        // A conflict is a commit refused because the other runtime had advanced that version
+        // first: and it was advanced by exactly that one commit (each version once, above).
+        for (log, other_steps) in [(&a_log, &b_steps), (&b_log, &a_steps)] {
+            for (id, version) in log.conflicts() {
+                assert!(
+                    other_steps
+                        .iter()
+                        .any(|c| c.workflow_id == id && c.from_version == version),
+                    "{id}: version {version} conflicted, yet the other runtime did not advance it"
+                );
+            }
+        }
+
         let runs: Vec<(String, u32)> = RUNS
             .lock()
             .unwrap()
