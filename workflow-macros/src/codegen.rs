@@ -150,17 +150,22 @@ fn field_ident(v: &Var) -> syn::Ident {
 /// The names derived from a variable resolve like the macro's own and are located at the
 /// variable, so that an error about its saving or restoring points there.
 fn local_field(v: &Var) -> syn::Ident {
-    syn::Ident::new(
-        &format!("__wf_f_{}", v.plain_name().trim_start_matches("__wf_")),
-        Span::mixed_site().located_at(v.ident.span()),
-    )
+    derived(v, "f")
 }
 
 fn witness(v: &Var) -> syn::Ident {
-    syn::Ident::new(
-        &format!("__wf_w_{}", v.plain_name().trim_start_matches("__wf_")),
-        Span::mixed_site().located_at(v.ident.span()),
-    )
+    derived(v, "w")
+}
+
+/// `__wf_<kind>_<name>` for the user's `<name>`, `__wf_<kind>t_<n>` for the macro's own
+/// `__wf_<n>`: the two never meet (a user's `t1` and the temporary `__wf_t1` once did).
+fn derived(v: &Var, kind: &str) -> syn::Ident {
+    let name = v.plain_name();
+    let text = match name.strip_prefix("__wf_") {
+        Some(own) => format!("__wf_{kind}t_{own}"),
+        None => format!("__wf_{kind}_{name}"),
+    };
+    syn::Ident::new(&text, Span::mixed_site().located_at(v.ident.span()))
 }
 
 fn op_witness(k: usize) -> syn::Ident {

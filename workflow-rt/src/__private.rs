@@ -167,8 +167,8 @@ where
 
 /// `for x in &collection` (or `collection.iter()`, `.iter().enumerate()`, ...) with an await in
 /// the body: the items borrow from `collection`, which the loop cannot change, so only the
-/// position is saved and the iterator is made again after each await. Returns the item at `pos`
-/// and moves `pos` past it.
+/// position is saved, and the iterator is made again for every item (`nth`: O(1) on slices).
+/// Returns the item at `pos` and moves `pos` past it.
 pub fn loop_nth<I: IntoIterator>(iter: I, pos: &mut usize) -> Option<I::Item> {
     let item = iter.into_iter().nth(*pos);
     if item.is_some() {

@@ -103,6 +103,9 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                 return Some(parse_quote!(::std::string::String));
             }
             let recv = infer(&m.receiver, env);
+            if let Some(t) = recv.as_ref().and_then(|t| collection_method(t, &method)) {
+                return Some(t);
+            }
             after_method(recv.as_ref(), &method).or_else(|| {
                 let recv = recv.filter(super::ops::is_projected)?;
                 match method.as_str() {
@@ -375,6 +378,47 @@ fn collection_element(e: &Expr, env: &Env) -> Option<Type> {
     }
     match t {
         Type::Array(a) => Some((*a.elem).clone()),
+        _ => None,
+    }
+}
+
+/// What a method of a typed collection returns: `queue.pop_front()` is an `Option<T>`,
+/// `items.first()` an `Option<&T>`, `items.remove(i)` a `T`.
+fn collection_method(t: &Type, method: &str) -> Option<Type> {
+    use super::ops::generic_args;
+    if let Some(args) = generic_args(t, "BTreeMap")
+        && let [k, v] = args.as_slice()
+    {
+        return match method {
+            "pop_first" | "pop_last" => Some(parse_quote!(::core::option::Option<(#k, #v)>)),
+            "remove" => Some(parse_quote!(::core::option::Option<#v>)),
+            "get" => Some(parse_quote!(::core::option::Option<&#v>)),
+            _ => None,
+        };
+    }
+    let elem = ["Vec", "VecDeque", "BTreeSet", "BinaryHeap"]
+        .iter()
+        .find_map(|c| generic_args(t, c).map(|a| (*c, a)))
+        .and_then(|(c, a)| a.first().map(|e| (c, (*e).clone())))
+        .or_else(|| match t {
+            Type::Array(a) => Some(("array", (*a.elem).clone())),
+            _ => None,
+        });
+    let (coll, e) = elem?;
+    match (coll, method) {
+        ("Vec" | "VecDeque" | "BinaryHeap", "pop" | "pop_front" | "pop_back")
+        | ("BTreeSet", "pop_first" | "pop_last") => Some(parse_quote!(::core::option::Option<#e>)),
+        (
+            "Vec" | "VecDeque",
+            "remove" | "swap_remove" | "swap_remove_back" | "swap_remove_front",
+        ) => Some(if coll == "Vec" {
+            e
+        } else {
+            parse_quote!(::core::option::Option<#e>)
+        }),
+        (_, "first" | "last" | "get" | "front" | "back" | "peek") => {
+            Some(parse_quote!(::core::option::Option<&#e>))
+        }
         _ => None,
     }
 }
