@@ -1259,3 +1259,17 @@ fn borrowed_iteration_over_string_pieces_and_slices() {
     assert_eq!(r.output, Ok((words, 18 + 8)));
     assert_eq!(r.elapsed(), Duration::from_secs(2));
 }
+#[test]
+fn descriptions_name_variables_and_types_as_written() {
+    // A binding of `Some(..)` on an activity's value, typed through the runtime.
+    let text = let_else_on_activity::description().to_text();
+    assert!(
+        text.contains("found: <ActivityOk<lookup> as Unwrap>::Value"),
+        "{text}"
+    );
+    // The inner `item` that shadows the loop's is shown as `item`, not as the name the
+    // lowering gives it.
+    let text = borrowed_items::description().to_text();
+    assert!(text.contains("        item: u64\n"), "{text}");
+    assert!(!text.contains("_wf1"), "{text}");
+}

@@ -425,7 +425,7 @@ impl Finish<'_> {
             let v = &self.low.levels[level][*i];
             let ident = &v.ident;
             let l = local_field(v);
-            let what = format!("variable `{}`", v.plain_name());
+            let what = format!("variable `{}`", v.display_name());
             let taken: Expr = if self.loops > 0 {
                 self.taken.push(l.clone());
                 parse_quote!(match #l.take() {
@@ -471,7 +471,7 @@ impl Finish<'_> {
                 None => {
                     let wv = witness(v);
                     let l = local_field(v);
-                    let what = format!("variable `{}`", v.plain_name());
+                    let what = format!("variable `{}`", v.display_name());
                     encodes.push(quote! {
                         #wv = ::core::option::Option::Some(#krate::__private::phantom_of(&#ident));
                         let #l = match #krate::__private::encode(&#ident, #what) {

@@ -23,7 +23,13 @@ pub struct Described {
 
 fn type_text(v: &Var) -> String {
     match &v.ty {
-        Some(t) => compact(&quote!(#t).to_string()).replace("::workflow_rt::", ""),
+        // The runtime's own paths are left out (`ActivityOk<charge>`, `<T as Unwrap>::Value`).
+        Some(t) => compact(
+            &quote!(#t)
+                .to_string()
+                .replace(":: workflow_rt ::", "")
+                .replace("__private ::", ""),
+        ),
         None => "<encoded>".to_string(),
     }
 }
@@ -72,7 +78,7 @@ pub fn describe(
     let start_vars: Vec<(String, String)> = low
         .params
         .iter()
-        .map(|v| (v.plain_name(), type_text(v)))
+        .map(|v| (v.display_name(), type_text(v)))
         .collect();
     canon.push_str("Start");
     for (n, t) in &start_vars {
@@ -83,7 +89,7 @@ pub fn describe(
     for (k, site) in low.awaits.iter().enumerate() {
         let vars: Vec<(String, String)> = low.fields[k]
             .iter()
-            .map(|v| (v.plain_name(), type_text(v)))
+            .map(|v| (v.display_name(), type_text(v)))
             .collect();
         canon.push_str(&format!("{} {}", variants[k], site.kind.as_str()));
         for (n, t) in &vars {

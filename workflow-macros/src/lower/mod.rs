@@ -73,9 +73,10 @@ pub fn lower(
         })
         .collect();
     let param_names: Vec<String> = params.iter().map(Var::name).collect();
+    // The awaits as the user wrote them, for the description (before any renaming).
+    let original = resume::tag_awaits(&mut body.clone(), ctx);
     rename::rename_shadowing(&mut body, &param_names);
     awaits_in_closures(cx, &body);
-    let original = resume::tag_awaits(&mut body.clone(), ctx);
     let mut norm = normalize::Normalizer::new(cx, ctx, krate);
     let mut body = norm.block(body);
     if cx.has_errors() {
@@ -150,7 +151,7 @@ pub fn lower(
                         format!(
                             "`{}` shadows another `{}` that is still used after the await on line {}; both would have to be saved \
                              in the workflow's state, but only one is reachable at the await: rename one of them",
-                            v.ident, prev.ident, site.line
+                            v.display_name(), prev.display_name(), site.line
                         ),
                     );
                     continue;
@@ -187,10 +188,10 @@ pub fn lower(
 }
 
 fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>) {
-    let name = &v.ident;
+    let name = v.display_name();
     if v.origin == Origin::Closure {
         cx.error(
-            name.span(),
+            v.ident.span(),
             format!(
                 "`{name}` is a closure and is used after the await on line {}: a closure cannot be saved in the \
                  workflow's state (its type has no name, and what it captures is not saved with it); define it \
@@ -254,7 +255,7 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
                 .to_string(),
         };
         cx.error(
-            name.span(),
+            v.ident.span(),
             format!(
                 "`{name}` holds a reference and is used after the await on line {}: a reference cannot be saved in the \
                  workflow's state (what it points to is not saved with it, and the state may be resumed in another process); \
@@ -274,7 +275,7 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
         _ => format!("write its type: `let {name}: Type = ...;`"),
     };
     cx.error(
-        name.span(),
+        v.ident.span(),
         format!(
             "`{name}` lives across the await on line {} (`{}`), so it is saved in the workflow's state, but its type \
              cannot be read off the code here; {how}",

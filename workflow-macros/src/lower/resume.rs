@@ -56,10 +56,28 @@ impl Var {
         self.ident.to_string()
     }
 
-    /// The name without `r#` (`r#type` is `type`): for the names the macro derives from it and
-    /// for people.
+    /// The name without `r#` (`r#type` is `type`): for the names the macro derives from it.
     pub fn plain_name(&self) -> String {
         syn::ext::IdentExt::unraw(&self.ident).to_string()
+    }
+
+    /// The name as the user wrote it, for people: without `r#`, and without the suffix the
+    /// renaming of shadowed bindings adds (`amount_wf1` is the user's inner `amount`).
+    pub fn display_name(&self) -> String {
+        display_name(&self.ident)
+    }
+}
+
+/// See [`Var::display_name`].
+pub fn display_name(ident: &syn::Ident) -> String {
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
+    match name.rsplit_once("_wf") {
+        Some((base, n))
+            if !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            base.to_string()
+        }
+        _ => name,
     }
 }
 
@@ -141,7 +159,10 @@ pub fn compact(s: &str) -> String {
         if c == ' ' {
             let prev = if i > 0 { chars[i - 1] } else { ' ' };
             let next = chars.get(i + 1).copied().unwrap_or(' ');
+            // `f() as u64`, `<T as Trait>`: a word after a closing token keeps its space.
+            let closes = matches!(prev, ')' | '>' | ']') && next.is_alphabetic();
             if (word(prev) && word(next))
+                || closes
                 || prev == ','
                 || (prev == '=' || next == '=') && next != '>' && prev != '<'
             {
