@@ -10,8 +10,9 @@
 //! - the bytes of a snapshot.
 //!
 //! `--quick` runs smaller sizes (a smoke test of the benchmark itself); `--only NAME` runs one
-//! part: `memory`, `sqlite` or `resume`. (`tests/examples.rs` checks that the chain gives the
-//! same result when every step is restored from the store.)
+//! part: `memory`, `sqlite` or `resume`. (`tests/examples.rs` runs [`run`] with the quick sizes,
+//! so the benchmark cannot rot, and checks that the chain gives the same result when every
+//! step is restored from the store.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,17 +166,83 @@ fn line(what: &str, value: String, target: &str) {
     println!("{what:<52} {value:>16}   {target}");
 }
 
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The small sizes (a smoke test).
+    pub quick: bool,
+    /// One part only: `memory`, `sqlite` or `resume`.
+    pub only: Option<String>,
+}
+
+impl Options {
+    /// From the command line: `--quick`, `--only NAME`.
+    pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Options::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--only" => {
+                    let part = it
+                        .next()
+                        .ok_or_else(|| anyhow::anyhow!("--only memory|sqlite|resume"))?;
+                    anyhow::ensure!(
+                        ["memory", "sqlite", "resume"].contains(&part.as_str()),
+                        "unknown part {part:?} (memory, sqlite or resume)"
+                    );
+                    options.only = Some(part.clone());
+                }
+                // What `cargo bench`-style runners add.
+                "--bench" => {}
+                other => anyhow::bail!("unknown argument {other:?} (try --quick, --only NAME)"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// What one resume measurement gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeFigures {
+    /// Completed steps before the resume.
+    pub steps: u64,
+    /// Load + decode + run to the next await, no commit (median and worst of 21).
+    pub median: Duration,
+    pub worst: Duration,
+    /// Through the runtime, signal commit to result: on a warm runtime, and as a new
+    /// runtime's first work.
+    pub end_to_end_warm: Duration,
+    pub end_to_end_cold: Duration,
+    pub snapshot_bytes: usize,
+}
+
+/// The figures the benchmark prints (those of the parts that ran).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Steps per second.
+    pub memory_sequential: Option<f64>,
+    pub memory_concurrent: Option<f64>,
+    pub sqlite_sequential: Option<f64>,
+    pub sqlite_concurrent: Option<f64>,
+    pub fsync: Option<Duration>,
+    pub resume: Vec<ResumeFigures>,
+    /// The encoded wait stored beside the snapshot.
+    pub pending_bytes: Option<usize>,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let sizes = if quick { QUICK } else { FULL };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&Options::from_args(&args)?).await?;
+    Ok(())
+}
+
+/// Runs the benchmark, printing each figure as it comes.
+pub async fn run(options: &Options) -> anyhow::Result<Figures> {
+    let part = |name: &str| options.only.as_deref().is_none_or(|o| o == name);
+    let sizes = if options.quick { QUICK } else { FULL };
+    let mut figures = Figures::default();
     let dir = tempfile::tempdir()?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -191,18 +258,18 @@ async fn main() -> anyhow::Result<()> {
     println!("{:-<100}", "");
 
     if part("memory") {
-        memory(&sizes).await?;
+        memory(&sizes, &mut figures).await?;
     }
     if part("sqlite") {
-        sqlite(&dir, &sizes).await?;
+        sqlite(&dir, &sizes, &mut figures).await?;
     }
     if part("resume") {
-        resume(&dir, &sizes).await?;
+        resume(&dir, &sizes, &mut figures).await?;
     }
-    Ok(())
+    Ok(figures)
 }
 
-async fn memory(sizes: &Sizes) -> anyhow::Result<()> {
+async fn memory(sizes: &Sizes, figures: &mut Figures) -> anyhow::Result<()> {
     let m1 = throughput(MemoryStore::new(), "m1", 1, sizes.memory_sequential).await?;
     line(
         "MemoryStore, 1 workflow, steps/s",
@@ -215,6 +282,8 @@ async fn memory(sizes: &Sizes) -> anyhow::Result<()> {
         format!("{m100:.0}"),
         "target >= 500 000",
     );
+    figures.memory_sequential = Some(m1);
+    figures.memory_concurrent = Some(m100);
     Ok(())
 }
 
@@ -236,7 +305,11 @@ fn fsync_latency(dir: &std::path::Path) -> anyhow::Result<Duration> {
     Ok(each)
 }
 
-async fn sqlite(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
+async fn sqlite(
+    dir: &tempfile::TempDir,
+    sizes: &Sizes,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
     let fsync = fsync_latency(dir.path())?;
     line(
         "disk: one 4 KiB write + fsync",
@@ -275,23 +348,32 @@ async fn sqlite(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
         format!("{:.1}x", s100 / s1),
         "(group commit)",
     );
+    figures.fsync = Some(fsync);
+    figures.sqlite_sequential = Some(s1);
+    figures.sqlite_concurrent = Some(s100);
     Ok(())
 }
 
-async fn resume(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
+async fn resume(
+    dir: &tempfile::TempDir,
+    sizes: &Sizes,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
     let mut sizes_seen = Vec::new();
     for &steps in sizes.resume {
         let path = dir.path().join(format!("resume-{steps}.db"));
         prepare(&path, &["r", "r2"], steps).await?;
         let mut times = Vec::new();
+        let mut snapshot_bytes = 0;
         for _ in 0..21 {
             let (d, bytes) = resume_once(&path, "r").await?;
             times.push(d);
             sizes_seen.push(bytes);
+            snapshot_bytes = bytes;
         }
         times.sort();
         line(
-            &format!("resume after {steps} steps (load+decode+run)"),
+            &format!("resume after {steps} steps (load+decode+run, no commit)"),
             format!("{:.3} ms", times[times.len() / 2].as_secs_f64() * 1000.0),
             &format!(
                 "median of 21, worst {:.3} ms; target <= 1 ms",
@@ -299,6 +381,14 @@ async fn resume(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
             ),
         );
         let (cold, warm) = resume_end_to_end(&path, "r", "r2").await?;
+        figures.resume.push(ResumeFigures {
+            steps,
+            median: times[times.len() / 2],
+            worst: times[times.len() - 1],
+            end_to_end_warm: warm,
+            end_to_end_cold: cold,
+            snapshot_bytes,
+        });
         line(
             &format!("  end to end after {steps} steps"),
             format!("{:.3} ms", warm.as_secs_f64() * 1000.0),
@@ -317,13 +407,22 @@ async fn resume(dir: &tempfile::TempDir, sizes: &Sizes) -> anyhow::Result<()> {
     let store = Arc::new(MemoryStore::new());
     let rt = runtime(store.clone()).await?;
     rt.start(chain, "size", 3).await?;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let rec = store.load_workflow("size").await?;
+    // Until it waits for its signal, after the three calls.
+    let begin = Instant::now();
+    let rec = loop {
+        let rec = store.load_workflow("size").await?;
+        if rec.version == 4 || begin.elapsed() > Duration::from_secs(10) {
+            break rec;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let pending_bytes = rec.pending.map(|p| p.len()).unwrap_or(0);
     line(
         "  the wait stored beside it (encoded Pending), bytes",
-        format!("{}", rec.pending.map(|p| p.len()).unwrap_or(0)),
+        format!("{pending_bytes}"),
         "",
     );
+    figures.pending_bytes = Some(pending_bytes);
     rt.shutdown().await;
     Ok(())
 }

@@ -15,7 +15,8 @@
 //! twice. `--crash-after N` aborts the process right after the N-th activity has done its work
 //! and before the runtime records the result: the worst moment. `--restore-every-step` runs the
 //! runtime in its test mode, where every step starts from the stored snapshot as after a crash
-//! (`tests/examples.rs` runs these orders both ways and compares).
+//! (`tests/examples.rs` runs these orders both ways and compares, and runs [`program`] in a
+//! child process with `--crash-after`, then again, and checks the orders and the ledger).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -73,6 +74,11 @@ pub fn ledger_totals() -> anyhow::Result<Totals> {
     let db = guard
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("no ledger open"))?;
+    totals_of(db)
+}
+
+/// The totals of a ledger file, through any connection to it.
+pub fn totals_of(db: &rusqlite::Connection) -> anyhow::Result<Totals> {
     let (charges, charged_cents): (u64, u64) = db.query_row(
         "SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ledger WHERE kind = 'charge'",
         [],
@@ -321,21 +327,27 @@ pub async fn run_orders(
     Ok(results)
 }
 
-struct Args {
-    db: PathBuf,
-    crash_after: Option<u32>,
-    fresh: bool,
-    restore_every_step: bool,
+/// The command line.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// The workflows' file (`--db PATH`, default `checkout.db`); the ledger is beside it.
+    pub db: PathBuf,
+    /// Abort the process right after this many activity calls have done their work.
+    pub crash_after: Option<u32>,
+    /// Delete both files first.
+    pub fresh: bool,
+    pub restore_every_step: bool,
 }
 
-fn args() -> anyhow::Result<Args> {
+/// Parses the arguments (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut a = Args {
         db: PathBuf::from("checkout.db"),
         crash_after: None,
         fresh: false,
         restore_every_step: false,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--crash-after" => {
@@ -358,7 +370,12 @@ fn args() -> anyhow::Result<Args> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    program(parse_args(std::env::args().skip(1))?).await
+}
+
+/// The whole program: opens the files, runs (or continues) the orders, prints the results, the
+/// ledger and a history.
+pub async fn program(args: Args) -> anyhow::Result<()> {
     let ledger_path = args.db.with_extension("ledger.db");
     if args.fresh {
         for p in [&args.db, &ledger_path] {

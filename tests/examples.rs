@@ -1,6 +1,7 @@
 //! The examples' workflows, run by a runtime that keeps their state between steps and by one
 //! that restores it from the store at every step (`Builder::restore_every_step`): both must
-//! give the same results.
+//! give the same results. And the examples' programs themselves: the checkout program killed
+//! half-way by `--crash-after` and run again, the benchmark with its quick sizes.
 
 mod support;
 
@@ -12,11 +13,44 @@ mod checkout;
 #[allow(dead_code)]
 mod bench;
 
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use support::{both_modes, builder, memory};
+use workflow_rt::WorkflowStatus;
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
+
+/// The orders' outcomes, as `run_orders` and the program show them.
+fn expected_orders() -> Vec<(String, Result<String, String>)> {
+    vec![
+        ("order-1", Ok("rsv-order-1 / pay-order-1 / trk-order-1")),
+        ("order-2", Err("shipping failed: no carrier takes it")),
+        ("order-3", Err("payment failed: card declined")),
+        ("order-4", Err("not approved")),
+        ("order-5", Err("approval timed out")),
+    ]
+    .into_iter()
+    .map(|(id, r)| {
+        (
+            id.to_string(),
+            r.map(str::to_string).map_err(str::to_string),
+        )
+    })
+    .collect()
+}
+
+fn shown(
+    order: &str,
+    r: &Result<checkout::Receipt, WorkflowError>,
+) -> (String, Result<String, String>) {
+    let r = r
+        .as_ref()
+        .map(|r| format!("{} / {} / {}", r.reservation, r.payment, r.tracking))
+        .map_err(|e| e.message.clone());
+    (order.to_string(), r)
+}
 
 /// The checkout saga as `cargo run --example checkout` runs it (SQLite, the system clock: the
 /// approval that never comes times out after 3 s), in each mode on a new file and ledger.
@@ -38,30 +72,9 @@ async fn checkout_gives_the_same_results_restored_at_every_step() {
             .expect("orders");
         let shown: Vec<(String, Result<String, String>)> = results
             .iter()
-            .map(|(order, r)| {
-                let r = r
-                    .as_ref()
-                    .map(|r| format!("{} / {} / {}", r.reservation, r.payment, r.tracking))
-                    .map_err(|e| e.message.clone());
-                (order.id.clone(), r)
-            })
+            .map(|(order, r)| shown(&order.id, r))
             .collect();
-        let expected: Vec<(String, Result<String, String>)> = vec![
-            ("order-1", Ok("rsv-order-1 / pay-order-1 / trk-order-1")),
-            ("order-2", Err("shipping failed: no carrier takes it")),
-            ("order-3", Err("payment failed: card declined")),
-            ("order-4", Err("not approved")),
-            ("order-5", Err("approval timed out")),
-        ]
-        .into_iter()
-        .map(|(id, r)| {
-            (
-                id.to_string(),
-                r.map(str::to_string).map_err(str::to_string),
-            )
-        })
-        .collect();
-        assert_eq!(shown, expected, "{mode:?}");
+        assert_eq!(shown, expected_orders(), "{mode:?}");
         let totals = checkout::ledger_totals().expect("ledger");
         assert_eq!(totals.charged_twice, 0);
         assert_eq!(
@@ -103,4 +116,132 @@ async fn the_benchmark_chain_gives_the_same_result_restored_at_every_step() {
         (out, rec.version, rec.snapshot)
     })
     .await;
+}
+
+/// Set (to the program's arguments, one a line) in the child that runs the checkout program.
+const CHECKOUT_ARGS: &str = "WORKFLOW_CHECKOUT_ARGS";
+
+/// Runs the checkout program in a child process (this test binary again) with `args`.
+fn run_checkout(args: &[&str]) -> ExitStatus {
+    let exe = std::env::current_exe().expect("test binary");
+    Command::new(exe)
+        .args([
+            "--exact",
+            "checkout_completes_the_same_orders_after_a_crash",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHECKOUT_ARGS, args.join("\n"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the checkout program")
+}
+
+fn ledger_rows(ledger: &Path) -> u64 {
+    rusqlite::Connection::open(ledger)
+        .expect("ledger")
+        .query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))
+        .expect("count")
+}
+
+/// The README's first commands, automated: `checkout --crash-after 6` aborts the process
+/// right after the sixth activity call did its work (before the runtime records it), then
+/// `checkout` again completes the same orders from where they were, and nobody is charged
+/// twice. (The program runs in a child process, since it dies for real: this test binary run
+/// again, calling the example's `program`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_completes_the_same_orders_after_a_crash() {
+    if let Some(args) = std::env::var_os(CHECKOUT_ARGS) {
+        let args = args.to_str().expect("utf-8 arguments").to_string();
+        let args = checkout::parse_args(args.lines().map(str::to_string)).expect("arguments");
+        checkout::program(args).await.expect("the checkout program");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("checkout.db");
+    let ledger = db.with_extension("ledger.db");
+    let db_arg = db.to_str().expect("utf-8 path");
+
+    let crashed = run_checkout(&["--db", db_arg, "--fresh", "--crash-after", "6"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(crashed.signal(), Some(6), "aborted (SIGABRT): {crashed:?}");
+    }
+    assert!(!crashed.success());
+    assert_eq!(
+        ledger_rows(&ledger),
+        6,
+        "six calls did their work before the crash"
+    );
+    let store = SqliteStore::open(&db).expect("open");
+    let running = store
+        .list_workflows(Some(WorkflowStatus::Running))
+        .await
+        .expect("list");
+    assert!(!running.is_empty(), "the crash left orders half-way");
+
+    let rerun = run_checkout(&["--db", db_arg]);
+    assert!(rerun.success(), "the rerun finished: {rerun:?}");
+    let mut results = Vec::new();
+    for (order, _) in checkout::orders() {
+        let rec = store.load_workflow(&order.id).await.expect("load");
+        let output: Result<checkout::Receipt, WorkflowError> =
+            postcard::from_bytes(&rec.output.expect("finished")).expect("decode");
+        results.push(shown(&order.id, &output));
+    }
+    assert_eq!(results, expected_orders());
+    let totals =
+        checkout::totals_of(&rusqlite::Connection::open(&ledger).expect("ledger")).expect("totals");
+    assert_eq!(totals.charged_twice, 0, "nobody charged twice");
+    assert_eq!(
+        (totals.charges, totals.refunds),
+        (4, 3),
+        "the same ledger as a run without a crash"
+    );
+}
+
+/// The benchmark's own code, with its quick sizes: it runs to the end and every figure makes
+/// sense (so `cargo run --release --example bench` cannot rot unnoticed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_runs_with_its_quick_sizes() {
+    let options = bench::Options::from_args(&["--quick".to_string()]).expect("options");
+    assert!(options.quick && options.only.is_none());
+    assert!(bench::Options::from_args(&["--only".to_string(), "disk".to_string()]).is_err());
+    let figures = support::within_secs(120, "the quick benchmark", bench::run(&options))
+        .await
+        .expect("the benchmark");
+    for (what, steps_per_s) in [
+        ("memory, sequential", figures.memory_sequential),
+        ("memory, concurrent", figures.memory_concurrent),
+        ("sqlite, sequential", figures.sqlite_sequential),
+        ("sqlite, concurrent", figures.sqlite_concurrent),
+    ] {
+        let v = steps_per_s.unwrap_or_else(|| panic!("{what}: no figure"));
+        assert!(v.is_finite() && v > 0.0, "{what}: {v} steps/s");
+    }
+    assert!(figures.fsync.is_some_and(|d| d > Duration::ZERO));
+    assert_eq!(
+        figures.resume.iter().map(|r| r.steps).collect::<Vec<_>>(),
+        vec![10, 1_000]
+    );
+    for r in &figures.resume {
+        assert!(r.median <= r.worst && r.median > Duration::ZERO, "{r:?}");
+        assert!(r.end_to_end_warm > Duration::ZERO && r.end_to_end_cold > Duration::ZERO);
+        // The snapshot holds the live variables, not the history: a few bytes more for
+        // larger counters at most.
+        assert!(r.snapshot_bytes > 0 && r.snapshot_bytes <= 64, "{r:?}");
+    }
+    let (short, long) = (&figures.resume[0], &figures.resume[1]);
+    assert!(
+        long.snapshot_bytes <= short.snapshot_bytes + 4,
+        "{figures:?}"
+    );
+    assert!(figures.pending_bytes.is_some_and(|b| b > 0));
+    // Only the part asked for.
+    let memory_only =
+        bench::Options::from_args(&["--quick".into(), "--only".into(), "memory".into()])
+            .expect("options");
+    assert_eq!(memory_only.only.as_deref(), Some("memory"));
 }

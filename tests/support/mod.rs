@@ -38,6 +38,14 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     }
 }
 
+/// Bounds a future by `secs` s of real time.
+pub async fn within_secs<T>(secs: u64, what: &str, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {secs} s: {what}"),
+    }
+}
+
 /// A memory store and a virtual clock, shared with the test.
 pub fn memory() -> (Arc<MemoryStore>, VirtualClock) {
     (Arc::new(MemoryStore::new()), VirtualClock::new(T0))
