@@ -957,8 +957,19 @@ async fn commented(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
     Ok(a + b)
 }
 
+#[workflow]
+async fn ignored_results(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    // The user's own `allow` on an await statement holds (under `-D warnings` in clippy).
+    #[allow(unused_must_use)]
+    ctx.activity(fail_if_odd, x).await;
+    let _ = ctx.activity(fail_if_odd, x + 1).await;
+    Ok(x)
+}
+
 #[test]
 fn escape_hatches_comments_and_attributes_next_to_awaits() {
+    let r = both(|| TestRun::new(ignored_results, "i", 3));
+    assert_eq!((r.output, r.activity_calls.len()), (Ok(3), 2));
     assert_eq!(
         both(|| TestRun::new(escape_next_to_awaits, "e", 1)).output,
         Ok(6)

@@ -423,11 +423,27 @@ impl<'a> Resumer<'a> {
         if is_chain(e) {
             let mut e = e.clone();
             if let Some(slot) = chain_await_mut(&mut e) {
-                let at = match &*slot {
-                    Expr::Await(aw) => aw.await_token.span,
-                    _ => Span::call_site(),
+                // The whole `op.await` (`ctx.activity(a, x).await`), where the compiler would
+                // point; and the user's attributes on it (`#[allow(unused_must_use)]`).
+                let (at, attrs) = match &*slot {
+                    Expr::Await(aw) => (
+                        syn::spanned::Spanned::span(&Expr::Await(syn::ExprAwait {
+                            attrs: Vec::new(),
+                            ..aw.clone()
+                        })),
+                        aw.attrs
+                            .iter()
+                            .filter(|a| !a.path().is_ident(AWAIT_ATTR))
+                            .cloned()
+                            .collect(),
+                    ),
+                    _ => (Span::call_site(), Vec::new()),
                 };
-                *slot = resumed_value(k, self.krate, at);
+                let mut value = resumed_value(k, self.krate, at);
+                if let Expr::Match(m) = &mut value {
+                    m.attrs = attrs;
+                }
+                *slot = value;
             }
             return e;
         }
