@@ -141,11 +141,13 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
     Ok(quote! {
         #[doc = #doc]
         #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
         #vis struct #name;
 
         impl #name {
             #(#attrs)*
+            // `async` is what #[activity] asks for, awaits or not.
+            #[allow(clippy::unused_async)]
             #vis #call_sig #body
         }
 

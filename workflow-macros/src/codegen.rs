@@ -118,8 +118,16 @@ fn field_ty(v: &Var, krate: &TokenStream) -> TokenStream {
 fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) -> TokenStream {
     let f = field_ident(v);
     let t = field_ty(v, krate);
+    // Documented, for crates that deny `missing_docs`.
+    let doc = match v.origin {
+        crate::lower::resume::Origin::Param => format!("The input `{}`.", v.display_name()),
+        crate::lower::resume::Origin::Temp => {
+            "A value the lowering keeps (a loop's items or position, an operand).".to_string()
+        }
+        _ => format!("The variable `{}`.", v.display_name()),
+    };
     let Some(ty) = &v.ty else {
-        return quote!(#f: #t);
+        return quote!(#[doc = #doc] #f: #t);
     };
     let at = syn::spanned::Spanned::span(ty);
     let krate = krate.to_string();
@@ -140,7 +148,7 @@ fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) 
     };
     let save = syn::LitStr::new(&crate::lower::resume::compact(&save), at);
     let load = syn::LitStr::new(&crate::lower::resume::compact(&load), at);
-    quote!(#[serde(serialize_with = #save, deserialize_with = #load)] #f: #t)
+    quote!(#[doc = #doc] #[serde(serialize_with = #save, deserialize_with = #load)] #f: #t)
 }
 
 fn field_ident(v: &Var) -> syn::Ident {
