@@ -1270,6 +1270,35 @@ fn borrowed_iteration_over_string_pieces_and_slices() {
     assert_eq!(r.output, Ok((words, 18 + 8)));
     assert_eq!(r.elapsed(), Duration::from_secs(2));
 }
+// --- Items in the body: a `macro_rules!`, a `static`, a `const`, a `fn` inside a loop ---------
+
+#[workflow]
+async fn body_items(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    macro_rules! twice {
+        ($e:expr) => {
+            $e * 2
+        };
+    }
+    static BASE: u64 = 100;
+    const STEP: u64 = 3;
+    let a = ctx.activity(double, twice!(x)).await?;
+    let mut total: u64 = a + BASE;
+    for i in 0..2u64 {
+        fn bump(v: u64) -> u64 {
+            v + STEP
+        }
+        ctx.sleep(Duration::from_secs(1)).await;
+        total = bump(total) + i;
+    }
+    Ok(twice!(total))
+}
+
+#[test]
+fn items_declared_in_the_body() {
+    // a = double(2) = 4; 104; 104 + 3 + 0 = 107; 107 + 3 + 1 = 111; twice: 222
+    assert_eq!(both(|| TestRun::new(body_items, "b", 1)).output, Ok(222));
+}
+
 #[test]
 fn descriptions_name_variables_and_types_as_written() {
     // A binding of `Some(..)` on an activity's value, typed through the runtime.
