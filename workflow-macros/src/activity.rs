@@ -138,6 +138,13 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         };
     };
     let doc = format!("The activity `{name_str}` (see [`Self::call`] for its body).");
+    // The output type as written, without spaces: what a workflow saving this activity's value
+    // folds into its fingerprint.
+    let output_text: String = quote!(#output_ty)
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     Ok(quote! {
         #[doc = #doc]
         #[allow(non_camel_case_types)]
@@ -158,6 +165,7 @@ fn expand_fn(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
             const NAME: &'static str = #name_str;
             type Input = #input_ty;
             type Output = #output_ty;
+            const OUTPUT_FINGERPRINT: u64 = #krate::__private::fnv1a(#output_text.as_bytes());
             fn run(self, __wf_ctx: #krate::ActivityCtx, __wf_input: Self::Input) -> #krate::__private::BoxFuture<'static, Self::Output> {
                 #destructure
                 ::std::boxed::Box::pin(#name::call(__wf_ctx, #(#names),*))

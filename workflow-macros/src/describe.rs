@@ -7,6 +7,12 @@
 //! arguments or code between awaits, so comments, formatting and such edits keep it; a new,
 //! removed or reordered await, or a saved variable added, removed, renamed or retyped, changes
 //! it. (Types are hashed as written: changing what a type alias points to is not seen.)
+//!
+//! A saved variable typed by the macro after an activity's value (`ActivityOk<charge>`, or a
+//! projection through it) reads the same when `charge`'s return type changes, so the
+//! fingerprint is a const expression that folds in `<charge as Activity>::OUTPUT_FINGERPRINT`
+//! (the hash `#[activity]` takes of its written output type) for each such activity, evaluated
+//! by the compiler.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -18,7 +24,26 @@ use crate::lower::resume::{Var, compact};
 
 pub struct Described {
     pub tokens: TokenStream,
-    pub fingerprint: u64,
+    /// The fingerprint, a const `u64` expression.
+    pub fingerprint: TokenStream,
+}
+
+/// The activities `A` of the `ActivityOk<A>` in `ty`, as their paths.
+fn activities_in(ty: &syn::Type, out: &mut Vec<syn::Path>) {
+    struct F<'a>(&'a mut Vec<syn::Path>);
+    impl<'ast> Visit<'ast> for F<'_> {
+        fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
+            if seg.ident == "ActivityOk"
+                && let syn::PathArguments::AngleBracketed(a) = &seg.arguments
+                && let Some(syn::GenericArgument::Type(syn::Type::Path(p))) = a.args.first()
+                && p.qself.is_none()
+            {
+                self.0.push(p.path.clone());
+            }
+            syn::visit::visit_path_segment(self, seg);
+        }
+    }
+    F(out).visit_type(ty);
 }
 
 fn type_text(v: &Var) -> String {
@@ -101,7 +126,23 @@ pub fn describe(
     let returned = states.len() as u16;
     states.push(("Returned".into(), None, vec![]));
     states.push(("Poisoned".into(), None, vec![]));
-    let fingerprint = fnv1a(canon.as_bytes());
+    let base = fnv1a(canon.as_bytes());
+    let mut activities: Vec<syn::Path> = Vec::new();
+    for v in low.fields.iter().flatten() {
+        if let Some(t) = &v.ty {
+            activities_in(t, &mut activities);
+        }
+    }
+    activities.sort_by_key(|p| quote!(#p).to_string());
+    activities.dedup_by_key(|p| quote!(#p).to_string());
+    let fingerprint = if activities.is_empty() {
+        quote!(#base)
+    } else {
+        quote!(#krate::__private::fold_fingerprint(
+            #base,
+            &[#(<#activities as #krate::Activity>::OUTPUT_FINGERPRINT),*],
+        ))
+    };
 
     let mut transitions: Vec<(u16, u16)> = Vec::new();
     for (from, arm) in std::iter::once(&low.start)

@@ -14,21 +14,25 @@ fn expand(src: &str) -> String {
     prettyplease::unparse(&file)
 }
 
-fn fingerprint(src: &str) -> u64 {
+/// The fingerprint's const expression (`FINGERPRINT`'s value, up to its `;`).
+fn fingerprint_expr(src: &str) -> String {
     let out = expand(src);
-    let line = out
-        .lines()
-        .find(|l| l.contains("const FINGERPRINT: u64"))
+    let start = out
+        .find("const FINGERPRINT: u64 =")
         .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
-    let value = line
-        .split('=')
-        .nth(1)
-        .expect("a value")
-        .trim()
-        .trim_end_matches(';')
-        .trim_end_matches("u64");
-    let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
-    digits.parse().expect("a number")
+    let rest = &out[start + "const FINGERPRINT: u64 =".len()..];
+    let end = rest.find(';').expect("the const ends");
+    rest[..end].split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The hash of the written layout: the first `u64` literal of the fingerprint's expression.
+fn fingerprint(src: &str) -> u64 {
+    let expr = fingerprint_expr(src);
+    let lit = expr
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|t| t.ends_with("u64") && t.len() > 3 && t.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no literal in {expr}"));
+    lit.trim_end_matches("u64").parse().expect("a number")
 }
 
 macro_rules! snapshot {
@@ -217,6 +221,27 @@ async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
         "Ok(format!(\"{payment} {note} {}\", order.id))",
     );
     assert_ne!(fingerprint(&longer), base);
+}
+
+#[test]
+fn fingerprint_folds_in_the_saved_activities_output_types() {
+    // `payment: ActivityOk<charge>` is saved across the sleep: `charge`'s output hash is folded
+    // in, so a changed return type changes the fingerprint (checked in `tests/fingerprint.rs`).
+    let expr = fingerprint_expr(BASE);
+    assert!(
+        expr.contains("fold_fingerprint")
+            && expr.contains("<charge as ::workflow_rt::Activity>::OUTPUT_FINGERPRINT"),
+        "{expr}"
+    );
+    // Nothing saved from an activity: the layout's hash alone.
+    let no_activity = r#"
+async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let note: String = format!("paid {}", order.id);
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(note)
+}"#;
+    let expr = fingerprint_expr(no_activity);
+    assert!(!expr.contains("OUTPUT_FINGERPRINT"), "{expr}");
 }
 
 #[test]

@@ -271,6 +271,26 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Folds `parts` (the [`crate::Activity::OUTPUT_FINGERPRINT`] of the activities whose values a
+/// workflow saves) into the fingerprint `base` of its written layout, at compile time.
+pub const fn fold_fingerprint(base: u64, parts: &[u64]) -> u64 {
+    if parts.is_empty() {
+        return base;
+    }
+    let mut h = base;
+    let mut i = 0;
+    while i < parts.len() {
+        let bytes = parts[i].to_le_bytes();
+        let mut j = 0;
+        while j < bytes.len() {
+            h = (h ^ bytes[j] as u64).wrapping_mul(0x0100_0000_01b3);
+            j += 1;
+        }
+        i += 1;
+    }
+    h
+}
+
 /// `Debug` for generated state enums: their JSON form.
 pub fn debug_as_json<T: Serialize>(value: &T, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     match serde_json::to_string(value) {
