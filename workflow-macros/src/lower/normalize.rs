@@ -385,6 +385,13 @@ impl<'a> Normalizer<'a> {
                 u.block = self.block(u.block);
                 Expr::Unsafe(u)
             }
+            Expr::While(w) if awaits_in_let_chain(&w.cond) => {
+                self.cx.spanned(
+                    &w.cond,
+                    "an `.await` in a `let` chain of a `while` cannot be lowered: write `loop`, await in its body, bind the value, and `break` when it does not match",
+                );
+                Expr::While(w)
+            }
             Expr::While(w) => {
                 let label = &w.label;
                 let body = &w.body;
@@ -647,7 +654,7 @@ impl<'a> Normalizer<'a> {
     }
 
     fn if_expr(&mut self, mut ei: syn::ExprIf, out: &mut Vec<Stmt>) -> Expr {
-        if contains_await(&ei.cond) && lets_in(&ei.cond) > 1 {
+        if awaits_in_let_chain(&ei.cond) {
             self.cx.spanned(
                 &ei.cond,
                 "an `.await` in a `let` chain cannot be lowered: await before the `if`, bind the value, and test it",
@@ -692,6 +699,17 @@ impl<'a> Normalizer<'a> {
 }
 
 /// How many `let`s a condition holds (more than one: a let chain).
+/// Whether `cond` awaits and is a `let` chain (a `let` joined to anything by `&&`): its parts
+/// cannot be hoisted apart without changing which `let` binds.
+fn awaits_in_let_chain(cond: &Expr) -> bool {
+    contains_await(cond)
+        && match lets_in(cond) {
+            0 => false,
+            1 => !matches!(cond, Expr::Let(_)),
+            _ => true,
+        }
+}
+
 fn lets_in(e: &Expr) -> usize {
     struct F(usize);
     impl<'ast> Visit<'ast> for F {
