@@ -145,6 +145,9 @@ pub fn lower(
         for l in &arm.levels {
             for i in &live_levels[*l] {
                 let v = r.levels[*l][*i].clone();
+                // Invariant: `rename::rename_shadowing` has renamed every inner binding that
+                // shadows an outer one across an await, so two live variables never share a name
+                // here; were they to, this reports it rather than saving only one of them.
                 if let Some(prev) = seen.get(&v.name()) {
                     cx.error(
                         v.ident.span(),

@@ -530,13 +530,6 @@ impl<'a> Normalizer<'a> {
                 self.macro_args(&mut m.mac, out);
                 Expr::Macro(m)
             }
-            Expr::Closure(c) => {
-                self.cx.spanned(
-                    &c,
-                    "an `.await` inside a closure cannot be lowered: only the workflow's own body can suspend; await outside the closure",
-                );
-                Expr::Closure(c)
-            }
             Expr::Let(l) => {
                 self.cx.spanned(&l, "this `let` with an `.await` cannot be lowered here: await first and bind the value");
                 Expr::Let(l)
@@ -545,8 +538,12 @@ impl<'a> Normalizer<'a> {
         }
     }
 
-    /// Parses code the normalization wrote around the user's; if that fails (an input shape it
-    /// did not foresee), reports it at the user's code instead of panicking.
+    /// Parses code the normalization wrote around the user's (a `let` binding a temporary, the
+    /// desugaring of `while`, `for`, `&&` and `||`). Invariant: each is built from expressions
+    /// of code rustc parsed and that the cases before it did not reject (`let` chains, a `let`
+    /// outside a condition), so it parses; were it not to, the error names the user's code
+    /// rather than panicking. (A closure never reaches `top`: `contains_await` does not look
+    /// into closures, and `awaits_in_closures` reports an await in one before this pass.)
     fn reparse<T: syn::parse::Parse>(
         &self,
         tokens: TokenStream,
