@@ -32,7 +32,7 @@ fn add(a: u64, b: u64) -> u64 {
 #[workflow]
 async fn nested_expr(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
     let mut calls: Vec<u64> = Vec::new();
-    let mut note = |v: u64| -> u64 { v };
+    let note = |v: u64| -> u64 { v };
     let a: u64 = add(note(x), ctx.activity(double, x).await?);
     calls.push(a);
     let mut total: u64 = 1;

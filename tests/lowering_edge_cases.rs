@@ -1100,6 +1100,7 @@ async fn borrowed_items(ctx: WorkflowCtx, items: Vec<u64>) -> Result<u64, Workfl
     // What the error for a borrowed item used after the await says to write.
     let mut seen: Vec<u64> = Vec::new();
     for item in items.iter().rev() {
+        #[allow(clippy::clone_on_copy)]
         let item: u64 = item.clone();
         ctx.sleep(Duration::from_secs(item)).await;
         seen.push(item);

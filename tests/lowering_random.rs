@@ -120,7 +120,9 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 macro_rules! twin {
     ($wf:ident, $plain:ident, $ctx:ident, $x:ident, $body:block) => {
+        // Random programs bind values they never read: the same lints are allowed in both.
         #[workflow]
+        #[allow(unused_mut, unused_variables, unused_assignments, unused_labels, unreachable_code, clippy::all)]
         async fn $wf($ctx: WorkflowCtx, $x: u64) -> Result<Vec<u64>, WorkflowError> $body
 
         #[allow(

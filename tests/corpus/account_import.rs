@@ -102,10 +102,7 @@ pub async fn account_import(
             .await?;
     }
     // `?` in a `match` scrutinee.
-    let vip: bool = match ctx.activity(credit_tier, legacy.id.len() as u8).await? {
-        3 => true,
-        _ => false,
-    };
+    let vip: bool = ctx.activity(credit_tier, legacy.id.len() as u8).await? == 3;
     // `?` inside a struct literal in the returned value.
     Ok(Imported {
         account,

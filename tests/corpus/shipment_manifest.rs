@@ -42,6 +42,7 @@ pub async fn insure(_ctx: ActivityCtx, cents: u64) -> Result<u64, ActivityError>
 }
 
 #[workflow]
+#[allow(clippy::type_complexity)]
 pub async fn shipment_manifest(
     ctx: WorkflowCtx,
     shipment: Shipment,

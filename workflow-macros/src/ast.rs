@@ -9,6 +9,8 @@ use crate::ctxt::Ctxt;
 pub struct Param {
     pub ident: syn::Ident,
     pub ty: Type,
+    /// Declared `mut order: Order`.
+    pub mutable: bool,
 }
 
 pub struct WorkflowFn {
@@ -97,7 +99,11 @@ impl WorkflowFn {
                                 ),
                             );
                         }
-                        params.push(Param { ident: pi.ident.clone(), ty: (*pt.ty).clone() })
+                        params.push(Param {
+                            ident: pi.ident.clone(),
+                            ty: (*pt.ty).clone(),
+                            mutable: pi.mutability.is_some(),
+                        })
                     }
                     other => cx.spanned(
                         other,

@@ -23,23 +23,14 @@
 //!             ...
 //! ```
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::visit_mut::VisitMut;
-use syn::{Block, Expr, Stmt, Type, parse_quote, parse_quote_spanned};
+use syn::{Expr, Type};
 
 use crate::ast::WorkflowFn;
-use crate::lower::liveness::{RESTORE, SUSPEND, marker_index};
-use crate::lower::normalize::ELEM_ATTR;
-use crate::lower::resume::{AWAIT_ATTR, Var};
-use crate::lower::{Lowered, suspends_in};
-
-pub struct Names {
-    pub krate: TokenStream,
-    pub state: syn::Ident,
-    pub variants: Vec<syn::Ident>,
-    pub output: Type,
-}
+use crate::lower::Lowered;
+use crate::lower::emit::{Emitter, field_ident, mixed};
+use crate::lower::ir::{Origin, Var, compact};
 
 fn camel(s: &str) -> String {
     s.split('_')
@@ -55,7 +46,7 @@ fn camel(s: &str) -> String {
 }
 
 pub fn variant_names(low: &Lowered) -> Vec<syn::Ident> {
-    low.awaits
+    low.awaits()
         .iter()
         .enumerate()
         .map(|(k, a)| {
@@ -120,8 +111,8 @@ fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) 
     let t = field_ty(v, krate);
     // Documented, for crates that deny `missing_docs`.
     let doc = match v.origin {
-        crate::lower::resume::Origin::Param => format!("The input `{}`.", v.display_name()),
-        crate::lower::resume::Origin::Temp => {
+        Origin::Param => format!("The input `{}`.", v.display_name()),
+        Origin::Temp => {
             "A value the lowering keeps (a loop's items or position, an operand).".to_string()
         }
         _ => format!("The variable `{}`.", v.display_name()),
@@ -134,7 +125,7 @@ fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) 
     // The type is named in the path, so that the bound is introduced there (not inferred from
     // serde's own argument, which has serde's span).
     let (save, load) = match single_input {
-        Some(wf) if v.origin == crate::lower::resume::Origin::Param => (
+        Some(wf) if v.origin == Origin::Param => (
             format!("{krate}::__private::save_input::<{wf}, _>"),
             format!("{krate}::__private::load_input::<{wf}, _>"),
         ),
@@ -146,42 +137,9 @@ fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) 
             )
         }
     };
-    let save = syn::LitStr::new(&crate::lower::resume::compact(&save), at);
-    let load = syn::LitStr::new(&crate::lower::resume::compact(&load), at);
+    let save = syn::LitStr::new(&compact(&save), at);
+    let load = syn::LitStr::new(&compact(&load), at);
     quote!(#[doc = #doc] #[serde(serialize_with = #save, deserialize_with = #load)] #f: #t)
-}
-
-fn field_ident(v: &Var) -> syn::Ident {
-    format_ident!("{}", v.name())
-}
-
-/// The names derived from a variable resolve like the macro's own and are located at the
-/// variable, so that an error about its saving or restoring points there.
-fn local_field(v: &Var) -> syn::Ident {
-    derived(v, "f")
-}
-
-fn witness(v: &Var) -> syn::Ident {
-    derived(v, "w")
-}
-
-/// `__wf_<kind>_<name>` for the user's `<name>`, `__wf_<kind>t_<n>` for the macro's own
-/// `__wf_<n>`: the two never meet (a user's `t1` and the temporary `__wf_t1` once did).
-fn derived(v: &Var, kind: &str) -> syn::Ident {
-    let name = v.plain_name();
-    let text = match name.strip_prefix("__wf_") {
-        Some(own) => format!("__wf_{kind}t_{own}"),
-        None => format!("__wf_{kind}_{name}"),
-    };
-    syn::Ident::new(&text, Span::mixed_site().located_at(v.ident.span()))
-}
-
-fn op_witness(k: usize) -> syn::Ident {
-    syn::Ident::new(&format!("__wf_op{k}"), Span::mixed_site())
-}
-
-fn mixed(name: &str) -> syn::Ident {
-    syn::Ident::new(name, Span::mixed_site())
 }
 
 pub fn generate(
@@ -200,12 +158,6 @@ pub fn generate(
     };
     let output = &wf.output;
     let variants = variant_names(low);
-    let names = Names {
-        krate: krate.clone(),
-        state: state.clone(),
-        variants: variants.clone(),
-        output: output.clone(),
-    };
 
     // The state enum.
     // A single input's type is `Workflow::Input`, checked at the impl: it is saved through the
@@ -219,7 +171,7 @@ pub fn generate(
         variants
             .iter()
             .zip(&low.fields)
-            .zip(&low.awaits)
+            .zip(low.awaits())
             .map(|((v, fields), site)| {
                 let fs = fields.iter().map(|p| state_field(p, krate, single_input));
                 let doc = format!("Suspended at line {}: `{}`.", site.line, site.text);
@@ -228,7 +180,7 @@ pub fn generate(
     let state_doc = format!(
         "The state of workflow `{name}`: one variant per durable await, holding the variables live there."
     );
-    let serde_path = crate::lower::resume::compact(&quote!(#krate::__private::serde).to_string());
+    let serde_path = compact(&quote!(#krate::__private::serde).to_string());
 
     // Inputs.
     let param_idents: Vec<&syn::Ident> = low.params.iter().map(|p| &p.ident).collect();
@@ -245,50 +197,20 @@ pub fn generate(
         ),
     };
 
-    // The arms.
-    let ctx_ident = &wf.ctx;
+    // The step function's body.
+    let emitter = Emitter {
+        prog: &low.prog,
+        live: &low.live,
+        krate,
+        state: &state,
+        variants: &variants,
+        output,
+        ctx: &wf.ctx,
+    };
+    let step_body = emitter.body();
     let wf_ctx = mixed("__wf_ctx");
     let wf_state = mixed("__wf_state");
     let wf_wake = mixed("__wf_wake");
-    let start_code = finish_arm(&low.start.code, low, &names);
-    let start_fields = low.params.iter().map(|p| {
-        let f = field_ident(p);
-        let l = local_field(p);
-        quote!(#f: #l)
-    });
-    let mut arms = vec![quote! {
-        #state::Start { #(#start_fields),* } => {
-            #[allow(unused_variables)]
-            let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
-            #start_code
-        }
-    }];
-    for (k, arm) in low.conts.iter().enumerate() {
-        let v = &variants[k];
-        let fields = low.fields[k].iter().map(|p| {
-            let f = field_ident(p);
-            let l = local_field(p);
-            quote!(#f: #l)
-        });
-        let code = finish_arm(&arm.code, low, &names);
-        arms.push(quote! {
-            #state::#v { #(#fields),* } => {
-                #[allow(unused_variables)]
-                let #ctx_ident: &#krate::WorkflowCtx = #wf_ctx;
-                #code
-            }
-        });
-    }
-    let op_witnesses = (0..low.awaits.len()).map(op_witness);
-    let mut enc: Vec<syn::Ident> = low
-        .fields
-        .iter()
-        .flatten()
-        .filter(|v| v.ty.is_none())
-        .map(witness)
-        .collect();
-    enc.sort_by_key(|i| i.to_string());
-    enc.dedup_by_key(|i| i.to_string());
 
     // The description.
     let desc = crate::describe::describe(wf_name, low, &variants, krate);
@@ -300,6 +222,16 @@ pub fn generate(
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
+        .collect();
+    // The user's lint attributes (`#[allow(..)]` and the like) hold for the body.
+    let lints: Vec<&syn::Attribute> = func
+        .attrs
+        .iter()
+        .filter(|a| {
+            ["allow", "warn", "deny", "forbid", "expect"]
+                .iter()
+                .any(|l| a.path().is_ident(l))
+        })
         .collect();
     let struct_doc = format!("The workflow `{wf_name}` (its state is [`{state}`]).");
     quote! {
@@ -327,18 +259,13 @@ pub fn generate(
         const _: () = {
             #(#items)*
 
-            #[allow(
-                unused_mut, unused_variables, unused_assignments, non_snake_case, unreachable_code, unused_braces, unused_parens,
-                unused_labels, clippy::all, clippy::pedantic, clippy::nursery
-            )]
+            // The generated function: its own names are mixed-site and do not warn; the user's
+            // statements in it keep their lints. `non_snake_case`: the workflow's name is the
+            // user's function name, used as is.
+            #[allow(non_snake_case)]
+            #(#lints)*
             fn __wf_step(#wf_state: &mut #state, #wf_ctx: &#krate::WorkflowCtx, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {
-                #(let mut #op_witnesses = ::core::option::Option::None;)*
-                #(let mut #enc = ::core::option::Option::None;)*
-                match ::core::mem::replace(#wf_state, #state::Poisoned) {
-                    #(#arms)*
-                    #state::Returned => #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Returned"))),
-                    #state::Poisoned => #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Poisoned"))),
-                }
+                #step_body
             }
 
             #desc_tokens
@@ -373,293 +300,4 @@ pub fn generate(
             }
         };
     }
-}
-
-/// Expands the markers of an arm and rewrites `?` and `return` into completions.
-fn finish_arm(code: &Block, low: &Lowered, names: &Names) -> TokenStream {
-    let mut code = code.clone();
-    let mut f = Finish {
-        low,
-        names,
-        loops: 0,
-        taken: Vec::new(),
-    };
-    f.visit_block_mut(&mut code);
-    let holders = f
-        .taken
-        .iter()
-        .map(|l| quote!(let mut #l = ::core::option::Option::Some(#l);));
-    let krate = &names.krate;
-    let output = &names.output;
-    let out = mixed("__wf_out");
-    // The arm's block is `{ restore-lets; { body } }`: its value is the body's.
-    let stmts = &code.stmts;
-    quote! {
-        #(#holders)*
-        let #out: #output = { #(#stmts)* };
-        #krate::__private::Step::Completed(#out)
-    }
-}
-
-struct Finish<'a> {
-    low: &'a Lowered,
-    names: &'a Names,
-    /// How many loops enclose the code being rewritten.
-    loops: usize,
-    /// Saved variables restored inside a loop: their fields are held in an `Option` and taken,
-    /// since the borrow checker cannot see that the resumed iteration runs once.
-    taken: Vec<syn::Ident>,
-}
-
-impl Finish<'_> {
-    fn complete(&self, e: TokenStream) -> Expr {
-        let krate = &self.names.krate;
-        parse_quote!(return #krate::__private::Step::Completed(#e))
-    }
-
-    fn restore(&mut self, level: usize) -> Vec<Stmt> {
-        let krate = &self.names.krate;
-        let mut out = Vec::new();
-        // Assigned before they are read: declared, and initialized by the code that follows.
-        for i in &self.low.decl_levels[level] {
-            let v = &self.low.levels[level][*i];
-            let ident = &v.ident;
-            out.push(match &v.ty {
-                Some(t) => parse_quote!(let mut #ident: #t;),
-                None => parse_quote!(let mut #ident;),
-            });
-        }
-        for i in &self.low.live_levels[level] {
-            let v = &self.low.levels[level][*i];
-            let ident = &v.ident;
-            let l = local_field(v);
-            let what = format!("variable `{}`", v.display_name());
-            let taken: Expr = if self.loops > 0 {
-                self.taken.push(l.clone());
-                parse_quote!(match #l.take() {
-                    ::core::option::Option::Some(__wf_x) => __wf_x,
-                    ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
-                })
-            } else {
-                parse_quote!(#l)
-            };
-            match &v.ty {
-                Some(_) => out.push(parse_quote!(let mut #ident = #taken;)),
-                None => {
-                    let w = witness(v);
-                    // At the variable: "`&u64` cannot be decoded" is about the user's loop.
-                    let at = Span::mixed_site().located_at(v.ident.span());
-                    out.push(parse_quote_spanned! {at=>
-                        let mut #ident = match #krate::__private::decode(&#w, &#taken, #what) {
-                            ::core::result::Result::Ok(__wf_x) => __wf_x,
-                            ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
-                        };
-                    })
-                }
-            }
-        }
-        out
-    }
-
-    fn suspend(&self, k: usize, op: Expr) -> Expr {
-        let krate = &self.names.krate;
-        let state = &self.names.state;
-        let variant = &self.names.variants[k];
-        let w = op_witness(k);
-        let op_var = mixed("__wf_op");
-        let pending = mixed("__wf_pending");
-        let wf_ctx = mixed("__wf_ctx");
-        let wf_state = mixed("__wf_state");
-        let mut encodes = Vec::new();
-        let fields = self.low.fields[k].iter().map(|v| {
-            let f = field_ident(v);
-            let ident = &v.ident;
-            match &v.ty {
-                Some(_) => quote!(#f: #ident),
-                None => {
-                    let wv = witness(v);
-                    let l = local_field(v);
-                    let what = format!("variable `{}`", v.display_name());
-                    encodes.push(quote! {
-                        #wv = ::core::option::Option::Some(#krate::__private::phantom_of(&#ident));
-                        let #l = match #krate::__private::encode(&#ident, #what) {
-                            ::core::result::Result::Ok(__wf_x) => __wf_x,
-                            ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
-                        };
-                    });
-                    quote!(#f: #l)
-                }
-            }
-        }).collect::<Vec<_>>();
-        parse_quote!({
-            let #op_var = #op;
-            #w = ::core::option::Option::Some(#krate::__private::phantom_of(&#op_var));
-            let #pending = match #krate::__private::schedule(#op_var, #wf_ctx) {
-                ::core::result::Result::Ok(__wf_x) => __wf_x,
-                ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
-            };
-            #(#encodes)*
-            *#wf_state = #state::#variant { #(#fields),* };
-            return #krate::__private::Step::Suspended(#pending);
-        })
-    }
-}
-
-impl VisitMut for Finish<'_> {
-    fn visit_block_mut(&mut self, b: &mut Block) {
-        let mut out = Vec::with_capacity(b.stmts.len());
-        for mut s in std::mem::take(&mut b.stmts) {
-            if let Stmt::Macro(m) = &s {
-                if let Some(l) = marker_index(&m.mac, RESTORE) {
-                    out.extend(self.restore(l));
-                    continue;
-                }
-                if let Some(k) = marker_index(&m.mac, SUSPEND) {
-                    let e = self.suspend_from_tokens(k, &m.mac);
-                    out.push(Stmt::Expr(e, Some(Default::default())));
-                    continue;
-                }
-            }
-            if let Stmt::Item(item) = &mut s {
-                // Items of inner blocks are copied into every continuation that runs through
-                // their block; a copy a continuation does not use is not the user's mistake.
-                if let Some(attrs) = item_attrs(item) {
-                    attrs.push(parse_quote!(#[allow(unused_imports, dead_code)]));
-                }
-            }
-            self.visit_stmt_mut(&mut s);
-            out.push(s);
-        }
-        b.stmts = out;
-    }
-
-    fn visit_expr_mut(&mut self, e: &mut Expr) {
-        match e {
-            Expr::Macro(m) => {
-                if let Some(k) = marker_index(&m.mac, SUSPEND) {
-                    *e = self.suspend_from_tokens(k, &m.mac);
-                    return;
-                }
-            }
-            Expr::Try(t) => {
-                self.visit_expr_mut(&mut t.expr);
-                let inner = &t.expr;
-                let krate = &self.names.krate;
-                let output = &self.names.output;
-                // Spanned at the user's `?`, so that "cannot use `?` here" points there.
-                let q = t.question_token.span;
-                let here = Span::mixed_site().located_at(q);
-                let r = syn::Ident::new("__wf_residual", here);
-                let v = syn::Ident::new("__wf_ok", here);
-                let ret = self.complete(quote!(#r));
-                *e = parse_quote_spanned!(q=> match <_ as #krate::__private::QuestionMark<#output>>::branch(#inner) {
-                    ::core::result::Result::Ok(#v) => #v,
-                    ::core::result::Result::Err(#r) => #ret,
-                });
-                return;
-            }
-            Expr::Return(r) if is_generated_return(r) => return,
-            Expr::Return(r) => {
-                if let Some(x) = &mut r.expr {
-                    self.visit_expr_mut(x);
-                }
-                let value = match &r.expr {
-                    Some(x) => quote!(#x),
-                    None => quote!(()),
-                };
-                *e = self.complete(value);
-                return;
-            }
-            Expr::Await(aw) => {
-                aw.attrs.retain(|a| !a.path().is_ident(AWAIT_ATTR));
-            }
-            _ => {}
-        }
-        syn::visit_mut::visit_expr_mut(self, e);
-    }
-
-    /// `?` and `return` inside macro arguments (`format!("{}", a?)`) complete the workflow
-    /// too: arguments that parse as expressions are rewritten.
-    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
-        if marker_index(m, SUSPEND).is_some() || marker_index(m, RESTORE).is_some() {
-            return;
-        }
-        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
-        if let Ok(mut args) = m.parse_body_with(parser) {
-            let before = quote!(#args).to_string();
-            for a in args.iter_mut() {
-                self.visit_expr_mut(a);
-            }
-            if quote!(#args).to_string() != before {
-                m.tokens = quote!(#args);
-            }
-        }
-    }
-
-    fn visit_local_mut(&mut self, l: &mut syn::Local) {
-        l.attrs.retain(|a| !a.path().is_ident(ELEM_ATTR));
-        syn::visit_mut::visit_local_mut(self, l);
-    }
-
-    fn visit_expr_loop_mut(&mut self, l: &mut syn::ExprLoop) {
-        self.loops += 1;
-        syn::visit_mut::visit_expr_loop_mut(self, l);
-        self.loops -= 1;
-    }
-
-    fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
-    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
-}
-
-impl Finish<'_> {
-    fn suspend_from_tokens(&mut self, k: usize, mac: &syn::Macro) -> Expr {
-        let ts: TokenStream = mac.tokens.clone().into_iter().skip(2).collect();
-        let mut op: Expr =
-            syn::parse2(ts).expect("the marker holds the operation it was made from");
-        self.visit_expr_mut(&mut op);
-        self.suspend(k, op)
-    }
-}
-
-fn item_attrs(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
-    use syn::Item::*;
-    Some(match item {
-        Const(i) => &mut i.attrs,
-        Enum(i) => &mut i.attrs,
-        Fn(i) => &mut i.attrs,
-        Impl(i) => &mut i.attrs,
-        Macro(i) => &mut i.attrs,
-        Mod(i) => &mut i.attrs,
-        Static(i) => &mut i.attrs,
-        Struct(i) => &mut i.attrs,
-        Trait(i) => &mut i.attrs,
-        Type(i) => &mut i.attrs,
-        Union(i) => &mut i.attrs,
-        Use(i) => &mut i.attrs,
-        _ => return None,
-    })
-}
-
-/// The awaits an arm's code can suspend at next (for the description's transitions).
-pub fn next_awaits(code: &Block) -> Vec<usize> {
-    suspends_in(code).into_iter().collect()
-}
-
-/// A `return` the lowering wrote itself (`return ::workflow_rt::__private::Step::..`), which is
-/// not a completion of the workflow.
-fn is_generated_return(r: &syn::ExprReturn) -> bool {
-    let Some(Expr::Call(c)) = r.expr.as_deref() else {
-        return false;
-    };
-    let Expr::Path(p) = &*c.func else {
-        return false;
-    };
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segs.windows(2)
-        .any(|w| w[0] == "__private" && w[1] == "Step")
 }

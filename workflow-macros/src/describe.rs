@@ -19,8 +19,7 @@ use quote::quote;
 use syn::visit::Visit;
 
 use crate::lower::Lowered;
-use crate::lower::diverge::expr_diverges;
-use crate::lower::resume::{Var, compact};
+use crate::lower::ir::{Var, compact};
 
 pub struct Described {
     pub tokens: TokenStream,
@@ -67,30 +66,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Whether an arm's code can run to the end of the workflow (a `return`, a `?`, or a body that
-/// does not always suspend).
-fn can_complete(code: &syn::Block) -> bool {
-    struct F(bool);
-    impl<'ast> Visit<'ast> for F {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
-        }
-        fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
-            self.0 = true;
-            syn::visit::visit_expr_try(self, t);
-        }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    let mut f = F(false);
-    f.visit_block(code);
-    let body_diverges = code.stmts.iter().any(|s| match s {
-        syn::Stmt::Expr(e, _) => expr_diverges(e),
-        _ => false,
-    });
-    f.0 || !body_diverges
-}
-
 pub fn describe(
     wf_name: &str,
     low: &Lowered,
@@ -111,7 +86,7 @@ pub fn describe(
     }
     canon.push('\n');
     states.push((String::from("Start"), None, start_vars));
-    for (k, site) in low.awaits.iter().enumerate() {
+    for (k, site) in low.awaits().iter().enumerate() {
         let vars: Vec<(String, String)> = low.fields[k]
             .iter()
             .map(|v| (v.display_name(), type_text(v)))
@@ -145,14 +120,14 @@ pub fn describe(
     };
 
     let mut transitions: Vec<(u16, u16)> = Vec::new();
-    for (from, arm) in std::iter::once(&low.start)
-        .chain(low.conts.iter())
-        .enumerate()
-    {
-        for k in crate::codegen::next_awaits(&arm.code) {
+    let from_points = std::iter::once(low.prog.order[0])
+        .chain((0..low.awaits().len()).map(|k| low.prog.resume_point(k)));
+    for (from, p) in from_points.enumerate() {
+        let (next, completes) = crate::lower::next_states(&low.prog, p);
+        for k in next {
             transitions.push((from as u16, k as u16 + 1));
         }
-        if can_complete(&arm.code) {
+        if completes {
             transitions.push((from as u16, returned));
         }
     }

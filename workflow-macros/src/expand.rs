@@ -10,7 +10,7 @@ use syn::ItemFn;
 use crate::ast::WorkflowFn;
 use crate::attr::Args;
 use crate::ctxt::Ctxt;
-use crate::lower::resume::{Origin, Var};
+use crate::lower::ir::{Origin, Var};
 
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
@@ -45,16 +45,52 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             ident: p.ident.clone(),
             ty: Some(p.ty.clone()),
             by_ref: false,
+            mutable: p.mutable,
             origin: Origin::Param,
         })
         .collect();
     let body = (*wf.func.block).clone();
     let lowered = crate::lower::lower(&cx, &wf.ctx, &krate, params, body);
-    match (lowered, cx.take()) {
+    let out = match (lowered, cx.take()) {
         (Some(low), None) => {
             crate::codegen::generate(&wf, &low, &krate, &wf_name, args.state.as_ref())
         }
         (_, err) => fallback(&wf.func, &krate, &wf_name, err),
+    };
+    dump_expansion(&wf_name, out)
+}
+
+/// Debugging aid: when the environment variable `WORKFLOW_MACROS_EXPANSION_DIR` is set while a
+/// crate compiles, each `#[workflow]` also writes its expansion, as `TokenStream::to_string()`
+/// (one long line: pretty-print it with `prettyplease` or `rustfmt`), to
+/// `<dir>/<workflow name>.rs` (characters other than `[A-Za-z0-9_-]` in the name become `_`),
+/// creating `<dir>` if needed; a failed write is a compile error. Cargo does not track the
+/// variable: touch the file to expand it again. `examples/compile_cost` counts the generated
+/// lines this way. Unset, it costs one environment lookup per workflow.
+fn dump_expansion(wf_name: &str, out: TokenStream) -> TokenStream {
+    let Some(dir) = std::env::var_os("WORKFLOW_MACROS_EXPANSION_DIR") else {
+        return out;
+    };
+    let file: String = wf_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = std::path::Path::new(&dir).join(format!("{file}.rs"));
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, out.to_string())) {
+        Ok(()) => out,
+        Err(e) => {
+            let msg = format!(
+                "WORKFLOW_MACROS_EXPANSION_DIR: cannot write {}: {e}",
+                path.display()
+            );
+            quote!(#out ::core::compile_error!(#msg);)
+        }
     }
 }
 

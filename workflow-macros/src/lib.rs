@@ -41,4 +41,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 #[cfg(test)]
+mod compile_cost_test;
+#[cfg(test)]
 mod snapshots_test;

@@ -523,13 +523,40 @@ struct Config {
     max_steps: u32,
 }
 
+impl Config {
+    fn new(id: String, start_ms: u64) -> Self {
+        Config {
+            id,
+            handlers: HashMap::new(),
+            signals: Vec::new(),
+            responders: HashMap::new(),
+            setup_error: None,
+            start_ms,
+            snapshot_every_await: false,
+            record_snapshots: false,
+            tie_break: TieBreak::default(),
+            latency: None,
+            failures: None,
+            max_steps: DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
 /// A workflow run in-process, configured with a builder, started with [`TestRun::run`].
 ///
 /// See the [module documentation](self) for how a run proceeds.
 #[must_use = "a TestRun does nothing until `.run()`"]
 pub struct TestRun<W: Workflow> {
-    input: W::Input,
+    origin: Origin<W>,
     config: Config,
+}
+
+/// Where a [`TestRun`] begins.
+enum Origin<W: Workflow> {
+    /// [`Workflow::start`] on this input ([`TestRun::new`]).
+    Input(W::Input),
+    /// A stored snapshot and the tree it is suspended on ([`TestRun::resume_from`]).
+    Snapshot(Box<(crate::Snapshot, Option<Pending>)>),
 }
 
 impl<W: Workflow> fmt::Debug for TestRun<W> {
@@ -576,21 +603,57 @@ impl<W: Workflow> TestRun<W> {
     pub fn new(workflow: W, id: impl Into<String>, input: W::Input) -> Self {
         let _ = workflow;
         TestRun {
-            input,
-            config: Config {
-                id: id.into(),
-                handlers: HashMap::new(),
-                signals: Vec::new(),
-                responders: HashMap::new(),
-                setup_error: None,
-                start_ms: DEFAULT_START_MS,
-                snapshot_every_await: false,
-                record_snapshots: false,
-                tie_break: TieBreak::default(),
-                latency: None,
-                failures: None,
-                max_steps: DEFAULT_MAX_STEPS,
-            },
+            origin: Origin::Input(input),
+            config: Config::new(id.into(), DEFAULT_START_MS),
+        }
+    }
+
+    /// A run of `workflow` with id `id` that continues from a snapshot as the runtime stores it,
+    /// instead of starting from an input: `snapshot` is the envelope (see [`crate::Snapshot`]) and
+    /// `pending` the command tree the workflow was suspended on when it was written (`None` for
+    /// the start state, written before the first step).
+    ///
+    /// The run refuses a snapshot of another workflow or with another fingerprint, as the runtime
+    /// does, and one whose state does not decode: all three are a [`TestError::Decode`]. Otherwise
+    /// it waits for `pending` with this run's answers (activities, signals, timers), hands the
+    /// resolution to the decoded state, and goes on as any run. The virtual clock starts at the
+    /// snapshot's clock reading, so [`TestRun::signal_after`] counts from there; step numbers go
+    /// on from the snapshot's step, so [`TestOutcome::steps`] and [`TestRun::max_steps`] count
+    /// the steps before it too. The outcome's commands, calls and signals are those after it.
+    ///
+    /// Meant for tests that old snapshots still resume under new code.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn nap(ctx: WorkflowCtx, secs: u64) -> u64 {
+    ///     ctx.sleep(Duration::from_secs(secs)).await;
+    ///     secs
+    /// }
+    ///
+    /// let run = TestRun::new(nap, "n", 5).record_snapshots(true).run()?;
+    /// // What a store would hold at the sleep: the envelope and the tree it waits on.
+    /// let (state, ctx) = run.snapshots[1].decode(nap)?;
+    /// let bytes = workflow_rt::Snapshot::encode("nap", <nap as Workflow>::FINGERPRINT, 1, ctx, &state).unwrap();
+    /// let snapshot = workflow_rt::Snapshot::decode(&bytes).unwrap();
+    /// let resumed = TestRun::resume_from(nap, "n", snapshot, Some(run.commands[0].clone())).run()?;
+    /// assert_eq!((resumed.output, resumed.steps), (5, 2));
+    /// assert_eq!(resumed.finished_at, run.finished_at);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn resume_from(
+        workflow: W,
+        id: impl Into<String>,
+        snapshot: crate::Snapshot,
+        pending: Option<Pending>,
+    ) -> Self {
+        let _ = workflow;
+        let config = Config::new(id.into(), snapshot.ctx.now_ms);
+        TestRun {
+            origin: Origin::Snapshot(Box::new((snapshot, pending))),
+            config,
         }
     }
 
@@ -1083,7 +1146,7 @@ impl<W: Workflow> TestRun<W> {
     /// # Errors
     /// As [`TestRun::run`].
     pub async fn run_async(self) -> Result<TestOutcome<W::Output>, TestError> {
-        let TestRun { input, mut config } = self;
+        let TestRun { origin, mut config } = self;
         if let Some(e) = config.setup_error.take() {
             return Err(e);
         }
@@ -1100,18 +1163,47 @@ impl<W: Workflow> TestRun<W> {
             delivered: Vec::new(),
         };
         let started_at = to_time(driver.now_ms);
-        let mut state = Some(W::start(input));
-        let mut ctx = Some(WorkflowCtx::new(
-            driver.config.id.clone(),
-            WorkflowCtx::initial_state(&driver.config.id, driver.now_ms),
-        ));
+        let id = driver.config.id.clone();
+        // The state, its context, the steps already run, and the tree the state waits on.
+        let (start, cx, mut step, mut waiting_on) = match origin {
+            Origin::Input(input) => {
+                let cx = WorkflowCtx::initial_state(&id, driver.now_ms);
+                (W::start(input), cx, 0, None)
+            }
+            Origin::Snapshot(resumed) => {
+                let (snapshot, pending) = *resumed;
+                let refused = |reason: String| TestError::Decode {
+                    what: format!("snapshot {} as a state of `{}`", snapshot.step, W::NAME),
+                    reason,
+                };
+                snapshot
+                    .check(W::NAME, W::FINGERPRINT)
+                    .map_err(|e| refused(e.to_string()))?;
+                let state = snapshot
+                    .decode_state::<W::State>()
+                    .map_err(|e| refused(e.to_string()))?;
+                let step = u32::try_from(snapshot.step)
+                    .map_err(|_| refused("its step number is out of range".into()))?;
+                (state, snapshot.ctx, step, pending)
+            }
+        };
+        let mut state = Some(start);
+        let mut ctx = Some(WorkflowCtx::new(id, cx));
         let mut commands = Vec::new();
         let mut resolutions = Vec::new();
         let mut snapshots = Vec::new();
         let mut wake: Option<Resolution> = None;
-        driver.checkpoint::<W>(0, &mut state, &mut ctx, &mut snapshots)?;
-        let mut step: u32 = 0;
+        driver.checkpoint::<W>(step, &mut state, &mut ctx, &mut snapshots)?;
         loop {
+            if let Some(pending) = waiting_on.take() {
+                let mut resolution = driver.wait(step, &pending).await?;
+                if driver.config.snapshot_every_await {
+                    resolution = driver.round_trip(step, &resolution)?;
+                }
+                commands.push(pending);
+                resolutions.push(resolution.clone());
+                wake = Some(resolution);
+            }
             if step >= driver.config.max_steps {
                 return Err(TestError::StepLimit {
                     id: driver.config.id.clone(),
@@ -1157,13 +1249,7 @@ impl<W: Workflow> TestRun<W> {
                 }
                 Ok(Step::Suspended(pending)) => {
                     driver.checkpoint::<W>(step, &mut state, &mut ctx, &mut snapshots)?;
-                    let mut resolution = driver.wait(step, &pending).await?;
-                    if driver.config.snapshot_every_await {
-                        resolution = driver.round_trip(step, &resolution)?;
-                    }
-                    commands.push(pending);
-                    resolutions.push(resolution.clone());
-                    wake = Some(resolution);
+                    waiting_on = Some(pending);
                 }
             }
         }
@@ -2331,6 +2417,33 @@ mod tests {
             garbage.decode(Script),
             Err(TestError::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn a_run_resumes_from_a_stored_snapshot_of_its_own_code_only() {
+        let make = || script(vec![Op::Echo(1), Op::Sleep(5), Op::Echo(3)]).with_activity(Echo);
+        let full = make().record_snapshots(true).run().unwrap();
+        let (state, ctx) = full.snapshots[2].decode(Script).unwrap();
+        let stored = |name: &str, fingerprint: u64| {
+            let bytes = crate::Snapshot::encode(name, fingerprint, 2, ctx, &state).unwrap();
+            crate::Snapshot::decode(&bytes).unwrap()
+        };
+        let resume = |snapshot| {
+            TestRun::resume_from(Script, "wf-1", snapshot, Some(full.commands[1].clone()))
+                .with_activity(Echo)
+                .snapshot_every_await(true)
+                .record_snapshots(true)
+                .run()
+        };
+        let run = resume(stored("script", 1)).unwrap();
+        assert_eq!(run.output, full.output);
+        assert_eq!((run.steps, run.finished_at), (full.steps, full.finished_at));
+        assert_eq!(run.commands, full.commands[1..]);
+        assert_eq!(run.snapshots, full.snapshots[2..]);
+        for refused in [stored("script", 2), stored("other", 1)] {
+            let err = resume(refused).unwrap_err();
+            assert!(matches!(err, TestError::Decode { .. }), "{err:?}");
+        }
     }
 
     #[test]

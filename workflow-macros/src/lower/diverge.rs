@@ -1,22 +1,18 @@
 //! Divergence, read off the syntax: whether an expression never finishes normally (it returns,
-//! breaks, continues, suspends, or panics on every path). Code after a diverging statement is
-//! dropped from the generated blocks: it is unreachable there, and keeping it would give its
-//! `let`s the never type (so `let x = { suspend }; x + 1` would not compile).
+//! breaks, continues, or panics on every path). A region ends at a diverging statement: the
+//! code after it is unreachable, and no jump is generated after it.
 
 use syn::visit::Visit;
 use syn::{Block, Expr, Stmt};
-
-use super::liveness::SUSPEND;
 
 pub fn expr_diverges(e: &Expr) -> bool {
     match e {
         Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => true,
         Expr::Macro(m) => {
             let p = &m.mac.path;
-            p.is_ident(SUSPEND)
-                || ["panic", "unreachable", "todo", "unimplemented"]
-                    .iter()
-                    .any(|n| p.is_ident(n))
+            ["panic", "unreachable", "todo", "unimplemented"]
+                .iter()
+                .any(|n| p.is_ident(n))
         }
         Expr::Block(b) => {
             b.label.is_none() && block_diverges(&b.block)
@@ -51,10 +47,9 @@ pub fn stmt_diverges(s: &Stmt) -> bool {
         Stmt::Expr(e, _) => expr_diverges(e),
         Stmt::Macro(m) => {
             let p = &m.mac.path;
-            p.is_ident(SUSPEND)
-                || ["panic", "unreachable", "todo", "unimplemented"]
-                    .iter()
-                    .any(|n| p.is_ident(n))
+            ["panic", "unreachable", "todo", "unimplemented"]
+                .iter()
+                .any(|n| p.is_ident(n))
         }
         Stmt::Item(_) => false,
     }
@@ -110,27 +105,4 @@ fn breaks_to(body: &Block, label: Option<&syn::Lifetime>, unlabeled: bool) -> bo
     };
     f.visit_block(body);
     f.found
-}
-
-/// Drops every statement after the first diverging one, in `b` and in every block inside it.
-/// A `let` whose initializer diverges becomes an expression statement.
-pub fn truncate(b: &mut Block) {
-    struct T;
-    impl syn::visit_mut::VisitMut for T {
-        fn visit_block_mut(&mut self, b: &mut Block) {
-            syn::visit_mut::visit_block_mut(self, b);
-            if let Some(i) = b.stmts.iter().position(stmt_diverges) {
-                b.stmts.truncate(i + 1);
-                if let Some(Stmt::Local(l)) = b.stmts.last() {
-                    let init = l.init.as_ref().expect("a diverging let has an initializer");
-                    let e = (*init.expr).clone();
-                    *b.stmts.last_mut().expect("non-empty") =
-                        Stmt::Expr(e, Some(Default::default()));
-                }
-            }
-        }
-        fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
-        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
-    }
-    syn::visit_mut::VisitMut::visit_block_mut(&mut T, b);
 }

@@ -1,12 +1,14 @@
-//! Liveness, on the syntax of a continuation: which variables a piece of code reads before it
-//! binds them itself (its free variables). A variable bound before an await is saved in that
-//! await's state exactly when it is free in the code that runs after the await.
+//! Liveness: which variables each point of the program reads before it binds them itself.
 //!
-//! Two markers stand for code that is generated later: `__wf_suspend!(k, OP)` (suspending at await
-//! `k` reads the operation's operands and every variable live at `k`) and `__wf_restore!(L)`
-//! (restoring binds the variables live at level `L`). Macro invocations are looked into: their
-//! arguments are parsed as expressions where possible, otherwise their identifiers are taken as
-//! uses, and so are the inline arguments of format strings (`"{total}"`).
+//! One backward gen/kill dataflow over the points: the transfer function of a point is the
+//! free-variable analysis of its region (what its statements read before they bind or assign
+//! it), where a jump reads what is live at its target and a suspension reads what is live after
+//! its await. Points are solved in reverse emission order (postorder for the forward jumps), so
+//! acyclic code settles in two sweeps; loops take one more sweep per nesting level.
+//!
+//! Macro invocations are looked into: their arguments are parsed as expressions where possible,
+//! otherwise their identifiers are taken as uses, and so are the inline arguments of format
+//! strings (`"{total}"`).
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -15,29 +17,94 @@ use syn::punctuated::Punctuated;
 use syn::visit::Visit;
 use syn::{Expr, Stmt, Token};
 
+use super::cfg::resolve_jump;
 use super::diverge::{block_diverges, expr_diverges};
+use super::ir::{End, FrameId, PointId, Program, Region, Term, VarId};
 use super::pattern::bindings;
 
-pub const SUSPEND: &str = "__wf_suspend";
-pub const RESTORE: &str = "__wf_restore";
-
-/// Answers what the markers read and bind.
-pub trait Markers {
-    /// The names read when suspending at await `k`.
-    fn live_at(&self, k: usize) -> Vec<String>;
-    /// The names bound when restoring level `l`.
-    fn restored_at(&self, l: usize) -> Vec<String>;
+/// What each point restores and declares.
+pub struct Liveness {
+    /// Per point (by id): the variables of its scope it reads before writing them, in scope
+    /// order: restored when the point starts.
+    pub restore: Vec<Vec<VarId>>,
+    /// Per point: the variables of its scope it assigns before reading them (a `let x: T;`
+    /// initialized after the await): declared, not restored.
+    pub declare: Vec<Vec<VarId>>,
 }
 
-pub fn marker_index(mac: &syn::Macro, name: &str) -> Option<usize> {
-    if !mac.path.is_ident(name) {
-        return None;
+impl Liveness {
+    /// The variables saved at await `k`: what resuming after it restores.
+    pub fn saved(&self, prog: &Program, k: usize) -> &[VarId] {
+        &self.restore[prog.resume_point(k).0]
     }
-    let first = mac.tokens.clone().into_iter().next()?;
-    match first {
-        TokenTree::Literal(l) => l.to_string().parse().ok(),
-        _ => None,
+}
+
+/// Solves liveness over `prog`'s points.
+pub fn solve(prog: &Program) -> Liveness {
+    let n = prog.points.len();
+    let names: Vec<Vec<String>> = prog
+        .points
+        .iter()
+        .map(|p| p.scope.iter().map(|v| prog.var(*v).name()).collect())
+        .collect();
+    let mut live: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
+    let mut written: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
+    loop {
+        let mut changed = false;
+        for p in prog.order.iter().rev() {
+            let uses = point_uses(prog, &live, *p);
+            let in_scope = |s: &BTreeSet<String>| -> BTreeSet<String> {
+                s.iter()
+                    .filter(|x| names[p.0].contains(x))
+                    .cloned()
+                    .collect()
+            };
+            let new = in_scope(&uses.free);
+            written[p.0] = in_scope(&uses.written);
+            if new != live[p.0] {
+                live[p.0] = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
     }
+    let pick = |p: usize, set: &BTreeSet<String>| -> Vec<VarId> {
+        prog.points[p]
+            .scope
+            .iter()
+            .filter(|v| set.contains(&prog.var(**v).name()))
+            .copied()
+            .collect()
+    };
+    Liveness {
+        restore: (0..n).map(|p| pick(p, &live[p])).collect(),
+        declare: (0..n)
+            .map(|p| {
+                let only: BTreeSet<String> = written[p].difference(&live[p]).cloned().collect();
+                pick(p, &only)
+            })
+            .collect(),
+    }
+}
+
+fn point_uses(prog: &Program, live: &[BTreeSet<String>], p: PointId) -> Uses {
+    let point = prog.point(p);
+    let mut v = FreeVars {
+        scopes: vec![Scope::default()],
+        uses: Uses::default(),
+        closures: 0,
+        exits: Vec::new(),
+        prog,
+        live,
+        open: Vec::new(),
+    };
+    if let Some(pat) = &point.binds {
+        v.bind_pat(pat);
+    }
+    v.region(&point.region);
+    v.uses
 }
 
 /// What a continuation does with the variables bound before it.
@@ -49,19 +116,6 @@ pub struct Uses {
     /// variables that must at least be declared, even when they are not restored (a `let x: T;`
     /// initialized after the await is written, not read).
     pub written: BTreeSet<String>,
-}
-
-/// The free and written variables of `stmts`, read as a block's statements.
-pub fn free_vars(stmts: &[Stmt], markers: &dyn Markers) -> Uses {
-    let mut v = FreeVars {
-        scopes: vec![Scope::default()],
-        uses: Uses::default(),
-        closures: 0,
-        exits: Vec::new(),
-        markers,
-    };
-    v.stmts(stmts);
-    v.uses
 }
 
 /// A lexical scope of the continuation.
@@ -82,7 +136,11 @@ struct FreeVars<'m> {
     /// The loops and labeled blocks around the code being read, innermost last: what is
     /// assigned at every `break` out of one is assigned after it.
     exits: Vec<Exit>,
-    markers: &'m dyn Markers,
+    prog: &'m Program,
+    /// What is live at each point so far.
+    live: &'m [BTreeSet<String>],
+    /// The lowered frames around the region being read.
+    open: Vec<FrameId>,
 }
 
 /// A construct a `break` can leave.
@@ -183,23 +241,68 @@ impl FreeVars<'_> {
         let set = self.scoped(f);
         (!diverges).then_some(set)
     }
+    /// A jump to point `to`: reads what is live there.
+    fn goto(&mut self, to: PointId) {
+        let names: Vec<String> = self.live[to.0].iter().cloned().collect();
+        for n in names {
+            self.use_name(n);
+        }
+    }
+    /// A `break` or `continue` out of the verbatim code, to a lowered frame.
+    fn jump_out(&mut self, label: Option<&syn::Lifetime>, cont: bool) {
+        let label = label.map(|l| l.ident.to_string());
+        if let Some(End::Goto { to, .. }) =
+            resolve_jump(&self.prog.frames, &self.open, label.as_deref(), cont)
+        {
+            self.goto(to);
+        }
+    }
+    fn region(&mut self, r: &Region) {
+        let outer = std::mem::replace(&mut self.open, r.frames.clone());
+        self.stmts(&r.stmts);
+        match &r.term {
+            Term::Suspend(k) => {
+                self.visit_expr(&self.prog.awaits[*k].op.clone());
+                self.goto(self.prog.resume_point(*k));
+            }
+            Term::Goto { to, value } => {
+                if let Some(v) = value {
+                    self.visit_expr(v);
+                }
+                self.goto(*to);
+            }
+            Term::Complete(v) => self.visit_expr(v),
+            Term::Diverges => {}
+            Term::If {
+                cond, then, els, ..
+            } => {
+                self.branch(false, |v| {
+                    v.cond(cond);
+                    v.region(then);
+                });
+                self.branch(false, |v| v.region(els));
+            }
+            Term::Match {
+                scrutinee, arms, ..
+            } => {
+                self.visit_expr(scrutinee);
+                for arm in arms {
+                    self.branch(false, |v| {
+                        v.bind_pat(&arm.pat);
+                        if let Some(g) = &arm.guard {
+                            v.visit_expr(g);
+                        }
+                        v.region(&arm.body);
+                    });
+                }
+            }
+            Term::Block { body, .. } => {
+                self.scoped(|v| v.region(body));
+            }
+        }
+        self.open = outer;
+    }
     fn mac(&mut self, mac: &syn::Macro) {
-        if let Some(k) = marker_index(mac, SUSPEND) {
-            for n in self.markers.live_at(k) {
-                self.use_name(n);
-            }
-            // The operation's own operands follow the index.
-            let ts: TokenStream = mac.tokens.clone().into_iter().skip(2).collect();
-            if let Ok(e) = syn::parse2::<Expr>(ts) {
-                self.visit_expr(&e);
-            }
-            return;
-        }
-        if let Some(l) = marker_index(mac, RESTORE) {
-            let names = self.markers.restored_at(l);
-            self.top().lets.extend(names);
-            return;
-        }
         let parsed = syn::parse::Parser::parse2(
             Punctuated::<Expr, Token![,]>::parse_terminated,
             mac.tokens.clone(),
@@ -286,6 +389,7 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
             Some(l) => x.label.as_ref() == Some(l),
             None => x.loop_,
         }) else {
+            self.jump_out(b.label.as_ref(), false);
             return;
         };
         let assigned: HashSet<String> = self.scopes[self.exits[i].depth..]
@@ -297,6 +401,22 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
             None => assigned,
             Some(prev) => prev.intersection(&assigned).cloned().collect(),
         });
+    }
+    fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
+        if self.closures > 0 {
+            return;
+        }
+        let label = c.label.as_ref().map(|l| l.ident.to_string());
+        let internal = self.exits.iter().any(|x| {
+            x.loop_
+                && match &label {
+                    Some(l) => x.label.as_ref() == Some(l),
+                    None => true,
+                }
+        });
+        if !internal {
+            self.jump_out(c.label.as_ref(), true);
+        }
     }
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if p.qself.is_none() && p.path.segments.len() == 1 && p.path.leading_colon.is_none() {

@@ -1,28 +1,31 @@
 //! The lowering of a workflow body into a state machine.
 //!
-//! Stages: [`normalize`] puts every durable await in statement position; [`resume::tag_awaits`]
-//! numbers them; [`resume`] builds one continuation per await (plus the start); [`liveness`]
-//! decides, to a fixpoint, which variables each await must save; `codegen` writes the state
-//! enum and the `resume` function.
+//! Stages, each in its own module: [`rename`] renames inner bindings that shadow outer ones in
+//! blocks that await; [`normalize`] puts every durable await in statement position; [`cfg`]
+//! builds the typed IR ([`ir`]: points, regions of verbatim statements, terminators);
+//! [`liveness`] solves, by one backward dataflow, what each point reads; [`emit`] writes the
+//! step function, each region once, as the arms of one dispatcher loop. `codegen` writes the
+//! items around it (the state enum, the `Workflow` impl) and `describe` the description.
 //!
-//! Why continuations rather than a graph of basic blocks (rustc's coroutine lowering): a graph
-//! needs every local that crosses a block boundary hoisted to the top of the generated function,
-//! with a type the macro cannot see, and turns user code into a `loop { match block { .. } }`
-//! dispatcher the borrow checker and rust-analyzer both follow badly. Rebuilding the user's own
-//! structure around each await keeps every `let`, scope, borrow, label and shadowing exactly as
-//! written; only the variables that cross an await are moved, into the state variant, and back.
-//! The price is code size: each continuation repeats the code that follows its await (a
-//! workflow with n sequential awaits generates O(n^2) statements), which is small for business
-//! processes and costs compile time, not run time.
+//! The design follows rustc's coroutine lowering (`create_cases` in
+//! `compiler/rustc_mir_transform/src/coroutine.rs`): each suspension point gets an entry into a
+//! single shared body, and code reached from several places (after an `if` that suspends on one
+//! path, a loop's head) is a point of its own rather than a copy, so the generated code grows
+//! linearly with the body. Unlike MIR, the regions keep the user's statements as written, with
+//! their scopes, borrows, labels and shadowing; only variables that cross a point boundary move,
+//! into the state variant (across an await) or into a function-local slot whose type rustc
+//! infers (across a join).
 
+pub mod cfg;
 pub mod diverge;
+pub mod emit;
 pub mod infer;
+pub mod ir;
 pub mod liveness;
 pub mod normalize;
 pub mod ops;
 pub mod pattern;
 pub mod rename;
-pub mod resume;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,26 +34,24 @@ use syn::Block;
 use syn::visit::Visit;
 
 use crate::ctxt::Ctxt;
-use liveness::{Markers, RESTORE, SUSPEND, free_vars, marker_index};
-use resume::{Arm, AwaitSite, Origin, Resumer, Var};
+use ir::{AwaitSite, Origin, PointId, PointKind, Program, Term, Var};
+use liveness::Liveness;
 
 pub struct Lowered {
-    pub awaits: Vec<AwaitSite>,
-    pub start: Arm,
-    pub conts: Vec<Arm>,
-    /// Variables restored at each level.
-    pub levels: Vec<Vec<Var>>,
-    pub live_levels: Vec<Vec<usize>>,
-    /// Variables declared, not restored, at each level: assigned after the await before any
-    /// read (`let x: T;` initialized later, or a value overwritten).
-    pub decl_levels: Vec<Vec<usize>>,
-    /// What each await saves: (field name, variable), in a stable order.
+    pub prog: Program,
+    pub live: Liveness,
+    /// What each await saves, in a stable order (the scope's).
     pub fields: Vec<Vec<Var>>,
     pub params: Vec<Var>,
-    /// The items (`use`, `fn`, `const`, ...) of the body's outermost block, emitted once next to
-    /// the generated `resume` rather than copied into every continuation (where the copies
-    /// that a continuation does not use would warn as unused).
+    /// The items (`use`, `fn`, `const`, ...) of the body's lowered blocks, emitted once next to
+    /// the generated function.
     pub items: Vec<syn::Item>,
+}
+
+impl Lowered {
+    pub fn awaits(&self) -> &[AwaitSite] {
+        &self.prog.awaits
+    }
 }
 
 pub fn lower(
@@ -58,136 +59,174 @@ pub fn lower(
     ctx: &syn::Ident,
     krate: &TokenStream,
     params: Vec<Var>,
-    mut body: Block,
+    body: Block,
 ) -> Option<Lowered> {
     let body_types = types_defined_in(&body);
-    let (items, stmts): (Vec<syn::Stmt>, Vec<syn::Stmt>) = std::mem::take(&mut body.stmts)
-        .into_iter()
-        .partition(|s| matches!(s, syn::Stmt::Item(_)));
-    body.stmts = stmts;
-    let items = items
-        .into_iter()
-        .filter_map(|s| match s {
-            syn::Stmt::Item(i) => Some(i),
-            _ => None,
-        })
-        .collect();
     let param_names: Vec<String> = params.iter().map(Var::name).collect();
     // The awaits as the user wrote them, for the description (before any renaming).
-    let original = resume::tag_awaits(&mut body.clone(), ctx);
+    let original = cfg::written_awaits(&body, ctx);
+    let mut body = body;
     rename::rename_shadowing(&mut body, &param_names);
     awaits_in_closures(cx, &body);
     let mut norm = normalize::Normalizer::new(cx, ctx, krate);
-    let mut body = norm.block(body);
+    let body = norm.block(body);
     if cx.has_errors() {
         return None;
     }
-    let mut awaits = resume::tag_awaits(&mut body, ctx);
+    let (mut prog, items) = cfg::Builder::new(cx, ctx, krate).build(params.clone(), &body);
+    if cx.has_errors() {
+        return None;
+    }
     // Normalization keeps the awaits in source order: describe them as the user wrote them.
-    if original.len() == awaits.len() {
-        for (a, o) in awaits.iter_mut().zip(original) {
+    if original.len() == prog.awaits.len() {
+        for (a, o) in prog.awaits.iter_mut().zip(original) {
             a.text = o.text;
             a.line = o.line;
             a.span = o.span;
         }
     }
-    let mut r = Resumer {
-        ctx,
-        krate,
-        awaits: Vec::new(),
-        levels: Vec::new(),
-    };
-    let start = r.start_arm(params.clone(), &body);
-    let conts: Vec<Arm> = (0..awaits.len())
-        .map(|k| r.await_arm(k, params.clone(), &body))
-        .collect();
-    r.awaits = awaits;
-
-    // Liveness to a fixpoint: what await k saves depends on what the awaits reachable from it
-    // save, and loops make that circular.
-    let mut live_levels: Vec<Vec<usize>> = vec![Vec::new(); r.levels.len()];
-    let mut decl_levels: Vec<Vec<usize>> = vec![Vec::new(); r.levels.len()];
-    let mut live: Vec<BTreeSet<String>> = vec![BTreeSet::new(); r.awaits.len()];
-    loop {
-        let mut changed = false;
-        for (k, arm) in std::iter::once((usize::MAX, &start)).chain(conts.iter().enumerate()) {
-            let mut m = LiveState {
-                levels: &r.levels,
-                live_levels: &mut live_levels,
-                decl_levels: &mut decl_levels,
-                live: &live,
-            };
-            solve_arm(&arm.code, &mut m);
-            if k != usize::MAX {
-                let names: BTreeSet<String> = arm
-                    .levels
-                    .iter()
-                    .flat_map(|l| live_levels[*l].iter().map(|i| r.levels[*l][*i].name()))
-                    .collect();
-                if names != live[k] {
-                    live[k] = names;
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
+    let live = liveness::solve(&prog);
 
     // Fields, and the errors about what cannot be saved.
-    let mut fields = Vec::with_capacity(conts.len());
+    let mut fields = Vec::with_capacity(prog.awaits.len());
     let mut reported: BTreeSet<String> = BTreeSet::new();
-    for (k, arm) in conts.iter().enumerate() {
-        let site = &r.awaits[k];
+    for (k, site) in prog.awaits.iter().enumerate() {
         let mut seen: BTreeMap<String, Var> = BTreeMap::new();
         let mut vars = Vec::new();
-        for l in &arm.levels {
-            for i in &live_levels[*l] {
-                let v = r.levels[*l][*i].clone();
-                // Invariant: `rename::rename_shadowing` has renamed every inner binding that
-                // shadows an outer one across an await, so two live variables never share a name
-                // here; were they to, this reports it rather than saving only one of them.
-                if let Some(prev) = seen.get(&v.name()) {
-                    cx.error(
-                        v.ident.span(),
-                        format!(
-                            "`{}` shadows another `{}` that is still used after the await on line {}; both would have to be saved \
-                             in the workflow's state, but only one is reachable at the await: rename one of them",
-                            v.display_name(), prev.display_name(), site.line
-                        ),
-                    );
-                    continue;
-                }
-                let key = format!("{}@{:?}", v.name(), v.ident.span().start());
-                if reported.insert(key) {
-                    check_var(cx, &v, site, &body_types);
-                }
-                seen.insert(v.name(), v.clone());
-                vars.push(v);
+        for id in live.saved(&prog, k) {
+            let v = prog.var(*id).clone();
+            // Invariant: a point's scope holds each name once (the visible binding), and
+            // `rename::rename_shadowing` renamed every inner binding that shadows an outer one in
+            // a block that awaits; were two to meet, this reports it rather than saving one.
+            if let Some(prev) = seen.get(&v.name()) {
+                cx.error(
+                    v.ident.span(),
+                    format!(
+                        "`{}` shadows another `{}` that is still used after the await on line {}; both would have to be saved \
+                         in the workflow's state, but only one is reachable at the await: rename one of them",
+                        v.display_name(), prev.display_name(), site.line
+                    ),
+                );
+                continue;
             }
+            let key = format!("{}@{:?}", v.name(), v.ident.span().start());
+            if reported.insert(key) {
+                check_var(cx, &v, site, &body_types);
+            }
+            seen.insert(v.name(), v.clone());
+            vars.push(v);
         }
         fields.push(vars);
     }
-    for (k, site) in r.awaits.iter().enumerate() {
-        let reached = std::iter::once(&start)
-            .chain(conts.iter())
-            .any(|a| arm_suspends_at(&a.code, k));
-        if !reached {
-            cx.error(site.span, "this await can never be reached (the code before it always returns or diverges): remove it");
-        }
-    }
+    // The parameters as the state's `Start` holds them.
+    let params = prog.points[prog.order[0].0]
+        .scope
+        .iter()
+        .map(|v| prog.var(*v).clone())
+        .collect();
+    let _ = &mut prog;
     Some(Lowered {
-        awaits: r.awaits,
-        start,
-        conts,
-        levels: r.levels,
-        live_levels,
-        decl_levels,
+        prog,
+        live,
         fields,
         params,
         items,
     })
+}
+
+/// Where the code that runs from point `p` can go next: the awaits it may suspend at, and
+/// whether it may complete the workflow (a `return`, a `?`, or the end of the body).
+pub fn next_states(prog: &Program, p: PointId) -> (BTreeSet<usize>, bool) {
+    let mut awaits = BTreeSet::new();
+    let mut completes = false;
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![p];
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p) {
+            continue;
+        }
+        let point = prog.point(p);
+        ir::walk_regions(&point.region, &mut |r| {
+            for s in &r.stmts {
+                if completes_in_stmt(s) {
+                    completes = true;
+                }
+                cfg::visit_jumps_stmt(s, &mut |label, cont| {
+                    if let Some(ir::End::Goto { to, .. }) =
+                        cfg::resolve_jump(&prog.frames, &r.frames, label, cont)
+                    {
+                        todo.push(to);
+                    } else if !cont {
+                        // A break to a frame whose exit completes the workflow.
+                        if let Some(ir::End::Complete) =
+                            cfg::resolve_jump(&prog.frames, &r.frames, label, cont)
+                        {
+                            completes = true;
+                        }
+                    }
+                });
+            }
+            match &r.term {
+                Term::Suspend(k) => {
+                    awaits.insert(*k);
+                }
+                Term::Goto { to, value } => {
+                    if value.as_ref().is_some_and(completes_in_expr) {
+                        completes = true;
+                    }
+                    todo.push(*to);
+                }
+                Term::Complete(_) => completes = true,
+                Term::If { cond, .. } => {
+                    if completes_in_expr(cond) {
+                        completes = true;
+                    }
+                }
+                Term::Match { scrutinee, .. } => {
+                    if completes_in_expr(scrutinee) {
+                        completes = true;
+                    }
+                }
+                Term::Diverges | Term::Block { .. } => {}
+            }
+        });
+        if let PointKind::Resume(k) = point.kind {
+            // The resumed value's own `?` is in the first statement (walked above).
+            let _ = k;
+        }
+    }
+    (awaits, completes)
+}
+
+fn completes_in_stmt(s: &syn::Stmt) -> bool {
+    let mut f = Completes(false);
+    f.visit_stmt(s);
+    f.0
+}
+
+fn completes_in_expr(e: &syn::Expr) -> bool {
+    let mut f = Completes(false);
+    f.visit_expr(e);
+    f.0
+}
+
+/// A `return` or `?` of the user's (not the lowering's own `return ..Step::Failed`).
+struct Completes(bool);
+impl<'ast> Visit<'ast> for Completes {
+    fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+        let generated = matches!(r.expr.as_deref(), Some(syn::Expr::Call(c))
+            if matches!(&*c.func, syn::Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Step")));
+        if !generated {
+            self.0 = true;
+        }
+        syn::visit::visit_expr_return(self, r);
+    }
+    fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
+        self.0 = true;
+        syn::visit::visit_expr_try(self, t);
+    }
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
 fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>) {
@@ -215,7 +254,7 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
                      type must be written in full: replace the `_` in `{}`",
                     site.line,
                     site.text,
-                    resume::compact(&quote::quote!(#t).to_string())
+                    ir::compact(&quote::quote!(#t).to_string())
                 ),
             );
             return;
@@ -244,11 +283,11 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
                     syn::Type::Slice(s) => {
                         let t = &s.elem;
                         (
-                            format!("Vec<{}>", resume::compact(&quote::quote!(#t).to_string())),
+                            format!("Vec<{}>", ir::compact(&quote::quote!(#t).to_string())),
                             "to_vec",
                         )
                     }
-                    t => (resume::compact(&quote::quote!(#t).to_string()), "clone"),
+                    t => (ir::compact(&quote::quote!(#t).to_string()), "clone"),
                 };
                 format!(
                     "keep an owned copy instead, bound where `{name}` is: `let {name}: {owned} = {name}.{how}();`"
@@ -341,103 +380,6 @@ fn local_type_in(t: &syn::Type, locals: &BTreeSet<String>) -> Option<syn::Ident>
     let mut f = F(locals, None);
     f.visit_type(t);
     f.1
-}
-
-struct LiveState<'a> {
-    levels: &'a [Vec<Var>],
-    live_levels: &'a mut Vec<Vec<usize>>,
-    decl_levels: &'a mut Vec<Vec<usize>>,
-    live: &'a [BTreeSet<String>],
-}
-
-struct MarkerView<'a> {
-    levels: &'a [Vec<Var>],
-    live_levels: &'a [Vec<usize>],
-    decl_levels: &'a [Vec<usize>],
-    live: &'a [BTreeSet<String>],
-}
-
-impl Markers for MarkerView<'_> {
-    fn live_at(&self, k: usize) -> Vec<String> {
-        self.live
-            .get(k)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-    fn restored_at(&self, l: usize) -> Vec<String> {
-        self.live_levels[l]
-            .iter()
-            .chain(&self.decl_levels[l])
-            .map(|i| self.levels[l][*i].name())
-            .collect()
-    }
-}
-
-/// Computes, innermost level first, which variables each restore marker in `code` must bind.
-fn solve_arm(code: &Block, st: &mut LiveState) {
-    struct Walk<'a, 'b> {
-        st: &'b mut LiveState<'a>,
-    }
-    impl<'ast> Visit<'ast> for Walk<'_, '_> {
-        fn visit_block(&mut self, b: &'ast Block) {
-            syn::visit::visit_block(self, b);
-            let Some(syn::Stmt::Macro(m)) = b.stmts.first() else {
-                return;
-            };
-            let Some(l) = marker_index(&m.mac, RESTORE) else {
-                return;
-            };
-            let view = MarkerView {
-                levels: self.st.levels,
-                live_levels: self.st.live_levels,
-                decl_levels: self.st.decl_levels,
-                live: self.st.live,
-            };
-            let uses = free_vars(&b.stmts[1..], &view);
-            let vars = &self.st.levels[l];
-            // The last binding of a name at a level is the visible one.
-            let visible = |in_set: &BTreeSet<String>| -> Vec<usize> {
-                vars.iter()
-                    .enumerate()
-                    .filter(|(i, v)| {
-                        in_set.contains(&v.name())
-                            && !vars[i + 1..].iter().any(|w| w.name() == v.name())
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            };
-            let live = visible(&uses.free);
-            let declared = visible(&uses.written)
-                .into_iter()
-                .filter(|i| !live.contains(i))
-                .collect();
-            self.st.live_levels[l] = live;
-            self.st.decl_levels[l] = declared;
-        }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
-    Walk { st }.visit_block(code);
-}
-
-/// Whether `code` contains a suspend marker for await `k`.
-pub fn arm_suspends_at(code: &Block, k: usize) -> bool {
-    suspends_in(code).contains(&k)
-}
-
-/// The awaits `code` may suspend at.
-pub fn suspends_in(code: &Block) -> BTreeSet<usize> {
-    struct F(BTreeSet<usize>);
-    impl<'ast> Visit<'ast> for F {
-        fn visit_macro(&mut self, m: &'ast syn::Macro) {
-            if let Some(k) = marker_index(m, SUSPEND) {
-                self.0.insert(k);
-            }
-        }
-    }
-    let mut f = F(BTreeSet::new());
-    f.visit_block(code);
-    f.0
 }
 
 /// A closure is not part of the state machine: an `.await` in one could never be resumed.

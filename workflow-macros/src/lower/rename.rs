@@ -45,6 +45,9 @@ impl Renamer {
     fn block(&mut self, b: &mut Block) {
         self.outer.push(HashSet::new());
         let len = b.stmts.len();
+        // A block that awaits anywhere is cut into points: a jump out of it at its end carries
+        // the outer variable, which an inner binding of the same name would hide there.
+        let block_awaits = b.stmts.iter().any(super::normalize::stmt_contains_await);
         for i in 0..len {
             let (head, tail) = b.stmts.split_at_mut(i + 1);
             let stmt = &mut head[i];
@@ -52,12 +55,11 @@ impl Renamer {
             if let Stmt::Local(l) = stmt {
                 let names: Vec<syn::Ident> =
                     bindings(&l.pat).into_iter().map(|b| b.ident).collect();
-                let awaits_later = tail.iter().any(super::normalize::stmt_contains_await);
                 for ident in names {
                     let name = ident.to_string();
                     let depth = self.outer.len();
                     let shadows_outer = self.outer[..depth - 1].iter().any(|s| s.contains(&name));
-                    if shadows_outer && awaits_later {
+                    if shadows_outer && block_awaits {
                         let to = self.fresh(&name);
                         rename_pat(&mut l.pat, &name, &to);
                         rename_stmts(tail, &name, &to);
