@@ -124,8 +124,15 @@ impl Emitter<'_> {
         let ctx = self.ctx;
 
         let op_witnesses = (0..self.prog.awaits.len()).map(op_witness);
-        // Slots for the variables some point restores.
-        let mut restored: Vec<VarId> = self.live.restore.iter().flatten().copied().collect();
+        // Slots for the variables a join or a loop's head restores (the start and the resume
+        // points take theirs from the state).
+        let mut restored: Vec<VarId> = self
+            .prog
+            .order
+            .iter()
+            .filter(|p| !self.entered_from_state(**p))
+            .flat_map(|p| self.live.restore[p.0].iter().copied())
+            .collect();
         restored.sort();
         restored.dedup();
         let slots = restored.iter().map(|v| derived(self.prog.var(*v), *v, "s"));
@@ -143,65 +150,15 @@ impl Emitter<'_> {
             .filter(|p| self.prog.point(**p).binds.is_some())
             .map(|p| value_slot(*p));
 
-        // Entry: from the state to the point it resumes at.
-        let mut entries = Vec::new();
-        let start = self.prog.order[0];
-        {
-            let point = self.prog.point(start);
-            let live = &self.live.restore[start.0];
-            let fields = point.scope.iter().map(|v| {
-                let var = self.prog.var(*v);
-                let f = field_ident(var);
-                let l = derived(var, *v, "f");
-                quote!(#f: #l)
-            });
-            let sets = point.scope.iter().map(|v| {
-                let var = self.prog.var(*v);
-                let l = derived(var, *v, "f");
-                if live.contains(v) {
-                    let s = derived(var, *v, "s");
-                    quote!(#s = ::core::option::Option::Some(#l);)
-                } else {
-                    quote!(let _ = #l;)
-                }
-            });
-            let lit = pc_lit(start);
-            entries.push(quote! {
-                #state::Start { #(#fields),* } => { #(#sets)* #lit }
-            });
-        }
+        // Entry: the point the state resumes at; the point takes the state's fields itself.
+        let resumed = mixed("__wf_resumed");
+        let mut entries = vec![{
+            let lit = pc_lit(self.prog.order[0]);
+            quote!(#state::Start { .. } => #lit,)
+        }];
         for (k, variant) in self.variants.iter().enumerate() {
-            let p = self.prog.resume_point(k);
-            let saved = self.live.saved(self.prog, k);
-            let fields = saved.iter().map(|v| {
-                let var = self.prog.var(*v);
-                let f = field_ident(var);
-                let l = derived(var, *v, "f");
-                quote!(#f: #l)
-            });
-            let sets = saved.iter().map(|v| {
-                let var = self.prog.var(*v);
-                let l = derived(var, *v, "f");
-                let s = derived(var, *v, "s");
-                match &var.ty {
-                    Some(_) => quote!(#s = ::core::option::Option::Some(#l);),
-                    None => {
-                        let w = derived(var, *v, "w");
-                        let what = format!("variable `{}`", var.display_name());
-                        let at = Span::mixed_site().located_at(var.ident.span());
-                        quote::quote_spanned! {at=>
-                            #s = ::core::option::Option::Some(match #krate::__private::decode(&#w, &#l, #what) {
-                                ::core::result::Result::Ok(__wf_x) => __wf_x,
-                                ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
-                            });
-                        }
-                    }
-                }
-            });
-            let lit = pc_lit(p);
-            entries.push(quote! {
-                #state::#variant { #(#fields),* } => { #(#sets)* #lit }
-            });
+            let lit = pc_lit(self.prog.resume_point(k));
+            entries.push(quote!(#state::#variant { .. } => #lit,));
         }
 
         let crossing = self.crossing();
@@ -219,11 +176,13 @@ impl Emitter<'_> {
             // The context under the name the body uses; a body may not use it at all.
             #[allow(unused_variables)]
             let #ctx: &#krate::WorkflowCtx = #wf_ctx;
-            let mut #pc: usize = match ::core::mem::replace(#wf_state, #state::Poisoned) {
+            let #resumed = ::core::mem::replace(#wf_state, #state::Poisoned);
+            let mut #pc: usize = match &#resumed {
                 #(#entries)*
                 #state::Returned => return #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Returned"))),
                 #state::Poisoned => return #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::from("Poisoned"))),
             };
+            let mut #resumed = ::core::option::Option::Some(#resumed);
             // A workflow without joins or loops never jumps: the label is then unused.
             #[allow(unused_labels)]
             #dispatch: loop {
@@ -235,11 +194,77 @@ impl Emitter<'_> {
         }
     }
 
+    /// Whether point `p` is entered from the state (the start, or after an await) rather than
+    /// by a jump.
+    fn entered_from_state(&self, p: PointId) -> bool {
+        matches!(
+            self.prog.point(p).kind,
+            PointKind::Start | PointKind::Resume(_)
+        )
+    }
+
+    /// The variables of the state's variant for point `p`, bound as the user's variables.
+    fn take_state(&self, p: PointId) -> TokenStream {
+        let krate = self.krate;
+        let state = self.state;
+        let resumed = mixed("__wf_resumed");
+        let point = self.prog.point(p);
+        let (variant, fields): (syn::Ident, Vec<VarId>) = match point.kind {
+            PointKind::Resume(k) => (
+                self.variants[k].clone(),
+                self.live.saved(self.prog, k).to_vec(),
+            ),
+            _ => (format_ident!("Start"), point.scope.clone()),
+        };
+        let live = &self.live.restore[p.0];
+        let mut decodes = Vec::new();
+        let pats = fields.iter().map(|v| {
+            let var = self.prog.var(*v);
+            let f = field_ident(var);
+            let ident = &var.ident;
+            if !live.contains(v) {
+                return quote!(#f: _);
+            }
+            let m = var.mutable.then(|| quote!(mut));
+            if var.ty.is_some() {
+                return quote!(#f: #m #ident);
+            }
+            let l = derived(var, *v, "f");
+            let w = derived(var, *v, "w");
+            let what = format!("variable `{}`", var.display_name());
+            let at = Span::mixed_site().located_at(var.ident.span());
+            decodes.push(quote::quote_spanned! {at=>
+                #[allow(unused_mut)]
+                let #m #ident = match #krate::__private::decode(&#w, &#l, #what) {
+                    ::core::result::Result::Ok(__wf_x) => __wf_x,
+                    ::core::result::Result::Err(__wf_e) => return #krate::__private::Step::Failed(__wf_e),
+                };
+            });
+            quote!(#f: #l)
+        });
+        quote! {
+            // The user's `mut`: this copy of the binding may not be the one that changes.
+            #[allow(unused_mut)]
+            let ::core::option::Option::Some(#state::#variant { #(#pats),* }) = #resumed.take() else {
+                return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice("the state"));
+            };
+            #(#decodes)*
+        }
+    }
+
     fn point(&self, p: PointId, crossing: &std::collections::HashSet<Site>) -> TokenStream {
         let krate = self.krate;
         let point = self.prog.point(p);
         let mut head = Vec::new();
-        for v in &self.live.restore[p.0] {
+        if self.entered_from_state(p) {
+            head.push(self.take_state(p));
+        }
+        let from_slots: &[VarId] = if self.entered_from_state(p) {
+            &[]
+        } else {
+            &self.live.restore[p.0]
+        };
+        for v in from_slots {
             let var = self.prog.var(*v);
             let ident = &var.ident;
             let s = derived(var, *v, "s");
