@@ -30,7 +30,7 @@ use syn::{Expr, Type};
 use crate::ast::WorkflowFn;
 use crate::lower::Lowered;
 use crate::lower::emit::{Emitter, field_ident, mixed};
-use crate::lower::ir::{Origin, Var, compact};
+use crate::lower::ir::{Origin, Var};
 
 fn camel(s: &str) -> String {
     s.split('_')
@@ -102,11 +102,9 @@ fn field_ty(v: &Var, krate: &TokenStream) -> TokenStream {
     }
 }
 
-/// A field of the state enum, `name: Type`. A type the user wrote is saved through
-/// `__private::save`/`load`, whose paths carry the span of that type: serde spans its calls at
-/// the path, so "`Receipt: Serialize` is not satisfied" points at the user's `Receipt`, not at
-/// `#[workflow]` (and rustc reports it once however many states hold the variable).
-fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) -> TokenStream {
+/// A field of the state enum, `name: Type`, plain: the enum's serde code is written by
+/// [`state_serde`], which names each type where the user wrote it.
+fn state_field(v: &Var, krate: &TokenStream) -> TokenStream {
     let f = field_ident(v);
     let t = field_ty(v, krate);
     // Documented, for crates that deny `missing_docs`.
@@ -117,29 +115,126 @@ fn state_field(v: &Var, krate: &TokenStream, single_input: Option<&syn::Ident>) 
         }
         _ => format!("The variable `{}`.", v.display_name()),
     };
-    let Some(ty) = &v.ty else {
-        return quote!(#[doc = #doc] #f: #t);
-    };
-    let at = syn::spanned::Spanned::span(ty);
-    let krate = krate.to_string();
-    // The type is named in the path, so that the bound is introduced there (not inferred from
-    // serde's own argument, which has serde's span).
-    let (save, load) = match single_input {
-        Some(wf) if v.origin == Origin::Param => (
-            format!("{krate}::__private::save_input::<{wf}, _>"),
-            format!("{krate}::__private::load_input::<{wf}, _>"),
-        ),
-        _ => {
-            let ty = quote!(#ty).to_string();
-            (
-                format!("{krate}::__private::save::<{ty}, _>"),
-                format!("{krate}::__private::load::<{ty}, _>"),
-            )
+    quote!(#[doc = #doc] #f: #t)
+}
+
+/// `Serialize` and `Deserialize` for the state enum, with the encoding serde's derive would
+/// give it (a struct variant per state, its fields in order; `Returned` and `Poisoned` unit
+/// variants), through the generic helpers of `__private` (`workflow-rt`'s `state_serde.rs`): one
+/// `match` arm per state each way, where the derive writes a visitor and an identifier enum for
+/// each. Each field's type is named where the user wrote it, so "`Receipt: Serialize` is not
+/// satisfied" points at the user's `Receipt`; a single input goes through `Workflow::Input`,
+/// whose bounds are reported at the impl of `Workflow`.
+fn state_serde(
+    krate: &TokenStream,
+    state: &syn::Ident,
+    wf: &syn::Ident,
+    variants: &[(syn::Ident, Vec<Var>)],
+    single_input: bool,
+) -> TokenStream {
+    let name = state.to_string();
+    let names: Vec<String> = variants
+        .iter()
+        .map(|(v, _)| v.to_string())
+        .chain(["Returned".to_string(), "Poisoned".to_string()])
+        .collect();
+    let z = mixed("__wf_z");
+    let sv = mixed("__wf_sv");
+    let r = mixed("__wf_r");
+    let is_input = |var: &Var| single_input && var.origin == Origin::Param;
+    let ser_arms = variants.iter().enumerate().map(|(i, (v, fields))| {
+        let idx = i as u32;
+        let vname = v.to_string();
+        let len = fields.len();
+        let binds = fields.iter().map(field_ident);
+        let calls = fields.iter().map(|var| {
+            let key = var.plain_name();
+            let f = field_ident(var);
+            match &var.ty {
+                _ if is_input(var) => {
+                    quote!(#krate::__private::ser_input::<#wf, _>(&mut #sv, #key, #f)?;)
+                }
+                Some(t) => {
+                    let at = syn::spanned::Spanned::span(t);
+                    let call = quote::quote_spanned!(at=> #krate::__private::ser_field::<#t, _>);
+                    quote!(#call(&mut #sv, #key, #f)?;)
+                }
+                None => quote!(#krate::__private::ser_field::<#krate::__private::Encoded, _>(&mut #sv, #key, #f)?;),
+            }
+        });
+        quote! {
+            #state::#v { #(#binds),* } => {
+                let mut #sv = #krate::__private::serde::Serializer::serialize_struct_variant(#z, #name, #idx, #vname, #len)?;
+                #(#calls)*
+                #krate::__private::serde::ser::SerializeStructVariant::end(#sv)
+            }
         }
-    };
-    let save = syn::LitStr::new(&compact(&save), at);
-    let load = syn::LitStr::new(&compact(&load), at);
-    quote!(#[doc = #doc] #[serde(serialize_with = #save, deserialize_with = #load)] #f: #t)
+    });
+    let returned = variants.len() as u32;
+    let poisoned = returned + 1;
+    let field_lists = variants.iter().map(|(_, fields)| {
+        let keys = fields.iter().map(Var::plain_name);
+        quote!(::core::option::Option::Some(&[#(#keys),*]))
+    });
+    let read_arms = variants.iter().enumerate().map(|(i, (v, fields))| {
+        let idx = i as u32;
+        let reads = fields.iter().map(|var| {
+            let key = var.plain_name();
+            let f = field_ident(var);
+            match &var.ty {
+                _ if is_input(var) => quote!(#f: #r.input::<#wf>(#key)?),
+                Some(t) => {
+                    let at = syn::spanned::Spanned::span(t);
+                    let call = quote::quote_spanned!(at=> field::<#t>);
+                    quote!(#f: #r.#call(#key)?)
+                }
+                None => quote!(#f: #r.field::<#krate::__private::Encoded>(#key)?),
+            }
+        });
+        quote!(#idx => ::core::result::Result::Ok(#state::#v { #(#reads),* }),)
+    });
+    quote! {
+        #[automatically_derived]
+        impl #krate::__private::StateVariants for #state {
+            const NAME: &'static str = #name;
+            const VARIANTS: &'static [&'static str] = &[#(#names),*];
+        }
+
+        #[automatically_derived]
+        impl #krate::__private::StateFields for #state {
+            const FIELDS: &'static [::core::option::Option<&'static [&'static str]>] = &[
+                #(#field_lists,)*
+                ::core::option::Option::None,
+                ::core::option::Option::None,
+            ];
+            fn read<'de, __WfR: #krate::__private::FieldReader<'de>>(__wf_variant: u32, #r: &mut __WfR) -> ::core::result::Result<Self, __WfR::Error> {
+                match __wf_variant {
+                    #(#read_arms)*
+                    #returned => ::core::result::Result::Ok(#state::Returned),
+                    #poisoned => ::core::result::Result::Ok(#state::Poisoned),
+                    __wf_other => ::core::result::Result::Err(#krate::__private::no_such_variant(__wf_other)),
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl #krate::__private::serde::Serialize for #state {
+            fn serialize<__WfZ: #krate::__private::serde::Serializer>(&self, #z: __WfZ) -> ::core::result::Result<__WfZ::Ok, __WfZ::Error> {
+                match self {
+                    #(#ser_arms)*
+                    #state::Returned => #krate::__private::serde::Serializer::serialize_unit_variant(#z, #name, #returned, "Returned"),
+                    #state::Poisoned => #krate::__private::serde::Serializer::serialize_unit_variant(#z, #name, #poisoned, "Poisoned"),
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl<'de> #krate::__private::serde::Deserialize<'de> for #state {
+            fn deserialize<__WfD: #krate::__private::serde::Deserializer<'de>>(__wf_d: __WfD) -> ::core::result::Result<Self, __WfD::Error> {
+                #krate::__private::deserialize_state(__wf_d)
+            }
+        }
+    }
 }
 
 pub fn generate(
@@ -163,24 +258,25 @@ pub fn generate(
     // A single input's type is `Workflow::Input`, checked at the impl: it is saved through the
     // trait, so that a type that cannot be saved is reported there only.
     let single_input = (low.params.len() == 1).then_some(name);
-    let param_fields = low
-        .params
-        .iter()
-        .map(|p| state_field(p, krate, single_input));
+    let param_fields = low.params.iter().map(|p| state_field(p, krate));
     let await_variants =
         variants
             .iter()
             .zip(&low.fields)
             .zip(low.awaits())
             .map(|((v, fields), site)| {
-                let fs = fields.iter().map(|p| state_field(p, krate, single_input));
+                let fs = fields.iter().map(|p| state_field(p, krate));
                 let doc = format!("Suspended at line {}: `{}`.", site.line, site.text);
                 quote!(#[doc = #doc] #v { #(#fs),* })
             });
     let state_doc = format!(
         "The state of workflow `{name}`: one variant per durable await, holding the variables live there."
     );
-    let serde_path = compact(&quote!(#krate::__private::serde).to_string());
+    let serde_impls = {
+        let mut all = vec![(format_ident!("Start"), low.params.clone())];
+        all.extend(variants.iter().cloned().zip(low.fields.iter().cloned()));
+        state_serde(krate, &state, name, &all, single_input.is_some())
+    };
 
     // Inputs.
     let param_idents: Vec<&syn::Ident> = low.params.iter().map(|p| &p.ident).collect();
@@ -242,8 +338,6 @@ pub fn generate(
         #vis struct #name;
 
         #[doc = #state_doc]
-        #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
-        #[serde(crate = #serde_path)]
         #[allow(non_camel_case_types, clippy::large_enum_variant)]
         #vis enum #state {
             /// Not started: the inputs.
@@ -267,6 +361,8 @@ pub fn generate(
             fn __wf_step(#wf_state: &mut #state, #wf_ctx: &#krate::WorkflowCtx, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {
                 #step_body
             }
+
+            #serde_impls
 
             #desc_tokens
 

@@ -15,6 +15,10 @@ pub use crate::activity::BoxFuture;
 pub use crate::context::WorkflowCtx;
 pub use crate::durable::{Durable, Pending, Resolution};
 pub use crate::error::ResumeError;
+pub use crate::state_serde::{
+    FieldReader, StateFields, StateVariants, deserialize_state, no_such_variant, ser_field,
+    ser_input,
+};
 pub use crate::workflow::{AwaitDesc, Description, StateDesc, Step};
 
 /// `Result<T, E>` as seen through associated types, so that generated code can name the `Ok`
@@ -224,41 +228,6 @@ macro_rules! successor {
 successor!(
     u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
 );
-
-/// How a state enum's field of a type the user wrote is saved: `#[serde(serialize_with =
-/// "..::save", deserialize_with = "..::load")]`, spanned at that type, so that a type that
-/// cannot be saved is reported there, once per trait (exactly what the derive would write:
-/// the snapshots' bytes are the same).
-pub fn save<T: Serialize, S: serde::Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    value.serialize(serializer)
-}
-
-/// See [`save`].
-pub fn load<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<T, D::Error> {
-    T::deserialize(deserializer)
-}
-
-/// [`save`] for the field of a start state that holds a workflow's single input: its type is
-/// `W::Input`, whose bounds are checked (and reported) at the impl of [`Workflow`], so nothing is
-/// required here.
-pub fn save_input<W: crate::Workflow, S: serde::Serializer>(
-    value: &W::Input,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    value.serialize(serializer)
-}
-
-/// See [`save_input`].
-pub fn load_input<'de, W: crate::Workflow, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<W::Input, D::Error> {
-    <W::Input as serde::Deserialize<'de>>::deserialize(deserializer)
-}
 
 /// FNV-1a, for fingerprints computed at compile time.
 pub const fn fnv1a(bytes: &[u8]) -> u64 {

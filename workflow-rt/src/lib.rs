@@ -20,6 +20,7 @@ mod workflow;
 mod clock;
 mod runtime;
 mod snapshot;
+mod state_serde;
 
 pub mod store;
 
