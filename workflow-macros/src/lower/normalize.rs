@@ -562,7 +562,10 @@ impl<'a> Normalizer<'a> {
         // says what to write instead: one error per mistake.
         let base = &aw.base;
         let probe: Block = parse_quote!({ #base; });
-        if !crate::check::check_body(&probe, ctx, &Default::default()).is_empty() {
+        let probe_cx = Ctxt::new();
+        crate::check::check_body(&probe_cx, &probe, ctx, &Default::default());
+        // The probe's errors are the determinism check's, reported by the driver's own call.
+        if probe_cx.check().is_err() {
             return;
         }
         self.cx.spanned(
