@@ -8,19 +8,19 @@ use quote::quote;
 use syn::ItemFn;
 
 use crate::ast::WorkflowFn;
-use crate::attr::Args;
+use crate::attr::{Args, Kind};
 use crate::ctxt::Ctxt;
 use crate::lower::ir::{Origin, Var};
 
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
-    let args = syn::parse2::<Args>(args).unwrap_or_else(|e| {
-        cx.push(e);
-        Args::default()
-    });
+    let args = Args::parse(&cx, Kind::Workflow, args);
     let mut func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
-        Err(e) => return e.to_compile_error(),
+        Err(e) => {
+            cx.push(e);
+            return to_compile_errors(cx);
+        }
     };
     let krate = args.krate();
     let wf_name = args
@@ -28,16 +28,11 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         .clone()
         .unwrap_or_else(|| func.sig.ident.to_string());
 
-    let (allowed, hatch_errors) = crate::check::strip_escape_hatches(&mut func.block);
-    for e in hatch_errors {
-        cx.push(e);
-    }
+    let allowed = crate::check::strip_escape_hatches(&cx, &mut func.block);
     let Some(wf) = WorkflowFn::from_item(&cx, func.clone()) else {
-        return fallback(&func, &krate, &wf_name, cx.take());
+        return fallback(&func, &krate, &wf_name, cx.check().err());
     };
-    for e in crate::check::check_body(&wf.func.block, &wf.ctx, &allowed) {
-        cx.push(e);
-    }
+    crate::check::check_body(&cx, &wf.func.block, &wf.ctx, &allowed);
     let params: Vec<Var> = wf
         .params
         .iter()
@@ -51,13 +46,22 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         .collect();
     let body = (*wf.func.block).clone();
     let lowered = crate::lower::lower(&cx, &wf.ctx, &krate, params, body);
-    let out = match (lowered, cx.take()) {
-        (Some(low), None) => {
+    let out = match (lowered, cx.check()) {
+        (Some(low), Ok(())) => {
             crate::codegen::generate(&wf, &low, &krate, &wf_name, args.state.as_ref())
         }
-        (_, err) => fallback(&wf.func, &krate, &wf_name, err),
+        (_, res) => fallback(&wf.func, &krate, &wf_name, res.err()),
     };
     dump_expansion(&wf_name, out)
+}
+
+/// The errors of `cx` as `compile_error!`s, and nothing else: for an item that is not a
+/// function, which has no fallback to emit.
+pub fn to_compile_errors(cx: Ctxt) -> TokenStream {
+    match cx.check() {
+        Ok(()) => TokenStream::new(),
+        Err(e) => e.to_compile_error(),
+    }
 }
 
 /// Debugging aid: when the environment variable `WORKFLOW_MACROS_EXPANSION_DIR` is set while a

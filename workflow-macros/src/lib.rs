@@ -12,6 +12,7 @@ mod ctxt;
 mod describe;
 mod expand;
 mod lower;
+mod visit;
 
 /// Turns `async fn name(ctx: ActivityCtx, input: I) -> Result<O, E>` into an activity.
 #[proc_macro_attribute]

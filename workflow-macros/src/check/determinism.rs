@@ -20,8 +20,9 @@ use syn::{Expr, ExprPath, GenericArgument, Ident, PathArguments, Stmt, Token, Us
 
 use super::EscapeHatches;
 use super::escape_hatch::NodeIds;
+use crate::ctxt::Ctxt;
 
-pub(super) fn check(block: &syn::Block, ctx: &Ident, hatches: &EscapeHatches) -> Vec<syn::Error> {
+pub(super) fn check(cx: &Ctxt, block: &syn::Block, ctx: &Ident, hatches: &EscapeHatches) {
     let mut locals = Locals {
         ctx: ctx.to_string(),
         names: BTreeSet::new(),
@@ -40,10 +41,9 @@ pub(super) fn check(block: &syn::Block, ctx: &Ident, hatches: &EscapeHatches) ->
         callee: None,
         typed_map: 0,
         map_types: 0,
-        errors: Vec::new(),
+        cx,
     };
     checker.visit_block(block);
-    checker.errors
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -788,16 +788,13 @@ struct Checker<'a> {
     typed_map: usize,
     /// How many default-hasher map types were found so far (reported or muted).
     map_types: usize,
-    errors: Vec<syn::Error>,
+    cx: &'a Ctxt,
 }
 
 impl Checker<'_> {
     fn report(&mut self, tokens: impl ToTokens, shown: &str, family: Family) {
         if self.muted == 0 {
-            self.errors.push(syn::Error::new_spanned(
-                tokens,
-                message(shown, family, &self.ctx),
-            ));
+            self.cx.spanned(tokens, message(shown, family, &self.ctx));
         }
     }
 

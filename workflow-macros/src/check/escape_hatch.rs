@@ -14,6 +14,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Attribute, Expr, Item, Meta, Stmt};
 
 use super::EscapeHatches;
+use crate::ctxt::Ctxt;
 
 /// The attribute's name, as the user writes it.
 pub(super) const HATCH: &str = "nondeterministic";
@@ -41,28 +42,25 @@ pub(super) fn is_hatch(attr: &Attribute) -> bool {
     attr.path().is_ident(HATCH)
 }
 
-pub(super) fn strip(block: &mut syn::Block) -> (EscapeHatches, Vec<syn::Error>) {
+pub(super) fn strip(cx: &Ctxt, block: &mut syn::Block) -> EscapeHatches {
     let mut stripper = Stripper {
+        cx,
         ids: NodeIds::default(),
         covered: Vec::new(),
-        errors: Vec::new(),
     };
     stripper.visit_block_mut(block);
-    (
-        EscapeHatches {
-            covered: stripper.covered,
-        },
-        stripper.errors,
-    )
+    EscapeHatches {
+        covered: stripper.covered,
+    }
 }
 
-struct Stripper {
+struct Stripper<'a> {
+    cx: &'a Ctxt,
     ids: NodeIds,
     covered: Vec<usize>,
-    errors: Vec<syn::Error>,
 }
 
-impl Stripper {
+impl Stripper<'_> {
     /// Removes the escape hatches from `attrs`; if there was one, node `id` is covered.
     fn take(&mut self, id: usize, attrs: &mut Vec<Attribute>) {
         let before = attrs.len();
@@ -71,7 +69,7 @@ impl Stripper {
                 return true;
             }
             if let Err(e) = validate(attr) {
-                self.errors.push(e);
+                self.cx.push(e);
             }
             false
         });
@@ -94,12 +92,12 @@ impl Stripper {
                         && let Some(TokenTree::Ident(name)) = g.stream().into_iter().next()
                         && name == HATCH
                     {
-                        self.errors.push(syn::Error::new_spanned(
+                        self.cx.spanned(
                             quote::quote!(#p #g),
                             "`#[nondeterministic]` cannot be used inside a macro invocation: the macro \
                              receives it as tokens; put it on the whole statement that contains the \
                              invocation",
-                        ));
+                        );
                     }
                 }
                 TokenTree::Group(g) => self.reject_in_tokens(g.stream()),
@@ -154,7 +152,7 @@ fn validate(attr: &Attribute) -> syn::Result<()> {
     }
 }
 
-impl VisitMut for Stripper {
+impl VisitMut for Stripper<'_> {
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         let id = self.ids.next();
         match stmt {

@@ -8,16 +8,16 @@
 //! # How the driver calls them
 //!
 //! ```text
-//! // `block` is the workflow's body as parsed, `ctx` the name of its context parameter.
-//! let (hatches, errors) = check::strip_escape_hatches(&mut block);
-//! for e in errors { cx.push(e) }
-//! for e in check::check_body(&block, &ctx, &hatches) { cx.push(e) }
+//! // `block` is the workflow's body as parsed, `ctx` the name of its context parameter, `cx`
+//! // the driver's error accumulator.
+//! let hatches = check::strip_escape_hatches(&cx, &mut block);
+//! check::check_body(&cx, &block, &ctx, &hatches);
 //! // ... lower `block` (stripped: no `#[nondeterministic]` left for rustc to reject), and emit
 //! // the stripped block in the fallback item too when there are errors.
 //! ```
 //!
-//! Both calls accumulate; neither stops at the first error, and the body needs no changes for
-//! lowering once stripped.
+//! Both calls report into the `Ctxt`; neither stops at the first error, and the body needs no
+//! changes for lowering once stripped.
 //!
 //! # Change from the signatures first agreed
 //!
@@ -28,10 +28,9 @@
 //! comparing the text of statements would let an allowed `SystemTime::now()` excuse an identical
 //! one elsewhere. An `EscapeHatches` names the covered nodes by their position in the body, which
 //! is exact as long as `check_body` receives the block `strip_escape_hatches` left (unchanged in
-//! between). The call sites read the same as with spans (`let (allowed, errs) = ..;
-//! check_body(&block, &ctx, &allowed)`), so a driver that does not name the type compiles as is.
-//! `check_body` also honours hatches still written in the block, so calling it before stripping
-//! (with `&EscapeHatches::default()`) gives the same errors.
+//! between). `check_body` also honours hatches still written in the block, so calling it before
+//! stripping (with `&EscapeHatches::default()`) gives the same errors. Both report into the
+//! driver's [`Ctxt`] rather than returning a `Vec<syn::Error>`, like every other stage.
 
 mod determinism;
 mod escape_hatch;
@@ -40,6 +39,8 @@ mod escape_hatch;
 mod tests;
 
 use syn::visit::Visit;
+
+use crate::ctxt::Ctxt;
 
 /// The statements, expressions and `match` arms that escape hatches covered, by their position in
 /// a pre-order walk of the body (see `escape_hatch::NodeIds`). The checks skip them.
@@ -64,31 +65,32 @@ impl EscapeHatches {
 
 /// Strips every `#[nondeterministic(reason = "...")]` escape-hatch attribute from statements,
 /// expressions and `match` arms of the body, returning the nodes it covered (the checks skip
-/// those) and an error for each attribute without a non-empty `reason` (a hatch without a valid
-/// reason still covers its node, so the only error is the missing reason). A hatch written inside
-/// a macro invocation's arguments is an error too: the macro, not the statement, would receive it.
-pub fn strip_escape_hatches(block: &mut syn::Block) -> (EscapeHatches, Vec<syn::Error>) {
-    escape_hatch::strip(block)
+/// those) and reporting an error for each attribute without a non-empty `reason` (a hatch without
+/// a valid reason still covers its node, so the only error is the missing reason). A hatch written
+/// inside a macro invocation's arguments is an error too: the macro, not the statement, would
+/// receive it.
+pub fn strip_escape_hatches(cx: &Ctxt, block: &mut syn::Block) -> EscapeHatches {
+    escape_hatch::strip(cx, block)
 }
 
-/// Every determinism violation in a workflow body, each spanned on the offending tokens, with a
-/// message naming the construct, why it breaks durability, and the durable alternative, in the
-/// order they appear. `ctx` is the name of the workflow's context parameter (the messages name
-/// it: "use `ctx.now()`"). Nodes in `allowed` and nodes still carrying a `#[nondeterministic]`
+/// Reports every determinism violation in a workflow body, each spanned on the offending tokens,
+/// with a message naming the construct, why it breaks durability, and the durable alternative,
+/// in the order they appear. `ctx` is the name of the workflow's context parameter (the messages
+/// name it: "use `ctx.now()`"). Nodes in `allowed` and nodes still carrying a `#[nondeterministic]`
 /// attribute are skipped.
-pub fn check_body(
-    block: &syn::Block,
-    ctx: &syn::Ident,
-    allowed: &EscapeHatches,
-) -> Vec<syn::Error> {
+pub fn check_body(cx: &Ctxt, block: &syn::Block, ctx: &syn::Ident, allowed: &EscapeHatches) {
     if has_escape_hatch(block) {
         // Checked before stripping: number the hatches on a stripped copy (same shape, same
         // numbering) and check that copy.
         let mut copy = block.clone();
-        let (found, _reported_by_strip) = escape_hatch::strip(&mut copy);
-        return determinism::check(&copy, ctx, &allowed.union(&found));
+        let stripping = Ctxt::new();
+        let found = escape_hatch::strip(&stripping, &mut copy);
+        // Malformed hatches are `strip_escape_hatches`'s errors, reported when the driver strips
+        // the block: not twice.
+        let _reported_by_strip = stripping.check();
+        return determinism::check(cx, &copy, ctx, &allowed.union(&found));
     }
-    determinism::check(block, ctx, allowed)
+    determinism::check(cx, block, ctx, allowed)
 }
 
 fn has_escape_hatch(block: &syn::Block) -> bool {

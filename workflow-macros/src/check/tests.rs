@@ -4,18 +4,26 @@
 use quote::ToTokens;
 
 use super::{EscapeHatches, check_body, strip_escape_hatches};
+use crate::ctxt::Ctxt;
+
+/// The errors `cx` collected, one by one.
+fn errors_of(cx: Ctxt) -> Vec<syn::Error> {
+    cx.check().err().into_iter().flatten().collect()
+}
 
 /// The errors for `body` (the statements of a workflow body) with context parameter `ctx`.
 fn check_named(body: &str, ctx: &str) -> Vec<(String, String)> {
     let mut block: syn::Block =
         syn::parse_str(&format!("{{\n{body}\n}}")).expect("the test body parses");
-    let (hatches, mut errors) = strip_escape_hatches(&mut block);
-    errors.extend(check_body(
+    let cx = Ctxt::new();
+    let hatches = strip_escape_hatches(&cx, &mut block);
+    check_body(
+        &cx,
         &block,
         &syn::Ident::new(ctx, proc_macro2::Span::call_site()),
         &hatches,
-    ));
-    errors
+    );
+    errors_of(cx)
         .iter()
         .map(|e| (e.span().source_text().unwrap_or_default(), e.to_string()))
         .collect()
@@ -1080,8 +1088,9 @@ fn stripping_removes_every_escape_hatch() {
            match x { #[nondeterministic(reason = \"c\")] _ => {} } #[allow(unused)] let v = 1; }",
     )
     .unwrap();
-    let (hatches, errors) = strip_escape_hatches(&mut block);
-    assert!(errors.is_empty());
+    let cx = Ctxt::new();
+    let hatches = strip_escape_hatches(&cx, &mut block);
+    assert!(errors_of(cx).is_empty());
     assert_eq!(hatches.covered.len(), 3);
     let text = block.to_token_stream().to_string();
     assert!(!text.contains("nondeterministic"), "{text}");
@@ -1146,7 +1155,9 @@ fn checking_before_stripping_gives_the_same_result() {
     )
     .unwrap();
     let ctx = syn::Ident::new("ctx", proc_macro2::Span::call_site());
-    let errors = check_body(&block, &ctx, &EscapeHatches::default());
+    let cx = Ctxt::new();
+    check_body(&cx, &block, &ctx, &EscapeHatches::default());
+    let errors = errors_of(cx);
     assert_eq!(errors.len(), 1);
     assert_eq!(
         errors[0].span().source_text().as_deref(),

@@ -72,8 +72,9 @@ pub fn written_awaits(body: &Block, ctx: &syn::Ident) -> Vec<Written> {
                 span,
             });
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        // Async blocks are walked, as before (normalization does not lower an await in one: if
+        // there is one, the counts differ and `lower` keeps the generated texts).
+        crate::visit::skip_nested!(closures, items);
     }
     let mut f = F {
         ctx,
@@ -552,8 +553,9 @@ impl<'a> Builder<'a> {
                     );
                 }
             }
-            fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-            fn visit_item(&mut self, _: &'ast syn::Item) {}
+            // Async blocks are walked, as before: a durable await in one is as unreachable as
+            // the block.
+            crate::visit::skip_nested!(closures, items);
         }
         let mut f = F(self.cx, self.ctx);
         for s in rest {
@@ -884,7 +886,5 @@ impl<'ast> Visit<'ast> for JumpVisitor<'_> {
     fn visit_expr_block(&mut self, b: &'ast syn::ExprBlock) {
         self.inside(b.label.as_ref(), false, |v| v.visit_block(&b.block));
     }
-    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    crate::visit::skip_nested!();
 }

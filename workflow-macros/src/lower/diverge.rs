@@ -94,8 +94,9 @@ fn breaks_to(body: &Block, label: Option<&syn::Lifetime>, unlabeled: bool) -> bo
             self.visit_block(&l.body);
             self.depth -= 1;
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        // Async blocks are walked: a `break` cannot leave one (rustc's E0267), so what is found
+        // there is rustc's error to report either way.
+        crate::visit::skip_nested!(closures, items);
     }
     let mut f = F {
         label,

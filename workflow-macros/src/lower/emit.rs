@@ -656,9 +656,7 @@ impl VisitMut for Rewrite<'_> {
         syn::visit_mut::visit_local_mut(self, l);
     }
 
-    fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
-    fn visit_expr_async_mut(&mut self, _: &mut syn::ExprAsync) {}
-    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    crate::visit::skip_nested_mut!();
 }
 
 /// A `return` the lowering wrote itself (`return ::workflow_rt::__private::Step::..`), which is

@@ -494,7 +494,9 @@ impl<'ast> Visit<'ast> for FreeVars<'_> {
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         self.mac(m);
     }
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    // Closures are handled above (their parameters bind names); async blocks are walked: what
+    // they capture is used where they are written.
+    crate::visit::skip_nested!(items);
     fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
     fn visit_expr_struct(&mut self, s: &'ast syn::ExprStruct) {
         for f in &s.fields {

@@ -225,8 +225,9 @@ impl<'ast> Visit<'ast> for Completes {
         self.0 = true;
         syn::visit::visit_expr_try(self, t);
     }
-    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    // Async blocks are walked, as before: a `return` or `?` in one leaves the block, not the
+    // workflow, so this over-approximates ("may complete").
+    crate::visit::skip_nested!(closures, items);
 }
 
 fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>) {
@@ -396,8 +397,7 @@ fn awaits_in_closures(cx: &Ctxt, body: &Block) {
                 self.depth -= 1;
             }
         }
-        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        crate::visit::skip_nested!(async_blocks, items);
         fn visit_expr_await(&mut self, aw: &'ast syn::ExprAwait) {
             if self.depth > 0 {
                 self.cx.spanned(

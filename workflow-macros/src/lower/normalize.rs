@@ -45,9 +45,7 @@ pub fn contains_await(e: &Expr) -> bool {
         fn visit_expr_await(&mut self, _: &'ast syn::ExprAwait) {
             self.0 = true;
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        crate::visit::skip_nested!();
         fn visit_macro(&mut self, m: &'ast syn::Macro) {
             if tokens_have_await(&m.tokens) {
                 self.0 = true;
@@ -564,7 +562,10 @@ impl<'a> Normalizer<'a> {
         // says what to write instead: one error per mistake.
         let base = &aw.base;
         let probe: Block = parse_quote!({ #base; });
-        if !crate::check::check_body(&probe, ctx, &Default::default()).is_empty() {
+        let probe_cx = Ctxt::new();
+        crate::check::check_body(&probe_cx, &probe, ctx, &Default::default());
+        // The probe's errors are the determinism check's, reported by the driver's own call.
+        if probe_cx.check().is_err() {
             return;
         }
         self.cx.spanned(
@@ -714,7 +715,10 @@ fn lets_in(e: &Expr) -> usize {
             self.0 += 1;
             syn::visit::visit_expr_let(self, l);
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        // Blocks are skipped too (a `let` in one is not part of the condition's chain), and
+        // with them the items they hold; an async block's `let`s are counted, as before, which
+        // can only make a condition look more like a chain.
+        crate::visit::skip_nested!(closures);
         fn visit_expr_block(&mut self, _: &'ast syn::ExprBlock) {}
     }
     let mut f = F(0);
@@ -831,7 +835,9 @@ fn has_call(e: &Expr) -> bool {
         fn visit_macro(&mut self, _: &'ast syn::Macro) {
             self.0 = true;
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        // Only closures: a call in an async block or in an item inside a block is counted, which
+        // can only make an iterable look less pure (it is then saved, not made again).
+        crate::visit::skip_nested!(closures);
     }
     let mut f = F(false);
     f.visit_expr(e);

@@ -272,7 +272,9 @@ fn rename_expr(e: &mut Expr, from: &str, to: &syn::Ident) {
         fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
             rename_macro(m, self.from, self.to);
         }
-        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+        // Closures are handled above (their parameters may rebind `from`); async blocks are
+        // walked: they capture the variable, so their uses are renamed too.
+        crate::visit::skip_nested_mut!(items);
     }
     R { from, to }.visit_expr_mut(e);
 }

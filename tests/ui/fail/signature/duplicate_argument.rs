@@ -1,0 +1,12 @@
+use workflow_rt::prelude::*;
+
+#[activity]
+async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
+    Ok(sku.len() as u64)
+}
+
+#[workflow(name = "checkout", name = "checkout-v2")]
+async fn checkout(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
+    Ok(ctx.activity(price, sku).await?)
+}
+fn main() {}
