@@ -23,6 +23,10 @@ pub use crate::workflow::{AwaitDesc, Description, StateDesc, Step};
 
 /// `Result<T, E>` as seen through associated types, so that generated code can name the `Ok`
 /// type of an activity's output: `<<charge as Activity>::Output as Fallible>::Ok`.
+#[diagnostic::on_unimplemented(
+    message = "an activity must return `Result<T, E>`, and `{Self}` is not a `Result` of a saveable value and an error",
+    label = "write `Result<T, ActivityError>` (T: Serialize + Deserialize)"
+)]
 pub trait Fallible {
     type Ok: Serialize + DeserializeOwned + Send + 'static;
     type Err: Into<crate::ActivityError>;
