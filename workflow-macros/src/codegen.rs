@@ -367,6 +367,7 @@ pub fn generate(
             #desc_tokens
 
             /// Shown as JSON, so that the saved types need not implement `Debug`.
+            #[automatically_derived]
             impl ::core::fmt::Debug for #state {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     #krate::__private::debug_as_json(self, f)

@@ -145,12 +145,18 @@ pub fn describe(
         let vs = vars.iter().map(|(n, t)| quote!((#n, #t)));
         quote!(#krate::__private::StateDesc { name: #name, awaits: #awaits, vars: &[#(#vs),*] })
     });
-    let trans = transitions.iter().map(|(a, b)| quote!((#a, #b)));
+    let n = transitions.len();
+    let bytes: Vec<u8> = transitions
+        .iter()
+        .flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes()))
+        .collect();
+    let packed = proc_macro2::Literal::byte_string(&bytes);
     let tokens = quote! {
+        const __WF_TRANSITIONS: [(u16, u16); #n] = #krate::__private::transitions::<#n>(#packed);
         static __WF_DESCRIPTION: #krate::__private::Description = #krate::__private::Description {
             workflow: #wf_name,
             states: &[#(#state_tokens),*],
-            transitions: &[#(#trans),*],
+            transitions: &__WF_TRANSITIONS,
             fingerprint: #fingerprint,
         };
     };

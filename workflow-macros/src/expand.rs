@@ -134,6 +134,7 @@ fn fallback(
         #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
         #vis struct #name;
         const _: () = {
+            #[automatically_derived]
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
                 const FINGERPRINT: u64 = 0;

@@ -233,6 +233,23 @@ successor!(
     u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
 );
 
+/// A description's transitions, decoded at compile time from the pairs `#[workflow]` writes as
+/// one byte string (each `(from, to)` as two little-endian `u16`): a workflow whose every state
+/// can reach many others writes one literal, not one tuple per transition.
+pub const fn transitions<const N: usize>(bytes: &[u8]) -> [(u16, u16); N] {
+    let mut out = [(0u16, 0u16); N];
+    let mut i = 0;
+    while i < N && 4 * i + 3 < bytes.len() {
+        let b = 4 * i;
+        out[i] = (
+            u16::from_le_bytes([bytes[b], bytes[b + 1]]),
+            u16::from_le_bytes([bytes[b + 2], bytes[b + 3]]),
+        );
+        i += 1;
+    }
+    out
+}
+
 /// FNV-1a, for fingerprints computed at compile time.
 pub const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;

@@ -40,7 +40,9 @@ use syn::{Block, Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 use super::diverge::{expr_diverges, stmt_diverges};
 use super::infer::{Env, element_type, infer};
 use super::ir::*;
-use super::normalize::{ELEM_ATTR, chain_await, chain_await_mut, is_chain, stmt_contains_await};
+use super::normalize::{
+    BindingSite, binding_site, chain_await, chain_await_mut, is_chain, stmt_contains_await,
+};
 use super::ops::classify;
 use super::pattern::{Binding, typed_bindings_in};
 use crate::ctxt::Ctxt;
@@ -98,17 +100,23 @@ pub struct Builder<'a> {
     /// The lowered frames around the code being built, innermost last.
     open_frames: Vec<FrameId>,
     in_unsafe: bool,
-    /// The point whose region is being built.
-    current: PointId,
     /// Points some code jumps to.
     targeted: HashSet<PointId>,
     /// Items of lowered blocks, emitted once beside the generated function.
     pub items: Vec<syn::Item>,
+    /// The variables of lowered `for` loops, with their iterables (from the normalization).
+    loop_items: &'a std::collections::HashMap<BindingSite, Expr>,
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(cx: &'a Ctxt, ctx: &'a syn::Ident, krate: &'a TokenStream) -> Self {
+    pub fn new(
+        cx: &'a Ctxt,
+        ctx: &'a syn::Ident,
+        krate: &'a TokenStream,
+        loop_items: &'a std::collections::HashMap<BindingSite, Expr>,
+    ) -> Self {
         Builder {
+            loop_items,
             cx,
             ctx,
             krate,
@@ -120,7 +128,6 @@ impl<'a> Builder<'a> {
             levels: Vec::new(),
             open_frames: Vec::new(),
             in_unsafe: false,
-            current: PointId(0),
             targeted: HashSet::new(),
             items: Vec::new(),
         }
@@ -174,9 +181,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Starts building point `p`: its scope is what is visible now.
-    fn open(&mut self, p: PointId, kind: PointKind) -> PointId {
-        let prev = self.current;
-        self.current = p;
+    fn open(&mut self, p: PointId, kind: PointKind) {
         self.order.push(p);
         let scope = self.visible();
         self.points[p.0] = Some(Point {
@@ -190,7 +195,6 @@ impl<'a> Builder<'a> {
             in_unsafe: self.in_unsafe,
             binds: None,
         });
-        prev
     }
 
     fn close(&mut self, p: PointId, region: Region) {
@@ -279,7 +283,7 @@ impl<'a> Builder<'a> {
                     return self.region(out, Term::Diverges);
                 };
                 let resume = self.reserve();
-                let prev = self.open(resume, PointKind::Resume(k));
+                self.open(resume, PointKind::Resume(k));
                 let value = resumed_chain(e, k, self.krate);
                 let region = if is_tail {
                     self.end_with(Vec::new(), end, Some(value))
@@ -303,7 +307,6 @@ impl<'a> Builder<'a> {
                     }
                 };
                 self.close(resume, region);
-                self.current = prev;
                 return self.region(out, Term::Suspend(k));
             }
             // A construct.
@@ -323,7 +326,7 @@ impl<'a> Builder<'a> {
             let term = self.construct(e, after);
             if let Some(j) = join {
                 if self.targeted.contains(&j) {
-                    let prev = self.open(
+                    self.open(
                         j,
                         PointKind::Join {
                             binds: local.is_some(),
@@ -335,7 +338,6 @@ impl<'a> Builder<'a> {
                     }
                     let region = self.seq(stmts, i + 1, end, Vec::new());
                     self.close(j, region);
-                    self.current = prev;
                 } else {
                     self.unreachable(&stmts[i + 1..]);
                 }
@@ -458,7 +460,7 @@ impl<'a> Builder<'a> {
                     head: Some(head),
                     exit: after,
                 });
-                let prev = self.open(head, PointKind::LoopHead);
+                self.open(head, PointKind::LoopHead);
                 let region = self.block(
                     &l.body,
                     End::Goto {
@@ -467,7 +469,6 @@ impl<'a> Builder<'a> {
                     },
                 );
                 self.close(head, region);
-                self.current = prev;
                 self.pop_frame(frame);
                 Term::Goto {
                     to: head,
@@ -523,7 +524,7 @@ impl<'a> Builder<'a> {
         debug_assert_eq!(popped, Some(f));
     }
 
-    /// Registers the await at the bottom of chain `e`, at the current point.
+    /// Registers the await at the bottom of chain `e`.
     fn new_await(&mut self, e: &Expr) -> Option<usize> {
         let aw = chain_await(e)?;
         let kind = classify(&aw.base, self.ctx)?;
@@ -677,8 +678,11 @@ impl<'a> Builder<'a> {
             krate: self.krate,
             lookup: &lookup,
         };
-        let vars: Vec<Var> = if let Some(iter) = elem_attr(&l.attrs) {
-            let t = element_type(&iter, &env);
+        let loop_item = super::pattern::bindings(&l.pat)
+            .first()
+            .and_then(|b| self.loop_items.get(&binding_site(&b.ident)));
+        let vars: Vec<Var> = if let Some(iter) = loop_item {
+            let t = element_type(iter, &env);
             typed_bindings_in(&l.pat, t.as_ref(), self.krate)
                 .into_iter()
                 .map(|b| self.var(b, Origin::LoopVar))
@@ -712,13 +716,6 @@ impl<'a> Builder<'a> {
             level.push(id);
         }
     }
-}
-
-fn elem_attr(attrs: &[syn::Attribute]) -> Option<Expr> {
-    attrs
-        .iter()
-        .find(|a| a.path().is_ident(ELEM_ATTR))
-        .and_then(|a| a.parse_args::<Expr>().ok())
 }
 
 /// A value whose block's value is not used, as a statement.

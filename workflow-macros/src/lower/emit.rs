@@ -39,7 +39,6 @@ use syn::{Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 use super::cfg::resolve_jump;
 use super::ir::*;
 use super::liveness::Liveness;
-use super::normalize::ELEM_ATTR;
 
 pub struct Emitter<'a> {
     pub prog: &'a Program,
@@ -105,7 +104,11 @@ impl Emitter<'_> {
     fn touches(&self, pat: &syn::Pat, crossing: &std::collections::HashSet<Site>) -> TokenStream {
         let idents = super::pattern::bindings(pat)
             .into_iter()
-            .filter(|b| b.mutable && crossing.contains(&site(&b.ident)))
+            .filter(|b| {
+                b.mutable
+                    && crossing.contains(&site(&b.ident))
+                    && !b.ident.to_string().starts_with("__wf_")
+            })
             .map(|b| b.ident);
         quote!(#(let _ = &mut #idents;)*)
     }
@@ -269,17 +272,14 @@ impl Emitter<'_> {
             let ident = &var.ident;
             let s = derived(var, *v, "s");
             let what = format!("variable `{}`", var.display_name());
-            let take = quote! {
-                match #s.take() {
-                    ::core::option::Option::Some(__wf_x) => __wf_x,
-                    ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what)),
-                }
+            let failed = quote! {
+                return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what))
             };
             head.push(if var.mutable {
                 // The user's `mut`: this copy of the binding may not be the one that changes.
-                quote!(#[allow(unused_mut)] let mut #ident = #take;)
+                quote!(#[allow(unused_mut)] let ::core::option::Option::Some(mut #ident) = #s.take() else { #failed };)
             } else {
-                quote!(let #ident = #take;)
+                quote!(let ::core::option::Option::Some(#ident) = #s.take() else { #failed };)
             });
         }
         for v in &self.live.declare[p.0] {
@@ -649,11 +649,6 @@ impl VisitMut for Rewrite<'_> {
                 m.tokens = quote!(#args);
             }
         }
-    }
-
-    fn visit_local_mut(&mut self, l: &mut syn::Local) {
-        l.attrs.retain(|a| !a.path().is_ident(ELEM_ATTR));
-        syn::visit_mut::visit_local_mut(self, l);
     }
 
     crate::visit::skip_nested_mut!();

@@ -34,7 +34,7 @@ use syn::Block;
 use syn::visit::Visit;
 
 use crate::ctxt::Ctxt;
-use ir::{AwaitSite, Origin, PointId, PointKind, Program, Term, Var};
+use ir::{AwaitSite, Origin, PointId, Program, Term, Var};
 use liveness::Liveness;
 
 pub struct Lowered {
@@ -73,7 +73,8 @@ pub fn lower(
     if cx.has_errors() {
         return None;
     }
-    let (mut prog, items) = cfg::Builder::new(cx, ctx, krate).build(params.clone(), &body);
+    let (mut prog, items) =
+        cfg::Builder::new(cx, ctx, krate, &norm.loop_items).build(params.clone(), &body);
     if cx.has_errors() {
         return None;
     }
@@ -124,7 +125,6 @@ pub fn lower(
         .iter()
         .map(|v| prog.var(*v).clone())
         .collect();
-    let _ = &mut prog;
     Some(Lowered {
         prog,
         live,
@@ -190,10 +190,6 @@ pub fn next_states(prog: &Program, p: PointId) -> (BTreeSet<usize>, bool) {
                 Term::Diverges | Term::Block { .. } => {}
             }
         });
-        if let PointKind::Resume(k) = point.kind {
-            // The resumed value's own `?` is in the first statement (walked above).
-            let _ = k;
-        }
     }
     (awaits, completes)
 }

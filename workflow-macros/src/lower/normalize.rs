@@ -15,8 +15,10 @@
 //!
 //! Input:  `for item in items { ctx.activity(ship, item).await?; }`
 //! Output: `let mut __wf_it0 = loop_items(items);
-//!          loop { #[__wf_elem(items)] let item = match Iterator::next(&mut __wf_it0) { Some(v) => v, None => break };
+//!          loop { let item = match Iterator::next(&mut __wf_it0) { Some(v) => v, None => break };
 //!                 ctx.activity(ship, item).await?; }`
+//!          and `item` is recorded in [`Normalizer::loop_items`] with its iterable, `items`, so
+//!          that its type can be read off the iterable's.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
@@ -27,14 +29,23 @@ use super::ops::classify;
 use super::pattern::bindings;
 use crate::ctxt::Ctxt;
 
-/// The attribute that carries a `for` loop's iterable to the type inference of its pattern.
-pub const ELEM_ATTR: &str = "__wf_elem";
+/// A binding as written: its name and where it is (line, column).
+pub type BindingSite = (String, usize, usize);
+
+/// The site of a binding.
+pub fn binding_site(ident: &syn::Ident) -> BindingSite {
+    let at = ident.span().start();
+    (ident.to_string(), at.line, at.column)
+}
 
 pub struct Normalizer<'a> {
     pub cx: &'a Ctxt,
     pub ctx: &'a syn::Ident,
     pub krate: &'a TokenStream,
     next_tmp: usize,
+    /// The variables of lowered `for` loops, with the loop's iterable: the type inference of
+    /// the variable reads the iterable's type.
+    pub loop_items: std::collections::HashMap<BindingSite, Expr>,
 }
 
 /// Whether `e` contains an `.await` (outside closures, async blocks and nested items, which are
@@ -146,6 +157,7 @@ impl<'a> Normalizer<'a> {
             ctx,
             krate,
             next_tmp: 0,
+            loop_items: std::collections::HashMap::new(),
         }
     }
 
@@ -420,7 +432,9 @@ impl<'a> Normalizer<'a> {
                 let label = &f.label;
                 let body = &f.body;
                 let attrs = &f.attrs;
-                let elem = format_ident!("{}", ELEM_ATTR);
+                for b in bindings(pat) {
+                    self.loop_items.insert(binding_site(&b.ident), iter.clone());
+                }
                 let borrowed = borrows_items(&iter, &f.body);
                 if let Borrowed::Changing(changed) = &borrowed {
                     self.cx.spanned(
@@ -444,7 +458,6 @@ impl<'a> Normalizer<'a> {
                     let pos = self.tmp("pos");
                     out.push(parse_quote!(let mut #pos: usize = 0;));
                     let tokens = quote!(#(#attrs)* #label loop {
-                        #[#elem(#iter)]
                         let (#pat) = match #krate::__private::loop_nth(#iter, &mut #pos) {
                             ::core::option::Option::Some(__wf_item) => __wf_item,
                             ::core::option::Option::None => break,
@@ -471,7 +484,6 @@ impl<'a> Normalizer<'a> {
                 };
                 out.push(parse_quote_spanned!(at=> let mut #it = #krate::__private::#keep(#iter);));
                 let tokens = quote!(#(#attrs)* #label loop {
-                    #[#elem(#iter)]
                     let (#pat) = match ::core::iter::Iterator::next(&mut #it) {
                         ::core::option::Option::Some(__wf_item) => __wf_item,
                         ::core::option::Option::None => break,
