@@ -567,20 +567,18 @@ impl<'a> Builder<'a> {
     // Jumps out of verbatim code.
 
     fn mark_jumps_stmt(&mut self, s: &Stmt) {
-        let frames = self.open_frames.clone();
-        let mut found = Vec::new();
-        visit_jumps_stmt(s, &mut |label, cont| {
-            if let Some(end) = resolve_jump(&self.frames, &frames, label, cont) {
-                found.push(end);
-            }
-        });
-        self.mark(found);
+        self.mark_jumps(|f| visit_jumps_stmt(s, f));
     }
 
     fn mark_jumps_expr(&mut self, e: &Expr) {
+        self.mark_jumps(|f| visit_jumps_expr(e, f));
+    }
+
+    /// Marks the points that the jumps `walk` finds out of verbatim code go to.
+    fn mark_jumps(&mut self, walk: impl FnOnce(&mut dyn FnMut(Option<&str>, bool))) {
         let frames = self.open_frames.clone();
         let mut found = Vec::new();
-        visit_jumps_expr(e, &mut |label, cont| {
+        walk(&mut |label, cont| {
             if let Some(end) = resolve_jump(&self.frames, &frames, label, cont) {
                 found.push(end);
             }
@@ -605,7 +603,8 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    fn infer_now(&self, e: &Expr) -> Option<Type> {
+    /// Runs `f` with the types of the variables in scope.
+    fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
         let scope = self.lookup_scope();
         let lookup = |name: &str| {
             scope
@@ -614,12 +613,15 @@ impl<'a> Builder<'a> {
                 .find(|(n, _)| n == name)
                 .map(|(_, t)| t.clone())
         };
-        let env = Env {
+        f(&Env {
             ctx: self.ctx,
             krate: self.krate,
             lookup: &lookup,
-        };
-        infer(e, &env)
+        })
+    }
+
+    fn infer_now(&self, e: &Expr) -> Option<Type> {
+        self.with_env(|env| infer(e, env))
     }
 
     fn vars_of(&mut self, pat: &syn::Pat, ty: Option<&Type>, origin: Origin) -> Vec<VarId> {
@@ -665,31 +667,19 @@ impl<'a> Builder<'a> {
 
     /// Declares what a `let` binds, typed where the macro can tell, in the current level.
     fn declare(&mut self, l: &syn::Local) {
-        let scope = self.lookup_scope();
-        let lookup = |name: &str| {
-            scope
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.clone())
-        };
-        let env = Env {
-            ctx: self.ctx,
-            krate: self.krate,
-            lookup: &lookup,
-        };
-        let loop_item = super::pattern::bindings(&l.pat)
-            .first()
-            .and_then(|b| self.loop_items.get(&binding_site(&b.ident)));
-        let vars: Vec<Var> = if let Some(iter) = loop_item {
-            let t = element_type(iter, &env);
-            typed_bindings_in(&l.pat, t.as_ref(), self.krate)
-                .into_iter()
-                .map(|b| self.var(b, Origin::LoopVar))
-                .collect()
-        } else {
+        let vars: Vec<Var> = self.with_env(|env| {
+            let loop_item = super::pattern::bindings(&l.pat)
+                .first()
+                .and_then(|b| self.loop_items.get(&binding_site(&b.ident)));
+            if let Some(iter) = loop_item {
+                let t = element_type(iter, env);
+                return typed_bindings_in(&l.pat, t.as_ref(), self.krate)
+                    .into_iter()
+                    .map(|b| self.var(b, Origin::LoopVar))
+                    .collect();
+            }
             let init = l.init.as_ref().map(|i| &*i.expr);
-            let t = init.and_then(|e| infer(e, &env));
+            let t = init.and_then(|e| infer(e, env));
             let origin = match (init, &l.pat) {
                 (Some(Expr::Closure(_)), _) => Origin::Closure,
                 (_, syn::Pat::Ident(_)) => Origin::Let,
@@ -707,7 +697,7 @@ impl<'a> Builder<'a> {
                 }
             }
             vars
-        };
+        });
         for v in vars {
             let name = v.name();
             let id = self.intern(v);
@@ -806,8 +796,7 @@ pub fn resolve_jump(
 pub fn visit_jumps_stmt(s: &Stmt, f: &mut dyn FnMut(Option<&str>, bool)) {
     let mut v = JumpVisitor {
         f,
-        loops: 0,
-        labels: Vec::new(),
+        caught: Caught::default(),
     };
     v.visit_stmt(s);
 }
@@ -815,45 +804,64 @@ pub fn visit_jumps_stmt(s: &Stmt, f: &mut dyn FnMut(Option<&str>, bool)) {
 pub fn visit_jumps_expr(e: &Expr, f: &mut dyn FnMut(Option<&str>, bool)) {
     let mut v = JumpVisitor {
         f,
-        loops: 0,
-        labels: Vec::new(),
+        caught: Caught::default(),
     };
     v.visit_expr(e);
 }
 
 struct JumpVisitor<'f> {
     f: &'f mut dyn FnMut(Option<&str>, bool),
-    /// Loops inside the code: an unlabeled jump targets the innermost.
+    caught: Caught,
+}
+
+/// The loops and labeled blocks of verbatim code around a `break` or `continue`: a jump one of
+/// them catches stays as written; any other leaves the verbatim code.
+#[derive(Default)]
+pub struct Caught {
     loops: usize,
-    /// Labels of loops and blocks inside the code.
     labels: Vec<String>,
+}
+
+impl Caught {
+    /// Runs `f` inside a loop (`is_loop`) or labeled block of the verbatim code.
+    pub fn inside<T>(
+        this: &mut T,
+        caught: impl Fn(&mut T) -> &mut Caught,
+        label: Option<&syn::Label>,
+        is_loop: bool,
+        f: impl FnOnce(&mut T),
+    ) {
+        let c = caught(this);
+        if let Some(l) = label {
+            c.labels.push(l.name.ident.to_string());
+        }
+        c.loops += usize::from(is_loop);
+        f(this);
+        let c = caught(this);
+        c.loops -= usize::from(is_loop);
+        if label.is_some() {
+            c.labels.pop();
+        }
+    }
+
+    /// Whether a jump with `label` (unlabeled: the innermost loop) stays inside.
+    pub fn catches(&self, label: Option<&syn::Lifetime>) -> bool {
+        match label {
+            None => self.loops > 0,
+            Some(l) => self.labels.contains(&l.ident.to_string()),
+        }
+    }
 }
 
 impl JumpVisitor<'_> {
     fn hit(&mut self, label: Option<&syn::Lifetime>, cont: bool) {
-        match label {
-            None if self.loops > 0 => {}
-            Some(l) if self.labels.contains(&l.ident.to_string()) => {}
-            l => {
-                let name = l.map(|l| l.ident.to_string());
-                (self.f)(name.as_deref(), cont);
-            }
+        if !self.caught.catches(label) {
+            let name = label.map(|l| l.ident.to_string());
+            (self.f)(name.as_deref(), cont);
         }
     }
     fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, f: impl FnOnce(&mut Self)) {
-        if let Some(l) = label {
-            self.labels.push(l.name.ident.to_string());
-        }
-        if is_loop {
-            self.loops += 1;
-        }
-        f(self);
-        if is_loop {
-            self.loops -= 1;
-        }
-        if label.is_some() {
-            self.labels.pop();
-        }
+        Caught::inside(self, |v| &mut v.caught, label, is_loop, f);
     }
 }
 

@@ -36,7 +36,7 @@ use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
 use syn::{Expr, Stmt, Type, parse_quote, parse_quote_spanned};
 
-use super::cfg::resolve_jump;
+use super::cfg::{Caught, resolve_jump};
 use super::ir::*;
 use super::liveness::Liveness;
 
@@ -313,8 +313,7 @@ impl Emitter<'_> {
         let mut rw = Rewrite {
             em: self,
             frames: &r.frames,
-            loops: 0,
-            labels: Vec::new(),
+            caught: Caught::default(),
         };
         let mut stmts: Vec<TokenStream> = Vec::with_capacity(r.stmts.len());
         for s in &r.stmts {
@@ -499,9 +498,8 @@ pub fn field_ident(v: &Var) -> syn::Ident {
 struct Rewrite<'a> {
     em: &'a Emitter<'a>,
     frames: &'a [FrameId],
-    /// Loops of the user's code around the code being rewritten (inside the region).
-    loops: usize,
-    labels: Vec<String>,
+    /// Loops and labeled blocks of the user's code around the code being rewritten.
+    caught: Caught,
 }
 
 impl Rewrite<'_> {
@@ -511,27 +509,13 @@ impl Rewrite<'_> {
     }
 
     fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, f: impl FnOnce(&mut Self)) {
-        if let Some(l) = label {
-            self.labels.push(l.name.ident.to_string());
-        }
-        if is_loop {
-            self.loops += 1;
-        }
-        f(self);
-        if is_loop {
-            self.loops -= 1;
-        }
-        if label.is_some() {
-            self.labels.pop();
-        }
+        Caught::inside(self, |r| &mut r.caught, label, is_loop, f);
     }
 
     /// The target of a jump out of the region, if it leaves to a lowered frame.
     fn target(&self, label: Option<&syn::Lifetime>, cont: bool) -> Option<End> {
-        match label {
-            None if self.loops > 0 => return None,
-            Some(l) if self.labels.contains(&l.ident.to_string()) => return None,
-            _ => {}
+        if self.caught.catches(label) {
+            return None;
         }
         let label = label.map(|l| l.ident.to_string());
         resolve_jump(&self.em.prog.frames, self.frames, label.as_deref(), cont)
@@ -656,7 +640,7 @@ impl VisitMut for Rewrite<'_> {
 
 /// A `return` the lowering wrote itself (`return ::workflow_rt::__private::Step::..`), which is
 /// not a completion of the workflow.
-fn is_generated_return(r: &syn::ExprReturn) -> bool {
+pub fn is_generated_return(r: &syn::ExprReturn) -> bool {
     let Some(Expr::Call(c)) = r.expr.as_deref() else {
         return false;
     };
