@@ -275,6 +275,7 @@ async fn damaged_activity_tasks_fail_their_calls_and_block_no_other() {
         // This runtime steps the workflows; no runtime runs `echo` yet, so the tasks wait.
         let workflows = builder(mode, store.clone(), clock.clone())
             .workflow(call_echo)
+            .allow_missing_activities()
             .build()
             .await
             .expect("build");
@@ -334,6 +335,7 @@ async fn a_damaged_event_parks_its_workflow_once() {
         // `echo` runs nowhere: the workflow waits for the result of call 0.
         let rt = builder(mode, store.clone(), VirtualClock::new(T0))
             .workflow(call_echo)
+            .allow_missing_activities()
             .build()
             .await
             .expect("build");

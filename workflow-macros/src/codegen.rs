@@ -313,6 +313,15 @@ pub fn generate(
     let fingerprint = desc.fingerprint;
     let desc_tokens = desc.tokens;
 
+    // The activities the body calls, by the name each is registered under (not part of the
+    // description: the fingerprint does not change with them).
+    let activity_names = crate::lower::ops::activity_paths(&wf.func, &wf.ctx)
+        .into_iter()
+        .map(|p| {
+            let at = syn::spanned::Spanned::span(&p);
+            quote::quote_spanned!(at=> <#p as #krate::Activity>::NAME)
+        });
+
     let items = &low.items;
     let attrs: Vec<&syn::Attribute> = func
         .attrs
@@ -378,6 +387,7 @@ pub fn generate(
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
                 const FINGERPRINT: u64 = #fingerprint;
+                const ACTIVITIES: &'static [&'static str] = &[#(#activity_names),*];
                 type Input = #input_ty;
                 type Output = #output;
                 type State = #state;

@@ -138,6 +138,7 @@ fn fallback(
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
                 const FINGERPRINT: u64 = 0;
+                const ACTIVITIES: &'static [&'static str] = &[];
                 type Input = #input;
                 type Output = #output;
                 type State = ();

@@ -17,6 +17,18 @@ pub trait Workflow: Copy + Send + Sync + 'static {
     const NAME: &'static str;
     /// Derived from [`Workflow::description`]: changes whenever the persisted layout does.
     const FINGERPRINT: u64;
+    /// The names ([`crate::Activity::NAME`]) of the activities the workflow calls:
+    /// [`crate::Builder::build`] fails with [`crate::RuntimeError::MissingActivity`] when one of
+    /// them is not registered with the runtime.
+    ///
+    /// `#[workflow]` lists every `ctx.activity(a, ..)` of the body, wherever it is written (in
+    /// an await, inside `ctx.join(..)` / `ctx.select(..)`, in a closure or a loop that builds
+    /// the operations, in `vec![..]`), each path once, in source order, as
+    /// `<a as Activity>::NAME`: a renamed activity (`#[activity(name = "..")]`) is listed under
+    /// its name. An activity held in a variable (`let a = charge; ctx.activity(a, x)`) is not
+    /// listed. Not part of the persisted layout: it does not enter [`Workflow::FINGERPRINT`].
+    /// The default, for hand-written impls, is empty: nothing is checked.
+    const ACTIVITIES: &'static [&'static str] = &[];
     /// The inputs (the single parameter after the context, or a tuple of several).
     type Input: Serialize + DeserializeOwned + Send + 'static;
     /// The function's return type.

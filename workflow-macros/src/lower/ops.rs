@@ -246,3 +246,138 @@ pub fn after_method(ty: Option<&Type>, method: &str) -> Option<Type> {
         _ => None,
     }
 }
+
+/// The activities the body calls: the path `a` of every `ctx.activity(a, ..)` written in it, each
+/// once, in source order. Wherever the call is (an await's operation, inside `ctx.join(..)` or
+/// `ctx.select(..)`, a closure or a loop that builds the operations, the arguments of an
+/// expression macro such as `vec![..]`), since an operation can be built before it is awaited.
+/// Items nested in the body are not looked into (they have no `ctx`). An activity passed as
+/// something other than a path to an item (`ctx.activity(pick(), x)`, or a variable: `let a =
+/// charge; ctx.activity(a, x)`, any name the function binds) is not listed.
+pub fn activity_paths(func: &syn::ItemFn, ctx: &syn::Ident) -> Vec<syn::Path> {
+    use syn::visit::Visit;
+    /// The names the function binds (parameters, `let`s, closure parameters, patterns).
+    #[derive(Default)]
+    struct Bound(std::collections::BTreeSet<String>);
+    impl<'ast> Visit<'ast> for Bound {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.insert(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    struct Collect<'a> {
+        ctx: &'a syn::Ident,
+        bound: std::collections::BTreeSet<String>,
+        seen: std::collections::BTreeSet<String>,
+        paths: Vec<syn::Path>,
+    }
+    impl<'ast> Visit<'ast> for Collect<'_> {
+        fn visit_expr_method_call(&mut self, mc: &'ast syn::ExprMethodCall) {
+            let path = match mc.args.first().map(unparen) {
+                Some(Expr::Path(p)) if mc.method == "activity" && p.qself.is_none() => {
+                    Some(&p.path)
+                }
+                _ => None,
+            };
+            if let Some(path) = path
+                && is_ctx(unparen(&mc.receiver), self.ctx)
+                && !path
+                    .get_ident()
+                    .is_some_and(|i| self.bound.contains(&i.to_string()))
+                && self.seen.insert(quote!(#path).to_string())
+            {
+                self.paths.push(path.clone());
+            }
+            syn::visit::visit_expr_method_call(self, mc);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            // The arguments of `vec![..]`, `format!(..)` and the like, where they parse as
+            // expressions separated by commas (or `vec![x; n]`'s two).
+            type Args = syn::punctuated::Punctuated<Expr, syn::Token![,]>;
+            type Repeat = syn::punctuated::Punctuated<Expr, syn::Token![;]>;
+            if let Ok(args) = m.parse_body_with(Args::parse_terminated) {
+                args.iter().for_each(|e| self.visit_expr(e));
+            } else if let Ok(args) = m.parse_body_with(Repeat::parse_terminated) {
+                args.iter().for_each(|e| self.visit_expr(e));
+            }
+        }
+    }
+    fn unparen(mut e: &Expr) -> &Expr {
+        loop {
+            match e {
+                Expr::Paren(p) => e = &p.expr,
+                Expr::Group(g) => e = &g.expr,
+                _ => return e,
+            }
+        }
+    }
+    let mut bound = Bound::default();
+    func.sig.inputs.iter().for_each(|a| bound.visit_fn_arg(a));
+    bound.visit_block(&func.block);
+    let mut c = Collect {
+        ctx,
+        bound: bound.0,
+        seen: Default::default(),
+        paths: Vec::new(),
+    };
+    c.visit_block(&func.block);
+    c.paths
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::ToTokens;
+
+    fn listed(body: &str) -> Vec<String> {
+        let func: syn::ItemFn = syn::parse_str(&format!(
+            "async fn wf(ctx: WorkflowCtx, n: u64) {{ {body} }}"
+        ))
+        .expect("parses");
+        let ctx = syn::Ident::new("ctx", proc_macro2::Span::call_site());
+        super::activity_paths(&func, &ctx)
+            .iter()
+            .map(|p| p.to_token_stream().to_string().replace(' ', ""))
+            .collect()
+    }
+
+    #[test]
+    fn every_activity_call_of_the_body_is_listed_once() {
+        assert_eq!(
+            listed(
+                "let a = ctx.activity(one, n).retry(p).await?;
+                 let (b, c) = ctx.join((ctx.activity(two, a), (ctx.activity(one, a)))).await;
+                 let calls: Vec<_> = (0..n).map(|i| ctx.activity(billing::three, i)).collect();
+                 let all = ctx.join(calls).await;
+                 let s = ctx.select(vec![ctx.activity(four, 1), ctx.activity(five, 2)]).await;
+                 let v = format!(\"{}\", ctx.activity(six, 0).await?);
+                 if let Some(x) = f(ctx.activity(seven, n).await?) { ctx.sleep(d).await; }"
+            ),
+            [
+                "one",
+                "two",
+                "billing::three",
+                "four",
+                "five",
+                "six",
+                "seven"
+            ]
+        );
+    }
+
+    #[test]
+    fn variables_other_contexts_and_nested_items_are_not_listed() {
+        assert_eq!(
+            listed(
+                "let a = one;
+                 ctx.activity(a, n).await?;
+                 ctx.activity(n, n).await?;
+                 other.activity(two, n).await?;
+                 ctx.activity(pick(), n).await?;
+                 fn inner(ctx: WorkflowCtx) { ctx.activity(three, 1); }"
+            ),
+            Vec::<String>::new()
+        );
+    }
+}

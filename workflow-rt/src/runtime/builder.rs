@@ -24,6 +24,7 @@ pub struct Builder {
     poll_interval: Duration,
     cache_capacity: usize,
     restore_every_step: bool,
+    allow_missing_activities: bool,
     seed: Option<u64>,
 }
 
@@ -57,6 +58,7 @@ impl Default for Builder {
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
             restore_every_step: false,
+            allow_missing_activities: false,
             seed: None,
         }
     }
@@ -71,6 +73,10 @@ impl Builder {
     }
 
     /// Registers a workflow, so that this runtime can start and run it.
+    ///
+    /// Every activity the workflow calls ([`Workflow::ACTIVITIES`]) must be registered too
+    /// (with [`Builder::activity`], before or after): [`Builder::build`] fails with
+    /// [`RuntimeError::MissingActivity`] otherwise, unless [`Builder::allow_missing_activities`].
     pub fn workflow<W: Workflow>(mut self, _workflow: W) -> Self {
         self.workflows
             .push(Arc::new(RegisteredWorkflow::<W>::new()));
@@ -81,6 +87,18 @@ impl Builder {
     pub fn activity<A: Activity>(mut self, activity: A) -> Self {
         self.activities
             .push((A::NAME.to_string(), Arc::new(RegisteredActivity(activity))));
+        self
+    }
+
+    /// Lets [`Builder::build`] accept a workflow that calls an activity this runtime does not
+    /// register (by default it fails with [`RuntimeError::MissingActivity`]).
+    ///
+    /// For a runtime that shares its store with others that run the activity (a runtime of
+    /// workflows next to workers of activities): the activity's tasks wait in the store for a
+    /// runtime that registers it. With no such runtime, a workflow that calls the activity
+    /// waits forever.
+    pub fn allow_missing_activities(mut self) -> Self {
+        self.allow_missing_activities = true;
         self
     }
 
@@ -163,10 +181,15 @@ impl Builder {
     }
 
     /// Starts the runtime's loops on the current tokio runtime.
+    ///
+    /// Fails, before anything starts, without a store ([`RuntimeError::NoStore`]), with two
+    /// workflows or two activities of one name ([`RuntimeError::DuplicateName`]), and with a
+    /// workflow that calls an activity not registered ([`RuntimeError::MissingActivity`], the
+    /// first in the order of registration; see [`Builder::allow_missing_activities`]).
     pub async fn build(self) -> Result<Runtime, RuntimeError> {
         let store = self.store.ok_or(RuntimeError::NoStore)?;
         let mut workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>> = HashMap::new();
-        for w in self.workflows {
+        for w in &self.workflows {
             if workflows.insert(w.name(), w.clone()).is_some() {
                 return Err(RuntimeError::DuplicateName {
                     kind: "workflow",
@@ -181,6 +204,20 @@ impl Builder {
                     kind: "activity",
                     name,
                 });
+            }
+        }
+        if !self.allow_missing_activities {
+            for w in &self.workflows {
+                if let Some(missing) = w
+                    .activities()
+                    .iter()
+                    .find(|a| !activities.contains_key(**a))
+                {
+                    return Err(RuntimeError::MissingActivity {
+                        workflow: w.name().to_string(),
+                        activity: missing.to_string(),
+                    });
+                }
             }
         }
         let now = self.clock.now_ms();

@@ -9,6 +9,15 @@ pub enum RuntimeError {
     /// Two workflows (or two activities) were registered under one name.
     #[error("{kind} {name:?} is registered twice")]
     DuplicateName { kind: &'static str, name: String },
+    /// `build()` found a registered workflow that calls an activity no `.activity(..)` of the
+    /// builder registered: the workflow would wait for it forever. Register the activity
+    /// (`.activity(charge)`), or, when other runtimes sharing the store run it, call
+    /// [`crate::Builder::allow_missing_activities`].
+    #[error(
+        "workflow {workflow:?} calls activity {activity:?}, which is not registered with this runtime: {}",
+        add_activity_hint(activity)
+    )]
+    MissingActivity { workflow: String, activity: String },
     /// This workflow was not registered with the builder: add `.workflow(..)`.
     #[error(
         "workflow {name:?} is not registered with this runtime: add .workflow({name}) to the builder"
@@ -66,6 +75,27 @@ impl RuntimeError {
             },
             e => RuntimeError::Store(e),
         }
+    }
+}
+
+/// What to add to the builder for the activity named `name`: `.activity(charge)` when the name
+/// is an identifier (the function's own name, unless the activity was renamed).
+fn add_activity_hint(name: &str) -> String {
+    let ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if ident {
+        format!(
+            "add .activity({name}) to the builder (the #[activity] named {name:?}), or call \
+             .allow_missing_activities() if another runtime runs it"
+        )
+    } else {
+        format!(
+            "add .activity(..) of the #[activity] named {name:?} to the builder, or call \
+             .allow_missing_activities() if another runtime runs it"
+        )
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) fn is_bad_signal_payload(e: &ResumeError) -> bool {
 pub(crate) trait ErasedWorkflow: Send + Sync {
     fn name(&self) -> &'static str;
     fn fingerprint(&self) -> u64;
+    /// [`Workflow::ACTIVITIES`].
+    fn activities(&self) -> &'static [&'static str];
     fn decode_state(&self, snapshot: &Snapshot) -> Result<ErasedState, String>;
     fn encode_snapshot(
         &self,
@@ -96,6 +98,10 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
 
     fn fingerprint(&self) -> u64 {
         W::FINGERPRINT
+    }
+
+    fn activities(&self) -> &'static [&'static str] {
+        W::ACTIVITIES
     }
 
     fn decode_state(&self, snapshot: &Snapshot) -> Result<ErasedState, String> {
