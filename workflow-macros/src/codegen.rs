@@ -85,6 +85,18 @@ pub fn variant_names(low: &Lowered) -> Vec<syn::Ident> {
                                 )
                             )
                         }
+                        // A typed signal, `ctx.signal(APPROVE)` / `ctx.signal(signals::APPROVE)`:
+                        // named after the const, `SignalApprove`.
+                        ("signal", Some(Expr::Path(p))) if p.qself.is_none() => format!(
+                            "Signal{}",
+                            camel(
+                                &p.path
+                                    .segments
+                                    .last()
+                                    .map(|s| s.ident.to_string().to_lowercase())
+                                    .unwrap_or_default()
+                            )
+                        ),
                         (other, _) => camel(other),
                     }
                 }

@@ -26,7 +26,8 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 /// state enum `NameState` (also `<name as Workflow>::State`) with a `Start` variant holding the
 /// inputs, one variant per durable await holding exactly the variables live after it, `Returned`
 /// and `Poisoned`. Only durable operations of the context can be awaited (`ctx.activity(..)`,
-/// `ctx.sleep(..)`, `ctx.signal::<T>(..)`, `ctx.join(..)`, `ctx.select(..)`), anywhere in the body.
+/// `ctx.sleep(..)`, `ctx.signal::<T>(..)` or `ctx.signal(SIG)`, `ctx.join(..)`,
+/// `ctx.select(..)`), anywhere in the body.
 /// A variable that lives across an await must have a type the macro can read (a parameter, an
 /// annotation, a durable await, and the other cases listed in the README); the compile error
 /// names the variable and what to write when it cannot.

@@ -57,6 +57,17 @@ async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowErro
 );
 
 snapshot!(
+    typed_signal_saved_across_an_await,
+    r#"
+async fn approve(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+    let approved = ctx.signal(APPROVE).await;
+    let note = ctx.signal(signals::NOTE).timeout(Duration::from_secs(60)).await;
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(format!("{approved} {note:?} {}", order.id))
+}"#
+);
+
+snapshot!(
     approval_with_timeout,
     r#"
 async fn approve(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {

@@ -9,6 +9,7 @@ use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityError, ActivityOptions, RetryPolicy};
 use crate::durable::{Durable, Pending, Resolution, unexpected};
 use crate::error::ResumeError;
+use crate::signal::IntoSignal;
 
 /// The part of a workflow's context that is persisted with every snapshot: the clock reading of
 /// the current step, the random generator and the next sequence number.
@@ -147,11 +148,14 @@ impl WorkflowCtx {
         Sleep { duration }
     }
 
-    /// Waits for the next signal named `name`, decoded as `T`. Signals sent before the workflow
+    /// Waits for the next signal named `signal`, decoded as `T`. Signals sent before the workflow
     /// waits are buffered, in order.
-    pub fn signal<T: DeserializeOwned>(&self, name: impl Into<String>) -> SignalWait<T> {
+    ///
+    /// `signal` is a typed [`Signal<T>`](crate::Signal) (`ctx.signal(APPROVE)`, `T` follows from
+    /// it) or a name given as a string, with `T` written out (`ctx.signal::<bool>("approve")`).
+    pub fn signal<T: DeserializeOwned>(&self, signal: impl IntoSignal<T>) -> SignalWait<T> {
         SignalWait {
-            name: name.into(),
+            name: signal.into_signal_name(),
             _t: PhantomData,
         }
     }

@@ -8,6 +8,7 @@
 //! - [`Workflow`] and [`Activity`], implemented by `#[workflow]` and `#[activity]`;
 //! - [`WorkflowCtx`], the only way a workflow reaches the outside world (activities, timers,
 //!   signals, time, randomness);
+//! - [`Signal`], a signal's name typed with its payload, shared by the workflow and its senders;
 //! - [`Runtime`], which runs workflows on a [`Store`];
 //! - [`testing`], an in-process driver for unit tests.
 
@@ -19,6 +20,7 @@ mod workflow;
 
 mod clock;
 mod runtime;
+mod signal;
 mod snapshot;
 mod state_serde;
 
@@ -40,6 +42,7 @@ pub use context::{
 pub use durable::{Durable, Pending, Resolution};
 pub use error::{ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
+pub use signal::{IntoSignal, Signal};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
 pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
@@ -56,7 +59,8 @@ pub use serde::{self, Deserialize, Serialize};
 pub mod prelude {
     pub use crate::{
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,
-        Select3, Select4, Serialize, Workflow, WorkflowCtx, WorkflowError, activity, workflow,
+        Select3, Select4, Serialize, Signal, Workflow, WorkflowCtx, WorkflowError, activity,
+        workflow,
     };
     pub use crate::{MemoryStore, Runtime, SqliteStore};
 }

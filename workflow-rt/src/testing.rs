@@ -97,6 +97,7 @@ use crate::activity::{
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::{Pending, Resolution};
 use crate::error::ResumeError;
+use crate::signal::IntoSignal;
 use crate::workflow::{Step, Workflow};
 
 /// Where the virtual clock of a [`TestRun`] starts unless [`TestRun::start_at`] says otherwise:
@@ -786,7 +787,8 @@ impl<W: Workflow> TestRun<W> {
 
     /// Sends signal `name` with `payload` before the run starts: the workflow receives it at its
     /// first wait for `name` (signals are buffered, as in the runtime). Signals of one name are
-    /// received in the order they were sent.
+    /// received in the order they were sent. The signal is a typed [`Signal<T>`](crate::Signal),
+    /// whose payload must be a `T`, or a name given as a string.
     ///
     /// ```
     /// # use workflow_rt::prelude::*;
@@ -805,8 +807,8 @@ impl<W: Workflow> TestRun<W> {
     /// assert_eq!(run.output, vec!["a".to_string(), "b".to_string()]);
     /// # Ok::<(), workflow_rt::testing::TestError>(())
     /// ```
-    pub fn signal<T: Serialize>(self, name: impl Into<String>, payload: T) -> Self {
-        self.signal_after(Duration::ZERO, name, payload)
+    pub fn signal<T: Serialize>(self, signal: impl IntoSignal<T>, payload: T) -> Self {
+        self.signal_after(Duration::ZERO, signal, payload)
     }
 
     /// Sends signal `name` with `payload` at `delay` after the start of the run, on the virtual
@@ -834,10 +836,10 @@ impl<W: Workflow> TestRun<W> {
     pub fn signal_after<T: Serialize>(
         mut self,
         delay: Duration,
-        name: impl Into<String>,
+        signal: impl IntoSignal<T>,
         payload: T,
     ) -> Self {
-        let name = name.into();
+        let name = signal.into_signal_name();
         let c = &mut self.config;
         match postcard::to_stdvec(&payload) {
             Ok(payload) => {
@@ -864,7 +866,8 @@ impl<W: Workflow> TestRun<W> {
     /// any) is sent at that moment. Use it for a signal that depends on the workflow having
     /// asked, or on how many times it asked ([`SignalWaitInfo::index`]). Signals sent with
     /// [`TestRun::signal`] that have already arrived are received first. Replaces any earlier
-    /// answer for `name`; a panic in `answer` is the test's own and is not caught.
+    /// answer for `name`; a panic in `answer` is the test's own and is not caught. `name` is a
+    /// typed [`Signal<T>`](crate::Signal) (then `answer` must return a `T`) or a string.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -892,7 +895,7 @@ impl<W: Workflow> TestRun<W> {
     /// ```
     pub fn on_signal_wait<T: Serialize>(
         mut self,
-        name: impl Into<String>,
+        signal: impl IntoSignal<T>,
         mut answer: impl FnMut(&SignalWaitInfo<'_>) -> Option<T> + 'static,
     ) -> Self {
         let respond = move |wait: &SignalWaitInfo<'_>| match answer(wait) {
@@ -903,7 +906,7 @@ impl<W: Workflow> TestRun<W> {
         };
         self.config
             .responders
-            .insert(name.into(), Box::new(respond));
+            .insert(signal.into_signal_name(), Box::new(respond));
         self
     }
 

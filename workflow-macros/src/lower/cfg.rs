@@ -682,6 +682,11 @@ impl<'a> Builder<'a> {
             let t = init.and_then(|e| infer(e, env));
             let origin = match (init, &l.pat) {
                 (Some(Expr::Closure(_)), _) => Origin::Closure,
+                (Some(e), syn::Pat::Ident(_))
+                    if t.is_none() && super::ops::typed_by_compiler(e, self.ctx) =>
+                {
+                    Origin::Inferred
+                }
                 (_, syn::Pat::Ident(_)) => Origin::Let,
                 (_, syn::Pat::Type(pt)) if matches!(&*pt.pat, syn::Pat::Ident(_)) => Origin::Let,
                 // `let Point { x, y } = ..`: an annotation cannot go on `x`.

@@ -40,6 +40,9 @@ pub enum Origin {
     /// A `let` of a closure: it has no type that can be written, so it cannot be saved.
     Closure,
     Temp,
+    /// A `let x = ctx.signal(SIG).await` (a typed signal): the macro cannot write the type, but
+    /// the compiler knows it from the initializer, so it is saved encoded, as a temporary is.
+    Inferred,
 }
 
 /// A variable, as a candidate for the state of the awaits it lives across.

@@ -129,7 +129,7 @@ fn check_var(cx: &Ctxt, v: &Var, site: &AwaitSite, body_types: &BTreeSet<String>
         );
         return;
     }
-    if v.ty.is_some() || v.origin == Origin::Temp {
+    if v.ty.is_some() || matches!(v.origin, Origin::Temp | Origin::Inferred) {
         return;
     }
     let how = match v.origin {

@@ -3,7 +3,7 @@
 //!
 //! A durable operation is a method chain rooted at the context parameter:
 //! `ctx.activity(path, input)[.retry(..)|.start_to_close(..)|...]`, `ctx.sleep(d)`,
-//! `ctx.signal::<T>(name)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`.
+//! `ctx.signal::<T>(name)[.timeout(d)]` / `ctx.signal(SIG)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -151,6 +151,29 @@ pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> 
         }
     };
     syn::parse2(ty).ok()
+}
+
+/// Whether `e` is `ctx.signal(SIG)[.timeout(d)].await` with `SIG` a path (a typed
+/// `Signal<T>` const) and no turbofish: its type, which the macro cannot write (a const's type
+/// cannot be named from its path), is fixed by the initializer alone, so a `let` of it is saved
+/// through the compiler's inference (encoded, with a witness) instead of a written type.
+pub fn typed_by_compiler(e: &Expr, ctx: &syn::Ident) -> bool {
+    let e = match e {
+        Expr::Await(aw) => &*aw.base,
+        Expr::Paren(p) => return typed_by_compiler(&p.expr, ctx),
+        Expr::Group(g) => return typed_by_compiler(&g.expr, ctx),
+        _ => return false,
+    };
+    if !matches!(
+        classify(e, ctx),
+        Some(OpKind::Signal | OpKind::SignalTimeout)
+    ) {
+        return false;
+    }
+    let (_, calls) = unchain(e);
+    let first = calls[0];
+    first.turbofish.is_none()
+        && matches!(first.args.first(), Some(Expr::Path(p)) if p.qself.is_none())
 }
 
 fn turbofish_type(mc: &syn::ExprMethodCall) -> Option<Type> {

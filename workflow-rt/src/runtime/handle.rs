@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::registry::no_panic;
 use super::{Runtime, RuntimeError, WorkflowState};
+use crate::signal::IntoSignal;
 use crate::store::WorkflowStatus;
 use crate::workflow::Workflow;
 
@@ -112,8 +113,12 @@ impl<W: Workflow> Handle<W> {
     }
 
     /// Sends it a signal (see [`Runtime::signal`]).
-    pub async fn signal<T: Serialize>(&self, name: &str, payload: T) -> Result<(), RuntimeError> {
-        self.rt.signal(&self.id, name, payload).await
+    pub async fn signal<T: Serialize>(
+        &self,
+        signal: impl IntoSignal<T>,
+        payload: T,
+    ) -> Result<(), RuntimeError> {
+        self.rt.signal(&self.id, signal, payload).await
     }
 
     /// Where it stands (see [`Runtime::state`]).

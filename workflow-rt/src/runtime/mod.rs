@@ -41,6 +41,7 @@ pub use handle::Handle;
 
 use crate::context::WorkflowCtx;
 use crate::durable::Pending;
+use crate::signal::IntoSignal;
 use crate::snapshot::Snapshot;
 use crate::store::{
     HistoryEntry, HistoryKind, NewWorkflow, StepCommit, StepOutcome, Store, StoreError,
@@ -195,15 +196,20 @@ impl Runtime {
         Handle::new(self.clone(), id.into())
     }
 
-    /// Sends signal `name` to workflow `id`. It is stored at once and delivered, in order with
-    /// the other signals of that name, to the next `ctx.signal(name)` wait. A workflow that
+    /// Sends signal `signal` to workflow `id`. It is stored at once and delivered, in order with
+    /// the other signals of that name, to the next `ctx.signal(..)` wait for it. A workflow that
     /// does not exist or has finished is an error.
+    ///
+    /// `signal` is a typed [`Signal<T>`](crate::Signal), whose payload must be a `T`
+    /// (`rt.signal("order-42", APPROVE, true)`), or a name given as a string, for any payload
+    /// (`rt.signal("order-42", "approve", true)`).
     pub async fn signal<T: Serialize>(
         &self,
         id: &str,
-        name: &str,
+        signal: impl IntoSignal<T>,
         payload: T,
     ) -> Result<(), RuntimeError> {
+        let name = signal.signal_name();
         self.check_running()?;
         let bytes = no_panic("encoding the payload", || {
             postcard::to_stdvec(&payload).map_err(|e| e.to_string())
