@@ -110,6 +110,16 @@ async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
 
         // Who committed what: every step of every workflow exactly once, by one runtime or
         // the other, and each runtime stepped workflows the other had started.
+        // A runtime records a commit when the store's answer reaches it, which can be just
+        // after another runtime has already seen the workflow complete: wait (bounded) until
+        // both logs hold every step before reading them.
+        let all = N * (1 + 2 * CALLS + 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while ((a_log.committed().len() + b_log.committed().len()) as u64) < all
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let (a_steps, b_steps) = (a_log.committed(), b_log.committed());
         let mut by_other = [0u64; 2];
         for n in 0..N {
