@@ -1,0 +1,18 @@
+//! The README's first example is `examples/readme.rs`, which `cargo test` compiles: the two must
+//! not drift apart.
+
+#[test]
+fn the_first_readme_example_is_examples_readme_rs() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("```rust\n")
+        .expect("the README has a Rust block")
+        + "```rust\n".len();
+    let end = start + readme[start..].find("```").expect("the block ends");
+    let example = include_str!("../examples/readme.rs");
+    assert_eq!(
+        &readme[start..end],
+        example,
+        "the README's first Rust block and examples/readme.rs differ: change both"
+    );
+}
