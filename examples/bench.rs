@@ -129,9 +129,10 @@ async fn resume_once(path: &std::path::Path, id: &str) -> anyhow::Result<(Durati
     let pending: Pending = postcard::from_bytes(rec.pending.as_deref().unwrap_or_default())?;
     let ctx = WorkflowCtx::new(id, snapshot.ctx);
     let wake = pending.try_resolve(&mut |_| {
-        Some(Resolution::Signal(
-            postcard::to_stdvec(&1u64).unwrap_or_default(),
-        ))
+        Some(Resolution::Signal {
+            event: 0,
+            payload: postcard::to_stdvec(&1u64).unwrap_or_default(),
+        })
     });
     let step = <chain as Workflow>::resume(&mut state, &ctx, wake);
     let elapsed = begin.elapsed();

@@ -183,9 +183,10 @@ fn drive<W: Workflow>(input: W::Input) -> (W::Output, usize) {
                         }))
                     }
                     Pending::Timer { .. } => Some(Resolution::Timer),
-                    Pending::Signal { name, .. } if name == "bump" => {
-                        Some(Resolution::Signal(postcard::to_stdvec(&5u64).unwrap()))
-                    }
+                    Pending::Signal { name, .. } if name == "bump" => Some(Resolution::Signal {
+                        event: 0,
+                        payload: postcard::to_stdvec(&5u64).unwrap(),
+                    }),
                     _ => None,
                 });
                 assert!(wake.is_some(), "stuck on {p:?}");

@@ -86,9 +86,10 @@ fn drive<W: Workflow>(
                         Some(Resolution::Activity(Ok(answer(name, input))))
                     }
                     Pending::Timer { .. } => Some(Resolution::Timer),
-                    Pending::Signal { .. } => {
-                        Some(Resolution::Signal(postcard::to_stdvec(&true).unwrap()))
-                    }
+                    Pending::Signal { .. } => Some(Resolution::Signal {
+                        event: 0,
+                        payload: postcard::to_stdvec(&true).unwrap(),
+                    }),
                     _ => None,
                 });
                 wake = r;

@@ -416,6 +416,11 @@ pub fn generate(
                 fn description() -> &'static #krate::Description {
                     &__WF_DESCRIPTION
                 }
+                fn is_failure(__wf_output: &Self::Output) -> bool {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{OutputIsResult as _, OutputIsNotResult as _};
+                    (&#krate::__private::OutputKind(__wf_output)).__wf_is_failure()
+                }
             }
         };
     }

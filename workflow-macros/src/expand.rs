@@ -149,6 +149,9 @@ fn fallback(
                 fn description() -> &'static #krate::Description {
                     ::core::unreachable!("this workflow did not compile")
                 }
+                fn is_failure(_: &Self::Output) -> bool {
+                    ::core::unreachable!("this workflow did not compile")
+                }
             }
         };
     }

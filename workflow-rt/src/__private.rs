@@ -86,6 +86,32 @@ impl<T, E> Unwrap for Result<T, E> {
     type Value = T;
 }
 
+/// `(&OutputKind(&output)).__wf_is_failure()` is `output.is_err()` when the output's type is a
+/// `Result` (the by-reference impl of [`OutputIsResult`] is found first), and `false` for any
+/// other type (through the auto-referenced impl of [`OutputIsNotResult`]). It sees the type
+/// rustc sees, so an aliased `Result` counts and an enum with a variant named `Err` does not.
+pub struct OutputKind<'a, T>(pub &'a T);
+
+/// See [`OutputKind`].
+pub trait OutputIsResult {
+    fn __wf_is_failure(&self) -> bool;
+}
+
+impl<T, E> OutputIsResult for OutputKind<'_, Result<T, E>> {
+    fn __wf_is_failure(&self) -> bool {
+        self.0.is_err()
+    }
+}
+
+/// See [`OutputKind`].
+pub trait OutputIsNotResult {
+    fn __wf_is_failure(&self) -> bool {
+        false
+    }
+}
+
+impl<T> OutputIsNotResult for &OutputKind<'_, T> {}
+
 /// The error type of a `Result` through an associated type (`Err(e)` patterns).
 pub trait ResultError {
     type Error;
@@ -146,9 +172,9 @@ pub fn decode<T: DeserializeOwned>(
     bytes: &Encoded,
     what: &str,
 ) -> Result<T, ResumeError> {
-    postcard::from_bytes(&bytes.0).map_err(|e| ResumeError::Decode {
+    crate::codec::decode_exact(&bytes.0).map_err(|reason| ResumeError::Decode {
         what: what.to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }
 
@@ -252,13 +278,7 @@ pub const fn transitions<const N: usize>(bytes: &[u8]) -> [(u16, u16); N] {
 
 /// FNV-1a, for fingerprints computed at compile time.
 pub const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
+    crate::codec::fnv1a_extend(crate::codec::FNV_OFFSET, bytes)
 }
 
 /// Folds `parts` (the [`crate::Activity::OUTPUT_FINGERPRINT`] of the activities whose values a
@@ -270,12 +290,7 @@ pub const fn fold_fingerprint(base: u64, parts: &[u64]) -> u64 {
     let mut h = base;
     let mut i = 0;
     while i < parts.len() {
-        let bytes = parts[i].to_le_bytes();
-        let mut j = 0;
-        while j < bytes.len() {
-            h = (h ^ bytes[j] as u64).wrapping_mul(0x0100_0000_01b3);
-            j += 1;
-        }
+        h = crate::codec::fnv1a_extend(h, &parts[i].to_le_bytes());
         i += 1;
     }
     h

@@ -143,14 +143,18 @@ pub enum ActivityErrorKind {
 
 /// An activity's failure: returned by its body, or made by the runtime (timeouts, panics).
 ///
-/// Any `std::error::Error` converts into a retryable one, so `?` works inside activities. Like
-/// `anyhow::Error` it does not implement `std::error::Error` itself (that would make the blanket
-/// conversion overlap with `From<T> for T`).
+/// Any `std::error::Error` converts into a retryable one (without an
+/// [`error_type`](Self::error_type)), so `?` works inside activities. Like `anyhow::Error` it
+/// does not implement `std::error::Error` itself (that would make the blanket conversion
+/// overlap with `From<T> for T`); [`crate::Failure`] is its `std::error::Error` form, and `?`
+/// turns it into a `Box<dyn Error + Send + Sync>` directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityError {
     /// How it failed.
     pub kind: ActivityErrorKind,
-    /// An application-defined error type, matched by [`RetryPolicy::non_retryable`].
+    /// An application-defined error type, matched by [`RetryPolicy::non_retryable`]: set
+    /// explicitly with [`ActivityError::with_type`] (empty otherwise; never derived from a Rust
+    /// type's name, which is not stable across compilers).
     pub error_type: String,
     /// What went wrong, for people.
     pub message: String,
@@ -213,7 +217,9 @@ impl std::fmt::Display for ActivityError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
     fn from(e: E) -> Self {
-        ActivityError::retryable(&e).with_type(std::any::type_name::<E>())
+        // No error type: a type's name is not stable across compilers, so nothing may match
+        // on it. Tag errors that a retry policy should recognise with `with_type`.
+        ActivityError::retryable(&e)
     }
 }
 

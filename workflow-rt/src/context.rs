@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityError, ActivityOptions, RetryPolicy};
+use crate::codec;
 use crate::durable::{Durable, Pending, Resolution, unexpected};
 use crate::error::ResumeError;
 use crate::signal::IntoSignal;
@@ -51,13 +52,9 @@ impl WorkflowCtx {
     /// The initial context state for a workflow started at `now_ms`, with its random generator
     /// seeded from the workflow id (so it is reproducible).
     pub fn initial_state(id: &str, now_ms: u64) -> CtxState {
-        let mut seed = 0xcbf2_9ce4_8422_2325u64;
-        for b in id.bytes() {
-            seed = (seed ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
         CtxState {
             now_ms,
-            rng: seed,
+            rng: codec::fnv1a_extend(codec::FNV_OFFSET, id.as_bytes()),
             seq: 0,
         }
     }
@@ -116,12 +113,9 @@ impl WorkflowCtx {
     fn next_u64(&self) -> u64 {
         // SplitMix64: small, fast, and its whole state is one u64 to persist.
         let mut s = self.state.get();
-        s.rng = s.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.rng = s.rng.wrapping_add(codec::SPLITMIX_GAMMA);
         self.state.set(s);
-        let mut z = s.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        codec::splitmix64(s.rng)
     }
 
     pub(crate) fn next_seq(&self) -> Result<u64, ResumeError> {
@@ -260,11 +254,11 @@ impl<A: Activity> Durable for ActivityCall<A> {
     fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError> {
         match resolution {
             Resolution::Activity(Ok(bytes)) => {
-                postcard::from_bytes(&bytes)
+                crate::codec::decode_exact(&bytes)
                     .map(Ok)
-                    .map_err(|e| ResumeError::Decode {
+                    .map_err(|reason| ResumeError::Decode {
                         what: format!("the result of activity {}", A::NAME),
-                        reason: e.to_string(),
+                        reason,
                     })
             }
             Resolution::Activity(Err(e)) => Ok(Err(e)),
@@ -323,10 +317,11 @@ impl<T: DeserializeOwned> Durable for SignalWait<T> {
     }
     fn resolve(resolution: Resolution) -> Result<T, ResumeError> {
         match resolution {
-            Resolution::Signal(bytes) => {
-                postcard::from_bytes(&bytes).map_err(|e| ResumeError::Decode {
-                    what: format!("a signal payload as {}", std::any::type_name::<T>()),
-                    reason: e.to_string(),
+            Resolution::Signal { event, payload } => {
+                crate::codec::decode_exact(&payload).map_err(|reason| ResumeError::SignalPayload {
+                    event,
+                    expected: std::any::type_name::<T>().to_string(),
+                    reason,
                 })
             }
             other => Err(unexpected("a signal", &other)),

@@ -96,8 +96,16 @@ pub enum Resolution {
     /// The activity's encoded `Ok` value, or its final error.
     Activity(Result<Vec<u8>, ActivityError>),
     Timer,
-    /// The signal's encoded payload.
-    Signal(Vec<u8>),
+    /// A signal: the id of the event that carried it (the store's inbox id in the runtime, the
+    /// order it was sent in under [`crate::testing`]), so that a payload the workflow cannot
+    /// decode is traced back to its sender's event without running anything again, and its
+    /// encoded payload.
+    Signal {
+        /// The event that carried the signal.
+        event: u64,
+        /// The encoded payload.
+        payload: Vec<u8>,
+    },
     /// One resolution per child, in order.
     Join(Vec<Resolution>),
     /// Which child resolved first, and how.
@@ -109,7 +117,7 @@ impl Resolution {
         match self {
             Resolution::Activity(_) => "activity",
             Resolution::Timer => "timer",
-            Resolution::Signal(_) => "signal",
+            Resolution::Signal { .. } => "signal",
             Resolution::Join(_) => "join",
             Resolution::Select(..) => "select",
         }

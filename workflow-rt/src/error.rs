@@ -46,6 +46,103 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for WorkflowError {
     }
 }
 
+/// A [`WorkflowError`] or [`crate::ActivityError`] as a [`std::error::Error`], with the
+/// activity failure behind a workflow error as its [`source`](std::error::Error::source).
+///
+/// The two error types convert from any `std::error::Error` (so `?` works on anything inside
+/// workflows and activities), which is why, like `anyhow::Error`, they cannot implement
+/// `std::error::Error` themselves. `?` turns them into a `Box<dyn Error + Send + Sync>` (or a
+/// `Box<dyn Error>`) directly; for error types that need a `std::error::Error`, such as
+/// `anyhow::Error`, convert through `Failure`:
+///
+/// ```
+/// use workflow_rt::{Failure, WorkflowError};
+///
+/// fn run() -> Result<u32, WorkflowError> {
+///     Err(WorkflowError::msg("out of stock"))
+/// }
+///
+/// fn boxed() -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+///     Ok(run()?)
+/// }
+///
+/// fn typed() -> Result<u32, Failure> {
+///     Ok(run()?)
+/// }
+///
+/// assert_eq!(boxed().unwrap_err().to_string(), "out of stock");
+/// assert_eq!(typed().unwrap_err().to_string(), "out of stock");
+/// // With anyhow: `run().map_err(Failure::from)?` in a function returning `anyhow::Result`.
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    message: String,
+    source: Option<Box<Failure>>,
+}
+
+impl Failure {
+    /// What went wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ActivityError> for Failure {
+    fn from(e: ActivityError) -> Self {
+        Failure {
+            message: e.to_string(),
+            source: None,
+        }
+    }
+}
+
+impl From<WorkflowError> for Failure {
+    fn from(e: WorkflowError) -> Self {
+        Failure {
+            source: e.activity.map(|a| Box::new(Failure::from(a))),
+            message: e.message,
+        }
+    }
+}
+
+impl From<WorkflowError> for Box<dyn std::error::Error + Send + Sync + 'static> {
+    fn from(e: WorkflowError) -> Self {
+        Box::new(Failure::from(e))
+    }
+}
+
+impl From<WorkflowError> for Box<dyn std::error::Error + 'static> {
+    fn from(e: WorkflowError) -> Self {
+        Box::new(Failure::from(e))
+    }
+}
+
+impl From<ActivityError> for Box<dyn std::error::Error + Send + Sync + 'static> {
+    fn from(e: ActivityError) -> Self {
+        Box::new(Failure::from(e))
+    }
+}
+
+impl From<ActivityError> for Box<dyn std::error::Error + 'static> {
+    fn from(e: ActivityError) -> Self {
+        Box::new(Failure::from(e))
+    }
+}
+
 impl ResumeError {
     #[doc(hidden)]
     pub fn restored_twice(what: &str) -> Self {
@@ -61,6 +158,18 @@ pub enum ResumeError {
     /// workflow expects.
     #[error("cannot decode {what}: {reason}")]
     Decode { what: String, reason: String },
+    /// A signal's payload does not decode as the type its await expects: the sender's error,
+    /// not the workflow's. The runtime takes that one event out of the inbox into the history
+    /// (a dead letter) and lets the workflow wait on.
+    #[error("signal event {event} does not decode as {expected}: {reason}")]
+    SignalPayload {
+        /// The event that carried the signal (see [`crate::Resolution::Signal`]).
+        event: u64,
+        /// The type awaited, for people (its name is not stable across compilers).
+        expected: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// A value could not be encoded (a `Serialize` impl failed).
     #[error("cannot encode {what}: {reason}")]
     Encode { what: String, reason: String },

@@ -19,10 +19,12 @@ mod error;
 mod workflow;
 
 mod clock;
+mod codec;
 mod runtime;
 mod signal;
 mod snapshot;
 mod state_serde;
+mod step;
 
 pub mod store;
 
@@ -40,7 +42,7 @@ pub use context::{
     SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use durable::{Durable, Pending, Resolution};
-pub use error::{ResumeError, WorkflowError};
+pub use error::{Failure, ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use snapshot::{Snapshot, SnapshotError};

@@ -94,11 +94,13 @@ use crate::__private::Fallible;
 use crate::activity::{
     Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, BoxFuture,
 };
+use crate::codec::{self, panic_message};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::{Pending, Resolution};
 use crate::error::ResumeError;
 use crate::signal::IntoSignal;
-use crate::workflow::{Step, Workflow};
+use crate::step::{self, Outcome, StepFailure, Stepped};
+use crate::workflow::Workflow;
 
 /// Where the virtual clock of a [`TestRun`] starts unless [`TestRun::start_at`] says otherwise:
 /// 2024-01-01T00:00:00Z, in milliseconds since the Unix epoch.
@@ -139,10 +141,7 @@ impl TieBreak {
 }
 
 fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    codec::splitmix64(x.wrapping_add(codec::SPLITMIX_GAMMA))
 }
 
 /// What the driver knows of an activity call when it starts: handed to the functions of
@@ -1182,9 +1181,8 @@ impl<W: Workflow> TestRun<W> {
                 snapshot
                     .check(W::NAME, W::FINGERPRINT)
                     .map_err(|e| refused(e.to_string()))?;
-                let state = snapshot
-                    .decode_state::<W::State>()
-                    .map_err(|e| refused(e.to_string()))?;
+                let state =
+                    step::decode_state::<W>(&snapshot).map_err(|e| refused(e.to_string()))?;
                 let step = u32::try_from(snapshot.step)
                     .map_err(|_| refused("its step number is out of range".into()))?;
                 (state, snapshot.ctx, step, pending)
@@ -1196,7 +1194,11 @@ impl<W: Workflow> TestRun<W> {
         let mut resolutions = Vec::new();
         let mut snapshots = Vec::new();
         let mut wake: Option<Resolution> = None;
-        driver.checkpoint::<W>(step, &mut state, &mut ctx, &mut snapshots)?;
+        if let (Some(st), Some(cx)) = (&state, &ctx) {
+            let envelope = step::encode::<W>(st, u64::from(step), cx.state())
+                .map_err(|e| driver.snapshot_error(step, e.to_string()))?;
+            driver.checkpoint::<W>(step, &envelope, &mut state, &mut ctx, &mut snapshots)?;
+        }
         loop {
             if let Some(pending) = waiting_on.take() {
                 let mut resolution = driver.wait(step, &pending).await?;
@@ -1217,24 +1219,29 @@ impl<W: Workflow> TestRun<W> {
             let (Some(st), Some(cx)) = (state.as_mut(), ctx.as_ref()) else {
                 return Err(driver.snapshot_error(step, "no state to resume".into()));
             };
-            cx.set_now_ms(driver.now_ms);
             let woken_by = wake.take();
-            match catch_unwind(AssertUnwindSafe(|| W::resume(st, cx, woken_by))) {
-                Err(panic) => {
+            match step::run::<W>(st, cx, woken_by, driver.now_ms, u64::from(step)) {
+                Err(StepFailure::Panicked { message, .. }) => {
                     return Err(TestError::Panicked {
                         id: driver.config.id.clone(),
                         step,
-                        message: panic_message(&*panic),
+                        message,
                     });
                 }
-                Ok(Step::Failed(error)) => {
+                Err(StepFailure::Resume { error, .. }) => {
                     return Err(TestError::Resume {
                         id: driver.config.id.clone(),
                         step,
                         error,
                     });
                 }
-                Ok(Step::Completed(output)) => {
+                Err(StepFailure::Unsaved { reason, .. }) => {
+                    return Err(driver.snapshot_error(step, reason));
+                }
+                Ok(Stepped {
+                    outcome: Outcome::Completed { output, .. },
+                    ..
+                }) => {
                     let mut unconsumed = driver.buffered;
                     unconsumed.sort_by_key(|s| s.order);
                     return Ok(TestOutcome {
@@ -1250,8 +1257,17 @@ impl<W: Workflow> TestRun<W> {
                         finished_at: to_time(driver.now_ms),
                     });
                 }
-                Ok(Step::Suspended(pending)) => {
-                    driver.checkpoint::<W>(step, &mut state, &mut ctx, &mut snapshots)?;
+                Ok(Stepped {
+                    outcome: Outcome::Suspended(pending),
+                    snapshot,
+                }) => {
+                    driver.checkpoint::<W>(
+                        step,
+                        &snapshot,
+                        &mut state,
+                        &mut ctx,
+                        &mut snapshots,
+                    )?;
                     waiting_on = Some(pending);
                 }
             }
@@ -1389,11 +1405,14 @@ impl Driver {
         }
     }
 
-    /// Records the snapshot if asked, and in snapshot mode replaces the state and context by
-    /// what their bytes decode to.
+    /// Records the snapshot `envelope` of step `step` if asked, and in snapshot mode replaces
+    /// the state and context by what the envelope restores to, checked as the runtime checks
+    /// it ([`step::restore`]: workflow name, fingerprint, no byte left over) and required to
+    /// encode back to the same bytes.
     fn checkpoint<W: Workflow>(
         &self,
         step: u32,
+        envelope: &[u8],
         state: &mut Option<W::State>,
         ctx: &mut Option<WorkflowCtx>,
         snapshots: &mut Vec<Snapshot>,
@@ -1402,36 +1421,29 @@ impl Driver {
             return Ok(());
         }
         let fail = |reason: String| self.snapshot_error(step, reason);
-        let (Some(st), Some(cx)) = (state.as_ref(), ctx.as_ref()) else {
-            return Err(fail("no state to snapshot".into()));
-        };
-        let state_bytes =
-            postcard::to_stdvec(st).map_err(|e| fail(format!("the state does not encode: {e}")))?;
-        let ctx_bytes = postcard::to_stdvec(&cx.state())
-            .map_err(|e| fail(format!("the context does not encode: {e}")))?;
+        let (meta, restored) = crate::step::restore::<W>(envelope)
+            .map_err(|e| fail(format!("the snapshot does not restore: {e}")))?;
         if self.config.snapshot_every_await {
             // Drop everything in memory, as a crash would, before restoring from the bytes.
             *state = None;
             *ctx = None;
-            let restored: W::State = postcard::from_bytes(&state_bytes)
-                .map_err(|e| fail(format!("the state does not decode: {e}")))?;
-            let again = postcard::to_stdvec(&restored)
+            let again = step::encode::<W>(&restored, meta.step, meta.ctx)
                 .map_err(|e| fail(format!("the decoded state does not encode: {e}")))?;
-            if again != state_bytes {
+            if again != envelope {
                 return Err(fail(format!(
                     "the state decodes to {restored:?}, which encodes to other bytes"
                 )));
             }
-            let restored_ctx: CtxState = postcard::from_bytes(&ctx_bytes)
-                .map_err(|e| fail(format!("the context does not decode: {e}")))?;
             *state = Some(restored);
-            *ctx = Some(WorkflowCtx::new(self.config.id.clone(), restored_ctx));
+            *ctx = Some(WorkflowCtx::new(self.config.id.clone(), meta.ctx));
         }
         if self.config.record_snapshots {
+            let ctx_bytes = postcard::to_stdvec(&meta.ctx)
+                .map_err(|e| fail(format!("the context does not encode: {e}")))?;
             snapshots.push(Snapshot {
                 step,
                 at: to_time(self.now_ms),
-                state: state_bytes,
+                state: meta.state,
                 ctx: ctx_bytes,
             });
         }
@@ -1509,9 +1521,12 @@ impl Driver {
                 }
                 (Pending::Signal { .. }, _, Some(b)) => {
                     let taken = self.buffered.remove(b);
-                    let payload = taken.payload.clone();
+                    let resolution = Resolution::Signal {
+                        event: taken.order as u64,
+                        payload: taken.payload.clone(),
+                    };
                     leaf.taken = Some(taken);
-                    Resolution::Signal(payload)
+                    resolution
                 }
                 _ => Resolution::Timer,
             });
@@ -1704,16 +1719,6 @@ fn to_time(ms: u64) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
-}
-
 fn panicked(panic: &(dyn std::any::Any + Send)) -> ActivityError {
     ActivityError::new(ActivityErrorKind::Panicked, panic_message(panic))
 }
@@ -1759,6 +1764,7 @@ mod tests {
 
     use super::*;
     use crate::durable::Durable;
+    use crate::workflow::Step;
     use crate::{Select2, WorkflowError};
     use serde::{Deserialize, Serialize};
 
@@ -1994,6 +2000,10 @@ mod tests {
                 fingerprint: 1,
             };
             &D
+        }
+
+        fn is_failure(output: &Self::Output) -> bool {
+            output.is_err()
         }
     }
 
@@ -2486,7 +2496,7 @@ mod tests {
                 err,
                 TestError::Resume {
                     step: 2,
-                    error: ResumeError::Decode { .. },
+                    error: ResumeError::SignalPayload { event: 0, .. },
                     ..
                 }
             ),
@@ -2566,6 +2576,9 @@ mod tests {
                     fingerprint: 2,
                 };
                 &D
+            }
+            fn is_failure(_: &u8) -> bool {
+                false
             }
         }
         assert_eq!(TestRun::new(Lossy, "l", ()).run().unwrap().output, 3);

@@ -52,6 +52,12 @@ pub trait Workflow: Copy + Send + Sync + 'static {
 
     /// The state machine: states, live variables, awaits, transitions.
     fn description() -> &'static Description;
+
+    /// Whether `output` ends the run as a failure ([`crate::WorkflowStatus::Failed`]) rather
+    /// than a success: `#[workflow]` writes `output.is_err()` when the function's return type
+    /// is a `Result` (whatever its variants are named and however the type is spelled or
+    /// aliased), and `false` for any other return type.
+    fn is_failure(output: &Self::Output) -> bool;
 }
 
 /// The result of one [`Workflow::resume`].

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::engine::{Held, Inner, lock, panic_message};
+use super::engine::{Held, Inner, lock};
 use super::resolve::Fresh;
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
+use crate::codec::panic_message;
 use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
 
 /// An attempt's heartbeats: the last details and when they came.

@@ -10,20 +10,20 @@
 //! rows in the store and, at most, a cache entry.
 
 use std::collections::{HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::registry::{ErasedActivity, ErasedState, ErasedStep, ErasedWorkflow};
-use super::resolve::{Fresh, Resolved, has_signal, probe, resolve};
+use super::registry::{ErasedActivity, ErasedState, ErasedWorkflow};
+use super::resolve::{Fresh, Resolved, has_signal, resolve};
 use crate::activity::ActivityOptions;
 use crate::clock::Clock;
+use crate::codec;
 use crate::context::{CtxState, WorkflowCtx};
-use crate::durable::{Pending, Resolution};
-use crate::snapshot::Snapshot;
+use crate::durable::Pending;
+use crate::step::{Outcome, StepFailure};
 use crate::store::{
     ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, Store,
     StoreError, TimerRow, WorkflowStatus,
@@ -196,12 +196,12 @@ enum After {
         step: u64,
     },
     Stopped,
-    /// The payload of a signal the wake used does not decode as the type its wait expects
-    /// (see [`Inner::dead_letter`]); the commit that comes with it parks the workflow, for
-    /// when no single signal can be blamed.
+    /// The payload of signal `event` does not decode as the type its wait expects (see
+    /// [`Inner::dead_letter`]); the commit that comes with it parks the workflow, for when the
+    /// event cannot be dead-lettered.
     BadSignal {
-        wake: Resolution,
-        signals: Vec<(usize, u64)>,
+        event: u64,
+        failure: StepFailure,
     },
 }
 
@@ -266,11 +266,8 @@ impl Inner {
     /// A uniform draw in `[0, 1)` (SplitMix64), for retry jitter.
     pub(crate) fn random_unit(&self) -> f64 {
         let mut s = lock(&self.rng);
-        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        *s = s.wrapping_add(codec::SPLITMIX_GAMMA);
+        (codec::splitmix64(*s) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Something arrived for workflow `id`: fresh activity results, or (none) an event in the
@@ -513,10 +510,7 @@ impl Inner {
             // Another runtime on this store may know it.
             return Ok(None);
         };
-        let decoded = Snapshot::decode(&rec.snapshot)
-            .and_then(|s| s.check(workflow.name(), workflow.fingerprint()).map(|()| s))
-            .map_err(|e| e.to_string())
-            .and_then(|s| workflow.decode_state(&s).map(|state| (s, state)));
+        let decoded = workflow.restore(&rec.snapshot).map_err(|e| e.to_string());
         let pending = match &rec.pending {
             Some(b) => postcard::from_bytes::<Pending>(b)
                 .map(Some)
@@ -578,49 +572,17 @@ impl Inner {
     /// `Runtime::history`; snapshot, wait and version-checked state stay as they were. A
     /// later signal of the right type then completes the wait.
     ///
-    /// Which signal to blame, when the wake used several: the runtime does not know the
-    /// types waited for, so it runs the step again from the stored snapshot with the wake's
-    /// leaves from some position on replaced by others no await accepts ([`probe`]). `resume`
-    /// decodes the leaves in order, so the first signal whose keeping brings the payload
-    /// error back is the one that does not decode. (Only on this failure path: a step that
-    /// works costs nothing more.)
+    /// The event to blame travels with the failure: each signal in a wake carries the id of
+    /// its event ([`Resolution::Signal`]), and the await that cannot decode it reports that
+    /// id ([`crate::ResumeError::SignalPayload`]).
     async fn dead_letter(
         &self,
         id: &str,
-        workflow: &Arc<dyn ErasedWorkflow>,
         version: u64,
-        wake: &Resolution,
-        signals: &[(usize, u64)],
+        event_id: u64,
+        failure: &StepFailure,
         inbox: &[Event],
     ) -> Result<Rejection, StoreError> {
-        let rec = match self.store.load_workflow(id).await {
-            Ok(rec) => rec,
-            Err(StoreError::NotFound(_)) => return Ok(Rejection::Stale),
-            Err(e) => return Err(e),
-        };
-        if rec.version != version || rec.status != WorkflowStatus::Running {
-            return Ok(Rejection::Stale);
-        }
-        let (Ok(snapshot), Some(pending)) = (Snapshot::decode(&rec.snapshot), rec.pending) else {
-            return Ok(Rejection::NoCulprit);
-        };
-        let culprit = signals.iter().find_map(|&(position, event)| {
-            let mut state = workflow.decode_state(&snapshot).ok()?;
-            let ctx = WorkflowCtx::new(id, snapshot.ctx);
-            let wake = probe(wake, position + 1);
-            match catch_unwind(AssertUnwindSafe(|| {
-                workflow.resume(&mut state, &ctx, Some(wake))
-            })) {
-                Ok(ErasedStep::Failed {
-                    reason,
-                    bad_signal_payload: true,
-                }) => Some((event, reason)),
-                _ => None,
-            }
-        });
-        let Some((event_id, reason)) = culprit else {
-            return Ok(Rejection::NoCulprit);
-        };
         let Some(Event {
             at_ms,
             kind: EventKind::Signal { name, payload },
@@ -629,6 +591,18 @@ impl Inner {
         else {
             return Ok(Rejection::NoCulprit);
         };
+        let rec = match self.store.load_workflow(id).await {
+            Ok(rec) => rec,
+            Err(StoreError::NotFound(_)) => return Ok(Rejection::Stale),
+            Err(e) => return Err(e),
+        };
+        if rec.version != version || rec.status != WorkflowStatus::Running {
+            return Ok(Rejection::Stale);
+        }
+        let Some(pending) = rec.pending else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let reason = failure.to_string();
         let now = self.clock.now_ms();
         let detail = format!(
             "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {}",
@@ -757,12 +731,11 @@ impl Inner {
             }
 
             let (mut after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
-            if let After::BadSignal { wake, signals } = &after {
+            if let After::BadSignal { event, failure } = &after {
                 let inbox_now = inbox.as_deref().unwrap_or(&[]);
-                let workflow = c.workflow.clone();
                 let version = c.version;
                 match self
-                    .dead_letter(id, &workflow, version, wake, signals, inbox_now)
+                    .dead_letter(id, version, *event, failure, inbox_now)
                     .await?
                 {
                     Rejection::NoCulprit => after = After::Stopped,
@@ -909,7 +882,7 @@ impl Inner {
         Ok(Some(inbox))
     }
 
-    /// Runs one step of `c` in memory and builds its commit.
+    /// Runs one step of `c` in memory ([`crate::step::run`]) and builds its commit.
     fn step(
         &self,
         id: &str,
@@ -917,8 +890,7 @@ impl Inner {
         resolved: Option<Resolved>,
         inbox: Option<&[Event]>,
     ) -> (After, StepCommit) {
-        let (wake, woke_at, woken_by, mut consumed, completed, cancelled, signals) = match resolved
-        {
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled) = match resolved {
             Some(r) => (
                 Some(r.resolution),
                 r.woke_at,
@@ -926,7 +898,6 @@ impl Inner {
                 r.consumed_events,
                 r.completed_tasks,
                 r.cancelled,
-                r.signals,
             ),
             None => (
                 None,
@@ -935,14 +906,7 @@ impl Inner {
                 Vec::new(),
                 Vec::new(),
                 Vec::new(),
-                Vec::new(),
             ),
-        };
-        // Kept in case a signal in it does not decode: finding which one needs it again.
-        let signal_wake = if signals.is_empty() {
-            None
-        } else {
-            wake.clone()
         };
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
         // branch) are dropped with this step.
@@ -958,11 +922,9 @@ impl Inner {
                 }
             }
         }
-        let ctx = &c.ctx;
-        ctx.set_now_ms(ctx.state().now_ms.max(woke_at));
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            c.workflow.resume(&mut c.state, &c.ctx, wake)
-        }));
+        // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
+        let step = c.step.saturating_add(1);
+        let stepped = c.workflow.step(&mut c.state, &c.ctx, wake, woke_at, step);
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
             workflow_id: id.to_string(),
@@ -976,98 +938,72 @@ impl Inner {
             keep_ready: false,
             history: Vec::new(),
         };
-        let park = |commit: &mut StepCommit, reason: String| {
-            // The step did not happen: nothing is consumed, the snapshot stays.
-            commit.consumed_events.clear();
-            commit.completed_tasks.clear();
-            commit.cancelled.clear();
-            commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
-            commit.outcome = StepOutcome::Parked { reason };
-            After::Stopped
-        };
-        // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
-        let step = c.step.saturating_add(1);
-        let after = match outcome {
-            Ok(ErasedStep::Suspended(pending)) => {
-                let encoded = c
-                    .workflow
-                    .encode_snapshot(&c.state, step, ctx.state())
-                    .and_then(|s| {
-                        postcard::to_extend(&pending, Vec::with_capacity(64))
-                            .map(|p| (s, p))
-                            .map_err(|e| e.to_string())
-                    });
-                match encoded {
-                    Ok((snapshot, pending_bytes)) => {
-                        let (tasks, timers) = self.commands(id, &pending, now);
-                        commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
-                            let mut detail = woken_by;
-                            detail.push_str(" -> ");
-                            describe_into(&mut detail, &pending);
-                            detail
-                        })];
-                        let has_timers = !timers.is_empty();
-                        commit.keep_ready =
-                            may_resolve_at_once(&pending, inbox, &commit.consumed_events);
-                        commit.outcome = StepOutcome::Suspended {
-                            snapshot,
-                            pending: pending_bytes,
-                            tasks: tasks.clone(),
-                            timers,
-                        };
-                        After::Suspended {
-                            pending,
-                            tasks,
-                            timers: has_timers,
-                            step,
-                        }
-                    }
-                    Err(reason) => park(
-                        &mut commit,
-                        format!("step {step} cannot be saved: {reason}"),
-                    ),
+        let stepped = stepped.and_then(|s| match s.outcome {
+            Outcome::Suspended(pending) => match postcard::to_extend(&pending, Vec::new()) {
+                Ok(bytes) => Ok((s.snapshot, Ok((pending, bytes)))),
+                Err(e) => Err(StepFailure::Unsaved {
+                    step,
+                    reason: format!("its wait does not encode: {e}"),
+                }),
+            },
+            Outcome::Completed { output, failed } => Ok((s.snapshot, Err((output, failed)))),
+        });
+        let after = match stepped {
+            Ok((snapshot, Ok((pending, pending_bytes)))) => {
+                let (tasks, timers) = self.commands(id, &pending, now);
+                commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
+                    let mut detail = woken_by;
+                    detail.push_str(" -> ");
+                    describe_into(&mut detail, &pending);
+                    detail
+                })];
+                let has_timers = !timers.is_empty();
+                commit.keep_ready = may_resolve_at_once(&pending, inbox, &commit.consumed_events);
+                commit.outcome = StepOutcome::Suspended {
+                    snapshot,
+                    pending: pending_bytes,
+                    tasks: tasks.clone(),
+                    timers,
+                };
+                After::Suspended {
+                    pending,
+                    tasks,
+                    timers: has_timers,
+                    step,
                 }
             }
-            Ok(ErasedStep::Completed { output, failed }) => {
-                match c.workflow.encode_snapshot(&c.state, step, ctx.state()) {
-                    Ok(snapshot) => {
-                        let (status, kind) = if failed {
-                            (WorkflowStatus::Failed, HistoryKind::Failed)
-                        } else {
-                            (WorkflowStatus::Completed, HistoryKind::Completed)
-                        };
-                        commit.history = vec![HistoryEntry::new(
-                            now,
-                            kind,
-                            format!("{woken_by} -> {status}"),
-                        )];
-                        commit.outcome = StepOutcome::Finished {
-                            status,
-                            snapshot,
-                            output,
-                        };
-                        After::Stopped
-                    }
-                    Err(reason) => park(
-                        &mut commit,
-                        format!("step {step} cannot be saved: {reason}"),
-                    ),
+            Ok((snapshot, Err((output, failed)))) => {
+                let (status, kind) = if failed {
+                    (WorkflowStatus::Failed, HistoryKind::Failed)
+                } else {
+                    (WorkflowStatus::Completed, HistoryKind::Completed)
+                };
+                commit.history = vec![HistoryEntry::new(
+                    now,
+                    kind,
+                    format!("{woken_by} -> {status}"),
+                )];
+                commit.outcome = StepOutcome::Finished {
+                    status,
+                    snapshot,
+                    output,
+                };
+                After::Stopped
+            }
+            Err(failure) => {
+                // The step did not happen: nothing is consumed, the snapshot stays. (If one
+                // signal is to blame, the dead letter replaces this commit.)
+                commit.consumed_events.clear();
+                commit.completed_tasks.clear();
+                commit.cancelled.clear();
+                let reason = failure.to_string();
+                commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
+                commit.outcome = StepOutcome::Parked { reason };
+                match failure.bad_signal() {
+                    Some(event) => After::BadSignal { event, failure },
+                    None => After::Stopped,
                 }
             }
-            Ok(ErasedStep::Failed {
-                reason,
-                bad_signal_payload,
-            }) => {
-                let stopped = park(&mut commit, format!("step {step} failed: {reason}"));
-                match signal_wake {
-                    Some(wake) if bad_signal_payload => After::BadSignal { wake, signals },
-                    _ => stopped,
-                }
-            }
-            Err(panic) => park(
-                &mut commit,
-                format!("step {step} panicked: {}", panic_message(&*panic)),
-            ),
         };
         (after, commit)
     }
@@ -1143,16 +1079,6 @@ fn deadline(options: &ActivityOptions, now: u64) -> Option<u64> {
     options
         .schedule_to_close
         .map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
 }
 
 /// `payload` in hex for the history: whole up to 256 bytes, else its start and its length.

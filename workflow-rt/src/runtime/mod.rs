@@ -35,7 +35,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use builder::Builder;
-pub(crate) use engine::panic_message;
 pub use error::RuntimeError;
 pub use handle::Handle;
 

@@ -30,9 +30,6 @@ pub(crate) struct Resolved {
     pub woke_at: u64,
     /// What woke the step, for the history.
     pub woken_by: String,
-    /// The signal events used, each with its leaf's position among the leaves of the
-    /// resolution (in the order `resume` decodes them: see [`probe`]).
-    pub signals: Vec<(usize, u64)>,
 }
 
 #[derive(Clone, Copy)]
@@ -78,7 +75,6 @@ pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Op
             cancelled: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
-            signals: Vec::new(),
         });
     }
     let leaves = pending.leaves();
@@ -110,7 +106,15 @@ pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Op
                     &filled,
                     &|l| matches!(l, Pending::Signal { name: n, .. } if n == name),
                 )
-                .map(|k| (k, Resolution::Signal(payload.clone()))),
+                .map(|k| {
+                    (
+                        k,
+                        Resolution::Signal {
+                            event: inbox[i].id,
+                            payload: payload.clone(),
+                        },
+                    )
+                }),
             },
             Source::Fresh(i) => {
                 let seq = fresh[i].seq;
@@ -151,14 +155,9 @@ fn account(
         cancelled: Vec::new(),
         woke_at: 0,
         woken_by: String::new(),
-        signals: Vec::new(),
     };
-    let mut position = 0;
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
-        if is_used {
-            position += 1;
-        }
         if !is_used {
             if matches!(leaf, Pending::Activity { .. } | Pending::Timer { .. })
                 && let Some(seq) = leaf.seq()
@@ -171,9 +170,6 @@ fn account(
         let (at, ok) = match *src {
             Source::Event(i) => {
                 out.consumed_events.push(inbox[i].id);
-                if matches!(inbox[i].kind, EventKind::Signal { .. }) {
-                    out.signals.push((position - 1, inbox[i].id));
-                }
                 (
                     inbox[i].at_ms,
                     !matches!(
@@ -203,37 +199,6 @@ fn account(
         out.woken_by.push_str(&what);
     }
     out
-}
-
-/// `wake` with its leaves from position `keep` on (in order: depth first, the order in which
-/// `resume` decodes them) replaced by leaves of another kind, which no await accepts.
-///
-/// A step resumed with `probe(wake, k)` decodes leaves `0..k` as they came and fails with an
-/// unexpected wake at leaf `k`, unless one of leaves `0..k` does not decode: then it fails
-/// with that leaf's error first. So the first `k` at which keeping leaf `k - 1` brings back a
-/// decode error names the leaf that does not decode, whatever the types of the others (which
-/// the runtime does not know).
-pub(crate) fn probe(wake: &Resolution, keep: usize) -> Resolution {
-    fn walk(r: &Resolution, keep: usize, seen: &mut usize) -> Resolution {
-        match r {
-            Resolution::Join(v) => {
-                Resolution::Join(v.iter().map(|c| walk(c, keep, seen)).collect())
-            }
-            Resolution::Select(i, c) => Resolution::Select(*i, Box::new(walk(c, keep, seen))),
-            leaf => {
-                let k = *seen;
-                *seen += 1;
-                if k < keep {
-                    leaf.clone()
-                } else if matches!(leaf, Resolution::Timer) {
-                    Resolution::Signal(Vec::new())
-                } else {
-                    Resolution::Timer
-                }
-            }
-        }
-    }
-    walk(wake, keep, &mut 0)
 }
 
 fn collect_used<'a>(p: &'a Pending, r: &Resolution, out: &mut Vec<&'a Pending>) {
@@ -283,33 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_keeps_the_leaves_before_its_position_and_spoils_the_rest() {
-        let wake = Resolution::Join(vec![
-            Resolution::Signal(vec![1]),
-            Resolution::Select(1, Box::new(Resolution::Timer)),
-            Resolution::Activity(Ok(vec![2])),
-        ]);
-        assert_eq!(probe(&wake, 3), wake);
-        assert_eq!(
-            probe(&wake, 1),
-            Resolution::Join(vec![
-                Resolution::Signal(vec![1]),
-                Resolution::Select(1, Box::new(Resolution::Signal(vec![]))),
-                Resolution::Timer,
-            ])
-        );
-        assert_eq!(
-            probe(&wake, 0),
-            Resolution::Join(vec![
-                Resolution::Timer,
-                Resolution::Select(1, Box::new(Resolution::Signal(vec![]))),
-                Resolution::Timer,
-            ])
-        );
-    }
-
-    #[test]
-    fn the_signals_used_are_named_by_their_position_in_the_resolution() {
+    fn each_signal_in_the_resolution_names_its_event() {
         // Leaves: act 0 (lost select branch), sig "go" 1, timer 2, sig "go" 3.
         let p = Pending::Join(vec![
             Pending::Select(vec![act(0), sig(1, "go")]),
@@ -326,8 +265,24 @@ mod tests {
             signal(6, "go", 2),
         ];
         let r = resolve(&p, &[], &inbox).expect("resolved");
-        // The resolution's leaves: sig 1 (position 0), timer (1), sig 3 (2).
-        assert_eq!(r.signals, vec![(0, 4), (2, 6)]);
+        assert_eq!(
+            r.resolution,
+            Resolution::Join(vec![
+                Resolution::Select(
+                    1,
+                    Box::new(Resolution::Signal {
+                        event: 4,
+                        payload: vec![1]
+                    })
+                ),
+                Resolution::Timer,
+                Resolution::Signal {
+                    event: 6,
+                    payload: vec![2]
+                },
+            ])
+        );
+        assert_eq!(r.consumed_events, vec![4, 5, 6]);
         assert_eq!(r.cancelled, vec![0]);
     }
 
@@ -398,8 +353,14 @@ mod tests {
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
-                Resolution::Signal(vec![10]),
-                Resolution::Signal(vec![30])
+                Resolution::Signal {
+                    event: 1,
+                    payload: vec![10]
+                },
+                Resolution::Signal {
+                    event: 3,
+                    payload: vec![30]
+                }
             ])
         );
         assert_eq!((r.consumed_events, r.woke_at), (vec![1, 3], 30));
@@ -420,7 +381,13 @@ mod tests {
         let r = resolve(&p, &[], &inbox).expect("resolved");
         assert_eq!(
             r.resolution,
-            Resolution::Select(1, Box::new(Resolution::Signal(vec![30])))
+            Resolution::Select(
+                1,
+                Box::new(Resolution::Signal {
+                    event: 3,
+                    payload: vec![30]
+                })
+            )
         );
         assert_eq!((r.consumed_events, r.cancelled), (vec![3], vec![1]));
     }
@@ -459,7 +426,13 @@ mod tests {
         let r = resolve(&p, &[], &signal_first).expect("resolved");
         assert_eq!(
             r.resolution,
-            Resolution::Select(0, Box::new(Resolution::Signal(vec![7])))
+            Resolution::Select(
+                0,
+                Box::new(Resolution::Signal {
+                    event: 1,
+                    payload: vec![7]
+                })
+            )
         );
         assert_eq!((r.consumed_events, r.cancelled), (vec![1], vec![1]));
     }

@@ -58,12 +58,74 @@ pub enum StoreError {
         workflow_id: String,
         status: WorkflowStatus,
     },
-    /// The backend failed (I/O, lock timeout, closed store...).
+    /// The backend failed (I/O, lock timeout, closed store...); the backend's own error is its
+    /// [`source`](std::error::Error::source).
     #[error("store backend error: {0}")]
-    Backend(String),
+    Backend(#[source] BackendError),
     /// A stored row could not be read back: the data is damaged or from an unknown format.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// A backend failure described by `message` alone.
+    pub fn backend(message: impl Into<String>) -> Self {
+        StoreError::Backend(BackendError {
+            message: message.into(),
+            source: None,
+        })
+    }
+
+    /// A backend failure: `message` says what the store was doing, `source` is the backend's
+    /// error (kept, not flattened into text, so callers can look at it).
+    pub fn backend_with(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend(BackendError {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        })
+    }
+}
+
+/// What a store backend reported: a message, and the backend's error when there is one.
+#[derive(Debug, Clone)]
+pub struct BackendError {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl BackendError {
+    /// What the store was doing when the backend failed, and how.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two backend errors are equal when they say the same (the sources are compared by text).
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
 }
 
 /// Where a workflow stands.

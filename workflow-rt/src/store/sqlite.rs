@@ -108,7 +108,7 @@ impl SqliteStoreBuilder {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .db()?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "cannot switch {} to WAL mode (got {mode})",
                 self.path.display()
             )));
@@ -121,7 +121,7 @@ impl SqliteStoreBuilder {
         std::thread::Builder::new()
             .name("workflow-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::backend_with("cannot start the writer thread", e))?;
         let readers = Arc::new(ReaderPool {
             path: self.path.clone(),
             busy_timeout: self.busy_timeout,
@@ -244,9 +244,8 @@ impl SqliteStore {
         }
         Box::pin(async move {
             rx.await.unwrap_or_else(|_| {
-                Err(StoreError::Backend(
-                    "the store's writer dropped the operation (it stopped, or the operation panicked)"
-                        .into(),
+                Err(StoreError::backend(
+                    "the store's writer dropped the operation (it stopped, or the operation panicked)",
                 ))
             })
         })
@@ -268,9 +267,8 @@ impl SqliteStore {
             Ok(h) => {
                 let task = h.spawn_blocking(run);
                 Box::pin(async move {
-                    task.await.unwrap_or_else(|e| {
-                        Err(StoreError::Backend(format!("read task failed: {e}")))
-                    })
+                    task.await
+                        .unwrap_or_else(|e| Err(StoreError::backend_with("read task failed", e)))
                 })
             }
             Err(_) => Box::pin(std::future::ready(run())),
@@ -279,7 +277,7 @@ impl SqliteStore {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Backend("the store's writer thread has stopped".into())
+    StoreError::backend("the store's writer thread has stopped")
 }
 
 const SCHEMA: &str = "
@@ -398,8 +396,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
                     }
                 }
                 Err(panic) => {
-                    let what = crate::runtime::panic_message(&*panic);
-                    spoiled = Some(StoreError::Backend(format!(
+                    let what = crate::codec::panic_message(&*panic);
+                    spoiled = Some(StoreError::backend(format!(
                         "an operation panicked: {what}"
                     )));
                 }
@@ -407,9 +405,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
         }
         let outcome = match spoiled {
             None => conn.execute_batch("COMMIT").db().err(),
-            Some(e) => Some(StoreError::Backend(format!(
-                "the batch was rolled back: {e}"
-            ))),
+            Some(e) => Some(StoreError::backend_with("the batch was rolled back", e)),
         };
         if outcome.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -492,7 +488,7 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
             rusqlite::Error::InvalidColumnType(..)
             | rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
-            e => StoreError::Backend(e.to_string()),
+            e => StoreError::backend_with("SQLite", e),
         })
     }
 }
@@ -616,7 +612,7 @@ fn due_of(t: &ActivityTask) -> u64 {
 
 fn insert_task(conn: &Connection, t: &ActivityTask) -> Result<(), StoreError> {
     let options = postcard::to_stdvec(&t.options)
-        .map_err(|e| StoreError::Backend(format!("encode options: {e}")))?;
+        .map_err(|e| StoreError::backend_with("encode options", e))?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, \
          lease_owner, lease_until, heartbeat, deadline, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -687,7 +683,7 @@ fn insert_event(
     let (k, seq, name, payload) = match kind {
         EventKind::ActivityCompleted { seq, result } => {
             let bytes = postcard::to_stdvec(&result)
-                .map_err(|e| StoreError::Backend(format!("encode activity result: {e}")))?;
+                .map_err(|e| StoreError::backend_with("encode activity result", e))?;
             (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
         }
         EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
