@@ -1,10 +1,15 @@
-//! Durable workflows as serializable state machines: no server, no replay.
+// The README is the crate's front page, so rustdoc renders it and `cargo test` compiles (and,
+// unless a block says `no_run`, runs) every Rust block in it. `README.md` here is a symlink to
+// the repository's README, which `cargo package` stores as a plain file.
+#![doc = include_str!("../README.md")]
 //!
-//! `#[workflow]` rewrites a plain `async fn` into an explicit state machine whose state enum is
-//! serialized (serde + postcard) after every durable `.await` and committed to a [`Store`].
-//! After a crash the workflow continues from its last snapshot; nothing is replayed.
+//! ## The pieces
 //!
-//! See the README for a tour; the pieces:
+//! Durable workflows as serializable state machines: no server, no replay. `#[workflow]`
+//! rewrites a plain `async fn` into an explicit state machine whose state enum is serialized
+//! (serde + postcard) after every durable `.await` and committed to a [`Store`]. After a crash
+//! the workflow continues from its last snapshot; nothing is replayed.
+//!
 //! - [`Workflow`] and [`Activity`], implemented by `#[workflow]` and `#[activity]`;
 //! - [`WorkflowCtx`], the only way a workflow reaches the outside world (activities, timers,
 //!   signals, time, randomness);
