@@ -57,6 +57,14 @@ fn text() {
 }
 
 #[test]
+fn display_is_the_text() {
+    for description in [checkout::description(), batch::description()] {
+        assert_eq!(description.to_string(), description.to_text());
+        assert_eq!(format!("{description}"), description.to_text());
+    }
+}
+
+#[test]
 fn mermaid() {
     insta::assert_snapshot!(checkout::description().to_mermaid());
 }

@@ -1,10 +1,15 @@
-//! Durable workflows as serializable state machines: no server, no replay.
+// The README is the crate's front page, so rustdoc renders it and `cargo test` compiles (and,
+// unless a block says `no_run`, runs) every Rust block in it. `README.md` here is a symlink to
+// the repository's README, which `cargo package` stores as a plain file.
+#![doc = include_str!("../README.md")]
 //!
-//! `#[workflow]` rewrites a plain `async fn` into an explicit state machine whose state enum is
-//! serialized (serde + postcard) after every durable `.await` and committed to a [`Store`].
-//! After a crash the workflow continues from its last snapshot; nothing is replayed.
+//! ## The pieces
 //!
-//! See the README for a tour; the pieces:
+//! Durable workflows as serializable state machines: no server, no replay. `#[workflow]`
+//! rewrites a plain `async fn` into an explicit state machine whose state enum is serialized
+//! (serde + postcard) after every durable `.await` and committed to a [`Store`]. After a crash
+//! the workflow continues from its last snapshot; nothing is replayed.
+//!
 //! - [`Workflow`] and [`Activity`], implemented by `#[workflow]` and `#[activity]`;
 //! - [`WorkflowCtx`], the only way a workflow reaches the outside world (activities, timers,
 //!   signals, time, randomness);
@@ -53,11 +58,64 @@ pub use workflow_macros::{activity, workflow};
 /// The `Ok` type of activity `A`'s output: what `ctx.activity(a, x).await?` gives.
 pub type ActivityOk<A> = <<A as Activity>::Output as __private::Fallible>::Ok;
 
-/// Re-exported so that user types can derive `Serialize`/`Deserialize` without a direct serde
-/// dependency.
-pub use serde::{self, Deserialize, Serialize};
+/// serde's `Serialize` trait and derive, also in the [`prelude`]: every workflow's and
+/// activity's input and output, and every variable a workflow saves, implements it and
+/// `Deserialize`.
+///
+/// The derive can be named through this re-export (`workflow_rt::Serialize`, or `Serialize` from
+/// the prelude), but the code it generates refers to the crate `serde`, not to this re-export.
+/// So a crate that derives `Serialize` or `Deserialize` on its own types does one of two things:
+///
+/// - it depends on serde itself, with the derive feature, as the README's example does:
+///   `serde = { version = "1", features = ["derive"] }` in its `Cargo.toml`;
+/// - or it has no serde dependency, and every type that derives them says where serde is, with
+///   `#[serde(crate = "workflow_rt::serde")]`:
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::prelude::*; // WorkflowCtx, #[workflow], ...
+/// use workflow_rt::testing::TestRun;
+/// use workflow_rt::{Deserialize, Serialize}; // in the prelude too
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// #[serde(crate = "workflow_rt::serde")]
+/// pub struct Order {
+///     pub id: u64,
+///     pub cents: u64,
+/// }
+///
+/// #[workflow]
+/// async fn invoice(ctx: WorkflowCtx, orders: Vec<Order>) -> u64 {
+///     ctx.sleep(Duration::from_secs(60)).await; // `orders` is saved in the state meanwhile
+///     orders.iter().map(|order| order.cents).sum()
+/// }
+///
+/// let orders = vec![Order { id: 1, cents: 250 }, Order { id: 2, cents: 99 }];
+/// let run = TestRun::new(invoice, "invoice-1", orders).snapshot_every_await(true).run().unwrap();
+/// assert_eq!(run.output, 349);
+/// ```
+///
+/// With neither, the derive does not compile: "can't find crate for `serde`". The code that
+/// `#[workflow]` and `#[activity]` generate needs no serde dependency.
+pub use serde::Serialize;
+
+/// serde's `Deserialize` trait and derive, also in the [`prelude`]. Deriving it on your own types
+/// needs what deriving `Serialize` needs (see [`Serialize`](trait@Serialize)):
+/// `serde = { version = "1", features = ["derive"] }` among your crate's dependencies, or
+/// `#[serde(crate = "workflow_rt::serde")]` on each such type.
+pub use serde::Deserialize;
+
+/// serde itself: the path that `#[serde(crate = "workflow_rt::serde")]` gives to the derives of
+/// [`Serialize`](trait@Serialize) and [`Deserialize`](trait@Deserialize) in a crate with no
+/// serde dependency of its own.
+pub use serde;
 
 /// Everything a workflow or activity file needs: `use workflow_rt::prelude::*;`.
+///
+/// Its `Serialize` and `Deserialize` are serde's traits and derives, re-exported. Deriving them on
+/// your own types needs `serde = { version = "1", features = ["derive"] }` among your crate's
+/// dependencies, or `#[serde(crate = "workflow_rt::serde")]` on each such type (see
+/// [`Serialize`](trait@crate::Serialize)).
 pub mod prelude {
     pub use crate::{
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,

@@ -82,6 +82,56 @@ pub struct Description {
     pub fingerprint: u64,
 }
 
+/// The plain text of [`Description::to_text`]: the workflow and its fingerprint, one block per
+/// state (its await and the variables it saves), then the transitions.
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::prelude::*;
+///
+/// #[workflow]
+/// async fn nap(ctx: WorkflowCtx, secs: u64) -> u64 {
+///     ctx.sleep(Duration::from_secs(secs)).await;
+///     secs
+/// }
+///
+/// let description = nap::description();
+/// let text = description.to_string();
+/// assert_eq!(text, description.to_text());
+/// assert!(text.starts_with("workflow nap (fingerprint "));
+/// assert!(text.contains(": sleep `ctx.sleep(Duration::from_secs(secs))`\n        secs: u64\n"));
+/// assert!(text.ends_with("  transitions:\n    Start -> Await1Sleep\n    Await1Sleep -> Returned\n"));
+/// println!("{description}");
+/// ```
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "workflow {} (fingerprint {:016x})",
+            self.workflow, self.fingerprint
+        )?;
+        for (i, st) in self.states.iter().enumerate() {
+            write!(f, "  [{i}] {}", st.name)?;
+            if let Some(a) = &st.awaits {
+                write!(f, " at line {}: {} `{}`", a.line, a.kind, a.operation)?;
+            }
+            writeln!(f)?;
+            for (n, t) in st.vars {
+                writeln!(f, "        {n}: {t}")?;
+            }
+        }
+        writeln!(f, "  transitions:")?;
+        for (a, b) in self.transitions {
+            writeln!(
+                f,
+                "    {} -> {}",
+                self.states[*a as usize].name, self.states[*b as usize].name
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// One state of a generated state machine.
 #[derive(Debug, Clone, Copy)]
 pub struct StateDesc {
@@ -104,33 +154,10 @@ pub struct AwaitDesc {
 }
 
 impl Description {
-    /// A plain-text rendering: one block per state, then the transitions.
+    /// A plain-text rendering: one block per state, then the transitions. The same text as its
+    /// [`Display`](fmt::Display) (`description.to_string()`, `println!("{description}")`).
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "workflow {} (fingerprint {:016x})",
-            self.workflow, self.fingerprint
-        );
-        for (i, st) in self.states.iter().enumerate() {
-            let _ = write!(s, "  [{i}] {}", st.name);
-            if let Some(a) = &st.awaits {
-                let _ = write!(s, " at line {}: {} `{}`", a.line, a.kind, a.operation);
-            }
-            let _ = writeln!(s);
-            for (n, t) in st.vars {
-                let _ = writeln!(s, "        {n}: {t}");
-            }
-        }
-        let _ = writeln!(s, "  transitions:");
-        for (a, b) in self.transitions {
-            let _ = writeln!(
-                s,
-                "    {} -> {}",
-                self.states[*a as usize].name, self.states[*b as usize].name
-            );
-        }
-        s
+        self.to_string()
     }
 
     /// A Mermaid `stateDiagram-v2` rendering.
@@ -184,5 +211,54 @@ impl Description {
         }
         s.push_str("}\n");
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESCRIPTION: Description = Description {
+        workflow: "pay",
+        states: &[
+            StateDesc {
+                name: "Start",
+                awaits: None,
+                vars: &[("cents", "u64")],
+            },
+            StateDesc {
+                name: "Await1Charge",
+                awaits: Some(AwaitDesc {
+                    kind: "activity",
+                    operation: "ctx.activity(charge, cents)",
+                    line: 3,
+                }),
+                vars: &[],
+            },
+            StateDesc {
+                name: "Returned",
+                awaits: None,
+                vars: &[],
+            },
+        ],
+        transitions: &[(0, 1), (1, 2)],
+        fingerprint: 0xab,
+    };
+
+    #[test]
+    fn display_writes_the_text() {
+        let expected = "\
+workflow pay (fingerprint 00000000000000ab)
+  [0] Start
+        cents: u64
+  [1] Await1Charge at line 3: activity `ctx.activity(charge, cents)`
+  [2] Returned
+  transitions:
+    Start -> Await1Charge
+    Await1Charge -> Returned
+";
+        assert_eq!(DESCRIPTION.to_string(), expected);
+        assert_eq!(format!("{DESCRIPTION}"), expected);
+        assert_eq!(DESCRIPTION.to_text(), expected);
     }
 }
