@@ -430,7 +430,7 @@ pub enum TestError {
         /// The encoder's message.
         reason: String,
     },
-    /// [`Workflow::resume`] returned [`Step::Failed`]: a runtime would park the workflow.
+    /// [`Workflow::resume`] returned [`Step::Failed`](crate::Step::Failed): a runtime would park the workflow.
     #[error("step {step} of workflow `{id}` failed: {error}")]
     Resume {
         /// The workflow's id.

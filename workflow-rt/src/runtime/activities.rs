@@ -7,19 +7,36 @@
 //! timeout. A failed attempt is retried per the call's [`crate::RetryPolicy`] (the task goes
 //! back to the store, visible again after the backoff); the final result wakes the workflow.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::engine::{Held, Inner, lock};
+use super::engine::{Inner, lock};
 use super::resolve::Fresh;
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::codec::panic_message;
 use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
 
 /// An attempt's heartbeats: the last details and when they came.
+/// The activity attempts this worker holds leases for.
+#[derive(Default)]
+pub(crate) struct Attempts {
+    /// Attempts running now (bounded by `max_concurrent_activities`).
+    pub running: usize,
+    /// Leased tasks waiting for a free slot.
+    pub backlog: VecDeque<ActivityTask>,
+    /// Every leased task, running or waiting: their leases are renewed.
+    pub held: HashMap<(String, u64), Held>,
+}
+
+pub(crate) struct Held {
+    pub abort: Option<tokio::task::AbortHandle>,
+    pub beat: Option<Arc<Beat>>,
+}
+
 pub(crate) struct Beat {
     details: Mutex<Option<Vec<u8>>>,
     last_ms: AtomicU64,

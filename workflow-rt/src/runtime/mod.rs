@@ -21,11 +21,15 @@
 //! ```
 
 mod activities;
+mod advance;
 mod builder;
+mod cache;
+mod drivers;
 mod engine;
 mod error;
 mod handle;
 mod loops;
+mod parking;
 mod registry;
 mod resolve;
 

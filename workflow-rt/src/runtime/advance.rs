@@ -1,0 +1,557 @@
+//! The step loop of one workflow: resolve its wait against what arrived, run one step
+//! ([`crate::step::run`]), commit it with a compare-and-set on the version, start the
+//! activities the step asked for, and go on while the new wait can be resolved at once (an
+//! activity that finished at its first poll, a signal already buffered).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::cache::Cached;
+use super::engine::Inner;
+use super::parking::Rejection;
+use super::resolve::{Fresh, Resolved, has_signal, resolve};
+use crate::activity::ActivityOptions;
+use crate::context::WorkflowCtx;
+use crate::durable::Pending;
+use crate::step::{Outcome, StepFailure};
+use crate::store::{
+    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, StoreError,
+    TimerRow, WorkflowStatus,
+};
+
+/// How a step ended, once committed. (Made once per step and consumed at once: its size
+/// does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum After {
+    Suspended {
+        pending: Pending,
+        tasks: Vec<ActivityTask>,
+        timers: bool,
+        step: u64,
+    },
+    Stopped,
+    /// The payload of signal `event` does not decode as the type its wait expects (see
+    /// [`Inner::dead_letter`]); the commit that comes with it parks the workflow, for when the
+    /// event cannot be dead-lettered.
+    BadSignal {
+        event: u64,
+        failure: StepFailure,
+    },
+}
+
+impl Inner {
+    /// Steps workflow `id` as far as what has arrived allows; `true` if it stopped to give
+    /// its driver to queued workflows (see [`Drivers`]).
+    pub(super) async fn advance(
+        self: &Arc<Self>,
+        id: &str,
+        cached: &mut Option<Box<Cached>>,
+        mut fresh: Vec<Fresh>,
+        mut dirty: bool,
+    ) -> Result<bool, StoreError> {
+        // The inbox as loaded in this call, minus what steps consumed since.
+        let mut inbox: Option<Vec<Event>> = None;
+        let mut inbox_unused = false;
+        // The last commit left the workflow ready (see `StepCommit::keep_ready`).
+        let mut left_ready = false;
+        let mut kept_fresh = false;
+        let mut conflicts = 0u32;
+        let mut steps = 0u64;
+        let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
+        loop {
+            if self.is_shut_down() {
+                return Ok(false);
+            }
+            let mut c = match cached.take() {
+                Some(c) => c,
+                None => match self.load(id).await? {
+                    Some(c) => {
+                        inbox = None;
+                        dirty = true;
+                        c
+                    }
+                    None => {
+                        self.keep_fresh(id, fresh).await;
+                        return Ok(false);
+                    }
+                },
+            };
+
+            // What wakes this step?
+            let need_inbox =
+                c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
+            if need_inbox {
+                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                    return Ok(false);
+                };
+                inbox = Some(loaded);
+                inbox_unused = true;
+                dirty = false;
+            }
+            let mut resolved = c
+                .pending
+                .as_ref()
+                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+            if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
+                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                    return Ok(false);
+                };
+                inbox = Some(loaded);
+                inbox_unused = true;
+                resolved = c
+                    .pending
+                    .as_ref()
+                    .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+            }
+            if resolved.is_none() && c.pending.is_some() {
+                if !fresh.is_empty() && !kept_fresh {
+                    // Part of a join: store the results and look once more, in case what
+                    // completes the wait arrived meanwhile.
+                    self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                    kept_fresh = true;
+                    inbox = None;
+                    dirty = true;
+                    self.keep(cached, c);
+                    continue;
+                }
+                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                if (inbox_unused || left_ready)
+                    && !self.store.clear_ready(id, c.version, c.seen_upto).await?
+                {
+                    // The workflow moved on since this view of it: look again from the store.
+                    inbox = None;
+                    dirty = true;
+                    continue;
+                }
+                self.keep(cached, c);
+                return Ok(false);
+            }
+
+            let (mut after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
+            if let After::BadSignal { event, failure } = &after {
+                let inbox_now = inbox.as_deref().unwrap_or(&[]);
+                let version = c.version;
+                match self
+                    .dead_letter(id, version, *event, failure, inbox_now)
+                    .await?
+                {
+                    Rejection::NoCulprit => after = After::Stopped,
+                    rejection => {
+                        // The state in memory ran a step that did not happen: drop it, and
+                        // look again from the store (fresh results are kept for the next
+                        // step).
+                        if matches!(rejection, Rejection::Stale) {
+                            conflicts += 1;
+                            if conflicts > 16 {
+                                self.keep_fresh(id, fresh).await;
+                                return Err(StoreError::Conflict {
+                                    workflow_id: id.to_string(),
+                                    expected: version,
+                                });
+                            }
+                        }
+                        inbox = None;
+                        dirty = true;
+                        continue;
+                    }
+                }
+            }
+            let consumed = commit.consumed_events.clone();
+            let cancelled = commit.cancelled.clone();
+            let park_reason = match &commit.outcome {
+                StepOutcome::Parked { reason } => Some(reason.clone()),
+                _ => None,
+            };
+            let keep_ready = commit.keep_ready;
+            match self.store.commit_step(commit).await {
+                Ok(version) => {
+                    conflicts = 0;
+                    kept_fresh = false;
+                    inbox_unused = false;
+                    left_ready = keep_ready;
+                    steps += 1;
+                    if let Some(ib) = inbox.as_mut() {
+                        ib.retain(|e| !consumed.contains(&e.id));
+                    }
+                    if !cancelled.is_empty() {
+                        self.abort_attempts(id, Some(&cancelled));
+                    }
+                    match after {
+                        After::Suspended {
+                            pending,
+                            tasks,
+                            timers,
+                            step,
+                        } => {
+                            // Every result was either consumed or is for a command the wait
+                            // no longer has.
+                            fresh.clear();
+                            c.version = version;
+                            c.step = step;
+                            c.pending = Some(pending);
+                            if timers {
+                                self.timer_wakeup.notify_one();
+                            }
+                            self.start_tasks(tasks, |_, f| fresh.push(f)).await;
+                        }
+                        After::Stopped | After::BadSignal { .. } => {
+                            if let Some(reason) = &park_reason {
+                                tracing::warn!(workflow = %id, %reason, "parked workflow");
+                            }
+                            self.abort_attempts(id, None);
+                            self.notify_watchers(id);
+                            if park_reason.is_some() {
+                                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                            }
+                            return Ok(false);
+                        }
+                    }
+                    let arrived = self.arrivals.load(Ordering::Acquire);
+                    if arrived != arrivals_seen {
+                        arrivals_seen = arrived;
+                        let (more, poked) = self.take_arrivals(id);
+                        fresh.extend(more);
+                        if poked {
+                            inbox = None;
+                            dirty = true;
+                        }
+                    }
+                    if steps.is_multiple_of(64) {
+                        // A workflow of instant activities never waits: let others run (and
+                        // have this driver, if workflows wait for one).
+                        self.keep(cached, c);
+                        if self.others_queued() {
+                            self.hand_back(id, fresh);
+                            return Ok(true);
+                        }
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    self.keep(cached, c);
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    // Another worker advanced it: start over from the store (the in-memory
+                    // state ran the step and is stale).
+                    conflicts += 1;
+                    inbox = None;
+                    if conflicts > 16 {
+                        self.keep_fresh(id, fresh).await;
+                        return Err(StoreError::Conflict {
+                            workflow_id: id.to_string(),
+                            expected: c.version,
+                        });
+                    }
+                }
+                Err(StoreError::NotFound(_)) => return Ok(false),
+                Err(e) => {
+                    self.keep_fresh(id, fresh).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Stores fresh results that no step consumed as events, so that nothing a worker
+    /// produced is lost (a result for a task that no longer exists is dropped by the store).
+    async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
+        for f in fresh {
+            if let Err(e) = self
+                .store
+                .complete_activity(id, f.seq, f.result, f.at_ms)
+                .await
+            {
+                tracing::warn!(workflow = %id, seq = f.seq, error = %e, "cannot store an activity result; it will run again");
+            }
+        }
+    }
+
+    /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
+    /// or of a workflow this runtime does not know).
+    async fn load(&self, id: &str) -> Result<Option<Box<Cached>>, StoreError> {
+        let rec = match self.store.load_workflow(id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if rec.status != WorkflowStatus::Running {
+            return Ok(None);
+        }
+        let Some(workflow) = self.workflows.get(rec.name.as_str()).cloned() else {
+            // Another runtime on this store may know it.
+            return Ok(None);
+        };
+        let decoded = workflow.restore(&rec.snapshot).map_err(|e| e.to_string());
+        let pending = match &rec.pending {
+            Some(b) => postcard::from_bytes::<Pending>(b)
+                .map(Some)
+                .map_err(|e| format!("the stored wait does not decode: {e}")),
+            None => Ok(None),
+        };
+        match (decoded, pending) {
+            (Ok((snapshot, state)), Ok(pending)) => Ok(Some(Box::new(Cached {
+                workflow,
+                version: rec.version,
+                step: snapshot.step,
+                ctx: WorkflowCtx::new(id, snapshot.ctx),
+                state,
+                pending,
+                seen_upto: 0,
+            }))),
+            (Err(reason), _) | (_, Err(reason)) => {
+                self.park(id, rec.version, reason).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The workflow's inbox; `None` if an event in it does not decode, in which case the
+    /// workflow is parked with the reason (retrying cannot help: the same bytes come back).
+    async fn load_inbox(
+        &self,
+        id: &str,
+        c: &mut Cached,
+        fresh: &mut Vec<Fresh>,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let inbox = match self.store.load_inbox(id).await {
+            Ok(inbox) => inbox,
+            Err(StoreError::Corrupt(reason)) => {
+                self.keep_fresh(id, std::mem::take(fresh)).await;
+                self.park(
+                    id,
+                    c.version,
+                    format!("its inbox does not decode: {reason}"),
+                )
+                .await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(last) = inbox.last() {
+            c.seen_upto = c.seen_upto.max(last.id);
+        }
+        Ok(Some(inbox))
+    }
+
+    /// Runs one step of `c` in memory ([`crate::step::run`]) and builds its commit.
+    fn step(
+        &self,
+        id: &str,
+        c: &mut Cached,
+        resolved: Option<Resolved>,
+        inbox: Option<&[Event]>,
+    ) -> (After, StepCommit) {
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled) = match resolved {
+            Some(r) => (
+                Some(r.resolution),
+                r.woke_at,
+                r.woken_by,
+                r.consumed_events,
+                r.completed_tasks,
+                r.cancelled,
+            ),
+            None => (
+                None,
+                0,
+                "start".to_string(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        // Results for commands the wait no longer has (a duplicate delivery, a cancelled
+        // branch) are dropped with this step.
+        if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
+            let leaves = p.leaves();
+            for e in inbox {
+                let seq = match e.kind {
+                    EventKind::ActivityCompleted { seq, .. } | EventKind::TimerFired { seq } => seq,
+                    EventKind::Signal { .. } => continue,
+                };
+                if !leaves.iter().any(|l| l.seq() == Some(seq)) && !consumed.contains(&e.id) {
+                    consumed.push(e.id);
+                }
+            }
+        }
+        // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
+        let step = c.step.saturating_add(1);
+        let stepped = c.workflow.step(&mut c.state, &c.ctx, wake, woke_at, step);
+        let now = self.clock.now_ms();
+        let mut commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: c.version,
+            now_ms: now,
+            outcome: StepOutcome::Cancelled,
+            consumed_events: consumed,
+            completed_tasks: completed,
+            cancelled,
+            seen_events_upto: c.seen_upto,
+            keep_ready: false,
+            history: Vec::new(),
+        };
+        let stepped = stepped.and_then(|s| match s.outcome {
+            Outcome::Suspended(pending) => match postcard::to_extend(&pending, Vec::new()) {
+                Ok(bytes) => Ok((s.snapshot, Ok((pending, bytes)))),
+                Err(e) => Err(StepFailure::Unsaved {
+                    step,
+                    reason: format!("its wait does not encode: {e}"),
+                }),
+            },
+            Outcome::Completed { output, failed } => Ok((s.snapshot, Err((output, failed)))),
+        });
+        let after = match stepped {
+            Ok((snapshot, Ok((pending, pending_bytes)))) => {
+                let (tasks, timers) = self.commands(id, &pending, now);
+                commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
+                    let mut detail = woken_by;
+                    detail.push_str(" -> ");
+                    describe_into(&mut detail, &pending);
+                    detail
+                })];
+                let has_timers = !timers.is_empty();
+                commit.keep_ready = may_resolve_at_once(&pending, inbox, &commit.consumed_events);
+                commit.outcome = StepOutcome::Suspended {
+                    snapshot,
+                    pending: pending_bytes,
+                    tasks: tasks.clone(),
+                    timers,
+                };
+                After::Suspended {
+                    pending,
+                    tasks,
+                    timers: has_timers,
+                    step,
+                }
+            }
+            Ok((snapshot, Err((output, failed)))) => {
+                let (status, kind) = if failed {
+                    (WorkflowStatus::Failed, HistoryKind::Failed)
+                } else {
+                    (WorkflowStatus::Completed, HistoryKind::Completed)
+                };
+                commit.history = vec![HistoryEntry::new(
+                    now,
+                    kind,
+                    format!("{woken_by} -> {status}"),
+                )];
+                commit.outcome = StepOutcome::Finished {
+                    status,
+                    snapshot,
+                    output,
+                };
+                After::Stopped
+            }
+            Err(failure) => {
+                // The step did not happen: nothing is consumed, the snapshot stays. (If one
+                // signal is to blame, the dead letter replaces this commit.)
+                commit.consumed_events.clear();
+                commit.completed_tasks.clear();
+                commit.cancelled.clear();
+                let reason = failure.to_string();
+                commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
+                commit.outcome = StepOutcome::Parked { reason };
+                match failure.bad_signal() {
+                    Some(event) => After::BadSignal { event, failure },
+                    None => After::Stopped,
+                }
+            }
+        };
+        (after, commit)
+    }
+
+    /// The activity tasks and timers a new wait asks for. Tasks of activities this runtime can
+    /// run are leased to it at once (it starts them right after the commit); the others wait
+    /// for a worker that knows them.
+    fn commands(
+        &self,
+        id: &str,
+        pending: &Pending,
+        now: u64,
+    ) -> (Vec<ActivityTask>, Vec<TimerRow>) {
+        let mut tasks = Vec::new();
+        let mut timers = Vec::new();
+        for leaf in pending.leaves() {
+            match leaf {
+                Pending::Activity {
+                    seq,
+                    name,
+                    input,
+                    options,
+                } => {
+                    let mine = self.activities.contains_key(name);
+                    tasks.push(ActivityTask {
+                        workflow_id: id.to_string(),
+                        seq: *seq,
+                        name: name.clone(),
+                        input: input.clone(),
+                        options: options.clone(),
+                        attempt: u32::from(mine),
+                        scheduled_at_ms: now,
+                        visible_at_ms: now,
+                        lease_owner: mine.then(|| self.config.worker_id.clone()),
+                        lease_until_ms: mine.then(|| now.saturating_add(self.config.lease_ms)),
+                        heartbeat_details: None,
+                        deadline_ms: deadline(options, now),
+                    });
+                }
+                Pending::Timer { seq, fire_at } => timers.push(TimerRow {
+                    seq: *seq,
+                    fire_at_ms: *fire_at,
+                }),
+                Pending::Signal { .. } | Pending::Join(_) | Pending::Select(_) => {}
+            }
+        }
+        (tasks, timers)
+    }
+}
+
+/// Whether a buffered signal may resolve `pending` (when the inbox is not known: yes if it
+/// waits for a signal at all).
+fn may_resolve_at_once(pending: &Pending, inbox: Option<&[Event]>, consumed: &[u64]) -> bool {
+    if !has_signal(pending) {
+        return false;
+    }
+    let Some(inbox) = inbox else { return true };
+    let names: Vec<&str> = pending
+        .leaves()
+        .into_iter()
+        .filter_map(|l| match l {
+            Pending::Signal { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    inbox.iter().any(|e| {
+        matches!(&e.kind, EventKind::Signal { name, .. } if names.contains(&name.as_str()))
+            && !consumed.contains(&e.id)
+    })
+}
+
+fn deadline(options: &ActivityOptions, now: u64) -> Option<u64> {
+    options
+        .schedule_to_close
+        .map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+}
+
+/// A short rendering of a wait, for the history.
+pub(crate) fn describe_into(out: &mut String, p: &Pending) {
+    use std::fmt::Write as _;
+    let _ = match p {
+        Pending::Activity { seq, name, .. } => write!(out, "activity {name}#{seq}"),
+        Pending::Timer { seq, fire_at } => write!(out, "timer#{seq} at {fire_at}"),
+        Pending::Signal { seq, name } => write!(out, "signal {name}#{seq}"),
+        Pending::Join(v) | Pending::Select(v) => {
+            out.push_str(if matches!(p, Pending::Join(_)) {
+                "join("
+            } else {
+                "select("
+            });
+            for (i, c) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                describe_into(out, c);
+            }
+            out.push(')');
+            Ok(())
+        }
+    };
+}

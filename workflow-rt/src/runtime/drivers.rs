@@ -1,0 +1,260 @@
+//! Which task steps which workflow.
+//!
+//! A workflow is advanced by at most one *driver* task of a runtime at a time. [`Inner::wake`]
+//! starts one, or hands what arrived (activity results from this runtime's workers, or "look at
+//! the store") to the one already running. A driver steps its workflow ([`Inner::advance`]) as
+//! far as what arrived allows, then takes the next woken workflow from the queue. Nothing is
+//! held per sleeping workflow: a workflow that waits costs rows in the store and, at most, a
+//! cache entry.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::engine::{Inner, lock};
+use super::resolve::Fresh;
+
+/// The workflows being stepped, and the ones woken while every driver was busy.
+///
+/// A woken workflow gets a driver task, up to `max_concurrent_steps` of them; past that it
+/// waits in `queue` (an id and a slot: a burst of wakes, a million timers due at once, costs a
+/// queue, not a million tasks loading from the store at once). A driver that is done with its
+/// workflow takes the next one in the queue, and one whose workflow keeps stepping (instant
+/// activities) goes to the back of the queue every 64 steps if others wait, so that none
+/// starves.
+#[derive(Default)]
+pub(super) struct Drivers {
+    /// One per workflow driven or queued: what arrived for it meanwhile.
+    slots: HashMap<String, Slot>,
+    /// Woken workflows waiting for a driver, oldest first (each has a slot).
+    queue: VecDeque<String>,
+    /// Driver tasks alive.
+    running: usize,
+}
+
+/// What arrived for a workflow while its driver was busy (or before it had one).
+#[derive(Default)]
+struct Slot {
+    fresh: Vec<Fresh>,
+    /// The store has something new for it (an event): reload its inbox.
+    dirty: bool,
+}
+
+/// Frees a driver's slot if the driver ends anywhere but at its end (a panic, or its task
+/// dropped), so that the next wake of its workflow starts a new driver instead of handing what
+/// arrived to one that is gone. (The runtime catches the panics of the user code it calls;
+/// this is for the ones it does not foresee.)
+struct SlotGuard<'a> {
+    inner: &'a Inner,
+    id: &'a str,
+    /// The driver freed its slot itself.
+    released: bool,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            tracing::warn!(workflow = %self.id, "a step driver stopped half-way; the workflow is loaded again at its next wake");
+            lock(&self.inner.drivers).slots.remove(self.id);
+            self.inner.forget(self.id);
+        }
+    }
+}
+
+/// Gives a driver task's place back if the task ends anywhere but at its end, and starts
+/// another for the queue, so that queued workflows never wait for a driver that is gone.
+struct DriverGuard<'a> {
+    inner: &'a Arc<Inner>,
+    /// The driver ended normally (and gave its place back itself).
+    done: bool,
+}
+
+impl Drop for DriverGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let next = {
+            let mut d = lock(&self.inner.drivers);
+            d.running = d.running.saturating_sub(1);
+            let next = self.inner.next_queued(&mut d);
+            if next.is_some() {
+                d.running += 1;
+            }
+            next
+        };
+        let Some((id, fresh, dirty)) = next else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(self.inner.clone().driver(id, fresh, dirty));
+            }
+            Err(_) => {
+                // No tokio runtime left to run it on: the runtime is going away.
+                let mut d = lock(&self.inner.drivers);
+                d.running = d.running.saturating_sub(1);
+                d.slots.remove(&id);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Something arrived for workflow `id`: fresh activity results, or (none) an event in the
+    /// store. Starts a driver unless one has the workflow already (it then picks this up) or
+    /// every driver is busy (the workflow then waits its turn in the queue).
+    pub(crate) fn wake(self: &Arc<Self>, id: &str, fresh: Vec<Fresh>) {
+        if self.is_shut_down() {
+            return;
+        }
+        let dirty = fresh.is_empty();
+        {
+            let mut d = lock(&self.drivers);
+            if let Some(slot) = d.slots.get_mut(id) {
+                slot.fresh.extend(fresh);
+                slot.dirty |= dirty;
+                self.arrivals.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+            if d.running >= self.config.max_concurrent_steps {
+                d.slots.insert(id.to_string(), Slot { fresh, dirty });
+                d.queue.push_back(id.to_string());
+                return;
+            }
+            d.running += 1;
+            d.slots.insert(id.to_string(), Slot::default());
+        }
+        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty));
+    }
+
+    /// The next queued workflow that still has its slot, with what arrived for it.
+    fn next_queued(&self, d: &mut Drivers) -> Option<(String, Vec<Fresh>, bool)> {
+        if self.is_shut_down() {
+            let queued: Vec<String> = d.queue.drain(..).collect();
+            for id in queued {
+                d.slots.remove(&id);
+            }
+            return None;
+        }
+        while let Some(id) = d.queue.pop_front() {
+            if let Some(slot) = d.slots.get_mut(&id) {
+                let fresh = std::mem::take(&mut slot.fresh);
+                let dirty = std::mem::take(&mut slot.dirty);
+                return Some((id, fresh, dirty));
+            }
+        }
+        None
+    }
+
+    /// Whether workflows wait for a driver.
+    pub(super) fn others_queued(&self) -> bool {
+        !lock(&self.drivers).queue.is_empty()
+    }
+
+    /// A driver task: steps workflow `id`, then the queued ones, until the queue is empty.
+    async fn driver(self: Arc<Self>, mut id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+        let mut guard = DriverGuard {
+            inner: &self,
+            done: false,
+        };
+        loop {
+            let yielded = self.drive(&id, fresh, dirty).await;
+            let next = {
+                let mut d = lock(&self.drivers);
+                if yielded {
+                    // Its slot stays, with what it had in hand: to the back of the queue.
+                    d.queue.push_back(id.clone());
+                }
+                let next = self.next_queued(&mut d);
+                if next.is_none() {
+                    d.running = d.running.saturating_sub(1);
+                }
+                next
+            };
+            match next {
+                Some((next_id, next_fresh, next_dirty)) => {
+                    (id, fresh, dirty) = (next_id, next_fresh, next_dirty);
+                    if yielded {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                None => {
+                    guard.done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Steps workflow `id` until nothing more has arrived for it (its slot is then freed), or
+    /// until it gives its driver up to queued workflows (`true`: its slot stays, holding what
+    /// it had in hand).
+    async fn drive(self: &Arc<Self>, id: &str, mut fresh: Vec<Fresh>, mut dirty: bool) -> bool {
+        let mut slot = SlotGuard {
+            inner: self,
+            id,
+            released: false,
+        };
+        let mut cached = self.cache.take(id);
+        loop {
+            let yielded = match self
+                .advance(id, &mut cached, std::mem::take(&mut fresh), dirty)
+                .await
+            {
+                Ok(yielded) => yielded,
+                Err(e) => {
+                    tracing::warn!(workflow = %id, error = %e, "step failed; the workflow will be retried");
+                    cached = None;
+                    false
+                }
+            };
+            let mut d = lock(&self.drivers);
+            let Some(arrived) = d.slots.get_mut(id) else {
+                slot.released = true;
+                return false;
+            };
+            if yielded && !self.is_shut_down() {
+                slot.released = true;
+                drop(d);
+                if let Some(c) = cached.take() {
+                    self.cache.put(id.to_string(), c);
+                }
+                return true;
+            }
+            if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
+                d.slots.remove(id);
+                slot.released = true;
+                drop(d);
+                if let Some(c) = cached.take() {
+                    self.cache.put(id.to_string(), c);
+                }
+                return false;
+            }
+            fresh = std::mem::take(&mut arrived.fresh);
+            dirty = std::mem::take(&mut arrived.dirty);
+        }
+    }
+
+    /// Leaves what a driver had in hand for `id` in its slot, to be taken up when the
+    /// workflow's turn comes again.
+    pub(super) fn hand_back(&self, id: &str, fresh: Vec<Fresh>) {
+        if let Some(slot) = lock(&self.drivers).slots.get_mut(id) {
+            slot.fresh.extend(fresh);
+            slot.dirty = true;
+        }
+    }
+
+    /// Takes what arrived for `id` while its driver was stepping.
+    pub(super) fn take_arrivals(&self, id: &str) -> (Vec<Fresh>, bool) {
+        match lock(&self.drivers).slots.get_mut(id) {
+            Some(s) => (std::mem::take(&mut s.fresh), std::mem::take(&mut s.dirty)),
+            None => (Vec::new(), false),
+        }
+    }
+
+    /// Whether a driver is advancing workflows right now.
+    pub(crate) fn busy(&self) -> bool {
+        lock(&self.drivers).running > 0
+    }
+}

@@ -1,0 +1,140 @@
+//! Parking a workflow whose step cannot run, and dead-lettering a signal whose payload does
+//! not decode.
+
+use super::engine::Inner;
+use crate::step::StepFailure;
+use crate::store::{
+    Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, StoreError,
+    WorkflowStatus,
+};
+
+/// What became of a signal that does not decode (see [`Inner::dead_letter`]).
+pub(super) enum Rejection {
+    /// Taken out of the inbox into the history; the workflow waits on.
+    DeadLettered,
+    /// The workflow changed since this view of it: look again.
+    Stale,
+    /// No one signal is to blame: park the workflow.
+    NoCulprit,
+}
+
+impl Inner {
+    /// Parks a workflow whose next step cannot run; its snapshot stays the last good one.
+    pub(super) async fn park(
+        &self,
+        id: &str,
+        version: u64,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        tracing::warn!(workflow = %id, %reason, "parking workflow");
+        let commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: version,
+            now_ms: now,
+            history: vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())],
+            outcome: StepOutcome::Parked { reason },
+            consumed_events: Vec::new(),
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            seen_events_upto: 0,
+            keep_ready: false,
+        };
+        match self.store.commit_step(commit).await {
+            // Changed meanwhile: whoever changed it goes on, and the next load looks again.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.forget(id);
+        self.notify_watchers(id);
+        Ok(())
+    }
+
+    /// Takes a signal whose payload does not decode as the type its wait expects out of the
+    /// inbox, into the history, and lets the workflow wait on.
+    ///
+    /// Why not park, as for other undecodable data: the bad bytes are the sender's, not the
+    /// workflow's, and they sit in the inbox, so an `unpark` would meet them again and park
+    /// again, for good. Why not drop the signal: nothing sent is ever lost silently. So it is
+    /// dead-lettered, as a Temporal SDK drops (and logs) a signal it cannot decode, but
+    /// durably: one commit removes that event and appends a [`HistoryKind::DeadLetter`] entry
+    /// holding its name, time, the decode error and the payload (in hex), visible in
+    /// `Runtime::history`; snapshot, wait and version-checked state stay as they were. A
+    /// later signal of the right type then completes the wait.
+    ///
+    /// The event to blame travels with the failure: each signal in a wake carries the id of
+    /// its event ([`Resolution::Signal`]), and the await that cannot decode it reports that
+    /// id ([`crate::ResumeError::SignalPayload`]).
+    pub(super) async fn dead_letter(
+        &self,
+        id: &str,
+        version: u64,
+        event_id: u64,
+        failure: &StepFailure,
+        inbox: &[Event],
+    ) -> Result<Rejection, StoreError> {
+        let Some(Event {
+            at_ms,
+            kind: EventKind::Signal { name, payload },
+            ..
+        }) = inbox.iter().find(|e| e.id == event_id)
+        else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let rec = match self.store.load_workflow(id).await {
+            Ok(rec) => rec,
+            Err(StoreError::NotFound(_)) => return Ok(Rejection::Stale),
+            Err(e) => return Err(e),
+        };
+        if rec.version != version || rec.status != WorkflowStatus::Running {
+            return Ok(Rejection::Stale);
+        }
+        let Some(pending) = rec.pending else {
+            return Ok(Rejection::NoCulprit);
+        };
+        let reason = failure.to_string();
+        let now = self.clock.now_ms();
+        let detail = format!(
+            "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {}",
+            hex_preview(payload)
+        );
+        tracing::warn!(workflow = %id, signal = %name, %reason, "dead-lettered a signal");
+        let commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: version,
+            now_ms: now,
+            outcome: StepOutcome::Suspended {
+                snapshot: rec.snapshot,
+                pending,
+                tasks: Vec::new(),
+                timers: Vec::new(),
+            },
+            consumed_events: vec![event_id],
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            seen_events_upto: 0,
+            // Another signal may be buffered behind it.
+            keep_ready: true,
+            history: vec![HistoryEntry::new(now, HistoryKind::DeadLetter, detail)],
+        };
+        match self.store.commit_step(commit).await {
+            Ok(_) => Ok(Rejection::DeadLettered),
+            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(Rejection::Stale),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `payload` in hex for the history: whole up to 256 bytes, else its start and its length.
+fn hex_preview(payload: &[u8]) -> String {
+    use std::fmt::Write as _;
+    const SHOWN: usize = 256;
+    let mut out = format!("({} bytes): ", payload.len());
+    for b in payload.iter().take(SHOWN) {
+        let _ = write!(out, "{b:02x}");
+    }
+    if payload.len() > SHOWN {
+        out.push_str("...");
+    }
+    out
+}
