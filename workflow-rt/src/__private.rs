@@ -90,6 +90,7 @@ impl<T, E> Unwrap for Result<T, E> {
 /// `Result` (the by-reference impl of [`OutputIsResult`] is found first), and `false` for any
 /// other type (through the auto-referenced impl of [`OutputIsNotResult`]). It sees the type
 /// rustc sees, so an aliased `Result` counts and an enum with a variant named `Err` does not.
+#[allow(missing_debug_implementations)]
 pub struct OutputKind<'a, T>(pub &'a T);
 
 /// See [`OutputKind`].
@@ -179,7 +180,7 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// The remaining items of a `for` loop whose body awaits, kept in the state.
-#[derive(Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct LoopItems<T>(std::collections::VecDeque<T>);
 
@@ -228,7 +229,7 @@ pub fn loop_range_inclusive<T: Successor>(range: std::ops::RangeInclusive<T>) ->
     }
 }
 
-#[derive(Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct InclusiveRange<T> {
     next: Option<T>,
     last: T,

@@ -229,11 +229,15 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
 /// spread by `jitter` (a fraction: 0.2 means +-20%).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
+    /// The wait before the second attempt.
     pub initial_interval: Duration,
+    /// How much longer each wait is than the one before (at least 1).
     pub backoff_coefficient: f64,
+    /// The longest wait between two attempts (`None`: no cap).
     pub maximum_interval: Option<Duration>,
     /// 0 means unlimited (bounded by the schedule-to-close timeout, if any).
     pub maximum_attempts: u32,
+    /// How much each wait is spread at random, as a fraction: 0.2 means +-20%.
     pub jitter: f64,
     /// Error types ([`ActivityError::error_type`]) that are never retried.
     pub non_retryable_errors: Vec<String>,
@@ -283,22 +287,27 @@ impl RetryPolicy {
         }
     }
 
+    /// At most `n` attempts (0: unlimited).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.maximum_attempts = n;
         self
     }
+    /// Sets the backoff coefficient.
     pub fn backoff(mut self, coefficient: f64) -> Self {
         self.backoff_coefficient = coefficient;
         self
     }
+    /// Caps the wait between two attempts.
     pub fn max_interval(mut self, d: Duration) -> Self {
         self.maximum_interval = Some(d);
         self
     }
+    /// Sets the jitter fraction (0 to 1).
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
         self
     }
+    /// Never retries errors tagged with this error type ([`ActivityError::with_type`]).
     pub fn non_retryable(mut self, error_type: impl Into<String>) -> Self {
         self.non_retryable_errors.push(error_type.into());
         self
@@ -344,6 +353,7 @@ impl RetryPolicy {
 /// [`crate::ActivityCall`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ActivityOptions {
+    /// When and how often a failed attempt is tried again.
     pub retry: RetryPolicy,
     /// Limit on one attempt.
     pub start_to_close: Option<Duration>,

@@ -169,6 +169,8 @@ impl WorkflowCtx {
 
 /// Types `ctx.random()` can produce.
 pub trait FromRandom {
+    /// A value made from the generator's next outputs (uniform over the type's values; `f64`
+    /// in `[0, 1)`).
     fn from_random(next: impl FnMut() -> u64) -> Self;
 }
 
@@ -205,6 +207,15 @@ pub struct ActivityCall<A: Activity> {
     activity: A,
     input: A::Input,
     options: ActivityOptions,
+}
+
+impl<A: Activity> std::fmt::Debug for ActivityCall<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityCall")
+            .field("activity", &A::NAME)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Activity> ActivityCall<A> {
@@ -269,6 +280,7 @@ impl<A: Activity> Durable for ActivityCall<A> {
 
 /// A durable timer; `.await` it in a workflow.
 #[must_use = "a timer does nothing until it is awaited"]
+#[derive(Debug)]
 pub struct Sleep {
     duration: Duration,
 }
@@ -295,6 +307,15 @@ impl Durable for Sleep {
 pub struct SignalWait<T> {
     name: String,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for SignalWait<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalWait")
+            .field("name", &self.name)
+            .field("type", &std::any::type_name::<T>())
+            .finish()
+    }
 }
 
 impl<T: DeserializeOwned> SignalWait<T> {
@@ -336,6 +357,15 @@ pub struct SignalTimeout<T> {
     timer: Sleep,
 }
 
+impl<T> std::fmt::Debug for SignalTimeout<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalTimeout")
+            .field("signal", &self.signal)
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
 impl<T: DeserializeOwned> Durable for SignalTimeout<T> {
     type Output = Option<T>;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
@@ -355,14 +385,18 @@ impl<T: DeserializeOwned> Durable for SignalTimeout<T> {
 
 /// Several operations run at once; see [`WorkflowCtx::join`].
 #[must_use = "a join does nothing until it is awaited"]
+#[derive(Debug)]
 pub struct Join<J> {
     operations: J,
 }
 
 /// What [`WorkflowCtx::join`] accepts: tuples of durable operations and `Vec`s of one kind.
 pub trait JoinAll {
+    /// The value of the join: the values of the operations, in order.
     type Output;
+    /// The commands of every operation, in order.
     fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError>;
+    /// Decodes each operation's value from its resolution.
     fn resolve_all(resolutions: Vec<Resolution>) -> Result<Self::Output, ResumeError>;
 }
 
@@ -422,14 +456,18 @@ join_tuple!(6; A, B, C, D, E, F);
 
 /// Several operations raced; see [`WorkflowCtx::select`].
 #[must_use = "a select does nothing until it is awaited"]
+#[derive(Debug)]
 pub struct Select<S> {
     operations: S,
 }
 
 /// What [`WorkflowCtx::select`] accepts: tuples of 2 to 4 durable operations and `Vec`s.
 pub trait SelectAll {
+    /// The value of the select: which operation finished first, with its value.
     type Output;
+    /// The commands of every operation, in order.
     fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError>;
+    /// Decodes the value of operation `index`, the one that finished first.
     fn resolve_one(index: u32, resolution: Resolution) -> Result<Self::Output, ResumeError>;
 }
 
@@ -462,7 +500,7 @@ macro_rules! select_tuple {
         /// Which operation of a `ctx.select((..))` finished first, with its value.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         pub enum $name<$($d),+> {
-            $($v($d)),+
+            $(#[doc = concat!("Operation ", stringify!($i), " (counted from 0) finished first.")] $v($d)),+
         }
 
         impl<$($d: Durable),+> SelectAll for ($($d,)+) {

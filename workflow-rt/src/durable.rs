@@ -12,22 +12,34 @@ use crate::error::ResumeError;
 /// context, so the same step run twice issues the same commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Pending {
+    /// Run an activity.
     Activity {
+        /// The command's sequence number in its workflow.
         seq: u64,
+        /// The activity's name ([`crate::Activity::NAME`]).
         name: String,
+        /// The encoded input.
         input: Vec<u8>,
+        /// Retry policy and timeouts.
         options: ActivityOptions,
     },
-    /// `fire_at` is in milliseconds since the Unix epoch, on the runtime's clock.
+    /// Start a timer.
     Timer {
+        /// The command's sequence number in its workflow.
         seq: u64,
+        /// When it fires, in milliseconds since the Unix epoch, on the runtime's clock.
         fire_at: u64,
     },
+    /// Wait for a signal.
     Signal {
+        /// The command's sequence number in its workflow.
         seq: u64,
+        /// The signal's name.
         name: String,
     },
+    /// Wait for all of these.
     Join(Vec<Pending>),
+    /// Wait for the first of these; the others are cancelled.
     Select(Vec<Pending>),
 }
 
@@ -95,6 +107,7 @@ impl Pending {
 pub enum Resolution {
     /// The activity's encoded `Ok` value, or its final error.
     Activity(Result<Vec<u8>, ActivityError>),
+    /// The timer fired.
     Timer,
     /// A signal: the id of the event that carried it (the store's inbox id in the runtime, the
     /// order it was sent in under [`crate::testing`]), so that a payload the workflow cannot
@@ -113,6 +126,7 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// A short name of this node's kind, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
             Resolution::Activity(_) => "activity",

@@ -157,7 +157,12 @@ pub enum ResumeError {
     /// A value (activity result, signal payload, saved local) did not decode as the type the
     /// workflow expects.
     #[error("cannot decode {what}: {reason}")]
-    Decode { what: String, reason: String },
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A signal's payload does not decode as the type its await expects: the sender's error,
     /// not the workflow's. The runtime takes that one event out of the inbox into the history
     /// (a dead letter) and lets the workflow wait on.
@@ -172,10 +177,20 @@ pub enum ResumeError {
     },
     /// A value could not be encoded (a `Serialize` impl failed).
     #[error("cannot encode {what}: {reason}")]
-    Encode { what: String, reason: String },
+    Encode {
+        /// What was being encoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// What woke the workflow is not what the state it is in waits for.
     #[error("state {state} was woken by {got}, which it does not wait for")]
-    UnexpectedWake { state: String, got: String },
+    UnexpectedWake {
+        /// The state the workflow is in.
+        state: String,
+        /// What woke it.
+        got: String,
+    },
     /// A saved value was asked for twice in one step (a bug in generated code, reported rather
     /// than panicking).
     #[error("{0} was restored twice in one step")]

@@ -17,6 +17,13 @@
 //! - [`Runtime`], which runs workflows on a [`Store`];
 //! - [`testing`], an in-process driver for unit tests.
 
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
 mod activity;
 mod context;
 mod durable;

@@ -20,10 +20,20 @@ use crate::context::CtxState;
 pub enum SnapshotError {
     /// Written by a version of this library with another envelope layout.
     #[error("snapshot format {found} is not supported (this build reads format {supported})")]
-    UnsupportedFormat { found: u16, supported: u16 },
+    UnsupportedFormat {
+        /// The snapshot's format.
+        found: u16,
+        /// The format this build reads.
+        supported: u16,
+    },
     /// Written by another workflow.
     #[error("snapshot belongs to workflow {found:?}, not {expected:?}")]
-    WrongWorkflow { expected: String, found: String },
+    WrongWorkflow {
+        /// The workflow resuming it.
+        expected: String,
+        /// The workflow that wrote it.
+        found: String,
+    },
     /// Written by other code for this workflow: its state layout differs from the one compiled
     /// in. Deploy the code that wrote it (or a migration) and unpark the workflow.
     #[error(
@@ -31,8 +41,11 @@ pub enum SnapshotError {
          (fingerprint {code:016x}): the state was written by other code"
     )]
     FingerprintMismatch {
+        /// The workflow.
         workflow: String,
+        /// The fingerprint of the code that wrote the snapshot.
         stored: u64,
+        /// The fingerprint of the code at hand.
         code: u64,
     },
     /// The bytes do not decode.

@@ -28,7 +28,7 @@ pub trait StateVariants {
 }
 
 /// A variant's index, read from an index (postcard) or a name (JSON).
-pub struct VariantIndex<S>(pub u32, PhantomData<S>);
+pub(crate) struct VariantIndex<S>(pub(crate) u32, PhantomData<S>);
 
 impl<'de, S: StateVariants> Deserialize<'de> for VariantIndex<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

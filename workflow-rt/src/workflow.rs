@@ -74,11 +74,13 @@ pub enum Step<O> {
 /// The description of a generated state machine.
 #[derive(Debug, Clone, Copy)]
 pub struct Description {
+    /// The workflow's name.
     pub workflow: &'static str,
     /// `Start`, one per durable await in source order, then `Returned` and `Poisoned`.
     pub states: &'static [StateDesc],
     /// `(from, to)` indices into `states`: which states a step from `from` can end in.
     pub transitions: &'static [(u16, u16)],
+    /// The fingerprint of the persisted layout ([`Workflow::FINGERPRINT`]).
     pub fingerprint: u64,
 }
 
@@ -150,6 +152,7 @@ pub struct AwaitDesc {
     pub kind: &'static str,
     /// The operation as written, e.g. `ctx.activity(charge, order.clone())`.
     pub operation: &'static str,
+    /// The line of the `.await` in the source file.
     pub line: u32,
 }
 

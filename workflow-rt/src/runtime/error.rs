@@ -8,7 +8,12 @@ pub enum RuntimeError {
     NoStore,
     /// Two workflows (or two activities) were registered under one name.
     #[error("{kind} {name:?} is registered twice")]
-    DuplicateName { kind: &'static str, name: String },
+    DuplicateName {
+        /// `workflow` or `activity`.
+        kind: &'static str,
+        /// The name registered twice.
+        name: String,
+    },
     /// `build()` found a registered workflow that calls an activity no `.activity(..)` of the
     /// builder registered: the workflow would wait for it forever. Register the activity
     /// (`.activity(charge)`), or, when other runtimes sharing the store run it, call
@@ -17,45 +22,89 @@ pub enum RuntimeError {
         "workflow {workflow:?} calls activity {activity:?}, which is not registered with this runtime: {}",
         add_activity_hint(activity)
     )]
-    MissingActivity { workflow: String, activity: String },
+    MissingActivity {
+        /// The workflow that calls it.
+        workflow: String,
+        /// The activity's name ([`crate::Activity::NAME`]).
+        activity: String,
+    },
     /// This workflow was not registered with the builder: add `.workflow(..)`.
     #[error(
         "workflow {name:?} is not registered with this runtime: add .workflow({name}) to the builder"
     )]
-    NotRegistered { name: String },
+    NotRegistered {
+        /// The workflow's name ([`crate::Workflow::NAME`]).
+        name: String,
+    },
     /// No workflow has this id.
     #[error("no workflow with id {0:?}")]
     UnknownWorkflow(String),
     /// The id is taken by a run of another workflow, or of this one with a different input.
     #[error("workflow id {id:?} is taken by a run of {name:?} with a different input")]
-    IdInUse { id: String, name: String },
+    IdInUse {
+        /// The id.
+        id: String,
+        /// The workflow whose run holds it.
+        name: String,
+    },
     /// A handle of one workflow was asked about the run of another: use a handle of
     /// `found` (`rt.handle(found, id)`).
     #[error("workflow {id:?} is a run of {found:?}, not of {expected:?}")]
     WrongWorkflow {
+        /// The id.
         id: String,
+        /// The workflow of the handle.
         expected: String,
+        /// The workflow of the run.
         found: String,
     },
     /// The workflow has finished and takes no more signals or cancellation.
     #[error("workflow {id:?} has finished ({status})")]
-    Finished { id: String, status: WorkflowStatus },
+    Finished {
+        /// The workflow's id.
+        id: String,
+        /// How it finished.
+        status: WorkflowStatus,
+    },
     /// The workflow is parked: it will not continue until the reason is fixed and it is
     /// unparked ([`crate::Runtime::unpark`]).
     #[error("workflow {id:?} is parked: {reason}")]
-    Parked { id: String, reason: String },
+    Parked {
+        /// The workflow's id.
+        id: String,
+        /// Why it is parked.
+        reason: String,
+    },
     /// [`crate::Runtime::unpark`] on a workflow that is not parked.
     #[error("workflow {id:?} is not parked ({status})")]
-    NotParked { id: String, status: WorkflowStatus },
+    NotParked {
+        /// The workflow's id.
+        id: String,
+        /// Where it stands.
+        status: WorkflowStatus,
+    },
     /// The workflow was cancelled.
     #[error("workflow {id:?} was cancelled")]
-    Cancelled { id: String },
+    Cancelled {
+        /// The workflow's id.
+        id: String,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {what}: {reason}")]
-    Encode { what: String, reason: String },
+    Encode {
+        /// What was being encoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A stored value does not decode as the type asked for.
     #[error("cannot decode {what}: {reason}")]
-    Decode { what: String, reason: String },
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

@@ -86,8 +86,11 @@ impl std::fmt::Debug for Runtime {
 /// A workflow as [`Runtime::state`] shows it: the snapshot is the query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkflowState {
+    /// The workflow's id.
     pub id: String,
+    /// Its registered name.
     pub name: String,
+    /// Where it stands.
     pub status: WorkflowStatus,
     /// Bumped by every step.
     pub version: u64,
@@ -104,7 +107,9 @@ pub struct WorkflowState {
     pub output: Option<serde_json::Value>,
     /// Why it is parked.
     pub park_reason: Option<String>,
+    /// When it was created, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
+    /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
 }
 

@@ -45,7 +45,12 @@ pub enum StoreError {
     /// A compare-and-set failed: the workflow's version is not the one the step started from
     /// (another worker advanced it). Reload and try again.
     #[error("workflow {workflow_id} was changed concurrently (expected version {expected})")]
-    Conflict { workflow_id: String, expected: u64 },
+    Conflict {
+        /// The workflow.
+        workflow_id: String,
+        /// The version the commit expected.
+        expected: u64,
+    },
     /// No workflow with this id.
     #[error("no workflow with id {0:?}")]
     NotFound(String),
@@ -55,7 +60,9 @@ pub enum StoreError {
     /// The workflow has finished and accepts nothing more.
     #[error("workflow {workflow_id} has finished ({status})")]
     Finished {
+        /// The workflow.
         workflow_id: String,
+        /// How it finished.
         status: WorkflowStatus,
     },
     /// The backend failed (I/O, lock timeout, closed store...); the backend's own error is its
@@ -192,9 +199,11 @@ impl std::fmt::Display for WorkflowStatus {
 /// A workflow as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowRecord {
+    /// The workflow's id, unique in the store.
     pub id: String,
     /// The workflow's registered name ([`crate::Workflow::NAME`]).
     pub name: String,
+    /// Where it stands.
     pub status: WorkflowStatus,
     /// The encoded input it was started with.
     pub input: Vec<u8>,
@@ -209,7 +218,9 @@ pub struct WorkflowRecord {
     pub output: Option<Vec<u8>>,
     /// Why it is parked.
     pub park_reason: Option<String>,
+    /// When it was created, in milliseconds since the Unix epoch (the runtime's clock).
     pub created_at_ms: u64,
+    /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
     /// An event arrived that no step has seen yet.
     pub ready: bool,
@@ -218,23 +229,34 @@ pub struct WorkflowRecord {
 /// A line of [`Store::list_workflows`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSummary {
+    /// The workflow's id.
     pub id: String,
+    /// Its registered name ([`crate::Workflow::NAME`]).
     pub name: String,
+    /// Where it stands.
     pub status: WorkflowStatus,
+    /// Why it is parked, if it is.
     pub park_reason: Option<String>,
+    /// When it was created, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
+    /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
 }
 
 /// What a new workflow is created with (status running, version 0, ready).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewWorkflow {
+    /// The new workflow's id.
     pub id: String,
+    /// Its registered name ([`crate::Workflow::NAME`]).
     pub name: String,
+    /// Its encoded input.
     pub input: Vec<u8>,
     /// The snapshot of the state before the first step.
     pub snapshot: Vec<u8>,
+    /// When it is created, in milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// The history's first entry (`Started`).
     pub history: HistoryEntry,
 }
 
@@ -245,6 +267,7 @@ pub struct Event {
     pub id: u64,
     /// When it happened, on the runtime's clock: the step it wakes sees this as `ctx.now()`.
     pub at_ms: u64,
+    /// What happened.
     pub kind: EventKind,
 }
 
@@ -253,31 +276,47 @@ pub struct Event {
 pub enum EventKind {
     /// The final result of activity call `seq`: its encoded `Ok` value or its last error.
     ActivityCompleted {
+        /// The call's sequence number.
         seq: u64,
+        /// Its encoded `Ok` value, or its last error.
         result: Result<Vec<u8>, ActivityError>,
     },
     /// Timer `seq` fired.
-    TimerFired { seq: u64 },
+    TimerFired {
+        /// The timer's sequence number.
+        seq: u64,
+    },
     /// A signal, waiting for a wait on its name.
-    Signal { name: String, payload: Vec<u8> },
+    Signal {
+        /// The signal's name.
+        name: String,
+        /// Its encoded payload.
+        payload: Vec<u8>,
+    },
 }
 
 /// An activity call to run, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityTask {
+    /// The workflow that made the call.
     pub workflow_id: String,
+    /// The call's sequence number in its workflow.
     pub seq: u64,
     /// The activity's registered name.
     pub name: String,
+    /// The encoded input.
     pub input: Vec<u8>,
+    /// Retry policy and timeouts.
     pub options: ActivityOptions,
     /// How many attempts have been started (the one running, if leased, included).
     pub attempt: u32,
+    /// When the workflow made the call.
     pub scheduled_at_ms: u64,
     /// Not to be started before this (backoff between attempts).
     pub visible_at_ms: u64,
     /// The worker running it, until when.
     pub lease_owner: Option<String>,
+    /// When the lease of `lease_owner` expires.
     pub lease_until_ms: Option<u64>,
     /// The details of the last heartbeat, handed to the next attempt.
     pub heartbeat_details: Option<Vec<u8>>,
@@ -288,14 +327,18 @@ pub struct ActivityTask {
 /// A durable timer, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerRow {
+    /// The timer's sequence number in its workflow.
     pub seq: u64,
+    /// When it fires, in milliseconds since the Unix epoch.
     pub fire_at_ms: u64,
 }
 
 /// An entry of the audit history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
+    /// When it happened, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// What kind of thing happened.
     pub kind: HistoryKind,
     /// What happened, for people.
     pub detail: String,
@@ -304,14 +347,23 @@ pub struct HistoryEntry {
 /// What a [`HistoryEntry`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HistoryKind {
+    /// The workflow was created.
     Started,
+    /// A step ran and suspended the workflow at a new wait.
     Step,
+    /// A signal arrived.
     Signal,
+    /// An activity attempt failed and was scheduled again.
     Retry,
+    /// The workflow returned its output.
     Completed,
+    /// The workflow returned an `Err` output.
     Failed,
+    /// A step could not run: the workflow waits for a person.
     Parked,
+    /// A parked workflow was set running again.
     Unparked,
+    /// The workflow was cancelled.
     Cancelled,
     /// A signal whose payload does not decode as the type its wait expects was taken out of
     /// the inbox (the entry holds it); the workflow went on waiting.
@@ -319,6 +371,7 @@ pub enum HistoryKind {
 }
 
 impl HistoryKind {
+    /// The kind's stable name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
             HistoryKind::Started => "started",
@@ -334,6 +387,7 @@ impl HistoryKind {
         }
     }
 
+    /// The kind named `s` ([`HistoryKind::as_str`]), if any.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "started" => HistoryKind::Started,
@@ -352,6 +406,7 @@ impl HistoryKind {
 }
 
 impl HistoryEntry {
+    /// An entry of `kind` at `at_ms` saying `detail`.
     pub fn new(at_ms: u64, kind: HistoryKind, detail: impl Into<String>) -> Self {
         HistoryEntry {
             at_ms,
@@ -364,11 +419,14 @@ impl HistoryEntry {
 /// One step of one workflow, committed atomically by [`Store::commit_step`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCommit {
+    /// The workflow stepped.
     pub workflow_id: String,
     /// The version the step started from; the commit fails with [`StoreError::Conflict`] if
     /// the stored one differs. On success the version becomes `expected_version + 1`.
     pub expected_version: u64,
+    /// When the step is committed, in milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// Where the step leaves the workflow.
     pub outcome: StepOutcome,
     /// Inbox events the step consumed (deleted).
     pub consumed_events: Vec<u64>,
@@ -383,6 +441,7 @@ pub struct StepCommit {
     /// resolved by an event already buffered (a signal), so that, should this worker stop
     /// before it takes the next step, another one does.
     pub keep_ready: bool,
+    /// History entries to append.
     pub history: Vec<HistoryEntry>,
 }
 
@@ -391,20 +450,30 @@ pub struct StepCommit {
 pub enum StepOutcome {
     /// Suspended at a new wait: the new snapshot, the encoded wait and its new commands.
     Suspended {
+        /// The snapshot envelope after the step.
         snapshot: Vec<u8>,
+        /// The encoded new wait.
         pending: Vec<u8>,
+        /// The activity calls it makes.
         tasks: Vec<ActivityTask>,
+        /// The timers it starts.
         timers: Vec<TimerRow>,
     },
     /// Finished (status `Completed` or `Failed`): every leftover task, timer and event of the
     /// workflow is dropped.
     Finished {
+        /// `Completed` or `Failed`.
         status: WorkflowStatus,
+        /// The snapshot envelope after the last step.
         snapshot: Vec<u8>,
+        /// The encoded output.
         output: Vec<u8>,
     },
     /// Parked with a reason; the snapshot and the wait are kept as they were.
-    Parked { reason: String },
+    Parked {
+        /// Why, for people.
+        reason: String,
+    },
     /// Back to running after a park (see [`crate::Runtime::unpark`]), ready to step.
     Unparked,
     /// Cancelled: like `Finished`, every leftover is dropped.
@@ -414,34 +483,46 @@ pub enum StepOutcome {
 /// A failed attempt rescheduled by [`Store::retry_activity`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryActivity {
+    /// The workflow that made the call.
     pub workflow_id: String,
+    /// The call's sequence number.
     pub seq: u64,
     /// The attempt that failed; nothing happens unless the task is still at this attempt and
     /// leased by `owner`.
     pub attempt: u32,
+    /// The worker that ran the failed attempt.
     pub owner: String,
+    /// When the next attempt may start.
     pub visible_at_ms: u64,
     /// The last heartbeat details of the failed attempt, if it sent any.
     pub heartbeat_details: Option<Vec<u8>>,
+    /// The history entry recording the failure.
     pub history: HistoryEntry,
 }
 
 /// What [`Store::lease_tasks`] looks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseRequest {
+    /// The worker asking.
     pub owner: String,
     /// Only tasks of these activities (the ones the worker can run).
     pub names: Vec<String>,
+    /// The worker's clock now, in milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// When the leases granted expire unless renewed.
     pub lease_until_ms: u64,
+    /// At most this many tasks.
     pub limit: usize,
 }
 
 /// A lease to extend, with the attempt's latest heartbeat details.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseRenewal {
+    /// The workflow that made the call.
     pub workflow_id: String,
+    /// The call's sequence number.
     pub seq: u64,
+    /// The attempt's latest heartbeat details, if any.
     pub heartbeat_details: Option<Vec<u8>>,
 }
 

@@ -60,6 +60,7 @@ impl Synchronous {
 pub struct SqliteSettings {
     /// `wal`, always: the store refuses to open otherwise.
     pub journal_mode: String,
+    /// The `synchronous` pragma in force.
     pub synchronous: Synchronous,
 }
 
