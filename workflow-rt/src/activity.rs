@@ -143,6 +143,39 @@ pub enum ActivityErrorKind {
 
 /// An activity's failure: returned by its body, or made by the runtime (timeouts, panics).
 ///
+/// ```
+/// use workflow_rt::prelude::*;
+///
+/// #[activity]
+/// async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> {
+///     if cents == 0 {
+///         // Never retried, whatever the policy.
+///         return Err(ActivityError::non_retryable("nothing to charge"));
+///     }
+///     if cents > 100_000 {
+///         // Retried unless the call's policy lists `LimitExceeded` as non-retryable.
+///         return Err(ActivityError::retryable("over the limit").with_type("LimitExceeded"));
+///     }
+///     // Any std error converts (retryable, with no error type).
+///     let n: u64 = "42".parse()?;
+///     Ok(format!("receipt-{}", cents + n))
+/// }
+///
+/// #[workflow]
+/// async fn pay(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+///     match ctx.activity(charge, cents).retry(RetryPolicy::none()).await {
+///         Ok(receipt) => Ok(receipt),
+///         Err(e) if e.kind == ActivityErrorKind::NonRetryable => Ok("free".to_string()),
+///         Err(e) => Err(e.into()), // the same as `?`
+///     }
+/// }
+/// # use workflow_rt::testing::TestRun;
+/// # assert_eq!(TestRun::new(pay, "a", 0).with_activity(charge).run().unwrap().output.unwrap(), "free");
+/// # assert_eq!(TestRun::new(pay, "b", 8).with_activity(charge).run().unwrap().output.unwrap(), "receipt-50");
+/// # let e = TestRun::new(pay, "c", 200_000).with_activity(charge).run().unwrap().output.unwrap_err();
+/// # assert_eq!(e.activity.unwrap().error_type, "LimitExceeded");
+/// ```
+///
 /// Any `std::error::Error` converts into a retryable one (without an
 /// [`error_type`](Self::error_type)), so `?` works inside activities. Like `anyhow::Error` it
 /// does not implement `std::error::Error` itself (that would make the blanket conversion
@@ -227,6 +260,26 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
 ///
 /// The wait before attempt `n + 1` is `initial * coefficient^(n-1)`, capped at `maximum`, then
 /// spread by `jitter` (a fraction: 0.2 means +-20%).
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::{ActivityError, RetryPolicy};
+///
+/// let policy = RetryPolicy::exponential(Duration::from_millis(500))
+///     .max_attempts(6)
+///     .max_interval(Duration::from_secs(10))
+///     .jitter(0.0)
+///     .non_retryable("CardDeclined");
+/// // 0.5 s, 1 s, 2 s, 4 s, 8 s, then capped at 10 s.
+/// assert_eq!(policy.delay(3, 0.5), Duration::from_secs(2));
+/// assert_eq!(policy.delay(5, 0.5), Duration::from_secs(8));
+/// assert_eq!(policy.delay(6, 0.5), Duration::from_secs(10));
+/// // Errors tagged `CardDeclined` are final; others are retried until attempt 6.
+/// let declined = ActivityError::retryable("declined").with_type("CardDeclined");
+/// assert!(!policy.should_retry(&declined, 1));
+/// assert!(policy.should_retry(&ActivityError::retryable("timeout"), 5));
+/// assert!(!policy.should_retry(&ActivityError::retryable("timeout"), 6));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// The wait before the second attempt.

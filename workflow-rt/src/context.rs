@@ -26,6 +26,35 @@ pub struct CtxState {
 
 /// A workflow's only door to the outside world. Everything that could differ between two runs of
 /// the same step (time, randomness, side effects) goes through it and is persisted.
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::prelude::*;
+/// use workflow_rt::testing::TestRun;
+///
+/// #[activity]
+/// async fn reserve(_ctx: ActivityCtx, sku: String) -> Result<u32, ActivityError> {
+///     Ok(sku.len() as u32)
+/// }
+///
+/// #[workflow]
+/// async fn restock(ctx: WorkflowCtx, sku: String) -> Result<String, WorkflowError> {
+///     let started = ctx.now(); // the time of the event that woke this step
+///     let batch = ctx.uuid(); // random, yet the same if the step runs again
+///     let units = ctx.activity(reserve, sku).await?; // a side effect, run at least once
+///     ctx.sleep(Duration::from_secs(3600)).await; // a durable timer
+///     let approved: bool = ctx.signal("approve").await; // waits for the outside world
+///     let waited = ctx.now().duration_since(started).unwrap_or_default();
+///     Ok(format!("{batch}: {units} units, approved {approved} after {}s", waited.as_secs()))
+/// }
+///
+/// let out = TestRun::new(restock, "r-1", "apple".to_string())
+///     .with_activity(reserve)
+///     .signal_after(Duration::from_secs(7200), "approve", true)
+///     .run()
+///     .expect("run");
+/// assert!(out.output.unwrap().ends_with(": 5 units, approved true after 7200s"));
+/// ```
 pub struct WorkflowCtx {
     id: String,
     state: Cell<CtxState>,
@@ -128,7 +157,30 @@ impl WorkflowCtx {
         Ok(seq)
     }
 
-    /// Calls an activity. Await the returned call (after setting options) to get its result.
+    /// Calls an activity. Await the returned call (after setting options) to get its result:
+    /// the activity's `Ok` value, or the [`ActivityError`] of its last attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[activity]
+    /// async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> {
+    ///     Ok(format!("receipt-{cents}"))
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn pay(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+    ///     let receipt = ctx
+    ///         .activity(charge, cents)
+    ///         .retry(RetryPolicy::exponential(Duration::from_secs(1)).max_attempts(5))
+    ///         .start_to_close(Duration::from_secs(30))
+    ///         .await?;
+    ///     Ok(receipt)
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(pay, "p", 250).with_activity(charge).run().unwrap();
+    /// # assert_eq!(out.output.unwrap(), "receipt-250");
+    /// ```
     pub fn activity<A: Activity>(&self, activity: A, input: A::Input) -> ActivityCall<A> {
         ActivityCall {
             activity,
@@ -138,6 +190,19 @@ impl WorkflowCtx {
     }
 
     /// A durable timer: survives restarts, costs a row in the store while it waits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[workflow]
+    /// async fn remind(ctx: WorkflowCtx, days: u64) -> u64 {
+    ///     ctx.sleep(Duration::from_secs(days * 24 * 3600)).await;
+    ///     days
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(remind, "r", 3).run().unwrap();
+    /// # assert_eq!(out.elapsed(), Duration::from_secs(3 * 24 * 3600));
+    /// ```
     pub fn sleep(&self, duration: Duration) -> Sleep {
         Sleep { duration }
     }
@@ -147,6 +212,25 @@ impl WorkflowCtx {
     ///
     /// `signal` is a typed [`Signal<T>`](crate::Signal) (`ctx.signal(APPROVE)`, `T` follows from
     /// it) or a name given as a string, with `T` written out (`ctx.signal::<bool>("approve")`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    ///
+    /// const APPROVE: Signal<bool> = Signal::new("approve");
+    ///
+    /// #[workflow]
+    /// async fn review(ctx: WorkflowCtx, _doc: String) -> String {
+    ///     let verdict = match ctx.signal(APPROVE).timeout(Duration::from_secs(86_400)).await {
+    ///         Some(true) => "approved",
+    ///         Some(false) => "rejected",
+    ///         None => "expired",
+    ///     };
+    ///     verdict.to_string()
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(review, "r", "d".into()).signal(APPROVE, true).run().unwrap();
+    /// # assert_eq!(out.output, "approved");
+    /// ```
     pub fn signal<T: DeserializeOwned>(&self, signal: impl IntoSignal<T>) -> SignalWait<T> {
         SignalWait {
             name: signal.into_signal_name(),
@@ -156,12 +240,47 @@ impl WorkflowCtx {
 
     /// Runs several operations at once; the value is all their values, in order. Takes a tuple
     /// of up to 6 operations, or a `Vec` of operations of one type.
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[activity]
+    /// async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
+    ///     Ok(sku.len() as u64 * 100)
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn quote(ctx: WorkflowCtx, skus: Vec<String>) -> u64 {
+    ///     let calls: Vec<_> = skus.into_iter().map(|s| ctx.activity(price, s)).collect();
+    ///     let prices = ctx.join(calls).await;
+    ///     prices.into_iter().map(|p| p.unwrap_or(0)).sum()
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(quote, "q", vec!["ab".into(), "c".into()]).with_activity(price).run().unwrap();
+    /// # assert_eq!(out.output, 300);
+    /// ```
     pub fn join<J: JoinAll>(&self, operations: J) -> Join<J> {
         Join { operations }
     }
 
     /// Runs several operations at once; the value is the first to finish (and which one). Takes
     /// a tuple of 2 to 4 operations ([`Select2`]...), or a `Vec` (`(index, value)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[workflow]
+    /// async fn first_answer(ctx: WorkflowCtx, _q: String) -> String {
+    ///     let answer = ctx.signal::<String>("answer");
+    ///     let deadline = ctx.sleep(Duration::from_secs(60));
+    ///     match ctx.select((answer, deadline)).await {
+    ///         Select2::First(text) => text,
+    ///         Select2::Second(()) => "no answer".to_string(),
+    ///     }
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(first_answer, "f", "q".into()).run().unwrap();
+    /// # assert_eq!(out.output, "no answer");
+    /// ```
     pub fn select<S: SelectAll>(&self, operations: S) -> Select<S> {
         Select { operations }
     }

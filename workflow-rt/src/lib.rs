@@ -60,7 +60,51 @@ pub use signal::{IntoSignal, Signal};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
 pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
-pub use workflow_macros::{activity, workflow};
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::prelude::*;
+///
+/// #[activity]
+/// async fn send_email(_ctx: ActivityCtx, to: String) -> Result<u64, ActivityError> {
+///     Ok(to.len() as u64)
+/// }
+///
+/// #[workflow(name = "onboarding")]
+/// async fn onboard(ctx: WorkflowCtx, user: String) -> Result<u64, WorkflowError> {
+///     let first = ctx.activity(send_email, user.clone()).await?;
+///     ctx.sleep(Duration::from_secs(3 * 24 * 3600)).await;
+///     let second = ctx.activity(send_email, user).await?;
+///     Ok(first + second)
+/// }
+///
+/// // `onboard` is now a value implementing `Workflow`, with a state enum per await.
+/// assert_eq!(<onboard as Workflow>::NAME, "onboarding");
+/// assert_eq!(<onboard as Workflow>::ACTIVITIES, ["send_email"]);
+/// let out = workflow_rt::testing::TestRun::new(onboard, "u-1", "ada@example.com".into())
+///     .with_activity(send_email)
+///     .run()
+///     .expect("run");
+/// assert_eq!(out.output, Ok(30));
+/// ```
+pub use workflow_macros::workflow;
+
+/// # Example
+///
+/// ```
+/// use workflow_rt::prelude::*;
+///
+/// /// Looks a price up; a renamed activity keeps its stored name when the function is renamed.
+/// #[activity(name = "price-lookup")]
+/// async fn price(ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
+///     ctx.heartbeat(&"looking up"); // progress, for long attempts
+///     Ok(if sku == "apple" { 40 } else { 100 })
+/// }
+///
+/// assert_eq!(<price as Activity>::NAME, "price-lookup");
+/// ```
+pub use workflow_macros::activity;
 
 /// The `Ok` type of activity `A`'s output: what `ctx.activity(a, x).await?` gives.
 pub type ActivityOk<A> = <<A as Activity>::Output as __private::Fallible>::Ok;
