@@ -63,8 +63,7 @@ const QUICK: Sizes = Sizes {
 };
 
 async fn runtime(store: impl Store) -> anyhow::Result<Runtime> {
-    Ok(Runtime::builder()
-        .store(store)
+    Ok(Runtime::builder(store)
         .workflow(chain)
         .activity(noop)
         .build()

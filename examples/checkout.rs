@@ -389,8 +389,7 @@ pub async fn program(args: Args) -> anyhow::Result<()> {
     }
     open_ledger(&ledger_path)?;
 
-    let rt = register(Runtime::builder())
-        .store(SqliteStore::open(&args.db)?)
+    let rt = register(Runtime::builder(SqliteStore::open(&args.db)?))
         // The same name on every run: a restart takes back the calls the last run held.
         .worker_id("checkout-example")
         .restore_every_step(args.restore_every_step)

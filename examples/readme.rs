@@ -43,8 +43,7 @@ async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowErro
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rt = Runtime::builder()
-        .store(SqliteStore::open("workflows.db")?)
+    let rt = Runtime::builder(SqliteStore::open("workflows.db")?)
         .workflow(checkout)
         .activity(charge)
         .activity(refund)

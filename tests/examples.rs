@@ -61,8 +61,9 @@ async fn checkout_gives_the_same_results_restored_at_every_step() {
         let db = dir.path().join(format!("checkout-{mode:?}.db"));
         checkout::open_ledger(&db.with_extension("ledger.db")).expect("ledger");
         let rt = mode
-            .apply(checkout::register(Runtime::builder()))
-            .store(SqliteStore::open(&db).expect("open"))
+            .apply(checkout::register(Runtime::builder(
+                SqliteStore::open(&db).expect("open"),
+            )))
             .build()
             .await
             .expect("build");

@@ -183,8 +183,7 @@ async fn leased_tasks(store: &SqliteStore) -> usize {
 /// every workflow has had all of its own: the signals go out while children run, and while
 /// they are dead. Returns how many it sent.
 async fn send_signals(db: PathBuf, stop: Arc<AtomicBool>) -> u64 {
-    let client = Runtime::builder()
-        .store(SqliteStore::open(&db).expect("open"))
+    let client = Runtime::builder(SqliteStore::open(&db).expect("open"))
         .build()
         .await
         .expect("client");
@@ -448,8 +447,7 @@ async fn child() {
     let effects = PathBuf::from(std::env::var_os("CRASH_EFFECTS").expect("CRASH_EFFECTS"));
     let ready = PathBuf::from(std::env::var_os(READY).expect(READY));
     let _ = EFFECTS.set(Mutex::new(open_effects(&effects)));
-    let rt = Runtime::builder()
-        .store(SqliteStore::open(&db).expect("open"))
+    let rt = Runtime::builder(SqliteStore::open(&db).expect("open"))
         .workflow(crashy)
         .activity(effect)
         // The same name as the last child: its leases are taken back at once.

@@ -53,8 +53,7 @@ async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> (Runtime, 
         .expect("open");
     let recording = RecordingStore::new(Arc::new(store));
     let rt = mode
-        .apply(Runtime::builder())
-        .store(recording.clone())
+        .apply(Runtime::builder(recording.clone()))
         .workflow(shared)
         .activity(effect)
         .worker_id(worker)

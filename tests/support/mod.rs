@@ -93,8 +93,7 @@ pub async fn both_modes<T: PartialEq + Debug>(mut body: impl AsyncFnMut(Mode) ->
 /// milliseconds).
 pub fn builder(mode: Mode, store: Arc<dyn Store>, clock: VirtualClock) -> workflow_rt::Builder {
     mode.apply(
-        Runtime::builder()
-            .store(store)
+        Runtime::builder(store)
             .clock(clock)
             .poll_interval(Duration::from_millis(5))
             .seed(7),

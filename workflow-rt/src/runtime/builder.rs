@@ -11,9 +11,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::store::Store;
 use crate::workflow::Workflow;
 
-/// Configures and starts a [`Runtime`]: `Runtime::builder().store(..).workflow(..)...build()`.
+/// Configures and starts a [`Runtime`]: `Runtime::builder(store).workflow(..)...build()`.
 pub struct Builder {
-    store: Option<Arc<dyn Store>>,
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     workflows: Vec<Arc<dyn ErasedWorkflow>>,
     activities: Vec<(String, Arc<dyn ErasedActivity>)>,
@@ -44,10 +44,11 @@ impl std::fmt::Debug for Builder {
     }
 }
 
-impl Default for Builder {
-    fn default() -> Self {
+impl Builder {
+    /// A builder of a runtime on `store`, with the defaults.
+    pub(super) fn new(store: Arc<dyn Store>) -> Self {
         Builder {
-            store: None,
+            store,
             clock: Arc::new(SystemClock),
             workflows: Vec::new(),
             activities: Vec::new(),
@@ -61,15 +62,6 @@ impl Default for Builder {
             allow_missing_activities: false,
             seed: None,
         }
-    }
-}
-
-impl Builder {
-    /// Where workflows are kept (required): [`crate::SqliteStore`], [`crate::MemoryStore`], or
-    /// an `Arc` of a store shared with other runtimes.
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Arc::new(store));
-        self
     }
 
     /// Registers a workflow, so that this runtime can start and run it.
@@ -182,12 +174,12 @@ impl Builder {
 
     /// Starts the runtime's loops on the current tokio runtime.
     ///
-    /// Fails, before anything starts, without a store ([`RuntimeError::NoStore`]), with two
-    /// workflows or two activities of one name ([`RuntimeError::DuplicateName`]), and with a
-    /// workflow that calls an activity not registered ([`RuntimeError::MissingActivity`], the
-    /// first in the order of registration; see [`Builder::allow_missing_activities`]).
+    /// Fails, before anything starts, with two workflows or two activities of one name
+    /// ([`RuntimeError::DuplicateName`]), and with a workflow that calls an activity not
+    /// registered ([`RuntimeError::MissingActivity`], the first in the order of registration;
+    /// see [`Builder::allow_missing_activities`]).
     pub async fn build(self) -> Result<Runtime, RuntimeError> {
-        let store = self.store.ok_or(RuntimeError::NoStore)?;
+        let store = self.store;
         let mut workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>> = HashMap::new();
         for w in &self.workflows {
             if workflows.insert(w.name(), w.clone()).is_some() {

@@ -3,9 +3,6 @@ use crate::store::{StoreError, WorkflowStatus};
 /// Why a [`crate::Runtime`] call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
-    /// `build()` was called without a store: call `.store(..)` on the builder.
-    #[error("no store: call Runtime::builder().store(..) before build()")]
-    NoStore,
     /// Two workflows (or two activities) were registered under one name.
     #[error("{kind} {name:?} is registered twice")]
     DuplicateName {

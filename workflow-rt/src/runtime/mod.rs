@@ -8,8 +8,7 @@
 //! #     let p = ctx.activity(charge, cents).await?; Ok(p)
 //! # }
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let rt = Runtime::builder()
-//!     .store(SqliteStore::open("workflows.db")?)
+//! let rt = Runtime::builder(SqliteStore::open("workflows.db")?)
 //!     .workflow(checkout)
 //!     .activity(charge)
 //!     .build()
@@ -114,10 +113,12 @@ pub struct WorkflowState {
 }
 
 impl Runtime {
-    /// A builder: `.store(..)` is required, then `.workflow(..)` and `.activity(..)` for each
+    /// A builder of a runtime on `store`, where workflows are kept: a
+    /// [`SqliteStore`](crate::SqliteStore), a [`MemoryStore`](crate::MemoryStore), or an `Arc`
+    /// of a store shared with other runtimes. Then `.workflow(..)` and `.activity(..)` for each
     /// workflow and activity this runtime runs.
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder(store: impl Store) -> Builder {
+        Builder::new(Arc::new(store))
     }
 
     fn from_inner(inner: Arc<Inner>) -> Self {

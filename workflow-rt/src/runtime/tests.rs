@@ -108,8 +108,7 @@ impl Workflow for Adder {
 }
 
 async fn runtime(store: Arc<MemoryStore>, clock: VirtualClock, restore: bool) -> Runtime {
-    Runtime::builder()
-        .store(store)
+    Runtime::builder(store)
         .clock(clock)
         .workflow(Adder)
         .activity(Double)

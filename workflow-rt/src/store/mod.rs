@@ -636,7 +636,7 @@ pub trait Store: Send + Sync + 'static {
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>>;
 }
 
-/// A shared store is a store: `Runtime::builder().store(arc.clone())` lets several runtimes
+/// A shared store is a store: `Runtime::builder(arc.clone())` lets several runtimes
 /// (or a test) use one.
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {

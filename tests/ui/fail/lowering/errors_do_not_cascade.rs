@@ -20,5 +20,5 @@ fn main() {
     let _run = workflow_rt::testing::TestRun::new(quote, "id", String::from("sku"));
     let _name: &str = <quote as Workflow>::NAME;
     let _output: Option<Result<u64, WorkflowError>> = None::<<quote as Workflow>::Output>;
-    let _builder = Runtime::builder().workflow(quote);
+    let _builder = Runtime::builder(MemoryStore::new()).workflow(quote);
 }

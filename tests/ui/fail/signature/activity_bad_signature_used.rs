@@ -26,5 +26,7 @@ async fn order(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
 fn main() {
     let _run = workflow_rt::testing::TestRun::new(order, "id", String::from("sku"));
     let _name: &str = <ship as Activity>::NAME;
-    let _builder = Runtime::builder().activity(ship).workflow(order);
+    let _builder = Runtime::builder(MemoryStore::new())
+        .activity(ship)
+        .workflow(order);
 }
