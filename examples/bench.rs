@@ -17,9 +17,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use workflow_rt::Synchronous;
+use workflow_rt::machine::{self, Pending, Resolution, Snapshot, Step};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
-use workflow_rt::{Pending, Resolution, Snapshot, Step, Synchronous};
 
 #[activity]
 pub async fn noop(_ctx: ActivityCtx, i: u64) -> Result<u64, ActivityError> {
@@ -126,14 +127,14 @@ async fn resume_once(path: &std::path::Path, id: &str) -> anyhow::Result<(Durati
     snapshot.check(<chain as Workflow>::NAME, <chain as Workflow>::FINGERPRINT)?;
     let mut state: <chain as Workflow>::State = snapshot.decode_state()?;
     let pending: Pending = postcard::from_bytes(rec.pending.as_deref().unwrap_or_default())?;
-    let ctx = WorkflowCtx::new(id, snapshot.ctx);
     let wake = pending.try_resolve(&mut |_| {
         Some(Resolution::Signal {
             event: 0,
             payload: postcard::to_stdvec(&1u64).unwrap_or_default(),
         })
     });
-    let step = <chain as Workflow>::resume(&mut state, &ctx, wake);
+    let mut ctx = snapshot.ctx;
+    let step = machine::resume::<chain>(id, &mut ctx, &mut state, wake);
     let elapsed = begin.elapsed();
     anyhow::ensure!(
         matches!(step, Step::Completed(_)),

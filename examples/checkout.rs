@@ -23,9 +23,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
 use workflow_rt::store::HistoryKind;
-use workflow_rt::{Builder, Pending, RuntimeError, WorkflowStatus};
+use workflow_rt::{Builder, RuntimeError, WorkflowStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {

@@ -10,8 +10,9 @@ mod corpus;
 use std::fmt::Debug;
 use std::time::Duration;
 
+use workflow_rt::machine::Pending;
 use workflow_rt::testing::{TestError, TestOutcome, TestRun, TieBreak};
-use workflow_rt::{ActivityError, ActivityErrorKind, Pending, Workflow, WorkflowError};
+use workflow_rt::{ActivityError, ActivityErrorKind, Workflow, WorkflowError};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -2057,8 +2058,15 @@ mod currency_conversion_runs {
 mod kyc_sampling_runs {
     use super::*;
     use corpus::kyc_sampling::*;
-    use workflow_rt::WorkflowCtx;
-    use workflow_rt::testing::DEFAULT_START_MS;
+    use workflow_rt::workflow;
+
+    /// Draws from the context what `kyc_sampling` draws, in its order: a run with the same id
+    /// has the same generator.
+    #[workflow]
+    async fn draws(ctx: WorkflowCtx) -> (String, u64) {
+        let request_id = ctx.uuid();
+        (request_id, ctx.random::<u64>())
+    }
 
     #[test]
     fn ids_and_samples_come_from_the_context() {
@@ -2069,9 +2077,8 @@ mod kyc_sampling_runs {
                     .with_activity(manual_review)
             });
             // The same generator, seeded from the id, draws the uuid then the sample.
-            let ctx = WorkflowCtx::new(id, WorkflowCtx::initial_state(id, DEFAULT_START_MS));
-            let request_id = ctx.uuid();
-            let sampled = ctx.random::<u64>().is_multiple_of(4);
+            let (request_id, draw) = TestRun::new(draws, id, ()).run().expect("draws").output;
+            let sampled = draw.is_multiple_of(4);
             let mut checks = vec![format!("docs ok for ann ({})", &request_id[..8])];
             if sampled {
                 checks.push(format!("reviewed {}", &request_id[..8]));

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use workflow_rt::machine::{CtxState, Pending, Resolution, Step, resume};
 use workflow_rt::prelude::*;
-use workflow_rt::{Pending, Resolution, Step, WorkflowCtx as Ctx};
 
 #[activity]
 async fn double(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
@@ -157,17 +157,15 @@ async fn joins(ctx: WorkflowCtx, x: u64) -> Result<String, WorkflowError> {
 /// round-trips state and context through postcard and drops them at every await.
 fn drive<W: Workflow>(input: W::Input) -> (W::Output, usize) {
     let mut bytes = postcard::to_stdvec(&W::start(input)).unwrap();
-    let mut ctx_state = Ctx::initial_state("t", 0);
+    let mut ctx_state = CtxState::new(0, 0, 0);
     let mut wake = None;
     let mut steps = 0;
     loop {
         steps += 1;
         assert!(steps < 1000, "runaway");
         let mut state: W::State = postcard::from_bytes(&bytes).unwrap();
-        let ctx = Ctx::new("t", ctx_state);
-        let step = W::resume(&mut state, &ctx, wake.take());
+        let step = resume::<W>("t", &mut ctx_state, &mut state, wake.take());
         bytes = postcard::to_stdvec(&state).unwrap();
-        ctx_state = ctx.state();
         match step {
             Step::Completed(o) => return (o, steps),
             Step::Failed(e) => panic!("failed: {e}"),
@@ -285,9 +283,8 @@ fn ranges_are_saved_as_ranges() {
     assert_eq!(drive::<ranges>(3).0, Ok(6 + 12 + 14 + 2 * 1515));
     // The state at an await inside `0..1_000_000` is a few bytes, not the million items.
     let mut state = long_range::start(1_000_000);
-    let ctx = Ctx::new("t", Ctx::initial_state("t", 0));
     assert!(matches!(
-        long_range::resume(&mut state, &ctx, None),
+        resume::<long_range>("t", &mut CtxState::new(0, 0, 0), &mut state, None),
         Step::Suspended(_)
     ));
     let bytes = postcard::to_stdvec(&state).unwrap();

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
+use workflow_rt::machine::{CtxState, Pending, Resolution, Step, resume};
 use workflow_rt::prelude::*;
-use workflow_rt::{Pending, Resolution, Step, WorkflowCtx as Ctx};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
@@ -70,14 +70,14 @@ fn drive<W: Workflow>(
     answer: impl Fn(&str, &[u8]) -> Vec<u8>,
 ) -> (W::Output, usize) {
     let mut state = W::start(input);
-    let ctx = Ctx::new("t", Ctx::initial_state("t", 0));
+    let mut ctx = CtxState::new(0, 0, 0);
     let mut wake = None;
     let mut steps = 0;
     loop {
         steps += 1;
         let bytes = postcard::to_stdvec(&state).unwrap();
         state = postcard::from_bytes(&bytes).unwrap();
-        match W::resume(&mut state, &ctx, wake.take()) {
+        match resume::<W>("t", &mut ctx, &mut state, wake.take()) {
             Step::Completed(o) => return (o, steps),
             Step::Failed(e) => panic!("failed: {e}"),
             Step::Suspended(p) => {

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserializer, Serializer};
 use support::{T0, both_modes, builder, eventually, memory, within};
+use workflow_rt::machine::{CtxState, Snapshot};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryEntry, HistoryKind, NewWorkflow, Store};
-use workflow_rt::{
-    CtxState, MemoryStore, RuntimeError, Snapshot, Synchronous, VirtualClock, WorkflowStatus,
-};
+use workflow_rt::{MemoryStore, RuntimeError, Synchronous, VirtualClock, WorkflowStatus};
 
 #[activity]
 async fn echo(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
@@ -62,11 +61,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
 async fn a_step_count_at_its_limit_does_not_stop_the_workflow() {
     both_modes(async |mode| {
         let (store, clock) = memory();
-        let ctx = CtxState {
-            now_ms: T0,
-            rng: 1,
-            seq: 0,
-        };
+        let ctx = CtxState::new(T0, 1, 0);
         plant(&*store, "full", 41, u64::MAX, ctx).await;
         let rt = builder(mode, store.clone(), clock)
             .workflow(call_echo)
@@ -90,11 +85,7 @@ async fn a_step_count_at_its_limit_does_not_stop_the_workflow() {
 async fn a_sequence_counter_at_its_limit_parks_the_workflow() {
     both_modes(async |mode| {
         let (store, clock) = memory();
-        let ctx = CtxState {
-            now_ms: T0,
-            rng: 1,
-            seq: u64::MAX,
-        };
+        let ctx = CtxState::new(T0, 1, u64::MAX);
         plant(&*store, "seq", 1, 0, ctx).await;
         let rt = builder(mode, store.clone(), clock)
             .workflow(call_echo)

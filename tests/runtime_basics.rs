@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::{Mode, both_modes, builder, memory, within};
+use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
-use workflow_rt::{ActivityCall, Pending, RuntimeError, WorkflowStatus};
+use workflow_rt::{ActivityCall, RuntimeError, WorkflowStatus};
 
 #[activity]
 async fn add(_ctx: ActivityCtx, input: (u64, u64)) -> Result<u64, ActivityError> {

@@ -26,9 +26,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
 use workflow_rt::store::{EventKind, HistoryKind, Store};
-use workflow_rt::{Pending, SqliteStore, WorkflowStatus};
+use workflow_rt::{SqliteStore, WorkflowStatus};
 
 const CHILD: &str = "WORKFLOW_CRASH_CHILD";
 /// Set for a child that restores every step from the store.

@@ -6,9 +6,10 @@ mod support;
 use std::time::Duration;
 
 use support::{T0, both_modes, builder, eventually, memory, within};
+use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
 use workflow_rt::store::{EventKind, Store};
-use workflow_rt::{Clock, Pending, RuntimeError, WorkflowStatus};
+use workflow_rt::{Clock, RuntimeError, WorkflowStatus};
 
 #[activity]
 async fn warm_up(_ctx: ActivityCtx, _n: u64) -> Result<u64, ActivityError> {

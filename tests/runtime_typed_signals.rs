@@ -7,9 +7,10 @@ mod support;
 use std::time::Duration;
 
 use support::{both_modes, builder, eventually, memory, within};
+use workflow_rt::Signal;
+use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
 use workflow_rt::testing::TestRun;
-use workflow_rt::{Pending, Signal};
 
 const APPROVE: Signal<bool> = Signal::new("approve");
 const NOTE: Signal<String> = Signal::new("note");

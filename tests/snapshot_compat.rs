@@ -4,10 +4,10 @@
 //! Each file in `tests/snapshots/compat/` holds one recorded run of a corpus workflow
 //! (`tests/corpus/`, compiled here from the live sources, not copied): for the start state and for
 //! every durable await, what a store holds at that point, namely the snapshot envelope
-//! ([`workflow_rt::Snapshot`]: workflow name, fingerprint, step, context, postcard state) and the
-//! command tree the workflow was suspended on ([`Pending`], postcard), plus the workflow id, the
-//! expected output (its `Debug` text), the step count and the end time. The format is the postcard
-//! encoding of [`Recording`].
+//! ([`workflow_rt::machine::Snapshot`]: workflow name, fingerprint, step, context, postcard
+//! state) and the command tree the workflow was suspended on ([`Pending`], postcard), plus the
+//! workflow id, the expected output (its `Debug` text), the step count and the end time. The
+//! format is the postcard encoding of [`Recording`].
 //!
 //! The default mode checks every recorded point: the fingerprint in the envelope must equal
 //! today's `<W as Workflow>::FINGERPRINT`, the state must decode and re-encode to the very same
@@ -44,8 +44,9 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use workflow_rt::Workflow;
+use workflow_rt::machine::{Pending, Snapshot};
 use workflow_rt::testing::{DEFAULT_START_MS, SignalWaitInfo, TestRun};
-use workflow_rt::{Pending, Snapshot, Workflow};
 
 /// The corpus workflows this test covers, from their live sources.
 #[allow(dead_code)]

@@ -14,14 +14,43 @@ use crate::signal::IntoSignal;
 
 /// The part of a workflow's context that is persisted with every snapshot: the clock reading of
 /// the current step, the random generator and the next sequence number.
+///
+/// The runtime makes and advances it; tools read it from a decoded
+/// [`Snapshot`](crate::machine::Snapshot), and make one with [`CtxState::new`] to write a
+/// snapshot of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CtxState {
     /// Milliseconds since the Unix epoch: when what woke this step happened.
-    pub now_ms: u64,
+    pub(crate) now_ms: u64,
     /// State of the deterministic random generator (SplitMix64).
-    pub rng: u64,
+    pub(crate) rng: u64,
     /// The next sequence number for a command.
-    pub seq: u64,
+    pub(crate) seq: u64,
+}
+
+impl CtxState {
+    /// A context state with this clock reading, random generator state and next command
+    /// sequence number: for tools that write snapshots (migrations, compatibility tests, a
+    /// damaged row rebuilt by hand). The runtime makes its own when it starts a workflow.
+    pub const fn new(now_ms: u64, rng: u64, seq: u64) -> Self {
+        CtxState { now_ms, rng, seq }
+    }
+
+    /// The clock reading of the step, in milliseconds since the Unix epoch: when what woke the
+    /// step happened ([`WorkflowCtx::now`]).
+    pub const fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The state of the workflow's deterministic random generator (SplitMix64).
+    pub const fn rng(&self) -> u64 {
+        self.rng
+    }
+
+    /// The sequence number of the next command the workflow issues: how many it has issued.
+    pub const fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 /// A workflow's only door to the outside world. Everything that could differ between two runs of
@@ -71,7 +100,7 @@ impl std::fmt::Debug for WorkflowCtx {
 
 impl WorkflowCtx {
     /// A context for workflow `id` in the given persisted state.
-    pub fn new(id: impl Into<String>, state: CtxState) -> Self {
+    pub(crate) fn new(id: impl Into<String>, state: CtxState) -> Self {
         WorkflowCtx {
             id: id.into(),
             state: Cell::new(state),
@@ -80,7 +109,7 @@ impl WorkflowCtx {
 
     /// The initial context state for a workflow started at `now_ms`, with its random generator
     /// seeded from the workflow id (so it is reproducible).
-    pub fn initial_state(id: &str, now_ms: u64) -> CtxState {
+    pub(crate) fn initial_state(id: &str, now_ms: u64) -> CtxState {
         CtxState {
             now_ms,
             rng: codec::fnv1a_extend(codec::FNV_OFFSET, id.as_bytes()),
@@ -89,12 +118,12 @@ impl WorkflowCtx {
     }
 
     /// The persisted state, to store with the snapshot.
-    pub fn state(&self) -> CtxState {
+    pub(crate) fn state(&self) -> CtxState {
         self.state.get()
     }
 
     /// Sets the clock reading for the step about to run.
-    pub fn set_now_ms(&self, now_ms: u64) {
+    pub(crate) fn set_now_ms(&self, now_ms: u64) {
         let mut s = self.state.get();
         s.now_ms = now_ms;
         self.state.set(s);

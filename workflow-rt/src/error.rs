@@ -168,7 +168,7 @@ pub enum ResumeError {
     /// (a dead letter) and lets the workflow wait on.
     #[error("signal event {event} does not decode as {expected}: {reason}")]
     SignalPayload {
-        /// The event that carried the signal (see [`crate::Resolution::Signal`]).
+        /// The event that carried the signal (see [`crate::machine::Resolution::Signal`]).
         event: u64,
         /// The type awaited, for people (its name is not stable across compilers).
         expected: String,

@@ -38,6 +38,7 @@ mod snapshot;
 mod state_serde;
 mod step;
 
+pub mod machine;
 pub mod store;
 
 pub mod testing;
@@ -50,16 +51,14 @@ pub use activity::{
 };
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use context::{
-    ActivityCall, CtxState, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4,
-    SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
+    ActivityCall, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4, SelectAll,
+    SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
-pub use durable::{Durable, Pending, Resolution};
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
 pub use signal::{IntoSignal, Signal};
-pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
-pub use workflow::{AwaitDesc, Description, StateDesc, Step, Workflow};
+pub use workflow::{AwaitDesc, Description, StateDesc, Workflow};
 /// # Example
 ///
 /// ```

@@ -182,11 +182,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> CtxState {
-        CtxState {
-            now_ms: 1_700_000_000_000,
-            rng: 42,
-            seq: 7,
-        }
+        CtxState::new(1_700_000_000_000, 42, 7)
     }
 
     #[test]

@@ -430,7 +430,7 @@ pub enum TestError {
         /// The encoder's message.
         reason: String,
     },
-    /// [`Workflow::resume`] returned [`Step::Failed`](crate::Step::Failed): a runtime would park the workflow.
+    /// [`Workflow::resume`] returned [`Step::Failed`](crate::machine::Step::Failed): a runtime would park the workflow.
     #[error("step {step} of workflow `{id}` failed: {error}")]
     Resume {
         /// The workflow's id.
@@ -556,7 +556,7 @@ enum Origin<W: Workflow> {
     /// [`Workflow::start`] on this input ([`TestRun::new`]).
     Input(W::Input),
     /// A stored snapshot and the tree it is suspended on ([`TestRun::resume_from`]).
-    Snapshot(Box<(crate::Snapshot, Option<Pending>)>),
+    Snapshot(Box<(crate::machine::Snapshot, Option<Pending>)>),
 }
 
 impl<W: Workflow> fmt::Debug for TestRun<W> {
@@ -609,9 +609,9 @@ impl<W: Workflow> TestRun<W> {
     }
 
     /// A run of `workflow` with id `id` that continues from a snapshot as the runtime stores it,
-    /// instead of starting from an input: `snapshot` is the envelope (see [`crate::Snapshot`]) and
-    /// `pending` the command tree the workflow was suspended on when it was written (`None` for
-    /// the start state, written before the first step).
+    /// instead of starting from an input: `snapshot` is the envelope (see
+    /// [`crate::machine::Snapshot`]) and `pending` the command tree the workflow was suspended on
+    /// when it was written (`None` for the start state, written before the first step).
     ///
     /// The run refuses a snapshot of another workflow or with another fingerprint, as the runtime
     /// does, and one whose state does not decode: all three are a [`TestError::Decode`]. Otherwise
@@ -636,8 +636,8 @@ impl<W: Workflow> TestRun<W> {
     /// let run = TestRun::new(nap, "n", 5).record_snapshots(true).run()?;
     /// // What a store would hold at the sleep: the envelope and the tree it waits on.
     /// let (state, ctx) = run.snapshots[1].decode(nap)?;
-    /// let bytes = workflow_rt::Snapshot::encode("nap", <nap as Workflow>::FINGERPRINT, 1, ctx, &state).unwrap();
-    /// let snapshot = workflow_rt::Snapshot::decode(&bytes).unwrap();
+    /// let bytes = workflow_rt::machine::Snapshot::encode("nap", <nap as Workflow>::FINGERPRINT, 1, ctx, &state).unwrap();
+    /// let snapshot = workflow_rt::machine::Snapshot::decode(&bytes).unwrap();
     /// let resumed = TestRun::resume_from(nap, "n", snapshot, Some(run.commands[0].clone())).run()?;
     /// assert_eq!((resumed.output, resumed.steps), (5, 2));
     /// assert_eq!(resumed.finished_at, run.finished_at);
@@ -646,7 +646,7 @@ impl<W: Workflow> TestRun<W> {
     pub fn resume_from(
         workflow: W,
         id: impl Into<String>,
-        snapshot: crate::Snapshot,
+        snapshot: crate::machine::Snapshot,
         pending: Option<Pending>,
     ) -> Self {
         let _ = workflow;
@@ -988,7 +988,7 @@ impl<W: Workflow> TestRun<W> {
     /// let run = TestRun::new(nap, "n", 5).record_snapshots(true).run()?;
     /// assert_eq!(run.snapshots.len(), 2); // the start state, then the sleep
     /// let (_state, ctx) = run.snapshots[1].decode(nap)?;
-    /// assert_eq!(ctx.seq, 1); // one command issued so far
+    /// assert_eq!(ctx.seq(), 1); // one command issued so far
     /// # Ok::<(), workflow_rt::testing::TestError>(())
     /// ```
     pub fn record_snapshots(mut self, on: bool) -> Self {
@@ -2438,8 +2438,9 @@ mod tests {
         let full = make().record_snapshots(true).run().unwrap();
         let (state, ctx) = full.snapshots[2].decode(Script).unwrap();
         let stored = |name: &str, fingerprint: u64| {
-            let bytes = crate::Snapshot::encode(name, fingerprint, 2, ctx, &state).unwrap();
-            crate::Snapshot::decode(&bytes).unwrap()
+            let bytes =
+                crate::machine::Snapshot::encode(name, fingerprint, 2, ctx, &state).unwrap();
+            crate::machine::Snapshot::decode(&bytes).unwrap()
         };
         let resume = |snapshot| {
             TestRun::resume_from(Script, "wf-1", snapshot, Some(full.commands[1].clone()))

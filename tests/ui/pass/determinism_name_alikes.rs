@@ -70,8 +70,14 @@ async fn name_alikes(ctx: WorkflowCtx, order: Order) -> Result<u64, WorkflowErro
     Ok(totals.values().sum::<u64>() + id.len() as u64 + waited)
 }
 
+/// The first random draw of a workflow: the same in every workflow with the same id.
+#[workflow]
+async fn first_draw(ctx: WorkflowCtx) -> u64 {
+    ctx.random()
+}
+
 fn main() {
-    use workflow_rt::testing::{DEFAULT_START_MS, TestRun};
+    use workflow_rt::testing::TestRun;
     let order = Order { id: 3, now: 10 };
     let run = |snapshots: bool| {
         TestRun::new(name_alikes, "n-1", order.clone())
@@ -82,8 +88,7 @@ fn main() {
     let (straight, restored) = (run(false), run(true));
     assert_eq!((&straight.output, &straight.commands), (&restored.output, &restored.commands));
     // The workflow's first random draw, from its generator seeded by its id.
-    let ctx = WorkflowCtx::new("n-1", WorkflowCtx::initial_state("n-1", DEFAULT_START_MS));
-    let draw: u64 = ctx.random();
+    let draw = TestRun::new(first_draw, "n-1", ()).run().unwrap().output;
     // 4 + now 10 + id 3 + spawn(4) * 2 = 8 + draw % 2; + a hyphenated uuid (36) + 1 s waited
     assert_eq!(straight.output, Ok(4 + 10 + 3 + 8 + draw % 2 + 36 + 1));
 }

@@ -5,10 +5,10 @@
 //! ([`conformance::run`]).
 //!
 //! The model:
-//! - a **workflow** row: name, status, input, the snapshot envelope (see [`crate::Snapshot`]),
-//!   a version bumped by every commit, the current wait (an encoded [`crate::Pending`]), the
-//!   output once finished, the park reason, and a *ready* flag (an event arrived that the
-//!   workflow has not seen yet);
+//! - a **workflow** row: name, status, input, the snapshot envelope (see
+//!   [`crate::machine::Snapshot`]), a version bumped by every commit, the current wait (an
+//!   encoded [`crate::machine::Pending`]), the output once finished, the park reason, and a
+//!   *ready* flag (an event arrived that the workflow has not seen yet);
 //! - **activity tasks**, keyed by (workflow id, seq): what to run, which attempt, when it may
 //!   run, who holds its lease, the last heartbeat details;
 //! - **timers**, keyed by (workflow id, seq), with their fire time;
@@ -211,8 +211,8 @@ pub struct WorkflowRecord {
     pub snapshot: Vec<u8>,
     /// Bumped by every commit; the compare-and-set token.
     pub version: u64,
-    /// The current wait, an encoded [`crate::Pending`]; `None` before the first step and after
-    /// the last.
+    /// The current wait, an encoded [`crate::machine::Pending`]; `None` before the first step and
+    /// after the last.
     pub pending: Option<Vec<u8>>,
     /// The encoded output, once finished.
     pub output: Option<Vec<u8>>,
