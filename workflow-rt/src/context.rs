@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityError, ActivityOptions, RetryPolicy};
 use crate::codec;
+use crate::durable::sealed::{Sealed, SealedGroup};
 use crate::durable::{Durable, Pending, Resolution, unexpected};
 use crate::error::ResumeError;
 use crate::signal::IntoSignal;
@@ -394,6 +395,8 @@ impl<A: Activity> ActivityCall<A> {
     }
 }
 
+impl<A: Activity> Sealed for ActivityCall<A> {}
+
 impl<A: Activity> Durable for ActivityCall<A> {
     type Output = Result<<A::Output as Fallible>::Ok, ActivityError>;
 
@@ -432,6 +435,8 @@ impl<A: Activity> Durable for ActivityCall<A> {
 pub struct Sleep {
     duration: Duration,
 }
+
+impl Sealed for Sleep {}
 
 impl Durable for Sleep {
     type Output = ();
@@ -476,6 +481,8 @@ impl<T: DeserializeOwned> SignalWait<T> {
     }
 }
 
+impl<T> Sealed for SignalWait<T> {}
+
 impl<T: DeserializeOwned> Durable for SignalWait<T> {
     type Output = T;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
@@ -514,6 +521,8 @@ impl<T> std::fmt::Debug for SignalTimeout<T> {
     }
 }
 
+impl<T> Sealed for SignalTimeout<T> {}
+
 impl<T: DeserializeOwned> Durable for SignalTimeout<T> {
     type Output = Option<T>;
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
@@ -539,7 +548,10 @@ pub struct Join<J> {
 }
 
 /// What [`WorkflowCtx::join`] accepts: tuples of durable operations and `Vec`s of one kind.
-pub trait JoinAll {
+///
+/// Sealed, as [`Durable`](crate::machine::Durable) is: implemented for tuples of up to 6 durable
+/// operations and for `Vec`s of them.
+pub trait JoinAll: SealedGroup {
     /// The value of the join: the values of the operations, in order.
     type Output;
     /// The commands of every operation, in order.
@@ -547,6 +559,8 @@ pub trait JoinAll {
     /// Decodes each operation's value from its resolution.
     fn resolve_all(resolutions: Vec<Resolution>) -> Result<Self::Output, ResumeError>;
 }
+
+impl<J> Sealed for Join<J> {}
 
 impl<J: JoinAll> Durable for Join<J> {
     type Output = J::Output;
@@ -561,6 +575,8 @@ impl<J: JoinAll> Durable for Join<J> {
     }
 }
 
+impl<D: Durable> SealedGroup for Vec<D> {}
+
 impl<D: Durable> JoinAll for Vec<D> {
     type Output = Vec<D::Output>;
     fn schedule_all(self, ctx: &WorkflowCtx) -> Result<Vec<Pending>, ResumeError> {
@@ -573,6 +589,8 @@ impl<D: Durable> JoinAll for Vec<D> {
 
 macro_rules! join_tuple {
     ($n:literal; $($d:ident),+) => {
+        impl<$($d: Durable),+> SealedGroup for ($($d,)+) {}
+
         impl<$($d: Durable),+> JoinAll for ($($d,)+) {
             type Output = ($($d::Output,)+);
             #[allow(non_snake_case)]
@@ -610,7 +628,10 @@ pub struct Select<S> {
 }
 
 /// What [`WorkflowCtx::select`] accepts: tuples of 2 to 4 durable operations and `Vec`s.
-pub trait SelectAll {
+///
+/// Sealed, as [`Durable`](crate::machine::Durable) is: implemented for tuples of 2 to 4 durable
+/// operations and for `Vec`s of them.
+pub trait SelectAll: SealedGroup {
     /// The value of the select: which operation finished first, with its value.
     type Output;
     /// The commands of every operation, in order.
@@ -618,6 +639,8 @@ pub trait SelectAll {
     /// Decodes the value of operation `index`, the one that finished first.
     fn resolve_one(index: u32, resolution: Resolution) -> Result<Self::Output, ResumeError>;
 }
+
+impl<S> Sealed for Select<S> {}
 
 impl<S: SelectAll> Durable for Select<S> {
     type Output = S::Output;

@@ -140,13 +140,38 @@ impl Resolution {
 
 /// An operation a workflow may `.await`: it becomes commands when the workflow suspends on it,
 /// and its value is decoded from the [`Resolution`] when the workflow resumes.
-pub trait Durable {
+///
+/// Sealed: the durable operations are those [`WorkflowCtx`] makes (activity calls, timers,
+/// signal waits, joins and selects of them), and code outside this crate cannot add one. A
+/// hand-written [`crate::Workflow`] calls [`Durable::schedule`] and [`Durable::resolve`] on
+/// them as the generated code does.
+pub trait Durable: sealed::Sealed {
     /// The value of the `.await`.
     type Output;
     /// Turns the operation into commands, allocating sequence numbers from `ctx`.
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError>;
     /// Decodes the operation's value from what resolved it.
     fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError>;
+}
+
+/// Keeps [`Durable`], [`crate::JoinAll`] and [`crate::SelectAll`] implemented by this crate only.
+pub(crate) mod sealed {
+    /// The durable operations: what [`super::Durable`] is implemented for.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a durable operation of workflow-rt",
+        label = "`Durable` is sealed",
+        note = "a workflow awaits the operations its context makes: `ctx.activity(..)`, `ctx.sleep(..)`, `ctx.signal(..)`, `ctx.join(..)` and `ctx.select(..)` of them"
+    )]
+    pub trait Sealed {}
+
+    /// The groups of durable operations: what [`crate::JoinAll`] and [`crate::SelectAll`] are
+    /// implemented for.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a group of durable operations of workflow-rt",
+        label = "`JoinAll` and `SelectAll` are sealed",
+        note = "`ctx.join(..)` and `ctx.select(..)` take a tuple or a `Vec` of the operations the context makes"
+    )]
+    pub trait SealedGroup {}
 }
 
 pub(crate) fn unexpected(expected: &str, got: &Resolution) -> ResumeError {
