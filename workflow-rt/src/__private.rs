@@ -21,29 +21,9 @@ pub use crate::state_serde::{
 };
 pub use crate::workflow::{AwaitDesc, Description, StateDesc, Step};
 
-/// `Result<T, E>` as seen through associated types, so that generated code can name the `Ok`
-/// type of an activity's output: `<<charge as Activity>::Output as Fallible>::Ok`.
-#[diagnostic::on_unimplemented(
-    message = "an activity must return `Result<T, E>`, and `{Self}` is not a `Result` of a saveable value and an error",
-    label = "write `Result<T, ActivityError>` (T: Serialize + Deserialize)"
-)]
-pub trait Fallible {
-    type Ok: Serialize + DeserializeOwned + Send + 'static;
-    type Err: Into<crate::ActivityError>;
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-}
-
-impl<T, E> Fallible for Result<T, E>
-where
-    T: Serialize + DeserializeOwned + Send + 'static,
-    E: Into<crate::ActivityError>,
-{
-    type Ok = T;
-    type Err = E;
-    fn into_result(self) -> Result<T, E> {
-        self
-    }
-}
+/// The name the runtime's own code and earlier generated code use for
+/// [`crate::ActivityResult`].
+pub use crate::activity::ActivityResult as Fallible;
 
 /// The `?` operator, rewritten by `#[workflow]` so that an early exit completes the workflow:
 /// `e?` becomes `match QuestionMark::<Out>::branch(e) { Ok(v) => v, Err(out) => return .. }`.
@@ -140,6 +120,11 @@ pub fn resolve<D: Durable>(
             got: "no resolution".into(),
         }),
     }
+}
+
+/// The error of generated code that asks for a saved value twice in one step.
+pub fn restored_twice(what: &str) -> ResumeError {
+    ResumeError::RestoredTwice(what.to_string())
 }
 
 /// Turns a durable operation into commands.

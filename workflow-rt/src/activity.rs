@@ -6,8 +6,6 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::__private::Fallible;
-
 /// A boxed, sendable future: what an activity's body is turned into.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -22,7 +20,7 @@ pub trait Activity: Copy + Send + Sync + 'static {
     /// What the activity takes (the single input, or a tuple of several).
     type Input: Serialize + DeserializeOwned + Send + 'static;
     /// What the activity returns: a `Result<O, E>` where `E: Into<ActivityError>`.
-    type Output: Fallible + Send + 'static;
+    type Output: ActivityResult + Send + 'static;
     /// A hash of [`Self::Output`] as written, which `#[workflow]` folds into the
     /// [`crate::Workflow::FINGERPRINT`] of a workflow that saves this activity's value across an
     /// await: changing the return type then makes old snapshots refuse to load instead of
@@ -31,6 +29,43 @@ pub trait Activity: Copy + Send + Sync + 'static {
     const OUTPUT_FINGERPRINT: u64 = 0;
     /// Runs the activity's body once.
     fn run(self, ctx: ActivityCtx, input: Self::Input) -> BoxFuture<'static, Self::Output>;
+}
+
+/// What an activity may return: `Result<T, E>`, with a value `T` the runtime can save (serde)
+/// and an error `E` that converts into an [`ActivityError`].
+///
+/// [`ActivityResult::Ok`] names the value a workflow gets from the activity: `ctx.activity(a,
+/// x).await?` is a [`crate::ActivityOk<A>`], that is `<A::Output as ActivityResult>::Ok`.
+///
+/// Sealed: implemented for `Result` only.
+#[diagnostic::on_unimplemented(
+    message = "an activity must return `Result<T, E>`, and `{Self}` is not a `Result` of a saveable value and an error",
+    label = "write `Result<T, ActivityError>` (T: Serialize + Deserialize)"
+)]
+pub trait ActivityResult: sealed::Sealed {
+    /// The value of a successful call: `T` of `Result<T, E>`.
+    type Ok: Serialize + DeserializeOwned + Send + 'static;
+    /// The error of a failed attempt: `E` of `Result<T, E>`.
+    type Err: Into<ActivityError>;
+    /// The `Result` itself.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> ActivityResult for Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    E: Into<ActivityError>,
+{
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T, E> Sealed for Result<T, E> {}
 }
 
 /// Where an activity attempt stands, handed to its body.
@@ -67,7 +102,7 @@ impl ActivityCtx {
 
     /// A context for one attempt of the call with sequence number `seq` in workflow
     /// `workflow_id`; `heartbeat` receives encoded heartbeat details.
-    pub fn new(
+    pub(crate) fn new(
         workflow_id: impl Into<String>,
         seq: u64,
         attempt: u32,

@@ -5,8 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::__private::Fallible;
-use crate::activity::{Activity, ActivityError, ActivityOptions, RetryPolicy};
+use crate::activity::{Activity, ActivityError, ActivityOptions, ActivityResult, RetryPolicy};
 use crate::codec;
 use crate::durable::sealed::{Sealed, SealedGroup};
 use crate::durable::{Durable, Pending, Resolution, unexpected};
@@ -398,7 +397,7 @@ impl<A: Activity> ActivityCall<A> {
 impl<A: Activity> Sealed for ActivityCall<A> {}
 
 impl<A: Activity> Durable for ActivityCall<A> {
-    type Output = Result<<A::Output as Fallible>::Ok, ActivityError>;
+    type Output = Result<<A::Output as ActivityResult>::Ok, ActivityError>;
 
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
         let input = postcard::to_stdvec(&self.input).map_err(|e| ResumeError::Encode {

@@ -143,13 +143,6 @@ impl From<ActivityError> for Box<dyn std::error::Error + 'static> {
     }
 }
 
-impl ResumeError {
-    #[doc(hidden)]
-    pub fn restored_twice(what: &str) -> Self {
-        ResumeError::RestoredTwice(what.to_string())
-    }
-}
-
 /// Why a step of a workflow could not run: the workflow is parked with this reason rather than
 /// retried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -47,7 +47,8 @@ pub mod testing;
 pub mod __private;
 
 pub use activity::{
-    Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, RetryPolicy,
+    Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, ActivityResult,
+    RetryPolicy,
 };
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use context::{
@@ -106,7 +107,7 @@ pub use workflow_macros::workflow;
 pub use workflow_macros::activity;
 
 /// The `Ok` type of activity `A`'s output: what `ctx.activity(a, x).await?` gives.
-pub type ActivityOk<A> = <<A as Activity>::Output as __private::Fallible>::Ok;
+pub type ActivityOk<A> = <<A as Activity>::Output as ActivityResult>::Ok;
 
 /// serde's `Serialize` trait and derive, also in the [`prelude`]: every workflow's and
 /// activity's input and output, and every variable a workflow saves, implements it and

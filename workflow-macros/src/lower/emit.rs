@@ -249,7 +249,7 @@ impl Emitter<'_> {
             // The user's `mut`: this copy of the binding may not be the one that changes.
             #[allow(unused_mut)]
             let ::core::option::Option::Some(#state::#variant { #(#pats),* }) = #resumed.take() else {
-                return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice("the state"));
+                return #krate::__private::Step::Failed(#krate::__private::restored_twice("the state"));
             };
             #(#decodes)*
         }
@@ -273,7 +273,7 @@ impl Emitter<'_> {
             let s = derived(var, *v, "s");
             let what = format!("variable `{}`", var.display_name());
             let failed = quote! {
-                return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice(#what))
+                return #krate::__private::Step::Failed(#krate::__private::restored_twice(#what))
             };
             head.push(if var.mutable {
                 // The user's `mut`: this copy of the binding may not be the one that changes.
@@ -296,7 +296,7 @@ impl Emitter<'_> {
             head.push(quote! {
                 let #pat = match #slot.take() {
                     ::core::option::Option::Some(__wf_x) => __wf_x,
-                    ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::ResumeError::restored_twice("the value of a block")),
+                    ::core::option::Option::None => return #krate::__private::Step::Failed(#krate::__private::restored_twice("the value of a block")),
                 };
                 #touches
             });
