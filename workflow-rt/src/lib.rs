@@ -23,6 +23,13 @@
     rust_2018_idioms,
     unreachable_pub
 )]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Docs built without some feature (`cargo doc -p workflow-rt` has neither `testing` nor
+// `conformance`) name the modules it gates without linking them; docs.rs builds all features.
+#![cfg_attr(
+    not(all(feature = "sqlite", feature = "testing", feature = "conformance")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 mod activity;
 mod context;
@@ -41,6 +48,8 @@ mod step;
 pub mod machine;
 pub mod store;
 
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 #[doc(hidden)]
@@ -58,7 +67,10 @@ pub use context::{
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
 pub use signal::{IntoSignal, Signal};
-pub use store::{MemoryStore, SqliteStore, Store, StoreError, Synchronous, WorkflowStatus};
+pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::{SqliteStore, Synchronous};
 pub use workflow::{AwaitDesc, Description, StateDesc, Workflow};
 /// # Example
 ///
@@ -168,10 +180,12 @@ pub use serde;
 /// dependencies, or `#[serde(crate = "workflow_rt::serde")]` on each such type (see
 /// [`Serialize`](trait@crate::Serialize)).
 pub mod prelude {
+    #[cfg(feature = "sqlite")]
+    pub use crate::SqliteStore;
     pub use crate::{
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,
         Select3, Select4, Serialize, Signal, Workflow, WorkflowCtx, WorkflowError, activity,
         workflow,
     };
-    pub use crate::{MemoryStore, Runtime, SqliteStore};
+    pub use crate::{MemoryStore, Runtime};
 }

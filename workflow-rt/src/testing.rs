@@ -9,6 +9,9 @@
 //! [`TestRun::snapshot_every_await`] it also does what a crash does: at every durable await it
 //! encodes the state and the context with postcard, drops both, and restores them from the bytes.
 //!
+//! Behind the feature `testing`, which a crate enables for its tests only:
+//! `workflow-rt = { version = "0.1", features = ["testing"] }` under `[dev-dependencies]`.
+//!
 //! ```
 //! use std::time::Duration;
 //! use workflow_rt::prelude::*;

@@ -1,13 +1,35 @@
-//! The conformance suite every [`Store`] must pass.
+//! The conformance suite every [`Store`] must pass (feature `conformance`).
 //!
-//! Not a public API: it panics (like a test) on the first broken promise. Run it from a test
-//! with a factory of empty stores:
+//! The runtime relies on promises the [`Store`] trait cannot express in types: a step commits
+//! atomically and only on the version it started from, signals are buffered in arrival order
+//! and delivered once, a leased task is not leased again until its lease expires, a timer fires
+//! once, and so on (see the trait's documentation). [`run`] checks them one by one, each on a
+//! fresh, empty store, and panics (as a test does) at the first broken promise, saying which.
+//! [`MemoryStore`](crate::MemoryStore) and [`SqliteStore`](crate::SqliteStore) pass it.
 //!
-//! ```text
-//! #[tokio::test]
-//! async fn memory_store_conforms() {
-//!     workflow_rt::store::conformance::run(|| async { workflow_rt::MemoryStore::new() }).await;
+//! A third-party store runs it from its own tests. Enable the feature for them only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! workflow-rt = { version = "0.1", features = ["conformance"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
+//!
+//! and hand [`run`] a factory of empty stores: a closure that returns a future of a new store
+//! (a new file, a new schema, a new key prefix: nothing may be shared between two of them).
+//! The suite calls the store's methods with explicit times, so it needs no clock; it awaits
+//! them on the test's runtime, so a store that blocks a thread in its futures wants a
+//! multi-threaded one:
+//!
+//! ```no_run
+//! use workflow_rt::store::conformance;
+//! # use workflow_rt::MemoryStore as MyStore; // stands for the store under test
+//!
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//! async fn my_store_conforms() {
+//!     conformance::run(|| async { MyStore::new() }).await;
 //! }
+//! # fn main() {}
 //! ```
 
 use std::future::Future;

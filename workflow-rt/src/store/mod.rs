@@ -27,12 +27,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityError, ActivityOptions};
 
-#[doc(hidden)]
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteSettings, SqliteStore, SqliteStoreBuilder, Synchronous};
 
 /// What every [`Store`] method returns: a boxed, sendable future, so that the trait is
