@@ -290,23 +290,26 @@ pub struct Snapshot {
     pub state: Vec<u8>,
     /// The context's persisted part ([`CtxState`]), encoded with postcard.
     pub ctx: Vec<u8>,
+    /// The whole snapshot as a store holds it: the envelope (see
+    /// [`crate::machine::Snapshot`]) naming the workflow, its fingerprint and the step, around
+    /// the context and the state.
+    pub envelope: Vec<u8>,
 }
 
 impl Snapshot {
-    /// Decodes the snapshot as a state of `W` and its context state.
+    /// Decodes the snapshot as a state of `W` and its context state, checked as the runtime
+    /// checks a stored snapshot: the envelope must name `W` and carry its fingerprint, and the
+    /// state must take every byte.
     ///
     /// # Errors
-    /// [`TestError::Decode`] if the bytes are not a state of `W`.
+    /// [`TestError::Decode`] if the bytes are not a snapshot of `W`.
     pub fn decode<W: Workflow>(&self, _workflow: W) -> Result<(W::State, CtxState), TestError> {
-        let state = postcard::from_bytes(&self.state).map_err(|e| TestError::Decode {
-            what: format!("snapshot {} as a state of `{}`", self.step, W::NAME),
-            reason: e.to_string(),
-        })?;
-        let ctx = postcard::from_bytes(&self.ctx).map_err(|e| TestError::Decode {
-            what: format!("the context of snapshot {}", self.step),
-            reason: e.to_string(),
-        })?;
-        Ok((state, ctx))
+        let (meta, state) =
+            crate::step::restore::<W>(&self.envelope).map_err(|e| TestError::Decode {
+                what: format!("snapshot {} as a state of `{}`", self.step, W::NAME),
+                reason: e.to_string(),
+            })?;
+        Ok((state, meta.ctx))
     }
 }
 
@@ -1448,6 +1451,7 @@ impl Driver {
                 at: to_time(self.now_ms),
                 state: meta.state,
                 ctx: ctx_bytes,
+                envelope: envelope.to_vec(),
             });
         }
         Ok(())
@@ -2428,11 +2432,17 @@ mod tests {
             at: UNIX_EPOCH,
             state: vec![7, 7, 7],
             ctx: vec![],
+            envelope: vec![7, 7, 7],
         };
         assert!(matches!(
             garbage.decode(Script),
             Err(TestError::Decode { .. })
         ));
+        // A snapshot of another workflow (or other code) is refused, as a store's would be.
+        let mut other = run.snapshots[2].clone();
+        other.envelope = crate::machine::Snapshot::encode("lossy", 2, 2, ctx, &7u8).unwrap();
+        let err = other.decode(Script).unwrap_err();
+        assert!(err.to_string().contains("lossy"), "{err}");
     }
 
     #[test]

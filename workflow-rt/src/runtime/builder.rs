@@ -12,6 +12,41 @@ use crate::store::Store;
 use crate::workflow::Workflow;
 
 /// Configures and starts a [`Runtime`]: `Runtime::builder(store).workflow(..)...build()`.
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_rt::prelude::*;
+/// use workflow_rt::RuntimeError;
+///
+/// #[activity]
+/// async fn ship(_ctx: ActivityCtx, order: u64) -> Result<u64, ActivityError> {
+///     Ok(order)
+/// }
+///
+/// #[workflow]
+/// async fn fulfil(ctx: WorkflowCtx, order: u64) -> Result<u64, WorkflowError> {
+///     Ok(ctx.activity(ship, order).await?)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let rt = Runtime::builder(SqliteStore::open(dir.path().join("workflows.db"))?)
+///     .workflow(fulfil)
+///     .activity(ship)
+///     .worker_id("worker-a") // names this worker's leases
+///     .max_concurrent_activities(64)
+///     .lease_duration(Duration::from_secs(10)) // a dead worker's calls run again after this
+///     .build()
+///     .await?;
+/// rt.shutdown().await;
+///
+/// // A workflow registered without an activity it calls is refused at build time.
+/// let err = Runtime::builder(MemoryStore::new()).workflow(fulfil).build().await.unwrap_err();
+/// assert!(matches!(err, RuntimeError::MissingActivity { ref activity, .. } if activity == "ship"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Builder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,

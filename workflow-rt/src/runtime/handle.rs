@@ -9,6 +9,34 @@ use crate::store::WorkflowStatus;
 use crate::workflow::Workflow;
 
 /// A run of workflow `W`: wait for its result, signal it, look at it, cancel it.
+///
+/// [`Runtime::start`](crate::Runtime::start) returns one; [`Runtime::handle`](crate::Runtime::handle)
+/// makes one for a run started elsewhere (by another process, before a restart).
+///
+/// ```
+/// use workflow_rt::prelude::*;
+/// use workflow_rt::{MemoryStore, WorkflowStatus};
+///
+/// const APPROVE: Signal<bool> = Signal::new("approve");
+///
+/// #[workflow]
+/// async fn expense(ctx: WorkflowCtx, cents: u64) -> u64 {
+///     if ctx.signal(APPROVE).await { cents } else { 0 }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = Runtime::builder(MemoryStore::new()).workflow(expense).build().await?;
+/// rt.start(expense, "exp-7", 1250).await?;
+/// // Later, or in another process: a handle from the id alone.
+/// let run = rt.handle(expense, "exp-7");
+/// assert_eq!(run.state().await?.status, WorkflowStatus::Running);
+/// run.signal(APPROVE, true).await?; // a signal of another type does not compile
+/// assert_eq!(run.result().await?, 1250);
+/// rt.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Handle<W> {
     rt: Runtime,
     id: String,

@@ -56,7 +56,47 @@ use registry::no_panic;
 /// Runs workflows: start them, signal them, query them, cancel them.
 ///
 /// Cheap to clone (all clones are one runtime). The runtime stops when [`Runtime::shutdown`]
-/// is called or when the last clone and [`Handle`] are dropped.
+/// is called or when the last clone and [`Handle`] are dropped. Every runtime is also a worker:
+/// it steps the workflows it has registered and runs the activities it has registered, with
+/// any other runtime on the same store.
+///
+/// ```
+/// use workflow_rt::prelude::*;
+/// use workflow_rt::{MemoryStore, WorkflowStatus};
+///
+/// #[activity]
+/// async fn charge(_ctx: ActivityCtx, cents: u64) -> Result<String, ActivityError> {
+///     Ok(format!("receipt-{cents}"))
+/// }
+///
+/// #[workflow]
+/// async fn checkout(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+///     let confirmed: bool = ctx.signal("confirm").await;
+///     if !confirmed {
+///         return Err(WorkflowError::msg("not confirmed"));
+///     }
+///     Ok(ctx.activity(charge, cents).await?)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = Runtime::builder(MemoryStore::new())
+///     .workflow(checkout)
+///     .activity(charge)
+///     .build()
+///     .await?;
+/// // Starting is idempotent: the same id and input give the same run.
+/// let run = rt.start(checkout, "order-42", 999).await?;
+/// rt.signal("order-42", "confirm", true).await?;
+/// assert_eq!(run.result().await??, "receipt-999");
+/// let state = rt.state("order-42").await?;
+/// assert_eq!(state.status, WorkflowStatus::Completed);
+/// let history = rt.history("order-42").await?;
+/// assert!(history.len() >= 3, "started, steps, completed");
+/// rt.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
