@@ -138,7 +138,7 @@ pub fn describe(
                 let kind = s.kind.as_str();
                 let op = &s.text;
                 let line = s.line;
-                quote!(::core::option::Option::Some(#krate::__private::AwaitDesc { kind: #kind, operation: #op, line: #line }))
+                quote!(::core::option::Option::Some(#krate::__private::AwaitDesc { kind: #kind, operation: #op, line: #line, waits_for: #krate::__private::CommandDesc::Unknown }))
             }
             None => quote!(::core::option::Option::None),
         };
@@ -155,6 +155,7 @@ pub fn describe(
         const __WF_TRANSITIONS: [(u16, u16); #n] = #krate::__private::transitions::<#n>(#packed);
         static __WF_DESCRIPTION: #krate::__private::Description = #krate::__private::Description {
             workflow: #wf_name,
+            version: 1,
             states: &[#(#state_tokens),*],
             transitions: &__WF_TRANSITIONS,
             fingerprint: #fingerprint,

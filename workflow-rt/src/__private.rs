@@ -19,7 +19,7 @@ pub use crate::state_serde::{
     FieldReader, StateFields, StateVariants, deserialize_state, no_such_variant, ser_field,
     ser_input,
 };
-pub use crate::workflow::{AwaitDesc, Description, StateDesc, Step};
+pub use crate::workflow::{AwaitDesc, CommandDesc, Description, StateDesc, Step};
 
 /// The name the runtime's own code and earlier generated code use for
 /// [`crate::ActivityResult`].

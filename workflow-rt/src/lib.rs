@@ -71,7 +71,7 @@ pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};
-pub use workflow::{AwaitDesc, Description, StateDesc, Workflow};
+pub use workflow::{AwaitDesc, CommandDesc, Description, StateDesc, Workflow};
 /// # Example
 ///
 /// ```

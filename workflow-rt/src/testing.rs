@@ -2002,6 +2002,7 @@ mod tests {
         fn description() -> &'static crate::Description {
             static D: crate::Description = crate::Description {
                 workflow: "script",
+                version: 1,
                 states: &[],
                 transitions: &[],
                 fingerprint: 1,
@@ -2585,6 +2586,7 @@ mod tests {
             fn description() -> &'static crate::Description {
                 static D: crate::Description = crate::Description {
                     workflow: "lossy",
+                    version: 1,
                     states: &[],
                     transitions: &[],
                     fingerprint: 2,

@@ -15,6 +15,11 @@ use crate::error::ResumeError;
 pub trait Workflow: Copy + Send + Sync + 'static {
     /// The stable name the runtime stores with each run.
     const NAME: &'static str;
+    /// Which version of the workflow `NAME` this code is: `#[workflow(version = N)]`, 1 when
+    /// not given. Every run keeps the version it started on; several versions of one name can
+    /// be registered at once (new runs start on the highest), and a migration moves a run from
+    /// one version to the next.
+    const VERSION: u32 = 1;
     /// Derived from [`Workflow::description`]: changes whenever the persisted layout does.
     const FINGERPRINT: u64;
     /// The names ([`crate::Activity::NAME`]) of the activities the workflow calls:
@@ -76,12 +81,39 @@ pub enum Step<O> {
 pub struct Description {
     /// The workflow's name.
     pub workflow: &'static str,
+    /// The version of the workflow's code ([`Workflow::VERSION`]).
+    pub version: u32,
     /// `Start`, one per durable await in source order, then `Returned` and `Poisoned`.
     pub states: &'static [StateDesc],
     /// `(from, to)` indices into `states`: which states a step from `from` can end in.
     pub transitions: &'static [(u16, u16)],
     /// The fingerprint of the persisted layout ([`Workflow::FINGERPRINT`]).
     pub fingerprint: u64,
+}
+
+/// What an await waits for, as far as its source says: the commands its operation issues.
+///
+/// A migration (`Builder::migrate`) may only move a run to a state whose await waits
+/// for what the run's stored commands are (the same activities, timers and signals), so that
+/// no pending command is lost or issued twice; the runtime checks the stored commands against
+/// this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandDesc {
+    /// A call of the activity of this name ([`crate::Activity::NAME`]).
+    Activity(&'static str),
+    /// A durable timer.
+    Timer,
+    /// A signal of this name; `None` when the name is not known at compile time.
+    Signal(Option<&'static str>),
+    /// All of these, in order.
+    Join(&'static [CommandDesc]),
+    /// The first of these, in order.
+    Select(&'static [CommandDesc]),
+    /// Any number of this one command (a `join` or `select` over a `Vec`).
+    Many(&'static CommandDesc),
+    /// Not known from the source (an operation built elsewhere and awaited here): any
+    /// commands match.
+    Unknown,
 }
 
 /// The plain text of [`Description::to_text`]: the workflow and its fingerprint, one block per
@@ -154,6 +186,8 @@ pub struct AwaitDesc {
     pub operation: &'static str,
     /// The line of the `.await` in the source file.
     pub line: u32,
+    /// The commands the operation issues, as far as the source says.
+    pub waits_for: CommandDesc,
 }
 
 impl Description {
@@ -223,6 +257,7 @@ mod tests {
 
     const DESCRIPTION: Description = Description {
         workflow: "pay",
+        version: 1,
         states: &[
             StateDesc {
                 name: "Start",
@@ -235,6 +270,7 @@ mod tests {
                     kind: "activity",
                     operation: "ctx.activity(charge, cents)",
                     line: 3,
+                    waits_for: CommandDesc::Activity("charge"),
                 }),
                 vars: &[],
             },

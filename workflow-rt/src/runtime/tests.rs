@@ -41,6 +41,7 @@ struct Adder;
 
 static DESCRIPTION: Description = Description {
     workflow: "adder",
+    version: 1,
     states: &[],
     transitions: &[],
     fingerprint: 1,
