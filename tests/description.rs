@@ -1,5 +1,5 @@
-//! The description of a generated state machine (text, Mermaid, DOT), its fingerprint, and the
-//! state enum as a public, nameable, inspectable type.
+//! The description of a generated state machine (text, Mermaid, DOT), its version and
+//! fingerprint, and the state enum as a public, nameable, inspectable type.
 
 use std::time::Duration;
 
@@ -138,4 +138,74 @@ fn the_described_workflows_run_straight_and_restored() {
         both(|| TestRun::new(batch, "b", orders.clone()).with_activity(charge)),
         Ok(2)
     );
+}
+
+/// The same body as two versions of one workflow.
+macro_rules! versioned {
+    ($module:ident, $($args:tt)*) => {
+        mod $module {
+            use super::*;
+
+            #[workflow($($args)*)]
+            pub async fn pay(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
+                let payment = ctx.activity(charge, order).await?;
+                ctx.sleep(Duration::from_secs(60)).await;
+                Ok(payment)
+            }
+        }
+    };
+}
+
+versioned!(unversioned, name = "pay");
+versioned!(v1, name = "pay", version = 1);
+versioned!(v2, name = "pay", version = 2);
+
+#[test]
+fn the_version_is_in_the_trait_and_the_description() {
+    assert_eq!(<unversioned::pay as Workflow>::VERSION, 1);
+    assert_eq!(<v1::pay as Workflow>::VERSION, 1);
+    assert_eq!(<v2::pay as Workflow>::VERSION, 2);
+    assert_eq!(unversioned::pay::description().version, 1);
+    assert_eq!(v1::pay::description().version, 1);
+    assert_eq!(v2::pay::description().version, 2);
+    assert_eq!(checkout::VERSION, 1);
+    assert_eq!(checkout::description().version, 1);
+}
+
+#[test]
+fn the_same_body_in_two_versions_has_two_fingerprints() {
+    assert_eq!(
+        <unversioned::pay as Workflow>::FINGERPRINT,
+        <v1::pay as Workflow>::FINGERPRINT
+    );
+    assert_ne!(
+        <v1::pay as Workflow>::FINGERPRINT,
+        <v2::pay as Workflow>::FINGERPRINT
+    );
+    assert_eq!(
+        v2::pay::description().fingerprint,
+        <v2::pay as Workflow>::FINGERPRINT
+    );
+}
+
+#[test]
+fn every_rendering_shows_the_version() {
+    use workflow_rt::Description;
+    let (one, two) = (v1::pay::description(), v2::pay::description());
+    let header = |d: &Description| {
+        format!(
+            "workflow pay v{} (fingerprint {:016x})\n",
+            d.version, d.fingerprint
+        )
+    };
+    assert!(one.to_text().starts_with(&header(one)), "{one}");
+    assert!(two.to_text().starts_with(&header(two)), "{two}");
+    assert!(two.to_text().starts_with("workflow pay v2 (fingerprint "));
+    // Apart from the header, the two descriptions are the same.
+    let body = |d: &Description| d.to_text().split_once('\n').unwrap().1.to_string();
+    assert_eq!(body(one), body(two));
+    assert!(one.to_mermaid().contains("title: \"pay v1\"\n"));
+    assert!(two.to_mermaid().contains("title: \"pay v2\"\n"));
+    assert!(one.to_dot().contains("label=\"pay v1\";\n"));
+    assert!(two.to_dot().contains("label=\"pay v2\";\n"));
 }

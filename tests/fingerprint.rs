@@ -69,3 +69,70 @@ fn the_description_carries_the_same_fingerprint() {
 
 /// Evaluated by the compiler: a const context accepts it.
 const _: u64 = <wide::pay as Workflow>::FINGERPRINT;
+
+/// The workflow text of `narrow::pay` under `#[workflow(name = "pay", $($version)*)]`.
+macro_rules! versioned {
+    ($module:ident, $($version:tt)*) => {
+        mod $module {
+            use super::*;
+            use super::narrow::charge;
+
+            #[workflow(name = "pay", $($version)*)]
+            pub async fn pay(ctx: WorkflowCtx, cents: u64) -> Result<u64, WorkflowError> {
+                let paid = ctx.activity(charge, cents).await?;
+                ctx.sleep(Duration::from_secs(60)).await;
+                Ok(u64::from(paid))
+            }
+        }
+    };
+}
+
+versioned!(default_version,);
+versioned!(version_1, version = 1);
+versioned!(version_2, version = 2);
+versioned!(version_2_again, version = 2);
+versioned!(version_3, version = 3);
+
+#[test]
+fn the_version_changes_the_fingerprint() {
+    let fp = |d: &workflow_rt::Description| d.fingerprint;
+    let v1 = <version_1::pay as Workflow>::FINGERPRINT;
+    let v2 = <version_2::pay as Workflow>::FINGERPRINT;
+    let v3 = <version_3::pay as Workflow>::FINGERPRINT;
+    assert_ne!(v1, v2);
+    assert_ne!(v2, v3);
+    assert_ne!(v1, v3);
+    assert_eq!(v2, <version_2_again::pay as Workflow>::FINGERPRINT);
+    assert_eq!(fp(version_2::pay::description()), v2);
+    assert_eq!(fp(version_3::pay::description()), v3);
+    // Each description shows its own version, and its own fingerprint.
+    for (text, version, fingerprint) in [
+        (version_1::pay::description().to_text(), 1, v1),
+        (version_2::pay::description().to_text(), 2, v2),
+        (version_3::pay::description().to_text(), 3, v3),
+    ] {
+        let header = format!("workflow pay v{version} (fingerprint {fingerprint:016x})\n");
+        assert!(text.starts_with(&header), "{text}");
+    }
+    assert_eq!(<version_1::pay as Workflow>::VERSION, 1);
+    assert_eq!(<version_2::pay as Workflow>::VERSION, 2);
+    assert_eq!(<version_3::pay as Workflow>::VERSION, 3);
+}
+
+#[test]
+fn version_1_written_or_not_keeps_the_fingerprint_of_before_versions() {
+    // The text hashed for a version 1 is the one hashed before versions existed, so the runs
+    // stored then keep matching their code.
+    assert_eq!(<default_version::pay as Workflow>::VERSION, 1);
+    assert_eq!(
+        <default_version::pay as Workflow>::FINGERPRINT,
+        <version_1::pay as Workflow>::FINGERPRINT
+    );
+    assert_eq!(
+        <default_version::pay as Workflow>::FINGERPRINT,
+        <narrow::pay as Workflow>::FINGERPRINT
+    );
+}
+
+/// The version is a const: usable in const contexts, as the fingerprint is.
+const _: () = assert!(<version_2::pay as Workflow>::VERSION == 2);

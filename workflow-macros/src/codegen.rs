@@ -254,6 +254,7 @@ pub fn generate(
     low: &Lowered,
     krate: &TokenStream,
     wf_name: &str,
+    version: u32,
     state_name: Option<&syn::Ident>,
 ) -> TokenStream {
     let func = &wf.func;
@@ -321,9 +322,10 @@ pub fn generate(
     let wf_wake = mixed("__wf_wake");
 
     // The description.
-    let desc = crate::describe::describe(wf_name, low, &variants, krate);
+    let desc = crate::describe::describe(wf_name, version, low, &variants, krate);
     let fingerprint = desc.fingerprint;
     let desc_tokens = desc.tokens;
+    let version = proc_macro2::Literal::u32_unsuffixed(version);
 
     // The activities the body calls, by the name each is registered under (not part of the
     // description: the fingerprint does not change with them).
@@ -398,6 +400,7 @@ pub fn generate(
             #[automatically_derived]
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
+                const VERSION: u32 = #version;
                 const FINGERPRINT: u64 = #fingerprint;
                 const ACTIVITIES: &'static [&'static str] = &[#(#activity_names),*];
                 type Input = #input_ty;

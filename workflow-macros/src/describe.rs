@@ -2,7 +2,9 @@
 //! awaits with kind and line, transitions) and the fingerprint derived from it.
 //!
 //! The fingerprint hashes only what decides whether a stored state can be read by this code:
-//! the workflow's name and, per state in order, the variant name, the await kind and the saved
+//! the workflow's name, its version (`#[workflow(version = N)]`, from 2 on: the text hashed for
+//! a version 1 is the one hashed before versions existed, so stored runs keep their
+//! fingerprint) and, per state in order, the variant name, the await kind and the saved
 //! variables' names and types as written. It does not hash line numbers, the operations'
 //! arguments or code between awaits, so comments, formatting and such edits keep it; a new,
 //! removed or reordered await, or a saved variable added, removed, renamed or retyped, changes
@@ -66,13 +68,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// The text the fingerprint hashes before its states: the name, then the version unless it is 1
+/// (the text of a version 1 is the one hashed before versions existed).
+fn canonical_header(wf_name: &str, version: u32) -> String {
+    let mut canon = format!("workflow {wf_name}\n");
+    if version != 1 {
+        canon.push_str(&format!("version {version}\n"));
+    }
+    canon
+}
+
 pub fn describe(
     wf_name: &str,
+    version: u32,
     low: &Lowered,
     variants: &[syn::Ident],
     krate: &TokenStream,
 ) -> Described {
-    let mut canon = format!("workflow {wf_name}\n");
+    let mut canon = canonical_header(wf_name, version);
     let mut states = Vec::new();
     // Start.
     let start_vars: Vec<(String, String)> = low
@@ -151,11 +164,12 @@ pub fn describe(
         .flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes()))
         .collect();
     let packed = proc_macro2::Literal::byte_string(&bytes);
+    let version_lit = proc_macro2::Literal::u32_unsuffixed(version);
     let tokens = quote! {
         const __WF_TRANSITIONS: [(u16, u16); #n] = #krate::__private::transitions::<#n>(#packed);
         static __WF_DESCRIPTION: #krate::__private::Description = #krate::__private::Description {
             workflow: #wf_name,
-            version: 1,
+            version: #version_lit,
             states: &[#(#state_tokens),*],
             transitions: &__WF_TRANSITIONS,
             fingerprint: #fingerprint,

@@ -27,10 +27,11 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         .name
         .clone()
         .unwrap_or_else(|| func.sig.ident.to_string());
+    let version = proc_macro2::Literal::u32_unsuffixed(args.version());
 
     let allowed = crate::check::strip_escape_hatches(&cx, &mut func.block);
     let Some(wf) = WorkflowFn::from_item(&cx, func.clone()) else {
-        return fallback(&func, &krate, &wf_name, cx.check().err());
+        return fallback(&func, &krate, &wf_name, version, cx.check().err());
     };
     crate::check::check_body(&cx, &wf.func.block, &wf.ctx, &allowed);
     let params: Vec<Var> = wf
@@ -47,10 +48,15 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let body = (*wf.func.block).clone();
     let lowered = crate::lower::lower(&cx, &wf.ctx, &krate, params, body);
     let out = match (lowered, cx.check()) {
-        (Some(low), Ok(())) => {
-            crate::codegen::generate(&wf, &low, &krate, &wf_name, args.state.as_ref())
-        }
-        (_, res) => fallback(&wf.func, &krate, &wf_name, res.err()),
+        (Some(low), Ok(())) => crate::codegen::generate(
+            &wf,
+            &low,
+            &krate,
+            &wf_name,
+            args.version(),
+            args.state.as_ref(),
+        ),
+        (_, res) => fallback(&wf.func, &krate, &wf_name, version, res.err()),
     };
     dump_expansion(&wf_name, out)
 }
@@ -104,6 +110,7 @@ fn fallback(
     func: &ItemFn,
     krate: &TokenStream,
     wf_name: &str,
+    version: proc_macro2::Literal,
     err: Option<syn::Error>,
 ) -> TokenStream {
     let err = err.map(|e| e.to_compile_error());
@@ -137,6 +144,7 @@ fn fallback(
             #[automatically_derived]
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
+                const VERSION: u32 = #version;
                 const FINGERPRINT: u64 = 0;
                 const ACTIVITIES: &'static [&'static str] = &[];
                 type Input = #input;

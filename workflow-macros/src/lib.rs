@@ -33,8 +33,10 @@ pub fn activity(args: TokenStream, item: TokenStream) -> TokenStream {
 /// names the variable and what to write when it cannot.
 ///
 /// Arguments: `name = "..."` (the stored name; default: the function's name),
-/// `state = "..."` (the state enum's name, when `NameState` is already a type of yours) and
-/// `crate = "..."` (the path of `workflow_rt` if you renamed it).
+/// `version = N` (which version of the workflow this code is, an integer literal from 1 to
+/// `u32::MAX`; default 1: `Workflow::VERSION`, shown in the description and part of the
+/// fingerprint), `state = "..."` (the state enum's name, when `NameState` is already a type of
+/// yours) and `crate = "..."` (the path of `workflow_rt` if you renamed it).
 ///
 #[doc = include_str!("check/determinism.md")]
 #[proc_macro_attribute]

@@ -7,8 +7,14 @@
 use proc_macro2::TokenStream;
 
 fn expand(src: &str) -> String {
+    expand_with("", src)
+}
+
+/// The expansion of `#[workflow(args)]` on `src`.
+fn expand_with(args: &str, src: &str) -> String {
     let item: TokenStream = src.parse().expect("test source parses");
-    let out = crate::expand::workflow(TokenStream::new(), item);
+    let args: TokenStream = args.parse().expect("test arguments parse");
+    let out = crate::expand::workflow(args, item);
     let file: syn::File =
         syn::parse2(out.clone()).unwrap_or_else(|e| panic!("expansion does not parse: {e}\n{out}"));
     prettyplease::unparse(&file)
@@ -16,7 +22,12 @@ fn expand(src: &str) -> String {
 
 /// The fingerprint's const expression (`FINGERPRINT`'s value, up to its `;`).
 fn fingerprint_expr(src: &str) -> String {
-    let out = expand(src);
+    fingerprint_expr_with("", src)
+}
+
+/// The fingerprint's const expression under `#[workflow(args)]`.
+fn fingerprint_expr_with(args: &str, src: &str) -> String {
+    let out = expand_with(args, src);
     let start = out
         .find("const FINGERPRINT: u64 =")
         .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
@@ -27,7 +38,12 @@ fn fingerprint_expr(src: &str) -> String {
 
 /// The hash of the written layout: the first `u64` literal of the fingerprint's expression.
 fn fingerprint(src: &str) -> u64 {
-    let expr = fingerprint_expr(src);
+    fingerprint_with("", src)
+}
+
+/// The hash of the written layout under `#[workflow(args)]`.
+fn fingerprint_with(args: &str, src: &str) -> u64 {
+    let expr = fingerprint_expr_with(args, src);
     let lit = expr
         .split(|c: char| !c.is_ascii_alphanumeric())
         .find(|t| t.ends_with("u64") && t.len() > 3 && t.starts_with(|c: char| c.is_ascii_digit()))
@@ -232,6 +248,41 @@ async fn fp(ctx: WorkflowCtx, order: Order) -> Result<String, WorkflowError> {
         "Ok(format!(\"{payment} {note} {}\", order.id))",
     );
     assert_ne!(fingerprint(&longer), base);
+}
+
+#[test]
+fn fingerprint_includes_the_version() {
+    let base = fingerprint(BASE);
+    // Version 1, written or not, hashes what was hashed before versions existed: stored runs
+    // keep their fingerprint.
+    assert_eq!(fingerprint_with("version = 1", BASE), base);
+    assert_eq!(
+        base, 0x1848_2179_4c06_462a,
+        "the fingerprint of a version 1 changed"
+    );
+    let v2 = fingerprint_with("version = 2", BASE);
+    let v3 = fingerprint_with("version = 3", BASE);
+    assert_ne!(v2, base);
+    assert_ne!(v3, base);
+    assert_ne!(v2, v3);
+    assert_eq!(fingerprint_with("name = \"fp\", version = 2", BASE), v2);
+}
+
+#[test]
+fn the_version_is_in_the_impl_and_the_description() {
+    let out = expand_with("version = 7", BASE);
+    assert!(out.contains("const VERSION: u32 = 7;"), "{out}");
+    assert!(out.contains("version: 7,"), "{out}");
+    let out = expand(BASE);
+    assert!(out.contains("const VERSION: u32 = 1;"), "{out}");
+    assert!(out.contains("version: 1,"), "{out}");
+    // Also in the impl emitted next to the errors of a body that does not compile.
+    let out = expand_with(
+        "version = 4",
+        "async fn bad(ctx: WorkflowCtx, x: u64) -> u64 { let f = async { 1 }; x }",
+    );
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(out.contains("const VERSION: u32 = 4;"), "{out}");
 }
 
 #[test]

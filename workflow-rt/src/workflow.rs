@@ -116,8 +116,8 @@ pub enum CommandDesc {
     Unknown,
 }
 
-/// The plain text of [`Description::to_text`]: the workflow and its fingerprint, one block per
-/// state (its await and the variables it saves), then the transitions.
+/// The plain text of [`Description::to_text`]: the workflow, its version and its fingerprint,
+/// one block per state (its await and the variables it saves), then the transitions.
 ///
 /// ```
 /// use std::time::Duration;
@@ -132,7 +132,7 @@ pub enum CommandDesc {
 /// let description = nap::description();
 /// let text = description.to_string();
 /// assert_eq!(text, description.to_text());
-/// assert!(text.starts_with("workflow nap (fingerprint "));
+/// assert!(text.starts_with("workflow nap v1 (fingerprint "));
 /// assert!(text.contains(": sleep `ctx.sleep(Duration::from_secs(secs))`\n        secs: u64\n"));
 /// assert!(text.ends_with("  transitions:\n    Start -> Await1Sleep\n    Await1Sleep -> Returned\n"));
 /// println!("{description}");
@@ -141,8 +141,8 @@ impl fmt::Display for Description {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "workflow {} (fingerprint {:016x})",
-            self.workflow, self.fingerprint
+            "workflow {} v{} (fingerprint {:016x})",
+            self.workflow, self.version, self.fingerprint
         )?;
         for (i, st) in self.states.iter().enumerate() {
             write!(f, "  [{i}] {}", st.name)?;
@@ -197,9 +197,14 @@ impl Description {
         self.to_string()
     }
 
-    /// A Mermaid `stateDiagram-v2` rendering.
+    /// A Mermaid `stateDiagram-v2` rendering, titled with the workflow and its version
+    /// (`checkout v2`).
     pub fn to_mermaid(&self) -> String {
-        let mut s = String::from("stateDiagram-v2\n");
+        let mut s = format!(
+            "---\ntitle: \"{} v{}\"\n---\nstateDiagram-v2\n",
+            self.workflow.replace(['"', '\\', '\n'], "'"),
+            self.version
+        );
         for st in self.states.iter() {
             let mut label = st.name.to_string();
             if let Some(a) = &st.awaits {
@@ -221,9 +226,14 @@ impl Description {
         s
     }
 
-    /// A Graphviz DOT rendering.
+    /// A Graphviz DOT rendering, labelled with the workflow and its version (`checkout v2`).
     pub fn to_dot(&self) -> String {
-        let mut s = format!("digraph {} {{\n", self.workflow);
+        let mut s = format!(
+            "digraph {} {{\n  label=\"{} v{}\";\n  labelloc=t;\n",
+            self.workflow,
+            self.workflow.replace('"', "\\\""),
+            self.version
+        );
         for st in self.states.iter() {
             let mut label = st.name.to_string();
             if let Some(a) = &st.awaits {
@@ -287,7 +297,7 @@ mod tests {
     #[test]
     fn display_writes_the_text() {
         let expected = "\
-workflow pay (fingerprint 00000000000000ab)
+workflow pay v1 (fingerprint 00000000000000ab)
   [0] Start
         cents: u64
   [1] Await1Charge at line 3: activity `ctx.activity(charge, cents)`
@@ -299,5 +309,25 @@ workflow pay (fingerprint 00000000000000ab)
         assert_eq!(DESCRIPTION.to_string(), expected);
         assert_eq!(format!("{DESCRIPTION}"), expected);
         assert_eq!(DESCRIPTION.to_text(), expected);
+    }
+
+    #[test]
+    fn every_rendering_shows_the_version() {
+        let v2 = Description {
+            version: 2,
+            ..DESCRIPTION
+        };
+        assert!(
+            v2.to_text()
+                .starts_with("workflow pay v2 (fingerprint 00000000000000ab)\n")
+        );
+        assert!(
+            v2.to_mermaid()
+                .starts_with("---\ntitle: \"pay v2\"\n---\nstateDiagram-v2\n")
+        );
+        assert!(
+            v2.to_dot()
+                .starts_with("digraph pay {\n  label=\"pay v2\";\n  labelloc=t;\n")
+        );
     }
 }

@@ -1,4 +1,5 @@
-// `name` sets the stored name; `crate` names the runtime crate when it is renamed.
+// `name` sets the stored name; `version` the version of the code; `crate` names the runtime
+// crate when it is renamed.
 use workflow_rt::prelude::*;
 use workflow_rt::testing::TestRun;
 
@@ -7,13 +8,15 @@ async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
     Ok(sku.len() as u64)
 }
 
-#[workflow(name = "quote-v2", crate = "::workflow_rt")]
+#[workflow(name = "quote", version = 2, crate = "::workflow_rt")]
 async fn quote(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
     Ok(ctx.activity(price, sku).await?)
 }
 
 fn main() {
-    assert_eq!(<quote as Workflow>::NAME, "quote-v2");
+    assert_eq!(<quote as Workflow>::NAME, "quote");
+    assert_eq!(<quote as Workflow>::VERSION, 2);
+    assert_eq!(quote::description().version, 2);
     assert_eq!(<price as Activity>::NAME, "price-v2");
     for snapshots in [false, true] {
         let run = TestRun::new(quote, "q-1", "abcd".to_string())

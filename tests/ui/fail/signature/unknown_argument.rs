@@ -5,7 +5,7 @@ async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
     Ok(sku.len() as u64)
 }
 
-#[workflow(version = "2")]
+#[workflow(retries = 3)]
 async fn versioned(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
     Ok(ctx.activity(price, sku).await?)
 }
