@@ -1,5 +1,5 @@
-//! The description of a generated state machine (text, Mermaid, DOT), its version and
-//! fingerprint, and the state enum as a public, nameable, inspectable type.
+//! The description of a generated state machine (text, Mermaid, DOT), its version, fingerprint
+//! and what each await waits for, and the state enum as a public, nameable, inspectable type.
 
 use std::time::Duration;
 
@@ -208,4 +208,168 @@ fn every_rendering_shows_the_version() {
     assert!(two.to_mermaid().contains("title: \"pay v2\"\n"));
     assert!(one.to_dot().contains("label=\"pay v1\";\n"));
     assert!(two.to_dot().contains("label=\"pay v2\";\n"));
+}
+
+// --- What each await waits for -----------------------------------------------------------------
+
+use workflow_rt::{ActivityOptions, CommandDesc};
+
+#[activity(name = "x")]
+async fn renamed(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n)
+}
+
+#[activity]
+async fn plain(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n + 1)
+}
+
+mod signals {
+    use workflow_rt::Signal;
+
+    pub const NOTE: Signal<String> = Signal::new("note");
+}
+
+const APPROVE: Signal<bool> = Signal::new("approve");
+const AMOUNT: &str = "amount";
+static REVIEW: Signal<bool> = Signal::new("review");
+
+// `ctx.signal(&APPROVE)` is written on purpose: a borrowed typed signal is read too.
+#[allow(clippy::needless_borrows_for_generic_args)]
+#[workflow]
+async fn waits(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
+    const LOCAL: Signal<u8> = Signal::new("local");
+    // Activities, with their options.
+    let a = ctx.activity(plain, n).await?;
+    let b = ctx
+        .activity(renamed, a)
+        .retry(RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3))
+        .start_to_close(Duration::from_secs(5))
+        .schedule_to_close(Duration::from_secs(50))
+        .heartbeat_timeout(Duration::from_secs(2))
+        .options(ActivityOptions::default())
+        .await?;
+    ctx.sleep(Duration::from_secs(1)).await;
+    // Signals: a string, a string with the payload's type, typed consts (of the module, of
+    // another, of the body, borrowed, a static), a `&str` const, a computed name, and with a
+    // timeout.
+    let _: u64 = ctx.signal("plain").await;
+    let _ = ctx.signal::<u64>("turbofish").await;
+    let _ = ctx.signal(APPROVE).await;
+    let _ = ctx.signal(signals::NOTE).await;
+    let _ = ctx.signal(LOCAL).await;
+    let _ = ctx.signal(&APPROVE).await;
+    let _ = ctx.signal(REVIEW).await;
+    let _ = ctx.signal::<u64>(AMOUNT).await;
+    let _ = ctx.signal::<u64>(format!("dyn-{n}")).await;
+    let _ = ctx
+        .signal::<bool>("late")
+        .timeout(Duration::from_secs(60))
+        .await;
+    let _ = ctx.signal(APPROVE).timeout(Duration::from_secs(60)).await;
+    // Joins and selects, of tuples and `vec![..]`, nested.
+    let (c, d, ()) = ctx
+        .join((
+            ctx.activity(plain, b),
+            ctx.activity(renamed, b),
+            ctx.sleep(Duration::from_secs(1)),
+        ))
+        .await;
+    let both = ctx
+        .join(vec![ctx.activity(plain, 1), ctx.activity(plain, 2)])
+        .await;
+    let first = ctx
+        .select((
+            ctx.signal::<u64>("bonus").timeout(Duration::from_secs(9)),
+            ctx.join((ctx.activity(renamed, 3), ctx.sleep(Duration::from_secs(1)))),
+        ))
+        .await;
+    let (_, e) = ctx
+        .select(vec![ctx.activity(renamed, 4), ctx.activity(renamed, 5)])
+        .await;
+    // Over a `Vec` built elsewhere.
+    let calls: Vec<_> = (0..n).map(|i| ctx.activity(plain, i)).collect();
+    let all: Vec<Result<u64, ActivityError>> = ctx.join(calls).await;
+    let racers: Vec<_> = (0..2).map(|i| ctx.activity(renamed, i)).collect();
+    let (_, f): (usize, Result<u64, ActivityError>) = ctx.select(racers).await;
+    // Operations built before the await, and an activity held in a variable.
+    let answer = ctx.signal::<u64>("answer");
+    let deadline = ctx.sleep(Duration::from_secs(60));
+    let g: u64 = match ctx.select((answer, deadline)).await {
+        Select2::First(v) => v,
+        Select2::Second(()) => 0,
+    };
+    let held = plain;
+    let h = ctx.activity(held, 6).await?;
+    let _ = first;
+    Ok(c? + d? + both.len() as u64 + e? + all.len() as u64 + f? + g + h)
+}
+
+#[test]
+fn each_await_says_what_it_waits_for() {
+    use CommandDesc::*;
+    let found: Vec<(&str, CommandDesc)> = waits::description()
+        .states
+        .iter()
+        .filter_map(|s| s.awaits.map(|a| (a.kind, a.waits_for)))
+        .collect();
+    let expected: Vec<(&str, CommandDesc)> = vec![
+        ("activity", Activity("plain")),
+        // A renamed activity is described by its name.
+        ("activity", Activity("x")),
+        ("sleep", Timer),
+        ("signal", Signal(Some("plain"))),
+        ("signal", Signal(Some("turbofish"))),
+        ("signal", Signal(Some("approve"))),
+        ("signal", Signal(Some("note"))),
+        ("signal", Signal(Some("local"))),
+        ("signal", Signal(Some("approve"))),
+        ("signal", Signal(Some("review"))),
+        ("signal", Signal(Some("amount"))),
+        ("signal", Signal(None)),
+        ("signal+timeout", Select(&[Signal(Some("late")), Timer])),
+        ("signal+timeout", Select(&[Signal(Some("approve")), Timer])),
+        ("join", Join(&[Activity("plain"), Activity("x"), Timer])),
+        ("join", Join(&[Activity("plain"), Activity("plain")])),
+        (
+            "select",
+            Select(&[
+                Select(&[Signal(Some("bonus")), Timer]),
+                Join(&[Activity("x"), Timer]),
+            ]),
+        ),
+        ("select", Select(&[Activity("x"), Activity("x")])),
+        ("join", Many(&Unknown)),
+        ("select", Many(&Unknown)),
+        ("select", Select(&[Unknown, Unknown])),
+        ("activity", Unknown),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for (i, (got, want)) in found.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "await {}", i + 1);
+    }
+}
+
+#[test]
+fn the_workflow_that_describes_every_form_runs() {
+    use workflow_rt::testing::TestRun;
+    let run = TestRun::new(waits, "w", 2)
+        .with_activity(plain)
+        .with_activity(renamed)
+        .signal("plain", 1u64)
+        .signal("turbofish", 2u64)
+        .signal(APPROVE, true)
+        .signal(signals::NOTE, "n".to_string())
+        .signal("local", 7u8)
+        .signal(APPROVE, true)
+        .signal(REVIEW, true)
+        .signal("amount", 3u64)
+        .signal("dyn-2", 4u64)
+        .signal("late", true)
+        .signal(APPROVE, false)
+        .signal("bonus", 5u64)
+        .signal("answer", 6u64)
+        .run()
+        .unwrap();
+    assert!(run.output.is_ok(), "{:?}", run.output);
 }

@@ -322,7 +322,7 @@ pub fn generate(
     let wf_wake = mixed("__wf_wake");
 
     // The description.
-    let desc = crate::describe::describe(wf_name, version, low, &variants, krate);
+    let desc = crate::describe::describe(wf, wf_name, version, low, &variants, krate);
     let fingerprint = desc.fingerprint;
     let desc_tokens = desc.tokens;
     let version = proc_macro2::Literal::u32_unsuffixed(version);

@@ -15,11 +15,15 @@
 //! fingerprint is a const expression that folds in `<charge as Activity>::OUTPUT_FINGERPRINT`
 //! (the hash `#[activity]` takes of its written output type) for each such activity, evaluated
 //! by the compiler.
+//!
+//! Each await's `waits_for` (`CommandDesc`) is read off its operation by
+//! [`crate::lower::ops::waits_for`]; it is not hashed (the await kinds are).
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::visit::Visit;
 
+use crate::ast::WorkflowFn;
 use crate::lower::Lowered;
 use crate::lower::ir::{Var, compact};
 
@@ -79,6 +83,7 @@ fn canonical_header(wf_name: &str, version: u32) -> String {
 }
 
 pub fn describe(
+    wf: &WorkflowFn,
     wf_name: &str,
     version: u32,
     low: &Lowered,
@@ -145,13 +150,24 @@ pub fn describe(
         }
     }
 
+    // A variable of the body: a name it binds, as written or as renamed by the lowering
+    // (`amount_wf1`), or one of the lowering's temporaries.
+    let bound = crate::lower::ops::bound_names(&wf.func);
+    let is_local = |i: &syn::Ident| {
+        let name = i.to_string();
+        name.starts_with("__wf")
+            || bound.contains(&name)
+            || bound.contains(&crate::lower::ir::display_name(i))
+    };
     let state_tokens = states.iter().map(|(name, site, vars)| {
         let awaits = match site {
             Some(s) => {
                 let kind = s.kind.as_str();
                 let op = &s.text;
                 let line = s.line;
-                quote!(::core::option::Option::Some(#krate::__private::AwaitDesc { kind: #kind, operation: #op, line: #line, waits_for: #krate::__private::CommandDesc::Unknown }))
+                let waits_for = crate::lower::ops::waits_for(&s.op, &wf.ctx, &is_local)
+                    .to_tokens(krate);
+                quote!(::core::option::Option::Some(#krate::__private::AwaitDesc { kind: #kind, operation: #op, line: #line, waits_for: #waits_for }))
             }
             None => quote!(::core::option::Option::None),
         };

@@ -289,3 +289,28 @@ pub fn debug_as_json<T: Serialize>(value: &T, f: &mut std::fmt::Formatter<'_>) -
         Err(e) => write!(f, "<state not representable as JSON: {e}>"),
     }
 }
+
+/// `SignalName(SIG).name()`: the name of the signal `ctx.signal(SIG)` waits for, as a const
+/// expression, for the description's [`CommandDesc::Signal`]. `SIG` is a const (or a static)
+/// holding a [`crate::Signal<T>`], a `&Signal<T>` or a `&'static str`; [`crate::IntoSignal`]
+/// cannot be called in a const context, so each of these has its own inherent `const fn`.
+#[allow(missing_debug_implementations)]
+pub struct SignalName<S>(pub S);
+
+impl<T> SignalName<crate::Signal<T>> {
+    pub const fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl<T> SignalName<&crate::Signal<T>> {
+    pub const fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl SignalName<&'static str> {
+    pub const fn name(&self) -> &'static str {
+        self.0
+    }
+}

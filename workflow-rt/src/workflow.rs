@@ -186,7 +186,18 @@ pub struct AwaitDesc {
     pub operation: &'static str,
     /// The line of the `.await` in the source file.
     pub line: u32,
-    /// The commands the operation issues, as far as the source says.
+    /// The commands the operation issues, as far as the source says. `#[workflow]` reads it
+    /// off the operation: `ctx.activity(a, ..)` (with any options) is
+    /// [`CommandDesc::Activity`] of `<a as Activity>::NAME`; `ctx.sleep(..)` a
+    /// [`CommandDesc::Timer`]; `ctx.signal(..)` a [`CommandDesc::Signal`] named by its string
+    /// literal or its const (`APPROVE`, `signals::APPROVE`: a `Signal<T>` or a `&'static str`),
+    /// `None` for any other name; `.timeout(d)` on a signal makes it a
+    /// [`CommandDesc::Select`] of the signal and a timer; `ctx.join((..))` / `ctx.join(vec![..])`
+    /// a [`CommandDesc::Join`] and `ctx.select((..))` / `ctx.select(vec![..])` a
+    /// [`CommandDesc::Select`] of their operations' descriptions (an operation built before the
+    /// await is [`CommandDesc::Unknown`]); a join or a select over a `Vec` built elsewhere is
+    /// [`CommandDesc::Many`] of [`CommandDesc::Unknown`]. An activity held in a variable is
+    /// [`CommandDesc::Unknown`].
     pub waits_for: CommandDesc,
 }
 

@@ -17,6 +17,10 @@ fn main() {
     assert_eq!(<quote as Workflow>::NAME, "quote");
     assert_eq!(<quote as Workflow>::VERSION, 2);
     assert_eq!(quote::description().version, 2);
+    assert_eq!(
+        quote::description().states[1].awaits.unwrap().waits_for,
+        workflow_rt::CommandDesc::Activity("price-v2")
+    );
     assert_eq!(<price as Activity>::NAME, "price-v2");
     for snapshots in [false, true] {
         let run = TestRun::new(quote, "q-1", "abcd".to_string())

@@ -5,6 +5,8 @@
 //! `ctx.activity(path, input)[.retry(..)|.start_to_close(..)|...]`, `ctx.sleep(d)`,
 //! `ctx.signal::<T>(name)[.timeout(d)]` / `ctx.signal(SIG)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`.
 
+use std::collections::BTreeSet;
+
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Expr, GenericArgument, PathArguments, Type};
@@ -270,6 +272,214 @@ pub fn after_method(ty: Option<&Type>, method: &str) -> Option<Type> {
     }
 }
 
+/// `e` without the parentheses (and invisible groups) around it.
+fn unparen(mut e: &Expr) -> &Expr {
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            _ => return e,
+        }
+    }
+}
+
+/// The names the function binds (parameters, `let`s, closure parameters, patterns), outside
+/// the items nested in it: a path of one of these names in an operation is a variable, not an
+/// item that a const expression can name.
+pub fn bound_names(func: &syn::ItemFn) -> BTreeSet<String> {
+    use syn::visit::Visit;
+    #[derive(Default)]
+    struct Bound(BTreeSet<String>);
+    impl<'ast> Visit<'ast> for Bound {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.insert(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut bound = Bound::default();
+    func.sig.inputs.iter().for_each(|a| bound.visit_fn_arg(a));
+    bound.visit_block(&func.block);
+    bound.0
+}
+
+/// What an awaited operation waits for, as far as its source says: the macro's side of
+/// `CommandDesc` (`workflow-rt`'s `workflow.rs`), mirroring what each operation schedules
+/// (`context.rs`).
+#[derive(Clone)]
+pub enum Waits {
+    /// `ctx.activity(path, ..)`, with any of its options.
+    Activity(syn::Path),
+    /// `ctx.sleep(..)`.
+    Timer,
+    /// `ctx.signal(..)`: its name, if the source gives it.
+    Signal(Option<SignalName>),
+    /// `ctx.join((..))` / `ctx.join(vec![..])`, and
+    Join(Vec<Waits>),
+    /// `ctx.select((..))` / `ctx.select(vec![..])`, and a signal with a timeout (the signal,
+    /// then the timer).
+    Select(Vec<Waits>),
+    /// `ctx.join(ops)` / `ctx.select(ops)` over a `Vec` built elsewhere.
+    Many(Box<Waits>),
+    /// Anything else (an operation built elsewhere, an activity held in a variable).
+    Unknown,
+}
+
+/// The name of a signal, as written.
+#[derive(Clone)]
+pub enum SignalName {
+    /// `ctx.signal("approve")`.
+    Literal(syn::LitStr),
+    /// `ctx.signal(APPROVE)` / `ctx.signal(&signals::APPROVE)`: a const (a `Signal<T>`, a
+    /// `&Signal<T>` or a `&'static str`), whose name the compiler reads.
+    Const(Box<Expr>),
+}
+
+/// Whether the path `p` may name a const holding a signal's name: not a variable of the body,
+/// and named as consts are (no lowercase letter in its last segment: `APPROVE`,
+/// `signals::APPROVE`). A unit struct or an enum variant of the user's own that implements
+/// `IntoSignal` (`Approve`, `Signals::Approve`) is not read: its name is not a const expression.
+fn const_like(p: &syn::ExprPath, is_local: &dyn Fn(&syn::Ident) -> bool) -> bool {
+    p.qself.is_none()
+        && !p.path.get_ident().is_some_and(is_local)
+        && p.path.segments.last().is_some_and(|s| {
+            s.arguments.is_none() && !s.ident.to_string().chars().any(|c| c.is_lowercase())
+        })
+}
+
+/// What operation `e` (the expression before `.await`, or an operation inside a join or a
+/// select) waits for. `is_local` tells a variable of the body from an item.
+pub fn waits_for(e: &Expr, ctx: &syn::Ident, is_local: &dyn Fn(&syn::Ident) -> bool) -> Waits {
+    let Some(kind) = classify(e, ctx) else {
+        return Waits::Unknown;
+    };
+    let (_, calls) = unchain(e);
+    let arg = calls[0].args.first().map(unparen);
+    let signal = || {
+        Waits::Signal(match arg {
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            })) => Some(SignalName::Literal(s.clone())),
+            Some(Expr::Path(p)) if const_like(p, is_local) => {
+                Some(SignalName::Const(Box::new(Expr::Path(p.clone()))))
+            }
+            Some(Expr::Reference(r)) if r.mutability.is_none() => match unparen(&r.expr) {
+                Expr::Path(p) if const_like(p, is_local) => {
+                    Some(SignalName::Const(Box::new(Expr::Reference(r.clone()))))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    match kind {
+        OpKind::Activity => match arg {
+            Some(Expr::Path(p))
+                if p.qself.is_none() && !p.path.get_ident().is_some_and(is_local) =>
+            {
+                Waits::Activity(p.path.clone())
+            }
+            _ => Waits::Unknown,
+        },
+        OpKind::Sleep => Waits::Timer,
+        OpKind::Signal => signal(),
+        OpKind::SignalTimeout => Waits::Select(vec![signal(), Waits::Timer]),
+        OpKind::Join | OpKind::Select => {
+            let ops: Option<Vec<Waits>> = match arg {
+                Some(Expr::Tuple(t)) => Some(
+                    t.elems
+                        .iter()
+                        .map(|op| waits_for(op, ctx, is_local))
+                        .collect(),
+                ),
+                Some(Expr::Macro(m)) if m.mac.path.is_ident("vec") => m
+                    .mac
+                    .parse_body_with(
+                        syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+                    )
+                    .ok()
+                    .map(|ops| ops.iter().map(|op| waits_for(op, ctx, is_local)).collect()),
+                _ => None,
+            };
+            match (ops, kind) {
+                (Some(ops), OpKind::Join) => Waits::Join(ops),
+                (Some(ops), _) => Waits::Select(ops),
+                (None, _) => Waits::Many(Box::new(Waits::Unknown)),
+            }
+        }
+    }
+}
+
+impl Waits {
+    /// The `CommandDesc` expression, a const expression: an activity's name is
+    /// `<path as Activity>::NAME`, a signal const's `SignalName(SIG).name()`.
+    pub fn to_tokens(&self, krate: &TokenStream) -> TokenStream {
+        let desc = quote!(#krate::__private::CommandDesc);
+        match self {
+            Waits::Activity(p) => {
+                let at = syn::spanned::Spanned::span(p);
+                let name = quote::quote_spanned!(at=> <#p as #krate::Activity>::NAME);
+                quote!(#desc::Activity(#name))
+            }
+            Waits::Timer => quote!(#desc::Timer),
+            Waits::Signal(None) => quote!(#desc::Signal(::core::option::Option::None)),
+            Waits::Signal(Some(SignalName::Literal(s))) => {
+                quote!(#desc::Signal(::core::option::Option::Some(#s)))
+            }
+            Waits::Signal(Some(SignalName::Const(e))) => {
+                let at = syn::spanned::Spanned::span(e);
+                let name = quote::quote_spanned!(at=> #krate::__private::SignalName(#e).name());
+                quote!(#desc::Signal(::core::option::Option::Some(#name)))
+            }
+            Waits::Join(ops) => {
+                let ops = ops.iter().map(|op| op.to_tokens(krate));
+                quote!(#desc::Join(&[#(#ops),*]))
+            }
+            Waits::Select(ops) => {
+                let ops = ops.iter().map(|op| op.to_tokens(krate));
+                quote!(#desc::Select(&[#(#ops),*]))
+            }
+            Waits::Many(op) => {
+                let op = op.to_tokens(krate);
+                quote!(#desc::Many(&#op))
+            }
+            Waits::Unknown => quote!(#desc::Unknown),
+        }
+    }
+}
+
+impl std::fmt::Display for Waits {
+    /// A short text for tests: `Join[Activity(charge), Select[Signal("ok"), Timer]]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |f: &mut std::fmt::Formatter<'_>, name: &str, ops: &[Waits]| {
+            write!(f, "{name}[")?;
+            for (i, op) in ops.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{op}")?;
+            }
+            f.write_str("]")
+        };
+        match self {
+            Waits::Activity(p) => {
+                write!(f, "Activity({})", quote!(#p).to_string().replace(' ', ""))
+            }
+            Waits::Timer => f.write_str("Timer"),
+            Waits::Signal(None) => f.write_str("Signal(?)"),
+            Waits::Signal(Some(SignalName::Literal(s))) => write!(f, "Signal({:?})", s.value()),
+            Waits::Signal(Some(SignalName::Const(e))) => {
+                write!(f, "Signal({})", quote!(#e).to_string().replace(' ', ""))
+            }
+            Waits::Join(ops) => list(f, "Join", ops),
+            Waits::Select(ops) => list(f, "Select", ops),
+            Waits::Many(op) => write!(f, "Many({op})"),
+            Waits::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
 /// The activities the body calls: the path `a` of every `ctx.activity(a, ..)` written in it, each
 /// once, in source order. Wherever the call is (an await's operation, inside `ctx.join(..)` or
 /// `ctx.select(..)`, a closure or a loop that builds the operations, the arguments of an
@@ -279,20 +489,10 @@ pub fn after_method(ty: Option<&Type>, method: &str) -> Option<Type> {
 /// charge; ctx.activity(a, x)`, any name the function binds) is not listed.
 pub fn activity_paths(func: &syn::ItemFn, ctx: &syn::Ident) -> Vec<syn::Path> {
     use syn::visit::Visit;
-    /// The names the function binds (parameters, `let`s, closure parameters, patterns).
-    #[derive(Default)]
-    struct Bound(std::collections::BTreeSet<String>);
-    impl<'ast> Visit<'ast> for Bound {
-        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
-            self.0.insert(p.ident.to_string());
-            syn::visit::visit_pat_ident(self, p);
-        }
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-    }
     struct Collect<'a> {
         ctx: &'a syn::Ident,
-        bound: std::collections::BTreeSet<String>,
-        seen: std::collections::BTreeSet<String>,
+        bound: BTreeSet<String>,
+        seen: BTreeSet<String>,
         paths: Vec<syn::Path>,
     }
     impl<'ast> Visit<'ast> for Collect<'_> {
@@ -327,21 +527,9 @@ pub fn activity_paths(func: &syn::ItemFn, ctx: &syn::Ident) -> Vec<syn::Path> {
             }
         }
     }
-    fn unparen(mut e: &Expr) -> &Expr {
-        loop {
-            match e {
-                Expr::Paren(p) => e = &p.expr,
-                Expr::Group(g) => e = &g.expr,
-                _ => return e,
-            }
-        }
-    }
-    let mut bound = Bound::default();
-    func.sig.inputs.iter().for_each(|a| bound.visit_fn_arg(a));
-    bound.visit_block(&func.block);
     let mut c = Collect {
         ctx,
-        bound: bound.0,
+        bound: bound_names(func),
         seen: Default::default(),
         paths: Vec::new(),
     };
@@ -363,6 +551,141 @@ mod tests {
             .iter()
             .map(|p| p.to_token_stream().to_string().replace(' ', ""))
             .collect()
+    }
+
+    /// What `op` waits for, in the short text of `Waits`'s `Display`, in a body binding `n`,
+    /// `sig` and `ops`.
+    fn waits(op: &str) -> String {
+        let e: syn::Expr = syn::parse_str(op).expect("parses");
+        let ctx = syn::Ident::new("ctx", proc_macro2::Span::call_site());
+        let local = |i: &syn::Ident| ["n", "sig", "ops", "act"].contains(&i.to_string().as_str());
+        super::waits_for(&e, &ctx, &local).to_string()
+    }
+
+    #[test]
+    fn an_activity_waits_for_its_activity_with_any_options() {
+        assert_eq!(waits("ctx.activity(charge, n)"), "Activity(charge)");
+        assert_eq!(
+            waits(
+                "ctx.activity(billing::charge, n).retry(p).start_to_close(d).schedule_to_close(d).heartbeat_timeout(d).options(o)"
+            ),
+            "Activity(billing::charge)"
+        );
+        assert_eq!(waits("(ctx.activity(charge, n))"), "Activity(charge)");
+        // Not an item: a variable, a call, another receiver, an unknown option.
+        assert_eq!(waits("ctx.activity(act, n)"), "Unknown");
+        assert_eq!(waits("ctx.activity(pick(), n)"), "Unknown");
+        assert_eq!(waits("other.activity(charge, n)"), "Unknown");
+        assert_eq!(waits("ctx.activity(charge, n).then(f)"), "Unknown");
+    }
+
+    #[test]
+    fn a_sleep_waits_for_a_timer() {
+        assert_eq!(waits("ctx.sleep(Duration::from_secs(n))"), "Timer");
+    }
+
+    #[test]
+    fn a_signal_waits_for_its_name_when_the_source_gives_it() {
+        assert_eq!(waits(r#"ctx.signal("approve")"#), r#"Signal("approve")"#);
+        assert_eq!(
+            waits(r#"ctx.signal::<bool>("approve")"#),
+            r#"Signal("approve")"#
+        );
+        assert_eq!(waits("ctx.signal(APPROVE)"), "Signal(APPROVE)");
+        assert_eq!(
+            waits("ctx.signal(signals::APPROVE)"),
+            "Signal(signals::APPROVE)"
+        );
+        assert_eq!(waits("ctx.signal(&APPROVE)"), "Signal(&APPROVE)");
+        assert_eq!(waits("ctx.signal::<u8>(NAME_2)"), "Signal(NAME_2)");
+        // A variable, a computed name, a type of the user's (not named as a const is).
+        assert_eq!(waits("ctx.signal(sig)"), "Signal(?)");
+        assert_eq!(
+            waits("ctx.signal::<bool>(&format!(\"a{}\", n))"),
+            "Signal(?)"
+        );
+        assert_eq!(waits("ctx.signal(Approve)"), "Signal(?)");
+        assert_eq!(waits("ctx.signal(Signals::Approve)"), "Signal(?)");
+    }
+
+    #[test]
+    fn a_signal_with_a_timeout_waits_for_the_signal_or_a_timer() {
+        assert_eq!(
+            waits(r#"ctx.signal::<bool>("approve").timeout(d)"#),
+            r#"Select[Signal("approve"), Timer]"#
+        );
+        assert_eq!(
+            waits("ctx.signal(APPROVE).timeout(d)"),
+            "Select[Signal(APPROVE), Timer]"
+        );
+        assert_eq!(
+            waits("ctx.signal(sig).timeout(d)"),
+            "Select[Signal(?), Timer]"
+        );
+    }
+
+    #[test]
+    fn join_and_select_wait_for_their_operations() {
+        assert_eq!(
+            waits("ctx.join((ctx.activity(one, n), ctx.sleep(d), ctx.signal::<u8>(\"s\")))"),
+            r#"Join[Activity(one), Timer, Signal("s")]"#
+        );
+        assert_eq!(
+            waits("ctx.join(vec![ctx.activity(one, 1), ctx.activity(two, 2),])"),
+            "Join[Activity(one), Activity(two)]"
+        );
+        assert_eq!(
+            waits("ctx.select((ctx.signal(APPROVE), ctx.sleep(d)))"),
+            "Select[Signal(APPROVE), Timer]"
+        );
+        assert_eq!(
+            waits("ctx.select(vec![ctx.activity(one, 1), ctx.activity(two, 2)])"),
+            "Select[Activity(one), Activity(two)]"
+        );
+        // Nested, with an operation built elsewhere inside.
+        assert_eq!(
+            waits(
+                "ctx.join((ctx.select((ctx.signal::<u8>(\"s\").timeout(d), ctx.activity(one, n))), ops, (ctx.join(ops))))"
+            ),
+            r#"Join[Select[Select[Signal("s"), Timer], Activity(one)], Unknown, Many(Unknown)]"#
+        );
+        assert_eq!(waits("ctx.join((ctx.sleep(d),))"), "Join[Timer]");
+    }
+
+    #[test]
+    fn join_and_select_over_a_vec_built_elsewhere_wait_for_many() {
+        assert_eq!(waits("ctx.join(ops)"), "Many(Unknown)");
+        assert_eq!(waits("ctx.select(ops)"), "Many(Unknown)");
+        assert_eq!(waits("ctx.join(make(n))"), "Many(Unknown)");
+        assert_eq!(waits("ctx.join(vec![ctx.sleep(d); 3])"), "Many(Unknown)");
+    }
+
+    #[test]
+    fn anything_else_is_unknown() {
+        assert_eq!(waits("op"), "Unknown");
+        assert_eq!(waits("ctx.now()"), "Unknown");
+        assert_eq!(waits("ctx.sleep(d).timeout(d)"), "Unknown");
+    }
+
+    #[test]
+    fn the_description_names_an_activity_by_its_name_and_a_signal_const_by_its_name() {
+        let krate = quote::quote!(::workflow_rt);
+        let e: syn::Expr = syn::parse_str(
+            "ctx.join((ctx.activity(charge, n), ctx.signal(APPROVE), ctx.signal::<u8>(\"s\")))",
+        )
+        .unwrap();
+        let ctx = syn::Ident::new("ctx", proc_macro2::Span::call_site());
+        let tokens = super::waits_for(&e, &ctx, &|_| false)
+            .to_tokens(&krate)
+            .to_string()
+            .replace(' ', "");
+        assert_eq!(
+            tokens,
+            "::workflow_rt::__private::CommandDesc::Join(&[\
+             ::workflow_rt::__private::CommandDesc::Activity(<chargeas::workflow_rt::Activity>::NAME),\
+             ::workflow_rt::__private::CommandDesc::Signal(::core::option::Option::Some(::workflow_rt::__private::SignalName(APPROVE).name())),\
+             ::workflow_rt::__private::CommandDesc::Signal(::core::option::Option::Some(\"s\"))])"
+        );
     }
 
     #[test]
