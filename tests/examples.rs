@@ -13,6 +13,10 @@ mod checkout;
 #[allow(dead_code)]
 mod bench;
 
+#[path = "../examples/upgrade.rs"]
+#[allow(dead_code)]
+mod upgrade;
+
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -245,4 +249,46 @@ async fn the_benchmark_runs_with_its_quick_sizes() {
         bench::Options::from_args(&["--quick".into(), "--only".into(), "memory".into()])
             .expect("options");
     assert_eq!(memory_only.only.as_deref(), Some("memory"));
+}
+
+/// The upgrade example, both ways (a migration; v1 kept), each run cached and restored at every
+/// step: the old runs finish on the new code, or on the old code when it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_example_moves_old_runs_to_v2_or_keeps_them_on_v1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    both_modes(async |mode| {
+        let restore = mode == support::Mode::Restored;
+        let open = |name: &str| {
+            std::sync::Arc::new(
+                SqliteStore::open(dir.path().join(format!("{name}-{restore}.db"))).expect("open"),
+            )
+        };
+        let store = open("migrate");
+        upgrade::old_deploy(&store, restore).await.expect("old");
+        let migrated = upgrade::migrate_deploy(&store, restore)
+            .await
+            .expect("migrate");
+        assert_eq!(
+            migrated,
+            [
+                "v2: parcel-1 (priority) delivered in the morning",
+                "v2: parcel-2 (standard) delivered in the morning",
+                "v2: parcel-3 (standard) delivered in the morning",
+            ]
+        );
+        let store = open("pin");
+        upgrade::old_deploy(&store, restore).await.expect("old");
+        let pinned = upgrade::pin_deploy(&store, restore).await.expect("pin");
+        assert_eq!(
+            pinned,
+            [
+                "v1: parcel-1 delivered in the evening",
+                "v1: parcel-2 delivered in the evening",
+                "v1: parcel-3 delivered in the evening",
+                "v2: parcel-4 (standard) delivered in the evening",
+            ]
+        );
+        (migrated, pinned)
+    })
+    .await;
 }

@@ -44,6 +44,7 @@ mod signal;
 mod snapshot;
 mod state_serde;
 mod step;
+mod versions;
 
 pub mod machine;
 pub mod store;
@@ -65,12 +66,13 @@ pub use context::{
     SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use error::{Failure, ResumeError, WorkflowError};
-pub use runtime::{Builder, Handle, Runtime, RuntimeError, WorkflowState};
+pub use runtime::{Builder, Handle, Runtime, RuntimeError, StrandedRun, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};
+pub use versions::{Migration, MigrationError};
 pub use workflow::{AwaitDesc, CommandDesc, Description, StateDesc, Workflow};
 /// # Example
 ///

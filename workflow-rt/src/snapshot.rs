@@ -1,8 +1,12 @@
 //! The snapshot envelope: what the store keeps of a suspended workflow.
 //!
 //! ```text
-//! format version | workflow name | fingerprint | step number | CtxState | postcard state
+//! format 1: 1 | workflow name | fingerprint | step number | CtxState | postcard state
+//! format 2: 2 | workflow name | workflow version | fingerprint | step number | CtxState | state
 //! ```
+//!
+//! A snapshot of a workflow's version 1 is written in format 1, as before versions existed, so
+//! its bytes (and every stored run) stay what they were; a later version's, in format 2.
 //!
 //! All of it postcard: a header, then the state enum's own encoding. The format version comes
 //! first so that a later layout can be recognised; the name and the fingerprint say which code
@@ -48,6 +52,16 @@ pub enum SnapshotError {
         /// The fingerprint of the code at hand.
         code: u64,
     },
+    /// Written by another version of this workflow's code.
+    #[error("snapshot of {workflow:?} was written by its version {stored}, not {code}")]
+    WrongVersion {
+        /// The workflow.
+        workflow: String,
+        /// The version that wrote the snapshot.
+        stored: u32,
+        /// The version of the code at hand.
+        code: u32,
+    },
     /// The bytes do not decode.
     #[error("snapshot does not decode: {0}")]
     Corrupt(String),
@@ -63,6 +77,8 @@ pub struct Snapshot {
     pub format: u16,
     /// The workflow's [`crate::Workflow::NAME`].
     pub workflow: String,
+    /// The [`crate::Workflow::VERSION`] of the code that wrote it (1 in format 1).
+    pub version: u32,
     /// The [`crate::Workflow::FINGERPRINT`] of the code that wrote it.
     pub fingerprint: u64,
     /// How many steps had been committed when it was written.
@@ -81,11 +97,20 @@ struct Header<'a> {
     ctx: CtxState,
 }
 
-impl Snapshot {
-    /// The envelope format this build writes and reads.
-    pub const FORMAT: u16 = 1;
+#[derive(Serialize, Deserialize)]
+struct HeaderV2<'a> {
+    workflow: &'a str,
+    version: u32,
+    fingerprint: u64,
+    step: u64,
+    ctx: CtxState,
+}
 
-    /// Encodes an envelope around `state` in one buffer.
+impl Snapshot {
+    /// The newest envelope format this build writes and reads (it reads every older one).
+    pub const FORMAT: u16 = 2;
+
+    /// Encodes an envelope around `state` of version 1 of `workflow` in one buffer.
     pub fn encode<S: Serialize + ?Sized>(
         workflow: &str,
         fingerprint: u64,
@@ -93,18 +118,40 @@ impl Snapshot {
         ctx: CtxState,
         state: &S,
     ) -> Result<Vec<u8>, SnapshotError> {
+        Self::encode_version(workflow, 1, fingerprint, step, ctx, state)
+    }
+
+    /// Encodes an envelope around `state` of version `version` of `workflow` in one buffer
+    /// (format 1 for version 1, format 2 otherwise).
+    pub fn encode_version<S: Serialize + ?Sized>(
+        workflow: &str,
+        version: u32,
+        fingerprint: u64,
+        step: u64,
+        ctx: CtxState,
+        state: &S,
+    ) -> Result<Vec<u8>, SnapshotError> {
         let enc = |e: postcard::Error| SnapshotError::Encode(e.to_string());
-        let out = postcard::to_extend(&Self::FORMAT, Vec::with_capacity(64)).map_err(enc)?;
-        let out = postcard::to_extend(
-            &Header {
+        let out = if version == 1 {
+            let out = postcard::to_extend(&1u16, Vec::with_capacity(64)).map_err(enc)?;
+            let header = Header {
                 workflow,
                 fingerprint,
                 step,
                 ctx,
-            },
-            out,
-        )
-        .map_err(enc)?;
+            };
+            postcard::to_extend(&header, out).map_err(enc)?
+        } else {
+            let out = postcard::to_extend(&2u16, Vec::with_capacity(64)).map_err(enc)?;
+            let header = HeaderV2 {
+                workflow,
+                version,
+                fingerprint,
+                step,
+                ctx,
+            };
+            postcard::to_extend(&header, out).map_err(enc)?
+        };
         postcard::to_extend(state, out).map_err(enc)
     }
 
@@ -112,16 +159,32 @@ impl Snapshot {
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         let corrupt = |e: postcard::Error| SnapshotError::Corrupt(e.to_string());
         let (format, rest) = postcard::take_from_bytes::<u16>(bytes).map_err(corrupt)?;
-        if format != Self::FORMAT {
-            return Err(SnapshotError::UnsupportedFormat {
-                found: format,
-                supported: Self::FORMAT,
-            });
-        }
-        let (h, state) = postcard::take_from_bytes::<Header<'_>>(rest).map_err(corrupt)?;
+        let (h, state) = match format {
+            1 => {
+                let (h, state) = postcard::take_from_bytes::<Header<'_>>(rest).map_err(corrupt)?;
+                (
+                    HeaderV2 {
+                        workflow: h.workflow,
+                        version: 1,
+                        fingerprint: h.fingerprint,
+                        step: h.step,
+                        ctx: h.ctx,
+                    },
+                    state,
+                )
+            }
+            2 => postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?,
+            found => {
+                return Err(SnapshotError::UnsupportedFormat {
+                    found,
+                    supported: Self::FORMAT,
+                });
+            }
+        };
         Ok(Snapshot {
             format,
             workflow: h.workflow.to_string(),
+            version: h.version,
             fingerprint: h.fingerprint,
             step: h.step,
             ctx: h.ctx,
@@ -133,13 +196,24 @@ impl Snapshot {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = postcard::to_extend(&self.format, Vec::with_capacity(64 + self.state.len()))
             .unwrap_or_default();
-        let h = Header {
-            workflow: &self.workflow,
-            fingerprint: self.fingerprint,
-            step: self.step,
-            ctx: self.ctx,
+        out = if self.format == 1 {
+            let h = Header {
+                workflow: &self.workflow,
+                fingerprint: self.fingerprint,
+                step: self.step,
+                ctx: self.ctx,
+            };
+            postcard::to_extend(&h, out).unwrap_or_default()
+        } else {
+            let h = HeaderV2 {
+                workflow: &self.workflow,
+                version: self.version,
+                fingerprint: self.fingerprint,
+                step: self.step,
+                ctx: self.ctx,
+            };
+            postcard::to_extend(&h, out).unwrap_or_default()
         };
-        out = postcard::to_extend(&h, out).unwrap_or_default();
         out.extend_from_slice(&self.state);
         out
     }
@@ -200,6 +274,33 @@ mod tests {
         );
         assert_eq!(s.to_bytes(), bytes);
         s.check("checkout", 0xabcd).expect("same code");
+        assert_eq!(s.version, 1);
+    }
+
+    #[test]
+    fn a_later_version_is_written_in_format_2() {
+        let bytes =
+            Snapshot::encode_version("checkout", 3, 0xabcd, 4, ctx(), &7u8).expect("encode");
+        let s = Snapshot::decode(&bytes).expect("decode");
+        assert_eq!(
+            (
+                s.format,
+                s.workflow.as_str(),
+                s.version,
+                s.fingerprint,
+                s.step
+            ),
+            (2, "checkout", 3, 0xabcd, 4)
+        );
+        assert_eq!(s.to_bytes(), bytes);
+        assert_eq!(s.decode_state::<u8>().expect("state"), 7);
+        // Version 1 keeps the bytes it always had.
+        let v1 = Snapshot::encode_version("checkout", 1, 0xabcd, 4, ctx(), &7u8).expect("encode");
+        assert_eq!(
+            v1,
+            Snapshot::encode("checkout", 0xabcd, 4, ctx(), &7u8).expect("encode")
+        );
+        assert_eq!(Snapshot::decode(&v1).expect("decode").format, 1);
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub(crate) fn encode<W: Workflow>(
     ctx: CtxState,
 ) -> Result<Vec<u8>, SnapshotError> {
     catch_unwind(AssertUnwindSafe(|| {
-        Snapshot::encode(W::NAME, W::FINGERPRINT, step, ctx, state)
+        Snapshot::encode_version(W::NAME, W::VERSION, W::FINGERPRINT, step, ctx, state)
     }))
     .unwrap_or_else(|panic| {
         Err(SnapshotError::Encode(format!(
@@ -121,6 +121,13 @@ pub(crate) fn encode<W: Workflow>(
 pub(crate) fn restore<W: Workflow>(bytes: &[u8]) -> Result<(Snapshot, W::State), SnapshotError> {
     let snapshot = Snapshot::decode(bytes)?;
     snapshot.check(W::NAME, W::FINGERPRINT)?;
+    if snapshot.version != W::VERSION {
+        return Err(SnapshotError::WrongVersion {
+            workflow: W::NAME.to_string(),
+            stored: snapshot.version,
+            code: W::VERSION,
+        });
+    }
     let state = decode_state::<W>(&snapshot)?;
     Ok((snapshot, state))
 }

@@ -82,6 +82,13 @@
 //! [`TestRun::max_steps`] steps. The only thing it cannot bound is user code that loops forever
 //! between two awaits, or a real activity whose future never completes.
 
+mod upgrades;
+
+pub use upgrades::{
+    LAYOUTS_ENV, LayoutError, MigratedRun, UpgradeError, check_layouts, check_migration,
+    record_layouts,
+};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -1187,6 +1194,13 @@ impl<W: Workflow> TestRun<W> {
                 snapshot
                     .check(W::NAME, W::FINGERPRINT)
                     .map_err(|e| refused(e.to_string()))?;
+                if snapshot.version != W::VERSION {
+                    return Err(refused(format!(
+                        "it was written by version {} of the workflow, this code is version {}",
+                        snapshot.version,
+                        W::VERSION
+                    )));
+                }
                 let state =
                     step::decode_state::<W>(&snapshot).map_err(|e| refused(e.to_string()))?;
                 let step = u32::try_from(snapshot.step)

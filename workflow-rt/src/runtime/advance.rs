@@ -276,32 +276,78 @@ impl Inner {
         if rec.status != WorkflowStatus::Running {
             return Ok(None);
         }
-        let Some(workflow) = self.workflows.get(rec.name.as_str()).cloned() else {
+        if !self.workflows.knows(&rec.name) {
             // Another runtime on this store may know it.
             return Ok(None);
-        };
-        let decoded = workflow.restore(&rec.snapshot).map_err(|e| e.to_string());
+        }
         let pending = match &rec.pending {
-            Some(b) => postcard::from_bytes::<Pending>(b)
-                .map(Some)
-                .map_err(|e| format!("the stored wait does not decode: {e}")),
-            None => Ok(None),
+            Some(b) => match postcard::from_bytes::<Pending>(b) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let reason = format!("the stored wait does not decode: {e}");
+                    self.park(id, rec.version, reason).await?;
+                    return Ok(None);
+                }
+            },
+            None => None,
         };
-        match (decoded, pending) {
-            (Ok((snapshot, state)), Ok(pending)) => Ok(Some(Box::new(Cached {
-                workflow,
-                version: rec.version,
-                step: snapshot.step,
-                ctx: WorkflowCtx::new(id, snapshot.ctx),
-                state,
-                pending,
-                seen_upto: 0,
-            }))),
-            (Err(reason), _) | (_, Err(reason)) => {
+        let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {
+            Ok(ready) => ready,
+            Err(reason) => {
                 self.park(id, rec.version, reason).await?;
-                Ok(None)
+                return Ok(None);
+            }
+        };
+        let mut version = rec.version;
+        let mut migrated = None;
+        if let Some((envelope, detail)) = ready.migrated {
+            let now = self.clock.now_ms();
+            let entry = HistoryEntry::new(now, HistoryKind::Migrated, detail);
+            tracing::info!(workflow = %id, detail = %entry.detail, "migrated a run");
+            match &rec.pending {
+                // Before its first step the run waits on nothing: the migrated snapshot is
+                // written by the commit of that step, with this entry.
+                None => migrated = Some(entry),
+                Some(pending_bytes) => {
+                    let commit = StepCommit {
+                        workflow_id: id.to_string(),
+                        expected_version: rec.version,
+                        now_ms: now,
+                        outcome: StepOutcome::Suspended {
+                            snapshot: envelope,
+                            pending: pending_bytes.clone(),
+                            tasks: Vec::new(),
+                            timers: Vec::new(),
+                        },
+                        consumed_events: Vec::new(),
+                        completed_tasks: Vec::new(),
+                        cancelled: Vec::new(),
+                        seen_events_upto: 0,
+                        // What it waits on may have arrived already.
+                        keep_ready: true,
+                        history: vec![entry],
+                    };
+                    match self.store.commit_step(commit).await {
+                        Ok(v) => version = v,
+                        // Changed meanwhile: whoever changed it goes on from the store.
+                        Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {
+                            return Ok(None);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
+        Ok(Some(Box::new(Cached {
+            workflow: ready.workflow,
+            version,
+            step: ready.snapshot.step,
+            ctx: WorkflowCtx::new(id, ready.snapshot.ctx),
+            state: ready.state,
+            pending,
+            seen_upto: 0,
+            migrated,
+        })))
     }
 
     /// The workflow's inbox; `None` if an event in it does not decode, in which case the
@@ -455,6 +501,11 @@ impl Inner {
                 }
             }
         };
+        if let Some(entry) = c.migrated.take()
+            && !matches!(commit.outcome, StepOutcome::Parked { .. })
+        {
+            commit.history.insert(0, entry);
+        }
         (after, commit)
     }
 

@@ -5,10 +5,13 @@ use std::time::Duration;
 use super::Runtime;
 use super::engine::{Config, Inner};
 use super::error::RuntimeError;
-use super::registry::{ErasedActivity, ErasedWorkflow, RegisteredActivity, RegisteredWorkflow};
+use super::registry::{
+    ErasedActivity, ErasedWorkflow, RegisteredActivity, RegisteredWorkflow, Registry,
+};
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
 use crate::store::Store;
+use crate::versions::{ErasedMigration, Migration, TypedMigration};
 use crate::workflow::Workflow;
 
 /// Configures and starts a [`Runtime`]: `Runtime::builder(store).workflow(..)...build()`.
@@ -51,6 +54,7 @@ pub struct Builder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     workflows: Vec<Arc<dyn ErasedWorkflow>>,
+    migrations: Vec<Arc<dyn ErasedMigration>>,
     activities: Vec<(String, Arc<dyn ErasedActivity>)>,
     worker_id: Option<String>,
     max_concurrent_activities: usize,
@@ -86,6 +90,7 @@ impl Builder {
             store,
             clock: Arc::new(SystemClock),
             workflows: Vec::new(),
+            migrations: Vec::new(),
             activities: Vec::new(),
             worker_id: None,
             max_concurrent_activities: 1000,
@@ -107,6 +112,65 @@ impl Builder {
     pub fn workflow<W: Workflow>(mut self, _workflow: W) -> Self {
         self.workflows
             .push(Arc::new(RegisteredWorkflow::<W>::new()));
+        self
+    }
+
+    /// Registers a migration of workflow runs from version `from` to version `to` of one
+    /// workflow (`to`'s version must be higher): `migrate` maps each state of the old version's
+    /// state enum to a state of the new one, or says to leave the run on the old code, or
+    /// refuses (see [`Migration`]).
+    ///
+    /// A run whose version has a migration is migrated when it is next loaded, before its next
+    /// step: the new snapshot, version and fingerprint are committed at once, with a history
+    /// entry naming both versions and the states, so a migration is applied once even if the
+    /// process dies right after. The new state must wait on the commands the run waits on (the
+    /// same activities, timers and signals, as [`crate::AwaitDesc::waits_for`] says), else the
+    /// run is parked with [`crate::MigrationError::CommandsDiffer`]. Migrations chain: with
+    /// `v1 -> v2` and `v2 -> v3` registered, a v1 run moves to v3 in one commit. The old
+    /// version's code need not be registered, only compiled in (its state enum is the input).
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::{MemoryStore, Migration};
+    ///
+    /// #[workflow(name = "greet")]
+    /// async fn greet_v1(ctx: WorkflowCtx, name: String) -> String {
+    ///     let title: String = ctx.signal("title").await;
+    ///     format!("Hello, {title} {name}")
+    /// }
+    ///
+    /// #[workflow(name = "greet", version = 2)]
+    /// async fn greet(ctx: WorkflowCtx, name: String) -> String {
+    ///     let polite = name.len() > 3;
+    ///     let title: String = ctx.signal("title").await;
+    ///     if polite { format!("Good day, {title} {name}") } else { format!("Hi, {title} {name}") }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder(MemoryStore::new())
+    ///     .workflow(greet)
+    ///     .migrate(greet_v1, greet, |old| match old {
+    ///         GreetV1State::Start { name } => Migration::To(GreetState::Start { name }),
+    ///         GreetV1State::Await1SignalTitle { name } => Migration::To(
+    ///             GreetState::Await1SignalTitle { polite: name.len() > 3, name },
+    ///         ),
+    ///         other => Migration::Refuse(format!("{other:?}")),
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// # rt.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn migrate<A, B, F>(mut self, _from: A, _to: B, migrate: F) -> Self
+    where
+        A: Workflow,
+        B: Workflow,
+        F: Fn(A::State) -> Migration<B::State> + Send + Sync + 'static,
+    {
+        self.migrations
+            .push(Arc::new(TypedMigration::<A, B, F>::new(migrate)));
         self
     }
 
@@ -215,12 +279,35 @@ impl Builder {
     /// see [`Builder::allow_missing_activities`]).
     pub async fn build(self) -> Result<Runtime, RuntimeError> {
         let store = self.store;
-        let mut workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>> = HashMap::new();
+        let mut workflows = Registry::default();
         for w in &self.workflows {
-            if workflows.insert(w.name(), w.clone()).is_some() {
+            if !workflows.add(w.clone()) {
                 return Err(RuntimeError::DuplicateName {
                     kind: "workflow",
-                    name: w.name().to_string(),
+                    name: format!("{} v{}", w.name(), w.version()),
+                });
+            }
+        }
+        for m in &self.migrations {
+            let ((from, _), (to, _)) = (m.from(), m.to());
+            if m.workflow() != m.to_workflow() || to <= from {
+                return Err(RuntimeError::BadMigration {
+                    workflow: m.workflow().to_string(),
+                    from,
+                    to,
+                    reason: if m.workflow() != m.to_workflow() {
+                        format!("it migrates to another workflow, {:?}", m.to_workflow())
+                    } else {
+                        "it must migrate to a higher version".to_string()
+                    },
+                });
+            }
+            if !workflows.add_migration(m.clone()) {
+                return Err(RuntimeError::BadMigration {
+                    workflow: m.workflow().to_string(),
+                    from,
+                    to,
+                    reason: format!("another migration from v{from} is registered"),
                 });
             }
         }
@@ -269,6 +356,15 @@ impl Builder {
         ));
         if explicit_id {
             inner.store.release_leases(&inner.config.worker_id).await?;
+        }
+        // Runs that no registered code can step, and no registered migration can move, are
+        // parked now, with the reason, rather than when their next event comes.
+        let parked = inner.park_stranded().await?;
+        if parked > 0 {
+            tracing::warn!(
+                parked,
+                "parked runs whose version no registered code can step"
+            );
         }
         tokio::spawn(inner.clone().timer_loop());
         tokio::spawn(inner.clone().task_loop());

@@ -8,6 +8,7 @@ use super::engine::{Inner, lock};
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::Pending;
+use crate::store::HistoryEntry;
 
 /// A running workflow as its last step left it, decoded.
 pub(crate) struct Cached {
@@ -19,6 +20,9 @@ pub(crate) struct Cached {
     pub(super) state: ErasedState,
     pub(super) pending: Option<Pending>,
     pub(super) seen_upto: u64,
+    /// A migration of a run that had not taken its first step: recorded in the history by the
+    /// commit of that step, which writes the migrated snapshot.
+    pub(super) migrated: Option<HistoryEntry>,
 }
 
 /// Decoded states by workflow id, at most `capacity` of them (none when it is 0): a state is
@@ -105,6 +109,7 @@ impl Inner {
             state,
             pending: None,
             seen_upto: 0,
+            migrated: None,
         });
         self.cache.put(id.to_string(), cached);
     }
@@ -130,6 +135,9 @@ mod tests {
     impl ErasedWorkflow for Nothing {
         fn name(&self) -> &'static str {
             "nothing"
+        }
+        fn version(&self) -> u32 {
+            1
         }
         fn fingerprint(&self) -> u64 {
             0
@@ -174,6 +182,7 @@ mod tests {
             state: Box::new(()),
             pending: None,
             seen_upto: 0,
+            migrated: None,
         })
     }
 

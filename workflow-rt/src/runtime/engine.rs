@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use super::activities::Attempts;
 use super::cache::StateCache;
 use super::drivers::Drivers;
-use super::registry::{ErasedActivity, ErasedWorkflow};
+use super::registry::{ErasedActivity, Registry};
 use crate::clock::Clock;
 use crate::codec;
 use crate::store::Store;
@@ -35,7 +35,7 @@ pub(crate) struct Config {
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>>,
+    pub workflows: Registry,
     pub activities: HashMap<String, Arc<dyn ErasedActivity>>,
     /// The names in `activities`: the tasks this worker may lease.
     pub activity_names: Vec<String>,
@@ -67,15 +67,14 @@ impl Inner {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        workflows: HashMap<&'static str, Arc<dyn ErasedWorkflow>>,
+        workflows: Registry,
         activities: HashMap<String, Arc<dyn ErasedActivity>>,
         config: Config,
         seed: u64,
     ) -> Self {
         let mut activity_names: Vec<String> = activities.keys().cloned().collect();
         activity_names.sort();
-        let mut workflow_names: Vec<String> = workflows.keys().map(|n| n.to_string()).collect();
-        workflow_names.sort();
+        let workflow_names = workflows.names();
         let cache = StateCache::new(if config.restore_every_step {
             0
         } else {

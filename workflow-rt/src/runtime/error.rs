@@ -25,6 +25,31 @@ pub enum RuntimeError {
         /// The activity's name ([`crate::Activity::NAME`]).
         activity: String,
     },
+    /// A migration registered with [`crate::Builder::migrate`] cannot be used.
+    #[error("the migration of workflow {workflow:?} from v{from} to v{to} is refused: {reason}")]
+    BadMigration {
+        /// The workflow.
+        workflow: String,
+        /// The version it migrates from.
+        from: u32,
+        /// The version it migrates to.
+        to: u32,
+        /// Why.
+        reason: String,
+    },
+    /// New runs start on the newest registered version of a workflow; an older version is
+    /// registered only for the runs that started on it.
+    #[error(
+        "workflow {name:?} v{version} is kept for the runs that started on it; new runs start on v{newest}"
+    )]
+    NotNewest {
+        /// The workflow.
+        name: String,
+        /// The version asked for.
+        version: u32,
+        /// The newest registered.
+        newest: u32,
+    },
     /// This workflow was not registered with the builder: add `.workflow(..)`.
     #[error(
         "workflow {name:?} is not registered with this runtime: add .workflow({name}) to the builder"

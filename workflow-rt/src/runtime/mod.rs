@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) use advance::describe_into;
+
 mod activities;
 mod advance;
 mod builder;
@@ -31,6 +33,7 @@ mod loops;
 mod parking;
 mod registry;
 mod resolve;
+mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +125,15 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// A run that no registered code can step: see [`Runtime::stranded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrandedRun {
+    /// The run.
+    pub run: WorkflowSummary,
+    /// Why no code can step it, and what to do.
+    pub reason: String,
+}
+
 /// A workflow as [`Runtime::state`] shows it: the snapshot is the query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkflowState {
@@ -129,6 +141,9 @@ pub struct WorkflowState {
     pub id: String,
     /// Its registered name.
     pub name: String,
+    /// The version of the workflow's code the run is on ([`Workflow::VERSION`]); `None` if its
+    /// snapshot does not decode.
+    pub workflow_version: Option<u32>,
     /// Where it stands.
     pub status: WorkflowStatus,
     /// Bumped by every step.
@@ -183,7 +198,9 @@ impl Runtime {
 
     /// Starts workflow `W` under `id`, or returns the run already under `id` if it is a run of
     /// `W` with the same input (so a retried start is harmless). Another input, or another
-    /// workflow, under that id is [`RuntimeError::IdInUse`].
+    /// workflow, under that id is [`RuntimeError::IdInUse`]. New runs start on the newest
+    /// registered version of a workflow: starting an older one (kept registered for its runs)
+    /// is [`RuntimeError::NotNewest`].
     pub async fn start<W: Workflow>(
         &self,
         _workflow: W,
@@ -192,11 +209,19 @@ impl Runtime {
     ) -> Result<Handle<W>, RuntimeError> {
         self.check_running()?;
         let id = id.into();
-        let Some(registered) = self.inner.workflows.get(W::NAME).cloned() else {
+        let Some(registered) = self.inner.workflows.version(W::NAME, W::VERSION).cloned() else {
             return Err(RuntimeError::NotRegistered {
                 name: W::NAME.to_string(),
             });
         };
+        let newest = self.inner.workflows.newest(W::NAME).unwrap_or(W::VERSION);
+        if newest > W::VERSION {
+            return Err(RuntimeError::NotNewest {
+                name: W::NAME.to_string(),
+                version: W::VERSION,
+                newest,
+            });
+        }
         let encoded = no_panic("encoding the input", || {
             postcard::to_stdvec(&input).map_err(|e| e.to_string())
         })
@@ -207,13 +232,12 @@ impl Runtime {
         let now = self.inner.clock.now_ms();
         let ctx = WorkflowCtx::initial_state(&id, now);
         let state = W::start(input);
-        let snapshot = no_panic("encoding the state", || {
-            Snapshot::encode(W::NAME, W::FINGERPRINT, 0, ctx, &state).map_err(|e| e.to_string())
-        })
-        .map_err(|reason| RuntimeError::Encode {
-            what: format!("the first state of {}", W::NAME),
-            reason,
-        })?;
+        let snapshot = crate::step::encode::<W>(&state, 0, ctx)
+            .map_err(|e| e.to_string())
+            .map_err(|reason| RuntimeError::Encode {
+                what: format!("the first state of {}", W::NAME),
+                reason,
+            })?;
         let new = NewWorkflow {
             id: id.clone(),
             name: W::NAME.to_string(),
@@ -285,15 +309,19 @@ impl Runtime {
             .load_workflow(id)
             .await
             .map_err(|e| RuntimeError::from_store(id, e))?;
-        let registered = self.inner.workflows.get(rec.name.as_str());
         let snapshot = Snapshot::decode(&rec.snapshot);
         let step = snapshot.as_ref().map(|s| s.step).unwrap_or(0);
+        let workflow_version = snapshot.as_ref().map(|s| s.version).ok();
+        let registered = match &snapshot {
+            Ok(s) => self.inner.workflows.version(&rec.name, s.version),
+            Err(_) => None,
+        };
         let shown = match (registered, &snapshot) {
-            (None, _) => Err(format!(
-                "workflow {:?} is not registered with this runtime",
-                rec.name
+            (_, Err(e)) => Err(e.to_string()),
+            (None, Ok(s)) => Err(format!(
+                "workflow {:?} version {} is not registered with this runtime",
+                rec.name, s.version
             )),
-            (Some(_), Err(e)) => Err(e.to_string()),
             (Some(w), Ok(s)) => s
                 .check(w.name(), w.fingerprint())
                 .map_err(|e| e.to_string())
@@ -316,6 +344,7 @@ impl Runtime {
         Ok(WorkflowState {
             id: rec.id,
             name: rec.name,
+            workflow_version,
             status: rec.status,
             version: rec.version,
             step,
@@ -335,6 +364,21 @@ impl Runtime {
         status: Option<WorkflowStatus>,
     ) -> Result<Vec<WorkflowSummary>, RuntimeError> {
         Ok(self.inner.store.list_workflows(status).await?)
+    }
+
+    /// The runs of this runtime's workflows that no registered code can step and no registered
+    /// migration can move: each with the reason, which names the version and fingerprint it
+    /// was written by and the two fixes. The runtime parks the running ones when it starts
+    /// ([`Builder::build`]); after a deploy that brings the code or a migration back,
+    /// [`Runtime::unpark`] resumes them with nothing lost.
+    pub async fn stranded(&self) -> Result<Vec<StrandedRun>, RuntimeError> {
+        Ok(self
+            .inner
+            .stranded()
+            .await?
+            .into_iter()
+            .map(|(run, reason)| StrandedRun { run, reason })
+            .collect())
     }
 
     /// What happened to workflow `id`, oldest first.

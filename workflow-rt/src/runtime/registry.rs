@@ -2,8 +2,10 @@
 //! runtime handles encoded bytes and never names a user type.
 
 use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
@@ -11,6 +13,7 @@ use crate::context::WorkflowCtx;
 use crate::durable::Resolution;
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::step::{self, StepFailure};
+use crate::versions::ErasedMigration;
 use crate::workflow::Workflow;
 
 /// A workflow's state enum, decoded, behind `Any`.
@@ -19,8 +22,88 @@ pub(crate) type ErasedState = Box<dyn Any + Send>;
 /// [`step::Stepped`] with the output encoded.
 pub(crate) type ErasedStepped = step::Stepped<Vec<u8>>;
 
+/// The workflows a runtime steps, by name and version, and the migrations between versions.
+#[derive(Default)]
+pub(crate) struct Registry {
+    by_name: HashMap<&'static str, BTreeMap<u32, Arc<dyn ErasedWorkflow>>>,
+    /// By workflow name and the version they migrate from.
+    migrations: HashMap<(&'static str, u32), Arc<dyn ErasedMigration>>,
+}
+
+impl Registry {
+    /// Adds a workflow's code; `false` if its name and version are taken.
+    pub(crate) fn add(&mut self, w: Arc<dyn ErasedWorkflow>) -> bool {
+        let versions = self.by_name.entry(w.name()).or_default();
+        if versions.contains_key(&w.version()) {
+            return false;
+        }
+        versions.insert(w.version(), w);
+        true
+    }
+
+    /// Adds a migration; `false` if one from its version is registered already.
+    pub(crate) fn add_migration(&mut self, m: Arc<dyn ErasedMigration>) -> bool {
+        self.migrations
+            .insert((m.workflow(), m.from().0), m)
+            .is_none()
+    }
+
+    /// The code of `name` at `version`, whatever its fingerprint.
+    pub(crate) fn version(&self, name: &str, version: u32) -> Option<&Arc<dyn ErasedWorkflow>> {
+        self.by_name.get(name)?.get(&version)
+    }
+
+    /// The code that may step a snapshot of `name` at `version` written with `fingerprint`.
+    pub(crate) fn code(
+        &self,
+        name: &str,
+        version: u32,
+        fingerprint: u64,
+    ) -> Option<&Arc<dyn ErasedWorkflow>> {
+        self.version(name, version)
+            .filter(|w| w.fingerprint() == fingerprint)
+    }
+
+    /// The newest version of `name` registered.
+    pub(crate) fn newest(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name)?.keys().next_back().copied()
+    }
+
+    /// The migration of `name` from `version`.
+    pub(crate) fn migration(&self, name: &str, version: u32) -> Option<&Arc<dyn ErasedMigration>> {
+        self.migrations
+            .iter()
+            .find(|((n, v), _)| *n == name && *v == version)
+            .map(|(_, m)| m)
+    }
+
+    /// Whether this runtime steps workflows of this name (some version).
+    pub(crate) fn knows(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// The names registered, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.by_name.keys().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// Whether a snapshot of `name` at `version` with `fingerprint` can go on: its code is
+    /// registered, or a migration from its version is (which may lead to code, or refuse).
+    pub(crate) fn can_continue(&self, name: &str, version: u32, fingerprint: u64) -> bool {
+        self.code(name, version, fingerprint).is_some()
+            || self
+                .migration(name, version)
+                .is_some_and(|m| m.from().1 == fingerprint)
+    }
+}
+
 pub(crate) trait ErasedWorkflow: Send + Sync {
     fn name(&self) -> &'static str;
+    /// [`Workflow::VERSION`].
+    fn version(&self) -> u32;
+
     fn fingerprint(&self) -> u64;
     /// [`Workflow::ACTIVITIES`].
     fn activities(&self) -> &'static [&'static str];
@@ -62,6 +145,10 @@ impl<W> RegisteredWorkflow<W> {
 impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     fn name(&self) -> &'static str {
         W::NAME
+    }
+
+    fn version(&self) -> u32 {
+        W::VERSION
     }
 
     fn fingerprint(&self) -> u64 {

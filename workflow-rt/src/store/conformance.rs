@@ -1013,6 +1013,7 @@ async fn history_keeps_order<S: Store>(s: &S) {
         HistoryKind::Unparked,
         HistoryKind::Cancelled,
         HistoryKind::DeadLetter,
+        HistoryKind::Migrated,
     ];
     let mut commit = step("a", 2, suspended(1, vec![], vec![]));
     commit.history = every

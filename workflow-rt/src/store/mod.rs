@@ -372,6 +372,9 @@ pub enum HistoryKind {
     /// A signal whose payload does not decode as the type its wait expects was taken out of
     /// the inbox (the entry holds it); the workflow went on waiting.
     DeadLetter,
+    /// The run was moved to another version of its workflow (see
+    /// [`crate::Builder::migrate`]); the entry names both versions and the states.
+    Migrated,
 }
 
 impl HistoryKind {
@@ -388,6 +391,7 @@ impl HistoryKind {
             HistoryKind::Unparked => "unparked",
             HistoryKind::Cancelled => "cancelled",
             HistoryKind::DeadLetter => "dead-letter",
+            HistoryKind::Migrated => "migrated",
         }
     }
 
@@ -404,6 +408,7 @@ impl HistoryKind {
             "unparked" => HistoryKind::Unparked,
             "cancelled" => HistoryKind::Cancelled,
             "dead-letter" => HistoryKind::DeadLetter,
+            "migrated" => HistoryKind::Migrated,
             _ => return None,
         })
     }

@@ -1,0 +1,508 @@
+//! Upgrading workflow code while runs are in flight: pinned versions, migrations (checked to
+//! keep the pending commands, committed once), and runs no code can step parked at start.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::{Mode, both_modes, builder, eventually, memory, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{Migration, RuntimeError, VirtualClock, WorkflowStatus};
+
+/// Version 1: three signals, each answered in turn.
+#[workflow(name = "order")]
+async fn order_v1(ctx: WorkflowCtx, item: String) -> String {
+    let size: u32 = ctx.signal("size").await;
+    let colour: String = ctx.signal("colour").await;
+    let gift: bool = ctx.signal("gift").await;
+    format!("v1 {item} size {size} {colour} gift {gift}")
+}
+
+/// Version 2: saves a count of the questions asked (a new saved variable in every state), and
+/// words its output differently.
+#[workflow(name = "order", version = 2)]
+async fn order(ctx: WorkflowCtx, item: String) -> String {
+    let mut asked: u32 = 0;
+    let size: u32 = ctx.signal("size").await;
+    asked += 1;
+    let colour: String = ctx.signal("colour").await;
+    asked += 1;
+    let gift: bool = ctx.signal("gift").await;
+    asked += 1;
+    format!("v2 {item}: size {size}, {colour}, gift {gift} ({asked} answers)")
+}
+
+/// Version 3: asks for the gift through a typed signal of the same name.
+const GIFT: Signal<bool> = Signal::new("gift");
+
+#[workflow(name = "order", version = 3)]
+async fn order_v3(ctx: WorkflowCtx, item: String) -> String {
+    let asked: u32 = 0;
+    let size: u32 = ctx.signal("size").await;
+    let colour: String = ctx.signal("colour").await;
+    let gift = ctx.signal(GIFT).await;
+    format!(
+        "v3 {item}: size {size}, {colour}, gift {gift} ({} answers)",
+        asked + 3
+    )
+}
+
+/// Version 2 whose last await waits on another signal than v1's.
+#[workflow(name = "order", version = 2, state = "WrongOrderState")]
+async fn order_wrong(ctx: WorkflowCtx, item: String) -> String {
+    let asked: u32 = 0;
+    let size: u32 = ctx.signal("size").await;
+    let colour: String = ctx.signal("colour").await;
+    let wrapped: bool = ctx.signal("wrapping").await;
+    format!("{item} {size} {colour} {wrapped} {asked}")
+}
+
+fn v1_to_v2(old: OrderV1State) -> Migration<OrderState> {
+    match old {
+        OrderV1State::Start { item } => Migration::To(OrderState::Start { item }),
+        OrderV1State::Await1SignalSize { item } => {
+            Migration::To(OrderState::Await1SignalSize { item, asked: 0 })
+        }
+        OrderV1State::Await2SignalColour { item, size } => {
+            Migration::To(OrderState::Await2SignalColour {
+                item,
+                size,
+                asked: 1,
+            })
+        }
+        OrderV1State::Await3SignalGift { item, size, colour } => {
+            Migration::To(OrderState::Await3SignalGift {
+                item,
+                size,
+                colour,
+                asked: 2,
+            })
+        }
+        other => Migration::Refuse(format!("{other:?} has nothing left to migrate")),
+    }
+}
+
+fn v2_to_v3(old: OrderState) -> Migration<OrderV3State> {
+    match old {
+        OrderState::Start { item } => Migration::To(OrderV3State::Start { item }),
+        OrderState::Await1SignalSize { item, .. } => {
+            Migration::To(OrderV3State::Await1SignalSize { item, asked: 0 })
+        }
+        OrderState::Await2SignalColour { item, size, .. } => {
+            Migration::To(OrderV3State::Await2SignalColour {
+                item,
+                size,
+                asked: 0,
+            })
+        }
+        OrderState::Await3SignalGift {
+            item, size, colour, ..
+        } => Migration::To(OrderV3State::Await3SignalGift {
+            item,
+            size,
+            colour,
+            asked: 0,
+        }),
+        other => Migration::Refuse(format!("{other:?}")),
+    }
+}
+
+/// The answers, in order; run `k` gets the first `k` under v1.
+async fn answer(rt: &Runtime, id: &str, from: usize, to: usize) {
+    for k in from..to {
+        match k {
+            0 => rt.signal(id, "size", 42u32).await.expect("size"),
+            1 => rt
+                .signal(id, "colour", "red".to_string())
+                .await
+                .expect("colour"),
+            _ => rt.signal(id, "gift", true).await.expect("gift"),
+        }
+    }
+}
+
+/// Starts three v1 runs and lets run `k` take its first `k` answers: run `k` waits at await
+/// `k + 1`, so the three runs stand at each of the three awaits.
+async fn v1_runs(store: Arc<dyn Store>, clock: VirtualClock, mode: Mode) {
+    let rt = builder(mode, store.clone(), clock)
+        .workflow(order_v1)
+        .build()
+        .await
+        .expect("build v1");
+    for k in 0..3 {
+        let id = format!("o{k}");
+        rt.start(order_v1, id.as_str(), format!("item{k}"))
+            .await
+            .expect("start");
+        answer(&rt, &id, 0, k).await;
+        eventually("the v1 run took its answers", || async {
+            rt.state(&id)
+                .await
+                .is_ok_and(|s| s.step == k as u64 + 1 && s.status == WorkflowStatus::Running)
+        })
+        .await;
+    }
+    rt.shutdown().await;
+}
+
+/// Three v1 runs, one at each await, migrated to v2 by a new deploy and finished there.
+async fn migrate_each_await(store: Arc<dyn Store>, clock: VirtualClock, mode: Mode) -> Vec<String> {
+    v1_runs(store.clone(), clock.clone(), mode).await;
+    let rt = builder(mode, store.clone(), clock)
+        .workflow(order)
+        .migrate(order_v1, order, v1_to_v2)
+        .build()
+        .await
+        .expect("build v2");
+    let mut outputs = Vec::new();
+    for k in 0..3 {
+        let id = format!("o{k}");
+        answer(&rt, &id, k, 3).await;
+        let out = within("the migrated run", rt.handle(order, id.as_str()).result())
+            .await
+            .expect("result");
+        let history = rt.history(&id).await.expect("history");
+        let migrated: Vec<_> = history
+            .iter()
+            .filter(|h| h.kind == HistoryKind::Migrated)
+            .collect();
+        assert_eq!(migrated.len(), 1, "{history:#?}");
+        assert!(
+            migrated[0].detail.contains("order v1") && migrated[0].detail.contains("-> v2"),
+            "{}",
+            migrated[0].detail
+        );
+        assert_eq!(
+            rt.state(&id).await.expect("state").workflow_version,
+            Some(2)
+        );
+        outputs.push(out);
+    }
+    assert_eq!(
+        outputs,
+        [
+            "v2 item0: size 42, red, gift true (3 answers)",
+            "v2 item1: size 42, red, gift true (3 answers)",
+            "v2 item2: size 42, red, gift true (3 answers)",
+        ]
+    );
+    rt.shutdown().await;
+    outputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_run_at_each_await_migrates_to_v2_and_finishes_there() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        migrate_each_await(store, clock, mode).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_run_at_each_await_migrates_to_v2_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    both_modes(async |mode| {
+        let store =
+            Arc::new(SqliteStore::open(dir.path().join(format!("{mode:?}.db"))).expect("open"));
+        let (_, clock) = memory();
+        migrate_each_await(store, clock, mode).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_is_committed_once_and_survives_a_stop_before_the_next_step() {
+    let (store, clock) = memory();
+    v1_runs(store.clone(), clock.clone(), Mode::Cached).await;
+    // A runtime with the migration loads run o1 (a signal nobody waits for wakes it), migrates
+    // it, and stops before anything lets it step.
+    let rt = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order)
+        .migrate(order_v1, order, v1_to_v2)
+        .build()
+        .await
+        .expect("build");
+    rt.signal("o1", "unrelated", 0u8).await.expect("signal");
+    eventually("migrated", || async {
+        rt.state("o1")
+            .await
+            .is_ok_and(|s| s.workflow_version == Some(2))
+    })
+    .await;
+    rt.shutdown().await;
+    // The next runtime has only v2: the run is a v2 run now, and finishes there.
+    let rt = builder(Mode::Cached, store.clone(), clock)
+        .workflow(order)
+        .build()
+        .await
+        .expect("build");
+    answer(&rt, "o1", 1, 3).await;
+    let out = within("result", rt.handle(order, "o1").result())
+        .await
+        .expect("result");
+    assert_eq!(out, "v2 item1: size 42, red, gift true (3 answers)");
+    let history = rt.history("o1").await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|h| h.kind == HistoryKind::Migrated)
+            .count(),
+        1,
+        "{history:#?}"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_chain() {
+    let (store, clock) = memory();
+    v1_runs(store.clone(), clock.clone(), Mode::Restored).await;
+    let rt = builder(Mode::Restored, store.clone(), clock)
+        .workflow(order_v3)
+        .migrate(order_v1, order, v1_to_v2)
+        .migrate(order, order_v3, v2_to_v3)
+        .build()
+        .await
+        .expect("build");
+    answer(&rt, "o2", 2, 3).await;
+    let out = within("result", rt.handle(order_v3, "o2").result())
+        .await
+        .expect("result");
+    assert_eq!(out, "v3 item2: size 42, red, gift true (3 answers)");
+    let history = rt.history("o2").await.expect("history");
+    let migrated: Vec<_> = history
+        .iter()
+        .filter(|h| h.kind == HistoryKind::Migrated)
+        .collect();
+    assert_eq!(
+        migrated.len(),
+        1,
+        "one commit for the whole chain: {history:#?}"
+    );
+    assert!(migrated[0].detail.contains("-> v2") && migrated[0].detail.contains("-> v3"));
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_old_runs_finish_on_v1_and_new_runs_start_on_v2() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        v1_runs(store.clone(), clock.clone(), mode).await;
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(order_v1)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build");
+        rt.start(order, "new", "fresh".to_string())
+            .await
+            .expect("start");
+        assert!(matches!(
+            rt.start(order_v1, "old", "stale".to_string()).await,
+            Err(RuntimeError::NotNewest {
+                version: 1,
+                newest: 2,
+                ..
+            })
+        ));
+        answer(&rt, "new", 0, 3).await;
+        answer(&rt, "o1", 1, 3).await;
+        let old = within("old", rt.handle(order_v1, "o1").result())
+            .await
+            .expect("old");
+        let new = within("new", rt.handle(order, "new").result())
+            .await
+            .expect("new");
+        assert_eq!(old, "v1 item1 size 42 red gift true");
+        assert_eq!(new, "v2 fresh: size 42, red, gift true (3 answers)");
+        rt.shutdown().await;
+        (old, new)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_would_change_the_pending_commands_is_refused_and_parks_the_run() {
+    let (store, clock) = memory();
+    v1_runs(store.clone(), clock.clone(), Mode::Cached).await;
+    let rt = builder(Mode::Cached, store.clone(), clock)
+        .workflow(order_wrong)
+        .migrate(order_v1, order_wrong, |old| match old {
+            OrderV1State::Await3SignalGift { item, size, colour } => {
+                Migration::To(WrongOrderState::Await3SignalWrapping {
+                    item,
+                    size,
+                    colour,
+                    asked: 2,
+                })
+            }
+            OrderV1State::Await2SignalColour { .. } => Migration::Refuse("not this one".into()),
+            _ => Migration::Stay,
+        })
+        .build()
+        .await
+        .expect("build");
+    rt.signal("o2", "gift", true).await.expect("signal");
+    let err = within("result", rt.handle(order_wrong, "o2").result())
+        .await
+        .unwrap_err();
+    let RuntimeError::Parked { reason, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        reason.contains("would lose or repeat pending commands")
+            && reason.contains("Await3SignalGift")
+            && reason.contains("signal gift")
+            && reason.contains("signal wrapping"),
+        "{reason}"
+    );
+    // Nothing of the run changed: it is still a v1 run, with its signal buffered.
+    let state = rt.state("o2").await.expect("state");
+    assert_eq!(state.workflow_version, Some(1));
+    // A refusal parks too, with the function's reason.
+    rt.signal("o1", "colour", "blue".to_string())
+        .await
+        .expect("signal");
+    let err = within("result", rt.handle(order_wrong, "o1").result())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Parked { reason, .. } if reason.contains("refused state Await2SignalColour: not this one")),
+        "{err:?}"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_no_code_can_step_is_parked_at_start_and_resumes_once_the_code_is_back() {
+    let (store, clock) = memory();
+    v1_runs(store.clone(), clock.clone(), Mode::Cached).await;
+    // A deploy with v2 only, and no migration: every v1 run is parked at once, not at its next
+    // event, and listed.
+    let rt = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order)
+        .build()
+        .await
+        .expect("build");
+    for k in 0..3 {
+        let s = rt.state(&format!("o{k}")).await.expect("state");
+        assert_eq!(s.status, WorkflowStatus::Parked, "o{k}");
+        let reason = s.park_reason.expect("reason");
+        assert!(
+            reason.contains("no code of order v1") && reason.contains(".migrate("),
+            "{reason}"
+        );
+    }
+    let stranded = rt.stranded().await.expect("stranded");
+    assert_eq!(
+        stranded
+            .iter()
+            .map(|s| s.run.id.as_str())
+            .collect::<Vec<_>>(),
+        ["o0", "o1", "o2"]
+    );
+    // Signals sent meanwhile are kept.
+    rt.signal("o1", "colour", "green".to_string())
+        .await
+        .expect("signal a parked run");
+    rt.shutdown().await;
+    // The next deploy brings v1 back (pinned): unpark, and the run goes on with its signal.
+    let rt = builder(Mode::Cached, store.clone(), clock)
+        .workflow(order_v1)
+        .workflow(order)
+        .build()
+        .await
+        .expect("build");
+    assert!(rt.stranded().await.expect("stranded").is_empty());
+    rt.unpark("o1").await.expect("unpark");
+    rt.signal("o1", "gift", false).await.expect("signal");
+    let out = within("result", rt.handle(order_v1, "o1").result())
+        .await
+        .expect("result");
+    assert_eq!(out, "v1 item1 size 42 green gift false");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn migrations_that_cannot_be_used_fail_the_build() {
+    let (store, clock) = memory();
+    let err = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order)
+        .migrate(order, order_v1, |_| Migration::Stay)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::BadMigration { from: 2, to: 1, .. }),
+        "{err}"
+    );
+    let err = builder(Mode::Cached, store, clock)
+        .workflow(order)
+        .migrate(order_v1, order, v1_to_v2)
+        .migrate(order_v1, order_v3, |_| Migration::Stay)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::BadMigration { from: 1, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_migration_is_tried_against_every_state_a_run_can_be_in() {
+    use workflow_rt::testing::check_migration;
+    let answers = |run: workflow_rt::testing::TestRun<_>| {
+        run.signal("size", 42u32)
+            .signal("colour", "red".to_string())
+            .signal("gift", true)
+    };
+    let runs = check_migration(
+        order_v1,
+        order,
+        v1_to_v2,
+        vec!["a".to_string(), "b".to_string()],
+        answers,
+        |run| {
+            run.signal("size", 42u32)
+                .signal("colour", "red".to_string())
+                .signal("gift", true)
+        },
+    )
+    .expect("every state migrates");
+    // Two inputs, each stopped before its first step and at its three awaits.
+    assert_eq!(runs.len(), 8);
+    for r in &runs {
+        assert!(
+            r.outcome
+                .output
+                .ends_with("size 42, red, gift true (3 answers)"),
+            "{}: {}",
+            r.from_state,
+            r.outcome.output
+        );
+    }
+    // A migration that would lose a pending command is caught here too.
+    let err = check_migration(
+        order_v1,
+        order_wrong,
+        |old| match old {
+            OrderV1State::Await3SignalGift { item, size, colour } => {
+                Migration::To(WrongOrderState::Await3SignalWrapping {
+                    item,
+                    size,
+                    colour,
+                    asked: 0,
+                })
+            }
+            _ => Migration::Stay,
+        },
+        vec!["a".to_string()],
+        answers,
+        |run| run,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("would lose or repeat"), "{err}");
+}
