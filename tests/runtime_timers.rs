@@ -170,3 +170,53 @@ async fn sleeping_workflows_hold_no_task() {
     })
     .await;
 }
+
+/// Ten timers at once: a workflow whose one await is a join of ten sleeps.
+#[workflow]
+async fn ten_naps(ctx: WorkflowCtx, secs: u64) -> usize {
+    let naps: Vec<workflow_rt::Sleep> = (0..10u64)
+        .map(|i| ctx.sleep(Duration::from_millis(secs * 1000 + i)))
+        .collect();
+    ctx.join(naps).await.len()
+}
+
+/// A batch of fired timers can wake far fewer workflows than the batch holds timers (ten per
+/// workflow here): the timer loop must go on firing while timers are due, not wait a poll
+/// interval (an hour here) because fewer workflows than the batch size woke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_loop_keeps_firing_while_timers_are_due() {
+    let (store, clock) = memory();
+    let rt = Runtime::builder(store.clone())
+        .clock(clock.clone())
+        .poll_interval(Duration::from_secs(3600))
+        .workflow(ten_naps)
+        .build()
+        .await
+        .expect("build");
+    // 120 workflows: 1,200 timers, more than two batches of the loop.
+    for i in 0..120 {
+        rt.start(ten_naps, format!("t{i}"), 1).await.expect("start");
+    }
+    eventually("every timer stored", || async {
+        let mut n = 0;
+        for i in 0..120 {
+            n += store
+                .load_timers(&format!("t{i}"))
+                .await
+                .expect("timers")
+                .len();
+        }
+        n == 1200
+    })
+    .await;
+    clock.advance(Duration::from_secs(2));
+    for i in 0..120 {
+        let out = within("a workflow whose timers are all due", async {
+            rt.handle(ten_naps, format!("t{i}")).result().await
+        })
+        .await
+        .expect("result");
+        assert_eq!(out, 10);
+    }
+    rt.shutdown().await;
+}

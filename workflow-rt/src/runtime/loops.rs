@@ -47,14 +47,14 @@ impl Inner {
         loop {
             let now = self.clock.now_ms();
             let mut next = None;
+            let mut fired = false;
             match self.store.fire_timers(now, BATCH).await {
                 Ok(woken) => {
-                    let full = woken.len() == BATCH;
+                    // Nothing fired although a timer is due (its workflow is not running, say):
+                    // not a reason to spin.
+                    fired = !woken.is_empty();
                     for id in woken {
                         self.wake(&id, Vec::new());
-                    }
-                    if full {
-                        continue;
                     }
                     match self.store.next_timer_due().await {
                         Ok(n) => next = n,
@@ -63,7 +63,17 @@ impl Inner {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot fire timers"),
             }
-            // A due time in the past means firing failed: wait for the poll instead of spinning.
+            // Timers still due after a batch that fired (a batch of timers may wake far fewer
+            // workflows than it holds timers, so the count of workflows woken says nothing):
+            // fire the next batch at once, letting the drivers run in between.
+            if fired && next.is_some_and(|t| t <= now) {
+                if self.is_shut_down() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // A due time in the past after a failure: wait for the poll instead of spinning.
             let next = next.filter(|&t| t > now);
             if !self
                 .pause(next, &self.timer_wakeup, self.config.poll_interval)
