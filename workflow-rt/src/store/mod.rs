@@ -73,6 +73,28 @@ pub enum StoreError {
     /// [`source`](std::error::Error::source).
     #[error("store backend error: {0}")]
     Backend(#[source] BackendError),
+    /// The database holds this store's data in a newer schema than this program knows (a
+    /// newer version of the program wrote it): upgrade the program.
+    #[error(
+        "{location}: the store's schema is version {found}, newer than this program's {supported}: upgrade the program"
+    )]
+    NewerSchema {
+        /// The file (or database) opened.
+        location: String,
+        /// The schema version found.
+        found: u32,
+        /// The newest schema version this program knows.
+        supported: u32,
+    },
+    /// The database is not a workflow store: another application's file, which the store
+    /// leaves untouched.
+    #[error("{location} is not a workflow store: {reason}")]
+    Foreign {
+        /// The file (or database) opened.
+        location: String,
+        /// What gave it away.
+        reason: String,
+    },
     /// A stored row could not be read back: the data is damaged or from an unknown format.
     #[error("corrupt store data: {0}")]
     Corrupt(String),

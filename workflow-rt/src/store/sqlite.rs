@@ -72,6 +72,7 @@ pub struct SqliteStoreBuilder {
     busy_timeout: Duration,
     max_batch: usize,
     readers: usize,
+    wal_limit: u64,
 }
 
 impl SqliteStoreBuilder {
@@ -95,6 +96,16 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// The most bytes the write-ahead log may keep on disk between checkpoints (default
+    /// 64 MiB, at least 1 MiB). Past it the writer checkpoints the log into the database and
+    /// truncates it, so a volume with little free space is not filled by the log; SQLite's
+    /// own checkpoints (every 1,000 pages) keep it far smaller as long as no reader holds an
+    /// old snapshot for long.
+    pub fn wal_limit(mut self, bytes: u64) -> Self {
+        self.wal_limit = bytes.max(1 << 20);
+        self
+    }
+
     /// How many read connections to keep open (default 4).
     pub fn readers(mut self, n: usize) -> Self {
         self.readers = n.max(1);
@@ -105,6 +116,9 @@ impl SqliteStoreBuilder {
     pub fn open(self) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(&self.path).db()?;
         conn.busy_timeout(self.busy_timeout).db()?;
+        // Before anything is written (WAL mode is written in the file): a file of a newer
+        // schema or of another application is left as it is.
+        let schema = check_schema(&conn, &self.path)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .db()?;
@@ -114,14 +128,37 @@ impl SqliteStoreBuilder {
                 self.path.display()
             )));
         }
-        conn.execute_batch(&format!("PRAGMA synchronous={}", self.synchronous.pragma()))
+        // SQLite checkpoints every `wal_autocheckpoint` pages (1,000 by default, far below the
+        // default limit; at most half the limit), and truncates the log back to the limit when
+        // it starts over.
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).db()?;
+        let pages = (self.wal_limit / u64::try_from(page_size.max(512)).unwrap_or(4096) / 2)
+            .clamp(16, 1000);
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={pages}; PRAGMA journal_size_limit={};",
+            self.synchronous.pragma(),
+            self.wal_limit
+        ))
+        .db()?;
+        if schema == Schema::Create {
+            // The write lock first (waiting as long as the busy timeout allows): several
+            // processes may open a new file at once, and a read lock upgraded to a write lock
+            // would fail at once instead of waiting.
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
             .db()?;
-        conn.execute_batch(SCHEMA).db()?;
+        }
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = self.max_batch;
+        let wal = WalLimit {
+            path: wal_path(&self.path),
+            limit: self.wal_limit,
+        };
         std::thread::Builder::new()
             .name("workflow-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))
+            .spawn(move || writer_loop(conn, rx, max_batch, wal))
             .map_err(|e| StoreError::backend_with("cannot start the writer thread", e))?;
         let readers = Arc::new(ReaderPool {
             path: self.path.clone(),
@@ -183,6 +220,7 @@ impl SqliteStore {
             busy_timeout: Duration::from_secs(10),
             max_batch: 2048,
             readers: 4,
+            wal_limit: 64 << 20,
         }
     }
 
@@ -281,6 +319,85 @@ fn writer_gone() -> StoreError {
     StoreError::backend("the store's writer thread has stopped")
 }
 
+/// Marks a database file as a workflow store (`PRAGMA application_id`: "WFRT").
+const APPLICATION_ID: i64 = 0x5746_5254;
+
+/// The version of [`SCHEMA`] (`PRAGMA user_version`). Version 1 is the first schema; a file
+/// written before the schema was versioned has the same tables with both pragmas at 0.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// Accepts a new file, a file of this store's schema (or of the same tables written before the
+/// schema was versioned, which the caller then marks), and refuses a file of a newer schema or
+/// of another application.
+fn check_schema(conn: &Connection, path: &Path) -> Result<Schema, StoreError> {
+    let location = path.display().to_string();
+    let app: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .db()?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .db()?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             ORDER BY name",
+        )
+        .db()?
+        .query_map([], |r| r.get(0))
+        .db()?
+        .collect::<Result<_, _>>()
+        .db()?;
+    let ours = [
+        "events",
+        "history",
+        "history_log",
+        "tasks",
+        "timers",
+        "workflows",
+    ];
+    match app {
+        APPLICATION_ID => {
+            let found = u32::try_from(version).unwrap_or(u32::MAX);
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    location,
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            if found == SCHEMA_VERSION {
+                return Ok(Schema::Ready);
+            }
+        }
+        0 if tables.is_empty() => {}
+        0 if version == 0 && tables.iter().all(|t| ours.contains(&t.as_str())) => {
+            // Written by this store before its schema had a version: the same tables.
+        }
+        0 => {
+            return Err(StoreError::Foreign {
+                location,
+                reason: format!("it holds other tables ({})", tables.join(", ")),
+            });
+        }
+        other => {
+            return Err(StoreError::Foreign {
+                location,
+                reason: format!("its application id is {other:#x}"),
+            });
+        }
+    }
+    Ok(Schema::Create)
+}
+
+/// What [`check_schema`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Schema {
+    /// This store's schema, at this version: nothing to do.
+    Ready,
+    /// A new file, or this store's tables at an older version: create (upgrade) the schema.
+    Create,
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workflows (
     id TEXT NOT NULL UNIQUE,
@@ -367,7 +484,33 @@ fn may_have_written(e: &StoreError) -> bool {
     matches!(e, StoreError::Backend(_) | StoreError::Corrupt(_))
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// The write-ahead log's file and the size past which the writer truncates it.
+struct WalLimit {
+    path: PathBuf,
+    limit: u64,
+}
+
+impl WalLimit {
+    /// Checkpoints the log into the database and truncates it if it has grown past the limit
+    /// (readers holding old snapshots keep SQLite's own checkpoints from resetting it).
+    fn enforce(&self, conn: &Connection) {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if size > self.limit
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!(file = %self.path.display(), error = %e, "cannot checkpoint the write-ahead log");
+        }
+    }
+}
+
+/// The write-ahead log of the database at `path` (`<path>-wal`).
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, wal: WalLimit) {
     let mut batches = 0u64;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -417,6 +560,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
         batches += 1;
         if batches.is_multiple_of(16) {
             compact_history(&conn);
+            wal.enforce(&conn);
         }
     }
 }
@@ -532,6 +676,18 @@ fn raw_workflow(row: &Row<'_>) -> rusqlite::Result<RawWorkflow> {
             ready: row.get::<_, i64>(11)? != 0,
         },
     })
+}
+
+/// `id` for messages: whole up to 64 bytes, else its start and its length.
+fn short_id(id: &str) -> String {
+    if id.len() <= 64 {
+        return id.to_string();
+    }
+    let mut end = 64;
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &id[..end], id.len())
 }
 
 fn status_of(code: i64) -> Result<WorkflowStatus, StoreError> {
@@ -1282,18 +1438,27 @@ impl Store for SqliteStore {
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
-            rows.into_iter()
-                .map(|(id, name, status, park_reason, created, updated)| {
-                    Ok(WorkflowSummary {
-                        id,
-                        name,
-                        status: status_of(status)?,
-                        park_reason,
-                        created_at_ms: uint(created),
-                        updated_at_ms: uint(updated),
-                    })
+            // A row that cannot be read is reported on its own and left out: one damaged row
+            // does not hide every other workflow.
+            Ok(rows
+                .into_iter()
+                .filter_map(|(id, name, status, park_reason, created, updated)| {
+                    match status_of(status) {
+                        Ok(status) => Some(WorkflowSummary {
+                            id,
+                            name,
+                            status,
+                            park_reason,
+                            created_at_ms: uint(created),
+                            updated_at_ms: uint(updated),
+                        }),
+                        Err(e) => {
+                            tracing::warn!(workflow = %short_id(&id), error = %e, "a stored workflow cannot be listed");
+                            None
+                        }
+                    }
                 })
-                .collect()
+                .collect())
         })
     }
 
