@@ -69,6 +69,9 @@ pub use error::{Failure, ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, StrandedRun, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::{PostgresError, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};

@@ -1,7 +1,7 @@
 //! Where workflows live between steps.
 //!
 //! The runtime talks to a [`Store`] and never looks past the trait: [`MemoryStore`] for tests,
-//! [`SqliteStore`] for one machine. Every implementation passes the same conformance suite
+//! [`SqliteStore`] for one machine, [`PostgresStore`] for worker processes on many. Every implementation passes the same conformance suite
 //! ([`conformance::run`]).
 //!
 //! The model:
@@ -31,10 +31,15 @@ use crate::activity::{ActivityError, ActivityOptions};
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteSettings, SqliteStore, SqliteStoreBuilder, Synchronous};
