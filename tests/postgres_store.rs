@@ -285,3 +285,82 @@ async fn the_store_reconnects_when_the_server_comes_back() {
     })
     .await;
 }
+
+#[activity]
+async fn far_away(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n + 1)
+}
+
+#[workflow]
+async fn across_processes(ctx: WorkflowCtx, n: u64) -> u64 {
+    let a: u64 = ctx.activity(far_away, n).await.unwrap_or(0);
+    let b: u64 = ctx.signal::<u64>("more").await;
+    a + b
+}
+
+/// Work handed between processes arrives by notification, not by polling: every runtime here
+/// polls once an hour, the workflow's runtime runs no activity and the activity's runtime no
+/// workflow, and the signal comes through a third store. Each hand-over (a new task, a
+/// finished activity, a signal) reaches the process that must act on it through `NOTIFY`; the
+/// run finishes in well under the first poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_carry_work_between_processes_without_polling() {
+    let Some(server) = server("notifications_carry_work_between_processes_without_polling") else {
+        return;
+    };
+    both_modes(async |mode: Mode| {
+        let schema = fresh_schema("notify");
+        let connect = || {
+            PostgresStore::builder(server.url())
+                .schema(schema.clone())
+                .connect()
+        };
+        let hour = Duration::from_secs(3600);
+        let steps = mode
+            .apply(Runtime::builder(connect().await.expect("connect")))
+            .workflow(across_processes)
+            .allow_missing_activities()
+            .poll_interval(hour)
+            .worker_id("steps")
+            .build()
+            .await
+            .expect("build");
+        let acts = Runtime::builder(connect().await.expect("connect"))
+            .activity(far_away)
+            .poll_interval(hour)
+            .worker_id("acts")
+            .build()
+            .await
+            .expect("build");
+        let sender = connect().await.expect("connect");
+        let mut outs = Vec::new();
+        for n in 0..5u64 {
+            let id = mode.id(&format!("notify-{n}"));
+            let run = steps
+                .start(across_processes, id.clone(), n)
+                .await
+                .expect("start");
+            support::eventually("the activity's result is in", || async {
+                sender
+                    .load_workflow(&id)
+                    .await
+                    .is_ok_and(|r| r.version >= 2)
+            })
+            .await;
+            let payload = postcard::to_stdvec(&10u64).expect("encode");
+            sender
+                .append_signal(&id, "more", payload, 0)
+                .await
+                .expect("signal");
+            let out = within_secs(30, "the result", run.result())
+                .await
+                .expect("result");
+            assert_eq!(out, n + 1 + 10);
+            outs.push(out);
+        }
+        steps.shutdown().await;
+        acts.shutdown().await;
+        outs
+    })
+    .await;
+}

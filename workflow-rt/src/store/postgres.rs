@@ -19,6 +19,12 @@
 //! - **Due timers are fired once**: the timers are deleted by key under their workflows' locks
 //!   and only the rows a transaction did delete become events.
 //!
+//! - **Wake-ups without polling delay**: a transaction that makes a workflow ready, adds
+//!   activity tasks or adds timers sends a `NOTIFY` (delivered when it commits) saying which; each
+//!   store keeps one connection that `LISTEN`s, reconnecting by itself when it drops, and
+//!   hands what other processes announce to its runtime as [`Wakeup`]s. A lost notification
+//!   costs a poll interval, never a wake-up.
+//!
 //! The schema lives in the database with a version row (see [`SCHEMA_VERSION`]); the store
 //! creates it, upgrades an older one, and refuses a newer one with
 //! [`PostgresError::NewerSchema`].
@@ -33,7 +39,7 @@ use tokio_postgres::types::ToSql;
 use super::{
     ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
     NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -139,14 +145,34 @@ impl PostgresStoreBuilder {
             .map_err(|e| {
                 PostgresError::Connect(StoreError::backend_with("cannot build the pool", e))
             })?;
-        let store = PostgresStore {
+        {
+            let mut client = pool.get().await.map_err(|e| {
+                PostgresError::Connect(StoreError::backend_with(
+                    "cannot get a PostgreSQL connection",
+                    e,
+                ))
+            })?;
+            migrate(&mut client, self.schema.as_deref()).await?;
+        }
+        let channel = channel_of(self.schema.as_deref());
+        let origin = new_origin();
+        let (hints, _) = tokio::sync::broadcast::channel(256);
+        let listener = tokio::spawn(listen(
+            config.clone(),
+            channel.clone(),
+            origin.clone(),
+            hints.clone(),
+        ))
+        .abort_handle();
+        Ok(PostgresStore {
             pool,
             config,
             schema: self.schema,
-        };
-        let mut client = store.client().await.map_err(PostgresError::Connect)?;
-        migrate(&mut client, store.schema.as_deref()).await?;
-        Ok(store)
+            channel,
+            origin,
+            hints,
+            listener,
+        })
     }
 }
 
@@ -180,6 +206,18 @@ pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
     schema: Option<String>,
+    /// The channel of this schema's notifications.
+    channel: String,
+    /// This store's mark on its notifications: its own are not handed back to it.
+    origin: String,
+    hints: tokio::sync::broadcast::Sender<Wakeup>,
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -247,6 +285,149 @@ async fn finish<T>(tx: Transaction<'_>, out: Result<T, StoreError>) -> Result<T,
             let _ = tx.rollback().await;
             Err(e)
         }
+    }
+}
+
+/// What a transaction changed that other processes poll for: said with `NOTIFY` as it
+/// commits.
+#[derive(Debug, Clone, Copy, Default)]
+struct Changes {
+    workflows: bool,
+    tasks: bool,
+    timers: bool,
+}
+
+impl Changes {
+    const WORKFLOWS: Changes = Changes {
+        workflows: true,
+        tasks: false,
+        timers: false,
+    };
+    const TASKS: Changes = Changes {
+        workflows: false,
+        tasks: true,
+        timers: false,
+    };
+
+    fn or(self, o: Changes) -> Changes {
+        Changes {
+            workflows: self.workflows || o.workflows,
+            tasks: self.tasks || o.tasks,
+            timers: self.timers || o.timers,
+        }
+    }
+
+    /// The payload after the origin: one letter per kind of change.
+    fn letters(self) -> String {
+        let mut s = String::new();
+        for (yes, c) in [(self.workflows, 'w'), (self.tasks, 't'), (self.timers, 'm')] {
+            if yes {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+impl PostgresStore {
+    /// Queues the notification of `changes`; PostgreSQL sends it if the transaction commits.
+    async fn announce(&self, tx: &Transaction<'_>, changes: Changes) -> Result<(), StoreError> {
+        let letters = changes.letters();
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let payload = format!("{} {letters}", self.origin);
+        exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
+        Ok(())
+    }
+}
+
+/// The notification channel of a schema: a short name (a channel name is an identifier, at
+/// most 63 bytes) that differs between schemas.
+fn channel_of(schema: Option<&str>) -> String {
+    match schema {
+        None => "workflow_rt".to_string(),
+        Some(s) => {
+            // FNV-1a: stable across builds and processes, unlike the std hasher.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in s.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("workflow_rt_{h:016x}")
+        }
+    }
+}
+
+fn new_origin() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Keeps one connection listening on `channel`, reconnecting (with a growing pause, at most
+/// 2 s) whenever it drops, and turns other processes' notifications into [`Wakeup`]s. After
+/// each (re)connection it sends every kind of hint: notifications sent while nobody listened
+/// are lost, and the runtime had better look at once than at its next poll.
+async fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    origin: String,
+    hints: tokio::sync::broadcast::Sender<Wakeup>,
+) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        if let Ok((client, mut conn)) = config.connect(tokio_postgres::NoTls).await {
+            let (found, mut notes) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let driver = tokio::spawn(async move {
+                while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                    if let tokio_postgres::AsyncMessage::Notification(n) = m
+                        && found.send(n.payload().to_string()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .is_ok()
+            {
+                pause = Duration::from_millis(50);
+                for w in [Wakeup::Workflows, Wakeup::Tasks, Wakeup::Timers] {
+                    let _ = hints.send(w);
+                }
+                while let Some(payload) = notes.recv().await {
+                    let Some((from, letters)) = payload.split_once(' ') else {
+                        continue;
+                    };
+                    if from == origin {
+                        continue;
+                    }
+                    for c in letters.chars() {
+                        let w = match c {
+                            'w' => Wakeup::Workflows,
+                            't' => Wakeup::Tasks,
+                            'm' => Wakeup::Timers,
+                            _ => continue,
+                        };
+                        let _ = hints.send(w);
+                    }
+                }
+                tracing::debug!(%channel, "the notification connection dropped; reconnecting");
+            }
+            driver.abort();
+            drop(client);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -687,7 +868,8 @@ async fn drop_leftovers(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError
     Ok(())
 }
 
-async fn commit(tx: &Transaction<'_>, step: &StepCommit) -> Result<u64, StoreError> {
+/// Commits one step; returns the new version and what other processes should hear of.
+async fn commit(tx: &Transaction<'_>, step: &StepCommit) -> Result<(u64, Changes), StoreError> {
     let id = step.workflow_id.as_str();
     let (_, version, _) = lock_workflow(tx, id).await?;
     if version != step.expected_version {
@@ -822,7 +1004,18 @@ async fn commit(tx: &Transaction<'_>, step: &StepCommit) -> Result<u64, StoreErr
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
     insert_history(tx, id, history_len, &step.history).await?;
-    Ok(uint(new_version))
+    // A suspended workflow that stays ready is stepped on by the worker committing it: no
+    // other process is told, or all would race it to the next step.
+    let changes = match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => Changes {
+            workflows: false,
+            tasks: !tasks.is_empty(),
+            timers: !timers.is_empty(),
+        },
+        StepOutcome::Unparked => Changes::WORKFLOWS,
+        _ => Changes::default(),
+    };
+    Ok((uint(new_version), changes))
 }
 
 const RUNNING: i16 = 0;
@@ -907,7 +1100,8 @@ impl Store for PostgresStore {
                         ))),
                     };
                 }
-                insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await
+                insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
+                self.announce(tx, Changes::WORKFLOWS).await
             })
         })
     }
@@ -992,7 +1186,13 @@ impl Store for PostgresStore {
     }
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
-        Box::pin(async move { in_tx!(self, |tx| { commit(tx, &step).await }) })
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let (version, changes) = commit(tx, &step).await?;
+                self.announce(tx, changes).await?;
+                Ok(version)
+            })
+        })
     }
 
     fn commit_steps(
@@ -1007,6 +1207,7 @@ impl Store for PostgresStore {
                 order.sort_by(|&a, &b| steps[a].workflow_id.cmp(&steps[b].workflow_id));
                 let mut results: Vec<Option<Result<u64, StoreError>>> =
                     (0..steps.len()).map(|_| None).collect();
+                let mut changes = Changes::default();
                 for i in order {
                     // Conflicts and missing workflows are found before anything is written; any
                     // other error spoils the transaction, and fails the whole batch.
@@ -1015,9 +1216,13 @@ impl Store for PostgresStore {
                             results[i] = Some(Err(e))
                         }
                         Err(e) => return Err(e),
-                        Ok(v) => results[i] = Some(Ok(v)),
+                        Ok((v, c)) => {
+                            results[i] = Some(Ok(v));
+                            changes = changes.or(c);
+                        }
                     }
                 }
+                self.announce(tx, changes).await?;
                 Ok(results
                     .into_iter()
                     .map(|r| r.unwrap_or_else(|| Err(StoreError::backend("step not committed"))))
@@ -1059,6 +1264,7 @@ impl Store for PostgresStore {
                     &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
                 )
                 .await?;
+                self.announce(tx, Changes::WORKFLOWS).await?;
                 Ok(event)
             })
         })
@@ -1084,6 +1290,7 @@ impl Store for PostgresStore {
                     return Ok(false);
                 }
                 insert_event(tx, id, at_ms, EventKind::ActivityCompleted { seq, result }).await?;
+                self.announce(tx, Changes::WORKFLOWS).await?;
                 Ok(true)
             })
         })
@@ -1113,6 +1320,7 @@ impl Store for PostgresStore {
                 }
                 append_history(tx, &retry.workflow_id, std::slice::from_ref(&retry.history))
                     .await?;
+                self.announce(tx, Changes::TASKS).await?;
                 Ok(true)
             })
         })
@@ -1213,14 +1421,18 @@ impl Store for PostgresStore {
 
     fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
         Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            in_tx!(self, |tx| {
+                let n = exec(
+                    tx,
                     "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at WHERE lease_owner = $1",
+                    &[&owner],
                 )
-                .await
-                .db()?;
-            client.execute(&stmt, &[&owner]).await.db()
+                .await?;
+                if n > 0 {
+                    self.announce(tx, Changes::TASKS).await?;
+                }
+                Ok(n)
+            })
         })
     }
 
@@ -1296,6 +1508,9 @@ impl Store for PostgresStore {
                     if !woken.contains(&wf) {
                         woken.push(wf);
                     }
+                }
+                if !woken.is_empty() {
+                    self.announce(tx, Changes::WORKFLOWS).await?;
                 }
                 Ok(woken)
             })
@@ -1392,6 +1607,10 @@ impl Store for PostgresStore {
                 })
                 .collect()
         })
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        Some(self.hints.subscribe())
     }
 
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
