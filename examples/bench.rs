@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 
 use workflow_rt::{PostgresStore, Synchronous};
 
+// The tests' PostgreSQL server (a throwaway cluster or DATABASE_URL). `tests/examples.rs`
+// includes this file beside the tests' own copy of that module: two copies of its code in that
+// test binary, harmless.
+#[allow(clippy::duplicate_mod)]
 #[path = "../tests/support/postgres.rs"]
 mod pg_server;
 use workflow_rt::machine::{self, Pending, Resolution, Snapshot, Step};

@@ -27,7 +27,12 @@
 // Docs built without some feature (`cargo doc -p workflow-rt` has neither `testing` nor
 // `conformance`) name the modules it gates without linking them; docs.rs builds all features.
 #![cfg_attr(
-    not(all(feature = "sqlite", feature = "testing", feature = "conformance")),
+    not(all(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "testing",
+        feature = "conformance"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
