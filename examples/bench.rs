@@ -9,15 +9,30 @@
 //!   seen);
 //! - the bytes of a snapshot.
 //!
+//! - on PostgreSQL (`synchronous_commit` on, the default; a throwaway cluster with `fsync` on
+//!   unless `--store postgres://...` names a server): steps per second for one workflow and for
+//!   100 at once with one worker process, and for 100 at once with three worker processes (this
+//!   one and two children, each a runtime on its own connection pool); and how long after a
+//!   worker is killed with SIGKILL its leased activity runs again elsewhere.
+//!
 //! `--quick` runs smaller sizes (a smoke test of the benchmark itself); `--only NAME` runs one
-//! part: `memory`, `sqlite` or `resume`. (`tests/examples.rs` runs [`run`] with the quick sizes,
+//! part: `memory`, `sqlite`, `postgres` or `resume`; `--store URL` takes the PostgreSQL server
+//! (`postgres://...`; without it, the part starts a cluster if PostgreSQL's binaries are there
+//! and is skipped with a line saying so if not). (`tests/examples.rs` runs [`run`] with the quick sizes,
 //! so the benchmark cannot rot, and checks that the chain gives the same result when every
 //! step is restored from the store.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use workflow_rt::Synchronous;
+use workflow_rt::{PostgresStore, Synchronous};
+
+// The tests' PostgreSQL server (a throwaway cluster or DATABASE_URL). `tests/examples.rs`
+// includes this file beside the tests' own copy of that module: two copies of its code in that
+// test binary, harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "../tests/support/postgres.rs"]
+mod pg_server;
 use workflow_rt::machine::{self, Pending, Resolution, Snapshot, Step};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
@@ -44,6 +59,8 @@ struct Sizes {
     memory_concurrent: u64,
     sqlite_sequential: u64,
     sqlite_concurrent: u64,
+    postgres_sequential: u64,
+    postgres_concurrent: u64,
     resume: &'static [u64],
 }
 
@@ -52,6 +69,8 @@ const FULL: Sizes = Sizes {
     memory_concurrent: 5_000,
     sqlite_sequential: 5_000,
     sqlite_concurrent: 1_000,
+    postgres_sequential: 2_000,
+    postgres_concurrent: 200,
     resume: &[10, 1_000, 100_000],
 };
 
@@ -60,6 +79,8 @@ const QUICK: Sizes = Sizes {
     memory_concurrent: 100,
     sqlite_sequential: 200,
     sqlite_concurrent: 20,
+    postgres_sequential: 100,
+    postgres_concurrent: 10,
     resume: &[10, 1_000],
 };
 
@@ -172,8 +193,10 @@ fn line(what: &str, value: String, target: &str) {
 pub struct Options {
     /// The small sizes (a smoke test).
     pub quick: bool,
-    /// One part only: `memory`, `sqlite` or `resume`.
+    /// One part only: `memory`, `sqlite`, `postgres` or `resume`.
     pub only: Option<String>,
+    /// The PostgreSQL server (`--store postgres://...`); else a throwaway cluster.
+    pub store: Option<String>,
 }
 
 impl Options {
@@ -187,12 +210,22 @@ impl Options {
                 "--only" => {
                     let part = it
                         .next()
-                        .ok_or_else(|| anyhow::anyhow!("--only memory|sqlite|resume"))?;
+                        .ok_or_else(|| anyhow::anyhow!("--only memory|sqlite|postgres|resume"))?;
                     anyhow::ensure!(
-                        ["memory", "sqlite", "resume"].contains(&part.as_str()),
-                        "unknown part {part:?} (memory, sqlite or resume)"
+                        ["memory", "sqlite", "postgres", "resume"].contains(&part.as_str()),
+                        "unknown part {part:?} (memory, sqlite, postgres or resume)"
                     );
                     options.only = Some(part.clone());
+                }
+                "--store" => {
+                    let url = it
+                        .next()
+                        .ok_or_else(|| anyhow::anyhow!("--store postgres://..."))?;
+                    anyhow::ensure!(
+                        url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                        "--store takes a postgres:// URL (the SQLite parts use files of their own)"
+                    );
+                    options.store = Some(url.clone());
                 }
                 // What `cargo bench`-style runners add.
                 "--bench" => {}
@@ -227,6 +260,11 @@ pub struct Figures {
     pub sqlite_sequential: Option<f64>,
     pub sqlite_concurrent: Option<f64>,
     pub fsync: Option<Duration>,
+    pub postgres_sequential: Option<f64>,
+    pub postgres_concurrent: Option<f64>,
+    pub postgres_three_workers: Option<f64>,
+    /// From the SIGKILL of the worker running an activity to its next attempt elsewhere.
+    pub postgres_takeover: Option<Duration>,
     pub resume: Vec<ResumeFigures>,
     /// The encoded wait stored beside the snapshot.
     pub pending_bytes: Option<usize>,
@@ -235,6 +273,11 @@ pub struct Figures {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, url, schema] = &args[..]
+        && flag == WORKER_FLAG
+    {
+        return pg_worker(url, schema).await;
+    }
     run(&Options::from_args(&args)?).await?;
     Ok(())
 }
@@ -263,6 +306,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Figures> {
     }
     if part("sqlite") {
         sqlite(&dir, &sizes, &mut figures).await?;
+    }
+    // The quick run (the smoke test in `tests/examples.rs`, where this binary is not the one
+    // running) leaves out the part that starts worker processes, unless it is asked for.
+    if part("postgres") && (!options.quick || options.only.is_some() || options.store.is_some()) {
+        postgres(options, &sizes, &mut figures).await?;
     }
     if part("resume") {
         resume(&dir, &sizes, &mut figures).await?;
@@ -426,4 +474,167 @@ async fn resume(
     figures.pending_bytes = Some(pending_bytes);
     rt.shutdown().await;
     Ok(())
+}
+
+/// The argument that makes this binary a PostgreSQL worker: `--pg-worker URL SCHEMA`.
+const WORKER_FLAG: &str = "--pg-worker";
+
+/// A worker process: a runtime of the chain and its activity on the schema, until killed.
+async fn pg_worker(url: &str, schema: &str) -> anyhow::Result<()> {
+    let store = PostgresStore::builder(url).schema(schema).connect().await?;
+    let _rt = Runtime::builder(store)
+        .workflow(chain)
+        .activity(noop)
+        .activity(stall)
+        .build()
+        .await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// An activity that never ends in a worker process (`WORKFLOW_BENCH_STALL` set): it holds its
+/// lease until the process is killed. Elsewhere it ends at once.
+#[activity]
+pub async fn stall(_ctx: ActivityCtx, _n: u64) -> Result<u64, ActivityError> {
+    if std::env::var_os("WORKFLOW_BENCH_STALL").is_some() {
+        std::future::pending::<()>().await;
+    }
+    Ok(0)
+}
+
+#[workflow]
+pub async fn stalled(ctx: WorkflowCtx, n: u64) -> u64 {
+    ctx.activity(stall, n).await.unwrap_or(0)
+}
+
+/// Child worker processes, killed when dropped.
+struct Workers(Vec<std::process::Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn_worker(url: &str, schema: &str, stalling: bool) -> anyhow::Result<std::process::Child> {
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args([WORKER_FLAG, url, schema])
+        .stdin(std::process::Stdio::null());
+    if stalling {
+        cmd.env("WORKFLOW_BENCH_STALL", "1");
+    }
+    Ok(cmd.spawn()?)
+}
+
+async fn postgres(options: &Options, sizes: &Sizes, figures: &mut Figures) -> anyhow::Result<()> {
+    // Measured with fsync on: a commit is on disk when it returns, as in production.
+    let server = match &options.store {
+        Some(url) => pg_server::Server::External(url.clone()),
+        None => match pg_server::server_with("bench postgres", true) {
+            Some(s) => s,
+            None => return Ok(()),
+        },
+    };
+    let url = server.url();
+    let connect = async |schema: &str| -> anyhow::Result<PostgresStore> {
+        Ok(PostgresStore::builder(url.as_str())
+            .schema(schema)
+            .connect()
+            .await?)
+    };
+    let p1 = throughput(
+        connect(&pg_server::fresh_schema("bench_seq")).await?,
+        "p1",
+        1,
+        sizes.postgres_sequential,
+    )
+    .await?;
+    line(
+        "PostgresStore, 1 worker, 1 workflow, steps/s",
+        format!("{p1:.0}"),
+        "synchronous_commit on",
+    );
+    let p100 = throughput(
+        connect(&pg_server::fresh_schema("bench_conc")).await?,
+        "p100",
+        100,
+        sizes.postgres_concurrent,
+    )
+    .await?;
+    line(
+        "PostgresStore, 1 worker, 100 workflows, steps/s",
+        format!("{p100:.0}"),
+        "",
+    );
+    // Three worker processes: this one and two children on the same schema.
+    let schema = pg_server::fresh_schema("bench_three");
+    let store = connect(&schema).await?;
+    let workers = Workers(vec![
+        spawn_worker(&url, &schema, false)?,
+        spawn_worker(&url, &schema, false)?,
+    ]);
+    let p3 = throughput(store, "p3", 100, sizes.postgres_concurrent).await?;
+    drop(workers);
+    line(
+        "PostgresStore, 3 workers, 100 workflows, steps/s",
+        format!("{p3:.0}"),
+        "target >= 5 000",
+    );
+    line(
+        "  ratio 3 workers / 1 worker",
+        format!("{:.2}x", p3 / p100),
+        "",
+    );
+    let takeover = takeover(&url, &pg_server::fresh_schema("bench_kill")).await?;
+    line(
+        "PostgresStore, killed worker's activity runs again after",
+        format!("{:.2} s", takeover.as_secs_f64()),
+        "default lease; target <= 5 s",
+    );
+    figures.postgres_sequential = Some(p1);
+    figures.postgres_concurrent = Some(p100);
+    figures.postgres_three_workers = Some(p3);
+    figures.postgres_takeover = Some(takeover);
+    Ok(())
+}
+
+/// A child worker leases `stall` and is killed with SIGKILL; a runtime here (default options)
+/// runs the call again. Returns the time from the kill to the result.
+async fn takeover(url: &str, schema: &str) -> anyhow::Result<Duration> {
+    let store = Arc::new(PostgresStore::builder(url).schema(schema).connect().await?);
+    let child = Workers(vec![spawn_worker(url, schema, true)?]);
+    // Started by a runtime that runs no activity: the child takes the call.
+    let starter = Runtime::builder(store.clone())
+        .workflow(stalled)
+        .allow_missing_activities()
+        .build()
+        .await?;
+    let run = starter.start(stalled, "stalled", 1).await?;
+    let begin = Instant::now();
+    loop {
+        let tasks = store.load_tasks("stalled").await?;
+        if tasks.iter().any(|t| t.lease_owner.is_some()) {
+            break;
+        }
+        anyhow::ensure!(
+            begin.elapsed() < Duration::from_secs(60),
+            "the worker never leased the call"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killed = Instant::now();
+    // `Child::kill` is SIGKILL: the worker gets no chance to release its lease.
+    drop(child);
+    let taker = Runtime::builder(store.clone())
+        .activity(stall)
+        .build()
+        .await?;
+    run.result().await?;
+    let took = killed.elapsed();
+    starter.shutdown().await;
+    taker.shutdown().await;
+    Ok(took)
 }

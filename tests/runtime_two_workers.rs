@@ -1,4 +1,4 @@
-//! Two runtimes on one SQLite file advance the same workflows at once: every workflow
+//! Two runtimes on one SQLite file (and on one PostgreSQL database) advance the same workflows at once: every workflow
 //! completes once, no step is applied twice, no activity runs twice; and both do share the
 //! work (each store records the commits its runtime made, so a test where one runtime did
 //! everything would fail).
@@ -13,7 +13,7 @@ use support::recording::RecordingStore;
 use support::{Mode, both_modes, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
-use workflow_rt::{SqliteStore, Synchronous, WorkflowStatus};
+use workflow_rt::{PostgresStore, SqliteStore, Synchronous, WorkflowStatus};
 
 static RUNS: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
 
@@ -45,13 +45,9 @@ async fn shared(ctx: WorkflowCtx, n: u64) -> u64 {
     total + bonus
 }
 
-/// A runtime on the file, and the record of the commits it made.
-async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> (Runtime, RecordingStore) {
-    let store = SqliteStore::builder(path)
-        .synchronous(Synchronous::Normal)
-        .open()
-        .expect("open");
-    let recording = RecordingStore::new(Arc::new(store));
+/// A runtime on `store`, and the record of the commits it made.
+async fn runtime(mode: Mode, store: Arc<dyn Store>, worker: &str) -> (Runtime, RecordingStore) {
+    let recording = RecordingStore::new(store);
     let rt = mode
         .apply(Runtime::builder(recording.clone()))
         .workflow(shared)
@@ -64,15 +60,72 @@ async fn runtime(mode: Mode, path: &std::path::Path, worker: &str) -> (Runtime, 
     (rt, recording)
 }
 
+fn sqlite(path: &std::path::Path) -> Arc<dyn Store> {
+    Arc::new(
+        SqliteStore::builder(path)
+            .synchronous(Synchronous::Normal)
+            .open()
+            .expect("open"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
     both_modes(async |mode| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("shared.db");
-        let (a, a_log) = runtime(mode, &path, "a").await;
-        let (b, b_log) = runtime(mode, &path, "b").await;
+        two_runtimes("sqlite-", mode, sqlite(&path), sqlite(&path), sqlite(&path)).await
+    })
+    .await;
+}
+
+/// The same on PostgreSQL: two stores (two pools) on one schema, as two processes would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_on_one_postgres_database_never_apply_a_step_twice() {
+    let Some(server) =
+        support::postgres::server("two_runtimes_on_one_postgres_database_never_apply_a_step_twice")
+    else {
+        return;
+    };
+    both_modes(async |mode| {
+        let schema = support::postgres::fresh_schema("two_runtimes");
+        let url = server.url();
+        two_runtimes(
+            "postgres-",
+            mode,
+            postgres(&url, &schema).await,
+            postgres(&url, &schema).await,
+            postgres(&url, &schema).await,
+        )
+        .await
+    })
+    .await;
+}
+
+async fn postgres(url: &str, schema: &str) -> Arc<dyn Store> {
+    let store = PostgresStore::builder(url)
+        .schema(schema)
+        .connect()
+        .await
+        .expect("connect");
+    Arc::new(store)
+}
+
+/// Runtimes `a` and `b` on stores `a_store` and `b_store`, which share their data; `check` is
+/// a third handle on it, to read the outcome.
+async fn two_runtimes(
+    prefix: &str,
+    mode: Mode,
+    a_store: Arc<dyn Store>,
+    b_store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
+) -> (Vec<u64>, Vec<u64>) {
+    {
+        let (a, a_log) = runtime(mode, a_store, "a").await;
+        let (b, b_log) = runtime(mode, b_store, "b").await;
         const N: u64 = 50;
-        let id = |n: u64| mode.id(&format!("w{n}"));
+        // The activity counts its runs in a static: each test has ids of its own.
+        let id = |n: u64| mode.id(&format!("{prefix}w{n}"));
         for n in 0..N {
             let (starter, other) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
             starter.start(shared, id(n), n).await.expect("start");
@@ -89,7 +142,6 @@ async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
             assert_eq!(out, expected, "w{n}");
             outputs.push(out);
         }
-        let store = SqliteStore::open(&path).expect("open");
         let mut versions = Vec::new();
         for n in 0..N {
             let id = id(n);
@@ -184,6 +236,5 @@ async fn two_runtimes_on_one_file_never_apply_a_step_twice() {
         a.shutdown().await;
         b.shutdown().await;
         (outputs, versions)
-    })
-    .await;
+    }
 }

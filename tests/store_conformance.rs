@@ -1,7 +1,9 @@
 //! Every store passes the same conformance suite.
 
+mod support;
+
 use workflow_rt::store::conformance;
-use workflow_rt::{MemoryStore, SqliteStore, Synchronous};
+use workflow_rt::{MemoryStore, PostgresStore, SqliteStore, Synchronous};
 
 #[tokio::test]
 async fn memory_store_conforms() {
@@ -20,6 +22,27 @@ async fn sqlite_store_conforms() {
                 .synchronous(Synchronous::Normal)
                 .open()
                 .expect("open")
+        }
+    })
+    .await;
+}
+
+/// Each check on a schema of its own in one database: a fresh, empty store each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_conforms() {
+    let Some(server) = support::postgres::server("postgres_store_conforms") else {
+        return;
+    };
+    let url = server.url();
+    conformance::run(|| {
+        let url = url.clone();
+        async move {
+            PostgresStore::builder(url)
+                .schema(support::postgres::fresh_schema("conformance"))
+                .pool_size(4)
+                .connect()
+                .await
+                .expect("connect")
         }
     })
     .await;

@@ -211,4 +211,7 @@ impl Store for RecordingStore {
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         self.inner.history(id)
     }
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
+        self.inner.wakeups()
+    }
 }

@@ -27,7 +27,12 @@
 // Docs built without some feature (`cargo doc -p workflow-rt` has neither `testing` nor
 // `conformance`) name the modules it gates without linking them; docs.rs builds all features.
 #![cfg_attr(
-    not(all(feature = "sqlite", feature = "testing", feature = "conformance")),
+    not(all(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "testing",
+        feature = "conformance"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
@@ -69,6 +74,9 @@ pub use error::{Failure, ResumeError, WorkflowError};
 pub use runtime::{Builder, Handle, Runtime, RuntimeError, StrandedRun, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::{PostgresError, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};

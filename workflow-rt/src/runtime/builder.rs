@@ -370,6 +370,9 @@ impl Builder {
         tokio::spawn(inner.clone().task_loop());
         tokio::spawn(inner.clone().lease_loop());
         tokio::spawn(inner.clone().ready_loop());
+        if let Some(hints) = inner.store.wakeups() {
+            tokio::spawn(inner.clone().wakeup_loop(hints));
+        }
         Ok(Runtime::from_inner(inner))
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub task_wakeup: Notify,
     /// Poked when a step created a timer.
     pub timer_wakeup: Notify,
+    /// Poked when the store says another process made a workflow ready.
+    pub ready_wakeup: Notify,
     shut_down: AtomicBool,
     pub shutdown_signal: tokio::sync::watch::Sender<bool>,
     rng: Mutex<u64>,
@@ -95,6 +97,7 @@ impl Inner {
             attempts: Mutex::default(),
             task_wakeup: Notify::new(),
             timer_wakeup: Notify::new(),
+            ready_wakeup: Notify::new(),
             shut_down: AtomicBool::new(false),
             shutdown_signal: tokio::sync::watch::Sender::new(false),
             rng: Mutex::new(seed),

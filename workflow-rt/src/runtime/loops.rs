@@ -7,13 +7,14 @@
 //! - ready: picks up workflows that another runtime (or a crash) left with unseen events.
 //!
 //! Each also wakes every `poll_interval` of real time, to see what other runtimes on the same
-//! store did.
+//! store did; sooner when the store sends a hint that another process changed something
+//! ([`crate::store::Wakeup`]: the wakeups loop pokes the loop concerned).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::Inner;
-use crate::store::LeaseRequest;
+use crate::store::{LeaseRequest, Wakeup};
 
 const BATCH: usize = 512;
 
@@ -159,7 +160,6 @@ impl Inner {
         if self.workflow_names.is_empty() {
             return;
         }
-        let never = tokio::sync::Notify::new();
         loop {
             match self
                 .store
@@ -173,8 +173,40 @@ impl Inner {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot list ready workflows"),
             }
-            if !self.pause(None, &never, self.config.poll_interval).await {
+            if !self
+                .pause(None, &self.ready_wakeup, self.config.poll_interval)
+                .await
+            {
                 return;
+            }
+        }
+    }
+
+    /// Forwards the store's hints to the loops they concern.
+    pub(crate) async fn wakeup_loop(
+        self: Arc<Self>,
+        mut hints: tokio::sync::broadcast::Receiver<Wakeup>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut shutdown = self.shutdown_signal.subscribe();
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                hint = hints.recv() => match hint {
+                    Ok(Wakeup::Workflows) => self.ready_wakeup.notify_one(),
+                    Ok(Wakeup::Tasks) => self.task_wakeup.notify_one(),
+                    Ok(Wakeup::Timers) => self.timer_wakeup.notify_one(),
+                    // Some hints were dropped: whatever they said, look everywhere.
+                    Err(RecvError::Lagged(_)) => {
+                        self.ready_wakeup.notify_one();
+                        self.task_wakeup.notify_one();
+                        self.timer_wakeup.notify_one();
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = shutdown.changed() => return,
             }
         }
     }

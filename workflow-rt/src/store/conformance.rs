@@ -5,7 +5,8 @@
 //! and delivered once, a leased task is not leased again until its lease expires, a timer fires
 //! once, and so on (see the trait's documentation). [`run`] checks them one by one, each on a
 //! fresh, empty store, and panics (as a test does) at the first broken promise, saying which.
-//! [`MemoryStore`](crate::MemoryStore) and [`SqliteStore`](crate::SqliteStore) pass it.
+//! [`MemoryStore`](crate::MemoryStore), [`SqliteStore`](crate::SqliteStore) and
+//! [`PostgresStore`](crate::PostgresStore) pass it (`tests/store_conformance.rs`).
 //!
 //! A third-party store runs it from its own tests. Enable the feature for them only:
 //!

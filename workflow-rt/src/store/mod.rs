@@ -1,7 +1,7 @@
 //! Where workflows live between steps.
 //!
 //! The runtime talks to a [`Store`] and never looks past the trait: [`MemoryStore`] for tests,
-//! [`SqliteStore`] for one machine. Every implementation passes the same conformance suite
+//! [`SqliteStore`] for one machine, [`PostgresStore`] for worker processes on many. Every implementation passes the same conformance suite
 //! ([`conformance::run`]).
 //!
 //! The model:
@@ -31,10 +31,15 @@ use crate::activity::{ActivityError, ActivityOptions};
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteSettings, SqliteStore, SqliteStoreBuilder, Synchronous};
@@ -557,6 +562,20 @@ pub struct LeaseRenewal {
     pub heartbeat_details: Option<Vec<u8>>,
 }
 
+/// A hint from a [`Store`] shared between processes that another process changed something
+/// the runtime would otherwise find at its next poll: it looks now. Hints may be lost or come
+/// twice; polling stays the fallback, so a hint only ever makes things sooner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wakeup {
+    /// A workflow may have become ready (a signal, an activity result, a fired timer, an
+    /// unpark, a new workflow).
+    Workflows,
+    /// Activity tasks may have become leasable (new calls, retries, released leases).
+    Tasks,
+    /// Timers were added: the earliest may be sooner than the one the runtime waits for.
+    Timers,
+}
+
 /// The storage behind a [`crate::Runtime`].
 ///
 /// Every method is one atomic operation. Implementations must pass [`conformance::run`].
@@ -665,6 +684,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The workflow's audit history, oldest first.
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>>;
+
+    /// Hints of changes made through other handles on the same data (other processes), for
+    /// stores shared between processes (see [`Wakeup`]). `None`, the default, if the store
+    /// sends none: the runtime then finds them by polling alone.
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        None
+    }
 }
 
 /// A shared store is a store: `Runtime::builder(arc.clone())` lets several runtimes
@@ -761,5 +787,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         (**self).history(id)
+    }
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        (**self).wakeups()
     }
 }

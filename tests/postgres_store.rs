@@ -1,0 +1,366 @@
+//! `PostgresStore` on its own: typed errors for what can go wrong before and after it
+//! connects (a wrong URL, no server, a schema from newer code, a server that goes away and
+//! comes back), and its schema set up once however many processes start at the same time.
+//! The conformance suite runs on it in `store_conformance.rs`; several runtimes and processes
+//! share one database in `runtime_two_workers.rs` and `postgres_workers.rs`.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::postgres::{Server, fresh_schema, server};
+use support::{Mode, both_modes, within_secs};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryEntry, HistoryKind, NewWorkflow, SCHEMA_VERSION, Store};
+use workflow_rt::{PostgresError, PostgresStore, StoreError, WorkflowStatus};
+
+fn new_workflow(id: &str) -> NewWorkflow {
+    NewWorkflow {
+        id: id.into(),
+        name: "wf".into(),
+        input: vec![1],
+        snapshot: vec![2],
+        now_ms: 5,
+        history: HistoryEntry::new(5, HistoryKind::Started, "started"),
+    }
+}
+
+/// A plain connection, for what the store does not do (change its version row by hand).
+async fn raw(url: &str, schema: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("raw connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("SET search_path = {schema}"))
+        .await
+        .expect("search_path");
+    client
+}
+
+#[tokio::test]
+async fn a_wrong_url_is_a_typed_error() {
+    for url in [
+        "postgres://u@127.0.0.1:notaport/db",
+        "mysql://u@127.0.0.1/db",
+        "host=127.0.0.1 port=",
+    ] {
+        match PostgresStore::connect(url).await {
+            Err(PostgresError::InvalidUrl(_)) => {}
+            other => panic!("{url:?}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+    match PostgresStore::builder("postgres://u@127.0.0.1/db")
+        .schema("x; DROP TABLE workflows")
+        .connect()
+        .await
+    {
+        Err(PostgresError::InvalidSchemaName(name)) => {
+            assert_eq!(name, "x; DROP TABLE workflows")
+        }
+        other => panic!("expected InvalidSchemaName, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_server_is_a_typed_error_not_a_hang() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let got = within_secs(
+        30,
+        "connect to nothing",
+        PostgresStore::builder(url)
+            .connect_timeout(Duration::from_secs(2))
+            .connect(),
+    )
+    .await;
+    match got {
+        Err(PostgresError::Connect(StoreError::Backend(_))) => {}
+        other => panic!("expected Connect, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_from_newer_code_is_refused_and_left_alone() {
+    let Some(server) = server("a_schema_from_newer_code_is_refused_and_left_alone") else {
+        return;
+    };
+    let schema = fresh_schema("newer");
+    let store = PostgresStore::builder(server.url())
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("connect");
+    store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    drop(store);
+    let raw = raw(&server.url(), &schema).await;
+    raw.execute(
+        "UPDATE workflow_rt_schema SET version = $1",
+        &[&(SCHEMA_VERSION + 1)],
+    )
+    .await
+    .expect("bump");
+    match PostgresStore::builder(server.url())
+        .schema(schema.clone())
+        .connect()
+        .await
+    {
+        Err(PostgresError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let version: i32 = raw
+        .query_one("SELECT version FROM workflow_rt_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION + 1, "the refusal wrote nothing");
+    let rows: i64 = raw
+        .query_one("SELECT count(*) FROM workflows", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_processes_starting_at_once_set_the_schema_up_once() {
+    let Some(server) = server("many_processes_starting_at_once_set_the_schema_up_once") else {
+        return;
+    };
+    let schema = fresh_schema("racing");
+    let mut connects = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        connects.spawn(
+            PostgresStore::builder(server.url())
+                .schema(schema.clone())
+                .pool_size(2)
+                .connect(),
+        );
+    }
+    let stores: Vec<PostgresStore> = connects
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.expect("every connect succeeds"))
+        .collect();
+    stores[0]
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    for s in &stores {
+        assert_eq!(s.load_workflow("a").await.expect("load").input, vec![1]);
+    }
+    // Connecting again to a schema at this version changes nothing.
+    let again = PostgresStore::builder(server.url())
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("reconnect");
+    assert_eq!(again.list_workflows(None).await.expect("list").len(), 1);
+    let raw = raw(&server.url(), &schema).await;
+    let rows: Vec<i32> = raw
+        .query("SELECT version FROM workflow_rt_schema", &[])
+        .await
+        .expect("version")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, vec![SCHEMA_VERSION]);
+}
+
+#[activity]
+async fn double(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n * 2)
+}
+
+#[workflow]
+async fn outlives_the_server(ctx: WorkflowCtx, n: u64) -> u64 {
+    let a: u64 = ctx.activity(double, n).await.unwrap_or(0);
+    let extra: u64 = ctx.signal::<u64>("extra").await;
+    ctx.sleep(Duration::from_millis(50)).await;
+    let b: u64 = ctx.activity(double, a + extra).await.unwrap_or(0);
+    b
+}
+
+/// The server stops (as in a crash: `pg_ctl stop -m immediate`) while a runtime waits on it
+/// and comes back on the same port: the store gives typed errors meanwhile, then reconnects
+/// by itself; the workflow, its buffered signal and its timer come through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reconnects_when_the_server_comes_back() {
+    let Some(server) = server("the_store_reconnects_when_the_server_comes_back") else {
+        return;
+    };
+    let Server::Own(cluster) = &server else {
+        eprintln!(
+            "the_store_reconnects_when_the_server_comes_back: skipped, DATABASE_URL is a server this test cannot stop"
+        );
+        return;
+    };
+    both_modes(async |mode: Mode| {
+        let store = Arc::new(
+            PostgresStore::builder(server.url())
+                .schema(fresh_schema("restart"))
+                .connect_timeout(Duration::from_secs(2))
+                .connect()
+                .await
+                .expect("connect"),
+        );
+        let rt = mode
+            .apply(Runtime::builder(store.clone()))
+            .workflow(outlives_the_server)
+            .activity(double)
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .await
+            .expect("build");
+        let id = mode.id("through-a-restart");
+        let run = rt
+            .start(outlives_the_server, id.clone(), 5)
+            .await
+            .expect("start");
+        support::eventually("the first call is answered", || async {
+            store.load_workflow(&id).await.is_ok_and(|r| r.version >= 2)
+        })
+        .await;
+
+        cluster.stop().expect("stop the server");
+        match within_secs(
+            30,
+            "a load while the server is down",
+            store.load_workflow(&id),
+        )
+        .await
+        {
+            Err(StoreError::Backend(_)) => {}
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+        match within_secs(
+            30,
+            "a signal while the server is down",
+            rt.signal(&id, "extra", 1u64),
+        )
+        .await
+        {
+            Err(_) => {}
+            Ok(()) => panic!("a signal cannot be stored while the server is down"),
+        }
+        cluster.restart().expect("restart the server");
+
+        // Failed calls are the caller's to repeat; the store has reconnected meanwhile.
+        within_secs(30, "the signal once the server is back", async {
+            loop {
+                match rt.signal(&id, "extra", 1u64).await {
+                    Ok(()) => break,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        })
+        .await;
+        let out = within_secs(60, "the result", run.result())
+            .await
+            .expect("result");
+        assert_eq!(out, (5 * 2 + 1) * 2);
+        let rec = store.load_workflow(&id).await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Completed);
+        let signals = store
+            .history(&id)
+            .await
+            .expect("history")
+            .iter()
+            .filter(|e| e.kind == HistoryKind::Signal)
+            .count();
+        assert_eq!(signals, 1, "the signal was stored once");
+        rt.shutdown().await;
+        (out, rec.version)
+    })
+    .await;
+}
+
+#[activity]
+async fn far_away(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n + 1)
+}
+
+#[workflow]
+async fn across_processes(ctx: WorkflowCtx, n: u64) -> u64 {
+    let a: u64 = ctx.activity(far_away, n).await.unwrap_or(0);
+    let b: u64 = ctx.signal::<u64>("more").await;
+    a + b
+}
+
+/// Work handed between processes arrives by notification, not by polling: every runtime here
+/// polls once an hour, the workflow's runtime runs no activity and the activity's runtime no
+/// workflow, and the signal comes through a third store. Each hand-over (a new task, a
+/// finished activity, a signal) reaches the process that must act on it through `NOTIFY`; the
+/// run finishes in well under the first poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_carry_work_between_processes_without_polling() {
+    let Some(server) = server("notifications_carry_work_between_processes_without_polling") else {
+        return;
+    };
+    both_modes(async |mode: Mode| {
+        let schema = fresh_schema("notify");
+        let connect = || {
+            PostgresStore::builder(server.url())
+                .schema(schema.clone())
+                .connect()
+        };
+        let hour = Duration::from_secs(3600);
+        let steps = mode
+            .apply(Runtime::builder(connect().await.expect("connect")))
+            .workflow(across_processes)
+            .allow_missing_activities()
+            .poll_interval(hour)
+            .worker_id("steps")
+            .build()
+            .await
+            .expect("build");
+        let acts = Runtime::builder(connect().await.expect("connect"))
+            .activity(far_away)
+            .poll_interval(hour)
+            .worker_id("acts")
+            .build()
+            .await
+            .expect("build");
+        let sender = connect().await.expect("connect");
+        let mut outs = Vec::new();
+        for n in 0..5u64 {
+            let id = mode.id(&format!("notify-{n}"));
+            let run = steps
+                .start(across_processes, id.clone(), n)
+                .await
+                .expect("start");
+            support::eventually("the activity's result is in", || async {
+                sender
+                    .load_workflow(&id)
+                    .await
+                    .is_ok_and(|r| r.version >= 2)
+            })
+            .await;
+            let payload = postcard::to_stdvec(&10u64).expect("encode");
+            sender
+                .append_signal(&id, "more", payload, 0)
+                .await
+                .expect("signal");
+            let out = within_secs(30, "the result", run.result())
+                .await
+                .expect("result");
+            assert_eq!(out, n + 1 + 10);
+            outs.push(out);
+        }
+        steps.shutdown().await;
+        acts.shutdown().await;
+        outs
+    })
+    .await;
+}

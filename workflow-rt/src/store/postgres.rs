@@ -1,0 +1,1644 @@
+//! [`PostgresStore`]: worker processes on many machines sharing one PostgreSQL database.
+//!
+//! Every operation is one transaction at `READ COMMITTED`, on a pooled connection
+//! (`deadpool-postgres` over `tokio-postgres`). What keeps several processes apart:
+//!
+//! - **The workflow row is the lock of everything that belongs to it.** A step commit, a new
+//!   event (signal, activity result, fired timer) and `clear_ready` all lock the workflow's row
+//!   (`FOR UPDATE`) before anything else, and then decide in a *later* statement, whose
+//!   snapshot sees every transaction that held the lock before. So an event is either seen by
+//!   the step that commits after it (which keeps the workflow ready) or inserted after that
+//!   commit (and sets the flag again): never lost between the two. Locks are taken in one
+//!   order, the workflow row first, and a batch of commits locks its workflows by id, so two
+//!   processes never wait for each other in a circle.
+//! - **Steps are compare-and-set** on the workflow's version, as in every store; a batch of
+//!   steps (`commit_steps`) is one transaction, one WAL flush.
+//! - **Activity tasks are claimed with `FOR UPDATE SKIP LOCKED`** under an expiring lease (the
+//!   `due` column: when the task may be claimed next). Two processes polling at once take
+//!   different tasks. A retry is fenced by attempt and owner.
+//! - **Due timers are fired once**: the timers are deleted by key under their workflows' locks
+//!   and only the rows a transaction did delete become events.
+//!
+//! - **Wake-ups without polling delay**: a transaction that makes a workflow ready, adds
+//!   activity tasks or adds timers sends a `NOTIFY` (delivered when it commits) saying which; each
+//!   store keeps one connection that `LISTEN`s, reconnecting by itself when it drops, and
+//!   hands what other processes announce to its runtime as [`Wakeup`]s. A lost notification
+//!   costs a poll interval, never a wake-up.
+//!
+//! The schema lives in the database with a version row (see [`SCHEMA_VERSION`]); the store
+//! creates it, upgrades an older one, and refuses a newer one with
+//! [`PostgresError::NewerSchema`].
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::{
+    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
+    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+};
+use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
+
+/// The version of the schema this code writes. A database whose version row says more was
+/// written by newer code: [`PostgresStore::connect`] refuses it
+/// ([`PostgresError::NewerSchema`]) rather than misread it.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Why a [`PostgresStore`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    /// The connection string does not parse (see the `tokio-postgres` docs for its two forms:
+    /// `postgres://user:password@host:port/db` and `host=... user=...`).
+    #[error("invalid PostgreSQL connection string: {0}")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    /// The schema name given to [`PostgresStoreBuilder::schema`] is not a plain lower-case
+    /// identifier (letters, digits, `_`, at most 63 bytes, not starting with a digit).
+    #[error(
+        "invalid schema name {0:?}: use lower-case letters, digits and _ (not first), at most 63 bytes"
+    )]
+    InvalidSchemaName(String),
+    /// The server could not be reached or refused the login.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] StoreError),
+    /// The database holds a schema written by a newer version of this crate: upgrade the
+    /// program, or point it at another database or schema.
+    #[error(
+        "the database schema is version {found}, newer than this program's {supported}: upgrade the program"
+    )]
+    NewerSchema {
+        /// The version found in the database.
+        found: i32,
+        /// The newest version this program knows.
+        supported: i32,
+    },
+    /// Creating or upgrading the schema failed.
+    #[error("cannot set up the schema: {0}")]
+    Schema(#[source] StoreError),
+}
+
+/// Options of a [`PostgresStore`]; [`PostgresStore::connect`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct PostgresStoreBuilder {
+    url: String,
+    schema: Option<String>,
+    pool_size: usize,
+    connect_timeout: Duration,
+}
+
+impl PostgresStoreBuilder {
+    /// Keeps the store's tables in this schema (created if missing) instead of the
+    /// connection's default (`public`): several independent stores in one database.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = Some(name.into());
+        self
+    }
+
+    /// The most connections the store opens (default 16).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.max(1);
+        self
+    }
+
+    /// How long to wait for a connection to be made, or for a free one in the pool, before an
+    /// operation fails (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Connects, creates or upgrades the schema, and returns the store.
+    pub async fn connect(self) -> Result<PostgresStore, PostgresError> {
+        let mut config: tokio_postgres::Config =
+            self.url.parse().map_err(PostgresError::InvalidUrl)?;
+        if let Some(schema) = &self.schema {
+            if !valid_identifier(schema) {
+                return Err(PostgresError::InvalidSchemaName(schema.clone()));
+            }
+            config.options(format!("-c search_path={schema}"));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("workflow-rt");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                // A connection whose server went away is closed: `Fast` drops it at recycling
+                // and the pool opens a new one, which is how the store reconnects.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(self.connect_timeout))
+            .create_timeout(Some(self.connect_timeout))
+            .recycle_timeout(Some(self.connect_timeout))
+            .build()
+            .map_err(|e| {
+                PostgresError::Connect(StoreError::backend_with("cannot build the pool", e))
+            })?;
+        {
+            let mut client = pool.get().await.map_err(|e| {
+                PostgresError::Connect(StoreError::backend_with(
+                    "cannot get a PostgreSQL connection",
+                    e,
+                ))
+            })?;
+            migrate(&mut client, self.schema.as_deref()).await?;
+        }
+        let channel = channel_of(self.schema.as_deref());
+        let origin = new_origin();
+        let (hints, _) = tokio::sync::broadcast::channel(256);
+        let listener = tokio::spawn(listen(
+            config.clone(),
+            channel.clone(),
+            origin.clone(),
+            hints.clone(),
+        ))
+        .abort_handle();
+        Ok(PostgresStore {
+            pool,
+            config,
+            schema: self.schema,
+            channel,
+            origin,
+            hints,
+            listener,
+        })
+    }
+}
+
+fn valid_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && !b[0].is_ascii_digit()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// A [`Store`] in a PostgreSQL database, shared by worker processes on any number of machines.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use workflow_rt::PostgresStore;
+/// let store = PostgresStore::connect("postgres://app:secret@db.internal/orders").await?;
+/// let tenant = PostgresStore::builder("postgres://app:secret@db.internal/orders")
+///     .schema("tenant_7")
+///     .pool_size(8)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Connections are plain TCP or Unix sockets (no TLS). A connection the server drops is
+/// replaced at its next use: an operation that was running on it fails with
+/// [`StoreError::Backend`] and the runtime tries it again.
+pub struct PostgresStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    schema: Option<String>,
+    /// The channel of this schema's notifications.
+    channel: String,
+    /// This store's mark on its notifications: its own are not handed back to it.
+    origin: String,
+    hints: tokio::sync::broadcast::Sender<Wakeup>,
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with the default options, creating or upgrading the schema.
+    pub async fn connect(url: &str) -> Result<Self, PostgresError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Options for a store at this connection string.
+    pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            url: url.into(),
+            schema: None,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The schema the store's tables are in, if one was given.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::backend_with("cannot get a PostgreSQL connection", e))
+    }
+}
+
+/// Runs `$body` in a transaction on a pooled connection, `$tx` naming the transaction;
+/// commits if it returns `Ok`, rolls back otherwise.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        let mut client = $store.client().await?;
+        let txn = client.transaction().await.db()?;
+        let out = {
+            let $tx = &txn;
+            async { $body }.await
+        };
+        finish(txn, out).await
+    }};
+}
+
+async fn finish<T>(tx: Transaction<'_>, out: Result<T, StoreError>) -> Result<T, StoreError> {
+    match out {
+        Ok(v) => {
+            tx.commit().await.db()?;
+            Ok(v)
+        }
+        Err(e) => {
+            // Dropping the transaction would roll it back too; this keeps the connection
+            // clean before it goes back to the pool.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// What a transaction changed that other processes poll for: said with `NOTIFY` as it
+/// commits.
+#[derive(Debug, Clone, Copy, Default)]
+struct Changes {
+    workflows: bool,
+    tasks: bool,
+    timers: bool,
+}
+
+impl Changes {
+    const WORKFLOWS: Changes = Changes {
+        workflows: true,
+        tasks: false,
+        timers: false,
+    };
+    const TASKS: Changes = Changes {
+        workflows: false,
+        tasks: true,
+        timers: false,
+    };
+
+    fn or(self, o: Changes) -> Changes {
+        Changes {
+            workflows: self.workflows || o.workflows,
+            tasks: self.tasks || o.tasks,
+            timers: self.timers || o.timers,
+        }
+    }
+
+    /// The payload after the origin: one letter per kind of change.
+    fn letters(self) -> String {
+        let mut s = String::new();
+        for (yes, c) in [(self.workflows, 'w'), (self.tasks, 't'), (self.timers, 'm')] {
+            if yes {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+impl PostgresStore {
+    /// Queues the notification of `changes`; PostgreSQL sends it if the transaction commits.
+    async fn announce(&self, tx: &Transaction<'_>, changes: Changes) -> Result<(), StoreError> {
+        let letters = changes.letters();
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let payload = format!("{} {letters}", self.origin);
+        exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
+        Ok(())
+    }
+}
+
+/// The notification channel of a schema: a short name (a channel name is an identifier, at
+/// most 63 bytes) that differs between schemas.
+fn channel_of(schema: Option<&str>) -> String {
+    match schema {
+        None => "workflow_rt".to_string(),
+        Some(s) => {
+            // FNV-1a: stable across builds and processes, unlike the std hasher.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in s.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("workflow_rt_{h:016x}")
+        }
+    }
+}
+
+fn new_origin() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Keeps one connection listening on `channel`, reconnecting (with a growing pause, at most
+/// 2 s) whenever it drops, and turns other processes' notifications into [`Wakeup`]s. After
+/// each (re)connection it sends every kind of hint: notifications sent while nobody listened
+/// are lost, and the runtime had better look at once than at its next poll.
+async fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    origin: String,
+    hints: tokio::sync::broadcast::Sender<Wakeup>,
+) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        if let Ok((client, mut conn)) = config.connect(tokio_postgres::NoTls).await {
+            let (found, mut notes) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let driver = tokio::spawn(async move {
+                while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                    if let tokio_postgres::AsyncMessage::Notification(n) = m
+                        && found.send(n.payload().to_string()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .is_ok()
+            {
+                pause = Duration::from_millis(50);
+                for w in [Wakeup::Workflows, Wakeup::Tasks, Wakeup::Timers] {
+                    let _ = hints.send(w);
+                }
+                while let Some(payload) = notes.recv().await {
+                    let Some((from, letters)) = payload.split_once(' ') else {
+                        continue;
+                    };
+                    if from == origin {
+                        continue;
+                    }
+                    for c in letters.chars() {
+                        let w = match c {
+                            'w' => Wakeup::Workflows,
+                            't' => Wakeup::Tasks,
+                            'm' => Wakeup::Timers,
+                            _ => continue,
+                        };
+                        let _ = hints.send(w);
+                    }
+                }
+                tracing::debug!(%channel, "the notification connection dropped; reconnecting");
+            }
+            driver.abort();
+            drop(client);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The schema, one entry per version: entry `i` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE workflows (
+    id TEXT COLLATE \"C\" PRIMARY KEY,
+    name TEXT NOT NULL,
+    status SMALLINT NOT NULL,
+    input BYTEA NOT NULL,
+    snapshot BYTEA NOT NULL,
+    version BIGINT NOT NULL,
+    pending BYTEA,
+    output BYTEA,
+    park_reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    ready BOOLEAN NOT NULL,
+    history_len BIGINT NOT NULL
+);
+CREATE INDEX workflows_ready ON workflows (name, id) WHERE ready AND status = 0;
+CREATE INDEX workflows_status ON workflows (status, id);
+CREATE TABLE tasks (
+    workflow_id TEXT COLLATE \"C\" NOT NULL,
+    seq BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    input BYTEA NOT NULL,
+    options BYTEA NOT NULL,
+    attempt BIGINT NOT NULL,
+    scheduled_at BIGINT NOT NULL,
+    visible_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    heartbeat BYTEA,
+    deadline BIGINT,
+    due BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, seq)
+);
+CREATE INDEX tasks_due ON tasks (name, due);
+CREATE TABLE timers (
+    workflow_id TEXT COLLATE \"C\" NOT NULL,
+    seq BIGINT NOT NULL,
+    fire_at BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, seq)
+);
+CREATE INDEX timers_due ON timers (fire_at);
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY,
+    workflow_id TEXT COLLATE \"C\" NOT NULL,
+    at BIGINT NOT NULL,
+    kind SMALLINT NOT NULL,
+    seq BIGINT,
+    name TEXT,
+    payload BYTEA
+);
+CREATE INDEX events_workflow ON events (workflow_id, id);
+CREATE TABLE history (
+    workflow_id TEXT COLLATE \"C\" NOT NULL,
+    n BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (workflow_id, n)
+);
+"];
+
+/// An arbitrary constant: the advisory lock under which one process at a time sets up the
+/// schema.
+const MIGRATION_LOCK: i64 = 0x776f_726b_666c_6f77;
+
+async fn migrate(
+    client: &mut deadpool_postgres::Object,
+    schema: Option<&str>,
+) -> Result<(), PostgresError> {
+    let schema_err = PostgresError::Schema;
+    let tx = client.transaction().await.db().map_err(schema_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .db()
+        .map_err(schema_err)?;
+    if let Some(schema) = schema {
+        // `schema` is a checked identifier: nothing to escape.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .db()
+            .map_err(schema_err)?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS workflow_rt_schema (
+             one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+             version INTEGER NOT NULL
+         )",
+    )
+    .await
+    .db()
+    .map_err(schema_err)?;
+    let found: i32 = tx
+        .query_opt("SELECT version FROM workflow_rt_schema", &[])
+        .await
+        .db()
+        .map_err(schema_err)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .db()
+        .map_err(schema_err)?
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(PostgresError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(PostgresError::Schema(corrupt("schema version", found)));
+    }
+    for sql in &MIGRATIONS[found as usize..] {
+        tx.batch_execute(sql).await.db().map_err(schema_err)?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.execute(
+            "INSERT INTO workflow_rt_schema (one, version) VALUES (TRUE, $1) \
+             ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .db()
+        .map_err(schema_err)?;
+    }
+    tx.commit().await.db().map_err(schema_err)?;
+    Ok(())
+}
+
+trait Db<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(|e| {
+            // A value that does not convert (a wrong type, a NULL where none may be): the row
+            // is damaged, which no retry fixes.
+            let text = e.to_string();
+            if e.as_db_error().is_none() && text.starts_with("error deserializing column") {
+                StoreError::Corrupt(text)
+            } else {
+                StoreError::backend_with("PostgreSQL", e)
+            }
+        })
+    }
+}
+
+/// PostgreSQL integers are signed: times and counters are clamped into `i64` on the way in.
+fn int(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+fn uint(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+const EVENT_ACTIVITY: i16 = 0;
+const EVENT_TIMER: i16 = 1;
+const EVENT_SIGNAL: i16 = 2;
+
+const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
+
+fn status_of(code: i16) -> Result<WorkflowStatus, StoreError> {
+    WorkflowStatus::from_code(i64::from(code)).ok_or_else(|| corrupt("workflow status", code))
+}
+
+fn workflow_of(row: &Row) -> Result<WorkflowRecord, StoreError> {
+    Ok(WorkflowRecord {
+        id: row.try_get(0).db()?,
+        name: row.try_get(1).db()?,
+        status: status_of(row.try_get(2).db()?)?,
+        input: row.try_get(3).db()?,
+        snapshot: row.try_get(4).db()?,
+        version: uint(row.try_get(5).db()?),
+        pending: row.try_get(6).db()?,
+        output: row.try_get(7).db()?,
+        park_reason: row.try_get(8).db()?,
+        created_at_ms: uint(row.try_get(9).db()?),
+        updated_at_ms: uint(row.try_get(10).db()?),
+        ready: row.try_get(11).db()?,
+    })
+}
+
+async fn load_record(tx: &Transaction<'_>, id: &str) -> Result<Option<WorkflowRecord>, StoreError> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"
+        ))
+        .await
+        .db()?;
+    tx.query_opt(&stmt, &[&id])
+        .await
+        .db()?
+        .map(|r| workflow_of(&r))
+        .transpose()
+}
+
+async fn workflow_status(tx: &Transaction<'_>, id: &str) -> Result<WorkflowStatus, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT status FROM workflows WHERE id = $1")
+        .await
+        .db()?;
+    match tx.query_opt(&stmt, &[&id]).await.db()? {
+        Some(r) => status_of(r.try_get(0).db()?),
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
+/// Locks the workflow's row (see the module docs: the lock every change of a workflow takes
+/// first) and returns its status, version and history length.
+async fn lock_workflow(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> Result<(WorkflowStatus, u64, i64), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT status, version, history_len FROM workflows WHERE id = $1 FOR UPDATE",
+        )
+        .await
+        .db()?;
+    match tx.query_opt(&stmt, &[&id]).await.db()? {
+        Some(r) => Ok((
+            status_of(r.try_get(0).db()?)?,
+            uint(r.try_get(1).db()?),
+            r.try_get(2).db()?,
+        )),
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
+const TASK_COLUMNS: &str = "workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
+
+fn task_of(row: &Row) -> Result<ActivityTask, StoreError> {
+    let options: Vec<u8> = row.try_get(4).db()?;
+    Ok(ActivityTask {
+        workflow_id: row.try_get(0).db()?,
+        seq: uint(row.try_get(1).db()?),
+        name: row.try_get(2).db()?,
+        input: row.try_get(3).db()?,
+        options: postcard::from_bytes::<ActivityOptions>(&options)
+            .map_err(|e| corrupt("activity options", e))?,
+        attempt: uint(row.try_get(5).db()?).min(u64::from(u32::MAX)) as u32,
+        scheduled_at_ms: uint(row.try_get(6).db()?),
+        visible_at_ms: uint(row.try_get(7).db()?),
+        lease_owner: row.try_get(8).db()?,
+        lease_until_ms: row.try_get::<_, Option<i64>>(9).db()?.map(uint),
+        heartbeat_details: row.try_get(10).db()?,
+        deadline_ms: row.try_get::<_, Option<i64>>(11).db()?.map(uint),
+    })
+}
+
+fn due_of(t: &ActivityTask) -> u64 {
+    match (&t.lease_owner, t.lease_until_ms) {
+        (Some(_), Some(until)) => until,
+        (Some(_), None) => 0,
+        (None, _) => t.visible_at_ms,
+    }
+}
+
+async fn insert_task(tx: &Transaction<'_>, t: &ActivityTask) -> Result<(), StoreError> {
+    let options = postcard::to_stdvec(&t.options)
+        .map_err(|e| StoreError::backend_with("encode options", e))?;
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, \
+             lease_owner, lease_until, heartbeat, deadline, due) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
+             options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
+             visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
+             lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
+             deadline = EXCLUDED.deadline, due = EXCLUDED.due",
+        )
+        .await
+        .db()?;
+    tx.execute(
+        &stmt,
+        &[
+            &t.workflow_id,
+            &int(t.seq),
+            &t.name,
+            &t.input,
+            &options,
+            &i64::from(t.attempt),
+            &int(t.scheduled_at_ms),
+            &int(t.visible_at_ms),
+            &t.lease_owner,
+            &t.lease_until_ms.map(int),
+            &t.heartbeat_details,
+            &t.deadline_ms.map(int),
+            &int(due_of(t)),
+        ],
+    )
+    .await
+    .db()?;
+    Ok(())
+}
+
+fn event_of(row: &Row) -> Result<Event, StoreError> {
+    let id: i64 = row.try_get(0).db()?;
+    let at: i64 = row.try_get(1).db()?;
+    let kind: i16 = row.try_get(2).db()?;
+    let seq: Option<i64> = row.try_get(3).db()?;
+    let name: Option<String> = row.try_get(4).db()?;
+    let payload: Option<Vec<u8>> = row.try_get(5).db()?;
+    let kind = match (kind, seq.map(uint)) {
+        (EVENT_ACTIVITY, Some(seq)) => {
+            let bytes = payload.unwrap_or_default();
+            let result: Result<Vec<u8>, ActivityError> =
+                postcard::from_bytes(&bytes).map_err(|e| corrupt("activity result", e))?;
+            EventKind::ActivityCompleted { seq, result }
+        }
+        (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
+        (EVENT_SIGNAL, _) => EventKind::Signal {
+            name: name.unwrap_or_default(),
+            payload: payload.unwrap_or_default(),
+        },
+        (k, _) => return Err(corrupt("event kind", k)),
+    };
+    Ok(Event {
+        id: uint(id),
+        at_ms: uint(at),
+        kind,
+    })
+}
+
+/// Inserts an event and marks its workflow ready. The caller holds the workflow's lock.
+async fn insert_event(
+    tx: &Transaction<'_>,
+    id: &str,
+    at_ms: u64,
+    kind: EventKind,
+) -> Result<u64, StoreError> {
+    let (k, seq, name, payload) = match kind {
+        EventKind::ActivityCompleted { seq, result } => {
+            let bytes = postcard::to_stdvec(&result)
+                .map_err(|e| StoreError::backend_with("encode activity result", e))?;
+            (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
+        }
+        EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
+        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
+    };
+    let stmt = tx
+        .prepare_cached(
+            "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
+             w AS (UPDATE workflows SET ready = TRUE WHERE id = $1) \
+             SELECT id FROM e",
+        )
+        .await
+        .db()?;
+    let row = tx
+        .query_one(&stmt, &[&id, &int(at_ms), &k, &seq, &name, &payload])
+        .await
+        .db()?;
+    Ok(uint(row.try_get(0).db()?))
+}
+
+/// Inserts history entries numbered after `len_after - entries.len()`.
+async fn insert_history(
+    tx: &Transaction<'_>,
+    id: &str,
+    len_after: i64,
+    entries: &[HistoryEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let first = len_after
+        .saturating_sub(entries.len() as i64)
+        .saturating_add(1);
+    let ns: Vec<i64> = (0..entries.len() as i64)
+        .map(|i| first.saturating_add(i))
+        .collect();
+    let ats: Vec<i64> = entries.iter().map(|h| int(h.at_ms)).collect();
+    let kinds: Vec<&str> = entries.iter().map(|h| h.kind.as_str()).collect();
+    let details: Vec<&str> = entries.iter().map(|h| h.detail.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO history (workflow_id, n, at, kind, detail) \
+             SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[])",
+        )
+        .await
+        .db()?;
+    tx.execute(&stmt, &[&id, &ns, &ats, &kinds, &details])
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Appends history entries to a workflow whose lock the caller holds.
+async fn append_history(
+    tx: &Transaction<'_>,
+    id: &str,
+    entries: &[HistoryEntry],
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE workflows SET history_len = history_len + $2 WHERE id = $1 RETURNING history_len",
+        )
+        .await
+        .db()?;
+    match tx
+        .query_opt(&stmt, &[&id, &(entries.len() as i64)])
+        .await
+        .db()?
+    {
+        Some(r) => insert_history(tx, id, r.try_get(0).db()?, entries).await,
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
+async fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let stmt = tx.prepare_cached(sql).await.db()?;
+    tx.execute(&stmt, params).await.db()
+}
+
+async fn drop_leftovers(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM tasks WHERE workflow_id = $1",
+        "DELETE FROM timers WHERE workflow_id = $1",
+        "DELETE FROM events WHERE workflow_id = $1",
+    ] {
+        exec(tx, sql, &[&id]).await?;
+    }
+    Ok(())
+}
+
+/// Commits one step; returns the new version and what other processes should hear of.
+async fn commit(tx: &Transaction<'_>, step: &StepCommit) -> Result<(u64, Changes), StoreError> {
+    let id = step.workflow_id.as_str();
+    let (_, version, _) = lock_workflow(tx, id).await?;
+    if version != step.expected_version {
+        return Err(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: step.expected_version,
+        });
+    }
+    let expected = int(step.expected_version);
+    let now = int(step.now_ms);
+    let hist = step.history.len() as i64;
+    let seen = int(step.seen_events_upto);
+    // Under the lock, this statement's snapshot holds every event committed before it: none
+    // that arrived since the step loaded its inbox is missed by the ready flag.
+    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &step.outcome {
+        StepOutcome::Suspended {
+            snapshot, pending, ..
+        } => (
+            "UPDATE workflows SET snapshot = $3, pending = $4, version = version + 1, updated_at = $5, \
+             history_len = history_len + $6, \
+             ready = $8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = $1 AND id > $7) \
+             WHERE id = $1 AND version = $2 RETURNING version, history_len",
+            vec![
+                &id,
+                &expected,
+                snapshot,
+                pending,
+                &now,
+                &hist,
+                &seen,
+                &step.keep_ready,
+            ],
+        ),
+        StepOutcome::Finished {
+            status,
+            snapshot,
+            output,
+        } => (
+            "UPDATE workflows SET status = $3, snapshot = $4, output = $5, pending = NULL, \
+             version = version + 1, updated_at = $6, history_len = history_len + $7, ready = FALSE \
+             WHERE id = $1 AND version = $2 RETURNING version, history_len",
+            vec![
+                &id,
+                &expected,
+                status_code(status),
+                snapshot,
+                output,
+                &now,
+                &hist,
+            ],
+        ),
+        StepOutcome::Parked { reason } => (
+            "UPDATE workflows SET status = $3, park_reason = $4, version = version + 1, updated_at = $5, \
+             history_len = history_len + $6, ready = FALSE \
+             WHERE id = $1 AND version = $2 RETURNING version, history_len",
+            vec![&id, &expected, &PARKED, reason, &now, &hist],
+        ),
+        StepOutcome::Unparked => (
+            "UPDATE workflows SET status = $3, park_reason = NULL, version = version + 1, updated_at = $4, \
+             history_len = history_len + $5, ready = TRUE \
+             WHERE id = $1 AND version = $2 RETURNING version, history_len",
+            vec![&id, &expected, &RUNNING, &now, &hist],
+        ),
+        StepOutcome::Cancelled => (
+            "UPDATE workflows SET status = $3, park_reason = NULL, version = version + 1, updated_at = $4, \
+             history_len = history_len + $5, ready = FALSE, pending = NULL \
+             WHERE id = $1 AND version = $2 RETURNING version, history_len",
+            vec![&id, &expected, &CANCELLED, &now, &hist],
+        ),
+    };
+    let stmt = tx.prepare_cached(sql).await.db()?;
+    let row = tx.query_one(&stmt, &params).await.db()?;
+    let new_version: i64 = row.try_get(0).db()?;
+    let history_len: i64 = row.try_get(1).db()?;
+    if !step.consumed_events.is_empty() {
+        let ids: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
+        exec(
+            tx,
+            "DELETE FROM events WHERE workflow_id = $1 AND id = ANY($2)",
+            &[&id, &ids],
+        )
+        .await?;
+    }
+    if !step.completed_tasks.is_empty() || !step.cancelled.is_empty() {
+        let seqs: Vec<i64> = step
+            .completed_tasks
+            .iter()
+            .chain(&step.cancelled)
+            .map(|s| int(*s))
+            .collect();
+        exec(
+            tx,
+            "DELETE FROM tasks WHERE workflow_id = $1 AND seq = ANY($2)",
+            &[&id, &seqs],
+        )
+        .await?;
+    }
+    if !step.cancelled.is_empty() {
+        let seqs: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
+        exec(
+            tx,
+            "DELETE FROM timers WHERE workflow_id = $1 AND seq = ANY($2)",
+            &[&id, &seqs],
+        )
+        .await?;
+        exec(
+            tx,
+            "DELETE FROM events WHERE workflow_id = $1 AND seq = ANY($2) AND kind IN (0, 1)",
+            &[&id, &seqs],
+        )
+        .await?;
+    }
+    match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => {
+            for t in tasks {
+                insert_task(tx, t).await?;
+            }
+            if !timers.is_empty() {
+                let seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
+                let ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
+                exec(
+                    tx,
+                    "INSERT INTO timers (workflow_id, seq, fire_at) \
+                     SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[]) \
+                     ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at",
+                    &[&id, &seqs, &ats],
+                )
+                .await?;
+            }
+        }
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(tx, id).await?,
+        StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
+    }
+    insert_history(tx, id, history_len, &step.history).await?;
+    // A suspended workflow that stays ready is stepped on by the worker committing it: no
+    // other process is told, or all would race it to the next step.
+    let changes = match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => Changes {
+            workflows: false,
+            tasks: !tasks.is_empty(),
+            timers: !timers.is_empty(),
+        },
+        StepOutcome::Unparked => Changes::WORKFLOWS,
+        _ => Changes::default(),
+    };
+    Ok((uint(new_version), changes))
+}
+
+const RUNNING: i16 = 0;
+const PARKED: i16 = 3;
+const CANCELLED: i16 = 4;
+
+fn status_code(status: &WorkflowStatus) -> &'static i16 {
+    match status {
+        WorkflowStatus::Running => &0,
+        WorkflowStatus::Completed => &1,
+        WorkflowStatus::Failed => &2,
+        WorkflowStatus::Parked => &3,
+        WorkflowStatus::Cancelled => &4,
+    }
+}
+
+/// A task whose row does not read back (damaged bytes) can never run: its call is answered
+/// with a `BadCall` error, which the workflow sees as the call's result and can act on.
+async fn answer_unreadable_task(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    seq: i64,
+    reason: &str,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    tracing::warn!(workflow = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
+    match lock_workflow(tx, workflow_id).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let deleted = exec(
+        tx,
+        "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2",
+        &[&workflow_id, &seq],
+    )
+    .await?;
+    if deleted == 0 {
+        return Ok(());
+    }
+    let error = ActivityError::new(
+        ActivityErrorKind::BadCall,
+        format!("the stored activity task does not decode: {reason}"),
+    );
+    insert_event(
+        tx,
+        workflow_id,
+        now_ms,
+        EventKind::ActivityCompleted {
+            seq: uint(seq),
+            result: Err(error),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len) \
+                     VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1) ON CONFLICT (id) DO NOTHING",
+                )
+                .await
+                .db()?;
+                let n = tx
+                    .execute(
+                        &stmt,
+                        &[&wf.id, &wf.name, &wf.input, &wf.snapshot, &int(wf.now_ms)],
+                    )
+                    .await
+                    .db()?;
+                if n == 0 {
+                    return match load_record(tx, &wf.id).await? {
+                        Some(existing) => Err(StoreError::AlreadyExists(Box::new(existing))),
+                        None => Err(StoreError::backend(format!(
+                            "workflow {:?} was neither created nor found",
+                            wf.id
+                        ))),
+                    };
+                }
+                insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
+                self.announce(tx, Changes::WORKFLOWS).await
+            })
+        })
+    }
+
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"
+                ))
+                .await
+                .db()?;
+            match client.query_opt(&stmt, &[&id]).await.db()? {
+                Some(r) => workflow_of(&r),
+                None => Err(StoreError::NotFound(id.to_string())),
+            }
+        })
+    }
+
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let stmt = tx
+                .prepare_cached(
+                    "SELECT id, at, kind, seq, name, payload FROM events WHERE workflow_id = $1 ORDER BY id",
+                )
+                .await
+                .db()?;
+                let rows = tx.query(&stmt, &[&id]).await.db()?;
+                if rows.is_empty() {
+                    workflow_status(tx, id).await?;
+                }
+                rows.iter().map(event_of).collect()
+            })
+        })
+    }
+
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                workflow_status(tx, id).await?;
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {TASK_COLUMNS} FROM tasks WHERE workflow_id = $1 ORDER BY seq"
+                    ))
+                    .await
+                    .db()?;
+                tx.query(&stmt, &[&id])
+                    .await
+                    .db()?
+                    .iter()
+                    .map(task_of)
+                    .collect()
+            })
+        })
+    }
+
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                workflow_status(tx, id).await?;
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT seq, fire_at FROM timers WHERE workflow_id = $1 ORDER BY seq",
+                    )
+                    .await
+                    .db()?;
+                tx.query(&stmt, &[&id])
+                    .await
+                    .db()?
+                    .iter()
+                    .map(|r| {
+                        Ok(TimerRow {
+                            seq: uint(r.try_get(0).db()?),
+                            fire_at_ms: uint(r.try_get(1).db()?),
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let (version, changes) = commit(tx, &step).await?;
+                self.announce(tx, changes).await?;
+                Ok(version)
+            })
+        })
+    }
+
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                // Locks are taken in id order, so that two batches sharing workflows never wait
+                // for each other in a circle; the results go back in the order asked.
+                let mut order: Vec<usize> = (0..steps.len()).collect();
+                order.sort_by(|&a, &b| steps[a].workflow_id.cmp(&steps[b].workflow_id));
+                let mut results: Vec<Option<Result<u64, StoreError>>> =
+                    (0..steps.len()).map(|_| None).collect();
+                let mut changes = Changes::default();
+                for i in order {
+                    // Conflicts and missing workflows are found before anything is written; any
+                    // other error spoils the transaction, and fails the whole batch.
+                    match commit(tx, &steps[i]).await {
+                        Err(e @ (StoreError::Conflict { .. } | StoreError::NotFound(_))) => {
+                            results[i] = Some(Err(e))
+                        }
+                        Err(e) => return Err(e),
+                        Ok((v, c)) => {
+                            results[i] = Some(Ok(v));
+                            changes = changes.or(c);
+                        }
+                    }
+                }
+                self.announce(tx, changes).await?;
+                Ok(results
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err(StoreError::backend("step not committed"))))
+                    .collect())
+            })
+        })
+    }
+
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let (status, _, _) = lock_workflow(tx, id).await?;
+                if status.is_finished() {
+                    return Err(StoreError::Finished {
+                        workflow_id: id.to_string(),
+                        status,
+                    });
+                }
+                let detail = format!("signal {name:?} ({} bytes)", payload.len());
+                let event = insert_event(
+                    tx,
+                    id,
+                    at_ms,
+                    EventKind::Signal {
+                        name: name.to_string(),
+                        payload,
+                    },
+                )
+                .await?;
+                append_history(
+                    tx,
+                    id,
+                    &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
+                )
+                .await?;
+                self.announce(tx, Changes::WORKFLOWS).await?;
+                Ok(event)
+            })
+        })
+    }
+
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                lock_workflow(tx, id).await?;
+                let deleted = exec(
+                    tx,
+                    "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2",
+                    &[&id, &int(seq)],
+                )
+                .await?;
+                if deleted == 0 {
+                    return Ok(false);
+                }
+                insert_event(tx, id, at_ms, EventKind::ActivityCompleted { seq, result }).await?;
+                self.announce(tx, Changes::WORKFLOWS).await?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                lock_workflow(tx, &retry.workflow_id).await?;
+                let n = exec(
+                tx,
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = $5, due = $5, \
+                 heartbeat = COALESCE($6, heartbeat) \
+                 WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4",
+                &[
+                    &retry.workflow_id,
+                    &int(retry.seq),
+                    &i64::from(retry.attempt),
+                    &retry.owner,
+                    &int(retry.visible_at_ms),
+                    &retry.heartbeat_details,
+                ],
+            )
+            .await?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                append_history(tx, &retry.workflow_id, std::slice::from_ref(&retry.history))
+                    .await?;
+                self.announce(tx, Changes::TASKS).await?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        Box::pin(async move {
+            let claim = format!(
+                "WITH claimed AS (SELECT workflow_id, seq FROM tasks \
+                     WHERE name = ANY($1) AND due <= $2 ORDER BY due LIMIT $3 \
+                     FOR UPDATE SKIP LOCKED) \
+                 UPDATE tasks t SET attempt = t.attempt + 1, lease_owner = $4, \
+                     lease_until = $5, due = $5 \
+                 FROM claimed c WHERE t.workflow_id = c.workflow_id AND t.seq = c.seq \
+                 RETURNING {}",
+                TASK_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("t.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let limit = req.limit.min(i64::MAX as usize) as i64;
+            let rows = in_tx!(self, |tx| {
+                let stmt = tx.prepare_cached(&claim).await.db()?;
+                tx.query(
+                    &stmt,
+                    &[
+                        &req.names,
+                        &int(req.now_ms),
+                        &limit,
+                        &req.owner,
+                        &int(req.lease_until_ms),
+                    ],
+                )
+                .await
+                .db()
+            })?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut unreadable = Vec::new();
+            for row in &rows {
+                match task_of(row) {
+                    Ok(t) => out.push(t),
+                    Err(StoreError::Corrupt(reason)) => {
+                        let wf: Option<String> = row.try_get(0).ok();
+                        let seq: Option<i64> = row.try_get(1).ok();
+                        if let (Some(wf), Some(seq)) = (wf, seq) {
+                            unreadable.push((wf, seq, reason));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Answered in transactions of their own, which lock the workflow before the
+            // task, in the order every other change takes.
+            for (wf, seq, reason) in unreadable {
+                in_tx!(self, |tx| {
+                    answer_unreadable_task(tx, &wf, seq, &reason, req.now_ms).await
+                })?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if tasks.is_empty() {
+                return Ok(());
+            }
+            let mut tasks = tasks;
+            tasks.sort_by(|a, b| (&a.workflow_id, a.seq).cmp(&(&b.workflow_id, b.seq)));
+            let ids: Vec<&str> = tasks.iter().map(|t| t.workflow_id.as_str()).collect();
+            let seqs: Vec<i64> = tasks.iter().map(|t| int(t.seq)).collect();
+            let beats: Vec<Option<&[u8]>> = tasks
+                .iter()
+                .map(|t| t.heartbeat_details.as_deref())
+                .collect();
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
+                     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[]) AS r(workflow_id, seq, beat) \
+                     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1",
+                )
+                .await
+                .db()?;
+            client
+                .execute(&stmt, &[&owner, &int(lease_until_ms), &ids, &seqs, &beats])
+                .await
+                .db()?;
+            Ok(())
+        })
+    }
+
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let n = exec(
+                    tx,
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at WHERE lease_owner = $1",
+                    &[&owner],
+                )
+                .await?;
+                if n > 0 {
+                    self.announce(tx, Changes::TASKS).await?;
+                }
+                Ok(n)
+            })
+        })
+    }
+
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT min(due) FROM tasks WHERE name = ANY($1)")
+                .await
+                .db()?;
+            let row = client.query_one(&stmt, &[&names]).await.db()?;
+            Ok(row.try_get::<_, Option<i64>>(0).db()?.map(uint))
+        })
+    }
+
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let now = int(now_ms);
+                let due = tx
+                .query(
+                    &tx.prepare_cached(
+                        "SELECT workflow_id, seq FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2",
+                    )
+                    .await
+                    .db()?,
+                    &[&now, &(limit.min(i64::MAX as usize) as i64)],
+                )
+                .await
+                .db()?;
+                if due.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut ids = Vec::with_capacity(due.len());
+                let mut seqs = Vec::with_capacity(due.len());
+                for r in &due {
+                    ids.push(r.try_get::<_, String>(0).db()?);
+                    seqs.push(r.try_get::<_, i64>(1).db()?);
+                }
+                let workflows: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+                let workflows: Vec<&str> = workflows.into_iter().collect();
+                // The workflows first, in id order (the order every change takes); then only the
+                // timers this transaction deletes become events: another process firing the same
+                // timers at the same time waits for these locks, then finds them gone.
+                exec(
+                    tx,
+                    "SELECT 1 FROM workflows WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                    &[&workflows],
+                )
+                .await?;
+                let fired = tx
+                .query(
+                    &tx.prepare_cached(
+                        "DELETE FROM timers t USING unnest($1::TEXT[], $2::BIGINT[]) AS d(workflow_id, seq) \
+                         WHERE t.workflow_id = d.workflow_id AND t.seq = d.seq AND t.fire_at <= $3 \
+                         RETURNING t.workflow_id, t.seq, t.fire_at",
+                    )
+                    .await
+                    .db()?,
+                    &[&ids, &seqs, &now],
+                )
+                .await
+                .db()?;
+                let mut fired: Vec<(String, i64, i64)> = fired
+                    .iter()
+                    .map(|r| Ok((r.try_get(0).db()?, r.try_get(1).db()?, r.try_get(2).db()?)))
+                    .collect::<Result<_, StoreError>>()?;
+                fired.sort_by_key(|(_, seq, at)| (*at, *seq));
+                let mut woken: Vec<String> = Vec::new();
+                for (wf, seq, at) in fired {
+                    insert_event(tx, &wf, uint(at), EventKind::TimerFired { seq: uint(seq) })
+                        .await?;
+                    if !woken.contains(&wf) {
+                        woken.push(wf);
+                    }
+                }
+                if !woken.is_empty() {
+                    self.announce(tx, Changes::WORKFLOWS).await?;
+                }
+                Ok(woken)
+            })
+        })
+    }
+
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT min(fire_at) FROM timers")
+                .await
+                .db()?;
+            let row = client.query_one(&stmt, &[]).await.db()?;
+            Ok(row.try_get::<_, Option<i64>>(0).db()?.map(uint))
+        })
+    }
+
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id FROM workflows WHERE ready AND status = 0 AND name = ANY($1) LIMIT $2",
+                )
+                .await
+                .db()?;
+            client
+                .query(&stmt, &[&names, &(limit.min(i64::MAX as usize) as i64)])
+                .await
+                .db()?
+                .iter()
+                .map(|r| r.try_get(0).db())
+                .collect()
+        })
+    }
+
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let (_, current, _) = lock_workflow(tx, id).await?;
+                if current != version {
+                    return Ok(false);
+                }
+                exec(
+                    tx,
+                    "UPDATE workflows SET ready = FALSE WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM events WHERE workflow_id = $1 AND id > $2)",
+                    &[&id, &int(seen_events_upto)],
+                )
+                .await?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, name, status, park_reason, created_at, updated_at FROM workflows \
+                     WHERE $1::SMALLINT IS NULL OR status = $1 ORDER BY id",
+                )
+                .await
+                .db()?;
+            let code: Option<i16> = status.map(|s| *status_code(&s));
+            client
+                .query(&stmt, &[&code])
+                .await
+                .db()?
+                .iter()
+                .map(|r| {
+                    Ok(WorkflowSummary {
+                        id: r.try_get(0).db()?,
+                        name: r.try_get(1).db()?,
+                        status: status_of(r.try_get(2).db()?)?,
+                        park_reason: r.try_get(3).db()?,
+                        created_at_ms: uint(r.try_get(4).db()?),
+                        updated_at_ms: uint(r.try_get(5).db()?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        Some(self.hints.subscribe())
+    }
+
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                workflow_status(tx, id).await?;
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT at, kind, detail FROM history WHERE workflow_id = $1 ORDER BY n",
+                    )
+                    .await
+                    .db()?;
+                tx.query(&stmt, &[&id])
+                    .await
+                    .db()?
+                    .iter()
+                    .map(|r| {
+                        let kind: String = r.try_get(1).db()?;
+                        let kind = HistoryKind::parse(&kind)
+                            .ok_or_else(|| corrupt("history kind", &kind))?;
+                        Ok(HistoryEntry {
+                            at_ms: uint(r.try_get(0).db()?),
+                            kind,
+                            detail: r.try_get(2).db()?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+}
