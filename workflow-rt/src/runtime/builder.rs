@@ -95,7 +95,7 @@ impl Builder {
             worker_id: None,
             max_concurrent_activities: 1000,
             max_concurrent_steps: 512,
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(4),
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
             restore_every_step: false,
@@ -227,8 +227,10 @@ impl Builder {
         self
     }
 
-    /// How long a lease on an activity task lasts without renewal (default 30 s): the time
-    /// after which a task whose worker died is run again. Renewed every third of it.
+    /// How long a lease on an activity task lasts without renewal (default 4 s): the time
+    /// after which a task whose worker died (killed, or cut off from the store) is run again
+    /// by another. Renewed every third of it while the attempt runs (one store write per
+    /// worker, whatever the number of attempts), so a long attempt keeps its lease.
     pub fn lease_duration(mut self, d: Duration) -> Self {
         self.lease = d.max(Duration::from_millis(30));
         self
