@@ -1,6 +1,7 @@
 //! `PostgresStore` on its own: typed errors for what can go wrong before and after it
 //! connects (a wrong URL, no server, a schema from newer code, a server that goes away and
-//! comes back), and its schema set up once however many processes start at the same time.
+//! comes back, a worker whose connections the server cuts), and its schema set up once however
+//! many processes start at the same time.
 //! The conformance suite runs on it in `store_conformance.rs`; several runtimes and processes
 //! share one database in `runtime_two_workers.rs` and `postgres_workers.rs`.
 
@@ -361,6 +362,117 @@ async fn notifications_carry_work_between_processes_without_polling() {
         steps.shutdown().await;
         acts.shutdown().await;
         outs
+    })
+    .await;
+}
+
+#[activity]
+async fn triple(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    Ok(n * 3)
+}
+
+#[workflow]
+async fn cut_off(ctx: WorkflowCtx, n: u64) -> u64 {
+    let a: u64 = ctx.activity(triple, n).await.unwrap_or(0);
+    ctx.sleep(Duration::from_millis(20)).await;
+    let extra: u64 = ctx.signal::<u64>("extra").await;
+    let b: u64 = ctx.activity(triple, a + extra).await.unwrap_or(0);
+    b
+}
+
+/// The server cuts every connection of one of two workers (`pg_terminate_backend`, as a
+/// failover or an administrator would), again and again while forty workflows run on both:
+/// that worker's pool and listener reconnect by themselves, and every workflow ends with its
+/// output, each signal taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_connections_are_cut_reconnects_and_nothing_is_lost_or_doubled() {
+    let Some(server) = server("a_worker_whose_connections_are_cut_reconnects") else {
+        return;
+    };
+    both_modes(async |mode: Mode| {
+        let schema = fresh_schema("cut");
+        let url = server.url();
+        let with_name = |name: &str| {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}application_name={name}")
+        };
+        let worker = |name: &'static str| {
+            let url = with_name(name);
+            let schema = schema.clone();
+            async move {
+                let store = PostgresStore::builder(url)
+                    .schema(schema)
+                    .connect_timeout(Duration::from_secs(2))
+                    .connect()
+                    .await
+                    .expect("connect");
+                mode.apply(Runtime::builder(store))
+                    .workflow(cut_off)
+                    .activity(triple)
+                    .worker_id(name)
+                    .lease_duration(Duration::from_secs(2))
+                    .poll_interval(Duration::from_millis(20))
+                    .build()
+                    .await
+                    .expect("build")
+            }
+        };
+        let a = worker("wf_cut_a").await;
+        let b = worker("wf_cut_b").await;
+        let admin = raw(&url, &schema).await;
+        let ids: Vec<String> = (0..40u64).map(|i| mode.id(&format!("cut-{i}"))).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let rt = if i % 2 == 0 { &a } else { &b };
+            rt.start(cut_off, id.as_str(), i as u64)
+                .await
+                .expect("start");
+        }
+        let mut cuts = 0;
+        for round in 0..6 {
+            let cut = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = 'wf_cut_b'",
+                    &[],
+                )
+                .await
+                .expect("terminate");
+            cuts += cut.len();
+            // Signals go in through the worker that was just cut, retried as a caller would.
+            for id in ids.iter().skip(round).step_by(6) {
+                within_secs(30, "a signal through the cut worker", async {
+                    loop {
+                        match b.signal(id, "extra", 1u64).await {
+                            Ok(()) => break,
+                            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                        }
+                    }
+                })
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(cuts > 0, "no connection of the worker was cut");
+        let mut outputs = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let out = within_secs(60, "a result", a.handle(cut_off, id.as_str()).result())
+                .await
+                .expect("result");
+            assert_eq!(out, (i as u64 * 3 + 1) * 3, "{id}");
+            let signals = b
+                .history(id)
+                .await
+                .expect("history")
+                .iter()
+                .filter(|e| e.kind == HistoryKind::Signal)
+                .count();
+            assert_eq!(signals, 1, "{id}: the signal was stored once");
+            outputs.push(out);
+        }
+        a.shutdown().await;
+        b.shutdown().await;
+        outputs
     })
     .await;
 }
