@@ -3,7 +3,7 @@
 //! comes back, a worker whose connections the server cuts), and its schema set up once however
 //! many processes start at the same time.
 //! The conformance suite runs on it in `store_conformance.rs`; several runtimes and processes
-//! share one database in `runtime_two_workers.rs` and `postgres_workers.rs`.
+//! share one database in `runtime_two_workers.rs` and in `notifications_carry_work_between_processes_without_polling` below.
 
 mod support;
 
