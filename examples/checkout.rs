@@ -8,6 +8,9 @@
 //! cargo run --example checkout -- --fresh           # start over
 //! cargo run --example checkout -- --fresh --restore-every-step
 //!                                                   # every step loads its snapshot: the same results
+//! cargo run --example checkout -- --store postgres://user@host/db --fresh
+//!                                                   # the workflows on PostgreSQL (`--store sqlite:PATH`
+//!                                                   # is `--db PATH`)
 //! ```
 //!
 //! The payment provider is simulated by a ledger in a second SQLite file, keyed by each call's
@@ -19,13 +22,13 @@
 //! child process with `--crash-after`, then again, and checks the orders and the ledger).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use workflow_rt::machine::Pending;
 use workflow_rt::prelude::*;
-use workflow_rt::store::HistoryKind;
+use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{Builder, RuntimeError, WorkflowStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,11 +331,18 @@ pub async fn run_orders(
     Ok(results)
 }
 
+/// The PostgreSQL schema of `--store postgres://...`.
+const PG_SCHEMA: &str = "checkout_example";
+
 /// The command line.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// The workflows' file (`--db PATH`, default `checkout.db`); the ledger is beside it.
+    /// The workflows' file (`--db PATH` or `--store sqlite:PATH`, default `checkout.db`); the
+    /// ledger is beside it.
     pub db: PathBuf,
+    /// `--store postgres://...`: the workflows in this PostgreSQL database instead (in the
+    /// schema `checkout_example`); the ledger stays a file beside `--db`.
+    pub postgres: Option<String>,
     /// Abort the process right after this many activity calls have done their work.
     pub crash_after: Option<u32>,
     /// Delete both files first.
@@ -344,6 +354,7 @@ pub struct Args {
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut a = Args {
         db: PathBuf::from("checkout.db"),
+        postgres: None,
         crash_after: None,
         fresh: false,
         restore_every_step: false,
@@ -359,10 +370,22 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Args
                 )
             }
             "--db" => a.db = PathBuf::from(it.next().ok_or_else(|| anyhow::anyhow!("--db PATH"))?),
+            "--store" => {
+                let url = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--store sqlite:PATH|postgres://..."))?;
+                if let Some(path) = url.strip_prefix("sqlite:") {
+                    a.db = PathBuf::from(path);
+                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    a.postgres = Some(url);
+                } else {
+                    anyhow::bail!("--store takes sqlite:PATH or postgres://..., not {url:?}");
+                }
+            }
             "--fresh" => a.fresh = true,
             "--restore-every-step" => a.restore_every_step = true,
             other => anyhow::bail!(
-                "unknown argument {other:?} (try --crash-after N, --db PATH, --fresh, --restore-every-step)"
+                "unknown argument {other:?} (try --crash-after N, --db PATH, --store URL, --fresh, --restore-every-step)"
             ),
         }
     }
@@ -390,7 +413,29 @@ pub async fn program(args: Args) -> anyhow::Result<()> {
     }
     open_ledger(&ledger_path)?;
 
-    let rt = register(Runtime::builder(SqliteStore::open(&args.db)?))
+    let store: Arc<dyn Store> = match &args.postgres {
+        None => Arc::new(SqliteStore::open(&args.db)?),
+        Some(url) => {
+            if args.fresh {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+                    .await?;
+            }
+            Arc::new(
+                workflow_rt::PostgresStore::builder(url.as_str())
+                    .schema(PG_SCHEMA)
+                    .connect()
+                    .await?,
+            )
+        }
+    };
+    let place = match &args.postgres {
+        None => args.db.display().to_string(),
+        Some(_) => format!("PostgreSQL (schema {PG_SCHEMA})"),
+    };
+    let rt = register(Runtime::builder(store))
         // The same name on every run: a restart takes back the calls the last run held.
         .worker_id("checkout-example")
         .restore_every_step(args.restore_every_step)
@@ -398,12 +443,9 @@ pub async fn program(args: Args) -> anyhow::Result<()> {
         .await?;
     let known = rt.list(None).await?.len();
     if known == 0 {
-        println!("Starting 5 orders in {}:", args.db.display());
+        println!("Starting 5 orders in {place}:");
     } else {
-        println!(
-            "Continuing the {known} orders in {} from where they were:",
-            args.db.display()
-        );
+        println!("Continuing the {known} orders in {place} from where they were:");
     }
 
     let results = run_orders(&rt).await?;

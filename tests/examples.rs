@@ -207,6 +207,51 @@ async fn checkout_completes_the_same_orders_after_a_crash() {
     );
 }
 
+/// The same crash and rerun with the workflows on PostgreSQL (`--store postgres://...`; the
+/// ledger stays a file): the same orders, nobody charged twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_on_postgres_completes_the_same_orders_after_a_crash() {
+    let Some(server) = support::postgres::server("checkout_on_postgres") else {
+        return;
+    };
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("checkout.db");
+    let ledger = db.with_extension("ledger.db");
+    let db_arg = db.to_str().expect("utf-8 path");
+    let crashed = run_checkout(&[
+        "--db",
+        db_arg,
+        "--store",
+        &url,
+        "--fresh",
+        "--crash-after",
+        "6",
+    ]);
+    assert!(!crashed.success(), "{crashed:?}");
+    assert_eq!(ledger_rows(&ledger), 6);
+    let rerun = run_checkout(&["--db", db_arg, "--store", &url]);
+    assert!(rerun.success(), "the rerun finished: {rerun:?}");
+    assert!(!db.exists(), "the workflows were not in a SQLite file");
+    let store = workflow_rt::PostgresStore::builder(url.as_str())
+        .schema("checkout_example")
+        .connect()
+        .await
+        .expect("connect");
+    let mut results = Vec::new();
+    for (order, _) in checkout::orders() {
+        let rec = store.load_workflow(&order.id).await.expect("load");
+        let output: Result<checkout::Receipt, WorkflowError> =
+            postcard::from_bytes(&rec.output.expect("finished")).expect("decode");
+        results.push(shown(&order.id, &output));
+    }
+    assert_eq!(results, expected_orders());
+    let totals =
+        checkout::totals_of(&rusqlite::Connection::open(&ledger).expect("ledger")).expect("totals");
+    assert_eq!(totals.charged_twice, 0, "nobody charged twice");
+    assert_eq!((totals.charges, totals.refunds), (4, 3));
+}
+
 /// The benchmark's own code, with its quick sizes: it runs to the end and every figure makes
 /// sense (so `cargo run --release --example bench` cannot rot unnoticed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
