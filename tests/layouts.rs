@@ -101,3 +101,33 @@ fn a_layout_change_without_a_version_bump_fails_and_says_how_to_fix_it() {
     let recorded = std::fs::read_to_string(&file).expect("read");
     assert!(recorded.contains("== reminder v1 ") && recorded.contains("== reminder v2 "));
 }
+
+/// The three workflows above also run, with everything in memory dropped and restored at
+/// every await: the same outputs as plain runs.
+#[test]
+fn the_lock_demo_workflows_run_restored_at_every_await() {
+    use workflow_rt::testing::TestRun;
+    let plain = TestRun::new(reminder, "r", 2).run().expect("run").output;
+    let restored = TestRun::new(reminder, "r", 2)
+        .snapshot_every_await(true)
+        .run()
+        .expect("run")
+        .output;
+    assert_eq!((plain, restored), (2, 2));
+    for out in [
+        TestRun::new(edited, "e", 2)
+            .snapshot_every_await(true)
+            .run(),
+        TestRun::new(edited, "e", 2).run(),
+    ] {
+        assert_eq!(out.expect("run").output, 4);
+    }
+    for out in [
+        TestRun::new(bumped, "b", 2)
+            .snapshot_every_await(true)
+            .run(),
+        TestRun::new(bumped, "b", 2).run(),
+    ] {
+        assert_eq!(out.expect("run").output, 4);
+    }
+}

@@ -185,38 +185,45 @@ async fn ten_naps(ctx: WorkflowCtx, secs: u64) -> usize {
 /// interval (an hour here) because fewer workflows than the batch size woke.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timer_loop_keeps_firing_while_timers_are_due() {
-    let (store, clock) = memory();
-    let rt = Runtime::builder(store.clone())
-        .clock(clock.clone())
-        .poll_interval(Duration::from_secs(3600))
-        .workflow(ten_naps)
-        .build()
-        .await
-        .expect("build");
-    // 120 workflows: 1,200 timers, more than two batches of the loop.
-    for i in 0..120 {
-        rt.start(ten_naps, format!("t{i}"), 1).await.expect("start");
-    }
-    eventually("every timer stored", || async {
-        let mut n = 0;
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = mode
+            .apply(Runtime::builder(store.clone()))
+            .clock(clock.clone())
+            .poll_interval(Duration::from_secs(3600))
+            .workflow(ten_naps)
+            .build()
+            .await
+            .expect("build");
+        // 120 workflows: 1,200 timers, more than two batches of the loop.
         for i in 0..120 {
-            n += store
-                .load_timers(&format!("t{i}"))
-                .await
-                .expect("timers")
-                .len();
+            rt.start(ten_naps, format!("t{i}"), 1).await.expect("start");
         }
-        n == 1200
+        eventually("every timer stored", || async {
+            let mut n = 0;
+            for i in 0..120 {
+                n += store
+                    .load_timers(&format!("t{i}"))
+                    .await
+                    .expect("timers")
+                    .len();
+            }
+            n == 1200
+        })
+        .await;
+        clock.advance(Duration::from_secs(2));
+        let mut outs = Vec::new();
+        for i in 0..120 {
+            let out = within("a workflow whose timers are all due", async {
+                rt.handle(ten_naps, format!("t{i}")).result().await
+            })
+            .await
+            .expect("result");
+            assert_eq!(out, 10);
+            outs.push(out);
+        }
+        rt.shutdown().await;
+        outs
     })
     .await;
-    clock.advance(Duration::from_secs(2));
-    for i in 0..120 {
-        let out = within("a workflow whose timers are all due", async {
-            rt.handle(ten_naps, format!("t{i}")).result().await
-        })
-        .await
-        .expect("result");
-        assert_eq!(out, 10);
-    }
-    rt.shutdown().await;
 }

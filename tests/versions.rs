@@ -506,3 +506,56 @@ fn a_migration_is_tried_against_every_state_a_run_can_be_in() {
     .unwrap_err();
     assert!(err.to_string().contains("would lose or repeat"), "{err}");
 }
+
+/// Every version of `order` here, run by the test driver with everything in memory dropped and
+/// restored from the snapshot at every await: the same outputs as a plain run.
+#[test]
+fn every_version_gives_the_same_output_restored_at_every_await() {
+    use workflow_rt::testing::TestRun;
+    fn both<W: Workflow>(w: W, answers: impl Fn(TestRun<W>) -> TestRun<W>) -> W::Output
+    where
+        W::Output: PartialEq + std::fmt::Debug,
+        W::Input: From<String>,
+    {
+        let plain = answers(TestRun::new(w, "v", W::Input::from("x".to_string())))
+            .run()
+            .expect("plain run")
+            .output;
+        let restored = answers(TestRun::new(w, "v", W::Input::from("x".to_string())))
+            .snapshot_every_await(true)
+            .run()
+            .expect("restored run")
+            .output;
+        assert_eq!(plain, restored);
+        plain
+    }
+    let answers = |run| {
+        let run: workflow_rt::testing::TestRun<_> = run;
+        run.signal("size", 42u32)
+            .signal("colour", "red".to_string())
+            .signal("gift", true)
+            .signal("wrapping", false)
+    };
+    assert_eq!(both(order_v1, answers), "v1 x size 42 red gift true");
+    assert_eq!(
+        both(order, |r| r
+            .signal("size", 42u32)
+            .signal("colour", "red".to_string())
+            .signal("gift", true)),
+        "v2 x: size 42, red, gift true (3 answers)"
+    );
+    assert_eq!(
+        both(order_v3, |r| r
+            .signal("size", 42u32)
+            .signal("colour", "red".to_string())
+            .signal(GIFT, true)),
+        "v3 x: size 42, red, gift true (3 answers)"
+    );
+    assert_eq!(
+        both(order_wrong, |r| r
+            .signal("size", 42u32)
+            .signal("colour", "red".to_string())
+            .signal("wrapping", false)),
+        "x 42 red false 0"
+    );
+}
