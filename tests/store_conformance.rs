@@ -10,6 +10,26 @@ async fn memory_store_conforms() {
     conformance::run(|| async { MemoryStore::new() }).await;
 }
 
+/// The fault-injecting wrapper with delays only (the suite checks answers, which an injected
+/// failure would change): a delay anywhere changes no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_behind_injected_delays_conforms() {
+    use workflow_rt::testing::{Faults, FaultyStore};
+    let mut seed = 0;
+    conformance::run(|| {
+        seed += 1;
+        let faults = Faults {
+            fail_before: 0.0,
+            fail_after: 0.0,
+            delay: 0.5,
+            max_delay: std::time::Duration::from_millis(2),
+            drop_wakeups: true,
+        };
+        async move { FaultyStore::new(MemoryStore::new(), seed, faults) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");

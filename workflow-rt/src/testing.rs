@@ -82,7 +82,10 @@
 //! [`TestRun::max_steps`] steps. The only thing it cannot bound is user code that loops forever
 //! between two awaits, or a real activity whose future never completes.
 
+mod faults;
 mod upgrades;
+
+pub use faults::{Faults, FaultyStore};
 
 pub use upgrades::{
     LAYOUTS_ENV, LayoutError, MigratedRun, UpgradeError, check_layouts, check_migration,

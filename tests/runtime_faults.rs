@@ -1,0 +1,185 @@
+//! The runtime on a store that misbehaves: `testing::FaultyStore` fails calls before they reach
+//! the store, fails writes after they took effect (the caller cannot know they happened),
+//! delays calls and drops wake-up hints, all from a seed. Forty workflows with activities, a
+//! join, timers and signals must each end with the output of a run without faults: every
+//! result and every signal consumed once and in order, none lost, none parked.
+//!
+//! `cargo test --test runtime_faults` runs a few seeds; `WORKFLOW_FAULT_SEEDS=500` runs that
+//! many, and `WORKFLOW_FAULT_SEED=n` replays seed `n` (a failure prints its seed).
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{Mode, within_secs};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::testing::{Faults, FaultyStore};
+use workflow_rt::{MemoryStore, RuntimeError, WorkflowStatus};
+
+const WORKFLOWS: u64 = 40;
+const ROUNDS: u64 = 3;
+
+/// Effects by idempotency key: applied once, whatever the number of attempts (each attempt is
+/// counted too).
+static EFFECTS: Mutex<Option<HashMap<String, (u64, u32)>>> = Mutex::new(None);
+
+#[activity]
+async fn effect(ctx: ActivityCtx, input: (u64, u64)) -> Result<u64, ActivityError> {
+    let key = ctx.idempotency_key();
+    let value = {
+        let mut g = EFFECTS.lock().unwrap_or_else(|e| e.into_inner());
+        let e = g
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert((input.0 * 1000 + input.1, 0));
+        e.1 += 1;
+        e.0
+    };
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    Ok(value)
+}
+
+#[workflow]
+async fn faulted(ctx: WorkflowCtx, n: u64) -> (Vec<u64>, Vec<u64>) {
+    let mut results: Vec<u64> = Vec::new();
+    let mut got: Vec<u64> = Vec::new();
+    let mut round: u64 = 0;
+    while round < ROUNDS {
+        let v = ctx.signal::<u64>("add").await;
+        got.push(v);
+        let (a, b) = ctx
+            .join((
+                ctx.activity(effect, (n, round * 10)),
+                ctx.activity(effect, (n, round * 10 + 1)),
+            ))
+            .await;
+        results.push(a.unwrap_or(0));
+        results.push(b.unwrap_or(0));
+        ctx.sleep(Duration::from_millis(3)).await;
+        round += 1;
+    }
+    (results, got)
+}
+
+fn expected(n: u64) -> (Vec<u64>, Vec<u64>) {
+    let results = (0..ROUNDS)
+        .flat_map(|r| [n * 1000 + r * 10, n * 1000 + r * 10 + 1])
+        .collect();
+    let got = (0..ROUNDS).map(|r| n * 100 + r).collect();
+    (results, got)
+}
+
+/// Repeats a client call that a fault may fail: `done` says (from the store without faults)
+/// whether an earlier try took effect after all.
+async fn until_done<F, Fut, T>(what: &str, mut call: F, done: impl AsyncFn() -> bool)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RuntimeError>>,
+{
+    for _ in 0..1000 {
+        if call().await.is_ok() || done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{what}: failed 1000 times");
+}
+
+async fn run_seed(seed: u64, mode: Mode) {
+    let store = Arc::new(FaultyStore::new(
+        MemoryStore::new(),
+        seed,
+        Faults::default(),
+    ));
+    // Building reads and writes the store too (leases taken back, stranded runs looked for):
+    // a fault there is a typed error, and the caller builds again.
+    let mut tries = 0;
+    let rt = loop {
+        let built = mode
+            .apply(Runtime::builder(store.clone()))
+            .workflow(faulted)
+            .activity(effect)
+            .worker_id(format!("faults-{seed}-{mode:?}"))
+            .poll_interval(Duration::from_millis(5))
+            .lease_duration(Duration::from_millis(200))
+            .build()
+            .await;
+        match built {
+            Ok(rt) => break rt,
+            Err(RuntimeError::Store(e)) if tries < 100 => {
+                tries += 1;
+                assert!(e.to_string().contains("injected fault"), "seed {seed}: {e}");
+            }
+            Err(e) => panic!("seed {seed}: build: {e}"),
+        }
+    };
+    let id = |n: u64| format!("f-{seed}-{mode:?}-{n}");
+    for n in 0..WORKFLOWS {
+        until_done(
+            "start",
+            || rt.start(faulted, id(n), n),
+            async || store.inner().load_workflow(&id(n)).await.is_ok(),
+        )
+        .await;
+    }
+    for round in 0..ROUNDS {
+        for n in 0..WORKFLOWS {
+            let wid = id(n);
+            let signals_stored = async || {
+                store.inner().history(&id(n)).await.is_ok_and(|h| {
+                    h.iter().filter(|e| e.kind == HistoryKind::Signal).count() as u64 > round
+                })
+            };
+            until_done(
+                "signal",
+                || rt.signal(&wid, "add", n * 100 + round),
+                signals_stored,
+            )
+            .await;
+        }
+    }
+    for n in 0..WORKFLOWS {
+        let rec = within_secs(60, "a workflow under faults", async {
+            loop {
+                match store.inner().load_workflow(&id(n)).await {
+                    Ok(r) if r.status != WorkflowStatus::Running => break r,
+                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            rec.status,
+            WorkflowStatus::Completed,
+            "seed {seed} {mode:?}: {} ended {:?} ({:?})",
+            id(n),
+            rec.status,
+            rec.park_reason
+        );
+        let out: (Vec<u64>, Vec<u64>) =
+            postcard::from_bytes(&rec.output.expect("output")).expect("decode");
+        assert_eq!(out, expected(n), "seed {seed} {mode:?}: {}", id(n));
+    }
+    assert!(store.injected() > 0, "seed {seed}: no fault was injected");
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workflow_ends_right_whatever_the_store_does() {
+    let seeds: Vec<u64> = match (
+        std::env::var("WORKFLOW_FAULT_SEED"),
+        std::env::var("WORKFLOW_FAULT_SEEDS"),
+    ) {
+        (Ok(one), _) => vec![one.parse().expect("WORKFLOW_FAULT_SEED is a number")],
+        (_, Ok(n)) => (1..=n.parse::<u64>().expect("WORKFLOW_FAULT_SEEDS is a number")).collect(),
+        _ => vec![1, 2, 3],
+    };
+    for seed in seeds {
+        eprintln!("fault seed {seed} (replay: WORKFLOW_FAULT_SEED={seed})");
+        run_seed(seed, Mode::Cached).await;
+        run_seed(seed, Mode::Restored).await;
+    }
+}

@@ -1,0 +1,278 @@
+//! A store that injects faults into another, from a seed: for testing that the runtime loses
+//! nothing and applies nothing twice when its store misbehaves as a real backend can.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::activity::ActivityError;
+use crate::codec;
+use crate::store::{
+    ActivityTask, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow, RetryActivity,
+    StepCommit, Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary,
+};
+
+/// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    /// The call fails before it reaches the inner store: nothing happened.
+    pub fail_before: f64,
+    /// A call that writes reaches the inner store and takes effect, then the caller is told it
+    /// failed (a connection lost after the commit): the caller cannot know it happened.
+    pub fail_after: f64,
+    /// The call waits up to `max_delay` first.
+    pub delay: f64,
+    /// The longest injected delay.
+    pub max_delay: Duration,
+    /// Hints of other processes' changes ([`Store::wakeups`]) are not passed on.
+    pub drop_wakeups: bool,
+}
+
+impl Default for Faults {
+    /// 5% of calls fail before, 5% of writes fail after taking effect, 10% are delayed up to
+    /// 5 ms, and wake-up hints are dropped.
+    fn default() -> Self {
+        Faults {
+            fail_before: 0.05,
+            fail_after: 0.05,
+            delay: 0.10,
+            max_delay: Duration::from_millis(5),
+            drop_wakeups: true,
+        }
+    }
+}
+
+/// A [`Store`] wrapper that, from a seed, fails calls before or after the inner call took
+/// effect, delays them, and drops wake-up hints. The same seed gives the same sequence of
+/// decisions (the order in which concurrent calls draw them depends on scheduling).
+///
+/// ```
+/// use workflow_rt::MemoryStore;
+/// use workflow_rt::testing::{Faults, FaultyStore};
+///
+/// let store = FaultyStore::new(MemoryStore::new(), 42, Faults::default());
+/// assert_eq!(store.seed(), 42);
+/// ```
+#[derive(Debug)]
+pub struct FaultyStore<S> {
+    inner: S,
+    seed: u64,
+    faults: Faults,
+    rng: Mutex<u64>,
+    injected: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    None,
+    Before,
+    After,
+}
+
+impl<S: Store> FaultyStore<S> {
+    /// `inner`, misbehaving as `faults` says, with decisions drawn from `seed`.
+    pub fn new(inner: S, seed: u64, faults: Faults) -> Self {
+        FaultyStore {
+            inner,
+            seed,
+            faults,
+            rng: Mutex::new(seed),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// The seed the decisions are drawn from (print it with a failure: the same seed reruns
+    /// the same faults).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// How many faults (failures, before or after) were injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// The store without faults, for checking what happened.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn unit(&self) -> f64 {
+        let mut s = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        *s = s.wrapping_add(codec::SPLITMIX_GAMMA);
+        (codec::splitmix64(*s) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Draws what happens to one call (`writes`: it changes the store).
+    fn draw(&self, writes: bool) -> (Fault, Option<Duration>) {
+        let delay = (self.unit() < self.faults.delay).then(|| {
+            let ms = self.faults.max_delay.as_secs_f64() * self.unit();
+            Duration::from_secs_f64(ms)
+        });
+        let r = self.unit();
+        let fault = if r < self.faults.fail_before {
+            Fault::Before
+        } else if writes && r < self.faults.fail_before + self.faults.fail_after {
+            Fault::After
+        } else {
+            Fault::None
+        };
+        if !matches!(fault, Fault::None) {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+        }
+        (fault, delay)
+    }
+
+    fn run<'a, T: Send + 'a>(
+        &'a self,
+        what: &'static str,
+        writes: bool,
+        call: StoreFuture<'a, T>,
+    ) -> StoreFuture<'a, T> {
+        let (fault, delay) = self.draw(writes);
+        Box::pin(async move {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            match fault {
+                Fault::None => call.await,
+                Fault::Before => Err(StoreError::backend(format!(
+                    "injected fault: {what} failed before it reached the store"
+                ))),
+                Fault::After => {
+                    call.await?;
+                    Err(StoreError::backend(format!(
+                        "injected fault: {what} took effect, then its answer was lost"
+                    )))
+                }
+            }
+        })
+    }
+}
+
+impl<S: Store> Store for FaultyStore<S> {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+        self.run(
+            "create_workflow",
+            true,
+            self.inner.create_workflow(workflow),
+        )
+    }
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        self.run("load_workflow", false, self.inner.load_workflow(id))
+    }
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        self.run("load_inbox", false, self.inner.load_inbox(id))
+    }
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        self.run("load_tasks", false, self.inner.load_tasks(id))
+    }
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        self.run("load_timers", false, self.inner.load_timers(id))
+    }
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        self.run("commit_step", true, self.inner.commit_step(step))
+    }
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        self.run("commit_steps", true, self.inner.commit_steps(steps))
+    }
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.run(
+            "append_signal",
+            true,
+            self.inner.append_signal(id, name, payload, at_ms),
+        )
+    }
+    fn complete_activity<'a>(
+        &'a self,
+        id: &'a str,
+        seq: u64,
+        result: Result<Vec<u8>, ActivityError>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.run(
+            "complete_activity",
+            true,
+            self.inner.complete_activity(id, seq, result, at_ms),
+        )
+    }
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        self.run("retry_activity", true, self.inner.retry_activity(retry))
+    }
+    fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        self.run("lease_tasks", true, self.inner.lease_tasks(request))
+    }
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        self.run(
+            "renew_leases",
+            true,
+            self.inner.renew_leases(owner, tasks, lease_until_ms),
+        )
+    }
+    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+        self.run("release_leases", true, self.inner.release_leases(owner))
+    }
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.run("next_task_due", false, self.inner.next_task_due(names))
+    }
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.run("fire_timers", true, self.inner.fire_timers(now_ms, limit))
+    }
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        self.run("next_timer_due", false, self.inner.next_timer_due())
+    }
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.run(
+            "ready_workflows",
+            false,
+            self.inner.ready_workflows(names, limit),
+        )
+    }
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.run(
+            "clear_ready",
+            true,
+            self.inner.clear_ready(id, version, seen_events_upto),
+        )
+    }
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        self.run("list_workflows", false, self.inner.list_workflows(status))
+    }
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        self.run("history", false, self.inner.history(id))
+    }
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        if self.faults.drop_wakeups {
+            None
+        } else {
+            self.inner.wakeups()
+        }
+    }
+}
