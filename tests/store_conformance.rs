@@ -23,6 +23,7 @@ async fn a_store_behind_injected_delays_conforms() {
             fail_after: 0.0,
             delay: 0.5,
             max_delay: std::time::Duration::from_millis(2),
+            stale: 0.0,
             drop_wakeups: true,
         };
         async move { FaultyStore::new(MemoryStore::new(), seed, faults) }

@@ -25,19 +25,24 @@ pub struct Faults {
     pub delay: f64,
     /// The longest injected delay.
     pub max_delay: Duration,
+    /// A load of a workflow returns what an earlier load returned (a read from a replica or a
+    /// cache that lags): the caller acts on a stale version, which the version check of its
+    /// next commit must catch.
+    pub stale: f64,
     /// Hints of other processes' changes ([`Store::wakeups`]) are not passed on.
     pub drop_wakeups: bool,
 }
 
 impl Default for Faults {
     /// 5% of calls fail before, 5% of writes fail after taking effect, 10% are delayed up to
-    /// 5 ms, and wake-up hints are dropped.
+    /// 5 ms, 5% of workflow loads are stale, and wake-up hints are dropped.
     fn default() -> Self {
         Faults {
             fail_before: 0.05,
             fail_after: 0.05,
             delay: 0.10,
             max_delay: Duration::from_millis(5),
+            stale: 0.05,
             drop_wakeups: true,
         }
     }
@@ -61,6 +66,8 @@ pub struct FaultyStore<S> {
     faults: Faults,
     rng: Mutex<u64>,
     injected: AtomicU64,
+    /// The record each workflow's last load returned, for stale reads.
+    last_read: Mutex<std::collections::HashMap<String, WorkflowRecord>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +86,7 @@ impl<S: Store> FaultyStore<S> {
             faults,
             rng: Mutex::new(seed),
             injected: AtomicU64::new(0),
+            last_read: Mutex::default(),
         }
     }
 
@@ -160,7 +168,20 @@ impl<S: Store> Store for FaultyStore<S> {
         )
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
-        self.run("load_workflow", false, self.inner.load_workflow(id))
+        let stale = self.unit() < self.faults.stale;
+        let call = self.run("load_workflow", false, self.inner.load_workflow(id));
+        Box::pin(async move {
+            let fresh = call.await?;
+            let mut last = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+            let old = last.insert(id.to_string(), fresh.clone());
+            match old {
+                Some(old) if stale && old.version < fresh.version => {
+                    self.injected.fetch_add(1, Ordering::Relaxed);
+                    Ok(old)
+                }
+                _ => Ok(fresh),
+            }
+        })
     }
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         self.run("load_inbox", false, self.inner.load_inbox(id))
