@@ -36,6 +36,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transacti
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
     NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
@@ -579,23 +580,6 @@ impl<T> Db<T> for Result<T, tokio_postgres::Error> {
     }
 }
 
-/// PostgreSQL integers are signed: times and counters are clamped into `i64` on the way in.
-fn int(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
-fn uint(v: i64) -> u64 {
-    v.max(0) as u64
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-const EVENT_ACTIVITY: i16 = 0;
-const EVENT_TIMER: i16 = 1;
-const EVENT_SIGNAL: i16 = 2;
-
 const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
 
 fn status_of(code: i16) -> Result<WorkflowStatus, StoreError> {
@@ -737,29 +721,13 @@ async fn insert_task(tx: &Transaction<'_>, t: &ActivityTask) -> Result<(), Store
 fn event_of(row: &Row) -> Result<Event, StoreError> {
     let id: i64 = row.try_get(0).db()?;
     let at: i64 = row.try_get(1).db()?;
-    let kind: i16 = row.try_get(2).db()?;
-    let seq: Option<i64> = row.try_get(3).db()?;
-    let name: Option<String> = row.try_get(4).db()?;
-    let payload: Option<Vec<u8>> = row.try_get(5).db()?;
-    let kind = match (kind, seq.map(uint)) {
-        (EVENT_ACTIVITY, Some(seq)) => {
-            let bytes = payload.unwrap_or_default();
-            let result: Result<Vec<u8>, ActivityError> =
-                postcard::from_bytes(&bytes).map_err(|e| corrupt("activity result", e))?;
-            EventKind::ActivityCompleted { seq, result }
-        }
-        (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
-        (EVENT_SIGNAL, _) => EventKind::Signal {
-            name: name.unwrap_or_default(),
-            payload: payload.unwrap_or_default(),
-        },
-        (k, _) => return Err(corrupt("event kind", k)),
-    };
-    Ok(Event {
-        id: uint(id),
-        at_ms: uint(at),
-        kind,
-    })
+    let columns = (
+        row.try_get(2).db()?,
+        row.try_get(3).db()?,
+        row.try_get(4).db()?,
+        row.try_get(5).db()?,
+    );
+    event_from_columns(id, at, columns)
 }
 
 /// Inserts an event and marks its workflow ready. The caller holds the workflow's lock.
@@ -769,15 +737,7 @@ async fn insert_event(
     at_ms: u64,
     kind: EventKind,
 ) -> Result<u64, StoreError> {
-    let (k, seq, name, payload) = match kind {
-        EventKind::ActivityCompleted { seq, result } => {
-            let bytes = postcard::to_stdvec(&result)
-                .map_err(|e| StoreError::backend_with("encode activity result", e))?;
-            (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
-        }
-        EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
-        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
-    };
+    let (k, seq, name, payload) = event_columns(kind)?;
     let stmt = tx
         .prepare_cached(
             "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \

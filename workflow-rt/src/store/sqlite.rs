@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
     NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
@@ -468,10 +469,6 @@ CREATE TABLE IF NOT EXISTS history_log (
 );
 ";
 
-const EVENT_ACTIVITY: i64 = 0;
-const EVENT_TIMER: i64 = 1;
-const EVENT_SIGNAL: i64 = 2;
-
 /// A write operation: runs in the writer's transaction (or gets the error that prevented it),
 /// and returns what to do once the transaction's fate is known, and the error that spoiled the
 /// transaction, if it failed half-way.
@@ -638,19 +635,6 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
     }
 }
 
-/// SQLite integers are signed: times and counters are clamped into `i64` on the way in.
-fn int(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
-fn uint(v: i64) -> u64 {
-    v.max(0) as u64
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
 const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
 
 struct RawWorkflow {
@@ -809,26 +793,8 @@ fn raw_event(row: &Row<'_>) -> rusqlite::Result<RawEvent> {
 }
 
 fn finish_event((id, at, kind, seq, name, payload): RawEvent) -> Result<Event, StoreError> {
-    let seq = seq.map(uint);
-    let kind = match (kind, seq) {
-        (EVENT_ACTIVITY, Some(seq)) => {
-            let bytes = payload.unwrap_or_default();
-            let result: Result<Vec<u8>, ActivityError> =
-                postcard::from_bytes(&bytes).map_err(|e| corrupt("activity result", e))?;
-            EventKind::ActivityCompleted { seq, result }
-        }
-        (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
-        (EVENT_SIGNAL, _) => EventKind::Signal {
-            name: name.unwrap_or_default(),
-            payload: payload.unwrap_or_default(),
-        },
-        (k, _) => return Err(corrupt("event kind", k)),
-    };
-    Ok(Event {
-        id: uint(id),
-        at_ms: uint(at),
-        kind,
-    })
+    let kind = i16::try_from(kind).map_err(|_| corrupt("event kind", kind))?;
+    event_from_columns(id, at, (kind, seq, name, payload))
 }
 
 fn insert_event(
@@ -837,15 +803,7 @@ fn insert_event(
     at_ms: u64,
     kind: EventKind,
 ) -> Result<u64, StoreError> {
-    let (k, seq, name, payload) = match kind {
-        EventKind::ActivityCompleted { seq, result } => {
-            let bytes = postcard::to_stdvec(&result)
-                .map_err(|e| StoreError::backend_with("encode activity result", e))?;
-            (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
-        }
-        EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
-        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
-    };
+    let (k, seq, name, payload) = event_columns(kind)?;
     conn.prepare_cached("INSERT INTO events (workflow_id, at, kind, seq, name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .db()?
         .execute(params![id, int(at_ms), k, seq, name, payload])

@@ -1,0 +1,69 @@
+//! What the SQL stores (SQLite, PostgreSQL) share in how they write values into rows and read
+//! them back: signed integers, and an event as a kind code and its optional columns.
+
+use super::{Event, EventKind, StoreError};
+use crate::activity::ActivityError;
+
+/// SQL integers are signed: times and counters are clamped into `i64` on the way in.
+pub(super) fn int(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// An `i64` column read back as the `u64` it stores (a negative one, only in a damaged row,
+/// as 0).
+pub(super) fn uint(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// A value of a row that cannot be read back.
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// The `kind` column of an event.
+pub(super) const EVENT_ACTIVITY: i16 = 0;
+pub(super) const EVENT_TIMER: i16 = 1;
+pub(super) const EVENT_SIGNAL: i16 = 2;
+
+/// The columns of an event row: kind, seq, name, payload.
+pub(super) type EventColumns = (i16, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+/// An event's kind as the columns of its row.
+pub(super) fn event_columns(kind: EventKind) -> Result<EventColumns, StoreError> {
+    Ok(match kind {
+        EventKind::ActivityCompleted { seq, result } => {
+            let bytes = postcard::to_stdvec(&result)
+                .map_err(|e| StoreError::backend_with("encode activity result", e))?;
+            (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
+        }
+        EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
+        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
+    })
+}
+
+/// An event read back from its row: id, time, then [`EventColumns`].
+pub(super) fn event_from_columns(
+    id: i64,
+    at: i64,
+    (kind, seq, name, payload): EventColumns,
+) -> Result<Event, StoreError> {
+    let kind = match (kind, seq.map(uint)) {
+        (EVENT_ACTIVITY, Some(seq)) => {
+            let bytes = payload.unwrap_or_default();
+            let result: Result<Vec<u8>, ActivityError> =
+                postcard::from_bytes(&bytes).map_err(|e| corrupt("activity result", e))?;
+            EventKind::ActivityCompleted { seq, result }
+        }
+        (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
+        (EVENT_SIGNAL, _) => EventKind::Signal {
+            name: name.unwrap_or_default(),
+            payload: payload.unwrap_or_default(),
+        },
+        (k, _) => return Err(corrupt("event kind", k)),
+    };
+    Ok(Event {
+        id: uint(id),
+        at_ms: uint(at),
+        kind,
+    })
+}
