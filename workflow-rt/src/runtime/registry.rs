@@ -71,10 +71,10 @@ impl Registry {
 
     /// The migration of `name` from `version`.
     pub(crate) fn migration(&self, name: &str, version: u32) -> Option<&Arc<dyn ErasedMigration>> {
-        self.migrations
-            .iter()
-            .find(|((n, v), _)| *n == name && *v == version)
-            .map(|(_, m)| m)
+        // The name as the map holds it (a migration of a name with no registered code is
+        // never needed: nothing of that name is stepped here).
+        let (name, _) = self.by_name.get_key_value(name)?;
+        self.migrations.get(&(*name, version))
     }
 
     /// Whether this runtime steps workflows of this name (some version).
