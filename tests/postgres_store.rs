@@ -133,6 +133,84 @@ async fn a_schema_from_newer_code_is_refused_and_left_alone() {
     assert_eq!(rows, 1);
 }
 
+/// A database of schema 1 (before `workflows.last_event`) is upgraded at connect: the column
+/// is filled from the events already buffered, and a step commits on it with the ready flag
+/// right.
+#[tokio::test]
+async fn a_schema_from_older_code_is_upgraded() {
+    let Some(server) = server("a_schema_from_older_code_is_upgraded") else {
+        return;
+    };
+    let schema = fresh_schema("older");
+    let store = PostgresStore::builder(server.url())
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("connect");
+    store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let e1 = store
+        .append_signal("a", "go", vec![1], 6)
+        .await
+        .expect("signal");
+    let e2 = store
+        .append_signal("a", "go", vec![2], 7)
+        .await
+        .expect("signal");
+    drop(store);
+    // Back to schema 1, as older code left it.
+    let raw = raw(&server.url(), &schema).await;
+    raw.batch_execute(
+        "ALTER TABLE workflows DROP COLUMN last_event; UPDATE workflow_rt_schema SET version = 1",
+    )
+    .await
+    .expect("downgrade");
+    let store = PostgresStore::builder(server.url())
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("connect upgrades");
+    let (version, last): (i32, i64) = {
+        let v = raw
+            .query_one("SELECT version FROM workflow_rt_schema", &[])
+            .await
+            .expect("version")
+            .get(0);
+        let l = raw
+            .query_one("SELECT last_event FROM workflows WHERE id = 'a'", &[])
+            .await
+            .expect("last_event")
+            .get(0);
+        (v, l)
+    };
+    assert_eq!((version, last), (SCHEMA_VERSION, e2 as i64));
+    // A step that saw only the first signal leaves the workflow ready; one that saw both
+    // does not.
+    let step = |expected_version, seen| workflow_rt::store::StepCommit {
+        workflow_id: "a".into(),
+        expected_version,
+        now_ms: 8,
+        outcome: workflow_rt::store::StepOutcome::Suspended {
+            snapshot: vec![3],
+            pending: vec![4],
+            tasks: vec![],
+            timers: vec![],
+        },
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: seen,
+        keep_ready: false,
+        history: vec![HistoryEntry::new(8, HistoryKind::Step, "step")],
+    };
+    assert_eq!(store.commit_step(step(0, e1)).await, Ok(1));
+    assert!(store.load_workflow("a").await.expect("load").ready);
+    assert_eq!(store.commit_step(step(1, e2)).await, Ok(2));
+    assert!(!store.load_workflow("a").await.expect("load").ready);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_processes_starting_at_once_set_the_schema_up_once() {
     let Some(server) = server("many_processes_starting_at_once_set_the_schema_up_once") else {

@@ -402,3 +402,196 @@ async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
     })
     .await;
 }
+
+/// The history entries of `id` of this kind.
+async fn entries(store: &MemoryStore, id: &str, kind: HistoryKind) -> Vec<String> {
+    store
+        .history(id)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.detail)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_attempt_is_in_the_history_and_the_last_one_lost_ends_as_lost() {
+    both_modes(async |mode| {
+        let id = &mode.id("all-lost");
+        let (store, clock) = memory();
+        // One attempt allowed, and it hangs; its worker dies.
+        let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(1));
+        {
+            let first = builder(mode, store.clone(), clock.clone())
+                .workflow(timed)
+                .activity(work)
+                .worker_id("first")
+                .lease_duration(Duration::from_secs(60))
+                .build()
+                .await
+                .expect("build");
+            let call = Call {
+                plan: Plan { hang: 1, beats: 0 },
+                options: o,
+            };
+            first.start(timed, id, call).await.expect("start");
+            eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
+        }
+        let second = builder(mode, store.clone(), clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .worker_id("second")
+            .build()
+            .await
+            .expect("build");
+        clock.advance(Duration::from_secs(60));
+        let out = within("result", second.handle(timed, id).result())
+            .await
+            .expect("result");
+        let e = out.clone().expect_err("every attempt was lost");
+        assert_eq!(
+            (e.kind, e.attempts),
+            (ActivityErrorKind::Lost, 1),
+            "not a timeout that was never set: {e}"
+        );
+        assert_eq!(seen(id).len(), 1, "the lost attempt was the last allowed");
+        let lost = entries(&store, id, HistoryKind::AttemptLost).await;
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(
+            lost[0].contains("attempt 1 was lost") && lost[0].contains("first"),
+            "{lost:?}"
+        );
+        second.shutdown().await;
+        (out.map_err(|e| e.kind), lost)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_stopped_by_a_shutdown_does_not_count() {
+    both_modes(async |mode| {
+        let id = &mode.id("shut-down");
+        let (store, clock) = memory();
+        // One attempt allowed; it waits for a poke that comes only after the shutdown.
+        let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(1));
+        let first = builder(mode, store.clone(), clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .worker_id("first")
+            .build()
+            .await
+            .expect("build");
+        let call = Call {
+            plan: Plan { hang: 0, beats: 1 },
+            options: o,
+        };
+        first.start(timed, id, call).await.expect("start");
+        eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
+        first.shutdown().await;
+        let t = &store.load_tasks(id).await.expect("tasks")[0];
+        assert_eq!(
+            (t.attempt, t.lease_owner.as_deref()),
+            (0, None),
+            "released, and not counted"
+        );
+        let second = builder(mode, store.clone(), clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .worker_id("second")
+            .build()
+            .await
+            .expect("build");
+        eventually("attempt 1 runs again", || async { seen(id).len() == 2 }).await;
+        let beats = BEATS.load(std::sync::atomic::Ordering::SeqCst);
+        POKE.notify_one();
+        eventually("the heartbeat", || async {
+            BEATS.load(std::sync::atomic::Ordering::SeqCst) > beats
+        })
+        .await;
+        let out = within("result", second.handle(timed, id).result())
+            .await
+            .expect("result");
+        assert_eq!(out, Ok("attempt 1 done at 6".to_string()));
+        assert_eq!(
+            seen(id).iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![1, 1],
+            "the stopped attempt is run again under its own number"
+        );
+        let lost = entries(&store, id, HistoryKind::AttemptLost).await;
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(
+            lost[0].contains("shut down") && lost[0].contains("does not count"),
+            "{lost:?}"
+        );
+        second.shutdown().await;
+        (out, lost)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_of_an_attempt_that_lost_its_lease_is_refused() {
+    use workflow_rt::store::{CompleteActivity, LeaseRequest, TaskAttempt};
+    both_modes(async |mode| {
+        let id = &mode.id("fenced");
+        let s = setup(mode).await;
+        let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3));
+        let call = Call {
+            plan: Plan { hang: 0, beats: 1 },
+            options: o,
+        };
+        let run = s.rt.start(timed, id, call).await.expect("start");
+        s.running(id, 1).await;
+        // Another worker takes the call over, as if this one's lease had expired.
+        let task = s.store.load_tasks(id).await.expect("tasks").remove(0);
+        let far = T0 + 86_400_000;
+        let stolen = s
+            .store
+            .lease_tasks(LeaseRequest {
+                owner: "thief".into(),
+                names: vec![task.name.clone()],
+                now_ms: far,
+                lease_until_ms: far + 60_000,
+                limit: 10,
+            })
+            .await
+            .expect("lease");
+        assert_eq!(
+            stolen.iter().map(|t| t.attempt).collect::<Vec<_>>(),
+            vec![2]
+        );
+        // This worker's attempt 1 finishes now: its result must not count.
+        let beats = BEATS.load(std::sync::atomic::Ordering::SeqCst);
+        POKE.notify_one();
+        eventually("attempt 1 finishes", || async {
+            BEATS.load(std::sync::atomic::Ordering::SeqCst) > beats
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            s.store.load_workflow(id).await.expect("load").status,
+            WorkflowStatus::Running,
+            "the workflow did not take the refused result"
+        );
+        let t = &s.store.load_tasks(id).await.expect("tasks")[0];
+        assert_eq!((t.attempt, t.lease_owner.as_deref()), (2, Some("thief")));
+        // The attempt holding the lease answers the call.
+        let done = CompleteActivity {
+            workflow_id: id.clone(),
+            attempt: TaskAttempt {
+                seq: task.seq,
+                attempt: 2,
+                owner: "thief".into(),
+            },
+            result: Ok(postcard::to_stdvec(&"from the thief".to_string()).expect("encode")),
+            at_ms: far,
+        };
+        assert!(s.store.complete_activity(done).await.expect("complete"));
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Ok("from the thief".to_string()));
+        s.rt.shutdown().await;
+        out
+    })
+    .await;
+}

@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use workflow_rt::ActivityError;
 use workflow_rt::store::{
-    ActivityTask, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow, RetryActivity,
-    StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord,
-    WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
+    Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// A commit that went through: the workflow, the version it started from, and whether it was
@@ -152,14 +151,8 @@ impl Store for RecordingStore {
     ) -> StoreFuture<'a, u64> {
         self.inner.append_signal(id, name, payload, at_ms)
     }
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.complete_activity(id, seq, result, at_ms)
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
+        self.inner.complete_activity(done)
     }
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
         self.inner.retry_activity(retry)
@@ -175,8 +168,13 @@ impl Store for RecordingStore {
     ) -> StoreFuture<'a, ()> {
         self.inner.renew_leases(owner, tasks, lease_until_ms)
     }
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
-        self.inner.release_leases(owner)
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.inner.release_leases(owner, why, now_ms)
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         self.inner.next_task_due(names)

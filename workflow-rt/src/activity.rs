@@ -174,6 +174,10 @@ pub enum ActivityErrorKind {
     BadCall,
     /// The workflow was cancelled or stopped waiting for this call.
     Cancelled,
+    /// The last attempt allowed was lost: its worker crashed or was killed, or lost touch
+    /// with the store until its lease expired, before it reported a result. (Attempts stopped
+    /// by a graceful shutdown do not count.)
+    Lost,
 }
 
 /// An activity's failure: returned by its body, or made by the runtime (timeouts, panics).

@@ -189,11 +189,12 @@ impl Inner {
         let now = self.clock.now_ms();
         let max = task.options.retry.maximum_attempts;
         let refused = if max > 0 && task.attempt > max {
-            // Counted at lease time: the last allowed attempt started and was never answered.
+            // Counted at lease time: the last allowed attempt started and was never answered
+            // (the history says how each was lost).
             let mut e = ActivityError::new(
-                ActivityErrorKind::StartToCloseTimeout,
+                ActivityErrorKind::Lost,
                 format!(
-                    "attempt {} was lost (its worker stopped or its lease expired)",
+                    "attempt {} was lost (its worker stopped or its lease expired), and it was the last allowed",
                     task.attempt - 1
                 ),
             );
@@ -408,6 +409,7 @@ impl Inner {
         };
         Some(Fresh {
             seq: task.seq,
+            attempt: task.attempt,
             at_ms: now,
             result: final_result,
         })

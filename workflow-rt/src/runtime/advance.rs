@@ -15,8 +15,8 @@ use crate::context::WorkflowCtx;
 use crate::durable::Pending;
 use crate::step::{Outcome, StepFailure};
 use crate::store::{
-    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, StoreError,
-    TimerRow, WorkflowStatus,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, StepCommit,
+    StepOutcome, StoreError, TimerRow, WorkflowStatus,
 };
 
 /// How a step ended, once committed. (Made once per step and consumed at once: its size
@@ -91,17 +91,16 @@ impl Inner {
             let mut resolved = c
                 .pending
                 .as_ref()
-                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[]), self.owner()));
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
                 let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
                     return Ok(false);
                 };
                 inbox = Some(loaded);
                 inbox_unused = true;
-                resolved = c
-                    .pending
-                    .as_ref()
-                    .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[])));
+                resolved = c.pending.as_ref().and_then(|p| {
+                    resolve(p, &fresh, inbox.as_deref().unwrap_or(&[]), self.owner())
+                });
             }
             if resolved.is_none() && c.pending.is_some() {
                 if !fresh.is_empty() && !kept_fresh {
@@ -229,9 +228,15 @@ impl Inner {
                     }
                     self.keep(cached, c);
                 }
-                Err(StoreError::Conflict { .. }) => {
-                    // Another worker advanced it: start over from the store (the in-memory
-                    // state ran the step and is stale).
+                Err(e @ (StoreError::Conflict { .. } | StoreError::LeaseLost { .. })) => {
+                    // Another worker advanced it, or took over a call whose result this step
+                    // consumed (that result is refused: the other worker's attempt answers
+                    // the call): start over from the store (the in-memory state ran the step
+                    // and is stale).
+                    if let StoreError::LeaseLost { seq, attempt, .. } = e {
+                        tracing::info!(workflow = %id, seq, attempt, "an activity attempt lost its lease; its result is dropped");
+                        fresh.retain(|f| (f.seq, f.attempt) != (seq, attempt));
+                    }
                     conflicts += 1;
                     inbox = None;
                     if conflicts > 16 {
@@ -255,11 +260,13 @@ impl Inner {
     /// produced is lost (a result for a task that no longer exists is dropped by the store).
     async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
         for f in fresh {
-            if let Err(e) = self
-                .store
-                .complete_activity(id, f.seq, f.result, f.at_ms)
-                .await
-            {
+            let done = CompleteActivity {
+                workflow_id: id.to_string(),
+                attempt: f.fence(self.owner()),
+                result: f.result,
+                at_ms: f.at_ms,
+            };
+            if let Err(e) = self.store.complete_activity(done).await {
                 tracing::warn!(workflow = %id, seq = f.seq, error = %e, "cannot store an activity result; it will run again");
             }
         }

@@ -10,7 +10,7 @@ use super::registry::{
 };
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
-use crate::store::Store;
+use crate::store::{Release, Store};
 use crate::versions::{ErasedMigration, Migration, TypedMigration};
 use crate::workflow::Workflow;
 
@@ -203,7 +203,9 @@ impl Builder {
     ///
     /// A runtime that starts with the name of a previous one (the same process, restarted)
     /// takes back at once the tasks that one held, instead of waiting for their leases to
-    /// expire. Never give two live runtimes the same name.
+    /// expire; since that one did not release them, it stopped without a shutdown, and the
+    /// attempts it ran count as lost ([`crate::store::Release::Restart`]). Never give two live
+    /// runtimes the same name.
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
         self
@@ -357,7 +359,13 @@ impl Builder {
             store, self.clock, workflows, activities, config, seed,
         ));
         if explicit_id {
-            inner.store.release_leases(&inner.config.worker_id).await?;
+            // A process that ran under this id before stopped without releasing them (it
+            // would have at a graceful shutdown): its attempts were lost.
+            let now = inner.clock.now_ms();
+            inner
+                .store
+                .release_leases(&inner.config.worker_id, Release::Restart, now)
+                .await?;
         }
         // Runs that no registered code can step, and no registered migration can move, are
         // parked now, with the reason, rather than when their next event comes.

@@ -66,6 +66,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// This worker's id: the owner of the leases it takes.
+    pub(crate) fn owner(&self) -> &str {
+        &self.config.worker_id
+    }
+
     pub(crate) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,

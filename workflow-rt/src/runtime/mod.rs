@@ -49,7 +49,7 @@ use crate::durable::Pending;
 use crate::signal::IntoSignal;
 use crate::snapshot::Snapshot;
 use crate::store::{
-    HistoryEntry, HistoryKind, NewWorkflow, StepCommit, StepOutcome, Store, StoreError,
+    HistoryEntry, HistoryKind, NewWorkflow, Release, StepCommit, StepOutcome, Store, StoreError,
     WorkflowStatus, WorkflowSummary,
 };
 use crate::workflow::Workflow;
@@ -495,7 +495,11 @@ impl Runtime {
         if let Err(e) = self
             .inner
             .store
-            .release_leases(&self.inner.config.worker_id)
+            .release_leases(
+                &self.inner.config.worker_id,
+                Release::Shutdown,
+                self.inner.clock.now_ms(),
+            )
             .await
         {
             tracing::warn!(error = %e, "cannot release activity leases at shutdown");

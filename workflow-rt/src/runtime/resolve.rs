@@ -5,15 +5,28 @@ use std::fmt::Write as _;
 
 use crate::activity::ActivityError;
 use crate::durable::{Pending, Resolution};
-use crate::store::{Event, EventKind};
+use crate::store::{Event, EventKind, TaskAttempt};
 
 /// An activity's final result, straight from a worker of this runtime: not stored as an event,
 /// but consumed by the step that it wakes (which deletes the task in the same commit).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fresh {
     pub seq: u64,
+    /// The attempt that produced it (run by this worker): the fence on the result.
+    pub attempt: u32,
     pub at_ms: u64,
     pub result: Result<Vec<u8>, ActivityError>,
+}
+
+impl Fresh {
+    /// The fence on this result, as committed with the step that consumes it.
+    pub(crate) fn fence(&self, owner: &str) -> TaskAttempt {
+        TaskAttempt {
+            seq: self.seq,
+            attempt: self.attempt,
+            owner: owner.to_string(),
+        }
+    }
 }
 
 /// A resolved wait and what the step that takes it must commit.
@@ -22,8 +35,8 @@ pub(crate) struct Resolved {
     pub resolution: Resolution,
     /// Inbox events used.
     pub consumed_events: Vec<u64>,
-    /// Fresh results used: their tasks are deleted.
-    pub completed_tasks: Vec<u64>,
+    /// Fresh results used: their tasks are deleted (if still at those attempts).
+    pub completed_tasks: Vec<TaskAttempt>,
     /// Activity and timer leaves of branches that lost a `Select`.
     pub cancelled: Vec<u64>,
     /// The time of the latest event used: the step's `ctx.now()`.
@@ -53,7 +66,12 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 /// with [`Pending::try_resolve`], the resolver the test driver uses too. The first event that
 /// completes the tree decides it: so of a signal and a timer, the one that came first wins. A
 /// signal taken by a leaf of a losing branch is not consumed; it stays buffered.
-pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Option<Resolved> {
+pub(crate) fn resolve(
+    pending: &Pending,
+    fresh: &[Fresh],
+    inbox: &[Event],
+    owner: &str,
+) -> Option<Resolved> {
     // The common case, one call whose result a worker just produced: no bookkeeping. (The
     // result is copied, not taken: if the step's commit conflicts, it is needed again.)
     if let Pending::Activity { seq, name, .. } = pending
@@ -71,7 +89,7 @@ pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Op
         return Some(Resolved {
             resolution: Resolution::Activity(f.result.clone()),
             consumed_events: Vec::new(),
-            completed_tasks: vec![f.seq],
+            completed_tasks: vec![f.fence(owner)],
             cancelled: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
@@ -131,7 +149,9 @@ pub(crate) fn resolve(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> Op
             index_of(leaf).and_then(|k| filled[k].as_ref().map(|(r, _)| r.clone()))
         });
         if let Some(resolution) = resolution {
-            return Some(account(pending, resolution, &leaves, &filled, fresh, inbox));
+            return Some(account(
+                pending, resolution, &leaves, &filled, fresh, inbox, owner,
+            ));
         }
     }
     None
@@ -145,6 +165,7 @@ fn account(
     filled: &[Option<(Resolution, Source)>],
     fresh: &[Fresh],
     inbox: &[Event],
+    owner: &str,
 ) -> Resolved {
     let mut used = Vec::new();
     collect_used(pending, &resolution, &mut used);
@@ -179,7 +200,7 @@ fn account(
                 )
             }
             Source::Fresh(i) => {
-                out.completed_tasks.push(fresh[i].seq);
+                out.completed_tasks.push(fresh[i].fence(owner));
                 (fresh[i].at_ms, fresh[i].result.is_ok())
             }
         };
@@ -264,7 +285,7 @@ mod tests {
             },
             signal(6, "go", 2),
         ];
-        let r = resolve(&p, &[], &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -291,10 +312,11 @@ mod tests {
         let p = Pending::Join(vec![act(0), act(1)]);
         let fresh = vec![Fresh {
             seq: 1,
+            attempt: 1,
             at_ms: 5,
             result: Ok(vec![1]),
         }];
-        assert!(resolve(&p, &fresh, &[]).is_none());
+        assert!(resolve(&p, &fresh, &[], "w").is_none());
         let inbox = vec![Event {
             id: 3,
             at_ms: 9,
@@ -303,7 +325,7 @@ mod tests {
                 result: Ok(vec![0]),
             },
         }];
-        let r = resolve(&p, &fresh, &inbox).expect("resolved");
+        let r = resolve(&p, &fresh, &inbox, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -313,7 +335,7 @@ mod tests {
         );
         assert_eq!(
             (r.consumed_events, r.completed_tasks, r.woke_at),
-            (vec![3], vec![1], 9)
+            (vec![3], vec![fresh[0].fence("w")], 9)
         );
         assert!(r.cancelled.is_empty());
     }
@@ -333,7 +355,7 @@ mod tests {
             at_ms: 100,
             kind: EventKind::TimerFired { seq: 1 },
         }];
-        let r = resolve(&p, &[], &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -349,7 +371,7 @@ mod tests {
             signal(3, "go", 30),
         ];
         let p = Pending::Join(vec![sig(0, "go"), sig(1, "go")]);
-        let r = resolve(&p, &[], &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -368,7 +390,8 @@ mod tests {
             resolve(
                 &Pending::Join(vec![sig(0, "stop"), sig(1, "stop")]),
                 &[],
-                &inbox
+                &inbox,
+                "w"
             )
             .is_none()
         );
@@ -378,7 +401,7 @@ mod tests {
             Pending::Join(vec![sig(0, "go"), act(1)]),
             sig(2, "go"),
         ]);
-        let r = resolve(&p, &[], &inbox).expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(
@@ -409,7 +432,7 @@ mod tests {
                 fire_at: 100,
             },
         ]);
-        let r = resolve(&p, &[], &timer_first).expect("resolved");
+        let r = resolve(&p, &[], &timer_first, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -423,7 +446,7 @@ mod tests {
                 kind: EventKind::TimerFired { seq: 1 },
             },
         ];
-        let r = resolve(&p, &[], &signal_first).expect("resolved");
+        let r = resolve(&p, &[], &signal_first, "w").expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(

@@ -36,8 +36,9 @@
 use std::future::Future;
 
 use super::{
-    ActivityTask, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest, NewWorkflow,
-    RetryActivity, StepCommit, StepOutcome, Store, StoreError, TimerRow, WorkflowStatus,
+    ActivityTask, CompleteActivity, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
+    TaskAttempt, TimerRow, WorkflowStatus,
 };
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
 
@@ -61,6 +62,7 @@ where
     leases(&factory().await).await;
     retries(&factory().await).await;
     renew_and_release(&factory().await).await;
+    results_are_fenced(&factory().await).await;
     timers_fire_once(&factory().await).await;
     group_commit_reports_each_step(&factory().await).await;
     history_keeps_order(&factory().await).await;
@@ -94,6 +96,28 @@ fn task(wf: &str, seq: u64, leased_by: Option<&str>) -> ActivityTask {
         lease_until_ms: leased_by.map(|_| 1000),
         heartbeat_details: None,
         deadline_ms: Some(5000),
+    }
+}
+
+fn attempt(seq: u64, attempt: u32, owner: &str) -> TaskAttempt {
+    TaskAttempt {
+        seq,
+        attempt,
+        owner: owner.into(),
+    }
+}
+
+fn done(
+    wf: &str,
+    fence: TaskAttempt,
+    result: Result<Vec<u8>, ActivityError>,
+    at_ms: u64,
+) -> CompleteActivity {
+    CompleteActivity {
+        workflow_id: wf.into(),
+        attempt: fence,
+        result,
+        at_ms,
     }
 }
 
@@ -430,30 +454,43 @@ async fn activity_results_become_events<S: Store>(s: &S) {
     .expect("commit");
     s.clear_ready("a", 1, 0).await.expect("clear");
     assert!(
-        s.complete_activity("a", 0, Ok(vec![42]), 500)
+        !s.complete_activity(done("a", attempt(0, 2, "me"), Ok(vec![42]), 500))
+            .await
+            .expect("complete"),
+        "a result of another attempt is refused"
+    );
+    assert!(
+        !s.complete_activity(done("a", attempt(0, 1, "you"), Ok(vec![42]), 500))
+            .await
+            .expect("complete"),
+        "a result from another owner is refused"
+    );
+    assert!(
+        s.complete_activity(done("a", attempt(0, 1, "me"), Ok(vec![42]), 500))
             .await
             .expect("complete")
     );
     let err = ActivityError::non_retryable("no");
     assert!(
-        s.complete_activity("a", 1, Err(err.clone()), 501)
+        s.complete_activity(done("a", attempt(1, 1, "me"), Err(err.clone()), 501))
             .await
             .expect("complete")
     );
     assert!(
-        !s.complete_activity("a", 1, Ok(vec![]), 502)
+        !s.complete_activity(done("a", attempt(1, 1, "me"), Ok(vec![]), 502))
             .await
             .expect("complete"),
         "a task is answered once"
     );
     assert!(
-        !s.complete_activity("a", 7, Ok(vec![]), 502)
+        !s.complete_activity(done("a", attempt(7, 1, "me"), Ok(vec![]), 502))
             .await
             .expect("complete"),
         "no such task"
     );
     assert!(matches!(
-        s.complete_activity("nope", 0, Ok(vec![]), 1).await,
+        s.complete_activity(done("nope", attempt(0, 1, "me"), Ok(vec![]), 1))
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(s.load_tasks("a").await.expect("tasks").is_empty());
@@ -493,7 +530,7 @@ async fn activity_results_become_events<S: Store>(s: &S) {
     .await
     .expect("commit");
     let mut c = step("a", 2, suspended(3, vec![], vec![]));
-    c.completed_tasks = vec![2];
+    c.completed_tasks = vec![attempt(2, 1, "me")];
     s.commit_step(c).await.expect("commit");
     assert!(s.load_tasks("a").await.expect("tasks").is_empty());
 }
@@ -523,7 +560,7 @@ async fn cancelled_leftovers_are_dropped<S: Store>(s: &S) {
     .expect("commit");
     s.fire_timers(300, 10).await.expect("fire");
     assert!(
-        s.complete_activity("a", 2, Ok(vec![2]), 301)
+        s.complete_activity(done("a", attempt(2, 1, "me"), Ok(vec![2]), 301))
             .await
             .expect("complete")
     );
@@ -780,6 +817,18 @@ async fn leases<S: Store>(s: &S) {
         ),
         (got[0].seq, 2, Some("w2"))
     );
+    let lost = s.history("a").await.expect("history");
+    let lost = lost.last().expect("an entry");
+    assert_eq!(
+        (lost.kind, lost.at_ms),
+        (HistoryKind::AttemptLost, 1100),
+        "the lost attempt is in the history"
+    );
+    assert!(
+        lost.detail.contains("attempt 1") && lost.detail.contains("w1"),
+        "{}",
+        lost.detail
+    );
 }
 
 async fn retries<S: Store>(s: &S) {
@@ -864,26 +913,124 @@ async fn renew_and_release<S: Store>(s: &S) {
         (Some(1000), None),
         "only own leases"
     );
-    assert_eq!(s.release_leases("w1").await.expect("release"), 1);
+    assert_eq!(
+        s.release_leases("w1", Release::Shutdown, 300)
+            .await
+            .expect("release"),
+        1
+    );
     let t = s.load_tasks("a").await.expect("tasks");
     assert_eq!(
-        (t[0].lease_owner.as_deref(), t[0].lease_until_ms),
-        (None, None)
+        (
+            t[0].lease_owner.as_deref(),
+            t[0].lease_until_ms,
+            t[0].attempt
+        ),
+        (None, None, 0),
+        "an attempt stopped at a shutdown does not count"
     );
     assert_eq!(t[1].lease_owner.as_deref(), Some("w2"));
-    let req = LeaseRequest {
-        owner: "w3".into(),
+    let h = s.history("a").await.expect("history");
+    let last = h.last().expect("an entry");
+    assert_eq!((last.kind, last.at_ms), (HistoryKind::AttemptLost, 300));
+    let req = |owner: &str| LeaseRequest {
+        owner: owner.into(),
         names: vec!["act".into()],
         now_ms: 100,
         lease_until_ms: 900,
         limit: 5,
     };
-    let got = s.lease_tasks(req).await.expect("lease");
+    let got = s.lease_tasks(req("w3")).await.expect("lease");
     assert_eq!(
-        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
-        vec![0],
-        "a released task is leasable at once"
+        got.iter().map(|t| (t.seq, t.attempt)).collect::<Vec<_>>(),
+        vec![(0, 1)],
+        "a released task is leasable at once, at the same attempt"
     );
+    assert_eq!(
+        s.history("a").await.expect("history").len(),
+        h.len(),
+        "a released lease is not lost again when it is leased"
+    );
+    // A worker that starts again under the id of one that crashed: the attempts count.
+    assert_eq!(
+        s.release_leases("w2", Release::Restart, 400)
+            .await
+            .expect("release"),
+        1
+    );
+    let got = s.lease_tasks(req("w4")).await.expect("lease");
+    assert_eq!(
+        got.iter().map(|t| (t.seq, t.attempt)).collect::<Vec<_>>(),
+        vec![(1, 2)],
+        "an attempt lost to a crash counts"
+    );
+    let h = s.history("a").await.expect("history");
+    let last = h.last().expect("an entry");
+    assert_eq!((last.kind, last.at_ms), (HistoryKind::AttemptLost, 400));
+}
+
+/// A result taken straight from a worker (a step's `completed_tasks`) is refused, with the
+/// whole step, once its attempt lost its lease.
+async fn results_are_fenced<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(1, vec![task("a", 0, Some("w1"))], vec![]),
+    ))
+    .await
+    .expect("commit");
+    // The lease of w1 expires; w2 takes the call over (attempt 2).
+    let req = LeaseRequest {
+        owner: "w2".into(),
+        names: vec!["act".into()],
+        now_ms: 1000,
+        lease_until_ms: 2000,
+        limit: 5,
+    };
+    assert_eq!(s.lease_tasks(req).await.expect("lease").len(), 1);
+    for stale in [
+        attempt(0, 1, "w1"),
+        attempt(0, 2, "w1"),
+        attempt(0, 1, "w2"),
+    ] {
+        let mut c = step("a", 1, suspended(2, vec![], vec![]));
+        c.completed_tasks = vec![stale.clone()];
+        assert_eq!(
+            s.commit_step(c).await,
+            Err(StoreError::LeaseLost {
+                workflow_id: "a".into(),
+                seq: 0,
+                attempt: stale.attempt
+            }),
+            "{stale:?}"
+        );
+        let mut c = step("a", 1, suspended(2, vec![], vec![]));
+        c.completed_tasks = vec![stale];
+        let batch = s.commit_steps(vec![c]).await.expect("commit");
+        assert!(matches!(batch[..], [Err(StoreError::LeaseLost { .. })]));
+    }
+    let w = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (w.version, w.snapshot.clone()),
+        (1, vec![1]),
+        "nothing of a fenced step is written"
+    );
+    assert_eq!(s.load_tasks("a").await.expect("tasks").len(), 1);
+    assert!(
+        !s.complete_activity(done("a", attempt(0, 1, "w1"), Ok(vec![]), 1500))
+            .await
+            .expect("complete"),
+        "the lost attempt's result is refused"
+    );
+    let mut c = step("a", 1, suspended(2, vec![], vec![]));
+    c.completed_tasks = vec![attempt(0, 2, "w2")];
+    assert_eq!(
+        s.commit_step(c).await,
+        Ok(2),
+        "the attempt holding the lease"
+    );
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
 }
 
 async fn timers_fire_once<S: Store>(s: &S) {

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
-    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
+    StoreFuture, TaskAttempt, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    lost_attempt_entry, released_attempt_entry,
 };
-use crate::activity::ActivityError;
 
 /// A [`Store`] in memory: fast, shared by the runtimes of one process (wrap it in an `Arc`),
 /// gone when the process ends.
@@ -68,6 +68,11 @@ fn due_of(t: &ActivityTask) -> u64 {
         (Some(_), None) => 0,
         (None, _) => t.visible_at_ms,
     }
+}
+
+/// Whether `t` is still at the attempt `a` ran, under `a`'s owner: the fence on results.
+fn holds(t: &ActivityTask, a: &TaskAttempt) -> bool {
+    t.attempt == a.attempt && t.lease_owner.as_deref() == Some(a.owner.as_str())
 }
 
 fn event_seq(e: &Event) -> Option<u64> {
@@ -169,11 +174,23 @@ impl Inner {
                 expected: step.expected_version,
             });
         }
+        let tasks = &self.entries[w].tasks;
+        if let Some(lost) = step
+            .completed_tasks
+            .iter()
+            .find(|a| !tasks.get(&a.seq).is_some_and(|t| holds(t, a)))
+        {
+            return Err(StoreError::LeaseLost {
+                workflow_id: step.workflow_id,
+                seq: lost.seq,
+                attempt: lost.attempt,
+            });
+        }
         for id in &step.consumed_events {
             self.entries[w].inbox.remove(id);
         }
-        for &seq in &step.completed_tasks {
-            self.remove_task(w, seq);
+        for a in &step.completed_tasks {
+            self.remove_task(w, a.seq);
         }
         for &seq in &step.cancelled {
             self.remove_task(w, seq);
@@ -361,22 +378,29 @@ impl Store for MemoryStore {
         ready(Ok(event))
     }
 
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         let mut g = self.lock();
-        let w = match g.find(id) {
+        let w = match g.find(&done.workflow_id) {
             Ok(w) => w,
             Err(e) => return ready(Err(e)),
         };
-        if g.remove_task(w, seq).is_none() {
+        let seq = done.attempt.seq;
+        if !g.entries[w]
+            .tasks
+            .get(&seq)
+            .is_some_and(|t| holds(t, &done.attempt))
+        {
             return ready(Ok(false));
         }
-        g.push_event(w, at_ms, EventKind::ActivityCompleted { seq, result });
+        g.remove_task(w, seq);
+        g.push_event(
+            w,
+            done.at_ms,
+            EventKind::ActivityCompleted {
+                seq,
+                result: done.result,
+            },
+        );
         ready(Ok(true))
     }
 
@@ -429,6 +453,12 @@ impl Store for MemoryStore {
         }
         let mut out = Vec::with_capacity(picked.len());
         for (w, seq) in picked {
+            if let Some(t) = g.entries[w].tasks.get(&seq)
+                && t.lease_owner.is_some()
+            {
+                let entry = lost_attempt_entry(req.now_ms, t, &req.owner);
+                g.entries[w].history.push(entry);
+            }
             g.update_task(w, seq, |t| {
                 t.attempt = t.attempt.saturating_add(1);
                 t.lease_owner = Some(req.owner.clone());
@@ -465,7 +495,12 @@ impl Store for MemoryStore {
         ready(Ok(()))
     }
 
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
         let mut g = self.lock();
         let held: Vec<(usize, u64)> = g
             .entries
@@ -479,11 +514,19 @@ impl Store for MemoryStore {
             })
             .collect();
         for &(w, seq) in &held {
+            let mut entry = None;
             g.update_task(w, seq, |t| {
+                entry = Some(released_attempt_entry(
+                    now_ms, &t.name, t.seq, t.attempt, owner, why,
+                ));
+                if why == Release::Shutdown {
+                    t.attempt = t.attempt.saturating_sub(1);
+                }
                 t.lease_owner = None;
                 t.lease_until_ms = None;
                 true
             });
+            g.entries[w].history.extend(entry);
         }
         ready(Ok(held.len() as u64))
     }

@@ -105,6 +105,19 @@ pub enum StoreError {
     /// A stored row could not be read back: the data is damaged or from an unknown format.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// A step consumed the result of an activity attempt whose lease this worker no longer
+    /// holds (it expired and another worker started a later attempt, or the call was answered
+    /// meanwhile): the result is refused, nothing of the step is committed. Reload: the
+    /// attempt that holds the lease answers the call.
+    #[error("workflow {workflow_id}: attempt {attempt} of activity call {seq} lost its lease")]
+    LeaseLost {
+        /// The workflow.
+        workflow_id: String,
+        /// The call's sequence number.
+        seq: u64,
+        /// The attempt whose result was refused.
+        attempt: u32,
+    },
 }
 
 impl StoreError {
@@ -404,6 +417,9 @@ pub enum HistoryKind {
     /// The run was moved to another version of its workflow (see
     /// [`crate::Builder::migrate`]); the entry names both versions and the states.
     Migrated,
+    /// An activity attempt ended without a result: its worker was stopped (the attempt does
+    /// not count) or its lease expired and another worker took the call over (it counts).
+    AttemptLost,
 }
 
 impl HistoryKind {
@@ -421,6 +437,7 @@ impl HistoryKind {
             HistoryKind::Cancelled => "cancelled",
             HistoryKind::DeadLetter => "dead-letter",
             HistoryKind::Migrated => "migrated",
+            HistoryKind::AttemptLost => "attempt-lost",
         }
     }
 
@@ -438,6 +455,7 @@ impl HistoryKind {
             "cancelled" => HistoryKind::Cancelled,
             "dead-letter" => HistoryKind::DeadLetter,
             "migrated" => HistoryKind::Migrated,
+            "attempt-lost" => HistoryKind::AttemptLost,
             _ => return None,
         })
     }
@@ -468,9 +486,10 @@ pub struct StepCommit {
     pub outcome: StepOutcome,
     /// Inbox events the step consumed (deleted).
     pub consumed_events: Vec<u64>,
-    /// Activity tasks whose result the step consumed straight from the worker that ran them
-    /// (deleted if still there).
-    pub completed_tasks: Vec<u64>,
+    /// Activity attempts whose result the step consumed straight from the worker that ran
+    /// them: their tasks are deleted. Fenced: if one of them is no longer at that attempt under
+    /// that owner, the whole step fails with [`StoreError::LeaseLost`].
+    pub completed_tasks: Vec<TaskAttempt>,
     /// Leftover commands of a decided `Select`: their tasks, timers and events are deleted.
     pub cancelled: Vec<u64>,
     /// The largest event id the step has seen: the workflow stays ready if a newer one exists.
@@ -481,6 +500,82 @@ pub struct StepCommit {
     pub keep_ready: bool,
     /// History entries to append.
     pub history: Vec<HistoryEntry>,
+}
+
+/// The history entry a store writes when [`Store::lease_tasks`] takes over the expired lease
+/// of `task` (as it was before the lease: its attempt, its owner) for `new_owner`.
+pub fn lost_attempt_entry(now_ms: u64, task: &ActivityTask, new_owner: &str) -> HistoryEntry {
+    let owner = task.lease_owner.as_deref().unwrap_or("?");
+    HistoryEntry::new(
+        now_ms,
+        HistoryKind::AttemptLost,
+        format!(
+            "activity {}#{} attempt {} was lost: the lease of worker {owner} expired; attempt {} starts on worker {new_owner}",
+            task.name,
+            task.seq,
+            task.attempt,
+            task.attempt.saturating_add(1)
+        ),
+    )
+}
+
+/// Why a worker gives its leases back ([`Store::release_leases`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Release {
+    /// The worker stops gracefully and stopped its attempts itself: they do not count against
+    /// the calls' maximum attempts.
+    Shutdown,
+    /// The worker starts again under the id of a process of its that stopped without
+    /// releasing (it crashed or was killed): the attempts that process ran were lost, and
+    /// count, as when their leases expire.
+    Restart,
+}
+
+/// The history entry a store writes when [`Store::release_leases`] gives back the lease
+/// `owner` held on activity call `name`#`seq` at `attempt`.
+pub fn released_attempt_entry(
+    now_ms: u64,
+    name: &str,
+    seq: u64,
+    attempt: u32,
+    owner: &str,
+    why: Release,
+) -> HistoryEntry {
+    let detail = match why {
+        Release::Shutdown => format!(
+            "activity {name}#{seq} attempt {attempt} was stopped: worker {owner} shut down; it does not count, and the call runs again"
+        ),
+        Release::Restart => format!(
+            "activity {name}#{seq} attempt {attempt} was lost: worker {owner} stopped without releasing it and started again; the call runs again"
+        ),
+    };
+    HistoryEntry::new(now_ms, HistoryKind::AttemptLost, detail)
+}
+
+/// One attempt of one activity call: the fence on its result. A result is accepted only while
+/// the call's task is still at this attempt and leased by this owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskAttempt {
+    /// The call's sequence number in its workflow.
+    pub seq: u64,
+    /// The attempt that produced the result ([`ActivityTask::attempt`] when it was leased).
+    pub attempt: u32,
+    /// The worker that ran it (the lease's owner).
+    pub owner: String,
+}
+
+/// The final result of an activity call, for [`Store::complete_activity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompleteActivity {
+    /// The workflow that made the call.
+    pub workflow_id: String,
+    /// The attempt that produced the result: it is refused unless the task is still at this
+    /// attempt under this owner.
+    pub attempt: TaskAttempt,
+    /// The encoded `Ok` value, or the last error.
+    pub result: Result<Vec<u8>, ActivityError>,
+    /// When the attempt ended, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 /// How a [`StepCommit`] leaves the workflow.
@@ -618,22 +713,21 @@ pub trait Store: Send + Sync + 'static {
         at_ms: u64,
     ) -> StoreFuture<'a, u64>;
 
-    /// Stores the final result of activity call `seq` as an event, deleting its task, if the
-    /// task still exists (`false` if it does not: the call was cancelled or already answered).
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool>;
+    /// Stores the final result of an activity call as an event in its workflow's inbox,
+    /// deleting its task, if the task is still at the attempt and leased by the owner that
+    /// produced it (`false` otherwise: the call was cancelled or answered already, or the
+    /// attempt lost its lease to a later one, whose result counts instead).
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool>;
 
     /// Releases a failed attempt's lease and makes the task visible again at `visible_at_ms`,
     /// if the task is still at that attempt under that owner (`false` otherwise).
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool>;
 
     /// Leases up to `limit` tasks that may run now (visible, and unleased or with an expired
-    /// lease), counting one more attempt for each. A task that cannot be read back (a damaged
+    /// lease), counting one more attempt for each. Taking over an expired lease means its
+    /// attempt was lost (its worker stopped or lost touch with the store): that is recorded in
+    /// the workflow's history ([`HistoryKind::AttemptLost`], see [`lost_attempt_entry`]), and the
+    /// lost attempt counts against the call's maximum attempts. A task that cannot be read back (a damaged
     /// row) is not leased: its call is answered at once, as by [`Store::complete_activity`],
     /// with an [`crate::ActivityErrorKind::BadCall`] error.
     fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>>;
@@ -646,9 +740,17 @@ pub trait Store: Send + Sync + 'static {
         lease_until_ms: u64,
     ) -> StoreFuture<'a, ()>;
 
-    /// Releases every lease `owner` holds (the tasks become visible at once). Returns how
-    /// many.
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64>;
+    /// Releases every lease `owner` holds: the tasks become visible at once, each recorded in
+    /// its workflow's history ([`HistoryKind::AttemptLost`], see [`released_attempt_entry`]).
+    /// At a [`Release::Shutdown`] the attempts do not count (each goes back one attempt, so the
+    /// next lease starts the same attempt again); at a [`Release::Restart`] they do. Returns
+    /// how many.
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64>;
 
     /// When the next task of these activities may be leased: the earliest visible time of an
     /// unleased task or expiry of a lease. `None` if there is no such task.
@@ -731,14 +833,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreFuture<'a, u64> {
         (**self).append_signal(id, name, payload, at_ms)
     }
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
-        (**self).complete_activity(id, seq, result, at_ms)
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
+        (**self).complete_activity(done)
     }
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
         (**self).retry_activity(retry)
@@ -754,8 +850,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreFuture<'a, ()> {
         (**self).renew_leases(owner, tasks, lease_until_ms)
     }
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
-        (**self).release_leases(owner)
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        (**self).release_leases(owner, why, now_ms)
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         (**self).next_task_due(names)

@@ -32,22 +32,26 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
-    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
-    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
-    Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
+    StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    lost_attempt_entry, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +177,7 @@ impl PostgresStoreBuilder {
             origin,
             hints,
             listener,
+            sql: StepSql::new(),
         })
     }
 }
@@ -213,6 +218,7 @@ pub struct PostgresStore {
     origin: String,
     hints: tokio::sync::broadcast::Sender<Wakeup>,
     listener: tokio::task::AbortHandle,
+    sql: StepSql,
 }
 
 impl Drop for PostgresStore {
@@ -309,14 +315,6 @@ impl Changes {
         tasks: true,
         timers: false,
     };
-
-    fn or(self, o: Changes) -> Changes {
-        Changes {
-            workflows: self.workflows || o.workflows,
-            tasks: self.tasks || o.tasks,
-            timers: self.timers || o.timers,
-        }
-    }
 
     /// The payload after the origin: one letter per kind of change.
     fn letters(self) -> String {
@@ -433,7 +431,8 @@ async fn listen(
 }
 
 /// The schema, one entry per version: entry `i` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE workflows (
     id TEXT COLLATE \"C\" PRIMARY KEY,
     name TEXT NOT NULL,
@@ -493,7 +492,16 @@ CREATE TABLE history (
     detail TEXT NOT NULL,
     PRIMARY KEY (workflow_id, n)
 );
-"];
+",
+    "
+-- Version 2: the newest event of each workflow, kept on its row (a step's commit computes the
+-- ready flag from it in one statement).
+ALTER TABLE workflows ADD COLUMN last_event BIGINT NOT NULL DEFAULT 0;
+UPDATE workflows w SET last_event = e.id
+    FROM (SELECT workflow_id, max(id) AS id FROM events GROUP BY workflow_id) e
+    WHERE e.workflow_id = w.id;
+",
+];
 
 /// An arbitrary constant: the advisory lock under which one process at a time sets up the
 /// schema.
@@ -679,45 +687,6 @@ fn due_of(t: &ActivityTask) -> u64 {
     }
 }
 
-async fn insert_task(tx: &Transaction<'_>, t: &ActivityTask) -> Result<(), StoreError> {
-    let options = postcard::to_stdvec(&t.options)
-        .map_err(|e| StoreError::backend_with("encode options", e))?;
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, \
-             lease_owner, lease_until, heartbeat, deadline, due) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
-             options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
-             visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
-             lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
-             deadline = EXCLUDED.deadline, due = EXCLUDED.due",
-        )
-        .await
-        .db()?;
-    tx.execute(
-        &stmt,
-        &[
-            &t.workflow_id,
-            &int(t.seq),
-            &t.name,
-            &t.input,
-            &options,
-            &i64::from(t.attempt),
-            &int(t.scheduled_at_ms),
-            &int(t.visible_at_ms),
-            &t.lease_owner,
-            &t.lease_until_ms.map(int),
-            &t.heartbeat_details,
-            &t.deadline_ms.map(int),
-            &int(due_of(t)),
-        ],
-    )
-    .await
-    .db()?;
-    Ok(())
-}
-
 fn event_of(row: &Row) -> Result<Event, StoreError> {
     let id: i64 = row.try_get(0).db()?;
     let at: i64 = row.try_get(1).db()?;
@@ -742,7 +711,8 @@ async fn insert_event(
         .prepare_cached(
             "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
-             w AS (UPDATE workflows SET ready = TRUE WHERE id = $1) \
+             w AS (UPDATE workflows SET ready = TRUE, \
+                 last_event = GREATEST(last_event, (SELECT id FROM e)) WHERE id = $1) \
              SELECT id FROM e",
         )
         .await
@@ -817,165 +787,319 @@ async fn exec(
     tx.execute(&stmt, params).await.db()
 }
 
-async fn drop_leftovers(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
-    for sql in [
-        "DELETE FROM tasks WHERE workflow_id = $1",
-        "DELETE FROM timers WHERE workflow_id = $1",
-        "DELETE FROM events WHERE workflow_id = $1",
-    ] {
-        exec(tx, sql, &[&id]).await?;
-    }
-    Ok(())
+/// A connection or a transaction: where a step's statement runs.
+trait Conn: Sync {
+    fn statement<'a>(
+        &'a self,
+        sql: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>>;
+    fn rows<'a>(
+        &'a self,
+        stmt: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>>;
 }
 
-/// Commits one step; returns the new version and what other processes should hear of.
-async fn commit(tx: &Transaction<'_>, step: &StepCommit) -> Result<(u64, Changes), StoreError> {
-    let id = step.workflow_id.as_str();
-    let (_, version, _) = lock_workflow(tx, id).await?;
-    if version != step.expected_version {
-        return Err(StoreError::Conflict {
-            workflow_id: id.to_string(),
-            expected: step.expected_version,
-        });
+impl Conn for deadpool_postgres::Object {
+    fn statement<'a>(
+        &'a self,
+        sql: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>> {
+        Box::pin(self.prepare_cached(sql))
     }
-    let expected = int(step.expected_version);
-    let now = int(step.now_ms);
-    let hist = step.history.len() as i64;
-    let seen = int(step.seen_events_upto);
-    // Under the lock, this statement's snapshot holds every event committed before it: none
-    // that arrived since the step loaded its inbox is missed by the ready flag.
-    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &step.outcome {
-        StepOutcome::Suspended {
-            snapshot, pending, ..
-        } => (
-            "UPDATE workflows SET snapshot = $3, pending = $4, version = version + 1, updated_at = $5, \
-             history_len = history_len + $6, \
-             ready = $8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = $1 AND id > $7) \
-             WHERE id = $1 AND version = $2 RETURNING version, history_len",
-            vec![
-                &id,
-                &expected,
-                snapshot,
-                pending,
-                &now,
-                &hist,
-                &seen,
-                &step.keep_ready,
-            ],
-        ),
-        StepOutcome::Finished {
-            status,
-            snapshot,
-            output,
-        } => (
-            "UPDATE workflows SET status = $3, snapshot = $4, output = $5, pending = NULL, \
-             version = version + 1, updated_at = $6, history_len = history_len + $7, ready = FALSE \
-             WHERE id = $1 AND version = $2 RETURNING version, history_len",
-            vec![
-                &id,
-                &expected,
-                status_code(status),
+    fn rows<'a>(
+        &'a self,
+        stmt: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>> {
+        Box::pin(self.query(stmt, params))
+    }
+}
+
+impl Conn for Transaction<'_> {
+    fn statement<'a>(
+        &'a self,
+        sql: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>> {
+        Box::pin(self.prepare_cached(sql))
+    }
+    fn rows<'a>(
+        &'a self,
+        stmt: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>> {
+        Box::pin(self.query(stmt, params))
+    }
+}
+
+/// The statement that commits a step, all of it (one round trip): the compare-and-set on the
+/// version and the fence on consumed results decide, and every other part is conditional on
+/// them. `set` is how the outcome changes the workflow's row (parameters from `$29`); `drop`
+/// whether every leftover task, timer and event goes.
+///
+/// The fenced tasks are locked first (a worker taking one over waits, or skips it), then the
+/// workflow's row. The ready flag is computed from the row's `last_event`, which every event
+/// insertion raises under the row's lock: should one commit while this statement waits for
+/// that lock, PostgreSQL re-reads the row, and the flag counts the event.
+fn step_sql(set: &str, drop: bool) -> String {
+    format!(
+        "WITH fence AS (\
+            SELECT t.seq FROM tasks t \
+            JOIN unnest($3::BIGINT[], $4::BIGINT[], $5::TEXT[]) AS f(seq, attempt, owner) \
+            ON t.seq = f.seq AND t.attempt = f.attempt AND t.lease_owner = f.owner \
+            WHERE t.workflow_id = $1 FOR UPDATE OF t), \
+         w AS (UPDATE workflows SET {set}, version = version + 1, updated_at = $6, \
+            history_len = history_len + cardinality($7::BIGINT[]) \
+            WHERE id = $1 AND version = $2 \
+            AND (SELECT count(*) FROM fence) = cardinality($3::BIGINT[]) \
+            RETURNING version, history_len), \
+         gone_events AS (DELETE FROM events WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
+            AND ({all} id = ANY($10::BIGINT[]) OR (seq = ANY($11::BIGINT[]) AND kind IN (0, 1)))), \
+         gone_tasks AS (DELETE FROM tasks WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
+            AND ({all} seq = ANY($3::BIGINT[]) OR seq = ANY($11::BIGINT[]))), \
+         gone_timers AS (DELETE FROM timers WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
+            AND ({all} seq = ANY($11::BIGINT[]))), \
+         new_tasks AS (INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, \
+            scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
+            SELECT $1, * FROM unnest($12::BIGINT[], $13::TEXT[], $14::BYTEA[], $15::BYTEA[], \
+            $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::TEXT[], $20::BIGINT[], $21::BYTEA[], \
+            $22::BIGINT[], $23::BIGINT[]) WHERE EXISTS (SELECT 1 FROM w) \
+            ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
+            options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
+            visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
+            lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
+            deadline = EXCLUDED.deadline, due = EXCLUDED.due), \
+         new_timers AS (INSERT INTO timers (workflow_id, seq, fire_at) \
+            SELECT $1, * FROM unnest($24::BIGINT[], $25::BIGINT[]) WHERE EXISTS (SELECT 1 FROM w) \
+            ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at), \
+         new_history AS (INSERT INTO history (workflow_id, n, at, kind, detail) \
+            SELECT $1, w.history_len - cardinality($7::BIGINT[]) + h.ord, h.at, h.kind, h.detail \
+            FROM w, unnest($7::BIGINT[], $8::TEXT[], $9::TEXT[]) WITH ORDINALITY AS h(at, kind, detail, ord)), \
+         told AS (SELECT pg_notify($26::TEXT, $27::TEXT) FROM w WHERE $28::BOOLEAN) \
+         SELECT version, (SELECT count(*) FROM told) FROM w",
+        all = if drop { "TRUE OR" } else { "" },
+    )
+}
+
+/// The columns of new tasks, as arrays for `unnest`.
+#[derive(Default)]
+struct TaskColumns<'a> {
+    seq: Vec<i64>,
+    name: Vec<&'a str>,
+    input: Vec<&'a [u8]>,
+    options: Vec<Vec<u8>>,
+    attempt: Vec<i64>,
+    scheduled_at: Vec<i64>,
+    visible_at: Vec<i64>,
+    lease_owner: Vec<Option<&'a str>>,
+    lease_until: Vec<Option<i64>>,
+    heartbeat: Vec<Option<&'a [u8]>>,
+    deadline: Vec<Option<i64>>,
+    due: Vec<i64>,
+}
+
+impl<'a> TaskColumns<'a> {
+    fn of(tasks: &'a [ActivityTask]) -> Result<Self, StoreError> {
+        let mut c = TaskColumns::default();
+        for t in tasks {
+            c.seq.push(int(t.seq));
+            c.name.push(&t.name);
+            c.input.push(&t.input);
+            c.options.push(
+                postcard::to_stdvec(&t.options)
+                    .map_err(|e| StoreError::backend_with("encode options", e))?,
+            );
+            c.attempt.push(i64::from(t.attempt));
+            c.scheduled_at.push(int(t.scheduled_at_ms));
+            c.visible_at.push(int(t.visible_at_ms));
+            c.lease_owner.push(t.lease_owner.as_deref());
+            c.lease_until.push(t.lease_until_ms.map(int));
+            c.heartbeat.push(t.heartbeat_details.as_deref());
+            c.deadline.push(t.deadline_ms.map(int));
+            c.due.push(int(due_of(t)));
+        }
+        Ok(c)
+    }
+}
+
+impl PostgresStore {
+    /// Commits one step in one statement (see [`step_sql`]); returns the new version. The
+    /// notification of what it adds for other processes goes with it.
+    async fn commit(&self, c: &impl Conn, step: &StepCommit) -> Result<u64, StoreError> {
+        const NONE: &[ActivityTask] = &[];
+        const NO_TIMERS: &[TimerRow] = &[];
+        let id = step.workflow_id.as_str();
+        let expected = int(step.expected_version);
+        let fenced = &step.completed_tasks;
+        let fence_seqs: Vec<i64> = fenced.iter().map(|a| int(a.seq)).collect();
+        let fence_attempts: Vec<i64> = fenced.iter().map(|a| i64::from(a.attempt)).collect();
+        let fence_owners: Vec<&str> = fenced.iter().map(|a| a.owner.as_str()).collect();
+        let now = int(step.now_ms);
+        let h_at: Vec<i64> = step.history.iter().map(|h| int(h.at_ms)).collect();
+        let h_kind: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
+        let h_detail: Vec<&str> = step.history.iter().map(|h| h.detail.as_str()).collect();
+        let consumed: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
+        let cancelled: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
+        let (tasks, timers) = match &step.outcome {
+            StepOutcome::Suspended { tasks, timers, .. } => (tasks.as_slice(), timers.as_slice()),
+            _ => (NONE, NO_TIMERS),
+        };
+        let t = TaskColumns::of(tasks)?;
+        let timer_seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
+        let timer_ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
+        // Others are told of what only they may take: tasks this worker did not lease to
+        // itself, timers, an unparked workflow. (A suspended workflow that stays ready is
+        // stepped on by the worker committing it: telling the others would have all of them
+        // race it to the next step.)
+        let changes = match &step.outcome {
+            StepOutcome::Suspended { tasks, timers, .. } => Changes {
+                workflows: false,
+                tasks: tasks.iter().any(|t| t.lease_owner.is_none()),
+                timers: !timers.is_empty(),
+            },
+            StepOutcome::Unparked => Changes::WORKFLOWS,
+            _ => Changes::default(),
+        };
+        let letters = changes.letters();
+        let payload = format!("{} {letters}", self.origin);
+        let tell = !letters.is_empty();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &id,
+            &expected,
+            &fence_seqs,
+            &fence_attempts,
+            &fence_owners,
+            &now,
+            &h_at,
+            &h_kind,
+            &h_detail,
+            &consumed,
+            &cancelled,
+            &t.seq,
+            &t.name,
+            &t.input,
+            &t.options,
+            &t.attempt,
+            &t.scheduled_at,
+            &t.visible_at,
+            &t.lease_owner,
+            &t.lease_until,
+            &t.heartbeat,
+            &t.deadline,
+            &t.due,
+            &timer_seqs,
+            &timer_ats,
+            &self.channel,
+            &payload,
+            &tell,
+        ];
+        let seen = int(step.seen_events_upto);
+        let sql = match &step.outcome {
+            StepOutcome::Suspended {
+                snapshot, pending, ..
+            } => {
+                params.extend([
+                    snapshot as &(dyn ToSql + Sync),
+                    pending,
+                    &step.keep_ready,
+                    &seen,
+                ]);
+                &self.sql.suspended
+            }
+            StepOutcome::Finished {
+                status,
                 snapshot,
                 output,
-                &now,
-                &hist,
-            ],
-        ),
-        StepOutcome::Parked { reason } => (
-            "UPDATE workflows SET status = $3, park_reason = $4, version = version + 1, updated_at = $5, \
-             history_len = history_len + $6, ready = FALSE \
-             WHERE id = $1 AND version = $2 RETURNING version, history_len",
-            vec![&id, &expected, &PARKED, reason, &now, &hist],
-        ),
-        StepOutcome::Unparked => (
-            "UPDATE workflows SET status = $3, park_reason = NULL, version = version + 1, updated_at = $4, \
-             history_len = history_len + $5, ready = TRUE \
-             WHERE id = $1 AND version = $2 RETURNING version, history_len",
-            vec![&id, &expected, &RUNNING, &now, &hist],
-        ),
-        StepOutcome::Cancelled => (
-            "UPDATE workflows SET status = $3, park_reason = NULL, version = version + 1, updated_at = $4, \
-             history_len = history_len + $5, ready = FALSE, pending = NULL \
-             WHERE id = $1 AND version = $2 RETURNING version, history_len",
-            vec![&id, &expected, &CANCELLED, &now, &hist],
-        ),
-    };
-    let stmt = tx.prepare_cached(sql).await.db()?;
-    let row = tx.query_one(&stmt, &params).await.db()?;
-    let new_version: i64 = row.try_get(0).db()?;
-    let history_len: i64 = row.try_get(1).db()?;
-    if !step.consumed_events.is_empty() {
-        let ids: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
-        exec(
-            tx,
-            "DELETE FROM events WHERE workflow_id = $1 AND id = ANY($2)",
-            &[&id, &ids],
-        )
-        .await?;
-    }
-    if !step.completed_tasks.is_empty() || !step.cancelled.is_empty() {
-        let seqs: Vec<i64> = step
-            .completed_tasks
-            .iter()
-            .chain(&step.cancelled)
-            .map(|s| int(*s))
-            .collect();
-        exec(
-            tx,
-            "DELETE FROM tasks WHERE workflow_id = $1 AND seq = ANY($2)",
-            &[&id, &seqs],
-        )
-        .await?;
-    }
-    if !step.cancelled.is_empty() {
-        let seqs: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
-        exec(
-            tx,
-            "DELETE FROM timers WHERE workflow_id = $1 AND seq = ANY($2)",
-            &[&id, &seqs],
-        )
-        .await?;
-        exec(
-            tx,
-            "DELETE FROM events WHERE workflow_id = $1 AND seq = ANY($2) AND kind IN (0, 1)",
-            &[&id, &seqs],
-        )
-        .await?;
-    }
-    match &step.outcome {
-        StepOutcome::Suspended { tasks, timers, .. } => {
-            for t in tasks {
-                insert_task(tx, t).await?;
+            } => {
+                params.extend([status_code(status) as &(dyn ToSql + Sync), snapshot, output]);
+                &self.sql.finished
             }
-            if !timers.is_empty() {
-                let seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
-                let ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
-                exec(
-                    tx,
-                    "INSERT INTO timers (workflow_id, seq, fire_at) \
-                     SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[]) \
-                     ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at",
-                    &[&id, &seqs, &ats],
+            StepOutcome::Parked { reason } => {
+                params.push(reason);
+                &self.sql.parked
+            }
+            StepOutcome::Unparked => &self.sql.unparked,
+            StepOutcome::Cancelled => &self.sql.cancelled,
+        };
+        let stmt = c.statement(sql).await.db()?;
+        let rows = c.rows(&stmt, &params).await.db()?;
+        if let Some(row) = rows.first() {
+            return Ok(uint(row.try_get(0).db()?));
+        }
+        // Nothing was written: say why.
+        let stmt = c
+            .statement("SELECT version FROM workflows WHERE id = $1")
+            .await
+            .db()?;
+        let version: i64 = match c.rows(&stmt, &[&id]).await.db()?.first() {
+            Some(r) => r.try_get(0).db()?,
+            None => return Err(StoreError::NotFound(id.to_string())),
+        };
+        if version == expected && !fenced.is_empty() {
+            let stmt = c
+                .statement(
+                    "SELECT f.seq, f.attempt FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS f(seq, attempt, owner) \
+                     WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = $1 AND t.seq = f.seq \
+                     AND t.attempt = f.attempt AND t.lease_owner = f.owner) LIMIT 1",
                 )
-                .await?;
+                .await
+                .db()?;
+            let lost = c
+                .rows(&stmt, &[&id, &fence_seqs, &fence_attempts, &fence_owners])
+                .await
+                .db()?;
+            if let Some(row) = lost.first() {
+                let seq: i64 = row.try_get(0).db()?;
+                let attempt: i64 = row.try_get(1).db()?;
+                return Err(StoreError::LeaseLost {
+                    workflow_id: id.to_string(),
+                    seq: uint(seq),
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                });
             }
         }
-        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(tx, id).await?,
-        StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
+        Err(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: step.expected_version,
+        })
     }
-    insert_history(tx, id, history_len, &step.history).await?;
-    // A suspended workflow that stays ready is stepped on by the worker committing it: no
-    // other process is told, or all would race it to the next step.
-    let changes = match &step.outcome {
-        StepOutcome::Suspended { tasks, timers, .. } => Changes {
-            workflows: false,
-            tasks: !tasks.is_empty(),
-            timers: !timers.is_empty(),
-        },
-        StepOutcome::Unparked => Changes::WORKFLOWS,
-        _ => Changes::default(),
-    };
-    Ok((uint(new_version), changes))
+}
+
+/// The step statements, one per kind of outcome (made once per store).
+#[derive(Debug)]
+struct StepSql {
+    suspended: String,
+    finished: String,
+    parked: String,
+    unparked: String,
+    cancelled: String,
+}
+
+impl StepSql {
+    fn new() -> Self {
+        StepSql {
+            suspended: step_sql(
+                "snapshot = $29, pending = $30, ready = $31 OR last_event > $32",
+                false,
+            ),
+            finished: step_sql(
+                "status = $29, snapshot = $30, output = $31, pending = NULL, ready = FALSE",
+                true,
+            ),
+            parked: step_sql(
+                &format!("status = {PARKED}, park_reason = $29, ready = FALSE"),
+                false,
+            ),
+            unparked: step_sql(
+                &format!("status = {RUNNING}, park_reason = NULL, ready = TRUE"),
+                false,
+            ),
+            cancelled: step_sql(
+                &format!("status = {CANCELLED}, park_reason = NULL, ready = FALSE, pending = NULL"),
+                true,
+            ),
+        }
+    }
 }
 
 const RUNNING: i16 = 0;
@@ -1147,11 +1271,9 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                let (version, changes) = commit(tx, &step).await?;
-                self.announce(tx, changes).await?;
-                Ok(version)
-            })
+            // One statement, committed on its own: no transaction to open and close.
+            let client = self.client().await?;
+            self.commit(&client, &step).await
         })
     }
 
@@ -1167,22 +1289,19 @@ impl Store for PostgresStore {
                 order.sort_by(|&a, &b| steps[a].workflow_id.cmp(&steps[b].workflow_id));
                 let mut results: Vec<Option<Result<u64, StoreError>>> =
                     (0..steps.len()).map(|_| None).collect();
-                let mut changes = Changes::default();
                 for i in order {
-                    // Conflicts and missing workflows are found before anything is written; any
-                    // other error spoils the transaction, and fails the whole batch.
-                    match commit(tx, &steps[i]).await {
-                        Err(e @ (StoreError::Conflict { .. } | StoreError::NotFound(_))) => {
-                            results[i] = Some(Err(e))
-                        }
+                    // A step that cannot commit writes nothing; any other error spoils the
+                    // transaction, and fails the whole batch.
+                    match self.commit(tx, &steps[i]).await {
+                        Err(
+                            e @ (StoreError::Conflict { .. }
+                            | StoreError::NotFound(_)
+                            | StoreError::LeaseLost { .. }),
+                        ) => results[i] = Some(Err(e)),
                         Err(e) => return Err(e),
-                        Ok((v, c)) => {
-                            results[i] = Some(Ok(v));
-                            changes = changes.or(c);
-                        }
+                        Ok(v) => results[i] = Some(Ok(v)),
                     }
                 }
-                self.announce(tx, changes).await?;
                 Ok(results
                     .into_iter()
                     .map(|r| r.unwrap_or_else(|| Err(StoreError::backend("step not committed"))))
@@ -1230,26 +1349,26 @@ impl Store for PostgresStore {
         })
     }
 
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         Box::pin(async move {
+            let id = done.workflow_id.as_str();
+            let a = &done.attempt;
             in_tx!(self, |tx| {
                 lock_workflow(tx, id).await?;
                 let deleted = exec(
                     tx,
-                    "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2",
-                    &[&id, &int(seq)],
+                    "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4",
+                    &[&id, &int(a.seq), &i64::from(a.attempt), &a.owner],
                 )
                 .await?;
                 if deleted == 0 {
                     return Ok(false);
                 }
-                insert_event(tx, id, at_ms, EventKind::ActivityCompleted { seq, result }).await?;
+                let kind = EventKind::ActivityCompleted {
+                    seq: a.seq,
+                    result: done.result.clone(),
+                };
+                insert_event(tx, id, done.at_ms, kind).await?;
                 self.announce(tx, Changes::WORKFLOWS).await?;
                 Ok(true)
             })
@@ -1288,14 +1407,15 @@ impl Store for PostgresStore {
 
     fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
         Box::pin(async move {
+            // With the owner of an expired lease, if any: its attempt was lost.
             let claim = format!(
-                "WITH claimed AS (SELECT workflow_id, seq FROM tasks \
+                "WITH claimed AS (SELECT workflow_id, seq, lease_owner FROM tasks \
                      WHERE name = ANY($1) AND due <= $2 ORDER BY due LIMIT $3 \
                      FOR UPDATE SKIP LOCKED) \
                  UPDATE tasks t SET attempt = t.attempt + 1, lease_owner = $4, \
                      lease_until = $5, due = $5 \
                  FROM claimed c WHERE t.workflow_id = c.workflow_id AND t.seq = c.seq \
-                 RETURNING {}",
+                 RETURNING {}, c.lease_owner",
                 TASK_COLUMNS
                     .split(", ")
                     .map(|c| format!("t.{c}"))
@@ -1320,9 +1440,23 @@ impl Store for PostgresStore {
             })?;
             let mut out = Vec::with_capacity(rows.len());
             let mut unreadable = Vec::new();
+            let mut lost = Vec::new();
             for row in &rows {
                 match task_of(row) {
-                    Ok(t) => out.push(t),
+                    Ok(t) => {
+                        if let Ok(Some(owner)) = row.try_get::<_, Option<String>>(12) {
+                            let was = ActivityTask {
+                                attempt: t.attempt.saturating_sub(1),
+                                lease_owner: Some(owner),
+                                ..t.clone()
+                            };
+                            lost.push((
+                                t.workflow_id.clone(),
+                                lost_attempt_entry(req.now_ms, &was, &req.owner),
+                            ));
+                        }
+                        out.push(t)
+                    }
                     Err(StoreError::Corrupt(reason)) => {
                         let wf: Option<String> = row.try_get(0).ok();
                         let seq: Option<i64> = row.try_get(1).ok();
@@ -1338,6 +1472,12 @@ impl Store for PostgresStore {
             for (wf, seq, reason) in unreadable {
                 in_tx!(self, |tx| {
                     answer_unreadable_task(tx, &wf, seq, &reason, req.now_ms).await
+                })?;
+            }
+            for (wf, entry) in lost {
+                in_tx!(self, |tx| {
+                    lock_workflow(tx, &wf).await?;
+                    append_history(tx, &wf, std::slice::from_ref(&entry)).await
                 })?;
             }
             Ok(out)
@@ -1379,20 +1519,50 @@ impl Store for PostgresStore {
         })
     }
 
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                let n = exec(
-                    tx,
-                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at WHERE lease_owner = $1",
-                    &[&owner],
-                )
-                .await?;
-                if n > 0 {
+            let released = in_tx!(self, |tx| {
+                let stmt = tx
+                    .prepare_cached(
+                        "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
+                         attempt = GREATEST(attempt - $2, 0) WHERE lease_owner = $1 \
+                         RETURNING workflow_id, seq, name, attempt + $2",
+                    )
+                    .await
+                    .db()?;
+                let back = i64::from(why == Release::Shutdown);
+                let rows = tx.query(&stmt, &[&owner, &back]).await.db()?;
+                let mut released = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let wf: String = r.try_get(0).db()?;
+                    let seq: i64 = r.try_get(1).db()?;
+                    let name: String = r.try_get(2).db()?;
+                    let attempt: i64 = r.try_get(3).db()?;
+                    let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
+                    released.push((
+                        wf,
+                        released_attempt_entry(now_ms, &name, uint(seq), attempt, owner, why),
+                    ));
+                }
+                if !released.is_empty() {
                     self.announce(tx, Changes::TASKS).await?;
                 }
-                Ok(n)
-            })
+                Ok(released)
+            })?;
+            // Recorded in transactions of their own, which lock the workflow before anything
+            // else, in the order every other change takes.
+            for (wf, entry) in &released {
+                in_tx!(self, |tx| {
+                    lock_workflow(tx, wf).await?;
+                    append_history(tx, wf, std::slice::from_ref(entry)).await
+                })?;
+            }
+            Ok(released.len() as u64)
         })
     }
 

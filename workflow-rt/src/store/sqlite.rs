@@ -23,9 +23,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
-    ActivityTask, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
-    NewWorkflow, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
+    StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
+    released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -871,7 +872,29 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
     let now = int(step.now_ms);
     let hist = step.history.len() as i64;
     let seen = int(step.seen_events_upto);
-    // The compare-and-set comes first: when it fails, nothing has been written.
+    // The checks come first: when one fails, nothing has been written. The fence on results
+    // taken straight from a worker: each task must still be at the attempt that produced
+    // the result, under its owner.
+    if !step.completed_tasks.is_empty() {
+        let mut held = conn
+            .prepare_cached(
+                "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+            )
+            .db()?;
+        for a in &step.completed_tasks {
+            if !held
+                .exists(params![id, int(a.seq), a.attempt, a.owner])
+                .db()?
+            {
+                return Err(StoreError::LeaseLost {
+                    workflow_id: id.to_string(),
+                    seq: a.seq,
+                    attempt: a.attempt,
+                });
+            }
+        }
+    }
+    // The compare-and-set.
     let updated: Option<(i64, i64)> = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => conn
             .prepare_cached(
@@ -946,7 +969,12 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
         let mut del = conn
             .prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
             .db()?;
-        for s in step.completed_tasks.iter().chain(&step.cancelled) {
+        for s in step
+            .completed_tasks
+            .iter()
+            .map(|a| &a.seq)
+            .chain(&step.cancelled)
+        {
             del.execute(params![id, int(*s)]).db()?;
         }
     }
@@ -1144,29 +1172,29 @@ impl Store for SqliteStore {
         })
     }
 
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
-        let id = id.to_string();
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
-            workflow_status(conn, &id)?;
+            let id = done.workflow_id.as_str();
+            let a = &done.attempt;
+            workflow_status(conn, id)?;
             let deleted = conn
-                .prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
+                .prepare_cached(
+                    "DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                )
                 .db()?
-                .execute(params![id, int(seq)])
+                .execute(params![id, int(a.seq), a.attempt, a.owner])
                 .db()?;
             if deleted == 0 {
                 return Ok(false);
             }
             insert_event(
                 conn,
-                &id,
-                at_ms,
-                EventKind::ActivityCompleted { seq, result },
+                id,
+                done.at_ms,
+                EventKind::ActivityCompleted {
+                    seq: a.seq,
+                    result: done.result,
+                },
             )?;
             Ok(true)
         })
@@ -1201,14 +1229,15 @@ impl Store for SqliteStore {
 
     fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
         self.write(move |conn| {
-            let keys: Vec<(String, i64)> = conn
+            // With the owner of an expired lease, if any: its attempt was lost.
+            let keys: Vec<(String, i64, Option<String>)> = conn
                 .prepare_cached(
-                    "SELECT workflow_id, seq FROM tasks WHERE due <= ?1 \
+                    "SELECT workflow_id, seq, lease_owner FROM tasks WHERE due <= ?1 \
                      AND name IN (SELECT value FROM json_each(?2)) ORDER BY due LIMIT ?3",
                 )
                 .db()?
                 .query_map(params![int(req.now_ms), json_names(&req.names), req.limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .db()?
                 .collect::<Result<_, _>>()
@@ -1220,13 +1249,24 @@ impl Store for SqliteStore {
                      WHERE workflow_id = ?1 AND seq = ?2 RETURNING {TASK_COLUMNS}"
                 ))
                 .db()?;
-            for (wf, seq) in keys {
+            for (wf, seq, before) in keys {
                 let task = stmt
                     .query_row(params![wf, seq, req.owner, int(req.lease_until_ms)], raw_task)
                     .db()
-                    .and_then(finish_task);
+                    .and_then(finish_task)
+                    .map(|t| (t, before));
                 match task {
-                    Ok(t) => out.push(t),
+                    Ok((t, None)) => out.push(t),
+                    Ok((t, Some(lost_owner))) => {
+                        // An expired lease taken over: its attempt was lost.
+                        let lost = ActivityTask {
+                            attempt: t.attempt.saturating_sub(1),
+                            lease_owner: Some(lost_owner),
+                            ..t.clone()
+                        };
+                        append_history(conn, &wf, &[lost_attempt_entry(req.now_ms, &lost, &req.owner)])?;
+                        out.push(t);
+                    }
                     Err(StoreError::Corrupt(reason)) => {
                         answer_unreadable_task(conn, &wf, seq, &reason, req.now_ms)?
                     }
@@ -1258,17 +1298,32 @@ impl Store for SqliteStore {
         })
     }
 
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
         let owner = owner.to_string();
         self.write(move |conn| {
-            let n = conn
+            let released: Vec<(String, i64, String, u32)> = conn
                 .prepare_cached(
-                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at WHERE lease_owner = ?1",
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
+                     attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
+                     RETURNING workflow_id, seq, name, attempt + ?2",
                 )
                 .db()?
-                .execute([owner])
+                .query_map(params![&owner, i64::from(why == Release::Shutdown)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .db()?
+                .collect::<Result<_, _>>()
                 .db()?;
-            Ok(n as u64)
+            for (wf, seq, name, attempt) in &released {
+                let entry = released_attempt_entry(now_ms, name, uint(*seq), *attempt, &owner, why);
+                append_history(conn, wf, &[entry])?;
+            }
+            Ok(released.len() as u64)
         })
     }
 

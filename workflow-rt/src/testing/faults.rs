@@ -5,12 +5,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::activity::ActivityError;
 use crate::codec;
 use crate::store::{
-    ActivityTask, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow, RetryActivity,
-    StepCommit, Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
-    WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
+    Release, RetryActivity, StepCommit, Store, StoreError, StoreFuture, TimerRow, Wakeup,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
@@ -214,17 +213,11 @@ impl<S: Store> Store for FaultyStore<S> {
             self.inner.append_signal(id, name, payload, at_ms),
         )
     }
-    fn complete_activity<'a>(
-        &'a self,
-        id: &'a str,
-        seq: u64,
-        result: Result<Vec<u8>, ActivityError>,
-        at_ms: u64,
-    ) -> StoreFuture<'a, bool> {
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         self.run(
             "complete_activity",
             true,
-            self.inner.complete_activity(id, seq, result, at_ms),
+            self.inner.complete_activity(done),
         )
     }
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
@@ -245,8 +238,17 @@ impl<S: Store> Store for FaultyStore<S> {
             self.inner.renew_leases(owner, tasks, lease_until_ms),
         )
     }
-    fn release_leases<'a>(&'a self, owner: &'a str) -> StoreFuture<'a, u64> {
-        self.run("release_leases", true, self.inner.release_leases(owner))
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.run(
+            "release_leases",
+            true,
+            self.inner.release_leases(owner, why, now_ms),
+        )
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         self.run("next_task_due", false, self.inner.next_task_due(names))
