@@ -56,6 +56,7 @@ impl Inner {
         let mut left_ready = false;
         let mut kept_fresh = false;
         let mut conflicts = 0u32;
+        let mut stale_views = 0u32;
         let mut steps = 0u64;
         let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
         loop {
@@ -117,7 +118,14 @@ impl Inner {
                 if (inbox_unused || left_ready)
                     && !self.store.clear_ready(id, c.version, c.seen_upto).await?
                 {
-                    // The workflow moved on since this view of it: look again from the store.
+                    // The workflow moved on since this view of it: look again from the store,
+                    // once. If it moved on again, another worker is stepping it, and each of
+                    // its commits keeps the ready flag right: looking again and again would
+                    // only contend with it for the workflow's row.
+                    stale_views += 1;
+                    if stale_views > 1 {
+                        return Ok(false);
+                    }
                     inbox = None;
                     dirty = true;
                     continue;

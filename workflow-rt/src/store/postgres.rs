@@ -119,12 +119,18 @@ impl PostgresStoreBuilder {
     pub async fn connect(self) -> Result<PostgresStore, PostgresError> {
         let mut config: tokio_postgres::Config =
             self.url.parse().map_err(PostgresError::InvalidUrl)?;
+        // The store's statements are prepared once per connection and run many times, with
+        // parameters that do not change the best plan (keys, arrays of keys): the generic plan
+        // spares the server planning them again at each run.
+        let mut options = config.get_options().unwrap_or_default().to_string();
+        options.push_str(" -c plan_cache_mode=force_generic_plan");
         if let Some(schema) = &self.schema {
             if !valid_identifier(schema) {
                 return Err(PostgresError::InvalidSchemaName(schema.clone()));
             }
-            config.options(format!("-c search_path={schema}"));
+            options.push_str(&format!(" -c search_path={schema}"));
         }
+        config.options(options.trim());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.connect_timeout);
         }
@@ -1689,20 +1695,33 @@ impl Store for PostgresStore {
         seen_events_upto: u64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                let (_, current, _) = lock_workflow(tx, id).await?;
-                if current != version {
-                    return Ok(false);
-                }
-                exec(
-                    tx,
-                    "UPDATE workflows SET ready = FALSE WHERE id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM events WHERE workflow_id = $1 AND id > $2)",
-                    &[&id, &int(seen_events_upto)],
+            // One statement: the compare on the version and the look for a newer event are
+            // made on the row as it is when locked (`last_event` is raised, under the row's
+            // lock, by every event inserted).
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE workflows SET ready = last_event > $3 \
+                     WHERE id = $1 AND version = $2 RETURNING 1",
                 )
-                .await?;
-                Ok(true)
-            })
+                .await
+                .db()?;
+            let rows = client
+                .query(&stmt, &[&id, &int(version), &int(seen_events_upto)])
+                .await
+                .db()?;
+            if !rows.is_empty() {
+                return Ok(true);
+            }
+            // Only a missing workflow is an error.
+            let stmt = client
+                .prepare_cached("SELECT 1 FROM workflows WHERE id = $1")
+                .await
+                .db()?;
+            match client.query_opt(&stmt, &[&id]).await.db()? {
+                Some(_) => Ok(false),
+                None => Err(StoreError::NotFound(id.to_string())),
+            }
         })
     }
 
