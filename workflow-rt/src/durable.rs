@@ -1,4 +1,6 @@
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::activity::{ActivityError, ActivityOptions};
 use crate::context::WorkflowCtx;
@@ -38,9 +40,9 @@ pub enum Pending {
         name: String,
     },
     /// Wait for all of these.
-    Join(Vec<Pending>),
+    Join(#[serde(deserialize_with = "nested")] Vec<Pending>),
     /// Wait for the first of these; the others are cancelled.
-    Select(Vec<Pending>),
+    Select(#[serde(deserialize_with = "nested")] Vec<Pending>),
 }
 
 impl Pending {
@@ -120,9 +122,46 @@ pub enum Resolution {
         payload: Vec<u8>,
     },
     /// One resolution per child, in order.
-    Join(Vec<Resolution>),
+    Join(#[serde(deserialize_with = "nested")] Vec<Resolution>),
     /// Which child resolved first, and how.
-    Select(u32, Box<Resolution>),
+    Select(u32, #[serde(deserialize_with = "nested")] Box<Resolution>),
+}
+
+/// How deep `Join`s and `Select`s may nest in a decoded [`Pending`] or [`Resolution`]. A
+/// workflow's own waits nest as deep as its `ctx.join`/`ctx.select` calls, a few levels; a
+/// stored wait nested deeper is damaged. Without a bound, a few kilobytes of such bytes (two
+/// per level) would overflow the decoder's stack, which aborts the process.
+pub const MAX_WAIT_DEPTH: u32 = 64;
+
+thread_local! {
+    /// The `Join`s and `Select`s being decoded on this thread, around the one decoded now.
+    static WAIT_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Leaves a level of [`WAIT_DEPTH`] when dropped (on success, error or panic alike).
+struct Level;
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        WAIT_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Decodes the children of a `Join` or a `Select`, one level deeper, refusing to go past
+/// [`MAX_WAIT_DEPTH`]. (The encoding is the derived one: only the decoder counts.)
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    let depth = WAIT_DEPTH.with(|c| {
+        let v = c.get().saturating_add(1);
+        c.set(v);
+        v
+    });
+    let _level = Level;
+    if depth > MAX_WAIT_DEPTH {
+        return Err(serde::de::Error::custom(format_args!(
+            "joins and selects nest deeper than {MAX_WAIT_DEPTH} levels"
+        )));
+    }
+    T::deserialize(d)
 }
 
 impl Resolution {

@@ -71,7 +71,7 @@ pub use context::{
     SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use error::{Failure, ResumeError, WorkflowError};
-pub use runtime::{Builder, Handle, Runtime, RuntimeError, StrandedRun, WorkflowState};
+pub use runtime::{Builder, Handle, Limits, Runtime, RuntimeError, StrandedRun, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "postgres")]

@@ -47,6 +47,18 @@ pub(crate) enum StepFailure {
     /// The step ran but its result cannot be saved (the state or the output does not encode).
     #[error("step {step} cannot be saved: {reason}")]
     Unsaved { step: u64, reason: String },
+    /// The step ran but its snapshot is larger than the runtime's limit
+    /// ([`crate::Limits::max_snapshot_bytes`]): it is not committed.
+    #[error(
+        "step {step} cannot be saved: its snapshot is {size} bytes, over the limit of {limit} \
+         (Limits::max_snapshot_bytes); keep less in the workflow's variables across awaits, or \
+         raise the limit and unpark it"
+    )]
+    TooLarge {
+        step: u64,
+        size: usize,
+        limit: usize,
+    },
 }
 
 impl StepFailure {
@@ -64,7 +76,8 @@ impl StepFailure {
 }
 
 /// Runs step number `step` of workflow `W`: sets the context's clock to `woke_at` (never
-/// backwards), resumes `state` with `wake`, and encodes the snapshot of where it stopped.
+/// backwards), resumes `state` with `wake`, and encodes the snapshot of where it stopped, which
+/// must not be longer than `max_snapshot` bytes.
 ///
 /// On failure `state` may be half-changed (the code ran part of the step): the caller must
 /// drop it and restore from the last snapshot.
@@ -74,6 +87,7 @@ pub(crate) fn run<W: Workflow>(
     wake: Option<Resolution>,
     woke_at: u64,
     step: u64,
+    max_snapshot: usize,
 ) -> Result<Stepped<W::Output>, StepFailure> {
     ctx.set_now_ms(ctx.state().now_ms.max(woke_at));
     let outcome = match catch_unwind(AssertUnwindSafe(|| W::resume(state, ctx, wake))) {
@@ -94,6 +108,13 @@ pub(crate) fn run<W: Workflow>(
         step,
         reason: e.to_string(),
     })?;
+    if snapshot.len() > max_snapshot {
+        return Err(StepFailure::TooLarge {
+            step,
+            size: snapshot.len(),
+            limit: max_snapshot,
+        });
+    }
     Ok(Stepped { outcome, snapshot })
 }
 

@@ -488,6 +488,22 @@ pub enum TestError {
         /// The limit.
         max_steps: u32,
     },
+    /// The snapshot of a step is larger than [`TestRun::max_snapshot_bytes`] (by default the
+    /// runtime's [`Limits::max_snapshot_bytes`](crate::Limits::max_snapshot_bytes)): a runtime
+    /// would not commit the step and would park the workflow.
+    #[error(
+        "the snapshot after step {step} of workflow `{id}` is {size} bytes, over the limit of {limit}"
+    )]
+    SnapshotTooLarge {
+        /// The workflow's id.
+        id: String,
+        /// The step whose snapshot it is.
+        step: u32,
+        /// The snapshot's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A value recorded by the run did not decode as the type asked for.
     #[error("cannot decode {what}: {reason}")]
     Decode {
@@ -537,6 +553,7 @@ struct Config {
     latency: Option<CallFn<Duration>>,
     failures: Option<CallFn<Option<ActivityError>>>,
     max_steps: u32,
+    max_snapshot_bytes: usize,
 }
 
 impl Config {
@@ -554,6 +571,7 @@ impl Config {
             latency: None,
             failures: None,
             max_steps: DEFAULT_MAX_STEPS,
+            max_snapshot_bytes: crate::Limits::DEFAULT.max_snapshot_bytes,
         }
     }
 }
@@ -1132,6 +1150,37 @@ impl<W: Workflow> TestRun<W> {
         self
     }
 
+    /// The largest snapshot a step may leave (default: the runtime's,
+    /// [`Limits::DEFAULT`](crate::Limits::DEFAULT)); a larger one ends the run with
+    /// [`TestError::SnapshotTooLarge`], as a runtime with this limit would park the workflow.
+    /// Give it the limit of the runtime the workflow will run on.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::{TestError, TestRun};
+    /// #[workflow]
+    /// async fn hoard(ctx: WorkflowCtx, n: u64) -> usize {
+    ///     let mut kept: Vec<String> = Vec::new();
+    ///     for _ in 0..n {
+    ///         kept.push(ctx.signal::<String>("line").await);
+    ///     }
+    ///     kept.len()
+    /// }
+    ///
+    /// let err = TestRun::new(hoard, "h", 3)
+    ///     .signal("line", "x".repeat(600))
+    ///     .signal("line", "y".repeat(600))
+    ///     .signal("line", "z".repeat(600))
+    ///     .max_snapshot_bytes(1024)
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, TestError::SnapshotTooLarge { step: 3, limit: 1024, .. }), "{err}");
+    /// ```
+    pub fn max_snapshot_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_snapshot_bytes = bytes;
+        self
+    }
+
     /// Runs the workflow to its end in the calling thread.
     ///
     /// Real activities ([`TestRun::with_activity`]) are polled in this thread; see
@@ -1243,7 +1292,8 @@ impl<W: Workflow> TestRun<W> {
                 return Err(driver.snapshot_error(step, "no state to resume".into()));
             };
             let woken_by = wake.take();
-            match step::run::<W>(st, cx, woken_by, driver.now_ms, u64::from(step)) {
+            let limit = driver.config.max_snapshot_bytes;
+            match step::run::<W>(st, cx, woken_by, driver.now_ms, u64::from(step), limit) {
                 Err(StepFailure::Panicked { message, .. }) => {
                     return Err(TestError::Panicked {
                         id: driver.config.id.clone(),
@@ -1260,6 +1310,14 @@ impl<W: Workflow> TestRun<W> {
                 }
                 Err(StepFailure::Unsaved { reason, .. }) => {
                     return Err(driver.snapshot_error(step, reason));
+                }
+                Err(StepFailure::TooLarge { size, limit, .. }) => {
+                    return Err(TestError::SnapshotTooLarge {
+                        id: driver.config.id.clone(),
+                        step,
+                        size,
+                        limit,
+                    });
                 }
                 Ok(Stepped {
                     outcome: Outcome::Completed { output, .. },

@@ -435,7 +435,10 @@ impl Inner {
         }
         // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
         let step = c.step.saturating_add(1);
-        let stepped = c.workflow.step(&mut c.state, &c.ctx, wake, woke_at, step);
+        let max_snapshot = self.config.limits.max_snapshot_bytes;
+        let stepped = c
+            .workflow
+            .step(&mut c.state, &c.ctx, wake, woke_at, step, max_snapshot);
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
             workflow_id: id.to_string(),

@@ -14,6 +14,62 @@ use crate::store::{Release, Store};
 use crate::versions::{ErasedMigration, Migration, TypedMigration};
 use crate::workflow::Workflow;
 
+/// Size limits on the bytes a [`Runtime`] stores: a workflow's input, a signal's payload, a
+/// snapshot. Set with [`Builder::limits`]; [`Limits::default`] is [`Limits::DEFAULT`].
+///
+/// Every stored value is kept whole in a row and read whole at every load, so one huge value
+/// slows every step of its workflow (and, on a shared store, the others'); a limit turns a
+/// mistake (a file's contents passed as a signal, a list that grows at every loop) into an
+/// error at the point where it is made:
+///
+/// - an input over `max_input_bytes`, or a first snapshot (which holds the input) over
+///   `max_snapshot_bytes`: [`Runtime::start`] fails with [`RuntimeError::TooLarge`], and no run
+///   is stored;
+/// - a signal payload over `max_signal_bytes`: [`Runtime::signal`] fails with
+///   [`RuntimeError::TooLarge`], and nothing is stored;
+/// - a step whose new snapshot is over `max_snapshot_bytes`: the step is not committed (nothing
+///   it consumed is consumed, nothing is lost) and the workflow is parked with the reason;
+///   raise the limit and [`Runtime::unpark`] it.
+///
+/// ```
+/// use workflow_rt::{Limits, MemoryStore, Runtime};
+///
+/// let builder = Runtime::builder(MemoryStore::new()).limits(Limits {
+///     max_signal_bytes: 64 * 1024,
+///     ..Limits::default()
+/// });
+/// # drop(builder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest encoded input [`Runtime::start`] accepts (default 2 MiB).
+    pub max_input_bytes: usize,
+    /// The largest encoded signal payload [`Runtime::signal`] accepts (default 2 MiB).
+    pub max_signal_bytes: usize,
+    /// The largest snapshot (envelope, context and state) a step may commit (default 16 MiB).
+    pub max_snapshot_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults. Inputs and signals: 2 MiB, Temporal's limit on one payload (its server's
+    /// `limit.blobSize.error`, 2 MiB by default; it warns from 512 KiB). Snapshots: 16 MiB.
+    /// A snapshot holds what a Temporal workflow rebuilds from its history, which Temporal
+    /// caps at 50 MiB (`limit.historySize.error`), but it is written whole at every step, not
+    /// appended to: 16 MiB is room for several inputs and signals kept in the state, and a
+    /// bound on what one step writes.
+    pub const DEFAULT: Limits = Limits {
+        max_input_bytes: 2 * 1024 * 1024,
+        max_signal_bytes: 2 * 1024 * 1024,
+        max_snapshot_bytes: 16 * 1024 * 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
 /// Configures and starts a [`Runtime`]: `Runtime::builder(store).workflow(..)...build()`.
 ///
 /// ```
@@ -65,6 +121,7 @@ pub struct Builder {
     restore_every_step: bool,
     allow_missing_activities: bool,
     seed: Option<u64>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Builder {
@@ -101,6 +158,7 @@ impl Builder {
             restore_every_step: false,
             allow_missing_activities: false,
             seed: None,
+            limits: Limits::DEFAULT,
         }
     }
 
@@ -269,6 +327,13 @@ impl Builder {
         self
     }
 
+    /// The size limits on inputs, signal payloads and snapshots (default [`Limits::DEFAULT`]:
+    /// 2 MiB, 2 MiB, 16 MiB); see [`Limits`] for what happens to a value over its limit.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Seeds the random generator used for retry jitter (default: from the time).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -354,6 +419,7 @@ impl Builder {
             max_concurrent_steps: self.max_concurrent_steps,
             cache_capacity: self.cache_capacity,
             restore_every_step: self.restore_every_step,
+            limits: self.limits,
         };
         let inner = Arc::new(Inner::new(
             store, self.clock, workflows, activities, config, seed,

@@ -159,6 +159,7 @@ mod tests {
             _: Option<crate::durable::Resolution>,
             _: u64,
             step: u64,
+            _: usize,
         ) -> Result<super::super::registry::ErasedStepped, crate::step::StepFailure> {
             Err(crate::step::StepFailure::Unsaved {
                 step,

@@ -30,6 +30,7 @@ pub(crate) struct Config {
     pub cache_capacity: usize,
     /// Drop the decoded state after every step: the next one loads it from the store.
     pub restore_every_step: bool,
+    pub limits: super::builder::Limits,
 }
 
 pub(crate) struct Inner {

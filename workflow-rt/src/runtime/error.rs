@@ -127,6 +127,17 @@ pub enum RuntimeError {
         /// Why it failed.
         reason: String,
     },
+    /// A value is larger than the runtime's limit for it ([`crate::Limits`]): an input, a
+    /// signal's payload or a first snapshot. Nothing was stored.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes (see Builder::limits)")]
+    TooLarge {
+        /// What was too large, e.g. `the payload of signal "approve"`.
+        what: String,
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

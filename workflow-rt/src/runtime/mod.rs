@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use builder::Builder;
+pub use builder::{Builder, Limits};
 pub use error::RuntimeError;
 pub use handle::Handle;
 
@@ -200,7 +200,8 @@ impl Runtime {
     /// `W` with the same input (so a retried start is harmless). Another input, or another
     /// workflow, under that id is [`RuntimeError::IdInUse`]. New runs start on the newest
     /// registered version of a workflow: starting an older one (kept registered for its runs)
-    /// is [`RuntimeError::NotNewest`].
+    /// is [`RuntimeError::NotNewest`]. An input, or a first snapshot, larger than the runtime's
+    /// [`Limits`] is [`RuntimeError::TooLarge`], and no run is stored.
     pub async fn start<W: Workflow>(
         &self,
         _workflow: W,
@@ -229,6 +230,12 @@ impl Runtime {
             what: format!("the input of {}", W::NAME),
             reason,
         })?;
+        let limits = self.inner.config.limits;
+        too_large(
+            || format!("the input of {}", W::NAME),
+            encoded.len(),
+            limits.max_input_bytes,
+        )?;
         let now = self.inner.clock.now_ms();
         let ctx = WorkflowCtx::initial_state(&id, now);
         let state = W::start(input);
@@ -238,6 +245,11 @@ impl Runtime {
                 what: format!("the first state of {}", W::NAME),
                 reason,
             })?;
+        too_large(
+            || format!("the first snapshot of {}", W::NAME),
+            snapshot.len(),
+            limits.max_snapshot_bytes,
+        )?;
         let new = NewWorkflow {
             id: id.clone(),
             name: W::NAME.to_string(),
@@ -271,7 +283,8 @@ impl Runtime {
 
     /// Sends signal `signal` to workflow `id`. It is stored at once and delivered, in order with
     /// the other signals of that name, to the next `ctx.signal(..)` wait for it. A workflow that
-    /// does not exist or has finished is an error.
+    /// does not exist or has finished is an error, and so is a payload larger than
+    /// [`Limits::max_signal_bytes`] ([`RuntimeError::TooLarge`]; nothing is stored).
     ///
     /// `signal` is a typed [`Signal<T>`](crate::Signal), whose payload must be a `T`
     /// (`rt.signal("order-42", APPROVE, true)`), or a name given as a string, for any payload
@@ -291,6 +304,11 @@ impl Runtime {
             what: format!("signal {name:?}"),
             reason,
         })?;
+        too_large(
+            || format!("the payload of signal {name:?}"),
+            bytes.len(),
+            self.inner.config.limits.max_signal_bytes,
+        )?;
         let now = self.inner.clock.now_ms();
         self.inner
             .store
@@ -509,3 +527,15 @@ impl Runtime {
 
 #[cfg(test)]
 mod tests;
+
+/// [`RuntimeError::TooLarge`] if `size` is over `limit`.
+fn too_large(what: impl FnOnce() -> String, size: usize, limit: usize) -> Result<(), RuntimeError> {
+    if size > limit {
+        return Err(RuntimeError::TooLarge {
+            what: what(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}

@@ -117,6 +117,7 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
         wake: Option<Resolution>,
         woke_at: u64,
         step: u64,
+        max_snapshot: usize,
     ) -> Result<ErasedStepped, StepFailure>;
     fn state_json(&self, snapshot: &Snapshot) -> Result<serde_json::Value, String>;
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String>;
@@ -170,6 +171,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         wake: Option<Resolution>,
         woke_at: u64,
         step_no: u64,
+        max_snapshot: usize,
     ) -> Result<ErasedStepped, StepFailure> {
         let Some(state) = state.downcast_mut::<W::State>() else {
             return Err(StepFailure::Unsaved {
@@ -177,7 +179,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
                 reason: format!("the state held for {} is not its state enum", W::NAME),
             });
         };
-        let stepped = step::run::<W>(state, ctx, wake, woke_at, step_no)?;
+        let stepped = step::run::<W>(state, ctx, wake, woke_at, step_no, max_snapshot)?;
         let outcome = match stepped.outcome {
             step::Outcome::Suspended(p) => step::Outcome::Suspended(p),
             step::Outcome::Completed { output, failed } => {
