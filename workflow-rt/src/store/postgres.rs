@@ -175,6 +175,17 @@ impl PostgresStoreBuilder {
             hints.clone(),
         ))
         .abort_handle();
+        let notices = Notices {
+            channel: channel.clone(),
+            origin: origin.clone(),
+        };
+        let (commits, queue) = tokio::sync::mpsc::unbounded_channel();
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        let committers = (0..COMMITTERS)
+            .map(|_| {
+                tokio::spawn(committer(pool.clone(), notices.clone(), queue.clone())).abort_handle()
+            })
+            .collect();
         Ok(PostgresStore {
             pool,
             config,
@@ -183,7 +194,9 @@ impl PostgresStoreBuilder {
             origin,
             hints,
             listener,
-            sql: StepSql::new(),
+            notices,
+            commits,
+            committers,
         })
     }
 }
@@ -224,12 +237,18 @@ pub struct PostgresStore {
     origin: String,
     hints: tokio::sync::broadcast::Sender<Wakeup>,
     listener: tokio::task::AbortHandle,
-    sql: StepSql,
+    notices: Notices,
+    /// The queue of steps to commit, and the tasks that commit them in batches.
+    commits: tokio::sync::mpsc::UnboundedSender<Queued>,
+    committers: Vec<tokio::task::AbortHandle>,
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
+        for c in &self.committers {
+            c.abort();
+        }
     }
 }
 
@@ -838,55 +857,6 @@ impl Conn for Transaction<'_> {
     }
 }
 
-/// The statement that commits a step, all of it (one round trip): the compare-and-set on the
-/// version and the fence on consumed results decide, and every other part is conditional on
-/// them. `set` is how the outcome changes the workflow's row (parameters from `$29`); `drop`
-/// whether every leftover task, timer and event goes.
-///
-/// The fenced tasks are locked first (a worker taking one over waits, or skips it), then the
-/// workflow's row. The ready flag is computed from the row's `last_event`, which every event
-/// insertion raises under the row's lock: should one commit while this statement waits for
-/// that lock, PostgreSQL re-reads the row, and the flag counts the event.
-fn step_sql(set: &str, drop: bool) -> String {
-    format!(
-        "WITH fence AS (\
-            SELECT t.seq FROM tasks t \
-            JOIN unnest($3::BIGINT[], $4::BIGINT[], $5::TEXT[]) AS f(seq, attempt, owner) \
-            ON t.seq = f.seq AND t.attempt = f.attempt AND t.lease_owner = f.owner \
-            WHERE t.workflow_id = $1 FOR UPDATE OF t), \
-         w AS (UPDATE workflows SET {set}, version = version + 1, updated_at = $6, \
-            history_len = history_len + cardinality($7::BIGINT[]) \
-            WHERE id = $1 AND version = $2 \
-            AND (SELECT count(*) FROM fence) = cardinality($3::BIGINT[]) \
-            RETURNING version, history_len), \
-         gone_events AS (DELETE FROM events WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
-            AND ({all} id = ANY($10::BIGINT[]) OR (seq = ANY($11::BIGINT[]) AND kind IN (0, 1)))), \
-         gone_tasks AS (DELETE FROM tasks WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
-            AND ({all} seq = ANY($3::BIGINT[]) OR seq = ANY($11::BIGINT[]))), \
-         gone_timers AS (DELETE FROM timers WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM w) \
-            AND ({all} seq = ANY($11::BIGINT[]))), \
-         new_tasks AS (INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, \
-            scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
-            SELECT $1, * FROM unnest($12::BIGINT[], $13::TEXT[], $14::BYTEA[], $15::BYTEA[], \
-            $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::TEXT[], $20::BIGINT[], $21::BYTEA[], \
-            $22::BIGINT[], $23::BIGINT[]) WHERE EXISTS (SELECT 1 FROM w) \
-            ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
-            options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
-            visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
-            lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
-            deadline = EXCLUDED.deadline, due = EXCLUDED.due), \
-         new_timers AS (INSERT INTO timers (workflow_id, seq, fire_at) \
-            SELECT $1, * FROM unnest($24::BIGINT[], $25::BIGINT[]) WHERE EXISTS (SELECT 1 FROM w) \
-            ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at), \
-         new_history AS (INSERT INTO history (workflow_id, n, at, kind, detail) \
-            SELECT $1, w.history_len - cardinality($7::BIGINT[]) + h.ord, h.at, h.kind, h.detail \
-            FROM w, unnest($7::BIGINT[], $8::TEXT[], $9::TEXT[]) WITH ORDINALITY AS h(at, kind, detail, ord)), \
-         told AS (SELECT pg_notify($26::TEXT, $27::TEXT) FROM w WHERE $28::BOOLEAN) \
-         SELECT version, (SELECT count(*) FROM told) FROM w",
-        all = if drop { "TRUE OR" } else { "" },
-    )
-}
-
 /// The columns of new tasks, as arrays for `unnest`.
 #[derive(Default)]
 struct TaskColumns<'a> {
@@ -928,121 +898,373 @@ impl<'a> TaskColumns<'a> {
     }
 }
 
-impl PostgresStore {
-    /// Commits one step in one statement (see [`step_sql`]); returns the new version. The
-    /// notification of what it adds for other processes goes with it.
-    async fn commit(&self, c: &impl Conn, step: &StepCommit) -> Result<u64, StoreError> {
-        const NONE: &[ActivityTask] = &[];
-        const NO_TIMERS: &[TimerRow] = &[];
-        let id = step.workflow_id.as_str();
-        let expected = int(step.expected_version);
-        let fenced = &step.completed_tasks;
-        let fence_seqs: Vec<i64> = fenced.iter().map(|a| int(a.seq)).collect();
-        let fence_attempts: Vec<i64> = fenced.iter().map(|a| i64::from(a.attempt)).collect();
-        let fence_owners: Vec<&str> = fenced.iter().map(|a| a.owner.as_str()).collect();
-        let now = int(step.now_ms);
-        let h_at: Vec<i64> = step.history.iter().map(|h| int(h.at_ms)).collect();
-        let h_kind: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
-        let h_detail: Vec<&str> = step.history.iter().map(|h| h.detail.as_str()).collect();
-        let consumed: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
-        let cancelled: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
-        let (tasks, timers) = match &step.outcome {
-            StepOutcome::Suspended { tasks, timers, .. } => (tasks.as_slice(), timers.as_slice()),
-            _ => (NONE, NO_TIMERS),
-        };
-        let t = TaskColumns::of(tasks)?;
-        let timer_seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
-        let timer_ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
-        // Others are told of what only they may take: tasks this worker did not lease to
-        // itself, timers, an unparked workflow. (A suspended workflow that stays ready is
-        // stepped on by the worker committing it: telling the others would have all of them
-        // race it to the next step.)
-        let changes = match &step.outcome {
-            StepOutcome::Suspended { tasks, timers, .. } => Changes {
-                workflows: false,
-                tasks: tasks.iter().any(|t| t.lease_owner.is_none()),
-                timers: !timers.is_empty(),
-            },
-            StepOutcome::Unparked => Changes::WORKFLOWS,
-            _ => Changes::default(),
-        };
-        let letters = changes.letters();
-        let payload = format!("{} {letters}", self.origin);
-        let tell = !letters.is_empty();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &id,
-            &expected,
-            &fence_seqs,
-            &fence_attempts,
-            &fence_owners,
-            &now,
-            &h_at,
-            &h_kind,
-            &h_detail,
-            &consumed,
-            &cancelled,
-            &t.seq,
-            &t.name,
-            &t.input,
-            &t.options,
-            &t.attempt,
-            &t.scheduled_at,
-            &t.visible_at,
-            &t.lease_owner,
-            &t.lease_until,
-            &t.heartbeat,
-            &t.deadline,
-            &t.due,
-            &timer_seqs,
-            &timer_ats,
-            &self.channel,
-            &payload,
-            &tell,
-        ];
-        let seen = int(step.seen_events_upto);
-        let sql = match &step.outcome {
-            StepOutcome::Suspended {
-                snapshot, pending, ..
-            } => {
-                params.extend([
-                    snapshot as &(dyn ToSql + Sync),
-                    pending,
-                    &step.keep_ready,
-                    &seen,
-                ]);
-                &self.sql.suspended
+/// The parameters of a statement being built, and their placeholders.
+struct Params<'a> {
+    values: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+impl<'a> Params<'a> {
+    /// Adds a parameter; returns its placeholder (`$n`).
+    fn add(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+}
+
+/// Where a store's notifications go, and its mark on them.
+#[derive(Debug, Clone)]
+struct Notices {
+    /// The channel of this schema's notifications.
+    channel: String,
+    /// This store's mark on its notifications: its own are not handed back to it.
+    origin: String,
+}
+
+/// A step waiting in the queue of the committers, with where its result goes.
+type Queued = (
+    StepCommit,
+    tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
+);
+
+/// How many committers each store runs, and the most steps one commits at once.
+const COMMITTERS: usize = 4;
+const MAX_BATCH: usize = 64;
+
+/// A committer: takes the steps queued (all of them, up to [`MAX_BATCH`]) and commits them
+/// together, until the store is dropped.
+async fn committer(
+    pool: Pool,
+    notices: Notices,
+    queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Queued>>>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = queue.lock().await;
+            match rx.recv().await {
+                Some(q) => batch.push(q),
+                None => return,
             }
-            StepOutcome::Finished {
-                status,
-                snapshot,
-                output,
-            } => {
-                params.extend([status_code(status) as &(dyn ToSql + Sync), snapshot, output]);
-                &self.sql.finished
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(q) => batch.push(q),
+                    Err(_) => break,
+                }
             }
-            StepOutcome::Parked { reason } => {
-                params.push(reason);
-                &self.sql.parked
-            }
-            StepOutcome::Unparked => &self.sql.unparked,
-            StepOutcome::Cancelled => &self.sql.cancelled,
-        };
-        let stmt = c.statement(sql).await.db()?;
-        let rows = c.rows(&stmt, &params).await.db()?;
-        if let Some(row) = rows.first() {
-            return Ok(uint(row.try_get(0).db()?));
         }
-        // Nothing was written: say why.
-        let stmt = c
-            .statement("SELECT version FROM workflows WHERE id = $1")
-            .await
-            .db()?;
-        let version: i64 = match c.rows(&stmt, &[&id]).await.db()?.first() {
-            Some(r) => r.try_get(0).db()?,
-            None => return Err(StoreError::NotFound(id.to_string())),
+        commit_batch(&pool, &notices, batch).await;
+    }
+}
+
+/// Commits the steps of many workflows in one transaction, their statements pipelined on one
+/// connection: one round trip and one flush of the log for all of them. Each step succeeds or
+/// fails on its own, as alone; should the transaction fail as a whole, each is committed
+/// again alone.
+async fn commit_batch(pool: &Pool, notices: &Notices, mut batch: Vec<Queued>) {
+    let client = match pool.get().await {
+        Ok(c) => c,
+        Err(e) => {
+            let e = StoreError::backend_with("cannot get a PostgreSQL connection", e);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    if batch.len() == 1 {
+        // One statement, committed on its own: no transaction to open and close.
+        let (step, reply) = batch.remove(0);
+        let _ = reply.send(commit(&client, notices, &step).await);
+        return;
+    }
+    // Rows are locked in id order, so that two batches sharing workflows never wait for each
+    // other in a circle.
+    batch.sort_by(|a, b| a.0.workflow_id.cmp(&b.0.workflow_id));
+    let mut client = client;
+    let together = async {
+        let tx = client.transaction().await.db()?;
+        let results = futures_util::future::join_all(
+            batch.iter().map(|(step, _)| commit(&tx, notices, step)),
+        )
+        .await;
+        if results.iter().any(|r| {
+            r.as_ref().is_err_and(|e| {
+                !matches!(
+                    e,
+                    StoreError::Conflict { .. }
+                        | StoreError::NotFound(_)
+                        | StoreError::LeaseLost { .. }
+                )
+            })
+        }) {
+            let _ = tx.rollback().await;
+            return Ok(None);
+        }
+        tx.commit().await.db()?;
+        Ok::<_, StoreError>(Some(results))
+    };
+    match together.await {
+        Ok(Some(results)) => {
+            for ((_, reply), r) in batch.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        }
+        // A statement failed (and spoiled the transaction), or the transaction could not
+        // be opened: each step alone, so that each gets its own outcome.
+        Ok(None) | Err(_) => {
+            for (step, reply) in batch {
+                let r = match pool.get().await {
+                    Ok(c) => commit(&c, notices, &step).await,
+                    Err(e) => Err(StoreError::backend_with(
+                        "cannot get a PostgreSQL connection",
+                        e,
+                    )),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+/// Commits one step in one statement (one round trip); returns the new version.
+///
+/// The statement holds only the parts this step needs, as data-modifying `WITH` queries:
+/// the fence on results consumed straight from a worker (those tasks are locked first, so
+/// a worker taking one over waits or skips it), the compare-and-set on the workflow's row,
+/// then, each only if that row was updated, the deletes of consumed events and of
+/// finished, cancelled or leftover tasks, timers and events, the new tasks and timers, the
+/// history entries, and the notification of what it adds for other processes. The ready
+/// flag is computed from the row's `last_event`, which every event insertion raises under
+/// the row's lock: should one commit while this statement waits for that lock, PostgreSQL
+/// re-reads the row, and the flag counts the event.
+async fn commit(c: &impl Conn, notices: &Notices, step: &StepCommit) -> Result<u64, StoreError> {
+    const NONE: &[ActivityTask] = &[];
+    const NO_TIMERS: &[TimerRow] = &[];
+    let id = step.workflow_id.as_str();
+    let expected = int(step.expected_version);
+    let fenced = &step.completed_tasks;
+    let fence_seqs: Vec<i64> = fenced.iter().map(|a| int(a.seq)).collect();
+    let fence_attempts: Vec<i64> = fenced.iter().map(|a| i64::from(a.attempt)).collect();
+    let fence_owners: Vec<&str> = fenced.iter().map(|a| a.owner.as_str()).collect();
+    let fence_count = fence_seqs.len() as i64;
+    let now = int(step.now_ms);
+    let h_count = step.history.len() as i64;
+    let h_at: Vec<i64> = step.history.iter().map(|h| int(h.at_ms)).collect();
+    let h_kind: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
+    let h_detail: Vec<&str> = step.history.iter().map(|h| h.detail.as_str()).collect();
+    let consumed: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
+    let cancelled: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
+    let (tasks, timers) = match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => (tasks.as_slice(), timers.as_slice()),
+        _ => (NONE, NO_TIMERS),
+    };
+    let drop_all = matches!(
+        step.outcome,
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled
+    );
+    let t = TaskColumns::of(tasks)?;
+    let timer_seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
+    let timer_ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
+    // Others are told of what only they may take: tasks this worker did not lease to
+    // itself, timers, an unparked workflow. (A suspended workflow that stays ready is
+    // stepped on by the worker committing it: telling the others would have all of them
+    // race it to the next step.)
+    let changes = match &step.outcome {
+        StepOutcome::Suspended { tasks, timers, .. } => Changes {
+            workflows: false,
+            tasks: tasks.iter().any(|t| t.lease_owner.is_none()),
+            timers: !timers.is_empty(),
+        },
+        StepOutcome::Unparked => Changes::WORKFLOWS,
+        _ => Changes::default(),
+    };
+    let letters = changes.letters();
+    let payload = format!("{} {letters}", notices.origin);
+    let seen = int(step.seen_events_upto);
+
+    let mut p = Params { values: Vec::new() };
+    let mut sql = String::from("WITH ");
+    let wid = p.add(&id);
+    let fence = if fenced.is_empty() {
+        String::new()
+    } else {
+        let (s, a, o) = (
+            p.add(&fence_seqs),
+            p.add(&fence_attempts),
+            p.add(&fence_owners),
+        );
+        sql.push_str(&format!(
+            "fence AS (SELECT t.seq FROM tasks t \
+                 JOIN unnest({s}::BIGINT[], {a}::BIGINT[], {o}::TEXT[]) AS f(seq, attempt, owner) \
+                 ON t.seq = f.seq AND t.attempt = f.attempt AND t.lease_owner = f.owner \
+                 WHERE t.workflow_id = {wid} FOR UPDATE OF t), "
+        ));
+        format!(
+            " AND (SELECT count(*) FROM fence) = {}",
+            p.add(&fence_count)
+        )
+    };
+    let set = match &step.outcome {
+        StepOutcome::Suspended {
+            snapshot, pending, ..
+        } => format!(
+            "snapshot = {}, pending = {}, ready = {} OR last_event > {}",
+            p.add(snapshot),
+            p.add(pending),
+            p.add(&step.keep_ready),
+            p.add(&seen)
+        ),
+        StepOutcome::Finished {
+            status,
+            snapshot,
+            output,
+        } => format!(
+            "status = {}, snapshot = {}, output = {}, pending = NULL, ready = FALSE",
+            p.add(status_code(status)),
+            p.add(snapshot),
+            p.add(output)
+        ),
+        StepOutcome::Parked { reason } => format!(
+            "status = {PARKED}, park_reason = {}, ready = FALSE",
+            p.add(reason)
+        ),
+        StepOutcome::Unparked => format!("status = {RUNNING}, park_reason = NULL, ready = TRUE"),
+        StepOutcome::Cancelled => {
+            format!("status = {CANCELLED}, park_reason = NULL, ready = FALSE, pending = NULL")
+        }
+    };
+    sql.push_str(&format!(
+        "w AS (UPDATE workflows SET {set}, version = version + 1, updated_at = {}, \
+             history_len = history_len + {} WHERE id = {wid} AND version = {}{fence} \
+             RETURNING version, history_len)",
+        p.add(&now),
+        p.add(&h_count),
+        p.add(&expected),
+    ));
+    const IF_W: &str = "EXISTS (SELECT 1 FROM w)";
+    // Events: consumed ones, the results of cancelled calls, or all of them.
+    let mut gone = Vec::new();
+    if drop_all {
+        gone.push("TRUE".to_string());
+    } else {
+        if !consumed.is_empty() {
+            gone.push(format!("id = ANY({})", p.add(&consumed)));
+        }
+        if !cancelled.is_empty() {
+            gone.push(format!(
+                "(seq = ANY({}) AND kind IN (0, 1))",
+                p.add(&cancelled)
+            ));
+        }
+    }
+    if !gone.is_empty() {
+        sql.push_str(&format!(
+            ", gone_events AS (DELETE FROM events WHERE workflow_id = {wid} AND {IF_W} AND ({}))",
+            gone.join(" OR ")
+        ));
+    }
+    // Tasks: answered (fenced) ones, cancelled ones, or all of them.
+    let mut gone = Vec::new();
+    if drop_all {
+        gone.push("TRUE".to_string());
+    } else {
+        if !fenced.is_empty() {
+            gone.push(format!("seq = ANY({})", p.add(&fence_seqs)));
+        }
+        if !cancelled.is_empty() {
+            gone.push(format!("seq = ANY({})", p.add(&cancelled)));
+        }
+    }
+    if !gone.is_empty() {
+        sql.push_str(&format!(
+            ", gone_tasks AS (DELETE FROM tasks WHERE workflow_id = {wid} AND {IF_W} AND ({}))",
+            gone.join(" OR ")
+        ));
+    }
+    if drop_all || !cancelled.is_empty() {
+        let which = if drop_all {
+            "TRUE".to_string()
+        } else {
+            format!("seq = ANY({})", p.add(&cancelled))
         };
-        if version == expected && !fenced.is_empty() {
-            let stmt = c
+        sql.push_str(&format!(
+            ", gone_timers AS (DELETE FROM timers WHERE workflow_id = {wid} AND {IF_W} AND {which})"
+        ));
+    }
+    if !tasks.is_empty() {
+        let columns = [
+            format!("{}::BIGINT[]", p.add(&t.seq)),
+            format!("{}::TEXT[]", p.add(&t.name)),
+            format!("{}::BYTEA[]", p.add(&t.input)),
+            format!("{}::BYTEA[]", p.add(&t.options)),
+            format!("{}::BIGINT[]", p.add(&t.attempt)),
+            format!("{}::BIGINT[]", p.add(&t.scheduled_at)),
+            format!("{}::BIGINT[]", p.add(&t.visible_at)),
+            format!("{}::TEXT[]", p.add(&t.lease_owner)),
+            format!("{}::BIGINT[]", p.add(&t.lease_until)),
+            format!("{}::BYTEA[]", p.add(&t.heartbeat)),
+            format!("{}::BIGINT[]", p.add(&t.deadline)),
+            format!("{}::BIGINT[]", p.add(&t.due)),
+        ];
+        sql.push_str(&format!(
+                ", new_tasks AS (INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, \
+                 scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
+                 SELECT {wid}, * FROM unnest({}) WHERE {IF_W} \
+                 ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
+                 options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
+                 visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
+                 lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
+                 deadline = EXCLUDED.deadline, due = EXCLUDED.due)",
+                columns.join(", ")
+            ));
+    }
+    if !timers.is_empty() {
+        sql.push_str(&format!(
+            ", new_timers AS (INSERT INTO timers (workflow_id, seq, fire_at) \
+                 SELECT {wid}, * FROM unnest({}::BIGINT[], {}::BIGINT[]) WHERE {IF_W} \
+                 ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at)",
+            p.add(&timer_seqs),
+            p.add(&timer_ats)
+        ));
+    }
+    if !step.history.is_empty() {
+        sql.push_str(&format!(
+                ", new_history AS (INSERT INTO history (workflow_id, n, at, kind, detail) \
+                 SELECT {wid}, w.history_len - {} + h.ord, h.at, h.kind, h.detail \
+                 FROM w, unnest({}::BIGINT[], {}::TEXT[], {}::TEXT[]) WITH ORDINALITY AS h(at, kind, detail, ord))",
+                p.add(&h_count),
+                p.add(&h_at),
+                p.add(&h_kind),
+                p.add(&h_detail)
+            ));
+    }
+    if letters.is_empty() {
+        sql.push_str(" SELECT version FROM w");
+    } else {
+        sql.push_str(&format!(
+            ", told AS (SELECT pg_notify({}, {}) FROM w) \
+                 SELECT version, (SELECT count(*) FROM told) FROM w",
+            p.add(&notices.channel),
+            p.add(&payload)
+        ));
+    }
+
+    let stmt = c.statement(&sql).await.db()?;
+    let rows = c.rows(&stmt, &p.values).await.db()?;
+    if let Some(row) = rows.first() {
+        return Ok(uint(row.try_get(0).db()?));
+    }
+    // Nothing was written: say why.
+    let stmt = c
+        .statement("SELECT version FROM workflows WHERE id = $1")
+        .await
+        .db()?;
+    let version: i64 = match c.rows(&stmt, &[&id]).await.db()?.first() {
+        Some(r) => r.try_get(0).db()?,
+        None => return Err(StoreError::NotFound(id.to_string())),
+    };
+    if version == expected && !fenced.is_empty() {
+        let stmt = c
                 .statement(
                     "SELECT f.seq, f.attempt FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS f(seq, attempt, owner) \
                      WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = $1 AND t.seq = f.seq \
@@ -1050,62 +1272,24 @@ impl PostgresStore {
                 )
                 .await
                 .db()?;
-            let lost = c
-                .rows(&stmt, &[&id, &fence_seqs, &fence_attempts, &fence_owners])
-                .await
-                .db()?;
-            if let Some(row) = lost.first() {
-                let seq: i64 = row.try_get(0).db()?;
-                let attempt: i64 = row.try_get(1).db()?;
-                return Err(StoreError::LeaseLost {
-                    workflow_id: id.to_string(),
-                    seq: uint(seq),
-                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-                });
-            }
-        }
-        Err(StoreError::Conflict {
-            workflow_id: id.to_string(),
-            expected: step.expected_version,
-        })
-    }
-}
-
-/// The step statements, one per kind of outcome (made once per store).
-#[derive(Debug)]
-struct StepSql {
-    suspended: String,
-    finished: String,
-    parked: String,
-    unparked: String,
-    cancelled: String,
-}
-
-impl StepSql {
-    fn new() -> Self {
-        StepSql {
-            suspended: step_sql(
-                "snapshot = $29, pending = $30, ready = $31 OR last_event > $32",
-                false,
-            ),
-            finished: step_sql(
-                "status = $29, snapshot = $30, output = $31, pending = NULL, ready = FALSE",
-                true,
-            ),
-            parked: step_sql(
-                &format!("status = {PARKED}, park_reason = $29, ready = FALSE"),
-                false,
-            ),
-            unparked: step_sql(
-                &format!("status = {RUNNING}, park_reason = NULL, ready = TRUE"),
-                false,
-            ),
-            cancelled: step_sql(
-                &format!("status = {CANCELLED}, park_reason = NULL, ready = FALSE, pending = NULL"),
-                true,
-            ),
+        let lost = c
+            .rows(&stmt, &[&id, &fence_seqs, &fence_attempts, &fence_owners])
+            .await
+            .db()?;
+        if let Some(row) = lost.first() {
+            let seq: i64 = row.try_get(0).db()?;
+            let attempt: i64 = row.try_get(1).db()?;
+            return Err(StoreError::LeaseLost {
+                workflow_id: id.to_string(),
+                seq: uint(seq),
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            });
         }
     }
+    Err(StoreError::Conflict {
+        workflow_id: id.to_string(),
+        expected: step.expected_version,
+    })
 }
 
 const RUNNING: i16 = 0;
@@ -1277,9 +1461,17 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            // One statement, committed on its own: no transaction to open and close.
-            let client = self.client().await?;
-            self.commit(&client, &step).await
+            // Queued for a committer: steps of other workflows committed meanwhile go in the
+            // same transaction (see `commit_batch`).
+            let (reply, result) = tokio::sync::oneshot::channel();
+            if self.commits.send((step, reply)).is_err() {
+                return Err(StoreError::backend("the store's committers stopped"));
+            }
+            result.await.unwrap_or_else(|_| {
+                Err(StoreError::backend(
+                    "the store's committer dropped the step (the store was dropped, or the runtime is shutting down)",
+                ))
+            })
         })
     }
 
@@ -1298,7 +1490,7 @@ impl Store for PostgresStore {
                 for i in order {
                     // A step that cannot commit writes nothing; any other error spoils the
                     // transaction, and fails the whole batch.
-                    match self.commit(tx, &steps[i]).await {
+                    match commit(tx, &self.notices, &steps[i]).await {
                         Err(
                             e @ (StoreError::Conflict { .. }
                             | StoreError::NotFound(_)
