@@ -554,3 +554,135 @@ async fn a_worker_whose_connections_are_cut_reconnects_and_nothing_is_lost_or_do
     })
     .await;
 }
+
+/// Steps committed at the same time go in one transaction (the store's committer batches
+/// them); each still gets its own outcome: a stale version is a conflict, a result from an
+/// attempt that lost its lease is refused, and a step whose statement fails (a history entry
+/// PostgreSQL cannot store) fails alone while the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_committed_together_each_get_their_own_outcome() {
+    use workflow_rt::store::{ActivityTask, StepCommit, StepOutcome, TaskAttempt};
+    let Some(server) = server("steps_committed_together_each_get_their_own_outcome") else {
+        return;
+    };
+    let store = Arc::new(
+        PostgresStore::builder(server.url())
+            .schema(fresh_schema("batch"))
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let step = |id: &str, expected_version: u64| StepCommit {
+        workflow_id: id.into(),
+        expected_version,
+        now_ms: 8,
+        outcome: StepOutcome::Suspended {
+            snapshot: vec![3],
+            pending: vec![4],
+            tasks: vec![],
+            timers: vec![],
+        },
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: 0,
+        keep_ready: false,
+        history: vec![HistoryEntry::new(8, HistoryKind::Step, "step")],
+    };
+    for round in 0..5 {
+        let ids: Vec<String> = (0..40).map(|i| format!("r{round}-{i}")).collect();
+        for id in &ids {
+            store
+                .create_workflow(new_workflow(id))
+                .await
+                .expect("create");
+        }
+        // Workflow 1 holds a task leased by w1, taken over since by w2.
+        let mut with_task = step(&ids[1], 0);
+        with_task.outcome = StepOutcome::Suspended {
+            snapshot: vec![3],
+            pending: vec![4],
+            tasks: vec![ActivityTask {
+                workflow_id: ids[1].clone(),
+                seq: 0,
+                name: "act".into(),
+                input: vec![],
+                options: Default::default(),
+                attempt: 2,
+                scheduled_at_ms: 1,
+                visible_at_ms: 1,
+                lease_owner: Some("w2".into()),
+                lease_until_ms: Some(10_000),
+                heartbeat_details: None,
+                deadline_ms: None,
+            }],
+            timers: vec![],
+        };
+        assert_eq!(store.commit_step(with_task).await, Ok(1));
+        let mut steps: Vec<StepCommit> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| step(id, u64::from(i == 1)))
+            .collect();
+        steps[0].expected_version = 7; // stale
+        steps[1].completed_tasks = vec![TaskAttempt {
+            seq: 0,
+            attempt: 1,
+            owner: "w1".into(),
+        }];
+        steps[2].history[0].detail = "a NUL \0 PostgreSQL refuses".into();
+        let results = futures_join(store.clone(), steps).await;
+        assert!(
+            matches!(results[0], Err(StoreError::Conflict { .. })),
+            "{:?}",
+            results[0]
+        );
+        assert!(
+            matches!(
+                results[1],
+                Err(StoreError::LeaseLost {
+                    seq: 0,
+                    attempt: 1,
+                    ..
+                })
+            ),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Err(StoreError::Backend(_))),
+            "{:?}",
+            results[2]
+        );
+        for (i, r) in results.iter().enumerate().skip(3) {
+            assert_eq!(r, &Ok(1), "{}", ids[i]);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let w = store.load_workflow(id).await.expect("load");
+            let want = match i {
+                0 | 2 => 0,
+                _ => 1,
+            };
+            assert_eq!(w.version, want, "{id}");
+        }
+    }
+}
+
+/// Commits `steps` at the same time, from as many tasks; their results in order.
+async fn futures_join(
+    store: Arc<PostgresStore>,
+    steps: Vec<workflow_rt::store::StepCommit>,
+) -> Vec<Result<u64, StoreError>> {
+    let handles: Vec<_> = steps
+        .into_iter()
+        .map(|s| {
+            let store = store.clone();
+            tokio::spawn(async move { store.commit_step(s).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}
