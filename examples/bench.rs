@@ -151,6 +151,7 @@ async fn resume_once(path: &std::path::Path, id: &str) -> anyhow::Result<(Durati
     let wake = pending.try_resolve(&mut |_| {
         Some(Resolution::Signal {
             event: 0,
+            type_tag: Some(workflow_rt::machine::type_tag::<u64>()),
             payload: postcard::to_stdvec(&1u64).unwrap_or_default(),
         })
     });

@@ -380,9 +380,12 @@ fn wake() -> impl Strategy<Value = Resolution> {
     let leaf = payload().prop_flat_map(|p| {
         prop_oneof![
             Just(Resolution::Activity(Ok(p.clone()))),
-            any::<u64>().prop_map(move |event| Resolution::Signal {
-                event,
-                payload: p.clone(),
+            (any::<u64>(), any::<Option<u64>>()).prop_map(move |(event, type_tag)| {
+                Resolution::Signal {
+                    event,
+                    payload: p.clone(),
+                    type_tag,
+                }
             }),
             Just(Resolution::Timer),
             Just(Resolution::Activity(Err(ActivityError::retryable("x")))),

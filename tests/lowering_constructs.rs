@@ -184,6 +184,7 @@ fn drive<W: Workflow>(input: W::Input) -> (W::Output, usize) {
                     Pending::Signal { name, .. } if name == "bump" => Some(Resolution::Signal {
                         event: 0,
                         payload: postcard::to_stdvec(&5u64).unwrap(),
+                        type_tag: Some(workflow_rt::machine::type_tag::<u64>()),
                     }),
                     _ => None,
                 });

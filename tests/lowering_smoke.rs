@@ -89,6 +89,7 @@ fn drive<W: Workflow>(
                     Pending::Signal { .. } => Some(Resolution::Signal {
                         event: 0,
                         payload: postcard::to_stdvec(&true).unwrap(),
+                        type_tag: None,
                     }),
                     _ => None,
                 });

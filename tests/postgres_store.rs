@@ -152,11 +152,11 @@ async fn a_schema_from_older_code_is_upgraded() {
         .await
         .expect("create");
     let e1 = store
-        .append_signal("a", "go", vec![1], 6)
+        .append_signal("a", "go", vec![1], None, 6)
         .await
         .expect("signal");
     let e2 = store
-        .append_signal("a", "go", vec![2], 7)
+        .append_signal("a", "go", vec![2], None, 7)
         .await
         .expect("signal");
     drop(store);
@@ -428,7 +428,7 @@ async fn notifications_carry_work_between_processes_without_polling() {
             .await;
             let payload = postcard::to_stdvec(&10u64).expect("encode");
             sender
-                .append_signal(&id, "more", payload, 0)
+                .append_signal(&id, "more", payload, None, 0)
                 .await
                 .expect("signal");
             let out = within_secs(30, "the result", run.result())

@@ -85,7 +85,7 @@ async fn signals_sent_early_are_buffered_and_delivered_in_order_once() {
             .expect("inbox")
             .into_iter()
             .filter_map(|e| match e.kind {
-                EventKind::Signal { name, payload } if name == "add" => Some(payload),
+                EventKind::Signal { name, payload, .. } if name == "add" => Some(payload),
                 _ => None,
             })
             .collect();

@@ -86,7 +86,7 @@ async fn sqlite_store_survives_reopening() {
         })
         .await
         .expect("create");
-        s.append_signal("a", "go", vec![3], 6)
+        s.append_signal("a", "go", vec![3], None, 6)
             .await
             .expect("signal");
     }
@@ -118,7 +118,7 @@ async fn sqlite_history_survives_its_compaction() {
     // Enough entries for the log to be moved to the history table, and some after.
     for i in 0..5000u64 {
         let id = if i % 3 == 0 { "a" } else { "b" };
-        s.append_signal(id, &format!("s{i}"), vec![], i)
+        s.append_signal(id, &format!("s{i}"), vec![], None, i)
             .await
             .expect("signal");
     }

@@ -7,7 +7,7 @@ mod support;
 use std::error::Error as _;
 
 use serde::{Deserialize, Serialize};
-use support::{both_modes, builder, memory, within};
+use support::{T0, both_modes, builder, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store, StoreError};
 use workflow_rt::testing::TestRun;
@@ -126,6 +126,48 @@ async fn a_bad_signal_is_dead_lettered_by_its_event_id() {
         assert!(
             dead[0].detail.contains("signal \"number\"")
                 && dead[0].detail.contains("does not decode as u64"),
+            "{}",
+            dead[0].detail
+        );
+        rt.shutdown().await;
+        out
+    })
+    .await;
+}
+
+/// A payload of another type whose bytes decode exactly as the type the wait expects (a `u32`
+/// 5 is the same byte as a `u64` 5) is refused by its type tag, not delivered; a payload
+/// stored without a tag (by an older version, or a tool that sends raw bytes) is decoded as
+/// before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_of_another_type_is_refused_by_its_type_tag() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(wait_number)
+            .build()
+            .await
+            .expect("build");
+        rt.start(wait_number, "w", 0).await.expect("start");
+        rt.signal("w", "number", 5u32).await.expect("signal");
+        rt.signal("w", "number", 5u64).await.expect("signal");
+        let untagged = postcard::to_stdvec(&7u64).expect("encode");
+        store
+            .append_signal("w", "number", untagged, None, T0)
+            .await
+            .expect("signal");
+        let out = within("wait_number", rt.handle(wait_number, "w").result())
+            .await
+            .expect("result");
+        assert_eq!(out, 12);
+        let history = rt.history("w").await.expect("history");
+        let dead: Vec<_> = history
+            .iter()
+            .filter(|h| h.kind == HistoryKind::DeadLetter)
+            .collect();
+        assert_eq!(dead.len(), 1, "{history:#?}");
+        assert!(
+            dead[0].detail.contains("another type") && dead[0].detail.contains("u64"),
             "{}",
             dead[0].detail
         );

@@ -147,9 +147,10 @@ impl Store for RecordingStore {
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        self.inner.append_signal(id, name, payload, at_ms)
+        self.inner.append_signal(id, name, payload, type_tag, at_ms)
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         self.inner.complete_activity(done)

@@ -492,10 +492,23 @@ impl<T: DeserializeOwned> Durable for SignalWait<T> {
     }
     fn resolve(resolution: Resolution) -> Result<T, ResumeError> {
         match resolution {
-            Resolution::Signal { event, payload } => {
+            Resolution::Signal {
+                event,
+                payload,
+                type_tag,
+            } => {
+                let expected = || crate::signal::type_name_as_written::<T>();
+                if type_tag.is_some_and(|t| t != crate::signal::type_tag::<T>()) {
+                    return Err(ResumeError::SignalPayload {
+                        event,
+                        expected: expected(),
+                        reason: "it was sent as a payload of another type (its type tag differs)"
+                            .to_string(),
+                    });
+                }
                 crate::codec::decode_exact(&payload).map_err(|reason| ResumeError::SignalPayload {
                     event,
-                    expected: std::any::type_name::<T>().to_string(),
+                    expected: expected(),
                     reason,
                 })
             }

@@ -120,6 +120,9 @@ pub enum Resolution {
         event: u64,
         /// The encoded payload.
         payload: Vec<u8>,
+        /// The tag of the type the payload was encoded from ([`crate::machine::type_tag`]),
+        /// if it was sent with one: the wait refuses a payload of another type.
+        type_tag: Option<u64>,
     },
     /// One resolution per child, in order.
     Join(#[serde(deserialize_with = "nested")] Vec<Resolution>),

@@ -46,6 +46,7 @@
 
 pub use crate::context::CtxState;
 pub use crate::durable::{Durable, MAX_WAIT_DEPTH, Pending, Resolution};
+pub use crate::signal::type_tag;
 pub use crate::snapshot::{Snapshot, SnapshotError};
 pub use crate::workflow::Step;
 

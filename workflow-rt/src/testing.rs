@@ -527,7 +527,8 @@ type Handler = Box<dyn FnMut(ActivityCtx, &[u8]) -> Result<Answer, String>>;
 type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
 
 /// Answers a wait for a signal: the encoded payload to send, if any, or why it did not encode.
-type SignalFn = Box<dyn FnMut(&SignalWaitInfo<'_>) -> Result<Option<Vec<u8>>, String>>;
+/// Answers a signal wait: the payload's bytes and its type tag, or nothing.
+type SignalFn = Box<dyn FnMut(&SignalWaitInfo<'_>) -> Result<Option<(Vec<u8>, u64)>, String>>;
 
 /// A signal sent to the run and not yet received.
 struct QueuedSignal {
@@ -536,6 +537,8 @@ struct QueuedSignal {
     name: String,
     at_ms: u64,
     payload: Vec<u8>,
+    /// The tag of the payload's type ([`crate::machine::type_tag`]).
+    type_tag: u64,
 }
 
 /// Everything a [`TestRun`] is configured with but its input: the part that does not depend on
@@ -882,6 +885,7 @@ impl<W: Workflow> TestRun<W> {
                     name,
                     at_ms,
                     payload,
+                    type_tag: crate::signal::type_tag::<T>(),
                 });
             }
             Err(e) => {
@@ -933,7 +937,7 @@ impl<W: Workflow> TestRun<W> {
     ) -> Self {
         let respond = move |wait: &SignalWaitInfo<'_>| match answer(wait) {
             Some(payload) => postcard::to_stdvec(&payload)
-                .map(Some)
+                .map(|bytes| Some((bytes, crate::signal::type_tag::<T>())))
                 .map_err(|e| e.to_string()),
             None => Ok(None),
         };
@@ -1606,6 +1610,7 @@ impl Driver {
                     let resolution = Resolution::Signal {
                         event: taken.order as u64,
                         payload: taken.payload.clone(),
+                        type_tag: Some(taken.type_tag),
                     };
                     leaf.taken = Some(taken);
                     resolution
@@ -1676,12 +1681,13 @@ impl Driver {
                 name: name.clone(),
                 reason,
             })?;
-            if let Some(payload) = answer {
+            if let Some((payload, type_tag)) = answer {
                 let signal = QueuedSignal {
                     order: self.next_order,
                     name: name.clone(),
                     at_ms: now,
                     payload,
+                    type_tag,
                 };
                 self.next_order += 1;
                 let at = self

@@ -312,7 +312,7 @@ impl Runtime {
         let now = self.inner.clock.now_ms();
         self.inner
             .store
-            .append_signal(id, name, bytes, now)
+            .append_signal(id, name, bytes, Some(crate::signal::type_tag::<T>()), now)
             .await
             .map_err(|e| RuntimeError::from_store(id, e))?;
         self.inner.wake(id, Vec::new());

@@ -75,7 +75,7 @@ impl Inner {
     ) -> Result<Rejection, StoreError> {
         let Some(Event {
             at_ms,
-            kind: EventKind::Signal { name, payload },
+            kind: EventKind::Signal { name, payload, .. },
             ..
         }) = inbox.iter().find(|e| e.id == event_id)
         else {

@@ -266,6 +266,7 @@ mod tests {
         let e = SignalWait::<u64>::resolve(Resolution::Signal {
             event: 17,
             payload: too_big.clone(),
+            type_tag: None,
         })
         .expect_err("a u128 past u64::MAX is not a u64");
         assert!(
@@ -277,6 +278,7 @@ mod tests {
         let e = SignalWait::<u8>::resolve(Resolution::Signal {
             event: 3,
             payload: text,
+            type_tag: None,
         })
         .expect_err("bytes left over");
         assert!(

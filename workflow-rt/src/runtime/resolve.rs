@@ -120,7 +120,11 @@ pub(crate) fn resolve(
                     &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Timer)),
-                EventKind::Signal { name, payload } => open_leaf(
+                EventKind::Signal {
+                    name,
+                    payload,
+                    type_tag,
+                } => open_leaf(
                     &filled,
                     &|l| matches!(l, Pending::Signal { name: n, .. } if n == name),
                 )
@@ -130,6 +134,7 @@ pub(crate) fn resolve(
                         Resolution::Signal {
                             event: inbox[i].id,
                             payload: payload.clone(),
+                            type_tag: *type_tag,
                         },
                     )
                 }),
@@ -264,6 +269,7 @@ mod tests {
             kind: EventKind::Signal {
                 name: name.into(),
                 payload: vec![payload],
+                type_tag: None,
             },
         }
     }
@@ -293,13 +299,15 @@ mod tests {
                     1,
                     Box::new(Resolution::Signal {
                         event: 4,
-                        payload: vec![1]
+                        payload: vec![1],
+                        type_tag: None,
                     })
                 ),
                 Resolution::Timer,
                 Resolution::Signal {
                     event: 6,
-                    payload: vec![2]
+                    payload: vec![2],
+                    type_tag: None,
                 },
             ])
         );
@@ -377,11 +385,13 @@ mod tests {
             Resolution::Join(vec![
                 Resolution::Signal {
                     event: 1,
-                    payload: vec![10]
+                    payload: vec![10],
+                    type_tag: None,
                 },
                 Resolution::Signal {
                     event: 3,
-                    payload: vec![30]
+                    payload: vec![30],
+                    type_tag: None,
                 }
             ])
         );
@@ -408,7 +418,8 @@ mod tests {
                 1,
                 Box::new(Resolution::Signal {
                     event: 3,
-                    payload: vec![30]
+                    payload: vec![30],
+                    type_tag: None,
                 })
             )
         );
@@ -453,7 +464,8 @@ mod tests {
                 0,
                 Box::new(Resolution::Signal {
                     event: 1,
-                    payload: vec![7]
+                    payload: vec![7],
+                    type_tag: None,
                 })
             )
         );

@@ -302,19 +302,19 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
     s.create_workflow(new_workflow("a")).await.expect("create");
     s.create_workflow(new_workflow("b")).await.expect("create");
     let e1 = s
-        .append_signal("a", "go", vec![1], 300)
+        .append_signal("a", "go", vec![1], Some(77), 300)
         .await
         .expect("signal");
     let e2 = s
-        .append_signal("b", "go", vec![2], 301)
+        .append_signal("b", "go", vec![2], None, 301)
         .await
         .expect("signal");
     let e3 = s
-        .append_signal("a", "stop", vec![3], 302)
+        .append_signal("a", "stop", vec![3], None, 302)
         .await
         .expect("signal");
     let e4 = s
-        .append_signal("a", "go", vec![4], 303)
+        .append_signal("a", "go", vec![4], None, 303)
         .await
         .expect("signal");
     assert!(
@@ -332,7 +332,8 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
                 300,
                 EventKind::Signal {
                     name: "go".into(),
-                    payload: vec![1]
+                    payload: vec![1],
+                    type_tag: Some(77)
                 }
             ),
             (
@@ -340,7 +341,8 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
                 302,
                 EventKind::Signal {
                     name: "stop".into(),
-                    payload: vec![3]
+                    payload: vec![3],
+                    type_tag: None
                 }
             ),
             (
@@ -348,7 +350,8 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
                 303,
                 EventKind::Signal {
                     name: "go".into(),
-                    payload: vec![4]
+                    payload: vec![4],
+                    type_tag: None
                 }
             ),
         ]
@@ -370,7 +373,7 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
         "a consumed signal is gone, the others stay buffered in order"
     );
     assert!(matches!(
-        s.append_signal("nope", "go", vec![], 1).await,
+        s.append_signal("nope", "go", vec![], None, 1).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -378,12 +381,12 @@ async fn signals_are_buffered_in_order<S: Store>(s: &S) {
 async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
     s.create_workflow(new_workflow("a")).await.expect("create");
     let e1 = s
-        .append_signal("a", "x", vec![], 300)
+        .append_signal("a", "x", vec![], None, 300)
         .await
         .expect("signal");
     // A step that loaded the inbox before e2 arrived must not clear the flag e2 set.
     let e2 = s
-        .append_signal("a", "x", vec![], 301)
+        .append_signal("a", "x", vec![], None, 301)
         .await
         .expect("signal");
     let mut c = step("a", 0, suspended(1, vec![], vec![]));
@@ -419,7 +422,7 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
             .is_empty()
     );
     let e3 = s
-        .append_signal("a", "x", vec![], 302)
+        .append_signal("a", "x", vec![], None, 302)
         .await
         .expect("signal");
     assert!(
@@ -565,7 +568,7 @@ async fn cancelled_leftovers_are_dropped<S: Store>(s: &S) {
             .expect("complete")
     );
     let sig = s
-        .append_signal("a", "x", vec![], 302)
+        .append_signal("a", "x", vec![], None, 302)
         .await
         .expect("signal");
     let mut c = step("a", 1, suspended(2, vec![], vec![]));
@@ -604,7 +607,7 @@ async fn finishing_drops_everything<S: Store>(s: &S) {
     ))
     .await
     .expect("commit");
-    s.append_signal("a", "x", vec![], 300)
+    s.append_signal("a", "x", vec![], None, 300)
         .await
         .expect("signal");
     let done = StepOutcome::Finished {
@@ -628,7 +631,7 @@ async fn finishing_drops_everything<S: Store>(s: &S) {
     assert!(s.load_timers("a").await.expect("timers").is_empty());
     assert!(s.load_inbox("a").await.expect("inbox").is_empty());
     assert_eq!(s.next_timer_due().await.expect("next"), None);
-    match s.append_signal("a", "x", vec![], 400).await {
+    match s.append_signal("a", "x", vec![], None, 400).await {
         Err(StoreError::Finished {
             status: WorkflowStatus::Completed,
             ..
@@ -661,7 +664,7 @@ async fn parking_keeps_the_last_snapshot<S: Store>(s: &S) {
         .await
         .expect("commit");
     let sig = s
-        .append_signal("a", "x", vec![], 300)
+        .append_signal("a", "x", vec![], None, 300)
         .await
         .expect("signal");
     let mut c = step(
@@ -690,7 +693,7 @@ async fn parking_keeps_the_last_snapshot<S: Store>(s: &S) {
             .is_empty(),
         "a parked workflow is never ready"
     );
-    s.append_signal("a", "x", vec![], 301)
+    s.append_signal("a", "x", vec![], None, 301)
         .await
         .expect("a parked workflow still buffers signals");
     assert!(
@@ -747,7 +750,7 @@ async fn cancelling<S: Store>(s: &S) {
             .is_empty()
     );
     assert!(matches!(
-        s.append_signal("a", "x", vec![], 1).await,
+        s.append_signal("a", "x", vec![], None, 1).await,
         Err(StoreError::Finished { .. })
     ));
 }
@@ -1128,7 +1131,7 @@ async fn history_keeps_order<S: Store>(s: &S) {
     s.commit_step(step("a", 0, suspended(1, vec![], vec![])))
         .await
         .expect("commit");
-    s.append_signal("a", "x", vec![1], 300)
+    s.append_signal("a", "x", vec![1], None, 300)
         .await
         .expect("signal");
     s.commit_step(step("a", 1, suspended(1, vec![], vec![])))

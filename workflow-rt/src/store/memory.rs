@@ -349,6 +349,7 @@ impl Store for MemoryStore {
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
         let mut g = self.lock();
@@ -370,6 +371,7 @@ impl Store for MemoryStore {
             EventKind::Signal {
                 name: name.to_string(),
                 payload,
+                type_tag,
             },
         );
         g.entries[w]

@@ -338,6 +338,10 @@ pub enum EventKind {
         name: String,
         /// Its encoded payload.
         payload: Vec<u8>,
+        /// The tag of the type the payload was encoded from ([`crate::machine::type_tag`]),
+        /// checked against the type the wait expects before the payload is decoded; `None`
+        /// for a signal sent without one (an older version, a tool that sends raw bytes).
+        type_tag: Option<u64>,
     },
 }
 
@@ -703,13 +707,14 @@ pub trait Store: Send + Sync + 'static {
     fn commit_steps(&self, steps: Vec<StepCommit>)
     -> StoreFuture<'_, Vec<Result<u64, StoreError>>>;
 
-    /// Appends a signal to the workflow's inbox (and its history) and marks it ready. Returns
-    /// the event id. [`StoreError::NotFound`] or [`StoreError::Finished`] if it cannot take one.
+    /// Appends a signal to the workflow's inbox (and its history) and marks it ready, with the
+    /// tag of its payload's type (see [`EventKind::Signal`]). Returns the event id. [`StoreError::NotFound`] or [`StoreError::Finished`] if it cannot take one.
     fn append_signal<'a>(
         &'a self,
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64>;
 
@@ -829,9 +834,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        (**self).append_signal(id, name, payload, at_ms)
+        (**self).append_signal(id, name, payload, type_tag, at_ms)
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         (**self).complete_activity(done)

@@ -1531,6 +1531,7 @@ impl Store for PostgresStore {
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
@@ -1550,6 +1551,7 @@ impl Store for PostgresStore {
                     EventKind::Signal {
                         name: name.to_string(),
                         payload,
+                        type_tag,
                     },
                 )
                 .await?;

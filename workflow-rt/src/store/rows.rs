@@ -37,7 +37,17 @@ pub(super) fn event_columns(kind: EventKind) -> Result<EventColumns, StoreError>
             (EVENT_ACTIVITY, Some(int(seq)), None, Some(bytes))
         }
         EventKind::TimerFired { seq } => (EVENT_TIMER, Some(int(seq)), None, None),
-        EventKind::Signal { name, payload } => (EVENT_SIGNAL, None, Some(name), Some(payload)),
+        // A signal has no sequence number: its column holds the payload's type tag.
+        EventKind::Signal {
+            name,
+            payload,
+            type_tag,
+        } => (
+            EVENT_SIGNAL,
+            type_tag.map(|t| t as i64),
+            Some(name),
+            Some(payload),
+        ),
     })
 }
 
@@ -48,6 +58,11 @@ pub(super) fn event_from_columns(
     (kind, seq, name, payload): EventColumns,
 ) -> Result<Event, StoreError> {
     let kind = match (kind, seq.map(uint)) {
+        (EVENT_SIGNAL, _) => EventKind::Signal {
+            name: name.unwrap_or_default(),
+            payload: payload.unwrap_or_default(),
+            type_tag: seq.map(|t| t as u64),
+        },
         (EVENT_ACTIVITY, Some(seq)) => {
             let bytes = payload.unwrap_or_default();
             let result: Result<Vec<u8>, ActivityError> =
@@ -55,10 +70,6 @@ pub(super) fn event_from_columns(
             EventKind::ActivityCompleted { seq, result }
         }
         (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
-        (EVENT_SIGNAL, _) => EventKind::Signal {
-            name: name.unwrap_or_default(),
-            payload: payload.unwrap_or_default(),
-        },
         (k, _) => return Err(corrupt("event kind", k)),
     };
     Ok(Event {

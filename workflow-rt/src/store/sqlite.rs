@@ -1150,6 +1150,7 @@ impl Store for SqliteStore {
         id: &'a str,
         name: &'a str,
         payload: Vec<u8>,
+        type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
         let (id, name) = (id.to_string(), name.to_string());
@@ -1162,7 +1163,16 @@ impl Store for SqliteStore {
                 });
             }
             let detail = format!("signal {name:?} ({} bytes)", payload.len());
-            let event = insert_event(conn, &id, at_ms, EventKind::Signal { name, payload })?;
+            let event = insert_event(
+                conn,
+                &id,
+                at_ms,
+                EventKind::Signal {
+                    name,
+                    payload,
+                    type_tag,
+                },
+            )?;
             append_history(
                 conn,
                 &id,
