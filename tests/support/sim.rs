@@ -37,7 +37,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use workflow_rt::prelude::*;
-use workflow_rt::store::{HistoryKind, Store, WorkflowRecord};
+use workflow_rt::store::{
+    ActivityTask, CompleteActivity, Event, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
+    NewWorkflow, Release, RetryActivity, StepCommit, Store, StoreError, StoreFuture, TimerRow,
+    WorkflowRecord, WorkflowSummary,
+};
 use workflow_rt::testing::{Faults, FaultyStore, TestRun};
 use workflow_rt::{Clock, MemoryStore, Runtime, RuntimeError, VirtualClock, WorkflowStatus};
 
@@ -117,6 +121,8 @@ struct Shared {
     /// Attempts run, by idempotency key.
     attempts: BTreeMap<String, u32>,
     violations: Vec<String>,
+    /// The store calls of the runtime since the last event, as [`Traced`] saw them.
+    calls: Vec<String>,
 }
 
 thread_local! {
@@ -320,6 +326,204 @@ pub async fn sim_retry(ctx: WorkflowCtx, n: u64) -> u64 {
         .await;
     ctx.sleep(Duration::from_secs(1)).await;
     v.unwrap_or(FAILED)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime's store calls, in the trace
+
+/// Passes every call to the faulty store, and records it (what, on what, and how it ended) in
+/// the trace: the runtime's own decisions, not only the simulation's.
+struct Traced(Arc<FaultyStore<MemoryStore>>);
+
+fn record<'a, T: Send + 'a>(
+    call: String,
+    fut: StoreFuture<'a, T>,
+    show: impl Fn(&T) -> String + Send + 'a,
+) -> StoreFuture<'a, T> {
+    Box::pin(async move {
+        let r = fut.await;
+        let line = match &r {
+            Ok(v) => format!("{call}={}", show(v)),
+            Err(e) if e.to_string().contains("injected fault") => format!("{call}=fault"),
+            Err(e) => format!("{call}=err({e})"),
+        };
+        shared(|s| s.calls.push(line));
+        r
+    })
+}
+
+fn unit<T>(_: &T) -> String {
+    "ok".into()
+}
+
+impl Store for Traced {
+    fn create_workflow(&self, w: NewWorkflow) -> StoreFuture<'_, ()> {
+        record(format!("create({})", w.id), self.0.create_workflow(w), unit)
+    }
+    fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        record(format!("load({id})"), self.0.load_workflow(id), |r| {
+            format!("v{}", r.version)
+        })
+    }
+    fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        record(format!("inbox({id})"), self.0.load_inbox(id), |v| {
+            v.len().to_string()
+        })
+    }
+    fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        record(format!("tasks({id})"), self.0.load_tasks(id), |v| {
+            v.len().to_string()
+        })
+    }
+    fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        record(format!("timers({id})"), self.0.load_timers(id), |v| {
+            v.len().to_string()
+        })
+    }
+    fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        let call = format!("commit({}@{})", step.workflow_id, step.expected_version);
+        record(call, self.0.commit_step(step), |v| v.to_string())
+    }
+    fn commit_steps(
+        &self,
+        steps: Vec<StepCommit>,
+    ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        let ids: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{}@{}", s.workflow_id, s.expected_version))
+            .collect();
+        record(
+            format!("commits({})", ids.join(",")),
+            self.0.commit_steps(steps),
+            |v| {
+                v.iter()
+                    .map(|r| match r {
+                        Ok(v) => v.to_string(),
+                        Err(_) => "x".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        )
+    }
+    fn append_signal<'a>(
+        &'a self,
+        id: &'a str,
+        name: &'a str,
+        payload: Vec<u8>,
+        at_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        record(
+            format!("signal({id},{name})"),
+            self.0.append_signal(id, name, payload, at_ms),
+            |v| v.to_string(),
+        )
+    }
+    fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
+        let call = format!(
+            "complete({}#{}.{})",
+            done.workflow_id, done.attempt.seq, done.attempt.attempt
+        );
+        record(call, self.0.complete_activity(done), |v| v.to_string())
+    }
+    fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        let call = format!(
+            "retry({}#{}.{})",
+            retry.workflow_id, retry.seq, retry.attempt
+        );
+        record(call, self.0.retry_activity(retry), |v| v.to_string())
+    }
+    fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        record("lease".into(), self.0.lease_tasks(request), |v| {
+            v.iter()
+                .map(|t| format!("{}#{}.{}", t.workflow_id, t.seq, t.attempt))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+    fn renew_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        lease_until_ms: u64,
+    ) -> StoreFuture<'a, ()> {
+        let mut keys: Vec<String> = tasks
+            .iter()
+            .map(|t| format!("{}#{}", t.workflow_id, t.seq))
+            .collect();
+        keys.sort();
+        record(
+            format!("renew({})", keys.join(",")),
+            self.0.renew_leases(owner, tasks, lease_until_ms),
+            unit,
+        )
+    }
+    fn release_leases<'a>(
+        &'a self,
+        owner: &'a str,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        record(
+            format!("release({owner})"),
+            self.0.release_leases(owner, why, now_ms),
+            |v| v.to_string(),
+        )
+    }
+    fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        record("next_task".into(), self.0.next_task_due(names), |v| {
+            format!("{v:?}")
+        })
+    }
+    fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        record("fire".into(), self.0.fire_timers(now_ms, limit), |v| {
+            v.join(",")
+        })
+    }
+    fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        record("next_timer".into(), self.0.next_timer_due(), |v| {
+            format!("{v:?}")
+        })
+    }
+    fn ready_workflows<'a>(
+        &'a self,
+        names: &'a [String],
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        record("ready".into(), self.0.ready_workflows(names, limit), |v| {
+            v.join(",")
+        })
+    }
+    fn clear_ready<'a>(
+        &'a self,
+        id: &'a str,
+        version: u64,
+        seen_events_upto: u64,
+    ) -> StoreFuture<'a, bool> {
+        record(
+            format!("clear({id}@{version})"),
+            self.0.clear_ready(id, version, seen_events_upto),
+            |v| v.to_string(),
+        )
+    }
+    fn list_workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+    ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        record(
+            format!("list({status:?})"),
+            self.0.list_workflows(status),
+            |v| v.len().to_string(),
+        )
+    }
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        record(format!("history({id})"), self.0.history(id), |v| {
+            v.len().to_string()
+        })
+    }
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
+        self.0.wakeups()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +778,7 @@ impl Sim {
     /// Builds a runtime on the store, again until no injected fault stops it.
     async fn build(&mut self) -> Result<Runtime, String> {
         for _ in 0..200 {
-            let built = Runtime::builder(self.store.clone())
+            let built = Runtime::builder(Traced(self.store.clone()))
                 .clock(self.clock.clone())
                 .workflow(sim_seq)
                 .workflow(sim_join)
@@ -926,6 +1130,10 @@ impl Sim {
                 s.attempts.values().map(|&a| u64::from(a)).sum::<u64>(),
             )
         });
+        let calls = shared(|s| std::mem::take(&mut s.calls));
+        if !calls.is_empty() {
+            self.log(format!("  calls: {}", calls.join(" ")));
+        }
         let line = format!(
             "  now {} | {} | effects {effects} attempts {attempts} faults {}",
             self.clock.now_ms() - T0,
