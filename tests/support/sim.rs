@@ -657,6 +657,8 @@ struct Sim {
     events: usize,
     max_events: usize,
     crashes: usize,
+    /// Second workers that joined.
+    extras: u64,
     trace: Vec<String>,
 }
 
@@ -735,6 +737,7 @@ impl Sim {
             events: 0,
             max_events,
             crashes: 0,
+            extras: 0,
             trace: Vec::new(),
         };
         let plan: Vec<String> = sim
@@ -777,6 +780,11 @@ impl Sim {
 
     /// Builds a runtime on the store, again until no injected fault stops it.
     async fn build(&mut self) -> Result<Runtime, String> {
+        self.build_as(self.worker_id()).await
+    }
+
+    /// Builds a runtime named `worker` on the store.
+    async fn build_as(&mut self, worker: String) -> Result<Runtime, String> {
         for _ in 0..200 {
             let built = Runtime::builder(Traced(self.store.clone()))
                 .clock(self.clock.clone())
@@ -787,7 +795,7 @@ impl Sim {
                 .workflow(sim_retry)
                 .activity(sim_work)
                 .activity(sim_beating)
-                .worker_id(self.worker_id())
+                .worker_id(worker.clone())
                 .seed(mix(self.seed ^ 0x0001_0000))
                 .poll_interval(Duration::from_millis(10))
                 .lease_duration(Duration::from_secs(3))
@@ -796,7 +804,7 @@ impl Sim {
                 .await;
             match built {
                 Ok(rt) => {
-                    let line = format!("built runtime {}", self.worker_id());
+                    let line = format!("built runtime {worker}");
                     self.log(line);
                     return Ok(rt);
                 }
@@ -814,6 +822,9 @@ impl Sim {
     /// end.
     async fn incarnation(&mut self) -> Result<End, String> {
         let mut rt = self.build().await?;
+        // A second worker on the same store, at times: it steps workflows and runs
+        // activities alongside the first (and is dropped without shutdown when it leaves).
+        let mut extra: Option<Runtime> = None;
         self.check().await?;
         while self.events < self.max_events {
             self.events += 1;
@@ -829,11 +840,23 @@ impl Sim {
                     };
                     self.advance(&rt, by).await?;
                 }
-                57..95 => {
+                57..93 => {
                     let ms = self.rng.range(1, 50);
                     self.log(format!("e{e}: run {ms} ms"));
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
+                93..95 => match extra.take() {
+                    Some(x) => {
+                        self.log(format!("e{e}: worker {} leaves", x.worker_id()));
+                        drop(x);
+                    }
+                    None => {
+                        self.extras += 1;
+                        self.log(format!("e{e}: a second worker joins"));
+                        let name = format!("sim{}-extra{}", self.seed, self.extras);
+                        extra = Some(self.build_as(name).await?);
+                    }
+                },
                 _ => {
                     self.crashes += 1;
                     let hard = self.rng.chance(50);
@@ -862,6 +885,7 @@ impl Sim {
             self.check().await?;
         }
         self.finish(&rt).await?;
+        drop(extra);
         drop(rt);
         Ok(End::Done)
     }
