@@ -3,7 +3,10 @@
 //! timeout then takes milliseconds).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
 
 use crate::activity::BoxFuture;
 
@@ -43,6 +46,9 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to: for tests.
 ///
+/// Its sleepers wake in the order they began to wait, so that a test on a single-threaded
+/// tokio runtime with paused time runs the same way every time.
+///
 /// ```
 /// use std::time::Duration;
 /// use workflow_rt::{Clock, VirtualClock};
@@ -53,14 +59,25 @@ impl Clock for SystemClock {
 /// ```
 #[derive(Debug, Clone)]
 pub struct VirtualClock {
-    now: Arc<tokio::sync::watch::Sender<u64>>,
+    shared: Arc<VirtualTime>,
+}
+
+#[derive(Debug)]
+struct VirtualTime {
+    now: AtomicU64,
+    /// Woken at every move. (Not a `watch` channel: its receivers wait on notifiers picked at
+    /// random, which makes the order of wake-ups differ from run to run.)
+    moved: Notify,
 }
 
 impl VirtualClock {
     /// A clock reading `start_ms` (milliseconds since the Unix epoch).
     pub fn new(start_ms: u64) -> Self {
         VirtualClock {
-            now: Arc::new(tokio::sync::watch::Sender::new(start_ms)),
+            shared: Arc::new(VirtualTime {
+                now: AtomicU64::new(start_ms),
+                moved: Notify::new(),
+            }),
         }
     }
 
@@ -72,31 +89,39 @@ impl VirtualClock {
     /// Moves the clock forward; everything waiting for a deadline now passed wakes up.
     pub fn advance(&self, by: Duration) {
         let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.now.send_modify(|t| *t = t.saturating_add(ms));
+        let _ = self
+            .shared
+            .now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(ms))
+            });
+        self.shared.moved.notify_waiters();
     }
 
     /// Sets the clock (it never goes backwards: an earlier time is ignored).
     pub fn set_ms(&self, ms: u64) {
-        self.now.send_modify(|t| *t = (*t).max(ms));
+        self.shared.now.fetch_max(ms, Ordering::AcqRel);
+        self.shared.moved.notify_waiters();
     }
 }
 
 impl Clock for VirtualClock {
     fn now_ms(&self) -> u64 {
-        *self.now.borrow()
+        self.shared.now.load(Ordering::Acquire)
     }
 
     fn sleep_until(&self, deadline_ms: u64) -> BoxFuture<'static, ()> {
-        let mut rx = self.now.subscribe();
+        let shared = self.shared.clone();
         Box::pin(async move {
             loop {
-                if *rx.borrow_and_update() >= deadline_ms {
+                let moved = shared.moved.notified();
+                tokio::pin!(moved);
+                // Registered before the check: a move between the two is not missed.
+                moved.as_mut().enable();
+                if shared.now.load(Ordering::Acquire) >= deadline_ms {
                     return;
                 }
-                if rx.changed().await.is_err() {
-                    // The clock is gone: it will never reach the deadline.
-                    std::future::pending::<()>().await;
-                }
+                moved.await;
             }
         })
     }

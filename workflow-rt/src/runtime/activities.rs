@@ -333,6 +333,7 @@ impl Inner {
                 None => Box::pin(std::future::pending()),
             };
             tokio::select! {
+                biased;
                 r = &mut body => return r,
                 () = sleep => {
                     let now = self.clock.now_ms();

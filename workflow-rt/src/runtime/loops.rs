@@ -36,6 +36,7 @@ impl Inner {
             None => Box::pin(std::future::pending()),
         };
         tokio::select! {
+            biased;
             () = due => {}
             () = poke.notified() => {}
             () = tokio::time::sleep(poll) => {}

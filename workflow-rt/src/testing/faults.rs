@@ -131,11 +131,14 @@ impl<S: Store> FaultyStore<S> {
         (fault, delay)
     }
 
+    /// Runs `call` (made only when it is to reach the inner store: a store may do its work
+    /// when the call is made rather than when it is awaited, as [`crate::MemoryStore`] does)
+    /// with the fault and the delay drawn for it.
     fn run<'a, T: Send + 'a>(
         &'a self,
         what: &'static str,
         writes: bool,
-        call: StoreFuture<'a, T>,
+        call: impl FnOnce() -> StoreFuture<'a, T> + Send + 'a,
     ) -> StoreFuture<'a, T> {
         let (fault, delay) = self.draw(writes);
         Box::pin(async move {
@@ -143,12 +146,12 @@ impl<S: Store> FaultyStore<S> {
                 tokio::time::sleep(d).await;
             }
             match fault {
-                Fault::None => call.await,
+                Fault::None => call().await,
                 Fault::Before => Err(StoreError::backend(format!(
                     "injected fault: {what} failed before it reached the store"
                 ))),
                 Fault::After => {
-                    call.await?;
+                    call().await?;
                     Err(StoreError::backend(format!(
                         "injected fault: {what} took effect, then its answer was lost"
                     )))
@@ -160,15 +163,13 @@ impl<S: Store> FaultyStore<S> {
 
 impl<S: Store> Store for FaultyStore<S> {
     fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
-        self.run(
-            "create_workflow",
-            true,
-            self.inner.create_workflow(workflow),
-        )
+        self.run("create_workflow", true, move || {
+            self.inner.create_workflow(workflow)
+        })
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         let stale = self.unit() < self.faults.stale;
-        let call = self.run("load_workflow", false, self.inner.load_workflow(id));
+        let call = self.run("load_workflow", false, move || self.inner.load_workflow(id));
         Box::pin(async move {
             let fresh = call.await?;
             let mut last = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
@@ -183,22 +184,22 @@ impl<S: Store> Store for FaultyStore<S> {
         })
     }
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
-        self.run("load_inbox", false, self.inner.load_inbox(id))
+        self.run("load_inbox", false, move || self.inner.load_inbox(id))
     }
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
-        self.run("load_tasks", false, self.inner.load_tasks(id))
+        self.run("load_tasks", false, move || self.inner.load_tasks(id))
     }
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
-        self.run("load_timers", false, self.inner.load_timers(id))
+        self.run("load_timers", false, move || self.inner.load_timers(id))
     }
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
-        self.run("commit_step", true, self.inner.commit_step(step))
+        self.run("commit_step", true, move || self.inner.commit_step(step))
     }
     fn commit_steps(
         &self,
         steps: Vec<StepCommit>,
     ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
-        self.run("commit_steps", true, self.inner.commit_steps(steps))
+        self.run("commit_steps", true, move || self.inner.commit_steps(steps))
     }
     fn append_signal<'a>(
         &'a self,
@@ -208,24 +209,22 @@ impl<S: Store> Store for FaultyStore<S> {
         type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        self.run(
-            "append_signal",
-            true,
-            self.inner.append_signal(id, name, payload, type_tag, at_ms),
-        )
+        self.run("append_signal", true, move || {
+            self.inner.append_signal(id, name, payload, type_tag, at_ms)
+        })
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
-        self.run(
-            "complete_activity",
-            true,
-            self.inner.complete_activity(done),
-        )
+        self.run("complete_activity", true, move || {
+            self.inner.complete_activity(done)
+        })
     }
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
-        self.run("retry_activity", true, self.inner.retry_activity(retry))
+        self.run("retry_activity", true, move || {
+            self.inner.retry_activity(retry)
+        })
     }
     fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
-        self.run("lease_tasks", true, self.inner.lease_tasks(request))
+        self.run("lease_tasks", true, move || self.inner.lease_tasks(request))
     }
     fn renew_leases<'a>(
         &'a self,
@@ -233,11 +232,9 @@ impl<S: Store> Store for FaultyStore<S> {
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
     ) -> StoreFuture<'a, ()> {
-        self.run(
-            "renew_leases",
-            true,
-            self.inner.renew_leases(owner, tasks, lease_until_ms),
-        )
+        self.run("renew_leases", true, move || {
+            self.inner.renew_leases(owner, tasks, lease_until_ms)
+        })
     }
     fn release_leases<'a>(
         &'a self,
@@ -245,31 +242,31 @@ impl<S: Store> Store for FaultyStore<S> {
         why: Release,
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        self.run(
-            "release_leases",
-            true,
-            self.inner.release_leases(owner, why, now_ms),
-        )
+        self.run("release_leases", true, move || {
+            self.inner.release_leases(owner, why, now_ms)
+        })
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
-        self.run("next_task_due", false, self.inner.next_task_due(names))
+        self.run("next_task_due", false, move || {
+            self.inner.next_task_due(names)
+        })
     }
     fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
-        self.run("fire_timers", true, self.inner.fire_timers(now_ms, limit))
+        self.run("fire_timers", true, move || {
+            self.inner.fire_timers(now_ms, limit)
+        })
     }
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
-        self.run("next_timer_due", false, self.inner.next_timer_due())
+        self.run("next_timer_due", false, move || self.inner.next_timer_due())
     }
     fn ready_workflows<'a>(
         &'a self,
         names: &'a [String],
         limit: usize,
     ) -> StoreFuture<'a, Vec<String>> {
-        self.run(
-            "ready_workflows",
-            false,
-            self.inner.ready_workflows(names, limit),
-        )
+        self.run("ready_workflows", false, move || {
+            self.inner.ready_workflows(names, limit)
+        })
     }
     fn clear_ready<'a>(
         &'a self,
@@ -277,20 +274,20 @@ impl<S: Store> Store for FaultyStore<S> {
         version: u64,
         seen_events_upto: u64,
     ) -> StoreFuture<'a, bool> {
-        self.run(
-            "clear_ready",
-            true,
-            self.inner.clear_ready(id, version, seen_events_upto),
-        )
+        self.run("clear_ready", true, move || {
+            self.inner.clear_ready(id, version, seen_events_upto)
+        })
     }
     fn list_workflows(
         &self,
         status: Option<WorkflowStatus>,
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
-        self.run("list_workflows", false, self.inner.list_workflows(status))
+        self.run("list_workflows", false, move || {
+            self.inner.list_workflows(status)
+        })
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
-        self.run("history", false, self.inner.history(id))
+        self.run("history", false, move || self.inner.history(id))
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
         if self.faults.drop_wakeups {
