@@ -352,14 +352,7 @@ async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
         let (store, clock) = memory();
         let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(3));
         {
-            let first = builder(mode, store.clone(), clock.clone())
-                .workflow(timed)
-                .activity(work)
-                .worker_id("first")
-                .lease_duration(Duration::from_secs(60))
-                .build()
-                .await
-                .expect("build");
+            let first = worker(mode, &store, &clock, "first", Some(Duration::from_secs(60))).await;
             first
                 .start(
                     timed,
@@ -374,13 +367,7 @@ async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
             eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
             // Dropped without shutdown: like a crash, its lease stays.
         }
-        let second = builder(mode, store.clone(), clock.clone())
-            .workflow(timed)
-            .activity(work)
-            .worker_id("second")
-            .build()
-            .await
-            .expect("build");
+        let second = worker(mode, &store, &clock, "second", None).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
         let t = &store.load_tasks(id).await.expect("tasks")[0];
         assert_eq!(
@@ -403,6 +390,28 @@ async fn a_dead_workers_task_runs_again_once_its_lease_expires() {
     .await;
 }
 
+/// A runtime of `timed` and `work` named `id` on `store`, with leases of `lease` (the
+/// default if `None`).
+async fn worker(
+    mode: Mode,
+    store: &Arc<MemoryStore>,
+    clock: &VirtualClock,
+    id: &str,
+    lease: Option<Duration>,
+) -> Runtime {
+    let b = builder(mode, store.clone(), clock.clone())
+        .workflow(timed)
+        .activity(work)
+        .worker_id(id);
+    match lease {
+        Some(d) => b.lease_duration(d),
+        None => b,
+    }
+    .build()
+    .await
+    .expect("build")
+}
+
 /// The history entries of `id` of this kind.
 async fn entries(store: &MemoryStore, id: &str, kind: HistoryKind) -> Vec<String> {
     store
@@ -423,14 +432,7 @@ async fn a_lost_attempt_is_in_the_history_and_the_last_one_lost_ends_as_lost() {
         // One attempt allowed, and it hangs; its worker dies.
         let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(1));
         {
-            let first = builder(mode, store.clone(), clock.clone())
-                .workflow(timed)
-                .activity(work)
-                .worker_id("first")
-                .lease_duration(Duration::from_secs(60))
-                .build()
-                .await
-                .expect("build");
+            let first = worker(mode, &store, &clock, "first", Some(Duration::from_secs(60))).await;
             let call = Call {
                 plan: Plan { hang: 1, beats: 0 },
                 options: o,
@@ -438,13 +440,7 @@ async fn a_lost_attempt_is_in_the_history_and_the_last_one_lost_ends_as_lost() {
             first.start(timed, id, call).await.expect("start");
             eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
         }
-        let second = builder(mode, store.clone(), clock.clone())
-            .workflow(timed)
-            .activity(work)
-            .worker_id("second")
-            .build()
-            .await
-            .expect("build");
+        let second = worker(mode, &store, &clock, "second", None).await;
         clock.advance(Duration::from_secs(60));
         let out = within("result", second.handle(timed, id).result())
             .await
@@ -475,13 +471,7 @@ async fn an_attempt_stopped_by_a_shutdown_does_not_count() {
         let (store, clock) = memory();
         // One attempt allowed; it waits for a poke that comes only after the shutdown.
         let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(1));
-        let first = builder(mode, store.clone(), clock.clone())
-            .workflow(timed)
-            .activity(work)
-            .worker_id("first")
-            .build()
-            .await
-            .expect("build");
+        let first = worker(mode, &store, &clock, "first", None).await;
         let call = Call {
             plan: Plan { hang: 0, beats: 1 },
             options: o,
@@ -495,13 +485,7 @@ async fn an_attempt_stopped_by_a_shutdown_does_not_count() {
             (0, None),
             "released, and not counted"
         );
-        let second = builder(mode, store.clone(), clock.clone())
-            .workflow(timed)
-            .activity(work)
-            .worker_id("second")
-            .build()
-            .await
-            .expect("build");
+        let second = worker(mode, &store, &clock, "second", None).await;
         eventually("attempt 1 runs again", || async { seen(id).len() == 2 }).await;
         let beats = BEATS.load(std::sync::atomic::Ordering::SeqCst);
         POKE.notify_one();

@@ -838,37 +838,32 @@ trait Conn: Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>>;
 }
 
-impl Conn for deadpool_postgres::Object {
-    fn statement<'a>(
-        &'a self,
-        sql: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>> {
-        Box::pin(self.prepare_cached(sql))
-    }
-    fn rows<'a>(
-        &'a self,
-        stmt: &'a Statement,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>> {
-        Box::pin(self.query(stmt, params))
-    }
+/// A pooled connection and a transaction both run statements, through their own
+/// statement caches.
+macro_rules! conn {
+    ($t:ty) => {
+        impl Conn for $t {
+            fn statement<'a>(
+                &'a self,
+                sql: &'a str,
+            ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>>
+            {
+                Box::pin(self.prepare_cached(sql))
+            }
+            fn rows<'a>(
+                &'a self,
+                stmt: &'a Statement,
+                params: &'a [&'a (dyn ToSql + Sync)],
+            ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>>
+            {
+                Box::pin(self.query(stmt, params))
+            }
+        }
+    };
 }
 
-impl Conn for Transaction<'_> {
-    fn statement<'a>(
-        &'a self,
-        sql: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Statement, tokio_postgres::Error>> + Send + 'a>> {
-        Box::pin(self.prepare_cached(sql))
-    }
-    fn rows<'a>(
-        &'a self,
-        stmt: &'a Statement,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>> {
-        Box::pin(self.query(stmt, params))
-    }
-}
+conn!(deadpool_postgres::Object);
+conn!(Transaction<'_>);
 
 /// The columns of new tasks, as arrays for `unnest`.
 #[derive(Default)]
