@@ -206,6 +206,73 @@ async fn raw(url: &str, schema: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Prints what the workflows that have not finished wait for, and their rows, for a failure.
+async fn describe_unfinished(db: &tokio_postgres::Client) {
+    let rows = db
+        .query(
+            "SELECT id, status, version, ready, last_event, history_len FROM workflows \
+             WHERE status <> 1 ORDER BY id LIMIT 10",
+            &[],
+        )
+        .await
+        .expect("unfinished");
+    eprintln!("{} unfinished workflows (first 10):", rows.len());
+    for r in rows {
+        let id: String = r.get(0);
+        let (status, version, ready, last, hist): (i16, i64, bool, i64, i64) =
+            (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        eprintln!(
+            "  {id}: status {status}, version {version}, ready {ready}, last_event {last}, history {hist}"
+        );
+        for t in db
+            .query(
+                "SELECT seq, attempt, lease_owner, lease_until, visible_at, due FROM tasks WHERE workflow_id = $1",
+                &[&id],
+            )
+            .await
+            .expect("tasks")
+        {
+            let (seq, attempt, owner, until, visible, due): (i64, i64, Option<String>, Option<i64>, i64, i64) =
+                (t.get(0), t.get(1), t.get(2), t.get(3), t.get(4), t.get(5));
+            eprintln!("    task {seq}: attempt {attempt}, owner {owner:?}, lease until {until:?}, visible {visible}, due {due}");
+        }
+        for e in db
+            .query(
+                "SELECT id, kind, seq, name FROM events WHERE workflow_id = $1",
+                &[&id],
+            )
+            .await
+            .expect("events")
+        {
+            let (eid, kind, seq, name): (i64, i16, Option<i64>, Option<String>) =
+                (e.get(0), e.get(1), e.get(2), e.get(3));
+            eprintln!("    event {eid}: kind {kind}, seq {seq:?}, name {name:?}");
+        }
+        for t in db
+            .query(
+                "SELECT seq, fire_at FROM timers WHERE workflow_id = $1",
+                &[&id],
+            )
+            .await
+            .expect("timers")
+        {
+            let (seq, at): (i64, i64) = (t.get(0), t.get(1));
+            eprintln!("    timer {seq}: fires at {at}");
+        }
+        for h in db
+            .query(
+                "SELECT n, kind, detail FROM history WHERE workflow_id = $1 ORDER BY n DESC LIMIT 4",
+                &[&id],
+            )
+            .await
+            .expect("history")
+        {
+            let (n, kind, detail): (i64, String, String) = (h.get(0), h.get(1), h.get(2));
+            eprintln!("    history {n} {kind}: {detail}");
+        }
+    }
+}
+
 /// How many activity tasks `worker` holds leases on: attempts running, or finished with their
 /// results not yet committed. Right after a kill, the work the kill interrupted.
 async fn leased_tasks(db: &tokio_postgres::Client, worker: &str) -> i64 {
@@ -427,11 +494,15 @@ async fn three_workers_killed_many_times_on_postgres() {
     }
 
     // The last runs finish everything: each exits once every workflow has completed.
+    // (A bound against a hang, not a timing: generous for a loaded machine.)
     let mut finished = Vec::new();
     for w in &mut workers {
-        finished.push(wait_with_timeout(&mut w.process, Duration::from_secs(60)));
+        finished.push(wait_with_timeout(&mut w.process, Duration::from_secs(150)));
     }
     stop.store(true, Ordering::SeqCst);
+    if finished != vec![true; CHILDREN] {
+        describe_unfinished(&db).await;
+    }
     let signals_sent = sender.await.expect("the sender");
     assert_eq!(
         finished,
