@@ -966,11 +966,10 @@ async fn committer(
 
 /// Commits the steps of many workflows in one transaction, in one round trip: `BEGIN`, each
 /// step's statement and `COMMIT` are pipelined on one connection, so the log is flushed once
-/// for all of them. Each step succeeds or fails on its own, as alone: a step's statement is
-/// atomic by itself, so one that ends up outside the transaction (its statement was prepared
-/// only after `COMMIT` went out, or `BEGIN` failed) is still right. Should a statement fail
-/// with an error (which aborts the transaction, and makes `COMMIT` a rollback), each step is
-/// committed again alone.
+/// for all of them. Each step succeeds or fails on its own, as alone (a step's statement is
+/// atomic by itself, so should `BEGIN` fail, each one committed on its own is still right).
+/// Should a statement fail with an error (which aborts the transaction, and makes `COMMIT` a
+/// rollback), each step is committed again alone.
 async fn commit_batch(pool: &Pool, notices: &Notices, mut batch: Vec<Queued>) {
     let client = match pool.get().await {
         Ok(c) => c,
@@ -991,6 +990,21 @@ async fn commit_batch(pool: &Pool, notices: &Notices, mut batch: Vec<Queued>) {
     // Rows are locked in id order, so that two batches sharing workflows never wait for each
     // other in a circle.
     batch.sort_by(|a, b| a.0.workflow_id.cmp(&b.0.workflow_id));
+    // Every statement prepared first: each is then sent at once, between `BEGIN` and
+    // `COMMIT`, never after (where it would commit on its own, and a rollback of the batch
+    // would not undo it).
+    let prepared = futures_util::future::join_all(
+        batch
+            .iter()
+            .map(|(step, _)| commit_or_prepare(&client, notices, step, true)),
+    )
+    .await;
+    if let Some(Err(e)) = prepared.into_iter().find(Result::is_err) {
+        for (_, reply) in batch {
+            let _ = reply.send(Err(e.clone()));
+        }
+        return;
+    }
     let (begun, results, committed) = futures_util::future::join3(
         client.batch_execute("BEGIN"),
         futures_util::future::join_all(
@@ -1051,6 +1065,17 @@ async fn commit_batch(pool: &Pool, notices: &Notices, mut batch: Vec<Queued>) {
 /// the row's lock: should one commit while this statement waits for that lock, PostgreSQL
 /// re-reads the row, and the flag counts the event.
 async fn commit(c: &impl Conn, notices: &Notices, step: &StepCommit) -> Result<u64, StoreError> {
+    commit_or_prepare(c, notices, step, false).await
+}
+
+/// [`commit`], or (`prepare_only`) only prepare its statement on `c`, so that a later
+/// [`commit`] on `c` sends it at its first poll.
+async fn commit_or_prepare(
+    c: &impl Conn,
+    notices: &Notices,
+    step: &StepCommit,
+    prepare_only: bool,
+) -> Result<u64, StoreError> {
     const NONE: &[ActivityTask] = &[];
     const NO_TIMERS: &[TimerRow] = &[];
     let id = step.workflow_id.as_str();
@@ -1263,6 +1288,9 @@ async fn commit(c: &impl Conn, notices: &Notices, step: &StepCommit) -> Result<u
     }
 
     let stmt = c.statement(&sql).await.db()?;
+    if prepare_only {
+        return Ok(0);
+    }
     let rows = c.rows(&stmt, &p.values).await.db()?;
     if let Some(row) = rows.first() {
         return Ok(uint(row.try_get(0).db()?));
