@@ -13,6 +13,10 @@ mod checkout;
 #[allow(dead_code)]
 mod bench;
 
+#[path = "../examples/timers.rs"]
+#[allow(dead_code)]
+mod timers;
+
 #[path = "../examples/upgrade.rs"]
 #[allow(dead_code)]
 mod upgrade;
@@ -336,4 +340,37 @@ async fn the_upgrade_example_moves_old_runs_to_v2_or_keeps_them_on_v1() {
         (migrated, pinned)
     })
     .await;
+}
+
+/// The timers benchmark's own code at small sizes, both shapes (one sleep per workflow; ten
+/// joined): every workflow completes and every figure makes sense (so `cargo run --release
+/// --example timers` cannot rot unnoticed). No timing is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timers_benchmark_runs_at_small_sizes() {
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let quick = timers::Options::from_args(&args(&["--quick"])).expect("options");
+    assert_eq!((quick.workflows, quick.join), (2_000, 1));
+    let joined = timers::Options::from_args(&args(&["--join", "10"])).expect("options");
+    assert_eq!((joined.workflows, joined.join), (10_000, 10));
+    assert!(timers::Options::from_args(&args(&["--join", "0"])).is_err());
+    assert!(timers::Options::from_args(&args(&["--spread", "x"])).is_err());
+    for a in [
+        &["--workflows", "500", "--spread", "0.5"][..],
+        &["--workflows", "50", "--join", "10", "--spread", "0.5"][..],
+    ] {
+        let options = timers::Options::from_args(&args(a)).expect("options");
+        let (prepared, f) =
+            support::within_secs(120, "the timers benchmark", timers::run(&options))
+                .await
+                .expect("the benchmark");
+        assert!(prepared.took > Duration::ZERO && prepared.file_bytes > 0);
+        assert_eq!(
+            (f.workflows, f.timers),
+            (options.workflows, options.timers_total())
+        );
+        assert!(f.fired_per_s.is_finite() && f.fired_per_s > 0.0, "{f:?}");
+        assert!(f.p99_late <= f.worst_late, "{f:?}");
+        assert!(f.p99_past_backlog <= f.worst_past_backlog, "{f:?}");
+        assert!(f.worst_past_backlog <= f.worst_late, "{f:?}");
+    }
 }

@@ -108,7 +108,8 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How many read connections to keep open (default 4).
+    /// How many read connections to keep open (default 4): also how many reads run at once
+    /// (the others wait for one to finish).
     pub fn readers(mut self, n: usize) -> Self {
         self.readers = n.max(1);
         self
@@ -166,6 +167,7 @@ impl SqliteStoreBuilder {
             path: self.path.clone(),
             busy_timeout: self.busy_timeout,
             keep: self.readers,
+            turns: Arc::new(tokio::sync::Semaphore::new(self.readers)),
             idle: Mutex::new(Vec::new()),
         });
         // One read connection ready at once: the first reads after a restart (the ones that
@@ -292,27 +294,33 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on a read connection, on a blocking thread.
+    /// Runs `f` on a read connection, on a blocking thread. At most as many reads run at once
+    /// as the pool keeps connections; the others wait their turn without a thread: a burst of
+    /// reads (hundreds of workflows woken at once) reuses the pool's connections, with their
+    /// prepared statements and page caches, instead of opening (and closing) one per read.
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let pool = self.readers.clone();
-        let run = move || {
+        let run = move |pool: Arc<ReaderPool>| {
             let conn = pool.take()?;
             let r = f(&conn);
             pool.put(conn);
             r
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                let task = h.spawn_blocking(run);
-                Box::pin(async move {
-                    task.await
-                        .unwrap_or_else(|e| Err(StoreError::backend_with("read task failed", e)))
+            Ok(h) => Box::pin(async move {
+                // The semaphore is never closed.
+                let permit = pool.turns.clone().acquire_owned().await.ok();
+                h.spawn_blocking(move || {
+                    let _turn = permit;
+                    run(pool)
                 })
-            }
-            Err(_) => Box::pin(std::future::ready(run())),
+                .await
+                .unwrap_or_else(|e| Err(StoreError::backend_with("read task failed", e)))
+            }),
+            Err(_) => Box::pin(std::future::ready(run(pool))),
         }
     }
 }
@@ -599,6 +607,8 @@ struct ReaderPool {
     path: PathBuf,
     busy_timeout: Duration,
     keep: usize,
+    /// One per connection kept: a read takes one before it takes a thread.
+    turns: Arc<tokio::sync::Semaphore>,
     idle: Mutex<Vec<Connection>>,
 }
 
