@@ -145,7 +145,10 @@ async fn resume_once(path: &std::path::Path, id: &str) -> anyhow::Result<(Durati
     let begin = Instant::now();
     let rec = store.load_workflow(id).await?;
     let snapshot = Snapshot::decode(&rec.snapshot)?;
-    snapshot.check(<chain as Workflow>::NAME, <chain as Workflow>::FINGERPRINT)?;
+    snapshot.check(
+        <chain as Workflow>::NAME,
+        <chain as Workflow>::fingerprint(),
+    )?;
     let mut state: <chain as Workflow>::State = snapshot.decode_state()?;
     let pending: Pending = postcard::from_bytes(rec.pending.as_deref().unwrap_or_default())?;
     let wake = pending.try_resolve(&mut |_| {

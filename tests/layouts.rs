@@ -47,7 +47,7 @@ async fn reminder(ctx: WorkflowCtx, days: u64) -> u64 {
 async fn edited(ctx: WorkflowCtx, days: u64) -> u64 {
     let twice = days * 2;
     ctx.sleep(Duration::from_secs(days * 86_400)).await;
-    twice
+    twice + days
 }
 
 /// ...and the same change with its version bumped.
@@ -55,7 +55,7 @@ async fn edited(ctx: WorkflowCtx, days: u64) -> u64 {
 async fn bumped(ctx: WorkflowCtx, days: u64) -> u64 {
     let twice = days * 2;
     ctx.sleep(Duration::from_secs(days * 86_400)).await;
-    twice
+    twice + days
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn the_lock_demo_workflows_run_restored_at_every_await() {
             .run(),
         TestRun::new(edited, "e", 2).run(),
     ] {
-        assert_eq!(out.expect("run").output, 4);
+        assert_eq!(out.expect("run").output, 6);
     }
     for out in [
         TestRun::new(bumped, "b", 2)
@@ -128,6 +128,6 @@ fn the_lock_demo_workflows_run_restored_at_every_await() {
             .run(),
         TestRun::new(bumped, "b", 2).run(),
     ] {
-        assert_eq!(out.expect("run").output, 4);
+        assert_eq!(out.expect("run").output, 6);
     }
 }

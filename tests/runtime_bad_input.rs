@@ -36,7 +36,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
     let state = <call_echo as Workflow>::start(x);
     let snapshot = Snapshot::encode(
         <call_echo as Workflow>::NAME,
-        <call_echo as Workflow>::FINGERPRINT,
+        <call_echo as Workflow>::fingerprint(),
         step,
         ctx,
         &state,

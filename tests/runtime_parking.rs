@@ -44,8 +44,8 @@ async fn parked(store: &dyn Store, id: &str) -> bool {
 async fn a_snapshot_from_other_code_is_parked_until_that_code_comes_back() {
     both_modes(async |mode| {
         assert_ne!(
-            <greeter_v1 as Workflow>::FINGERPRINT,
-            <greeter_v2 as Workflow>::FINGERPRINT
+            <greeter_v1 as Workflow>::fingerprint(),
+            <greeter_v2 as Workflow>::fingerprint()
         );
         let (store, clock): (Arc<MemoryStore>, VirtualClock) = memory();
         let v1 = builder(mode, store.clone(), clock.clone())

@@ -317,13 +317,15 @@ pub fn generate(
         ctx: &wf.ctx,
     };
     let step_body = emitter.body();
-    let wf_ctx = mixed("__wf_ctx");
+    let wf_call = mixed("__wf_call");
     let wf_state = mixed("__wf_state");
     let wf_wake = mixed("__wf_wake");
 
     // The description.
     let desc = crate::describe::describe(wf, wf_name, version, low, &variants, krate);
-    let fingerprint = desc.fingerprint;
+    let legacy = desc.legacy;
+    let head = desc.head;
+    let written = desc.written;
     let desc_tokens = desc.tokens;
     let version = proc_macro2::Literal::u32_unsuffixed(version);
 
@@ -381,13 +383,17 @@ pub fn generate(
             // user's function name, used as is.
             #[allow(non_snake_case)]
             #(#lints)*
-            fn __wf_step(#wf_state: &mut #state, #wf_ctx: &#krate::WorkflowCtx, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {
+            fn __wf_step(#wf_state: &mut #state, #wf_call: ::core::result::Result<&#krate::WorkflowCtx, &mut #krate::__private::Probe>, mut #wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<#output> {
                 #step_body
             }
 
             #serde_impls
 
             #desc_tokens
+
+            /// The fingerprint of the saved variables' names and types as written, which
+            /// earlier releases stored: runs stored under it are still read.
+            const __WF_LEGACY_FINGERPRINT: u64 = #legacy;
 
             /// Shown as JSON, so that the saved types need not implement `Debug`.
             #[automatically_derived]
@@ -401,7 +407,6 @@ pub fn generate(
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
                 const VERSION: u32 = #version;
-                const FINGERPRINT: u64 = #fingerprint;
                 const ACTIVITIES: &'static [&'static str] = &[#(#activity_names),*];
                 type Input = #input_ty;
                 type Output = #output;
@@ -410,7 +415,7 @@ pub fn generate(
                     #start_body
                 }
                 fn resume(__wf_state: &mut Self::State, __wf_ctx: &#krate::WorkflowCtx, __wf_wake: ::core::option::Option<#krate::__private::Resolution>) -> #krate::__private::Step<Self::Output> {
-                    let __wf_result = __wf_step(__wf_state, __wf_ctx, __wf_wake);
+                    let __wf_result = __wf_step(__wf_state, ::core::result::Result::Ok(__wf_ctx), __wf_wake);
                     if let #krate::__private::Step::Completed(_) = &__wf_result {
                         *__wf_state = #state::Returned;
                     }
@@ -418,6 +423,14 @@ pub fn generate(
                 }
                 fn description() -> &'static #krate::Description {
                     &__WF_DESCRIPTION
+                }
+                fn layout() -> &'static #krate::Layout {
+                    static __WF_LAYOUT: ::std::sync::OnceLock<#krate::Layout> = ::std::sync::OnceLock::new();
+                    __WF_LAYOUT.get_or_init(|| {
+                        #krate::__private::layout::<#name>(#head, __WF_LEGACY_FINGERPRINT, #written, |__wf_p| {
+                            let _ = __wf_step(&mut #state::Poisoned, ::core::result::Result::Err(__wf_p), ::core::option::Option::None);
+                        })
+                    })
                 }
                 fn is_failure(__wf_output: &Self::Output) -> bool {
                     #[allow(unused_imports)]

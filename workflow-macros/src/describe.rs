@@ -29,8 +29,14 @@ use crate::lower::ir::{Var, compact};
 
 pub struct Described {
     pub tokens: TokenStream,
-    /// The fingerprint, a const `u64` expression.
-    pub fingerprint: TokenStream,
+    /// The fingerprint earlier releases computed (names and types as written), a const `u64`
+    /// expression: runs stored under it are still read.
+    pub legacy: TokenStream,
+    /// The states' names and await kinds, hashed with the traced shapes into the fingerprint.
+    pub head: String,
+    /// The text the legacy fingerprint hashes (the saved variables' names and types as
+    /// written), hashed instead of the shapes when the types cannot be traced.
+    pub written: String,
 }
 
 /// The activities `A` of the `ActivityOk<A>` in `ty`, as their paths.
@@ -64,6 +70,15 @@ fn type_text(v: &Var) -> String {
     }
 }
 
+/// The type shown in the description: as written, or `<inferred>` for a variable saved with
+/// the type the compiler inferred.
+fn shown_type(v: &Var) -> String {
+    match &v.ty {
+        Some(_) => type_text(v),
+        None => "<inferred>".to_string(),
+    }
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for b in bytes {
@@ -91,6 +106,7 @@ pub fn describe(
     krate: &TokenStream,
 ) -> Described {
     let mut canon = canonical_header(wf_name, version);
+    let mut head = canonical_header(wf_name, version);
     let mut states = Vec::new();
     // Start.
     let start_vars: Vec<(String, String)> = low
@@ -103,6 +119,12 @@ pub fn describe(
         canon.push_str(&format!(" {n}:{t}"));
     }
     canon.push('\n');
+    head.push_str("Start\n");
+    let start_vars = low
+        .params
+        .iter()
+        .map(|v| (v.display_name(), shown_type(v)))
+        .collect();
     states.push((String::from("Start"), None, start_vars));
     for (k, site) in low.awaits().iter().enumerate() {
         let vars: Vec<(String, String)> = low.fields[k]
@@ -114,6 +136,11 @@ pub fn describe(
             canon.push_str(&format!(" {n}:{t}"));
         }
         canon.push('\n');
+        head.push_str(&format!("{} {}\n", variants[k], site.kind.as_str()));
+        let vars = low.fields[k]
+            .iter()
+            .map(|v| (v.display_name(), shown_type(v)))
+            .collect();
         states.push((variants[k].to_string(), Some(site), vars));
     }
     let returned = states.len() as u16;
@@ -128,7 +155,7 @@ pub fn describe(
     }
     activities.sort_by_key(|p| quote!(#p).to_string());
     activities.dedup_by_key(|p| quote!(#p).to_string());
-    let fingerprint = if activities.is_empty() {
+    let legacy = if activities.is_empty() {
         quote!(#base)
     } else {
         quote!(#krate::__private::fold_fingerprint(
@@ -181,6 +208,7 @@ pub fn describe(
         .collect();
     let packed = proc_macro2::Literal::byte_string(&bytes);
     let version_lit = proc_macro2::Literal::u32_unsuffixed(version);
+    let wf_ident = &wf.func.sig.ident;
     let tokens = quote! {
         const __WF_TRANSITIONS: [(u16, u16); #n] = #krate::__private::transitions::<#n>(#packed);
         static __WF_DESCRIPTION: #krate::__private::Description = #krate::__private::Description {
@@ -188,11 +216,13 @@ pub fn describe(
             version: #version_lit,
             states: &[#(#state_tokens),*],
             transitions: &__WF_TRANSITIONS,
-            fingerprint: #fingerprint,
+            layout: <#wf_ident as #krate::Workflow>::layout,
         };
     };
     Described {
         tokens,
-        fingerprint,
+        legacy,
+        head,
+        written: canon,
     }
 }

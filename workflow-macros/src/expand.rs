@@ -145,7 +145,6 @@ fn fallback(
             impl #krate::Workflow for #name {
                 const NAME: &'static str = #wf_name;
                 const VERSION: u32 = #version;
-                const FINGERPRINT: u64 = 0;
                 const ACTIVITIES: &'static [&'static str] = &[];
                 type Input = #input;
                 type Output = #output;
@@ -155,6 +154,9 @@ fn fallback(
                     ::core::unreachable!("this workflow did not compile")
                 }
                 fn description() -> &'static #krate::Description {
+                    ::core::unreachable!("this workflow did not compile")
+                }
+                fn layout() -> &'static #krate::Layout {
                     ::core::unreachable!("this workflow did not compile")
                 }
                 fn is_failure(_: &Self::Output) -> bool {

@@ -20,7 +20,8 @@ fn expand_with(args: &str, src: &str) -> String {
     prettyplease::unparse(&file)
 }
 
-/// The fingerprint's const expression (`FINGERPRINT`'s value, up to its `;`).
+/// The legacy fingerprint's const expression (`__WF_LEGACY_FINGERPRINT`'s value, up to its `;`): the
+/// hash of the names and types as written, which the runtime completes with the traced shapes.
 fn fingerprint_expr(src: &str) -> String {
     fingerprint_expr_with("", src)
 }
@@ -29,9 +30,9 @@ fn fingerprint_expr(src: &str) -> String {
 fn fingerprint_expr_with(args: &str, src: &str) -> String {
     let out = expand_with(args, src);
     let start = out
-        .find("const FINGERPRINT: u64 =")
+        .find("const __WF_LEGACY_FINGERPRINT: u64 =")
         .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"));
-    let rest = &out[start + "const FINGERPRINT: u64 =".len()..];
+    let rest = &out[start + "const __WF_LEGACY_FINGERPRINT: u64 =".len()..];
     let end = rest.find(';').expect("the const ends");
     rest[..end].split_whitespace().collect::<Vec<_>>().join(" ")
 }

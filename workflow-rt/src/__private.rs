@@ -15,6 +15,7 @@ pub use crate::activity::BoxFuture;
 pub use crate::context::WorkflowCtx;
 pub use crate::durable::{Durable, Pending, Resolution};
 pub use crate::error::ResumeError;
+pub use crate::layout::{Probe, layout};
 pub use crate::state_serde::{
     FieldReader, StateFields, StateVariants, deserialize_state, no_such_variant, ser_field,
     ser_input,

@@ -22,9 +22,8 @@ pub trait Activity: Copy + Send + Sync + 'static {
     /// What the activity returns: a `Result<O, E>` where `E: Into<ActivityError>`.
     type Output: ActivityResult + Send + 'static;
     /// A hash of [`Self::Output`] as written, which `#[workflow]` folds into the
-    /// [`crate::Workflow::FINGERPRINT`] of a workflow that saves this activity's value across an
-    /// await: changing the return type then makes old snapshots refuse to load instead of
-    /// decoding wrong. `#[activity]` sets it; a hand-written impl keeps the default 0 unless it
+    /// [`crate::Layout::legacy_fingerprint`] of a workflow that saves this activity's value
+    /// across an await (the fingerprint itself traces the type's shape). `#[activity]` sets it; a hand-written impl keeps the default 0 unless it
     /// changes the value itself when it changes its output type.
     const OUTPUT_FINGERPRINT: u64 = 0;
     /// Runs the activity's body once.

@@ -40,6 +40,7 @@ mod activity;
 mod context;
 mod durable;
 mod error;
+mod layout;
 mod workflow;
 
 mod clock;
@@ -71,6 +72,7 @@ pub use context::{
     SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use error::{Failure, ResumeError, WorkflowError};
+pub use layout::Layout;
 pub use runtime::{Builder, Handle, Limits, Runtime, RuntimeError, StrandedRun, WorkflowState};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};

@@ -79,7 +79,7 @@ pub struct Snapshot {
     pub workflow: String,
     /// The [`crate::Workflow::VERSION`] of the code that wrote it (1 in format 1).
     pub version: u32,
-    /// The [`crate::Workflow::FINGERPRINT`] of the code that wrote it.
+    /// The [`crate::Workflow::fingerprint`] of the code that wrote it.
     pub fingerprint: u64,
     /// How many steps had been committed when it was written.
     pub step: u64,
@@ -216,6 +216,21 @@ impl Snapshot {
         };
         out.extend_from_slice(&self.state);
         out
+    }
+
+    /// Checks that the code of `workflow` with `layout` may resume this snapshot: the names
+    /// match and the layout accepts the stored fingerprint ([`crate::Layout::accepts`]).
+    pub fn check_layout(
+        &self,
+        workflow: &str,
+        layout: &crate::Layout,
+    ) -> Result<(), SnapshotError> {
+        let fingerprint = if layout.accepts(self.fingerprint) {
+            self.fingerprint
+        } else {
+            layout.fingerprint
+        };
+        self.check(workflow, fingerprint)
     }
 
     /// Checks that the code of `workflow` with `fingerprint` may resume this snapshot.

@@ -126,7 +126,7 @@ pub(crate) fn encode<W: Workflow>(
     ctx: CtxState,
 ) -> Result<Vec<u8>, SnapshotError> {
     catch_unwind(AssertUnwindSafe(|| {
-        Snapshot::encode_version(W::NAME, W::VERSION, W::FINGERPRINT, step, ctx, state)
+        Snapshot::encode_version(W::NAME, W::VERSION, W::fingerprint(), step, ctx, state)
     }))
     .unwrap_or_else(|panic| {
         Err(SnapshotError::Encode(format!(
@@ -141,7 +141,7 @@ pub(crate) fn encode<W: Workflow>(
 /// `Deserialize` impl is an error, not a crash).
 pub(crate) fn restore<W: Workflow>(bytes: &[u8]) -> Result<(Snapshot, W::State), SnapshotError> {
     let snapshot = Snapshot::decode(bytes)?;
-    snapshot.check(W::NAME, W::FINGERPRINT)?;
+    snapshot.check_layout(W::NAME, W::layout())?;
     if snapshot.version != W::VERSION {
         return Err(SnapshotError::WrongVersion {
             workflow: W::NAME.to_string(),

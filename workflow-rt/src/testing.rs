@@ -673,7 +673,7 @@ impl<W: Workflow> TestRun<W> {
     /// let run = TestRun::new(nap, "n", 5).record_snapshots(true).run()?;
     /// // What a store would hold at the sleep: the envelope and the tree it waits on.
     /// let (state, ctx) = run.snapshots[1].decode(nap)?;
-    /// let bytes = workflow_rt::machine::Snapshot::encode("nap", <nap as Workflow>::FINGERPRINT, 1, ctx, &state).unwrap();
+    /// let bytes = workflow_rt::machine::Snapshot::encode("nap", <nap as Workflow>::fingerprint(), 1, ctx, &state).unwrap();
     /// let snapshot = workflow_rt::machine::Snapshot::decode(&bytes).unwrap();
     /// let resumed = TestRun::resume_from(nap, "n", snapshot, Some(run.commands[0].clone())).run()?;
     /// assert_eq!((resumed.output, resumed.steps), (5, 2));
@@ -1248,7 +1248,7 @@ impl<W: Workflow> TestRun<W> {
                     reason,
                 };
                 snapshot
-                    .check(W::NAME, W::FINGERPRINT)
+                    .check_layout(W::NAME, W::layout())
                     .map_err(|e| refused(e.to_string()))?;
                 if snapshot.version != W::VERSION {
                     return Err(refused(format!(
@@ -2034,7 +2034,6 @@ mod tests {
 
     impl Workflow for Script {
         const NAME: &'static str = "script";
-        const FINGERPRINT: u64 = 1;
         type Input = Vec<Op>;
         type Output = Result<Vec<String>, WorkflowError>;
         type State = ScriptState;
@@ -2080,13 +2079,18 @@ mod tests {
             Step::Completed(Ok(out))
         }
 
+        fn layout() -> &'static crate::Layout {
+            static LAYOUT: crate::Layout = crate::Layout::fixed(1);
+            &LAYOUT
+        }
+
         fn description() -> &'static crate::Description {
             static D: crate::Description = crate::Description {
                 workflow: "script",
                 version: 1,
                 states: &[],
                 transitions: &[],
-                fingerprint: 1,
+                layout: <Script as Workflow>::layout,
             };
             &D
         }
@@ -2650,7 +2654,6 @@ mod tests {
         }
         impl Workflow for Lossy {
             const NAME: &'static str = "lossy";
-            const FINGERPRINT: u64 = 2;
             type Input = ();
             type Output = u8;
             type State = LossyState;
@@ -2664,13 +2667,18 @@ mod tests {
             ) -> Step<u8> {
                 Step::Completed(state.0)
             }
+            fn layout() -> &'static crate::Layout {
+                static LAYOUT: crate::Layout = crate::Layout::fixed(2);
+                &LAYOUT
+            }
+
             fn description() -> &'static crate::Description {
                 static D: crate::Description = crate::Description {
                     workflow: "lossy",
                     version: 1,
                     states: &[],
                     transitions: &[],
-                    fingerprint: 2,
+                    layout: <Lossy as Workflow>::layout,
                 };
                 &D
             }

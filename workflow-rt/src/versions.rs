@@ -129,6 +129,8 @@ pub(crate) trait ErasedMigration: Send + Sync {
     fn to_workflow(&self) -> &'static str;
     /// The version and fingerprint it migrates from.
     fn from(&self) -> (u32, u64);
+    /// Whether it migrates runs stored under `fingerprint` (its `from` layout accepts it).
+    fn accepts_from(&self, fingerprint: u64) -> bool;
     /// The version and fingerprint it migrates to.
     fn to(&self) -> (u32, u64);
     /// Migrates the run in `snapshot` (of the `from` code), waiting on `pending`: the new
@@ -177,11 +179,15 @@ where
     }
 
     fn from(&self) -> (u32, u64) {
-        (A::VERSION, A::FINGERPRINT)
+        (A::VERSION, A::fingerprint())
+    }
+
+    fn accepts_from(&self, fingerprint: u64) -> bool {
+        A::layout().accepts(fingerprint)
     }
 
     fn to(&self) -> (u32, u64) {
-        (B::VERSION, B::FINGERPRINT)
+        (B::VERSION, B::fingerprint())
     }
 
     fn migrate(
@@ -209,7 +215,7 @@ pub(crate) fn migrate_typed<A: Workflow, B: Workflow>(
         })
     };
     snapshot
-        .check(A::NAME, A::FINGERPRINT)
+        .check_layout(A::NAME, A::layout())
         .map_err(|e| failed(e.to_string()))?;
     let from_state = state_name(A::description(), &snapshot.state);
     let old = step::decode_state::<A>(snapshot).map_err(|e| failed(e.to_string()))?;

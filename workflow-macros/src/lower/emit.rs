@@ -146,6 +146,22 @@ impl Emitter<'_> {
         encoded.sort();
         encoded.dedup();
         let witnesses = encoded.iter().map(|v| derived(self.prog.var(*v), *v, "w"));
+        // Probing: each variable saved without a written type, with the state that saves it,
+        // reported through its witness (whose type rustc infers from the rest of the body).
+        let probes = (0..self.prog.awaits.len()).flat_map(|k| {
+            let index = (k + 1) as u32;
+            self.live
+                .saved(self.prog, k)
+                .iter()
+                .filter(|v| self.prog.var(**v).ty.is_none())
+                .map(move |v| {
+                    let var = self.prog.var(*v);
+                    let w = derived(var, *v, "w");
+                    let key = var.plain_name();
+                    quote!(__wf_probe.field(&#w, #index, #key);)
+                })
+        });
+        let wf_call = mixed("__wf_call");
         let value_slots = self
             .prog
             .order
@@ -176,6 +192,13 @@ impl Emitter<'_> {
             #(let mut #witnesses = ::core::option::Option::None;)*
             #(let mut #slots = ::core::option::Option::None;)*
             #(let mut #value_slots = ::core::option::Option::None;)*
+            let #wf_ctx: &#krate::WorkflowCtx = match #wf_call {
+                ::core::result::Result::Ok(__wf_c) => __wf_c,
+                ::core::result::Result::Err(__wf_probe) => {
+                    #(#probes)*
+                    return #krate::__private::Step::Failed(#krate::__private::ResumeError::NotResumable(::std::string::String::new()));
+                }
+            };
             // The context under the name the body uses; a body may not use it at all.
             #[allow(unused_variables)]
             let #ctx: &#krate::WorkflowCtx = #wf_ctx;

@@ -168,6 +168,8 @@ impl Builder {
     /// (with [`Builder::activity`], before or after): [`Builder::build`] fails with
     /// [`RuntimeError::MissingActivity`] otherwise, unless [`Builder::allow_missing_activities`].
     pub fn workflow<W: Workflow>(mut self, _workflow: W) -> Self {
+        // The layout is traced once, here rather than at the first step.
+        let _ = W::layout();
         self.workflows
             .push(Arc::new(RegisteredWorkflow::<W>::new()));
         self

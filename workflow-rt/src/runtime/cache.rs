@@ -142,6 +142,10 @@ mod tests {
         fn fingerprint(&self) -> u64 {
             0
         }
+        fn layout(&self) -> &'static crate::Layout {
+            static LAYOUT: crate::Layout = crate::Layout::fixed(0);
+            &LAYOUT
+        }
         fn activities(&self) -> &'static [&'static str] {
             &[]
         }

@@ -341,7 +341,7 @@ impl Runtime {
                 rec.name, s.version
             )),
             (Some(w), Ok(s)) => s
-                .check(w.name(), w.fingerprint())
+                .check_layout(w.name(), w.layout())
                 .map_err(|e| e.to_string())
                 .and_then(|()| w.state_json(s)),
         };

@@ -61,7 +61,7 @@ impl Registry {
         fingerprint: u64,
     ) -> Option<&Arc<dyn ErasedWorkflow>> {
         self.version(name, version)
-            .filter(|w| w.fingerprint() == fingerprint)
+            .filter(|w| w.layout().accepts(fingerprint))
     }
 
     /// The newest version of `name` registered.
@@ -95,7 +95,7 @@ impl Registry {
         self.code(name, version, fingerprint).is_some()
             || self
                 .migration(name, version)
-                .is_some_and(|m| m.from().1 == fingerprint)
+                .is_some_and(|m| m.accepts_from(fingerprint))
     }
 }
 
@@ -105,6 +105,7 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     fn version(&self) -> u32;
 
     fn fingerprint(&self) -> u64;
+    fn layout(&self) -> &'static crate::Layout;
     /// [`Workflow::ACTIVITIES`].
     fn activities(&self) -> &'static [&'static str];
     /// [`step::restore`].
@@ -153,7 +154,11 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     }
 
     fn fingerprint(&self) -> u64 {
-        W::FINGERPRINT
+        W::fingerprint()
+    }
+
+    fn layout(&self) -> &'static crate::Layout {
+        W::layout()
     }
 
     fn activities(&self) -> &'static [&'static str] {
@@ -200,7 +205,10 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     fn state_json(&self, snapshot: &Snapshot) -> Result<serde_json::Value, String> {
         let state = step::decode_state::<W>(snapshot).map_err(|e| e.to_string())?;
         no_panic("showing the state", || {
-            serde_json::to_value(&state).map_err(|e| e.to_string())
+            let mut json = serde_json::to_value(&state).map_err(|e| e.to_string())?;
+            let states: Vec<&str> = W::description().states.iter().map(|s| s.name).collect();
+            W::layout().show_inferred(&states, &mut json);
+            Ok(json)
         })
     }
 

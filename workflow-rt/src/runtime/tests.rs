@@ -44,7 +44,7 @@ static DESCRIPTION: Description = Description {
     version: 1,
     states: &[],
     transitions: &[],
-    fingerprint: 1,
+    layout: <Adder as Workflow>::layout,
 };
 
 impl Adder {
@@ -70,7 +70,6 @@ impl Adder {
 
 impl Workflow for Adder {
     const NAME: &'static str = "adder";
-    const FINGERPRINT: u64 = 1;
     type Input = u64;
     type Output = u64;
     type State = AdderState;
@@ -97,6 +96,11 @@ impl Workflow for Adder {
             }
             (s, _) => Step::Failed(ResumeError::NotResumable(format!("{s:?}"))),
         }
+    }
+
+    fn layout() -> &'static crate::Layout {
+        static LAYOUT: crate::Layout = crate::Layout::fixed(1);
+        &LAYOUT
     }
 
     fn description() -> &'static Description {

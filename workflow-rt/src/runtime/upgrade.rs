@@ -34,7 +34,7 @@ impl Inner {
         let mut moves: Vec<String> = Vec::new();
         // Versions strictly increase along a chain (the builder checks it), so this ends.
         while let Some(m) = self.workflows.migration(name, snapshot.version) {
-            if m.from().1 != snapshot.fingerprint {
+            if !m.accepts_from(snapshot.fingerprint) {
                 break;
             }
             match m.migrate(&snapshot, pending).map_err(|e| e.to_string())? {

@@ -121,13 +121,13 @@ pub fn check_layouts(
                     env: LAYOUTS_ENV,
                 });
             }
-            Some((fingerprint, _)) if *fingerprint == d.fingerprint => {}
+            Some((fingerprint, _)) if *fingerprint == d.fingerprint() => {}
             Some((fingerprint, text)) => {
                 return Err(LayoutError::Changed {
                     workflow: d.workflow.to_string(),
                     version: d.version,
                     old: *fingerprint,
-                    new: d.fingerprint,
+                    new: d.fingerprint(),
                     diff: diff(text, &d.to_text()),
                     next: d.version.saturating_add(1),
                     env: LAYOUTS_ENV,
@@ -156,7 +156,7 @@ pub fn record_layouts(
     for d in workflows {
         layouts.insert(
             (d.workflow.to_string(), d.version),
-            (d.fingerprint, d.to_text()),
+            (d.fingerprint(), d.to_text()),
         );
     }
     let mut out = String::from(HEADER);

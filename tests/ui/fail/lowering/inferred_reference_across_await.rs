@@ -16,3 +16,8 @@ async fn pick(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
     }
 }
 fn main() {}
+
+// `kind` borrows from `sku` (a `&str` from `split_once`) and lives across the await: its type is
+// left to the compiler, which refuses to save a reference (it does not implement
+// `DeserializeOwned`). The error points at the attribute, not at `kind`: keep an owned value
+// (`kind.to_string()`) instead.
