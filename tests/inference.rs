@@ -156,3 +156,62 @@ fn the_result_of_a_function() {
     let run = difftest(|| TestRun::new(function_result, "f", 2).with_activity(double));
     assert_eq!(run.output, Ok("2-4-3/8".to_string()));
 }
+
+/// Keeps an inferred `Vec<Verdict>` and an inferred `String` while it waits for a signal.
+#[workflow]
+async fn waits_with_inferred(ctx: WorkflowCtx, amount: u64) -> Result<usize, WorkflowError> {
+    let mut seen = Vec::new();
+    seen.push(ctx.activity(review, amount).await?);
+    let label = combine(amount, 1, 2);
+    let go: bool = ctx.signal("go").await;
+    Ok(seen.len() + label.len() + usize::from(go))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_shows_inferred_variables_as_json() {
+    let rt = workflow_rt::Runtime::builder(workflow_rt::MemoryStore::new())
+        .workflow(waits_with_inferred)
+        .activity(review)
+        .build()
+        .await
+        .expect("build");
+    let run = rt
+        .start(waits_with_inferred, "w", 300)
+        .await
+        .expect("start");
+    let mut shown = None;
+    for _ in 0..500 {
+        let s = rt.state("w").await.expect("state");
+        if s.step == 2 {
+            shown = s.state;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let shown = shown.expect("the run reached the signal wait");
+    assert_eq!(
+        shown,
+        serde_json::json!({
+            "Await2SignalGo": {
+                "seen": [{ "Approve": { "limit": 600 } }],
+                "label": "300-1-2",
+            }
+        }),
+        "the inferred variables are shown as their values, not as bytes"
+    );
+    let description = waits_with_inferred::description().to_text();
+    assert!(
+        description.contains("        seen: <inferred>\n"),
+        "{description}"
+    );
+    assert!(
+        description.contains("    seen: Seq<Verdict>\n"),
+        "{description}"
+    );
+    rt.signal("w", "go", true).await.expect("signal");
+    let out = tokio::time::timeout(Duration::from_secs(10), run.result())
+        .await
+        .expect("in time")
+        .expect("result");
+    assert_eq!(out, Ok(1 + 7 + 1));
+}

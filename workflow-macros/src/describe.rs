@@ -1,20 +1,18 @@
 //! The description of a generated state machine (states, saved variables with their types,
-//! awaits with kind and line, transitions) and the fingerprint derived from it.
+//! awaits with kind and line, transitions) and what the fingerprint is made of.
 //!
-//! The fingerprint hashes only what decides whether a stored state can be read by this code:
-//! the workflow's name, its version (`#[workflow(version = N)]`, from 2 on: the text hashed for
-//! a version 1 is the one hashed before versions existed, so stored runs keep their
-//! fingerprint) and, per state in order, the variant name, the await kind and the saved
-//! variables' names and types as written. It does not hash line numbers, the operations'
-//! arguments or code between awaits, so comments, formatting and such edits keep it; a new,
-//! removed or reordered await, or a saved variable added, removed, renamed or retyped, changes
-//! it. (Types are hashed as written: changing what a type alias points to is not seen.)
+//! The fingerprint itself is computed by the runtime (`workflow_rt::Layout`), once per workflow:
+//! it hashes the `head` written here (the workflow's name, its version from 2 on, and per state
+//! the variant name and the await kind) with the shapes of the saved types, traced at run time
+//! (a proc macro cannot see inside the user's types). Line numbers, the operations' arguments,
+//! the saved variables' names and the code between awaits are not part of it.
 //!
-//! A saved variable typed by the macro after an activity's value (`ActivityOk<charge>`, or a
-//! projection through it) reads the same when `charge`'s return type changes, so the
-//! fingerprint is a const expression that folds in `<charge as Activity>::OUTPUT_FINGERPRINT`
-//! (the hash `#[activity]` takes of its written output type) for each such activity, evaluated
-//! by the compiler.
+//! The legacy fingerprint, the one earlier releases stored, is still computed here so that runs
+//! stored under it keep being read: per state in order, the variant name, the await kind and the
+//! saved variables' names and types as written (`<encoded>` for a type left to the compiler),
+//! folding in `<charge as Activity>::OUTPUT_FINGERPRINT` (the hash `#[activity]` takes of its
+//! written output type) for each activity whose value is saved, evaluated by the compiler. Its
+//! text (`written`) is also what the runtime hashes when the types cannot be traced.
 //!
 //! Each await's `waits_for` (`CommandDesc`) is read off its operation by
 //! [`crate::lower::ops::waits_for`]; it is not hashed (the await kinds are).
