@@ -80,6 +80,14 @@ impl StateCache {
         lru.entries.insert(id, (c, now));
     }
 
+    /// [`StateCache::put`], unless a state of `id` is held already.
+    pub(crate) fn put_if_absent(&self, id: String, c: Box<Cached>) {
+        if lock(&self.inner).entries.contains_key(&id) {
+            return;
+        }
+        self.put(id, c);
+    }
+
     /// Drops the state of `id`, if held.
     pub(crate) fn forget(&self, id: &str) {
         self.take(id);
@@ -111,7 +119,11 @@ impl Inner {
             seen_upto: 0,
             migrated: None,
         });
-        self.cache.put(id.to_string(), cached);
+        // The run's first step may have run already, from the store: a driver woken by the
+        // store's notice of the new run (before this) steps it and keeps a newer state, which
+        // this one must not replace (the next step would then start from the start again,
+        // and its commit conflict with the first).
+        self.cache.put_if_absent(id.to_string(), cached);
     }
 
     /// Keeps the decoded state for this driver's next step, unless every step is to start from
