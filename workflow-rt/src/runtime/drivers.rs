@@ -217,22 +217,29 @@ impl Inner {
             if yielded && !self.is_shut_down() {
                 slot.released = true;
                 drop(d);
-                if let Some(c) = cached.take() {
-                    self.cache.put(id.to_string(), c);
-                }
+                self.leave_state(id, cached.take());
                 return true;
             }
             if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
                 d.slots.remove(id);
                 slot.released = true;
                 drop(d);
-                if let Some(c) = cached.take() {
-                    self.cache.put(id.to_string(), c);
-                }
+                self.leave_state(id, cached.take());
                 return false;
             }
             fresh = std::mem::take(&mut arrived.fresh);
             dirty = std::mem::take(&mut arrived.dirty);
+        }
+    }
+
+    /// Puts what a driver holds of `id` in the cache when it stops driving it; with nothing in
+    /// hand (its state was dropped as stale), drops what the cache holds of `id` too: that was
+    /// put there while this driver worked (the state of a new run, primed by `start`), and is
+    /// not newer than what the driver knew.
+    fn leave_state(&self, id: &str, cached: Option<Box<super::cache::Cached>>) {
+        match cached {
+            Some(c) => self.cache.put(id.to_string(), c),
+            None => self.cache.forget(id),
         }
     }
 
