@@ -153,13 +153,32 @@ pub fn layout<W: Workflow>(
     head: &str,
     legacy: u64,
     written: &str,
-    probe: impl FnOnce(&mut Probe),
+    probe: fn(&mut Probe),
 ) -> Layout {
+    // Only the two roots are generic: the rest is compiled once, not once per workflow.
+    layout_of(
+        head,
+        legacy,
+        written,
+        probe,
+        [root::<W::State>, root::<W::Output>],
+    )
+}
+
+fn layout_of(
+    head: &str,
+    legacy: u64,
+    written: &str,
+    probe: fn(&mut Probe),
+    roots: [Root; 2],
+) -> Layout {
+    // Referenced, so that the common roots are compiled into this crate.
+    std::hint::black_box(COMMON_ROOTS);
     let mut p = Probe::default();
     // The probing mode returns before any of the user's code runs.
     let probed = catch_unwind(AssertUnwindSafe(|| probe(&mut p))).is_ok();
     let traced = if probed {
-        catch_unwind(AssertUnwindSafe(|| shapes::<W>(&p)))
+        catch_unwind(AssertUnwindSafe(|| shapes(roots, &p)))
             .unwrap_or_else(|_| Err("a `Deserialize` impl panicked while traced".into()))
     } else {
         Err("probing the step function panicked".into())
@@ -190,8 +209,8 @@ pub fn layout<W: Workflow>(
 }
 
 /// The text hashed (without the saved variables' names) and the text shown (with them).
-fn shapes<W: Workflow>(p: &Probe) -> Result<(String, String), String> {
-    let mut roots: Vec<Root> = vec![root::<W::State>, root::<W::Output>];
+fn shapes(roots: [Root; 2], p: &Probe) -> Result<(String, String), String> {
+    let mut roots: Vec<Root> = roots.to_vec();
     roots.extend(p.fields.iter().map(|f| f.trace));
     let mut tracer = Tracer::default();
     let formats = tracer.trace(&roots).map_err(|e| e.to_string())?;
@@ -243,3 +262,25 @@ fn display_name(field: &str) -> &str {
         _ => field,
     }
 }
+
+/// The roots of types many workflows save, traced here once: in dev builds, where generic
+/// code instantiated by a dependency is shared with the crates that use it, a workflow that
+/// saves them reuses these instead of compiling its own.
+static COMMON_ROOTS: &[Root] = &[
+    root::<crate::WorkflowError>,
+    root::<Result<(), crate::WorkflowError>>,
+    root::<Result<u64, crate::WorkflowError>>,
+    root::<Result<String, crate::WorkflowError>>,
+    root::<crate::ActivityError>,
+    root::<String>,
+    root::<u64>,
+    root::<u32>,
+    root::<i64>,
+    root::<bool>,
+    root::<Vec<u8>>,
+    root::<Vec<u64>>,
+    root::<Vec<String>>,
+    root::<Option<String>>,
+    root::<Option<u64>>,
+    root::<std::time::Duration>,
+];
