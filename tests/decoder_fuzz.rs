@@ -19,7 +19,7 @@ use workflow_rt::machine::{
     CtxState, MAX_WAIT_DEPTH, Pending, Resolution, Snapshot, SnapshotError, Step, resume,
 };
 use workflow_rt::prelude::*;
-use workflow_rt::store::{Store, WorkflowStatus};
+use workflow_rt::store::{RunQuery, Store, WorkflowStatus};
 use workflow_rt::testing::{self, TestError, TestRun};
 use workflow_rt::{ActivityOptions, StoreError};
 
@@ -791,6 +791,14 @@ proptest! {
             for status in [WorkflowStatus::Running, WorkflowStatus::Parked] {
                 typed("list_workflows", store.list_workflows(Some(status)).await)?;
             }
+            typed("list_runs", store.list_runs(RunQuery::new()).await)?;
+            typed(
+                "list_runs",
+                store
+                    .list_runs(RunQuery::new().status(WorkflowStatus::Running).limit(2))
+                    .await,
+            )?;
+            typed("count_runs", store.count_runs().await)?;
             typed("next_timer_due", store.next_timer_due().await)?;
             typed("next_task_due", store.next_task_due(&["fetch".to_string()]).await)?;
             typed(

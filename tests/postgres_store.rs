@@ -163,7 +163,8 @@ async fn a_schema_from_older_code_is_upgraded() {
     // Back to schema 1, as older code left it.
     let raw = raw(&server.url(), &schema).await;
     raw.batch_execute(
-        "ALTER TABLE workflows DROP COLUMN last_event; UPDATE workflow_rt_schema SET version = 1",
+        "ALTER TABLE workflows DROP COLUMN last_event; DROP INDEX workflows_name; \
+         UPDATE workflow_rt_schema SET version = 1",
     )
     .await
     .expect("downgrade");
@@ -186,6 +187,15 @@ async fn a_schema_from_older_code_is_upgraded() {
         (v, l)
     };
     assert_eq!((version, last), (SCHEMA_VERSION, e2 as i64));
+    let indexes: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'workflows_name'",
+            &[&schema],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    assert_eq!(indexes, 1, "version 3 adds the index of runs by name");
     // A step that saw only the first signal leaves the workflow ready; one that saw both
     // does not.
     let step = |expected_version, seen| workflow_rt::store::StepCommit {
@@ -255,6 +265,85 @@ async fn many_processes_starting_at_once_set_the_schema_up_once() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(rows, vec![SCHEMA_VERSION]);
+}
+
+/// Two processes purging at once: no run is purged twice, none is left behind, and a run
+/// both ask for is purged by one while the other finds it gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purges_from_two_processes_never_collide() {
+    use workflow_rt::store::{RunQuery, StepCommit, StepOutcome};
+    let Some(server) = server("purges_from_two_processes_never_collide") else {
+        return;
+    };
+    let schema = fresh_schema("purge");
+    let connect = || {
+        PostgresStore::builder(server.url())
+            .schema(schema.clone())
+            .pool_size(4)
+            .connect()
+    };
+    let (one, two) = (
+        connect().await.expect("connect"),
+        connect().await.expect("connect"),
+    );
+    let finish = |id: &str, at: u64| StepCommit {
+        workflow_id: id.into(),
+        expected_version: 0,
+        now_ms: at,
+        outcome: StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: vec![],
+            output: vec![],
+        },
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: 0,
+        keep_ready: false,
+        history: vec![HistoryEntry::new(at, HistoryKind::Completed, "done")],
+    };
+    let mut all = Vec::new();
+    for i in 0..60u64 {
+        let id = format!("w{i:02}");
+        one.create_workflow(new_workflow(&id))
+            .await
+            .expect("create");
+        one.commit_step(finish(&id, 100 + i)).await.expect("finish");
+        all.push(id);
+    }
+    let mut purged: Vec<String> = Vec::new();
+    loop {
+        let (a, b) = tokio::join!(one.purge_finished(1000, 7), two.purge_finished(1000, 7));
+        let (a, b) = (a.expect("purge"), b.expect("purge"));
+        if a.is_empty() && b.is_empty() {
+            break;
+        }
+        purged.extend(a);
+        purged.extend(b);
+    }
+    purged.sort();
+    assert_eq!(purged, all, "every run purged once");
+    assert!(
+        two.list_runs(RunQuery::new())
+            .await
+            .expect("list runs")
+            .runs
+            .is_empty()
+    );
+    for round in 0..10 {
+        let id = format!("z{round}");
+        one.create_workflow(new_workflow(&id))
+            .await
+            .expect("create");
+        one.commit_step(finish(&id, 5)).await.expect("finish");
+        let (a, b) = tokio::join!(one.purge(&id), two.purge(&id));
+        let mut outcomes = [a, b];
+        outcomes.sort_by_key(|r| r.is_err());
+        assert!(
+            matches!(&outcomes, [Ok(()), Err(StoreError::NotFound(gone))] if *gone == id),
+            "one purges, the other finds it gone: {outcomes:?}"
+        );
+    }
 }
 
 #[activity]

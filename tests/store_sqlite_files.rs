@@ -28,7 +28,7 @@ fn a_new_file_is_marked_as_a_workflow_store_with_its_schema_version() {
     let path = dir.path().join("new.db");
     drop(SqliteStore::open(&path).expect("open"));
     assert_eq!(pragma(&path, "application_id"), 0x5746_5254);
-    assert_eq!(pragma(&path, "user_version"), 1);
+    assert_eq!(pragma(&path, "user_version"), 2);
     // And opens again.
     drop(SqliteStore::open(&path).expect("reopen"));
 }
@@ -44,7 +44,7 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: 1, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found: 7, supported: 2, location } if location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
@@ -100,7 +100,42 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
         .execute_batch("PRAGMA application_id = 0; PRAGMA user_version = 0")
         .expect("reset");
     drop(SqliteStore::open(&path).expect("adopted"));
-    assert_eq!(pragma(&path, "user_version"), 1);
+    assert_eq!(pragma(&path, "user_version"), 2);
+}
+
+/// A file of schema 1 (before runs were listed by name) gets the index at open, and keeps its
+/// runs.
+#[tokio::test]
+async fn a_file_of_schema_1_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .create_workflow(new_workflow("a", vec![0]))
+            .await
+            .expect("create");
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("DROP INDEX workflows_name; PRAGMA user_version = 1")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), 2);
+    let index: i64 = Connection::open(&path)
+        .expect("open")
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'workflows_name'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("index");
+    assert_eq!(index, 1);
+    let page = store
+        .list_runs(workflow_rt::store::RunQuery::new().name("w"))
+        .await
+        .expect("list runs");
+    assert_eq!(page.runs.len(), 1);
 }
 
 #[tokio::test]
@@ -123,6 +158,41 @@ async fn a_row_that_cannot_be_read_does_not_fail_the_whole_list() {
         listed.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
         ["a", "c"]
     );
+    // A page too, and the walk goes on past the damaged row.
+    use workflow_rt::store::RunQuery;
+    let page = store
+        .list_runs(RunQuery::new().limit(2))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (
+            page.runs.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+            page.next.as_deref()
+        ),
+        (vec!["a"], Some("b"))
+    );
+    let page = store
+        .list_runs(RunQuery::new().limit(2).after("b"))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (
+            page.runs.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+            page.next
+        ),
+        (vec!["c"], None)
+    );
+    let counts = store.count_runs().await.expect("count");
+    assert_eq!(
+        counts[0],
+        (WorkflowStatus::Running, 2),
+        "the damaged row is not counted"
+    );
+    // Nor can it be purged: its status is unknown.
+    assert!(matches!(
+        store.purge("b").await,
+        Err(StoreError::Corrupt(_))
+    ));
     assert!(
         listed.iter().all(|w| w.status == WorkflowStatus::Running),
         "{listed:?}"

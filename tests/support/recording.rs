@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use workflow_rt::store::{
     ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
-    Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError,
+    StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// A commit that went through: the workflow, the version it started from, and whether it was
@@ -206,6 +206,22 @@ impl Store for RecordingStore {
         status: Option<WorkflowStatus>,
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
         self.inner.list_workflows(status)
+    }
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        self.inner.list_runs(query)
+    }
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        self.inner.count_runs()
+    }
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.purge(id)
+    }
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        self.inner.purge_finished(finished_before_ms, limit)
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         self.inner.history(id)

@@ -39,8 +39,8 @@ use std::time::Duration;
 use workflow_rt::prelude::*;
 use workflow_rt::store::{
     ActivityTask, CompleteActivity, Event, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
-    NewWorkflow, Release, RetryActivity, StepCommit, Store, StoreError, StoreFuture, TimerRow,
-    WorkflowRecord, WorkflowSummary,
+    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError,
+    StoreFuture, TimerRow, WorkflowRecord, WorkflowSummary,
 };
 use workflow_rt::testing::{Faults, FaultyStore, TestRun};
 use workflow_rt::{Clock, MemoryStore, Runtime, RuntimeError, VirtualClock, WorkflowStatus};
@@ -515,6 +515,28 @@ impl Store for Traced {
             format!("list({status:?})"),
             self.0.list_workflows(status),
             |v| v.len().to_string(),
+        )
+    }
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        record(format!("runs({query:?})"), self.0.list_runs(query), |p| {
+            p.runs.len().to_string()
+        })
+    }
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        record("count".into(), self.0.count_runs(), |v| format!("{v:?}"))
+    }
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        record(format!("purge({id})"), self.0.purge(id), unit)
+    }
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        record(
+            format!("purge_finished({finished_before_ms},{limit})"),
+            self.0.purge_finished(finished_before_ms, limit),
+            |v| v.join(","),
         )
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {

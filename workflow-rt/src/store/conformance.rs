@@ -37,8 +37,8 @@ use std::future::Future;
 
 use super::{
     ActivityTask, CompleteActivity, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
-    TaskAttempt, TimerRow, WorkflowStatus,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
+    Store, StoreError, TaskAttempt, TimerRow, WorkflowStatus,
 };
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
 
@@ -66,6 +66,12 @@ where
     timers_fire_once(&factory().await).await;
     group_commit_reports_each_step(&factory().await).await;
     history_keeps_order(&factory().await).await;
+    listing_runs(&factory().await).await;
+    paging_through_runs(&factory().await).await;
+    counting_runs(&factory().await).await;
+    purging_a_finished_run(&factory().await).await;
+    purge_refuses_unfinished_runs(&factory().await).await;
+    purging_by_age(&factory().await).await;
 }
 
 fn new_workflow(id: &str) -> NewWorkflow {
@@ -1179,5 +1185,687 @@ async fn history_keeps_order<S: Store>(s: &S) {
             .map(|e| (e.kind, e.detail.as_str()))
             .collect::<Vec<_>>(),
         every.iter().map(|&k| (k, k.as_str())).collect::<Vec<_>>()
+    );
+}
+
+/// Creates run `id` of workflow `name` at `created_ms`, and brings it to `status` with a step
+/// committed at `updated_ms` (a running run created at `updated_ms` takes no step).
+async fn run_in<S: Store>(
+    s: &S,
+    id: &str,
+    name: &str,
+    created_ms: u64,
+    status: WorkflowStatus,
+    updated_ms: u64,
+) {
+    let mut wf = new_workflow(id);
+    wf.name = name.into();
+    wf.now_ms = created_ms;
+    wf.history.at_ms = created_ms;
+    s.create_workflow(wf).await.expect("create");
+    let outcome = match status {
+        WorkflowStatus::Running if updated_ms == created_ms => return,
+        WorkflowStatus::Running => suspended(1, vec![], vec![]),
+        WorkflowStatus::Completed | WorkflowStatus::Failed => StepOutcome::Finished {
+            status,
+            snapshot: vec![9],
+            output: vec![1],
+        },
+        WorkflowStatus::Parked => StepOutcome::Parked {
+            reason: "needs a person".into(),
+        },
+        WorkflowStatus::Cancelled => StepOutcome::Cancelled,
+    };
+    let mut c = step(id, 0, outcome);
+    c.now_ms = updated_ms;
+    s.commit_step(c).await.expect("commit");
+}
+
+fn page_ids(page: &RunPage) -> Vec<&str> {
+    page.runs.iter().map(|r| r.id.as_str()).collect()
+}
+
+/// The ids of a whole walk through the pages of `query`, checking each page's cursor.
+async fn walk<S: Store>(s: &S, query: RunQuery) -> Vec<String> {
+    let size = query.page_size();
+    let mut query = query;
+    let mut all = Vec::new();
+    loop {
+        let page = s.list_runs(query.clone()).await.expect("list runs");
+        assert!(page.runs.len() <= size, "a page holds at most its limit");
+        let ids: Vec<String> = page.runs.iter().map(|r| r.id.clone()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "a page is by id: {ids:?}"
+        );
+        all.extend(ids);
+        match page.next {
+            Some(next) => {
+                assert_eq!(
+                    page.runs.len(),
+                    size,
+                    "only a full page has a next one ({query:?})"
+                );
+                assert_eq!(Some(&next), all.last(), "the cursor is the page's last id");
+                query.after = Some(next);
+            }
+            None => return all,
+        }
+    }
+}
+
+async fn listing_runs<S: Store>(s: &S) {
+    let empty = s.list_runs(RunQuery::new()).await.expect("list runs");
+    assert_eq!(empty, RunPage::default(), "an empty store lists nothing");
+    use WorkflowStatus::*;
+    // Ids with the wildcards of SQL's LIKE (`%`, `_`) and its usual escape (`\`) in them, and
+    // one past ASCII.
+    let runs = [
+        ("a%1", "pay", 100, Completed, 150),
+        ("a%b", "ship", 110, Running, 110),
+        ("a1", "pay", 120, Failed, 300),
+        ("a_1", "pay", 130, Parked, 140),
+        ("ab", "ship", 140, Cancelled, 200),
+        ("b", "pay", 150, Running, 260),
+        ("b\\x", "pay", 155, Completed, 400),
+        ("\u{e9}1", "ship", 160, Completed, 170),
+    ];
+    for (id, name, created, status, updated) in runs {
+        run_in(s, id, name, created, status, updated).await;
+    }
+    let all: Vec<&str> = runs.iter().map(|r| r.0).collect();
+    let page = s.list_runs(RunQuery::new()).await.expect("list runs");
+    assert_eq!(page_ids(&page), all, "every run, by id (byte order)");
+    assert_eq!(page.next, None);
+    let r = &page.runs[1];
+    assert_eq!(
+        (
+            r.name.as_str(),
+            r.status,
+            r.created_at_ms,
+            r.updated_at_ms,
+            r.park_reason.as_deref()
+        ),
+        ("ship", Running, 110, 110, None)
+    );
+    assert_eq!(page.runs[3].park_reason.as_deref(), Some("needs a person"));
+    assert_eq!(
+        (page.runs[5].created_at_ms, page.runs[5].updated_at_ms),
+        (150, 260)
+    );
+    let cases: Vec<(RunQuery, Vec<&str>)> = vec![
+        // One filter at a time.
+        (
+            RunQuery::new().status(Completed),
+            vec!["a%1", "b\\x", "\u{e9}1"],
+        ),
+        (RunQuery::new().status(Running), vec!["a%b", "b"]),
+        (RunQuery::new().status(Parked), vec!["a_1"]),
+        (RunQuery::new().name("ship"), vec!["a%b", "ab", "\u{e9}1"]),
+        (RunQuery::new().name("sh"), vec![]),
+        (RunQuery::new().name("nobody"), vec![]),
+        (
+            RunQuery::new().id_prefix("a"),
+            vec!["a%1", "a%b", "a1", "a_1", "ab"],
+        ),
+        (RunQuery::new().id_prefix("a%"), vec!["a%1", "a%b"]),
+        (RunQuery::new().id_prefix("a_"), vec!["a_1"]),
+        (RunQuery::new().id_prefix("%"), vec![]),
+        (RunQuery::new().id_prefix("_"), vec![]),
+        (RunQuery::new().id_prefix("a%1"), vec!["a%1"]),
+        (RunQuery::new().id_prefix("b\\"), vec!["b\\x"]),
+        (RunQuery::new().id_prefix("B"), vec![]),
+        (RunQuery::new().id_prefix("\u{e9}"), vec!["\u{e9}1"]),
+        (RunQuery::new().id_prefix(""), all.clone()),
+        (
+            RunQuery::new().created_from(130),
+            vec!["a_1", "ab", "b", "b\\x", "\u{e9}1"],
+        ),
+        (
+            RunQuery::new().created_before(130),
+            vec!["a%1", "a%b", "a1"],
+        ),
+        (
+            RunQuery::new().updated_from(200),
+            vec!["a1", "ab", "b", "b\\x"],
+        ),
+        (RunQuery::new().updated_before(150), vec!["a%b", "a_1"]),
+        (
+            RunQuery::new().after("a_1"),
+            vec!["ab", "b", "b\\x", "\u{e9}1"],
+        ),
+        (RunQuery::new().after("a"), all.clone()),
+        (RunQuery::new().after("\u{e9}1"), vec![]),
+        // Combined.
+        (
+            RunQuery::new().created_from(110).created_before(150),
+            vec!["a%b", "a1", "a_1", "ab"],
+        ),
+        (
+            RunQuery::new().name("pay").status(Completed).id_prefix("a"),
+            vec!["a%1"],
+        ),
+        (
+            RunQuery::new().name("pay").updated_from(200),
+            vec!["a1", "b", "b\\x"],
+        ),
+        (
+            RunQuery::new().name("pay").updated_from(200).after("a1"),
+            vec!["b", "b\\x"],
+        ),
+        (
+            RunQuery::new().id_prefix("a").status(Running).name("ship"),
+            vec!["a%b"],
+        ),
+        (
+            RunQuery::new()
+                .id_prefix("a")
+                .created_from(100)
+                .created_before(140)
+                .updated_from(140)
+                .updated_before(300),
+            vec!["a%1", "a_1"],
+        ),
+        (
+            RunQuery::new().id_prefix("a").after("a1"),
+            vec!["a_1", "ab"],
+        ),
+        (RunQuery::new().id_prefix("b").status(Parked), vec![]),
+    ];
+    for (query, expected) in cases {
+        let page = s.list_runs(query.clone()).await.expect("list runs");
+        assert_eq!(page_ids(&page), expected, "{query:?}");
+        assert_eq!(page.next, None, "{query:?}: a single page");
+        assert!(
+            page.runs.iter().all(|r| query.matches(r)),
+            "{query:?}: every run listed matches"
+        );
+    }
+    // Limits: a full page has a next one; a page that ends the list has none, even full.
+    let page = s
+        .list_runs(RunQuery::new().name("pay").limit(2))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["a%1", "a1"], Some("a1"))
+    );
+    let page = s
+        .list_runs(RunQuery::new().name("pay").limit(2).after("a1"))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["a_1", "b"], Some("b"))
+    );
+    let page = s
+        .list_runs(RunQuery::new().name("pay").limit(2).after("b"))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["b\\x"], None)
+    );
+    let page = s
+        .list_runs(RunQuery::new().name("ship").limit(3))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["a%b", "ab", "\u{e9}1"], None),
+        "a full page that ends the list has no next"
+    );
+    let page = s
+        .list_runs(RunQuery::new().limit(1))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["a%1"], Some("a%1"))
+    );
+}
+
+async fn paging_through_runs<S: Store>(s: &S) {
+    let mut ids = Vec::new();
+    for i in 0..23u64 {
+        let id = format!("p{i:02}");
+        let name = if i % 2 == 0 { "even" } else { "odd" };
+        let status = if i % 3 == 0 {
+            WorkflowStatus::Completed
+        } else {
+            WorkflowStatus::Running
+        };
+        run_in(s, &id, name, 100 + i, status, 200 + i).await;
+        ids.push(id);
+    }
+    // The cursor need not be an id of the store.
+    run_in(s, "q", "other", 1, WorkflowStatus::Running, 1).await;
+    ids.push("q".to_string());
+    for size in [1, 4, 5, 7, 24, 25] {
+        assert_eq!(
+            walk(s, RunQuery::new().limit(size)).await,
+            ids,
+            "every run once, in order, in pages of {size}"
+        );
+    }
+    let even: Vec<String> = ids.iter().step_by(2).take(12).cloned().collect();
+    assert_eq!(even.len(), 12);
+    for size in [3, 4, 5, 12] {
+        assert_eq!(
+            walk(s, RunQuery::new().name("even").limit(size)).await,
+            even,
+            "a filtered walk, in pages of {size}"
+        );
+    }
+    let completed: Vec<String> = (0..23).step_by(3).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(
+        walk(
+            s,
+            RunQuery::new().status(WorkflowStatus::Completed).limit(3)
+        )
+        .await,
+        completed
+    );
+    let odd_running: Vec<String> = (0..23)
+        .filter(|i| i % 2 == 1 && i % 3 != 0)
+        .map(|i| format!("p{i:02}"))
+        .collect();
+    assert_eq!(
+        walk(
+            s,
+            RunQuery::new()
+                .name("odd")
+                .status(WorkflowStatus::Running)
+                .id_prefix("p")
+                .limit(2)
+        )
+        .await,
+        odd_running
+    );
+    assert_eq!(
+        walk(s, RunQuery::new().id_prefix("p1").limit(4)).await,
+        (10..20).map(|i| format!("p{i}")).collect::<Vec<_>>()
+    );
+    let page = s
+        .list_runs(RunQuery::new().after("p105").limit(2))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (page_ids(&page), page.next.as_deref()),
+        (vec!["p11", "p12"], Some("p12")),
+        "a cursor between two ids"
+    );
+    // Limit 0 is the default page size.
+    let page = s.list_runs(RunQuery::new()).await.expect("list runs");
+    assert_eq!((page.runs.len(), page.next), (24, None));
+}
+
+async fn counting_runs<S: Store>(s: &S) {
+    use WorkflowStatus::*;
+    let zero: Vec<(WorkflowStatus, u64)> = WorkflowStatus::ALL.iter().map(|&s| (s, 0)).collect();
+    assert_eq!(s.count_runs().await.expect("count"), zero);
+    run_in(s, "r1", "wf", 10, Running, 10).await;
+    run_in(s, "r2", "wf", 10, Running, 20).await;
+    run_in(s, "c1", "wf", 10, Completed, 20).await;
+    run_in(s, "f1", "other", 10, Failed, 20).await;
+    run_in(s, "f2", "wf", 10, Failed, 20).await;
+    run_in(s, "p1", "wf", 10, Parked, 20).await;
+    assert_eq!(
+        s.count_runs().await.expect("count"),
+        vec![
+            (Running, 2),
+            (Completed, 1),
+            (Failed, 2),
+            (Parked, 1),
+            (Cancelled, 0)
+        ],
+        "every status, in the order of WorkflowStatus::ALL, with 0 for none"
+    );
+    s.purge("f1").await.expect("purge");
+    let counts = s.count_runs().await.expect("count");
+    assert_eq!(counts[2], (Failed, 1), "a purged run is not counted");
+}
+
+async fn purging_a_finished_run<S: Store>(s: &S) {
+    // "a" went through everything a run can leave behind, then finished.
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![task("a", 0, Some("w1")), task("a", 1, None)],
+            vec![TimerRow {
+                seq: 2,
+                fire_at_ms: 300,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.append_signal("a", "go", vec![1], None, 250)
+        .await
+        .expect("signal");
+    s.fire_timers(300, 10).await.expect("fire");
+    assert!(
+        s.complete_activity(done("a", attempt(0, 1, "w1"), Ok(vec![4]), 310))
+            .await
+            .expect("complete")
+    );
+    let mut c = step(
+        "a",
+        1,
+        StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: vec![9],
+            output: vec![4, 2],
+        },
+    );
+    c.history.push(HistoryEntry::new(
+        200,
+        HistoryKind::DeadLetter,
+        "a signal that did not decode",
+    ));
+    s.commit_step(c).await.expect("finish");
+    // "b", created after it, is running with a task, a timer and a signal of its own.
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    s.commit_step(step(
+        "b",
+        0,
+        suspended(
+            1,
+            vec![task("b", 0, None)],
+            vec![TimerRow {
+                seq: 1,
+                fire_at_ms: 400,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    let last_event = s
+        .append_signal("b", "go", vec![2], None, 260)
+        .await
+        .expect("signal");
+    let b = s.load_workflow("b").await.expect("load");
+    let b_history = s.history("b").await.expect("history");
+
+    s.purge("a").await.expect("purge a finished run");
+    assert!(matches!(s.load_workflow("a").await, Err(StoreError::NotFound(id)) if id == "a"));
+    assert!(matches!(
+        s.load_inbox("a").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.load_tasks("a").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.load_timers("a").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(s.history("a").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.append_signal("a", "go", vec![], None, 500).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
+        vec!["b"]
+    );
+    assert_eq!(s.list_workflows(None).await.expect("list").len(), 1);
+    assert!(
+        matches!(s.purge("a").await, Err(StoreError::NotFound(id)) if id == "a"),
+        "purged once"
+    );
+
+    // The other run is untouched, and works as before.
+    assert_eq!(s.load_workflow("b").await.expect("load"), b);
+    assert_eq!(s.history("b").await.expect("history"), b_history);
+    assert_eq!(s.load_inbox("b").await.expect("inbox").len(), 1);
+    assert_eq!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready"),
+        vec!["b".to_string()]
+    );
+    assert_eq!(s.next_timer_due().await.expect("next"), Some(400));
+    assert_eq!(
+        s.fire_timers(400, 10).await.expect("fire"),
+        vec!["b".to_string()]
+    );
+    let names = vec!["act".to_string()];
+    assert_eq!(s.next_task_due(&names).await.expect("due"), Some(100));
+    let leased = s
+        .lease_tasks(LeaseRequest {
+            owner: "w2".into(),
+            names,
+            now_ms: 100,
+            lease_until_ms: 900,
+            limit: 10,
+        })
+        .await
+        .expect("lease");
+    assert_eq!(
+        leased
+            .iter()
+            .map(|t| (t.workflow_id.as_str(), t.seq))
+            .collect::<Vec<_>>(),
+        vec![("b", 0)],
+        "only the other run's task is left"
+    );
+
+    // The id is free again: a new run starts from nothing.
+    s.create_workflow(new_workflow("a"))
+        .await
+        .expect("the id of a purged run is free");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (r.status, r.version, r.output, r.ready),
+        (WorkflowStatus::Running, 0, None, true)
+    );
+    assert_eq!(
+        s.history("a")
+            .await
+            .expect("history")
+            .iter()
+            .map(|e| e.kind)
+            .collect::<Vec<_>>(),
+        vec![HistoryKind::Started],
+        "none of the old run's history"
+    );
+    assert!(s.load_inbox("a").await.expect("inbox").is_empty());
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    assert!(s.load_timers("a").await.expect("timers").is_empty());
+    let e = s
+        .append_signal("a", "go", vec![3], None, 600)
+        .await
+        .expect("signal");
+    assert!(e > last_event, "event ids are never reused");
+    assert_eq!(
+        s.commit_step(step("a", 0, suspended(1, vec![], vec![])))
+            .await
+            .expect("commit"),
+        1
+    );
+    assert_eq!(
+        page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
+        vec!["a", "b"]
+    );
+
+    // Failed and cancelled runs are finished too.
+    run_in(s, "f", "wf", 10, WorkflowStatus::Failed, 20).await;
+    run_in(s, "c", "wf", 10, WorkflowStatus::Cancelled, 20).await;
+    s.purge("f").await.expect("purge a failed run");
+    s.purge("c").await.expect("purge a cancelled run");
+    for id in ["f", "c"] {
+        assert!(matches!(
+            s.load_workflow(id).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+async fn purge_refuses_unfinished_runs<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("r")).await.expect("create");
+    s.commit_step(step(
+        "r",
+        0,
+        suspended(
+            1,
+            vec![task("r", 0, None)],
+            vec![TimerRow {
+                seq: 1,
+                fire_at_ms: 900,
+            }],
+        ),
+    ))
+    .await
+    .expect("commit");
+    s.append_signal("r", "go", vec![1], None, 300)
+        .await
+        .expect("signal");
+    s.create_workflow(new_workflow("p")).await.expect("create");
+    s.commit_step(step("p", 0, suspended(2, vec![task("p", 0, None)], vec![])))
+        .await
+        .expect("commit");
+    s.commit_step(step(
+        "p",
+        1,
+        StepOutcome::Parked {
+            reason: "snapshot from other code".into(),
+        },
+    ))
+    .await
+    .expect("park");
+    s.append_signal("p", "go", vec![2], None, 300)
+        .await
+        .expect("signal");
+    for (id, status) in [
+        ("r", WorkflowStatus::Running),
+        ("p", WorkflowStatus::Parked),
+    ] {
+        let record = s.load_workflow(id).await.expect("load");
+        let inbox = s.load_inbox(id).await.expect("inbox");
+        let tasks = s.load_tasks(id).await.expect("tasks");
+        let timers = s.load_timers(id).await.expect("timers");
+        let history = s.history(id).await.expect("history");
+        match s.purge(id).await {
+            Err(StoreError::NotFinished {
+                workflow_id,
+                status: found,
+            }) => assert_eq!((workflow_id.as_str(), found), (id, status)),
+            other => panic!("purging a {status} run must be refused, got {other:?}"),
+        }
+        assert_eq!(s.load_workflow(id).await.expect("load"), record, "{id}");
+        assert_eq!(s.load_inbox(id).await.expect("inbox"), inbox, "{id}");
+        assert_eq!(s.load_tasks(id).await.expect("tasks"), tasks, "{id}");
+        assert_eq!(s.load_timers(id).await.expect("timers"), timers, "{id}");
+        assert_eq!(s.history(id).await.expect("history"), history, "{id}");
+    }
+    assert!(
+        s.purge_finished(u64::MAX, 100)
+            .await
+            .expect("purge finished")
+            .is_empty(),
+        "running and parked runs are never purged by age"
+    );
+    assert_eq!(s.list_workflows(None).await.expect("list").len(), 2);
+    match s.purge("nope").await {
+        Err(StoreError::NotFound(id)) => assert_eq!(id, "nope"),
+        other => panic!("purging an unknown id must be NotFound, got {other:?}"),
+    }
+    // The parked run, unparked and cancelled, can go.
+    s.commit_step(step("p", 2, StepOutcome::Unparked))
+        .await
+        .expect("unpark");
+    s.commit_step(step("p", 3, StepOutcome::Cancelled))
+        .await
+        .expect("cancel");
+    s.purge("p").await.expect("purge once cancelled");
+    assert_eq!(
+        page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
+        vec!["r"]
+    );
+}
+
+async fn purging_by_age<S: Store>(s: &S) {
+    use WorkflowStatus::*;
+    run_in(s, "f1", "wf", 10, Completed, 300).await;
+    run_in(s, "f2", "wf", 10, Failed, 200).await;
+    run_in(s, "f3", "wf", 10, Cancelled, 250).await;
+    run_in(s, "f4", "wf", 10, Completed, 500).await;
+    run_in(s, "f0", "wf", 10, Completed, 250).await;
+    run_in(s, "r1", "wf", 10, Running, 100).await;
+    run_in(s, "p1", "wf", 10, Parked, 100).await;
+    assert!(
+        s.purge_finished(200, 10)
+            .await
+            .expect("purge finished")
+            .is_empty(),
+        "the bound is exclusive"
+    );
+    // Four are due: two now, the other two next.
+    let first = s.purge_finished(400, 2).await.expect("purge finished");
+    assert_eq!(first.len(), 2, "up to the limit: {first:?}");
+    assert!(first[0] < first[1], "sorted: {first:?}");
+    assert!(
+        s.purge_finished(400, 0)
+            .await
+            .expect("purge finished")
+            .is_empty(),
+        "a limit of 0 purges nothing"
+    );
+    let second = s.purge_finished(400, 10).await.expect("purge finished");
+    assert_eq!(second.len(), 2, "the rest: {second:?}");
+    assert!(second[0] < second[1], "sorted: {second:?}");
+    let mut both = [first, second].concat();
+    both.sort();
+    assert_eq!(
+        both,
+        ["f0", "f1", "f2", "f3"],
+        "every finished run due, each once"
+    );
+    assert!(
+        s.purge_finished(400, 10)
+            .await
+            .expect("purge finished")
+            .is_empty()
+    );
+    for id in ["f0", "f1", "f2", "f3"] {
+        assert!(matches!(
+            s.load_workflow(id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(s.history(id).await, Err(StoreError::NotFound(_))));
+    }
+    assert_eq!(
+        s.purge_finished(u64::MAX, 10)
+            .await
+            .expect("purge finished"),
+        vec!["f4".to_string()]
+    );
+    assert_eq!(
+        page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
+        vec!["p1", "r1"],
+        "only the unfinished runs are left"
+    );
+    assert_eq!(
+        s.count_runs().await.expect("count"),
+        vec![
+            (Running, 1),
+            (Completed, 0),
+            (Failed, 0),
+            (Parked, 1),
+            (Cancelled, 0)
+        ]
+    );
+    // Their ids are free again.
+    run_in(s, "f2", "wf", 600, Completed, 700).await;
+    assert_eq!(
+        s.purge_finished(u64::MAX, 10)
+            .await
+            .expect("purge finished"),
+        vec!["f2".to_string()]
     );
 }

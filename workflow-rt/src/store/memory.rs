@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
-    StoreFuture, TaskAttempt, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
-    lost_attempt_entry, released_attempt_entry,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
+    Store, StoreError, StoreFuture, TaskAttempt, TimerRow, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary, lost_attempt_entry, released_attempt_entry,
 };
 
 /// A [`Store`] in memory: fast, shared by the runtimes of one process (wrap it in an `Arc`),
@@ -39,8 +39,9 @@ impl MemoryStore {
     }
 }
 
-/// Workflows are never deleted, so they are numbered by their position in `entries`, and the
-/// indexes hold numbers rather than ids.
+/// Workflows are numbered by their position in `entries`, and the indexes hold numbers rather
+/// than ids. A purge moves the last entry into the purged one's place (see [`Inner::purge`]),
+/// renumbering it in every index.
 #[derive(Default)]
 struct Inner {
     entries: Vec<Entry>,
@@ -164,6 +165,54 @@ impl Inner {
             self.remove_timer(w, s);
         }
         self.entries[w].inbox.clear();
+    }
+
+    /// Deletes a finished workflow and all of it (refusing one that is not finished, which it
+    /// leaves as it was). The last entry takes its place: its number changes in the indexes.
+    fn purge(&mut self, id: &str) -> Result<(), StoreError> {
+        let w = self.find(id)?;
+        let status = self.entries[w].record.status;
+        if !status.is_finished() {
+            return Err(StoreError::NotFinished {
+                workflow_id: id.to_string(),
+                status,
+            });
+        }
+        self.drop_leftovers(w);
+        self.ready.remove(&w);
+        self.index.remove(id);
+        let last = self.entries.len() - 1;
+        if w != last {
+            // The last entry moves to `w`: its tasks, timers and ready mark are renumbered.
+            let moved = &self.entries[last];
+            let tasks: Vec<(u64, u64)> = moved.tasks.values().map(|t| (due_of(t), t.seq)).collect();
+            let timers: Vec<(u64, u64)> = moved.timers.iter().map(|(&s, &at)| (at, s)).collect();
+            for (due, seq) in tasks {
+                self.due.remove(&(due, last, seq));
+                self.due.insert((due, w, seq));
+            }
+            for (at, seq) in timers {
+                self.timers.remove(&(at, last, seq));
+                self.timers.insert((at, w, seq));
+            }
+            if self.ready.remove(&last) {
+                self.ready.insert(w);
+            }
+            self.index.insert(moved.record.id.clone(), w);
+        }
+        self.entries.swap_remove(w);
+        Ok(())
+    }
+
+    fn summary(r: &WorkflowRecord) -> WorkflowSummary {
+        WorkflowSummary {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            status: r.status,
+            park_reason: r.park_reason.clone(),
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        }
     }
 
     fn commit(&mut self, step: StepCommit) -> Result<u64, StoreError> {
@@ -623,17 +672,72 @@ impl Store for MemoryStore {
             .iter()
             .map(|e| &e.record)
             .filter(|r| status.is_none_or(|s| s == r.status))
-            .map(|r| WorkflowSummary {
-                id: r.id.clone(),
-                name: r.name.clone(),
-                status: r.status,
-                park_reason: r.park_reason.clone(),
-                created_at_ms: r.created_at_ms,
-                updated_at_ms: r.updated_at_ms,
-            })
+            .map(Inner::summary)
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         ready(Ok(out))
+    }
+
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        let g = self.lock();
+        let size = query.page_size();
+        let mut runs: Vec<WorkflowSummary> = g
+            .entries
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| query.admits(&r.id, &r.name, r.status, r.created_at_ms, r.updated_at_ms))
+            .map(Inner::summary)
+            .collect();
+        runs.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let next = (runs.len() > size).then(|| {
+            runs.truncate(size);
+            runs.last().map(|r| r.id.clone())
+        });
+        ready(Ok(RunPage {
+            runs,
+            next: next.flatten(),
+        }))
+    }
+
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        let g = self.lock();
+        let mut counts = WorkflowStatus::ALL.map(|s| (s, 0u64));
+        for e in &g.entries {
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == e.record.status) {
+                c.1 += 1;
+            }
+        }
+        ready(Ok(counts.to_vec()))
+    }
+
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        ready(self.lock().purge(id))
+    }
+
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        let mut g = self.lock();
+        let mut old: Vec<(u64, String)> = g
+            .entries
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| r.status.is_finished() && r.updated_at_ms < finished_before_ms)
+            .map(|r| (r.updated_at_ms, r.id.clone()))
+            .collect();
+        old.sort_unstable();
+        old.truncate(limit);
+        let mut ids: Vec<String> = old.into_iter().map(|(_, id)| id).collect();
+        for id in &ids {
+            // Finished, as just checked under the same lock: cannot fail.
+            if let Err(e) = g.purge(id) {
+                return ready(Err(e));
+            }
+        }
+        ids.sort_unstable();
+        ready(Ok(ids))
     }
 
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {

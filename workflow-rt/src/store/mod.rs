@@ -76,6 +76,18 @@ pub enum StoreError {
         /// How it finished.
         status: WorkflowStatus,
     },
+    /// The workflow has not finished (it is running or parked): [`Store::purge`] deletes only
+    /// finished runs, and left it as it was. Cancel it ([`crate::Runtime::cancel`]) first, or
+    /// wait for it to finish.
+    #[error(
+        "workflow {workflow_id} is {status}, not finished: only a completed, failed or cancelled run can be purged"
+    )]
+    NotFinished {
+        /// The workflow.
+        workflow_id: String,
+        /// Where it stands.
+        status: WorkflowStatus,
+    },
     /// The backend failed (I/O, lock timeout, closed store...); the backend's own error is its
     /// [`source`](std::error::Error::source).
     #[error("store backend error: {0}")]
@@ -198,6 +210,16 @@ pub enum WorkflowStatus {
 }
 
 impl WorkflowStatus {
+    /// Every status, in the order of their [codes](Self::code): the order of
+    /// [`Store::count_runs`].
+    pub const ALL: [WorkflowStatus; 5] = [
+        WorkflowStatus::Running,
+        WorkflowStatus::Completed,
+        WorkflowStatus::Failed,
+        WorkflowStatus::Parked,
+        WorkflowStatus::Cancelled,
+    ];
+
     /// Whether the workflow will never step again.
     pub fn is_finished(self) -> bool {
         matches!(
@@ -272,7 +294,7 @@ pub struct WorkflowRecord {
     pub ready: bool,
 }
 
-/// A line of [`Store::list_workflows`].
+/// A line of [`Store::list_workflows`] and of a [`RunPage`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowSummary {
     /// The workflow's id.
@@ -287,6 +309,213 @@ pub struct WorkflowSummary {
     pub created_at_ms: u64,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
+}
+
+/// What [`Store::list_runs`] looks for: the runs that pass every filter set (`None` filters
+/// nothing), by id, one page at a time.
+///
+/// Times are milliseconds since the Unix epoch, as stored: a `_from_ms` bound is inclusive, a
+/// `_before_ms` bound exclusive. `after` is the cursor: the `next` of the previous
+/// [`RunPage`] (only ids greater than it are listed).
+///
+/// ```
+/// use workflow_rt::store::RunQuery;
+/// use workflow_rt::WorkflowStatus;
+///
+/// // The failed runs of `checkout` created in the first hour of 2025, 50 a page.
+/// let query = RunQuery::new()
+///     .status(WorkflowStatus::Failed)
+///     .name("checkout")
+///     .created_from(1_735_689_600_000)
+///     .created_before(1_735_693_200_000)
+///     .limit(50);
+/// assert_eq!(query.page_size(), 50);
+/// assert_eq!(RunQuery::new().page_size(), RunQuery::DEFAULT_LIMIT);
+/// assert_eq!(RunQuery::new().limit(5000).page_size(), RunQuery::MAX_LIMIT);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunQuery {
+    /// Only runs with this status.
+    pub status: Option<WorkflowStatus>,
+    /// Only runs of this workflow (its registered name, [`crate::Workflow::NAME`], matched
+    /// exactly).
+    pub name: Option<String>,
+    /// Only runs whose id starts with this (taken literally: no character is a wildcard).
+    pub id_prefix: Option<String>,
+    /// Only runs created at or after this time.
+    pub created_from_ms: Option<u64>,
+    /// Only runs created before this time.
+    pub created_before_ms: Option<u64>,
+    /// Only runs last changed at or after this time.
+    pub updated_from_ms: Option<u64>,
+    /// Only runs last changed before this time.
+    pub updated_before_ms: Option<u64>,
+    /// The cursor: only runs whose id is greater than this ([`RunPage::next`] of the page
+    /// before).
+    pub after: Option<String>,
+    /// The most runs in the page: 0 means [`RunQuery::DEFAULT_LIMIT`], and more than
+    /// [`RunQuery::MAX_LIMIT`] means that many.
+    pub limit: usize,
+}
+
+impl RunQuery {
+    /// The page size when [`RunQuery::limit`] is 0.
+    pub const DEFAULT_LIMIT: usize = 100;
+    /// The largest page.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// Every run, in pages of [`RunQuery::DEFAULT_LIMIT`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only runs with this status.
+    pub fn status(mut self, status: WorkflowStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only runs of this workflow.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only runs whose id starts with `prefix` (literally).
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.id_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only runs created at or after `ms`.
+    pub fn created_from(mut self, ms: u64) -> Self {
+        self.created_from_ms = Some(ms);
+        self
+    }
+
+    /// Only runs created before `ms`.
+    pub fn created_before(mut self, ms: u64) -> Self {
+        self.created_before_ms = Some(ms);
+        self
+    }
+
+    /// Only runs last changed at or after `ms`.
+    pub fn updated_from(mut self, ms: u64) -> Self {
+        self.updated_from_ms = Some(ms);
+        self
+    }
+
+    /// Only runs last changed before `ms`.
+    pub fn updated_before(mut self, ms: u64) -> Self {
+        self.updated_before_ms = Some(ms);
+        self
+    }
+
+    /// The page after the one whose [`RunPage::next`] is `cursor`.
+    pub fn after(mut self, cursor: impl Into<String>) -> Self {
+        self.after = Some(cursor.into());
+        self
+    }
+
+    /// At most `n` runs a page (see [`RunQuery::limit`](#structfield.limit)).
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n;
+        self
+    }
+
+    /// How many runs a page holds at most: [`RunQuery::limit`](#structfield.limit), 0 read as
+    /// [`RunQuery::DEFAULT_LIMIT`], capped at [`RunQuery::MAX_LIMIT`].
+    pub fn page_size(&self) -> usize {
+        match self.limit {
+            0 => Self::DEFAULT_LIMIT,
+            n => n.min(Self::MAX_LIMIT),
+        }
+    }
+
+    /// Whether `run` passes every filter of the query, the cursor included (the limit aside):
+    /// what a store returns, for a store that filters in memory.
+    pub fn matches(&self, run: &WorkflowSummary) -> bool {
+        self.admits(
+            &run.id,
+            &run.name,
+            run.status,
+            run.created_at_ms,
+            run.updated_at_ms,
+        )
+    }
+
+    /// [`Self::matches`] on the fields it looks at.
+    pub(crate) fn admits(
+        &self,
+        id: &str,
+        name: &str,
+        status: WorkflowStatus,
+        created_at_ms: u64,
+        updated_at_ms: u64,
+    ) -> bool {
+        self.status.is_none_or(|s| s == status)
+            && self.name.as_deref().is_none_or(|n| n == name)
+            && self.id_prefix.as_deref().is_none_or(|p| id.starts_with(p))
+            && self.after.as_deref().is_none_or(|a| id > a)
+            && self.created_from_ms.is_none_or(|t| created_at_ms >= t)
+            && self.created_before_ms.is_none_or(|t| created_at_ms < t)
+            && self.updated_from_ms.is_none_or(|t| updated_at_ms >= t)
+            && self.updated_before_ms.is_none_or(|t| updated_at_ms < t)
+    }
+}
+
+/// The least string greater than every string that starts with `prefix`, in byte (and so code
+/// point) order; `None` if there is none (an empty prefix, or one of `char::MAX` alone): the
+/// exclusive upper bound of a range scan for the prefix, `id >= prefix AND id < successor`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next code point, past the surrogates (no `char` is one).
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            c => c.checked_add(1).and_then(char::from_u32),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// A page of [`Store::list_runs`].
+///
+/// Walking every page:
+///
+/// ```
+/// use workflow_rt::store::{RunQuery, Store, StoreError};
+/// use workflow_rt::WorkflowStatus;
+///
+/// async fn parked(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+///     let mut query = RunQuery::new().status(WorkflowStatus::Parked);
+///     let mut ids = Vec::new();
+///     loop {
+///         let page = store.list_runs(query.clone()).await?;
+///         ids.extend(page.runs.into_iter().map(|run| run.id));
+///         match page.next {
+///             Some(cursor) => query.after = Some(cursor),
+///             None => return Ok(ids),
+///         }
+///     }
+/// }
+/// # let store = workflow_rt::MemoryStore::new();
+/// # let ids = tokio::runtime::Runtime::new().unwrap().block_on(parked(&store)).unwrap();
+/// # assert!(ids.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPage {
+    /// The runs, by id.
+    pub runs: Vec<WorkflowSummary>,
+    /// The cursor of the next page, to pass as [`RunQuery::after`](RunQuery#structfield.after)
+    /// with the same filters; `None` when no run is left past this page.
+    pub next: Option<String>,
 }
 
 /// What a new workflow is created with (status running, version 0, ready).
@@ -791,6 +1020,36 @@ pub trait Store: Send + Sync + 'static {
         status: Option<WorkflowStatus>,
     ) -> StoreFuture<'_, Vec<WorkflowSummary>>;
 
+    /// A page of the runs that match `query`, by id ascending, with the cursor of the next
+    /// page (see [`RunQuery`], [`RunPage`]). Walking the pages with the same filters lists each
+    /// matching run once, none twice and none missed, save runs created or purged between two
+    /// pages (each page is a read of its own). A run whose row cannot be read back (damaged
+    /// data) is left out of its page, with a warning in the log, and the walk goes on past it.
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage>;
+
+    /// How many runs the store holds in each status: one line per status, every status in the
+    /// order of [`WorkflowStatus::ALL`], those with no run included with 0. (Rows whose status
+    /// cannot be read back are not counted.)
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>>;
+
+    /// Deletes a finished run (completed, failed or cancelled, see
+    /// [`WorkflowStatus::is_finished`]) and everything the store keeps of it: its row, its
+    /// history, and any event, activity task or timer left. All or nothing; afterwards the id
+    /// is unknown ([`StoreError::NotFound`] everywhere) and [`Store::create_workflow`] may use
+    /// it again. A running or parked run is refused with [`StoreError::NotFinished`], an
+    /// unknown id with [`StoreError::NotFound`]; either way nothing changes.
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Retention by age: purges (as [`Store::purge`]) up to `limit` finished runs last changed
+    /// before `finished_before_ms` (`updated_at_ms < finished_before_ms`; a finished run does
+    /// not change after it finished), in one atomic operation, and returns their ids, sorted.
+    /// When more runs are due than `limit`, which of them go first is up to the store (the SQL
+    /// stores take the first their index gives, not the oldest: sorting by age would read
+    /// every finished run at each call); call it again until it returns fewer than `limit` to
+    /// purge them all. A `limit` of 0 purges nothing.
+    fn purge_finished(&self, finished_before_ms: u64, limit: usize)
+    -> StoreFuture<'_, Vec<String>>;
+
     /// The workflow's audit history, oldest first.
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>>;
 
@@ -894,10 +1153,59 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
         (**self).list_workflows(status)
     }
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        (**self).list_runs(query)
+    }
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        (**self).count_runs()
+    }
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        (**self).purge(id)
+    }
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        (**self).purge_finished(finished_before_ms, limit)
+    }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         (**self).history(id)
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
         (**self).wakeups()
+    }
+}
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    use super::prefix_successor;
+
+    /// The successor bounds exactly the strings that start with the prefix.
+    #[test]
+    fn prefix_successor_bounds_the_prefix() {
+        assert_eq!(prefix_successor(""), None);
+        assert_eq!(prefix_successor("a").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("a%").as_deref(), Some("a&"));
+        assert_eq!(prefix_successor("a_").as_deref(), Some("a`"));
+        assert_eq!(prefix_successor("\u{7f}").as_deref(), Some("\u{80}"));
+        assert_eq!(prefix_successor("x\u{d7ff}").as_deref(), Some("x\u{e000}"));
+        assert_eq!(prefix_successor("x\u{10ffff}").as_deref(), Some("y"));
+        assert_eq!(prefix_successor("\u{10ffff}\u{10ffff}"), None);
+        for prefix in ["a", "a%", "\u{7f}", "x\u{d7ff}", "x\u{10ffff}", "\u{e9}"] {
+            let end = prefix_successor(prefix).expect("a successor");
+            for id in [
+                prefix.to_string(),
+                format!("{prefix}\u{0}"),
+                format!("{prefix}zz"),
+                format!("{prefix}\u{10ffff}"),
+            ] {
+                assert!(
+                    id.as_str() >= prefix && id < end,
+                    "{id:?} in [{prefix:?}, {end:?})"
+                );
+            }
+            assert!(!end.starts_with(prefix), "{end:?} is past {prefix:?}");
+        }
     }
 }

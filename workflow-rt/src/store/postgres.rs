@@ -42,16 +42,16 @@ use tokio_postgres::{Row, Statement};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
-    StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
-    lost_attempt_entry, released_attempt_entry,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
+    Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary, lost_attempt_entry, prefix_successor, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -538,6 +538,11 @@ ALTER TABLE workflows ADD COLUMN last_event BIGINT NOT NULL DEFAULT 0;
 UPDATE workflows w SET last_event = e.id
     FROM (SELECT workflow_id, max(id) AS id FROM events GROUP BY workflow_id) e
     WHERE e.workflow_id = w.id;
+",
+    "
+-- Version 3: runs listed by workflow name (Store::list_runs) read an index, not the table. The
+-- name never changes, so the index costs a write only when a run is created or purged.
+CREATE INDEX IF NOT EXISTS workflows_name ON workflows (name, id);
 ",
 ];
 
@@ -1347,6 +1352,28 @@ fn status_code(status: &WorkflowStatus) -> &'static i16 {
     }
 }
 
+/// The statuses of finished runs, the ones [`Store::purge`] deletes.
+const FINISHED: [i16; 3] = [1, 2, 4];
+
+/// Deletes the workflows `ids` and every row of theirs, in every table, in one statement. The
+/// caller holds their locks and has checked that they may go.
+async fn delete_runs(tx: &Transaction<'_>, ids: &[&str]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    exec(
+        tx,
+        "WITH e AS (DELETE FROM events WHERE workflow_id = ANY($1)), \
+              t AS (DELETE FROM tasks WHERE workflow_id = ANY($1)), \
+              m AS (DELETE FROM timers WHERE workflow_id = ANY($1)), \
+              h AS (DELETE FROM history WHERE workflow_id = ANY($1)) \
+         DELETE FROM workflows WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A task whose row does not read back (damaged bytes) can never run: its call is answered
 /// with a `BadCall` error, which the workflow sees as the call's result and can act on.
 async fn answer_unreadable_task(
@@ -1990,6 +2017,185 @@ impl Store for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        Box::pin(async move {
+            let size = query.page_size();
+            let status = query.status.map(|s| *status_code(&s));
+            let prefix = query.id_prefix.as_deref().filter(|p| !p.is_empty());
+            let prefix_end = prefix.and_then(prefix_successor);
+            let times = [
+                ("created_at >=", query.created_from_ms.map(int)),
+                ("created_at <", query.created_before_ms.map(int)),
+                ("updated_at >=", query.updated_from_ms.map(int)),
+                ("updated_at <", query.updated_before_ms.map(int)),
+            ];
+            let limit = size as i64 + 1;
+            // The statement holds only the filters given (a generic plan of
+            // `$1 IS NULL OR ...` would read the whole table), as fixed pieces of text; every
+            // value the caller gave is a parameter. A prefix is a range of the primary key:
+            // nothing in it is a wildcard.
+            let mut p = Params { values: Vec::new() };
+            let mut conditions: Vec<String> = Vec::new();
+            if let Some(code) = &status {
+                conditions.push(format!("status = {}", p.add(code)));
+            }
+            if let Some(name) = &query.name {
+                conditions.push(format!("name = {}", p.add(name)));
+            }
+            if let Some(prefix) = &prefix {
+                conditions.push(format!("id >= {}", p.add(prefix)));
+            }
+            if let Some(end) = &prefix_end {
+                conditions.push(format!("id < {}", p.add(end)));
+            }
+            if let Some(after) = &query.after {
+                conditions.push(format!("id > {}", p.add(after)));
+            }
+            for (condition, bound) in &times {
+                if let Some(ms) = bound {
+                    conditions.push(format!("{condition} {}", p.add(ms)));
+                }
+            }
+            let clause = if conditions.is_empty() {
+                "TRUE".to_string()
+            } else {
+                conditions.join(" AND ")
+            };
+            let sql = format!(
+                "SELECT id, name, status, park_reason, created_at, updated_at FROM workflows \
+                 WHERE {clause} ORDER BY id LIMIT {}",
+                p.add(&limit)
+            );
+            // Planned for the values given, unlike the store's other statements (see
+            // `connect`): how many rows a status, a name, a prefix or a time window selects
+            // decides which index pays.
+            let mut rows = in_tx!(self, |tx| {
+                tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .await
+                    .db()?;
+                let stmt = tx.prepare_cached(&sql).await.db()?;
+                tx.query(&stmt, &p.values).await.db()
+            })?;
+            // One row more than the page tells whether another page follows.
+            let next = if rows.len() > size {
+                rows.truncate(size);
+                match rows.last() {
+                    Some(r) => Some(r.try_get::<_, String>(0).db()?),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            let mut runs = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let run = (|| {
+                    Ok::<_, StoreError>(WorkflowSummary {
+                        id: r.try_get(0).db()?,
+                        name: r.try_get(1).db()?,
+                        status: status_of(r.try_get(2).db()?)?,
+                        park_reason: r.try_get(3).db()?,
+                        created_at_ms: uint(r.try_get(4).db()?),
+                        updated_at_ms: uint(r.try_get(5).db()?),
+                    })
+                })();
+                match run {
+                    Ok(run) => runs.push(run),
+                    Err(e @ StoreError::Corrupt(_)) => {
+                        let id: String = r.try_get(0).unwrap_or_default();
+                        tracing::warn!(workflow = %id, error = %e, "a stored workflow cannot be listed");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(RunPage { runs, next })
+        })
+    }
+
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT status, count(*) FROM workflows GROUP BY status")
+                .await
+                .db()?;
+            let mut counts = WorkflowStatus::ALL.map(|s| (s, 0u64));
+            for r in client.query(&stmt, &[]).await.db()? {
+                let code: i16 = r.try_get(0).db()?;
+                let n: i64 = r.try_get(1).db()?;
+                match counts.iter_mut().find(|(s, _)| *status_code(s) == code) {
+                    Some(c) => c.1 = uint(n),
+                    None => {
+                        tracing::warn!(
+                            status = code,
+                            rows = n,
+                            "stored workflows have an unknown status; not counted"
+                        )
+                    }
+                }
+            }
+            Ok(counts.to_vec())
+        })
+    }
+
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                // The row's lock first, as every change of a workflow takes it: an event or a
+                // step waiting for it finds the workflow gone once this commits.
+                let (status, _, _) = lock_workflow(tx, id).await?;
+                if !status.is_finished() {
+                    return Err(StoreError::NotFinished {
+                        workflow_id: id.to_string(),
+                        status,
+                    });
+                }
+                delete_runs(tx, &[id]).await
+            })
+        })
+    }
+
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            in_tx!(self, |tx| {
+                // The first found, not the oldest: `updated_at` has no index (it changes at
+                // every step, and an index on it would cost every step, HOT updates
+                // included), so the oldest could only be found by reading every finished run.
+                // Rows another transaction holds are skipped, not waited for: these locks are
+                // not taken in id order. Planned for the values given (see `list_runs`).
+                tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .await
+                    .db()?;
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT id FROM workflows WHERE status = ANY($1) AND updated_at < $2 \
+                         LIMIT $3 FOR UPDATE SKIP LOCKED",
+                    )
+                    .await
+                    .db()?;
+                let limit = limit.min(i64::MAX as usize) as i64;
+                let rows = tx
+                    .query(&stmt, &[&&FINISHED[..], &int(finished_before_ms), &limit])
+                    .await
+                    .db()?;
+                let mut ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0).db())
+                    .collect::<Result<Vec<_>, _>>()?;
+                ids.sort_unstable();
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                delete_runs(tx, &refs).await?;
+                Ok(ids)
+            })
         })
     }
 

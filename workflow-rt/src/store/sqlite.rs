@@ -24,9 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, StepCommit, StepOutcome, Store, StoreError,
-    StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
-    released_attempt_entry,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
+    Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    lost_attempt_entry, prefix_successor, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -334,7 +334,10 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 
 /// The version of [`SCHEMA`] (`PRAGMA user_version`). Version 1 is the first schema; a file
 /// written before the schema was versioned has the same tables with both pragmas at 0.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// Version 2 adds the index `workflows_name` (runs listed by workflow name); a file of an
+/// older version is upgraded at open by running [`SCHEMA`] again (every statement of which
+/// creates only what is missing).
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Accepts a new file, a file of this store's schema (or of the same tables written before the
 /// schema was versioned, which the caller then marks), and refuses a file of a newer schema or
@@ -426,6 +429,7 @@ CREATE TABLE IF NOT EXISTS workflows (
 );
 CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
 CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
+CREATE INDEX IF NOT EXISTS workflows_name ON workflows(name, id);
 CREATE TABLE IF NOT EXISTS tasks (
     workflow_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -1053,6 +1057,73 @@ fn answer_unreadable_task(
     Ok(())
 }
 
+/// The `WHERE` clause of a [`RunQuery`] (its filters and cursor, joined by `AND`) and its
+/// parameters, numbered from `?1`. The text is made of fixed pieces only; every value the
+/// caller gave is a parameter.
+fn run_filter(query: &RunQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut add = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(format!("{condition} ?{}", values.len()));
+    };
+    if let Some(status) = query.status {
+        add("status =", Value::Integer(status.code()));
+    }
+    if let Some(name) = &query.name {
+        add("name =", Value::Text(name.clone()));
+    }
+    // A prefix as a range of the id index: nothing in it is a wildcard.
+    if let Some(prefix) = query.id_prefix.as_deref().filter(|p| !p.is_empty()) {
+        add("id >=", Value::Text(prefix.to_string()));
+        if let Some(end) = prefix_successor(prefix) {
+            add("id <", Value::Text(end));
+        }
+    }
+    if let Some(after) = &query.after {
+        add("id >", Value::Text(after.clone()));
+    }
+    for (column, op, bound) in [
+        ("created_at", ">=", query.created_from_ms),
+        ("created_at", "<", query.created_before_ms),
+        ("updated_at", ">=", query.updated_from_ms),
+        ("updated_at", "<", query.updated_before_ms),
+    ] {
+        if let Some(ms) = bound {
+            add(&format!("{column} {op}"), Value::Integer(int(ms)));
+        }
+    }
+    let clause = if conditions.is_empty() {
+        "1".to_string()
+    } else {
+        conditions.join(" AND ")
+    };
+    (clause, values)
+}
+
+/// Deletes the workflows `ids` and every row of theirs, in every table. The caller has checked
+/// that they may go.
+fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(ids)
+        .map_err(|e| StoreError::backend_with("encode the ids to purge", e))?;
+    // Not cached: rare statements would push the steps' ones out of the writer's cache.
+    for sql in [
+        "DELETE FROM events WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM tasks WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM timers WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM history WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM history_log WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
+    ] {
+        conn.execute(sql, [&ids]).db()?;
+    }
+    Ok(())
+}
+
 fn json_names(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
 }
@@ -1492,6 +1563,139 @@ impl Store for SqliteStore {
                     }
                 })
                 .collect())
+        })
+    }
+
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        self.read(move |conn| {
+            let size = query.page_size();
+            let (clause, mut values) = run_filter(&query);
+            values.push(rusqlite::types::Value::Integer(size as i64 + 1));
+            let sql = format!(
+                "SELECT id, name, status, park_reason, created_at, updated_at FROM workflows \
+                 WHERE {clause} ORDER BY id LIMIT ?{}",
+                values.len()
+            );
+            // Not cached: a statement per combination of filters, each rarely run.
+            let mut rows: Vec<(String, String, i64, Option<String>, i64, i64)> = conn
+                .prepare(&sql)
+                .db()?
+                .query_map(rusqlite::params_from_iter(values), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            // One row more than the page tells whether another page follows.
+            let next = if rows.len() > size {
+                rows.truncate(size);
+                rows.last().map(|r| r.0.clone())
+            } else {
+                None
+            };
+            let runs = rows
+                .into_iter()
+                .filter_map(|(id, name, status, park_reason, created, updated)| {
+                    match status_of(status) {
+                        Ok(status) => Some(WorkflowSummary {
+                            id,
+                            name,
+                            status,
+                            park_reason,
+                            created_at_ms: uint(created),
+                            updated_at_ms: uint(updated),
+                        }),
+                        Err(e) => {
+                            tracing::warn!(workflow = %short_id(&id), error = %e, "a stored workflow cannot be listed");
+                            None
+                        }
+                    }
+                })
+                .collect();
+            Ok(RunPage { runs, next })
+        })
+    }
+
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        self.read(|conn| {
+            let rows: Vec<(i64, i64)> = conn
+                .prepare("SELECT status, count(*) FROM workflows GROUP BY status")
+                .db()?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            let mut counts = WorkflowStatus::ALL.map(|s| (s, 0u64));
+            for (code, n) in rows {
+                match counts.iter_mut().find(|(s, _)| s.code() == code) {
+                    Some(c) => c.1 = uint(n),
+                    None => {
+                        tracing::warn!(
+                            status = code,
+                            rows = n,
+                            "stored workflows have an unknown status; not counted"
+                        )
+                    }
+                }
+            }
+            Ok(counts.to_vec())
+        })
+    }
+
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            // Checked before anything is written: a refusal leaves the batch's other
+            // operations to commit.
+            let status = workflow_status(conn, &id)?;
+            if !status.is_finished() {
+                return Err(StoreError::NotFinished {
+                    workflow_id: id,
+                    status,
+                });
+            }
+            delete_runs(conn, std::slice::from_ref(&id))
+        })
+    }
+
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        self.write(move |conn| {
+            // Through the status index, the first found: `updated_at` has no index (it changes
+            // at every step, and an index on it would cost every step), so the oldest could
+            // only be found by reading every finished run.
+            let mut ids: Vec<String> = conn
+                .prepare(
+                    "SELECT id FROM workflows WHERE status IN (?1, ?2, ?3) AND updated_at < ?4 \
+                     LIMIT ?5",
+                )
+                .db()?
+                .query_map(
+                    params![
+                        WorkflowStatus::Completed.code(),
+                        WorkflowStatus::Failed.code(),
+                        WorkflowStatus::Cancelled.code(),
+                        int(finished_before_ms),
+                        limit.min(i64::MAX as usize) as i64,
+                    ],
+                    |r| r.get(0),
+                )
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            delete_runs(conn, &ids)?;
+            ids.sort_unstable();
+            Ok(ids)
         })
     }
 

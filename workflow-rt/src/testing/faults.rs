@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::codec;
 use crate::store::{
     ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
-    Release, RetryActivity, StepCommit, Store, StoreError, StoreFuture, TimerRow, Wakeup,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError, StoreFuture,
+    TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
@@ -103,6 +103,15 @@ impl<S: Store> FaultyStore<S> {
     /// The store without faults, for checking what happened.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    /// Forgets the loads of purged workflows: a stale read returns an older state of the same
+    /// run, never one of a run that was purged (whose id a new run may have taken since).
+    fn forget_reads<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let mut last = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            last.remove(id);
+        }
     }
 
     fn unit(&self) -> f64 {
@@ -284,6 +293,34 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
         self.run("list_workflows", false, move || {
             self.inner.list_workflows(status)
+        })
+    }
+    fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        self.run("list_runs", false, move || self.inner.list_runs(query))
+    }
+    fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        self.run("count_runs", false, move || self.inner.count_runs())
+    }
+    fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.run("purge", true, move || {
+            Box::pin(async move {
+                self.inner.purge(id).await?;
+                self.forget_reads([id]);
+                Ok(())
+            })
+        })
+    }
+    fn purge_finished(
+        &self,
+        finished_before_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<String>> {
+        self.run("purge_finished", true, move || {
+            Box::pin(async move {
+                let ids = self.inner.purge_finished(finished_before_ms, limit).await?;
+                self.forget_reads(ids.iter().map(String::as_str));
+                Ok(ids)
+            })
         })
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
