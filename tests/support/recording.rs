@@ -23,6 +23,7 @@ pub struct Committed {
 
 #[derive(Default)]
 struct Log {
+    calls: Vec<&'static str>,
     committed: Vec<Committed>,
     conflicts: Vec<(String, u64)>,
 }
@@ -62,6 +63,15 @@ impl RecordingStore {
     /// The commits refused for a stale version: (workflow, version they started from).
     pub fn conflicts(&self) -> Vec<(String, u64)> {
         self.log.lock().unwrap().conflicts.clone()
+    }
+
+    /// The names of the store's methods called through this store, in the order they were.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.log.lock().unwrap().calls.clone()
+    }
+
+    fn called(&self, name: &'static str) {
+        self.log.lock().unwrap().calls.push(name);
     }
 
     /// The most commits that were in flight at once.
@@ -107,21 +117,27 @@ impl Drop for InFlight<'_> {
 
 impl Store for RecordingStore {
     fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+        self.called("create_workflow");
         self.inner.create_workflow(workflow)
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
+        self.called("load_workflow");
         self.inner.load_workflow(id)
     }
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        self.called("load_inbox");
         self.inner.load_inbox(id)
     }
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
+        self.called("load_tasks");
         self.inner.load_tasks(id)
     }
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
+        self.called("load_timers");
         self.inner.load_timers(id)
     }
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
+        self.called("commit_step");
         Box::pin(async move {
             let _in_flight = self.enter().await;
             let result = self.inner.commit_step(step.clone()).await;
@@ -133,6 +149,7 @@ impl Store for RecordingStore {
         &self,
         steps: Vec<StepCommit>,
     ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
+        self.called("commit_steps");
         Box::pin(async move {
             let _in_flight = self.enter().await;
             let results = self.inner.commit_steps(steps.clone()).await?;
@@ -150,15 +167,19 @@ impl Store for RecordingStore {
         type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
+        self.called("append_signal");
         self.inner.append_signal(id, name, payload, type_tag, at_ms)
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
+        self.called("complete_activity");
         self.inner.complete_activity(done)
     }
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
+        self.called("retry_activity");
         self.inner.retry_activity(retry)
     }
     fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
+        self.called("lease_tasks");
         self.inner.lease_tasks(request)
     }
     fn renew_leases<'a>(
@@ -167,6 +188,7 @@ impl Store for RecordingStore {
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
     ) -> StoreFuture<'a, ()> {
+        self.called("renew_leases");
         self.inner.renew_leases(owner, tasks, lease_until_ms)
     }
     fn release_leases<'a>(
@@ -175,15 +197,19 @@ impl Store for RecordingStore {
         why: Release,
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
+        self.called("release_leases");
         self.inner.release_leases(owner, why, now_ms)
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.called("next_task_due");
         self.inner.next_task_due(names)
     }
     fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.called("fire_timers");
         self.inner.fire_timers(now_ms, limit)
     }
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
+        self.called("next_timer_due");
         self.inner.next_timer_due()
     }
     fn ready_workflows<'a>(
@@ -191,6 +217,7 @@ impl Store for RecordingStore {
         names: &'a [String],
         limit: usize,
     ) -> StoreFuture<'a, Vec<String>> {
+        self.called("ready_workflows");
         self.inner.ready_workflows(names, limit)
     }
     fn clear_ready<'a>(
@@ -199,21 +226,26 @@ impl Store for RecordingStore {
         version: u64,
         seen_events_upto: u64,
     ) -> StoreFuture<'a, bool> {
+        self.called("clear_ready");
         self.inner.clear_ready(id, version, seen_events_upto)
     }
     fn list_workflows(
         &self,
         status: Option<WorkflowStatus>,
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
+        self.called("list_workflows");
         self.inner.list_workflows(status)
     }
     fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
+        self.called("list_runs");
         self.inner.list_runs(query)
     }
     fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
+        self.called("count_runs");
         self.inner.count_runs()
     }
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.called("purge");
         self.inner.purge(id)
     }
     fn purge_finished(
@@ -221,12 +253,15 @@ impl Store for RecordingStore {
         finished_before_ms: u64,
         limit: usize,
     ) -> StoreFuture<'_, Vec<String>> {
+        self.called("purge_finished");
         self.inner.purge_finished(finished_before_ms, limit)
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
+        self.called("history");
         self.inner.history(id)
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
+        self.called("wakeups");
         self.inner.wakeups()
     }
 }

@@ -73,9 +73,11 @@ pub use context::{
 };
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
-pub use runtime::{Builder, Handle, Limits, Runtime, RuntimeError, StrandedRun, WorkflowState};
+pub use runtime::{
+    Builder, Client, Handle, Limits, Runtime, RuntimeError, StrandedRun, WorkflowState,
+};
 pub use signal::{IntoSignal, Signal};
-pub use store::{MemoryStore, Store, StoreError, WorkflowStatus};
+pub use store::{MemoryStore, RunPage, RunQuery, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{PostgresError, PostgresStore};

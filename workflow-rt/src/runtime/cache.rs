@@ -161,6 +161,19 @@ mod tests {
         fn activities(&self) -> &'static [&'static str] {
             &[]
         }
+        fn description(&self) -> &'static crate::workflow::Description {
+            static DESCRIPTION: crate::workflow::Description = crate::workflow::Description {
+                workflow: "nothing",
+                version: 1,
+                states: &[],
+                transitions: &[],
+                layout: || {
+                    static LAYOUT: crate::Layout = crate::Layout::fixed(0);
+                    &LAYOUT
+                },
+            };
+            &DESCRIPTION
+        }
         fn restore(
             &self,
             _: &[u8],

@@ -36,7 +36,7 @@ pub(crate) struct Config {
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub workflows: Registry,
+    pub workflows: Arc<Registry>,
     pub activities: HashMap<String, Arc<dyn ErasedActivity>>,
     /// The names in `activities`: the tasks this worker may lease.
     pub activity_names: Vec<String>,
@@ -91,7 +91,7 @@ impl Inner {
         Inner {
             store,
             clock,
-            workflows,
+            workflows: Arc::new(workflows),
             activities,
             activity_names,
             workflow_names,

@@ -97,6 +97,15 @@ pub enum RuntimeError {
         /// Why it is parked.
         reason: String,
     },
+    /// [`crate::Client::purge`] of a run that has not finished (running or parked): only a
+    /// finished run can be purged.
+    #[error("workflow {id:?} has not finished ({status}): only a finished run can be purged")]
+    NotFinished {
+        /// The workflow's id.
+        id: String,
+        /// Where it stands.
+        status: WorkflowStatus,
+    },
     /// [`crate::Runtime::unpark`] on a workflow that is not parked.
     #[error("workflow {id:?} is not parked ({status})")]
     NotParked {
@@ -152,6 +161,10 @@ impl RuntimeError {
         match e {
             StoreError::NotFound(_) => RuntimeError::UnknownWorkflow(id.to_string()),
             StoreError::Finished { status, .. } => RuntimeError::Finished {
+                id: id.to_string(),
+                status,
+            },
+            StoreError::NotFinished { status, .. } => RuntimeError::NotFinished {
                 id: id.to_string(),
                 status,
             },

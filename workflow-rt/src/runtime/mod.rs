@@ -25,6 +25,7 @@ mod activities;
 mod advance;
 mod builder;
 mod cache;
+mod client;
 mod drivers;
 mod engine;
 mod error;
@@ -41,16 +42,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use builder::{Builder, Limits};
+pub use client::Client;
 pub use error::RuntimeError;
 pub use handle::Handle;
 
 use crate::context::WorkflowCtx;
 use crate::durable::Pending;
 use crate::signal::IntoSignal;
-use crate::snapshot::Snapshot;
 use crate::store::{
-    HistoryEntry, HistoryKind, NewWorkflow, Release, StepCommit, StepOutcome, Store, StoreError,
-    WorkflowStatus, WorkflowSummary,
+    HistoryEntry, HistoryKind, NewWorkflow, Release, Store, StoreError, WorkflowStatus,
+    WorkflowSummary,
 };
 use crate::workflow::Workflow;
 use engine::Inner;
@@ -295,85 +296,20 @@ impl Runtime {
         signal: impl IntoSignal<T>,
         payload: T,
     ) -> Result<(), RuntimeError> {
-        let name = signal.signal_name();
         self.check_running()?;
-        let bytes = no_panic("encoding the payload", || {
-            postcard::to_stdvec(&payload).map_err(|e| e.to_string())
-        })
-        .map_err(|reason| RuntimeError::Encode {
-            what: format!("signal {name:?}"),
-            reason,
-        })?;
-        too_large(
-            || format!("the payload of signal {name:?}"),
-            bytes.len(),
-            self.inner.config.limits.max_signal_bytes,
-        )?;
-        let now = self.inner.clock.now_ms();
-        self.inner
-            .store
-            .append_signal(id, name, bytes, Some(crate::signal::type_tag::<T>()), now)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
-        self.inner.wake(id, Vec::new());
-        Ok(())
+        self.client().signal(id, signal, payload).await
     }
 
     /// Where workflow `id` stands, with its current state as JSON.
     pub async fn state(&self, id: &str) -> Result<WorkflowState, RuntimeError> {
-        let rec = self
-            .inner
-            .store
-            .load_workflow(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
-        let snapshot = Snapshot::decode(&rec.snapshot);
-        let step = snapshot.as_ref().map(|s| s.step).unwrap_or(0);
-        let workflow_version = snapshot.as_ref().map(|s| s.version).ok();
-        let registered = match &snapshot {
-            Ok(s) => self.inner.workflows.version(&rec.name, s.version),
-            Err(_) => None,
-        };
-        let shown = match (registered, &snapshot) {
-            (_, Err(e)) => Err(e.to_string()),
-            (None, Ok(s)) => Err(format!(
-                "workflow {:?} version {} is not registered with this runtime",
-                rec.name, s.version
-            )),
-            (Some(w), Ok(s)) => s
-                .check_layout(w.name(), w.layout())
-                .map_err(|e| e.to_string())
-                .and_then(|()| w.state_json(s)),
-        };
-        let (state, state_error) = match shown {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e)),
-        };
-        let output = match (registered, &rec.output) {
-            (Some(w), Some(bytes)) => w.output_json(bytes).ok(),
-            _ => None,
-        };
-        let waiting_for = match (rec.status, &rec.pending) {
-            (WorkflowStatus::Running | WorkflowStatus::Parked, Some(b)) => {
-                postcard::from_bytes(b).ok()
-            }
-            _ => None,
-        };
-        Ok(WorkflowState {
-            id: rec.id,
-            name: rec.name,
-            workflow_version,
-            status: rec.status,
-            version: rec.version,
-            step,
-            state,
-            state_error,
-            waiting_for,
-            output,
-            park_reason: rec.park_reason,
-            created_at_ms: rec.created_at_ms,
-            updated_at_ms: rec.updated_at_ms,
-        })
+        self.client().state(id).await
+    }
+
+    /// A client sharing this runtime's store and registrations, which never runs workflow or
+    /// activity code ([`Client`]); what it changes (a signal, an unpark) wakes this runtime at
+    /// once.
+    pub fn client(&self) -> Client {
+        Client::of_runtime(&self.inner)
     }
 
     /// The workflows with this status (all of them for `None`), by id.
@@ -401,34 +337,14 @@ impl Runtime {
 
     /// What happened to workflow `id`, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, RuntimeError> {
-        self.inner
-            .store
-            .history(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))
+        self.client().history(id).await
     }
 
     /// Cancels workflow `id`: it stops where it is (its activities in flight are abandoned and
     /// its timers dropped) and its result becomes [`RuntimeError::Cancelled`].
     pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
         self.check_running()?;
-        self.change_status(id, |status| {
-            if status.is_finished() {
-                Err(RuntimeError::Finished {
-                    id: id.to_string(),
-                    status,
-                })
-            } else {
-                Ok((
-                    StepOutcome::Cancelled,
-                    HistoryKind::Cancelled,
-                    "cancelled".to_string(),
-                ))
-            }
-        })
-        .await?;
-        self.inner.abort_attempts(id, None);
-        Ok(())
+        self.client().cancel(id).await
     }
 
     /// Puts a parked workflow back to work, after the cause is fixed (for instance, the code
@@ -436,66 +352,7 @@ impl Runtime {
     /// parked again.
     pub async fn unpark(&self, id: &str) -> Result<(), RuntimeError> {
         self.check_running()?;
-        self.change_status(id, |status| match status {
-            WorkflowStatus::Parked => Ok((
-                StepOutcome::Unparked,
-                HistoryKind::Unparked,
-                "unparked".to_string(),
-            )),
-            status => Err(RuntimeError::NotParked {
-                id: id.to_string(),
-                status,
-            }),
-        })
-        .await?;
-        self.inner.wake(id, Vec::new());
-        Ok(())
-    }
-
-    /// Commits a status change decided by `decide` from the current status, retrying on
-    /// conflicts with running steps.
-    async fn change_status(
-        &self,
-        id: &str,
-        decide: impl Fn(WorkflowStatus) -> Result<(StepOutcome, HistoryKind, String), RuntimeError>,
-    ) -> Result<(), RuntimeError> {
-        for _ in 0..64 {
-            let rec = self
-                .inner
-                .store
-                .load_workflow(id)
-                .await
-                .map_err(|e| RuntimeError::from_store(id, e))?;
-            let (outcome, kind, detail) = decide(rec.status)?;
-            let now = self.inner.clock.now_ms();
-            let commit = StepCommit {
-                workflow_id: id.to_string(),
-                expected_version: rec.version,
-                now_ms: now,
-                outcome,
-                consumed_events: Vec::new(),
-                completed_tasks: Vec::new(),
-                cancelled: Vec::new(),
-                seen_events_upto: 0,
-                keep_ready: false,
-                history: vec![HistoryEntry::new(now, kind, detail)],
-            };
-            match self.inner.store.commit_step(commit).await {
-                Ok(_) => {
-                    self.inner.forget(id);
-                    self.inner.notify_watchers(id);
-                    return Ok(());
-                }
-                Err(StoreError::Conflict { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(1)).await
-                }
-                Err(e) => return Err(RuntimeError::from_store(id, e)),
-            }
-        }
-        Err(RuntimeError::Store(StoreError::Conflict {
-            workflow_id: id.to_string(),
-            expected: 0,
-        }))
+        self.client().unpark(id).await
     }
 
     /// Stops the runtime: its loops end, activity attempts in flight are abandoned (their

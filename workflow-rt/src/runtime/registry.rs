@@ -23,7 +23,7 @@ pub(crate) type ErasedState = Box<dyn Any + Send>;
 pub(crate) type ErasedStepped = step::Stepped<Vec<u8>>;
 
 /// The workflows a runtime steps, by name and version, and the migrations between versions.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Registry {
     by_name: HashMap<&'static str, BTreeMap<u32, Arc<dyn ErasedWorkflow>>>,
     /// By workflow name and the version they migrate from.
@@ -108,6 +108,8 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     fn layout(&self) -> &'static crate::Layout;
     /// [`Workflow::ACTIVITIES`].
     fn activities(&self) -> &'static [&'static str];
+    /// [`Workflow::description`].
+    fn description(&self) -> &'static crate::workflow::Description;
     /// [`step::restore`].
     fn restore(&self, snapshot: &[u8]) -> Result<(Snapshot, ErasedState), SnapshotError>;
     /// [`step::run`], with the output encoded.
@@ -163,6 +165,10 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
 
     fn activities(&self) -> &'static [&'static str] {
         W::ACTIVITIES
+    }
+
+    fn description(&self) -> &'static crate::workflow::Description {
+        W::description()
     }
 
     fn restore(&self, snapshot: &[u8]) -> Result<(Snapshot, ErasedState), SnapshotError> {

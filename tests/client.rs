@@ -1,0 +1,238 @@
+//! A client looks at and acts on runs without being a worker. Through a recording store it is
+//! seen to never lease a task, fire a timer, look for ready workflows or commit a step of
+//! workflow code, while list, state, history, describe, signal, cancel, unpark and purge all
+//! work on runs that a worker runtime on the same store is running.
+
+mod support;
+
+use std::time::Duration;
+
+use support::recording::RecordingStore;
+use support::{Mode, builder, eventually, memory, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{Client, RunQuery, RuntimeError, WorkflowStatus};
+
+#[activity]
+async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
+    Ok(sku.len() as u64 * 100)
+}
+
+#[workflow]
+async fn order(ctx: WorkflowCtx, sku: String) -> Result<u64, WorkflowError> {
+    let cents = ctx.activity(price, sku).await?;
+    let approved: bool = ctx.signal::<bool>("approve").await;
+    Ok(if approved { cents } else { 0 })
+}
+
+#[workflow]
+async fn fragile(ctx: WorkflowCtx, _x: u64) -> u64 {
+    let n: u64 = ctx.signal::<u64>("n").await;
+    if n == 13 {
+        panic!("unlucky {n}");
+    }
+    n
+}
+
+/// The store calls only a worker makes.
+const WORKER_CALLS: &[&str] = &[
+    "create_workflow",
+    "commit_steps",
+    "complete_activity",
+    "retry_activity",
+    "lease_tasks",
+    "renew_leases",
+    "release_leases",
+    "next_task_due",
+    "fire_timers",
+    "next_timer_due",
+    "ready_workflows",
+    "clear_ready",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_acts_on_runs_and_never_works_them() {
+    let (store, clock) = memory();
+    let rt = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order)
+        .workflow(fragile)
+        .activity(price)
+        .build()
+        .await
+        .expect("build");
+    let recording = RecordingStore::new(store.clone());
+    let client = Client::new(recording.clone())
+        .clock(clock.clone())
+        .workflow(order);
+
+    for (id, sku) in [("o-1", "ab"), ("o-2", "abc"), ("o-3", "abcd")] {
+        rt.start(order, id, sku.to_string()).await.expect("start");
+    }
+    rt.start(fragile, "f-1", 0).await.expect("start");
+    eventually("the orders wait for their approval", || async {
+        let mut waiting = 0;
+        for id in ["o-1", "o-2", "o-3"] {
+            if client.state(id).await.expect("state").step == 2 {
+                waiting += 1;
+            }
+        }
+        waiting == 3
+    })
+    .await;
+
+    // list: filters and pages.
+    let all = client.list(RunQuery::default()).await.expect("list");
+    let ids: Vec<&str> = all.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["f-1", "o-1", "o-2", "o-3"]);
+    assert_eq!(all.next, None);
+    let orders = RunQuery {
+        name: Some("order".into()),
+        limit: 2,
+        ..RunQuery::default()
+    };
+    let first = client.list(orders.clone()).await.expect("page 1");
+    assert_eq!(first.runs.len(), 2);
+    let second = client
+        .list(RunQuery {
+            after: first.next.clone(),
+            ..orders
+        })
+        .await
+        .expect("page 2");
+    let paged: Vec<String> = first
+        .runs
+        .iter()
+        .chain(&second.runs)
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(paged, ["o-1", "o-2", "o-3"]);
+    assert_eq!(second.next, None);
+    let prefixed = client
+        .list(RunQuery {
+            id_prefix: Some("f-".into()),
+            ..RunQuery::default()
+        })
+        .await
+        .expect("by prefix");
+    assert_eq!(prefixed.runs.len(), 1);
+
+    // state: typed for a registered workflow, the rest for any.
+    let s = client.state("o-1").await.expect("state");
+    assert_eq!(s.status, WorkflowStatus::Running);
+    let json = s.state.expect("the state as JSON").to_string();
+    assert!(json.contains("200"), "the saved price is shown: {json}");
+    let s = client
+        .state("f-1")
+        .await
+        .expect("state of an unregistered workflow");
+    assert_eq!((s.status, s.state), (WorkflowStatus::Running, None));
+    assert!(s.state_error.expect("why").contains("not registered"));
+    assert!(matches!(
+        client.state("nope").await,
+        Err(RuntimeError::UnknownWorkflow(_))
+    ));
+
+    // describe.
+    let d = client.describe("o-1").await.expect("describe");
+    assert_eq!(d.map(|d| d.workflow), Some("order"));
+    assert!(client.describe("f-1").await.expect("describe").is_none());
+
+    // signal: the worker runs the rest.
+    client.signal("o-1", "approve", true).await.expect("signal");
+    let out = within("o-1 completes", rt.handle(order, "o-1").result()).await;
+    assert_eq!(out.expect("result"), Ok(200));
+
+    // cancel.
+    client.cancel("o-2").await.expect("cancel");
+    assert!(matches!(
+        within("o-2 ends", rt.handle(order, "o-2").result()).await,
+        Err(RuntimeError::Cancelled { .. })
+    ));
+    assert!(matches!(
+        client.cancel("o-2").await,
+        Err(RuntimeError::Finished { .. })
+    ));
+
+    // unpark: the run parks on its panic, is unparked, and parks again.
+    client.signal("f-1", "n", 13u64).await.expect("signal");
+    eventually("f-1 parks", || async {
+        client.state("f-1").await.expect("state").status == WorkflowStatus::Parked
+    })
+    .await;
+    client.unpark("f-1").await.expect("unpark");
+    let h = client.history("f-1").await.expect("history");
+    assert!(h.iter().any(|e| e.kind == HistoryKind::Unparked), "{h:?}");
+    assert!(matches!(
+        client.unpark("o-1").await,
+        Err(RuntimeError::NotParked { .. })
+    ));
+
+    // purge: only finished runs, and all of them.
+    assert!(matches!(
+        client.purge("o-3").await,
+        Err(RuntimeError::NotFinished {
+            status: WorkflowStatus::Running,
+            ..
+        })
+    ));
+    assert_eq!(
+        client.state("o-3").await.expect("untouched").status,
+        WorkflowStatus::Running
+    );
+    client.purge("o-1").await.expect("purge");
+    assert!(matches!(
+        client.state("o-1").await,
+        Err(RuntimeError::UnknownWorkflow(_))
+    ));
+    assert!(store.history("o-1").await.unwrap_or_default().is_empty());
+    let counts = client.counts().await.expect("counts");
+    assert!(
+        counts.contains(&(WorkflowStatus::Cancelled, 1)),
+        "{counts:?}"
+    );
+    // Retention: runs finished more than an hour ago.
+    clock.advance(Duration::from_secs(2 * 3600));
+    let purged = client
+        .purge_finished(Duration::from_secs(3600), 10)
+        .await
+        .expect("purge by age");
+    assert_eq!(purged, ["o-2"]);
+
+    rt.shutdown().await;
+    let calls = recording.calls();
+    for call in WORKER_CALLS {
+        assert!(!calls.contains(call), "the client called {call}: {calls:?}");
+    }
+    assert!(
+        recording.committed().iter().all(|c| !c.step),
+        "the client committed only cancels and unparks: {:?}",
+        recording.committed()
+    );
+    assert!(calls.contains(&"purge") && calls.contains(&"list_runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_a_runtime_wakes_it_at_once() {
+    let (store, clock) = memory();
+    // A poll interval far longer than the test: only the wake can make the signal count.
+    let rt = workflow_rt::Runtime::builder(store.clone())
+        .clock(clock)
+        .poll_interval(Duration::from_secs(3600))
+        .workflow(order)
+        .activity(price)
+        .build()
+        .await
+        .expect("build");
+    let client = rt.client();
+    rt.start(order, "o", "abc".to_string())
+        .await
+        .expect("start");
+    eventually("waiting", || async {
+        client.state("o").await.expect("state").step == 2
+    })
+    .await;
+    client.signal("o", "approve", true).await.expect("signal");
+    let out = within("completes", rt.handle(order, "o").result()).await;
+    assert_eq!(out.expect("result"), Ok(300));
+    rt.shutdown().await;
+}

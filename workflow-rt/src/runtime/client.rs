@@ -1,0 +1,366 @@
+//! A client of a store: it looks at runs and acts on them, and never runs workflow or activity
+//! code (it leases no task, fires no timer and steps no workflow).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::engine::Inner;
+use super::registry::{ErasedWorkflow, RegisteredWorkflow, Registry, no_panic};
+use super::{Limits, RuntimeError, WorkflowState, too_large};
+use crate::clock::{Clock, SystemClock};
+use crate::machine::Snapshot;
+use crate::signal::IntoSignal;
+use crate::store::{
+    HistoryEntry, HistoryKind, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError,
+    WorkflowStatus,
+};
+use crate::workflow::{Description, Workflow};
+
+/// Looks at and acts on the runs in a store, from any process, without being a worker: it
+/// never leases an activity task, fires a timer or steps a workflow, so an operator's tool or a
+/// web handler can use it next to the workers.
+///
+/// `Client::new(store)` needs no registration: listing, history, signals (typed), cancelling,
+/// unparking and purging work on any run. Registering a workflow (`.workflow(checkout)`) only
+/// lets [`Client::state`] show that workflow's state and output as JSON, and
+/// [`Client::describe`] return its state machine. [`crate::Runtime::client`] gives a client
+/// that shares its runtime's store and registrations and wakes the runtime at once after a
+/// signal or an unpark.
+///
+/// ```
+/// use workflow_rt::prelude::*;
+/// use workflow_rt::{Client, MemoryStore, RunQuery, WorkflowStatus};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = std::sync::Arc::new(MemoryStore::new());
+/// let client = Client::new(store.clone());
+/// let page = client
+///     .list(RunQuery { status: Some(WorkflowStatus::Running), ..RunQuery::default() })
+///     .await?;
+/// assert!(page.runs.is_empty() && page.next.is_none());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    workflows: Arc<Registry>,
+    limits: Limits,
+    /// The runtime this client was taken from: told of what the client changed, so that it
+    /// acts at once rather than at its next poll.
+    local: Option<Weak<Inner>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("workflows", &self.workflows.names())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of `store` (an `Arc` of a store shared with runtimes, or a store of its own).
+    pub fn new(store: impl Store) -> Client {
+        Client {
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            workflows: Arc::new(Registry::default()),
+            limits: Limits::default(),
+            local: None,
+        }
+    }
+
+    pub(super) fn of_runtime(inner: &Arc<Inner>) -> Client {
+        Client {
+            store: inner.store.clone(),
+            clock: inner.clock.clone(),
+            workflows: inner.workflows.clone(),
+            limits: inner.config.limits,
+            local: Some(Arc::downgrade(inner)),
+        }
+    }
+
+    /// Registers workflow `W`, so that [`Client::state`] shows the state and output of its
+    /// runs as JSON and [`Client::describe`] returns its description. Registering the same
+    /// name and version twice keeps the first.
+    pub fn workflow<W: Workflow>(mut self, _workflow: W) -> Self {
+        let _ = W::layout();
+        Arc::make_mut(&mut self.workflows)
+            .add(Arc::new(RegisteredWorkflow::<W>::new()) as Arc<dyn ErasedWorkflow>);
+        self
+    }
+
+    /// The clock that timestamps what the client writes (history entries, signals): the
+    /// system clock by default.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The limits a signal's payload is checked against (the defaults of [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    fn runtime(&self) -> Option<Arc<Inner>> {
+        self.local.as_ref().and_then(Weak::upgrade)
+    }
+
+    /// A page of runs matching `query`, by id, with the cursor of the next page.
+    pub async fn list(&self, query: RunQuery) -> Result<RunPage, RuntimeError> {
+        Ok(self.store.list_runs(query).await?)
+    }
+
+    /// How many runs there are in each status.
+    pub async fn counts(&self) -> Result<Vec<(WorkflowStatus, u64)>, RuntimeError> {
+        Ok(self.store.count_runs().await?)
+    }
+
+    /// Where run `id` stands: status, step, what it waits for, and, for a registered
+    /// workflow, its state and output as JSON.
+    pub async fn state(&self, id: &str) -> Result<WorkflowState, RuntimeError> {
+        let rec = self
+            .store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        let snapshot = Snapshot::decode(&rec.snapshot);
+        let step = snapshot.as_ref().map(|s| s.step).unwrap_or(0);
+        let workflow_version = snapshot.as_ref().map(|s| s.version).ok();
+        let registered = match &snapshot {
+            Ok(s) => self.workflows.version(&rec.name, s.version),
+            Err(_) => None,
+        };
+        let shown = match (registered, &snapshot) {
+            (_, Err(e)) => Err(e.to_string()),
+            (None, Ok(s)) => Err(format!(
+                "workflow {:?} version {} is not registered with this runtime",
+                rec.name, s.version
+            )),
+            (Some(w), Ok(s)) => s
+                .check_layout(w.name(), w.layout())
+                .map_err(|e| e.to_string())
+                .and_then(|()| w.state_json(s)),
+        };
+        let (state, state_error) = match shown {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
+        let output = match (registered, &rec.output) {
+            (Some(w), Some(bytes)) => w.output_json(bytes).ok(),
+            _ => None,
+        };
+        let waiting_for = match (rec.status, &rec.pending) {
+            (WorkflowStatus::Running | WorkflowStatus::Parked, Some(b)) => {
+                postcard::from_bytes(b).ok()
+            }
+            _ => None,
+        };
+        Ok(WorkflowState {
+            id: rec.id,
+            name: rec.name,
+            workflow_version,
+            status: rec.status,
+            version: rec.version,
+            step,
+            state,
+            state_error,
+            waiting_for,
+            output,
+            park_reason: rec.park_reason,
+            created_at_ms: rec.created_at_ms,
+            updated_at_ms: rec.updated_at_ms,
+        })
+    }
+
+    /// What happened to run `id`, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, RuntimeError> {
+        self.store
+            .history(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))
+    }
+
+    /// The state machine of run `id`'s workflow, at the version the run is on: `None` when
+    /// that workflow is not registered with this client.
+    pub async fn describe(&self, id: &str) -> Result<Option<&'static Description>, RuntimeError> {
+        let rec = self
+            .store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        let version = match Snapshot::decode(&rec.snapshot) {
+            Ok(s) => s.version,
+            Err(_) => return Ok(None),
+        };
+        Ok(self
+            .workflows
+            .version(&rec.name, version)
+            .map(|w| w.description()))
+    }
+
+    /// Sends signal `signal` to run `id`, as [`crate::Runtime::signal`] does: stored at once,
+    /// delivered in order to the next wait for it. A run that does not exist or has finished
+    /// is an error, and so is a payload over [`Limits::max_signal_bytes`].
+    pub async fn signal<T: Serialize>(
+        &self,
+        id: &str,
+        signal: impl IntoSignal<T>,
+        payload: T,
+    ) -> Result<(), RuntimeError> {
+        let name = signal.signal_name();
+        let bytes = no_panic("encoding the payload", || {
+            postcard::to_stdvec(&payload).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Encode {
+            what: format!("signal {name:?}"),
+            reason,
+        })?;
+        too_large(
+            || format!("the payload of signal {name:?}"),
+            bytes.len(),
+            self.limits.max_signal_bytes,
+        )?;
+        let now = self.clock.now_ms();
+        self.store
+            .append_signal(id, name, bytes, Some(crate::signal::type_tag::<T>()), now)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        if let Some(rt) = self.runtime() {
+            rt.wake(id, Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Cancels run `id`: it stops where it is (its activities in flight are abandoned, its
+    /// timers dropped) and its result becomes [`RuntimeError::Cancelled`]. A finished run is
+    /// [`RuntimeError::Finished`].
+    pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
+        self.change_status(id, |status| {
+            if status.is_finished() {
+                Err(RuntimeError::Finished {
+                    id: id.to_string(),
+                    status,
+                })
+            } else {
+                Ok((
+                    StepOutcome::Cancelled,
+                    HistoryKind::Cancelled,
+                    "cancelled".to_string(),
+                ))
+            }
+        })
+        .await?;
+        if let Some(rt) = self.runtime() {
+            rt.abort_attempts(id, None);
+        }
+        Ok(())
+    }
+
+    /// Puts parked run `id` back to work once the cause is fixed; a run that is not parked is
+    /// [`RuntimeError::NotParked`].
+    pub async fn unpark(&self, id: &str) -> Result<(), RuntimeError> {
+        self.change_status(id, |status| match status {
+            WorkflowStatus::Parked => Ok((
+                StepOutcome::Unparked,
+                HistoryKind::Unparked,
+                "unparked".to_string(),
+            )),
+            status => Err(RuntimeError::NotParked {
+                id: id.to_string(),
+                status,
+            }),
+        })
+        .await?;
+        if let Some(rt) = self.runtime() {
+            rt.wake(id, Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Deletes finished run `id` and everything of it (its row, signals, tasks, timers and
+    /// history); its id can then be used again. A running or parked run is
+    /// [`RuntimeError::NotFinished`], and nothing changes.
+    pub async fn purge(&self, id: &str) -> Result<(), RuntimeError> {
+        self.store
+            .purge(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        if let Some(rt) = self.runtime() {
+            rt.forget(id);
+        }
+        Ok(())
+    }
+
+    /// Purges up to `limit` runs that finished more than `age` ago (retention); returns their
+    /// ids.
+    pub async fn purge_finished(
+        &self,
+        age: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        let before = self.clock.now_ms().saturating_sub(age_ms);
+        let ids = self.store.purge_finished(before, limit).await?;
+        if let Some(rt) = self.runtime() {
+            for id in &ids {
+                rt.forget(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Commits a status change decided by `decide` from the current status, retrying on
+    /// conflicts with running steps.
+    async fn change_status(
+        &self,
+        id: &str,
+        decide: impl Fn(WorkflowStatus) -> Result<(StepOutcome, HistoryKind, String), RuntimeError>,
+    ) -> Result<(), RuntimeError> {
+        for _ in 0..64 {
+            let rec = self
+                .store
+                .load_workflow(id)
+                .await
+                .map_err(|e| RuntimeError::from_store(id, e))?;
+            let (outcome, kind, detail) = decide(rec.status)?;
+            let now = self.clock.now_ms();
+            let commit = StepCommit {
+                workflow_id: id.to_string(),
+                expected_version: rec.version,
+                now_ms: now,
+                outcome,
+                consumed_events: Vec::new(),
+                completed_tasks: Vec::new(),
+                cancelled: Vec::new(),
+                seen_events_upto: 0,
+                keep_ready: false,
+                history: vec![HistoryEntry::new(now, kind, detail)],
+            };
+            match self.store.commit_step(commit).await {
+                Ok(_) => {
+                    if let Some(rt) = self.runtime() {
+                        rt.forget(id);
+                        rt.notify_watchers(id);
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(RuntimeError::from_store(id, e)),
+            }
+        }
+        Err(RuntimeError::Store(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: 0,
+        }))
+    }
+}
