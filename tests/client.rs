@@ -8,10 +8,10 @@ mod support;
 use std::time::Duration;
 
 use support::recording::RecordingStore;
-use support::{Mode, builder, eventually, memory, within};
+use support::{Mode, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
-use workflow_rt::{Client, RunQuery, RuntimeError, WorkflowStatus};
+use workflow_rt::{Client, PendingCommand, RunQuery, RuntimeError, WorkflowStatus};
 
 #[activity]
 async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
@@ -52,8 +52,12 @@ const WORKER_CALLS: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_acts_on_runs_and_never_works_them() {
+    both_modes(acts_on_runs).await;
+}
+
+async fn acts_on_runs(mode: Mode) {
     let (store, clock) = memory();
-    let rt = builder(Mode::Cached, store.clone(), clock.clone())
+    let rt = builder(mode, store.clone(), clock.clone())
         .workflow(order)
         .workflow(fragile)
         .activity(price)
@@ -235,4 +239,189 @@ async fn a_client_of_a_runtime_wakes_it_at_once() {
     let out = within("completes", rt.handle(order, "o").result()).await;
     assert_eq!(out.expect("result"), Ok(300));
     rt.shutdown().await;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Parcel {
+    to: String,
+    grams: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Approval {
+    by: String,
+    amount: u64,
+}
+
+static SHIP_FAILS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[activity]
+async fn ship(_ctx: ActivityCtx, p: Parcel) -> Result<String, ActivityError> {
+    if p.grams > 1000 {
+        SHIP_FAILS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        return Err(ActivityError::non_retryable("too heavy").with_type("Weight"));
+    }
+    Ok(format!("label for {}", p.to))
+}
+
+#[workflow]
+async fn delivery(ctx: WorkflowCtx, p: Parcel) -> Result<String, WorkflowError> {
+    let approval: Approval = ctx.signal("approve").await;
+    let label = ctx.activity(ship, p.clone()).await?;
+    let heavy = ctx.activity(ship, Parcel { grams: 5000, ..p }).await;
+    Ok(format!(
+        "{label} ({} approved {}; heavy: {})",
+        approval.by,
+        approval.amount,
+        heavy.is_err()
+    ))
+}
+
+/// JSON at the edges: a signal sent as JSON is decoded into the type its wait expects (one
+/// that does not fit is dead-lettered and the run goes on waiting); activity inputs, outputs
+/// and errors show as JSON in the history and in the state's pending commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_as_json_and_activities_shown_as_json() {
+    both_modes(json_at_the_edges).await;
+}
+
+async fn json_at_the_edges(mode: Mode) -> (String, Vec<String>) {
+    let (store, clock) = memory();
+    // The activity waits for a worker that registers it: the client sees the call pending.
+    let rt = builder(mode, store.clone(), clock.clone())
+        .workflow(delivery)
+        .allow_missing_activities()
+        .build()
+        .await
+        .expect("build");
+    let client = Client::new(store.clone())
+        .clock(clock.clone())
+        .workflow(delivery)
+        .activity(ship);
+    let input = Parcel {
+        to: "Ana".into(),
+        grams: 800,
+    };
+    rt.start(delivery, "p-1", input).await.expect("start");
+    eventually("waits for the approval", || async {
+        client.state("p-1").await.expect("state").step == 1
+    })
+    .await;
+    let s = client.state("p-1").await.expect("state");
+    assert_eq!(
+        s.current_state.as_deref(),
+        Some("Await1SignalApprove"),
+        "{s:?}"
+    );
+    assert!(
+        matches!(&s.commands[..], [PendingCommand::Signal { name, .. }] if name == "approve"),
+        "{:?}",
+        s.commands
+    );
+
+    // A payload that does not fit the awaited type is dead-lettered; the run keeps waiting.
+    client
+        .signal_json("p-1", "approve", &serde_json::json!({ "by": "Ana" }))
+        .await
+        .expect("sent");
+    eventually("dead-lettered", || async {
+        client
+            .history("p-1")
+            .await
+            .expect("history")
+            .iter()
+            .any(|e| e.kind == HistoryKind::DeadLetter)
+    })
+    .await;
+    let dead = client.history("p-1").await.expect("history");
+    let dead = dead
+        .iter()
+        .find(|e| e.kind == HistoryKind::DeadLetter)
+        .expect("the entry");
+    assert!(
+        dead.detail.contains("amount"),
+        "says what is missing: {}",
+        dead.detail
+    );
+    assert_eq!(client.state("p-1").await.expect("state").step, 1);
+
+    // One that fits is delivered.
+    client
+        .signal_json(
+            "p-1",
+            "approve",
+            &serde_json::json!({ "by": "Ana", "amount": 300 }),
+        )
+        .await
+        .expect("sent");
+    eventually("calls ship", || async {
+        client.state("p-1").await.expect("state").step == 2
+    })
+    .await;
+    let s = client.state("p-1").await.expect("state");
+    assert_eq!(s.current_state.as_deref(), Some("Await2Ship"), "{s:?}");
+    match &s.commands[..] {
+        [PendingCommand::Activity { name, input, .. }] => {
+            assert_eq!(name, "ship");
+            assert_eq!(
+                input.as_ref(),
+                Some(&serde_json::json!({ "to": "Ana", "grams": 800 }))
+            );
+        }
+        other => panic!("one call of ship: {other:?}"),
+    }
+    // Unregistered activity: the size, not the value.
+    let bare = Client::new(store.clone()).workflow(delivery);
+    match &bare.state("p-1").await.expect("state").commands[..] {
+        [
+            PendingCommand::Activity {
+                input: None,
+                input_bytes,
+                ..
+            },
+        ] => assert!(*input_bytes > 0),
+        other => panic!("one call of ship: {other:?}"),
+    }
+
+    // A runtime of both: the rest runs, and the history shows the values as JSON where the
+    // runtime that wrote it knows the activity (the first one did not).
+    rt.shutdown().await;
+    let rt = builder(mode, store.clone(), clock.clone())
+        .workflow(delivery)
+        .activity(ship)
+        .build()
+        .await
+        .expect("build");
+    let out = within("completes", rt.handle(delivery, "p-1").result()).await;
+    let out = out.expect("result").expect("ok");
+    assert_eq!(out, "label for Ana (Ana approved 300; heavy: true)");
+    let history: Vec<String> = client
+        .history("p-1")
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    let text = history.join("\n");
+    assert!(
+        text.contains(r#"ship#1 returned "label for Ana""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ship#2 input {"grams":5000,"to":"Ana"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"ship#2 failed {"kind":"NonRetryable","error_type":"Weight","message":"too heavy""#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("ship#1 input <6 bytes>"), "{text}");
+    assert!(
+        text.contains(r#"payload (JSON): {"by":"Ana"}"#),
+        "the dead letter shows its JSON: {text}"
+    );
+    rt.shutdown().await;
+    (out, history)
 }

@@ -498,6 +498,15 @@ impl<T: DeserializeOwned> Durable for SignalWait<T> {
                 type_tag,
             } => {
                 let expected = || crate::signal::type_name_as_written::<T>();
+                if type_tag == Some(crate::signal::JSON_TAG) {
+                    return serde_json::from_slice(&payload).map_err(|e| {
+                        ResumeError::SignalPayload {
+                            event,
+                            expected: expected(),
+                            reason: format!("its JSON does not fit: {e}"),
+                        }
+                    });
+                }
                 if type_tag.is_some_and(|t| t != crate::signal::type_tag::<T>()) {
                     return Err(ResumeError::SignalPayload {
                         event,

@@ -74,7 +74,8 @@ pub use context::{
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
 pub use runtime::{
-    Builder, Client, Handle, Limits, Runtime, RuntimeError, StrandedRun, WorkflowState,
+    Builder, Client, Handle, Limits, PendingCommand, Runtime, RuntimeError, StrandedRun,
+    WorkflowState,
 };
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, RunPage, RunQuery, Store, StoreError, WorkflowStatus};

@@ -283,6 +283,11 @@ pub fn type_tag<T: ?Sized>() -> u64 {
     )
 }
 
+/// The type tag of a payload sent as JSON ([`crate::Client::signal_json`]): the wait decodes
+/// it from JSON into the type it expects, rather than from postcard. No Rust type is written
+/// `<json>`, so no [`type_tag`] equals it.
+pub(crate) const JSON_TAG: u64 = crate::codec::fnv1a_extend(crate::codec::FNV_OFFSET, b"<json>");
+
 #[cfg(test)]
 mod tests {
     use super::*;

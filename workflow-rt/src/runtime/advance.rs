@@ -433,6 +433,11 @@ impl Inner {
                 }
             }
         }
+        // What the results were, for the history (before the step takes them).
+        let mut shown = String::new();
+        if let (Some(p), Some(r)) = (&c.pending, &wake) {
+            super::shown::results(&mut shown, &self.activities, p, r);
+        }
         // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
         let step = c.step.saturating_add(1);
         let max_snapshot = self.config.limits.max_snapshot_bytes;
@@ -469,6 +474,8 @@ impl Inner {
                     let mut detail = woken_by;
                     detail.push_str(" -> ");
                     describe_into(&mut detail, &pending);
+                    detail.push_str(&shown);
+                    super::shown::inputs(&mut detail, &self.activities, &pending);
                     detail
                 })];
                 let has_timers = !timers.is_empty();
@@ -495,7 +502,7 @@ impl Inner {
                 commit.history = vec![HistoryEntry::new(
                     now,
                     kind,
-                    format!("{woken_by} -> {status}"),
+                    format!("{woken_by} -> {status}{shown}"),
                 )];
                 commit.outcome = StepOutcome::Finished {
                     status,

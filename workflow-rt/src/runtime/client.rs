@@ -7,14 +7,19 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::engine::Inner;
-use super::registry::{ErasedWorkflow, RegisteredWorkflow, Registry, no_panic};
-use super::{Limits, RuntimeError, WorkflowState, too_large};
+use super::registry::{
+    ErasedActivity, ErasedWorkflow, RegisteredActivity, RegisteredWorkflow, Registry, no_panic,
+};
+use super::shown::Activities;
+use super::{Limits, PendingCommand, RuntimeError, WorkflowState, too_large};
+use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
+use crate::durable::Pending;
 use crate::machine::Snapshot;
 use crate::signal::IntoSignal;
 use crate::store::{
-    HistoryEntry, HistoryKind, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError,
-    WorkflowStatus,
+    ActivityTask, HistoryEntry, HistoryKind, RunPage, RunQuery, StepCommit, StepOutcome, Store,
+    StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -49,6 +54,7 @@ pub struct Client {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     workflows: Arc<Registry>,
+    activities: Arc<Activities>,
     limits: Limits,
     /// The runtime this client was taken from: told of what the client changed, so that it
     /// acts at once rather than at its next poll.
@@ -71,6 +77,7 @@ impl Client {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
             workflows: Arc::new(Registry::default()),
+            activities: Arc::default(),
             limits: Limits::default(),
             local: None,
         }
@@ -81,6 +88,7 @@ impl Client {
             store: inner.store.clone(),
             clock: inner.clock.clone(),
             workflows: inner.workflows.clone(),
+            activities: inner.activities.clone(),
             limits: inner.config.limits,
             local: Some(Arc::downgrade(inner)),
         }
@@ -93,6 +101,16 @@ impl Client {
         let _ = W::layout();
         Arc::make_mut(&mut self.workflows)
             .add(Arc::new(RegisteredWorkflow::<W>::new()) as Arc<dyn ErasedWorkflow>);
+        self
+    }
+
+    /// Registers activity `A`, so that [`Client::state`] shows the inputs of its pending calls
+    /// as JSON. (A client never runs an activity.)
+    pub fn activity<A: Activity>(mut self, activity: A) -> Self {
+        Arc::make_mut(&mut self.activities).insert(
+            A::NAME.to_string(),
+            Arc::new(RegisteredActivity(activity)) as Arc<dyn ErasedActivity>,
+        );
         self
     }
 
@@ -157,11 +175,33 @@ impl Client {
             (Some(w), Some(bytes)) => w.output_json(bytes).ok(),
             _ => None,
         };
-        let waiting_for = match (rec.status, &rec.pending) {
+        let waiting_for: Option<Pending> = match (rec.status, &rec.pending) {
             (WorkflowStatus::Running | WorkflowStatus::Parked, Some(b)) => {
                 postcard::from_bytes(b).ok()
             }
             _ => None,
+        };
+        let current_state = match (registered, &snapshot) {
+            (Some(w), Ok(s)) => postcard::take_from_bytes::<u32>(&s.state)
+                .ok()
+                .and_then(|(i, _)| w.description().states.get(i as usize))
+                .map(|d| d.name.to_string()),
+            _ => None,
+        };
+        let commands = match &waiting_for {
+            Some(p) => {
+                let tasks = if p
+                    .leaves()
+                    .iter()
+                    .any(|l| matches!(l, Pending::Activity { .. }))
+                {
+                    self.store.load_tasks(id).await.unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                self.commands(p, &tasks)
+            }
+            None => Vec::new(),
         };
         Ok(WorkflowState {
             id: rec.id,
@@ -173,11 +213,48 @@ impl Client {
             state,
             state_error,
             waiting_for,
+            current_state,
+            commands,
             output,
             park_reason: rec.park_reason,
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.updated_at_ms,
         })
+    }
+
+    fn commands(&self, pending: &Pending, tasks: &[ActivityTask]) -> Vec<PendingCommand> {
+        pending
+            .leaves()
+            .into_iter()
+            .filter_map(|leaf| match leaf {
+                Pending::Activity {
+                    seq, name, input, ..
+                } => {
+                    let task = tasks.iter().find(|t| t.seq == *seq);
+                    Some(PendingCommand::Activity {
+                        seq: *seq,
+                        name: name.clone(),
+                        input: self
+                            .activities
+                            .get(name)
+                            .and_then(|a| a.input_json(input).ok()),
+                        input_bytes: input.len(),
+                        attempt: task.map_or(0, |t| t.attempt),
+                        lease_owner: task.and_then(|t| t.lease_owner.clone()),
+                        not_before_ms: task.map(|t| t.visible_at_ms),
+                    })
+                }
+                Pending::Timer { seq, fire_at } => Some(PendingCommand::Timer {
+                    seq: *seq,
+                    fire_at_ms: *fire_at,
+                }),
+                Pending::Signal { seq, name } => Some(PendingCommand::Signal {
+                    seq: *seq,
+                    name: name.clone(),
+                }),
+                Pending::Join(_) | Pending::Select(_) => None,
+            })
+            .collect()
     }
 
     /// What happened to run `id`, oldest first.
@@ -231,6 +308,58 @@ impl Client {
         let now = self.clock.now_ms();
         self.store
             .append_signal(id, name, bytes, Some(crate::signal::type_tag::<T>()), now)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        if let Some(rt) = self.runtime() {
+            rt.wake(id, Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Sends signal `name` to run `id` with a JSON payload, for callers that do not have the
+    /// payload's Rust type (an operator's command, a web form, another language). The wait for
+    /// it decodes the JSON into the type it expects; a payload that does not fit that type is
+    /// dead-lettered ([`HistoryKind::DeadLetter`]) and the run goes on waiting, as a payload of
+    /// the wrong type sent with [`Client::signal`] is. Otherwise as [`Client::signal`].
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # #[derive(Debug, Clone, Serialize, Deserialize)]
+    /// # struct Approval { by: String, amount: u64 }
+    /// #[workflow]
+    /// async fn approve(ctx: &WorkflowCtx, _: ()) -> String {
+    ///     let a: Approval = ctx.signal("approve").await;
+    ///     format!("{} approved {}", a.by, a.amount)
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder(MemoryStore::new()).workflow(approve).build().await?;
+    /// rt.start(approve, "a-1", ()).await?;
+    /// let json = serde_json::json!({ "by": "ana", "amount": 300 });
+    /// rt.client().signal_json("a-1", "approve", &json).await?;
+    /// let out = rt.handle(approve, "a-1").result().await?;
+    /// assert_eq!(out, "ana approved 300");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn signal_json(
+        &self,
+        id: &str,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
+        let bytes = serde_json::to_vec(payload).map_err(|e| RuntimeError::Encode {
+            what: format!("signal {name:?}"),
+            reason: e.to_string(),
+        })?;
+        too_large(
+            || format!("the payload of signal {name:?}"),
+            bytes.len(),
+            self.limits.max_signal_bytes,
+        )?;
+        let now = self.clock.now_ms();
+        self.store
+            .append_signal(id, name, bytes, Some(crate::signal::JSON_TAG), now)
             .await
             .map_err(|e| RuntimeError::from_store(id, e))?;
         if let Some(rt) = self.runtime() {

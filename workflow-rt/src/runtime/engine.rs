@@ -37,7 +37,7 @@ pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub workflows: Arc<Registry>,
-    pub activities: HashMap<String, Arc<dyn ErasedActivity>>,
+    pub activities: Arc<super::shown::Activities>,
     /// The names in `activities`: the tasks this worker may lease.
     pub activity_names: Vec<String>,
     /// The names in `workflows`: the ones this runtime steps.
@@ -92,7 +92,7 @@ impl Inner {
             store,
             clock,
             workflows: Arc::new(workflows),
-            activities,
+            activities: Arc::new(activities),
             activity_names,
             workflow_names,
             config,

@@ -34,6 +34,7 @@ mod loops;
 mod parking;
 mod registry;
 mod resolve;
+mod shown;
 mod upgrade;
 
 use std::sync::Arc;
@@ -158,6 +159,15 @@ pub struct WorkflowState {
     pub state_error: Option<String>,
     /// What it waits for (while running).
     pub waiting_for: Option<Pending>,
+    /// The name of the state it is in (a state of its workflow's [`Description`]:
+    /// `Start`, an await's state, `Returned`); `None` when its workflow is not registered
+    /// here or its snapshot does not decode.
+    ///
+    /// [`Description`]: crate::Description
+    pub current_state: Option<String>,
+    /// The commands it waits on (while running or parked), one per activity call, timer and
+    /// signal wait, with activity inputs as JSON where the activity is registered here.
+    pub commands: Vec<PendingCommand>,
     /// The output as JSON, once finished.
     pub output: Option<serde_json::Value>,
     /// Why it is parked.
@@ -166,6 +176,45 @@ pub struct WorkflowState {
     pub created_at_ms: u64,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
+}
+
+/// A command a run waits on, as [`Client::state`] lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingCommand {
+    /// An activity call.
+    Activity {
+        /// The call's sequence number in its run.
+        seq: u64,
+        /// The activity's name.
+        name: String,
+        /// The input as JSON; `None` when the activity is not registered here (or the bytes
+        /// do not decode as its input).
+        input: Option<serde_json::Value>,
+        /// The size of the encoded input, in bytes.
+        input_bytes: usize,
+        /// Attempts started so far (0: not yet started; its result may also be waiting to be
+        /// applied).
+        attempt: u32,
+        /// The worker running the current attempt.
+        lease_owner: Option<String>,
+        /// Not started again before this time (backoff), in milliseconds since the Unix epoch.
+        not_before_ms: Option<u64>,
+    },
+    /// A durable timer.
+    Timer {
+        /// The timer's sequence number in its run.
+        seq: u64,
+        /// When it fires, in milliseconds since the Unix epoch.
+        fire_at_ms: u64,
+    },
+    /// A wait for a signal.
+    Signal {
+        /// The wait's sequence number in its run.
+        seq: u64,
+        /// The signal's name.
+        name: String,
+    },
 }
 
 impl Runtime {
@@ -298,6 +347,18 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         self.check_running()?;
         self.client().signal(id, signal, payload).await
+    }
+
+    /// Sends signal `name` to workflow `id` with a JSON payload, decoded into the type its
+    /// wait expects: see [`Client::signal_json`].
+    pub async fn signal_json(
+        &self,
+        id: &str,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
+        self.check_running()?;
+        self.client().signal_json(id, name, payload).await
     }
 
     /// Where workflow `id` stands, with its current state as JSON.

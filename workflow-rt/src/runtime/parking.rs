@@ -75,7 +75,12 @@ impl Inner {
     ) -> Result<Rejection, StoreError> {
         let Some(Event {
             at_ms,
-            kind: EventKind::Signal { name, payload, .. },
+            kind:
+                EventKind::Signal {
+                    name,
+                    payload,
+                    type_tag,
+                },
             ..
         }) = inbox.iter().find(|e| e.id == event_id)
         else {
@@ -94,9 +99,16 @@ impl Inner {
         };
         let reason = failure.to_string();
         let now = self.clock.now_ms();
+        let shown = match std::str::from_utf8(payload) {
+            Ok(json) if *type_tag == Some(crate::signal::JSON_TAG) => {
+                let mut s = String::from("(JSON): ");
+                super::shown::push_text(&mut s, json);
+                s
+            }
+            _ => hex_preview(payload),
+        };
         let detail = format!(
-            "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {}",
-            hex_preview(payload)
+            "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {shown}"
         );
         tracing::warn!(workflow = %id, signal = %name, %reason, "dead-lettered a signal");
         let commit = StepCommit {

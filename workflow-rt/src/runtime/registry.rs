@@ -233,6 +233,10 @@ pub(crate) trait ErasedActivity: Send + Sync {
         ctx: ActivityCtx,
         input: &[u8],
     ) -> BoxFuture<'static, Result<Vec<u8>, ActivityError>>;
+    /// An encoded input as JSON.
+    fn input_json(&self, input: &[u8]) -> Result<serde_json::Value, String>;
+    /// An encoded `Ok` output as JSON.
+    fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String>;
 }
 
 pub(crate) struct RegisteredActivity<A>(pub(crate) A);
@@ -264,6 +268,21 @@ impl<A: Activity> ErasedActivity for RegisteredActivity<A> {
                 }),
                 Err(e) => Err(e.into()),
             }
+        })
+    }
+
+    fn input_json(&self, input: &[u8]) -> Result<serde_json::Value, String> {
+        no_panic("showing an activity input", || {
+            let v: A::Input = crate::codec::decode_exact(input)?;
+            serde_json::to_value(&v).map_err(|e| e.to_string())
+        })
+    }
+
+    fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String> {
+        no_panic("showing an activity output", || {
+            let v: <A::Output as crate::activity::ActivityResult>::Ok =
+                crate::codec::decode_exact(output)?;
+            serde_json::to_value(&v).map_err(|e| e.to_string())
         })
     }
 }
