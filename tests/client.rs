@@ -11,7 +11,7 @@ use support::recording::RecordingStore;
 use support::{Mode, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
-use workflow_rt::{Client, PendingCommand, RunQuery, RuntimeError, WorkflowStatus};
+use workflow_rt::{Client, IdReuse, PendingCommand, RunQuery, RuntimeError, WorkflowStatus};
 
 #[activity]
 async fn price(_ctx: ActivityCtx, sku: String) -> Result<u64, ActivityError> {
@@ -424,4 +424,89 @@ async fn json_at_the_edges(mode: Mode) -> (String, Vec<String>) {
     );
     rt.shutdown().await;
     (out, history)
+}
+
+/// A client starts runs for the workers to run, and the id reuse policy decides what a start
+/// does with an id that a finished run holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_the_id_reuse_policy() {
+    both_modes(id_reuse).await;
+}
+
+async fn id_reuse(mode: Mode) -> Vec<String> {
+    let (store, clock) = memory();
+    let rt = builder(mode, store.clone(), clock.clone())
+        .workflow(order)
+        .activity(price)
+        .build()
+        .await
+        .expect("build");
+    let client = Client::new(store.clone()).clock(clock.clone());
+    // Started by the client, run by the worker.
+    client
+        .start(order, "r-1", "ab".to_string())
+        .await
+        .expect("start");
+    client.signal("r-1", "approve", true).await.expect("signal");
+    let out = within("r-1 completes", rt.handle(order, "r-1").result()).await;
+    assert_eq!(out.expect("result"), Ok(200));
+
+    // Never (the default): the same start again is a retry; another input is refused.
+    client
+        .start(order, "r-1", "ab".to_string())
+        .await
+        .expect("a retried start");
+    assert_eq!(
+        client.state("r-1").await.expect("state").status,
+        WorkflowStatus::Completed
+    );
+    assert!(matches!(
+        client.start(order, "r-1", "abc".to_string()).await,
+        Err(RuntimeError::IdInUse { .. })
+    ));
+    // After a failure only: a completed run keeps its id.
+    assert!(matches!(
+        client
+            .start_with(order, "r-1", "abc".to_string(), IdReuse::AfterFailure)
+            .await,
+        Err(RuntimeError::IdInUse { .. })
+    ));
+    // After finishing: the finished run is replaced by a new one.
+    rt.start_with(order, "r-1", "abcd".to_string(), IdReuse::AfterFinished)
+        .await
+        .expect("replaces the finished run");
+    eventually("the new run waits", || async {
+        client.state("r-1").await.expect("state").step == 2
+    })
+    .await;
+    let history: Vec<String> = client
+        .history("r-1")
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        history.iter().filter(|d| d.starts_with("started")).count(),
+        1,
+        "the old run's history went with it: {history:?}"
+    );
+    // A run that has not finished is never replaced.
+    assert!(matches!(
+        client
+            .start_with(order, "r-1", "x".to_string(), IdReuse::AfterFinished)
+            .await,
+        Err(RuntimeError::IdInUse { .. })
+    ));
+    // A cancelled run is replaced after a failure.
+    client.cancel("r-1").await.expect("cancel");
+    client
+        .start_with(order, "r-1", "abcde".to_string(), IdReuse::AfterFailure)
+        .await
+        .expect("replaces the cancelled run");
+    client.signal("r-1", "approve", true).await.expect("signal");
+    let out = within("the third run completes", rt.handle(order, "r-1").result()).await;
+    assert_eq!(out.expect("result"), Ok(500));
+    rt.shutdown().await;
+    history
 }

@@ -74,7 +74,7 @@ pub use context::{
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
 pub use runtime::{
-    Builder, Client, Handle, Limits, PendingCommand, Runtime, RuntimeError, StrandedRun,
+    Builder, Client, Handle, IdReuse, Limits, PendingCommand, Runtime, RuntimeError, StrandedRun,
     WorkflowState,
 };
 pub use signal::{IntoSignal, Signal};

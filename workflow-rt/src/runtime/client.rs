@@ -14,12 +14,13 @@ use super::shown::Activities;
 use super::{Limits, PendingCommand, RuntimeError, WorkflowState, too_large};
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
+use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::Pending;
 use crate::machine::Snapshot;
 use crate::signal::IntoSignal;
 use crate::store::{
-    ActivityTask, HistoryEntry, HistoryKind, RunPage, RunQuery, StepCommit, StepOutcome, Store,
-    StoreError, WorkflowStatus,
+    ActivityTask, HistoryEntry, HistoryKind, NewWorkflow, RunPage, RunQuery, StepCommit,
+    StepOutcome, Store, StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -129,6 +130,113 @@ impl Client {
 
     fn runtime(&self) -> Option<Arc<Inner>> {
         self.local.as_ref().and_then(Weak::upgrade)
+    }
+
+    /// Starts workflow `W` under `id` with `input`, as [`crate::Runtime::start`] does, for a
+    /// worker of `W` on the same store to run (a client runs no workflow code). Starting an
+    /// id already taken is decided by [`IdReuse::Never`]: see [`Client::start_with`].
+    pub async fn start<W: Workflow>(
+        &self,
+        workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+    ) -> Result<(), RuntimeError> {
+        self.start_with(workflow, id, input, IdReuse::Never).await
+    }
+
+    /// Starts workflow `W` under `id`, with `reuse` deciding what happens when the id is
+    /// taken by a finished run (see [`IdReuse`]). A run under `id` that has not finished is
+    /// never replaced: a start of the same workflow with the same input is taken as a retry
+    /// of the start that made it and succeeds without starting anything; any other start is
+    /// [`RuntimeError::IdInUse`].
+    pub async fn start_with<W: Workflow>(
+        &self,
+        _workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+        reuse: IdReuse,
+    ) -> Result<(), RuntimeError> {
+        self.create::<W>(id.into(), input, reuse).await.map(drop)
+    }
+
+    /// Stores a new run of `W`; returns its first state when this call created it (`None`
+    /// when an identical run was there already).
+    pub(super) async fn create<W: Workflow>(
+        &self,
+        id: String,
+        input: W::Input,
+        reuse: IdReuse,
+    ) -> Result<Option<(W::State, CtxState)>, RuntimeError> {
+        if let Some(newest) = self.workflows.newest(W::NAME)
+            && newest > W::VERSION
+        {
+            return Err(RuntimeError::NotNewest {
+                name: W::NAME.to_string(),
+                version: W::VERSION,
+                newest,
+            });
+        }
+        let encoded = no_panic("encoding the input", || {
+            postcard::to_stdvec(&input).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Encode {
+            what: format!("the input of {}", W::NAME),
+            reason,
+        })?;
+        too_large(
+            || format!("the input of {}", W::NAME),
+            encoded.len(),
+            self.limits.max_input_bytes,
+        )?;
+        let now = self.clock.now_ms();
+        let ctx = WorkflowCtx::initial_state(&id, now);
+        let state = W::start(input);
+        let snapshot = crate::step::encode::<W>(&state, 0, ctx)
+            .map_err(|e| e.to_string())
+            .map_err(|reason| RuntimeError::Encode {
+                what: format!("the first state of {}", W::NAME),
+                reason,
+            })?;
+        too_large(
+            || format!("the first snapshot of {}", W::NAME),
+            snapshot.len(),
+            self.limits.max_snapshot_bytes,
+        )?;
+        let new = NewWorkflow {
+            id: id.clone(),
+            name: W::NAME.to_string(),
+            input: encoded.clone(),
+            snapshot,
+            now_ms: now,
+            history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
+        };
+        // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
+        for _ in 0..2 {
+            match self.store.create_workflow(new.clone()).await {
+                Ok(()) => return Ok(Some((state, ctx))),
+                Err(StoreError::AlreadyExists(existing)) => {
+                    if reuse.allows(existing.status) {
+                        match self.purge(&id).await {
+                            // Gone already: another start replaced it, or a purge.
+                            Ok(()) | Err(RuntimeError::UnknownWorkflow(_)) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if existing.name != W::NAME || existing.input != encoded {
+                        return Err(RuntimeError::IdInUse {
+                            id,
+                            name: existing.name,
+                        });
+                    }
+                    return Ok(None);
+                }
+                Err(e) => return Err(RuntimeError::Store(e)),
+            }
+        }
+        Err(RuntimeError::IdInUse {
+            id,
+            name: W::NAME.to_string(),
+        })
     }
 
     /// A page of runs matching `query`, by id, with the cursor of the next page.
@@ -491,5 +599,35 @@ impl Client {
             workflow_id: id.to_string(),
             expected: 0,
         }))
+    }
+}
+
+/// What a start does when its id is taken by a run that has finished: a run that has not
+/// finished is never replaced. (Temporal's "workflow id reuse policy"; there is no `run id`
+/// here, so a replaced run is purged, history and all.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdReuse {
+    /// An id names one run for good (the default): starting it again with the same workflow
+    /// and input is a harmless retry that returns the run there; anything else is
+    /// [`RuntimeError::IdInUse`]. Purge the run ([`Client::purge`]) to use its id again.
+    #[default]
+    Never,
+    /// A run that finished in any way (completed, failed or cancelled) is purged and a new run
+    /// started under its id.
+    AfterFinished,
+    /// Only a run that failed or was cancelled is replaced; a completed one keeps its id, as
+    /// with [`IdReuse::Never`] (Temporal's "allow duplicate failed only").
+    AfterFailure,
+}
+
+impl IdReuse {
+    fn allows(self, status: WorkflowStatus) -> bool {
+        match self {
+            IdReuse::Never => false,
+            IdReuse::AfterFinished => status.is_finished(),
+            IdReuse::AfterFailure => {
+                matches!(status, WorkflowStatus::Failed | WorkflowStatus::Cancelled)
+            }
+        }
     }
 }

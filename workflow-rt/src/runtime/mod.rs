@@ -43,20 +43,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use builder::{Builder, Limits};
-pub use client::Client;
+pub use client::{Client, IdReuse};
 pub use error::RuntimeError;
 pub use handle::Handle;
 
-use crate::context::WorkflowCtx;
 use crate::durable::Pending;
 use crate::signal::IntoSignal;
-use crate::store::{
-    HistoryEntry, HistoryKind, NewWorkflow, Release, Store, StoreError, WorkflowStatus,
-    WorkflowSummary,
-};
+use crate::store::{HistoryEntry, Release, Store, WorkflowStatus, WorkflowSummary};
 use crate::workflow::Workflow;
 use engine::Inner;
-use registry::no_panic;
 
 /// Runs workflows: start them, signal them, query them, cancel them.
 ///
@@ -254,9 +249,21 @@ impl Runtime {
     /// [`Limits`] is [`RuntimeError::TooLarge`], and no run is stored.
     pub async fn start<W: Workflow>(
         &self,
+        workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+    ) -> Result<Handle<W>, RuntimeError> {
+        self.start_with(workflow, id, input, IdReuse::Never).await
+    }
+
+    /// [`Runtime::start`], with `reuse` deciding what happens when `id` is taken by a finished
+    /// run: see [`IdReuse`] and [`Client::start_with`].
+    pub async fn start_with<W: Workflow>(
+        &self,
         _workflow: W,
         id: impl Into<String>,
         input: W::Input,
+        reuse: IdReuse,
     ) -> Result<Handle<W>, RuntimeError> {
         self.check_running()?;
         let id = id.into();
@@ -273,55 +280,9 @@ impl Runtime {
                 newest,
             });
         }
-        let encoded = no_panic("encoding the input", || {
-            postcard::to_stdvec(&input).map_err(|e| e.to_string())
-        })
-        .map_err(|reason| RuntimeError::Encode {
-            what: format!("the input of {}", W::NAME),
-            reason,
-        })?;
-        let limits = self.inner.config.limits;
-        too_large(
-            || format!("the input of {}", W::NAME),
-            encoded.len(),
-            limits.max_input_bytes,
-        )?;
-        let now = self.inner.clock.now_ms();
-        let ctx = WorkflowCtx::initial_state(&id, now);
-        let state = W::start(input);
-        let snapshot = crate::step::encode::<W>(&state, 0, ctx)
-            .map_err(|e| e.to_string())
-            .map_err(|reason| RuntimeError::Encode {
-                what: format!("the first state of {}", W::NAME),
-                reason,
-            })?;
-        too_large(
-            || format!("the first snapshot of {}", W::NAME),
-            snapshot.len(),
-            limits.max_snapshot_bytes,
-        )?;
-        let new = NewWorkflow {
-            id: id.clone(),
-            name: W::NAME.to_string(),
-            input: encoded.clone(),
-            snapshot,
-            now_ms: now,
-            history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
-        };
-        match self.inner.store.create_workflow(new).await {
-            Ok(()) => {
-                self.inner.prime(&id, registered, Box::new(state), ctx);
-                self.inner.wake(&id, Vec::new());
-            }
-            Err(StoreError::AlreadyExists(existing)) => {
-                if existing.name != W::NAME || existing.input != encoded {
-                    return Err(RuntimeError::IdInUse {
-                        id,
-                        name: existing.name,
-                    });
-                }
-            }
-            Err(e) => return Err(RuntimeError::Store(e)),
+        if let Some((state, ctx)) = self.client().create::<W>(id.clone(), input, reuse).await? {
+            self.inner.prime(&id, registered, Box::new(state), ctx);
+            self.inner.wake(&id, Vec::new());
         }
         Ok(Handle::new(self.clone(), id))
     }
