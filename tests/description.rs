@@ -377,3 +377,27 @@ fn the_workflow_that_describes_every_form_runs() {
         .unwrap();
     assert!(run.output.is_ok(), "{:?}", run.output);
 }
+
+#[test]
+fn the_current_state_is_marked() {
+    let d = checkout::description();
+    let text = d.to_text_at(Some("Await2SignalApprove"));
+    let marked: Vec<&str> = text.lines().filter(|l| l.starts_with("> ")).collect();
+    assert_eq!(marked.len(), 1, "{text}");
+    assert!(marked[0].starts_with("> [2] Await2SignalApprove"), "{text}");
+    assert_eq!(d.to_text_at(None), d.to_text());
+    assert_eq!(d.to_text_at(Some("NoSuchState")), d.to_text());
+    let mermaid = d.to_mermaid_at(Some("Await1Charge"));
+    assert!(
+        mermaid.ends_with("    class Await1Charge current\n"),
+        "{mermaid}"
+    );
+    assert_eq!(d.to_mermaid_at(None), d.to_mermaid());
+    let dot = d.to_dot_at(Some("Returned"));
+    assert!(
+        dot.contains("  Returned [label=\"Returned\", style=filled, fillcolor=\"#fde68a\"];"),
+        "{dot}"
+    );
+    assert_eq!(dot.matches("style=filled").count(), 1);
+    assert_eq!(d.to_dot_at(None), d.to_dot());
+}

@@ -233,9 +233,39 @@ impl Description {
         self.to_string()
     }
 
+    /// [`Description::to_text`] with state `current` marked by a `>` in the margin (a run's
+    /// [`crate::WorkflowState::current_state`]).
+    pub fn to_text_at(&self, current: Option<&str>) -> String {
+        let text = self.to_text();
+        let Some(current) = current else { return text };
+        let mut out = String::with_capacity(text.len() + 2);
+        let mut states = true;
+        for line in text.split_inclusive('\n') {
+            // The states' list ends where the saved layout (which names them too) starts.
+            states &= !line.starts_with("  saved as:");
+            let marked = states
+                && line
+                    .strip_prefix("  [")
+                    .and_then(|rest| rest.split_once("] "))
+                    .is_some_and(|(_, rest)| rest.split([' ', '\n']).next() == Some(current));
+            if marked {
+                out.push_str("> ");
+                out.push_str(&line[2..]);
+            } else {
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
     /// A Mermaid `stateDiagram-v2` rendering, titled with the workflow and its version
     /// (`checkout v2`).
     pub fn to_mermaid(&self) -> String {
+        self.to_mermaid_at(None)
+    }
+
+    /// [`Description::to_mermaid`] with state `current` highlighted (class `current`).
+    pub fn to_mermaid_at(&self, current: Option<&str>) -> String {
         let mut s = format!(
             "---\ntitle: \"{} v{}\"\n---\nstateDiagram-v2\n",
             self.workflow.replace(['"', '\\', '\n'], "'"),
@@ -259,11 +289,20 @@ impl Description {
                 self.states[*a as usize].name, self.states[*b as usize].name
             );
         }
+        if let Some(st) = current.and_then(|c| self.states.iter().find(|st| st.name == c)) {
+            s.push_str("    classDef current fill:#fde68a,stroke:#b45309,stroke-width:2px\n");
+            let _ = writeln!(s, "    class {} current", st.name);
+        }
         s
     }
 
     /// A Graphviz DOT rendering, labelled with the workflow and its version (`checkout v2`).
     pub fn to_dot(&self) -> String {
+        self.to_dot_at(None)
+    }
+
+    /// [`Description::to_dot`] with state `current` filled in a highlight colour.
+    pub fn to_dot_at(&self, current: Option<&str>) -> String {
         let mut s = format!(
             "digraph {} {{\n  label=\"{} v{}\";\n  labelloc=t;\n",
             self.workflow,
@@ -278,9 +317,14 @@ impl Description {
             for (n, t) in st.vars {
                 let _ = write!(label, "\\n{n}: {t}");
             }
+            let style = if current == Some(st.name) {
+                ", style=filled, fillcolor=\"#fde68a\""
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "  {} [label=\"{}\"];",
+                "  {} [label=\"{}\"{style}];",
                 st.name,
                 label.replace('"', "\\\"")
             );

@@ -264,6 +264,22 @@ impl std::fmt::Display for WorkflowStatus {
     }
 }
 
+/// A status name that is not one of [`WorkflowStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}: expected running, completed, failed, parked or cancelled")]
+pub struct UnknownStatus(pub String);
+
+/// Parses the names [`WorkflowStatus`] displays as (`running`, `parked`...), in any case.
+impl std::str::FromStr for WorkflowStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
+        WorkflowStatus::ALL
+            .into_iter()
+            .find(|st| st.to_string().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
 /// A workflow as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowRecord {
