@@ -11,6 +11,8 @@
 //! cargo run --example checkout -- --store postgres://user@host/db --fresh
 //!                                                   # the workflows on PostgreSQL (`--store sqlite:PATH`
 //!                                                   # is `--db PATH`)
+//! cargo run --example checkout -- admin list        # the operator's commands (see [`admin`])
+//! cargo run --example checkout -- admin show order-3
 //! ```
 //!
 //! The payment provider is simulated by a ledger in a second SQLite file, keyed by each call's
@@ -394,7 +396,62 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Args
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    program(parse_args(std::env::args().skip(1))?).await
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("admin") {
+        let cli = <AdminCli as clap::Parser>::parse_from(args);
+        return admin(cli, &mut std::io::stdout()).await;
+    }
+    program(parse_args(args)?).await
+}
+
+/// `checkout admin COMMAND`: the operator's commands of `workflow-admin`, mounted in this
+/// program, where the checkout workflow and its activities are registered, so that states,
+/// outputs and activity inputs show as JSON:
+///
+/// ```text
+/// cargo run --example checkout -- admin list
+/// cargo run --example checkout -- admin show order-3
+/// cargo run --example checkout -- admin describe order-3 --mermaid
+/// cargo run --example checkout -- admin --store sqlite:other.db history order-1
+/// ```
+#[derive(Debug, clap::Parser)]
+#[command(name = "checkout admin")]
+pub struct AdminCli {
+    /// The store: `sqlite:PATH` (default: the example's file) or `postgres://...` (its schema).
+    #[arg(long, default_value = "sqlite:checkout.db")]
+    pub store: String,
+    #[command(subcommand)]
+    pub command: workflow_admin::AdminCommand,
+}
+
+/// Runs an admin command on the store `cli` names, with a client that knows the checkout's
+/// types (it runs no workflow: the workers can be running meanwhile, or not at all).
+pub async fn admin(cli: AdminCli, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> =
+        if cli.store.starts_with("postgres://") || cli.store.starts_with("postgresql://") {
+            Arc::new(
+                workflow_rt::PostgresStore::builder(cli.store.as_str())
+                    .schema(PG_SCHEMA)
+                    .connect()
+                    .await?,
+            )
+        } else {
+            let path = cli.store.strip_prefix("sqlite:").unwrap_or(&cli.store);
+            anyhow::ensure!(
+                Path::new(path).is_file(),
+                "no store at {path:?}: run the example first"
+            );
+            Arc::new(SqliteStore::open(path)?)
+        };
+    let client = workflow_rt::Client::new(store)
+        .workflow(checkout)
+        .activity(reserve)
+        .activity(release)
+        .activity(charge)
+        .activity(refund)
+        .activity(ship);
+    workflow_admin::run(&client, cli.command, out).await?;
+    Ok(())
 }
 
 /// The whole program: opens the files, runs (or continues) the orders, prints the results, the

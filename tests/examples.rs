@@ -84,6 +84,29 @@ async fn checkout_gives_the_same_results_restored_at_every_step() {
             .map(|(order, r)| shown(&order.id, r))
             .collect();
         assert_eq!(shown, expected_orders(), "{mode:?}");
+        // The operator's commands mounted in the example, on the same file.
+        let admin = async |args: &[&str]| {
+            let store = format!("sqlite:{}", db.display());
+            let cli = <checkout::AdminCli as clap::Parser>::try_parse_from(
+                ["checkout admin", "--store", store.as_str()]
+                    .into_iter()
+                    .chain(args.iter().copied()),
+            )
+            .expect("arguments");
+            let mut out = Vec::new();
+            checkout::admin(cli, &mut out).await.expect("admin");
+            String::from_utf8(out).expect("utf-8")
+        };
+        let list = admin(&["list", "--status", "failed"]).await;
+        assert!(list.ends_with("(4 runs)\n"), "{list}");
+        let show = admin(&["show", "order-3"]).await;
+        assert!(show.contains("card declined"), "the output as JSON: {show}");
+        assert!(show.contains("> [10] Returned"), "{show}");
+        let history = admin(&["history", "order-1"]).await;
+        assert!(
+            history.contains(r#"ship#"#) && history.contains(r#""id":"order-1""#),
+            "activity inputs as JSON: {history}"
+        );
         let totals = checkout::ledger_totals().expect("ledger");
         assert_eq!(totals.charged_twice, 0);
         assert_eq!(
