@@ -74,8 +74,8 @@ pub use context::{
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
 pub use runtime::{
-    Builder, Client, Handle, IdReuse, Limits, PendingCommand, Runtime, RuntimeError, StrandedRun,
-    WorkflowState,
+    Builder, Client, Drained, Handle, IdReuse, Limits, PendingCommand, Runtime, RuntimeError,
+    StrandedRun, WorkflowState, shutdown_signal,
 };
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, RunPage, RunQuery, Store, StoreError, WorkflowStatus};

@@ -458,6 +458,9 @@ impl Inner {
 
     /// How many more attempts may start now.
     pub(crate) fn free_slots(&self) -> usize {
+        if self.is_draining() {
+            return 0;
+        }
         let a = lock(&self.attempts);
         if a.backlog.is_empty() {
             self.config

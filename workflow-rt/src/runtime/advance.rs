@@ -553,7 +553,8 @@ impl Inner {
                     input,
                     options,
                 } => {
-                    let mine = self.activities.contains_key(name);
+                    // Leased by this worker in the step's own commit, unless it is draining.
+                    let mine = self.activities.contains_key(name) && !self.is_draining();
                     tasks.push(ActivityTask {
                         workflow_id: id.to_string(),
                         seq: *seq,

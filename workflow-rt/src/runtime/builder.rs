@@ -116,6 +116,7 @@ pub struct Builder {
     max_concurrent_activities: usize,
     max_concurrent_steps: usize,
     lease: Duration,
+    drain_timeout: Duration,
     poll_interval: Duration,
     cache_capacity: usize,
     restore_every_step: bool,
@@ -153,6 +154,7 @@ impl Builder {
             max_concurrent_activities: 1000,
             max_concurrent_steps: 512,
             lease: Duration::from_secs(4),
+            drain_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
             restore_every_step: false,
@@ -298,6 +300,14 @@ impl Builder {
         self
     }
 
+    /// How long [`Runtime::run_until`](super::Runtime::run_until) lets the activity attempts
+    /// running at shutdown finish before it stops them (default 30 s; their calls then run
+    /// again elsewhere, and the stopped attempts do not count against their retry policies).
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
     /// How often (in real time) to look at the store for what other runtimes did: ready
     /// workflows, leasable tasks, timers (default 250 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
@@ -422,6 +432,7 @@ impl Builder {
             cache_capacity: self.cache_capacity,
             restore_every_step: self.restore_every_step,
             limits: self.limits,
+            drain_timeout: self.drain_timeout,
         };
         let inner = Arc::new(Inner::new(
             store, self.clock, workflows, activities, config, seed,

@@ -31,6 +31,8 @@ pub(crate) struct Config {
     /// Drop the decoded state after every step: the next one loads it from the store.
     pub restore_every_step: bool,
     pub limits: super::builder::Limits,
+    /// How long [`super::Runtime::run_until`] lets running attempts finish.
+    pub drain_timeout: Duration,
 }
 
 pub(crate) struct Inner {
@@ -57,6 +59,8 @@ pub(crate) struct Inner {
     /// Poked when the store says another process made a workflow ready.
     pub ready_wakeup: Notify,
     shut_down: AtomicBool,
+    /// Set by a drain: no more tasks are leased.
+    draining: AtomicBool,
     pub shutdown_signal: tokio::sync::watch::Sender<bool>,
     rng: Mutex<u64>,
 }
@@ -105,6 +109,7 @@ impl Inner {
             timer_wakeup: Notify::new(),
             ready_wakeup: Notify::new(),
             shut_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             shutdown_signal: tokio::sync::watch::Sender::new(false),
             rng: Mutex::new(seed),
         }
@@ -112,6 +117,26 @@ impl Inner {
 
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Stops leasing activity tasks; the leased ones not yet started are let go (their leases
+    /// are released with the others when the drain ends). Returns how many attempts run.
+    pub(crate) fn begin_drain(&self) -> usize {
+        self.draining.store(true, Ordering::Release);
+        let mut a = lock(&self.attempts);
+        let waiting: Vec<_> = a.backlog.drain(..).collect();
+        for t in waiting {
+            a.held.remove(&(t.workflow_id, t.seq));
+        }
+        a.running
+    }
+
+    pub(crate) fn running_attempts(&self) -> usize {
+        lock(&self.attempts).running
     }
 
     pub(crate) fn begin_shutdown(&self) {

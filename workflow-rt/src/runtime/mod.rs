@@ -173,6 +173,43 @@ pub struct WorkflowState {
     pub updated_at_ms: u64,
 }
 
+/// What [`Runtime::drain`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Attempts that were running when the drain began and finished within its timeout.
+    pub finished: usize,
+    /// Attempts still running at the timeout: stopped, to run again elsewhere.
+    pub stopped: usize,
+    /// Activity leases released at the end: the stopped attempts and the leased tasks that
+    /// had not started.
+    pub released: u64,
+}
+
+/// Completes when the process is asked to stop: Ctrl-C (SIGINT), or SIGTERM on Unix (what
+/// `docker stop`, Kubernetes and systemd send). For [`Runtime::run_until`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; waiting for Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// A command a run waits on, as [`Client::state`] lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -377,10 +414,61 @@ impl Runtime {
         self.client().unpark(id).await
     }
 
+    /// Runs this runtime's workers until `shutdown` completes (e.g. [`shutdown_signal`]: Ctrl-C
+    /// or SIGTERM), then drains them gracefully ([`Runtime::drain`], within
+    /// [`Builder::drain_timeout`]), and returns what the drain did. The runtime works from
+    /// [`Runtime::builder`]'s `build()` on; this only waits, so a process's `main` ends with:
+    ///
+    /// ```no_run
+    /// # use workflow_rt::prelude::*;
+    /// # async fn f(rt: Runtime) {
+    /// let drained = rt.run_until(workflow_rt::shutdown_signal()).await;
+    /// eprintln!("stopped: {drained:?}");
+    /// # }
+    /// ```
+    pub async fn run_until(&self, shutdown: impl Future<Output = ()>) -> Drained {
+        shutdown.await;
+        self.drain(self.inner.config.drain_timeout).await
+    }
+
+    /// Stops gracefully: leases no more activity tasks (the leased ones not started yet are
+    /// let go), lets the attempts that are running finish for up to `timeout` (their results
+    /// are recorded and their workflows stepped as usual), then shuts down
+    /// ([`Runtime::shutdown`]): the attempts still running are stopped and their leases
+    /// released, so another worker runs those calls at once; a stopped attempt does not count
+    /// against its call's retry policy.
+    pub async fn drain(&self, timeout: Duration) -> Drained {
+        let running = self.inner.begin_drain();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut left = running;
+        while left > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            left = self.inner.running_attempts();
+        }
+        // Let the steps the finished attempts woke commit.
+        for _ in 0..1000 {
+            if !self.inner.busy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let released = self.stop().await;
+        Drained {
+            finished: running.saturating_sub(left),
+            stopped: left,
+            released,
+        }
+    }
+
     /// Stops the runtime: its loops end, activity attempts in flight are abandoned (their
     /// leases released, so another runtime takes them at once) and steps in flight finish.
     /// Workflows stay in the store, to be continued by the next runtime on it.
     pub async fn shutdown(&self) {
+        self.stop().await;
+    }
+
+    /// [`Runtime::shutdown`]; returns how many leases it released.
+    async fn stop(&self) -> u64 {
         self.inner.begin_shutdown();
         self.inner.abort_all_attempts();
         for _ in 0..1000 {
@@ -389,7 +477,7 @@ impl Runtime {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if let Err(e) = self
+        match self
             .inner
             .store
             .release_leases(
@@ -399,7 +487,11 @@ impl Runtime {
             )
             .await
         {
-            tracing::warn!(error = %e, "cannot release activity leases at shutdown");
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release activity leases at shutdown");
+                0
+            }
         }
     }
 }

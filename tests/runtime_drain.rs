@@ -1,0 +1,210 @@
+//! A graceful stop: `drain` leases nothing more, lets running attempts finish within its
+//! timeout (their results are recorded and their workflows stepped), stops the rest (their
+//! calls run again elsewhere, and the stopped attempt does not count), and `run_until` does
+//! that when its shutdown future completes.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use support::{Mode, both_modes, builder, eventually, memory, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::HistoryKind;
+use workflow_rt::{Drained, PendingCommand};
+
+#[activity]
+async fn slow(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    Ok(n + 1)
+}
+
+#[activity]
+async fn quick(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    Ok(n * 10)
+}
+
+static HANG_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// Hangs on its first attempt in a process, returns at once on the next.
+#[activity]
+async fn hang(ctx: ActivityCtx, n: u64) -> Result<(u64, u32), ActivityError> {
+    if HANG_CALLS.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    Ok((n, ctx.attempt()))
+}
+
+#[workflow]
+async fn two_calls(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
+    let a = ctx.activity(slow, n).await?;
+    let b = ctx.activity(quick, a).await?;
+    Ok(b)
+}
+
+#[workflow]
+async fn hung(ctx: WorkflowCtx, n: u64) -> Result<(u64, u32), WorkflowError> {
+    Ok(ctx.activity(hang, n).await?)
+}
+
+fn running(state: &workflow_rt::WorkflowState) -> bool {
+    state.commands.iter().any(|c| {
+        matches!(
+            c,
+            PendingCommand::Activity {
+                lease_owner: Some(_),
+                ..
+            }
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_lets_running_attempts_finish_and_leases_no_more() {
+    both_modes(async |mode: Mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(two_calls)
+            .activity(slow)
+            .activity(quick)
+            .build()
+            .await
+            .expect("build");
+        rt.start(two_calls, "d-1", 1).await.expect("start");
+        let client = rt.client();
+        eventually("slow runs", || async {
+            running(&client.state("d-1").await.expect("state"))
+        })
+        .await;
+        let drained = within("drains", rt.drain(Duration::from_secs(10))).await;
+        assert_eq!(
+            drained,
+            Drained {
+                finished: 1,
+                stopped: 0,
+                released: 0
+            }
+        );
+        // The finished attempt's result was applied; the next call waits, not leased.
+        let s = client.state("d-1").await.expect("state");
+        match &s.commands[..] {
+            [
+                PendingCommand::Activity {
+                    name,
+                    attempt,
+                    lease_owner,
+                    ..
+                },
+            ] => {
+                assert_eq!((name.as_str(), *attempt), ("quick", 0));
+                assert!(lease_owner.is_none());
+            }
+            other => panic!("one call of quick waits: {other:?}"),
+        }
+        let history = rt.history("d-1").await.expect("history");
+        assert!(
+            history
+                .iter()
+                .any(|e| e.detail.contains("slow#0 returned 2")),
+            "{history:?}"
+        );
+        // The next runtime goes on.
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(two_calls)
+            .activity(slow)
+            .activity(quick)
+            .build()
+            .await
+            .expect("build");
+        let out = within("completes", rt.handle(two_calls, "d-1").result()).await;
+        assert_eq!(out.expect("result"), Ok(20));
+        rt.shutdown().await;
+        drained
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_stops_what_outlasts_its_timeout() {
+    both_modes(async |mode: Mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(hung)
+            .activity(hang)
+            .build()
+            .await
+            .expect("build");
+        rt.start(hung, "h-1", 7).await.expect("start");
+        let client = rt.client();
+        eventually("hang runs", || async {
+            running(&client.state("h-1").await.expect("state"))
+        })
+        .await;
+        let drained = within("drains", rt.drain(Duration::from_millis(50))).await;
+        assert_eq!(
+            drained,
+            Drained {
+                finished: 0,
+                stopped: 1,
+                released: 1
+            }
+        );
+        let history = client.history("h-1").await.expect("history");
+        let lost = history
+            .iter()
+            .find(|e| e.kind == HistoryKind::AttemptLost)
+            .expect("the stopped attempt is in the history");
+        assert!(lost.detail.contains("does not count"), "{}", lost.detail);
+        // Another worker runs the call at once (no lease to wait out); the stopped attempt
+        // did not count.
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(hung)
+            .activity(hang)
+            .build()
+            .await
+            .expect("build");
+        let out = within("completes", rt.handle(hung, "h-1").result()).await;
+        assert_eq!(out.expect("result"), Ok((7, 1)));
+        rt.shutdown().await;
+        drained
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_drains_when_its_future_completes() {
+    both_modes(async |mode: Mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(two_calls)
+            .activity(slow)
+            .activity(quick)
+            .drain_timeout(Duration::from_secs(10))
+            .build()
+            .await
+            .expect("build");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = tokio::spawn({
+            let rt = rt.clone();
+            async move {
+                rt.run_until(async {
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        rt.start(two_calls, "u-1", 4).await.expect("start");
+        let out = within("completes", rt.handle(two_calls, "u-1").result()).await;
+        assert_eq!(out.expect("result"), Ok(50));
+        assert!(!worker.is_finished(), "runs until told to stop");
+        stop.send(()).expect("send");
+        let drained = within("stops", worker).await.expect("joined");
+        assert_eq!(drained.stopped, 0);
+        assert!(
+            rt.start(two_calls, "u-2", 1).await.is_err(),
+            "a drained runtime is shut down"
+        );
+        drained
+    })
+    .await;
+}
