@@ -435,7 +435,7 @@ impl Client {
     /// # #[derive(Debug, Clone, Serialize, Deserialize)]
     /// # struct Approval { by: String, amount: u64 }
     /// #[workflow]
-    /// async fn approve(ctx: &WorkflowCtx, _: ()) -> String {
+    /// async fn approve(ctx: WorkflowCtx, input: ()) -> String {
     ///     let a: Approval = ctx.signal("approve").await;
     ///     format!("{} approved {}", a.by, a.amount)
     /// }
