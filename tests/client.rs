@@ -34,6 +34,12 @@ async fn fragile(ctx: WorkflowCtx, _x: u64) -> u64 {
     n
 }
 
+#[workflow]
+async fn tenfold(ctx: WorkflowCtx, n: u64) -> u64 {
+    let _go: bool = ctx.signal::<bool>("go").await;
+    n * 10
+}
+
 /// The store calls only a worker makes.
 const WORKER_CALLS: &[&str] = &[
     "create_workflow",
@@ -509,4 +515,92 @@ async fn id_reuse(mode: Mode) -> Vec<String> {
     assert_eq!(out.expect("result"), Ok(500));
     rt.shutdown().await;
     history
+}
+
+/// A worker keeps the state of a run in memory between steps. When another process cancels
+/// the run, purges it and starts a new run under its id, nothing tells the worker: once the
+/// new run has come as far as the old one had, the worker, woken for the id, steps the old
+/// state. Its commit must be refused (the new run's versions never repeat the old run's), and
+/// the worker go on from the new run as stored. (Cached mode only: restored at every step, a
+/// runtime keeps no state in memory to go stale.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_state_of_a_replaced_run_is_never_committed() {
+    let (store, clock) = memory();
+    let seen = RecordingStore::new(store.clone());
+    let stale = builder(
+        Mode::Cached,
+        std::sync::Arc::new(seen.clone()),
+        clock.clone(),
+    )
+    .workflow(tenfold)
+    .worker_id("stale")
+    .build()
+    .await
+    .expect("build");
+    stale.start(tenfold, "t-1", 1).await.expect("start");
+    eventually("the first run waits for its signal", || async {
+        store
+            .load_workflow("t-1")
+            .await
+            .expect("load")
+            .pending
+            .is_some()
+    })
+    .await;
+    let old = store.load_workflow("t-1").await.expect("load");
+
+    // Elsewhere (a client and a worker the stale one shares nothing with but the store): the
+    // run is cancelled and replaced, and the new run steps as far as the old one had.
+    seen.blind(true);
+    let client = Client::new(store.clone())
+        .clock(clock.clone())
+        .workflow(tenfold);
+    client.cancel("t-1").await.expect("cancel");
+    client
+        .start_with(tenfold, "t-1", 2, IdReuse::AfterFinished)
+        .await
+        .expect("replace the cancelled run");
+    let other = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(tenfold)
+        .worker_id("other")
+        .build()
+        .await
+        .expect("build");
+    eventually("the new run waits for its signal", || async {
+        store
+            .load_workflow("t-1")
+            .await
+            .expect("load")
+            .pending
+            .is_some()
+    })
+    .await;
+    other.shutdown().await;
+    let new = store.load_workflow("t-1").await.expect("load");
+    assert!(
+        new.version > old.version,
+        "the new run ({}) is past the old one ({})",
+        new.version,
+        old.version
+    );
+
+    // The stale worker is woken for the id and steps what it holds.
+    client.signal("t-1", "go", true).await.expect("signal");
+    seen.blind(false);
+    let out = within(
+        "the new run completes",
+        stale.handle(tenfold, "t-1").result(),
+    )
+    .await;
+    assert_eq!(
+        out.expect("result"),
+        20,
+        "the new run's input, not the old run's"
+    );
+    assert_eq!(
+        seen.conflicts(),
+        vec![("t-1".to_string(), old.version)],
+        "the stale state was stepped, and its commit refused"
+    );
+    stale.shutdown().await;
 }

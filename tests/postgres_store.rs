@@ -164,7 +164,7 @@ async fn a_schema_from_older_code_is_upgraded() {
     let raw = raw(&server.url(), &schema).await;
     raw.batch_execute(
         "ALTER TABLE workflows DROP COLUMN last_event; DROP INDEX workflows_name; \
-         UPDATE workflow_rt_schema SET version = 1",
+         DROP TABLE tombstones, version_floor; UPDATE workflow_rt_schema SET version = 1",
     )
     .await
     .expect("downgrade");
@@ -196,6 +196,12 @@ async fn a_schema_from_older_code_is_upgraded() {
         .expect("index")
         .get(0);
     assert_eq!(indexes, 1, "version 3 adds the index of runs by name");
+    let floor: i64 = raw
+        .query_one("SELECT version FROM version_floor", &[])
+        .await
+        .expect("version 4 adds the version floor")
+        .get(0);
+    assert_eq!(floor, 0);
     // A step that saw only the first signal leaves the workflow ready; one that saw both
     // does not.
     let step = |expected_version, seen| workflow_rt::store::StepCommit {
@@ -286,9 +292,9 @@ async fn purges_from_two_processes_never_collide() {
         connect().await.expect("connect"),
         connect().await.expect("connect"),
     );
-    let finish = |id: &str, at: u64| StepCommit {
+    let finish = |id: &str, expected_version: u64, at: u64| StepCommit {
         workflow_id: id.into(),
-        expected_version: 0,
+        expected_version,
         now_ms: at,
         outcome: StepOutcome::Finished {
             status: WorkflowStatus::Completed,
@@ -305,10 +311,13 @@ async fn purges_from_two_processes_never_collide() {
     let mut all = Vec::new();
     for i in 0..60u64 {
         let id = format!("w{i:02}");
-        one.create_workflow(new_workflow(&id))
+        let v = one
+            .create_workflow(new_workflow(&id))
             .await
             .expect("create");
-        one.commit_step(finish(&id, 100 + i)).await.expect("finish");
+        one.commit_step(finish(&id, v, 100 + i))
+            .await
+            .expect("finish");
         all.push(id);
     }
     let mut purged: Vec<String> = Vec::new();
@@ -332,10 +341,11 @@ async fn purges_from_two_processes_never_collide() {
     );
     for round in 0..10 {
         let id = format!("z{round}");
-        one.create_workflow(new_workflow(&id))
+        let v = one
+            .create_workflow(new_workflow(&id))
             .await
             .expect("create");
-        one.commit_step(finish(&id, 5)).await.expect("finish");
+        one.commit_step(finish(&id, v, 5)).await.expect("finish");
         let (a, b) = tokio::join!(one.purge(&id), two.purge(&id));
         let mut outcomes = [a, b];
         outcomes.sort_by_key(|r| r.is_err());
@@ -344,6 +354,264 @@ async fn purges_from_two_processes_never_collide() {
             "one purges, the other finds it gone: {outcomes:?}"
         );
     }
+}
+
+fn commit(
+    id: &str,
+    expected_version: u64,
+    outcome: workflow_rt::store::StepOutcome,
+) -> workflow_rt::store::StepCommit {
+    workflow_rt::store::StepCommit {
+        workflow_id: id.into(),
+        expected_version,
+        now_ms: 50,
+        outcome,
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: 0,
+        keep_ready: false,
+        history: vec![HistoryEntry::new(50, HistoryKind::Step, "step")],
+    }
+}
+
+fn suspended() -> workflow_rt::store::StepOutcome {
+    workflow_rt::store::StepOutcome::Suspended {
+        snapshot: vec![3],
+        pending: vec![4],
+        tasks: vec![],
+        timers: vec![],
+    }
+}
+
+/// Creates run `id`, steps it `steps` times and completes it; returns every version it had.
+async fn run_to_completion(store: &PostgresStore, id: &str, steps: usize) -> Vec<u64> {
+    let mut versions = vec![
+        store
+            .create_workflow(new_workflow(id))
+            .await
+            .expect("create"),
+    ];
+    for i in 0..=steps {
+        let v = *versions.last().expect("a version");
+        let outcome = if i == steps {
+            workflow_rt::store::StepOutcome::Finished {
+                status: WorkflowStatus::Completed,
+                snapshot: vec![5],
+                output: vec![6],
+            }
+        } else {
+            suspended()
+        };
+        versions.push(
+            store
+                .commit_step(commit(id, v, outcome))
+                .await
+                .expect("step"),
+        );
+    }
+    versions
+}
+
+/// Every commit from one of `old` conflicts with the run now under `id`.
+async fn refused(store: &PostgresStore, id: &str, old: &[u64]) {
+    for &v in old {
+        assert!(
+            matches!(
+                store.commit_step(commit(id, v, suspended())).await,
+                Err(StoreError::Conflict { expected, .. }) if expected == v
+            ),
+            "a commit from version {v} of an earlier run under {id:?}"
+        );
+    }
+}
+
+/// A database of schema 3 (before tombstones) gets the tables at connect, keeps its runs,
+/// and the runs purged from then on leave tombstones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_3_database_gets_tombstones() {
+    let Some(server) = server("a_schema_3_database_gets_tombstones") else {
+        return;
+    };
+    let schema = fresh_schema("v3");
+    let connect = || {
+        PostgresStore::builder(server.url())
+            .schema(schema.clone())
+            .pool_size(2)
+            .connect()
+    };
+    let (a, b) = {
+        let store = connect().await.expect("connect");
+        (
+            run_to_completion(&store, "a", 3).await,
+            run_to_completion(&store, "b", 2).await,
+        )
+    };
+    let raw = raw(&server.url(), &schema).await;
+    raw.batch_execute(
+        "DROP TABLE tombstones, version_floor; UPDATE workflow_rt_schema SET version = 3",
+    )
+    .await
+    .expect("downgrade");
+    let store = connect().await.expect("connect upgrades");
+    let version: i32 = raw
+        .query_one("SELECT version FROM workflow_rt_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(store.list_workflows(None).await.expect("list").len(), 2);
+
+    store.purge("a").await.expect("purge");
+    let tombstone: i64 = raw
+        .query_one("SELECT version FROM tombstones WHERE id = 'a'", &[])
+        .await
+        .expect("a tombstone")
+        .get(0);
+    assert_eq!(tombstone, *a.last().expect("versions") as i64);
+    let again = store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    assert!(again > *a.last().expect("versions"), "{again} after {a:?}");
+    let left: i64 = raw
+        .query_one("SELECT count(*) FROM tombstones", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0, "the new run took the tombstone away");
+    refused(&store, "a", &a).await;
+
+    assert_eq!(
+        store
+            .purge_finished(1000, 10)
+            .await
+            .expect("purge finished"),
+        ["b"]
+    );
+    let again = store
+        .create_workflow(new_workflow("b"))
+        .await
+        .expect("create");
+    assert!(again > *b.last().expect("versions"), "{again} after {b:?}");
+    refused(&store, "b", &b).await;
+}
+
+/// Waits until a backend waits for a lock `blocker` (a backend's pid) holds; returns its pid.
+async fn blocked_by(raw: &tokio_postgres::Client, blocker: i32, what: &str) -> i32 {
+    let mut pid = None;
+    within_secs(30, what, async {
+        while pid.is_none() {
+            pid = raw
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) LIMIT 1",
+                    &[&blocker],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .map(|r| r.get(0));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    pid.expect("a blocked backend")
+}
+
+/// A run created while another process purges its id (the insert waits for the purge's
+/// delete of the old row to commit) still starts past the tombstone that purge leaves; and
+/// one created while `purge_finished` drops the id's tombstone (the tombstone's delete waits
+/// for it) starts past the floor that raises. Each interleaving is forced with locks held by
+/// a third connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_created_during_a_purge_of_its_id_starts_past_it() {
+    let Some(server) = server("a_run_created_during_a_purge_of_its_id_starts_past_it") else {
+        return;
+    };
+    let schema = fresh_schema("tombrace");
+    let connect = || {
+        PostgresStore::builder(server.url())
+            .schema(schema.clone())
+            .pool_size(2)
+            .connect()
+    };
+    let one = Arc::new(connect().await.expect("connect"));
+    let two = Arc::new(connect().await.expect("connect"));
+    let mut holder = raw(&server.url(), &schema).await;
+    let watcher = raw(&server.url(), &schema).await;
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+
+    // A purge that has deleted the run and waits to write its tombstone (behind an
+    // uncommitted one of the holder's), and a create of the id waiting for that purge.
+    let x = run_to_completion(&one, "x", 3).await;
+    let tx = holder.transaction().await.expect("begin");
+    tx.execute(
+        "INSERT INTO tombstones (id, version, finished_at) VALUES ('x', 0, 0)",
+        &[],
+    )
+    .await
+    .expect("hold the tombstone's key");
+    let purge = tokio::spawn({
+        let two = two.clone();
+        async move { two.purge("x").await }
+    });
+    let purger = blocked_by(&watcher, holder_pid, "the purge waits for the holder").await;
+    let create = tokio::spawn({
+        let one = one.clone();
+        async move { one.create_workflow(new_workflow("x")).await }
+    });
+    blocked_by(&watcher, purger, "the create waits for the purge").await;
+    tx.rollback().await.expect("release");
+    within_secs(30, "the purge", purge)
+        .await
+        .expect("join")
+        .expect("purge");
+    let version = within_secs(30, "the create", create)
+        .await
+        .expect("join")
+        .expect("create");
+    assert!(
+        version > *x.last().expect("versions"),
+        "created during the purge at {version}, after {x:?}"
+    );
+    refused(&one, "x", &x).await;
+
+    // A `purge_finished` that has dropped the tombstone of "y" and waits to raise the floor
+    // (locked by the holder), and a create of "y" waiting for that tombstone's row.
+    let y = run_to_completion(&one, "y", 4).await;
+    one.purge("y").await.expect("purge");
+    let tx = holder.transaction().await.expect("begin");
+    tx.execute("SELECT version FROM version_floor FOR UPDATE", &[])
+        .await
+        .expect("hold the floor");
+    let dropping = tokio::spawn({
+        let two = two.clone();
+        async move { two.purge_finished(1000, 10).await }
+    });
+    let dropper = blocked_by(&watcher, holder_pid, "purge_finished waits for the holder").await;
+    let create = tokio::spawn({
+        let one = one.clone();
+        async move { one.create_workflow(new_workflow("y")).await }
+    });
+    blocked_by(&watcher, dropper, "the create waits for purge_finished").await;
+    tx.rollback().await.expect("release");
+    let purged = within_secs(30, "purge_finished", dropping)
+        .await
+        .expect("join")
+        .expect("purge finished");
+    assert!(purged.is_empty(), "only a tombstone was due: {purged:?}");
+    let version = within_secs(30, "the create", create)
+        .await
+        .expect("join")
+        .expect("create");
+    assert!(
+        version > *y.last().expect("versions"),
+        "created while its tombstone was dropped at {version}, after {y:?}"
+    );
+    refused(&one, "y", &y).await;
 }
 
 #[activity]

@@ -2,8 +2,13 @@
 //! applications' files left alone, damaged rows reported one by one, a bounded write-ahead log.
 
 use rusqlite::Connection;
-use workflow_rt::store::{HistoryEntry, HistoryKind, NewWorkflow, Store, StoreError};
+use workflow_rt::store::{
+    HistoryEntry, HistoryKind, NewWorkflow, StepCommit, StepOutcome, Store, StoreError,
+};
 use workflow_rt::{SqliteStore, WorkflowStatus};
+
+/// The schema version this build writes.
+const SCHEMA: i64 = 3;
 
 fn pragma(path: &std::path::Path, name: &str) -> i64 {
     let conn = Connection::open(path).expect("open");
@@ -28,7 +33,7 @@ fn a_new_file_is_marked_as_a_workflow_store_with_its_schema_version() {
     let path = dir.path().join("new.db");
     drop(SqliteStore::open(&path).expect("open"));
     assert_eq!(pragma(&path, "application_id"), 0x5746_5254);
-    assert_eq!(pragma(&path, "user_version"), 2);
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
     // And opens again.
     drop(SqliteStore::open(&path).expect("reopen"));
 }
@@ -44,7 +49,7 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: 2, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found: 7, supported: 3, location } if location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
@@ -94,13 +99,16 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.db");
     drop(SqliteStore::open(&path).expect("open"));
-    // What an older build left: the same tables, both pragmas at 0.
+    // What an older build left: the tables of then, both pragmas at 0.
     Connection::open(&path)
         .expect("open")
-        .execute_batch("PRAGMA application_id = 0; PRAGMA user_version = 0")
+        .execute_batch(
+            "DROP TABLE tombstones; DROP TABLE version_floor; \
+             PRAGMA application_id = 0; PRAGMA user_version = 0",
+        )
         .expect("reset");
     drop(SqliteStore::open(&path).expect("adopted"));
-    assert_eq!(pragma(&path, "user_version"), 2);
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
 }
 
 /// A file of schema 1 (before runs were listed by name) gets the index at open, and keeps its
@@ -118,10 +126,13 @@ async fn a_file_of_schema_1_is_upgraded() {
     }
     Connection::open(&path)
         .expect("open")
-        .execute_batch("DROP INDEX workflows_name; PRAGMA user_version = 1")
+        .execute_batch(
+            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; \
+             PRAGMA user_version = 1",
+        )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
-    assert_eq!(pragma(&path, "user_version"), 2);
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
     let index: i64 = Connection::open(&path)
         .expect("open")
         .query_row(
@@ -136,6 +147,199 @@ async fn a_file_of_schema_1_is_upgraded() {
         .await
         .expect("list runs");
     assert_eq!(page.runs.len(), 1);
+}
+
+fn step(id: &str, expected_version: u64, now_ms: u64, outcome: StepOutcome) -> StepCommit {
+    StepCommit {
+        workflow_id: id.to_string(),
+        expected_version,
+        now_ms,
+        outcome,
+        consumed_events: vec![],
+        completed_tasks: vec![],
+        cancelled: vec![],
+        seen_events_upto: 0,
+        keep_ready: false,
+        history: vec![HistoryEntry::new(now_ms, HistoryKind::Step, "step")],
+    }
+}
+
+fn suspended() -> StepOutcome {
+    StepOutcome::Suspended {
+        snapshot: vec![4],
+        pending: vec![5],
+        tasks: vec![],
+        timers: vec![],
+    }
+}
+
+fn completed() -> StepOutcome {
+    StepOutcome::Finished {
+        status: WorkflowStatus::Completed,
+        snapshot: vec![6],
+        output: vec![7],
+    }
+}
+
+/// Creates run `id`, steps it `steps` times and completes it at `now_ms`; returns every
+/// version it had.
+async fn run_to_completion(store: &SqliteStore, id: &str, steps: usize, now_ms: u64) -> Vec<u64> {
+    let mut versions = vec![
+        store
+            .create_workflow(new_workflow(id, vec![0]))
+            .await
+            .expect("create"),
+    ];
+    for _ in 0..steps {
+        let v = *versions.last().expect("a version");
+        versions.push(
+            store
+                .commit_step(step(id, v, 2, suspended()))
+                .await
+                .expect("step"),
+        );
+    }
+    let v = *versions.last().expect("a version");
+    versions.push(
+        store
+            .commit_step(step(id, v, now_ms, completed()))
+            .await
+            .expect("complete"),
+    );
+    versions
+}
+
+/// Every commit from one of `old` conflicts with the run now under `id`.
+async fn refused(store: &SqliteStore, id: &str, old: &[u64]) {
+    for &v in old {
+        assert!(
+            matches!(
+                store.commit_step(step(id, v, 9, suspended())).await,
+                Err(StoreError::Conflict { expected, .. }) if expected == v
+            ),
+            "a commit from version {v} of an earlier run under {id:?}"
+        );
+    }
+}
+
+fn count(path: &std::path::Path, sql: &str) -> i64 {
+    Connection::open(path)
+        .expect("open")
+        .query_row(sql, [], |r| r.get(0))
+        .expect("count")
+}
+
+/// A file of schema 2 (before tombstones) gets the tables at open, keeps its runs, and the
+/// runs purged from then on leave tombstones: a run created under the id of one starts past
+/// it, by `purge` and by `purge_finished` alike.
+#[tokio::test]
+async fn a_file_of_schema_2_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v2.db");
+    let (a, b) = {
+        let store = SqliteStore::open(&path).expect("open");
+        (
+            run_to_completion(&store, "a", 3, 50).await,
+            run_to_completion(&store, "b", 2, 60).await,
+        )
+    };
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; PRAGMA user_version = 2")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM tombstones"), 0);
+    assert_eq!(count(&path, "SELECT version FROM version_floor"), 0);
+    assert_eq!(store.list_workflows(None).await.expect("list").len(), 2);
+
+    store.purge("a").await.expect("purge");
+    assert_eq!(
+        count(&path, "SELECT version FROM tombstones WHERE id = 'a'"),
+        *a.last().expect("versions") as i64
+    );
+    let again = store
+        .create_workflow(new_workflow("a", vec![1]))
+        .await
+        .expect("create");
+    assert!(again > *a.last().expect("versions"), "{again} after {a:?}");
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM tombstones"),
+        0,
+        "the new run took the tombstone away"
+    );
+    refused(&store, "a", &a).await;
+
+    assert_eq!(
+        store.purge_finished(100, 10).await.expect("purge finished"),
+        ["b"]
+    );
+    let again = store
+        .create_workflow(new_workflow("b", vec![1]))
+        .await
+        .expect("create");
+    assert!(again > *b.last().expect("versions"), "{again} after {b:?}");
+    refused(&store, "b", &b).await;
+    // And the file opens again as it is.
+    drop(store);
+    drop(SqliteStore::open(&path).expect("reopen"));
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+}
+
+/// Tombstones do not pile up: `purge_finished` drops those of runs that finished before its
+/// cutoff (up to its limit), into the version floor, which keeps their ids' versions from
+/// repeating.
+#[tokio::test]
+async fn tombstones_go_with_the_retention_into_the_floor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tombstones.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let mut runs = Vec::new();
+    for (i, id) in ["t0", "t1", "t2", "t3"].into_iter().enumerate() {
+        runs.push(run_to_completion(&store, id, i + 1, 100 * (i as u64 + 1)).await);
+        store.purge(id).await.expect("purge");
+    }
+    let tombstones = || count(&path, "SELECT COUNT(*) FROM tombstones");
+    let floor = || count(&path, "SELECT version FROM version_floor");
+    assert_eq!((tombstones(), floor()), (4, 0));
+    assert!(
+        store
+            .purge_finished(250, 0)
+            .await
+            .expect("purge finished")
+            .is_empty()
+    );
+    assert_eq!(
+        (tombstones(), floor()),
+        (4, 0),
+        "a limit of 0 drops nothing"
+    );
+    store.purge_finished(250, 1).await.expect("purge finished");
+    assert_eq!(tombstones(), 3, "up to the limit");
+    store.purge_finished(250, 10).await.expect("purge finished");
+    // t0 and t1 (finished at 100 and 200) went; t2 and t3 (300, 400) stay.
+    assert_eq!(tombstones(), 2);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM tombstones WHERE id IN ('t2', 't3')"
+        ),
+        2
+    );
+    let past = *runs[0].last().expect("v").max(runs[1].last().expect("v")) as i64 + 1;
+    assert_eq!(floor(), past, "the floor is past both");
+    for (id, versions) in ["t0", "t1", "t2", "t3"].iter().zip(&runs) {
+        let v = store
+            .create_workflow(new_workflow(id, vec![1]))
+            .await
+            .expect("create");
+        assert!(
+            v > *versions.last().expect("v"),
+            "{id}: {v} after {versions:?}"
+        );
+        refused(&store, id, versions).await;
+    }
+    assert_eq!(tombstones(), 0);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! which steps it committed, the conflicts it met, and how many commits it had in flight at
 //! once (with an optional delay on each commit, to make overlaps visible).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ pub struct RecordingStore {
     log: Arc<Mutex<Log>>,
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    blind: Arc<AtomicBool>,
 }
 
 impl RecordingStore {
@@ -46,7 +47,15 @@ impl RecordingStore {
             log: Arc::default(),
             in_flight: Arc::default(),
             peak: Arc::default(),
+            blind: Arc::default(),
         }
+    }
+
+    /// While on, `ready_workflows` finds none: a runtime on this store finds no workflow to
+    /// step by looking (as a worker that nothing tells of what another process did), and
+    /// keeps what it holds in memory as it is.
+    pub fn blind(&self, on: bool) {
+        self.blind.store(on, Ordering::SeqCst);
     }
 
     /// Every commit waits this long (in real time) before it is passed on.
@@ -116,7 +125,7 @@ impl Drop for InFlight<'_> {
 }
 
 impl Store for RecordingStore {
-    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, u64> {
         self.called("create_workflow");
         self.inner.create_workflow(workflow)
     }
@@ -218,6 +227,9 @@ impl Store for RecordingStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<String>> {
         self.called("ready_workflows");
+        if self.blind.load(Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
         self.inner.ready_workflows(names, limit)
     }
     fn clear_ready<'a>(

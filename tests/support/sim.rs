@@ -357,7 +357,7 @@ fn unit<T>(_: &T) -> String {
 }
 
 impl Store for Traced {
-    fn create_workflow(&self, w: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, w: NewWorkflow) -> StoreFuture<'_, u64> {
         record(format!("create({})", w.id), self.0.create_workflow(w), unit)
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {

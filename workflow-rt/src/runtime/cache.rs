@@ -100,18 +100,19 @@ impl StateCache {
 }
 
 impl Inner {
-    /// Remembers the decoded state of a workflow that was just started, so that its first step
-    /// needs no load.
+    /// Remembers the decoded state of a workflow that was just started at `version` (what the
+    /// store's `create_workflow` returned), so that its first step needs no load.
     pub(crate) fn prime(
         &self,
         id: &str,
         workflow: Arc<dyn ErasedWorkflow>,
         state: ErasedState,
         ctx: CtxState,
+        version: u64,
     ) {
         let cached = Box::new(Cached {
             workflow,
-            version: 0,
+            version,
             step: 0,
             ctx: WorkflowCtx::new(id, ctx),
             state,

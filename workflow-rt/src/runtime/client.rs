@@ -159,14 +159,14 @@ impl Client {
         self.create::<W>(id.into(), input, reuse).await.map(drop)
     }
 
-    /// Stores a new run of `W`; returns its first state when this call created it (`None`
-    /// when an identical run was there already).
+    /// Stores a new run of `W`; returns its first state and version when this call created it
+    /// (`None` when an identical run was there already).
     pub(super) async fn create<W: Workflow>(
         &self,
         id: String,
         input: W::Input,
         reuse: IdReuse,
-    ) -> Result<Option<(W::State, CtxState)>, RuntimeError> {
+    ) -> Result<Option<(W::State, CtxState, u64)>, RuntimeError> {
         if let Some(newest) = self.workflows.newest(W::NAME)
             && newest > W::VERSION
         {
@@ -213,7 +213,7 @@ impl Client {
         // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
         for _ in 0..2 {
             match self.store.create_workflow(new.clone()).await {
-                Ok(()) => return Ok(Some((state, ctx))),
+                Ok(version) => return Ok(Some((state, ctx, version))),
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {
                         match self.purge(&id).await {
@@ -604,7 +604,9 @@ impl Client {
 
 /// What a start does when its id is taken by a run that has finished: a run that has not
 /// finished is never replaced. (Temporal's "workflow id reuse policy"; there is no `run id`
-/// here, so a replaced run is purged, history and all.)
+/// here, so a replaced run is purged, history and all.) The new run's versions never repeat
+/// the old run's (see [`Store::create_workflow`](crate::store::Store::create_workflow)): a
+/// worker elsewhere that still holds a state of the old run cannot commit it over the new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdReuse {
     /// An id names one run for good (the default): starting it again with the same workflow

@@ -317,8 +317,11 @@ impl Runtime {
                 newest,
             });
         }
-        if let Some((state, ctx)) = self.client().create::<W>(id.clone(), input, reuse).await? {
-            self.inner.prime(&id, registered, Box::new(state), ctx);
+        if let Some((state, ctx, version)) =
+            self.client().create::<W>(id.clone(), input, reuse).await?
+        {
+            self.inner
+                .prime(&id, registered, Box::new(state), ctx, version);
             self.inner.wake(&id, Vec::new());
         }
         Ok(Handle::new(self.clone(), id))

@@ -1,9 +1,9 @@
 //! The conformance suite every [`Store`] must pass (feature `conformance`).
 //!
 //! The runtime relies on promises the [`Store`] trait cannot express in types: a step commits
-//! atomically and only on the version it started from, signals are buffered in arrival order
-//! and delivered once, a leased task is not leased again until its lease expires, a timer fires
-//! once, and so on (see the trait's documentation). [`run`] checks them one by one, each on a
+//! atomically and only on the version it started from, versions of one id never repeat across
+//! runs, signals are buffered in arrival order and delivered once, a leased task is not leased
+//! again until its lease expires, a timer fires once, and so on (see the trait's documentation). [`run`] checks them one by one, each on a
 //! fresh, empty store, and panics (as a test does) at the first broken promise, saying which.
 //! [`MemoryStore`](crate::MemoryStore), [`SqliteStore`](crate::SqliteStore) and
 //! [`PostgresStore`](crate::PostgresStore) pass it (`tests/store_conformance.rs`).
@@ -72,6 +72,8 @@ where
     purging_a_finished_run(&factory().await).await;
     purge_refuses_unfinished_runs(&factory().await).await;
     purging_by_age(&factory().await).await;
+    versions_never_repeat_across_runs(&factory().await).await;
+    tombstones_go_with_the_retention(&factory().await).await;
 }
 
 fn new_workflow(id: &str) -> NewWorkflow {
@@ -1202,7 +1204,7 @@ async fn run_in<S: Store>(
     wf.name = name.into();
     wf.now_ms = created_ms;
     wf.history.at_ms = created_ms;
-    s.create_workflow(wf).await.expect("create");
+    let version = s.create_workflow(wf).await.expect("create");
     let outcome = match status {
         WorkflowStatus::Running if updated_ms == created_ms => return,
         WorkflowStatus::Running => suspended(1, vec![], vec![]),
@@ -1216,7 +1218,7 @@ async fn run_in<S: Store>(
         },
         WorkflowStatus::Cancelled => StepOutcome::Cancelled,
     };
-    let mut c = step(id, 0, outcome);
+    let mut c = step(id, version, outcome);
     c.now_ms = updated_ms;
     s.commit_step(c).await.expect("commit");
 }
@@ -1655,14 +1657,20 @@ async fn purging_a_finished_run<S: Store>(s: &S) {
         "only the other run's task is left"
     );
 
-    // The id is free again: a new run starts from nothing.
-    s.create_workflow(new_workflow("a"))
+    // The id is free again: a new run starts from nothing, save its version (past the old
+    // run's, which reached 2: see `versions_never_repeat_across_runs`).
+    let version = s
+        .create_workflow(new_workflow("a"))
         .await
         .expect("the id of a purged run is free");
     let r = s.load_workflow("a").await.expect("load");
     assert_eq!(
         (r.status, r.version, r.output, r.ready),
-        (WorkflowStatus::Running, 0, None, true)
+        (WorkflowStatus::Running, version, None, true)
+    );
+    assert!(
+        version > 2,
+        "the new run starts past the old one: {version}"
     );
     assert_eq!(
         s.history("a")
@@ -1683,10 +1691,10 @@ async fn purging_a_finished_run<S: Store>(s: &S) {
         .expect("signal");
     assert!(e > last_event, "event ids are never reused");
     assert_eq!(
-        s.commit_step(step("a", 0, suspended(1, vec![], vec![])))
+        s.commit_step(step("a", version, suspended(1, vec![], vec![])))
             .await
             .expect("commit"),
-        1
+        version + 1
     );
     assert_eq!(
         page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
@@ -1868,4 +1876,198 @@ async fn purging_by_age<S: Store>(s: &S) {
             .expect("purge finished"),
         vec!["f2".to_string()]
     );
+}
+
+/// Runs `id` from its creation through `steps` suspended steps to its completion at `now_ms`;
+/// returns every version it had, the last (the finished run's) included.
+async fn run_to_completion<S: Store>(s: &S, id: &str, steps: u64, now_ms: u64) -> Vec<u64> {
+    let mut wf = new_workflow(id);
+    wf.now_ms = now_ms;
+    let mut version = s.create_workflow(wf).await.expect("create");
+    assert_eq!(
+        s.load_workflow(id).await.expect("load").version,
+        version,
+        "create_workflow returns the new run's version"
+    );
+    let mut versions = vec![version];
+    for i in 0..steps {
+        let snapshot = u8::try_from(i % 200).unwrap_or(0) + 1;
+        version = s
+            .commit_step(step(id, version, suspended(snapshot, vec![], vec![])))
+            .await
+            .expect("step");
+        versions.push(version);
+    }
+    let mut finish = step(
+        id,
+        version,
+        StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: vec![9],
+            output: vec![1],
+        },
+    );
+    finish.now_ms = now_ms;
+    versions.push(s.commit_step(finish).await.expect("finish"));
+    versions
+}
+
+/// Every commit and `clear_ready` prepared from one of `old` (versions of runs gone from under
+/// `id`) is refused, alone and in a group, and leaves the run under `id` as it was.
+async fn stale_versions_are_refused<S: Store>(s: &S, id: &str, old: &[u64], why: &str) {
+    let before = s.load_workflow(id).await.expect("load");
+    let history = s.history(id).await.expect("history");
+    for &v in old {
+        match s
+            .commit_step(step(id, v, suspended(7, vec![], vec![])))
+            .await
+        {
+            Err(StoreError::Conflict {
+                workflow_id,
+                expected,
+            }) => assert_eq!((workflow_id.as_str(), expected), (id, v)),
+            other => panic!(
+                "{why}: a commit from version {v} of an earlier run under {id:?} must conflict \
+                 with the new run (at {}), got {other:?}",
+                before.version
+            ),
+        }
+        let results = s
+            .commit_steps(vec![step(id, v, StepOutcome::Cancelled)])
+            .await
+            .expect("commit steps");
+        assert!(
+            matches!(results.as_slice(), [Err(StoreError::Conflict { .. })]),
+            "{why}: a grouped commit from version {v} must conflict: {results:?}"
+        );
+        assert!(
+            !s.clear_ready(id, v, u64::MAX).await.expect("clear ready"),
+            "{why}: a view at version {v} of an earlier run is stale"
+        );
+    }
+    assert_eq!(
+        s.load_workflow(id).await.expect("load"),
+        before,
+        "{why}: untouched"
+    );
+    assert_eq!(s.history(id).await.expect("history"), history, "{why}");
+}
+
+/// A run created under the id of a purged one starts past every version that one reached, so
+/// that a worker still holding a state of the purged run (in another process: it was cancelled
+/// and purged from elsewhere) cannot commit it over the new run once that one gets as far;
+/// whether the old run went by `purge` or by `purge_finished`.
+async fn versions_never_repeat_across_runs<S: Store>(s: &S) {
+    let first = run_to_completion(s, "a", 3, 100).await;
+    assert_eq!(first.len(), 5);
+    s.purge("a").await.expect("purge");
+    let second = s.create_workflow(new_workflow("a")).await.expect("create");
+    let last = *first.last().expect("versions");
+    assert!(
+        second > last,
+        "after purge: the new run starts at {second}, not past the old run's {last}"
+    );
+    stale_versions_are_refused(s, "a", &first, "after purge").await;
+    // The new run goes on from its own version as any run does; the old versions stay
+    // refused at every version it reaches.
+    let mut version = second;
+    for i in 0..first.len() as u8 {
+        version = s
+            .commit_step(step("a", version, suspended(10 + i, vec![], vec![])))
+            .await
+            .expect("the new run steps");
+        stale_versions_are_refused(s, "a", &first, "after purge, further on").await;
+    }
+
+    // Again, the second run finished and purged by age.
+    let mut finish = step(
+        "a",
+        version,
+        StepOutcome::Finished {
+            status: WorkflowStatus::Failed,
+            snapshot: vec![9],
+            output: vec![2],
+        },
+    );
+    finish.now_ms = 500;
+    let second_last = s.commit_step(finish).await.expect("finish");
+    assert_eq!(
+        s.purge_finished(501, 10).await.expect("purge finished"),
+        vec!["a".to_string()]
+    );
+    let third = s.create_workflow(new_workflow("a")).await.expect("create");
+    assert!(
+        third > second_last,
+        "after purge_finished: the new run starts at {third}, not past the old run's {second_last}"
+    );
+    let every_old: Vec<u64> = first.iter().copied().chain(second..=second_last).collect();
+    stale_versions_are_refused(s, "a", &every_old, "after purge_finished").await;
+    assert_eq!(
+        s.commit_step(step("a", third, suspended(1, vec![], vec![])))
+            .await
+            .expect("the third run steps"),
+        third + 1
+    );
+
+    // An id purged by age, then used again, and again: each run past all before it.
+    let mut before: Vec<u64> = Vec::new();
+    for round in 0..3u64 {
+        let run = run_to_completion(s, "c", 2 + round, 1000 + round).await;
+        if let Some(&prior) = before.last() {
+            assert!(run[0] > prior, "round {round}: {run:?} after {before:?}");
+        }
+        before.extend(&run);
+        if round % 2 == 0 {
+            assert_eq!(
+                s.purge_finished(2000, 10).await.expect("purge finished"),
+                vec!["c".to_string()]
+            );
+        } else {
+            s.purge("c").await.expect("purge");
+        }
+    }
+    let fourth = s.create_workflow(new_workflow("c")).await.expect("create");
+    assert!(fourth > *before.last().expect("versions"));
+    stale_versions_are_refused(s, "c", &before, "after several runs").await;
+}
+
+/// `purge_finished` drops the tombstones `purge` left once their runs finished before its
+/// cutoff (up to its limit), and the versions of those ids still never repeat.
+async fn tombstones_go_with_the_retention<S: Store>(s: &S) {
+    let mut runs = Vec::new();
+    for (i, id) in ["t1", "t2", "t3"].into_iter().enumerate() {
+        let versions = run_to_completion(s, id, 2 * i as u64 + 1, 100 * (i as u64 + 1)).await;
+        s.purge(id).await.expect("purge");
+        runs.push((id, versions));
+    }
+    // Nothing finished before 100: nothing goes, whatever the limit.
+    assert!(
+        s.purge_finished(100, 10)
+            .await
+            .expect("purge finished")
+            .is_empty()
+    );
+    // t1 and t2 (finished at 100, 200) are due; a limit of 0 drops nothing, 1 one of them, 10
+    // the other; t3 (finished at 300) stays.
+    for limit in [0, 1, 10] {
+        assert!(
+            s.purge_finished(250, limit)
+                .await
+                .expect("purge finished")
+                .is_empty(),
+            "no run is purged by dropping tombstones"
+        );
+    }
+    for (id, versions) in &runs {
+        let new = s.create_workflow(new_workflow(id)).await.expect("create");
+        let last = *versions.last().expect("versions");
+        assert!(
+            new > last,
+            "{id}: the new run starts at {new}, not past the old run's {last}"
+        );
+        stale_versions_are_refused(s, id, versions, "after the tombstones went").await;
+    }
+    // An id never used before starts anywhere (at the floor), and is as safe.
+    let fresh = s.create_workflow(new_workflow("t9")).await.expect("create");
+    assert_eq!(s.load_workflow("t9").await.expect("load").version, fresh);
 }

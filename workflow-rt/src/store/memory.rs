@@ -53,6 +53,19 @@ struct Inner {
     /// Running workflows with unseen events.
     ready: BTreeSet<usize>,
     next_event: u64,
+    /// The runs [`Store::purge`] deleted, by id, until their id is used again or
+    /// [`Store::purge_finished`] drops them (see [`Store::create_workflow`]).
+    tombstones: HashMap<String, Tombstone>,
+    /// The least version a new run starts at: past every run [`Store::purge_finished`] purged
+    /// and every tombstone it dropped.
+    version_floor: u64,
+}
+
+/// What a run purged by id leaves: its last version, and when it finished.
+#[derive(Debug, Clone, Copy)]
+struct Tombstone {
+    version: u64,
+    finished_at_ms: u64,
 }
 
 struct Entry {
@@ -168,8 +181,9 @@ impl Inner {
     }
 
     /// Deletes a finished workflow and all of it (refusing one that is not finished, which it
-    /// leaves as it was). The last entry takes its place: its number changes in the indexes.
-    fn purge(&mut self, id: &str) -> Result<(), StoreError> {
+    /// leaves as it was); returns its last version and when it finished. The last entry takes
+    /// its place: its number changes in the indexes.
+    fn purge(&mut self, id: &str) -> Result<Tombstone, StoreError> {
         let w = self.find(id)?;
         let status = self.entries[w].record.status;
         if !status.is_finished() {
@@ -178,6 +192,10 @@ impl Inner {
                 status,
             });
         }
+        let gone = Tombstone {
+            version: self.entries[w].record.version,
+            finished_at_ms: self.entries[w].record.updated_at_ms,
+        };
         self.drop_leftovers(w);
         self.ready.remove(&w);
         self.index.remove(id);
@@ -201,7 +219,21 @@ impl Inner {
             self.index.insert(moved.record.id.clone(), w);
         }
         self.entries.swap_remove(w);
-        Ok(())
+        Ok(gone)
+    }
+
+    /// Raises the version floor past `version`.
+    fn raise_floor(&mut self, version: u64) {
+        self.version_floor = self.version_floor.max(version.saturating_add(1));
+    }
+
+    /// The version a new run under `id` starts at, taking the id's tombstone away.
+    fn first_version(&mut self, id: &str) -> u64 {
+        let past_tombstone = self
+            .tombstones
+            .remove(id)
+            .map_or(0, |t| t.version.saturating_add(1));
+        past_tombstone.max(self.version_floor)
     }
 
     fn summary(r: &WorkflowRecord) -> WorkflowSummary {
@@ -316,13 +348,14 @@ impl Inner {
 }
 
 impl Store for MemoryStore {
-    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         let mut g = self.lock();
         if let Some(&w) = g.index.get(&wf.id) {
             return ready(Err(StoreError::AlreadyExists(Box::new(
                 g.entries[w].record.clone(),
             ))));
         }
+        let version = g.first_version(&wf.id);
         let w = g.entries.len();
         g.index.insert(wf.id.clone(), w);
         g.entries.push(Entry {
@@ -332,7 +365,7 @@ impl Store for MemoryStore {
                 status: WorkflowStatus::Running,
                 input: wf.input,
                 snapshot: wf.snapshot,
-                version: 0,
+                version,
                 pending: None,
                 output: None,
                 park_reason: None,
@@ -346,7 +379,7 @@ impl Store for MemoryStore {
             history: vec![wf.history],
         });
         g.sync_ready(w);
-        ready(Ok(()))
+        ready(Ok(version))
     }
 
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
@@ -711,7 +744,17 @@ impl Store for MemoryStore {
     }
 
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        ready(self.lock().purge(id))
+        let mut g = self.lock();
+        let gone = match g.purge(id) {
+            Ok(gone) => gone,
+            Err(e) => return ready(Err(e)),
+        };
+        // There is none already (the run under the id took it away when it was created), but
+        // should there be, the later of the two stands.
+        let kept = g.tombstones.entry(id.to_string()).or_insert(gone);
+        kept.version = kept.version.max(gone.version);
+        kept.finished_at_ms = kept.finished_at_ms.max(gone.finished_at_ms);
+        ready(Ok(()))
     }
 
     fn purge_finished(
@@ -732,8 +775,24 @@ impl Store for MemoryStore {
         let mut ids: Vec<String> = old.into_iter().map(|(_, id)| id).collect();
         for id in &ids {
             // Finished, as just checked under the same lock: cannot fail.
-            if let Err(e) = g.purge(id) {
-                return ready(Err(e));
+            match g.purge(id) {
+                Ok(gone) => g.raise_floor(gone.version),
+                Err(e) => return ready(Err(e)),
+            }
+        }
+        // The tombstones of runs that finished before the cutoff, oldest first, up to the
+        // limit, go into the floor.
+        let mut expired: Vec<(u64, String)> = g
+            .tombstones
+            .iter()
+            .filter(|(_, t)| t.finished_at_ms < finished_before_ms)
+            .map(|(id, t)| (t.finished_at_ms, id.clone()))
+            .collect();
+        expired.sort_unstable();
+        expired.truncate(limit);
+        for (_, id) in expired {
+            if let Some(t) = g.tombstones.remove(&id) {
+                g.raise_floor(t.version);
             }
         }
         ids.sort_unstable();
@@ -743,5 +802,73 @@ impl Store for MemoryStore {
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         let g = self.lock();
         ready(g.find(id).map(|w| g.entries[w].history.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Creates run `id` and completes it at `at_ms`; returns its last version.
+    async fn finished_run(s: &MemoryStore, id: &str, at_ms: u64) -> u64 {
+        let version = s
+            .create_workflow(NewWorkflow {
+                id: id.into(),
+                name: "wf".into(),
+                input: vec![],
+                snapshot: vec![],
+                now_ms: at_ms,
+                history: HistoryEntry::new(at_ms, HistoryKind::Started, "started"),
+            })
+            .await
+            .expect("create");
+        s.commit_step(StepCommit {
+            workflow_id: id.into(),
+            expected_version: version,
+            now_ms: at_ms,
+            outcome: StepOutcome::Cancelled,
+            consumed_events: vec![],
+            completed_tasks: vec![],
+            cancelled: vec![],
+            seen_events_upto: 0,
+            keep_ready: false,
+            history: vec![],
+        })
+        .await
+        .expect("cancel")
+    }
+
+    /// Tombstones do not pile up: `purge_finished` drops those of runs that finished before
+    /// its cutoff, oldest first and up to its limit, into the version floor.
+    #[tokio::test]
+    async fn tombstones_go_with_the_retention_into_the_floor() {
+        let s = MemoryStore::new();
+        let mut last = Vec::new();
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            last.push(finished_run(&s, id, 100 * (i as u64 + 1)).await);
+            s.purge(id).await.expect("purge");
+        }
+        let state = |s: &MemoryStore| {
+            let g = s.lock();
+            let mut ids: Vec<String> = g.tombstones.keys().cloned().collect();
+            ids.sort();
+            (ids, g.version_floor)
+        };
+        assert_eq!(state(&s), (vec!["a".into(), "b".into(), "c".into()], 0));
+        s.purge_finished(250, 0).await.expect("purge finished");
+        assert_eq!(state(&s).0.len(), 3, "a limit of 0 drops nothing");
+        s.purge_finished(250, 1).await.expect("purge finished");
+        assert_eq!(state(&s), (vec!["b".into(), "c".into()], last[0] + 1));
+        s.purge_finished(250, 10).await.expect("purge finished");
+        assert_eq!(state(&s), (vec!["c".into()], last[0].max(last[1]) + 1));
+        // A new run takes its id's tombstone away; a run purged by age leaves none.
+        let c = finished_run(&s, "c", 400).await;
+        assert!(c > last[2]);
+        assert!(state(&s).0.is_empty());
+        assert_eq!(
+            s.purge_finished(500, 10).await.expect("purge finished"),
+            ["c"]
+        );
+        assert_eq!(state(&s), (vec![], c + 1));
     }
 }

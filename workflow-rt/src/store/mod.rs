@@ -293,7 +293,10 @@ pub struct WorkflowRecord {
     pub input: Vec<u8>,
     /// The snapshot envelope of the last committed step.
     pub snapshot: Vec<u8>,
-    /// Bumped by every commit; the compare-and-set token.
+    /// Bumped by every commit; the compare-and-set token. Versions of one id never repeat
+    /// across runs: a run created under the id of a purged run starts past every version that
+    /// run reached (see [`Store::create_workflow`]), so a commit prepared from a state of the
+    /// purged run cannot pass for one of the new run.
     pub version: u64,
     /// The current wait, an encoded [`crate::machine::Pending`]; `None` before the first step and
     /// after the last.
@@ -534,7 +537,8 @@ pub struct RunPage {
     pub next: Option<String>,
 }
 
-/// What a new workflow is created with (status running, version 0, ready).
+/// What a new workflow is created with (status running, ready; its first version is the
+/// store's to choose, see [`Store::create_workflow`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewWorkflow {
     /// The new workflow's id.
@@ -926,9 +930,21 @@ pub enum Wakeup {
 ///
 /// Every method is one atomic operation. Implementations must pass [`conformance::run`].
 pub trait Store: Send + Sync + 'static {
-    /// Creates a running workflow at version 0, ready for its first step.
-    /// [`StoreError::AlreadyExists`] (with the stored record) if the id is taken.
-    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()>;
+    /// Creates a running workflow, ready for its first step, and returns its version (the
+    /// [`StepCommit::expected_version`] of that step). [`StoreError::AlreadyExists`] (with the
+    /// stored record) if the id is taken.
+    ///
+    /// Versions of one id never repeat across runs. A worker may still hold the state of an
+    /// earlier run under the id (in another process, where nothing told it that the run was
+    /// cancelled and purged): were the new run to reach a version that state had, a commit
+    /// from it would pass the compare-and-set and write the old run over the new one. So the
+    /// new run starts past every version an earlier run under its id reached, and every commit
+    /// prepared from one of them fails with [`StoreError::Conflict`]. It starts at the greater
+    /// of one past the id's *tombstone* (left by [`Store::purge`]; taken away in the same
+    /// atomic operation) and the store's *version floor* (raised by
+    /// [`Store::purge_finished`] past every run and tombstone it drops): 0 in a store that
+    /// has purged nothing.
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, u64>;
 
     /// The workflow with this id ([`StoreError::NotFound`] if none).
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord>;
@@ -1054,6 +1070,13 @@ pub trait Store: Send + Sync + 'static {
     /// is unknown ([`StoreError::NotFound`] everywhere) and [`Store::create_workflow`] may use
     /// it again. A running or parked run is refused with [`StoreError::NotFinished`], an
     /// unknown id with [`StoreError::NotFound`]; either way nothing changes.
+    ///
+    /// The run leaves a tombstone: its id, its last version and when it finished (its
+    /// `updated_at_ms`). The next run under the id starts past that version and takes the
+    /// tombstone away (see [`Store::create_workflow`]): versions of one id never repeat across
+    /// runs. A tombstone the id is not used again for goes with [`Store::purge_finished`],
+    /// once its run finished before the cutoff (its version then raises the store's version
+    /// floor).
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 
     /// Retention by age: purges (as [`Store::purge`]) up to `limit` finished runs last changed
@@ -1063,6 +1086,19 @@ pub trait Store: Send + Sync + 'static {
     /// stores take the first their index gives, not the oldest: sorting by age would read
     /// every finished run at each call); call it again until it returns fewer than `limit` to
     /// purge them all. A `limit` of 0 purges nothing.
+    ///
+    /// Versions of one id never repeat across runs (see [`Store::create_workflow`]); what
+    /// keeps the promise here is the store's *version floor*, one number, the least version
+    /// any new run starts at. The runs this purges leave no tombstone: the floor is raised
+    /// past their last versions instead. And it drops up to `limit` tombstones (left by
+    /// [`Store::purge`]) of runs that finished before `finished_before_ms`, raising the floor
+    /// past their versions too: a tombstone is kept as long as its run would have been by the
+    /// same retention, and no longer, so that tombstones do not pile up for ids never used
+    /// again. Forgetting a tombstone without raising the floor would not do, however long
+    /// ago its run finished: nothing bounds how long a worker keeps a run's state (a
+    /// runtime's cache keeps a state until others push it out, which a quiet worker may never
+    /// do), and a new run starting from 0 under the id would then reach versions of that
+    /// state again.
     fn purge_finished(&self, finished_before_ms: u64, limit: usize)
     -> StoreFuture<'_, Vec<String>>;
 
@@ -1080,7 +1116,7 @@ pub trait Store: Send + Sync + 'static {
 /// A shared store is a store: `Runtime::builder(arc.clone())` lets several runtimes
 /// (or a test) use one.
 impl<S: Store + ?Sized> Store for Arc<S> {
-    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, u64> {
         (**self).create_workflow(workflow)
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {

@@ -51,7 +51,7 @@ use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -543,6 +543,24 @@ UPDATE workflows w SET last_event = e.id
 -- Version 3: runs listed by workflow name (Store::list_runs) read an index, not the table. The
 -- name never changes, so the index costs a write only when a run is created or purged.
 CREATE INDEX IF NOT EXISTS workflows_name ON workflows (name, id);
+",
+    "
+-- Version 4: versions of one id never repeat across runs (Store::create_workflow). A run purged
+-- by id leaves a tombstone, its last version, which the next run under the id starts past; the
+-- runs purged by age, and the tombstones dropped with them, raise the floor every new run starts
+-- at. An upgraded database starts with no tombstone and a floor of 0: nothing is left of the runs
+-- purged before the upgrade to say which versions they reached.
+CREATE TABLE IF NOT EXISTS tombstones (
+    id TEXT COLLATE \"C\" PRIMARY KEY,
+    version BIGINT NOT NULL,
+    finished_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_finished ON tombstones (finished_at);
+CREATE TABLE IF NOT EXISTS version_floor (
+    one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    version BIGINT NOT NULL
+);
+INSERT INTO version_floor (one, version) VALUES (TRUE, 0) ON CONFLICT (one) DO NOTHING;
 ",
 ];
 
@@ -1355,6 +1373,19 @@ fn status_code(status: &WorkflowStatus) -> &'static i16 {
 /// The statuses of finished runs, the ones [`Store::purge`] deletes.
 const FINISHED: [i16; 3] = [1, 2, 4];
 
+/// Raises the version floor past `version` (see [`Store::purge_finished`]). Concurrent raises
+/// wait for each other on the floor's row, and each keeps the greater.
+async fn raise_floor(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "INSERT INTO version_floor (one, version) VALUES (TRUE, $1) \
+         ON CONFLICT (one) DO UPDATE SET version = GREATEST(version_floor.version, EXCLUDED.version)",
+        &[&version.saturating_add(1)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Deletes the workflows `ids` and every row of theirs, in every table, in one statement. The
 /// caller holds their locks and has checked that they may go.
 async fn delete_runs(tx: &Transaction<'_>, ids: &[&str]) -> Result<(), StoreError> {
@@ -1416,7 +1447,7 @@ async fn answer_unreadable_task(
 }
 
 impl Store for PostgresStore {
-    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             in_tx!(self, |tx| {
                 let stmt = tx
@@ -1442,8 +1473,36 @@ impl Store for PostgresStore {
                         ))),
                     };
                 }
+                // Past the id's tombstone and at least the floor (see
+                // `Store::create_workflow`), each read after the insert by a statement of its
+                // own, whose snapshot sees what committed before it started: a purge of the id
+                // that the insert waited for (it deleted the old row) has committed its
+                // tombstone by then, and a `purge_finished` that the tombstone's delete waited
+                // for (it took the tombstone away itself) has committed the floor it raised.
+                let stmt = tx
+                    .prepare_cached("DELETE FROM tombstones WHERE id = $1 RETURNING version")
+                    .await
+                    .db()?;
+                let past_tombstone = match tx.query_opt(&stmt, &[&wf.id]).await.db()? {
+                    Some(r) => r.try_get::<_, i64>(0).db()?.saturating_add(1),
+                    None => 0,
+                };
+                let stmt = tx
+                    .prepare_cached(
+                        "UPDATE workflows SET version = f.version \
+                         FROM (SELECT GREATEST(COALESCE((SELECT version FROM version_floor), 0), $2) \
+                               AS version) f \
+                         WHERE id = $1 AND f.version > 0 RETURNING workflows.version",
+                    )
+                    .await
+                    .db()?;
+                let version = match tx.query_opt(&stmt, &[&wf.id, &past_tombstone]).await.db()? {
+                    Some(r) => uint(r.try_get(0).db()?),
+                    None => 0,
+                };
                 insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
-                self.announce(tx, Changes::WORKFLOWS).await
+                self.announce(tx, Changes::WORKFLOWS).await?;
+                Ok(version)
             })
         })
     }
@@ -2152,7 +2211,29 @@ impl Store for PostgresStore {
                         status,
                     });
                 }
-                delete_runs(tx, &[id]).await
+                let last = tx
+                    .query_one(
+                        "SELECT version, updated_at FROM workflows WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .db()?;
+                let (version, finished_at): (i64, i64) =
+                    (last.try_get(0).db()?, last.try_get(1).db()?);
+                delete_runs(tx, &[id]).await?;
+                // The tombstone (see `Store::purge`). There is none for the id already (the
+                // run under it took it away when it was created), but should there be, the
+                // later of the two stands.
+                exec(
+                    tx,
+                    "INSERT INTO tombstones (id, version, finished_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                         version = GREATEST(tombstones.version, EXCLUDED.version), \
+                         finished_at = GREATEST(tombstones.finished_at, EXCLUDED.finished_at)",
+                    &[&id, &version, &finished_at],
+                )
+                .await?;
+                Ok(())
             })
         })
     }
@@ -2177,8 +2258,8 @@ impl Store for PostgresStore {
                     .db()?;
                 let stmt = tx
                     .prepare_cached(
-                        "SELECT id FROM workflows WHERE status = ANY($1) AND updated_at < $2 \
-                         LIMIT $3 FOR UPDATE SKIP LOCKED",
+                        "SELECT id, version FROM workflows WHERE status = ANY($1) \
+                         AND updated_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED",
                     )
                     .await
                     .db()?;
@@ -2187,13 +2268,37 @@ impl Store for PostgresStore {
                     .query(&stmt, &[&&FINISHED[..], &int(finished_before_ms), &limit])
                     .await
                     .db()?;
-                let mut ids = rows
-                    .iter()
-                    .map(|r| r.try_get::<_, String>(0).db())
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut last: Option<i64> = None;
+                for r in &rows {
+                    ids.push(r.try_get::<_, String>(0).db()?);
+                    last = last.max(Some(r.try_get(1).db()?));
+                }
                 ids.sort_unstable();
                 let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
                 delete_runs(tx, &refs).await?;
+                // The tombstones of runs that finished before the cutoff (see
+                // `Store::purge_finished`), up to the limit; one a new run is taking away
+                // meanwhile is skipped (its run starts past it).
+                let stmt = tx
+                    .prepare_cached(
+                        "DELETE FROM tombstones WHERE id IN \
+                             (SELECT id FROM tombstones WHERE finished_at < $1 LIMIT $2 \
+                              FOR UPDATE SKIP LOCKED) \
+                         RETURNING version",
+                    )
+                    .await
+                    .db()?;
+                for r in tx
+                    .query(&stmt, &[&int(finished_before_ms), &limit])
+                    .await
+                    .db()?
+                {
+                    last = last.max(Some(r.try_get(0).db()?));
+                }
+                if let Some(last) = last {
+                    raise_floor(tx, last).await?;
+                }
                 Ok(ids)
             })
         })

@@ -334,10 +334,13 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 
 /// The version of [`SCHEMA`] (`PRAGMA user_version`). Version 1 is the first schema; a file
 /// written before the schema was versioned has the same tables with both pragmas at 0.
-/// Version 2 adds the index `workflows_name` (runs listed by workflow name); a file of an
-/// older version is upgraded at open by running [`SCHEMA`] again (every statement of which
-/// creates only what is missing).
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// Version 2 adds the index `workflows_name` (runs listed by workflow name). Version 3 adds
+/// the tables `tombstones` and `version_floor`, which keep versions of one id from repeating
+/// across runs (see [`Store::create_workflow`]); an upgraded file starts with no tombstone
+/// and a floor of 0, since nothing is left of the runs purged before the upgrade to say which
+/// versions they reached. A file of an older version is upgraded at open by running
+/// [`SCHEMA`] again (every statement of which creates only what is missing).
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// Accepts a new file, a file of this store's schema (or of the same tables written before the
 /// schema was versioned, which the caller then marks), and refuses a file of a newer schema or
@@ -480,6 +483,17 @@ CREATE TABLE IF NOT EXISTS history_log (
     kind TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tombstones (
+    id TEXT NOT NULL PRIMARY KEY,
+    version INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tombstones_finished ON tombstones(finished_at);
+CREATE TABLE IF NOT EXISTS version_floor (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO version_floor (one, version) VALUES (1, 0);
 ";
 
 /// A write operation: runs in the writer's transaction (or gets the error that prevented it),
@@ -1124,24 +1138,52 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Raises the version floor past `version` (see [`Store::purge_finished`]).
+fn raise_floor(conn: &Connection, version: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO version_floor (one, version) VALUES (1, ?1) \
+         ON CONFLICT (one) DO UPDATE SET version = max(version, excluded.version)",
+        [version.saturating_add(1)],
+    )
+    .db()?;
+    Ok(())
+}
+
 fn json_names(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
 }
 
 impl Store for SqliteStore {
-    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
             if let Some(existing) = load_record(conn, &wf.id)? {
                 return Err(StoreError::AlreadyExists(Box::new(existing)));
             }
+            // Past the id's tombstone and at least the floor (see `Store::create_workflow`).
+            let (floor, tombstone): (i64, Option<i64>) = conn
+                .prepare_cached(
+                    "SELECT COALESCE((SELECT version FROM version_floor), 0), \
+                            (SELECT version FROM tombstones WHERE id = ?1)",
+                )
+                .db()?
+                .query_row([&wf.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .db()?;
+            let version = floor.max(tombstone.map_or(0, |v| v.saturating_add(1)));
+            if tombstone.is_some() {
+                conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
+                    .db()?
+                    .execute([&wf.id])
+                    .db()?;
+            }
             conn.prepare_cached(
                 "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len) \
-                 VALUES (?1, ?2, 0, ?3, ?4, 0, ?5, ?5, 1, 1)",
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1)",
             )
             .db()?
-            .execute(params![wf.id, wf.name, wf.input, wf.snapshot, int(wf.now_ms)])
+            .execute(params![wf.id, wf.name, wf.input, wf.snapshot, version, int(wf.now_ms)])
             .db()?;
-            insert_history(conn, &wf.id, 1, std::slice::from_ref(&wf.history))
+            insert_history(conn, &wf.id, 1, std::slice::from_ref(&wf.history))?;
+            Ok(uint(version))
         })
     }
 
@@ -1661,6 +1703,17 @@ impl Store for SqliteStore {
                     status,
                 });
             }
+            // The tombstone (see `Store::purge`). There is none for the id already (the run
+            // under it took it away when it was created), but should there be, the later of
+            // the two stands.
+            conn.execute(
+                "INSERT INTO tombstones (id, version, finished_at) \
+                     SELECT id, version, updated_at FROM workflows WHERE id = ?1 \
+                 ON CONFLICT (id) DO UPDATE SET version = max(version, excluded.version), \
+                     finished_at = max(finished_at, excluded.finished_at)",
+                [&id],
+            )
+            .db()?;
             delete_runs(conn, std::slice::from_ref(&id))
         })
     }
@@ -1674,10 +1727,11 @@ impl Store for SqliteStore {
             // Through the status index, the first found: `updated_at` has no index (it changes
             // at every step, and an index on it would cost every step), so the oldest could
             // only be found by reading every finished run.
-            let mut ids: Vec<String> = conn
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let runs: Vec<(String, i64)> = conn
                 .prepare(
-                    "SELECT id FROM workflows WHERE status IN (?1, ?2, ?3) AND updated_at < ?4 \
-                     LIMIT ?5",
+                    "SELECT id, version FROM workflows WHERE status IN (?1, ?2, ?3) \
+                     AND updated_at < ?4 LIMIT ?5",
                 )
                 .db()?
                 .query_map(
@@ -1686,14 +1740,32 @@ impl Store for SqliteStore {
                         WorkflowStatus::Failed.code(),
                         WorkflowStatus::Cancelled.code(),
                         int(finished_before_ms),
-                        limit.min(i64::MAX as usize) as i64,
+                        limit,
                     ],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
+            let mut ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
             delete_runs(conn, &ids)?;
+            // The tombstones of runs that finished before the cutoff (see
+            // `Store::purge_finished`), through their index, up to the limit.
+            let dropped: Vec<i64> = conn
+                .prepare(
+                    "DELETE FROM tombstones WHERE id IN \
+                         (SELECT id FROM tombstones WHERE finished_at < ?1 LIMIT ?2) \
+                     RETURNING version",
+                )
+                .db()?
+                .query_map(params![int(finished_before_ms), limit], |r| r.get(0))
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            let last = runs.iter().map(|(_, v)| *v).chain(dropped).max();
+            if let Some(last) = last {
+                raise_floor(conn, last)?;
+            }
             ids.sort_unstable();
             Ok(ids)
         })

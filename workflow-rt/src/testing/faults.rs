@@ -171,7 +171,7 @@ impl<S: Store> FaultyStore<S> {
 }
 
 impl<S: Store> Store for FaultyStore<S> {
-    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, ()> {
+    fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, u64> {
         self.run("create_workflow", true, move || {
             self.inner.create_workflow(workflow)
         })
