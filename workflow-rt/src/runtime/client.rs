@@ -408,20 +408,7 @@ impl Client {
             what: format!("signal {name:?}"),
             reason,
         })?;
-        too_large(
-            || format!("the payload of signal {name:?}"),
-            bytes.len(),
-            self.limits.max_signal_bytes,
-        )?;
-        let now = self.clock.now_ms();
-        self.store
-            .append_signal(id, name, bytes, Some(crate::signal::type_tag::<T>()), now)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
-        if let Some(rt) = self.runtime() {
-            rt.wake(id, Vec::new());
-        }
-        Ok(())
+        self.send(id, name, bytes, crate::signal::type_tag::<T>()).await
     }
 
     /// Sends signal `name` to run `id` with a JSON payload, for callers that do not have the
@@ -460,6 +447,17 @@ impl Client {
             what: format!("signal {name:?}"),
             reason: e.to_string(),
         })?;
+        self.send(id, name, bytes, crate::signal::JSON_TAG).await
+    }
+
+    /// Stores an encoded signal and wakes the runtime the client belongs to, if any.
+    async fn send(
+        &self,
+        id: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        type_tag: u64,
+    ) -> Result<(), RuntimeError> {
         too_large(
             || format!("the payload of signal {name:?}"),
             bytes.len(),
@@ -467,7 +465,7 @@ impl Client {
         )?;
         let now = self.clock.now_ms();
         self.store
-            .append_signal(id, name, bytes, Some(crate::signal::JSON_TAG), now)
+            .append_signal(id, name, bytes, Some(type_tag), now)
             .await
             .map_err(|e| RuntimeError::from_store(id, e))?;
         if let Some(rt) = self.runtime() {
