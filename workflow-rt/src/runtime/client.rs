@@ -408,7 +408,8 @@ impl Client {
             what: format!("signal {name:?}"),
             reason,
         })?;
-        self.send(id, name, bytes, crate::signal::type_tag::<T>()).await
+        self.send(id, name, bytes, crate::signal::type_tag::<T>())
+            .await
     }
 
     /// Sends signal `name` to run `id` with a JSON payload, for callers that do not have the
