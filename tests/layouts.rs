@@ -15,6 +15,10 @@ mod bench;
 #[allow(dead_code)]
 mod upgrade;
 
+#[path = "../examples/console.rs"]
+#[allow(dead_code)]
+mod console;
+
 use std::time::Duration;
 
 use workflow_rt::prelude::*;
@@ -30,6 +34,8 @@ fn the_example_workflows_layouts_are_the_recorded_ones() {
             bench::chain::description(),
             upgrade::delivery_v1::description(),
             upgrade::delivery::description(),
+            console::review::description(),
+            console::tally::description(),
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));

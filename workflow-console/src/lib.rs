@@ -1,0 +1,190 @@
+//! A web console for [`workflow_rt`]: served from your own process, it shows the runs of a
+//! store and acts on them through a [`Client`], and never runs workflow code.
+//!
+//! - `/`: the runs, filtered by status, workflow name and id prefix, a page at a time, with
+//!   the counts by status;
+//! - `/runs/{id}`: a run's status, state and output as JSON, what it waits for, its history,
+//!   and its state machine drawn by the server with the current state highlighted; forms to
+//!   send it a signal (a JSON payload), cancel it or unpark it;
+//! - `/api/runs`, `/api/runs/{id}`: the same as JSON (the pages fetch them to update
+//!   themselves live), and `POST /api/runs/{id}/signal|cancel|unpark` for scripts;
+//! - `/metrics`: the Prometheus text of the process's metrics.
+//!
+//! Everything is rendered by the server; a page loads nothing from anywhere else (its CSS and
+//! its small script are inline).
+//!
+//! **Actions need a token.** Signal, cancel and unpark are refused (403) until the console is
+//! given a token with [`Console::token`]; then each request must present it, in the page's
+//! token field or as `Authorization: Bearer <token>`. Looking needs no token: the console
+//! binds to `127.0.0.1` by default ([`Console::serve_default`]); put it behind your own
+//! authentication before binding it anywhere else.
+//!
+//! ```no_run
+//! use workflow_rt::prelude::*;
+//! use workflow_rt::{MemoryStore, Runtime};
+//! use workflow_console::Console;
+//!
+//! #[workflow]
+//! async fn approval(ctx: WorkflowCtx, amount: u64) -> bool {
+//!     ctx.signal::<bool>("approve").await
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let metrics = workflow_console::install_prometheus()?;
+//!     let rt = Runtime::builder(MemoryStore::new())
+//!         .workflow(approval)
+//!         .build()
+//!         .await?;
+//!     rt.start(approval, "a-1", 250).await?;
+//!     // rt.client() knows the runtime's workflows: the console shows their states.
+//!     Console::new(rt.client())
+//!         .token(std::env::var("CONSOLE_TOKEN").unwrap_or_default())
+//!         .prometheus(metrics)
+//!         .serve_default() // http://127.0.0.1:7380/
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! To serve it inside an application of your own, mount its [`Console::router`], under a path
+//! of its own if you like (`Router::new().nest("/console", console.router())`): its links
+//! follow where it is mounted.
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod auth;
+mod error;
+mod html;
+mod pages;
+mod routes;
+mod svg;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use workflow_rt::Client;
+
+pub use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
+pub use svg::state_machine_svg;
+
+use auth::Token;
+
+/// The port [`Console::serve_default`] listens on, on `127.0.0.1`.
+pub const DEFAULT_PORT: u16 = 7380;
+
+/// Where `/metrics` gets its text.
+pub(crate) type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The web console: built on a [`Client`], then served ([`Console::serve_default`],
+/// [`Console::serve`]) or mounted in an app of your own ([`Console::router`]).
+///
+/// ```
+/// use workflow_rt::{Client, MemoryStore};
+/// use workflow_console::Console;
+///
+/// let console = Console::new(Client::new(MemoryStore::new())).token("s3cret");
+/// let app: axum::Router = axum::Router::new().nest("/console", console.router());
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct Console {
+    client: Client,
+    token: Option<Token>,
+    metrics: Option<MetricsSource>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("client", &self.client)
+            .field("actions", &self.token.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+impl Console {
+    /// A console on `client`: what it shows and does goes through it. A client that knows the
+    /// workflows ([`workflow_rt::Runtime::client`], or [`Client::workflow`] for each) lets the
+    /// console show their states, outputs and state machines; any client lists runs, shows
+    /// their history and acts on them.
+    ///
+    /// Actions are off until [`Console::token`] is given; `/metrics` answers 404 until
+    /// [`Console::prometheus`] or [`Console::metrics`] is.
+    pub fn new(client: Client) -> Console {
+        Console {
+            client,
+            token: None,
+            metrics: None,
+        }
+    }
+
+    /// Turns the actions on (signal, cancel, unpark): each must present `token`, in the run
+    /// page's token field or as `Authorization: Bearer <token>`. It is compared in constant
+    /// time. An empty token leaves the actions off, so that an unset environment variable
+    /// does not open them.
+    pub fn token(mut self, token: impl Into<String>) -> Console {
+        self.token = Token::new(token.into());
+        self
+    }
+
+    /// Serves `/metrics` from a Prometheus recorder's handle (see [`install_prometheus`]).
+    pub fn prometheus(self, handle: PrometheusHandle) -> Console {
+        self.metrics(move || handle.render())
+    }
+
+    /// Serves `/metrics` from `source`, called on every request for the text in the
+    /// Prometheus exposition format.
+    pub fn metrics(mut self, source: impl Fn() -> String + Send + Sync + 'static) -> Console {
+        self.metrics = Some(Arc::new(source));
+        self
+    }
+
+    /// The console as an axum router, to serve or to mount in a router of your own
+    /// (`.nest("/console", console.router())`: links and the live updates follow the mount
+    /// point).
+    pub fn router(&self) -> Router {
+        routes::router(Arc::new(routes::Shared {
+            client: self.client.clone(),
+            token: self.token.clone(),
+            metrics: self.metrics.clone(),
+        }))
+    }
+
+    /// Serves the console on `127.0.0.1:`[`DEFAULT_PORT`], until the task is dropped or the
+    /// listener fails.
+    pub async fn serve_default(self) -> io::Result<()> {
+        self.serve(SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)))
+            .await
+    }
+
+    /// Serves the console on `addr` (`"127.0.0.1:8080"`, a [`SocketAddr`]...). Anyone who can
+    /// reach the address sees the runs; bind beyond the loopback interface only behind
+    /// authentication of your own.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.serve_listener(TcpListener::bind(addr).await?).await
+    }
+
+    /// Serves the console on a listener already bound (on port 0, say, to let the system
+    /// choose the port: [`TcpListener::local_addr`] tells which).
+    pub async fn serve_listener(self, listener: TcpListener) -> io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+}
+
+/// Installs a Prometheus recorder as the process's `metrics` recorder and returns its
+/// handle, for [`Console::prometheus`]. Fails when a recorder is installed already (there is
+/// one per process): then give the console that recorder's handle, or its text through
+/// [`Console::metrics`].
+pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+}
