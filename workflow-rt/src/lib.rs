@@ -53,6 +53,7 @@ mod step;
 mod versions;
 
 pub mod machine;
+pub mod metrics;
 pub mod store;
 
 #[cfg(any(test, feature = "testing"))]

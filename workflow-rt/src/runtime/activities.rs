@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use tracing::Instrument;
+
 use super::engine::{Inner, lock};
 use super::resolve::Fresh;
+use super::telemetry::{ActivityKeys, AttemptEnd, AttemptTrace};
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::codec::panic_message;
 use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
@@ -131,9 +134,11 @@ impl Inner {
                         },
                     );
                     a.backlog.push_back(task);
+                    self.gauges.backlog(a.backlog.len());
                     continue;
                 }
                 a.running += 1;
+                self.gauges.attempts_running(a.running);
             }
             if let Some(fresh) = self.begin_attempt(&task).await {
                 done(&task, fresh);
@@ -147,9 +152,13 @@ impl Inner {
             let mut a = lock(&self.attempts);
             let was_full = a.running >= self.config.max_concurrent_activities;
             match a.backlog.pop_front() {
-                Some(t) => (Some(t), was_full),
+                Some(t) => {
+                    self.gauges.backlog(a.backlog.len());
+                    (Some(t), was_full)
+                }
                 None => {
                     a.running = a.running.saturating_sub(1);
+                    self.gauges.attempts_running(a.running);
                     (None, was_full)
                 }
             }
@@ -167,6 +176,7 @@ impl Inner {
                 _ => {
                     let mut a = lock(&self.attempts);
                     a.running = a.running.saturating_sub(1);
+                    self.gauges.attempts_running(a.running);
                     a.held.remove(&(task.workflow_id, task.seq));
                 }
             },
@@ -186,6 +196,7 @@ impl Inner {
 
     /// Runs one attempt, holding a running slot.
     async fn begin_attempt(self: &Arc<Self>, task: &ActivityTask) -> Option<Fresh> {
+        let trace = AttemptTrace::begin(task);
         let now = self.clock.now_ms();
         let max = task.options.retry.maximum_attempts;
         let refused = if max > 0 && task.attempt > max {
@@ -224,7 +235,7 @@ impl Inner {
                 });
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now).await;
+                return self.finish_attempt(task, Err(e), None, now, trace).await;
             }
         };
         let beat = Arc::new(Beat::new(now));
@@ -243,6 +254,7 @@ impl Inner {
         );
         // Decoding the input runs the user's `Deserialize` now, outside the body's guard.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _in = trace.span.enter();
             activity.run(ctx, &task.input)
         }));
         let mut body = match run {
@@ -258,16 +270,21 @@ impl Inner {
                 );
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now).await;
+                return self.finish_attempt(task, Err(e), None, now, trace).await;
             }
         };
 
         // One poll in place: most calls that can finish at once do.
-        let first = Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()));
+        let first = {
+            let _in = trace.span.enter();
+            Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()))
+        };
         if let Poll::Ready(r) = first {
             self.unhold(task);
             self.release_permit();
-            return self.finish_attempt(task, r, beat.details(), now).await;
+            return self
+                .finish_attempt(task, r, beat.details(), now, trace)
+                .await;
         }
 
         let key = (task.workflow_id.clone(), task.seq);
@@ -284,14 +301,21 @@ impl Inner {
             key: Some(key.clone()),
         };
         let task = task.clone();
-        let handle = tokio::spawn(async move {
-            let r = inner.supervise(&task, body, &beat, now).await;
-            drop(permit);
-            let now = inner.clock.now_ms();
-            if let Some(fresh) = inner.finish_attempt(&task, r, beat.details(), now).await {
-                inner.wake(&task.workflow_id, vec![fresh]);
+        let span = trace.span.clone();
+        let handle = tokio::spawn(
+            async move {
+                let r = inner.supervise(&task, body, &beat, now).await;
+                drop(permit);
+                let now = inner.clock.now_ms();
+                let done = inner
+                    .finish_attempt(&task, r, beat.details(), now, trace)
+                    .await;
+                if let Some(fresh) = done {
+                    inner.wake(&task.workflow_id, vec![fresh]);
+                }
             }
-        });
+            .instrument(span),
+        );
         if let Some(h) = lock(&self.attempts).held.get_mut(&key) {
             h.abort = Some(handle.abort_handle());
         }
@@ -362,10 +386,25 @@ impl Inner {
         result: Result<Vec<u8>, ActivityError>,
         heartbeat_details: Option<Vec<u8>>,
         now: u64,
+        trace: AttemptTrace,
     ) -> Option<Fresh> {
+        let unregistered;
+        let keys = match self.activities.get(task.name.as_str()) {
+            Some(a) => a.keys(),
+            None => {
+                unregistered = ActivityKeys::new(task.name.clone());
+                &unregistered
+            }
+        };
         let final_result = match result {
-            Ok(v) => Ok(v),
-            Err(e) if e.attempts > 0 => Err(e),
+            Ok(v) => {
+                trace.end(keys, AttemptEnd::Ok, None);
+                Ok(v)
+            }
+            Err(e) if e.attempts > 0 => {
+                trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
+                Err(e)
+            }
             Err(mut e) => {
                 let policy = &task.options.retry;
                 if policy.should_retry(&e, task.attempt) {
@@ -395,16 +434,24 @@ impl Inner {
                                 ),
                             ),
                         };
+                        trace.end(keys, AttemptEnd::Retry, Some(&e));
                         match self.store.retry_activity(retry).await {
-                            Ok(_) => self.task_wakeup.notify_one(),
+                            Ok(kept) => {
+                                if !kept {
+                                    // No longer this worker's attempt: its lease expired.
+                                    keys.lease_lost();
+                                }
+                                self.task_wakeup.notify_one();
+                            }
                             Err(err) => {
-                                tracing::warn!(workflow = %task.workflow_id, seq = task.seq, error = %err, "cannot schedule a retry; the lease will expire and the task run again")
+                                tracing::warn!(workflow_id = %task.workflow_id, seq = task.seq, error = %err, "cannot schedule a retry; the lease will expire and the task run again")
                             }
                         }
                         return None;
                     }
                 }
                 e.attempts = task.attempt;
+                trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
                 Err(e)
             }
         };
@@ -429,7 +476,10 @@ impl Inner {
                 abort.abort();
             }
         }
-        a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
+        if !a.backlog.is_empty() {
+            a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
+            self.gauges.backlog(a.backlog.len());
+        }
     }
 
     /// Stops every attempt (at shutdown).
@@ -441,6 +491,7 @@ impl Inner {
             }
         }
         a.backlog.clear();
+        self.gauges.backlog(0);
     }
 
     /// The leases to renew, with the latest heartbeat details.
