@@ -1,5 +1,6 @@
-//! What the runtime reports about itself: metrics through the [`metrics`](::metrics) facade,
-//! spans and events through [`tracing`](::tracing).
+//! What the runtime reports about itself: metrics through the
+//! [`metrics`](https://docs.rs/metrics) facade, spans and events through
+//! [`tracing`](https://docs.rs/tracing).
 //!
 //! Both are facades: nothing is recorded, and next to nothing is spent, until the application
 //! installs a metrics recorder (`metrics-exporter-prometheus`, `metrics-util`, ...) or a
@@ -17,7 +18,7 @@
 //! | name | kind | labels | what it counts |
 //! | --- | --- | --- | --- |
 //! | `workflow_steps_total` | counter | `workflow`, `outcome` | steps, by how they ended: `suspended` (committed, the run waits at its next await), `completed` and `failed` (committed, the run finished with that status), `parked` (the step could not run; the run is parked), `conflict` (the commit was refused: another worker or a client changed the run first; the step is run again from the store), `dead_letter` (a signal's payload did not decode: it was dead-lettered and the run waits on), `error` (the store failed; the step is retried) |
-//! | `workflow_step_duration_seconds` | histogram | `workflow` | time of one step: resolving its wait excluded, running the workflow's code and committing included |
+//! | `workflow_step_duration_seconds` | histogram | `workflow` | time of one step: loading what it needs (the run, when its state is not cached, and its inbox), resolving what woke it, running the workflow's code, committing |
 //! | `workflow_runs_started_total` | counter | `workflow` | runs created by [`Runtime::start`](crate::Runtime::start) or [`Client::start`](crate::Client::start) (a start that finds the run already there is not counted) |
 //! | `workflow_runs_finished_total` | counter | `workflow`, `status` | runs that ended, by status: `completed`, `failed` (by the step that returned), `cancelled` (by [`Client::cancel`](crate::Client::cancel)) |
 //! | `workflow_runs_parked_total` | counter | `workflow` | runs parked: a step that panicked or cannot be saved, a snapshot or an inbox that does not decode, a run no registered code can step |
@@ -28,7 +29,6 @@
 //! | `workflow_activity_attempts_total` | counter | `activity`, `outcome` | activity attempts that ended, by outcome: `ok`, `retry` (failed, another attempt is scheduled), `failed` (failed for good: not retryable, attempts used up, a bad call), `timed_out` (a timeout ended the call for good), `lost` (the last allowed attempt was lost by its worker). Failures are the attempts whose outcome is not `ok`; retries are `outcome="retry"` |
 //! | `workflow_activity_attempt_duration_seconds` | histogram | `activity` | time of one attempt, from its start to its result |
 //! | `workflow_activity_leases_lost_total` | counter | `activity` | attempts of this worker whose lease expired before their result or their retry was stored: the result is dropped and another attempt answers the call |
-//! | `workflow_activity_attempts_running` | gauge | `worker` | activity attempts running on this runtime now |
 //! | `workflow_activity_backlog` | gauge | `worker` | activity tasks leased by this runtime and waiting for a free slot ([`Builder::max_concurrent_activities`](crate::Builder::max_concurrent_activities)) |
 //! | `workflow_step_queue_depth` | gauge | `worker` | woken workflows waiting for a free step driver ([`Builder::max_concurrent_steps`](crate::Builder::max_concurrent_steps)) |
 //! | `workflow_store_commit_batch_size` | histogram | `store` | writes committed together in one transaction by the SQLite store's writer (`store="sqlite"`) or one batch of steps by the PostgreSQL store (`store="postgres"`) |
@@ -45,8 +45,9 @@
 //! thousands of steps a second). The target is the module path (`workflow_rt::runtime::...`),
 //! so `RUST_LOG=workflow_rt=debug` shows everything.
 //!
-//! Span [`STEP_SPAN`] (`workflow.step`, `DEBUG`): one per step of a run, from resolving what
-//! woke it to its commit; the workflow's own code runs inside it, so its events nest there.
+//! Span [`STEP_SPAN`] (`workflow.step`, `DEBUG`): one per step of a run, around running the
+//! workflow's code and committing the step; the workflow's own code runs inside it, so its
+//! events nest there.
 //! Fields:
 //!
 //! - `workflow`: the workflow's name; `workflow_id`: the run's id; `step`: the step's number
@@ -57,7 +58,7 @@
 //! - `woken_by`: what woke it, as the history says (`activity charge#0 ok`, `timer#1`,
 //!   `signal approve#2`, `start`);
 //! - `outcome`: as the `outcome` label of `workflow_steps_total`; `duration_us`: the step's
-//!   time in microseconds.
+//!   time in microseconds, as `workflow_step_duration_seconds` measures it.
 //!
 //! A `DEBUG` event `step` closes each one, with its outcome.
 //!
@@ -112,8 +113,6 @@ pub const ACTIVITY_ATTEMPTS_TOTAL: &str = "workflow_activity_attempts_total";
 pub const ACTIVITY_ATTEMPT_DURATION_SECONDS: &str = "workflow_activity_attempt_duration_seconds";
 /// Counter of attempts whose lease expired before their result was stored, by `activity`.
 pub const ACTIVITY_LEASES_LOST_TOTAL: &str = "workflow_activity_leases_lost_total";
-/// Gauge of the activity attempts running on a runtime, by `worker`.
-pub const ACTIVITY_ATTEMPTS_RUNNING: &str = "workflow_activity_attempts_running";
 /// Gauge of the leased activity tasks waiting for a slot, by `worker`.
 pub const ACTIVITY_BACKLOG: &str = "workflow_activity_backlog";
 /// Gauge of the woken workflows waiting for a step driver, by `worker`.
@@ -197,14 +196,16 @@ pub const ALL: &[MetricInfo] = &[
         Counter,
         &[LABEL_WORKFLOW, LABEL_OUTCOME],
         None,
-        "Workflow steps, by how they ended (suspended, completed, failed, parked, conflict, dead_letter, error).",
+        "Workflow steps, by how they ended \
+         (suspended, completed, failed, parked, conflict, dead_letter, error).",
     ),
     metric(
         STEP_DURATION_SECONDS,
         Histogram,
         &[LABEL_WORKFLOW],
         SECONDS,
-        "Time of one step: the workflow's code and the commit.",
+        "Time of one step: loading the run and its inbox when needed, resolving its wake, \
+         the workflow's code and the commit.",
     ),
     metric(
         RUNS_STARTED_TOTAL,
@@ -277,13 +278,6 @@ pub const ALL: &[MetricInfo] = &[
         "Attempts whose lease expired before their result or retry was stored.",
     ),
     metric(
-        ACTIVITY_ATTEMPTS_RUNNING,
-        Gauge,
-        &[LABEL_WORKER],
-        None,
-        "Activity attempts running on this runtime.",
-    ),
-    metric(
         ACTIVITY_BACKLOG,
         Gauge,
         &[LABEL_WORKER],
@@ -307,9 +301,9 @@ pub const ALL: &[MetricInfo] = &[
 ];
 
 /// Hands the description and unit of every metric in [`ALL`] to the installed recorder (a
-/// Prometheus exporter shows them as `# HELP` and `# UNIT`). [`Builder::build`](crate::Builder::build)
-/// calls it; call it yourself if you install the recorder after building the runtime. Without a
-/// recorder it does nothing.
+/// Prometheus exporter shows them as `# HELP` and `# UNIT`).
+/// [`Builder::build`](crate::Builder::build) calls it; call it yourself if you install the
+/// recorder after building the runtime. Without a recorder it does nothing.
 pub fn describe() {
     ::metrics::with_recorder(|recorder| {
         for m in ALL {

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use tracing::Instrument;
 
@@ -106,12 +107,14 @@ fn ms(d: std::time::Duration) -> u64 {
 
 impl Inner {
     /// Starts attempts of tasks leased to this worker. Calls that end right away (at their
-    /// first poll) are handed to `done` with their result; the others wake their workflow when
-    /// they end.
+    /// first poll) are handed to `done` with their result and the time they ended; the others
+    /// wake their workflow when they end. `since`: the time just read by the caller, taken as
+    /// the start of the first attempt (a clock read saved).
     pub(crate) async fn start_tasks(
         self: &Arc<Self>,
         tasks: Vec<ActivityTask>,
-        mut done: impl FnMut(&ActivityTask, Fresh),
+        mut since: Option<Instant>,
+        mut done: impl FnMut(&ActivityTask, Fresh, Instant),
     ) {
         for task in tasks {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
@@ -138,10 +141,9 @@ impl Inner {
                     continue;
                 }
                 a.running += 1;
-                self.gauges.attempts_running(a.running);
             }
-            if let Some(fresh) = self.begin_attempt(&task).await {
-                done(&task, fresh);
+            if let Some((fresh, ended)) = self.begin_attempt(&task, since.take()).await {
+                done(&task, fresh, ended);
             }
         }
     }
@@ -158,7 +160,6 @@ impl Inner {
                 }
                 None => {
                     a.running = a.running.saturating_sub(1);
-                    self.gauges.attempts_running(a.running);
                     (None, was_full)
                 }
             }
@@ -168,7 +169,7 @@ impl Inner {
                 Ok(h) if !self.is_shut_down() => {
                     let inner = self.clone();
                     h.spawn(async move {
-                        if let Some(fresh) = inner.begin_attempt(&task).await {
+                        if let Some((fresh, _)) = inner.begin_attempt(&task, None).await {
                             inner.wake(&task.workflow_id, vec![fresh]);
                         }
                     });
@@ -176,7 +177,6 @@ impl Inner {
                 _ => {
                     let mut a = lock(&self.attempts);
                     a.running = a.running.saturating_sub(1);
-                    self.gauges.attempts_running(a.running);
                     a.held.remove(&(task.workflow_id, task.seq));
                 }
             },
@@ -195,9 +195,14 @@ impl Inner {
     }
 
     /// Runs one attempt, holding a running slot.
-    async fn begin_attempt(self: &Arc<Self>, task: &ActivityTask) -> Option<Fresh> {
-        let trace = AttemptTrace::begin(task);
+    async fn begin_attempt(
+        self: &Arc<Self>,
+        task: &ActivityTask,
+        since: Option<Instant>,
+    ) -> Option<(Fresh, Instant)> {
+        let trace = AttemptTrace::begin(task, since.unwrap_or_else(Instant::now));
         let now = self.clock.now_ms();
+        let registered = self.activities.get(task.name.as_str());
         let max = task.options.retry.maximum_attempts;
         let refused = if max > 0 && task.attempt > max {
             // Counted at lease time: the last allowed attempt started and was never answered
@@ -216,7 +221,7 @@ impl Inner {
                 ActivityErrorKind::ScheduleToCloseTimeout,
                 "the call reached its schedule-to-close deadline before this attempt could start",
             ))
-        } else if !self.activities.contains_key(task.name.as_str()) {
+        } else if registered.is_none() {
             Some(ActivityError::new(
                 ActivityErrorKind::BadCall,
                 format!(
@@ -227,7 +232,7 @@ impl Inner {
         } else {
             None
         };
-        let activity = match (refused, self.activities.get(&task.name)) {
+        let activity = match (refused, registered) {
             (None, Some(a)) => a,
             (refused, _) => {
                 let e = refused.unwrap_or_else(|| {
@@ -235,7 +240,17 @@ impl Inner {
                 });
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now, trace).await;
+                let unregistered;
+                let keys = match registered {
+                    Some(a) => a.keys(),
+                    None => {
+                        unregistered = ActivityKeys::new(task.name.clone());
+                        &unregistered
+                    }
+                };
+                return self
+                    .finish_attempt(task, Err(e), None, now, trace, keys)
+                    .await;
             }
         };
         let beat = Arc::new(Beat::new(now));
@@ -270,7 +285,9 @@ impl Inner {
                 );
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now, trace).await;
+                return self
+                    .finish_attempt(task, Err(e), None, now, trace, activity.keys())
+                    .await;
             }
         };
 
@@ -283,7 +300,7 @@ impl Inner {
             self.unhold(task);
             self.release_permit();
             return self
-                .finish_attempt(task, r, beat.details(), now, trace)
+                .finish_attempt(task, r, beat.details(), now, trace, activity.keys())
                 .await;
         }
 
@@ -301,6 +318,7 @@ impl Inner {
             key: Some(key.clone()),
         };
         let task = task.clone();
+        let activity = activity.clone();
         let span = trace.span.clone();
         let handle = tokio::spawn(
             async move {
@@ -308,9 +326,9 @@ impl Inner {
                 drop(permit);
                 let now = inner.clock.now_ms();
                 let done = inner
-                    .finish_attempt(&task, r, beat.details(), now, trace)
+                    .finish_attempt(&task, r, beat.details(), now, trace, activity.keys())
                     .await;
-                if let Some(fresh) = done {
+                if let Some((fresh, _)) = done {
                     inner.wake(&task.workflow_id, vec![fresh]);
                 }
             }
@@ -379,7 +397,8 @@ impl Inner {
         }
     }
 
-    /// Decides what a finished attempt means: a final result for the workflow, or a retry.
+    /// Decides what a finished attempt means: a final result for the workflow (with the time
+    /// the attempt ended), or a retry.
     async fn finish_attempt(
         &self,
         task: &ActivityTask,
@@ -387,23 +406,16 @@ impl Inner {
         heartbeat_details: Option<Vec<u8>>,
         now: u64,
         trace: AttemptTrace,
-    ) -> Option<Fresh> {
-        let unregistered;
-        let keys = match self.activities.get(task.name.as_str()) {
-            Some(a) => a.keys(),
-            None => {
-                unregistered = ActivityKeys::new(task.name.clone());
-                &unregistered
-            }
-        };
-        let final_result = match result {
+        keys: &ActivityKeys,
+    ) -> Option<(Fresh, Instant)> {
+        let (final_result, ended) = match result {
             Ok(v) => {
-                trace.end(keys, AttemptEnd::Ok, None);
-                Ok(v)
+                let ended = trace.end(keys, AttemptEnd::Ok, None);
+                (Ok(v), ended)
             }
             Err(e) if e.attempts > 0 => {
-                trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
-                Err(e)
+                let ended = trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
+                (Err(e), ended)
             }
             Err(mut e) => {
                 let policy = &task.options.retry;
@@ -451,16 +463,17 @@ impl Inner {
                     }
                 }
                 e.attempts = task.attempt;
-                trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
-                Err(e)
+                let ended = trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
+                (Err(e), ended)
             }
         };
-        Some(Fresh {
+        let fresh = Fresh {
             seq: task.seq,
             attempt: task.attempt,
             at_ms: now,
             result: final_result,
-        })
+        };
+        Some((fresh, ended))
     }
 
     /// Stops this worker's attempts for a workflow (`seqs`: only those calls), e.g. the losers

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use tracing::Instrument;
 
@@ -62,10 +63,16 @@ impl Inner {
         let mut stale_views = 0u32;
         let mut steps = 0u64;
         let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
+        // When an activity that the last step started ended at once (its result is in `fresh`):
+        // the start of the step it wakes (a clock read saved).
+        let mut chained: Option<Instant> = None;
         loop {
             if self.is_shut_down() {
                 return Ok(false);
             }
+            // A step's time counts from here: loading what it needs, resolving its wake,
+            // running it, committing.
+            let began = chained.take().unwrap_or_else(Instant::now);
             let mut c = match cached.take() {
                 Some(c) => c,
                 None => match self.load(id).await? {
@@ -143,6 +150,7 @@ impl Inner {
                 c.step.saturating_add(1),
                 &c.state,
                 resolved.as_ref().map_or("start", |r| r.woken_by.as_str()),
+                began,
             );
             let timers = resolved
                 .as_mut()
@@ -171,9 +179,8 @@ impl Inner {
             if let After::BadSignal { event, failure } = &after {
                 let inbox_now = inbox.as_deref().unwrap_or(&[]);
                 let version = c.version;
-                let rejected = self
-                    .dead_letter(id, version, *event, failure, inbox_now)
-                    .instrument(trace.span.clone())
+                let rejected = trace
+                    .within(self.dead_letter(id, version, *event, failure, inbox_now))
                     .await;
                 match rejected {
                     Err(e) => {
@@ -217,15 +224,17 @@ impl Inner {
             };
             let keep_ready = commit.keep_ready;
             let committed_at = commit.now_ms;
-            let committed = self
-                .store
-                .commit_step(commit)
-                .instrument(trace.span.clone())
-                .await;
+            // In the step's span when a subscriber wants it (a wrapper less when not).
+            let committed = if trace.span.is_disabled() {
+                self.store.commit_step(commit).await
+            } else {
+                let span = trace.span.clone();
+                self.store.commit_step(commit).instrument(span).await
+            };
             match committed {
                 Ok(version) => {
                     let keys = c.workflow.keys();
-                    trace.end(keys, end);
+                    let ended = trace.end(keys, end);
                     for due in timers {
                         keys.timer_fired(due, committed_at);
                     }
@@ -259,7 +268,11 @@ impl Inner {
                             if timers {
                                 self.timer_wakeup.notify_one();
                             }
-                            self.start_tasks(tasks, |_, f| fresh.push(f)).await;
+                            self.start_tasks(tasks, Some(ended), |_, f, at| {
+                                fresh.push(f);
+                                chained = Some(at);
+                            })
+                            .await;
                         }
                         After::Stopped | After::BadSignal { .. } => {
                             if let Some(reason) = &park_reason {
@@ -292,6 +305,7 @@ impl Inner {
                             return Ok(true);
                         }
                         tokio::task::yield_now().await;
+                        chained = None;
                         continue;
                     }
                     self.keep(cached, c);

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use ::metrics::{Key, Label, Level, Metadata, SharedString};
-use tracing::Span;
 use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::activity::{ActivityError, ActivityErrorKind};
@@ -27,6 +27,14 @@ fn count(key: &Key) {
 
 fn observe(key: &Key, value: f64) {
     ::metrics::with_recorder(|r| r.register_histogram(key, &METADATA).record(value));
+}
+
+/// Counts one at `counter` and records `value` in `histogram`, with one look at the recorder.
+fn count_and_observe(counter: &Key, histogram: &Key, value: f64) {
+    ::metrics::with_recorder(|r| {
+        r.register_counter(counter, &METADATA).increment(1);
+        r.register_histogram(histogram, &METADATA).record(value);
+    });
 }
 
 fn set(key: &Key, value: f64) {
@@ -154,8 +162,8 @@ impl WorkflowKeys {
 
     /// A timer due at `due_ms` woke a step that committed at `now_ms`.
     pub(crate) fn timer_fired(&self, due_ms: u64, now_ms: u64) {
-        count(&self.timers_fired);
-        observe(
+        count_and_observe(
+            &self.timers_fired,
             &self.timer_lateness,
             Duration::from_millis(now_ms.saturating_sub(due_ms)).as_secs_f64(),
         );
@@ -196,7 +204,6 @@ impl ActivityKeys {
 
 /// The keys of a runtime's gauges (labelled with its worker id).
 pub(crate) struct RuntimeKeys {
-    attempts_running: Key,
     backlog: Key,
     step_queue: Key,
 }
@@ -210,14 +217,9 @@ impl RuntimeKeys {
             )
         };
         RuntimeKeys {
-            attempts_running: by_worker(names::ACTIVITY_ATTEMPTS_RUNNING),
             backlog: by_worker(names::ACTIVITY_BACKLOG),
             step_queue: by_worker(names::STEP_QUEUE_DEPTH),
         }
-    }
-
-    pub(crate) fn attempts_running(&self, n: usize) {
-        set(&self.attempts_running, n as f64);
     }
 
     pub(crate) fn backlog(&self, n: usize) {
@@ -316,13 +318,14 @@ pub(crate) struct StepTrace {
 }
 
 impl StepTrace {
-    /// Opens the span of step `step` of run `id`, from `state`.
+    /// Opens the span of step `step` of run `id`, from `state`, which began at `began`.
     pub(crate) fn begin(
         workflow: &dyn ErasedWorkflow,
         id: &str,
         step: u64,
         state: &ErasedState,
         woken_by: &str,
+        began: Instant,
     ) -> Self {
         let span = tracing::debug_span!(
             names::STEP_SPAN,
@@ -341,9 +344,16 @@ impl StepTrace {
             // `to` too, until the step says otherwise (a step that parks stays where it was).
             span.record("from", name).record("to", name);
         }
-        StepTrace {
-            span,
-            began: Instant::now(),
+        StepTrace { span, began }
+    }
+
+    /// Runs `work` (the step's store calls) in the step's span; as it is when no subscriber
+    /// wants the span.
+    pub(crate) async fn within<F: Future>(&self, work: F) -> F::Output {
+        if self.span.is_disabled() {
+            work.await
+        } else {
+            work.instrument(self.span.clone()).await
         }
     }
 
@@ -356,11 +366,15 @@ impl StepTrace {
         }
     }
 
-    /// Closes the step with how it ended.
-    pub(crate) fn end(self, keys: &WorkflowKeys, end: StepEnd) {
-        let took = self.began.elapsed();
-        count(&keys.steps[end as usize]);
-        observe(&keys.step_duration, took.as_secs_f64());
+    /// Closes the step with how it ended; returns when.
+    pub(crate) fn end(self, keys: &WorkflowKeys, end: StepEnd) -> Instant {
+        let ended = Instant::now();
+        let took = ended.saturating_duration_since(self.began);
+        count_and_observe(
+            &keys.steps[end as usize],
+            &keys.step_duration,
+            took.as_secs_f64(),
+        );
         if !self.span.is_disabled() {
             let outcome = end.as_str();
             let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -368,6 +382,7 @@ impl StepTrace {
             self.span.record("duration_us", micros);
             tracing::debug!(parent: &self.span, outcome, "step");
         }
+        ended
     }
 }
 
@@ -378,7 +393,8 @@ pub(crate) struct AttemptTrace {
 }
 
 impl AttemptTrace {
-    pub(crate) fn begin(task: &ActivityTask) -> Self {
+    /// Opens the span of an attempt of `task`, which began at `began`.
+    pub(crate) fn begin(task: &ActivityTask, began: Instant) -> Self {
         let span = tracing::debug_span!(
             names::ATTEMPT_SPAN,
             activity = task.name.as_str(),
@@ -390,17 +406,23 @@ impl AttemptTrace {
             error = Empty,
             duration_us = Empty,
         );
-        AttemptTrace {
-            span,
-            began: Instant::now(),
-        }
+        AttemptTrace { span, began }
     }
 
-    /// Closes the attempt with how it ended (and its error, if it failed).
-    pub(crate) fn end(self, keys: &ActivityKeys, end: AttemptEnd, error: Option<&ActivityError>) {
-        let took = self.began.elapsed();
-        count(&keys.attempts[end as usize]);
-        observe(&keys.duration, took.as_secs_f64());
+    /// Closes the attempt with how it ended (and its error, if it failed); returns when.
+    pub(crate) fn end(
+        self,
+        keys: &ActivityKeys,
+        end: AttemptEnd,
+        error: Option<&ActivityError>,
+    ) -> Instant {
+        let ended = Instant::now();
+        let took = ended.saturating_duration_since(self.began);
+        count_and_observe(
+            &keys.attempts[end as usize],
+            &keys.duration,
+            took.as_secs_f64(),
+        );
         if !self.span.is_disabled() {
             let outcome = end.as_str();
             let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -413,5 +435,6 @@ impl AttemptTrace {
             }
             tracing::debug!(parent: &self.span, outcome, "attempt");
         }
+        ended
     }
 }
