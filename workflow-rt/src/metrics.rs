@@ -66,7 +66,9 @@
 //! activity's body runs inside it. Fields: `activity`, `workflow_id`, `seq` (the call's number
 //! in its run), `attempt` (1 for the first), `outcome` (as the `outcome` label of
 //! `workflow_activity_attempts_total`), `error_kind` and `error` (when it failed),
-//! `duration_us`. A `DEBUG` event `attempt` closes each one.
+//! `duration_us`. A `DEBUG` event `attempt` closes each one. An attempt stopped before it
+//! ended (its run cancelled, a `select` it lost, the worker shut down or drained) closes its
+//! span with no outcome, and is not counted in `workflow_activity_attempts_total`.
 //!
 //! Events of a run's life, each with `workflow` and `workflow_id`:
 //!

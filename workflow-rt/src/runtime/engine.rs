@@ -136,6 +136,7 @@ impl Inner {
         for t in waiting {
             a.held.remove(&(t.workflow_id, t.seq));
         }
+        self.gauges.backlog(0);
         a.running
     }
 
