@@ -25,6 +25,7 @@ fn count(key: &Key) {
     ::metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn observe(key: &Key, value: f64) {
     ::metrics::with_recorder(|r| r.register_histogram(key, &METADATA).record(value));
 }
@@ -232,6 +233,7 @@ impl RuntimeKeys {
 }
 
 /// A commit of `size` writes in one transaction of store `store`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn store_batch(store: &'static str, size: usize) {
     static SQLITE: [Label; 1] = [Label::from_static_parts(names::LABEL_STORE, "sqlite")];
     static POSTGRES: [Label; 1] = [Label::from_static_parts(names::LABEL_STORE, "postgres")];
