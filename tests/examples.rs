@@ -21,6 +21,10 @@ mod timers;
 #[allow(dead_code)]
 mod upgrade;
 
+#[path = "../examples/metrics.rs"]
+#[allow(dead_code)]
+mod metrics_example;
+
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -368,6 +372,46 @@ async fn the_upgrade_example_moves_old_runs_to_v2_or_keeps_them_on_v1() {
 /// The timers benchmark's own code at small sizes, both shapes (one sleep per workflow; ten
 /// joined): every workflow completes and every figure makes sense (so `cargo run --release
 /// --example timers` cannot rot unnoticed). No timing is asserted.
+/// The README's recipe: the metrics example's Prometheus recorder (the only recorder of this
+/// test binary) renders what the runtime recorded, described, with its labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_example_renders_the_runtimes_metrics() {
+    use metrics_example::{greet, welcome};
+    let prometheus = metrics_example::install();
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store, clock)
+            .workflow(welcome)
+            .activity(greet)
+            .build()
+            .await
+            .expect("build");
+        let run = rt
+            .start(welcome, mode.id("welcome-1"), "Ada".to_string())
+            .await
+            .expect("start");
+        let out = support::within("the result", run.result())
+            .await
+            .expect("result");
+        rt.shutdown().await;
+        out
+    })
+    .await;
+    let text = prometheus.render();
+    for line in [
+        "# TYPE workflow_steps_total counter",
+        "# HELP workflow_steps_total Workflow steps, by how they ended",
+        "workflow_steps_total{workflow=\"welcome\",outcome=\"suspended\"} 2",
+        "workflow_steps_total{workflow=\"welcome\",outcome=\"completed\"} 2",
+        "workflow_runs_started_total{workflow=\"welcome\"} 2",
+        "workflow_runs_finished_total{workflow=\"welcome\",status=\"completed\"} 2",
+        "workflow_activity_attempts_total{activity=\"greet\",outcome=\"ok\"} 2",
+        "workflow_step_duration_seconds_count{workflow=\"welcome\"} 4",
+    ] {
+        assert!(text.contains(line), "{line:?} is not in:\n{text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timers_benchmark_runs_at_small_sizes() {
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -1,5 +1,5 @@
-//! The README's first example is `examples/readme.rs`, which `cargo test` compiles: the two must
-//! not drift apart.
+//! The README's first example is `examples/readme.rs`, and its metrics example
+//! `examples/metrics.rs`, which `cargo test` compiles: they must not drift apart.
 
 #[test]
 fn the_first_readme_example_is_examples_readme_rs() {
@@ -14,5 +14,26 @@ fn the_first_readme_example_is_examples_readme_rs() {
         &readme[start..end],
         example,
         "the README's first Rust block and examples/readme.rs differ: change both"
+    );
+}
+
+/// The README's Prometheus example is `examples/metrics.rs`, which `cargo test` compiles and
+/// `tests/examples.rs` runs.
+#[test]
+fn the_readme_metrics_example_is_examples_metrics_rs() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .find("## Tracing and metrics")
+        .expect("the README has the section");
+    let fence = section
+        + readme[section..]
+            .find("```rust,ignore\n")
+            .expect("the section has the example");
+    let start = fence + "```rust,ignore\n".len();
+    let end = start + readme[start..].find("```").expect("the block ends");
+    assert_eq!(
+        &readme[start..end],
+        include_str!("../examples/metrics.rs"),
+        "the README's metrics example and examples/metrics.rs differ: change both"
     );
 }

@@ -15,6 +15,7 @@
 //!   signals, time, randomness);
 //! - [`Signal`], a signal's name typed with its payload, shared by the workflow and its senders;
 //! - [`Runtime`], which runs workflows on a [`Store`];
+//! - [`metrics`], what the runtime reports through `tracing` and the `metrics` facade;
 //! - [`testing`], an in-process driver for unit tests.
 
 #![warn(
@@ -53,6 +54,7 @@ mod step;
 mod versions;
 
 pub mod machine;
+pub mod metrics;
 pub mod store;
 
 #[cfg(any(test, feature = "testing"))]

@@ -205,3 +205,163 @@ pub fn ser_input<W: crate::Workflow, S: SerializeStructVariant>(
 pub fn no_such_variant<E: de::Error>(index: u32) -> E {
     E::custom(format!("no state with index {index}"))
 }
+
+/// The variant index of `state`, a value of an enum (`None` for anything else): what its
+/// `Serialize` impl hands to the serializer first, found without encoding anything else (every
+/// serializer call answers at once, with the index or with nothing).
+pub(crate) fn variant_index<S: Serialize + ?Sized>(state: &S) -> Option<u32> {
+    match state.serialize(VariantProbe) {
+        Err(Probed(index)) => index,
+        Ok(()) => None,
+    }
+}
+
+/// The "error" [`VariantProbe`] stops with: the variant index, if the value is an enum's.
+#[derive(Debug)]
+struct Probed(Option<u32>);
+
+impl fmt::Display for Probed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("probed the variant")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl serde::ser::Error for Probed {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Probed(None)
+    }
+}
+
+/// A serializer that stops at its first call (see [`variant_index`]).
+struct VariantProbe;
+
+/// What every serializer call of a value that is not an enum gives.
+macro_rules! not_a_variant {
+    ($($method:ident($($arg:ty),*) -> $ok:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$ok, Probed> {
+            Err(Probed(None))
+        })*
+    };
+}
+
+impl serde::Serializer for VariantProbe {
+    type Ok = ();
+    type Error = Probed;
+    type SerializeSeq = serde::ser::Impossible<(), Probed>;
+    type SerializeTuple = serde::ser::Impossible<(), Probed>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), Probed>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), Probed>;
+    type SerializeMap = serde::ser::Impossible<(), Probed>;
+    type SerializeStruct = serde::ser::Impossible<(), Probed>;
+    type SerializeStructVariant = serde::ser::Impossible<(), Probed>;
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+    ) -> Result<(), Probed> {
+        Err(Probed(Some(index)))
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Probed> {
+        Err(Probed(Some(index)))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Probed> {
+        Err(Probed(Some(index)))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Probed> {
+        Err(Probed(Some(index)))
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Probed> {
+        Err(Probed(None))
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Probed> {
+        Err(Probed(None))
+    }
+
+    not_a_variant! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_i128(i128) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_u128(u128) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variant_index;
+
+    #[derive(serde::Serialize)]
+    enum State {
+        Start,
+        Await1 { n: u64, s: String },
+        Await2(u8),
+        Await3(u8, u8),
+    }
+
+    #[derive(serde::Serialize)]
+    struct NotAnEnum {
+        n: u64,
+    }
+
+    #[test]
+    fn the_variant_index_of_each_kind_of_variant() {
+        assert_eq!(variant_index(&State::Start), Some(0));
+        let s = "x".repeat(1000);
+        assert_eq!(variant_index(&State::Await1 { n: 1, s }), Some(1));
+        assert_eq!(variant_index(&State::Await2(7)), Some(2));
+        assert_eq!(variant_index(&State::Await3(1, 2)), Some(3));
+        assert_eq!(variant_index(&NotAnEnum { n: 1 }), None);
+        assert_eq!(variant_index(&5u64), None);
+        assert_eq!(variant_index(&Some(State::Start)), None);
+    }
+}

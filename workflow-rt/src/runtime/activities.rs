@@ -13,9 +13,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use tracing::Instrument;
 
 use super::engine::{Inner, lock};
 use super::resolve::Fresh;
+use super::telemetry::{ActivityKeys, AttemptEnd, AttemptTrace};
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::codec::panic_message;
 use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
@@ -103,12 +107,14 @@ fn ms(d: std::time::Duration) -> u64 {
 
 impl Inner {
     /// Starts attempts of tasks leased to this worker. Calls that end right away (at their
-    /// first poll) are handed to `done` with their result; the others wake their workflow when
-    /// they end.
+    /// first poll) are handed to `done` with their result and the time they ended; the others
+    /// wake their workflow when they end. `since`: the time just read by the caller, taken as
+    /// the start of the first attempt (a clock read saved).
     pub(crate) async fn start_tasks(
         self: &Arc<Self>,
         tasks: Vec<ActivityTask>,
-        mut done: impl FnMut(&ActivityTask, Fresh),
+        mut since: Option<Instant>,
+        mut done: impl FnMut(&ActivityTask, Fresh, Instant),
     ) {
         for task in tasks {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
@@ -131,12 +137,13 @@ impl Inner {
                         },
                     );
                     a.backlog.push_back(task);
+                    self.gauges.backlog(a.backlog.len());
                     continue;
                 }
                 a.running += 1;
             }
-            if let Some(fresh) = self.begin_attempt(&task).await {
-                done(&task, fresh);
+            if let Some((fresh, ended)) = self.begin_attempt(&task, since.take()).await {
+                done(&task, fresh, ended);
             }
         }
     }
@@ -147,7 +154,10 @@ impl Inner {
             let mut a = lock(&self.attempts);
             let was_full = a.running >= self.config.max_concurrent_activities;
             match a.backlog.pop_front() {
-                Some(t) => (Some(t), was_full),
+                Some(t) => {
+                    self.gauges.backlog(a.backlog.len());
+                    (Some(t), was_full)
+                }
                 None => {
                     a.running = a.running.saturating_sub(1);
                     (None, was_full)
@@ -159,7 +169,7 @@ impl Inner {
                 Ok(h) if !self.is_shut_down() => {
                     let inner = self.clone();
                     h.spawn(async move {
-                        if let Some(fresh) = inner.begin_attempt(&task).await {
+                        if let Some((fresh, _)) = inner.begin_attempt(&task, None).await {
                             inner.wake(&task.workflow_id, vec![fresh]);
                         }
                     });
@@ -185,8 +195,14 @@ impl Inner {
     }
 
     /// Runs one attempt, holding a running slot.
-    async fn begin_attempt(self: &Arc<Self>, task: &ActivityTask) -> Option<Fresh> {
+    async fn begin_attempt(
+        self: &Arc<Self>,
+        task: &ActivityTask,
+        since: Option<Instant>,
+    ) -> Option<(Fresh, Instant)> {
+        let trace = AttemptTrace::begin(task, since.unwrap_or_else(Instant::now));
         let now = self.clock.now_ms();
+        let registered = self.activities.get(task.name.as_str());
         let max = task.options.retry.maximum_attempts;
         let refused = if max > 0 && task.attempt > max {
             // Counted at lease time: the last allowed attempt started and was never answered
@@ -205,7 +221,7 @@ impl Inner {
                 ActivityErrorKind::ScheduleToCloseTimeout,
                 "the call reached its schedule-to-close deadline before this attempt could start",
             ))
-        } else if !self.activities.contains_key(task.name.as_str()) {
+        } else if registered.is_none() {
             Some(ActivityError::new(
                 ActivityErrorKind::BadCall,
                 format!(
@@ -216,7 +232,7 @@ impl Inner {
         } else {
             None
         };
-        let activity = match (refused, self.activities.get(&task.name)) {
+        let activity = match (refused, registered) {
             (None, Some(a)) => a,
             (refused, _) => {
                 let e = refused.unwrap_or_else(|| {
@@ -224,7 +240,17 @@ impl Inner {
                 });
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now).await;
+                let unregistered;
+                let keys = match registered {
+                    Some(a) => a.keys(),
+                    None => {
+                        unregistered = ActivityKeys::new(task.name.clone());
+                        &unregistered
+                    }
+                };
+                return self
+                    .finish_attempt(task, Err(e), None, now, trace, keys)
+                    .await;
             }
         };
         let beat = Arc::new(Beat::new(now));
@@ -243,6 +269,7 @@ impl Inner {
         );
         // Decoding the input runs the user's `Deserialize` now, outside the body's guard.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _in = trace.span.enter();
             activity.run(ctx, &task.input)
         }));
         let mut body = match run {
@@ -258,16 +285,23 @@ impl Inner {
                 );
                 self.unhold(task);
                 self.release_permit();
-                return self.finish_attempt(task, Err(e), None, now).await;
+                return self
+                    .finish_attempt(task, Err(e), None, now, trace, activity.keys())
+                    .await;
             }
         };
 
         // One poll in place: most calls that can finish at once do.
-        let first = Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()));
+        let first = {
+            let _in = trace.span.enter();
+            Pin::new(&mut body).poll(&mut Context::from_waker(Waker::noop()))
+        };
         if let Poll::Ready(r) = first {
             self.unhold(task);
             self.release_permit();
-            return self.finish_attempt(task, r, beat.details(), now).await;
+            return self
+                .finish_attempt(task, r, beat.details(), now, trace, activity.keys())
+                .await;
         }
 
         let key = (task.workflow_id.clone(), task.seq);
@@ -284,14 +318,22 @@ impl Inner {
             key: Some(key.clone()),
         };
         let task = task.clone();
-        let handle = tokio::spawn(async move {
-            let r = inner.supervise(&task, body, &beat, now).await;
-            drop(permit);
-            let now = inner.clock.now_ms();
-            if let Some(fresh) = inner.finish_attempt(&task, r, beat.details(), now).await {
-                inner.wake(&task.workflow_id, vec![fresh]);
+        let activity = activity.clone();
+        let span = trace.span.clone();
+        let handle = tokio::spawn(
+            async move {
+                let r = inner.supervise(&task, body, &beat, now).await;
+                drop(permit);
+                let now = inner.clock.now_ms();
+                let done = inner
+                    .finish_attempt(&task, r, beat.details(), now, trace, activity.keys())
+                    .await;
+                if let Some((fresh, _)) = done {
+                    inner.wake(&task.workflow_id, vec![fresh]);
+                }
             }
-        });
+            .instrument(span),
+        );
         if let Some(h) = lock(&self.attempts).held.get_mut(&key) {
             h.abort = Some(handle.abort_handle());
         }
@@ -355,17 +397,26 @@ impl Inner {
         }
     }
 
-    /// Decides what a finished attempt means: a final result for the workflow, or a retry.
+    /// Decides what a finished attempt means: a final result for the workflow (with the time
+    /// the attempt ended), or a retry.
     async fn finish_attempt(
         &self,
         task: &ActivityTask,
         result: Result<Vec<u8>, ActivityError>,
         heartbeat_details: Option<Vec<u8>>,
         now: u64,
-    ) -> Option<Fresh> {
-        let final_result = match result {
-            Ok(v) => Ok(v),
-            Err(e) if e.attempts > 0 => Err(e),
+        trace: AttemptTrace,
+        keys: &ActivityKeys,
+    ) -> Option<(Fresh, Instant)> {
+        let (final_result, ended) = match result {
+            Ok(v) => {
+                let ended = trace.end(keys, AttemptEnd::Ok, None);
+                (Ok(v), ended)
+            }
+            Err(e) if e.attempts > 0 => {
+                let ended = trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
+                (Err(e), ended)
+            }
             Err(mut e) => {
                 let policy = &task.options.retry;
                 if policy.should_retry(&e, task.attempt) {
@@ -395,25 +446,34 @@ impl Inner {
                                 ),
                             ),
                         };
+                        trace.end(keys, AttemptEnd::Retry, Some(&e));
                         match self.store.retry_activity(retry).await {
-                            Ok(_) => self.task_wakeup.notify_one(),
+                            Ok(kept) => {
+                                if !kept {
+                                    // No longer this worker's attempt: its lease expired.
+                                    keys.lease_lost();
+                                }
+                                self.task_wakeup.notify_one();
+                            }
                             Err(err) => {
-                                tracing::warn!(workflow = %task.workflow_id, seq = task.seq, error = %err, "cannot schedule a retry; the lease will expire and the task run again")
+                                tracing::warn!(workflow_id = %task.workflow_id, seq = task.seq, error = %err, "cannot schedule a retry; the lease will expire and the task run again")
                             }
                         }
                         return None;
                     }
                 }
                 e.attempts = task.attempt;
-                Err(e)
+                let ended = trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
+                (Err(e), ended)
             }
         };
-        Some(Fresh {
+        let fresh = Fresh {
             seq: task.seq,
             attempt: task.attempt,
             at_ms: now,
             result: final_result,
-        })
+        };
+        Some((fresh, ended))
     }
 
     /// Stops this worker's attempts for a workflow (`seqs`: only those calls), e.g. the losers
@@ -429,7 +489,10 @@ impl Inner {
                 abort.abort();
             }
         }
-        a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
+        if !a.backlog.is_empty() {
+            a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
+            self.gauges.backlog(a.backlog.len());
+        }
     }
 
     /// Stops every attempt (at shutdown).
@@ -441,6 +504,7 @@ impl Inner {
             }
         }
         a.backlog.clear();
+        self.gauges.backlog(0);
     }
 
     /// The leases to renew, with the latest heartbeat details.

@@ -5,11 +5,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tracing::Instrument;
 
 use super::cache::Cached;
 use super::engine::Inner;
 use super::parking::Rejection;
 use super::resolve::{Fresh, Resolved, has_signal, resolve};
+use super::telemetry::{self, StepEnd, StepTrace};
 use crate::activity::ActivityOptions;
 use crate::context::WorkflowCtx;
 use crate::durable::Pending;
@@ -59,10 +63,16 @@ impl Inner {
         let mut stale_views = 0u32;
         let mut steps = 0u64;
         let mut arrivals_seen = self.arrivals.load(Ordering::Acquire);
+        // When an activity that the last step started ended at once (its result is in `fresh`):
+        // the start of the step it wakes (a clock read saved).
+        let mut chained: Option<Instant> = None;
         loop {
             if self.is_shut_down() {
                 return Ok(false);
             }
+            // A step's time counts from here: loading what it needs, resolving its wake,
+            // running it, committing.
+            let began = chained.take().unwrap_or_else(Instant::now);
             let mut c = match cached.take() {
                 Some(c) => c,
                 None => match self.load(id).await? {
@@ -134,16 +144,59 @@ impl Inner {
                 return Ok(false);
             }
 
-            let (mut after, commit) = self.step(id, &mut c, resolved, inbox.as_deref());
+            let trace = StepTrace::begin(
+                &*c.workflow,
+                id,
+                c.step.saturating_add(1),
+                &c.state,
+                resolved.as_ref().map_or("start", |r| r.woken_by.as_str()),
+                began,
+            );
+            let timers = resolved
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.timers))
+                .unwrap_or_default();
+            let (mut after, commit) = {
+                // The workflow's code runs in the step's span.
+                let _in = trace.span.enter();
+                self.step(id, &mut c, resolved, inbox.as_deref())
+            };
+            let (end, finished) = match &commit.outcome {
+                StepOutcome::Suspended { .. } => (StepEnd::Suspended, None),
+                StepOutcome::Finished { status, .. } => (
+                    if *status == WorkflowStatus::Failed {
+                        StepEnd::Failed
+                    } else {
+                        StepEnd::Completed
+                    },
+                    Some(*status),
+                ),
+                _ => (StepEnd::Parked, None),
+            };
+            if end != StepEnd::Parked {
+                trace.stopped_in(&*c.workflow, &c.state);
+            }
             if let After::BadSignal { event, failure } = &after {
                 let inbox_now = inbox.as_deref().unwrap_or(&[]);
                 let version = c.version;
-                match self
-                    .dead_letter(id, version, *event, failure, inbox_now)
-                    .await?
-                {
-                    Rejection::NoCulprit => after = After::Stopped,
-                    rejection => {
+                let rejected = trace
+                    .within(self.dead_letter(id, version, *event, failure, inbox_now))
+                    .await;
+                match rejected {
+                    Err(e) => {
+                        trace.end(c.workflow.keys(), StepEnd::Error);
+                        return Err(e);
+                    }
+                    Ok(Rejection::NoCulprit) => after = After::Stopped,
+                    Ok(rejection) => {
+                        trace.end(
+                            c.workflow.keys(),
+                            if matches!(rejection, Rejection::Stale) {
+                                StepEnd::Conflict
+                            } else {
+                                StepEnd::DeadLetter
+                            },
+                        );
                         // The state in memory ran a step that did not happen: drop it, and
                         // look again from the store (fresh results are kept for the next
                         // step).
@@ -170,8 +223,24 @@ impl Inner {
                 _ => None,
             };
             let keep_ready = commit.keep_ready;
-            match self.store.commit_step(commit).await {
+            let committed_at = commit.now_ms;
+            // In the step's span when a subscriber wants it (a wrapper less when not).
+            let committed = if trace.span.is_disabled() {
+                self.store.commit_step(commit).await
+            } else {
+                let span = trace.span.clone();
+                self.store.commit_step(commit).instrument(span).await
+            };
+            match committed {
                 Ok(version) => {
+                    let keys = c.workflow.keys();
+                    let ended = trace.end(keys, end);
+                    for due in timers {
+                        keys.timer_fired(due, committed_at);
+                    }
+                    if let Some(status) = finished {
+                        telemetry::run_finished(c.workflow.name(), id, status, Some(c.step + 1));
+                    }
                     conflicts = 0;
                     kept_fresh = false;
                     inbox_unused = false;
@@ -199,11 +268,15 @@ impl Inner {
                             if timers {
                                 self.timer_wakeup.notify_one();
                             }
-                            self.start_tasks(tasks, |_, f| fresh.push(f)).await;
+                            self.start_tasks(tasks, Some(ended), |_, f, at| {
+                                fresh.push(f);
+                                chained = Some(at);
+                            })
+                            .await;
                         }
                         After::Stopped | After::BadSignal { .. } => {
                             if let Some(reason) = &park_reason {
-                                tracing::warn!(workflow = %id, %reason, "parked workflow");
+                                telemetry::run_parked(c.workflow.name(), id, reason);
                             }
                             self.abort_attempts(id, None);
                             self.notify_watchers(id);
@@ -232,18 +305,21 @@ impl Inner {
                             return Ok(true);
                         }
                         tokio::task::yield_now().await;
+                        chained = None;
                         continue;
                     }
                     self.keep(cached, c);
                 }
                 Err(e @ (StoreError::Conflict { .. } | StoreError::LeaseLost { .. })) => {
+                    trace.end(c.workflow.keys(), StepEnd::Conflict);
                     // Another worker advanced it, or took over a call whose result this step
                     // consumed (that result is refused: the other worker's attempt answers
                     // the call): start over from the store (the in-memory state ran the step
                     // and is stale).
                     if let StoreError::LeaseLost { seq, attempt, .. } = e {
-                        tracing::info!(workflow = %id, seq, attempt, "an activity attempt lost its lease; its result is dropped");
+                        tracing::info!(workflow_id = %id, seq, attempt, "an activity attempt lost its lease; its result is dropped");
                         fresh.retain(|f| (f.seq, f.attempt) != (seq, attempt));
+                        self.lease_lost(c.pending.as_ref(), seq);
                     }
                     conflicts += 1;
                     inbox = None;
@@ -255,12 +331,29 @@ impl Inner {
                         });
                     }
                 }
-                Err(StoreError::NotFound(_)) => return Ok(false),
+                Err(StoreError::NotFound(_)) => {
+                    trace.end(c.workflow.keys(), StepEnd::Conflict);
+                    return Ok(false);
+                }
                 Err(e) => {
+                    trace.end(c.workflow.keys(), StepEnd::Error);
                     self.keep_fresh(id, fresh).await;
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Counts a lost lease of call `seq` of a wait, by the activity's name.
+    fn lease_lost(&self, pending: Option<&Pending>, seq: u64) {
+        let name = pending.and_then(|p| {
+            p.leaves().into_iter().find_map(|l| match l {
+                Pending::Activity { seq: s, name, .. } if *s == seq => Some(name.as_str()),
+                _ => None,
+            })
+        });
+        if let Some(activity) = name.and_then(|n| self.activities.get(n)) {
+            activity.keys().lease_lost();
         }
     }
 
@@ -275,7 +368,7 @@ impl Inner {
                 at_ms: f.at_ms,
             };
             if let Err(e) = self.store.complete_activity(done).await {
-                tracing::warn!(workflow = %id, seq = f.seq, error = %e, "cannot store an activity result; it will run again");
+                tracing::warn!(workflow_id = %id, seq = f.seq, error = %e, "cannot store an activity result; it will run again");
             }
         }
     }
@@ -300,7 +393,7 @@ impl Inner {
                 Ok(p) => Some(p),
                 Err(e) => {
                     let reason = format!("the stored wait does not decode: {e}");
-                    self.park(id, rec.version, reason).await?;
+                    self.park(&rec.name, id, rec.version, reason).await?;
                     return Ok(None);
                 }
             },
@@ -309,7 +402,7 @@ impl Inner {
         let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {
             Ok(ready) => ready,
             Err(reason) => {
-                self.park(id, rec.version, reason).await?;
+                self.park(&rec.name, id, rec.version, reason).await?;
                 return Ok(None);
             }
         };
@@ -318,11 +411,13 @@ impl Inner {
         if let Some((envelope, detail)) = ready.migrated {
             let now = self.clock.now_ms();
             let entry = HistoryEntry::new(now, HistoryKind::Migrated, detail);
-            tracing::info!(workflow = %id, detail = %entry.detail, "migrated a run");
             match &rec.pending {
                 // Before its first step the run waits on nothing: the migrated snapshot is
                 // written by the commit of that step, with this entry.
-                None => migrated = Some(entry),
+                None => {
+                    telemetry::run_migrated(&rec.name, id, &entry.detail);
+                    migrated = Some(entry);
+                }
                 Some(pending_bytes) => {
                     let commit = StepCommit {
                         workflow_id: id.to_string(),
@@ -340,10 +435,13 @@ impl Inner {
                         seen_events_upto: 0,
                         // What it waits on may have arrived already.
                         keep_ready: true,
-                        history: vec![entry],
+                        history: vec![entry.clone()],
                     };
                     match self.store.commit_step(commit).await {
-                        Ok(v) => version = v,
+                        Ok(v) => {
+                            telemetry::run_migrated(&rec.name, id, &entry.detail);
+                            version = v;
+                        }
                         // Changed meanwhile: whoever changed it goes on from the store.
                         Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {
                             return Ok(None);
@@ -378,6 +476,7 @@ impl Inner {
             Err(StoreError::Corrupt(reason)) => {
                 self.keep_fresh(id, std::mem::take(fresh)).await;
                 self.park(
+                    c.workflow.name(),
                     id,
                     c.version,
                     format!("its inbox does not decode: {reason}"),

@@ -238,8 +238,10 @@ impl Builder {
 
     /// Registers an activity, so that this runtime runs its calls.
     pub fn activity<A: Activity>(mut self, activity: A) -> Self {
-        self.activities
-            .push((A::NAME.to_string(), Arc::new(RegisteredActivity(activity))));
+        self.activities.push((
+            A::NAME.to_string(),
+            Arc::new(RegisteredActivity::new(activity)),
+        ));
         self
     }
 
@@ -437,6 +439,7 @@ impl Builder {
         let inner = Arc::new(Inner::new(
             store, self.clock, workflows, activities, config, seed,
         ));
+        crate::metrics::describe();
         if explicit_id {
             // A process that ran under this id before stopped without releasing them (it
             // would have at a graceful shutdown): its attempts were lost.

@@ -199,6 +199,14 @@ mod tests {
         fn state_json(&self, _: &crate::snapshot::Snapshot) -> Result<serde_json::Value, String> {
             Err("none".into())
         }
+        fn state_name(&self, _: &ErasedState) -> Option<&'static str> {
+            None
+        }
+        fn keys(&self) -> &super::super::telemetry::WorkflowKeys {
+            static KEYS: std::sync::LazyLock<super::super::telemetry::WorkflowKeys> =
+                std::sync::LazyLock::new(|| super::super::telemetry::WorkflowKeys::new("nothing"));
+            &KEYS
+        }
         fn output_json(&self, _: &[u8]) -> Result<serde_json::Value, String> {
             Err("none".into())
         }

@@ -11,6 +11,7 @@ use super::registry::{
     ErasedActivity, ErasedWorkflow, RegisteredActivity, RegisteredWorkflow, Registry, no_panic,
 };
 use super::shown::Activities;
+use super::telemetry;
 use super::{Limits, PendingCommand, RuntimeError, WorkflowState, too_large};
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
@@ -110,7 +111,7 @@ impl Client {
     pub fn activity<A: Activity>(mut self, activity: A) -> Self {
         Arc::make_mut(&mut self.activities).insert(
             A::NAME.to_string(),
-            Arc::new(RegisteredActivity(activity)) as Arc<dyn ErasedActivity>,
+            Arc::new(RegisteredActivity::new(activity)) as Arc<dyn ErasedActivity>,
         );
         self
     }
@@ -213,7 +214,10 @@ impl Client {
         // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
         for _ in 0..2 {
             match self.store.create_workflow(new.clone()).await {
-                Ok(version) => return Ok(Some((state, ctx, version))),
+                Ok(version) => {
+                    telemetry::run_started(W::NAME, &id);
+                    return Ok(Some((state, ctx, version)));
+                }
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {
                         match self.purge(&id).await {
@@ -479,21 +483,23 @@ impl Client {
     /// timers dropped) and its result becomes [`RuntimeError::Cancelled`]. A finished run is
     /// [`RuntimeError::Finished`].
     pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
-        self.change_status(id, |status| {
-            if status.is_finished() {
-                Err(RuntimeError::Finished {
-                    id: id.to_string(),
-                    status,
-                })
-            } else {
-                Ok((
-                    StepOutcome::Cancelled,
-                    HistoryKind::Cancelled,
-                    "cancelled".to_string(),
-                ))
-            }
-        })
-        .await?;
+        let workflow = self
+            .change_status(id, |status| {
+                if status.is_finished() {
+                    Err(RuntimeError::Finished {
+                        id: id.to_string(),
+                        status,
+                    })
+                } else {
+                    Ok((
+                        StepOutcome::Cancelled,
+                        HistoryKind::Cancelled,
+                        "cancelled".to_string(),
+                    ))
+                }
+            })
+            .await?;
+        telemetry::run_finished(&workflow, id, WorkflowStatus::Cancelled, None);
         if let Some(rt) = self.runtime() {
             rt.abort_attempts(id, None);
         }
@@ -503,18 +509,20 @@ impl Client {
     /// Puts parked run `id` back to work once the cause is fixed; a run that is not parked is
     /// [`RuntimeError::NotParked`].
     pub async fn unpark(&self, id: &str) -> Result<(), RuntimeError> {
-        self.change_status(id, |status| match status {
-            WorkflowStatus::Parked => Ok((
-                StepOutcome::Unparked,
-                HistoryKind::Unparked,
-                "unparked".to_string(),
-            )),
-            status => Err(RuntimeError::NotParked {
-                id: id.to_string(),
-                status,
-            }),
-        })
-        .await?;
+        let workflow = self
+            .change_status(id, |status| match status {
+                WorkflowStatus::Parked => Ok((
+                    StepOutcome::Unparked,
+                    HistoryKind::Unparked,
+                    "unparked".to_string(),
+                )),
+                status => Err(RuntimeError::NotParked {
+                    id: id.to_string(),
+                    status,
+                }),
+            })
+            .await?;
+        telemetry::run_unparked(&workflow, id);
         if let Some(rt) = self.runtime() {
             rt.wake(id, Vec::new());
         }
@@ -554,12 +562,12 @@ impl Client {
     }
 
     /// Commits a status change decided by `decide` from the current status, retrying on
-    /// conflicts with running steps.
+    /// conflicts with running steps; returns the run's workflow name.
     async fn change_status(
         &self,
         id: &str,
         decide: impl Fn(WorkflowStatus) -> Result<(StepOutcome, HistoryKind, String), RuntimeError>,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<String, RuntimeError> {
         for _ in 0..64 {
             let rec = self
                 .store
@@ -586,7 +594,7 @@ impl Client {
                         rt.forget(id);
                         rt.notify_watchers(id);
                     }
-                    return Ok(());
+                    return Ok(rec.name);
                 }
                 Err(StoreError::Conflict { .. }) => {
                     tokio::time::sleep(Duration::from_millis(1)).await

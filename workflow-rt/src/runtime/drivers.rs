@@ -54,7 +54,7 @@ struct SlotGuard<'a> {
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         if !self.released {
-            tracing::warn!(workflow = %self.id, "a step driver stopped half-way; the workflow is loaded again at its next wake");
+            tracing::warn!(workflow_id = %self.id, "a step driver stopped half-way; the workflow is loaded again at its next wake");
             lock(&self.inner.drivers).slots.remove(self.id);
             self.inner.forget(self.id);
         }
@@ -120,6 +120,7 @@ impl Inner {
             if d.running >= self.config.max_concurrent_steps {
                 d.slots.insert(id.to_string(), Slot { fresh, dirty });
                 d.queue.push_back(id.to_string());
+                self.gauges.step_queue(d.queue.len());
                 return;
             }
             d.running += 1;
@@ -135,16 +136,23 @@ impl Inner {
             for id in queued {
                 d.slots.remove(&id);
             }
+            self.gauges.step_queue(0);
             return None;
         }
+        if d.queue.is_empty() {
+            return None;
+        }
+        let mut next = None;
         while let Some(id) = d.queue.pop_front() {
             if let Some(slot) = d.slots.get_mut(&id) {
                 let fresh = std::mem::take(&mut slot.fresh);
                 let dirty = std::mem::take(&mut slot.dirty);
-                return Some((id, fresh, dirty));
+                next = Some((id, fresh, dirty));
+                break;
             }
         }
-        None
+        self.gauges.step_queue(d.queue.len());
+        next
     }
 
     /// Whether workflows wait for a driver.
@@ -165,6 +173,7 @@ impl Inner {
                 if yielded {
                     // Its slot stays, with what it had in hand: to the back of the queue.
                     d.queue.push_back(id.clone());
+                    self.gauges.step_queue(d.queue.len());
                 }
                 let next = self.next_queued(&mut d);
                 if next.is_none() {
@@ -204,7 +213,7 @@ impl Inner {
             {
                 Ok(yielded) => yielded,
                 Err(e) => {
-                    tracing::warn!(workflow = %id, error = %e, "step failed; the workflow will be retried");
+                    tracing::warn!(workflow_id = %id, error = %e, "step failed; the workflow will be retried");
                     cached = None;
                     false
                 }

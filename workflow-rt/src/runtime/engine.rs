@@ -17,6 +17,7 @@ use super::activities::Attempts;
 use super::cache::StateCache;
 use super::drivers::Drivers;
 use super::registry::{ErasedActivity, Registry};
+use super::telemetry::RuntimeKeys;
 use crate::clock::Clock;
 use crate::codec;
 use crate::store::Store;
@@ -45,6 +46,8 @@ pub(crate) struct Inner {
     /// The names in `workflows`: the ones this runtime steps.
     pub workflow_names: Vec<String>,
     pub config: Config,
+    /// The keys of this runtime's gauges.
+    pub(super) gauges: RuntimeKeys,
     pub(super) drivers: Mutex<Drivers>,
     /// Bumped whenever something is handed to a busy driver: a driver that sees it unchanged
     /// knows, without a lock, that nothing arrived for it.
@@ -99,6 +102,7 @@ impl Inner {
             activities: Arc::new(activities),
             activity_names,
             workflow_names,
+            gauges: RuntimeKeys::new(&config.worker_id),
             config,
             drivers: Mutex::default(),
             arrivals: AtomicU64::new(0),
@@ -132,6 +136,7 @@ impl Inner {
         for t in waiting {
             a.held.remove(&(t.workflow_id, t.seq));
         }
+        self.gauges.backlog(0);
         a.running
     }
 

@@ -105,7 +105,7 @@ impl Inner {
                 match self.store.lease_tasks(request).await {
                     Ok(tasks) => {
                         leased = tasks.len();
-                        self.start_tasks(tasks, |task, fresh| {
+                        self.start_tasks(tasks, None, |task, fresh, _| {
                             self.wake(&task.workflow_id, vec![fresh])
                         })
                         .await;

@@ -35,6 +35,7 @@ mod parking;
 mod registry;
 mod resolve;
 mod shown;
+pub(crate) mod telemetry;
 mod upgrade;
 
 use std::sync::Arc;

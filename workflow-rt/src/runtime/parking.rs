@@ -22,18 +22,20 @@ impl Inner {
     /// Parks a workflow whose next step cannot run; its snapshot stays the last good one.
     pub(super) async fn park(
         &self,
+        workflow: &str,
         id: &str,
         version: u64,
         reason: String,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
-        tracing::warn!(workflow = %id, %reason, "parking workflow");
         let commit = StepCommit {
             workflow_id: id.to_string(),
             expected_version: version,
             now_ms: now,
             history: vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())],
-            outcome: StepOutcome::Parked { reason },
+            outcome: StepOutcome::Parked {
+                reason: reason.clone(),
+            },
             consumed_events: Vec::new(),
             completed_tasks: Vec::new(),
             cancelled: Vec::new(),
@@ -41,8 +43,9 @@ impl Inner {
             keep_ready: false,
         };
         match self.store.commit_step(commit).await {
+            Ok(_) => super::telemetry::run_parked(workflow, id, &reason),
             // Changed meanwhile: whoever changed it goes on, and the next load looks again.
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
         self.forget(id);
@@ -110,7 +113,7 @@ impl Inner {
         let detail = format!(
             "signal {name:?} sent at {at_ms} dead-lettered: {reason}; the workflow waits on; payload {shown}"
         );
-        tracing::warn!(workflow = %id, signal = %name, %reason, "dead-lettered a signal");
+        tracing::warn!(workflow_id = %id, signal = %name, %reason, "dead-lettered a signal");
         let commit = StepCommit {
             workflow_id: id.to_string(),
             expected_version: version,

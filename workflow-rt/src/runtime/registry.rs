@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use super::telemetry::{ActivityKeys, WorkflowKeys};
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::context::WorkflowCtx;
@@ -124,6 +125,11 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     ) -> Result<ErasedStepped, StepFailure>;
     fn state_json(&self, snapshot: &Snapshot) -> Result<serde_json::Value, String>;
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String>;
+    /// The name of the state `state` is in ([`crate::Description::states`]), if it is this
+    /// workflow's state enum.
+    fn state_name(&self, state: &ErasedState) -> Option<&'static str>;
+    /// The keys of this workflow's per-step metrics.
+    fn keys(&self) -> &WorkflowKeys;
 }
 
 /// Runs code that calls the user's `Serialize` and `Deserialize` impls, turning a panic in them
@@ -138,11 +144,17 @@ pub(crate) fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> 
     })
 }
 
-pub(crate) struct RegisteredWorkflow<W>(PhantomData<fn() -> W>);
+pub(crate) struct RegisteredWorkflow<W> {
+    keys: WorkflowKeys,
+    _workflow: PhantomData<fn() -> W>,
+}
 
-impl<W> RegisteredWorkflow<W> {
+impl<W: Workflow> RegisteredWorkflow<W> {
     pub(crate) fn new() -> Self {
-        RegisteredWorkflow(PhantomData)
+        RegisteredWorkflow {
+            keys: WorkflowKeys::new(W::NAME),
+            _workflow: PhantomData,
+        }
     }
 }
 
@@ -224,6 +236,16 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
             serde_json::to_value(&o).map_err(|e| e.to_string())
         })
     }
+
+    fn state_name(&self, state: &ErasedState) -> Option<&'static str> {
+        // Postcard and the description both number the states in variant order.
+        let index = crate::state_serde::variant_index(state.downcast_ref::<W::State>()?)?;
+        Some(W::description().states.get(index as usize)?.name)
+    }
+
+    fn keys(&self) -> &WorkflowKeys {
+        &self.keys
+    }
 }
 
 pub(crate) trait ErasedActivity: Send + Sync {
@@ -237,9 +259,23 @@ pub(crate) trait ErasedActivity: Send + Sync {
     fn input_json(&self, input: &[u8]) -> Result<serde_json::Value, String>;
     /// An encoded `Ok` output as JSON.
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String>;
+    /// The keys of this activity's per-attempt metrics.
+    fn keys(&self) -> &ActivityKeys;
 }
 
-pub(crate) struct RegisteredActivity<A>(pub(crate) A);
+pub(crate) struct RegisteredActivity<A> {
+    activity: A,
+    keys: ActivityKeys,
+}
+
+impl<A: Activity> RegisteredActivity<A> {
+    pub(crate) fn new(activity: A) -> Self {
+        RegisteredActivity {
+            activity,
+            keys: ActivityKeys::new(A::NAME),
+        }
+    }
+}
 
 impl<A: Activity> ErasedActivity for RegisteredActivity<A> {
     fn run(
@@ -257,7 +293,7 @@ impl<A: Activity> ErasedActivity for RegisteredActivity<A> {
                 return Box::pin(std::future::ready(Err(e)));
             }
         };
-        let body = self.0.run(ctx, input);
+        let body = self.activity.run(ctx, input);
         Box::pin(async move {
             match body.await.into_result() {
                 Ok(v) => postcard::to_stdvec(&v).map_err(|e| {
@@ -284,6 +320,10 @@ impl<A: Activity> ErasedActivity for RegisteredActivity<A> {
                 crate::codec::decode_exact(output)?;
             serde_json::to_value(&v).map_err(|e| e.to_string())
         })
+    }
+
+    fn keys(&self) -> &ActivityKeys {
+        &self.keys
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Resolved {
     pub woke_at: u64,
     /// What woke the step, for the history.
     pub woken_by: String,
+    /// The due times of the timers whose firing the step takes, for the metrics.
+    pub timers: Vec<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -93,6 +95,7 @@ pub(crate) fn resolve(
             cancelled: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
+            timers: Vec::new(),
         });
     }
     let leaves = pending.leaves();
@@ -181,6 +184,7 @@ fn account(
         cancelled: Vec::new(),
         woke_at: 0,
         woken_by: String::new(),
+        timers: Vec::new(),
     };
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
@@ -218,7 +222,10 @@ fn account(
             Pending::Activity { name, .. } => {
                 format!("activity {name}#{seq} {}", if ok { "ok" } else { "failed" })
             }
-            Pending::Timer { .. } => format!("timer#{seq}"),
+            Pending::Timer { fire_at, .. } => {
+                out.timers.push(*fire_at);
+                format!("timer#{seq}")
+            }
             Pending::Signal { name, .. } => format!("signal {name}#{seq}"),
             Pending::Join(_) | Pending::Select(_) => String::new(),
         };

@@ -140,8 +140,8 @@ impl Inner {
                 Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            tracing::warn!(workflow = %summary.id, name = %summary.name, %reason, "no code can step this run");
-            self.park(&summary.id, rec.version, reason).await?;
+            self.park(&summary.name, &summary.id, rec.version, reason)
+                .await?;
             parked += 1;
         }
         Ok(parked)

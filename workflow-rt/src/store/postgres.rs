@@ -994,6 +994,7 @@ async fn committer(
 /// Should a statement fail with an error (which aborts the transaction, and makes `COMMIT` a
 /// rollback), each step is committed again alone.
 async fn commit_batch(pool: &Pool, notices: &Notices, mut batch: Vec<Queued>) {
+    crate::runtime::telemetry::store_batch("postgres", batch.len());
     let client = match pool.get().await {
         Ok(c) => c,
         Err(e) => {
@@ -1414,7 +1415,7 @@ async fn answer_unreadable_task(
     reason: &str,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    tracing::warn!(workflow = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
+    tracing::warn!(workflow_id = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
     match lock_workflow(tx, workflow_id).await {
         Ok(_) => {}
         Err(StoreError::NotFound(_)) => return Ok(()),
@@ -2164,7 +2165,7 @@ impl Store for PostgresStore {
                     Ok(run) => runs.push(run),
                     Err(e @ StoreError::Corrupt(_)) => {
                         let id: String = r.try_get(0).unwrap_or_default();
-                        tracing::warn!(workflow = %id, error = %e, "a stored workflow cannot be listed");
+                        tracing::warn!(workflow_id = %id, error = %e, "a stored workflow cannot be listed");
                     }
                     Err(e) => return Err(e),
                 }

@@ -544,6 +544,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, wal:
                 Err(_) => break,
             }
         }
+        crate::runtime::telemetry::store_batch("sqlite", batch.len());
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE").db() {
             for job in batch {
                 job(Err(&e)).0(None);
@@ -1050,7 +1051,7 @@ fn answer_unreadable_task(
     reason: &str,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    tracing::warn!(workflow = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
+    tracing::warn!(workflow_id = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
     conn.prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
         .db()?
         .execute(params![workflow_id, seq])
@@ -1599,7 +1600,7 @@ impl Store for SqliteStore {
                             updated_at_ms: uint(updated),
                         }),
                         Err(e) => {
-                            tracing::warn!(workflow = %short_id(&id), error = %e, "a stored workflow cannot be listed");
+                            tracing::warn!(workflow_id = %short_id(&id), error = %e, "a stored workflow cannot be listed");
                             None
                         }
                     }
@@ -1655,7 +1656,7 @@ impl Store for SqliteStore {
                             updated_at_ms: uint(updated),
                         }),
                         Err(e) => {
-                            tracing::warn!(workflow = %short_id(&id), error = %e, "a stored workflow cannot be listed");
+                            tracing::warn!(workflow_id = %short_id(&id), error = %e, "a stored workflow cannot be listed");
                             None
                         }
                     }
