@@ -239,7 +239,12 @@ impl Inner {
                         keys.timer_fired(due, committed_at);
                     }
                     if let Some(status) = finished {
-                        telemetry::run_finished(c.workflow.name(), id, status, Some(c.step + 1));
+                        telemetry::run_finished(
+                            c.workflow.name(),
+                            id,
+                            status,
+                            Some(c.step.saturating_add(1)),
+                        );
                     }
                     conflicts = 0;
                     kept_fresh = false;
