@@ -152,14 +152,18 @@ async fn acts_on_runs(mode: Mode) {
     let out = within("o-1 completes", rt.handle(order, "o-1").result()).await;
     assert_eq!(out.expect("result"), Ok(200));
 
-    // cancel.
-    client.cancel("o-2").await.expect("cancel");
+    // terminate.
+    client.terminate("o-2").await.expect("terminate");
     assert!(matches!(
         within("o-2 ends", rt.handle(order, "o-2").result()).await,
         Err(RuntimeError::Cancelled { .. })
     ));
     assert!(matches!(
         client.cancel("o-2").await,
+        Err(RuntimeError::Finished { .. })
+    ));
+    assert!(matches!(
+        client.terminate("o-2").await,
         Err(RuntimeError::Finished { .. })
     ));
 
@@ -505,7 +509,7 @@ async fn id_reuse(mode: Mode) -> Vec<String> {
         Err(RuntimeError::IdInUse { .. })
     ));
     // A cancelled run is replaced after a failure.
-    client.cancel("r-1").await.expect("cancel");
+    client.terminate("r-1").await.expect("terminate");
     client
         .start_with(order, "r-1", "abcde".to_string(), IdReuse::AfterFailure)
         .await
@@ -555,7 +559,7 @@ async fn a_stale_state_of_a_replaced_run_is_never_committed() {
     let client = Client::new(store.clone())
         .clock(clock.clone())
         .workflow(tenfold);
-    client.cancel("t-1").await.expect("cancel");
+    client.terminate("t-1").await.expect("terminate");
     client
         .start_with(tenfold, "t-1", 2, IdReuse::AfterFinished)
         .await

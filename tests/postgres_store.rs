@@ -24,6 +24,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         snapshot: vec![2],
         now_ms: 5,
         history: HistoryEntry::new(5, HistoryKind::Started, "started"),
+        parent: None,
     }
 }
 
@@ -220,6 +221,7 @@ async fn a_schema_from_older_code_is_upgraded() {
         seen_events_upto: seen,
         keep_ready: false,
         history: vec![HistoryEntry::new(8, HistoryKind::Step, "step")],
+        deliver: Vec::new(),
     };
     assert_eq!(store.commit_step(step(0, e1)).await, Ok(1));
     assert!(store.load_workflow("a").await.expect("load").ready);
@@ -307,6 +309,7 @@ async fn purges_from_two_processes_never_collide() {
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(at, HistoryKind::Completed, "done")],
+        deliver: Vec::new(),
     };
     let mut all = Vec::new();
     for i in 0..60u64 {
@@ -372,6 +375,7 @@ fn commit(
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(50, HistoryKind::Step, "step")],
+        deliver: Vec::new(),
     }
 }
 
@@ -945,6 +949,7 @@ async fn steps_committed_together_each_get_their_own_outcome() {
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(8, HistoryKind::Step, "step")],
+        deliver: Vec::new(),
     };
     for round in 0..5 {
         let ids: Vec<String> = (0..40).map(|i| format!("r{round}-{i}")).collect();

@@ -50,6 +50,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
             snapshot,
             now_ms: T0,
             history: HistoryEntry::new(T0, HistoryKind::Started, "planted"),
+            parent: None,
         })
         .await
         .expect("create");

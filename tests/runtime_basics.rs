@@ -340,6 +340,7 @@ async fn a_result_survives_a_conflicting_commit() {
                 seen_events_upto: 0,
                 keep_ready: false,
                 history: vec![HistoryEntry::new(0, HistoryKind::Step, "elsewhere")],
+                deliver: Vec::new(),
             })
             .await
             .expect("commit");

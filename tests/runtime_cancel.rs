@@ -1,5 +1,6 @@
-//! Cancelling a workflow: it stops where it is, its activity attempts are abandoned, its
-//! timers dropped, and its result says so.
+//! Terminating a workflow: it stops where it is, its activity attempts are abandoned, its
+//! timers dropped, and its result says so. (Cancelling, which the workflow's code is told
+//! of, is in `runtime_compose.rs`.)
 
 mod support;
 
@@ -39,7 +40,7 @@ async fn stuck_on_timer(ctx: WorkflowCtx, x: u64) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_abandons_a_running_call() {
+async fn terminating_abandons_a_running_call() {
     both_modes(async |mode| {
         let (store, clock) = memory();
         let rt = builder(mode, store.clone(), clock)
@@ -59,7 +60,7 @@ async fn cancelling_abandons_a_running_call() {
                 .is_some_and(|t| t.lease_owner.is_some())
         })
         .await;
-        rt.cancel("c").await.expect("cancel");
+        rt.terminate("c").await.expect("terminate");
         let out = within("result", run.result()).await;
         assert!(matches!(&out, Err(RuntimeError::Cancelled { id }) if id == "c"));
         eventually("the attempt is dropped", || async {
@@ -76,7 +77,7 @@ async fn cancelling_abandons_a_running_call() {
             .into_iter()
             .map(|e| e.kind)
             .collect();
-        assert_eq!(history.last(), Some(&HistoryKind::Cancelled));
+        assert_eq!(history.last(), Some(&HistoryKind::Terminated));
         assert!(matches!(
             rt.cancel("c").await,
             Err(RuntimeError::Finished {
@@ -99,7 +100,7 @@ async fn cancelling_abandons_a_running_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_drops_timers() {
+async fn terminating_drops_timers() {
     both_modes(async |mode| {
         let (store, clock) = memory();
         let rt = builder(mode, store.clone(), clock.clone())
@@ -112,7 +113,7 @@ async fn cancelling_drops_timers() {
             store.load_timers("t").await.expect("timers").len() == 1
         })
         .await;
-        run.cancel().await.expect("cancel");
+        run.terminate().await.expect("terminate");
         assert!(store.load_timers("t").await.expect("timers").is_empty());
         clock.advance(Duration::from_secs(7200));
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -146,6 +146,7 @@ async fn damage_snapshot(store: &dyn Store, id: &str) {
             seen_events_upto: 0,
             keep_ready: false,
             history: vec![HistoryEntry::new(0, HistoryKind::Step, "damage")],
+            deliver: Vec::new(),
         })
         .await
         .expect("damage");

@@ -83,6 +83,7 @@ async fn sqlite_store_survives_reopening() {
             snapshot: vec![2],
             now_ms: 5,
             history: HistoryEntry::new(5, HistoryKind::Started, "started"),
+            parent: None,
         })
         .await
         .expect("create");
@@ -111,6 +112,7 @@ async fn sqlite_history_survives_its_compaction() {
             snapshot: vec![],
             now_ms: 0,
             history: HistoryEntry::new(0, HistoryKind::Started, "started"),
+            parent: None,
         })
         .await
         .expect("create");

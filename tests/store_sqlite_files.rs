@@ -24,6 +24,7 @@ fn new_workflow(id: &str, input: Vec<u8>) -> NewWorkflow {
         snapshot: vec![1, 2, 3],
         now_ms: 1,
         history: HistoryEntry::new(1, HistoryKind::Started, "started"),
+        parent: None,
     }
 }
 
@@ -161,6 +162,7 @@ fn step(id: &str, expected_version: u64, now_ms: u64, outcome: StepOutcome) -> S
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(now_ms, HistoryKind::Step, "step")],
+        deliver: Vec::new(),
     }
 }
 

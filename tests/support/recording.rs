@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use workflow_rt::store::{
-    ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
-    Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError,
-    StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
+    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome, Store,
+    StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// A commit that went through: the workflow, the version it started from, and whether it was
@@ -178,6 +178,16 @@ impl Store for RecordingStore {
     ) -> StoreFuture<'a, u64> {
         self.called("append_signal");
         self.inner.append_signal(id, name, payload, type_tag, at_ms)
+    }
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        self.called("append_event");
+        self.inner.append_event(id, kind, at_ms, entry)
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         self.called("complete_activity");

@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use workflow_rt::prelude::*;
 use workflow_rt::store::{
-    ActivityTask, CompleteActivity, Event, HistoryEntry, HistoryKind, LeaseRenewal, LeaseRequest,
-    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError,
-    StoreFuture, TimerRow, WorkflowRecord, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store,
+    StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowSummary,
 };
 use workflow_rt::testing::{Faults, FaultyStore, TestRun};
 use workflow_rt::{Clock, MemoryStore, Runtime, RuntimeError, VirtualClock, WorkflowStatus};
@@ -404,6 +404,19 @@ impl Store for Traced {
                     .collect::<Vec<_>>()
                     .join(",")
             },
+        )
+    }
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        record(
+            format!("event({id},{kind:?})"),
+            self.0.append_event(id, kind, at_ms, entry),
+            |v| v.to_string(),
         )
     }
     fn append_signal<'a>(

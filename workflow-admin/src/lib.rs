@@ -423,6 +423,15 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
                     writeln!(out, "  timer#{seq} fires at {}", time(*fire_at_ms))?
                 }
                 PendingCommand::Signal { seq, name } => writeln!(out, "  signal {name:?}#{seq}")?,
+                PendingCommand::Child {
+                    seq,
+                    name,
+                    id,
+                    close,
+                } => writeln!(
+                    out,
+                    "  child {name}#{seq} run {id} (parent close: {close:?})"
+                )?,
             }
         }
     }

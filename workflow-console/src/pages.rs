@@ -192,6 +192,7 @@ fn signal_names(run: &WorkflowState, description: Option<&Description>) -> Vec<S
             CommandDesc::Signal(None)
             | CommandDesc::Activity(_)
             | CommandDesc::Timer
+            | CommandDesc::Child(_)
             | CommandDesc::Unknown => {}
         }
     }
@@ -200,7 +201,9 @@ fn signal_names(run: &WorkflowState, description: Option<&Description>) -> Vec<S
         .iter()
         .filter_map(|c| match c {
             PendingCommand::Signal { name, .. } => Some(name.clone()),
-            PendingCommand::Activity { .. } | PendingCommand::Timer { .. } => None,
+            PendingCommand::Activity { .. }
+            | PendingCommand::Timer { .. }
+            | PendingCommand::Child { .. } => None,
         })
         .collect();
     for st in description.map_or(&[][..], |d| d.states) {

@@ -61,6 +61,16 @@ pub fn variant_names(low: &Lowered) -> Vec<syn::Ident> {
                     let m = first.expect("an operation is a method call");
                     let arg = m.args.first();
                     match (m.method.to_string().as_str(), arg) {
+                        ("child", Some(Expr::Path(p))) => format!(
+                            "Child{}",
+                            camel(
+                                &p.path
+                                    .segments
+                                    .last()
+                                    .map(|s| s.ident.to_string())
+                                    .unwrap_or_default(),
+                            )
+                        ),
                         ("activity", Some(Expr::Path(p))) => camel(
                             &p.path
                                 .segments

@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -75,6 +76,7 @@ pub struct ActivityCtx {
     pub(crate) attempt: u32,
     pub(crate) heartbeat_details: Option<Vec<u8>>,
     pub(crate) heartbeat: Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>,
+    pub(crate) cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for ActivityCtx {
@@ -96,6 +98,7 @@ impl ActivityCtx {
             attempt: 1,
             heartbeat_details: None,
             heartbeat: None,
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -107,6 +110,7 @@ impl ActivityCtx {
         attempt: u32,
         heartbeat_details: Option<Vec<u8>>,
         heartbeat: Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>,
+        cancelled: Arc<AtomicBool>,
     ) -> Self {
         ActivityCtx {
             workflow_id: workflow_id.into(),
@@ -114,7 +118,17 @@ impl ActivityCtx {
             attempt,
             heartbeat_details,
             heartbeat,
+            cancelled,
         }
+    }
+
+    /// Whether the call this attempt runs was cancelled: its workflow was asked to cancel
+    /// while it waited for the call, and has its answer already (an error of kind
+    /// [`ActivityErrorKind::Cancelled`]), so whatever this attempt returns goes nowhere. A
+    /// long attempt checks it (say, at each [`Self::heartbeat`]) and stops early; one that
+    /// does not runs until it ends or its workflow does.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The id of the workflow that made this call.

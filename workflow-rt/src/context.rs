@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{Activity, ActivityError, ActivityOptions, ActivityResult, RetryPolicy};
+use crate::child::ChildCall;
 use crate::codec;
 use crate::durable::sealed::{Sealed, SealedGroup};
 use crate::durable::{Durable, Pending, Resolution, unexpected};
@@ -26,6 +27,11 @@ pub struct CtxState {
     pub(crate) rng: u64,
     /// The next sequence number for a command.
     pub(crate) seq: u64,
+    /// When cancellation was requested (the time of the request), if it was. Not in the
+    /// derived encoding: the snapshot envelope writes it (format 3) only when it is set, so
+    /// that the snapshots of every other run stay what they were.
+    #[serde(skip)]
+    pub(crate) cancelled_at: Option<u64>,
 }
 
 impl CtxState {
@@ -33,7 +39,24 @@ impl CtxState {
     /// sequence number: for tools that write snapshots (migrations, compatibility tests, a
     /// damaged row rebuilt by hand). The runtime makes its own when it starts a workflow.
     pub const fn new(now_ms: u64, rng: u64, seq: u64) -> Self {
-        CtxState { now_ms, rng, seq }
+        CtxState {
+            now_ms,
+            rng,
+            seq,
+            cancelled_at: None,
+        }
+    }
+
+    /// This state with cancellation requested at `at_ms` (see [`WorkflowCtx::is_cancelled`]).
+    pub const fn with_cancel_requested(mut self, at_ms: u64) -> Self {
+        self.cancelled_at = Some(at_ms);
+        self
+    }
+
+    /// When cancellation of the run was requested, in milliseconds since the Unix epoch, if it
+    /// was.
+    pub const fn cancel_requested_at(&self) -> Option<u64> {
+        self.cancelled_at
     }
 
     /// The clock reading of the step, in milliseconds since the Unix epoch: when what woke the
@@ -114,6 +137,7 @@ impl WorkflowCtx {
             now_ms,
             rng: codec::fnv1a_extend(codec::FNV_OFFSET, id.as_bytes()),
             seq: 0,
+            cancelled_at: None,
         }
     }
 
@@ -127,6 +151,15 @@ impl WorkflowCtx {
         let mut s = self.state.get();
         s.now_ms = now_ms;
         self.state.set(s);
+    }
+
+    /// Records that cancellation was requested at `at_ms`, unless it was already.
+    pub(crate) fn cancel_requested(&self, at_ms: u64) {
+        let mut s = self.state.get();
+        if s.cancelled_at.is_none() {
+            s.cancelled_at = Some(at_ms);
+            self.state.set(s);
+        }
     }
 
     /// This workflow's id.
@@ -265,6 +298,70 @@ impl WorkflowCtx {
             name: signal.into_signal_name(),
             _t: PhantomData,
         }
+    }
+
+    /// Starts workflow `W` as a child run and waits for its end: the value is the child's
+    /// output, or a [`ChildError`](crate::ChildError) (cancelled, parked, not registered...).
+    ///
+    /// The child's id is `<this run's id>/<workflow>-<call sequence number>` (stable: the same
+    /// if the step runs again) unless [`ChildCall::id`](crate::ChildCall::id) names one. The
+    /// child is started in the step that issues the call, at most once; its end wakes this
+    /// run through the store. Its [`ParentClose`](crate::ParentClose) policy says what happens
+    /// to it if this run stops waiting.
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[workflow]
+    /// async fn ship(_ctx: WorkflowCtx, parcel: u32) -> Result<String, WorkflowError> {
+    ///     Ok(format!("parcel {parcel} shipped"))
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn order(ctx: WorkflowCtx, parcels: u32) -> Result<Vec<String>, WorkflowError> {
+    ///     let calls: Vec<_> = (0..parcels).map(|p| ctx.child(ship, p)).collect();
+    ///     let mut out = Vec::new();
+    ///     for shipped in ctx.join(calls).await {
+    ///         out.push(shipped??);
+    ///     }
+    ///     Ok(out)
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(order, "o", 2).with_workflow(ship).run().unwrap();
+    /// # assert_eq!(out.output.unwrap(), vec!["parcel 0 shipped", "parcel 1 shipped"]);
+    /// ```
+    pub fn child<W: crate::Workflow>(&self, _workflow: W, input: W::Input) -> ChildCall<W> {
+        ChildCall::new(input)
+    }
+
+    /// Whether someone asked this run to cancel ([`crate::Client::cancel`]): the await that was
+    /// in progress then was interrupted, and the code may now undo what it did (awaiting
+    /// compensating activities) before it returns. Persisted with the run's state: the same
+    /// if the step runs again.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.get().cancelled_at.is_some()
+    }
+
+    /// A wait that ends when this run is asked to cancel (at once if it was already): race
+    /// it against a wait that cancellation does not interrupt, such as a signal, to stop
+    /// waiting when the run is cancelled.
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    ///
+    /// #[workflow]
+    /// async fn review(ctx: WorkflowCtx, doc: String) -> Result<String, WorkflowError> {
+    ///     match ctx.select((ctx.signal::<bool>("approve"), ctx.cancellation())).await {
+    ///         Select2::First(true) => Ok(format!("{doc} approved")),
+    ///         Select2::First(false) => Ok(format!("{doc} rejected")),
+    ///         Select2::Second(()) => Err(WorkflowError::msg("the review was cancelled")),
+    ///     }
+    /// }
+    /// # let out = workflow_rt::testing::TestRun::new(review, "r", "d".into())
+    /// #     .cancel_after(std::time::Duration::from_secs(5)).run().unwrap();
+    /// # assert_eq!(out.output.unwrap_err().message, "the review was cancelled");
+    /// ```
+    pub fn cancellation(&self) -> Cancellation {
+        Cancellation { _private: () }
     }
 
     /// Runs several operations at once; the value is all their values, in order. Takes a tuple
@@ -453,6 +550,39 @@ impl Durable for Sleep {
         }
     }
 }
+
+/// A wait for the run's cancellation; `.await` it in a workflow. Made by
+/// [`WorkflowCtx::cancellation`]: a timer that never fires on its own, and that the cancel
+/// request ends early, as it ends every timer the run waits on.
+#[must_use = "a cancellation wait does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Cancellation {
+    _private: (),
+}
+
+impl Sealed for Cancellation {}
+
+impl Durable for Cancellation {
+    type Output = ();
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        let state = ctx.state();
+        Ok(Pending::Timer {
+            seq: ctx.next_seq()?,
+            // Already cancelled: due now.
+            fire_at: if state.cancelled_at.is_some() {
+                state.now_ms
+            } else {
+                NEVER
+            },
+        })
+    }
+    fn resolve(resolution: Resolution) -> Result<(), ResumeError> {
+        Sleep::resolve(resolution)
+    }
+}
+
+/// The fire time of a timer that only a cancellation ends: the greatest a SQL store keeps.
+const NEVER: u64 = i64::MAX as u64;
 
 /// A wait for a signal; `.await` it in a workflow, or bound it with [`SignalWait::timeout`].
 #[must_use = "a signal wait does nothing until it is awaited"]

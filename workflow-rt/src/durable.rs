@@ -3,12 +3,14 @@ use std::cell::Cell;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::activity::{ActivityError, ActivityOptions};
+use crate::child::{ChildError, ParentClose};
 use crate::context::WorkflowCtx;
 use crate::error::ResumeError;
 
 /// What a suspended workflow waits for: the commands the runtime must carry out, as a tree.
 ///
-/// Leaves are commands (run an activity, start a timer, wait for a signal); `Join` resolves when
+/// Leaves are commands (run an activity, start a timer, wait for a signal, start a child
+/// workflow and wait for its end); `Join` resolves when
 /// all its children have, `Select` when the first one does (the others are then cancelled).
 /// Every leaf has a sequence number unique within its workflow, allocated from the workflow's
 /// context, so the same step run twice issues the same commands.
@@ -43,6 +45,19 @@ pub enum Pending {
     Join(#[serde(deserialize_with = "nested")] Vec<Pending>),
     /// Wait for the first of these; the others are cancelled.
     Select(#[serde(deserialize_with = "nested")] Vec<Pending>),
+    /// Start a child workflow (unless it was started already) and wait for its end.
+    Child {
+        /// The command's sequence number in its workflow.
+        seq: u64,
+        /// The child workflow's name ([`crate::Workflow::NAME`]).
+        name: String,
+        /// The child run's id.
+        id: String,
+        /// The encoded input.
+        input: Vec<u8>,
+        /// What happens to the child if the parent stops waiting for it.
+        close: ParentClose,
+    },
 }
 
 impl Pending {
@@ -87,7 +102,8 @@ impl Pending {
         match self {
             Pending::Activity { seq, .. }
             | Pending::Timer { seq, .. }
-            | Pending::Signal { seq, .. } => Some(*seq),
+            | Pending::Signal { seq, .. }
+            | Pending::Child { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -100,6 +116,7 @@ impl Pending {
             Pending::Signal { .. } => "signal",
             Pending::Join(_) => "join",
             Pending::Select(_) => "select",
+            Pending::Child { .. } => "child",
         }
     }
 }
@@ -128,6 +145,8 @@ pub enum Resolution {
     Join(#[serde(deserialize_with = "nested")] Vec<Resolution>),
     /// Which child resolved first, and how.
     Select(u32, #[serde(deserialize_with = "nested")] Box<Resolution>),
+    /// The child run's encoded output, or why there is none.
+    Child(Result<Vec<u8>, ChildError>),
 }
 
 /// How deep `Join`s and `Select`s may nest in a decoded [`Pending`] or [`Resolution`]. A
@@ -176,6 +195,7 @@ impl Resolution {
             Resolution::Signal { .. } => "signal",
             Resolution::Join(_) => "join",
             Resolution::Select(..) => "select",
+            Resolution::Child(_) => "child",
         }
     }
 }

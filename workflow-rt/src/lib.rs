@@ -38,6 +38,7 @@
 )]
 
 mod activity;
+mod child;
 mod context;
 mod durable;
 mod error;
@@ -68,10 +69,11 @@ pub use activity::{
     Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, ActivityResult,
     RetryPolicy,
 };
+pub use child::{ChildCall, ChildError, ParentClose};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use context::{
-    ActivityCall, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4, SelectAll,
-    SignalTimeout, SignalWait, Sleep, WorkflowCtx,
+    ActivityCall, Cancellation, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4,
+    SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
 };
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
@@ -200,9 +202,9 @@ pub mod prelude {
     #[cfg(feature = "sqlite")]
     pub use crate::SqliteStore;
     pub use crate::{
-        Activity, ActivityCtx, ActivityError, ActivityErrorKind, Deserialize, RetryPolicy, Select2,
-        Select3, Select4, Serialize, Signal, Workflow, WorkflowCtx, WorkflowError, activity,
-        workflow,
+        Activity, ActivityCtx, ActivityError, ActivityErrorKind, ChildError, Deserialize,
+        ParentClose, RetryPolicy, Select2, Select3, Select4, Serialize, Signal, Workflow,
+        WorkflowCtx, WorkflowError, activity, workflow,
     };
     pub use crate::{MemoryStore, Runtime};
 }

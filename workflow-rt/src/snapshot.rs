@@ -3,10 +3,13 @@
 //! ```text
 //! format 1: 1 | workflow name | fingerprint | step number | CtxState | postcard state
 //! format 2: 2 | workflow name | workflow version | fingerprint | step number | CtxState | state
+//! format 3: 3 | workflow name | workflow version | fingerprint | step number | CtxState
+//!             | cancel requested at | state
 //! ```
 //!
 //! A snapshot of a workflow's version 1 is written in format 1, as before versions existed, so
-//! its bytes (and every stored run) stay what they were; a later version's, in format 2.
+//! its bytes (and every stored run) stay what they were; a later version's, in format 2; that
+//! of a run whose cancellation was requested, in format 3, whatever its version.
 //!
 //! All of it postcard: a header, then the state enum's own encoding. The format version comes
 //! first so that a later layout can be recognised; the name and the fingerprint say which code
@@ -108,7 +111,7 @@ struct HeaderV2<'a> {
 
 impl Snapshot {
     /// The newest envelope format this build writes and reads (it reads every older one).
-    pub const FORMAT: u16 = 2;
+    pub const FORMAT: u16 = 3;
 
     /// Encodes an envelope around `state` of version 1 of `workflow` in one buffer.
     pub fn encode<S: Serialize + ?Sized>(
@@ -122,7 +125,8 @@ impl Snapshot {
     }
 
     /// Encodes an envelope around `state` of version `version` of `workflow` in one buffer
-    /// (format 1 for version 1, format 2 otherwise).
+    /// (format 3 if `ctx` has cancellation requested, else format 1 for version 1 and format 2
+    /// otherwise).
     pub fn encode_version<S: Serialize + ?Sized>(
         workflow: &str,
         version: u32,
@@ -132,7 +136,18 @@ impl Snapshot {
         state: &S,
     ) -> Result<Vec<u8>, SnapshotError> {
         let enc = |e: postcard::Error| SnapshotError::Encode(e.to_string());
-        let out = if version == 1 {
+        let out = if let Some(at) = ctx.cancelled_at {
+            let out = postcard::to_extend(&3u16, Vec::with_capacity(64)).map_err(enc)?;
+            let header = HeaderV2 {
+                workflow,
+                version,
+                fingerprint,
+                step,
+                ctx,
+            };
+            let out = postcard::to_extend(&header, out).map_err(enc)?;
+            postcard::to_extend(&at, out).map_err(enc)?
+        } else if version == 1 {
             let out = postcard::to_extend(&1u16, Vec::with_capacity(64)).map_err(enc)?;
             let header = Header {
                 workflow,
@@ -174,6 +189,13 @@ impl Snapshot {
                 )
             }
             2 => postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?,
+            3 => {
+                let (mut h, rest) =
+                    postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?;
+                let (at, state) = postcard::take_from_bytes::<u64>(rest).map_err(corrupt)?;
+                h.ctx.cancelled_at = Some(at);
+                (h, state)
+            }
             found => {
                 return Err(SnapshotError::UnsupportedFormat {
                     found,
@@ -212,7 +234,11 @@ impl Snapshot {
                 step: self.step,
                 ctx: self.ctx,
             };
-            postcard::to_extend(&h, out).unwrap_or_default()
+            let out = postcard::to_extend(&h, out).unwrap_or_default();
+            match (self.format, self.ctx.cancelled_at) {
+                (3, at) => postcard::to_extend(&at.unwrap_or(0), out).unwrap_or_default(),
+                _ => out,
+            }
         };
         out.extend_from_slice(&self.state);
         out
@@ -290,6 +316,21 @@ mod tests {
         assert_eq!(s.to_bytes(), bytes);
         s.check("checkout", 0xabcd).expect("same code");
         assert_eq!(s.version, 1);
+    }
+
+    #[test]
+    fn a_requested_cancellation_is_written_in_format_3() {
+        let ctx = ctx().with_cancel_requested(1_700_000_000_500);
+        let bytes = Snapshot::encode("checkout", 0xabcd, 3, ctx, &7u8).expect("encode");
+        let s = Snapshot::decode(&bytes).expect("decode");
+        assert_eq!((s.format, s.version, s.ctx), (3, 1, ctx));
+        assert_eq!(s.ctx.cancel_requested_at(), Some(1_700_000_000_500));
+        assert_eq!(s.decode_state::<u8>().expect("state"), 7);
+        assert_eq!(s.to_bytes(), bytes);
+        // Without a request, the bytes are those of format 1, as before.
+        let plain =
+            Snapshot::encode("checkout", 0xabcd, 3, super::tests::ctx(), &7u8).expect("encode");
+        assert_eq!(Snapshot::decode(&plain).expect("decode").format, 1);
     }
 
     #[test]

@@ -107,6 +107,7 @@ use crate::__private::Fallible;
 use crate::activity::{
     Activity, ActivityCtx, ActivityError, ActivityErrorKind, ActivityOptions, BoxFuture,
 };
+use crate::child::ChildError;
 use crate::codec::{self, panic_message};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::{Pending, Resolution};
@@ -360,6 +361,9 @@ pub struct TestOutcome<O> {
     pub started_at: SystemTime,
     /// The virtual time of the last step.
     pub finished_at: SystemTime,
+    /// When the run was asked to cancel ([`TestRun::cancel_after`]), if it was before it
+    /// ended.
+    pub cancel_requested_at: Option<SystemTime>,
 }
 
 impl<O> TestOutcome<O> {
@@ -426,6 +430,40 @@ pub enum TestError {
         name: String,
         /// The call's sequence number.
         seq: u64,
+    },
+    /// The run was asked to cancel ([`TestRun::cancel_after`]) and was still going when its
+    /// grace period ran out: a runtime would stop it outright.
+    #[error(
+        "workflow `{id}` was stopped outright after step {step}: its grace period after the cancel request ran out at {at:?}"
+    )]
+    Terminated {
+        /// The workflow's id.
+        id: String,
+        /// The step it was suspended after.
+        step: u32,
+        /// The virtual time at which the grace period ran out.
+        at: SystemTime,
+    },
+    /// The workflow started a child workflow the run has no answer for.
+    #[error(
+        "workflow started child workflow `{name}` (seq {seq}), which this run cannot answer: add `.with_workflow({name})` or `.on_child({name}, |input| ..)`"
+    )]
+    NoChildHandler {
+        /// The child workflow's name.
+        name: String,
+        /// The call's sequence number.
+        seq: u64,
+    },
+    /// A child run did not produce an output (it ran in the same test, with
+    /// [`TestRun::with_workflow`]), or its input or output did not convert.
+    #[error("child workflow `{name}` (run {id}): {reason}")]
+    ChildRun {
+        /// The child workflow's name.
+        name: String,
+        /// The child run's id.
+        id: String,
+        /// What went wrong.
+        reason: String,
     },
     /// An activity call could not be answered: its input did not decode as the registered
     /// activity's input (two activities with the same name?) or its result did not encode.
@@ -526,6 +564,12 @@ type Handler = Box<dyn FnMut(ActivityCtx, &[u8]) -> Result<Answer, String>>;
 
 type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
 
+/// Answers the calls of one child workflow: from the child's id, its encoded input and the
+/// time of the call, the child's encoded output (or why there is none) and how long it took,
+/// or why no answer can be given.
+type ChildHandler =
+    Box<dyn FnMut(&str, &[u8], u64) -> Result<(Result<Vec<u8>, ChildError>, u64), String>>;
+
 /// Answers a wait for a signal: the encoded payload to send, if any, or why it did not encode.
 /// Answers a signal wait: the payload's bytes and its type tag, or nothing.
 type SignalFn = Box<dyn FnMut(&SignalWaitInfo<'_>) -> Result<Option<(Vec<u8>, u64)>, String>>;
@@ -546,6 +590,7 @@ struct QueuedSignal {
 struct Config {
     id: String,
     handlers: HashMap<String, Handler>,
+    children: HashMap<String, ChildHandler>,
     signals: Vec<QueuedSignal>,
     responders: HashMap<String, SignalFn>,
     setup_error: Option<TestError>,
@@ -557,6 +602,8 @@ struct Config {
     failures: Option<CallFn<Option<ActivityError>>>,
     max_steps: u32,
     max_snapshot_bytes: usize,
+    /// When the run is asked to cancel, and the grace period it then has.
+    cancel: Option<(u64, u64)>,
 }
 
 impl Config {
@@ -564,6 +611,7 @@ impl Config {
         Config {
             id,
             handlers: HashMap::new(),
+            children: HashMap::new(),
             signals: Vec::new(),
             responders: HashMap::new(),
             setup_error: None,
@@ -575,6 +623,7 @@ impl Config {
             failures: None,
             max_steps: DEFAULT_MAX_STEPS,
             max_snapshot_bytes: crate::Limits::DEFAULT.max_snapshot_bytes,
+            cancel: None,
         }
     }
 }
@@ -821,6 +870,160 @@ impl<W: Workflow> TestRun<W> {
         self
     }
 
+    /// Asks the run to cancel `delay` after its start, on the virtual clock, as
+    /// [`Client::cancel`](crate::Client::cancel) would, with the runtime's default grace
+    /// period (5 minutes): the await in progress then is interrupted (activity calls answer
+    /// an error of kind [`Cancelled`](ActivityErrorKind::Cancelled), timers, including
+    /// [`WorkflowCtx::cancellation`] waits, end now, child calls answer
+    /// [`ChildError::Cancelled`], or [`ChildError::Abandoned`] for a child left to go on),
+    /// [`WorkflowCtx::is_cancelled`] turns true, and the code goes on. A run still going
+    /// when the grace period ends is [`TestError::Terminated`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[activity]
+    /// async fn refund(_ctx: ActivityCtx, cents: u64) -> Result<(), ActivityError> { Ok(()) }
+    ///
+    /// #[workflow]
+    /// async fn hold(ctx: WorkflowCtx, cents: u64) -> Result<u64, WorkflowError> {
+    ///     ctx.sleep(Duration::from_secs(86_400)).await;
+    ///     if ctx.is_cancelled() {
+    ///         ctx.activity(refund, cents).await?;
+    ///         return Err(WorkflowError::msg("cancelled, refunded"));
+    ///     }
+    ///     Ok(cents)
+    /// }
+    ///
+    /// let run = TestRun::new(hold, "h", 500)
+    ///     .with_activity(refund)
+    ///     .cancel_after(Duration::from_secs(60))
+    ///     .run()?;
+    /// assert_eq!(run.output.unwrap_err().message, "cancelled, refunded");
+    /// assert_eq!(run.elapsed(), Duration::from_secs(60), "the timer ended early");
+    /// assert_eq!(run.activity_names(), vec!["refund"]);
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn cancel_after(self, delay: Duration) -> Self {
+        self.cancel_after_with_grace(delay, crate::runtime::DEFAULT_CANCEL_GRACE)
+    }
+
+    /// [`TestRun::cancel_after`] with a grace period of its own.
+    pub fn cancel_after_with_grace(mut self, delay: Duration, grace: Duration) -> Self {
+        let at = self.config.start_ms.saturating_add(millis(delay));
+        self.config.cancel = Some((at, millis(grace)));
+        self
+    }
+
+    /// Runs the calls of child workflow `W` in the same test: each child run is a
+    /// [`TestRun`] of its own, started at the time of the call, on the virtual clock, with
+    /// what `configure` adds to it (its activities, signals...); the parent receives the
+    /// child's output when the child ends, as much later as the child took.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// # use std::time::Duration;
+    /// #[activity]
+    /// async fn pack(_ctx: ActivityCtx, item: String) -> Result<String, ActivityError> {
+    ///     Ok(format!("box of {item}"))
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn ship(ctx: WorkflowCtx, item: String) -> Result<String, WorkflowError> {
+    ///     let parcel = ctx.activity(pack, item).await?;
+    ///     ctx.sleep(Duration::from_secs(3600)).await;
+    ///     Ok(parcel)
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn order(ctx: WorkflowCtx, item: String) -> Result<String, WorkflowError> {
+    ///     let shipped = ctx.child(ship, item).await??;
+    ///     Ok(shipped)
+    /// }
+    ///
+    /// let run = TestRun::new(order, "o-1", "tea".into())
+    ///     .with_workflow_configured(ship, |child| child.with_activity(pack))
+    ///     .run()?;
+    /// assert_eq!(run.output, Ok("box of tea".to_string()));
+    /// assert_eq!(run.elapsed(), Duration::from_secs(3600));
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn with_workflow_configured<C, F>(mut self, workflow: C, mut configure: F) -> Self
+    where
+        C: Workflow,
+        F: FnMut(TestRun<C>) -> TestRun<C> + 'static,
+    {
+        let handler = move |id: &str, bytes: &[u8], now_ms: u64| {
+            let fail = |reason: String| format!("run {id}: {reason}");
+            let input: C::Input = codec::decode_exact(bytes)
+                .map_err(|e| fail(format!("its input does not decode: {e}")))?;
+            let run = configure(TestRun::new(workflow, id, input).start_at(to_time(now_ms)));
+            let out = block_on(run.run_async()).map_err(|e| fail(e.to_string()))?;
+            let elapsed = millis(out.elapsed());
+            let bytes = encode_output(&out.output).map_err(fail)?;
+            Ok((Ok(bytes), elapsed))
+        };
+        self.config
+            .children
+            .insert(C::NAME.to_string(), Box::new(handler));
+        self
+    }
+
+    /// [`TestRun::with_workflow_configured`] with nothing added: for children that call no
+    /// activity and wait for no signal.
+    pub fn with_workflow<C: Workflow>(self, workflow: C) -> Self {
+        self.with_workflow_configured(workflow, |run| run)
+    }
+
+    /// Answers the calls of child workflow `C` with `answer`, at once: from the child's
+    /// input, its output or a [`ChildError`] (for tests of how the parent handles a child
+    /// that was cancelled, parked, or could not start).
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::TestRun;
+    /// #[workflow]
+    /// async fn ship(_ctx: WorkflowCtx, item: String) -> Result<String, WorkflowError> {
+    ///     Ok(item)
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn order(ctx: WorkflowCtx, item: String) -> String {
+    ///     match ctx.child(ship, item).await {
+    ///         Ok(Ok(parcel)) => parcel,
+    ///         Ok(Err(e)) => format!("failed: {e}"),
+    ///         Err(e) => format!("no output: {e}"),
+    ///     }
+    /// }
+    ///
+    /// let run = TestRun::new(order, "o-1", "tea".into())
+    ///     .on_child(ship, |item| Err(ChildError::Cancelled { id: format!("{item}-run") }))
+    ///     .run()?;
+    /// assert_eq!(run.output, "no output: child run \"tea-run\" was cancelled");
+    /// # Ok::<(), workflow_rt::testing::TestError>(())
+    /// ```
+    pub fn on_child<C, F>(mut self, _workflow: C, mut answer: F) -> Self
+    where
+        C: Workflow,
+        F: FnMut(C::Input) -> Result<C::Output, ChildError> + 'static,
+    {
+        let handler = move |_id: &str, bytes: &[u8], _now_ms: u64| {
+            let input: C::Input = codec::decode_exact(bytes)
+                .map_err(|e| format!("its input does not decode: {e}"))?;
+            let out = match answer(input) {
+                Ok(output) => Ok(encode_output(&output)?),
+                Err(e) => Err(e),
+            };
+            Ok((out, 0))
+        };
+        self.config
+            .children
+            .insert(C::NAME.to_string(), Box::new(handler));
+        self
+    }
+
     /// Sends signal `name` with `payload` before the run starts: the workflow receives it at its
     /// first wait for `name` (signals are buffered, as in the runtime). Signals of one name are
     /// received in the order they were sent. The signal is a typed [`Signal<T>`](crate::Signal),
@@ -969,6 +1172,9 @@ impl<W: Workflow> TestRun<W> {
         let start = millis(time.duration_since(UNIX_EPOCH).unwrap_or_default());
         for s in &mut c.signals {
             s.at_ms = start.saturating_add(s.at_ms.saturating_sub(c.start_ms));
+        }
+        if let Some((at, _)) = &mut c.cancel {
+            *at = start.saturating_add(at.saturating_sub(c.start_ms));
         }
         c.start_ms = start;
         self
@@ -1232,6 +1438,7 @@ impl<W: Workflow> TestRun<W> {
             waits: HashMap::new(),
             calls: Vec::new(),
             delivered: Vec::new(),
+            cancelled_at: None,
         };
         let started_at = to_time(driver.now_ms);
         let id = driver.config.id.clone();
@@ -1295,6 +1502,9 @@ impl<W: Workflow> TestRun<W> {
             let (Some(st), Some(cx)) = (state.as_mut(), ctx.as_ref()) else {
                 return Err(driver.snapshot_error(step, "no state to resume".into()));
             };
+            if let Some(at) = driver.cancelled_at {
+                cx.cancel_requested(at);
+            }
             let woken_by = wake.take();
             let limit = driver.config.max_snapshot_bytes;
             match step::run::<W>(st, cx, woken_by, driver.now_ms, u64::from(step), limit) {
@@ -1340,6 +1550,7 @@ impl<W: Workflow> TestRun<W> {
                         snapshots,
                         started_at,
                         finished_at: to_time(driver.now_ms),
+                        cancel_requested_at: driver.cancelled_at.map(to_time),
                     });
                 }
                 Ok(Stepped {
@@ -1373,6 +1584,8 @@ struct Driver {
     waits: HashMap<String, usize>,
     calls: Vec<ActivityCallRecord>,
     delivered: Vec<DeliveredSignal>,
+    /// When the run was asked to cancel, once it was.
+    cancelled_at: Option<u64>,
 }
 
 /// A leaf of the tree being waited on, with what the driver knows of it.
@@ -1381,6 +1594,8 @@ struct Leaf<'p> {
     position: usize,
     /// For an activity: its index in `Driver::calls`, and when it completes.
     call: Option<(usize, u64)>,
+    /// For a child call: its answer, and when it comes.
+    child: Option<(Result<Vec<u8>, ChildError>, u64)>,
     result: Option<Resolution>,
     /// For a signal: the signal it took from the buffer (put back if its branch loses).
     taken: Option<QueuedSignal>,
@@ -1406,6 +1621,7 @@ impl<'p> Leaves<'p> {
                 node,
                 position,
                 call: None,
+                child: None,
                 result: None,
                 taken: None,
                 cancelled: false,
@@ -1558,6 +1774,16 @@ impl Driver {
             {
                 leaf.call = Some(self.start_activity(*seq, name, input, options).await?);
             }
+            if let Pending::Child {
+                seq,
+                name,
+                id,
+                input,
+                ..
+            } = leaf.node
+            {
+                leaf.child = Some(self.start_child(*seq, name, id, input)?);
+            }
         }
         self.answer_signal_waits(&leaves)?;
         loop {
@@ -1584,6 +1810,27 @@ impl Driver {
                     next = Some(candidate);
                 }
             }
+            // A cancel request, if it comes first, interrupts what the tree waits on; the end
+            // of its grace period, if nothing comes before, stops the run.
+            if let (None, Some((at, _))) = (self.cancelled_at, self.config.cancel) {
+                let at = at.max(self.now_ms);
+                if next.is_none_or(|n| at <= n.0) {
+                    self.now_ms = at;
+                    self.cancelled_at = Some(at);
+                    interrupt(&mut leaves);
+                    continue;
+                }
+            }
+            if let (Some(since), Some((_, grace))) = (self.cancelled_at, self.config.cancel) {
+                let at = since.saturating_add(grace).max(self.now_ms);
+                if next.is_none_or(|n| at < n.0) {
+                    return Err(TestError::Terminated {
+                        id: self.config.id.clone(),
+                        step,
+                        at: to_time(at),
+                    });
+                }
+            }
             let Some((at, _, i, signal)) = next else {
                 let waiting_for = leaves
                     .leaves
@@ -1605,6 +1852,10 @@ impl Driver {
                 (Pending::Activity { .. }, Some((call, _)), _) => {
                     Resolution::Activity(self.calls[call].result.clone())
                 }
+                (Pending::Child { .. }, ..) => match &leaf.child {
+                    Some((answer, _)) => Resolution::Child(answer.clone()),
+                    None => Resolution::Timer,
+                },
                 (Pending::Signal { .. }, _, Some(b)) => {
                     let taken = self.buffered.remove(b);
                     let resolution = Resolution::Signal {
@@ -1699,6 +1950,29 @@ impl Driver {
         Ok(())
     }
 
+    /// The answer to child call `seq` (`name` run `id` with `input`), and when it comes.
+    fn start_child(
+        &mut self,
+        seq: u64,
+        name: &str,
+        id: &str,
+        input: &[u8],
+    ) -> Result<(Result<Vec<u8>, ChildError>, u64), TestError> {
+        let Some(handler) = self.config.children.get_mut(name) else {
+            return Err(TestError::NoChildHandler {
+                name: name.to_string(),
+                seq,
+            });
+        };
+        let (answer, took) =
+            handler(id, input, self.now_ms).map_err(|reason| TestError::ChildRun {
+                name: name.to_string(),
+                id: id.to_string(),
+                reason,
+            })?;
+        Ok((answer, self.now_ms.saturating_add(took)))
+    }
+
     async fn start_activity(
         &mut self,
         seq: u64,
@@ -1729,7 +2003,14 @@ impl Driver {
                         seq,
                     });
                 };
-                let ctx = ActivityCtx::new(self.config.id.clone(), seq, 1, None, None);
+                let ctx = ActivityCtx::new(
+                    self.config.id.clone(),
+                    seq,
+                    1,
+                    None,
+                    None,
+                    Default::default(),
+                );
                 let call_error = |reason: String| TestError::ActivityCall {
                     name: name.to_string(),
                     seq,
@@ -1769,8 +2050,35 @@ impl Driver {
                 let i = self.buffered.iter().position(|s| s.name == *name)?;
                 Some((self.buffered[i].at_ms, Some(i)))
             }
+            Pending::Child { .. } => leaf.child.as_ref().map(|(_, at)| (*at, None)),
             Pending::Join(_) | Pending::Select(_) => None,
         }
+    }
+}
+
+/// What a cancel request does to the leaves a tree still waits on: activity calls answer
+/// `Cancelled`, timers fire, child calls answer that the child was cancelled (or abandoned);
+/// signal waits go on.
+fn interrupt(leaves: &mut Leaves<'_>) {
+    for leaf in &mut leaves.leaves {
+        if leaf.result.is_some() || leaf.cancelled {
+            continue;
+        }
+        leaf.result = match leaf.node {
+            Pending::Activity { name, .. } => Some(Resolution::Activity(Err(ActivityError::new(
+                ActivityErrorKind::Cancelled,
+                format!("the run was cancelled while it waited for activity {name}"),
+            )))),
+            Pending::Timer { .. } => Some(Resolution::Timer),
+            Pending::Child { id, close, .. } => Some(Resolution::Child(Err(
+                if *close == crate::ParentClose::Abandon {
+                    ChildError::Abandoned { id: id.clone() }
+                } else {
+                    ChildError::Cancelled { id: id.clone() }
+                },
+            ))),
+            Pending::Signal { .. } | Pending::Join(_) | Pending::Select(_) => None,
+        };
     }
 }
 
@@ -1779,6 +2087,7 @@ fn describe(node: &Pending) -> String {
         Pending::Signal { seq, name } => format!("signal `{name}` (seq {seq})"),
         Pending::Activity { seq, name, .. } => format!("activity `{name}` (seq {seq})"),
         Pending::Timer { seq, fire_at } => format!("timer (seq {seq}) firing at {fire_at} ms"),
+        Pending::Child { seq, name, id, .. } => format!("child `{name}` {id} (seq {seq})"),
         Pending::Select(v) if v.is_empty() => "an empty select, which never resolves".into(),
         other => other.kind().into(),
     }

@@ -291,6 +291,7 @@ fn matches(p: &Pending, kind: &str, desc: &CommandDesc) -> bool {
         (_, CommandDesc::Unknown) => true,
         (Pending::Activity { name, .. }, CommandDesc::Activity(n)) => name == n,
         (Pending::Timer { .. }, CommandDesc::Timer) => true,
+        (Pending::Child { name, .. }, CommandDesc::Child(n)) => name == n,
         (Pending::Signal { name, .. }, CommandDesc::Signal(n)) => n.is_none_or(|n| n == name),
         (Pending::Join(ps), CommandDesc::Join(ds))
         | (Pending::Select(ps), CommandDesc::Select(ds)) => {
@@ -328,6 +329,7 @@ impl fmt::Display for CommandDesc {
         match self {
             CommandDesc::Activity(n) => write!(f, "activity {n}"),
             CommandDesc::Timer => f.write_str("timer"),
+            CommandDesc::Child(n) => write!(f, "child {n}"),
             CommandDesc::Signal(Some(n)) => write!(f, "signal {n}"),
             CommandDesc::Signal(None) => f.write_str("signal"),
             CommandDesc::Join(v) => list(f, "join(", v),

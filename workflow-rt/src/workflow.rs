@@ -124,6 +124,8 @@ pub enum CommandDesc {
     Select(&'static [CommandDesc]),
     /// Any number of this one command (a `join` or `select` over a `Vec`).
     Many(&'static CommandDesc),
+    /// A child run of the workflow of this name ([`crate::Workflow::NAME`]).
+    Child(&'static str),
     /// Not known from the source (an operation built elsewhere and awaited here): any
     /// commands match.
     Unknown,
@@ -217,7 +219,8 @@ pub struct AwaitDesc {
     /// [`CommandDesc::Select`] of their operations' descriptions (an operation built before the
     /// await is [`CommandDesc::Unknown`]); a join or a select over a `Vec` built elsewhere is
     /// [`CommandDesc::Many`] of [`CommandDesc::Unknown`]. An activity held in a variable is
-    /// [`CommandDesc::Unknown`].
+    /// [`CommandDesc::Unknown`]. `ctx.child(w, ..)` is a [`CommandDesc::Child`] of
+    /// `<w as Workflow>::NAME`, and `ctx.cancellation()` a [`CommandDesc::Timer`].
     pub waits_for: CommandDesc,
 }
 

@@ -584,8 +584,9 @@ impl<'a> Normalizer<'a> {
             aw,
             format!(
                 "only durable operations can be awaited in a workflow: `{ctx}.activity(..)`, `{ctx}.sleep(..)`, \
-                 `{ctx}.signal::<T>(..)`, `{ctx}.join(..)`, `{ctx}.select(..)`; any other future is not persisted and \
-                 would be lost in a crash. Put other async code in an #[activity] and await `{ctx}.activity(..)`"
+                 `{ctx}.signal::<T>(..)`, `{ctx}.child(..)`, `{ctx}.cancellation()`, `{ctx}.join(..)`, `{ctx}.select(..)`; \
+                 any other future is not persisted and would be lost in a crash. Put other async code in an \
+                 #[activity] and await `{ctx}.activity(..)`"
             ),
         );
     }

@@ -3,7 +3,8 @@
 //!
 //! A durable operation is a method chain rooted at the context parameter:
 //! `ctx.activity(path, input)[.retry(..)|.start_to_close(..)|...]`, `ctx.sleep(d)`,
-//! `ctx.signal::<T>(name)[.timeout(d)]` / `ctx.signal(SIG)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`.
+//! `ctx.signal::<T>(name)[.timeout(d)]` / `ctx.signal(SIG)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`,
+//! `ctx.child(path, input)[.id(..)|.parent_close(..)]`, `ctx.cancellation()`.
 
 use std::collections::BTreeSet;
 
@@ -19,6 +20,8 @@ pub enum OpKind {
     SignalTimeout,
     Join,
     Select,
+    Child,
+    Cancellation,
 }
 
 impl OpKind {
@@ -30,6 +33,8 @@ impl OpKind {
             OpKind::SignalTimeout => "signal+timeout",
             OpKind::Join => "join",
             OpKind::Select => "select",
+            OpKind::Child => "child",
+            OpKind::Cancellation => "cancellation",
         }
     }
 }
@@ -86,6 +91,11 @@ pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
         "signal" if rest.len() == 1 && rest[0] == "timeout" => Some(OpKind::SignalTimeout),
         "join" if rest.is_empty() => Some(OpKind::Join),
         "select" if rest.is_empty() => Some(OpKind::Select),
+        "child" => rest
+            .iter()
+            .all(|m| matches!(m.as_str(), "id" | "parent_close"))
+            .then_some(OpKind::Child),
+        "cancellation" if rest.is_empty() => Some(OpKind::Cancellation),
         _ => None,
     }
 }
@@ -103,7 +113,14 @@ pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> 
             };
             quote!(::core::result::Result<#krate::ActivityOk<#path>, #krate::ActivityError>)
         }
-        OpKind::Sleep => quote!(()),
+        OpKind::Sleep | OpKind::Cancellation => quote!(()),
+        OpKind::Child => {
+            let path = match first.args.first()? {
+                Expr::Path(p) if p.qself.is_none() => &p.path,
+                _ => return None,
+            };
+            quote!(::core::result::Result<<#path as #krate::Workflow>::Output, #krate::ChildError>)
+        }
         OpKind::Signal | OpKind::SignalTimeout => {
             let t = turbofish_type(first)?;
             if kind == OpKind::Signal {
@@ -310,8 +327,10 @@ pub fn bound_names(func: &syn::ItemFn) -> BTreeSet<String> {
 pub enum Waits {
     /// `ctx.activity(path, ..)`, with any of its options.
     Activity(syn::Path),
-    /// `ctx.sleep(..)`.
+    /// `ctx.sleep(..)`, and `ctx.cancellation()` (a timer that only a cancellation ends).
     Timer,
+    /// `ctx.child(path, ..)`, with any of its options.
+    Child(syn::Path),
     /// `ctx.signal(..)`: its name, if the source gives it.
     Signal(Option<SignalName>),
     /// `ctx.join((..))` / `ctx.join(vec![..])`, and
@@ -382,7 +401,15 @@ pub fn waits_for(e: &Expr, ctx: &syn::Ident, is_local: &dyn Fn(&syn::Ident) -> b
             }
             _ => Waits::Unknown,
         },
-        OpKind::Sleep => Waits::Timer,
+        OpKind::Sleep | OpKind::Cancellation => Waits::Timer,
+        OpKind::Child => match arg {
+            Some(Expr::Path(p))
+                if p.qself.is_none() && !p.path.get_ident().is_some_and(is_local) =>
+            {
+                Waits::Child(p.path.clone())
+            }
+            _ => Waits::Unknown,
+        },
         OpKind::Signal => signal(),
         OpKind::SignalTimeout => Waits::Select(vec![signal(), Waits::Timer]),
         OpKind::Join | OpKind::Select => {
@@ -423,6 +450,11 @@ impl Waits {
                 quote!(#desc::Activity(#name))
             }
             Waits::Timer => quote!(#desc::Timer),
+            Waits::Child(p) => {
+                let at = syn::spanned::Spanned::span(p);
+                let name = quote::quote_spanned!(at=> <#p as #krate::Workflow>::NAME);
+                quote!(#desc::Child(#name))
+            }
             Waits::Signal(None) => quote!(#desc::Signal(::core::option::Option::None)),
             Waits::Signal(Some(SignalName::Literal(s))) => {
                 quote!(#desc::Signal(::core::option::Option::Some(#s)))
@@ -467,6 +499,7 @@ impl std::fmt::Display for Waits {
                 write!(f, "Activity({})", quote!(#p).to_string().replace(' ', ""))
             }
             Waits::Timer => f.write_str("Timer"),
+            Waits::Child(p) => write!(f, "Child({})", quote!(#p).to_string().replace(' ', "")),
             Waits::Signal(None) => f.write_str("Signal(?)"),
             Waits::Signal(Some(SignalName::Literal(s))) => write!(f, "Signal({:?})", s.value()),
             Waits::Signal(Some(SignalName::Const(e))) => {

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -44,6 +44,9 @@ pub(crate) struct Held {
 pub(crate) struct Beat {
     details: Mutex<Option<Vec<u8>>>,
     last_ms: AtomicU64,
+    /// Set when the call is cancelled while the attempt runs: the attempt sees it through
+    /// [`ActivityCtx::is_cancelled`].
+    cancelled: Arc<AtomicBool>,
 }
 
 impl Beat {
@@ -51,6 +54,7 @@ impl Beat {
         Beat {
             details: Mutex::new(None),
             last_ms: AtomicU64::new(now_ms),
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -266,6 +270,7 @@ impl Inner {
             task.attempt,
             task.heartbeat_details.clone(),
             Some(sink),
+            beat.cancelled.clone(),
         );
         // Decoding the input runs the user's `Deserialize` now, outside the body's guard.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -492,6 +497,22 @@ impl Inner {
         if !a.backlog.is_empty() {
             a.backlog.retain(|t| !hit(&(t.workflow_id.clone(), t.seq)));
             self.gauges.backlog(a.backlog.len());
+        }
+    }
+
+    /// Tells the running attempts of calls `seqs` of workflow `id` that their calls were
+    /// cancelled ([`ActivityCtx::is_cancelled`]); they run on until they end (their results
+    /// go nowhere) or their workflow does.
+    pub(crate) fn tell_cancelled(&self, id: &str, seqs: &[u64]) {
+        let a = lock(&self.attempts);
+        for seq in seqs {
+            if let Some(beat) = a
+                .held
+                .get(&(id.to_string(), *seq))
+                .and_then(|h| h.beat.as_ref())
+            {
+                beat.cancelled.store(true, Ordering::Release);
+            }
         }
     }
 

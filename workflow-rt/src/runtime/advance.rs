@@ -113,6 +113,56 @@ impl Inner {
                     resolve(p, &fresh, inbox.as_deref().unwrap_or(&[]), self.owner())
                 });
             }
+            // A cancel request (or the end of its grace period) comes before anything else.
+            if let Some(ib) = inbox.as_deref()
+                && let Some(cancel) = self.cancel_step(id, &c, ib, &fresh)
+            {
+                let cancelled = cancel.commit.cancelled.clone();
+                match self.store.commit_step(cancel.commit).await {
+                    Ok(version) => {
+                        let Some(ctx) = cancel.ctx else {
+                            telemetry::run_finished(
+                                c.workflow.name(),
+                                id,
+                                WorkflowStatus::Cancelled,
+                                None,
+                            );
+                            self.abort_attempts(id, None);
+                            self.notify_watchers(id);
+                            return Ok(false);
+                        };
+                        c.version = version;
+                        Self::cancelled(&mut c, id, ctx);
+                        // The attempts of interrupted calls are told (their results are
+                        // answered already); the grace timer is new.
+                        self.tell_cancelled(id, &cancelled);
+                        self.timer_wakeup.notify_one();
+                        fresh.retain(|f| !cancelled.contains(&f.seq));
+                        inbox = None;
+                        dirty = true;
+                        self.keep(cached, c);
+                        continue;
+                    }
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {
+                        // Changed meanwhile: look again from the store.
+                        conflicts += 1;
+                        if conflicts > 16 {
+                            self.keep_fresh(id, fresh).await;
+                            return Err(StoreError::Conflict {
+                                workflow_id: id.to_string(),
+                                expected: c.version,
+                            });
+                        }
+                        inbox = None;
+                        dirty = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        self.keep_fresh(id, fresh).await;
+                        return Err(e);
+                    }
+                }
+            }
             if resolved.is_none() && c.pending.is_some() {
                 if !fresh.is_empty() && !kept_fresh {
                     // Part of a join: store the results and look once more, in case what
@@ -156,7 +206,7 @@ impl Inner {
                 .as_mut()
                 .map(|r| std::mem::take(&mut r.timers))
                 .unwrap_or_default();
-            let (mut after, commit) = {
+            let (mut after, mut commit) = {
                 // The workflow's code runs in the step's span.
                 let _in = trace.span.enter();
                 self.step(id, &mut c, resolved, inbox.as_deref())
@@ -215,6 +265,21 @@ impl Inner {
                         continue;
                     }
                 }
+            }
+            // Child runs the new wait calls are started before the step commits (by their
+            // deterministic ids, so at most once whatever happens to this commit).
+            if let After::Suspended { pending, .. } = &after
+                && pending
+                    .leaves()
+                    .iter()
+                    .any(|l| matches!(l, Pending::Child { .. }))
+                && let Err(e) = self
+                    .start_children(id, c.pending.as_ref(), pending, &mut commit)
+                    .await
+            {
+                trace.end(c.workflow.keys(), StepEnd::Error);
+                self.keep_fresh(id, fresh).await;
+                return Err(e);
             }
             let consumed = commit.consumed_events.clone();
             let cancelled = commit.cancelled.clone();
@@ -398,7 +463,8 @@ impl Inner {
                 Ok(p) => Some(p),
                 Err(e) => {
                     let reason = format!("the stored wait does not decode: {e}");
-                    self.park(&rec.name, id, rec.version, reason).await?;
+                    self.park(&rec.name, id, rec.version, reason, rec.parent.as_ref())
+                        .await?;
                     return Ok(None);
                 }
             },
@@ -407,7 +473,8 @@ impl Inner {
         let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {
             Ok(ready) => ready,
             Err(reason) => {
-                self.park(&rec.name, id, rec.version, reason).await?;
+                self.park(&rec.name, id, rec.version, reason, rec.parent.as_ref())
+                    .await?;
                 return Ok(None);
             }
         };
@@ -441,6 +508,7 @@ impl Inner {
                         // What it waits on may have arrived already.
                         keep_ready: true,
                         history: vec![entry.clone()],
+                        deliver: Vec::new(),
                     };
                     match self.store.commit_step(commit).await {
                         Ok(v) => {
@@ -465,6 +533,7 @@ impl Inner {
             pending,
             seen_upto: 0,
             migrated,
+            parent: rec.parent,
         })))
     }
 
@@ -485,6 +554,7 @@ impl Inner {
                     id,
                     c.version,
                     format!("its inbox does not decode: {reason}"),
+                    c.parent.as_ref(),
                 )
                 .await?;
                 return Ok(None);
@@ -505,7 +575,8 @@ impl Inner {
         resolved: Option<Resolved>,
         inbox: Option<&[Event]>,
     ) -> (After, StepCommit) {
-        let (wake, woke_at, woken_by, mut consumed, completed, cancelled) = match resolved {
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled, dropped) = match resolved
+        {
             Some(r) => (
                 Some(r.resolution),
                 r.woke_at,
@@ -513,6 +584,7 @@ impl Inner {
                 r.consumed_events,
                 r.completed_tasks,
                 r.cancelled,
+                r.dropped_children,
             ),
             None => (
                 None,
@@ -521,18 +593,27 @@ impl Inner {
                 Vec::new(),
                 Vec::new(),
                 Vec::new(),
+                Vec::new(),
             ),
         };
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
-        // branch) are dropped with this step.
+        // branch) are dropped with this step. Not those of commands this step is about to
+        // issue again (their sequence numbers are not allocated yet): the end of a child run
+        // that an earlier attempt at this step started, before its commit failed.
+        let next_seq = c.ctx.state().seq;
         if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
             let leaves = p.leaves();
             for e in inbox {
                 let seq = match e.kind {
-                    EventKind::ActivityCompleted { seq, .. } | EventKind::TimerFired { seq } => seq,
-                    EventKind::Signal { .. } => continue,
+                    EventKind::ActivityCompleted { seq, .. }
+                    | EventKind::TimerFired { seq }
+                    | EventKind::ChildFinished { seq, .. } => seq,
+                    EventKind::Signal { .. } | EventKind::CancelRequested { .. } => continue,
                 };
-                if !leaves.iter().any(|l| l.seq() == Some(seq)) && !consumed.contains(&e.id) {
+                if seq < next_seq
+                    && !leaves.iter().any(|l| l.seq() == Some(seq))
+                    && !consumed.contains(&e.id)
+                {
                     consumed.push(e.id);
                 }
             }
@@ -560,6 +641,14 @@ impl Inner {
             seen_events_upto: c.seen_upto,
             keep_ready: false,
             history: Vec::new(),
+            // The children of the branches a `select` dropped get what their policies say.
+            deliver: super::compose::close_children(
+                dropped
+                    .iter()
+                    .map(|(child, close)| (child.as_str(), *close)),
+                &format!("its parent {id} stopped waiting for it"),
+                self.config.cancel_grace_ms,
+            ),
         };
         let stepped = stepped.and_then(|s| match s.outcome {
             Outcome::Suspended(pending) => match postcard::to_extend(&pending, Vec::new()) {
@@ -598,11 +687,21 @@ impl Inner {
                 }
             }
             Ok((snapshot, Err((output, failed)))) => {
-                let (status, kind) = if failed {
+                // A run that fails after it was asked to cancel ends as cancelled (its code
+                // gave up, as asked); one that returns its output anyway has completed.
+                let (status, kind) = if failed && c.ctx.is_cancelled() {
+                    (WorkflowStatus::Cancelled, HistoryKind::Cancelled)
+                } else if failed {
                     (WorkflowStatus::Failed, HistoryKind::Failed)
                 } else {
                     (WorkflowStatus::Completed, HistoryKind::Completed)
                 };
+                commit.deliver.extend(self.ended_deliveries(
+                    id,
+                    c.parent.as_ref(),
+                    status,
+                    &output,
+                ));
                 commit.history = vec![HistoryEntry::new(
                     now,
                     kind,
@@ -622,6 +721,16 @@ impl Inner {
                 commit.completed_tasks.clear();
                 commit.cancelled.clear();
                 let reason = failure.to_string();
+                commit.deliver = super::compose::tell_parent(
+                    c.parent.as_ref(),
+                    id,
+                    Err(crate::ChildError::Parked {
+                        id: id.to_string(),
+                        reason: reason.clone(),
+                    }),
+                )
+                .into_iter()
+                .collect();
                 commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
                 commit.outcome = StepOutcome::Parked { reason };
                 match failure.bad_signal() {
@@ -678,7 +787,10 @@ impl Inner {
                     seq: *seq,
                     fire_at_ms: *fire_at,
                 }),
-                Pending::Signal { .. } | Pending::Join(_) | Pending::Select(_) => {}
+                Pending::Signal { .. }
+                | Pending::Child { .. }
+                | Pending::Join(_)
+                | Pending::Select(_) => {}
             }
         }
         (tasks, timers)
@@ -719,6 +831,7 @@ pub(crate) fn describe_into(out: &mut String, p: &Pending) {
         Pending::Activity { seq, name, .. } => write!(out, "activity {name}#{seq}"),
         Pending::Timer { seq, fire_at } => write!(out, "timer#{seq} at {fire_at}"),
         Pending::Signal { seq, name } => write!(out, "signal {name}#{seq}"),
+        Pending::Child { seq, name, id, .. } => write!(out, "child {name}#{seq} ({id})"),
         Pending::Join(v) | Pending::Select(v) => {
             out.push_str(if matches!(p, Pending::Join(_)) {
                 "join("

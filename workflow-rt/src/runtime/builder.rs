@@ -70,6 +70,9 @@ impl Default for Limits {
     }
 }
 
+/// The default grace period of a cancellation ([`Builder::cancel_grace`]).
+pub(crate) const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(300);
+
 /// Configures and starts a [`Runtime`]: `Runtime::builder(store).workflow(..)...build()`.
 ///
 /// ```
@@ -117,6 +120,7 @@ pub struct Builder {
     max_concurrent_steps: usize,
     lease: Duration,
     drain_timeout: Duration,
+    cancel_grace: Duration,
     poll_interval: Duration,
     cache_capacity: usize,
     restore_every_step: bool,
@@ -155,6 +159,7 @@ impl Builder {
             max_concurrent_steps: 512,
             lease: Duration::from_secs(4),
             drain_timeout: Duration::from_secs(30),
+            cancel_grace: DEFAULT_CANCEL_GRACE,
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
             restore_every_step: false,
@@ -310,6 +315,15 @@ impl Builder {
         self
     }
 
+    /// How long a run asked to cancel may go on (to compensate) before it is stopped outright
+    /// (default 5 minutes), for the cancellations this runtime asks for: by
+    /// [`Runtime::cancel`](super::Runtime::cancel) and its client, and of child runs whose
+    /// parent stopped waiting for them ([`ParentClose::RequestCancel`](crate::ParentClose)).
+    pub fn cancel_grace(mut self, d: Duration) -> Self {
+        self.cancel_grace = d;
+        self
+    }
+
     /// How often (in real time) to look at the store for what other runtimes did: ready
     /// workflows, leasable tasks, timers (default 250 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
@@ -435,6 +449,7 @@ impl Builder {
             restore_every_step: self.restore_every_step,
             limits: self.limits,
             drain_timeout: self.drain_timeout,
+            cancel_grace_ms: u64::try_from(self.cancel_grace.as_millis()).unwrap_or(u64::MAX),
         };
         let inner = Arc::new(Inner::new(
             store, self.clock, workflows, activities, config, seed,

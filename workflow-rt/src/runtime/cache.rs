@@ -8,7 +8,7 @@ use super::engine::{Inner, lock};
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::Pending;
-use crate::store::HistoryEntry;
+use crate::store::{HistoryEntry, ParentLink};
 
 /// A running workflow as its last step left it, decoded.
 pub(crate) struct Cached {
@@ -23,6 +23,8 @@ pub(crate) struct Cached {
     /// A migration of a run that had not taken its first step: recorded in the history by the
     /// commit of that step, which writes the migrated snapshot.
     pub(super) migrated: Option<HistoryEntry>,
+    /// The parent of a child run: told when the run ends.
+    pub(super) parent: Option<ParentLink>,
 }
 
 /// Decoded states by workflow id, at most `capacity` of them (none when it is 0): a state is
@@ -109,6 +111,7 @@ impl Inner {
         state: ErasedState,
         ctx: CtxState,
         version: u64,
+        parent: Option<ParentLink>,
     ) {
         let cached = Box::new(Cached {
             workflow,
@@ -119,6 +122,7 @@ impl Inner {
             pending: None,
             seen_upto: 0,
             migrated: None,
+            parent,
         });
         // The run's first step may have run already, from the store: a driver woken by the
         // store's notice of the new run (before this) steps it and keeps a newer state, which
@@ -210,6 +214,17 @@ mod tests {
         fn output_json(&self, _: &[u8]) -> Result<serde_json::Value, String> {
             Err("none".into())
         }
+        fn encode_state(&self, _: &ErasedState, _: u64, _: CtxState) -> Result<Vec<u8>, String> {
+            Err("none".into())
+        }
+        fn first_run(
+            &self,
+            _: &str,
+            _: &[u8],
+            _: u64,
+        ) -> Result<(Vec<u8>, ErasedState, CtxState), String> {
+            Err("none".into())
+        }
     }
 
     fn entry(version: u64) -> Box<Cached> {
@@ -222,6 +237,7 @@ mod tests {
             pending: None,
             seen_upto: 0,
             migrated: None,
+            parent: None,
         })
     }
 

@@ -20,8 +20,8 @@ use crate::durable::Pending;
 use crate::machine::Snapshot;
 use crate::signal::IntoSignal;
 use crate::store::{
-    ActivityTask, HistoryEntry, HistoryKind, NewWorkflow, RunPage, RunQuery, StepCommit,
-    StepOutcome, Store, StoreError, WorkflowStatus,
+    ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewWorkflow, RunPage, RunQuery,
+    StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -58,6 +58,8 @@ pub struct Client {
     workflows: Arc<Registry>,
     activities: Arc<Activities>,
     limits: Limits,
+    /// The grace period of the cancellations this client asks for.
+    cancel_grace: Duration,
     /// The runtime this client was taken from: told of what the client changed, so that it
     /// acts at once rather than at its next poll.
     local: Option<Weak<Inner>>,
@@ -81,6 +83,7 @@ impl Client {
             workflows: Arc::new(Registry::default()),
             activities: Arc::default(),
             limits: Limits::default(),
+            cancel_grace: super::builder::DEFAULT_CANCEL_GRACE,
             local: None,
         }
     }
@@ -92,6 +95,7 @@ impl Client {
             workflows: inner.workflows.clone(),
             activities: inner.activities.clone(),
             limits: inner.config.limits,
+            cancel_grace: Duration::from_millis(inner.config.cancel_grace_ms),
             local: Some(Arc::downgrade(inner)),
         }
     }
@@ -126,6 +130,13 @@ impl Client {
     /// The limits a signal's payload is checked against (the defaults of [`Limits`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How long a run this client asks to cancel may go on before it is stopped outright
+    /// (default 5 minutes; see [`Client::cancel`]).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 
@@ -210,6 +221,7 @@ impl Client {
             snapshot,
             now_ms: now,
             history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
+            parent: None,
         };
         // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
         for _ in 0..2 {
@@ -364,6 +376,18 @@ impl Client {
                     seq: *seq,
                     name: name.clone(),
                 }),
+                Pending::Child {
+                    seq,
+                    name,
+                    id,
+                    close,
+                    ..
+                } => Some(PendingCommand::Child {
+                    seq: *seq,
+                    name: name.clone(),
+                    id: id.clone(),
+                    close: *close,
+                }),
                 Pending::Join(_) | Pending::Select(_) => None,
             })
             .collect()
@@ -479,31 +503,151 @@ impl Client {
         Ok(())
     }
 
-    /// Cancels run `id`: it stops where it is (its activities in flight are abandoned, its
-    /// timers dropped) and its result becomes [`RuntimeError::Cancelled`]. A finished run is
-    /// [`RuntimeError::Finished`].
+    /// Asks run `id` to cancel, with the client's grace period ([`Client::cancel_grace`]):
+    /// the run's code is told at its next step. The await it is suspended at is interrupted
+    /// (an activity call returns an error of kind
+    /// [`Cancelled`](crate::ActivityErrorKind::Cancelled), and the attempt running it sees
+    /// [`ActivityCtx::is_cancelled`](crate::ActivityCtx::is_cancelled); a timer ends now; a
+    /// child call passes the request on, or stops the child, by its
+    /// [`ParentClose`](crate::ParentClose) policy), [`WorkflowCtx::is_cancelled`](crate::WorkflowCtx::is_cancelled)
+    /// turns true, and the code may await compensating activities before it returns. A run
+    /// that returns an error after the request ends as cancelled (its result is then
+    /// [`RuntimeError::Cancelled`]); one that returns its output anyway ends as completed. A
+    /// run still going when the grace period is over is stopped outright, as by
+    /// [`Client::terminate`]. A second request changes nothing; a parked run (whose code
+    /// cannot run) is terminated at once; a finished run is [`RuntimeError::Finished`], and
+    /// nothing changes.
     pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
-        let workflow = self
-            .change_status(id, |status| {
-                if status.is_finished() {
-                    Err(RuntimeError::Finished {
-                        id: id.to_string(),
-                        status,
-                    })
-                } else {
-                    Ok((
-                        StepOutcome::Cancelled,
-                        HistoryKind::Cancelled,
-                        "cancelled".to_string(),
-                    ))
-                }
-            })
-            .await?;
-        telemetry::run_finished(&workflow, id, WorkflowStatus::Cancelled, None);
+        self.cancel_with(id, "cancel requested", self.cancel_grace)
+            .await
+    }
+
+    /// [`Client::cancel`], with the reason the history records and a grace period of its own
+    /// (`Duration::ZERO` stops the run outright, as [`Client::terminate`]).
+    pub async fn cancel_with(
+        &self,
+        id: &str,
+        reason: &str,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
+        let rec = self
+            .store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        if rec.status.is_finished() {
+            return Err(RuntimeError::Finished {
+                id: id.to_string(),
+                status: rec.status,
+            });
+        }
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
+            return self.terminate_with(id, reason).await;
+        }
+        let now = self.clock.now_ms();
+        let entry = HistoryEntry::new(
+            now,
+            HistoryKind::CancelRequested,
+            format!("cancel requested: {reason} (grace period {grace_ms} ms)"),
+        );
+        let kind = EventKind::CancelRequested {
+            reason: reason.to_string(),
+            grace_ms,
+        };
+        match self.store.append_event(id, kind, now, entry).await {
+            Ok(_) => {}
+            // Parked or finished meanwhile: a parked run cannot take it (its code does not run).
+            Err(StoreError::Finished {
+                workflow_id,
+                status,
+            }) => {
+                return Err(RuntimeError::Finished {
+                    id: workflow_id,
+                    status,
+                });
+            }
+            Err(e) => return Err(RuntimeError::from_store(id, e)),
+        }
         if let Some(rt) = self.runtime() {
-            rt.abort_attempts(id, None);
+            rt.wake(id, Vec::new());
         }
         Ok(())
+    }
+
+    /// Stops run `id` outright: its code is not told, its activity attempts in flight are
+    /// abandoned, its timers dropped, and its result becomes [`RuntimeError::Cancelled`]. Its
+    /// parent, if it is a child run, is told it was cancelled; its child runs get what their
+    /// [`ParentClose`](crate::ParentClose) policies say. A finished run is
+    /// [`RuntimeError::Finished`], and nothing changes.
+    pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
+        self.terminate_with(id, "terminated").await
+    }
+
+    async fn terminate_with(&self, id: &str, reason: &str) -> Result<(), RuntimeError> {
+        for _ in 0..64 {
+            let rec = self
+                .store
+                .load_workflow(id)
+                .await
+                .map_err(|e| RuntimeError::from_store(id, e))?;
+            if rec.status.is_finished() {
+                return Err(RuntimeError::Finished {
+                    id: id.to_string(),
+                    status: rec.status,
+                });
+            }
+            let pending: Option<Pending> = rec
+                .pending
+                .as_deref()
+                .and_then(|b| postcard::from_bytes(b).ok());
+            let now = self.clock.now_ms();
+            let mut deliver: Vec<Delivery> = super::compose::tell_parent(
+                rec.parent.as_ref(),
+                id,
+                Err(crate::ChildError::Cancelled { id: id.to_string() }),
+            )
+            .into_iter()
+            .collect();
+            let children = super::compose::child_leaves(pending.as_ref());
+            deliver.extend(super::compose::close_children(
+                children.iter().map(|(_, child, close)| (*child, *close)),
+                &format!("its parent {id} was stopped: {reason}"),
+                u64::try_from(self.cancel_grace.as_millis()).unwrap_or(u64::MAX),
+            ));
+            let commit = StepCommit {
+                workflow_id: id.to_string(),
+                expected_version: rec.version,
+                now_ms: now,
+                outcome: StepOutcome::Cancelled,
+                consumed_events: Vec::new(),
+                completed_tasks: Vec::new(),
+                cancelled: Vec::new(),
+                seen_events_upto: 0,
+                keep_ready: false,
+                history: vec![HistoryEntry::new(now, HistoryKind::Terminated, reason)],
+                deliver,
+            };
+            match self.store.commit_step(commit).await {
+                Ok(_) => {
+                    telemetry::run_finished(&rec.name, id, WorkflowStatus::Cancelled, None);
+                    if let Some(rt) = self.runtime() {
+                        rt.forget(id);
+                        rt.notify_watchers(id);
+                        rt.abort_attempts(id, None);
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(RuntimeError::from_store(id, e)),
+            }
+        }
+        Err(RuntimeError::Store(StoreError::Conflict {
+            workflow_id: id.to_string(),
+            expected: 0,
+        }))
     }
 
     /// Puts parked run `id` back to work once the cause is fixed; a run that is not parked is
@@ -587,6 +731,7 @@ impl Client {
                 seen_events_upto: 0,
                 keep_ready: false,
                 history: vec![HistoryEntry::new(now, kind, detail)],
+                deliver: Vec::new(),
             };
             match self.store.commit_step(commit).await {
                 Ok(_) => {

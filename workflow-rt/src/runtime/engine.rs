@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub limits: super::builder::Limits,
     /// How long [`super::Runtime::run_until`] lets running attempts finish.
     pub drain_timeout: Duration,
+    /// The grace period of the cancellations this runtime asks for, in milliseconds.
+    pub cancel_grace_ms: u64,
 }
 
 pub(crate) struct Inner {

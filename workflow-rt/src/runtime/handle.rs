@@ -154,8 +154,13 @@ impl<W: Workflow> Handle<W> {
         self.rt.state(&self.id).await
     }
 
-    /// Cancels it (see [`Runtime::cancel`]).
+    /// Asks it to cancel (see [`Runtime::cancel`]).
     pub async fn cancel(&self) -> Result<(), RuntimeError> {
         self.rt.cancel(&self.id).await
+    }
+
+    /// Stops it outright (see [`Runtime::terminate`]).
+    pub async fn terminate(&self) -> Result<(), RuntimeError> {
+        self.rt.terminate(&self.id).await
     }
 }

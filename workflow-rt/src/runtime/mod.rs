@@ -26,6 +26,7 @@ mod advance;
 mod builder;
 mod cache;
 mod client;
+mod compose;
 mod drivers;
 mod engine;
 mod error;
@@ -43,6 +44,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
 pub use client::{Client, IdReuse};
 pub use error::RuntimeError;
@@ -248,6 +250,17 @@ pub enum PendingCommand {
         /// The signal's name.
         name: String,
     },
+    /// A wait for a child run's end.
+    Child {
+        /// The call's sequence number in its run.
+        seq: u64,
+        /// The child's workflow.
+        name: String,
+        /// The child run's id.
+        id: String,
+        /// What happens to the child if this run stops waiting for it.
+        close: crate::ParentClose,
+    },
 }
 
 impl Runtime {
@@ -322,7 +335,7 @@ impl Runtime {
             self.client().create::<W>(id.clone(), input, reuse).await?
         {
             self.inner
-                .prime(&id, registered, Box::new(state), ctx, version);
+                .prime(&id, registered, Box::new(state), ctx, version, None);
             self.inner.wake(&id, Vec::new());
         }
         Ok(Handle::new(self.clone(), id))
@@ -403,11 +416,19 @@ impl Runtime {
         self.client().history(id).await
     }
 
-    /// Cancels workflow `id`: it stops where it is (its activities in flight are abandoned and
-    /// its timers dropped) and its result becomes [`RuntimeError::Cancelled`].
+    /// Asks workflow `id` to cancel: its code is told, may compensate, and has the grace
+    /// period of [`Builder::cancel_grace`] to end (see [`Client::cancel`]).
     pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
         self.check_running()?;
         self.client().cancel(id).await
+    }
+
+    /// Stops workflow `id` outright: its code is not told, its activities in flight are
+    /// abandoned and its timers dropped, and its result becomes [`RuntimeError::Cancelled`]
+    /// (see [`Client::terminate`]).
+    pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
+        self.check_running()?;
+        self.client().terminate(id).await
     }
 
     /// Puts a parked workflow back to work, after the cause is fixed (for instance, the code

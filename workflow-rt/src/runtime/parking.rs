@@ -2,9 +2,10 @@
 //! not decode.
 
 use super::engine::Inner;
+use crate::child::ChildError;
 use crate::step::StepFailure;
 use crate::store::{
-    Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, StoreError,
+    Event, EventKind, HistoryEntry, HistoryKind, ParentLink, StepCommit, StepOutcome, StoreError,
     WorkflowStatus,
 };
 
@@ -26,9 +27,22 @@ impl Inner {
         id: &str,
         version: u64,
         reason: String,
+        parent: Option<&ParentLink>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
+        // The parent of a child run stops waiting for it.
+        let deliver = super::compose::tell_parent(
+            parent,
+            id,
+            Err(ChildError::Parked {
+                id: id.to_string(),
+                reason: reason.clone(),
+            }),
+        )
+        .into_iter()
+        .collect();
         let commit = StepCommit {
+            deliver,
             workflow_id: id.to_string(),
             expected_version: version,
             now_ms: now,
@@ -131,6 +145,7 @@ impl Inner {
             // Another signal may be buffered behind it.
             keep_ready: true,
             history: vec![HistoryEntry::new(now, HistoryKind::DeadLetter, detail)],
+            deliver: Vec::new(),
         };
         match self.store.commit_step(commit).await {
             Ok(_) => Ok(Rejection::DeadLettered),

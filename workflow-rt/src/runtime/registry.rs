@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::telemetry::{ActivityKeys, WorkflowKeys};
 use crate::__private::Fallible;
 use crate::activity::{Activity, ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
-use crate::context::WorkflowCtx;
+use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::Resolution;
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::step::{self, StepFailure};
@@ -130,6 +130,21 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     fn state_name(&self, state: &ErasedState) -> Option<&'static str>;
     /// The keys of this workflow's per-step metrics.
     fn keys(&self) -> &WorkflowKeys;
+    /// The snapshot of `state` (this workflow's state enum) after `step` steps, with `ctx`.
+    fn encode_state(
+        &self,
+        state: &ErasedState,
+        step: u64,
+        ctx: CtxState,
+    ) -> Result<Vec<u8>, String>;
+    /// A new run `id` of this workflow with the encoded `input`, started at `now_ms`: its
+    /// first snapshot, state and context.
+    fn first_run(
+        &self,
+        id: &str,
+        input: &[u8],
+        now_ms: u64,
+    ) -> Result<(Vec<u8>, ErasedState, CtxState), String>;
 }
 
 /// Runs code that calls the user's `Serialize` and `Deserialize` impls, turning a panic in them
@@ -245,6 +260,33 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
 
     fn keys(&self) -> &WorkflowKeys {
         &self.keys
+    }
+
+    fn encode_state(
+        &self,
+        state: &ErasedState,
+        step: u64,
+        ctx: CtxState,
+    ) -> Result<Vec<u8>, String> {
+        let state = state
+            .downcast_ref::<W::State>()
+            .ok_or_else(|| format!("the state held for {} is not its state enum", W::NAME))?;
+        step::encode::<W>(state, step, ctx).map_err(|e| e.to_string())
+    }
+
+    fn first_run(
+        &self,
+        id: &str,
+        input: &[u8],
+        now_ms: u64,
+    ) -> Result<(Vec<u8>, ErasedState, CtxState), String> {
+        let input: W::Input = no_panic("decoding the input", || crate::codec::decode_exact(input))
+            .map_err(|e| format!("its input does not decode: {e}"))?;
+        let ctx = WorkflowCtx::initial_state(id, now_ms);
+        let state = no_panic("starting the workflow", || Ok(W::start(input)))?;
+        let snapshot = step::encode::<W>(&state, 0, ctx)
+            .map_err(|e| format!("its first state does not encode: {e}"))?;
+        Ok((snapshot, Box::new(state), ctx))
     }
 }
 

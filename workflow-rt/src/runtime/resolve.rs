@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::activity::ActivityError;
+use crate::child::ParentClose;
 use crate::durable::{Pending, Resolution};
 use crate::store::{Event, EventKind, TaskAttempt};
 
@@ -37,8 +38,10 @@ pub(crate) struct Resolved {
     pub consumed_events: Vec<u64>,
     /// Fresh results used: their tasks are deleted (if still at those attempts).
     pub completed_tasks: Vec<TaskAttempt>,
-    /// Activity and timer leaves of branches that lost a `Select`.
+    /// Activity, timer and child leaves of branches that lost a `Select`.
     pub cancelled: Vec<u64>,
+    /// The child runs of branches that lost a `Select`, with their parent-close policies.
+    pub dropped_children: Vec<(String, ParentClose)>,
     /// The time of the latest event used: the step's `ctx.now()`.
     pub woke_at: u64,
     /// What woke the step, for the history.
@@ -93,6 +96,7 @@ pub(crate) fn resolve(
             consumed_events: Vec::new(),
             completed_tasks: vec![f.fence(owner)],
             cancelled: Vec::new(),
+            dropped_children: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
             timers: Vec::new(),
@@ -123,6 +127,13 @@ pub(crate) fn resolve(
                     &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Timer)),
+                EventKind::ChildFinished { seq, result } => open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Child { seq: s, .. } if s == seq),
+                )
+                .map(|k| (k, Resolution::Child(result.clone()))),
+                // Not an answer to a leaf: the step loop takes it before it resolves anything.
+                EventKind::CancelRequested { .. } => None,
                 EventKind::Signal {
                     name,
                     payload,
@@ -182,6 +193,7 @@ fn account(
         consumed_events: Vec::new(),
         completed_tasks: Vec::new(),
         cancelled: Vec::new(),
+        dropped_children: Vec::new(),
         woke_at: 0,
         woken_by: String::new(),
         timers: Vec::new(),
@@ -189,8 +201,15 @@ fn account(
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
         if !is_used {
-            if matches!(leaf, Pending::Activity { .. } | Pending::Timer { .. })
-                && let Some(seq) = leaf.seq()
+            if let Pending::Child { id, close, .. } = leaf
+                && filled[k].is_none()
+            {
+                out.dropped_children.push((id.clone(), *close));
+            }
+            if matches!(
+                leaf,
+                Pending::Activity { .. } | Pending::Timer { .. } | Pending::Child { .. }
+            ) && let Some(seq) = leaf.seq()
             {
                 out.cancelled.push(seq);
             }
@@ -205,6 +224,7 @@ fn account(
                     !matches!(
                         inbox[i].kind,
                         EventKind::ActivityCompleted { result: Err(_), .. }
+                            | EventKind::ChildFinished { result: Err(_), .. }
                     ),
                 )
             }
@@ -227,6 +247,12 @@ fn account(
                 format!("timer#{seq}")
             }
             Pending::Signal { name, .. } => format!("signal {name}#{seq}"),
+            Pending::Child { name, id, .. } => {
+                format!(
+                    "child {name}#{seq} ({id}) {}",
+                    if ok { "ended" } else { "failed" }
+                )
+            }
             Pending::Join(_) | Pending::Select(_) => String::new(),
         };
         out.woken_by.push_str(&what);

@@ -31,7 +31,7 @@ pub(crate) fn inputs(out: &mut String, acts: &Activities, pending: &Pending) {
             );
         }
         Pending::Join(v) | Pending::Select(v) => v.iter().for_each(|p| inputs(out, acts, p)),
-        Pending::Timer { .. } | Pending::Signal { .. } => {}
+        Pending::Timer { .. } | Pending::Signal { .. } | Pending::Child { .. } => {}
     }
 }
 

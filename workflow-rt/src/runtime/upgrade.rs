@@ -140,8 +140,14 @@ impl Inner {
                 Err(StoreError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            self.park(&summary.name, &summary.id, rec.version, reason)
-                .await?;
+            self.park(
+                &summary.name,
+                &summary.id,
+                rec.version,
+                reason,
+                rec.parent.as_ref(),
+            )
+            .await?;
             parked += 1;
         }
         Ok(parked)

@@ -36,11 +36,12 @@
 use std::future::Future;
 
 use super::{
-    ActivityTask, CompleteActivity, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
-    Store, StoreError, TaskAttempt, TimerRow, WorkflowStatus,
+    ActivityTask, CompleteActivity, Delivery, Event, EventKind, HistoryEntry, HistoryKind,
+    LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
+    StepCommit, StepOutcome, Store, StoreError, TaskAttempt, TimerRow, WorkflowStatus,
 };
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
+use crate::child::ChildError;
 
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run<S, F, Fut>(mut factory: F)
@@ -74,6 +75,8 @@ where
     purging_by_age(&factory().await).await;
     versions_never_repeat_across_runs(&factory().await).await;
     tombstones_go_with_the_retention(&factory().await).await;
+    children_and_deliveries(&factory().await).await;
+    outside_events(&factory().await).await;
 }
 
 fn new_workflow(id: &str) -> NewWorkflow {
@@ -84,6 +87,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         snapshot: vec![0],
         now_ms: 10,
         history: HistoryEntry::new(10, HistoryKind::Started, "started"),
+        parent: None,
     }
 }
 
@@ -145,6 +149,7 @@ fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
             HistoryKind::Step,
             format!("step from {expected_version}"),
         )],
+        deliver: vec![],
     }
 }
 
@@ -2070,4 +2075,211 @@ async fn tombstones_go_with_the_retention<S: Store>(s: &S) {
     // An id never used before starts anywhere (at the floor), and is as safe.
     let fresh = s.create_workflow(new_workflow("t9")).await.expect("create");
     assert_eq!(s.load_workflow("t9").await.expect("load").version, fresh);
+}
+
+/// A child run keeps its parent link; a step's deliveries land with it, at its time, in runs
+/// that can take them (never in finished or unknown ones), and not at all when it conflicts.
+async fn children_and_deliveries<S: Store>(s: &S) {
+    let link = ParentLink {
+        id: "pa".into(),
+        seq: 7,
+    };
+    let pa = s.create_workflow(new_workflow("pa")).await.expect("parent");
+    let mut child = new_workflow("ch");
+    child.parent = Some(link.clone());
+    let ch = s.create_workflow(child.clone()).await.expect("child");
+    assert_eq!(
+        s.load_workflow("ch").await.expect("child").parent,
+        Some(link.clone())
+    );
+    assert_eq!(s.load_workflow("pa").await.expect("parent").parent, None);
+    match s.create_workflow(child).await {
+        Err(StoreError::AlreadyExists(existing)) => {
+            assert_eq!(
+                existing.parent,
+                Some(link.clone()),
+                "the existing run names its parent"
+            )
+        }
+        other => panic!("a second create of the child: {other:?}"),
+    }
+    // The parent waits; it has seen every event.
+    s.commit_step(step("pa", pa, suspended(1, vec![], vec![])))
+        .await
+        .expect("parent waits");
+    assert!(s.load_inbox("pa").await.expect("inbox").is_empty());
+    let finished = |version: u64| {
+        let mut fin = step(
+            "ch",
+            version,
+            StepOutcome::Finished {
+                status: WorkflowStatus::Completed,
+                snapshot: vec![2],
+                output: vec![9, 9],
+            },
+        );
+        fin.deliver = vec![
+            Delivery {
+                to: "pa".into(),
+                kind: EventKind::ChildFinished {
+                    seq: 7,
+                    result: Ok(vec![9, 9]),
+                },
+            },
+            Delivery {
+                to: "nobody".into(),
+                kind: EventKind::TimerFired { seq: 1 },
+            },
+        ];
+        fin
+    };
+    // A commit that conflicts delivers nothing.
+    assert!(matches!(
+        s.commit_step(finished(ch + 5)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(s.load_inbox("pa").await.expect("inbox").is_empty());
+    s.commit_step(finished(ch)).await.expect("child ends");
+    let inbox = s.load_inbox("pa").await.expect("inbox");
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].at_ms, 200, "delivered at the step's time");
+    assert_eq!(
+        inbox[0].kind,
+        EventKind::ChildFinished {
+            seq: 7,
+            result: Ok(vec![9, 9])
+        }
+    );
+    let rec = s.load_workflow("pa").await.expect("parent");
+    assert!(rec.ready, "the delivery makes the parent ready");
+    assert!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .contains(&"pa".to_string())
+    );
+    // Every kind of event round-trips, including to the run that commits (which stays
+    // ready), and a cancelled call takes its child's answer with it.
+    let errors = [
+        ChildError::Cancelled { id: "c".into() },
+        ChildError::Parked {
+            id: "c".into(),
+            reason: "bad".into(),
+        },
+        ChildError::NotRegistered {
+            name: "w".into(),
+            id: "c".into(),
+        },
+        ChildError::IdInUse { id: "c".into() },
+        ChildError::NotStarted {
+            id: "c".into(),
+            reason: "big".into(),
+        },
+        ChildError::Abandoned { id: "c".into() },
+    ];
+    let mut own = step("pa", rec.version, suspended(3, vec![], vec![]));
+    own.seen_events_upto = inbox[0].id;
+    own.consumed_events = vec![inbox[0].id];
+    own.deliver = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Delivery {
+            to: "pa".into(),
+            kind: EventKind::ChildFinished {
+                seq: 20 + i as u64,
+                result: Err(e.clone()),
+            },
+        })
+        .chain([Delivery {
+            to: "pa".into(),
+            kind: EventKind::CancelRequested {
+                reason: "enough".into(),
+                grace_ms: 1500,
+            },
+        }])
+        .collect();
+    let version = s.commit_step(own).await.expect("own deliveries");
+    let inbox = s.load_inbox("pa").await.expect("inbox");
+    let kinds: Vec<EventKind> = inbox.iter().map(|e| e.kind.clone()).collect();
+    let mut expected: Vec<EventKind> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| EventKind::ChildFinished {
+            seq: 20 + i as u64,
+            result: Err(e.clone()),
+        })
+        .collect();
+    expected.push(EventKind::CancelRequested {
+        reason: "enough".into(),
+        grace_ms: 1500,
+    });
+    assert_eq!(kinds, expected);
+    assert!(s.load_workflow("pa").await.expect("parent").ready);
+    let mut drop_one = step("pa", version, suspended(4, vec![], vec![]));
+    drop_one.cancelled = vec![20];
+    drop_one.seen_events_upto = inbox.last().map_or(0, |e| e.id);
+    s.commit_step(drop_one).await.expect("cancel call 20");
+    let left = s.load_inbox("pa").await.expect("inbox");
+    assert_eq!(left.len(), expected.len() - 1, "{left:?}");
+    assert!(
+        !left
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ChildFinished { seq: 20, .. }))
+    );
+    // A finished run takes no delivery.
+    let other = s
+        .create_workflow(new_workflow("other"))
+        .await
+        .expect("other");
+    let mut ping = step("other", other, suspended(1, vec![], vec![]));
+    ping.deliver = vec![Delivery {
+        to: "ch".into(),
+        kind: EventKind::TimerFired { seq: 3 },
+    }];
+    s.commit_step(ping).await.expect("other steps");
+    assert!(s.load_inbox("ch").await.expect("child inbox").is_empty());
+}
+
+/// An event from outside (a cancel request) goes in with its history entry; a finished or
+/// unknown run refuses it and nothing changes.
+async fn outside_events<S: Store>(s: &S) {
+    let v = s.create_workflow(new_workflow("r")).await.expect("create");
+    s.commit_step(step("r", v, suspended(1, vec![], vec![])))
+        .await
+        .expect("waits");
+    let kind = EventKind::CancelRequested {
+        reason: "customer asked".into(),
+        grace_ms: 60_000,
+    };
+    let entry = HistoryEntry::new(300, HistoryKind::CancelRequested, "cancel requested");
+    let id = s
+        .append_event("r", kind.clone(), 300, entry.clone())
+        .await
+        .expect("append");
+    let inbox = s.load_inbox("r").await.expect("inbox");
+    assert_eq!(
+        inbox,
+        vec![Event {
+            id,
+            at_ms: 300,
+            kind: kind.clone()
+        }]
+    );
+    assert!(s.load_workflow("r").await.expect("load").ready);
+    assert_eq!(s.history("r").await.expect("history").last(), Some(&entry));
+    assert!(matches!(
+        s.append_event("missing", kind.clone(), 300, entry.clone())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let rec = s.load_workflow("r").await.expect("load");
+    s.commit_step(step("r", rec.version, StepOutcome::Cancelled))
+        .await
+        .expect("cancel");
+    let before = s.history("r").await.expect("history").len();
+    assert!(matches!(
+        s.append_event("r", kind, 400, entry).await,
+        Err(StoreError::Finished { .. })
+    ));
+    assert_eq!(s.history("r").await.expect("history").len(), before);
 }

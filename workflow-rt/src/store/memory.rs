@@ -91,8 +91,10 @@ fn holds(t: &ActivityTask, a: &TaskAttempt) -> bool {
 
 fn event_seq(e: &Event) -> Option<u64> {
     match &e.kind {
-        EventKind::ActivityCompleted { seq, .. } | EventKind::TimerFired { seq } => Some(*seq),
-        EventKind::Signal { .. } => None,
+        EventKind::ActivityCompleted { seq, .. }
+        | EventKind::TimerFired { seq }
+        | EventKind::ChildFinished { seq, .. } => Some(*seq),
+        EventKind::Signal { .. } | EventKind::CancelRequested { .. } => None,
     }
 }
 
@@ -343,6 +345,13 @@ impl Inner {
         e.history.extend(step.history);
         let version = e.record.version;
         self.sync_ready(w);
+        for d in step.deliver {
+            if let Ok(to) = self.find(&d.to)
+                && !self.entries[to].record.status.is_finished()
+            {
+                self.push_event(to, step.now_ms, d.kind);
+            }
+        }
         Ok(version)
     }
 }
@@ -372,6 +381,7 @@ impl Store for MemoryStore {
                 created_at_ms: wf.now_ms,
                 updated_at_ms: wf.now_ms,
                 ready: true,
+                parent: wf.parent,
             },
             inbox: BTreeMap::new(),
             tasks: BTreeMap::new(),
@@ -459,6 +469,30 @@ impl Store for MemoryStore {
         g.entries[w]
             .history
             .push(HistoryEntry::new(at_ms, HistoryKind::Signal, detail));
+        ready(Ok(event))
+    }
+
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        let mut g = self.lock();
+        let w = match g.find(id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        let status = g.entries[w].record.status;
+        if status.is_finished() {
+            return ready(Err(StoreError::Finished {
+                workflow_id: id.to_string(),
+                status,
+            }));
+        }
+        let event = g.push_event(w, at_ms, kind);
+        g.entries[w].history.push(entry);
         ready(Ok(event))
     }
 
@@ -819,6 +853,7 @@ mod tests {
                 snapshot: vec![],
                 now_ms: at_ms,
                 history: HistoryEntry::new(at_ms, HistoryKind::Started, "started"),
+                parent: None,
             })
             .await
             .expect("create");
@@ -833,6 +868,7 @@ mod tests {
             seen_events_upto: 0,
             keep_ready: false,
             history: vec![],
+            deliver: Vec::new(),
         })
         .await
         .expect("cancel")

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityError, ActivityOptions};
+use crate::child::ChildError;
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -311,6 +312,18 @@ pub struct WorkflowRecord {
     pub updated_at_ms: u64,
     /// An event arrived that no step has seen yet.
     pub ready: bool,
+    /// The run that started this one as its child, and the call that waits for it: when this
+    /// run finishes, the runtime tells that call (see [`EventKind::ChildFinished`]).
+    pub parent: Option<ParentLink>,
+}
+
+/// A child run's link to the call of its parent that waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The parent run's id.
+    pub id: String,
+    /// The sequence number of the parent's call that started the child.
+    pub seq: u64,
 }
 
 /// A line of [`Store::list_workflows`] and of a [`RunPage`].
@@ -553,6 +566,8 @@ pub struct NewWorkflow {
     pub now_ms: u64,
     /// The history's first entry (`Started`).
     pub history: HistoryEntry,
+    /// The parent run and call, for a run started as a child ([`WorkflowRecord::parent`]).
+    pub parent: Option<ParentLink>,
 }
 
 /// Something that happened to a workflow and that a step may consume.
@@ -591,6 +606,23 @@ pub enum EventKind {
         /// checked against the type the wait expects before the payload is decoded; `None`
         /// for a signal sent without one (an older version, a tool that sends raw bytes).
         type_tag: Option<u64>,
+    },
+    /// Child run of call `seq` ended: its encoded output (the run completed or failed), or
+    /// why there is none.
+    ChildFinished {
+        /// The sequence number of the parent's call.
+        seq: u64,
+        /// The child's encoded output, or why the call has none.
+        result: Result<Vec<u8>, ChildError>,
+    },
+    /// Someone asked the run to stop: its code is told (the await in progress is
+    /// interrupted, [`crate::WorkflowCtx::is_cancelled`] turns true) and has `grace_ms` to
+    /// finish before the run is stopped outright; a `grace_ms` of 0 stops it at once.
+    CancelRequested {
+        /// Why, for the history.
+        reason: String,
+        /// How long the code may go on after it is told, in milliseconds.
+        grace_ms: u64,
     },
 }
 
@@ -673,6 +705,12 @@ pub enum HistoryKind {
     /// An activity attempt ended without a result: its worker was stopped (the attempt does
     /// not count) or its lease expired and another worker took the call over (it counts).
     AttemptLost,
+    /// Someone asked the run to cancel ([`EventKind::CancelRequested`]), or its code was told
+    /// (the entry names the awaits it interrupted).
+    CancelRequested,
+    /// The run was stopped outright: terminated, or its grace period after a cancel request
+    /// ran out.
+    Terminated,
 }
 
 impl HistoryKind {
@@ -691,6 +729,8 @@ impl HistoryKind {
             HistoryKind::DeadLetter => "dead-letter",
             HistoryKind::Migrated => "migrated",
             HistoryKind::AttemptLost => "attempt-lost",
+            HistoryKind::CancelRequested => "cancel-requested",
+            HistoryKind::Terminated => "terminated",
         }
     }
 
@@ -709,6 +749,8 @@ impl HistoryKind {
             "dead-letter" => HistoryKind::DeadLetter,
             "migrated" => HistoryKind::Migrated,
             "attempt-lost" => HistoryKind::AttemptLost,
+            "cancel-requested" => HistoryKind::CancelRequested,
+            "terminated" => HistoryKind::Terminated,
             _ => return None,
         })
     }
@@ -753,6 +795,19 @@ pub struct StepCommit {
     pub keep_ready: bool,
     /// History entries to append.
     pub history: Vec<HistoryEntry>,
+    /// Events for other runs (or this one), added in the same atomic operation, after the
+    /// step's own changes, at `now_ms`: each goes to a run that is running (which becomes
+    /// ready) or parked; one to a finished or unknown run is dropped.
+    pub deliver: Vec<Delivery>,
+}
+
+/// An event a [`StepCommit`] adds to a run's inbox (see [`StepCommit::deliver`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The run it goes to.
+    pub to: String,
+    /// The event.
+    pub kind: EventKind,
 }
 
 /// The history entry a store writes when [`Store::lease_tasks`] takes over the expired lease
@@ -979,6 +1034,19 @@ pub trait Store: Send + Sync + 'static {
         at_ms: u64,
     ) -> StoreFuture<'a, u64>;
 
+    /// Appends an event to run `id`'s inbox at `at_ms`, and `entry` to its history, and
+    /// returns the event's id: a running run becomes ready, a parked one keeps the event for
+    /// when it is unparked. [`StoreError::NotFound`] or [`StoreError::Finished`] if it cannot
+    /// take one (nothing changes). For events from outside that are not signals, such as
+    /// [`EventKind::CancelRequested`].
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64>;
+
     /// Stores the final result of an activity call as an event in its workflow's inbox,
     /// deleting its task, if the task is still at the attempt and leased by the owner that
     /// produced it (`false` otherwise: the call was cancelled or answered already, or the
@@ -1149,6 +1217,15 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
         (**self).append_signal(id, name, payload, type_tag, at_ms)
+    }
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        (**self).append_event(id, kind, at_ms, entry)
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
         (**self).complete_activity(done)

@@ -42,8 +42,8 @@ use tokio_postgres::{Row, Statement};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
-    Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
+    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery, StepCommit,
+    StepOutcome, Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
     WorkflowSummary, lost_attempt_entry, prefix_successor, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
@@ -51,7 +51,7 @@ use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +367,26 @@ impl Changes {
 }
 
 impl PostgresStore {
+    /// Adds the events a committed step delivers to other runs (or its own), each under its
+    /// run's lock, skipping runs that are finished or gone (see [`StepCommit::deliver`]).
+    async fn deliver(&self, tx: &Transaction<'_>, step: &StepCommit) -> Result<(), StoreError> {
+        let mut woke = false;
+        for d in &step.deliver {
+            match lock_workflow(tx, &d.to).await {
+                Ok((status, _, _)) if !status.is_finished() => {
+                    insert_event(tx, &d.to, step.now_ms, d.kind.clone()).await?;
+                    woke = true;
+                }
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if woke {
+            self.announce(tx, Changes::WORKFLOWS).await?;
+        }
+        Ok(())
+    }
+
     /// Queues the notification of `changes`; PostgreSQL sends it if the transaction commits.
     async fn announce(&self, tx: &Transaction<'_>, changes: Changes) -> Result<(), StoreError> {
         let letters = changes.letters();
@@ -562,6 +582,11 @@ CREATE TABLE IF NOT EXISTS version_floor (
 );
 INSERT INTO version_floor (one, version) VALUES (TRUE, 0) ON CONFLICT (one) DO NOTHING;
 ",
+    // 5: the parent of a child run.
+    "
+ALTER TABLE workflows ADD COLUMN IF NOT EXISTS parent_id TEXT COLLATE \"C\";
+ALTER TABLE workflows ADD COLUMN IF NOT EXISTS parent_seq BIGINT;
+",
 ];
 
 /// An arbitrary constant: the advisory lock under which one process at a time sets up the
@@ -649,7 +674,7 @@ impl<T> Db<T> for Result<T, tokio_postgres::Error> {
     }
 }
 
-const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
+const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready, parent_id, parent_seq";
 
 fn status_of(code: i16) -> Result<WorkflowStatus, StoreError> {
     WorkflowStatus::from_code(i64::from(code)).ok_or_else(|| corrupt("workflow status", code))
@@ -669,6 +694,13 @@ fn workflow_of(row: &Row) -> Result<WorkflowRecord, StoreError> {
         created_at_ms: uint(row.try_get(9).db()?),
         updated_at_ms: uint(row.try_get(10).db()?),
         ready: row.try_get(11).db()?,
+        parent: match (
+            row.try_get::<_, Option<String>>(12).db()?,
+            row.try_get::<_, Option<i64>>(13).db()?,
+        ) {
+            (Some(id), Some(seq)) => Some(ParentLink { id, seq: uint(seq) }),
+            _ => None,
+        },
     })
 }
 
@@ -1214,7 +1246,7 @@ async fn commit_or_prepare(
         }
         if !cancelled.is_empty() {
             gone.push(format!(
-                "(seq = ANY({}) AND kind IN (0, 1))",
+                "(seq = ANY({}) AND kind IN (0, 1, 3))",
                 p.add(&cancelled)
             ));
         }
@@ -1453,15 +1485,25 @@ impl Store for PostgresStore {
             in_tx!(self, |tx| {
                 let stmt = tx
                 .prepare_cached(
-                    "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len) \
-                     VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
+                     VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .await
                 .db()?;
+                let parent_id = wf.parent.as_ref().map(|p| p.id.as_str());
+                let parent_seq = wf.parent.as_ref().map(|p| int(p.seq));
                 let n = tx
                     .execute(
                         &stmt,
-                        &[&wf.id, &wf.name, &wf.input, &wf.snapshot, &int(wf.now_ms)],
+                        &[
+                            &wf.id,
+                            &wf.name,
+                            &wf.input,
+                            &wf.snapshot,
+                            &int(wf.now_ms),
+                            &parent_id,
+                            &parent_seq,
+                        ],
                     )
                     .await
                     .db()?;
@@ -1589,6 +1631,14 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
+            if !step.deliver.is_empty() {
+                // Events for other runs: more than one statement, so a transaction of its own.
+                return in_tx!(self, |tx| {
+                    let version = commit(tx, &self.notices, &step).await?;
+                    self.deliver(tx, &step).await?;
+                    Ok(version)
+                });
+            }
             // Queued for a committer: steps of other workflows committed meanwhile go in the
             // same transaction (see `commit_batch`).
             let (reply, result) = tokio::sync::oneshot::channel();
@@ -1625,7 +1675,10 @@ impl Store for PostgresStore {
                             | StoreError::LeaseLost { .. }),
                         ) => results[i] = Some(Err(e)),
                         Err(e) => return Err(e),
-                        Ok(v) => results[i] = Some(Ok(v)),
+                        Ok(v) => {
+                            self.deliver(tx, &steps[i]).await?;
+                            results[i] = Some(Ok(v));
+                        }
                     }
                 }
                 Ok(results
@@ -1671,6 +1724,30 @@ impl Store for PostgresStore {
                     &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
                 )
                 .await?;
+                self.announce(tx, Changes::WORKFLOWS).await?;
+                Ok(event)
+            })
+        })
+    }
+
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                let (status, _, _) = lock_workflow(tx, id).await?;
+                if status.is_finished() {
+                    return Err(StoreError::Finished {
+                        workflow_id: id.to_string(),
+                        status,
+                    });
+                }
+                let event = insert_event(tx, id, at_ms, kind).await?;
+                append_history(tx, id, &[entry]).await?;
                 self.announce(tx, Changes::WORKFLOWS).await?;
                 Ok(event)
             })

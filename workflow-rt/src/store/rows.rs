@@ -3,6 +3,7 @@
 
 use super::{Event, EventKind, StoreError};
 use crate::activity::ActivityError;
+use crate::child::ChildError;
 
 /// SQL integers are signed: times and counters are clamped into `i64` on the way in.
 pub(super) fn int(v: u64) -> i64 {
@@ -24,6 +25,8 @@ pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 pub(super) const EVENT_ACTIVITY: i16 = 0;
 pub(super) const EVENT_TIMER: i16 = 1;
 pub(super) const EVENT_SIGNAL: i16 = 2;
+pub(super) const EVENT_CHILD: i16 = 3;
+pub(super) const EVENT_CANCEL: i16 = 4;
 
 /// The columns of an event row: kind, seq, name, payload.
 pub(super) type EventColumns = (i16, Option<i64>, Option<String>, Option<Vec<u8>>);
@@ -48,6 +51,15 @@ pub(super) fn event_columns(kind: EventKind) -> Result<EventColumns, StoreError>
             Some(name),
             Some(payload),
         ),
+        EventKind::ChildFinished { seq, result } => {
+            let bytes = postcard::to_stdvec(&result)
+                .map_err(|e| StoreError::backend_with("encode child result", e))?;
+            (EVENT_CHILD, Some(int(seq)), None, Some(bytes))
+        }
+        // The grace period goes in the sequence number's column, the reason in the name's.
+        EventKind::CancelRequested { reason, grace_ms } => {
+            (EVENT_CANCEL, Some(int(grace_ms)), Some(reason), None)
+        }
     })
 }
 
@@ -70,6 +82,16 @@ pub(super) fn event_from_columns(
             EventKind::ActivityCompleted { seq, result }
         }
         (EVENT_TIMER, Some(seq)) => EventKind::TimerFired { seq },
+        (EVENT_CHILD, Some(seq)) => {
+            let bytes = payload.unwrap_or_default();
+            let result: Result<Vec<u8>, ChildError> =
+                postcard::from_bytes(&bytes).map_err(|e| corrupt("child result", e))?;
+            EventKind::ChildFinished { seq, result }
+        }
+        (EVENT_CANCEL, grace) => EventKind::CancelRequested {
+            reason: name.unwrap_or_default(),
+            grace_ms: grace.unwrap_or(0),
+        },
         (k, _) => return Err(corrupt("event kind", k)),
     };
     Ok(Event {

@@ -24,9 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
-    Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
-    lost_attempt_entry, prefix_successor, released_attempt_entry,
+    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery, StepCommit,
+    StepOutcome, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary, lost_attempt_entry, prefix_successor, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -147,8 +147,23 @@ impl SqliteStoreBuilder {
             // The write lock first (waiting as long as the busy timeout allows): several
             // processes may open a new file at once, and a read lock upgraded to a write lock
             // would fail at once instead of waiting.
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))
+                .db()?;
+            for (table, column, kind) in ADDED_COLUMNS {
+                let present: bool = conn
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+                        params![table, column],
+                        |r| r.get(0),
+                    )
+                    .db()?;
+                if !present {
+                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                        .db()?;
+                }
+            }
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                "PRAGMA application_id = {APPLICATION_ID}; \
                  PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .db()?;
@@ -338,9 +353,18 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// the tables `tombstones` and `version_floor`, which keep versions of one id from repeating
 /// across runs (see [`Store::create_workflow`]); an upgraded file starts with no tombstone
 /// and a floor of 0, since nothing is left of the runs purged before the upgrade to say which
-/// versions they reached. A file of an older version is upgraded at open by running
-/// [`SCHEMA`] again (every statement of which creates only what is missing).
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// versions they reached. Version 4 adds the columns `workflows.parent_id` and `parent_seq`
+/// (the parent of a child run). A file of an older version is upgraded at open by running
+/// [`SCHEMA`] again (every statement of which creates only what is missing), and adding the
+/// columns it lacks ([`ADDED_COLUMNS`]).
+pub(crate) const SCHEMA_VERSION: u32 = 4;
+
+/// Columns added to a table after it was first created: `(table, column, type)`. `CREATE
+/// TABLE IF NOT EXISTS` leaves an older table as it is, so an upgrade adds them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("workflows", "parent_id", "TEXT"),
+    ("workflows", "parent_seq", "INTEGER"),
+];
 
 /// Accepts a new file, a file of this store's schema (or of the same tables written before the
 /// schema was versioned, which the caller then marks), and refuses a file of a newer schema or
@@ -428,7 +452,9 @@ CREATE TABLE IF NOT EXISTS workflows (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     ready INTEGER NOT NULL,
-    history_len INTEGER NOT NULL
+    history_len INTEGER NOT NULL,
+    parent_id TEXT,
+    parent_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
 CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
@@ -665,7 +691,7 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
     }
 }
 
-const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready";
+const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready, parent_id, parent_seq";
 
 struct RawWorkflow {
     record: WorkflowRecord,
@@ -688,6 +714,13 @@ fn raw_workflow(row: &Row<'_>) -> rusqlite::Result<RawWorkflow> {
             created_at_ms: uint(row.get(9)?),
             updated_at_ms: uint(row.get(10)?),
             ready: row.get::<_, i64>(11)? != 0,
+            parent: match (
+                row.get::<_, Option<String>>(12)?,
+                row.get::<_, Option<i64>>(13)?,
+            ) {
+                (Some(id), Some(seq)) => Some(ParentLink { id, seq: uint(seq) }),
+                _ => None,
+            },
         },
     })
 }
@@ -1013,7 +1046,7 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             .execute(params![id, int(*s)])
             .db()?;
         conn.prepare_cached(
-            "DELETE FROM events WHERE workflow_id = ?1 AND seq = ?2 AND kind IN (0, 1)",
+            "DELETE FROM events WHERE workflow_id = ?1 AND seq = ?2 AND kind IN (0, 1, 3)",
         )
         .db()?
         .execute(params![id, int(*s)])
@@ -1038,6 +1071,19 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
     insert_history(conn, id, history_len, &step.history)?;
+    for d in &step.deliver {
+        let open = conn
+            .prepare_cached("SELECT status FROM workflows WHERE id = ?1")
+            .db()?
+            .query_row([&d.to], |r| r.get::<_, i64>(0))
+            .optional()
+            .db()?
+            .and_then(WorkflowStatus::from_code)
+            .is_some_and(|s| !s.is_finished());
+        if open {
+            insert_event(conn, &d.to, step.now_ms, d.kind.clone())?;
+        }
+    }
     Ok(uint(version))
 }
 
@@ -1177,11 +1223,20 @@ impl Store for SqliteStore {
                     .db()?;
             }
             conn.prepare_cached(
-                "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len) \
-                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1)",
+                "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8)",
             )
             .db()?
-            .execute(params![wf.id, wf.name, wf.input, wf.snapshot, version, int(wf.now_ms)])
+            .execute(params![
+                wf.id,
+                wf.name,
+                wf.input,
+                wf.snapshot,
+                version,
+                int(wf.now_ms),
+                wf.parent.as_ref().map(|p| p.id.as_str()),
+                wf.parent.as_ref().map(|p| int(p.seq))
+            ])
             .db()?;
             insert_history(conn, &wf.id, 1, std::slice::from_ref(&wf.history))?;
             Ok(uint(version))
@@ -1302,6 +1357,28 @@ impl Store for SqliteStore {
                 &id,
                 &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
             )?;
+            Ok(event)
+        })
+    }
+
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let status = workflow_status(conn, &id)?;
+            if status.is_finished() {
+                return Err(StoreError::Finished {
+                    workflow_id: id,
+                    status,
+                });
+            }
+            let event = insert_event(conn, &id, at_ms, kind)?;
+            append_history(conn, &id, &[entry])?;
             Ok(event)
         })
     }

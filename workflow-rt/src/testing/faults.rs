@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::codec;
 use crate::store::{
-    ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
-    Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError, StoreFuture,
-    TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
+    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError,
+    StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
@@ -220,6 +220,17 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> StoreFuture<'a, u64> {
         self.run("append_signal", true, move || {
             self.inner.append_signal(id, name, payload, type_tag, at_ms)
+        })
+    }
+    fn append_event<'a>(
+        &'a self,
+        id: &'a str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> StoreFuture<'a, u64> {
+        self.run("append_event", true, move || {
+            self.inner.append_event(id, kind, at_ms, entry)
         })
     }
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {

@@ -1,0 +1,881 @@
+//! Child workflows and cancellation the code can handle, on the memory store and on SQLite,
+//! each in both runtime modes (cached, and restored from the store at every step).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{Mode, builder, eventually, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, ParentLink, Store};
+use workflow_rt::{
+    ChildError, MemoryStore, ParentClose, RuntimeError, SqliteStore, VirtualClock, WorkflowStatus,
+};
+
+/// What the activities did, in order: `"<activity> <input>"`.
+static EFFECTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn effects_of(tag: &str) -> Vec<String> {
+    EFFECTS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains(tag))
+        .cloned()
+        .collect()
+}
+
+#[activity]
+async fn pack(_ctx: ActivityCtx, item: String) -> Result<String, ActivityError> {
+    EFFECTS.lock().unwrap().push(format!("pack {item}"));
+    Ok(format!("box of {item}"))
+}
+
+#[activity]
+async fn charge(_ctx: ActivityCtx, order: String) -> Result<String, ActivityError> {
+    EFFECTS.lock().unwrap().push(format!("charge {order}"));
+    Ok(format!("payment of {order}"))
+}
+
+#[activity]
+async fn refund(_ctx: ActivityCtx, payment: String) -> Result<(), ActivityError> {
+    EFFECTS.lock().unwrap().push(format!("refund {payment}"));
+    Ok(())
+}
+
+/// Runs until its call is cancelled, and says whether it saw that.
+#[activity]
+async fn slow(ctx: ActivityCtx, tag: String) -> Result<u32, ActivityError> {
+    loop {
+        if ctx.is_cancelled() {
+            EFFECTS
+                .lock()
+                .unwrap()
+                .push(format!("slow {tag} saw the cancel"));
+            return Ok(0);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[workflow]
+async fn ship(ctx: WorkflowCtx, item: String) -> Result<String, WorkflowError> {
+    if item == "bomb" {
+        return Err(WorkflowError::msg("cannot ship a bomb"));
+    }
+    let parcel = ctx.activity(pack, item).await?;
+    ctx.sleep(Duration::from_secs(60)).await;
+    Ok(parcel)
+}
+
+/// Ships every item as a child run, all at once.
+#[workflow]
+async fn fan_out(ctx: WorkflowCtx, items: Vec<String>) -> Vec<String> {
+    let calls: Vec<_> = items.into_iter().map(|i| ctx.child(ship, i)).collect();
+    let mut out: Vec<String> = Vec::new();
+    for shipped in ctx.join(calls).await {
+        out.push(match shipped {
+            Ok(Ok(parcel)) => parcel,
+            Ok(Err(e)) => format!("failed: {e}"),
+            Err(e) => format!("no output: {e}"),
+        });
+    }
+    out
+}
+
+/// A child run that is not registered with the runtime.
+#[workflow]
+async fn unknown_child(_ctx: WorkflowCtx, x: u32) -> u32 {
+    x
+}
+
+#[workflow]
+async fn calls_unknown(ctx: WorkflowCtx, x: u32) -> String {
+    match ctx.child(unknown_child, x).await {
+        Ok(v) => format!("got {v}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// Starts a child under an id of its choosing.
+#[workflow]
+async fn named_child(ctx: WorkflowCtx, id: String) -> String {
+    match ctx.child(ship, "tea".to_string()).id(id).await {
+        Ok(Ok(parcel)) => parcel,
+        Ok(Err(e)) => format!("failed: {e}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// Charges, then holds the order a day; cancelled, it refunds.
+#[workflow]
+async fn checkout(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowError> {
+    let payment = ctx.activity(charge, order).await?;
+    ctx.sleep(Duration::from_secs(86_400)).await;
+    if ctx.is_cancelled() {
+        ctx.activity(refund, payment).await?;
+        return Err(WorkflowError::msg("cancelled: refunded"));
+    }
+    Ok(payment)
+}
+
+/// Waits on a long call; cancelled, it says what the call answered.
+#[workflow]
+async fn waits_on_call(ctx: WorkflowCtx, tag: String) -> Result<String, WorkflowError> {
+    match ctx.activity(slow, tag).await {
+        Ok(n) => Ok(format!("call returned {n}")),
+        Err(e) if e.kind == ActivityErrorKind::Cancelled => {
+            // Winding down takes a while: the attempt goes on meanwhile, told.
+            ctx.sleep(Duration::from_secs(1)).await;
+            Err(WorkflowError::msg(format!(
+                "call cancelled: {}",
+                ctx.is_cancelled()
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits for a signal, or its cancellation.
+#[workflow]
+async fn waits_on_signal(ctx: WorkflowCtx, _x: u32) -> Result<u32, WorkflowError> {
+    match ctx
+        .select((ctx.signal::<u32>("go"), ctx.cancellation()))
+        .await
+    {
+        Select2::First(n) => Ok(n),
+        Select2::Second(()) => Err(WorkflowError::msg("cancelled while waiting")),
+    }
+}
+
+/// Waits for a signal, and nothing else: cancellation cannot interrupt it.
+#[workflow]
+async fn deaf(ctx: WorkflowCtx, _x: u32) -> u32 {
+    ctx.signal::<u32>("go").await
+}
+
+/// Waits on a checkout run as its child, passing a cancellation on.
+#[workflow]
+async fn parent_of_checkout(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowError> {
+    let out = ctx
+        .child(checkout, order)
+        .parent_close(ParentClose::RequestCancel)
+        .await;
+    match out {
+        Ok(Ok(payment)) => Ok(payment),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(WorkflowError::msg(format!("child: {e}"))),
+    }
+}
+
+/// Races a slow child against a short timer; the child loses and gets what `close` says.
+#[workflow]
+async fn races_child(ctx: WorkflowCtx, close: ParentClose) -> String {
+    let child = ctx
+        .child(checkout, "raced".to_string())
+        .id("raced-child")
+        .parent_close(close);
+    match ctx.select((child, ctx.sleep(Duration::from_secs(5)))).await {
+        Select2::First(_) => "child first".to_string(),
+        Select2::Second(()) => "timer first".to_string(),
+    }
+}
+
+/// Panics in its step (the child parks).
+#[workflow]
+async fn panics(ctx: WorkflowCtx, n: u32) -> u32 {
+    ctx.sleep(Duration::from_secs(1)).await;
+    if n > 0 {
+        panic!("bad n");
+    }
+    n
+}
+
+#[workflow]
+async fn parent_of_panics(ctx: WorkflowCtx, n: u32) -> String {
+    match ctx.child(panics, n).await {
+        Ok(v) => format!("ok {v}"),
+        Err(ChildError::Parked { id, .. }) => format!("parked {id}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// Each test body runs on a memory store and on SQLite, in both modes; the outcomes of the
+/// four runs must agree.
+async fn each_store<T: PartialEq + std::fmt::Debug>(
+    mut body: impl AsyncFnMut(Ids, Arc<dyn Store>, VirtualClock) -> T,
+) -> T {
+    let mut outcomes = Vec::new();
+    for mode in [Mode::Cached, Mode::Restored] {
+        let (memory, clock) = support::memory();
+        let ids = Ids { mode, store: "mem" };
+        outcomes.push(body(ids, memory as Arc<dyn Store>, clock).await);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = Arc::new(SqliteStore::open(dir.path().join("w.db")).expect("open"));
+        let clock = VirtualClock::new(support::T0);
+        let ids = Ids {
+            mode,
+            store: "sqlite",
+        };
+        outcomes.push(body(ids, sqlite as Arc<dyn Store>, clock).await);
+    }
+    for o in &outcomes[1..] {
+        assert_eq!(&outcomes[0], o, "the stores and modes disagree");
+    }
+    outcomes.swap_remove(0)
+}
+
+/// The mode of a run of a test body, and ids unique to it (the activities' effects are kept
+/// across runs, by id).
+#[derive(Clone, Copy)]
+struct Ids {
+    mode: Mode,
+    store: &'static str,
+}
+
+impl Ids {
+    fn id(self, id: &str) -> String {
+        format!("{}-{}", self.mode.id(id), self.store)
+    }
+}
+
+/// Advances the virtual clock in steps until `done` holds.
+async fn advance_until<F, Fut>(clock: &VirtualClock, what: &str, step: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..2000 {
+        if done().await {
+            return;
+        }
+        clock.advance(step);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+async fn status(store: &Arc<dyn Store>, id: &str) -> WorkflowStatus {
+    store.load_workflow(id).await.expect("load").status
+}
+
+fn kinds(h: &[workflow_rt::store::HistoryEntry]) -> Vec<HistoryKind> {
+    h.iter().map(|e| e.kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_fans_out_children_and_gets_their_outputs() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(fan_out)
+            .workflow(ship)
+            .activity(pack)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("fan");
+        let run = rt
+            .start(
+                fan_out,
+                &id,
+                vec!["tea".into(), "bomb".into(), "jam".into()],
+            )
+            .await
+            .expect("start");
+        let children: Vec<String> = (0..3).map(|i| format!("{id}/ship-{i}")).collect();
+        // Each child packs (or fails), then sleeps a minute.
+        eventually("the children pack", || async {
+            let mut all = true;
+            for c in &children {
+                all &= store
+                    .load_workflow(c)
+                    .await
+                    .is_ok_and(|r| r.status.is_finished())
+                    || store.load_timers(c).await.is_ok_and(|t| t.len() == 1);
+            }
+            all
+        })
+        .await;
+        clock.advance(Duration::from_secs(61));
+        let out = within("the parent ends", run.result())
+            .await
+            .expect("result");
+        // Each child names its parent and the call that waits for it.
+        let mut links = Vec::new();
+        for (i, c) in children.iter().enumerate() {
+            let rec = store.load_workflow(c).await.expect("child");
+            assert_eq!(
+                rec.parent,
+                Some(ParentLink {
+                    id: id.clone(),
+                    seq: i as u64
+                })
+            );
+            links.push((rec.status, kinds(&rt.history(c).await.expect("history"))));
+        }
+        let parent_history = rt.history(&id).await.expect("history");
+        assert!(
+            parent_history.iter().any(|e| e
+                .detail
+                .contains(&format!("child ship#1 ({id}/ship-1) ended"))),
+            "{parent_history:#?}"
+        );
+        rt.shutdown().await;
+        (out, links)
+    })
+    .await;
+    use HistoryKind::{Completed, Failed, Started, Step};
+    assert_eq!(
+        out,
+        (
+            vec![
+                "box of tea".to_string(),
+                "failed: cannot ship a bomb".to_string(),
+                "box of jam".to_string()
+            ],
+            vec![
+                (
+                    WorkflowStatus::Completed,
+                    vec![Started, Step, Step, Completed]
+                ),
+                (WorkflowStatus::Failed, vec![Started, Failed]),
+                (
+                    WorkflowStatus::Completed,
+                    vec![Started, Step, Step, Completed]
+                ),
+            ]
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_cannot_start_is_a_typed_error_and_starts_nothing() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(calls_unknown)
+            .workflow(named_child)
+            .workflow(ship)
+            .workflow(deaf)
+            .activity(pack)
+            .build()
+            .await
+            .expect("build");
+        // Not registered: nothing is created.
+        let id = ids.id("unknown");
+        let out = within(
+            "unknown",
+            rt.start(calls_unknown, &id, 3)
+                .await
+                .expect("start")
+                .result(),
+        )
+        .await
+        .expect("result");
+        assert!(matches!(
+            store.load_workflow(&format!("{id}/unknown_child-0")).await,
+            Err(workflow_rt::StoreError::NotFound(_))
+        ));
+        // The id is taken by another run: it is left as it is.
+        let taken = ids.id("taken");
+        rt.start(deaf, &taken, 1).await.expect("start");
+        eventually("it waits", || async {
+            store
+                .load_workflow(&taken)
+                .await
+                .expect("load")
+                .pending
+                .is_some()
+        })
+        .await;
+        let before = store.load_workflow(&taken).await.expect("load");
+        let id = ids.id("named");
+        let out2 = within(
+            "named",
+            rt.start(named_child, &id, taken.clone())
+                .await
+                .expect("start")
+                .result(),
+        )
+        .await
+        .expect("result");
+        let after = store.load_workflow(&taken).await.expect("load");
+        assert_eq!(
+            (after.name.as_str(), after.version, after.parent),
+            ("deaf", before.version, None)
+        );
+        rt.shutdown().await;
+        (
+            out.replace(&ids.id("unknown"), "ID"),
+            out2.replace(&taken, "TAKEN"),
+        )
+    })
+    .await;
+    assert_eq!(
+        out,
+        (
+            r#"NotRegistered { name: "unknown_child", id: "ID/unknown_child-0" }"#.to_string(),
+            r#"IdInUse { id: "TAKEN" }"#.to_string()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_a_timer_ends_it_early_and_the_code_compensates() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(checkout)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("co-timer");
+        let run = rt.start(checkout, &id, id.clone()).await.expect("start");
+        eventually("the hold starts", || async {
+            store.load_timers(&id).await.expect("timers").len() == 1
+        })
+        .await;
+        rt.cancel(&id).await.expect("cancel");
+        // A second request changes nothing but the history.
+        rt.cancel(&id).await.ok();
+        let out = within("the run ends", run.result()).await;
+        let Err(RuntimeError::Cancelled { .. }) = out else {
+            panic!("cancelled: {out:?}");
+        };
+        let rec = store.load_workflow(&id).await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled);
+        let state = rt.client().state(&id).await.expect("state");
+        let history = kinds(&rt.history(&id).await.expect("history"));
+        assert!(
+            history.contains(&HistoryKind::CancelRequested),
+            "{history:?}"
+        );
+        assert_eq!(history.last(), Some(&HistoryKind::Cancelled));
+        assert!(store.load_timers(&id).await.expect("timers").is_empty());
+        rt.shutdown().await;
+        (
+            effects_of(&id)
+                .into_iter()
+                .map(|e| e.replace(&id, "ID"))
+                .collect::<Vec<_>>(),
+            state.output.map(|o| o.to_string()),
+        )
+    })
+    .await;
+    assert_eq!(
+        out,
+        (
+            vec!["charge ID".to_string(), "refund payment of ID".to_string()],
+            Some(r#"{"Err":{"activity":null,"message":"cancelled: refunded"}}"#.to_string())
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_an_activity_answers_the_call_and_tells_the_attempt() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(waits_on_call)
+            .activity(slow)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("co-call");
+        let run = rt
+            .start(waits_on_call, &id, id.clone())
+            .await
+            .expect("start");
+        eventually("the call runs", || async {
+            store
+                .load_tasks(&id)
+                .await
+                .expect("tasks")
+                .first()
+                .is_some_and(|t| t.lease_owner.is_some())
+        })
+        .await;
+        rt.cancel(&id).await.expect("cancel");
+        eventually("the attempt saw it", || async {
+            !effects_of(&id).is_empty()
+        })
+        .await;
+        clock.advance(Duration::from_secs(1));
+        let out = within("the run ends", run.result()).await;
+        assert!(
+            matches!(out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        let state = rt.client().state(&id).await.expect("state");
+        rt.shutdown().await;
+        (
+            state.output.map(|o| o.to_string()),
+            effects_of(&id).len(),
+            status(&store, &id).await,
+        )
+    })
+    .await;
+    assert_eq!(
+        out,
+        (
+            Some(r#"{"Err":{"activity":null,"message":"call cancelled: true"}}"#.to_string()),
+            1,
+            WorkflowStatus::Cancelled
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_a_signal_wait() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(waits_on_signal)
+            .workflow(deaf)
+            .cancel_grace(Duration::from_secs(30))
+            .build()
+            .await
+            .expect("build");
+        // Raced against its cancellation, the wait ends at once.
+        let id = ids.id("co-signal");
+        let run = rt.start(waits_on_signal, &id, 1).await.expect("start");
+        eventually("it waits", || async {
+            store
+                .load_workflow(&id)
+                .await
+                .expect("load")
+                .pending
+                .is_some()
+        })
+        .await;
+        rt.cancel(&id).await.expect("cancel");
+        let out = within("the run ends", run.result()).await;
+        assert!(
+            matches!(out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        // A wait for a signal alone cannot end early: the grace period runs out, and the
+        // run is stopped outright.
+        let deaf_id = ids.id("co-deaf");
+        let deaf_run = rt.start(deaf, &deaf_id, 1).await.expect("start");
+        eventually("it waits", || async {
+            store
+                .load_workflow(&deaf_id)
+                .await
+                .expect("load")
+                .pending
+                .is_some()
+        })
+        .await;
+        rt.cancel(&deaf_id).await.expect("cancel");
+        eventually("the request is taken", || async {
+            kinds(&rt.history(&deaf_id).await.expect("history"))
+                .iter()
+                .filter(|k| **k == HistoryKind::CancelRequested)
+                .count()
+                == 2
+        })
+        .await;
+        assert_eq!(status(&store, &deaf_id).await, WorkflowStatus::Running);
+        clock.advance(Duration::from_secs(31));
+        let out2 = within("the grace period ends", deaf_run.result()).await;
+        assert!(
+            matches!(out2, Err(RuntimeError::Cancelled { .. })),
+            "{out2:?}"
+        );
+        let history = kinds(&rt.history(&deaf_id).await.expect("history"));
+        assert_eq!(history.last(), Some(&HistoryKind::Terminated));
+        // A finished run cannot be cancelled.
+        assert!(matches!(
+            rt.cancel(&id).await,
+            Err(RuntimeError::Finished { .. })
+        ));
+        rt.shutdown().await;
+        (format!("{out:?}").replace(&id, "ID"), history)
+    })
+    .await;
+    use HistoryKind::{CancelRequested, Started, Step, Terminated};
+    assert_eq!(
+        out,
+        (
+            r#"Err(Cancelled { id: "ID" })"#.to_string(),
+            vec![Started, Step, CancelRequested, CancelRequested, Terminated]
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_parent_passes_the_request_to_its_child_which_compensates() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(parent_of_checkout)
+            .workflow(checkout)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("co-parent");
+        let child = format!("{id}/checkout-0");
+        let run = rt
+            .start(parent_of_checkout, &id, format!("{id}-order"))
+            .await
+            .expect("start");
+        eventually("the child holds the order", || async {
+            store.load_timers(&child).await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        rt.cancel(&id).await.expect("cancel");
+        let out = within("the parent ends", run.result()).await;
+        assert!(
+            matches!(out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        assert_eq!(status(&store, &child).await, WorkflowStatus::Cancelled);
+        let parent_out = rt.client().state(&id).await.expect("state").output;
+        rt.shutdown().await;
+        (
+            effects_of(&id)
+                .into_iter()
+                .map(|e| e.replace(&id, "ID"))
+                .collect::<Vec<_>>(),
+            parent_out.map(|o| o.to_string().replace(&id, "ID")),
+        )
+    })
+    .await;
+    assert_eq!(
+        out.0,
+        vec!["charge ID-order", "refund payment of ID-order"],
+        "the child charged, then refunded"
+    );
+    assert!(
+        out.1
+            .is_some_and(|o| o.contains(r#"child: child run \"ID/checkout-0\" was cancelled"#)),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_dropped_by_a_select_gets_its_policy() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(races_child)
+            .workflow(checkout)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let mut out = Vec::new();
+        for (n, close) in [
+            ParentClose::Terminate,
+            ParentClose::RequestCancel,
+            ParentClose::Abandon,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = ids.id(&format!("race-{n}"));
+            let run = rt.start(races_child, &id, close).await.expect("start");
+            eventually("the child holds", || async {
+                store
+                    .load_timers("raced-child")
+                    .await
+                    .is_ok_and(|t| t.len() == 1)
+            })
+            .await;
+            clock.advance(Duration::from_secs(6));
+            let winner = within("the parent ends", run.result())
+                .await
+                .expect("result");
+            let child = match close {
+                ParentClose::Abandon => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    status(&store, "raced-child").await
+                }
+                _ => {
+                    eventually("the child ends", || async {
+                        status(&store, "raced-child").await.is_finished()
+                    })
+                    .await;
+                    status(&store, "raced-child").await
+                }
+            };
+            let history = kinds(&rt.history("raced-child").await.expect("history"));
+            out.push((winner, child, history.last().copied()));
+            if !child.is_finished() {
+                rt.terminate("raced-child").await.expect("terminate");
+            }
+            rt.client().purge("raced-child").await.expect("purge");
+        }
+        rt.shutdown().await;
+        out
+    })
+    .await;
+    assert_eq!(
+        out,
+        vec![
+            (
+                "timer first".to_string(),
+                WorkflowStatus::Cancelled,
+                Some(HistoryKind::Terminated)
+            ),
+            (
+                "timer first".to_string(),
+                WorkflowStatus::Cancelled,
+                Some(HistoryKind::Cancelled)
+            ),
+            (
+                "timer first".to_string(),
+                WorkflowStatus::Running,
+                Some(HistoryKind::Step)
+            ),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_child_is_a_typed_error_of_its_parent() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(parent_of_panics)
+            .workflow(panics)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("parks");
+        let run = rt.start(parent_of_panics, &id, 1).await.expect("start");
+        advance_until(
+            &clock,
+            "the child parks",
+            Duration::from_secs(1),
+            || async {
+                store
+                    .load_workflow(&format!("{id}/panics-0"))
+                    .await
+                    .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+            },
+        )
+        .await;
+        let out = within("the parent ends", run.result())
+            .await
+            .expect("result");
+        rt.shutdown().await;
+        out.replace(&id, "ID")
+    })
+    .await;
+    assert_eq!(out, "parked ID/panics-0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_parent_stops_its_children_by_policy() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(parent_of_checkout)
+            .workflow(fan_out)
+            .workflow(ship)
+            .workflow(checkout)
+            .activity(charge)
+            .activity(refund)
+            .activity(pack)
+            .build()
+            .await
+            .expect("build");
+        // RequestCancel: the child is asked, and compensates.
+        let id = ids.id("term-a");
+        let child = format!("{id}/checkout-0");
+        rt.start(parent_of_checkout, &id, format!("{id}-order"))
+            .await
+            .expect("start");
+        eventually("the child holds", || async {
+            store.load_timers(&child).await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        rt.terminate(&id).await.expect("terminate");
+        eventually("the child ends", || async {
+            status(&store, &child).await.is_finished()
+        })
+        .await;
+        // Terminate (the default): the children stop outright.
+        let id2 = ids.id("term-b");
+        rt.start(fan_out, &id2, vec!["a".into(), "b".into()])
+            .await
+            .expect("start");
+        let kids = [format!("{id2}/ship-0"), format!("{id2}/ship-1")];
+        eventually("the children sleep", || async {
+            let mut all = true;
+            for k in &kids {
+                all &= store.load_timers(k).await.is_ok_and(|t| t.len() == 1);
+            }
+            all
+        })
+        .await;
+        rt.terminate(&id2).await.expect("terminate");
+        for k in &kids {
+            eventually("the child stops", || async {
+                status(&store, k).await.is_finished()
+            })
+            .await;
+        }
+        let mut out = vec![(status(&store, &child).await, effects_of(&id).len())];
+        for k in &kids {
+            out.push((
+                status(&store, k).await,
+                kinds(&rt.history(k).await.expect("history")).len(),
+            ));
+        }
+        rt.shutdown().await;
+        out
+    })
+    .await;
+    // The checkout child charged and refunded; each ship child was stopped while it slept
+    // (started, packed, slept, terminated).
+    assert_eq!(
+        out,
+        vec![
+            (WorkflowStatus::Cancelled, 2),
+            (WorkflowStatus::Cancelled, 4),
+            (WorkflowStatus::Cancelled, 4)
+        ]
+    );
+}
+
+#[test]
+fn the_test_driver_answers_children_and_cancels_at_an_await() {
+    use workflow_rt::testing::TestRun;
+    let run = TestRun::new(fan_out, "f", vec!["tea".into(), "bomb".into()])
+        .with_workflow_configured(ship, |c| c.with_activity(pack))
+        .run()
+        .expect("run");
+    assert_eq!(
+        run.output,
+        vec![
+            "box of tea".to_string(),
+            "failed: cannot ship a bomb".to_string()
+        ]
+    );
+    let run = TestRun::new(checkout, "c", "o".into())
+        .on_activity(charge, |o| Ok(format!("paid {o}")))
+        .on_activity(refund, |_| Ok(()))
+        .cancel_after(Duration::from_secs(10))
+        .snapshot_every_await(true)
+        .run()
+        .expect("run");
+    assert_eq!(run.activity_names(), vec!["charge", "refund"]);
+    assert_eq!(run.elapsed(), Duration::from_secs(10));
+    assert_eq!(run.output.unwrap_err().message, "cancelled: refunded");
+    let stopped = TestRun::new(deaf, "d", 1)
+        .cancel_after_with_grace(Duration::from_secs(1), Duration::from_secs(5))
+        .run();
+    assert!(matches!(
+        stopped,
+        Err(workflow_rt::testing::TestError::Terminated { .. })
+    ));
+    let run = TestRun::new(parent_of_checkout, "p", "o".into())
+        .on_child(checkout, |_| Err(ChildError::Cancelled { id: "x".into() }))
+        .run()
+        .expect("run");
+    assert_eq!(
+        run.output.unwrap_err().message,
+        "child: child run \"x\" was cancelled"
+    );
+    let _ = MemoryStore::new();
+}

@@ -1,0 +1,429 @@
+//! Composition in the step loop: starting child runs, telling a parent that its child ended,
+//! and cancelling (a request the code is told of, then a grace period, then a hard stop).
+
+use std::sync::Arc;
+
+use super::cache::Cached;
+use super::engine::Inner;
+use super::resolve::Fresh;
+use super::telemetry;
+use crate::activity::{ActivityError, ActivityErrorKind};
+use crate::child::{ChildError, ParentClose};
+use crate::context::{CtxState, WorkflowCtx};
+use crate::durable::Pending;
+use crate::store::{
+    Delivery, Event, EventKind, HistoryEntry, HistoryKind, NewWorkflow, ParentLink, StepCommit,
+    StepOutcome, StoreError, TimerRow, WorkflowStatus,
+};
+
+/// The sequence number of the timer that ends a cancelled run's grace period: past any a
+/// workflow's code can allocate, and the greatest a SQL store keeps.
+pub(crate) const GRACE_SEQ: u64 = i64::MAX as u64;
+
+/// The event that tells the parent of a run how the run ended (`None`: it has no parent).
+pub(crate) fn tell_parent(
+    parent: Option<&ParentLink>,
+    id: &str,
+    result: Result<Vec<u8>, ChildError>,
+) -> Option<Delivery> {
+    let _ = id;
+    parent.map(|p| Delivery {
+        to: p.id.clone(),
+        kind: EventKind::ChildFinished { seq: p.seq, result },
+    })
+}
+
+/// What the child runs that `pending` waits for are sent when their parent stops waiting
+/// (because it was cancelled, terminated, or a `select` decided for another branch), by their
+/// [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at once.
+pub(crate) fn close_children<'a>(
+    children: impl IntoIterator<Item = (&'a str, ParentClose)>,
+    reason: &str,
+    grace_ms: u64,
+) -> Vec<Delivery> {
+    children
+        .into_iter()
+        .filter_map(|(id, close)| {
+            let grace_ms = match close {
+                ParentClose::Terminate => 0,
+                ParentClose::RequestCancel => grace_ms.max(1),
+                ParentClose::Abandon => return None,
+            };
+            Some(Delivery {
+                to: id.to_string(),
+                kind: EventKind::CancelRequested {
+                    reason: reason.to_string(),
+                    grace_ms,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The child calls of a wait: `(seq, child id, policy)`.
+pub(crate) fn child_leaves(pending: Option<&Pending>) -> Vec<(u64, &str, ParentClose)> {
+    pending
+        .map(|p| {
+            p.leaves()
+                .into_iter()
+                .filter_map(|l| match l {
+                    Pending::Child { seq, id, close, .. } => Some((*seq, id.as_str(), *close)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the step loop does with the cancel requests in a run's inbox.
+pub(super) struct CancelStep {
+    pub commit: StepCommit,
+    /// The context the run goes on with (`None` when it is stopped).
+    pub ctx: Option<CtxState>,
+}
+
+impl Inner {
+    /// Starts the child runs that the new wait `pending` of run `id` calls and its old wait
+    /// did not. A call that cannot start (its workflow is not registered here, its id is
+    /// taken, its input is too large) is answered with its [`ChildError`] in the step's own
+    /// commit, and starts nothing. A child that exists already as this call's child (started
+    /// by an earlier attempt at this step) is left as it is.
+    pub(super) async fn start_children(
+        self: &Arc<Self>,
+        id: &str,
+        old: Option<&Pending>,
+        pending: &Pending,
+        commit: &mut StepCommit,
+    ) -> Result<(), StoreError> {
+        let old_seqs: Vec<u64> = old
+            .map(|p| p.leaves().iter().filter_map(|l| l.seq()).collect())
+            .unwrap_or_default();
+        for leaf in pending.leaves() {
+            let Pending::Child {
+                seq,
+                name,
+                id: child,
+                input,
+                ..
+            } = leaf
+            else {
+                continue;
+            };
+            if old_seqs.contains(seq) {
+                continue;
+            }
+            let refuse = |commit: &mut StepCommit, e: ChildError| {
+                commit.deliver.push(Delivery {
+                    to: id.to_string(),
+                    kind: EventKind::ChildFinished {
+                        seq: *seq,
+                        result: Err(e),
+                    },
+                })
+            };
+            let Some(code) = self
+                .workflows
+                .newest(name)
+                .and_then(|v| self.workflows.version(name, v))
+                .cloned()
+            else {
+                refuse(
+                    commit,
+                    ChildError::NotRegistered {
+                        name: name.clone(),
+                        id: child.clone(),
+                    },
+                );
+                continue;
+            };
+            let limits = self.config.limits;
+            let now = self.clock.now_ms();
+            let first = if input.len() > limits.max_input_bytes {
+                Err(format!(
+                    "its input is {} bytes, over the limit of {}",
+                    input.len(),
+                    limits.max_input_bytes
+                ))
+            } else {
+                code.first_run(child, input, now).and_then(|first| {
+                    if first.0.len() > limits.max_snapshot_bytes {
+                        Err(format!(
+                            "its first snapshot is {} bytes, over the limit of {}",
+                            first.0.len(),
+                            limits.max_snapshot_bytes
+                        ))
+                    } else {
+                        Ok(first)
+                    }
+                })
+            };
+            let (snapshot, state, ctx) = match first {
+                Ok(first) => first,
+                Err(reason) => {
+                    refuse(
+                        commit,
+                        ChildError::NotStarted {
+                            id: child.clone(),
+                            reason,
+                        },
+                    );
+                    continue;
+                }
+            };
+            let link = ParentLink {
+                id: id.to_string(),
+                seq: *seq,
+            };
+            let new = NewWorkflow {
+                id: child.clone(),
+                name: name.clone(),
+                input: input.clone(),
+                snapshot,
+                now_ms: now,
+                history: HistoryEntry::new(
+                    now,
+                    HistoryKind::Started,
+                    format!("started {name} as child #{seq} of {id}"),
+                ),
+                parent: Some(link.clone()),
+            };
+            match self.store.create_workflow(new).await {
+                Ok(version) => {
+                    telemetry::run_started(code.name(), child);
+                    self.prime(child, code, state, ctx, version, Some(link));
+                    self.wake(child, Vec::new());
+                }
+                Err(StoreError::AlreadyExists(existing)) => {
+                    if existing.parent.as_ref() != Some(&link) {
+                        refuse(commit, ChildError::IdInUse { id: child.clone() });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The commit that takes the cancel requests in `inbox` (and the end of a grace period),
+    /// if there are any and the run has taken its first step:
+    ///
+    /// - the first request tells the code: the context records it
+    ///   ([`WorkflowCtx::is_cancelled`]), the await in progress is interrupted (an activity
+    ///   call is answered with an error of kind `Cancelled`, a timer fires now, a child call
+    ///   sends its child a request or a stop by its policy), and a timer starts the grace
+    ///   period;
+    /// - a request with no grace period, or the end of the grace period, stops the run
+    ///   outright, as [`crate::Client::terminate`];
+    /// - a later request with a grace period changes nothing but the history.
+    pub(super) fn cancel_step(
+        &self,
+        id: &str,
+        c: &Cached,
+        inbox: &[Event],
+        fresh: &[Fresh],
+    ) -> Option<CancelStep> {
+        let pending = c.pending.as_ref()?;
+        let requests: Vec<(&Event, &str, u64)> = inbox
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::CancelRequested { reason, grace_ms } => {
+                    Some((e, reason.as_str(), *grace_ms))
+                }
+                _ => None,
+            })
+            .collect();
+        let grace_over = inbox
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::TimerFired { seq } if seq == GRACE_SEQ));
+        if requests.is_empty() && grace_over.is_none() {
+            return None;
+        }
+        let now = self.clock.now_ms();
+        let ctx = c.ctx.state();
+        let mut commit = StepCommit {
+            workflow_id: id.to_string(),
+            expected_version: c.version,
+            now_ms: now,
+            outcome: StepOutcome::Cancelled,
+            consumed_events: requests.iter().map(|(e, ..)| e.id).collect(),
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            seen_events_upto: c.seen_upto,
+            keep_ready: true,
+            history: Vec::new(),
+            deliver: Vec::new(),
+        };
+        let stop = grace_over
+            .map(|_| "its grace period after a cancel request ran out".to_string())
+            .or_else(|| {
+                requests
+                    .iter()
+                    .find(|(.., grace)| *grace == 0)
+                    .map(|(_, reason, _)| format!("terminated: {reason}"))
+            });
+        if let Some(why) = stop {
+            commit.history = vec![HistoryEntry::new(now, HistoryKind::Terminated, why.clone())];
+            commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), Some(pending), &why);
+            return Some(CancelStep { commit, ctx: None });
+        }
+        let snapshot = |ctx: CtxState| c.workflow.encode_state(&c.state, c.step, ctx).ok();
+        let pending_bytes = postcard::to_stdvec(pending).ok()?;
+        if ctx.cancelled_at.is_some() {
+            let reasons: Vec<&str> = requests.iter().map(|(_, r, _)| *r).collect();
+            commit.history = vec![HistoryEntry::new(
+                now,
+                HistoryKind::CancelRequested,
+                format!(
+                    "cancel requested again ({}): the run is cancelling already",
+                    reasons.join("; ")
+                ),
+            )];
+            commit.outcome = StepOutcome::Suspended {
+                snapshot: snapshot(ctx)?,
+                pending: pending_bytes,
+                tasks: Vec::new(),
+                timers: Vec::new(),
+            };
+            return Some(CancelStep {
+                commit,
+                ctx: Some(ctx),
+            });
+        }
+        let (first, reason, grace_ms) = requests[0];
+        let cancelled_ctx = ctx.with_cancel_requested(first.at_ms);
+        // The leaves already answered (by an event in the inbox or a result in hand) keep
+        // their answers.
+        let answered = |seq: u64| {
+            fresh.iter().any(|f| f.seq == seq)
+                || inbox.iter().any(|e| match &e.kind {
+                    EventKind::ActivityCompleted { seq: s, .. }
+                    | EventKind::TimerFired { seq: s }
+                    | EventKind::ChildFinished { seq: s, .. } => *s == seq,
+                    _ => false,
+                })
+        };
+        let mut interrupted = Vec::new();
+        for leaf in pending.leaves() {
+            let Some(seq) = leaf.seq() else { continue };
+            if answered(seq) {
+                continue;
+            }
+            let mine = |kind| Delivery {
+                to: id.to_string(),
+                kind,
+            };
+            match leaf {
+                Pending::Activity { name, .. } => {
+                    commit.cancelled.push(seq);
+                    commit.deliver.push(mine(EventKind::ActivityCompleted {
+                        seq,
+                        result: Err(ActivityError::new(
+                            ActivityErrorKind::Cancelled,
+                            format!("the run was cancelled while it waited for activity {name}"),
+                        )),
+                    }));
+                    interrupted.push(format!("activity {name}#{seq}"));
+                }
+                Pending::Timer { .. } => {
+                    commit.cancelled.push(seq);
+                    commit.deliver.push(mine(EventKind::TimerFired { seq }));
+                    interrupted.push(format!("timer#{seq}"));
+                }
+                Pending::Child {
+                    name,
+                    id: child,
+                    close,
+                    ..
+                } => {
+                    let why = format!("its parent {id} was cancelled: {reason}");
+                    if *close == ParentClose::Abandon {
+                        commit.deliver.push(mine(EventKind::ChildFinished {
+                            seq,
+                            result: Err(ChildError::Abandoned { id: child.clone() }),
+                        }));
+                    } else {
+                        commit.deliver.extend(close_children(
+                            [(child.as_str(), *close)],
+                            &why,
+                            grace_ms,
+                        ));
+                    }
+                    interrupted.push(format!("child {name}#{seq} ({child}, {close:?})"));
+                }
+                Pending::Signal { .. } | Pending::Join(_) | Pending::Select(_) => {}
+            }
+        }
+        commit.history = vec![HistoryEntry::new(
+            now,
+            HistoryKind::CancelRequested,
+            format!(
+                "cancel requested: {reason}; interrupted: {}; stopped outright in {} ms unless it ends",
+                if interrupted.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    interrupted.join(", ")
+                },
+                grace_ms
+            ),
+        )];
+        commit.outcome = StepOutcome::Suspended {
+            snapshot: snapshot(cancelled_ctx)?,
+            pending: pending_bytes,
+            tasks: Vec::new(),
+            timers: vec![TimerRow {
+                seq: GRACE_SEQ,
+                fire_at_ms: now.saturating_add(grace_ms),
+            }],
+        };
+        Some(CancelStep {
+            commit,
+            ctx: Some(cancelled_ctx),
+        })
+    }
+
+    /// What a run stopped outright sends: its parent is told it was cancelled, its children
+    /// are sent what their policies say.
+    pub(crate) fn stop_deliveries(
+        &self,
+        id: &str,
+        parent: Option<&ParentLink>,
+        pending: Option<&Pending>,
+        why: &str,
+    ) -> Vec<Delivery> {
+        let mut out: Vec<Delivery> = tell_parent(
+            parent,
+            id,
+            Err(ChildError::Cancelled { id: id.to_string() }),
+        )
+        .into_iter()
+        .collect();
+        let children = child_leaves(pending);
+        out.extend(close_children(
+            children.iter().map(|(_, child, close)| (*child, *close)),
+            &format!("its parent {id} was stopped: {why}"),
+            self.config.cancel_grace_ms,
+        ));
+        out
+    }
+
+    /// What a run that ends with `status` tells its parent: its output, or that it was
+    /// cancelled.
+    pub(super) fn ended_deliveries(
+        &self,
+        id: &str,
+        parent: Option<&ParentLink>,
+        status: WorkflowStatus,
+        output: &[u8],
+    ) -> Option<Delivery> {
+        let result = match status {
+            WorkflowStatus::Cancelled => Err(ChildError::Cancelled { id: id.to_string() }),
+            _ => Ok(output.to_vec()),
+        };
+        tell_parent(parent, id, result)
+    }
+
+    /// Makes `ctx` the context of the cached run `c` after a cancel step committed.
+    pub(super) fn cancelled(c: &mut Cached, id: &str, ctx: CtxState) {
+        c.ctx = WorkflowCtx::new(id, ctx);
+    }
+}
