@@ -74,7 +74,7 @@ pub async fn seed(rt: &Runtime) -> Result<(), Box<dyn std::error::Error>> {
     let client = rt.client();
     let approve = serde_json::json!({ "approved": true, "by": "ana" });
     client.signal_json("doc-4", "review", &approve).await?;
-    client.cancel("doc-5").await?;
+    client.terminate("doc-5").await?;
     client
         .signal_json("tally-1", "count", &serde_json::json!(13))
         .await?;

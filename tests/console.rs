@@ -248,7 +248,7 @@ fn screenshot_path() -> PathBuf {
     target.join("console-screenshot.png")
 }
 
-/// In Chromium: the list shows the reviews and follows a cancel made elsewhere; a review's
+/// In Chromium: the list shows the reviews and follows a termination made elsewhere; a review's
 /// page opens, the signal form (name, JSON payload, token) is filled and sent, and the page
 /// shows the run completed by its live update, without a reload. Leaves a screenshot of the
 /// finished page in the target directory.
@@ -339,8 +339,8 @@ async fn the_console_in_a_headless_browser() {
             .for_element(Locator::Css(r#"a[href="/runs/doc-1"]"#))
             .await?;
         ensure!(link.text().await? == "doc-1", "the list links the run");
-        // The list follows the store: a run cancelled meanwhile shows cancelled, and counted.
-        rt.client().cancel("doc-2").await?;
+        // The list follows the store: a run terminated meanwhile shows cancelled, and counted.
+        rt.client().terminate("doc-2").await?;
         web.wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(

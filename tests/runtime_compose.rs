@@ -201,6 +201,52 @@ async fn parent_of_panics(ctx: WorkflowCtx, n: u32) -> String {
     }
 }
 
+#[activity]
+async fn reserve(_ctx: ActivityCtx, order: String) -> Result<String, ActivityError> {
+    EFFECTS.lock().unwrap().push(format!("reserve {order}"));
+    Ok(format!("hold of {order}"))
+}
+
+/// Held while `GATE` is shut, to cancel a run in the middle of its compensations.
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[activity]
+async fn release(ctx: ActivityCtx, hold: String) -> Result<(), ActivityError> {
+    while !GATE.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    EFFECTS
+        .lock()
+        .unwrap()
+        .push(format!("release {hold} ({})", ctx.idempotency_key()));
+    Ok(())
+}
+
+/// Reserves, charges, then waits for a confirmation; declined or cancelled, it undoes both,
+/// last first.
+#[workflow]
+async fn booking(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowError> {
+    let mut saga = Saga::new();
+    let hold = ctx.activity(reserve, order.clone()).await?;
+    saga.add(release, hold);
+    let payment = ctx.activity(charge, order).await?;
+    saga.add(refund, payment.clone());
+    match ctx
+        .select((ctx.signal::<bool>("confirm"), ctx.cancellation()))
+        .await
+    {
+        Select2::First(true) => Ok(payment),
+        _ => {
+            let report = saga.compensate(&ctx).await?;
+            Err(WorkflowError::msg(format!(
+                "undone: {} compensations, all ok: {}",
+                report.compensations.len(),
+                report.all_succeeded()
+            )))
+        }
+    }
+}
+
 /// Each test body runs on a memory store and on SQLite, in both modes; the outcomes of the
 /// four runs must agree.
 async fn each_store<T: PartialEq + std::fmt::Debug>(
@@ -836,6 +882,127 @@ async fn terminating_a_parent_stops_its_children_by_policy() {
             (WorkflowStatus::Cancelled, 4)
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_compensates_last_first_even_when_cancelled_midway() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(booking)
+            .activity(reserve)
+            .activity(release)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let waits = |id: String| {
+            let store = store.clone();
+            async move {
+                eventually("it waits for the confirmation", || async {
+                    store
+                        .load_workflow(&id)
+                        .await
+                        .expect("load")
+                        .pending
+                        .is_some()
+                        && store.load_timers(&id).await.expect("timers").len() == 1
+                })
+                .await
+            }
+        };
+        // Declined: undone.
+        let declined = ids.id("declined");
+        let run = rt
+            .start(booking, &declined, declined.clone())
+            .await
+            .expect("start");
+        waits(declined.clone()).await;
+        rt.signal(&declined, "confirm", false)
+            .await
+            .expect("signal");
+        let out1 = within("declined", run.result()).await.expect("result");
+        // Cancelled: undone.
+        let cancelled = ids.id("cancelled");
+        let run = rt
+            .start(booking, &cancelled, cancelled.clone())
+            .await
+            .expect("start");
+        waits(cancelled.clone()).await;
+        rt.cancel(&cancelled).await.expect("cancel");
+        let out2 = within("cancelled", run.result()).await;
+        // Declined, then cancelled while it compensates: the compensations go on.
+        let midway = ids.id("midway");
+        let run = rt
+            .start(booking, &midway, midway.clone())
+            .await
+            .expect("start");
+        waits(midway.clone()).await;
+        GATE.store(false, std::sync::atomic::Ordering::SeqCst);
+        rt.signal(&midway, "confirm", false).await.expect("signal");
+        let saga_run = format!("{midway}/compensate-4");
+        eventually("the release runs", || async {
+            store.load_tasks(&saga_run).await.is_ok_and(|t| {
+                t.first()
+                    .is_some_and(|t| t.name == "release" && t.lease_owner.is_some())
+            })
+        })
+        .await;
+        rt.cancel(&midway).await.expect("cancel");
+        eventually("the request is taken", || async {
+            kinds(&rt.history(&midway).await.expect("history"))
+                .iter()
+                .filter(|k| **k == HistoryKind::CancelRequested)
+                .count()
+                == 2
+        })
+        .await;
+        GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+        let out3 = within("midway", run.result()).await;
+        let output = rt.client().state(&midway).await.expect("state").output;
+        let saga_history = kinds(&rt.history(&saga_run).await.expect("history"));
+        rt.shutdown().await;
+        let effects = |id: &str| {
+            effects_of(id)
+                .into_iter()
+                .map(|e| e.replace(id, "ID"))
+                .collect::<Vec<_>>()
+        };
+        (
+            format!("{out1:?}"),
+            format!("{out2:?}").replace(&cancelled, "ID"),
+            format!("{out3:?}").replace(&midway, "ID"),
+            output.map(|o| o.to_string()),
+            saga_history,
+            effects(&declined),
+            effects(&cancelled),
+            effects(&midway),
+        )
+    })
+    .await;
+    use HistoryKind::{Completed, Started, Step};
+    assert_eq!(
+        out.0,
+        r#"Err(WorkflowError { message: "undone: 2 compensations, all ok: true", activity: None })"#
+    );
+    assert_eq!(out.1, r#"Err(Cancelled { id: "ID" })"#);
+    assert_eq!(out.2, r#"Err(Cancelled { id: "ID" })"#);
+    assert_eq!(
+        out.3.as_deref(),
+        Some(r#"{"Err":{"activity":null,"message":"undone: 2 compensations, all ok: true"}}"#)
+    );
+    assert_eq!(out.4, vec![Started, Step, Step, Completed]);
+    for effects in [&out.5, &out.6, &out.7] {
+        assert_eq!(
+            effects,
+            &vec![
+                "reserve ID".to_string(),
+                "charge ID".to_string(),
+                "refund payment of ID".to_string(),
+                "release hold of ID (ID/compensate-4:1)".to_string(),
+            ]
+        );
+    }
 }
 
 #[test]

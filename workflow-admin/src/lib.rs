@@ -1,4 +1,4 @@
-//! Operator commands for [`workflow_rt`] runs: list, show, history, signal, cancel, unpark,
+//! Operator commands for [`workflow_rt`] runs: list, show, history, signal, cancel, terminate, unpark,
 //! purge and describe, as a [`clap`] command set.
 //!
 //! Mount [`AdminCommand`] in your own binary, where your workflows and activities are
@@ -84,8 +84,14 @@ pub enum AdminCommand {
         /// The payload, as JSON (`true`, `42`, `'{"by":"ana"}'`).
         json: String,
     },
-    /// Cancels a run: it stops where it is.
+    /// Asks a run to cancel: its code is told, may compensate, and has its grace period to
+    /// end before it is stopped outright.
     Cancel {
+        /// The run's id.
+        id: String,
+    },
+    /// Stops a run outright: its code is not told.
+    Terminate {
         /// The run's id.
         id: String,
     },
@@ -219,7 +225,12 @@ pub async fn run(
         }
         AdminCommand::Cancel { id } => {
             client.cancel(&id).await?;
-            writeln!(out, "cancelled {id}")?;
+            writeln!(out, "cancel requested for {id}")?;
+            Ok(())
+        }
+        AdminCommand::Terminate { id } => {
+            client.terminate(&id).await?;
+            writeln!(out, "terminated {id}")?;
             Ok(())
         }
         AdminCommand::Unpark { id } => {

@@ -1,5 +1,5 @@
 //! `workflow-admin`: the operator's commands on a store URL, for what needs no user types
-//! (list, counts, show without the typed state, history, signal as JSON, cancel, unpark,
+//! (list, counts, show without the typed state, history, signal as JSON, cancel, terminate, unpark,
 //! purge).
 //!
 //! ```text

@@ -220,10 +220,16 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
             .join("\n"),
     );
 
-    // cancel; unpark; purge.
+    // cancel (a request); terminate; unpark; purge.
     assert_eq!(
         admin(&client, &["cancel", "e-2"]).await.expect("cancel"),
-        "cancelled e-2\n"
+        "cancel requested for e-2\n"
+    );
+    assert_eq!(
+        admin(&client, &["terminate", "e-2"])
+            .await
+            .expect("terminate"),
+        "terminated e-2\n"
     );
     assert!(
         admin(&client, &["cancel", "e-2"]).await.is_err(),
@@ -333,8 +339,8 @@ async fn the_standalone_binary_on_a_sqlite_file() {
         let (code, out, _) = bin(&url, &["history", "e-1"]);
         assert_eq!(code, 0);
         assert!(out.contains("completed"), "{out}");
-        let (code, out, _) = bin(&url, &["cancel", "e-2"]);
-        assert_eq!((code, out.as_str()), (0, "cancelled e-2\n"));
+        let (code, out, _) = bin(&url, &["terminate", "e-2"]);
+        assert_eq!((code, out.as_str()), (0, "terminated e-2\n"));
         let (code, _, err) = bin(&url, &["unpark", "e-2"]);
         assert_eq!(code, 1);
         assert!(err.contains("not parked"), "{err}");

@@ -1,4 +1,4 @@
-//! The token that the console's actions (signal, cancel, unpark) need.
+//! The token that the console's actions (signal, cancel, terminate, unpark) need.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;

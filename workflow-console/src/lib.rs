@@ -5,15 +5,16 @@
 //!   the counts by status;
 //! - `/runs/{id}`: a run's status, state and output as JSON, what it waits for, its history,
 //!   and its state machine drawn by the server with the current state highlighted; forms to
-//!   send it a signal (a JSON payload), cancel it or unpark it;
+//!   send it a signal (a JSON payload), cancel it (its code is told, and may compensate),
+//!   terminate it (stopped outright) or unpark it;
 //! - `/api/runs`, `/api/runs/{id}`: the same as JSON (the pages fetch them to update
-//!   themselves live), and `POST /api/runs/{id}/signal|cancel|unpark` for scripts;
+//!   themselves live), and `POST /api/runs/{id}/signal|cancel|terminate|unpark` for scripts;
 //! - `/metrics`: the Prometheus text of the process's metrics.
 //!
 //! Everything is rendered by the server; a page loads nothing from anywhere else (its CSS and
 //! its small script are inline).
 //!
-//! **Actions need a token.** Signal, cancel and unpark are refused (403) until the console is
+//! **Actions need a token.** Signal, cancel, terminate and unpark are refused (403) until the console is
 //! given a token with [`Console::token`]; then each request must present it, in the page's
 //! token field or as `Authorization: Bearer <token>`. Looking needs no token: the console
 //! binds to `127.0.0.1` by default ([`Console::serve_default`]); put it behind your own
@@ -128,7 +129,7 @@ impl Console {
         }
     }
 
-    /// Turns the actions on (signal, cancel, unpark): each must present `token`, in the run
+    /// Turns the actions on (signal, cancel, terminate, unpark): each must present `token`, in the run
     /// page's token field or as `Authorization: Bearer <token>`. It is compared in constant
     /// time. An empty token leaves the actions off, so that an unset environment variable
     /// does not open them.

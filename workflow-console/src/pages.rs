@@ -422,7 +422,7 @@ fn actions_card(
     b.push_str(r#"<button type="submit" data-action="signal">Send signal</button></div>"#);
     let _ = write!(
         b,
-        r#"<div class="buttons"><button type="submit" formaction="{base}/runs/{id_seg}/unpark" formnovalidate data-action="unpark" data-when="parked"{parked}>Unpark</button><button type="submit" class="danger" formaction="{base}/runs/{id_seg}/cancel" formnovalidate data-action="cancel" data-when="open"{open}>Cancel run</button></div>"#,
+        r#"<div class="buttons"><button type="submit" formaction="{base}/runs/{id_seg}/unpark" formnovalidate data-action="unpark" data-when="parked"{parked}>Unpark</button><button type="submit" class="danger" formaction="{base}/runs/{id_seg}/cancel" formnovalidate data-action="cancel" data-when="open"{open}>Cancel run</button><button type="submit" class="danger" formaction="{base}/runs/{id_seg}/terminate" formnovalidate data-action="terminate" data-when="open"{open}>Terminate</button></div>"#,
         base = Esc(base),
         parked = shown_when("parked", run.status),
         open = shown_when("open", run.status),

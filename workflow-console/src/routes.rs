@@ -5,10 +5,10 @@
 //! | `GET /` | the list page (`status`, `name`, `id_prefix`, `after`, `limit`) |
 //! | `GET /runs/{id}` | a run's page |
 //! | `GET /runs/{id}/machine.svg` | its state machine alone |
-//! | `POST /runs/{id}/signal`, `/cancel`, `/unpark` | the page's actions, as forms |
+//! | `POST /runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the page's actions, as forms |
 //! | `GET /api/runs` | a page of runs and the counts, as JSON |
 //! | `GET /api/runs/{id}` | a run (its `WorkflowState`) and its history, as JSON |
-//! | `POST /api/runs/{id}/signal`, `/cancel`, `/unpark` | the actions, JSON in and out |
+//! | `POST /api/runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the actions, JSON in and out |
 //! | `GET /metrics` | the Prometheus text |
 
 use std::sync::Arc;
@@ -290,6 +290,7 @@ async fn api_run(
 enum Action {
     Signal,
     Cancel,
+    Terminate,
     Unpark,
 }
 
@@ -298,9 +299,10 @@ impl Action {
         match s {
             "signal" => Ok(Action::Signal),
             "cancel" => Ok(Action::Cancel),
+            "terminate" => Ok(Action::Terminate),
             "unpark" => Ok(Action::Unpark),
             other => Err(ConsoleError::NoPage(format!(
-                "runs/<id>/{other}: the actions are signal, cancel and unpark"
+                "runs/<id>/{other}: the actions are signal, cancel, terminate and unpark"
             ))),
         }
     }
@@ -348,7 +350,11 @@ async fn perform(
         }
         Action::Cancel => {
             client.cancel(id).await?;
-            Ok(format!("{id} cancelled"))
+            Ok(format!("cancel requested for {id}"))
+        }
+        Action::Terminate => {
+            client.terminate(id).await?;
+            Ok(format!("{id} terminated"))
         }
         Action::Unpark => {
             client.unpark(id).await?;
@@ -385,7 +391,7 @@ async fn form_action(
                 };
                 Some((form.name.unwrap_or_default(), payload))
             }
-            Action::Cancel | Action::Unpark => None,
+            Action::Cancel | Action::Terminate | Action::Unpark => None,
         };
         perform(&shared.client, &id, action, signal).await
     };
@@ -410,7 +416,7 @@ async fn api_action(
             let Json(body) = body.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
             Some((body.name, body.payload))
         }
-        Action::Cancel | Action::Unpark => None,
+        Action::Cancel | Action::Terminate | Action::Unpark => None,
     };
     let message = perform(&shared.client, &id, action, signal).await?;
     Ok(Json(serde_json::json!({ "message": message })))

@@ -440,8 +440,20 @@ async fn actions_need_the_right_token() {
     })
     .await;
 
+    // Cancel asks (the run's code is told at its next step); terminate stops it outright.
     let ok = post_json(&app, "/api/runs/a-3/cancel", Some(TOKEN), "").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["message"], "cancel requested for a-3");
+    let history = client.history("a-3").await.expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|e| e.kind == workflow_rt::store::HistoryKind::CancelRequested),
+        "{history:?}"
+    );
+    let ok = post_json(&app, "/api/runs/a-3/terminate", Some(TOKEN), "").await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["message"], "a-3 terminated");
     assert_eq!(status_of(&client, "a-3").await, WorkflowStatus::Cancelled);
     // What cannot be done to a run in its state is a conflict.
     let again = post_form(&app, "/runs/a-3/cancel", &format!("token={TOKEN}")).await;

@@ -48,6 +48,7 @@ mod workflow;
 mod clock;
 mod codec;
 mod runtime;
+mod saga;
 mod signal;
 mod snapshot;
 mod state_serde;
@@ -81,6 +82,7 @@ pub use runtime::{
     Builder, Client, Drained, Handle, IdReuse, Limits, PendingCommand, Runtime, RuntimeError,
     StrandedRun, WorkflowState, shutdown_signal,
 };
+pub use saga::{COMPENSATE_WORKFLOW, Compensate, Compensated, Compensation, Saga, SagaReport};
 pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, RunPage, RunQuery, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "postgres")]
@@ -203,7 +205,7 @@ pub mod prelude {
     pub use crate::SqliteStore;
     pub use crate::{
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, ChildError, Deserialize,
-        ParentClose, RetryPolicy, Select2, Select3, Select4, Serialize, Signal, Workflow,
+        ParentClose, RetryPolicy, Saga, Select2, Select3, Select4, Serialize, Signal, Workflow,
         WorkflowCtx, WorkflowError, activity, workflow,
     };
     pub use crate::{MemoryStore, Runtime};

@@ -900,9 +900,9 @@ impl<W: Workflow> TestRun<W> {
     ///     .with_activity(refund)
     ///     .cancel_after(Duration::from_secs(60))
     ///     .run()?;
-    /// assert_eq!(run.output.unwrap_err().message, "cancelled, refunded");
     /// assert_eq!(run.elapsed(), Duration::from_secs(60), "the timer ended early");
     /// assert_eq!(run.activity_names(), vec!["refund"]);
+    /// assert_eq!(run.output.unwrap_err().message, "cancelled, refunded");
     /// # Ok::<(), workflow_rt::testing::TestError>(())
     /// ```
     pub fn cancel_after(self, delay: Duration) -> Self {
@@ -1782,7 +1782,7 @@ impl Driver {
                 ..
             } = leaf.node
             {
-                leaf.child = Some(self.start_child(*seq, name, id, input)?);
+                leaf.child = Some(self.start_child(*seq, name, id, input).await?);
             }
         }
         self.answer_signal_waits(&leaves)?;
@@ -1951,13 +1951,16 @@ impl Driver {
     }
 
     /// The answer to child call `seq` (`name` run `id` with `input`), and when it comes.
-    fn start_child(
+    async fn start_child(
         &mut self,
         seq: u64,
         name: &str,
         id: &str,
         input: &[u8],
     ) -> Result<(Result<Vec<u8>, ChildError>, u64), TestError> {
+        if name == crate::saga::COMPENSATE_WORKFLOW && !self.config.children.contains_key(name) {
+            return self.compensate(id, input).await;
+        }
         let Some(handler) = self.config.children.get_mut(name) else {
             return Err(TestError::NoChildHandler {
                 name: name.to_string(),
@@ -1971,6 +1974,51 @@ impl Driver {
                 reason,
             })?;
         Ok((answer, self.now_ms.saturating_add(took)))
+    }
+
+    /// Runs a saga's compensations ([`crate::Saga::compensate`]) with the run's activity
+    /// answers, one after the other, as the runtime's compensation run does: the report, and
+    /// when the last one ends.
+    async fn compensate(
+        &mut self,
+        id: &str,
+        input: &[u8],
+    ) -> Result<(Result<Vec<u8>, ChildError>, u64), TestError> {
+        let steps: Vec<crate::saga::Compensation> =
+            codec::decode_exact(input).map_err(|reason| TestError::ChildRun {
+                name: crate::saga::COMPENSATE_WORKFLOW.to_string(),
+                id: id.to_string(),
+                reason,
+            })?;
+        let started = self.now_ms;
+        let mut report = crate::SagaReport::default();
+        for (seq, c) in steps.into_iter().enumerate() {
+            let error = match &c.input {
+                Ok(bytes) => {
+                    let (call, done) = self
+                        .start_activity(seq as u64, &c.activity, bytes, &c.options)
+                        .await?;
+                    self.calls[call].delivered = true;
+                    self.now_ms = self.now_ms.max(done);
+                    self.calls[call].result.clone().err()
+                }
+                Err(reason) => Some(ActivityError::new(
+                    ActivityErrorKind::BadCall,
+                    format!("its input did not encode: {reason}"),
+                )),
+            };
+            report.compensations.push(crate::Compensated {
+                activity: c.activity,
+                error,
+            });
+        }
+        let ended = std::mem::replace(&mut self.now_ms, started);
+        let bytes = encode_output(&report).map_err(|reason| TestError::ChildRun {
+            name: crate::saga::COMPENSATE_WORKFLOW.to_string(),
+            id: id.to_string(),
+            reason,
+        })?;
+        Ok((Ok(bytes), ended))
     }
 
     async fn start_activity(
@@ -2070,6 +2118,8 @@ fn interrupt(leaves: &mut Leaves<'_>) {
                 format!("the run was cancelled while it waited for activity {name}"),
             )))),
             Pending::Timer { .. } => Some(Resolution::Timer),
+            // A saga's compensations go on.
+            Pending::Child { name, .. } if name == crate::saga::COMPENSATE_WORKFLOW => None,
             Pending::Child { id, close, .. } => Some(Resolution::Child(Err(
                 if *close == crate::ParentClose::Abandon {
                     ChildError::Abandoned { id: id.clone() }

@@ -22,6 +22,8 @@ pub enum OpKind {
     Select,
     Child,
     Cancellation,
+    /// `saga.compensate(&ctx)`: the one operation not rooted at the context.
+    Compensate,
 }
 
 impl OpKind {
@@ -35,6 +37,7 @@ impl OpKind {
             OpKind::Select => "select",
             OpKind::Child => "child",
             OpKind::Cancellation => "cancellation",
+            OpKind::Compensate => "compensate",
         }
     }
 }
@@ -67,6 +70,17 @@ fn is_ctx(e: &Expr, ctx: &syn::Ident) -> bool {
 /// The kind of durable operation `e` is, if it is one.
 pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
     let (root, calls) = unchain(e);
+    // `saga.compensate(&ctx)`: a saga's method, handed the context.
+    if let [call] = calls.as_slice()
+        && call.method == "compensate"
+        && call.args.len() == 1
+        && match unparen(&call.args[0]) {
+            Expr::Reference(r) => r.mutability.is_none() && is_ctx(unparen(&r.expr), ctx),
+            other => is_ctx(other, ctx),
+        }
+    {
+        return Some(OpKind::Compensate);
+    }
     if !is_ctx(root, ctx) || calls.is_empty() {
         return None;
     }
@@ -114,6 +128,9 @@ pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> 
             quote!(::core::result::Result<#krate::ActivityOk<#path>, #krate::ActivityError>)
         }
         OpKind::Sleep | OpKind::Cancellation => quote!(()),
+        OpKind::Compensate => {
+            quote!(::core::result::Result<#krate::SagaReport, #krate::ChildError>)
+        }
         OpKind::Child => {
             let path = match first.args.first()? {
                 Expr::Path(p) if p.qself.is_none() => &p.path,
@@ -331,6 +348,8 @@ pub enum Waits {
     Timer,
     /// `ctx.child(path, ..)`, with any of its options.
     Child(syn::Path),
+    /// `saga.compensate(&ctx)`: a child run of the workflow that runs compensations.
+    Compensate,
     /// `ctx.signal(..)`: its name, if the source gives it.
     Signal(Option<SignalName>),
     /// `ctx.join((..))` / `ctx.join(vec![..])`, and
@@ -402,6 +421,7 @@ pub fn waits_for(e: &Expr, ctx: &syn::Ident, is_local: &dyn Fn(&syn::Ident) -> b
             _ => Waits::Unknown,
         },
         OpKind::Sleep | OpKind::Cancellation => Waits::Timer,
+        OpKind::Compensate => Waits::Compensate,
         OpKind::Child => match arg {
             Some(Expr::Path(p))
                 if p.qself.is_none() && !p.path.get_ident().is_some_and(is_local) =>
@@ -455,6 +475,7 @@ impl Waits {
                 let name = quote::quote_spanned!(at=> <#p as #krate::Workflow>::NAME);
                 quote!(#desc::Child(#name))
             }
+            Waits::Compensate => quote!(#desc::Child(#krate::COMPENSATE_WORKFLOW)),
             Waits::Signal(None) => quote!(#desc::Signal(::core::option::Option::None)),
             Waits::Signal(Some(SignalName::Literal(s))) => {
                 quote!(#desc::Signal(::core::option::Option::Some(#s)))
@@ -500,6 +521,7 @@ impl std::fmt::Display for Waits {
             }
             Waits::Timer => f.write_str("Timer"),
             Waits::Child(p) => write!(f, "Child({})", quote!(#p).to_string().replace(' ', "")),
+            Waits::Compensate => f.write_str("Compensate"),
             Waits::Signal(None) => f.write_str("Signal(?)"),
             Waits::Signal(Some(SignalName::Literal(s))) => write!(f, "Signal({:?})", s.value()),
             Waits::Signal(Some(SignalName::Const(e))) => {

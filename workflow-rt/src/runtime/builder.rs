@@ -151,7 +151,10 @@ impl Builder {
         Builder {
             store,
             clock: Arc::new(SystemClock),
-            workflows: Vec::new(),
+            // The workflow that runs sagas' compensations, which any workflow may start.
+            workflows: vec![Arc::new(RegisteredWorkflow::<
+                crate::saga::CompensateWorkflow,
+            >::new())],
             migrations: Vec::new(),
             activities: Vec::new(),
             worker_id: None,

@@ -329,6 +329,8 @@ impl Inner {
                     commit.deliver.push(mine(EventKind::TimerFired { seq }));
                     interrupted.push(format!("timer#{seq}"));
                 }
+                // A saga's compensations go on: undoing is what a cancelled run does.
+                Pending::Child { name, .. } if name == crate::saga::COMPENSATE_WORKFLOW => {}
                 Pending::Child {
                     name,
                     id: child,
