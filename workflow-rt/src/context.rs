@@ -154,6 +154,7 @@ impl WorkflowCtx {
     }
 
     /// Records that cancellation was requested at `at_ms`, unless it was already.
+    #[cfg(feature = "testing")]
     pub(crate) fn cancel_requested(&self, at_ms: u64) {
         let mut s = self.state.get();
         if s.cancelled_at.is_none() {

@@ -457,6 +457,7 @@ impl Emitter<'_> {
         let wf_state = mixed("__wf_state");
         let mut op = self.prog.awaits[k].op.clone();
         rw.visit_expr_mut(&mut op);
+        super::ops::unborrow_ctx(&mut op);
         let mut before = Vec::new();
         let fields = self
             .live

@@ -114,6 +114,29 @@ pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
     }
 }
 
+/// `saga.compensate(&ctx)` as `saga.compensate(ctx)`: in the generated code the context is
+/// already a reference, and the borrow the source writes (the natural one for a parameter
+/// declared `ctx: WorkflowCtx`) would be one too many, for the compiler and for clippy.
+pub fn unborrow_ctx(op: &mut Expr) {
+    let mut e = op;
+    loop {
+        match e {
+            Expr::Paren(p) => e = &mut p.expr,
+            Expr::Group(g) => e = &mut g.expr,
+            _ => break,
+        }
+    }
+    if let Expr::MethodCall(mc) = e
+        && mc.method == "compensate"
+        && mc.args.len() == 1
+        && let Some(Expr::Reference(r)) = mc.args.first()
+        && r.mutability.is_none()
+    {
+        let inner = (*r.expr).clone();
+        mc.args[0] = inner;
+    }
+}
+
 /// The type of the value of `e.await`, where `e` is a durable operation, if it can be written.
 pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> {
     let kind = classify(e, ctx)?;

@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+#[cfg(feature = "testing")]
 pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
 pub use client::{Client, IdReuse};
