@@ -247,6 +247,53 @@ async fn booking(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowErro
     }
 }
 
+/// The tokens handed out, by run id.
+static TOKENS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+fn token_of(id: &str) -> Option<String> {
+    TOKENS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(w, _)| w == id)
+        .map(|(_, t)| t.clone())
+}
+
+#[activity]
+async fn hand_out(ctx: ActivityCtx, token: String) -> Result<(), ActivityError> {
+    TOKENS
+        .lock()
+        .unwrap()
+        .push((ctx.workflow_id().to_string(), token));
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Paid {
+    reference: String,
+    cents: u64,
+}
+
+/// Hands a token to a provider, and waits an hour for the payment.
+#[workflow]
+async fn awaits_payment(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+    let token: workflow_rt::PromiseToken<Paid> = ctx.promise();
+    ctx.activity(hand_out, token.to_string()).await?;
+    match ctx
+        .promise_wait(&token)
+        .timeout(Duration::from_secs(3600))
+        .await
+    {
+        Some(Ok(paid)) if paid.cents == cents => Ok(paid.reference),
+        Some(Ok(paid)) => Err(WorkflowError::msg(format!(
+            "paid {} of {cents}",
+            paid.cents
+        ))),
+        Some(Err(e)) => Err(WorkflowError::msg(format!("no payment: {e}"))),
+        None => Err(WorkflowError::msg("timed out")),
+    }
+}
+
 /// Each test body runs on a memory store and on SQLite, in both modes; the outcomes of the
 /// four runs must agree.
 async fn each_store<T: PartialEq + std::fmt::Debug>(
@@ -1005,6 +1052,189 @@ async fn a_saga_compensates_last_first_even_when_cancelled_midway() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_completes_its_wait_once_and_bad_input_changes_nothing() {
+    use workflow_rt::CompleteError;
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(awaits_payment)
+            .activity(hand_out)
+            .build()
+            .await
+            .expect("build");
+        let client = rt.client();
+        let refused = |r: Result<(), RuntimeError>| match r {
+            Err(RuntimeError::Complete(e)) => e,
+            other => panic!("expected a refusal: {other:?}"),
+        };
+        let handed = |id: String| async move {
+            eventually("the token is handed out", || async {
+                token_of(&id).is_some()
+            })
+            .await;
+            token_of(&id).expect("token")
+        };
+        // Completed by its token, once; wrong types and unknown tokens change nothing.
+        let paid = ids.id("paid");
+        let run = rt.start(awaits_payment, &paid, 500).await.expect("start");
+        let token = handed(paid.clone()).await;
+        assert_eq!(
+            refused(client.complete(&token, 500u64).await),
+            CompleteError::WrongType
+        );
+        assert_eq!(
+            refused(client.complete("nonsense", 1u8).await),
+            CompleteError::Malformed
+        );
+        let forged = format!("{}{}", "0".repeat(32), &token[32..]);
+        assert_eq!(
+            refused(
+                client
+                    .complete(
+                        &forged,
+                        Paid {
+                            reference: "x".into(),
+                            cents: 500
+                        }
+                    )
+                    .await
+            ),
+            CompleteError::Unknown
+        );
+        assert_eq!(
+            store.load_workflow(&paid).await.expect("load").status,
+            WorkflowStatus::Running
+        );
+        client
+            .complete(
+                &token,
+                Paid {
+                    reference: "ref-1".into(),
+                    cents: 500,
+                },
+            )
+            .await
+            .expect("complete");
+        assert_eq!(
+            refused(
+                client
+                    .complete(
+                        &token,
+                        Paid {
+                            reference: "ref-2".into(),
+                            cents: 500
+                        }
+                    )
+                    .await
+            ),
+            CompleteError::Unknown,
+            "a token is single-use"
+        );
+        let out1 = within("paid", run.result()).await.expect("result");
+        // As JSON, from a caller without the type; JSON of another shape ends the wait.
+        let json = ids.id("json");
+        let run = rt.start(awaits_payment, &json, 7).await.expect("start");
+        let token = handed(json.clone()).await;
+        client
+            .complete_json(
+                &token,
+                &serde_json::json!({"reference": "ref-j", "cents": 7}),
+            )
+            .await
+            .expect("complete");
+        let out2 = within("json", run.result()).await.expect("result");
+        let bad = ids.id("bad-json");
+        let run = rt.start(awaits_payment, &bad, 7).await.expect("start");
+        let token = handed(bad.clone()).await;
+        client
+            .complete_json(&token, &serde_json::json!({"ref": 1}))
+            .await
+            .expect("taken");
+        let out3 = within("bad json", run.result()).await.expect("result");
+        // Timed out: the token no longer completes anything.
+        let late = ids.id("late");
+        let run = rt.start(awaits_payment, &late, 9).await.expect("start");
+        let token = handed(late.clone()).await;
+        eventually("it waits", || async {
+            store.load_timers(&late).await.expect("timers").len() == 1
+        })
+        .await;
+        clock.advance(Duration::from_secs(3601));
+        let out4 = within("late", run.result()).await.expect("result");
+        assert_eq!(
+            refused(
+                client
+                    .complete(
+                        &token,
+                        Paid {
+                            reference: "r".into(),
+                            cents: 9
+                        }
+                    )
+                    .await
+            ),
+            CompleteError::Unknown
+        );
+        // Cancelled while it waits.
+        let cancelled = ids.id("cancelled");
+        let run = rt
+            .start(awaits_payment, &cancelled, 9)
+            .await
+            .expect("start");
+        let token = handed(cancelled.clone()).await;
+        eventually("it waits", || async {
+            store.load_timers(&cancelled).await.expect("timers").len() == 1
+        })
+        .await;
+        rt.cancel(&cancelled).await.expect("cancel");
+        let out5 = within("cancelled", run.result()).await;
+        let output = rt.client().state(&cancelled).await.expect("state").output;
+        assert_eq!(
+            refused(
+                client
+                    .complete(
+                        &token,
+                        Paid {
+                            reference: "r".into(),
+                            cents: 9
+                        }
+                    )
+                    .await
+            ),
+            CompleteError::Unknown
+        );
+        let commands_hide_the_secret = !format!(
+            "{:?}",
+            rt.client().state(&paid).await.expect("state").commands
+        )
+        .contains(&token[..32]);
+        rt.shutdown().await;
+        (
+            format!("{out1:?}"),
+            format!("{out2:?}"),
+            format!("{out3:?}").contains("no payment: the value does not decode"),
+            format!("{out4:?}"),
+            format!("{out5:?}").replace(&cancelled, "ID"),
+            output.map(|o| o.to_string()),
+            commands_hide_the_secret,
+        )
+    })
+    .await;
+    assert_eq!(out.0, r#"Ok("ref-1")"#);
+    assert_eq!(out.1, r#"Ok("ref-j")"#);
+    assert!(out.2, "JSON of another shape ends the wait");
+    assert_eq!(
+        out.3,
+        r#"Err(WorkflowError { message: "timed out", activity: None })"#
+    );
+    assert_eq!(out.4, r#"Err(Cancelled { id: "ID" })"#);
+    assert_eq!(
+        out.5.as_deref(),
+        Some(r#"{"Err":{"activity":null,"message":"no payment: the wait was cancelled"}}"#)
+    );
+    assert!(out.6);
+}
+
 #[test]
 fn the_test_driver_answers_children_and_cancels_at_an_await() {
     use workflow_rt::testing::TestRun;
@@ -1044,5 +1274,24 @@ fn the_test_driver_answers_children_and_cancels_at_an_await() {
         run.output.unwrap_err().message,
         "child: child run \"x\" was cancelled"
     );
+    let run = TestRun::new(awaits_payment, "p", 5)
+        .with_activity(hand_out)
+        .complete_promises_after(
+            Duration::from_secs(60),
+            Paid {
+                reference: "r-9".into(),
+                cents: 5,
+            },
+        )
+        .snapshot_every_await(true)
+        .run()
+        .expect("run");
+    assert_eq!(run.output, Ok("r-9".to_string()));
+    assert_eq!(run.elapsed(), Duration::from_secs(60));
+    let run = TestRun::new(awaits_payment, "p", 5)
+        .with_activity(hand_out)
+        .run()
+        .expect("run");
+    assert_eq!(run.output.unwrap_err().message, "timed out");
     let _ = MemoryStore::new();
 }

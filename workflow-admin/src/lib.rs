@@ -443,6 +443,9 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
                     out,
                     "  child {name}#{seq} run {id} (parent close: {close:?})"
                 )?,
+                PendingCommand::Promise { seq } => {
+                    writeln!(out, "  promise#{seq} (completed by its token)")?
+                }
             }
         }
     }

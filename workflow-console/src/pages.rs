@@ -203,7 +203,8 @@ fn signal_names(run: &WorkflowState, description: Option<&Description>) -> Vec<S
             PendingCommand::Signal { name, .. } => Some(name.clone()),
             PendingCommand::Activity { .. }
             | PendingCommand::Timer { .. }
-            | PendingCommand::Child { .. } => None,
+            | PendingCommand::Child { .. }
+            | PendingCommand::Promise { .. } => None,
         })
         .collect();
     for st in description.map_or(&[][..], |d| d.states) {

@@ -110,6 +110,10 @@ impl CtxState {
 pub struct WorkflowCtx {
     id: String,
     state: Cell<CtxState>,
+    /// The promises made during the current step ([`WorkflowCtx::promise`]): `(seq, secret,
+    /// type tag)`, stored with the step's commit so that a token works as soon as the step
+    /// that made it has committed.
+    promises: std::cell::RefCell<Vec<(u64, String, u64)>>,
 }
 
 impl std::fmt::Debug for WorkflowCtx {
@@ -127,6 +131,7 @@ impl WorkflowCtx {
         WorkflowCtx {
             id: id.into(),
             state: Cell::new(state),
+            promises: Default::default(),
         }
     }
 
@@ -151,6 +156,16 @@ impl WorkflowCtx {
         let mut s = self.state.get();
         s.now_ms = now_ms;
         self.state.set(s);
+    }
+
+    /// Records a promise made by this step.
+    pub(crate) fn made_promise(&self, seq: u64, secret: String, type_tag: u64) {
+        self.promises.borrow_mut().push((seq, secret, type_tag));
+    }
+
+    /// The promises made since the last call: `(seq, secret, type tag)`.
+    pub(crate) fn take_promises(&self) -> Vec<(u64, String, u64)> {
+        std::mem::take(&mut *self.promises.borrow_mut())
     }
 
     /// Records that cancellation was requested at `at_ms`, unless it was already.
@@ -531,6 +546,12 @@ impl<A: Activity> Durable for ActivityCall<A> {
 #[derive(Debug)]
 pub struct Sleep {
     duration: Duration,
+}
+
+impl Sleep {
+    pub(crate) fn new(duration: Duration) -> Self {
+        Sleep { duration }
+    }
 }
 
 impl Sealed for Sleep {}

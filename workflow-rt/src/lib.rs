@@ -47,6 +47,7 @@ mod workflow;
 
 mod clock;
 mod codec;
+mod promise;
 mod runtime;
 mod saga;
 mod signal;
@@ -78,6 +79,9 @@ pub use context::{
 };
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;
+pub use promise::{
+    CompleteError, PROMISE_ACTIVITY, PromiseError, PromiseTimeout, PromiseToken, PromiseWait,
+};
 pub use runtime::{
     Builder, Client, Drained, Handle, IdReuse, Limits, PendingCommand, Runtime, RuntimeError,
     StrandedRun, WorkflowState, shutdown_signal,

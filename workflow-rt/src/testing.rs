@@ -604,6 +604,9 @@ struct Config {
     max_snapshot_bytes: usize,
     /// When the run is asked to cancel, and the grace period it then has.
     cancel: Option<(u64, u64)>,
+    /// How long after a promise wait starts it is completed, with the value's type tag and
+    /// bytes.
+    promise_answer: Option<(u64, u64, Vec<u8>)>,
 }
 
 impl Config {
@@ -624,6 +627,7 @@ impl Config {
             max_steps: DEFAULT_MAX_STEPS,
             max_snapshot_bytes: crate::Limits::DEFAULT.max_snapshot_bytes,
             cancel: None,
+            promise_answer: None,
         }
     }
 }
@@ -867,6 +871,28 @@ impl<W: Workflow> TestRun<W> {
         self.config
             .handlers
             .insert(A::NAME.to_string(), Box::new(handler));
+        self
+    }
+
+    /// Completes every promise the workflow waits on ([`WorkflowCtx::promise_wait`]) with
+    /// `value`, `delay` after the wait starts, as
+    /// [`Client::complete`](crate::Client::complete) would. Without it, a promise wait never
+    /// completes (a timeout on it then fires). A value of another type than the wait's ends
+    /// the run with [`TestError::ActivityCall`].
+    pub fn complete_promises_after<T: Serialize>(mut self, delay: Duration, value: T) -> Self {
+        match postcard::to_stdvec(&value) {
+            Ok(bytes) => {
+                self.config.promise_answer =
+                    Some((millis(delay), crate::signal::type_tag::<T>(), bytes));
+            }
+            Err(e) => {
+                self.config.setup_error = Some(TestError::ActivityCall {
+                    name: crate::promise::PROMISE_ACTIVITY.to_string(),
+                    seq: 0,
+                    reason: format!("the promise's value does not encode: {e}"),
+                });
+            }
+        }
         self
     }
 
@@ -1976,6 +2002,50 @@ impl Driver {
         Ok((answer, self.now_ms.saturating_add(took)))
     }
 
+    /// A promise wait: answered by [`TestRun::complete_promises_after`], or never (its
+    /// completion time is then `u64::MAX`, which [`Driver::ready_at`] reads as never).
+    fn start_promise(&mut self, seq: u64, input: &[u8]) -> Result<(usize, u64), TestError> {
+        let call_error = |reason: String| TestError::ActivityCall {
+            name: crate::promise::PROMISE_ACTIVITY.to_string(),
+            seq,
+            reason,
+        };
+        let (result, completes_ms) = match &self.config.promise_answer {
+            Some((delay, tag, bytes)) => {
+                let expected = crate::promise::task_input(input).map(|(t, _)| t);
+                if expected != Some(*tag) {
+                    return Err(call_error(
+                        "the value given to complete_promises_after is not of the type the wait expects"
+                            .to_string(),
+                    ));
+                }
+                let completed = crate::promise::Completed {
+                    type_tag: *tag,
+                    bytes: bytes.clone(),
+                };
+                let encoded = encode_output(&completed).map_err(call_error)?;
+                (Ok(encoded), self.now_ms.saturating_add(*delay))
+            }
+            None => (
+                Err(ActivityError::new(
+                    ActivityErrorKind::Cancelled,
+                    "never completed",
+                )),
+                u64::MAX,
+            ),
+        };
+        self.calls.push(ActivityCallRecord {
+            name: crate::promise::PROMISE_ACTIVITY.to_string(),
+            seq,
+            input: input.to_vec(),
+            result,
+            started_at: to_time(self.now_ms),
+            completed_at: to_time(completes_ms.min(i64::MAX as u64)),
+            delivered: false,
+        });
+        Ok((self.calls.len() - 1, completes_ms))
+    }
+
     /// Runs a saga's compensations ([`crate::Saga::compensate`]) with the run's activity
     /// answers, one after the other, as the runtime's compensation run does: the report, and
     /// when the last one ends.
@@ -2036,6 +2106,9 @@ impl Driver {
             input,
             options,
         };
+        if name == crate::promise::PROMISE_ACTIVITY {
+            return self.start_promise(seq, input);
+        }
         let injected = self.config.failures.as_mut().and_then(|f| f(&info));
         let latency = self
             .config
@@ -2092,7 +2165,10 @@ impl Driver {
     /// which buffered signal it would receive.
     fn ready_at(&self, leaf: &Leaf<'_>) -> Option<(u64, Option<usize>)> {
         match leaf.node {
-            Pending::Activity { .. } => leaf.call.map(|(_, at)| (at, None)),
+            Pending::Activity { .. } => leaf
+                .call
+                .filter(|(_, at)| *at != u64::MAX)
+                .map(|(_, at)| (at, None)),
             Pending::Timer { fire_at, .. } => Some((*fire_at, None)),
             Pending::Signal { name, .. } => {
                 let i = self.buffered.iter().position(|s| s.name == *name)?;

@@ -24,6 +24,8 @@ pub enum OpKind {
     Cancellation,
     /// `saga.compensate(&ctx)`: the one operation not rooted at the context.
     Compensate,
+    Promise,
+    PromiseTimeout,
 }
 
 impl OpKind {
@@ -38,6 +40,8 @@ impl OpKind {
             OpKind::Child => "child",
             OpKind::Cancellation => "cancellation",
             OpKind::Compensate => "compensate",
+            OpKind::Promise => "promise",
+            OpKind::PromiseTimeout => "promise+timeout",
         }
     }
 }
@@ -110,6 +114,8 @@ pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
             .all(|m| matches!(m.as_str(), "id" | "parent_close"))
             .then_some(OpKind::Child),
         "cancellation" if rest.is_empty() => Some(OpKind::Cancellation),
+        "promise_wait" if rest.is_empty() => Some(OpKind::Promise),
+        "promise_wait" if rest.len() == 1 && rest[0] == "timeout" => Some(OpKind::PromiseTimeout),
         _ => None,
     }
 }
@@ -154,6 +160,8 @@ pub fn op_type(e: &Expr, ctx: &syn::Ident, krate: &TokenStream) -> Option<Type> 
         OpKind::Compensate => {
             quote!(::core::result::Result<#krate::SagaReport, #krate::ChildError>)
         }
+        // The value's type is the token's, which only the compiler knows.
+        OpKind::Promise | OpKind::PromiseTimeout => return None,
         OpKind::Child => {
             let path = match first.args.first()? {
                 Expr::Path(p) if p.qself.is_none() => &p.path,
@@ -373,6 +381,8 @@ pub enum Waits {
     Child(syn::Path),
     /// `saga.compensate(&ctx)`: a child run of the workflow that runs compensations.
     Compensate,
+    /// `ctx.promise_wait(&token)`: a task that no worker runs.
+    Promise,
     /// `ctx.signal(..)`: its name, if the source gives it.
     Signal(Option<SignalName>),
     /// `ctx.join((..))` / `ctx.join(vec![..])`, and
@@ -445,6 +455,8 @@ pub fn waits_for(e: &Expr, ctx: &syn::Ident, is_local: &dyn Fn(&syn::Ident) -> b
         },
         OpKind::Sleep | OpKind::Cancellation => Waits::Timer,
         OpKind::Compensate => Waits::Compensate,
+        OpKind::Promise => Waits::Promise,
+        OpKind::PromiseTimeout => Waits::Select(vec![Waits::Promise, Waits::Timer]),
         OpKind::Child => match arg {
             Some(Expr::Path(p))
                 if p.qself.is_none() && !p.path.get_ident().is_some_and(is_local) =>
@@ -499,6 +511,7 @@ impl Waits {
                 quote!(#desc::Child(#name))
             }
             Waits::Compensate => quote!(#desc::Child(#krate::COMPENSATE_WORKFLOW)),
+            Waits::Promise => quote!(#desc::Activity(#krate::PROMISE_ACTIVITY)),
             Waits::Signal(None) => quote!(#desc::Signal(::core::option::Option::None)),
             Waits::Signal(Some(SignalName::Literal(s))) => {
                 quote!(#desc::Signal(::core::option::Option::Some(#s)))
@@ -545,6 +558,7 @@ impl std::fmt::Display for Waits {
             Waits::Timer => f.write_str("Timer"),
             Waits::Child(p) => write!(f, "Child({})", quote!(#p).to_string().replace(' ', "")),
             Waits::Compensate => f.write_str("Compensate"),
+            Waits::Promise => f.write_str("Promise"),
             Waits::Signal(None) => f.write_str("Signal(?)"),
             Waits::Signal(Some(SignalName::Literal(s))) => write!(f, "Signal({:?})", s.value()),
             Waits::Signal(Some(SignalName::Const(e))) => {

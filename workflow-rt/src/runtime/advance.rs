@@ -604,11 +604,14 @@ impl Inner {
         if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
             let leaves = p.leaves();
             for e in inbox {
+                // An activity call's result stays: it can only be one the wait will take
+                // (each call's task gives one result, and a dropped call's goes with its task),
+                // such as a promise's value sent before the run awaits it.
                 let seq = match e.kind {
-                    EventKind::ActivityCompleted { seq, .. }
-                    | EventKind::TimerFired { seq }
-                    | EventKind::ChildFinished { seq, .. } => seq,
-                    EventKind::Signal { .. } | EventKind::CancelRequested { .. } => continue,
+                    EventKind::TimerFired { seq } | EventKind::ChildFinished { seq, .. } => seq,
+                    EventKind::ActivityCompleted { .. }
+                    | EventKind::Signal { .. }
+                    | EventKind::CancelRequested { .. } => continue,
                 };
                 if seq < next_seq
                     && !leaves.iter().any(|l| l.seq() == Some(seq))
@@ -629,6 +632,7 @@ impl Inner {
         let stepped = c
             .workflow
             .step(&mut c.state, &c.ctx, wake, woke_at, step, max_snapshot);
+        let promises = c.ctx.take_promises();
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
             workflow_id: id.to_string(),
@@ -662,7 +666,12 @@ impl Inner {
         });
         let after = match stepped {
             Ok((snapshot, Ok((pending, pending_bytes)))) => {
-                let (tasks, timers) = self.commands(id, &pending, now);
+                let (mut tasks, timers) = self.commands(id, &pending, now);
+                tasks.extend(
+                    promises
+                        .into_iter()
+                        .map(|p| crate::promise::task(id, p, now)),
+                );
                 commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
                     let mut detail = woken_by;
                     detail.push_str(" -> ");
@@ -760,6 +769,8 @@ impl Inner {
         let mut timers = Vec::new();
         for leaf in pending.leaves() {
             match leaf {
+                // A promise: its task was stored by the step that made its token.
+                Pending::Activity { name, .. } if name == crate::promise::PROMISE_ACTIVITY => {}
                 Pending::Activity {
                     seq,
                     name,

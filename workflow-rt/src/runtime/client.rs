@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::context::{CtxState, WorkflowCtx};
 use crate::durable::Pending;
 use crate::machine::Snapshot;
+use crate::promise::CompleteError;
 use crate::signal::IntoSignal;
 use crate::store::{
     ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewWorkflow, RunPage, RunQuery,
@@ -351,6 +352,9 @@ impl Client {
             .leaves()
             .into_iter()
             .filter_map(|leaf| match leaf {
+                Pending::Activity { seq, name, .. } if name == crate::promise::PROMISE_ACTIVITY => {
+                    Some(PendingCommand::Promise { seq: *seq })
+                }
                 Pending::Activity {
                     seq, name, input, ..
                 } => {
@@ -499,6 +503,93 @@ impl Client {
             .map_err(|e| RuntimeError::from_store(id, e))?;
         if let Some(rt) = self.runtime() {
             rt.wake(id, Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Completes the wait on completion token `token` ([`crate::WorkflowCtx::promise`]) with
+    /// `value`: the run waiting on it takes the value at its next step. A token completes
+    /// once; an unknown or used token, or a value of another type than the wait's, is
+    /// [`RuntimeError::Complete`] and nothing changes.
+    pub async fn complete<T: Serialize>(&self, token: &str, value: T) -> Result<(), RuntimeError> {
+        let bytes = no_panic("encoding the value", || {
+            postcard::to_stdvec(&value).map_err(|e| e.to_string())
+        })
+        .map_err(|e| RuntimeError::Complete(CompleteError::BadValue(e)))?;
+        self.complete_bytes(token, crate::signal::type_tag::<T>(), bytes)
+            .await
+    }
+
+    /// [`Client::complete`] with the value as JSON, for callers without the value's type (a
+    /// webhook handler): it is decoded into the type the wait expects when the run takes it,
+    /// and one that does not fit ends the wait with [`crate::PromiseError::BadValue`].
+    pub async fn complete_json(
+        &self,
+        token: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), RuntimeError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| RuntimeError::Complete(CompleteError::BadValue(e.to_string())))?;
+        self.complete_bytes(token, crate::signal::JSON_TAG, bytes)
+            .await
+    }
+
+    async fn complete_bytes(
+        &self,
+        token: &str,
+        type_tag: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), RuntimeError> {
+        let parts = crate::promise::parse_token(token).ok_or(CompleteError::Malformed)?;
+        if bytes.len() > self.limits.max_signal_bytes {
+            return Err(CompleteError::BadValue(format!(
+                "it is {} bytes, over the limit of {} (see Limits::max_signal_bytes)",
+                bytes.len(),
+                self.limits.max_signal_bytes
+            ))
+            .into());
+        }
+        let tasks = match self.store.load_tasks(parts.workflow_id).await {
+            Ok(tasks) => tasks,
+            Err(StoreError::NotFound(_)) => return Err(CompleteError::Unknown.into()),
+            Err(e) => return Err(RuntimeError::from_store(parts.workflow_id, e)),
+        };
+        let Some(task) = tasks.iter().find(|t| {
+            t.seq == parts.seq
+                && t.name == crate::promise::PROMISE_ACTIVITY
+                && t.lease_owner
+                    .as_deref()
+                    .is_some_and(|s| crate::promise::same_secret(s, parts.secret))
+        }) else {
+            return Err(CompleteError::Unknown.into());
+        };
+        let expected = crate::promise::task_input(&task.input).map(|(tag, _)| tag);
+        if type_tag != crate::signal::JSON_TAG && expected != Some(type_tag) {
+            return Err(CompleteError::WrongType.into());
+        }
+        let result = postcard::to_stdvec(&crate::promise::Completed { type_tag, bytes })
+            .map_err(|e| CompleteError::BadValue(e.to_string()))?;
+        let done = crate::store::CompleteActivity {
+            workflow_id: parts.workflow_id.to_string(),
+            attempt: crate::store::TaskAttempt {
+                seq: parts.seq,
+                attempt: task.attempt,
+                owner: parts.secret.to_string(),
+            },
+            result: Ok(result),
+            at_ms: self.clock.now_ms(),
+        };
+        let taken = self
+            .store
+            .complete_activity(done)
+            .await
+            .map_err(|e| RuntimeError::from_store(parts.workflow_id, e))?;
+        if !taken {
+            // Completed or dropped since it was read.
+            return Err(CompleteError::Unknown.into());
+        }
+        if let Some(rt) = self.runtime() {
+            rt.wake(parts.workflow_id, Vec::new());
         }
         Ok(())
     }

@@ -150,6 +150,9 @@ pub enum RuntimeError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A completion token was refused ([`crate::Client::complete`]); nothing changed.
+    #[error("cannot complete the token: {0}")]
+    Complete(#[from] crate::CompleteError),
     /// The runtime was shut down.
     #[error("the runtime has shut down")]
     ShutDown,

@@ -251,6 +251,11 @@ pub enum PendingCommand {
         /// The signal's name.
         name: String,
     },
+    /// A wait for a value sent with a completion token ([`crate::WorkflowCtx::promise`]).
+    Promise {
+        /// The wait's sequence number in its run.
+        seq: u64,
+    },
     /// A wait for a child run's end.
     Child {
         /// The call's sequence number in its run.

@@ -1,0 +1,332 @@
+//! External completion: a wait that a system outside the workflow completes by token.
+//!
+//! A promise is kept as an activity task that no worker runs, stored by the commit of the step
+//! that made the token (so the token works as soon as it can have been handed out): its name
+//! is [`PROMISE_ACTIVITY`], its input the tag of the value's type and the secret, and its lease
+//! is held, for ever, by the token's secret. Completing it is [`Store::complete_activity`](crate::store::Store::complete_activity)
+//! fenced by that secret: atomic, single-use (the task is gone once completed), and refused
+//! for a wrong secret; everything else (the wait's end waking the run, a `select` or a cancel
+//! request dropping it, the run's end taking it away) is what happens to any activity call.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{ActivityErrorKind, ActivityOptions};
+use crate::context::{Sleep, WorkflowCtx};
+use crate::durable::sealed::Sealed;
+use crate::durable::{Durable, Pending, Resolution, unexpected};
+use crate::error::ResumeError;
+
+/// The name of the activity tasks that stand for promises (no worker registers it).
+pub const PROMISE_ACTIVITY: &str = "workflow_rt.promise";
+
+/// A token that completes one wait of one run, once: hand it to the system that will answer
+/// (a payment provider's webhook, a link in an email), and complete it with
+/// [`Client::complete`](crate::Client::complete). Made by [`WorkflowCtx::promise`].
+///
+/// Its text is `<secret>.<sequence number>.<run id>`; the secret is 128 random bits from the
+/// operating system, so a token cannot be guessed from the run's id.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromiseToken<T> {
+    token: String,
+    seq: u64,
+    #[serde(skip)]
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for PromiseToken<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("PromiseToken")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> PromiseToken<T> {
+    /// The token's text, to hand to whoever completes it.
+    pub fn as_str(&self) -> &str {
+        &self.token
+    }
+}
+
+impl<T> fmt::Display for PromiseToken<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.token)
+    }
+}
+
+/// The parts of a token's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenParts<'a> {
+    pub secret: &'a str,
+    pub seq: u64,
+    pub workflow_id: &'a str,
+}
+
+/// Splits a token's text; `None` if it is not one.
+pub(crate) fn parse_token(token: &str) -> Option<TokenParts<'_>> {
+    let mut parts = token.splitn(3, '.');
+    let secret = parts.next()?;
+    let seq = parts.next()?.parse().ok()?;
+    let workflow_id = parts.next()?;
+    (secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit()) && !workflow_id.is_empty())
+        .then_some(TokenParts {
+            secret,
+            seq,
+            workflow_id,
+        })
+}
+
+/// Why a completion was refused (nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompleteError {
+    /// The text is not a token.
+    #[error("not a completion token")]
+    Malformed,
+    /// No run waits on this token: it was never issued, was completed already, or its wait
+    /// ended otherwise (a timeout, a cancel, the run's end).
+    #[error("no run waits on this token (unknown, used already, or its wait has ended)")]
+    Unknown,
+    /// The value is not of the type the wait expects.
+    #[error("the wait expects a value of another type than the one given")]
+    WrongType,
+    /// The value does not encode, or is over the size limit.
+    #[error("the value cannot be sent: {0}")]
+    BadValue(String),
+}
+
+/// Why a promise wait ended without a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum PromiseError {
+    /// The run was asked to cancel while it waited.
+    #[error("the wait was cancelled")]
+    Cancelled,
+    /// The value sent (as JSON) does not decode as the type the wait expects.
+    #[error("the value does not decode: {0}")]
+    BadValue(String),
+}
+
+/// What a completion stores as the task's result: the value's type tag (or the JSON tag) and
+/// its bytes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Completed {
+    pub type_tag: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl WorkflowCtx {
+    /// A token for a value of type `T` that the outside world will send: hand it out (in an
+    /// activity's input, say), then await [`WorkflowCtx::promise_wait`] on it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::PromiseToken;
+    ///
+    /// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    /// pub struct Paid { pub reference: String }
+    ///
+    /// #[activity]
+    /// async fn ask_provider(_ctx: ActivityCtx, token: String) -> Result<(), ActivityError> {
+    ///     // A real activity posts `token` to the provider, whose webhook calls
+    ///     // `client.complete(&token, Paid { .. })`.
+    ///     Ok(())
+    /// }
+    ///
+    /// #[workflow]
+    /// async fn pay(ctx: WorkflowCtx, cents: u64) -> Result<String, WorkflowError> {
+    ///     let token: PromiseToken<Paid> = ctx.promise();
+    ///     ctx.activity(ask_provider, token.to_string()).await?;
+    ///     match ctx.promise_wait(&token).timeout(Duration::from_secs(3600)).await {
+    ///         Some(Ok(paid)) => Ok(paid.reference),
+    ///         Some(Err(e)) => Err(WorkflowError::msg(e)),
+    ///         None => Err(WorkflowError::msg("the provider never answered")),
+    ///     }
+    /// }
+    /// # let run = workflow_rt::testing::TestRun::new(pay, "p", 5)
+    /// #     .with_activity(ask_provider)
+    /// #     .complete_promises_after(Duration::from_secs(60), Paid { reference: "r-1".into() })
+    /// #     .run().unwrap();
+    /// # assert_eq!(run.output, Ok("r-1".to_string()));
+    /// ```
+    pub fn promise<T: Serialize + DeserializeOwned>(&self) -> PromiseToken<T> {
+        let mut secret = [0u8; 16];
+        if getrandom::fill(&mut secret).is_err() {
+            // No randomness from the system: the token is then one nobody can complete
+            // (an empty secret never matches), and the wait ends by its timeout.
+            secret = [0; 16];
+        }
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        // A sequence number of its own: the wait's command uses it.
+        let seq = self.next_seq().unwrap_or(u64::MAX);
+        self.made_promise(seq, hex.clone(), crate::signal::type_tag::<T>());
+        PromiseToken {
+            token: format!("{hex}.{seq}.{}", self.workflow_id()),
+            seq,
+            _t: PhantomData,
+        }
+    }
+
+    /// Waits for the value sent with `token` (see [`WorkflowCtx::promise`]): `Ok` with the
+    /// value, or a [`PromiseError`] if the run was cancelled meanwhile. Bound it with
+    /// [`PromiseWait::timeout`].
+    pub fn promise_wait<T: Serialize + DeserializeOwned>(
+        &self,
+        token: &PromiseToken<T>,
+    ) -> PromiseWait<T> {
+        PromiseWait {
+            token: token.token.clone(),
+            seq: token.seq,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// A wait for the value sent with a [`PromiseToken`]; `.await` it in a workflow.
+#[must_use = "a promise wait does nothing until it is awaited"]
+pub struct PromiseWait<T> {
+    token: String,
+    seq: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for PromiseWait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromiseWait")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PromiseWait<T> {
+    /// Gives up after `d`: the value is `None` if nothing came in time (the token then no
+    /// longer completes anything).
+    pub fn timeout(self, d: Duration) -> PromiseTimeout<T> {
+        PromiseTimeout {
+            wait: self,
+            timer: Sleep::new(d),
+        }
+    }
+}
+
+impl<T> Sealed for PromiseWait<T> {}
+
+impl<T: Serialize + DeserializeOwned> Durable for PromiseWait<T> {
+    type Output = Result<T, PromiseError>;
+
+    fn schedule(self, _ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        let secret = parse_token(&self.token)
+            .map(|p| p.secret.to_string())
+            .unwrap_or_default();
+        let tag = crate::signal::type_tag::<T>();
+        Ok(Pending::Activity {
+            seq: self.seq,
+            name: PROMISE_ACTIVITY.to_string(),
+            input: postcard::to_stdvec(&(tag, secret)).map_err(|e| ResumeError::Encode {
+                what: "a promise".to_string(),
+                reason: e.to_string(),
+            })?,
+            options: ActivityOptions::default(),
+        })
+    }
+
+    fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError> {
+        match resolution {
+            Resolution::Activity(Ok(bytes)) => {
+                let c: Completed =
+                    crate::codec::decode_exact(&bytes).map_err(|reason| ResumeError::Decode {
+                        what: "a promise's value".to_string(),
+                        reason,
+                    })?;
+                if c.type_tag == crate::signal::JSON_TAG {
+                    return Ok(serde_json::from_slice(&c.bytes).map_err(|e| {
+                        PromiseError::BadValue(format!("its JSON does not fit: {e}"))
+                    }));
+                }
+                Ok(crate::codec::decode_exact(&c.bytes).map_err(PromiseError::BadValue))
+            }
+            Resolution::Activity(Err(e)) if e.kind == ActivityErrorKind::Cancelled => {
+                Ok(Err(PromiseError::Cancelled))
+            }
+            Resolution::Activity(Err(e)) => Ok(Err(PromiseError::BadValue(e.to_string()))),
+            other => Err(unexpected("a promise", &other)),
+        }
+    }
+}
+
+/// A promise wait that gives up after a time; its value is `None` on timeout.
+#[must_use = "a promise wait does nothing until it is awaited"]
+pub struct PromiseTimeout<T> {
+    wait: PromiseWait<T>,
+    timer: Sleep,
+}
+
+impl<T> fmt::Debug for PromiseTimeout<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromiseTimeout")
+            .field("wait", &self.wait)
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
+impl<T> Sealed for PromiseTimeout<T> {}
+
+impl<T: Serialize + DeserializeOwned> Durable for PromiseTimeout<T> {
+    type Output = Option<Result<T, PromiseError>>;
+    fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
+        Ok(Pending::Select(vec![
+            self.wait.schedule(ctx)?,
+            self.timer.schedule(ctx)?,
+        ]))
+    }
+    fn resolve(resolution: Resolution) -> Result<Self::Output, ResumeError> {
+        match resolution {
+            Resolution::Select(0, r) => PromiseWait::<T>::resolve(*r).map(Some),
+            Resolution::Select(1, r) => Sleep::resolve(*r).map(|()| None),
+            other => Err(unexpected("a promise or its timeout", &other)),
+        }
+    }
+}
+
+/// The secret and type tag a promise's task holds (its input), if it is one.
+pub(crate) fn task_input(input: &[u8]) -> Option<(u64, String)> {
+    postcard::from_bytes(input).ok()
+}
+
+/// The task that stands for a promise made at `now_ms` by run `workflow_id` (see the module
+/// docs).
+pub(crate) fn task(
+    workflow_id: &str,
+    (seq, secret, type_tag): (u64, String, u64),
+    now_ms: u64,
+) -> crate::store::ActivityTask {
+    crate::store::ActivityTask {
+        workflow_id: workflow_id.to_string(),
+        seq,
+        name: PROMISE_ACTIVITY.to_string(),
+        input: postcard::to_stdvec(&(type_tag, secret.as_str())).unwrap_or_default(),
+        options: ActivityOptions::default(),
+        attempt: 0,
+        scheduled_at_ms: now_ms,
+        visible_at_ms: now_ms,
+        lease_owner: Some(secret),
+        lease_until_ms: Some(i64::MAX as u64),
+        heartbeat_details: None,
+        deadline_ms: None,
+    }
+}
+
+/// Whether two secrets are equal, in a time that does not depend on where they differ.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
