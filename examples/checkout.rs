@@ -1,5 +1,6 @@
 //! An order saga on a SQLite file: reserve the stock, charge the card, wait for an approval
-//! (with a timeout), ship; on a failure, undo what was done, newest first.
+//! (with a timeout), ship; on a failure, or when the order is cancelled, undo what was done,
+//! newest first (a [`Saga`]: the refund, then the release).
 //!
 //! ```text
 //! cargo run --example checkout                      # five orders, to the end
@@ -196,7 +197,10 @@ pub async fn ship(ctx: ActivityCtx, order: Order) -> Result<String, ActivityErro
 
 #[workflow]
 pub async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, WorkflowError> {
+    // What to undo, newest first, should the order not go through.
+    let mut saga = Saga::new();
     let reservation: String = ctx.activity(reserve, order.clone()).await?;
+    saga.add(release, order.clone());
     let payment: String = match ctx
         .activity(charge, order.clone())
         .retry(
@@ -210,18 +214,21 @@ pub async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, Workflo
         Ok(p) => p,
         Err(e) => {
             let reason: String = e.message;
-            ctx.activity(release, order.clone()).await?;
+            saga.compensate(&ctx).await?;
             return Err(WorkflowError::msg(format!("payment failed: {reason}")));
         }
     };
+    saga.add(refund, order.clone());
+    // A cancel request ends the wait early (its timer), and `is_cancelled` says so.
     let approved = ctx
         .signal::<bool>("approve")
         .timeout(Duration::from_secs(3))
         .await;
-    if approved != Some(true) {
-        ctx.activity(refund, order.clone()).await?;
-        ctx.activity(release, order.clone()).await?;
-        let why = if approved.is_none() {
+    if approved != Some(true) || ctx.is_cancelled() {
+        saga.compensate(&ctx).await?;
+        let why = if ctx.is_cancelled() {
+            "cancelled"
+        } else if approved.is_none() {
             "approval timed out"
         } else {
             "not approved"
@@ -236,8 +243,7 @@ pub async fn checkout(ctx: WorkflowCtx, order: Order) -> Result<Receipt, Workflo
         Ok(t) => t,
         Err(e) => {
             let reason: String = e.message;
-            ctx.activity(refund, order.clone()).await?;
-            ctx.activity(release, order.clone()).await?;
+            saga.compensate(&ctx).await?;
             return Err(WorkflowError::msg(format!("shipping failed: {reason}")));
         }
     };
@@ -261,25 +267,38 @@ pub fn register(builder: Builder) -> Builder {
         .activity(ship)
 }
 
-/// The orders, and the approver's answer to each (`None`: no answer, the approval times out).
-pub fn orders() -> Vec<(Order, Option<bool>)> {
+/// What happens to an order while it waits for its approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The approver says yes or no.
+    Approve(bool),
+    /// Nobody answers: the approval times out.
+    Silence,
+    /// The customer cancels the order: it is refunded and released.
+    Cancel,
+}
+
+/// The orders, and what happens to each while it waits for its approval.
+pub fn orders() -> Vec<(Order, Answer)> {
     let order = |id: &str, sku: &str, cents| Order {
         id: id.into(),
         sku: sku.into(),
         cents,
     };
     vec![
-        (order("order-1", "book", 2_500), Some(true)),
-        (order("order-2", "oversize-sofa", 40_000), Some(true)),
-        (order("order-3", "yacht", 9_999_999), Some(true)),
-        (order("order-4", "lamp", 1_500), Some(false)),
-        (order("order-5", "chair", 3_000), None),
+        (order("order-1", "book", 2_500), Answer::Approve(true)),
+        (order("order-2", "oversize-sofa", 40_000), Answer::Approve(true)),
+        (order("order-3", "yacht", 9_999_999), Answer::Approve(true)),
+        (order("order-4", "lamp", 1_500), Answer::Approve(false)),
+        (order("order-5", "chair", 3_000), Answer::Silence),
+        (order("order-6", "kettle", 2_000), Answer::Cancel),
     ]
 }
 
-/// The approver: answers each order once it waits for an answer, unless it did already (the
-/// history says so; a signal is never sent twice, even across crashes).
-async fn approve(rt: &Runtime, order: &Order, answer: bool) -> Result<(), RuntimeError> {
+/// The approver (or the customer): answers each order once it waits for an answer, unless it
+/// did already (the history says so; a signal or a cancel request is never sent twice, even
+/// across crashes).
+async fn answer(rt: &Runtime, order: &Order, answer: Answer) -> Result<(), RuntimeError> {
     loop {
         let state = rt.state(&order.id).await?;
         if state.status != WorkflowStatus::Running {
@@ -291,18 +310,22 @@ async fn approve(rt: &Runtime, order: &Order, answer: bool) -> Result<(), Runtim
                 .any(|l| matches!(l, Pending::Signal { name, .. } if name == "approve"))
         });
         if waiting {
-            if !rt
-                .history(&order.id)
-                .await?
+            let history = rt.history(&order.id).await?;
+            let answered = history
                 .iter()
-                .any(|e| e.kind == HistoryKind::Signal)
-            {
-                println!(
-                    "  approve  {:<8} {}",
-                    order.id,
-                    if answer { "yes" } else { "no" }
-                );
-                rt.signal(&order.id, "approve", answer).await?;
+                .any(|e| matches!(e.kind, HistoryKind::Signal | HistoryKind::CancelRequested));
+            if !answered {
+                match answer {
+                    Answer::Approve(yes) => {
+                        println!("  approve  {:<8} {}", order.id, if yes { "yes" } else { "no" });
+                        rt.signal(&order.id, "approve", yes).await?;
+                    }
+                    Answer::Cancel => {
+                        println!("  cancel   {:<8} the customer cancels", order.id);
+                        rt.cancel(&order.id).await?;
+                    }
+                    Answer::Silence => {}
+                }
             }
             return Ok(());
         }
@@ -320,10 +343,16 @@ pub async fn run_orders(
         let handle = rt.start(checkout, order.id.clone(), order.clone()).await?;
         let rt = rt.clone();
         runs.push(tokio::spawn(async move {
-            if let Some(answer) = answer {
-                approve(&rt, &order, answer).await?;
+            if answer != Answer::Silence {
+                self::answer(&rt, &order, answer).await?;
             }
-            Ok::<_, RuntimeError>((order, handle.result().await?))
+            let result = match handle.result().await {
+                Ok(result) => result,
+                // Its code undid the order and returned this error (the run's output).
+                Err(RuntimeError::Cancelled { .. }) => Err(WorkflowError::msg("cancelled")),
+                Err(e) => return Err(e),
+            };
+            Ok::<_, RuntimeError>((order, result))
         }));
     }
     let mut results = Vec::new();

@@ -25,6 +25,10 @@ mod upgrade;
 #[allow(dead_code)]
 mod metrics_example;
 
+#[path = "../examples/fanout.rs"]
+#[allow(dead_code)]
+mod fanout;
+
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -42,6 +46,7 @@ fn expected_orders() -> Vec<(String, Result<String, String>)> {
         ("order-3", Err("payment failed: card declined")),
         ("order-4", Err("not approved")),
         ("order-5", Err("approval timed out")),
+        ("order-6", Err("cancelled")),
     ]
     .into_iter()
     .map(|(id, r)| {
@@ -115,7 +120,7 @@ async fn checkout_gives_the_same_results_restored_at_every_step() {
         assert_eq!(totals.charged_twice, 0);
         assert_eq!(
             (totals.charges, totals.refunds),
-            (4, 3),
+            (5, 4),
             "every order charged but the declined one; all refunded but the shipped one"
         );
         rt.shutdown().await;
@@ -233,7 +238,7 @@ async fn checkout_completes_the_same_orders_after_a_crash() {
     assert_eq!(totals.charged_twice, 0, "nobody charged twice");
     assert_eq!(
         (totals.charges, totals.refunds),
-        (4, 3),
+        (5, 4),
         "the same ledger as a run without a crash"
     );
 }
@@ -280,7 +285,7 @@ async fn checkout_on_postgres_completes_the_same_orders_after_a_crash() {
     let totals =
         checkout::totals_of(&rusqlite::Connection::open(&ledger).expect("ledger")).expect("totals");
     assert_eq!(totals.charged_twice, 0, "nobody charged twice");
-    assert_eq!((totals.charges, totals.refunds), (4, 3));
+    assert_eq!((totals.charges, totals.refunds), (5, 4));
 }
 
 /// The benchmark's own code, with its quick sizes: it runs to the end and every figure makes
@@ -440,4 +445,44 @@ async fn the_timers_benchmark_runs_at_small_sizes() {
         assert!(f.p99_past_backlog <= f.worst_past_backlog, "{f:?}");
         assert!(f.worst_past_backlog <= f.worst_late, "{f:?}");
     }
+}
+
+/// The fan-out example: the parent's report and its children's ends, the same in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fanout_example_gives_the_same_report_restored_at_every_step() {
+    both_modes(async |mode| {
+        let store = std::sync::Arc::new(workflow_rt::MemoryStore::new());
+        let rt = mode
+            .apply(fanout::register(
+                Runtime::builder(store).poll_interval(Duration::from_millis(5)),
+            ))
+            .build()
+            .await
+            .expect("build");
+        let out = tokio::time::timeout(Duration::from_secs(30), fanout::run(&rt))
+            .await
+            .expect("in time")
+            .expect("run");
+        assert_eq!(
+            out.0,
+            vec![
+                "box-books picked up".to_string(),
+                "box-lamp picked up".to_string(),
+                "failed: piano weighs 250 kg: no carrier takes it".to_string(),
+                "box-rug picked up".to_string(),
+            ]
+        );
+        assert_eq!(
+            out.1.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            vec![
+                WorkflowStatus::Completed,
+                WorkflowStatus::Completed,
+                WorkflowStatus::Failed,
+                WorkflowStatus::Completed
+            ]
+        );
+        rt.shutdown().await;
+        out
+    })
+    .await;
 }
