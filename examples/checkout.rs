@@ -287,7 +287,10 @@ pub fn orders() -> Vec<(Order, Answer)> {
     };
     vec![
         (order("order-1", "book", 2_500), Answer::Approve(true)),
-        (order("order-2", "oversize-sofa", 40_000), Answer::Approve(true)),
+        (
+            order("order-2", "oversize-sofa", 40_000),
+            Answer::Approve(true),
+        ),
         (order("order-3", "yacht", 9_999_999), Answer::Approve(true)),
         (order("order-4", "lamp", 1_500), Answer::Approve(false)),
         (order("order-5", "chair", 3_000), Answer::Silence),
@@ -317,7 +320,11 @@ async fn answer(rt: &Runtime, order: &Order, answer: Answer) -> Result<(), Runti
             if !answered {
                 match answer {
                     Answer::Approve(yes) => {
-                        println!("  approve  {:<8} {}", order.id, if yes { "yes" } else { "no" });
+                        println!(
+                            "  approve  {:<8} {}",
+                            order.id,
+                            if yes { "yes" } else { "no" }
+                        );
                         rt.signal(&order.id, "approve", yes).await?;
                     }
                     Answer::Cancel => {

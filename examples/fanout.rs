@@ -44,7 +44,10 @@ pub async fn ship_parcel(ctx: WorkflowCtx, parcel: Parcel) -> Result<String, Wor
 /// The order: one child per parcel, all at once.
 #[workflow]
 pub async fn ship_order(ctx: WorkflowCtx, parcels: Vec<Parcel>) -> Vec<String> {
-    let children: Vec<_> = parcels.into_iter().map(|p| ctx.child(ship_parcel, p)).collect();
+    let children: Vec<_> = parcels
+        .into_iter()
+        .map(|p| ctx.child(ship_parcel, p))
+        .collect();
     let mut report: Vec<String> = Vec::new();
     for out in ctx.join(children).await {
         report.push(match out {

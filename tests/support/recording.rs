@@ -206,7 +206,7 @@ impl Store for RecordingStore {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         self.called("renew_leases");
         self.inner.renew_leases(owner, tasks, lease_until_ms)
     }

@@ -460,7 +460,7 @@ impl Store for Traced {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         let mut keys: Vec<String> = tasks
             .iter()
             .map(|t| format!("{}#{}", t.workflow_id, t.seq))
@@ -469,7 +469,7 @@ impl Store for Traced {
         record(
             format!("renew({})", keys.join(",")),
             self.0.renew_leases(owner, tasks, lease_until_ms),
-            unit,
+            |lost| format!("{lost:?}"),
         )
     }
     fn release_leases<'a>(

@@ -147,12 +147,19 @@ impl Inner {
                 continue;
             }
             let until = self.clock.now_ms().saturating_add(self.config.lease_ms);
-            if let Err(e) = self
+            match self
                 .store
                 .renew_leases(&self.config.worker_id, held, until)
                 .await
             {
-                tracing::warn!(error = %e, "cannot renew activity leases");
+                // Their calls were cancelled or answered, or another worker took them over:
+                // the attempts are told that their results go nowhere.
+                Ok(lost) => {
+                    for (id, seq) in lost {
+                        self.tell_cancelled(&id, &[seq]);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot renew activity leases"),
             }
         }
     }

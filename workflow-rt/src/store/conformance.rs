@@ -916,9 +916,24 @@ async fn renew_and_release<S: Store>(s: &S) {
         seq,
         heartbeat_details: Some(vec![seq as u8 + 10]),
     };
-    s.renew_leases("w1", vec![renew(0), renew(1)], 5000)
+    let gone = LeaseRenewal {
+        workflow_id: "nobody".into(),
+        seq: 3,
+        heartbeat_details: None,
+    };
+    let lost = s
+        .renew_leases("w1", vec![renew(0), renew(1), renew(7), gone], 5000)
         .await
         .expect("renew");
+    assert_eq!(
+        lost,
+        vec![
+            ("a".to_string(), 1),
+            ("a".to_string(), 7),
+            ("nobody".to_string(), 3)
+        ],
+        "the renewals not made: leased to another worker, or gone"
+    );
     let t = s.load_tasks("a").await.expect("tasks");
     assert_eq!(
         (t[0].lease_until_ms, t[0].heartbeat_details.clone()),

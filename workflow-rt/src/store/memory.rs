@@ -593,13 +593,15 @@ impl Store for MemoryStore {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         let mut g = self.lock();
+        let mut lost = Vec::new();
         for r in tasks {
             let Some(&w) = g.index.get(&r.workflow_id) else {
+                lost.push((r.workflow_id, r.seq));
                 continue;
             };
-            g.update_task(w, r.seq, |t| {
+            let renewed = g.update_task(w, r.seq, |t| {
                 if t.lease_owner.as_deref() != Some(owner) {
                     return false;
                 }
@@ -609,8 +611,11 @@ impl Store for MemoryStore {
                 }
                 true
             });
+            if !renewed {
+                lost.push((r.workflow_id, r.seq));
+            }
         }
-        ready(Ok(()))
+        ready(Ok(lost))
     }
 
     fn release_leases<'a>(

@@ -1067,12 +1067,16 @@ pub trait Store: Send + Sync + 'static {
     fn lease_tasks(&self, request: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>>;
 
     /// Extends the leases `owner` holds on these tasks and keeps their heartbeat details.
+    /// Returns the renewals that were not made, as `(workflow id, seq)`: the task is gone (its
+    /// call was cancelled, or answered) or leased to another worker, so whatever the attempt
+    /// returns goes nowhere (the runtime tells it, see
+    /// [`ActivityCtx::is_cancelled`](crate::ActivityCtx::is_cancelled)).
     fn renew_leases<'a>(
         &'a self,
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()>;
+    ) -> StoreFuture<'a, Vec<(String, u64)>>;
 
     /// Releases every lease `owner` holds: the tasks become visible at once, each recorded in
     /// its workflow's history ([`HistoryKind::AttemptLost`], see [`released_attempt_entry`]).
@@ -1241,7 +1245,7 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         (**self).renew_leases(owner, tasks, lease_until_ms)
     }
     fn release_leases<'a>(

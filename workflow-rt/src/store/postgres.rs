@@ -1894,10 +1894,10 @@ impl Store for PostgresStore {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         Box::pin(async move {
             if tasks.is_empty() {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let mut tasks = tasks;
             tasks.sort_by(|a, b| (&a.workflow_id, a.seq).cmp(&(&b.workflow_id, b.seq)));
@@ -1912,15 +1912,26 @@ impl Store for PostgresStore {
                 .prepare_cached(
                     "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
                      FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[]) AS r(workflow_id, seq, beat) \
-                     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1",
+                     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
+                     RETURNING t.workflow_id, t.seq",
                 )
                 .await
                 .db()?;
-            client
-                .execute(&stmt, &[&owner, &int(lease_until_ms), &ids, &seqs, &beats])
+            let renewed = client
+                .query(&stmt, &[&owner, &int(lease_until_ms), &ids, &seqs, &beats])
                 .await
                 .db()?;
-            Ok(())
+            let mut done = std::collections::HashSet::with_capacity(renewed.len());
+            for row in &renewed {
+                let id: String = row.try_get(0).db()?;
+                let seq: i64 = row.try_get(1).db()?;
+                done.insert((id, uint(seq)));
+            }
+            Ok(tasks
+                .into_iter()
+                .map(|t| (t.workflow_id, t.seq))
+                .filter(|k| !done.contains(k))
+                .collect())
         })
     }
 

@@ -1493,7 +1493,7 @@ impl Store for SqliteStore {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         let owner = owner.to_string();
         self.write(move |conn| {
             let mut stmt = conn
@@ -1502,10 +1502,14 @@ impl Store for SqliteStore {
                      WHERE workflow_id = ?1 AND seq = ?2 AND lease_owner = ?3",
                 )
                 .db()?;
+            let mut lost = Vec::new();
             for t in tasks {
-                stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details]).db()?;
+                let n = stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details]).db()?;
+                if n == 0 {
+                    lost.push((t.workflow_id, t.seq));
+                }
             }
-            Ok(())
+            Ok(lost)
         })
     }
 

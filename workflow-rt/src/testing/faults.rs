@@ -251,7 +251,7 @@ impl<S: Store> Store for FaultyStore<S> {
         owner: &'a str,
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Vec<(String, u64)>> {
         self.run("renew_leases", true, move || {
             self.inner.renew_leases(owner, tasks, lease_until_ms)
         })
