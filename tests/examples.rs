@@ -110,7 +110,7 @@ async fn checkout_gives_the_same_results_restored_at_every_step() {
         assert!(list.ends_with("(4 runs)\n"), "{list}");
         let show = admin(&["show", "order-3"]).await;
         assert!(show.contains("card declined"), "the output as JSON: {show}");
-        assert!(show.contains("> [10] Returned"), "{show}");
+        assert!(show.contains("> [8] Returned"), "{show}");
         let history = admin(&["history", "order-1"]).await;
         assert!(
             history.contains(r#"ship#"#) && history.contains(r#""id":"order-1""#),
@@ -468,7 +468,7 @@ async fn the_fanout_example_gives_the_same_report_restored_at_every_step() {
             vec![
                 "box-books picked up".to_string(),
                 "box-lamp picked up".to_string(),
-                "failed: piano weighs 250 kg: no carrier takes it".to_string(),
+                "failed: activity NonRetryable: piano weighs 250 kg: no carrier takes it".to_string(),
                 "box-rug picked up".to_string(),
             ]
         );

@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 3;
+const SCHEMA: i64 = 4;
 
 fn pragma(path: &std::path::Path, name: &str) -> i64 {
     let conn = Connection::open(path).expect("open");
@@ -50,7 +50,7 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: 3, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found: 7, supported: 4, location } if location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
@@ -429,4 +429,45 @@ async fn the_write_ahead_log_stays_within_its_limit() {
         .expect("wal")
         .len();
     assert!(wal <= 2 << 20, "the log holds {wal} bytes");
+}
+
+/// A file of schema 3 (before child runs) gets the columns `parent_id` and `parent_seq` at
+/// open, and keeps its runs, which have no parent.
+#[tokio::test]
+async fn a_file_of_schema_3_is_upgraded_with_the_parent_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        run_to_completion(&store, "a", 3, 50).await;
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "ALTER TABLE workflows DROP COLUMN parent_id; \
+             ALTER TABLE workflows DROP COLUMN parent_seq; PRAGMA user_version = 3",
+        )
+        .expect("downgrade");
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM pragma_table_info('workflows') WHERE name LIKE 'parent%'"
+        ),
+        0
+    );
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM pragma_table_info('workflows') WHERE name LIKE 'parent%'"
+        ),
+        2
+    );
+    let rec = store.load_workflow("a").await.expect("the run is read back");
+    assert_eq!((rec.status, rec.parent), (WorkflowStatus::Completed, None));
+    // Opening it again changes nothing.
+    drop(store);
+    SqliteStore::open(&path).expect("reopened");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
 }
