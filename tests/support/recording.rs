@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use workflow_rt::store::{
     ActivityTask, CompleteActivity, Event, HistoryEntry, LeaseRenewal, LeaseRequest, NewWorkflow,
-    Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError,
-    StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    Release, RetryActivity, RunPage, RunQuery, ScheduleRecord, StepCommit, StepOutcome, Store,
+    StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// A commit that went through: the workflow, the version it started from, and whether it was
@@ -275,5 +275,38 @@ impl Store for RecordingStore {
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
         self.called("wakeups");
         self.inner.wakeups()
+    }
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        self.called("create_schedule");
+        self.inner.create_schedule(schedule)
+    }
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        self.called("load_schedule");
+        self.inner.load_schedule(name)
+    }
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        self.called("list_schedules");
+        self.inner.list_schedules()
+    }
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        self.called("update_schedule");
+        self.inner.update_schedule(schedule)
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        self.called("delete_schedule");
+        self.inner.delete_schedule(name)
+    }
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        self.called("due_schedules");
+        self.inner.due_schedules(workflows, now_ms, limit)
+    }
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.called("next_schedule_due");
+        self.inner.next_schedule_due(workflows)
     }
 }

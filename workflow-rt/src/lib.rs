@@ -55,6 +55,7 @@ mod versions;
 
 pub mod machine;
 pub mod metrics;
+pub mod schedule;
 pub mod store;
 
 #[cfg(any(test, feature = "testing"))]
