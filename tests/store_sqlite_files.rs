@@ -49,7 +49,7 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: 3, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found: 7, supported: 4, location } if location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
@@ -103,7 +103,7 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
     Connection::open(&path)
         .expect("open")
         .execute_batch(
-            "DROP TABLE tombstones; DROP TABLE version_floor; \
+            "DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              PRAGMA application_id = 0; PRAGMA user_version = 0",
         )
         .expect("reset");
@@ -127,7 +127,7 @@ async fn a_file_of_schema_1_is_upgraded() {
     Connection::open(&path)
         .expect("open")
         .execute_batch(
-            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; \
+            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              PRAGMA user_version = 1",
         )
         .expect("downgrade");
@@ -245,7 +245,7 @@ async fn a_file_of_schema_2_is_upgraded() {
     };
     Connection::open(&path)
         .expect("open")
-        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; PRAGMA user_version = 2")
+        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; PRAGMA user_version = 2")
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
