@@ -98,7 +98,11 @@ pub(crate) async fn run(
             writeln!(out, "overlap:   {}", s.overlap)?;
             writeln!(out, "catch-up:  {}", humantime::format_duration(s.catch_up))?;
             writeln!(out, "paused:    {}", s.paused)?;
-            writeln!(out, "last run:  {}", s.last_run_id.as_deref().unwrap_or("-"))?;
+            writeln!(
+                out,
+                "last run:  {}",
+                s.last_run_id.as_deref().unwrap_or("-")
+            )?;
             if let Some(b) = s.buffered_ms {
                 writeln!(out, "buffered:  {}", time(b))?;
             }

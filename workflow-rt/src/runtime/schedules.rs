@@ -317,7 +317,9 @@ impl Client {
     }
 
     /// Deletes schedule `name`: it starts nothing more; the runs it started are left as they
-    /// are.
+    /// are. (A fire time taken by a worker that died before it created the run is not started
+    /// once the schedule is gone; pause the schedule first, and delete it once its runs are
+    /// there, to be sure.)
     pub async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
         self.store.delete_schedule(name).await?;
         tracing::info!(schedule = name, "schedule deleted");
@@ -368,12 +370,35 @@ impl Inner {
             }
         };
         for _ in 0..16 {
-            if s.paused || self.is_shut_down() {
+            if self.is_shut_down() {
                 return;
             }
             let now = self.clock.now_ms();
             if !s.starting.is_empty() && !self.start_scheduled(&s, &s.starting, now).await {
                 return;
+            }
+            if s.paused {
+                // Paused after a look took fire times whose runs it did not create (its
+                // worker died): created above; now the row says so.
+                if s.starting.is_empty() {
+                    return;
+                }
+                let mut done = s.clone();
+                done.starting.clear();
+                match self.store.update_schedule(done).await {
+                    Ok(_) | Err(StoreError::ScheduleNotFound(_)) => return,
+                    Err(StoreError::ScheduleConflict { .. }) => {
+                        match self.store.load_schedule(&s.name).await {
+                            Ok(fresh) => s = fresh,
+                            Err(_) => return,
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "cannot clear the runs a schedule started");
+                        return;
+                    }
+                }
             }
             let last_running = match &s.last_run_id {
                 None => false,

@@ -862,11 +862,11 @@ impl Store for MemoryStore {
         let mut due: Vec<ScheduleRecord> = self
             .schedules()
             .values()
-            .filter(|s| !s.paused && workflows.contains(&s.workflow))
+            .filter(|s| workflows.contains(&s.workflow))
             .filter(|s| {
-                s.next_fire_ms.is_some_and(|t| t <= now_ms)
-                    || s.buffered_ms.is_some()
-                    || !s.starting.is_empty()
+                !s.starting.is_empty()
+                    || (!s.paused
+                        && (s.next_fire_ms.is_some_and(|t| t <= now_ms) || s.buffered_ms.is_some()))
             })
             .cloned()
             .collect();

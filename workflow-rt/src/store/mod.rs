@@ -1151,9 +1151,10 @@ pub trait Store: Send + Sync + 'static {
     /// are left as they are.
     fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
 
-    /// Up to `limit` schedules of these workflows that are not paused and have something to
-    /// do at `now_ms`: a fire time due (`next_fire_ms <= now_ms`), a buffered fire time, or
-    /// fire times taken whose runs may not exist yet (`starting`); the earliest due first.
+    /// Up to `limit` schedules of these workflows that have something to do at `now_ms`: fire
+    /// times taken whose runs may not exist yet (`starting`, paused or not), or, not paused, a
+    /// fire time due (`next_fire_ms <= now_ms`) or a buffered fire time; the earliest
+    /// `next_fire_ms` first (those with none last), then by name.
     fn due_schedules<'a>(
         &'a self,
         workflows: &'a [String],

@@ -89,7 +89,13 @@ pub(super) async fn schedules_change_by_compare_and_set<S: Store>(s: &S) {
     moved.started = 1;
     assert_eq!(s.update_schedule(moved.clone()).await, Ok(2));
     let stored = s.load_schedule("s").await.expect("load");
-    assert_eq!(stored, ScheduleRecord { version: 2, ..moved.clone() });
+    assert_eq!(
+        stored,
+        ScheduleRecord {
+            version: 2,
+            ..moved.clone()
+        }
+    );
     // From version 1 again: refused.
     let mut stale = first.clone();
     stale.paused = true;
@@ -131,8 +137,8 @@ pub(super) async fn schedules_change_by_compare_and_set<S: Store>(s: &S) {
     assert!(s.list_schedules().await.expect("list").is_empty());
 }
 
-/// Due: not paused, of the workflows asked about, and a fire time due, a buffered one or
-/// runs being started; the earliest first, up to the limit. The next due time skips paused
+/// Due: of the workflows asked about, with runs being started (paused or not), or not paused
+/// with a fire time due or a buffered one; the earliest first, up to the limit. The next due time skips paused
 /// schedules and other workflows.
 pub(super) async fn due_schedules<S: Store>(s: &S) {
     let wf = ["wf".to_string()];
@@ -144,6 +150,13 @@ pub(super) async fn due_schedules<S: Store>(s: &S) {
     buffered.buffered_ms = Some(40);
     let mut starting = schedule("starting", "wf", Some(6_000));
     starting.starting = vec![30];
+    // Paused with runs being started: still due, for them.
+    let mut paused_starting = schedule("paused-starting", "wf", Some(7_000));
+    paused_starting.paused = true;
+    paused_starting.starting = vec![20];
+    let mut paused_buffered = schedule("paused-buffered", "wf", Some(8_000));
+    paused_buffered.paused = true;
+    paused_buffered.buffered_ms = Some(20);
     for sch in [
         schedule("late", "wf", Some(300)),
         schedule("early", "wf", Some(100)),
@@ -153,18 +166,42 @@ pub(super) async fn due_schedules<S: Store>(s: &S) {
         paused,
         buffered,
         starting,
+        paused_starting,
+        paused_buffered,
     ] {
         s.create_schedule(sch).await.expect("create");
     }
     let due = s.due_schedules(&wf, 1_000, 100).await.expect("due");
-    assert_eq!(names(&due), ["early", "late", "buffered", "starting"]);
+    assert_eq!(
+        names(&due),
+        ["early", "late", "buffered", "starting", "paused-starting"]
+    );
     let due = s.due_schedules(&wf, 1_000, 1).await.expect("due");
     assert_eq!(names(&due), ["early"]);
     let due = s.due_schedules(&wf, 2_000, 100).await.expect("due");
-    assert_eq!(names(&due), ["early", "late", "future", "buffered", "starting"]);
-    assert!(s.due_schedules(&none, 2_000, 100).await.expect("due").is_empty());
     assert_eq!(
-        names(&s.due_schedules(&["other-wf".to_string()], 2_000, 100).await.expect("due")),
+        names(&due),
+        [
+            "early",
+            "late",
+            "future",
+            "buffered",
+            "starting",
+            "paused-starting"
+        ]
+    );
+    assert!(
+        s.due_schedules(&none, 2_000, 100)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    assert_eq!(
+        names(
+            &s.due_schedules(&["other-wf".to_string()], 2_000, 100)
+                .await
+                .expect("due")
+        ),
         ["other"]
     );
     assert_eq!(s.next_schedule_due(&wf).await, Ok(Some(100)));

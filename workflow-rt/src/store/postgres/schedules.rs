@@ -172,8 +172,8 @@ impl PostgresStore {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM schedules WHERE NOT paused AND workflow = ANY($1) \
-                 AND (next_fire <= $2 OR buffered IS NOT NULL OR starting IS NOT NULL) \
+                "SELECT {COLUMNS} FROM schedules WHERE workflow = ANY($1) \
+                 AND (starting IS NOT NULL OR (NOT paused AND (next_fire <= $2 OR buffered IS NOT NULL))) \
                  ORDER BY next_fire NULLS LAST, name LIMIT $3"
             ))
             .await

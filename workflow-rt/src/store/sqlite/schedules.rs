@@ -164,9 +164,8 @@ pub(super) fn due(
     limit: usize,
 ) -> Result<Vec<ScheduleRecord>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM schedules WHERE paused = 0 \
-         AND workflow IN (SELECT value FROM json_each(?1)) \
-         AND (next_fire <= ?2 OR buffered IS NOT NULL OR starting IS NOT NULL) \
+        "SELECT {COLUMNS} FROM schedules WHERE workflow IN (SELECT value FROM json_each(?1)) \
+         AND (starting IS NOT NULL OR (paused = 0 AND (next_fire <= ?2 OR buffered IS NOT NULL))) \
          ORDER BY coalesce(next_fire, ?3), name LIMIT ?4"
     );
     let limit = limit.min(i64::MAX as usize) as i64;
