@@ -223,7 +223,10 @@ impl ScheduleSpec {
                     expression: expression.clone(),
                     reason: e.to_string(),
                 })?;
-                Ok(Compiled::Cron { cron, zone })
+                Ok(Compiled::Cron {
+                    cron: Box::new(cron),
+                    zone,
+                })
             }
             &SpecKind::Every {
                 every_ms,
@@ -265,7 +268,7 @@ impl std::fmt::Display for ScheduleSpec {
 /// A spec ready to compute fire times.
 #[derive(Debug)]
 pub(crate) enum Compiled {
-    Cron { cron: Cron, zone: Tz },
+    Cron { cron: Box<Cron>, zone: Tz },
     Every { every_ms: u64, anchor_ms: u64 },
 }
 
@@ -641,7 +644,7 @@ mod tests {
         assert_eq!(p.skipped, vec![1_000, 2_000, 3_000]);
         s.overlap = Overlap::BufferOne;
         let p = plan(&c, &s, 3_000, true, 100);
-        assert_eq!((p.buffered, p.skipped), (Some(1_000), vec![2_000, 3_000]));
+        assert_eq!((p.buffered, &p.skipped[..]), (Some(1_000), &[2_000, 3_000][..]));
         let s2 = p.apply(&s, 3_000);
         let p = plan(&c, &s2, 3_500, false, 100);
         assert_eq!((p.start, p.buffered), (vec![1_000], None));
