@@ -682,3 +682,58 @@ async fn only_a_runtime_with_the_workflow_fires_it() {
         other.shutdown().await;
     }
 }
+
+/// A store that fails calls before or after they take effect: a claim whose answer was lost
+/// leaves its fire times in the row, and the next look starts their runs; every fire time
+/// still starts one run, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_store_faults_lose_no_fire_time() {
+    use workflow_rt::testing::{Faults, FaultyStore};
+    for mode in MODES {
+        let inner = Arc::new(MemoryStore::new());
+        let faults = Faults {
+            fail_before: 0.1,
+            fail_after: 0.1,
+            stale: 0.0,
+            ..Faults::default()
+        };
+        let faulty = Arc::new(FaultyStore::new(inner.clone(), 11, faults));
+        let clock = VirtualClock::new(T0);
+        let rt = builder(mode, faulty.clone(), clock.clone())
+            .workflow(stamp)
+            .build()
+            .await
+            .expect("build");
+        Client::new(inner.clone())
+            .clock(clock.clone())
+            .schedule(
+                "f",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "f".to_string(),
+            )
+            .overlap(Overlap::Allow)
+            .await
+            .expect("create");
+        let store: Arc<dyn Store> = inner.clone();
+        for k in 1..=20u64 {
+            clock.set_ms(T0 + k * 10 * SECOND);
+            let want: Vec<String> = (1..=k).map(|j| run_id("f", T0 + j * 10 * SECOND)).collect();
+            eventually("each fire time starts once", || async {
+                runs(&store, "f@").await == want
+            })
+            .await;
+        }
+        eventually("the last look's runs are cleared from the row", || async {
+            store
+                .load_schedule("f")
+                .await
+                .is_ok_and(|s| s.starting.is_empty())
+        })
+        .await;
+        let s = store.load_schedule("f").await.expect("load");
+        assert_eq!((s.started, s.skipped, s.missed), (20, 0, 0), "{s:?}");
+        assert!(faulty.injected() > 0, "faults were injected");
+        rt.shutdown().await;
+    }
+}

@@ -644,7 +644,10 @@ mod tests {
         assert_eq!(p.skipped, vec![1_000, 2_000, 3_000]);
         s.overlap = Overlap::BufferOne;
         let p = plan(&c, &s, 3_000, true, 100);
-        assert_eq!((p.buffered, &p.skipped[..]), (Some(1_000), &[2_000, 3_000][..]));
+        assert_eq!(
+            (p.buffered, &p.skipped[..]),
+            (Some(1_000), &[2_000, 3_000][..])
+        );
         let s2 = p.apply(&s, 3_000);
         let p = plan(&c, &s2, 3_500, false, 100);
         assert_eq!((p.start, p.buffered), (vec![1_000], None));

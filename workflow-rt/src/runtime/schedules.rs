@@ -401,6 +401,8 @@ impl Inner {
                 }
             }
             let last_running = match &s.last_run_id {
+                // Nothing waits on the last run: no need to look at it.
+                _ if s.overlap == Overlap::Allow && s.buffered_ms.is_none() => false,
                 None => false,
                 Some(id) => match self.store.load_workflow(id).await {
                     Ok(run) => !run.status.is_finished(),
