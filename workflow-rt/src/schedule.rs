@@ -9,7 +9,10 @@
 //! [`Runtime::start`](crate::Runtime::start). Two workers never start a fire time twice: the
 //! worker that fires a schedule first moves the schedule's row past the fire time with a
 //! compare-and-set, and the run's id is taken in the store (a second start of the same id finds
-//! the run there and starts nothing).
+//! the run there and starts nothing). A runtime sleeps until the next fire time of the
+//! schedules it fires, on its clock (a [`VirtualClock`](crate::VirtualClock) in tests); it
+//! learns of a schedule created or resumed through its own client at once, and of one changed
+//! by another process at its next poll ([`Builder::poll_interval`](crate::Builder::poll_interval)).
 //!
 //! - **Fire times**: [`ScheduleSpec::cron`] (five fields, `minute hour day month weekday`, or six
 //!   with seconds first) in UTC or a named IANA zone ([`ScheduleSpec::in_zone`]), or
