@@ -1,7 +1,7 @@
 //! Schedules: a workflow started at the fire times of a cron expression or of a fixed interval,
 //! one run per fire time.
 //!
-//! A schedule is a row in the store ([`ScheduleRecord`](crate::store::ScheduleRecord)), created
+//! A schedule is a row in the store ([`ScheduleRecord`]), created
 //! with [`Client::schedule`](crate::Client::schedule), so it survives restarts and every worker
 //! on the store sees it. Every runtime that has the schedule's workflow registered watches it;
 //! at a fire time one of them starts the run, under an id made of the schedule's name and the
