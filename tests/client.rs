@@ -54,6 +54,8 @@ const WORKER_CALLS: &[&str] = &[
     "next_timer_due",
     "ready_workflows",
     "clear_ready",
+    "due_schedules",
+    "next_schedule_due",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,9 @@ mod metrics_example;
 #[path = "../examples/fanout.rs"]
 #[allow(dead_code)]
 mod fanout;
+#[path = "../examples/nightly.rs"]
+#[allow(dead_code)]
+mod nightly;
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -468,7 +471,8 @@ async fn the_fanout_example_gives_the_same_report_restored_at_every_step() {
             vec![
                 "box-books picked up".to_string(),
                 "box-lamp picked up".to_string(),
-                "failed: activity NonRetryable: piano weighs 250 kg: no carrier takes it".to_string(),
+                "failed: activity NonRetryable: piano weighs 250 kg: no carrier takes it"
+                    .to_string(),
                 "box-rug picked up".to_string(),
             ]
         );
@@ -485,4 +489,39 @@ async fn the_fanout_example_gives_the_same_report_restored_at_every_step() {
         out
     })
     .await;
+}
+
+/// The nightly example: its nightly schedule's next runs at 02:00 in Paris, and three runs of
+/// its one-second schedule, started and completed, one per fire time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nightly_example_starts_one_run_per_fire_time() {
+    for restore in [false, true] {
+        let rt = Runtime::builder(workflow_rt::MemoryStore::new())
+            .workflow(nightly::nightly_report)
+            .activity(nightly::build_report)
+            .poll_interval(Duration::from_millis(20))
+            .restore_every_step(restore)
+            .build()
+            .await
+            .expect("build");
+        let demo = nightly::demo(&rt).await.expect("demo");
+        assert_eq!(demo.nightly.len(), 5);
+        for id in &demo.nightly {
+            // 02:00 in Paris: 01:00 UTC in winter, 00:00 UTC in summer.
+            assert!(
+                id.starts_with("nightly@")
+                    && (id.ends_with("T01:00:00Z") || id.ends_with("T00:00:00Z")),
+                "{id}"
+            );
+        }
+        assert_eq!(demo.heartbeat.len(), 3, "{demo:?}");
+        let fire_times: Vec<&str> = demo.heartbeat.iter().map(|(id, _)| id.as_str()).collect();
+        let mut distinct = fire_times.clone();
+        distinct.dedup();
+        assert_eq!(distinct, fire_times, "one run per fire time");
+        for (_, out) in &demo.heartbeat {
+            assert_eq!(out, "report for on-call");
+        }
+        rt.shutdown().await;
+    }
 }

@@ -165,7 +165,7 @@ async fn a_schema_from_older_code_is_upgraded() {
     let raw = raw(&server.url(), &schema).await;
     raw.batch_execute(
         "ALTER TABLE workflows DROP COLUMN last_event; DROP INDEX workflows_name; \
-         DROP TABLE tombstones, version_floor; UPDATE workflow_rt_schema SET version = 1",
+         DROP TABLE tombstones, version_floor, schedules; UPDATE workflow_rt_schema SET version = 1",
     )
     .await
     .expect("downgrade");
@@ -453,7 +453,7 @@ async fn a_schema_3_database_gets_tombstones() {
     };
     let raw = raw(&server.url(), &schema).await;
     raw.batch_execute(
-        "DROP TABLE tombstones, version_floor; UPDATE workflow_rt_schema SET version = 3",
+        "DROP TABLE tombstones, version_floor, schedules; UPDATE workflow_rt_schema SET version = 3",
     )
     .await
     .expect("downgrade");
@@ -499,6 +499,70 @@ async fn a_schema_3_database_gets_tombstones() {
         .expect("create");
     assert!(again > *b.last().expect("versions"), "{again} after {b:?}");
     refused(&store, "b", &b).await;
+}
+
+/// A database of schema 4 (before schedules) gets the table at connect, keeps its runs, and
+/// takes schedules from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_4_database_gets_schedules() {
+    use workflow_rt::schedule::{Overlap, ScheduleSpec};
+    use workflow_rt::store::ScheduleRecord;
+
+    let Some(server) = server("a_schema_4_database_gets_schedules") else {
+        return;
+    };
+    let schema = fresh_schema("v4");
+    let connect = || {
+        PostgresStore::builder(server.url())
+            .schema(schema.clone())
+            .pool_size(2)
+            .connect()
+    };
+    {
+        let store = connect().await.expect("connect");
+        run_to_completion(&store, "a", 2).await;
+    }
+    let raw = raw(&server.url(), &schema).await;
+    raw.batch_execute("DROP TABLE schedules; UPDATE workflow_rt_schema SET version = 4")
+        .await
+        .expect("downgrade");
+    let store = connect().await.expect("connect upgrades");
+    let version: i32 = raw
+        .query_one("SELECT version FROM workflow_rt_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(store.list_workflows(None).await.expect("list").len(), 1);
+    assert!(store.list_schedules().await.expect("list").is_empty());
+    let schedule = ScheduleRecord {
+        name: "nightly".into(),
+        workflow: "w".into(),
+        input: vec![1],
+        spec: ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris"),
+        overlap: Overlap::Allow,
+        catch_up_ms: 60_000,
+        paused: false,
+        cursor_ms: 0,
+        next_fire_ms: Some(3_600_000),
+        buffered_ms: None,
+        starting: vec![5, 6],
+        last_run_id: None,
+        started: 0,
+        skipped: 0,
+        missed: 0,
+        version: 1,
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    };
+    store
+        .create_schedule(schedule.clone())
+        .await
+        .expect("create");
+    assert_eq!(
+        store.load_schedule("nightly").await.expect("load"),
+        schedule
+    );
 }
 
 /// Waits until a backend waits for a lock `blocker` (a backend's pid) holds; returns its pid.

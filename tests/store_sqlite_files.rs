@@ -104,7 +104,7 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
     Connection::open(&path)
         .expect("open")
         .execute_batch(
-            "DROP TABLE tombstones; DROP TABLE version_floor; \
+            "DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              PRAGMA application_id = 0; PRAGMA user_version = 0",
         )
         .expect("reset");
@@ -128,7 +128,7 @@ async fn a_file_of_schema_1_is_upgraded() {
     Connection::open(&path)
         .expect("open")
         .execute_batch(
-            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; \
+            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              PRAGMA user_version = 1",
         )
         .expect("downgrade");
@@ -247,7 +247,7 @@ async fn a_file_of_schema_2_is_upgraded() {
     };
     Connection::open(&path)
         .expect("open")
-        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; PRAGMA user_version = 2")
+        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; PRAGMA user_version = 2")
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
@@ -286,6 +286,60 @@ async fn a_file_of_schema_2_is_upgraded() {
     drop(store);
     drop(SqliteStore::open(&path).expect("reopen"));
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
+}
+
+/// A file of schema 3 (before schedules) gets the table at open, keeps its runs, and takes
+/// schedules from then on.
+#[tokio::test]
+async fn a_file_of_schema_3_is_upgraded() {
+    use std::time::Duration;
+    use workflow_rt::schedule::{Overlap, ScheduleSpec};
+    use workflow_rt::store::ScheduleRecord;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        run_to_completion(&store, "a", 2, 50).await;
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("DROP TABLE schedules; PRAGMA user_version = 3")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM schedules"), 0);
+    assert_eq!(store.list_workflows(None).await.expect("list").len(), 1);
+    let schedule = ScheduleRecord {
+        name: "nightly".into(),
+        workflow: "w".into(),
+        input: vec![],
+        spec: ScheduleSpec::every(Duration::from_secs(60)).anchored_at_ms(0),
+        overlap: Overlap::Skip,
+        catch_up_ms: 60_000,
+        paused: false,
+        cursor_ms: 0,
+        next_fire_ms: Some(60_000),
+        buffered_ms: None,
+        starting: vec![],
+        last_run_id: None,
+        started: 0,
+        skipped: 0,
+        missed: 0,
+        version: 1,
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    };
+    store
+        .create_schedule(schedule.clone())
+        .await
+        .expect("create");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.load_schedule("nightly").await.expect("load"),
+        schedule
+    );
 }
 
 /// Tombstones do not pile up: `purge_finished` drops those of runs that finished before its
@@ -464,7 +518,10 @@ async fn a_file_of_schema_3_is_upgraded_with_the_parent_columns() {
         ),
         2
     );
-    let rec = store.load_workflow("a").await.expect("the run is read back");
+    let rec = store
+        .load_workflow("a")
+        .await
+        .expect("the run is read back");
     assert_eq!((rec.status, rec.parent), (WorkflowStatus::Completed, None));
     // Opening it again changes nothing.
     drop(store);

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use workflow_rt::store::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
-    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome, Store,
-    StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord, StepCommit,
+    StepOutcome, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary,
 };
 
 /// A commit that went through: the workflow, the version it started from, and whether it was
@@ -37,7 +38,12 @@ pub struct RecordingStore {
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     blind: Arc<AtomicBool>,
+    after_write: Option<AfterWrite>,
 }
+
+/// Called after a write took effect: the method's name and what it wrote (a run's id, the
+/// fire times a schedule's change is starting).
+type AfterWrite = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 impl RecordingStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
@@ -48,7 +54,16 @@ impl RecordingStore {
             in_flight: Arc::default(),
             peak: Arc::default(),
             blind: Arc::default(),
+            after_write: None,
         }
+    }
+
+    /// `hook` is called after each `create_workflow` and `update_schedule` that took effect,
+    /// with the method's name and the run's id, or the fire times the schedule is starting
+    /// (comma-separated): a test kills its process there, half-way through a schedule's firing.
+    pub fn after_write(mut self, hook: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
+        self.after_write = Some(Arc::new(hook));
+        self
     }
 
     /// While on, `ready_workflows` finds none: a runtime on this store finds no workflow to
@@ -127,7 +142,16 @@ impl Drop for InFlight<'_> {
 impl Store for RecordingStore {
     fn create_workflow(&self, workflow: NewWorkflow) -> StoreFuture<'_, u64> {
         self.called("create_workflow");
-        self.inner.create_workflow(workflow)
+        let id = workflow.id.clone();
+        let call = self.inner.create_workflow(workflow);
+        let hook = self.after_write.clone();
+        Box::pin(async move {
+            let r = call.await;
+            if let (Ok(_), Some(hook)) = (&r, hook) {
+                hook("create_workflow", &id);
+            }
+            r
+        })
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         self.called("load_workflow");
@@ -285,5 +309,47 @@ impl Store for RecordingStore {
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
         self.called("wakeups");
         self.inner.wakeups()
+    }
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        self.called("create_schedule");
+        self.inner.create_schedule(schedule)
+    }
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        self.called("load_schedule");
+        self.inner.load_schedule(name)
+    }
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        self.called("list_schedules");
+        self.inner.list_schedules()
+    }
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        self.called("update_schedule");
+        let starting: Vec<String> = schedule.starting.iter().map(u64::to_string).collect();
+        let call = self.inner.update_schedule(schedule);
+        let hook = self.after_write.clone();
+        Box::pin(async move {
+            let r = call.await;
+            if let (Ok(_), Some(hook)) = (&r, hook) {
+                hook("update_schedule", &starting.join(","));
+            }
+            r
+        })
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        self.called("delete_schedule");
+        self.inner.delete_schedule(name)
+    }
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        self.called("due_schedules");
+        self.inner.due_schedules(workflows, now_ms, limit)
+    }
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.called("next_schedule_due");
+        self.inner.next_schedule_due(workflows)
     }
 }

@@ -39,8 +39,8 @@ use std::time::Duration;
 use workflow_rt::prelude::*;
 use workflow_rt::store::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store,
-    StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowSummary,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord,
+    StepCommit, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowSummary,
 };
 use workflow_rt::testing::{Faults, FaultyStore, TestRun};
 use workflow_rt::{Clock, MemoryStore, Runtime, RuntimeError, VirtualClock, WorkflowStatus};
@@ -559,6 +559,33 @@ impl Store for Traced {
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<workflow_rt::store::Wakeup>> {
         self.0.wakeups()
+    }
+    // Schedules are not part of the simulation: passed on, not traced.
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        self.0.create_schedule(schedule)
+    }
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        self.0.load_schedule(name)
+    }
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        self.0.list_schedules()
+    }
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        self.0.update_schedule(schedule)
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        self.0.delete_schedule(name)
+    }
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        self.0.due_schedules(workflows, now_ms, limit)
+    }
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.0.next_schedule_due(workflows)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Operator commands for [`workflow_rt`] runs: list, show, history, signal, cancel, terminate, unpark,
-//! purge and describe, as a [`clap`] command set.
+//! Operator commands for [`workflow_rt`] runs: list, show, history, signal, cancel, terminate,
+//! unpark, purge and describe, and for schedules (`schedules list|describe|pause|resume|delete`),
+//! as a [`clap`] command set.
 //!
 //! Mount [`AdminCommand`] in your own binary, where your workflows and activities are
 //! registered with the [`Client`] so that states, outputs and activity inputs show as JSON:
@@ -44,6 +45,9 @@ use workflow_rt::store::HistoryEntry;
 use workflow_rt::{Client, PendingCommand, RunQuery, RuntimeError, WorkflowState, WorkflowStatus};
 
 pub use clap;
+pub use schedules::ScheduleCommand;
+
+mod schedules;
 
 /// The operator's commands. Each prints for people, or JSON with `--json` where it has
 /// output.
@@ -114,6 +118,9 @@ pub enum AdminCommand {
         #[arg(long)]
         dot: bool,
     },
+    /// Lists, describes, pauses, resumes and deletes schedules.
+    #[command(subcommand)]
+    Schedules(ScheduleCommand),
 }
 
 /// The filters and page of [`AdminCommand::List`].
@@ -172,6 +179,9 @@ pub enum AdminError {
     /// The runtime or the store refused (an unknown run, a run not parked...).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// A schedule command was refused (an unknown schedule...).
+    #[error(transparent)]
+    Schedule(#[from] workflow_rt::schedule::ScheduleError),
     /// A signal's payload is not JSON.
     #[error("the payload is not JSON: {0}")]
     BadJson(serde_json::Error),
@@ -253,6 +263,7 @@ pub async fn run(
             }
             Ok(())
         }
+        AdminCommand::Schedules(command) => schedules::run(client, command, out).await,
         AdminCommand::Describe { id, mermaid, dot } => {
             let Some(description) = client.describe(&id).await? else {
                 let state = client.state(&id).await?;

@@ -58,6 +58,7 @@ mod versions;
 
 pub mod machine;
 pub mod metrics;
+pub mod schedule;
 pub mod store;
 
 #[cfg(any(test, feature = "testing"))]

@@ -31,6 +31,7 @@
 //! | `workflow_activity_leases_lost_total` | counter | `activity` | attempts of this worker whose lease expired before their result or their retry was stored: the result is dropped and another attempt answers the call |
 //! | `workflow_activity_backlog` | gauge | `worker` | activity tasks leased by this runtime and waiting for a free slot ([`Builder::max_concurrent_activities`](crate::Builder::max_concurrent_activities)) |
 //! | `workflow_step_queue_depth` | gauge | `worker` | woken workflows waiting for a free step driver ([`Builder::max_concurrent_steps`](crate::Builder::max_concurrent_steps)) |
+//! | `workflow_schedule_fire_times_total` | counter | `schedule`, `outcome` | fire times of a schedule ([`crate::schedule`]), by what became of them: `started` (its run was started), `skipped` (the overlap policy skipped it), `buffered` (kept by `Overlap::BufferOne` until the last run ends; counted again as `started` when it starts), `missed` (older than the catch-up window when a worker came to it) |
 //! | `workflow_store_commit_batch_size` | histogram | `store` | writes committed together in one transaction by the SQLite store's writer (`store="sqlite"`) or one batch of steps by the PostgreSQL store (`store="postgres"`) |
 //!
 //! `worker` is the runtime's [`worker_id`](crate::Builder::worker_id): a process that runs
@@ -81,6 +82,10 @@
 //! | `INFO` | `run unparked` | a parked run was put back to work |
 //! | `INFO` | `run migrated` | a run was moved to a newer version (`detail`) |
 //!
+//! A schedule's run starts with `schedule started a run` (`INFO`: `schedule`, `workflow_id`,
+//! `fire_time`); fire times older than the catch-up window are reported by `schedule missed
+//! fire times` (`WARN`: `schedule`, `missed`, the count).
+//!
 //! Everything else the runtime logs is at `WARN` (a store call that failed and will be
 //! retried, a lease that could not be renewed) or `DEBUG`.
 
@@ -119,6 +124,8 @@ pub const ACTIVITY_LEASES_LOST_TOTAL: &str = "workflow_activity_leases_lost_tota
 pub const ACTIVITY_BACKLOG: &str = "workflow_activity_backlog";
 /// Gauge of the woken workflows waiting for a step driver, by `worker`.
 pub const STEP_QUEUE_DEPTH: &str = "workflow_step_queue_depth";
+/// Counter of the fire times of schedules, by `schedule` and `outcome`.
+pub const SCHEDULE_FIRE_TIMES_TOTAL: &str = "workflow_schedule_fire_times_total";
 /// Histogram of the number of writes committed in one transaction, by `store`.
 pub const STORE_COMMIT_BATCH_SIZE: &str = "workflow_store_commit_batch_size";
 
@@ -134,6 +141,8 @@ pub const LABEL_STATUS: &str = "status";
 pub const LABEL_WORKER: &str = "worker";
 /// The label naming the store: `sqlite`, `postgres`.
 pub const LABEL_STORE: &str = "store";
+/// The label naming a schedule.
+pub const LABEL_SCHEDULE: &str = "schedule";
 
 /// What kind of metric a [`MetricInfo`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +301,13 @@ pub const ALL: &[MetricInfo] = &[
         &[LABEL_WORKER],
         None,
         "Woken workflows waiting for a free step driver.",
+    ),
+    metric(
+        SCHEDULE_FIRE_TIMES_TOTAL,
+        Counter,
+        &[LABEL_SCHEDULE, LABEL_OUTCOME],
+        None,
+        "Fire times of schedules, by what became of them (started, skipped, buffered, missed).",
     ),
     metric(
         STORE_COMMIT_BATCH_SIZE,

@@ -81,11 +81,19 @@
 //! ([`TestError::Stuck`] says what it waits for), and stops a workflow that never ends after
 //! [`TestRun::max_steps`] steps. The only thing it cannot bound is user code that loops forever
 //! between two awaits, or a real activity whose future never completes.
+//!
+//! # Schedules
+//!
+//! [`ScheduleSim`] runs a schedule ([`crate::schedule`]) over virtual time and lists the runs it
+//! starts (their ids and fire times) and the fire times it skips or misses, with the runtime's
+//! own decisions: test a cron expression in its zone, an overlap policy, a catch-up window.
 
 mod faults;
+mod schedules;
 mod upgrades;
 
 pub use faults::{Faults, FaultyStore};
+pub use schedules::{ScheduleSim, ScheduleTicks, ScheduledRun};
 
 pub use upgrades::{
     LAYOUTS_ENV, LayoutError, MigratedRun, UpgradeError, check_layouts, check_migration,

@@ -480,6 +480,7 @@ impl Builder {
         tokio::spawn(inner.clone().task_loop());
         tokio::spawn(inner.clone().lease_loop());
         tokio::spawn(inner.clone().ready_loop());
+        tokio::spawn(inner.clone().schedule_loop());
         if let Some(hints) = inner.store.wakeups() {
             tokio::spawn(inner.clone().wakeup_loop(hints));
         }

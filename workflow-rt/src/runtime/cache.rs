@@ -211,6 +211,9 @@ mod tests {
                 std::sync::LazyLock::new(|| super::super::telemetry::WorkflowKeys::new("nothing"));
             &KEYS
         }
+        fn first_snapshot(&self, _: &str, _: &[u8], _: u64) -> Result<Vec<u8>, String> {
+            Err("no code".into())
+        }
         fn output_json(&self, _: &[u8]) -> Result<serde_json::Value, String> {
             Err("none".into())
         }

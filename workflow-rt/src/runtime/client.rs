@@ -54,11 +54,11 @@ use crate::workflow::{Description, Workflow};
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
     workflows: Arc<Registry>,
     activities: Arc<Activities>,
-    limits: Limits,
+    pub(super) limits: Limits,
     /// The grace period of the cancellations this client asks for.
     cancel_grace: Duration,
     /// The runtime this client was taken from: told of what the client changed, so that it
@@ -141,7 +141,7 @@ impl Client {
         self
     }
 
-    fn runtime(&self) -> Option<Arc<Inner>> {
+    pub(super) fn runtime(&self) -> Option<Arc<Inner>> {
         self.local.as_ref().and_then(Weak::upgrade)
     }
 

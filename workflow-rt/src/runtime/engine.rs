@@ -63,6 +63,8 @@ pub(crate) struct Inner {
     pub timer_wakeup: Notify,
     /// Poked when the store says another process made a workflow ready.
     pub ready_wakeup: Notify,
+    /// Poked when a schedule was created or resumed.
+    pub schedule_wakeup: Notify,
     shut_down: AtomicBool,
     /// Set by a drain: no more tasks are leased.
     draining: AtomicBool,
@@ -114,6 +116,7 @@ impl Inner {
             task_wakeup: Notify::new(),
             timer_wakeup: Notify::new(),
             ready_wakeup: Notify::new(),
+            schedule_wakeup: Notify::new(),
             shut_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             shutdown_signal: tokio::sync::watch::Sender::new(false),

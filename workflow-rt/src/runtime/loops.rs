@@ -4,7 +4,9 @@
 //! - tasks: leases activity tasks that are due (retries after their backoff, tasks whose
 //!   worker died, tasks no worker had taken);
 //! - leases: renews the leases of the attempts this worker runs, with their heartbeats;
-//! - ready: picks up workflows that another runtime (or a crash) left with unseen events.
+//! - ready: picks up workflows that another runtime (or a crash) left with unseen events;
+//! - schedules: sleeps until the next fire time of a schedule of a workflow registered here,
+//!   fires what is due (see [`super::schedules`]).
 //!
 //! Each also wakes every `poll_interval` of real time, to see what other runtimes on the same
 //! store did; sooner when the store sends a hint that another process changed something
@@ -183,6 +185,45 @@ impl Inner {
             }
             if !self
                 .pause(None, &self.ready_wakeup, self.config.poll_interval)
+                .await
+            {
+                return;
+            }
+        }
+    }
+
+    pub(crate) async fn schedule_loop(self: Arc<Self>) {
+        if self.workflow_names.is_empty() {
+            return;
+        }
+        loop {
+            let now = self.clock.now_ms();
+            match self
+                .store
+                .due_schedules(&self.workflow_names, now, BATCH)
+                .await
+            {
+                Ok(due) => {
+                    for schedule in due {
+                        if self.is_shut_down() {
+                            return;
+                        }
+                        self.fire_schedule(schedule).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list due schedules"),
+            }
+            // A due time in the past (a look that started its limit of runs, a failure): the
+            // poll brings the next look.
+            let next = match self.store.next_schedule_due(&self.workflow_names).await {
+                Ok(n) => n.filter(|&t| t > now),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next schedule due");
+                    None
+                }
+            };
+            if !self
+                .pause(next, &self.schedule_wakeup, self.config.poll_interval)
                 .await
             {
                 return;

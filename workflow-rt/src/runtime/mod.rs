@@ -35,6 +35,7 @@ mod loops;
 mod parking;
 mod registry;
 mod resolve;
+mod schedules;
 mod shown;
 pub(crate) mod telemetry;
 mod upgrade;
@@ -50,6 +51,7 @@ pub use builder::{Builder, Limits};
 pub use client::{Client, IdReuse};
 pub use error::RuntimeError;
 pub use handle::Handle;
+pub use schedules::{NewSchedule, ScheduleInfo};
 
 use crate::durable::Pending;
 use crate::signal::IntoSignal;

@@ -145,6 +145,9 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
         input: &[u8],
         now_ms: u64,
     ) -> Result<(Vec<u8>, ErasedState, CtxState), String>;
+    /// The first snapshot of a run `id` started at `now_ms` with the encoded `input` (a run
+    /// started by a schedule, whose input is stored encoded).
+    fn first_snapshot(&self, id: &str, input: &[u8], now_ms: u64) -> Result<Vec<u8>, String>;
 }
 
 /// Runs code that calls the user's `Serialize` and `Deserialize` impls, turning a panic in them
@@ -287,6 +290,14 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         let snapshot = step::encode::<W>(&state, 0, ctx)
             .map_err(|e| format!("its first state does not encode: {e}"))?;
         Ok((snapshot, Box::new(state), ctx))
+    }
+
+    fn first_snapshot(&self, id: &str, input: &[u8], now_ms: u64) -> Result<Vec<u8>, String> {
+        let input: W::Input = no_panic("decoding the input", || crate::codec::decode_exact(input))
+            .map_err(|e| format!("the input of {} does not decode: {e}", W::NAME))?;
+        let ctx = WorkflowCtx::initial_state(id, now_ms);
+        let state = no_panic("starting the workflow", || Ok(W::start(input)))?;
+        step::encode::<W>(&state, 0, ctx).map_err(|e| e.to_string())
     }
 }
 

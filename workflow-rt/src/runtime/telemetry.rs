@@ -440,3 +440,32 @@ impl AttemptTrace {
         ended
     }
 }
+
+/// What a look at schedule `name` did with its fire times.
+pub(crate) fn schedule_fired(
+    name: &str,
+    started: usize,
+    skipped: usize,
+    buffered: bool,
+    missed: u64,
+) {
+    let add = |outcome: &str, n: u64| {
+        if n > 0 {
+            let key = key(
+                names::SCHEDULE_FIRE_TIMES_TOTAL,
+                &[
+                    (names::LABEL_SCHEDULE, name),
+                    (names::LABEL_OUTCOME, outcome),
+                ],
+            );
+            ::metrics::with_recorder(|r| r.register_counter(&key, &METADATA).increment(n));
+        }
+    };
+    add("started", started as u64);
+    add("skipped", skipped as u64);
+    add("buffered", u64::from(buffered));
+    add("missed", missed);
+    if missed > 0 {
+        tracing::warn!(schedule = name, missed, "schedule missed fire times");
+    }
+}

@@ -3,7 +3,8 @@
 //! The runtime relies on promises the [`Store`] trait cannot express in types: a step commits
 //! atomically and only on the version it started from, versions of one id never repeat across
 //! runs, signals are buffered in arrival order and delivered once, a leased task is not leased
-//! again until its lease expires, a timer fires once, and so on (see the trait's documentation). [`run`] checks them one by one, each on a
+//! again until its lease expires, a timer fires once, a schedule changes only by compare-and-set,
+//! and so on (see the trait's documentation). [`run`] checks them one by one, each on a
 //! fresh, empty store, and panics (as a test does) at the first broken promise, saying which.
 //! [`MemoryStore`](crate::MemoryStore), [`SqliteStore`](crate::SqliteStore) and
 //! [`PostgresStore`](crate::PostgresStore) pass it (`tests/store_conformance.rs`).
@@ -43,6 +44,8 @@ use super::{
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
 use crate::child::ChildError;
 
+mod schedules;
+
 /// Runs every check, each on a fresh store from `factory`.
 pub async fn run<S, F, Fut>(mut factory: F)
 where
@@ -77,6 +80,9 @@ where
     tombstones_go_with_the_retention(&factory().await).await;
     children_and_deliveries(&factory().await).await;
     outside_events(&factory().await).await;
+    schedules::schedules_are_stored(&factory().await).await;
+    schedules::schedules_change_by_compare_and_set(&factory().await).await;
+    schedules::due_schedules(&factory().await).await;
 }
 
 fn new_workflow(id: &str) -> NewWorkflow {

@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, StepOutcome,
-    Store, StoreError, StoreFuture, TaskAttempt, TimerRow, WorkflowRecord, WorkflowStatus,
-    WorkflowSummary, lost_attempt_entry, released_attempt_entry,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord,
+    StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerRow, WorkflowRecord,
+    WorkflowStatus, WorkflowSummary, lost_attempt_entry, released_attempt_entry,
 };
 
 /// A [`Store`] in memory: fast, shared by the runtimes of one process (wrap it in an `Arc`),
@@ -16,6 +16,8 @@ use super::{
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// The schedules, by name (a lock of their own: no operation touches both).
+    schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -36,6 +38,11 @@ impl MemoryStore {
         // A panic while the lock was held cannot leave a half-applied operation behind (every
         // operation validates before it mutates), so a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn schedules(&self) -> MutexGuard<'_, BTreeMap<String, ScheduleRecord>> {
+        // As `lock`: every operation on the map is one insert, replace or remove.
+        self.schedules.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -841,6 +848,80 @@ impl Store for MemoryStore {
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         let g = self.lock();
         ready(g.find(id).map(|w| g.entries[w].history.clone()))
+    }
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        let mut g = self.schedules();
+        if g.contains_key(&schedule.name) {
+            return ready(Err(StoreError::ScheduleExists(schedule.name)));
+        }
+        g.insert(schedule.name.clone(), schedule);
+        ready(Ok(()))
+    }
+
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        let found = self.schedules().get(name).cloned();
+        ready(found.ok_or_else(|| StoreError::ScheduleNotFound(name.to_string())))
+    }
+
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        ready(Ok(self.schedules().values().cloned().collect()))
+    }
+
+    fn update_schedule(&self, mut schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        let mut g = self.schedules();
+        let Some(current) = g.get_mut(&schedule.name) else {
+            return ready(Err(StoreError::ScheduleNotFound(schedule.name)));
+        };
+        if current.version != schedule.version {
+            return ready(Err(StoreError::ScheduleConflict {
+                name: schedule.name,
+                expected: schedule.version,
+            }));
+        }
+        schedule.version += 1;
+        let version = schedule.version;
+        *current = schedule;
+        ready(Ok(version))
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let gone = self.schedules().remove(name);
+        ready(
+            gone.map(drop)
+                .ok_or_else(|| StoreError::ScheduleNotFound(name.to_string())),
+        )
+    }
+
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        let mut due: Vec<ScheduleRecord> = self
+            .schedules()
+            .values()
+            .filter(|s| workflows.contains(&s.workflow))
+            .filter(|s| {
+                !s.starting.is_empty()
+                    || (!s.paused
+                        && (s.next_fire_ms.is_some_and(|t| t <= now_ms) || s.buffered_ms.is_some()))
+            })
+            .cloned()
+            .collect();
+        due.sort_by_key(|s| (s.next_fire_ms.unwrap_or(u64::MAX), s.name.clone()));
+        due.truncate(limit);
+        ready(Ok(due))
+    }
+
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        let next = self
+            .schedules()
+            .values()
+            .filter(|s| !s.paused && workflows.contains(&s.workflow))
+            .filter_map(|s| s.next_fire_ms)
+            .min();
+        ready(Ok(next))
     }
 }
 

@@ -14,7 +14,8 @@
 //! - **timers**, keyed by (workflow id, seq), with their fire time;
 //! - an **inbox** of events per workflow: activity results, fired timers and signals, in
 //!   arrival order. An event stays in the inbox until a step consumes it;
-//! - an audit **history**: what happened and when, for people (never read to resume).
+//! - an audit **history**: what happened and when, for people (never read to resume);
+//! - **schedules** ([`ScheduleRecord`]), each a row changed by compare-and-set on its version.
 //!
 //! A step is committed by [`Store::commit_step`], one atomic operation conditional on the
 //! version the step started from.
@@ -36,6 +37,7 @@ mod memory;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
+mod schedules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -43,6 +45,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION};
+pub use schedules::ScheduleRecord;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteSettings, SqliteStore, SqliteStoreBuilder, Synchronous};
@@ -130,6 +133,21 @@ pub enum StoreError {
         seq: u64,
         /// The attempt whose result was refused.
         attempt: u32,
+    },
+    /// [`Store::create_schedule`]: a schedule has this name already (nothing was changed).
+    #[error("a schedule named {0:?} exists already")]
+    ScheduleExists(String),
+    /// No schedule has this name.
+    #[error("no schedule named {0:?}")]
+    ScheduleNotFound(String),
+    /// [`Store::update_schedule`]: the schedule's version is not the one the change started
+    /// from (another worker or a client changed it). Reload and decide again.
+    #[error("schedule {name} was changed concurrently (expected version {expected})")]
+    ScheduleConflict {
+        /// The schedule.
+        name: String,
+        /// The version the change expected.
+        expected: u64,
     },
 }
 
@@ -1183,6 +1201,41 @@ pub trait Store: Send + Sync + 'static {
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
         None
     }
+
+    /// Stores a new schedule as given (its `version` included: the first is 1), or
+    /// [`StoreError::ScheduleExists`] if one has its name, changing nothing.
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()>;
+
+    /// The schedule with this name ([`StoreError::ScheduleNotFound`] if none).
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord>;
+
+    /// Every schedule, by name.
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>>;
+
+    /// Replaces the schedule named `schedule.name` with `schedule` if the stored one is still
+    /// at `schedule.version` (the compare-and-set that claims its fire times: two workers never
+    /// both move a schedule past one fire time). The stored version becomes one more, and is
+    /// returned. [`StoreError::ScheduleConflict`] if the version moved,
+    /// [`StoreError::ScheduleNotFound`] if the schedule is gone; either way nothing changes.
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64>;
+
+    /// Deletes the schedule ([`StoreError::ScheduleNotFound`] if none). The runs it started
+    /// are left as they are.
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Up to `limit` schedules of these workflows that have something to do at `now_ms`: fire
+    /// times taken whose runs may not exist yet (`starting`, paused or not), or, not paused, a
+    /// fire time due (`next_fire_ms <= now_ms`) or a buffered fire time; the earliest
+    /// `next_fire_ms` first (those with none last), then by name.
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>>;
+
+    /// The earliest `next_fire_ms` of the schedules of these workflows that are not paused.
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>>;
 }
 
 /// A shared store is a store: `Runtime::builder(arc.clone())` lets several runtimes
@@ -1307,6 +1360,32 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
         (**self).wakeups()
+    }
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        (**self).create_schedule(schedule)
+    }
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        (**self).load_schedule(name)
+    }
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        (**self).list_schedules()
+    }
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        (**self).update_schedule(schedule)
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        (**self).delete_schedule(name)
+    }
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        (**self).due_schedules(workflows, now_ms, limit)
+    }
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        (**self).next_schedule_due(workflows)
     }
 }
 

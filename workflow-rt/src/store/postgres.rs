@@ -42,11 +42,14 @@ use tokio_postgres::{Row, Statement};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery, StepCommit,
-    StepOutcome, Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
-    WorkflowSummary, lost_attempt_entry, prefix_successor, released_attempt_entry,
+    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
+    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow, Wakeup,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, prefix_successor,
+    released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
+
+mod schedules;
 
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
@@ -582,10 +585,35 @@ CREATE TABLE IF NOT EXISTS version_floor (
 );
 INSERT INTO version_floor (one, version) VALUES (TRUE, 0) ON CONFLICT (one) DO NOTHING;
 ",
-    // 5: the parent of a child run.
+    // 5: the parent of a child run, and schedules.
     "
 ALTER TABLE workflows ADD COLUMN IF NOT EXISTS parent_id TEXT COLLATE \"C\";
 ALTER TABLE workflows ADD COLUMN IF NOT EXISTS parent_seq BIGINT;
+-- Version 5: schedules (workflow_rt::schedule), one row each, changed by compare-and-set on its
+-- version. An upgraded database starts with none.
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT COLLATE \"C\" PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    input BYTEA NOT NULL,
+    cron TEXT,
+    every_ms BIGINT,
+    anchor_ms BIGINT,
+    zone TEXT NOT NULL,
+    overlap BIGINT NOT NULL,
+    catch_up_ms BIGINT NOT NULL,
+    paused BOOLEAN NOT NULL,
+    cursor_ms BIGINT NOT NULL,
+    next_fire BIGINT,
+    buffered BIGINT,
+    starting TEXT,
+    last_run_id TEXT,
+    started BIGINT NOT NULL,
+    skipped BIGINT NOT NULL,
+    missed BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
 ",
 ];
 
@@ -2424,5 +2452,42 @@ impl Store for PostgresStore {
                     .collect()
             })
         })
+    }
+
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.create_schedule_row(&schedule).await })
+    }
+
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        Box::pin(async move {
+            self.load_schedule_row(name)
+                .await?
+                .ok_or_else(|| StoreError::ScheduleNotFound(name.to_string()))
+        })
+    }
+
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        Box::pin(self.list_schedule_rows())
+    }
+
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        Box::pin(async move { self.update_schedule_row(&schedule).await })
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete_schedule_row(name))
+    }
+
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        Box::pin(self.due_schedule_rows(workflows, now_ms, limit))
+    }
+
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        Box::pin(self.next_schedule_row_due(workflows))
     }
 }

@@ -24,11 +24,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery, StepCommit,
-    StepOutcome, Store, StoreError, StoreFuture, TimerRow, WorkflowRecord, WorkflowStatus,
-    WorkflowSummary, lost_attempt_entry, prefix_successor, released_attempt_entry,
+    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
+    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, prefix_successor,
+    released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
+
+mod schedules;
 
 /// SQLite's `synchronous` setting: how hard a commit pushes data to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -354,7 +357,8 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// across runs (see [`Store::create_workflow`]); an upgraded file starts with no tombstone
 /// and a floor of 0, since nothing is left of the runs purged before the upgrade to say which
 /// versions they reached. Version 4 adds the columns `workflows.parent_id` and `parent_seq`
-/// (the parent of a child run). A file of an older version is upgraded at open by running
+/// (the parent of a child run) and the table `schedules` ([`crate::schedule`]; an upgraded
+/// file starts with none). A file of an older version is upgraded at open by running
 /// [`SCHEMA`] again (every statement of which creates only what is missing), and adding the
 /// columns it lacks ([`ADDED_COLUMNS`]).
 pub(crate) const SCHEMA_VERSION: u32 = 4;
@@ -520,6 +524,29 @@ CREATE TABLE IF NOT EXISTS version_floor (
     version INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO version_floor (one, version) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT NOT NULL PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    input BLOB NOT NULL,
+    cron TEXT,
+    every_ms INTEGER,
+    anchor_ms INTEGER,
+    zone TEXT NOT NULL,
+    overlap INTEGER NOT NULL,
+    catch_up_ms INTEGER NOT NULL,
+    paused INTEGER NOT NULL,
+    cursor_ms INTEGER NOT NULL,
+    next_fire INTEGER,
+    buffered INTEGER,
+    starting TEXT,
+    last_run_id TEXT,
+    started INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    missed INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// A write operation: runs in the writer's transaction (or gets the error that prevented it),
@@ -1881,5 +1908,44 @@ impl Store for SqliteStore {
                 })
                 .collect()
         })
+    }
+
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        self.write(move |conn| schedules::create(conn, &schedule))
+    }
+
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            schedules::load(conn, &name)?.ok_or(StoreError::ScheduleNotFound(name))
+        })
+    }
+
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        self.read(schedules::list)
+    }
+
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        self.write(move |conn| schedules::update(conn, &schedule))
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let name = name.to_string();
+        self.write(move |conn| schedules::delete(conn, &name))
+    }
+
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        let names = json_names(workflows);
+        self.read(move |conn| schedules::due(conn, &names, now_ms, limit))
+    }
+
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        let names = json_names(workflows);
+        self.read(move |conn| schedules::next_due(conn, &names))
     }
 }

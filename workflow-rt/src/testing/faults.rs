@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::codec;
 use crate::store::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
-    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, StepCommit, Store, StoreError,
-    StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord, StepCommit, Store,
+    StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
 };
 
 /// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
@@ -343,5 +343,43 @@ impl<S: Store> Store for FaultyStore<S> {
         } else {
             self.inner.wakeups()
         }
+    }
+    fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
+        self.run("create_schedule", true, move || {
+            self.inner.create_schedule(schedule)
+        })
+    }
+    fn load_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ScheduleRecord> {
+        self.run("load_schedule", false, move || {
+            self.inner.load_schedule(name)
+        })
+    }
+    fn list_schedules(&self) -> StoreFuture<'_, Vec<ScheduleRecord>> {
+        self.run("list_schedules", false, move || self.inner.list_schedules())
+    }
+    fn update_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, u64> {
+        self.run("update_schedule", true, move || {
+            self.inner.update_schedule(schedule)
+        })
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        self.run("delete_schedule", true, move || {
+            self.inner.delete_schedule(name)
+        })
+    }
+    fn due_schedules<'a>(
+        &'a self,
+        workflows: &'a [String],
+        now_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
+        self.run("due_schedules", false, move || {
+            self.inner.due_schedules(workflows, now_ms, limit)
+        })
+    }
+    fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
+        self.run("next_schedule_due", false, move || {
+            self.inner.next_schedule_due(workflows)
+        })
     }
 }

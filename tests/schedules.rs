@@ -1,0 +1,739 @@
+//! Schedules: fire times of cron expressions (in zones, across daylight saving changes) and
+//! intervals; typed errors for bad specs; one run per fire time through the runtime, on the
+//! memory and SQLite stores, with every step kept in memory or restored from the store; pause,
+//! resume, delete and list; the overlap policies; catch-up after a downtime; a restart; and
+//! the test driver's `ScheduleSim` agreeing with the runtime.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{Mode, T0, builder, eventually};
+use workflow_rt::prelude::*;
+use workflow_rt::schedule::{Overlap, ScheduleError, ScheduleSpec, run_id};
+use workflow_rt::store::{HistoryKind, RunQuery, Store};
+use workflow_rt::testing::ScheduleSim;
+use workflow_rt::{Client, MemoryStore, SqliteStore, VirtualClock, WorkflowStatus};
+
+/// Returns its tag after a zero-length durable sleep (a step to restore from the store).
+#[workflow]
+async fn stamp(ctx: WorkflowCtx, tag: String) -> String {
+    ctx.sleep(Duration::ZERO).await;
+    tag
+}
+
+/// Runs until signalled: keeps a schedule's last run running, for the overlap policies.
+#[workflow]
+async fn held(ctx: WorkflowCtx, _tag: String) -> u64 {
+    let v: u64 = ctx.signal("done").await;
+    v
+}
+
+const SECOND: u64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Memory,
+    Sqlite,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Sqlite];
+const MODES: [Mode; 2] = [Mode::Cached, Mode::Restored];
+
+/// A fresh store and a virtual clock at `T0`.
+struct Env {
+    store: Arc<dyn Store>,
+    clock: VirtualClock,
+    path: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+fn env(backend: Backend) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, path): (Arc<dyn Store>, _) = match backend {
+        Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        Backend::Sqlite => {
+            let path = dir.path().join("schedules.db");
+            (
+                Arc::new(SqliteStore::open(&path).expect("open")),
+                Some(path),
+            )
+        }
+    };
+    Env {
+        store,
+        clock: VirtualClock::new(T0),
+        path,
+        _dir: dir,
+    }
+}
+
+async fn runtime(mode: Mode, e: &Env) -> Runtime {
+    builder(mode, e.store.clone(), e.clock.clone())
+        .workflow(stamp)
+        .workflow(held)
+        .build()
+        .await
+        .expect("build")
+}
+
+/// The ids of the runs whose id starts with `prefix`, sorted.
+async fn runs(store: &Arc<dyn Store>, prefix: &str) -> Vec<String> {
+    let page = store
+        .list_runs(RunQuery::new().id_prefix(prefix).limit(1000))
+        .await
+        .expect("list");
+    page.runs.into_iter().map(|r| r.id).collect()
+}
+
+fn ids(name: &str, offsets_s: &[u64]) -> Vec<String> {
+    offsets_s
+        .iter()
+        .map(|s| run_id(name, T0 + s * SECOND))
+        .collect()
+}
+
+async fn completed(store: &Arc<dyn Store>, id: &str) -> bool {
+    store
+        .load_workflow(id)
+        .await
+        .is_ok_and(|r| r.status == WorkflowStatus::Completed)
+}
+
+/// Moves the clock to `T0 + s` seconds and waits until the runs of `name` are `expect`.
+async fn at(e: &Env, s: u64, name: &str, expect: &[u64]) {
+    e.clock.set_ms(T0 + s * SECOND);
+    let want = ids(name, expect);
+    let prefix = format!("{name}@");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = runs(&e.store, &prefix).await;
+        if found == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} at +{s}s: runs {found:?}, wanted {want:?}; schedule {:?}",
+            e.store.load_schedule(name).await
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A look at the store after the runtime had the chance to act: for what must not happen,
+/// which no wait can see happen. (A slow machine may look too early: then the check passes
+/// without proving much, and never fails wrongly.)
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(60)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fire times, without a runtime
+
+#[test]
+fn cron_fire_times_in_utc_and_with_seconds() {
+    // 2024-01-01 is a Monday.
+    let weekdays = ScheduleSpec::cron("0 9 * * MON-FRI");
+    let days = weekdays
+        .fire_times(T0, T0 + 7 * 86_400 * SECOND, 100)
+        .expect("spec");
+    let expect: Vec<u64> = [0, 1, 2, 3, 4]
+        .iter()
+        .map(|d| T0 + (d * 86_400 + 9 * 3600) * SECOND)
+        .collect();
+    assert_eq!(days, expect);
+    let quarter = ScheduleSpec::cron("*/15 * * * *");
+    assert_eq!(
+        quarter
+            .fire_times(T0, T0 + 3600 * SECOND, 100)
+            .expect("spec"),
+        [15, 30, 45, 60]
+            .iter()
+            .map(|m| T0 + m * 60 * SECOND)
+            .collect::<Vec<_>>()
+    );
+    // Six fields: seconds first.
+    let seconds = ScheduleSpec::cron("*/20 * * * * *");
+    assert_eq!(
+        seconds.fire_times(T0, T0 + 60 * SECOND, 100).expect("spec"),
+        vec![T0 + 20 * SECOND, T0 + 40 * SECOND, T0 + 60 * SECOND]
+    );
+    // Strictly after: a fire time equal to the start is not included.
+    assert_eq!(
+        ScheduleSpec::cron("0 0 * * *")
+            .next_after(T0)
+            .expect("spec"),
+        Some(T0 + 86_400 * SECOND)
+    );
+    assert_eq!(
+        run_id("nightly", T0 + 86_400 * SECOND),
+        "nightly@2024-01-02T00:00:00Z"
+    );
+    assert_eq!(run_id("fast", T0 + 1_500), "fast@2024-01-01T00:00:01.500Z");
+}
+
+#[test]
+fn interval_fire_times_count_from_the_anchor() {
+    let every = ScheduleSpec::every(Duration::from_secs(90)).anchored_at_ms(T0 + 30 * SECOND);
+    assert_eq!(
+        every.fire_times(T0, T0 + 300 * SECOND, 100).expect("spec"),
+        vec![
+            T0 + 30 * SECOND,
+            T0 + 120 * SECOND,
+            T0 + 210 * SECOND,
+            T0 + 300 * SECOND
+        ]
+    );
+    // The zone does not move an interval.
+    let in_zone = every.clone().in_zone("Asia/Kolkata");
+    assert_eq!(
+        in_zone.fire_times(T0, T0 + 300 * SECOND, 100),
+        every.fire_times(T0, T0 + 300 * SECOND, 100)
+    );
+}
+
+/// 02:00 in Paris: on the day the clocks jump from 02:00 to 03:00 (2026-03-29) it fires once,
+/// when the clocks reach the end of the gap (03:00 CEST, 01:00 UTC); on the day 02:30 happens
+/// twice (2026-10-25) a 02:30 job fires once, at the first pass (CEST, 00:30 UTC).
+#[test]
+fn zones_and_daylight_saving_changes() {
+    let mar_27 = 1_774_569_600_000; // 2026-03-27T00:00:00Z
+    let spring = ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris");
+    assert_eq!(
+        spring
+            .fire_times(mar_27, mar_27 + 4 * 86_400 * SECOND - 1, 10)
+            .expect("spec"),
+        vec![
+            1_774_573_200_000, // 03-27 02:00 CET = 01:00 UTC
+            1_774_659_600_000, // 03-28 02:00 CET = 01:00 UTC
+            1_774_746_000_000, // 03-29 03:00 CEST (02:00 does not exist) = 01:00 UTC
+            1_774_828_800_000, // 03-30 02:00 CEST = 00:00 UTC
+        ]
+    );
+    let oct_23 = 1_792_713_600_000; // 2026-10-23T00:00:00Z
+    let fall = ScheduleSpec::cron("30 2 * * *").in_zone("Europe/Paris");
+    assert_eq!(
+        fall.fire_times(oct_23, oct_23 + 4 * 86_400 * SECOND, 10)
+            .expect("spec"),
+        vec![
+            1_792_715_400_000, // 10-23 02:30 CEST = 00:30 UTC
+            1_792_801_800_000, // 10-24 02:30 CEST
+            1_792_888_200_000, // 10-25 02:30 CEST, the first of two 02:30s: once
+            1_792_978_200_000, // 10-26 02:30 CET = 01:30 UTC
+        ]
+    );
+    // A zone with a half-hour offset: 09:00 in Kolkata is 03:30 UTC.
+    let kolkata = ScheduleSpec::cron("0 9 * * *").in_zone("Asia/Kolkata");
+    assert_eq!(
+        kolkata.next_after(T0).expect("spec"),
+        Some(T0 + (3 * 3600 + 1800) * SECOND)
+    );
+    // The test driver agrees: the same decisions over virtual time.
+    let ticks = ScheduleSim::new("nightly", spring)
+        .start_at_ms(mar_27)
+        .run_for(Duration::from_secs(4 * 86_400 - 1))
+        .expect("sim");
+    assert_eq!(
+        ticks.run_ids(),
+        [
+            "nightly@2026-03-27T01:00:00Z",
+            "nightly@2026-03-28T01:00:00Z",
+            "nightly@2026-03-29T01:00:00Z",
+            "nightly@2026-03-30T00:00:00Z"
+        ]
+    );
+}
+
+#[test]
+fn bad_specs_are_typed_errors() {
+    for bad in ["0 25 * * *", "* * *", "", "every day", "61 * * * *"] {
+        let e = ScheduleSpec::cron(bad).check().expect_err(bad);
+        assert!(matches!(e, ScheduleError::BadCron { .. }), "{bad}: {e:?}");
+    }
+    for bad in ["Europe/Pariss", "europe/paris", "Mars/Olympus", "+02:00"] {
+        let e = ScheduleSpec::cron("0 2 * * *")
+            .in_zone(bad)
+            .check()
+            .expect_err(bad);
+        assert_eq!(e, ScheduleError::UnknownZone(bad.to_string()));
+    }
+    let e = ScheduleSpec::every(Duration::from_millis(999))
+        .check()
+        .expect_err("too short");
+    assert!(matches!(e, ScheduleError::BadInterval { .. }), "{e:?}");
+    assert!(ScheduleSpec::every(Duration::ZERO).check().is_err());
+    assert!(
+        ScheduleSim::new("x", ScheduleSpec::cron("0 0 30 2 *"))
+            .run_for(Duration::from_secs(60))
+            .is_err(),
+        "the 30th of February never comes"
+    );
+}
+
+/// A bad spec, zone, name or a name taken: a typed error when the schedule is created, and
+/// nothing stored.
+#[tokio::test]
+async fn creating_a_bad_schedule_stores_nothing() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let client = Client::new(e.store.clone()).clock(e.clock.clone());
+        let make =
+            |name: &str, spec: ScheduleSpec| client.schedule(name, spec, stamp, "x".to_string());
+        let err = make("a", ScheduleSpec::cron("0 25 * * *"))
+            .await
+            .expect_err("bad");
+        assert!(matches!(err, ScheduleError::BadCron { .. }), "{err:?}");
+        let err = make("a", ScheduleSpec::cron("0 2 * * *").in_zone("Nowhere/Land"))
+            .await
+            .expect_err("bad");
+        assert_eq!(err, ScheduleError::UnknownZone("Nowhere/Land".into()));
+        let err = make("a", ScheduleSpec::every(Duration::from_millis(10)))
+            .await
+            .expect_err("bad");
+        assert!(matches!(err, ScheduleError::BadInterval { .. }), "{err:?}");
+        let err = make("a", ScheduleSpec::cron("0 0 30 2 *"))
+            .await
+            .expect_err("never");
+        assert!(matches!(err, ScheduleError::NeverFires(_)), "{err:?}");
+        for name in ["", "a@b"] {
+            let err = make(name, ScheduleSpec::cron("0 2 * * *"))
+                .await
+                .expect_err("bad name");
+            assert_eq!(err, ScheduleError::BadName(name.to_string()));
+        }
+        assert!(client.list_schedules().await.expect("list").is_empty());
+        // A name is taken once: the second create changes nothing.
+        make("a", ScheduleSpec::cron("0 2 * * *"))
+            .await
+            .expect("create");
+        let err = make("a", ScheduleSpec::every(Duration::from_secs(5)))
+            .await
+            .expect_err("taken");
+        assert_eq!(err, ScheduleError::Exists("a".into()));
+        let info = client.describe_schedule("a").await.expect("describe");
+        assert_eq!(info.spec, ScheduleSpec::cron("0 2 * * *"));
+        for r in [
+            client.pause_schedule("nope").await,
+            client.resume_schedule("nope").await,
+            client.delete_schedule("nope").await,
+            client.describe_schedule("nope").await.map(drop),
+        ] {
+            assert_eq!(r, Err(ScheduleError::NotFound("nope".into())));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the runtime
+
+/// Every fire time starts one run, under the id of the schedule and the fire time, the same
+/// runs as `ScheduleSim` lists; the schedule counts them and shows its next fire times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_per_fire_time() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            let info = client
+                .schedule(
+                    "tick",
+                    ScheduleSpec::every(Duration::from_secs(10)),
+                    stamp,
+                    "t".to_string(),
+                )
+                .await
+                .expect("create");
+            assert_eq!(
+                info.next_fire_times_ms,
+                (1..=5).map(|k| T0 + k * 10 * SECOND).collect::<Vec<_>>()
+            );
+            for k in 1..=5 {
+                let expect: Vec<u64> = (1..=k).map(|j| j * 10).collect();
+                at(&e, k * 10, "tick", &expect).await;
+                // Done before the next fire time, which the default overlap policy would skip
+                // while it runs.
+                let id = run_id("tick", T0 + k * 10 * SECOND);
+                eventually("the run completes", || completed(&e.store, &id)).await;
+            }
+            for id in ids("tick", &[10, 20, 30, 40, 50]) {
+                eventually(&format!("{id} completes"), || completed(&e.store, &id)).await;
+                let history = e.store.history(&id).await.expect("history");
+                let started = history
+                    .iter()
+                    .filter(|h| h.kind == HistoryKind::Started)
+                    .count();
+                assert_eq!(started, 1, "{backend:?} {mode:?} {id}: {history:?}");
+            }
+            assert_eq!(
+                rt.handle(stamp, run_id("tick", T0 + 10 * SECOND))
+                    .result()
+                    .await
+                    .expect("result"),
+                "t"
+            );
+            let info = client.describe_schedule("tick").await.expect("describe");
+            assert_eq!(
+                (info.started, info.skipped, info.missed),
+                (5, 0, 0),
+                "{backend:?} {mode:?}"
+            );
+            assert_eq!(info.last_run_id, Some(run_id("tick", T0 + 50 * SECOND)));
+            assert_eq!(info.next_fire_times_ms[0], T0 + 60 * SECOND);
+            let sim = ScheduleSim::new("tick", ScheduleSpec::every(Duration::from_secs(10)))
+                .start_at_ms(T0)
+                .run_for(Duration::from_secs(50))
+                .expect("sim");
+            assert_eq!(sim.run_ids(), ids("tick", &[10, 20, 30, 40, 50]));
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// A cron schedule in a zone with a half-hour offset, through the runtime: runs at 09:00
+/// Kolkata time, 03:30 UTC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_schedule_in_a_zone() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let rt = runtime(Mode::Restored, &e).await;
+        rt.client()
+            .schedule(
+                "morning",
+                ScheduleSpec::cron("0 9 * * *").in_zone("Asia/Kolkata"),
+                stamp,
+                "m".to_string(),
+            )
+            .await
+            .expect("create");
+        let first = T0 + (3 * 3600 + 1800) * SECOND;
+        e.clock.set_ms(first - SECOND);
+        settle().await;
+        assert!(runs(&e.store, "morning@").await.is_empty());
+        for day in 0..3 {
+            e.clock.set_ms(first + day * 86_400 * SECOND);
+            let want: Vec<String> = (0..=day)
+                .map(|d| run_id("morning", first + d * 86_400 * SECOND))
+                .collect();
+            eventually("the morning runs", || async {
+                runs(&e.store, "morning@").await == want
+            })
+            .await;
+            let id = &want[want.len() - 1];
+            eventually("the run completes", || completed(&e.store, id)).await;
+        }
+        assert_eq!(
+            runs(&e.store, "morning@").await[0],
+            "morning@2024-01-01T03:30:00Z"
+        );
+        rt.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_delete_and_list() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            let every = ScheduleSpec::every(Duration::from_secs(10));
+            client
+                .schedule("a", every.clone(), stamp, "a".to_string())
+                .await
+                .expect("create");
+            client
+                .schedule("b", ScheduleSpec::cron("0 0 * * *"), stamp, "b".into())
+                .paused(true)
+                .overlap(Overlap::BufferOne)
+                .catch_up(Duration::from_secs(3600))
+                .await
+                .expect("create");
+            let list = client.list_schedules().await.expect("list");
+            let shown: Vec<(&str, bool, Overlap, Duration)> = list
+                .iter()
+                .map(|s| (s.name.as_str(), s.paused, s.overlap, s.catch_up))
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    ("a", false, Overlap::Skip, Duration::from_secs(60)),
+                    ("b", true, Overlap::BufferOne, Duration::from_secs(3600))
+                ]
+            );
+            at(&e, 10, "a", &[10]).await;
+            client.pause_schedule("a").await.expect("pause");
+            client
+                .pause_schedule("a")
+                .await
+                .expect("pausing twice is fine");
+            assert!(
+                client
+                    .describe_schedule("a")
+                    .await
+                    .expect("describe")
+                    .paused
+            );
+            e.clock.set_ms(T0 + 20 * SECOND);
+            settle().await;
+            e.clock.set_ms(T0 + 25 * SECOND);
+            settle().await;
+            assert_eq!(runs(&e.store, "a@").await, ids("a", &[10]), "paused");
+            // Resumed at +25 s: fires from +30 s; +20 s is not caught up.
+            client.resume_schedule("a").await.expect("resume");
+            let info = client.describe_schedule("a").await.expect("describe");
+            assert!(!info.paused);
+            assert_eq!(info.next_fire_times_ms[0], T0 + 30 * SECOND);
+            at(&e, 30, "a", &[10, 30]).await;
+            client.delete_schedule("a").await.expect("delete");
+            assert_eq!(
+                client.describe_schedule("a").await,
+                Err(ScheduleError::NotFound("a".into()))
+            );
+            // A day passes: the paused cron schedule and the deleted one start nothing.
+            e.clock.set_ms(T0 + 86_400 * SECOND);
+            settle().await;
+            assert!(runs(&e.store, "b@").await.is_empty());
+            assert_eq!(runs(&e.store, "a@").await, ids("a", &[10, 30]));
+            for id in ids("a", &[10, 30]) {
+                eventually("the runs of a deleted schedule finish", || {
+                    completed(&e.store, &id)
+                })
+                .await;
+            }
+            assert_eq!(
+                client
+                    .list_schedules()
+                    .await
+                    .expect("list")
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>(),
+                ["b"]
+            );
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// The three overlap policies, with runs that wait for a signal: skip drops the fire times
+/// that come while the last run runs; buffer-one keeps the first and starts it when the last
+/// run ends; allow starts them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_policies() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            let every = ScheduleSpec::every(Duration::from_secs(10));
+            for (name, overlap) in [
+                ("skip", Overlap::Skip),
+                ("buffer", Overlap::BufferOne),
+                ("allow", Overlap::Allow),
+            ] {
+                client
+                    .schedule(name, every.clone(), held, name.to_string())
+                    .overlap(overlap)
+                    .await
+                    .expect("create");
+            }
+            e.clock.set_ms(T0 + 10 * SECOND);
+            for name in ["skip", "buffer", "allow"] {
+                let want = ids(name, &[10]);
+                eventually("the first runs", || async {
+                    runs(&e.store, &format!("{name}@")).await == want
+                })
+                .await;
+            }
+            for s in [20, 30] {
+                e.clock.set_ms(T0 + s * SECOND);
+                let (client, s) = (&client, s);
+                eventually("the looks at the fire time", || async move {
+                    let skip = client.describe_schedule("skip").await.expect("describe");
+                    let buffer = client.describe_schedule("buffer").await.expect("describe");
+                    skip.skipped == s / 10 - 1 && buffer.next_fire_times_ms[0] > T0 + s * SECOND
+                })
+                .await;
+            }
+            let want = ids("allow", &[10, 20, 30]);
+            eventually("allow started every fire time", || async {
+                runs(&e.store, "allow@").await == want
+            })
+            .await;
+            assert_eq!(runs(&e.store, "skip@").await, ids("skip", &[10]));
+            assert_eq!(runs(&e.store, "buffer@").await, ids("buffer", &[10]));
+            let buffer = client.describe_schedule("buffer").await.expect("describe");
+            assert_eq!(
+                (buffer.buffered_ms, buffer.skipped),
+                (Some(T0 + 20 * SECOND), 1),
+                "the first fire time is kept, the second skipped"
+            );
+            // The last runs end: buffer-one starts the kept fire time at once.
+            for name in ["skip", "buffer"] {
+                rt.signal(&run_id(name, T0 + 10 * SECOND), "done", 1u64)
+                    .await
+                    .expect("signal");
+            }
+            at(&e, 30, "buffer", &[10, 20]).await;
+            let buffer = client.describe_schedule("buffer").await.expect("describe");
+            assert_eq!(buffer.buffered_ms, None);
+            assert_eq!(buffer.last_run_id, Some(run_id("buffer", T0 + 20 * SECOND)));
+            // Skip starts again at the next fire time, now that its run has ended.
+            let first = run_id("skip", T0 + 10 * SECOND);
+            eventually("skip's run ends", || completed(&e.store, &first)).await;
+            at(&e, 40, "skip", &[10, 40]).await;
+            let skip = client.describe_schedule("skip").await.expect("describe");
+            assert_eq!((skip.started, skip.skipped), (2, 2));
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// After a downtime, the fire times within the catch-up window start and older ones are
+/// missed, counted; the test driver decides the same. The schedule also survives the restart
+/// of its runtime (a reopened file for SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_after_downtime_and_restart() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let mut e = env(backend);
+            let rt = runtime(mode, &e).await;
+            rt.client()
+                .schedule(
+                    "sync",
+                    ScheduleSpec::every(Duration::from_secs(10)),
+                    stamp,
+                    "s".to_string(),
+                )
+                .overlap(Overlap::Allow)
+                .catch_up(Duration::from_secs(35))
+                .await
+                .expect("create");
+            at(&e, 10, "sync", &[10]).await;
+            rt.shutdown().await;
+            drop(rt);
+            if let Some(path) = &e.path {
+                // A new process: the file opened again.
+                e.store = Arc::new(SqliteStore::open(path).expect("reopen"));
+            }
+            // Down from +10 s to +100 s: +70 s to +100 s are within 35 s of the restart.
+            e.clock.set_ms(T0 + 100 * SECOND);
+            let rt = runtime(mode, &e).await;
+            let want = ids("sync", &[10, 70, 80, 90, 100]);
+            eventually("the catch-up", || async {
+                runs(&e.store, "sync@").await == want
+            })
+            .await;
+            let info = rt
+                .client()
+                .describe_schedule("sync")
+                .await
+                .expect("describe");
+            assert_eq!((info.started, info.missed), (5, 5), "{backend:?} {mode:?}");
+            // And on from there.
+            at(&e, 110, "sync", &[10, 70, 80, 90, 100, 110]).await;
+            for id in runs(&e.store, "sync@").await {
+                eventually("each run completes", || completed(&e.store, &id)).await;
+            }
+            let sim = ScheduleSim::new("sync", ScheduleSpec::every(Duration::from_secs(10)))
+                .start_at_ms(T0)
+                .overlap(Overlap::Allow)
+                .catch_up(Duration::from_secs(35))
+                .down(Duration::from_secs(15), Duration::from_secs(100))
+                .run_for(Duration::from_secs(110))
+                .expect("sim");
+            assert_eq!(sim.run_ids(), ids("sync", &[10, 70, 80, 90, 100, 110]));
+            assert_eq!(sim.missed, 5);
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// Only a runtime with the schedule's workflow registered fires it; one that has it picks up
+/// the fire time (within the catch-up window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_runtime_with_the_workflow_fires_it() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let other = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(held)
+            .build()
+            .await
+            .expect("build");
+        other
+            .client()
+            .schedule(
+                "t",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "t".to_string(),
+            )
+            .await
+            .expect("create");
+        e.clock.set_ms(T0 + 10 * SECOND);
+        settle().await;
+        assert!(runs(&e.store, "t@").await.is_empty());
+        let rt = runtime(Mode::Cached, &e).await;
+        at(&e, 15, "t", &[10]).await;
+        rt.shutdown().await;
+        other.shutdown().await;
+    }
+}
+
+/// A store that fails calls before or after they take effect: a claim whose answer was lost
+/// leaves its fire times in the row, and the next look starts their runs; every fire time
+/// still starts one run, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_store_faults_lose_no_fire_time() {
+    use workflow_rt::testing::{Faults, FaultyStore};
+    for mode in MODES {
+        let inner = Arc::new(MemoryStore::new());
+        let faults = Faults {
+            fail_before: 0.1,
+            fail_after: 0.1,
+            stale: 0.0,
+            ..Faults::default()
+        };
+        let faulty = Arc::new(FaultyStore::new(inner.clone(), 11, faults));
+        let clock = VirtualClock::new(T0);
+        let rt = builder(mode, faulty.clone(), clock.clone())
+            .workflow(stamp)
+            .build()
+            .await
+            .expect("build");
+        Client::new(inner.clone())
+            .clock(clock.clone())
+            .schedule(
+                "f",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "f".to_string(),
+            )
+            .overlap(Overlap::Allow)
+            .await
+            .expect("create");
+        let store: Arc<dyn Store> = inner.clone();
+        for k in 1..=20u64 {
+            clock.set_ms(T0 + k * 10 * SECOND);
+            let want: Vec<String> = (1..=k).map(|j| run_id("f", T0 + j * 10 * SECOND)).collect();
+            eventually("each fire time starts once", || async {
+                runs(&store, "f@").await == want
+            })
+            .await;
+        }
+        eventually("the last look's runs are cleared from the row", || async {
+            store
+                .load_schedule("f")
+                .await
+                .is_ok_and(|s| s.starting.is_empty())
+        })
+        .await;
+        let s = store.load_schedule("f").await.expect("load");
+        assert_eq!((s.started, s.skipped, s.missed), (20, 0, 0), "{s:?}");
+        assert!(faulty.injected() > 0, "faults were injected");
+        rt.shutdown().await;
+    }
+}

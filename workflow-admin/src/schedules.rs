@@ -1,0 +1,158 @@
+//! `schedules list|describe|pause|resume|delete`: the operator's commands on schedules.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use serde_json::json;
+use workflow_rt::Client;
+use workflow_rt::schedule::ScheduleInfo;
+
+use crate::{AdminError, time};
+
+/// The commands on schedules ([`workflow_rt::schedule`]).
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ScheduleCommand {
+    /// Lists the schedules, by name: spec, overlap policy, next fire time, last run, counts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A schedule in full, with its next five fire times.
+    Describe {
+        /// The schedule's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pauses a schedule: it starts nothing until resumed.
+    Pause {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Resumes a schedule from its next fire time after now (the fire times of the pause are
+    /// not caught up).
+    Resume {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Deletes a schedule; the runs it started are left as they are.
+    Delete {
+        /// The schedule's name.
+        name: String,
+    },
+}
+
+pub(crate) async fn run(
+    client: &Client,
+    command: ScheduleCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    match command {
+        ScheduleCommand::List { json } => {
+            let all = client.list_schedules().await?;
+            if json {
+                let v: Vec<serde_json::Value> = all.iter().map(info_json).collect();
+                writeln!(out, "{}", serde_json::Value::Array(v))?;
+                return Ok(());
+            }
+            let width = all.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+            writeln!(
+                out,
+                "{:<width$}  {:<8}  {:<10}  {:<24}  LAST RUN",
+                "NAME", "STATE", "OVERLAP", "NEXT FIRE"
+            )?;
+            for s in &all {
+                let next = s
+                    .next_fire_times_ms
+                    .first()
+                    .map_or_else(|| "-".to_string(), |&t| time(t));
+                writeln!(
+                    out,
+                    "{:<width$}  {:<8}  {:<10}  {:<24}  {}",
+                    s.name,
+                    if s.paused { "paused" } else { "active" },
+                    s.overlap.to_string(),
+                    next,
+                    s.last_run_id.as_deref().unwrap_or("-")
+                )?;
+                writeln!(
+                    out,
+                    "{:width$}  {} -> {}; {} started, {} skipped, {} missed",
+                    "", s.spec, s.workflow, s.started, s.skipped, s.missed
+                )?;
+            }
+            writeln!(out, "({} schedules)", all.len())?;
+            Ok(())
+        }
+        ScheduleCommand::Describe { name, json } => {
+            let s = client.describe_schedule(&name).await?;
+            if json {
+                writeln!(out, "{:#}", info_json(&s))?;
+                return Ok(());
+            }
+            writeln!(out, "name:      {}", s.name)?;
+            writeln!(out, "workflow:  {}", s.workflow)?;
+            writeln!(out, "spec:      {}", s.spec)?;
+            writeln!(out, "overlap:   {}", s.overlap)?;
+            writeln!(out, "catch-up:  {}", humantime::format_duration(s.catch_up))?;
+            writeln!(out, "paused:    {}", s.paused)?;
+            writeln!(
+                out,
+                "last run:  {}",
+                s.last_run_id.as_deref().unwrap_or("-")
+            )?;
+            if let Some(b) = s.buffered_ms {
+                writeln!(out, "buffered:  {}", time(b))?;
+            }
+            writeln!(
+                out,
+                "counts:    {} started, {} skipped, {} missed",
+                s.started, s.skipped, s.missed
+            )?;
+            writeln!(out, "next fire times:")?;
+            for &t in &s.next_fire_times_ms {
+                writeln!(out, "  {}", time(t))?;
+            }
+            Ok(())
+        }
+        ScheduleCommand::Pause { name } => {
+            client.pause_schedule(&name).await?;
+            writeln!(out, "paused schedule {name}")?;
+            Ok(())
+        }
+        ScheduleCommand::Resume { name } => {
+            client.resume_schedule(&name).await?;
+            writeln!(out, "resumed schedule {name}")?;
+            Ok(())
+        }
+        ScheduleCommand::Delete { name } => {
+            client.delete_schedule(&name).await?;
+            writeln!(out, "deleted schedule {name}")?;
+            Ok(())
+        }
+    }
+}
+
+fn info_json(s: &ScheduleInfo) -> serde_json::Value {
+    json!({
+        "name": s.name,
+        "workflow": s.workflow,
+        "spec": s.spec.to_string(),
+        "cron": s.spec.cron_expression(),
+        "every_ms": s.spec.interval().map(|d| d.as_millis() as u64),
+        "zone": s.spec.zone(),
+        "overlap": s.overlap.to_string(),
+        "catch_up_ms": s.catch_up.as_millis() as u64,
+        "paused": s.paused,
+        "next_fire_times": s.next_fire_times_ms.iter().map(|&t| time(t)).collect::<Vec<_>>(),
+        "last_run_id": s.last_run_id,
+        "buffered": s.buffered_ms.map(time),
+        "started": s.started,
+        "skipped": s.skipped,
+        "missed": s.missed,
+        "created_at": time(s.created_at_ms),
+        "updated_at": time(s.updated_at_ms),
+    })
+}

@@ -1,0 +1,525 @@
+//! Schedules in the runtime: creating and changing them from a [`Client`], and firing them
+//! from a worker (the decision itself is [`crate::schedule::plan`], which the test driver
+//! shares).
+
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::client::Client;
+use super::engine::Inner;
+use super::registry::no_panic;
+use super::telemetry;
+use crate::schedule::{
+    self, DEFAULT_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
+};
+use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError};
+use crate::workflow::Workflow;
+
+/// The most runs one look at a schedule starts; more due (after a long downtime with a wide
+/// catch-up window and [`Overlap::Allow`]) wait for the next look.
+const STARTS_PER_LOOK: usize = 100;
+
+/// How many fire times [`ScheduleInfo::next_fire_times_ms`] lists.
+const NEXT_FIRE_TIMES: usize = 5;
+
+/// A schedule as [`Client::describe_schedule`] and [`Client::list_schedules`] show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleInfo {
+    /// Its name.
+    pub name: String,
+    /// The workflow it starts.
+    pub workflow: String,
+    /// When it fires.
+    pub spec: ScheduleSpec,
+    /// What a fire time does while the last run has not finished.
+    pub overlap: Overlap,
+    /// How old a missed fire time may be and still start.
+    pub catch_up: Duration,
+    /// Paused: it starts nothing.
+    pub paused: bool,
+    /// Its next fire times, in milliseconds since the Unix epoch (a paused schedule fires from
+    /// the first fire time after it is resumed).
+    pub next_fire_times_ms: Vec<u64>,
+    /// The id of the run it started last.
+    pub last_run_id: Option<String>,
+    /// The fire time kept by [`Overlap::BufferOne`] until the last run ends.
+    pub buffered_ms: Option<u64>,
+    /// How many runs it started.
+    pub started: u64,
+    /// How many fire times its overlap policy skipped.
+    pub skipped: u64,
+    /// How many fire times were older than the catch-up window when a worker came to them.
+    pub missed: u64,
+    /// When it was created, in milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// When it last changed, in milliseconds since the Unix epoch.
+    pub updated_at_ms: u64,
+}
+
+impl ScheduleInfo {
+    fn of(s: ScheduleRecord) -> ScheduleInfo {
+        let mut next_fire_times_ms = Vec::new();
+        if let (Some(first), Ok(spec)) = (s.next_fire_ms, s.spec.compile()) {
+            next_fire_times_ms.push(first);
+            while next_fire_times_ms.len() < NEXT_FIRE_TIMES {
+                let last = next_fire_times_ms[next_fire_times_ms.len() - 1];
+                match spec.next_after(last) {
+                    Some(t) => next_fire_times_ms.push(t),
+                    None => break,
+                }
+            }
+        }
+        ScheduleInfo {
+            name: s.name,
+            workflow: s.workflow,
+            spec: s.spec,
+            overlap: s.overlap,
+            catch_up: Duration::from_millis(s.catch_up_ms),
+            paused: s.paused,
+            next_fire_times_ms,
+            last_run_id: s.last_run_id,
+            buffered_ms: s.buffered_ms,
+            started: s.started,
+            skipped: s.skipped,
+            missed: s.missed,
+            created_at_ms: s.created_at_ms,
+            updated_at_ms: s.updated_at_ms,
+        }
+    }
+}
+
+/// A schedule to create: returned by [`Client::schedule`], created when awaited (or by
+/// [`NewSchedule::create`]).
+#[must_use = "a schedule is created when this is awaited"]
+pub struct NewSchedule<W: Workflow> {
+    client: Client,
+    name: String,
+    spec: ScheduleSpec,
+    input: W::Input,
+    overlap: Overlap,
+    catch_up: Duration,
+    paused: bool,
+    _workflow: PhantomData<fn() -> W>,
+}
+
+impl<W: Workflow> std::fmt::Debug for NewSchedule<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSchedule")
+            .field("name", &self.name)
+            .field("workflow", &W::NAME)
+            .field("spec", &self.spec)
+            .field("overlap", &self.overlap)
+            .field("catch_up", &self.catch_up)
+            .field("paused", &self.paused)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Workflow> NewSchedule<W> {
+    /// What a fire time does while the schedule's last run has not finished (default
+    /// [`Overlap::Skip`]).
+    pub fn overlap(mut self, overlap: Overlap) -> Self {
+        self.overlap = overlap;
+        self
+    }
+
+    /// How old a fire time missed while no worker ran may be and still start (default
+    /// [`DEFAULT_CATCH_UP`], one minute); older ones are skipped and counted as missed.
+    pub fn catch_up(mut self, window: Duration) -> Self {
+        self.catch_up = window;
+        self
+    }
+
+    /// Creates the schedule paused ([`Client::resume_schedule`] starts it).
+    pub fn paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
+        self
+    }
+
+    /// Creates the schedule. A bad spec ([`ScheduleError::BadCron`],
+    /// [`ScheduleError::UnknownZone`], [`ScheduleError::BadInterval`],
+    /// [`ScheduleError::NeverFires`]), a bad name, an input that does not encode or is over
+    /// [`Limits::max_input_bytes`](crate::Limits::max_input_bytes), or a name taken
+    /// ([`ScheduleError::Exists`]) store nothing.
+    pub async fn create(self) -> Result<ScheduleInfo, ScheduleError> {
+        let client = self.client;
+        let name = self.name;
+        if name.is_empty() || name.contains('@') {
+            return Err(ScheduleError::BadName(name));
+        }
+        let now = client.clock.now_ms();
+        let spec = self.spec.anchored_or(now);
+        let next_fire_ms = spec.compile()?.next_after(now);
+        if next_fire_ms.is_none() {
+            return Err(ScheduleError::NeverFires(spec.to_string()));
+        }
+        let input = no_panic("encoding the input", || {
+            postcard::to_stdvec(&self.input).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| ScheduleError::Input {
+            name: name.clone(),
+            reason,
+        })?;
+        if input.len() > client.limits.max_input_bytes {
+            return Err(ScheduleError::Input {
+                name,
+                reason: format!(
+                    "it is {} bytes, over the limit of {} bytes (see Builder::limits)",
+                    input.len(),
+                    client.limits.max_input_bytes
+                ),
+            });
+        }
+        let record = ScheduleRecord {
+            name,
+            workflow: W::NAME.to_string(),
+            input,
+            spec,
+            overlap: self.overlap,
+            catch_up_ms: u64::try_from(self.catch_up.as_millis()).unwrap_or(u64::MAX),
+            paused: self.paused,
+            cursor_ms: now,
+            next_fire_ms,
+            buffered_ms: None,
+            starting: Vec::new(),
+            last_run_id: None,
+            started: 0,
+            skipped: 0,
+            missed: 0,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        client.store.create_schedule(record.clone()).await?;
+        tracing::info!(schedule = %record.name, workflow = W::NAME, spec = %record.spec, "schedule created");
+        if let Some(rt) = client.runtime() {
+            rt.schedule_wakeup.notify_one();
+        }
+        Ok(ScheduleInfo::of(record))
+    }
+}
+
+impl<W: Workflow> IntoFuture for NewSchedule<W> {
+    type Output = Result<ScheduleInfo, ScheduleError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.create())
+    }
+}
+
+impl Client {
+    /// A schedule named `name` that starts workflow `W` with `input` at the fire times of
+    /// `spec`, each run under the id [`run_id`]`(name, fire time)`; created when awaited. Every
+    /// runtime on the store that has `W` registered fires it (see [`crate::schedule`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::schedule::{Overlap, ScheduleError, ScheduleSpec};
+    /// use workflow_rt::{Client, MemoryStore};
+    ///
+    /// #[workflow]
+    /// async fn report(ctx: WorkflowCtx, team: String) -> String {
+    ///     format!("report for {team}")
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = Client::new(MemoryStore::new());
+    /// let nightly = ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris");
+    /// let info = client
+    ///     .schedule("nightly", nightly, report, "ops".to_string())
+    ///     .overlap(Overlap::Skip)
+    ///     .catch_up(Duration::from_secs(6 * 3600))
+    ///     .await?;
+    /// assert_eq!(info.next_fire_times_ms.len(), 5);
+    /// // A name is taken once; a bad zone stores nothing.
+    /// let again = client.schedule("nightly", ScheduleSpec::cron("0 3 * * *"), report, "ops".into());
+    /// assert!(matches!(again.await, Err(ScheduleError::Exists(_))));
+    /// let bad = ScheduleSpec::cron("0 2 * * *").in_zone("Mars/Olympus");
+    /// let e = client.schedule("other", bad, report, "ops".into()).await.unwrap_err();
+    /// assert!(matches!(e, ScheduleError::UnknownZone(_)));
+    /// assert_eq!(client.list_schedules().await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn schedule<W: Workflow>(
+        &self,
+        name: impl Into<String>,
+        spec: ScheduleSpec,
+        _workflow: W,
+        input: W::Input,
+    ) -> NewSchedule<W> {
+        NewSchedule {
+            client: self.clone(),
+            name: name.into(),
+            spec,
+            input,
+            overlap: Overlap::default(),
+            catch_up: DEFAULT_CATCH_UP,
+            paused: false,
+            _workflow: PhantomData,
+        }
+    }
+
+    /// Schedule `name`, with its next fire times and where it stands.
+    pub async fn describe_schedule(&self, name: &str) -> Result<ScheduleInfo, ScheduleError> {
+        Ok(ScheduleInfo::of(self.store.load_schedule(name).await?))
+    }
+
+    /// Every schedule, by name.
+    pub async fn list_schedules(&self) -> Result<Vec<ScheduleInfo>, ScheduleError> {
+        let all = self.store.list_schedules().await?;
+        Ok(all.into_iter().map(ScheduleInfo::of).collect())
+    }
+
+    /// Pauses schedule `name`: it starts nothing until resumed (runs it started go on). Pausing
+    /// a paused schedule changes nothing.
+    pub async fn pause_schedule(&self, name: &str) -> Result<(), ScheduleError> {
+        self.change_schedule(name, |s, _| {
+            let changed = !s.paused;
+            s.paused = true;
+            Ok(changed)
+        })
+        .await?;
+        tracing::info!(schedule = name, "schedule paused");
+        Ok(())
+    }
+
+    /// Resumes schedule `name`: it fires from its first fire time after now (the fire times of
+    /// the pause are not caught up). Resuming a schedule that is not paused changes nothing.
+    pub async fn resume_schedule(&self, name: &str) -> Result<(), ScheduleError> {
+        self.change_schedule(name, |s, now| {
+            if !s.paused {
+                return Ok(false);
+            }
+            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
+                name: s.name.clone(),
+                reason: e.to_string(),
+            })?;
+            s.paused = false;
+            s.cursor_ms = s.cursor_ms.max(now);
+            s.next_fire_ms = spec.next_after(s.cursor_ms);
+            Ok(true)
+        })
+        .await?;
+        tracing::info!(schedule = name, "schedule resumed");
+        if let Some(rt) = self.runtime() {
+            rt.schedule_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Deletes schedule `name`: it starts nothing more; the runs it started are left as they
+    /// are. (A fire time taken by a worker that died before it created the run is not started
+    /// once the schedule is gone; pause the schedule first, and delete it once its runs are
+    /// there, to be sure.)
+    pub async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
+        self.store.delete_schedule(name).await?;
+        tracing::info!(schedule = name, "schedule deleted");
+        Ok(())
+    }
+
+    /// Applies `change` to schedule `name` by compare-and-set, again on a conflict with a worker
+    /// firing it; `change` says whether it changed anything.
+    async fn change_schedule(
+        &self,
+        name: &str,
+        change: impl Fn(&mut ScheduleRecord, u64) -> Result<bool, ScheduleError>,
+    ) -> Result<(), ScheduleError> {
+        for _ in 0..64 {
+            let mut s = self.store.load_schedule(name).await?;
+            let now = self.clock.now_ms();
+            if !change(&mut s, now)? {
+                return Ok(());
+            }
+            s.updated_at_ms = now;
+            match self.store.update_schedule(s).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::ScheduleConflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScheduleError::Store(StoreError::ScheduleConflict {
+            name: name.to_string(),
+            expected: 0,
+        }))
+    }
+}
+
+impl Inner {
+    /// One look at schedule `s`, which the store listed as due: starts the runs of the fire
+    /// times taken by an earlier look that may not exist yet, decides ([`schedule::plan`]),
+    /// claims the decision by compare-and-set on the schedule's row, starts the runs it
+    /// decided, and clears them from the row. A conflict (another worker, a client) reloads the
+    /// schedule and decides again; any other failure leaves the schedule for the next look.
+    pub(crate) async fn fire_schedule(self: &Arc<Self>, mut s: ScheduleRecord) {
+        let spec = match s.spec.compile() {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::warn!(schedule = %s.name, error = %e, "cannot fire an unreadable schedule");
+                return;
+            }
+        };
+        for _ in 0..16 {
+            if self.is_shut_down() {
+                return;
+            }
+            let now = self.clock.now_ms();
+            if !s.starting.is_empty() && !self.start_scheduled(&s, &s.starting, now).await {
+                return;
+            }
+            if s.paused {
+                // Paused after a look took fire times whose runs it did not create (its
+                // worker died): created above; now the row says so.
+                if s.starting.is_empty() {
+                    return;
+                }
+                let mut done = s.clone();
+                done.starting.clear();
+                match self.store.update_schedule(done).await {
+                    Ok(_) | Err(StoreError::ScheduleNotFound(_)) => return,
+                    Err(StoreError::ScheduleConflict { .. }) => {
+                        match self.store.load_schedule(&s.name).await {
+                            Ok(fresh) => s = fresh,
+                            Err(_) => return,
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "cannot clear the runs a schedule started");
+                        return;
+                    }
+                }
+            }
+            let last_running = match &s.last_run_id {
+                // Nothing waits on the last run: no need to look at it.
+                _ if s.overlap == Overlap::Allow && s.buffered_ms.is_none() => false,
+                None => false,
+                Some(id) => match self.store.load_workflow(id).await {
+                    Ok(run) => !run.status.is_finished(),
+                    // Purged: finished.
+                    Err(StoreError::NotFound(_)) => false,
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "cannot read the schedule's last run");
+                        return;
+                    }
+                },
+            };
+            let plan = schedule::plan(&spec, &s, now, last_running, STARTS_PER_LOOK);
+            if !plan.changes(&s) && s.starting.is_empty() {
+                return;
+            }
+            let claimed = plan.apply(&s, now);
+            match self.store.update_schedule(claimed.clone()).await {
+                Ok(version) => {
+                    let newly_buffered = plan.buffered.is_some() && plan.buffered != s.buffered_ms;
+                    telemetry::schedule_fired(
+                        &s.name,
+                        plan.start.len(),
+                        plan.skipped.len(),
+                        newly_buffered,
+                        plan.missed,
+                    );
+                    if !plan.start.is_empty()
+                        && self.start_scheduled(&claimed, &plan.start, now).await
+                    {
+                        let mut done = claimed;
+                        done.version = version;
+                        done.starting.clear();
+                        match self.store.update_schedule(done).await {
+                            // Changed meanwhile: whoever changed it saw `starting` and acted
+                            // on it (starting a run that exists starts nothing).
+                            Ok(_)
+                            | Err(StoreError::ScheduleConflict { .. })
+                            | Err(StoreError::ScheduleNotFound(_)) => {}
+                            Err(e) => {
+                                tracing::warn!(schedule = %s.name, error = %e, "cannot clear the runs a schedule started")
+                            }
+                        }
+                    }
+                    return;
+                }
+                Err(StoreError::ScheduleConflict { .. }) => {
+                    match self.store.load_schedule(&s.name).await {
+                        Ok(fresh) => s = fresh,
+                        Err(_) => return,
+                    }
+                }
+                Err(StoreError::ScheduleNotFound(_)) => return,
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, error = %e, "cannot claim a schedule's fire times");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts the runs of schedule `s` for `fire_times` (a run that exists already is left as
+    /// it is: another worker, or an earlier look, started it). False if one could not be
+    /// started (it stays in the schedule's `starting`, for the next look).
+    async fn start_scheduled(
+        self: &Arc<Self>,
+        s: &ScheduleRecord,
+        fire_times: &[u64],
+        now: u64,
+    ) -> bool {
+        let code = self
+            .workflows
+            .newest(&s.workflow)
+            .and_then(|v| self.workflows.version(&s.workflow, v))
+            .cloned();
+        let Some(code) = code else {
+            tracing::warn!(schedule = %s.name, workflow = %s.workflow, "the schedule's workflow is not registered here");
+            return false;
+        };
+        for &fire in fire_times {
+            let id = run_id(&s.name, fire);
+            let snapshot = match code.first_snapshot(&id, &s.input, now) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, workflow_id = %id, error = %e, "cannot start a scheduled run");
+                    return false;
+                }
+            };
+            let new = NewWorkflow {
+                id: id.clone(),
+                name: s.workflow.clone(),
+                input: s.input.clone(),
+                snapshot,
+                now_ms: now,
+                history: HistoryEntry::new(
+                    now,
+                    HistoryKind::Started,
+                    format!(
+                        "started {} by schedule {:?} for {}",
+                        s.workflow,
+                        s.name,
+                        format_ms(fire)
+                    ),
+                ),
+            };
+            match self.store.create_workflow(new).await {
+                Ok(_) => {
+                    telemetry::run_started(code.name(), &id);
+                    tracing::info!(schedule = %s.name, workflow_id = %id, fire_time = %format_ms(fire), "schedule started a run");
+                    self.wake(&id, Vec::new());
+                }
+                Err(StoreError::AlreadyExists(_)) => {}
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, workflow_id = %id, error = %e, "cannot start a scheduled run");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
