@@ -506,6 +506,7 @@ impl Inner {
                         format_ms(fire)
                     ),
                 ),
+                parent: None,
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {
