@@ -98,8 +98,8 @@ impl SagaReport {
 /// # let run = workflow_rt::testing::TestRun::new(order, "o", "tea".into())
 /// #     .with_activity(reserve).with_activity(release).with_activity(charge)
 /// #     .run().unwrap();
-/// # assert_eq!(run.output.unwrap_err().message, "card declined");
 /// # assert_eq!(run.activity_names(), vec!["reserve", "charge", "release"]);
+/// # assert_eq!(run.output.unwrap_err().message, "activity NonRetryable: card declined");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Saga {
