@@ -621,17 +621,7 @@ impl Client {
         reason: &str,
         grace: Duration,
     ) -> Result<(), RuntimeError> {
-        let rec = self
-            .store
-            .load_workflow(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
-        if rec.status.is_finished() {
-            return Err(RuntimeError::Finished {
-                id: id.to_string(),
-                status: rec.status,
-            });
-        }
+        let rec = self.unfinished(id).await?;
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
             return self.terminate_with(id, reason).await;
@@ -675,19 +665,25 @@ impl Client {
         self.terminate_with(id, "terminated").await
     }
 
+    /// Run `id` as stored, if it has not finished ([`RuntimeError::Finished`] if it has).
+    async fn unfinished(&self, id: &str) -> Result<crate::store::WorkflowRecord, RuntimeError> {
+        let rec = self
+            .store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))?;
+        if rec.status.is_finished() {
+            return Err(RuntimeError::Finished {
+                id: id.to_string(),
+                status: rec.status,
+            });
+        }
+        Ok(rec)
+    }
+
     async fn terminate_with(&self, id: &str, reason: &str) -> Result<(), RuntimeError> {
         for _ in 0..64 {
-            let rec = self
-                .store
-                .load_workflow(id)
-                .await
-                .map_err(|e| RuntimeError::from_store(id, e))?;
-            if rec.status.is_finished() {
-                return Err(RuntimeError::Finished {
-                    id: id.to_string(),
-                    status: rec.status,
-                });
-            }
+            let rec = self.unfinished(id).await?;
             let pending: Option<Pending> = rec
                 .pending
                 .as_deref()

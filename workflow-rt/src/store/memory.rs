@@ -136,6 +136,27 @@ impl Inner {
         id
     }
 
+    /// Appends an event from outside, with its history entry, to a run that is not finished.
+    fn append(
+        &mut self,
+        id: &str,
+        kind: EventKind,
+        at_ms: u64,
+        entry: HistoryEntry,
+    ) -> Result<u64, StoreError> {
+        let w = self.find(id)?;
+        let status = self.entries[w].record.status;
+        if status.is_finished() {
+            return Err(StoreError::Finished {
+                workflow_id: id.to_string(),
+                status,
+            });
+        }
+        let event = self.push_event(w, at_ms, kind);
+        self.entries[w].history.push(entry);
+        Ok(event)
+    }
+
     fn insert_task(&mut self, w: usize, task: ActivityTask) {
         self.due.insert((due_of(&task), w, task.seq));
         if let Some(old) = self.entries[w].tasks.insert(task.seq, task) {
@@ -451,32 +472,14 @@ impl Store for MemoryStore {
         type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        let mut g = self.lock();
-        let w = match g.find(id) {
-            Ok(w) => w,
-            Err(e) => return ready(Err(e)),
-        };
-        let status = g.entries[w].record.status;
-        if status.is_finished() {
-            return ready(Err(StoreError::Finished {
-                workflow_id: id.to_string(),
-                status,
-            }));
-        }
         let detail = format!("signal {name:?} ({} bytes)", payload.len());
-        let event = g.push_event(
-            w,
-            at_ms,
-            EventKind::Signal {
-                name: name.to_string(),
-                payload,
-                type_tag,
-            },
-        );
-        g.entries[w]
-            .history
-            .push(HistoryEntry::new(at_ms, HistoryKind::Signal, detail));
-        ready(Ok(event))
+        let kind = EventKind::Signal {
+            name: name.to_string(),
+            payload,
+            type_tag,
+        };
+        let entry = HistoryEntry::new(at_ms, HistoryKind::Signal, detail);
+        ready(self.lock().append(id, kind, at_ms, entry))
     }
 
     fn append_event<'a>(
@@ -486,21 +489,7 @@ impl Store for MemoryStore {
         at_ms: u64,
         entry: HistoryEntry,
     ) -> StoreFuture<'a, u64> {
-        let mut g = self.lock();
-        let w = match g.find(id) {
-            Ok(w) => w,
-            Err(e) => return ready(Err(e)),
-        };
-        let status = g.entries[w].record.status;
-        if status.is_finished() {
-            return ready(Err(StoreError::Finished {
-                workflow_id: id.to_string(),
-                status,
-            }));
-        }
-        let event = g.push_event(w, at_ms, kind);
-        g.entries[w].history.push(entry);
-        ready(Ok(event))
+        ready(self.lock().append(id, kind, at_ms, entry))
     }
 
     fn complete_activity(&self, done: CompleteActivity) -> StoreFuture<'_, bool> {
