@@ -337,6 +337,7 @@ async fn a_result_survives_a_conflicting_commit() {
                 consumed_events: vec![],
                 completed_tasks: vec![],
                 cancelled: vec![],
+                fired_timers: Vec::new(),
                 seen_events_upto: 0,
                 keep_ready: false,
                 history: vec![HistoryEntry::new(0, HistoryKind::Step, "elsewhere")],

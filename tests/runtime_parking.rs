@@ -143,6 +143,7 @@ async fn damage_snapshot(store: &dyn Store, id: &str) {
             consumed_events: vec![],
             completed_tasks: vec![],
             cancelled: vec![],
+            fired_timers: Vec::new(),
             seen_events_upto: 0,
             keep_ready: false,
             history: vec![HistoryEntry::new(0, HistoryKind::Step, "damage")],

@@ -159,6 +159,7 @@ fn step(id: &str, expected_version: u64, now_ms: u64, outcome: StepOutcome) -> S
         consumed_events: vec![],
         completed_tasks: vec![],
         cancelled: vec![],
+        fired_timers: Vec::new(),
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(now_ms, HistoryKind::Step, "step")],

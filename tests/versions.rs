@@ -8,6 +8,7 @@ use std::sync::Arc;
 use support::{Mode, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{MemoryStore, SqliteStore};
 use workflow_rt::{Migration, RuntimeError, VirtualClock, WorkflowStatus};
 
 /// Version 1: three signals, each answered in turn.
@@ -558,4 +559,53 @@ fn every_version_gives_the_same_output_restored_at_every_await() {
             .signal("wrapping", false)),
         "x 42 red false 0"
     );
+}
+
+/// The walk at start that parks the runs no code can step goes page by page (a read per
+/// thousand runs, not one per run): every run of more than one page is parked, on both stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_at_start_parks_every_page_of_stranded_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores: [Arc<dyn Store>; 2] = [
+        Arc::new(MemoryStore::new()),
+        Arc::new(SqliteStore::open(dir.path().join("walk.db")).expect("open")),
+    ];
+    for store in stores {
+        let clock = VirtualClock::new(support::T0);
+        let runs = 1_500;
+        let rt = builder(Mode::Cached, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .build()
+            .await
+            .expect("build v1");
+        for k in 0..runs {
+            rt.start(order_v1, format!("w{k:04}").as_str(), "item".to_string())
+                .await
+                .expect("start");
+        }
+        eventually("every v1 run waits for its first signal", || async {
+            store
+                .count_runs()
+                .await
+                .is_ok_and(|c| c.contains(&(WorkflowStatus::Running, runs)))
+                && store
+                    .ready_workflows(&["order".to_string()], 1)
+                    .await
+                    .is_ok_and(|r| r.is_empty())
+        })
+        .await;
+        rt.shutdown().await;
+        let rt = builder(Mode::Cached, store.clone(), clock)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build v2");
+        let counts = store.count_runs().await.expect("count");
+        assert!(
+            counts.contains(&(WorkflowStatus::Parked, runs)),
+            "{counts:?}"
+        );
+        assert_eq!(rt.stranded().await.expect("stranded").len(), runs as usize);
+        rt.shutdown().await;
+    }
 }

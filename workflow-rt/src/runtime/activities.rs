@@ -477,6 +477,7 @@ impl Inner {
             attempt: task.attempt,
             at_ms: now,
             result: final_result,
+            timer: false,
         };
         Some((fresh, ended))
     }
@@ -530,7 +531,7 @@ impl Inner {
 
     /// The leases to renew, with the latest heartbeat details.
     pub(crate) fn held_leases(&self) -> Vec<LeaseRenewal> {
-        lock(&self.attempts)
+        let mut held: Vec<LeaseRenewal> = lock(&self.attempts)
             .held
             .iter()
             .map(|((workflow_id, seq), h)| LeaseRenewal {
@@ -538,7 +539,11 @@ impl Inner {
                 seq: *seq,
                 heartbeat_details: h.beat.as_ref().and_then(|b| b.details()),
             })
-            .collect()
+            .collect();
+        // In a fixed order, whatever the map's: the same run renews (and learns of lost
+        // leases) in the same order, which a simulation replaying a seed relies on.
+        held.sort_by(|a, b| (&a.workflow_id, a.seq).cmp(&(&b.workflow_id, b.seq)));
+        held
     }
 
     /// How many more attempts may start now.

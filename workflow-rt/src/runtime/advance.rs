@@ -20,7 +20,7 @@ use crate::durable::Pending;
 use crate::step::{Outcome, StepFailure};
 use crate::store::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, StepCommit,
-    StepOutcome, StoreError, TimerRow, WorkflowStatus,
+    StepOutcome, StoreError, TimerRow, WorkflowRecord, WorkflowStatus,
 };
 
 /// How a step ended, once committed. (Made once per step and consumed at once: its size
@@ -430,6 +430,15 @@ impl Inner {
     /// Stores fresh results that no step consumed as events, so that nothing a worker
     /// produced is lost (a result for a task that no longer exists is dropped by the store).
     async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
+        let (timers, fresh): (Vec<Fresh>, Vec<Fresh>) = fresh.into_iter().partition(|f| f.timer);
+        if !timers.is_empty() {
+            // Timers read due that no step took: fired the old way, into the inbox.
+            let seqs: Vec<u64> = timers.iter().map(|f| f.seq).collect();
+            if let Err(e) = self.store.fire_timers_of(id, &seqs).await {
+                tracing::warn!(workflow_id = %id, error = %e, "cannot fire a due timer; it fires at the next look");
+                self.timer_wakeup.notify_one();
+            }
+        }
         for f in fresh {
             let done = CompleteActivity {
                 workflow_id: id.to_string(),
@@ -451,6 +460,16 @@ impl Inner {
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        self.decode_record(id, rec).await
+    }
+
+    /// A running workflow of this runtime's, decoded from its record as stored (see
+    /// [`Self::load`]).
+    pub(super) async fn decode_record(
+        &self,
+        id: &str,
+        rec: WorkflowRecord,
+    ) -> Result<Option<Box<Cached>>, StoreError> {
         if rec.status != WorkflowStatus::Running {
             return Ok(None);
         }
@@ -504,6 +523,7 @@ impl Inner {
                         consumed_events: Vec::new(),
                         completed_tasks: Vec::new(),
                         cancelled: Vec::new(),
+                        fired_timers: Vec::new(),
                         seen_events_upto: 0,
                         // What it waits on may have arrived already.
                         keep_ready: true,
@@ -575,27 +595,29 @@ impl Inner {
         resolved: Option<Resolved>,
         inbox: Option<&[Event]>,
     ) -> (After, StepCommit) {
-        let (wake, woke_at, woken_by, mut consumed, completed, cancelled, dropped) = match resolved
-        {
-            Some(r) => (
-                Some(r.resolution),
-                r.woke_at,
-                r.woken_by,
-                r.consumed_events,
-                r.completed_tasks,
-                r.cancelled,
-                r.dropped_children,
-            ),
-            None => (
-                None,
-                0,
-                "start".to_string(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-            ),
-        };
+        let (wake, woke_at, woken_by, mut consumed, completed, cancelled, dropped, fired) =
+            match resolved {
+                Some(r) => (
+                    Some(r.resolution),
+                    r.woke_at,
+                    r.woken_by,
+                    r.consumed_events,
+                    r.completed_tasks,
+                    r.cancelled,
+                    r.dropped_children,
+                    r.fired_timers,
+                ),
+                None => (
+                    None,
+                    0,
+                    "start".to_string(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                ),
+            };
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
         // branch) are dropped with this step. Not those of commands this step is about to
         // issue again (their sequence numbers are not allocated yet): the end of a child run
@@ -642,6 +664,7 @@ impl Inner {
             consumed_events: consumed,
             completed_tasks: completed,
             cancelled,
+            fired_timers: fired,
             seen_events_upto: c.seen_upto,
             keep_ready: false,
             history: Vec::new(),
@@ -728,6 +751,7 @@ impl Inner {
                 // signal is to blame, the dead letter replaces this commit.)
                 commit.consumed_events.clear();
                 commit.completed_tasks.clear();
+                commit.fired_timers.clear();
                 commit.cancelled.clear();
                 let reason = failure.to_string();
                 commit.deliver = super::compose::tell_parent(

@@ -145,6 +145,10 @@ impl std::fmt::Debug for Builder {
     }
 }
 
+/// Pages of running runs (of [`crate::store::RunQuery::MAX_LIMIT`]) checked for code that
+/// can step them before [`Builder::build`] returns.
+const STRANDED_PAGES_AT_START: usize = 10;
+
 impl Builder {
     /// A builder of a runtime on `store`, with the defaults.
     pub(super) fn new(store: Arc<dyn Store>) -> Self {
@@ -469,12 +473,31 @@ impl Builder {
         }
         // Runs that no registered code can step, and no registered migration can move, are
         // parked now, with the reason, rather than when their next event comes.
-        let parked = inner.park_stranded().await?;
+        // The first pages before the runtime is handed out (every run, for a store of up to
+        // ten thousand waiting runs); the rest right after, in the background, so that a store
+        // of a million sleeping runs does not hold the start (a run met by a step before the
+        // walk reaches it is parked by that step).
+        let (parked, rest) = inner.park_stranded(None, STRANDED_PAGES_AT_START).await?;
         if parked > 0 {
             tracing::warn!(
                 parked,
                 "parked runs whose version no registered code can step"
             );
+        }
+        if let Some(after) = rest {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                match inner.park_stranded(Some(after), usize::MAX).await {
+                    Ok((0, _)) => {}
+                    Ok((parked, _)) => tracing::warn!(
+                        parked,
+                        "parked runs whose version no registered code can step"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for runs no registered code can step")
+                    }
+                }
+            });
         }
         tokio::spawn(inner.clone().timer_loop());
         tokio::spawn(inner.clone().task_loop());

@@ -248,6 +248,7 @@ impl Inner {
             consumed_events: requests.iter().map(|(e, ..)| e.id).collect(),
             completed_tasks: Vec::new(),
             cancelled: Vec::new(),
+            fired_timers: Vec::new(),
             seen_events_upto: c.seen_upto,
             keep_ready: true,
             history: Vec::new(),

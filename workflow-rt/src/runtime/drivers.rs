@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use super::engine::{Inner, lock};
 use super::resolve::Fresh;
+use crate::store::WorkflowRecord;
 
 /// The workflows being stepped, and the ones woken while every driver was busy.
 ///
@@ -38,7 +39,16 @@ struct Slot {
     fresh: Vec<Fresh>,
     /// The store has something new for it (an event): reload its inbox.
     dirty: bool,
+    /// Timers read due and handed to this workflow, until its driver lets it go: a scan of
+    /// the due timers that finds them again (they stay stored until a step takes them)
+    /// leaves them alone.
+    timers: Vec<u64>,
+    /// The workflow as read with a due timer, for a driver that has no state of it.
+    loaded: Option<WorkflowRecord>,
 }
+
+/// What a driver starts with: a workflow, what arrived for it, and perhaps its record.
+type Turn = (String, Vec<Fresh>, bool, Option<WorkflowRecord>);
 
 /// Frees a driver's slot if the driver ends anywhere but at its end (a panic, or its task
 /// dropped), so that the next wake of its workflow starts a new driver instead of handing what
@@ -83,12 +93,12 @@ impl Drop for DriverGuard<'_> {
             }
             next
         };
-        let Some((id, fresh, dirty)) = next else {
+        let Some((id, fresh, dirty, loaded)) = next else {
             return;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
-                h.spawn(self.inner.clone().driver(id, fresh, dirty));
+                h.spawn(self.inner.clone().driver(id, fresh, dirty, loaded));
             }
             Err(_) => {
                 // No tokio runtime left to run it on: the runtime is going away.
@@ -118,7 +128,14 @@ impl Inner {
                 return;
             }
             if d.running >= self.config.max_concurrent_steps {
-                d.slots.insert(id.to_string(), Slot { fresh, dirty });
+                d.slots.insert(
+                    id.to_string(),
+                    Slot {
+                        fresh,
+                        dirty,
+                        ..Slot::default()
+                    },
+                );
                 d.queue.push_back(id.to_string());
                 self.gauges.step_queue(d.queue.len());
                 return;
@@ -126,11 +143,63 @@ impl Inner {
             d.running += 1;
             d.slots.insert(id.to_string(), Slot::default());
         }
-        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty));
+        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty, None));
+    }
+
+    /// A timer read due ([`crate::store::Store::due_timers`]) for a running workflow of this
+    /// runtime's: wakes it with the timer fired, handing its record to a new driver (no load).
+    /// A timer handed over already, and not let go since, is left alone.
+    pub(crate) fn wake_due(
+        self: &Arc<Self>,
+        id: String,
+        seq: u64,
+        at_ms: u64,
+        rec: WorkflowRecord,
+    ) {
+        if self.is_shut_down() {
+            return;
+        }
+        let fresh = Fresh::timer(seq, at_ms);
+        {
+            let mut d = lock(&self.drivers);
+            if let Some(slot) = d.slots.get_mut(&id) {
+                if !slot.timers.contains(&seq) {
+                    slot.timers.push(seq);
+                    slot.fresh.push(fresh);
+                    self.arrivals.fetch_add(1, Ordering::AcqRel);
+                }
+                return;
+            }
+            let slot = Slot {
+                timers: vec![seq],
+                ..Slot::default()
+            };
+            if d.running >= self.config.max_concurrent_steps {
+                d.slots.insert(
+                    id.clone(),
+                    Slot {
+                        fresh: vec![fresh],
+                        loaded: Some(rec),
+                        ..slot
+                    },
+                );
+                d.queue.push_back(id);
+                self.gauges.step_queue(d.queue.len());
+                return;
+            }
+            d.running += 1;
+            d.slots.insert(id.clone(), slot);
+        }
+        tokio::spawn(self.clone().driver(id, vec![fresh], false, Some(rec)));
+    }
+
+    /// Workflows woken and waiting for a driver.
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.drivers).queue.len()
     }
 
     /// The next queued workflow that still has its slot, with what arrived for it.
-    fn next_queued(&self, d: &mut Drivers) -> Option<(String, Vec<Fresh>, bool)> {
+    fn next_queued(&self, d: &mut Drivers) -> Option<Turn> {
         if self.is_shut_down() {
             let queued: Vec<String> = d.queue.drain(..).collect();
             for id in queued {
@@ -147,7 +216,8 @@ impl Inner {
             if let Some(slot) = d.slots.get_mut(&id) {
                 let fresh = std::mem::take(&mut slot.fresh);
                 let dirty = std::mem::take(&mut slot.dirty);
-                next = Some((id, fresh, dirty));
+                let loaded = slot.loaded.take();
+                next = Some((id, fresh, dirty, loaded));
                 break;
             }
         }
@@ -161,13 +231,19 @@ impl Inner {
     }
 
     /// A driver task: steps workflow `id`, then the queued ones, until the queue is empty.
-    async fn driver(self: Arc<Self>, mut id: String, mut fresh: Vec<Fresh>, mut dirty: bool) {
+    async fn driver(
+        self: Arc<Self>,
+        mut id: String,
+        mut fresh: Vec<Fresh>,
+        mut dirty: bool,
+        mut loaded: Option<WorkflowRecord>,
+    ) {
         let mut guard = DriverGuard {
             inner: &self,
             done: false,
         };
         loop {
-            let yielded = self.drive(&id, fresh, dirty).await;
+            let yielded = self.drive(&id, fresh, dirty, loaded).await;
             let next = {
                 let mut d = lock(&self.drivers);
                 if yielded {
@@ -182,8 +258,8 @@ impl Inner {
                 next
             };
             match next {
-                Some((next_id, next_fresh, next_dirty)) => {
-                    (id, fresh, dirty) = (next_id, next_fresh, next_dirty);
+                Some(turn) => {
+                    (id, fresh, dirty, loaded) = turn;
                     if yielded {
                         tokio::task::yield_now().await;
                     }
@@ -199,13 +275,31 @@ impl Inner {
     /// Steps workflow `id` until nothing more has arrived for it (its slot is then freed), or
     /// until it gives its driver up to queued workflows (`true`: its slot stays, holding what
     /// it had in hand).
-    async fn drive(self: &Arc<Self>, id: &str, mut fresh: Vec<Fresh>, mut dirty: bool) -> bool {
+    async fn drive(
+        self: &Arc<Self>,
+        id: &str,
+        mut fresh: Vec<Fresh>,
+        mut dirty: bool,
+        loaded: Option<WorkflowRecord>,
+    ) -> bool {
         let mut slot = SlotGuard {
             inner: self,
             id,
             released: false,
         };
         let mut cached = self.cache.take(id);
+        if cached.is_none()
+            && let Some(rec) = loaded
+        {
+            // Read with a due timer: no load. (If it moved on since, its commit conflicts
+            // and the step starts over from the store.)
+            match self.decode_record(id, rec).await {
+                Ok(c) => cached = c,
+                Err(e) => {
+                    tracing::warn!(workflow_id = %id, error = %e, "cannot take a workflow as read with its timer; it is loaded again")
+                }
+            }
+        }
         loop {
             let yielded = match self
                 .advance(id, &mut cached, std::mem::take(&mut fresh), dirty)
@@ -215,6 +309,8 @@ impl Inner {
                 Err(e) => {
                     tracing::warn!(workflow_id = %id, error = %e, "step failed; the workflow will be retried");
                     cached = None;
+                    // A timer it was handed is still stored: the next scan finds it again.
+                    self.timer_wakeup.notify_one();
                     false
                 }
             };

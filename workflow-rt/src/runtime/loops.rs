@@ -16,9 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::Inner;
-use crate::store::{LeaseRequest, Wakeup};
+use crate::store::{DueTimer, LeaseRequest, TimerKey, Wakeup};
 
 const BATCH: usize = 512;
+
+/// Woken workflows waiting for a driver past which the timer loop reads no more due timers
+/// until drivers have caught up: what is due stays in the store, not in memory.
+const QUEUE_CAP: usize = 4 * BATCH;
 
 impl Inner {
     /// Waits for `deadline_ms` on the runtime's clock, a poke, the poll interval or shutdown.
@@ -48,6 +52,98 @@ impl Inner {
     }
 
     pub(crate) async fn timer_loop(self: Arc<Self>) {
+        // Where the next read of due timers starts (`None`: from the first).
+        let mut after: Option<TimerKey> = None;
+        loop {
+            // Drivers first: a million timers due at once wait in the store, not in the queue.
+            while self.queued() >= QUEUE_CAP {
+                if self.is_shut_down() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let now = self.clock.now_ms();
+            let Some(read) = self.store.due_timers(now, after.clone(), BATCH) else {
+                return self.fire_loop().await;
+            };
+            let mut full = false;
+            match read.await {
+                Ok(due) => {
+                    full = due.len() >= BATCH;
+                    if let Some(last) = due.last() {
+                        after = Some(last.key());
+                    }
+                    self.take_due(due).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the due timers");
+                    after = None;
+                }
+            }
+            if full {
+                if self.is_shut_down() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // Every timer due is in hand: sleep until the next one after them.
+            let next = match self.store.due_timers(u64::MAX, after.clone(), 1) {
+                Some(read) => match read.await {
+                    Ok(due) => due.first().map(|t| t.fire_at_ms),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the next timer");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let next = next.filter(|&t| t > now);
+            if !self
+                .pause(next, &self.timer_wakeup, self.config.poll_interval)
+                .await
+            {
+                return;
+            }
+            // Woken before that timer was due: by a step that stored timers (due already,
+            // perhaps, and before `after`), a step that failed, or the poll (another
+            // runtime's timers): read from the first again. (Timers handed to drivers and
+            // not let go are left alone.)
+            if next.is_none_or(|t| self.clock.now_ms() < t) {
+                after = None;
+            }
+        }
+    }
+
+    /// Hands due timers to the drivers of their workflows; a timer of a workflow that is not
+    /// running, or not of this runtime, or the end of a cancel's grace period (which the
+    /// cancel step reads from the inbox), is fired the old way, as an event.
+    async fn take_due(self: &Arc<Self>, due: Vec<DueTimer>) {
+        let mut as_events: Vec<(String, Vec<u64>)> = Vec::new();
+        for t in due {
+            match t.workflow {
+                Some(rec)
+                    if t.seq != super::compose::GRACE_SEQ && self.workflows.knows(&rec.name) =>
+                {
+                    self.wake_due(t.workflow_id, t.seq, t.fire_at_ms, rec);
+                }
+                _ => match as_events.iter_mut().find(|(id, _)| *id == t.workflow_id) {
+                    Some((_, seqs)) => seqs.push(t.seq),
+                    None => as_events.push((t.workflow_id, vec![t.seq])),
+                },
+            }
+        }
+        for (id, seqs) in as_events {
+            match self.store.fire_timers_of(&id, &seqs).await {
+                Ok(0) => {}
+                Ok(_) => self.wake(&id, Vec::new()),
+                Err(e) => tracing::warn!(workflow_id = %id, error = %e, "cannot fire a timer"),
+            }
+        }
+    }
+
+    /// The timer loop of a store that fires timers as events ([`crate::store::Store::fire_timers`]).
+    async fn fire_loop(self: Arc<Self>) {
         loop {
             let now = self.clock.now_ms();
             let mut next = None;

@@ -53,6 +53,7 @@ impl Inner {
             consumed_events: Vec::new(),
             completed_tasks: Vec::new(),
             cancelled: Vec::new(),
+            fired_timers: Vec::new(),
             seen_events_upto: 0,
             keep_ready: false,
         };
@@ -141,6 +142,7 @@ impl Inner {
             consumed_events: vec![event_id],
             completed_tasks: Vec::new(),
             cancelled: Vec::new(),
+            fired_timers: Vec::new(),
             seen_events_upto: 0,
             // Another signal may be buffered behind it.
             keep_ready: true,

@@ -8,8 +8,10 @@ use crate::child::ParentClose;
 use crate::durable::{Pending, Resolution};
 use crate::store::{Event, EventKind, TaskAttempt};
 
-/// An activity's final result, straight from a worker of this runtime: not stored as an event,
-/// but consumed by the step that it wakes (which deletes the task in the same commit).
+/// An activity's final result, straight from a worker of this runtime, or a due timer read
+/// with its workflow ([`crate::store::Store::due_timers`]): not stored as an event, but
+/// consumed by the step that it wakes (which deletes the task, or the timer, in the same
+/// commit).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fresh {
     pub seq: u64,
@@ -17,9 +19,22 @@ pub(crate) struct Fresh {
     pub attempt: u32,
     pub at_ms: u64,
     pub result: Result<Vec<u8>, ActivityError>,
+    /// A timer's firing (at `at_ms`, its fire time), not an activity's result.
+    pub timer: bool,
 }
 
 impl Fresh {
+    /// Timer `seq` of a workflow, due at `fire_at_ms`, fired.
+    pub(crate) fn timer(seq: u64, fire_at_ms: u64) -> Self {
+        Fresh {
+            seq,
+            attempt: 0,
+            at_ms: fire_at_ms,
+            result: Ok(Vec::new()),
+            timer: true,
+        }
+    }
+
     /// The fence on this result, as committed with the step that consumes it.
     pub(crate) fn fence(&self, owner: &str) -> TaskAttempt {
         TaskAttempt {
@@ -38,6 +53,8 @@ pub(crate) struct Resolved {
     pub consumed_events: Vec<u64>,
     /// Fresh results used: their tasks are deleted (if still at those attempts).
     pub completed_tasks: Vec<TaskAttempt>,
+    /// Timers read due and used: deleted with the step.
+    pub fired_timers: Vec<u64>,
     /// Activity, timer and child leaves of branches that lost a `Select`.
     pub cancelled: Vec<u64>,
     /// The child runs of branches that lost a `Select`, with their parent-close policies.
@@ -80,7 +97,7 @@ pub(crate) fn resolve(
     // The common case, one call whose result a worker just produced: no bookkeeping. (The
     // result is copied, not taken: if the step's commit conflicts, it is needed again.)
     if let Pending::Activity { seq, name, .. } = pending
-        && let Some(f) = fresh.iter().find(|f| f.seq == *seq)
+        && let Some(f) = fresh.iter().find(|f| f.seq == *seq && !f.timer)
         && !inbox
             .iter()
             .any(|e| matches!(e.kind, EventKind::ActivityCompleted { seq: s, .. } if s == *seq))
@@ -95,6 +112,7 @@ pub(crate) fn resolve(
             resolution: Resolution::Activity(f.result.clone()),
             consumed_events: Vec::new(),
             completed_tasks: vec![f.fence(owner)],
+            fired_timers: Vec::new(),
             cancelled: Vec::new(),
             dropped_children: Vec::new(),
             woke_at: f.at_ms,
@@ -153,6 +171,14 @@ pub(crate) fn resolve(
                     )
                 }),
             },
+            Source::Fresh(i) if fresh[i].timer => {
+                let seq = fresh[i].seq;
+                open_leaf(
+                    &filled,
+                    &|l| matches!(l, Pending::Timer { seq: s, .. } if *s == seq),
+                )
+                .map(|k| (k, Resolution::Timer))
+            }
             Source::Fresh(i) => {
                 let seq = fresh[i].seq;
                 open_leaf(
@@ -192,6 +218,7 @@ fn account(
         resolution,
         consumed_events: Vec::new(),
         completed_tasks: Vec::new(),
+        fired_timers: Vec::new(),
         cancelled: Vec::new(),
         dropped_children: Vec::new(),
         woke_at: 0,
@@ -229,7 +256,11 @@ fn account(
                 )
             }
             Source::Fresh(i) => {
-                out.completed_tasks.push(fresh[i].fence(owner));
+                if fresh[i].timer {
+                    out.fired_timers.push(fresh[i].seq);
+                } else {
+                    out.completed_tasks.push(fresh[i].fence(owner));
+                }
                 (fresh[i].at_ms, fresh[i].result.is_ok())
             }
         };
@@ -356,6 +387,7 @@ mod tests {
             attempt: 1,
             at_ms: 5,
             result: Ok(vec![1]),
+            timer: false,
         }];
         assert!(resolve(&p, &fresh, &[], "w").is_none());
         let inbox = vec![Event {

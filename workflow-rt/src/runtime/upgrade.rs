@@ -8,7 +8,7 @@ use super::engine::Inner;
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::durable::Pending;
 use crate::snapshot::Snapshot;
-use crate::store::{StoreError, WorkflowStatus, WorkflowSummary};
+use crate::store::{ParentLink, RunQuery, StoreError, WorkflowStatus, WorkflowSummary};
 
 /// A run ready to step, maybe after migrations.
 pub(super) struct Ready {
@@ -98,58 +98,120 @@ impl Inner {
     pub(crate) async fn stranded(&self) -> Result<Vec<(WorkflowSummary, String)>, StoreError> {
         let mut out = Vec::new();
         for status in [WorkflowStatus::Running, WorkflowStatus::Parked] {
-            for summary in self.store.list_workflows(Some(status)).await? {
-                if !self.workflows.knows(&summary.name) {
-                    continue;
-                }
-                let rec = match self.store.load_workflow(&summary.id).await {
-                    Ok(rec) => rec,
-                    Err(StoreError::NotFound(_)) => continue,
-                    Err(e) => return Err(e),
-                };
-                let snapshot = match Snapshot::decode(&rec.snapshot) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        out.push((summary, e.to_string()));
-                        continue;
-                    }
-                };
-                if !self.workflows.can_continue(
-                    &summary.name,
-                    snapshot.version,
-                    snapshot.fingerprint,
-                ) {
-                    let reason = self.no_code(&summary.name, &snapshot);
-                    out.push((summary, reason));
+            let mut after = None;
+            loop {
+                let (found, next) = self.stranded_page(status, after).await?;
+                out.extend(found.into_iter().map(|s| (s.summary, s.reason)));
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
                 }
             }
         }
         Ok(out)
     }
 
-    /// Parks at once every running run that [`Inner::stranded`] finds, so that none waits for
-    /// its next event to be found out. Runs at start.
-    pub(crate) async fn park_stranded(&self) -> Result<usize, StoreError> {
-        let mut parked = 0;
-        for (summary, reason) in self.stranded().await? {
-            if summary.status != WorkflowStatus::Running {
+    /// The stranded runs among one page of the runs of status `status` after id `after`
+    /// (two reads: the page, then its runs' records), and the cursor of the next page.
+    async fn stranded_page(
+        &self,
+        status: WorkflowStatus,
+        after: Option<String>,
+    ) -> Result<(Vec<Stranded>, Option<String>), StoreError> {
+        let mut query = RunQuery::new().status(status).limit(RunQuery::MAX_LIMIT);
+        if let Some(a) = after {
+            query = query.after(a);
+        }
+        let page = self.store.list_runs(query).await?;
+        let ids: Vec<String> = page
+            .runs
+            .iter()
+            .filter(|s| self.workflows.knows(&s.name))
+            .map(|s| s.id.clone())
+            .collect();
+        let records = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.store.load_workflows(&ids).await?
+        };
+        let mut out = Vec::new();
+        for rec in records {
+            // Changed status since the page was read: the next walk sees it.
+            if rec.status != status {
                 continue;
             }
-            let rec = match self.store.load_workflow(&summary.id).await {
-                Ok(rec) => rec,
-                Err(StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
+            let Some(summary) = page.runs.iter().find(|s| s.id == rec.id) else {
+                continue;
             };
-            self.park(
-                &summary.name,
-                &summary.id,
-                rec.version,
+            let reason = match Snapshot::decode(&rec.snapshot) {
+                Ok(snapshot) => {
+                    if self.workflows.can_continue(
+                        &summary.name,
+                        snapshot.version,
+                        snapshot.fingerprint,
+                    ) {
+                        continue;
+                    }
+                    self.no_code(&summary.name, &snapshot)
+                }
+                Err(e) => e.to_string(),
+            };
+            out.push(Stranded {
+                summary: summary.clone(),
                 reason,
-                rec.parent.as_ref(),
-            )
-            .await?;
-            parked += 1;
+                version: rec.version,
+                parent: rec.parent,
+            });
         }
-        Ok(parked)
+        Ok((out, page.next))
     }
+
+    /// Parks every running run that [`Inner::stranded`] would find, so that none waits for
+    /// its next event to be found out, from the run after id `after`, `pages` pages of runs
+    /// at most (a page is [`RunQuery::MAX_LIMIT`] runs). Returns how many it parked and, if it
+    /// stopped before the last run, where to go on from. Runs at start.
+    pub(crate) async fn park_stranded(
+        &self,
+        mut after: Option<String>,
+        pages: usize,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        let mut parked = 0;
+        for _ in 0..pages {
+            if self.is_shut_down() {
+                break;
+            }
+            let (found, next) = self.stranded_page(WorkflowStatus::Running, after).await?;
+            for s in found {
+                match self
+                    .park(
+                        &s.summary.name,
+                        &s.summary.id,
+                        s.version,
+                        s.reason,
+                        s.parent.as_ref(),
+                    )
+                    .await
+                {
+                    Ok(()) => parked += 1,
+                    // Stepped (or purged) since it was read: its next step parks it if it
+                    // still has no code.
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok((parked, None)),
+            }
+        }
+        Ok((parked, after))
+    }
+}
+
+/// A run no registered code can step, as read.
+struct Stranded {
+    summary: WorkflowSummary,
+    reason: String,
+    version: u64,
+    parent: Option<ParentLink>,
 }

@@ -39,7 +39,7 @@ use std::future::Future;
 use super::{
     ActivityTask, CompleteActivity, Delivery, Event, EventKind, HistoryEntry, HistoryKind,
     LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
-    StepCommit, StepOutcome, Store, StoreError, TaskAttempt, TimerRow, WorkflowStatus,
+    StepCommit, StepOutcome, Store, StoreError, TaskAttempt, TimerKey, TimerRow, WorkflowStatus,
 };
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
 use crate::child::ChildError;
@@ -68,6 +68,7 @@ where
     renew_and_release(&factory().await).await;
     results_are_fenced(&factory().await).await;
     timers_fire_once(&factory().await).await;
+    due_timers_are_taken_by_steps(&factory().await).await;
     group_commit_reports_each_step(&factory().await).await;
     history_keeps_order(&factory().await).await;
     listing_runs(&factory().await).await;
@@ -148,6 +149,7 @@ fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
         consumed_events: vec![],
         completed_tasks: vec![],
         cancelled: vec![],
+        fired_timers: Vec::new(),
         seen_events_upto: 0,
         keep_ready: false,
         history: vec![HistoryEntry::new(
@@ -1131,6 +1133,125 @@ async fn timers_fire_once<S: Store>(s: &S) {
         }]
     );
     assert_eq!(s.next_timer_due().await.expect("next"), Some(900));
+}
+
+/// [`Store::due_timers`] (for a store that has it): due timers read in fire order with their
+/// runs, from a cursor, without firing them; a step that takes one deletes it; one not taken
+/// is fired with [`Store::fire_timers_of`], once.
+async fn due_timers_are_taken_by_steps<S: Store>(s: &S) {
+    for id in ["a", "b", "c"] {
+        s.create_workflow(new_workflow(id)).await.expect("create");
+    }
+    let timer = |seq, fire_at_ms| TimerRow { seq, fire_at_ms };
+    for (id, timers) in [
+        ("a", vec![timer(0, 300), timer(1, 900)]),
+        ("b", vec![timer(0, 300)]),
+        ("c", vec![timer(0, 250)]),
+    ] {
+        s.commit_step(step(id, 0, suspended(1, vec![], timers)))
+            .await
+            .expect("commit");
+    }
+    // A parked run's timer comes without its run: the runtime fires it as an event.
+    s.commit_step(step(
+        "c",
+        1,
+        StepOutcome::Parked {
+            reason: "no code".into(),
+        },
+    ))
+    .await
+    .expect("park");
+    let Some(read) = s.due_timers(400, None, 10) else {
+        // The store fires timers as events only (`fire_timers`, checked above).
+        return;
+    };
+    let due = read.await.expect("due");
+    let keys: Vec<(u64, &str, u64, bool)> = due
+        .iter()
+        .map(|t| {
+            (
+                t.fire_at_ms,
+                t.workflow_id.as_str(),
+                t.seq,
+                t.workflow.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (250, "c", 0, false),
+            (300, "a", 0, true),
+            (300, "b", 0, true)
+        ],
+        "in fire order, then by run, with the running runs"
+    );
+    let a = due[1].workflow.as_ref().expect("a");
+    assert_eq!(
+        (a.id.as_str(), a.version, a.status),
+        ("a", 1, WorkflowStatus::Running)
+    );
+    // Reading fires nothing: read again, from a cursor, and page by page.
+    let again = s
+        .due_timers(400, Some(due[0].key()), 1)
+        .expect("due timers")
+        .await
+        .expect("due");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].key(), due[1].key());
+    let after_all = TimerKey {
+        fire_at_ms: 300,
+        workflow_id: "b".into(),
+        seq: 0,
+    };
+    assert!(
+        s.due_timers(400, Some(after_all.clone()), 10)
+            .expect("due")
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    // The next timer after them all, whether due or not.
+    let next = s
+        .due_timers(u64::MAX, Some(after_all), 1)
+        .expect("due")
+        .await
+        .expect("due");
+    assert_eq!(
+        (next[0].workflow_id.as_str(), next[0].fire_at_ms),
+        ("a", 900)
+    );
+    assert!(
+        s.load_inbox("a").await.expect("inbox").is_empty(),
+        "no event"
+    );
+    // A step takes the firing of a's first timer: the timer goes with the step, no event.
+    let mut taken = step("a", 1, suspended(2, vec![], vec![]));
+    taken.fired_timers = vec![0];
+    assert_eq!(s.commit_step(taken).await.expect("take"), 2);
+    assert_eq!(
+        s.load_timers("a").await.expect("timers"),
+        vec![timer(1, 900)]
+    );
+    assert!(s.load_inbox("a").await.expect("inbox").is_empty());
+    // b's is fired as an event instead, once; so is the parked run's.
+    assert_eq!(s.fire_timers_of("b", &[0]).await.expect("fire"), 1);
+    assert_eq!(s.fire_timers_of("b", &[0]).await.expect("fire"), 0, "once");
+    let inbox = s.load_inbox("b").await.expect("inbox");
+    assert_eq!(
+        inbox.iter().map(|e| (e.at_ms, &e.kind)).collect::<Vec<_>>(),
+        [(300, &EventKind::TimerFired { seq: 0 })],
+        "at its own time"
+    );
+    assert!(s.load_workflow("b").await.expect("load").ready);
+    assert_eq!(s.fire_timers_of("c", &[0]).await.expect("fire"), 1);
+    let left = s
+        .due_timers(400, None, 10)
+        .expect("due")
+        .await
+        .expect("due");
+    assert!(left.is_empty(), "{left:?}");
 }
 
 async fn group_commit_reports_each_step<S: Store>(s: &S) {

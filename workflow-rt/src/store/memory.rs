@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord,
-    StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerRow, WorkflowRecord,
-    WorkflowStatus, WorkflowSummary, lost_attempt_entry, released_attempt_entry,
+    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
+    LeaseRenewal, LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery,
+    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerKey,
+    TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
+    released_attempt_entry,
 };
 
 /// A [`Store`] in memory: fast, shared by the runtimes of one process (wrap it in an `Arc`),
@@ -302,6 +303,9 @@ impl Inner {
         }
         for a in &step.completed_tasks {
             self.remove_task(w, a.seq);
+        }
+        for &seq in &step.fired_timers {
+            self.remove_timer(w, seq);
         }
         for &seq in &step.cancelled {
             self.remove_task(w, seq);
@@ -683,6 +687,61 @@ impl Store for MemoryStore {
         ready(Ok(woken))
     }
 
+    fn due_timers(
+        &self,
+        now_ms: u64,
+        after: Option<TimerKey>,
+        limit: usize,
+    ) -> Option<StoreFuture<'_, Vec<DueTimer>>> {
+        let g = self.lock();
+        let mut due: Vec<(TimerKey, usize)> = g
+            .timers
+            .iter()
+            .take_while(|(at, _, _)| *at <= now_ms)
+            .map(|&(at, w, seq)| {
+                let key = TimerKey {
+                    fire_at_ms: at,
+                    workflow_id: g.entries[w].record.id.clone(),
+                    seq,
+                };
+                (key, w)
+            })
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let out = due
+            .into_iter()
+            .map(|(k, w)| {
+                let record = &g.entries[w].record;
+                DueTimer {
+                    workflow_id: k.workflow_id,
+                    seq: k.seq,
+                    fire_at_ms: k.fire_at_ms,
+                    workflow: (record.status == WorkflowStatus::Running).then(|| record.clone()),
+                }
+            })
+            .collect();
+        Some(ready(Ok(out)))
+    }
+
+    fn fire_timers_of<'a>(&'a self, id: &'a str, seqs: &'a [u64]) -> StoreFuture<'a, usize> {
+        let mut g = self.lock();
+        let w = match g.find(id) {
+            Ok(w) => w,
+            Err(e) => return ready(Err(e)),
+        };
+        let mut fired = 0;
+        for &seq in seqs {
+            if let Some(at) = g.entries[w].timers.get(&seq).copied() {
+                g.remove_timer(w, seq);
+                g.push_event(w, at, EventKind::TimerFired { seq });
+                fired += 1;
+            }
+        }
+        ready(Ok(fired))
+    }
+
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
         ready(Ok(self.lock().timers.iter().next().map(|(at, _, _)| *at)))
     }
@@ -940,6 +999,7 @@ mod tests {
             consumed_events: vec![],
             completed_tasks: vec![],
             cancelled: vec![],
+            fired_timers: Vec::new(),
             seen_events_upto: 0,
             keep_ready: false,
             history: vec![],

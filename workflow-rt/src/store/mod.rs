@@ -682,6 +682,43 @@ pub struct TimerRow {
     pub fire_at_ms: u64,
 }
 
+/// A timer that is due, with the run it wakes as stored, as [`Store::due_timers`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueTimer {
+    /// The timer's workflow.
+    pub workflow_id: String,
+    /// The timer's sequence number in its workflow.
+    pub seq: u64,
+    /// When it fires, in milliseconds since the Unix epoch.
+    pub fire_at_ms: u64,
+    /// The workflow, as stored when the timer was read; `None` if it is not running (parked)
+    /// or its row does not read back: such a timer is fired the old way
+    /// ([`Store::fire_timers_of`]), for whatever steps the workflow next to find.
+    pub workflow: Option<WorkflowRecord>,
+}
+
+impl DueTimer {
+    /// Where a scan that returned this timer goes on from.
+    pub fn key(&self) -> TimerKey {
+        TimerKey {
+            fire_at_ms: self.fire_at_ms,
+            workflow_id: self.workflow_id.clone(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// The place of a timer in fire order: by fire time, then workflow id, then sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerKey {
+    /// When it fires, in milliseconds since the Unix epoch.
+    pub fire_at_ms: u64,
+    /// Its workflow.
+    pub workflow_id: String,
+    /// Its sequence number in its workflow.
+    pub seq: u64,
+}
+
 /// An entry of the audit history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -805,6 +842,10 @@ pub struct StepCommit {
     pub completed_tasks: Vec<TaskAttempt>,
     /// Leftover commands of a decided `Select`: their tasks, timers and events are deleted.
     pub cancelled: Vec<u64>,
+    /// Timers whose firing the step took straight from [`Store::due_timers`] (never stored as
+    /// events): deleted with the step. (The compare-and-set on the version is their fence: a
+    /// timer only goes with a step of its workflow.)
+    pub fired_timers: Vec<u64>,
     /// The largest event id the step has seen: the workflow stays ready if a newer one exists.
     pub seen_events_upto: u64,
     /// Keep the workflow ready although the step saw every event: its new wait may be
@@ -1119,6 +1160,39 @@ pub trait Store: Send + Sync + 'static {
     /// The fire time of the earliest timer.
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>>;
 
+    /// Reads, without firing them, up to `limit` timers due at `now_ms` (fire time at or
+    /// before it) that come after `after` in fire order ([`TimerKey`]), each with its
+    /// workflow, running ones only, in fire order.
+    ///
+    /// For a store that lets a step take a timer's firing itself: the runtime steps the
+    /// workflow with the timer fired and the step's commit deletes it
+    /// ([`StepCommit::fired_timers`]), one write per woken workflow instead of an event
+    /// written by the firing and deleted by the step, and no read of the workflow after the
+    /// firing. A crash before that commit loses nothing: the timer is still stored and due.
+    /// `None` (the default): the store does not do this; the runtime fires timers with
+    /// [`Store::fire_timers`]. A store that does also implements [`Store::fire_timers_of`].
+    fn due_timers(
+        &self,
+        now_ms: u64,
+        after: Option<TimerKey>,
+        limit: usize,
+    ) -> Option<StoreFuture<'_, Vec<DueTimer>>> {
+        let _ = (now_ms, after, limit);
+        None
+    }
+
+    /// Fires the timers `seqs` of workflow `id` as [`Store::fire_timers`] does (each still
+    /// stored becomes a `TimerFired` event at its fire time, the workflow ready), whether due
+    /// or not: for a timer read by [`Store::due_timers`] that the step it woke did not take (it
+    /// is one of several the workflow waits for). Returns how many it fired. The default
+    /// refuses: only a store that implements [`Store::due_timers`] is asked.
+    fn fire_timers_of<'a>(&'a self, id: &'a str, seqs: &'a [u64]) -> StoreFuture<'a, usize> {
+        let _ = seqs;
+        Box::pin(std::future::ready(Err(StoreError::backend(format!(
+            "this store does not fire the timers of one workflow ({id})"
+        )))))
+    }
+
     /// Up to `limit` running workflows of these names with unseen events, by id.
     fn ready_workflows<'a>(
         &'a self,
@@ -1148,6 +1222,28 @@ pub trait Store: Send + Sync + 'static {
     /// pages (each page is a read of its own). A run whose row cannot be read back (damaged
     /// data) is left out of its page, with a warning in the log, and the walk goes on past it.
     fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage>;
+
+    /// The runs `ids` as stored, by id, those that exist (see [`Store::load_workflow`]): for
+    /// walks over many runs (the check at start that every waiting run has code to step it)
+    /// without a read per run. A run whose row cannot be read back is left out, with a
+    /// warning in the log. The default loads them one by one.
+    fn load_workflows<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Vec<WorkflowRecord>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                match self.load_workflow(id).await {
+                    Ok(rec) => out.push(rec),
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(StoreError::Corrupt(reason)) => {
+                        tracing::warn!(workflow_id = %id, %reason, "a run's row does not read back; left out");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        })
+    }
 
     /// How many runs the store holds in each status: one line per status, every status in the
     /// order of [`WorkflowStatus::ALL`], those with no run included with 0. (Rows whose status
@@ -1318,6 +1414,17 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
         (**self).next_timer_due()
     }
+    fn due_timers(
+        &self,
+        now_ms: u64,
+        after: Option<TimerKey>,
+        limit: usize,
+    ) -> Option<StoreFuture<'_, Vec<DueTimer>>> {
+        (**self).due_timers(now_ms, after, limit)
+    }
+    fn fire_timers_of<'a>(&'a self, id: &'a str, seqs: &'a [u64]) -> StoreFuture<'a, usize> {
+        (**self).fire_timers_of(id, seqs)
+    }
     fn ready_workflows<'a>(
         &'a self,
         names: &'a [String],
@@ -1341,6 +1448,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
         (**self).list_runs(query)
+    }
+    fn load_workflows<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Vec<WorkflowRecord>> {
+        (**self).load_workflows(ids)
     }
     fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
         (**self).count_runs()

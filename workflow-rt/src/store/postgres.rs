@@ -1176,6 +1176,13 @@ async fn commit_or_prepare(
     let h_detail: Vec<&str> = step.history.iter().map(|h| h.detail.as_str()).collect();
     let consumed: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
     let cancelled: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
+    // Timers the step took: deleted like those of cancelled calls.
+    let gone_timer_seqs: Vec<i64> = step
+        .cancelled
+        .iter()
+        .chain(&step.fired_timers)
+        .map(|s| int(*s))
+        .collect();
     let (tasks, timers) = match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => (tasks.as_slice(), timers.as_slice()),
         _ => (NONE, NO_TIMERS),
@@ -1303,11 +1310,11 @@ async fn commit_or_prepare(
             gone.join(" OR ")
         ));
     }
-    if drop_all || !cancelled.is_empty() {
+    if drop_all || !gone_timer_seqs.is_empty() {
         let which = if drop_all {
             "TRUE".to_string()
         } else {
-            format!("seq = ANY({})", p.add(&cancelled))
+            format!("seq = ANY({})", p.add(&gone_timer_seqs))
         };
         sql.push_str(&format!(
             ", gone_timers AS (DELETE FROM timers WHERE workflow_id = {wid} AND {IF_W} AND {which})"

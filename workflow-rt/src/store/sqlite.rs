@@ -23,9 +23,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
-    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
-    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow,
+    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
+    LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
+    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerKey, TimerRow,
     WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, prefix_successor,
     released_attempt_entry,
 };
@@ -719,6 +719,8 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
 }
 
 const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready, parent_id, parent_seq";
+/// [`WORKFLOW_COLUMNS`] of the table aliased `w`.
+const DUE_WORKFLOW_COLUMNS: &str = "w.id, w.name, w.status, w.input, w.snapshot, w.version, w.pending, w.output, w.park_reason, w.created_at, w.updated_at, w.ready, w.parent_id, w.parent_seq";
 
 struct RawWorkflow {
     record: WorkflowRecord,
@@ -1067,6 +1069,12 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             del.execute(params![id, int(*s)]).db()?;
         }
     }
+    for s in &step.fired_timers {
+        conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
+            .db()?
+            .execute(params![id, int(*s)])
+            .db()?;
+    }
     for s in &step.cancelled {
         conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
             .db()?
@@ -1273,6 +1281,31 @@ impl Store for SqliteStore {
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         let id = id.to_string();
         self.read(move |conn| load_record(conn, &id)?.ok_or(StoreError::NotFound(id)))
+    }
+
+    fn load_workflows<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Vec<WorkflowRecord>> {
+        let ids = json_names(ids);
+        self.read(move |conn| {
+            let rows: Vec<RawWorkflow> = conn
+                .prepare_cached(&format!(
+                    "SELECT {WORKFLOW_COLUMNS} FROM workflows \
+                     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+                ))
+                .db()?
+                .query_map([&ids], raw_workflow)
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|raw| {
+                    let id = raw.record.id.clone();
+                    finish_workflow(raw)
+                        .inspect_err(|e| tracing::warn!(workflow_id = %id, error = %e, "a run's row does not read back; left out"))
+                        .ok()
+                })
+                .collect())
+        })
     }
 
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
@@ -1605,6 +1638,78 @@ impl Store for SqliteStore {
                 }
             }
             Ok(woken)
+        })
+    }
+
+    fn due_timers(
+        &self,
+        now_ms: u64,
+        after: Option<TimerKey>,
+        limit: usize,
+    ) -> Option<StoreFuture<'_, Vec<DueTimer>>> {
+        // On the writer's connection: its page cache holds the pages the last commits wrote
+        // (a reader's is dropped at every commit), and the read sees every commit so far.
+        Some(self.write(move |conn| {
+            let (at, wf, seq) = match &after {
+                Some(k) => (int(k.fire_at_ms), k.workflow_id.as_str(), int(k.seq)),
+                None => (-1, "", -1),
+            };
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DUE_WORKFLOW_COLUMNS}, t.workflow_id, t.seq, t.fire_at \
+                     FROM timers t LEFT JOIN workflows w ON w.id = t.workflow_id \
+                     WHERE t.fire_at <= ?1 AND (t.fire_at, t.workflow_id, t.seq) > (?2, ?3, ?4) \
+                     ORDER BY t.fire_at, t.workflow_id, t.seq LIMIT ?5"
+                ))
+                .db()?;
+            let mut rows = stmt
+                .query(params![int(now_ms), at, wf, seq, limit as i64])
+                .db()?;
+            let mut due = Vec::new();
+            while let Some(row) = rows.next().db()? {
+                let workflow_id: String = row.get(14).db()?;
+                let seq = uint(row.get(15).db()?);
+                let fire_at_ms = uint(row.get(16).db()?);
+                // A row that does not read back is fired the old way (its event is where a
+                // step that can read it finds it); so is a parked run's timer.
+                let workflow = match row.get::<_, Option<String>>(0) {
+                    Ok(Some(_)) => raw_workflow(row)
+                        .ok()
+                        .and_then(|raw| finish_workflow(raw).ok())
+                        .filter(|r| r.status == WorkflowStatus::Running),
+                    _ => None,
+                };
+                due.push(DueTimer {
+                    workflow_id,
+                    seq,
+                    fire_at_ms,
+                    workflow,
+                });
+            }
+            Ok(due)
+        }))
+    }
+
+    fn fire_timers_of<'a>(&'a self, id: &'a str, seqs: &'a [u64]) -> StoreFuture<'a, usize> {
+        let id = id.to_string();
+        let seqs = seqs.to_vec();
+        self.write(move |conn| {
+            let mut fired = 0;
+            for seq in seqs {
+                let at: Option<i64> = conn
+                    .prepare_cached(
+                        "DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2 RETURNING fire_at",
+                    )
+                    .db()?
+                    .query_row(params![id, int(seq)], |r| r.get(0))
+                    .optional()
+                    .db()?;
+                if let Some(at) = at {
+                    insert_event(conn, &id, uint(at), EventKind::TimerFired { seq })?;
+                    fired += 1;
+                }
+            }
+            Ok(fired)
         })
     }
 

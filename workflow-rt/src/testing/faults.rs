@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use crate::codec;
 use crate::store::{
-    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
-    NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord, StepCommit, Store,
-    StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus, WorkflowSummary,
+    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord,
+    StepCommit, Store, StoreError, StoreFuture, TimerKey, TimerRow, Wakeup, WorkflowRecord,
+    WorkflowStatus, WorkflowSummary,
 };
 
 /// How often [`FaultyStore`] misbehaves, as probabilities per call (0 to 1).
@@ -279,6 +280,22 @@ impl<S: Store> Store for FaultyStore<S> {
     fn next_timer_due(&self) -> StoreFuture<'_, Option<u64>> {
         self.run("next_timer_due", false, move || self.inner.next_timer_due())
     }
+    fn due_timers(
+        &self,
+        now_ms: u64,
+        after: Option<TimerKey>,
+        limit: usize,
+    ) -> Option<StoreFuture<'_, Vec<DueTimer>>> {
+        // A read: started at once (the inner store may not start it lazily), its answer
+        // dropped when the fault says so.
+        let read = self.inner.due_timers(now_ms, after, limit)?;
+        Some(self.run("due_timers", false, move || read))
+    }
+    fn fire_timers_of<'a>(&'a self, id: &'a str, seqs: &'a [u64]) -> StoreFuture<'a, usize> {
+        self.run("fire_timers_of", true, move || {
+            self.inner.fire_timers_of(id, seqs)
+        })
+    }
     fn ready_workflows<'a>(
         &'a self,
         names: &'a [String],
@@ -308,6 +325,11 @@ impl<S: Store> Store for FaultyStore<S> {
     }
     fn list_runs(&self, query: RunQuery) -> StoreFuture<'_, RunPage> {
         self.run("list_runs", false, move || self.inner.list_runs(query))
+    }
+    fn load_workflows<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Vec<WorkflowRecord>> {
+        self.run("load_workflows", false, move || {
+            self.inner.load_workflows(ids)
+        })
     }
     fn count_runs(&self) -> StoreFuture<'_, Vec<(WorkflowStatus, u64)>> {
         self.run("count_runs", false, move || self.inner.count_runs())
