@@ -986,44 +986,34 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
         }
     }
     // The compare-and-set.
-    let updated: Option<(i64, i64)> = match &step.outcome {
+    // (Without `RETURNING`, which costs SQLite a temporary table per statement: the new
+    // version is known, the history length is read back from the page just written.)
+    let changed: usize = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => conn
             .prepare_cached(
                 "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
                  history_len = history_len + ?6, \
                  ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
-                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+                 WHERE id = ?1 AND version = ?2",
             )
             .db()?
-            .query_row(params![id, expected, snapshot, pending, now, hist, seen, step.keep_ready], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .db()?,
+            .execute(params![id, expected, snapshot, pending, now, hist, seen, step.keep_ready]).db()?,
         StepOutcome::Finished { status, snapshot, output } => conn
             .prepare_cached(
                 "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
-                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+                 WHERE id = ?1 AND version = ?2",
             )
             .db()?
-            .query_row(params![id, expected, status.code(), snapshot, output, now, hist], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .db()?,
+            .execute(params![id, expected, status.code(), snapshot, output, now, hist]).db()?,
         StepOutcome::Parked { reason } => conn
             .prepare_cached(
                 "UPDATE workflows SET status = ?3, park_reason = ?4, version = version + 1, updated_at = ?5, \
                  history_len = history_len + ?6, ready = 0 \
-                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+                 WHERE id = ?1 AND version = ?2",
             )
             .db()?
-            .query_row(params![id, expected, WorkflowStatus::Parked.code(), reason, now, hist], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .db()?,
+            .execute(params![id, expected, WorkflowStatus::Parked.code(), reason, now, hist]).db()?,
         StepOutcome::Unparked | StepOutcome::Cancelled => {
             let (status, ready) = match step.outcome {
                 StepOutcome::Unparked => (WorkflowStatus::Running, 1),
@@ -1033,20 +1023,27 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
                 "UPDATE workflows SET status = ?3, park_reason = NULL, version = version + 1, updated_at = ?4, \
                  history_len = history_len + ?5, ready = ?6, \
                  pending = CASE WHEN ?3 = 0 THEN pending ELSE NULL END \
-                 WHERE id = ?1 AND version = ?2 RETURNING version, history_len",
+                 WHERE id = ?1 AND version = ?2",
             )
             .db()?
-            .query_row(params![id, expected, status.code(), now, hist, ready], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .db()?
+            .execute(params![id, expected, status.code(), now, hist, ready]).db()?
         }
     };
-    let Some((version, history_len)) = updated else {
+    if changed == 0 {
         workflow_status(conn, id)?;
         return Err(StoreError::Conflict {
             workflow_id: id.to_string(),
             expected: step.expected_version,
         });
+    }
+    let version = expected.saturating_add(1);
+    let history_len: i64 = if hist == 0 {
+        0
+    } else {
+        conn.prepare_cached("SELECT history_len FROM workflows WHERE id = ?1")
+            .db()?
+            .query_row([id], |r| r.get(0))
+            .db()?
     };
     if !step.consumed_events.is_empty() {
         let mut del = conn
