@@ -9,6 +9,13 @@
 //!   seen);
 //! - the bytes of a snapshot.
 //!
+//! - on SQLite also: the cost of a 4 KiB write + fsync on the disk, and the sequential figure
+//!   as a fraction of one commit per fsync; per step of the sequential run, the bytes the
+//!   process wrote (to the WAL, and to the disk) and the thread switches of all its threads;
+//!   steps per second at 100, 1 000 and 10 000 workflows at once; for each run, the peak
+//!   resident memory and the most threads the process had; and timers fired per second for
+//!   100 000 and 1 000 000 sleeping workflows (the `timers` example's code: `--only timers`).
+//!
 //! - on PostgreSQL (`synchronous_commit` on, the default; a throwaway cluster with `fsync` on
 //!   unless `--store postgres://...` names a server): steps per second for one workflow and for
 //!   100 at once with one worker process, and for 100 at once with three worker processes (this
@@ -33,6 +40,11 @@ use workflow_rt::{PostgresStore, Synchronous};
 #[allow(clippy::duplicate_mod)]
 #[path = "../tests/support/postgres.rs"]
 mod pg_server;
+
+// The timers benchmark's code (`cargo run --release --example timers` runs it alone).
+#[allow(dead_code)]
+#[path = "timers.rs"]
+mod timers;
 use workflow_rt::machine::{self, Pending, Resolution, Snapshot, Step};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
@@ -58,7 +70,13 @@ struct Sizes {
     memory_sequential: u64,
     memory_concurrent: u64,
     sqlite_sequential: u64,
-    sqlite_concurrent: u64,
+    /// Steps of all the workflows of each concurrent SQLite run (100, 1 000, 10 000 at once).
+    sqlite_concurrent_total: u64,
+    concurrency: &'static [u64],
+    /// Sleeping workflows of each timers run.
+    timers: &'static [u64],
+    /// The window their fire times are spread over.
+    timers_spread: Duration,
     postgres_sequential: u64,
     postgres_concurrent: u64,
     resume: &'static [u64],
@@ -68,7 +86,10 @@ const FULL: Sizes = Sizes {
     memory_sequential: 300_000,
     memory_concurrent: 5_000,
     sqlite_sequential: 5_000,
-    sqlite_concurrent: 1_000,
+    sqlite_concurrent_total: 200_000,
+    concurrency: &[100, 1_000, 10_000],
+    timers: &[100_000, 1_000_000],
+    timers_spread: Duration::from_secs(5),
     postgres_sequential: 2_000,
     postgres_concurrent: 200,
     resume: &[10, 1_000, 100_000],
@@ -78,7 +99,10 @@ const QUICK: Sizes = Sizes {
     memory_sequential: 2_000,
     memory_concurrent: 100,
     sqlite_sequential: 200,
-    sqlite_concurrent: 20,
+    sqlite_concurrent_total: 2_000,
+    concurrency: &[10, 100],
+    timers: &[500],
+    timers_spread: Duration::from_millis(200),
     postgres_sequential: 100,
     postgres_concurrent: 10,
     resume: &[10, 1_000],
@@ -197,7 +221,7 @@ fn line(what: &str, value: String, target: &str) {
 pub struct Options {
     /// The small sizes (a smoke test).
     pub quick: bool,
-    /// One part only: `memory`, `sqlite`, `postgres` or `resume`.
+    /// One part only: `memory`, `sqlite`, `postgres`, `resume` or `timers`.
     pub only: Option<String>,
     /// The PostgreSQL server (`--store postgres://...`); else a throwaway cluster.
     pub store: Option<String>,
@@ -212,12 +236,13 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--only" => {
-                    let part = it
-                        .next()
-                        .ok_or_else(|| anyhow::anyhow!("--only memory|sqlite|postgres|resume"))?;
+                    let part = it.next().ok_or_else(|| {
+                        anyhow::anyhow!("--only memory|sqlite|postgres|resume|timers")
+                    })?;
                     anyhow::ensure!(
-                        ["memory", "sqlite", "postgres", "resume"].contains(&part.as_str()),
-                        "unknown part {part:?} (memory, sqlite, postgres or resume)"
+                        ["memory", "sqlite", "postgres", "resume", "timers"]
+                            .contains(&part.as_str()),
+                        "unknown part {part:?} (memory, sqlite, postgres, resume or timers)"
                     );
                     options.only = Some(part.clone());
                 }
@@ -238,6 +263,127 @@ impl Options {
         }
         Ok(options)
     }
+}
+
+/// What one timers run gave (see `examples/timers.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerFigures {
+    pub workflows: u64,
+    pub fired_per_s: f64,
+    pub worst_late: Duration,
+    pub worst_past_backlog: Duration,
+    pub usage: Usage,
+}
+
+/// What the process did while a part ran, read from `/proc` (Linux; zeros elsewhere).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Bytes passed to `write` and `pwrite` (`wchar`): what SQLite wrote to its WAL.
+    pub written_bytes: u64,
+    /// Bytes sent to the disk (`write_bytes`).
+    pub disk_bytes: u64,
+    /// Voluntary and involuntary context switches of all the process's threads (those alive
+    /// at the end: the blocking pool keeps idle threads ten seconds, longer than a part).
+    pub switches: u64,
+    /// The peak resident memory (`VmHWM`, reset when the part starts).
+    pub peak_rss_bytes: u64,
+    /// The most threads the process had (sampled every 5 ms; the sampler's own included).
+    pub max_threads: u64,
+}
+
+/// Counts what the process does from `start` to `stop` (see [`Usage`]).
+struct Meter {
+    io: (u64, u64),
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<(u64, u64)>>,
+}
+
+fn proc_io() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("wchar:"), field("write_bytes:"))
+}
+
+fn status_field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Context switches of every thread of the process but `except` (a thread id).
+fn switches(except: Option<&str>) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| except.is_none_or(|e| t.file_name() != e))
+        .map(|t| {
+            let text = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            status_field(&text, "voluntary_ctxt_switches:")
+                + status_field(&text, "nonvoluntary_ctxt_switches:")
+        })
+        .sum()
+}
+
+impl Meter {
+    fn start() -> Self {
+        // "5" resets the peak resident memory (`VmHWM`) to the current one.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::Builder::new()
+            .name("bench-meter".into())
+            .spawn(move || {
+                let me = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+                let mut most = 0;
+                let mut baseline = None;
+                while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                    most = most.max(status_field(&text, "Threads:"));
+                    if baseline.is_none() {
+                        baseline = Some(switches(me.as_deref()));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let end = switches(me.as_deref());
+                (most, end.saturating_sub(baseline.unwrap_or(end)))
+            })
+            .ok();
+        // The sampler's baseline comes from its first round: wait for it.
+        std::thread::sleep(Duration::from_millis(10));
+        Meter {
+            io: proc_io(),
+            stop,
+            sampler,
+        }
+    }
+
+    fn stop(self) -> Usage {
+        let io = proc_io();
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let (max_threads, switches) = self.sampler.and_then(|h| h.join().ok()).unwrap_or((0, 0));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Usage {
+            written_bytes: io.0.saturating_sub(self.io.0),
+            disk_bytes: io.1.saturating_sub(self.io.1),
+            switches,
+            peak_rss_bytes: status_field(&status, "VmHWM:") * 1024,
+            max_threads,
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// What one resume measurement gave.
@@ -264,6 +410,13 @@ pub struct Figures {
     pub sqlite_sequential: Option<f64>,
     pub sqlite_concurrent: Option<f64>,
     pub fsync: Option<Duration>,
+    /// The sequential SQLite run: what the process did per step, and its peak.
+    pub sqlite_sequential_usage: Option<Usage>,
+    /// Per concurrency: workflows at once, steps/s, and the run's usage.
+    pub sqlite_scaling: Vec<(u64, f64, Usage)>,
+    /// Per timers run: sleeping workflows, timers fired per second, worst lateness, worst
+    /// lateness past the backlog, and the run's usage.
+    pub timers: Vec<TimerFigures>,
     pub postgres_sequential: Option<f64>,
     pub postgres_concurrent: Option<f64>,
     pub postgres_three_workers: Option<f64>,
@@ -319,6 +472,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Figures> {
     if part("resume") {
         resume(&dir, &sizes, &mut figures).await?;
     }
+    if part("timers") {
+        timers_part(&dir, &sizes, &mut figures).await?;
+    }
     Ok(figures)
 }
 
@@ -372,6 +528,7 @@ async fn sqlite(
             1.0 / fsync.as_secs_f64()
         ),
     );
+    let meter = Meter::start();
     let s1 = throughput(
         SqliteStore::open(dir.path().join("seq.db"))?,
         "s1",
@@ -379,31 +536,132 @@ async fn sqlite(
         sizes.sqlite_sequential,
     )
     .await?;
+    let u1 = meter.stop();
+    let steps = (sizes.sqlite_sequential + 2) as f64;
     line(
         "SqliteStore FULL, 1 workflow, steps/s",
         format!("{s1:.0}"),
-        "target >= 3 500",
-    );
-    let s100 = throughput(
-        SqliteStore::open(dir.path().join("conc.db"))?,
-        "s100",
-        100,
-        sizes.sqlite_concurrent,
-    )
-    .await?;
-    line(
-        "SqliteStore FULL, 100 workflows at once, steps/s",
-        format!("{s100:.0}"),
-        "target >= 50 000",
+        &format!(
+            "{:.2} of one commit per fsync (target >= 0.8)",
+            s1 * fsync.as_secs_f64()
+        ),
     );
     line(
-        "  ratio concurrent / sequential",
+        "  per step: bytes written (WAL) / to the disk",
+        format!(
+            "{:.0} / {:.0}",
+            u1.written_bytes as f64 / steps,
+            u1.disk_bytes as f64 / steps
+        ),
+        &format!(
+            "{:.1} / {:.1} pages of 4 KiB",
+            u1.written_bytes as f64 / steps / 4096.0,
+            u1.disk_bytes as f64 / steps / 4096.0
+        ),
+    );
+    line(
+        "  per step: thread switches",
+        format!("{:.1}", u1.switches as f64 / steps),
+        &format!(
+            "peak RSS {}, at most {} threads",
+            mib(u1.peak_rss_bytes),
+            u1.max_threads
+        ),
+    );
+    figures.sqlite_sequential_usage = Some(u1);
+    let mut s100 = None;
+    for &n in sizes.concurrency {
+        let each = (sizes.sqlite_concurrent_total / n).max(1);
+        let meter = Meter::start();
+        let rate = throughput(
+            SqliteStore::open(dir.path().join(format!("conc-{n}.db")))?,
+            &format!("s{n}"),
+            n,
+            each,
+        )
+        .await?;
+        let usage = meter.stop();
+        line(
+            &format!("SqliteStore FULL, {n} workflows at once, steps/s"),
+            format!("{rate:.0}"),
+            &format!(
+                "{each} calls each; peak RSS {}, at most {} threads",
+                mib(usage.peak_rss_bytes),
+                usage.max_threads
+            ),
+        );
+        figures.sqlite_scaling.push((n, rate, usage));
+        s100.get_or_insert(rate);
+    }
+    let s100 = s100.unwrap_or(0.0);
+    line(
+        "  ratio concurrent (first) / sequential",
         format!("{:.1}x", s100 / s1),
         "(group commit)",
+    );
+    line(
+        "  for scale: Restate 1.7 on this kind of machine",
+        "~1 260 / ~2 260".to_string(),
+        "sequential / concurrent steps/s (the figures issue 14 quotes)",
     );
     figures.fsync = Some(fsync);
     figures.sqlite_sequential = Some(s1);
     figures.sqlite_concurrent = Some(s100);
+    Ok(())
+}
+
+/// Timers at scale, with the `timers` example's code: `n` workflows asleep on SQLite, their
+/// timers due over a few seconds (phase 1 stores them, not measured), fired by a runtime of the default
+/// options.
+async fn timers_part(
+    dir: &tempfile::TempDir,
+    sizes: &Sizes,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    for &n in sizes.timers {
+        let options = timers::Options {
+            workflows: n,
+            spread: sizes.timers_spread,
+            ..timers::Options::default()
+        };
+        let path = dir.path().join(format!("timers-{n}.db"));
+        let prepared = timers::prepare(&options, &path).await?;
+        let meter = Meter::start();
+        let f = timers::measure(&options, &path).await?;
+        let usage = meter.stop();
+        line(
+            &format!(
+                "{n} sleeping workflows, due over {:.1} s: fired/s",
+                sizes.timers_spread.as_secs_f64()
+            ),
+            format!("{:.0}", f.fired_per_s),
+            &format!(
+                "target >= 100 000 (stored in {:.0} s, not measured)",
+                prepared.took.as_secs_f64()
+            ),
+        );
+        line(
+            "  lateness worst / past the backlog",
+            format!(
+                "{} / {} ms",
+                f.worst_late.as_millis(),
+                f.worst_past_backlog.as_millis()
+            ),
+            &format!(
+                "target <= 1 000 ms past the backlog; peak RSS {}, at most {} threads",
+                mib(usage.peak_rss_bytes),
+                usage.max_threads
+            ),
+        );
+        figures.timers.push(TimerFigures {
+            workflows: n,
+            fired_per_s: f.fired_per_s,
+            worst_late: f.worst_late,
+            worst_past_backlog: f.worst_past_backlog,
+            usage,
+        });
+        std::fs::remove_file(&path)?;
+    }
     Ok(())
 }
 

@@ -298,6 +298,7 @@ async fn the_benchmark_runs_with_its_quick_sizes() {
     let options = bench::Options::from_args(&["--quick".to_string()]).expect("options");
     assert!(options.quick && options.only.is_none());
     assert!(bench::Options::from_args(&["--only".to_string(), "disk".to_string()]).is_err());
+    assert!(bench::Options::from_args(&["--only".to_string(), "timers".to_string()]).is_ok());
     let figures = support::within_secs(120, "the quick benchmark", bench::run(&options))
         .await
         .expect("the benchmark");
@@ -311,6 +312,32 @@ async fn the_benchmark_runs_with_its_quick_sizes() {
         assert!(v.is_finite() && v > 0.0, "{what}: {v} steps/s");
     }
     assert!(figures.fsync.is_some_and(|d| d > Duration::ZERO));
+    // What the process did per step, and at each concurrency, from /proc.
+    let u = figures.sqlite_sequential_usage.expect("usage");
+    assert!(
+        u.written_bytes > 0 && u.switches > 0 && u.peak_rss_bytes > 0 && u.max_threads > 1,
+        "{u:?}"
+    );
+    assert_eq!(
+        figures
+            .sqlite_scaling
+            .iter()
+            .map(|(n, _, _)| *n)
+            .collect::<Vec<_>>(),
+        [10, 100]
+    );
+    for (n, rate, usage) in &figures.sqlite_scaling {
+        assert!(
+            rate.is_finite() && *rate > 0.0 && usage.peak_rss_bytes > 0,
+            "{n}: {rate} {usage:?}"
+        );
+    }
+    assert_eq!(figures.timers.len(), 1);
+    let t = &figures.timers[0];
+    assert!(
+        t.workflows == 500 && t.fired_per_s > 0.0 && t.usage.max_threads > 1,
+        "{t:?}"
+    );
     assert_eq!(
         figures.resume.iter().map(|r| r.steps).collect::<Vec<_>>(),
         vec![10, 1_000]
