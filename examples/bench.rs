@@ -44,7 +44,7 @@ mod pg_server;
 // The timers benchmark's code (`cargo run --release --example timers` runs it alone).
 #[allow(dead_code)]
 #[path = "timers.rs"]
-mod timers;
+pub mod timers;
 use workflow_rt::machine::{self, Pending, Resolution, Snapshot, Step};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;

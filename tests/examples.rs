@@ -13,9 +13,8 @@ mod checkout;
 #[allow(dead_code)]
 mod bench;
 
-#[path = "../examples/timers.rs"]
-#[allow(dead_code)]
-mod timers;
+// The timers benchmark, as the benchmark includes it.
+use bench::timers;
 
 #[path = "../examples/upgrade.rs"]
 #[allow(dead_code)]
