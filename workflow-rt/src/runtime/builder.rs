@@ -474,10 +474,13 @@ impl Builder {
         // Runs that no registered code can step, and no registered migration can move, are
         // parked now, with the reason, rather than when their next event comes.
         // The first pages before the runtime is handed out (every run, for a store of up to
-        // ten thousand waiting runs); the rest right after, in the background, so that a store
-        // of a million sleeping runs does not hold the start (a run met by a step before the
-        // walk reaches it is parked by that step).
-        let (parked, rest) = inner.park_stranded(None, STRANDED_PAGES_AT_START).await?;
+        // ten thousand waiting runs); the rest in the background, a page every 100 ms (ten
+        // thousand runs a second), so that a store of a million sleeping runs neither holds
+        // the start nor takes a core from the steps (a run met by a step before the walk
+        // reaches it is parked by that step).
+        let (parked, rest) = inner
+            .park_stranded(None, STRANDED_PAGES_AT_START, Duration::ZERO)
+            .await?;
         if parked > 0 {
             tracing::warn!(
                 parked,
@@ -487,7 +490,8 @@ impl Builder {
         if let Some(after) = rest {
             let inner = inner.clone();
             tokio::spawn(async move {
-                match inner.park_stranded(Some(after), usize::MAX).await {
+                let pause = Duration::from_millis(100);
+                match inner.park_stranded(Some(after), usize::MAX, pause).await {
                     Ok((0, _)) => {}
                     Ok((parked, _)) => tracing::warn!(
                         parked,

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::engine::Inner;
 use super::registry::{ErasedState, ErasedWorkflow};
@@ -168,17 +169,21 @@ impl Inner {
 
     /// Parks every running run that [`Inner::stranded`] would find, so that none waits for
     /// its next event to be found out, from the run after id `after`, `pages` pages of runs
-    /// at most (a page is [`RunQuery::MAX_LIMIT`] runs). Returns how many it parked and, if it
+    /// at most (a page is [`RunQuery::MAX_LIMIT`] runs), `pause` between two pages. Returns how many it parked and, if it
     /// stopped before the last run, where to go on from. Runs at start.
     pub(crate) async fn park_stranded(
         &self,
         mut after: Option<String>,
         pages: usize,
+        pause: Duration,
     ) -> Result<(usize, Option<String>), StoreError> {
         let mut parked = 0;
-        for _ in 0..pages {
+        for page in 0..pages {
             if self.is_shut_down() {
                 break;
+            }
+            if page > 0 && !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             let (found, next) = self.stranded_page(WorkflowStatus::Running, after).await?;
             for s in found {
