@@ -77,6 +77,9 @@ struct Sizes {
     timers: &'static [u64],
     /// The window their fire times are spread over.
     timers_spread: Duration,
+    /// Both phases in this process (the quick sizes, which the tests run in a binary of
+    /// their own), rather than each in a child process.
+    timers_in_process: bool,
     postgres_sequential: u64,
     postgres_concurrent: u64,
     resume: &'static [u64],
@@ -90,6 +93,7 @@ const FULL: Sizes = Sizes {
     concurrency: &[100, 1_000, 10_000],
     timers: &[100_000, 1_000_000],
     timers_spread: Duration::from_secs(5),
+    timers_in_process: false,
     postgres_sequential: 2_000,
     postgres_concurrent: 200,
     resume: &[10, 1_000, 100_000],
@@ -103,6 +107,7 @@ const QUICK: Sizes = Sizes {
     concurrency: &[10, 100],
     timers: &[500],
     timers_spread: Duration::from_millis(200),
+    timers_in_process: true,
     postgres_sequential: 100,
     postgres_concurrent: 10,
     resume: &[10, 1_000],
@@ -435,6 +440,31 @@ async fn main() -> anyhow::Result<()> {
     {
         return pg_worker(url, schema).await;
     }
+    if let [flag, path, n, spread_ms] = &args[..]
+        && (flag == TIMERS_PREPARE_FLAG || flag == TIMERS_MEASURE_FLAG)
+    {
+        let options = timers::Options {
+            workflows: n.parse()?,
+            spread: Duration::from_millis(spread_ms.parse()?),
+            ..timers::Options::default()
+        };
+        let path = std::path::Path::new(path);
+        if flag == TIMERS_PREPARE_FLAG {
+            let prepared = timers::prepare(&options, path).await?;
+            println!("{}", prepared.took.as_secs_f64());
+        } else {
+            let (f, usage) = timers_measure(&options, path).await?;
+            println!(
+                "{} {} {} {} {}",
+                f.fired_per_s,
+                f.worst_late.as_millis(),
+                f.worst_past_backlog.as_millis(),
+                usage.peak_rss_bytes,
+                usage.max_threads
+            );
+        }
+        return Ok(());
+    }
     run(&Options::from_args(&args)?).await?;
     Ok(())
 }
@@ -610,6 +640,31 @@ async fn sqlite(
     Ok(())
 }
 
+/// The arguments that make this binary run phase 1 or phase 2 of a timers run alone:
+/// `--timers-prepare PATH N SPREAD_MS`, `--timers-measure PATH N SPREAD_MS`.
+const TIMERS_PREPARE_FLAG: &str = "--timers-prepare";
+const TIMERS_MEASURE_FLAG: &str = "--timers-measure";
+
+/// Phase 2 of a timers run, metered.
+async fn timers_measure(
+    options: &timers::Options,
+    path: &std::path::Path,
+) -> anyhow::Result<(timers::Figures, Usage)> {
+    let meter = Meter::start();
+    let f = timers::measure(options, path).await?;
+    Ok((f, meter.stop()))
+}
+
+/// Runs this binary with `args`; returns what it printed.
+fn child(args: &[String]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "{args:?} failed: {}", out.status);
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Timers at scale, with the `timers` example's code: `n` workflows asleep on SQLite, their
 /// timers due over a few seconds (phase 1 stores them, not measured), fired by a runtime of the default
 /// options.
@@ -625,27 +680,65 @@ async fn timers_part(
             ..timers::Options::default()
         };
         let path = dir.path().join(format!("timers-{n}.db"));
-        let prepared = timers::prepare(&options, &path).await?;
-        let meter = Meter::start();
-        let f = timers::measure(&options, &path).await?;
-        let usage = meter.stop();
+        // Each phase in a process of its own (but in the quick run, which the tests run in
+        // their own binary): the peak memory and the threads are those of the runtime that
+        // fires the timers, not of what ran before in this process.
+        let (took, fired_per_s, worst_late, worst_past_backlog, usage) = if sizes.timers_in_process
+        {
+            let prepared = timers::prepare(&options, &path).await?;
+            let (f, usage) = timers_measure(&options, &path).await?;
+            (
+                prepared.took,
+                f.fired_per_s,
+                f.worst_late,
+                f.worst_past_backlog,
+                usage,
+            )
+        } else {
+            let args = |flag: &str| {
+                vec![
+                    flag.to_string(),
+                    path.display().to_string(),
+                    n.to_string(),
+                    sizes.timers_spread.as_millis().to_string(),
+                ]
+            };
+            let took: f64 = child(&args(TIMERS_PREPARE_FLAG))?.parse()?;
+            let out = child(&args(TIMERS_MEASURE_FLAG))?;
+            let v: Vec<f64> = out
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
+            anyhow::ensure!(v.len() == 5, "unexpected figures {out:?}");
+            (
+                Duration::from_secs_f64(took),
+                v[0],
+                Duration::from_millis(v[1] as u64),
+                Duration::from_millis(v[2] as u64),
+                Usage {
+                    peak_rss_bytes: v[3] as u64,
+                    max_threads: v[4] as u64,
+                    ..Usage::default()
+                },
+            )
+        };
         line(
             &format!(
                 "{n} sleeping workflows, due over {:.1} s: fired/s",
                 sizes.timers_spread.as_secs_f64()
             ),
-            format!("{:.0}", f.fired_per_s),
+            format!("{fired_per_s:.0}"),
             &format!(
                 "target >= 100 000 (stored in {:.0} s, not measured)",
-                prepared.took.as_secs_f64()
+                took.as_secs_f64()
             ),
         );
         line(
             "  lateness worst / past the backlog",
             format!(
                 "{} / {} ms",
-                f.worst_late.as_millis(),
-                f.worst_past_backlog.as_millis()
+                worst_late.as_millis(),
+                worst_past_backlog.as_millis()
             ),
             &format!(
                 "target <= 1 000 ms past the backlog; peak RSS {}, at most {} threads",
@@ -655,9 +748,9 @@ async fn timers_part(
         );
         figures.timers.push(TimerFigures {
             workflows: n,
-            fired_per_s: f.fired_per_s,
-            worst_late: f.worst_late,
-            worst_past_backlog: f.worst_past_backlog,
+            fired_per_s,
+            worst_late,
+            worst_past_backlog,
             usage,
         });
         std::fs::remove_file(&path)?;
