@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::Inner;
+use crate::durable::{Pending, Resolution};
 use crate::store::{DueTimer, LeaseRequest, TimerKey, Wakeup};
 
 const BATCH: usize = 512;
@@ -115,15 +116,20 @@ impl Inner {
         }
     }
 
-    /// Hands due timers to the drivers of their workflows; a timer of a workflow that is not
-    /// running, or not of this runtime, or the end of a cancel's grace period (which the
-    /// cancel step reads from the inbox), is fired the old way, as an event.
+    /// Hands due timers to the drivers of their workflows, when the timer alone ends the
+    /// wait (a step then takes it). Any other is fired the old way, as an event, and its
+    /// workflow woken to look at its inbox: a timer of a workflow that is not running or not
+    /// of this runtime's, the end of a cancel's grace period (which the cancel step reads from
+    /// the inbox), and one of several a wait joins (the step that ends the wait takes the
+    /// others from the inbox).
     async fn take_due(self: &Arc<Self>, due: Vec<DueTimer>) {
         let mut as_events: Vec<(String, Vec<u64>)> = Vec::new();
         for t in due {
             match t.workflow {
                 Some(rec)
-                    if t.seq != super::compose::GRACE_SEQ && self.workflows.knows(&rec.name) =>
+                    if t.seq != super::compose::GRACE_SEQ
+                        && self.workflows.knows(&rec.name)
+                        && ends_the_wait(rec.pending.as_deref(), t.seq) =>
                 {
                     self.wake_due(t.workflow_id, t.seq, t.fire_at_ms, rec);
                 }
@@ -133,12 +139,18 @@ impl Inner {
                 },
             }
         }
+        // At once, not one after the other: the writer takes them in one transaction.
         for (id, seqs) in as_events {
-            match self.store.fire_timers_of(&id, &seqs).await {
-                Ok(0) => {}
-                Ok(_) => self.wake(&id, Vec::new()),
-                Err(e) => tracing::warn!(workflow_id = %id, error = %e, "cannot fire a timer"),
-            }
+            let inner = self.clone();
+            tokio::spawn(async move {
+                match inner.store.fire_timers_of(&id, &seqs).await {
+                    Ok(0) => {}
+                    Ok(_) => inner.wake(&id, Vec::new()),
+                    Err(e) => {
+                        tracing::warn!(workflow_id = %id, error = %e, "cannot fire a timer");
+                    }
+                }
+            });
         }
     }
 
@@ -355,4 +367,18 @@ impl Inner {
             }
         }
     }
+}
+
+/// Whether timer `seq` firing alone resolves the stored wait `pending` (`false` when it does
+/// not decode: the step that loads it parks the run).
+fn ends_the_wait(pending: Option<&[u8]>, seq: u64) -> bool {
+    let Some(Ok(pending)) = pending.map(postcard::from_bytes::<Pending>) else {
+        return false;
+    };
+    pending
+        .try_resolve(&mut |leaf| match leaf {
+            Pending::Timer { seq: s, .. } if *s == seq => Some(Resolution::Timer),
+            _ => None,
+        })
+        .is_some()
 }
