@@ -128,17 +128,32 @@ async fn throughput(
     workflows: u64,
     steps: u64,
 ) -> anyhow::Result<f64> {
-    let rt = runtime(store).await?;
+    let rt = Arc::new(runtime(store).await?);
     let begin = Instant::now();
-    let mut handles = Vec::new();
-    for w in 0..workflows {
-        let id = format!("{prefix}-{w}");
-        let h = rt.start(chain, &id, steps).await?;
-        rt.signal(&id, "go", 1u64).await?;
-        handles.push(h);
+    // Started from up to 64 tasks at once, as many clients would: one after another, the
+    // starts of 10 000 workflows would wait for 20 000 commits in turn and measure that.
+    let lanes = workflows.min(64);
+    let mut tasks = Vec::new();
+    for lane in 0..lanes {
+        let (rt, prefix) = (rt.clone(), prefix.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut handles = Vec::new();
+            let mut w = lane;
+            while w < workflows {
+                let id = format!("{prefix}-{w}");
+                let h = rt.start(chain, &id, steps).await?;
+                rt.signal(&id, "go", 1u64).await?;
+                handles.push(h);
+                w += lanes;
+            }
+            for h in handles {
+                h.result().await?;
+            }
+            anyhow::Ok(())
+        }));
     }
-    for h in handles {
-        h.result().await?;
+    for t in tasks {
+        t.await??;
     }
     let elapsed = begin.elapsed();
     rt.shutdown().await;

@@ -111,8 +111,8 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How many read connections to keep open (default 4): also how many reads run at once
-    /// (the others wait for one to finish).
+    /// How many reader threads to run, each with a read connection of its own (default 4):
+    /// also how many reads run at once (the others wait in a queue).
     pub fn readers(mut self, n: usize) -> Self {
         self.readers = n.max(1);
         self
@@ -185,22 +185,20 @@ impl SqliteStoreBuilder {
             .name("workflow-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch, wal))
             .map_err(|e| StoreError::backend_with("cannot start the writer thread", e))?;
-        let readers = Arc::new(ReaderPool {
-            path: self.path.clone(),
-            busy_timeout: self.busy_timeout,
-            keep: self.readers,
-            turns: Arc::new(tokio::sync::Semaphore::new(self.readers)),
-            idle: Mutex::new(Vec::new()),
-        });
-        // One read connection ready at once: the first reads after a restart (the ones that
-        // resume workflows) do not pay for opening it.
-        let first = readers.take()?;
+        // One read connection opened here (an error shows now, not at the first read), the
+        // others by their threads.
+        let first = open_reader(&self.path, self.busy_timeout)?;
         first
             .prepare_cached(&format!(
                 "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?1"
             ))
             .db()?;
-        readers.put(first);
+        let readers = Arc::new(ReaderPool::start(
+            &self.path,
+            self.busy_timeout,
+            self.readers,
+            first,
+        )?);
         Ok(SqliteStore {
             writer: tx,
             readers,
@@ -316,34 +314,33 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on a read connection, on a blocking thread. At most as many reads run at once
-    /// as the pool keeps connections; the others wait their turn without a thread: a burst of
-    /// reads (hundreds of workflows woken at once) reuses the pool's connections, with their
-    /// prepared statements and page caches, instead of opening (and closing) one per read.
+    /// Runs `f` on a read connection, on one of the store's reader threads (as many as it
+    /// keeps connections, each with its own, its prepared statements and its page cache): a
+    /// burst of reads (hundreds of workflows woken at once) waits for them in a queue, with no
+    /// thread and no connection opened for it.
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
-        let pool = self.readers.clone();
-        let run = move |pool: Arc<ReaderPool>| {
-            let conn = pool.take()?;
-            let r = f(&conn);
-            pool.put(conn);
-            r
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => Box::pin(async move {
-                // The semaphore is never closed.
-                let permit = pool.turns.clone().acquire_owned().await.ok();
-                h.spawn_blocking(move || {
-                    let _turn = permit;
-                    run(pool)
-                })
-                .await
-                .unwrap_or_else(|e| Err(StoreError::backend_with("read task failed", e)))
-            }),
-            Err(_) => Box::pin(std::future::ready(run(pool))),
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(match conn {
+                Ok(conn) => f(conn),
+                Err(e) => Err(e.clone()),
+            });
+        });
+        if self.readers.jobs.send(job).is_err() {
+            return Box::pin(std::future::ready(Err(StoreError::backend(
+                "the store's reader threads have stopped",
+            ))));
         }
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(StoreError::backend(
+                    "the store's reader dropped the operation (it panicked)",
+                ))
+            })
+        })
     }
 }
 
@@ -682,29 +679,68 @@ fn compact_history(conn: &Connection) {
     }
 }
 
+/// A read for a reader thread: given its connection, or why it has none.
+type ReadJob = Box<dyn FnOnce(Result<&Connection, &StoreError>) + Send>;
+
+/// The reader threads: each owns a connection and takes reads from one queue. They end when
+/// the store is dropped (the queue's sender with it).
 struct ReaderPool {
-    path: PathBuf,
-    busy_timeout: Duration,
-    keep: usize,
-    /// One per connection kept: a read takes one before it takes a thread.
-    turns: Arc<tokio::sync::Semaphore>,
-    idle: Mutex<Vec<Connection>>,
+    jobs: mpsc::Sender<ReadJob>,
+}
+
+fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let c = Connection::open(path).db()?;
+    c.busy_timeout(busy_timeout).db()?;
+    Ok(c)
 }
 
 impl ReaderPool {
-    fn take(&self) -> Result<Connection, StoreError> {
-        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(c);
+    fn start(
+        path: &Path,
+        busy_timeout: Duration,
+        threads: usize,
+        first: Connection,
+    ) -> Result<Self, StoreError> {
+        let (jobs, rx) = mpsc::channel::<ReadJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut first = Some(first);
+        for n in 0..threads.max(1) {
+            let (rx, path, conn) = (rx.clone(), path.to_path_buf(), first.take());
+            std::thread::Builder::new()
+                .name(format!("workflow-sqlite-reader-{n}"))
+                .spawn(move || reader_loop(&rx, &path, busy_timeout, conn))
+                .map_err(|e| StoreError::backend_with("cannot start a reader thread", e))?;
         }
-        let c = Connection::open(&self.path).db()?;
-        c.busy_timeout(self.busy_timeout).db()?;
-        Ok(c)
+        Ok(ReaderPool { jobs })
     }
+}
 
-    fn put(&self, c: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.keep {
-            idle.push(c);
+fn reader_loop(
+    rx: &Mutex<mpsc::Receiver<ReadJob>>,
+    path: &Path,
+    busy_timeout: Duration,
+    mut conn: Option<Connection>,
+) {
+    loop {
+        // One thread waits in the queue, the others for the lock.
+        let job = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        // Opened at this thread's first read, and again after a failure to open.
+        if conn.is_none() {
+            match open_reader(path, busy_timeout) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    job(Err(&e));
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = conn.as_ref() {
+            // A panic in one read must not take the thread (its caller sees its reply
+            // dropped).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(c))));
         }
     }
 }
