@@ -115,35 +115,19 @@ impl Inner {
     /// store. Starts a driver unless one has the workflow already (it then picks this up) or
     /// every driver is busy (the workflow then waits its turn in the queue).
     pub(crate) fn wake(self: &Arc<Self>, id: &str, fresh: Vec<Fresh>) {
-        if self.is_shut_down() {
-            return;
-        }
         let dirty = fresh.is_empty();
-        {
-            let mut d = lock(&self.drivers);
-            if let Some(slot) = d.slots.get_mut(id) {
-                slot.fresh.extend(fresh);
+        self.admit(
+            id,
+            Slot {
+                fresh,
+                dirty,
+                ..Slot::default()
+            },
+            |slot| {
                 slot.dirty |= dirty;
-                self.arrivals.fetch_add(1, Ordering::AcqRel);
-                return;
-            }
-            if d.running >= self.config.max_concurrent_steps {
-                d.slots.insert(
-                    id.to_string(),
-                    Slot {
-                        fresh,
-                        dirty,
-                        ..Slot::default()
-                    },
-                );
-                d.queue.push_back(id.to_string());
-                self.gauges.step_queue(d.queue.len());
-                return;
-            }
-            d.running += 1;
-            d.slots.insert(id.to_string(), Slot::default());
-        }
-        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty, None));
+                true
+            },
+        );
     }
 
     /// A timer read due ([`crate::store::Store::due_timers`]) for a running workflow of this
@@ -156,41 +140,54 @@ impl Inner {
         at_ms: u64,
         rec: WorkflowRecord,
     ) {
+        let slot = Slot {
+            fresh: vec![Fresh::timer(seq, at_ms)],
+            timers: vec![seq],
+            loaded: Some(rec),
+            ..Slot::default()
+        };
+        self.admit(&id, slot, |held| {
+            if held.timers.contains(&seq) {
+                return false;
+            }
+            held.timers.push(seq);
+            true
+        });
+    }
+
+    /// Hands workflow `id`, with what `arrived` holds (fresh results, the dirty flag, a timer
+    /// in flight, its record), to a driver. When a driver has the workflow already, `merge`
+    /// decides whether what arrived is new to it (its fresh results then join the slot's);
+    /// otherwise the workflow waits in the queue, with its slot, while every driver is busy,
+    /// or a new driver starts with it.
+    fn admit(self: &Arc<Self>, id: &str, mut arrived: Slot, merge: impl FnOnce(&mut Slot) -> bool) {
         if self.is_shut_down() {
             return;
         }
-        let fresh = Fresh::timer(seq, at_ms);
-        {
+        let fresh = std::mem::take(&mut arrived.fresh);
+        let (loaded, dirty) = {
             let mut d = lock(&self.drivers);
-            if let Some(slot) = d.slots.get_mut(&id) {
-                if !slot.timers.contains(&seq) {
-                    slot.timers.push(seq);
-                    slot.fresh.push(fresh);
+            if let Some(slot) = d.slots.get_mut(id) {
+                if merge(slot) {
+                    slot.fresh.extend(fresh);
                     self.arrivals.fetch_add(1, Ordering::AcqRel);
                 }
                 return;
             }
-            let slot = Slot {
-                timers: vec![seq],
-                ..Slot::default()
-            };
             if d.running >= self.config.max_concurrent_steps {
-                d.slots.insert(
-                    id.clone(),
-                    Slot {
-                        fresh: vec![fresh],
-                        loaded: Some(rec),
-                        ..slot
-                    },
-                );
-                d.queue.push_back(id);
+                arrived.fresh = fresh;
+                d.slots.insert(id.to_string(), arrived);
+                d.queue.push_back(id.to_string());
                 self.gauges.step_queue(d.queue.len());
                 return;
             }
             d.running += 1;
-            d.slots.insert(id.clone(), slot);
-        }
-        tokio::spawn(self.clone().driver(id, vec![fresh], false, Some(rec)));
+            let loaded = arrived.loaded.take();
+            let dirty = std::mem::take(&mut arrived.dirty);
+            d.slots.insert(id.to_string(), arrived);
+            (loaded, dirty)
+        };
+        tokio::spawn(self.clone().driver(id.to_string(), fresh, dirty, loaded));
     }
 
     /// Workflows woken and waiting for a driver.

@@ -1088,7 +1088,13 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             .query_row([id], |r| r.get(0))
             .db()?
     };
-    if !step.consumed_events.is_empty() {
+    // A finished or cancelled run's tasks, timers and events all go below, at once: the
+    // ones this step consumed are not deleted one by one first.
+    let drops_leftovers = matches!(
+        step.outcome,
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled
+    );
+    if !step.consumed_events.is_empty() && !drops_leftovers {
         let mut del = conn
             .prepare_cached("DELETE FROM events WHERE id = ?1 AND workflow_id = ?2")
             .db()?;
@@ -1096,7 +1102,7 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             del.execute(params![int(*e), id]).db()?;
         }
     }
-    if !step.completed_tasks.is_empty() || !step.cancelled.is_empty() {
+    if (!step.completed_tasks.is_empty() || !step.cancelled.is_empty()) && !drops_leftovers {
         let mut del = conn
             .prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
             .db()?;
@@ -1109,13 +1115,13 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
             del.execute(params![id, int(*s)]).db()?;
         }
     }
-    for s in &step.fired_timers {
+    for s in step.fired_timers.iter().filter(|_| !drops_leftovers) {
         conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
             .db()?
             .execute(params![id, int(*s)])
             .db()?;
     }
-    for s in &step.cancelled {
+    for s in step.cancelled.iter().filter(|_| !drops_leftovers) {
         conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
             .db()?
             .execute(params![id, int(*s)])
