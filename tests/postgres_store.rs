@@ -1116,3 +1116,123 @@ async fn futures_join(
     }
     out
 }
+
+/// A lease renewal does not wait for a pooled connection. Here the pool's one connection is
+/// held by a `clear_ready` that waits for a row lock another connection holds, as a busy
+/// worker's steps hold every pooled connection; the renewal still goes through before the lock
+/// is let go. (Were it to wait for the pool, it would fail when the pool's wait times out, and
+/// in a worker the attempts' leases would lapse while they run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
+    use workflow_rt::store::{ActivityTask, LeaseRenewal, LeaseRequest, StepOutcome};
+    let Some(server) = server("leases_are_renewed_while_every_pooled_connection_is_busy") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("renew_busy_pool");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .pool_size(1)
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let v = store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let task = ActivityTask {
+        workflow_id: "a".into(),
+        seq: 0,
+        name: "act".into(),
+        input: vec![1],
+        options: workflow_rt::ActivityOptions::default(),
+        attempt: 0,
+        scheduled_at_ms: 50,
+        visible_at_ms: 50,
+        lease_owner: None,
+        lease_until_ms: None,
+        heartbeat_details: None,
+        deadline_ms: None,
+    };
+    let v = store
+        .commit_step(commit(
+            "a",
+            v,
+            StepOutcome::Suspended {
+                snapshot: vec![3],
+                pending: vec![4],
+                tasks: vec![task],
+                timers: vec![],
+            },
+        ))
+        .await
+        .expect("step");
+    let leased = store
+        .lease_tasks(LeaseRequest {
+            owner: "w".into(),
+            names: vec!["act".into()],
+            now_ms: 100,
+            lease_until_ms: 1_000,
+            limit: 10,
+        })
+        .await
+        .expect("lease");
+    assert_eq!(leased.len(), 1, "the task is leased");
+
+    // Another connection locks the run's row; the store's only pooled connection then waits
+    // for it in `clear_ready`.
+    let locker = raw(&url, &schema).await;
+    let locker_pid: i32 = locker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    locker.batch_execute("BEGIN").await.expect("begin");
+    locker
+        .execute("SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE", &[])
+        .await
+        .expect("lock");
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.clear_ready("a", v, 0).await }
+    });
+    let watcher = raw(&url, &schema).await;
+    blocked_by(
+        &watcher,
+        locker_pid,
+        "the pooled connection waits for the lock",
+    )
+    .await;
+
+    let lost = within_secs(30, "the renewal", async {
+        store
+            .renew_leases(
+                "w",
+                vec![LeaseRenewal {
+                    workflow_id: "a".into(),
+                    seq: 0,
+                    heartbeat_details: Some(vec![9]),
+                }],
+                5_000,
+            )
+            .await
+    })
+    .await
+    .expect("a renewal while the pool is busy");
+    assert!(lost.is_empty(), "the lease was renewed: {lost:?}");
+    let until: i64 = watcher
+        .query_one("SELECT lease_until FROM tasks WHERE workflow_id = 'a'", &[])
+        .await
+        .expect("task")
+        .get(0);
+    assert_eq!(until, 5_000, "renewed before the lock was let go");
+
+    locker.batch_execute("ROLLBACK").await.expect("rollback");
+    waiting
+        .await
+        .expect("the waiting clear_ready")
+        .expect("clear_ready once the lock is let go");
+}

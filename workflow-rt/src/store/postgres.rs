@@ -24,6 +24,9 @@
 //!   store keeps one connection that `LISTEN`s, reconnecting by itself when it drops, and
 //!   hands what other processes announce to its runtime as [`Wakeup`]s. A lost notification
 //!   costs a poll interval, never a wake-up.
+//! - **Lease renewals on a connection of their own**, opened again when it fails: a busy
+//!   worker's steps may hold every pooled connection, and a renewal waiting behind them
+//!   could come after the leases lapsed.
 //!
 //! The schema lives in the database with a version row (see [`SCHEMA_VERSION`]); the store
 //! creates it, upgrades an older one, and refuses a newer one with
@@ -106,7 +109,8 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The most connections the store opens (default 16).
+    /// The most connections the store's pool opens (default 16). Two more are kept apart
+    /// from it: one that `LISTEN`s for other processes' wake-ups, one that renews leases.
     pub fn pool_size(mut self, n: usize) -> Self {
         self.pool_size = n.max(1);
         self
@@ -212,6 +216,7 @@ impl PostgresStoreBuilder {
             notices,
             commits,
             committers,
+            renewer: tokio::sync::Mutex::new(None),
         })
     }
 }
@@ -256,7 +261,24 @@ pub struct PostgresStore {
     /// The queue of steps to commit, and the tasks that commit them in batches.
     commits: tokio::sync::mpsc::UnboundedSender<Queued>,
     committers: Vec<tokio::task::AbortHandle>,
+    /// The connection that renews leases, apart from the pool: a renewal that waited for a
+    /// pooled connection behind a busy worker's steps could come after the leases lapsed,
+    /// and another attempt of each call would start while the first still runs.
+    renewer: tokio::sync::Mutex<Option<Renewer>>,
 }
+
+/// [`PostgresStore`]'s connection for lease renewals, with its statement.
+struct Renewer {
+    client: tokio_postgres::Client,
+    renew: tokio_postgres::Statement,
+}
+
+/// Renews the leases of `owner` on `tasks` (in the arrays' order) until `$2`; returns the
+/// ones renewed.
+const RENEW_LEASES: &str = "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
+     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[]) AS r(workflow_id, seq, beat) \
+     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
+     RETURNING t.workflow_id, t.seq";
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
@@ -304,6 +326,21 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::backend_with("cannot get a PostgreSQL connection", e))
+    }
+
+    /// Opens the lease renewals' own connection (its driver runs until the client is
+    /// dropped, or the server goes away).
+    async fn open_renewer(&self) -> Result<Renewer, StoreError> {
+        let (client, conn) = self
+            .config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| StoreError::backend_with("cannot open a PostgreSQL connection", e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let renew = client.prepare(RENEW_LEASES).await.db()?;
+        Ok(Renewer { client, renew })
     }
 }
 
@@ -1942,20 +1979,23 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|t| t.heartbeat_details.as_deref())
                 .collect();
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
-                    "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
-                     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[]) AS r(workflow_id, seq, beat) \
-                     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
-                     RETURNING t.workflow_id, t.seq",
+            // One renewal at a time, on the connection kept for them (opened again when
+            // the last one failed or was closed).
+            let mut renewer = self.renewer.lock().await;
+            let r = match renewer.take() {
+                Some(r) if !r.client.is_closed() => r,
+                _ => self.open_renewer().await?,
+            };
+            let renewed = r
+                .client
+                .query(
+                    &r.renew,
+                    &[&owner, &int(lease_until_ms), &ids, &seqs, &beats],
                 )
                 .await
                 .db()?;
-            let renewed = client
-                .query(&stmt, &[&owner, &int(lease_until_ms), &ids, &seqs, &beats])
-                .await
-                .db()?;
+            *renewer = Some(r);
+            drop(renewer);
             let mut done = std::collections::HashSet::with_capacity(renewed.len());
             for row in &renewed {
                 let id: String = row.try_get(0).db()?;
