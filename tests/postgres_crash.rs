@@ -94,51 +94,60 @@ fn count_key(db: &Connection, sql: &str, key: &str) -> u64 {
     db.query_row(sql, [key], |r| r.get(0)).expect(sql)
 }
 
+/// Applies the effect of `key` (once: a second call finds its row) and logs the attempt.
+fn apply_effect(key: &str, attempt: u32, input: (u64, u64)) -> Result<u64, ActivityError> {
+    let db = EFFECTS
+        .get()
+        .ok_or_else(|| ActivityError::retryable("no effects db"))?;
+    let who = WORKER
+        .get()
+        .ok_or_else(|| ActivityError::retryable("no worker id"))?;
+    let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+    // Immediate: the write lock is taken first, so two processes cannot both find no row.
+    let tx = db
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| ActivityError::retryable(e.to_string()))?;
+    let existing: Option<u64> = tx
+        .query_row("SELECT value FROM effects WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| ActivityError::retryable(e.to_string()))?;
+    let value = match existing {
+        Some(v) => v,
+        None => {
+            let v = input.0 * 1000 + input.1;
+            tx.execute(
+                "INSERT INTO effects (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )
+            .map_err(|e| ActivityError::retryable(e.to_string()))?;
+            v
+        }
+    };
+    tx.execute(
+        "INSERT INTO attempts (key, attempt, applied, worker) VALUES (?1, ?2, ?3, ?4)",
+        params![key, attempt, existing.is_none(), who],
+    )
+    .map_err(|e| ActivityError::retryable(e.to_string()))?;
+    tx.commit()
+        .map_err(|e| ActivityError::retryable(e.to_string()))?;
+    Ok(value)
+}
+
 /// An activity with an effect (a row keyed by the idempotency key) that is applied once
 /// however often, and by whichever process, the activity runs. Every attempt that gets this
 /// far is logged, with whether it applied the effect and the process that ran it.
 #[activity]
 async fn effect(ctx: ActivityCtx, input: (u64, u64)) -> Result<u64, ActivityError> {
     let key = ctx.idempotency_key();
-    let value = {
-        let db = EFFECTS
-            .get()
-            .ok_or_else(|| ActivityError::retryable("no effects db"))?;
-        let who = WORKER
-            .get()
-            .ok_or_else(|| ActivityError::retryable("no worker id"))?;
-        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        // Immediate: the write lock is taken first, so two processes cannot both find no row.
-        let tx = db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| ActivityError::retryable(e.to_string()))?;
-        let existing: Option<u64> = tx
-            .query_row("SELECT value FROM effects WHERE key = ?1", [&key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| ActivityError::retryable(e.to_string()))?;
-        let value = match existing {
-            Some(v) => v,
-            None => {
-                let v = input.0 * 1000 + input.1;
-                tx.execute(
-                    "INSERT INTO effects (key, value) VALUES (?1, ?2)",
-                    params![key, v],
-                )
-                .map_err(|e| ActivityError::retryable(e.to_string()))?;
-                v
-            }
-        };
-        tx.execute(
-            "INSERT INTO attempts (key, attempt, applied, worker) VALUES (?1, ?2, ?3, ?4)",
-            params![key, ctx.attempt(), existing.is_none(), who],
-        )
-        .map_err(|e| ActivityError::retryable(e.to_string()))?;
-        tx.commit()
-            .map_err(|e| ActivityError::retryable(e.to_string()))?;
-        value
-    };
+    let attempt = ctx.attempt();
+    // The effects file's lock is taken by three processes: waiting for it blocks, and is done
+    // on a blocking thread, not on one of the runtime's, whose other work (the lease
+    // renewals among it) would wait meanwhile.
+    let value = tokio::task::spawn_blocking(move || apply_effect(&key, attempt, input))
+        .await
+        .map_err(|e| ActivityError::retryable(e.to_string()))??;
     // Some work after the effect: a kill here makes the call run again.
     tokio::time::sleep(Duration::from_millis(3 + (input.0 + input.1) % 7)).await;
     Ok(value)
@@ -204,6 +213,39 @@ async fn raw(url: &str, schema: &str) -> tokio_postgres::Client {
         .await
         .expect("search_path");
     client
+}
+
+/// Prints the server's sessions and the locks they wait for, for a child that hangs.
+async fn describe_sessions(db: &tokio_postgres::Client) {
+    let rows = db
+        .query(
+            "SELECT pid, application_name, state, coalesce(wait_event_type, ''), \
+             coalesce(wait_event, ''), coalesce(now() - xact_start, '0'::interval)::text, \
+             pg_blocking_pids(pid)::text, left(query, 160) \
+             FROM pg_stat_activity WHERE datname = current_database() ORDER BY pid",
+            &[],
+        )
+        .await;
+    match rows {
+        Ok(rows) => {
+            eprintln!("{} sessions:", rows.len());
+            for r in rows {
+                let (pid, app, state): (i32, Option<String>, Option<String>) =
+                    (r.get(0), r.get(1), r.get(2));
+                let (wt, we, age, blockers, query): (
+                    String,
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                ) = (r.get(3), r.get(4), r.get(5), r.get(6), r.get(7));
+                eprintln!(
+                    "  {pid} {app:?} {state:?} wait {wt}/{we} xact {age} blocked by {blockers}: {query:?}"
+                );
+            }
+        }
+        Err(e) => eprintln!("cannot list the sessions: {e}"),
+    }
 }
 
 /// Prints what the workflows that have not finished wait for, and their rows, for a failure.
@@ -347,6 +389,8 @@ struct Worker {
     index: usize,
     process: Child,
     ready: PathBuf,
+    /// What the current run writes to stderr, shown when it does not finish.
+    log: PathBuf,
     runs: usize,
 }
 
@@ -360,6 +404,7 @@ struct Paths<'a> {
 impl Worker {
     fn spawn(paths: &Paths<'_>, index: usize, runs: usize) -> Worker {
         let ready = paths.dir.join(format!("ready-{index}-{runs}"));
+        let log = paths.dir.join(format!("log-{index}-{runs}"));
         let exe = std::env::current_exe().expect("test binary");
         let mut command = Command::new(exe);
         // Half of the runs restore every step from the store, alternately per process.
@@ -374,13 +419,14 @@ impl Worker {
             .env(EFFECTS_FILE, paths.effects)
             .env(READY, &ready)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("the child's log"))
             .spawn()
             .expect("spawn a child");
         Worker {
             index,
             process,
             ready,
+            log,
             runs,
         }
     }
@@ -494,10 +540,33 @@ async fn three_workers_killed_many_times_on_postgres() {
     }
 
     // The last runs finish everything: each exits once every workflow has completed.
-    // (A bound against a hang, not a timing: generous for a loaded machine.)
+    // (A bound against a hang, not a timing, shared by the three: on a machine whose two cores
+    // are saturated, three debug-built workers and the server have been seen to take minutes
+    // to drain what the kills left.)
     let mut finished = Vec::new();
+    let until = Instant::now() + Duration::from_secs(600);
     for w in &mut workers {
-        finished.push(wait_with_timeout(&mut w.process, Duration::from_secs(150)));
+        let end = wait_with_timeout(
+            &mut w.process,
+            until.saturating_duration_since(Instant::now()),
+        );
+        if end != End::Exited(true) {
+            let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "child {} (run {}): {end:?}; the end of its output:",
+                w.index, w.runs
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  | {line}");
+            }
+        }
+        if end == End::TimedOut {
+            describe_sessions(&db).await;
+            let _ = w.process.kill();
+            let _ = w.process.wait();
+        }
+        finished.push(end == End::Exited(true));
     }
     stop.store(true, Ordering::SeqCst);
     if finished != vec![true; CHILDREN] {
@@ -650,16 +719,23 @@ async fn three_workers_killed_many_times_on_postgres() {
     );
 }
 
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> bool {
+/// How a child's run ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// It exited, successfully or not.
+    Exited(bool),
+    /// It was still running at the limit, and was killed.
+    TimedOut,
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> End {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            return status.success();
+            return End::Exited(status.success());
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
+            return End::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -694,21 +770,33 @@ async fn child() {
         .build()
         .await
         .expect("build");
+    eprintln!("child {index}: built");
     // From here on, the leases this worker id holds are this run's.
     std::fs::write(&ready, b"").expect("ready file");
     for n in (0..WORKFLOWS).filter(|&n| starter(n) == index) {
         rt.start(crashy, format!("w{n}"), n).await.expect("start");
     }
+    eprintln!("child {index}: started its workflows");
     let store = connect().await.expect("connect");
+    let mut last = None;
+    let mut polls = 0u64;
     loop {
         let done = store
             .list_workflows(Some(WorkflowStatus::Completed))
             .await
             .map(|l| l.len() as u64);
+        let seen = format!("{done:?}");
+        polls += 1;
+        if last.as_ref() != Some(&seen) || polls.is_multiple_of(50) {
+            eprintln!("child {index}: completed workflows: {seen} (poll {polls})");
+            last = Some(seen);
+        }
         if done.is_ok_and(|d| d == WORKFLOWS) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    eprintln!("child {index}: shutting down");
     rt.shutdown().await;
+    eprintln!("child {index}: shut down");
 }
