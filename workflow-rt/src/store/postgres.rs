@@ -783,7 +783,10 @@ async fn load_record(tx: &Transaction<'_>, id: &str) -> Result<Option<WorkflowRe
         .transpose()
 }
 
-async fn workflow_status(tx: &Transaction<'_>, id: &str) -> Result<WorkflowStatus, StoreError> {
+async fn workflow_status(
+    tx: &impl deadpool_postgres::GenericClient,
+    id: &str,
+) -> Result<WorkflowStatus, StoreError> {
     let stmt = tx
         .prepare_cached("SELECT status FROM workflows WHERE id = $1")
         .await
@@ -1640,64 +1643,67 @@ impl Store for PostgresStore {
 
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                let stmt = tx
+            // Statements on their own, not in a transaction: at `READ COMMITTED` each sees
+            // its own snapshot either way, and a transaction costs two more round trips.
+            let client = self.client().await?;
+            let stmt = client
                 .prepare_cached(
                     "SELECT id, at, kind, seq, name, payload FROM events WHERE workflow_id = $1 ORDER BY id",
                 )
                 .await
                 .db()?;
-                let rows = tx.query(&stmt, &[&id]).await.db()?;
-                if rows.is_empty() {
-                    workflow_status(tx, id).await?;
-                }
-                rows.iter().map(event_of).collect()
-            })
+            let rows = client.query(&stmt, &[&id]).await.db()?;
+            if rows.is_empty() {
+                workflow_status(&client, id).await?;
+            }
+            rows.iter().map(event_of).collect()
         })
     }
 
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                workflow_status(tx, id).await?;
-                let stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT {TASK_COLUMNS} FROM tasks WHERE workflow_id = $1 ORDER BY seq"
-                    ))
-                    .await
-                    .db()?;
-                tx.query(&stmt, &[&id])
-                    .await
-                    .db()?
-                    .iter()
-                    .map(task_of)
-                    .collect()
-            })
+            // As `load_inbox`: statements on their own.
+            let client = self.client().await?;
+            workflow_status(&client, id).await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE workflow_id = $1 ORDER BY seq"
+                ))
+                .await
+                .db()?;
+            client
+                .query(&stmt, &[&id])
+                .await
+                .db()?
+                .iter()
+                .map(task_of)
+                .collect()
         })
     }
 
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
         Box::pin(async move {
-            in_tx!(self, |tx| {
-                workflow_status(tx, id).await?;
-                let stmt = tx
-                    .prepare_cached(
-                        "SELECT seq, fire_at FROM timers WHERE workflow_id = $1 ORDER BY seq",
-                    )
-                    .await
-                    .db()?;
-                tx.query(&stmt, &[&id])
-                    .await
-                    .db()?
-                    .iter()
-                    .map(|r| {
-                        Ok(TimerRow {
-                            seq: uint(r.try_get(0).db()?),
-                            fire_at_ms: uint(r.try_get(1).db()?),
-                        })
+            // As `load_inbox`: statements on their own.
+            let client = self.client().await?;
+            workflow_status(&client, id).await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT seq, fire_at FROM timers WHERE workflow_id = $1 ORDER BY seq",
+                )
+                .await
+                .db()?;
+            client
+                .query(&stmt, &[&id])
+                .await
+                .db()?
+                .iter()
+                .map(|r| {
+                    Ok(TimerRow {
+                        seq: uint(r.try_get(0).db()?),
+                        fire_at_ms: uint(r.try_get(1).db()?),
                     })
-                    .collect()
-            })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         })
     }
 
