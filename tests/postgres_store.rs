@@ -1236,3 +1236,70 @@ async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
         .expect("the waiting clear_ready")
         .expect("clear_ready once the lock is let go");
 }
+
+/// `clear_ready` that waits for the row lock of a transaction adding an event keeps the run
+/// ready: it decides on the row as that transaction left it, although its statement's snapshot
+/// is older than the event. The interleaving is forced: another connection inserts the event
+/// (as the store does, raising the run's `last_event`) and holds its lock while `clear_ready`
+/// waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_ready_that_waited_for_an_event_keeps_the_run_ready() {
+    let Some(server) = server("clear_ready_that_waited_for_an_event_keeps_the_run_ready") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("clear_ready_race");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let v = store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let v = store
+        .commit_step(commit("a", v, suspended()))
+        .await
+        .expect("step");
+    assert!(store.clear_ready("a", v, 0).await.expect("clear"));
+    assert!(!store.load_workflow("a").await.expect("load").ready);
+
+    let inserter = raw(&url, &schema).await;
+    let inserter_pid: i32 = inserter
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    inserter.batch_execute("BEGIN").await.expect("begin");
+    // (Kind 2: a signal, with an empty payload.)
+    inserter
+        .batch_execute(
+            "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
+             VALUES ('a', 60, 2, NULL, 'go', ''::bytea) RETURNING id) \
+             UPDATE workflows SET ready = TRUE, last_event = GREATEST(last_event, (SELECT id FROM e)) \
+             WHERE id = 'a'",
+        )
+        .await
+        .expect("an event, as the store adds one");
+    let clearing = tokio::spawn({
+        let store = store.clone();
+        async move { store.clear_ready("a", v, 0).await }
+    });
+    let watcher = raw(&url, &schema).await;
+    blocked_by(&watcher, inserter_pid, "clear_ready waits for the row lock").await;
+    inserter.batch_execute("COMMIT").await.expect("commit");
+    assert!(
+        clearing
+            .await
+            .expect("clear_ready's task")
+            .expect("clear_ready"),
+        "the version still matches"
+    );
+    assert!(
+        store.load_workflow("a").await.expect("load").ready,
+        "the event that came while clear_ready waited keeps the run ready"
+    );
+}

@@ -461,6 +461,22 @@ async fn ready_flag_tracks_unseen_events<S: Store>(s: &S) {
     );
     assert!(s.clear_ready("a", 2, e3).await.expect("clear"));
     assert!(!s.load_workflow("a").await.expect("load").ready);
+    // A driver that loads the run afresh has seen no event (0). Once a step consumed every
+    // event, its `clear_ready` still clears the flag: no event is left to see. (Were the flag
+    // to stay, the run would be woken at every poll with nothing to do.)
+    let e4 = s
+        .append_signal("a", "x", vec![], None, 303)
+        .await
+        .expect("signal");
+    let mut c = step("a", 2, suspended(3, vec![], vec![]));
+    c.consumed_events = vec![e1, e2, e3, e4];
+    c.seen_events_upto = e4;
+    s.commit_step(c).await.expect("commit");
+    assert!(s.clear_ready("a", 3, 0).await.expect("clear"));
+    assert!(
+        !s.load_workflow("a").await.expect("load").ready,
+        "a run whose events were all consumed is not ready, whatever its caller saw"
+    );
 }
 
 async fn activity_results_become_events<S: Store>(s: &S) {

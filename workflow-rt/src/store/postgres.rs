@@ -2186,13 +2186,19 @@ impl Store for PostgresStore {
         seen_events_upto: u64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            // One statement: the compare on the version and the look for a newer event are
-            // made on the row as it is when locked (`last_event` is raised, under the row's
-            // lock, by every event inserted).
+            // One statement. The flag stays set if an event the caller has not seen is
+            // there in the statement's snapshot, or if an event came since that snapshot: an
+            // inserter raises `last_event` under the row's lock, so the row as locked (after
+            // waiting for it) has a `last_event` above the snapshot's. (The two sub-selects
+            // are evaluated once, on the snapshot.) Not `last_event > $3` alone: a caller that
+            // loaded the run afresh has seen nothing (0), and would keep the flag of a run
+            // whose events were all consumed set for ever, waking it at every poll.
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(
-                    "UPDATE workflows SET ready = last_event > $3 \
+                    "UPDATE workflows SET ready = \
+                     last_event > (SELECT s.last_event FROM workflows s WHERE s.id = $1) \
+                     OR EXISTS (SELECT 1 FROM events e WHERE e.workflow_id = $1 AND e.id > $3) \
                      WHERE id = $1 AND version = $2 RETURNING 1",
                 )
                 .await
