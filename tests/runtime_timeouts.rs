@@ -579,3 +579,89 @@ async fn the_result_of_an_attempt_that_lost_its_lease_is_refused() {
     })
     .await;
 }
+
+/// Calls of `gated` started, per workflow: the attempt numbers.
+static GATED: Mutex<Option<HashMap<String, Vec<u32>>>> = Mutex::new(None);
+/// Lets a running `gated` attempt finish.
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn gated_starts(id: &str) -> Vec<u32> {
+    GATED
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(id).cloned())
+        .unwrap_or_default()
+}
+
+#[activity]
+async fn gated(ctx: ActivityCtx, _nothing: ()) -> Result<String, ActivityError> {
+    GATED
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(ctx.workflow_id().to_string())
+        .or_default()
+        .push(ctx.attempt());
+    GATE.notified().await;
+    Ok(format!("attempt {} done", ctx.attempt()))
+}
+
+#[workflow]
+async fn gated_call(ctx: WorkflowCtx, _nothing: ()) -> Result<String, ActivityError> {
+    ctx.activity(gated, ()).await
+}
+
+/// A worker whose lease renewals fail (its store stalls them) while its attempt runs: the lease
+/// lapses, and the same worker leases the task again. The attempt that runs goes on as the
+/// new one: no second attempt starts, and its result is taken when it ends (before, the store
+/// refused it as a lost attempt's, and the call waited for the new lease to lapse too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_worker_leases_it_again_goes_on_and_its_result_counts() {
+    use workflow_rt::testing::{Faults, FaultyStore};
+    both_modes(async |mode| {
+        let id = &mode.id("relet");
+        let (store, clock) = memory();
+        let faults = Faults {
+            fail_before: 0.0,
+            fail_after: 0.0,
+            delay: 0.0,
+            stale: 0.0,
+            drop_wakeups: false,
+            lost_renewals: 1.0,
+            ..Faults::default()
+        };
+        let faulty = Arc::new(FaultyStore::new(store.clone(), 7, faults));
+        let rt = builder(mode, faulty, clock.clone())
+            .workflow(gated_call)
+            .activity(gated)
+            .lease_duration(Duration::from_secs(60))
+            .build()
+            .await
+            .expect("build");
+        rt.start(gated_call, id, ()).await.expect("start");
+        eventually("attempt 1 runs", || async { gated_starts(id) == [1] }).await;
+        // No renewal goes through: the lease lapses, and the task loop leases the task again.
+        clock.advance(Duration::from_secs(61));
+        eventually("the task is leased again, by the same worker", || async {
+            store
+                .load_tasks(id)
+                .await
+                .expect("tasks")
+                .first()
+                .is_some_and(|t| t.attempt == 2 && t.lease_owner.is_some())
+        })
+        .await;
+        GATE.notify_one();
+        let out = within("the result", rt.handle(gated_call, id).result())
+            .await
+            .expect("result");
+        assert_eq!(out, Ok("attempt 1 done".to_string()));
+        assert_eq!(gated_starts(id), [1], "one attempt ran");
+        let lost = entries(&store, id, HistoryKind::AttemptLost).await;
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        rt.shutdown().await;
+        out
+    })
+    .await;
+}

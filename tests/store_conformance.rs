@@ -25,6 +25,7 @@ async fn a_store_behind_injected_delays_conforms() {
             max_delay: std::time::Duration::from_millis(2),
             stale: 0.0,
             drop_wakeups: true,
+            lost_renewals: 0.0,
         };
         async move { FaultyStore::new(MemoryStore::new(), seed, faults) }
     })

@@ -39,6 +39,10 @@ pub(crate) struct Attempts {
 pub(crate) struct Held {
     pub abort: Option<tokio::task::AbortHandle>,
     pub beat: Option<Arc<Beat>>,
+    /// The attempt number of the task's latest lease, when this worker leased it again while
+    /// its attempt ran (the lease had lapsed: renewals that failed, a clock jump). The attempt
+    /// that runs carries on as that one: the store takes results of the latest attempt only.
+    pub relet: Option<u32>,
 }
 
 pub(crate) struct Beat {
@@ -126,18 +130,25 @@ impl Inner {
             }
             {
                 let mut a = lock(&self.attempts);
-                if !a.held.is_empty() && a.held.contains_key(&(task.workflow_id.clone(), task.seq))
+                let key = (task.workflow_id.clone(), task.seq);
+                if !a.held.is_empty()
+                    && let Some(held) = a.held.get_mut(&key)
                 {
-                    // Its lease lapsed while this worker still runs it (a clock jump): keep
-                    // the attempt that runs rather than start a second one.
+                    // Its lease lapsed while this worker still runs it (renewals that failed,
+                    // a clock jump), and this worker leased it again: no second attempt; the
+                    // one that runs goes on under the new attempt number, so that its result
+                    // is taken. (A task waiting for a slot is not leased again: the task loop
+                    // leases nothing while any waits.)
+                    held.relet = Some(task.attempt);
                     continue;
                 }
                 if a.running >= self.config.max_concurrent_activities {
                     a.held.insert(
-                        (task.workflow_id.clone(), task.seq),
+                        key,
                         Held {
                             abort: None,
                             beat: None,
+                            relet: None,
                         },
                     );
                     a.backlog.push_back(task);
@@ -315,6 +326,7 @@ impl Inner {
             Held {
                 abort: None,
                 beat: Some(beat.clone()),
+                relet: None,
             },
         );
         let inner = self.clone();
@@ -328,7 +340,15 @@ impl Inner {
         let handle = tokio::spawn(
             async move {
                 let r = inner.supervise(&task, body, &beat, now).await;
+                let relet = lock(&inner.attempts)
+                    .held
+                    .remove(&(task.workflow_id.clone(), task.seq))
+                    .and_then(|h| h.relet);
                 drop(permit);
+                let mut task = task;
+                if let Some(n) = relet {
+                    task.attempt = n;
+                }
                 let now = inner.clock.now_ms();
                 let done = inner
                     .finish_attempt(&task, r, beat.details(), now, trace, activity.keys())

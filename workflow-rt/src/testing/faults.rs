@@ -31,11 +31,16 @@ pub struct Faults {
     pub stale: f64,
     /// Hints of other processes' changes ([`Store::wakeups`]) are not passed on.
     pub drop_wakeups: bool,
+    /// A renewal of leases ([`Store::renew_leases`]) fails before it reaches the store, on
+    /// top of `fail_before` (a connection for renewals that stalls while the attempts run
+    /// on): the leases lapse, and the tasks are leased again, perhaps by the same worker.
+    pub lost_renewals: f64,
 }
 
 impl Default for Faults {
     /// 5% of calls fail before, 5% of writes fail after taking effect, 10% are delayed up to
-    /// 5 ms, 5% of workflow loads are stale, and wake-up hints are dropped.
+    /// 5 ms, 5% of workflow loads are stale, and wake-up hints are dropped; no more renewals
+    /// of leases fail than other calls.
     fn default() -> Self {
         Faults {
             fail_before: 0.05,
@@ -44,6 +49,7 @@ impl Default for Faults {
             max_delay: Duration::from_millis(5),
             stale: 0.05,
             drop_wakeups: true,
+            lost_renewals: 0.0,
         }
     }
 }
@@ -253,6 +259,13 @@ impl<S: Store> Store for FaultyStore<S> {
         tasks: Vec<LeaseRenewal>,
         lease_until_ms: u64,
     ) -> StoreFuture<'a, Vec<(String, u64)>> {
+        // Drawn only when asked for: the other calls' draws stay those of the same seed.
+        if self.faults.lost_renewals > 0.0 && self.unit() < self.faults.lost_renewals {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+            return Box::pin(std::future::ready(Err(StoreError::backend(
+                "injected fault: renew_leases failed before it reached the store",
+            ))));
+        }
         self.run("renew_leases", true, move || {
             self.inner.renew_leases(owner, tasks, lease_until_ms)
         })
