@@ -1117,24 +1117,21 @@ async fn futures_join(
     out
 }
 
-/// A lease renewal does not wait for a pooled connection. Here the pool's one connection is
-/// held by a `clear_ready` that waits for a row lock another connection holds, as a busy
-/// worker's steps hold every pooled connection; the renewal still goes through before the lock
-/// is let go. (Were it to wait for the pool, it would fail when the pool's wait times out, and
-/// in a worker the attempts' leases would lapse while they run.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
-    use workflow_rt::store::{ActivityTask, LeaseRenewal, LeaseRequest, StepOutcome};
-    let Some(server) = server("leases_are_renewed_while_every_pooled_connection_is_busy") else {
-        return;
-    };
-    let url = server.url();
-    let schema = fresh_schema("renew_busy_pool");
+/// A store on `schema` (`pool` connections, `timeout` for connections) with run "a", whose
+/// step scheduled call 0 of activity "act", leased to worker "w" until 1 000; and the run's
+/// version.
+async fn leased_task_store(
+    url: &str,
+    schema: &str,
+    pool: usize,
+    timeout: Duration,
+) -> (Arc<PostgresStore>, u64) {
+    use workflow_rt::store::{ActivityTask, LeaseRequest, StepOutcome};
     let store = Arc::new(
-        PostgresStore::builder(url.clone())
-            .schema(schema.clone())
-            .pool_size(1)
-            .connect_timeout(Duration::from_secs(2))
+        PostgresStore::builder(url)
+            .schema(schema)
+            .pool_size(pool)
+            .connect_timeout(timeout)
             .connect()
             .await
             .expect("connect"),
@@ -1181,20 +1178,49 @@ async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
         .await
         .expect("lease");
     assert_eq!(leased.len(), 1, "the task is leased");
+    (store, v)
+}
 
-    // Another connection locks the run's row; the store's only pooled connection then waits
-    // for it in `clear_ready`.
-    let locker = raw(&url, &schema).await;
-    let locker_pid: i32 = locker
+/// A connection of its own to `schema` that began a transaction and ran `sql` in it (to hold
+/// the locks it takes), and its backend's pid.
+async fn holding(url: &str, schema: &str, sql: &str) -> (tokio_postgres::Client, i32) {
+    let client = raw(url, schema).await;
+    let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .await
         .expect("pid")
         .get(0);
-    locker.batch_execute("BEGIN").await.expect("begin");
-    locker
-        .execute("SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE", &[])
+    client.batch_execute("BEGIN").await.expect("begin");
+    client
+        .batch_execute(sql)
         .await
-        .expect("lock");
+        .expect("the locking statement");
+    (client, pid)
+}
+
+/// A lease renewal does not wait for a pooled connection. Here the pool's one connection is
+/// held by a `clear_ready` that waits for a row lock another connection holds, as a busy
+/// worker's steps hold every pooled connection; the renewal still goes through before the lock
+/// is let go. (Were it to wait for the pool, it would fail when the pool's wait times out, and
+/// in a worker the attempts' leases would lapse while they run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
+    use workflow_rt::store::LeaseRenewal;
+    let Some(server) = server("leases_are_renewed_while_every_pooled_connection_is_busy") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("renew_busy_pool");
+    let (store, v) = leased_task_store(&url, &schema, 1, Duration::from_secs(2)).await;
+
+    // Another connection locks the run's row; the store's only pooled connection then waits
+    // for it in `clear_ready`.
+    let (locker, locker_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE",
+    )
+    .await;
     let waiting = tokio::spawn({
         let store = store.clone();
         async move { store.clear_ready("a", v, 0).await }
@@ -1237,6 +1263,66 @@ async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
         .expect("clear_ready once the lock is let go");
 }
 
+/// A renewal of leases that gets no answer fails when the connect timeout has passed, rather
+/// than hold the lease loop for as long as the server takes (a server that stops answering on
+/// a socket that stays open would hold it for ever); its connection is closed, and the next
+/// renewal, on a new one, goes through. The renewal waits here for a lock another connection
+/// holds on the task's row. (The server notices the closed connection only when the lock is
+/// let go: the late renewal may then land, before the next one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_without_an_answer_fails_within_the_connect_timeout() {
+    use workflow_rt::store::LeaseRenewal;
+    let Some(server) = server("a_renewal_without_an_answer_fails_within_the_connect_timeout")
+    else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("renew_timeout");
+    let (store, _) = leased_task_store(&url, &schema, 2, Duration::from_secs(1)).await;
+    let renewal = |until: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .renew_leases(
+                    "w",
+                    vec![LeaseRenewal {
+                        workflow_id: "a".into(),
+                        seq: 0,
+                        heartbeat_details: None,
+                    }],
+                    until,
+                )
+                .await
+        }
+    };
+    // The renewals' connection is opened by a first renewal, before the lock.
+    assert!(renewal(2_000).await.expect("a renewal").is_empty());
+
+    let (locker, _) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM tasks WHERE workflow_id = 'a' FOR UPDATE",
+    )
+    .await;
+    let failed = within_secs(30, "the renewal that gets no answer", renewal(3_000)).await;
+    let e = failed.expect_err("no answer within the timeout");
+    assert!(e.to_string().contains("no answer within"), "{e}");
+    locker.batch_execute("ROLLBACK").await.expect("rollback");
+    assert!(
+        renewal(4_000)
+            .await
+            .expect("a renewal on a new connection")
+            .is_empty(),
+        "renewed"
+    );
+    let until: i64 = locker
+        .query_one("SELECT lease_until FROM tasks WHERE workflow_id = 'a'", &[])
+        .await
+        .expect("task")
+        .get(0);
+    assert_eq!(until, 4_000);
+}
+
 /// `clear_ready` that waits for the row lock of a transaction adding an event keeps the run
 /// ready: it decides on the row as that transaction left it, although its statement's snapshot
 /// is older than the event. The interleaving is forced: another connection inserts the event
@@ -1267,23 +1353,16 @@ async fn clear_ready_that_waited_for_an_event_keeps_the_run_ready() {
     assert!(store.clear_ready("a", v, 0).await.expect("clear"));
     assert!(!store.load_workflow("a").await.expect("load").ready);
 
-    let inserter = raw(&url, &schema).await;
-    let inserter_pid: i32 = inserter
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .expect("pid")
-        .get(0);
-    inserter.batch_execute("BEGIN").await.expect("begin");
-    // (Kind 2: a signal, with an empty payload.)
-    inserter
-        .batch_execute(
-            "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
-             VALUES ('a', 60, 2, NULL, 'go', ''::bytea) RETURNING id) \
-             UPDATE workflows SET ready = TRUE, last_event = GREATEST(last_event, (SELECT id FROM e)) \
-             WHERE id = 'a'",
-        )
-        .await
-        .expect("an event, as the store adds one");
+    // An event, as the store adds one (kind 2: a signal, with an empty payload).
+    let (inserter, inserter_pid) = holding(
+        &url,
+        &schema,
+        "WITH e AS (INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
+         VALUES ('a', 60, 2, NULL, 'go', ''::bytea) RETURNING id) \
+         UPDATE workflows SET ready = TRUE, last_event = GREATEST(last_event, (SELECT id FROM e)) \
+         WHERE id = 'a'",
+    )
+    .await;
     let clearing = tokio::spawn({
         let store = store.clone();
         async move { store.clear_ready("a", v, 0).await }

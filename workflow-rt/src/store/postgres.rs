@@ -127,8 +127,8 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// How long to wait for a connection to be made, or for a free one in the pool, before an
-    /// operation fails (default 10 s).
+    /// How long to wait for a connection to be made, for a free one in the pool, or for the
+    /// answer to a renewal of leases, before an operation fails (default 10 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d.max(Duration::from_millis(1));
         self
@@ -217,6 +217,7 @@ impl PostgresStoreBuilder {
             commits,
             committers,
             renewer: tokio::sync::Mutex::new(None),
+            renew_timeout: self.connect_timeout,
         })
     }
 }
@@ -265,12 +266,25 @@ pub struct PostgresStore {
     /// pooled connection behind a busy worker's steps could come after the leases lapsed,
     /// and another attempt of each call would start while the first still runs.
     renewer: tokio::sync::Mutex<Option<Renewer>>,
+    /// How long a renewal of leases may take (the connect timeout).
+    renew_timeout: Duration,
 }
 
-/// [`PostgresStore`]'s connection for lease renewals, with its statement.
+/// [`PostgresStore`]'s connection for lease renewals, with its statement. Dropped, it closes
+/// its socket at once (a server that stopped answering may never close it).
 struct Renewer {
     client: tokio_postgres::Client,
     renew: tokio_postgres::Statement,
+    _driver: Driver,
+}
+
+/// The task that drives a connection: stopped when dropped.
+struct Driver(tokio::task::AbortHandle);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Renews the leases of `owner` on `tasks` (in the arrays' order) until `$2`; returns the
@@ -336,11 +350,18 @@ impl PostgresStore {
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(|e| StoreError::backend_with("cannot open a PostgreSQL connection", e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let driver = Driver(
+            tokio::spawn(async move {
+                let _ = conn.await;
+            })
+            .abort_handle(),
+        );
         let renew = client.prepare(RENEW_LEASES).await.db()?;
-        Ok(Renewer { client, renew })
+        Ok(Renewer {
+            client,
+            renew,
+            _driver: driver,
+        })
     }
 }
 
@@ -1986,20 +2007,31 @@ impl Store for PostgresStore {
                 .map(|t| t.heartbeat_details.as_deref())
                 .collect();
             // One renewal at a time, on the connection kept for them (opened again when
-            // the last one failed or was closed).
+            // the last one failed or was closed). Bounded by the connect timeout: a server that
+            // stops answering on a socket that stays open must not hold the lease loop; the
+            // connection is then closed and the next renewal opens another.
             let mut renewer = self.renewer.lock().await;
-            let r = match renewer.take() {
-                Some(r) if !r.client.is_closed() => r,
-                _ => self.open_renewer().await?,
+            let limit = self.renew_timeout;
+            let renewal = async {
+                let r = match renewer.take() {
+                    Some(r) if !r.client.is_closed() => r,
+                    _ => self.open_renewer().await?,
+                };
+                let renewed = r
+                    .client
+                    .query(
+                        &r.renew,
+                        &[&owner, &int(lease_until_ms), &ids, &seqs, &beats],
+                    )
+                    .await
+                    .db()?;
+                Ok::<_, StoreError>((r, renewed))
             };
-            let renewed = r
-                .client
-                .query(
-                    &r.renew,
-                    &[&owner, &int(lease_until_ms), &ids, &seqs, &beats],
-                )
-                .await
-                .db()?;
+            let (r, renewed) = tokio::time::timeout(limit, renewal).await.map_err(|_| {
+                StoreError::backend(format!(
+                    "the renewal of leases had no answer within {limit:?}; its connection is closed"
+                ))
+            })??;
             *renewer = Some(r);
             drop(renewer);
             let mut done = std::collections::HashSet::with_capacity(renewed.len());
