@@ -122,6 +122,7 @@ impl SqliteStoreBuilder {
     pub fn open(self) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(&self.path).db()?;
         conn.busy_timeout(self.busy_timeout).db()?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Before anything is written (WAL mode is written in the file): a file of a newer
         // schema or of another application is left as it is.
         let schema = check_schema(&conn, &self.path)?;
@@ -283,22 +284,32 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
+        self.write_handing_back(move |conn| (f(conn), ()))
+    }
+
+    /// As [`SqliteStore::write`], and what `f` hands back with its result (the operation's
+    /// input, say) is dropped by the caller, not on the writer thread: the one thread every
+    /// write goes through spends its time on the database, not on freeing memory.
+    fn write_handing_back<T: Send + 'static, K: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> (Result<T, StoreError>, K) + Send + 'static,
+    ) -> StoreFuture<'static, T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let (result, spoiled) = match conn {
+            let (result, back, spoiled) = match conn {
                 Ok(conn) => {
-                    let r = f(conn);
+                    let (r, back) = f(conn);
                     let spoiled = r.as_ref().err().filter(|e| may_have_written(e)).cloned();
-                    (r, spoiled)
+                    (r, Some(back), spoiled)
                 }
-                Err(e) => (Err(e.clone()), None),
+                Err(e) => (Err(e.clone()), None, None),
             };
             let reply: Reply = Box::new(move |commit: Option<&StoreError>| {
                 let result = match (result, commit) {
                     (Ok(_), Some(e)) => Err(e.clone()),
                     (r, _) => r,
                 };
-                let _ = tx.send(result);
+                let _ = tx.send((result, back));
             });
             (reply, spoiled)
         });
@@ -306,11 +317,15 @@ impl SqliteStore {
             return Box::pin(std::future::ready(Err(writer_gone())));
         }
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(StoreError::backend(
+            match rx.await {
+                Ok((result, back)) => {
+                    drop(back);
+                    result
+                }
+                Err(_) => Err(StoreError::backend(
                     "the store's writer dropped the operation (it stopped, or the operation panicked)",
-                ))
-            })
+                )),
+            }
         })
     }
 
@@ -347,6 +362,11 @@ impl SqliteStore {
 fn writer_gone() -> StoreError {
     StoreError::backend("the store's writer thread has stopped")
 }
+
+/// Prepared statements each connection keeps (`rusqlite` keeps 16 by default): the store
+/// runs about fifty, and a workload that goes through more than the cache holds, as one with
+/// timers, signals, retries and children does, would parse and plan them again and again.
+const STATEMENT_CACHE: usize = 96;
 
 /// The writer's page cache, in KiB.
 const WRITER_CACHE_KIB: u64 = 64 * 1024;
@@ -691,6 +711,7 @@ struct ReaderPool {
 fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let c = Connection::open(path).db()?;
     c.busy_timeout(busy_timeout).db()?;
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(c)
 }
 
@@ -886,9 +907,22 @@ fn due_of(t: &ActivityTask) -> u64 {
     }
 }
 
-fn insert_task(conn: &Connection, t: &ActivityTask) -> Result<(), StoreError> {
-    let options = postcard::to_stdvec(&t.options)
-        .map_err(|e| StoreError::backend_with("encode options", e))?;
+/// The stored form of the options of `tasks`, in their order (encoded before a commit goes to
+/// the writer thread).
+fn encode_options<'a>(
+    tasks: impl IntoIterator<Item = &'a ActivityTask>,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    tasks
+        .into_iter()
+        .map(|t| {
+            postcard::to_stdvec(&t.options)
+                .map_err(|e| StoreError::backend_with("encode options", e))
+        })
+        .collect()
+}
+
+/// Inserts task `t`, with its options as [`encode_options`] stored them.
+fn insert_task(conn: &Connection, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, \
          lease_owner, lease_until, heartbeat, deadline, due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -1000,7 +1034,17 @@ fn drop_leftovers(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
+/// The tasks a step schedules, if it suspends.
+fn scheduled(step: &StepCommit) -> &[ActivityTask] {
+    match &step.outcome {
+        StepOutcome::Suspended { tasks, .. } => tasks,
+        _ => &[],
+    }
+}
+
+/// Commits `step`; `options`: the options of the tasks it schedules, as [`encode_options`]
+/// gives them.
+fn commit(conn: &Connection, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, StoreError> {
     let id = step.workflow_id.as_str();
     let expected = int(step.expected_version);
     let now = int(step.now_ms);
@@ -1135,8 +1179,8 @@ fn commit(conn: &Connection, step: &StepCommit) -> Result<u64, StoreError> {
     }
     match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => {
-            for t in tasks {
-                insert_task(conn, t)?;
+            for (t, o) in tasks.iter().zip(options) {
+                insert_task(conn, t, o)?;
             }
             if !timers.is_empty() {
                 let mut ins = conn
@@ -1411,22 +1455,36 @@ impl Store for SqliteStore {
     }
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
-        self.write(move |conn| commit(conn, &step))
+        // What can be done before the writer thread is (the options' encoding), and what can
+        // be done after it (freeing the step) is, by the caller.
+        let options = match encode_options(scheduled(&step)) {
+            Ok(o) => o,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.write_handing_back(move |conn| (commit(conn, &step, &options), (step, options)))
     }
 
     fn commit_steps(
         &self,
         steps: Vec<StepCommit>,
     ) -> StoreFuture<'_, Vec<Result<u64, StoreError>>> {
-        self.write(move |conn| {
+        let options = match steps
+            .iter()
+            .map(|s| encode_options(scheduled(s)))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(o) => o,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.write_handing_back(move |conn| {
             let mut results = Vec::with_capacity(steps.len());
-            for s in &steps {
-                match commit(conn, s) {
-                    Err(e) if may_have_written(&e) => return Err(e),
+            for (s, o) in steps.iter().zip(&options) {
+                match commit(conn, s, o) {
+                    Err(e) if may_have_written(&e) => return (Err(e), (steps, options)),
                     r => results.push(r),
                 }
             }
-            Ok(results)
+            (Ok(results), (steps, options))
         })
     }
 
