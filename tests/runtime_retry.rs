@@ -2,11 +2,10 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Mode, both_modes, builder, eventually, memory, within};
+use support::{Mode, PerWorkflow, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::Store;
 use workflow_rt::{Clock, MemoryStore, VirtualClock, WorkflowStatus};
@@ -34,27 +33,15 @@ impl Plan {
 }
 
 /// Every attempt, by workflow id: (attempt, idempotency key).
-type Calls = HashMap<String, Vec<(u32, String)>>;
-static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
+static CALLS: PerWorkflow<(u32, String)> = PerWorkflow::new();
 
 fn calls(id: &str) -> Vec<(u32, String)> {
-    CALLS
-        .lock()
-        .unwrap()
-        .as_ref()
-        .and_then(|m| m.get(id).cloned())
-        .unwrap_or_default()
+    CALLS.of(id)
 }
 
 #[activity]
 async fn flaky(ctx: ActivityCtx, plan: Plan) -> Result<String, ActivityError> {
-    CALLS
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .entry(ctx.workflow_id().to_string())
-        .or_default()
-        .push((ctx.attempt(), ctx.idempotency_key()));
+    CALLS.push(ctx.workflow_id(), (ctx.attempt(), ctx.idempotency_key()));
     if ctx.attempt() <= plan.failures {
         if plan.panic {
             panic!("attempt {} blew up", ctx.attempt());

@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Mode, T0, both_modes, builder, eventually, memory, within};
+use support::{Mode, PerWorkflow, T0, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
 use workflow_rt::{ActivityOptions, Clock, MemoryStore, VirtualClock, WorkflowStatus};
@@ -27,29 +26,19 @@ struct Call {
 }
 
 /// Per workflow: (attempt, heartbeat details it started from).
-type Seen = HashMap<String, Vec<(u32, Option<u64>)>>;
-static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+static SEEN: PerWorkflow<(u32, Option<u64>)> = PerWorkflow::new();
 static POKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// Heartbeats sent after a poke, so the test moves the clock only once each is in.
 static BEATS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn seen(id: &str) -> Vec<(u32, Option<u64>)> {
-    SEEN.lock()
-        .unwrap()
-        .as_ref()
-        .and_then(|m| m.get(id).cloned())
-        .unwrap_or_default()
+    SEEN.of(id)
 }
 
 #[activity]
 async fn work(ctx: ActivityCtx, plan: Plan) -> Result<String, ActivityError> {
     let from: Option<u64> = ctx.heartbeat_details();
-    SEEN.lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .entry(ctx.workflow_id().to_string())
-        .or_default()
-        .push((ctx.attempt(), from));
+    SEEN.push(ctx.workflow_id(), (ctx.attempt(), from));
     let mut progress = from.unwrap_or(0);
     progress += 5;
     ctx.heartbeat(&progress);
@@ -581,28 +570,17 @@ async fn the_result_of_an_attempt_that_lost_its_lease_is_refused() {
 }
 
 /// Calls of `gated` started, per workflow: the attempt numbers.
-static GATED: Mutex<Option<HashMap<String, Vec<u32>>>> = Mutex::new(None);
+static GATED: PerWorkflow<u32> = PerWorkflow::new();
 /// Lets a running `gated` attempt finish.
 static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 fn gated_starts(id: &str) -> Vec<u32> {
-    GATED
-        .lock()
-        .unwrap()
-        .as_ref()
-        .and_then(|m| m.get(id).cloned())
-        .unwrap_or_default()
+    GATED.of(id)
 }
 
 #[activity]
 async fn gated(ctx: ActivityCtx, _nothing: ()) -> Result<String, ActivityError> {
-    GATED
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .entry(ctx.workflow_id().to_string())
-        .or_default()
-        .push(ctx.attempt());
+    GATED.push(ctx.workflow_id(), ctx.attempt());
     GATE.notified().await;
     Ok(format!("attempt {} done", ctx.attempt()))
 }

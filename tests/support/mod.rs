@@ -100,3 +100,34 @@ pub fn builder(mode: Mode, store: Arc<dyn Store>, clock: VirtualClock) -> workfl
             .seed(7),
     )
 }
+
+/// What a test's activities record per workflow (the attempts they saw, say), in a static:
+/// `static SEEN: PerWorkflow<u32> = PerWorkflow::new();`.
+pub struct PerWorkflow<T>(std::sync::Mutex<Option<std::collections::HashMap<String, Vec<T>>>>);
+
+impl<T: Clone> PerWorkflow<T> {
+    pub const fn new() -> Self {
+        PerWorkflow(std::sync::Mutex::new(None))
+    }
+
+    /// Adds `value` to what workflow `id` recorded.
+    pub fn push(&self, id: &str, value: T) {
+        self.0
+            .lock()
+            .unwrap()
+            .get_or_insert_with(std::collections::HashMap::new)
+            .entry(id.to_string())
+            .or_default()
+            .push(value);
+    }
+
+    /// What workflow `id` recorded, in order.
+    pub fn of(&self, id: &str) -> Vec<T> {
+        self.0
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|m| m.get(id).cloned())
+            .unwrap_or_default()
+    }
+}
