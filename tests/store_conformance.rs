@@ -118,27 +118,43 @@ async fn sqlite_history_survives_its_compaction() {
         .await
         .expect("create");
     }
-    // Enough entries for the log to be moved to the history table, and some after.
-    for i in 0..5000u64 {
+    // Enough entries for the log to be moved to the history table twice or more (entries
+    // numbered after the ones moved before), and some after.
+    for i in 0..10_000u64 {
         let id = if i % 3 == 0 { "a" } else { "b" };
         s.append_signal(id, &format!("s{i}"), vec![], None, i)
             .await
             .expect("signal");
     }
-    for (id, expected) in [("a", 1 + 1667), ("b", 1 + 3333)] {
+    for (id, expected) in [("a", 1 + 3334), ("b", 1 + 6666)] {
         let h = s.history(id).await.expect("history");
         assert_eq!(h.len(), expected, "{id}: every entry, moved or not");
         assert_eq!(h[0].kind, HistoryKind::Started);
-        assert!(
-            h.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
-            "{id}: in order"
-        );
+        // Each signal's entry once, in the order they came (`at` is the signal's number).
+        let ats: Vec<u64> = h[1..].iter().map(|e| e.at_ms).collect();
+        let sent: Vec<u64> = (0..10_000u64)
+            .filter(|i| (i % 3 == 0) == (id == "a"))
+            .collect();
+        assert_eq!(ats, sent, "{id}: every entry once, in order");
     }
     let raw = rusqlite::Connection::open(dir.path().join("history.db")).expect("open");
     let moved: i64 = raw
         .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
         .expect("count");
-    assert!(moved >= 4096, "the log was moved ({moved} entries)");
+    // Numbered 1, 2, ... per run, with no gap and no number given twice.
+    let gaps: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT workflow_id, MAX(n) - COUNT(*) AS gap FROM history \
+             GROUP BY workflow_id) WHERE gap != 0",
+            [],
+            |r| r.get(0),
+        )
+        .expect("numbers");
+    assert_eq!(gaps, 0, "the moved entries are numbered 1..=len per run");
+    assert!(
+        moved >= 8192,
+        "the log was moved twice or more ({moved} entries)"
+    );
 }
 
 /// The defaults the README promises: WAL, `synchronous=FULL` (nothing committed is lost, even

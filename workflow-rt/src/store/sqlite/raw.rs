@@ -302,3 +302,97 @@ impl Statements {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let c = Connection::open_in_memory().expect("open");
+        c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB, n INTEGER NOT NULL)")
+            .expect("create");
+        c
+    }
+
+    #[test]
+    fn binds_in_place_and_counts_the_rows_it_changed() {
+        let c = table();
+        let insert =
+            Held::prepare(&c, "INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)").expect("prepare");
+        for i in 0..3i64 {
+            // Values that go away right after the call: the statement must not keep them.
+            let key = format!("key-{i}");
+            let value = vec![u8::try_from(i).expect("small"); 3];
+            let n = insert
+                .execute(&[key.as_str().into(), value.as_slice().into(), i.into()])
+                .expect("insert");
+            assert_eq!(n, 1);
+        }
+        let update = Held::prepare(&c, "UPDATE t SET n = n + 10 WHERE n >= ?1").expect("prepare");
+        assert_eq!(update.execute(&[1i64.into()]).expect("update"), 2);
+        let rows: Vec<(String, Option<Vec<u8>>, i64)> = c
+            .prepare("SELECT k, v, n FROM t ORDER BY k")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(
+            rows,
+            vec![
+                ("key-0".into(), Some(vec![0; 3]), 0),
+                ("key-1".into(), Some(vec![1; 3]), 11),
+                ("key-2".into(), Some(vec![2; 3]), 12),
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_the_first_column_of_the_first_row_or_none() {
+        let c = table();
+        c.execute_batch("INSERT INTO t VALUES ('a', NULL, 7), ('b', x'', 9)")
+            .expect("rows");
+        let q = Held::prepare(&c, "SELECT n FROM t WHERE k >= ?1 ORDER BY k").expect("prepare");
+        assert_eq!(q.query_i64(&["a".into()]).expect("a"), Some(7));
+        assert_eq!(q.query_i64(&["b".into()]).expect("b"), Some(9));
+        assert_eq!(q.query_i64(&["c".into()]).expect("c"), None);
+        let v = Held::prepare(&c, "SELECT v FROM t WHERE k = ?1").expect("prepare");
+        assert_eq!(
+            v.query_i64(&["a".into()]).expect("null"),
+            None,
+            "NULL reads as none"
+        );
+        let none: Option<&str> = None;
+        assert_eq!(
+            q.query_i64(&[none.into()]).expect("null key"),
+            None,
+            "a NULL parameter matches nothing"
+        );
+    }
+
+    #[test]
+    fn an_error_is_typed_and_leaves_the_statement_usable() {
+        let c = table();
+        let insert =
+            Held::prepare(&c, "INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)").expect("prepare");
+        insert
+            .execute(&["a".into(), Arg::Null, 1i64.into()])
+            .expect("first");
+        let e = insert
+            .execute(&["a".into(), Arg::Null, 2i64.into()])
+            .expect_err("a duplicate key");
+        assert!(e.to_string().contains("UNIQUE"), "{e}");
+        let e = insert
+            .execute(&["b".into(), Arg::Null, Arg::Null])
+            .expect_err("a NULL where none may be");
+        assert!(e.to_string().contains("NOT NULL"), "{e}");
+        assert_eq!(
+            insert
+                .execute(&["b".into(), Arg::Null, 3i64.into()])
+                .expect("after the errors"),
+            1
+        );
+        assert!(Held::prepare(&c, "SELECT nothing FROM nowhere").is_err());
+        assert!(Held::prepare(&c, "").is_err(), "no statement");
+    }
+}
