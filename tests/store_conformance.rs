@@ -141,16 +141,6 @@ async fn sqlite_history_survives_its_compaction() {
     let moved: i64 = raw
         .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
         .expect("count");
-    // Numbered 1, 2, ... per run, with no gap and no number given twice.
-    let gaps: i64 = raw
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT workflow_id, MAX(n) - COUNT(*) AS gap FROM history \
-             GROUP BY workflow_id) WHERE gap != 0",
-            [],
-            |r| r.get(0),
-        )
-        .expect("numbers");
-    assert_eq!(gaps, 0, "the moved entries are numbered 1..=len per run");
     assert!(
         moved >= 8192,
         "the log was moved twice or more ({moved} entries)"

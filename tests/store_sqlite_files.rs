@@ -8,7 +8,9 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 4;
+const SCHEMA: i64 = 5;
+/// The same, as the store's errors give it.
+const SCHEMA_U32: u32 = SCHEMA as u32;
 
 fn pragma(path: &std::path::Path, name: &str) -> i64 {
     let conn = Connection::open(path).expect("open");
@@ -50,7 +52,7 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: 4, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found: 7, supported: SCHEMA_U32, location } if location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
@@ -105,6 +107,7 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
         .expect("open")
         .execute_batch(
             "DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
+             DROP TABLE history_base; \
              PRAGMA application_id = 0; PRAGMA user_version = 0",
         )
         .expect("reset");
@@ -528,4 +531,69 @@ async fn a_file_of_schema_3_is_upgraded_with_the_parent_columns() {
     drop(store);
     SqliteStore::open(&path).expect("reopened");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
+}
+
+/// A file of schema 4 (log entries numbered when written, no `history_base`) gets the table at
+/// open, starting past the largest number in `history`; its history, moved or not, reads in
+/// order, and entries written and moved after the upgrade come after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v4.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .create_workflow(new_workflow("a", vec![0]))
+            .await
+            .expect("create");
+    }
+    // As schema 4 left it: entries 1..=5 moved, 6 and 7 in the log with their numbers.
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "DELETE FROM history_log; DELETE FROM history;
+             INSERT INTO history (workflow_id, n, at, kind, detail) VALUES
+                 ('a', 1, 1, 'started', 'e1'), ('a', 2, 2, 'signal', 'e2'),
+                 ('a', 3, 3, 'signal', 'e3'), ('a', 4, 4, 'signal', 'e4'),
+                 ('a', 5, 5, 'signal', 'e5');
+             INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES
+                 ('a', 6, 6, 'signal', 'e6'), ('a', 7, 7, 'signal', 'e7');
+             DROP TABLE history_base; PRAGMA user_version = 4;",
+        )
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(count(&path, "SELECT base FROM history_base"), 5);
+    let ats = |h: Vec<HistoryEntry>| h.iter().map(|e| e.at_ms).collect::<Vec<_>>();
+    assert_eq!(
+        ats(store.history("a").await.expect("history")),
+        (1..=7).collect::<Vec<_>>()
+    );
+    // Enough entries for the log to be moved (the old entries with them).
+    for i in 0..5_000u64 {
+        store
+            .append_signal("a", "s", vec![], None, 100 + i)
+            .await
+            .expect("signal");
+    }
+    let expected: Vec<u64> = (1..=7).chain(100..5_100).collect();
+    assert_eq!(ats(store.history("a").await.expect("history")), expected);
+    drop(store);
+    assert!(
+        count(&path, "SELECT COUNT(*) FROM history") >= 4096,
+        "the log was moved"
+    );
+    let by_number: Vec<u64> = Connection::open(&path)
+        .expect("open")
+        .prepare("SELECT at FROM history WHERE workflow_id = 'a' ORDER BY n")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("read");
+    assert_eq!(
+        by_number,
+        expected[..by_number.len()],
+        "numbers follow time"
+    );
 }

@@ -389,8 +389,10 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// (the parent of a child run) and the table `schedules` ([`crate::schedule`]; an upgraded
 /// file starts with none). A file of an older version is upgraded at open by running
 /// [`SCHEMA`] again (every statement of which creates only what is missing), and adding the
-/// columns it lacks ([`ADDED_COLUMNS`]).
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+/// columns it lacks ([`ADDED_COLUMNS`]). Version 5 adds the table `history_base`: the history
+/// log's entries are numbered when they are moved ([`compact_history`]), past every number
+/// given before (an upgraded file starts past the largest number in `history`).
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// Columns added to a table after it was first created: `(table, column, type)`. `CREATE
 /// TABLE IF NOT EXISTS` leaves an older table as it is, so an upgrade adds them.
@@ -542,6 +544,11 @@ CREATE TABLE IF NOT EXISTS history_log (
     kind TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS history_base (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    base INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO history_base (one, base) SELECT 1, COALESCE(MAX(n), 0) FROM history;
 CREATE TABLE IF NOT EXISTS tombstones (
     id TEXT NOT NULL PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -718,6 +725,11 @@ const HISTORY_LOG_ROWS: i64 = 4096;
 /// would dirty a hundred pages, each written whole to the WAL: half of the writer's time. So
 /// steps append to `history_log`, in time order (one page per batch), and the log is moved
 /// over in bulk, sorted, thousands of entries per transaction. Reads look at both.
+///
+/// An entry is numbered when it is moved: `history_base` plus its place in the log (`seq`),
+/// and the base then goes past the log's last place. Numbers grow across moves, so a run's
+/// entries keep their order; they need not be consecutive. (Numbering an entry when a step
+/// writes it would take a read of the run's row in every step.)
 fn compact_history(conn: &Connection) {
     let rows: Result<i64, _> = conn.query_row(
         "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM history_log",
@@ -730,7 +742,9 @@ fn compact_history(conn: &Connection) {
     let moved = conn.execute_batch(
         "BEGIN IMMEDIATE;
          INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail)
-             SELECT workflow_id, n, at, kind, detail FROM history_log ORDER BY workflow_id, n;
+             SELECT workflow_id, (SELECT base FROM history_base) + seq, at, kind, detail
+             FROM history_log ORDER BY workflow_id, seq;
+         UPDATE history_base SET base = base + (SELECT COALESCE(MAX(seq), 0) FROM history_log);
          DELETE FROM history_log;
          COMMIT;",
     );
@@ -1024,24 +1038,17 @@ fn insert_event(
     Ok(uint(conn.last_insert_rowid()))
 }
 
-/// The insert of a history entry into the log.
+/// The insert of a history entry into the log, numbered 0: its number is given when the log
+/// is moved into `history` ([`compact_history`]). (Files written before numbered their log
+/// entries; the move and the reads order the log by `seq` alone, which gives the same order.)
 const INSERT_HISTORY: &str =
-    "INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, 0, ?2, ?3, ?4)";
 
-/// Inserts history entries numbered after `len_after - entries.len()`.
-fn insert_history(
-    w: &Writer,
-    id: &str,
-    len_after: i64,
-    entries: &[HistoryEntry],
-) -> Result<(), StoreError> {
-    let first = len_after
-        .saturating_sub(entries.len() as i64)
-        .saturating_add(1);
-    for (i, h) in entries.iter().enumerate() {
+/// Appends `entries` to the history of run `id`, after those it has.
+fn insert_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
+    for h in entries {
         w.held.insert_history.execute(&[
             id.into(),
-            first.saturating_add(i as i64).into(),
             int(h.at_ms).into(),
             h.kind.as_str().into(),
             h.detail.as_str().into(),
@@ -1050,17 +1057,17 @@ fn insert_history(
     Ok(())
 }
 
+/// Appends `entries` to the history of run `id`, and counts them in its row.
 fn append_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
-    let len: Option<i64> = w
-        .prepare_cached("UPDATE workflows SET history_len = history_len + ?2 WHERE id = ?1 RETURNING history_len")
+    let changed = w
+        .prepare_cached("UPDATE workflows SET history_len = history_len + ?2 WHERE id = ?1")
         .db()?
-        .query_row(params![id, entries.len() as i64], |r| r.get(0))
-        .optional()
+        .execute(params![id, entries.len() as i64])
         .db()?;
-    match len {
-        Some(len) => insert_history(w, id, len, entries),
-        None => Err(StoreError::NotFound(id.to_string())),
+    if changed == 0 {
+        return Err(StoreError::NotFound(id.to_string()));
     }
+    insert_history(w, id, entries)
 }
 
 fn drop_leftovers(w: &Writer, id: &str) -> Result<(), StoreError> {
@@ -1108,7 +1115,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     }
     // The compare-and-set.
     // (Without `RETURNING`, which costs SQLite a temporary table per statement: the new
-    // version is known, the history length is read back from the page just written.)
+    // version is known, and the step's history entries are numbered when the log is moved.)
     let changed: usize = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => h.suspend.execute(&[
             id.into(),
@@ -1160,13 +1167,6 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
         });
     }
     let version = expected.saturating_add(1);
-    let history_len: i64 = if hist == 0 {
-        0
-    } else {
-        h.history_len
-            .query_i64(&[id.into()])?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?
-    };
     // A finished or cancelled run's tasks, timers and events all go below, at once: the
     // ones this step consumed are not deleted one by one first.
     let drops_leftovers = matches!(
@@ -1216,7 +1216,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
         StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(w, id)?,
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
-    insert_history(w, id, history_len, &step.history)?;
+    insert_history(w, id, &step.history)?;
     for d in &step.deliver {
         let open = conn
             .prepare_cached("SELECT status FROM workflows WHERE id = ?1")
@@ -1384,7 +1384,7 @@ impl Store for SqliteStore {
                 wf.parent.as_ref().map(|p| int(p.seq))
             ])
             .db()?;
-            insert_history(conn, &wf.id, 1, std::slice::from_ref(&wf.history))?;
+            insert_history(conn, &wf.id, std::slice::from_ref(&wf.history))?;
             Ok(uint(version))
         })
     }
@@ -2119,9 +2119,9 @@ impl Store for SqliteStore {
             let rows: Vec<(i64, String, String)> = conn
                 .prepare_cached(
                     "SELECT at, kind, detail FROM (\
-                         SELECT n, at, kind, detail FROM history WHERE workflow_id = ?1 \
-                         UNION ALL SELECT n, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
-                     ORDER BY n",
+                         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
+                         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
+                     ORDER BY part, o",
                 )
                 .db()?
                 .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

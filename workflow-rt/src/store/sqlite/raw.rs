@@ -244,8 +244,6 @@ pub(super) struct Statements {
     pub suspend: Held,
     /// The compare-and-set of a step that finishes.
     pub finish: Held,
-    /// The run's history length after the update.
-    pub history_len: Held,
     /// `?1` event id, `?2` workflow.
     pub delete_event: Held,
     /// `?1` workflow, `?2` seq.
@@ -256,7 +254,7 @@ pub(super) struct Statements {
     pub insert_task: Held,
     /// `?1` workflow, `?2` seq, `?3` fire time.
     pub insert_timer: Held,
-    /// `?1` workflow, `?2` n, `?3` at, `?4` kind, `?5` detail.
+    /// `?1` workflow, `?2` at, `?3` kind, `?4` detail.
     pub insert_history: Held,
     /// A finished run's tasks, timers and events: `?1` workflow.
     pub drop_tasks: Held,
@@ -287,7 +285,6 @@ impl Statements {
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
                  WHERE id = ?1 AND version = ?2",
             )?,
-            history_len: p("SELECT history_len FROM workflows WHERE id = ?1")?,
             delete_event: p("DELETE FROM events WHERE id = ?1 AND workflow_id = ?2")?,
             delete_task: p("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")?,
             delete_timer: p("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")?,
