@@ -32,6 +32,8 @@ enum After {
         tasks: Vec<ActivityTask>,
         timers: bool,
         step: u64,
+        /// The bytes of the snapshot and the wait the commit stores ([`Cached::bytes`]).
+        bytes: usize,
     },
     Stopped,
     /// The payload of signal `event` does not decode as the type its wait expects (see
@@ -328,6 +330,7 @@ impl Inner {
                             tasks,
                             timers,
                             step,
+                            bytes,
                         } => {
                             // Every result was either consumed or is for a command the wait
                             // no longer has.
@@ -335,6 +338,7 @@ impl Inner {
                             c.version = version;
                             c.step = step;
                             c.pending = Some(pending);
+                            c.bytes = bytes;
                             if timers {
                                 self.timer_wakeup.notify_one();
                             }
@@ -544,8 +548,13 @@ impl Inner {
                 }
             }
         }
+        let bytes = rec
+            .snapshot
+            .len()
+            .saturating_add(rec.pending.as_ref().map_or(0, Vec::len));
         Ok(Some(Box::new(Cached {
             workflow: ready.workflow,
+            bytes,
             version,
             step: ready.snapshot.step,
             ctx: WorkflowCtx::new(id, ready.snapshot.ctx),
@@ -704,6 +713,7 @@ impl Inner {
                     detail
                 })];
                 let has_timers = !timers.is_empty();
+                let bytes = snapshot.len().saturating_add(pending_bytes.len());
                 commit.keep_ready = may_resolve_at_once(&pending, inbox, &commit.consumed_events);
                 commit.outcome = StepOutcome::Suspended {
                     snapshot,
@@ -716,6 +726,7 @@ impl Inner {
                     tasks,
                     timers: has_timers,
                     step,
+                    bytes,
                 }
             }
             Ok((snapshot, Err((output, failed)))) => {

@@ -123,6 +123,7 @@ pub struct Builder {
     cancel_grace: Duration,
     poll_interval: Duration,
     cache_capacity: usize,
+    cache_bytes: usize,
     restore_every_step: bool,
     allow_missing_activities: bool,
     seed: Option<u64>,
@@ -169,6 +170,7 @@ impl Builder {
             cancel_grace: DEFAULT_CANCEL_GRACE,
             poll_interval: Duration::from_millis(250),
             cache_capacity: 10_000,
+            cache_bytes: 64 << 20,
             restore_every_step: false,
             allow_missing_activities: false,
             seed: None,
@@ -348,6 +350,17 @@ impl Builder {
         self
     }
 
+    /// How many bytes of decoded workflow states to keep in memory between wakes, at most
+    /// (default 64 MiB), beside the count [`Builder::cache_capacity`] bounds: past either
+    /// bound the least recently used states go first. A state counts as the bytes of its
+    /// snapshot and wait as last stored, plus about 512 bytes of bookkeeping; a state larger
+    /// than the whole bound is not kept (its workflow is loaded from the store at its next
+    /// wake). So ten thousand runs that each carry megabytes of state do not hold gigabytes.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
     /// A test mode: every step starts from the store, as it would after a crash. The
     /// workflow's row is loaded, its snapshot decoded (envelope, fingerprint, state enum,
     /// context) and its wait decoded; nothing of its state or context is kept in memory from
@@ -453,6 +466,7 @@ impl Builder {
             max_concurrent_activities: self.max_concurrent_activities,
             max_concurrent_steps: self.max_concurrent_steps,
             cache_capacity: self.cache_capacity,
+            cache_bytes: self.cache_bytes,
             restore_every_step: self.restore_every_step,
             limits: self.limits,
             drain_timeout: self.drain_timeout,

@@ -13,6 +13,10 @@ use crate::store::{HistoryEntry, ParentLink};
 /// A running workflow as its last step left it, decoded.
 pub(crate) struct Cached {
     pub(super) workflow: Arc<dyn ErasedWorkflow>,
+    /// The bytes of its snapshot and wait as last stored (0 before its first step): what the
+    /// cache counts against its byte bound, a measure of the state's size that costs nothing
+    /// to take (the decoded state itself has no size to read).
+    pub(super) bytes: usize,
     pub(super) version: u64,
     pub(super) step: u64,
     /// The workflow's context, as the last step left it (kept, not rebuilt, between steps).
@@ -27,12 +31,22 @@ pub(crate) struct Cached {
     pub(super) parent: Option<ParentLink>,
 }
 
-/// Decoded states by workflow id, at most `capacity` of them (none when it is 0): a state is
-/// taken out while its workflow steps and put back after, as the most recently used; past the
-/// capacity the least recently used goes.
+/// Decoded states by workflow id, at most `capacity` of them (none when it is 0) and at most
+/// `max_bytes` in all (each counted as [`Cached::bytes`] plus [`ENTRY_BYTES`]): a state is
+/// taken out while its workflow steps and put back after, as the most recently used; past
+/// either bound the least recently used go. A state larger than the whole byte bound is not
+/// kept.
 pub(crate) struct StateCache {
     capacity: usize,
+    max_bytes: usize,
     inner: Mutex<Lru>,
+}
+
+/// What an entry costs beyond its state's bytes: the entry, its context, its wait, its key.
+pub(crate) const ENTRY_BYTES: usize = 512;
+
+fn cost(c: &Cached) -> usize {
+    c.bytes.saturating_add(ENTRY_BYTES)
 }
 
 #[derive(Default)]
@@ -42,44 +56,61 @@ struct Lru {
     /// Ids by last use, oldest first.
     by_use: BTreeMap<u64, String>,
     clock: u64,
+    /// The cost of every entry held.
+    bytes: usize,
+}
+
+impl Lru {
+    fn remove(&mut self, id: &str) -> Option<Box<Cached>> {
+        let (c, used) = self.entries.remove(id)?;
+        self.by_use.remove(&used);
+        self.bytes = self.bytes.saturating_sub(cost(&c));
+        Some(c)
+    }
 }
 
 impl StateCache {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         StateCache {
             capacity,
+            max_bytes,
             inner: Mutex::default(),
         }
     }
 
     /// Takes the state of `id` out, for its driver.
     pub(crate) fn take(&self, id: &str) -> Option<Box<Cached>> {
-        let mut lru = lock(&self.inner);
-        let (c, used) = lru.entries.remove(id)?;
-        lru.by_use.remove(&used);
-        Some(c)
+        lock(&self.inner).remove(id)
     }
 
     /// Puts the state of `id` in as the most recently used, evicting the least recently used
-    /// past the capacity.
+    /// past the bounds.
     pub(crate) fn put(&self, id: String, c: Box<Cached>) {
-        if self.capacity == 0 {
+        let size = cost(&c);
+        let mut lru = lock(&self.inner);
+        // The state it replaces goes whatever happens: it is older than this one.
+        let replaced = lru.remove(&id);
+        if self.capacity == 0 || size > self.max_bytes {
+            drop(lru);
+            drop((replaced, c));
             return;
         }
-        let mut lru = lock(&self.inner);
-        lru.clock += 1;
-        let now = lru.clock;
-        if let Some((_, used)) = lru.entries.remove(&id) {
-            lru.by_use.remove(&used);
-        }
-        while lru.entries.len() >= self.capacity {
-            let Some((_, oldest)) = lru.by_use.pop_first() else {
+        let mut evicted = Vec::new();
+        while lru.entries.len() >= self.capacity || lru.bytes.saturating_add(size) > self.max_bytes
+        {
+            let Some(oldest) = lru.by_use.first_key_value().map(|(_, id)| id.clone()) else {
                 break;
             };
-            lru.entries.remove(&oldest);
+            evicted.extend(lru.remove(&oldest));
         }
+        lru.clock += 1;
+        let now = lru.clock;
+        lru.bytes = lru.bytes.saturating_add(size);
         lru.by_use.insert(now, id.clone());
         lru.entries.insert(id, (c, now));
+        // Freed outside the lock.
+        drop(lru);
+        drop((replaced, evicted));
     }
 
     /// [`StateCache::put`], unless a state of `id` is held already.
@@ -99,6 +130,11 @@ impl StateCache {
     fn ids(&self) -> Vec<String> {
         lock(&self.inner).by_use.values().cloned().collect()
     }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        lock(&self.inner).bytes
+    }
 }
 
 impl Inner {
@@ -115,6 +151,7 @@ impl Inner {
     ) {
         let cached = Box::new(Cached {
             workflow,
+            bytes: 0,
             version,
             step: 0,
             ctx: WorkflowCtx::new(id, ctx),
@@ -231,8 +268,13 @@ mod tests {
     }
 
     fn entry(version: u64) -> Box<Cached> {
+        sized(version, 0)
+    }
+
+    fn sized(version: u64, bytes: usize) -> Box<Cached> {
         Box::new(Cached {
             workflow: Arc::new(Nothing),
+            bytes,
             version,
             step: 0,
             ctx: WorkflowCtx::new("x", CtxState::default()),
@@ -246,7 +288,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_goes_first() {
-        let cache = StateCache::new(2);
+        let cache = StateCache::new(2, usize::MAX);
         cache.put("a".into(), entry(1));
         cache.put("b".into(), entry(2));
         // `a` is used (taken by its driver and put back): `b` is now the oldest.
@@ -265,8 +307,39 @@ mod tests {
 
     #[test]
     fn a_capacity_of_zero_keeps_nothing() {
-        let cache = StateCache::new(0);
+        let cache = StateCache::new(0, usize::MAX);
         cache.put("a".into(), entry(1));
         assert!(cache.take("a").is_none());
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_the_least_recently_used() {
+        // Room for 3 000 bytes of state plus three entries' overhead.
+        let cache = StateCache::new(100, 3_000 + 3 * ENTRY_BYTES);
+        cache.put("a".into(), sized(1, 1_000));
+        cache.put("b".into(), sized(1, 1_000));
+        cache.put("c".into(), sized(1, 1_000));
+        assert_eq!(cache.ids(), vec!["a", "b", "c"]);
+        assert_eq!(cache.bytes(), 3_000 + 3 * ENTRY_BYTES);
+        // `a` used again; `d` needs the room of two: `b` and `c` go, oldest first.
+        let a = cache.take("a").expect("a");
+        cache.put("a".into(), a);
+        cache.put("d".into(), sized(1, 1_500));
+        assert_eq!(cache.ids(), vec!["a", "d"]);
+        assert_eq!(cache.bytes(), 2_500 + 2 * ENTRY_BYTES);
+        // A state that grew is counted at its new size when put back.
+        let mut d = cache.take("d").expect("d");
+        assert_eq!(cache.bytes(), 1_000 + ENTRY_BYTES);
+        d.bytes = 2_000;
+        cache.put("d".into(), d);
+        assert_eq!(cache.ids(), vec!["a", "d"]);
+        assert_eq!(cache.bytes(), 3_000 + 2 * ENTRY_BYTES);
+        // Larger than the whole bound: not kept, and nothing else evicted for it; the state it
+        // replaces goes.
+        cache.put("a".into(), sized(2, 10_000));
+        assert_eq!(cache.ids(), vec!["d"]);
+        assert_eq!(cache.bytes(), 2_000 + ENTRY_BYTES);
+        cache.forget("d");
+        assert_eq!(cache.bytes(), 0);
     }
 }

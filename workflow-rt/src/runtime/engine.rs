@@ -29,6 +29,8 @@ pub(crate) struct Config {
     pub max_concurrent_activities: usize,
     pub max_concurrent_steps: usize,
     pub cache_capacity: usize,
+    /// See [`crate::Builder::cache_bytes`].
+    pub cache_bytes: usize,
     /// Drop the decoded state after every step: the next one loads it from the store.
     pub restore_every_step: bool,
     pub limits: super::builder::Limits,
@@ -94,11 +96,14 @@ impl Inner {
         let mut activity_names: Vec<String> = activities.keys().cloned().collect();
         activity_names.sort();
         let workflow_names = workflows.names();
-        let cache = StateCache::new(if config.restore_every_step {
-            0
-        } else {
-            config.cache_capacity
-        });
+        let cache = StateCache::new(
+            if config.restore_every_step {
+                0
+            } else {
+                config.cache_capacity
+            },
+            config.cache_bytes,
+        );
         Inner {
             store,
             clock,
