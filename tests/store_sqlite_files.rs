@@ -121,20 +121,12 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
 async fn a_file_of_schema_1_is_upgraded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v1.db");
-    {
-        let store = SqliteStore::open(&path).expect("open");
-        store
-            .create_workflow(new_workflow("a", vec![0]))
-            .await
-            .expect("create");
-    }
-    Connection::open(&path)
-        .expect("open")
-        .execute_batch(
-            "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
+    older_file(
+        &path,
+        "DROP INDEX workflows_name; DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              PRAGMA user_version = 1",
-        )
-        .expect("downgrade");
+    )
+    .await;
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
     let index: i64 = Connection::open(&path)
@@ -213,6 +205,21 @@ async fn run_to_completion(store: &SqliteStore, id: &str, steps: usize, now_ms: 
             .expect("complete"),
     );
     versions
+}
+
+/// Leaves at `path` a file holding run `a`, changed by `sql` into what an older schema left.
+async fn older_file(path: &std::path::Path, sql: &str) {
+    {
+        let store = SqliteStore::open(path).expect("open");
+        store
+            .create_workflow(new_workflow("a", vec![0]))
+            .await
+            .expect("create");
+    }
+    Connection::open(path)
+        .expect("open")
+        .execute_batch(sql)
+        .expect("downgrade");
 }
 
 /// Every commit from one of `old` conflicts with the run now under `id`.
@@ -540,18 +547,10 @@ async fn a_file_of_schema_3_is_upgraded_with_the_parent_columns() {
 async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v4.db");
-    {
-        let store = SqliteStore::open(&path).expect("open");
-        store
-            .create_workflow(new_workflow("a", vec![0]))
-            .await
-            .expect("create");
-    }
     // As schema 4 left it: entries 1..=5 moved, 6 and 7 in the log with their numbers.
-    Connection::open(&path)
-        .expect("open")
-        .execute_batch(
-            "DELETE FROM history_log; DELETE FROM history;
+    older_file(
+        &path,
+        "DELETE FROM history_log; DELETE FROM history;
              INSERT INTO history (workflow_id, n, at, kind, detail) VALUES
                  ('a', 1, 1, 'started', 'e1'), ('a', 2, 2, 'signal', 'e2'),
                  ('a', 3, 3, 'signal', 'e3'), ('a', 4, 4, 'signal', 'e4'),
@@ -559,8 +558,8 @@ async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
              INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES
                  ('a', 6, 6, 'signal', 'e6'), ('a', 7, 7, 'signal', 'e7');
              DROP TABLE history_base; PRAGMA user_version = 4;",
-        )
-        .expect("downgrade");
+    )
+    .await;
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
     assert_eq!(count(&path, "SELECT base FROM history_base"), 5);
