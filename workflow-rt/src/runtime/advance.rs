@@ -687,13 +687,15 @@ impl Inner {
             ),
         };
         let stepped = stepped.and_then(|s| match s.outcome {
-            Outcome::Suspended(pending) => match postcard::to_extend(&pending, Vec::new()) {
-                Ok(bytes) => Ok((s.snapshot, Ok((pending, bytes)))),
-                Err(e) => Err(StepFailure::Unsaved {
-                    step,
-                    reason: format!("its wait does not encode: {e}"),
-                }),
-            },
+            Outcome::Suspended(pending) => {
+                match postcard::to_extend(&pending, Vec::with_capacity(32)) {
+                    Ok(bytes) => Ok((s.snapshot, Ok((pending, bytes)))),
+                    Err(e) => Err(StepFailure::Unsaved {
+                        step,
+                        reason: format!("its wait does not encode: {e}"),
+                    }),
+                }
+            }
             Outcome::Completed { output, failed } => Ok((s.snapshot, Err((output, failed)))),
         });
         let after = match stepped {
@@ -705,7 +707,10 @@ impl Inner {
                         .map(|p| crate::promise::task(id, p, now)),
                 );
                 commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
-                    let mut detail = woken_by;
+                    // Sized once for what follows (the wait's description and the inputs'
+                    // JSON are short), not grown in steps.
+                    let mut detail = String::with_capacity(woken_by.len() + shown.len() + 96);
+                    detail.push_str(&woken_by);
                     detail.push_str(" -> ");
                     describe_into(&mut detail, &pending);
                     detail.push_str(&shown);

@@ -970,7 +970,8 @@ fn encode_options<'a>(
     tasks
         .into_iter()
         .map(|t| {
-            postcard::to_stdvec(&t.options)
+            // (About 20 bytes: sized once rather than grown from nothing.)
+            postcard::to_extend(&t.options, Vec::with_capacity(48))
                 .map_err(|e| StoreError::backend_with("encode options", e))
         })
         .collect()
