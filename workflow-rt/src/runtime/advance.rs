@@ -879,7 +879,13 @@ fn deadline(options: &ActivityOptions, now: u64) -> Option<u64> {
 pub(crate) fn describe_into(out: &mut String, p: &Pending) {
     use std::fmt::Write as _;
     let _ = match p {
-        Pending::Activity { seq, name, .. } => write!(out, "activity {name}#{seq}"),
+        Pending::Activity { seq, name, .. } => {
+            out.push_str("activity ");
+            out.push_str(name);
+            out.push('#');
+            super::shown::push_u64(out, *seq);
+            Ok(())
+        }
         Pending::Timer { seq, fire_at } => write!(out, "timer#{seq} at {fire_at}"),
         Pending::Signal { seq, name } => write!(out, "signal {name}#{seq}"),
         Pending::Child { seq, name, id, .. } => write!(out, "child {name}#{seq} ({id})"),

@@ -23,7 +23,7 @@ pub(crate) fn inputs(out: &mut String, acts: &Activities, pending: &Pending) {
         Pending::Activity {
             seq, name, input, ..
         } => {
-            let _ = write!(out, "\n  {name}#{seq} input ");
+            push_call(out, name, *seq, " input ");
             push_value(
                 out,
                 acts.get(name).map(|a| a.input_json(input)),
@@ -41,7 +41,7 @@ pub(crate) fn results(out: &mut String, acts: &Activities, pending: &Pending, r:
     match (pending, r) {
         (Pending::Activity { seq, name, .. }, Resolution::Activity(result)) => match result {
             Ok(bytes) => {
-                let _ = write!(out, "\n  {name}#{seq} returned ");
+                push_call(out, name, *seq, " returned ");
                 push_value(
                     out,
                     acts.get(name).map(|a| a.output_json(bytes)),
@@ -49,7 +49,7 @@ pub(crate) fn results(out: &mut String, acts: &Activities, pending: &Pending, r:
                 );
             }
             Err(e) => {
-                let _ = write!(out, "\n  {name}#{seq} failed ");
+                push_call(out, name, *seq, " failed ");
                 push_text(out, &serde_json::to_string(e).unwrap_or_default());
             }
         },
@@ -71,7 +71,8 @@ pub(crate) fn results(out: &mut String, acts: &Activities, pending: &Pending, r:
 /// when the type is not known here, or `<n bytes: why>` when the bytes do not decode.
 fn push_value(out: &mut String, json: Option<Result<serde_json::Value, String>>, len: usize) {
     match json {
-        Some(Ok(v)) => push_text(out, &v.to_string()),
+        // (`to_string` of the value itself would go through `fmt`, a call per token.)
+        Some(Ok(v)) => push_text(out, &serde_json::to_string(&v).unwrap_or_default()),
         Some(Err(e)) => {
             let _ = write!(out, "<{len} bytes: {e}>");
         }
@@ -79,6 +80,30 @@ fn push_value(out: &mut String, json: Option<Result<serde_json::Value, String>>,
             let _ = write!(out, "<{len} bytes>");
         }
     }
+}
+
+/// Appends `\n  {name}#{seq}{what}`, without `fmt` (a step writes two such lines).
+fn push_call(out: &mut String, name: &str, seq: u64, what: &str) {
+    out.push_str("\n  ");
+    out.push_str(name);
+    out.push('#');
+    push_u64(out, seq);
+    out.push_str(what);
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Appends `text`, cut at [`MAX_SHOWN`] bytes.
@@ -98,6 +123,18 @@ pub(crate) fn push_text(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_call_lines_read_as_format_would_write_them() {
+        for n in [0, 7, 10, 99, 1_000_000_007, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+            let mut line = String::from("x");
+            push_call(&mut line, "charge", n, " returned ");
+            assert_eq!(line, format!("x\n  charge#{n} returned "));
+        }
+    }
 
     #[test]
     fn long_text_is_cut_at_a_character_boundary() {
