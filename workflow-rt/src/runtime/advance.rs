@@ -655,6 +655,7 @@ impl Inner {
         // What the results were, for the history (before the step takes them).
         let mut shown = String::new();
         if let (Some(p), Some(r)) = (&c.pending, &wake) {
+            shown.reserve(64);
             super::shown::results(&mut shown, &self.activities, p, r);
         }
         // Saturating: only a damaged snapshot holds a step count anywhere near the limit.
@@ -805,9 +806,11 @@ impl Inner {
         pending: &Pending,
         now: u64,
     ) -> (Vec<ActivityTask>, Vec<TimerRow>) {
-        let mut tasks = Vec::new();
+        let leaves = pending.leaves();
+        // At most one task per leaf: sized once (a task is some 200 bytes), not grown.
+        let mut tasks = Vec::with_capacity(leaves.len());
         let mut timers = Vec::new();
-        for leaf in pending.leaves() {
+        for leaf in leaves {
             match leaf {
                 // A promise: its task was stored by the step that made its token.
                 Pending::Activity { name, .. } if name == crate::promise::PROMISE_ACTIVITY => {}
