@@ -98,9 +98,10 @@ impl StateCache {
         let mut evicted = Vec::new();
         while lru.entries.len() >= self.capacity || lru.bytes.saturating_add(size) > self.max_bytes
         {
-            let Some(oldest) = lru.by_use.first_key_value().map(|(_, id)| id.clone()) else {
+            let Some((_, oldest)) = lru.by_use.pop_first() else {
                 break;
             };
+            // (Its `by_use` entry is gone already; `remove` finds none to take.)
             evicted.extend(lru.remove(&oldest));
         }
         lru.clock += 1;
