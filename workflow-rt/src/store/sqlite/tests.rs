@@ -1,0 +1,156 @@
+//! The writer's two paths: a caller's own thread when nothing is pending, the writer thread
+//! otherwise.
+
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use super::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn here() -> ThreadId {
+    std::thread::current().id()
+}
+
+/// Where a write ran, and a log of the writes in the order they ran.
+fn note(
+    store: &SqliteStore,
+    log: &Arc<Mutex<Vec<&'static str>>>,
+    name: &'static str,
+) -> StoreFuture<'static, ThreadId> {
+    let log = log.clone();
+    store.write(move |_| {
+        log.lock().expect("log").push(name);
+        Ok(here())
+    })
+}
+
+#[test]
+fn a_write_runs_on_its_callers_thread_when_nothing_is_pending() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("a.db")).expect("open");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime();
+    for name in ["first", "second"] {
+        let ran = rt.block_on(note(&store, &log, name)).expect("write");
+        assert_eq!(ran, here());
+    }
+    assert_eq!(*log.lock().expect("log"), ["first", "second"]);
+    // And what it wrote is committed: another connection reads it.
+    rt.block_on(store.write(|w: &Writer| {
+        w.execute_batch("CREATE TABLE scratch (v INTEGER); INSERT INTO scratch VALUES (7);")
+            .db()
+    }))
+    .expect("write");
+    let other = Connection::open(dir.path().join("a.db")).expect("open");
+    let n: i64 = other
+        .query_row("SELECT SUM(v) FROM scratch", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(n, 7);
+}
+
+/// While the writer is busy, writes queue for it, run on its thread in the order they were
+/// sent, and none overtakes another; once all are answered, the next runs in place again.
+#[test]
+fn writes_sent_while_the_writer_is_busy_keep_their_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("b.db")).expect("open");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime();
+    let (a, b, c) = {
+        // The writer's connection taken, as during a batch.
+        let busy = store.shared.state.lock().expect("state");
+        let a = note(&store, &log, "a");
+        let b = note(&store, &log, "b");
+        let c = note(&store, &log, "c");
+        assert!(log.lock().expect("log").is_empty(), "nothing ran yet");
+        drop(busy);
+        (a, b, c)
+    };
+    let ran = rt.block_on(async { (a.await, b.await, c.await) });
+    let writer = [ran.0.expect("a"), ran.1.expect("b"), ran.2.expect("c")];
+    assert!(
+        writer.iter().all(|t| *t != here()),
+        "queued writes ran on the writer thread"
+    );
+    assert_eq!(*log.lock().expect("log"), ["a", "b", "c"]);
+    assert_eq!(store.shared.pending.load(Ordering::Acquire), 0);
+    assert_eq!(rt.block_on(note(&store, &log, "d")).expect("d"), here());
+}
+
+/// A write does not wait on its caller's thread for another connection's write lock (another
+/// process on the same file): it goes to the writer thread, which waits. (Waiting in place, the
+/// call would return only after the busy timeout, 20 s here, as this thread holds the lock.)
+#[test]
+fn a_write_waits_for_another_connections_lock_on_the_writer_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::builder(&path)
+        .busy_timeout(Duration::from_secs(20))
+        .open()
+        .expect("open");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime();
+    let other = Connection::open(&path).expect("open");
+    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let sent = std::time::Instant::now();
+    let queued = note(&store, &log, "after the lock");
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "the call waited for the lock"
+    );
+    other.execute_batch("COMMIT").expect("unlock");
+    let ran = rt
+        .block_on(queued)
+        .expect("the write, once the lock is let go");
+    assert_ne!(ran, here());
+    assert_eq!(*log.lock().expect("log"), ["after the lock"]);
+}
+
+/// A write that panics in place fails with a typed error, rolls back what it wrote, and
+/// leaves the store usable, in place again.
+#[test]
+fn a_write_that_panics_in_place_fails_and_the_next_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("d.db")).expect("open");
+    let rt = runtime();
+    let panicked = rt.block_on(store.write(|w: &Writer| -> Result<(), StoreError> {
+        w.execute("DELETE FROM workflows", []).db()?;
+        panic!("a bug in an operation")
+    }));
+    assert!(
+        matches!(panicked, Err(StoreError::Backend(_))),
+        "{panicked:?}"
+    );
+    assert_eq!(store.shared.pending.load(Ordering::Acquire), 0);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    assert_eq!(
+        rt.block_on(note(&store, &log, "next")).expect("next"),
+        here()
+    );
+}
+
+/// With `writes_in_place(false)`, every write goes to the writer thread.
+#[test]
+fn writes_in_place_can_be_turned_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::builder(dir.path().join("e.db"))
+        .writes_in_place(false)
+        .open()
+        .expect("open");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime();
+    for name in ["first", "second"] {
+        assert_ne!(
+            rt.block_on(note(&store, &log, name)).expect("write"),
+            here()
+        );
+    }
+    assert_eq!(*log.lock().expect("log"), ["first", "second"]);
+}
