@@ -701,6 +701,12 @@ struct WriterShared {
     /// answered. A caller runs its job only when this is 0: nothing sent before it can then
     /// still be waiting, so jobs keep the order they were sent in.
     pending: AtomicUsize,
+    /// Jobs in the last transaction committed. A caller runs its job in place only after a
+    /// transaction of one: under load, when the writer's batches hold many, a caller that
+    /// finds it idle between two batches queues (committed in place, alone, its job would
+    /// cost a sync of its own while the others wait behind it, and keep the caller's thread,
+    /// a runtime thread, from stepping other workflows meanwhile).
+    last_batch: AtomicUsize,
     max_batch: usize,
     /// [`SqliteStoreBuilder::writes_in_place`].
     in_place: bool,
@@ -722,6 +728,7 @@ impl WriterShared {
     /// back otherwise, and whether it is counted as pending already.
     fn try_inline(&self, job: Job) -> Result<(), (Job, bool)> {
         if !self.in_place
+            || self.last_batch.load(Ordering::Acquire) > 1
             || self
                 .pending
                 .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
@@ -746,7 +753,7 @@ impl WriterShared {
             return Err((job, true));
         }
         let _answered = Answered(&self.pending, 1);
-        run_begun(&mut state, vec![job]);
+        run_begun(&mut state, &self.last_batch, vec![job]);
         Ok(())
     }
 
@@ -786,6 +793,7 @@ fn start_writer(
             batches: 0,
         }),
         pending: AtomicUsize::new(0),
+        last_batch: AtomicUsize::new(1),
         max_batch,
         in_place,
     });
@@ -814,13 +822,14 @@ fn writer_loop(shared: &WriterShared, rx: mpsc::Receiver<Job>) {
             }
             continue;
         }
-        run_begun(&mut state, batch);
+        run_begun(&mut state, &shared.last_batch, batch);
     }
 }
 
 /// Runs `batch` in the transaction just begun, commits it and answers each job; every 16th
 /// batch, moves the history log and keeps the write-ahead log within its limit.
-fn run_begun(state: &mut WriterState, batch: Vec<Job>) {
+fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>) {
+    last_batch.store(batch.len(), Ordering::Release);
     let w = &state.w;
     crate::runtime::telemetry::store_batch("sqlite", batch.len());
     let mut spoiled = None;
