@@ -123,8 +123,8 @@ impl SqliteStoreBuilder {
     /// workflow runs about a third more steps per second. The caller's thread (a runtime
     /// thread) is then busy for the commit, sync included: on a disk whose fsync takes
     /// milliseconds, `false` keeps every write, and its wait for the disk, on the writer
-    /// thread. Writes that find others queued always go to the writer thread, which commits
-    /// them together.
+    /// thread. Writes that find others pending, or that follow a transaction of many (a load
+    /// of many workflows), go to the writer thread, which commits them together.
     pub fn writes_in_place(mut self, yes: bool) -> Self {
         self.in_place = yes;
         self
@@ -689,10 +689,11 @@ unsafe impl Send for WriterState {}
 /// What the store's handles and the writer thread share.
 ///
 /// An operation is a job for the writer thread, which commits all the jobs queued while it
-/// wrote the previous batch in one transaction (group commit). When nothing is pending, the
-/// caller runs its job itself, on its own thread, in a transaction of its own: a lone
-/// workflow's step then costs no hand-off to the writer thread and no wake-up back (in the
-/// benchmark's sequential workflow, 3 131 -> 4 139 steps/s, five runs each alternated). The
+/// wrote the previous batch in one transaction (group commit). When nothing is pending and
+/// the last transaction held one job (a lone caller's load), the caller runs its job itself,
+/// on its own thread, in a transaction of its own: a lone workflow's step then costs no
+/// hand-off to the writer thread and no wake-up back (in the benchmark's sequential workflow,
+/// 3 788 -> 4 803 steps/s, four runs each alternated). The
 /// caller waits for no other connection's lock there: if the database is locked, the job goes
 /// to the writer thread, which does wait (up to the busy timeout).
 struct WriterShared {
