@@ -12,7 +12,8 @@
 //! - on SQLite also: the cost of a 4 KiB write + fsync on the disk, and the sequential figure
 //!   as a fraction of one commit per fsync; per step of the sequential run, the bytes the
 //!   process wrote (to the WAL, and to the disk) and the thread switches of all its threads;
-//!   steps per second at 100, 1 000 and 10 000 workflows at once; for each run, the peak
+//!   steps per second at 100, 1 000 and 10 000 workflows at once, with the WAL bytes and
+//!   thread switches per step of each; for each run, the peak
 //!   resident memory and the most threads the process had; and timers fired per second for
 //!   100 000 and 1 000 000 sleeping workflows (the `timers` example's code: `--only timers`).
 //!
@@ -633,6 +634,19 @@ async fn sqlite(
                 "{each} calls each; peak RSS {}, at most {} threads",
                 mib(usage.peak_rss_bytes),
                 usage.max_threads
+            ),
+        );
+        let steps = (n * (each + 2)) as f64;
+        line(
+            "  per step: bytes written (WAL) / thread switches",
+            format!(
+                "{:.0} / {:.2}",
+                usage.written_bytes as f64 / steps,
+                usage.switches as f64 / steps
+            ),
+            &format!(
+                "{:.2} pages of 4 KiB",
+                usage.written_bytes as f64 / steps / 4096.0
             ),
         );
         figures.sqlite_scaling.push((n, rate, usage));
