@@ -7,11 +7,11 @@
 //! missing workflow) checks before it writes, so it leaves nothing behind and the others
 //! commit; one that fails in the middle (an I/O error) rolls the whole batch back, and every
 //! operation in it fails. (Savepoints around each operation would make this finer, at the cost
-//! of a statement journal write per page touched: most of the writer's time.) When the writer
-//! has nothing queued, an operation runs on its caller's thread instead, in a transaction of
-//! its own, without the two thread hand-offs ([`WriterShared`]). Reads use a
-//! small pool of read connections on blocking threads; WAL lets them run while the writer
-//! writes.
+//! of a statement journal write per page touched: most of the writer's time.) When nothing is
+//! pending and the last transaction held one operation (a lone workflow's load), an operation
+//! runs on its caller's thread instead, in a transaction of its own, without the two thread
+//! hand-offs ([`WriterShared`]). Reads use a small pool of read connections on blocking
+//! threads; WAL lets them run while the writer writes.
 //!
 //! Several stores (in one process or several) may open the same file: SQLite serializes their
 //! transactions, and every step is a compare-and-set on the workflow's version.
@@ -693,9 +693,9 @@ unsafe impl Send for WriterState {}
 /// the last transaction held one job (a lone caller's load), the caller runs its job itself,
 /// on its own thread, in a transaction of its own: a lone workflow's step then costs no
 /// hand-off to the writer thread and no wake-up back (in the benchmark's sequential workflow,
-/// 3 788 -> 4 803 steps/s, four runs each alternated). The
-/// caller waits for no other connection's lock there: if the database is locked, the job goes
-/// to the writer thread, which does wait (up to the busy timeout).
+/// 3 788 -> 4 803 steps/s, four runs each alternated). The caller waits for no other
+/// connection's lock there: if the database is locked, the job goes to the writer thread,
+/// which does wait (up to the busy timeout).
 struct WriterShared {
     state: Mutex<WriterState>,
     /// Jobs handed over (queued, or in the writer's batch, or run by a caller) and not yet
@@ -738,7 +738,8 @@ impl WriterShared {
             return Err((job, false));
         }
         let Ok(mut state) = self.state.try_lock() else {
-            // The writer thread's housekeeping: the job is queued, counted already.
+            // The writer thread holds it (between batches, or its housekeeping): the job is
+            // queued, counted already.
             return Err((job, true));
         };
         // Without waiting for another connection's write lock (another process on the same
