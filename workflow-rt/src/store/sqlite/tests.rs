@@ -1,5 +1,5 @@
-//! The writer's two paths: a caller's own thread when nothing is pending, the writer thread
-//! otherwise.
+//! The writer's two paths (a caller's own thread when nothing is pending, the writer thread
+//! otherwise), and when the history log is moved.
 
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -158,4 +158,83 @@ fn writes_in_place_can_be_turned_off() {
         );
     }
     assert_eq!(*log.lock().expect("log"), ["first", "second"]);
+}
+
+/// Appends `each` history entries for each of `runs` runs to the log, run after run in turn
+/// (as runs stepping at once append them).
+fn append_log(conn: &Connection, runs: usize, each: usize) {
+    conn.execute_batch("BEGIN").expect("begin");
+    for _ in 0..each {
+        for r in 0..runs {
+            conn.execute(INSERT_HISTORY, params![format!("run-{r}"), 1, "step", ""])
+                .expect("append");
+        }
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+}
+
+fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
+
+/// The history log is moved once it holds enough entries per run: a log of 4 200 entries of
+/// 50 runs is moved, one of 4 200 entries of 200 runs waits for 32 per run, and a log of one
+/// entry for each of 33 000 runs is moved at the most the log holds.
+#[test]
+fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("h.db")).expect("open");
+    let conn = Connection::open(dir.path().join("h.db")).expect("open");
+
+    let mut plan = HistoryMove::new();
+    append_log(&conn, 50, 84);
+    compact_history(&conn, &mut plan);
+    assert_eq!(
+        (count(&conn, "history_log"), count(&conn, "history")),
+        (0, 4200)
+    );
+
+    let mut plan = HistoryMove::new();
+    append_log(&conn, 200, 21);
+    compact_history(&conn, &mut plan);
+    assert_eq!(
+        count(&conn, "history_log"),
+        4200,
+        "moved at 21 entries per run"
+    );
+    append_log(&conn, 200, 10);
+    compact_history(&conn, &mut plan);
+    assert_eq!(
+        count(&conn, "history_log"),
+        6200,
+        "moved at 31 entries per run"
+    );
+    append_log(&conn, 200, 1);
+    compact_history(&conn, &mut plan);
+    assert_eq!(
+        count(&conn, "history_log"),
+        0,
+        "not moved at 32 entries per run"
+    );
+    assert_eq!(count(&conn, "history"), 4200 + 6400);
+    // Each run's entries are in order, numbered past those moved before.
+    let order: Vec<i64> = conn
+        .prepare("SELECT n FROM history WHERE workflow_id = 'run-7' ORDER BY n")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(order.len(), 84 + 32);
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+
+    let mut plan = HistoryMove::new();
+    append_log(&conn, 33_000, 1);
+    compact_history(&conn, &mut plan);
+    assert_eq!(
+        count(&conn, "history_log"),
+        0,
+        "not moved at the most the log holds"
+    );
 }
