@@ -178,6 +178,14 @@ fn count(conn: &Connection, table: &str) -> i64 {
         .expect("count")
 }
 
+/// Appends as [`append_log`] does, lets the writer's housekeeping look at the log, and gives
+/// the entries left in the log.
+fn append_and_look(conn: &Connection, plan: &mut HistoryMove, runs: usize, each: usize) -> i64 {
+    append_log(conn, runs, each);
+    compact_history(conn, plan);
+    count(conn, "history_log")
+}
+
 /// The history log is moved once it holds enough entries per run: a log of 4 200 entries of
 /// 50 runs is moved, one of 4 200 entries of 200 runs waits for 32 per run, and a log of one
 /// entry for each of 33 000 runs is moved at the most the log holds.
@@ -188,35 +196,16 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     let conn = Connection::open(dir.path().join("h.db")).expect("open");
 
     let mut plan = HistoryMove::new();
-    append_log(&conn, 50, 84);
-    compact_history(&conn, &mut plan);
-    assert_eq!(
-        (count(&conn, "history_log"), count(&conn, "history")),
-        (0, 4200)
-    );
+    assert_eq!(append_and_look(&conn, &mut plan, 50, 84), 0);
+    assert_eq!(count(&conn, "history"), 4200);
 
     let mut plan = HistoryMove::new();
-    append_log(&conn, 200, 21);
-    compact_history(&conn, &mut plan);
-    assert_eq!(
-        count(&conn, "history_log"),
-        4200,
-        "moved at 21 entries per run"
-    );
-    append_log(&conn, 200, 10);
-    compact_history(&conn, &mut plan);
-    assert_eq!(
-        count(&conn, "history_log"),
-        6200,
-        "moved at 31 entries per run"
-    );
-    append_log(&conn, 200, 1);
-    compact_history(&conn, &mut plan);
-    assert_eq!(
-        count(&conn, "history_log"),
-        0,
-        "not moved at 32 entries per run"
-    );
+    let left = append_and_look(&conn, &mut plan, 200, 21);
+    assert_eq!(left, 4200, "moved at 21 entries per run");
+    let left = append_and_look(&conn, &mut plan, 200, 10);
+    assert_eq!(left, 6200, "moved at 31 entries per run");
+    let left = append_and_look(&conn, &mut plan, 200, 1);
+    assert_eq!(left, 0, "not moved at 32 entries per run");
     assert_eq!(count(&conn, "history"), 4200 + 6400);
     // Each run's entries are in order, numbered past those moved before.
     let order: Vec<i64> = conn
@@ -230,11 +219,6 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     assert!(order.windows(2).all(|w| w[0] < w[1]));
 
     let mut plan = HistoryMove::new();
-    append_log(&conn, 33_000, 1);
-    compact_history(&conn, &mut plan);
-    assert_eq!(
-        count(&conn, "history_log"),
-        0,
-        "not moved at the most the log holds"
-    );
+    let left = append_and_look(&conn, &mut plan, 33_000, 1);
+    assert_eq!(left, 0, "not moved at the most the log holds");
 }
