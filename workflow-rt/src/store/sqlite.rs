@@ -677,8 +677,9 @@ struct WriterState {
     busy_timeout: Duration,
     /// Batches committed, for the housekeeping every 16th.
     batches: u64,
-    /// When to move the history log next.
-    history: HistoryMove,
+    /// The history log's length at which to look again whether to move it
+    /// ([`compact_history`]).
+    history_look: i64,
 }
 
 // SAFETY: the connection is opened in SQLite's multi-thread mode (rusqlite's default flags
@@ -795,7 +796,7 @@ fn start_writer(
             wal,
             busy_timeout,
             batches: 0,
-            history: HistoryMove::new(),
+            history_look: HISTORY_LOG_ROWS,
         }),
         pending: AtomicUsize::new(0),
         last_batch: AtomicUsize::new(1),
@@ -870,7 +871,7 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
     }
     state.batches += 1;
     if state.batches.is_multiple_of(16) {
-        compact_history(&state.w.conn, &mut state.history);
+        compact_history(&state.w.conn, &mut state.history_look);
         state.wal.enforce(&state.w.conn);
     }
 }
@@ -887,20 +888,6 @@ const HISTORY_LOG_MAX_ROWS: i64 = 32_768;
 /// Entries per run (on average) the log holds before it is moved, below the maximum.
 const HISTORY_ENTRIES_PER_RUN: i64 = 32;
 
-/// When to move the history log: the writer's memory of the last look at it.
-struct HistoryMove {
-    /// The log's length at which to look again (whether to move it).
-    next_look: i64,
-}
-
-impl HistoryMove {
-    fn new() -> Self {
-        HistoryMove {
-            next_look: HISTORY_LOG_ROWS,
-        }
-    }
-}
-
 /// Moves the history log into the `history` table once it is long enough.
 ///
 /// Every step appends an entry. Written straight into `history`, clustered by workflow so that
@@ -915,13 +902,14 @@ impl HistoryMove {
 /// move of 4 096 entries holds about 40 per run; with 1 000, a move of that size would write
 /// a page for every four entries (in the benchmark, 0.8 pages of WAL per step instead of
 /// 0.5), hence moves sized by the runs they hold. Runs are counted only when the log reaches
-/// the length last set to look at, so the count (a sort of the log) is rare.
+/// `next_look`, the length set at the last look (the writer keeps it), so the count (a sort of
+/// the log) is rare.
 ///
 /// An entry is numbered when it is moved: `history_base` plus its place in the log (`seq`),
 /// and the base then goes past the log's last place. Numbers grow across moves, so a run's
 /// entries keep their order; they need not be consecutive. (Numbering an entry when a step
 /// writes it would take a read of the run's row in every step.)
-fn compact_history(conn: &Connection, plan: &mut HistoryMove) {
+fn compact_history(conn: &Connection, next_look: &mut i64) {
     // Two subqueries, each answered from an end of the rowid B-tree: SQLite answers a lone
     // `MIN` or `MAX` so, while `MAX(seq) - MIN(seq)` in one query reads every row.
     let rows: Result<i64, _> = conn.query_row(
@@ -931,7 +919,7 @@ fn compact_history(conn: &Connection, plan: &mut HistoryMove) {
         |r| r.get(0),
     );
     let rows = match rows {
-        Ok(n) if n >= plan.next_look => n,
+        Ok(n) if n >= *next_look => n,
         _ => return,
     };
     if rows < HISTORY_LOG_MAX_ROWS {
@@ -945,11 +933,11 @@ fn compact_history(conn: &Connection, plan: &mut HistoryMove) {
             Err(_) => 0,
         };
         if rows < wanted {
-            plan.next_look = wanted.min(HISTORY_LOG_MAX_ROWS);
+            *next_look = wanted.min(HISTORY_LOG_MAX_ROWS);
             return;
         }
     }
-    plan.next_look = HISTORY_LOG_ROWS;
+    *next_look = HISTORY_LOG_ROWS;
     let moved = conn.execute_batch(
         "BEGIN IMMEDIATE;
          INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail)

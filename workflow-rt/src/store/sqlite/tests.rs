@@ -180,9 +180,9 @@ fn count(conn: &Connection, table: &str) -> i64 {
 
 /// Appends as [`append_log`] does, lets the writer's housekeeping look at the log, and gives
 /// the entries left in the log.
-fn append_and_look(conn: &Connection, plan: &mut HistoryMove, runs: usize, each: usize) -> i64 {
+fn append_and_look(conn: &Connection, next_look: &mut i64, runs: usize, each: usize) -> i64 {
     append_log(conn, runs, each);
-    compact_history(conn, plan);
+    compact_history(conn, next_look);
     count(conn, "history_log")
 }
 
@@ -195,16 +195,16 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     let _store = SqliteStore::open(dir.path().join("h.db")).expect("open");
     let conn = Connection::open(dir.path().join("h.db")).expect("open");
 
-    let mut plan = HistoryMove::new();
-    assert_eq!(append_and_look(&conn, &mut plan, 50, 84), 0);
+    let mut next_look = HISTORY_LOG_ROWS;
+    assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
     assert_eq!(count(&conn, "history"), 4200);
 
-    let mut plan = HistoryMove::new();
-    let left = append_and_look(&conn, &mut plan, 200, 21);
+    let mut next_look = HISTORY_LOG_ROWS;
+    let left = append_and_look(&conn, &mut next_look, 200, 21);
     assert_eq!(left, 4200, "moved at 21 entries per run");
-    let left = append_and_look(&conn, &mut plan, 200, 10);
+    let left = append_and_look(&conn, &mut next_look, 200, 10);
     assert_eq!(left, 6200, "moved at 31 entries per run");
-    let left = append_and_look(&conn, &mut plan, 200, 1);
+    let left = append_and_look(&conn, &mut next_look, 200, 1);
     assert_eq!(left, 0, "not moved at 32 entries per run");
     assert_eq!(count(&conn, "history"), 4200 + 6400);
     // Each run's entries are in order, numbered past those moved before.
@@ -218,7 +218,7 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     assert_eq!(order.len(), 84 + 32);
     assert!(order.windows(2).all(|w| w[0] < w[1]));
 
-    let mut plan = HistoryMove::new();
-    let left = append_and_look(&conn, &mut plan, 33_000, 1);
+    let mut next_look = HISTORY_LOG_ROWS;
+    let left = append_and_look(&conn, &mut next_look, 33_000, 1);
     assert_eq!(left, 0, "not moved at the most the log holds");
 }
