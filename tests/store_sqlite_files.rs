@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 5;
+const SCHEMA: i64 = 6;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -594,5 +594,152 @@ async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
         by_number,
         expected[..by_number.len()],
         "numbers follow time"
+    );
+}
+
+/// Turns the `workflows` table of the file at `path` back into what schemas 1 to 5 kept: a
+/// rowid table with a unique index on `id`, with the parent columns (schema 4 and 5) or
+/// without them (before), and marks the file with `version`.
+fn runs_with_a_rowid(path: &std::path::Path, parents: bool, version: i64) {
+    let (parent_columns, copied) = if parents {
+        (
+            ", parent_id TEXT, parent_seq INTEGER",
+            ", parent_id, parent_seq",
+        )
+    } else {
+        ("", "")
+    };
+    let columns = "id, name, status, input, snapshot, version, pending, output, park_reason, \
+                   created_at, updated_at, ready, history_len";
+    Connection::open(path)
+        .expect("open")
+        .execute_batch(&format!(
+            "CREATE TABLE old_runs (id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, \
+                 status INTEGER NOT NULL, input BLOB NOT NULL, snapshot BLOB NOT NULL, \
+                 version INTEGER NOT NULL, pending BLOB, output BLOB, park_reason TEXT, \
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ready INTEGER NOT NULL, \
+                 history_len INTEGER NOT NULL{parent_columns});
+             INSERT INTO old_runs ({columns}{copied}) SELECT {columns}{copied} FROM workflows;
+             DROP TABLE workflows;
+             ALTER TABLE old_runs RENAME TO workflows;
+             CREATE INDEX workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
+             CREATE INDEX workflows_status ON workflows(status, id);
+             CREATE INDEX workflows_name ON workflows(name, id);
+             PRAGMA user_version = {version};"
+        ))
+        .expect("downgrade");
+    assert_eq!(without_rowid(path), 0, "a rowid table");
+}
+
+/// 1 when the file's `workflows` table has no rowid, 0 when it has one.
+fn without_rowid(path: &std::path::Path) -> i64 {
+    count(
+        path,
+        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = 'workflows'",
+    )
+}
+
+/// A file of schema 5 (runs in a rowid table, found through a unique index on `id`) has its
+/// runs copied into a table keyed by `id` at open: every column, version and index kept, the
+/// running run steps on from its version, a commit from an older one is refused.
+#[tokio::test]
+async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v5.db");
+    let (done, running) = {
+        let store = SqliteStore::open(&path).expect("open");
+        let done = run_to_completion(&store, "done", 2, 50).await;
+        let v = store
+            .create_workflow(new_workflow("running", vec![9]))
+            .await
+            .expect("create");
+        let v = store
+            .commit_step(step("running", v, 3, suspended()))
+            .await
+            .expect("step");
+        (done, v)
+    };
+    runs_with_a_rowid(&path, true, 5);
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(without_rowid(&path), 1);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
+             AND name IN ('workflows_ready', 'workflows_status', 'workflows_name')"
+        ),
+        3
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%before%'"
+        ),
+        0,
+        "the old table is gone"
+    );
+    let rec = store.load_workflow("done").await.expect("load");
+    assert_eq!(
+        (rec.status, rec.version, rec.output.as_deref()),
+        (
+            WorkflowStatus::Completed,
+            *done.last().expect("versions"),
+            Some(&[7u8][..])
+        )
+    );
+    let rec = store.load_workflow("running").await.expect("load");
+    assert_eq!(
+        (
+            rec.status,
+            rec.version,
+            rec.input.as_slice(),
+            rec.snapshot.as_slice()
+        ),
+        (WorkflowStatus::Running, running, &[9u8][..], &[4u8][..])
+    );
+    refused(&store, "running", &[running - 1]).await;
+    store
+        .commit_step(step("running", running, 60, completed()))
+        .await
+        .expect("steps on from its version");
+    let page = store
+        .list_runs(workflow_rt::store::RunQuery::new().name("w"))
+        .await
+        .expect("list runs");
+    assert_eq!(page.runs.len(), 2);
+    // Opening it again changes nothing.
+    drop(store);
+    drop(SqliteStore::open(&path).expect("reopened"));
+    assert_eq!(
+        (pragma(&path, "user_version"), without_rowid(&path)),
+        (SCHEMA, 1)
+    );
+}
+
+/// A file of schema 3 (no parent columns, runs in a rowid table) gets both at open: its runs
+/// keyed by `id`, with the parent columns empty.
+#[tokio::test]
+async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    let versions = {
+        let store = SqliteStore::open(&path).expect("open");
+        run_to_completion(&store, "a", 1, 50).await
+    };
+    runs_with_a_rowid(&path, false, 3);
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(
+        (pragma(&path, "user_version"), without_rowid(&path)),
+        (SCHEMA, 1)
+    );
+    let rec = store.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (rec.status, rec.version, rec.parent),
+        (
+            WorkflowStatus::Completed,
+            *versions.last().expect("versions"),
+            None
+        )
     );
 }

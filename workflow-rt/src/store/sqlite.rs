@@ -176,8 +176,9 @@ impl SqliteStoreBuilder {
             // The write lock first (waiting as long as the busy timeout allows): several
             // processes may open a new file at once, and a read lock upgraded to a write lock
             // would fail at once instead of waiting.
-            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))
-                .db()?;
+            conn.execute_batch("BEGIN IMMEDIATE;").db()?;
+            let rebuilt = set_rowid_runs_aside(&conn)?;
+            conn.execute_batch(SCHEMA).db()?;
             for (table, column, kind) in ADDED_COLUMNS {
                 let present: bool = conn
                     .query_row(
@@ -190,6 +191,9 @@ impl SqliteStoreBuilder {
                     conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                         .db()?;
                 }
+            }
+            if rebuilt {
+                copy_runs_set_aside(&conn)?;
             }
             conn.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; \
@@ -420,8 +424,61 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// [`SCHEMA`] again (every statement of which creates only what is missing), and adding the
 /// columns it lacks ([`ADDED_COLUMNS`]). Version 5 adds the table `history_base`: the history
 /// log's entries are numbered when they are moved ([`compact_history`]), past every number
-/// given before (an upgraded file starts past the largest number in `history`).
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+/// given before (an upgraded file starts past the largest number in `history`). Version 6
+/// keeps `workflows` in a `WITHOUT ROWID` table keyed by `id`: finding a run by its id is one
+/// B-tree descent instead of two (its unique index, then the table by rowid); an upgraded
+/// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]).
+pub(crate) const SCHEMA_VERSION: u32 = 6;
+
+/// Where an upgrade from a schema before 6 sets the runs aside while `workflows` is created
+/// again without a rowid.
+const ROWID_RUNS: &str = "workflows_before_6";
+
+/// In a file of a schema before 6, renames `workflows` (a rowid table with a unique index on
+/// `id`) to [`ROWID_RUNS`] and drops its indexes, so that [`SCHEMA`] creates the table and its
+/// indexes as they are now; [`copy_runs_set_aside`] then moves the rows. Says whether it did.
+fn set_rowid_runs_aside(conn: &Connection) -> Result<bool, StoreError> {
+    let rowid: Option<bool> = conn
+        .query_row(
+            "SELECT wr = 0 FROM pragma_table_list WHERE schema = 'main' AND name = 'workflows'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .db()?;
+    if rowid != Some(true) {
+        return Ok(false);
+    }
+    conn.execute_batch(&format!(
+        "DROP INDEX IF EXISTS workflows_ready; DROP INDEX IF EXISTS workflows_status; \
+         DROP INDEX IF EXISTS workflows_name; ALTER TABLE workflows RENAME TO {ROWID_RUNS};"
+    ))
+    .db()?;
+    Ok(true)
+}
+
+/// Copies the runs [`set_rowid_runs_aside`] set aside into the new `workflows`, the columns
+/// both tables have (a column added since, [`ADDED_COLUMNS`], is `NULL` in the copies), and
+/// drops the old table.
+fn copy_runs_set_aside(conn: &Connection) -> Result<(), StoreError> {
+    let columns: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT o.name FROM pragma_table_info('{ROWID_RUNS}') o \
+             JOIN pragma_table_info('workflows') n ON n.name = o.name ORDER BY o.cid"
+        ))
+        .db()?
+        .query_map([], |r| r.get(0))
+        .db()?
+        .collect::<Result<_, _>>()
+        .db()?;
+    let columns = columns.join(", ");
+    conn.execute_batch(&format!(
+        "INSERT INTO workflows ({columns}) SELECT {columns} FROM {ROWID_RUNS}; \
+         DROP TABLE {ROWID_RUNS};"
+    ))
+    .db()?;
+    Ok(())
+}
 
 /// Columns added to a table after it was first created: `(table, column, type)`. `CREATE
 /// TABLE IF NOT EXISTS` leaves an older table as it is, so an upgrade adds them.
@@ -504,7 +561,7 @@ enum Schema {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workflows (
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL PRIMARY KEY,
     name TEXT NOT NULL,
     status INTEGER NOT NULL,
     input BLOB NOT NULL,
@@ -519,7 +576,7 @@ CREATE TABLE IF NOT EXISTS workflows (
     history_len INTEGER NOT NULL,
     parent_id TEXT,
     parent_seq INTEGER
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
 CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
 CREATE INDEX IF NOT EXISTS workflows_name ON workflows(name, id);
