@@ -671,6 +671,14 @@ CREATE TABLE IF NOT EXISTS schedules (
 ) WITHOUT ROWID;
 ";
 
+/// The ready runs of some workflows (`?1`, a JSON array of names), `?2` at most. Through the
+/// partial index of ready runs, named: without statistics SQLite's planner prefers the
+/// equality on `status` in `workflows_status`, and so read every running run's row at each
+/// look (0.4 s for a million sleeping runs, which took a reader thread about half its time
+/// while their timers fired).
+const READY_RUNS: &str = "SELECT id FROM workflows INDEXED BY workflows_ready \
+     WHERE ready = 1 AND status = 0 AND name IN (SELECT value FROM json_each(?1)) LIMIT ?2";
+
 /// A write operation: runs in the writer's transaction (or gets the error that prevented it),
 /// and returns what to do once the transaction's fate is known, and the error that spoiled the
 /// transaction, if it failed half-way.
@@ -2116,15 +2124,12 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, Vec<String>> {
         let names = json_names(names);
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id FROM workflows WHERE ready = 1 AND status = 0 \
-                 AND name IN (SELECT value FROM json_each(?1)) LIMIT ?2",
-            )
-            .db()?
-            .query_map(params![names, limit as i64], |r| r.get(0))
-            .db()?
-            .collect::<Result<_, _>>()
-            .db()
+            conn.prepare_cached(READY_RUNS)
+                .db()?
+                .query_map(params![names, limit as i64], |r| r.get(0))
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()
         })
     }
 

@@ -1,5 +1,5 @@
 //! The writer's two paths (a caller's own thread when nothing is pending, the writer thread
-//! otherwise), and when the history log is moved.
+//! otherwise), when the history log is moved, and the plans of the reads that poll.
 
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
@@ -221,4 +221,35 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 33_000, 1);
     assert_eq!(left, 0, "not moved at the most the log holds");
+}
+
+/// The plan SQLite makes for `sql`, one line per step.
+fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain")
+        .query_map(params, |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("read the plan")
+}
+
+/// The look for ready runs, which the runtime makes at every poll and poke, reads the partial
+/// index of ready runs: its cost follows the ready runs, not the running ones (a plan through
+/// `workflows_status` read every running run's row).
+#[test]
+fn the_look_for_ready_runs_reads_only_ready_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("r.db")).expect("open");
+    let conn = Connection::open(dir.path().join("r.db")).expect("open");
+    let steps = plan(&conn, READY_RUNS, params!["[\"w\"]", 512]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("USING INDEX workflows_ready")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.contains("workflows_status")),
+        "{steps:?}"
+    );
 }
