@@ -1,12 +1,14 @@
 //! Timers at scale: `cargo run --release --example timers -- [--workflows N] [--join K]
-//! [--spread SECS] [--quick]`.
+//! [--spread SECS] [--db FILE] [--shuffle] [--quick]`.
 //!
 //! Phase 1 (not measured, but timed) stores `N` workflows (default 1 000 000) on a new SQLite
 //! file, each asleep on durable timers: with `--join K` (default 1) each joins `K` sleeps, so
 //! the file holds `N * K` timers. Their fire times are spread evenly over `--spread` seconds
 //! (default 5). With `K > 1` each workflow's timers are spread over the whole window (timer `j`
 //! of workflow `i` is the `j * N + i`-th to fire), so a workflow is woken `K` times and
-//! completes at its last timer. Phase 1 runs in a child process (this binary again), with a
+//! completes at its last timer. The ids sort in fire order (`t00000000`, `t00000001`, ...:
+//! runs due together have neighbouring rows); `--shuffle` fires them in an order unrelated to
+//! their ids (runs due together anywhere in the file). Phase 1 runs in a child process (this binary again), with a
 //! runtime on `synchronous=OFF` and a clock standing still, so that no timer fires yet.
 //!
 //! Phase 2 opens the file with a runtime of the default options (`synchronous=FULL`) on a clock
@@ -78,6 +80,9 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// A file phase 1 stored earlier (made by phase 1 if missing): phase 2 runs on a copy.
     pub db: Option<PathBuf>,
+    /// Fire order unrelated to the order of the workflows' ids (a fixed permutation), instead
+    /// of the same order: see [`Options::fire_rank`].
+    pub shuffle: bool,
 }
 
 impl Default for Options {
@@ -88,13 +93,14 @@ impl Default for Options {
             spread: Duration::from_secs(5),
             dir: None,
             db: None,
+            shuffle: false,
         }
     }
 }
 
 impl Options {
     /// From the command line: `--workflows N`, `--join K`, `--spread SECS`, `--dir PATH`,
-    /// `--quick`.
+    /// `--db FILE`, `--shuffle`, `--quick`.
     pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
         let mut o = Options::default();
         let mut quick = false;
@@ -112,6 +118,7 @@ impl Options {
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
+                "--shuffle" => o.shuffle = true,
                 "--workflows" => workflows = Some(number(it.next(), "--workflows")?),
                 "--join" => o.join = number(it.next(), "--join")?,
                 "--spread" => {
@@ -141,7 +148,7 @@ impl Options {
                 }
                 "--bench" => {}
                 other => anyhow::bail!(
-                    "unknown argument {other:?} (try --workflows N, --join K, --spread SECS, --quick)"
+                    "unknown argument {other:?} (try --workflows N, --join K, --spread SECS, --db FILE, --shuffle, --quick)"
                 ),
             }
         }
@@ -173,9 +180,55 @@ impl Options {
 
     /// The fire times (offsets) of workflow `i`'s timers.
     fn offsets_of(&self, i: u64) -> Vec<u64> {
+        let rank = self.fire_rank(i);
         (0..self.join)
-            .map(|j| self.offset_ms(j * self.workflows + i))
+            .map(|j| self.offset_ms(j * self.workflows + rank))
             .collect()
+    }
+
+    /// Where workflow `i` (id [`id_of`]`(i)`) comes in the fire order of each round of
+    /// timers. By default `i` itself: the ids sort as they fire (fixed-width numbers), as
+    /// with ids that grow with the time a run starts and sleeps of one length, so that runs
+    /// due together have neighbouring rows. With `--shuffle`, a fixed permutation that
+    /// scatters neighbours (multiplication modulo `N`): runs due together are anywhere in
+    /// the id order, as with random ids (phase 1 still starts them in fire order).
+    fn fire_rank(&self, i: u64) -> u64 {
+        match self.shuffler() {
+            Some((n, _, inverse)) => mul_mod(i, inverse, n),
+            None => i,
+        }
+    }
+
+    /// The workflow that comes `rank`-th in the fire order ([`Options::fire_rank`]).
+    fn at_rank(&self, rank: u64) -> u64 {
+        match self.shuffler() {
+            Some((n, a, _)) => mul_mod(rank, a, n),
+            None => rank,
+        }
+    }
+
+    /// With `--shuffle`: `N`, a multiplier `a` coprime to `N` near `0.618 N`, and its
+    /// inverse modulo `N`.
+    fn shuffler(&self) -> Option<(u64, u64, u64)> {
+        let n = self.workflows;
+        if !self.shuffle || n <= 2 {
+            return None;
+        }
+        let mut a = (n as f64 * 0.618_033_988_75) as u64 | 1;
+        loop {
+            // Extended Euclid: `a * x = g (mod n)`.
+            let (mut r0, mut r1) = (i128::from(n), i128::from(a));
+            let (mut x0, mut x1) = (0i128, 1i128);
+            while r1 != 0 {
+                let q = r0 / r1;
+                (r0, r1) = (r1, r0 - q * r1);
+                (x0, x1) = (x1, x0 - q * x1);
+            }
+            if r0 == 1 {
+                return Some((n, a, x0.rem_euclid(i128::from(n)) as u64));
+            }
+            a += 2;
+        }
     }
 }
 
@@ -205,8 +258,13 @@ pub struct Figures {
     pub peak_rss_bytes: Option<u64>,
 }
 
+fn mul_mod(x: u64, y: u64, n: u64) -> u64 {
+    ((u128::from(x) * u128::from(y)) % u128::from(n)) as u64
+}
+
+/// The id of workflow `i`: a fixed-width number, so that ids sort as their numbers do.
 fn id_of(i: u64) -> String {
-    format!("t{i}")
+    format!("t{i:08}")
 }
 
 fn index_of(id: &str) -> Option<u64> {
@@ -236,8 +294,10 @@ pub async fn prepare(options: &Options, path: &Path) -> anyhow::Result<Prepared>
     for lane in 0..lanes {
         let (rt, options) = (rt.clone(), options.clone());
         tasks.push(tokio::spawn(async move {
-            let mut i = lane;
-            while i < options.workflows {
+            // In fire order (with `--shuffle`, not the ids' order).
+            let mut rank = lane;
+            while rank < options.workflows {
+                let i = options.at_rank(rank);
                 let at: Vec<u64> = options
                     .offsets_of(i)
                     .into_iter()
@@ -248,7 +308,7 @@ pub async fn prepare(options: &Options, path: &Path) -> anyhow::Result<Prepared>
                 } else {
                     rt.start(naps, id_of(i), at).await?;
                 }
-                i += lanes;
+                rank += lanes;
             }
             anyhow::Ok(())
         }));
