@@ -8,8 +8,9 @@
 //! of workflow `i` is the `j * N + i`-th to fire), so a workflow is woken `K` times and
 //! completes at its last timer. The ids sort in fire order (`t00000000`, `t00000001`, ...:
 //! runs due together have neighbouring rows); `--shuffle` fires them in an order unrelated to
-//! their ids (runs due together anywhere in the file). Phase 1 runs in a child process (this binary again), with a
-//! runtime on `synchronous=OFF` and a clock standing still, so that no timer fires yet.
+//! their ids (runs due together anywhere in the file). Phase 1 runs in a child process (this
+//! binary again), with a runtime on `synchronous=OFF` and a clock standing still, so that no
+//! timer fires yet.
 //!
 //! Phase 2 opens the file with a runtime of the default options (`synchronous=FULL`) on a clock
 //! shifted so that the first timer is due 500 ms after it starts, and waits until every
