@@ -473,7 +473,15 @@ async fn the_timers_benchmark_runs_at_small_sizes() {
         // Fired in an order unrelated to the ids: phase 1 starts each workflow once (the
         // order is a permutation), and every one completes at its own fire time.
         &["--workflows", "500", "--spread", "0.5", "--shuffle"][..],
-        &["--workflows", "48", "--join", "3", "--spread", "0.5", "--shuffle"][..],
+        &[
+            "--workflows",
+            "48",
+            "--join",
+            "3",
+            "--spread",
+            "0.5",
+            "--shuffle",
+        ][..],
     ] {
         let options = timers::Options::from_args(&args(a)).expect("options");
         let (prepared, f) =
