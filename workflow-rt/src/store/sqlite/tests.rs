@@ -201,11 +201,11 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
 
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 200, 21);
-    assert_eq!(left, 4200, "moved at 21 entries per run");
+    assert_eq!(left, 4200, "not moved at 21 entries per run");
     let left = append_and_look(&conn, &mut next_look, 200, 10);
-    assert_eq!(left, 6200, "moved at 31 entries per run");
+    assert_eq!(left, 6200, "not moved at 31 entries per run");
     let left = append_and_look(&conn, &mut next_look, 200, 1);
-    assert_eq!(left, 0, "not moved at 32 entries per run");
+    assert_eq!(left, 0, "moved at 32 entries per run");
     assert_eq!(count(&conn, "history"), 4200 + 6400);
     // Each run's entries are in order, numbered past those moved before.
     let order: Vec<i64> = conn
