@@ -12,10 +12,12 @@
 //! - on SQLite also: the cost of a 4 KiB write + fsync on the disk, and the sequential figure
 //!   as a fraction of one commit per fsync; per step of the sequential run, the bytes the
 //!   process wrote (to the WAL, and to the disk) and the thread switches of all its threads;
-//!   steps per second at 100, 1 000 and 10 000 workflows at once, with the WAL bytes and
-//!   thread switches per step of each; for each run, the peak
-//!   resident memory and the most threads the process had; and timers fired per second for
-//!   100 000 and 1 000 000 sleeping workflows (the `timers` example's code: `--only timers`).
+//!   the bytes written by each other kind of step, one at a time (a timer's, a signal's, a
+//!   run's start and end: the [`kinds`] workflow); steps per second at 100, 1 000 and 10 000
+//!   workflows at once, with the WAL bytes and thread switches per step of each; for each
+//!   run, the peak resident memory and the most threads the process had; and timers fired
+//!   per second for 100 000 and 1 000 000 sleeping workflows, with the bytes written per
+//!   woken workflow (the `timers` example's code: `--only timers`).
 //!
 //! - on PostgreSQL (`synchronous_commit` on, the default; a throwaway cluster with `fsync` on
 //!   unless `--store postgres://...` names a server): steps per second for one workflow and for
@@ -67,12 +69,33 @@ pub async fn chain(ctx: WorkflowCtx, n: u64) -> u64 {
     acc.wrapping_add(go)
 }
 
+/// The other kinds of step, for the bytes each writes: `n` sleeps of a millisecond (each woken
+/// by its timer), then `n` signals taken one by one; returns the signals' sum. With `n` = 0,
+/// a run that is created and finishes at its first step.
+#[workflow]
+pub async fn kinds(ctx: WorkflowCtx, n: u64) -> u64 {
+    let mut i: u64 = 0;
+    while i < n {
+        ctx.sleep(Duration::from_millis(1)).await;
+        i += 1;
+    }
+    let mut sum: u64 = 0;
+    let mut j: u64 = 0;
+    while j < n {
+        sum = sum.wrapping_add(ctx.signal::<u64>("s").await);
+        j += 1;
+    }
+    sum
+}
+
 struct Sizes {
     memory_sequential: u64,
     memory_concurrent: u64,
     sqlite_sequential: u64,
     /// Steps of all the workflows of each concurrent SQLite run (100, 1 000, 10 000 at once).
     sqlite_concurrent_total: u64,
+    /// Steps of each kind measured one at a time for the bytes they write.
+    step_kinds: u64,
     concurrency: &'static [u64],
     /// Sleeping workflows of each timers run.
     timers: &'static [u64],
@@ -91,6 +114,7 @@ const FULL: Sizes = Sizes {
     memory_concurrent: 5_000,
     sqlite_sequential: 5_000,
     sqlite_concurrent_total: 200_000,
+    step_kinds: 500,
     concurrency: &[100, 1_000, 10_000],
     timers: &[100_000, 1_000_000],
     timers_spread: Duration::from_secs(5),
@@ -105,6 +129,7 @@ const QUICK: Sizes = Sizes {
     memory_concurrent: 100,
     sqlite_sequential: 200,
     sqlite_concurrent_total: 2_000,
+    step_kinds: 20,
     concurrency: &[10, 100],
     timers: &[500],
     timers_spread: Duration::from_millis(200),
@@ -117,6 +142,7 @@ const QUICK: Sizes = Sizes {
 async fn runtime(store: impl Store) -> anyhow::Result<Runtime> {
     Ok(Runtime::builder(store)
         .workflow(chain)
+        .workflow(kinds)
         .activity(noop)
         .build()
         .await?)
@@ -407,6 +433,14 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// Bytes written per step of each kind (see [`step_kinds`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepBytes {
+    pub timer: f64,
+    pub signal: f64,
+    pub start_finish: f64,
+}
+
 /// What one resume measurement gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResumeFigures {
@@ -435,6 +469,9 @@ pub struct Figures {
     pub sqlite_sequential_usage: Option<Usage>,
     /// Per concurrency: workflows at once, steps/s, and the run's usage.
     pub sqlite_scaling: Vec<(u64, f64, Usage)>,
+    /// Bytes written per step, one step at a time: a timer's, a signal's (the signal's
+    /// commit and the step's), and a run's start and finish (its creation and its one step).
+    pub step_bytes: Option<StepBytes>,
     /// Per timers run: sleeping workflows, timers fired per second, worst lateness, worst
     /// lateness past the backlog, and the run's usage.
     pub timers: Vec<TimerFigures>,
@@ -471,12 +508,13 @@ async fn main() -> anyhow::Result<()> {
         } else {
             let (f, usage) = timers_measure(&options, path).await?;
             println!(
-                "{} {} {} {} {}",
+                "{} {} {} {} {} {}",
                 f.fired_per_s,
                 f.worst_late.as_millis(),
                 f.worst_past_backlog.as_millis(),
                 usage.peak_rss_bytes,
-                usage.max_threads
+                usage.max_threads,
+                usage.written_bytes
             );
         }
         return Ok(());
@@ -540,6 +578,60 @@ async fn memory(sizes: &Sizes, figures: &mut Figures) -> anyhow::Result<()> {
     figures.memory_sequential = Some(m1);
     figures.memory_concurrent = Some(m100);
     Ok(())
+}
+
+/// Waits until run `id` in `store` has reached `version` (a step each).
+pub async fn reach(store: &SqliteStore, id: &str, version: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.load_workflow(id).await?.version < version {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{id} did not reach version {version}"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    Ok(())
+}
+
+/// The bytes each kind of step writes on SQLite (`synchronous=FULL`), `n` of each, one at a
+/// time (each its own commit, as a lone workflow's are): a run created and finished at its
+/// first step; a step woken by its timer (which sets the next); a signal sent and the step
+/// that takes it. (An activity call's step is the sequential run's.)
+async fn step_kinds(dir: &std::path::Path, n: u64) -> anyhow::Result<StepBytes> {
+    let path = dir.join("kinds.db");
+    let rt = runtime(SqliteStore::open(&path)?).await?;
+    let probe = SqliteStore::open(&path)?;
+    let meter = Meter::start();
+    for i in 0..n {
+        rt.start(kinds, &format!("once-{i}"), 0)
+            .await?
+            .result()
+            .await?;
+    }
+    let start_finish = meter.stop().written_bytes as f64 / n as f64;
+    // A new id starts at version 0, its first step makes it 1; then a step per timer, then
+    // one per signal.
+    let run = rt.start(kinds, "kinds", n).await?;
+    reach(&probe, "kinds", 1).await?;
+    let meter = Meter::start();
+    reach(&probe, "kinds", 1 + n).await?;
+    let timer = meter.stop().written_bytes as f64 / n as f64;
+    let meter = Meter::start();
+    for j in 0..n {
+        rt.signal("kinds", "s", j).await?;
+        reach(&probe, "kinds", 2 + n + j).await?;
+    }
+    let signal = meter.stop().written_bytes as f64 / n as f64;
+    anyhow::ensure!(
+        run.result().await? == (0..n).sum::<u64>(),
+        "the signals' sum"
+    );
+    rt.shutdown().await;
+    Ok(StepBytes {
+        timer,
+        signal,
+        start_finish,
+    })
 }
 
 /// What one 4 KiB write and fsync cost on the disk under `dir`: the floor of a durable commit.
@@ -652,6 +744,22 @@ async fn sqlite(
         figures.sqlite_scaling.push((n, rate, usage));
         s100.get_or_insert(rate);
     }
+    let by_kind = step_kinds(dir.path(), sizes.step_kinds).await?;
+    let pages = |b: f64| format!("{:.1}", b / 4096.0);
+    line(
+        "bytes per step: timer / signal / start+end",
+        format!(
+            "{:.0} / {:.0} / {:.0}",
+            by_kind.timer, by_kind.signal, by_kind.start_finish
+        ),
+        &format!(
+            "{} / {} / {} pages of 4 KiB, one step at a time (a signal: its commit and the step's)",
+            pages(by_kind.timer),
+            pages(by_kind.signal),
+            pages(by_kind.start_finish)
+        ),
+    );
+    figures.step_bytes = Some(by_kind);
     let s100 = s100.unwrap_or(0.0);
     line(
         "  ratio concurrent (first) / sequential",
@@ -738,7 +846,7 @@ async fn timers_part(
                 .split_whitespace()
                 .map(str::parse)
                 .collect::<Result<_, _>>()?;
-            anyhow::ensure!(v.len() == 5, "unexpected figures {out:?}");
+            anyhow::ensure!(v.len() == 6, "unexpected figures {out:?}");
             (
                 Duration::from_secs_f64(took),
                 v[0],
@@ -747,6 +855,7 @@ async fn timers_part(
                 Usage {
                     peak_rss_bytes: v[3] as u64,
                     max_threads: v[4] as u64,
+                    written_bytes: v[5] as u64,
                     ..Usage::default()
                 },
             )
@@ -773,6 +882,15 @@ async fn timers_part(
                 "target <= 1 000 ms past the backlog; peak RSS {}, at most {} threads",
                 mib(usage.peak_rss_bytes),
                 usage.max_threads
+            ),
+        );
+        let each = usage.written_bytes as f64 / n as f64;
+        line(
+            "  per woken workflow: bytes written",
+            format!("{each:.0}"),
+            &format!(
+                "{:.2} pages of 4 KiB (its step, in the batches of many)",
+                each / 4096.0
             ),
         );
         figures.timers.push(TimerFigures {

@@ -161,6 +161,55 @@ async fn the_benchmark_chain_gives_the_same_result_restored_at_every_step() {
     .await;
 }
 
+/// The benchmark's other kinds of step (timers, then signals), to the output and the steps
+/// taken, on SQLite and the system clock (the sleeps are a millisecond).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_kinds_give_the_same_result_restored_at_every_step() {
+    const EACH: u64 = 30;
+    let dir = tempfile::tempdir().expect("tempdir");
+    both_modes(async |mode| {
+        let db = dir.path().join(format!("kinds-{mode:?}.db"));
+        let store = SqliteStore::open(&db).expect("open");
+        let rt = mode
+            .apply(
+                Runtime::builder(store)
+                    .workflow(bench::kinds)
+                    .activity(bench::noop),
+            )
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(bench::kinds, "kinds", EACH).await.expect("start");
+        let once = rt.start(bench::kinds, "once", 0).await.expect("start");
+        // After the sleeps, as the benchmark sends them.
+        let probe = SqliteStore::open(&db).expect("open");
+        bench::reach(&probe, "kinds", 1 + EACH)
+            .await
+            .expect("the sleeps");
+        for j in 0..EACH {
+            rt.signal("kinds", "s", j).await.expect("signal");
+        }
+        let out = support::within("the kinds", run.result())
+            .await
+            .expect("result");
+        assert_eq!(out, (0..EACH).sum::<u64>());
+        assert_eq!(
+            support::within("once", once.result()).await.expect("once"),
+            0
+        );
+        let rec = probe.load_workflow("kinds").await.expect("load");
+        assert_eq!(
+            rec.version,
+            1 + 2 * EACH,
+            "the first step, one per timer and per signal"
+        );
+        rt.shutdown().await;
+        // Not the snapshot: it holds times of the system clock.
+        (out, rec.version)
+    })
+    .await;
+}
+
 /// Set (to the program's arguments, one a line) in the child that runs the checkout program.
 const CHECKOUT_ARGS: &str = "WORKFLOW_CHECKOUT_ARGS";
 
@@ -311,6 +360,18 @@ async fn the_benchmark_runs_with_its_quick_sizes() {
         assert!(v.is_finite() && v > 0.0, "{what}: {v} steps/s");
     }
     assert!(figures.fsync.is_some_and(|d| d > Duration::ZERO));
+    // Every kind of step writes (its commit at least: a 4 KiB page and a frame header).
+    let kinds = figures.step_bytes.expect("bytes by kind of step");
+    for (what, bytes) in [
+        ("timer", kinds.timer),
+        ("signal", kinds.signal),
+        ("start and end", kinds.start_finish),
+    ] {
+        assert!(
+            (4096.0..1e6).contains(&bytes),
+            "{what}: {bytes} bytes per step"
+        );
+    }
     // What the process did per step, and at each concurrency, from /proc.
     let u = figures.sqlite_sequential_usage.expect("usage");
     assert!(
@@ -334,7 +395,10 @@ async fn the_benchmark_runs_with_its_quick_sizes() {
     assert_eq!(figures.timers.len(), 1);
     let t = &figures.timers[0];
     assert!(
-        t.workflows == 500 && t.fired_per_s > 0.0 && t.usage.max_threads > 1,
+        t.workflows == 500
+            && t.fired_per_s > 0.0
+            && t.usage.max_threads > 1
+            && t.usage.written_bytes > 0,
         "{t:?}"
     );
     assert_eq!(
