@@ -139,7 +139,7 @@ async fn sqlite_history_survives_its_compaction() {
     }
     let raw = rusqlite::Connection::open(dir.path().join("history.db")).expect("open");
     let moved: i64 = raw
-        .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM history_moved", [], |r| r.get(0))
         .expect("count");
     assert!(
         moved >= 8192,

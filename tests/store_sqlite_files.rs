@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 6;
+const SCHEMA: i64 = 7;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -48,15 +48,15 @@ fn a_file_of_a_newer_schema_is_refused_untouched() {
     drop(SqliteStore::open(&path).expect("open"));
     Connection::open(&path)
         .expect("open")
-        .execute_batch("PRAGMA user_version = 7")
+        .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA + 1))
         .expect("bump");
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(&err, StoreError::NewerSchema { found: 7, supported: SCHEMA_U32, location } if location.ends_with("newer.db")),
+        matches!(&err, StoreError::NewerSchema { found, supported: SCHEMA_U32, location } if *found == SCHEMA_U32 + 1 && location.ends_with("newer.db")),
         "{err:?}"
     );
     assert!(err.to_string().contains("upgrade the program"), "{err}");
-    assert_eq!(pragma(&path, "user_version"), 7);
+    assert_eq!(pragma(&path, "user_version"), SCHEMA + 1);
 }
 
 #[test]
@@ -579,12 +579,20 @@ async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
     assert_eq!(ats(store.history("a").await.expect("history")), expected);
     drop(store);
     assert!(
-        count(&path, "SELECT COUNT(*) FROM history") >= 4096,
+        count(&path, "SELECT COUNT(*) FROM history_moved") >= 4096,
         "the log was moved"
+    );
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM history"),
+        5,
+        "what was moved before stays"
     );
     let by_number: Vec<u64> = Connection::open(&path)
         .expect("open")
-        .prepare("SELECT at FROM history WHERE workflow_id = 'a' ORDER BY n")
+        .prepare(
+            "SELECT at FROM (SELECT n, at FROM history WHERE workflow_id = 'a' \
+             UNION ALL SELECT n, at FROM history_moved WHERE workflow_id = 'a') ORDER BY n",
+        )
         .expect("prepare")
         .query_map([], |r| r.get(0))
         .expect("query")

@@ -427,8 +427,11 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// given before (an upgraded file starts past the largest number in `history`). Version 6
 /// keeps `workflows` in a `WITHOUT ROWID` table keyed by `id`: finding a run by its id is one
 /// B-tree descent instead of two (its unique index, then the table by rowid); an upgraded
-/// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]).
-pub(crate) const SCHEMA_VERSION: u32 = 6;
+/// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]). Version 7
+/// moves the history log into `history_moved`, clustered by move, with `history_runs` saying
+/// which moves hold entries of which run ([`compact_history`]); an upgraded file keeps the
+/// entries it moved before in `history`, read before the others.
+pub(crate) const SCHEMA_VERSION: u32 = 7;
 
 /// Where an upgrade from a schema before 6 sets the runs aside while `workflows` is created
 /// again without a rowid.
@@ -512,6 +515,8 @@ fn check_schema(conn: &Connection, path: &Path) -> Result<Schema, StoreError> {
         "events",
         "history",
         "history_log",
+        "history_moved",
+        "history_runs",
         "tasks",
         "timers",
         "workflows",
@@ -635,6 +640,20 @@ CREATE TABLE IF NOT EXISTS history_base (
     base INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO history_base (one, base) SELECT 1, COALESCE(MAX(n), 0) FROM history;
+CREATE TABLE IF NOT EXISTS history_moved (
+    segment INTEGER NOT NULL,
+    workflow_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (segment, workflow_id, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_runs (
+    workflow_id TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    PRIMARY KEY (workflow_id, segment)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tombstones (
     id TEXT NOT NULL PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -953,27 +972,30 @@ const HISTORY_LOG_MAX_ROWS: i64 = 32_768;
 /// Entries per run (on average) the log holds before it is moved, below the maximum.
 const HISTORY_ENTRIES_PER_RUN: i64 = 32;
 
-/// Moves the history log into the `history` table once it is long enough.
+/// Moves the history log into `history_moved` once it is long enough.
 ///
-/// Every step appends an entry. Written straight into `history`, clustered by workflow so that
+/// Every step appends an entry. Written straight into a table clustered by workflow, so that
 /// a workflow's history reads fast, the entries of a batch of steps of a hundred workflows
 /// would dirty a hundred pages, each written whole to the WAL: half of the writer's time. So
 /// steps append to `history_log`, in time order (one page per batch), and the log is moved
 /// over in bulk, sorted, thousands of entries per transaction. Reads look at both.
 ///
-/// A move dirties about a page of `history` per run it holds entries of, so the log is moved
-/// once it holds [`HISTORY_ENTRIES_PER_RUN`] entries per run on average (at least
-/// [`HISTORY_LOG_ROWS`], at most [`HISTORY_LOG_MAX_ROWS`]). With 100 runs stepping at once, a
-/// move of 4 096 entries holds about 40 per run; with 1 000, a move of that size would write
-/// a page for every four entries (in the benchmark, 0.8 pages of WAL per step instead of
-/// 0.5), hence moves sized by the runs they hold. Runs are counted only when the log reaches
-/// `next_look`, the length set at the last look (the writer keeps it), so the count (a sort of
-/// the log) is rare.
+/// A move is a segment of `history_moved` of its own (the table is keyed by segment, then
+/// run), written page after page, and a row per run it holds entries of in `history_runs`, the
+/// segments of each run, which is what a read goes through. (Moved into one table keyed by run,
+/// as before schema 7, each move dirtied a page per run, wherever that run's earlier entries
+/// were: with 10 000 runs at once, most of every page of the history, at each move.) Still, the
+/// log is moved once it holds [`HISTORY_ENTRIES_PER_RUN`] entries per run on average (at least
+/// [`HISTORY_LOG_ROWS`], at most [`HISTORY_LOG_MAX_ROWS`]): a run's history is read as one
+/// seek per segment, and each segment costs the run a row of `history_runs`. Runs are counted
+/// only when the log reaches `next_look`, the length set at the last look (the writer keeps
+/// it), so the count (a sort of the log) is rare.
 ///
 /// An entry is numbered when it is moved: `history_base` plus its place in the log (`seq`),
-/// and the base then goes past the log's last place. Numbers grow across moves, so a run's
-/// entries keep their order; they need not be consecutive. (Numbering an entry when a step
-/// writes it would take a read of the run's row in every step.)
+/// and the base then goes past the log's last place; the segment is the base of its move.
+/// Numbers grow across moves, so a run's entries keep their order; they need not be
+/// consecutive. (Numbering an entry when a step writes it would take a read of the run's row
+/// in every step.)
 fn compact_history(conn: &Connection, next_look: &mut i64) {
     // Two subqueries, each answered from an end of the rowid B-tree: SQLite answers a lone
     // `MIN` or `MAX` so, while `MAX(seq) - MIN(seq)` in one query reads every row.
@@ -1005,9 +1027,13 @@ fn compact_history(conn: &Connection, next_look: &mut i64) {
     *next_look = HISTORY_LOG_ROWS;
     let moved = conn.execute_batch(
         "BEGIN IMMEDIATE;
-         INSERT OR REPLACE INTO history (workflow_id, n, at, kind, detail)
-             SELECT workflow_id, (SELECT base FROM history_base) + seq, at, kind, detail
+         INSERT OR REPLACE INTO history_moved (segment, workflow_id, n, at, kind, detail)
+             SELECT (SELECT base FROM history_base), workflow_id,
+                    (SELECT base FROM history_base) + seq, at, kind, detail
              FROM history_log ORDER BY workflow_id, seq;
+         INSERT OR IGNORE INTO history_runs (workflow_id, segment)
+             SELECT DISTINCT workflow_id, segment FROM history_moved
+             WHERE segment = (SELECT base FROM history_base);
          UPDATE history_base SET base = base + (SELECT COALESCE(MAX(seq), 0) FROM history_log);
          DELETE FROM history_log;
          COMMIT;",
@@ -1588,6 +1614,10 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
         "DELETE FROM tasks WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM timers WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM history_moved WHERE (segment, workflow_id) IN \
+             (SELECT segment, workflow_id FROM history_runs \
+              WHERE workflow_id IN (SELECT value FROM json_each(?1)))",
+        "DELETE FROM history_runs WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_log WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
     ] {
@@ -2382,7 +2412,10 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT at, kind, detail FROM (\
                          SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
-                         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
+                         UNION ALL SELECT 1, m.n, m.at, m.kind, m.detail FROM history_runs r \
+                             JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
+                             WHERE r.workflow_id = ?1 \
+                         UNION ALL SELECT 2, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
                      ORDER BY part, o",
                 )
                 .db()?

@@ -81,12 +81,29 @@ fn writes_sent_while_the_writer_is_busy_keep_their_order() {
         "queued writes ran on the writer thread"
     );
     assert_eq!(*log.lock().expect("log"), ["a", "b", "c"]);
-    assert_eq!(store.shared.pending.load(Ordering::Acquire), 0);
+    settled(&store);
     // The three were one transaction: the load is not a lone caller's, and the next write,
     // though it finds nothing pending, goes to the writer too. Then, after a transaction of
     // one, writes run in place again.
     assert_ne!(rt.block_on(note(&store, &log, "d")).expect("d"), here());
+    settled(&store);
     assert_eq!(rt.block_on(note(&store, &log, "e")).expect("e"), here());
+}
+
+/// Waits until the writer thread is done with its last batch: it answers the batch's callers
+/// before it counts the jobs as answered and lets go of the connection, so a caller can see
+/// its answer while the batch is still pending (and its next write then queues, as it should).
+fn settled(store: &SqliteStore) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.shared.pending.load(Ordering::Acquire) != 0
+        || store.shared.state.try_lock().is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never settled"
+        );
+        std::thread::yield_now();
+    }
 }
 
 /// A write does not wait on its caller's thread for another connection's write lock (another
@@ -197,7 +214,12 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
 
     let mut next_look = HISTORY_LOG_ROWS;
     assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
-    assert_eq!(count(&conn, "history"), 4200);
+    assert_eq!(count(&conn, "history_moved"), 4200);
+    assert_eq!(
+        count(&conn, "history_runs"),
+        50,
+        "a row per run the move held"
+    );
 
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 200, 21);
@@ -206,10 +228,16 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     assert_eq!(left, 6200, "not moved at 31 entries per run");
     let left = append_and_look(&conn, &mut next_look, 200, 1);
     assert_eq!(left, 0, "moved at 32 entries per run");
-    assert_eq!(count(&conn, "history"), 4200 + 6400);
-    // Each run's entries are in order, numbered past those moved before.
+    assert_eq!(count(&conn, "history_moved"), 4200 + 6400);
+    assert_eq!(count(&conn, "history_runs"), 50 + 200);
+    // Each run's entries are in order, numbered past those moved before, and reached through
+    // the run's segments.
     let order: Vec<i64> = conn
-        .prepare("SELECT n FROM history WHERE workflow_id = 'run-7' ORDER BY n")
+        .prepare(
+            "SELECT m.n FROM history_runs r JOIN history_moved m \
+             ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
+             WHERE r.workflow_id = 'run-7' ORDER BY m.n",
+        )
         .expect("prepare")
         .query_map([], |r| r.get(0))
         .expect("query")
@@ -221,6 +249,19 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 33_000, 1);
     assert_eq!(left, 0, "not moved at the most the log holds");
+    // A purge takes a run's moved entries and its segments' rows, and no other run's.
+    delete_runs(&conn, &["run-7".to_string()]).expect("purge");
+    let left_of = |id: &str| {
+        conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM history_moved WHERE workflow_id = ?1) \
+                  + (SELECT COUNT(*) FROM history_runs WHERE workflow_id = ?1)",
+            [id],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("count")
+    };
+    assert_eq!(left_of("run-7"), 0);
+    assert_eq!(left_of("run-8"), 84 + 32 + 1 + 3);
 }
 
 /// The plan SQLite makes for `sql`, one line per step.
