@@ -430,7 +430,7 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]). Version 7
 /// moves the history log into `history_moved`, clustered by move, with `history_runs` saying
 /// which moves hold entries of which run ([`compact_history`]); an upgraded file keeps the
-/// entries it moved before in `history`, read before the others.
+/// entries it moved before in `history`, read with the others in number order.
 pub(crate) const SCHEMA_VERSION: u32 = 7;
 
 /// Where an upgrade from a schema before 6 sets the runs aside while `workflows` is created
@@ -1334,6 +1334,17 @@ fn insert_event(
 /// entries; the move and the reads order the log by `seq` alone, which gives the same order.)
 const INSERT_HISTORY: &str =
     "INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, 0, ?2, ?3, ?4)";
+
+/// The history of run `?1`: its moved entries in number order, from `history` (moved before
+/// schema 7) and from its segments of `history_moved` (numbers grow across both, whichever
+/// version of the program moved them), then the log's.
+const HISTORY_OF_RUN: &str = "SELECT at, kind, detail FROM (\
+         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
+         UNION ALL SELECT 0, m.n, m.at, m.kind, m.detail FROM history_runs r \
+             JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
+             WHERE r.workflow_id = ?1 \
+         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
+     ORDER BY part, o";
 
 /// Appends `entries` to the history of run `id`, after those it has.
 fn insert_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
@@ -2409,15 +2420,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             workflow_status(conn, &id)?;
             let rows: Vec<(i64, String, String)> = conn
-                .prepare_cached(
-                    "SELECT at, kind, detail FROM (\
-                         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
-                         UNION ALL SELECT 1, m.n, m.at, m.kind, m.detail FROM history_runs r \
-                             JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
-                             WHERE r.workflow_id = ?1 \
-                         UNION ALL SELECT 2, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
-                     ORDER BY part, o",
-                )
+                .prepare_cached(HISTORY_OF_RUN)
                 .db()?
                 .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .db()?

@@ -294,3 +294,27 @@ fn the_look_for_ready_runs_reads_only_ready_runs() {
         "{steps:?}"
     );
 }
+
+/// A run's history is read through its rows of `history_runs` (`r`) and a seek into each of
+/// its segments of `history_moved` (`m`): neither table is scanned, so the read's cost follows
+/// the run's entries, not the store's. (The log is scanned: it is bounded.)
+#[test]
+fn a_runs_history_is_read_through_its_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("s.db")).expect("open");
+    let conn = Connection::open(dir.path().join("s.db")).expect("open");
+    let steps = plan(&conn, HISTORY_OF_RUN, ["run"]);
+    for search in [
+        "SEARCH history USING PRIMARY KEY (workflow_id=?)",
+        "SEARCH r USING PRIMARY KEY (workflow_id=?)",
+        "SEARCH m USING PRIMARY KEY (segment=? AND workflow_id=?)",
+    ] {
+        assert!(steps.iter().any(|s| s == search), "{search}: {steps:?}");
+    }
+    assert!(
+        !steps.iter().any(|s| s.starts_with("SCAN history ")
+            || s.starts_with("SCAN r")
+            || s.starts_with("SCAN m")),
+        "{steps:?}"
+    );
+}
