@@ -605,6 +605,56 @@ async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
     );
 }
 
+/// During a rolling upgrade a program of schema 6, still running on a file another upgraded,
+/// moves the log into `history` (it knows no segments), numbering past every entry moved
+/// before: a run's history reads those entries in number order with the segments' ones, not
+/// all of one table before the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_moved_by_an_older_program_read_in_number_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mixed.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store
+        .create_workflow(new_workflow("a", vec![0]))
+        .await
+        .expect("create");
+    // Enough entries for a move into a segment.
+    for i in 0..5_000u64 {
+        store
+            .append_signal("a", "s", vec![], None, 100 + i)
+            .await
+            .expect("signal");
+    }
+    assert!(count(&path, "SELECT COUNT(*) FROM history_moved") >= 4096);
+    // What the older program's move does with the log's two entries left.
+    let left = count(&path, "SELECT COUNT(*) FROM history_log");
+    assert!(left > 0, "entries are left in the log");
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "INSERT INTO history (workflow_id, n, at, kind, detail)
+                 SELECT workflow_id, (SELECT base FROM history_base) + seq, at, kind, detail
+                 FROM history_log;
+             UPDATE history_base SET base = base + (SELECT MAX(seq) FROM history_log);
+             DELETE FROM history_log;",
+        )
+        .expect("an older program's move");
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM history"), left);
+    store
+        .append_signal("a", "s", vec![], None, 5_100)
+        .await
+        .expect("signal");
+    let ats: Vec<u64> = store
+        .history("a")
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.at_ms)
+        .collect();
+    let expected: Vec<u64> = [1].into_iter().chain(100..5_100).chain([5_100]).collect();
+    assert_eq!(ats, expected);
+}
+
 /// Turns the `workflows` table of the file at `path` back into what schemas 1 to 5 kept: a
 /// rowid table with a unique index on `id`, with the parent columns (schema 4 and 5) or
 /// without them (before), and marks the file with `version`.
