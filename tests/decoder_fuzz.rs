@@ -677,6 +677,16 @@ const COLUMNS: &[(&str, &str, &[&str])] = &[
         "seq",
         &["workflow_id", "n", "at", "kind", "detail"],
     ),
+    (
+        "history_moved",
+        "(segment, workflow_id, n)",
+        &["segment", "workflow_id", "n", "at", "kind", "detail"],
+    ),
+    (
+        "history_runs",
+        "(workflow_id, segment)",
+        &["workflow_id", "segment"],
+    ),
 ];
 
 /// A SQLite file holding runs of `rich` at several awaits (tasks, timers, buffered signals,
@@ -720,6 +730,12 @@ fn template() -> &'static std::path::Path {
                  INSERT INTO events (workflow_id, at, kind, seq, name, payload)
                      VALUES ('a', 1, 0, 0, NULL, x'0002');
                  INSERT INTO timers (workflow_id, seq, fire_at) VALUES ('b', 9, 5);
+                 INSERT INTO history (workflow_id, n, at, kind, detail)
+                     SELECT workflow_id, seq, at, kind, detail FROM history_log;
+                 INSERT INTO history_moved (segment, workflow_id, n, at, kind, detail)
+                     SELECT 500, workflow_id, seq + 500, at, kind, detail FROM history_log;
+                 INSERT INTO history_runs (workflow_id, segment)
+                     SELECT DISTINCT workflow_id, 500 FROM history_log;
                  INSERT INTO history_log (workflow_id, n, at, kind, detail)
                      SELECT workflow_id, n + 1000, at, kind, detail FROM history;",
             )
@@ -728,6 +744,10 @@ fn template() -> &'static std::path::Path {
                 .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))
                 .expect("count");
             assert!(tasks > 0, "the template has tasks");
+            let moved: i64 = c
+                .query_row("SELECT COUNT(*) FROM history_moved", [], |r| r.get(0))
+                .expect("count");
+            assert!(moved > 0, "the template has moved history");
             drop(c);
             (dir, path)
         })
