@@ -744,6 +744,17 @@ async fn sqlite(
         figures.sqlite_scaling.push((n, rate, usage));
         s100.get_or_insert(rate);
     }
+    let s100 = s100.unwrap_or(0.0);
+    line(
+        "  ratio concurrent (first) / sequential",
+        format!("{:.1}x", s100 / s1),
+        "(group commit)",
+    );
+    line(
+        "  for scale: Restate 1.7 on this kind of machine",
+        "~1 260 / ~2 260".to_string(),
+        "sequential / concurrent steps/s (the figures issue 14 quotes)",
+    );
     let by_kind = step_kinds(dir.path(), sizes.step_kinds).await?;
     let pages = |b: f64| format!("{:.1}", b / 4096.0);
     line(
@@ -760,17 +771,6 @@ async fn sqlite(
         ),
     );
     figures.step_bytes = Some(by_kind);
-    let s100 = s100.unwrap_or(0.0);
-    line(
-        "  ratio concurrent (first) / sequential",
-        format!("{:.1}x", s100 / s1),
-        "(group commit)",
-    );
-    line(
-        "  for scale: Restate 1.7 on this kind of machine",
-        "~1 260 / ~2 260".to_string(),
-        "sequential / concurrent steps/s (the figures issue 14 quotes)",
-    );
     figures.fsync = Some(fsync);
     figures.sqlite_sequential = Some(s1);
     figures.sqlite_concurrent = Some(s100);
