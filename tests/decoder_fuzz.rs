@@ -685,7 +685,7 @@ const COLUMNS: &[(&str, &str, &[&str])] = &[
     (
         "history_runs",
         "(workflow_id, segment)",
-        &["workflow_id", "segment"],
+        &["workflow_id", "segment", "seqs"],
     ),
 ];
 
@@ -726,16 +726,25 @@ fn template() -> &'static std::path::Path {
             drop(rt);
             let c = rusqlite::Connection::open(&path).expect("open raw");
             c.execute_batch(
+                // Rows of every kind a run's history is read from: moved by schemas 6 and 7
+                // (written here past the triggers that refuse an older program's move), named
+                // by a list of entries in the log, and in the log past the indexed part.
                 "PRAGMA wal_checkpoint(TRUNCATE);
                  INSERT INTO events (workflow_id, at, kind, seq, name, payload)
                      VALUES ('a', 1, 0, 0, NULL, x'0002');
                  INSERT INTO timers (workflow_id, seq, fire_at) VALUES ('b', 9, 5);
+                 DROP TRIGGER history_closed;
+                 DROP TRIGGER history_moved_closed;
                  INSERT INTO history (workflow_id, n, at, kind, detail)
                      SELECT workflow_id, seq, at, kind, detail FROM history_log;
                  INSERT INTO history_moved (segment, workflow_id, n, at, kind, detail)
                      SELECT 500, workflow_id, seq + 500, at, kind, detail FROM history_log;
                  INSERT INTO history_runs (workflow_id, segment)
                      SELECT DISTINCT workflow_id, 500 FROM history_log;
+                 INSERT INTO history_runs (workflow_id, segment, seqs)
+                     SELECT workflow_id, 900, json_group_array(seq) FROM history_log
+                     WHERE seq > (SELECT indexed FROM history_base) GROUP BY workflow_id;
+                 UPDATE history_base SET indexed = (SELECT MAX(seq) FROM history_log);
                  INSERT INTO history_log (workflow_id, n, at, kind, detail)
                      SELECT workflow_id, n + 1000, at, kind, detail FROM history;",
             )
@@ -748,6 +757,14 @@ fn template() -> &'static std::path::Path {
                 .query_row("SELECT COUNT(*) FROM history_moved", [], |r| r.get(0))
                 .expect("count");
             assert!(moved > 0, "the template has moved history");
+            let listed: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM history_runs WHERE seqs IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert!(listed > 0, "the template has lists of entries");
             drop(c);
             (dir, path)
         })

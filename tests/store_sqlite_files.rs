@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 7;
+const SCHEMA: i64 = 8;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -218,9 +218,27 @@ async fn older_file(path: &std::path::Path, sql: &str) {
     }
     Connection::open(path)
         .expect("open")
-        .execute_batch(sql)
+        .execute_batch(&format!("{BEFORE_8} {sql}"))
         .expect("downgrade");
 }
+
+/// What schema 8 added, taken away: the triggers that refuse a move of the history log, and
+/// the columns that index it.
+const BEFORE_8: &str = "DROP TRIGGER history_closed; DROP TRIGGER history_moved_closed; \
+     DROP TRIGGER history_log_last_deleted; ALTER TABLE history_runs DROP COLUMN seqs; \
+     ALTER TABLE history_base DROP COLUMN indexed;";
+
+/// What the move of a program of schema 7 did: the log into a segment of `history_moved`.
+const MOVE_OF_7: &str =
+    "INSERT OR REPLACE INTO history_moved (segment, workflow_id, n, at, kind, detail)
+         SELECT (SELECT base FROM history_base), workflow_id,
+                (SELECT base FROM history_base) + seq, at, kind, detail
+         FROM history_log ORDER BY workflow_id, seq;
+     INSERT OR IGNORE INTO history_runs (workflow_id, segment)
+         SELECT DISTINCT workflow_id, segment FROM history_moved
+         WHERE segment = (SELECT base FROM history_base);
+     UPDATE history_base SET base = base + (SELECT COALESCE(MAX(seq), 0) FROM history_log);
+     DELETE FROM history_log;";
 
 /// Every commit from one of `old` conflicts with the run now under `id`.
 async fn refused(store: &SqliteStore, id: &str, old: &[u64]) {
@@ -579,80 +597,74 @@ async fn a_file_of_schema_4_is_upgraded_and_its_history_keeps_its_order() {
     assert_eq!(ats(store.history("a").await.expect("history")), expected);
     drop(store);
     assert!(
-        count(&path, "SELECT COUNT(*) FROM history_moved") >= 4096,
-        "the log was moved"
+        count(&path, "SELECT indexed FROM history_base") >= 4096,
+        "the log was indexed"
     );
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM history"),
         5,
         "what was moved before stays"
     );
-    let by_number: Vec<u64> = Connection::open(&path)
-        .expect("open")
-        .prepare(
-            "SELECT at FROM (SELECT n, at FROM history WHERE workflow_id = 'a' \
-             UNION ALL SELECT n, at FROM history_moved WHERE workflow_id = 'a') ORDER BY n",
-        )
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("read");
-    assert_eq!(
-        by_number,
-        expected[..by_number.len()],
-        "numbers follow time"
-    );
 }
 
-/// During a rolling upgrade a program of schema 6, still running on a file another upgraded,
-/// moves the log into `history` (it knows no segments), numbering past every entry moved
-/// before: a run's history reads those entries in number order with the segments' ones, not
-/// all of one table before the other.
+/// A file of schema 7 (the log moved into segments of `history_moved`) gets the columns that
+/// index the log and the triggers of schema 8 at open. A run's history reads what was moved,
+/// then the log, in order, before and after the log is indexed; and a move by a program of
+/// schema 7 still running on the file is refused, leaving the history as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_moved_by_an_older_program_read_in_number_order() {
+async fn a_file_of_schema_7_is_upgraded_and_its_history_keeps_its_order() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("mixed.db");
-    let store = SqliteStore::open(&path).expect("open");
-    store
-        .create_workflow(new_workflow("a", vec![0]))
-        .await
-        .expect("create");
-    // Enough entries for a move into a segment.
+    let path = dir.path().join("v7.db");
+    // Run `a`'s start and 300 entries moved, then two entries left in the log.
+    older_file(
+        &path,
+        &format!(
+            "WITH RECURSIVE i(k) AS (SELECT 100 UNION ALL SELECT k + 1 FROM i WHERE k < 399)
+                 INSERT INTO history_log (workflow_id, n, at, kind, detail)
+                 SELECT 'a', 0, k, 'signal', '' FROM i;
+             {MOVE_OF_7}
+             INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES
+                 ('a', 0, 400, 'signal', ''), ('a', 0, 401, 'signal', '');
+             PRAGMA user_version = 7;"
+        ),
+    )
+    .await;
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM history_moved"), 301);
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    let ats = |h: Vec<HistoryEntry>| h.iter().map(|e| e.at_ms).collect::<Vec<_>>();
+    let mut expected: Vec<u64> = [1].into_iter().chain(100..402).collect();
+    assert_eq!(ats(store.history("a").await.expect("history")), expected);
+    // Enough entries for the log to be indexed: the segment is numbered past the moved one
+    // (the same number would refuse the index, and leave the log unindexed).
     for i in 0..5_000u64 {
         store
-            .append_signal("a", "s", vec![], None, 100 + i)
+            .append_signal("a", "s", vec![], None, 1_000 + i)
             .await
             .expect("signal");
     }
-    assert!(count(&path, "SELECT COUNT(*) FROM history_moved") >= 4096);
-    // What the older program's move does with the log's two entries left.
-    let left = count(&path, "SELECT COUNT(*) FROM history_log");
-    assert!(left > 0, "entries are left in the log");
-    Connection::open(&path)
+    expected.extend(1_000..6_000);
+    assert_eq!(ats(store.history("a").await.expect("history")), expected);
+    assert!(count(&path, "SELECT indexed FROM history_base") >= 4096);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM history_runs WHERE workflow_id = 'a' AND seqs IS NOT NULL"
+        ),
+        1
+    );
+    // A program of schema 7 moves the log: refused, whole.
+    let moved = Connection::open(&path)
         .expect("open")
-        .execute_batch(
-            "INSERT INTO history (workflow_id, n, at, kind, detail)
-                 SELECT workflow_id, (SELECT base FROM history_base) + seq, at, kind, detail
-                 FROM history_log;
-             UPDATE history_base SET base = base + (SELECT MAX(seq) FROM history_log);
-             DELETE FROM history_log;",
-        )
-        .expect("an older program's move");
-    assert_eq!(count(&path, "SELECT COUNT(*) FROM history"), left);
-    store
-        .append_signal("a", "s", vec![], None, 5_100)
-        .await
-        .expect("signal");
-    let ats: Vec<u64> = store
-        .history("a")
-        .await
-        .expect("history")
-        .iter()
-        .map(|e| e.at_ms)
-        .collect();
-    let expected: Vec<u64> = [1].into_iter().chain(100..5_100).chain([5_100]).collect();
-    assert_eq!(ats, expected);
+        .execute_batch(&format!("BEGIN; {MOVE_OF_7} COMMIT;"));
+    assert!(
+        moved
+            .expect_err("refused")
+            .to_string()
+            .contains("no longer moved since schema 8")
+    );
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM history_moved"), 301);
+    assert_eq!(ats(store.history("a").await.expect("history")), expected);
 }
 
 /// Turns the `workflows` table of the file at `path` back into what schemas 1 to 5 kept: a

@@ -195,6 +195,7 @@ impl SqliteStoreBuilder {
             if rebuilt {
                 copy_runs_set_aside(&conn)?;
             }
+            conn.execute_batch(TRIGGERS).db()?;
             conn.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; \
                  PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
@@ -423,15 +424,18 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// file starts with none). A file of an older version is upgraded at open by running
 /// [`SCHEMA`] again (every statement of which creates only what is missing), and adding the
 /// columns it lacks ([`ADDED_COLUMNS`]). Version 5 adds the table `history_base`: the history
-/// log's entries are numbered when they are moved ([`compact_history`]), past every number
+/// log's entries are numbered when they are moved (schema 7's move), past every number
 /// given before (an upgraded file starts past the largest number in `history`). Version 6
 /// keeps `workflows` in a `WITHOUT ROWID` table keyed by `id`: finding a run by its id is one
 /// B-tree descent instead of two (its unique index, then the table by rowid); an upgraded
 /// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]). Version 7
 /// moves the history log into `history_moved`, clustered by move, with `history_runs` saying
-/// which moves hold entries of which run ([`compact_history`]); an upgraded file keeps the
-/// entries it moved before in `history`, read with the others in number order.
-pub(crate) const SCHEMA_VERSION: u32 = 7;
+/// which moves hold entries of which run; an upgraded file keeps the entries it moved before in
+/// `history`, read with the others in number order. Version 8 no longer moves the log: its
+/// entries stay, and `history_runs` lists (column `seqs`) where each run's are
+/// ([`index_history`]), up to `history_base.indexed`; [`TRIGGERS`] refuse an older program's
+/// move. An upgraded file keeps what it moved before in `history` and `history_moved`.
+pub(crate) const SCHEMA_VERSION: u32 = 8;
 
 /// Where an upgrade from a schema before 6 sets the runs aside while `workflows` is created
 /// again without a rowid.
@@ -488,7 +492,38 @@ fn copy_runs_set_aside(conn: &Connection) -> Result<(), StoreError> {
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("workflows", "parent_id", "TEXT"),
     ("workflows", "parent_seq", "INTEGER"),
+    ("history_base", "indexed", "INTEGER NOT NULL DEFAULT 0"),
+    ("history_runs", "seqs", "TEXT"),
 ];
+
+/// Triggers of schema 8, created once [`SCHEMA`] and [`ADDED_COLUMNS`] made the tables and
+/// columns they name.
+///
+/// The history log is no longer moved ([`index_history`]): a program of an older schema still
+/// running on an upgraded file would move it into `history` or `history_moved` and empty it,
+/// leaving the lists of `history_runs` pointing at rows gone (or, once the log's row numbers
+/// start over, at rows of other entries). Its move is refused instead (its transaction rolls
+/// back, its entries stay in the log, where every program reads them).
+///
+/// `history_log` numbers its rows one past the largest there is, so deleting the last rows (a
+/// purge) lets a later entry take a number already indexed, where [`index_history`] would
+/// never look: the bound goes back to the largest number left.
+const TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS history_closed BEFORE INSERT ON history
+BEGIN
+    SELECT RAISE(ABORT, 'the history log is no longer moved since schema 8 (a program older than the file)');
+END;
+CREATE TRIGGER IF NOT EXISTS history_moved_closed BEFORE INSERT ON history_moved
+BEGIN
+    SELECT RAISE(ABORT, 'the history log is no longer moved since schema 8 (a program older than the file)');
+END;
+CREATE TRIGGER IF NOT EXISTS history_log_last_deleted AFTER DELETE ON history_log
+WHEN OLD.seq > (SELECT COALESCE(MAX(seq), 0) FROM history_log)
+BEGIN
+    UPDATE history_base
+    SET indexed = MIN(indexed, (SELECT COALESCE(MAX(seq), 0) FROM history_log));
+END;
+";
 
 /// Accepts a new file, a file of this store's schema (or of the same tables written before the
 /// schema was versioned, which the caller then marks), and refuses a file of a newer schema or
@@ -637,7 +672,8 @@ CREATE TABLE IF NOT EXISTS history_log (
 );
 CREATE TABLE IF NOT EXISTS history_base (
     one INTEGER PRIMARY KEY CHECK (one = 1),
-    base INTEGER NOT NULL
+    base INTEGER NOT NULL,
+    indexed INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO history_base (one, base) SELECT 1, COALESCE(MAX(n), 0) FROM history;
 CREATE TABLE IF NOT EXISTS history_moved (
@@ -652,6 +688,7 @@ CREATE TABLE IF NOT EXISTS history_moved (
 CREATE TABLE IF NOT EXISTS history_runs (
     workflow_id TEXT NOT NULL,
     segment INTEGER NOT NULL,
+    seqs TEXT,
     PRIMARY KEY (workflow_id, segment)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tombstones (
@@ -761,8 +798,8 @@ struct WriterState {
     busy_timeout: Duration,
     /// Batches committed, for the housekeeping every 16th.
     batches: u64,
-    /// The history log's length at which to look again whether to move it
-    /// ([`compact_history`]).
+    /// The length of the history log's unindexed part at which to look again whether to index
+    /// it ([`index_history`]).
     history_look: i64,
 }
 
@@ -917,7 +954,7 @@ fn writer_loop(shared: &WriterShared, rx: mpsc::Receiver<Job>) {
 }
 
 /// Runs `batch` in the transaction just begun, commits it and answers each job; every 16th
-/// batch, moves the history log and keeps the write-ahead log within its limit.
+/// batch, indexes the history log and keeps the write-ahead log within its limit.
 fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>) {
     last_batch.store(batch.len(), Ordering::Release);
     let w = &state.w;
@@ -955,53 +992,55 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
     }
     state.batches += 1;
     if state.batches.is_multiple_of(16) {
-        compact_history(&state.w.conn, &mut state.history_look);
+        index_history(&state.w.conn, &mut state.history_look);
         state.wal.enforce(&state.w.conn);
     }
 }
 
-/// History entries the log holds before a move into the `history` table is considered.
+/// Entries the log holds past its indexed part before [`index_history`] considers indexing
+/// them.
 const HISTORY_LOG_ROWS: i64 = 4096;
 
-/// The most entries the log holds: past this, it is moved however few entries each run has
-/// in it. (A run's history is read from both tables, the log by a scan, so this bounds such
-/// a read: about 3 MiB of entries, and how long a move holds the writer: 70-140 ms in the
-/// benchmark.)
+/// The most entries the log holds past its indexed part: past this, they are indexed however
+/// few each run has. (A run's history reads that part of the log by a scan, so this bounds
+/// such a read: about 3 MiB of entries.)
 const HISTORY_LOG_MAX_ROWS: i64 = 32_768;
 
-/// Entries per run (on average) the log holds before it is moved, below the maximum.
+/// Entries per run (on average) the log holds past its indexed part before they are indexed,
+/// below the maximum.
 const HISTORY_ENTRIES_PER_RUN: i64 = 32;
 
-/// Moves the history log into `history_moved` once it is long enough.
+/// Indexes the newest part of the history log, once it is long enough.
 ///
 /// Every step appends an entry. Written straight into a table clustered by workflow, so that
 /// a workflow's history reads fast, the entries of a batch of steps of a hundred workflows
 /// would dirty a hundred pages, each written whole to the WAL: half of the writer's time. So
-/// steps append to `history_log`, in time order (one page per batch), and the log is moved
-/// over in bulk, sorted, thousands of entries per transaction. Reads look at both.
+/// steps append to `history_log`, in time order (one page per batch), where the entries stay;
+/// what lets a run's entries be found among the others is built in bulk: a row of
+/// `history_runs` per run, per stretch of the log indexed at once (a segment), listing the
+/// run's entries there (`seqs`, a JSON array of their numbers in the log). A read goes through
+/// them, one seek per entry, and scans the part of the log not yet indexed (entries numbered
+/// past `history_base.indexed`).
 ///
-/// A move is a segment of `history_moved` of its own (the table is keyed by segment, then
-/// run), written page after page, and a row per run it holds entries of in `history_runs`, the
-/// segments of each run, which is what a read goes through. (Moved into one table keyed by run,
-/// as before schema 7, each move dirtied a page per run, wherever that run's earlier entries
-/// were: with 10 000 runs at once, most of every page of the history, at each move.) Still, the
-/// log is moved once it holds [`HISTORY_ENTRIES_PER_RUN`] entries per run on average (at least
-/// [`HISTORY_LOG_ROWS`], at most [`HISTORY_LOG_MAX_ROWS`]): a run's history is read as one
-/// seek per segment, and each segment costs the run a row of `history_runs`. Runs are counted
-/// only when the log reaches `next_look`, the length set at the last look (the writer keeps
-/// it), so the count (a sort of the log) is rare.
+/// Schema 7 moved the log instead, into `history_moved`, a segment per move: each entry was
+/// written twice (and deleted once), where it is now written once and named in a list. The
+/// measured difference, alternated with the moving code (`bench --only sqlite`, six runs
+/// each, averages): 85.2k / 88.4k / 83.2k -> 90.8k / 98.3k / 89.9k steps/s at 100 / 1 000 /
+/// 10 000 at once.
 ///
-/// An entry is numbered when it is moved: `history_base` plus its place in the log (`seq`),
-/// and the base then goes past the log's last place; the segment is the base of its move.
-/// Numbers grow across moves, so a run's entries keep their order; they need not be
-/// consecutive. (Numbering an entry when a step writes it would take a read of the run's row
-/// in every step.)
-fn compact_history(conn: &Connection, next_look: &mut i64) {
-    // Two subqueries, each answered from an end of the rowid B-tree: SQLite answers a lone
-    // `MIN` or `MAX` so, while `MAX(seq) - MIN(seq)` in one query reads every row.
+/// The log's newest part is indexed once it holds [`HISTORY_ENTRIES_PER_RUN`] entries per run
+/// on average (at least [`HISTORY_LOG_ROWS`], at most [`HISTORY_LOG_MAX_ROWS`]): each segment
+/// costs a run a row of `history_runs`, so fewer, longer segments keep that table small. Runs
+/// are counted only when the unindexed part reaches `next_look`, the length set at the last
+/// look (the writer keeps it), so the count (a sort of that part) is rare.
+///
+/// A segment's number is `history_base.base` plus the bound it was indexed from: past every
+/// segment of `history_moved` (each was a base below the current one), so rows of both kinds
+/// never share a key.
+fn index_history(conn: &Connection, next_look: &mut i64) {
     let rows: Result<i64, _> = conn.query_row(
-        "SELECT COALESCE((SELECT MAX(seq) FROM history_log) \
-                         - (SELECT MIN(seq) FROM history_log) + 1, 0)",
+        "SELECT COALESCE((SELECT MAX(seq) FROM history_log), 0) \
+                - (SELECT indexed FROM history_base)",
         [],
         |r| r.get(0),
     );
@@ -1011,7 +1050,8 @@ fn compact_history(conn: &Connection, next_look: &mut i64) {
     };
     if rows < HISTORY_LOG_MAX_ROWS {
         let runs: Result<i64, _> = conn.query_row(
-            "SELECT COUNT(DISTINCT workflow_id) FROM history_log",
+            "SELECT COUNT(DISTINCT workflow_id) FROM history_log \
+             WHERE seq > (SELECT indexed FROM history_base)",
             [],
             |r| r.get(0),
         );
@@ -1025,22 +1065,21 @@ fn compact_history(conn: &Connection, next_look: &mut i64) {
         }
     }
     *next_look = HISTORY_LOG_ROWS;
-    let moved = conn.execute_batch(
+    // Plain `INSERT`: a key taken already would be a fault to see (the log is then read by a
+    // scan past the bound, slower but whole), not a list to replace.
+    let indexed = conn.execute_batch(
         "BEGIN IMMEDIATE;
-         INSERT OR REPLACE INTO history_moved (segment, workflow_id, n, at, kind, detail)
-             SELECT (SELECT base FROM history_base), workflow_id,
-                    (SELECT base FROM history_base) + seq, at, kind, detail
-             FROM history_log ORDER BY workflow_id, seq;
-         INSERT OR IGNORE INTO history_runs (workflow_id, segment)
-             SELECT DISTINCT workflow_id, segment FROM history_moved
-             WHERE segment = (SELECT base FROM history_base);
-         UPDATE history_base SET base = base + (SELECT COALESCE(MAX(seq), 0) FROM history_log);
-         DELETE FROM history_log;
+         INSERT INTO history_runs (workflow_id, segment, seqs)
+             SELECT workflow_id, (SELECT base + indexed FROM history_base), json_group_array(seq)
+             FROM history_log WHERE seq > (SELECT indexed FROM history_base)
+             GROUP BY workflow_id;
+         UPDATE history_base SET indexed = (SELECT MAX(seq) FROM history_log)
+             WHERE (SELECT MAX(seq) FROM history_log) > indexed;
          COMMIT;",
     );
-    if let Err(e) = moved {
+    if let Err(e) = indexed {
         let _ = conn.execute_batch("ROLLBACK");
-        tracing::warn!(error = %e, "cannot move the history log; it is read as it is meanwhile");
+        tracing::warn!(error = %e, "cannot index the history log; it is read as it is meanwhile");
     }
 }
 
@@ -1329,22 +1368,34 @@ fn insert_event(
     Ok(uint(conn.last_insert_rowid()))
 }
 
-/// The insert of a history entry into the log, numbered 0: its number is given when the log
-/// is moved into `history` ([`compact_history`]). (Files written before numbered their log
-/// entries; the move and the reads order the log by `seq` alone, which gives the same order.)
+/// The insert of a history entry into the log, numbered 0: the entry's place in the log
+/// (`seq`) orders it. (Files written before schema 5 numbered their log entries; reads order
+/// the log by `seq` alone, which gives the same order.)
 const INSERT_HISTORY: &str =
     "INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, 0, ?2, ?3, ?4)";
 
-/// The history of run `?1`: its moved entries in number order, from `history` (moved before
-/// schema 7) and from its segments of `history_moved` (numbers grow across both, whichever
-/// version of the program moved them), then the log's.
+/// The history of run `?1`: the entries files of schemas 7 and before moved out of the log, in
+/// number order, from `history` (moved before schema 7) and from its segments of
+/// `history_moved` (numbers grow across both, whichever version of the program moved them);
+/// then the log's, in log order: those its lists in `history_runs` name (one seek each; the
+/// run's id is checked again, should a list outlive what it names), and those past the
+/// indexed part (a scan of that part).
 const HISTORY_OF_RUN: &str = "SELECT at, kind, detail FROM (\
          SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
          UNION ALL SELECT 0, m.n, m.at, m.kind, m.detail FROM history_runs r \
              JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
-             WHERE r.workflow_id = ?1 \
-         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log WHERE workflow_id = ?1) \
+             WHERE r.workflow_id = ?1 AND r.seqs IS NULL \
+         UNION ALL SELECT 1, l.seq, l.at, l.kind, l.detail \
+             FROM history_runs r, json_each(r.seqs) j, history_log l \
+             WHERE r.workflow_id = ?1 AND r.seqs IS NOT NULL AND l.seq = j.value \
+                 AND l.workflow_id = r.workflow_id \
+         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log \
+             WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1) \
      ORDER BY part, o";
+
+/// A list of run `?1`'s entries in the log (`history_runs.seqs`) that is not JSON, as text.
+const DAMAGED_LIST: &str = "SELECT quote(seqs) FROM history_runs \
+     WHERE workflow_id = ?1 AND seqs IS NOT NULL AND NOT json_valid(seqs) LIMIT 1";
 
 /// Appends `entries` to the history of run `id`, after those it has.
 fn insert_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
@@ -1417,7 +1468,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     }
     // The compare-and-set.
     // (Without `RETURNING`, which costs SQLite a temporary table per statement: the new
-    // version is known, and the step's history entries are numbered when the log is moved.)
+    // version is known, and the step's history entries are ordered by their place in the log.)
     let changed: usize = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => h.suspend.execute(&[
             id.into(),
@@ -1627,9 +1678,17 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
         "DELETE FROM history WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_moved WHERE (segment, workflow_id) IN \
              (SELECT segment, workflow_id FROM history_runs \
-              WHERE workflow_id IN (SELECT value FROM json_each(?1)))",
+              WHERE workflow_id IN (SELECT value FROM json_each(?1)) AND seqs IS NULL)",
+        // The entries its lists name (a list that is not JSON names none: it is left to the
+        // read to report), then those past the indexed part; the lists last.
+        "DELETE FROM history_log WHERE seq IN \
+             (SELECT j.value FROM history_runs r, json_each(r.seqs) j \
+              WHERE r.workflow_id IN (SELECT value FROM json_each(?1)) \
+                  AND r.seqs IS NOT NULL AND json_valid(r.seqs)) \
+             AND workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM history_log WHERE seq > (SELECT indexed FROM history_base) \
+             AND workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_runs WHERE workflow_id IN (SELECT value FROM json_each(?1))",
-        "DELETE FROM history_log WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
     ] {
         conn.execute(sql, [&ids]).db()?;
@@ -2419,6 +2478,17 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |conn| {
             workflow_status(conn, &id)?;
+            // A list of the run's entries that is not JSON would fail the read with SQLite's
+            // error: said here as what it is.
+            let damaged: Option<String> = conn
+                .prepare_cached(DAMAGED_LIST)
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            if let Some(list) = damaged {
+                return Err(corrupt("list of history entries", &list));
+            }
             let rows: Vec<(i64, String, String)> = conn
                 .prepare_cached(HISTORY_OF_RUN)
                 .db()?

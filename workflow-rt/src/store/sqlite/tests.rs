@@ -178,12 +178,18 @@ fn writes_in_place_can_be_turned_off() {
 }
 
 /// Appends `each` history entries for each of `runs` runs to the log, run after run in turn
-/// (as runs stepping at once append them).
+/// (as runs stepping at once append them), each at a time past those of the entries before.
 fn append_log(conn: &Connection, runs: usize, each: usize) {
+    let mut at: i64 = conn
+        .query_row("SELECT COALESCE(MAX(at), 0) FROM history_log", [], |r| {
+            r.get(0)
+        })
+        .expect("last time");
     conn.execute_batch("BEGIN").expect("begin");
     for _ in 0..each {
         for r in 0..runs {
-            conn.execute(INSERT_HISTORY, params![format!("run-{r}"), 1, "step", ""])
+            at += 1;
+            conn.execute(INSERT_HISTORY, params![format!("run-{r}"), at, "step", ""])
                 .expect("append");
         }
     }
@@ -195,65 +201,79 @@ fn count(conn: &Connection, table: &str) -> i64 {
         .expect("count")
 }
 
-/// Appends as [`append_log`] does, lets the writer's housekeeping look at the log, and gives
-/// the entries left in the log.
-fn append_and_look(conn: &Connection, next_look: &mut i64, runs: usize, each: usize) -> i64 {
-    append_log(conn, runs, each);
-    compact_history(conn, next_look);
-    count(conn, "history_log")
+/// The entries of the log past its indexed part.
+fn unindexed(conn: &Connection) -> i64 {
+    conn.query_row(
+        "SELECT COALESCE((SELECT MAX(seq) FROM history_log), 0) \
+                - (SELECT indexed FROM history_base)",
+        [],
+        |r| r.get(0),
+    )
+    .expect("unindexed")
 }
 
-/// The history log is moved once it holds enough entries per run: a log of 4 200 entries of
-/// 50 runs is moved, one of 4 200 entries of 200 runs waits for 32 per run, and a log of one
-/// entry for each of 33 000 runs is moved at the most the log holds.
+/// Appends as [`append_log`] does, lets the writer's housekeeping look at the log, and gives
+/// the entries left past its indexed part.
+fn append_and_look(conn: &Connection, next_look: &mut i64, runs: usize, each: usize) -> i64 {
+    append_log(conn, runs, each);
+    index_history(conn, next_look);
+    unindexed(conn)
+}
+
+/// The times of run `id`'s history entries, as the store reads them.
+fn times_of(conn: &Connection, id: &str) -> Vec<i64> {
+    conn.prepare(HISTORY_OF_RUN)
+        .expect("prepare")
+        .query_map([id], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// The history log is indexed once it holds enough entries per run: a log of 4 200 entries
+/// of 50 runs is indexed, one of 4 200 entries of 200 runs waits for 32 per run, and a log of
+/// one entry for each of 33 000 runs is indexed at the most the log holds unindexed. The
+/// entries stay where steps wrote them.
 #[test]
-fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
+fn the_history_log_is_indexed_by_the_entries_it_holds_per_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _store = SqliteStore::open(dir.path().join("h.db")).expect("open");
     let conn = Connection::open(dir.path().join("h.db")).expect("open");
 
     let mut next_look = HISTORY_LOG_ROWS;
     assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
-    assert_eq!(count(&conn, "history_moved"), 4200);
+    assert_eq!(count(&conn, "history_log"), 4200, "the entries stay");
     assert_eq!(
         count(&conn, "history_runs"),
         50,
-        "a row per run the move held"
+        "a row per run the segment held"
     );
 
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 200, 21);
-    assert_eq!(left, 4200, "not moved at 21 entries per run");
+    assert_eq!(left, 4200, "not indexed at 21 entries per run");
     let left = append_and_look(&conn, &mut next_look, 200, 10);
-    assert_eq!(left, 6200, "not moved at 31 entries per run");
+    assert_eq!(left, 6200, "not indexed at 31 entries per run");
+    // Read while part of it is indexed and part not: whole, in order.
+    let times = times_of(&conn, "run-7");
+    assert_eq!(times.len(), 84 + 31);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     let left = append_and_look(&conn, &mut next_look, 200, 1);
-    assert_eq!(left, 0, "moved at 32 entries per run");
-    assert_eq!(count(&conn, "history_moved"), 4200 + 6400);
+    assert_eq!(left, 0, "indexed at 32 entries per run");
     assert_eq!(count(&conn, "history_runs"), 50 + 200);
-    // Each run's entries are in order, numbered past those moved before, and reached through
-    // the run's segments.
-    let order: Vec<i64> = conn
-        .prepare(
-            "SELECT m.n FROM history_runs r JOIN history_moved m \
-             ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
-             WHERE r.workflow_id = 'run-7' ORDER BY m.n",
-        )
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(order.len(), 84 + 32);
-    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(count(&conn, "history_moved"), 0, "nothing moved");
+    let times = times_of(&conn, "run-7");
+    assert_eq!(times.len(), 84 + 32);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
 
     let mut next_look = HISTORY_LOG_ROWS;
     let left = append_and_look(&conn, &mut next_look, 33_000, 1);
-    assert_eq!(left, 0, "not moved at the most the log holds");
-    // A purge takes a run's moved entries and its segments' rows, and no other run's.
+    assert_eq!(left, 0, "not indexed at the most the log holds");
+    // A purge takes a run's entries and its rows of `history_runs`, and no other run's.
     delete_runs(&conn, &["run-7".to_string()]).expect("purge");
     let left_of = |id: &str| {
         conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM history_moved WHERE workflow_id = ?1) \
+            "SELECT (SELECT COUNT(*) FROM history_log WHERE workflow_id = ?1) \
                   + (SELECT COUNT(*) FROM history_runs WHERE workflow_id = ?1)",
             [id],
             |r| r.get::<_, i64>(0),
@@ -262,6 +282,59 @@ fn the_history_log_is_moved_by_the_entries_it_holds_per_run() {
     };
     assert_eq!(left_of("run-7"), 0);
     assert_eq!(left_of("run-8"), 84 + 32 + 1 + 3);
+    assert_eq!(times_of(&conn, "run-8").len(), 84 + 32 + 1);
+}
+
+/// A purge of the log's last entries lets the log number the next entries as those were
+/// numbered (one past the largest left), inside the indexed part: the bound goes back, and
+/// the next entries are read (they were lost to reads before the trigger that moves it).
+#[test]
+fn entries_after_a_purge_of_the_last_ones_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("p.db")).expect("open");
+    let conn = Connection::open(dir.path().join("p.db")).expect("open");
+    let mut next_look = HISTORY_LOG_ROWS;
+    assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
+    // run-49's entry is the log's last.
+    delete_runs(&conn, &["run-49".to_string()]).expect("purge");
+    append_log(&conn, 2, 1);
+    assert_eq!(times_of(&conn, "run-0").len(), 85);
+    assert_eq!(times_of(&conn, "run-1").len(), 85);
+    // And indexed with the others later, once each.
+    append_log(&conn, 1, 5000);
+    index_history(&conn, &mut next_look);
+    assert_eq!(unindexed(&conn), 0);
+    assert_eq!(times_of(&conn, "run-1").len(), 85);
+    assert_eq!(times_of(&conn, "run-0").len(), 85 + 5000);
+}
+
+/// A program of schema 7 or before still running on a file upgraded to 8 would move the log
+/// out (and empty it); its move is refused, and rolls back whole.
+#[test]
+fn an_older_programs_move_of_the_log_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("o.db")).expect("open");
+    let conn = Connection::open(dir.path().join("o.db")).expect("open");
+    append_log(&conn, 3, 2);
+    for (table, columns) in [
+        ("history_moved", "segment, workflow_id, n, at, kind, detail"),
+        ("history", "workflow_id, n, at, kind, detail"),
+    ] {
+        let values = if table == "history" {
+            "workflow_id, seq, at, kind, detail"
+        } else {
+            "0, workflow_id, seq, at, kind, detail"
+        };
+        let moved = conn.execute_batch(&format!(
+            "BEGIN; INSERT INTO {table} ({columns}) SELECT {values} FROM history_log; \
+             DELETE FROM history_log; COMMIT;"
+        ));
+        let e = moved.expect_err("refused").to_string();
+        assert!(e.contains("no longer moved since schema 8"), "{e}");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        assert_eq!(count(&conn, "history_log"), 6);
+        assert_eq!(times_of(&conn, "run-2").len(), 2);
+    }
 }
 
 /// The plan SQLite makes for `sql`, one line per step.
@@ -295,9 +368,11 @@ fn the_look_for_ready_runs_reads_only_ready_runs() {
     );
 }
 
-/// A run's history is read through its rows of `history_runs` (`r`) and a seek into each of
-/// its segments of `history_moved` (`m`): neither table is scanned, so the read's cost follows
-/// the run's entries, not the store's. (The log is scanned: it is bounded.)
+/// A run's history is read through its rows of `history_runs` (`r`): a seek into each of its
+/// segments of `history_moved` (`m`, moved by schema 7), and a seek into the log by number
+/// for each entry its lists name. No table is scanned but the log's part past the indexed
+/// bound (by number, from the bound), so the read's cost follows the run's entries, not the
+/// store's.
 #[test]
 fn a_runs_history_is_read_through_its_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -308,13 +383,17 @@ fn a_runs_history_is_read_through_its_segments() {
         "SEARCH history USING PRIMARY KEY (workflow_id=?)",
         "SEARCH r USING PRIMARY KEY (workflow_id=?)",
         "SEARCH m USING PRIMARY KEY (segment=? AND workflow_id=?)",
+        "SEARCH l USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH history_log USING INTEGER PRIMARY KEY (rowid>?)",
     ] {
         assert!(steps.iter().any(|s| s == search), "{search}: {steps:?}");
     }
     assert!(
         !steps.iter().any(|s| s.starts_with("SCAN history ")
             || s.starts_with("SCAN r")
-            || s.starts_with("SCAN m")),
+            || s.starts_with("SCAN m")
+            || s.starts_with("SCAN l")
+            || s.starts_with("SCAN history_log")),
         "{steps:?}"
     );
 }
