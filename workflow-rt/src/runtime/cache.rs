@@ -1,7 +1,7 @@
 //! The decoded states of running workflows, kept between steps so that a step needs no load
 //! from the store: bounded, the least recently used out first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::engine::{Inner, lock};
@@ -58,7 +58,16 @@ struct Lru {
     clock: u64,
     /// The cost of every entry held.
     bytes: usize,
+    /// Ids whose state was dropped lately ([`StateCache::forget`]), oldest first, at most
+    /// [`FORGOTTEN`]: see [`StateCache::put_if_absent`].
+    forgotten: VecDeque<String>,
+    forgotten_set: HashSet<String>,
 }
+
+/// How many ids dropped lately the cache remembers ([`StateCache::put_if_absent`]): the
+/// window it covers is the time between a run's creation and the priming of its state, a
+/// few hundred microseconds, in which far fewer runs end.
+const FORGOTTEN: usize = 1024;
 
 impl Lru {
     fn remove(&mut self, id: &str) -> Option<Box<Cached>> {
@@ -114,17 +123,40 @@ impl StateCache {
         drop((replaced, evicted));
     }
 
-    /// [`StateCache::put`], unless a state of `id` is held already.
+    /// [`StateCache::put`], unless a state of `id` is held already, or was dropped lately.
+    ///
+    /// For the state of a new run, primed once its creation is committed: a driver woken by
+    /// the store's notice of the run may have stepped it from the store before this, and
+    /// either kept a newer state (held) or seen the run end and dropped its state (dropped
+    /// lately). The primed state would then be older than the store's, and the next wake of
+    /// the run would step it again from its start, a step whose commit conflicts. When this
+    /// keeps nothing, the run's next step loads it from the store.
     pub(crate) fn put_if_absent(&self, id: String, c: Box<Cached>) {
-        if lock(&self.inner).entries.contains_key(&id) {
-            return;
+        {
+            let lru = lock(&self.inner);
+            if lru.entries.contains_key(&id) || lru.forgotten_set.contains(&id) {
+                return;
+            }
         }
         self.put(id, c);
     }
 
-    /// Drops the state of `id`, if held.
+    /// Drops the state of `id`, if held, and remembers that it did (see
+    /// [`StateCache::put_if_absent`]).
     pub(crate) fn forget(&self, id: &str) {
-        self.take(id);
+        let mut lru = lock(&self.inner);
+        let dropped = lru.remove(id);
+        if self.capacity > 0 && !lru.forgotten_set.contains(id) {
+            if lru.forgotten.len() >= FORGOTTEN
+                && let Some(oldest) = lru.forgotten.pop_front()
+            {
+                lru.forgotten_set.remove(&oldest);
+            }
+            lru.forgotten.push_back(id.to_string());
+            lru.forgotten_set.insert(id.to_string());
+        }
+        drop(lru);
+        drop(dropped);
     }
 
     #[cfg(test)]
@@ -304,6 +336,27 @@ mod tests {
         assert_eq!(cache.take("c").expect("c").version, 4);
         cache.forget("a");
         assert!(cache.ids().is_empty());
+    }
+
+    /// A state primed for a run whose state a driver dropped lately (the run ended) is not
+    /// kept: it would be older than the store's. One primed for a run never seen is.
+    #[test]
+    fn a_state_dropped_lately_is_not_primed_again() {
+        let cache = StateCache::new(FORGOTTEN * 2, usize::MAX);
+        cache.put_if_absent("a".into(), entry(1));
+        assert_eq!(cache.take("a").expect("primed").version, 1);
+        cache.forget("a");
+        cache.put_if_absent("a".into(), entry(1));
+        assert!(cache.take("a").is_none(), "dropped lately: not primed");
+        // A state a driver puts is kept all the same.
+        cache.put("a".into(), entry(3));
+        assert_eq!(cache.take("a").expect("put").version, 3);
+        // Remembered for the last FORGOTTEN ids only.
+        for i in 0..FORGOTTEN {
+            cache.forget(&format!("other-{i}"));
+        }
+        cache.put_if_absent("a".into(), entry(5));
+        assert_eq!(cache.take("a").expect("primed").version, 5);
     }
 
     #[test]
