@@ -1002,13 +1002,18 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
 const HISTORY_LOG_ROWS: i64 = 4096;
 
 /// The most entries the log holds past its indexed part: past this, they are indexed however
-/// few each run has. (A run's history reads that part of the log by a scan, so this bounds
-/// such a read: about 3 MiB of entries.)
-const HISTORY_LOG_MAX_ROWS: i64 = 32_768;
+/// few each run has. A run's history reads that part of the log by a scan, so this bounds
+/// such a read: about 6 MiB of entries, 3-5 ms (warm; 2-4 ms at half as many), and how long
+/// an index holds the writer: 26 ms (15 ms at half as many), measured with the `sqlite3` shell
+/// on a log of the benchmark's entries of 10 000 runs. Half as many gave 7% / 2% / 10% fewer
+/// steps/s at 100 / 1 000 / 10 000 at once (`bench --only sqlite`, six runs each, alternated):
+/// each index adds a row per run, dirtying the pages of `history_runs` wherever the runs'
+/// earlier rows are, and with 10 000 runs at once an index holds a few entries of each.
+const HISTORY_LOG_MAX_ROWS: i64 = 65_536;
 
 /// Entries per run (on average) the log holds past its indexed part before they are indexed,
 /// below the maximum.
-const HISTORY_ENTRIES_PER_RUN: i64 = 32;
+const HISTORY_ENTRIES_PER_RUN: i64 = 64;
 
 /// Indexes the newest part of the history log, once it is long enough.
 ///

@@ -231,8 +231,8 @@ fn times_of(conn: &Connection, id: &str) -> Vec<i64> {
 }
 
 /// The history log is indexed once it holds enough entries per run: a log of 4 200 entries
-/// of 50 runs is indexed, one of 4 200 entries of 200 runs waits for 32 per run, and a log of
-/// one entry for each of 33 000 runs is indexed at the most the log holds unindexed. The
+/// of 50 runs is indexed, one of 8 000 entries of 200 runs waits for 64 per run, and a log of
+/// one entry for each of 66 000 runs is indexed at the most the log holds unindexed. The
 /// entries stay where steps wrote them.
 #[test]
 fn the_history_log_is_indexed_by_the_entries_it_holds_per_run() {
@@ -250,24 +250,24 @@ fn the_history_log_is_indexed_by_the_entries_it_holds_per_run() {
     );
 
     let mut next_look = HISTORY_LOG_ROWS;
-    let left = append_and_look(&conn, &mut next_look, 200, 21);
-    assert_eq!(left, 4200, "not indexed at 21 entries per run");
-    let left = append_and_look(&conn, &mut next_look, 200, 10);
-    assert_eq!(left, 6200, "not indexed at 31 entries per run");
+    let left = append_and_look(&conn, &mut next_look, 200, 40);
+    assert_eq!(left, 8000, "not indexed at 40 entries per run");
+    let left = append_and_look(&conn, &mut next_look, 200, 23);
+    assert_eq!(left, 12_600, "not indexed at 63 entries per run");
     // Read while part of it is indexed and part not: whole, in order.
     let times = times_of(&conn, "run-7");
-    assert_eq!(times.len(), 84 + 31);
+    assert_eq!(times.len(), 84 + 63);
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     let left = append_and_look(&conn, &mut next_look, 200, 1);
-    assert_eq!(left, 0, "indexed at 32 entries per run");
+    assert_eq!(left, 0, "indexed at 64 entries per run");
     assert_eq!(count(&conn, "history_runs"), 50 + 200);
     assert_eq!(count(&conn, "history_moved"), 0, "nothing moved");
     let times = times_of(&conn, "run-7");
-    assert_eq!(times.len(), 84 + 32);
+    assert_eq!(times.len(), 84 + 64);
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
 
     let mut next_look = HISTORY_LOG_ROWS;
-    let left = append_and_look(&conn, &mut next_look, 33_000, 1);
+    let left = append_and_look(&conn, &mut next_look, 66_000, 1);
     assert_eq!(left, 0, "not indexed at the most the log holds");
     // A purge takes a run's entries and its rows of `history_runs`, and no other run's.
     delete_runs(&conn, &["run-7".to_string()]).expect("purge");
@@ -281,8 +281,8 @@ fn the_history_log_is_indexed_by_the_entries_it_holds_per_run() {
         .expect("count")
     };
     assert_eq!(left_of("run-7"), 0);
-    assert_eq!(left_of("run-8"), 84 + 32 + 1 + 3);
-    assert_eq!(times_of(&conn, "run-8").len(), 84 + 32 + 1);
+    assert_eq!(left_of("run-8"), 84 + 64 + 1 + 3);
+    assert_eq!(times_of(&conn, "run-8").len(), 84 + 64 + 1);
 }
 
 /// A purge of the log's last entries lets the log number the next entries as those were
