@@ -95,16 +95,25 @@ impl StateCache {
     /// Puts the state of `id` in as the most recently used, evicting the least recently used
     /// past the bounds.
     pub(crate) fn put(&self, id: String, c: Box<Cached>) {
-        let size = cost(&c);
         let mut lru = lock(&self.inner);
+        let freed = self.put_locked(&mut lru, id, c);
+        // Freed outside the lock.
+        drop(lru);
+        drop(freed);
+    }
+
+    /// [`StateCache::put`] with the lock held; gives back what it took out, to be freed once
+    /// the lock is let go. (The boxes as the map held them: unboxed, each state would be
+    /// moved again.)
+    #[allow(clippy::vec_box)]
+    fn put_locked(&self, lru: &mut Lru, id: String, c: Box<Cached>) -> Vec<Box<Cached>> {
+        let size = cost(&c);
         // The state it replaces goes whatever happens: it is older than this one.
         let replaced = lru.remove(&id);
         if self.capacity == 0 || size > self.max_bytes {
-            drop(lru);
-            drop((replaced, c));
-            return;
+            return replaced.into_iter().chain([c]).collect();
         }
-        let mut evicted = Vec::new();
+        let mut evicted: Vec<Box<Cached>> = replaced.into_iter().collect();
         while lru.entries.len() >= self.capacity || lru.bytes.saturating_add(size) > self.max_bytes
         {
             let Some((_, oldest)) = lru.by_use.pop_first() else {
@@ -118,9 +127,7 @@ impl StateCache {
         lru.bytes = lru.bytes.saturating_add(size);
         lru.by_use.insert(now, id.clone());
         lru.entries.insert(id, (c, now));
-        // Freed outside the lock.
-        drop(lru);
-        drop((replaced, evicted));
+        evicted
     }
 
     /// [`StateCache::put`], unless a state of `id` is held already, or was dropped lately.
@@ -132,13 +139,15 @@ impl StateCache {
     /// the run would step it again from its start, a step whose commit conflicts. When this
     /// keeps nothing, the run's next step loads it from the store.
     pub(crate) fn put_if_absent(&self, id: String, c: Box<Cached>) {
-        {
-            let lru = lock(&self.inner);
-            if lru.entries.contains_key(&id) || lru.forgotten_set.contains(&id) {
-                return;
-            }
-        }
-        self.put(id, c);
+        let mut lru = lock(&self.inner);
+        // Looked at and put under one lock: a state dropped in between would be missed.
+        let freed = if lru.entries.contains_key(&id) || lru.forgotten_set.contains(&id) {
+            vec![c]
+        } else {
+            self.put_locked(&mut lru, id, c)
+        };
+        drop(lru);
+        drop(freed);
     }
 
     /// Drops the state of `id`, if held, and remembers that it did (see
