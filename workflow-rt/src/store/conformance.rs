@@ -67,6 +67,7 @@ where
     retries(&factory().await).await;
     renew_and_release(&factory().await).await;
     results_are_fenced(&factory().await).await;
+    a_result_and_the_next_call_in_one_step(&factory().await).await;
     timers_fire_once(&factory().await).await;
     due_timers_are_taken_by_steps(&factory().await).await;
     group_commit_reports_each_step(&factory().await).await;
@@ -1086,6 +1087,123 @@ async fn results_are_fenced<S: Store>(s: &S) {
         "the attempt holding the lease"
     );
     assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+}
+
+/// The commonest step: it takes one call's result straight from the worker that ran it and
+/// makes the next call. Fenced and compare-and-set like any step (nothing written when either
+/// fails); on success the finished call's task is gone and the next one is stored whole.
+async fn a_result_and_the_next_call_in_one_step<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    for id in ["a", "b"] {
+        s.commit_step(step(
+            id,
+            0,
+            suspended(1, vec![task(id, 0, Some("w1"))], vec![]),
+        ))
+        .await
+        .expect("commit");
+    }
+    let next = ActivityTask {
+        workflow_id: "a".into(),
+        seq: 1,
+        name: "next".into(),
+        input: vec![9, 8, 7],
+        options: ActivityOptions {
+            retry: RetryPolicy::fixed(std::time::Duration::from_millis(7)).max_attempts(4),
+            ..ActivityOptions::default()
+        },
+        attempt: 1,
+        scheduled_at_ms: 150,
+        visible_at_ms: 160,
+        lease_owner: Some("w1".into()),
+        lease_until_ms: Some(1500),
+        heartbeat_details: None,
+        deadline_ms: Some(7000),
+    };
+    let relay = |expected: u64, done: TaskAttempt| {
+        let mut c = step("a", expected, suspended(2, vec![next.clone()], vec![]));
+        c.completed_tasks = vec![done];
+        c
+    };
+    for stale in [
+        attempt(0, 2, "w1"),
+        attempt(0, 1, "w2"),
+        attempt(3, 1, "w1"),
+    ] {
+        assert_eq!(
+            s.commit_step(relay(1, stale.clone())).await,
+            Err(StoreError::LeaseLost {
+                workflow_id: "a".into(),
+                seq: stale.seq,
+                attempt: stale.attempt
+            }),
+            "{stale:?}"
+        );
+        // Both checks fail: either error will do.
+        assert!(matches!(
+            s.commit_step(relay(7, stale)).await,
+            Err(StoreError::LeaseLost { .. } | StoreError::Conflict { .. })
+        ));
+    }
+    assert_eq!(
+        s.commit_step(relay(7, attempt(0, 1, "w1"))).await,
+        Err(StoreError::Conflict {
+            workflow_id: "a".into(),
+            expected: 7
+        })
+    );
+    let w = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (w.version, w.snapshot.clone()),
+        (1, vec![1]),
+        "nothing of a refused step is written"
+    );
+    assert_eq!(
+        s.load_tasks("a").await.expect("tasks"),
+        vec![task("a", 0, Some("w1"))],
+        "the finished call's task is kept when its step is refused"
+    );
+    // Taken, in a batch with a refused one of another run.
+    let mut other = step("b", 1, suspended(2, vec![], vec![]));
+    other.completed_tasks = vec![attempt(0, 5, "w1")];
+    let batch = s
+        .commit_steps(vec![other, relay(1, attempt(0, 1, "w1"))])
+        .await
+        .expect("commit");
+    assert!(
+        matches!(batch[..], [Err(StoreError::LeaseLost { .. }), Ok(2)]),
+        "{batch:?}"
+    );
+    assert_eq!(s.load_tasks("a").await.expect("tasks"), vec![next.clone()]);
+    assert_eq!(
+        s.load_tasks("b").await.expect("tasks"),
+        vec![task("b", 0, Some("w1"))]
+    );
+    let w = s.load_workflow("a").await.expect("load");
+    assert_eq!((w.version, w.snapshot), (2, vec![2]));
+    // The next call's lease runs out as its row says: another worker takes it over.
+    let req = LeaseRequest {
+        owner: "w2".into(),
+        names: vec!["next".into()],
+        now_ms: 1400,
+        lease_until_ms: 3000,
+        limit: 5,
+    };
+    assert!(s.lease_tasks(req.clone()).await.expect("lease").is_empty());
+    let got = s
+        .lease_tasks(LeaseRequest {
+            now_ms: 1600,
+            ..req
+        })
+        .await
+        .expect("lease");
+    assert_eq!(
+        got.iter()
+            .map(|t| (t.seq, t.attempt, t.lease_owner.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(1, 2, Some("w2"))]
+    );
 }
 
 async fn timers_fire_once<S: Store>(s: &S) {

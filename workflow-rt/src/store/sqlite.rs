@@ -28,9 +28,9 @@ use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
 use super::{
     ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
     LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
-    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerKey, TimerRow,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, prefix_successor,
-    released_attempt_entry,
+    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerKey,
+    TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
+    prefix_successor, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -1316,6 +1316,15 @@ const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (workflow_id, seq, name,
      visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
+/// The statement of [`replace_task`].
+const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?3, name = ?4, input = ?5, options = ?6, \
+     attempt = ?7, scheduled_at = ?8, visible_at = ?9, lease_owner = ?10, lease_until = ?11, \
+     heartbeat = ?12, deadline = ?13, due = ?14 WHERE workflow_id = ?1 AND seq = ?2";
+
+/// The fence of a step's compare-and-set on the one result it took straight from a worker
+/// (`?9` seq, `?10` attempt, `?11` owner): its task is still at that attempt under that owner.
+const TASK_HELD_AT: &str = "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq = ?9 AND attempt = ?10 AND lease_owner = ?11";
+
 /// Inserts task `t`, with its options as [`encode_options`] stored them.
 fn insert_task(w: &Writer, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
     w.held.insert_task.execute(&[
@@ -1443,6 +1452,72 @@ fn scheduled(step: &StepCommit) -> &[ActivityTask] {
     }
 }
 
+/// Fails with [`StoreError::LeaseLost`] unless the task of `a` is still at that attempt under
+/// that owner.
+fn fence(w: &Writer, id: &str, a: &TaskAttempt) -> Result<(), StoreError> {
+    let held = w.held.task_held.query_i64(&[
+        id.into(),
+        int(a.seq).into(),
+        i64::from(a.attempt).into(),
+        a.owner.as_str().into(),
+    ])?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::LeaseLost {
+            workflow_id: id.to_string(),
+            seq: a.seq,
+            attempt: a.attempt,
+        }),
+    }
+}
+
+/// The one call whose result `step` took straight from a worker, and the one call it makes
+/// next, if that is all it does with tasks (and timers): the next call's row then replaces the
+/// finished call's ([`replace_task`]), the fence checked by the compare-and-set itself.
+fn relayed_call(step: &StepCommit) -> Option<(&TaskAttempt, &ActivityTask)> {
+    let StepOutcome::Suspended { tasks, timers, .. } = &step.outcome else {
+        return None;
+    };
+    match (&step.completed_tasks[..], &tasks[..]) {
+        ([done], [next])
+            if timers.is_empty()
+                && step.cancelled.is_empty()
+                && next.workflow_id == step.workflow_id
+                && next.seq != done.seq =>
+        {
+            Some((done, next))
+        }
+        _ => None,
+    }
+}
+
+/// The row of task `seq` of `t`'s workflow made `t`'s (whose options [`encode_options`]
+/// stored): the finished call's row deleted and the next call's inserted, in one statement.
+/// A row under `t`'s key already is replaced, as [`insert_task`] does. If the finished call's
+/// row is gone (it cannot be: the step's fence found it), `t` is inserted.
+fn replace_task(w: &Writer, seq: u64, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
+    let changed = w.held.replace_task.execute(&[
+        t.workflow_id.as_str().into(),
+        int(seq).into(),
+        int(t.seq).into(),
+        t.name.as_str().into(),
+        t.input.as_slice().into(),
+        options.into(),
+        i64::from(t.attempt).into(),
+        int(t.scheduled_at_ms).into(),
+        int(t.visible_at_ms).into(),
+        t.lease_owner.as_deref().into(),
+        t.lease_until_ms.map(int).into(),
+        t.heartbeat_details.as_deref().into(),
+        t.deadline_ms.map(int).into(),
+        int(due_of(t)).into(),
+    ])?;
+    if changed == 0 {
+        insert_task(w, t, options)?;
+    }
+    Ok(())
+}
+
 /// Commits `step`; `options`: the options of the tasks it schedules, as [`encode_options`]
 /// gives them.
 fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, StoreError> {
@@ -1453,38 +1528,55 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     let now = int(step.now_ms);
     let hist = step.history.len() as i64;
     let seen = int(step.seen_events_upto);
+    // A step that took one call's result straight from a worker and makes the next call (a
+    // workflow's most common step): the fence goes into the compare-and-set, and the call's
+    // task row becomes the next call's: two statements rather than four (a fence, the
+    // compare-and-set, a delete and an insert).
+    let relay = relayed_call(step);
     // The checks come first: when one fails, nothing has been written. The fence on results
     // taken straight from a worker: each task must still be at the attempt that produced
     // the result, under its owner.
-    for a in &step.completed_tasks {
-        let held = h.task_held.query_i64(&[
-            id.into(),
-            int(a.seq).into(),
-            i64::from(a.attempt).into(),
-            a.owner.as_str().into(),
-        ])?;
-        if held.is_none() {
-            return Err(StoreError::LeaseLost {
-                workflow_id: id.to_string(),
-                seq: a.seq,
-                attempt: a.attempt,
-            });
+    if relay.is_none() {
+        for a in &step.completed_tasks {
+            fence(w, id, a)?;
         }
     }
     // The compare-and-set.
     // (Without `RETURNING`, which costs SQLite a temporary table per statement: the new
     // version is known, and the step's history entries are ordered by their place in the log.)
     let changed: usize = match &step.outcome {
-        StepOutcome::Suspended { snapshot, pending, .. } => h.suspend.execute(&[
-            id.into(),
-            expected.into(),
-            snapshot.as_slice().into(),
-            pending.as_slice().into(),
-            now.into(),
-            hist.into(),
-            seen.into(),
-            step.keep_ready.into(),
-        ])?,
+        StepOutcome::Suspended { snapshot, pending, .. } => match relay {
+            None => h.suspend.execute(&[
+                id.into(),
+                expected.into(),
+                snapshot.as_slice().into(),
+                pending.as_slice().into(),
+                now.into(),
+                hist.into(),
+                seen.into(),
+                step.keep_ready.into(),
+            ])?,
+            Some((done, _)) => {
+                let changed = h.suspend_fenced.execute(&[
+                    id.into(),
+                    expected.into(),
+                    snapshot.as_slice().into(),
+                    pending.as_slice().into(),
+                    now.into(),
+                    hist.into(),
+                    seen.into(),
+                    step.keep_ready.into(),
+                    int(done.seq).into(),
+                    i64::from(done.attempt).into(),
+                    done.owner.as_str().into(),
+                ])?;
+                if changed == 0 {
+                    // Which check failed: the fence, or the version.
+                    fence(w, id, done)?;
+                }
+                changed
+            }
+        },
         StepOutcome::Finished { status, snapshot, output } => h.finish.execute(&[
             id.into(),
             expected.into(),
@@ -1536,7 +1628,10 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
             h.delete_event.execute(&[int(*e).into(), id.into()])?;
         }
     }
-    if (!step.completed_tasks.is_empty() || !step.cancelled.is_empty()) && !drops_leftovers {
+    if (!step.completed_tasks.is_empty() || !step.cancelled.is_empty())
+        && !drops_leftovers
+        && relay.is_none()
+    {
         for s in step
             .completed_tasks
             .iter()
@@ -1560,8 +1655,13 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     }
     match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => {
-            for (t, o) in tasks.iter().zip(options) {
-                insert_task(w, t, o)?;
+            match (relay, options) {
+                (Some((done, next)), [o]) => replace_task(w, done.seq, next, o)?,
+                _ => {
+                    for (t, o) in tasks.iter().zip(options) {
+                        insert_task(w, t, o)?;
+                    }
+                }
             }
             for t in timers {
                 h.insert_timer.execute(&[

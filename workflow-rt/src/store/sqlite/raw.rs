@@ -242,6 +242,9 @@ pub(super) struct Statements {
     pub task_held: Held,
     /// The compare-and-set of a step that suspends.
     pub suspend: Held,
+    /// The compare-and-set of a step that suspends, fenced on the one call whose result it
+    /// took straight from a worker: `?9` seq, `?10` attempt, `?11` owner.
+    pub suspend_fenced: Held,
     /// The compare-and-set of a step that finishes.
     pub finish: Held,
     /// `?1` event id, `?2` workflow.
@@ -252,6 +255,9 @@ pub(super) struct Statements {
     pub delete_timer: Held,
     /// The 13 columns of a task.
     pub insert_task: Held,
+    /// A task's row, `?1` workflow, `?2` seq, given the key and columns of the next task
+    /// (`?3` to `?14`: the 12 columns after the workflow).
+    pub replace_task: Held,
     /// `?1` workflow, `?2` seq, `?3` fire time.
     pub insert_timer: Held,
     /// `?1` workflow, `?2` at, `?3` kind, `?4` detail.
@@ -280,6 +286,13 @@ impl Statements {
                  ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
                  WHERE id = ?1 AND version = ?2",
             )?,
+            suspend_fenced: p(&format!(
+                "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
+                 history_len = history_len + ?6, \
+                 ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
+                 WHERE id = ?1 AND version = ?2 AND EXISTS ({})",
+                super::TASK_HELD_AT
+            ))?,
             finish: p(
                 "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
@@ -289,6 +302,7 @@ impl Statements {
             delete_task: p("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")?,
             delete_timer: p("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")?,
             insert_task: p(super::INSERT_TASK)?,
+            replace_task: p(super::REPLACE_TASK)?,
             insert_timer: p(
                 "INSERT OR REPLACE INTO timers (workflow_id, seq, fire_at) VALUES (?1, ?2, ?3)",
             )?,
