@@ -1370,16 +1370,59 @@ fn insert_event(
     at_ms: u64,
     kind: EventKind,
 ) -> Result<u64, StoreError> {
+    let event = insert_event_row(conn, id, at_ms, kind)?;
+    conn.prepare_cached("UPDATE workflows SET ready = 1 WHERE id = ?1")
+        .db()?
+        .execute([id])
+        .db()?;
+    Ok(event)
+}
+
+/// Adds an event to run `id`'s inbox, and nothing else (its run's row is left as it is):
+/// returns the event's id.
+fn insert_event_row(
+    conn: &Connection,
+    id: &str,
+    at_ms: u64,
+    kind: EventKind,
+) -> Result<u64, StoreError> {
     let (k, seq, name, payload) = event_columns(kind)?;
     conn.prepare_cached("INSERT INTO events (workflow_id, at, kind, seq, name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .db()?
         .execute(params![id, int(at_ms), k, seq, name, payload])
         .db()?;
-    conn.prepare_cached("UPDATE workflows SET ready = 1 WHERE id = ?1")
-        .db()?
-        .execute([id])
-        .db()?;
     Ok(uint(conn.last_insert_rowid()))
+}
+
+/// Makes run `id` ready for an event from outside and counts the event's history entry in
+/// its row, in one statement that is also the check that the run is there and not finished:
+/// [`StoreError::NotFound`] or [`StoreError::Finished`] otherwise, with nothing written.
+fn open_for_event(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE workflows SET ready = 1, history_len = history_len + 1 \
+             WHERE id = ?1 AND status IN (?2, ?3)",
+        )
+        .db()?
+        .execute(params![
+            id,
+            WorkflowStatus::Running.code(),
+            WorkflowStatus::Parked.code()
+        ])
+        .db()?;
+    if changed > 0 {
+        return Ok(());
+    }
+    match workflow_status(conn, id)? {
+        status if status.is_finished() => Err(StoreError::Finished {
+            workflow_id: id.to_string(),
+            status,
+        }),
+        status => Err(StoreError::backend(format!(
+            "run {} is {status:?} but its row did not change",
+            short_id(id)
+        ))),
+    }
 }
 
 /// The insert of a history entry into the log, numbered 0: the entry's place in the log
@@ -1819,9 +1862,6 @@ fn json_names(names: &[String]) -> String {
 impl Store for SqliteStore {
     fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
-            if let Some(existing) = load_record(conn, &wf.id)? {
-                return Err(StoreError::AlreadyExists(Box::new(existing)));
-            }
             // Past the id's tombstone and at least the floor (see `Store::create_workflow`).
             let (floor, tombstone): (i64, Option<i64>) = conn
                 .prepare_cached(
@@ -1832,15 +1872,11 @@ impl Store for SqliteStore {
                 .query_row([&wf.id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .db()?;
             let version = floor.max(tombstone.map_or(0, |v| v.saturating_add(1)));
-            if tombstone.is_some() {
-                conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
-                    .db()?
-                    .execute([&wf.id])
-                    .db()?;
-            }
-            conn.prepare_cached(
+            // An id taken already inserts nothing (rather than a look for it first: one
+            // descent of the table, not two, for every new run).
+            let inserted = conn.prepare_cached(
                 "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
-                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8)",
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8) ON CONFLICT (id) DO NOTHING",
             )
             .db()?
             .execute(params![
@@ -1854,6 +1890,21 @@ impl Store for SqliteStore {
                 wf.parent.as_ref().map(|p| int(p.seq))
             ])
             .db()?;
+            if inserted == 0 {
+                return Err(match load_record(conn, &wf.id)? {
+                    Some(existing) => StoreError::AlreadyExists(Box::new(existing)),
+                    None => StoreError::backend(format!(
+                        "run {} was neither created nor found",
+                        short_id(&wf.id)
+                    )),
+                });
+            }
+            if tombstone.is_some() {
+                conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
+                    .db()?
+                    .execute([&wf.id])
+                    .db()?;
+            }
             insert_history(conn, &wf.id, std::slice::from_ref(&wf.history))?;
             Ok(uint(version))
         })
@@ -1989,15 +2040,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         let (id, name) = (id.to_string(), name.to_string());
         self.write(move |conn| {
-            let status = workflow_status(conn, &id)?;
-            if status.is_finished() {
-                return Err(StoreError::Finished {
-                    workflow_id: id,
-                    status,
-                });
-            }
+            open_for_event(conn, &id)?;
             let detail = format!("signal {name:?} ({} bytes)", payload.len());
-            let event = insert_event(
+            let event = insert_event_row(
                 conn,
                 &id,
                 at_ms,
@@ -2007,7 +2052,7 @@ impl Store for SqliteStore {
                     type_tag,
                 },
             )?;
-            append_history(
+            insert_history(
                 conn,
                 &id,
                 &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
@@ -2025,15 +2070,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         let id = id.to_string();
         self.write(move |conn| {
-            let status = workflow_status(conn, &id)?;
-            if status.is_finished() {
-                return Err(StoreError::Finished {
-                    workflow_id: id,
-                    status,
-                });
-            }
-            let event = insert_event(conn, &id, at_ms, kind)?;
-            append_history(conn, &id, &[entry])?;
+            open_for_event(conn, &id)?;
+            let event = insert_event_row(conn, &id, at_ms, kind)?;
+            insert_history(conn, &id, std::slice::from_ref(&entry))?;
             Ok(event)
         })
     }
