@@ -1316,10 +1316,11 @@ const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (workflow_id, seq, name,
      visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-/// The statement of [`replace_task`].
-const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?3, name = ?4, input = ?5, options = ?6, \
-     attempt = ?7, scheduled_at = ?8, visible_at = ?9, lease_owner = ?10, lease_until = ?11, \
-     heartbeat = ?12, deadline = ?13, due = ?14 WHERE workflow_id = ?1 AND seq = ?2";
+/// The statement of [`replace_task`]: the columns as [`INSERT_TASK`] numbers them, and `?14`
+/// the finished call's seq.
+const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?2, name = ?3, input = ?4, options = ?5, \
+     attempt = ?6, scheduled_at = ?7, visible_at = ?8, lease_owner = ?9, lease_until = ?10, \
+     heartbeat = ?11, deadline = ?12, due = ?13 WHERE workflow_id = ?1 AND seq = ?14";
 
 /// The fence of a step's compare-and-set on the one result it took straight from a worker
 /// (`?9` seq, `?10` attempt, `?11` owner): its task is still at that attempt under that owner.
@@ -1327,7 +1328,13 @@ const TASK_HELD_AT: &str = "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq =
 
 /// Inserts task `t`, with its options as [`encode_options`] stored them.
 fn insert_task(w: &Writer, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
-    w.held.insert_task.execute(&[
+    w.held.insert_task.execute(&task_row(t, options))?;
+    Ok(())
+}
+
+/// The 13 columns of task `t`'s row, in the order of [`INSERT_TASK`].
+fn task_row<'a>(t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 13] {
+    [
         t.workflow_id.as_str().into(),
         int(t.seq).into(),
         t.name.as_str().into(),
@@ -1341,8 +1348,7 @@ fn insert_task(w: &Writer, t: &ActivityTask, options: &[u8]) -> Result<(), Store
         t.heartbeat_details.as_deref().into(),
         t.deadline_ms.map(int).into(),
         int(due_of(t)).into(),
-    ])?;
-    Ok(())
+    ]
 }
 
 /// An `events` row: id, at, kind, seq, name, payload.
@@ -1539,22 +1545,10 @@ fn relayed_call(step: &StepCommit) -> Option<(&TaskAttempt, &ActivityTask)> {
 /// A row under `t`'s key already is replaced, as [`insert_task`] does. If the finished call's
 /// row is gone (it cannot be: the step's fence found it), `t` is inserted.
 fn replace_task(w: &Writer, seq: u64, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
-    let changed = w.held.replace_task.execute(&[
-        t.workflow_id.as_str().into(),
-        int(seq).into(),
-        int(t.seq).into(),
-        t.name.as_str().into(),
-        t.input.as_slice().into(),
-        options.into(),
-        i64::from(t.attempt).into(),
-        int(t.scheduled_at_ms).into(),
-        int(t.visible_at_ms).into(),
-        t.lease_owner.as_deref().into(),
-        t.lease_until_ms.map(int).into(),
-        t.heartbeat_details.as_deref().into(),
-        t.deadline_ms.map(int).into(),
-        int(due_of(t)).into(),
-    ])?;
+    let mut args = [raw::Arg::Null; 14];
+    args[..13].copy_from_slice(&task_row(t, options));
+    args[13] = int(seq).into();
+    let changed = w.held.replace_task.execute(&args)?;
     if changed == 0 {
         insert_task(w, t, options)?;
     }

@@ -255,8 +255,8 @@ pub(super) struct Statements {
     pub delete_timer: Held,
     /// The 13 columns of a task.
     pub insert_task: Held,
-    /// A task's row, `?1` workflow, `?2` seq, given the key and columns of the next task
-    /// (`?3` to `?14`: the 12 columns after the workflow).
+    /// The row of task `?14` of workflow `?1` made another task's: `?2` to `?13` its key's
+    /// seq and other columns, as `insert_task` numbers them.
     pub replace_task: Held,
     /// `?1` workflow, `?2` seq, `?3` fire time.
     pub insert_timer: Held,
