@@ -1582,8 +1582,8 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     // (Without `RETURNING`, which costs SQLite a temporary table per statement: the new
     // version is known, and the step's history entries are ordered by their place in the log.)
     let changed: usize = match &step.outcome {
-        StepOutcome::Suspended { snapshot, pending, .. } => match relay {
-            None => h.suspend.execute(&[
+        StepOutcome::Suspended { snapshot, pending, .. } => {
+            let set: [raw::Arg<'_>; 8] = [
                 id.into(),
                 expected.into(),
                 snapshot.as_slice().into(),
@@ -1592,28 +1592,26 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
                 hist.into(),
                 seen.into(),
                 step.keep_ready.into(),
-            ])?,
-            Some((done, _)) => {
-                let changed = h.suspend_fenced.execute(&[
-                    id.into(),
-                    expected.into(),
-                    snapshot.as_slice().into(),
-                    pending.as_slice().into(),
-                    now.into(),
-                    hist.into(),
-                    seen.into(),
-                    step.keep_ready.into(),
-                    int(done.seq).into(),
-                    i64::from(done.attempt).into(),
-                    done.owner.as_str().into(),
-                ])?;
-                if changed == 0 {
-                    // Which check failed: the fence, or the version.
-                    fence(w, id, done)?;
+            ];
+            match relay {
+                None => h.suspend.execute(&set)?,
+                Some((done, _)) => {
+                    let mut args = [raw::Arg::Null; 11];
+                    args[..8].copy_from_slice(&set);
+                    args[8..].copy_from_slice(&[
+                        int(done.seq).into(),
+                        i64::from(done.attempt).into(),
+                        done.owner.as_str().into(),
+                    ]);
+                    let changed = h.suspend_fenced.execute(&args)?;
+                    if changed == 0 {
+                        // Which check failed: the fence, or the version.
+                        fence(w, id, done)?;
+                    }
+                    changed
                 }
-                changed
             }
-        },
+        }
         StepOutcome::Finished { status, snapshot, output } => h.finish.execute(&[
             id.into(),
             expected.into(),
