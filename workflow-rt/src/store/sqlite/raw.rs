@@ -270,6 +270,14 @@ pub(super) struct Statements {
     pub drop_events: Held,
 }
 
+/// The compare-and-set of a step that suspends (`?1` workflow, `?2` expected version, `?3`
+/// snapshot, `?4` pending, `?5` now, `?6` history entries, `?7` last event seen, `?8` keep
+/// ready); [`Statements::suspend_fenced`] adds a condition to it.
+const SUSPEND: &str = "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, \
+     updated_at = ?5, history_len = history_len + ?6, \
+     ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
+     WHERE id = ?1 AND version = ?2";
+
 impl Statements {
     /// Prepares them on the writer's connection (the schema must exist).
     pub(super) fn prepare(conn: &Connection) -> Result<Statements, StoreError> {
@@ -280,19 +288,8 @@ impl Statements {
             task_held: p(
                 "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
             )?,
-            suspend: p(
-                "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
-                 history_len = history_len + ?6, \
-                 ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
-                 WHERE id = ?1 AND version = ?2",
-            )?,
-            suspend_fenced: p(&format!(
-                "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, updated_at = ?5, \
-                 history_len = history_len + ?6, \
-                 ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
-                 WHERE id = ?1 AND version = ?2 AND EXISTS ({})",
-                super::TASK_HELD_AT
-            ))?,
+            suspend: p(SUSPEND)?,
+            suspend_fenced: p(&format!("{SUSPEND} AND EXISTS ({})", super::TASK_HELD_AT))?,
             finish: p(
                 "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
