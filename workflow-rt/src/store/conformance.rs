@@ -184,12 +184,26 @@ async fn create_and_load<S: Store>(s: &S) {
     );
     assert_eq!((r.pending, r.output, r.park_reason), (None, None, None));
     assert_eq!((r.created_at_ms, r.updated_at_ms, r.ready), (10, 10, true));
+    let (record, history) = (
+        s.load_workflow("a").await.expect("load"),
+        s.history("a").await.expect("history"),
+    );
     let mut again = new_workflow("a");
     again.input = vec![9];
+    again.now_ms = 20;
+    again.history = HistoryEntry::new(20, HistoryKind::Started, "started again");
     match s.create_workflow(again).await {
         Err(StoreError::AlreadyExists(existing)) => assert_eq!(existing.input, vec![1, 2, 3]),
         other => panic!("creating a taken id must return the existing record, got {other:?}"),
     }
+    assert_eq!(
+        (
+            s.load_workflow("a").await.expect("load"),
+            s.history("a").await.expect("history")
+        ),
+        (record, history),
+        "a refused creation writes nothing"
+    );
     assert!(matches!(s.load_workflow("nope").await, Err(StoreError::NotFound(id)) if id == "nope"));
     assert!(matches!(
         s.load_inbox("nope").await,
@@ -1203,6 +1217,28 @@ async fn a_result_and_the_next_call_in_one_step<S: Store>(s: &S) {
             .map(|t| (t.seq, t.attempt, t.lease_owner.as_deref()))
             .collect::<Vec<_>>(),
         vec![(1, 2, Some("w2"))]
+    );
+    // The same shape with a call cancelled besides: the cancelled call's task goes too.
+    s.create_workflow(new_workflow("c")).await.expect("create");
+    s.commit_step(step(
+        "c",
+        0,
+        suspended(
+            1,
+            vec![task("c", 0, Some("w1")), task("c", 1, Some("w1"))],
+            vec![],
+        ),
+    ))
+    .await
+    .expect("commit");
+    let mut c = step("c", 1, suspended(2, vec![task("c", 2, None)], vec![]));
+    c.completed_tasks = vec![attempt(0, 1, "w1")];
+    c.cancelled = vec![1];
+    assert_eq!(s.commit_step(c).await, Ok(2));
+    assert_eq!(
+        s.load_tasks("c").await.expect("tasks"),
+        vec![task("c", 2, None)],
+        "the finished and the cancelled calls' tasks are gone, the next call's is there"
     );
 }
 
@@ -2548,6 +2584,14 @@ async fn outside_events<S: Store>(s: &S) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+    assert!(matches!(
+        s.append_signal("missing", "go", vec![1], None, 300).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        matches!(s.load_inbox("missing").await, Err(StoreError::NotFound(_))),
+        "an event refused for want of a run leaves nothing behind"
+    );
     let rec = s.load_workflow("r").await.expect("load");
     s.commit_step(step("r", rec.version, StepOutcome::Cancelled))
         .await
@@ -2557,5 +2601,14 @@ async fn outside_events<S: Store>(s: &S) {
         s.append_event("r", kind, 400, entry).await,
         Err(StoreError::Finished { .. })
     ));
+    assert!(matches!(
+        s.append_signal("r", "go", vec![1], None, 400).await,
+        Err(StoreError::Finished { .. })
+    ));
     assert_eq!(s.history("r").await.expect("history").len(), before);
+    assert_eq!(
+        s.load_inbox("r").await.expect("inbox"),
+        vec![],
+        "an event refused by a finished run is not stored"
+    );
 }
