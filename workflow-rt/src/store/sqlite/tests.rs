@@ -308,6 +308,59 @@ fn entries_after_a_purge_of_the_last_ones_are_read() {
     assert_eq!(times_of(&conn, "run-0").len(), 85 + 5000);
 }
 
+/// A segment numbered as an earlier one: a purge of the only run of the log's last segment
+/// takes the bound back to that segment's start, and the next segment indexed from there has
+/// the same number, with entries of a new run under the purged run's id. The purged run's
+/// lists went with it, so the new run's list takes the key; the log is indexed whole again
+/// and every run's history reads whole.
+#[test]
+fn a_segment_indexed_again_from_a_purged_ones_start_is_indexed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("s.db")).expect("open");
+    let conn = Connection::open(dir.path().join("s.db")).expect("open");
+    let mut next_look = HISTORY_LOG_ROWS;
+    assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
+    let bound = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT indexed FROM history_base", [], |r| r.get(0))
+            .expect("bound")
+    };
+    let first = bound(&conn);
+    // One run's entries alone, indexed as a segment of their own.
+    conn.execute_batch("BEGIN").expect("begin");
+    for at in 0..5000 {
+        conn.execute(INSERT_HISTORY, params!["lone", 100_000 + at, "step", ""])
+            .expect("append");
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+    index_history(&conn, &mut next_look);
+    assert_eq!(unindexed(&conn), 0);
+    assert_eq!(times_of(&conn, "lone").len(), 5000);
+    delete_runs(&conn, &["lone".to_string()]).expect("purge");
+    assert_eq!(
+        bound(&conn),
+        first,
+        "the bound is back at the lone segment's start"
+    );
+    // A new run under the id writes the log's next entries, numbered as the purged run's
+    // first ones were, and the next segment starts where the purged one did: its number.
+    for at in 0..10 {
+        conn.execute(INSERT_HISTORY, params!["lone", 200_000 + at, "step", ""])
+            .expect("append");
+    }
+    assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
+    assert!(bound(&conn) > first);
+    for r in [0, 49] {
+        let times = times_of(&conn, &format!("run-{r}"));
+        assert_eq!(times.len(), 2 * 84);
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    }
+    assert_eq!(
+        times_of(&conn, "lone"),
+        (200_000..200_010).collect::<Vec<i64>>(),
+        "the new run's entries, once each, and none of the purged run's"
+    );
+}
+
 /// A program of schema 7 or before still running on a file upgraded to 8 would move the log
 /// out (and empty it); its move is refused, and rolls back whole.
 #[test]
