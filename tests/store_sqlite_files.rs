@@ -514,6 +514,69 @@ async fn the_write_ahead_log_stays_within_its_limit() {
     assert!(wal <= 2 << 20, "the log holds {wal} bytes");
 }
 
+/// The write-ahead log is written ahead (zeros) to what it holds between two of SQLite's
+/// checkpoints when the store opens, and commits then land in it without growing it. Zeros
+/// past its last frame are read as its end: what was committed is all there for another
+/// connection, also after zeros were appended behind the store's back while it wrote (as a
+/// second process opening the file does), and after a reopen.
+#[tokio::test]
+async fn the_write_ahead_log_is_written_ahead_and_read_to_its_last_frame() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ahead.db");
+    let wal_path = dir.path().join("ahead.db-wal");
+    let wal_len = || std::fs::metadata(&wal_path).expect("wal").len();
+    let store = SqliteStore::builder(&path)
+        .wal_limit(8 << 20)
+        .open()
+        .expect("open");
+    // Checkpoints every 1 024 pages (half the limit): the header and 1 024 frames.
+    let ahead = wal_len();
+    assert!(
+        (32 + 1024 * (4096 + 24)..8 << 20).contains(&ahead),
+        "the log holds {ahead} bytes"
+    );
+    for i in 0..20 {
+        store
+            .create_workflow(new_workflow(&format!("w{i}"), vec![i as u8; 100]))
+            .await
+            .expect("create");
+    }
+    assert_eq!(wal_len(), ahead, "commits overwrite what was written ahead");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&wal_path)
+        .expect("open the log")
+        .write_all(&vec![0u8; 1 << 20])
+        .expect("append");
+    for i in 20..40 {
+        store
+            .create_workflow(new_workflow(&format!("w{i}"), vec![i as u8; 100]))
+            .await
+            .expect("create");
+    }
+    let other = SqliteStore::builder(&path)
+        .wal_limit(8 << 20)
+        .open()
+        .expect("open again");
+    assert_eq!(wal_len(), ahead + (1 << 20), "long enough already");
+    for i in 0..40 {
+        let r = other.load_workflow(&format!("w{i}")).await.expect("load");
+        assert_eq!(r.input, vec![i as u8; 100]);
+    }
+    drop((store, other));
+    let reopened = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        reopened
+            .list_runs(workflow_rt::store::RunQuery::new())
+            .await
+            .expect("list")
+            .runs
+            .len(),
+        40
+    );
+}
+
 /// A file of schema 3 (before child runs) gets the columns `parent_id` and `parent_seq` at
 /// open, and keeps its runs, which have no parent.
 #[tokio::test]
