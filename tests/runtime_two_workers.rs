@@ -113,6 +113,12 @@ async fn postgres(url: &str, schema: &str) -> Arc<dyn Store> {
 
 /// Runtimes `a` and `b` on stores `a_store` and `b_store`, which share their data; `check` is
 /// a third handle on it, to read the outcome.
+///
+/// Whether both runtimes take part is up to the scheduler: on a loaded machine one of them
+/// can end up doing nearly all the work (seen once in about ten runs with the whole suite
+/// running beside it), and such a round proves nothing about two at once. So a round in which
+/// either runtime stepped fewer than five steps of workflows the other started is run again,
+/// with new ids, up to three rounds; every round checks everything else.
 async fn two_runtimes(
     prefix: &str,
     mode: Mode,
@@ -120,6 +126,35 @@ async fn two_runtimes(
     b_store: Arc<dyn Store>,
     store: Arc<dyn Store>,
 ) -> (Vec<u64>, Vec<u64>) {
+    let mut unshared = Vec::new();
+    for round in 0..3 {
+        let (outcome, by_other) = one_round(
+            &format!("{prefix}r{round}-"),
+            mode,
+            a_store.clone(),
+            b_store.clone(),
+            store.clone(),
+        )
+        .await;
+        if by_other[0] >= 5 && by_other[1] >= 5 {
+            return outcome;
+        }
+        unshared.push(by_other);
+    }
+    panic!(
+        "in three rounds, each runtime stepped workflows the other started (a, b): {unshared:?}"
+    );
+}
+
+/// One round of [`two_runtimes`]: its outcome, and how many steps of workflows the other
+/// runtime started each runtime committed.
+async fn one_round(
+    prefix: &str,
+    mode: Mode,
+    a_store: Arc<dyn Store>,
+    b_store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
+) -> ((Vec<u64>, Vec<u64>), [u64; 2]) {
     {
         let (a, a_log) = runtime(mode, a_store, "a").await;
         let (b, b_log) = runtime(mode, b_store, "b").await;
@@ -201,14 +236,6 @@ async fn two_runtimes(
             b_steps.len(),
             by_other[1]
         );
-        // Well short of what runs show (each steps 15 to 200 steps of the other's), but not
-        // something one runtime doing all the work can pass.
-        assert!(
-            by_other[0] >= 5 && by_other[1] >= 5,
-            "each runtime stepped workflows the other started: a {}, b {}",
-            by_other[0],
-            by_other[1]
-        );
         // A conflict is a commit refused because the other runtime had advanced that version
         // first: and it was advanced by exactly that one commit (each version once, above).
         for (log, other_steps) in [(&a_log, &b_steps), (&b_log, &a_steps)] {
@@ -235,6 +262,6 @@ async fn two_runtimes(
         assert!(twice.is_empty(), "activities run twice: {twice:?}");
         a.shutdown().await;
         b.shutdown().await;
-        (outputs, versions)
+        ((outputs, versions), by_other)
     }
 }
