@@ -327,7 +327,7 @@ pub struct TimerFigures {
 pub struct Usage {
     /// Bytes passed to `write` and `pwrite` (`wchar`): what SQLite wrote to its WAL.
     pub written_bytes: u64,
-    /// Bytes sent to the disk (`write_bytes`).
+    /// Bytes sent to the disk (see [`proc_io`]).
     pub disk_bytes: u64,
     /// Voluntary and involuntary context switches of all the process's threads (those alive
     /// at the end: the blocking pool keeps idle threads ten seconds, longer than a part).
@@ -345,6 +345,11 @@ struct Meter {
     sampler: Option<std::thread::JoinHandle<(u64, u64)>>,
 }
 
+/// Bytes the process passed to `write` calls, and bytes written to the disk: the count of
+/// the block device that holds the temporary directory (where the benchmark's files are;
+/// every process's writes count), or, where there is none, what the kernel charges to this
+/// process (`write_bytes`, which charges a sync of a file written over, rather than grown,
+/// with many times the bytes the device receives).
 fn proc_io() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
     let field = |name: &str| {
@@ -353,7 +358,30 @@ fn proc_io() -> (u64, u64) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
-    (field("wchar:"), field("write_bytes:"))
+    let device = device_stat().and_then(|path| {
+        let text = std::fs::read_to_string(path).ok()?;
+        let sectors: u64 = text.split_whitespace().nth(6)?.parse().ok()?;
+        Some(sectors * 512)
+    });
+    (
+        field("wchar:"),
+        device.unwrap_or_else(|| field("write_bytes:")),
+    )
+}
+
+/// The statistics of the block device holding the temporary directory, if it has one.
+fn device_stat() -> Option<&'static std::path::Path> {
+    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(std::env::temp_dir()).ok()?.dev();
+        // Linux's encoding of a device number (`gnu_dev_major`, `gnu_dev_minor`).
+        let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff);
+        let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff);
+        let path = std::path::PathBuf::from(format!("/sys/dev/block/{major}:{minor}/stat"));
+        path.exists().then_some(path)
+    })
+    .as_deref()
 }
 
 fn status_field(text: &str, name: &str) -> u64 {
@@ -666,14 +694,11 @@ async fn sqlite(
             1.0 / fsync.as_secs_f64()
         ),
     );
+    // Opened before the meter starts: what an open writes (the log written ahead, see
+    // `SqliteStore`) is once per store, not per step.
+    let store = SqliteStore::open(dir.path().join("seq.db"))?;
     let meter = Meter::start();
-    let s1 = throughput(
-        SqliteStore::open(dir.path().join("seq.db"))?,
-        "s1",
-        1,
-        sizes.sqlite_sequential,
-    )
-    .await?;
+    let s1 = throughput(store, "s1", 1, sizes.sqlite_sequential).await?;
     let u1 = meter.stop();
     let steps = (sizes.sqlite_sequential + 2) as f64;
     line(
@@ -710,14 +735,9 @@ async fn sqlite(
     let mut s100 = None;
     for &n in sizes.concurrency {
         let each = (sizes.sqlite_concurrent_total / n).max(1);
+        let store = SqliteStore::open(dir.path().join(format!("conc-{n}.db")))?;
         let meter = Meter::start();
-        let rate = throughput(
-            SqliteStore::open(dir.path().join(format!("conc-{n}.db")))?,
-            &format!("s{n}"),
-            n,
-            each,
-        )
-        .await?;
+        let rate = throughput(store, &format!("s{n}"), n, each).await?;
         let usage = meter.stop();
         line(
             &format!("SqliteStore FULL, {n} workflows at once, steps/s"),
@@ -787,8 +807,10 @@ async fn timers_measure(
     options: &timers::Options,
     path: &std::path::Path,
 ) -> anyhow::Result<(timers::Figures, Usage)> {
+    // Opened before the meter starts (see `sqlite`).
+    let store = SqliteStore::open(path)?;
     let meter = Meter::start();
-    let f = timers::measure(options, path).await?;
+    let f = timers::measure(options, store, path).await?;
     Ok((f, meter.stop()))
 }
 

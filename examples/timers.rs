@@ -358,12 +358,17 @@ impl Clock for Shifted {
     }
 }
 
-/// Phase 2: runs the workflows in `path` to the end with a runtime of the default options.
-pub async fn measure(options: &Options, path: &Path) -> anyhow::Result<Figures> {
+/// Phase 2: runs the workflows in `path` (opened as `store`) to the end with a runtime of
+/// the default options.
+pub async fn measure(
+    options: &Options,
+    store: SqliteStore,
+    path: &Path,
+) -> anyhow::Result<Figures> {
     let first_due = EPOCH_MS + options.offset_ms(0);
     // The runtime's clock reads `first_due - LEAD_MS` now.
     let behind_ms = SystemClock.now_ms() - (first_due - LEAD_MS);
-    let rt = Runtime::builder(SqliteStore::open(path)?)
+    let rt = Runtime::builder(store)
         .clock(Shifted { behind_ms })
         .workflow(nap)
         .workflow(naps)
@@ -474,7 +479,7 @@ pub async fn run(options: &Options) -> anyhow::Result<(Prepared, Figures)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("timers.db");
     let prepared = prepare(options, &path).await?;
-    let figures = measure(options, &path).await?;
+    let figures = measure(options, SqliteStore::open(&path)?, &path).await?;
     Ok((prepared, figures))
 }
 
@@ -552,7 +557,7 @@ async fn main() -> anyhow::Result<()> {
             std::fs::copy(wal(&stored), wal(&path))?;
         }
     }
-    let f = measure(&options, &path).await?;
+    let f = measure(&options, SqliteStore::open(&path)?, &path).await?;
     let ms = |d: Duration| format!("{} ms", d.as_millis());
     line(
         "timers fired per second",

@@ -38,6 +38,8 @@ mod raw;
 mod schedules;
 #[cfg(test)]
 mod tests;
+#[cfg(unix)]
+mod vfs;
 
 /// SQLite's `synchronous` setting: how hard a commit pushes data to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,6 +139,38 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// The writing connection, given the one that opened the file (and upgraded it): where
+    /// every commit syncs the log (`synchronous=FULL` or `EXTRA`), a connection of its own
+    /// through the VFS that writes a commit's frames to the log in one system call (see the
+    /// `vfs` module), configured as the first (`pragmas`). Its dirty pages never spill into
+    /// the log before the commit (`cache_spill=OFF`): every frame it writes is then part of
+    /// a commit that ends with a sync (the VFS's condition; a transaction larger than the
+    /// cache grows the cache instead). The file's upgrade, which may be larger, ran on the
+    /// first connection.
+    fn writer(&self, first: Connection, pragmas: &str) -> Result<Connection, StoreError> {
+        #[cfg(unix)]
+        if matches!(self.synchronous, Synchronous::Full | Synchronous::Extra)
+            && let Some(name) = vfs::registered()
+        {
+            let conn = Connection::open_with_flags_and_vfs(
+                &self.path,
+                rusqlite::OpenFlags::default(),
+                name,
+            )
+            .db()?;
+            conn.busy_timeout(self.busy_timeout).db()?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            conn.execute_batch(pragmas).db()?;
+            conn.execute_batch("PRAGMA cache_spill=OFF;").db()?;
+            // Closed once the new one is open: the last connection to close would checkpoint
+            // and delete the log.
+            drop(first);
+            return Ok(conn);
+        }
+        let _ = pragmas;
+        Ok(first)
+    }
+
     /// Opens (creating if needed) the database file and starts the writer thread.
     pub fn open(self) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(&self.path).db()?;
@@ -165,13 +199,13 @@ impl SqliteStoreBuilder {
         // The writer keeps up to 64 MiB of pages (SQLite's default is 2 MiB): the indexes and
         // the rows that steps touch stay in memory when a file holds a million runs. Its cache
         // survives its own commits (a reader's is dropped whenever another connection wrote).
-        conn.execute_batch(&format!(
+        let writer_pragmas = format!(
             "PRAGMA synchronous={}; PRAGMA wal_autocheckpoint={pages}; PRAGMA journal_size_limit={}; \
              PRAGMA cache_size=-{WRITER_CACHE_KIB};",
             self.synchronous.pragma(),
             self.wal_limit
-        ))
-        .db()?;
+        );
+        conn.execute_batch(&writer_pragmas).db()?;
         if schema == Schema::Create {
             // The write lock first (waiting as long as the busy timeout allows): several
             // processes may open a new file at once, and a read lock upgraded to a write lock
@@ -202,6 +236,7 @@ impl SqliteStoreBuilder {
             ))
             .db()?;
         }
+        let conn = self.writer(conn, &writer_pragmas)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = self.max_batch.max(1);
         let busy_timeout = self.busy_timeout;

@@ -450,3 +450,37 @@ fn a_runs_history_is_read_through_its_segments() {
         "{steps:?}"
     );
 }
+
+/// The writer opens its files through the VFS that writes a commit's frames at once where
+/// every commit syncs the log (`FULL`, `EXTRA`), without spilling pages before the commit,
+/// and through SQLite's own VFS elsewhere.
+#[cfg(unix)]
+#[test]
+fn the_writer_goes_through_the_vfs_only_where_commits_sync() {
+    let rt = runtime();
+    for (sync, through) in [
+        (Synchronous::Full, true),
+        (Synchronous::Extra, true),
+        (Synchronous::Normal, false),
+        (Synchronous::Off, false),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::builder(dir.path().join("v.db"))
+            .synchronous(sync)
+            .open()
+            .expect("open");
+        let (name, spill) = rt
+            .block_on(store.write(|w: &Writer| {
+                let spill: i64 = w.query_row("PRAGMA cache_spill", [], |r| r.get(0)).db()?;
+                Ok((vfs::name_of(w), spill))
+            }))
+            .expect("write");
+        let name = name.expect("a VFS");
+        assert_eq!(
+            name == vfs::NAME.to_str().expect("utf-8"),
+            through,
+            "{sync:?}: {name}"
+        );
+        assert_eq!(spill == 0, through, "{sync:?}: cache_spill {spill}");
+    }
+}
