@@ -114,7 +114,11 @@ impl SqliteStoreBuilder {
     /// 64 MiB, at least 1 MiB). Past it the writer checkpoints the log into the database and
     /// truncates it, so a volume with little free space is not filled by the log; SQLite's
     /// own checkpoints (every 8,000 pages, 32 MiB, or half the limit if it is lower) keep it
-    /// smaller as long as no reader holds an old snapshot for long.
+    /// smaller as long as no reader holds an old snapshot for long. The store writes the log
+    /// ahead (zeros) to what it holds between two of those checkpoints when it opens and
+    /// after it truncates the log, so that commits write over blocks the file has rather than
+    /// grow it (a commit's sync then costs less): the log takes that room on disk from the
+    /// start.
     pub fn wal_limit(mut self, bytes: u64) -> Self {
         self.wal_limit = bytes.max(1 << 20);
         self
