@@ -514,6 +514,63 @@ async fn the_write_ahead_log_stays_within_its_limit() {
     assert!(wal <= 2 << 20, "the log holds {wal} bytes");
 }
 
+/// A reader that holds an old snapshot keeps the log from starting over, so it grows past its
+/// limit; the writer does not wait for that reader to truncate it (it would hold every commit
+/// meanwhile, up to the busy timeout, a minute here), and once the reader is done the log is
+/// back within its limit, and at least as long as it is written ahead to.
+#[tokio::test]
+async fn a_reader_holding_the_log_holds_back_no_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("held.db");
+    let wal_len = || {
+        std::fs::metadata(dir.path().join("held.db-wal"))
+            .expect("wal")
+            .len()
+    };
+    let store = SqliteStore::builder(&path)
+        .wal_limit(1 << 20)
+        .busy_timeout(std::time::Duration::from_secs(60))
+        .writes_in_place(false)
+        .open()
+        .expect("open");
+    // Checkpoints every 128 pages (half the limit): the header and 128 frames.
+    let ahead = 32 + 128 * (4096 + 24);
+    assert_eq!(wal_len(), ahead);
+    let reader = Connection::open(&path).expect("open");
+    reader.execute_batch("BEGIN").expect("begin");
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM workflows", [], |r| r.get(0))
+        .expect("read");
+    // Forty commits: the writer looks at the log's size every 16 transactions.
+    let writes = async {
+        for i in 0..40 {
+            store
+                .create_workflow(new_workflow(&format!("w{i}"), vec![i as u8; 48 << 10]))
+                .await
+                .expect("create");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), writes)
+        .await
+        .expect("the commits were held back by the reader");
+    assert!(wal_len() > 1 << 20, "held by the reader: {}", wal_len());
+    reader.execute_batch("COMMIT").expect("end the read");
+    for i in 40..72 {
+        store
+            .create_workflow(new_workflow(&format!("w{i}"), vec![1; 100]))
+            .await
+            .expect("create");
+    }
+    assert!(
+        (ahead..=1 << 20).contains(&wal_len()),
+        "the log holds {} bytes",
+        wal_len()
+    );
+    for i in 0..72 {
+        store.load_workflow(&format!("w{i}")).await.expect("load");
+    }
+}
+
 /// The write-ahead log is written ahead (zeros) to what it holds between two of SQLite's
 /// checkpoints when the store opens, and commits then land in it without growing it. Zeros
 /// past its last frame are read as its end: what was committed is all there for another

@@ -802,13 +802,34 @@ impl WalLimit {
     /// Checkpoints the log into the database and truncates it if it has grown past the limit
     /// (readers holding old snapshots keep SQLite's own checkpoints from resetting it), then
     /// writes it ahead again.
-    fn enforce(&self, conn: &Connection) {
+    ///
+    /// The checkpoint does not wait for readers (no busy timeout; the writer's, `busy`, is
+    /// put back after it): while one holds an old snapshot the log cannot be truncated, and
+    /// waiting for it held every commit, up to the busy timeout, at each look; the next look,
+    /// 16 transactions later, tries again.
+    fn enforce(&self, conn: &Connection, busy: Duration) {
         let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         if size <= self.limit {
             return;
         }
-        match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-            Ok(()) => self.write_ahead(),
+        let _ = conn.busy_timeout(Duration::ZERO);
+        // (busy, frames in the log, frames checkpointed): busy when a reader held it back.
+        let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
+        let _ = conn.busy_timeout(busy);
+        match done {
+            Ok(0) => self.write_ahead(),
+            Ok(_)
+            | Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code: rusqlite::ErrorCode::DatabaseBusy,
+                    ..
+                },
+                _,
+            )) => {
+                tracing::debug!(file = %self.path.display(), "the write-ahead log is held by a reader; truncated later");
+            }
             Err(e) => {
                 tracing::warn!(file = %self.path.display(), error = %e, "cannot checkpoint the write-ahead log");
             }
@@ -1086,7 +1107,7 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
     state.batches += 1;
     if state.batches.is_multiple_of(16) {
         index_history(&state.w.conn, &mut state.history_look);
-        state.wal.enforce(&state.w.conn);
+        state.wal.enforce(&state.w.conn, state.busy_timeout);
     }
 }
 

@@ -484,3 +484,42 @@ fn the_writer_goes_through_the_vfs_only_where_commits_sync() {
         assert_eq!(spill == 0, through, "{sync:?}: cache_spill {spill}");
     }
 }
+
+/// The writer's look at the log: past its limit it is truncated and written ahead again; while
+/// a reader holds an old snapshot it is left as it is, at once.
+#[test]
+fn a_log_past_its_limit_is_truncated_and_written_ahead_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    let w = Connection::open(&path).expect("open");
+    w.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=16; CREATE TABLE t (v BLOB);",
+    )
+    .expect("set up");
+    let wal = WalLimit {
+        path: wal_path(&path),
+        limit: 1 << 20,
+        ahead: 32 + 16 * (4096 + 24),
+    };
+    let size = || std::fs::metadata(&wal.path).expect("wal").len();
+    let reader = Connection::open(&path).expect("open");
+    reader.execute_batch("BEGIN").expect("begin");
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+        .expect("read");
+    for _ in 0..40 {
+        w.execute("INSERT INTO t VALUES (?1)", [vec![7u8; 48 << 10]])
+            .expect("insert");
+    }
+    let grown = size();
+    assert!(grown > 1 << 20, "{grown}");
+    wal.enforce(&w, Duration::from_secs(60));
+    assert_eq!(size(), grown, "held by the reader: left as it is");
+    reader.execute_batch("COMMIT").expect("end the read");
+    wal.enforce(&w, Duration::from_secs(60));
+    assert_eq!(size(), wal.ahead, "truncated, then written ahead");
+    let n: i64 = w
+        .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 40);
+}
