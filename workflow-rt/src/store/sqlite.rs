@@ -855,11 +855,54 @@ impl WalLimit {
     /// no frame that another connection, of this process or another, wrote meanwhile is
     /// overwritten. Nothing is done if the log is not there, and a failure (a full volume)
     /// only costs the speed-up.
+    ///
+    /// Not into the last of the volume's free space: only when as much again stays free (the
+    /// log would take that room as it runs anyway, but all at once it could leave none for
+    /// the database on a volume that has little).
     fn write_ahead(&self) {
+        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let missing = self.ahead.saturating_sub(len);
+        if missing == 0 {
+            return;
+        }
+        if !room_to_write_ahead(missing, free_bytes(&self.path)) {
+            tracing::debug!(file = %self.path.display(), missing, "too little free space to write the log ahead");
+            return;
+        }
         if let Err(e) = append_zeros(&self.path, self.ahead) {
             tracing::debug!(file = %self.path.display(), error = %e, "the write-ahead log is not written ahead");
         }
     }
+}
+
+/// Whether `missing` bytes may be written ahead on a volume with `free` bytes free (unknown:
+/// yes): when as much again stays free.
+fn room_to_write_ahead(missing: u64, free: Option<u64>) -> bool {
+    free.is_none_or(|free| free / 2 >= missing)
+}
+
+/// The bytes free, for an unprivileged process, on the volume that holds `path`.
+#[cfg(unix)]
+// `statvfs`'s counts are 64-bit here, 32-bit on some other systems.
+#[allow(clippy::useless_conversion)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a C string and `stat` a place for one `statvfs`, which the call fills
+    // when it succeeds (it is read only then).
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    u64::from(stat.f_bavail).checked_mul(u64::from(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_path: &Path) -> Option<u64> {
+    None
 }
 
 /// Appends zeros to the file at `path` (which must exist) until it is `size` bytes long, and

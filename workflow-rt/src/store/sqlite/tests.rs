@@ -523,3 +523,28 @@ fn a_log_past_its_limit_is_truncated_and_written_ahead_again() {
         .expect("count");
     assert_eq!(n, 40);
 }
+
+/// The log is written ahead only when as much again stays free on its volume (the free space
+/// of the temporary directory's volume is known here).
+#[test]
+fn the_log_is_written_ahead_only_with_room_to_spare() {
+    assert!(room_to_write_ahead(10, Some(20)));
+    assert!(!room_to_write_ahead(10, Some(19)));
+    assert!(!room_to_write_ahead(10, Some(0)));
+    assert!(room_to_write_ahead(10, None), "unknown: written ahead");
+    let dir = tempfile::tempdir().expect("tempdir");
+    #[cfg(unix)]
+    assert!(free_bytes(dir.path()).is_some_and(|n| n > 0));
+    // A log that would take more than half of what is free is left as it is.
+    let path = dir.path().join("w.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let wal = WalLimit {
+        path: wal_path(&path),
+        limit: u64::MAX,
+        ahead: free_bytes(dir.path()).map_or(u64::MAX, |free| free / 2 + (1 << 30)),
+    };
+    let before = std::fs::metadata(&wal.path).expect("wal").len();
+    wal.write_ahead();
+    assert_eq!(std::fs::metadata(&wal.path).expect("wal").len(), before);
+    drop(store);
+}
