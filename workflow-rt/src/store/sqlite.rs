@@ -118,7 +118,7 @@ impl SqliteStoreBuilder {
     /// ahead (zeros) to what it holds between two of those checkpoints when it opens and
     /// after it truncates the log, so that commits write over blocks the file has rather than
     /// grow it (a commit's sync then costs less): the log takes that room on disk from the
-    /// start.
+    /// start, when as much again is free on the volume (otherwise it grows as it did).
     pub fn wal_limit(mut self, bytes: u64) -> Self {
         self.wal_limit = bytes.max(1 << 20);
         self
