@@ -812,12 +812,12 @@ impl WalLimit {
         if size <= self.limit {
             return;
         }
-        let _ = conn.busy_timeout(Duration::ZERO);
         // (busy, frames in the log, frames checkpointed): busy when a reader held it back.
-        let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
+        let done = without_waiting(conn, busy, |conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
         });
-        let _ = conn.busy_timeout(busy);
         match done {
             Ok(0) => self.write_ahead(),
             Ok(_)
@@ -873,6 +873,15 @@ impl WalLimit {
             tracing::debug!(file = %self.path.display(), error = %e, "the write-ahead log is not written ahead");
         }
     }
+}
+
+/// Runs `f` on `conn` with no busy timeout (another connection's lock fails at once), then
+/// puts the connection's own, `busy`, back.
+fn without_waiting<T>(conn: &Connection, busy: Duration, f: impl FnOnce(&Connection) -> T) -> T {
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let out = f(conn);
+    let _ = conn.busy_timeout(busy);
+    out
 }
 
 /// Whether `missing` bytes may be written ahead on a volume with `free` bytes free (unknown:
@@ -1025,13 +1034,9 @@ impl WriterShared {
         };
         // Without waiting for another connection's write lock (another process on the same
         // file): this thread is the caller's, which may have other work.
-        let begun = {
-            let conn = &state.w.conn;
-            let _ = conn.busy_timeout(Duration::ZERO);
-            let begun = state.w.held.begin.execute(&[]).is_ok();
-            let _ = conn.busy_timeout(state.busy_timeout);
-            begun
-        };
+        let begun = without_waiting(&state.w.conn, state.busy_timeout, |_| {
+            state.w.held.begin.execute(&[]).is_ok()
+        });
         if !begun {
             return Err((job, true));
         }
