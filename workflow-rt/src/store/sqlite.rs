@@ -1682,21 +1682,26 @@ fn fence(w: &Writer, id: &str, a: &TaskAttempt) -> Result<(), StoreError> {
     }
 }
 
-/// The one call whose result `step` took straight from a worker, and the one call it makes
-/// next, if that is all it does with tasks (and timers): the next call's row then replaces the
-/// finished call's ([`replace_task`]), the fence checked by the compare-and-set itself.
-fn relayed_call(step: &StepCommit) -> Option<(&TaskAttempt, &ActivityTask)> {
+/// The one call whose result `step` took straight from a worker, the one call it makes next
+/// and that call's options (of `options`, as [`encode_options`] gives them), if that is all
+/// it does with tasks (and timers): the next call's row then replaces the finished call's
+/// ([`replace_task`]), the fence checked by the compare-and-set itself. Decided in one place,
+/// for the fence, the delete and the insert that the relay stands for.
+fn relayed_call<'a>(
+    step: &'a StepCommit,
+    options: &'a [Vec<u8>],
+) -> Option<(&'a TaskAttempt, &'a ActivityTask, &'a [u8])> {
     let StepOutcome::Suspended { tasks, timers, .. } = &step.outcome else {
         return None;
     };
-    match (&step.completed_tasks[..], &tasks[..]) {
-        ([done], [next])
+    match (&step.completed_tasks[..], &tasks[..], options) {
+        ([done], [next], [o])
             if timers.is_empty()
                 && step.cancelled.is_empty()
                 && next.workflow_id == step.workflow_id
                 && next.seq != done.seq =>
         {
-            Some((done, next))
+            Some((done, next, o))
         }
         _ => None,
     }
@@ -1705,13 +1710,20 @@ fn relayed_call(step: &StepCommit) -> Option<(&TaskAttempt, &ActivityTask)> {
 /// The row of task `seq` of `t`'s workflow made `t`'s (whose options [`encode_options`]
 /// stored): the finished call's row deleted and the next call's inserted, in one statement.
 /// A row under `t`'s key already is replaced, as [`insert_task`] does. If the finished call's
-/// row is gone (it cannot be: the step's fence found it), `t` is inserted.
+/// row is gone (it cannot be: the step's fence, in the same transaction, found it), `t` is
+/// inserted all the same, so that the next call runs, and the surprise is logged.
 fn replace_task(w: &Writer, seq: u64, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
     let mut args = [raw::Arg::Null; 14];
     args[..13].copy_from_slice(&task_row(t, options));
     args[13] = int(seq).into();
     let changed = w.held.replace_task.execute(&args)?;
     if changed == 0 {
+        tracing::warn!(
+            workflow_id = %t.workflow_id,
+            finished = seq,
+            next = t.seq,
+            "the finished call's task row was gone when the next call replaced it; inserted"
+        );
         insert_task(w, t, options)?;
     }
     Ok(())
@@ -1731,7 +1743,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     // workflow's most common step): the fence goes into the compare-and-set, and the call's
     // task row becomes the next call's: two statements rather than four (a fence, the
     // compare-and-set, a delete and an insert).
-    let relay = relayed_call(step);
+    let relay = relayed_call(step, options);
     // The checks come first: when one fails, nothing has been written. The fence on results
     // taken straight from a worker: each task must still be at the attempt that produced
     // the result, under its owner.
@@ -1757,7 +1769,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
             ];
             match relay {
                 None => h.suspend.execute(&set)?,
-                Some((done, _)) => {
+                Some((done, _, _)) => {
                     let mut args = [raw::Arg::Null; 11];
                     args[..8].copy_from_slice(&set);
                     args[8..].copy_from_slice(&[
@@ -1852,9 +1864,9 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     }
     match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => {
-            match (relay, options) {
-                (Some((done, next)), [o]) => replace_task(w, done.seq, next, o)?,
-                _ => {
+            match relay {
+                Some((done, next, o)) => replace_task(w, done.seq, next, o)?,
+                None => {
                     for (t, o) in tasks.iter().zip(options) {
                         insert_task(w, t, o)?;
                     }
