@@ -1993,8 +1993,8 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
         "DELETE FROM history_moved WHERE (segment, workflow_id) IN \
              (SELECT segment, workflow_id FROM history_runs \
               WHERE workflow_id IN (SELECT value FROM json_each(?1)) AND seqs IS NULL)",
-        // The entries its lists name (a list that is not JSON names none: it is left to the
-        // read to report), then those past the indexed part; the lists last.
+        // The entries its lists name (a list that is not JSON names none: see below), then
+        // those past the indexed part; the lists last.
         "DELETE FROM history_log WHERE seq IN \
              (SELECT j.value FROM history_runs r, json_each(r.seqs) j \
               WHERE r.workflow_id IN (SELECT value FROM json_each(?1)) \
@@ -2002,6 +2002,28 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
              AND workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_log WHERE seq > (SELECT indexed FROM history_base) \
              AND workflow_id IN (SELECT value FROM json_each(?1))",
+    ] {
+        conn.execute(sql, [&ids]).db()?;
+    }
+    // A damaged list named none of its entries: they are found by a scan of the log (it has
+    // no index by run), done only then.
+    let damaged: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM history_runs \
+                 WHERE workflow_id IN (SELECT value FROM json_each(?1)) \
+                     AND seqs IS NOT NULL AND NOT json_valid(seqs))",
+            [&ids],
+            |r| r.get(0),
+        )
+        .db()?;
+    if damaged {
+        conn.execute(
+            "DELETE FROM history_log WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+            [&ids],
+        )
+        .db()?;
+    }
+    for sql in [
         "DELETE FROM history_runs WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
     ] {

@@ -285,6 +285,41 @@ fn the_history_log_is_indexed_by_the_entries_it_holds_per_run() {
     assert_eq!(times_of(&conn, "run-8").len(), 84 + 64 + 1);
 }
 
+/// A purge takes a run's entries also when a list of them is damaged (not JSON, so naming
+/// none): they are found by a scan of the log; other runs keep theirs.
+#[test]
+fn a_purge_takes_the_entries_of_a_damaged_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("d.db")).expect("open");
+    let conn = Connection::open(dir.path().join("d.db")).expect("open");
+    let mut next_look = HISTORY_LOG_ROWS;
+    assert_eq!(append_and_look(&conn, &mut next_look, 50, 84), 0);
+    append_log(&conn, 50, 2);
+    conn.execute(
+        "UPDATE history_runs SET seqs = 'not json' WHERE workflow_id = 'run-3'",
+        [],
+    )
+    .expect("damage");
+    let entries_of = |id: &str| {
+        conn.query_row(
+            "SELECT COUNT(*) FROM history_log WHERE workflow_id = ?1",
+            [id],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("count")
+    };
+    assert_eq!(entries_of("run-3"), 86);
+    delete_runs(&conn, &["run-3".to_string()]).expect("purge");
+    assert_eq!(
+        entries_of("run-3"),
+        0,
+        "the damaged list's entries went too"
+    );
+    assert_eq!(entries_of("run-4"), 86);
+    assert_eq!(times_of(&conn, "run-4").len(), 86);
+    assert_eq!(count(&conn, "history_log"), 49 * 86);
+}
+
 /// A purge of the log's last entries lets the log number the next entries as those were
 /// numbered (one past the largest left), inside the indexed part: the bound goes back, and
 /// the next entries are read (they were lost to reads before the trigger that moves it).
