@@ -34,6 +34,7 @@ use super::{
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
+mod pcache;
 mod raw;
 mod schedules;
 #[cfg(test)]
@@ -177,6 +178,8 @@ impl SqliteStoreBuilder {
 
     /// Opens (creating if needed) the database file and starts the writer thread.
     pub fn open(self) -> Result<SqliteStore, StoreError> {
+        // Before SQLite is first used in the process (see `pcache`).
+        pcache::install();
         let conn = Connection::open(&self.path).db()?;
         conn.busy_timeout(self.busy_timeout).db()?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
