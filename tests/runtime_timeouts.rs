@@ -80,6 +80,11 @@ async fn setup(mode: Mode) -> Setup {
     let rt = builder(mode, store.clone(), clock.clone())
         .workflow(timed)
         .activity(work)
+        // These tests move the clock up to 10 s at once, past the default lease (4 s, renewed
+        // every third of it): the lease would lapse at the jump, and the worker's poller could
+        // lease the task again (a next attempt) before its renewal ran. Leases lapse in the
+        // tests of their own below, with `worker`.
+        .lease_duration(Duration::from_secs(3_600))
         .build()
         .await
         .expect("build");

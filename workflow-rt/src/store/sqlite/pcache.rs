@@ -19,7 +19,10 @@
 //! A page cache is configured for the whole process (`SQLITE_CONFIG_PCACHE2`), and only before
 //! SQLite is initialized: [`install`] does it once, at the first store opened, when SQLite is
 //! not yet in use; when it is (the process opened a database before), SQLite's cache stays as
-//! it is, and commits only cost what they did.
+//! it is, and commits only cost what they did. SQLite asks that no other thread use it while
+//! `sqlite3_config` runs: every store goes through [`install`] (a `OnceLock`) before its first
+//! connection, so the store's own threads never do; another library of the process that
+//! opened its first SQLite database at that very moment would race with it.
 
 use std::ffi::{c_int, c_uint};
 use std::sync::OnceLock;
