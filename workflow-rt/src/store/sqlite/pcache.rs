@@ -266,6 +266,22 @@ unsafe extern "C" fn truncate(p: *mut ffi::sqlite3_pcache, limit: c_uint) {
     // SAFETY: as above.
     let c = unsafe { cache(p) };
     if !c.keys.may_discard(limit) {
+        // In debug builds (the tests') the truncation is done all the same, and must have
+        // discarded nothing: SQLite's own cache truncates exactly, and counts its pages.
+        #[cfg(debug_assertions)]
+        if let (Some(count), Some(f)) = (methods().xPagecount, methods().xTruncate) {
+            // SAFETY: as above.
+            let (before, after) = unsafe {
+                let before = count(c.inner);
+                f(c.inner, limit);
+                (before, count(c.inner))
+            };
+            debug_assert_eq!(
+                before, after,
+                "a skipped truncation to {limit} would have discarded pages ({:?})",
+                c.keys
+            );
+        }
         return;
     }
     if let Some(f) = methods().xTruncate {
@@ -336,6 +352,69 @@ mod tests {
         assert!(k.may_discard(5));
         k.truncated(262_145);
         assert!(!k.may_discard(5));
+    }
+
+    /// Random fetches, rekeys and truncations, against the set of keys they leave: a
+    /// truncation is never skipped while a key at or past its limit is in the set.
+    #[test]
+    fn no_truncation_is_skipped_that_would_discard_a_key() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % u64::from(n)) as u32
+        };
+        for _ in 0..200 {
+            // A small page size puts the lock byte's page among the keys drawn.
+            let mut k = Keys::new(65_536);
+            let lock = k.lock_page;
+            let mut set = std::collections::BTreeSet::new();
+            for _ in 0..400 {
+                let draw = |n: &mut dyn FnMut(u32) -> u32| {
+                    if n(8) == 0 { lock } else { 1 + n(lock + 40) }
+                };
+                match next(10) {
+                    0..=4 => {
+                        let key = draw(&mut next);
+                        set.insert(key);
+                        k.note(key);
+                    }
+                    5..=6 => {
+                        // A rekey to a free key, as SQLite does.
+                        let Some(&old) = set.iter().nth(next(set.len().max(1) as u32) as usize)
+                        else {
+                            continue;
+                        };
+                        let new = draw(&mut next);
+                        if set.contains(&new) {
+                            continue;
+                        }
+                        set.remove(&old);
+                        set.insert(new);
+                        k.rekeyed(old, new);
+                    }
+                    7 => {
+                        // A page dropped (unpinned with discard, or evicted).
+                        if let Some(&key) = set.iter().nth(next(set.len().max(1) as u32) as usize) {
+                            set.remove(&key);
+                        }
+                    }
+                    _ => {
+                        let limit = draw(&mut next).saturating_sub(next(3));
+                        let discards = set.range(limit..).next().is_some();
+                        assert!(
+                            !discards || k.may_discard(limit),
+                            "skipped a truncation to {limit} over {set:?} ({k:?})"
+                        );
+                        if k.may_discard(limit) {
+                            set.retain(|&key| key < limit);
+                            k.truncated(limit);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Page sizes other than 4 KiB put the lock byte on another page; a size SQLite never
