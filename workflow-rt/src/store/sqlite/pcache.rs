@@ -1,4 +1,4 @@
-//! SQLite's page cache, with a truncation that would discard nothing not asked of it.
+//! SQLite's page cache, without the truncations that would discard nothing.
 //!
 //! At the end of every transaction SQLite's pager truncates its page cache to the database's
 //! size (`xTruncate(size + 1)`: discard the pages past the end). The default cache (`pcache1`)
