@@ -30,6 +30,9 @@ mod fanout;
 #[path = "../examples/nightly.rs"]
 #[allow(dead_code)]
 mod nightly;
+#[path = "../examples/writer_statements.rs"]
+#[allow(dead_code)]
+mod writer_statements;
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -633,5 +636,19 @@ async fn the_nightly_example_starts_one_run_per_fire_time() {
             assert_eq!(out, "report for on-call");
         }
         rt.shutdown().await;
+    }
+}
+
+/// The writer's statements program on small files: every variant runs, finishes the runs it
+/// should (the program checks that their timers are gone), and reports a time.
+#[test]
+fn the_writer_statements_program_runs_every_variant() {
+    let mut seen = Vec::new();
+    writer_statements::run(2_000, 1, |v, t| seen.push((v.to_string(), t))).expect("run");
+    let names: Vec<&str> = seen.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(names, writer_statements::VARIANTS);
+    for (v, t) in &seen {
+        assert!(t.iter().all(|x| x.is_finite() && *x >= 0.0), "{v}: {t:?}");
+        assert!(t[1] > 0.0, "{v}: the update took no time: {t:?}");
     }
 }
