@@ -40,7 +40,9 @@ pub const VARIANTS: [&str; 5] = [
 const BATCH: i64 = 250;
 
 /// The completed status's code in the store.
-const COMPLETED: i64 = 2;
+fn completed() -> i64 {
+    workflow_rt::WorkflowStatus::Completed.code()
+}
 
 fn main() -> anyhow::Result<()> {
     let mut runs: i64 = 1_000_000;
@@ -130,7 +132,7 @@ fn setup(path: &std::path::Path, v: &str, runs: i64) -> anyhow::Result<Connectio
             .to_string()
     } else {
         let status_where = if v == "open-status" {
-            format!(" WHERE status <> {COMPLETED}")
+            format!(" WHERE status <> {}", completed())
         } else {
             String::new()
         };
@@ -163,10 +165,11 @@ fn setup(path: &std::path::Path, v: &str, runs: i64) -> anyhow::Result<Connectio
     if v == "trigger" {
         c.execute_batch(&format!(
             "CREATE TRIGGER finished AFTER UPDATE OF status ON workflows \
-                 WHEN new.status = {COMPLETED} BEGIN \
+                 WHEN new.status = {} BEGIN \
                  DELETE FROM tasks WHERE workflow_id = new.id; \
                  DELETE FROM timers WHERE workflow_id = new.id; \
-                 DELETE FROM events WHERE workflow_id = new.id; END;"
+                 DELETE FROM events WHERE workflow_id = new.id; END;",
+            completed()
         ))?;
     }
     c.execute_batch("BEGIN")?;
@@ -220,11 +223,10 @@ fn finish(c: &Connection, v: &str, n: i64) -> anyhow::Result<[f64; 6]> {
              version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
          WHERE {by} = ?1 AND version = ?2"
     ))?;
-    let mut lookup = c.prepare(if int {
-        "SELECT rid FROM workflows WHERE id = ?1"
-    } else {
-        "SELECT 1"
-    })?;
+    let mut lookup = match v {
+        "int-lookup" => Some(c.prepare("SELECT rid FROM workflows WHERE id = ?1")?),
+        _ => None,
+    };
     let mut timer = c.prepare(&format!("DELETE FROM timers WHERE {column} = ?1"))?;
     let mut tasks = c.prepare(&format!("DELETE FROM tasks WHERE {column} = ?1"))?;
     let mut events = c.prepare(&format!("DELETE FROM events WHERE {column} = ?1"))?;
@@ -244,14 +246,15 @@ fn finish(c: &Connection, v: &str, n: i64) -> anyhow::Result<[f64; 6]> {
         for i in from..(from + BATCH).min(n) {
             let id = id_of(i);
             let mut t = Instant::now();
-            let key: rusqlite::types::Value = match v {
-                "int-lookup" => lookup.query_row([&id], |r| r.get::<_, i64>(0))?.into(),
+            let key: rusqlite::types::Value = match (&mut lookup, int) {
+                (Some(lookup), _) => lookup.query_row([&id], |r| r.get::<_, i64>(0))?.into(),
                 // The rowids were taken in id order from 1.
-                "int-carried" => (i + 1).into(),
-                _ => id.into(),
+                (None, true) => (i + 1).into(),
+                (None, false) => id.into(),
             };
             lap(0, &mut t);
-            let changed = update.execute(params![key, 1, COMPLETED, [4u8; 32], [5u8; 6], 5, 1])?;
+            let changed =
+                update.execute(params![key, 1, completed(), [4u8; 32], [5u8; 6], 5, 1])?;
             anyhow::ensure!(changed == 1, "run {i} not updated");
             lap(1, &mut t);
             if deletes {
