@@ -583,3 +583,34 @@ fn the_log_is_written_ahead_only_with_room_to_spare() {
     assert_eq!(std::fs::metadata(&wal.path).expect("wal").len(), before);
     drop(store);
 }
+
+/// How often a statement with `LIMIT ?n` was compiled again, run `times` times with a new
+/// limit each time.
+fn recompiled(conn: &Connection, times: i64) -> i32 {
+    let mut stmt = conn.prepare_cached(READY_RUNS).expect("prepare");
+    for limit in 1..=times {
+        let _: Vec<String> = stmt
+            .query_map(params!["[\"w\"]", limit], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+    }
+    stmt.get_status(rusqlite::StatementStatus::RePrepare)
+}
+
+/// A statement whose limit is bound is compiled once, on the readers' connections and on the
+/// writer's: SQLite compiles it again at every new binding of the limit unless plans are kept
+/// independent of bound values.
+#[test]
+fn a_bound_limit_does_not_compile_a_statement_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("q.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let reader = open_reader(&path, Duration::from_secs(1)).expect("reader");
+    assert_eq!(recompiled(&reader, 5), 0, "reader");
+    let rt = runtime();
+    let writer = rt
+        .block_on(store.write(|w: &Writer| Ok(recompiled(w, 5))))
+        .expect("write");
+    assert_eq!(writer, 0, "writer");
+}
