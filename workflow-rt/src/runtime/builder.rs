@@ -489,9 +489,9 @@ impl Builder {
         // parked now, with the reason, rather than when their next event comes.
         // The first pages before the runtime is handed out (every run, for a store of up to
         // ten thousand waiting runs); the rest in the background, a page every 100 ms (ten
-        // thousand runs a second), so that a store of a million sleeping runs neither holds
-        // the start nor takes a core from the steps (a run met by a step before the walk
-        // reaches it is parked by that step).
+        // thousand runs a second; a page a second while steps wait for a driver), so that a
+        // store of a million sleeping runs neither holds the start nor takes a core from the
+        // steps (a run met by a step before the walk reaches it is parked by that step).
         let (parked, rest) = inner
             .park_stranded(None, STRANDED_PAGES_AT_START, Duration::ZERO)
             .await?;
