@@ -1,20 +1,34 @@
-//! SQLite's page cache, without the truncations that would discard nothing.
+//! A page cache for SQLite: one per connection, with no lock shared between connections, and
+//! no walk of its pages for the truncations that would discard nothing.
 //!
-//! At the end of every transaction SQLite's pager truncates its page cache to the database's
-//! size (`xTruncate(size + 1)`: discard the pages past the end). The default cache (`pcache1`)
-//! does that work only when a page past the end was ever in the cache (its `iMaxKey`), and then
-//! walks its hash table: the buckets from the limit to that page, or, when they are more than
-//! the table holds, every bucket and every page in it. B-tree balancing gives a page, for a
-//! moment, the number of the page that holds the lock byte (`PENDING_BYTE`, 1 GiB: page 262 145
-//! of 4 KiB), while it puts new pages in order (`balance_nonroot`), and that raises `iMaxKey`
-//! past the end of any smaller database. So every commit whose inserts split pages out of order
-//! walked every page of the writer's cache (64 MiB, up to 16 384 pages, a cache miss each): a
-//! tenth of the writer's time with a million sleeping runs, measured with `perf`.
+//! SQLite's default cache (`pcache1`), as `libsqlite3-sys` builds it (with
+//! `SQLITE_ENABLE_MEMORY_MANAGEMENT`), puts the pages of every connection of the process in one
+//! group behind one mutex, taken at every page fetched and let go: about 36 times per run
+//! finished after its timer, by the writer on one core and the readers on the other, so that
+//! the mutex moved between the cores all the time. With a million timers firing, the cache's
+//! work and its lock came to about 7% of the process's CPU time (`perf`), part of it in the
+//! kernel, waiting for the lock. Here each connection's cache is its own: SQLite uses a cache
+//! from one thread at a time (the connection's), so nothing in it is locked.
 //!
-//! This cache is SQLite's own, through its methods, with the largest page number it has handed
-//! out kept beside it, and whether a page may sit at the lock byte's number. A truncation is
-//! passed on unless every page is below the limit (then it would discard nothing). Everything
-//! else is passed on as it is.
+//! At the end of every transaction SQLite's pager also truncates its page cache to the
+//! database's size (`xTruncate(size + 1)`: discard the pages past the end). B-tree balancing
+//! gives a page, for a moment, the number of the page that holds the lock byte (`PENDING_BYTE`,
+//! 1 GiB: page 262 145 of 4 KiB), while it puts new pages in order (`balance_nonroot`); a cache
+//! that keeps only the largest number it ever held (as `pcache1` does) then walks every page at
+//! every such commit: a tenth of the writer's time with a million sleeping runs, measured with
+//! `perf`. This cache keeps the largest page number it has handed out and whether a page may
+//! sit at the lock byte's number ([`Keys`]), and walks its pages only when a page may be past
+//! the limit.
+//!
+//! What SQLite asks of a cache (the `sqlite3_pcache_methods2` documentation), as `pcache1`
+//! does it: a page fetched is pinned until unpinned; a purgeable cache (a database file's)
+//! keeps at most its size in pages unless more are pinned, recycling the least recently
+//! unpinned page, and refuses a page (`createFlag` 1) when nine tenths of its size are pinned,
+//! so that SQLite spills dirty pages first; a cache of a temporary or in-memory database
+//! (not purgeable) keeps every page. A new page's first 8 bytes of extra space are zero (SQLite
+//! reads them to tell a new page). Freed pages are kept for reuse while they and the pages held
+//! stay within the cache's size (a reader's cache is emptied whenever another connection
+//! wrote, and filled again at its next read).
 //!
 //! A page cache is configured for the whole process (`SQLITE_CONFIG_PCACHE2`), and only before
 //! SQLite is initialized: [`install`] does it once, at the first store opened, when SQLite is
@@ -24,30 +38,71 @@
 //! connection, so the store's own threads never do; another library of the process that
 //! opened its first SQLite database at that very moment would race with it.
 
-use std::ffi::{c_int, c_uint};
+use std::alloc::Layout;
+use std::collections::HashMap;
+use std::ffi::{c_int, c_uint, c_void};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ptr;
 use std::sync::OnceLock;
 
 use rusqlite::ffi;
 
-/// SQLite's own page cache methods, as they were before [`install`].
-static INNER: OnceLock<Methods> = OnceLock::new();
-
-/// Page cache methods: function pointers, and SQLite's argument for its own `xInit` (which
-/// SQLite passes back, and never frees).
-struct Methods(ffi::sqlite3_pcache_methods2);
-
-// SAFETY: the methods are functions callable from any thread (SQLite's page cache is
-// thread-safe across caches), and `pArg` is only handed back to them.
-unsafe impl Send for Methods {}
-// SAFETY: as above; the struct is never changed once stored.
-unsafe impl Sync for Methods {}
-
 /// SQLite's lock byte (`PENDING_BYTE`): the page that holds it never holds data.
 const PENDING_BYTE: u32 = 0x4000_0000;
 
-/// A cache: SQLite's own, and what is known of the page numbers in it.
+/// Freed pages a cache keeps for reuse, whatever its size, as long as it holds no more pages
+/// than this (a cache that is not purgeable has no size).
+const KEPT_FREE: usize = 16;
+
+/// A page: SQLite's view of it first (its buffer and extra space, both in the same
+/// allocation, after this header), then the cache's.
+#[repr(C)]
+struct Page {
+    base: ffi::sqlite3_pcache_page,
+    key: c_uint,
+    pinned: bool,
+    /// The neighbours in the cache's list of unpinned pages (purgeable caches only): toward
+    /// the most recently unpinned (`newer`) and the least (`older`).
+    newer: *mut Page,
+    older: *mut Page,
+}
+
+/// Page numbers hash to themselves, spread by a multiplication: they are dense and small.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A connection's cache.
 struct Cache {
-    inner: *mut ffi::sqlite3_pcache,
+    /// The layout of a page's allocation: header, buffer, extra space.
+    layout: Layout,
+    page_size: usize,
+    purgeable: bool,
+    /// The most pages kept (unpinned pages past it are freed); SQLite sets it.
+    max: usize,
+    pages: HashMap<c_uint, *mut Page, BuildHasherDefault<KeyHasher>>,
+    pinned: usize,
+    /// The list of unpinned pages of a purgeable cache: the most recently unpinned at
+    /// `newest`, the next to recycle at `oldest`.
+    newest: *mut Page,
+    oldest: *mut Page,
+    /// Allocations of freed pages, for reuse.
+    free: Vec<*mut Page>,
     keys: Keys,
 }
 
@@ -56,7 +111,7 @@ struct Cache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Keys {
     /// The largest page number handed out (fetched, or given by a rekey) since the last
-    /// truncation passed on, the lock byte's page aside.
+    /// truncation, the lock byte's page aside.
     max: c_uint,
     /// The number of the page that holds the lock byte, at the cache's page size.
     lock_page: c_uint,
@@ -106,25 +161,279 @@ impl Keys {
     }
 }
 
-/// SQLite's own methods. Set before SQLite can create a cache through this module's (in
-/// [`install`]); the empty set otherwise, which creates no cache.
-fn methods() -> &'static ffi::sqlite3_pcache_methods2 {
-    static NONE: Methods = Methods(ffi::sqlite3_pcache_methods2 {
-        iVersion: 0,
-        pArg: std::ptr::null_mut(),
-        xInit: None,
-        xShutdown: None,
-        xCreate: None,
-        xCachesize: None,
-        xPagecount: None,
-        xFetch: None,
-        xUnpin: None,
-        xRekey: None,
-        xTruncate: None,
-        xDestroy: None,
-        xShrink: None,
-    });
-    &INNER.get().unwrap_or(&NONE).0
+impl Cache {
+    fn new(page_size: c_int, extra: c_int, purgeable: bool) -> Option<Cache> {
+        let page_size_bytes = usize::try_from(page_size).ok().filter(|&n| n > 0)?;
+        let extra_bytes = usize::try_from(extra).ok()?;
+        let size = std::mem::size_of::<Page>()
+            .checked_add(page_size_bytes)?
+            .checked_add(extra_bytes.max(8))?;
+        let layout = Layout::from_size_align(size, std::mem::align_of::<Page>().max(8)).ok()?;
+        Some(Cache {
+            layout,
+            page_size: page_size_bytes,
+            purgeable,
+            max: 0,
+            pages: HashMap::default(),
+            pinned: 0,
+            newest: ptr::null_mut(),
+            oldest: ptr::null_mut(),
+            free: Vec::new(),
+            keys: Keys::new(page_size),
+        })
+    }
+
+    /// A page pinned at `key` and counted, its extra space's first 8 bytes zero: a freed
+    /// page's allocation, or a new one (null if there is no memory).
+    fn alloc(&mut self, key: c_uint) -> *mut Page {
+        let page = match self.free.pop() {
+            Some(p) => p,
+            None => {
+                // SAFETY: the layout's size is not zero (it holds the header).
+                let p = unsafe { std::alloc::alloc(self.layout) }.cast::<Page>();
+                if p.is_null() {
+                    return p;
+                }
+                p
+            }
+        };
+        // SAFETY: `page` is an allocation of `self.layout`: the header, then the buffer, then
+        // the extra space (at least 8 bytes), all within it.
+        unsafe {
+            let buf = page.cast::<u8>().add(std::mem::size_of::<Page>());
+            let extra = buf.add(self.page_size);
+            ptr::write_bytes(extra, 0, 8);
+            page.write(Page {
+                base: ffi::sqlite3_pcache_page {
+                    pBuf: buf.cast::<c_void>(),
+                    pExtra: extra.cast::<c_void>(),
+                },
+                key,
+                pinned: true,
+                newer: ptr::null_mut(),
+                older: ptr::null_mut(),
+            });
+        }
+        self.pages.insert(key, page);
+        self.pinned += 1;
+        self.keys.note(key);
+        page
+    }
+
+    /// Gives the allocation of `page` (out of the map and the list already) back: kept for
+    /// reuse while the cache has room for it, freed otherwise.
+    fn release(&mut self, page: *mut Page) {
+        if self.pages.len() + self.free.len() < self.max.max(KEPT_FREE) {
+            self.free.push(page);
+        } else {
+            // SAFETY: `page` was allocated with `self.layout` and is no longer referenced.
+            unsafe { std::alloc::dealloc(page.cast::<u8>(), self.layout) }
+        }
+    }
+
+    /// Takes `page` (unpinned, of a purgeable cache) off the list of unpinned pages.
+    ///
+    /// # Safety
+    /// `page` is on the list.
+    unsafe fn unlink(&mut self, page: *mut Page) {
+        // SAFETY: the list's pages are live pages of this cache.
+        unsafe {
+            let (newer, older) = ((*page).newer, (*page).older);
+            if newer.is_null() {
+                self.newest = older;
+            } else {
+                (*newer).older = older;
+            }
+            if older.is_null() {
+                self.oldest = newer;
+            } else {
+                (*older).newer = newer;
+            }
+            (*page).newer = ptr::null_mut();
+            (*page).older = ptr::null_mut();
+        }
+    }
+
+    /// Puts `page` (just unpinned, of a purgeable cache) on the list, as the newest.
+    ///
+    /// # Safety
+    /// `page` is a live page of this cache, not on the list.
+    unsafe fn push_newest(&mut self, page: *mut Page) {
+        // SAFETY: as the caller promises; `self.newest` is null or a live page.
+        unsafe {
+            (*page).older = self.newest;
+            (*page).newer = ptr::null_mut();
+            if self.newest.is_null() {
+                self.oldest = page;
+            } else {
+                (*self.newest).newer = page;
+            }
+        }
+        self.newest = page;
+    }
+
+    /// Takes `page` out of the cache: off the map, off the list if unpinned, uncounted if
+    /// pinned. Its allocation is the caller's.
+    ///
+    /// # Safety
+    /// `page` is a live page of this cache.
+    unsafe fn remove(&mut self, page: *mut Page) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            self.pages.remove(&(*page).key);
+            if (*page).pinned {
+                self.pinned -= 1;
+            } else if self.purgeable {
+                self.unlink(page);
+            }
+        }
+    }
+
+    /// Frees the least recently unpinned pages while the cache holds more than `max`.
+    fn enforce(&mut self, max: usize) {
+        while self.pages.len() > max && !self.oldest.is_null() {
+            let page = self.oldest;
+            // SAFETY: the list's pages are live pages of this cache.
+            unsafe { self.remove(page) };
+            self.release(page);
+        }
+    }
+
+    fn fetch(&mut self, key: c_uint, create: c_int) -> *mut Page {
+        if let Some(&page) = self.pages.get(&key) {
+            // SAFETY: the map's pages are live pages of this cache.
+            unsafe {
+                if !(*page).pinned {
+                    if self.purgeable {
+                        self.unlink(page);
+                    }
+                    (*page).pinned = true;
+                    self.pinned += 1;
+                }
+            }
+            return page;
+        }
+        if create == 0 {
+            return ptr::null_mut();
+        }
+        // Nearly full of pinned pages: SQLite spills its dirty pages and asks again with
+        // `createFlag` 2. (A cache that is not purgeable has no size: `pcache1` refuses
+        // every such request too.)
+        if create == 1 && self.pinned >= self.max * 9 / 10 {
+            return ptr::null_mut();
+        }
+        // Full: recycle the least recently unpinned page.
+        if self.purgeable && !self.oldest.is_null() && self.pages.len() + 1 >= self.max {
+            let page = self.oldest;
+            // SAFETY: the list's pages are live pages of this cache.
+            unsafe { self.remove(page) };
+            self.free.push(page);
+        }
+        self.alloc(key)
+    }
+
+    fn unpin(&mut self, page: *mut Page, discard: bool) {
+        // SAFETY: SQLite unpins pages this cache handed out, pinned.
+        unsafe {
+            if !(*page).pinned {
+                return;
+            }
+            if discard || (self.purgeable && self.pages.len() > self.max) {
+                self.remove(page);
+                self.release(page);
+                return;
+            }
+            (*page).pinned = false;
+            self.pinned -= 1;
+            if self.purgeable {
+                self.push_newest(page);
+            }
+        }
+    }
+
+    fn rekey(&mut self, page: *mut Page, old: c_uint, new: c_uint) {
+        // A page at `new` already is discarded (SQLite drops it before it asks; it is never
+        // pinned).
+        if let Some(&other) = self.pages.get(&new)
+            && other != page
+        {
+            // SAFETY: the map's pages are live pages of this cache.
+            unsafe { self.remove(other) };
+            self.release(other);
+        }
+        self.pages.remove(&old);
+        // SAFETY: SQLite rekeys pages this cache handed out.
+        unsafe { (*page).key = new };
+        self.pages.insert(new, page);
+        self.keys.rekeyed(old, new);
+    }
+
+    fn truncate(&mut self, limit: c_uint) {
+        if !self.keys.may_discard(limit) {
+            debug_assert!(
+                self.pages.keys().all(|&k| k < limit),
+                "a truncation to {limit} skipped with a page past it ({:?})",
+                self.keys
+            );
+            return;
+        }
+        let past: Vec<*mut Page> = self
+            .pages
+            .iter()
+            .filter(|&(&k, _)| k >= limit)
+            .map(|(_, &p)| p)
+            .collect();
+        for page in past {
+            // SAFETY: the map's pages are live pages of this cache; pinned ones are unpinned
+            // by the truncation (SQLite's contract).
+            unsafe { self.remove(page) };
+            self.release(page);
+        }
+        self.keys.truncated(limit);
+    }
+
+    fn set_size(&mut self, n: c_int) {
+        if self.purgeable {
+            self.max = usize::try_from(n).unwrap_or(0);
+            self.enforce(self.max);
+            self.trim_free();
+        }
+    }
+
+    /// Frees the kept allocations past what the cache may hold.
+    fn trim_free(&mut self) {
+        while self.pages.len() + self.free.len() > self.max.max(KEPT_FREE) {
+            if let Some(p) = self.free.pop() {
+                // SAFETY: a kept allocation of `self.layout`, referenced nowhere else.
+                unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
+            }
+        }
+    }
+
+    /// Frees every unpinned page of a purgeable cache, and every kept allocation.
+    fn shrink(&mut self) {
+        if self.purgeable {
+            self.enforce(0);
+        }
+        for p in self.free.drain(..) {
+            // SAFETY: as in `trim_free`.
+            unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
+        }
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for (_, page) in self.pages.drain() {
+            // SAFETY: every page of the map is an allocation of `self.layout`; SQLite destroys
+            // a cache once it uses none of its pages.
+            unsafe { std::alloc::dealloc(page.cast::<u8>(), self.layout) }
+        }
+        for p in self.free.drain(..) {
+            // SAFETY: as above.
+            unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
+        }
+    }
 }
 
 /// Installs the cache (once per process), if SQLite is not initialized yet. Whether it is in
@@ -132,42 +441,25 @@ fn methods() -> &'static ffi::sqlite3_pcache_methods2 {
 pub(super) fn install() -> bool {
     static DONE: OnceLock<bool> = OnceLock::new();
     *DONE.get_or_init(|| {
+        let ours = ffi::sqlite3_pcache_methods2 {
+            iVersion: 1,
+            pArg: ptr::null_mut(),
+            // SQLite installs its own cache in place of one without `xInit`.
+            xInit: Some(init),
+            xShutdown: Some(shutdown),
+            xCreate: Some(create),
+            xCachesize: Some(cachesize),
+            xPagecount: Some(pagecount),
+            xFetch: Some(fetch),
+            xUnpin: Some(unpin),
+            xRekey: Some(rekey),
+            xTruncate: Some(truncate),
+            xDestroy: Some(destroy),
+            xShrink: Some(shrink),
+        };
         // SAFETY: `sqlite3_config` is called before SQLite is initialized (it refuses
-        // otherwise, with SQLITE_MISUSE, and changes nothing); it copies the methods it is
-        // given, which call SQLite's own, held in `INNER` from before then.
+        // otherwise, with SQLITE_MISUSE, and changes nothing), and copies the methods.
         unsafe {
-            let mut inner = std::mem::MaybeUninit::<ffi::sqlite3_pcache_methods2>::zeroed();
-            if ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETPCACHE2, inner.as_mut_ptr())
-                != ffi::SQLITE_OK
-            {
-                return false;
-            }
-            let inner = inner.assume_init();
-            if inner.xCreate.is_none()
-                || inner.xFetch.is_none()
-                || inner.xRekey.is_none()
-                || inner.xTruncate.is_none()
-                || inner.xDestroy.is_none()
-            {
-                return false;
-            }
-            let inner = &INNER.get_or_init(|| Methods(inner)).0;
-            let ours = ffi::sqlite3_pcache_methods2 {
-                iVersion: inner.iVersion,
-                pArg: inner.pArg,
-                xInit: inner.xInit,
-                xShutdown: inner.xShutdown,
-                xCreate: Some(create),
-                xCachesize: Some(cachesize),
-                xPagecount: Some(pagecount),
-                xFetch: Some(fetch),
-                xUnpin: Some(unpin),
-                xRekey: Some(rekey),
-                xTruncate: Some(truncate),
-                xDestroy: Some(destroy),
-                xShrink: inner.xShrink.map(|_| shrink as unsafe extern "C" fn(_)),
-            };
-            // SQLite copies the methods.
             ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE2, &raw const ours) == ffi::SQLITE_OK
         }
     })
@@ -183,39 +475,31 @@ unsafe fn cache<'a>(p: *mut ffi::sqlite3_pcache) -> &'a mut Cache {
     unsafe { &mut *p.cast::<Cache>() }
 }
 
+unsafe extern "C" fn init(_: *mut c_void) -> c_int {
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn shutdown(_: *mut c_void) {}
+
 unsafe extern "C" fn create(
     page_size: c_int,
     extra: c_int,
     purgeable: c_int,
 ) -> *mut ffi::sqlite3_pcache {
-    let Some(create) = methods().xCreate else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: SQLite's own method, with SQLite's arguments.
-    let inner = unsafe { create(page_size, extra, purgeable) };
-    if inner.is_null() {
-        return inner;
+    match Cache::new(page_size, extra, purgeable != 0) {
+        Some(c) => Box::into_raw(Box::new(c)).cast(),
+        None => ptr::null_mut(),
     }
-    Box::into_raw(Box::new(Cache {
-        inner,
-        keys: Keys::new(page_size),
-    }))
-    .cast()
 }
 
 unsafe extern "C" fn cachesize(p: *mut ffi::sqlite3_pcache, n: c_int) {
-    if let Some(f) = methods().xCachesize {
-        // SAFETY: SQLite's own method, on the cache it created.
-        unsafe { f(cache(p).inner, n) }
-    }
+    // SAFETY: SQLite passes a cache `create` made.
+    unsafe { cache(p) }.set_size(n);
 }
 
 unsafe extern "C" fn pagecount(p: *mut ffi::sqlite3_pcache) -> c_int {
-    match methods().xPagecount {
-        // SAFETY: as above.
-        Some(f) => unsafe { f(cache(p).inner) },
-        None => 0,
-    }
+    // SAFETY: as above.
+    c_int::try_from(unsafe { cache(p) }.pages.len()).unwrap_or(c_int::MAX)
 }
 
 unsafe extern "C" fn fetch(
@@ -224,16 +508,7 @@ unsafe extern "C" fn fetch(
     create: c_int,
 ) -> *mut ffi::sqlite3_pcache_page {
     // SAFETY: as above.
-    let c = unsafe { cache(p) };
-    let Some(f) = methods().xFetch else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: as above.
-    let page = unsafe { f(c.inner, key, create) };
-    if !page.is_null() {
-        c.keys.note(key);
-    }
-    page
+    unsafe { cache(p) }.fetch(key, create).cast()
 }
 
 unsafe extern "C" fn unpin(
@@ -241,10 +516,8 @@ unsafe extern "C" fn unpin(
     page: *mut ffi::sqlite3_pcache_page,
     discard: c_int,
 ) {
-    if let Some(f) = methods().xUnpin {
-        // SAFETY: as above.
-        unsafe { f(cache(p).inner, page, discard) }
-    }
+    // SAFETY: as above; `page` is one of its pages (a `Page`, whose first field it is).
+    unsafe { cache(p) }.unpin(page.cast(), discard != 0);
 }
 
 unsafe extern "C" fn rekey(
@@ -254,57 +527,22 @@ unsafe extern "C" fn rekey(
     new: c_uint,
 ) {
     // SAFETY: as above.
-    let c = unsafe { cache(p) };
-    if let Some(f) = methods().xRekey {
-        // SAFETY: as above.
-        unsafe { f(c.inner, page, old, new) }
-    }
-    c.keys.rekeyed(old, new);
+    unsafe { cache(p) }.rekey(page.cast(), old, new);
 }
 
 unsafe extern "C" fn truncate(p: *mut ffi::sqlite3_pcache, limit: c_uint) {
     // SAFETY: as above.
-    let c = unsafe { cache(p) };
-    if !c.keys.may_discard(limit) {
-        // In debug builds (the tests') the truncation is done all the same, and must have
-        // discarded nothing: SQLite's own cache truncates exactly, and counts its pages.
-        #[cfg(debug_assertions)]
-        if let (Some(count), Some(f)) = (methods().xPagecount, methods().xTruncate) {
-            // SAFETY: as above.
-            let (before, after) = unsafe {
-                let before = count(c.inner);
-                f(c.inner, limit);
-                (before, count(c.inner))
-            };
-            debug_assert_eq!(
-                before, after,
-                "a skipped truncation to {limit} would have discarded pages ({:?})",
-                c.keys
-            );
-        }
-        return;
-    }
-    if let Some(f) = methods().xTruncate {
-        // SAFETY: as above.
-        unsafe { f(c.inner, limit) }
-    }
-    c.keys.truncated(limit);
+    unsafe { cache(p) }.truncate(limit);
 }
 
 unsafe extern "C" fn destroy(p: *mut ffi::sqlite3_pcache) {
     // SAFETY: `p` came from `create` (a boxed `Cache`), and SQLite destroys a cache once.
-    let c = unsafe { Box::from_raw(p.cast::<Cache>()) };
-    if let Some(f) = methods().xDestroy {
-        // SAFETY: SQLite's own method, on the cache it created.
-        unsafe { f(c.inner) }
-    }
+    drop(unsafe { Box::from_raw(p.cast::<Cache>()) });
 }
 
 unsafe extern "C" fn shrink(p: *mut ffi::sqlite3_pcache) {
-    if let Some(f) = methods().xShrink {
-        // SAFETY: as above.
-        unsafe { f(cache(p).inner) }
-    }
+    // SAFETY: as above.
+    unsafe { cache(p) }.shrink();
 }
 
 #[cfg(test)]
@@ -425,5 +663,128 @@ mod tests {
         assert_eq!(Keys::new(65_536).lock_page, 16_385);
         assert_eq!(Keys::new(0).lock_page, 2_097_153);
         assert_eq!(Keys::new(-1).lock_page, 2_097_153);
+    }
+
+    /// What a model of the cache says: the pages held, pinned or not, with the byte each
+    /// page's buffer was filled with.
+    #[derive(Default)]
+    struct Model {
+        pages: std::collections::BTreeMap<c_uint, (bool, u8)>,
+    }
+
+    /// Random fetches, unpins, rekeys, truncations and resizes of a cache, against a model:
+    /// a page held keeps its contents, a pinned page is never dropped, a new page's extra
+    /// space starts with 8 zero bytes, a purgeable cache holds no more unpinned pages than its
+    /// size allows, and the count of pages is the model's.
+    #[test]
+    fn a_cache_keeps_what_sqlite_asks_it_to_keep() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % u64::from(n.max(1))) as u32
+        };
+        for round in 0..60 {
+            let purgeable = round % 3 != 0;
+            let mut c = Cache::new(512, 24, purgeable).expect("cache");
+            c.set_size(8 + next(40) as c_int);
+            let mut m = Model::default();
+            let mut fill = 0u8;
+            for _ in 0..3_000 {
+                match next(12) {
+                    0..=4 => {
+                        let key = 1 + next(80);
+                        let create = next(3) as c_int;
+                        let page = c.fetch(key, create);
+                        match m.pages.get_mut(&key) {
+                            Some((pinned, byte)) => {
+                                assert!(!page.is_null(), "page {key} held but not found");
+                                // SAFETY: a page the cache handed out.
+                                let buf = unsafe { (*page).base.pBuf.cast::<u8>() };
+                                assert_eq!(unsafe { *buf.add(100) }, *byte, "page {key}'s bytes");
+                                *pinned = true;
+                            }
+                            None if page.is_null() => {
+                                assert!(create != 2, "a page refused with createFlag 2");
+                            }
+                            None => {
+                                assert!(create != 0, "a page made with createFlag 0");
+                                // SAFETY: a page the cache handed out: its buffer and extra.
+                                unsafe {
+                                    let extra = (*page).base.pExtra.cast::<u8>();
+                                    assert_eq!(std::slice::from_raw_parts(extra, 8), [0; 8]);
+                                    fill = fill.wrapping_add(1);
+                                    let buf = (*page).base.pBuf.cast::<u8>();
+                                    ptr::write_bytes(buf, fill, 512);
+                                    ptr::write_bytes(extra, 0xAB, 24);
+                                }
+                                m.pages.insert(key, (true, fill));
+                            }
+                        }
+                    }
+                    5..=7 => {
+                        let pinned: Vec<c_uint> = m
+                            .pages
+                            .iter()
+                            .filter(|(_, p)| p.0)
+                            .map(|(&k, _)| k)
+                            .collect();
+                        if let Some(&key) = pinned.get(next(pinned.len() as u32) as usize) {
+                            let page = c.pages[&key];
+                            let discard = next(5) == 0;
+                            c.unpin(page, discard);
+                            if discard {
+                                m.pages.remove(&key);
+                            } else {
+                                m.pages.get_mut(&key).expect("held").0 = false;
+                            }
+                        }
+                    }
+                    8 => {
+                        // SQLite's move: the page at the new number is dropped first.
+                        let keys: Vec<c_uint> = m.pages.keys().copied().collect();
+                        if let Some(&old) = keys.get(next(keys.len() as u32) as usize) {
+                            let new = 1 + next(80);
+                            if new != old && !m.pages.get(&new).is_some_and(|p| p.0) {
+                                let page = c.pages[&old];
+                                c.rekey(page, old, new);
+                                let v = m.pages.remove(&old).expect("held");
+                                m.pages.insert(new, v);
+                            }
+                        }
+                    }
+                    9 => {
+                        let limit = next(90);
+                        c.truncate(limit);
+                        m.pages.retain(|&k, _| k < limit);
+                    }
+                    10 => c.set_size(4 + next(40) as c_int),
+                    _ => {
+                        c.shrink();
+                        if purgeable {
+                            m.pages.retain(|_, p| p.0);
+                        }
+                    }
+                }
+                // Pages the cache dropped on its own are unpinned ones of a purgeable cache.
+                let held: std::collections::BTreeSet<c_uint> = c.pages.keys().copied().collect();
+                m.pages.retain(|k, p| {
+                    assert!(held.contains(k) || (purgeable && !p.0), "page {k} lost");
+                    held.contains(k)
+                });
+                assert_eq!(held.len(), m.pages.len(), "pages held beyond the model's");
+                let pinned = m.pages.values().filter(|p| p.0).count();
+                assert_eq!(c.pinned, pinned);
+                if purgeable {
+                    assert!(
+                        m.pages.len() <= c.max.max(pinned + 1),
+                        "{} pages held, {pinned} pinned, size {}",
+                        m.pages.len(),
+                        c.max
+                    );
+                }
+            }
+        }
     }
 }
