@@ -2,7 +2,7 @@
 //! schema and with variants of it: the measurements behind "Where the writer's time goes" in
 //! the README.
 //!
-//! `cargo run --release --example writer_statements [-- --runs N --rounds R]`
+//! `cargo run --release --example writer_statements [-- --runs N --rounds R --variant V]`
 //!
 //! Each variant gets a new file of `N` sleeping runs (a million by default) in the store's
 //! layout (the tables and indexes a timer's step touches, with rows of the timers benchmark's
@@ -47,6 +47,7 @@ fn completed() -> i64 {
 fn main() -> anyhow::Result<()> {
     let mut runs: i64 = 1_000_000;
     let mut rounds = 2;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let value = args
@@ -55,7 +56,14 @@ fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--runs" => runs = value.parse()?,
             "--rounds" => rounds = value.parse()?,
-            _ => anyhow::bail!("unknown argument {a} (--runs N, --rounds R)"),
+            "--variant" => {
+                anyhow::ensure!(
+                    VARIANTS.contains(&value.as_str()),
+                    "unknown variant {value} (one of {VARIANTS:?})"
+                );
+                only = Some(value);
+            }
+            _ => anyhow::bail!("unknown argument {a} (--runs N, --rounds R, --variant V)"),
         }
     }
     println!(
@@ -71,7 +79,11 @@ fn main() -> anyhow::Result<()> {
         runs,
         runs / 5
     );
-    run(runs, rounds, |v, t| {
+    let variants: Vec<&str> = match &only {
+        Some(v) => vec![v.as_str()],
+        None => VARIANTS.to_vec(),
+    };
+    run_variants(&variants, runs, rounds, |v, t| {
         let total: f64 = t.iter().sum();
         println!(
             "{v:<12} {total:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
@@ -82,11 +94,21 @@ fn main() -> anyhow::Result<()> {
 
 /// Runs `rounds` rounds of every variant on files of `runs` runs, in a temporary directory,
 /// and gives each variant's times (see [`finish`]) to `report` as they come.
-pub fn run(runs: i64, rounds: usize, mut report: impl FnMut(&str, [f64; 6])) -> anyhow::Result<()> {
+pub fn run(runs: i64, rounds: usize, report: impl FnMut(&str, [f64; 6])) -> anyhow::Result<()> {
+    run_variants(&VARIANTS, runs, rounds, report)
+}
+
+/// [`run`] for the given variants only.
+fn run_variants(
+    variants: &[&str],
+    runs: i64,
+    rounds: usize,
+    mut report: impl FnMut(&str, [f64; 6]),
+) -> anyhow::Result<()> {
     anyhow::ensure!(runs >= 5, "--runs must be at least 5");
     let dir = tempfile::tempdir()?;
     for _ in 0..rounds {
-        for v in VARIANTS {
+        for &v in variants {
             let path = dir.path().join(format!("{v}.db"));
             let conn = setup(&path, v, runs)?;
             report(v, finish(&conn, v, runs / 5)?);

@@ -1,7 +1,9 @@
 //! The decoded states of running workflows, kept between steps so that a step needs no load
 //! from the store: bounded, the least recently used out first.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::engine::{Inner, lock};
@@ -59,9 +61,11 @@ struct Lru {
     /// The cost of every entry held.
     bytes: usize,
     /// Ids whose state was dropped lately ([`StateCache::forget`]), oldest first, at most
-    /// [`FORGOTTEN`]: see [`StateCache::put_if_absent`].
-    forgotten: VecDeque<String>,
-    forgotten_set: HashSet<String>,
+    /// [`FORGOTTEN`]: see [`StateCache::put_if_absent`]. Held as their hashes (by the hasher of
+    /// `entries`), which cost no allocation: two ids of one hash only make a new run's state
+    /// be loaded from the store at its first step rather than taken from here.
+    forgotten: VecDeque<u64>,
+    forgotten_set: HashSet<u64>,
 }
 
 /// How many ids dropped lately the cache remembers ([`StateCache::put_if_absent`]): the
@@ -70,6 +74,12 @@ struct Lru {
 const FORGOTTEN: usize = 1024;
 
 impl Lru {
+    /// The hash `forgotten` holds `id` by.
+    fn hash_of(&self, id: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.entries.hasher().hash_one(id)
+    }
+
     fn remove(&mut self, id: &str) -> Option<Box<Cached>> {
         let (c, used) = self.entries.remove(id)?;
         self.by_use.remove(&used);
@@ -141,7 +151,8 @@ impl StateCache {
     pub(crate) fn put_if_absent(&self, id: String, c: Box<Cached>) {
         let mut lru = lock(&self.inner);
         // Looked at and put under one lock: a state dropped in between would be missed.
-        let freed = if lru.entries.contains_key(&id) || lru.forgotten_set.contains(&id) {
+        let forgotten = lru.forgotten_set.contains(&lru.hash_of(&id));
+        let freed = if forgotten || lru.entries.contains_key(&id) {
             vec![c]
         } else {
             self.put_locked(&mut lru, id, c)
@@ -155,14 +166,15 @@ impl StateCache {
     pub(crate) fn forget(&self, id: &str) {
         let mut lru = lock(&self.inner);
         let dropped = lru.remove(id);
-        if self.capacity > 0 && !lru.forgotten_set.contains(id) {
+        let hash = lru.hash_of(id);
+        if self.capacity > 0 && !lru.forgotten_set.contains(&hash) {
             if lru.forgotten.len() >= FORGOTTEN
                 && let Some(oldest) = lru.forgotten.pop_front()
             {
                 lru.forgotten_set.remove(&oldest);
             }
-            lru.forgotten.push_back(id.to_string());
-            lru.forgotten_set.insert(id.to_string());
+            lru.forgotten.push_back(hash);
+            lru.forgotten_set.insert(hash);
         }
         drop(lru);
         drop(dropped);

@@ -7,7 +7,9 @@
 //! held per sleeping workflow: a workflow that waits costs rows in the store and, at most, a
 //! cache entry.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     /// knows, without a lock, that nothing arrived for it.
     pub(super) arrivals: AtomicU64,
     pub(super) cache: StateCache,
-    watchers: Mutex<HashMap<String, Arc<Notify>>>,
+    watchers: Mutex<foldhash::HashMap<String, Arc<Notify>>>,
     pub attempts: Mutex<Attempts>,
     /// Poked when a task may have become leasable (a retry was scheduled, a permit freed).
     pub task_wakeup: Notify,

@@ -135,13 +135,17 @@ impl Inner {
         } else {
             self.store.load_workflows(&ids).await?
         };
+        // By id: a page holds up to a thousand runs, and a search of the page for each record
+        // compared half a million ids per page.
+        let by_id: foldhash::HashMap<&str, &WorkflowSummary> =
+            page.runs.iter().map(|s| (s.id.as_str(), s)).collect();
         let mut out = Vec::new();
         for rec in records {
             // Changed status since the page was read: the next walk sees it.
             if rec.status != status {
                 continue;
             }
-            let Some(summary) = page.runs.iter().find(|s| s.id == rec.id) else {
+            let Some(&summary) = by_id.get(rec.id.as_str()) else {
                 continue;
             };
             let reason = match Snapshot::decode(&rec.snapshot) {

@@ -1364,6 +1364,14 @@ const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pend
 /// [`WORKFLOW_COLUMNS`] of the table aliased `w`.
 const DUE_WORKFLOW_COLUMNS: &str = "w.id, w.name, w.status, w.input, w.snapshot, w.version, w.pending, w.output, w.park_reason, w.created_at, w.updated_at, w.ready, w.parent_id, w.parent_seq";
 
+/// The rows of the runs whose ids the JSON array `?1` lists, by id.
+fn load_runs() -> String {
+    format!(
+        "SELECT {WORKFLOW_COLUMNS} FROM workflows \
+         WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+    )
+}
+
 struct RawWorkflow {
     record: WorkflowRecord,
     status: i64,
@@ -2134,10 +2142,7 @@ impl Store for SqliteStore {
         let ids = json_names(ids);
         self.read(move |conn| {
             let rows: Vec<RawWorkflow> = conn
-                .prepare_cached(&format!(
-                    "SELECT {WORKFLOW_COLUMNS} FROM workflows \
-                     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
-                ))
+                .prepare_cached(&load_runs())
                 .db()?
                 .query_map([&ids], raw_workflow)
                 .db()?

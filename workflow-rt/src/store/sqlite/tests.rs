@@ -614,3 +614,24 @@ fn a_bound_limit_does_not_compile_a_statement_again() {
         .expect("write");
     assert_eq!(writer, 0, "writer");
 }
+
+/// Runs read by their ids (a page of the walk for stranded runs, a thousand at a time) are
+/// sought by key, one by one: the read's cost follows the ids asked for, not the store's runs.
+#[test]
+fn runs_read_by_id_are_sought_not_scanned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("l.db");
+    let _store = SqliteStore::open(&path).expect("open");
+    let conn = open_reader(&path, Duration::from_secs(1)).expect("reader");
+    let steps = plan(&conn, &load_runs(), ["[\"a\", \"b\"]"]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH workflows USING PRIMARY KEY (id=?)")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.starts_with("SCAN workflows")),
+        "{steps:?}"
+    );
+}
