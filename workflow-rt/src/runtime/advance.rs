@@ -123,12 +123,9 @@ impl Inner {
                 match self.store.commit_step(cancel.commit).await {
                     Ok(version) => {
                         let Some(ctx) = cancel.ctx else {
-                            telemetry::run_finished(
-                                c.workflow.name(),
-                                id,
-                                WorkflowStatus::Cancelled,
-                                None,
-                            );
+                            c.workflow
+                                .keys()
+                                .run_finished(id, WorkflowStatus::Cancelled, None);
                             self.abort_attempts(id, None);
                             self.notify_watchers(id);
                             return Ok(false);
@@ -306,12 +303,7 @@ impl Inner {
                         keys.timer_fired(due, committed_at);
                     }
                     if let Some(status) = finished {
-                        telemetry::run_finished(
-                            c.workflow.name(),
-                            id,
-                            status,
-                            Some(c.step.saturating_add(1)),
-                        );
+                        keys.run_finished(id, status, Some(c.step.saturating_add(1)));
                     }
                     conflicts = 0;
                     kept_fresh = false;
@@ -679,13 +671,18 @@ impl Inner {
             keep_ready: false,
             history: Vec::new(),
             // The children of the branches a `select` dropped get what their policies say.
-            deliver: super::compose::close_children(
-                dropped
-                    .iter()
-                    .map(|(child, close)| (child.as_str(), *close)),
-                &format!("its parent {id} stopped waiting for it"),
-                self.config.cancel_grace_ms,
-            ),
+            // (The reason is written only when there are some: this is every step's path.)
+            deliver: if dropped.is_empty() {
+                Vec::new()
+            } else {
+                super::compose::close_children(
+                    dropped
+                        .iter()
+                        .map(|(child, close)| (child.as_str(), *close)),
+                    &format!("its parent {id} stopped waiting for it"),
+                    self.config.cancel_grace_ms,
+                )
+            },
         };
         let stepped = stepped.and_then(|s| match s.outcome {
             Outcome::Suspended(pending) => {
@@ -751,11 +748,16 @@ impl Inner {
                     status,
                     &output,
                 ));
-                commit.history = vec![HistoryEntry::new(
-                    now,
-                    kind,
-                    format!("{woken_by} -> {status}{shown}"),
-                )];
+                commit.history = vec![HistoryEntry::new(now, kind, {
+                    let status = status.as_str();
+                    let mut detail =
+                        String::with_capacity(woken_by.len() + 4 + status.len() + shown.len());
+                    detail.push_str(&woken_by);
+                    detail.push_str(" -> ");
+                    detail.push_str(status);
+                    detail.push_str(&shown);
+                    detail
+                })];
                 commit.outcome = StepOutcome::Finished {
                     status,
                     snapshot,

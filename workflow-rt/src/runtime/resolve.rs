@@ -269,24 +269,28 @@ fn account(
             out.woken_by.push_str(", ");
         }
         let seq = leaf.seq().unwrap_or(0);
-        let what = match leaf {
+        // Written in place (every step's path): no string of its own per wake.
+        let w = &mut out.woken_by;
+        let _ = match leaf {
             Pending::Activity { name, .. } => {
-                format!("activity {name}#{seq} {}", if ok { "ok" } else { "failed" })
+                write!(
+                    w,
+                    "activity {name}#{seq} {}",
+                    if ok { "ok" } else { "failed" }
+                )
             }
             Pending::Timer { fire_at, .. } => {
                 out.timers.push(*fire_at);
-                format!("timer#{seq}")
+                write!(w, "timer#{seq}")
             }
-            Pending::Signal { name, .. } => format!("signal {name}#{seq}"),
-            Pending::Child { name, id, .. } => {
-                format!(
-                    "child {name}#{seq} ({id}) {}",
-                    if ok { "ended" } else { "failed" }
-                )
-            }
-            Pending::Join(_) | Pending::Select(_) => String::new(),
+            Pending::Signal { name, .. } => write!(w, "signal {name}#{seq}"),
+            Pending::Child { name, id, .. } => write!(
+                w,
+                "child {name}#{seq} ({id}) {}",
+                if ok { "ended" } else { "failed" }
+            ),
+            Pending::Join(_) | Pending::Select(_) => Ok(()),
         };
-        out.woken_by.push_str(&what);
     }
     out
 }

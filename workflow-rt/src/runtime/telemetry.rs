@@ -135,6 +135,10 @@ pub(crate) struct WorkflowKeys {
     step_duration: Key,
     timers_fired: Key,
     timer_lateness: Key,
+    /// [`names::RUNS_FINISHED_TOTAL`] by status, as [`FINISHED`] orders them: built once, not
+    /// at every run's end.
+    finished: [Key; FINISHED.len()],
+    workflow: &'static str,
 }
 
 impl WorkflowKeys {
@@ -158,7 +162,22 @@ impl WorkflowKeys {
             step_duration: by_workflow(names::STEP_DURATION_SECONDS),
             timers_fired: by_workflow(names::TIMERS_FIRED_TOTAL),
             timer_lateness: by_workflow(names::TIMER_LATENESS_SECONDS),
+            finished: FINISHED.map(|status| {
+                Key::from_parts(
+                    names::RUNS_FINISHED_TOTAL,
+                    vec![
+                        Label::from_static_parts(names::LABEL_WORKFLOW, workflow),
+                        Label::from_static_parts(names::LABEL_STATUS, status),
+                    ],
+                )
+            }),
+            workflow,
         }
+    }
+
+    /// Run `id` of this workflow ended with `status`, at step `step`: logged and counted.
+    pub(crate) fn run_finished(&self, id: &str, status: WorkflowStatus, step: Option<u64>) {
+        count(&self.finished[log_finished(self.workflow, id, status, step)]);
     }
 
     /// A timer due at `due_ms` woke a step that committed at `now_ms`.
@@ -263,20 +282,7 @@ pub(crate) fn run_started(workflow: &'static str, id: &str) {
 
 /// A run ended with `status` (completed or failed by its last step, or cancelled).
 pub(crate) fn run_finished(workflow: &str, id: &str, status: WorkflowStatus, step: Option<u64>) {
-    let status = match status {
-        WorkflowStatus::Completed => {
-            tracing::info!(workflow, workflow_id = id, step, "run completed");
-            "completed"
-        }
-        WorkflowStatus::Failed => {
-            tracing::info!(workflow, workflow_id = id, step, "run failed");
-            "failed"
-        }
-        _ => {
-            tracing::info!(workflow, workflow_id = id, "run cancelled");
-            "cancelled"
-        }
-    };
+    let status = FINISHED[log_finished(workflow, id, status, step)];
     count(&key(
         names::RUNS_FINISHED_TOTAL,
         &[
@@ -284,6 +290,27 @@ pub(crate) fn run_finished(workflow: &str, id: &str, status: WorkflowStatus, ste
             (names::LABEL_STATUS, status),
         ],
     ));
+}
+
+/// The `status` labels of [`names::RUNS_FINISHED_TOTAL`].
+const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
+
+/// Logs the end of a run; its label's place in [`FINISHED`].
+fn log_finished(workflow: &str, id: &str, status: WorkflowStatus, step: Option<u64>) -> usize {
+    match status {
+        WorkflowStatus::Completed => {
+            tracing::info!(workflow, workflow_id = id, step, "run completed");
+            0
+        }
+        WorkflowStatus::Failed => {
+            tracing::info!(workflow, workflow_id = id, step, "run failed");
+            1
+        }
+        _ => {
+            tracing::info!(workflow, workflow_id = id, "run cancelled");
+            2
+        }
+    }
 }
 
 /// A run was parked.

@@ -247,6 +247,19 @@ impl WorkflowStatus {
         )
     }
 
+    /// The status's name, as [`Display`](std::fmt::Display) writes it and
+    /// [`FromStr`](std::str::FromStr) reads it: `running`, `completed`, `failed`, `parked`,
+    /// `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::Running => "running",
+            WorkflowStatus::Completed => "completed",
+            WorkflowStatus::Failed => "failed",
+            WorkflowStatus::Parked => "parked",
+            WorkflowStatus::Cancelled => "cancelled",
+        }
+    }
+
     /// The status as stored: a small integer.
     pub fn code(self) -> i64 {
         match self {
@@ -273,13 +286,7 @@ impl WorkflowStatus {
 
 impl std::fmt::Display for WorkflowStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            WorkflowStatus::Running => "running",
-            WorkflowStatus::Completed => "completed",
-            WorkflowStatus::Failed => "failed",
-            WorkflowStatus::Parked => "parked",
-            WorkflowStatus::Cancelled => "cancelled",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -294,7 +301,7 @@ impl std::str::FromStr for WorkflowStatus {
     fn from_str(s: &str) -> Result<Self, UnknownStatus> {
         WorkflowStatus::ALL
             .into_iter()
-            .find(|st| st.to_string().eq_ignore_ascii_case(s.trim()))
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| UnknownStatus(s.to_string()))
     }
 }
