@@ -3,9 +3,10 @@
 //! process, the store's and the plain ones below, goes through it. B-tree balancing, a
 //! database grown and rolled back, rows changed by another connection (the cache dropped: a
 //! truncation to nothing), and a database reopened: the contents are what was committed, and
-//! SQLite finds nothing wrong with the file. In debug builds every truncation the cache skips
-//! is also done, and checked to have discarded nothing (see `pcache.rs`), so the workload here
-//! checks each skip.
+//! SQLite finds nothing wrong with the file. The same with a cache of a few pages (pages
+//! recycled, dirty pages spilled) and with a database in memory (a cache that keeps every
+//! page). In debug builds every truncation the cache skips checks that no page is past the
+//! limit (see `pcache.rs`), so the workload here checks each skip.
 
 use std::collections::BTreeMap;
 
@@ -38,20 +39,50 @@ fn check(conn: &Connection, model: &BTreeMap<String, Vec<u8>>) {
 
 #[test]
 fn pages_split_rolled_back_and_reread_through_the_store_s_page_cache() {
+    workload("PRAGMA cache_size=-65536;", 30, true);
+}
+
+/// The same with a cache of twelve pages: pages are recycled at nearly every fetch, and a
+/// transaction larger than the cache spills its dirty pages (the cache refuses a page while
+/// nine tenths of it are pinned, and SQLite writes some out and asks again).
+#[test]
+fn a_small_cache_recycles_and_spills_pages() {
+    workload("PRAGMA cache_size=12;", 8, true);
+}
+
+/// A database in memory: its cache is not purgeable, and keeps every page.
+#[test]
+fn a_database_in_memory_keeps_every_page() {
+    workload("", 8, false);
+}
+
+/// Rounds of inserts that split pages out of order, deletes, a grown transaction rolled back
+/// and (on a file) another connection's updates, checked against a model; `pragmas` set the
+/// cache up, `on_file` says whether the database is a file (else in memory).
+fn workload(pragmas: &str, rounds: u64, on_file: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     // The store first: it installs the page cache before SQLite is first used.
     let _store = SqliteStore::open(dir.path().join("store.db")).expect("open the store");
 
     let path = dir.path().join("plain.db");
-    let conn = Connection::open(&path).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536; \
-         CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;",
-    )
+    let conn = if on_file {
+        Connection::open(&path).expect("open")
+    } else {
+        Connection::open_in_memory().expect("open in memory")
+    };
+    let journal = if on_file {
+        "PRAGMA journal_mode=WAL;"
+    } else {
+        ""
+    };
+    conn.execute_batch(&format!(
+        "{journal} {pragmas} \
+         CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
+    ))
     .expect("schema");
     let mut model = BTreeMap::new();
     let mut n = 0u64;
-    for round in 0..30u64 {
+    for round in 0..rounds {
         conn.execute_batch("BEGIN").expect("begin");
         for _ in 0..1_000 {
             n += 1;
@@ -83,21 +114,25 @@ fn pages_split_rolled_back_and_reread_through_the_store_s_page_cache() {
 
         // Another connection changes rows: the first one's cache must be dropped before it
         // reads again.
-        let other = Connection::open(&path).expect("open another");
-        for k in model.keys().step_by(97).cloned().collect::<Vec<_>>() {
-            let v = vec![round as u8; 64];
-            other
-                .execute("UPDATE t SET v = ?2 WHERE k = ?1", params![k, v])
-                .expect("update");
-            model.insert(k, v);
+        if on_file {
+            let other = Connection::open(&path).expect("open another");
+            for k in model.keys().step_by(97).cloned().collect::<Vec<_>>() {
+                let v = vec![round as u8; 64];
+                other
+                    .execute("UPDATE t SET v = ?2 WHERE k = ?1", params![k, v])
+                    .expect("update");
+                model.insert(k, v);
+            }
+            drop(other);
         }
-        drop(other);
         if round % 5 == 4 {
             check(&conn, &model);
         }
     }
     check(&conn, &model);
-    drop(conn);
-    let conn = Connection::open(&path).expect("reopen");
-    check(&conn, &model);
+    if on_file {
+        drop(conn);
+        let conn = Connection::open(&path).expect("reopen");
+        check(&conn, &model);
+    }
 }
