@@ -1245,6 +1245,28 @@ async fn a_result_and_the_next_call_in_one_step<S: Store>(s: &S) {
 async fn timers_fire_once<S: Store>(s: &S) {
     s.create_workflow(new_workflow("a")).await.expect("create");
     s.create_workflow(new_workflow("b")).await.expect("create");
+    s.create_workflow(new_workflow("d")).await.expect("create");
+    // Two timers of one run due in the same batch: the run is woken once.
+    s.commit_step(step(
+        "d",
+        0,
+        suspended(
+            1,
+            vec![],
+            vec![
+                TimerRow {
+                    seq: 0,
+                    fire_at_ms: 320,
+                },
+                TimerRow {
+                    seq: 1,
+                    fire_at_ms: 305,
+                },
+            ],
+        ),
+    ))
+    .await
+    .expect("commit");
     s.commit_step(step(
         "a",
         0,
@@ -1282,7 +1304,16 @@ async fn timers_fire_once<S: Store>(s: &S) {
     assert!(s.fire_timers(299, 10).await.expect("fire").is_empty());
     let mut woken = s.fire_timers(400, 10).await.expect("fire");
     woken.sort();
-    assert_eq!(woken, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(
+        woken,
+        vec!["a".to_string(), "b".to_string(), "d".to_string()],
+        "each run woken once"
+    );
+    assert_eq!(
+        s.load_inbox("d").await.expect("inbox").len(),
+        2,
+        "both fired"
+    );
     assert!(
         s.fire_timers(400, 10).await.expect("fire").is_empty(),
         "a timer fires once"

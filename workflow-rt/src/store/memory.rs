@@ -675,13 +675,14 @@ impl Store for MemoryStore {
             .copied()
             .collect();
         let mut woken = Vec::new();
+        // Each run once, in the order of its first timer (by its slot: no search of the list).
+        let mut seen = foldhash::HashSet::default();
         for (at, w, seq) in due {
             g.timers.remove(&(at, w, seq));
             g.entries[w].timers.remove(&seq);
             g.push_event(w, at, EventKind::TimerFired { seq });
-            let id = &g.entries[w].record.id;
-            if !woken.contains(id) {
-                woken.push(id.clone());
+            if seen.insert(w) {
+                woken.push(g.entries[w].record.id.clone());
             }
         }
         ready(Ok(woken))

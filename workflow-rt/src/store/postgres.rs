@@ -2161,10 +2161,13 @@ impl Store for PostgresStore {
                     .collect::<Result<_, StoreError>>()?;
                 fired.sort_by_key(|(_, seq, at)| (*at, *seq));
                 let mut woken: Vec<String> = Vec::new();
+                // Each run once, in the order of its first timer (a set: a batch holds up to
+                // hundreds of runs, and a search of the list for each was quadratic).
+                let mut seen = foldhash::HashSet::default();
                 for (wf, seq, at) in fired {
                     insert_event(tx, &wf, uint(at), EventKind::TimerFired { seq: uint(seq) })
                         .await?;
-                    if !woken.contains(&wf) {
+                    if seen.insert(wf.clone()) {
                         woken.push(wf);
                     }
                 }

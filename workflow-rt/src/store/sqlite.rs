@@ -2484,13 +2484,16 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .db()?;
             let mut woken: Vec<String> = Vec::new();
+            // Each run once, in the order of its first timer (a set: a batch holds up to
+            // hundreds of runs, and a search of the list for each was quadratic).
+            let mut seen = foldhash::HashSet::default();
             for (wf, seq, at) in due {
                 conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
                     .db()?
                     .execute(params![wf, seq])
                     .db()?;
                 insert_event(conn, &wf, uint(at), EventKind::TimerFired { seq: uint(seq) })?;
-                if !woken.contains(&wf) {
+                if seen.insert(wf.clone()) {
                     woken.push(wf);
                 }
             }
