@@ -286,11 +286,13 @@ impl SqliteStoreBuilder {
 
 /// A [`Store`] in one SQLite file (WAL mode, `synchronous=FULL` unless told otherwise).
 ///
-/// The first store opened in a process, if SQLite is not in use yet, installs SQLite's page
-/// cache with one change for the whole process: a truncation at the end of a transaction that
-/// would discard no page is skipped (SQLite's own cache can walk every page it holds to find
-/// none, after B-tree balancing). Where the process used SQLite before, its cache stays as
-/// it was.
+/// The first store opened in a process, if SQLite is not in use yet, installs a page cache
+/// of its own for the whole process (every connection's, the application's too): one per
+/// connection with nothing locked, where SQLite's (as `rusqlite` builds it) puts every
+/// connection's pages behind one mutex, and which walks its pages at the end of a transaction
+/// only when one may be past the database's end (SQLite's can walk every page it holds to find
+/// none, after B-tree balancing). Where the process used SQLite before, its cache stays as it
+/// was.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), workflow_rt::StoreError> {
