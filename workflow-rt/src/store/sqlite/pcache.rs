@@ -402,11 +402,11 @@ impl Cache {
 
     /// Frees the kept allocations past what the cache may hold.
     fn trim_free(&mut self) {
+        // (Pinned pages may hold the cache past its size with nothing kept: then it stops.)
         while self.pages.len() + self.free.len() > self.max.max(KEPT_FREE) {
-            if let Some(p) = self.free.pop() {
-                // SAFETY: a kept allocation of `self.layout`, referenced nowhere else.
-                unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
-            }
+            let Some(p) = self.free.pop() else { break };
+            // SAFETY: a kept allocation of `self.layout`, referenced nowhere else.
+            unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
         }
     }
 
@@ -653,6 +653,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A cache made smaller than the pages it has pinned keeps them and returns (it looped
+    /// for ever, looking for kept allocations to free, when it held none).
+    #[test]
+    fn a_cache_resized_below_its_pinned_pages_keeps_them() {
+        let mut c = Cache::new(512, 8, true).expect("cache");
+        c.set_size(100);
+        let pages: Vec<*mut Page> = (1..=40).map(|k| c.fetch(k, 2)).collect();
+        assert!(pages.iter().all(|p| !p.is_null()));
+        c.set_size(10);
+        assert_eq!((c.pages.len(), c.pinned, c.free.len()), (40, 40, 0));
+        for p in pages {
+            c.unpin(p, false);
+        }
+        assert_eq!(c.pages.len(), 10, "unpinned down to the size");
     }
 
     /// Page sizes other than 4 KiB put the lock byte on another page; a size SQLite never
