@@ -2,9 +2,9 @@
 //! from the store: bounded, the least recently used out first.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use foldhash::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 
 use super::engine::{Inner, lock};
 use super::registry::{ErasedState, ErasedWorkflow};

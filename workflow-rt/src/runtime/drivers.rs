@@ -8,10 +8,10 @@
 //! cache entry.
 
 use std::collections::VecDeque;
-
-use foldhash::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use foldhash::HashMap;
 
 use super::engine::{Inner, lock};
 use super::resolve::Fresh;

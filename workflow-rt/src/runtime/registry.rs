@@ -3,11 +3,11 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-
-use foldhash::HashMap;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use super::telemetry::{ActivityKeys, WorkflowKeys};
 use crate::__private::Fallible;

@@ -293,7 +293,11 @@ pub(crate) fn run_finished(workflow: &str, id: &str, status: WorkflowStatus, ste
 }
 
 /// The `status` labels of [`names::RUNS_FINISHED_TOTAL`].
-const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
+const FINISHED: [&str; 3] = [
+    WorkflowStatus::Completed.as_str(),
+    WorkflowStatus::Failed.as_str(),
+    WorkflowStatus::Cancelled.as_str(),
+];
 
 /// Logs the end of a run; its label's place in [`FINISHED`].
 fn log_finished(workflow: &str, id: &str, status: WorkflowStatus, step: Option<u64>) -> usize {

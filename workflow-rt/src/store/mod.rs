@@ -250,7 +250,7 @@ impl WorkflowStatus {
     /// The status's name, as [`Display`](std::fmt::Display) writes it and
     /// [`FromStr`](std::str::FromStr) reads it: `running`, `completed`, `failed`, `parked`,
     /// `cancelled`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             WorkflowStatus::Running => "running",
             WorkflowStatus::Completed => "completed",

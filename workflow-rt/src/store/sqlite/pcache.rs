@@ -415,8 +415,13 @@ impl Cache {
         if self.purgeable {
             self.enforce(0);
         }
+        self.free_kept();
+    }
+
+    /// Frees every kept allocation.
+    fn free_kept(&mut self) {
         for p in self.free.drain(..) {
-            // SAFETY: as in `trim_free`.
+            // SAFETY: a kept allocation of `self.layout`, referenced nowhere else.
             unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
         }
     }
@@ -429,10 +434,7 @@ impl Drop for Cache {
             // a cache once it uses none of its pages.
             unsafe { std::alloc::dealloc(page.cast::<u8>(), self.layout) }
         }
-        for p in self.free.drain(..) {
-            // SAFETY: as above.
-            unsafe { std::alloc::dealloc(p.cast::<u8>(), self.layout) }
-        }
+        self.free_kept();
     }
 }
 
