@@ -730,9 +730,10 @@ fn template() -> &'static std::path::Path {
                 // (written here past the triggers that refuse an older program's move), named
                 // by a list of entries in the log, and in the log past the indexed part.
                 "PRAGMA wal_checkpoint(TRUNCATE);
-                 INSERT INTO events (workflow_id, at, kind, seq, name, payload)
-                     VALUES ('a', 1, 0, 0, NULL, x'0002');
-                 INSERT INTO timers (workflow_id, seq, fire_at) VALUES ('b', 9, 5);
+                 INSERT INTO events (rid, at, kind, seq, name, payload)
+                     SELECT rid, 1, 0, 0, NULL, x'0002' FROM workflows WHERE id = 'a';
+                 INSERT INTO timers (rid, seq, fire_at)
+                     SELECT rid, 9, 5 FROM workflows WHERE id = 'b';
                  DROP TRIGGER history_closed;
                  DROP TRIGGER history_moved_closed;
                  INSERT INTO history (workflow_id, n, at, kind, detail)

@@ -280,12 +280,12 @@ async fn damaged_activity_tasks_fail_their_calls_and_block_no_other() {
         }
         let db = raw(&path);
         db.execute(
-            "UPDATE tasks SET options = x'ffffffff' WHERE workflow_id = 'bad-options'",
+            "UPDATE tasks SET options = x'ffffffff' WHERE rid = (SELECT rid FROM workflows WHERE id = 'bad-options')",
             [],
         )
         .expect("damage options");
         db.execute(
-            "UPDATE tasks SET input = x'ffffffffffffffffffffff' WHERE workflow_id = 'bad-input'",
+            "UPDATE tasks SET input = x'ffffffffffffffffffffff' WHERE rid = (SELECT rid FROM workflows WHERE id = 'bad-input')",
             [],
         )
         .expect("damage input");
@@ -338,8 +338,8 @@ async fn a_damaged_event_parks_its_workflow_once() {
         .await;
         let db = raw(&path);
         db.execute_batch(
-            "INSERT INTO events (workflow_id, at, kind, seq, name, payload)
-                 VALUES ('w', 1704067200000, 0, 0, NULL, x'ffffffff');
+            "INSERT INTO events (rid, at, kind, seq, name, payload)
+                 SELECT rid, 1704067200000, 0, 0, NULL, x'ffffffff' FROM workflows WHERE id = 'w';
              UPDATE workflows SET ready = 1 WHERE id = 'w';",
         )
         .expect("damage");

@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 8;
+const SCHEMA: i64 = 9;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -105,11 +105,11 @@ fn a_file_written_before_the_schema_had_a_version_is_adopted() {
     // What an older build left: the tables of then, both pragmas at 0.
     Connection::open(&path)
         .expect("open")
-        .execute_batch(
-            "DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
+        .execute_batch(&format!(
+            "{BEFORE_9} DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
              DROP TABLE history_base; \
-             PRAGMA application_id = 0; PRAGMA user_version = 0",
-        )
+             PRAGMA application_id = 0; PRAGMA user_version = 0"
+        ))
         .expect("reset");
     drop(SqliteStore::open(&path).expect("adopted"));
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
@@ -218,9 +218,49 @@ async fn older_file(path: &std::path::Path, sql: &str) {
     }
     Connection::open(path)
         .expect("open")
-        .execute_batch(&format!("{BEFORE_8} {sql}"))
+        .execute_batch(&format!("{BEFORE_9} {BEFORE_8} {sql}"))
         .expect("downgrade");
 }
+
+/// What schema 9 changed, taken back: runs keyed by their text id (a table without rowid),
+/// and their tasks, timers and events by it; event ids and the largest one given kept.
+const BEFORE_9: &str = "
+    CREATE TABLE w8 (id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, status INTEGER NOT NULL,
+        input BLOB NOT NULL, snapshot BLOB NOT NULL, version INTEGER NOT NULL, pending BLOB,
+        output BLOB, park_reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        ready INTEGER NOT NULL, history_len INTEGER NOT NULL, parent_id TEXT, parent_seq INTEGER)
+        WITHOUT ROWID;
+    INSERT INTO w8 SELECT id, name, status, input, snapshot, version, pending, output,
+        park_reason, created_at, updated_at, ready, history_len, parent_id, parent_seq
+        FROM workflows;
+    CREATE TABLE t8 (workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,
+        input BLOB NOT NULL, options BLOB NOT NULL, attempt INTEGER NOT NULL,
+        scheduled_at INTEGER NOT NULL, visible_at INTEGER NOT NULL, lease_owner TEXT,
+        lease_until INTEGER, heartbeat BLOB, deadline INTEGER, due INTEGER NOT NULL,
+        PRIMARY KEY (workflow_id, seq)) WITHOUT ROWID;
+    INSERT INTO t8 SELECT w.id, t.seq, t.name, t.input, t.options, t.attempt, t.scheduled_at,
+        t.visible_at, t.lease_owner, t.lease_until, t.heartbeat, t.deadline, t.due
+        FROM tasks t JOIN workflows w ON w.rid = t.rid;
+    CREATE TABLE r8 (workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, fire_at INTEGER NOT NULL,
+        PRIMARY KEY (workflow_id, seq)) WITHOUT ROWID;
+    INSERT INTO r8 SELECT w.id, t.seq, t.fire_at FROM timers t JOIN workflows w ON w.rid = t.rid;
+    CREATE TABLE e8 (id INTEGER PRIMARY KEY AUTOINCREMENT, workflow_id TEXT NOT NULL,
+        at INTEGER NOT NULL, kind INTEGER NOT NULL, seq INTEGER, name TEXT, payload BLOB);
+    INSERT INTO e8 SELECT e.id, w.id, e.at, e.kind, e.seq, e.name, e.payload
+        FROM events e JOIN workflows w ON w.rid = e.rid;
+    DELETE FROM sqlite_sequence WHERE name = 'e8';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'e8', seq FROM sqlite_sequence
+        WHERE name = 'events';
+    DROP TABLE workflows; DROP TABLE tasks; DROP TABLE timers; DROP TABLE events;
+    ALTER TABLE w8 RENAME TO workflows; ALTER TABLE t8 RENAME TO tasks;
+    ALTER TABLE r8 RENAME TO timers; ALTER TABLE e8 RENAME TO events;
+    CREATE INDEX workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
+    CREATE INDEX workflows_status ON workflows(status, id);
+    CREATE INDEX workflows_name ON workflows(name, id);
+    CREATE INDEX tasks_due ON tasks(due);
+    CREATE INDEX timers_due ON timers(fire_at);
+    CREATE INDEX events_workflow ON events(workflow_id, id);
+    PRAGMA user_version = 8;";
 
 /// What schema 8 added, taken away: the triggers that refuse a move of the history log, and
 /// the columns that index it.
@@ -276,7 +316,10 @@ async fn a_file_of_schema_2_is_upgraded() {
     };
     Connection::open(&path)
         .expect("open")
-        .execute_batch("DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; PRAGMA user_version = 2")
+        .execute_batch(&format!(
+            "{BEFORE_9} DROP TABLE tombstones; DROP TABLE version_floor; DROP TABLE schedules; \
+             PRAGMA user_version = 2"
+        ))
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
@@ -333,7 +376,9 @@ async fn a_file_of_schema_3_is_upgraded() {
     }
     Connection::open(&path)
         .expect("open")
-        .execute_batch("DROP TABLE schedules; PRAGMA user_version = 3")
+        .execute_batch(&format!(
+            "{BEFORE_9} DROP TABLE schedules; PRAGMA user_version = 3"
+        ))
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
@@ -646,10 +691,10 @@ async fn a_file_of_schema_3_is_upgraded_with_the_parent_columns() {
     }
     Connection::open(&path)
         .expect("open")
-        .execute_batch(
-            "ALTER TABLE workflows DROP COLUMN parent_id; \
-             ALTER TABLE workflows DROP COLUMN parent_seq; PRAGMA user_version = 3",
-        )
+        .execute_batch(&format!(
+            "{BEFORE_9} ALTER TABLE workflows DROP COLUMN parent_id; \
+             ALTER TABLE workflows DROP COLUMN parent_seq; PRAGMA user_version = 3"
+        ))
         .expect("downgrade");
     assert_eq!(
         count(
@@ -804,7 +849,8 @@ fn runs_with_a_rowid(path: &std::path::Path, parents: bool, version: i64) {
     Connection::open(path)
         .expect("open")
         .execute_batch(&format!(
-            "CREATE TABLE old_runs (id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, \
+            "{BEFORE_9}
+             CREATE TABLE old_runs (id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, \
                  status INTEGER NOT NULL, input BLOB NOT NULL, snapshot BLOB NOT NULL, \
                  version INTEGER NOT NULL, pending BLOB, output BLOB, park_reason TEXT, \
                  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ready INTEGER NOT NULL, \
@@ -818,22 +864,25 @@ fn runs_with_a_rowid(path: &std::path::Path, parents: bool, version: i64) {
              PRAGMA user_version = {version};"
         ))
         .expect("downgrade");
-    assert_eq!(without_rowid(path), 0, "a rowid table");
+    assert_eq!(keyed_by_integer(path), 0, "runs keyed by their text id");
 }
 
-/// 1 when the file's `workflows` table has no rowid, 0 when it has one.
-fn without_rowid(path: &std::path::Path) -> i64 {
+/// 1 when the file's runs are keyed by an integer (schema 9: `workflows.rid`, the table's
+/// rowid), 0 otherwise.
+fn keyed_by_integer(path: &std::path::Path) -> i64 {
     count(
         path,
-        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = 'workflows'",
+        "SELECT (SELECT wr = 0 FROM pragma_table_list WHERE schema = 'main' AND name = 'workflows') \
+             AND EXISTS (SELECT 1 FROM pragma_table_info('workflows') \
+                 WHERE name = 'rid' AND pk = 1 AND type = 'INTEGER')",
     )
 }
 
 /// A file of schema 5 (runs in a rowid table, found through a unique index on `id`) has its
-/// runs copied into a table keyed by `id` at open: every column, version and index kept, the
-/// running run steps on from its version, a commit from an older one is refused.
+/// runs copied into a table keyed by an integer at open: every column, version and index
+/// kept, the running run steps on from its version, a commit from an older one is refused.
 #[tokio::test]
-async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_id() {
+async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_an_integer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v5.db");
     let (done, running) = {
@@ -852,7 +901,7 @@ async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_id() {
     runs_with_a_rowid(&path, true, 5);
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
-    assert_eq!(without_rowid(&path), 1);
+    assert_eq!(keyed_by_integer(&path), 1);
     assert_eq!(
         count(
             &path,
@@ -902,15 +951,15 @@ async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_id() {
     drop(store);
     drop(SqliteStore::open(&path).expect("reopened"));
     assert_eq!(
-        (pragma(&path, "user_version"), without_rowid(&path)),
+        (pragma(&path, "user_version"), keyed_by_integer(&path)),
         (SCHEMA, 1)
     );
 }
 
 /// A file of schema 3 (no parent columns, runs in a rowid table) gets both at open: its runs
-/// keyed by `id`, with the parent columns empty.
+/// keyed by an integer, with the parent columns empty.
 #[tokio::test]
-async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_id() {
+async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_an_integer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v3.db");
     let versions = {
@@ -920,7 +969,7 @@ async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_id() {
     runs_with_a_rowid(&path, false, 3);
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(
-        (pragma(&path, "user_version"), without_rowid(&path)),
+        (pragma(&path, "user_version"), keyed_by_integer(&path)),
         (SCHEMA, 1)
     );
     let rec = store.load_workflow("a").await.expect("load");
@@ -931,5 +980,174 @@ async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_id() {
             *versions.last().expect("versions"),
             None
         )
+    );
+}
+
+/// A file of schema 8 (runs, tasks, timers and events keyed by the run's text id) has them
+/// copied at open into tables keyed by the run's integer key: the tasks lease, the timers are
+/// due with their runs, the inboxes read back with their event ids, the next event is
+/// numbered past every one given before (those deleted too), and the runs step on and finish,
+/// taking their rows with them.
+#[tokio::test]
+async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
+    use workflow_rt::store::{ActivityTask, EventKind, LeaseRequest, TimerRow};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v8.db");
+    let task = |id: &str, seq: u64| ActivityTask {
+        workflow_id: id.into(),
+        seq,
+        name: "charge".into(),
+        input: vec![seq as u8],
+        options: Default::default(),
+        attempt: 0,
+        scheduled_at_ms: 5,
+        visible_at_ms: 5,
+        lease_owner: None,
+        lease_until_ms: None,
+        heartbeat_details: None,
+        deadline_ms: None,
+    };
+    let (versions, last_event) = {
+        let store = SqliteStore::open(&path).expect("open");
+        let mut versions = Vec::new();
+        for (i, id) in ["b", "a", "c"].into_iter().enumerate() {
+            let v = store
+                .create_workflow(new_workflow(id, vec![i as u8]))
+                .await
+                .expect("create");
+            let outcome = StepOutcome::Suspended {
+                snapshot: vec![4],
+                pending: vec![5],
+                tasks: vec![task(id, 1)],
+                timers: vec![TimerRow {
+                    seq: 2,
+                    fire_at_ms: 100 + i as u64,
+                }],
+            };
+            versions.push(
+                store
+                    .commit_step(step(id, v, 3, outcome))
+                    .await
+                    .expect("step"),
+            );
+        }
+        for id in ["a", "b"] {
+            store
+                .append_signal(id, "go", vec![1], None, 4)
+                .await
+                .expect("signal");
+        }
+        // The last event given, then deleted with its run's other rows.
+        let last = store
+            .append_signal("c", "go", vec![2], None, 4)
+            .await
+            .expect("signal");
+        versions[2] = store
+            .commit_step(step("c", versions[2], 6, completed()))
+            .await
+            .expect("finish c");
+        (versions, last)
+    };
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(&format!("{BEFORE_9} {BEFORE_8}"))
+        .expect("downgrade");
+    assert_eq!(keyed_by_integer(&path), 0);
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(
+        (pragma(&path, "user_version"), keyed_by_integer(&path)),
+        (SCHEMA, 1)
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%before%'"
+        ),
+        0,
+        "the old tables are gone"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+             ('workflows_ready', 'workflows_status', 'workflows_name', 'tasks_due', \
+              'timers_due', 'events_workflow')"
+        ),
+        6
+    );
+    // The inboxes, with their event ids.
+    for id in ["a", "b"] {
+        let inbox = store.load_inbox(id).await.expect("inbox");
+        assert_eq!(inbox.len(), 1, "{id}");
+        assert!(inbox[0].id < last_event);
+        assert!(matches!(&inbox[0].kind, EventKind::Signal { name, .. } if name == "go"));
+    }
+    assert!(store.load_inbox("c").await.expect("inbox").is_empty());
+    // The next event comes past every one given before the upgrade.
+    let next = store
+        .append_signal("a", "again", vec![3], None, 7)
+        .await
+        .expect("signal");
+    assert!(next > last_event, "{next} after {last_event}");
+    // The timers, due with their runs, in fire order.
+    let due = store
+        .due_timers(1_000, None, 10)
+        .expect("due timers")
+        .await
+        .expect("due");
+    let found: Vec<(&str, u64, u64, bool)> = due
+        .iter()
+        .map(|t| {
+            (
+                t.workflow_id.as_str(),
+                t.seq,
+                t.fire_at_ms,
+                t.workflow.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("b", 2, 100, true), ("a", 2, 101, true)]);
+    assert!(due.iter().all(|t| t.run_key.is_some()));
+    let after = store
+        .due_timers(1_000, Some(due[0].key()), 10)
+        .expect("due timers")
+        .await
+        .expect("due");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].workflow_id, "a");
+    // The tasks lease, with their runs' ids.
+    let leased = store
+        .lease_tasks(LeaseRequest {
+            owner: "w1".into(),
+            names: vec!["charge".into()],
+            now_ms: 10,
+            lease_until_ms: 1_000,
+            limit: 10,
+        })
+        .await
+        .expect("lease");
+    let mut ids: Vec<(&str, u64, Vec<u8>)> = leased
+        .iter()
+        .map(|t| (t.workflow_id.as_str(), t.seq, t.input.clone()))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [("a", 1, vec![1]), ("b", 1, vec![1])]);
+    // The runs step on from their versions and finish, their rows going with them.
+    refused(&store, "a", &[versions[1] - 1]).await;
+    let v = store.load_workflow("a").await.expect("a").version;
+    store
+        .commit_step(step("a", v, 20, completed()))
+        .await
+        .expect("finish a");
+    assert!(store.load_tasks("a").await.expect("tasks").is_empty());
+    assert!(store.load_timers("a").await.expect("timers").is_empty());
+    assert!(store.load_inbox("a").await.expect("inbox").is_empty());
+    assert_eq!(store.load_timers("b").await.expect("timers").len(), 1);
+    // Opening it again changes nothing.
+    drop(store);
+    drop(SqliteStore::open(&path).expect("reopened"));
+    assert_eq!(
+        (pragma(&path, "user_version"), keyed_by_integer(&path)),
+        (SCHEMA, 1)
     );
 }

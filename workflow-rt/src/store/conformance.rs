@@ -1401,8 +1401,10 @@ async fn due_timers_are_taken_by_steps<S: Store>(s: &S) {
         .expect("due");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].key(), due[1].key());
+    // A key made by hand, with no store key of the run: found by its id.
     let after_all = TimerKey {
         fire_at_ms: 300,
+        run_key: None,
         workflow_id: "b".into(),
         seq: 0,
     };

@@ -702,6 +702,7 @@ impl Store for MemoryStore {
             .map(|&(at, w, seq)| {
                 let key = TimerKey {
                     fire_at_ms: at,
+                    run_key: None,
                     workflow_id: g.entries[w].record.id.clone(),
                     seq,
                 };
@@ -717,6 +718,7 @@ impl Store for MemoryStore {
                 let record = &g.entries[w].record;
                 DueTimer {
                     workflow_id: k.workflow_id,
+                    run_key: None,
                     seq: k.seq,
                     fire_at_ms: k.fire_at_ms,
                     workflow: (record.status == WorkflowStatus::Running).then(|| record.clone()),

@@ -694,6 +694,9 @@ pub struct TimerRow {
 pub struct DueTimer {
     /// The timer's workflow.
     pub workflow_id: String,
+    /// The store's own key of the timer's workflow, where it orders timers by it
+    /// ([`TimerKey::run_key`]).
+    pub run_key: Option<u64>,
     /// The timer's sequence number in its workflow.
     pub seq: u64,
     /// When it fires, in milliseconds since the Unix epoch.
@@ -709,17 +712,24 @@ impl DueTimer {
     pub fn key(&self) -> TimerKey {
         TimerKey {
             fire_at_ms: self.fire_at_ms,
+            run_key: self.run_key,
             workflow_id: self.workflow_id.clone(),
             seq: self.seq,
         }
     }
 }
 
-/// The place of a timer in fire order: by fire time, then workflow id, then sequence number.
+/// The place of a timer in fire order: by fire time, then the store's own key of its workflow
+/// where it has one (SQLite's integer key of the run: its timers are indexed by it), then
+/// workflow id, then sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimerKey {
     /// When it fires, in milliseconds since the Unix epoch.
     pub fire_at_ms: u64,
+    /// The store's own key of its workflow, as [`DueTimer::run_key`] gave it: `None` where the
+    /// store has none (it orders by id), or for a key made by hand, with which the store finds
+    /// the workflow's key by its id.
+    pub run_key: Option<u64>,
     /// Its workflow.
     pub workflow_id: String,
     /// Its sequence number in its workflow.

@@ -217,7 +217,7 @@ impl SqliteStoreBuilder {
             // processes may open a new file at once, and a read lock upgraded to a write lock
             // would fail at once instead of waiting.
             conn.execute_batch("BEGIN IMMEDIATE;").db()?;
-            let rebuilt = set_rowid_runs_aside(&conn)?;
+            let rebuilt = set_text_keyed_aside(&conn)?;
             conn.execute_batch(SCHEMA).db()?;
             for (table, column, kind) in ADDED_COLUMNS {
                 let present: bool = conn
@@ -233,7 +233,7 @@ impl SqliteStoreBuilder {
                 }
             }
             if rebuilt {
-                copy_runs_set_aside(&conn)?;
+                copy_text_keyed(&conn)?;
             }
             conn.execute_batch(TRIGGERS).db()?;
             conn.execute_batch(&format!(
@@ -497,62 +497,144 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// given before (an upgraded file starts past the largest number in `history`). Version 6
 /// keeps `workflows` in a `WITHOUT ROWID` table keyed by `id`: finding a run by its id is one
 /// B-tree descent instead of two (its unique index, then the table by rowid); an upgraded
-/// file's runs are copied into the new table at open ([`set_rowid_runs_aside`]). Version 7
+/// file's runs were copied into the new table at open (as schema 9's are). Version 7
 /// moves the history log into `history_moved`, clustered by move, with `history_runs` saying
 /// which moves hold entries of which run; an upgraded file keeps the entries it moved before in
 /// `history`, read with the others in number order. Version 8 no longer moves the log: its
 /// entries stay, and `history_runs` lists (column `seqs`) where each run's are
 /// ([`index_history`]), up to `history_base.indexed`; [`TRIGGERS`] refuse an older program's
 /// move. An upgraded file keeps what it moved before in `history` and `history_moved`.
-pub(crate) const SCHEMA_VERSION: u32 = 8;
+/// Version 9 keys runs by an integer (`workflows.rid`, the table's rowid, with a unique index
+/// on `id`), and their tasks, timers and events by it: a step finds its run by id once and
+/// every row of the run's by the integer, where text keys cost each seek comparisons of
+/// strings (a quarter of the writer's time while a million timers fired). An upgraded file's
+/// rows are copied into the new tables at open ([`set_text_keyed_aside`]).
+pub(crate) const SCHEMA_VERSION: u32 = 9;
 
-/// Where an upgrade from a schema before 6 sets the runs aside while `workflows` is created
-/// again without a rowid.
-const ROWID_RUNS: &str = "workflows_before_6";
+/// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
+/// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
+const TEXT_KEYED: [(&str, &str); 4] = [
+    ("workflows", "workflows_before_9"),
+    ("tasks", "tasks_before_9"),
+    ("timers", "timers_before_9"),
+    ("events", "events_before_9"),
+];
 
-/// In a file of a schema before 6, renames `workflows` (a rowid table with a unique index on
-/// `id`) to [`ROWID_RUNS`] and drops its indexes, so that [`SCHEMA`] creates the table and its
-/// indexes as they are now; [`copy_runs_set_aside`] then moves the rows. Says whether it did.
-fn set_rowid_runs_aside(conn: &Connection) -> Result<bool, StoreError> {
-    let rowid: Option<bool> = conn
+/// The indexes of the tables of [`TEXT_KEYED`], dropped with the tables set aside: index
+/// names are the schema's, and [`SCHEMA`] creates them again on the new tables.
+const TEXT_KEYED_INDEXES: &str = "DROP INDEX IF EXISTS workflows_ready;      DROP INDEX IF EXISTS workflows_status; DROP INDEX IF EXISTS workflows_name;      DROP INDEX IF EXISTS tasks_due; DROP INDEX IF EXISTS timers_due;      DROP INDEX IF EXISTS events_workflow;";
+
+/// In a file of a schema before 9 (runs keyed by their text id: a rowid table with a unique
+/// index on `id` before schema 6, a table without rowid since), renames the tables of
+/// [`TEXT_KEYED`] aside and drops their indexes, so that [`SCHEMA`] creates them as they are
+/// now; [`copy_text_keyed`] then moves the rows. Says whether it did.
+fn set_text_keyed_aside(conn: &Connection) -> Result<bool, StoreError> {
+    let text_keyed: bool = conn
         .query_row(
-            "SELECT wr = 0 FROM pragma_table_list WHERE schema = 'main' AND name = 'workflows'",
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'workflows') \
+                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('workflows') WHERE name = 'rid')",
             [],
             |r| r.get(0),
         )
-        .optional()
         .db()?;
-    if rowid != Some(true) {
+    if !text_keyed {
         return Ok(false);
     }
+    // Renamed the way SQLite did before 3.26: what else names the tables (a trigger, a view
+    // of the application's) still names `workflows`, the new table, not the one set aside;
+    // and nothing else in the schema is checked (a trigger an older program left naming a
+    // table gone would fail the rename).
     conn.execute_batch(&format!(
-        "DROP INDEX IF EXISTS workflows_ready; DROP INDEX IF EXISTS workflows_status; \
-         DROP INDEX IF EXISTS workflows_name; ALTER TABLE workflows RENAME TO {ROWID_RUNS};"
+        "PRAGMA legacy_alter_table = ON; {TEXT_KEYED_INDEXES}"
     ))
     .db()?;
+    for (table, aside) in TEXT_KEYED {
+        let present: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .db()?;
+        if present {
+            conn.execute_batch(&format!("ALTER TABLE {table} RENAME TO {aside}"))
+                .db()?;
+        }
+    }
     Ok(true)
 }
 
-/// Copies the runs [`set_rowid_runs_aside`] set aside into the new `workflows`, the columns
-/// both tables have (a column added since, [`ADDED_COLUMNS`], is `NULL` in the copies), and
-/// drops the old table.
-fn copy_runs_set_aside(conn: &Connection) -> Result<(), StoreError> {
+/// The columns that the table `old` (set aside) and the table `new` both have, but `except`,
+/// in `old`'s order, joined with commas.
+fn shared_columns(
+    conn: &Connection,
+    old: &str,
+    new: &str,
+    except: &str,
+) -> Result<String, StoreError> {
     let columns: Vec<String> = conn
-        .prepare(&format!(
-            "SELECT o.name FROM pragma_table_info('{ROWID_RUNS}') o \
-             JOIN pragma_table_info('workflows') n ON n.name = o.name ORDER BY o.cid"
-        ))
+        .prepare(
+            "SELECT o.name FROM pragma_table_info(?1) o \
+             JOIN pragma_table_info(?2) n ON n.name = o.name WHERE o.name <> ?3 ORDER BY o.cid",
+        )
         .db()?
-        .query_map([], |r| r.get(0))
+        .query_map([old, new, except], |r| r.get(0))
         .db()?
         .collect::<Result<_, _>>()
         .db()?;
-    let columns = columns.join(", ");
+    Ok(columns.join(", "))
+}
+
+/// Copies what [`set_text_keyed_aside`] set aside into the new tables and drops the old ones.
+/// Runs take integer keys in the order they were created; their tasks, timers and events
+/// follow them by id (a row of a run that is gone, which no program reads, is left behind).
+/// A column added since ([`ADDED_COLUMNS`]) is `NULL` in the copies. Event ids are kept, and
+/// so is the largest one ever given (`sqlite_sequence`): a run's last event seen
+/// ([`StepCommit::seen_events_upto`]) keeps meaning what it meant.
+fn copy_text_keyed(conn: &Connection) -> Result<(), StoreError> {
+    let [runs, tasks, timers, events] = TEXT_KEYED.map(|(_, aside)| aside);
+    let present = |table: &str| -> Result<bool, StoreError> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
+        .db()
+    };
+    let columns = shared_columns(conn, runs, "workflows", "rid")?;
     conn.execute_batch(&format!(
-        "INSERT INTO workflows ({columns}) SELECT {columns} FROM {ROWID_RUNS}; \
-         DROP TABLE {ROWID_RUNS};"
+        "INSERT INTO workflows ({columns}) SELECT {columns} FROM {runs} ORDER BY created_at, id; \
+         DROP TABLE {runs};"
     ))
     .db()?;
+    for table in [tasks, timers, events] {
+        if !present(table)? {
+            continue;
+        }
+        let new = &table[..table.len() - "_before_9".len()];
+        let columns = shared_columns(conn, table, new, "workflow_id")?;
+        let taken: Vec<String> = columns.split(", ").map(|c| format!("o.{c}")).collect();
+        conn.execute_batch(&format!(
+            "INSERT INTO {new} (rid, {columns}) SELECT w.rid, {} FROM {table} o \
+                 JOIN workflows w ON w.id = o.workflow_id;",
+            taken.join(", ")
+        ))
+        .db()?;
+    }
+    if present(events)? {
+        conn.execute_batch(&format!(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'events', 0 \
+                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events'); \
+             UPDATE sqlite_sequence SET seq = (SELECT MAX(seq) FROM sqlite_sequence \
+                 WHERE name IN ('events', '{events}')) WHERE name = 'events';"
+        ))
+        .db()?;
+    }
+    for table in [tasks, timers, events] {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))
+            .db()?;
+    }
+    conn.execute_batch("PRAGMA legacy_alter_table = OFF").db()?;
     Ok(())
 }
 
@@ -670,7 +752,8 @@ enum Schema {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS workflows (
-    id TEXT NOT NULL PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     status INTEGER NOT NULL,
     input BLOB NOT NULL,
@@ -685,12 +768,12 @@ CREATE TABLE IF NOT EXISTS workflows (
     history_len INTEGER NOT NULL,
     parent_id TEXT,
     parent_seq INTEGER
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(id) WHERE ready = 1 AND status = 0;
+);
+CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(rid) WHERE ready = 1 AND status = 0;
 CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
 CREATE INDEX IF NOT EXISTS workflows_name ON workflows(name, id);
 CREATE TABLE IF NOT EXISTS tasks (
-    workflow_id TEXT NOT NULL,
+    rid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     name TEXT NOT NULL,
     input BLOB NOT NULL,
@@ -703,26 +786,26 @@ CREATE TABLE IF NOT EXISTS tasks (
     heartbeat BLOB,
     deadline INTEGER,
     due INTEGER NOT NULL,
-    PRIMARY KEY (workflow_id, seq)
+    PRIMARY KEY (rid, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due);
 CREATE TABLE IF NOT EXISTS timers (
-    workflow_id TEXT NOT NULL,
+    rid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     fire_at INTEGER NOT NULL,
-    PRIMARY KEY (workflow_id, seq)
+    PRIMARY KEY (rid, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_due ON timers(fire_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    workflow_id TEXT NOT NULL,
+    rid INTEGER NOT NULL,
     at INTEGER NOT NULL,
     kind INTEGER NOT NULL,
     seq INTEGER,
     name TEXT,
     payload BLOB
 );
-CREATE INDEX IF NOT EXISTS events_workflow ON events(workflow_id, id);
+CREATE INDEX IF NOT EXISTS events_workflow ON events(rid, id);
 CREATE TABLE IF NOT EXISTS history (
     workflow_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -1441,19 +1524,26 @@ fn load_record(conn: &Connection, id: &str) -> Result<Option<WorkflowRecord>, St
 }
 
 fn workflow_status(conn: &Connection, id: &str) -> Result<WorkflowStatus, StoreError> {
-    let code: Option<i64> = conn
-        .prepare_cached("SELECT status FROM workflows WHERE id = ?1")
+    run_of(conn, id).map(|(_, status)| status)
+}
+
+/// The integer key of run `id` (see [`SCHEMA_VERSION`], 9) and its status;
+/// [`StoreError::NotFound`] if there is no such run.
+fn run_of(conn: &Connection, id: &str) -> Result<(i64, WorkflowStatus), StoreError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT rid, status FROM workflows WHERE id = ?1")
         .db()?
-        .query_row([id], |r| r.get(0))
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .db()?;
-    match code {
-        Some(c) => status_of(c),
+    match row {
+        Some((rid, code)) => Ok((rid, status_of(code)?)),
         None => Err(StoreError::NotFound(id.to_string())),
     }
 }
 
-const TASK_COLUMNS: &str = "workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
+/// A task's columns, its run's id first (read from the run's row by its integer key).
+const TASK_COLUMNS: &str = "(SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
 
 struct RawTask {
     task: ActivityTask,
@@ -1511,7 +1601,7 @@ fn encode_options<'a>(
 }
 
 /// The insert of a task's row (13 columns).
-const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (workflow_id, seq, name, input, options, attempt, scheduled_at, \
+const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
      visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
@@ -1519,22 +1609,24 @@ const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (workflow_id, seq, name,
 /// the finished call's seq.
 const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?2, name = ?3, input = ?4, options = ?5, \
      attempt = ?6, scheduled_at = ?7, visible_at = ?8, lease_owner = ?9, lease_until = ?10, \
-     heartbeat = ?11, deadline = ?12, due = ?13 WHERE workflow_id = ?1 AND seq = ?14";
+     heartbeat = ?11, deadline = ?12, due = ?13 WHERE rid = ?1 AND seq = ?14";
 
 /// The fence of a step's compare-and-set on the one result it took straight from a worker
 /// (`?9` seq, `?10` attempt, `?11` owner): its task is still at that attempt under that owner.
-const TASK_HELD_AT: &str = "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq = ?9 AND attempt = ?10 AND lease_owner = ?11";
+const TASK_HELD_AT: &str =
+    "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?9 AND attempt = ?10 AND lease_owner = ?11";
 
-/// Inserts task `t`, with its options as [`encode_options`] stored them.
-fn insert_task(w: &Writer, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
-    w.held.insert_task.execute(&task_row(t, options))?;
+/// Inserts task `t` of run `rid` (its integer key), with its options as [`encode_options`]
+/// stored them.
+fn insert_task(w: &Writer, rid: i64, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
+    w.held.insert_task.execute(&task_row(rid, t, options))?;
     Ok(())
 }
 
-/// The 13 columns of task `t`'s row, in the order of [`INSERT_TASK`].
-fn task_row<'a>(t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 13] {
+/// The 13 columns of the row of task `t` of run `rid`, in the order of [`INSERT_TASK`].
+fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 13] {
     [
-        t.workflow_id.as_str().into(),
+        rid.into(),
         int(t.seq).into(),
         t.name.as_str().into(),
         t.input.as_slice().into(),
@@ -1569,65 +1661,58 @@ fn finish_event((id, at, kind, seq, name, payload): RawEvent) -> Result<Event, S
     event_from_columns(id, at, (kind, seq, name, payload))
 }
 
+/// Adds an event to the inbox of run `rid` (its integer key) and makes the run ready:
+/// returns the event's id.
 fn insert_event(
     conn: &Connection,
-    id: &str,
+    rid: i64,
     at_ms: u64,
     kind: EventKind,
 ) -> Result<u64, StoreError> {
-    let event = insert_event_row(conn, id, at_ms, kind)?;
-    conn.prepare_cached("UPDATE workflows SET ready = 1 WHERE id = ?1")
+    let event = insert_event_row(conn, rid, at_ms, kind)?;
+    conn.prepare_cached("UPDATE workflows SET ready = 1 WHERE rid = ?1")
         .db()?
-        .execute([id])
+        .execute([rid])
         .db()?;
     Ok(event)
 }
 
-/// Adds an event to run `id`'s inbox, and nothing else (its run's row is left as it is):
-/// returns the event's id.
+/// Adds an event to the inbox of run `rid` (its integer key), and nothing else (its run's
+/// row is left as it is): returns the event's id.
 fn insert_event_row(
     conn: &Connection,
-    id: &str,
+    rid: i64,
     at_ms: u64,
     kind: EventKind,
 ) -> Result<u64, StoreError> {
     let (k, seq, name, payload) = event_columns(kind)?;
-    conn.prepare_cached("INSERT INTO events (workflow_id, at, kind, seq, name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .db()?
-        .execute(params![id, int(at_ms), k, seq, name, payload])
-        .db()?;
+    conn.prepare_cached(
+        "INSERT INTO events (rid, at, kind, seq, name, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .db()?
+    .execute(params![rid, int(at_ms), k, seq, name, payload])
+    .db()?;
     Ok(uint(conn.last_insert_rowid()))
 }
 
 /// Makes run `id` ready for an event from outside and counts the event's history entry in
-/// its row, in one statement that is also the check that the run is there and not finished:
-/// [`StoreError::NotFound`] or [`StoreError::Finished`] otherwise, with nothing written.
-fn open_for_event(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE workflows SET ready = 1, history_len = history_len + 1 \
-             WHERE id = ?1 AND status IN (?2, ?3)",
-        )
-        .db()?
-        .execute(params![
-            id,
-            WorkflowStatus::Running.code(),
-            WorkflowStatus::Parked.code()
-        ])
-        .db()?;
-    if changed > 0 {
-        return Ok(());
-    }
-    match workflow_status(conn, id)? {
-        status if status.is_finished() => Err(StoreError::Finished {
+/// its row, once it is found there and not finished: [`StoreError::NotFound`] or
+/// [`StoreError::Finished`] otherwise, with nothing written. Returns the run's integer key.
+fn open_for_event(conn: &Connection, id: &str) -> Result<i64, StoreError> {
+    let (rid, status) = run_of(conn, id)?;
+    if status.is_finished() {
+        return Err(StoreError::Finished {
             workflow_id: id.to_string(),
             status,
-        }),
-        status => Err(StoreError::backend(format!(
-            "run {} is {status:?} but its row did not change",
-            short_id(id)
-        ))),
+        });
     }
+    conn.prepare_cached(
+        "UPDATE workflows SET ready = 1, history_len = history_len + 1 WHERE rid = ?1",
+    )
+    .db()?
+    .execute([rid])
+    .db()?;
+    Ok(rid)
 }
 
 /// The insert of a history entry into the log, numbered 0: the entry's place in the log
@@ -1685,9 +1770,10 @@ fn append_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), 
     insert_history(w, id, entries)
 }
 
-fn drop_leftovers(w: &Writer, id: &str) -> Result<(), StoreError> {
+/// Deletes the tasks, timers and events of run `rid` (its integer key).
+fn drop_leftovers(w: &Writer, rid: i64) -> Result<(), StoreError> {
     for stmt in [&w.held.drop_tasks, &w.held.drop_timers, &w.held.drop_events] {
-        stmt.execute(&[id.into()])?;
+        stmt.execute(&[rid.into()])?;
     }
     Ok(())
 }
@@ -1700,11 +1786,11 @@ fn scheduled(step: &StepCommit) -> &[ActivityTask] {
     }
 }
 
-/// Fails with [`StoreError::LeaseLost`] unless the task of `a` is still at that attempt under
-/// that owner.
-fn fence(w: &Writer, id: &str, a: &TaskAttempt) -> Result<(), StoreError> {
+/// Fails with [`StoreError::LeaseLost`] unless the task of `a` (of run `id`, integer key
+/// `rid`) is still at that attempt under that owner.
+fn fence(w: &Writer, (rid, id): (i64, &str), a: &TaskAttempt) -> Result<(), StoreError> {
     let held = w.held.task_held.query_i64(&[
-        id.into(),
+        rid.into(),
         int(a.seq).into(),
         i64::from(a.attempt).into(),
         a.owner.as_str().into(),
@@ -1749,9 +1835,15 @@ fn relayed_call<'a>(
 /// A row under `t`'s key already is replaced, as [`insert_task`] does. If the finished call's
 /// row is gone (it cannot be: the step's fence, in the same transaction, found it), `t` is
 /// inserted all the same, so that the next call runs, and the surprise is logged.
-fn replace_task(w: &Writer, seq: u64, t: &ActivityTask, options: &[u8]) -> Result<(), StoreError> {
+fn replace_task(
+    w: &Writer,
+    rid: i64,
+    seq: u64,
+    t: &ActivityTask,
+    options: &[u8],
+) -> Result<(), StoreError> {
     let mut args = [raw::Arg::Null; 14];
-    args[..13].copy_from_slice(&task_row(t, options));
+    args[..13].copy_from_slice(&task_row(rid, t, options));
     args[13] = int(seq).into();
     let changed = w.held.replace_task.execute(&args)?;
     if changed == 0 {
@@ -1761,7 +1853,7 @@ fn replace_task(w: &Writer, seq: u64, t: &ActivityTask, options: &[u8]) -> Resul
             next = t.seq,
             "the finished call's task row was gone when the next call replaced it; inserted"
         );
-        insert_task(w, t, options)?;
+        insert_task(w, rid, t, options)?;
     }
     Ok(())
 }
@@ -1781,12 +1873,18 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     // task row becomes the next call's: two statements rather than four (a fence, the
     // compare-and-set, a delete and an insert).
     let relay = relayed_call(step, options);
+    // The run's integer key: every row of the run's is found by it (one search by the text id
+    // for the whole step).
+    let Some(rid) = h.run_key.query_i64(&[id.into()])? else {
+        return Err(StoreError::NotFound(id.to_string()));
+    };
+    let run = (rid, id);
     // The checks come first: when one fails, nothing has been written. The fence on results
     // taken straight from a worker: each task must still be at the attempt that produced
     // the result, under its owner.
     if relay.is_none() {
         for a in &step.completed_tasks {
-            fence(w, id, a)?;
+            fence(w, run, a)?;
         }
     }
     // The compare-and-set.
@@ -1795,7 +1893,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     let changed: usize = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => {
             let set: [raw::Arg<'_>; 8] = [
-                id.into(),
+                rid.into(),
                 expected.into(),
                 snapshot.as_slice().into(),
                 pending.as_slice().into(),
@@ -1817,14 +1915,14 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
                     let changed = h.suspend_fenced.execute(&args)?;
                     if changed == 0 {
                         // Which check failed: the fence, or the version.
-                        fence(w, id, done)?;
+                        fence(w, run, done)?;
                     }
                     changed
                 }
             }
         }
         StepOutcome::Finished { status, snapshot, output } => h.finish.execute(&[
-            id.into(),
+            rid.into(),
             expected.into(),
             status.code().into(),
             snapshot.as_slice().into(),
@@ -1836,10 +1934,10 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
             .prepare_cached(
                 "UPDATE workflows SET status = ?3, park_reason = ?4, version = version + 1, updated_at = ?5, \
                  history_len = history_len + ?6, ready = 0 \
-                 WHERE id = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2",
             )
             .db()?
-            .execute(params![id, expected, WorkflowStatus::Parked.code(), reason, now, hist]).db()?,
+            .execute(params![rid, expected, WorkflowStatus::Parked.code(), reason, now, hist]).db()?,
         StepOutcome::Unparked | StepOutcome::Cancelled => {
             let (status, ready) = match step.outcome {
                 StepOutcome::Unparked => (WorkflowStatus::Running, 1),
@@ -1849,10 +1947,10 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
                 "UPDATE workflows SET status = ?3, park_reason = NULL, version = version + 1, updated_at = ?4, \
                  history_len = history_len + ?5, ready = ?6, \
                  pending = CASE WHEN ?3 = 0 THEN pending ELSE NULL END \
-                 WHERE id = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2",
             )
             .db()?
-            .execute(params![id, expected, status.code(), now, hist, ready]).db()?
+            .execute(params![rid, expected, status.code(), now, hist, ready]).db()?
         }
     };
     if changed == 0 {
@@ -1871,7 +1969,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     );
     if !step.consumed_events.is_empty() && !drops_leftovers {
         for e in &step.consumed_events {
-            h.delete_event.execute(&[int(*e).into(), id.into()])?;
+            h.delete_event.execute(&[int(*e).into(), rid.into()])?;
         }
     }
     if (!step.completed_tasks.is_empty() || !step.cancelled.is_empty())
@@ -1884,54 +1982,51 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
             .map(|a| &a.seq)
             .chain(&step.cancelled)
         {
-            h.delete_task.execute(&[id.into(), int(*s).into()])?;
+            h.delete_task.execute(&[rid.into(), int(*s).into()])?;
         }
     }
     for s in step.fired_timers.iter().filter(|_| !drops_leftovers) {
-        h.delete_timer.execute(&[id.into(), int(*s).into()])?;
+        h.delete_timer.execute(&[rid.into(), int(*s).into()])?;
     }
     for s in step.cancelled.iter().filter(|_| !drops_leftovers) {
-        h.delete_timer.execute(&[id.into(), int(*s).into()])?;
-        conn.prepare_cached(
-            "DELETE FROM events WHERE workflow_id = ?1 AND seq = ?2 AND kind IN (0, 1, 3)",
-        )
-        .db()?
-        .execute(params![id, int(*s)])
-        .db()?;
+        h.delete_timer.execute(&[rid.into(), int(*s).into()])?;
+        conn.prepare_cached("DELETE FROM events WHERE rid = ?1 AND seq = ?2 AND kind IN (0, 1, 3)")
+            .db()?
+            .execute(params![rid, int(*s)])
+            .db()?;
     }
     match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => {
             match relay {
-                Some((done, next, o)) => replace_task(w, done.seq, next, o)?,
+                Some((done, next, o)) => replace_task(w, rid, done.seq, next, o)?,
                 None => {
                     for (t, o) in tasks.iter().zip(options) {
-                        insert_task(w, t, o)?;
+                        insert_task(w, rid, t, o)?;
                     }
                 }
             }
             for t in timers {
                 h.insert_timer.execute(&[
-                    id.into(),
+                    rid.into(),
                     int(t.seq).into(),
                     int(t.fire_at_ms).into(),
                 ])?;
             }
         }
-        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(w, id)?,
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(w, rid)?,
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
     insert_history(w, id, &step.history)?;
     for d in &step.deliver {
         let open = conn
-            .prepare_cached("SELECT status FROM workflows WHERE id = ?1")
+            .prepare_cached("SELECT rid, status FROM workflows WHERE id = ?1")
             .db()?
-            .query_row([&d.to], |r| r.get::<_, i64>(0))
+            .query_row([&d.to], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()
             .db()?
-            .and_then(WorkflowStatus::from_code)
-            .is_some_and(|s| !s.is_finished());
-        if open {
-            insert_event(conn, &d.to, step.now_ms, d.kind.clone())?;
+            .filter(|&(_, s)| WorkflowStatus::from_code(s).is_some_and(|s| !s.is_finished()));
+        if let Some((to, _)) = open {
+            insert_event(conn, to, step.now_ms, d.kind.clone())?;
         }
     }
     Ok(uint(version))
@@ -1942,15 +2037,15 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
 /// with a `BadCall` error, which the workflow sees as the call's result and can act on.
 fn answer_unreadable_task(
     conn: &Connection,
-    workflow_id: &str,
+    (rid, workflow_id): (i64, &str),
     seq: i64,
     reason: &str,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     tracing::warn!(workflow_id = %workflow_id, seq, %reason, "an activity task does not decode; its call fails");
-    conn.prepare_cached("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")
+    conn.prepare_cached("DELETE FROM tasks WHERE rid = ?1 AND seq = ?2")
         .db()?
-        .execute(params![workflow_id, seq])
+        .execute(params![rid, seq])
         .db()?;
     let error = ActivityError::new(
         ActivityErrorKind::BadCall,
@@ -1958,7 +2053,7 @@ fn answer_unreadable_task(
     );
     insert_event(
         conn,
-        workflow_id,
+        rid,
         now_ms,
         EventKind::ActivityCompleted {
             seq: uint(seq),
@@ -2023,9 +2118,12 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
         .map_err(|e| StoreError::backend_with("encode the ids to purge", e))?;
     // Not cached: rare statements would push the steps' ones out of the writer's cache.
     for sql in [
-        "DELETE FROM events WHERE workflow_id IN (SELECT value FROM json_each(?1))",
-        "DELETE FROM tasks WHERE workflow_id IN (SELECT value FROM json_each(?1))",
-        "DELETE FROM timers WHERE workflow_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM events WHERE rid IN \
+             (SELECT rid FROM workflows WHERE id IN (SELECT value FROM json_each(?1)))",
+        "DELETE FROM tasks WHERE rid IN \
+             (SELECT rid FROM workflows WHERE id IN (SELECT value FROM json_each(?1)))",
+        "DELETE FROM timers WHERE rid IN \
+             (SELECT rid FROM workflows WHERE id IN (SELECT value FROM json_each(?1)))",
         "DELETE FROM history WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_moved WHERE (segment, workflow_id) IN \
              (SELECT segment, workflow_id FROM history_runs \
@@ -2165,18 +2263,16 @@ impl Store for SqliteStore {
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         let id = id.to_string();
         self.read(move |conn| {
+            let (rid, _) = run_of(conn, &id)?;
             let rows: Vec<_> = conn
                 .prepare_cached(
-                    "SELECT id, at, kind, seq, name, payload FROM events WHERE workflow_id = ?1 ORDER BY id",
+                    "SELECT id, at, kind, seq, name, payload FROM events WHERE rid = ?1 ORDER BY id",
                 )
                 .db()?
-                .query_map([&id], raw_event)
+                .query_map([rid], raw_event)
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
-            if rows.is_empty() {
-                workflow_status(conn, &id)?;
-            }
             rows.into_iter().map(finish_event).collect()
         })
     }
@@ -2184,13 +2280,13 @@ impl Store for SqliteStore {
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
         let id = id.to_string();
         self.read(move |conn| {
-            workflow_status(conn, &id)?;
+            let (rid, _) = run_of(conn, &id)?;
             let rows: Vec<_> = conn
                 .prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE workflow_id = ?1 ORDER BY seq"
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE rid = ?1 ORDER BY seq"
                 ))
                 .db()?
-                .query_map([&id], raw_task)
+                .query_map([rid], raw_task)
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
@@ -2201,20 +2297,18 @@ impl Store for SqliteStore {
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
         let id = id.to_string();
         self.read(move |conn| {
-            workflow_status(conn, &id)?;
-            conn.prepare_cached(
-                "SELECT seq, fire_at FROM timers WHERE workflow_id = ?1 ORDER BY seq",
-            )
-            .db()?
-            .query_map([&id], |r| {
-                Ok(TimerRow {
-                    seq: uint(r.get(0)?),
-                    fire_at_ms: uint(r.get(1)?),
+            let (rid, _) = run_of(conn, &id)?;
+            conn.prepare_cached("SELECT seq, fire_at FROM timers WHERE rid = ?1 ORDER BY seq")
+                .db()?
+                .query_map([rid], |r| {
+                    Ok(TimerRow {
+                        seq: uint(r.get(0)?),
+                        fire_at_ms: uint(r.get(1)?),
+                    })
                 })
-            })
-            .db()?
-            .collect::<Result<_, _>>()
-            .db()
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()
         })
     }
 
@@ -2265,11 +2359,11 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         let (id, name) = (id.to_string(), name.to_string());
         self.write(move |conn| {
-            open_for_event(conn, &id)?;
+            let rid = open_for_event(conn, &id)?;
             let detail = format!("signal {name:?} ({} bytes)", payload.len());
             let event = insert_event_row(
                 conn,
-                &id,
+                rid,
                 at_ms,
                 EventKind::Signal {
                     name,
@@ -2295,8 +2389,8 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         let id = id.to_string();
         self.write(move |conn| {
-            open_for_event(conn, &id)?;
-            let event = insert_event_row(conn, &id, at_ms, kind)?;
+            let rid = open_for_event(conn, &id)?;
+            let event = insert_event_row(conn, rid, at_ms, kind)?;
             insert_history(conn, &id, std::slice::from_ref(&entry))?;
             Ok(event)
         })
@@ -2306,20 +2400,20 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let id = done.workflow_id.as_str();
             let a = &done.attempt;
-            workflow_status(conn, id)?;
+            let (rid, _) = run_of(conn, id)?;
             let deleted = conn
                 .prepare_cached(
-                    "DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                    "DELETE FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
                 )
                 .db()?
-                .execute(params![id, int(a.seq), a.attempt, a.owner])
+                .execute(params![rid, int(a.seq), a.attempt, a.owner])
                 .db()?;
             if deleted == 0 {
                 return Ok(false);
             }
             insert_event(
                 conn,
-                id,
+                rid,
                 done.at_ms,
                 EventKind::ActivityCompleted {
                     seq: a.seq,
@@ -2332,16 +2426,16 @@ impl Store for SqliteStore {
 
     fn retry_activity(&self, retry: RetryActivity) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
-            workflow_status(conn, &retry.workflow_id)?;
+            let (rid, _) = run_of(conn, &retry.workflow_id)?;
             let n = conn
                 .prepare_cached(
                     "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = ?5, due = ?5, \
                      heartbeat = COALESCE(?6, heartbeat) \
-                     WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                     WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
                 )
                 .db()?
                 .execute(params![
-                    retry.workflow_id,
+                    rid,
                     int(retry.seq),
                     retry.attempt,
                     retry.owner,
@@ -2360,14 +2454,15 @@ impl Store for SqliteStore {
     fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
         self.write(move |conn| {
             // With the owner of an expired lease, if any: its attempt was lost.
-            let keys: Vec<(String, i64, Option<String>)> = conn
+            let keys: Vec<(i64, String, i64, Option<String>)> = conn
                 .prepare_cached(
-                    "SELECT workflow_id, seq, lease_owner FROM tasks WHERE due <= ?1 \
+                    "SELECT rid, (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, \
+                         lease_owner FROM tasks WHERE due <= ?1 \
                      AND name IN (SELECT value FROM json_each(?2)) ORDER BY due LIMIT ?3",
                 )
                 .db()?
                 .query_map(params![int(req.now_ms), json_names(&req.names), req.limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .db()?
                 .collect::<Result<_, _>>()
@@ -2376,12 +2471,12 @@ impl Store for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "UPDATE tasks SET attempt = attempt + 1, lease_owner = ?3, lease_until = ?4, due = ?4 \
-                     WHERE workflow_id = ?1 AND seq = ?2 RETURNING {TASK_COLUMNS}"
+                     WHERE rid = ?1 AND seq = ?2 RETURNING {TASK_COLUMNS}"
                 ))
                 .db()?;
-            for (wf, seq, before) in keys {
+            for (rid, wf, seq, before) in keys {
                 let task = stmt
-                    .query_row(params![wf, seq, req.owner, int(req.lease_until_ms)], raw_task)
+                    .query_row(params![rid, seq, req.owner, int(req.lease_until_ms)], raw_task)
                     .db()
                     .and_then(finish_task)
                     .map(|t| (t, before));
@@ -2398,7 +2493,7 @@ impl Store for SqliteStore {
                         out.push(t);
                     }
                     Err(StoreError::Corrupt(reason)) => {
-                        answer_unreadable_task(conn, &wf, seq, &reason, req.now_ms)?
+                        answer_unreadable_task(conn, (rid, &wf), seq, &reason, req.now_ms)?
                     }
                     Err(e) => return Err(e),
                 }
@@ -2418,7 +2513,8 @@ impl Store for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(
                     "UPDATE tasks SET lease_until = ?4, due = ?4, heartbeat = COALESCE(?5, heartbeat) \
-                     WHERE workflow_id = ?1 AND seq = ?2 AND lease_owner = ?3",
+                     WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) AND seq = ?2 \
+                         AND lease_owner = ?3",
                 )
                 .db()?;
             let mut lost = Vec::new();
@@ -2444,7 +2540,8 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
                      attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
-                     RETURNING workflow_id, seq, name, attempt + ?2",
+                     RETURNING (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, \
+                         attempt + ?2",
                 )
                 .db()?
                 .query_map(params![&owner, i64::from(why == Release::Shutdown)], |r| {
@@ -2478,10 +2575,15 @@ impl Store for SqliteStore {
 
     fn fire_timers(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<String>> {
         self.write(move |conn| {
-            let due: Vec<(String, i64, i64)> = conn
-                .prepare_cached("SELECT workflow_id, seq, fire_at FROM timers WHERE fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
+            let due: Vec<(i64, Option<String>, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT rid, (SELECT w.id FROM workflows w WHERE w.rid = timers.rid), seq, \
+                         fire_at FROM timers WHERE fire_at <= ?1 ORDER BY fire_at LIMIT ?2",
+                )
                 .db()?
-                .query_map(params![int(now_ms), limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map(params![int(now_ms), limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
@@ -2489,13 +2591,20 @@ impl Store for SqliteStore {
             // Each run once, in the order of its first timer (a set: a batch holds up to
             // hundreds of runs, and a search of the list for each was quadratic).
             let mut seen = foldhash::HashSet::default();
-            for (wf, seq, at) in due {
-                conn.prepare_cached("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")
+            for (rid, wf, seq, at) in due {
+                conn.prepare_cached("DELETE FROM timers WHERE rid = ?1 AND seq = ?2")
                     .db()?
-                    .execute(params![wf, seq])
+                    .execute(params![rid, seq])
                     .db()?;
-                insert_event(conn, &wf, uint(at), EventKind::TimerFired { seq: uint(seq) })?;
-                if seen.insert(wf.clone()) {
+                // A timer of no run (none is left so; a damaged file) goes, and wakes nobody.
+                let Some(wf) = wf else { continue };
+                insert_event(
+                    conn,
+                    rid,
+                    uint(at),
+                    EventKind::TimerFired { seq: uint(seq) },
+                )?;
+                if seen.insert(rid) {
                     woken.push(wf);
                 }
             }
@@ -2514,24 +2623,38 @@ impl Store for SqliteStore {
         // at full speed. A reader's page cache is dropped at every commit, so it reads the
         // pages again (from the OS's cache): slower for the read, faster for the whole.
         Some(self.read(move |conn| {
-            let (at, wf, seq) = match &after {
-                Some(k) => (int(k.fire_at_ms), k.workflow_id.as_str(), int(k.seq)),
-                None => (-1, "", -1),
+            // After a key made by hand (no run key), the run's key is found by its id; a
+            // run gone since starts the key's fire time again.
+            let (at, rid, wf, seq) = match &after {
+                Some(k) => (
+                    int(k.fire_at_ms),
+                    k.run_key.map(int),
+                    k.workflow_id.as_str(),
+                    int(k.seq),
+                ),
+                None => (-1, Some(-1), "", -1),
             };
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {DUE_WORKFLOW_COLUMNS}, t.workflow_id, t.seq, t.fire_at \
-                     FROM timers t LEFT JOIN workflows w ON w.id = t.workflow_id \
-                     WHERE t.fire_at <= ?1 AND (t.fire_at, t.workflow_id, t.seq) > (?2, ?3, ?4) \
-                     ORDER BY t.fire_at, t.workflow_id, t.seq LIMIT ?5"
+                    "SELECT {DUE_WORKFLOW_COLUMNS}, t.rid, t.seq, t.fire_at \
+                     FROM timers t LEFT JOIN workflows w ON w.rid = t.rid \
+                     WHERE t.fire_at <= ?1 AND (t.fire_at, t.rid, t.seq) > \
+                         (?2, COALESCE(?3, (SELECT rid FROM workflows WHERE id = ?4), -1), ?5) \
+                     ORDER BY t.fire_at, t.rid, t.seq LIMIT ?6"
                 ))
                 .db()?;
             let mut rows = stmt
-                .query(params![int(now_ms), at, wf, seq, limit as i64])
+                .query(params![int(now_ms), at, rid, wf, seq, limit as i64])
                 .db()?;
             let mut due = Vec::new();
             while let Some(row) = rows.next().db()? {
-                let workflow_id: String = row.get(14).db()?;
+                // A timer of no run is never left (a run's rows go with it, and an upgrade
+                // copies only rows of runs); should a damaged file hold one, nothing could
+                // step for it: passed over.
+                let Some(workflow_id) = row.get::<_, Option<String>>(0).db()? else {
+                    continue;
+                };
+                let run_key = Some(uint(row.get(14).db()?));
                 let seq = uint(row.get(15).db()?);
                 let fire_at_ms = uint(row.get(16).db()?);
                 // A row that does not read back is fired the old way (its event is where a
@@ -2545,6 +2668,7 @@ impl Store for SqliteStore {
                 };
                 due.push(DueTimer {
                     workflow_id,
+                    run_key,
                     seq,
                     fire_at_ms,
                     workflow,
@@ -2558,18 +2682,24 @@ impl Store for SqliteStore {
         let id = id.to_string();
         let seqs = seqs.to_vec();
         self.write(move |conn| {
+            let rid = match run_of(conn, &id) {
+                Ok((rid, _)) => rid,
+                // No run, no timer of its.
+                Err(StoreError::NotFound(_)) => return Ok(0),
+                Err(e) => return Err(e),
+            };
             let mut fired = 0;
             for seq in seqs {
                 let at: Option<i64> = conn
                     .prepare_cached(
-                        "DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2 RETURNING fire_at",
+                        "DELETE FROM timers WHERE rid = ?1 AND seq = ?2 RETURNING fire_at",
                     )
                     .db()?
-                    .query_row(params![id, int(seq)], |r| r.get(0))
+                    .query_row(params![rid, int(seq)], |r| r.get(0))
                     .optional()
                     .db()?;
                 if let Some(at) = at {
-                    insert_event(conn, &id, uint(at), EventKind::TimerFired { seq })?;
+                    insert_event(conn, rid, uint(at), EventKind::TimerFired { seq })?;
                     fired += 1;
                 }
             }
@@ -2613,23 +2743,23 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         let id = id.to_string();
         self.write(move |conn| {
-            let current: Option<i64> = conn
-                .prepare_cached("SELECT version FROM workflows WHERE id = ?1")
+            let current: Option<(i64, i64)> = conn
+                .prepare_cached("SELECT rid, version FROM workflows WHERE id = ?1")
                 .db()?
-                .query_row([&id], |r| r.get(0))
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .db()?;
-            match current {
+            let rid = match current {
                 None => return Err(StoreError::NotFound(id)),
-                Some(v) if uint(v) != version => return Ok(false),
-                Some(_) => {}
-            }
+                Some((_, v)) if uint(v) != version => return Ok(false),
+                Some((rid, _)) => rid,
+            };
             conn.prepare_cached(
-                "UPDATE workflows SET ready = 0 WHERE id = ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?2)",
+                "UPDATE workflows SET ready = 0 WHERE rid = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM events WHERE rid = ?1 AND id > ?2)",
             )
             .db()?
-            .execute(params![id, int(seen_events_upto)])
+            .execute(params![rid, int(seen_events_upto)])
             .db()?;
             Ok(true)
         })

@@ -237,7 +237,9 @@ pub(super) struct Statements {
     pub begin: Held,
     /// `COMMIT`.
     pub commit: Held,
-    /// The fence on a result taken from a worker: `?1` workflow, `?2` seq, `?3` attempt,
+    /// The integer key of run `?1` (its id).
+    pub run_key: Held,
+    /// The fence on a result taken from a worker: `?1` run key, `?2` seq, `?3` attempt,
     /// `?4` owner.
     pub task_held: Held,
     /// The compare-and-set of a step that suspends.
@@ -247,22 +249,22 @@ pub(super) struct Statements {
     pub suspend_fenced: Held,
     /// The compare-and-set of a step that finishes.
     pub finish: Held,
-    /// `?1` event id, `?2` workflow.
+    /// `?1` event id, `?2` run key.
     pub delete_event: Held,
-    /// `?1` workflow, `?2` seq.
+    /// `?1` run key, `?2` seq.
     pub delete_task: Held,
-    /// `?1` workflow, `?2` seq.
+    /// `?1` run key, `?2` seq.
     pub delete_timer: Held,
     /// The 13 columns of a task.
     pub insert_task: Held,
-    /// The row of task `?14` of workflow `?1` made another task's: `?2` to `?13` its key's
+    /// The row of task `?14` of run key `?1` made another task's: `?2` to `?13` its key's
     /// seq and other columns, as `insert_task` numbers them.
     pub replace_task: Held,
-    /// `?1` workflow, `?2` seq, `?3` fire time.
+    /// `?1` run key, `?2` seq, `?3` fire time.
     pub insert_timer: Held,
     /// `?1` workflow, `?2` at, `?3` kind, `?4` detail.
     pub insert_history: Held,
-    /// A finished run's tasks, timers and events: `?1` workflow.
+    /// A finished run's tasks, timers and events: `?1` run key.
     pub drop_tasks: Held,
     /// See `drop_tasks`.
     pub drop_timers: Held,
@@ -270,13 +272,13 @@ pub(super) struct Statements {
     pub drop_events: Held,
 }
 
-/// The compare-and-set of a step that suspends (`?1` workflow, `?2` expected version, `?3`
+/// The compare-and-set of a step that suspends (`?1` run key, `?2` expected version, `?3`
 /// snapshot, `?4` pending, `?5` now, `?6` history entries, `?7` last event seen, `?8` keep
 /// ready); [`Statements::suspend_fenced`] adds a condition to it.
 const SUSPEND: &str = "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, \
      updated_at = ?5, history_len = history_len + ?6, \
-     ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE workflow_id = ?1 AND id > ?7) \
-     WHERE id = ?1 AND version = ?2";
+     ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE rid = ?1 AND id > ?7) \
+     WHERE rid = ?1 AND version = ?2";
 
 impl Statements {
     /// Prepares them on the writer's connection (the schema must exist).
@@ -285,28 +287,29 @@ impl Statements {
         Ok(Statements {
             begin: p("BEGIN IMMEDIATE")?,
             commit: p("COMMIT")?,
+            run_key: p("SELECT rid FROM workflows WHERE id = ?1")?,
             task_held: p(
-                "SELECT 1 FROM tasks WHERE workflow_id = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
             )?,
             suspend: p(SUSPEND)?,
             suspend_fenced: p(&format!("{SUSPEND} AND EXISTS ({})", super::TASK_HELD_AT))?,
             finish: p(
                 "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
-                 WHERE id = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2",
             )?,
-            delete_event: p("DELETE FROM events WHERE id = ?1 AND workflow_id = ?2")?,
-            delete_task: p("DELETE FROM tasks WHERE workflow_id = ?1 AND seq = ?2")?,
-            delete_timer: p("DELETE FROM timers WHERE workflow_id = ?1 AND seq = ?2")?,
+            delete_event: p("DELETE FROM events WHERE id = ?1 AND rid = ?2")?,
+            delete_task: p("DELETE FROM tasks WHERE rid = ?1 AND seq = ?2")?,
+            delete_timer: p("DELETE FROM timers WHERE rid = ?1 AND seq = ?2")?,
             insert_task: p(super::INSERT_TASK)?,
             replace_task: p(super::REPLACE_TASK)?,
             insert_timer: p(
-                "INSERT OR REPLACE INTO timers (workflow_id, seq, fire_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO timers (rid, seq, fire_at) VALUES (?1, ?2, ?3)",
             )?,
             insert_history: p(super::INSERT_HISTORY)?,
-            drop_tasks: p("DELETE FROM tasks WHERE workflow_id = ?1")?,
-            drop_timers: p("DELETE FROM timers WHERE workflow_id = ?1")?,
-            drop_events: p("DELETE FROM events WHERE workflow_id = ?1")?,
+            drop_tasks: p("DELETE FROM tasks WHERE rid = ?1")?,
+            drop_timers: p("DELETE FROM timers WHERE rid = ?1")?,
+            drop_events: p("DELETE FROM events WHERE rid = ?1")?,
         })
     }
 }

@@ -627,7 +627,8 @@ fn runs_read_by_id_are_sought_not_scanned() {
     assert!(
         steps
             .iter()
-            .any(|s| s.starts_with("SEARCH workflows USING PRIMARY KEY (id=?)")),
+            .any(|s| s
+                .starts_with("SEARCH workflows USING INDEX sqlite_autoindex_workflows_1 (id=?)")),
         "{steps:?}"
     );
     assert!(
