@@ -207,6 +207,7 @@ async fn a_schema_from_older_code_is_upgraded() {
     // does not.
     let step = |expected_version, seen| workflow_rt::store::StepCommit {
         workflow_id: "a".into(),
+        run_key: None,
         expected_version,
         now_ms: 8,
         outcome: workflow_rt::store::StepOutcome::Suspended {
@@ -297,6 +298,7 @@ async fn purges_from_two_processes_never_collide() {
     );
     let finish = |id: &str, expected_version: u64, at: u64| StepCommit {
         workflow_id: id.into(),
+        run_key: None,
         expected_version,
         now_ms: at,
         outcome: StepOutcome::Finished {
@@ -368,6 +370,7 @@ fn commit(
 ) -> workflow_rt::store::StepCommit {
     workflow_rt::store::StepCommit {
         workflow_id: id.into(),
+        run_key: None,
         expected_version,
         now_ms: 50,
         outcome,
@@ -1002,6 +1005,7 @@ async fn steps_committed_together_each_get_their_own_outcome() {
     );
     let step = |id: &str, expected_version: u64| StepCommit {
         workflow_id: id.into(),
+        run_key: None,
         expected_version,
         now_ms: 8,
         outcome: StepOutcome::Suspended {

@@ -326,6 +326,7 @@ async fn a_result_survives_a_conflicting_commit() {
         store
             .commit_step(StepCommit {
                 workflow_id: "g".into(),
+                run_key: None,
                 expected_version: rec.version,
                 now_ms: 0,
                 outcome: StepOutcome::Suspended {

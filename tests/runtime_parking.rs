@@ -132,6 +132,7 @@ async fn damage_snapshot(store: &dyn Store, id: &str) {
     store
         .commit_step(StepCommit {
             workflow_id: id.into(),
+            run_key: None,
             expected_version: rec.version,
             now_ms: 0,
             outcome: StepOutcome::Suspended {

@@ -508,6 +508,7 @@ impl Inner {
                 Some(pending_bytes) => {
                     let commit = StepCommit {
                         workflow_id: id.to_string(),
+                        run_key: rec.run_key,
                         expected_version: rec.version,
                         now_ms: now,
                         outcome: StepOutcome::Suspended {
@@ -555,6 +556,7 @@ impl Inner {
             seen_upto: 0,
             migrated,
             parent: rec.parent,
+            run_key: rec.run_key,
         })))
     }
 
@@ -660,6 +662,7 @@ impl Inner {
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
             workflow_id: id.to_string(),
+            run_key: c.run_key,
             expected_version: c.version,
             now_ms: now,
             outcome: StepOutcome::Cancelled,

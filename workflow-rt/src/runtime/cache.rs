@@ -31,6 +31,8 @@ pub(crate) struct Cached {
     pub(super) migrated: Option<HistoryEntry>,
     /// The parent of a child run: told when the run ends.
     pub(super) parent: Option<ParentLink>,
+    /// The store's own key of the run, as its record gave it: handed back with each commit.
+    pub(super) run_key: Option<u64>,
 }
 
 /// Decoded states by workflow id, at most `capacity` of them (none when it is 0) and at most
@@ -214,6 +216,7 @@ impl Inner {
             seen_upto: 0,
             migrated: None,
             parent,
+            run_key: None,
         });
         // The run's first step may have run already, from the store: a driver woken by the
         // store's notice of the new run (before this) steps it and keeps a newer state, which
@@ -337,6 +340,7 @@ mod tests {
             seen_upto: 0,
             migrated: None,
             parent: None,
+            run_key: None,
         })
     }
 

@@ -704,6 +704,7 @@ impl Client {
             ));
             let commit = StepCommit {
                 workflow_id: id.to_string(),
+                run_key: rec.run_key,
                 expected_version: rec.version,
                 now_ms: now,
                 outcome: StepOutcome::Cancelled,
@@ -810,6 +811,7 @@ impl Client {
             let now = self.clock.now_ms();
             let commit = StepCommit {
                 workflow_id: id.to_string(),
+                run_key: rec.run_key,
                 expected_version: rec.version,
                 now_ms: now,
                 outcome,

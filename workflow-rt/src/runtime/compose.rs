@@ -242,6 +242,7 @@ impl Inner {
         let ctx = c.ctx.state();
         let mut commit = StepCommit {
             workflow_id: id.to_string(),
+            run_key: c.run_key,
             expected_version: c.version,
             now_ms: now,
             outcome: StepOutcome::Cancelled,

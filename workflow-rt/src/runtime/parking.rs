@@ -44,6 +44,7 @@ impl Inner {
         let commit = StepCommit {
             deliver,
             workflow_id: id.to_string(),
+            run_key: None,
             expected_version: version,
             now_ms: now,
             history: vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())],
@@ -131,6 +132,7 @@ impl Inner {
         tracing::warn!(workflow_id = %id, signal = %name, %reason, "dead-lettered a signal");
         let commit = StepCommit {
             workflow_id: id.to_string(),
+            run_key: None,
             expected_version: version,
             now_ms: now,
             outcome: StepOutcome::Suspended {

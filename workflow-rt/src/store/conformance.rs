@@ -55,6 +55,7 @@ where
 {
     create_and_load(&factory().await).await;
     compare_and_set(&factory().await).await;
+    run_keys_are_hints(&factory().await).await;
     commands_are_stored(&factory().await).await;
     signals_are_buffered_in_order(&factory().await).await;
     ready_flag_tracks_unseen_events(&factory().await).await;
@@ -144,6 +145,7 @@ fn done(
 fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
     StepCommit {
         workflow_id: wf.into(),
+        run_key: None,
         expected_version,
         now_ms: 200,
         outcome,
@@ -278,6 +280,100 @@ async fn compare_and_set<S: Store>(s: &S) {
             .expect("commit"),
         2
     );
+}
+
+/// The run key a record gives is handed back with the run's steps; a step that hands back
+/// another run's key, a key no run has, or the key of a purged run whose id was taken again,
+/// still commits to the run it names by id (and to no other), with the same checks.
+async fn run_keys_are_hints<S: Store>(s: &S) {
+    let timer = |seq| TimerRow {
+        seq,
+        fire_at_ms: 5_000,
+    };
+    for id in ["a", "b", "c"] {
+        s.create_workflow(new_workflow(id)).await.expect("create");
+        s.commit_step(step(
+            id,
+            0,
+            suspended(1, vec![task(id, 1, None)], vec![timer(2)]),
+        ))
+        .await
+        .expect("commit");
+    }
+    let key = |id: &'static str| async move { s.load_workflow(id).await.expect("load").run_key };
+    let (a, b) = (key("a").await, key("b").await);
+    if a.is_some() {
+        assert_ne!(a, b, "runs have keys of their own");
+    }
+    let keyed = |id: &str, version, key, outcome| StepCommit {
+        run_key: key,
+        ..step(id, version, outcome)
+    };
+    // Its own key.
+    assert_eq!(
+        s.commit_step(keyed("a", 1, a, suspended(2, vec![], vec![timer(3)])))
+            .await
+            .expect("own key"),
+        2
+    );
+    // Another run's key: the run named by id steps, the other is left as it was.
+    assert_eq!(
+        s.commit_step(keyed("a", 2, b, suspended(3, vec![], vec![])))
+            .await
+            .expect("another run's key"),
+        3
+    );
+    let rb = s.load_workflow("b").await.expect("b");
+    assert_eq!((rb.version, rb.snapshot), (1, vec![1]));
+    assert_eq!(s.load_timers("b").await.expect("timers").len(), 1);
+    assert_eq!(s.load_tasks("b").await.expect("tasks").len(), 1);
+    // A key no run has; with a stale version, the conflict is the run's.
+    assert!(matches!(
+        s.commit_step(keyed(
+            "a",
+            2,
+            Some(u64::MAX >> 1),
+            suspended(4, vec![], vec![])
+        ))
+        .await,
+        Err(StoreError::Conflict { expected: 2, .. })
+    ));
+    assert_eq!(
+        s.commit_step(keyed(
+            "a",
+            3,
+            Some(u64::MAX >> 1),
+            StepOutcome::Finished {
+                status: WorkflowStatus::Completed,
+                snapshot: vec![9],
+                output: vec![1],
+            },
+        ))
+        .await
+        .expect("a key no run has"),
+        4
+    );
+    assert!(s.load_timers("a").await.expect("timers").is_empty());
+    assert!(s.load_tasks("a").await.expect("tasks").is_empty());
+    // A purged run's key, its id taken again.
+    s.purge("a").await.expect("purge");
+    let v = s.create_workflow(new_workflow("a")).await.expect("again");
+    assert_eq!(
+        s.commit_step(keyed("a", v, a, suspended(5, vec![], vec![])))
+            .await
+            .expect("a purged run's key"),
+        v + 1
+    );
+    // With another run's key, a step of a run that is not there is not found.
+    assert!(matches!(
+        s.commit_step(keyed("nope", 0, b, suspended(1, vec![], vec![])))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let rb = s.load_workflow("b").await.expect("b");
+    assert_eq!((rb.version, rb.snapshot, rb.run_key), (1, vec![1], b));
+    let rc = s.load_workflow("c").await.expect("c");
+    assert_eq!(rc.version, 1);
 }
 
 async fn commands_are_stored<S: Store>(s: &S) {

@@ -414,6 +414,7 @@ impl Store for MemoryStore {
                 updated_at_ms: wf.now_ms,
                 ready: true,
                 parent: wf.parent,
+                run_key: None,
             },
             inbox: BTreeMap::new(),
             tasks: BTreeMap::new(),
@@ -996,6 +997,7 @@ mod tests {
             .expect("create");
         s.commit_step(StepCommit {
             workflow_id: id.into(),
+            run_key: None,
             expected_version: version,
             now_ms: at_ms,
             outcome: StepOutcome::Cancelled,

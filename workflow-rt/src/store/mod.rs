@@ -340,6 +340,10 @@ pub struct WorkflowRecord {
     /// The run that started this one as its child, and the call that waits for it: when this
     /// run finishes, the runtime tells that call (see [`EventKind::ChildFinished`]).
     pub parent: Option<ParentLink>,
+    /// The store's own key of the run, where it has one (SQLite's integer key of the run):
+    /// handed back with the run's steps ([`StepCommit::run_key`]), so that the store finds the
+    /// run's rows without a search by id. `None` where the store has none.
+    pub run_key: Option<u64>,
 }
 
 /// A child run's link to the call of its parent that waits for it.
@@ -844,6 +848,11 @@ impl HistoryEntry {
 pub struct StepCommit {
     /// The workflow stepped.
     pub workflow_id: String,
+    /// The store's own key of the run, as its record gave it ([`WorkflowRecord::run_key`]),
+    /// or `None`. A hint: the store checks it against `workflow_id` (a run purged and created
+    /// again under the id has another key), and finds the run by its id when it is wrong or
+    /// missing.
+    pub run_key: Option<u64>,
     /// The version the step started from; the commit fails with [`StoreError::Conflict`] if
     /// the stored one differs. On success the version becomes `expected_version + 1`.
     pub expected_version: u64,

@@ -787,6 +787,7 @@ fn workflow_of(row: &Row) -> Result<WorkflowRecord, StoreError> {
             (Some(id), Some(seq)) => Some(ParentLink { id, seq: uint(seq) }),
             _ => None,
         },
+        run_key: None,
     })
 }
 

@@ -1445,9 +1445,9 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
     }
 }
 
-const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready, parent_id, parent_seq";
+const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pending, output, park_reason, created_at, updated_at, ready, parent_id, parent_seq, rid";
 /// [`WORKFLOW_COLUMNS`] of the table aliased `w`.
-const DUE_WORKFLOW_COLUMNS: &str = "w.id, w.name, w.status, w.input, w.snapshot, w.version, w.pending, w.output, w.park_reason, w.created_at, w.updated_at, w.ready, w.parent_id, w.parent_seq";
+const DUE_WORKFLOW_COLUMNS: &str = "w.id, w.name, w.status, w.input, w.snapshot, w.version, w.pending, w.output, w.park_reason, w.created_at, w.updated_at, w.ready, w.parent_id, w.parent_seq, w.rid";
 
 /// The rows of the runs whose ids the JSON array `?1` lists, by id.
 fn load_runs() -> String {
@@ -1485,6 +1485,7 @@ fn raw_workflow(row: &Row<'_>) -> rusqlite::Result<RawWorkflow> {
                 (Some(id), Some(seq)) => Some(ParentLink { id, seq: uint(seq) }),
                 _ => None,
             },
+            run_key: Some(uint(row.get(14)?)),
         },
     })
 }
@@ -1612,9 +1613,9 @@ const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?2, name = ?3, inp
      heartbeat = ?11, deadline = ?12, due = ?13 WHERE rid = ?1 AND seq = ?14";
 
 /// The fence of a step's compare-and-set on the one result it took straight from a worker
-/// (`?9` seq, `?10` attempt, `?11` owner): its task is still at that attempt under that owner.
+/// (`?10` seq, `?11` attempt, `?12` owner): its task is still at that attempt under that owner.
 const TASK_HELD_AT: &str =
-    "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?9 AND attempt = ?10 AND lease_owner = ?11";
+    "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?10 AND attempt = ?11 AND lease_owner = ?12";
 
 /// Inserts task `t` of run `rid` (its integer key), with its options as [`encode_options`]
 /// stored them.
@@ -1860,7 +1861,43 @@ fn replace_task(
 
 /// Commits `step`; `options`: the options of the tasks it schedules, as [`encode_options`]
 /// gives them.
+///
+/// Every row of the run's is found by its integer key. The key the step hands back (read
+/// with the run: [`StepCommit::run_key`]) is taken as it is, with no look-up: the
+/// compare-and-set, the first write, also checks the run's id, so that the key of another run
+/// (the id's run purged and created again) writes nothing, and fails a check (the fence, the
+/// version). Such a failure looks the key up by id: if it was another run's, the step is
+/// committed again with the run's own; if it was the run's, the failure stands.
 fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, StoreError> {
+    let id = step.workflow_id.as_str();
+    let found = |w: &Writer| match w.held.run_key.query_i64(&[id.into()])? {
+        Some(rid) => Ok(rid),
+        None => Err(StoreError::NotFound(id.to_string())),
+    };
+    let Some(key) = step.run_key.map(int) else {
+        return commit_as(w, found(w)?, step, options);
+    };
+    match commit_as(w, key, step, options) {
+        Err(
+            e @ (StoreError::Conflict { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::NotFound(_)),
+        ) => match found(w)? {
+            rid if rid != key => commit_as(w, rid, step, options),
+            _ => Err(e),
+        },
+        done => done,
+    }
+}
+
+/// [`commit`] with the run's integer key `rid`. Writes nothing unless the checks pass (the
+/// fences, and the compare-and-set on the version and the id).
+fn commit_as(
+    w: &Writer,
+    rid: i64,
+    step: &StepCommit,
+    options: &[Vec<u8>],
+) -> Result<u64, StoreError> {
     let conn = &w.conn;
     let h = &w.held;
     let id = step.workflow_id.as_str();
@@ -1873,11 +1910,6 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     // task row becomes the next call's: two statements rather than four (a fence, the
     // compare-and-set, a delete and an insert).
     let relay = relayed_call(step, options);
-    // The run's integer key: every row of the run's is found by it (one search by the text id
-    // for the whole step).
-    let Some(rid) = h.run_key.query_i64(&[id.into()])? else {
-        return Err(StoreError::NotFound(id.to_string()));
-    };
     let run = (rid, id);
     // The checks come first: when one fails, nothing has been written. The fence on results
     // taken straight from a worker: each task must still be at the attempt that produced
@@ -1892,7 +1924,7 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
     // version is known, and the step's history entries are ordered by their place in the log.)
     let changed: usize = match &step.outcome {
         StepOutcome::Suspended { snapshot, pending, .. } => {
-            let set: [raw::Arg<'_>; 8] = [
+            let set: [raw::Arg<'_>; 9] = [
                 rid.into(),
                 expected.into(),
                 snapshot.as_slice().into(),
@@ -1901,13 +1933,14 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
                 hist.into(),
                 seen.into(),
                 step.keep_ready.into(),
+                id.into(),
             ];
             match relay {
                 None => h.suspend.execute(&set)?,
                 Some((done, _, _)) => {
-                    let mut args = [raw::Arg::Null; 11];
-                    args[..8].copy_from_slice(&set);
-                    args[8..].copy_from_slice(&[
+                    let mut args = [raw::Arg::Null; 12];
+                    args[..9].copy_from_slice(&set);
+                    args[9..].copy_from_slice(&[
                         int(done.seq).into(),
                         i64::from(done.attempt).into(),
                         done.owner.as_str().into(),
@@ -1929,15 +1962,16 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
             output.as_slice().into(),
             now.into(),
             hist.into(),
+            id.into(),
         ])?,
         StepOutcome::Parked { reason } => conn
             .prepare_cached(
                 "UPDATE workflows SET status = ?3, park_reason = ?4, version = version + 1, updated_at = ?5, \
                  history_len = history_len + ?6, ready = 0 \
-                 WHERE rid = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2 AND id = ?7",
             )
             .db()?
-            .execute(params![rid, expected, WorkflowStatus::Parked.code(), reason, now, hist]).db()?,
+            .execute(params![rid, expected, WorkflowStatus::Parked.code(), reason, now, hist, id]).db()?,
         StepOutcome::Unparked | StepOutcome::Cancelled => {
             let (status, ready) = match step.outcome {
                 StepOutcome::Unparked => (WorkflowStatus::Running, 1),
@@ -1947,10 +1981,10 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
                 "UPDATE workflows SET status = ?3, park_reason = NULL, version = version + 1, updated_at = ?4, \
                  history_len = history_len + ?5, ready = ?6, \
                  pending = CASE WHEN ?3 = 0 THEN pending ELSE NULL END \
-                 WHERE rid = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2 AND id = ?7",
             )
             .db()?
-            .execute(params![rid, expected, status.code(), now, hist, ready]).db()?
+            .execute(params![rid, expected, status.code(), now, hist, ready, id]).db()?
         }
     };
     if changed == 0 {
@@ -2654,9 +2688,9 @@ impl Store for SqliteStore {
                 let Some(workflow_id) = row.get::<_, Option<String>>(0).db()? else {
                     continue;
                 };
-                let run_key = Some(uint(row.get(14).db()?));
-                let seq = uint(row.get(15).db()?);
-                let fire_at_ms = uint(row.get(16).db()?);
+                let run_key = Some(uint(row.get(15).db()?));
+                let seq = uint(row.get(16).db()?);
+                let fire_at_ms = uint(row.get(17).db()?);
                 // A row that does not read back is fired the old way (its event is where a
                 // step that can read it finds it); so is a parked run's timer.
                 let workflow = match row.get::<_, Option<String>>(0) {

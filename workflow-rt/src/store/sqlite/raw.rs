@@ -245,7 +245,7 @@ pub(super) struct Statements {
     /// The compare-and-set of a step that suspends.
     pub suspend: Held,
     /// The compare-and-set of a step that suspends, fenced on the one call whose result it
-    /// took straight from a worker: `?9` seq, `?10` attempt, `?11` owner.
+    /// took straight from a worker: `?10` seq, `?11` attempt, `?12` owner.
     pub suspend_fenced: Held,
     /// The compare-and-set of a step that finishes.
     pub finish: Held,
@@ -274,11 +274,11 @@ pub(super) struct Statements {
 
 /// The compare-and-set of a step that suspends (`?1` run key, `?2` expected version, `?3`
 /// snapshot, `?4` pending, `?5` now, `?6` history entries, `?7` last event seen, `?8` keep
-/// ready); [`Statements::suspend_fenced`] adds a condition to it.
+/// ready, `?9` the run's id); [`Statements::suspend_fenced`] adds a condition to it.
 const SUSPEND: &str = "UPDATE workflows SET snapshot = ?3, pending = ?4, version = version + 1, \
      updated_at = ?5, history_len = history_len + ?6, \
      ready = ?8 OR EXISTS (SELECT 1 FROM events WHERE rid = ?1 AND id > ?7) \
-     WHERE rid = ?1 AND version = ?2";
+     WHERE rid = ?1 AND version = ?2 AND id = ?9";
 
 impl Statements {
     /// Prepares them on the writer's connection (the schema must exist).
@@ -296,7 +296,7 @@ impl Statements {
             finish: p(
                 "UPDATE workflows SET status = ?3, snapshot = ?4, output = ?5, pending = NULL, \
                  version = version + 1, updated_at = ?6, history_len = history_len + ?7, ready = 0 \
-                 WHERE rid = ?1 AND version = ?2",
+                 WHERE rid = ?1 AND version = ?2 AND id = ?8",
             )?,
             delete_event: p("DELETE FROM events WHERE id = ?1 AND rid = ?2")?,
             delete_task: p("DELETE FROM tasks WHERE rid = ?1 AND seq = ?2")?,
