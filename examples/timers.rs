@@ -6,9 +6,12 @@
 //! the file holds `N * K` timers. Their fire times are spread evenly over `--spread` seconds
 //! (default 5). With `K > 1` each workflow's timers are spread over the whole window (timer `j`
 //! of workflow `i` is the `j * N + i`-th to fire), so a workflow is woken `K` times and
-//! completes at its last timer. The ids sort in fire order (`t00000000`, `t00000001`, ...:
-//! runs due together have neighbouring rows); `--shuffle` fires them in an order unrelated to
-//! their ids (runs due together anywhere in the file). Phase 1 runs in a child process (this
+//! completes at its last timer. The runs are created in fire order, 64 at a time, as runs that
+//! all sleep the same time are: the store keeps a run's row where it was created (its integer
+//! key), so runs due together have neighbouring rows. The ids sort in fire order
+//! (`t00000000`, `t00000001`, ...); `--shuffle` fires them in an order unrelated to their ids
+//! (what an index by id holds of the runs due together is then anywhere in it, as with random
+//! ids). Phase 1 runs in a child process (this
 //! binary again), with a runtime on `synchronous=OFF` and a clock standing still, so that no
 //! timer fires yet.
 //!
@@ -289,15 +292,18 @@ pub async fn prepare(options: &Options, path: &Path) -> anyhow::Result<Prepared>
         .await?;
     let rt = Arc::new(rt);
     let options = Arc::new(options.clone());
-    // Many starts at once, so that their commits share transactions.
-    let lanes = 64u64;
-    let mut tasks = Vec::new();
-    for lane in 0..lanes {
-        let (rt, options) = (rt.clone(), options.clone());
-        tasks.push(tokio::spawn(async move {
-            // In fire order (with `--shuffle`, not the ids' order).
-            let mut rank = lane;
-            while rank < options.workflows {
+    // Many starts at once, so that their commits share transactions, a wave at a time: the
+    // runs are created in fire order (with `--shuffle`, not the ids' order), 64 together, as
+    // runs that all sleep the same time are. (Lanes of starts each going at its own pace
+    // created runs up to 13 000 places from their fire order: a run's row is where it was
+    // created, and runs that fire together were then scattered over the file.)
+    let wave = 64u64;
+    let mut first = 0;
+    while first < options.workflows {
+        let mut starts = Vec::new();
+        for rank in first..(first + wave).min(options.workflows) {
+            let (rt, options) = (rt.clone(), options.clone());
+            starts.push(tokio::spawn(async move {
                 let i = options.at_rank(rank);
                 let at: Vec<u64> = options
                     .offsets_of(i)
@@ -309,14 +315,13 @@ pub async fn prepare(options: &Options, path: &Path) -> anyhow::Result<Prepared>
                 } else {
                     rt.start(naps, id_of(i), at).await?;
                 }
-                rank += lanes;
-            }
-            anyhow::Ok(())
-        }));
-        tokio::task::yield_now().await;
-    }
-    for t in tasks {
-        t.await??;
+                anyhow::Ok(())
+            }));
+        }
+        for t in starts {
+            t.await??;
+        }
+        first += wave;
     }
     // Until every first step (the one that stores the timers) is committed.
     let conn = rusqlite::Connection::open(path)?;
