@@ -1152,3 +1152,71 @@ async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
         (SCHEMA, 1)
     );
 }
+
+/// A store remembers the integer keys of the runs it created, for their steps (which hand back
+/// none); another process purging a run and creating one under its id, and another run taking
+/// the purged run's key, leaves the remembered key wrong: a step then still commits to the
+/// run it names, and to no other.
+#[tokio::test]
+async fn a_remembered_key_made_wrong_by_another_process_commits_to_the_right_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.db");
+    let here = SqliteStore::open(&path).expect("open");
+    let there = SqliteStore::open(&path).expect("open again");
+    here.create_workflow(new_workflow("b", vec![1]))
+        .await
+        .expect("create b");
+    // The newest run: its key is the next one given once it is purged.
+    let v = here
+        .create_workflow(new_workflow("a", vec![2]))
+        .await
+        .expect("create a");
+    let first_key = here.load_workflow("a").await.expect("a").run_key;
+    let v = there
+        .commit_step(step("a", v, 5, completed()))
+        .await
+        .expect("finish a there");
+    assert!(v > 0);
+    there.purge("a").await.expect("purge a there");
+    let c = there
+        .create_workflow(new_workflow("c", vec![3]))
+        .await
+        .expect("create c, on a's key");
+    let again = there
+        .create_workflow(new_workflow("a", vec![4]))
+        .await
+        .expect("create a again");
+    assert_eq!(
+        there.load_workflow("c").await.expect("c").run_key,
+        first_key,
+        "c took the purged run's key"
+    );
+    // Here, a's step with the key remembered from its first run (now c's).
+    let stepped = here
+        .commit_step(step("a", again, 6, suspended()))
+        .await
+        .expect("a's step");
+    assert_eq!(stepped, again + 1);
+    let a = here.load_workflow("a").await.expect("a");
+    assert_eq!(
+        (a.version, a.input.as_slice(), a.snapshot.as_slice()),
+        (stepped, &[4u8][..], &[4u8][..])
+    );
+    let rc = here.load_workflow("c").await.expect("c");
+    assert_eq!((rc.version, rc.snapshot.as_slice()), (c, &[1u8, 2, 3][..]));
+    // And it remembers the right one now: the next step commits too.
+    here.commit_step(step("a", stepped, 7, completed()))
+        .await
+        .expect("a's last step");
+    // A remembered key of a run no longer there: not found.
+    let b = here.load_workflow("b").await.expect("b").version;
+    there
+        .commit_step(step("b", b, 8, completed()))
+        .await
+        .expect("finish b there");
+    there.purge("b").await.expect("purge b there");
+    assert!(matches!(
+        here.commit_step(step("b", b + 1, 9, suspended())).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

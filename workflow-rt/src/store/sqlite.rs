@@ -16,6 +16,7 @@
 //! Several stores (in one process or several) may open the same file: SQLite serializes their
 //! transactions, and every step is a compare-and-set on the workflow's version.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -1055,6 +1056,27 @@ fn wal_path(path: &Path) -> PathBuf {
 struct Writer {
     held: raw::Statements,
     conn: Connection,
+    /// The integer keys of runs this writer created or looked up since they last finished, by
+    /// id: for the steps that hand back none ([`StepCommit::run_key`]), as the steps of a run
+    /// started in this process do (they go on from the state its start left, with no record
+    /// read). At most [`KEY_HINTS`]; a wrong one (a run purged and created again by another
+    /// process) costs a look-up, as [`commit`] takes every key the step hands back.
+    keys: RefCell<foldhash::HashMap<Box<str>, i64>>,
+}
+
+/// The most run keys [`Writer::keys`] holds: past this it starts again from none. (About
+/// 50 bytes each, for runs as many as steps at once in a large burst.)
+const KEY_HINTS: usize = 65_536;
+
+impl Writer {
+    /// Remembers that run `id`'s integer key is `rid`.
+    fn remember(&self, id: &str, rid: i64) {
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= KEY_HINTS {
+            keys.clear();
+        }
+        keys.insert(id.into(), rid);
+    }
 }
 
 impl std::ops::Deref for Writer {
@@ -1186,7 +1208,11 @@ fn start_writer(
     };
     let shared = Arc::new(WriterShared {
         state: Mutex::new(WriterState {
-            w: Writer { held, conn },
+            w: Writer {
+                held,
+                conn,
+                keys: RefCell::default(),
+            },
             wal,
             busy_timeout,
             batches: 0,
@@ -1874,20 +1900,38 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
         Some(rid) => Ok(rid),
         None => Err(StoreError::NotFound(id.to_string())),
     };
-    let Some(key) = step.run_key.map(int) else {
-        return commit_as(w, found(w)?, step, options);
+    let hint = match step.run_key {
+        Some(k) => Some(int(k)),
+        None => w.keys.borrow().get(id).copied(),
     };
-    match commit_as(w, key, step, options) {
-        Err(
-            e @ (StoreError::Conflict { .. }
-            | StoreError::LeaseLost { .. }
-            | StoreError::NotFound(_)),
-        ) => match found(w)? {
-            rid if rid != key => commit_as(w, rid, step, options),
-            _ => Err(e),
+    let (rid, done) = match hint {
+        None => {
+            let rid = found(w)?;
+            (rid, commit_as(w, rid, step, options))
+        }
+        Some(key) => match commit_as(w, key, step, options) {
+            Err(
+                e @ (StoreError::Conflict { .. }
+                | StoreError::LeaseLost { .. }
+                | StoreError::NotFound(_)),
+            ) => match found(w)? {
+                rid if rid != key => (rid, commit_as(w, rid, step, options)),
+                _ => (key, Err(e)),
+            },
+            done => (key, done),
         },
-        done => done,
+    };
+    if done.is_ok() {
+        if matches!(
+            step.outcome,
+            StepOutcome::Finished { .. } | StepOutcome::Cancelled
+        ) {
+            w.keys.borrow_mut().remove(id);
+        } else if step.run_key.is_none() && hint != Some(rid) {
+            w.remember(id, rid);
+        }
     }
+    done
 }
 
 /// [`commit`] with the run's integer key `rid`. Writes nothing unless the checks pass (the
@@ -2256,6 +2300,8 @@ impl Store for SqliteStore {
                     )),
                 });
             }
+            // (Before another insert: the connection's last rowid is the new run's key.)
+            let rid = conn.last_insert_rowid();
             if tombstone.is_some() {
                 conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
                     .db()?
@@ -2263,6 +2309,7 @@ impl Store for SqliteStore {
                     .db()?;
             }
             insert_history(conn, &wf.id, std::slice::from_ref(&wf.history))?;
+            conn.remember(&wf.id, rid);
             Ok(uint(version))
         })
     }
