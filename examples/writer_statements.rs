@@ -14,11 +14,13 @@
 //! per run and per statement, in microseconds; `synchronous=OFF`, so that the disk's sync is
 //! not in the figures (it does not differ between the variants). Variants:
 //!
-//! - `store`: the store's schema (runs keyed by their text id, `WITHOUT ROWID`);
+//! - `store`: the store's schema before version 9 (runs keyed by their text id, `WITHOUT
+//!   ROWID`);
 //! - `int-lookup`: runs keyed by an integer, found by their id's unique index at each step;
-//! - `int-carried`: the same, the integer known to the step (carried by the runtime);
-//! - `trigger`: the store's schema, the deletes done by a trigger on the finishing update;
-//! - `open-status`: the store's schema, the status index without completed runs
+//! - `int-carried`: the same, the integer known to the step (carried by the runtime): the
+//!   store's schema since version 9;
+//! - `trigger`: the schema of `store`, the deletes done by a trigger on the finishing update;
+//! - `open-status`: the schema of `store`, the status index without completed runs
 //!   (`WHERE status <> 2`).
 //!
 //! Rounds alternate the variants; compare figures within a run (the machine is noisy).
