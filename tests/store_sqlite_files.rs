@@ -1220,3 +1220,98 @@ async fn a_remembered_key_made_wrong_by_another_process_commits_to_the_right_run
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// Rows of a run that is not there (a damaged file: a run's rows go with it) take no place
+/// from rows that can be used: a task of no run, first in line, is deleted by the lease that
+/// meets it, and the next lease hands out the task behind it; timers of no run, first in fire
+/// order, do not count against the limit of a read of due timers, which reads the timer behind
+/// them.
+#[tokio::test]
+async fn rows_of_no_run_take_no_place_from_the_others() {
+    use workflow_rt::store::{ActivityTask, LeaseRequest, TimerRow};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("orphans.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let v = store
+        .create_workflow(new_workflow("a", vec![1]))
+        .await
+        .expect("create");
+    let outcome = StepOutcome::Suspended {
+        snapshot: vec![4],
+        pending: vec![5],
+        tasks: vec![ActivityTask {
+            workflow_id: "a".into(),
+            seq: 1,
+            name: "charge".into(),
+            input: vec![7],
+            options: Default::default(),
+            attempt: 0,
+            scheduled_at_ms: 50,
+            visible_at_ms: 50,
+            lease_owner: None,
+            lease_until_ms: None,
+            heartbeat_details: None,
+            deadline_ms: None,
+        }],
+        timers: vec![TimerRow {
+            seq: 2,
+            fire_at_ms: 100,
+        }],
+    };
+    store
+        .commit_step(step("a", v, 3, outcome))
+        .await
+        .expect("step");
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "INSERT INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
+                 visible_at, due) VALUES (9999, 1, 'charge', x'00', x'00', 0, 1, 1, 1);
+             INSERT INTO timers (rid, seq, fire_at) VALUES (9999, 1, 10), (9999, 2, 11), \
+                 (9998, 1, 12);",
+        )
+        .expect("rows of no run");
+    let leased = store
+        .lease_tasks(LeaseRequest {
+            owner: "w1".into(),
+            names: vec!["charge".into()],
+            now_ms: 60,
+            lease_until_ms: 1_000,
+            limit: 1,
+        })
+        .await
+        .expect("lease");
+    assert!(leased.is_empty(), "the first in line was of no run");
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM tasks WHERE rid = 9999"),
+        0
+    );
+    let leased = store
+        .lease_tasks(LeaseRequest {
+            owner: "w1".into(),
+            names: vec!["charge".into()],
+            now_ms: 60,
+            lease_until_ms: 1_000,
+            limit: 1,
+        })
+        .await
+        .expect("lease");
+    assert_eq!(
+        leased
+            .iter()
+            .map(|t| (t.workflow_id.as_str(), t.seq))
+            .collect::<Vec<_>>(),
+        [("a", 1)]
+    );
+    let due = store
+        .due_timers(1_000, None, 1)
+        .expect("due timers")
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|t| (t.workflow_id.as_str(), t.seq))
+            .collect::<Vec<_>>(),
+        [("a", 2)]
+    );
+}

@@ -1475,6 +1475,20 @@ const WORKFLOW_COLUMNS: &str = "id, name, status, input, snapshot, version, pend
 /// [`WORKFLOW_COLUMNS`] of the table aliased `w`.
 const DUE_WORKFLOW_COLUMNS: &str = "w.id, w.name, w.status, w.input, w.snapshot, w.version, w.pending, w.output, w.park_reason, w.created_at, w.updated_at, w.ready, w.parent_id, w.parent_seq, w.rid";
 
+/// Up to `?6` timers due at `?1` (fire time at or before it) after the timer `(?2, ?3, ?5)`
+/// (fire time, run key, seq; the run key found by the run's id `?4` when `?3` is `NULL`), in
+/// that order, each with its run's row: [`WORKFLOW_COLUMNS`], then the timer's run key, seq and
+/// fire time.
+fn due_timers_sql() -> String {
+    format!(
+        "SELECT {DUE_WORKFLOW_COLUMNS}, t.rid, t.seq, t.fire_at \
+         FROM timers t CROSS JOIN workflows w ON w.rid = t.rid \
+         WHERE t.fire_at <= ?1 AND (t.fire_at, t.rid, t.seq) > \
+             (?2, COALESCE(?3, (SELECT rid FROM workflows WHERE id = ?4), -1), ?5) \
+         ORDER BY t.fire_at, t.rid, t.seq LIMIT ?6"
+    )
+}
+
 /// The rows of the runs whose ids the JSON array `?1` lists, by id.
 fn load_runs() -> String {
     format!(
@@ -2079,7 +2093,16 @@ fn commit_as(
                 Some((done, next, o)) => replace_task(w, rid, done.seq, next, o)?,
                 None => {
                     for (t, o) in tasks.iter().zip(options) {
-                        insert_task(w, rid, t, o)?;
+                        // Each task under its own run's key (the step's run's, in every step
+                        // the runtime makes).
+                        let of = match t.workflow_id == id {
+                            true => rid,
+                            false => match h.run_key.query_i64(&[t.workflow_id.as_str().into()])? {
+                                Some(other) => other,
+                                None => return Err(StoreError::NotFound(t.workflow_id.clone())),
+                            },
+                        };
+                        insert_task(w, of, t, o)?;
                     }
                 }
             }
@@ -2344,16 +2367,21 @@ impl Store for SqliteStore {
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         let id = id.to_string();
         self.read(move |conn| {
-            let (rid, _) = run_of(conn, &id)?;
+            // One statement, the run's key found in it: a reader has no transaction around
+            // its statements, and a key is given again once its run is purged.
             let rows: Vec<_> = conn
                 .prepare_cached(
-                    "SELECT id, at, kind, seq, name, payload FROM events WHERE rid = ?1 ORDER BY id",
+                    "SELECT id, at, kind, seq, name, payload FROM events \
+                     WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) ORDER BY id",
                 )
                 .db()?
-                .query_map([rid], raw_event)
+                .query_map([&id], raw_event)
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
+            if rows.is_empty() {
+                workflow_status(conn, &id)?;
+            }
             rows.into_iter().map(finish_event).collect()
         })
     }
@@ -2361,16 +2389,20 @@ impl Store for SqliteStore {
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
         let id = id.to_string();
         self.read(move |conn| {
-            let (rid, _) = run_of(conn, &id)?;
+            // In one statement (see `load_inbox`).
             let rows: Vec<_> = conn
                 .prepare_cached(&format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE rid = ?1 ORDER BY seq"
+                    "SELECT {TASK_COLUMNS} FROM tasks \
+                     WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) ORDER BY seq"
                 ))
                 .db()?
-                .query_map([rid], raw_task)
+                .query_map([&id], raw_task)
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
+            if rows.is_empty() {
+                workflow_status(conn, &id)?;
+            }
             rows.into_iter().map(finish_task).collect()
         })
     }
@@ -2378,10 +2410,14 @@ impl Store for SqliteStore {
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
         let id = id.to_string();
         self.read(move |conn| {
-            let (rid, _) = run_of(conn, &id)?;
-            conn.prepare_cached("SELECT seq, fire_at FROM timers WHERE rid = ?1 ORDER BY seq")
+            // In one statement (see `load_inbox`).
+            let rows: Vec<TimerRow> = conn
+                .prepare_cached(
+                    "SELECT seq, fire_at FROM timers \
+                     WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) ORDER BY seq",
+                )
                 .db()?
-                .query_map([rid], |r| {
+                .query_map([&id], |r| {
                     Ok(TimerRow {
                         seq: uint(r.get(0)?),
                         fire_at_ms: uint(r.get(1)?),
@@ -2389,7 +2425,11 @@ impl Store for SqliteStore {
                 })
                 .db()?
                 .collect::<Result<_, _>>()
-                .db()
+                .db()?;
+            if rows.is_empty() {
+                workflow_status(conn, &id)?;
+            }
+            Ok(rows)
         })
     }
 
@@ -2535,7 +2575,7 @@ impl Store for SqliteStore {
     fn lease_tasks(&self, req: LeaseRequest) -> StoreFuture<'_, Vec<ActivityTask>> {
         self.write(move |conn| {
             // With the owner of an expired lease, if any: its attempt was lost.
-            let keys: Vec<(i64, String, i64, Option<String>)> = conn
+            let keys: Vec<(i64, Option<String>, i64, Option<String>)> = conn
                 .prepare_cached(
                     "SELECT rid, (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, \
                          lease_owner FROM tasks WHERE due <= ?1 \
@@ -2556,6 +2596,16 @@ impl Store for SqliteStore {
                 ))
                 .db()?;
             for (rid, wf, seq, before) in keys {
+                // A task of no run (never left: a run's rows go with it) would stay first in
+                // line at every lease, taking the place of tasks that can run: it goes.
+                let Some(wf) = wf else {
+                    tracing::warn!(run_key = rid, seq, "an activity task of no run; deleted");
+                    conn.prepare_cached("DELETE FROM tasks WHERE rid = ?1 AND seq = ?2")
+                        .db()?
+                        .execute(params![rid, seq])
+                        .db()?;
+                    continue;
+                };
                 let task = stmt
                     .query_row(params![rid, seq, req.owner, int(req.lease_until_ms)], raw_task)
                     .db()
@@ -2617,7 +2667,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         let owner = owner.to_string();
         self.write(move |conn| {
-            let released: Vec<(String, i64, String, u32)> = conn
+            let released: Vec<(Option<String>, i64, String, u32)> = conn
                 .prepare_cached(
                     "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
                      attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
@@ -2631,7 +2681,9 @@ impl Store for SqliteStore {
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
+            // (A task of no run, never left, has no history to tell.)
             for (wf, seq, name, attempt) in &released {
+                let Some(wf) = wf else { continue };
                 let entry = released_attempt_entry(now_ms, name, uint(*seq), *attempt, &owner, why);
                 append_history(conn, wf, &[entry])?;
             }
@@ -2715,23 +2767,16 @@ impl Store for SqliteStore {
                 ),
                 None => (-1, Some(-1), "", -1),
             };
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {DUE_WORKFLOW_COLUMNS}, t.rid, t.seq, t.fire_at \
-                     FROM timers t LEFT JOIN workflows w ON w.rid = t.rid \
-                     WHERE t.fire_at <= ?1 AND (t.fire_at, t.rid, t.seq) > \
-                         (?2, COALESCE(?3, (SELECT rid FROM workflows WHERE id = ?4), -1), ?5) \
-                     ORDER BY t.fire_at, t.rid, t.seq LIMIT ?6"
-                ))
-                .db()?;
+            let mut stmt = conn.prepare_cached(&due_timers_sql()).db()?;
             let mut rows = stmt
                 .query(params![int(now_ms), at, rid, wf, seq, limit as i64])
                 .db()?;
             let mut due = Vec::new();
             while let Some(row) = rows.next().db()? {
-                // A timer of no run is never left (a run's rows go with it, and an upgrade
-                // copies only rows of runs); should a damaged file hold one, nothing could
-                // step for it: passed over.
+                // (Joined, the timers first (`CROSS JOIN` keeps SQLite's planner to that
+                // order): a timer of no run, which is never left, since a run's rows go with it
+                // and an upgrade copies only rows of runs, does not count against the limit,
+                // where no one could step for it.)
                 let Some(workflow_id) = row.get::<_, Option<String>>(0).db()? else {
                     continue;
                 };

@@ -636,3 +636,36 @@ fn runs_read_by_id_are_sought_not_scanned() {
         "{steps:?}"
     );
 }
+
+/// Due timers are read in fire order through their index, each run's row found by its integer
+/// key (the timers first, whatever the planner would choose): no sort, no scan of the runs.
+#[test]
+fn due_timers_are_read_through_their_index_and_their_runs_by_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("d.db");
+    let _store = SqliteStore::open(&path).expect("open");
+    let conn = open_reader(&path, Duration::from_secs(1)).expect("reader");
+    let steps = plan(
+        &conn,
+        &due_timers_sql(),
+        params![10, -1, Option::<i64>::None, "a", -1, 512],
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH t USING") && s.contains("INDEX timers_due")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH w USING INTEGER PRIMARY KEY (rowid=?)")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.contains("TEMP B-TREE") || s.starts_with("SCAN w")),
+        "{steps:?}"
+    );
+}
