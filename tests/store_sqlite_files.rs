@@ -868,6 +868,48 @@ fn runs_with_a_rowid(path: &std::path::Path, parents: bool, version: i64) {
     assert_eq!(keyed_by_integer(path), 0, "runs keyed by their text id");
 }
 
+/// Opens the upgraded file at `path` again, and finds it as it was: of this schema, its runs
+/// keyed by an integer.
+fn reopens_unchanged(path: &std::path::Path) {
+    drop(SqliteStore::open(path).expect("reopened"));
+    assert_eq!(
+        (pragma(path, "user_version"), keyed_by_integer(path)),
+        (SCHEMA, 1)
+    );
+}
+
+/// A call of activity `charge` that run `id` makes (its `seq`-th command), not yet leased.
+fn charge(id: &str, seq: u64) -> workflow_rt::store::ActivityTask {
+    workflow_rt::store::ActivityTask {
+        workflow_id: id.into(),
+        seq,
+        name: "charge".into(),
+        input: vec![seq as u8],
+        options: Default::default(),
+        attempt: 0,
+        scheduled_at_ms: 5,
+        visible_at_ms: 5,
+        lease_owner: None,
+        lease_until_ms: None,
+        heartbeat_details: None,
+        deadline_ms: None,
+    }
+}
+
+/// Leases up to `limit` calls of `charge` for worker `w1`, at 60 ms.
+async fn lease_charges(store: &SqliteStore, limit: usize) -> Vec<workflow_rt::store::ActivityTask> {
+    store
+        .lease_tasks(workflow_rt::store::LeaseRequest {
+            owner: "w1".into(),
+            names: vec!["charge".into()],
+            now_ms: 60,
+            lease_until_ms: 1_000,
+            limit,
+        })
+        .await
+        .expect("lease")
+}
+
 /// 1 when the file's runs are keyed by an integer (schema 9: `workflows.rid`, the table's
 /// rowid), 0 otherwise.
 fn keyed_by_integer(path: &std::path::Path) -> i64 {
@@ -950,11 +992,7 @@ async fn a_file_of_schema_5_is_upgraded_to_runs_keyed_by_an_integer() {
     assert_eq!(page.runs.len(), 2);
     // Opening it again changes nothing.
     drop(store);
-    drop(SqliteStore::open(&path).expect("reopened"));
-    assert_eq!(
-        (pragma(&path, "user_version"), keyed_by_integer(&path)),
-        (SCHEMA, 1)
-    );
+    reopens_unchanged(&path);
 }
 
 /// A file of schema 3 (no parent columns, runs in a rowid table) gets both at open: its runs
@@ -991,23 +1029,9 @@ async fn a_file_of_schema_3_is_upgraded_to_runs_keyed_by_an_integer() {
 /// taking their rows with them.
 #[tokio::test]
 async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
-    use workflow_rt::store::{ActivityTask, EventKind, LeaseRequest, TimerRow};
+    use workflow_rt::store::{EventKind, TimerRow};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v8.db");
-    let task = |id: &str, seq: u64| ActivityTask {
-        workflow_id: id.into(),
-        seq,
-        name: "charge".into(),
-        input: vec![seq as u8],
-        options: Default::default(),
-        attempt: 0,
-        scheduled_at_ms: 5,
-        visible_at_ms: 5,
-        lease_owner: None,
-        lease_until_ms: None,
-        heartbeat_details: None,
-        deadline_ms: None,
-    };
     let (versions, last_event) = {
         let store = SqliteStore::open(&path).expect("open");
         let mut versions = Vec::new();
@@ -1019,7 +1043,7 @@ async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
             let outcome = StepOutcome::Suspended {
                 snapshot: vec![4],
                 pending: vec![5],
-                tasks: vec![task(id, 1)],
+                tasks: vec![charge(id, 1)],
                 timers: vec![TimerRow {
                     seq: 2,
                     fire_at_ms: 100 + i as u64,
@@ -1117,16 +1141,7 @@ async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].workflow_id, "a");
     // The tasks lease, with their runs' ids.
-    let leased = store
-        .lease_tasks(LeaseRequest {
-            owner: "w1".into(),
-            names: vec!["charge".into()],
-            now_ms: 10,
-            lease_until_ms: 1_000,
-            limit: 10,
-        })
-        .await
-        .expect("lease");
+    let leased = lease_charges(&store, 10).await;
     let mut ids: Vec<(&str, u64, Vec<u8>)> = leased
         .iter()
         .map(|t| (t.workflow_id.as_str(), t.seq, t.input.clone()))
@@ -1146,11 +1161,7 @@ async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
     assert_eq!(store.load_timers("b").await.expect("timers").len(), 1);
     // Opening it again changes nothing.
     drop(store);
-    drop(SqliteStore::open(&path).expect("reopened"));
-    assert_eq!(
-        (pragma(&path, "user_version"), keyed_by_integer(&path)),
-        (SCHEMA, 1)
-    );
+    reopens_unchanged(&path);
 }
 
 /// A store remembers the integer keys of the runs it created, for their steps (which hand back
@@ -1228,7 +1239,7 @@ async fn a_remembered_key_made_wrong_by_another_process_commits_to_the_right_run
 /// them.
 #[tokio::test]
 async fn rows_of_no_run_take_no_place_from_the_others() {
-    use workflow_rt::store::{ActivityTask, LeaseRequest, TimerRow};
+    use workflow_rt::store::TimerRow;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("orphans.db");
     let store = SqliteStore::open(&path).expect("open");
@@ -1239,20 +1250,7 @@ async fn rows_of_no_run_take_no_place_from_the_others() {
     let outcome = StepOutcome::Suspended {
         snapshot: vec![4],
         pending: vec![5],
-        tasks: vec![ActivityTask {
-            workflow_id: "a".into(),
-            seq: 1,
-            name: "charge".into(),
-            input: vec![7],
-            options: Default::default(),
-            attempt: 0,
-            scheduled_at_ms: 50,
-            visible_at_ms: 50,
-            lease_owner: None,
-            lease_until_ms: None,
-            heartbeat_details: None,
-            deadline_ms: None,
-        }],
+        tasks: vec![charge("a", 1)],
         timers: vec![TimerRow {
             seq: 2,
             fire_at_ms: 100,
@@ -1271,31 +1269,13 @@ async fn rows_of_no_run_take_no_place_from_the_others() {
                  (9998, 1, 12);",
         )
         .expect("rows of no run");
-    let leased = store
-        .lease_tasks(LeaseRequest {
-            owner: "w1".into(),
-            names: vec!["charge".into()],
-            now_ms: 60,
-            lease_until_ms: 1_000,
-            limit: 1,
-        })
-        .await
-        .expect("lease");
+    let leased = lease_charges(&store, 1).await;
     assert!(leased.is_empty(), "the first in line was of no run");
     assert_eq!(
         count(&path, "SELECT COUNT(*) FROM tasks WHERE rid = 9999"),
         0
     );
-    let leased = store
-        .lease_tasks(LeaseRequest {
-            owner: "w1".into(),
-            names: vec!["charge".into()],
-            now_ms: 60,
-            lease_until_ms: 1_000,
-            limit: 1,
-        })
-        .await
-        .expect("lease");
+    let leased = lease_charges(&store, 1).await;
     assert_eq!(
         leased
             .iter()
