@@ -1910,10 +1910,7 @@ fn replace_task(
 /// committed again with the run's own; if it was the run's, the failure stands.
 fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, StoreError> {
     let id = step.workflow_id.as_str();
-    let found = |w: &Writer| match w.held.run_key.query_i64(&[id.into()])? {
-        Some(rid) => Ok(rid),
-        None => Err(StoreError::NotFound(id.to_string())),
-    };
+    let found = |w: &Writer| key_of(w, id);
     let hint = match step.run_key {
         Some(k) => Some(int(k)),
         None => w.keys.borrow().get(id).copied(),
@@ -1946,6 +1943,15 @@ fn commit(w: &Writer, step: &StepCommit, options: &[Vec<u8>]) -> Result<u64, Sto
         }
     }
     done
+}
+
+/// The integer key of run `id`, found by its id on the writer; [`StoreError::NotFound`] if
+/// there is no such run.
+fn key_of(w: &Writer, id: &str) -> Result<i64, StoreError> {
+    w.held
+        .run_key
+        .query_i64(&[id.into()])?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
 /// [`commit`] with the run's integer key `rid`. Writes nothing unless the checks pass (the
@@ -2095,12 +2101,10 @@ fn commit_as(
                     for (t, o) in tasks.iter().zip(options) {
                         // Each task under its own run's key (the step's run's, in every step
                         // the runtime makes).
-                        let of = match t.workflow_id == id {
-                            true => rid,
-                            false => match h.run_key.query_i64(&[t.workflow_id.as_str().into()])? {
-                                Some(other) => other,
-                                None => return Err(StoreError::NotFound(t.workflow_id.clone())),
-                            },
+                        let of = if t.workflow_id == id {
+                            rid
+                        } else {
+                            key_of(w, &t.workflow_id)?
                         };
                         insert_task(w, of, t, o)?;
                     }
