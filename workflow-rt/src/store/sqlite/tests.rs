@@ -559,6 +559,83 @@ fn a_log_past_its_limit_is_truncated_and_written_ahead_again() {
     assert_eq!(n, 40);
 }
 
+/// A log that rewrites a few pages again and again is checkpointed, and started over, once it
+/// holds [`HOT_FRAMES`] frames (SQLite's own checkpoint would wait for 8 000 pages); a log of
+/// as many frames over many pages is left to SQLite's. The frames and pages a connection wrote
+/// are counted through the VFS, and counted afresh when the log starts over.
+#[cfg(unix)]
+#[test]
+fn a_log_rewriting_few_pages_starts_over_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("h.db");
+    let w = Connection::open_with_flags_and_vfs(
+        &path,
+        rusqlite::OpenFlags::default(),
+        vfs::registered().expect("the VFS"),
+    )
+    .expect("open");
+    w.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_spill=OFF; \
+         PRAGMA wal_autocheckpoint=8000; \
+         CREATE TABLE hot (k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO hot VALUES (1, 0); \
+         CREATE TABLE cold (k INTEGER PRIMARY KEY, v BLOB);",
+    )
+    .expect("set up");
+    let wal = WalLimit {
+        path: wal_path(&path),
+        limit: u64::MAX,
+        ahead: 0,
+    };
+    let counts = || vfs::log_counts(&w).expect("a log through the VFS");
+    let busy = Duration::from_secs(1);
+    // A commit that changes one page writes one frame; the writer looks every 16 commits.
+    let mut most = 0;
+    let mut started_over = 0;
+    let mut last = counts();
+    for i in 1..=3000 {
+        w.execute("UPDATE hot SET v = ?1 WHERE k = 1", [i])
+            .expect("update");
+        let now = counts();
+        if now.frames < last.frames {
+            started_over += 1;
+            assert!(last.frames >= HOT_FRAMES, "{last:?}");
+            assert!(last.distinct <= 3, "{last:?}");
+        }
+        most = most.max(now.frames);
+        last = now;
+        if i % 16 == 0 {
+            wal.enforce(&w, busy);
+        }
+    }
+    assert!(started_over >= 2, "started over {started_over} times");
+    assert!(most < HOT_FRAMES + 64, "the log grew to {most} frames");
+    let v: i64 = w
+        .query_row("SELECT v FROM hot WHERE k = 1", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(v, 3000);
+    // Many pages: each commit adds a page of its own, and the log runs on past HOT_FRAMES.
+    let start = counts().frames;
+    for i in 0..1200 {
+        w.execute(
+            "INSERT INTO cold VALUES (?1, ?2)",
+            params![i, vec![7u8; 3000]],
+        )
+        .expect("insert");
+        if i % 16 == 0 {
+            wal.enforce(&w, busy);
+        }
+    }
+    let cold = counts();
+    assert!(
+        cold.frames > start + 1200 && cold.distinct > 1000,
+        "{cold:?}"
+    );
+    let n: i64 = w
+        .query_row("SELECT COUNT(*) FROM cold", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1200);
+}
+
 /// The log is written ahead only when as much again stays free on its volume (the free space
 /// of the temporary directory's volume is known here).
 #[test]
