@@ -636,6 +636,74 @@ fn a_log_rewriting_few_pages_starts_over_early() {
     assert_eq!(n, 1200);
 }
 
+/// A hot log that a reader holds (an old snapshot) is not started over while the reader
+/// reads: the checkpoint copies what it may and the log runs on, every look costing no more
+/// than that; once the reader is done, the next look starts the log over.
+#[cfg(unix)]
+#[test]
+fn a_hot_log_held_by_a_reader_starts_over_once_the_reader_is_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.db");
+    let w = Connection::open_with_flags_and_vfs(
+        &path,
+        rusqlite::OpenFlags::default(),
+        vfs::registered().expect("the VFS"),
+    )
+    .expect("open");
+    w.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_spill=OFF; \
+         PRAGMA wal_autocheckpoint=8000; \
+         CREATE TABLE hot (k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO hot VALUES (1, 0);",
+    )
+    .expect("set up");
+    let wal = WalLimit {
+        path: wal_path(&path),
+        limit: u64::MAX,
+        ahead: 0,
+    };
+    let counts = || vfs::log_counts(&w).expect("a log through the VFS");
+    let busy = Duration::from_secs(1);
+    let reader = Connection::open(&path).expect("open");
+    reader.execute_batch("BEGIN").expect("begin");
+    let seen: i64 = reader
+        .query_row("SELECT v FROM hot", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(seen, 0);
+    let update = |i: i64| {
+        w.execute("UPDATE hot SET v = ?1 WHERE k = 1", [i])
+            .expect("update")
+    };
+    let mut last = counts();
+    for i in 1..=2 * i64::from(HOT_FRAMES) {
+        update(i);
+        let now = counts();
+        assert!(
+            now.frames > last.frames,
+            "started over under a reader at {i}"
+        );
+        last = now;
+        if i % 16 == 0 {
+            wal.enforce(&w, busy);
+        }
+    }
+    let still: i64 = reader
+        .query_row("SELECT v FROM hot", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(still, 0, "the reader's snapshot");
+    reader.execute_batch("COMMIT").expect("end the read");
+    wal.enforce(&w, busy);
+    update(-1);
+    assert!(
+        counts().frames < last.frames,
+        "{:?} after {last:?}",
+        counts()
+    );
+    let v: i64 = reader
+        .query_row("SELECT v FROM hot", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(v, -1);
+}
+
 /// The log is written ahead only when as much again stays free on its volume (the free space
 /// of the temporary directory's volume is known here).
 #[test]
