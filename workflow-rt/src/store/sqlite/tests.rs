@@ -559,15 +559,12 @@ fn a_log_past_its_limit_is_truncated_and_written_ahead_again() {
     assert_eq!(n, 40);
 }
 
-/// A log that rewrites a few pages again and again is checkpointed, and started over, once it
-/// holds [`HOT_FRAMES`] frames (SQLite's own checkpoint would wait for 8 000 pages); a log of
-/// as many frames over many pages is left to SQLite's. The frames and pages a connection wrote
-/// are counted through the VFS, and counted afresh when the log starts over.
+/// A file in `dir` written through the store's VFS as the writer writes (`FULL`, no spill,
+/// SQLite's checkpoint at 8 000 pages): a table of one row (`hot`, `v` = 0) and an empty one
+/// (`cold`); its writing connection, and the writer's look at its log (no size limit).
 #[cfg(unix)]
-#[test]
-fn a_log_rewriting_few_pages_starts_over_early() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("h.db");
+fn hot_and_cold(dir: &std::path::Path) -> (std::path::PathBuf, Connection, WalLimit) {
+    let path = dir.join("h.db");
     let w = Connection::open_with_flags_and_vfs(
         &path,
         rusqlite::OpenFlags::default(),
@@ -586,6 +583,18 @@ fn a_log_rewriting_few_pages_starts_over_early() {
         limit: u64::MAX,
         ahead: 0,
     };
+    (path, w, wal)
+}
+
+/// A log that rewrites a few pages again and again is checkpointed, and started over, once it
+/// holds [`HOT_FRAMES`] frames (SQLite's own checkpoint would wait for 8 000 pages); a log of
+/// as many frames over many pages is left to SQLite's. The frames and pages a connection wrote
+/// are counted through the VFS, and counted afresh when the log starts over.
+#[cfg(unix)]
+#[test]
+fn a_log_rewriting_few_pages_starts_over_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, w, wal) = hot_and_cold(dir.path());
     let counts = || vfs::log_counts(&w).expect("a log through the VFS");
     let busy = Duration::from_secs(1);
     // A commit that changes one page writes one frame; the writer looks every 16 commits.
@@ -643,24 +652,7 @@ fn a_log_rewriting_few_pages_starts_over_early() {
 #[test]
 fn a_hot_log_held_by_a_reader_starts_over_once_the_reader_is_done() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("r.db");
-    let w = Connection::open_with_flags_and_vfs(
-        &path,
-        rusqlite::OpenFlags::default(),
-        vfs::registered().expect("the VFS"),
-    )
-    .expect("open");
-    w.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_spill=OFF; \
-         PRAGMA wal_autocheckpoint=8000; \
-         CREATE TABLE hot (k INTEGER PRIMARY KEY, v INTEGER); INSERT INTO hot VALUES (1, 0);",
-    )
-    .expect("set up");
-    let wal = WalLimit {
-        path: wal_path(&path),
-        limit: u64::MAX,
-        ahead: 0,
-    };
+    let (path, w, wal) = hot_and_cold(dir.path());
     let counts = || vfs::log_counts(&w).expect("a log through the VFS");
     let busy = Duration::from_secs(1);
     let reader = Connection::open(&path).expect("open");
