@@ -123,14 +123,8 @@ pub(super) fn log_counts(conn: &rusqlite::Connection) -> Option<LogCounts> {
     // which is a `LogFile` when its methods are this VFS's (see `open`), read between SQLite's
     // calls on it.
     unsafe {
-        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-        let rc = ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_JOURNAL_POINTER,
-            (&raw mut file).cast(),
-        );
-        if rc != ffi::SQLITE_OK || file.is_null() || !std::ptr::eq((*file).pMethods, &METHODS) {
+        let file = pointer::<ffi::sqlite3_file>(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER)?;
+        if !std::ptr::eq((*file).pMethods, &METHODS) {
             return None;
         }
         let log = &*file.cast::<LogFile>();
@@ -139,6 +133,21 @@ pub(super) fn log_counts(conn: &rusqlite::Connection) -> Option<LogCounts> {
             distinct: u32::try_from(log.counts.pages.len()).unwrap_or(u32::MAX),
         })
     }
+}
+
+/// The object `conn`'s main database names for `op`, a `file_control` that hands back a
+/// pointer (`None` if it fails or hands back none).
+///
+/// # Safety
+/// `op` hands back a pointer to a `T`.
+unsafe fn pointer<T>(conn: &rusqlite::Connection, op: c_int) -> Option<*mut T> {
+    let mut out: *mut T = std::ptr::null_mut();
+    // SAFETY: the connection's handle is valid while it is borrowed; SQLite writes one
+    // pointer through the argument, as `op` says.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), op, (&raw mut out).cast())
+    };
+    (rc == ffi::SQLITE_OK && !out.is_null()).then_some(out)
 }
 
 /// Where SQLite's own file object starts in the allocation: past a [`LogFile`], aligned to 8.
@@ -428,15 +437,8 @@ pub(super) fn name_of(c: &rusqlite::Connection) -> Option<String> {
     // SAFETY: the connection's handle is valid while it is borrowed; `zName` is a C string of
     // the VFS, which lives as long as the process.
     unsafe {
-        let mut vfs: *mut ffi::sqlite3_vfs = std::ptr::null_mut();
-        let rc = ffi::sqlite3_file_control(
-            c.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_VFS_POINTER,
-            (&raw mut vfs).cast(),
-        );
-        (rc == ffi::SQLITE_OK && !vfs.is_null())
-            .then(|| CStr::from_ptr((*vfs).zName).to_string_lossy().into_owned())
+        pointer::<ffi::sqlite3_vfs>(c, ffi::SQLITE_FCNTL_VFS_POINTER)
+            .map(|vfs| CStr::from_ptr((*vfs).zName).to_string_lossy().into_owned())
     }
 }
 
