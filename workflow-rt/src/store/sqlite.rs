@@ -1320,6 +1320,13 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
     if outcome.is_some() {
         let _ = w.conn.execute_batch("ROLLBACK");
     }
+    // The log's VFS keeps a commit's frames until its sync: none may be left after it.
+    #[cfg(all(unix, debug_assertions))]
+    debug_assert_eq!(
+        vfs::kept_len(&w.conn).unwrap_or(0),
+        0,
+        "frames kept past a transaction's end"
+    );
     for reply in replies {
         reply(outcome.as_ref());
     }

@@ -37,6 +37,12 @@
 //! `sqlite3_config` runs: every store goes through [`install`] (a `OnceLock`) before its first
 //! connection, so the store's own threads never do; another library of the process that
 //! opened its first SQLite database at that very moment would race with it.
+//!
+//! Being the process's, the cache serves every connection of it, the application's own as
+//! well. Its pages come from Rust's allocator, outside SQLite's accounting of its memory:
+//! `sqlite3_hard_heap_limit64`, `sqlite3_soft_heap_limit64`, `sqlite3_release_memory` and
+//! SQLite's memory statistics do not see them (each connection's `cache_size` bounds them, as
+//! it bounds `pcache1`'s).
 
 use std::alloc::Layout;
 use std::collections::HashMap;
@@ -186,6 +192,11 @@ impl Cache {
     /// A page pinned at `key` and counted, its extra space's first 8 bytes zero: a freed
     /// page's allocation, or a new one (null if there is no memory).
     fn alloc(&mut self, key: c_uint) -> *mut Page {
+        // Room in the map first: without memory, SQLite is told so (a null page), where a
+        // failed allocation inside the map would end the process.
+        if self.pages.try_reserve(1).is_err() {
+            return ptr::null_mut();
+        }
         let page = match self.free.pop() {
             Some(p) => p,
             None => {
@@ -223,7 +234,9 @@ impl Cache {
     /// Gives the allocation of `page` (out of the map and the list already) back: kept for
     /// reuse while the cache has room for it, freed otherwise.
     fn release(&mut self, page: *mut Page) {
-        if self.pages.len() + self.free.len() < self.max.max(KEPT_FREE) {
+        if self.pages.len() + self.free.len() < self.max.max(KEPT_FREE)
+            && self.free.try_reserve(1).is_ok()
+        {
             self.free.push(page);
         } else {
             // SAFETY: `page` was allocated with `self.layout` and is no longer referenced.
@@ -319,7 +332,7 @@ impl Cache {
         // Nearly full of pinned pages: SQLite spills its dirty pages and asks again with
         // `createFlag` 2. (A cache that is not purgeable has no size: `pcache1` refuses
         // every such request too.)
-        if create == 1 && self.pinned >= self.max * 9 / 10 {
+        if create == 1 && self.pinned >= nine_tenths(self.max) {
             return ptr::null_mut();
         }
         // Full: recycle the least recently unpinned page.
@@ -327,7 +340,7 @@ impl Cache {
             let page = self.oldest;
             // SAFETY: the list's pages are live pages of this cache.
             unsafe { self.remove(page) };
-            self.free.push(page);
+            self.release(page);
         }
         self.alloc(key)
     }
@@ -377,13 +390,27 @@ impl Cache {
             );
             return;
         }
-        let past: Vec<*mut Page> = self
-            .pages
-            .iter()
-            .filter(|&(&k, _)| k >= limit)
-            .map(|(_, &p)| p)
-            .collect();
-        for page in past {
+        let mut past: Vec<*mut Page> = Vec::new();
+        let listed = past.try_reserve(self.pages.len()).is_ok();
+        if listed {
+            past.extend(
+                self.pages
+                    .iter()
+                    .filter(|&(&k, _)| k >= limit)
+                    .map(|(_, &p)| p),
+            );
+        }
+        // Without memory for the list, one page at a time, each found by a walk.
+        loop {
+            let page = if listed {
+                past.pop()
+            } else {
+                self.pages
+                    .iter()
+                    .find(|&(&k, _)| k >= limit)
+                    .map(|(_, &p)| p)
+            };
+            let Some(page) = page else { break };
             // SAFETY: the map's pages are live pages of this cache; pinned ones are unpinned
             // by the truncation (SQLite's contract).
             unsafe { self.remove(page) };
@@ -436,6 +463,11 @@ impl Drop for Cache {
         }
         self.free_kept();
     }
+}
+
+/// Nine tenths of `n`, rounded down, without overflow.
+fn nine_tenths(n: usize) -> usize {
+    n / 10 * 9 + n % 10 * 9 / 10
 }
 
 /// Installs the cache (once per process), if SQLite is not initialized yet. Whether it is in
@@ -550,6 +582,21 @@ unsafe extern "C" fn shrink(p: *mut ffi::sqlite3_pcache) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The share of a cache's size that may be pinned before a page is refused (so that
+    /// SQLite spills first) is nine tenths rounded down, as `pcache1` has it, for any size,
+    /// the largest too (where `n * 9` would overflow).
+    #[test]
+    fn nine_tenths_rounds_down_without_overflow() {
+        for n in 0..100_000usize {
+            assert_eq!(nine_tenths(n), n * 9 / 10, "{n}");
+        }
+        let most = usize::MAX;
+        assert_eq!(
+            u128::try_from(nine_tenths(most)).expect("fits"),
+            u128::try_from(most).expect("fits") * 9 / 10
+        );
+    }
 
     /// A truncation to the database's size is passed on only when a page past it may be in
     /// the cache; the lock byte's page, given for a moment while balancing, does not count

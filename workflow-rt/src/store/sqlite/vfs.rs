@@ -54,37 +54,76 @@ struct LogFile {
     counts: Tally,
 }
 
-/// Frames a log holds since it last started over (SQLite writes its header again, at its
-/// start, when it starts over) and how many distinct pages they hold, counted up to
-/// [`DISTINCT_MOST`].
+/// The frames this connection wrote to a log since it last started over, and how many
+/// distinct pages they hold, counted up to [`DISTINCT_MOST`].
+///
+/// A log started over shows in two ways: this connection writes its header again (at its
+/// start), or, when another connection started it over, this connection's next frame lies
+/// at or before its last one (the place of a frame in the log follows from its offset and
+/// the page's size). Either way the counts start anew; so does a commit written again over
+/// its own frames after its sync failed, which is then not counted twice.
 #[derive(Debug, Default)]
 struct Tally {
     frames: u32,
     pages: foldhash::HashSet<u32>,
+    /// The place in the log (from 1) of the last frame this connection wrote.
+    place: i64,
+    /// The offset and page number of the frame header just written, whose page comes next.
+    header: Option<(i64, u32)>,
 }
 
-/// The most distinct pages [`Tally`] tells apart: past this, a log is not "hot" (see
+/// The most distinct pages [`Tally`] tells apart: a log holding this many is not "hot" (see
 /// [`LogCounts::hot`]) whatever its length.
 const DISTINCT_MOST: usize = 4096;
 
+/// The size of a log's header, before its first frame.
+const LOG_HEADER: i64 = 32;
+
+/// The size of a frame's header, before its page.
+const FRAME_HEADER: i64 = 24;
+
 impl Tally {
-    /// Counts what a write of `bytes` at `offset` is: the log's header (it started over), a
-    /// frame's header (24 bytes, its page number first) or a page.
+    /// Counts what a write of `bytes` at `offset` is: the log's header (this connection
+    /// started it over), a frame's header (24 bytes, its page number first) or the page that
+    /// follows it.
     fn saw(&mut self, bytes: &[u8], offset: i64) {
-        match (bytes.len(), offset) {
-            (32, 0) => {
-                self.frames = 0;
-                self.pages.clear();
+        let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        match (len, offset) {
+            (LOG_HEADER, 0) => {
+                self.start_over();
             }
-            (24, 32..) => {
+            (FRAME_HEADER, LOG_HEADER..) => {
+                let page = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                self.header = Some((offset, page));
+            }
+            _ => {
+                let Some((at, page)) = self.header.take() else {
+                    return;
+                };
+                if at + FRAME_HEADER != offset {
+                    return;
+                }
+                let place = (at - LOG_HEADER) / (len + FRAME_HEADER) + 1;
+                if place <= self.place {
+                    self.start_over();
+                }
+                self.place = place;
                 self.frames = self.frames.saturating_add(1);
-                if self.pages.len() < DISTINCT_MOST {
-                    let page = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                // (Without memory to spare, the page goes uncounted: the log then looks
+                // hotter than it is, which costs at most an early checkpoint.)
+                if self.pages.len() < DISTINCT_MOST && self.pages.try_reserve(1).is_ok() {
                     self.pages.insert(page);
                 }
             }
-            _ => {}
         }
+    }
+
+    /// The log started over: nothing counted.
+    fn start_over(&mut self) {
+        self.frames = 0;
+        self.pages.clear();
+        self.place = 0;
+        self.header = None;
     }
 }
 
@@ -110,7 +149,8 @@ impl LogCounts {
     /// end of a table: a quarter of the instructions of such a step (callgrind, 2 000 steps
     /// of one workflow). A checkpoint then copies few pages into the database.
     pub(super) fn hot(self, frames: u32, again: u32) -> bool {
-        self.frames >= frames
+        usize::try_from(self.distinct).is_ok_and(|d| d < DISTINCT_MOST)
+            && self.frames >= frames
             && u64::from(self.distinct) * u64::from(again) <= u64::from(self.frames)
     }
 }
@@ -153,6 +193,28 @@ unsafe fn pointer<T>(conn: &rusqlite::Connection, op: c_int) -> Option<*mut T> {
 /// Where SQLite's own file object starts in the allocation: past a [`LogFile`], aligned to 8.
 const REAL_AT: usize = std::mem::size_of::<LogFile>().next_multiple_of(8);
 
+// SQLite's file objects are 8-aligned (its allocations, and `szOsFile` in the structures it
+// embeds them in), which is as much as a `LogFile` and the root's file object at `REAL_AT` need.
+const _: () = assert!(std::mem::align_of::<LogFile>() <= 8);
+
+/// Whether the VFS can go over `root`, SQLite's default VFS: only over `unix` itself, whose
+/// other methods never read the VFS they are given and whose writes take up to [`MOST`]
+/// bytes, as this VFS assumes (checked in its source). Over another default (a VFS that
+/// wraps `unix` to checksum or encrypt pages, say) the writer opens its files as the other
+/// connections do, through that VFS, and its writes go one by one.
+///
+/// # Safety
+/// `root` is null or a registered VFS.
+unsafe fn can_wrap(root: *const ffi::sqlite3_vfs) -> bool {
+    // SAFETY: a registered VFS's name is a C string that lives as long as it does.
+    unsafe {
+        !root.is_null()
+            && (*root).xOpen.is_some()
+            && !(*root).zName.is_null()
+            && CStr::from_ptr((*root).zName) == c"unix"
+    }
+}
+
 /// The VFS, registered on first use (`None` if SQLite has no default VFS or refused it).
 pub(super) fn registered() -> Option<&'static CStr> {
     static DONE: OnceLock<bool> = OnceLock::new();
@@ -165,7 +227,7 @@ pub(super) fn registered() -> Option<&'static CStr> {
                 return false;
             }
             let root = ffi::sqlite3_vfs_find(std::ptr::null());
-            if root.is_null() || (*root).xOpen.is_none() {
+            if !can_wrap(root) {
                 return false;
             }
             let Ok(root_size) = usize::try_from((*root).szOsFile) else {
@@ -325,12 +387,22 @@ unsafe extern "C" fn write(
                 return rc;
             }
         }
-        let (log, real, methods) = parts(file);
+        let (log, _, _) = parts(file);
         log.counts
             .saw(std::slice::from_raw_parts(buf.cast::<u8>(), len), offset);
-        if len > MOST || !log.keep {
-            // Not kept, or larger than a write may be (never for SQLite's frames: a page is
-            // at most 64 KiB): written as it comes.
+        // Without memory to keep it in, written as it comes (after what is kept, which
+        // `follows` it).
+        let room = log.keep && len <= MOST && log.kept.try_reserve(len).is_ok();
+        if !room {
+            let rc = write_kept(file);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+        }
+        let (log, real, methods) = parts(file);
+        if !room {
+            // Not kept, larger than a write may be (never for SQLite's frames: a page is at
+            // most 64 KiB), or no memory to keep it in: written as it comes.
             #[cfg(test)]
             tests::count(|c| c.written += 1);
             return match methods.xWrite {
@@ -430,6 +502,21 @@ static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xFetch: None,
     xUnfetch: None,
 };
+
+/// The bytes kept, not yet written, of the log `conn` writes through this VFS (`None` if it
+/// has none, or another VFS's). Between transactions there are none: a commit's sync writes
+/// them.
+#[cfg(debug_assertions)]
+pub(super) fn kept_len(conn: &rusqlite::Connection) -> Option<usize> {
+    // SAFETY: as in `log_counts`.
+    unsafe {
+        let file = pointer::<ffi::sqlite3_file>(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER)?;
+        if !std::ptr::eq((*file).pMethods, &METHODS) {
+            return None;
+        }
+        Some((*file.cast::<LogFile>()).kept.len())
+    }
+}
 
 /// The name of the VFS connection `c` opened its main database through (for tests).
 #[cfg(test)]
@@ -595,5 +682,104 @@ mod tests {
         assert!(n.asked >= 10, "{n:?}");
         assert_eq!(n.written, n.asked, "{n:?}");
         assert_eq!(sum(&c), (1, 20_000));
+    }
+
+    /// Frame `place` (from 1) of page `page` in a log of 4 KiB pages, as SQLite writes it:
+    /// its header, then its page.
+    fn frame(t: &mut Tally, place: i64, page: u32) {
+        let at = LOG_HEADER + (place - 1) * (4096 + FRAME_HEADER);
+        let mut header = [0u8; 24];
+        header[..4].copy_from_slice(&page.to_be_bytes());
+        t.saw(&header, at);
+        t.saw(&[0u8; 4096], at + FRAME_HEADER);
+    }
+
+    fn counts(t: &Tally) -> (u32, usize) {
+        (t.frames, t.pages.len())
+    }
+
+    /// Frames and their distinct pages are counted from the log's header on; a header
+    /// written again starts them over.
+    #[test]
+    fn a_tally_counts_frames_and_pages_since_the_log_started_over() {
+        let mut t = Tally::default();
+        t.saw(&[0u8; 32], 0);
+        for place in 1..=100 {
+            frame(&mut t, place, (place % 4) as u32 + 1);
+        }
+        assert_eq!(counts(&t), (100, 4));
+        t.saw(&[0u8; 32], 0);
+        assert_eq!(counts(&t), (0, 0));
+        frame(&mut t, 1, 9);
+        assert_eq!(counts(&t), (1, 1));
+    }
+
+    /// Another connection started the log over (and wrote its header, which this one does
+    /// not see): this connection's next frame lies before its last, and the counts start
+    /// over there, where before they went on growing for as long as the other connection
+    /// was the one to start the log over.
+    #[test]
+    fn a_tally_starts_over_when_another_connection_started_the_log_over() {
+        let mut t = Tally::default();
+        t.saw(&[0u8; 32], 0);
+        for place in 1..=2_000 {
+            frame(&mut t, place, 7);
+        }
+        assert_eq!(counts(&t), (2_000, 1));
+        // The other connection wrote frames 1 to 4 of the new log.
+        frame(&mut t, 5, 8);
+        frame(&mut t, 6, 9);
+        assert_eq!(counts(&t), (2, 2));
+    }
+
+    /// A commit whose sync failed is written again over its own frames: counted once.
+    #[test]
+    fn a_tally_counts_a_commit_written_again_once() {
+        let mut t = Tally::default();
+        t.saw(&[0u8; 32], 0);
+        for place in 1..=3 {
+            frame(&mut t, place, 1);
+        }
+        // Frames 4 and 5, whose sync fails, then again.
+        frame(&mut t, 4, 2);
+        frame(&mut t, 5, 3);
+        frame(&mut t, 4, 2);
+        frame(&mut t, 5, 3);
+        let (frames, pages) = counts(&t);
+        assert!(frames <= 5 && pages <= 3, "{frames} frames, {pages} pages");
+    }
+
+    /// A log holding as many distinct pages as are told apart is never hot, however long.
+    #[test]
+    fn a_log_of_as_many_pages_as_are_counted_is_not_hot() {
+        let most = u32::try_from(DISTINCT_MOST).expect("fits");
+        let at = |distinct| LogCounts {
+            frames: 1_000_000,
+            distinct,
+        };
+        assert!(at(most - 1).hot(1024, 64));
+        assert!(!at(most).hot(1024, 64));
+        let mut t = Tally::default();
+        t.saw(&[0u8; 32], 0);
+        for place in 1..=i64::from(most) + 10 {
+            frame(&mut t, place, u32::try_from(place).expect("fits"));
+        }
+        assert_eq!(t.pages.len(), DISTINCT_MOST);
+    }
+
+    /// The VFS goes over SQLite's `unix` VFS only: not over another (here `unix-dotfile`,
+    /// one of SQLite's own; a VFS that wraps `unix` to checksum or encrypt its pages is
+    /// another too), nor over none.
+    #[test]
+    fn the_vfs_goes_over_unix_only() {
+        // SAFETY: `sqlite3_vfs_find` returns a registered VFS or null.
+        unsafe {
+            assert_eq!(ffi::sqlite3_initialize(), ffi::SQLITE_OK);
+            assert!(can_wrap(ffi::sqlite3_vfs_find(c"unix".as_ptr())));
+            let dotfile = ffi::sqlite3_vfs_find(c"unix-dotfile".as_ptr());
+            assert!(!dotfile.is_null(), "SQLite registers unix-dotfile on Unix");
+            assert!(!can_wrap(dotfile));
+            assert!(!can_wrap(std::ptr::null()));
+        }
     }
 }
