@@ -94,6 +94,12 @@ pub enum StoreError {
     },
     /// The backend failed (I/O, lock timeout, closed store...); the backend's own error is its
     /// [`source`](std::error::Error::source).
+    ///
+    /// A write that fails so may still have taken effect: a commit whose sync failed can be
+    /// found whole in the log when the database is opened again, and a connection lost
+    /// during a commit leaves its outcome unknown. Look at the store again before doing it
+    /// again where doing it twice matters (a signal, say); a step's commit is safe to retry,
+    /// as its compare-and-set refuses a second one.
     #[error("store backend error: {0}")]
     Backend(#[source] BackendError),
     /// The database holds this store's data in a newer schema than this program knows (a

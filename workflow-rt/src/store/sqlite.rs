@@ -1292,32 +1292,53 @@ fn run_begun(state: &mut WriterState, last_batch: &AtomicUsize, batch: Vec<Job>)
     last_batch.store(batch.len(), Ordering::Release);
     let w = &state.w;
     crate::runtime::telemetry::store_batch("sqlite", batch.len());
-    let mut spoiled = None;
+    // Why the batch rolls back, once one of its operations failed after it may have written.
+    let mut spoiled: Option<StoreError> = None;
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
+        // The operations after one that spoiled the batch are not run: their writes would be
+        // rolled back with it, and SQLite may have ended the transaction already (it rolls a
+        // transaction back on its own after an I/O error, a full disk or no memory), so that
+        // they would commit statement by statement, each told it failed.
+        if let Some(e) = &spoiled {
+            let (reply, _) = job(Err(e));
+            replies.push(reply);
+            continue;
+        }
+        let changes = w.conn.total_changes();
         // A panic in one operation must not stop the thread every write goes through: it
         // rolls the batch back like an I/O error (the panicked operation's caller sees its
         // reply dropped).
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(w)))) {
             Ok((reply, failed)) => {
                 replies.push(reply);
-                if spoiled.is_none() {
-                    spoiled = failed;
-                }
+                // An operation that failed before it changed a row (a damaged row read
+                // first, say) fails alone: the others of the batch are not rolled back for
+                // it, so that an operation that keeps failing does not keep failing theirs.
+                spoiled = failed
+                    .filter(|_| w.conn.total_changes() != changes)
+                    .map(|e| StoreError::backend_with("the batch was rolled back", e));
             }
             Err(panic) => {
                 let what = crate::codec::panic_message(&*panic);
                 spoiled = Some(StoreError::backend(format!(
-                    "an operation panicked: {what}"
+                    "the batch was rolled back: an operation panicked: {what}"
                 )));
             }
+        }
+        // An operation that went on past an error (or read one as an answer) while SQLite
+        // ended the transaction under it: what follows must not run outside it.
+        if spoiled.is_none() && w.conn.is_autocommit() {
+            spoiled = Some(StoreError::backend(
+                "the batch was rolled back: SQLite ended its transaction (an I/O error, a full disk or no memory)",
+            ));
         }
     }
     let outcome = match spoiled {
         None => w.held.commit.execute(&[]).err(),
-        Some(e) => Some(StoreError::backend_with("the batch was rolled back", e)),
+        Some(e) => Some(e),
     };
-    if outcome.is_some() {
+    if outcome.is_some() && !w.conn.is_autocommit() {
         let _ = w.conn.execute_batch("ROLLBACK");
     }
     // The log's VFS keeps a commit's frames until its sync: none may be left after it.

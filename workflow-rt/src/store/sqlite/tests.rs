@@ -158,6 +158,152 @@ fn a_write_that_panics_in_place_fails_and_the_next_runs() {
     );
 }
 
+/// A batch whose transaction SQLite ended mid-way (a full disk: the statement that found it
+/// full rolled the whole transaction back) runs none of its later operations: each is told
+/// the batch rolled back, and none of them wrote. (They ran outside any transaction before,
+/// each statement committed on its own, and were told they failed: a step half written.)
+#[test]
+fn the_operations_after_one_that_ended_the_transaction_do_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let rt = runtime();
+    rt.block_on(store.write(|w: &Writer| w.execute_batch("CREATE TABLE scratch (v BLOB)").db()))
+        .expect("create");
+    settled(&store);
+    let insert = |v: Vec<u8>| {
+        store.write(move |w: &Writer| {
+            w.execute("INSERT INTO scratch (v) VALUES (?1)", [v]).db()?;
+            Ok(w.is_autocommit())
+        })
+    };
+    let (first, full, after) = {
+        let busy = store.shared.state.lock().expect("state");
+        let first = insert(vec![1]);
+        // The file may not grow: the next insert that needs pages finds the disk full.
+        let full = store.write(|w: &Writer| {
+            let pages: i64 = w.query_row("PRAGMA page_count", [], |r| r.get(0)).db()?;
+            w.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .db()?;
+            let r = w.execute("INSERT INTO scratch (v) VALUES (?1)", [vec![2u8; 100_000]]);
+            assert!(w.is_autocommit(), "SQLite ended the transaction: {r:?}");
+            r.db()
+        });
+        let after = insert(vec![3]);
+        drop(busy);
+        (first, full, after)
+    };
+    let (first, full, after) = rt.block_on(async { (first.await, full.await, after.await) });
+    assert!(matches!(first, Err(StoreError::Backend(_))), "{first:?}");
+    assert!(matches!(full, Err(StoreError::Backend(_))), "{full:?}");
+    assert!(
+        matches!(after, Err(StoreError::Backend(_))),
+        "the operation after it did not run: {after:?}"
+    );
+    settled(&store);
+    rt.block_on(store.write(|w: &Writer| {
+        w.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(()))
+            .db()
+    }))
+    .expect("room again");
+    let other = Connection::open(&path).expect("open");
+    let n: i64 = other
+        .query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 0, "nothing of the batch was written");
+    // And the next write works, in a transaction of its own.
+    let autocommit = rt.block_on(insert(vec![4])).expect("next");
+    assert!(!autocommit, "the next write ran in a transaction");
+}
+
+/// An operation that fails before it changed a row (here a damaged row, read first) fails
+/// alone: the operations of its batch before and after it are committed. (The whole batch
+/// rolled back before, so that a request that kept coming back for a damaged run kept
+/// failing every other write batched with it.)
+#[test]
+fn an_operation_that_fails_before_it_writes_fails_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alone.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let rt = runtime();
+    rt.block_on(store.write(|w: &Writer| w.execute_batch("CREATE TABLE scratch (v INTEGER)").db()))
+        .expect("create");
+    settled(&store);
+    let insert = |v: i64| {
+        store.write(move |w: &Writer| {
+            w.execute("INSERT INTO scratch (v) VALUES (?1)", [v]).db()?;
+            Ok(())
+        })
+    };
+    let (first, damaged, after) = {
+        let busy = store.shared.state.lock().expect("state");
+        let first = insert(1);
+        let damaged = store.write(|w: &Writer| -> Result<(), StoreError> {
+            let n: i64 = w
+                .query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get(0))
+                .db()?;
+            Err(corrupt(
+                "a row of the test",
+                format!("{n} rows, none readable"),
+            ))
+        });
+        let after = insert(3);
+        drop(busy);
+        (first, damaged, after)
+    };
+    let (first, damaged, after) = rt.block_on(async { (first.await, damaged.await, after.await) });
+    assert!(first.is_ok(), "{first:?}");
+    assert!(
+        matches!(damaged, Err(StoreError::Corrupt(_))),
+        "{damaged:?}"
+    );
+    assert!(after.is_ok(), "{after:?}");
+    let other = Connection::open(&path).expect("open");
+    let sum: i64 = other
+        .query_row("SELECT SUM(v) FROM scratch", [], |r| r.get(0))
+        .expect("sum");
+    assert_eq!(sum, 4);
+}
+
+/// An operation that fails after it changed a row rolls its batch back: its own changes
+/// cannot be taken back alone.
+#[test]
+fn an_operation_that_fails_after_it_wrote_rolls_its_batch_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("spoiled.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let rt = runtime();
+    rt.block_on(store.write(|w: &Writer| w.execute_batch("CREATE TABLE scratch (v INTEGER)").db()))
+        .expect("create");
+    settled(&store);
+    let insert = |v: i64| {
+        store.write(move |w: &Writer| {
+            w.execute("INSERT INTO scratch (v) VALUES (?1)", [v]).db()?;
+            Ok(())
+        })
+    };
+    let (first, half, after) = {
+        let busy = store.shared.state.lock().expect("state");
+        let first = insert(1);
+        let half = store.write(|w: &Writer| -> Result<(), StoreError> {
+            w.execute("INSERT INTO scratch (v) VALUES (2)", []).db()?;
+            Err(corrupt("a row of the test", "found after a write"))
+        });
+        let after = insert(3);
+        drop(busy);
+        (first, half, after)
+    };
+    let (first, half, after) = rt.block_on(async { (first.await, half.await, after.await) });
+    assert!(matches!(first, Err(StoreError::Backend(_))), "{first:?}");
+    assert!(matches!(half, Err(StoreError::Corrupt(_))), "{half:?}");
+    assert!(matches!(after, Err(StoreError::Backend(_))), "{after:?}");
+    let other = Connection::open(&path).expect("open");
+    let n: i64 = other
+        .query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 0);
+}
+
 /// With `writes_in_place(false)`, every write goes to the writer thread.
 #[test]
 fn writes_in_place_can_be_turned_off() {
