@@ -428,6 +428,25 @@ async fn commands_are_stored<S: Store>(s: &S) {
             .expect("next task"),
         None
     );
+    // A step's tasks are its workflow's, whatever their own id says (the runtime makes no
+    // other): stored under the step's run, and the step whole. (SQLite looked such a task's
+    // id up after the compare-and-set, and an unknown one failed the step half written.)
+    s.commit_step(step(
+        "a",
+        1,
+        suspended(2, vec![task("elsewhere", 4, None)], vec![]),
+    ))
+    .await
+    .expect("commit");
+    assert_eq!(
+        s.load_tasks("a").await.expect("tasks"),
+        vec![
+            task("a", 0, Some("me")),
+            task("a", 1, None),
+            task("a", 4, None)
+        ]
+    );
+    assert_eq!(s.load_workflow("a").await.expect("load").version, 2);
 }
 
 async fn signals_are_buffered_in_order<S: Store>(s: &S) {

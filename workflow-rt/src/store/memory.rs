@@ -326,7 +326,11 @@ impl Inner {
                 let r = &mut self.entries[w].record;
                 r.snapshot = snapshot;
                 r.pending = Some(pending);
-                for t in tasks {
+                for mut t in tasks {
+                    // The step's workflow's, whatever the task's own id says.
+                    if t.workflow_id != self.entries[w].record.id {
+                        t.workflow_id.clone_from(&self.entries[w].record.id);
+                    }
                     self.insert_task(w, t);
                 }
                 for t in timers {

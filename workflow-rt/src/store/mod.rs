@@ -986,7 +986,8 @@ pub enum StepOutcome {
         snapshot: Vec<u8>,
         /// The encoded new wait.
         pending: Vec<u8>,
-        /// The activity calls it makes.
+        /// The activity calls it makes: the step's workflow's (their `workflow_id` is
+        /// taken to be the step's).
         tasks: Vec<ActivityTask>,
         /// The timers it starts.
         timers: Vec<TimerRow>,

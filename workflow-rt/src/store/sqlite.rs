@@ -2160,15 +2160,11 @@ fn commit_as(
             match relay {
                 Some((done, next, o)) => replace_task(w, rid, done.seq, next, o)?,
                 None => {
+                    // Every task under the step's run, as the other stores keep them (looked
+                    // up by a task's own id after the compare-and-set, an unknown one failed
+                    // the step half written).
                     for (t, o) in tasks.iter().zip(options) {
-                        // Each task under its own run's key (the step's run's, in every step
-                        // the runtime makes).
-                        let of = if t.workflow_id == id {
-                            rid
-                        } else {
-                            key_of(w, &t.workflow_id)?
-                        };
-                        insert_task(w, of, t, o)?;
+                        insert_task(w, rid, t, o)?;
                     }
                 }
             }
