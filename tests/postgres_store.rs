@@ -1039,6 +1039,7 @@ async fn steps_committed_together_each_get_their_own_outcome() {
             tasks: vec![ActivityTask {
                 workflow_id: ids[1].clone(),
                 seq: 0,
+                scheduled_version: 0,
                 name: "act".into(),
                 input: vec![],
                 options: Default::default(),
@@ -1061,6 +1062,7 @@ async fn steps_committed_together_each_get_their_own_outcome() {
         steps[0].expected_version = 7; // stale
         steps[1].completed_tasks = vec![TaskAttempt {
             seq: 0,
+            scheduled_version: 0,
             attempt: 1,
             owner: "w1".into(),
         }];
@@ -1147,6 +1149,7 @@ async fn leased_task_store(
     let task = ActivityTask {
         workflow_id: "a".into(),
         seq: 0,
+        scheduled_version: 0,
         name: "act".into(),
         input: vec![1],
         options: workflow_rt::ActivityOptions::default(),
@@ -1244,6 +1247,7 @@ async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
                 vec![LeaseRenewal {
                     workflow_id: "a".into(),
                     seq: 0,
+                    scheduled_version: 0,
                     heartbeat_details: Some(vec![9]),
                 }],
                 5_000,
@@ -1292,6 +1296,7 @@ async fn a_renewal_without_an_answer_fails_within_the_connect_timeout() {
                     vec![LeaseRenewal {
                         workflow_id: "a".into(),
                         seq: 0,
+                        scheduled_version: 0,
                         heartbeat_details: None,
                     }],
                     until,

@@ -559,6 +559,7 @@ async fn the_result_of_an_attempt_that_lost_its_lease_is_refused() {
             workflow_id: id.clone(),
             attempt: TaskAttempt {
                 seq: task.seq,
+                scheduled_version: task.scheduled_version,
                 attempt: 2,
                 owner: "thief".into(),
             },
@@ -643,6 +644,88 @@ async fn an_attempt_whose_worker_leases_it_again_goes_on_and_its_result_counts()
         assert_eq!(gated_starts(id), [1], "one attempt ran");
         let lost = entries(&store, id, HistoryKind::AttemptLost).await;
         assert_eq!(lost.len(), 1, "{lost:?}");
+        rt.shutdown().await;
+        out
+    })
+    .await;
+}
+
+/// Per workflow: the inputs of the `tagged` attempts started.
+static TAGGED: PerWorkflow<String> = PerWorkflow::new();
+/// Lets the attempt of the first run's call finish.
+static TAG_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[activity]
+async fn tagged(ctx: ActivityCtx, tag: String) -> Result<String, ActivityError> {
+    TAGGED.push(ctx.workflow_id(), tag.clone());
+    if tag == "old" {
+        TAG_GATE.notified().await;
+    }
+    Ok(format!("{tag} done"))
+}
+
+#[workflow]
+async fn tagged_call(ctx: WorkflowCtx, tag: String) -> Result<String, ActivityError> {
+    ctx.activity(tagged, tag).await
+}
+
+/// A run is cancelled and purged by another process while this worker runs its call, then
+/// started again under its id with another input: this worker steps the new run, which makes
+/// its call under the same number, leased to this worker at the same attempt. The old run's
+/// attempt is not taken for the new call's (before, the worker took the new lease for its
+/// running attempt leased again, and the new run got the old input's result): it stops, the
+/// new call runs, and its result is the new run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_of_a_run_purged_and_started_again_is_run_again() {
+    use workflow_rt::store::{HistoryEntry, StepCommit, StepOutcome};
+    both_modes(async |mode| {
+        let id = &mode.id("again");
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(tagged_call)
+            .activity(tagged)
+            .lease_duration(Duration::from_secs(60))
+            .build()
+            .await
+            .expect("build");
+        rt.start(tagged_call, id, "old".to_string())
+            .await
+            .expect("start");
+        eventually("the first run's attempt runs", || async {
+            TAGGED.of(id) == ["old"]
+        })
+        .await;
+        // Another process cancels the run and purges it, straight on the store: this worker
+        // is not told.
+        let rec = store.load_workflow(id).await.expect("load");
+        store
+            .commit_step(StepCommit {
+                workflow_id: id.clone(),
+                run_key: None,
+                expected_version: rec.version,
+                now_ms: T0,
+                outcome: StepOutcome::Cancelled,
+                consumed_events: vec![],
+                completed_tasks: vec![],
+                cancelled: vec![],
+                fired_timers: vec![],
+                seen_events_upto: 0,
+                keep_ready: false,
+                history: vec![HistoryEntry::new(T0, HistoryKind::Cancelled, "elsewhere")],
+                deliver: vec![],
+            })
+            .await
+            .expect("cancel");
+        store.purge(id).await.expect("purge");
+        rt.start(tagged_call, id, "new".to_string())
+            .await
+            .expect("start again");
+        let out = within("the new run's result", rt.handle(tagged_call, id).result())
+            .await
+            .expect("result");
+        assert_eq!(out, Ok("new done".to_string()));
+        assert_eq!(TAGGED.of(id), ["old", "new"]);
+        TAG_GATE.notify_waiters();
         rt.shutdown().await;
         out
     })

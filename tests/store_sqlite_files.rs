@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 9;
+const SCHEMA: i64 = 10;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -883,6 +883,7 @@ fn charge(id: &str, seq: u64) -> workflow_rt::store::ActivityTask {
     workflow_rt::store::ActivityTask {
         workflow_id: id.into(),
         seq,
+        scheduled_version: 0,
         name: "charge".into(),
         input: vec![seq as u8],
         options: Default::default(),
@@ -894,6 +895,84 @@ fn charge(id: &str, seq: u64) -> workflow_rt::store::ActivityTask {
         heartbeat_details: None,
         deadline_ms: None,
     }
+}
+
+/// A file of schema 9 (tasks without the scheduled version of their call) gets the column at
+/// open, its calls reading back as scheduled at version 0; an attempt leased before or after
+/// the upgrade is answered with that version, and a call made after it keeps its own.
+#[tokio::test]
+async fn a_file_of_schema_9_is_upgraded_with_the_calls_scheduled_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v9.db");
+    let v = {
+        let store = SqliteStore::open(&path).expect("open");
+        let v = store
+            .create_workflow(new_workflow("a", vec![1]))
+            .await
+            .expect("create");
+        let outcome = StepOutcome::Suspended {
+            snapshot: vec![4],
+            pending: vec![5],
+            tasks: vec![charge("a", 1)],
+            timers: vec![],
+        };
+        store
+            .commit_step(step("a", v, 3, outcome))
+            .await
+            .expect("step")
+    };
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("ALTER TABLE tasks DROP COLUMN scheduled_version; PRAGMA user_version = 9")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    let leased = lease_charges(&store, 5).await;
+    assert_eq!(
+        leased
+            .iter()
+            .map(|t| (t.seq, t.scheduled_version, t.attempt))
+            .collect::<Vec<_>>(),
+        [(1, 0, 1)]
+    );
+    let answer = |version: u64| workflow_rt::store::CompleteActivity {
+        workflow_id: "a".into(),
+        attempt: workflow_rt::store::TaskAttempt {
+            seq: 1,
+            scheduled_version: version,
+            attempt: 1,
+            owner: "w1".into(),
+        },
+        result: Ok(vec![7]),
+        at_ms: 70,
+    };
+    assert!(
+        !store.complete_activity(answer(v)).await.expect("complete"),
+        "not the call's version"
+    );
+    assert!(store.complete_activity(answer(0)).await.expect("complete"));
+    // A call made after the upgrade keeps its version.
+    let outcome = StepOutcome::Suspended {
+        snapshot: vec![4],
+        pending: vec![5],
+        tasks: vec![workflow_rt::store::ActivityTask {
+            scheduled_version: v + 1,
+            ..charge("a", 2)
+        }],
+        timers: vec![],
+    };
+    store
+        .commit_step(step("a", v, 3, outcome))
+        .await
+        .expect("step");
+    let tasks = store.load_tasks("a").await.expect("tasks");
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| (t.seq, t.scheduled_version))
+            .collect::<Vec<_>>(),
+        [(2, v + 1)]
+    );
 }
 
 /// Leases up to `limit` calls of `charge` for worker `w1`, at 60 ms.

@@ -299,16 +299,18 @@ pub(crate) fn task_input(input: &[u8]) -> Option<(u64, String)> {
     postcard::from_bytes(input).ok()
 }
 
-/// The task that stands for a promise made at `now_ms` by run `workflow_id` (see the module
-/// docs).
+/// The task that stands for a promise made at `now_ms` by run `workflow_id`, by the step
+/// that leaves the run at `version` (see the module docs).
 pub(crate) fn task(
     workflow_id: &str,
     (seq, secret, type_tag): (u64, String, u64),
     now_ms: u64,
+    version: u64,
 ) -> crate::store::ActivityTask {
     crate::store::ActivityTask {
         workflow_id: workflow_id.to_string(),
         seq,
+        scheduled_version: version,
         name: PROMISE_ACTIVITY.to_string(),
         input: postcard::to_stdvec(&(type_tag, secret.as_str())).unwrap_or_default(),
         options: ActivityOptions::default(),

@@ -43,6 +43,9 @@ pub(crate) struct Held {
     /// its attempt ran (the lease had lapsed: renewals that failed, a clock jump). The attempt
     /// that runs carries on as that one: the store takes results of the latest attempt only.
     pub relet: Option<u32>,
+    /// The call's [`ActivityTask::scheduled_version`]: which run's call the lease is on (a
+    /// run purged and created again under its id makes calls of the same numbers).
+    pub version: u64,
 }
 
 pub(crate) struct Beat {
@@ -98,14 +101,30 @@ impl Future for CatchUnwind {
 struct Permit {
     inner: Arc<Inner>,
     key: Option<(String, u64)>,
+    /// The call's scheduled version.
+    version: u64,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(key) = &self.key {
-            lock(&self.inner.attempts).held.remove(key);
+            forget(&mut lock(&self.inner.attempts).held, key, self.version);
         }
         self.inner.release_permit();
+    }
+}
+
+/// Takes the lease on call `key` out of `held` if it is on the call of `version` (and not on
+/// another run's call of the same number, leased since): what it held.
+fn forget(
+    held: &mut HashMap<(String, u64), Held>,
+    key: &(String, u64),
+    version: u64,
+) -> Option<Held> {
+    if held.get(key).is_some_and(|h| h.version == version) {
+        held.remove(key)
+    } else {
+        None
     }
 }
 
@@ -134,13 +153,28 @@ impl Inner {
                 if !a.held.is_empty()
                     && let Some(held) = a.held.get_mut(&key)
                 {
-                    // Its lease lapsed while this worker still runs it (renewals that failed,
-                    // a clock jump), and this worker leased it again: no second attempt; the
-                    // one that runs goes on under the new attempt number, so that its result
-                    // is taken. (A task waiting for a slot is not leased again: the task loop
-                    // leases nothing while any waits.)
-                    held.relet = Some(task.attempt);
-                    continue;
+                    if held.version == task.scheduled_version {
+                        // Its lease lapsed while this worker still runs it (renewals that
+                        // failed, a clock jump), and this worker leased it again: no second
+                        // attempt; the one that runs goes on under the new attempt number, so
+                        // that its result is taken. (A task waiting for a slot is not leased
+                        // again: the task loop leases nothing while any waits.)
+                        held.relet = Some(task.attempt);
+                        continue;
+                    }
+                    // Another run's call of the same number: the run this worker ran the call
+                    // for was purged and its id taken again. Its attempt stops (its result
+                    // would go nowhere: the fences name the run's call), and this one starts.
+                    if let Some(old) = a.held.remove(&key)
+                        && let Some(abort) = old.abort
+                    {
+                        abort.abort();
+                    }
+                    if !a.backlog.is_empty() {
+                        a.backlog
+                            .retain(|t| (t.workflow_id.as_str(), t.seq) != (key.0.as_str(), key.1));
+                        self.gauges.backlog(a.backlog.len());
+                    }
                 }
                 if a.running >= self.config.max_concurrent_activities {
                     a.held.insert(
@@ -149,6 +183,7 @@ impl Inner {
                             abort: None,
                             beat: None,
                             relet: None,
+                            version: task.scheduled_version,
                         },
                     );
                     a.backlog.push_back(task);
@@ -192,7 +227,8 @@ impl Inner {
                 _ => {
                     let mut a = lock(&self.attempts);
                     a.running = a.running.saturating_sub(1);
-                    a.held.remove(&(task.workflow_id, task.seq));
+                    let version = task.scheduled_version;
+                    forget(&mut a.held, &(task.workflow_id, task.seq), version);
                 }
             },
             // The task loop skips leasing while every slot is taken: tell it one is free.
@@ -205,7 +241,11 @@ impl Inner {
     fn unhold(&self, task: &ActivityTask) {
         let mut a = lock(&self.attempts);
         if !a.held.is_empty() {
-            a.held.remove(&(task.workflow_id.clone(), task.seq));
+            forget(
+                &mut a.held,
+                &(task.workflow_id.clone(), task.seq),
+                task.scheduled_version,
+            );
         }
     }
 
@@ -327,23 +367,28 @@ impl Inner {
                 abort: None,
                 beat: Some(beat.clone()),
                 relet: None,
+                version: task.scheduled_version,
             },
         );
         let inner = self.clone();
         let permit = Permit {
             inner: self.clone(),
             key: Some(key.clone()),
+            version: task.scheduled_version,
         };
+        let version = task.scheduled_version;
         let task = task.clone();
         let activity = activity.clone();
         let span = trace.span.clone();
         let handle = tokio::spawn(
             async move {
                 let r = inner.supervise(&task, body, &beat, now).await;
-                let relet = lock(&inner.attempts)
-                    .held
-                    .remove(&(task.workflow_id.clone(), task.seq))
-                    .and_then(|h| h.relet);
+                let relet = forget(
+                    &mut lock(&inner.attempts).held,
+                    &(task.workflow_id.clone(), task.seq),
+                    task.scheduled_version,
+                )
+                .and_then(|h| h.relet);
                 drop(permit);
                 let mut task = task;
                 if let Some(n) = relet {
@@ -359,7 +404,9 @@ impl Inner {
             }
             .instrument(span),
         );
-        if let Some(h) = lock(&self.attempts).held.get_mut(&key) {
+        if let Some(h) = lock(&self.attempts).held.get_mut(&key)
+            && h.version == version
+        {
             h.abort = Some(handle.abort_handle());
         }
         None
@@ -458,6 +505,7 @@ impl Inner {
                         let retry = RetryActivity {
                             workflow_id: task.workflow_id.clone(),
                             seq: task.seq,
+                            scheduled_version: task.scheduled_version,
                             attempt: task.attempt,
                             owner: self.config.worker_id.clone(),
                             visible_at_ms: visible_at,
@@ -494,6 +542,7 @@ impl Inner {
         };
         let fresh = Fresh {
             seq: task.seq,
+            scheduled_version: task.scheduled_version,
             attempt: task.attempt,
             at_ms: now,
             result: final_result,
@@ -557,6 +606,7 @@ impl Inner {
             .map(|((workflow_id, seq), h)| LeaseRenewal {
                 workflow_id: workflow_id.clone(),
                 seq: *seq,
+                scheduled_version: h.version,
                 heartbeat_details: h.beat.as_ref().and_then(|b| b.details()),
             })
             .collect();

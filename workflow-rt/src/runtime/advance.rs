@@ -701,11 +701,13 @@ impl Inner {
         });
         let after = match stepped {
             Ok((snapshot, Ok((pending, pending_bytes)))) => {
-                let (mut tasks, timers) = self.commands(id, &pending, now);
+                // The run's version once this step is committed: each call's, across runs.
+                let version = commit.expected_version.saturating_add(1);
+                let (mut tasks, timers) = self.commands(id, &pending, now, version);
                 tasks.extend(
                     promises
                         .into_iter()
-                        .map(|p| crate::promise::task(id, p, now)),
+                        .map(|p| crate::promise::task(id, p, now, version)),
                 );
                 commit.history = vec![HistoryEntry::new(now, HistoryKind::Step, {
                     // Sized once for what follows (the wait's description and the inputs'
@@ -805,11 +807,14 @@ impl Inner {
     /// The activity tasks and timers a new wait asks for. Tasks of activities this runtime can
     /// run are leased to it at once (it starts them right after the commit); the others wait
     /// for a worker that knows them.
+    /// `version`: the run's version once the step is committed (each task's
+    /// [`ActivityTask::scheduled_version`]).
     fn commands(
         &self,
         id: &str,
         pending: &Pending,
         now: u64,
+        version: u64,
     ) -> (Vec<ActivityTask>, Vec<TimerRow>) {
         let leaves = pending.leaves();
         // At most one task per leaf: sized once (a task is some 200 bytes), not grown.
@@ -830,6 +835,7 @@ impl Inner {
                     tasks.push(ActivityTask {
                         workflow_id: id.to_string(),
                         seq: *seq,
+                        scheduled_version: version,
                         name: name.clone(),
                         input: input.clone(),
                         options: options.clone(),

@@ -573,6 +573,7 @@ impl Client {
             workflow_id: parts.workflow_id.to_string(),
             attempt: crate::store::TaskAttempt {
                 seq: parts.seq,
+                scheduled_version: task.scheduled_version,
                 attempt: task.attempt,
                 owner: parts.secret.to_string(),
             },

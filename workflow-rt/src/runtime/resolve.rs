@@ -15,6 +15,9 @@ use crate::store::{Event, EventKind, TaskAttempt};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fresh {
     pub seq: u64,
+    /// Its call's [`crate::store::ActivityTask::scheduled_version`] (which run's call it
+    /// is): part of the fence.
+    pub scheduled_version: u64,
     /// The attempt that produced it (run by this worker): the fence on the result.
     pub attempt: u32,
     pub at_ms: u64,
@@ -28,6 +31,7 @@ impl Fresh {
     pub(crate) fn timer(seq: u64, fire_at_ms: u64) -> Self {
         Fresh {
             seq,
+            scheduled_version: 0,
             attempt: 0,
             at_ms: fire_at_ms,
             result: Ok(Vec::new()),
@@ -39,6 +43,7 @@ impl Fresh {
     pub(crate) fn fence(&self, owner: &str) -> TaskAttempt {
         TaskAttempt {
             seq: self.seq,
+            scheduled_version: self.scheduled_version,
             attempt: self.attempt,
             owner: owner.to_string(),
         }
@@ -388,6 +393,7 @@ mod tests {
         let p = Pending::Join(vec![act(0), act(1)]);
         let fresh = vec![Fresh {
             seq: 1,
+            scheduled_version: 0,
             attempt: 1,
             at_ms: 5,
             result: Ok(vec![1]),

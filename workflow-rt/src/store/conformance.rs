@@ -69,6 +69,7 @@ where
     renew_and_release(&factory().await).await;
     results_are_fenced(&factory().await).await;
     a_result_and_the_next_call_in_one_step(&factory().await).await;
+    an_old_runs_attempt_is_not_the_new_runs(&factory().await).await;
     timers_fire_once(&factory().await).await;
     due_timers_are_taken_by_steps(&factory().await).await;
     group_commit_reports_each_step(&factory().await).await;
@@ -104,6 +105,7 @@ fn task(wf: &str, seq: u64, leased_by: Option<&str>) -> ActivityTask {
     ActivityTask {
         workflow_id: wf.into(),
         seq,
+        scheduled_version: 0,
         name: "act".into(),
         input: vec![seq as u8],
         options: ActivityOptions {
@@ -123,6 +125,7 @@ fn task(wf: &str, seq: u64, leased_by: Option<&str>) -> ActivityTask {
 fn attempt(seq: u64, attempt: u32, owner: &str) -> TaskAttempt {
     TaskAttempt {
         seq,
+        scheduled_version: 0,
         attempt,
         owner: owner.into(),
     }
@@ -1013,6 +1016,7 @@ async fn retries<S: Store>(s: &S) {
     let retry = |attempt: u32, owner: &str| RetryActivity {
         workflow_id: "a".into(),
         seq: 0,
+        scheduled_version: 0,
         attempt,
         owner: owner.into(),
         visible_at_ms: 700,
@@ -1068,11 +1072,13 @@ async fn renew_and_release<S: Store>(s: &S) {
     let renew = |seq| LeaseRenewal {
         workflow_id: "a".into(),
         seq,
+        scheduled_version: 0,
         heartbeat_details: Some(vec![seq as u8 + 10]),
     };
     let gone = LeaseRenewal {
         workflow_id: "nobody".into(),
         seq: 3,
+        scheduled_version: 0,
         heartbeat_details: None,
     };
     let lost = s
@@ -1218,6 +1224,104 @@ async fn results_are_fenced<S: Store>(s: &S) {
     assert!(s.load_tasks("a").await.expect("tasks").is_empty());
 }
 
+/// A run purged and created again under its id makes its calls under the same numbers, leased
+/// to the same worker at the same attempt; an attempt of the old run's call (still running
+/// when the old run was cancelled and purged) is told apart by the call's scheduled version:
+/// its result, retry, renewal and fence are all refused, and the new run's call is left as it
+/// was, to be answered by its own attempt.
+async fn an_old_runs_attempt_is_not_the_new_runs<S: Store>(s: &S) {
+    let leased = |version: u64| ActivityTask {
+        scheduled_version: version,
+        ..task("x", 0, Some("w1"))
+    };
+    let fence = |version: u64| TaskAttempt {
+        scheduled_version: version,
+        ..attempt(0, 1, "w1")
+    };
+    let v0 = s.create_workflow(new_workflow("x")).await.expect("create");
+    let old = v0 + 1;
+    s.commit_step(step("x", v0, suspended(1, vec![leased(old)], vec![])))
+        .await
+        .expect("commit");
+    s.commit_step(step("x", old, StepOutcome::Cancelled))
+        .await
+        .expect("cancel");
+    s.purge("x").await.expect("purge");
+    let v1 = s
+        .create_workflow(new_workflow("x"))
+        .await
+        .expect("create again");
+    assert!(
+        v1 > old,
+        "a run created again starts past the old one's versions"
+    );
+    let new = v1 + 1;
+    s.commit_step(step("x", v1, suspended(1, vec![leased(new)], vec![])))
+        .await
+        .expect("commit");
+
+    let stale = done("x", fence(old), Ok(vec![1]), 300);
+    assert!(
+        !s.complete_activity(stale).await.expect("complete"),
+        "the old run's result is refused"
+    );
+    let retry = RetryActivity {
+        workflow_id: "x".into(),
+        seq: 0,
+        scheduled_version: old,
+        attempt: 1,
+        owner: "w1".into(),
+        visible_at_ms: 700,
+        heartbeat_details: None,
+        history: HistoryEntry::new(300, HistoryKind::Retry, "the old run's attempt failed"),
+    };
+    assert!(
+        !s.retry_activity(retry).await.expect("retry"),
+        "the old run's retry is refused"
+    );
+    let renewal = |version: u64| LeaseRenewal {
+        workflow_id: "x".into(),
+        seq: 0,
+        scheduled_version: version,
+        heartbeat_details: Some(vec![7]),
+    };
+    assert_eq!(
+        s.renew_leases("w1", vec![renewal(old)], 9000)
+            .await
+            .expect("renew"),
+        vec![("x".to_string(), 0)],
+        "the old run's lease is not renewed: it is lost"
+    );
+    let mut taking = step("x", new, suspended(2, vec![], vec![]));
+    taking.completed_tasks = vec![fence(old)];
+    assert_eq!(
+        s.commit_step(taking).await,
+        Err(StoreError::LeaseLost {
+            workflow_id: "x".into(),
+            seq: 0,
+            attempt: 1
+        }),
+        "a step taking the old run's result straight from the worker is refused"
+    );
+    assert_eq!(
+        s.load_tasks("x").await.expect("tasks"),
+        vec![leased(new)],
+        "the new run's call is as it was"
+    );
+    assert_eq!(s.load_workflow("x").await.expect("load").version, new);
+    // The new run's own attempt.
+    assert!(
+        s.renew_leases("w1", vec![renewal(new)], 9000)
+            .await
+            .expect("renew")
+            .is_empty()
+    );
+    let mut taking = step("x", new, suspended(2, vec![], vec![]));
+    taking.completed_tasks = vec![fence(new)];
+    assert_eq!(s.commit_step(taking).await, Ok(new + 1));
+    assert!(s.load_tasks("x").await.expect("tasks").is_empty());
+}
+
 /// The commonest step: it takes one call's result straight from the worker that ran it and
 /// makes the next call. Fenced and compare-and-set like any step (nothing written when either
 /// fails); on success the finished call's task is gone and the next one is stored whole.
@@ -1236,6 +1340,7 @@ async fn a_result_and_the_next_call_in_one_step<S: Store>(s: &S) {
     let next = ActivityTask {
         workflow_id: "a".into(),
         seq: 1,
+        scheduled_version: 0,
         name: "next".into(),
         input: vec![9, 8, 7],
         options: ActivityOptions {

@@ -92,9 +92,12 @@ fn due_of(t: &ActivityTask) -> u64 {
     }
 }
 
-/// Whether `t` is still at the attempt `a` ran, under `a`'s owner: the fence on results.
+/// Whether `t` is still the call `a` ran (of the same run), at the attempt `a` ran, under
+/// `a`'s owner: the fence on results.
 fn holds(t: &ActivityTask, a: &TaskAttempt) -> bool {
-    t.attempt == a.attempt && t.lease_owner.as_deref() == Some(a.owner.as_str())
+    t.scheduled_version == a.scheduled_version
+        && t.attempt == a.attempt
+        && t.lease_owner.as_deref() == Some(a.owner.as_str())
 }
 
 fn event_seq(e: &Event) -> Option<u64> {
@@ -535,6 +538,7 @@ impl Store for MemoryStore {
         };
         let RetryActivity {
             seq,
+            scheduled_version,
             attempt,
             owner,
             visible_at_ms,
@@ -543,7 +547,10 @@ impl Store for MemoryStore {
             ..
         } = retry;
         let done = g.update_task(w, seq, |t| {
-            if t.attempt != attempt || t.lease_owner.as_deref() != Some(owner.as_str()) {
+            if t.scheduled_version != scheduled_version
+                || t.attempt != attempt
+                || t.lease_owner.as_deref() != Some(owner.as_str())
+            {
                 return false;
             }
             t.lease_owner = None;
@@ -607,7 +614,9 @@ impl Store for MemoryStore {
                 continue;
             };
             let renewed = g.update_task(w, r.seq, |t| {
-                if t.lease_owner.as_deref() != Some(owner) {
+                if t.scheduled_version != r.scheduled_version
+                    || t.lease_owner.as_deref() != Some(owner)
+                {
                     return false;
                 }
                 t.lease_until_ms = Some(lease_until_ms);

@@ -668,6 +668,13 @@ pub struct ActivityTask {
     pub workflow_id: String,
     /// The call's sequence number in its workflow.
     pub seq: u64,
+    /// The run's version after the step that made the call (its compare-and-set's new
+    /// version). With the workflow's id and `seq` it names the call across the runs of one
+    /// id: a run created again after a purge starts past the old run's versions, so an
+    /// attempt of the old run's call is never taken for the new run's call of the same `seq`.
+    /// Checked with the attempt and the owner by every fence ([`TaskAttempt`],
+    /// [`RetryActivity`], [`LeaseRenewal`]).
+    pub scheduled_version: u64,
     /// The activity's registered name.
     pub name: String,
     /// The encoded input.
@@ -952,11 +959,14 @@ pub fn released_attempt_entry(
 }
 
 /// One attempt of one activity call: the fence on its result. A result is accepted only while
-/// the call's task is still at this attempt and leased by this owner.
+/// the call's task is still this call (the same scheduled version), at this attempt, and
+/// leased by this owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskAttempt {
     /// The call's sequence number in its workflow.
     pub seq: u64,
+    /// The call's [`ActivityTask::scheduled_version`]: which run's call it is.
+    pub scheduled_version: u64,
     /// The attempt that produced the result ([`ActivityTask::attempt`] when it was leased).
     pub attempt: u32,
     /// The worker that ran it (the lease's owner).
@@ -1020,6 +1030,9 @@ pub struct RetryActivity {
     pub workflow_id: String,
     /// The call's sequence number.
     pub seq: u64,
+    /// The call's [`ActivityTask::scheduled_version`]: nothing happens to another run's call
+    /// of the same `seq`.
+    pub scheduled_version: u64,
     /// The attempt that failed; nothing happens unless the task is still at this attempt and
     /// leased by `owner`.
     pub attempt: u32,
@@ -1055,6 +1068,9 @@ pub struct LeaseRenewal {
     pub workflow_id: String,
     /// The call's sequence number.
     pub seq: u64,
+    /// The call's [`ActivityTask::scheduled_version`]: a lease on another run's call of the
+    /// same `seq` is not renewed.
+    pub scheduled_version: u64,
     /// The attempt's latest heartbeat details, if any.
     pub heartbeat_details: Option<Vec<u8>>,
 }

@@ -57,7 +57,7 @@ mod schedules;
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -290,8 +290,9 @@ impl Drop for Driver {
 /// Renews the leases of `owner` on `tasks` (in the arrays' order) until `$2`; returns the
 /// ones renewed.
 const RENEW_LEASES: &str = "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
-     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[]) AS r(workflow_id, seq, beat) \
+     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[], $6::BIGINT[]) AS r(workflow_id, seq, beat, version) \
      WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
+         AND t.scheduled_version = r.version \
      RETURNING t.workflow_id, t.seq";
 
 impl Drop for PostgresStore {
@@ -673,6 +674,13 @@ CREATE TABLE IF NOT EXISTS schedules (
     updated_at BIGINT NOT NULL
 );
 ",
+    "
+-- Version 6: each task keeps the run's version after the step that made the call, which every
+-- fence on an attempt checks: a run purged and created again under its id makes calls of the
+-- same numbers, and an attempt of the old run's call must not be taken for the new one's.
+-- Tasks of an upgraded database have 0, as their attempts read back.
+ALTER TABLE tasks ADD COLUMN IF NOT EXISTS scheduled_version BIGINT NOT NULL DEFAULT 0;
+",
 ];
 
 /// An arbitrary constant: the advisory lock under which one process at a time sets up the
@@ -841,7 +849,7 @@ async fn lock_workflow(
     }
 }
 
-const TASK_COLUMNS: &str = "workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
+const TASK_COLUMNS: &str = "workflow_id, seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, scheduled_version";
 
 fn task_of(row: &Row) -> Result<ActivityTask, StoreError> {
     let options: Vec<u8> = row.try_get(4).db()?;
@@ -859,6 +867,7 @@ fn task_of(row: &Row) -> Result<ActivityTask, StoreError> {
         lease_until_ms: row.try_get::<_, Option<i64>>(9).db()?.map(uint),
         heartbeat_details: row.try_get(10).db()?,
         deadline_ms: row.try_get::<_, Option<i64>>(11).db()?.map(uint),
+        scheduled_version: uint(row.try_get(12).db()?),
     })
 }
 
@@ -1025,6 +1034,7 @@ struct TaskColumns<'a> {
     heartbeat: Vec<Option<&'a [u8]>>,
     deadline: Vec<Option<i64>>,
     due: Vec<i64>,
+    scheduled_version: Vec<i64>,
 }
 
 impl<'a> TaskColumns<'a> {
@@ -1046,6 +1056,7 @@ impl<'a> TaskColumns<'a> {
             c.heartbeat.push(t.heartbeat_details.as_deref());
             c.deadline.push(t.deadline_ms.map(int));
             c.due.push(int(due_of(t)));
+            c.scheduled_version.push(int(t.scheduled_version));
         }
         Ok(c)
     }
@@ -1230,6 +1241,7 @@ async fn commit_or_prepare(
     let fence_seqs: Vec<i64> = fenced.iter().map(|a| int(a.seq)).collect();
     let fence_attempts: Vec<i64> = fenced.iter().map(|a| i64::from(a.attempt)).collect();
     let fence_owners: Vec<&str> = fenced.iter().map(|a| a.owner.as_str()).collect();
+    let fence_versions: Vec<i64> = fenced.iter().map(|a| int(a.scheduled_version)).collect();
     let fence_count = fence_seqs.len() as i64;
     let now = int(step.now_ms);
     let h_count = step.history.len() as i64;
@@ -1279,15 +1291,18 @@ async fn commit_or_prepare(
     let fence = if fenced.is_empty() {
         String::new()
     } else {
-        let (s, a, o) = (
+        let (s, a, o, v) = (
             p.add(&fence_seqs),
             p.add(&fence_attempts),
             p.add(&fence_owners),
+            p.add(&fence_versions),
         );
         sql.push_str(&format!(
             "fence AS (SELECT t.seq FROM tasks t \
-                 JOIN unnest({s}::BIGINT[], {a}::BIGINT[], {o}::TEXT[]) AS f(seq, attempt, owner) \
+                 JOIN unnest({s}::BIGINT[], {a}::BIGINT[], {o}::TEXT[], {v}::BIGINT[]) \
+                     AS f(seq, attempt, owner, version) \
                  ON t.seq = f.seq AND t.attempt = f.attempt AND t.lease_owner = f.owner \
+                     AND t.scheduled_version = f.version \
                  WHERE t.workflow_id = {wid} FOR UPDATE OF t), "
         ));
         format!(
@@ -1396,16 +1411,19 @@ async fn commit_or_prepare(
             format!("{}::BYTEA[]", p.add(&t.heartbeat)),
             format!("{}::BIGINT[]", p.add(&t.deadline)),
             format!("{}::BIGINT[]", p.add(&t.due)),
+            format!("{}::BIGINT[]", p.add(&t.scheduled_version)),
         ];
         sql.push_str(&format!(
                 ", new_tasks AS (INSERT INTO tasks (workflow_id, seq, name, input, options, attempt, \
-                 scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
+                 scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, due, \
+                 scheduled_version) \
                  SELECT {wid}, * FROM unnest({}) WHERE {IF_W} \
                  ON CONFLICT (workflow_id, seq) DO UPDATE SET name = EXCLUDED.name, input = EXCLUDED.input, \
                  options = EXCLUDED.options, attempt = EXCLUDED.attempt, scheduled_at = EXCLUDED.scheduled_at, \
                  visible_at = EXCLUDED.visible_at, lease_owner = EXCLUDED.lease_owner, \
                  lease_until = EXCLUDED.lease_until, heartbeat = EXCLUDED.heartbeat, \
-                 deadline = EXCLUDED.deadline, due = EXCLUDED.due)",
+                 deadline = EXCLUDED.deadline, due = EXCLUDED.due, \
+                 scheduled_version = EXCLUDED.scheduled_version)",
                 columns.join(", ")
             ));
     }
@@ -1460,14 +1478,25 @@ async fn commit_or_prepare(
     if version == expected && !fenced.is_empty() {
         let stmt = c
                 .statement(
-                    "SELECT f.seq, f.attempt FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS f(seq, attempt, owner) \
+                    "SELECT f.seq, f.attempt FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[]) \
+                         AS f(seq, attempt, owner, version) \
                      WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = $1 AND t.seq = f.seq \
-                     AND t.attempt = f.attempt AND t.lease_owner = f.owner) LIMIT 1",
+                     AND t.attempt = f.attempt AND t.lease_owner = f.owner \
+                     AND t.scheduled_version = f.version) LIMIT 1",
                 )
                 .await
                 .db()?;
         let lost = c
-            .rows(&stmt, &[&id, &fence_seqs, &fence_attempts, &fence_owners])
+            .rows(
+                &stmt,
+                &[
+                    &id,
+                    &fence_seqs,
+                    &fence_attempts,
+                    &fence_owners,
+                    &fence_versions,
+                ],
+            )
             .await
             .db()?;
         if let Some(row) = lost.first() {
@@ -1862,8 +1891,9 @@ impl Store for PostgresStore {
                 lock_workflow(tx, id).await?;
                 let deleted = exec(
                     tx,
-                    "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4",
-                    &[&id, &int(a.seq), &i64::from(a.attempt), &a.owner],
+                    "DELETE FROM tasks WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4 \
+                     AND scheduled_version = $5",
+                    &[&id, &int(a.seq), &i64::from(a.attempt), &a.owner, &int(a.scheduled_version)],
                 )
                 .await?;
                 if deleted == 0 {
@@ -1888,7 +1918,8 @@ impl Store for PostgresStore {
                 tx,
                 "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = $5, due = $5, \
                  heartbeat = COALESCE($6, heartbeat) \
-                 WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4",
+                 WHERE workflow_id = $1 AND seq = $2 AND attempt = $3 AND lease_owner = $4 \
+                     AND scheduled_version = $7",
                 &[
                     &retry.workflow_id,
                     &int(retry.seq),
@@ -1896,6 +1927,7 @@ impl Store for PostgresStore {
                     &retry.owner,
                     &int(retry.visible_at_ms),
                     &retry.heartbeat_details,
+                    &int(retry.scheduled_version),
                 ],
             )
             .await?;
@@ -1949,7 +1981,8 @@ impl Store for PostgresStore {
             for row in &rows {
                 match task_of(row) {
                     Ok(t) => {
-                        if let Ok(Some(owner)) = row.try_get::<_, Option<String>>(12) {
+                        // The owner of the expired lease, after the task's columns.
+                        if let Ok(Some(owner)) = row.try_get::<_, Option<String>>(13) {
                             let was = ActivityTask {
                                 attempt: t.attempt.saturating_sub(1),
                                 lease_owner: Some(owner),
@@ -2007,6 +2040,7 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|t| t.heartbeat_details.as_deref())
                 .collect();
+            let versions: Vec<i64> = tasks.iter().map(|t| int(t.scheduled_version)).collect();
             // One renewal at a time, on the connection kept for them (opened again when
             // the last one failed or was closed). Bounded by the connect timeout: a server that
             // stops answering on a socket that stays open must not hold the lease loop; the
@@ -2022,7 +2056,7 @@ impl Store for PostgresStore {
                     .client
                     .query(
                         &r.renew,
-                        &[&owner, &int(lease_until_ms), &ids, &seqs, &beats],
+                        &[&owner, &int(lease_until_ms), &ids, &seqs, &beats, &versions],
                     )
                     .await
                     .db()?;

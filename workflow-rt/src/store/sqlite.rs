@@ -510,7 +510,12 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// every row of the run's by the integer, where text keys cost each seek comparisons of
 /// strings (a quarter of the writer's time while a million timers fired). An upgraded file's
 /// rows are copied into the new tables at open ([`set_text_keyed_aside`]).
-pub(crate) const SCHEMA_VERSION: u32 = 9;
+/// Version 10 stores with each task the run's version after the step that made the call
+/// (`tasks.scheduled_version`, [`ActivityTask::scheduled_version`]), which every fence on an
+/// attempt checks: a run purged and created again under its id makes calls of the same
+/// numbers, and an attempt of the old run's call must not be taken for the new one's. An
+/// upgraded file's tasks have 0 there, as their attempts read it back.
+pub(crate) const SCHEMA_VERSION: u32 = 10;
 
 /// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
 /// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
@@ -646,6 +651,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("workflows", "parent_seq", "INTEGER"),
     ("history_base", "indexed", "INTEGER NOT NULL DEFAULT 0"),
     ("history_runs", "seqs", "TEXT"),
+    ("tasks", "scheduled_version", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Triggers of schema 8, created once [`SCHEMA`] and [`ADDED_COLUMNS`] made the tables and
@@ -787,6 +793,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     heartbeat BLOB,
     deadline INTEGER,
     due INTEGER NOT NULL,
+    scheduled_version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (rid, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due);
@@ -1646,7 +1653,7 @@ fn run_of(conn: &Connection, id: &str) -> Result<(i64, WorkflowStatus), StoreErr
 }
 
 /// A task's columns, its run's id first (read from the run's row by its integer key).
-const TASK_COLUMNS: &str = "(SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline";
+const TASK_COLUMNS: &str = "(SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, input, options, attempt, scheduled_at, visible_at, lease_owner, lease_until, heartbeat, deadline, scheduled_version";
 
 struct RawTask {
     task: ActivityTask,
@@ -1669,6 +1676,7 @@ fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
             lease_until_ms: row.get::<_, Option<i64>>(9)?.map(uint),
             heartbeat_details: row.get(10)?,
             deadline_ms: row.get::<_, Option<i64>>(11)?.map(uint),
+            scheduled_version: uint(row.get(12)?),
         },
     })
 }
@@ -1703,21 +1711,22 @@ fn encode_options<'a>(
         .collect()
 }
 
-/// The insert of a task's row (13 columns).
+/// The insert of a task's row (14 columns).
 const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
-     visible_at, lease_owner, lease_until, heartbeat, deadline, due) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     visible_at, lease_owner, lease_until, heartbeat, deadline, due, scheduled_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
-/// The statement of [`replace_task`]: the columns as [`INSERT_TASK`] numbers them, and `?14`
+/// The statement of [`replace_task`]: the columns as [`INSERT_TASK`] numbers them, and `?15`
 /// the finished call's seq.
 const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?2, name = ?3, input = ?4, options = ?5, \
      attempt = ?6, scheduled_at = ?7, visible_at = ?8, lease_owner = ?9, lease_until = ?10, \
-     heartbeat = ?11, deadline = ?12, due = ?13 WHERE rid = ?1 AND seq = ?14";
+     heartbeat = ?11, deadline = ?12, due = ?13, scheduled_version = ?14 WHERE rid = ?1 AND seq = ?15";
 
 /// The fence of a step's compare-and-set on the one result it took straight from a worker
-/// (`?10` seq, `?11` attempt, `?12` owner): its task is still at that attempt under that owner.
-const TASK_HELD_AT: &str =
-    "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?10 AND attempt = ?11 AND lease_owner = ?12";
+/// (`?10` seq, `?11` attempt, `?12` owner, `?13` scheduled version): its task is still that
+/// call, at that attempt under that owner.
+const TASK_HELD_AT: &str = "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?10 AND attempt = ?11 \
+     AND lease_owner = ?12 AND scheduled_version = ?13";
 
 /// Inserts task `t` of run `rid` (its integer key), with its options as [`encode_options`]
 /// stored them.
@@ -1726,8 +1735,8 @@ fn insert_task(w: &Writer, rid: i64, t: &ActivityTask, options: &[u8]) -> Result
     Ok(())
 }
 
-/// The 13 columns of the row of task `t` of run `rid`, in the order of [`INSERT_TASK`].
-fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 13] {
+/// The 14 columns of the row of task `t` of run `rid`, in the order of [`INSERT_TASK`].
+fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 14] {
     [
         rid.into(),
         int(t.seq).into(),
@@ -1742,6 +1751,7 @@ fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'
         t.heartbeat_details.as_deref().into(),
         t.deadline_ms.map(int).into(),
         int(due_of(t)).into(),
+        int(t.scheduled_version).into(),
     ]
 }
 
@@ -1897,6 +1907,7 @@ fn fence(w: &Writer, (rid, id): (i64, &str), a: &TaskAttempt) -> Result<(), Stor
         int(a.seq).into(),
         i64::from(a.attempt).into(),
         a.owner.as_str().into(),
+        int(a.scheduled_version).into(),
     ])?;
     match held {
         Some(_) => Ok(()),
@@ -1945,9 +1956,9 @@ fn replace_task(
     t: &ActivityTask,
     options: &[u8],
 ) -> Result<(), StoreError> {
-    let mut args = [raw::Arg::Null; 14];
-    args[..13].copy_from_slice(&task_row(rid, t, options));
-    args[13] = int(seq).into();
+    let mut args = [raw::Arg::Null; 15];
+    args[..14].copy_from_slice(&task_row(rid, t, options));
+    args[14] = int(seq).into();
     let changed = w.held.replace_task.execute(&args)?;
     if changed == 0 {
         tracing::warn!(
@@ -2064,12 +2075,13 @@ fn commit_as(
             match relay {
                 None => h.suspend.execute(&set)?,
                 Some((done, _, _)) => {
-                    let mut args = [raw::Arg::Null; 12];
+                    let mut args = [raw::Arg::Null; 13];
                     args[..9].copy_from_slice(&set);
                     args[9..].copy_from_slice(&[
                         int(done.seq).into(),
                         i64::from(done.attempt).into(),
                         done.owner.as_str().into(),
+                        int(done.scheduled_version).into(),
                     ]);
                     let changed = h.suspend_fenced.execute(&args)?;
                     if changed == 0 {
@@ -2586,10 +2598,11 @@ impl Store for SqliteStore {
             let (rid, _) = run_of(conn, id)?;
             let deleted = conn
                 .prepare_cached(
-                    "DELETE FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                    "DELETE FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4 \
+                     AND scheduled_version = ?5",
                 )
                 .db()?
-                .execute(params![rid, int(a.seq), a.attempt, a.owner])
+                .execute(params![rid, int(a.seq), a.attempt, a.owner, int(a.scheduled_version)])
                 .db()?;
             if deleted == 0 {
                 return Ok(false);
@@ -2614,7 +2627,8 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = ?5, due = ?5, \
                      heartbeat = COALESCE(?6, heartbeat) \
-                     WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                     WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4 \
+                         AND scheduled_version = ?7",
                 )
                 .db()?
                 .execute(params![
@@ -2624,6 +2638,7 @@ impl Store for SqliteStore {
                     retry.owner,
                     int(retry.visible_at_ms),
                     retry.heartbeat_details,
+                    int(retry.scheduled_version),
                 ])
                 .db()?;
             if n == 0 {
@@ -2707,12 +2722,12 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "UPDATE tasks SET lease_until = ?4, due = ?4, heartbeat = COALESCE(?5, heartbeat) \
                      WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) AND seq = ?2 \
-                         AND lease_owner = ?3",
+                         AND lease_owner = ?3 AND scheduled_version = ?6",
                 )
                 .db()?;
             let mut lost = Vec::new();
             for t in tasks {
-                let n = stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details]).db()?;
+                let n = stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details, int(t.scheduled_version)]).db()?;
                 if n == 0 {
                     lost.push((t.workflow_id, t.seq));
                 }

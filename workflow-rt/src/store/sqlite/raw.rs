@@ -240,7 +240,7 @@ pub(super) struct Statements {
     /// The integer key of run `?1` (its id).
     pub run_key: Held,
     /// The fence on a result taken from a worker: `?1` run key, `?2` seq, `?3` attempt,
-    /// `?4` owner.
+    /// `?4` owner, `?5` scheduled version.
     pub task_held: Held,
     /// The compare-and-set of a step that suspends.
     pub suspend: Held,
@@ -289,7 +289,8 @@ impl Statements {
             commit: p("COMMIT")?,
             run_key: p("SELECT rid FROM workflows WHERE id = ?1")?,
             task_held: p(
-                "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4",
+                "SELECT 1 FROM tasks WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4 \
+                 AND scheduled_version = ?5",
             )?,
             suspend: p(SUSPEND)?,
             suspend_fenced: p(&format!("{SUSPEND} AND EXISTS ({})", super::TASK_HELD_AT))?,
