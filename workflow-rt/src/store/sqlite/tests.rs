@@ -216,14 +216,19 @@ fn the_operations_after_one_that_ended_the_transaction_do_not_run() {
     assert!(!autocommit, "the next write ran in a transaction");
 }
 
-/// An operation that fails before it changed a row (here a damaged row, read first) fails
-/// alone: the operations of its batch before and after it are committed. (The whole batch
-/// rolled back before, so that a request that kept coming back for a damaged run kept
-/// failing every other write batched with it.)
-#[test]
-fn an_operation_that_fails_before_it_writes_fails_alone() {
+/// A new store `name` with a table `scratch (v INTEGER)`, then one batch of three writes: an
+/// insert of 1, `middle`, an insert of 3. The directory (kept while the file is read), the file
+/// and the three results.
+fn batch_around(
+    name: &str,
+    middle: impl FnOnce(&Writer) -> Result<(), StoreError> + Send + 'static,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    [Result<(), StoreError>; 3],
+) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("alone.db");
+    let path = dir.path().join(name);
     let store = SqliteStore::open(&path).expect("open");
     let rt = runtime();
     rt.block_on(store.write(|w: &Writer| w.execute_batch("CREATE TABLE scratch (v INTEGER)").db()))
@@ -235,23 +240,33 @@ fn an_operation_that_fails_before_it_writes_fails_alone() {
             Ok(())
         })
     };
-    let (first, damaged, after) = {
+    let (first, middle, after) = {
         let busy = store.shared.state.lock().expect("state");
         let first = insert(1);
-        let damaged = store.write(|w: &Writer| -> Result<(), StoreError> {
-            let n: i64 = w
-                .query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get(0))
-                .db()?;
-            Err(corrupt(
-                "a row of the test",
-                format!("{n} rows, none readable"),
-            ))
-        });
+        let middle = store.write(middle);
         let after = insert(3);
         drop(busy);
-        (first, damaged, after)
+        (first, middle, after)
     };
-    let (first, damaged, after) = rt.block_on(async { (first.await, damaged.await, after.await) });
+    let (first, middle, after) = rt.block_on(async { (first.await, middle.await, after.await) });
+    (dir, path, [first, middle, after])
+}
+
+/// An operation that fails before it changed a row (here a damaged row, read first) fails
+/// alone: the operations of its batch before and after it are committed. (The whole batch
+/// rolled back before, so that a request that kept coming back for a damaged run kept
+/// failing every other write batched with it.)
+#[test]
+fn an_operation_that_fails_before_it_writes_fails_alone() {
+    let (_dir, path, [first, damaged, after]) = batch_around("alone.db", |w: &Writer| {
+        let n: i64 = w
+            .query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get(0))
+            .db()?;
+        Err(corrupt(
+            "a row of the test",
+            format!("{n} rows, none readable"),
+        ))
+    });
     assert!(first.is_ok(), "{first:?}");
     assert!(
         matches!(damaged, Err(StoreError::Corrupt(_))),
@@ -269,31 +284,10 @@ fn an_operation_that_fails_before_it_writes_fails_alone() {
 /// cannot be taken back alone.
 #[test]
 fn an_operation_that_fails_after_it_wrote_rolls_its_batch_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("spoiled.db");
-    let store = SqliteStore::open(&path).expect("open");
-    let rt = runtime();
-    rt.block_on(store.write(|w: &Writer| w.execute_batch("CREATE TABLE scratch (v INTEGER)").db()))
-        .expect("create");
-    settled(&store);
-    let insert = |v: i64| {
-        store.write(move |w: &Writer| {
-            w.execute("INSERT INTO scratch (v) VALUES (?1)", [v]).db()?;
-            Ok(())
-        })
-    };
-    let (first, half, after) = {
-        let busy = store.shared.state.lock().expect("state");
-        let first = insert(1);
-        let half = store.write(|w: &Writer| -> Result<(), StoreError> {
-            w.execute("INSERT INTO scratch (v) VALUES (2)", []).db()?;
-            Err(corrupt("a row of the test", "found after a write"))
-        });
-        let after = insert(3);
-        drop(busy);
-        (first, half, after)
-    };
-    let (first, half, after) = rt.block_on(async { (first.await, half.await, after.await) });
+    let (_dir, path, [first, half, after]) = batch_around("spoiled.db", |w: &Writer| {
+        w.execute("INSERT INTO scratch (v) VALUES (2)", []).db()?;
+        Err(corrupt("a row of the test", "found after a write"))
+    });
     assert!(matches!(first, Err(StoreError::Backend(_))), "{first:?}");
     assert!(matches!(half, Err(StoreError::Corrupt(_))), "{half:?}");
     assert!(matches!(after, Err(StoreError::Backend(_))), "{after:?}");
