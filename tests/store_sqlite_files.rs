@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 10;
+const SCHEMA: i64 = 11;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -223,6 +223,13 @@ async fn older_file(path: &std::path::Path, sql: &str) {
         .expect("downgrade");
 }
 
+/// What schema 11 changed, taken back: when a task is due stored in `tasks.due` (as schema 10
+/// wrote it) and indexed by `tasks_due`, rather than computed and indexed as an expression.
+const BEFORE_11: &str = "DROP INDEX tasks_next; ALTER TABLE tasks ADD COLUMN due INTEGER NOT NULL DEFAULT 0; \
+     UPDATE tasks SET due = CASE WHEN lease_owner IS NULL THEN visible_at \
+         ELSE ifnull(lease_until, 0) END; \
+     CREATE INDEX tasks_due ON tasks(due); PRAGMA user_version = 10;";
+
 /// What schema 9 changed, taken back: runs keyed by their text id (a table without rowid),
 /// and their tasks, timers and events by it; event ids and the largest one given kept.
 const BEFORE_9: &str = "
@@ -240,7 +247,8 @@ const BEFORE_9: &str = "
         lease_until INTEGER, heartbeat BLOB, deadline INTEGER, due INTEGER NOT NULL,
         PRIMARY KEY (workflow_id, seq)) WITHOUT ROWID;
     INSERT INTO t8 SELECT w.id, t.seq, t.name, t.input, t.options, t.attempt, t.scheduled_at,
-        t.visible_at, t.lease_owner, t.lease_until, t.heartbeat, t.deadline, t.due
+        t.visible_at, t.lease_owner, t.lease_until, t.heartbeat, t.deadline,
+        CASE WHEN t.lease_owner IS NULL THEN t.visible_at ELSE ifnull(t.lease_until, 0) END
         FROM tasks t JOIN workflows w ON w.rid = t.rid;
     CREATE TABLE r8 (workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, fire_at INTEGER NOT NULL,
         PRIMARY KEY (workflow_id, seq)) WITHOUT ROWID;
@@ -923,7 +931,9 @@ async fn a_file_of_schema_9_is_upgraded_with_the_calls_scheduled_versions() {
     };
     Connection::open(&path)
         .expect("open")
-        .execute_batch("ALTER TABLE tasks DROP COLUMN scheduled_version; PRAGMA user_version = 9")
+        .execute_batch(&format!(
+            "{BEFORE_11} ALTER TABLE tasks DROP COLUMN scheduled_version; PRAGMA user_version = 9"
+        ))
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
     assert_eq!(pragma(&path, "user_version"), SCHEMA);
@@ -973,6 +983,90 @@ async fn a_file_of_schema_9_is_upgraded_with_the_calls_scheduled_versions() {
             .collect::<Vec<_>>(),
         [(2, v + 1)]
     );
+}
+
+/// A file of schema 10 (when a task is due stored in a column, `tasks.due`, and indexed) loses
+/// the column and its index at open, and its tasks come due as they did: a lapsed lease first,
+/// then a call waiting to be seen, and a lease still running not at all; the next due is the
+/// earliest lease then.
+#[tokio::test]
+async fn a_file_of_schema_10_is_upgraded_with_its_tasks_due_as_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v10.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        let v = store
+            .create_workflow(new_workflow("a", vec![1]))
+            .await
+            .expect("create");
+        let leased = |seq, until| workflow_rt::store::ActivityTask {
+            attempt: 1,
+            lease_owner: Some("w0".into()),
+            lease_until_ms: Some(until),
+            ..charge("a", seq)
+        };
+        let outcome = StepOutcome::Suspended {
+            snapshot: vec![4],
+            pending: vec![5],
+            tasks: vec![
+                workflow_rt::store::ActivityTask {
+                    visible_at_ms: 50,
+                    ..charge("a", 1)
+                },
+                leased(2, 30),
+                leased(3, 2_000),
+            ],
+            timers: vec![],
+        };
+        store
+            .commit_step(step("a", v, 3, outcome))
+            .await
+            .expect("step");
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(BEFORE_11)
+        .expect("downgrade");
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'due'"
+        ),
+        1
+    );
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'due'"
+        ),
+        0,
+        "the column is gone"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'tasks_due'"
+        ),
+        0
+    );
+    let names = ["charge".to_string()];
+    assert_eq!(store.next_task_due(&names).await.expect("next"), Some(30));
+    let leased = lease_charges(&store, 5).await;
+    assert_eq!(
+        leased
+            .iter()
+            .map(|t| (t.seq, t.attempt, t.lease_until_ms))
+            .collect::<Vec<_>>(),
+        [(2, 2, Some(1_000)), (1, 1, Some(1_000))]
+    );
+    assert_eq!(
+        store.next_task_due(&names).await.expect("next"),
+        Some(1_000)
+    );
+    drop(store);
+    reopens_unchanged(&path);
 }
 
 /// Leases up to `limit` calls of `charge` for worker `w1`, at 60 ms.
@@ -1174,7 +1268,7 @@ async fn a_file_of_schema_8_is_upgraded_to_rows_keyed_by_an_integer() {
         count(
             &path,
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-             ('workflows_ready', 'workflows_status', 'workflows_name', 'tasks_due', \
+             ('workflows_ready', 'workflows_status', 'workflows_name', 'tasks_next', \
               'timers_due', 'events_workflow')"
         ),
         6
@@ -1343,7 +1437,7 @@ async fn rows_of_no_run_take_no_place_from_the_others() {
         .expect("open")
         .execute_batch(
             "INSERT INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
-                 visible_at, due) VALUES (9999, 1, 'charge', x'00', x'00', 0, 1, 1, 1);
+                 visible_at) VALUES (9999, 1, 'charge', x'00', x'00', 0, 1, 1);
              INSERT INTO timers (rid, seq, fire_at) VALUES (9999, 1, 10), (9999, 2, 11), \
                  (9998, 1, 12);",
         )

@@ -236,6 +236,7 @@ impl SqliteStoreBuilder {
             if rebuilt {
                 copy_text_keyed(&conn)?;
             }
+            drop_stored_due(&conn)?;
             conn.execute_batch(TRIGGERS).db()?;
             conn.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; \
@@ -515,7 +516,11 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// attempt checks: a run purged and created again under its id makes calls of the same
 /// numbers, and an attempt of the old run's call must not be taken for the new one's. An
 /// upgraded file's tasks have 0 there, as their attempts read it back.
-pub(crate) const SCHEMA_VERSION: u32 = 10;
+/// Version 11 no longer stores when a task is due (`tasks.due`): `tasks_next` indexes the
+/// expression it stood for ([`task_due`]), so that a task's row is back to 13 fields, the most
+/// whose keys SQLite compares on its fast path. An upgraded file's column and its index
+/// (`tasks_due`) are dropped at open ([`drop_stored_due`]).
+pub(crate) const SCHEMA_VERSION: u32 = 11;
 
 /// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
 /// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
@@ -654,6 +659,24 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("tasks", "scheduled_version", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
+/// In a file of a schema before 11, drops the column `tasks.due` and its index `tasks_due`:
+/// [`SCHEMA`] indexed the expression it stood for (`tasks_next`), which every statement now
+/// reads instead, and a row inserted without it would break its `NOT NULL`.
+fn drop_stored_due(conn: &Connection) -> Result<(), StoreError> {
+    let stored: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'due')",
+            [],
+            |r| r.get(0),
+        )
+        .db()?;
+    if stored {
+        conn.execute_batch("DROP INDEX IF EXISTS tasks_due; ALTER TABLE tasks DROP COLUMN due;")
+            .db()?;
+    }
+    Ok(())
+}
+
 /// Triggers of schema 8, created once [`SCHEMA`] and [`ADDED_COLUMNS`] made the tables and
 /// columns they name.
 ///
@@ -757,7 +780,18 @@ enum Schema {
     Create,
 }
 
-const SCHEMA: &str = "
+/// When a task is next due (the expression `tasks_next` indexes, which every read of due tasks
+/// names as written here): while leased, when its lease ends (at once for a lease without an
+/// end); otherwise when it becomes visible. Computed rather than stored: a 14th column takes
+/// the table's key comparisons off SQLite's fast path for records of at most 13 fields.
+macro_rules! task_due {
+    () => {
+        "CASE WHEN lease_owner IS NULL THEN visible_at ELSE ifnull(lease_until, 0) END"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS workflows (
     rid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -792,11 +826,12 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_until INTEGER,
     heartbeat BLOB,
     deadline INTEGER,
-    due INTEGER NOT NULL,
     scheduled_version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (rid, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due);
+CREATE INDEX IF NOT EXISTS tasks_next ON tasks((",
+    task_due!(),
+    "));
 CREATE TABLE IF NOT EXISTS timers (
     rid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -885,7 +920,8 @@ CREATE TABLE IF NOT EXISTS schedules (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-";
+"
+);
 
 /// The ready runs of some workflows (`?1`, a JSON array of names), `?2` at most. Through the
 /// partial index of ready runs, named: without statistics SQLite's planner prefers the
@@ -1688,14 +1724,6 @@ fn finish_task(raw: RawTask) -> Result<ActivityTask, StoreError> {
     Ok(task)
 }
 
-fn due_of(t: &ActivityTask) -> u64 {
-    match (&t.lease_owner, t.lease_until_ms) {
-        (Some(_), Some(until)) => until,
-        (Some(_), None) => 0,
-        (None, _) => t.visible_at_ms,
-    }
-}
-
 /// The stored form of the options of `tasks`, in their order (encoded before a commit goes to
 /// the writer thread).
 fn encode_options<'a>(
@@ -1711,16 +1739,37 @@ fn encode_options<'a>(
         .collect()
 }
 
-/// The insert of a task's row (14 columns).
-const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
-     visible_at, lease_owner, lease_until, heartbeat, deadline, due, scheduled_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+/// Up to `?3` tasks of the names of `?2` (a JSON array) due at `?1`, first due first: the run's
+/// key and id, the call's seq and the owner of its lease (one that expired), if any. Read
+/// through `tasks_next`, in its order.
+const DUE_TASKS: &str = concat!(
+    "SELECT rid, (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, lease_owner \
+     FROM tasks WHERE ",
+    task_due!(),
+    " <= ?1 AND name IN (SELECT value FROM json_each(?2)) ORDER BY ",
+    task_due!(),
+    " LIMIT ?3"
+);
 
-/// The statement of [`replace_task`]: the columns as [`INSERT_TASK`] numbers them, and `?15`
+/// When the first task of the names of `?1` (a JSON array) is due, through `tasks_next`.
+const NEXT_TASK_DUE: &str = concat!(
+    "SELECT ",
+    task_due!(),
+    " FROM tasks WHERE name IN (SELECT value FROM json_each(?1)) ORDER BY ",
+    task_due!(),
+    " LIMIT 1"
+);
+
+/// The insert of a task's row (13 columns).
+const INSERT_TASK: &str = "INSERT OR REPLACE INTO tasks (rid, seq, name, input, options, attempt, scheduled_at, \
+     visible_at, lease_owner, lease_until, heartbeat, deadline, scheduled_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// The statement of [`replace_task`]: the columns as [`INSERT_TASK`] numbers them, and `?14`
 /// the finished call's seq.
 const REPLACE_TASK: &str = "UPDATE OR REPLACE tasks SET seq = ?2, name = ?3, input = ?4, options = ?5, \
      attempt = ?6, scheduled_at = ?7, visible_at = ?8, lease_owner = ?9, lease_until = ?10, \
-     heartbeat = ?11, deadline = ?12, due = ?13, scheduled_version = ?14 WHERE rid = ?1 AND seq = ?15";
+     heartbeat = ?11, deadline = ?12, scheduled_version = ?13 WHERE rid = ?1 AND seq = ?14";
 
 /// The fence of a step's compare-and-set on the one result it took straight from a worker
 /// (`?10` seq, `?11` attempt, `?12` owner, `?13` scheduled version): its task is still that
@@ -1735,8 +1784,8 @@ fn insert_task(w: &Writer, rid: i64, t: &ActivityTask, options: &[u8]) -> Result
     Ok(())
 }
 
-/// The 14 columns of the row of task `t` of run `rid`, in the order of [`INSERT_TASK`].
-fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 14] {
+/// The 13 columns of the row of task `t` of run `rid`, in the order of [`INSERT_TASK`].
+fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'a>; 13] {
     [
         rid.into(),
         int(t.seq).into(),
@@ -1750,7 +1799,6 @@ fn task_row<'a>(rid: i64, t: &'a ActivityTask, options: &'a [u8]) -> [raw::Arg<'
         t.lease_until_ms.map(int).into(),
         t.heartbeat_details.as_deref().into(),
         t.deadline_ms.map(int).into(),
-        int(due_of(t)).into(),
         int(t.scheduled_version).into(),
     ]
 }
@@ -1956,9 +2004,9 @@ fn replace_task(
     t: &ActivityTask,
     options: &[u8],
 ) -> Result<(), StoreError> {
-    let mut args = [raw::Arg::Null; 15];
-    args[..14].copy_from_slice(&task_row(rid, t, options));
-    args[14] = int(seq).into();
+    let mut args = [raw::Arg::Null; 14];
+    args[..13].copy_from_slice(&task_row(rid, t, options));
+    args[13] = int(seq).into();
     let changed = w.held.replace_task.execute(&args)?;
     if changed == 0 {
         tracing::warn!(
@@ -2625,7 +2673,7 @@ impl Store for SqliteStore {
             let (rid, _) = run_of(conn, &retry.workflow_id)?;
             let n = conn
                 .prepare_cached(
-                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = ?5, due = ?5, \
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, visible_at = ?5, \
                      heartbeat = COALESCE(?6, heartbeat) \
                      WHERE rid = ?1 AND seq = ?2 AND attempt = ?3 AND lease_owner = ?4 \
                          AND scheduled_version = ?7",
@@ -2644,7 +2692,11 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Ok(false);
             }
-            append_history(conn, &retry.workflow_id, std::slice::from_ref(&retry.history))?;
+            append_history(
+                conn,
+                &retry.workflow_id,
+                std::slice::from_ref(&retry.history),
+            )?;
             Ok(true)
         })
     }
@@ -2653,22 +2705,19 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             // With the owner of an expired lease, if any: its attempt was lost.
             let keys: Vec<(i64, Option<String>, i64, Option<String>)> = conn
-                .prepare_cached(
-                    "SELECT rid, (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, \
-                         lease_owner FROM tasks WHERE due <= ?1 \
-                     AND name IN (SELECT value FROM json_each(?2)) ORDER BY due LIMIT ?3",
-                )
+                .prepare_cached(DUE_TASKS)
                 .db()?
-                .query_map(params![int(req.now_ms), json_names(&req.names), req.limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+                .query_map(
+                    params![int(req.now_ms), json_names(&req.names), req.limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
                 .db()?
                 .collect::<Result<_, _>>()
                 .db()?;
             let mut out = Vec::with_capacity(keys.len());
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "UPDATE tasks SET attempt = attempt + 1, lease_owner = ?3, lease_until = ?4, due = ?4 \
+                    "UPDATE tasks SET attempt = attempt + 1, lease_owner = ?3, lease_until = ?4 \
                      WHERE rid = ?1 AND seq = ?2 RETURNING {TASK_COLUMNS}"
                 ))
                 .db()?;
@@ -2684,7 +2733,10 @@ impl Store for SqliteStore {
                     continue;
                 };
                 let task = stmt
-                    .query_row(params![rid, seq, req.owner, int(req.lease_until_ms)], raw_task)
+                    .query_row(
+                        params![rid, seq, req.owner, int(req.lease_until_ms)],
+                        raw_task,
+                    )
                     .db()
                     .and_then(finish_task)
                     .map(|t| (t, before));
@@ -2697,7 +2749,11 @@ impl Store for SqliteStore {
                             lease_owner: Some(lost_owner),
                             ..t.clone()
                         };
-                        append_history(conn, &wf, &[lost_attempt_entry(req.now_ms, &lost, &req.owner)])?;
+                        append_history(
+                            conn,
+                            &wf,
+                            &[lost_attempt_entry(req.now_ms, &lost, &req.owner)],
+                        )?;
                         out.push(t);
                     }
                     Err(StoreError::Corrupt(reason)) => {
@@ -2720,14 +2776,23 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "UPDATE tasks SET lease_until = ?4, due = ?4, heartbeat = COALESCE(?5, heartbeat) \
+                    "UPDATE tasks SET lease_until = ?4, heartbeat = COALESCE(?5, heartbeat) \
                      WHERE rid = (SELECT rid FROM workflows WHERE id = ?1) AND seq = ?2 \
                          AND lease_owner = ?3 AND scheduled_version = ?6",
                 )
                 .db()?;
             let mut lost = Vec::new();
             for t in tasks {
-                let n = stmt.execute(params![t.workflow_id, int(t.seq), owner, int(lease_until_ms), t.heartbeat_details, int(t.scheduled_version)]).db()?;
+                let n = stmt
+                    .execute(params![
+                        t.workflow_id,
+                        int(t.seq),
+                        owner,
+                        int(lease_until_ms),
+                        t.heartbeat_details,
+                        int(t.scheduled_version)
+                    ])
+                    .db()?;
                 if n == 0 {
                     lost.push((t.workflow_id, t.seq));
                 }
@@ -2746,7 +2811,7 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let released: Vec<(Option<String>, i64, String, u32)> = conn
                 .prepare_cached(
-                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, \
                      attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
                      RETURNING (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, \
                          attempt + ?2",
@@ -2772,9 +2837,7 @@ impl Store for SqliteStore {
         let names = json_names(names);
         self.read(move |conn| {
             let due: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT due FROM tasks WHERE name IN (SELECT value FROM json_each(?1)) ORDER BY due LIMIT 1",
-                )
+                .prepare_cached(NEXT_TASK_DUE)
                 .db()?
                 .query_row([names], |r| r.get(0))
                 .optional()

@@ -596,6 +596,33 @@ fn the_look_for_ready_runs_reads_only_ready_runs() {
     );
 }
 
+/// The lease of due tasks and the look for the next one, which every worker makes at every
+/// poll, read the tasks in due order through `tasks_next`, the index of the expression
+/// `tasks.due` stood for until schema 11: neither scans the table nor sorts.
+#[test]
+fn due_tasks_are_read_through_their_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _store = SqliteStore::open(dir.path().join("t.db")).expect("open");
+    let conn = Connection::open(dir.path().join("t.db")).expect("open");
+    for steps in [
+        plan(&conn, DUE_TASKS, params![10, "[\"charge\"]", 64]),
+        plan(&conn, NEXT_TASK_DUE, ["[\"charge\"]"]),
+    ] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("SEARCH tasks USING INDEX tasks_next")
+                    || s.starts_with("SCAN tasks USING INDEX tasks_next")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s == "SCAN tasks"), "{steps:?}");
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+    }
+}
+
 /// A run's history is read through its rows of `history_runs` (`r`): a seek into each of its
 /// segments of `history_moved` (`m`, moved by schema 7), and a seek into the log by number
 /// for each entry its lists name. No table is scanned but the log's part past the indexed
