@@ -165,7 +165,8 @@ async fn a_schema_from_older_code_is_upgraded() {
     let raw = raw(&server.url(), &schema).await;
     raw.batch_execute(
         "ALTER TABLE workflows DROP COLUMN last_event; DROP INDEX workflows_name; \
-         DROP TABLE tombstones, version_floor, schedules; UPDATE workflow_rt_schema SET version = 1",
+         DROP INDEX workflows_parent; DROP TABLE tombstones, version_floor, schedules; \
+         UPDATE workflow_rt_schema SET version = 1",
     )
     .await
     .expect("downgrade");
@@ -197,6 +198,19 @@ async fn a_schema_from_older_code_is_upgraded() {
         .expect("index")
         .get(0);
     assert_eq!(indexes, 1, "version 3 adds the index of runs by name");
+    let indexes: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 \
+             AND indexname = 'workflows_parent'",
+            &[&schema],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    assert_eq!(
+        indexes, 1,
+        "version 7 adds the index of child runs by parent"
+    );
     let floor: i64 = raw
         .query_one("SELECT version FROM version_floor", &[])
         .await

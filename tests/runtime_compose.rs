@@ -155,6 +155,16 @@ async fn deaf(ctx: WorkflowCtx, _x: u32) -> u32 {
     ctx.signal::<u32>("go").await
 }
 
+/// Waits on a `deaf` child, which only a signal ends, and abandons it if it stops waiting;
+/// says what the call gave.
+#[workflow]
+async fn abandons_deaf(ctx: WorkflowCtx, x: u32) -> String {
+    match ctx.child(deaf, x).parent_close(ParentClose::Abandon).await {
+        Ok(n) => format!("child gave {n}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
 /// Waits on a checkout run as its child, passing a cancellation on.
 #[workflow]
 async fn parent_of_checkout(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowError> {
@@ -929,6 +939,52 @@ async fn terminating_a_parent_stops_its_children_by_policy() {
             (WorkflowStatus::Cancelled, 4)
         ]
     );
+}
+
+/// A parent stopped while its abandoned child still runs, purged, and started again under its
+/// id: the new run's child call of the same number, under the same id, is not the old run's
+/// child. The call finds the id taken, and the old child's end, which comes while the new run
+/// would still wait, is not delivered to it (before, the new run took the old child as its
+/// own, and its output was the old child's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_parents_child_does_not_answer_the_next_run_under_its_id() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(abandons_deaf)
+            .workflow(deaf)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("reborn");
+        let child = format!("{id}/deaf-0");
+        rt.start(abandons_deaf, &id, 1).await.expect("start");
+        eventually("the child waits", || async {
+            rt.history(&child).await.is_ok_and(|h| h.len() >= 2)
+        })
+        .await;
+        rt.terminate(&id).await.expect("terminate");
+        rt.client().purge(&id).await.expect("purge");
+        let linked = store.load_workflow(&child).await.expect("child").parent;
+        let again = rt.start(abandons_deaf, &id, 2).await.expect("start again");
+        eventually("the new run took its first step", || async {
+            rt.history(&id).await.is_ok_and(|h| h.len() >= 2)
+        })
+        .await;
+        rt.signal(&child, "go", 7u32).await.expect("signal");
+        eventually("the old child ends", || async {
+            status(&store, &child).await.is_finished()
+        })
+        .await;
+        let output = within("the new run ends", again.result())
+            .await
+            .expect("result");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let inbox = store.load_inbox(&id).await.expect("inbox").len();
+        rt.shutdown().await;
+        (linked, output.replace(&id, "ID"), inbox)
+    })
+    .await;
+    assert_eq!(out, (None, r#"IdInUse { id: "ID/deaf-0" }"#.to_string(), 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 11;
+const SCHEMA: i64 = 12;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -223,9 +223,11 @@ async fn older_file(path: &std::path::Path, sql: &str) {
         .expect("downgrade");
 }
 
-/// What schema 11 changed, taken back: when a task is due stored in `tasks.due` (as schema 10
-/// wrote it) and indexed by `tasks_due`, rather than computed and indexed as an expression.
-const BEFORE_11: &str = "DROP INDEX tasks_next; ALTER TABLE tasks ADD COLUMN due INTEGER NOT NULL DEFAULT 0; \
+/// What schemas 11 and 12 changed, taken back: when a task is due stored in `tasks.due` (as
+/// schema 10 wrote it) and indexed by `tasks_due`, rather than computed and indexed as an
+/// expression; no index of child runs by parent (`workflows_parent`).
+const BEFORE_11: &str = "DROP INDEX workflows_parent; \
+     DROP INDEX tasks_next; ALTER TABLE tasks ADD COLUMN due INTEGER NOT NULL DEFAULT 0; \
      UPDATE tasks SET due = CASE WHEN lease_owner IS NULL THEN visible_at \
          ELSE ifnull(lease_until, 0) END; \
      CREATE INDEX tasks_due ON tasks(due); PRAGMA user_version = 10;";
@@ -986,7 +988,7 @@ async fn a_file_of_schema_9_is_upgraded_with_the_calls_scheduled_versions() {
 }
 
 /// A file of schema 10 (when a task is due stored in a column, `tasks.due`, and indexed) loses
-/// the column and its index at open, and its tasks come due as they did: a lapsed lease first,
+/// the column and its index at open, gains the indexes of schemas 11 and 12, and its tasks come due as they did: a lapsed lease first,
 /// then a call waiting to be seen, and a lease still running not at all; the next due is the
 /// earliest lease then.
 #[tokio::test]
@@ -1050,6 +1052,15 @@ async fn a_file_of_schema_10_is_upgraded_with_its_tasks_due_as_before() {
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'tasks_due'"
         ),
         0
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
+             AND name IN ('tasks_next', 'workflows_parent')"
+        ),
+        2,
+        "the indexes of schemas 11 and 12"
     );
     let names = ["charge".to_string()];
     assert_eq!(store.next_task_due(&names).await.expect("next"), Some(30));

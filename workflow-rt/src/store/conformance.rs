@@ -83,6 +83,7 @@ where
     versions_never_repeat_across_runs(&factory().await).await;
     tombstones_go_with_the_retention(&factory().await).await;
     children_and_deliveries(&factory().await).await;
+    a_purged_parents_children_are_not_the_next_runs(&factory().await).await;
     outside_events(&factory().await).await;
     schedules::schedules_are_stored(&factory().await).await;
     schedules::schedules_change_by_compare_and_set(&factory().await).await;
@@ -2803,6 +2804,99 @@ async fn children_and_deliveries<S: Store>(s: &S) {
     }];
     s.commit_step(ping).await.expect("other steps");
     assert!(s.load_inbox("ch").await.expect("child inbox").is_empty());
+}
+
+/// A child's end goes to its parent's call only: one for another run, or for another call of
+/// its parent, is dropped. A parent purged leaves its children without a parent: a run created
+/// under its id takes no end of theirs, and a create of a child under one of their ids finds it
+/// taken by a run of no parent.
+async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
+    let link = ParentLink {
+        id: "pb".into(),
+        seq: 4,
+    };
+    let child_of_pb = |id: &str| NewWorkflow {
+        parent: Some(link.clone()),
+        ..new_workflow(id)
+    };
+    let ends = |id: &str, version: u64, to: &str, seq: u64| {
+        let mut fin = step(
+            id,
+            version,
+            StepOutcome::Finished {
+                status: WorkflowStatus::Completed,
+                snapshot: vec![2],
+                output: vec![5],
+            },
+        );
+        fin.deliver = vec![Delivery {
+            to: to.into(),
+            kind: EventKind::ChildFinished {
+                seq,
+                result: Ok(vec![5]),
+            },
+        }];
+        fin
+    };
+    let pb = s.create_workflow(new_workflow("pb")).await.expect("parent");
+    let bystander = s.create_workflow(new_workflow("by")).await.expect("other");
+    let mut waiting = Vec::new();
+    for (run, v) in [("pb", pb), ("by", bystander)] {
+        waiting.push(
+            s.commit_step(step(run, v, suspended(1, vec![], vec![])))
+                .await
+                .expect("waits"),
+        );
+    }
+    // Not its parent, not its call: dropped (the step itself commits).
+    let c1 = s.create_workflow(child_of_pb("c1")).await.expect("child");
+    s.commit_step(ends("c1", c1, "by", 4))
+        .await
+        .expect("c1 ends");
+    let c2 = s.create_workflow(child_of_pb("c2")).await.expect("child");
+    s.commit_step(ends("c2", c2, "pb", 5))
+        .await
+        .expect("c2 ends");
+    assert!(s.load_inbox("by").await.expect("inbox").is_empty());
+    assert!(s.load_inbox("pb").await.expect("inbox").is_empty());
+    // The parent stops and is purged while a child still runs: the child loses its link.
+    let c3 = s.create_workflow(child_of_pb("c3")).await.expect("child");
+    s.commit_step(step("pb", waiting[0], StepOutcome::Cancelled))
+        .await
+        .expect("parent stops");
+    s.purge("pb").await.expect("purge");
+    assert_eq!(s.load_workflow("c3").await.expect("child").parent, None);
+    assert_eq!(s.load_workflow("c1").await.expect("child").parent, None);
+    // The next run under the parent's id takes no end of the old run's child.
+    let again = s
+        .create_workflow(new_workflow("pb"))
+        .await
+        .expect("parent again");
+    s.commit_step(step("pb", again, suspended(1, vec![], vec![])))
+        .await
+        .expect("waits");
+    match s.create_workflow(child_of_pb("c3")).await {
+        Err(StoreError::AlreadyExists(existing)) => assert_eq!(existing.parent, None),
+        other => panic!("a create of the child again: {other:?}"),
+    }
+    s.commit_step(ends("c3", c3, "pb", 4))
+        .await
+        .expect("c3 ends");
+    assert!(s.load_inbox("pb").await.expect("inbox").is_empty());
+    assert!(!s.load_workflow("pb").await.expect("parent").ready);
+    // A child of the new run is told as before.
+    let c4 = s.create_workflow(child_of_pb("c4")).await.expect("child");
+    s.commit_step(ends("c4", c4, "pb", 4))
+        .await
+        .expect("c4 ends");
+    let inbox = s.load_inbox("pb").await.expect("inbox");
+    assert_eq!(
+        inbox.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+        [EventKind::ChildFinished {
+            seq: 4,
+            result: Ok(vec![5])
+        }]
+    );
 }
 
 /// An event from outside (a cancel request) goes in with its history entry; a finished or

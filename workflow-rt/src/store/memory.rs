@@ -233,6 +233,12 @@ impl Inner {
         self.drop_leftovers(w);
         self.ready.remove(&w);
         self.index.remove(id);
+        // Its children lose their link to it (see `Store::purge`).
+        for e in &mut self.entries {
+            if e.record.parent.as_ref().is_some_and(|p| p.id == id) {
+                e.record.parent = None;
+            }
+        }
         let last = self.entries.len() - 1;
         if w != last {
             // The last entry moves to `w`: its tasks, timers and ready mark are renumbered.
@@ -385,6 +391,18 @@ impl Inner {
         let version = e.record.version;
         self.sync_ready(w);
         for d in step.deliver {
+            // A child's end for another run goes to its parent only (see
+            // `StepCommit::deliver`).
+            if let EventKind::ChildFinished { seq, .. } = &d.kind
+                && d.to != step.workflow_id
+                && self.entries[w]
+                    .record
+                    .parent
+                    .as_ref()
+                    .is_none_or(|p| p.id != d.to || p.seq != *seq)
+            {
+                continue;
+            }
             if let Ok(to) = self.find(&d.to)
                 && !self.entries[to].record.status.is_finished()
             {

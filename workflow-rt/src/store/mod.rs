@@ -344,7 +344,9 @@ pub struct WorkflowRecord {
     /// An event arrived that no step has seen yet.
     pub ready: bool,
     /// The run that started this one as its child, and the call that waits for it: when this
-    /// run finishes, the runtime tells that call (see [`EventKind::ChildFinished`]).
+    /// run finishes, the runtime tells that call (see [`EventKind::ChildFinished`]). `None`
+    /// once the parent is purged ([`Store::purge`]): a run created under the parent's id
+    /// later is not this run's parent.
     pub parent: Option<ParentLink>,
     /// The store's own key of the run, where it has one (SQLite's integer key of the run):
     /// handed back with the run's steps ([`StepCommit::run_key`]), so that the store finds the
@@ -895,7 +897,11 @@ pub struct StepCommit {
     pub history: Vec<HistoryEntry>,
     /// Events for other runs (or this one), added in the same atomic operation, after the
     /// step's own changes, at `now_ms`: each goes to a run that is running (which becomes
-    /// ready) or parked; one to a finished or unknown run is dropped.
+    /// ready) or parked; one to a finished or unknown run is dropped. An
+    /// [`EventKind::ChildFinished`] for another run goes only to this run's parent, for the
+    /// call its stored link names ([`WorkflowRecord::parent`]), and is dropped otherwise: a
+    /// parent purged and created again under its id (which cleared the link) is another run,
+    /// and a child of the old one must not answer the new one's call of the same number.
     pub deliver: Vec<Delivery>,
 }
 
@@ -1306,6 +1312,11 @@ pub trait Store: Send + Sync + 'static {
     /// it again. A running or parked run is refused with [`StoreError::NotFinished`], an
     /// unknown id with [`StoreError::NotFound`]; either way nothing changes.
     ///
+    /// The runs it started as children that are still stored lose their link to it
+    /// ([`WorkflowRecord::parent`] becomes `None`): a run created under the id later is not
+    /// their parent, so their ends are not delivered to it (see [`StepCommit::deliver`]), and
+    /// a child call of that run under one of their ids finds the id taken.
+    ///
     /// The run leaves a tombstone: its id, its last version and when it finished (its
     /// `updated_at_ms`). The next run under the id starts past that version and takes the
     /// tombstone away (see [`Store::create_workflow`]): versions of one id never repeat across
@@ -1314,9 +1325,10 @@ pub trait Store: Send + Sync + 'static {
     /// floor).
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 
-    /// Retention by age: purges (as [`Store::purge`]) up to `limit` finished runs last changed
-    /// before `finished_before_ms` (`updated_at_ms < finished_before_ms`; a finished run does
-    /// not change after it finished), in one atomic operation, and returns their ids, sorted.
+    /// Retention by age: purges (as [`Store::purge`], children's links included) up to `limit`
+    /// finished runs last changed before `finished_before_ms` (`updated_at_ms <
+    /// finished_before_ms`; a finished run does not change after it finished), in one atomic
+    /// operation, and returns their ids, sorted.
     /// When more runs are due than `limit`, which of them go first is up to the store (the SQL
     /// stores take the first their index gives, not the oldest: sorting by age would read
     /// every finished run at each call); call it again until it returns fewer than `limit` to

@@ -57,7 +57,7 @@ mod schedules;
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -434,6 +434,9 @@ impl PostgresStore {
     async fn deliver(&self, tx: &Transaction<'_>, step: &StepCommit) -> Result<(), StoreError> {
         let mut woke = false;
         for d in &step.deliver {
+            if !tells_own_parent(tx, step, d).await? {
+                continue;
+            }
             match lock_workflow(tx, &d.to).await {
                 Ok((status, _, _)) if !status.is_finished() => {
                     insert_event(tx, &d.to, step.now_ms, d.kind.clone()).await?;
@@ -459,6 +462,39 @@ impl PostgresStore {
         exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
         Ok(())
     }
+}
+
+/// Whether delivery `d` of `step` goes: any but a child's end for another run does; that one
+/// only to the run's parent, for the call its stored link names (see [`StepCommit::deliver`]).
+/// The step's row is locked by its commit, in the same transaction: a purge of the parent,
+/// which clears the link, is either wholly before or wholly after.
+async fn tells_own_parent(
+    tx: &Transaction<'_>,
+    step: &StepCommit,
+    d: &super::Delivery,
+) -> Result<bool, StoreError> {
+    let EventKind::ChildFinished { seq, .. } = d.kind else {
+        return Ok(true);
+    };
+    if d.to == step.workflow_id {
+        return Ok(true);
+    }
+    let stmt = tx
+        .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE id = $1")
+        .await
+        .db()?;
+    let told = match tx.query_opt(&stmt, &[&step.workflow_id]).await.db()? {
+        Some(r) => {
+            let parent: Option<String> = r.try_get(0).db()?;
+            let parent_seq: Option<i64> = r.try_get(1).db()?;
+            parent.as_deref() == Some(d.to.as_str()) && parent_seq == Some(int(seq))
+        }
+        None => false,
+    };
+    if !told {
+        tracing::debug!(workflow_id = %step.workflow_id, to = %d.to, seq, "a child's end for a run that is not its parent (purged since?): dropped");
+    }
+    Ok(told)
 }
 
 /// The notification channel of a schema: a short name (a channel name is an identifier, at
@@ -680,6 +716,12 @@ CREATE TABLE IF NOT EXISTS schedules (
 -- same numbers, and an attempt of the old run's call must not be taken for the new one's.
 -- Tasks of an upgraded database have 0, as their attempts read back.
 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS scheduled_version BIGINT NOT NULL DEFAULT 0;
+",
+    "
+-- Version 7: the child runs of a run (those that have a parent only), by which a purge clears
+-- its children's links to it: a run created under the purged run's id later is not their
+-- parent.
+CREATE INDEX IF NOT EXISTS workflows_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
 ",
 ];
 
@@ -1556,8 +1598,10 @@ async fn delete_runs(tx: &Transaction<'_>, ids: &[&str]) -> Result<(), StoreErro
         "WITH e AS (DELETE FROM events WHERE workflow_id = ANY($1)), \
               t AS (DELETE FROM tasks WHERE workflow_id = ANY($1)), \
               m AS (DELETE FROM timers WHERE workflow_id = ANY($1)), \
-              h AS (DELETE FROM history WHERE workflow_id = ANY($1)) \
-         DELETE FROM workflows WHERE id = ANY($1)",
+              h AS (DELETE FROM history WHERE workflow_id = ANY($1)), \
+              w AS (DELETE FROM workflows WHERE id = ANY($1)) \
+         UPDATE workflows SET parent_id = NULL, parent_seq = NULL \
+         WHERE parent_id = ANY($1) AND NOT (id = ANY($1))",
         &[&ids],
     )
     .await?;
@@ -2448,8 +2492,26 @@ impl Store for PostgresStore {
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             in_tx!(self, |tx| {
-                // The row's lock first, as every change of a workflow takes it: an event or a
-                // step waiting for it finds the workflow gone once this commits.
+                // Its children's links first (see `Store::purge`), under their rows' locks,
+                // then the run's: a child's step takes its own row's lock, then its
+                // parent's to tell it of its end, and locks taken in the other order could
+                // wait for each other. A finished run stays finished, so the check before
+                // the lock holds (a purge by another process meanwhile is found below).
+                let status = workflow_status(tx, id).await?;
+                if !status.is_finished() {
+                    return Err(StoreError::NotFinished {
+                        workflow_id: id.to_string(),
+                        status,
+                    });
+                }
+                exec(
+                    tx,
+                    "UPDATE workflows SET parent_id = NULL, parent_seq = NULL WHERE parent_id = $1",
+                    &[&id],
+                )
+                .await?;
+                // The row's lock, as every change of a workflow takes it: an event or a step
+                // waiting for it finds the workflow gone once this commits.
                 let (status, _, _) = lock_workflow(tx, id).await?;
                 if !status.is_finished() {
                     return Err(StoreError::NotFinished {

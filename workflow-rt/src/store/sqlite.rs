@@ -520,7 +520,9 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// expression it stood for ([`task_due`]), so that a task's row is back to 13 fields, the most
 /// whose keys SQLite compares on its fast path. An upgraded file's column and its index
 /// (`tasks_due`) are dropped at open ([`drop_stored_due`]).
-pub(crate) const SCHEMA_VERSION: u32 = 11;
+/// Version 12 adds the index `workflows_parent` (the child runs of a run, those that have a
+/// parent only), by which a purge clears its children's links to it ([`Store::purge`]).
+pub(crate) const SCHEMA_VERSION: u32 = 12;
 
 /// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
 /// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
@@ -813,6 +815,7 @@ CREATE TABLE IF NOT EXISTS workflows (
 CREATE INDEX IF NOT EXISTS workflows_ready ON workflows(rid) WHERE ready = 1 AND status = 0;
 CREATE INDEX IF NOT EXISTS workflows_status ON workflows(status, id);
 CREATE INDEX IF NOT EXISTS workflows_name ON workflows(name, id);
+CREATE INDEX IF NOT EXISTS workflows_parent ON workflows(parent_id) WHERE parent_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tasks (
     rid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -2241,6 +2244,9 @@ fn commit_as(
     }
     insert_history(w, id, &step.history)?;
     for d in &step.deliver {
+        if !tells_own_parent(conn, rid, id, d)? {
+            continue;
+        }
         let open = conn
             .prepare_cached("SELECT rid, status FROM workflows WHERE id = ?1")
             .db()?
@@ -2253,6 +2259,34 @@ fn commit_as(
         }
     }
     Ok(uint(version))
+}
+
+/// Whether delivery `d` of a step of run `rid` (id `id`) goes: any but a child's end for
+/// another run does; that one only to the run's parent, for the call its stored link names
+/// (see [`StepCommit::deliver`]). Read only for such a delivery, once per child run.
+fn tells_own_parent(
+    conn: &Connection,
+    rid: i64,
+    id: &str,
+    d: &crate::store::Delivery,
+) -> Result<bool, StoreError> {
+    let EventKind::ChildFinished { seq, .. } = d.kind else {
+        return Ok(true);
+    };
+    if d.to == id {
+        return Ok(true);
+    }
+    let link: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE rid = ?1")
+        .db()?
+        .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?;
+    let told = matches!(link, Some((Some(p), Some(s))) if p == d.to && s == int(seq));
+    if !told {
+        tracing::debug!(workflow_id = %id, to = %d.to, seq, "a child's end for a run that is not its parent (purged since?): dropped");
+    }
+    Ok(told)
 }
 
 /// A task whose row does not read back (damaged bytes) can never run. Left in place it would
@@ -2384,6 +2418,9 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM history_runs WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
+        // Their children lose their link (see `Store::purge`), through `workflows_parent`.
+        "UPDATE workflows SET parent_id = NULL, parent_seq = NULL \
+             WHERE parent_id IN (SELECT value FROM json_each(?1))",
     ] {
         conn.execute(sql, [&ids]).db()?;
     }
