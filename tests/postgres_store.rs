@@ -25,6 +25,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         now_ms: 5,
         history: HistoryEntry::new(5, HistoryKind::Started, "started"),
         parent: None,
+        parent_version: None,
     }
 }
 

@@ -51,6 +51,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
             now_ms: T0,
             history: HistoryEntry::new(T0, HistoryKind::Started, "planted"),
             parent: None,
+            parent_version: None,
         })
         .await
         .expect("create");

@@ -85,6 +85,7 @@ async fn sqlite_store_survives_reopening() {
             now_ms: 5,
             history: HistoryEntry::new(5, HistoryKind::Started, "started"),
             parent: None,
+            parent_version: None,
         })
         .await
         .expect("create");
@@ -114,6 +115,7 @@ async fn sqlite_history_survives_its_compaction() {
             now_ms: 0,
             history: HistoryEntry::new(0, HistoryKind::Started, "started"),
             parent: None,
+            parent_version: None,
         })
         .await
         .expect("create");

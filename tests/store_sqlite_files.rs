@@ -27,6 +27,7 @@ fn new_workflow(id: &str, input: Vec<u8>) -> NewWorkflow {
         now_ms: 1,
         history: HistoryEntry::new(1, HistoryKind::Started, "started"),
         parent: None,
+        parent_version: None,
     }
 }
 

@@ -223,6 +223,7 @@ impl Client {
             now_ms: now,
             history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
             parent: None,
+            parent_version: None,
         };
         // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
         for _ in 0..2 {

@@ -186,6 +186,8 @@ impl Inner {
                     format!("started {name} as child #{seq} of {id}"),
                 ),
                 parent: Some(link.clone()),
+                // Started only while this run is still the one the step was computed from.
+                parent_version: Some(commit.expected_version),
             };
             match self.store.create_workflow(new).await {
                 Ok(version) => {

@@ -507,6 +507,7 @@ impl Inner {
                     ),
                 ),
                 parent: None,
+                parent_version: None,
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {

@@ -99,6 +99,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         now_ms: 10,
         history: HistoryEntry::new(10, HistoryKind::Started, "started"),
         parent: None,
+        parent_version: None,
     }
 }
 
@@ -2848,6 +2849,31 @@ async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
                 .expect("waits"),
         );
     }
+    // A child is created only while its parent is at the version its step was computed from.
+    for stale in [waiting[0] - 1, waiting[0] + 1] {
+        let early = NewWorkflow {
+            parent_version: Some(stale),
+            ..child_of_pb("c0")
+        };
+        match s.create_workflow(early).await {
+            Err(StoreError::Conflict {
+                workflow_id,
+                expected,
+            }) => assert_eq!((workflow_id.as_str(), expected), ("pb", stale)),
+            other => panic!("a child of a parent at another version: {other:?}"),
+        }
+        assert!(matches!(
+            s.load_workflow("c0").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    let at_version = NewWorkflow {
+        parent_version: Some(waiting[0]),
+        ..child_of_pb("c0")
+    };
+    s.create_workflow(at_version)
+        .await
+        .expect("child at its parent's version");
     // Not its parent, not its call: dropped (the step itself commits).
     let c1 = s.create_workflow(child_of_pb("c1")).await.expect("child");
     s.commit_step(ends("c1", c1, "by", 4))
@@ -2866,6 +2892,7 @@ async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
         .expect("parent stops");
     s.purge("pb").await.expect("purge");
     assert_eq!(s.load_workflow("c3").await.expect("child").parent, None);
+    assert_eq!(s.load_workflow("c0").await.expect("child").parent, None);
     assert_eq!(s.load_workflow("c1").await.expect("child").parent, None);
     // The next run under the parent's id takes no end of the old run's child.
     let again = s
@@ -2879,6 +2906,19 @@ async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
         Err(StoreError::AlreadyExists(existing)) => assert_eq!(existing.parent, None),
         other => panic!("a create of the child again: {other:?}"),
     }
+    // A step of the old run, computed before the purge, starts no child of the new run.
+    let late = NewWorkflow {
+        parent_version: Some(waiting[0]),
+        ..child_of_pb("c5")
+    };
+    assert!(matches!(
+        s.create_workflow(late).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.load_workflow("c5").await,
+        Err(StoreError::NotFound(_))
+    ));
     s.commit_step(ends("c3", c3, "pb", 4))
         .await
         .expect("c3 ends");
@@ -2897,6 +2937,22 @@ async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
             result: Ok(vec![5])
         }]
     );
+    // Retention by age clears the links of the runs it purges too.
+    let pr = s.create_workflow(new_workflow("pr")).await.expect("parent");
+    let cr = NewWorkflow {
+        parent: Some(ParentLink {
+            id: "pr".into(),
+            seq: 1,
+        }),
+        ..new_workflow("cr")
+    };
+    s.create_workflow(cr).await.expect("child");
+    s.commit_step(step("pr", pr, StepOutcome::Cancelled))
+        .await
+        .expect("parent stops");
+    let purged = s.purge_finished(1_000, 100).await.expect("retention");
+    assert!(purged.contains(&"pr".to_string()), "{purged:?}");
+    assert_eq!(s.load_workflow("cr").await.expect("child").parent, None);
 }
 
 /// An event from outside (a cancel request) goes in with its history entry; a finished or

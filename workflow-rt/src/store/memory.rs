@@ -233,12 +233,6 @@ impl Inner {
         self.drop_leftovers(w);
         self.ready.remove(&w);
         self.index.remove(id);
-        // Its children lose their link to it (see `Store::purge`).
-        for e in &mut self.entries {
-            if e.record.parent.as_ref().is_some_and(|p| p.id == id) {
-                e.record.parent = None;
-            }
-        }
         let last = self.entries.len() - 1;
         if w != last {
             // The last entry moves to `w`: its tasks, timers and ready mark are renumbered.
@@ -260,6 +254,21 @@ impl Inner {
         }
         self.entries.swap_remove(w);
         Ok(gone)
+    }
+
+    /// The children of the runs `parents` (purged) lose their links to them (see
+    /// `Store::purge`): one pass over the runs, however many were purged.
+    fn unlink_children(&mut self, parents: &[String]) {
+        let parents: std::collections::HashSet<&str> = parents.iter().map(String::as_str).collect();
+        for e in &mut self.entries {
+            if e.record
+                .parent
+                .as_ref()
+                .is_some_and(|p| parents.contains(p.id.as_str()))
+            {
+                e.record.parent = None;
+            }
+        }
     }
 
     /// Raises the version floor past `version`.
@@ -416,6 +425,18 @@ impl Inner {
 impl Store for MemoryStore {
     fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         let mut g = self.lock();
+        // A child only while its parent is at the version its step was computed from (see
+        // `NewWorkflow::parent_version`).
+        if let (Some(parent), Some(expected)) = (&wf.parent, wf.parent_version)
+            && g.index
+                .get(&parent.id)
+                .is_none_or(|&p| g.entries[p].record.version != expected)
+        {
+            return ready(Err(StoreError::Conflict {
+                workflow_id: parent.id.clone(),
+                expected,
+            }));
+        }
         if let Some(&w) = g.index.get(&wf.id) {
             return ready(Err(StoreError::AlreadyExists(Box::new(
                 g.entries[w].record.clone(),
@@ -878,6 +899,7 @@ impl Store for MemoryStore {
             Ok(gone) => gone,
             Err(e) => return ready(Err(e)),
         };
+        g.unlink_children(&[id.to_string()]);
         // There is none already (the run under the id took it away when it was created), but
         // should there be, the later of the two stands.
         let kept = g.tombstones.entry(id.to_string()).or_insert(gone);
@@ -909,6 +931,7 @@ impl Store for MemoryStore {
                 Err(e) => return ready(Err(e)),
             }
         }
+        g.unlink_children(&ids);
         // The tombstones of runs that finished before the cutoff, oldest first, up to the
         // limit, go into the floor.
         let mut expired: Vec<(u64, String)> = g
@@ -1023,6 +1046,7 @@ mod tests {
                 now_ms: at_ms,
                 history: HistoryEntry::new(at_ms, HistoryKind::Started, "started"),
                 parent: None,
+                parent_version: None,
             })
             .await
             .expect("create");

@@ -605,6 +605,13 @@ pub struct NewWorkflow {
     pub history: HistoryEntry,
     /// The parent run and call, for a run started as a child ([`WorkflowRecord::parent`]).
     pub parent: Option<ParentLink>,
+    /// For a child: the parent's version that the step starting it was computed from (that
+    /// step's [`StepCommit::expected_version`]). The create is refused with
+    /// [`StoreError::Conflict`] (naming the parent, and nothing is written) unless the parent
+    /// exists at that version: a step of a run stopped and purged meanwhile, or of an earlier
+    /// run under the parent's id, starts no child, since its commit would fail too and the
+    /// child would be left linked to a run that is not its parent. `None`: no check.
+    pub parent_version: Option<u64>,
 }
 
 /// Something that happened to a workflow and that a step may consume.

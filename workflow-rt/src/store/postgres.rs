@@ -9,8 +9,11 @@
 //!   snapshot sees every transaction that held the lock before. So an event is either seen by
 //!   the step that commits after it (which keeps the workflow ready) or inserted after that
 //!   commit (and sets the flag again): never lost between the two. Locks are taken in one
-//!   order, the workflow row first, and a batch of commits locks its workflows by id, so two
-//!   processes never wait for each other in a circle.
+//!   order, the workflow row first, and a batch of commits locks its workflows by id. A
+//!   step's deliveries lock the runs they go to after its own, so a parent and its child
+//!   committing at once can wait for each other (PostgreSQL then fails one, whose step the
+//!   runtime tries again); a delivery to a finished run takes no lock, so a purge, which locks
+//!   the run and then its children, never waits in a circle with a child's step.
 //! - **Steps are compare-and-set** on the workflow's version, as in every store; a batch of
 //!   steps (`commit_steps`) is one transaction, one WAL flush.
 //! - **Activity tasks are claimed with `FOR UPDATE SKIP LOCKED`** under an expiring lease (the
@@ -436,6 +439,14 @@ impl PostgresStore {
         for d in &step.deliver {
             if !tells_own_parent(tx, step, d).await? {
                 continue;
+            }
+            // A finished run stays finished, and takes no delivery: found so without its
+            // lock, which a purge of it holds while it takes the locks of its children (this
+            // step's run among them).
+            match workflow_status(tx, &d.to).await {
+                Ok(status) if !status.is_finished() => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
             }
             match lock_workflow(tx, &d.to).await {
                 Ok((status, _, _)) if !status.is_finished() => {
@@ -1653,6 +1664,25 @@ impl Store for PostgresStore {
     fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             in_tx!(self, |tx| {
+                // A child only while its parent is at the version its step was computed from
+                // (see `NewWorkflow::parent_version`), under a lock that a purge of the parent
+                // (which clears its children's links) waits for, or that waits for the purge.
+                if let (Some(parent), Some(expected)) = (&wf.parent, wf.parent_version) {
+                    let stmt = tx
+                        .prepare_cached("SELECT version FROM workflows WHERE id = $1 FOR SHARE")
+                        .await
+                        .db()?;
+                    let found: Option<i64> = match tx.query_opt(&stmt, &[&parent.id]).await.db()? {
+                        Some(r) => Some(r.try_get(0).db()?),
+                        None => None,
+                    };
+                    if found != Some(int(expected)) {
+                        return Err(StoreError::Conflict {
+                            workflow_id: parent.id.clone(),
+                            expected,
+                        });
+                    }
+                }
                 let stmt = tx
                 .prepare_cached(
                     "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
@@ -2492,26 +2522,11 @@ impl Store for PostgresStore {
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             in_tx!(self, |tx| {
-                // Its children's links first (see `Store::purge`), under their rows' locks,
-                // then the run's: a child's step takes its own row's lock, then its
-                // parent's to tell it of its end, and locks taken in the other order could
-                // wait for each other. A finished run stays finished, so the check before
-                // the lock holds (a purge by another process meanwhile is found below).
-                let status = workflow_status(tx, id).await?;
-                if !status.is_finished() {
-                    return Err(StoreError::NotFinished {
-                        workflow_id: id.to_string(),
-                        status,
-                    });
-                }
-                exec(
-                    tx,
-                    "UPDATE workflows SET parent_id = NULL, parent_seq = NULL WHERE parent_id = $1",
-                    &[&id],
-                )
-                .await?;
-                // The row's lock, as every change of a workflow takes it: an event or a step
-                // waiting for it finds the workflow gone once this commits.
+                // The row's lock first, as every change of a workflow takes it: an event or a
+                // step waiting for it finds the workflow gone once this commits. Then its
+                // children's rows, whose links go (see `delete_runs`): a child's step takes its
+                // own row's lock and then its parent's only while the parent is not finished
+                // (see `deliver`), so the two never wait for each other.
                 let (status, _, _) = lock_workflow(tx, id).await?;
                 if !status.is_finished() {
                     return Err(StoreError::NotFinished {

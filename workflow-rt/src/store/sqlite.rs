@@ -2261,6 +2261,27 @@ fn commit_as(
     Ok(uint(version))
 }
 
+/// Refuses the create of child `wf` with [`StoreError::Conflict`] unless its parent is at
+/// the version its step was computed from ([`NewWorkflow::parent_version`]).
+fn parent_is_at(conn: &Connection, wf: &NewWorkflow) -> Result<(), StoreError> {
+    let (Some(parent), Some(expected)) = (&wf.parent, wf.parent_version) else {
+        return Ok(());
+    };
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT version FROM workflows WHERE id = ?1")
+        .db()?
+        .query_row([&parent.id], |r| r.get(0))
+        .optional()
+        .db()?;
+    if found == Some(int(expected)) {
+        return Ok(());
+    }
+    Err(StoreError::Conflict {
+        workflow_id: parent.id.clone(),
+        expected,
+    })
+}
+
 /// Whether delivery `d` of a step of run `rid` (id `id`) goes: any but a child's end for
 /// another run does; that one only to the run's parent, for the call its stored link names
 /// (see [`StepCommit::deliver`]). Read only for such a delivery, once per child run.
@@ -2445,6 +2466,7 @@ fn json_names(names: &[String]) -> String {
 impl Store for SqliteStore {
     fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
+            parent_is_at(conn, &wf)?;
             // Past the id's tombstone and at least the floor (see `Store::create_workflow`).
             let (floor, tombstone): (i64, Option<i64>) = conn
                 .prepare_cached(
