@@ -1406,3 +1406,93 @@ async fn clear_ready_that_waited_for_an_event_keeps_the_run_ready() {
         "the event that came while clear_ready waited keeps the run ready"
     );
 }
+
+/// Children ending, each telling its parent, while retention in another process purges their
+/// finished parents: the two never wait for each other in a circle (retention locks the
+/// parents, then their children's rows to clear the links; a child's end locks its own row,
+/// and its parent's only while the parent has not finished). Every end commits, every parent
+/// goes, and no parent is told anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_ending_while_their_parents_are_purged_never_wait_in_a_circle() {
+    use workflow_rt::store::{Delivery, EventKind, ParentLink, StepOutcome};
+    let Some(server) = server("children_ending_while_their_parents_are_purged") else {
+        return;
+    };
+    let schema = fresh_schema("orphans");
+    let connect = || {
+        PostgresStore::builder(server.url())
+            .schema(schema.clone())
+            .pool_size(8)
+            .connect()
+    };
+    let one = connect().await.expect("connect");
+    let two = Arc::new(connect().await.expect("connect"));
+    for round in 0..5 {
+        let mut ends = Vec::new();
+        let mut parents = Vec::new();
+        for i in 0..20 {
+            let parent = format!("p{round}-{i:02}");
+            let child = format!("{parent}/c");
+            let v = one
+                .create_workflow(new_workflow(&parent))
+                .await
+                .expect("parent");
+            let link = ParentLink {
+                id: parent.clone(),
+                seq: 1,
+            };
+            let cv = one
+                .create_workflow(NewWorkflow {
+                    parent: Some(link),
+                    ..new_workflow(&child)
+                })
+                .await
+                .expect("child");
+            one.commit_step(commit(&parent, v, StepOutcome::Cancelled))
+                .await
+                .expect("the parent stops");
+            let mut end = commit(
+                &child,
+                cv,
+                StepOutcome::Finished {
+                    status: WorkflowStatus::Completed,
+                    snapshot: vec![],
+                    output: vec![7],
+                },
+            );
+            end.deliver = vec![Delivery {
+                to: parent.clone(),
+                kind: EventKind::ChildFinished {
+                    seq: 1,
+                    result: Ok(vec![7]),
+                },
+            }];
+            ends.push(end);
+            parents.push(parent);
+        }
+        let retention = async {
+            let mut purged = Vec::new();
+            loop {
+                let got = one.purge_finished(1_000, 3).await.expect("retention");
+                if got.is_empty() {
+                    return purged;
+                }
+                purged.extend(got);
+            }
+        };
+        let (purged, ended) = tokio::join!(
+            within_secs(60, "retention", retention),
+            within_secs(60, "the ends", futures_join(two.clone(), ends))
+        );
+        for (i, e) in ended.iter().enumerate() {
+            assert!(e.is_ok(), "round {round}, end {i}: {e:?}");
+        }
+        for p in &parents {
+            assert!(purged.contains(p), "round {round}: {p} purged");
+            assert!(matches!(
+                one.load_inbox(p).await,
+                Err(StoreError::NotFound(_))
+            ));
+        }
+    }
+}
