@@ -402,13 +402,12 @@ impl Inner {
         for d in step.deliver {
             // A child's end for another run goes to its parent only (see
             // `StepCommit::deliver`).
-            if let EventKind::ChildFinished { seq, .. } = &d.kind
-                && d.to != step.workflow_id
+            if let Some(seq) = d.child_end_elsewhere(&step.workflow_id)
                 && self.entries[w]
                     .record
                     .parent
                     .as_ref()
-                    .is_none_or(|p| p.id != d.to || p.seq != *seq)
+                    .is_none_or(|p| p.id != d.to || p.seq != seq)
             {
                 continue;
             }

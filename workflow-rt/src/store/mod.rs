@@ -921,6 +921,18 @@ pub struct Delivery {
     pub kind: EventKind,
 }
 
+impl Delivery {
+    /// The call's sequence number if this is a child's end for a run other than `from` (the
+    /// run whose step delivers it), which goes only to `from`'s parent, for the call its
+    /// stored link names (see [`StepCommit::deliver`]); `None` for any other delivery.
+    pub(crate) fn child_end_elsewhere(&self, from: &str) -> Option<u64> {
+        match self.kind {
+            EventKind::ChildFinished { seq, .. } if self.to != from => Some(seq),
+            _ => None,
+        }
+    }
+}
+
 /// The history entry a store writes when [`Store::lease_tasks`] takes over the expired lease
 /// of `task` (as it was before the lease: its attempt, its owner) for `new_owner`.
 pub fn lost_attempt_entry(now_ms: u64, task: &ActivityTask, new_owner: &str) -> HistoryEntry {

@@ -484,12 +484,9 @@ async fn tells_own_parent(
     step: &StepCommit,
     d: &super::Delivery,
 ) -> Result<bool, StoreError> {
-    let EventKind::ChildFinished { seq, .. } = d.kind else {
+    let Some(seq) = d.child_end_elsewhere(&step.workflow_id) else {
         return Ok(true);
     };
-    if d.to == step.workflow_id {
-        return Ok(true);
-    }
     let stmt = tx
         .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE id = $1")
         .await

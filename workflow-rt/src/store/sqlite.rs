@@ -2291,12 +2291,9 @@ fn tells_own_parent(
     id: &str,
     d: &crate::store::Delivery,
 ) -> Result<bool, StoreError> {
-    let EventKind::ChildFinished { seq, .. } = d.kind else {
+    let Some(seq) = d.child_end_elsewhere(id) else {
         return Ok(true);
     };
-    if d.to == id {
-        return Ok(true);
-    }
     let link: Option<(Option<String>, Option<i64>)> = conn
         .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE rid = ?1")
         .db()?
