@@ -441,6 +441,9 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
                     }
                     writeln!(out)?;
                 }
+                PendingCommand::Timer { seq, fire_at_ms } if *fire_at_ms >= i64::MAX as u64 => {
+                    writeln!(out, "  timer#{seq} never fires")?
+                }
                 PendingCommand::Timer { seq, fire_at_ms } => {
                     writeln!(out, "  timer#{seq} fires at {}", time(*fire_at_ms))?
                 }
@@ -497,9 +500,19 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339, in UTC, to the millisecond.
+/// Milliseconds since the Unix epoch as RFC 3339, in UTC, to the millisecond; `never` from
+/// `i64::MAX` on (a wait without end, as `WorkflowCtx::cancellation` stores its timer), and the
+/// milliseconds themselves past the year 9999, which RFC 3339 cannot write.
 pub fn time(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    /// 9999-12-31T23:59:59.999Z.
+    const LAST_WRITABLE_MS: u64 = 253_402_300_799_999;
+    if ms >= i64::MAX as u64 {
+        "never".to_string()
+    } else if ms > LAST_WRITABLE_MS {
+        format!("{ms} ms after the Unix epoch (past the year 9999)")
+    } else {
+        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    }
 }
 
 /// A time given on the command line: RFC 3339 (`2026-12-01T10:00:00Z`, or without the zone,

@@ -37,6 +37,18 @@ async fn brittle(ctx: WorkflowCtx, _x: u64) -> u64 {
     n
 }
 
+/// Waits for a signal or a cancel, whichever comes first: its cancel's timer never fires.
+#[workflow]
+async fn patient(ctx: WorkflowCtx, _x: u64) -> u64 {
+    match ctx
+        .select((ctx.signal::<u64>("n"), ctx.cancellation()))
+        .await
+    {
+        Select2::First(n) => n,
+        Select2::Second(()) => 0,
+    }
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +79,7 @@ async fn runtime(store: Arc<dyn Store>, restore_every_step: bool) -> Runtime {
         .restore_every_step(restore_every_step)
         .workflow(expense)
         .workflow(brittle)
+        .workflow(patient)
         .activity(check)
         .build()
         .await
@@ -276,6 +289,33 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
     assert_eq!(all, "purged 1 runs\n  e-1\n");
     rt.shutdown().await;
     kept
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_without_end_and_times_past_the_year_9999_are_shown() {
+    for restore_every_step in [false, true] {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let rt = runtime(store.clone(), restore_every_step).await;
+        let client = Client::new(store.clone()).workflow(patient);
+        rt.start(patient, "p-1", 0).await.expect("start");
+        eventually("p-1 waits", async || {
+            client.state("p-1").await.expect("state").step > 0
+        })
+        .await;
+        let show = admin(&client, &["show", "p-1"]).await.expect("show");
+        assert!(show.contains("never fires"), "{show}");
+        rt.shutdown().await;
+    }
+    assert_eq!(workflow_admin::time(u64::MAX), "never");
+    assert_eq!(workflow_admin::time(i64::MAX as u64), "never");
+    assert_eq!(
+        workflow_admin::time(253_402_300_799_999),
+        "9999-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        workflow_admin::time(253_402_300_800_000),
+        "253402300800000 ms after the Unix epoch (past the year 9999)"
+    );
 }
 
 #[test]
