@@ -43,6 +43,24 @@ async fn approval(ctx: WorkflowCtx, order: u64) -> (u64, Option<bool>, u64) {
     (order, answer, waited)
 }
 
+/// A signal waited for a minute, joined with a two-minute sleep; then the same signal again,
+/// for a second.
+#[workflow]
+async fn joined_timeout(ctx: WorkflowCtx, _x: u64) -> (Option<bool>, Option<bool>) {
+    let (answer, ()) = ctx
+        .join((
+            ctx.signal::<bool>("approve")
+                .timeout(Duration::from_secs(60)),
+            ctx.sleep(Duration::from_secs(120)),
+        ))
+        .await;
+    let next = ctx
+        .signal::<bool>("approve")
+        .timeout(Duration::from_secs(1))
+        .await;
+    (answer, next)
+}
+
 #[workflow]
 async fn either(ctx: WorkflowCtx, _x: u64) -> String {
     let first: String = match ctx
@@ -199,6 +217,79 @@ async fn a_timeout_beats_a_late_signal() {
         ));
         rt.shutdown().await;
         (answer, waited)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_that_fired_while_no_runtime_ran_beats_a_signal_sent_after_it() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(approval)
+            .build()
+            .await
+            .expect("build");
+        rt.start(approval, "down", 7).await.expect("start");
+        eventually("the timeout timer", || async {
+            store.load_timers("down").await.expect("timers").len() == 1
+        })
+        .await;
+        rt.shutdown().await;
+        // The week passes with no runtime up; a client answers a day late.
+        clock.advance(Duration::from_secs(8 * 24 * 3600));
+        workflow_rt::Client::new(store.clone())
+            .clock(clock.clone())
+            .signal("down", "approve", true)
+            .await
+            .expect("signal");
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(approval)
+            .build()
+            .await
+            .expect("build");
+        let (_, answer, waited) = within("result", rt.handle(approval, "down").result())
+            .await
+            .expect("result");
+        assert_eq!(
+            (answer, waited),
+            (None, 7 * 24 * 3600),
+            "the timeout came first"
+        );
+        rt.shutdown().await;
+        (answer, waited)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_inside_a_join_is_decided_when_it_fires() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(joined_timeout)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(joined_timeout, "j", 0).await.expect("start");
+        eventually("both timers", || async {
+            store.load_timers("j").await.expect("timers").len() == 2
+        })
+        .await;
+        clock.advance(Duration::from_secs(60));
+        eventually("the first timer fired", || async {
+            store.load_timers("j").await.expect("timers").len() == 1
+        })
+        .await;
+        // At 90 s, after the signal's wait timed out: it is for the next wait.
+        clock.advance(Duration::from_secs(30));
+        rt.signal("j", "approve", true).await.expect("signal");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        clock.advance(Duration::from_secs(30));
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, (None, Some(true)));
+        rt.shutdown().await;
+        out
     })
     .await;
 }

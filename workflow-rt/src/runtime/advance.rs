@@ -101,10 +101,15 @@ impl Inner {
                 inbox_unused = true;
                 dirty = false;
             }
-            let mut resolved = c
-                .pending
-                .as_ref()
-                .and_then(|p| resolve(p, &fresh, inbox.as_deref().unwrap_or(&[]), self.owner()));
+            let mut resolved = c.pending.as_ref().and_then(|p| {
+                resolve(
+                    p,
+                    &fresh,
+                    inbox.as_deref().unwrap_or(&[]),
+                    self.owner(),
+                    self.clock.now_ms(),
+                )
+            });
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
                 let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
                     return Ok(false);
@@ -112,7 +117,13 @@ impl Inner {
                 inbox = Some(loaded);
                 inbox_unused = true;
                 resolved = c.pending.as_ref().and_then(|p| {
-                    resolve(p, &fresh, inbox.as_deref().unwrap_or(&[]), self.owner())
+                    resolve(
+                        p,
+                        &fresh,
+                        inbox.as_deref().unwrap_or(&[]),
+                        self.owner(),
+                        self.clock.now_ms(),
+                    )
                 });
             }
             // A cancel request (or the end of its grace period) comes before anything else.

@@ -76,6 +76,9 @@ pub(crate) struct Resolved {
 enum Source {
     Event(usize),
     Fresh(usize),
+    /// Timer leaf `k` (of [`Pending::leaves`]), due and not fired yet: deleted with the step
+    /// that takes it, as a fired one.
+    Overdue(usize),
 }
 
 /// Whether the wait includes a signal (which may already be buffered).
@@ -88,16 +91,19 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 }
 
 /// Resolves `pending` the way events would have resolved it one by one, in the order they
-/// arrived (stored events by id, then fresh results): each event goes to its leaf (a signal to
-/// the first waiting leaf of its name, in tree order), and after each one the tree is checked
-/// with [`Pending::try_resolve`], the resolver the test driver uses too. The first event that
-/// completes the tree decides it: so of a signal and a timer, the one that came first wins. A
-/// signal taken by a leaf of a losing branch is not consumed; it stays buffered.
+/// arrived (stored events by id, then fresh results, a timer at its due time: before anything
+/// that came after it, whenever it was fired, and even if it was not fired yet once it is due
+/// at `now_ms`): each event goes to its leaf (a signal to the first waiting leaf of its name,
+/// in tree order), and after each one the tree is checked with [`Pending::try_resolve`], the
+/// resolver the test driver uses too. The first event that completes the tree decides it: so
+/// of a signal and a timer, the one that came first wins. A signal taken by a leaf of a losing
+/// branch is not consumed; it stays buffered.
 pub(crate) fn resolve(
     pending: &Pending,
     fresh: &[Fresh],
     inbox: &[Event],
     owner: &str,
+    now_ms: u64,
 ) -> Option<Resolved> {
     // The common case, one call whose result a worker just produced: no bookkeeping. (The
     // result is copied, not taken: if the step's commit conflicts, it is needed again.)
@@ -128,30 +134,36 @@ pub(crate) fn resolve(
     let leaves = pending.leaves();
     let index_of = |node: &Pending| leaves.iter().position(|l| std::ptr::eq(*l, node));
     let mut filled: Vec<Option<(Resolution, Source)>> = vec![None; leaves.len()];
-    let open_leaf = |filled: &[Option<(Resolution, Source)>], want: &dyn Fn(&Pending) -> bool| {
+    // Leaves below a `select` that another branch has won: they never complete, and what
+    // comes for one is left where it is (a signal stays in the inbox), whatever its place.
+    let mut closed = vec![false; leaves.len()];
+    let open_leaf = |filled: &[Option<(Resolution, Source)>],
+                     closed: &[bool],
+                     want: &dyn Fn(&Pending) -> bool| {
         leaves
             .iter()
             .enumerate()
-            .position(|(k, l)| filled[k].is_none() && want(l))
+            .position(|(k, l)| filled[k].is_none() && !closed[k] && want(l))
     };
-    let arrivals = (0..inbox.len())
-        .map(Source::Event)
-        .chain((0..fresh.len()).map(Source::Fresh));
+    let arrivals = in_time_order(&leaves, fresh, inbox, now_ms);
     for src in arrivals {
         let slot = match src {
             Source::Event(i) => match &inbox[i].kind {
                 EventKind::ActivityCompleted { seq, result } => open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Activity { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Activity(result.clone()))),
                 EventKind::TimerFired { seq } => open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Timer)),
                 EventKind::ChildFinished { seq, result } => open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Child { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Child(result.clone()))),
@@ -163,6 +175,7 @@ pub(crate) fn resolve(
                     type_tag,
                 } => open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Signal { name: n, .. } if n == name),
                 )
                 .map(|k| {
@@ -180,6 +193,7 @@ pub(crate) fn resolve(
                 let seq = fresh[i].seq;
                 open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Timer { seq: s, .. } if *s == seq),
                 )
                 .map(|k| (k, Resolution::Timer))
@@ -188,9 +202,13 @@ pub(crate) fn resolve(
                 let seq = fresh[i].seq;
                 open_leaf(
                     &filled,
+                    &closed,
                     &|l| matches!(l, Pending::Activity { seq: s, .. } if *s == seq),
                 )
                 .map(|k| (k, Resolution::Activity(fresh[i].result.clone())))
+            }
+            Source::Overdue(k) => {
+                (filled[k].is_none() && !closed[k]).then_some((k, Resolution::Timer))
             }
         };
         let Some((k, r)) = slot else { continue };
@@ -203,8 +221,120 @@ pub(crate) fn resolve(
                 pending, resolution, &leaves, &filled, fresh, inbox, owner,
             ));
         }
+        close_lost(pending, &|leaf| index_of(leaf), &filled, &mut closed);
     }
     None
+}
+
+/// The order in which what arrived is taken: stored events by id, then fresh results, each
+/// timer (fired, as a stored event or a fresh one, or due at `now_ms` and not fired yet) at its
+/// due time, before the first of those that came after it. A timer fires late when its
+/// runtime was down or behind, and a signal sent meanwhile came after it all the same.
+fn in_time_order(
+    leaves: &[&Pending],
+    fresh: &[Fresh],
+    inbox: &[Event],
+    now_ms: u64,
+) -> Vec<Source> {
+    // The wait on one thing woken by one thing (a timer's firing, most often).
+    if leaves.len() == 1 && inbox.len() + fresh.len() == 1 {
+        return vec![match inbox.is_empty() {
+            true => Source::Fresh(0),
+            false => Source::Event(0),
+        }];
+    }
+    let due = |seq: u64| {
+        leaves.iter().find_map(|l| match l {
+            Pending::Timer { seq: s, fire_at } if *s == seq => Some(*fire_at),
+            _ => None,
+        })
+    };
+    let mut timers: Vec<(u64, Source)> = Vec::new();
+    let mut rest: Vec<(u64, Source)> = Vec::new();
+    for (i, e) in inbox.iter().enumerate() {
+        let timer = match e.kind {
+            EventKind::TimerFired { seq } => due(seq),
+            _ => None,
+        };
+        match timer {
+            Some(at) => timers.push((at, Source::Event(i))),
+            None => rest.push((e.at_ms, Source::Event(i))),
+        }
+    }
+    for (i, f) in fresh.iter().enumerate() {
+        match due(f.seq).filter(|_| f.timer) {
+            Some(at) => timers.push((at, Source::Fresh(i))),
+            None => rest.push((f.at_ms, Source::Fresh(i))),
+        }
+    }
+    if timers.is_empty() && !leaves.iter().any(|l| matches!(l, Pending::Timer { .. })) {
+        return rest.into_iter().map(|(_, s)| s).collect();
+    }
+    let arrived = |seq: u64| {
+        inbox
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::TimerFired { seq: s } if s == seq))
+            || fresh.iter().any(|f| f.timer && f.seq == seq)
+    };
+    for (k, l) in leaves.iter().enumerate() {
+        if let Pending::Timer { seq, fire_at } = l
+            && *fire_at <= now_ms
+            && !arrived(*seq)
+        {
+            timers.push((*fire_at, Source::Overdue(k)));
+        }
+    }
+    timers.sort_by_key(|&(at, _)| at);
+    let mut order = Vec::with_capacity(timers.len() + rest.len());
+    let mut timers = timers.into_iter().peekable();
+    for (at, src) in rest {
+        while let Some((_, t)) = timers.next_if(|&(due, _)| due <= at) {
+            order.push(t);
+        }
+        order.push(src);
+    }
+    order.extend(timers.map(|(_, t)| t));
+    order
+}
+
+/// Whether `node` is complete once the leaves `filled` answers for have come.
+fn complete(node: &Pending, filled: &dyn Fn(&Pending) -> bool) -> bool {
+    match node {
+        Pending::Join(children) => children.iter().all(|c| complete(c, filled)),
+        Pending::Select(children) => children.iter().any(|c| complete(c, filled)),
+        leaf => filled(leaf),
+    }
+}
+
+/// Closes the open leaves below every `select` of `node` that a branch has won, as the test
+/// driver cancels them ([`crate::testing`]): a `select` inside a `join` is decided by the
+/// branch that completed first, not by the lowest branch complete when the `join` is.
+fn close_lost(
+    node: &Pending,
+    index_of: &dyn Fn(&Pending) -> Option<usize>,
+    filled: &[Option<(Resolution, Source)>],
+    closed: &mut [bool],
+) {
+    match node {
+        Pending::Join(children) => children
+            .iter()
+            .for_each(|c| close_lost(c, index_of, filled, closed)),
+        Pending::Select(children) => {
+            let is_filled = |leaf: &Pending| index_of(leaf).is_some_and(|k| filled[k].is_some());
+            if complete(node, &is_filled) {
+                for leaf in node.leaves() {
+                    if let Some(k) = index_of(leaf).filter(|&k| filled[k].is_none()) {
+                        closed[k] = true;
+                    }
+                }
+            } else {
+                children
+                    .iter()
+                    .for_each(|c| close_lost(c, index_of, filled, closed));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// What the step that takes `resolution` consumes and cancels.
@@ -268,6 +398,13 @@ fn account(
                 }
                 (fresh[i].at_ms, fresh[i].result.is_ok())
             }
+            Source::Overdue(_) => match leaf {
+                Pending::Timer { seq, fire_at } => {
+                    out.fired_timers.push(*seq);
+                    (*fire_at, true)
+                }
+                _ => (0, true),
+            },
         };
         out.woke_at = out.woke_at.max(at);
         if !out.woken_by.is_empty() {
@@ -364,7 +501,7 @@ mod tests {
             },
             signal(6, "go", 2),
         ];
-        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -399,7 +536,7 @@ mod tests {
             result: Ok(vec![1]),
             timer: false,
         }];
-        assert!(resolve(&p, &fresh, &[], "w").is_none());
+        assert!(resolve(&p, &fresh, &[], "w", 0).is_none());
         let inbox = vec![Event {
             id: 3,
             at_ms: 9,
@@ -408,7 +545,7 @@ mod tests {
                 result: Ok(vec![0]),
             },
         }];
-        let r = resolve(&p, &fresh, &inbox, "w").expect("resolved");
+        let r = resolve(&p, &fresh, &inbox, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -438,7 +575,7 @@ mod tests {
             at_ms: 100,
             kind: EventKind::TimerFired { seq: 1 },
         }];
-        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -454,7 +591,7 @@ mod tests {
             signal(3, "go", 30),
         ];
         let p = Pending::Join(vec![sig(0, "go"), sig(1, "go")]);
-        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Join(vec![
@@ -476,7 +613,8 @@ mod tests {
                 &Pending::Join(vec![sig(0, "stop"), sig(1, "stop")]),
                 &[],
                 &inbox,
-                "w"
+                "w",
+                0
             )
             .is_none()
         );
@@ -486,7 +624,7 @@ mod tests {
             Pending::Join(vec![sig(0, "go"), act(1)]),
             sig(2, "go"),
         ]);
-        let r = resolve(&p, &[], &inbox, "w").expect("resolved");
+        let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(
@@ -509,7 +647,7 @@ mod tests {
                 at_ms: 100,
                 kind: EventKind::TimerFired { seq: 1 },
             },
-            signal(2, "go", 7),
+            signal(20, "go", 7),
         ];
         let p = Pending::Select(vec![
             sig(0, "go"),
@@ -518,7 +656,7 @@ mod tests {
                 fire_at: 100,
             },
         ]);
-        let r = resolve(&p, &[], &timer_first, "w").expect("resolved");
+        let r = resolve(&p, &[], &timer_first, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(1, Box::new(Resolution::Timer))
@@ -532,7 +670,7 @@ mod tests {
                 kind: EventKind::TimerFired { seq: 1 },
             },
         ];
-        let r = resolve(&p, &[], &signal_first, "w").expect("resolved");
+        let r = resolve(&p, &[], &signal_first, "w", 0).expect("resolved");
         assert_eq!(
             r.resolution,
             Resolution::Select(
@@ -545,5 +683,102 @@ mod tests {
             )
         );
         assert_eq!((r.consumed_events, r.cancelled), (vec![1], vec![1]));
+    }
+
+    #[test]
+    fn a_timer_comes_at_its_due_time_whenever_it_was_fired() {
+        let p = Pending::Select(vec![
+            sig(0, "go"),
+            Pending::Timer {
+                seq: 1,
+                fire_at: 100,
+            },
+        ]);
+        // The signal (at 200) stored before the timer's firing (the runtime was down at 100).
+        let fired_late = vec![
+            signal(20, "go", 7),
+            Event {
+                id: 21,
+                at_ms: 300,
+                kind: EventKind::TimerFired { seq: 1 },
+            },
+        ];
+        let r = resolve(&p, &[], &fired_late, "w", 300).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Select(1, Box::new(Resolution::Timer))
+        );
+        assert_eq!(r.consumed_events, vec![21], "the signal stays buffered");
+        // A fresh firing, handed by the timer loop, likewise.
+        let fresh = [Fresh::timer(1, 100)];
+        let r = resolve(&p, &fresh, &fired_late[..1], "w", 300).expect("resolved");
+        assert_eq!(
+            (r.resolution, r.fired_timers, r.consumed_events),
+            (
+                Resolution::Select(1, Box::new(Resolution::Timer)),
+                vec![1],
+                vec![]
+            )
+        );
+        // Not fired yet, but due: it came first all the same, and the step deletes it.
+        let r = resolve(&p, &[], &fired_late[..1], "w", 250).expect("resolved");
+        assert_eq!(
+            (r.resolution, r.fired_timers, r.woke_at),
+            (
+                Resolution::Select(1, Box::new(Resolution::Timer)),
+                vec![1],
+                100
+            )
+        );
+        // Not due yet at the runtime's clock: the signal wins.
+        let r = resolve(&p, &[], &fired_late[..1], "w", 99).expect("resolved");
+        assert!(matches!(r.resolution, Resolution::Select(0, _)));
+        assert_eq!(r.cancelled, vec![1]);
+    }
+
+    #[test]
+    fn a_select_inside_a_join_is_won_by_the_branch_that_came_first() {
+        // join(select(signal "go", timer at 60), timer at 120): the first timer fires, then
+        // "go" comes, then the second timer.
+        let p = Pending::Join(vec![
+            Pending::Select(vec![
+                sig(0, "go"),
+                Pending::Timer {
+                    seq: 1,
+                    fire_at: 60,
+                },
+            ]),
+            Pending::Timer {
+                seq: 2,
+                fire_at: 120,
+            },
+        ]);
+        let inbox = vec![
+            Event {
+                id: 1,
+                at_ms: 60,
+                kind: EventKind::TimerFired { seq: 1 },
+            },
+            signal(9, "go", 7),
+            Event {
+                id: 10,
+                at_ms: 120,
+                kind: EventKind::TimerFired { seq: 2 },
+            },
+        ];
+        let r = resolve(&p, &[], &inbox, "w", 120).expect("resolved");
+        assert_eq!(
+            r.resolution,
+            Resolution::Join(vec![
+                Resolution::Select(1, Box::new(Resolution::Timer)),
+                Resolution::Timer
+            ])
+        );
+        assert_eq!(r.consumed_events, vec![1, 10], "the signal stays buffered");
+        assert_eq!(
+            r.cancelled,
+            Vec::<u64>::new(),
+            "the signal leaf cancels nothing"
+        );
     }
 }
