@@ -34,6 +34,105 @@ async fn slow(ctx: ActivityCtx, i: u64) -> Result<u64, ActivityError> {
     Ok(i * 2)
 }
 
+static GATE_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static GATE_RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static CHARGED: AtomicUsize = AtomicUsize::new(0);
+
+/// Holds its slot until the gate opens.
+#[activity]
+async fn gate(_ctx: ActivityCtx, _x: u64) -> Result<u64, ActivityError> {
+    GATE_RUNNING.store(true, Ordering::SeqCst);
+    while !GATE_OPEN.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(0)
+}
+
+/// An effect that must not happen once its call was cancelled.
+#[activity]
+async fn charge(_ctx: ActivityCtx, amount: u64) -> Result<u64, ActivityError> {
+    CHARGED.fetch_add(1, Ordering::SeqCst);
+    Ok(amount)
+}
+
+#[workflow]
+async fn holds_the_slot(ctx: WorkflowCtx, x: u64) -> u64 {
+    ctx.activity(gate, x).await.unwrap_or(1)
+}
+
+/// Cancelled while its charge waits for a slot, it winds down for a minute.
+#[workflow]
+async fn pays(ctx: WorkflowCtx, amount: u64) -> Result<u64, WorkflowError> {
+    match ctx.activity(charge, amount).await {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind == ActivityErrorKind::Cancelled => {
+            ctx.sleep(Duration::from_secs(60)).await;
+            Err(WorkflowError::msg("cancelled before paying"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_while_it_waits_for_a_slot_never_runs() {
+    both_modes(async |mode| {
+        GATE_OPEN.store(false, Ordering::SeqCst);
+        GATE_RUNNING.store(false, Ordering::SeqCst);
+        CHARGED.store(0, Ordering::SeqCst);
+        let (store, clock) = memory();
+        let rt = support::builder(mode, store.clone(), clock.clone())
+            .workflow(holds_the_slot)
+            .workflow(pays)
+            .activity(gate)
+            .activity(charge)
+            .max_concurrent_activities(1)
+            .build()
+            .await
+            .expect("build");
+        let held = rt.start(holds_the_slot, "held", 0).await.expect("start");
+        support::eventually("the gate holds the slot", || async {
+            GATE_RUNNING.load(Ordering::SeqCst)
+        })
+        .await;
+        let run = rt.start(pays, "pay", 5).await.expect("start");
+        support::eventually("the charge is leased, waiting for the slot", || async {
+            store
+                .load_tasks("pay")
+                .await
+                .expect("tasks")
+                .first()
+                .is_some_and(|t| t.lease_owner.is_some())
+        })
+        .await;
+        rt.cancel("pay").await.expect("cancel");
+        support::eventually("the call is answered as cancelled", || async {
+            store.load_tasks("pay").await.expect("tasks").is_empty()
+                && store
+                    .load_timers("pay")
+                    .await
+                    .expect("timers")
+                    .iter()
+                    .any(|t| t.fire_at_ms == support::T0 + 60_000)
+        })
+        .await;
+        GATE_OPEN.store(true, Ordering::SeqCst);
+        assert_eq!(within("held", held.result()).await.expect("result"), 0);
+        // The slot is free and the queue was looked at: nothing ran for the cancelled call.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            CHARGED.load(Ordering::SeqCst),
+            0,
+            "charged after the cancel"
+        );
+        clock.advance(Duration::from_secs(60));
+        let out = within("pay", run.result()).await;
+        assert!(out.is_err(), "{out:?}");
+        rt.shutdown().await;
+        CHARGED.load(Ordering::SeqCst)
+    })
+    .await;
+}
+
 /// Four calls at once.
 #[workflow]
 async fn fan_out(ctx: WorkflowCtx, n: u64) -> u64 {

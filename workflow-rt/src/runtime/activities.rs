@@ -46,6 +46,9 @@ pub(crate) struct Held {
     /// The call's [`ActivityTask::scheduled_version`]: which run's call the lease is on (a
     /// run purged and created again under its id makes calls of the same numbers).
     pub version: u64,
+    /// The call was cancelled (or its lease lost) before its attempt began: the attempt does
+    /// not start, or, if it is starting, begins told (see [`Inner::tell_cancelled`]).
+    pub cancelled: bool,
 }
 
 pub(crate) struct Beat {
@@ -184,6 +187,7 @@ impl Inner {
                             beat: None,
                             relet: None,
                             version: task.scheduled_version,
+                            cancelled: false,
                         },
                     );
                     a.backlog.push_back(task);
@@ -255,6 +259,13 @@ impl Inner {
         task: &ActivityTask,
         since: Option<Instant>,
     ) -> Option<(Fresh, Instant)> {
+        // Cancelled, or its lease lost, while it waited for a slot: it never starts (its call
+        // was answered already, or is another worker's now).
+        if self.cancelled_before_start(task) {
+            self.unhold(task);
+            self.release_permit();
+            return None;
+        }
         let trace = AttemptTrace::begin(task, since.unwrap_or_else(Instant::now));
         let now = self.clock.now_ms();
         let registered = self.activities.get(task.name.as_str());
@@ -361,15 +372,27 @@ impl Inner {
         }
 
         let key = (task.workflow_id.clone(), task.seq);
-        lock(&self.attempts).held.insert(
-            key.clone(),
-            Held {
-                abort: None,
-                beat: Some(beat.clone()),
-                relet: None,
-                version: task.scheduled_version,
-            },
-        );
+        {
+            let mut a = lock(&self.attempts);
+            // Cancelled while it was starting (after the look above): told as a running
+            // attempt would have been.
+            if a.held
+                .get(&key)
+                .is_some_and(|h| h.cancelled && h.version == task.scheduled_version)
+            {
+                beat.cancelled.store(true, Ordering::Release);
+            }
+            a.held.insert(
+                key.clone(),
+                Held {
+                    abort: None,
+                    beat: Some(beat.clone()),
+                    relet: None,
+                    version: task.scheduled_version,
+                    cancelled: false,
+                },
+            );
+        }
         let inner = self.clone();
         let permit = Permit {
             inner: self.clone(),
@@ -574,16 +597,44 @@ impl Inner {
     /// cancelled ([`ActivityCtx::is_cancelled`]); they run on until they end (their results
     /// go nowhere) or their workflow does.
     pub(crate) fn tell_cancelled(&self, id: &str, seqs: &[u64]) {
-        let a = lock(&self.attempts);
+        let mut guard = lock(&self.attempts);
+        let a = &mut *guard;
         for seq in seqs {
-            if let Some(beat) = a
-                .held
-                .get(&(id.to_string(), *seq))
-                .and_then(|h| h.beat.as_ref())
-            {
+            let key = (id.to_string(), *seq);
+            let Some(h) = a.held.get_mut(&key) else {
+                continue;
+            };
+            if let Some(beat) = &h.beat {
                 beat.cancelled.store(true, Ordering::Release);
+                continue;
+            }
+            // Not started: one waiting for a slot leaves the queue; one taken from it and
+            // not begun yet is marked, and does not begin.
+            let queued = a
+                .backlog
+                .iter()
+                .position(|t| t.workflow_id == id && t.seq == *seq);
+            match queued {
+                Some(i) => {
+                    a.backlog.remove(i);
+                    a.held.remove(&key);
+                    self.gauges.backlog(a.backlog.len());
+                }
+                None => h.cancelled = true,
             }
         }
+    }
+
+    /// Whether `task`'s call was cancelled, or its lease lost, before its attempt began
+    /// ([`Inner::tell_cancelled`]).
+    fn cancelled_before_start(&self, task: &ActivityTask) -> bool {
+        let a = lock(&self.attempts);
+        !a.held.is_empty()
+            && a.held
+                .get(&(task.workflow_id.clone(), task.seq))
+                .is_some_and(|h| {
+                    h.cancelled && h.beat.is_none() && h.version == task.scheduled_version
+                })
     }
 
     /// Stops every attempt (at shutdown).
