@@ -286,6 +286,81 @@ async fn migrations_chain() {
     rt.shutdown().await;
 }
 
+/// A child workflow's first version: its input a `u32`.
+#[workflow(name = "kid")]
+async fn kid_v1(ctx: WorkflowCtx, x: u32) -> String {
+    ctx.sleep(std::time::Duration::from_millis(1)).await;
+    format!("v1 got {x}")
+}
+
+/// Its second: the input a `u64` (the same bytes for small numbers).
+#[workflow(name = "kid", version = 2)]
+async fn kid(ctx: WorkflowCtx, x: u64) -> String {
+    ctx.sleep(std::time::Duration::from_millis(1)).await;
+    format!("v2 got {x}")
+}
+
+/// A parent pinned to the child's first version (as a pinned old parent's code keeps it).
+#[workflow]
+async fn calls_kid_v1(ctx: WorkflowCtx, x: u32) -> Result<String, WorkflowError> {
+    Ok(ctx.child(kid_v1, x).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_starts_on_the_version_its_call_names() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(calls_kid_v1)
+            .workflow(kid_v1)
+            .workflow(kid)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(calls_kid_v1, "p", 7).await.expect("start");
+        eventually("the child sleeps", || async {
+            store
+                .load_timers("p/kid-0")
+                .await
+                .is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        clock.advance(std::time::Duration::from_millis(1));
+        let out = within("parent", run.result()).await.expect("result");
+        assert_eq!(out.as_deref().ok(), Some("v1 got 7"), "{out:?}");
+        rt.shutdown().await;
+        // A runtime without that version: the call is answered, nothing starts.
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(calls_kid_v1)
+            .workflow(kid)
+            .build()
+            .await
+            .expect("build");
+        let out = within(
+            "parent",
+            rt.start(calls_kid_v1, "q", 7)
+                .await
+                .expect("start")
+                .result(),
+        )
+        .await
+        .expect("result");
+        let Err(e) = &out else { panic!("{out:?}") };
+        assert!(
+            e.message.contains("names version 1 of workflow \"kid\""),
+            "{e:?}"
+        );
+        assert!(
+            store.load_workflow("q/kid-0").await.is_err(),
+            "nothing started"
+        );
+        rt.shutdown().await;
+        out.map_err(|e| e.message)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_old_runs_finish_on_v1_and_new_runs_start_on_v2() {
     both_modes(async |mode| {

@@ -137,6 +137,7 @@ impl<W: Workflow> Durable for ChildCall<W> {
             reason: e.to_string(),
         })?;
         let seq = ctx.next_seq()?;
+        ctx.note_child_version(seq, W::VERSION);
         Ok(Pending::Child {
             seq,
             name: W::NAME.to_string(),

@@ -114,6 +114,10 @@ pub struct WorkflowCtx {
     /// type tag)`, stored with the step's commit so that a token works as soon as the step
     /// that made it has committed.
     promises: std::cell::RefCell<Vec<(u64, String, u64)>>,
+    /// The child calls made during the current step: `(seq, the called workflow's
+    /// version)`, so that the child starts on the version the code named (the wait records
+    /// its name only).
+    child_versions: std::cell::RefCell<Vec<(u64, u32)>>,
 }
 
 impl std::fmt::Debug for WorkflowCtx {
@@ -132,6 +136,7 @@ impl WorkflowCtx {
             id: id.into(),
             state: Cell::new(state),
             promises: Default::default(),
+            child_versions: Default::default(),
         }
     }
 
@@ -166,6 +171,17 @@ impl WorkflowCtx {
     /// The promises made since the last call: `(seq, secret, type tag)`.
     pub(crate) fn take_promises(&self) -> Vec<(u64, String, u64)> {
         std::mem::take(&mut *self.promises.borrow_mut())
+    }
+
+    /// Records that call `seq` of this step calls version `version` of a child workflow.
+    pub(crate) fn note_child_version(&self, seq: u64, version: u32) {
+        self.child_versions.borrow_mut().push((seq, version));
+    }
+
+    /// The child calls made during the step just run, with the versions they named (see
+    /// [`WorkflowCtx::note_child_version`]).
+    pub(crate) fn take_child_versions(&self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut *self.child_versions.borrow_mut())
     }
 
     /// Records that cancellation was requested at `at_ms`, unless it was already.

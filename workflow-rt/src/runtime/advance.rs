@@ -221,6 +221,7 @@ impl Inner {
                 let _in = trace.span.enter();
                 self.step(id, &mut c, resolved, inbox.as_deref())
             };
+            let child_versions = c.ctx.take_child_versions();
             let (end, finished) = match &commit.outcome {
                 StepOutcome::Suspended { .. } => (StepEnd::Suspended, None),
                 StepOutcome::Finished { status, .. } => (
@@ -284,7 +285,13 @@ impl Inner {
                     .iter()
                     .any(|l| matches!(l, Pending::Child { .. }))
                 && let Err(e) = self
-                    .start_children(id, c.pending.as_ref(), pending, &mut commit)
+                    .start_children(
+                        id,
+                        c.pending.as_ref(),
+                        pending,
+                        &child_versions,
+                        &mut commit,
+                    )
                     .await
             {
                 trace.end(c.workflow.keys(), StepEnd::Error);

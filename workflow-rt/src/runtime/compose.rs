@@ -87,12 +87,14 @@ impl Inner {
     /// did not. A call that cannot start (its workflow is not registered here, its id is
     /// taken, its input is too large) is answered with its [`ChildError`] in the step's own
     /// commit, and starts nothing. A child that exists already as this call's child (started
-    /// by an earlier attempt at this step) is left as it is.
+    /// by an earlier attempt at this step) is left as it is. A child starts on the version
+    /// its call named (`versions`, by call; the newest registered for a call not in it).
     pub(super) async fn start_children(
         self: &Arc<Self>,
         id: &str,
         old: Option<&Pending>,
         pending: &Pending,
+        versions: &[(u64, u32)],
         commit: &mut StepCommit,
     ) -> Result<(), StoreError> {
         let old_seqs: Vec<u64> = old
@@ -121,9 +123,25 @@ impl Inner {
                     },
                 })
             };
-            let Some(code) = self
-                .workflows
-                .newest(name)
+            let named = versions.iter().find(|(s, _)| s == seq).map(|&(_, v)| v);
+            if let Some(v) = named
+                && self.workflows.knows(name)
+                && self.workflows.version(name, v).is_none()
+            {
+                refuse(
+                    commit,
+                    ChildError::NotStarted {
+                        id: child.clone(),
+                        reason: format!(
+                            "the call names version {v} of workflow {name:?}, which is not \
+                             registered with this runtime"
+                        ),
+                    },
+                );
+                continue;
+            }
+            let Some(code) = named
+                .or_else(|| self.workflows.newest(name))
                 .and_then(|v| self.workflows.version(name, v))
                 .cloned()
             else {
