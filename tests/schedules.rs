@@ -224,6 +224,48 @@ fn zones_and_daylight_saving_changes() {
             1_792_978_200_000, // 10-26 02:30 CET = 01:30 UTC
         ]
     );
+    // The same for every expression, not only those of one time a day: two times a day, two
+    // times in the gap, and a repeated hour.
+    let two_a_day = ScheduleSpec::cron("0 2,14 * * *").in_zone("Europe/Paris");
+    assert_eq!(
+        two_a_day
+            .fire_times(1_774_742_400_000, 1_774_828_799_999, 10)
+            .expect("spec"),
+        vec![
+            1_774_746_000_000, // 03-29 03:00 CEST (02:00 does not exist) = 01:00 UTC
+            1_774_785_600_000, // 03-29 14:00 CEST = 12:00 UTC
+        ]
+    );
+    let twice_in_the_gap = ScheduleSpec::cron("0,30 2 * * *").in_zone("Europe/Paris");
+    assert_eq!(
+        twice_in_the_gap
+            .fire_times(1_774_742_400_000, 1_774_828_799_999, 10)
+            .expect("spec"),
+        vec![1_774_746_000_000], // 02:00 and 02:30 both at the gap's end: once
+    );
+    let new_york = ScheduleSpec::cron("30 1,13 * * *").in_zone("America/New_York");
+    assert_eq!(
+        new_york
+            .fire_times(1_793_505_600_000, 1_793_591_999_999, 10)
+            .expect("spec"),
+        vec![
+            1_793_511_000_000, // 11-01 01:30 EDT = 05:30 UTC (not again at 01:30 EST)
+            1_793_557_800_000, // 11-01 13:30 EST = 18:30 UTC
+        ]
+    );
+    // Every half hour through the repeated hour: each wall time once.
+    let half_hourly = ScheduleSpec::cron("0,30 * * * *").in_zone("America/New_York");
+    assert_eq!(
+        half_hourly
+            .fire_times(1_793_509_200_000, 1_793_520_000_000, 10)
+            .expect("spec"),
+        vec![
+            1_793_511_000_000, // 01:30 EDT = 05:30 UTC
+            1_793_516_400_000, // 02:00 EST = 07:00 UTC (01:00 and 01:30 EST were passed)
+            1_793_518_200_000, // 02:30 EST
+            1_793_520_000_000, // 03:00 EST
+        ]
+    );
     // A zone with a half-hour offset: 09:00 in Kolkata is 03:30 UTC.
     let kolkata = ScheduleSpec::cron("0 9 * * *").in_zone("Asia/Kolkata");
     assert_eq!(

@@ -70,6 +70,11 @@ pub use crate::runtime::{NewSchedule, ScheduleInfo};
 /// report: hours).
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
 
+/// The shortest catch-up window (as Temporal's schedules have): a shorter one is taken as
+/// this, so that a fire time a worker reaches a little late (it woke a millisecond after it,
+/// or was busy) is never counted as missed.
+pub const MIN_CATCH_UP: Duration = Duration::from_secs(10);
+
 /// The shortest interval of [`ScheduleSpec::every`]: one second, the finest step of a cron
 /// expression too.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -279,15 +284,63 @@ pub(crate) enum Compiled {
 /// jumps (the count of missed fire times is then a lower bound).
 const MISSED_WALK: u64 = 100_000;
 
+/// The most wall times a look for the next fire time walks past behind it: the wall times of
+/// a repeated stretch of the clock (an hour, in most zones), one a second at most.
+const WALL_WALK: usize = 100_000;
+
+/// The instant wall time `wall` names in `zone`: the first of two when the clocks repeat it,
+/// the end of the gap (the instant the clocks jump) when they skip it.
+fn place(zone: &Tz, wall: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::{LocalResult, TimeZone};
+    match zone.from_local_datetime(&wall) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
+        LocalResult::None => {
+            // The first second whose wall time is past `wall`: the jump (offsets are within
+            // a day of UTC, so the bounds are on either side of it).
+            let guess = wall.and_utc().timestamp();
+            let (mut lo, mut hi) = (guess - 2 * 86_400, guess + 2 * 86_400);
+            let wall_at = |t: i64| {
+                DateTime::<Utc>::from_timestamp(t, 0).map(|u| u.with_timezone(zone).naive_local())
+            };
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if wall_at(mid)? > wall {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            DateTime::<Utc>::from_timestamp(hi, 0)
+        }
+    }
+}
+
 impl Compiled {
     /// The first fire time strictly after `after_ms`.
     pub(crate) fn next_after(&self, after_ms: u64) -> Option<u64> {
         match self {
             Compiled::Cron { cron, zone } => {
+                // The expression walks the zone's wall clock (croner over UTC, which has no
+                // changes), and each wall time is placed in the zone here, the same way for
+                // every expression: one in a gap at the gap's end, one that happens twice at
+                // its first pass (a wall time of the second pass is then behind `after`, and
+                // the walk goes on past it).
                 let secs = i64::try_from(after_ms / 1000).ok()?;
-                let from = DateTime::<Utc>::from_timestamp(secs, 0)?.with_timezone(zone);
-                let next = cron.find_next_occurrence(&from, false).ok()?;
-                u64::try_from(next.timestamp()).ok()?.checked_mul(1000)
+                let after = DateTime::<Utc>::from_timestamp(secs, 0)?;
+                let mut wall = after.with_timezone(zone).naive_local();
+                for _ in 0..WALL_WALK {
+                    let next = cron
+                        .find_next_occurrence(&wall.and_utc(), false)
+                        .ok()?
+                        .naive_utc();
+                    let at = place(zone, next)?;
+                    if at > after {
+                        return u64::try_from(at.timestamp()).ok()?.checked_mul(1000);
+                    }
+                    wall = next;
+                }
+                None
             }
             &Compiled::Every {
                 every_ms,
@@ -473,8 +526,8 @@ pub(crate) fn format_ms(ms: u64) -> String {
 pub(crate) struct Plan {
     /// Fire times whose runs start now, oldest first.
     pub start: Vec<u64>,
-    /// Fire times skipped by the overlap policy.
-    pub skipped: Vec<u64>,
+    /// How many fire times the overlap policy skipped.
+    pub skipped: u64,
     /// How many fire times were older than the catch-up window (not started).
     pub missed: u64,
     /// The fire time kept by [`Overlap::BufferOne`] after this look.
@@ -489,7 +542,7 @@ impl Plan {
     /// Whether the plan changes the schedule's row.
     pub(crate) fn changes(&self, s: &ScheduleRecord) -> bool {
         !self.start.is_empty()
-            || !self.skipped.is_empty()
+            || self.skipped > 0
             || self.missed > 0
             || self.buffered != s.buffered_ms
             || self.cursor_ms != s.cursor_ms
@@ -508,7 +561,7 @@ impl Plan {
             next.last_run_id = Some(run_id(&s.name, last));
         }
         next.started = s.started.saturating_add(self.start.len() as u64);
-        next.skipped = s.skipped.saturating_add(self.skipped.len() as u64);
+        next.skipped = s.skipped.saturating_add(self.skipped);
         next.missed = s.missed.saturating_add(self.missed);
         next.updated_at_ms = now_ms;
         next
@@ -543,7 +596,8 @@ pub(crate) fn plan(
         p.buffered = None;
         running = true;
     }
-    let window_start = now_ms.saturating_sub(s.catch_up_ms);
+    let catch_up_ms = s.catch_up_ms.max(MIN_CATCH_UP.as_millis() as u64);
+    let window_start = now_ms.saturating_sub(catch_up_ms);
     let (missed, last_missed) = spec.skip_before(p.cursor_ms, window_start.min(now_ms));
     if let Some(last) = last_missed {
         p.missed = missed;
@@ -554,14 +608,29 @@ pub(crate) fn plan(
         if p.start.len() >= limit {
             break;
         }
+        let skips_the_rest = running
+            && match s.overlap {
+                Overlap::Skip => true,
+                Overlap::BufferOne => p.buffered.is_some(),
+                Overlap::Allow => false,
+            };
+        if skips_the_rest {
+            // Every fire time left up to now is skipped: counted, not walked one by one (a
+            // second-by-second schedule after a month without a worker has millions).
+            let (n, last) = spec.skip_before(p.cursor_ms, now_ms.saturating_add(1));
+            p.skipped = p.skipped.saturating_add(n);
+            if let Some(last) = last {
+                p.cursor_ms = last;
+            }
+            next = spec.next_after(p.cursor_ms);
+            break;
+        }
         let start = match s.overlap {
             Overlap::Allow => true,
             Overlap::Skip => !running,
             Overlap::BufferOne => {
-                if running && p.buffered.is_none() {
+                if running {
                     p.buffered = Some(t);
-                } else if running {
-                    p.skipped.push(t);
                 }
                 !running
             }
@@ -569,8 +638,6 @@ pub(crate) fn plan(
         if start {
             p.start.push(t);
             running = true;
-        } else if s.overlap == Overlap::Skip {
-            p.skipped.push(t);
         }
         p.cursor_ms = t;
         next = spec.next_after(t);
@@ -642,14 +709,14 @@ mod tests {
         let mut s = record(&spec, Overlap::Skip, 0);
         let c = s.spec.compile().expect("spec");
         let p = plan(&c, &s, 3_000, false, 100);
-        assert_eq!((p.start, p.skipped), (vec![1_000], vec![2_000, 3_000]));
+        assert_eq!((p.start, p.skipped, p.cursor_ms), (vec![1_000], 2, 3_000));
         let p = plan(&c, &s, 3_000, true, 100);
-        assert_eq!(p.skipped, vec![1_000, 2_000, 3_000]);
+        assert_eq!((p.skipped, p.cursor_ms), (3, 3_000));
         s.overlap = Overlap::BufferOne;
         let p = plan(&c, &s, 3_000, true, 100);
         assert_eq!(
-            (p.buffered, &p.skipped[..]),
-            (Some(1_000), &[2_000, 3_000][..])
+            (p.buffered, p.skipped, p.cursor_ms),
+            (Some(1_000), 2, 3_000)
         );
         let s2 = p.apply(&s, 3_000);
         let p = plan(&c, &s2, 3_500, false, 100);
@@ -657,5 +724,36 @@ mod tests {
         s.overlap = Overlap::Allow;
         let p = plan(&c, &s, 3_000, true, 100);
         assert_eq!(p.start, vec![1_000, 2_000, 3_000]);
+    }
+
+    #[test]
+    fn a_fire_time_reached_late_within_the_shortest_window_starts() {
+        let spec = ScheduleSpec::every(Duration::from_secs(1));
+        let mut s = record(&spec, Overlap::Allow, 0);
+        s.catch_up_ms = 0;
+        let c = s.spec.compile().expect("spec");
+        // The worker woke a millisecond after the fire time (and, later, 9 s after it).
+        let p = plan(&c, &s, 1_001, false, 10);
+        assert_eq!((p.start, p.missed), (vec![1_000], 0));
+        let p = plan(&c, &s, 10_500, false, 100);
+        assert_eq!((p.start.len(), p.missed), (10, 0));
+        let p = plan(&c, &s, 20_000, false, 100);
+        assert_eq!((p.start.first(), p.missed), (Some(&10_000), 9));
+    }
+
+    #[test]
+    fn skipped_fire_times_are_counted_not_walked() {
+        // Every second, a run still going, thirty days without a look.
+        let spec = ScheduleSpec::cron("* * * * * *");
+        let mut s = record(&spec, Overlap::Skip, 0);
+        s.catch_up_ms = 365 * 86_400_000;
+        let c = s.spec.compile().expect("spec");
+        let month = 30 * 86_400_000;
+        let p = plan(&c, &s, month, true, 100);
+        assert!(p.skipped >= MISSED_WALK, "{}", p.skipped);
+        assert_eq!((p.cursor_ms, p.next_fire_ms), (month, Some(month + 1_000)));
+        s.overlap = Overlap::BufferOne;
+        let p = plan(&c, &s, month, true, 100);
+        assert_eq!((p.buffered, p.cursor_ms), (Some(1_000), month));
     }
 }

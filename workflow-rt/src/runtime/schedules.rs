@@ -15,7 +15,7 @@ use super::engine::Inner;
 use super::registry::no_panic;
 use super::telemetry;
 use crate::schedule::{
-    self, DEFAULT_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
+    self, DEFAULT_CATCH_UP, MIN_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
 };
 use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError};
 use crate::workflow::Workflow;
@@ -129,9 +129,10 @@ impl<W: Workflow> NewSchedule<W> {
     }
 
     /// How old a fire time missed while no worker ran may be and still start (default
-    /// [`DEFAULT_CATCH_UP`], one minute); older ones are skipped and counted as missed.
+    /// [`DEFAULT_CATCH_UP`], one minute; at least [`MIN_CATCH_UP`], ten seconds, which a
+    /// shorter window is taken as); older ones are skipped and counted as missed.
     pub fn catch_up(mut self, window: Duration) -> Self {
-        self.catch_up = window;
+        self.catch_up = window.max(MIN_CATCH_UP);
         self
     }
 
@@ -425,7 +426,7 @@ impl Inner {
                     telemetry::schedule_fired(
                         &s.name,
                         plan.start.len(),
-                        plan.skipped.len(),
+                        plan.skipped,
                         newly_buffered,
                         plan.missed,
                     );

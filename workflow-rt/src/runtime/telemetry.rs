@@ -476,7 +476,7 @@ impl AttemptTrace {
 pub(crate) fn schedule_fired(
     name: &str,
     started: usize,
-    skipped: usize,
+    skipped: u64,
     buffered: bool,
     missed: u64,
 ) {
@@ -493,7 +493,7 @@ pub(crate) fn schedule_fired(
         }
     };
     add("started", started as u64);
-    add("skipped", skipped as u64);
+    add("skipped", skipped);
     add("buffered", u64::from(buffered));
     add("missed", missed);
     if missed > 0 {

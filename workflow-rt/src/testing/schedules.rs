@@ -209,7 +209,23 @@ impl ScheduleSim {
                 });
                 last_end = Some(now.saturating_add(ms(self.run_time)));
             }
-            ticks.skipped.extend(&plan.skipped);
+            if plan.skipped > 0 {
+                // The plan counts them; the fire times are those of the window it looked at
+                // that it neither started nor kept.
+                let catch_up = s.catch_up_ms.max(schedule::MIN_CATCH_UP.as_millis() as u64);
+                let mut t = s
+                    .cursor_ms
+                    .max(now.saturating_sub(catch_up).saturating_sub(1));
+                let mut seen = Vec::new();
+                while let Some(next) = compiled.next_after(t).filter(|&x| x <= plan.cursor_ms) {
+                    if !plan.start.contains(&next) && plan.buffered != Some(next) {
+                        seen.push(next);
+                    }
+                    t = next;
+                }
+                let from = seen.len().saturating_sub(plan.skipped as usize);
+                ticks.skipped.extend(&seen[from..]);
+            }
             ticks.missed += plan.missed;
             let changed = plan.changes(&s);
             s = plan.apply(&s, now);
