@@ -559,6 +559,8 @@ async fn a_schema_4_database_gets_schedules() {
     let schedule = ScheduleRecord {
         name: "nightly".into(),
         workflow: "w".into(),
+        workflow_version: Some(2),
+        note: Some("paused by a worker".into()),
         input: vec![1],
         spec: ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris"),
         overlap: Overlap::Allow,

@@ -24,6 +24,14 @@ async fn stamp(ctx: WorkflowCtx, tag: String) -> String {
     tag
 }
 
+/// `stamp` as a later version whose input changed (a number): a schedule made for `stamp`
+/// v1 holds a string.
+#[workflow(name = "stamp", version = 2)]
+async fn stamp_v2(ctx: WorkflowCtx, n: u64) -> String {
+    ctx.sleep(Duration::ZERO).await;
+    format!("v2 {n}")
+}
+
 /// Runs until signalled: keeps a schedule's last run running, for the overlap policies.
 #[workflow]
 async fn held(ctx: WorkflowCtx, _tag: String) -> u64 {
@@ -339,6 +347,35 @@ async fn creating_a_bad_schedule_stores_nothing() {
             .await
             .expect_err("never");
         assert!(matches!(err, ScheduleError::NeverFires(_)), "{err:?}");
+        // Past what a store keeps (a signed 64-bit number of milliseconds): read back, it
+        // would be another schedule.
+        let err = make("a", ScheduleSpec::every(Duration::from_millis(u64::MAX)))
+            .await
+            .expect_err("too long");
+        assert!(matches!(err, ScheduleError::BadInterval { .. }), "{err:?}");
+        let far = ScheduleSpec::every(Duration::from_secs(60)).anchored_at_ms(u64::MAX - 1);
+        let err = make("a", far).await.expect_err("too far");
+        assert!(matches!(err, ScheduleError::NeverFires(_)), "{err:?}");
+        let long_catch_up = client
+            .schedule(
+                "long",
+                ScheduleSpec::every(Duration::from_secs(60)),
+                stamp,
+                "x".into(),
+            )
+            .catch_up(Duration::MAX)
+            .await
+            .expect("create");
+        assert_eq!(
+            client.describe_schedule("long").await.expect("describe"),
+            long_catch_up,
+            "read back as made"
+        );
+        assert_eq!(
+            long_catch_up.catch_up,
+            Duration::from_millis(i64::MAX as u64)
+        );
+        client.delete_schedule("long").await.expect("delete");
         for name in ["", "a@b"] {
             let err = make(name, ScheduleSpec::cron("0 2 * * *"))
                 .await
@@ -722,6 +759,137 @@ async fn only_a_runtime_with_the_workflow_fires_it() {
         at(&e, 15, "t", &[10]).await;
         rt.shutdown().await;
         other.shutdown().await;
+    }
+}
+
+/// A schedule starts the version of its workflow it was made for: with v1 and v2 registered,
+/// a schedule of v1 starts v1's runs. On a runtime that has moved on to v2 only, its first fire
+/// time pauses it with a note saying why (its input was encoded for v1), counts no run and
+/// leaves the last run as it was; resumed on a runtime with v1 again, it fires on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_starts_the_version_it_was_made_for() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let both = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp)
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        let info = both
+            .client()
+            .schedule(
+                "v",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "one".to_string(),
+            )
+            .await
+            .expect("create");
+        assert_eq!(info.workflow_version, Some(1));
+        at(&e, 10, "v", &[10]).await;
+        let first = run_id("v", T0 + 10 * SECOND);
+        eventually("the v1 run completes", || completed(&e.store, &first)).await;
+        let out = e.store.load_workflow(&first).await.expect("load").output;
+        assert_eq!(
+            out,
+            Some(postcard::to_stdvec("one").expect("encode")),
+            "v1 ran"
+        );
+        both.shutdown().await;
+
+        let newer = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        e.clock.set_ms(T0 + 20 * SECOND);
+        eventually("the schedule is paused", || async {
+            e.store.load_schedule("v").await.is_ok_and(|s| s.paused)
+        })
+        .await;
+        let s = newer
+            .client()
+            .describe_schedule("v")
+            .await
+            .expect("describe");
+        let note = s.note.clone().expect("a note");
+        assert!(
+            note.contains("version 1 of workflow \"stamp\"") && note.contains("up to version 2"),
+            "{note}"
+        );
+        assert_eq!(
+            (s.started, s.last_run_id.as_deref()),
+            (1, Some(first.as_str()))
+        );
+        assert!(
+            e.store
+                .load_schedule("v")
+                .await
+                .expect("load")
+                .starting
+                .is_empty()
+        );
+        settle().await;
+        assert_eq!(runs(&e.store, "v@").await, ids("v", &[10]), "no run made");
+        newer.shutdown().await;
+
+        let again = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp)
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        again.client().resume_schedule("v").await.expect("resume");
+        assert_eq!(
+            again
+                .client()
+                .describe_schedule("v")
+                .await
+                .expect("describe")
+                .note,
+            None
+        );
+        at(&e, 30, "v", &[10, 30]).await;
+        again.shutdown().await;
+    }
+}
+
+/// A writer holding the row of a schedule that was deleted and created again under its name
+/// (a worker's look, a client's change) is refused: the new schedule's versions start past the
+/// old one's.
+#[tokio::test]
+async fn a_stale_writer_does_not_overwrite_a_schedule_made_again() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let client = Client::new(e.store.clone()).clock(e.clock.clone());
+        let every = ScheduleSpec::every(Duration::from_secs(10));
+        client
+            .schedule("s", every.clone(), stamp, "old".to_string())
+            .await
+            .expect("create");
+        let stale = e.store.load_schedule("s").await.expect("load");
+        client.delete_schedule("s").await.expect("delete");
+        e.clock.set_ms(T0 + 1);
+        client
+            .schedule("s", every, stamp, "new".to_string())
+            .await
+            .expect("create");
+        let made_again = e.store.load_schedule("s").await.expect("load");
+        let mut change = stale.clone();
+        change.paused = true;
+        assert!(
+            matches!(
+                e.store.update_schedule(change).await,
+                Err(workflow_rt::store::StoreError::ScheduleConflict { .. })
+            ),
+            "{backend:?}"
+        );
+        assert_eq!(e.store.load_schedule("s").await.expect("load"), made_again);
+        assert_eq!(
+            made_again.input,
+            postcard::to_stdvec("new").expect("encode")
+        );
     }
 }
 

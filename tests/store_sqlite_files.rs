@@ -373,7 +373,7 @@ async fn a_file_of_schema_2_is_upgraded() {
 }
 
 /// A file of schema 3 (before schedules) gets the table at open, keeps its runs, and takes
-/// schedules from then on.
+/// schedules from then on; one of schema 12 gets the columns schedules have had since.
 #[tokio::test]
 async fn a_file_of_schema_3_is_upgraded() {
     use std::time::Duration;
@@ -399,6 +399,8 @@ async fn a_file_of_schema_3_is_upgraded() {
     let schedule = ScheduleRecord {
         name: "nightly".into(),
         workflow: "w".into(),
+        workflow_version: None,
+        note: None,
         input: vec![],
         spec: ScheduleSpec::every(Duration::from_secs(60)).anchored_at_ms(0),
         overlap: Overlap::Skip,
@@ -426,6 +428,33 @@ async fn a_file_of_schema_3_is_upgraded() {
         store.load_schedule("nightly").await.expect("load"),
         schedule
     );
+    // Schema 12 (before a schedule kept its workflow's version and a note): both columns
+    // come back at open; a schedule stored before reads without them, one stored after keeps
+    // them.
+    let mut pinned = schedule.clone();
+    pinned.name = "pinned".into();
+    pinned.workflow_version = Some(2);
+    store.create_schedule(pinned.clone()).await.expect("create");
+    drop(store);
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "ALTER TABLE schedules DROP COLUMN workflow_version; \
+             ALTER TABLE schedules DROP COLUMN note; PRAGMA user_version = 12",
+        )
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    pinned.workflow_version = None;
+    assert_eq!(store.load_schedule("pinned").await.expect("load"), pinned);
+    let mut noted = schedule.clone();
+    noted.name = "noted".into();
+    noted.workflow_version = Some(3);
+    noted.note = Some("paused by a worker".into());
+    store.create_schedule(noted.clone()).await.expect("create");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.load_schedule("noted").await.expect("load"), noted);
 }
 
 /// Tombstones do not pile up: `purge_finished` drops those of runs that finished before its

@@ -93,11 +93,17 @@ pub(crate) async fn run(
                 return Ok(());
             }
             writeln!(out, "name:      {}", s.name)?;
-            writeln!(out, "workflow:  {}", s.workflow)?;
+            match s.workflow_version {
+                Some(v) => writeln!(out, "workflow:  {} v{v}", s.workflow)?,
+                None => writeln!(out, "workflow:  {} (newest version)", s.workflow)?,
+            }
             writeln!(out, "spec:      {}", s.spec)?;
             writeln!(out, "overlap:   {}", s.overlap)?;
             writeln!(out, "catch-up:  {}", humantime::format_duration(s.catch_up))?;
             writeln!(out, "paused:    {}", s.paused)?;
+            if let Some(note) = &s.note {
+                writeln!(out, "note:      {note}")?;
+            }
             writeln!(
                 out,
                 "last run:  {}",
@@ -139,6 +145,7 @@ fn info_json(s: &ScheduleInfo) -> serde_json::Value {
     json!({
         "name": s.name,
         "workflow": s.workflow,
+        "workflow_version": s.workflow_version,
         "spec": s.spec.to_string(),
         "cron": s.spec.cron_expression(),
         "every_ms": s.spec.interval().map(|d| d.as_millis() as u64),
@@ -146,6 +153,7 @@ fn info_json(s: &ScheduleInfo) -> serde_json::Value {
         "overlap": s.overlap.to_string(),
         "catch_up_ms": s.catch_up.as_millis() as u64,
         "paused": s.paused,
+        "note": s.note,
         "next_fire_times": s.next_fire_times_ms.iter().map(|&t| time(t)).collect::<Vec<_>>(),
         "last_run_id": s.last_run_id,
         "buffered": s.buffered_ms.map(time),

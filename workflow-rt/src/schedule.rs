@@ -240,10 +240,15 @@ impl ScheduleSpec {
                 every_ms,
                 anchor_ms,
             } => {
-                if u128::from(every_ms) < MIN_INTERVAL.as_millis() {
+                // (Longer than a store keeps, a signed 64-bit number of milliseconds: read
+                // back, it would be another interval.)
+                if u128::from(every_ms) < MIN_INTERVAL.as_millis() || every_ms > i64::MAX as u64 {
                     return Err(ScheduleError::BadInterval {
                         interval: Duration::from_millis(every_ms),
                     });
+                }
+                if anchor_ms.is_some_and(|a| a > i64::MAX as u64) {
+                    return Err(ScheduleError::NeverFires(self.to_string()));
                 }
                 Ok(Compiled::Every {
                     every_ms,
@@ -451,8 +456,11 @@ pub enum ScheduleError {
     /// No IANA time zone has this name (names are case-sensitive: `Europe/Paris`).
     #[error("unknown time zone {0:?}: give an IANA name such as \"Europe/Paris\" or \"UTC\"")]
     UnknownZone(String),
-    /// The interval is shorter than [`MIN_INTERVAL`].
-    #[error("the interval {interval:?} is shorter than the shortest, 1 s")]
+    /// The interval is shorter than [`MIN_INTERVAL`], or longer than a store keeps
+    /// (`i64::MAX` milliseconds).
+    #[error(
+        "the interval {interval:?} is shorter than the shortest, 1 s, or longer than the longest, i64::MAX ms"
+    )]
     BadInterval {
         /// The interval given.
         interval: Duration,
@@ -655,6 +663,8 @@ mod tests {
         ScheduleRecord {
             name: "s".into(),
             workflow: "wf".into(),
+            workflow_version: None,
+            note: None,
             input: vec![],
             next_fire_ms: spec.next_after(created).expect("spec"),
             spec,

@@ -17,6 +17,7 @@ use super::telemetry;
 use crate::schedule::{
     self, DEFAULT_CATCH_UP, MIN_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
 };
+use crate::store::schedules::first_version;
 use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError};
 use crate::workflow::Workflow;
 
@@ -34,6 +35,9 @@ pub struct ScheduleInfo {
     pub name: String,
     /// The workflow it starts.
     pub workflow: String,
+    /// The version of the workflow it starts (`None`: the newest registered; a schedule
+    /// stored before schedules kept the version).
+    pub workflow_version: Option<u32>,
     /// When it fires.
     pub spec: ScheduleSpec,
     /// What a fire time does while the last run has not finished.
@@ -42,6 +46,8 @@ pub struct ScheduleInfo {
     pub catch_up: Duration,
     /// Paused: it starts nothing.
     pub paused: bool,
+    /// Why a worker paused it, if one did: a fire time whose run could not be made.
+    pub note: Option<String>,
     /// Its next fire times, in milliseconds since the Unix epoch (a paused schedule fires from
     /// the first fire time after it is resumed).
     pub next_fire_times_ms: Vec<u64>,
@@ -77,10 +83,12 @@ impl ScheduleInfo {
         ScheduleInfo {
             name: s.name,
             workflow: s.workflow,
+            workflow_version: s.workflow_version,
             spec: s.spec,
             overlap: s.overlap,
             catch_up: Duration::from_millis(s.catch_up_ms),
             paused: s.paused,
+            note: s.note,
             next_fire_times_ms,
             last_run_id: s.last_run_id,
             buffered_ms: s.buffered_ms,
@@ -179,10 +187,15 @@ impl<W: Workflow> NewSchedule<W> {
         let record = ScheduleRecord {
             name,
             workflow: W::NAME.to_string(),
+            workflow_version: Some(W::VERSION),
+            note: None,
             input,
             spec,
             overlap: self.overlap,
-            catch_up_ms: u64::try_from(self.catch_up.as_millis()).unwrap_or(u64::MAX),
+            // At most what every store keeps (a signed 64-bit number).
+            catch_up_ms: u64::try_from(self.catch_up.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(i64::MAX as u64),
             paused: self.paused,
             cursor_ms: now,
             next_fire_ms,
@@ -192,7 +205,7 @@ impl<W: Workflow> NewSchedule<W> {
             started: 0,
             skipped: 0,
             missed: 0,
-            version: 1,
+            version: first_version(now),
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -305,6 +318,7 @@ impl Client {
                 reason: e.to_string(),
             })?;
             s.paused = false;
+            s.note = None;
             s.cursor_ms = s.cursor_ms.max(now);
             s.next_fire_ms = spec.next_after(s.cursor_ms);
             Ok(true)
@@ -363,20 +377,28 @@ impl Inner {
     /// decided, and clears them from the row. A conflict (another worker, a client) reloads the
     /// schedule and decides again; any other failure leaves the schedule for the next look.
     pub(crate) async fn fire_schedule(self: &Arc<Self>, mut s: ScheduleRecord) {
-        let spec = match s.spec.compile() {
-            Ok(spec) => spec,
-            Err(e) => {
-                tracing::warn!(schedule = %s.name, error = %e, "cannot fire an unreadable schedule");
-                return;
-            }
-        };
         for _ in 0..16 {
             if self.is_shut_down() {
                 return;
             }
+            // Compiled from the row as read each time: a schedule deleted and created again
+            // meanwhile under the name may have another spec.
+            let spec = match s.spec.compile() {
+                Ok(spec) => spec,
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, error = %e, "cannot fire an unreadable schedule");
+                    return;
+                }
+            };
             let now = self.clock.now_ms();
-            if !s.starting.is_empty() && !self.start_scheduled(&s, &s.starting, now).await {
-                return;
+            if !s.starting.is_empty() {
+                match self.start_scheduled(&s, &s.starting, now).await {
+                    Started::All => {}
+                    Started::Later => return,
+                    Started::Never(reason) => {
+                        return self.pause_refused(s, None, reason, now).await;
+                    }
+                }
             }
             if s.paused {
                 // Paused after a look took fire times whose runs it did not create (its
@@ -430,11 +452,17 @@ impl Inner {
                         newly_buffered,
                         plan.missed,
                     );
-                    if !plan.start.is_empty()
-                        && self.start_scheduled(&claimed, &plan.start, now).await
-                    {
-                        let mut done = claimed;
-                        done.version = version;
+                    let mut done = claimed;
+                    done.version = version;
+                    let started = match plan.start.is_empty() {
+                        true => Started::Later,
+                        false => self.start_scheduled(&done, &plan.start, now).await,
+                    };
+                    if let Started::Never(reason) = started {
+                        let before = s.last_run_id.clone();
+                        return self.pause_refused(done, before, reason, now).await;
+                    }
+                    if matches!(started, Started::All) {
                         done.starting.clear();
                         match self.store.update_schedule(done).await {
                             // Changed meanwhile: whoever changed it saw `starting` and acted
@@ -464,32 +492,90 @@ impl Inner {
         }
     }
 
+    /// Pauses schedule `s` (at the version read) with `reason` as its note, dropping the fire
+    /// times it took: their runs cannot be made, by this worker or any with the same code, and
+    /// a look at each poll would fail again. They are not counted as started, and the last
+    /// run is the one before them (`last_before`, when known). Resumed
+    /// ([`Client::resume_schedule`]) once the code is fixed, it fires from then on. (Changed
+    /// meanwhile: the next look sees it.)
+    async fn pause_refused(
+        &self,
+        s: ScheduleRecord,
+        last_before: Option<String>,
+        reason: String,
+        now: u64,
+    ) {
+        let note = match s.starting.first() {
+            Some(&fire) => format!(
+                "the run of fire time {} could not be made: {reason}",
+                format_ms(fire)
+            ),
+            None => reason,
+        };
+        tracing::warn!(schedule = %s.name, note = %note, "schedule paused");
+        let mut paused = s;
+        let not_made: Vec<String> = paused
+            .starting
+            .iter()
+            .map(|&t| run_id(&paused.name, t))
+            .collect();
+        paused.started = paused.started.saturating_sub(not_made.len() as u64);
+        if paused
+            .last_run_id
+            .as_ref()
+            .is_some_and(|id| not_made.contains(id))
+        {
+            paused.last_run_id = last_before;
+        }
+        paused.paused = true;
+        paused.note = Some(note);
+        paused.starting.clear();
+        paused.updated_at_ms = now;
+        match self.store.update_schedule(paused).await {
+            Ok(_)
+            | Err(StoreError::ScheduleConflict { .. })
+            | Err(StoreError::ScheduleNotFound(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot pause a schedule"),
+        }
+    }
+
     /// Starts the runs of schedule `s` for `fire_times` (a run that exists already is left as
-    /// it is: another worker, or an earlier look, started it). False if one could not be
-    /// started (it stays in the schedule's `starting`, for the next look).
+    /// it is: another worker, or an earlier look, started it), on the version of its workflow
+    /// the schedule names.
     async fn start_scheduled(
         self: &Arc<Self>,
         s: &ScheduleRecord,
         fire_times: &[u64],
         now: u64,
-    ) -> bool {
-        let code = self
-            .workflows
-            .newest(&s.workflow)
+    ) -> Started {
+        let newest = self.workflows.newest(&s.workflow);
+        let version = s.workflow_version.or(newest);
+        let code = version
             .and_then(|v| self.workflows.version(&s.workflow, v))
             .cloned();
         let Some(code) = code else {
-            tracing::warn!(schedule = %s.name, workflow = %s.workflow, "the schedule's workflow is not registered here");
-            return false;
+            return match (version, newest) {
+                // This runtime moved past that version: a worker that still has it may start
+                // the run, but none should be counted on.
+                (Some(v), Some(n)) if v < n => Started::Never(format!(
+                    "version {v} of workflow {:?}, which its input was encoded for, is not \
+                     registered (this runtime has up to version {n}): register it, or delete \
+                     the schedule and create it again for the new version",
+                    s.workflow
+                )),
+                // Newer code on another worker, or a workflow of another runtime: theirs.
+                _ => {
+                    tracing::debug!(schedule = %s.name, workflow = %s.workflow, "the schedule's workflow version is not registered here");
+                    Started::Later
+                }
+            };
         };
         for &fire in fire_times {
             let id = run_id(&s.name, fire);
             let snapshot = match code.first_snapshot(&id, &s.input, now) {
                 Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(schedule = %s.name, workflow_id = %id, error = %e, "cannot start a scheduled run");
-                    return false;
-                }
+                // The input does not make a first state for this code: no look will do better.
+                Err(e) => return Started::Never(e),
             };
             let new = NewWorkflow {
                 id: id.clone(),
@@ -519,10 +605,20 @@ impl Inner {
                 Err(StoreError::AlreadyExists(_)) => {}
                 Err(e) => {
                     tracing::warn!(schedule = %s.name, workflow_id = %id, error = %e, "cannot start a scheduled run");
-                    return false;
+                    return Started::Later;
                 }
             }
         }
-        true
+        Started::All
     }
+}
+
+/// What [`Inner::start_scheduled`] did.
+enum Started {
+    /// Every run is there.
+    All,
+    /// Not all: the fire times stay taken, for the next look (here or on another worker).
+    Later,
+    /// A run that cannot be made, by this worker or any with its code: why.
+    Never(String),
 }

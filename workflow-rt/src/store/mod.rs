@@ -37,7 +37,7 @@ mod memory;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
-mod schedules;
+pub(crate) mod schedules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -60,7 +60,7 @@ mod schedules;
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -730,6 +730,13 @@ ALTER TABLE tasks ADD COLUMN IF NOT EXISTS scheduled_version BIGINT NOT NULL DEF
 -- its children's links to it: a run created under the purged run's id later is not their
 -- parent.
 CREATE INDEX IF NOT EXISTS workflows_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
+",
+    "
+-- Version 8: the version of the workflow a schedule starts (the one its input was encoded
+-- for), and why a worker paused a schedule. Schedules of an upgraded database have neither,
+-- and start the newest version.
+ALTER TABLE schedules ADD COLUMN IF NOT EXISTS workflow_version BIGINT;
+ALTER TABLE schedules ADD COLUMN IF NOT EXISTS note TEXT;
 ",
 ];
 

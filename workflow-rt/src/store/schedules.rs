@@ -16,6 +16,10 @@ pub struct ScheduleRecord {
     pub name: String,
     /// The workflow it starts ([`crate::Workflow::NAME`]).
     pub workflow: String,
+    /// The version of that workflow it starts ([`crate::Workflow::VERSION`]), the one its
+    /// input was encoded for; `None` for a schedule stored before schedules kept it, which
+    /// starts the newest registered.
+    pub workflow_version: Option<u32>,
     /// The encoded input of every run.
     pub input: Vec<u8>,
     /// When it fires (an interval always with its anchor).
@@ -26,6 +30,9 @@ pub struct ScheduleRecord {
     pub catch_up_ms: u64,
     /// Paused: it starts nothing.
     pub paused: bool,
+    /// Why it is paused, when a worker paused it: a fire time whose run could not be made
+    /// (its input does not decode for the workflow's code, ...). Cleared when it is resumed.
+    pub note: Option<String>,
     /// The last fire time taken (started, skipped, kept or missed), or the creation (or resume)
     /// time: the next fire time is the first after it.
     pub cursor_ms: u64,
@@ -44,12 +51,22 @@ pub struct ScheduleRecord {
     /// How many fire times were missed: older than the catch-up window when a worker came to
     /// them.
     pub missed: u64,
-    /// Bumped by every change; the compare-and-set token.
+    /// Bumped by every change; the compare-and-set token. A schedule created by
+    /// [`Client::schedule`](crate::Client::schedule) starts it at its creation time in
+    /// milliseconds times 2^20, so that a writer holding the row of a schedule deleted and
+    /// created again under its name is refused, not taken for the new one's.
     pub version: u64,
     /// When it was created, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
+}
+
+/// The [`ScheduleRecord::version`] of a schedule created at `created_at_ms`: the time in its
+/// high bits, so that the versions of one created later under the same name start past all
+/// an earlier one's (a million changes a millisecond apart at least).
+pub(crate) fn first_version(created_at_ms: u64) -> u64 {
+    created_at_ms.min(1 << 42).saturating_mul(1 << 20).max(1)
 }
 
 /// A schedule's row as the SQL stores keep it, one field a column.
@@ -63,7 +80,8 @@ pub(super) mod sql {
     /// The columns, in the order of [`Row`]'s fields.
     pub(in crate::store) const COLUMNS: &str = "name, workflow, input, cron, every_ms, anchor_ms, \
          zone, overlap, catch_up_ms, paused, cursor_ms, next_fire, buffered, starting, \
-         last_run_id, started, skipped, missed, version, created_at, updated_at";
+         last_run_id, started, skipped, missed, version, created_at, updated_at, \
+         workflow_version, note";
 
     /// The columns' values.
     pub(in crate::store) struct Row {
@@ -88,6 +106,8 @@ pub(super) mod sql {
         pub version: i64,
         pub created_at: i64,
         pub updated_at: i64,
+        pub workflow_version: Option<i64>,
+        pub note: Option<String>,
     }
 
     impl Row {
@@ -124,6 +144,8 @@ pub(super) mod sql {
                 version: int(s.version),
                 created_at: int(s.created_at_ms),
                 updated_at: int(s.updated_at_ms),
+                workflow_version: s.workflow_version.map(i64::from),
+                note: s.note.clone(),
             }
         }
 
@@ -151,9 +173,15 @@ pub(super) mod sql {
                     .collect::<Result<_, _>>()
                     .map_err(|e| corrupt(&what("starting"), e))?,
             };
+            let workflow_version = self
+                .workflow_version
+                .map(|v| u32::try_from(v).map_err(|e| corrupt(&what("workflow_version"), e)))
+                .transpose()?;
             Ok(ScheduleRecord {
                 name: self.name,
                 workflow: self.workflow,
+                workflow_version,
+                note: self.note,
                 input: self.input,
                 spec,
                 overlap,

@@ -522,7 +522,10 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// (`tasks_due`) are dropped at open ([`drop_stored_due`]).
 /// Version 12 adds the index `workflows_parent` (the child runs of a run, those that have a
 /// parent only), by which a purge clears its children's links to it ([`Store::purge`]).
-pub(crate) const SCHEMA_VERSION: u32 = 12;
+/// Version 13 adds the columns `schedules.workflow_version` (the version of the workflow a
+/// schedule starts, which its input was encoded for) and `schedules.note` (why a worker
+/// paused it); an upgraded file's schedules have neither, and start the newest version.
+pub(crate) const SCHEMA_VERSION: u32 = 13;
 
 /// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
 /// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
@@ -659,6 +662,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("history_base", "indexed", "INTEGER NOT NULL DEFAULT 0"),
     ("history_runs", "seqs", "TEXT"),
     ("tasks", "scheduled_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("schedules", "workflow_version", "INTEGER"),
+    ("schedules", "note", "TEXT"),
 ];
 
 /// In a file of a schema before 11, drops the column `tasks.due` and its index `tasks_due`:
@@ -921,7 +926,9 @@ CREATE TABLE IF NOT EXISTS schedules (
     missed INTEGER NOT NULL,
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    workflow_version INTEGER,
+    note TEXT
 ) WITHOUT ROWID;
 "
 );

@@ -161,6 +161,8 @@ impl ScheduleSim {
         let mut s = ScheduleRecord {
             name: self.name.clone(),
             workflow: String::new(),
+            workflow_version: None,
+            note: None,
             input: Vec::new(),
             spec,
             overlap: self.overlap,

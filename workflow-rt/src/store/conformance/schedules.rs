@@ -10,6 +10,8 @@ fn schedule(name: &str, workflow: &str, next_fire_ms: Option<u64>) -> ScheduleRe
     ScheduleRecord {
         name: name.into(),
         workflow: workflow.into(),
+        workflow_version: None,
+        note: None,
         input: vec![7, 0, 255],
         spec: ScheduleSpec::every(Duration::from_secs(10)).anchored_at_ms(1_000),
         overlap: Overlap::Skip,
@@ -50,6 +52,8 @@ pub(super) async fn schedules_are_stored<S: Store>(s: &S) {
     full.missed = 5;
     full.version = 9;
     full.updated_at_ms = 2_000;
+    full.workflow_version = Some(3);
+    full.note = Some("paused: the run of a fire time could not be made".into());
     s.create_schedule(plain.clone()).await.expect("create");
     s.create_schedule(full.clone()).await.expect("create");
     assert_eq!(s.load_schedule("b-every").await.expect("load"), plain);
@@ -87,6 +91,8 @@ pub(super) async fn schedules_change_by_compare_and_set<S: Store>(s: &S) {
     moved.starting = vec![11_000];
     moved.last_run_id = Some("s@x".into());
     moved.started = 1;
+    moved.paused = true;
+    moved.note = Some("why it is paused".into());
     assert_eq!(s.update_schedule(moved.clone()).await, Ok(2));
     let stored = s.load_schedule("s").await.expect("load");
     assert_eq!(

@@ -31,6 +31,8 @@ fn raw(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
         version: r.try_get(18).db()?,
         created_at: r.try_get(19).db()?,
         updated_at: r.try_get(20).db()?,
+        workflow_version: r.try_get(21).db()?,
+        note: r.try_get(22).db()?,
     })
 }
 
@@ -38,8 +40,8 @@ fn record(r: &tokio_postgres::Row) -> Result<ScheduleRecord, StoreError> {
     raw(r)?.into_record()
 }
 
-/// The row's values, in the order of [`COLUMNS`] (`$1` to `$21`).
-fn values(r: &Row) -> [&(dyn ToSql + Sync); 21] {
+/// The row's values, in the order of [`COLUMNS`] (`$1` to `$23`).
+fn values(r: &Row) -> [&(dyn ToSql + Sync); 23] {
     [
         &r.name,
         &r.workflow,
@@ -62,6 +64,8 @@ fn values(r: &Row) -> [&(dyn ToSql + Sync); 21] {
         &r.version,
         &r.created_at,
         &r.updated_at,
+        &r.workflow_version,
+        &r.note,
     ]
 }
 
@@ -71,7 +75,7 @@ impl PostgresStore {
         let stmt = client
             .prepare_cached(&format!(
                 "INSERT INTO schedules ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
                  ON CONFLICT (name) DO NOTHING"
             ))
             .await
@@ -125,7 +129,8 @@ impl PostgresStore {
                  anchor_ms = $6, zone = $7, overlap = $8, catch_up_ms = $9, paused = $10, \
                  cursor_ms = $11, next_fire = $12, buffered = $13, starting = $14, \
                  last_run_id = $15, started = $16, skipped = $17, missed = $18, version = $19, \
-                 created_at = $20, updated_at = $21 WHERE name = $1 AND version = $22",
+                 created_at = $20, updated_at = $21, workflow_version = $22, note = $23 \
+                 WHERE name = $1 AND version = $24",
             )
             .await
             .db()?;

@@ -32,11 +32,13 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         version: r.get(18)?,
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
+        workflow_version: r.get(21)?,
+        note: r.get(22)?,
     })
 }
 
-/// The row's values, in the order of [`COLUMNS`] (`?1` to `?21`).
-fn values(r: &Row) -> [&dyn ToSql; 21] {
+/// The row's values, in the order of [`COLUMNS`] (`?1` to `?23`).
+fn values(r: &Row) -> [&dyn ToSql; 23] {
     [
         &r.name,
         &r.workflow,
@@ -59,6 +61,8 @@ fn values(r: &Row) -> [&dyn ToSql; 21] {
         &r.version,
         &r.created_at,
         &r.updated_at,
+        &r.workflow_version,
+        &r.note,
     ]
 }
 
@@ -97,7 +101,8 @@ pub(super) fn create(conn: &Connection, s: &ScheduleRecord) -> Result<(), StoreE
     let row = Row::of(s);
     let sql = format!(
         "INSERT INTO schedules ({COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+         ?22, ?23)"
     );
     conn.prepare_cached(&sql).db()?.execute(values(&row)).db()?;
     Ok(())
@@ -131,7 +136,8 @@ pub(super) fn update(conn: &Connection, s: &ScheduleRecord) -> Result<u64, Store
                anchor_ms = ?6, zone = ?7, overlap = ?8, catch_up_ms = ?9, paused = ?10, \
                cursor_ms = ?11, next_fire = ?12, buffered = ?13, starting = ?14, \
                last_run_id = ?15, started = ?16, skipped = ?17, missed = ?18, version = ?19, \
-               created_at = ?20, updated_at = ?21 WHERE name = ?1";
+               created_at = ?20, updated_at = ?21, workflow_version = ?22, note = ?23 \
+               WHERE name = ?1";
     conn.prepare_cached(sql).db()?.execute(values(&row)).db()?;
     Ok(next.version)
 }
