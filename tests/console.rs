@@ -238,6 +238,77 @@ impl Chromedriver {
 
 /// Where the screenshot goes: `<target dir>/console-screenshot.png`, the target dir being the
 /// one this test binary was built in (`target/debug/deps/..`).
+/// The status line's code of a raw HTTP/1.1 `GET path` to `addr` naming `host`.
+async fn status_for_host(addr: SocketAddr, path: &str, host: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.expect("read");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// A console on a loopback address answers loopback host names only: a page of another site
+/// whose name was made to point at 127.0.0.1 (DNS rebinding) cannot read the runs through a
+/// visitor's browser. Host names given with `allowed_hosts` are answered instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_a_loopback_address_answers_loopback_host_names_only() {
+    let client = Client::new(workflow_rt::MemoryStore::new());
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(Console::new(client.clone()).serve_listener(listener));
+    let port = addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "LOCALHOST".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(
+            status_for_host(addr, "/api/runs", &host).await,
+            200,
+            "{host}"
+        );
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "evil.example".to_string(),
+        "127.0.0.1.evil.example".to_string(),
+        "localhost.evil.example".to_string(),
+    ] {
+        assert_eq!(
+            status_for_host(addr, "/api/runs", &host).await,
+            421,
+            "{host}"
+        );
+        assert_eq!(status_for_host(addr, "/", &host).await, 421, "{host}");
+    }
+    server.abort();
+
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(
+        Console::new(client)
+            .allowed_hosts(["console.internal"])
+            .serve_listener(listener),
+    );
+    assert_eq!(
+        status_for_host(addr, "/api/runs", "console.internal:80").await,
+        200
+    );
+    assert_eq!(status_for_host(addr, "/api/runs", "127.0.0.1").await, 421);
+    server.abort();
+}
+
 fn screenshot_path() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
     let target = exe

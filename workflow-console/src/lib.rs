@@ -17,7 +17,8 @@
 //! **Actions need a token.** Signal, cancel, terminate and unpark are refused (403) until the console is
 //! given a token with [`Console::token`]; then each request must present it, in the page's
 //! token field or as `Authorization: Bearer <token>`. Looking needs no token: the console
-//! binds to `127.0.0.1` by default ([`Console::serve_default`]); put it behind your own
+//! binds to `127.0.0.1` by default ([`Console::serve_default`]), and there answers requests
+//! for loopback host names only ([`Console::allowed_hosts`]); put it behind your own
 //! authentication before binding it anywhere else.
 //!
 //! ```no_run
@@ -82,6 +83,9 @@ use auth::Token;
 /// The port [`Console::serve_default`] listens on, on `127.0.0.1`.
 pub const DEFAULT_PORT: u16 = 7380;
 
+/// The host names a console served on a loopback address answers by default.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
 /// Where `/metrics` gets its text.
 pub(crate) type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -101,6 +105,7 @@ pub struct Console {
     client: Client,
     token: Option<Token>,
     metrics: Option<MetricsSource>,
+    hosts: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -126,7 +131,24 @@ impl Console {
             client,
             token: None,
             metrics: None,
+            hosts: None,
         }
+    }
+
+    /// Answers only requests for these host names (the `Host` header without its port, as
+    /// `console.example.com` or `127.0.0.1`; case does not matter), others with 421: a page
+    /// of another site whose name was made to point at the console's address (DNS
+    /// rebinding) cannot read the runs through a visitor's browser. [`Console::serve`] and
+    /// [`Console::serve_listener`] on a loopback address take `localhost`, `127.0.0.1` and
+    /// `[::1]` unless this is given; a router of your own ([`Console::router`]) checks only
+    /// what this names.
+    pub fn allowed_hosts<I, S>(mut self, hosts: I) -> Console
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hosts = Some(hosts.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Turns the actions on (signal, cancel, terminate, unpark): each must present `token`, in the run
@@ -158,6 +180,7 @@ impl Console {
             client: self.client.clone(),
             token: self.token.clone(),
             metrics: self.metrics.clone(),
+            hosts: self.hosts.clone(),
         }))
     }
 
@@ -177,7 +200,10 @@ impl Console {
 
     /// Serves the console on a listener already bound (on port 0, say, to let the system
     /// choose the port: [`TcpListener::local_addr`] tells which).
-    pub async fn serve_listener(self, listener: TcpListener) -> io::Result<()> {
+    pub async fn serve_listener(mut self, listener: TcpListener) -> io::Result<()> {
+        if self.hosts.is_none() && listener.local_addr()?.ip().is_loopback() {
+            self.hosts = Some(LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect());
+        }
         axum::serve(listener, self.router()).await
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) token: Option<Token>,
     pub(crate) metrics: Option<crate::MetricsSource>,
+    /// The host names answered ([`crate::Console::allowed_hosts`]); `None`: any.
+    pub(crate) hosts: Option<Vec<String>>,
 }
 
 type AppState = State<Arc<Shared>>;
@@ -51,7 +53,43 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/runs/{id}/{action}", post(api_action))
         .route("/metrics", get(metrics))
         .fallback(no_page)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            check_host,
+        ))
         .with_state(shared)
+}
+
+/// Refuses (421) a request for a host name the console does not answer to.
+async fn check_host(
+    State(shared): AppState,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(hosts) = &shared.hosts {
+        let named = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .map(without_port);
+        if !named.is_some_and(|n| hosts.iter().any(|h| h.eq_ignore_ascii_case(n))) {
+            return (
+                axum::http::StatusCode::MISDIRECTED_REQUEST,
+                "this console does not answer to that host name\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// A `Host` header's name without its port (`[::1]:7380` -> `[::1]`).
+fn without_port(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
+        None => host.split(':').next().unwrap_or(host),
+    }
 }
 
 /// Where the console is mounted: the part of the request's original path that the router did
