@@ -288,7 +288,17 @@ pub(crate) fn state_name(description: &Description, state: &[u8]) -> String {
 /// Whether the stored commands `p` are what an await of `kind` waiting on `desc` issues.
 fn matches(p: &Pending, kind: &str, desc: &CommandDesc) -> bool {
     match (p, desc) {
-        (_, CommandDesc::Unknown) => true,
+        // What the operation issues is not written at the await (built before it), but its
+        // kind is: a call cannot stand for a timer, nor a timer for a signal.
+        (_, CommandDesc::Unknown) => match kind {
+            "activity" => matches!(p, Pending::Activity { .. }),
+            "sleep" | "cancellation" => matches!(p, Pending::Timer { .. }),
+            "signal" => matches!(p, Pending::Signal { .. }),
+            "child" => matches!(p, Pending::Child { .. }),
+            "join" => matches!(p, Pending::Join(_)),
+            "select" | "signal+timeout" => matches!(p, Pending::Select(_)),
+            _ => true,
+        },
         (Pending::Activity { name, .. }, CommandDesc::Activity(n)) => name == n,
         (Pending::Timer { .. }, CommandDesc::Timer) => true,
         (Pending::Child { name, .. }, CommandDesc::Child(n)) => name == n,
@@ -362,6 +372,16 @@ mod tests {
         assert!(!matches(&act("charge"), "activity", &D::Timer));
         let timer = Pending::Timer { seq: 1, fire_at: 5 };
         assert!(matches(&timer, "sleep", &D::Timer));
+        // Not written at the await: its kind still decides.
+        assert!(matches(&act("charge"), "activity", &D::Unknown));
+        assert!(!matches(&act("charge"), "sleep", &D::Unknown));
+        assert!(!matches(&timer, "activity", &D::Unknown));
+        assert!(!matches(&timer, "signal", &D::Unknown));
+        assert!(matches(&timer, "cancellation", &D::Unknown));
+        assert!(
+            matches(&act("charge"), "", &D::Unknown),
+            "inside a join: anything"
+        );
         let sig = Pending::Signal {
             seq: 2,
             name: "approve".into(),
