@@ -167,6 +167,48 @@ async fn run_seed(seed: u64, mode: Mode) {
     rt.shutdown().await;
 }
 
+#[activity]
+async fn once(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    Ok(x + 1)
+}
+
+/// One call that may not be attempted twice.
+#[workflow]
+async fn calls_once(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    Ok(ctx.activity(once, x).retry(RetryPolicy::none()).await?)
+}
+
+/// A commit that took effect but was answered with an error: the call it leased to this
+/// worker is stored, and it runs at once, its first attempt, rather than lapsing into a lost
+/// attempt (with no retries, the call's end) once its lease ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_leased_by_a_commit_answered_with_an_error_still_runs() {
+    support::both_modes(async |mode| {
+        let (memory, clock) = support::memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = support::builder(mode, Arc::new(store.clone()), clock)
+            .workflow(calls_once)
+            .activity(once)
+            .build()
+            .await
+            .expect("build");
+        store.fail_commits_after_effect(1);
+        let run = rt.start(calls_once, "c", 41).await.expect("start");
+        let out = within_secs(10, "the result", run.result())
+            .await
+            .expect("result");
+        assert_eq!(out.as_ref().ok(), Some(&42), "{out:?}");
+        let history = memory.history("c").await.expect("history");
+        assert!(
+            !history.iter().any(|e| e.kind == HistoryKind::AttemptLost),
+            "{history:?}"
+        );
+        rt.shutdown().await;
+        out.map_err(|e| e.message)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workflow_ends_right_whatever_the_store_does() {
     let seeds: Vec<u64> = match (

@@ -39,6 +39,7 @@ pub struct RecordingStore {
     peak: Arc<AtomicUsize>,
     blind: Arc<AtomicBool>,
     after_write: Option<AfterWrite>,
+    fail_after: Arc<AtomicUsize>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -55,7 +56,14 @@ impl RecordingStore {
             peak: Arc::default(),
             blind: Arc::default(),
             after_write: None,
+            fail_after: Arc::default(),
         }
+    }
+
+    /// The next `n` commits of steps take effect, then are answered with a backend error (a
+    /// connection lost after the commit): the runtime cannot know they happened.
+    pub fn fail_commits_after_effect(&self, n: usize) {
+        self.fail_after.store(n, Ordering::SeqCst);
     }
 
     /// `hook` is called after each `create_workflow` and `update_schedule` that took effect,
@@ -175,6 +183,16 @@ impl Store for RecordingStore {
             let _in_flight = self.enter().await;
             let result = self.inner.commit_step(step.clone()).await;
             self.record(&step, &result);
+            if result.is_ok()
+                && self
+                    .fail_after
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                return Err(StoreError::backend(
+                    "the connection was lost after the commit",
+                ));
+            }
             result
         })
     }

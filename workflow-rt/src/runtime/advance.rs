@@ -421,11 +421,53 @@ impl Inner {
                 }
                 Err(e) => {
                     trace.end(c.workflow.keys(), StepEnd::Error);
+                    // A commit that failed may still have taken effect (a connection lost after
+                    // the commit): the calls it leased to this worker are then stored, and
+                    // nothing else starts them before their leases lapse (each then counted
+                    // as a lost attempt). Started if they are there.
+                    if let After::Suspended { tasks, .. } = after {
+                        let ran = self.start_if_committed(id, tasks).await;
+                        fresh.extend(ran);
+                    }
                     self.keep_fresh(id, fresh).await;
                     return Err(e);
                 }
             }
         }
+    }
+
+    /// Starts the calls of `tasks` leased to this worker by a commit whose outcome is not
+    /// known, if they are stored as leased by it: the commit took effect (no other commit
+    /// leases calls of this run's version to this worker). Returns the results of the
+    /// attempts that ended at once.
+    async fn start_if_committed(
+        self: &Arc<Self>,
+        id: &str,
+        tasks: Vec<ActivityTask>,
+    ) -> Vec<Fresh> {
+        let own =
+            |t: &ActivityTask| t.lease_owner.as_deref() == Some(self.config.worker_id.as_str());
+        if !tasks.iter().any(own) {
+            return Vec::new();
+        }
+        let Ok(stored) = self.store.load_tasks(id).await else {
+            return Vec::new();
+        };
+        let committed: Vec<ActivityTask> = tasks
+            .into_iter()
+            .filter(|t| {
+                own(t)
+                    && stored.iter().any(|s| {
+                        (s.seq, s.scheduled_version, s.attempt)
+                            == (t.seq, t.scheduled_version, t.attempt)
+                            && s.lease_owner == t.lease_owner
+                    })
+            })
+            .collect();
+        let mut ran = Vec::new();
+        self.start_tasks(committed, None, |_, f, _| ran.push(f))
+            .await;
+        ran
     }
 
     /// Counts a lost lease of call `seq` of a wait, by the activity's name.
