@@ -238,6 +238,61 @@ impl Chromedriver {
 
 /// Where the screenshot goes: `<target dir>/console-screenshot.png`, the target dir being the
 /// one this test binary was built in (`target/debug/deps/..`).
+/// Steps `n` times, each a zero-length sleep (an entry in its history per step).
+#[workflow_rt::workflow]
+async fn many_steps(ctx: workflow_rt::WorkflowCtx, n: u64) -> u64 {
+    let mut i: u64 = 0;
+    while i < n {
+        ctx.sleep(Duration::ZERO).await;
+        i += 1;
+    }
+    i
+}
+
+/// A run with a long history: its page and its JSON hold the newest 500 entries and say how
+/// many there are in all (the page asks for the JSON every second while the run goes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_is_shown_by_its_newest_entries() {
+    let (store, clock) = memory();
+    let rt = builder(Mode::Cached, store.clone(), clock)
+        .workflow(many_steps)
+        .build()
+        .await
+        .expect("build");
+    let run = rt.start(many_steps, "long", 700).await.expect("start");
+    within_secs(60, "700 steps", run.result())
+        .await
+        .expect("result");
+    let total = store.history("long").await.expect("history").len();
+    assert!(total > 700, "{total}");
+    let app = Console::new(rt.client()).router();
+    let (status, body) = get(&app, "/api/runs/long").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["history"].as_array().expect("history").len(), 500);
+    assert_eq!(json["history_total"], total);
+    let newest = store.history("long").await.expect("history");
+    assert_eq!(
+        json["history"][499]["detail"].as_str(),
+        Some(newest[total - 1].detail.as_str()),
+        "the newest last"
+    );
+    let (_, page) = get(&app, "/runs/long").await;
+    let rows = page
+        .split("<tbody data-history>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tbody>").next())
+        .expect("the history table");
+    assert_eq!(rows.matches("<tr>").count(), 500);
+    assert!(
+        page.contains(&format!(
+            "The newest <span data-history-shown>500</span> of <span data-history-total>{total}</span> entries"
+        )),
+        "{page}"
+    );
+    rt.shutdown().await;
+}
+
 /// The status line's code of a raw HTTP/1.1 `GET path` to `addr` naming `host`.
 async fn status_for_host(addr: SocketAddr, path: &str, host: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -115,6 +115,12 @@
         return tr;
       });
       run.querySelector("[data-history]").replaceChildren(...rows);
+      const note = run.querySelector("[data-history-note]");
+      if (note) {
+        note.hidden = data.history_total <= data.history.length;
+        note.querySelector("[data-history-shown]").textContent = String(data.history.length);
+        note.querySelector("[data-history-total]").textContent = String(data.history_total);
+      }
       run.dataset.finished = String(data.finished);
       const status = statusName(r.status);
       for (const e of document.querySelectorAll("[data-when]")) {
@@ -128,10 +134,10 @@
       try {
         const data = await getJson(api);
         setLive(true);
-        if (String(data.run.version) !== version || String(data.history.length) !== historyLength) {
+        if (String(data.run.version) !== version || String(data.history_total) !== historyLength) {
           render(data);
           version = String(data.run.version);
-          historyLength = String(data.history.length);
+          historyLength = String(data.history_total);
         }
         if (data.finished) return;
       } catch (e) {

@@ -223,11 +223,17 @@ pub(crate) struct RunPageParts<'a> {
     pub(crate) base: &'a str,
     /// The run's state machine, when its workflow is registered with the client.
     pub(crate) description: Option<&'a Description>,
-    /// The run's history, oldest first.
+    /// The newest entries of the run's history (at most [`HISTORY_SHOWN`]), oldest first.
     pub(crate) history: &'a [HistoryEntry],
+    /// How many entries the run's history has in all.
+    pub(crate) history_total: usize,
     /// Whether the console has a token (actions are on).
     pub(crate) actions: bool,
 }
+
+/// The most history entries a run's page and `GET /api/runs/{id}` hold: the newest. A run that
+/// loops for months has millions, and the page asks again every second while it runs.
+pub(crate) const HISTORY_SHOWN: usize = 500;
 
 /// The page of one run.
 pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String {
@@ -235,6 +241,7 @@ pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String 
         base,
         description,
         history,
+        history_total,
         actions,
     } = *parts;
     let mut b = String::with_capacity(16 * 1024);
@@ -244,7 +251,7 @@ pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String 
         r#"<div class="run" data-run="{id}" data-version="{version}" data-history="{len}" data-finished="{finished}">"#,
         id = Esc(&run.id),
         version = run.version,
-        len = history.len(),
+        len = history_total,
         finished = run.status.is_finished(),
     );
     let _ = write!(
@@ -349,7 +356,19 @@ pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String 
     b.push_str("</section></div>");
 
     // The history.
-    b.push_str(r#"<section class="card"><h2>History</h2><table class="history"><thead><tr><th>Time</th><th>Event</th><th>Detail</th></tr></thead><tbody data-history>"#);
+    b.push_str(r#"<section class="card"><h2>History</h2>"#);
+    let _ = write!(
+        b,
+        r#"<p class="note" data-history-note{}>The newest <span data-history-shown>{}</span> of <span data-history-total>{}</span> entries: <code>workflow-admin history</code> shows them all.</p>"#,
+        if history_total > history.len() {
+            ""
+        } else {
+            " hidden"
+        },
+        history.len(),
+        history_total,
+    );
+    b.push_str(r#"<table class="history"><thead><tr><th>Time</th><th>Event</th><th>Detail</th></tr></thead><tbody data-history>"#);
     for h in history {
         let kind = h.kind.as_str();
         let _ = write!(

@@ -7,7 +7,7 @@
 //! | `GET /runs/{id}/machine.svg` | its state machine alone |
 //! | `POST /runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the page's actions, as forms |
 //! | `GET /api/runs` | a page of runs and the counts, as JSON |
-//! | `GET /api/runs/{id}` | a run (its `WorkflowState`) and its history, as JSON |
+//! | `GET /api/runs/{id}` | a run (its `WorkflowState`) and the newest 500 entries of its history, as JSON |
 //! | `POST /api/runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the actions, JSON in and out |
 //! | `GET /metrics` | the Prometheus text |
 
@@ -227,7 +227,8 @@ async fn run_page(
         let parts = RunPageParts {
             base: &base,
             description,
-            history: &history,
+            history: &history[history.len().saturating_sub(pages::HISTORY_SHOWN)..],
+            history_total: history.len(),
             actions: shared.token.is_some(),
         };
         Ok::<_, ConsoleError>(pages::run_page(&run, &parts))
@@ -289,7 +290,10 @@ struct RunJson {
     run: WorkflowState,
     /// Whether the run will never change again (the page stops asking).
     finished: bool,
+    /// The newest entries of its history (at most [`pages::HISTORY_SHOWN`]), oldest first.
     history: Vec<HistoryJson>,
+    /// How many entries its history has in all.
+    history_total: usize,
 }
 
 /// An entry of the history, its kind by its stable name (`dead-letter`).
@@ -315,11 +319,14 @@ async fn api_run(
     Path(id): Path<String>,
 ) -> Result<Json<RunJson>, ApiError> {
     let run = shared.client.state(&id).await?;
-    let history = shared.client.history(&id).await?;
+    let mut history = shared.client.history(&id).await?;
+    let history_total = history.len();
+    history.drain(..history_total.saturating_sub(pages::HISTORY_SHOWN));
     Ok(Json(RunJson {
         finished: run.status.is_finished(),
         run,
         history: history.into_iter().map(HistoryJson::from).collect(),
+        history_total,
     }))
 }
 
