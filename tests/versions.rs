@@ -361,6 +361,84 @@ async fn a_child_starts_on_the_version_its_call_names() {
     .await;
 }
 
+/// A rolling deploy: a run started on v2 by a new worker, met by an old worker (v1 only) when
+/// its signal comes, is left to the new code: not parked at the old worker's start nor by its
+/// steps, and the new worker, back, finishes it. With no worker of v2 for a minute (a deploy
+/// rolled back), the old worker parks it, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_a_newer_version_is_left_to_the_workers_that_have_it() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let new = builder(mode, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build v2");
+        for id in ["n", "m"] {
+            new.start(order, id, "thing".to_string())
+                .await
+                .expect("start");
+            eventually("the v2 run waits", || async {
+                new.state(id).await.is_ok_and(|s| s.step == 1)
+            })
+            .await;
+        }
+        new.shutdown().await;
+
+        let old = builder(mode, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .build()
+            .await
+            .expect("build v1");
+        answer(&old, "n", 0, 1).await;
+        answer(&old, "m", 0, 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        for id in ["n", "m"] {
+            let rec = store.load_workflow(id).await.expect("load");
+            assert_eq!(
+                rec.status,
+                WorkflowStatus::Running,
+                "{id}: {:?}",
+                rec.park_reason
+            );
+        }
+
+        let new = builder(mode, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build v2");
+        answer(&new, "n", 1, 3).await;
+        let out = within("n", new.handle(order, "n").result())
+            .await
+            .expect("n");
+        assert_eq!(out, "v2 thing: size 42, red, gift true (3 answers)");
+        new.shutdown().await;
+
+        // Rolled back: no v2 worker. A minute on, the old worker's next look parks "m".
+        clock.advance(std::time::Duration::from_secs(61));
+        answer(&old, "m", 1, 2).await;
+        eventually("m is parked", || async {
+            store
+                .load_workflow("m")
+                .await
+                .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+        })
+        .await;
+        let reason = store.load_workflow("m").await.expect("load").park_reason;
+        let reason = reason.expect("a reason");
+        assert!(
+            reason.contains("order v2 was written by newer code") && reason.contains("up to v1"),
+            "{reason}"
+        );
+        old.shutdown().await;
+        (out, reason)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_old_runs_finish_on_v1_and_new_runs_start_on_v2() {
     both_modes(async |mode| {

@@ -14,6 +14,7 @@ use super::engine::Inner;
 use super::parking::Rejection;
 use super::resolve::{Fresh, Resolved, has_signal, resolve};
 use super::telemetry::{self, StepEnd, StepTrace};
+use super::upgrade::NotReady;
 use crate::activity::ActivityOptions;
 use crate::context::WorkflowCtx;
 use crate::durable::Pending;
@@ -547,7 +548,13 @@ impl Inner {
         };
         let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {
             Ok(ready) => ready,
-            Err(reason) => {
+            // Written by newer code on another worker (a rolling deploy): theirs to step, for
+            // a while; parked if none does (the deploy was rolled back).
+            Err(NotReady::Newer(_)) if self.leave_to_newer_code(id) => {
+                tracing::debug!(workflow_id = %id, "left to a runtime with newer code");
+                return Ok(None);
+            }
+            Err(NotReady::Newer(reason) | NotReady::NoCode(reason)) => {
                 self.park(&rec.name, id, rec.version, reason, rec.parent.as_ref())
                     .await?;
                 return Ok(None);

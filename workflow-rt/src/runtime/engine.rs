@@ -72,7 +72,20 @@ pub(crate) struct Inner {
     draining: AtomicBool,
     pub shutdown_signal: tokio::sync::watch::Sender<bool>,
     rng: Mutex<u64>,
+    /// Runs at a version of their workflow newer than this runtime's (written by newer code
+    /// on another worker, in a rolling deploy): when this runtime first met each, on its
+    /// clock. Left to the workers that have that code, and parked once they have not stepped
+    /// it for [`NEWER_CODE_GRACE_MS`] (see [`Inner::leave_to_newer_code`]).
+    pub(super) newer: Mutex<foldhash::HashMap<String, u64>>,
 }
+
+/// How long a run at a version newer than this runtime's is left to the workers that have
+/// its code before this runtime parks it (no such worker runs: a deploy rolled back).
+pub(crate) const NEWER_CODE_GRACE_MS: u64 = 60_000;
+
+/// The most runs [`Inner::newer`] remembers: past it, those met longest ago are forgotten
+/// (met again, their grace starts over).
+const NEWER_REMEMBERED: usize = 100_000;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here leaves its data consistent, so a poisoned lock is usable.
@@ -126,7 +139,30 @@ impl Inner {
             draining: AtomicBool::new(false),
             shutdown_signal: tokio::sync::watch::Sender::new(false),
             rng: Mutex::new(seed),
+            newer: Mutex::default(),
         }
+    }
+
+    /// Whether run `id`, at a version of its workflow newer than this runtime's, is still
+    /// left to the workers that have that code (met less than [`NEWER_CODE_GRACE_MS`] ago on
+    /// this runtime's clock); false once its grace is over (it is then forgotten, for the
+    /// caller to park).
+    pub(crate) fn leave_to_newer_code(&self, id: &str) -> bool {
+        let now = self.clock.now_ms();
+        let mut met = lock(&self.newer);
+        if met.len() >= NEWER_REMEMBERED && !met.contains_key(id) {
+            let cut = now.saturating_sub(NEWER_CODE_GRACE_MS);
+            met.retain(|_, at| *at > cut);
+            if met.len() >= NEWER_REMEMBERED {
+                met.clear();
+            }
+        }
+        let first = *met.entry(id.to_string()).or_insert(now);
+        if now.saturating_sub(first) < NEWER_CODE_GRACE_MS {
+            return true;
+        }
+        met.remove(id);
+        false
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

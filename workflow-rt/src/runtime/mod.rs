@@ -408,7 +408,9 @@ impl Runtime {
     /// migration can move: each with the reason, which names the version and fingerprint it
     /// was written by and the two fixes. The runtime parks the running ones when it starts
     /// ([`Builder::build`]); after a deploy that brings the code or a migration back,
-    /// [`Runtime::unpark`] resumes them with nothing lost.
+    /// [`Runtime::unpark`] resumes them with nothing lost. A run at a version newer than this
+    /// runtime's is listed too, but left to the workers that have its code (a rolling deploy):
+    /// a step of this runtime parks it only once none has stepped it for a minute.
     pub async fn stranded(&self) -> Result<Vec<StrandedRun>, RuntimeError> {
         Ok(self
             .inner

@@ -80,6 +80,12 @@ impl Registry {
         self.migrations.get(&(*name, version))
     }
 
+    /// Whether `version` of workflow `name` is newer than every version registered here (a
+    /// run written by newer code on another worker).
+    pub(crate) fn is_newer(&self, name: &str, version: u32) -> bool {
+        self.newest(name).is_some_and(|n| version > n)
+    }
+
     /// Whether this runtime steps workflows of this name (some version).
     pub(crate) fn knows(&self, name: &str) -> bool {
         self.by_name.contains_key(name)

@@ -29,8 +29,8 @@ impl Inner {
         name: &str,
         bytes: &[u8],
         pending: Option<&Pending>,
-    ) -> Result<Ready, String> {
-        let mut snapshot = Snapshot::decode(bytes).map_err(|e| e.to_string())?;
+    ) -> Result<Ready, NotReady> {
+        let mut snapshot = Snapshot::decode(bytes).map_err(|e| NotReady::NoCode(e.to_string()))?;
         let mut envelope: Cow<'_, [u8]> = Cow::Borrowed(bytes);
         let mut moves: Vec<String> = Vec::new();
         // Versions strictly increase along a chain (the builder checks it), so this ends.
@@ -38,7 +38,10 @@ impl Inner {
             if !m.accepts_from(snapshot.fingerprint) {
                 break;
             }
-            match m.migrate(&snapshot, pending).map_err(|e| e.to_string())? {
+            match m
+                .migrate(&snapshot, pending)
+                .map_err(|e| NotReady::NoCode(e.to_string()))?
+            {
                 None => break,
                 Some(done) => {
                     moves.push(format!(
@@ -48,7 +51,8 @@ impl Inner {
                         m.to().0,
                         done.to_state
                     ));
-                    snapshot = Snapshot::decode(&done.envelope).map_err(|e| e.to_string())?;
+                    snapshot = Snapshot::decode(&done.envelope)
+                        .map_err(|e| NotReady::NoCode(e.to_string()))?;
                     envelope = Cow::Owned(done.envelope);
                 }
             }
@@ -58,9 +62,15 @@ impl Inner {
             .code(name, snapshot.version, snapshot.fingerprint)
             .cloned()
         else {
-            return Err(self.no_code(name, &snapshot));
+            let reason = self.no_code(name, &snapshot);
+            return Err(match self.workflows.is_newer(name, snapshot.version) {
+                true => NotReady::Newer(reason),
+                false => NotReady::NoCode(reason),
+            });
         };
-        let (snapshot, state) = workflow.restore(&envelope).map_err(|e| e.to_string())?;
+        let (snapshot, state) = workflow
+            .restore(&envelope)
+            .map_err(|e| NotReady::NoCode(e.to_string()))?;
         let migrated = (!moves.is_empty()).then(|| {
             (
                 envelope.into_owned(),
@@ -77,6 +87,20 @@ impl Inner {
 
     /// Why no registered code can step a run at `snapshot`'s version and fingerprint.
     fn no_code(&self, name: &str, snapshot: &Snapshot) -> String {
+        if let Some(newest) = self
+            .workflows
+            .newest(name)
+            .filter(|&n| snapshot.version > n)
+        {
+            return format!(
+                "{name} v{} was written by newer code than this runtime's (it has up to v{newest}), \
+                 and no runtime with v{} stepped it within {} s: deploy that code (a runtime with \
+                 it steps the run), or a migration, then unpark the run",
+                snapshot.version,
+                snapshot.version,
+                super::engine::NEWER_CODE_GRACE_MS / 1000
+            );
+        }
         let mut reason = format!(
             "no code of {name} v{} (fingerprint {:016x}) is registered, and no migration from it: \
              register that version's code (keep the old function and add `.workflow(..)` for it) \
@@ -148,7 +172,7 @@ impl Inner {
             let Some(&summary) = by_id.get(rec.id.as_str()) else {
                 continue;
             };
-            let reason = match Snapshot::decode(&rec.snapshot) {
+            let (reason, newer) = match Snapshot::decode(&rec.snapshot) {
                 Ok(snapshot) => {
                     if self.workflows.can_continue(
                         &summary.name,
@@ -157,15 +181,19 @@ impl Inner {
                     ) {
                         continue;
                     }
-                    self.no_code(&summary.name, &snapshot)
+                    (
+                        self.no_code(&summary.name, &snapshot),
+                        self.workflows.is_newer(&summary.name, snapshot.version),
+                    )
                 }
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), false),
             };
             out.push(Stranded {
                 summary: summary.clone(),
                 reason,
                 version: rec.version,
                 parent: rec.parent,
+                newer,
             });
         }
         Ok((out, page.next))
@@ -190,7 +218,9 @@ impl Inner {
                 paced(pause, || self.queued() > 0 && !self.is_shut_down()).await;
             }
             let (found, next) = self.stranded_page(WorkflowStatus::Running, after).await?;
-            for s in found {
+            // A run written by newer code is another worker's (a rolling deploy): a step that
+            // meets it leaves it to them for a while, then parks it.
+            for s in found.into_iter().filter(|s| !s.newer) {
                 match self
                     .park(
                         &s.summary.name,
@@ -244,6 +274,17 @@ struct Stranded {
     reason: String,
     version: u64,
     parent: Option<ParentLink>,
+    /// At a version newer than this runtime's.
+    newer: bool,
+}
+
+/// Why [`Inner::prepare`] cannot step a run.
+pub(super) enum NotReady {
+    /// The run is at a version of its workflow newer than this runtime's: written by newer
+    /// code on another worker. Why, as for a park.
+    Newer(String),
+    /// Nothing registered can step it: why.
+    NoCode(String),
 }
 
 #[cfg(test)]
