@@ -263,6 +263,85 @@ async fn schedule_to_close_bounds_the_whole_call() {
     .await;
 }
 
+#[activity]
+async fn elsewhere(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    Ok(x)
+}
+
+/// Calls `elsewhere` with a deadline of ten seconds, then waits for a signal: returns the
+/// call's result, or the kind of its error.
+#[workflow]
+async fn bounded(ctx: WorkflowCtx, x: u64) -> Result<u64, String> {
+    let r = ctx
+        .activity(elsewhere, x)
+        .schedule_to_close(Duration::from_secs(10))
+        .await;
+    let _go: bool = ctx.signal("go").await;
+    r.map_err(|e| format!("{:?}", e.kind))
+}
+
+/// A call with a schedule-to-close deadline that no worker runs (the activity's workers are
+/// down, or every one is busy) ends with its timeout all the same, as a Temporal user expects:
+/// the store's timer of the deadline ends it, a second after. A call that ends in time takes
+/// its deadline's timer with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_to_close_ends_a_call_that_no_worker_runs() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(bounded)
+            .allow_missing_activities()
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(bounded, "alone", 7).await.expect("start");
+        eventually("the call is scheduled", || async {
+            store.load_tasks("alone").await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(store.load_tasks("alone").await.expect("tasks").len(), 1);
+        clock.advance(Duration::from_secs(1));
+        eventually("the call ended", || async {
+            store.load_tasks("alone").await.is_ok_and(|t| t.is_empty())
+        })
+        .await;
+        assert!(store.load_timers("alone").await.expect("timers").is_empty());
+        rt.signal("alone", "go", true).await.expect("signal");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Err("ScheduleToCloseTimeout".to_string()));
+        rt.shutdown().await;
+
+        // With the activity: it ends in time, and its deadline's timer goes with it.
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(bounded)
+            .activity(elsewhere)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(bounded, "served", 8).await.expect("start");
+        eventually("the call ended", || async {
+            store.load_tasks("served").await.is_ok_and(|t| t.is_empty())
+                && rt.state("served").await.is_ok_and(|s| s.step >= 2)
+        })
+        .await;
+        assert!(
+            store
+                .load_timers("served")
+                .await
+                .expect("timers")
+                .is_empty()
+        );
+        rt.signal("served", "go", true).await.expect("signal");
+        let done = within("result", run.result()).await.expect("result");
+        assert_eq!(done, Ok(8));
+        rt.shutdown().await;
+        (out, done)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_attempt_fails_and_the_next_resumes_from_its_heartbeat() {
     both_modes(async |mode| {

@@ -506,7 +506,10 @@ impl<A: Activity> ActivityCall<A> {
         self.options.start_to_close = Some(d);
         self
     }
-    /// Limit on the whole call, all attempts and backoff included.
+    /// Limit on the whole call, all attempts and backoff included: the call ends with
+    /// [`ActivityErrorKind::ScheduleToCloseTimeout`](crate::ActivityErrorKind) at the
+    /// deadline, stopped by the worker running it; and if no worker runs it (the activity's
+    /// workers are down or busy), a timer stored with the call ends it a second after.
     pub fn schedule_to_close(mut self, d: Duration) -> Self {
         self.options.schedule_to_close = Some(d);
         self

@@ -914,6 +914,16 @@ impl Inner {
                         heartbeat_details: None,
                         deadline_ms: deadline(options, now),
                     });
+                    // The deadline's own timer: it ends the call whether or not a worker that
+                    // has the activity runs it (see `resolve::deadline_timer`); a second after
+                    // the deadline, so that an attempt running then ends it first, with its
+                    // count of attempts.
+                    if let Some(at) = deadline(options, now) {
+                        timers.push(TimerRow {
+                            seq: super::resolve::deadline_timer(*seq),
+                            fire_at_ms: at.saturating_add(DEADLINE_BACKSTOP_MS),
+                        });
+                    }
                 }
                 Pending::Timer { seq, fire_at } => timers.push(TimerRow {
                     seq: *seq,
@@ -949,6 +959,10 @@ fn may_resolve_at_once(pending: &Pending, inbox: Option<&[Event]>, consumed: &[u
             && !consumed.contains(&e.id)
     })
 }
+
+/// How long after a call's schedule-to-close deadline its timer fires (see
+/// [`Inner::commands`]).
+const DEADLINE_BACKSTOP_MS: u64 = 1_000;
 
 fn deadline(options: &ActivityOptions, now: u64) -> Option<u64> {
     options

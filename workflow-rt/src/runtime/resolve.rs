@@ -81,6 +81,42 @@ enum Source {
     Overdue(usize),
 }
 
+/// The bit that marks the timer of a call's schedule-to-close deadline: the call's sequence
+/// number with it set (sequence numbers are counted from 0 in a run; the cancel's grace timer,
+/// [`super::compose::GRACE_SEQ`], is apart). A run's timers are stored by sequence number, so
+/// the deadline's fires in the store whether or not a worker that has the activity leases the
+/// call.
+const DEADLINE_BIT: u64 = 1 << 62;
+
+/// The sequence number of the timer of call `seq`'s schedule-to-close deadline.
+pub(crate) fn deadline_timer(seq: u64) -> u64 {
+    seq | DEADLINE_BIT
+}
+
+/// The call whose deadline timer `timer` is, if it is one.
+fn deadline_of(timer: u64) -> Option<u64> {
+    (timer & DEADLINE_BIT != 0 && timer != super::compose::GRACE_SEQ)
+        .then_some(timer & !DEADLINE_BIT)
+}
+
+/// The deadline timer of activity leaf `leaf`, if its call has a schedule-to-close deadline.
+fn deadline_timer_of(leaf: &Pending) -> Option<u64> {
+    match leaf {
+        Pending::Activity { seq, options, .. } if options.schedule_to_close.is_some() => {
+            Some(deadline_timer(*seq))
+        }
+        _ => None,
+    }
+}
+
+/// What a call gets when its schedule-to-close deadline passes before it ends.
+fn deadline_passed() -> ActivityError {
+    ActivityError::new(
+        crate::activity::ActivityErrorKind::ScheduleToCloseTimeout,
+        "the call reached its schedule-to-close deadline before it ended",
+    )
+}
+
 /// Whether the wait includes a signal (which may already be buffered).
 pub(crate) fn has_signal(p: &Pending) -> bool {
     match p {
@@ -124,7 +160,8 @@ pub(crate) fn resolve(
             consumed_events: Vec::new(),
             completed_tasks: vec![f.fence(owner)],
             fired_timers: Vec::new(),
-            cancelled: Vec::new(),
+            // Its deadline's timer, if it has one, goes with it.
+            cancelled: deadline_timer_of(pending).into_iter().collect(),
             dropped_children: Vec::new(),
             woke_at: f.at_ms,
             woken_by,
@@ -155,12 +192,21 @@ pub(crate) fn resolve(
                     &|l| matches!(l, Pending::Activity { seq: s, .. } if s == seq),
                 )
                 .map(|k| (k, Resolution::Activity(result.clone()))),
-                EventKind::TimerFired { seq } => open_leaf(
-                    &filled,
-                    &closed,
-                    &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
-                )
-                .map(|k| (k, Resolution::Timer)),
+                EventKind::TimerFired { seq } => match deadline_of(*seq) {
+                    // A call's schedule-to-close deadline: the call ends with its timeout.
+                    Some(call) => open_leaf(
+                        &filled,
+                        &closed,
+                        &|l| matches!(l, Pending::Activity { seq: s, .. } if *s == call),
+                    )
+                    .map(|k| (k, Resolution::Activity(Err(deadline_passed())))),
+                    None => open_leaf(
+                        &filled,
+                        &closed,
+                        &|l| matches!(l, Pending::Timer { seq: s, .. } if s == seq),
+                    )
+                    .map(|k| (k, Resolution::Timer)),
+                },
                 EventKind::ChildFinished { seq, result } => open_leaf(
                     &filled,
                     &closed,
@@ -375,19 +421,32 @@ fn account(
             {
                 out.cancelled.push(seq);
             }
+            out.cancelled.extend(deadline_timer_of(leaf));
             continue;
         }
         let Some((_, src)) = &filled[k] else { continue };
+        if let Some(timer) = deadline_timer_of(leaf) {
+            match *src {
+                // Ended by its deadline: the call is dropped (its task deleted, a running
+                // attempt told), as a cancelled one is.
+                Source::Event(i) if matches!(inbox[i].kind, EventKind::TimerFired { .. }) => {
+                    out.cancelled.extend(leaf.seq())
+                }
+                _ => out.cancelled.push(timer),
+            }
+        }
         let (at, ok) = match *src {
             Source::Event(i) => {
                 out.consumed_events.push(inbox[i].id);
                 (
                     inbox[i].at_ms,
-                    !matches!(
-                        inbox[i].kind,
+                    match inbox[i].kind {
                         EventKind::ActivityCompleted { result: Err(_), .. }
-                            | EventKind::ChildFinished { result: Err(_), .. }
-                    ),
+                        | EventKind::ChildFinished { result: Err(_), .. } => false,
+                        // A call's deadline: it failed.
+                        EventKind::TimerFired { .. } => !matches!(leaf, Pending::Activity { .. }),
+                        _ => true,
+                    },
                 )
             }
             Source::Fresh(i) => {
@@ -734,6 +793,57 @@ mod tests {
         let r = resolve(&p, &[], &fired_late[..1], "w", 99).expect("resolved");
         assert!(matches!(r.resolution, Resolution::Select(0, _)));
         assert_eq!(r.cancelled, vec![1]);
+    }
+
+    #[test]
+    fn a_call_ends_at_its_deadline_and_its_deadline_timer_goes_with_its_result() {
+        let options = ActivityOptions {
+            schedule_to_close: Some(std::time::Duration::from_secs(10)),
+            ..ActivityOptions::default()
+        };
+        let call = Pending::Activity {
+            seq: 3,
+            name: "a".into(),
+            input: vec![],
+            options,
+        };
+        let deadline = Event {
+            id: 7,
+            at_ms: 10_000,
+            kind: EventKind::TimerFired {
+                seq: deadline_timer(3),
+            },
+        };
+        let r =
+            resolve(&call, &[], std::slice::from_ref(&deadline), "w", 10_000).expect("resolved");
+        let Resolution::Activity(Err(e)) = &r.resolution else {
+            panic!("{:?}", r.resolution)
+        };
+        assert_eq!(
+            e.kind,
+            crate::activity::ActivityErrorKind::ScheduleToCloseTimeout
+        );
+        assert_eq!((r.consumed_events, r.cancelled), (vec![7], vec![3]));
+        assert_eq!(r.woken_by, "activity a#3 failed");
+        // A result first: the deadline's timer is deleted with the step.
+        let fresh = [Fresh {
+            seq: 3,
+            scheduled_version: 1,
+            attempt: 1,
+            at_ms: 5,
+            result: Ok(vec![1]),
+            timer: false,
+        }];
+        let r = resolve(&call, &fresh, &[], "w", 5).expect("resolved");
+        assert_eq!(r.cancelled, vec![deadline_timer(3)]);
+        // A call without a deadline has no timer to delete.
+        let r = resolve(&act(3), &fresh, &[], "w", 5).expect("resolved");
+        assert!(r.cancelled.is_empty());
+        // In a select that another branch wins: the call and its deadline's timer go.
+        let p = Pending::Select(vec![call.clone(), sig(4, "go")]);
+        let r = resolve(&p, &[], &[signal(5, "go", 1)], "w", 50).expect("resolved");
+        assert_eq!(r.cancelled, vec![3, deadline_timer(3)]);
+        assert_eq!(deadline_of(super::super::compose::GRACE_SEQ), None);
     }
 
     #[test]
