@@ -36,6 +36,37 @@ async fn fragile(ctx: WorkflowCtx, _x: u64) -> u64 {
     n + m
 }
 
+/// A cancel whose look at the run came just before it parked: the request is stored, then
+/// seen to have come to a parked run (whose code cannot take it), which is terminated, as a
+/// run parked before the request is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_meets_a_run_parking_terminates_it() {
+    both_modes(async |mode| {
+        let (memory, clock) = memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = builder(mode, Arc::new(store.clone()), clock)
+            .workflow(fragile)
+            .build()
+            .await
+            .expect("build");
+        rt.start(fragile, "f", 0).await.expect("start");
+        rt.signal("f", "n", 13u64).await.expect("signal");
+        eventually("parked", || parked(&*memory, "f")).await;
+        store.read_as_running_once("f");
+        rt.client().cancel("f").await.expect("cancel");
+        let rec = memory.load_workflow("f").await.expect("load");
+        assert_eq!(
+            rec.status,
+            WorkflowStatus::Cancelled,
+            "{:?}",
+            rec.park_reason
+        );
+        rt.shutdown().await;
+        rec.status
+    })
+    .await;
+}
+
 async fn parked(store: &dyn Store, id: &str) -> bool {
     store.load_workflow(id).await.expect("load").status == WorkflowStatus::Parked
 }

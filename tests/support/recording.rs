@@ -40,6 +40,7 @@ pub struct RecordingStore {
     blind: Arc<AtomicBool>,
     after_write: Option<AfterWrite>,
     fail_after: Arc<AtomicUsize>,
+    seen_running: Arc<Mutex<Option<String>>>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -57,7 +58,14 @@ impl RecordingStore {
             blind: Arc::default(),
             after_write: None,
             fail_after: Arc::default(),
+            seen_running: Arc::default(),
         }
+    }
+
+    /// The next load of run `id` reads it as running, whatever its status (a look taken just
+    /// before the run parked).
+    pub fn read_as_running_once(&self, id: &str) {
+        *self.seen_running.lock().unwrap() = Some(id.to_string());
     }
 
     /// The next `n` commits of steps take effect, then are answered with a backend error (a
@@ -163,7 +171,21 @@ impl Store for RecordingStore {
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         self.called("load_workflow");
-        self.inner.load_workflow(id)
+        let stale = {
+            let mut once = self.seen_running.lock().unwrap();
+            match once.as_deref() == Some(id) {
+                true => once.take().is_some(),
+                false => false,
+            }
+        };
+        let load = self.inner.load_workflow(id);
+        Box::pin(async move {
+            let mut rec = load.await?;
+            if stale {
+                rec.status = WorkflowStatus::Running;
+            }
+            Ok(rec)
+        })
     }
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         self.called("load_inbox");

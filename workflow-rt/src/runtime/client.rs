@@ -652,6 +652,19 @@ impl Client {
             }
             Err(e) => return Err(RuntimeError::from_store(id, e)),
         }
+        // Parked between the look above and the request (its code cannot run to take it): it
+        // is terminated, as a run parked before is.
+        if self
+            .store
+            .load_workflow(id)
+            .await
+            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+        {
+            return match self.terminate_with(id, reason).await {
+                Err(RuntimeError::Finished { .. }) => Ok(()),
+                other => other,
+            };
+        }
         if let Some(rt) = self.runtime() {
             rt.wake(id, Vec::new());
         }
