@@ -855,6 +855,53 @@ async fn a_schedule_starts_the_version_it_was_made_for() {
     }
 }
 
+/// A schedule made for a version newer than a runtime's is left to the workers that have it:
+/// the older runtime claims no fire time (it would count runs it cannot make); once a minute
+/// has passed its fire time with no such worker (a deploy rolled back), it is paused, saying
+/// why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_of_a_newer_version_is_left_to_the_workers_that_have_it() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        Client::new(e.store.clone())
+            .clock(e.clock.clone())
+            .schedule(
+                "n",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp_v2,
+                5,
+            )
+            .await
+            .expect("create");
+        let older = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp)
+            .build()
+            .await
+            .expect("build");
+        e.clock.set_ms(T0 + 10 * SECOND);
+        settle().await;
+        let s = e.store.load_schedule("n").await.expect("load");
+        assert_eq!(
+            (s.started, s.starting.is_empty(), s.paused),
+            (0, true, false),
+            "{s:?}"
+        );
+        assert!(runs(&e.store, "n@").await.is_empty());
+        e.clock.set_ms(T0 + 75 * SECOND);
+        eventually("paused", || async {
+            e.store.load_schedule("n").await.is_ok_and(|s| s.paused)
+        })
+        .await;
+        let note = e.store.load_schedule("n").await.expect("load").note;
+        assert!(
+            note.as_deref()
+                .is_some_and(|n| n.contains("version 2 of workflow \"stamp\"")),
+            "{note:?}"
+        );
+        older.shutdown().await;
+    }
+}
+
 /// A writer holding the row of a schedule that was deleted and created again under its name
 /// (a worker's look, a client's change) is refused: the new schedule's versions start past the
 /// old one's.

@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 12;
+const SCHEMA: i64 = 13;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 

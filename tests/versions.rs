@@ -417,9 +417,29 @@ async fn a_run_of_a_newer_version_is_left_to_the_workers_that_have_it() {
         assert_eq!(out, "v2 thing: size 42, red, gift true (3 answers)");
         new.shutdown().await;
 
+        // A v2 worker stepping "m" within the minute starts its grace over: 50 s on, the
+        // new worker takes an answer, and 11 s after that the old worker leaves it still.
+        clock.advance(std::time::Duration::from_secs(50));
+        let new = builder(mode, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build v2");
+        eventually("the v2 worker takes the buffered answer", || async {
+            new.state("m").await.is_ok_and(|s| s.step == 2)
+        })
+        .await;
+        new.shutdown().await;
+        clock.advance(std::time::Duration::from_secs(11));
+        answer(&old, "m", 1, 2).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let rec = store.load_workflow("m").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Running, "{:?}", rec.park_reason);
+
         // Rolled back: no v2 worker. A minute on, the old worker's next look parks "m".
         clock.advance(std::time::Duration::from_secs(61));
-        answer(&old, "m", 1, 2).await;
+        answer(&old, "m", 2, 3).await;
         eventually("m is parked", || async {
             store
                 .load_workflow("m")

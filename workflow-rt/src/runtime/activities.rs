@@ -223,7 +223,7 @@ impl Inner {
                 Ok(h) if !self.is_shut_down() => {
                     let inner = self.clone();
                     h.spawn(async move {
-                        if let Some((fresh, _)) = inner.begin_attempt(&task, None).await {
+                        if let Some((fresh, _)) = inner.begin_queued(&task).await {
                             inner.wake(&task.workflow_id, vec![fresh]);
                         }
                     });
@@ -253,15 +253,32 @@ impl Inner {
         }
     }
 
+    /// Runs one attempt of `task`, taken from the queue of those waiting for a slot (with its
+    /// slot): unless its call was dropped meanwhile, by a cancel, a lost lease or the end of
+    /// its run (which forget the tasks they drop: see [`Inner::abort_attempts`]).
+    async fn begin_queued(self: &Arc<Self>, task: &ActivityTask) -> Option<(Fresh, Instant)> {
+        self.begin(task, None, true).await
+    }
+
     /// Runs one attempt, holding a running slot.
     async fn begin_attempt(
         self: &Arc<Self>,
         task: &ActivityTask,
         since: Option<Instant>,
     ) -> Option<(Fresh, Instant)> {
+        self.begin(task, since, false).await
+    }
+
+    /// [`Inner::begin_attempt`], of a task taken from the queue when `queued`.
+    async fn begin(
+        self: &Arc<Self>,
+        task: &ActivityTask,
+        since: Option<Instant>,
+        queued: bool,
+    ) -> Option<(Fresh, Instant)> {
         // Cancelled, or its lease lost, while it waited for a slot: it never starts (its call
         // was answered already, or is another worker's now).
-        if self.cancelled_before_start(task) {
+        if self.dropped_before_start(task, queued) {
             self.unhold(task);
             self.release_permit();
             return None;
@@ -626,15 +643,15 @@ impl Inner {
     }
 
     /// Whether `task`'s call was cancelled, or its lease lost, before its attempt began
-    /// ([`Inner::tell_cancelled`]).
-    fn cancelled_before_start(&self, task: &ActivityTask) -> bool {
+    /// ([`Inner::tell_cancelled`]); for one taken from the queue (`queued`), also whether its
+    /// call was dropped with its run or a select's losing branch ([`Inner::abort_attempts`],
+    /// which forgets the tasks it drops).
+    fn dropped_before_start(&self, task: &ActivityTask, queued: bool) -> bool {
         let a = lock(&self.attempts);
-        !a.held.is_empty()
-            && a.held
-                .get(&(task.workflow_id.clone(), task.seq))
-                .is_some_and(|h| {
-                    h.cancelled && h.beat.is_none() && h.version == task.scheduled_version
-                })
+        match a.held.get(&(task.workflow_id.clone(), task.seq)) {
+            Some(h) if h.version == task.scheduled_version && h.beat.is_none() => h.cancelled,
+            _ => queued,
+        }
     }
 
     /// Stops every attempt (at shutdown).

@@ -550,7 +550,7 @@ impl Inner {
             Ok(ready) => ready,
             // Written by newer code on another worker (a rolling deploy): theirs to step, for
             // a while; parked if none does (the deploy was rolled back).
-            Err(NotReady::Newer(_)) if self.leave_to_newer_code(id) => {
+            Err(NotReady::Newer(_)) if self.leave_to_newer_code(id, rec.version) => {
                 tracing::debug!(workflow_id = %id, "left to a runtime with newer code");
                 return Ok(None);
             }
@@ -700,7 +700,11 @@ impl Inner {
                 // (each call's task gives one result, and a dropped call's goes with its task),
                 // such as a promise's value sent before the run awaits it.
                 let seq = match e.kind {
-                    EventKind::TimerFired { seq } | EventKind::ChildFinished { seq, .. } => seq,
+                    // A call's deadline timer counts as the call's.
+                    EventKind::TimerFired { seq } => {
+                        super::resolve::deadline_of(seq).unwrap_or(seq)
+                    }
+                    EventKind::ChildFinished { seq, .. } => seq,
                     EventKind::ActivityCompleted { .. }
                     | EventKind::Signal { .. }
                     | EventKind::CancelRequested { .. } => continue,

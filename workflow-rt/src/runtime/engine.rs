@@ -73,10 +73,11 @@ pub(crate) struct Inner {
     pub shutdown_signal: tokio::sync::watch::Sender<bool>,
     rng: Mutex<u64>,
     /// Runs at a version of their workflow newer than this runtime's (written by newer code
-    /// on another worker, in a rolling deploy): when this runtime first met each, on its
-    /// clock. Left to the workers that have that code, and parked once they have not stepped
-    /// it for [`NEWER_CODE_GRACE_MS`] (see [`Inner::leave_to_newer_code`]).
-    pub(super) newer: Mutex<foldhash::HashMap<String, u64>>,
+    /// on another worker, in a rolling deploy): the run's version (its commit count) when this
+    /// runtime first met it at that version, and when, on its clock. Left to the workers that
+    /// have that code, and parked once none has stepped it for [`NEWER_CODE_GRACE_MS`] (see
+    /// [`Inner::leave_to_newer_code`]).
+    pub(super) newer: Mutex<foldhash::HashMap<String, (u64, u64)>>,
 }
 
 /// How long a run at a version newer than this runtime's is left to the workers that have
@@ -143,22 +144,29 @@ impl Inner {
         }
     }
 
-    /// Whether run `id`, at a version of its workflow newer than this runtime's, is still
-    /// left to the workers that have that code (met less than [`NEWER_CODE_GRACE_MS`] ago on
-    /// this runtime's clock); false once its grace is over (it is then forgotten, for the
+    /// Whether run `id`, at a version of its workflow newer than this runtime's and at row
+    /// version `version`, is still left to the workers that have that code: true until it has
+    /// stayed at that row version (no worker stepped it) for [`NEWER_CODE_GRACE_MS`] on this
+    /// runtime's clock since this runtime met it there; false then (it is forgotten, for the
     /// caller to park).
-    pub(crate) fn leave_to_newer_code(&self, id: &str) -> bool {
+    pub(crate) fn leave_to_newer_code(&self, id: &str, version: u64) -> bool {
         let now = self.clock.now_ms();
         let mut met = lock(&self.newer);
         if met.len() >= NEWER_REMEMBERED && !met.contains_key(id) {
-            let cut = now.saturating_sub(NEWER_CODE_GRACE_MS);
-            met.retain(|_, at| *at > cut);
+            // Those not met for two graces were stepped elsewhere, most likely (met again,
+            // their grace starts over).
+            let cut = now.saturating_sub(2 * NEWER_CODE_GRACE_MS);
+            met.retain(|_, &mut (_, at)| at > cut);
             if met.len() >= NEWER_REMEMBERED {
                 met.clear();
             }
         }
-        let first = *met.entry(id.to_string()).or_insert(now);
-        if now.saturating_sub(first) < NEWER_CODE_GRACE_MS {
+        let seen = met.entry(id.to_string()).or_insert((version, now));
+        if seen.0 != version {
+            // Stepped (by a worker with the code) since: its grace starts over.
+            *seen = (version, now);
+        }
+        if now.saturating_sub(seen.1) < NEWER_CODE_GRACE_MS {
             return true;
         }
         met.remove(id);

@@ -94,7 +94,7 @@ pub(crate) fn deadline_timer(seq: u64) -> u64 {
 }
 
 /// The call whose deadline timer `timer` is, if it is one.
-fn deadline_of(timer: u64) -> Option<u64> {
+pub(crate) fn deadline_of(timer: u64) -> Option<u64> {
     (timer & DEADLINE_BIT != 0 && timer != super::compose::GRACE_SEQ)
         .then_some(timer & !DEADLINE_BIT)
 }

@@ -391,6 +391,27 @@ impl Inner {
                 }
             };
             let now = self.clock.now_ms();
+            // Made for a version newer than this runtime's: the workers that have it fire it,
+            // and this one claims nothing. If none has for a while past its fire time (a deploy
+            // rolled back), it is paused, saying so.
+            if let Some(v) = s.workflow_version
+                && self.workflows.is_newer(&s.workflow, v)
+            {
+                let waited = s
+                    .next_fire_ms
+                    .is_some_and(|t| now.saturating_sub(t) >= super::engine::NEWER_CODE_GRACE_MS);
+                if waited && !s.paused {
+                    let reason = format!(
+                        "it starts version {v} of workflow {:?}, newer than this runtime's, and no \
+                         worker with that version fired it within {} s of its fire time: deploy \
+                         that code, then resume the schedule",
+                        s.workflow,
+                        super::engine::NEWER_CODE_GRACE_MS / 1000
+                    );
+                    self.pause_refused(s, None, reason, now).await;
+                }
+                return;
+            }
             if !s.starting.is_empty() {
                 match self.start_scheduled(&s, &s.starting, now).await {
                     Started::All => {}
