@@ -223,12 +223,15 @@ async fn run_page(
     let page = async {
         let run = shared.client.state(&id).await?;
         let description = shared.client.describe(&id).await?;
-        let history = shared.client.history(&id).await?;
+        let (history, total) = shared
+            .client
+            .history_tail(&id, pages::HISTORY_SHOWN)
+            .await?;
         let parts = RunPageParts {
             base: &base,
             description,
-            history: &history[history.len().saturating_sub(pages::HISTORY_SHOWN)..],
-            history_total: history.len(),
+            history: &history,
+            history_total: usize::try_from(total).unwrap_or(usize::MAX),
             actions: shared.token.is_some(),
         };
         Ok::<_, ConsoleError>(pages::run_page(&run, &parts))
@@ -293,7 +296,7 @@ struct RunJson {
     /// The newest entries of its history (at most [`pages::HISTORY_SHOWN`]), oldest first.
     history: Vec<HistoryJson>,
     /// How many entries its history has in all.
-    history_total: usize,
+    history_total: u64,
 }
 
 /// An entry of the history, its kind by its stable name (`dead-letter`).
@@ -319,14 +322,15 @@ async fn api_run(
     Path(id): Path<String>,
 ) -> Result<Json<RunJson>, ApiError> {
     let run = shared.client.state(&id).await?;
-    let mut history = shared.client.history(&id).await?;
-    let history_total = history.len();
-    history.drain(..history_total.saturating_sub(pages::HISTORY_SHOWN));
+    let (history, total) = shared
+        .client
+        .history_tail(&id, pages::HISTORY_SHOWN)
+        .await?;
     Ok(Json(RunJson {
         finished: run.status.is_finished(),
         run,
         history: history.into_iter().map(HistoryJson::from).collect(),
-        history_total,
+        history_total: total,
     }))
 }
 

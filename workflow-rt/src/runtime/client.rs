@@ -406,6 +406,19 @@ impl Client {
             .map_err(|e| RuntimeError::from_store(id, e))
     }
 
+    /// The newest `limit` entries of what happened to run `id`, oldest first, and how many
+    /// entries there are in all ([`Store::history_tail`](crate::store::Store::history_tail)).
+    pub async fn history_tail(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<(Vec<HistoryEntry>, u64), RuntimeError> {
+        self.store
+            .history_tail(id, limit)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))
+    }
+
     /// The state machine of run `id`'s workflow, at the version the run is on: `None` when
     /// that workflow is not registered with this client.
     pub async fn describe(&self, id: &str) -> Result<Option<&'static Description>, RuntimeError> {

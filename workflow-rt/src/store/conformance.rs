@@ -1731,6 +1731,16 @@ async fn history_keeps_order<S: Store>(s: &S) {
     assert_eq!(h[1].detail, "step from 0");
     assert_eq!(h[3].detail, "step from 1");
     assert_eq!(h[2].at_ms, 300);
+    // The newest entries alone, oldest first, with the count of all.
+    for limit in [0, 1, 3, 4, 100] {
+        let (tail, total) = s.history_tail("a", limit).await.expect("tail");
+        assert_eq!(total, 4, "limit {limit}");
+        assert_eq!(tail, h[4usize.saturating_sub(limit)..], "limit {limit}");
+    }
+    assert!(matches!(
+        s.history_tail("nope", 5).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // Every kind of entry reads back as written.
     let every = [

@@ -1371,6 +1371,23 @@ pub trait Store: Send + Sync + 'static {
     /// The workflow's audit history, oldest first.
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>>;
 
+    /// The newest `limit` entries of the workflow's audit history, oldest first, and how many
+    /// it has in all: what a page showing a long-running run's latest events asks for. The
+    /// default reads the whole history ([`Store::history`]); the SQL stores read the newest
+    /// entries alone.
+    fn history_tail<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
+        Box::pin(async move {
+            let mut all = self.history(id).await?;
+            let total = all.len();
+            all.drain(..total.saturating_sub(limit));
+            Ok((all, total as u64))
+        })
+    }
+
     /// Hints of changes made through other handles on the same data (other processes), for
     /// stores shared between processes (see [`Wakeup`]). `None`, the default, if the store
     /// sends none: the runtime then finds them by polling alone.
@@ -1547,6 +1564,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         (**self).history(id)
+    }
+    fn history_tail<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
+        (**self).history_tail(id, limit)
     }
     fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
         (**self).wakeups()

@@ -2664,6 +2664,47 @@ impl Store for PostgresStore {
         })
     }
 
+    fn history_tail<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                workflow_status(tx, id).await?;
+                let fetch = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT at, kind, detail, count(*) OVER () FROM history \
+                         WHERE workflow_id = $1 ORDER BY n DESC LIMIT $2",
+                    )
+                    .await
+                    .db()?;
+                let rows = tx.query(&stmt, &[&id, &fetch]).await.db()?;
+                let total = match rows.first() {
+                    Some(r) => uint(r.try_get(3).db()?),
+                    None => 0,
+                };
+                // (At least one row is read, for the count.)
+                let entries = rows[..rows.len().min(limit)]
+                    .iter()
+                    .rev()
+                    .map(|r| {
+                        let kind: String = r.try_get(1).db()?;
+                        let kind = HistoryKind::parse(&kind)
+                            .ok_or_else(|| corrupt("history kind", &kind))?;
+                        Ok(HistoryEntry {
+                            at_ms: uint(r.try_get(0).db()?),
+                            kind,
+                            detail: r.try_get(2).db()?,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                Ok((entries, total))
+            })
+        })
+    }
+
     fn create_schedule(&self, schedule: ScheduleRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move { self.create_schedule_row(&schedule).await })
     }

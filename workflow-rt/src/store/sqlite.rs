@@ -1911,6 +1911,21 @@ const HISTORY_OF_RUN: &str = "SELECT at, kind, detail FROM (\
              WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1) \
      ORDER BY part, o";
 
+/// The newest `?2` entries of run `?1`'s history ([`HISTORY_OF_RUN`]), newest first, each
+/// with the count of all of them.
+const HISTORY_TAIL_OF_RUN: &str = "SELECT at, kind, detail, count(*) OVER () FROM (\
+         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
+         UNION ALL SELECT 0, m.n, m.at, m.kind, m.detail FROM history_runs r \
+             JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
+             WHERE r.workflow_id = ?1 AND r.seqs IS NULL \
+         UNION ALL SELECT 1, l.seq, l.at, l.kind, l.detail \
+             FROM history_runs r, json_each(r.seqs) j, history_log l \
+             WHERE r.workflow_id = ?1 AND r.seqs IS NOT NULL AND l.seq = j.value \
+                 AND l.workflow_id = r.workflow_id \
+         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log \
+             WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1) \
+     ORDER BY part DESC, o DESC LIMIT ?2";
+
 /// A list of run `?1`'s entries in the log (`history_runs.seqs`) that is not JSON, as text.
 const DAMAGED_LIST: &str = "SELECT quote(seqs) FROM history_runs \
      WHERE workflow_id = ?1 AND seqs IS NOT NULL AND NOT json_valid(seqs) LIMIT 1";
@@ -3338,6 +3353,53 @@ impl Store for SqliteStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn history_tail<'a>(
+        &'a self,
+        id: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            workflow_status(conn, &id)?;
+            let damaged: Option<String> = conn
+                .prepare_cached(DAMAGED_LIST)
+                .db()?
+                .query_row([&id], |r| r.get(0))
+                .optional()
+                .db()?;
+            if let Some(list) = damaged {
+                return Err(corrupt("list of history entries", &list));
+            }
+            let fetch = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+            let rows: Vec<(i64, String, String, i64)> = conn
+                .prepare_cached(HISTORY_TAIL_OF_RUN)
+                .db()?
+                .query_map(params![id, fetch], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .db()?
+                .collect::<Result<_, _>>()
+                .db()?;
+            let total = rows.first().map_or(0, |r| uint(r.3));
+            // (At least one row is read, for the count.)
+            let entries = rows
+                .into_iter()
+                .take(limit)
+                .rev()
+                .map(|(at, kind, detail, _)| {
+                    let kind =
+                        HistoryKind::parse(&kind).ok_or_else(|| corrupt("history kind", &kind))?;
+                    Ok(HistoryEntry {
+                        at_ms: uint(at),
+                        kind,
+                        detail,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok((entries, total))
         })
     }
 
