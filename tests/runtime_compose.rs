@@ -1108,6 +1108,109 @@ async fn a_saga_compensates_last_first_even_when_cancelled_midway() {
     }
 }
 
+/// Keeps its token across a signal's wait, then hands it out and waits for the value.
+#[workflow]
+async fn keeps_token(ctx: WorkflowCtx, _x: u64) -> Result<String, WorkflowError> {
+    let token: workflow_rt::PromiseToken<Paid> = ctx.promise();
+    let _go: bool = ctx.signal("go").await;
+    ctx.activity(hand_out, token.to_string()).await?;
+    match ctx.promise_wait(&token).await {
+        Ok(paid) => Ok(paid.reference),
+        Err(e) => Err(WorkflowError::msg(e.to_string())),
+    }
+}
+
+/// A run's state, as the client (and the CLI and console) shows it, leaves a token's secret
+/// out: anyone who may read the run could complete its wait. The stored state keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_kept_in_the_state_is_shown_without_its_secret() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(keeps_token)
+            .activity(hand_out)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("kept");
+        let run = rt.start(keeps_token, &id, 0).await.expect("start");
+        eventually("it waits for go", || async {
+            rt.state(&id).await.is_ok_and(|s| s.step == 1)
+        })
+        .await;
+        let shown = rt.client().state(&id).await.expect("state").state;
+        let shown = serde_json::to_string(&shown).expect("json");
+        assert!(shown.contains(&format!("<secret>.0.{id}")), "{shown}");
+        rt.signal(&id, "go", true).await.expect("signal");
+        eventually("the token is handed out", || async {
+            token_of(&id).is_some()
+        })
+        .await;
+        let token = token_of(&id).expect("token");
+        assert!(!shown.contains(&token[..32]), "{shown}");
+        rt.client()
+            .complete(
+                &token,
+                Paid {
+                    reference: "kept".into(),
+                    cents: 1,
+                },
+            )
+            .await
+            .expect("complete");
+        let out = within("the run", run.result()).await.expect("result");
+        rt.shutdown().await;
+        out.map_err(|e| e.message)
+    })
+    .await;
+    assert_eq!(out, Ok("kept".to_string()));
+}
+
+/// A value sent after the wait's timeout was due, while no runtime ran to fire it: refused
+/// (the timeout came first, and wins), not taken and then dropped with the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_whose_wait_timed_out_while_no_runtime_ran_is_refused() {
+    use workflow_rt::CompleteError;
+    let out = each_store(async |ids, store, clock| {
+        let runtime = || {
+            builder(ids.mode, store.clone(), clock.clone())
+                .workflow(awaits_payment)
+                .activity(hand_out)
+                .build()
+        };
+        let rt = runtime().await.expect("build");
+        let id = ids.id("down");
+        rt.start(awaits_payment, &id, 9).await.expect("start");
+        eventually(
+            "the token is handed out and the wait's timer stored",
+            || async {
+                token_of(&id).is_some() && store.load_timers(&id).await.expect("timers").len() == 1
+            },
+        )
+        .await;
+        let token = token_of(&id).expect("token");
+        rt.shutdown().await;
+        clock.advance(Duration::from_secs(3601));
+        let client = workflow_rt::Client::new(store.clone()).clock(clock.clone());
+        let paid = Paid {
+            reference: "late".into(),
+            cents: 9,
+        };
+        let refused = client.complete(&token, paid).await;
+        assert!(
+            matches!(refused, Err(RuntimeError::Complete(CompleteError::Unknown))),
+            "{refused:?}"
+        );
+        let rt = runtime().await.expect("build");
+        let out = within("the run", rt.handle(awaits_payment, &id).result())
+            .await
+            .expect("result");
+        rt.shutdown().await;
+        out.map_err(|e| e.message)
+    })
+    .await;
+    assert_eq!(out, Err("timed out".to_string()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_completes_its_wait_once_and_bad_input_changes_nothing() {
     use workflow_rt::CompleteError;

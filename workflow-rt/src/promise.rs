@@ -30,12 +30,53 @@ pub const PROMISE_ACTIVITY: &str = "workflow_rt.promise";
 ///
 /// Its text is `<secret>.<sequence number>.<run id>`; the secret is 128 random bits from the
 /// operating system, so a token cannot be guessed from the run's id.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct PromiseToken<T> {
     token: String,
     seq: u64,
     #[serde(skip)]
     _t: PhantomData<fn() -> T>,
+}
+
+thread_local! {
+    /// Set while the runtime writes a run's state or output for people ([`showing`]).
+    static SHOWING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the secrets of promise tokens left out of what it serializes in a
+/// human-readable format (the state and output the client, the CLI and the console show):
+/// anyone who may read a run could otherwise complete its waits.
+pub(crate) fn showing<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHOWING.with(|s| s.set(self.0));
+        }
+    }
+    let _reset = Reset(SHOWING.with(|s| s.replace(true)));
+    f()
+}
+
+/// The fields the derive would write, in its order (the snapshot's encoding and the traced
+/// layout are the same); the secret hidden while [`showing`].
+impl<T> Serialize for PromiseToken<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let hidden;
+        let token = if serializer.is_human_readable() && SHOWING.with(|s| s.get()) {
+            hidden = match self.token.split_once('.') {
+                Some((_, rest)) => format!("<secret>.{rest}"),
+                None => "<secret>".to_string(),
+            };
+            &hidden
+        } else {
+            &self.token
+        };
+        let mut st = serializer.serialize_struct("PromiseToken", 2)?;
+        st.serialize_field("token", token)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.end()
+    }
 }
 
 impl<T> fmt::Debug for PromiseToken<T> {
@@ -57,6 +98,31 @@ impl<T> PromiseToken<T> {
 impl<T> fmt::Display for PromiseToken<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.token)
+    }
+}
+
+/// The secret of a token made without randomness from the system: 32 characters that are not
+/// hex digits, which [`parse_token`] refuses in any token.
+const UNGUESSABLE_NEVER: &str = "--------------------------------";
+
+/// Whether the wait `pending` of a run has given up on promise `seq` by `now_ms`: the promise
+/// waits in a `select` beside a timer (`PromiseWait::timeout`) that is due. A value sent then
+/// would come after the timeout, which wins (see `resolve`): it is refused rather than taken
+/// and dropped.
+pub(crate) fn timed_out(pending: &Pending, seq: u64, now_ms: u64) -> bool {
+    match pending {
+        Pending::Select(children) => {
+            let holds = children
+                .iter()
+                .any(|c| matches!(c, Pending::Activity { seq: s, .. } if *s == seq));
+            (holds
+                && children
+                    .iter()
+                    .any(|c| matches!(c, Pending::Timer { fire_at, .. } if *fire_at <= now_ms)))
+                || children.iter().any(|c| timed_out(c, seq, now_ms))
+        }
+        Pending::Join(children) => children.iter().any(|c| timed_out(c, seq, now_ms)),
+        _ => false,
     }
 }
 
@@ -156,12 +222,13 @@ impl WorkflowCtx {
     /// ```
     pub fn promise<T: Serialize + DeserializeOwned>(&self) -> PromiseToken<T> {
         let mut secret = [0u8; 16];
-        if getrandom::fill(&mut secret).is_err() {
-            // No randomness from the system: the token is then one nobody can complete
-            // (an empty secret never matches), and the wait ends by its timeout.
-            secret = [0; 16];
-        }
-        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = match getrandom::fill(&mut secret) {
+            Ok(()) => secret.iter().map(|b| format!("{b:02x}")).collect(),
+            // No randomness from the system: a secret that is not hex, so that no token
+            // parses to it (the token is one nobody can complete, and the wait ends by its
+            // timeout), where zeros would be one anybody could write.
+            Err(_) => UNGUESSABLE_NEVER.to_string(),
+        };
         // A sequence number of its own: the wait's command uses it.
         let seq = self.next_seq().unwrap_or(u64::MAX);
         self.made_promise(seq, hex.clone(), crate::signal::type_tag::<T>());
@@ -331,4 +398,32 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_made_without_randomness_completes_nothing() {
+        assert!(parse_token(&format!("{UNGUESSABLE_NEVER}.3.run")).is_none());
+        assert!(parse_token(&format!("{}.3.run", "0".repeat(32))).is_some());
+    }
+
+    #[test]
+    fn the_secret_is_left_out_of_what_people_are_shown_only() {
+        let token = PromiseToken::<u8> {
+            token: format!("{}.3.run", "ab".repeat(16)),
+            seq: 3,
+            _t: PhantomData,
+        };
+        let shown = showing(|| serde_json::to_string(&token)).expect("json");
+        assert_eq!(shown, r#"{"token":"<secret>.3.run","seq":3}"#);
+        let kept = serde_json::to_string(&token).expect("json");
+        assert!(kept.contains(&"ab".repeat(16)), "{kept}");
+        let stored: PromiseToken<u8> =
+            postcard::from_bytes(&showing(|| postcard::to_stdvec(&token)).expect("encode"))
+                .expect("decode");
+        assert_eq!(stored, token, "the snapshot keeps it whole");
+    }
 }

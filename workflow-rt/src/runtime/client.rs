@@ -577,6 +577,20 @@ impl Client {
         }) else {
             return Err(CompleteError::Unknown.into());
         };
+        let now = self.clock.now_ms();
+        // Its wait gave up already (its timeout is due): the value would come after it.
+        let rec = self
+            .store
+            .load_workflow(parts.workflow_id)
+            .await
+            .map_err(|e| RuntimeError::from_store(parts.workflow_id, e))?;
+        let pending = rec
+            .pending
+            .as_deref()
+            .and_then(|b| postcard::from_bytes::<crate::machine::Pending>(b).ok());
+        if pending.is_some_and(|p| crate::promise::timed_out(&p, parts.seq, now)) {
+            return Err(CompleteError::Unknown.into());
+        }
         let expected = crate::promise::task_input(&task.input).map(|(tag, _)| tag);
         if type_tag != crate::signal::JSON_TAG && expected != Some(type_tag) {
             return Err(CompleteError::WrongType.into());
@@ -592,7 +606,7 @@ impl Client {
                 owner: parts.secret.to_string(),
             },
             result: Ok(result),
-            at_ms: self.clock.now_ms(),
+            at_ms: now,
         };
         let taken = self
             .store

@@ -249,7 +249,8 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     fn state_json(&self, snapshot: &Snapshot) -> Result<serde_json::Value, String> {
         let state = step::decode_state::<W>(snapshot).map_err(|e| e.to_string())?;
         no_panic("showing the state", || {
-            let mut json = serde_json::to_value(&state).map_err(|e| e.to_string())?;
+            let mut json = crate::promise::showing(|| serde_json::to_value(&state))
+                .map_err(|e| e.to_string())?;
             let states: Vec<&str> = W::description().states.iter().map(|s| s.name).collect();
             W::layout().show_inferred(&states, &mut json);
             Ok(json)
@@ -259,7 +260,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
     fn output_json(&self, output: &[u8]) -> Result<serde_json::Value, String> {
         no_panic("showing the output", || {
             let o: W::Output = crate::codec::decode_exact(output)?;
-            serde_json::to_value(&o).map_err(|e| e.to_string())
+            crate::promise::showing(|| serde_json::to_value(&o)).map_err(|e| e.to_string())
         })
     }
 
