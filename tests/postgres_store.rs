@@ -1205,6 +1205,80 @@ async fn leased_task_store(
     (store, v)
 }
 
+/// A lease taken over (the last one lapsed) whose lost attempt cannot be written in the
+/// history (here a constraint refuses it; a connection lost does as much) still hands its task
+/// out: the claim has committed, and a task leased and not returned would never run, its
+/// attempt counted lost once the lease lapsed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_over_is_handed_out_even_if_its_history_cannot_be_written() {
+    use workflow_rt::store::LeaseRequest;
+    let Some(server) = server("a_lease_taken_over_is_handed_out") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("lease_history");
+    let (store, _) = leased_task_store(&url, &schema, 2, Duration::from_secs(2)).await;
+    raw(&url, &schema)
+        .await
+        .batch_execute("ALTER TABLE history ADD CONSTRAINT no_lost CHECK (kind <> 'attempt-lost')")
+        .await
+        .expect("constraint");
+    let taken = store
+        .lease_tasks(LeaseRequest {
+            owner: "w2".into(),
+            names: vec!["act".into()],
+            now_ms: 2_000,
+            lease_until_ms: 3_000,
+            limit: 10,
+        })
+        .await
+        .expect("the claimed tasks");
+    assert_eq!(
+        taken
+            .iter()
+            .map(|t| (t.seq, t.attempt, t.lease_owner.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(0, 2, Some("w2"))]
+    );
+}
+
+/// PostgreSQL refuses the NUL character in text; a step's park reason or history entry that
+/// holds one (a panic message, an error's text) is written with it shown as U+2400, where the
+/// step failed, and was retried at every poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_park_reason_or_history_is_written() {
+    use workflow_rt::store::StepOutcome;
+    let Some(server) = server("a_nul_in_a_park_reason_or_history_is_written") else {
+        return;
+    };
+    let store = PostgresStore::builder(server.url())
+        .schema(fresh_schema("nul_text"))
+        .connect()
+        .await
+        .expect("connect");
+    let v = store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let mut parked = commit(
+        "a",
+        v,
+        StepOutcome::Parked {
+            reason: "panicked: x\0y".into(),
+        },
+    );
+    parked.history = vec![HistoryEntry::new(60, HistoryKind::Parked, "x\0y")];
+    store.commit_step(parked).await.expect("parked");
+    let rec = store.load_workflow("a").await.expect("load");
+    assert_eq!(rec.status, WorkflowStatus::Parked);
+    assert_eq!(rec.park_reason.as_deref(), Some("panicked: x\u{2400}y"));
+    let history = store.history("a").await.expect("history");
+    assert_eq!(
+        history.last().map(|e| e.detail.as_str()),
+        Some("x\u{2400}y")
+    );
+}
+
 /// A connection of its own to `schema` that began a transaction and ran `sql` in it (to hold
 /// the locks it takes), and its backend's pid.
 async fn holding(url: &str, schema: &str, sql: &str) -> (tokio_postgres::Client, i32) {

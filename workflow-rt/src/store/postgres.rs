@@ -991,7 +991,8 @@ async fn insert_history(
         .collect();
     let ats: Vec<i64> = entries.iter().map(|h| int(h.at_ms)).collect();
     let kinds: Vec<&str> = entries.iter().map(|h| h.kind.as_str()).collect();
-    let details: Vec<&str> = entries.iter().map(|h| h.detail.as_str()).collect();
+    let details: Vec<std::borrow::Cow<'_, str>> = entries.iter().map(|h| text(&h.detail)).collect();
+    let details: Vec<&str> = details.iter().map(|d| d.as_ref()).collect();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO history (workflow_id, n, at, kind, detail) \
@@ -1006,6 +1007,17 @@ async fn insert_history(
 }
 
 /// Appends history entries to a workflow whose lock the caller holds.
+/// Text for a `TEXT` column written by a step (a history entry, a park reason): PostgreSQL
+/// refuses the NUL character, which the other stores keep, so it is written as `␀` (U+2400).
+/// A refusal there would fail the step for ever (a panic message holding one parks the run
+/// with it as the reason, and the park would be retried at every poll).
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.contains('\0') {
+        true => std::borrow::Cow::Owned(s.replace('\0', "\u{2400}")),
+        false => std::borrow::Cow::Borrowed(s),
+    }
+}
+
 async fn append_history(
     tx: &Transaction<'_>,
     id: &str,
@@ -1304,7 +1316,9 @@ async fn commit_or_prepare(
     let h_count = step.history.len() as i64;
     let h_at: Vec<i64> = step.history.iter().map(|h| int(h.at_ms)).collect();
     let h_kind: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
-    let h_detail: Vec<&str> = step.history.iter().map(|h| h.detail.as_str()).collect();
+    let h_detail: Vec<std::borrow::Cow<'_, str>> =
+        step.history.iter().map(|h| text(&h.detail)).collect();
+    let h_detail: Vec<&str> = h_detail.iter().map(|d| d.as_ref()).collect();
     let consumed: Vec<i64> = step.consumed_events.iter().map(|e| int(*e)).collect();
     let cancelled: Vec<i64> = step.cancelled.iter().map(|s| int(*s)).collect();
     // Timers the step took: deleted like those of cancelled calls.
@@ -1342,6 +1356,10 @@ async fn commit_or_prepare(
     let payload = format!("{} {letters}", notices.origin);
     let seen = int(step.seen_events_upto);
 
+    let park_reason = match &step.outcome {
+        StepOutcome::Parked { reason } => text(reason),
+        _ => std::borrow::Cow::Borrowed(""),
+    };
     let mut p = Params { values: Vec::new() };
     let mut sql = String::from("WITH ");
     let wid = p.add(&id);
@@ -1387,9 +1405,9 @@ async fn commit_or_prepare(
             p.add(snapshot),
             p.add(output)
         ),
-        StepOutcome::Parked { reason } => format!(
+        StepOutcome::Parked { .. } => format!(
             "status = {PARKED}, park_reason = {}, ready = FALSE",
-            p.add(reason)
+            p.add(&park_reason)
         ),
         StepOutcome::Unparked => format!("status = {RUNNING}, park_reason = NULL, ready = TRUE"),
         StepOutcome::Cancelled => {
@@ -2084,17 +2102,26 @@ impl Store for PostgresStore {
                 }
             }
             // Answered in transactions of their own, which lock the workflow before the
-            // task, in the order every other change takes.
+            // task, in the order every other change takes. The claim has committed: a failure
+            // here is logged, and the tasks claimed are returned all the same (returning an
+            // error would leave them leased to this worker and never run, each attempt
+            // counted as lost once its lease lapsed).
             for (wf, seq, reason) in unreadable {
-                in_tx!(self, |tx| {
+                let answered = in_tx!(self, |tx| {
                     answer_unreadable_task(tx, &wf, seq, &reason, req.now_ms).await
-                })?;
+                });
+                if let Err(e) = answered {
+                    tracing::warn!(workflow_id = %wf, seq, error = %e, "cannot answer an unreadable task; its lease will lapse");
+                }
             }
             for (wf, entry) in lost {
-                in_tx!(self, |tx| {
+                let noted = in_tx!(self, |tx| {
                     lock_workflow(tx, &wf).await?;
                     append_history(tx, &wf, std::slice::from_ref(&entry)).await
-                })?;
+                });
+                if let Err(e) = noted {
+                    tracing::warn!(workflow_id = %wf, error = %e, "cannot record a lost attempt in the history");
+                }
             }
             Ok(out)
         })
