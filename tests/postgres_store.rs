@@ -1083,7 +1083,28 @@ async fn steps_committed_together_each_get_their_own_outcome() {
             attempt: 1,
             owner: "w1".into(),
         }];
-        steps[2].history[0].detail = "a NUL \0 PostgreSQL refuses".into();
+        // (A task's name is text the runtime takes from the code, never sanitized: PostgreSQL
+        // refuses the NUL in it.)
+        steps[2].outcome = StepOutcome::Suspended {
+            snapshot: vec![3],
+            pending: vec![4],
+            tasks: vec![ActivityTask {
+                workflow_id: ids[2].clone(),
+                seq: 0,
+                scheduled_version: 1,
+                name: "a NUL \0 PostgreSQL refuses".into(),
+                input: vec![],
+                options: Default::default(),
+                attempt: 0,
+                scheduled_at_ms: 1,
+                visible_at_ms: 1,
+                lease_owner: None,
+                lease_until_ms: None,
+                heartbeat_details: None,
+                deadline_ms: None,
+            }],
+            timers: vec![],
+        };
         let results = futures_join(store.clone(), steps).await;
         assert!(
             matches!(results[0], Err(StoreError::Conflict { .. })),
