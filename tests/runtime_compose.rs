@@ -987,6 +987,46 @@ async fn a_purged_parents_child_does_not_answer_the_next_run_under_its_id() {
     assert_eq!(out, (None, r#"IdInUse { id: "ID/deaf-0" }"#.to_string(), 0));
 }
 
+/// A booking declined, started again under its id once it failed (`IdReuse::AfterFailure`),
+/// and declined again: the second run compensates too. Its saga's compensation run, at the
+/// same call number, has the id of the first run's (finished, its parent purged), which the
+/// runtime takes again rather than refusing the call (it refused it with `IdInUse`, and the
+/// second run could undo nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_again_under_its_id_compensates_again() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(booking)
+            .activity(reserve)
+            .activity(release)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("again");
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            let run = rt
+                .start_with(booking, &id, id.clone(), workflow_rt::IdReuse::AfterFailure)
+                .await
+                .expect("start");
+            eventually("it waits for the confirmation", || async {
+                store.load_timers(&id).await.is_ok_and(|t| t.len() == 1)
+            })
+            .await;
+            rt.signal(&id, "confirm", false).await.expect("signal");
+            let out = within("declined", run.result()).await.expect("result");
+            outs.push(out.map_err(|e| e.message));
+        }
+        rt.shutdown().await;
+        outs
+    })
+    .await;
+    let undone = Err("undone: 2 compensations, all ok: true".to_string());
+    assert_eq!(out, vec![undone.clone(), undone]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saga_compensates_last_first_even_when_cancelled_midway() {
     let out = each_store(async |ids, store, clock| {

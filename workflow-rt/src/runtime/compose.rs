@@ -207,7 +207,23 @@ impl Inner {
                 // Started only while this run is still the one the step was computed from.
                 parent_version: Some(commit.expected_version),
             };
-            match self.store.create_workflow(new).await {
+            let mut created = self.store.create_workflow(new.clone()).await;
+            if let Err(StoreError::AlreadyExists(existing)) = &created
+                && existing.parent.is_none()
+                && existing.status.is_finished()
+                && self.derived(id, name, *seq, child)
+            {
+                // A finished run under an id this runtime derived, which no run is the parent
+                // of: the child of an earlier run under this run's id, whose purge cleared the
+                // link (a run started again under its id). Its id is free again, as Temporal
+                // lets a closed id be used again: without this, the new run's calls (and its
+                // saga's compensations) at the same numbers would all be refused.
+                created = match self.store.purge(child).await {
+                    Ok(()) | Err(StoreError::NotFound(_)) => self.store.create_workflow(new).await,
+                    Err(e) => Err(e),
+                };
+            }
+            match created {
                 Ok(version) => {
                     telemetry::run_started(code.name(), child);
                     self.prime(child, code, state, ctx, version, Some(link));
@@ -222,6 +238,16 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Whether `child` is the id this runtime derives for call `seq` of run `id` calling
+    /// workflow `name` (a call that named no id, or a saga's compensation).
+    fn derived(&self, id: &str, name: &str, seq: u64, child: &str) -> bool {
+        let short = match name {
+            crate::saga::COMPENSATE_WORKFLOW => "compensate",
+            other => other,
+        };
+        child == crate::child::derived_id(id, short, seq)
     }
 
     /// The commit that takes the cancel requests in `inbox` (and the end of a grace period),
