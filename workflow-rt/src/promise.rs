@@ -58,7 +58,7 @@ pub(crate) fn showing<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// The fields the derive would write, in its order (the snapshot's encoding and the traced
-/// layout are the same); the secret hidden while [`showing`].
+/// layout are the same); the secret hidden while the runtime shows a state to people.
 impl<T> Serialize for PromiseToken<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
