@@ -903,6 +903,7 @@ impl Inner {
                 } => {
                     // Leased by this worker in the step's own commit, unless it is draining.
                     let mine = self.activities.contains_key(name) && !self.is_draining();
+                    let deadline_ms = deadline(options, now);
                     tasks.push(ActivityTask {
                         workflow_id: id.to_string(),
                         seq: *seq,
@@ -916,13 +917,13 @@ impl Inner {
                         lease_owner: mine.then(|| self.config.worker_id.clone()),
                         lease_until_ms: mine.then(|| now.saturating_add(self.config.lease_ms)),
                         heartbeat_details: None,
-                        deadline_ms: deadline(options, now),
+                        deadline_ms,
                     });
                     // The deadline's own timer: it ends the call whether or not a worker that
                     // has the activity runs it (see `resolve::deadline_timer`); a second after
                     // the deadline, so that an attempt running then ends it first, with its
                     // count of attempts.
-                    if let Some(at) = deadline(options, now) {
+                    if let Some(at) = deadline_ms {
                         timers.push(TimerRow {
                             seq: super::resolve::deadline_timer(*seq),
                             fire_at_ms: at.saturating_add(DEADLINE_BACKSTOP_MS),

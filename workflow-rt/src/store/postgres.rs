@@ -45,7 +45,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transacti
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
+use super::rows::{corrupt, event_columns, event_from_columns, history_entry, int, uint};
 use super::{
     ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
     LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
@@ -1007,6 +1007,12 @@ async fn insert_history(
 }
 
 /// Appends history entries to a workflow whose lock the caller holds.
+/// A history entry from a row whose first columns are its time, kind and detail.
+fn history_row(r: &Row) -> Result<HistoryEntry, StoreError> {
+    let kind: String = r.try_get(1).db()?;
+    history_entry(r.try_get(0).db()?, &kind, r.try_get(2).db()?)
+}
+
 /// Text for a `TEXT` column written by a step (a history entry, a park reason): PostgreSQL
 /// refuses the NUL character, which the other stores keep, so it is written as `␀` (U+2400).
 /// A refusal there would fail the step for ever (a panic message holding one parks the run
@@ -2676,16 +2682,7 @@ impl Store for PostgresStore {
                     .await
                     .db()?
                     .iter()
-                    .map(|r| {
-                        let kind: String = r.try_get(1).db()?;
-                        let kind = HistoryKind::parse(&kind)
-                            .ok_or_else(|| corrupt("history kind", &kind))?;
-                        Ok(HistoryEntry {
-                            at_ms: uint(r.try_get(0).db()?),
-                            kind,
-                            detail: r.try_get(2).db()?,
-                        })
-                    })
+                    .map(history_row)
                     .collect()
             })
         })
@@ -2716,16 +2713,7 @@ impl Store for PostgresStore {
                 let entries = rows[..rows.len().min(limit)]
                     .iter()
                     .rev()
-                    .map(|r| {
-                        let kind: String = r.try_get(1).db()?;
-                        let kind = HistoryKind::parse(&kind)
-                            .ok_or_else(|| corrupt("history kind", &kind))?;
-                        Ok(HistoryEntry {
-                            at_ms: uint(r.try_get(0).db()?),
-                            kind,
-                            detail: r.try_get(2).db()?,
-                        })
-                    })
+                    .map(history_row)
                     .collect::<Result<_, StoreError>>()?;
                 Ok((entries, total))
             })

@@ -1,7 +1,7 @@
 //! What the SQL stores (SQLite, PostgreSQL) share in how they write values into rows and read
 //! them back: signed integers, and an event as a kind code and its optional columns.
 
-use super::{Event, EventKind, StoreError};
+use super::{Event, EventKind, HistoryEntry, HistoryKind, StoreError};
 use crate::activity::ActivityError;
 use crate::child::ChildError;
 
@@ -19,6 +19,19 @@ pub(super) fn uint(v: i64) -> u64 {
 /// A value of a row that cannot be read back.
 pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// A history entry from its row's columns (time, kind's name, detail).
+pub(super) fn history_entry(
+    at: i64,
+    kind: &str,
+    detail: String,
+) -> Result<HistoryEntry, StoreError> {
+    Ok(HistoryEntry {
+        at_ms: uint(at),
+        kind: HistoryKind::parse(kind).ok_or_else(|| corrupt("history kind", kind))?,
+        detail,
+    })
 }
 
 /// The `kind` column of an event.

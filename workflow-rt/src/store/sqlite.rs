@@ -26,7 +26,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{corrupt, event_columns, event_from_columns, int, uint};
+use super::rows::{corrupt, event_columns, event_from_columns, history_entry, int, uint};
 use super::{
     ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
     LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
@@ -1892,14 +1892,15 @@ fn open_for_event(conn: &Connection, id: &str) -> Result<i64, StoreError> {
 const INSERT_HISTORY: &str =
     "INSERT INTO history_log (workflow_id, n, at, kind, detail) VALUES (?1, 0, ?2, ?3, ?4)";
 
-/// The history of run `?1`: the entries files of schemas 7 and before moved out of the log, in
-/// number order, from `history` (moved before schema 7) and from its segments of
-/// `history_moved` (numbers grow across both, whichever version of the program moved them);
-/// then the log's, in log order: those its lists in `history_runs` name (one seek each; the
-/// run's id is checked again, should a list outlive what it names), and those past the
-/// indexed part (a scan of that part).
-const HISTORY_OF_RUN: &str = "SELECT at, kind, detail FROM (\
-         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
+/// The entries of run `?1`'s history, each with its place: the entries files of schemas 7 and
+/// before moved out of the log, in number order (`part` 0), from `history` (moved before
+/// schema 7) and from its segments of `history_moved` (numbers grow across both, whichever
+/// version of the program moved them); then the log's, in log order (`part` 1): those its
+/// lists in `history_runs` name (one seek each; the run's id is checked again, should a list
+/// outlive what it names), and those past the indexed part (a scan of that part).
+macro_rules! history_of_run {
+    () => {
+        "SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
          UNION ALL SELECT 0, m.n, m.at, m.kind, m.detail FROM history_runs r \
              JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
              WHERE r.workflow_id = ?1 AND r.seqs IS NULL \
@@ -1908,27 +1909,43 @@ const HISTORY_OF_RUN: &str = "SELECT at, kind, detail FROM (\
              WHERE r.workflow_id = ?1 AND r.seqs IS NOT NULL AND l.seq = j.value \
                  AND l.workflow_id = r.workflow_id \
          UNION ALL SELECT 1, seq, at, kind, detail FROM history_log \
-             WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1) \
-     ORDER BY part, o";
+             WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1"
+    };
+}
 
-/// The newest `?2` entries of run `?1`'s history ([`HISTORY_OF_RUN`]), newest first, each
-/// with the count of all of them.
-const HISTORY_TAIL_OF_RUN: &str = "SELECT at, kind, detail, count(*) OVER () FROM (\
-         SELECT 0 AS part, n AS o, at, kind, detail FROM history WHERE workflow_id = ?1 \
-         UNION ALL SELECT 0, m.n, m.at, m.kind, m.detail FROM history_runs r \
-             JOIN history_moved m ON m.segment = r.segment AND m.workflow_id = r.workflow_id \
-             WHERE r.workflow_id = ?1 AND r.seqs IS NULL \
-         UNION ALL SELECT 1, l.seq, l.at, l.kind, l.detail \
-             FROM history_runs r, json_each(r.seqs) j, history_log l \
-             WHERE r.workflow_id = ?1 AND r.seqs IS NOT NULL AND l.seq = j.value \
-                 AND l.workflow_id = r.workflow_id \
-         UNION ALL SELECT 1, seq, at, kind, detail FROM history_log \
-             WHERE seq > (SELECT indexed FROM history_base) AND workflow_id = ?1) \
-     ORDER BY part DESC, o DESC LIMIT ?2";
+/// The history of run `?1` ([`history_of_run`]), oldest first.
+const HISTORY_OF_RUN: &str = concat!(
+    "SELECT at, kind, detail FROM (",
+    history_of_run!(),
+    ") ORDER BY part, o"
+);
+
+/// The newest `?2` entries of run `?1`'s history, newest first, each with the count of all.
+const HISTORY_TAIL_OF_RUN: &str = concat!(
+    "SELECT at, kind, detail, count(*) OVER () FROM (",
+    history_of_run!(),
+    ") ORDER BY part DESC, o DESC LIMIT ?2"
+);
 
 /// A list of run `?1`'s entries in the log (`history_runs.seqs`) that is not JSON, as text.
 const DAMAGED_LIST: &str = "SELECT quote(seqs) FROM history_runs \
      WHERE workflow_id = ?1 AND seqs IS NOT NULL AND NOT json_valid(seqs) LIMIT 1";
+
+/// Fails unless run `id` exists and its lists of entries in the log read: a list that is not
+/// JSON would fail the history's read with SQLite's error, said here as what it is.
+fn history_readable(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    workflow_status(conn, id)?;
+    let damaged: Option<String> = conn
+        .prepare_cached(DAMAGED_LIST)
+        .db()?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .db()?;
+    match damaged {
+        Some(list) => Err(corrupt("list of history entries", &list)),
+        None => Ok(()),
+    }
+}
 
 /// Appends `entries` to the history of run `id`, after those it has.
 fn insert_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), StoreError> {
@@ -3323,18 +3340,7 @@ impl Store for SqliteStore {
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         let id = id.to_string();
         self.read(move |conn| {
-            workflow_status(conn, &id)?;
-            // A list of the run's entries that is not JSON would fail the read with SQLite's
-            // error: said here as what it is.
-            let damaged: Option<String> = conn
-                .prepare_cached(DAMAGED_LIST)
-                .db()?
-                .query_row([&id], |r| r.get(0))
-                .optional()
-                .db()?;
-            if let Some(list) = damaged {
-                return Err(corrupt("list of history entries", &list));
-            }
+            history_readable(conn, &id)?;
             let rows: Vec<(i64, String, String)> = conn
                 .prepare_cached(HISTORY_OF_RUN)
                 .db()?
@@ -3343,15 +3349,7 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .db()?;
             rows.into_iter()
-                .map(|(at, kind, detail)| {
-                    let kind =
-                        HistoryKind::parse(&kind).ok_or_else(|| corrupt("history kind", &kind))?;
-                    Ok(HistoryEntry {
-                        at_ms: uint(at),
-                        kind,
-                        detail,
-                    })
-                })
+                .map(|(at, kind, detail)| history_entry(at, &kind, detail))
                 .collect()
         })
     }
@@ -3363,16 +3361,8 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
         let id = id.to_string();
         self.read(move |conn| {
-            workflow_status(conn, &id)?;
-            let damaged: Option<String> = conn
-                .prepare_cached(DAMAGED_LIST)
-                .db()?
-                .query_row([&id], |r| r.get(0))
-                .optional()
-                .db()?;
-            if let Some(list) = damaged {
-                return Err(corrupt("list of history entries", &list));
-            }
+            history_readable(conn, &id)?;
+            // At least one row, for the count.
             let fetch = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
             let rows: Vec<(i64, String, String, i64)> = conn
                 .prepare_cached(HISTORY_TAIL_OF_RUN)
@@ -3384,20 +3374,11 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .db()?;
             let total = rows.first().map_or(0, |r| uint(r.3));
-            // (At least one row is read, for the count.)
             let entries = rows
                 .into_iter()
                 .take(limit)
                 .rev()
-                .map(|(at, kind, detail, _)| {
-                    let kind =
-                        HistoryKind::parse(&kind).ok_or_else(|| corrupt("history kind", &kind))?;
-                    Ok(HistoryEntry {
-                        at_ms: uint(at),
-                        kind,
-                        detail,
-                    })
-                })
+                .map(|(at, kind, detail, _)| history_entry(at, &kind, detail))
                 .collect::<Result<_, StoreError>>()?;
             Ok((entries, total))
         })
