@@ -74,6 +74,58 @@ async fn either(ctx: WorkflowCtx, _x: u64) -> String {
     format!("{first}, then left {next}")
 }
 
+/// A signal joined with a day's sleep, raced against the same signal alone; then the signal
+/// once more.
+#[workflow]
+async fn go_twice(ctx: WorkflowCtx, _x: u64) -> (String, String) {
+    let first: String = match ctx
+        .select((
+            ctx.join((
+                ctx.signal::<String>("go"),
+                ctx.sleep(Duration::from_secs(24 * 3600)),
+            )),
+            ctx.signal::<String>("go"),
+        ))
+        .await
+    {
+        Select2::First((s, ())) => format!("joined {s}"),
+        Select2::Second(s) => format!("alone {s}"),
+    };
+    let next: String = ctx.signal::<String>("go").await;
+    (first, next)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_of_one_name_are_received_in_order_when_a_branch_that_took_one_loses() {
+    // The first "go" goes to the join's wait, which cannot finish before the day is out; the
+    // second completes the other branch. The workflow receives the first there and the second
+    // at its next wait, in the order they were sent.
+    let expected = ("alone g1".to_string(), "g2".to_string());
+    let driven = workflow_rt::testing::TestRun::new(go_twice, "g", 0)
+        .signal("go", "g1".to_string())
+        .signal("go", "g2".to_string())
+        .run()
+        .expect("test run");
+    assert_eq!(driven.output, expected, "the test driver");
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(go_twice)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(go_twice, "g", 0).await.expect("start");
+        for g in ["g1", "g2"] {
+            rt.signal("g", "go", g.to_string()).await.expect("signal");
+        }
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, expected, "the runtime");
+        rt.shutdown().await;
+        out
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_sent_early_are_buffered_and_delivered_in_order_once() {
     both_modes(async |mode| {

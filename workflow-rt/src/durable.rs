@@ -121,6 +121,40 @@ impl Pending {
     }
 }
 
+/// Which signal each leaf holding one keeps once its wait is resolved, so that the leaves the
+/// resolution uses hold the oldest signals of their name. A signal goes to the first open leaf
+/// of its name as it arrives; when that leaf's branch then loses a `select` to a branch that
+/// took a later signal of the name, the later one would be received and the older put back:
+/// received out of order. `held` lists the leaves holding a signal, in tree order: the
+/// signal's name, whether the resolution uses the leaf, and the signal's place in the order
+/// sent. `None` when each keeps its own; else the leaf at `i` takes the signal of leaf
+/// `from[i]`. The used leaves of a name take its oldest signals in tree order, the others the
+/// rest (they are put back). The runtime and the test driver both call this.
+pub(crate) fn oldest_signals_to_used<K: Ord>(held: &[(&str, bool, K)]) -> Option<Vec<usize>> {
+    let mut from: Vec<usize> = (0..held.len()).collect();
+    let mut seen = vec![false; held.len()];
+    for first in 0..held.len() {
+        if seen[first] {
+            continue;
+        }
+        let group: Vec<usize> = (first..held.len())
+            .filter(|&j| held[j].0 == held[first].0)
+            .collect();
+        group.iter().for_each(|&j| seen[j] = true);
+        let mut by_age = group.clone();
+        by_age.sort_by(|&a, &b| held[a].2.cmp(&held[b].2));
+        let used = group.iter().filter(|&&j| held[j].1);
+        let put_back = group.iter().filter(|&&j| !held[j].1);
+        for (&to, of) in used.chain(put_back).zip(by_age) {
+            from[to] = of;
+        }
+    }
+    from.iter()
+        .enumerate()
+        .any(|(i, &f)| i != f)
+        .then_some(from)
+}
+
 /// What a [`Pending`] tree resolved to; the runtime hands it to the workflow's `resume`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Resolution {

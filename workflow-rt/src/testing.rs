@@ -1704,6 +1704,41 @@ impl<'p> Leaves<'p> {
         }
     }
 
+    /// Gives the leaves `resolution` uses the oldest signals of their name the leaves took, as
+    /// the runtime does ([`oldest_signals_to_used`](crate::durable::oldest_signals_to_used)),
+    /// and resolves the tree again (the same leaves are filled, so the same way).
+    fn oldest_signals_first(&mut self, pending: &Pending, resolution: Resolution) -> Resolution {
+        self.mark_delivered(pending, &resolution);
+        let held: Vec<usize> = (0..self.leaves.len())
+            .filter(|&i| self.leaves[i].taken.is_some())
+            .collect();
+        let keys: Vec<(&str, bool, (u64, usize))> = held
+            .iter()
+            .filter_map(|&i| {
+                let leaf = &self.leaves[i];
+                let s = leaf.taken.as_ref()?;
+                Some((s.name.as_str(), leaf.delivered, (s.at_ms, s.order)))
+            })
+            .collect();
+        let Some(from) = crate::durable::oldest_signals_to_used(&keys) else {
+            return resolution;
+        };
+        let mut moved: Vec<_> = held
+            .iter()
+            .map(|&i| {
+                let leaf = &mut self.leaves[i];
+                Some((leaf.taken.take(), leaf.result.take()))
+            })
+            .collect();
+        for (n, &i) in held.iter().enumerate() {
+            if let Some((taken, result)) = moved[from[n]].take() {
+                self.leaves[i].taken = taken;
+                self.leaves[i].result = result;
+            }
+        }
+        self.resolve(pending).unwrap_or(resolution)
+    }
+
     /// Marks the leaves whose result is part of `resolution` as delivered.
     fn mark_delivered(&mut self, node: &Pending, resolution: &Resolution) {
         match (node, resolution) {
@@ -1822,6 +1857,7 @@ impl Driver {
         self.answer_signal_waits(&leaves)?;
         loop {
             if let Some(resolution) = leaves.resolve(pending) {
+                let resolution = leaves.oldest_signals_first(pending, resolution);
                 self.finish_wait(pending, &resolution, leaves);
                 return Ok(resolution);
             }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::activity::ActivityError;
 use crate::child::ParentClose;
-use crate::durable::{Pending, Resolution};
+use crate::durable::{Pending, Resolution, oldest_signals_to_used};
 use crate::store::{Event, EventKind, TaskAttempt};
 
 /// An activity's final result, straight from a worker of this runtime, or a due timer read
@@ -133,7 +133,9 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 /// in tree order), and after each one the tree is checked with [`Pending::try_resolve`], the
 /// resolver the test driver uses too. The first event that completes the tree decides it: so
 /// of a signal and a timer, the one that came first wins. A signal taken by a leaf of a losing
-/// branch is not consumed; it stays buffered.
+/// branch is not consumed; it stays buffered. What the workflow receives of one name is the
+/// oldest of that name: a later signal that completed a branch is swapped for an older one a
+/// losing branch held ([`oldest_signals_first`]), which then stays buffered in its place.
 pub(crate) fn resolve(
     pending: &Pending,
     fresh: &[Fresh],
@@ -263,13 +265,69 @@ pub(crate) fn resolve(
             index_of(leaf).and_then(|k| filled[k].as_ref().map(|(r, _)| r.clone()))
         });
         if let Some(resolution) = resolution {
-            return Some(account(
-                pending, resolution, &leaves, &filled, fresh, inbox, owner,
-            ));
+            let (resolution, woke_at) =
+                match oldest_signals_first(pending, &resolution, &leaves, &mut filled, inbox) {
+                    Some(again) => again,
+                    None => (resolution, 0),
+                };
+            let mut out = account(pending, resolution, &leaves, &filled, fresh, inbox, owner);
+            out.woke_at = out.woke_at.max(woke_at);
+            return Some(out);
         }
         close_lost(pending, &|leaf| index_of(leaf), &filled, &mut closed);
     }
     None
+}
+
+/// Gives the leaves `resolution` uses the oldest signals of their name that the wait's leaves
+/// took ([`oldest_signals_to_used`]), and resolves the tree again: the same leaves are filled,
+/// so it resolves the same way. `None` when nothing moves. The time returned is the latest
+/// arrival among the signals the used leaves held before: the wait was complete only then
+/// (the workflow's clock reads it).
+fn oldest_signals_first(
+    pending: &Pending,
+    resolution: &Resolution,
+    leaves: &[&Pending],
+    filled: &mut [Option<(Resolution, Source)>],
+    inbox: &[Event],
+) -> Option<(Resolution, u64)> {
+    let held: Vec<(usize, &str, usize)> = leaves
+        .iter()
+        .enumerate()
+        .filter_map(|(k, leaf)| match (leaf, &filled[k]) {
+            (Pending::Signal { name, .. }, Some((_, Source::Event(i)))) => {
+                Some((k, name.as_str(), *i))
+            }
+            _ => None,
+        })
+        .collect();
+    if held.len() < 2 {
+        return None;
+    }
+    let mut used = Vec::new();
+    collect_used(pending, resolution, &mut used);
+    let is_used = |k: usize| used.iter().any(|u| std::ptr::eq(*u, leaves[k]));
+    let keys: Vec<(&str, bool, u64)> = held
+        .iter()
+        .map(|&(k, name, i)| (name, is_used(k), inbox[i].id))
+        .collect();
+    let from = oldest_signals_to_used(&keys)?;
+    let complete_at = held
+        .iter()
+        .filter(|&&(k, ..)| is_used(k))
+        .map(|&(_, _, i)| inbox[i].at_ms)
+        .max()
+        .unwrap_or(0);
+    let mut swapped = filled.to_vec();
+    for (n, &(k, ..)) in held.iter().enumerate() {
+        swapped[k] = filled[held[from[n]].0].clone();
+    }
+    let again = pending.try_resolve(&mut |leaf| {
+        let k = leaves.iter().position(|l| std::ptr::eq(*l, leaf))?;
+        swapped[k].as_ref().map(|(r, _)| r.clone())
+    })?;
+    filled.clone_from_slice(&swapped);
+    Some((again, complete_at))
 }
 
 /// The order in which what arrived is taken: stored events by id, then fresh results, each
@@ -678,7 +736,9 @@ mod tests {
             .is_none()
         );
         // Branch 0 takes the first "go" but cannot finish (its activity is still running); the
-        // second "go" completes branch 1, and the first stays buffered.
+        // second "go" completes branch 1, which receives the first: what the workflow receives
+        // of one name comes in the order sent, and the second stays buffered. The wait was
+        // complete when the second came.
         let p = Pending::Select(vec![
             Pending::Join(vec![sig(0, "go"), act(1)]),
             sig(2, "go"),
@@ -689,13 +749,39 @@ mod tests {
             Resolution::Select(
                 1,
                 Box::new(Resolution::Signal {
-                    event: 3,
-                    payload: vec![30],
+                    event: 1,
+                    payload: vec![10],
                     type_tag: None,
                 })
             )
         );
-        assert_eq!((r.consumed_events, r.cancelled), (vec![3], vec![1]));
+        assert_eq!(
+            (r.consumed_events, r.cancelled, r.woke_at),
+            (vec![1], vec![1], 30)
+        );
+    }
+
+    #[test]
+    fn the_used_leaves_of_a_name_take_its_oldest_signals() {
+        // (name, used, age): "a" used at 1 and 3, held 5, 1, 9, 2 among "a" and "b".
+        let held = [
+            ("a", false, 5),
+            ("a", true, 9),
+            ("b", true, 1),
+            ("a", true, 2),
+        ];
+        // The used "a" leaves take the two oldest "a" (2 then 5), the unused one the rest.
+        assert_eq!(
+            crate::durable::oldest_signals_to_used(&held),
+            Some(vec![1, 3, 2, 0])
+        );
+        let in_order = [
+            ("a", true, 1),
+            ("b", false, 0),
+            ("a", true, 4),
+            ("a", false, 7),
+        ];
+        assert_eq!(crate::durable::oldest_signals_to_used(&in_order), None);
     }
 
     #[test]
