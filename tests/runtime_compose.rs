@@ -203,8 +203,9 @@ async fn panics(ctx: WorkflowCtx, n: u32) -> u32 {
 }
 
 #[workflow]
-async fn parent_of_panics(ctx: WorkflowCtx, n: u32) -> String {
-    match ctx.child(panics, n).await {
+async fn parent_of_panics(ctx: WorkflowCtx, input: (u32, ParentClose)) -> String {
+    let (n, close) = input;
+    match ctx.child(panics, n).parent_close(close).await {
         Ok(v) => format!("ok {v}"),
         Err(ChildError::Parked { id, .. }) => format!("parked {id}"),
         Err(e) => format!("{e:?}"),
@@ -844,28 +845,64 @@ async fn a_parked_child_is_a_typed_error_of_its_parent() {
             .build()
             .await
             .expect("build");
-        let id = ids.id("parks");
-        let run = rt.start(parent_of_panics, &id, 1).await.expect("start");
-        advance_until(
-            &clock,
-            "the child parks",
-            Duration::from_secs(1),
-            || async {
-                store
-                    .load_workflow(&format!("{id}/panics-0"))
-                    .await
-                    .is_ok_and(|r| r.status == WorkflowStatus::Parked)
-            },
-        )
-        .await;
-        let out = within("the parent ends", run.result())
-            .await
-            .expect("result");
+        // The parent stops waiting for a child that parks, and the child gets what the call's
+        // policy says: stopped (a parked run cannot take a request), or left parked.
+        let mut seen = Vec::new();
+        for close in [
+            ParentClose::Terminate,
+            ParentClose::RequestCancel,
+            ParentClose::Abandon,
+        ] {
+            let id = ids.id(&format!("parks-{close:?}"));
+            let child = format!("{id}/panics-0");
+            let run = rt
+                .start(parent_of_panics, &id, (1, close))
+                .await
+                .expect("start");
+            advance_until(
+                &clock,
+                "the parent ends",
+                Duration::from_secs(1),
+                || async { status(&store, &id).await.is_finished() },
+            )
+            .await;
+            let out = within("the parent ends", run.result())
+                .await
+                .expect("result");
+            if close != ParentClose::Abandon {
+                eventually("the child is stopped", || async {
+                    status(&store, &child).await.is_finished()
+                })
+                .await;
+            }
+            let history = store.history(&child).await.expect("history");
+            seen.push((
+                out.replace(&id, "ID"),
+                status(&store, &child).await,
+                history.last().map(|e| e.kind),
+            ));
+        }
         rt.shutdown().await;
-        out.replace(&id, "ID")
+        seen
     })
     .await;
-    assert_eq!(out, "parked ID/panics-0");
+    let stopped = (
+        "parked ID/panics-0".to_string(),
+        WorkflowStatus::Cancelled,
+        Some(HistoryKind::Terminated),
+    );
+    assert_eq!(
+        out,
+        vec![
+            stopped.clone(),
+            stopped,
+            (
+                "parked ID/panics-0".to_string(),
+                WorkflowStatus::Parked,
+                Some(HistoryKind::Parked)
+            ),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,10 @@ pub enum ChildError {
         id: String,
     },
     /// The child run is parked: it needs a person (see its park reason). The parent stops
-    /// waiting; should the child be unparked and end, its output goes nowhere.
+    /// waiting, and the child gets what the call's [`ParentClose`] says, as any child its
+    /// parent stops waiting for: terminated under `Terminate` and `RequestCancel` (a parked
+    /// run's code cannot take a request), left parked under `Abandon` (should it be
+    /// unparked and end, its output goes nowhere).
     #[error("child run {id:?} is parked: {reason}")]
     Parked {
         /// The child run's id.

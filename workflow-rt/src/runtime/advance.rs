@@ -132,8 +132,10 @@ impl Inner {
                 && let Some(cancel) = self.cancel_step(id, &c, ib, &fresh)
             {
                 let cancelled = cancel.commit.cancelled.clone();
+                let told = super::compose::told_to_close(&cancel.commit.deliver);
                 match self.store.commit_step(cancel.commit).await {
                     Ok(version) => {
+                        self.terminate_parked(&told).await;
                         let Some(ctx) = cancel.ctx else {
                             c.workflow
                                 .keys()
@@ -307,6 +309,7 @@ impl Inner {
             };
             let keep_ready = commit.keep_ready;
             let committed_at = commit.now_ms;
+            let told = super::compose::told_to_close(&commit.deliver);
             // In the step's span when a subscriber wants it (a wrapper less when not).
             let committed = if trace.span.is_disabled() {
                 self.store.commit_step(commit).await
@@ -316,6 +319,7 @@ impl Inner {
             };
             match committed {
                 Ok(version) => {
+                    self.terminate_parked(&told).await;
                     let keys = c.workflow.keys();
                     let ended = trace.end(keys, end);
                     for due in timers {
@@ -434,6 +438,14 @@ impl Inner {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Terminates the parked runs among those a committed step sent a cancel request to
+    /// (children it stopped waiting for): see [`super::Client::terminate_parked`].
+    async fn terminate_parked(self: &Arc<Self>, told: &[(String, String)]) {
+        if !told.is_empty() {
+            super::Client::of_runtime(self).terminate_parked(told).await;
         }
     }
 

@@ -723,6 +723,33 @@ impl Client {
         Ok(rec)
     }
 
+    /// Terminates those of the runs `told` (children just sent a [`ParentClose`] request by
+    /// a committed step, `(id, reason)`) that are parked: a parked run's code cannot run to
+    /// take the request, which would wait in its inbox until someone unparks it. As
+    /// [`Client::cancel`] does with a parked run. Failures are logged: the request is stored,
+    /// and an unparked run takes it.
+    ///
+    /// [`ParentClose`]: crate::ParentClose
+    pub(super) async fn terminate_parked(&self, told: &[(String, String)]) {
+        for (id, reason) in told {
+            let parked = matches!(
+                self.store.load_workflow(id).await,
+                Ok(rec) if rec.status == WorkflowStatus::Parked
+            );
+            if !parked {
+                continue;
+            }
+            match self.terminate_with(id, reason).await {
+                Ok(()) | Err(RuntimeError::Finished { .. }) => {}
+                Err(e) => tracing::warn!(
+                    workflow_id = %id,
+                    error = %e,
+                    "a parked child its parent stopped waiting for could not be terminated"
+                ),
+            }
+        }
+    }
+
     async fn terminate_with(&self, id: &str, reason: &str) -> Result<(), RuntimeError> {
         for _ in 0..64 {
             let rec = self.unfinished(id).await?;
@@ -759,6 +786,7 @@ impl Client {
                 history: vec![HistoryEntry::new(now, HistoryKind::Terminated, reason)],
                 deliver,
             };
+            let told = super::compose::told_to_close(&commit.deliver);
             match self.store.commit_step(commit).await {
                 Ok(_) => {
                     telemetry::run_finished(&rec.name, id, WorkflowStatus::Cancelled, None);
@@ -766,6 +794,9 @@ impl Client {
                         rt.forget(id);
                         rt.notify_watchers(id);
                         rt.abort_attempts(id, None);
+                    }
+                    if !told.is_empty() {
+                        Box::pin(self.terminate_parked(&told)).await;
                     }
                     return Ok(());
                 }

@@ -60,6 +60,19 @@ pub(crate) fn close_children<'a>(
         .collect()
 }
 
+/// The runs `deliver` sends a cancel request to (the children a step closes by their
+/// policies), with the request's reason: those parked are then terminated
+/// ([`super::Client::terminate_parked`]).
+pub(crate) fn told_to_close(deliver: &[Delivery]) -> Vec<(String, String)> {
+    deliver
+        .iter()
+        .filter_map(|d| match &d.kind {
+            EventKind::CancelRequested { reason, .. } => Some((d.to.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The child calls of a wait: `(seq, child id, policy)`.
 pub(crate) fn child_leaves(pending: Option<&Pending>) -> Vec<(u64, &str, ParentClose)> {
     pending

@@ -482,7 +482,18 @@ fn account(
             out.cancelled.extend(deadline_timer_of(leaf));
             continue;
         }
-        let Some((_, src)) = &filled[k] else { continue };
+        let Some((answer, src)) = &filled[k] else {
+            continue;
+        };
+        // A child that parked: the parent stops waiting for it, and it gets what the call's
+        // policy says, as the child of a branch a `select` dropped does.
+        if let (
+            Pending::Child { id, close, .. },
+            Resolution::Child(Err(crate::ChildError::Parked { .. })),
+        ) = (leaf, answer)
+        {
+            out.dropped_children.push((id.clone(), *close));
+        }
         if let Some(timer) = deadline_timer_of(leaf) {
             match *src {
                 // Ended by its deadline: the call is dropped (its task deleted, a running
