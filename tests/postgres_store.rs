@@ -221,6 +221,7 @@ async fn a_schema_from_older_code_is_upgraded() {
     // A step that saw only the first signal leaves the workflow ready; one that saw both
     // does not.
     let step = |expected_version, seen| workflow_rt::store::StepCommit {
+        children: Vec::new(),
         workflow_id: "a".into(),
         run_key: None,
         expected_version,
@@ -312,6 +313,7 @@ async fn purges_from_two_processes_never_collide() {
         connect().await.expect("connect"),
     );
     let finish = |id: &str, expected_version: u64, at: u64| StepCommit {
+        children: Vec::new(),
         workflow_id: id.into(),
         run_key: None,
         expected_version,
@@ -384,6 +386,7 @@ fn commit(
     outcome: workflow_rt::store::StepOutcome,
 ) -> workflow_rt::store::StepCommit {
     workflow_rt::store::StepCommit {
+        children: Vec::new(),
         workflow_id: id.into(),
         run_key: None,
         expected_version,
@@ -1021,6 +1024,7 @@ async fn steps_committed_together_each_get_their_own_outcome() {
             .expect("connect"),
     );
     let step = |id: &str, expected_version: u64| StepCommit {
+        children: Vec::new(),
         workflow_id: id.into(),
         run_key: None,
         expected_version,

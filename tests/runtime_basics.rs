@@ -325,6 +325,7 @@ async fn a_result_survives_a_conflicting_commit() {
         let rec = store.load_workflow("g").await.expect("load");
         store
             .commit_step(StepCommit {
+                children: Vec::new(),
                 workflow_id: "g".into(),
                 run_key: None,
                 expected_version: rec.version,

@@ -6,7 +6,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Mode, builder, eventually, within};
+use support::{Mode, both_modes, builder, eventually, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, ParentLink, Store};
 use workflow_rt::{
@@ -834,6 +834,45 @@ async fn a_child_dropped_by_a_select_gets_its_policy() {
             ),
         ]
     );
+}
+
+/// A parent stopped while the step that calls a child runs: the step's commit fails, and the
+/// child, which only that commit would have started, does not exist (it was created before
+/// the commit, and ran on with no parent waiting for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_commit_fails_starts_no_child() {
+    both_modes(async |mode| {
+        let (memory, clock) = support::memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = builder(mode, Arc::new(store.clone()), clock.clone())
+            .workflow(parent_of_panics)
+            .workflow(panics)
+            .build()
+            .await
+            .expect("build");
+        store.terminate_before_child_call("stopped");
+        let run = rt
+            .start(parent_of_panics, "stopped", (0, ParentClose::Terminate))
+            .await
+            .expect("start");
+        let out = within("the parent ends", run.result()).await;
+        assert!(
+            matches!(out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        // Time for a child, were there one, to run and end.
+        for _ in 0..20 {
+            clock.advance(Duration::from_secs(1));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let child = memory.load_workflow("stopped/panics-0").await;
+        assert!(
+            matches!(child, Err(workflow_rt::StoreError::NotFound(_))),
+            "{child:?}"
+        );
+        rt.shutdown().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,7 @@ async fn damage_snapshot(store: &dyn Store, id: &str) {
     damaged.truncate(damaged.len() - 1);
     store
         .commit_step(StepCommit {
+            children: Vec::new(),
             workflow_id: id.into(),
             run_key: None,
             expected_version: rec.version,

@@ -779,6 +779,7 @@ async fn a_call_of_a_run_purged_and_started_again_is_run_again() {
         let rec = store.load_workflow(id).await.expect("load");
         store
             .commit_step(StepCommit {
+                children: Vec::new(),
                 workflow_id: id.clone(),
                 run_key: None,
                 expected_version: rec.version,

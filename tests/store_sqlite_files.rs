@@ -148,6 +148,7 @@ async fn a_file_of_schema_1_is_upgraded() {
 
 fn step(id: &str, expected_version: u64, now_ms: u64, outcome: StepOutcome) -> StepCommit {
     StepCommit {
+        children: Vec::new(),
         workflow_id: id.to_string(),
         run_key: None,
         expected_version,

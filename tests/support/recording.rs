@@ -41,6 +41,7 @@ pub struct RecordingStore {
     after_write: Option<AfterWrite>,
     fail_after: Arc<AtomicUsize>,
     seen_running: Arc<Mutex<Option<String>>>,
+    stop_before_child_call: Arc<Mutex<Option<String>>>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -59,6 +60,7 @@ impl RecordingStore {
             after_write: None,
             fail_after: Arc::default(),
             seen_running: Arc::default(),
+            stop_before_child_call: Arc::default(),
         }
     }
 
@@ -66,6 +68,13 @@ impl RecordingStore {
     /// before the run parked).
     pub fn read_as_running_once(&self, id: &str) {
         *self.seen_running.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// The next commit of a step of run `id` whose new wait calls a child workflow is preceded
+    /// by a terminate of the run (through the store under this one), as a terminate that
+    /// comes while the step runs: the step's commit then conflicts.
+    pub fn terminate_before_child_call(&self, id: &str) {
+        *self.stop_before_child_call.lock().unwrap() = Some(id.to_string());
     }
 
     /// The next `n` commits of steps take effect, then are answered with a backend error (a
@@ -203,6 +212,29 @@ impl Store for RecordingStore {
         self.called("commit_step");
         Box::pin(async move {
             let _in_flight = self.enter().await;
+            let calls_child = match &step.outcome {
+                StepOutcome::Suspended { pending, .. } => {
+                    postcard::from_bytes::<workflow_rt::machine::Pending>(pending).is_ok_and(|p| {
+                        p.leaves()
+                            .iter()
+                            .any(|l| matches!(l, workflow_rt::machine::Pending::Child { .. }))
+                    })
+                }
+                _ => false,
+            };
+            let stop = {
+                let mut target = self.stop_before_child_call.lock().unwrap();
+                match target.as_deref() {
+                    Some(id) if calls_child && id == step.workflow_id => target.take(),
+                    _ => None,
+                }
+            };
+            if let Some(id) = stop {
+                workflow_rt::Client::new(self.inner.clone())
+                    .terminate(&id)
+                    .await
+                    .expect("terminate before the commit");
+            }
             let result = self.inner.commit_step(step.clone()).await;
             self.record(&step, &result);
             if result.is_ok()

@@ -280,8 +280,8 @@ impl Inner {
                     }
                 }
             }
-            // Child runs the new wait calls are started before the step commits (by their
-            // deterministic ids, so at most once whatever happens to this commit).
+            // Child runs the new wait calls go into the step's commit, which creates them
+            // (by their deterministic ids; an id taken already is refused there).
             if let After::Suspended { pending, .. } = &after
                 && pending
                     .leaves()
@@ -310,6 +310,11 @@ impl Inner {
             let keep_ready = commit.keep_ready;
             let committed_at = commit.now_ms;
             let told = super::compose::told_to_close(&commit.deliver);
+            let children: Vec<(String, String)> = commit
+                .children
+                .iter()
+                .map(|c| (c.name.clone(), c.id.clone()))
+                .collect();
             // In the step's span when a subscriber wants it (a wrapper less when not).
             let committed = if trace.span.is_disabled() {
                 self.store.commit_step(commit).await
@@ -320,6 +325,17 @@ impl Inner {
             match committed {
                 Ok(version) => {
                     self.terminate_parked(&told).await;
+                    // The child runs the step started (created by its commit).
+                    for (name, child) in &children {
+                        if let Some(code) = self
+                            .workflows
+                            .newest(name)
+                            .and_then(|v| self.workflows.version(name, v))
+                        {
+                            telemetry::run_started(code.name(), child);
+                        }
+                        self.wake(child, Vec::new());
+                    }
                     let keys = c.workflow.keys();
                     let ended = trace.end(keys, end);
                     for due in timers {
@@ -586,6 +602,7 @@ impl Inner {
                 }
                 Some(pending_bytes) => {
                     let commit = StepCommit {
+                        children: Vec::new(),
                         workflow_id: id.to_string(),
                         run_key: rec.run_key,
                         expected_version: rec.version,
@@ -744,6 +761,7 @@ impl Inner {
         let promises = c.ctx.take_promises();
         let now = self.clock.now_ms();
         let mut commit = StepCommit {
+            children: Vec::new(),
             workflow_id: id.to_string(),
             run_key: c.run_key,
             expected_version: c.version,

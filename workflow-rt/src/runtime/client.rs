@@ -772,6 +772,7 @@ impl Client {
                 u64::try_from(self.cancel_grace.as_millis()).unwrap_or(u64::MAX),
             ));
             let commit = StepCommit {
+                children: Vec::new(),
                 workflow_id: id.to_string(),
                 run_key: rec.run_key,
                 expected_version: rec.version,
@@ -883,6 +884,7 @@ impl Client {
             let (outcome, kind, detail) = decide(rec.status)?;
             let now = self.clock.now_ms();
             let commit = StepCommit {
+                children: Vec::new(),
                 workflow_id: id.to_string(),
                 run_key: rec.run_key,
                 expected_version: rec.version,

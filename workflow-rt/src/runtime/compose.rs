@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::cache::Cached;
 use super::engine::Inner;
 use super::resolve::Fresh;
-use super::telemetry;
 use crate::activity::{ActivityError, ActivityErrorKind};
 use crate::child::{ChildError, ParentClose};
 use crate::context::{CtxState, WorkflowCtx};
@@ -96,12 +95,14 @@ pub(super) struct CancelStep {
 }
 
 impl Inner {
-    /// Starts the child runs that the new wait `pending` of run `id` calls and its old wait
-    /// did not. A call that cannot start (its workflow is not registered here, its id is
-    /// taken, its input is too large) is answered with its [`ChildError`] in the step's own
-    /// commit, and starts nothing. A child that exists already as this call's child (started
-    /// by an earlier attempt at this step) is left as it is. A child starts on the version
-    /// its call named (`versions`, by call; the newest registered for a call not in it).
+    /// Puts in the step's `commit` the child runs that the new wait `pending` of run `id`
+    /// calls and its old wait did not: the commit creates them ([`StepCommit::children`]),
+    /// so a step whose commit fails starts none. A call that cannot start (its workflow is
+    /// not registered here, its id is taken, its input is too large) is answered with its
+    /// [`ChildError`] in the step's own commit, and starts nothing. A child that exists
+    /// already as this call's child (awaited again after a wait on something else) is left
+    /// as it is. A child starts on the version its call named (`versions`, by call; the
+    /// newest registered for a call not in it).
     pub(super) async fn start_children(
         self: &Arc<Self>,
         id: &str,
@@ -188,8 +189,8 @@ impl Inner {
                     }
                 })
             };
-            let (snapshot, state, ctx) = match first {
-                Ok(first) => first,
+            let snapshot = match first {
+                Ok((snapshot, ..)) => snapshot,
                 Err(reason) => {
                     refuse(
                         commit,
@@ -205,7 +206,38 @@ impl Inner {
                 id: id.to_string(),
                 seq: *seq,
             };
-            let new = NewWorkflow {
+            // The id's run, if there is one: a look before the commit, for the answers the
+            // commit cannot give (the commit refuses a taken id all the same).
+            match self.store.load_workflow(child).await {
+                Err(StoreError::NotFound(_)) => {}
+                // Unreadable: the commit finds the id taken.
+                Err(StoreError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+                // This call's own child: left as it is.
+                Ok(existing) if existing.parent.as_ref() == Some(&link) => continue,
+                Ok(existing)
+                    if existing.parent.is_none()
+                        && existing.status.is_finished()
+                        && self.derived(id, name, *seq, child) =>
+                {
+                    // A finished run under an id this runtime derived, which no run is the
+                    // parent of: the child of an earlier run under this run's id, whose purge
+                    // cleared the link (a run started again under its id). Its id is free
+                    // again, as Temporal lets a closed id be used again: without this, the
+                    // new run's calls (and its saga's compensations) at the same numbers
+                    // would all be refused.
+                    match self.store.purge(child).await {
+                        Ok(()) | Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(_) => {
+                    refuse(commit, ChildError::IdInUse { id: child.clone() });
+                    continue;
+                }
+            }
+            // Created by the step's commit, so only if it commits (see `StepCommit::children`).
+            commit.children.push(NewWorkflow {
                 id: child.clone(),
                 name: name.clone(),
                 input: input.clone(),
@@ -216,39 +248,9 @@ impl Inner {
                     HistoryKind::Started,
                     format!("started {name} as child #{seq} of {id}"),
                 ),
-                parent: Some(link.clone()),
-                // Started only while this run is still the one the step was computed from.
-                parent_version: Some(commit.expected_version),
-            };
-            let mut created = self.store.create_workflow(new.clone()).await;
-            if let Err(StoreError::AlreadyExists(existing)) = &created
-                && existing.parent.is_none()
-                && existing.status.is_finished()
-                && self.derived(id, name, *seq, child)
-            {
-                // A finished run under an id this runtime derived, which no run is the parent
-                // of: the child of an earlier run under this run's id, whose purge cleared the
-                // link (a run started again under its id). Its id is free again, as Temporal
-                // lets a closed id be used again: without this, the new run's calls (and its
-                // saga's compensations) at the same numbers would all be refused.
-                created = match self.store.purge(child).await {
-                    Ok(()) | Err(StoreError::NotFound(_)) => self.store.create_workflow(new).await,
-                    Err(e) => Err(e),
-                };
-            }
-            match created {
-                Ok(version) => {
-                    telemetry::run_started(code.name(), child);
-                    self.prime(child, code, state, ctx, version, Some(link));
-                    self.wake(child, Vec::new());
-                }
-                Err(StoreError::AlreadyExists(existing)) => {
-                    if existing.parent.as_ref() != Some(&link) {
-                        refuse(commit, ChildError::IdInUse { id: child.clone() });
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+                parent: Some(link),
+                parent_version: None,
+            });
         }
         Ok(())
     }
@@ -300,6 +302,7 @@ impl Inner {
         let now = self.clock.now_ms();
         let ctx = c.ctx.state();
         let mut commit = StepCommit {
+            children: Vec::new(),
             workflow_id: id.to_string(),
             run_key: c.run_key,
             expected_version: c.version,

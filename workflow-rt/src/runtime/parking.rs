@@ -42,6 +42,7 @@ impl Inner {
         .into_iter()
         .collect();
         let commit = StepCommit {
+            children: Vec::new(),
             deliver,
             workflow_id: id.to_string(),
             run_key: None,
@@ -131,6 +132,7 @@ impl Inner {
         );
         tracing::warn!(workflow_id = %id, signal = %name, %reason, "dead-lettered a signal");
         let commit = StepCommit {
+            children: Vec::new(),
             workflow_id: id.to_string(),
             run_key: None,
             expected_version: version,

@@ -83,6 +83,7 @@ where
     versions_never_repeat_across_runs(&factory().await).await;
     tombstones_go_with_the_retention(&factory().await).await;
     children_and_deliveries(&factory().await).await;
+    a_step_starts_its_children_in_its_commit(&factory().await).await;
     a_purged_parents_children_are_not_the_next_runs(&factory().await).await;
     outside_events(&factory().await).await;
     schedules::schedules_are_stored(&factory().await).await;
@@ -149,6 +150,7 @@ fn done(
 
 fn step(wf: &str, expected_version: u64, outcome: StepOutcome) -> StepCommit {
     StepCommit {
+        children: Vec::new(),
         workflow_id: wf.into(),
         run_key: None,
         expected_version,
@@ -2652,6 +2654,99 @@ async fn tombstones_go_with_the_retention<S: Store>(s: &S) {
     // An id never used before starts anywhere (at the floor), and is as safe.
     let fresh = s.create_workflow(new_workflow("t9")).await.expect("create");
     assert_eq!(s.load_workflow("t9").await.expect("load").version, fresh);
+}
+
+/// Child runs a step starts are created by its commit, and only by a commit that takes
+/// effect; a taken id answers the call in the run's own inbox (see `StepCommit::children`).
+async fn a_step_starts_its_children_in_its_commit<S: Store>(s: &S) {
+    let v = s.create_workflow(new_workflow("p")).await.expect("create");
+    s.create_workflow(new_workflow("other"))
+        .await
+        .expect("create");
+    let child = |id: &str, seq: u64| NewWorkflow {
+        parent: Some(ParentLink {
+            id: "p".into(),
+            seq,
+        }),
+        ..new_workflow(id)
+    };
+    // A commit that conflicts starts nothing.
+    let mut stale = step("p", v + 7, suspended(1, vec![], vec![]));
+    stale.children = vec![child("p/c-3", 3)];
+    assert!(matches!(
+        s.commit_step(stale).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.load_workflow("p/c-3").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // One that commits creates its children, ready, linked to the call; a taken id creates
+    // nothing and answers the call.
+    let mut first = step("p", v, suspended(1, vec![], vec![]));
+    first.children = vec![child("p/c-3", 3), child("other", 4)];
+    let v = s.commit_step(first).await.expect("commit");
+    let c = s.load_workflow("p/c-3").await.expect("child created");
+    assert_eq!(
+        (c.status, c.ready, c.parent.clone(), c.input.clone()),
+        (
+            WorkflowStatus::Running,
+            true,
+            Some(ParentLink {
+                id: "p".into(),
+                seq: 3
+            }),
+            vec![1, 2, 3]
+        )
+    );
+    assert_eq!(
+        s.history("p/c-3").await.expect("history")[0].kind,
+        HistoryKind::Started
+    );
+    assert!(
+        s.ready_workflows(&["wf".to_string()], 10)
+            .await
+            .expect("ready")
+            .contains(&"p/c-3".to_string())
+    );
+    let other = s.load_workflow("other").await.expect("other");
+    assert_eq!(other.parent, None, "a taken id's run is left as it is");
+    let inbox = s.load_inbox("p").await.expect("inbox");
+    assert_eq!(
+        inbox.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+        vec![EventKind::ChildFinished {
+            seq: 4,
+            result: Err(ChildError::IdInUse { id: "other".into() }),
+        }]
+    );
+    assert!(s.load_workflow("p").await.expect("parent").ready);
+    // The call's own child again (awaited anew): left as it is, nothing answered.
+    let mut again = step("p", v, suspended(2, vec![], vec![]));
+    again.seen_events_upto = inbox[0].id;
+    again.consumed_events = vec![inbox[0].id];
+    again.children = vec![child("p/c-3", 3)];
+    let v = s.commit_step(again).await.expect("commit");
+    assert!(s.load_inbox("p").await.expect("inbox").is_empty());
+    assert_eq!(
+        s.load_workflow("p/c-3").await.expect("child").version,
+        c.version
+    );
+    // A step that does not suspend starts nothing.
+    let mut done = step(
+        "p",
+        v,
+        StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: vec![9],
+            output: vec![1],
+        },
+    );
+    done.children = vec![child("p/late-5", 5)];
+    s.commit_step(done).await.expect("finish");
+    assert!(matches!(
+        s.load_workflow("p/late-5").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 /// A child run keeps its parent link; a step's deliveries land with it, at its time, in runs

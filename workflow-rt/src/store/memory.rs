@@ -296,6 +296,43 @@ impl Inner {
         }
     }
 
+    /// Creates run `wf` (see [`Store::create_workflow`]; its parent's version is not looked
+    /// at here).
+    fn insert_run(&mut self, wf: NewWorkflow) -> Result<u64, StoreError> {
+        if let Some(&w) = self.index.get(&wf.id) {
+            return Err(StoreError::AlreadyExists(Box::new(
+                self.entries[w].record.clone(),
+            )));
+        }
+        let version = self.first_version(&wf.id);
+        let w = self.entries.len();
+        self.index.insert(wf.id.clone(), w);
+        self.entries.push(Entry {
+            record: WorkflowRecord {
+                id: wf.id,
+                name: wf.name,
+                status: WorkflowStatus::Running,
+                input: wf.input,
+                snapshot: wf.snapshot,
+                version,
+                pending: None,
+                output: None,
+                park_reason: None,
+                created_at_ms: wf.now_ms,
+                updated_at_ms: wf.now_ms,
+                ready: true,
+                parent: wf.parent,
+                run_key: None,
+            },
+            inbox: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            history: vec![wf.history],
+        });
+        self.sync_ready(w);
+        Ok(version)
+    }
+
     fn commit(&mut self, step: StepCommit) -> Result<u64, StoreError> {
         let w = self.find(&step.workflow_id)?;
         if self.entries[w].record.version != step.expected_version {
@@ -399,6 +436,25 @@ impl Inner {
         e.history.extend(step.history);
         let version = e.record.version;
         self.sync_ready(w);
+        if suspended {
+            for child in step.children {
+                let seq = child.parent.as_ref().map_or(0, |p| p.seq);
+                let link = child.parent.clone();
+                if let Err(StoreError::AlreadyExists(existing)) = self.insert_run(child)
+                    && existing.parent != link
+                {
+                    let id = existing.id;
+                    self.push_event(
+                        w,
+                        step.now_ms,
+                        EventKind::ChildFinished {
+                            seq,
+                            result: Err(crate::ChildError::IdInUse { id }),
+                        },
+                    );
+                }
+            }
+        }
         for d in step.deliver {
             // A child's end for another run goes to its parent only (see
             // `StepCommit::deliver`).
@@ -436,38 +492,7 @@ impl Store for MemoryStore {
                 expected,
             }));
         }
-        if let Some(&w) = g.index.get(&wf.id) {
-            return ready(Err(StoreError::AlreadyExists(Box::new(
-                g.entries[w].record.clone(),
-            ))));
-        }
-        let version = g.first_version(&wf.id);
-        let w = g.entries.len();
-        g.index.insert(wf.id.clone(), w);
-        g.entries.push(Entry {
-            record: WorkflowRecord {
-                id: wf.id,
-                name: wf.name,
-                status: WorkflowStatus::Running,
-                input: wf.input,
-                snapshot: wf.snapshot,
-                version,
-                pending: None,
-                output: None,
-                park_reason: None,
-                created_at_ms: wf.now_ms,
-                updated_at_ms: wf.now_ms,
-                ready: true,
-                parent: wf.parent,
-                run_key: None,
-            },
-            inbox: BTreeMap::new(),
-            tasks: BTreeMap::new(),
-            timers: BTreeMap::new(),
-            history: vec![wf.history],
-        });
-        g.sync_ready(w);
-        ready(Ok(version))
+        ready(g.insert_run(wf))
     }
 
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
@@ -1050,6 +1075,7 @@ mod tests {
             .await
             .expect("create");
         s.commit_step(StepCommit {
+            children: Vec::new(),
             workflow_id: id.into(),
             run_key: None,
             expected_version: version,

@@ -910,6 +910,17 @@ pub struct StepCommit {
     /// parent purged and created again under its id (which cleared the link) is another run,
     /// and a child of the old one must not answer the new one's call of the same number.
     pub deliver: Vec<Delivery>,
+    /// Child runs the step starts (a [`StepOutcome::Suspended`] step's; ignored with any
+    /// other outcome), created in the same atomic operation, so that a child exists only if
+    /// the step that calls it committed: a step whose commit fails starts none (its run
+    /// stopped, or another worker stepped it meanwhile, and the step run again may call
+    /// another child, or this one with another input). Each is created as
+    /// [`Store::create_workflow`] creates a run, its [`NewWorkflow::parent`] naming this run
+    /// and the call ([`NewWorkflow::parent_version`] is not looked at: the compare-and-set
+    /// stands for it). An id taken already creates nothing: by a run whose link names this
+    /// run and call, it is left as it is; by any other, the step's own inbox gets
+    /// [`EventKind::ChildFinished`] for the call with [`crate::ChildError::IdInUse`].
+    pub children: Vec<NewWorkflow>,
 }
 
 /// An event a [`StepCommit`] adds to a run's inbox (see [`StepCommit::deliver`]).

@@ -432,10 +432,43 @@ impl Changes {
 }
 
 impl PostgresStore {
-    /// Adds the events a committed step delivers to other runs (or its own), each under its
-    /// run's lock, skipping runs that are finished or gone (see [`StepCommit::deliver`]).
+    /// Creates the child runs a committed step starts (see [`StepCommit::children`]), then
+    /// adds the events it delivers to other runs (or its own), each under its run's lock,
+    /// skipping runs that are finished or gone (see [`StepCommit::deliver`]).
     async fn deliver(&self, tx: &Transaction<'_>, step: &StepCommit) -> Result<(), StoreError> {
         let mut woke = false;
+        if matches!(step.outcome, StepOutcome::Suspended { .. }) {
+            // The child runs it starts (see `StepCommit::children`).
+            for child in &step.children {
+                woke = true;
+                if insert_run(tx, child).await?.is_some() {
+                    continue;
+                }
+                let stmt = tx
+                    .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE id = $1")
+                    .await
+                    .db()?;
+                let link: Option<(Option<String>, Option<i64>)> =
+                    match tx.query_opt(&stmt, &[&child.id]).await.db()? {
+                        Some(r) => Some((r.try_get(0).db()?, r.try_get(1).db()?)),
+                        None => None,
+                    };
+                let ours = child
+                    .parent
+                    .as_ref()
+                    .map(|p| (Some(p.id.clone()), Some(int(p.seq))));
+                if link.is_some() && link == ours {
+                    continue;
+                }
+                let kind = EventKind::ChildFinished {
+                    seq: child.parent.as_ref().map_or(0, |p| p.seq),
+                    result: Err(crate::ChildError::IdInUse {
+                        id: child.id.clone(),
+                    }),
+                };
+                insert_event(tx, &step.workflow_id, step.now_ms, kind).await?;
+            }
+        }
         for d in &step.deliver {
             if !tells_own_parent(tx, step, d).await? {
                 continue;
@@ -473,6 +506,67 @@ impl PostgresStore {
         exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
         Ok(())
     }
+}
+
+/// Creates run `wf` (see [`Store::create_workflow`]) and returns its version; `None`, having
+/// written nothing, if its id is taken. Its parent's version is not looked at here.
+async fn insert_run(tx: &Transaction<'_>, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
+    let stmt = tx
+    .prepare_cached(
+        "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
+         VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .await
+    .db()?;
+    let parent_id = wf.parent.as_ref().map(|p| p.id.as_str());
+    let parent_seq = wf.parent.as_ref().map(|p| int(p.seq));
+    let n = tx
+        .execute(
+            &stmt,
+            &[
+                &wf.id,
+                &wf.name,
+                &wf.input,
+                &wf.snapshot,
+                &int(wf.now_ms),
+                &parent_id,
+                &parent_seq,
+            ],
+        )
+        .await
+        .db()?;
+    if n == 0 {
+        return Ok(None);
+    }
+    // Past the id's tombstone and at least the floor (see
+    // `Store::create_workflow`), each read after the insert by a statement of its
+    // own, whose snapshot sees what committed before it started: a purge of the id
+    // that the insert waited for (it deleted the old row) has committed its
+    // tombstone by then, and a `purge_finished` that the tombstone's delete waited
+    // for (it took the tombstone away itself) has committed the floor it raised.
+    let stmt = tx
+        .prepare_cached("DELETE FROM tombstones WHERE id = $1 RETURNING version")
+        .await
+        .db()?;
+    let past_tombstone = match tx.query_opt(&stmt, &[&wf.id]).await.db()? {
+        Some(r) => r.try_get::<_, i64>(0).db()?.saturating_add(1),
+        None => 0,
+    };
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE workflows SET version = f.version \
+             FROM (SELECT GREATEST(COALESCE((SELECT version FROM version_floor), 0), $2) \
+                   AS version) f \
+             WHERE id = $1 AND f.version > 0 RETURNING workflows.version",
+        )
+        .await
+        .db()?;
+    let version = match tx.query_opt(&stmt, &[&wf.id, &past_tombstone]).await.db()? {
+        Some(r) => uint(r.try_get(0).db()?),
+        None => 0,
+    };
+    insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
+    Ok(Some(version))
 }
 
 /// Whether delivery `d` of `step` goes: any but a child's end for another run does; that one
@@ -1711,69 +1805,19 @@ impl Store for PostgresStore {
                         });
                     }
                 }
-                let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
-                     VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1, $6, $7) ON CONFLICT (id) DO NOTHING",
-                )
-                .await
-                .db()?;
-                let parent_id = wf.parent.as_ref().map(|p| p.id.as_str());
-                let parent_seq = wf.parent.as_ref().map(|p| int(p.seq));
-                let n = tx
-                    .execute(
-                        &stmt,
-                        &[
-                            &wf.id,
-                            &wf.name,
-                            &wf.input,
-                            &wf.snapshot,
-                            &int(wf.now_ms),
-                            &parent_id,
-                            &parent_seq,
-                        ],
-                    )
-                    .await
-                    .db()?;
-                if n == 0 {
-                    return match load_record(tx, &wf.id).await? {
+                match insert_run(tx, &wf).await? {
+                    Some(version) => {
+                        self.announce(tx, Changes::WORKFLOWS).await?;
+                        Ok(version)
+                    }
+                    None => match load_record(tx, &wf.id).await? {
                         Some(existing) => Err(StoreError::AlreadyExists(Box::new(existing))),
                         None => Err(StoreError::backend(format!(
                             "workflow {:?} was neither created nor found",
                             wf.id
                         ))),
-                    };
+                    },
                 }
-                // Past the id's tombstone and at least the floor (see
-                // `Store::create_workflow`), each read after the insert by a statement of its
-                // own, whose snapshot sees what committed before it started: a purge of the id
-                // that the insert waited for (it deleted the old row) has committed its
-                // tombstone by then, and a `purge_finished` that the tombstone's delete waited
-                // for (it took the tombstone away itself) has committed the floor it raised.
-                let stmt = tx
-                    .prepare_cached("DELETE FROM tombstones WHERE id = $1 RETURNING version")
-                    .await
-                    .db()?;
-                let past_tombstone = match tx.query_opt(&stmt, &[&wf.id]).await.db()? {
-                    Some(r) => r.try_get::<_, i64>(0).db()?.saturating_add(1),
-                    None => 0,
-                };
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE workflows SET version = f.version \
-                         FROM (SELECT GREATEST(COALESCE((SELECT version FROM version_floor), 0), $2) \
-                               AS version) f \
-                         WHERE id = $1 AND f.version > 0 RETURNING workflows.version",
-                    )
-                    .await
-                    .db()?;
-                let version = match tx.query_opt(&stmt, &[&wf.id, &past_tombstone]).await.db()? {
-                    Some(r) => uint(r.try_get(0).db()?),
-                    None => 0,
-                };
-                insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
-                self.announce(tx, Changes::WORKFLOWS).await?;
-                Ok(version)
             })
         })
     }
@@ -1862,8 +1906,9 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if !step.deliver.is_empty() {
-                // Events for other runs: more than one statement, so a transaction of its own.
+            if !step.deliver.is_empty() || !step.children.is_empty() {
+                // Events for other runs, or runs to create: more than one statement, so a
+                // transaction of its own.
                 return in_tx!(self, |tx| {
                     let version = commit(tx, &self.notices, &step).await?;
                     self.deliver(tx, &step).await?;

@@ -2282,6 +2282,9 @@ fn commit_as(
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
     insert_history(w, id, &step.history)?;
+    if !step.children.is_empty() && matches!(step.outcome, StepOutcome::Suspended { .. }) {
+        start_children(w, rid, step)?;
+    }
     for d in &step.deliver {
         if !tells_own_parent(conn, rid, id, d)? {
             continue;
@@ -2298,6 +2301,91 @@ fn commit_as(
         }
     }
     Ok(uint(version))
+}
+
+/// Creates run `wf` (see [`Store::create_workflow`]) and returns its version; `None`, having
+/// written nothing, if its id is taken. Its parent's version is not looked at here.
+fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
+    let conn = &w.conn;
+    // Past the id's tombstone and at least the floor (see `Store::create_workflow`).
+    let (floor, tombstone): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COALESCE((SELECT version FROM version_floor), 0), \
+                    (SELECT version FROM tombstones WHERE id = ?1)",
+        )
+        .db()?
+        .query_row([&wf.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .db()?;
+    let version = floor.max(tombstone.map_or(0, |v| v.saturating_add(1)));
+    // An id taken already inserts nothing (rather than a look for it first: one descent of
+    // the table, not two, for every new run).
+    let inserted = conn.prepare_cached(
+        "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
+         VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+    )
+    .db()?
+    .execute(params![
+        wf.id,
+        wf.name,
+        wf.input,
+        wf.snapshot,
+        version,
+        int(wf.now_ms),
+        wf.parent.as_ref().map(|p| p.id.as_str()),
+        wf.parent.as_ref().map(|p| int(p.seq))
+    ])
+    .db()?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    // (Before another insert: the connection's last rowid is the new run's key.)
+    let rid = conn.last_insert_rowid();
+    if tombstone.is_some() {
+        conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
+            .db()?
+            .execute([&wf.id])
+            .db()?;
+    }
+    insert_history(w, &wf.id, std::slice::from_ref(&wf.history))?;
+    w.remember(&wf.id, rid);
+    Ok(Some(uint(version)))
+}
+
+/// Creates the child runs `step` starts (see [`StepCommit::children`]) for run `rid`: a
+/// child whose id is taken by a run that is not this call's child answers the call with
+/// [`crate::ChildError::IdInUse`] in the run's own inbox.
+fn start_children(w: &Writer, rid: i64, step: &StepCommit) -> Result<(), StoreError> {
+    for child in &step.children {
+        if insert_run(w, child)?.is_some() {
+            continue;
+        }
+        let link: Option<(Option<String>, Option<i64>)> = w
+            .conn
+            .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE id = ?1")
+            .db()?
+            .query_row([&child.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .db()?;
+        let ours = child
+            .parent
+            .as_ref()
+            .map(|p| (Some(p.id.clone()), Some(int(p.seq))));
+        if link.is_some() && link == ours {
+            continue;
+        }
+        insert_event(
+            &w.conn,
+            rid,
+            step.now_ms,
+            EventKind::ChildFinished {
+                seq: child.parent.as_ref().map_or(0, |p| p.seq),
+                result: Err(crate::ChildError::IdInUse {
+                    id: child.id.clone(),
+                }),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Refuses the create of child `wf` with [`StoreError::Conflict`] unless its parent is at
@@ -2503,54 +2591,16 @@ impl Store for SqliteStore {
     fn create_workflow(&self, wf: NewWorkflow) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
             parent_is_at(conn, &wf)?;
-            // Past the id's tombstone and at least the floor (see `Store::create_workflow`).
-            let (floor, tombstone): (i64, Option<i64>) = conn
-                .prepare_cached(
-                    "SELECT COALESCE((SELECT version FROM version_floor), 0), \
-                            (SELECT version FROM tombstones WHERE id = ?1)",
-                )
-                .db()?
-                .query_row([&wf.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .db()?;
-            let version = floor.max(tombstone.map_or(0, |v| v.saturating_add(1)));
-            // An id taken already inserts nothing (rather than a look for it first: one
-            // descent of the table, not two, for every new run).
-            let inserted = conn.prepare_cached(
-                "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
-                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8) ON CONFLICT (id) DO NOTHING",
-            )
-            .db()?
-            .execute(params![
-                wf.id,
-                wf.name,
-                wf.input,
-                wf.snapshot,
-                version,
-                int(wf.now_ms),
-                wf.parent.as_ref().map(|p| p.id.as_str()),
-                wf.parent.as_ref().map(|p| int(p.seq))
-            ])
-            .db()?;
-            if inserted == 0 {
-                return Err(match load_record(conn, &wf.id)? {
+            match insert_run(conn, &wf)? {
+                Some(version) => Ok(version),
+                None => Err(match load_record(conn, &wf.id)? {
                     Some(existing) => StoreError::AlreadyExists(Box::new(existing)),
                     None => StoreError::backend(format!(
                         "run {} was neither created nor found",
                         short_id(&wf.id)
                     )),
-                });
+                }),
             }
-            // (Before another insert: the connection's last rowid is the new run's key.)
-            let rid = conn.last_insert_rowid();
-            if tombstone.is_some() {
-                conn.prepare_cached("DELETE FROM tombstones WHERE id = ?1")
-                    .db()?
-                    .execute([&wf.id])
-                    .db()?;
-            }
-            insert_history(conn, &wf.id, std::slice::from_ref(&wf.history))?;
-            conn.remember(&wf.id, rid);
-            Ok(uint(version))
         })
     }
 
