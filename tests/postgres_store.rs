@@ -1597,3 +1597,122 @@ async fn children_ending_while_their_parents_are_purged_never_wait_in_a_circle()
         }
     }
 }
+
+/// A step that takes a result straight from its worker (fenced on the task's lease) locks the
+/// run's row before the task's, the order every other change takes: locked the other way, it
+/// held the task while it waited for the run, and a change holding the run and waiting for the
+/// task (a step dropping the call, a result arriving) waited for it in a circle. Here another
+/// connection holds the run's row: the step waits for it without holding the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_step_locks_the_run_before_the_task() {
+    use workflow_rt::store::TaskAttempt;
+    let Some(server) = server("a_fenced_step_locks_the_run_before_the_task") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("fence_lock_order");
+    let (store, v) = leased_task_store(&url, &schema, 2, Duration::from_secs(5)).await;
+    let watcher = raw(&url, &schema).await;
+    let attempt: i64 = watcher
+        .query_one("SELECT attempt FROM tasks WHERE workflow_id = 'a'", &[])
+        .await
+        .expect("task")
+        .get(0);
+    let (locker, locker_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE",
+    )
+    .await;
+    let stepping = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut step = commit("a", v, suspended());
+            step.completed_tasks = vec![TaskAttempt {
+                seq: 0,
+                scheduled_version: 0,
+                attempt: u32::try_from(attempt).expect("attempt"),
+                owner: "w".into(),
+            }];
+            store.commit_step(step).await
+        }
+    });
+    blocked_by(&watcher, locker_pid, "the step waits for the run's row").await;
+    let task_free = locker
+        .batch_execute("SELECT 1 FROM tasks WHERE workflow_id = 'a' AND seq = 0 FOR UPDATE NOWAIT")
+        .await;
+    locker.batch_execute("ROLLBACK").await.expect("rollback");
+    assert!(
+        task_free.is_ok(),
+        "the waiting step holds the task's row: {task_free:?}"
+    );
+    let version = stepping
+        .await
+        .expect("the step's task")
+        .expect("the step commits once the row is let go");
+    assert_eq!(version, v + 1);
+    assert!(store.load_tasks("a").await.expect("tasks").is_empty());
+}
+
+/// Firing timers does not wait for a run another transaction holds (a step of it, a child's
+/// end telling it): that run's timers are left for the next look, the others fire. Waiting,
+/// it held the runs before it in id order meanwhile, and a child's end (which locks the child,
+/// then its parent, whose id sorts first) could wait for it in a circle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_timers_skips_runs_held_by_others() {
+    use workflow_rt::store::{StepOutcome, TimerRow};
+    let Some(server) = server("firing_timers_skips_runs_held_by_others") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("fire_skips_held");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    for id in ["a", "b"] {
+        let v = store
+            .create_workflow(new_workflow(id))
+            .await
+            .expect("create");
+        store
+            .commit_step(commit(
+                id,
+                v,
+                StepOutcome::Suspended {
+                    snapshot: vec![3],
+                    pending: vec![4],
+                    tasks: vec![],
+                    timers: vec![TimerRow {
+                        seq: 1,
+                        fire_at_ms: 100,
+                    }],
+                },
+            ))
+            .await
+            .expect("step");
+    }
+    let (locker, _) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE",
+    )
+    .await;
+    let woken = within_secs(10, "firing timers while a run is held", async {
+        store.fire_timers(200, 100).await
+    })
+    .await
+    .expect("fire");
+    assert_eq!(
+        woken,
+        vec!["b".to_string()],
+        "the held run is left for later"
+    );
+    assert_eq!(store.load_timers("a").await.expect("timers").len(), 1);
+    locker.batch_execute("ROLLBACK").await.expect("rollback");
+    let woken = store.fire_timers(200, 100).await.expect("fire");
+    assert_eq!(woken, vec!["a".to_string()]);
+}

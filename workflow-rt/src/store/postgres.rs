@@ -1472,13 +1472,17 @@ async fn commit_or_prepare(
             p.add(&fence_owners),
             p.add(&fence_versions),
         );
+        // The run's row is locked before the tasks, the order every other change takes (a
+        // result's arrival, a step that drops a call, a lease's end): locking the tasks first
+        // waited in a circle with those, until PostgreSQL failed one of them.
         sql.push_str(&format!(
-            "fence AS (SELECT t.seq FROM tasks t \
+            "run AS (SELECT 1 FROM workflows WHERE id = {wid} FOR UPDATE), \
+             fence AS (SELECT t.seq FROM tasks t \
                  JOIN unnest({s}::BIGINT[], {a}::BIGINT[], {o}::TEXT[], {v}::BIGINT[]) \
                      AS f(seq, attempt, owner, version) \
                  ON t.seq = f.seq AND t.attempt = f.attempt AND t.lease_owner = f.owner \
                      AND t.scheduled_version = f.version \
-                 WHERE t.workflow_id = {wid} FOR UPDATE OF t), "
+                 WHERE t.workflow_id = {wid} AND EXISTS (SELECT 1 FROM run) FOR UPDATE OF t), "
         ));
         format!(
             " AND (SELECT count(*) FROM fence) = {}",
@@ -2324,15 +2328,40 @@ impl Store for PostgresStore {
                 }
                 let workflows: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
                 let workflows: Vec<&str> = workflows.into_iter().collect();
-                // The workflows first, in id order (the order every change takes); then only the
-                // timers this transaction deletes become events: another process firing the same
-                // timers at the same time waits for these locks, then finds them gone.
-                exec(
-                    tx,
-                    "SELECT 1 FROM workflows WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                    &[&workflows],
-                )
-                .await?;
+                // The workflows first, in id order, each only if no one else holds it: a run
+                // being stepped, or told of a child's end (which locks the child, then the
+                // parent, while this would lock the parent first: "p" sorts before "p/..."),
+                // has its timers fired at the next look rather than waited for, so the two
+                // never wait for each other in a circle. Then only the timers this transaction
+                // deletes become events: another process firing the same timers at the same
+                // time skips these runs, or finds the timers gone.
+                let locked: Vec<String> = tx
+                    .query(
+                        &tx.prepare_cached(
+                            "SELECT id FROM workflows WHERE id = ANY($1) ORDER BY id \
+                             FOR UPDATE SKIP LOCKED",
+                        )
+                        .await
+                        .db()?,
+                        &[&workflows],
+                    )
+                    .await
+                    .db()?
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0).db())
+                    .collect::<Result<_, _>>()?;
+                if locked.len() < workflows.len() {
+                    let keep: BTreeSet<&str> = locked.iter().map(String::as_str).collect();
+                    let (mut kept_ids, mut kept_seqs) = (Vec::new(), Vec::new());
+                    for (id, seq) in ids.iter().zip(&seqs) {
+                        if keep.contains(id.as_str()) {
+                            kept_ids.push(id.clone());
+                            kept_seqs.push(*seq);
+                        }
+                    }
+                    ids = kept_ids;
+                    seqs = kept_seqs;
+                }
                 let fired = tx
                 .query(
                     &tx.prepare_cached(
