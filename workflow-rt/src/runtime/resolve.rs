@@ -355,9 +355,12 @@ fn in_time_order(
     };
     let mut timers: Vec<(u64, Source)> = Vec::new();
     let mut rest: Vec<(u64, Source)> = Vec::new();
+    // A call's deadline timer is no leaf: its due time is the one its firing carries (a timer
+    // fires as of its due time; a deadline's always comes as a stored event).
+    let deadline = |seq: u64, at: u64| deadline_of(seq).map(|_| at);
     for (i, e) in inbox.iter().enumerate() {
         let timer = match e.kind {
-            EventKind::TimerFired { seq } => due(seq),
+            EventKind::TimerFired { seq } => due(seq).or_else(|| deadline(seq, e.at_ms)),
             _ => None,
         };
         match timer {
@@ -770,6 +773,52 @@ mod tests {
             (r.consumed_events, r.cancelled, r.woke_at),
             (vec![1], vec![1], 30)
         );
+    }
+
+    #[test]
+    fn a_deadline_fired_late_comes_at_its_due_time() {
+        // A call with a schedule-to-close deadline raced against a signal: the deadline was
+        // due at 300 and fired late (no runtime up), after the signal sent at 500.
+        let mut options = ActivityOptions::default();
+        options.schedule_to_close = Some(std::time::Duration::from_millis(200));
+        let p = Pending::Select(vec![
+            Pending::Activity {
+                seq: 0,
+                name: "a".into(),
+                input: vec![],
+                options,
+            },
+            sig(1, "go"),
+        ]);
+        let inbox = vec![
+            Event {
+                id: 1,
+                at_ms: 500,
+                kind: EventKind::Signal {
+                    name: "go".into(),
+                    payload: vec![1],
+                    type_tag: None,
+                },
+            },
+            Event {
+                id: 2,
+                at_ms: 300,
+                kind: EventKind::TimerFired {
+                    seq: deadline_timer(0),
+                },
+            },
+        ];
+        let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
+        assert!(
+            matches!(
+                &r.resolution,
+                Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(e))
+                    if e.kind == crate::activity::ActivityErrorKind::ScheduleToCloseTimeout)
+            ),
+            "{:?}",
+            r.resolution
+        );
+        assert_eq!(r.consumed_events, vec![2]);
     }
 
     #[test]
