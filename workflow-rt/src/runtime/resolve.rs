@@ -779,8 +779,10 @@ mod tests {
     fn a_deadline_fired_late_comes_at_its_due_time() {
         // A call with a schedule-to-close deadline raced against a signal: the deadline was
         // due at 300 and fired late (no runtime up), after the signal sent at 500.
-        let mut options = ActivityOptions::default();
-        options.schedule_to_close = Some(std::time::Duration::from_millis(200));
+        let options = ActivityOptions {
+            schedule_to_close: Some(std::time::Duration::from_millis(200)),
+            ..ActivityOptions::default()
+        };
         let p = Pending::Select(vec![
             Pending::Activity {
                 seq: 0,
