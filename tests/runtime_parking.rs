@@ -67,6 +67,37 @@ async fn a_cancel_that_meets_a_run_parking_terminates_it() {
     .await;
 }
 
+/// A cancel whose looks at the run all came before it parked (stored after the step read the
+/// inbox): the runtime looks for it after the park, and terminates the run, since a parked
+/// run's code cannot take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stored_while_a_run_parks_terminates_it() {
+    both_modes(async |mode| {
+        let (memory, clock) = memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = builder(mode, Arc::new(store.clone()), clock)
+            .workflow(fragile)
+            .build()
+            .await
+            .expect("build");
+        rt.start(fragile, "g", 0).await.expect("start");
+        store.cancel_before_park("g");
+        rt.signal("g", "n", 13u64).await.expect("signal");
+        eventually("stopped", || async {
+            memory
+                .load_workflow("g")
+                .await
+                .is_ok_and(|r| r.status.is_finished())
+        })
+        .await;
+        let rec = memory.load_workflow("g").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled);
+        rt.shutdown().await;
+        rec.status
+    })
+    .await;
+}
+
 async fn parked(store: &dyn Store, id: &str) -> bool {
     store.load_workflow(id).await.expect("load").status == WorkflowStatus::Parked
 }

@@ -42,6 +42,7 @@ pub struct RecordingStore {
     fail_after: Arc<AtomicUsize>,
     seen_running: Arc<Mutex<Option<String>>>,
     stop_before_child_call: Arc<Mutex<Option<String>>>,
+    cancel_before_park: Arc<Mutex<Option<String>>>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -61,6 +62,7 @@ impl RecordingStore {
             fail_after: Arc::default(),
             seen_running: Arc::default(),
             stop_before_child_call: Arc::default(),
+            cancel_before_park: Arc::default(),
         }
     }
 
@@ -75,6 +77,12 @@ impl RecordingStore {
     /// comes while the step runs: the step's commit then conflicts.
     pub fn terminate_before_child_call(&self, id: &str) {
         *self.stop_before_child_call.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// The next commit that parks run `id` is preceded by a cancel of the run (through the
+    /// store under this one): a cancel whose looks at the run all came before it parked.
+    pub fn cancel_before_park(&self, id: &str) {
+        *self.cancel_before_park.lock().unwrap() = Some(id.to_string());
     }
 
     /// The next `n` commits of steps take effect, then are answered with a backend error (a
@@ -234,6 +242,24 @@ impl Store for RecordingStore {
                     .terminate(&id)
                     .await
                     .expect("terminate before the commit");
+            }
+            let cancel = {
+                let mut target = self.cancel_before_park.lock().unwrap();
+                match target.as_deref() {
+                    Some(id)
+                        if id == step.workflow_id
+                            && matches!(step.outcome, StepOutcome::Parked { .. }) =>
+                    {
+                        target.take()
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(id) = cancel {
+                workflow_rt::Client::new(self.inner.clone())
+                    .cancel(&id)
+                    .await
+                    .expect("cancel before the park");
             }
             let result = self.inner.commit_step(step.clone()).await;
             self.record(&step, &result);

@@ -381,7 +381,7 @@ impl Inner {
                         }
                         After::Stopped | After::BadSignal { .. } => {
                             if let Some(reason) = &park_reason {
-                                telemetry::run_parked(c.workflow.name(), id, reason);
+                                self.parked(c.workflow.name(), id, reason).await;
                             }
                             self.abort_attempts(id, None);
                             self.notify_watchers(id);

@@ -91,13 +91,22 @@ impl Client {
 
     pub(super) fn of_runtime(inner: &Arc<Inner>) -> Client {
         Client {
+            local: Some(Arc::downgrade(inner)),
+            ..Self::beside(inner)
+        }
+    }
+
+    /// A client of `inner`'s store, clock and registry that does not tell `inner` what it
+    /// changed (for code that holds the runtime without its `Arc`, and tells it itself).
+    pub(super) fn beside(inner: &Inner) -> Client {
+        Client {
             store: inner.store.clone(),
             clock: inner.clock.clone(),
             workflows: inner.workflows.clone(),
             activities: inner.activities.clone(),
             limits: inner.config.limits,
             cancel_grace: Duration::from_millis(inner.config.cancel_grace_ms),
-            local: Some(Arc::downgrade(inner)),
+            local: None,
         }
     }
 

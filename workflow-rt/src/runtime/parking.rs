@@ -60,7 +60,7 @@ impl Inner {
             keep_ready: false,
         };
         match self.store.commit_step(commit).await {
-            Ok(_) => super::telemetry::run_parked(workflow, id, &reason),
+            Ok(_) => self.parked(workflow, id, &reason).await,
             // Changed meanwhile: whoever changed it goes on, and the next load looks again.
             Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e),
@@ -68,6 +68,32 @@ impl Inner {
         self.forget(id);
         self.notify_watchers(id);
         Ok(())
+    }
+
+    /// What follows a committed park of run `id`: a cancel request that came while the run
+    /// was parking (stored after the step read the inbox, and its sender looked before the
+    /// park) cannot be taken by a parked run's code, so the run is terminated, as
+    /// [`crate::Client::cancel`] does with a run it finds parked. The sender looks after it
+    /// stores the request, and this looks after the park: one of the two sees the other.
+    pub(super) async fn parked(&self, workflow: &str, id: &str, reason: &str) {
+        super::telemetry::run_parked(workflow, id, reason);
+        let requested = match self.store.load_inbox(id).await {
+            Ok(inbox) => inbox.into_iter().find_map(|e| match e.kind {
+                EventKind::CancelRequested { reason, .. } => Some(reason),
+                _ => None,
+            }),
+            Err(e) => {
+                tracing::warn!(workflow_id = %id, error = %e, "cannot look for a cancel request after parking");
+                None
+            }
+        };
+        if let Some(why) = requested {
+            super::Client::beside(self)
+                .terminate_parked(&[(id.to_string(), why)])
+                .await;
+            self.forget(id);
+            self.notify_watchers(id);
+        }
     }
 
     /// Takes a signal whose payload does not decode as the type its wait expects out of the
