@@ -1716,3 +1716,62 @@ async fn firing_timers_skips_runs_held_by_others() {
     let woken = store.fire_timers(200, 100).await.expect("fire");
     assert_eq!(woken, vec!["a".to_string()]);
 }
+
+/// A step that drops a call (a `select` decided for another branch) takes with it the call's
+/// result that arrived while it waited for the run's row: its statement read the events as of
+/// before the wait, so such a result was left in the inbox for a call the wait no longer had.
+/// The interleaving is forced: another connection adds the result (as the store does) and
+/// holds the run's row while the step waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_dropping_a_call_takes_its_result_that_came_meanwhile() {
+    let Some(server) = server("a_step_dropping_a_call_takes_its_result_that_came_meanwhile") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("drop_takes_result");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let v = store
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let v = store
+        .commit_step(commit("a", v, suspended()))
+        .await
+        .expect("step");
+    // Call 0's result, as the store adds one (kind 0), the run's row held.
+    let (adder, adder_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE; \
+         INSERT INTO events (workflow_id, at, kind, seq, name, payload) \
+         VALUES ('a', 60, 0, 0, NULL, '\\x00'::bytea)",
+    )
+    .await;
+    let stepping = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut step = commit("a", v, suspended());
+            step.cancelled = vec![0];
+            store.commit_step(step).await
+        }
+    });
+    let watcher = raw(&url, &schema).await;
+    blocked_by(&watcher, adder_pid, "the step waits for the run's row").await;
+    adder.batch_execute("COMMIT").await.expect("commit");
+    stepping
+        .await
+        .expect("the step's task")
+        .expect("the step commits");
+    let left: i64 = watcher
+        .query_one("SELECT count(*) FROM events WHERE workflow_id = 'a'", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0, "the dropped call's result went with the step");
+}

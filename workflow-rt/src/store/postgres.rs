@@ -1394,6 +1394,22 @@ async fn commit(c: &impl Conn, notices: &Notices, step: &StepCommit) -> Result<u
     commit_or_prepare(c, notices, step, false).await
 }
 
+/// [`commit`] in transaction `tx`, the run's row locked first by a statement of its own when
+/// the step drops calls: the commit's statement then sees every event committed before it
+/// (a result of a dropped call that arrived while it waited for the row would otherwise be
+/// left behind, its snapshot taken before the result committed: a stray event, taken by the
+/// next step as a result for a call its wait no longer has).
+async fn commit_dropping(
+    tx: &Transaction<'_>,
+    notices: &Notices,
+    step: &StepCommit,
+) -> Result<u64, StoreError> {
+    if !step.cancelled.is_empty() {
+        lock_workflow(tx, &step.workflow_id).await?;
+    }
+    commit(tx, notices, step).await
+}
+
 /// [`commit`], or (`prepare_only`) only prepare its statement on `c`, so that a later
 /// [`commit`] on `c` sends it at its first poll.
 async fn commit_or_prepare(
@@ -1910,11 +1926,11 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if !step.deliver.is_empty() || !step.children.is_empty() {
-                // Events for other runs, or runs to create: more than one statement, so a
-                // transaction of its own.
+            if !step.deliver.is_empty() || !step.children.is_empty() || !step.cancelled.is_empty() {
+                // Events for other runs, runs to create, or calls to drop: more than one
+                // statement, so a transaction of its own.
                 return in_tx!(self, |tx| {
-                    let version = commit(tx, &self.notices, &step).await?;
+                    let version = commit_dropping(tx, &self.notices, &step).await?;
                     self.deliver(tx, &step).await?;
                     Ok(version)
                 });
@@ -1948,7 +1964,7 @@ impl Store for PostgresStore {
                 for i in order {
                     // A step that cannot commit writes nothing; any other error spoils the
                     // transaction, and fails the whole batch.
-                    match commit(tx, &self.notices, &steps[i]).await {
+                    match commit_dropping(tx, &self.notices, &steps[i]).await {
                         Err(
                             e @ (StoreError::Conflict { .. }
                             | StoreError::NotFound(_)
