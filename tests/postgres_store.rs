@@ -1655,7 +1655,8 @@ async fn a_fenced_step_locks_the_run_before_the_task() {
 }
 
 /// Firing timers does not wait for a run another transaction holds (a step of it, a child's
-/// end telling it): that run's timers are left for the next look, the others fire. Waiting,
+/// end telling it): that run's timers are left for the next look, and the batch is filled
+/// with the others, which fire. Waiting,
 /// it held the runs before it in id order meanwhile, and a child's end (which locks the child,
 /// then its parent, whose id sorts first) could wait for it in a circle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1673,7 +1674,7 @@ async fn firing_timers_skips_runs_held_by_others() {
             .await
             .expect("connect"),
     );
-    for id in ["a", "b"] {
+    for (id, fire_at_ms) in [("a", 100), ("b", 150)] {
         let v = store
             .create_workflow(new_workflow(id))
             .await
@@ -1686,10 +1687,7 @@ async fn firing_timers_skips_runs_held_by_others() {
                     snapshot: vec![3],
                     pending: vec![4],
                     tasks: vec![],
-                    timers: vec![TimerRow {
-                        seq: 1,
-                        fire_at_ms: 100,
-                    }],
+                    timers: vec![TimerRow { seq: 1, fire_at_ms }],
                 },
             ))
             .await
@@ -1701,8 +1699,9 @@ async fn firing_timers_skips_runs_held_by_others() {
         "SELECT 1 FROM workflows WHERE id = 'a' FOR UPDATE",
     )
     .await;
+    // A batch of one: the held run's timer, due first, does not take the batch's place.
     let woken = within_secs(10, "firing timers while a run is held", async {
-        store.fire_timers(200, 100).await
+        store.fire_timers(200, 1).await
     })
     .await
     .expect("fire");
@@ -1774,4 +1773,89 @@ async fn a_step_dropping_a_call_takes_its_result_that_came_meanwhile() {
         .expect("count")
         .get(0);
     assert_eq!(left, 0, "the dropped call's result went with the step");
+}
+
+/// Two runs whose steps deliver to each other at once (a child's end and its parent's cancel
+/// of it) never wait for each other in a circle: each step locks both rows, in id order,
+/// before anything else. The interleaving is forced: another connection holds "b" while the
+/// step of "b" (to "a"), then the step of "a" (to "b"), start; locked as each commit went
+/// (its own row, then the other's), "b"'s step took "b" and waited for "a", which "a"'s step
+/// held while it waited for "b", and PostgreSQL failed one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_delivering_to_each_other_never_wait_in_a_circle() {
+    use workflow_rt::store::{Delivery, EventKind};
+    let Some(server) = server("two_runs_delivering_to_each_other") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("mutual_delivery");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .pool_size(4)
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let mut versions = Vec::new();
+    for id in ["a", "b"] {
+        let v = store
+            .create_workflow(new_workflow(id))
+            .await
+            .expect("create");
+        versions.push(v);
+    }
+    let step_to = |id: &str, v: u64, to: &str| {
+        let mut step = commit(id, v, suspended());
+        step.deliver = vec![Delivery {
+            to: to.into(),
+            kind: EventKind::TimerFired { seq: 9 },
+        }];
+        step
+    };
+    let (holder, holder_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'b' FOR UPDATE",
+    )
+    .await;
+    let watcher = raw(&url, &schema).await;
+    let b = tokio::spawn({
+        let (store, step) = (store.clone(), step_to("b", versions[1], "a"));
+        async move { store.commit_step(step).await }
+    });
+    blocked_by(&watcher, holder_pid, "b's step waits").await;
+    let a = tokio::spawn({
+        let (store, step) = (store.clone(), step_to("a", versions[0], "b"));
+        async move { store.commit_step(step).await }
+    });
+    // Both wait now: a's step for "b" (or for "a", which b's step holds).
+    within_secs(30, "a's step waits", async {
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0",
+                    &[],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .get(0);
+            if waiting >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    holder.batch_execute("ROLLBACK").await.expect("rollback");
+    let (a, b) = within_secs(30, "both steps", async { (a.await, b.await) }).await;
+    a.expect("a's task").expect("a's step commits");
+    b.expect("b's task").expect("b's step commits");
+    for id in ["a", "b"] {
+        assert_eq!(
+            store.load_inbox(id).await.expect("inbox").len(),
+            1,
+            "{id} got the other's event"
+        );
+    }
 }

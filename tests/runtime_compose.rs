@@ -212,6 +212,21 @@ async fn parent_of_panics(ctx: WorkflowCtx, input: (u32, ParentClose)) -> String
     }
 }
 
+/// Joins a child that parks with a signal that never comes, raced against an hour's sleep.
+#[workflow]
+async fn outwaits_a_parked_child(ctx: WorkflowCtx, _x: u32) -> String {
+    match ctx
+        .select((
+            ctx.join((ctx.child(panics, 1), ctx.signal::<bool>("go"))),
+            ctx.sleep(Duration::from_secs(3600)),
+        ))
+        .await
+    {
+        Select2::First(_) => "joined".to_string(),
+        Select2::Second(()) => "slept".to_string(),
+    }
+}
+
 #[activity]
 async fn reserve(_ctx: ActivityCtx, order: String) -> Result<String, ActivityError> {
     EFFECTS.lock().unwrap().push(format!("reserve {order}"));
@@ -942,6 +957,50 @@ async fn a_parked_child_is_a_typed_error_of_its_parent() {
             ),
         ]
     );
+}
+
+/// A child that parked in a branch that then loses its `select` gets its policy too: its
+/// answer had come (parked), but the branch waited on for something else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_child_in_a_losing_branch_gets_its_policy() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(outwaits_a_parked_child)
+            .workflow(panics)
+            .build()
+            .await
+            .expect("build");
+        let id = ids.id("outwaits");
+        let child = format!("{id}/panics-0");
+        let run = rt
+            .start(outwaits_a_parked_child, &id, 0)
+            .await
+            .expect("start");
+        advance_until(
+            &clock,
+            "the child parks",
+            Duration::from_secs(1),
+            || async {
+                store
+                    .load_workflow(&child)
+                    .await
+                    .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+            },
+        )
+        .await;
+        clock.advance(Duration::from_secs(3600));
+        let out = within("the parent ends", run.result())
+            .await
+            .expect("result");
+        eventually("the child is stopped", || async {
+            status(&store, &child).await.is_finished()
+        })
+        .await;
+        rt.shutdown().await;
+        (out, status(&store, &child).await)
+    })
+    .await;
+    assert_eq!(out, ("slept".to_string(), WorkflowStatus::Cancelled));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,6 +98,55 @@ async fn a_cancel_stored_while_a_run_parks_terminates_it() {
     .await;
 }
 
+/// Sleeps an hour; when told it is cancelled, its clean-up panics.
+#[workflow]
+async fn fails_its_clean_up(ctx: WorkflowCtx, _x: u64) -> u64 {
+    ctx.sleep(Duration::from_secs(3600)).await;
+    if ctx.is_cancelled() {
+        panic!("the clean-up failed");
+    }
+    0
+}
+
+/// A run that parks in the grace period of a cancel it took (its clean-up failed) is
+/// terminated: its code cannot end the grace period, whose timer would fire into a parked
+/// run's inbox, where nothing takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_parks_while_cancelling_is_terminated() {
+    both_modes(async |mode| {
+        let (memory, clock) = memory();
+        let rt = builder(mode, memory.clone(), clock.clone())
+            .workflow(fails_its_clean_up)
+            .build()
+            .await
+            .expect("build");
+        rt.start(fails_its_clean_up, "c", 0).await.expect("start");
+        eventually("asleep", || async {
+            memory.load_timers("c").await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        rt.client()
+            .cancel_with("c", "enough", Duration::from_secs(60))
+            .await
+            .expect("cancel");
+        eventually("stopped", || async {
+            memory
+                .load_workflow("c")
+                .await
+                .is_ok_and(|r| r.status.is_finished())
+        })
+        .await;
+        // Past the grace period: nothing changes.
+        clock.advance(Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rec = memory.load_workflow("c").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled);
+        rt.shutdown().await;
+        rec.status
+    })
+    .await;
+}
+
 async fn parked(store: &dyn Store, id: &str) -> bool {
     store.load_workflow(id).await.expect("load").status == WorkflowStatus::Parked
 }

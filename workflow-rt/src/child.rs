@@ -9,7 +9,8 @@ use crate::error::ResumeError;
 use crate::workflow::Workflow;
 
 /// What happens to a child run that is still going when its parent stops waiting for it: the
-/// parent finished, was cancelled or terminated, or a `select` decided for another branch.
+/// parent finished, was cancelled or terminated, a `select` decided for another branch, or the
+/// child parked (the parent is answered [`ChildError::Parked`]).
 ///
 /// The default is [`ParentClose::Terminate`], as in Temporal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

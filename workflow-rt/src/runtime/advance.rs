@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::cache::Cached;
 use super::engine::Inner;
 use super::parking::Rejection;
-use super::resolve::{Fresh, Resolved, has_signal, resolve};
+use super::resolve::{Fresh, Resolved, has_signal, resolve_with, wants_due_deadlines};
 use super::telemetry::{self, StepEnd, StepTrace};
 use super::upgrade::NotReady;
 use crate::activity::ActivityOptions;
@@ -102,13 +102,15 @@ impl Inner {
                 inbox_unused = true;
                 dirty = false;
             }
+            let deadlines = self.due_deadlines(id, c.pending.as_ref()).await;
             let mut resolved = c.pending.as_ref().and_then(|p| {
-                resolve(
+                resolve_with(
                     p,
                     &fresh,
                     inbox.as_deref().unwrap_or(&[]),
                     self.owner(),
                     self.clock.now_ms(),
+                    &deadlines,
                 )
             });
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
@@ -118,12 +120,13 @@ impl Inner {
                 inbox = Some(loaded);
                 inbox_unused = true;
                 resolved = c.pending.as_ref().and_then(|p| {
-                    resolve(
+                    resolve_with(
                         p,
                         &fresh,
                         inbox.as_deref().unwrap_or(&[]),
                         self.owner(),
                         self.clock.now_ms(),
+                        &deadlines,
                     )
                 });
             }
@@ -457,6 +460,27 @@ impl Inner {
         }
     }
 
+    /// The stored deadline timers of the calls `pending` waits on that are due, as `(timer
+    /// seq, fire time)`, when the wait needs them ([`wants_due_deadlines`]); none otherwise,
+    /// or if they cannot be read (the timer loop fires them then).
+    async fn due_deadlines(&self, id: &str, pending: Option<&Pending>) -> Vec<(u64, u64)> {
+        if !pending.is_some_and(wants_due_deadlines) {
+            return Vec::new();
+        }
+        let now = self.clock.now_ms();
+        match self.store.load_timers(id).await {
+            Ok(timers) => timers
+                .into_iter()
+                .filter(|t| super::deadline_of(t.seq).is_some() && t.fire_at_ms <= now)
+                .map(|t| (t.seq, t.fire_at_ms))
+                .collect(),
+            Err(e) => {
+                tracing::debug!(workflow_id = %id, error = %e, "cannot read the run's deadline timers");
+                Vec::new()
+            }
+        }
+    }
+
     /// Terminates the parked runs among those a committed step sent a cancel request to
     /// (children it stopped waiting for): see [`super::Client::terminate_parked`].
     async fn terminate_parked(self: &Arc<Self>, told: &[(String, String)]) {
@@ -718,9 +742,8 @@ impl Inner {
                 ),
             };
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
-        // branch) are dropped with this step. Not those of commands this step is about to
-        // issue again (their sequence numbers are not allocated yet): the end of a child run
-        // that an earlier attempt at this step started, before its commit failed.
+        // branch) are dropped with this step. Not those of commands at sequence numbers not
+        // allocated yet, which this step may be about to issue.
         let next_seq = c.ctx.state().seq;
         if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
             let leaves = p.leaves();

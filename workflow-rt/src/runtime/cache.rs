@@ -203,7 +203,6 @@ impl Inner {
         state: ErasedState,
         ctx: CtxState,
         version: u64,
-        parent: Option<ParentLink>,
     ) {
         let cached = Box::new(Cached {
             workflow,
@@ -215,7 +214,9 @@ impl Inner {
             pending: None,
             seen_upto: 0,
             migrated: None,
-            parent,
+            // (A run started from outside has no parent; a child is created by its parent's
+            // commit, and loaded from the store at its first step.)
+            parent: None,
             run_key: None,
         });
         // The run's first step may have run already, from the store: a driver woken by the

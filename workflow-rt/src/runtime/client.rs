@@ -662,7 +662,7 @@ impl Client {
         let rec = self.unfinished(id).await?;
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
-            return self.terminate_with(id, reason).await;
+            return self.terminate_with(id, reason, Stop::Any).await;
         }
         let now = self.clock.now_ms();
         let entry = HistoryEntry::new(
@@ -696,7 +696,7 @@ impl Client {
             .await
             .is_ok_and(|r| r.status == WorkflowStatus::Parked)
         {
-            return match self.terminate_with(id, reason).await {
+            return match self.terminate_with(id, reason, Stop::Any).await {
                 Err(RuntimeError::Finished { .. }) => Ok(()),
                 other => other,
             };
@@ -713,7 +713,7 @@ impl Client {
     /// [`ParentClose`](crate::ParentClose) policies say. A finished run is
     /// [`RuntimeError::Finished`], and nothing changes.
     pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
-        self.terminate_with(id, "terminated").await
+        self.terminate_with(id, "terminated", Stop::Any).await
     }
 
     /// Run `id` as stored, if it has not finished ([`RuntimeError::Finished`] if it has).
@@ -741,14 +741,7 @@ impl Client {
     /// [`ParentClose`]: crate::ParentClose
     pub(super) async fn terminate_parked(&self, told: &[(String, String)]) {
         for (id, reason) in told {
-            let parked = matches!(
-                self.store.load_workflow(id).await,
-                Ok(rec) if rec.status == WorkflowStatus::Parked
-            );
-            if !parked {
-                continue;
-            }
-            match self.terminate_with(id, reason).await {
+            match self.terminate_with(id, reason, Stop::IfParked).await {
                 Ok(()) | Err(RuntimeError::Finished { .. }) => {}
                 Err(e) => tracing::warn!(
                     workflow_id = %id,
@@ -759,16 +752,21 @@ impl Client {
         }
     }
 
-    async fn terminate_with(&self, id: &str, reason: &str) -> Result<(), RuntimeError> {
+    async fn terminate_with(&self, id: &str, reason: &str, stop: Stop) -> Result<(), RuntimeError> {
         for _ in 0..64 {
             let rec = self.unfinished(id).await?;
+            if stop == Stop::IfParked && rec.status != WorkflowStatus::Parked {
+                // Unparked meanwhile: its code takes the request it was sent.
+                return Ok(());
+            }
             let pending: Option<Pending> = rec
                 .pending
                 .as_deref()
                 .and_then(|b| postcard::from_bytes(b).ok());
             let now = self.clock.now_ms();
+            // (A parked child's parent was told when it parked, and waits for it no more.)
             let mut deliver: Vec<Delivery> = super::compose::tell_parent(
-                rec.parent.as_ref(),
+                rec.parent.as_ref().filter(|_| stop == Stop::Any),
                 id,
                 Err(crate::ChildError::Cancelled { id: id.to_string() }),
             )
@@ -959,4 +957,14 @@ impl IdReuse {
             }
         }
     }
+}
+
+/// Which runs [`Client::terminate_with`] stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The run, whatever its status (unless it has finished).
+    Any,
+    /// The run only while it is parked (checked at each try): one unparked meanwhile takes
+    /// the request it was sent.
+    IfParked,
 }

@@ -33,8 +33,10 @@ pub(crate) fn tell_parent(
 }
 
 /// What the child runs that `pending` waits for are sent when their parent stops waiting
-/// (because it was cancelled, terminated, or a `select` decided for another branch), by their
-/// [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at once.
+/// (because it was cancelled, terminated, a `select` decided for another branch, or the child
+/// parked), by their [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at
+/// once (a parked child, which cannot take a request, is then terminated:
+/// [`super::Client::terminate_parked`]).
 pub(crate) fn close_children<'a>(
     children: impl IntoIterator<Item = (&'a str, ParentClose)>,
     reason: &str,
@@ -225,7 +227,9 @@ impl Inner {
                     // cleared the link (a run started again under its id). Its id is free
                     // again, as Temporal lets a closed id be used again: without this, the
                     // new run's calls (and its saga's compensations) at the same numbers
-                    // would all be refused.
+                    // would all be refused. (Purged before the commit: should the commit fail,
+                    // and the step run again not call it, the finished run's record is gone
+                    // all the same.)
                     match self.store.purge(child).await {
                         Ok(()) | Err(StoreError::NotFound(_)) => {}
                         Err(e) => return Err(e),

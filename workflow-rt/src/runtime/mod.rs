@@ -51,6 +51,7 @@ pub use builder::{Builder, Limits};
 pub use client::{Client, IdReuse};
 pub use error::RuntimeError;
 pub use handle::Handle;
+pub(crate) use resolve::deadline_of;
 pub use schedules::{NewSchedule, ScheduleInfo};
 
 use crate::durable::Pending;
@@ -343,7 +344,7 @@ impl Runtime {
             self.client().create::<W>(id.clone(), input, reuse).await?
         {
             self.inner
-                .prime(&id, registered, Box::new(state), ctx, version, None);
+                .prime(&id, registered, Box::new(state), ctx, version);
             self.inner.wake(&id, Vec::new());
         }
         Ok(Handle::new(self.clone(), id))

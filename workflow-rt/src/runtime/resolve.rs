@@ -62,7 +62,8 @@ pub(crate) struct Resolved {
     pub fired_timers: Vec<u64>,
     /// Activity, timer and child leaves of branches that lost a `Select`.
     pub cancelled: Vec<u64>,
-    /// The child runs of branches that lost a `Select`, with their parent-close policies.
+    /// The child runs the wait stops waiting for while they have not ended (those of branches
+    /// that lost a `Select`, and those that parked), with their parent-close policies.
     pub dropped_children: Vec<(String, ParentClose)>,
     /// The time of the latest event used: the step's `ctx.now()`.
     pub woke_at: u64,
@@ -79,6 +80,8 @@ enum Source {
     /// Timer leaf `k` (of [`Pending::leaves`]), due and not fired yet: deleted with the step
     /// that takes it, as a fired one.
     Overdue(usize),
+    /// Deadline timer `i` (of the due deadlines given), not fired yet: taken as fired.
+    DueDeadline(usize),
 }
 
 /// The bit that marks the timer of a call's schedule-to-close deadline: the call's sequence
@@ -109,6 +112,18 @@ fn deadline_timer_of(leaf: &Pending) -> Option<u64> {
     }
 }
 
+/// Whether resolving `pending` needs the stored timers of its calls' deadlines: it waits on
+/// a call with a schedule-to-close deadline and on something else, which could arrive after
+/// the deadline was due and before its timer fired (no runtime up at the time, or the timer
+/// loop behind). A call waited on alone ends only by its result or its deadline's firing.
+pub(crate) fn wants_due_deadlines(pending: &Pending) -> bool {
+    matches!(pending, Pending::Join(_) | Pending::Select(_))
+        && pending
+            .leaves()
+            .iter()
+            .any(|l| deadline_timer_of(l).is_some())
+}
+
 /// What a call gets when its schedule-to-close deadline passes before it ends.
 fn deadline_passed() -> ActivityError {
     ActivityError::new(
@@ -136,12 +151,27 @@ pub(crate) fn has_signal(p: &Pending) -> bool {
 /// branch is not consumed; it stays buffered. What the workflow receives of one name is the
 /// oldest of that name: a later signal that completed a branch is swapped for an older one a
 /// losing branch held ([`oldest_signals_first`]), which then stays buffered in its place.
+#[cfg(test)]
 pub(crate) fn resolve(
     pending: &Pending,
     fresh: &[Fresh],
     inbox: &[Event],
     owner: &str,
     now_ms: u64,
+) -> Option<Resolved> {
+    resolve_with(pending, fresh, inbox, owner, now_ms, &[])
+}
+
+/// [`resolve`], with the stored timers of the wait's calls' deadlines that are due at `now_ms`
+/// (`(timer seq, fire time)`; see [`wants_due_deadlines`]): one not fired yet is taken as
+/// fired, at its due time, as a due timer leaf is.
+pub(crate) fn resolve_with(
+    pending: &Pending,
+    fresh: &[Fresh],
+    inbox: &[Event],
+    owner: &str,
+    now_ms: u64,
+    deadlines: &[(u64, u64)],
 ) -> Option<Resolved> {
     // The common case, one call whose result a worker just produced: no bookkeeping. (The
     // result is copied, not taken: if the step's commit conflicts, it is needed again.)
@@ -184,7 +214,7 @@ pub(crate) fn resolve(
             .enumerate()
             .position(|(k, l)| filled[k].is_none() && !closed[k] && want(l))
     };
-    let arrivals = in_time_order(&leaves, fresh, inbox, now_ms);
+    let arrivals = in_time_order(&leaves, fresh, inbox, now_ms, deadlines);
     for src in arrivals {
         let slot = match src {
             Source::Event(i) => match &inbox[i].kind {
@@ -258,6 +288,15 @@ pub(crate) fn resolve(
             Source::Overdue(k) => {
                 (filled[k].is_none() && !closed[k]).then_some((k, Resolution::Timer))
             }
+            Source::DueDeadline(i) => {
+                let call = deadline_of(deadlines[i].0);
+                open_leaf(
+                    &filled,
+                    &closed,
+                    &|l| matches!(l, Pending::Activity { seq: s, .. } if Some(*s) == call),
+                )
+                .map(|k| (k, Resolution::Activity(Err(deadline_passed()))))
+            }
         };
         let Some((k, r)) = slot else { continue };
         filled[k] = Some((r, src));
@@ -270,7 +309,9 @@ pub(crate) fn resolve(
                     Some(again) => again,
                     None => (resolution, 0),
                 };
-            let mut out = account(pending, resolution, &leaves, &filled, fresh, inbox, owner);
+            let mut out = account(
+                pending, resolution, &leaves, &filled, fresh, inbox, owner, deadlines,
+            );
             out.woke_at = out.woke_at.max(woke_at);
             return Some(out);
         }
@@ -339,6 +380,7 @@ fn in_time_order(
     fresh: &[Fresh],
     inbox: &[Event],
     now_ms: u64,
+    deadlines: &[(u64, u64)],
 ) -> Vec<Source> {
     // The wait on one thing woken by one thing (a timer's firing, most often).
     if leaves.len() == 1 && inbox.len() + fresh.len() == 1 {
@@ -374,7 +416,10 @@ fn in_time_order(
             None => rest.push((f.at_ms, Source::Fresh(i))),
         }
     }
-    if timers.is_empty() && !leaves.iter().any(|l| matches!(l, Pending::Timer { .. })) {
+    if timers.is_empty()
+        && deadlines.is_empty()
+        && !leaves.iter().any(|l| matches!(l, Pending::Timer { .. }))
+    {
         return rest.into_iter().map(|(_, s)| s).collect();
     }
     let arrived = |seq: u64| {
@@ -389,6 +434,11 @@ fn in_time_order(
             && !arrived(*seq)
         {
             timers.push((*fire_at, Source::Overdue(k)));
+        }
+    }
+    for (i, &(seq, fire_at)) in deadlines.iter().enumerate() {
+        if fire_at <= now_ms && !arrived(seq) {
+            timers.push((fire_at, Source::DueDeadline(i)));
         }
     }
     timers.sort_by_key(|&(at, _)| at);
@@ -445,6 +495,7 @@ fn close_lost(
 }
 
 /// What the step that takes `resolution` consumes and cancels.
+#[allow(clippy::too_many_arguments)]
 fn account(
     pending: &Pending,
     resolution: Resolution,
@@ -453,6 +504,7 @@ fn account(
     fresh: &[Fresh],
     inbox: &[Event],
     owner: &str,
+    deadlines: &[(u64, u64)],
 ) -> Resolved {
     let mut used = Vec::new();
     collect_used(pending, &resolution, &mut used);
@@ -470,8 +522,13 @@ fn account(
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
         if !is_used {
+            // A child the wait stops waiting for that has not ended (no answer yet, or
+            // parked) gets its policy.
             if let Pending::Child { id, close, .. } = leaf
-                && filled[k].is_none()
+                && matches!(
+                    &filled[k],
+                    None | Some((Resolution::Child(Err(crate::ChildError::Parked { .. })), _))
+                )
             {
                 out.dropped_children.push((id.clone(), *close));
             }
@@ -503,6 +560,11 @@ fn account(
                 // attempt told), as a cancelled one is.
                 Source::Event(i) if matches!(inbox[i].kind, EventKind::TimerFired { .. }) => {
                     out.cancelled.extend(leaf.seq())
+                }
+                // Its deadline's timer, due and not fired, goes with it.
+                Source::DueDeadline(_) => {
+                    out.cancelled.extend(leaf.seq());
+                    out.cancelled.push(timer);
                 }
                 _ => out.cancelled.push(timer),
             }
@@ -536,6 +598,7 @@ fn account(
                 }
                 _ => (0, true),
             },
+            Source::DueDeadline(i) => (deadlines[i].1, false),
         };
         out.woke_at = out.woke_at.max(at);
         if !out.woken_by.is_empty() {
@@ -821,6 +884,58 @@ mod tests {
             r.resolution
         );
         assert_eq!(r.consumed_events, vec![2]);
+    }
+
+    #[test]
+    fn a_deadline_due_and_not_fired_comes_at_its_due_time() {
+        // The same race, the deadline's timer due at 300 and not fired yet when the run is
+        // stepped at 600 for the signal sent at 500.
+        let options = ActivityOptions {
+            schedule_to_close: Some(std::time::Duration::from_millis(200)),
+            ..ActivityOptions::default()
+        };
+        let p = Pending::Select(vec![
+            Pending::Activity {
+                seq: 0,
+                name: "a".into(),
+                input: vec![],
+                options,
+            },
+            sig(1, "go"),
+        ]);
+        assert!(wants_due_deadlines(&p));
+        let inbox = vec![Event {
+            id: 1,
+            at_ms: 500,
+            kind: EventKind::Signal {
+                name: "go".into(),
+                payload: vec![1],
+                type_tag: None,
+            },
+        }];
+        let deadlines = [(deadline_timer(0), 300)];
+        let r = resolve_with(&p, &[], &inbox, "w", 600, &deadlines).expect("resolved");
+        assert!(
+            matches!(
+                &r.resolution,
+                Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(e))
+                    if e.kind == crate::activity::ActivityErrorKind::ScheduleToCloseTimeout)
+            ),
+            "{:?}",
+            r.resolution
+        );
+        // The signal stays; the call and its deadline's timer go.
+        assert!(r.consumed_events.is_empty());
+        assert_eq!(r.cancelled, vec![0, deadline_timer(0)]);
+        assert_eq!(r.woke_at, 300);
+        // Without the stored deadlines (the code before), the signal won.
+        let r = resolve(&p, &[], &inbox, "w", 600).expect("resolved");
+        assert!(matches!(r.resolution, Resolution::Select(1, _)));
+        // Not due yet at 250: the signal wins.
+        let r = resolve_with(&p, &[], &inbox, "w", 250, &deadlines).expect("resolved");
+        assert!(matches!(r.resolution, Resolution::Select(1, _)));
+        // A call waited on alone needs none.
+        assert!(!wants_due_deadlines(&p.leaves()[0].clone()));
     }
 
     #[test]

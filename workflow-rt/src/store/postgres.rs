@@ -9,18 +9,19 @@
 //!   snapshot sees every transaction that held the lock before. So an event is either seen by
 //!   the step that commits after it (which keeps the workflow ready) or inserted after that
 //!   commit (and sets the flag again): never lost between the two. Locks are taken in one
-//!   order, the workflow row first, and a batch of commits locks its workflows by id. A
-//!   step's deliveries lock the runs they go to after its own, so a parent and its child
-//!   committing at once can wait for each other (PostgreSQL then fails one, whose step the
-//!   runtime tries again); a delivery to a finished run takes no lock, so a purge, which locks
-//!   the run and then its children, never waits in a circle with a child's step.
+//!   order, the workflow row first, and a batch of commits locks its workflows by id. A step
+//!   that delivers events locks the runs they go to with its own, by id, before anything
+//!   else, so a parent and its child committing to each other at once never wait in a
+//!   circle; a delivery to a finished run takes no lock, so a purge, which locks the run and
+//!   then its children, never waits in a circle with a child's step.
 //! - **Steps are compare-and-set** on the workflow's version, as in every store; a batch of
 //!   steps (`commit_steps`) is one transaction, one WAL flush.
 //! - **Activity tasks are claimed with `FOR UPDATE SKIP LOCKED`** under an expiring lease (the
 //!   `due` column: when the task may be claimed next). Two processes polling at once take
 //!   different tasks. A retry is fenced by attempt and owner.
 //! - **Due timers are fired once**: the timers are deleted by key under their workflows' locks
-//!   and only the rows a transaction did delete become events.
+//!   and only the rows a transaction did delete become events. A workflow another transaction
+//!   holds is skipped (`SKIP LOCKED`): its timers fire at the next look.
 //!
 //! - **Wake-ups without polling delay**: a transaction that makes a workflow ready, adds
 //!   activity tasks or adds timers sends a `NOTIFY` (delivered when it commits) saying which; each
@@ -35,7 +36,6 @@
 //! creates it, upgrades an older one, and refuses a newer one with
 //! [`PostgresError::NewerSchema`].
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use std::future::Future;
@@ -1394,18 +1394,51 @@ async fn commit(c: &impl Conn, notices: &Notices, step: &StepCommit) -> Result<u
     commit_or_prepare(c, notices, step, false).await
 }
 
-/// [`commit`] in transaction `tx`, the run's row locked first by a statement of its own when
-/// the step drops calls: the commit's statement then sees every event committed before it
-/// (a result of a dropped call that arrived while it waited for the row would otherwise be
-/// left behind, its snapshot taken before the result committed: a stray event, taken by the
-/// next step as a result for a call its wait no longer has).
-async fn commit_dropping(
+/// Whether `step` drops calls other than its deadlines' timers (see [`commit_locked`]).
+fn drops_calls(step: &StepCommit) -> bool {
+    step.cancelled
+        .iter()
+        .any(|&seq| crate::runtime::deadline_of(seq).is_none())
+}
+
+/// [`commit`] in transaction `tx`, with the rows it changes locked first, by a statement of
+/// their own, when it changes more than its run's row and its events and tasks:
+///
+/// - the rows of the unfinished runs it delivers to, with its own, in id order (the order
+///   every change that locks several runs takes): locked as the commit went (its own row,
+///   then each run it delivers to), two runs delivering to each other at once (a child's end
+///   and its parent's cancel of it) waited for each other in a circle, until PostgreSQL
+///   failed one;
+/// - its own row when it drops calls of a `select`'s losing branches: the commit's statement
+///   then sees every event committed before it (a result of a dropped call that arrived while
+///   the statement waited for the row would otherwise be left behind, the statement's
+///   snapshot taken before the result committed: a stray event, taken by the next step as a
+///   result for a call its wait no longer has). Not for the timer of a call's deadline alone,
+///   which goes with nearly every step that takes a result of a call with one: such a step
+///   stays one statement, which may commit with others, and a deadline fired just then costs
+///   the run an extra wake.
+async fn commit_locked(
     tx: &Transaction<'_>,
     notices: &Notices,
     step: &StepCommit,
 ) -> Result<u64, StoreError> {
-    if !step.cancelled.is_empty() {
-        lock_workflow(tx, &step.workflow_id).await?;
+    if !step.deliver.is_empty() || drops_calls(step) {
+        let mut ids: Vec<&str> = std::iter::once(step.workflow_id.as_str())
+            .chain(step.deliver.iter().map(|d| d.to.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // A finished run takes no delivery, and is not locked (a purge of it holds its row
+        // while it locks its children's, this step's run perhaps among them).
+        exec(
+            tx,
+            &format!(
+                "SELECT 1 FROM workflows WHERE id = ANY($1) \
+                 AND (id = $2 OR status IN ({RUNNING}, {PARKED})) ORDER BY id FOR UPDATE"
+            ),
+            &[&ids, &step.workflow_id],
+        )
+        .await?;
     }
     commit(tx, notices, step).await
 }
@@ -1926,11 +1959,11 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if !step.deliver.is_empty() || !step.children.is_empty() || !step.cancelled.is_empty() {
+            if !step.deliver.is_empty() || !step.children.is_empty() || drops_calls(&step) {
                 // Events for other runs, runs to create, or calls to drop: more than one
-                // statement, so a transaction of its own.
+                // statement, so a transaction of its own (see `commit_locked`).
                 return in_tx!(self, |tx| {
-                    let version = commit_dropping(tx, &self.notices, &step).await?;
+                    let version = commit_locked(tx, &self.notices, &step).await?;
                     self.deliver(tx, &step).await?;
                     Ok(version)
                 });
@@ -1964,7 +1997,7 @@ impl Store for PostgresStore {
                 for i in order {
                     // A step that cannot commit writes nothing; any other error spoils the
                     // transaction, and fails the whole batch.
-                    match commit_dropping(tx, &self.notices, &steps[i]).await {
+                    match commit_locked(tx, &self.notices, &steps[i]).await {
                         Err(
                             e @ (StoreError::Conflict { .. }
                             | StoreError::NotFound(_)
@@ -2322,17 +2355,27 @@ impl Store for PostgresStore {
         Box::pin(async move {
             in_tx!(self, |tx| {
                 let now = int(now_ms);
+                // The due timers of runs no one else holds, each run locked as it is found: a
+                // run being stepped, or told of a child's end (which locks the child, then the
+                // parent), has its timers fired at the next look rather than waited for, so
+                // the two never wait for each other in a circle, and the batch is filled with
+                // other runs' timers. Then only the timers this transaction deletes become
+                // events: another process firing the same timers at the same time skips these
+                // runs, or finds the timers gone.
                 let due = tx
-                .query(
-                    &tx.prepare_cached(
-                        "SELECT workflow_id, seq FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2",
+                    .query(
+                        &tx.prepare_cached(
+                            "SELECT t.workflow_id, t.seq FROM timers t \
+                             JOIN workflows w ON w.id = t.workflow_id \
+                             WHERE t.fire_at <= $1 ORDER BY t.fire_at LIMIT $2 \
+                             FOR UPDATE OF w SKIP LOCKED",
+                        )
+                        .await
+                        .db()?,
+                        &[&now, &(limit.min(i64::MAX as usize) as i64)],
                     )
                     .await
-                    .db()?,
-                    &[&now, &(limit.min(i64::MAX as usize) as i64)],
-                )
-                .await
-                .db()?;
+                    .db()?;
                 if due.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -2341,42 +2384,6 @@ impl Store for PostgresStore {
                 for r in &due {
                     ids.push(r.try_get::<_, String>(0).db()?);
                     seqs.push(r.try_get::<_, i64>(1).db()?);
-                }
-                let workflows: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-                let workflows: Vec<&str> = workflows.into_iter().collect();
-                // The workflows first, in id order, each only if no one else holds it: a run
-                // being stepped, or told of a child's end (which locks the child, then the
-                // parent, while this would lock the parent first: "p" sorts before "p/..."),
-                // has its timers fired at the next look rather than waited for, so the two
-                // never wait for each other in a circle. Then only the timers this transaction
-                // deletes become events: another process firing the same timers at the same
-                // time skips these runs, or finds the timers gone.
-                let locked: Vec<String> = tx
-                    .query(
-                        &tx.prepare_cached(
-                            "SELECT id FROM workflows WHERE id = ANY($1) ORDER BY id \
-                             FOR UPDATE SKIP LOCKED",
-                        )
-                        .await
-                        .db()?,
-                        &[&workflows],
-                    )
-                    .await
-                    .db()?
-                    .iter()
-                    .map(|r| r.try_get::<_, String>(0).db())
-                    .collect::<Result<_, _>>()?;
-                if locked.len() < workflows.len() {
-                    let keep: BTreeSet<&str> = locked.iter().map(String::as_str).collect();
-                    let (mut kept_ids, mut kept_seqs) = (Vec::new(), Vec::new());
-                    for (id, seq) in ids.iter().zip(&seqs) {
-                        if keep.contains(id.as_str()) {
-                            kept_ids.push(id.clone());
-                            kept_seqs.push(*seq);
-                        }
-                    }
-                    ids = kept_ids;
-                    seqs = kept_seqs;
                 }
                 let fired = tx
                 .query(
