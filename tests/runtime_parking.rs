@@ -108,11 +108,11 @@ async fn fails_its_clean_up(ctx: WorkflowCtx, _x: u64) -> u64 {
     0
 }
 
-/// A run that parks in the grace period of a cancel it took (its clean-up failed) is
-/// terminated: its code cannot end the grace period, whose timer would fire into a parked
-/// run's inbox, where nothing takes it.
+/// A run that parks in the grace period of a cancel it took (its clean-up failed) stays parked
+/// until the grace period ends (an operator may unpark it to finish), then is stopped: the end
+/// of the grace period fired into a parked run's inbox, where nothing took it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_that_parks_while_cancelling_is_terminated() {
+async fn a_run_that_parks_while_cancelling_is_stopped_when_its_grace_ends() {
     both_modes(async |mode| {
         let (memory, clock) = memory();
         let rt = builder(mode, memory.clone(), clock.clone())
@@ -129,6 +129,15 @@ async fn a_run_that_parks_while_cancelling_is_terminated() {
             .cancel_with("c", "enough", Duration::from_secs(60))
             .await
             .expect("cancel");
+        eventually("parked", || parked(&*memory, "c")).await;
+        clock.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            memory.load_workflow("c").await.expect("load").status,
+            WorkflowStatus::Parked,
+            "within its grace period"
+        );
+        clock.advance(Duration::from_secs(31));
         eventually("stopped", || async {
             memory
                 .load_workflow("c")
@@ -136,9 +145,6 @@ async fn a_run_that_parks_while_cancelling_is_terminated() {
                 .is_ok_and(|r| r.status.is_finished())
         })
         .await;
-        // Past the grace period: nothing changes.
-        clock.advance(Duration::from_secs(120));
-        tokio::time::sleep(Duration::from_millis(20)).await;
         let rec = memory.load_workflow("c").await.expect("load");
         assert_eq!(rec.status, WorkflowStatus::Cancelled);
         rt.shutdown().await;

@@ -102,7 +102,13 @@ impl Inner {
                 inbox_unused = true;
                 dirty = false;
             }
-            let deadlines = self.due_deadlines(id, c.pending.as_ref()).await;
+            // (No await on the common path: every step goes through here.)
+            let deadlines = match c.pending.as_ref() {
+                Some(p) if wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[])) => {
+                    self.due_deadlines(id).await
+                }
+                _ => Vec::new(),
+            };
             let mut resolved = c.pending.as_ref().and_then(|p| {
                 resolve_with(
                     p,
@@ -119,6 +125,15 @@ impl Inner {
                 };
                 inbox = Some(loaded);
                 inbox_unused = true;
+                let deadlines = match c.pending.as_ref() {
+                    Some(p)
+                        if deadlines.is_empty()
+                            && wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[])) =>
+                    {
+                        self.due_deadlines(id).await
+                    }
+                    _ => deadlines,
+                };
                 resolved = c.pending.as_ref().and_then(|p| {
                     resolve_with(
                         p,
@@ -138,7 +153,9 @@ impl Inner {
                 let told = super::compose::told_to_close(&cancel.commit.deliver);
                 match self.store.commit_step(cancel.commit).await {
                     Ok(version) => {
-                        self.terminate_parked(&told).await;
+                        if !told.is_empty() {
+                            self.terminate_parked(&told).await;
+                        }
                         let Some(ctx) = cancel.ctx else {
                             c.workflow
                                 .keys()
@@ -327,7 +344,9 @@ impl Inner {
             };
             match committed {
                 Ok(version) => {
-                    self.terminate_parked(&told).await;
+                    if !told.is_empty() {
+                        self.terminate_parked(&told).await;
+                    }
                     // The child runs the step started (created by its commit).
                     for (name, child) in &children {
                         if let Some(code) = self
@@ -460,13 +479,10 @@ impl Inner {
         }
     }
 
-    /// The stored deadline timers of the calls `pending` waits on that are due, as `(timer
-    /// seq, fire time)`, when the wait needs them ([`wants_due_deadlines`]); none otherwise,
-    /// or if they cannot be read (the timer loop fires them then).
-    async fn due_deadlines(&self, id: &str, pending: Option<&Pending>) -> Vec<(u64, u64)> {
-        if !pending.is_some_and(wants_due_deadlines) {
-            return Vec::new();
-        }
+    /// The stored deadline timers of run `id`'s calls that are due, as `(timer seq, fire
+    /// time)`, for a wait that needs them ([`wants_due_deadlines`]); none if they cannot be
+    /// read (the timer loop fires them then).
+    async fn due_deadlines(&self, id: &str) -> Vec<(u64, u64)> {
         let now = self.clock.now_ms();
         match self.store.load_timers(id).await {
             Ok(timers) => timers
@@ -484,9 +500,7 @@ impl Inner {
     /// Terminates the parked runs among those a committed step sent a cancel request to
     /// (children it stopped waiting for): see [`super::Client::terminate_parked`].
     async fn terminate_parked(self: &Arc<Self>, told: &[(String, String)]) {
-        if !told.is_empty() {
-            super::Client::of_runtime(self).terminate_parked(told).await;
-        }
+        super::Client::of_runtime(self).terminate_parked(told).await;
     }
 
     /// Starts the calls of `tasks` leased to this worker by a commit whose outcome is not
@@ -580,6 +594,10 @@ impl Inner {
         rec: WorkflowRecord,
     ) -> Result<Option<Box<Cached>>, StoreError> {
         if rec.status != WorkflowStatus::Running {
+            if rec.status == WorkflowStatus::Parked {
+                // Woken while parked: by the end of a cancel's grace period, perhaps.
+                self.stop_if_cancel_came(id).await;
+            }
             return Ok(None);
         }
         if !self.workflows.knows(&rec.name) {

@@ -74,35 +74,32 @@ impl Inner {
     /// was parking (stored after the step read the inbox, and its sender looked before the
     /// park) cannot be taken by a parked run's code, so the run is terminated, as
     /// [`crate::Client::cancel`] does with a run it finds parked. The sender looks after it
-    /// stores the request, and this looks after the park: one of the two sees the other. A
-    /// run that parks in the grace period of a cancel it took is terminated too: its code
-    /// cannot end it, and the end of the grace period would find it parked.
+    /// stores the request, and this looks after the park: one of the two sees the other.
     pub(super) async fn parked(&self, workflow: &str, id: &str, reason: &str) {
         super::telemetry::run_parked(workflow, id, reason);
+        self.stop_if_cancel_came(id).await;
+    }
+
+    /// Terminates parked run `id` if its inbox holds a cancel request, or the end of the
+    /// grace period of a cancel it took before it parked (the end of the grace period stops a
+    /// run, parked or not; its timer fires into the inbox, and the run is woken, which looks
+    /// here: [`Self::decode_record`]). A run unparked meanwhile is left to take them.
+    pub(super) async fn stop_if_cancel_came(&self, id: &str) {
         let grace = super::compose::GRACE_SEQ;
-        let requested = match self.store.load_inbox(id).await {
+        let why = match self.store.load_inbox(id).await {
             Ok(inbox) => inbox.into_iter().find_map(|e| match e.kind {
                 EventKind::CancelRequested { reason, .. } => Some(reason),
-                EventKind::TimerFired { seq } if seq == grace => Some(cancelling()),
+                EventKind::TimerFired { seq } if seq == grace => {
+                    Some("its grace period after a cancel request ran out".to_string())
+                }
                 _ => None,
             }),
             Err(e) => {
-                tracing::debug!(workflow_id = %id, error = %e, "cannot look for a cancel request after parking");
+                tracing::debug!(workflow_id = %id, error = %e, "cannot look for a cancel request of a parked run");
                 None
             }
         };
-        // A run cancelled already, in its grace period: it cannot end it, and the grace's
-        // timer would fire into a parked run's inbox, where nothing takes it.
-        let requested = match requested {
-            Some(r) => Some(r),
-            None => self
-                .store
-                .load_timers(id)
-                .await
-                .is_ok_and(|t| t.iter().any(|t| t.seq == grace))
-                .then(cancelling),
-        };
-        if let Some(why) = requested {
+        if let Some(why) = why {
             super::Client::beside(self)
                 .terminate_parked(&[(id.to_string(), why)])
                 .await;
@@ -214,9 +211,4 @@ fn hex_preview(payload: &[u8]) -> String {
         out.push_str("...");
     }
     out
-}
-
-/// Why a run that parked while it was being cancelled is terminated.
-fn cancelling() -> String {
-    "it parked while being cancelled".to_string()
 }

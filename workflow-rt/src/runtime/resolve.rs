@@ -116,12 +116,28 @@ fn deadline_timer_of(leaf: &Pending) -> Option<u64> {
 /// a call with a schedule-to-close deadline and on something else, which could arrive after
 /// the deadline was due and before its timer fired (no runtime up at the time, or the timer
 /// loop behind). A call waited on alone ends only by its result or its deadline's firing.
-pub(crate) fn wants_due_deadlines(pending: &Pending) -> bool {
-    matches!(pending, Pending::Join(_) | Pending::Select(_))
-        && pending
-            .leaves()
-            .iter()
-            .any(|l| deadline_timer_of(l).is_some())
+/// Only when something else has arrived: a result of such a call, or its deadline's firing,
+/// cannot be beaten by a deadline that is due and not fired.
+pub(crate) fn wants_due_deadlines(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> bool {
+    if !matches!(pending, Pending::Join(_) | Pending::Select(_)) {
+        return false;
+    }
+    let leaves = pending.leaves();
+    let bounded = |seq: u64| {
+        leaves.iter().any(|l| {
+            matches!(l, Pending::Activity { seq: s, .. } if *s == seq)
+                && deadline_timer_of(l).is_some()
+        })
+    };
+    if !leaves.iter().any(|l| deadline_timer_of(l).is_some()) {
+        return false;
+    }
+    fresh.iter().any(|f| f.timer || !bounded(f.seq))
+        || inbox.iter().any(|e| match e.kind {
+            EventKind::ActivityCompleted { seq, .. } => !bounded(seq),
+            EventKind::TimerFired { seq } => deadline_of(seq).is_none(),
+            _ => true,
+        })
 }
 
 /// What a call gets when its schedule-to-close deadline passes before it ends.
@@ -436,8 +452,17 @@ fn in_time_order(
             timers.push((*fire_at, Source::Overdue(k)));
         }
     }
+    // A call's result that is here came before its deadline's timer was due (an attempt
+    // running at the deadline ends itself, a second before the timer): the deadline does not
+    // beat it.
+    let answered = |call: u64| {
+        inbox
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ActivityCompleted { seq, .. } if seq == call))
+            || fresh.iter().any(|f| !f.timer && f.seq == call)
+    };
     for (i, &(seq, fire_at)) in deadlines.iter().enumerate() {
-        if fire_at <= now_ms && !arrived(seq) {
+        if fire_at <= now_ms && !arrived(seq) && deadline_of(seq).is_some_and(|c| !answered(c)) {
             timers.push((fire_at, Source::DueDeadline(i)));
         }
     }
@@ -903,7 +928,7 @@ mod tests {
             },
             sig(1, "go"),
         ]);
-        assert!(wants_due_deadlines(&p));
+        assert!(!wants_due_deadlines(&p, &[], &[]), "nothing else has come");
         let inbox = vec![Event {
             id: 1,
             at_ms: 500,
@@ -913,6 +938,7 @@ mod tests {
                 type_tag: None,
             },
         }];
+        assert!(wants_due_deadlines(&p, &[], &inbox));
         let deadlines = [(deadline_timer(0), 300)];
         let r = resolve_with(&p, &[], &inbox, "w", 600, &deadlines).expect("resolved");
         assert!(
@@ -935,7 +961,25 @@ mod tests {
         let r = resolve_with(&p, &[], &inbox, "w", 250, &deadlines).expect("resolved");
         assert!(matches!(r.resolution, Resolution::Select(1, _)));
         // A call waited on alone needs none.
-        assert!(!wants_due_deadlines(&p.leaves()[0].clone()));
+        assert!(!wants_due_deadlines(&p.leaves()[0].clone(), &[], &inbox));
+        // The call's own result, here, is not beaten by its deadline (it came before the
+        // deadline's timer was due), and needs no look at the deadlines.
+        let result = Event {
+            id: 2,
+            at_ms: 650,
+            kind: EventKind::ActivityCompleted {
+                seq: 0,
+                result: Ok(vec![7]),
+            },
+        };
+        assert!(!wants_due_deadlines(&p, &[], std::slice::from_ref(&result)));
+        let both = vec![inbox[0].clone(), result];
+        let r = resolve_with(&p, &[], &both, "w", 700, &deadlines).expect("resolved");
+        assert!(
+            !matches!(&r.resolution, Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(_)))),
+            "{:?}",
+            r.resolution
+        );
     }
 
     #[test]

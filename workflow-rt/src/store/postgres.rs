@@ -9,7 +9,9 @@
 //!   snapshot sees every transaction that held the lock before. So an event is either seen by
 //!   the step that commits after it (which keeps the workflow ready) or inserted after that
 //!   commit (and sets the flag again): never lost between the two. Locks are taken in one
-//!   order, the workflow row first, and a batch of commits locks its workflows by id. A step
+//!   order, the workflow row first, and a batch of commits locks its workflows by id (a step
+//!   of a `commit_steps` batch that delivers events locks the runs it delivers to after the
+//!   rows of the steps before it: the runtime's batches deliver none). A step
 //!   that delivers events locks the runs they go to with its own, by id, before anything
 //!   else, so a parent and its child committing to each other at once never wait in a
 //!   circle; a delivery to a finished run takes no lock, so a purge, which locks the run and
