@@ -863,15 +863,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_deadline_fired_late_comes_at_its_due_time() {
-        // A call with a schedule-to-close deadline raced against a signal: the deadline was
-        // due at 300 and fired late (no runtime up), after the signal sent at 500.
+    /// A call with a schedule-to-close deadline (its timer due at 300 in the tests) raced
+    /// against signal "go".
+    fn deadline_or_signal() -> Pending {
         let options = ActivityOptions {
             schedule_to_close: Some(std::time::Duration::from_millis(200)),
             ..ActivityOptions::default()
         };
-        let p = Pending::Select(vec![
+        Pending::Select(vec![
             Pending::Activity {
                 seq: 0,
                 name: "a".into(),
@@ -879,17 +878,29 @@ mod tests {
                 options,
             },
             sig(1, "go"),
-        ]);
-        let inbox = vec![
-            Event {
-                id: 1,
-                at_ms: 500,
-                kind: EventKind::Signal {
-                    name: "go".into(),
-                    payload: vec![1],
-                    type_tag: None,
-                },
+        ])
+    }
+
+    /// Signal "go" (event 1), sent at 500.
+    fn go_at_500() -> Event {
+        Event {
+            id: 1,
+            at_ms: 500,
+            kind: EventKind::Signal {
+                name: "go".into(),
+                payload: vec![1],
+                type_tag: None,
             },
+        }
+    }
+
+    #[test]
+    fn a_deadline_fired_late_comes_at_its_due_time() {
+        // A call with a schedule-to-close deadline raced against a signal: the deadline was
+        // due at 300 and fired late (no runtime up), after the signal sent at 500.
+        let p = deadline_or_signal();
+        let inbox = vec![
+            go_at_500(),
             Event {
                 id: 2,
                 at_ms: 300,
@@ -915,29 +926,9 @@ mod tests {
     fn a_deadline_due_and_not_fired_comes_at_its_due_time() {
         // The same race, the deadline's timer due at 300 and not fired yet when the run is
         // stepped at 600 for the signal sent at 500.
-        let options = ActivityOptions {
-            schedule_to_close: Some(std::time::Duration::from_millis(200)),
-            ..ActivityOptions::default()
-        };
-        let p = Pending::Select(vec![
-            Pending::Activity {
-                seq: 0,
-                name: "a".into(),
-                input: vec![],
-                options,
-            },
-            sig(1, "go"),
-        ]);
+        let p = deadline_or_signal();
         assert!(!wants_due_deadlines(&p, &[], &[]), "nothing else has come");
-        let inbox = vec![Event {
-            id: 1,
-            at_ms: 500,
-            kind: EventKind::Signal {
-                name: "go".into(),
-                payload: vec![1],
-                type_tag: None,
-            },
-        }];
+        let inbox = vec![go_at_500()];
         assert!(wants_due_deadlines(&p, &[], &inbox));
         let deadlines = [(deadline_timer(0), 300)];
         let r = resolve_with(&p, &[], &inbox, "w", 600, &deadlines).expect("resolved");
