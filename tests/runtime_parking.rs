@@ -153,6 +153,57 @@ async fn a_run_that_parks_while_cancelling_is_stopped_when_its_grace_ends() {
     .await;
 }
 
+/// The end of the grace period fired into a parked run's inbox while no runtime acted on it
+/// (the process stopped between the firing and the wake): the next runtime to start stops the
+/// run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grace_that_ended_while_no_runtime_acted_stops_the_parked_run() {
+    both_modes(async |mode| {
+        let (memory, clock) = memory();
+        let rt = builder(mode, memory.clone(), clock.clone())
+            .workflow(fails_its_clean_up)
+            .build()
+            .await
+            .expect("build");
+        rt.start(fails_its_clean_up, "d", 0).await.expect("start");
+        eventually("asleep", || async {
+            memory.load_timers("d").await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        rt.client()
+            .cancel_with("d", "enough", Duration::from_secs(60))
+            .await
+            .expect("cancel");
+        eventually("parked", || parked(&*memory, "d")).await;
+        rt.shutdown().await;
+        // The grace's timer fired, and no runtime woke the run.
+        clock.advance(Duration::from_secs(61));
+        let woken = memory
+            .fire_timers(workflow_rt::Clock::now_ms(&clock), 100)
+            .await
+            .expect("fire");
+        assert_eq!(woken, vec!["d".to_string()]);
+        assert!(parked(&*memory, "d").await);
+        let rt = builder(mode, memory.clone(), clock.clone())
+            .workflow(fails_its_clean_up)
+            .build()
+            .await
+            .expect("build");
+        eventually("stopped", || async {
+            memory
+                .load_workflow("d")
+                .await
+                .is_ok_and(|r| r.status.is_finished())
+        })
+        .await;
+        let rec = memory.load_workflow("d").await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Cancelled);
+        rt.shutdown().await;
+        rec.status
+    })
+    .await;
+}
+
 async fn parked(store: &dyn Store, id: &str) -> bool {
     store.load_workflow(id).await.expect("load").status == WorkflowStatus::Parked
 }

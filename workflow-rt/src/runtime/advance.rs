@@ -103,11 +103,12 @@ impl Inner {
                 dirty = false;
             }
             // (No await on the common path: every step goes through here.)
-            let deadlines = match c.pending.as_ref() {
-                Some(p) if wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[])) => {
-                    self.due_deadlines(id).await
+            let now = self.clock.now_ms();
+            let mut deadlines: Option<Vec<(u64, u64)>> = match c.pending.as_ref() {
+                Some(p) if wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[]), now) => {
+                    Some(self.due_deadlines(id).await)
                 }
-                _ => Vec::new(),
+                _ => None,
             };
             let mut resolved = c.pending.as_ref().and_then(|p| {
                 resolve_with(
@@ -115,8 +116,8 @@ impl Inner {
                     &fresh,
                     inbox.as_deref().unwrap_or(&[]),
                     self.owner(),
-                    self.clock.now_ms(),
-                    &deadlines,
+                    now,
+                    deadlines.as_deref().unwrap_or(&[]),
                 )
             });
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
@@ -125,23 +126,22 @@ impl Inner {
                 };
                 inbox = Some(loaded);
                 inbox_unused = true;
-                let deadlines = match c.pending.as_ref() {
-                    Some(p)
-                        if deadlines.is_empty()
-                            && wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[])) =>
-                    {
-                        self.due_deadlines(id).await
-                    }
-                    _ => deadlines,
-                };
+                let now = self.clock.now_ms();
+                if deadlines.is_none()
+                    && c.pending.as_ref().is_some_and(|p| {
+                        wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[]), now)
+                    })
+                {
+                    deadlines = Some(self.due_deadlines(id).await);
+                }
                 resolved = c.pending.as_ref().and_then(|p| {
                     resolve_with(
                         p,
                         &fresh,
                         inbox.as_deref().unwrap_or(&[]),
                         self.owner(),
-                        self.clock.now_ms(),
-                        &deadlines,
+                        now,
+                        deadlines.as_deref().unwrap_or(&[]),
                     )
                 });
             }

@@ -517,6 +517,15 @@ impl Builder {
                 }
             });
         }
+        {
+            // Parked runs whose cancel's grace period ended while no runtime could act on it.
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                if let Err(e) = inner.sweep_parked_cancels().await {
+                    tracing::warn!(error = %e, "cannot look at parked runs for cancels that came");
+                }
+            });
+        }
         tokio::spawn(inner.clone().timer_loop());
         tokio::spawn(inner.clone().task_loop());
         tokio::spawn(inner.clone().lease_loop());

@@ -108,6 +108,35 @@ impl Inner {
         }
     }
 
+    /// Looks at every parked run, once, for a cancel that came for it (see
+    /// [`Self::stop_if_cancel_came`]): its end of a grace period is fired into its inbox and
+    /// the run woken in memory, so a process that stopped in between left it parked past its
+    /// grace. Parked runs are few: a page of them at a time, in the background at start.
+    pub(super) async fn sweep_parked_cancels(&self) -> Result<usize, StoreError> {
+        let mut after = None;
+        let mut looked = 0;
+        loop {
+            if self.is_shut_down() {
+                return Ok(looked);
+            }
+            let mut query = crate::store::RunQuery::new()
+                .status(crate::WorkflowStatus::Parked)
+                .limit(crate::store::RunQuery::MAX_LIMIT);
+            if let Some(a) = after.take() {
+                query = query.after(a);
+            }
+            let page = self.store.list_runs(query).await?;
+            for run in &page.runs {
+                self.stop_if_cancel_came(&run.id).await;
+                looked += 1;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(looked),
+            }
+        }
+    }
+
     /// Takes a signal whose payload does not decode as the type its wait expects out of the
     /// inbox, into the history, and lets the workflow wait on.
     ///

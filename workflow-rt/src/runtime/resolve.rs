@@ -116,28 +116,43 @@ fn deadline_timer_of(leaf: &Pending) -> Option<u64> {
 /// a call with a schedule-to-close deadline and on something else, which could arrive after
 /// the deadline was due and before its timer fired (no runtime up at the time, or the timer
 /// loop behind). A call waited on alone ends only by its result or its deadline's firing.
-/// Only when something else has arrived: a result of such a call, or its deadline's firing,
-/// cannot be beaten by a deadline that is due and not fired.
-pub(crate) fn wants_due_deadlines(pending: &Pending, fresh: &[Fresh], inbox: &[Event]) -> bool {
+/// Only when something may be decided before such a deadline: anything arrived but the call's
+/// own result or deadline's firing, when it is the only such call (an arrival for one call
+/// could come after another's deadline), or a timer leaf due at `now_ms` (taken as fired).
+pub(crate) fn wants_due_deadlines(
+    pending: &Pending,
+    fresh: &[Fresh],
+    inbox: &[Event],
+    now_ms: u64,
+) -> bool {
     if !matches!(pending, Pending::Join(_) | Pending::Select(_)) {
         return false;
     }
     let leaves = pending.leaves();
-    let bounded = |seq: u64| {
-        leaves.iter().any(|l| {
-            matches!(l, Pending::Activity { seq: s, .. } if *s == seq)
-                && deadline_timer_of(l).is_some()
-        })
-    };
-    if !leaves.iter().any(|l| deadline_timer_of(l).is_some()) {
+    let mut bounded = leaves.iter().filter_map(|l| match l {
+        Pending::Activity { seq, .. } if deadline_timer_of(l).is_some() => Some(*seq),
+        _ => None,
+    });
+    let Some(only) = bounded.next() else {
         return false;
+    };
+    if bounded.next().is_some() {
+        return !fresh.is_empty() || !inbox.is_empty() || has_due_timer(&leaves, now_ms);
     }
-    fresh.iter().any(|f| f.timer || !bounded(f.seq))
+    fresh.iter().any(|f| f.timer || f.seq != only)
         || inbox.iter().any(|e| match e.kind {
-            EventKind::ActivityCompleted { seq, .. } => !bounded(seq),
-            EventKind::TimerFired { seq } => deadline_of(seq).is_none(),
+            EventKind::ActivityCompleted { seq, .. } => seq != only,
+            EventKind::TimerFired { seq } => deadline_of(seq) != Some(only),
             _ => true,
         })
+        || has_due_timer(&leaves, now_ms)
+}
+
+/// Whether a timer leaf of `leaves` is due at `now_ms`.
+fn has_due_timer(leaves: &[&Pending], now_ms: u64) -> bool {
+    leaves
+        .iter()
+        .any(|l| matches!(l, Pending::Timer { fire_at, .. } if *fire_at <= now_ms))
 }
 
 /// What a call gets when its schedule-to-close deadline passes before it ends.
@@ -927,9 +942,12 @@ mod tests {
         // The same race, the deadline's timer due at 300 and not fired yet when the run is
         // stepped at 600 for the signal sent at 500.
         let p = deadline_or_signal();
-        assert!(!wants_due_deadlines(&p, &[], &[]), "nothing else has come");
+        assert!(
+            !wants_due_deadlines(&p, &[], &[], 600),
+            "nothing else has come"
+        );
         let inbox = vec![go_at_500()];
-        assert!(wants_due_deadlines(&p, &[], &inbox));
+        assert!(wants_due_deadlines(&p, &[], &inbox, 600));
         let deadlines = [(deadline_timer(0), 300)];
         let r = resolve_with(&p, &[], &inbox, "w", 600, &deadlines).expect("resolved");
         assert!(
@@ -952,7 +970,12 @@ mod tests {
         let r = resolve_with(&p, &[], &inbox, "w", 250, &deadlines).expect("resolved");
         assert!(matches!(r.resolution, Resolution::Select(1, _)));
         // A call waited on alone needs none.
-        assert!(!wants_due_deadlines(&p.leaves()[0].clone(), &[], &inbox));
+        assert!(!wants_due_deadlines(
+            &p.leaves()[0].clone(),
+            &[],
+            &inbox,
+            600
+        ));
         // The call's own result, here, is not beaten by its deadline (it came before the
         // deadline's timer was due), and needs no look at the deadlines.
         let result = Event {
@@ -963,7 +986,34 @@ mod tests {
                 result: Ok(vec![7]),
             },
         };
-        assert!(!wants_due_deadlines(&p, &[], std::slice::from_ref(&result)));
+        assert!(!wants_due_deadlines(
+            &p,
+            &[],
+            std::slice::from_ref(&result),
+            700
+        ));
+        // Two calls with deadlines: one's result may come after the other's deadline.
+        let mut other = p.leaves()[0].clone();
+        if let Pending::Activity { seq, .. } = &mut other {
+            *seq = 5;
+        }
+        let two = Pending::Select(vec![p.leaves()[0].clone(), other]);
+        assert!(wants_due_deadlines(
+            &two,
+            &[],
+            std::slice::from_ref(&result),
+            700
+        ));
+        // A timer leaf due: it is taken as fired, so the deadlines are looked at.
+        let with_timer = Pending::Select(vec![
+            p.leaves()[0].clone(),
+            Pending::Timer {
+                seq: 3,
+                fire_at: 400,
+            },
+        ]);
+        assert!(!wants_due_deadlines(&with_timer, &[], &[], 399));
+        assert!(wants_due_deadlines(&with_timer, &[], &[], 400));
         let both = vec![inbox[0].clone(), result];
         let r = resolve_with(&p, &[], &both, "w", 700, &deadlines).expect("resolved");
         assert!(
