@@ -108,6 +108,32 @@ async fn fails_its_clean_up(ctx: WorkflowCtx, _x: u64) -> u64 {
     0
 }
 
+/// A runtime with run `id` of `fails_its_clean_up` started, cancelled with a minute's grace,
+/// and parked by its failed clean-up.
+async fn parked_while_cancelling(
+    mode: Mode,
+    memory: &Arc<MemoryStore>,
+    clock: &VirtualClock,
+    id: &str,
+) -> Runtime {
+    let rt = builder(mode, memory.clone(), clock.clone())
+        .workflow(fails_its_clean_up)
+        .build()
+        .await
+        .expect("build");
+    rt.start(fails_its_clean_up, id, 0).await.expect("start");
+    eventually("asleep", || async {
+        memory.load_timers(id).await.is_ok_and(|t| t.len() == 1)
+    })
+    .await;
+    rt.client()
+        .cancel_with(id, "enough", Duration::from_secs(60))
+        .await
+        .expect("cancel");
+    eventually("parked", || parked(&**memory, id)).await;
+    rt
+}
+
 /// A run that parks in the grace period of a cancel it took (its clean-up failed) stays parked
 /// until the grace period ends (an operator may unpark it to finish), then is stopped: the end
 /// of the grace period fired into a parked run's inbox, where nothing took it.
@@ -115,21 +141,7 @@ async fn fails_its_clean_up(ctx: WorkflowCtx, _x: u64) -> u64 {
 async fn a_run_that_parks_while_cancelling_is_stopped_when_its_grace_ends() {
     both_modes(async |mode| {
         let (memory, clock) = memory();
-        let rt = builder(mode, memory.clone(), clock.clone())
-            .workflow(fails_its_clean_up)
-            .build()
-            .await
-            .expect("build");
-        rt.start(fails_its_clean_up, "c", 0).await.expect("start");
-        eventually("asleep", || async {
-            memory.load_timers("c").await.is_ok_and(|t| t.len() == 1)
-        })
-        .await;
-        rt.client()
-            .cancel_with("c", "enough", Duration::from_secs(60))
-            .await
-            .expect("cancel");
-        eventually("parked", || parked(&*memory, "c")).await;
+        let rt = parked_while_cancelling(mode, &memory, &clock, "c").await;
         clock.advance(Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(
@@ -160,21 +172,7 @@ async fn a_run_that_parks_while_cancelling_is_stopped_when_its_grace_ends() {
 async fn a_grace_that_ended_while_no_runtime_acted_stops_the_parked_run() {
     both_modes(async |mode| {
         let (memory, clock) = memory();
-        let rt = builder(mode, memory.clone(), clock.clone())
-            .workflow(fails_its_clean_up)
-            .build()
-            .await
-            .expect("build");
-        rt.start(fails_its_clean_up, "d", 0).await.expect("start");
-        eventually("asleep", || async {
-            memory.load_timers("d").await.is_ok_and(|t| t.len() == 1)
-        })
-        .await;
-        rt.client()
-            .cancel_with("d", "enough", Duration::from_secs(60))
-            .await
-            .expect("cancel");
-        eventually("parked", || parked(&*memory, "d")).await;
+        let rt = parked_while_cancelling(mode, &memory, &clock, "d").await;
         rt.shutdown().await;
         // The grace's timer fired, and no runtime woke the run.
         clock.advance(Duration::from_secs(61));

@@ -909,6 +909,12 @@ mod tests {
         }
     }
 
+    /// Whether `deadline_or_signal` was decided by the call's deadline.
+    fn deadline_won(r: &Resolution) -> bool {
+        matches!(r, Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(e))
+            if e.kind == crate::activity::ActivityErrorKind::ScheduleToCloseTimeout))
+    }
+
     #[test]
     fn a_deadline_fired_late_comes_at_its_due_time() {
         // A call with a schedule-to-close deadline raced against a signal: the deadline was
@@ -925,15 +931,7 @@ mod tests {
             },
         ];
         let r = resolve(&p, &[], &inbox, "w", 0).expect("resolved");
-        assert!(
-            matches!(
-                &r.resolution,
-                Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(e))
-                    if e.kind == crate::activity::ActivityErrorKind::ScheduleToCloseTimeout)
-            ),
-            "{:?}",
-            r.resolution
-        );
+        assert!(deadline_won(&r.resolution), "{:?}", r.resolution);
         assert_eq!(r.consumed_events, vec![2]);
     }
 
@@ -950,15 +948,7 @@ mod tests {
         assert!(wants_due_deadlines(&p, &[], &inbox, 600));
         let deadlines = [(deadline_timer(0), 300)];
         let r = resolve_with(&p, &[], &inbox, "w", 600, &deadlines).expect("resolved");
-        assert!(
-            matches!(
-                &r.resolution,
-                Resolution::Select(0, b) if matches!(&**b, Resolution::Activity(Err(e))
-                    if e.kind == crate::activity::ActivityErrorKind::ScheduleToCloseTimeout)
-            ),
-            "{:?}",
-            r.resolution
-        );
+        assert!(deadline_won(&r.resolution), "{:?}", r.resolution);
         // The signal stays; the call and its deadline's timer go.
         assert!(r.consumed_events.is_empty());
         assert_eq!(r.cancelled, vec![0, deadline_timer(0)]);
