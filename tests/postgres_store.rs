@@ -1267,6 +1267,43 @@ async fn a_lease_taken_over_is_handed_out_even_if_its_history_cannot_be_written(
     );
 }
 
+/// A due timer whose run's row is gone (deleted by hand: a purge takes a run's timers with
+/// it) is dropped when the timers are fired, and the look for the next due time no longer
+/// finds it (it did, and the timer loop waited a poll interval between batches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_of_no_run_is_dropped_when_timers_fire() {
+    let Some(server) = server("a_timer_of_no_run_is_dropped") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("orphan_timer");
+    let store = PostgresStore::builder(&url)
+        .schema(schema.clone())
+        .connect()
+        .await
+        .expect("connect");
+    store
+        .create_workflow(new_workflow("here"))
+        .await
+        .expect("create");
+    let raw = raw(&url, &schema).await;
+    raw.batch_execute(
+        "INSERT INTO timers (workflow_id, seq, fire_at) VALUES ('gone', 1, 10), ('here', 1, 20)",
+    )
+    .await
+    .expect("timers");
+    assert_eq!(store.next_timer_due().await.expect("next"), Some(10));
+    let woken = store.fire_timers(100, 10).await.expect("fire");
+    assert_eq!(woken, vec!["here".to_string()]);
+    assert_eq!(store.next_timer_due().await.expect("next"), None);
+    let left: i64 = raw
+        .query_one("SELECT count(*) FROM timers", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0);
+}
+
 /// PostgreSQL refuses the NUL character in text; a step's park reason or history entry that
 /// holds one (a panic message, an error's text) is written with it shown as U+2400, where the
 /// step failed, and was retried at every poll.
@@ -1773,6 +1810,70 @@ async fn a_step_dropping_a_call_takes_its_result_that_came_meanwhile() {
         .expect("count")
         .get(0);
     assert_eq!(left, 0, "the dropped call's result went with the step");
+}
+
+/// A batch of steps (`commit_steps`) of which one delivers locks its runs and the runs it
+/// delivers to together, in id order. Forced here: another connection holds "b", the batch
+/// of "a" (to "z") and "b" waits for it, then that connection takes "z". Locked step by step,
+/// the batch held "z" (a's target) while it waited for "b", and PostgreSQL failed one of the
+/// two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_delivers_locks_its_runs_in_id_order() {
+    use workflow_rt::store::{Delivery, EventKind};
+    let Some(server) = server("a_batch_that_delivers_locks_its_runs") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("batch_delivery");
+    let store = Arc::new(
+        PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .pool_size(4)
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let mut versions = Vec::new();
+    for id in ["a", "b", "z"] {
+        versions.push(
+            store
+                .create_workflow(new_workflow(id))
+                .await
+                .expect("create"),
+        );
+    }
+    let mut to_z = commit("a", versions[0], suspended());
+    to_z.deliver = vec![Delivery {
+        to: "z".into(),
+        kind: EventKind::TimerFired { seq: 9 },
+    }];
+    let plain = commit("b", versions[1], suspended());
+    let (holder, holder_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM workflows WHERE id = 'b' FOR UPDATE",
+    )
+    .await;
+    let watcher = raw(&url, &schema).await;
+    let batch = tokio::spawn({
+        let store = store.clone();
+        async move { store.commit_steps(vec![to_z, plain]).await }
+    });
+    blocked_by(&watcher, holder_pid, "the batch waits for b").await;
+    within_secs(30, "z is free", async {
+        holder
+            .batch_execute("SELECT 1 FROM workflows WHERE id = 'z' FOR UPDATE")
+            .await
+    })
+    .await
+    .expect("the holder takes z: the batch does not hold it while it waits");
+    holder.batch_execute("COMMIT").await.expect("commit");
+    let results = within_secs(30, "the batch", batch)
+        .await
+        .expect("the batch's task")
+        .expect("the batch commits");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.load_inbox("z").await.expect("inbox").len(), 1);
 }
 
 /// Two runs whose steps deliver to each other at once (a child's end and its parent's cancel

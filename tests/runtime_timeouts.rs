@@ -537,6 +537,83 @@ async fn a_lost_attempt_is_in_the_history_and_the_last_one_lost_ends_as_lost() {
     .await;
 }
 
+/// A call that its deadline's timer ends counts the attempts started on it: here one, whose
+/// worker died with the attempt running and its lease live past the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ended_by_its_deadline_counts_its_attempts() {
+    both_modes(async |mode| {
+        let id = &mode.id("deadline-count");
+        let (store, clock) = memory();
+        let o = options(|o| o.schedule_to_close = Some(Duration::from_secs(10)));
+        {
+            let first = worker(mode, &store, &clock, "first", Some(Duration::from_secs(60))).await;
+            let call = Call {
+                plan: Plan { hang: 1, beats: 0 },
+                options: o,
+            };
+            first.start(timed, id, call).await.expect("start");
+            eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
+        }
+        let second = worker(mode, &store, &clock, "second", None).await;
+        clock.advance(Duration::from_secs(11));
+        let out = within("result", second.handle(timed, id).result())
+            .await
+            .expect("result");
+        let e = out.clone().expect_err("the deadline passed");
+        assert_eq!(
+            (e.kind, e.attempts),
+            (ActivityErrorKind::ScheduleToCloseTimeout, 1),
+            "{e}"
+        );
+        assert_eq!(seen(id).len(), 1, "the lease was live at the deadline");
+        second.shutdown().await;
+        out.map_err(|e| (e.kind, e.attempts))
+    })
+    .await;
+}
+
+/// A call first leased after its deadline passed (no worker had the activity until then) is
+/// refused before it runs, and counts no attempt (it counted the refused one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_leased_past_its_deadline_counts_no_attempt() {
+    both_modes(async |mode| {
+        let id = &mode.id("deadline-before-start");
+        let (store, clock) = memory();
+        let o = options(|o| o.schedule_to_close = Some(Duration::from_secs(10)));
+        let waiting = builder(mode, store.clone(), clock.clone())
+            .workflow(timed)
+            .allow_missing_activities()
+            .build()
+            .await
+            .expect("build");
+        let call = Call {
+            plan: Plan { hang: 0, beats: 0 },
+            options: o,
+        };
+        waiting.start(timed, id, call).await.expect("start");
+        eventually("the call is scheduled", || async {
+            store.load_tasks(id).await.is_ok_and(|t| t.len() == 1)
+        })
+        .await;
+        clock.advance(Duration::from_secs(10));
+        let serving = worker(mode, &store, &clock, "serving", None).await;
+        let out = within("result", serving.handle(timed, id).result())
+            .await
+            .expect("result");
+        let e = out.clone().expect_err("the deadline passed");
+        assert_eq!(
+            (e.kind, e.attempts),
+            (ActivityErrorKind::ScheduleToCloseTimeout, 0),
+            "{e}"
+        );
+        assert!(seen(id).is_empty(), "no attempt ran");
+        serving.shutdown().await;
+        waiting.shutdown().await;
+        out.map_err(|e| (e.kind, e.attempts))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_stopped_by_a_shutdown_does_not_count() {
     both_modes(async |mode| {

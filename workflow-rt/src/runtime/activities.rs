@@ -318,9 +318,11 @@ impl Inner {
         let activity = match (refused, registered) {
             (None, Some(a)) => a,
             (refused, _) => {
-                let e = refused.unwrap_or_else(|| {
+                let mut e = refused.unwrap_or_else(|| {
                     ActivityError::new(ActivityErrorKind::BadCall, "unknown activity")
                 });
+                // The attempts made before this one, which did not run.
+                e.attempts = task.attempt.saturating_sub(1);
                 self.unhold(task);
                 self.release_permit();
                 let unregistered;
@@ -332,7 +334,7 @@ impl Inner {
                     }
                 };
                 return self
-                    .finish_attempt(task, Err(e), None, now, trace, keys)
+                    .finish_attempt(task, Err(e), true, None, now, trace, keys)
                     .await;
             }
         };
@@ -370,7 +372,7 @@ impl Inner {
                 self.unhold(task);
                 self.release_permit();
                 return self
-                    .finish_attempt(task, Err(e), None, now, trace, activity.keys())
+                    .finish_attempt(task, Err(e), false, None, now, trace, activity.keys())
                     .await;
             }
         };
@@ -384,7 +386,7 @@ impl Inner {
             self.unhold(task);
             self.release_permit();
             return self
-                .finish_attempt(task, r, beat.details(), now, trace, activity.keys())
+                .finish_attempt(task, r, false, beat.details(), now, trace, activity.keys())
                 .await;
         }
 
@@ -436,7 +438,7 @@ impl Inner {
                 }
                 let now = inner.clock.now_ms();
                 let done = inner
-                    .finish_attempt(&task, r, beat.details(), now, trace, activity.keys())
+                    .finish_attempt(&task, r, false, beat.details(), now, trace, activity.keys())
                     .await;
                 if let Some((fresh, _)) = done {
                     inner.wake(&task.workflow_id, vec![fresh]);
@@ -510,11 +512,14 @@ impl Inner {
     }
 
     /// Decides what a finished attempt means: a final result for the workflow (with the time
-    /// the attempt ended), or a retry.
+    /// the attempt ended), or a retry. `counted`: an error that is final, with its attempts
+    /// counted (an attempt refused before it started).
+    #[allow(clippy::too_many_arguments)]
     async fn finish_attempt(
         &self,
         task: &ActivityTask,
         result: Result<Vec<u8>, ActivityError>,
+        counted: bool,
         heartbeat_details: Option<Vec<u8>>,
         now: u64,
         trace: AttemptTrace,
@@ -525,7 +530,7 @@ impl Inner {
                 let ended = trace.end(keys, AttemptEnd::Ok, None);
                 (Ok(v), ended)
             }
-            Err(e) if e.attempts > 0 => {
+            Err(e) if counted => {
                 let ended = trace.end(keys, AttemptEnd::of_final(&e), Some(&e));
                 (Err(e), ended)
             }

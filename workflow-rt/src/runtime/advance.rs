@@ -227,6 +227,11 @@ impl Inner {
                 return Ok(false);
             }
 
+            if let (Some(p), Some(r)) = (c.pending.as_ref(), resolved.as_mut())
+                && !r.deadline_ended.is_empty()
+            {
+                self.count_deadline_attempts(id, p, r).await;
+            }
             let trace = StepTrace::begin(
                 &*c.workflow,
                 id,
@@ -477,6 +482,31 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Gives the calls that `resolved` ends by their schedule-to-close deadline's timer the
+    /// number of attempts started on them, from their tasks (the attempt running at the
+    /// deadline, or lost to a crash, included), as the attempt path counts those of a call it
+    /// ends. The count stays 0 if the tasks cannot be read.
+    async fn count_deadline_attempts(&self, id: &str, pending: &Pending, resolved: &mut Resolved) {
+        let tasks = match self.store.load_tasks(id).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                tracing::debug!(workflow_id = %id, error = %e, "cannot read the run's tasks to count attempts");
+                return;
+            }
+        };
+        let calls = std::mem::take(&mut resolved.deadline_ended);
+        super::resolve::errors_of_calls(
+            pending,
+            &mut resolved.resolution,
+            &calls,
+            &mut |seq, e| {
+                if let Some(t) = tasks.iter().find(|t| t.seq == seq) {
+                    e.attempts = t.attempt;
+                }
+            },
+        );
     }
 
     /// The stored deadline timers of run `id`'s calls that are due, as `(timer seq, fire

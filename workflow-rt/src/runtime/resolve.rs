@@ -71,6 +71,9 @@ pub(crate) struct Resolved {
     pub woken_by: String,
     /// The due times of the timers whose firing the step takes, for the metrics.
     pub timers: Vec<u64>,
+    /// The calls the resolution ends by their schedule-to-close deadline's timer: their
+    /// errors count no attempt yet (the step counts them from the calls' tasks).
+    pub deadline_ended: Vec<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -163,6 +166,32 @@ fn deadline_passed() -> ActivityError {
     )
 }
 
+/// Visits the errors `resolution` gives the calls `calls` of `pending` (those their deadline's
+/// timer ended, [`Resolved::deadline_ended`]), with each call's sequence number.
+pub(crate) fn errors_of_calls(
+    pending: &Pending,
+    resolution: &mut Resolution,
+    calls: &[u64],
+    visit: &mut dyn FnMut(u64, &mut ActivityError),
+) {
+    match (pending, resolution) {
+        (Pending::Activity { seq, .. }, Resolution::Activity(Err(e))) if calls.contains(seq) => {
+            visit(*seq, e)
+        }
+        (Pending::Join(ps), Resolution::Join(rs)) => {
+            for (p, r) in ps.iter().zip(rs.iter_mut()) {
+                errors_of_calls(p, r, calls, visit);
+            }
+        }
+        (Pending::Select(ps), Resolution::Select(i, r)) => {
+            if let Some(p) = ps.get(*i as usize) {
+                errors_of_calls(p, r, calls, visit);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Whether the wait includes a signal (which may already be buffered).
 pub(crate) fn has_signal(p: &Pending) -> bool {
     match p {
@@ -229,6 +258,7 @@ pub(crate) fn resolve_with(
             woke_at: f.at_ms,
             woken_by,
             timers: Vec::new(),
+            deadline_ended: Vec::new(),
         });
     }
     let leaves = pending.leaves();
@@ -558,6 +588,7 @@ fn account(
         woke_at: 0,
         woken_by: String::new(),
         timers: Vec::new(),
+        deadline_ended: Vec::new(),
     };
     for (k, leaf) in leaves.iter().enumerate() {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *leaf));
@@ -599,11 +630,13 @@ fn account(
                 // Ended by its deadline: the call is dropped (its task deleted, a running
                 // attempt told), as a cancelled one is.
                 Source::Event(i) if matches!(inbox[i].kind, EventKind::TimerFired { .. }) => {
-                    out.cancelled.extend(leaf.seq())
+                    out.cancelled.extend(leaf.seq());
+                    out.deadline_ended.extend(leaf.seq());
                 }
                 // Its deadline's timer, due and not fired, goes with it.
                 Source::DueDeadline(_) => {
                     out.cancelled.extend(leaf.seq());
+                    out.deadline_ended.extend(leaf.seq());
                     out.cancelled.push(timer);
                 }
                 _ => out.cancelled.push(timer),

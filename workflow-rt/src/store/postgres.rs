@@ -1424,25 +1424,44 @@ async fn commit_locked(
     notices: &Notices,
     step: &StepCommit,
 ) -> Result<u64, StoreError> {
-    if !step.deliver.is_empty() || drops_calls(step) {
-        let mut ids: Vec<&str> = std::iter::once(step.workflow_id.as_str())
-            .chain(step.deliver.iter().map(|d| d.to.as_str()))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        // A finished run takes no delivery, and is not locked (a purge of it holds its row
-        // while it locks its children's, this step's run perhaps among them).
-        exec(
-            tx,
-            &format!(
-                "SELECT 1 FROM workflows WHERE id = ANY($1) \
-                 AND (id = $2 OR status IN ({RUNNING}, {PARKED})) ORDER BY id FOR UPDATE"
-            ),
-            &[&ids, &step.workflow_id],
-        )
-        .await?;
+    if needs_locks(step) {
+        lock_runs(tx, std::slice::from_ref(step)).await?;
     }
     commit(tx, notices, step).await
+}
+
+/// Whether `step` changes more than its run's row, events and tasks (see [`commit_locked`]).
+fn needs_locks(step: &StepCommit) -> bool {
+    !step.deliver.is_empty() || drops_calls(step)
+}
+
+/// Locks the rows of the runs of `steps` and of the unfinished runs they deliver to, in id
+/// order, by one statement (see [`commit_locked`]).
+async fn lock_runs(tx: &Transaction<'_>, steps: &[StepCommit]) -> Result<(), StoreError> {
+    let own: Vec<&str> = steps.iter().map(|s| s.workflow_id.as_str()).collect();
+    let mut ids: Vec<&str> = own
+        .iter()
+        .copied()
+        .chain(
+            steps
+                .iter()
+                .flat_map(|s| s.deliver.iter().map(|d| d.to.as_str())),
+        )
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // A finished run takes no delivery, and is not locked (a purge of it holds its row
+    // while it locks its children's, this step's run perhaps among them).
+    exec(
+        tx,
+        &format!(
+            "SELECT 1 FROM workflows WHERE id = ANY($1) \
+             AND (id = ANY($2) OR status IN ({RUNNING}, {PARKED})) ORDER BY id FOR UPDATE"
+        ),
+        &[&ids, &own],
+    )
+    .await?;
+    Ok(())
 }
 
 /// [`commit`], or (`prepare_only`) only prepare its statement on `c`, so that a later
@@ -1996,10 +2015,16 @@ impl Store for PostgresStore {
                 order.sort_by(|&a, &b| steps[a].workflow_id.cmp(&steps[b].workflow_id));
                 let mut results: Vec<Option<Result<u64, StoreError>>> =
                     (0..steps.len()).map(|_| None).collect();
+                // The rows of a batch whose steps deliver or drop calls are locked together,
+                // the runs delivered to with the batch's own: locked step by step, a step's
+                // targets came before the rows of the steps after it, out of id order.
+                if steps.iter().any(needs_locks) {
+                    lock_runs(tx, &steps).await?;
+                }
                 for i in order {
                     // A step that cannot commit writes nothing; any other error spoils the
                     // transaction, and fails the whole batch.
-                    match commit_locked(tx, &self.notices, &steps[i]).await {
+                    match commit(tx, &self.notices, &steps[i]).await {
                         Err(
                             e @ (StoreError::Conflict { .. }
                             | StoreError::NotFound(_)
@@ -2378,6 +2403,23 @@ impl Store for PostgresStore {
                     )
                     .await
                     .db()?;
+                if due.len() < limit {
+                    // Every due timer of a run not held is in hand: those of no run (its row
+                    // deleted by hand; a purge takes a run's timers with it) go, or the look
+                    // for the next due time would keep finding them and the loop wait a poll
+                    // between batches.
+                    tx.execute(
+                        &tx.prepare_cached(
+                            "DELETE FROM timers t WHERE t.fire_at <= $1 \
+                             AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id)",
+                        )
+                        .await
+                        .db()?,
+                        &[&now],
+                    )
+                    .await
+                    .db()?;
+                }
                 if due.is_empty() {
                     return Ok(Vec::new());
                 }
