@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use support::{Mode, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
-use workflow_rt::store::HistoryKind;
-use workflow_rt::{Drained, PendingCommand};
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{ActivityCall, Clock, Drained, PendingCommand};
 
 #[activity]
 async fn slow(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
@@ -204,6 +204,116 @@ async fn run_until_drains_when_its_future_completes() {
             rt.start(two_calls, "u-2", 1).await.is_err(),
             "a drained runtime is shut down"
         );
+        drained
+    })
+    .await;
+}
+
+static HELD_UP: AtomicU32 = AtomicU32::new(0);
+static HELD_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits for the gate, then returns its input.
+#[activity]
+async fn held_up(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    HELD_UP.fetch_add(1, Ordering::SeqCst);
+    HELD_GATE.notified().await;
+    Ok(n)
+}
+
+/// Two calls of `held_up` at once.
+#[workflow]
+async fn pair(ctx: WorkflowCtx, n: u64) -> Vec<u64> {
+    let calls: Vec<ActivityCall<held_up>> = (0..2).map(|i| ctx.activity(held_up, n + i)).collect();
+    let results = ctx.join(calls).await;
+    results.into_iter().map(|r| r.unwrap_or(0)).collect()
+}
+
+/// A call leased to this worker and waiting for a slot when a drain begins does not start,
+/// and its lease is renewed until the drain ends, then released as not counting: let lapse,
+/// another worker took it over as a lost attempt while the drain went on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_keeps_the_leases_of_calls_waiting_for_a_slot() {
+    both_modes(async |mode: Mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(pair)
+            .activity(held_up)
+            .max_concurrent_activities(1)
+            .lease_duration(Duration::from_secs(3))
+            .worker_id("worker")
+            .build()
+            .await
+            .expect("build");
+        let id = &mode.id("backlog");
+        let before = HELD_UP.load(Ordering::SeqCst);
+        rt.start(pair, id, 10).await.expect("start");
+        eventually("one call runs, the other waits leased", || async {
+            HELD_UP.load(Ordering::SeqCst) == before + 1
+                && store.load_tasks(id).await.is_ok_and(|t| {
+                    t.len() == 2 && t.iter().all(|t| t.lease_owner.as_deref() == Some("worker"))
+                })
+        })
+        .await;
+        let drain = tokio::spawn({
+            let rt = rt.clone();
+            async move { rt.drain(Duration::from_secs(3600)).await }
+        });
+        // Past the first lease: renewed, both (the lease loop runs on the runtime's clock).
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            clock.advance(Duration::from_secs(1));
+        }
+        eventually("both leases renewed past now", || async {
+            let now = clock.now_ms();
+            store.load_tasks(id).await.is_ok_and(|t| {
+                t.len() == 2 && t.iter().all(|t| t.lease_until_ms.is_some_and(|u| u > now))
+            })
+        })
+        .await;
+        assert_eq!(
+            HELD_UP.load(Ordering::SeqCst),
+            before + 1,
+            "the waiting call did not start"
+        );
+        HELD_GATE.notify_one();
+        let drained = within("drains", drain).await.expect("joined");
+        assert_eq!((drained.finished, drained.stopped), (1, 0));
+        let tasks = store.load_tasks(id).await.expect("tasks");
+        assert_eq!(
+            tasks
+                .iter()
+                .map(|t| (t.attempt, t.lease_owner.clone()))
+                .collect::<Vec<_>>(),
+            vec![(0, None)],
+            "the waiting call's lease was released at the drain's end, not counting"
+        );
+        drained
+    })
+    .await;
+}
+
+/// A drain with no end to speak of (`Duration::MAX`) waits for the running attempts; it
+/// panicked, adding the timeout to the clock's now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_without_end_waits_for_the_running_attempts() {
+    both_modes(async |mode: Mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(two_calls)
+            .activity(slow)
+            .activity(quick)
+            .build()
+            .await
+            .expect("build");
+        let id = &mode.id("no-end");
+        rt.start(two_calls, id, 1).await.expect("start");
+        let client = rt.client();
+        eventually("slow runs", || async {
+            running(&client.state(id).await.expect("state"))
+        })
+        .await;
+        let drained = within("drains", rt.drain(Duration::MAX)).await;
+        assert_eq!((drained.finished, drained.stopped), (1, 0));
         drained
     })
     .await;

@@ -209,6 +209,73 @@ async fn a_call_leased_by_a_commit_answered_with_an_error_still_runs() {
     .await;
 }
 
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static GATED_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[activity]
+async fn gated_once(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    GATED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    GATE.notified().await;
+    Ok(x + 1)
+}
+
+/// One call that may not be attempted twice, whose attempt ends after its first poll.
+#[workflow]
+async fn calls_gated(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    Ok(ctx
+        .activity(gated_once, x)
+        .retry(RetryPolicy::none())
+        .await?)
+}
+
+/// An attempt's result that comes while the store cannot be read (the load of its run fails
+/// once) is stored, and the run steps on with it: it was dropped with the error, and the call
+/// was answered only once its lease lapsed (as a lost attempt; with no retries, the call's
+/// end), never here, where the clock does not move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_comes_while_the_store_cannot_be_read_is_kept() {
+    support::both_modes(async |mode| {
+        let (memory, clock) = support::memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = support::builder(mode, Arc::new(store.clone()), clock)
+            .workflow(calls_gated)
+            .activity(gated_once)
+            .cache_capacity(0)
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .await
+            .expect("build");
+        let before = GATED_RUNS.load(std::sync::atomic::Ordering::SeqCst);
+        let run = rt.start(calls_gated, "g", 41).await.expect("start");
+        within_secs(10, "the attempt runs", async {
+            while GATED_RUNS.load(std::sync::atomic::Ordering::SeqCst) == before {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        store.fail_next_load("g");
+        GATE.notify_one();
+        within_secs(10, "the run's load fails", async {
+            while store.load_failure_armed() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        let out = within_secs(10, "the result", run.result())
+            .await
+            .expect("result");
+        assert_eq!(out.as_ref().ok(), Some(&42), "{out:?}");
+        assert_eq!(
+            GATED_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+            before + 1,
+            "one attempt"
+        );
+        rt.shutdown().await;
+        out.map_err(|e| e.message)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workflow_ends_right_whatever_the_store_does() {
     let seeds: Vec<u64> = match (

@@ -762,22 +762,19 @@ async fn only_a_runtime_with_the_workflow_fires_it() {
     }
 }
 
-/// A schedule starts the version of its workflow it was made for: with v1 and v2 registered,
-/// a schedule of v1 starts v1's runs. On a runtime that has moved on to v2 only, its first fire
-/// time pauses it with a note saying why (its input was encoded for v1), counts no run and
-/// leaves the last run as it was; resumed on a runtime with v1 again, it fires on.
+/// A schedule starts the version of its workflow it was made for: made for v1 (before v2
+/// was deployed), it starts v1's runs with v1 and v2 registered. On a runtime that has moved
+/// on to v2 only, its first fire time pauses it with a note saying why (its input was encoded
+/// for v1), counts no run and leaves the last run as it was; resumed on a runtime with v1
+/// again, it fires on. A schedule is not made for v1 where v2 is registered: new runs start on
+/// the newest version, as a start refuses an older one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_starts_the_version_it_was_made_for() {
     for backend in BACKENDS {
         let e = env(backend);
-        let both = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+        let info = Client::new(e.store.clone())
+            .clock(e.clock.clone())
             .workflow(stamp)
-            .workflow(stamp_v2)
-            .build()
-            .await
-            .expect("build");
-        let info = both
-            .client()
             .schedule(
                 "v",
                 ScheduleSpec::every(Duration::from_secs(10)),
@@ -787,6 +784,32 @@ async fn a_schedule_starts_the_version_it_was_made_for() {
             .await
             .expect("create");
         assert_eq!(info.workflow_version, Some(1));
+        let both = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp)
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        let refused = both
+            .client()
+            .schedule(
+                "v-old",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "old".to_string(),
+            )
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(ScheduleError::NotNewest {
+                    version: 1,
+                    newest: 2,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
         at(&e, 10, "v", &[10]).await;
         let first = run_id("v", T0 + 10 * SECOND);
         eventually("the v1 run completes", || completed(&e.store, &first)).await;

@@ -43,6 +43,7 @@ pub struct RecordingStore {
     seen_running: Arc<Mutex<Option<String>>>,
     stop_before_child_call: Arc<Mutex<Option<String>>>,
     cancel_before_park: Arc<Mutex<Option<String>>>,
+    fail_load: Arc<Mutex<Option<String>>>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -63,6 +64,7 @@ impl RecordingStore {
             seen_running: Arc::default(),
             stop_before_child_call: Arc::default(),
             cancel_before_park: Arc::default(),
+            fail_load: Arc::default(),
         }
     }
 
@@ -70,6 +72,17 @@ impl RecordingStore {
     /// before the run parked).
     pub fn read_as_running_once(&self, id: &str) {
         *self.seen_running.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// The next load of run `id` fails with a backend error (a read the store could not do
+    /// just then).
+    pub fn fail_next_load(&self, id: &str) {
+        *self.fail_load.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// Whether the failure [`Self::fail_next_load`] armed has not happened yet.
+    pub fn load_failure_armed(&self) -> bool {
+        self.fail_load.lock().unwrap().is_some()
     }
 
     /// The next commit of a step of run `id` whose new wait calls a child workflow is preceded
@@ -188,6 +201,13 @@ impl Store for RecordingStore {
     }
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         self.called("load_workflow");
+        {
+            let mut once = self.fail_load.lock().unwrap();
+            if once.as_deref() == Some(id) {
+                once.take();
+                return Box::pin(async { Err(StoreError::backend("the read failed (injected)")) });
+            }
+        }
         let stale = {
             let mut once = self.seen_running.lock().unwrap();
             match once.as_deref() == Some(id) {

@@ -484,6 +484,20 @@ pub enum ScheduleError {
         /// Why.
         reason: String,
     },
+    /// The schedule names a version of its workflow older than the newest registered: new
+    /// runs start on the newest version (as [`crate::RuntimeError::NotNewest`] says of a
+    /// start), so a schedule made now is made for that one.
+    #[error(
+        "version {version} of workflow {name:?} is not the newest registered ({newest}): schedule the newest"
+    )]
+    NotNewest {
+        /// The workflow.
+        name: String,
+        /// The version the schedule named.
+        version: u32,
+        /// The newest registered.
+        newest: u32,
+    },
     /// A stored schedule cannot be read back (its spec does not compile with this program).
     #[error("schedule {name:?} is unreadable: {reason}")]
     Unreadable {

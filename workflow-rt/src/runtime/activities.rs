@@ -150,6 +150,11 @@ impl Inner {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
                 continue;
             }
+            if self.is_shut_down() {
+                // Leased by a step that committed as the runtime stopped (after it aborted
+                // its attempts): not started; the lease is released with the others.
+                return;
+            }
             {
                 let mut a = lock(&self.attempts);
                 let key = (task.workflow_id.clone(), task.seq);
@@ -431,7 +436,6 @@ impl Inner {
                     task.scheduled_version,
                 )
                 .and_then(|h| h.relet);
-                drop(permit);
                 let mut task = task;
                 if let Some(n) = relet {
                     task.attempt = n;
@@ -443,6 +447,9 @@ impl Inner {
                 if let Some((fresh, _)) = done {
                     inner.wake(&task.workflow_id, vec![fresh]);
                 }
+                // The slot is let go once the result is with a driver: a drain waits for
+                // running attempts, then for busy drivers, and saw neither in between.
+                drop(permit);
             }
             .instrument(span),
         );
@@ -691,7 +698,7 @@ impl Inner {
 
     /// How many more attempts may start now.
     pub(crate) fn free_slots(&self) -> usize {
-        if self.is_draining() {
+        if self.is_draining() || self.is_shut_down() {
             return 0;
         }
         let a = lock(&self.attempts);

@@ -48,12 +48,30 @@ enum After {
 
 impl Inner {
     /// Steps workflow `id` as far as what has arrived allows; `true` if it stopped to give
-    /// its driver to queued workflows (see [`Drivers`]).
+    /// its driver to queued workflows (see [`Drivers`]). The results in `fresh` that no step
+    /// took when it fails (a store that cannot be read, say) are stored as events: a worker's
+    /// result is never dropped with the error (its attempt would run again once its lease
+    /// lapsed, and count as lost).
     pub(super) async fn advance(
         self: &Arc<Self>,
         id: &str,
         cached: &mut Option<Box<Cached>>,
         mut fresh: Vec<Fresh>,
+        dirty: bool,
+    ) -> Result<bool, StoreError> {
+        let advanced = self.advance_from(id, cached, &mut fresh, dirty).await;
+        if advanced.is_err() && !fresh.is_empty() {
+            self.keep_fresh(id, fresh).await;
+        }
+        advanced
+    }
+
+    /// [`Self::advance`], leaving in `fresh` what it did not take or store when it fails.
+    async fn advance_from(
+        self: &Arc<Self>,
+        id: &str,
+        cached: &mut Option<Box<Cached>>,
+        fresh: &mut Vec<Fresh>,
         mut dirty: bool,
     ) -> Result<bool, StoreError> {
         // The inbox as loaded in this call, minus what steps consumed since.
@@ -71,6 +89,10 @@ impl Inner {
         let mut chained: Option<Instant> = None;
         loop {
             if self.is_shut_down() {
+                // Results in hand are stored, for the next worker's step.
+                if !fresh.is_empty() {
+                    self.keep_fresh(id, std::mem::take(fresh)).await;
+                }
                 return Ok(false);
             }
             // A step's time counts from here: loading what it needs, resolving its wake,
@@ -85,7 +107,7 @@ impl Inner {
                         c
                     }
                     None => {
-                        self.keep_fresh(id, fresh).await;
+                        self.keep_fresh(id, std::mem::take(fresh)).await;
                         return Ok(false);
                     }
                 },
@@ -95,7 +117,7 @@ impl Inner {
             let need_inbox =
                 c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
             if need_inbox {
-                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                let Some(loaded) = self.load_inbox(id, &mut c, fresh).await? else {
                     return Ok(false);
                 };
                 inbox = Some(loaded);
@@ -105,7 +127,7 @@ impl Inner {
             // (No await on the common path: every step goes through here.)
             let now = self.clock.now_ms();
             let mut deadlines: Option<Vec<(u64, u64)>> = match c.pending.as_ref() {
-                Some(p) if wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[]), now) => {
+                Some(p) if wants_due_deadlines(p, fresh, inbox.as_deref().unwrap_or(&[]), now) => {
                     Some(self.due_deadlines(id).await)
                 }
                 _ => None,
@@ -113,7 +135,7 @@ impl Inner {
             let mut resolved = c.pending.as_ref().and_then(|p| {
                 resolve_with(
                     p,
-                    &fresh,
+                    fresh,
                     inbox.as_deref().unwrap_or(&[]),
                     self.owner(),
                     now,
@@ -121,7 +143,7 @@ impl Inner {
                 )
             });
             if resolved.is_none() && c.pending.is_some() && inbox.is_none() {
-                let Some(loaded) = self.load_inbox(id, &mut c, &mut fresh).await? else {
+                let Some(loaded) = self.load_inbox(id, &mut c, fresh).await? else {
                     return Ok(false);
                 };
                 inbox = Some(loaded);
@@ -129,7 +151,7 @@ impl Inner {
                 let now = self.clock.now_ms();
                 if deadlines.is_none()
                     && c.pending.as_ref().is_some_and(|p| {
-                        wants_due_deadlines(p, &fresh, inbox.as_deref().unwrap_or(&[]), now)
+                        wants_due_deadlines(p, fresh, inbox.as_deref().unwrap_or(&[]), now)
                     })
                 {
                     deadlines = Some(self.due_deadlines(id).await);
@@ -137,7 +159,7 @@ impl Inner {
                 resolved = c.pending.as_ref().and_then(|p| {
                     resolve_with(
                         p,
-                        &fresh,
+                        fresh,
                         inbox.as_deref().unwrap_or(&[]),
                         self.owner(),
                         now,
@@ -147,7 +169,7 @@ impl Inner {
             }
             // A cancel request (or the end of its grace period) comes before anything else.
             if let Some(ib) = inbox.as_deref()
-                && let Some(cancel) = self.cancel_step(id, &c, ib, &fresh)
+                && let Some(cancel) = self.cancel_step(id, &c, ib, fresh)
             {
                 let cancelled = cancel.commit.cancelled.clone();
                 let told = super::compose::told_to_close(&cancel.commit.deliver);
@@ -180,7 +202,7 @@ impl Inner {
                         // Changed meanwhile: look again from the store.
                         conflicts += 1;
                         if conflicts > 16 {
-                            self.keep_fresh(id, fresh).await;
+                            self.keep_fresh(id, std::mem::take(fresh)).await;
                             return Err(StoreError::Conflict {
                                 workflow_id: id.to_string(),
                                 expected: c.version,
@@ -191,7 +213,7 @@ impl Inner {
                         continue;
                     }
                     Err(e) => {
-                        self.keep_fresh(id, fresh).await;
+                        self.keep_fresh(id, std::mem::take(fresh)).await;
                         return Err(e);
                     }
                 }
@@ -200,14 +222,14 @@ impl Inner {
                 if !fresh.is_empty() && !kept_fresh {
                     // Part of a join: store the results and look once more, in case what
                     // completes the wait arrived meanwhile.
-                    self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                    self.keep_fresh(id, std::mem::take(fresh)).await;
                     kept_fresh = true;
                     inbox = None;
                     dirty = true;
                     self.keep(cached, c);
                     continue;
                 }
-                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                self.keep_fresh(id, std::mem::take(fresh)).await;
                 if (inbox_unused || left_ready)
                     && !self.store.clear_ready(id, c.version, c.seen_upto).await?
                 {
@@ -292,7 +314,7 @@ impl Inner {
                         if matches!(rejection, Rejection::Stale) {
                             conflicts += 1;
                             if conflicts > 16 {
-                                self.keep_fresh(id, fresh).await;
+                                self.keep_fresh(id, std::mem::take(fresh)).await;
                                 return Err(StoreError::Conflict {
                                     workflow_id: id.to_string(),
                                     expected: version,
@@ -323,7 +345,7 @@ impl Inner {
                     .await
             {
                 trace.end(c.workflow.keys(), StepEnd::Error);
-                self.keep_fresh(id, fresh).await;
+                self.keep_fresh(id, std::mem::take(fresh)).await;
                 return Err(e);
             }
             let consumed = commit.consumed_events.clone();
@@ -413,7 +435,7 @@ impl Inner {
                             self.abort_attempts(id, None);
                             self.notify_watchers(id);
                             if park_reason.is_some() {
-                                self.keep_fresh(id, std::mem::take(&mut fresh)).await;
+                                self.keep_fresh(id, std::mem::take(fresh)).await;
                             }
                             return Ok(false);
                         }
@@ -433,7 +455,7 @@ impl Inner {
                         // have this driver, if workflows wait for one).
                         self.keep(cached, c);
                         if self.others_queued() {
-                            self.hand_back(id, fresh);
+                            self.hand_back(id, std::mem::take(fresh));
                             return Ok(true);
                         }
                         tokio::task::yield_now().await;
@@ -456,7 +478,7 @@ impl Inner {
                     conflicts += 1;
                     inbox = None;
                     if conflicts > 16 {
-                        self.keep_fresh(id, fresh).await;
+                        self.keep_fresh(id, std::mem::take(fresh)).await;
                         return Err(StoreError::Conflict {
                             workflow_id: id.to_string(),
                             expected: c.version,
@@ -477,7 +499,7 @@ impl Inner {
                         let ran = self.start_if_committed(id, tasks).await;
                         fresh.extend(ran);
                     }
-                    self.keep_fresh(id, fresh).await;
+                    self.keep_fresh(id, std::mem::take(fresh)).await;
                     return Err(e);
                 }
             }
@@ -1002,8 +1024,11 @@ impl Inner {
                     input,
                     options,
                 } => {
-                    // Leased by this worker in the step's own commit, unless it is draining.
-                    let mine = self.activities.contains_key(name) && !self.is_draining();
+                    // Leased by this worker in the step's own commit, unless it is draining
+                    // or stopping.
+                    let mine = self.activities.contains_key(name)
+                        && !self.is_draining()
+                        && !self.is_shut_down();
                     let deadline_ms = deadline(options, now);
                     tasks.push(ActivityTask {
                         workflow_id: id.to_string(),

@@ -195,7 +195,8 @@ impl StateCache {
 
 impl Inner {
     /// Remembers the decoded state of a workflow that was just started at `version` (what the
-    /// store's `create_workflow` returned), so that its first step needs no load.
+    /// store's `create_workflow` returned), so that its first step needs no load. `bytes`: its
+    /// first snapshot's, as stored (what the state counts in the cache's bound).
     pub(crate) fn prime(
         &self,
         id: &str,
@@ -203,10 +204,11 @@ impl Inner {
         state: ErasedState,
         ctx: CtxState,
         version: u64,
+        bytes: usize,
     ) {
         let cached = Box::new(Cached {
             workflow,
-            bytes: 0,
+            bytes,
             version,
             step: 0,
             ctx: WorkflowCtx::new(id, ctx),

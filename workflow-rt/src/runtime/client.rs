@@ -56,7 +56,7 @@ use crate::workflow::{Description, Workflow};
 pub struct Client {
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
-    workflows: Arc<Registry>,
+    pub(super) workflows: Arc<Registry>,
     activities: Arc<Activities>,
     pub(super) limits: Limits,
     /// The grace period of the cancellations this client asks for.
@@ -188,7 +188,7 @@ impl Client {
         id: String,
         input: W::Input,
         reuse: IdReuse,
-    ) -> Result<Option<(W::State, CtxState, u64)>, RuntimeError> {
+    ) -> Result<Option<(W::State, CtxState, u64, usize)>, RuntimeError> {
         if let Some(newest) = self.workflows.newest(W::NAME)
             && newest > W::VERSION
         {
@@ -224,6 +224,7 @@ impl Client {
             snapshot.len(),
             self.limits.max_snapshot_bytes,
         )?;
+        let bytes = snapshot.len();
         let new = NewWorkflow {
             id: id.clone(),
             name: W::NAME.to_string(),
@@ -239,7 +240,7 @@ impl Client {
             match self.store.create_workflow(new.clone()).await {
                 Ok(version) => {
                     telemetry::run_started(W::NAME, &id);
-                    return Ok(Some((state, ctx, version)));
+                    return Ok(Some((state, ctx, version, bytes)));
                 }
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {

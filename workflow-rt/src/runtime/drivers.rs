@@ -364,8 +364,9 @@ impl Inner {
         }
     }
 
-    /// Whether a driver is advancing workflows right now.
+    /// Whether a driver is advancing workflows right now, or woken workflows wait for one.
     pub(crate) fn busy(&self) -> bool {
-        lock(&self.drivers).running > 0
+        let d = lock(&self.drivers);
+        d.running > 0 || !d.queue.is_empty()
     }
 }

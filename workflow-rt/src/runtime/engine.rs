@@ -181,15 +181,15 @@ impl Inner {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// Stops leasing activity tasks; the leased ones not yet started are let go (their leases
-    /// are released with the others when the drain ends). Returns how many attempts run.
+    /// Stops leasing activity tasks; the leased ones not yet started will not start. Their
+    /// leases are kept (renewed with the others) and released with the others when the drain
+    /// ends, as not counting: let lapse during a drain longer than a lease, another worker
+    /// took them over as lost attempts (the last allowed one then ended its call, never run).
+    /// Returns how many attempts run.
     pub(crate) fn begin_drain(&self) -> usize {
         self.draining.store(true, Ordering::Release);
         let mut a = lock(&self.attempts);
-        let waiting: Vec<_> = a.backlog.drain(..).collect();
-        for t in waiting {
-            a.held.remove(&(t.workflow_id, t.seq));
-        }
+        a.backlog.clear();
         self.gauges.backlog(0);
         a.running
     }

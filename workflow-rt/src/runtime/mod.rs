@@ -340,11 +340,11 @@ impl Runtime {
                 newest,
             });
         }
-        if let Some((state, ctx, version)) =
+        if let Some((state, ctx, version, bytes)) =
             self.client().create::<W>(id.clone(), input, reuse).await?
         {
             self.inner
-                .prime(&id, registered, Box::new(state), ctx, version);
+                .prime(&id, registered, Box::new(state), ctx, version, bytes);
             self.inner.wake(&id, Vec::new());
         }
         Ok(Handle::new(self.clone(), id))
@@ -475,9 +475,10 @@ impl Runtime {
     /// against its call's retry policy.
     pub async fn drain(&self, timeout: Duration) -> Drained {
         let running = self.inner.begin_drain();
-        let deadline = tokio::time::Instant::now() + timeout;
+        // (A timeout too long for the clock, `Duration::MAX` say, waits as long as it takes.)
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut left = running;
-        while left > 0 && tokio::time::Instant::now() < deadline {
+        while left > 0 && deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
             tokio::time::sleep(Duration::from_millis(5)).await;
             left = self.inner.running_attempts();
         }

@@ -154,12 +154,22 @@ impl<W: Workflow> NewSchedule<W> {
     /// [`ScheduleError::UnknownZone`], [`ScheduleError::BadInterval`],
     /// [`ScheduleError::NeverFires`]), a bad name, an input that does not encode or is over
     /// [`Limits::max_input_bytes`](crate::Limits::max_input_bytes), or a name taken
-    /// ([`ScheduleError::Exists`]) store nothing.
+    /// ([`ScheduleError::Exists`]) store nothing, nor a workflow version older than the newest
+    /// registered ([`ScheduleError::NotNewest`]).
     pub async fn create(self) -> Result<ScheduleInfo, ScheduleError> {
         let client = self.client;
         let name = self.name;
         if name.is_empty() || name.contains('@') {
             return Err(ScheduleError::BadName(name));
+        }
+        if let Some(newest) = client.workflows.newest(W::NAME)
+            && newest > W::VERSION
+        {
+            return Err(ScheduleError::NotNewest {
+                name: W::NAME.to_string(),
+                version: W::VERSION,
+                newest,
+            });
         }
         let now = client.clock.now_ms();
         let spec = self.spec.anchored_or(now);

@@ -893,6 +893,21 @@ async fn parking_keeps_the_last_snapshot<S: Store>(s: &S) {
         (WorkflowStatus::Running, None, true)
     );
     assert_eq!(r.pending, Some(vec![5, 5]));
+    // Parked again, then stopped: a stopped run keeps no park reason.
+    s.commit_step(step(
+        "a",
+        3,
+        StepOutcome::Parked {
+            reason: "again".into(),
+        },
+    ))
+    .await
+    .expect("park");
+    s.commit_step(step("a", 4, StepOutcome::Cancelled))
+        .await
+        .expect("stop");
+    let r = s.load_workflow("a").await.expect("load");
+    assert_eq!((r.status, r.park_reason), (WorkflowStatus::Cancelled, None));
 }
 
 async fn cancelling<S: Store>(s: &S) {

@@ -422,6 +422,7 @@ impl Inner {
                 let r = &mut self.entries[w].record;
                 r.status = WorkflowStatus::Cancelled;
                 r.pending = None;
+                r.park_reason = None;
             }
         }
         let e = &mut self.entries[w];
