@@ -523,6 +523,52 @@ async fn id_reuse(mode: Mode) -> Vec<String> {
     history
 }
 
+/// A start that may replace a finished run (`IdReuse::AfterFinished`), racing another start
+/// that replaced it first with a run still running, looks at that run: a start of another
+/// input is refused as an id in use (it failed with `NotFinished`, the purge's answer, which
+/// a start never gives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new_one() {
+    use std::sync::Arc;
+    use workflow_rt::Clock;
+    use workflow_rt::store::{HistoryEntry, NewWorkflow};
+    let (memory, clock) = support::memory();
+    let store = support::recording::RecordingStore::new(memory.clone());
+    let rt = support::builder(Mode::Cached, memory.clone(), clock.clone())
+        .workflow(order)
+        .allow_missing_activities()
+        .build()
+        .await
+        .expect("build");
+    rt.start(order, "k", "ab".to_string()).await.expect("start");
+    rt.terminate("k").await.expect("terminate");
+    rt.shutdown().await;
+    let running = memory.load_workflow("k").await.expect("load");
+    store.replace_before_purge(NewWorkflow {
+        id: "k".into(),
+        name: running.name.clone(),
+        input: postcard::to_stdvec("other").expect("encode"),
+        snapshot: running.snapshot.clone(),
+        now_ms: clock.now_ms(),
+        history: HistoryEntry::new(clock.now_ms(), HistoryKind::Started, "started"),
+        parent: None,
+        parent_version: None,
+    });
+    let client = Client::new(Arc::new(store.clone())).clock(clock.clone());
+    let refused = client
+        .start_with(order, "k", "abc".to_string(), IdReuse::AfterFinished)
+        .await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::IdInUse { name, .. }) if name == "order"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        memory.load_workflow("k").await.expect("load").status,
+        WorkflowStatus::Running,
+        "the other start's run stays"
+    );
+}
+
 /// A worker keeps the state of a run in memory between steps. When another process cancels
 /// the run, purges it and starts a new run under its id, nothing tells the worker: once the
 /// new run has come as far as the old one had, the worker, woken for the id, steps the old

@@ -878,6 +878,61 @@ async fn a_schedule_starts_the_version_it_was_made_for() {
     }
 }
 
+/// A fire time still marked as starting (its worker stopped after it made the run, before it
+/// cleared the mark), met by a runtime that has moved on to v2 only: the run is there, so the
+/// schedule is not paused for it, and its count and last run stay. (It was paused, saying the
+/// run could not be made, its count lowered and its last run forgotten, the run there all
+/// along: the look asked for the code before it looked for the run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_time_whose_run_was_made_needs_no_code() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let v1 = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp)
+            .build()
+            .await
+            .expect("build");
+        v1.client()
+            .schedule(
+                "m",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "one".to_string(),
+            )
+            .await
+            .expect("create");
+        at(&e, 10, "m", &[10]).await;
+        let first = run_id("m", T0 + 10 * SECOND);
+        eventually("the v1 run completes", || completed(&e.store, &first)).await;
+        v1.shutdown().await;
+        // As left by a worker stopped between the run's creation and the mark's clearing.
+        let mut row = e.store.load_schedule("m").await.expect("load");
+        assert_eq!((row.started, row.starting.is_empty()), (1, true));
+        row.starting = vec![T0 + 10 * SECOND];
+        e.store.update_schedule(row).await.expect("mark");
+
+        let v2 = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        e.clock.set_ms(T0 + 15 * SECOND);
+        eventually("the mark is cleared", || async {
+            e.store
+                .load_schedule("m")
+                .await
+                .is_ok_and(|s| s.starting.is_empty())
+        })
+        .await;
+        let s = e.store.load_schedule("m").await.expect("load");
+        assert_eq!(
+            (s.paused, s.started, s.last_run_id.as_deref(), s.note),
+            (false, 1, Some(first.as_str()), None)
+        );
+        v2.shutdown().await;
+    }
+}
+
 /// A schedule made for a version newer than a runtime's is left to the workers that have it:
 /// the older runtime claims no fire time (it would count runs it cannot make); once a minute
 /// has passed its fire time with no such worker (a deploy rolled back), it is paused, saying

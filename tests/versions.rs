@@ -361,6 +361,70 @@ async fn a_child_starts_on_the_version_its_call_names() {
     .await;
 }
 
+/// A run that a v2 worker looks at without a commit (what arrived does not complete its wait)
+/// is not parked by an old worker (v1 only) that meets it twice, minutes apart: met again
+/// after a break, its grace starts over. (Counted from the first meeting, the old worker
+/// parked the run at the second, while the v2 worker was there to step it.) Here the run waits
+/// for "size" and takes "gift" and "colour" first, each sent through the old worker; the v2
+/// worker is kept from looking at the run while the old one meets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_newer_code_looks_at_is_not_parked_by_old_code_met_again_later() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let seen_by_new = support::recording::RecordingStore::new(store.clone());
+        let new = builder(mode, Arc::new(seen_by_new.clone()), clock.clone())
+            .workflow(order_v1)
+            .workflow(order)
+            .build()
+            .await
+            .expect("build v2");
+        let id = "r";
+        new.start(order, id, "thing".to_string())
+            .await
+            .expect("start");
+        eventually("the v2 run waits", || async {
+            new.state(id).await.is_ok_and(|s| s.step == 1)
+        })
+        .await;
+        let old = builder(mode, store.clone(), clock.clone())
+            .workflow(order_v1)
+            .build()
+            .await
+            .expect("build v1");
+
+        // The old worker meets the run with "gift" unseen; then the v2 worker looks at it.
+        seen_by_new.blind(true);
+        old.signal(id, "gift", true).await.expect("gift");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        seen_by_new.blind(false);
+        eventually("the v2 worker saw the gift", || async {
+            store.load_workflow(id).await.is_ok_and(|r| !r.ready)
+        })
+        .await;
+
+        // Two minutes on, "colour" through the old worker, which meets the run first.
+        seen_by_new.blind(true);
+        clock.advance(std::time::Duration::from_secs(120));
+        old.signal(id, "colour", "red".to_string())
+            .await
+            .expect("colour");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let rec = store.load_workflow(id).await.expect("load");
+        assert_eq!(rec.status, WorkflowStatus::Running, "{:?}", rec.park_reason);
+
+        seen_by_new.blind(false);
+        old.signal(id, "size", 42u32).await.expect("size");
+        let out = within("r", new.handle(order, id).result())
+            .await
+            .expect("r");
+        assert_eq!(out, "v2 thing: size 42, red, gift true (3 answers)");
+        old.shutdown().await;
+        new.shutdown().await;
+        out
+    })
+    .await;
+}
+
 /// A rolling deploy: a run started on v2 by a new worker, met by an old worker (v1 only) when
 /// its signal comes, is left to the new code: not parked at the old worker's start nor by its
 /// steps, and the new worker, back, finishes it. With no worker of v2 for a minute (a deploy
@@ -437,9 +501,14 @@ async fn a_run_of_a_newer_version_is_left_to_the_workers_that_have_it() {
         let rec = store.load_workflow("m").await.expect("load");
         assert_eq!(rec.status, WorkflowStatus::Running, "{:?}", rec.park_reason);
 
-        // Rolled back: no v2 worker. A minute on, the old worker's next look parks "m".
+        // Rolled back: no v2 worker. The answer stays unseen, the old worker meets the run at
+        // each look for ready runs, and a minute of that parks "m".
         clock.advance(std::time::Duration::from_secs(61));
         answer(&old, "m", 2, 3).await;
+        for _ in 0..122 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            clock.advance(std::time::Duration::from_millis(500));
+        }
         eventually("m is parked", || async {
             store
                 .load_workflow("m")
@@ -612,7 +681,7 @@ async fn migrations_that_cannot_be_used_fail_the_build() {
         matches!(&err, RuntimeError::BadMigration { from: 2, to: 1, .. }),
         "{err}"
     );
-    let err = builder(Mode::Cached, store, clock)
+    let err = builder(Mode::Cached, store.clone(), clock.clone())
         .workflow(order)
         .migrate(order_v1, order, v1_to_v2)
         .migrate(order_v1, order_v3, |_| Migration::Stay)
@@ -623,6 +692,28 @@ async fn migrations_that_cannot_be_used_fail_the_build() {
         matches!(&err, RuntimeError::BadMigration { from: 1, .. }),
         "{err}"
     );
+    // To a version whose code is not registered (nor migrated on from): its runs would be
+    // taken for runs of newer code on another worker.
+    let err = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order_v1)
+        .migrate(order_v1, order, v1_to_v2)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::BadMigration { from: 1, to: 2, reason, .. }
+            if reason.contains("register v2")),
+        "{err}"
+    );
+    // Through a version with no code to one with: a chain that ends in code is fine.
+    builder(Mode::Cached, store, clock)
+        .workflow(order_v1)
+        .workflow(order_v3)
+        .migrate(order_v1, order, v1_to_v2)
+        .migrate(order, order_v3, |_| Migration::Stay)
+        .build()
+        .await
+        .expect("a chain to registered code");
 }
 
 #[test]

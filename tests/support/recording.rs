@@ -44,6 +44,7 @@ pub struct RecordingStore {
     stop_before_child_call: Arc<Mutex<Option<String>>>,
     cancel_before_park: Arc<Mutex<Option<String>>>,
     fail_load: Arc<Mutex<Option<String>>>,
+    replace_before_purge: Arc<Mutex<Option<NewWorkflow>>>,
 }
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
@@ -65,6 +66,7 @@ impl RecordingStore {
             stop_before_child_call: Arc::default(),
             cancel_before_park: Arc::default(),
             fail_load: Arc::default(),
+            replace_before_purge: Arc::default(),
         }
     }
 
@@ -78,6 +80,12 @@ impl RecordingStore {
     /// just then).
     pub fn fail_next_load(&self, id: &str) {
         *self.fail_load.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// The next purge of `run`'s id is preceded by another start under the id (through the
+    /// store under this one): the run there is purged and `run` created in its place.
+    pub fn replace_before_purge(&self, run: NewWorkflow) {
+        *self.replace_before_purge.lock().unwrap() = Some(run);
     }
 
     /// Whether the failure [`Self::fail_next_load`] armed has not happened yet.
@@ -410,7 +418,20 @@ impl Store for RecordingStore {
     }
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         self.called("purge");
-        self.inner.purge(id)
+        let replace = {
+            let mut once = self.replace_before_purge.lock().unwrap();
+            match once.as_ref().is_some_and(|r| r.id == id) {
+                true => once.take(),
+                false => None,
+            }
+        };
+        Box::pin(async move {
+            if let Some(run) = replace {
+                self.inner.purge(id).await?;
+                self.inner.create_workflow(run).await?;
+            }
+            self.inner.purge(id).await
+        })
     }
     fn purge_finished(
         &self,

@@ -428,6 +428,31 @@ impl Builder {
                 });
             }
         }
+        // Each migration leads to code registered here, itself or through the migrations after
+        // it: a run moved to a version with no code would be taken for one written by newer
+        // code on another worker (left a while, then parked, saying so).
+        for m in &self.migrations {
+            let ((from, _), (to, to_fingerprint)) = (m.from(), m.to());
+            let (mut version, mut fingerprint) = (to, to_fingerprint);
+            while workflows.code(m.workflow(), version, fingerprint).is_none() {
+                match workflows.migration(m.workflow(), version) {
+                    Some(next) if next.accepts_from(fingerprint) => {
+                        (version, fingerprint) = next.to();
+                    }
+                    _ => {
+                        return Err(RuntimeError::BadMigration {
+                            workflow: m.workflow().to_string(),
+                            from,
+                            to,
+                            reason: format!(
+                                "no code registered here runs v{to} with this layout, nor a \
+                                 version it migrates on to: register v{to}'s workflow"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         let mut activities: HashMap<String, Arc<dyn ErasedActivity>> = HashMap::new();
         for (name, a) in self.activities {
             if activities.insert(name.clone(), a).is_some() {

@@ -235,8 +235,10 @@ impl Client {
             parent: None,
             parent_version: None,
         };
-        // Twice at most: a finished run that `reuse` lets go is purged, and the id tried again.
-        for _ in 0..2 {
+        // A few times at most: a finished run that `reuse` lets go is purged, and the id tried
+        // again; a run that replaced it meanwhile is looked at in its turn.
+        let mut taken_by = W::NAME.to_string();
+        for _ in 0..3 {
             match self.store.create_workflow(new.clone()).await {
                 Ok(version) => {
                     telemetry::run_started(W::NAME, &id);
@@ -244,9 +246,13 @@ impl Client {
                 }
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {
+                        taken_by.clone_from(&existing.name);
                         match self.purge(&id).await {
                             // Gone already: another start replaced it, or a purge.
                             Ok(()) | Err(RuntimeError::UnknownWorkflow(_)) => continue,
+                            // Replaced since by a run that has not finished (another start
+                            // with this id): that one decides, as if it had been there first.
+                            Err(RuntimeError::NotFinished { .. }) => continue,
                             Err(e) => return Err(e),
                         }
                     }
@@ -261,10 +267,7 @@ impl Client {
                 Err(e) => return Err(RuntimeError::Store(e)),
             }
         }
-        Err(RuntimeError::IdInUse {
-            id,
-            name: W::NAME.to_string(),
-        })
+        Err(RuntimeError::IdInUse { id, name: taken_by })
     }
 
     /// A page of runs matching `query`, by id, with the cursor of the next page.

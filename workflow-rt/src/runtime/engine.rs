@@ -74,10 +74,10 @@ pub(crate) struct Inner {
     rng: Mutex<u64>,
     /// Runs at a version of their workflow newer than this runtime's (written by newer code
     /// on another worker, in a rolling deploy): the run's version (its commit count) when this
-    /// runtime first met it at that version, and when, on its clock. Left to the workers that
-    /// have that code, and parked once none has stepped it for [`NEWER_CODE_GRACE_MS`] (see
-    /// [`Inner::leave_to_newer_code`]).
-    pub(super) newer: Mutex<foldhash::HashMap<String, (u64, u64)>>,
+    /// runtime first met it at that version, when, and when it met it last, on its clock. Left
+    /// to the workers that have that code, and parked once none has stepped it for
+    /// [`NEWER_CODE_GRACE_MS`] (see [`Inner::leave_to_newer_code`]).
+    pub(super) newer: Mutex<foldhash::HashMap<String, (u64, u64, u64)>>,
 }
 
 /// How long a run at a version newer than this runtime's is left to the workers that have
@@ -145,27 +145,40 @@ impl Inner {
     }
 
     /// Whether run `id`, at a version of its workflow newer than this runtime's and at row
-    /// version `version`, is still left to the workers that have that code: true until it has
-    /// stayed at that row version (no worker stepped it) for [`NEWER_CODE_GRACE_MS`] on this
-    /// runtime's clock since this runtime met it there; false then (it is forgotten, for the
-    /// caller to park).
+    /// version `version`, is still left to the workers that have that code: true until this
+    /// runtime has met it at that row version (no worker stepped it), without a break, for
+    /// [`NEWER_CODE_GRACE_MS`] on its clock; false then (it is forgotten, for the caller to
+    /// park).
+    ///
+    /// Without a break: a run no worker takes stays ready, and this runtime meets it at every
+    /// look for ready runs (each poll interval); one that a worker with the code looks at is
+    /// met here only when something arrives through this runtime (a result of its activity, a
+    /// signal through its client), the newer worker clearing what arrived without a commit
+    /// when the run's wait is not complete (a join, a signal it does not wait for yet). Met
+    /// again after a break longer than a few poll intervals, its grace starts over: counted
+    /// from the first meeting alone, a run that newer code kept stepping without committing
+    /// was parked at its second meeting a minute or more after the first.
     pub(crate) fn leave_to_newer_code(&self, id: &str, version: u64) -> bool {
         let now = self.clock.now_ms();
+        let poll = u64::try_from(self.config.poll_interval.as_millis()).unwrap_or(u64::MAX);
+        let break_ms = poll.saturating_mul(4).max(1_000);
         let mut met = lock(&self.newer);
         if met.len() >= NEWER_REMEMBERED && !met.contains_key(id) {
             // Those not met for two graces were stepped elsewhere, most likely (met again,
             // their grace starts over).
             let cut = now.saturating_sub(2 * NEWER_CODE_GRACE_MS);
-            met.retain(|_, &mut (_, at)| at > cut);
+            met.retain(|_, &mut (_, _, last)| last > cut);
             if met.len() >= NEWER_REMEMBERED {
                 met.clear();
             }
         }
-        let seen = met.entry(id.to_string()).or_insert((version, now));
-        if seen.0 != version {
-            // Stepped (by a worker with the code) since: its grace starts over.
-            *seen = (version, now);
+        let seen = met.entry(id.to_string()).or_insert((version, now, now));
+        if seen.0 != version || now.saturating_sub(seen.2) > break_ms {
+            // Stepped (by a worker with the code) since, or met after a break: its grace
+            // starts over.
+            *seen = (version, now, now);
         }
+        seen.2 = now;
         if now.saturating_sub(seen.1) < NEWER_CODE_GRACE_MS {
             return true;
         }

@@ -545,11 +545,15 @@ impl Inner {
         };
         tracing::warn!(schedule = %s.name, note = %note, "schedule paused");
         let mut paused = s;
-        let not_made: Vec<String> = paused
-            .starting
-            .iter()
-            .map(|&t| run_id(&paused.name, t))
-            .collect();
+        // Those of its fire times whose runs are not in the store (one made by an earlier
+        // look stays counted, and the last run if it is one).
+        let mut not_made: Vec<String> = Vec::new();
+        for &t in &paused.starting {
+            let id = run_id(&paused.name, t);
+            if !self.made(&id).await {
+                not_made.push(id);
+            }
+        }
         paused.started = paused.started.saturating_sub(not_made.len() as u64);
         if paused
             .last_run_id
@@ -570,6 +574,21 @@ impl Inner {
         }
     }
 
+    /// Whether the run under `id` is in the store (taken as not, if the store cannot say).
+    async fn made(&self, id: &str) -> bool {
+        self.store.load_workflow(id).await.is_ok()
+    }
+
+    /// Whether the runs of schedule `s` for `fire_times` are all in the store.
+    async fn all_made(&self, s: &ScheduleRecord, fire_times: &[u64]) -> bool {
+        for &fire in fire_times {
+            if !self.made(&run_id(&s.name, fire)).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Starts the runs of schedule `s` for `fire_times` (a run that exists already is left as
     /// it is: another worker, or an earlier look, started it), on the version of its workflow
     /// the schedule names.
@@ -585,6 +604,11 @@ impl Inner {
             .and_then(|v| self.workflows.version(&s.workflow, v))
             .cloned();
         let Some(code) = code else {
+            // Runs made already (by a look whose worker stopped before it cleared them from
+            // the row) need no code.
+            if self.all_made(s, fire_times).await {
+                return Started::All;
+            }
             return match (version, newest) {
                 // This runtime moved past that version: a worker that still has it may start
                 // the run, but none should be counted on.
