@@ -276,6 +276,72 @@ async fn a_result_that_comes_while_the_store_cannot_be_read_is_kept() {
     .await;
 }
 
+static PAIR_GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static PAIR_RUNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+#[activity]
+async fn gated_pair(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    PAIR_RUNS.lock().unwrap().push(x);
+    while !PAIR_GATE.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(x + 1)
+}
+
+/// One call that may not be attempted twice.
+#[workflow]
+async fn calls_pair(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    Ok(ctx
+        .activity(gated_pair, x)
+        .retry(RetryPolicy::none())
+        .await?)
+}
+
+/// A result waiting for a driver when the runtime stops (every driver busy: here the one, its
+/// commit slow) is stored, and the next runtime takes it: the attempt does not run again. (The
+/// queue was dropped at shutdown, the lease released as not counting, and the call run again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_queued_for_a_driver_at_shutdown_is_kept() {
+    let (memory, clock) = support::memory();
+    let slow = support::recording::RecordingStore::new(memory.clone())
+        .with_commit_delay(Duration::from_millis(300));
+    let rt = support::builder(Mode::Cached, Arc::new(slow), clock.clone())
+        .workflow(calls_pair)
+        .activity(gated_pair)
+        .max_concurrent_steps(1)
+        .build()
+        .await
+        .expect("build");
+    rt.start(calls_pair, "p1", 10).await.expect("start");
+    rt.start(calls_pair, "p2", 20).await.expect("start");
+    within_secs(10, "both attempts run", async {
+        while PAIR_RUNS.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    PAIR_GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+    // One result is being committed (slowly) by the one driver; the other waits for it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    rt.shutdown().await;
+    let rt = support::builder(Mode::Cached, memory.clone(), clock)
+        .workflow(calls_pair)
+        .activity(gated_pair)
+        .build()
+        .await
+        .expect("build");
+    for (id, want) in [("p1", 11), ("p2", 21)] {
+        let out = within_secs(10, "the result", rt.handle(calls_pair, id).result())
+            .await
+            .expect("result");
+        assert_eq!(out.as_ref().ok(), Some(&want), "{id}: {out:?}");
+    }
+    let mut ran = PAIR_RUNS.lock().unwrap().clone();
+    ran.sort_unstable();
+    assert_eq!(ran, vec![10, 20], "each attempt once");
+    rt.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workflow_ends_right_whatever_the_store_does() {
     let seeds: Vec<u64> = match (

@@ -930,6 +930,29 @@ async fn a_fire_time_whose_run_was_made_needs_no_code() {
             (false, 1, Some(first.as_str()), None)
         );
         v2.shutdown().await;
+
+        // Two fire times marked, the first made and the second not: paused for the second,
+        // which is not counted; the last run is the first's.
+        let mut row = e.store.load_schedule("m").await.expect("load");
+        row.starting = vec![T0 + 10 * SECOND, T0 + 20 * SECOND];
+        row.started = 2;
+        row.last_run_id = Some(run_id("m", T0 + 20 * SECOND));
+        e.store.update_schedule(row).await.expect("mark");
+        let v2 = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+            .workflow(stamp_v2)
+            .build()
+            .await
+            .expect("build");
+        eventually("the schedule is paused", || async {
+            e.store.load_schedule("m").await.is_ok_and(|s| s.paused)
+        })
+        .await;
+        let s = e.store.load_schedule("m").await.expect("load");
+        assert_eq!(
+            (s.started, s.last_run_id.as_deref(), s.starting.is_empty()),
+            (1, Some(first.as_str()), true)
+        );
+        v2.shutdown().await;
     }
 }
 

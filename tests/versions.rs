@@ -505,7 +505,7 @@ async fn a_run_of_a_newer_version_is_left_to_the_workers_that_have_it() {
         // each look for ready runs, and a minute of that parks "m".
         clock.advance(std::time::Duration::from_secs(61));
         answer(&old, "m", 2, 3).await;
-        for _ in 0..122 {
+        for _ in 0..140 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             clock.advance(std::time::Duration::from_millis(500));
         }

@@ -418,7 +418,7 @@ impl Inner {
             );
         }
         let inner = self.clone();
-        let permit = Permit {
+        let mut permit = Permit {
             inner: self.clone(),
             key: Some(key.clone()),
             version: task.scheduled_version,
@@ -436,6 +436,9 @@ impl Inner {
                     task.scheduled_version,
                 )
                 .and_then(|h| h.relet);
+                // Forgotten here: the permit, let go later, must not forget the lease of an
+                // attempt that leased the call again meanwhile (a retry due at once).
+                permit.key = None;
                 let mut task = task;
                 if let Some(n) = relet {
                     task.attempt = n;

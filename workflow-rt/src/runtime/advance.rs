@@ -604,7 +604,7 @@ impl Inner {
 
     /// Stores fresh results that no step consumed as events, so that nothing a worker
     /// produced is lost (a result for a task that no longer exists is dropped by the store).
-    async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
+    pub(super) async fn keep_fresh(&self, id: &str, fresh: Vec<Fresh>) {
         let (timers, fresh): (Vec<Fresh>, Vec<Fresh>) = fresh.into_iter().partition(|f| f.timer);
         if !timers.is_empty() {
             // Timers read due that no step took: fired the old way, into the inbox.

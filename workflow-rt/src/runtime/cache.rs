@@ -15,7 +15,8 @@ use crate::store::{HistoryEntry, ParentLink};
 /// A running workflow as its last step left it, decoded.
 pub(crate) struct Cached {
     pub(super) workflow: Arc<dyn ErasedWorkflow>,
-    /// The bytes of its snapshot and wait as last stored (0 before its first step): what the
+    /// The bytes of its snapshot and wait as last stored (its first snapshot's before its
+    /// first step): what the
     /// cache counts against its byte bound, a measure of the state's size that costs nothing
     /// to take (the decoded state itself has no size to read).
     pub(super) bytes: usize,

@@ -163,7 +163,9 @@ impl Inner {
     /// otherwise the workflow waits in the queue, with its slot, while every driver is busy,
     /// or a new driver starts with it.
     fn admit(self: &Arc<Self>, id: &str, mut arrived: Slot, merge: impl FnOnce(&mut Slot) -> bool) {
-        if self.is_shut_down() {
+        // Stopping: only results go on, to be stored by the step loop, which steps nothing
+        // more (their attempts ended; dropped, they would run again elsewhere).
+        if self.is_shut_down() && arrived.fresh.is_empty() {
             return;
         }
         let fresh = std::mem::take(&mut arrived.fresh);
@@ -197,16 +199,10 @@ impl Inner {
         lock(&self.drivers).queue.len()
     }
 
-    /// The next queued workflow that still has its slot, with what arrived for it.
+    /// The next queued workflow that still has its slot, with what arrived for it. (When the
+    /// runtime stops, each still gets its turn: the step loop steps nothing then, but stores
+    /// the results its slot holds.)
     fn next_queued(&self, d: &mut Drivers) -> Option<Turn> {
-        if self.is_shut_down() {
-            let queued: Vec<String> = d.queue.drain(..).collect();
-            for id in queued {
-                d.slots.remove(&id);
-            }
-            self.gauges.step_queue(0);
-            return None;
-        }
         if d.queue.is_empty() {
             return None;
         }
@@ -313,26 +309,54 @@ impl Inner {
                     false
                 }
             };
-            let mut d = lock(&self.drivers);
-            let Some(arrived) = d.slots.get_mut(id) else {
-                slot.released = true;
-                return false;
+            // What next, decided under the lock (not held across an await).
+            enum Then {
+                Gone,
+                Yielded,
+                Done(Vec<Fresh>),
+                Again,
+            }
+            let then = {
+                let mut d = lock(&self.drivers);
+                match d.slots.get_mut(id) {
+                    None => Then::Gone,
+                    Some(_) if yielded && !self.is_shut_down() => Then::Yielded,
+                    Some(arrived)
+                        if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() =>
+                    {
+                        // Results that came while it stepped, when the runtime stops: stored
+                        // below.
+                        let left = std::mem::take(&mut arrived.fresh);
+                        d.slots.remove(id);
+                        Then::Done(left)
+                    }
+                    Some(arrived) => {
+                        fresh = std::mem::take(&mut arrived.fresh);
+                        dirty = std::mem::take(&mut arrived.dirty);
+                        Then::Again
+                    }
+                }
             };
-            if yielded && !self.is_shut_down() {
-                slot.released = true;
-                drop(d);
-                self.leave_state(id, cached.take());
-                return true;
+            match then {
+                Then::Gone => {
+                    slot.released = true;
+                    return false;
+                }
+                Then::Yielded => {
+                    slot.released = true;
+                    self.leave_state(id, cached.take());
+                    return true;
+                }
+                Then::Done(left) => {
+                    slot.released = true;
+                    self.leave_state(id, cached.take());
+                    if !left.is_empty() {
+                        self.keep_fresh(id, left).await;
+                    }
+                    return false;
+                }
+                Then::Again => {}
             }
-            if (arrived.fresh.is_empty() && !arrived.dirty) || self.is_shut_down() {
-                d.slots.remove(id);
-                slot.released = true;
-                drop(d);
-                self.leave_state(id, cached.take());
-                return false;
-            }
-            fresh = std::mem::take(&mut arrived.fresh);
-            dirty = std::mem::take(&mut arrived.dirty);
         }
     }
 

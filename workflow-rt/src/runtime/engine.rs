@@ -75,8 +75,8 @@ pub(crate) struct Inner {
     /// Runs at a version of their workflow newer than this runtime's (written by newer code
     /// on another worker, in a rolling deploy): the run's version (its commit count) when this
     /// runtime first met it at that version, when, and when it met it last, on its clock. Left
-    /// to the workers that have that code, and parked once none has stepped it for
-    /// [`NEWER_CODE_GRACE_MS`] (see [`Inner::leave_to_newer_code`]).
+    /// to the workers that have that code, and parked once this runtime has met it, without a
+    /// break, for [`NEWER_CODE_GRACE_MS`] (see [`Inner::leave_to_newer_code`]).
     pub(super) newer: Mutex<foldhash::HashMap<String, (u64, u64, u64)>>,
 }
 
@@ -155,13 +155,14 @@ impl Inner {
     /// met here only when something arrives through this runtime (a result of its activity, a
     /// signal through its client), the newer worker clearing what arrived without a commit
     /// when the run's wait is not complete (a join, a signal it does not wait for yet). Met
-    /// again after a break longer than a few poll intervals, its grace starts over: counted
+    /// again after a break longer than eight poll intervals (five seconds at least: a busy
+    /// runtime's looks come late), its grace starts over: counted
     /// from the first meeting alone, a run that newer code kept stepping without committing
     /// was parked at its second meeting a minute or more after the first.
     pub(crate) fn leave_to_newer_code(&self, id: &str, version: u64) -> bool {
         let now = self.clock.now_ms();
         let poll = u64::try_from(self.config.poll_interval.as_millis()).unwrap_or(u64::MAX);
-        let break_ms = poll.saturating_mul(4).max(1_000);
+        let break_ms = poll.saturating_mul(8).max(5_000);
         let mut met = lock(&self.newer);
         if met.len() >= NEWER_REMEMBERED && !met.contains_key(id) {
             // Those not met for two graces were stepped elsewhere, most likely (met again,
@@ -198,6 +199,7 @@ impl Inner {
     /// leases are kept (renewed with the others) and released with the others when the drain
     /// ends, as not counting: let lapse during a drain longer than a lease, another worker
     /// took them over as lost attempts (the last allowed one then ended its call, never run).
+    /// So they wait for the drain's end (its timeout at most) before another worker runs them.
     /// Returns how many attempts run.
     pub(crate) fn begin_drain(&self) -> usize {
         self.draining.store(true, Ordering::Release);

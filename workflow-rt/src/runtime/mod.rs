@@ -411,7 +411,8 @@ impl Runtime {
     /// ([`Builder::build`]); after a deploy that brings the code or a migration back,
     /// [`Runtime::unpark`] resumes them with nothing lost. A run at a version newer than this
     /// runtime's is listed too, but left to the workers that have its code (a rolling deploy):
-    /// a step of this runtime parks it only once none has stepped it for a minute.
+    /// this runtime parks it only once it has met it, without a break, for a minute (what
+    /// arrived for it unseen by any such worker: a deploy rolled back).
     pub async fn stranded(&self) -> Result<Vec<StrandedRun>, RuntimeError> {
         Ok(self
             .inner
@@ -467,8 +468,9 @@ impl Runtime {
         self.drain(self.inner.config.drain_timeout).await
     }
 
-    /// Stops gracefully: leases no more activity tasks (the leased ones not started yet are
-    /// let go), lets the attempts that are running finish for up to `timeout` (their results
+    /// Stops gracefully: leases no more activity tasks (the leased ones not started yet do not
+    /// start; their leases are held until the end and released with the others, as not
+    /// counting), lets the attempts that are running finish for up to `timeout` (their results
     /// are recorded and their workflows stepped as usual), then shuts down
     /// ([`Runtime::shutdown`]): the attempts still running are stopped and their leases
     /// released, so another worker runs those calls at once; a stopped attempt does not count
@@ -482,11 +484,13 @@ impl Runtime {
             tokio::time::sleep(Duration::from_millis(5)).await;
             left = self.inner.running_attempts();
         }
-        // Let the steps the finished attempts woke commit.
-        for _ in 0..1000 {
-            if !self.inner.busy() {
-                break;
-            }
+        // Let the steps the finished attempts woke commit: within the timeout, and for two
+        // seconds at least.
+        let floor = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.inner.busy()
+            && (tokio::time::Instant::now() < floor
+                || deadline.is_none_or(|d| tokio::time::Instant::now() < d))
+        {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let released = self.stop().await;

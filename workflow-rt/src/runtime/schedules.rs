@@ -548,9 +548,14 @@ impl Inner {
         // Those of its fire times whose runs are not in the store (one made by an earlier
         // look stays counted, and the last run if it is one).
         let mut not_made: Vec<String> = Vec::new();
+        let mut newest_made: Option<(u64, String)> = None;
         for &t in &paused.starting {
             let id = run_id(&paused.name, t);
-            if !self.made(&id).await {
+            if self.made(&id).await {
+                if newest_made.as_ref().is_none_or(|(at, _)| t > *at) {
+                    newest_made = Some((t, id));
+                }
+            } else {
                 not_made.push(id);
             }
         }
@@ -560,7 +565,8 @@ impl Inner {
             .as_ref()
             .is_some_and(|id| not_made.contains(id))
         {
-            paused.last_run_id = last_before;
+            // The newest of those made, or the one before them all.
+            paused.last_run_id = newest_made.map(|(_, id)| id).or(last_before);
         }
         paused.paused = true;
         paused.note = Some(note);
