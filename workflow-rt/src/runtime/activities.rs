@@ -461,6 +461,11 @@ impl Inner {
         {
             h.abort = Some(handle.abort_handle());
         }
+        // Stopping since it began (after the look in `start_tasks`): the runtime's abort of
+        // every attempt may have come before the handle was there to abort.
+        if self.is_shut_down() {
+            handle.abort();
+        }
         None
     }
 

@@ -89,7 +89,9 @@ impl Inner {
         let mut chained: Option<Instant> = None;
         loop {
             if self.is_shut_down() {
-                // Results in hand are stored, for the next worker's step.
+                // Attempts' results in hand are stored, for the next worker's step (a timer
+                // handed over is still stored: the next worker's scan finds it).
+                fresh.retain(|f| !f.timer);
                 if !fresh.is_empty() {
                     self.keep_fresh(id, std::mem::take(fresh)).await;
                 }

@@ -163,10 +163,15 @@ impl Inner {
     /// otherwise the workflow waits in the queue, with its slot, while every driver is busy,
     /// or a new driver starts with it.
     fn admit(self: &Arc<Self>, id: &str, mut arrived: Slot, merge: impl FnOnce(&mut Slot) -> bool) {
-        // Stopping: only results go on, to be stored by the step loop, which steps nothing
-        // more (their attempts ended; dropped, they would run again elsewhere).
-        if self.is_shut_down() && arrived.fresh.is_empty() {
-            return;
+        // Stopping: only attempts' results go on, to be stored by the step loop, which steps
+        // nothing more (their attempts ended; dropped, they would run again elsewhere). A timer
+        // stays stored, for the next worker.
+        if self.is_shut_down() {
+            arrived.fresh.retain(|f| !f.timer);
+            if arrived.fresh.is_empty() {
+                return;
+            }
+            arrived.loaded = None;
         }
         let fresh = std::mem::take(&mut arrived.fresh);
         let (loaded, dirty) = {
@@ -200,14 +205,28 @@ impl Inner {
     }
 
     /// The next queued workflow that still has its slot, with what arrived for it. (When the
-    /// runtime stops, each still gets its turn: the step loop steps nothing then, but stores
-    /// the results its slot holds.)
+    /// runtime stops, those holding attempts' results still get their turn, with those alone:
+    /// the step loop steps nothing then, but stores them. The others leave the queue.)
     fn next_queued(&self, d: &mut Drivers) -> Option<Turn> {
         if d.queue.is_empty() {
             return None;
         }
+        let stopping = self.is_shut_down();
         let mut next = None;
         while let Some(id) = d.queue.pop_front() {
+            if stopping {
+                let Some(slot) = d.slots.get_mut(&id) else {
+                    continue;
+                };
+                slot.fresh.retain(|f| !f.timer);
+                if slot.fresh.is_empty() {
+                    d.slots.remove(&id);
+                    continue;
+                }
+                let fresh = std::mem::take(&mut slot.fresh);
+                next = Some((id, fresh, false, None));
+                break;
+            }
             if let Some(slot) = d.slots.get_mut(&id) {
                 let fresh = std::mem::take(&mut slot.fresh);
                 let dirty = std::mem::take(&mut slot.dirty);
@@ -284,6 +303,7 @@ impl Inner {
         };
         let mut cached = self.cache.take(id);
         if cached.is_none()
+            && !self.is_shut_down()
             && let Some(rec) = loaded
         {
             // Read with a due timer: no load. (If it moved on since, its commit conflicts
