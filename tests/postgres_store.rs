@@ -1812,29 +1812,19 @@ async fn a_step_dropping_a_call_takes_its_result_that_came_meanwhile() {
     assert_eq!(left, 0, "the dropped call's result went with the step");
 }
 
-/// A batch of steps (`commit_steps`) of which one delivers locks its runs and the runs it
-/// delivers to together, in id order. Forced here: another connection holds "b", the batch
-/// of "a" (to "z") and "b" waits for it, then that connection takes "z". Locked step by step,
-/// the batch held "z" (a's target) while it waited for "b", and PostgreSQL failed one of the
-/// two.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_that_delivers_locks_its_runs_in_id_order() {
-    use workflow_rt::store::{Delivery, EventKind};
-    let Some(server) = server("a_batch_that_delivers_locks_its_runs") else {
-        return;
-    };
-    let url = server.url();
-    let schema = fresh_schema("batch_delivery");
+/// A store on `schema` (a pool of four) holding a new run under each of `ids`, with their
+/// versions.
+async fn store_with_runs(url: &str, schema: &str, ids: &[&str]) -> (Arc<PostgresStore>, Vec<u64>) {
     let store = Arc::new(
-        PostgresStore::builder(url.clone())
-            .schema(schema.clone())
+        PostgresStore::builder(url)
+            .schema(schema)
             .pool_size(4)
             .connect()
             .await
             .expect("connect"),
     );
     let mut versions = Vec::new();
-    for id in ["a", "b", "z"] {
+    for id in ids {
         versions.push(
             store
                 .create_workflow(new_workflow(id))
@@ -1842,11 +1832,34 @@ async fn a_batch_that_delivers_locks_its_runs_in_id_order() {
                 .expect("create"),
         );
     }
-    let mut to_z = commit("a", versions[0], suspended());
-    to_z.deliver = vec![Delivery {
-        to: "z".into(),
+    (store, versions)
+}
+
+/// A step of `id` at version `v` that stays suspended and delivers an event to run `to`.
+fn delivering(id: &str, v: u64, to: &str) -> workflow_rt::store::StepCommit {
+    use workflow_rt::store::{Delivery, EventKind};
+    let mut step = commit(id, v, suspended());
+    step.deliver = vec![Delivery {
+        to: to.into(),
         kind: EventKind::TimerFired { seq: 9 },
     }];
+    step
+}
+
+/// A batch of steps (`commit_steps`) of which one delivers locks its runs and the runs it
+/// delivers to together, in id order. Forced here: another connection holds "b", the batch
+/// of "a" (to "z") and "b" waits for it, then that connection takes "z". Locked step by step,
+/// the batch held "z" (a's target) while it waited for "b", and PostgreSQL failed one of the
+/// two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_delivers_locks_its_runs_in_id_order() {
+    let Some(server) = server("a_batch_that_delivers_locks_its_runs") else {
+        return;
+    };
+    let url = server.url();
+    let schema = fresh_schema("batch_delivery");
+    let (store, versions) = store_with_runs(&url, &schema, &["a", "b", "z"]).await;
+    let to_z = delivering("a", versions[0], "z");
     let plain = commit("b", versions[1], suspended());
     let (holder, holder_pid) = holding(
         &url,
@@ -1884,36 +1897,13 @@ async fn a_batch_that_delivers_locks_its_runs_in_id_order() {
 /// held while it waited for "b", and PostgreSQL failed one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_delivering_to_each_other_never_wait_in_a_circle() {
-    use workflow_rt::store::{Delivery, EventKind};
     let Some(server) = server("two_runs_delivering_to_each_other") else {
         return;
     };
     let url = server.url();
     let schema = fresh_schema("mutual_delivery");
-    let store = Arc::new(
-        PostgresStore::builder(url.clone())
-            .schema(schema.clone())
-            .pool_size(4)
-            .connect()
-            .await
-            .expect("connect"),
-    );
-    let mut versions = Vec::new();
-    for id in ["a", "b"] {
-        let v = store
-            .create_workflow(new_workflow(id))
-            .await
-            .expect("create");
-        versions.push(v);
-    }
-    let step_to = |id: &str, v: u64, to: &str| {
-        let mut step = commit(id, v, suspended());
-        step.deliver = vec![Delivery {
-            to: to.into(),
-            kind: EventKind::TimerFired { seq: 9 },
-        }];
-        step
-    };
+    let (store, versions) = store_with_runs(&url, &schema, &["a", "b"]).await;
+    let step_to = delivering;
     let (holder, holder_pid) = holding(
         &url,
         &schema,

@@ -485,6 +485,28 @@ async fn worker(
     .expect("build")
 }
 
+/// Starts `timed` as `id` with `options` on a worker "first" (leases of a minute) whose
+/// attempt 1 hangs, drops that worker without a shutdown once the attempt runs (a crash: its
+/// lease stays), and returns a second worker, "second", on the same store.
+async fn after_a_worker_died(
+    mode: Mode,
+    store: &Arc<MemoryStore>,
+    clock: &VirtualClock,
+    id: &str,
+    options: ActivityOptions,
+) -> Runtime {
+    {
+        let first = worker(mode, store, clock, "first", Some(Duration::from_secs(60))).await;
+        let call = Call {
+            plan: Plan { hang: 1, beats: 0 },
+            options,
+        };
+        first.start(timed, id, call).await.expect("start");
+        eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
+    }
+    worker(mode, store, clock, "second", None).await
+}
+
 /// The history entries of `id` of this kind.
 async fn entries(store: &MemoryStore, id: &str, kind: HistoryKind) -> Vec<String> {
     store
@@ -504,16 +526,7 @@ async fn a_lost_attempt_is_in_the_history_and_the_last_one_lost_ends_as_lost() {
         let (store, clock) = memory();
         // One attempt allowed, and it hangs; its worker dies.
         let o = options(|o| o.retry = RetryPolicy::fixed(Duration::from_secs(1)).max_attempts(1));
-        {
-            let first = worker(mode, &store, &clock, "first", Some(Duration::from_secs(60))).await;
-            let call = Call {
-                plan: Plan { hang: 1, beats: 0 },
-                options: o,
-            };
-            first.start(timed, id, call).await.expect("start");
-            eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
-        }
-        let second = worker(mode, &store, &clock, "second", None).await;
+        let second = after_a_worker_died(mode, &store, &clock, id, o).await;
         clock.advance(Duration::from_secs(60));
         let out = within("result", second.handle(timed, id).result())
             .await
@@ -545,16 +558,7 @@ async fn a_call_ended_by_its_deadline_counts_its_attempts() {
         let id = &mode.id("deadline-count");
         let (store, clock) = memory();
         let o = options(|o| o.schedule_to_close = Some(Duration::from_secs(10)));
-        {
-            let first = worker(mode, &store, &clock, "first", Some(Duration::from_secs(60))).await;
-            let call = Call {
-                plan: Plan { hang: 1, beats: 0 },
-                options: o,
-            };
-            first.start(timed, id, call).await.expect("start");
-            eventually("attempt 1 runs", || async { seen(id).len() == 1 }).await;
-        }
-        let second = worker(mode, &store, &clock, "second", None).await;
+        let second = after_a_worker_died(mode, &store, &clock, id, o).await;
         clock.advance(Duration::from_secs(11));
         let out = within("result", second.handle(timed, id).result())
             .await
