@@ -956,6 +956,37 @@ async fn a_fire_time_whose_run_was_made_needs_no_code() {
     }
 }
 
+/// A look that finds fire times still to start in the row as listed reads the row again
+/// first: listed with others, the row may be seconds old, and a run another worker started
+/// since, then purged, was started again. Here the listing shows a fire time (+3 s) that the
+/// stored row does not hold; only the fire time due (+10 s) gets a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fire_times_to_start_are_read_again_before_they_are_started() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let listed = support::recording::RecordingStore::new(e.store.clone());
+        let rt = builder(Mode::Cached, Arc::new(listed.clone()), e.clock.clone())
+            .workflow(stamp)
+            .build()
+            .await
+            .expect("build");
+        rt.client()
+            .schedule(
+                "st",
+                ScheduleSpec::every(Duration::from_secs(10)),
+                stamp,
+                "one".to_string(),
+            )
+            .await
+            .expect("create");
+        listed.stale_starting("st", vec![T0 + 3 * SECOND]);
+        at(&e, 10, "st", &[10]).await;
+        settle().await;
+        assert_eq!(runs(&e.store, "st@").await, ids("st", &[10]));
+        rt.shutdown().await;
+    }
+}
+
 /// A schedule made for a version newer than a runtime's is left to the workers that have it:
 /// the older runtime claims no fire time (it would count runs it cannot make); once a minute
 /// has passed its fire time with no such worker (a deploy rolled back), it is paused, saying

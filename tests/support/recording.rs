@@ -45,7 +45,11 @@ pub struct RecordingStore {
     cancel_before_park: Arc<Mutex<Option<String>>>,
     fail_load: Arc<Mutex<Option<String>>>,
     replace_before_purge: Arc<Mutex<Option<NewWorkflow>>>,
+    stale_starting: Arc<Mutex<Option<StaleStarting>>>,
 }
+
+/// A schedule's name and the fire times its next listing shows still to start.
+type StaleStarting = (String, Vec<u64>);
 
 /// Called after a write took effect: the method's name and what it wrote (a run's id, the
 /// fire times a schedule's change is starting).
@@ -67,6 +71,7 @@ impl RecordingStore {
             cancel_before_park: Arc::default(),
             fail_load: Arc::default(),
             replace_before_purge: Arc::default(),
+            stale_starting: Arc::default(),
         }
     }
 
@@ -86,6 +91,12 @@ impl RecordingStore {
     /// store under this one): the run there is purged and `run` created in its place.
     pub fn replace_before_purge(&self, run: NewWorkflow) {
         *self.replace_before_purge.lock().unwrap() = Some(run);
+    }
+
+    /// The next listing of due schedules shows schedule `name` with `fire_times` still to
+    /// start (a row read before another worker started them and cleared them).
+    pub fn stale_starting(&self, name: &str, fire_times: Vec<u64>) {
+        *self.stale_starting.lock().unwrap() = Some((name.to_string(), fire_times));
     }
 
     /// Whether the failure [`Self::fail_next_load`] armed has not happened yet.
@@ -485,7 +496,18 @@ impl Store for RecordingStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<ScheduleRecord>> {
         self.called("due_schedules");
-        self.inner.due_schedules(workflows, now_ms, limit)
+        let listed = self.inner.due_schedules(workflows, now_ms, limit);
+        Box::pin(async move {
+            let mut rows = listed.await?;
+            let stale = self.stale_starting.lock().unwrap().take();
+            if let Some((name, fire_times)) = stale {
+                match rows.iter_mut().find(|r| r.name == name) {
+                    Some(row) => row.starting = fire_times,
+                    None => *self.stale_starting.lock().unwrap() = Some((name, fire_times)),
+                }
+            }
+            Ok(rows)
+        })
     }
     fn next_schedule_due<'a>(&'a self, workflows: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         self.called("next_schedule_due");

@@ -387,9 +387,23 @@ impl Inner {
     /// decided, and clears them from the row. A conflict (another worker, a client) reloads the
     /// schedule and decides again; any other failure leaves the schedule for the next look.
     pub(crate) async fn fire_schedule(self: &Arc<Self>, mut s: ScheduleRecord) {
+        let mut as_listed = true;
         for _ in 0..16 {
             if self.is_shut_down() {
                 return;
+            }
+            // Fire times still to start in the row as listed: read it again first. Listed with
+            // many others, it may be seconds old, and a run another worker started and cleared
+            // since (then purged, perhaps) would be started again.
+            if std::mem::take(&mut as_listed) && !s.starting.is_empty() {
+                match self.store.load_schedule(&s.name).await {
+                    Ok(fresh) => s = fresh,
+                    Err(StoreError::ScheduleNotFound(_)) => return,
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "cannot read a schedule again");
+                        return;
+                    }
+                }
             }
             // Compiled from the row as read each time: a schedule deleted and created again
             // meanwhile under the name may have another spec.
