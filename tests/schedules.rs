@@ -130,6 +130,19 @@ async fn at(e: &Env, s: u64, name: &str, expect: &[u64]) {
     }
 }
 
+/// Schedules `stamp` with input "one" every ten seconds as `name` through `client`.
+async fn every_ten_seconds(client: &Client, name: &str) -> workflow_rt::schedule::ScheduleInfo {
+    client
+        .schedule(
+            name,
+            ScheduleSpec::every(Duration::from_secs(10)),
+            stamp,
+            "one".to_string(),
+        )
+        .await
+        .expect("create")
+}
+
 /// A look at the store after the runtime had the chance to act: for what must not happen,
 /// which no wait can see happen. (A slow machine may look too early: then the check passes
 /// without proving much, and never fails wrongly.)
@@ -772,17 +785,10 @@ async fn only_a_runtime_with_the_workflow_fires_it() {
 async fn a_schedule_starts_the_version_it_was_made_for() {
     for backend in BACKENDS {
         let e = env(backend);
-        let info = Client::new(e.store.clone())
+        let v1_client = Client::new(e.store.clone())
             .clock(e.clock.clone())
-            .workflow(stamp)
-            .schedule(
-                "v",
-                ScheduleSpec::every(Duration::from_secs(10)),
-                stamp,
-                "one".to_string(),
-            )
-            .await
-            .expect("create");
+            .workflow(stamp);
+        let info = every_ten_seconds(&v1_client, "v").await;
         assert_eq!(info.workflow_version, Some(1));
         let both = builder(Mode::Cached, e.store.clone(), e.clock.clone())
             .workflow(stamp)
@@ -892,15 +898,7 @@ async fn a_fire_time_whose_run_was_made_needs_no_code() {
             .build()
             .await
             .expect("build");
-        v1.client()
-            .schedule(
-                "m",
-                ScheduleSpec::every(Duration::from_secs(10)),
-                stamp,
-                "one".to_string(),
-            )
-            .await
-            .expect("create");
+        every_ten_seconds(&v1.client(), "m").await;
         at(&e, 10, "m", &[10]).await;
         let first = run_id("m", T0 + 10 * SECOND);
         eventually("the v1 run completes", || completed(&e.store, &first)).await;
@@ -970,15 +968,7 @@ async fn fire_times_to_start_are_read_again_before_they_are_started() {
             .build()
             .await
             .expect("build");
-        rt.client()
-            .schedule(
-                "st",
-                ScheduleSpec::every(Duration::from_secs(10)),
-                stamp,
-                "one".to_string(),
-            )
-            .await
-            .expect("create");
+        every_ten_seconds(&rt.client(), "st").await;
         listed.stale_starting("st", vec![T0 + 3 * SECOND]);
         at(&e, 10, "st", &[10]).await;
         settle().await;
