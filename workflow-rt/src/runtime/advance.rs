@@ -204,7 +204,6 @@ impl Inner {
                         // Changed meanwhile: look again from the store.
                         conflicts += 1;
                         if conflicts > 16 {
-                            self.keep_fresh(id, std::mem::take(fresh)).await;
                             return Err(StoreError::Conflict {
                                 workflow_id: id.to_string(),
                                 expected: c.version,
@@ -215,7 +214,6 @@ impl Inner {
                         continue;
                     }
                     Err(e) => {
-                        self.keep_fresh(id, std::mem::take(fresh)).await;
                         return Err(e);
                     }
                 }
@@ -316,7 +314,6 @@ impl Inner {
                         if matches!(rejection, Rejection::Stale) {
                             conflicts += 1;
                             if conflicts > 16 {
-                                self.keep_fresh(id, std::mem::take(fresh)).await;
                                 return Err(StoreError::Conflict {
                                     workflow_id: id.to_string(),
                                     expected: version,
@@ -347,7 +344,6 @@ impl Inner {
                     .await
             {
                 trace.end(c.workflow.keys(), StepEnd::Error);
-                self.keep_fresh(id, std::mem::take(fresh)).await;
                 return Err(e);
             }
             let consumed = commit.consumed_events.clone();
@@ -480,7 +476,6 @@ impl Inner {
                     conflicts += 1;
                     inbox = None;
                     if conflicts > 16 {
-                        self.keep_fresh(id, std::mem::take(fresh)).await;
                         return Err(StoreError::Conflict {
                             workflow_id: id.to_string(),
                             expected: c.version,
@@ -496,12 +491,12 @@ impl Inner {
                     // A commit that failed may still have taken effect (a connection lost after
                     // the commit): the calls it leased to this worker are then stored, and
                     // nothing else starts them before their leases lapse (each then counted
-                    // as a lost attempt). Started if they are there.
+                    // as a lost attempt). Started if they are there (their results, with the
+                    // others in hand, are stored by `advance`).
                     if let After::Suspended { tasks, .. } = after {
                         let ran = self.start_if_committed(id, tasks).await;
                         fresh.extend(ran);
                     }
-                    self.keep_fresh(id, std::mem::take(fresh)).await;
                     return Err(e);
                 }
             }
