@@ -569,6 +569,63 @@ async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new
     );
 }
 
+/// A start that may replace a failed or cancelled run (`IdReuse::AfterFailure`) purges the
+/// run it saw and no other: when another start replaced that run meanwhile by one that then
+/// completed, the completed run keeps its id (the purge, which looked at the id alone,
+/// deleted it, history and all, and the start replaced it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_purges_the_finished_run_it_saw_and_no_other() {
+    use std::sync::Arc;
+    use workflow_rt::Clock;
+    use workflow_rt::store::{HistoryEntry, NewWorkflow, StepOutcome};
+    let (memory, clock) = support::memory();
+    let store = support::recording::RecordingStore::new(memory.clone());
+    let rt = support::builder(Mode::Cached, memory.clone(), clock.clone())
+        .workflow(order)
+        .allow_missing_activities()
+        .build()
+        .await
+        .expect("build");
+    rt.start(order, "k", "ab".to_string()).await.expect("start");
+    rt.terminate("k").await.expect("terminate");
+    rt.shutdown().await;
+    let cancelled = memory.load_workflow("k").await.expect("load");
+    store.replace_before_purge_and_end(
+        NewWorkflow {
+            id: "k".into(),
+            name: cancelled.name.clone(),
+            input: postcard::to_stdvec("other").expect("encode"),
+            snapshot: cancelled.snapshot.clone(),
+            now_ms: clock.now_ms(),
+            history: HistoryEntry::new(clock.now_ms(), HistoryKind::Started, "started"),
+            parent: None,
+            parent_version: None,
+        },
+        StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: cancelled.snapshot.clone(),
+            output: postcard::to_stdvec(&7u64).expect("encode"),
+        },
+    );
+    let client = Client::new(Arc::new(store.clone())).clock(clock.clone());
+    let refused = client
+        .start_with(order, "k", "abc".to_string(), IdReuse::AfterFailure)
+        .await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::IdInUse { name, .. }) if name == "order"),
+        "{refused:?}"
+    );
+    let kept = memory.load_workflow("k").await.expect("load");
+    assert_eq!(
+        (kept.status, kept.input),
+        (
+            WorkflowStatus::Completed,
+            postcard::to_stdvec("other").expect("encode")
+        ),
+        "the other start's completed run stays"
+    );
+}
+
 /// A worker keeps the state of a run in memory between steps. When another process cancels
 /// the run, purges it and starts a new run under its id, nothing tells the worker: once the
 /// new run has come as far as the old one had, the worker, woken for the id, steps the old

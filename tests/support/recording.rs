@@ -44,9 +44,12 @@ pub struct RecordingStore {
     stop_before_child_call: Arc<Mutex<Option<String>>>,
     cancel_before_park: Arc<Mutex<Option<String>>>,
     fail_load: Arc<Mutex<Option<String>>>,
-    replace_before_purge: Arc<Mutex<Option<NewWorkflow>>>,
+    replace_before_purge: Arc<Mutex<Option<Replacement>>>,
     stale_starting: Arc<Mutex<Option<StaleStarting>>>,
 }
+
+/// A run created in place of another before its purge, and how it ends at once, if it does.
+type Replacement = (NewWorkflow, Option<StepOutcome>);
 
 /// A schedule's name and the fire times its next listing shows still to start.
 type StaleStarting = (String, Vec<u64>);
@@ -90,7 +93,56 @@ impl RecordingStore {
     /// The next purge of `run`'s id is preceded by another start under the id (through the
     /// store under this one): the run there is purged and `run` created in its place.
     pub fn replace_before_purge(&self, run: NewWorkflow) {
-        *self.replace_before_purge.lock().unwrap() = Some(run);
+        *self.replace_before_purge.lock().unwrap() = Some((run, None));
+    }
+
+    /// As [`Self::replace_before_purge`], and `run` then ends with `outcome` (a finished
+    /// run: another start's, which completed or failed in the window).
+    pub fn replace_before_purge_and_end(&self, run: NewWorkflow, outcome: StepOutcome) {
+        *self.replace_before_purge.lock().unwrap() = Some((run, Some(outcome)));
+    }
+
+    /// The replacement armed for a purge of `id`, taken.
+    fn replacement(&self, id: &str) -> Option<Replacement> {
+        let mut once = self.replace_before_purge.lock().unwrap();
+        match once.as_ref().is_some_and(|(r, _)| r.id == id) {
+            true => once.take(),
+            false => None,
+        }
+    }
+
+    /// Makes the replacement [`Self::replacement`] gave.
+    async fn replace(&self, (run, end): Replacement) -> Result<(), StoreError> {
+        let id = run.id.clone();
+        let now = run.now_ms;
+        self.inner.purge(&id).await?;
+        let version = self.inner.create_workflow(run).await?;
+        if let Some(outcome) = end {
+            let rec = self.inner.load_workflow(&id).await?;
+            self.inner
+                .commit_step(StepCommit {
+                    children: Vec::new(),
+                    workflow_id: id,
+                    run_key: rec.run_key,
+                    expected_version: version,
+                    now_ms: now,
+                    outcome,
+                    consumed_events: Vec::new(),
+                    completed_tasks: Vec::new(),
+                    cancelled: Vec::new(),
+                    fired_timers: Vec::new(),
+                    seen_events_upto: 0,
+                    keep_ready: false,
+                    history: vec![HistoryEntry::new(
+                        now,
+                        workflow_rt::store::HistoryKind::Completed,
+                        "ended",
+                    )],
+                    deliver: Vec::new(),
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// The next listing of due schedules shows schedule `name` with `fire_times` still to
@@ -380,6 +432,16 @@ impl Store for RecordingStore {
         self.called("release_leases");
         self.inner.release_leases(owner, why, now_ms)
     }
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.called("release_tasks");
+        self.inner.release_tasks(owner, tasks, why, now_ms)
+    }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         self.called("next_task_due");
         self.inner.next_task_due(names)
@@ -429,19 +491,22 @@ impl Store for RecordingStore {
     }
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         self.called("purge");
-        let replace = {
-            let mut once = self.replace_before_purge.lock().unwrap();
-            match once.as_ref().is_some_and(|r| r.id == id) {
-                true => once.take(),
-                false => None,
-            }
-        };
+        let replace = self.replacement(id);
         Box::pin(async move {
-            if let Some(run) = replace {
-                self.inner.purge(id).await?;
-                self.inner.create_workflow(run).await?;
+            if let Some(r) = replace {
+                self.replace(r).await?;
             }
             self.inner.purge(id).await
+        })
+    }
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        self.called("purge_version");
+        let replace = self.replacement(id);
+        Box::pin(async move {
+            if let Some(r) = replace {
+                self.replace(r).await?;
+            }
+            self.inner.purge_version(id, version).await
         })
     }
     fn purge_finished(

@@ -484,6 +484,23 @@ impl Store for Traced {
             |v| v.to_string(),
         )
     }
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        let which: Vec<String> = tasks
+            .iter()
+            .map(|t| format!("{}#{}", t.workflow_id, t.seq))
+            .collect();
+        record(
+            format!("release_tasks({owner},{})", which.join(",")),
+            self.0.release_tasks(owner, tasks, why, now_ms),
+            |v| v.to_string(),
+        )
+    }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         record("next_task".into(), self.0.next_task_due(names), |v| {
             format!("{v:?}")
@@ -540,6 +557,13 @@ impl Store for Traced {
     }
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         record(format!("purge({id})"), self.0.purge(id), unit)
+    }
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        record(
+            format!("purge_version({id},{version})"),
+            self.0.purge_version(id, version),
+            unit,
+        )
     }
     fn purge_finished(
         &self,

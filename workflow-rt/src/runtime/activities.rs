@@ -22,7 +22,7 @@ use super::resolve::Fresh;
 use super::telemetry::{ActivityKeys, AttemptEnd, AttemptTrace};
 use crate::activity::{ActivityCtx, ActivityError, ActivityErrorKind, BoxFuture};
 use crate::codec::panic_message;
-use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, RetryActivity};
+use crate::store::{ActivityTask, HistoryEntry, HistoryKind, LeaseRenewal, Release, RetryActivity};
 
 /// An attempt's heartbeats: the last details and when they came.
 /// The activity attempts this worker holds leases for.
@@ -702,6 +702,57 @@ impl Inner {
         // leases) in the same order, which a simulation replaying a seed relies on.
         held.sort_by(|a, b| (&a.workflow_id, a.seq).cmp(&(&b.workflow_id, b.seq)));
         held
+    }
+
+    /// Gives back the leases of `backlog`, tasks a drain took from the queue of those waiting
+    /// for a slot (see [`Inner::begin_drain`]): at once, not counting (they never started), so
+    /// that another worker runs them now rather than when the drain ends. A lease released is
+    /// no longer renewed; one the store could not release stays held, renewed, and goes with
+    /// the others when the runtime stops.
+    /// Returns how many leases it released.
+    pub(crate) async fn release_backlog(&self, backlog: Vec<ActivityTask>) -> u64 {
+        if backlog.is_empty() {
+            return 0;
+        }
+        let tasks = backlog
+            .iter()
+            .map(|t| LeaseRenewal {
+                workflow_id: t.workflow_id.clone(),
+                seq: t.seq,
+                scheduled_version: t.scheduled_version,
+                heartbeat_details: None,
+            })
+            .collect();
+        let released = self
+            .store
+            .release_tasks(
+                &self.config.worker_id,
+                tasks,
+                Release::Shutdown,
+                self.clock.now_ms(),
+            )
+            .await;
+        match released {
+            Ok(n) => {
+                let mut a = lock(&self.attempts);
+                for t in &backlog {
+                    forget(
+                        &mut a.held,
+                        &(t.workflow_id.clone(), t.seq),
+                        t.scheduled_version,
+                    );
+                }
+                n
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    calls = backlog.len(),
+                    "cannot release the leases of calls waiting for a slot as the drain begins; released when it ends"
+                );
+                0
+            }
+        }
     }
 
     /// How many more attempts may start now.

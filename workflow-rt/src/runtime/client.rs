@@ -247,13 +247,25 @@ impl Client {
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {
                         taken_by.clone_from(&existing.name);
-                        match self.purge(&id).await {
-                            // Gone already: another start replaced it, or a purge.
-                            Ok(()) | Err(RuntimeError::UnknownWorkflow(_)) => continue,
-                            // Replaced since by a run that has not finished (another start
-                            // with this id): that one decides, as if it had been there first.
-                            Err(RuntimeError::NotFinished { .. }) => continue,
-                            Err(e) => return Err(e),
+                        // The run seen, and no other: another start may have replaced it
+                        // meanwhile by a run that `reuse` would not let go (completed, under
+                        // `AfterFailure`), or that finished after this look.
+                        match self.store.purge_version(&id, existing.version).await {
+                            Ok(()) => {
+                                if let Some(rt) = self.runtime() {
+                                    rt.forget(&id);
+                                }
+                                continue;
+                            }
+                            // Gone already (another start replaced it, or a purge), or replaced
+                            // since by another run: that one decides, as if it had been there
+                            // first.
+                            Err(
+                                StoreError::NotFound(_)
+                                | StoreError::Conflict { .. }
+                                | StoreError::NotFinished { .. },
+                            ) => continue,
+                            Err(e) => return Err(RuntimeError::from_store(&id, e)),
                         }
                     }
                     if existing.name != W::NAME || existing.input != encoded {

@@ -229,9 +229,10 @@ impl Inner {
                     // new run's calls (and its saga's compensations) at the same numbers
                     // would all be refused. (Purged before the commit: should the commit fail,
                     // and the step run again not call it, the finished run's record is gone
-                    // all the same.)
-                    match self.store.purge(child).await {
-                        Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    // all the same.) That run and no other: a run created under the id since
+                    // (a start from outside) stays, and the commit finds the id taken.
+                    match self.store.purge_version(child, existing.version).await {
+                        Ok(()) | Err(StoreError::NotFound(_) | StoreError::Conflict { .. }) => {}
                         Err(e) => return Err(e),
                     }
                 }

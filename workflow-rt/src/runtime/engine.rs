@@ -20,7 +20,7 @@ use super::registry::{ErasedActivity, Registry};
 use super::telemetry::RuntimeKeys;
 use crate::clock::Clock;
 use crate::codec;
-use crate::store::Store;
+use crate::store::{ActivityTask, Store};
 
 pub(crate) struct Config {
     pub worker_id: String,
@@ -201,12 +201,14 @@ impl Inner {
     /// took them over as lost attempts (the last allowed one then ended its call, never run).
     /// So they wait for the drain's end (its timeout at most) before another worker runs them.
     /// Returns how many attempts run.
-    pub(crate) fn begin_drain(&self) -> usize {
+    /// Starts a drain: no attempt starts from now on. Returns how many run, and the tasks
+    /// that waited for a slot (still leased: see [`Inner::release_backlog`]).
+    pub(crate) fn begin_drain(&self) -> (usize, Vec<ActivityTask>) {
         self.draining.store(true, Ordering::Release);
         let mut a = lock(&self.attempts);
-        a.backlog.clear();
+        let backlog = a.backlog.drain(..).collect();
         self.gauges.backlog(0);
-        a.running
+        (a.running, backlog)
     }
 
     pub(crate) fn running_attempts(&self) -> usize {

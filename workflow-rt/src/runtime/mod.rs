@@ -187,8 +187,8 @@ pub struct Drained {
     pub finished: usize,
     /// Attempts still running at the timeout: stopped, to run again elsewhere.
     pub stopped: usize,
-    /// Activity leases released at the end: the stopped attempts and the leased tasks that
-    /// had not started.
+    /// Activity leases released: those of the leased tasks that had not started (at the
+    /// drain's start) and of the stopped attempts (at its end).
     pub released: u64,
 }
 
@@ -469,15 +469,16 @@ impl Runtime {
     }
 
     /// Stops gracefully: leases no more activity tasks (the leased ones not started yet do not
-    /// start; their leases are held until the end and released with the others, as not
-    /// counting), lets the attempts that are running finish for up to `timeout` (their results
+    /// start; their leases are released at once, as not counting, so that another worker runs
+    /// them now), lets the attempts that are running finish for up to `timeout` (their results
     /// are recorded, and their workflows stepped as usual for up to two seconds more), then
     /// shuts down
     /// ([`Runtime::shutdown`]): the attempts still running are stopped and their leases
     /// released, so another worker runs those calls at once; a stopped attempt does not count
     /// against its call's retry policy.
     pub async fn drain(&self, timeout: Duration) -> Drained {
-        let running = self.inner.begin_drain();
+        let (running, backlog) = self.inner.begin_drain();
+        let given_back = self.inner.release_backlog(backlog).await;
         // (A timeout too long for the clock, `Duration::MAX` say, waits as long as it takes.)
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut left = running;
@@ -498,7 +499,7 @@ impl Runtime {
         Drained {
             finished: running.saturating_sub(left),
             stopped: left,
-            released,
+            released: released + given_back,
         }
     }
 

@@ -67,6 +67,7 @@ where
     leases(&factory().await).await;
     retries(&factory().await).await;
     renew_and_release(&factory().await).await;
+    releasing_chosen_leases(&factory().await).await;
     results_are_fenced(&factory().await).await;
     a_result_and_the_next_call_in_one_step(&factory().await).await;
     an_old_runs_attempt_is_not_the_new_runs(&factory().await).await;
@@ -79,6 +80,7 @@ where
     counting_runs(&factory().await).await;
     purging_a_finished_run(&factory().await).await;
     purge_refuses_unfinished_runs(&factory().await).await;
+    purging_a_run_by_version(&factory().await).await;
     purging_by_age(&factory().await).await;
     versions_never_repeat_across_runs(&factory().await).await;
     tombstones_go_with_the_retention(&factory().await).await;
@@ -1177,6 +1179,77 @@ async fn renew_and_release<S: Store>(s: &S) {
     let h = s.history("a").await.expect("history");
     let last = h.last().expect("an entry");
     assert_eq!((last.kind, last.at_ms), (HistoryKind::AttemptLost, 400));
+}
+
+/// `Store::release_tasks` releases the owner's leases on the calls named (by run, seq and
+/// scheduled version) and no others, as `release_leases` releases them.
+async fn releasing_chosen_leases<S: Store>(s: &S) {
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    s.commit_step(step(
+        "a",
+        0,
+        suspended(
+            1,
+            vec![
+                task("a", 0, Some("w1")),
+                task("a", 1, Some("w1")),
+                task("a", 2, Some("w1")),
+                task("a", 3, Some("w2")),
+            ],
+            vec![],
+        ),
+    ))
+    .await
+    .expect("commit");
+    let before = s.history("a").await.expect("history").len();
+    let call = |id: &str, seq, scheduled_version| LeaseRenewal {
+        workflow_id: id.into(),
+        seq,
+        scheduled_version,
+        heartbeat_details: None,
+    };
+    let released = s
+        .release_tasks(
+            "w1",
+            vec![
+                call("a", 0, 0),
+                call("a", 2, 0),
+                // Another run's call of the same number, another worker's, no run's.
+                call("a", 1, 7),
+                call("a", 3, 0),
+                call("nobody", 0, 0),
+            ],
+            Release::Shutdown,
+            300,
+        )
+        .await
+        .expect("release");
+    assert_eq!(released, 2);
+    let t = s.load_tasks("a").await.expect("tasks");
+    let leases: Vec<(Option<&str>, u32)> = t
+        .iter()
+        .map(|t| (t.lease_owner.as_deref(), t.attempt))
+        .collect();
+    assert_eq!(
+        leases,
+        vec![(None, 0), (Some("w1"), 1), (None, 0), (Some("w2"), 1)],
+        "the calls named, not counting; the others as they were"
+    );
+    let h = s.history("a").await.expect("history");
+    assert_eq!(h.len(), before + 2);
+    assert!(
+        h[before..]
+            .iter()
+            .all(|e| (e.kind, e.at_ms) == (HistoryKind::AttemptLost, 300)),
+        "{h:?}"
+    );
+    assert_eq!(
+        s.release_tasks("w1", vec![call("a", 0, 0)], Release::Shutdown, 400)
+            .await
+            .expect("release"),
+        0,
+        "released once"
+    );
 }
 
 /// A result taken straight from a worker (a step's `completed_tasks`) is refused, with the
@@ -2394,6 +2467,56 @@ async fn purge_refuses_unfinished_runs<S: Store>(s: &S) {
         page_ids(&s.list_runs(RunQuery::new()).await.expect("list runs")),
         vec!["r"]
     );
+}
+
+/// `Store::purge_version` purges the run at the version given and no other: a run of the id
+/// at another version (another start's, finished too) stays as it was.
+async fn purging_a_run_by_version<S: Store>(s: &S) {
+    use WorkflowStatus::*;
+    run_in(s, "v", "wf", 10, Cancelled, 20).await;
+    let seen = s.load_workflow("v").await.expect("load");
+    // Replaced by another run, which completed.
+    s.purge("v").await.expect("purge");
+    run_in(s, "v", "wf", 30, Completed, 40).await;
+    let other = s.load_workflow("v").await.expect("load");
+    let other_history = s.history("v").await.expect("history");
+    assert_ne!(
+        other.version, seen.version,
+        "versions never repeat across runs"
+    );
+    match s.purge_version("v", seen.version).await {
+        Err(StoreError::Conflict {
+            workflow_id,
+            expected,
+        }) => assert_eq!((workflow_id.as_str(), expected), ("v", seen.version)),
+        other => panic!("purging a run gone must be a conflict, got {other:?}"),
+    }
+    assert_eq!(s.load_workflow("v").await.expect("load"), other);
+    assert_eq!(s.history("v").await.expect("history"), other_history);
+    // A running run at the version asked for is refused as `purge` refuses it.
+    run_in(s, "r", "wf", 10, Running, 20).await;
+    let running = s.load_workflow("r").await.expect("load");
+    assert!(matches!(
+        s.purge_version("r", running.version).await,
+        Err(StoreError::NotFinished {
+            status: Running,
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.purge_version("nope", 1).await,
+        Err(StoreError::NotFound(id)) if id == "nope"
+    ));
+    // The run at its own version goes, with a tombstone as `purge` leaves.
+    s.purge_version("v", other.version)
+        .await
+        .expect("purge at its version");
+    assert!(matches!(
+        s.load_workflow("v").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let next = s.create_workflow(new_workflow("v")).await.expect("create");
+    assert!(next > other.version, "{next} after {}", other.version);
 }
 
 async fn purging_by_age<S: Store>(s: &S) {

@@ -30,6 +30,22 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
+    /// `Store::purge`, of the run at `version` only when given (`Store::purge_version`).
+    fn purge_run(&self, id: &str, version: Option<u64>) -> StoreFuture<'_, ()> {
+        let mut g = self.lock();
+        let gone = match g.purge(id, version) {
+            Ok(gone) => gone,
+            Err(e) => return ready(Err(e)),
+        };
+        g.unlink_children(&[id.to_string()]);
+        // There is none already (the run under the id took it away when it was created), but
+        // should there be, the later of the two stands.
+        let kept = g.tombstones.entry(id.to_string()).or_insert(gone);
+        kept.version = kept.version.max(gone.version);
+        kept.finished_at_ms = kept.finished_at_ms.max(gone.finished_at_ms);
+        ready(Ok(()))
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -174,6 +190,27 @@ impl Inner {
         Some(t)
     }
 
+    /// Releases `owner`'s leases on the tasks `held` (run, seq), each told in its run's
+    /// history (see `Store::release_leases`); returns how many.
+    fn release(&mut self, held: &[(usize, u64)], owner: &str, why: Release, now_ms: u64) -> u64 {
+        for &(w, seq) in held {
+            let mut entry = None;
+            self.update_task(w, seq, |t| {
+                entry = Some(released_attempt_entry(
+                    now_ms, &t.name, t.seq, t.attempt, owner, why,
+                ));
+                if why == Release::Shutdown {
+                    t.attempt = t.attempt.saturating_sub(1);
+                }
+                t.lease_owner = None;
+                t.lease_until_ms = None;
+                true
+            });
+            self.entries[w].history.extend(entry);
+        }
+        held.len() as u64
+    }
+
     /// Applies `f` to a task, keeping the due index right.
     fn update_task(
         &mut self,
@@ -216,9 +253,18 @@ impl Inner {
 
     /// Deletes a finished workflow and all of it (refusing one that is not finished, which it
     /// leaves as it was); returns its last version and when it finished. The last entry takes
-    /// its place: its number changes in the indexes.
-    fn purge(&mut self, id: &str) -> Result<Tombstone, StoreError> {
+    /// its place: its number changes in the indexes. With `version`, only the run at that
+    /// version (see `Store::purge_version`).
+    fn purge(&mut self, id: &str, version: Option<u64>) -> Result<Tombstone, StoreError> {
         let w = self.find(id)?;
+        if let Some(expected) = version
+            && self.entries[w].record.version != expected
+        {
+            return Err(StoreError::Conflict {
+                workflow_id: id.to_string(),
+                expected,
+            });
+        }
         let status = self.entries[w].record.status;
         if !status.is_finished() {
             return Err(StoreError::NotFinished {
@@ -714,22 +760,28 @@ impl Store for MemoryStore {
                     .map(move |t| (w, t.seq))
             })
             .collect();
-        for &(w, seq) in &held {
-            let mut entry = None;
-            g.update_task(w, seq, |t| {
-                entry = Some(released_attempt_entry(
-                    now_ms, &t.name, t.seq, t.attempt, owner, why,
-                ));
-                if why == Release::Shutdown {
-                    t.attempt = t.attempt.saturating_sub(1);
-                }
-                t.lease_owner = None;
-                t.lease_until_ms = None;
-                true
-            });
-            g.entries[w].history.extend(entry);
-        }
-        ready(Ok(held.len() as u64))
+        ready(Ok(g.release(&held, owner, why, now_ms)))
+    }
+
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        let mut g = self.lock();
+        let held: Vec<(usize, u64)> = tasks
+            .iter()
+            .filter_map(|r| {
+                let w = *g.index.get(&r.workflow_id)?;
+                let t = g.entries[w].tasks.get(&r.seq)?;
+                (t.lease_owner.as_deref() == Some(owner)
+                    && t.scheduled_version == r.scheduled_version)
+                    .then_some((w, r.seq))
+            })
+            .collect();
+        ready(Ok(g.release(&held, owner, why, now_ms)))
     }
 
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
@@ -919,18 +971,11 @@ impl Store for MemoryStore {
     }
 
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        let mut g = self.lock();
-        let gone = match g.purge(id) {
-            Ok(gone) => gone,
-            Err(e) => return ready(Err(e)),
-        };
-        g.unlink_children(&[id.to_string()]);
-        // There is none already (the run under the id took it away when it was created), but
-        // should there be, the later of the two stands.
-        let kept = g.tombstones.entry(id.to_string()).or_insert(gone);
-        kept.version = kept.version.max(gone.version);
-        kept.finished_at_ms = kept.finished_at_ms.max(gone.finished_at_ms);
-        ready(Ok(()))
+        self.purge_run(id, None)
+    }
+
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        self.purge_run(id, Some(version))
     }
 
     fn purge_finished(
@@ -951,7 +996,7 @@ impl Store for MemoryStore {
         let mut ids: Vec<String> = old.into_iter().map(|(_, id)| id).collect();
         for id in &ids {
             // Finished, as just checked under the same lock: cannot fail.
-            match g.purge(id) {
+            match g.purge(id, None) {
                 Ok(gone) => g.raise_floor(gone.version),
                 Err(e) => return ready(Err(e)),
             }

@@ -1234,6 +1234,19 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> StoreFuture<'a, u64>;
 
+    /// [`Store::release_leases`] of some of `owner`'s leases: those on the calls `tasks` names
+    /// (each by its workflow, `seq` and `scheduled_version`; its heartbeat details are not
+    /// used), as a draining worker gives back the calls it leased and will not start. A call
+    /// not leased to `owner` (another worker's now, or answered) is left as it is. Returns how
+    /// many were released.
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64>;
+
     /// When the next task of these activities may be leased: the earliest visible time of an
     /// unleased task or expiry of a lease. `None` if there is no such task.
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>>;
@@ -1354,6 +1367,15 @@ pub trait Store: Send + Sync + 'static {
     /// once its run finished before the cutoff (its version then raises the store's version
     /// floor).
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+
+    /// [`Store::purge`] of one run: the run of `id` at `version`, in the same atomic
+    /// operation as the look at its version. A finished run's version no longer changes, and
+    /// versions of one id never repeat across runs, so the version names the run: a start
+    /// that saw a finished run it may replace ([`crate::IdReuse`]) purges that run and no
+    /// other, though another start replaced it meanwhile by a run that finished too. When the
+    /// id's run is at another version, [`StoreError::Conflict`] (with `expected` the version
+    /// asked for) and nothing changes; otherwise as [`Store::purge`].
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()>;
 
     /// Retention by age: purges (as [`Store::purge`], children's links included) up to `limit`
     /// finished runs last changed before `finished_before_ms` (`updated_at_ms <
@@ -1513,6 +1535,15 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreFuture<'a, u64> {
         (**self).release_leases(owner, why, now_ms)
     }
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        (**self).release_tasks(owner, tasks, why, now_ms)
+    }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         (**self).next_task_due(names)
     }
@@ -1565,6 +1596,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         (**self).purge(id)
+    }
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        (**self).purge_version(id, version)
     }
     fn purge_finished(
         &self,

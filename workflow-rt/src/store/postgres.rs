@@ -434,6 +434,128 @@ impl Changes {
 }
 
 impl PostgresStore {
+    /// Releases `owner`'s leases (see `Store::release_leases`), those on `tasks` alone when
+    /// given (`Store::release_tasks`); returns how many.
+    async fn release(
+        &self,
+        owner: &str,
+        tasks: Option<&[LeaseRenewal]>,
+        why: Release,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let released = in_tx!(self, |tx| {
+            let back = i64::from(why == Release::Shutdown);
+            let rows = match tasks {
+                None => {
+                    let stmt = tx
+                        .prepare_cached(
+                            "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
+                             attempt = GREATEST(attempt - $2, 0) WHERE lease_owner = $1 \
+                             RETURNING workflow_id, seq, name, attempt + $2",
+                        )
+                        .await
+                        .db()?;
+                    tx.query(&stmt, &[&owner, &back]).await.db()?
+                }
+                Some(tasks) => {
+                    let ids: Vec<&str> = tasks.iter().map(|t| t.workflow_id.as_str()).collect();
+                    let seqs: Vec<i64> = tasks.iter().map(|t| int(t.seq)).collect();
+                    let versions: Vec<i64> =
+                        tasks.iter().map(|t| int(t.scheduled_version)).collect();
+                    let stmt = tx
+                        .prepare_cached(
+                            "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
+                             attempt = GREATEST(attempt - $2, 0) WHERE lease_owner = $1 \
+                             AND (workflow_id, seq, scheduled_version) IN \
+                                 (SELECT * FROM unnest($3::text[], $4::bigint[], $5::bigint[])) \
+                             RETURNING workflow_id, seq, name, attempt + $2",
+                        )
+                        .await
+                        .db()?;
+                    tx.query(&stmt, &[&owner, &back, &ids, &seqs, &versions])
+                        .await
+                        .db()?
+                }
+            };
+            let mut released = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let wf: String = r.try_get(0).db()?;
+                let seq: i64 = r.try_get(1).db()?;
+                let name: String = r.try_get(2).db()?;
+                let attempt: i64 = r.try_get(3).db()?;
+                let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
+                released.push((
+                    wf,
+                    released_attempt_entry(now_ms, &name, uint(seq), attempt, owner, why),
+                ));
+            }
+            if !released.is_empty() {
+                self.announce(tx, Changes::TASKS).await?;
+            }
+            Ok(released)
+        })?;
+        // Recorded in transactions of their own, which lock the workflow before anything
+        // else, in the order every other change takes.
+        for (wf, entry) in &released {
+            in_tx!(self, |tx| {
+                lock_workflow(tx, wf).await?;
+                append_history(tx, wf, std::slice::from_ref(entry)).await
+            })?;
+        }
+        Ok(released.len() as u64)
+    }
+
+    /// `Store::purge`, of the run at `version` only when given (`Store::purge_version`).
+    fn purge_run<'a>(&'a self, id: &'a str, version: Option<u64>) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            in_tx!(self, |tx| {
+                // The row's lock first, as every change of a workflow takes it: an event or a
+                // step waiting for it finds the workflow gone once this commits. Then its
+                // children's rows, whose links go (see `delete_runs`): a child's step takes its
+                // own row's lock and then its parent's only while the parent is not finished
+                // (see `deliver`), so the two never wait for each other.
+                let (status, at, _) = lock_workflow(tx, id).await?;
+                if let Some(expected) = version
+                    && at != expected
+                {
+                    return Err(StoreError::Conflict {
+                        workflow_id: id.to_string(),
+                        expected,
+                    });
+                }
+                if !status.is_finished() {
+                    return Err(StoreError::NotFinished {
+                        workflow_id: id.to_string(),
+                        status,
+                    });
+                }
+                let last = tx
+                    .query_one(
+                        "SELECT version, updated_at FROM workflows WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .db()?;
+                let (version, finished_at): (i64, i64) =
+                    (last.try_get(0).db()?, last.try_get(1).db()?);
+                delete_runs(tx, &[id]).await?;
+                // The tombstone (see `Store::purge`). There is none for the id already (the
+                // run under it took it away when it was created), but should there be, the
+                // later of the two stands.
+                exec(
+                    tx,
+                    "INSERT INTO tombstones (id, version, finished_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                         version = GREATEST(tombstones.version, EXCLUDED.version), \
+                         finished_at = GREATEST(tombstones.finished_at, EXCLUDED.finished_at)",
+                    &[&id, &version, &finished_at],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+    }
+
     /// Creates the child runs a committed step starts (see [`StepCommit::children`]), then
     /// adds the events it delivers to other runs (or its own), each under its run's lock,
     /// skipping runs that are finished or gone (see [`StepCommit::deliver`]).
@@ -2325,45 +2447,17 @@ impl Store for PostgresStore {
         why: Release,
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            let released = in_tx!(self, |tx| {
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
-                         attempt = GREATEST(attempt - $2, 0) WHERE lease_owner = $1 \
-                         RETURNING workflow_id, seq, name, attempt + $2",
-                    )
-                    .await
-                    .db()?;
-                let back = i64::from(why == Release::Shutdown);
-                let rows = tx.query(&stmt, &[&owner, &back]).await.db()?;
-                let mut released = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let wf: String = r.try_get(0).db()?;
-                    let seq: i64 = r.try_get(1).db()?;
-                    let name: String = r.try_get(2).db()?;
-                    let attempt: i64 = r.try_get(3).db()?;
-                    let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
-                    released.push((
-                        wf,
-                        released_attempt_entry(now_ms, &name, uint(seq), attempt, owner, why),
-                    ));
-                }
-                if !released.is_empty() {
-                    self.announce(tx, Changes::TASKS).await?;
-                }
-                Ok(released)
-            })?;
-            // Recorded in transactions of their own, which lock the workflow before anything
-            // else, in the order every other change takes.
-            for (wf, entry) in &released {
-                in_tx!(self, |tx| {
-                    lock_workflow(tx, wf).await?;
-                    append_history(tx, wf, std::slice::from_ref(entry)).await
-                })?;
-            }
-            Ok(released.len() as u64)
-        })
+        Box::pin(self.release(owner, None, why, now_ms))
+    }
+
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move { self.release(owner, Some(&tasks), why, now_ms).await })
     }
 
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
@@ -2698,45 +2792,11 @@ impl Store for PostgresStore {
     }
 
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            in_tx!(self, |tx| {
-                // The row's lock first, as every change of a workflow takes it: an event or a
-                // step waiting for it finds the workflow gone once this commits. Then its
-                // children's rows, whose links go (see `delete_runs`): a child's step takes its
-                // own row's lock and then its parent's only while the parent is not finished
-                // (see `deliver`), so the two never wait for each other.
-                let (status, _, _) = lock_workflow(tx, id).await?;
-                if !status.is_finished() {
-                    return Err(StoreError::NotFinished {
-                        workflow_id: id.to_string(),
-                        status,
-                    });
-                }
-                let last = tx
-                    .query_one(
-                        "SELECT version, updated_at FROM workflows WHERE id = $1",
-                        &[&id],
-                    )
-                    .await
-                    .db()?;
-                let (version, finished_at): (i64, i64) =
-                    (last.try_get(0).db()?, last.try_get(1).db()?);
-                delete_runs(tx, &[id]).await?;
-                // The tombstone (see `Store::purge`). There is none for the id already (the
-                // run under it took it away when it was created), but should there be, the
-                // later of the two stands.
-                exec(
-                    tx,
-                    "INSERT INTO tombstones (id, version, finished_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO UPDATE SET \
-                         version = GREATEST(tombstones.version, EXCLUDED.version), \
-                         finished_at = GREATEST(tombstones.finished_at, EXCLUDED.finished_at)",
-                    &[&id, &version, &finished_at],
-                )
-                .await?;
-                Ok(())
-            })
-        })
+        self.purge_run(id, None)
+    }
+
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        self.purge_run(id, Some(version))
     }
 
     fn purge_finished(

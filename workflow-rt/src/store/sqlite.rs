@@ -367,6 +367,42 @@ impl SqliteStore {
         .await
     }
 
+    /// `Store::purge`, of the run at `version` only when given (`Store::purge_version`).
+    fn purge_run<'a>(&'a self, id: &'a str, version: Option<u64>) -> StoreFuture<'a, ()> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            // Checked before anything is written: a refusal leaves the batch's other
+            // operations to commit.
+            let (status, at) = status_and_version(conn, &id)?;
+            if let Some(expected) = version
+                && at != expected
+            {
+                return Err(StoreError::Conflict {
+                    workflow_id: id,
+                    expected,
+                });
+            }
+            if !status.is_finished() {
+                return Err(StoreError::NotFinished {
+                    workflow_id: id,
+                    status,
+                });
+            }
+            // The tombstone (see `Store::purge`). There is none for the id already (the run
+            // under it took it away when it was created), but should there be, the later of
+            // the two stands.
+            conn.execute(
+                "INSERT INTO tombstones (id, version, finished_at) \
+                     SELECT id, version, updated_at FROM workflows WHERE id = ?1 \
+                 ON CONFLICT (id) DO UPDATE SET version = max(version, excluded.version), \
+                     finished_at = max(finished_at, excluded.finished_at)",
+                [&id],
+            )
+            .db()?;
+            delete_runs(conn, std::slice::from_ref(&id))
+        })
+    }
+
     /// Runs `f` inside the writer's next transaction.
     fn write<T: Send + 'static>(
         &self,
@@ -1679,6 +1715,83 @@ fn load_record(conn: &Connection, id: &str) -> Result<Option<WorkflowRecord>, St
     raw.map(finish_workflow).transpose()
 }
 
+/// Releases `owner`'s leases (see `Store::release_leases`), those on `tasks` alone when given
+/// (`Store::release_tasks`); returns how many.
+fn release(
+    conn: &Writer,
+    owner: &str,
+    tasks: Option<&[LeaseRenewal]>,
+    why: Release,
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    let back = i64::from(why == Release::Shutdown);
+    let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+    let released: Vec<(Option<String>, i64, String, u32)> = match tasks {
+        None => conn
+            .prepare_cached(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, \
+                 attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
+                 RETURNING (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, \
+                     attempt + ?2",
+            )
+            .db()?
+            .query_map(params![owner, back], read)
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()?,
+        Some(tasks) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, \
+                     attempt = max(attempt - ?2, 0) \
+                     WHERE rid = (SELECT rid FROM workflows WHERE id = ?3) AND seq = ?4 \
+                         AND scheduled_version = ?5 AND lease_owner = ?1 \
+                     RETURNING ?3, seq, name, attempt + ?2",
+                )
+                .db()?;
+            let mut all = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                let one = stmt
+                    .query_row(
+                        params![
+                            owner,
+                            back,
+                            &t.workflow_id,
+                            int(t.seq),
+                            int(t.scheduled_version)
+                        ],
+                        read,
+                    )
+                    .optional()
+                    .db()?;
+                all.extend(one);
+            }
+            all
+        }
+    };
+    // (A task of no run, never left, has no history to tell.)
+    for (wf, seq, name, attempt) in &released {
+        let Some(wf) = wf else { continue };
+        let entry = released_attempt_entry(now_ms, name, uint(*seq), *attempt, owner, why);
+        append_history(conn, wf, &[entry])?;
+    }
+    Ok(released.len() as u64)
+}
+
+/// The status and version of run `id`; [`StoreError::NotFound`] if there is no such run.
+fn status_and_version(conn: &Connection, id: &str) -> Result<(WorkflowStatus, u64), StoreError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT status, version FROM workflows WHERE id = ?1")
+        .db()?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?;
+    match row {
+        Some((code, version)) => Ok((status_of(code)?, uint(version))),
+        None => Err(StoreError::NotFound(id.to_string())),
+    }
+}
+
 fn workflow_status(conn: &Connection, id: &str) -> Result<WorkflowStatus, StoreError> {
     run_of(conn, id).map(|(_, status)| status)
 }
@@ -2953,29 +3066,18 @@ impl Store for SqliteStore {
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
         let owner = owner.to_string();
-        self.write(move |conn| {
-            let released: Vec<(Option<String>, i64, String, u32)> = conn
-                .prepare_cached(
-                    "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, \
-                     attempt = max(attempt - ?2, 0) WHERE lease_owner = ?1 \
-                     RETURNING (SELECT w.id FROM workflows w WHERE w.rid = tasks.rid), seq, name, \
-                         attempt + ?2",
-                )
-                .db()?
-                .query_map(params![&owner, i64::from(why == Release::Shutdown)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .db()?
-                .collect::<Result<_, _>>()
-                .db()?;
-            // (A task of no run, never left, has no history to tell.)
-            for (wf, seq, name, attempt) in &released {
-                let Some(wf) = wf else { continue };
-                let entry = released_attempt_entry(now_ms, name, uint(*seq), *attempt, &owner, why);
-                append_history(conn, wf, &[entry])?;
-            }
-            Ok(released.len() as u64)
-        })
+        self.write(move |conn| release(conn, &owner, None, why, now_ms))
+    }
+
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        let owner = owner.to_string();
+        self.write(move |conn| release(conn, &owner, Some(&tasks), why, now_ms))
     }
 
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
@@ -3308,30 +3410,11 @@ impl Store for SqliteStore {
     }
 
     fn purge<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        let id = id.to_string();
-        self.write(move |conn| {
-            // Checked before anything is written: a refusal leaves the batch's other
-            // operations to commit.
-            let status = workflow_status(conn, &id)?;
-            if !status.is_finished() {
-                return Err(StoreError::NotFinished {
-                    workflow_id: id,
-                    status,
-                });
-            }
-            // The tombstone (see `Store::purge`). There is none for the id already (the run
-            // under it took it away when it was created), but should there be, the later of
-            // the two stands.
-            conn.execute(
-                "INSERT INTO tombstones (id, version, finished_at) \
-                     SELECT id, version, updated_at FROM workflows WHERE id = ?1 \
-                 ON CONFLICT (id) DO UPDATE SET version = max(version, excluded.version), \
-                     finished_at = max(finished_at, excluded.finished_at)",
-                [&id],
-            )
-            .db()?;
-            delete_runs(conn, std::slice::from_ref(&id))
-        })
+        self.purge_run(id, None)
+    }
+
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        self.purge_run(id, Some(version))
     }
 
     fn purge_finished(

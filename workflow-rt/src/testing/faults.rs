@@ -280,6 +280,17 @@ impl<S: Store> Store for FaultyStore<S> {
             self.inner.release_leases(owner, why, now_ms)
         })
     }
+    fn release_tasks<'a>(
+        &'a self,
+        owner: &'a str,
+        tasks: Vec<LeaseRenewal>,
+        why: Release,
+        now_ms: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.run("release_tasks", true, move || {
+            self.inner.release_tasks(owner, tasks, why, now_ms)
+        })
+    }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
         self.run("next_task_due", false, move || {
             self.inner.next_task_due(names)
@@ -351,6 +362,15 @@ impl<S: Store> Store for FaultyStore<S> {
         self.run("purge", true, move || {
             Box::pin(async move {
                 self.inner.purge(id).await?;
+                self.forget_reads([id]);
+                Ok(())
+            })
+        })
+    }
+    fn purge_version<'a>(&'a self, id: &'a str, version: u64) -> StoreFuture<'a, ()> {
+        self.run("purge_version", true, move || {
+            Box::pin(async move {
+                self.inner.purge_version(id, version).await?;
                 self.forget_reads([id]);
                 Ok(())
             })
