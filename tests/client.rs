@@ -49,6 +49,7 @@ const WORKER_CALLS: &[&str] = &[
     "lease_tasks",
     "renew_leases",
     "release_leases",
+    "release_tasks",
     "next_task_due",
     "fire_timers",
     "next_timer_due",

@@ -146,6 +146,8 @@ impl Inner {
         mut since: Option<Instant>,
         mut done: impl FnMut(&ActivityTask, Fresh, Instant),
     ) {
+        // Leased as a drain began (by a step or a look for tasks that saw none): given back.
+        let mut give_back = Vec::new();
         for task in tasks {
             if task.lease_owner.as_deref() != Some(self.config.worker_id.as_str()) {
                 continue;
@@ -153,11 +155,25 @@ impl Inner {
             if self.is_shut_down() {
                 // Leased by a step that committed as the runtime stopped (after it aborted
                 // its attempts): not started; the lease is released with the others.
-                return;
+                break;
             }
             {
                 let mut a = lock(&self.attempts);
                 let key = (task.workflow_id.clone(), task.seq);
+                // Read under the lock that `begin_drain` takes after it sets it: a task
+                // queued here before is in the backlog it takes, one that comes after is seen.
+                if self.is_draining() {
+                    // Leased again while it runs (see below): it goes on.
+                    if let Some(held) = a.held.get_mut(&key)
+                        && held.version == task.scheduled_version
+                        && held.beat.is_some()
+                    {
+                        held.relet = Some(task.attempt);
+                    } else {
+                        give_back.push(task);
+                    }
+                    continue;
+                }
                 if !a.held.is_empty()
                     && let Some(held) = a.held.get_mut(&key)
                 {
@@ -205,6 +221,7 @@ impl Inner {
                 done(&task, fresh, ended);
             }
         }
+        self.release_backlog(give_back).await;
     }
 
     /// Frees a running slot: the next waiting task takes it, if any.

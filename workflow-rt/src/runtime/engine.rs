@@ -195,14 +195,10 @@ impl Inner {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// Stops leasing activity tasks; the leased ones not yet started will not start. Their
-    /// leases are kept (renewed with the others) and released with the others when the drain
-    /// ends, as not counting: let lapse during a drain longer than a lease, another worker
-    /// took them over as lost attempts (the last allowed one then ended its call, never run).
-    /// So they wait for the drain's end (its timeout at most) before another worker runs them.
-    /// Returns how many attempts run.
-    /// Starts a drain: no attempt starts from now on. Returns how many run, and the tasks
-    /// that waited for a slot (still leased: see [`Inner::release_backlog`]).
+    /// Starts a drain: no activity task is leased, and no attempt starts, from now on.
+    /// Returns how many attempts run, and the tasks that waited for a slot, still leased
+    /// (see [`Inner::release_backlog`]; a task leased from now on is released as it comes,
+    /// see [`Inner::start_tasks`]).
     pub(crate) fn begin_drain(&self) -> (usize, Vec<ActivityTask>) {
         self.draining.store(true, Ordering::Release);
         let mut a = lock(&self.attempts);

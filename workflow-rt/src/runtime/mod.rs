@@ -477,10 +477,16 @@ impl Runtime {
     /// released, so another worker runs those calls at once; a stopped attempt does not count
     /// against its call's retry policy.
     pub async fn drain(&self, timeout: Duration) -> Drained {
-        let (running, backlog) = self.inner.begin_drain();
-        let given_back = self.inner.release_backlog(backlog).await;
         // (A timeout too long for the clock, `Duration::MAX` say, waits as long as it takes.)
         let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let (running, backlog) = self.inner.begin_drain();
+        // Within the timeout: a store slow to answer (a pool whose connections busy steps
+        // hold) leaves the leases held, released with the others at the end.
+        let release = self.inner.release_backlog(backlog);
+        let given_back = match deadline {
+            Some(d) => tokio::time::timeout_at(d, release).await.unwrap_or(0),
+            None => release.await,
+        };
         let mut left = running;
         while left > 0 && deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -1226,13 +1226,18 @@ async fn releasing_chosen_leases<S: Store>(s: &S) {
         .expect("release");
     assert_eq!(released, 2);
     let t = s.load_tasks("a").await.expect("tasks");
-    let leases: Vec<(Option<&str>, u32)> = t
+    let leases: Vec<(Option<&str>, Option<u64>, u32)> = t
         .iter()
-        .map(|t| (t.lease_owner.as_deref(), t.attempt))
+        .map(|t| (t.lease_owner.as_deref(), t.lease_until_ms, t.attempt))
         .collect();
     assert_eq!(
         leases,
-        vec![(None, 0), (Some("w1"), 1), (None, 0), (Some("w2"), 1)],
+        vec![
+            (None, None, 0),
+            (Some("w1"), Some(1000), 1),
+            (None, None, 0),
+            (Some("w2"), Some(1000), 1)
+        ],
         "the calls named, not counting; the others as they were"
     );
     let h = s.history("a").await.expect("history");
@@ -1250,6 +1255,32 @@ async fn releasing_chosen_leases<S: Store>(s: &S) {
         0,
         "released once"
     );
+    let got = s
+        .lease_tasks(LeaseRequest {
+            owner: "w3".into(),
+            names: vec!["act".into()],
+            now_ms: 100,
+            lease_until_ms: 900,
+            limit: 5,
+        })
+        .await
+        .expect("lease");
+    let mut got: Vec<(u64, u32)> = got.iter().map(|t| (t.seq, t.attempt)).collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![(0, 1), (2, 1)],
+        "leasable at once, at the same attempt"
+    );
+    // Released at a restart, an attempt counts.
+    assert_eq!(
+        s.release_tasks("w3", vec![call("a", 2, 0)], Release::Restart, 500)
+            .await
+            .expect("release"),
+        1
+    );
+    let t = s.load_tasks("a").await.expect("tasks");
+    assert_eq!((t[2].lease_owner.as_deref(), t[2].attempt), (None, 1));
 }
 
 /// A result taken straight from a worker (a step's `completed_tasks`) is refused, with the

@@ -771,7 +771,7 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
         let mut g = self.lock();
-        let held: Vec<(usize, u64)> = tasks
+        let mut held: Vec<(usize, u64)> = tasks
             .iter()
             .filter_map(|r| {
                 let w = *g.index.get(&r.workflow_id)?;
@@ -781,6 +781,9 @@ impl Store for MemoryStore {
                     .then_some((w, r.seq))
             })
             .collect();
+        // A call named twice is released once, as by the SQL stores' statements.
+        held.sort_unstable();
+        held.dedup();
         ready(Ok(g.release(&held, owner, why, now_ms)))
     }
 

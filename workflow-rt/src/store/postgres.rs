@@ -458,10 +458,31 @@ impl PostgresStore {
                     tx.query(&stmt, &[&owner, &back]).await.db()?
                 }
                 Some(tasks) => {
+                    let mut tasks: Vec<&LeaseRenewal> = tasks.iter().collect();
+                    tasks.sort_by(|a, b| (&a.workflow_id, a.seq).cmp(&(&b.workflow_id, b.seq)));
                     let ids: Vec<&str> = tasks.iter().map(|t| t.workflow_id.as_str()).collect();
                     let seqs: Vec<i64> = tasks.iter().map(|t| int(t.seq)).collect();
                     let versions: Vec<i64> =
                         tasks.iter().map(|t| int(t.scheduled_version)).collect();
+                    // The runs' rows first, in id order, as every change of a run takes them,
+                    // then the tasks' in order: a step cancelling calls, or the lease loop
+                    // renewing them, while the worker drains, takes them in the same order.
+                    let lock = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM workflows WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                        )
+                        .await
+                        .db()?;
+                    tx.query(&lock, &[&ids]).await.db()?;
+                    let lock = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM tasks WHERE (workflow_id, seq) IN \
+                                 (SELECT * FROM unnest($1::text[], $2::bigint[])) \
+                             ORDER BY workflow_id, seq FOR UPDATE",
+                        )
+                        .await
+                        .db()?;
+                    tx.query(&lock, &[&ids, &seqs]).await.db()?;
                     let stmt = tx
                         .prepare_cached(
                             "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, due = visible_at, \
@@ -495,12 +516,19 @@ impl PostgresStore {
             Ok(released)
         })?;
         // Recorded in transactions of their own, which lock the workflow before anything
-        // else, in the order every other change takes.
+        // else, in the order every other change takes. The leases are released already: an
+        // entry that cannot be written is told in the log, and the others are written.
         for (wf, entry) in &released {
-            in_tx!(self, |tx| {
-                lock_workflow(tx, wf).await?;
-                append_history(tx, wf, std::slice::from_ref(entry)).await
-            })?;
+            let written: Result<(), StoreError> = async {
+                in_tx!(self, |tx| {
+                    lock_workflow(tx, wf).await?;
+                    append_history(tx, wf, std::slice::from_ref(entry)).await
+                })
+            }
+            .await;
+            if let Err(e) = written {
+                tracing::warn!(workflow_id = %wf, error = %e, "a released lease's history entry was not written");
+            }
         }
         Ok(released.len() as u64)
     }
