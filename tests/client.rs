@@ -524,13 +524,15 @@ async fn id_reuse(mode: Mode) -> Vec<String> {
     history
 }
 
-/// A start that may replace a finished run (`IdReuse::AfterFinished`), racing another start
-/// that replaced it first with a run still running, looks at that run: a start of another
-/// input is refused as an id in use (it failed with `NotFinished`, the purge's answer, which
-/// a start never gives).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new_one() {
-    use std::sync::Arc;
+/// Run "k" of `order`, cancelled, in a memory store; that store behind a recording one, a
+/// client on it, and another run under the id (another start's, of another input) for the
+/// recording store to put in its place.
+async fn a_cancelled_run_and_another() -> (
+    std::sync::Arc<workflow_rt::MemoryStore>,
+    support::recording::RecordingStore,
+    Client,
+    workflow_rt::store::NewWorkflow,
+) {
     use workflow_rt::Clock;
     use workflow_rt::store::{HistoryEntry, NewWorkflow};
     let (memory, clock) = support::memory();
@@ -544,18 +546,29 @@ async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new
     rt.start(order, "k", "ab".to_string()).await.expect("start");
     rt.terminate("k").await.expect("terminate");
     rt.shutdown().await;
-    let running = memory.load_workflow("k").await.expect("load");
-    store.replace_before_purge(NewWorkflow {
+    let cancelled = memory.load_workflow("k").await.expect("load");
+    let other = NewWorkflow {
         id: "k".into(),
-        name: running.name.clone(),
+        name: cancelled.name.clone(),
         input: postcard::to_stdvec("other").expect("encode"),
-        snapshot: running.snapshot.clone(),
+        snapshot: cancelled.snapshot.clone(),
         now_ms: clock.now_ms(),
         history: HistoryEntry::new(clock.now_ms(), HistoryKind::Started, "started"),
         parent: None,
         parent_version: None,
-    });
-    let client = Client::new(Arc::new(store.clone())).clock(clock.clone());
+    };
+    let client = Client::new(std::sync::Arc::new(store.clone())).clock(clock.clone());
+    (memory, store, client, other)
+}
+
+/// A start that may replace a finished run (`IdReuse::AfterFinished`), racing another start
+/// that replaced it first with a run still running, looks at that run: a start of another
+/// input is refused as an id in use (it failed with `NotFinished`, the purge's answer, which
+/// a start never gives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new_one() {
+    let (memory, store, client, other) = a_cancelled_run_and_another().await;
+    store.replace_before_purge(other);
     let refused = client
         .start_with(order, "k", "abc".to_string(), IdReuse::AfterFinished)
         .await;
@@ -576,39 +589,17 @@ async fn a_start_that_finds_the_finished_run_replaced_meanwhile_looks_at_the_new
 /// deleted it, history and all, and the start replaced it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_purges_the_finished_run_it_saw_and_no_other() {
-    use std::sync::Arc;
-    use workflow_rt::Clock;
-    use workflow_rt::store::{HistoryEntry, NewWorkflow, StepOutcome};
-    let (memory, clock) = support::memory();
-    let store = support::recording::RecordingStore::new(memory.clone());
-    let rt = support::builder(Mode::Cached, memory.clone(), clock.clone())
-        .workflow(order)
-        .allow_missing_activities()
-        .build()
-        .await
-        .expect("build");
-    rt.start(order, "k", "ab".to_string()).await.expect("start");
-    rt.terminate("k").await.expect("terminate");
-    rt.shutdown().await;
-    let cancelled = memory.load_workflow("k").await.expect("load");
+    use workflow_rt::store::StepOutcome;
+    let (memory, store, client, other) = a_cancelled_run_and_another().await;
+    let snapshot = other.snapshot.clone();
     store.replace_before_purge_and_end(
-        NewWorkflow {
-            id: "k".into(),
-            name: cancelled.name.clone(),
-            input: postcard::to_stdvec("other").expect("encode"),
-            snapshot: cancelled.snapshot.clone(),
-            now_ms: clock.now_ms(),
-            history: HistoryEntry::new(clock.now_ms(), HistoryKind::Started, "started"),
-            parent: None,
-            parent_version: None,
-        },
+        other,
         StepOutcome::Finished {
             status: WorkflowStatus::Completed,
-            snapshot: cancelled.snapshot.clone(),
+            snapshot,
             output: postcard::to_stdvec(&7u64).expect("encode"),
         },
     );
-    let client = Client::new(Arc::new(store.clone())).clock(clock.clone());
     let refused = client
         .start_with(order, "k", "abc".to_string(), IdReuse::AfterFailure)
         .await;
