@@ -721,12 +721,12 @@ impl Inner {
         held
     }
 
-    /// Gives back the leases of `backlog`, tasks a drain took from the queue of those waiting
-    /// for a slot (see [`Inner::begin_drain`]): at once, not counting (they never started), so
-    /// that another worker runs them now rather than when the drain ends. A lease released is
-    /// no longer renewed; one the store could not release stays held, renewed, and goes with
-    /// the others when the runtime stops.
-    /// Returns how many leases it released.
+    /// Gives back the leases of `backlog`: tasks a drain took from the queue of those waiting
+    /// for a slot (see [`Inner::begin_drain`]), or leased to this worker once it began (see
+    /// [`Inner::start_tasks`]). At once, not counting (they never started), so that another
+    /// worker runs them now rather than when the drain ends. A lease released is no longer
+    /// renewed; one the store could not release stays held, renewed, and goes with the others
+    /// when the runtime stops. Returns how many leases it released.
     pub(crate) async fn release_backlog(&self, backlog: Vec<ActivityTask>) -> u64 {
         if backlog.is_empty() {
             return 0;
