@@ -330,6 +330,91 @@ async fn a_drain_releases_the_leases_of_calls_waiting_for_a_slot() {
     .await;
 }
 
+static GATED_UP: AtomicU32 = AtomicU32::new(0);
+static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// As `held_up`, on a gate of its own (the tests run at once).
+#[activity]
+async fn gated(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
+    GATED_UP.fetch_add(1, Ordering::SeqCst);
+    GATE.notified().await;
+    Ok(n)
+}
+
+#[workflow]
+async fn gated_pair(ctx: WorkflowCtx, n: u64) -> Vec<u64> {
+    let calls: Vec<ActivityCall<gated>> = (0..2).map(|i| ctx.activity(gated, n + i)).collect();
+    let results = ctx.join(calls).await;
+    results.into_iter().map(|r| r.unwrap_or(0)).collect()
+}
+
+/// A drain whose release of the waiting call's lease fails keeps that lease, renewed, and
+/// releases it with the others at its end, as not counting: the call is neither lost nor
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_whose_release_fails_keeps_the_lease_to_its_end() {
+    both_modes(async |mode: Mode| {
+        let (memory, clock) = memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = builder(mode, std::sync::Arc::new(store.clone()), clock.clone())
+            .workflow(gated_pair)
+            .activity(gated)
+            .max_concurrent_activities(1)
+            .lease_duration(Duration::from_secs(3))
+            .worker_id("worker")
+            .build()
+            .await
+            .expect("build");
+        let id = &mode.id("refused");
+        let before = GATED_UP.load(Ordering::SeqCst);
+        rt.start(gated_pair, id, 10).await.expect("start");
+        eventually("one call runs, the other waits leased", || async {
+            GATED_UP.load(Ordering::SeqCst) == before + 1
+                && memory.load_tasks(id).await.is_ok_and(|t| {
+                    t.len() == 2 && t.iter().all(|t| t.lease_owner.as_deref() == Some("worker"))
+                })
+        })
+        .await;
+        store.fail_releases_of_chosen_leases();
+        let drain = tokio::spawn({
+            let rt = rt.clone();
+            async move { rt.drain(Duration::from_secs(3600)).await }
+        });
+        // Past the first lease: both renewed (the lease loop runs on the runtime's clock).
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            clock.advance(Duration::from_secs(1));
+        }
+        eventually("both leases renewed past now", || async {
+            let now = clock.now_ms();
+            memory.load_tasks(id).await.is_ok_and(|t| {
+                t.len() == 2 && t.iter().all(|t| t.lease_until_ms.is_some_and(|u| u > now))
+            })
+        })
+        .await;
+        assert!(store.calls().contains(&"release_tasks"), "tried");
+        assert_eq!(GATED_UP.load(Ordering::SeqCst), before + 1, "not started");
+        GATE.notify_one();
+        let drained = within("drains", drain).await.expect("joined");
+        assert_eq!(
+            (drained.finished, drained.stopped, drained.released),
+            (1, 0, 1),
+            "released at the end"
+        );
+        let tasks = memory.load_tasks(id).await.expect("tasks");
+        assert_eq!(
+            tasks
+                .iter()
+                .map(|t| (t.attempt, t.lease_owner.clone()))
+                .collect::<Vec<_>>(),
+            vec![(0, None)],
+            "not counting"
+        );
+        drained
+    })
+    .await;
+}
+
 /// A drain with no end to speak of (`Duration::MAX`) waits for the running attempts; it
 /// panicked, adding the timeout to the clock's now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

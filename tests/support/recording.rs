@@ -40,6 +40,7 @@ pub struct RecordingStore {
     blind: Arc<AtomicBool>,
     after_write: Option<AfterWrite>,
     fail_after: Arc<AtomicUsize>,
+    fail_releases: Arc<AtomicBool>,
     seen_running: Arc<Mutex<Option<String>>>,
     stop_before_child_call: Arc<Mutex<Option<String>>>,
     cancel_before_park: Arc<Mutex<Option<String>>>,
@@ -69,6 +70,7 @@ impl RecordingStore {
             blind: Arc::default(),
             after_write: None,
             fail_after: Arc::default(),
+            fail_releases: Arc::default(),
             seen_running: Arc::default(),
             stop_before_child_call: Arc::default(),
             cancel_before_park: Arc::default(),
@@ -167,6 +169,12 @@ impl RecordingStore {
     /// store under this one): a cancel whose looks at the run all came before it parked.
     pub fn cancel_before_park(&self, id: &str) {
         *self.cancel_before_park.lock().unwrap() = Some(id.to_string());
+    }
+
+    /// From now on, releases of chosen leases (`release_tasks`) fail with a backend error,
+    /// and release nothing.
+    pub fn fail_releases_of_chosen_leases(&self) {
+        self.fail_releases.store(true, Ordering::SeqCst);
     }
 
     /// The next `n` commits of steps take effect, then are answered with a backend error (a
@@ -440,6 +448,11 @@ impl Store for RecordingStore {
         now_ms: u64,
     ) -> StoreFuture<'a, u64> {
         self.called("release_tasks");
+        if self.fail_releases.load(Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(StoreError::backend(
+                "the release was refused",
+            ))));
+        }
         self.inner.release_tasks(owner, tasks, why, now_ms)
     }
     fn next_task_due<'a>(&'a self, names: &'a [String]) -> StoreFuture<'a, Option<u64>> {
