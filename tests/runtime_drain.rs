@@ -228,33 +228,50 @@ async fn pair(ctx: WorkflowCtx, n: u64) -> Vec<u64> {
     results.into_iter().map(|r| r.unwrap_or(0)).collect()
 }
 
+/// The tests that hold calls at `HELD_GATE` take turns: a notice meant for one test's call
+/// must not free another's.
+static HELD_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A runtime ("worker", one slot) on `store` running run `id` of `pair`: one call runs, held
+/// at the gate, the other waits leased for the slot. Returns the runtime and `HELD_UP` before.
+async fn one_running_one_waiting(
+    mode: Mode,
+    store: std::sync::Arc<dyn Store>,
+    clock: workflow_rt::VirtualClock,
+    id: &str,
+) -> (Runtime, u32) {
+    let rt = builder(mode, store.clone(), clock)
+        .workflow(pair)
+        .activity(held_up)
+        .max_concurrent_activities(1)
+        .lease_duration(Duration::from_secs(3))
+        .worker_id("worker")
+        .build()
+        .await
+        .expect("build");
+    let before = HELD_UP.load(Ordering::SeqCst);
+    rt.start(pair, id, 10).await.expect("start");
+    eventually("one call runs, the other waits leased", || async {
+        HELD_UP.load(Ordering::SeqCst) == before + 1
+            && store.load_tasks(id).await.is_ok_and(|t| {
+                t.len() == 2 && t.iter().all(|t| t.lease_owner.as_deref() == Some("worker"))
+            })
+    })
+    .await;
+    (rt, before)
+}
+
 /// A call leased to this worker and waiting for a slot when a drain begins does not start,
 /// and its lease is released as the drain begins, as not counting: another worker runs it
 /// while the drain waits for the running attempt (held until the drain's end, it waited as
 /// long; let lapse, another worker took it over as a lost attempt).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_releases_the_leases_of_calls_waiting_for_a_slot() {
+    let _turn = HELD_TURN.lock().await;
     both_modes(async |mode: Mode| {
         let (store, clock) = memory();
-        let rt = builder(mode, store.clone(), clock.clone())
-            .workflow(pair)
-            .activity(held_up)
-            .max_concurrent_activities(1)
-            .lease_duration(Duration::from_secs(3))
-            .worker_id("worker")
-            .build()
-            .await
-            .expect("build");
         let id = &mode.id("backlog");
-        let before = HELD_UP.load(Ordering::SeqCst);
-        rt.start(pair, id, 10).await.expect("start");
-        eventually("one call runs, the other waits leased", || async {
-            HELD_UP.load(Ordering::SeqCst) == before + 1
-                && store.load_tasks(id).await.is_ok_and(|t| {
-                    t.len() == 2 && t.iter().all(|t| t.lease_owner.as_deref() == Some("worker"))
-                })
-        })
-        .await;
+        let (rt, before) = one_running_one_waiting(mode, store.clone(), clock.clone(), id).await;
         let drain = tokio::spawn({
             let rt = rt.clone();
             async move { rt.drain(Duration::from_secs(3600)).await }
@@ -330,51 +347,19 @@ async fn a_drain_releases_the_leases_of_calls_waiting_for_a_slot() {
     .await;
 }
 
-static GATED_UP: AtomicU32 = AtomicU32::new(0);
-static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// As `held_up`, on a gate of its own (the tests run at once).
-#[activity]
-async fn gated(_ctx: ActivityCtx, n: u64) -> Result<u64, ActivityError> {
-    GATED_UP.fetch_add(1, Ordering::SeqCst);
-    GATE.notified().await;
-    Ok(n)
-}
-
-#[workflow]
-async fn gated_pair(ctx: WorkflowCtx, n: u64) -> Vec<u64> {
-    let calls: Vec<ActivityCall<gated>> = (0..2).map(|i| ctx.activity(gated, n + i)).collect();
-    let results = ctx.join(calls).await;
-    results.into_iter().map(|r| r.unwrap_or(0)).collect()
-}
-
 /// A drain whose release of the waiting call's lease fails keeps that lease, renewed, and
 /// releases it with the others at its end, as not counting: the call is neither lost nor
 /// counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_whose_release_fails_keeps_the_lease_to_its_end() {
+    let _turn = HELD_TURN.lock().await;
     both_modes(async |mode: Mode| {
         let (memory, clock) = memory();
         let store = support::recording::RecordingStore::new(memory.clone());
-        let rt = builder(mode, std::sync::Arc::new(store.clone()), clock.clone())
-            .workflow(gated_pair)
-            .activity(gated)
-            .max_concurrent_activities(1)
-            .lease_duration(Duration::from_secs(3))
-            .worker_id("worker")
-            .build()
-            .await
-            .expect("build");
         let id = &mode.id("refused");
-        let before = GATED_UP.load(Ordering::SeqCst);
-        rt.start(gated_pair, id, 10).await.expect("start");
-        eventually("one call runs, the other waits leased", || async {
-            GATED_UP.load(Ordering::SeqCst) == before + 1
-                && memory.load_tasks(id).await.is_ok_and(|t| {
-                    t.len() == 2 && t.iter().all(|t| t.lease_owner.as_deref() == Some("worker"))
-                })
-        })
-        .await;
+        let (rt, before) =
+            one_running_one_waiting(mode, std::sync::Arc::new(store.clone()), clock.clone(), id)
+                .await;
         store.fail_releases_of_chosen_leases();
         let drain = tokio::spawn({
             let rt = rt.clone();
@@ -393,8 +378,8 @@ async fn a_drain_whose_release_fails_keeps_the_lease_to_its_end() {
         })
         .await;
         assert!(store.calls().contains(&"release_tasks"), "tried");
-        assert_eq!(GATED_UP.load(Ordering::SeqCst), before + 1, "not started");
-        GATE.notify_one();
+        assert_eq!(HELD_UP.load(Ordering::SeqCst), before + 1, "not started");
+        HELD_GATE.notify_one();
         let drained = within("drains", drain).await.expect("joined");
         assert_eq!(
             (drained.finished, drained.stopped, drained.released),
