@@ -1174,6 +1174,20 @@ async fn leased_task_store(
     pool: usize,
     timeout: Duration,
 ) -> (Arc<PostgresStore>, u64) {
+    let (store, versions) = leased_tasks_store(url, schema, pool, timeout, &["a"]).await;
+    (store, versions[0])
+}
+
+/// [`leased_task_store`] with a run of each of `ids`, created and stepped in that order (so
+/// their task rows lie in the table in that order), each one's call 0 leased to "w"; and
+/// their versions, in the same order.
+async fn leased_tasks_store(
+    url: &str,
+    schema: &str,
+    pool: usize,
+    timeout: Duration,
+    ids: &[&str],
+) -> (Arc<PostgresStore>, Vec<u64>) {
     use workflow_rt::store::{ActivityTask, LeaseRequest, StepOutcome};
     let store = Arc::new(
         PostgresStore::builder(url)
@@ -1184,38 +1198,42 @@ async fn leased_task_store(
             .await
             .expect("connect"),
     );
-    let v = store
-        .create_workflow(new_workflow("a"))
-        .await
-        .expect("create");
-    let task = ActivityTask {
-        workflow_id: "a".into(),
-        seq: 0,
-        scheduled_version: 0,
-        name: "act".into(),
-        input: vec![1],
-        options: workflow_rt::ActivityOptions::default(),
-        attempt: 0,
-        scheduled_at_ms: 50,
-        visible_at_ms: 50,
-        lease_owner: None,
-        lease_until_ms: None,
-        heartbeat_details: None,
-        deadline_ms: None,
-    };
-    let v = store
-        .commit_step(commit(
-            "a",
-            v,
-            StepOutcome::Suspended {
-                snapshot: vec![3],
-                pending: vec![4],
-                tasks: vec![task],
-                timers: vec![],
-            },
-        ))
-        .await
-        .expect("step");
+    let mut versions = Vec::new();
+    for id in ids {
+        let v = store
+            .create_workflow(new_workflow(id))
+            .await
+            .expect("create");
+        let task = ActivityTask {
+            workflow_id: (*id).into(),
+            seq: 0,
+            scheduled_version: 0,
+            name: "act".into(),
+            input: vec![1],
+            options: workflow_rt::ActivityOptions::default(),
+            attempt: 0,
+            scheduled_at_ms: 50,
+            visible_at_ms: 50,
+            lease_owner: None,
+            lease_until_ms: None,
+            heartbeat_details: None,
+            deadline_ms: None,
+        };
+        let v = store
+            .commit_step(commit(
+                id,
+                v,
+                StepOutcome::Suspended {
+                    snapshot: vec![3],
+                    pending: vec![4],
+                    tasks: vec![task],
+                    timers: vec![],
+                },
+            ))
+            .await
+            .expect("step");
+        versions.push(v);
+    }
     let leased = store
         .lease_tasks(LeaseRequest {
             owner: "w".into(),
@@ -1226,8 +1244,8 @@ async fn leased_task_store(
         })
         .await
         .expect("lease");
-    assert_eq!(leased.len(), 1, "the task is leased");
-    (store, v)
+    assert_eq!(leased.len(), ids.len(), "the tasks are leased");
+    (store, versions)
 }
 
 /// A lease taken over (the last one lapsed) whose lost attempt cannot be written in the
@@ -1422,6 +1440,77 @@ async fn leases_are_renewed_while_every_pooled_connection_is_busy() {
         .await
         .expect("the waiting clear_ready")
         .expect("clear_ready once the lock is let go");
+}
+
+/// A renewal takes its tasks' rows in key order, as `release_tasks` and a step do, whatever
+/// order its plan walks the table in: two transactions taking one worker's rows in two orders
+/// can deadlock (each waits, then one fails). Here the rows lie in the table in the other
+/// order ("b" before "a"), the store's connections plan no nested loop and no merge join (a
+/// hash join walks the table in its order), and another connection holds "b"'s row: the
+/// renewal waiting for it holds "a"'s already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_locks_its_tasks_in_key_order() {
+    use workflow_rt::store::LeaseRenewal;
+    let Some(server) = server("a_renewal_locks_its_tasks_in_key_order") else {
+        return;
+    };
+    let url = server.url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let planned =
+        format!("{url}{sep}options=-c%20enable_nestloop%3Doff%20-c%20enable_mergejoin%3Doff");
+    let schema = fresh_schema("renew_order");
+    let (store, _) =
+        leased_tasks_store(&planned, &schema, 2, Duration::from_secs(5), &["b", "a"]).await;
+    let (locker, locker_pid) = holding(
+        &url,
+        &schema,
+        "SELECT 1 FROM tasks WHERE workflow_id = 'b' FOR UPDATE",
+    )
+    .await;
+    let renewal = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let task = |id: &str| LeaseRenewal {
+                workflow_id: id.into(),
+                seq: 0,
+                scheduled_version: 0,
+                heartbeat_details: None,
+            };
+            store
+                .renew_leases("w", vec![task("b"), task("a")], 5_000)
+                .await
+        }
+    });
+    let watcher = raw(&url, &schema).await;
+    blocked_by(&watcher, locker_pid, "the renewal waits for b's row").await;
+    watcher.batch_execute("BEGIN").await.expect("begin");
+    let a = watcher
+        .query(
+            "SELECT 1 FROM tasks WHERE workflow_id = 'a' FOR UPDATE NOWAIT",
+            &[],
+        )
+        .await;
+    let code = a.err().and_then(|e| e.code().cloned());
+    assert_eq!(
+        code,
+        Some(tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        "the renewal holds a's row while it waits for b's"
+    );
+    watcher.batch_execute("ROLLBACK").await.expect("rollback");
+    locker.batch_execute("ROLLBACK").await.expect("rollback");
+    let lost = within_secs(30, "the renewal", renewal)
+        .await
+        .expect("the renewal's task")
+        .expect("the renewal");
+    assert!(lost.is_empty(), "both leases were renewed: {lost:?}");
+    let until: Vec<i64> = watcher
+        .query("SELECT lease_until FROM tasks ORDER BY workflow_id", &[])
+        .await
+        .expect("tasks")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(until, [5_000, 5_000]);
 }
 
 /// A renewal of leases that gets no answer fails when the connect timeout has passed, rather

@@ -292,11 +292,24 @@ impl Drop for Driver {
     }
 }
 
-/// Renews the leases of `owner` on `tasks` (in the arrays' order) until `$2`; returns the
-/// ones renewed.
-const RENEW_LEASES: &str = "UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
-     FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[], $6::BIGINT[]) AS r(workflow_id, seq, beat, version) \
-     WHERE t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
+/// Renews the leases of `owner` on `tasks` until `$2`; returns the ones renewed.
+///
+/// The task rows are locked first, in key order (`l`), as `release_tasks` and the steps
+/// take them: an `UPDATE ... FROM` alone locks them in the order its plan walks them, which
+/// a hash join over the table need not keep, and two transactions taking one worker's rows
+/// in two orders can deadlock (each waits a second, then one fails).
+const RENEW_LEASES: &str = "WITH r AS MATERIALIZED ( \
+         SELECT * FROM unnest($3::TEXT[], $4::BIGINT[], $5::BYTEA[], $6::BIGINT[]) \
+             AS r(workflow_id, seq, beat, version)), \
+     l AS MATERIALIZED ( \
+         SELECT t.workflow_id, t.seq FROM tasks t JOIN r \
+             ON t.workflow_id = r.workflow_id AND t.seq = r.seq \
+         WHERE t.lease_owner = $1 AND t.scheduled_version = r.version \
+         ORDER BY t.workflow_id, t.seq FOR UPDATE OF t) \
+     UPDATE tasks t SET lease_until = $2, due = $2, heartbeat = COALESCE(r.beat, t.heartbeat) \
+     FROM r, l \
+     WHERE l.workflow_id = r.workflow_id AND l.seq = r.seq \
+         AND t.workflow_id = r.workflow_id AND t.seq = r.seq AND t.lease_owner = $1 \
          AND t.scheduled_version = r.version \
      RETURNING t.workflow_id, t.seq";
 
