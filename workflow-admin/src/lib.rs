@@ -85,7 +85,8 @@ pub enum AdminCommand {
         id: String,
         /// The signal's name.
         name: String,
-        /// The payload, as JSON (`true`, `42`, `'{"by":"ana"}'`).
+        /// The payload, as JSON (`true`, `42`, `-5`, `'{"by":"ana"}'`).
+        #[arg(allow_hyphen_values = true)]
         json: String,
     },
     /// Asks a run to cancel: its code is told, may compensate, and has its grace period to
@@ -190,8 +191,20 @@ pub enum AdminError {
     Output(#[from] std::io::Error),
 }
 
-/// Runs `command` with `client`, writing what it prints to `out`.
+/// Runs `command` with `client`, writing what it prints to `out`, with the control characters
+/// among it shown as escapes (see [`Shown`]).
 pub async fn run(
+    client: &Client,
+    command: AdminCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let mut shown = Shown::new(out);
+    let done = run_on(client, command, &mut shown).await;
+    shown.flush()?;
+    done
+}
+
+async fn run_on(
     client: &Client,
     command: AdminCommand,
     out: &mut dyn Write,
@@ -208,7 +221,7 @@ pub async fn run(
                 writeln!(out, "{}", serde_json::Value::Object(map))?;
             } else {
                 for (status, n) in counts {
-                    writeln!(out, "{status:<10} {n}")?;
+                    writeln!(out, "{:<10} {n}", status.to_string())?;
                 }
             }
             Ok(())
@@ -234,8 +247,20 @@ pub async fn run(
             Ok(())
         }
         AdminCommand::Cancel { id } => {
+            // A parked run is stopped at once, its code not told (it cannot run): said so.
+            let parked = client
+                .state(&id)
+                .await
+                .is_ok_and(|s| s.status == WorkflowStatus::Parked);
             client.cancel(&id).await?;
-            writeln!(out, "cancel requested for {id}")?;
+            if parked {
+                writeln!(
+                    out,
+                    "terminated {id}: it was parked, so it was stopped at once (its code was not told)"
+                )?;
+            } else {
+                writeln!(out, "cancel requested for {id}")?;
+            }
             Ok(())
         }
         AdminCommand::Terminate { id } => {
@@ -348,7 +373,7 @@ async fn list(client: &Client, args: ListArgs, out: &mut dyn Write) -> Result<()
         }
     }
     match &page.next {
-        Some(cursor) => writeln!(out, "more: --after {cursor}")?,
+        Some(cursor) => writeln!(out, "more: --after {}", shell_word(cursor))?,
         None => writeln!(out, "({} runs)", page.runs.len())?,
     }
     Ok(())
@@ -476,15 +501,12 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
 
 fn write_entry(out: &mut dyn Write, e: &HistoryEntry) -> std::io::Result<()> {
     let mut lines = e.detail.lines();
-    writeln!(
-        out,
-        "{}  {:<11} {}",
-        time(e.at_ms),
-        e.kind.as_str(),
-        lines.next().unwrap_or("")
-    )?;
+    let head = format!("{}  {:<11} ", time(e.at_ms), e.kind.as_str());
+    writeln!(out, "{head}{}", lines.next().unwrap_or(""))?;
+    // The detail's next lines under its first.
+    let width = head.chars().count();
     for line in lines {
-        writeln!(out, "{:37}{line}", "")?;
+        writeln!(out, "{:width$}{line}", "")?;
     }
     Ok(())
 }
@@ -515,21 +537,197 @@ pub fn time(ms: u64) -> String {
     }
 }
 
-/// A time given on the command line: RFC 3339 (`2026-12-01T10:00:00Z`, or without the zone,
-/// taken as UTC) or an age (`90m`, `2h`, `7d`: that long before now), as milliseconds since the
-/// Unix epoch.
+/// A time given on the command line: RFC 3339 (`2026-12-01T10:00:00Z`,
+/// `2026-12-01T11:00:00.5+01:00`, or without the zone, taken as UTC) or an age (`90m`, `2h`,
+/// `7d`: that long before now), as milliseconds since the Unix epoch.
 pub fn parse_time(s: &str) -> Result<u64, String> {
     let at = match humantime::parse_duration(s) {
         Ok(age) => SystemTime::now()
             .checked_sub(age)
             .ok_or_else(|| format!("{s:?} is before the Unix epoch"))?,
-        Err(_) => humantime::parse_rfc3339_weak(s).map_err(|e| {
-            format!("{s:?} is neither an RFC 3339 time nor an age such as 2h or 7d: {e}")
-        })?,
+        Err(_) => {
+            // `humantime` reads UTC alone (and would take `+05:00` after a fraction for
+            // UTC): the offset is split off here and applied.
+            let (local, east) = split_offset(s)?;
+            let at = humantime::parse_rfc3339_weak(local).map_err(|e| {
+                format!("{s:?} is neither an RFC 3339 time nor an age such as 2h or 7d: {e}")
+            })?;
+            let shift = Duration::from_secs(east.unsigned_abs());
+            if east >= 0 {
+                at.checked_sub(shift)
+            } else {
+                at.checked_add(shift)
+            }
+            .ok_or_else(|| format!("{s:?} is out of range"))?
+        }
     };
     let ms = at
         .duration_since(UNIX_EPOCH)
         .map_err(|_| format!("{s:?} is before the Unix epoch"))?
         .as_millis();
     u64::try_from(ms).map_err(|_| format!("{s:?} is too far in the future"))
+}
+
+/// `s` without its UTC offset (`+05:00`, `-03:30`; `Z` and no zone are left to the parser),
+/// and the offset in seconds east of UTC.
+fn split_offset(s: &str) -> Result<(&str, i64), String> {
+    let b = s.as_bytes();
+    let n = b.len();
+    // A date and a time (`2026-12-01T10:00:00`) before the offset at least.
+    if n < 25 || !matches!(b[n - 6], b'+' | b'-') || b[n - 3] != b':' {
+        return Ok((s, 0));
+    }
+    let digits = |i: usize| -> Option<i64> {
+        let (h, l) = (b[i], b[i + 1]);
+        (h.is_ascii_digit() && l.is_ascii_digit()).then(|| i64::from((h - b'0') * 10 + (l - b'0')))
+    };
+    let (Some(hours), Some(minutes)) = (digits(n - 5), digits(n - 2)) else {
+        return Ok((s, 0));
+    };
+    if hours > 23 || minutes > 59 {
+        return Err(format!(
+            "{s:?} has no valid UTC offset (+HH:MM, HH up to 23)"
+        ));
+    }
+    let east = (hours * 60 + minutes) * 60;
+    Ok((&s[..n - 6], if b[n - 6] == b'-' { -east } else { east }))
+}
+
+/// `s` as one word of a POSIX shell: as it is when it holds nothing a shell reads otherwise,
+/// in single quotes otherwise (a run's id may hold spaces or `;`).
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:/@%+=,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A writer that shows the control characters a terminal acts on as escapes (`\u{1b}`), all
+/// but newline and tab: ids, names, reasons and history details come from the runs, and an
+/// escape sequence among them (a title, a clipboard write, a line rewritten with `\r`) would
+/// act on the operator's terminal. C1 controls (U+0080 to U+009F) are shown too. JSON output
+/// holds none (`serde_json` escapes them).
+pub struct Shown<'a> {
+    out: &'a mut dyn Write,
+    /// The first byte of a two-byte UTF-8 sequence that ended the last write (`0xC2`).
+    lead: bool,
+}
+
+impl<'a> Shown<'a> {
+    /// Writes to `out`.
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Shown { out, lead: false }
+    }
+}
+
+impl Write for Shown<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut from = 0;
+        for (i, &b) in buf.iter().enumerate() {
+            let shown = if std::mem::take(&mut self.lead) {
+                if (0x80..=0x9f).contains(&b) {
+                    Some(u32::from(b))
+                } else {
+                    // Not a C1 control: the held lead byte goes out before this one.
+                    self.out.write_all(&[0xc2])?;
+                    from = i;
+                    None
+                }
+            } else {
+                None
+            };
+            if let Some(c) = shown {
+                write!(self.out, "\\u{{{c:x}}}")?;
+                from = i + 1;
+                continue;
+            }
+            if b == 0xc2 {
+                self.out.write_all(&buf[from..i])?;
+                self.lead = true;
+                from = i + 1;
+            } else if (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f {
+                self.out.write_all(&buf[from..i])?;
+                write!(self.out, "\\u{{{b:x}}}")?;
+                from = i + 1;
+            }
+        }
+        self.out.write_all(&buf[from..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.lead) {
+            self.out.write_all(&[0xc2])?;
+        }
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workflow_rt::store::HistoryKind;
+
+    #[test]
+    fn times_with_utc_offsets_are_read_at_their_offset() {
+        let at = |s: &str| parse_time(s).unwrap_or_else(|e| panic!("{e}"));
+        let utc = at("2026-12-01T05:00:00.500Z");
+        assert_eq!(at("2026-12-01T10:00:00.5+05:00"), utc);
+        assert_eq!(at("2026-12-01T01:30:00.5-03:30"), utc);
+        assert_eq!(at("2026-12-01T05:00:00.5+00:00"), utc);
+        assert_eq!(at("2026-12-01T06:00:00+01:00"), at("2026-12-01T05:00:00Z"));
+        assert_eq!(at("2026-12-01 05:00:00"), at("2026-12-01T05:00:00Z"));
+        let refused = parse_time("2026-12-01T05:00:00+25:00").expect_err("no such offset");
+        assert!(refused.contains("UTC offset"), "{refused}");
+        assert!(
+            parse_time("2026-12-01").is_err(),
+            "a date alone is not a time"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_escapes() {
+        let mut out = Vec::new();
+        {
+            let mut shown = Shown::new(&mut out);
+            // A title set, a bell, a line rewritten, then a C1 control (CSI, U+009B) and a
+            // no-break space (U+00A0), each split across two writes.
+            shown
+                .write_all("a\x1b]0;pwned\x07b\rc\t\u{e9}d".as_bytes())
+                .unwrap();
+            shown.write_all(&[0xc2]).unwrap();
+            shown.write_all(&[0x9b, b'2', b'J', b'\n', 0xc2]).unwrap();
+            shown.write_all(&[0xa0]).unwrap();
+            shown.flush().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\u{1b}]0;pwned\\u{7}b\\u{d}c\t\u{e9}d\\u{9b}2J\n\u{a0}"
+        );
+    }
+
+    #[test]
+    fn cursors_are_printed_as_one_shell_word() {
+        assert_eq!(shell_word("order-7"), "order-7");
+        assert_eq!(shell_word("order 7;rm"), "'order 7;rm'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn a_detail_of_many_lines_keeps_its_column() {
+        let mut out = Vec::new();
+        write_entry(
+            &mut out,
+            &HistoryEntry::new(0, HistoryKind::Failed, "first line\nsecond line"),
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find("first"), lines[1].find("second"), "{text}");
+    }
 }

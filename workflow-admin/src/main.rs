@@ -8,6 +8,7 @@
 //! WORKFLOW_STORE=sqlite:app.db workflow-admin purge --finished-before 30d
 //! ```
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +46,9 @@ async fn main() -> ExitCode {
     match workflow_admin::run(&client, cli.command, &mut out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("workflow-admin: {e}");
+            // An error may quote a run's id or reason: its control characters are shown.
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(workflow_admin::Shown::new(&mut err), "workflow-admin: {e}");
             ExitCode::FAILURE
         }
     }

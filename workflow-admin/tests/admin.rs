@@ -151,6 +151,8 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
     let counts = admin(&client, &["counts", "--json"]).await.expect("counts");
     let counts: serde_json::Value = serde_json::from_str(&counts).expect("JSON");
     assert_eq!(counts["running"], 3);
+    let counts = admin(&client, &["counts"]).await.expect("counts");
+    assert!(counts.contains("running    3\n"), "a column: {counts:?}");
 
     // show: the state as JSON, where it waits, the machine with the current state marked.
     let show = admin(&client, &["show", "e-1"]).await.expect("show");
@@ -287,6 +289,52 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
         .await
         .expect("purge");
     assert_eq!(all, "purged 1 runs\n  e-1\n");
+
+    // A cancel of a parked run stops it at once, and says so.
+    rt.start(brittle, "b-2", 0).await.expect("start");
+    admin(&client, &["signal", "b-2", "n", "13"])
+        .await
+        .expect("sent");
+    eventually("b-2 parks", async || {
+        client.state("b-2").await.expect("state").status == WorkflowStatus::Parked
+    })
+    .await;
+    assert_eq!(
+        admin(&client, &["cancel", "b-2"]).await.expect("cancel"),
+        "terminated b-2: it was parked, so it was stopped at once (its code was not told)\n"
+    );
+    assert_eq!(
+        client.state("b-2").await.expect("state").status,
+        WorkflowStatus::Cancelled
+    );
+
+    // A run's id that holds a terminal's escape sequence is printed with it shown, not acted
+    // on; the cursor is printed as one shell word.
+    for id in ["\u{1b}]0;title\u{7}", "x y;z", "x y;zz"] {
+        rt.start(brittle, id, 0).await.expect("start");
+    }
+    let listed = admin(&client, &["list", "--workflow", "brittle", "--limit", "1"])
+        .await
+        .expect("list");
+    assert!(
+        listed.contains("\\u{1b}]0;title\\u{7}") && !listed.contains('\u{1b}'),
+        "{listed:?}"
+    );
+    let listed = admin(
+        &client,
+        &[
+            "list",
+            "--workflow",
+            "brittle",
+            "--prefix",
+            "x",
+            "--limit",
+            "1",
+        ],
+    )
+    .await
+    .expect("list");
+    assert!(listed.ends_with("more: --after 'x y;z'\n"), "{listed:?}");
     rt.shutdown().await;
     kept
 }
@@ -316,6 +364,15 @@ async fn a_wait_without_end_and_times_past_the_year_9999_are_shown() {
         workflow_admin::time(253_402_300_800_000),
         "253402300800000 ms after the Unix epoch (past the year 9999)"
     );
+}
+
+#[test]
+fn a_negative_payload_is_a_payload() {
+    let cli = Cli::try_parse_from(["admin", "signal", "x", "adjust", "-5"]).expect("parses");
+    match cli.command {
+        AdminCommand::Signal { json, .. } => assert_eq!(json, "-5"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
