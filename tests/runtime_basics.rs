@@ -44,6 +44,30 @@ async fn fan_out(ctx: WorkflowCtx, n: u64) -> Vec<u64> {
     results.into_iter().map(|r| r.unwrap_or(0)).collect()
 }
 
+/// Joins `n` calls (none when `n` is 0), then races a join of none against an hour's sleep,
+/// then joins none again: a wait complete with nothing resolves at once.
+#[workflow]
+async fn join_of_none(ctx: WorkflowCtx, n: u64) -> (Vec<u64>, u64, usize) {
+    let calls: Vec<ActivityCall<add>> = (0..n).map(|i| ctx.activity(add, (i, 1))).collect();
+    let results: Vec<u64> = ctx
+        .join(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or(0))
+        .collect();
+    let none: Vec<ActivityCall<add>> = Vec::new();
+    let raced = match ctx
+        .select((ctx.join(none), ctx.sleep(Duration::from_secs(3600))))
+        .await
+    {
+        Select2::First(joined) => joined.len() as u64,
+        Select2::Second(()) => 99,
+    };
+    let again: Vec<ActivityCall<add>> = Vec::new();
+    let last = ctx.join(again).await.len();
+    (results, raced, last)
+}
+
 #[workflow]
 async fn fails(ctx: WorkflowCtx, n: u64) -> Result<u64, WorkflowError> {
     let v = ctx.activity(add, (n, 1)).await?;
@@ -109,6 +133,31 @@ async fn a_join_runs_its_activities_at_once() {
         assert_eq!(out, vec![0, 10, 20, 30]);
         rt.shutdown().await;
         out
+    })
+    .await;
+}
+
+/// A join of no calls is complete when the code awaits it, alone or as a `select`'s branch:
+/// the run goes on at once (it waited for ever, for nothing could wake it; a select waited for
+/// its other branch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_of_no_calls_is_complete_at_once() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(join_of_none)
+            .activity(add)
+            .build()
+            .await
+            .expect("build");
+        let mut outs = Vec::new();
+        for (id, n) in [("none", 0), ("two", 2)] {
+            let run = rt.start(join_of_none, id, n).await.expect("start");
+            outs.push(within("the joins", run.result()).await.expect("result"));
+        }
+        assert_eq!(outs, [(vec![], 0, 0), (vec![1, 2], 0, 0)]);
+        rt.shutdown().await;
+        outs
     })
     .await;
 }

@@ -38,10 +38,11 @@ fn seen(id: &str) -> Vec<(u32, Option<u64>)> {
 #[activity]
 async fn work(ctx: ActivityCtx, plan: Plan) -> Result<String, ActivityError> {
     let from: Option<u64> = ctx.heartbeat_details();
-    SEEN.push(ctx.workflow_id(), (ctx.attempt(), from));
     let mut progress = from.unwrap_or(0);
     progress += 5;
     ctx.heartbeat(&progress);
+    // Once the heartbeat is given: a test that sees the attempt sees its heartbeat.
+    SEEN.push(ctx.workflow_id(), (ctx.attempt(), from));
     for _ in 0..plan.beats {
         POKE.notified().await;
         progress += 1;
@@ -382,6 +383,46 @@ async fn a_silent_attempt_fails_and_the_next_resumes_from_its_heartbeat() {
     .await;
 }
 
+/// The heartbeat an attempt gave since the lease loop's last renewal is stored when the
+/// runtime stops, and the attempt that takes over on the next runtime starts from it (the
+/// lease loop here renews every twenty minutes: it was lost, and the next attempt started
+/// from nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_attempt_hands_its_last_heartbeat_over() {
+    both_modes(async |mode| {
+        let id = &mode.id("stopped-beat");
+        let s = setup(mode).await;
+        let plan = Plan { hang: 1, beats: 0 };
+        let call = Call {
+            plan,
+            options: options(|_| {}),
+        };
+        s.rt.start(timed, id, call).await.expect("start");
+        s.running(id, 1).await;
+        s.rt.shutdown().await;
+        let task = &s.store.load_tasks(id).await.expect("tasks")[0];
+        assert!(task.lease_owner.is_none(), "released");
+        assert!(
+            task.heartbeat_details.is_some(),
+            "the last heartbeat is stored"
+        );
+
+        let rt = builder(mode, s.store.clone(), s.clock.clone())
+            .workflow(timed)
+            .activity(work)
+            .lease_duration(Duration::from_secs(3_600))
+            .build()
+            .await
+            .expect("build");
+        eventually("the call runs again", || async { seen(id).len() == 2 }).await;
+        // Not counted: stopped, not failed.
+        assert_eq!(seen(id), vec![(1, None), (1, Some(5))]);
+        rt.shutdown().await;
+        seen(id)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_long_attempt_alive() {
     both_modes(async |mode| {
@@ -650,11 +691,12 @@ async fn an_attempt_stopped_by_a_shutdown_does_not_count() {
         let out = within("result", second.handle(timed, id).result())
             .await
             .expect("result");
-        assert_eq!(out, Ok("attempt 1 done at 6".to_string()));
+        // From the stopped attempt's heartbeat (5), stored as the runtime stopped.
+        assert_eq!(out, Ok("attempt 1 done at 11".to_string()));
         assert_eq!(
-            seen(id).iter().map(|s| s.0).collect::<Vec<_>>(),
-            vec![1, 1],
-            "the stopped attempt is run again under its own number"
+            seen(id),
+            vec![(1, None), (1, Some(5))],
+            "the stopped attempt is run again under its own number, from its heartbeat"
         );
         let lost = entries(&store, id, HistoryKind::AttemptLost).await;
         assert_eq!(lost.len(), 1, "{lost:?}");

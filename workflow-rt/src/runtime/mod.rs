@@ -56,7 +56,7 @@ pub use schedules::{NewSchedule, ScheduleInfo};
 
 use crate::durable::Pending;
 use crate::signal::IntoSignal;
-use crate::store::{HistoryEntry, Release, Store, WorkflowStatus, WorkflowSummary};
+use crate::store::{HistoryEntry, LeaseRenewal, Release, Store, WorkflowStatus, WorkflowSummary};
 use crate::workflow::Workflow;
 use engine::Inner;
 
@@ -510,7 +510,8 @@ impl Runtime {
     }
 
     /// Stops the runtime: its loops end, activity attempts in flight are abandoned (their
-    /// leases released, so another runtime takes them at once) and steps in flight finish.
+    /// leases released, so another runtime takes them at once, from the heartbeat details each
+    /// gave last) and steps in flight finish.
     /// Workflows stay in the store, to be continued by the next runtime on it.
     pub async fn shutdown(&self) {
         self.stop().await;
@@ -519,6 +520,14 @@ impl Runtime {
     /// [`Runtime::shutdown`]; returns how many leases it released.
     async fn stop(&self) -> u64 {
         self.inner.begin_shutdown();
+        // The heartbeat details the attempts gave since the lease loop's last renewal (which
+        // is what stores them): stored before the leases go, for the attempts that take over.
+        let beats: Vec<LeaseRenewal> = self
+            .inner
+            .held_leases()
+            .into_iter()
+            .filter(|l| l.heartbeat_details.is_some())
+            .collect();
         self.inner.abort_all_attempts();
         // The drivers storing the results they hold (a stopping runtime steps nothing), and
         // attempts that ended as they were aborted handing theirs over.
@@ -527,6 +536,17 @@ impl Runtime {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if !beats.is_empty() {
+            let inner = &self.inner;
+            let until = inner.clock.now_ms().saturating_add(inner.config.lease_ms);
+            if let Err(e) = inner
+                .store
+                .renew_leases(&inner.config.worker_id, beats, until)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store the attempts' last heartbeats at shutdown");
+            }
         }
         match self
             .inner

@@ -267,6 +267,15 @@ pub(crate) fn resolve_with(
     // Leaves below a `select` that another branch has won: they never complete, and what
     // comes for one is left where it is (a signal stays in the inbox), whatever its place.
     let mut closed = vec![false; leaves.len()];
+    // A wait complete with nothing come (a join of no calls, a select with such a branch):
+    // resolved now, as the test driver resolves it. Nothing else could: no arrival answers it.
+    if let Some(resolution) = pending.try_resolve(&mut |_| None) {
+        let mut out = account(
+            pending, resolution, &leaves, &filled, fresh, inbox, owner, deadlines,
+        );
+        out.woken_by.push_str("a wait complete at once");
+        return Some(out);
+    }
     let open_leaf = |filled: &[Option<(Resolution, Source)>],
                      closed: &[bool],
                      want: &dyn Fn(&Pending) -> bool| {
