@@ -1314,3 +1314,103 @@ fn descriptions_name_variables_and_types_as_written() {
     assert!(text.contains("        item: u64\n"), "{text}");
     assert!(!text.contains("_wf1"), "{text}");
 }
+
+/// A match arm's binding that shadows a variable is renamed in its guard too (the guard read
+/// the outer variable).
+#[workflow]
+async fn guard_shadow(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let n: u64 = x;
+    let r: u64 = match ctx.activity(double, x).await? {
+        n if n > 10 => {
+            ctx.sleep(Duration::from_secs(1)).await;
+            n
+        }
+        _ => 0,
+    };
+    Ok(n + r)
+}
+#[test]
+fn guard_sees_the_arm_binding() {
+    assert_eq!(
+        both(|| TestRun::new(guard_shadow, "g", 6)).output,
+        Ok(6 + 12)
+    );
+}
+
+/// An arm that does not await, whose binding shadows a variable read after the match: its jump
+/// to the join carries the outer variable, not the arm's (it carried the arm's).
+#[workflow]
+async fn quiet_arm_shadow(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let total: u64 = x * 100;
+    let extra: u64 = match ctx.activity(fail_if_odd, x).await {
+        Ok(total) => total + 1,
+        Err(_) => ctx.activity(double, x).await?,
+    };
+    Ok(total + extra)
+}
+#[test]
+fn quiet_arm_keeps_outer_binding() {
+    assert_eq!(
+        both(|| TestRun::new(quiet_arm_shadow, "q", 2)).output,
+        Ok(203)
+    );
+}
+
+/// A block that does not await shadows a variable, then breaks out of a loop that awaits: the
+/// break carries the outer variable.
+#[workflow]
+async fn block_shadow_break(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let n: u64 = x;
+    loop {
+        ctx.sleep(Duration::from_secs(1)).await;
+        {
+            let n: u64 = 99;
+            if n > 0 {
+                break;
+            }
+        }
+    }
+    Ok(n)
+}
+#[test]
+fn break_from_shadowing_block() {
+    assert_eq!(
+        both(|| TestRun::new(block_shadow_break, "b", 5)).output,
+        Ok(5)
+    );
+}
+
+/// An `if let` that binds a name a renamed `let` took: its body reads its own binding (it read
+/// the renamed one).
+#[workflow]
+async fn if_let_after_rename(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let x = ctx.activity(double, x).await?;
+    if let Some(x) = x.checked_add(1) {
+        return Ok(x);
+    }
+    Ok(0)
+}
+#[test]
+fn if_let_binding_wins_in_its_body() {
+    assert_eq!(
+        both(|| TestRun::new(if_let_after_rename, "i", 3)).output,
+        Ok(7)
+    );
+}
+
+/// A let chain's binding that shadows a variable, with an await in its body: the outer variable
+/// is saved as itself (the chain's took its place).
+#[workflow]
+async fn chain_shadow(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let n: u64 = x;
+    if let Some(n) = x.checked_mul(10)
+        && n > 5
+    {
+        ctx.sleep(Duration::from_secs(1)).await;
+    }
+    Ok(n)
+}
+#[test]
+fn let_chain_binding_does_not_leak() {
+    assert_eq!(both(|| TestRun::new(chain_shadow, "c", 3)).output, Ok(3));
+}

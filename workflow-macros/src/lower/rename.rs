@@ -1,7 +1,12 @@
 //! Renaming of shadowing bindings, before anything else: a binding in an inner scope that
-//! shadows a variable of an enclosing scope, with an await in the inner binding's scope, is
-//! renamed (`amount` -> `amount_wf1`) in its pattern and in every use. Without it, both variables
-//! may have to be saved at the await while only the inner one can be named there.
+//! shadows a variable of an enclosing scope is renamed (`amount` -> `amount_wf1`) in its
+//! pattern and in every use. The lowering saves and restores variables by name at its jumps:
+//! an inner binding left under an outer one's name would be saved for the outer one (an arm
+//! or branch that falls to the join after its match, a `break` out of a block) or read
+//! where the outer one is meant. Every such binding is renamed, in `let`, in a match arm (and
+//! its guard), in `if let`, `while let` and let chains, and in `for`, whether or not its
+//! scope awaits: a scope that does not await still ends in a jump of the lowered code.
+//! Closures, async blocks and items are left as they are (their code is not lowered).
 //!
 //! Input:  `let amount: u64 = 1; { let amount: String = s; ctx.sleep(d).await; use(amount) } amount`
 //! Output: `let amount: u64 = 1; { let amount_wf1: String = s; ctx.sleep(d).await; use(amount_wf1) } amount`
@@ -14,7 +19,6 @@ use syn::punctuated::Punctuated;
 use syn::visit_mut::VisitMut;
 use syn::{Block, Expr, Pat, Stmt, Token};
 
-use super::normalize::{block_contains_await, contains_await};
 use super::pattern::bindings;
 
 pub fn rename_shadowing(body: &mut Block, params: &[String]) {
@@ -45,9 +49,6 @@ impl Renamer {
     fn block(&mut self, b: &mut Block) {
         self.outer.push(HashSet::new());
         let len = b.stmts.len();
-        // A block that awaits anywhere is cut into points: a jump out of it at its end carries
-        // the outer variable, which an inner binding of the same name would hide there.
-        let block_awaits = b.stmts.iter().any(super::normalize::stmt_contains_await);
         for i in 0..len {
             let (head, tail) = b.stmts.split_at_mut(i + 1);
             let stmt = &mut head[i];
@@ -59,7 +60,7 @@ impl Renamer {
                     let name = ident.to_string();
                     let depth = self.outer.len();
                     let shadows_outer = self.outer[..depth - 1].iter().any(|s| s.contains(&name));
-                    if shadows_outer && block_awaits {
+                    if shadows_outer {
                         let to = self.fresh(&name);
                         rename_pat(&mut l.pat, &name, &to);
                         rename_stmts(tail, &name, &to);
@@ -77,108 +78,178 @@ impl Renamer {
         match s {
             Stmt::Local(l) => {
                 if let Some(init) = &mut l.init {
-                    self.expr(&mut init.expr);
+                    self.visit_expr_mut(&mut init.expr);
                     if let Some((_, d)) = &mut init.diverge {
-                        self.expr(d);
+                        self.visit_expr_mut(d);
                     }
                 }
             }
-            Stmt::Expr(e, _) => self.expr(e),
+            Stmt::Expr(e, _) => self.visit_expr_mut(e),
             _ => {}
         }
     }
 
-    /// Renames in the patterns of arms, `for`, `if let` and `while let` that shadow an outer
-    /// variable and whose body awaits; recurses into blocks.
-    fn expr(&mut self, e: &mut Expr) {
-        if !contains_await(e) {
-            return;
-        }
-        match e {
-            Expr::Match(m) => {
-                self.expr(&mut m.expr);
-                for arm in &mut m.arms {
-                    if contains_await(&arm.body) {
-                        self.scoped_pat(&mut arm.pat, &mut arm.body);
-                    }
-                }
-            }
-            Expr::ForLoop(f) => {
-                self.expr(&mut f.expr);
-                let mut body = Expr::Block(syn::ExprBlock {
-                    attrs: vec![],
-                    label: None,
-                    block: f.body.clone(),
-                });
-                self.scoped_pat(&mut f.pat, &mut body);
-                if let Expr::Block(b) = body {
-                    f.body = b.block;
-                }
-            }
-            Expr::If(ei) => {
-                if let Expr::Let(l) = &mut *ei.cond {
-                    self.expr(&mut l.expr);
-                    let mut body = Expr::Block(syn::ExprBlock {
-                        attrs: vec![],
-                        label: None,
-                        block: ei.then_branch.clone(),
-                    });
-                    self.scoped_pat(&mut l.pat, &mut body);
-                    if let Expr::Block(b) = body {
-                        ei.then_branch = b.block;
-                    }
-                } else {
-                    self.expr(&mut ei.cond);
-                    self.block(&mut ei.then_branch);
-                }
-                if let Some((_, e)) = &mut ei.else_branch {
-                    self.expr(e);
-                }
-            }
-            Expr::While(w) => {
-                if let Expr::Let(l) = &mut *w.cond {
-                    let mut body = Expr::Block(syn::ExprBlock {
-                        attrs: vec![],
-                        label: None,
-                        block: w.body.clone(),
-                    });
-                    self.scoped_pat(&mut l.pat, &mut body);
-                    if let Expr::Block(b) = body {
-                        w.body = b.block;
-                    }
-                } else {
-                    self.block(&mut w.body);
-                }
-            }
-            Expr::Loop(l) => self.block(&mut l.body),
-            Expr::Block(b) => self.block(&mut b.block),
-            Expr::Unsafe(u) => self.block(&mut u.block),
-            _ => {}
-        }
-    }
-
-    fn scoped_pat(&mut self, pat: &mut Pat, body: &mut Expr) {
+    /// Opens the scope of `pat`'s bindings, renaming those that shadow an outer variable in
+    /// `pat` and in `uses` (the code in their scope).
+    fn bind(&mut self, pat: &mut Pat, uses: &mut [&mut Expr]) {
         let mut scope = HashSet::new();
         for b in bindings(pat) {
             let name = b.ident.to_string();
-            if self.shadows(&name) && contains_await(body) {
+            if self.shadows(&name) {
                 let to = self.fresh(&name);
                 rename_pat(pat, &name, &to);
-                rename_expr(body, &name, &to);
+                for u in uses.iter_mut() {
+                    rename_expr(u, &name, &to);
+                }
                 scope.insert(to.to_string());
             } else {
                 scope.insert(name);
             }
         }
         self.outer.push(scope);
-        self.expr(body);
-        if let Expr::Block(b) = body
-            && block_contains_await(&b.block)
+    }
+
+    /// A condition (`if` or `while`: a let chain, an `if let`, or none) and the block it
+    /// guards: each `let`'s bindings scope over the operands after it and the block.
+    fn guarded(&mut self, cond: &mut Expr, body: &mut Block) {
+        let mut ops = Vec::new();
+        and_operands(cond, &mut ops);
+        let mut block = Expr::Block(syn::ExprBlock {
+            attrs: vec![],
+            label: None,
+            block: std::mem::replace(
+                body,
+                Block {
+                    brace_token: Default::default(),
+                    stmts: vec![],
+                },
+            ),
+        });
+        let mut opened = 0;
+        for i in 0..ops.len() {
+            let (head, rest) = ops.split_at_mut(i + 1);
+            match &mut *head[i] {
+                Expr::Let(l) => {
+                    self.visit_expr_mut(&mut l.expr);
+                    // The operands after it, up to one that binds the same names again (its
+                    // own scrutinee included), and the block.
+                    let mut uses: Vec<&mut Expr> = rest.iter_mut().map(|e| &mut **e).collect();
+                    uses.push(&mut block);
+                    self.bind_chain(&mut l.pat, &mut uses);
+                    opened += 1;
+                }
+                other => self.visit_expr_mut(other),
+            }
+        }
+        if let Expr::Block(b) = &mut block {
+            self.block(&mut b.block);
+        }
+        for _ in 0..opened {
+            self.outer.pop();
+        }
+        if let Expr::Block(b) = block {
+            *body = b.block;
+        }
+    }
+
+    /// [`Self::bind`] for a `let` of a chain: a later operand that binds a name again ends
+    /// that name's scope (its scrutinee is still in it).
+    fn bind_chain(&mut self, pat: &mut Pat, uses: &mut [&mut Expr]) {
+        let mut scope = HashSet::new();
+        for b in bindings(pat) {
+            let name = b.ident.to_string();
+            if self.shadows(&name) {
+                let to = self.fresh(&name);
+                rename_pat(pat, &name, &to);
+                for u in uses.iter_mut() {
+                    if let Expr::Let(later) = &mut **u
+                        && bindings(&later.pat).iter().any(|b| b.ident == name)
+                    {
+                        rename_expr(&mut later.expr, &name, &to);
+                        break;
+                    }
+                    rename_expr(u, &name, &to);
+                }
+                scope.insert(to.to_string());
+            } else {
+                scope.insert(name);
+            }
+        }
+        self.outer.push(scope);
+    }
+}
+
+/// The operands of a chain of `&&` (`a && let P = e && c`), in order; `e` alone otherwise.
+fn and_operands<'a>(e: &'a mut Expr, out: &mut Vec<&'a mut Expr>) {
+    if !matches!(e, Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_))) {
+        out.push(e);
+        return;
+    }
+    if let Expr::Binary(b) = e {
+        and_operands(&mut b.left, out);
+        and_operands(&mut b.right, out);
+    }
+}
+
+impl VisitMut for Renamer {
+    fn visit_block_mut(&mut self, b: &mut Block) {
+        self.block(b);
+    }
+
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        // The pattern's bindings scope over the guard and the body.
+        let mut guard = arm.guard.take();
         {
+            let mut uses: Vec<&mut Expr> = Vec::with_capacity(2);
+            if let Some((_, g)) = &mut guard {
+                uses.push(&mut **g);
+            }
+            uses.push(&mut *arm.body);
+            self.bind(&mut arm.pat, &mut uses);
+        }
+        if let Some((_, g)) = &mut guard {
+            self.visit_expr_mut(g);
+        }
+        arm.guard = guard;
+        self.visit_expr_mut(&mut arm.body);
+        self.outer.pop();
+    }
+
+    fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {
+        self.visit_expr_mut(&mut f.expr);
+        let mut body = Expr::Block(syn::ExprBlock {
+            attrs: vec![],
+            label: None,
+            block: std::mem::replace(
+                &mut f.body,
+                Block {
+                    brace_token: Default::default(),
+                    stmts: vec![],
+                },
+            ),
+        });
+        self.bind(&mut f.pat, &mut [&mut body]);
+        if let Expr::Block(b) = &mut body {
             self.block(&mut b.block);
         }
         self.outer.pop();
+        if let Expr::Block(b) = body {
+            f.body = b.block;
+        }
     }
+
+    fn visit_expr_if_mut(&mut self, ei: &mut syn::ExprIf) {
+        self.guarded(&mut ei.cond, &mut ei.then_branch);
+        if let Some((_, e)) = &mut ei.else_branch {
+            self.visit_expr_mut(e);
+        }
+    }
+
+    fn visit_expr_while_mut(&mut self, w: &mut syn::ExprWhile) {
+        self.guarded(&mut w.cond, &mut w.body);
+    }
+
+    crate::visit::skip_nested_mut!();
 }
 
 fn rename_pat(p: &mut Pat, from: &str, to: &syn::Ident) {
@@ -269,12 +340,47 @@ fn rename_expr(e: &mut Expr, from: &str, to: &syn::Ident) {
                 self.visit_block_mut(&mut f.body);
             }
         }
+        fn visit_expr_if_mut(&mut self, ei: &mut syn::ExprIf) {
+            // A `let` of the condition that binds `from` again hides it from the operands
+            // after it and the then-branch, not from the else-branch.
+            if !self.condition(&mut ei.cond) {
+                self.visit_block_mut(&mut ei.then_branch);
+            }
+            if let Some((_, e)) = &mut ei.else_branch {
+                self.visit_expr_mut(e);
+            }
+        }
+        fn visit_expr_while_mut(&mut self, w: &mut syn::ExprWhile) {
+            if !self.condition(&mut w.cond) {
+                self.visit_block_mut(&mut w.body);
+            }
+        }
         fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
             rename_macro(m, self.from, self.to);
         }
         // Closures are handled above (their parameters may rebind `from`); async blocks are
         // walked: they capture the variable, so their uses are renamed too.
         crate::visit::skip_nested_mut!(items);
+    }
+    impl R<'_> {
+        /// Renames in the operands of condition `cond` up to a `let` that binds `from` again
+        /// (its scrutinee included); whether one did.
+        fn condition(&mut self, cond: &mut Expr) -> bool {
+            let mut ops = Vec::new();
+            and_operands(cond, &mut ops);
+            for op in ops {
+                match op {
+                    Expr::Let(l) => {
+                        self.visit_expr_mut(&mut l.expr);
+                        if bindings(&l.pat).iter().any(|b| b.ident == self.from) {
+                            return true;
+                        }
+                    }
+                    other => self.visit_expr_mut(other),
+                }
+            }
+            false
+        }
     }
     R { from, to }.visit_expr_mut(e);
 }
