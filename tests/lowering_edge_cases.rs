@@ -1414,3 +1414,44 @@ async fn chain_shadow(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
 fn let_chain_binding_does_not_leak() {
     assert_eq!(both(|| TestRun::new(chain_shadow, "c", 3)).output, Ok(3));
 }
+
+/// A `while let` chain with an await in its body (it did not compile: the chain was put in a
+/// negated `if`).
+#[workflow]
+async fn while_let_chain_body(ctx: WorkflowCtx, start: Vec<u64>) -> Result<u64, WorkflowError> {
+    let mut queue: Vec<u64> = start;
+    let mut sum: u64 = 0;
+    while let Some(job) = queue.pop()
+        && job > 0
+    {
+        sum += ctx.activity(double, job).await?;
+    }
+    Ok(sum + queue.len() as u64)
+}
+
+#[test]
+fn a_while_let_chain_awaits_in_its_body() {
+    // 2 and 3 doubled; 0 ends the loop, leaving nothing in the queue.
+    let out = both(|| TestRun::new(while_let_chain_body, "w", vec![0, 3, 2])).output;
+    assert_eq!(out, Ok(10));
+    let out = both(|| TestRun::new(while_let_chain_body, "w", vec![5, 0, 1])).output;
+    assert_eq!(out, Ok(2 + 1), "stops at 0 with one left");
+}
+
+/// `Duration * n` bound to a local saved across an await is a `Duration` (it was typed as the
+/// number); a width named in a format spec (`{d:>width$}`) is a use of `width` (it was not
+/// saved).
+#[workflow]
+async fn backoff_and_padding(ctx: WorkflowCtx, attempts: u32) -> Result<String, WorkflowError> {
+    let delay = Duration::from_secs(2) * attempts;
+    let width: usize = 6;
+    ctx.sleep(delay).await;
+    let d = ctx.activity(double, u64::from(attempts)).await?;
+    Ok(format!("{}s {d:>width$}", delay.as_secs()))
+}
+
+#[test]
+fn numbers_with_types_and_format_widths_cross_awaits() {
+    let out = both(|| TestRun::new(backoff_and_padding, "b", 3)).output;
+    assert_eq!(out, Ok("6s      6".to_string()));
+}

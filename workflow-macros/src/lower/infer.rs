@@ -155,6 +155,10 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                     // An unsuffixed literal takes the other operand's type.
                     let lit = |e: &Expr| matches!(e, Expr::Lit(l) if matches!(&l.lit, Lit::Int(i) if i.suffix().is_empty()) || matches!(&l.lit, Lit::Float(f) if f.suffix().is_empty()));
                     match (l, r) {
+                        // A number with a type of its own (`Duration * n`, `n * Duration`,
+                        // `Duration / n`): that type.
+                        (Some(l), Some(r)) if is_primitive(&l) && !is_primitive(&r) => Some(r),
+                        (Some(l), Some(r)) if !is_primitive(&l) && is_primitive(&r) => Some(l),
                         (Some(l), _) if is_primitive(&l) => Some(l),
                         (_, Some(r)) if is_primitive(&r) => Some(r),
                         (Some(l), None) if lit(&b.right) => Some(l),

@@ -355,6 +355,13 @@ impl FreeVars<'_> {
             {
                 self.use_name(name.to_string());
             }
+            // A width or precision named in the spec (`{d:>width$}`, `{:.prec$}`).
+            if rest[end..].starts_with(':') {
+                let spec_end = rest.find('}').unwrap_or(rest.len());
+                for name in super::rename::spec_names(&rest[end + 1..spec_end]) {
+                    self.use_name(name.to_string());
+                }
+            }
         }
     }
 }

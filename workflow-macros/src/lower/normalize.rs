@@ -412,6 +412,10 @@ impl<'a> Normalizer<'a> {
                         let scrut = &l.expr;
                         quote!(#(#attrs)* #label loop { let (#pat) = #scrut else { break; }; #body })
                     }
+                    // A let chain binds for the body: the body goes inside the `if`.
+                    cond if is_let_chain(cond) => {
+                        quote!(#(#attrs)* #label loop { if #cond #body else { break; } })
+                    }
                     cond => quote!(#(#attrs)* #label loop { if !(#cond) { break; } #body }),
                 };
                 match self.reparse::<Expr>(tokens, &w.cond) {
@@ -986,4 +990,16 @@ fn strip_mut(mut p: Pat) -> Pat {
 
 fn parse_pat(ts: TokenStream) -> Pat {
     syn::parse::Parser::parse2(Pat::parse_single, ts.clone()).unwrap_or(Pat::Verbatim(ts))
+}
+
+/// Whether `cond` is a chain of `&&` with a `let` among its operands (`let Some(x) = q.pop()
+/// && x > 0`).
+fn is_let_chain(cond: &Expr) -> bool {
+    match cond {
+        Expr::Let(_) => true,
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+            is_let_chain(&b.left) || is_let_chain(&b.right)
+        }
+        _ => false,
+    }
 }

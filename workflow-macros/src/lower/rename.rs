@@ -424,7 +424,7 @@ fn rename_tokens(ts: TokenStream, from: &str, to: &syn::Ident) -> TokenStream {
         .collect()
 }
 
-/// `"{amount} {amount:>8}"` -> `"{amount__1} {amount__1:>8}"`.
+/// `"{amount} {amount:>8} {x:>amount$}"` -> `"{amount_wf1} {amount_wf1:>8} {x:>amount_wf1$}"`.
 fn rename_in_format(s: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -439,9 +439,81 @@ fn rename_in_format(s: &str, from: &str, to: &str) -> String {
         let end = rest.find(['}', ':']).unwrap_or(rest.len());
         if rest[..end].trim() == from {
             out.push_str(to);
-            rest = &rest[end..];
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+        // The spec's named width or precision (`width$`).
+        if let Some(spec) = rest.strip_prefix(':') {
+            let spec_end = spec.find('}').unwrap_or(spec.len());
+            out.push(':');
+            out.push_str(&rename_spec(&spec[..spec_end], from, to));
+            rest = &spec[spec_end..];
         }
     }
     out.push_str(rest);
     out
+}
+
+/// The names a format spec takes its width or precision from (`>width$`, `.prec$`, `w$.p$`).
+pub fn spec_names(spec: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let b = spec.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() || b[i] == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'$') {
+                out.push(&spec[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `spec` with its width or precision named `from` named `to`.
+fn rename_spec(spec: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(spec.len());
+    let b = spec.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() || b[i] == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let word = &spec[start..i];
+            if word == from && b.get(i) == Some(&b'$') {
+                out.push_str(to);
+            } else {
+                out.push_str(word);
+            }
+        } else {
+            let c = spec[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rename_in_format, spec_names};
+
+    #[test]
+    fn format_strings_are_renamed_in_their_arguments_and_specs() {
+        assert_eq!(
+            rename_in_format("{n} {n:>8} {x:>n$} {{n}} {:.n$} {nn:n$.p$}", "n", "n_wf1"),
+            "{n_wf1} {n_wf1:>8} {x:>n_wf1$} {{n}} {:.n_wf1$} {nn:n_wf1$.p$}"
+        );
+        assert_eq!(spec_names(">width$"), ["width"]);
+        assert_eq!(spec_names("w$.p$"), ["w", "p"]);
+        assert!(spec_names("x<5").is_empty() && spec_names("#x").is_empty());
+    }
 }
