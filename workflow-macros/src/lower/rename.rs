@@ -262,8 +262,9 @@ fn rename_pat(p: &mut Pat, from: &str, to: &syn::Ident) {
             syn::visit_mut::visit_pat_ident_mut(self, i);
         }
         fn visit_field_pat_mut(&mut self, f: &mut syn::FieldPat) {
-            // `Order { id }` binds `id`: spell the field out before renaming the binding.
-            if f.colon_token.is_none() {
+            // `Order { id }` binds `id`: spell the field out before renaming the binding (that
+            // one alone: `Point { x: x, .. }` is linted as redundant).
+            if f.colon_token.is_none() && matches!(&*f.pat, Pat::Ident(i) if i.ident == self.0) {
                 f.colon_token = Some(Default::default());
             }
             syn::visit_mut::visit_field_pat_mut(self, f);
