@@ -20,13 +20,15 @@ impl Token {
     /// The token `s`; an empty one is no token (actions stay disabled), so that a token read
     /// from an unset environment variable does not open them to an empty password.
     pub(crate) fn new(s: String) -> Option<Token> {
-        (!s.is_empty()).then_some(Token(s))
+        // Without the whitespace around it, which a header cannot carry.
+        let s = s.trim();
+        (!s.is_empty()).then(|| Token(s.to_string()))
     }
 
     /// Whether `presented` is this token, compared in constant time (the time taken does not
     /// depend on where the two differ, only on their lengths).
-    pub(crate) fn matches(&self, presented: &str) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(presented))
     }
 }
 
@@ -38,13 +40,18 @@ pub(crate) fn authorize(
     form_token: Option<&str>,
 ) -> Result<(), ConsoleError> {
     let token = configured.ok_or(ConsoleError::ActionsDisabled)?;
-    let presented = form_token.filter(|t| !t.is_empty()).or_else(|| {
-        headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-    });
+    // The header's bytes as sent (a token of UTF-8 from a script other than the page), its
+    // scheme in any case (RFC 7235: `bearer` is `Bearer`).
+    let presented = form_token
+        .filter(|t| !t.is_empty())
+        .map(|t| t.trim().as_bytes())
+        .or_else(|| {
+            headers
+                .get(AUTHORIZATION)
+                .map(|v| v.as_bytes())
+                .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+                .map(|v| v[7..].trim_ascii())
+        });
     match presented {
         None => Err(ConsoleError::TokenMissing),
         Some(p) if token.matches(p) => Ok(()),
@@ -67,9 +74,9 @@ mod tests {
     #[test]
     fn the_token_must_match_exactly() {
         let t = Token::new("s3cret".into()).expect("token");
-        assert!(t.matches("s3cret"));
+        assert!(t.matches(b"s3cret"));
         for wrong in ["", "s3cre", "s3cret ", "S3CRET", "s3cret2", "x3cret"] {
-            assert!(!t.matches(wrong), "{wrong:?}");
+            assert!(!t.matches(wrong.as_bytes()), "{wrong:?}");
         }
         assert_eq!(format!("{t:?}"), "Token(..)");
     }
@@ -94,5 +101,34 @@ mod tests {
             authorize(None, &bearer, Some("s3cret")),
             Err(ConsoleError::ActionsDisabled)
         ));
+    }
+
+    #[test]
+    fn the_scheme_is_read_in_any_case_and_the_token_as_its_bytes() {
+        let header = |value: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                AUTHORIZATION,
+                HeaderValue::from_bytes(value).expect("header"),
+            );
+            h
+        };
+        let t = Token::new("s3cret".into());
+        for ok in [&b"bearer s3cret"[..], b"BEARER s3cret", b"Bearer  s3cret "] {
+            assert!(authorize(t.as_ref(), &header(ok), None).is_ok(), "{ok:?}");
+        }
+        assert!(matches!(
+            authorize(t.as_ref(), &header(b"Basic s3cret"), None),
+            Err(ConsoleError::TokenMissing)
+        ));
+        // A token of UTF-8, as a script sends it; one configured with whitespace around it.
+        let t = Token::new(" p\u{e4}sswort\n".into());
+        let utf8 = header("Bearer p\u{e4}sswort".as_bytes());
+        assert!(authorize(t.as_ref(), &utf8, None).is_ok());
+        assert!(authorize(t.as_ref(), &HeaderMap::new(), Some("p\u{e4}sswort")).is_ok());
+        assert!(
+            Token::new(" \t".into()).is_none(),
+            "whitespace alone is no token"
+        );
     }
 }

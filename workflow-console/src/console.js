@@ -81,13 +81,15 @@
     let historyLength = run.dataset.history;
     let timer = null;
     const field = (name) => run.querySelector('[data-field="' + name + '"]');
-    const json = (name, value) => {
+    // The JSON as the server wrote it (`shown`): parsed here and written again, a number past
+    // 2^53 would be shown changed.
+    const json = (name, text) => {
       const pre = run.querySelector('[data-json="' + name + '"]');
       const heading = run.querySelector('[data-heading="' + name + '"]');
-      const shown = value !== null && value !== undefined;
+      const shown = text !== null && text !== undefined;
       pre.hidden = !shown;
       if (heading) heading.hidden = !shown;
-      pre.textContent = shown ? JSON.stringify(value, null, 2) : "";
+      pre.textContent = shown ? text : "";
     };
     const render = (data) => {
       const r = data.run;
@@ -100,9 +102,9 @@
       run.querySelector('[data-row="park_reason"]').hidden = !r.park_reason;
       field("state_error").textContent = r.state_error || "";
       field("state_error").hidden = !r.state_error;
-      json("state", r.state);
-      json("commands", r.commands && r.commands.length ? r.commands : null);
-      json("output", r.output);
+      json("state", data.shown.state);
+      json("commands", data.shown.commands);
+      json("output", data.shown.output);
       for (const g of run.querySelectorAll("[data-machine] g.state")) {
         g.classList.toggle("current", g.dataset.state === r.current_state);
       }
@@ -165,7 +167,9 @@
           say(false, "enter the console's token first");
           return;
         }
-        let payload = null;
+        // The payload as typed, once checked to be JSON: parsed and written again, a number
+        // past 2^53 (an id, say) would be sent changed.
+        let payload = "null";
         if (action === "signal") {
           if (!form.elements.name.value.trim()) {
             say(false, "a signal needs a name");
@@ -173,11 +177,12 @@
           }
           const text = form.elements.payload.value.trim();
           try {
-            payload = text === "" ? null : JSON.parse(text);
+            if (text !== "") JSON.parse(text);
           } catch (e) {
             say(false, "the payload is not JSON: " + e.message);
             return;
           }
+          if (text !== "") payload = text;
         }
         if (action === "cancel" && !window.confirm("Cancel run " + id + "?")) return;
         const init = {
@@ -186,7 +191,8 @@
         };
         if (action === "signal") {
           init.headers["Content-Type"] = "application/json";
-          init.body = JSON.stringify({ name: form.elements.name.value.trim(), payload });
+          init.body =
+            '{"name":' + JSON.stringify(form.elements.name.value.trim()) + ',"payload":' + payload + "}";
         }
         say(true, "…");
         try {

@@ -139,8 +139,8 @@ impl Console {
     /// `console.example.com` or `127.0.0.1`; case does not matter), others with 421: a page
     /// of another site whose name was made to point at the console's address (DNS
     /// rebinding) cannot read the runs through a visitor's browser. [`Console::serve`] and
-    /// [`Console::serve_listener`] on a loopback address take `localhost`, `127.0.0.1` and
-    /// `[::1]` unless this is given; a router of your own ([`Console::router`]) checks only
+    /// [`Console::serve_listener`] on a loopback address take `localhost`, `127.0.0.1`,
+    /// `[::1]` and the address bound (`127.0.0.2`) unless this is given; a router of your own ([`Console::router`]) checks only
     /// what this names.
     pub fn allowed_hosts<I, S>(mut self, hosts: I) -> Console
     where
@@ -152,9 +152,11 @@ impl Console {
     }
 
     /// Turns the actions on (signal, cancel, terminate, unpark): each must present `token`, in the run
-    /// page's token field or as `Authorization: Bearer <token>`. It is compared in constant
-    /// time. An empty token leaves the actions off, so that an unset environment variable
-    /// does not open them.
+    /// page's token field or as `Authorization: Bearer <token>` (the scheme in any case). It is
+    /// compared in constant time, without the whitespace around it. An empty token leaves the
+    /// actions off, so that an unset environment variable does not open them. The run page's
+    /// script sends it in the header, which a browser sends as Latin-1: a token of printable
+    /// ASCII works from everywhere.
     pub fn token(mut self, token: impl Into<String>) -> Console {
         self.token = Token::new(token.into());
         self
@@ -201,11 +203,26 @@ impl Console {
     /// Serves the console on a listener already bound (on port 0, say, to let the system
     /// choose the port: [`TcpListener::local_addr`] tells which).
     pub async fn serve_listener(mut self, listener: TcpListener) -> io::Result<()> {
-        if self.hosts.is_none() && listener.local_addr()?.ip().is_loopback() {
-            self.hosts = Some(LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect());
+        let ip = listener.local_addr()?.ip();
+        if self.hosts.is_none() && ip.is_loopback() {
+            self.hosts = Some(loopback_hosts(ip));
         }
         axum::serve(listener, self.router()).await
     }
+}
+
+/// The host names a console bound to loopback address `ip` answers: [`LOOPBACK_HOSTS`], and
+/// the address itself (`127.0.0.2`, `[::1]`).
+fn loopback_hosts(ip: std::net::IpAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
+    let own = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    if !hosts.contains(&own) {
+        hosts.push(own);
+    }
+    hosts
 }
 
 /// Installs a Prometheus recorder as the process's `metrics` recorder and returns its
@@ -214,4 +231,22 @@ impl Console {
 /// [`Console::metrics`].
 pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
     metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_hosts;
+
+    #[test]
+    fn a_console_on_another_loopback_address_answers_to_it() {
+        let hosts = loopback_hosts("127.0.0.2".parse().expect("ip"));
+        assert!(hosts.iter().any(|h| h == "127.0.0.2"), "{hosts:?}");
+        assert!(hosts.iter().any(|h| h == "localhost"), "{hosts:?}");
+        let hosts = loopback_hosts("::1".parse().expect("ip"));
+        assert_eq!(
+            hosts.iter().filter(|h| *h == "[::1]").count(),
+            1,
+            "{hosts:?}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! | `GET /runs/{id}/machine.svg` | its state machine alone |
 //! | `POST /runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the page's actions, as forms |
 //! | `GET /api/runs` | a page of runs and the counts, as JSON |
-//! | `GET /api/runs/{id}` | a run (its `WorkflowState`) and the newest 500 entries of its history, as JSON |
+//! | `GET /api/runs/{id}` | a run (its `WorkflowState`), the newest 500 entries of its history, and its state, commands and output as the page shows them (`shown`), as JSON |
 //! | `POST /api/runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the actions, JSON in and out |
 //! | `GET /metrics` | the Prometheus text |
 
@@ -297,6 +297,35 @@ struct RunJson {
     history: Vec<HistoryJson>,
     /// How many entries its history has in all.
     history_total: u64,
+    /// The state, the commands waited on (none when it waits on nothing) and the output as
+    /// the page shows them (indented JSON), written here: a script that parsed `run` and wrote
+    /// it again would show a number past 2^53 changed.
+    shown: ShownJson,
+}
+
+/// See [`RunJson::shown`].
+#[derive(Debug, Serialize)]
+struct ShownJson {
+    state: Option<String>,
+    commands: Option<String>,
+    output: Option<String>,
+}
+
+impl ShownJson {
+    fn of(run: &WorkflowState) -> ShownJson {
+        let pretty = |v: &serde_json::Value| {
+            serde_json::to_string_pretty(v).unwrap_or_else(|e| e.to_string())
+        };
+        ShownJson {
+            state: run.state.as_ref().map(pretty),
+            commands: (!run.commands.is_empty())
+                .then(|| serde_json::to_value(&run.commands).ok())
+                .flatten()
+                .as_ref()
+                .map(pretty),
+            output: run.output.as_ref().map(pretty),
+        }
+    }
 }
 
 /// An entry of the history, its kind by its stable name (`dead-letter`).
@@ -328,6 +357,7 @@ async fn api_run(
         .await?;
     Ok(Json(RunJson {
         finished: run.status.is_finished(),
+        shown: ShownJson::of(&run),
         run,
         history: history.into_iter().map(HistoryJson::from).collect(),
         history_total: total,
@@ -388,18 +418,31 @@ async fn perform(
                 field: "name",
                 reason: "a signal needs a name".to_string(),
             })?;
-            if name.trim().is_empty() {
+            // As the page's script sends it: without the whitespace around it.
+            let name = name.trim();
+            if name.is_empty() {
                 return Err(ConsoleError::BadInput {
                     field: "name",
                     reason: "a signal needs a name".to_string(),
                 });
             }
-            client.signal_json(id, &name, &payload).await?;
+            client.signal_json(id, name, &payload).await?;
             Ok(format!("signal {name:?} sent to {id}"))
         }
         Action::Cancel => {
+            // A parked run is stopped at once, its code not told (it cannot run): said so.
+            let parked = client
+                .state(id)
+                .await
+                .is_ok_and(|s| s.status == workflow_rt::WorkflowStatus::Parked);
             client.cancel(id).await?;
-            Ok(format!("cancel requested for {id}"))
+            Ok(if parked {
+                format!(
+                    "{id} terminated: it was parked, so it was stopped at once (its code was not told)"
+                )
+            } else {
+                format!("cancel requested for {id}")
+            })
         }
         Action::Terminate => {
             client.terminate(id).await?;

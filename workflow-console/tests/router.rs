@@ -273,6 +273,14 @@ async fn the_run_page_shows_the_state_machine_the_state_and_the_history() {
     assert_eq!(json["run"]["state"]["Await1SignalApprove"]["amount"], 250);
     assert_eq!(json["finished"], false);
     assert_eq!(json["history"][0]["kind"], "started");
+    // As the page shows them, written by the server (a script's numbers are doubles).
+    let state = json["shown"]["state"].as_str().expect("the state as text");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(state).expect("JSON"),
+        json["run"]["state"]
+    );
+    assert!(state.contains("\"amount\": 250"), "{state}");
+    assert!(json["shown"]["commands"].is_string() && json["shown"]["output"].is_null());
 
     let svg = get(&app, "/runs/a-1/machine.svg").await;
     assert_eq!(svg.status, StatusCode::OK);
@@ -503,6 +511,37 @@ async fn a_parked_run_is_unparked_with_the_token() {
             .iter()
             .any(|h| h.kind == workflow_rt::store::HistoryKind::Unparked)
     );
+    rt.shutdown().await;
+}
+
+/// A parked run's cancel stops it at once (its code cannot run to be told): the answer says
+/// so, rather than that a cancel was requested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_runs_cancel_says_it_was_stopped_at_once() {
+    let rt = runtime().await;
+    let client = rt.client();
+    rt.start(fragile, "f-2", 0).await.expect("start");
+    waiting(&client, "f-2").await;
+    let app = Console::new(client.clone()).token(TOKEN).router();
+    // The name as the page's script sends it, without the whitespace around it.
+    let sent = post_form(
+        &app,
+        "/runs/f-2/signal",
+        &format!("token={TOKEN}&name=n+&payload=13"),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    eventually("f-2 is parked", || async {
+        status_of(&client, "f-2").await == WorkflowStatus::Parked
+    })
+    .await;
+    let ok = post_json(&app, "/api/runs/f-2/cancel", Some(TOKEN), "").await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        ok.json()["message"],
+        "f-2 terminated: it was parked, so it was stopped at once (its code was not told)"
+    );
+    assert_eq!(status_of(&client, "f-2").await, WorkflowStatus::Cancelled);
     rt.shutdown().await;
 }
 
