@@ -1455,3 +1455,26 @@ fn numbers_with_types_and_format_widths_cross_awaits() {
     let out = both(|| TestRun::new(backoff_and_padding, "b", 3)).output;
     assert_eq!(out, Ok("6s      6".to_string()));
 }
+
+/// `for` loops over open ranges: bare (counted lazily), and bounded by `take` (collected).
+#[workflow]
+async fn open_ranges(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let mut seen: u64 = 0;
+    for t in (0u64..).step_by(30).take(3) {
+        seen += ctx.activity(double, t).await?;
+    }
+    for t in 1u64.. {
+        ctx.sleep(Duration::from_secs(1)).await;
+        if t >= x {
+            return Ok(seen + t);
+        }
+    }
+    Ok(0)
+}
+
+#[test]
+fn open_ranges_bounded_or_bare_are_looped_over() {
+    // 0 + 60 + 120 doubled, then the bare range up to 4.
+    let out = both(|| TestRun::new(open_ranges, "o", 4)).output;
+    assert_eq!(out, Ok(180 + 4));
+}

@@ -61,6 +61,23 @@ async fn timed(ctx: WorkflowCtx, call: Call) -> Result<String, ActivityError> {
     ctx.activity(work, call.plan).options(options).await
 }
 
+/// Sleeps `ms` of real time: an attempt that awaits, unlike `work`'s first poll.
+#[activity]
+async fn brief(_ctx: ActivityCtx, ms: u64) -> Result<u64, ActivityError> {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(ms)
+}
+
+/// Every limit zero: none, as in Temporal.
+#[workflow]
+async fn zero_limits(ctx: WorkflowCtx, ms: u64) -> Result<u64, ActivityError> {
+    ctx.activity(brief, ms)
+        .start_to_close(Duration::ZERO)
+        .schedule_to_close(Duration::ZERO)
+        .heartbeat_timeout(Duration::ZERO)
+        .await
+}
+
 fn options(f: impl FnOnce(&mut ActivityOptions)) -> ActivityOptions {
     let mut o = ActivityOptions {
         retry: RetryPolicy::fixed(Duration::from_secs(1)),
@@ -126,6 +143,36 @@ impl Setup {
             .map(|e| e.detail)
             .collect()
     }
+}
+
+/// A zero limit is no limit: the call runs its one attempt to its end (it ended before any
+/// attempt with `ScheduleToCloseTimeout`, and a zero start-to-close or heartbeat timeout
+/// failed every attempt that awaited, retried for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_limit_is_no_limit() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(zero_limits)
+            .activity(brief)
+            .build()
+            .await
+            .expect("build");
+        let run = rt
+            .start(zero_limits, &mode.id("zero"), 20)
+            .await
+            .expect("start");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, Ok(20));
+        let history = store.history(&mode.id("zero")).await.expect("history");
+        assert!(
+            !history.iter().any(|e| e.kind == HistoryKind::Retry),
+            "one attempt: {history:?}"
+        );
+        rt.shutdown().await;
+        out
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -322,7 +322,8 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActivityError {
 ///     .max_interval(Duration::from_secs(10))
 ///     .jitter(0.0)
 ///     .non_retryable("CardDeclined");
-/// // 0.5 s, 1 s, 2 s, 4 s, 8 s, then capped at 10 s.
+/// // The waits after attempts 1 to 5: 0.5 s, 1 s, 2 s, 4 s, 8 s (a sixth attempt is the last;
+/// // with more attempts allowed, the waits after would be capped at 10 s).
 /// assert_eq!(policy.delay(3, 0.5), Duration::from_secs(2));
 /// assert_eq!(policy.delay(5, 0.5), Duration::from_secs(8));
 /// assert_eq!(policy.delay(6, 0.5), Duration::from_secs(10));
@@ -338,7 +339,8 @@ pub struct RetryPolicy {
     pub initial_interval: Duration,
     /// How much longer each wait is than the one before (at least 1).
     pub backoff_coefficient: f64,
-    /// The longest wait between two attempts (`None`: no cap).
+    /// The longest wait between two attempts before jitter (`None`: no cap): with jitter `j`,
+    /// a wait may reach `maximum_interval * (1 + j)`.
     pub maximum_interval: Option<Duration>,
     /// 0 means unlimited (bounded by the schedule-to-close timeout, if any).
     pub maximum_attempts: u32,
@@ -364,7 +366,8 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Exponential backoff from `initial`, doubling each time, otherwise the defaults.
+    /// Exponential backoff from `initial`, doubling each time, capped at 100 times `initial`
+    /// (Temporal's default cap), otherwise the defaults.
     pub fn exponential(initial: Duration) -> Self {
         RetryPolicy {
             initial_interval: initial,
@@ -402,7 +405,8 @@ impl RetryPolicy {
         self.backoff_coefficient = coefficient;
         self
     }
-    /// Caps the wait between two attempts.
+    /// Caps the wait between two attempts (before jitter: see
+    /// [`RetryPolicy::maximum_interval`]).
     pub fn max_interval(mut self, d: Duration) -> Self {
         self.maximum_interval = Some(d);
         self
@@ -460,10 +464,29 @@ impl RetryPolicy {
 pub struct ActivityOptions {
     /// When and how often a failed attempt is tried again.
     pub retry: RetryPolicy,
-    /// Limit on one attempt.
+    /// Limit on one attempt. `Some(Duration::ZERO)` is no limit, as `None` (as in Temporal,
+    /// where a zero timeout is an unset one): a limit of nothing would fail every attempt
+    /// that awaits, and retry it for ever.
     pub start_to_close: Option<Duration>,
-    /// Limit on the whole call, all attempts and waits included.
+    /// Limit on the whole call, all attempts and waits included (zero: none, as `None`).
     pub schedule_to_close: Option<Duration>,
-    /// An attempt that has not heartbeated for this long is failed (and may be retried).
+    /// An attempt that has not heartbeated for this long is failed (and may be retried; zero:
+    /// no limit, as `None`).
     pub heartbeat_timeout: Option<Duration>,
+}
+
+impl ActivityOptions {
+    /// These options with each zero limit taken as none (see the fields).
+    pub(crate) fn zero_is_no_limit(mut self) -> Self {
+        for limit in [
+            &mut self.start_to_close,
+            &mut self.schedule_to_close,
+            &mut self.heartbeat_timeout,
+        ] {
+            if *limit == Some(Duration::ZERO) {
+                *limit = None;
+            }
+        }
+        self
+    }
 }

@@ -501,7 +501,7 @@ impl<A: Activity> ActivityCall<A> {
         self.options.retry = policy;
         self
     }
-    /// Limit on one attempt.
+    /// Limit on one attempt (`Duration::ZERO`: none, as when not given).
     pub fn start_to_close(mut self, d: Duration) -> Self {
         self.options.start_to_close = Some(d);
         self
@@ -510,11 +510,13 @@ impl<A: Activity> ActivityCall<A> {
     /// [`ActivityErrorKind::ScheduleToCloseTimeout`](crate::ActivityErrorKind) at the
     /// deadline, stopped by the worker running it; and if no worker runs it (the activity's
     /// workers are down or busy), a timer stored with the call ends it a second after.
+    /// `Duration::ZERO`: no limit, as when not given.
     pub fn schedule_to_close(mut self, d: Duration) -> Self {
         self.options.schedule_to_close = Some(d);
         self
     }
-    /// An attempt that does not heartbeat for this long fails.
+    /// An attempt that does not heartbeat for this long fails (`Duration::ZERO`: no limit,
+    /// as when not given).
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.options.heartbeat_timeout = Some(d);
         self
@@ -540,7 +542,7 @@ impl<A: Activity> Durable for ActivityCall<A> {
             seq: ctx.next_seq()?,
             name: A::NAME.to_string(),
             input,
-            options: self.options,
+            options: self.options.zero_is_no_limit(),
         })
     }
 

@@ -440,6 +440,18 @@ impl<'a> Normalizer<'a> {
                     self.loop_items.insert(binding_site(&b.ident), iter.clone());
                 }
                 let borrowed = borrows_items(&iter, &f.body);
+                if matches!(borrowed, Borrowed::No) && endless(&iter) {
+                    self.cx.spanned(
+                        &iter,
+                        "this iterator does not end, and a `for` loop with an `.await` in its body collects its items \
+                         when it starts (to save what is left of them): write `loop` with a counter \
+                         (`let mut t = 0; loop { ...; t += 30; }`), or bound the iterator (`.take(n)`)",
+                    );
+                    return Expr::ForLoop(syn::ExprForLoop {
+                        expr: Box::new(iter),
+                        ..f
+                    });
+                }
                 if let Borrowed::Changing(changed) = &borrowed {
                     self.cx.spanned(
                         &iter,
@@ -1002,4 +1014,24 @@ fn is_let_chain(cond: &Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether iterable `e` plainly never ends: an open range (`(0..)`; a bare `0..` is counted
+/// lazily by the loop) under adapters, `iter::repeat`, `repeat_with` or `.cycle()`, with no
+/// adapter that ends it after (`take`, `take_while`, `map_while`, `zip`, `scan`).
+fn endless(e: &Expr) -> bool {
+    fn source(e: &Expr) -> bool {
+        match strip_parens(e) {
+            Expr::MethodCall(m) => match m.method.to_string().as_str() {
+                "cycle" => true,
+                "take" | "take_while" | "map_while" | "zip" | "scan" => false,
+                _ => source(&m.receiver),
+            },
+            Expr::Range(r) => r.start.is_some() && r.end.is_none(),
+            Expr::Call(c) => matches!(&*c.func, Expr::Path(p)
+                if p.path.segments.last().is_some_and(|s| s.ident == "repeat" || s.ident == "repeat_with")),
+            _ => false,
+        }
+    }
+    !matches!(strip_parens(e), Expr::Range(_)) && source(e)
 }
