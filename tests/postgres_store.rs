@@ -1693,6 +1693,7 @@ async fn children_ending_while_their_parents_are_purged_never_wait_in_a_circle()
                     seq: 1,
                     result: Ok(vec![7]),
                 },
+                child_call: None,
             }];
             ends.push(end);
             parents.push(parent);
@@ -1931,6 +1932,7 @@ fn delivering(id: &str, v: u64, to: &str) -> workflow_rt::store::StepCommit {
     step.deliver = vec![Delivery {
         to: to.into(),
         kind: EventKind::TimerFired { seq: 9 },
+        child_call: None,
     }];
     step
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use support::{Mode, both_modes, builder, eventually, within};
 use workflow_rt::prelude::*;
-use workflow_rt::store::{HistoryKind, ParentLink, Store};
+use workflow_rt::store::{EventKind, HistoryKind, ParentLink, Store};
 use workflow_rt::{
     ChildError, MemoryStore, ParentClose, RuntimeError, SqliteStore, VirtualClock, WorkflowStatus,
 };
@@ -381,6 +381,88 @@ async fn status(store: &Arc<dyn Store>, id: &str) -> WorkflowStatus {
 
 fn kinds(h: &[workflow_rt::store::HistoryEntry]) -> Vec<HistoryKind> {
     h.iter().map(|e| e.kind).collect()
+}
+
+/// One child per id (dedup by id), joined with a signal.
+#[workflow]
+async fn joins_named_child(ctx: WorkflowCtx, id: String) -> String {
+    let (child, go) = ctx
+        .join((ctx.child(deaf, 1).id(id), ctx.signal::<u32>("go")))
+        .await;
+    format!("{child:?} {go}")
+}
+
+/// The same, raced: a signal already sent wins the select.
+#[workflow]
+async fn races_named_child(ctx: WorkflowCtx, id: String) -> String {
+    match ctx
+        .select((ctx.signal::<u32>("go"), ctx.child(deaf, 1).id(id)))
+        .await
+    {
+        Select2::First(n) => format!("go {n}"),
+        Select2::Second(c) => format!("{c:?}"),
+    }
+}
+
+/// A parent's close policy reaches its own children alone: stopped (terminated) while its
+/// join waits on a call refused with `IdInUse`, or deciding a `select` against such a call,
+/// it leaves the run that holds the id alone (it terminated it: the request went to whatever
+/// run the id named).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_parent_leaves_alone_the_run_holding_its_refused_childs_id() {
+    let out = each_store(async |ids, store, clock| {
+        let rt = builder(ids.mode, store.clone(), clock.clone())
+            .workflow(joins_named_child)
+            .workflow(races_named_child)
+            .workflow(deaf)
+            .build()
+            .await
+            .expect("build");
+        // Someone else's run holds the id.
+        let taken = ids.id("someone-elses");
+        rt.start(deaf, &taken, 1).await.expect("start");
+        eventually("it waits", || async {
+            store
+                .load_workflow(&taken)
+                .await
+                .expect("load")
+                .pending
+                .is_some()
+        })
+        .await;
+        // Joined: the call is refused (in the parent's inbox); the join waits for "go"; the
+        // parent is terminated.
+        let joined = ids.id("refused");
+        rt.start(joins_named_child, &joined, taken.clone())
+            .await
+            .expect("start");
+        eventually("the refusal came", || async {
+            store.load_inbox(&joined).await.is_ok_and(|i| !i.is_empty())
+        })
+        .await;
+        rt.terminate(&joined).await.expect("terminate");
+        // Raced: the signal sent first wins; the refused call's branch is dropped.
+        let raced = ids.id("raced");
+        rt.start(races_named_child, &raced, taken.clone())
+            .await
+            .expect("start");
+        rt.signal(&raced, "go", 7u32).await.expect("signal");
+        let won = within("the race", rt.handle(races_named_child, &raced).result())
+            .await
+            .expect("result");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = status(&store, &taken).await;
+        let told = store
+            .load_inbox(&taken)
+            .await
+            .expect("inbox")
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::CancelRequested { .. }));
+        rt.shutdown().await;
+        (after, told, won)
+    })
+    .await;
+    assert_eq!(out, (WorkflowStatus::Running, false, "go 7".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,7 +174,7 @@ impl Inner {
                 && let Some(cancel) = self.cancel_step(id, &c, ib, fresh)
             {
                 let cancelled = cancel.commit.cancelled.clone();
-                let told = super::compose::told_to_close(&cancel.commit.deliver);
+                let told = super::compose::told_to_close(id, &cancel.commit.deliver);
                 match self.store.commit_step(cancel.commit).await {
                     Ok(version) => {
                         if !told.is_empty() {
@@ -354,7 +354,7 @@ impl Inner {
             };
             let keep_ready = commit.keep_ready;
             let committed_at = commit.now_ms;
-            let told = super::compose::told_to_close(&commit.deliver);
+            let told = super::compose::told_to_close(id, &commit.deliver);
             let children: Vec<(String, String)> = commit
                 .children
                 .iter()
@@ -548,7 +548,7 @@ impl Inner {
 
     /// Terminates the parked runs among those a committed step sent a cancel request to
     /// (children it stopped waiting for): see [`super::Client::terminate_parked`].
-    async fn terminate_parked(self: &Arc<Self>, told: &[(String, String)]) {
+    async fn terminate_parked(self: &Arc<Self>, told: &[super::compose::Told]) {
         super::Client::of_runtime(self).terminate_parked(told).await;
     }
 
@@ -872,7 +872,7 @@ impl Inner {
                 super::compose::close_children(
                     dropped
                         .iter()
-                        .map(|(child, close)| (child.as_str(), *close)),
+                        .map(|(seq, child, close)| (*seq, child.as_str(), *close)),
                     &format!("its parent {id} stopped waiting for it"),
                     self.config.cancel_grace_ms,
                 )

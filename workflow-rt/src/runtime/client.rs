@@ -755,8 +755,16 @@ impl Client {
     /// and an unparked run takes it.
     ///
     /// [`ParentClose`]: crate::ParentClose
-    pub(super) async fn terminate_parked(&self, told: &[(String, String)]) {
-        for (id, reason) in told {
+    pub(super) async fn terminate_parked(&self, told: &[super::compose::Told]) {
+        for t in told {
+            let (id, reason) = (&t.id, &t.reason);
+            // A parent's close reaches its own child alone (the store dropped the request to
+            // another run under the id: see `Delivery::child_call`).
+            if let Some(link) = &t.child_of
+                && !matches!(self.store.load_workflow(id).await, Ok(rec) if rec.parent.as_ref() == Some(link))
+            {
+                continue;
+            }
             match self.terminate_with(id, reason, Stop::IfParked).await {
                 Ok(()) | Err(RuntimeError::Finished { .. }) => {}
                 Err(e) => tracing::warn!(
@@ -790,7 +798,9 @@ impl Client {
             .collect();
             let children = super::compose::child_leaves(pending.as_ref());
             deliver.extend(super::compose::close_children(
-                children.iter().map(|(_, child, close)| (*child, *close)),
+                children
+                    .iter()
+                    .map(|(seq, child, close)| (*seq, *child, *close)),
                 &format!("its parent {id} was stopped: {reason}"),
                 u64::try_from(self.cancel_grace.as_millis()).unwrap_or(u64::MAX),
             ));
@@ -810,7 +820,7 @@ impl Client {
                 history: vec![HistoryEntry::new(now, HistoryKind::Terminated, reason)],
                 deliver,
             };
-            let told = super::compose::told_to_close(&commit.deliver);
+            let told = super::compose::told_to_close(id, &commit.deliver);
             match self.store.commit_step(commit).await {
                 Ok(_) => {
                     telemetry::run_finished(&rec.name, id, WorkflowStatus::Cancelled, None);

@@ -26,9 +26,11 @@ pub(crate) fn tell_parent(
     result: Result<Vec<u8>, ChildError>,
 ) -> Option<Delivery> {
     let _ = id;
-    parent.map(|p| Delivery {
-        to: p.id.clone(),
-        kind: EventKind::ChildFinished { seq: p.seq, result },
+    parent.map(|p| {
+        Delivery::new(
+            p.id.clone(),
+            EventKind::ChildFinished { seq: p.seq, result },
+        )
     })
 }
 
@@ -37,14 +39,17 @@ pub(crate) fn tell_parent(
 /// parked), by their [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at
 /// once (a parked child, which cannot take a request, is then terminated:
 /// [`super::Client::terminate_parked`]).
+///
+/// `children` are `(call, child id, policy)`: each request goes only to the child of that
+/// call (see [`Delivery::child_call`]), not to another run that holds the id.
 pub(crate) fn close_children<'a>(
-    children: impl IntoIterator<Item = (&'a str, ParentClose)>,
+    children: impl IntoIterator<Item = (u64, &'a str, ParentClose)>,
     reason: &str,
     grace_ms: u64,
 ) -> Vec<Delivery> {
     children
         .into_iter()
-        .filter_map(|(id, close)| {
+        .filter_map(|(seq, id, close)| {
             let grace_ms = match close {
                 ParentClose::Terminate => 0,
                 ParentClose::RequestCancel => grace_ms.max(1),
@@ -56,22 +61,41 @@ pub(crate) fn close_children<'a>(
                     reason: reason.to_string(),
                     grace_ms,
                 },
+                child_call: Some(seq),
             })
         })
         .collect()
 }
 
-/// The runs `deliver` sends a cancel request to (the children a step closes by their
-/// policies), with the request's reason: those parked are then terminated
-/// ([`super::Client::terminate_parked`]).
-pub(crate) fn told_to_close(deliver: &[Delivery]) -> Vec<(String, String)> {
+/// The runs that run `from`'s `deliver` sends a cancel request to (the children a step
+/// closes by their policies), with the request's reason and the link a child of that call
+/// has: those parked are then terminated ([`super::Client::terminate_parked`]).
+pub(crate) fn told_to_close(from: &str, deliver: &[Delivery]) -> Vec<Told> {
     deliver
         .iter()
         .filter_map(|d| match &d.kind {
-            EventKind::CancelRequested { reason, .. } => Some((d.to.clone(), reason.clone())),
+            EventKind::CancelRequested { reason, .. } => Some(Told {
+                id: d.to.clone(),
+                reason: reason.clone(),
+                child_of: d.child_call.map(|seq| ParentLink {
+                    id: from.to_string(),
+                    seq,
+                }),
+            }),
             _ => None,
         })
         .collect()
+}
+
+/// A run sent a cancel request, to be terminated if it is parked (see [`told_to_close`]).
+pub(crate) struct Told {
+    /// The run.
+    pub id: String,
+    /// The request's reason.
+    pub reason: String,
+    /// The link the run must have (a parent's close of a child): another run under the id is
+    /// left alone.
+    pub child_of: Option<ParentLink>,
 }
 
 /// The child calls of a wait: `(seq, child id, policy)`.
@@ -131,13 +155,13 @@ impl Inner {
                 continue;
             }
             let refuse = |commit: &mut StepCommit, e: ChildError| {
-                commit.deliver.push(Delivery {
-                    to: id.to_string(),
-                    kind: EventKind::ChildFinished {
+                commit.deliver.push(Delivery::new(
+                    id,
+                    EventKind::ChildFinished {
                         seq: *seq,
                         result: Err(e),
                     },
-                })
+                ))
             };
             let named = versions.iter().find(|(s, _)| s == seq).map(|&(_, v)| v);
             if let Some(v) = named
@@ -377,10 +401,7 @@ impl Inner {
             if answered(seq) {
                 continue;
             }
-            let mine = |kind| Delivery {
-                to: id.to_string(),
-                kind,
-            };
+            let mine = |kind| Delivery::new(id, kind);
             match leaf {
                 Pending::Activity { name, .. } => {
                     commit.cancelled.push(seq);
@@ -414,7 +435,7 @@ impl Inner {
                         }));
                     } else {
                         commit.deliver.extend(close_children(
-                            [(child.as_str(), *close)],
+                            [(seq, child.as_str(), *close)],
                             &why,
                             grace_ms,
                         ));
@@ -470,7 +491,9 @@ impl Inner {
         .collect();
         let children = child_leaves(pending);
         out.extend(close_children(
-            children.iter().map(|(_, child, close)| (*child, *close)),
+            children
+                .iter()
+                .map(|(seq, child, close)| (*seq, *child, *close)),
             &format!("its parent {id} was stopped: {why}"),
             self.config.cancel_grace_ms,
         ));

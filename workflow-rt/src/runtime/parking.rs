@@ -101,7 +101,11 @@ impl Inner {
         };
         if let Some(why) = why {
             super::Client::beside(self)
-                .terminate_parked(&[(id.to_string(), why)])
+                .terminate_parked(&[super::compose::Told {
+                    id: id.to_string(),
+                    reason: why,
+                    child_of: None,
+                }])
                 .await;
             self.forget(id);
             self.notify_watchers(id);

@@ -64,7 +64,7 @@ pub(crate) struct Resolved {
     pub cancelled: Vec<u64>,
     /// The child runs the wait stops waiting for while they have not ended (those of branches
     /// that lost a `Select`, and those that parked), with their parent-close policies.
-    pub dropped_children: Vec<(String, ParentClose)>,
+    pub dropped_children: Vec<(u64, String, ParentClose)>,
     /// The time of the latest event used: the step's `ctx.now()`.
     pub woke_at: u64,
     /// What woke the step, for the history.
@@ -604,13 +604,13 @@ fn account(
         if !is_used {
             // A child the wait stops waiting for that has not ended (no answer yet, or
             // parked) gets its policy.
-            if let Pending::Child { id, close, .. } = leaf
+            if let Pending::Child { seq, id, close, .. } = leaf
                 && matches!(
                     &filled[k],
                     None | Some((Resolution::Child(Err(crate::ChildError::Parked { .. })), _))
                 )
             {
-                out.dropped_children.push((id.clone(), *close));
+                out.dropped_children.push((*seq, id.clone(), *close));
             }
             if matches!(
                 leaf,
@@ -628,11 +628,11 @@ fn account(
         // A child that parked: the parent stops waiting for it, and it gets what the call's
         // policy says, as the child of a branch a `select` dropped does.
         if let (
-            Pending::Child { id, close, .. },
+            Pending::Child { seq, id, close, .. },
             Resolution::Child(Err(crate::ChildError::Parked { .. })),
         ) = (leaf, answer)
         {
-            out.dropped_children.push((id.clone(), *close));
+            out.dropped_children.push((*seq, id.clone(), *close));
         }
         if let Some(timer) = deadline_timer_of(leaf) {
             match *src {

@@ -85,6 +85,7 @@ where
     versions_never_repeat_across_runs(&factory().await).await;
     tombstones_go_with_the_retention(&factory().await).await;
     children_and_deliveries(&factory().await).await;
+    a_parents_close_reaches_its_own_child_alone(&factory().await).await;
     a_step_starts_its_children_in_its_commit(&factory().await).await;
     a_purged_parents_children_are_not_the_next_runs(&factory().await).await;
     outside_events(&factory().await).await;
@@ -2966,10 +2967,12 @@ async fn children_and_deliveries<S: Store>(s: &S) {
                     seq: 7,
                     result: Ok(vec![9, 9]),
                 },
+                child_call: None,
             },
             Delivery {
                 to: "nobody".into(),
                 kind: EventKind::TimerFired { seq: 1 },
+                child_call: None,
             },
         ];
         fin
@@ -3030,6 +3033,7 @@ async fn children_and_deliveries<S: Store>(s: &S) {
                 seq: 20 + i as u64,
                 result: Err(e.clone()),
             },
+            child_call: None,
         })
         .chain([Delivery {
             to: "pa".into(),
@@ -3037,6 +3041,7 @@ async fn children_and_deliveries<S: Store>(s: &S) {
                 reason: "enough".into(),
                 grace_ms: 1500,
             },
+            child_call: None,
         }])
         .collect();
     let version = s.commit_step(own).await.expect("own deliveries");
@@ -3076,9 +3081,63 @@ async fn children_and_deliveries<S: Store>(s: &S) {
     ping.deliver = vec![Delivery {
         to: "ch".into(),
         kind: EventKind::TimerFired { seq: 3 },
+        child_call: None,
     }];
     s.commit_step(ping).await.expect("other steps");
     assert!(s.load_inbox("ch").await.expect("child inbox").is_empty());
+}
+
+/// A parent's close of a child ([`Delivery::child_call`]) goes to the run under the id only if
+/// its link names the parent and that call: not to a run of no parent (one that held the id
+/// when the call was refused), nor to a child of another call, nor to another parent's child.
+async fn a_parents_close_reaches_its_own_child_alone<S: Store>(s: &S) {
+    let child = |id: &str, parent: &str, seq: u64| NewWorkflow {
+        parent: Some(ParentLink {
+            id: parent.into(),
+            seq,
+        }),
+        ..new_workflow(id)
+    };
+    let pa = s.create_workflow(new_workflow("pa")).await.expect("parent");
+    for run in [
+        new_workflow("stranger"),
+        child("own", "pa", 3),
+        child("other-call", "pa", 4),
+        child("other-parent", "px", 3),
+    ] {
+        let id = run.id.clone();
+        let v = s.create_workflow(run).await.expect("create");
+        s.commit_step(step(&id, v, suspended(1, vec![], vec![])))
+            .await
+            .expect("waits");
+    }
+    let close = |to: &str| Delivery {
+        to: to.into(),
+        kind: EventKind::CancelRequested {
+            reason: "its parent pa was stopped".into(),
+            grace_ms: 0,
+        },
+        child_call: Some(3),
+    };
+    let mut stop = step("pa", pa, StepOutcome::Cancelled);
+    stop.deliver = ["stranger", "own", "other-call", "other-parent"]
+        .into_iter()
+        .map(close)
+        .collect();
+    s.commit_step(stop).await.expect("the parent stops");
+    for (id, told) in [
+        ("own", true),
+        ("stranger", false),
+        ("other-call", false),
+        ("other-parent", false),
+    ] {
+        let inbox = s.load_inbox(id).await.expect("inbox");
+        let got = inbox
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::CancelRequested { .. }));
+        assert_eq!(got, told, "{id}: {inbox:?}");
+        assert_eq!(s.load_workflow(id).await.expect("run").ready, told, "{id}");
+    }
 }
 
 /// A child's end goes to its parent's call only: one for another run, or for another call of
@@ -3110,6 +3169,7 @@ async fn a_purged_parents_children_are_not_the_next_runs<S: Store>(s: &S) {
                 seq,
                 result: Ok(vec![5]),
             },
+            child_call: None,
         }];
         fin
     };

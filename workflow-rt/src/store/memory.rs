@@ -516,6 +516,7 @@ impl Inner {
             }
             if let Ok(to) = self.find(&d.to)
                 && !self.entries[to].record.status.is_finished()
+                && d.reaches(&step.workflow_id, self.entries[to].record.parent.as_ref())
             {
                 self.push_event(to, step.now_ms, d.kind);
             }

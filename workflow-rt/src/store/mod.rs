@@ -909,6 +909,8 @@ pub struct StepCommit {
     /// call its stored link names ([`WorkflowRecord::parent`]), and is dropped otherwise: a
     /// parent purged and created again under its id (which cleared the link) is another run,
     /// and a child of the old one must not answer the new one's call of the same number.
+    /// Likewise a parent's close of a child ([`Delivery::child_call`]) goes only to a run
+    /// whose stored link names this run and that call.
     pub deliver: Vec<Delivery>,
     /// Child runs the step starts (a [`StepOutcome::Suspended`] step's; ignored with any
     /// other outcome), created in the same atomic operation, so that a child exists only if
@@ -930,9 +932,35 @@ pub struct Delivery {
     pub to: String,
     /// The event.
     pub kind: EventKind,
+    /// Set on what a parent sends the child of one of its calls (the cancel request of its
+    /// [`crate::ParentClose`] policy), to the call's sequence number: it goes to `to` only if
+    /// `to`'s stored link ([`WorkflowRecord::parent`]) names the delivering run and this call,
+    /// and is dropped otherwise. The id the call names may be another run's: the one that held
+    /// it when the call was refused ([`crate::ChildError::IdInUse`]), or one started under it
+    /// since the child finished.
+    pub child_call: Option<u64>,
 }
 
 impl Delivery {
+    /// An event for run `to` that is no close of a child ([`Delivery::child_call`] `None`).
+    pub fn new(to: impl Into<String>, kind: EventKind) -> Self {
+        Delivery {
+            to: to.into(),
+            kind,
+            child_call: None,
+        }
+    }
+
+    /// Whether run `to`'s stored link `parent` lets this delivery from run `from` through:
+    /// any delivery but a parent's close of a child goes; that one only to the child of
+    /// `from`'s call it names (see [`Delivery::child_call`]).
+    pub(crate) fn reaches(&self, from: &str, parent: Option<&ParentLink>) -> bool {
+        match self.child_call {
+            None => true,
+            Some(seq) => parent.is_some_and(|p| p.id == from && p.seq == seq),
+        }
+    }
+
     /// The call's sequence number if this is a child's end for a run other than `from` (the
     /// run whose step delivers it), which goes only to `from`'s parent, for the call its
     /// stored link names (see [`StepCommit::deliver`]); `None` for any other delivery.

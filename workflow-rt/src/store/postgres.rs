@@ -648,6 +648,10 @@ impl PostgresStore {
             }
             match lock_workflow(tx, &d.to).await {
                 Ok((status, _, _)) if !status.is_finished() => {
+                    if d.child_call.is_some() && !closes_own_child(tx, &step.workflow_id, d).await?
+                    {
+                        continue;
+                    }
                     insert_event(tx, &d.to, step.now_ms, d.kind.clone()).await?;
                     woke = true;
                 }
@@ -762,6 +766,33 @@ async fn tells_own_parent(
         tracing::debug!(workflow_id = %step.workflow_id, to = %d.to, seq, "a child's end for a run that is not its parent (purged since?): dropped");
     }
     Ok(told)
+}
+
+/// Whether run `d.to` (locked) is the child that delivery `d` of run `from` closes (see
+/// [`super::Delivery::child_call`]). Read only for such a delivery.
+async fn closes_own_child(
+    tx: &Transaction<'_>,
+    from: &str,
+    d: &super::Delivery,
+) -> Result<bool, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE id = $1")
+        .await
+        .db()?;
+    let parent = match tx.query_opt(&stmt, &[&d.to]).await.db()? {
+        Some(r) => {
+            let id: Option<String> = r.try_get(0).db()?;
+            let seq: Option<i64> = r.try_get(1).db()?;
+            id.zip(seq)
+                .map(|(id, seq)| ParentLink { id, seq: uint(seq) })
+        }
+        None => None,
+    };
+    let reaches = d.reaches(from, parent.as_ref());
+    if !reaches {
+        tracing::debug!(workflow_id = %from, to = %d.to, "a close of a child for a run that is not that child (another run holds the id): dropped");
+    }
+    Ok(reaches)
 }
 
 /// The notification channel of a schema: a short name (a channel name is an identifier, at

@@ -2409,7 +2409,9 @@ fn commit_as(
             .optional()
             .db()?
             .filter(|&(_, s)| WorkflowStatus::from_code(s).is_some_and(|s| !s.is_finished()));
-        if let Some((to, _)) = open {
+        if let Some((to, _)) = open
+            && (d.child_call.is_none() || closes_own_child(conn, to, id, d)?)
+        {
             insert_event(conn, to, step.now_ms, d.kind.clone())?;
         }
     }
@@ -2545,6 +2547,34 @@ fn tells_own_parent(
         tracing::debug!(workflow_id = %id, to = %d.to, seq, "a child's end for a run that is not its parent (purged since?): dropped");
     }
     Ok(told)
+}
+
+/// Whether run `to` (its `rid`) is the child that delivery `d` of run `id` closes (see
+/// [`crate::store::Delivery::child_call`]). Read only for such a delivery.
+fn closes_own_child(
+    conn: &Connection,
+    to: i64,
+    id: &str,
+    d: &crate::store::Delivery,
+) -> Result<bool, StoreError> {
+    let link: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT parent_id, parent_seq FROM workflows WHERE rid = ?1")
+        .db()?
+        .query_row([to], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?;
+    let parent = match link {
+        Some((Some(parent), Some(seq))) => Some(ParentLink {
+            id: parent,
+            seq: uint(seq),
+        }),
+        _ => None,
+    };
+    let reaches = d.reaches(id, parent.as_ref());
+    if !reaches {
+        tracing::debug!(workflow_id = %id, to = %d.to, "a close of a child for a run that is not that child (another run holds the id): dropped");
+    }
+    Ok(reaches)
 }
 
 /// A task whose row does not read back (damaged bytes) can never run. Left in place it would
