@@ -7,10 +7,10 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use support::{both_modes, builder, eventually, memory, within};
+use support::{PerWorkflow, both_modes, builder, eventually, memory, within};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryKind, Store};
-use workflow_rt::{RuntimeError, WorkflowStatus};
+use workflow_rt::{Client, RuntimeError, WorkflowStatus};
 
 static DROPPED: AtomicU32 = AtomicU32::new(0);
 
@@ -37,6 +37,61 @@ async fn stuck_on_call(ctx: WorkflowCtx, x: u64) -> u64 {
 async fn stuck_on_timer(ctx: WorkflowCtx, x: u64) -> u64 {
     ctx.sleep(Duration::from_secs(3600)).await;
     x
+}
+
+/// The calls of `effect`, per workflow.
+static EFFECTS: PerWorkflow<u64> = PerWorkflow::new();
+
+#[activity]
+async fn effect(ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    EFFECTS.push(ctx.workflow_id(), x);
+    Ok(x)
+}
+
+#[workflow]
+async fn effectful(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    Ok(ctx.activity(effect, x).await?)
+}
+
+/// A run cancelled before it takes its first step ends cancelled without running its code:
+/// none of its calls start (its first step ran, and started its first call, before the
+/// request was taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_before_its_first_step_ends_without_running() {
+    both_modes(async |mode| {
+        let id = &mode.id("never-started");
+        let (store, clock) = memory();
+        let client = Client::new(store.clone()).workflow(effectful);
+        client.start(effectful, id, 5).await.expect("start");
+        client.cancel(id).await.expect("cancel");
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(effectful)
+            .activity(effect)
+            .build()
+            .await
+            .expect("build");
+        let out = within("result", rt.handle(effectful, id).result()).await;
+        assert!(
+            matches!(&out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        assert!(EFFECTS.of(id).is_empty(), "no call started");
+        let last = store
+            .history(id)
+            .await
+            .expect("history")
+            .pop()
+            .expect("entry");
+        assert_eq!(last.kind, HistoryKind::Terminated);
+        assert!(
+            last.detail.contains("before its first step"),
+            "{}",
+            last.detail
+        );
+        rt.shutdown().await;
+        EFFECTS.of(id)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -660,8 +660,9 @@ impl Client {
     /// [`RuntimeError::Cancelled`]); one that returns its output anyway ends as completed. A
     /// run still going when the grace period is over is stopped outright, as by
     /// [`Client::terminate`]. A second request changes nothing; a parked run (whose code
-    /// cannot run) is terminated at once; a finished run is [`RuntimeError::Finished`], and
-    /// nothing changes.
+    /// cannot run) is terminated at once, and so is a run that has not taken its first step
+    /// (its code has done nothing to undo: it is not run, and none of its calls start); a
+    /// finished run is [`RuntimeError::Finished`], and nothing changes.
     pub async fn cancel(&self, id: &str) -> Result<(), RuntimeError> {
         self.cancel_with(id, "cancel requested", self.cancel_grace)
             .await
@@ -678,7 +679,22 @@ impl Client {
         let rec = self.unfinished(id).await?;
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
-            return self.terminate_with(id, reason, Stop::Any).await;
+            return self.terminate_with(id, reason, Stop::Any).await.map(drop);
+        }
+        // A run that has not taken its first step has done nothing to undo: it ends cancelled
+        // without running its code. (Told at its first step, it would run that step and start
+        // the calls it makes before it took the request.) Started meanwhile: it is told.
+        if rec.pending.is_none()
+            && rec.status == WorkflowStatus::Running
+            && self
+                .terminate_with(
+                    id,
+                    &format!("cancelled before its first step: {reason}"),
+                    Stop::IfNotStarted,
+                )
+                .await?
+        {
+            return Ok(());
         }
         let now = self.clock.now_ms();
         let entry = HistoryEntry::new(
@@ -714,7 +730,7 @@ impl Client {
         {
             return match self.terminate_with(id, reason, Stop::Any).await {
                 Err(RuntimeError::Finished { .. }) => Ok(()),
-                other => other,
+                other => other.map(drop),
             };
         }
         if let Some(rt) = self.runtime() {
@@ -729,7 +745,9 @@ impl Client {
     /// [`ParentClose`](crate::ParentClose) policies say. A finished run is
     /// [`RuntimeError::Finished`], and nothing changes.
     pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
-        self.terminate_with(id, "terminated", Stop::Any).await
+        self.terminate_with(id, "terminated", Stop::Any)
+            .await
+            .map(drop)
     }
 
     /// Run `id` as stored, if it has not finished ([`RuntimeError::Finished`] if it has).
@@ -766,7 +784,7 @@ impl Client {
                 continue;
             }
             match self.terminate_with(id, reason, Stop::IfParked).await {
-                Ok(()) | Err(RuntimeError::Finished { .. }) => {}
+                Ok(_) | Err(RuntimeError::Finished { .. }) => {}
                 Err(e) => tracing::warn!(
                     workflow_id = %id,
                     error = %e,
@@ -776,12 +794,24 @@ impl Client {
         }
     }
 
-    async fn terminate_with(&self, id: &str, reason: &str, stop: Stop) -> Result<(), RuntimeError> {
+    /// Stops run `id` outright (see [`Client::terminate`]) if `stop` says so; whether it did.
+    async fn terminate_with(
+        &self,
+        id: &str,
+        reason: &str,
+        stop: Stop,
+    ) -> Result<bool, RuntimeError> {
         for _ in 0..64 {
             let rec = self.unfinished(id).await?;
             if stop == Stop::IfParked && rec.status != WorkflowStatus::Parked {
                 // Unparked meanwhile: its code takes the request it was sent.
-                return Ok(());
+                return Ok(false);
+            }
+            if stop == Stop::IfNotStarted
+                && (rec.pending.is_some() || rec.status != WorkflowStatus::Running)
+            {
+                // It took its first step meanwhile: its code takes the request.
+                return Ok(false);
             }
             let pending: Option<Pending> = rec
                 .pending
@@ -832,7 +862,7 @@ impl Client {
                     if !told.is_empty() {
                         Box::pin(self.terminate_parked(&told)).await;
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(StoreError::Conflict { .. }) => {
                     tokio::time::sleep(Duration::from_millis(1)).await
@@ -993,4 +1023,6 @@ enum Stop {
     /// The run only while it is parked (checked at each try): one unparked meanwhile takes
     /// the request it was sent.
     IfParked,
+    /// The run only while it has not taken its first step (checked at each try).
+    IfNotStarted,
 }
