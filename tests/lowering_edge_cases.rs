@@ -1478,3 +1478,23 @@ fn open_ranges_bounded_or_bare_are_looped_over() {
     let out = both(|| TestRun::new(open_ranges, "o", 4)).output;
     assert_eq!(out, Ok(180 + 4));
 }
+
+#[activity]
+async fn area(_ctx: ActivityCtx, p: Point) -> Result<u64, ActivityError> {
+    Ok(p.x * p.y)
+}
+
+/// A field read before an operand that awaits and moves the variable is read first, as the
+/// code reads it (it was read after the await, from the moved variable: it did not compile).
+#[workflow]
+async fn field_then_move(ctx: WorkflowCtx, p: Point) -> Result<(u64, u64, u64), WorkflowError> {
+    let q = p.clone();
+    Ok((p.x, ctx.activity(area, p).await?, q.y + 1))
+}
+
+#[test]
+fn a_field_read_before_a_move_across_an_await() {
+    let out = both(|| TestRun::new(field_then_move, "f", Point { x: 2, y: 3 }).with_activity(area))
+        .output;
+    assert_eq!(out, Ok((2, 6, 4)));
+}

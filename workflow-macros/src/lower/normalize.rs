@@ -150,6 +150,58 @@ fn is_pure(e: &Expr) -> bool {
     }
 }
 
+/// The variable a field read by value reads from (`p` of `p.x`, `(p.a.b as u64)`); `None`
+/// for anything else (a reference to a field is left in place: a reference cannot be saved).
+fn field_root(e: &Expr) -> Option<String> {
+    fn root(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+            Expr::Field(f) => root(&f.base),
+            Expr::Paren(p) => root(&p.expr),
+            Expr::Group(g) => root(&g.expr),
+            _ => None,
+        }
+    }
+    match e {
+        Expr::Field(f) => root(&f.base),
+        Expr::Paren(p) => field_root(&p.expr),
+        Expr::Group(g) => field_root(&g.expr),
+        Expr::Cast(c) => field_root(&c.expr),
+        Expr::Unary(u) => field_root(&u.expr),
+        _ => None,
+    }
+}
+
+/// Whether `e` names variable `name` (as a path of one segment, or in a macro's tokens).
+fn names_variable(e: &Expr, name: &str) -> bool {
+    struct Names<'n> {
+        name: &'n str,
+        found: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Names<'_> {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if p.qself.is_none() && p.path.is_ident(self.name) {
+                self.found = true;
+            }
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            fn has(ts: TokenStream, name: &str) -> bool {
+                ts.into_iter().any(|tt| match tt {
+                    proc_macro2::TokenTree::Ident(i) => i == name,
+                    proc_macro2::TokenTree::Group(g) => has(g.stream(), name),
+                    _ => false,
+                })
+            }
+            if has(m.tokens.clone(), self.name) {
+                self.found = true;
+            }
+        }
+    }
+    let mut v = Names { name, found: false };
+    syn::visit::Visit::visit_expr(&mut v, e);
+    v.found
+}
+
 impl<'a> Normalizer<'a> {
     pub fn new(cx: &'a Ctxt, ctx: &'a syn::Ident, krate: &'a TokenStream) -> Self {
         Normalizer {
@@ -663,6 +715,18 @@ impl<'a> Normalizer<'a> {
         let kids = kids.as_mut().expect("checked above");
         let last = kids.iter().rposition(|k| contains_await(k));
         if let Some(last) = last {
+            // A field read (`p.x`) of a variable that an operand after it names (and may
+            // move: `(p.x, ctx.activity(area, p).await?)`) is read before, as the code reads
+            // it: left in place, it would be read after the await, from a moved variable.
+            let named_later: Vec<bool> = (0..kids.len())
+                .map(|i| {
+                    field_root(&*kids[i]).is_some_and(|root| {
+                        kids[i + 1..=last.max(i)]
+                            .iter()
+                            .any(|k| names_variable(k, &root))
+                    })
+                })
+                .collect();
             for (i, k) in kids.iter_mut().enumerate() {
                 if i > last {
                     break;
@@ -670,7 +734,7 @@ impl<'a> Normalizer<'a> {
                 let taken = std::mem::replace(&mut **k, Expr::Verbatim(TokenStream::new()));
                 **k = if contains_await(&taken) {
                     self.operand(taken, out)
-                } else if i < last && !is_pure(&taken) {
+                } else if i < last && (!is_pure(&taken) || named_later[i]) {
                     self.bind_tmp(taken, out)
                 } else {
                     taken
