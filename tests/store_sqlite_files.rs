@@ -514,6 +514,53 @@ async fn tombstones_go_with_the_retention_into_the_floor() {
     assert_eq!(tombstones(), 0);
 }
 
+/// A value of another type than its column's (here a creation time as text, a snapshot as a
+/// number) leaves that row out of the listings and of a load of many runs, as an unknown
+/// status does: the whole call failed, and with it the start of a runtime (whose look for
+/// runs left behind lists them).
+#[tokio::test]
+async fn a_value_of_another_type_leaves_its_row_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("types.db");
+    let store = SqliteStore::open(&path).expect("open");
+    for id in ["a", "b", "c", "d"] {
+        store
+            .create_workflow(new_workflow(id, vec![0]))
+            .await
+            .expect("create");
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "UPDATE workflows SET created_at = 'soon' WHERE id = 'b'; \
+             UPDATE workflows SET snapshot = 7 WHERE id = 'c';",
+        )
+        .expect("damage");
+    let ids = |runs: &[workflow_rt::store::WorkflowSummary]| {
+        runs.iter().map(|w| w.id.clone()).collect::<Vec<_>>()
+    };
+    let listed = store.list_workflows(None).await.expect("list");
+    assert_eq!(ids(&listed), ["a", "c", "d"]);
+    use workflow_rt::store::RunQuery;
+    let page = store
+        .list_runs(RunQuery::new().limit(2))
+        .await
+        .expect("list runs");
+    assert_eq!(
+        (ids(&page.runs), page.next.as_deref()),
+        (vec!["a".to_string()], Some("b"))
+    );
+    let all: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
+    let loaded = store.load_workflows(&all).await.expect("load many");
+    assert_eq!(
+        loaded.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "d"]
+    );
+    // A runtime starts on the file.
+    let rt = workflow_rt::Runtime::builder(store).build().await;
+    assert!(rt.is_ok(), "{:?}", rt.err());
+}
+
 #[tokio::test]
 async fn a_row_that_cannot_be_read_does_not_fail_the_whole_list() {
     let dir = tempfile::tempdir().expect("tempdir");

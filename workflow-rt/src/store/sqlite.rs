@@ -2524,6 +2524,47 @@ fn parent_is_at(conn: &Connection, wf: &NewWorkflow) -> Result<(), StoreError> {
     })
 }
 
+/// The rows of a listing (`id, name, status, park_reason, created_at, updated_at`), each with
+/// its id and its summary; `None` for a row that does not read back (a value of another type
+/// than its column's, an unknown status), reported on its own and left out: one damaged row
+/// does not hide every other run (nor keep a runtime from starting, whose look for runs left
+/// behind lists them). A failure of the database itself is an error.
+fn summary_rows(
+    mut rows: rusqlite::Rows<'_>,
+) -> Result<Vec<(String, Option<WorkflowSummary>)>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().db()? {
+        let id: String = r.get(0).db()?;
+        let summary = (|| -> Result<WorkflowSummary, StoreError> {
+            Ok(WorkflowSummary {
+                id: id.clone(),
+                name: r.get(1).db()?,
+                status: status_of(r.get(2).db()?)?,
+                park_reason: r.get(3).db()?,
+                created_at_ms: uint(r.get(4).db()?),
+                updated_at_ms: uint(r.get(5).db()?),
+            })
+        })();
+        let summary = summary
+            .inspect_err(|e| tracing::warn!(workflow_id = %short_id(&id), error = %e, "a stored workflow cannot be listed"))
+            .ok();
+        out.push((id, summary));
+    }
+    Ok(out)
+}
+
+/// Whether `e` is a value that does not read as its column's type (a damaged row), not a
+/// failure of the database.
+fn undecodable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+    )
+}
+
 /// Whether delivery `d` of a step of run `rid` (id `id`) goes: any but a child's end for
 /// another run does; that one only to the run's parent, for the call its stored link names
 /// (see [`StepCommit::deliver`]). Read only for such a delivery, once per child run.
@@ -2755,14 +2796,22 @@ impl Store for SqliteStore {
     fn load_workflows<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Vec<WorkflowRecord>> {
         let ids = json_names(ids);
         self.read(move |conn| {
-            let rows: Vec<RawWorkflow> = conn
-                .prepare_cached(&load_runs())
-                .db()?
-                .query_map([&ids], raw_workflow)
-                .db()?
-                .collect::<Result<_, _>>()
-                .db()?;
-            Ok(rows
+            let mut stmt = conn.prepare_cached(&load_runs()).db()?;
+            let mut rows = stmt.query([&ids]).db()?;
+            let mut raws: Vec<RawWorkflow> = Vec::new();
+            // A row whose values do not read back is left out (as one that does not decode
+            // below); a failure of the database is an error.
+            while let Some(r) = rows.next().db()? {
+                match raw_workflow(r) {
+                    Ok(raw) => raws.push(raw),
+                    Err(e) if undecodable(&e) => {
+                        let id: Option<String> = r.get(0).ok();
+                        tracing::warn!(workflow_id = ?id, error = %e, "a run's row does not read back; left out");
+                    }
+                    Err(e) => return Err(e).db(),
+                }
+            }
+            Ok(raws
                 .into_iter()
                 .filter_map(|raw| {
                     let id = raw.record.id.clone();
@@ -3313,46 +3362,14 @@ impl Store for SqliteStore {
         status: Option<WorkflowStatus>,
     ) -> StoreFuture<'_, Vec<WorkflowSummary>> {
         self.read(move |conn| {
-            let rows: Vec<(String, String, i64, Option<String>, i64, i64)> = conn
+            let mut stmt = conn
                 .prepare_cached(
                     "SELECT id, name, status, park_reason, created_at, updated_at FROM workflows \
                      WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
                 )
-                .db()?
-                .query_map([status.map(|s| s.code())], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .db()?
-                .collect::<Result<_, _>>()
                 .db()?;
-            // A row that cannot be read is reported on its own and left out: one damaged row
-            // does not hide every other workflow.
-            Ok(rows
-                .into_iter()
-                .filter_map(|(id, name, status, park_reason, created, updated)| {
-                    match status_of(status) {
-                        Ok(status) => Some(WorkflowSummary {
-                            id,
-                            name,
-                            status,
-                            park_reason,
-                            created_at_ms: uint(created),
-                            updated_at_ms: uint(updated),
-                        }),
-                        Err(e) => {
-                            tracing::warn!(workflow_id = %short_id(&id), error = %e, "a stored workflow cannot be listed");
-                            None
-                        }
-                    }
-                })
-                .collect())
+            let rows = summary_rows(stmt.query([status.map(|s| s.code())]).db()?)?;
+            Ok(rows.into_iter().filter_map(|(_, s)| s).collect())
         })
     }
 
@@ -3367,48 +3384,17 @@ impl Store for SqliteStore {
                 values.len()
             );
             // Not cached: a statement per combination of filters, each rarely run.
-            let mut rows: Vec<(String, String, i64, Option<String>, i64, i64)> = conn
-                .prepare(&sql)
-                .db()?
-                .query_map(rusqlite::params_from_iter(values), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .db()?
-                .collect::<Result<_, _>>()
-                .db()?;
-            // One row more than the page tells whether another page follows.
+            let mut stmt = conn.prepare(&sql).db()?;
+            let mut rows = summary_rows(stmt.query(rusqlite::params_from_iter(values)).db()?)?;
+            // One row more than the page tells whether another page follows (a damaged row
+            // counts: the pages go by id).
             let next = if rows.len() > size {
                 rows.truncate(size);
                 rows.last().map(|r| r.0.clone())
             } else {
                 None
             };
-            let runs = rows
-                .into_iter()
-                .filter_map(|(id, name, status, park_reason, created, updated)| {
-                    match status_of(status) {
-                        Ok(status) => Some(WorkflowSummary {
-                            id,
-                            name,
-                            status,
-                            park_reason,
-                            created_at_ms: uint(created),
-                            updated_at_ms: uint(updated),
-                        }),
-                        Err(e) => {
-                            tracing::warn!(workflow_id = %short_id(&id), error = %e, "a stored workflow cannot be listed");
-                            None
-                        }
-                    }
-                })
-                .collect();
+            let runs = rows.into_iter().filter_map(|(_, s)| s).collect();
             Ok(RunPage { runs, next })
         })
     }
