@@ -1498,3 +1498,75 @@ fn a_field_read_before_a_move_across_an_await() {
         .output;
     assert_eq!(out, Ok((2, 6, 4)));
 }
+
+/// A macro whose arguments are not expressions, in an arm whose bindings shadow variables:
+/// the renaming keeps a named argument's key and a method's name, and renames the format
+/// string's argument with the binding.
+macro_rules! note {
+    (target: $t:expr, $($arg:tt)*) => { format!("{}: {}", $t, format!($($arg)*)) };
+}
+
+#[workflow]
+async fn macro_in_shadowing_arms(ctx: WorkflowCtx, x: u64) -> Result<String, WorkflowError> {
+    let amount: u64 = x;
+    let len: u64 = 2;
+    let said = match ctx.activity(double, x).await? {
+        amount if amount > 100 => note!(target: "big", "offer {amount}"),
+        len => note!(target: "small", "offer {len} of {}", [len].len()),
+    };
+    Ok(format!("{said}; {amount} {len}"))
+}
+
+/// A field as a method's receiver, with an argument that awaits: left in place (a place, not
+/// a value), the method acts on the variable's own field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Basket {
+    pub id: u64,
+    pub items: Vec<u64>,
+}
+
+#[workflow]
+async fn push_to_a_field(ctx: WorkflowCtx, id: u64) -> Result<Vec<u64>, WorkflowError> {
+    let mut basket = Basket { id, items: vec![1] };
+    basket.items.push(ctx.activity(double, basket.id).await?);
+    Ok(basket.items)
+}
+
+/// A raw identifier that shadows (renamed `type_wf..`: the macro panicked, a raw identifier
+/// is no name `Ident::new` takes).
+#[workflow]
+async fn raw_identifiers(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    let r#type: u64 = x;
+    let got: u64 = match ctx.activity(double, x).await? {
+        0 => 0,
+        r#type => r#type + 1,
+    };
+    Ok(r#type + got)
+}
+
+/// A number plus a borrowed number, saved across an await: a number, not a reference.
+#[workflow]
+async fn sum_with_borrowed_items(ctx: WorkflowCtx, base: u64) -> Result<u64, WorkflowError> {
+    let fees: Vec<u64> = vec![1, 2];
+    let mut total: u64 = 0;
+    for fee in &fees {
+        let s = base + fee;
+        ctx.sleep(Duration::from_secs(1)).await;
+        total += s;
+    }
+    Ok(total)
+}
+
+#[test]
+fn macros_and_receivers_in_lowered_code() {
+    let out = both(|| TestRun::new(sum_with_borrowed_items, "s", 10)).output;
+    assert_eq!(out, Ok(11 + 12));
+    let out = both(|| TestRun::new(raw_identifiers, "r", 3)).output;
+    assert_eq!(out, Ok(3 + 7));
+    let out = both(|| TestRun::new(macro_in_shadowing_arms, "m", 6)).output;
+    assert_eq!(out, Ok("small: offer 12 of 1; 6 2".to_string()));
+    let out = both(|| TestRun::new(macro_in_shadowing_arms, "m", 60)).output;
+    assert_eq!(out, Ok("big: offer 120; 60 2".to_string()));
+    let out = both(|| TestRun::new(push_to_a_field, "p", 5)).output;
+    assert_eq!(out, Ok(vec![1, 10]));
+}

@@ -157,8 +157,21 @@ pub fn infer(e: &Expr, env: &Env) -> Option<Type> {
                     match (l, r) {
                         // A number with a type of its own (`Duration * n`, `n * Duration`,
                         // `Duration / n`): that type.
-                        (Some(l), Some(r)) if is_primitive(&l) && !is_primitive(&r) => Some(r),
-                        (Some(l), Some(r)) if !is_primitive(&l) && is_primitive(&r) => Some(l),
+                        // (Not a reference: `n + &m` is a number.)
+                        (Some(l), Some(r))
+                            if is_primitive(&l)
+                                && !is_primitive(&r)
+                                && !matches!(r, Type::Reference(_)) =>
+                        {
+                            Some(r)
+                        }
+                        (Some(l), Some(r))
+                            if !is_primitive(&l)
+                                && is_primitive(&r)
+                                && !matches!(l, Type::Reference(_)) =>
+                        {
+                            Some(l)
+                        }
                         (Some(l), _) if is_primitive(&l) => Some(l),
                         (_, Some(r)) if is_primitive(&r) => Some(r),
                         (Some(l), None) if lit(&b.right) => Some(l),

@@ -150,6 +150,27 @@ fn is_pure(e: &Expr) -> bool {
     }
 }
 
+/// Which operands of `e` ([`children`], in its order) are read by value: not a method's
+/// receiver, an index's base, an assignment's target, a struct literal's base (`..rest`) nor a
+/// called function: those are places, which a temporary would copy or move.
+fn value_operands(e: &Expr) -> Vec<bool> {
+    match e {
+        Expr::Array(a) => vec![true; a.elems.len()],
+        Expr::Tuple(t) => vec![true; t.elems.len()],
+        Expr::Call(c) => std::iter::once(false)
+            .chain(c.args.iter().map(|_| true))
+            .collect(),
+        Expr::MethodCall(m) => std::iter::once(false)
+            .chain(m.args.iter().map(|_| true))
+            .collect(),
+        Expr::Binary(b) if !is_compound_assign(&b.op) => vec![true, true],
+        Expr::Index(_) => vec![false, true],
+        Expr::Range(r) => vec![true; usize::from(r.start.is_some()) + usize::from(r.end.is_some())],
+        Expr::Struct(s) => vec![true; s.fields.len()],
+        _ => Vec::new(),
+    }
+}
+
 /// The variable a field read by value reads from (`p` of `p.x`, `(p.a.b as u64)`); `None`
 /// for anything else (a reference to a field is left in place: a reference cannot be saved).
 fn field_root(e: &Expr) -> Option<String> {
@@ -704,6 +725,7 @@ impl<'a> Normalizer<'a> {
 
     /// Hoists the awaits out of the direct operands of `e`, in evaluation order.
     fn operands(&mut self, mut e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        let by_value = value_operands(&e);
         let mut kids = children(&mut e);
         if kids.is_none() {
             self.cx.spanned(
@@ -720,11 +742,12 @@ impl<'a> Normalizer<'a> {
             // it: left in place, it would be read after the await, from a moved variable.
             let named_later: Vec<bool> = (0..kids.len())
                 .map(|i| {
-                    field_root(&*kids[i]).is_some_and(|root| {
-                        kids[i + 1..=last.max(i)]
-                            .iter()
-                            .any(|k| names_variable(k, &root))
-                    })
+                    by_value.get(i).copied().unwrap_or(false)
+                        && field_root(&*kids[i]).is_some_and(|root| {
+                            kids[i + 1..=last.max(i)]
+                                .iter()
+                                .any(|k| names_variable(k, &root))
+                        })
                 })
                 .collect();
             for (i, k) in kids.iter_mut().enumerate() {

@@ -43,7 +43,9 @@ impl Renamer {
     fn fresh(&mut self, name: &str) -> syn::Ident {
         let n = self.next;
         self.next += 1;
-        format_ident!("{}_wf{}", name, n)
+        // `r#type` becomes `type_wf1`, no keyword (and no raw identifier, which the
+        // renaming's `Ident::new` would refuse).
+        format_ident!("{}_wf{}", name.trim_start_matches("r#"), n)
     }
 
     fn block(&mut self, b: &mut Block) {
@@ -408,21 +410,43 @@ fn rename_macro(m: &mut syn::Macro, from: &str, to: &syn::Ident) {
     }
 }
 
+/// Renames `from` in the tokens of a macro whose arguments are not expressions
+/// (`info!(target: "t", "got {amount}")`, `matches!(v, Some(x) if x > amount)`): the ident
+/// where it names a variable, not after a single `.` (a field or method) nor before a single
+/// `:` (a named argument, a field); and the format strings' arguments.
 fn rename_tokens(ts: TokenStream, from: &str, to: &syn::Ident) -> TokenStream {
-    ts.into_iter()
-        .map(|tt| match tt {
-            TokenTree::Ident(i) if i == from => {
+    let tokens: Vec<TokenTree> = ts.into_iter().collect();
+    let single = |i: Option<usize>, c: char| -> bool {
+        let is = |k: usize| matches!(tokens.get(k), Some(TokenTree::Punct(p)) if p.as_char() == c);
+        i.is_some_and(|k| is(k) && !(k > 0 && is(k - 1)) && !is(k + 1))
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    for (k, tt) in tokens.iter().enumerate() {
+        out.push(match tt {
+            TokenTree::Ident(i)
+                if i == from && !single(k.checked_sub(1), '.') && !single(Some(k + 1), ':') =>
+            {
                 TokenTree::Ident(syn::Ident::new(&to.to_string(), i.span()))
             }
+            TokenTree::Literal(l) => match syn::parse_str::<syn::LitStr>(&l.to_string()) {
+                Ok(lit) if lit.value().contains('{') => {
+                    let renamed = rename_in_format(&lit.value(), from, &to.to_string());
+                    let mut new = proc_macro2::Literal::string(&renamed);
+                    new.set_span(l.span());
+                    TokenTree::Literal(new)
+                }
+                _ => tt.clone(),
+            },
             TokenTree::Group(g) => {
                 let mut ng =
                     proc_macro2::Group::new(g.delimiter(), rename_tokens(g.stream(), from, to));
                 ng.set_span(g.span());
                 TokenTree::Group(ng)
             }
-            other => other,
-        })
-        .collect()
+            other => other.clone(),
+        });
+    }
+    out.into_iter().collect()
 }
 
 /// `"{amount} {amount:>8} {x:>amount$}"` -> `"{amount_wf1} {amount_wf1:>8} {x:>amount_wf1$}"`.
