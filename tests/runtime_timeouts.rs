@@ -78,6 +78,24 @@ async fn zero_limits(ctx: WorkflowCtx, ms: u64) -> Result<u64, ActivityError> {
         .await
 }
 
+/// A saga whose compensation has every limit zero: run to its end, as a call's.
+#[workflow]
+async fn zero_limit_compensation(ctx: WorkflowCtx, ms: u64) -> Result<bool, WorkflowError> {
+    let mut saga = Saga::new();
+    saga.add_with(
+        brief,
+        ms,
+        ActivityOptions {
+            start_to_close: Some(Duration::ZERO),
+            heartbeat_timeout: Some(Duration::ZERO),
+            schedule_to_close: Some(Duration::ZERO),
+            ..ActivityOptions::default()
+        },
+    );
+    let report = saga.compensate(&ctx).await?;
+    Ok(report.all_succeeded())
+}
+
 fn options(f: impl FnOnce(&mut ActivityOptions)) -> ActivityOptions {
     let mut o = ActivityOptions {
         retry: RetryPolicy::fixed(Duration::from_secs(1)),
@@ -154,6 +172,7 @@ async fn a_zero_limit_is_no_limit() {
         let (store, clock) = memory();
         let rt = builder(mode, store.clone(), clock)
             .workflow(zero_limits)
+            .workflow(zero_limit_compensation)
             .activity(brief)
             .build()
             .await
@@ -169,6 +188,14 @@ async fn a_zero_limit_is_no_limit() {
             !history.iter().any(|e| e.kind == HistoryKind::Retry),
             "one attempt: {history:?}"
         );
+        let saga = rt
+            .start(zero_limit_compensation, &mode.id("zero-saga"), 20)
+            .await
+            .expect("start");
+        let undone = within("the compensation", saga.result())
+            .await
+            .expect("result");
+        assert_eq!(undone, Ok(true));
         rt.shutdown().await;
         out
     })

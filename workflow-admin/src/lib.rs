@@ -169,9 +169,9 @@ pub struct PurgeArgs {
     /// Instead: the runs that finished more than this long ago (`30d`, `12h`).
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "ids")]
     pub finished_before: Option<Duration>,
-    /// With `--finished-before`: the most runs to delete.
-    #[arg(long, default_value_t = 1000)]
-    pub limit: usize,
+    /// With `--finished-before`: the most runs to delete (1000 if not given).
+    #[arg(long, conflicts_with = "ids")]
+    pub limit: Option<usize>,
 }
 
 /// Why a command failed.
@@ -247,19 +247,20 @@ async fn run_on(
             Ok(())
         }
         AdminCommand::Cancel { id } => {
-            // A parked run is stopped at once, its code not told (it cannot run): said so.
-            let parked = client
+            // A parked run, or one that has not started, is stopped at once, its code not told:
+            // said so.
+            let at_once = client
                 .state(&id)
                 .await
-                .is_ok_and(|s| s.status == WorkflowStatus::Parked);
+                .ok()
+                .and_then(|s| stopped_at_once(&s));
             client.cancel(&id).await?;
-            if parked {
-                writeln!(
+            match at_once {
+                Some(why) => writeln!(
                     out,
-                    "terminated {id}: it was parked, so it was stopped at once (its code was not told)"
-                )?;
-            } else {
-                writeln!(out, "cancel requested for {id}")?;
+                    "terminated {id}: {why}, so it was stopped at once (its code was not told)"
+                )?,
+                None => writeln!(out, "cancel requested for {id}")?,
             }
             Ok(())
         }
@@ -275,10 +276,19 @@ async fn run_on(
         }
         AdminCommand::Purge(args) => {
             if let Some(age) = args.finished_before {
-                let ids = client.purge_finished(age, args.limit).await?;
+                let limit = args.limit.unwrap_or(1000);
+                let ids = client.purge_finished(age, limit).await?;
                 writeln!(out, "purged {} runs", ids.len())?;
+                let full = limit > 0 && ids.len() >= limit;
                 for id in ids {
                     writeln!(out, "  {id}")?;
+                }
+                if full {
+                    // There may be more: say so, rather than let the count read as all.
+                    writeln!(
+                        out,
+                        "(the limit of {limit}: there may be more; run it again)"
+                    )?;
                 }
             } else {
                 for id in &args.ids {
@@ -593,6 +603,16 @@ fn split_offset(s: &str) -> Result<(&str, i64), String> {
     Ok((&s[..n - 6], if b[n - 6] == b'-' { -east } else { east }))
 }
 
+/// Why a cancel of a run in state `s` stops it at once rather than ask its code (see
+/// [`Client::cancel`]): it is parked, or it has not taken its first step.
+pub fn stopped_at_once(s: &WorkflowState) -> Option<&'static str> {
+    match s.status {
+        WorkflowStatus::Parked => Some("it was parked"),
+        WorkflowStatus::Running if s.step == 0 => Some("it had not started"),
+        _ => None,
+    }
+}
+
 /// `s` as one word of a POSIX shell: as it is when it holds nothing a shell reads otherwise,
 /// in single quotes otherwise (a run's id may hold spaces or `;`).
 fn shell_word(s: &str) -> String {
@@ -606,11 +626,12 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// A writer that shows the control characters a terminal acts on as escapes (`\u{1b}`), all
+/// A writer that shows the control characters a terminal acts on as escapes (`\u001b`), all
 /// but newline and tab: ids, names, reasons and history details come from the runs, and an
 /// escape sequence among them (a title, a clipboard write, a line rewritten with `\r`) would
-/// act on the operator's terminal. C1 controls (U+0080 to U+009F) are shown too. JSON output
-/// holds none (`serde_json` escapes them).
+/// act on the operator's terminal. DEL and the C1 controls (U+0080 to U+009F) are shown too.
+/// The escapes are JSON's: in JSON output, where `serde_json` escapes the others already, DEL
+/// and C1 become escapes of the same characters, and the JSON stays valid.
 pub struct Shown<'a> {
     out: &'a mut dyn Write,
     /// The first byte of a two-byte UTF-8 sequence that ended the last write (`0xC2`).
@@ -641,7 +662,7 @@ impl Write for Shown<'_> {
                 None
             };
             if let Some(c) = shown {
-                write!(self.out, "\\u{{{c:x}}}")?;
+                write!(self.out, "\\u{c:04x}")?;
                 from = i + 1;
                 continue;
             }
@@ -651,7 +672,7 @@ impl Write for Shown<'_> {
                 from = i + 1;
             } else if (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f {
                 self.out.write_all(&buf[from..i])?;
-                write!(self.out, "\\u{{{b:x}}}")?;
+                write!(self.out, "\\u{b:04x}")?;
                 from = i + 1;
             }
         }
@@ -706,7 +727,7 @@ mod tests {
         }
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "a\\u{1b}]0;pwned\\u{7}b\\u{d}c\t\u{e9}d\\u{9b}2J\n\u{a0}"
+            "a\\u001b]0;pwned\\u0007b\\u000dc\t\u{e9}d\\u009b2J\n\u{a0}"
         );
     }
 

@@ -285,10 +285,17 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
         .await
         .expect("purge");
     assert_eq!(none, "purged 0 runs\n", "e-1 finished just now");
-    let all = admin(&client, &["purge", "--finished-before", "0s"])
-        .await
-        .expect("purge");
-    assert_eq!(all, "purged 1 runs\n  e-1\n");
+    // At its limit, it says there may be more.
+    let all = admin(
+        &client,
+        &["purge", "--finished-before", "0s", "--limit", "1"],
+    )
+    .await
+    .expect("purge");
+    assert_eq!(
+        all,
+        "purged 1 runs\n  e-1\n(the limit of 1: there may be more; run it again)\n"
+    );
 
     // A cancel of a parked run stops it at once, and says so.
     rt.start(brittle, "b-2", 0).await.expect("start");
@@ -310,14 +317,14 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
 
     // A run's id that holds a terminal's escape sequence is printed with it shown, not acted
     // on; the cursor is printed as one shell word.
-    for id in ["\u{1b}]0;title\u{7}", "x y;z", "x y;zz"] {
+    for id in ["\u{1b}]0;title\u{7}", "x y;z", "x y;zz", "del\u{7f}"] {
         rt.start(brittle, id, 0).await.expect("start");
     }
     let listed = admin(&client, &["list", "--workflow", "brittle", "--limit", "1"])
         .await
         .expect("list");
     assert!(
-        listed.contains("\\u{1b}]0;title\\u{7}") && !listed.contains('\u{1b}'),
+        listed.contains("\\u001b]0;title\\u0007") && !listed.contains('\u{1b}'),
         "{listed:?}"
     );
     let listed = admin(
@@ -335,6 +342,19 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
     .await
     .expect("list");
     assert!(listed.ends_with("more: --after 'x y;z'\n"), "{listed:?}");
+    // JSON output stays JSON, DEL escaped as JSON escapes it.
+    let json = admin(&client, &["list", "--workflow", "brittle", "--json"])
+        .await
+        .expect("list");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(
+        json["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .any(|r| r["id"] == "del\u{7f}"),
+        "{json}"
+    );
     rt.shutdown().await;
     kept
 }
@@ -382,6 +402,7 @@ fn bad_arguments_are_refused_by_the_parser() {
         vec!["list", "--created-after", "yesterday-ish"],
         vec!["purge"],
         vec!["purge", "x", "--finished-before", "1d"],
+        vec!["purge", "x", "--limit", "5"],
         vec!["describe", "x", "--mermaid", "--dot"],
     ] {
         assert!(

@@ -185,6 +185,11 @@
           if (text !== "") payload = text;
         }
         if (action === "cancel" && !window.confirm("Cancel run " + id + "?")) return;
+        if (
+          action === "terminate" &&
+          !window.confirm("Terminate run " + id + "? Its code is not told, and it cannot be undone.")
+        )
+          return;
         const init = {
           method: "POST",
           headers: { Accept: "application/json", Authorization: "Bearer " + token },

@@ -430,18 +430,19 @@ async fn perform(
             Ok(format!("signal {name:?} sent to {id}"))
         }
         Action::Cancel => {
-            // A parked run is stopped at once, its code not told (it cannot run): said so.
-            let parked = client
-                .state(id)
-                .await
-                .is_ok_and(|s| s.status == workflow_rt::WorkflowStatus::Parked);
+            // A parked run, or one that has not started, is stopped at once, its code not told:
+            // said so.
+            let at_once = client.state(id).await.ok().and_then(|s| match s.status {
+                workflow_rt::WorkflowStatus::Parked => Some("it was parked"),
+                workflow_rt::WorkflowStatus::Running if s.step == 0 => Some("it had not started"),
+                _ => None,
+            });
             client.cancel(id).await?;
-            Ok(if parked {
-                format!(
-                    "{id} terminated: it was parked, so it was stopped at once (its code was not told)"
-                )
-            } else {
-                format!("cancel requested for {id}")
+            Ok(match at_once {
+                Some(why) => format!(
+                    "{id} terminated: {why}, so it was stopped at once (its code was not told)"
+                ),
+                None => format!("cancel requested for {id}"),
             })
         }
         Action::Terminate => {

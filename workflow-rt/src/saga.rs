@@ -261,7 +261,7 @@ impl CompensateWorkflow {
                         seq,
                         name: c.activity,
                         input,
-                        options: c.options,
+                        options: c.options.zero_is_no_limit(),
                     });
                 }
                 Err(reason) => done.push(Compensated {
