@@ -91,26 +91,6 @@ impl Renamer {
         }
     }
 
-    /// Opens the scope of `pat`'s bindings, renaming those that shadow an outer variable in
-    /// `pat` and in `uses` (the code in their scope).
-    fn bind(&mut self, pat: &mut Pat, uses: &mut [&mut Expr]) {
-        let mut scope = HashSet::new();
-        for b in bindings(pat) {
-            let name = b.ident.to_string();
-            if self.shadows(&name) {
-                let to = self.fresh(&name);
-                rename_pat(pat, &name, &to);
-                for u in uses.iter_mut() {
-                    rename_expr(u, &name, &to);
-                }
-                scope.insert(to.to_string());
-            } else {
-                scope.insert(name);
-            }
-        }
-        self.outer.push(scope);
-    }
-
     /// A condition (`if` or `while`: a let chain, an `if let`, or none) and the block it
     /// guards: each `let`'s bindings scope over the operands after it and the block.
     fn guarded(&mut self, cond: &mut Expr, body: &mut Block) {
@@ -137,7 +117,7 @@ impl Renamer {
                     // own scrutinee included), and the block.
                     let mut uses: Vec<&mut Expr> = rest.iter_mut().map(|e| &mut **e).collect();
                     uses.push(&mut block);
-                    self.bind_chain(&mut l.pat, &mut uses);
+                    self.bind(&mut l.pat, &mut uses);
                     opened += 1;
                 }
                 other => self.visit_expr_mut(other),
@@ -154,9 +134,10 @@ impl Renamer {
         }
     }
 
-    /// [`Self::bind`] for a `let` of a chain: a later operand that binds a name again ends
-    /// that name's scope (its scrutinee is still in it).
-    fn bind_chain(&mut self, pat: &mut Pat, uses: &mut [&mut Expr]) {
+    /// Opens the scope of `pat`'s bindings, renaming those that shadow an outer variable in
+    /// `pat` and in `uses` (the code in their scope, in order): a use that is a `let` of a
+    /// chain binding a name again ends that name's scope (its scrutinee is still in it).
+    fn bind(&mut self, pat: &mut Pat, uses: &mut [&mut Expr]) {
         let mut scope = HashSet::new();
         for b in bindings(pat) {
             let name = b.ident.to_string();

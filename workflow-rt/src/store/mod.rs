@@ -1319,7 +1319,9 @@ pub trait Store: Send + Sync + 'static {
         )))))
     }
 
-    /// Up to `limit` running workflows of these names with unseen events, by id.
+    /// Up to `limit` running workflows of these names with unseen events, by id, in no order
+    /// the caller may count on (each store takes them as its index gives them: the runtime
+    /// looks again at every poll, and a run stepped leaves the list).
     fn ready_workflows<'a>(
         &'a self,
         names: &'a [String],
