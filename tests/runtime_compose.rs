@@ -375,6 +375,19 @@ where
     panic!("never happened: {what}");
 }
 
+/// Waits until run `id` has taken its first step: it waits on something.
+async fn waiting(store: &Arc<dyn Store>, id: &str) {
+    eventually(&format!("{id} waits"), || async {
+        store
+            .load_workflow(id)
+            .await
+            .expect("load")
+            .pending
+            .is_some()
+    })
+    .await;
+}
+
 async fn status(store: &Arc<dyn Store>, id: &str) -> WorkflowStatus {
     store.load_workflow(id).await.expect("load").status
 }
@@ -407,15 +420,7 @@ async fn stopping_a_parent_leaves_alone_the_run_holding_its_refused_childs_id() 
         // Someone else's run holds the id.
         let taken = ids.id("someone-elses");
         rt.start(deaf, &taken, 1).await.expect("start");
-        eventually("it waits", || async {
-            store
-                .load_workflow(&taken)
-                .await
-                .expect("load")
-                .pending
-                .is_some()
-        })
-        .await;
+        waiting(&store, &taken).await;
         // Joined: the call is refused (in the parent's inbox); the join waits for "go"; the
         // parent is terminated.
         let joined = ids.id("refused");
@@ -557,15 +562,7 @@ async fn a_child_that_cannot_start_is_a_typed_error_and_starts_nothing() {
         // The id is taken by another run: it is left as it is.
         let taken = ids.id("taken");
         rt.start(deaf, &taken, 1).await.expect("start");
-        eventually("it waits", || async {
-            store
-                .load_workflow(&taken)
-                .await
-                .expect("load")
-                .pending
-                .is_some()
-        })
-        .await;
+        waiting(&store, &taken).await;
         let before = store.load_workflow(&taken).await.expect("load");
         let id = ids.id("named");
         let out2 = within(
@@ -716,15 +713,7 @@ async fn cancelling_during_a_signal_wait() {
         // Raced against its cancellation, the wait ends at once.
         let id = ids.id("co-signal");
         let run = rt.start(waits_on_signal, &id, 1).await.expect("start");
-        eventually("it waits", || async {
-            store
-                .load_workflow(&id)
-                .await
-                .expect("load")
-                .pending
-                .is_some()
-        })
-        .await;
+        waiting(&store, &id).await;
         rt.cancel(&id).await.expect("cancel");
         let out = within("the run ends", run.result()).await;
         assert!(
@@ -735,15 +724,7 @@ async fn cancelling_during_a_signal_wait() {
         // run is stopped outright.
         let deaf_id = ids.id("co-deaf");
         let deaf_run = rt.start(deaf, &deaf_id, 1).await.expect("start");
-        eventually("it waits", || async {
-            store
-                .load_workflow(&deaf_id)
-                .await
-                .expect("load")
-                .pending
-                .is_some()
-        })
-        .await;
+        waiting(&store, &deaf_id).await;
         rt.cancel(&deaf_id).await.expect("cancel");
         eventually("the request is taken", || async {
             kinds(&rt.history(&deaf_id).await.expect("history"))
