@@ -90,9 +90,12 @@ async fn every_step_restores_the_snapshot_and_the_output_is_the_same() {
     );
     assert_eq!((cached_steps, restored_steps), (N + 1, N + 1));
 
-    assert_eq!(
-        cached_decodes, 0,
-        "by default the state stays in memory from step to step"
+    // At most one: the runtime's look for ready runs may take the new run from the store
+    // before the start's own wake hands it the first state (a race of the start, not of the
+    // steps after it).
+    assert!(
+        cached_decodes <= 1,
+        "by default the state stays in memory from step to step ({cached_decodes} decodes)"
     );
     assert!(
         uncached_decodes <= 1,
