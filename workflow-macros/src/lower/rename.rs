@@ -461,8 +461,9 @@ fn rename_in_format(s: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// The names a format spec takes its width or precision from (`>width$`, `.prec$`, `w$.p$`).
-pub fn spec_names(spec: &str) -> Vec<&str> {
+/// Where in a format spec the names of its width or precision stand (`>width$`, `.prec$`,
+/// `w$.p$`): each a name followed by `$`.
+fn spec_name_spans(spec: &str) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let b = spec.as_bytes();
     let mut i = 0;
@@ -473,7 +474,7 @@ pub fn spec_names(spec: &str) -> Vec<&str> {
                 i += 1;
             }
             if b.get(i) == Some(&b'$') {
-                out.push(&spec[start..i]);
+                out.push(start..i);
             }
         } else {
             i += 1;
@@ -482,29 +483,26 @@ pub fn spec_names(spec: &str) -> Vec<&str> {
     out
 }
 
+/// The names a format spec takes its width or precision from (see [`spec_name_spans`]).
+pub fn spec_names(spec: &str) -> Vec<&str> {
+    spec_name_spans(spec)
+        .into_iter()
+        .map(|r| &spec[r])
+        .collect()
+}
+
 /// `spec` with its width or precision named `from` named `to`.
 fn rename_spec(spec: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(spec.len());
-    let b = spec.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphabetic() || b[i] == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            let word = &spec[start..i];
-            if word == from && b.get(i) == Some(&b'$') {
-                out.push_str(to);
-            } else {
-                out.push_str(word);
-            }
-        } else {
-            let c = spec[i..].chars().next().unwrap_or(' ');
-            out.push(c);
-            i += c.len_utf8();
+    let mut last = 0;
+    for r in spec_name_spans(spec) {
+        if &spec[r.clone()] == from {
+            out.push_str(&spec[last..r.start]);
+            out.push_str(to);
+            last = r.end;
         }
     }
+    out.push_str(&spec[last..]);
     out
 }
 
