@@ -14,7 +14,9 @@ use support::{T0, both_modes, builder, eventually, memory, within};
 use workflow_rt::machine::{CtxState, Snapshot};
 use workflow_rt::prelude::*;
 use workflow_rt::store::{HistoryEntry, HistoryKind, NewWorkflow, Store};
-use workflow_rt::{MemoryStore, RuntimeError, Synchronous, VirtualClock, WorkflowStatus};
+use workflow_rt::{
+    MemoryStore, RuntimeError, SqliteStore, Synchronous, VirtualClock, WorkflowStatus,
+};
 
 #[activity]
 async fn echo(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
@@ -591,4 +593,113 @@ async fn workflows_this_runtime_does_not_know_wait_for_one_that_does() {
         (wrong, out)
     })
     .await;
+}
+
+/// Calls `call_echo` as a child under the id given.
+#[workflow]
+async fn names_its_child(ctx: WorkflowCtx, child: String) -> String {
+    match ctx.child(call_echo, 1).id(child).await {
+        Ok(out) => format!("{out:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Ids and names that the stores would not keep alike (empty, holding a NUL, which
+/// PostgreSQL refuses in text, or longer than 1 000 bytes, past what it indexes at 2.7 KB)
+/// are a typed error on every store, and store nothing: a run's id, a signal's name, a child's
+/// id (its call is answered), a schedule's name (PostgreSQL failed such a write with a
+/// backend error, "may have taken effect").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_and_names_the_stores_would_not_keep_alike_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores: [Arc<dyn Store>; 2] = [
+        memory().0,
+        Arc::new(SqliteStore::open(dir.path().join("w.db")).expect("open")),
+    ];
+    let long = "x".repeat(workflow_rt::MAX_ID_BYTES + 1);
+    let longest = "y".repeat(workflow_rt::MAX_ID_BYTES);
+    for store in stores {
+        let rt = builder(support::Mode::Cached, store.clone(), VirtualClock::new(T0))
+            .workflow(call_echo)
+            .workflow(names_its_child)
+            .activity(echo)
+            .build()
+            .await
+            .expect("build");
+        for (bad, reason) in [
+            ("", "it is empty"),
+            ("a\0b", "it holds a NUL character"),
+            (long.as_str(), "it is longer than 1000 bytes"),
+        ] {
+            let e = rt.start(call_echo, bad, 1).await.expect_err("refused");
+            assert!(
+                matches!(&e, RuntimeError::BadName { what: "workflow id", reason: r, .. } if *r == reason),
+                "{e:?}"
+            );
+            let e = rt
+                .client()
+                .start(call_echo, bad, 1)
+                .await
+                .expect_err("refused");
+            assert!(matches!(e, RuntimeError::BadName { .. }), "{e:?}");
+            let e = rt.signal(&longest, bad, 1u32).await.expect_err("refused");
+            assert!(
+                matches!(
+                    &e,
+                    RuntimeError::BadName {
+                        what: "signal name",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            let e = rt
+                .client()
+                .schedule(
+                    bad,
+                    workflow_rt::schedule::ScheduleSpec::every(Duration::from_secs(60)),
+                    call_echo,
+                    1,
+                )
+                .create()
+                .await
+                .expect_err("refused");
+            assert!(
+                matches!(e, workflow_rt::schedule::ScheduleError::BadName(_)),
+                "{e:?}"
+            );
+        }
+        assert!(
+            format!(
+                "{}",
+                rt.start(call_echo, long.as_str(), 1).await.unwrap_err()
+            )
+            .ends_with("…\" is refused: it is longer than 1000 bytes"),
+            "the error shows the first 100 characters"
+        );
+        // 1 000 bytes is an id.
+        let run = rt
+            .start(call_echo, longest.as_str(), 7)
+            .await
+            .expect("start");
+        assert_eq!(within("result", run.result()).await, Ok(Ok(7)));
+        let parent = rt
+            .start(names_its_child, "parent", "c\0d".to_string())
+            .await
+            .expect("start");
+        assert_eq!(
+            within("the parent's result", parent.result()).await,
+            Ok("child run \"c\\0d\" could not be started: its id is refused: it holds a NUL character".to_string())
+        );
+        let ids: Vec<String> = store
+            .list_runs(workflow_rt::store::RunQuery::default())
+            .await
+            .expect("list")
+            .runs
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, vec!["parent".to_string(), longest.clone()]);
+        rt.shutdown().await;
+    }
 }

@@ -165,13 +165,15 @@ async fn abandons_deaf(ctx: WorkflowCtx, x: u32) -> String {
     }
 }
 
-/// Waits on a checkout run as its child, passing a cancellation on.
+/// Waits on a checkout run as its child, under the policy given (a cancellation is passed
+/// on under `Terminate` and `RequestCancel` alike).
 #[workflow]
-async fn parent_of_checkout(ctx: WorkflowCtx, order: String) -> Result<String, WorkflowError> {
-    let out = ctx
-        .child(checkout, order)
-        .parent_close(ParentClose::RequestCancel)
-        .await;
+async fn parent_of_checkout(
+    ctx: WorkflowCtx,
+    input: (String, ParentClose),
+) -> Result<String, WorkflowError> {
+    let (order, close) = input;
+    let out = ctx.child(checkout, order).parent_close(close).await;
     match out {
         Ok(Ok(payment)) => Ok(payment),
         Ok(Err(e)) => Err(e),
@@ -764,6 +766,14 @@ async fn cancelling_during_a_signal_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_parent_passes_the_request_to_its_child_which_compensates() {
+    // Under the default policy (`Terminate`) too: a cancel request is not the parent's
+    // close, and the child is told, as in Temporal (it was terminated, and never refunded).
+    for close in [ParentClose::Terminate, ParentClose::RequestCancel] {
+        cancelled_parent_passes_the_request_on(close).await;
+    }
+}
+
+async fn cancelled_parent_passes_the_request_on(close: ParentClose) {
     let out = each_store(async |ids, store, clock| {
         let rt = builder(ids.mode, store.clone(), clock.clone())
             .workflow(parent_of_checkout)
@@ -773,10 +783,10 @@ async fn cancelling_a_parent_passes_the_request_to_its_child_which_compensates()
             .build()
             .await
             .expect("build");
-        let id = ids.id("co-parent");
+        let id = ids.id(&format!("co-parent-{close:?}"));
         let child = format!("{id}/checkout-0");
         let run = rt
-            .start(parent_of_checkout, &id, format!("{id}-order"))
+            .start(parent_of_checkout, &id, (format!("{id}-order"), close))
             .await
             .expect("start");
         eventually("the child holds the order", || async {
@@ -930,6 +940,127 @@ async fn a_step_whose_commit_fails_starts_no_child() {
     .await;
 }
 
+/// A child cancelled by `Client::cancel` before its first step is stored ends without
+/// running its code, and its parent is told (it waited for the child forever: the stop of a
+/// run that had not started told no parent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_cancelled_before_its_first_step_tells_its_parent() {
+    both_modes(async |mode| {
+        let (memory, clock) = support::memory();
+        let store = support::recording::RecordingStore::new(memory.clone());
+        let rt = builder(mode, Arc::new(store.clone()), clock.clone())
+            .workflow(parent_of_checkout)
+            .workflow(checkout)
+            .activity(charge)
+            .activity(refund)
+            .build()
+            .await
+            .expect("build");
+        let id = mode.id("child-cancelled-unstarted");
+        let child = format!("{id}/checkout-0");
+        let (client, target) = (rt.client(), child.clone());
+        store.before_step_of(
+            &child,
+            Box::new(move || {
+                Box::pin(async move { client.cancel(&target).await.expect("cancel") })
+            }),
+        );
+        let run = rt
+            .start(
+                parent_of_checkout,
+                &id,
+                (format!("{id}-order"), ParentClose::RequestCancel),
+            )
+            .await
+            .expect("start");
+        let out = within("the parent ends", run.result()).await;
+        assert!(!store.before_step_armed(), "the child's first step ran");
+        let out = format!("{out:?}").replace(&id, "ID");
+        let child_end = unstarted_end(&memory, &child).await;
+        rt.shutdown().await;
+        assert!(effects_of(&id).is_empty(), "{:?}", effects_of(&id));
+        (out, child_end)
+    })
+    .await;
+}
+
+/// A parent cancelled while its child's first step runs: the child, not started, is stopped
+/// without running its code (it ran its first step, and charged, before it took the
+/// request), under `Terminate` and `RequestCancel` alike, and the parent hears of its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parents_cancel_stops_a_child_that_has_not_started() {
+    for close in [ParentClose::Terminate, ParentClose::RequestCancel] {
+        both_modes(async |mode| {
+            let (memory, clock) = support::memory();
+            let store = support::recording::RecordingStore::new(memory.clone());
+            let rt = builder(mode, Arc::new(store.clone()), clock.clone())
+                .workflow(parent_of_checkout)
+                .workflow(checkout)
+                .activity(charge)
+                .activity(refund)
+                .build()
+                .await
+                .expect("build");
+            let id = mode.id(&format!("parent-cancelled-{close:?}"));
+            let child = format!("{id}/checkout-0");
+            let (client, parent, watched) = (rt.client(), id.clone(), memory.clone());
+            let target = child.clone();
+            store.before_step_of(
+                &child,
+                Box::new(move || {
+                    Box::pin(async move {
+                        client.cancel(&parent).await.expect("cancel");
+                        // The parent's cancel step stops the child meanwhile (bounded: before
+                        // the fix, nothing did, and the child's step went on).
+                        for _ in 0..400 {
+                            if watched
+                                .load_workflow(&target)
+                                .await
+                                .is_ok_and(|r| r.status.is_finished())
+                            {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    })
+                }),
+            );
+            let run = rt
+                .start(parent_of_checkout, &id, (format!("{id}-order"), close))
+                .await
+                .expect("start");
+            let out = within("the parent ends", run.result()).await;
+            assert!(!store.before_step_armed(), "the child's first step ran");
+            let child_end = unstarted_end(&memory, &child).await;
+            rt.shutdown().await;
+            assert!(effects_of(&id).is_empty(), "{:?}", effects_of(&id));
+            (
+                matches!(out, Err(RuntimeError::Cancelled { .. })),
+                child_end,
+            )
+        })
+        .await;
+    }
+}
+
+/// How run `id` ended: its status and its last history entry (which says it was stopped
+/// before its first step).
+async fn unstarted_end(store: &Arc<MemoryStore>, id: &str) -> (WorkflowStatus, HistoryKind) {
+    let rec = store.load_workflow(id).await.expect("load");
+    let last = store
+        .history(id)
+        .await
+        .expect("history")
+        .pop()
+        .expect("entry");
+    assert!(
+        last.detail.contains("before its first step"),
+        "{}",
+        last.detail
+    );
+    (rec.status, last.kind)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_child_is_a_typed_error_of_its_parent() {
     let out = each_store(async |ids, store, clock| {
@@ -1060,9 +1191,13 @@ async fn terminating_a_parent_stops_its_children_by_policy() {
         // RequestCancel: the child is asked, and compensates.
         let id = ids.id("term-a");
         let child = format!("{id}/checkout-0");
-        rt.start(parent_of_checkout, &id, format!("{id}-order"))
-            .await
-            .expect("start");
+        rt.start(
+            parent_of_checkout,
+            &id,
+            (format!("{id}-order"), ParentClose::RequestCancel),
+        )
+        .await
+        .expect("start");
         eventually("the child holds", || async {
             store.load_timers(&child).await.is_ok_and(|t| t.len() == 1)
         })
@@ -1640,10 +1775,14 @@ fn the_test_driver_answers_children_and_cancels_at_an_await() {
         stopped,
         Err(workflow_rt::testing::TestError::Terminated { .. })
     ));
-    let run = TestRun::new(parent_of_checkout, "p", "o".into())
-        .on_child(checkout, |_| Err(ChildError::Cancelled { id: "x".into() }))
-        .run()
-        .expect("run");
+    let run = TestRun::new(
+        parent_of_checkout,
+        "p",
+        ("o".into(), ParentClose::RequestCancel),
+    )
+    .on_child(checkout, |_| Err(ChildError::Cancelled { id: "x".into() }))
+    .run()
+    .expect("run");
     assert_eq!(
         run.output.unwrap_err().message,
         "child: child run \"x\" was cancelled"

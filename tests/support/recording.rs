@@ -47,7 +47,12 @@ pub struct RecordingStore {
     fail_load: Arc<Mutex<Option<String>>>,
     replace_before_purge: Arc<Mutex<Option<Replacement>>>,
     stale_starting: Arc<Mutex<Option<StaleStarting>>>,
+    before_step_of: Arc<Mutex<Option<(String, BeforeStep)>>>,
 }
+
+/// What runs, once, before the commit of a run's step (see [`RecordingStore::before_step_of`]).
+pub type BeforeStep =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A run created in place of another before its purge, and how it ends at once, if it does.
 type Replacement = (NewWorkflow, Option<StepOutcome>);
@@ -77,7 +82,20 @@ impl RecordingStore {
             fail_load: Arc::default(),
             replace_before_purge: Arc::default(),
             stale_starting: Arc::default(),
+            before_step_of: Arc::default(),
         }
+    }
+
+    /// The next commit of a step of run `id` (its code's: not a cancel, park or unpark) is
+    /// preceded by `hook`, awaited: what happens while the step runs (a cancel of the run, or
+    /// of its parent, before its first step is stored).
+    pub fn before_step_of(&self, id: &str, hook: BeforeStep) {
+        *self.before_step_of.lock().unwrap() = Some((id.to_string(), hook));
+    }
+
+    /// Whether the hook [`Self::before_step_of`] armed has not run yet.
+    pub fn before_step_armed(&self) -> bool {
+        self.before_step_of.lock().unwrap().is_some()
     }
 
     /// The next load of run `id` reads it as running, whatever its status (a look taken just
@@ -359,6 +377,24 @@ impl Store for RecordingStore {
                     .cancel(&id)
                     .await
                     .expect("cancel before the park");
+            }
+            let before = {
+                let mut armed = self.before_step_of.lock().unwrap();
+                match armed.as_ref() {
+                    Some((id, _))
+                        if *id == step.workflow_id
+                            && matches!(
+                                step.outcome,
+                                StepOutcome::Suspended { .. } | StepOutcome::Finished { .. }
+                            ) =>
+                    {
+                        armed.take().map(|(_, hook)| hook)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(hook) = before {
+                hook().await;
             }
             let result = self.inner.commit_step(step.clone()).await;
             self.record(&step, &result);

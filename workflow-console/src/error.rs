@@ -83,7 +83,9 @@ fn runtime_status(e: &RuntimeError) -> StatusCode {
         | RuntimeError::NotParked { .. }
         | RuntimeError::NotFinished { .. }
         | RuntimeError::Parked { .. } => StatusCode::CONFLICT,
-        RuntimeError::Encode { .. } | RuntimeError::Decode { .. } => StatusCode::BAD_REQUEST,
+        RuntimeError::Encode { .. }
+        | RuntimeError::Decode { .. }
+        | RuntimeError::BadName { .. } => StatusCode::BAD_REQUEST,
         RuntimeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         RuntimeError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
         RuntimeError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,

@@ -9,8 +9,16 @@ use crate::error::ResumeError;
 use crate::workflow::Workflow;
 
 /// What happens to a child run that is still going when its parent stops waiting for it: the
-/// parent finished, was cancelled or terminated, a `select` decided for another branch, or the
-/// child parked (the parent is answered [`ChildError::Parked`]).
+/// parent was terminated or its grace period after a cancel request ran out, a `select`
+/// decided for another branch, or the child parked (the parent is answered
+/// [`ChildError::Parked`]).
+///
+/// A cancel *request* to the parent is not such a stop: as in Temporal, where a cancelled
+/// parent passes the request on to its children, the request goes on to the child under
+/// `Terminate` and `RequestCancel` alike. The child's code is told and may compensate, and the
+/// parent waits for its end (its output, or [`ChildError::Cancelled`]) within the parent's
+/// grace period. Under `Abandon` the parent's call is answered [`ChildError::Abandoned`] at
+/// once, and the child goes on.
 ///
 /// The default is [`ParentClose::Terminate`], as in Temporal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -19,8 +27,7 @@ pub enum ParentClose {
     #[default]
     Terminate,
     /// The child is asked to cancel ([`crate::Client::cancel`]): its code is told, may
-    /// compensate, and has its grace period to end. The parent, if it is being cancelled,
-    /// waits for the child's end.
+    /// compensate, and has its grace period to end.
     RequestCancel,
     /// The child goes on on its own.
     Abandon,
@@ -65,7 +72,7 @@ pub enum ChildError {
         id: String,
     },
     /// The child could not be started (its input is over the size limit, its first state
-    /// does not encode): nothing was started.
+    /// does not encode, its id is refused by [`crate::check_name`]): nothing was started.
     #[error("child run {id:?} could not be started: {reason}")]
     NotStarted {
         /// The id.

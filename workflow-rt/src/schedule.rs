@@ -438,6 +438,10 @@ impl std::fmt::Display for Overlap {
     }
 }
 
+/// The most bytes a schedule's name may have: the ids of its runs add `@` and the fire time
+/// (at most 40 bytes), and stay within [`crate::MAX_ID_BYTES`].
+pub const MAX_NAME_BYTES: usize = 960;
+
 /// Why a schedule could not be created or changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScheduleError {
@@ -472,9 +476,12 @@ pub enum ScheduleError {
     /// No schedule has this name.
     #[error("no schedule named {0:?}")]
     NotFound(String),
-    /// The schedule's name is empty or holds `@` (which separates the name from the fire
-    /// time in the ids of its runs).
-    #[error("bad schedule name {0:?}: it must be non-empty and free of '@'")]
+    /// The schedule's name is empty, holds `@` (which separates the name from the fire time
+    /// in the ids of its runs) or a NUL character, or is longer than [`MAX_NAME_BYTES`] (so
+    /// that the ids of its runs are ids a run may have: see [`crate::check_name`]).
+    #[error(
+        "bad schedule name {0:?}: it must be non-empty, free of '@' and NUL, and at most 960 bytes"
+    )]
     BadName(String),
     /// The input of its runs does not encode, or is larger than the limit of an input.
     #[error("cannot store the input of schedule {name:?}: {reason}")]
@@ -531,6 +538,7 @@ impl From<StoreError> for ScheduleError {
 /// );
 /// ```
 pub fn run_id(schedule: &str, fire_ms: u64) -> String {
+    const _: () = assert!(MAX_NAME_BYTES + 40 <= crate::MAX_ID_BYTES);
     format!("{schedule}@{}", format_ms(fire_ms))
 }
 

@@ -189,6 +189,7 @@ impl Client {
         input: W::Input,
         reuse: IdReuse,
     ) -> Result<Option<(W::State, CtxState, u64, usize)>, RuntimeError> {
+        super::error::checked_name("workflow id", &id)?;
         if let Some(newest) = self.workflows.newest(W::NAME)
             && newest > W::VERSION
         {
@@ -530,6 +531,7 @@ impl Client {
         bytes: Vec<u8>,
         type_tag: u64,
     ) -> Result<(), RuntimeError> {
+        super::error::checked_name("signal name", name)?;
         too_large(
             || format!("the payload of signal {name:?}"),
             bytes.len(),
@@ -653,8 +655,8 @@ impl Client {
     /// (an activity call returns an error of kind
     /// [`Cancelled`](crate::ActivityErrorKind::Cancelled), and the attempt running it sees
     /// [`ActivityCtx::is_cancelled`](crate::ActivityCtx::is_cancelled); a timer ends now; a
-    /// child call passes the request on, or stops the child, by its
-    /// [`ParentClose`](crate::ParentClose) policy), [`WorkflowCtx::is_cancelled`](crate::WorkflowCtx::is_cancelled)
+    /// child call passes the request on to the child, unless its
+    /// [`ParentClose`](crate::ParentClose) policy is `Abandon`), [`WorkflowCtx::is_cancelled`](crate::WorkflowCtx::is_cancelled)
     /// turns true, and the code may await compensating activities before it returns. A run
     /// that returns an error after the request ends as cancelled (its result is then
     /// [`RuntimeError::Cancelled`]); one that returns its output anyway ends as completed. A
@@ -767,10 +769,12 @@ impl Client {
     }
 
     /// Terminates those of the runs `told` (children just sent a [`ParentClose`] request by
-    /// a committed step, `(id, reason)`) that are parked: a parked run's code cannot run to
-    /// take the request, which would wait in its inbox until someone unparks it. As
-    /// [`Client::cancel`] does with a parked run. Failures are logged: the request is stored,
-    /// and an unparked run takes it.
+    /// a committed step, `(id, reason)`) that are parked, or have not taken their first step.
+    /// A parked run's code cannot run to take the request, which would wait in its inbox
+    /// until someone unparks it; a run that has not started would run its first step, and
+    /// start its first calls, before it took the request. As [`Client::cancel`] does with
+    /// such runs. Failures are logged: the request is stored, and the run takes it at its
+    /// next step.
     ///
     /// [`ParentClose`]: crate::ParentClose
     pub(super) async fn terminate_parked(&self, told: &[super::compose::Told]) {
@@ -783,12 +787,23 @@ impl Client {
             {
                 continue;
             }
-            match self.terminate_with(id, reason, Stop::IfParked).await {
+            let stopped = match self.terminate_with(id, reason, Stop::IfParked).await {
+                Ok(false) => {
+                    self.terminate_with(
+                        id,
+                        &format!("cancelled before its first step: {reason}"),
+                        Stop::IfNotStarted,
+                    )
+                    .await
+                }
+                other => other,
+            };
+            match stopped {
                 Ok(_) | Err(RuntimeError::Finished { .. }) => {}
                 Err(e) => tracing::warn!(
                     workflow_id = %id,
                     error = %e,
-                    "a parked child its parent stopped waiting for could not be terminated"
+                    "a child its parent closed could not be terminated (parked or not started)"
                 ),
             }
         }
@@ -820,7 +835,7 @@ impl Client {
             let now = self.clock.now_ms();
             // (A parked child's parent was told when it parked, and waits for it no more.)
             let mut deliver: Vec<Delivery> = super::compose::tell_parent(
-                rec.parent.as_ref().filter(|_| stop == Stop::Any),
+                rec.parent.as_ref().filter(|_| stop != Stop::IfParked),
                 id,
                 Err(crate::ChildError::Cancelled { id: id.to_string() }),
             )

@@ -196,7 +196,9 @@ impl Inner {
             };
             let limits = self.config.limits;
             let now = self.clock.now_ms();
-            let first = if input.len() > limits.max_input_bytes {
+            let first = if let Err(reason) = super::error::check_name(child) {
+                Err(format!("its id is refused: {reason}"))
+            } else if input.len() > limits.max_input_bytes {
                 Err(format!(
                     "its input is {} bytes, over the limit of {}",
                     input.len(),
@@ -300,8 +302,8 @@ impl Inner {
     /// - the first request tells the code: the context records it
     ///   ([`WorkflowCtx::is_cancelled`]), the await in progress is interrupted (an activity
     ///   call is answered with an error of kind `Cancelled`, a timer fires now, a child call
-    ///   sends its child a request or a stop by its policy), and a timer starts the grace
-    ///   period;
+    ///   passes the request on to its child unless its policy is [`ParentClose::Abandon`]),
+    ///   and a timer starts the grace period;
     /// - a request with no grace period, or the end of the grace period, stops the run
     ///   outright, as [`crate::Client::terminate`];
     /// - a later request with a grace period changes nothing but the history.
@@ -434,8 +436,13 @@ impl Inner {
                             result: Err(ChildError::Abandoned { id: child.clone() }),
                         }));
                     } else {
+                        // The request is passed on under `Terminate` too, as Temporal passes a
+                        // cancelled parent's request on to its children: the child's code is
+                        // told and may compensate, and the parent waits for its end. The
+                        // policy applies when the parent stops waiting (it ends, is stopped
+                        // outright, its grace period runs out, or the child parks).
                         commit.deliver.extend(close_children(
-                            [(seq, child.as_str(), *close)],
+                            [(seq, child.as_str(), ParentClose::RequestCancel)],
                             &why,
                             grace_ms,
                         ));

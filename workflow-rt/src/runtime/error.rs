@@ -147,6 +147,18 @@ pub enum RuntimeError {
         /// The limit.
         limit: usize,
     },
+    /// An id or a name cannot be stored as given ([`check_name`] says why: empty, holding a
+    /// NUL character, or longer than [`MAX_ID_BYTES`]). The same rule on every store; nothing
+    /// was stored.
+    #[error("{what} {name:?} is refused: {reason}")]
+    BadName {
+        /// What it names, e.g. `workflow id` or `signal name`.
+        what: &'static str,
+        /// The id or name, its first 100 characters if it is longer.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -156,6 +168,38 @@ pub enum RuntimeError {
     /// The runtime was shut down.
     #[error("the runtime has shut down")]
     ShutDown,
+}
+
+/// The most bytes a run's id or a signal's name may have: Temporal's default limit on a
+/// workflow id. (PostgreSQL indexes no key longer than about 2.7 KB, and a run's id is part of
+/// several keys.)
+pub const MAX_ID_BYTES: usize = 1000;
+
+/// Why `name` cannot be a run's id or a signal's name, if it cannot: it is empty, it holds a
+/// NUL character (PostgreSQL keeps none in text, and the stores must agree), or it is longer
+/// than [`MAX_ID_BYTES`].
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("it is empty")
+    } else if name.contains('\0') {
+        Err("it holds a NUL character")
+    } else if name.len() > MAX_ID_BYTES {
+        Err("it is longer than 1000 bytes")
+    } else {
+        Ok(())
+    }
+}
+
+/// [`RuntimeError::BadName`] if [`check_name`] refuses `name`.
+pub(crate) fn checked_name(what: &'static str, name: &str) -> Result<(), RuntimeError> {
+    check_name(name).map_err(|reason| RuntimeError::BadName {
+        what,
+        name: match name.char_indices().nth(100) {
+            Some((at, _)) => format!("{}…", &name[..at]),
+            None => name.to_string(),
+        },
+        reason,
+    })
 }
 
 impl RuntimeError {

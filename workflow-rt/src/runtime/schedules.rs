@@ -159,7 +159,10 @@ impl<W: Workflow> NewSchedule<W> {
     pub async fn create(self) -> Result<ScheduleInfo, ScheduleError> {
         let client = self.client;
         let name = self.name;
-        if name.is_empty() || name.contains('@') {
+        if name.contains('@')
+            || crate::schedule::MAX_NAME_BYTES < name.len()
+            || super::error::check_name(&name).is_err()
+        {
             return Err(ScheduleError::BadName(name));
         }
         if let Some(newest) = client.workflows.newest(W::NAME)
