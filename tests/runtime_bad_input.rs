@@ -604,6 +604,15 @@ async fn names_its_child(ctx: WorkflowCtx, child: String) -> String {
     }
 }
 
+/// Calls `call_echo` as a child under the id derived from its own.
+#[workflow]
+async fn derives_its_childs_id(ctx: WorkflowCtx, x: u64) -> String {
+    match ctx.child(call_echo, x).await {
+        Ok(out) => format!("{out:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// Ids and names that the stores would not keep alike (empty, holding a NUL, which
 /// PostgreSQL refuses in text, or longer than 1 000 bytes, past what it indexes at 2.7 KB)
 /// are a typed error on every store, and store nothing: a run's id, a signal's name, a child's
@@ -622,6 +631,7 @@ async fn ids_and_names_the_stores_would_not_keep_alike_are_refused() {
         let rt = builder(support::Mode::Cached, store.clone(), VirtualClock::new(T0))
             .workflow(call_echo)
             .workflow(names_its_child)
+            .workflow(derives_its_childs_id)
             .activity(echo)
             .build()
             .await
@@ -691,6 +701,17 @@ async fn ids_and_names_the_stores_would_not_keep_alike_are_refused() {
             within("the parent's result", parent.result()).await,
             Ok("child run \"c\\0d\" could not be started: its id is refused: it holds a NUL character".to_string())
         );
+        // A run whose id is at the limit has children: their ids, derived from its own, may
+        // be longer.
+        let long_parent = "z".repeat(workflow_rt::MAX_ID_BYTES);
+        let run = rt
+            .start(derives_its_childs_id, long_parent.as_str(), 3)
+            .await
+            .expect("start");
+        assert_eq!(
+            within("the long parent's result", run.result()).await,
+            Ok("Ok(3)".to_string())
+        );
         let ids: Vec<String> = store
             .list_runs(workflow_rt::store::RunQuery::default())
             .await
@@ -699,7 +720,15 @@ async fn ids_and_names_the_stores_would_not_keep_alike_are_refused() {
             .into_iter()
             .map(|r| r.id)
             .collect();
-        assert_eq!(ids, vec!["parent".to_string(), longest.clone()]);
+        assert_eq!(
+            ids,
+            vec![
+                "parent".to_string(),
+                longest.clone(),
+                long_parent.clone(),
+                format!("{long_parent}/call_echo-0"),
+            ]
+        );
         rt.shutdown().await;
     }
 }

@@ -974,9 +974,20 @@ async fn a_child_cancelled_before_its_first_step_tells_its_parent() {
             .await
             .expect("start");
         let out = within("the parent ends", run.result()).await;
-        assert!(!store.before_step_armed(), "the child's first step ran");
+        assert!(
+            !store.before_step_armed(),
+            "the hook ran before the child's first commit"
+        );
         let out = format!("{out:?}").replace(&id, "ID");
+        assert!(
+            out.contains(r#"child: child run \"ID/checkout-0\" was cancelled"#),
+            "{out}"
+        );
         let child_end = unstarted_end(&memory, &child).await;
+        assert_eq!(
+            child_end,
+            (WorkflowStatus::Cancelled, HistoryKind::Terminated)
+        );
         rt.shutdown().await;
         assert!(effects_of(&id).is_empty(), "{:?}", effects_of(&id));
         (out, child_end)
@@ -1005,19 +1016,22 @@ async fn a_parents_cancel_stops_a_child_that_has_not_started() {
             let child = format!("{id}/checkout-0");
             let (client, parent, watched) = (rt.client(), id.clone(), memory.clone());
             let target = child.clone();
+            let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = stopped.clone();
             store.before_step_of(
                 &child,
                 Box::new(move || {
                     Box::pin(async move {
                         client.cancel(&parent).await.expect("cancel");
                         // The parent's cancel step stops the child meanwhile (bounded: before
-                        // the fix, nothing did, and the child's step went on).
-                        for _ in 0..400 {
+                        // the fix, nothing did, and the child's step went on; asserted below).
+                        for _ in 0..2000 {
                             if watched
                                 .load_workflow(&target)
                                 .await
                                 .is_ok_and(|r| r.status.is_finished())
                             {
+                                seen.store(true, std::sync::atomic::Ordering::SeqCst);
                                 break;
                             }
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -1030,14 +1044,26 @@ async fn a_parents_cancel_stops_a_child_that_has_not_started() {
                 .await
                 .expect("start");
             let out = within("the parent ends", run.result()).await;
-            assert!(!store.before_step_armed(), "the child's first step ran");
+            assert!(
+                !store.before_step_armed(),
+                "the hook ran before the child's first commit"
+            );
+            eventually("the child stopped while its first step waited", || async {
+                stopped.load(std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
             let child_end = unstarted_end(&memory, &child).await;
             rt.shutdown().await;
             assert!(effects_of(&id).is_empty(), "{:?}", effects_of(&id));
-            (
+            assert!(
                 matches!(out, Err(RuntimeError::Cancelled { .. })),
+                "{out:?}"
+            );
+            assert_eq!(
                 child_end,
-            )
+                (WorkflowStatus::Cancelled, HistoryKind::Terminated)
+            );
+            child_end
         })
         .await;
     }

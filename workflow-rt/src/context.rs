@@ -306,6 +306,8 @@ impl WorkflowCtx {
     ///
     /// `signal` is a typed [`Signal<T>`](crate::Signal) (`ctx.signal(APPROVE)`, `T` follows from
     /// it) or a name given as a string, with `T` written out (`ctx.signal::<bool>("approve")`).
+    /// A name that [`crate::check_name`] refuses (empty, holding a NUL, over 1 000 bytes)
+    /// cannot be sent, so a wait for it never ends.
     ///
     /// ```
     /// use std::time::Duration;

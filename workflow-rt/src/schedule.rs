@@ -480,7 +480,8 @@ pub enum ScheduleError {
     /// in the ids of its runs) or a NUL character, or is longer than [`MAX_NAME_BYTES`] (so
     /// that the ids of its runs are ids a run may have: see [`crate::check_name`]).
     #[error(
-        "bad schedule name {0:?}: it must be non-empty, free of '@' and NUL, and at most 960 bytes"
+        "bad schedule name {:?}: it must be non-empty, free of '@' and NUL, and at most 960 bytes",
+        crate::runtime::shortened(.0)
     )]
     BadName(String),
     /// The input of its runs does not encode, or is larger than the limit of an input.

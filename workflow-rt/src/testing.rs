@@ -913,6 +913,12 @@ impl<W: Workflow> TestRun<W> {
     /// [`WorkflowCtx::is_cancelled`] turns true, and the code goes on. A run still going
     /// when the grace period ends is [`TestError::Terminated`].
     ///
+    /// A child call answers at once here, where a runtime passes the request on to the child
+    /// (under [`ParentClose::Terminate`](crate::ParentClose) and `RequestCancel`) and waits
+    /// for its end: a child that takes the request and compensates ends cancelled, which is
+    /// this answer, but one that returns its output anyway gives the parent that output. A
+    /// test of the child's own handling of the request runs the child with `cancel_after`.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use workflow_rt::prelude::*;

@@ -328,6 +328,7 @@ impl Builder {
     /// (default 5 minutes), for the cancellations this runtime asks for: by
     /// [`Runtime::cancel`](super::Runtime::cancel) and its client, and of child runs whose
     /// parent stopped waiting for them ([`ParentClose::RequestCancel`](crate::ParentClose)).
+    /// A child passed on its parent's own cancel request gets that request's grace period.
     pub fn cancel_grace(mut self, d: Duration) -> Self {
         self.cancel_grace = d;
         self

@@ -21,8 +21,8 @@ use crate::machine::Snapshot;
 use crate::promise::CompleteError;
 use crate::signal::IntoSignal;
 use crate::store::{
-    ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewWorkflow, RunPage, RunQuery,
-    StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
+    ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewWorkflow, ParentLink, RunPage,
+    RunQuery, StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -681,7 +681,10 @@ impl Client {
         let rec = self.unfinished(id).await?;
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
-            return self.terminate_with(id, reason, Stop::Any).await.map(drop);
+            return self
+                .terminate_with(id, reason, Stop::Any, None)
+                .await
+                .map(drop);
         }
         // A run that has not taken its first step has done nothing to undo: it ends cancelled
         // without running its code. (Told at its first step, it would run that step and start
@@ -693,6 +696,7 @@ impl Client {
                     id,
                     &format!("cancelled before its first step: {reason}"),
                     Stop::IfNotStarted,
+                    None,
                 )
                 .await?
         {
@@ -730,7 +734,7 @@ impl Client {
             .await
             .is_ok_and(|r| r.status == WorkflowStatus::Parked)
         {
-            return match self.terminate_with(id, reason, Stop::Any).await {
+            return match self.terminate_with(id, reason, Stop::Any, None).await {
                 Err(RuntimeError::Finished { .. }) => Ok(()),
                 other => other.map(drop),
             };
@@ -747,7 +751,7 @@ impl Client {
     /// [`ParentClose`](crate::ParentClose) policies say. A finished run is
     /// [`RuntimeError::Finished`], and nothing changes.
     pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
-        self.terminate_with(id, "terminated", Stop::Any)
+        self.terminate_with(id, "terminated", Stop::Any, None)
             .await
             .map(drop)
     }
@@ -781,18 +785,15 @@ impl Client {
         for t in told {
             let (id, reason) = (&t.id, &t.reason);
             // A parent's close reaches its own child alone (the store dropped the request to
-            // another run under the id: see `Delivery::child_call`).
-            if let Some(link) = &t.child_of
-                && !matches!(self.store.load_workflow(id).await, Ok(rec) if rec.parent.as_ref() == Some(link))
-            {
-                continue;
-            }
-            let stopped = match self.terminate_with(id, reason, Stop::IfParked).await {
+            // another run under the id: see `Delivery::child_call`), checked at each try.
+            let link = t.child_of.as_ref();
+            let stopped = match self.terminate_with(id, reason, Stop::IfParked, link).await {
                 Ok(false) => {
                     self.terminate_with(
                         id,
                         &format!("cancelled before its first step: {reason}"),
                         Stop::IfNotStarted,
+                        link,
                     )
                     .await
                 }
@@ -809,15 +810,21 @@ impl Client {
         }
     }
 
-    /// Stops run `id` outright (see [`Client::terminate`]) if `stop` says so; whether it did.
+    /// Stops run `id` outright (see [`Client::terminate`]) if `stop` says so, and, with
+    /// `child_of`, only if it is that call's child; whether it did.
     async fn terminate_with(
         &self,
         id: &str,
         reason: &str,
         stop: Stop,
+        child_of: Option<&ParentLink>,
     ) -> Result<bool, RuntimeError> {
         for _ in 0..64 {
             let rec = self.unfinished(id).await?;
+            if child_of.is_some_and(|link| rec.parent.as_ref() != Some(link)) {
+                // Another run under the id (the child ended, was purged, and the id taken).
+                return Ok(false);
+            }
             if stop == Stop::IfParked && rec.status != WorkflowStatus::Parked {
                 // Unparked meanwhile: its code takes the request it was sent.
                 return Ok(false);

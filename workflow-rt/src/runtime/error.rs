@@ -175,6 +175,11 @@ pub enum RuntimeError {
 /// several keys.)
 pub const MAX_ID_BYTES: usize = 1000;
 
+/// The most bytes of the id of a child run that the runtime derives from its parent's
+/// (`<parent>/<workflow>-<seq>`, a saga's compensations): past [`MAX_ID_BYTES`], so that a run
+/// whose own id is near the limit still has children; within what PostgreSQL indexes.
+pub(crate) const MAX_DERIVED_ID_BYTES: usize = 2000;
+
 /// Why `name` cannot be a run's id or a signal's name, if it cannot: it is empty, it holds a
 /// NUL character (PostgreSQL keeps none in text, and the stores must agree), or it is longer
 /// than [`MAX_ID_BYTES`].
@@ -194,12 +199,17 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
 pub(crate) fn checked_name(what: &'static str, name: &str) -> Result<(), RuntimeError> {
     check_name(name).map_err(|reason| RuntimeError::BadName {
         what,
-        name: match name.char_indices().nth(100) {
-            Some((at, _)) => format!("{}…", &name[..at]),
-            None => name.to_string(),
-        },
+        name: shortened(name),
         reason,
     })
+}
+
+/// `name`, or its first 100 characters and `…` if it is longer: for an error's message.
+pub(crate) fn shortened(name: &str) -> String {
+    match name.char_indices().nth(100) {
+        Some((at, _)) => format!("{}…", &name[..at]),
+        None => name.to_string(),
+    }
 }
 
 impl RuntimeError {

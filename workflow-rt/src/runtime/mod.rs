@@ -49,6 +49,7 @@ use serde::Serialize;
 pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
 pub use client::{Client, IdReuse};
+pub(crate) use error::shortened;
 pub use error::{MAX_ID_BYTES, RuntimeError, check_name};
 pub use handle::Handle;
 pub(crate) use resolve::deadline_of;

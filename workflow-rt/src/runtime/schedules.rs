@@ -650,6 +650,10 @@ impl Inner {
         };
         for &fire in fire_times {
             let id = run_id(&s.name, fire);
+            // A name stored before the rule on names (see `ScheduleError::BadName`).
+            if let Err(reason) = super::error::check_name(&id) {
+                return Started::Never(format!("the id of its run {id:?} is refused: {reason}"));
+            }
             let snapshot = match code.first_snapshot(&id, &s.input, now) {
                 Ok(b) => b,
                 // The input does not make a first state for this code: no look will do better.

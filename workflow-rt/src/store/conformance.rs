@@ -225,6 +225,32 @@ async fn create_and_load<S: Store>(s: &S) {
         s.history("nope").await,
         Err(StoreError::NotFound(_))
     ));
+    // An id no run has that holds a NUL character (which PostgreSQL keeps in no text): as
+    // unknown as any other, not a failure of the backend.
+    let nul = "no\0pe";
+    let unknown = |e: &StoreError| matches!(e, StoreError::NotFound(id) if id == nul);
+    assert!(s.load_workflow(nul).await.is_err_and(|e| unknown(&e)));
+    assert!(s.load_inbox(nul).await.is_err_and(|e| unknown(&e)));
+    assert!(s.load_tasks(nul).await.is_err_and(|e| unknown(&e)));
+    assert!(s.load_timers(nul).await.is_err_and(|e| unknown(&e)));
+    assert!(s.history(nul).await.is_err_and(|e| unknown(&e)));
+    assert!(s.history_tail(nul, 5).await.is_err_and(|e| unknown(&e)));
+    assert!(
+        s.append_signal(nul, "go", vec![1], None, 20)
+            .await
+            .is_err_and(|e| unknown(&e))
+    );
+    let entry = HistoryEntry::new(20, HistoryKind::CancelRequested, "asked");
+    let kind = EventKind::CancelRequested {
+        reason: "asked".into(),
+        grace_ms: 1,
+    };
+    assert!(
+        s.append_event(nul, kind, 20, entry)
+            .await
+            .is_err_and(|e| unknown(&e))
+    );
+    assert!(s.purge(nul).await.is_err_and(|e| unknown(&e)));
     assert!(s.load_inbox("a").await.expect("inbox").is_empty());
     let list = s.list_workflows(None).await.expect("list");
     assert_eq!(list.len(), 1);

@@ -549,6 +549,7 @@ impl PostgresStore {
     /// `Store::purge`, of the run at `version` only when given (`Store::purge_version`).
     fn purge_run<'a>(&'a self, id: &'a str, version: Option<u64>) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            storable(id)?;
             in_tx!(self, |tx| {
                 // The row's lock first, as every change of a workflow takes it: an event or a
                 // step waiting for it finds the workflow gone once this commits. Then its
@@ -1158,6 +1159,16 @@ async fn load_record(tx: &Transaction<'_>, id: &str) -> Result<Option<WorkflowRe
         .db()?
         .map(|r| workflow_of(&r))
         .transpose()
+}
+
+/// `NotFound` for an id no run can have here: PostgreSQL keeps no NUL character in text, so
+/// no run was stored under such an id, and a statement naming one fails with an error that
+/// says nothing of that.
+fn storable(id: &str) -> Result<(), StoreError> {
+    match id.contains('\0') {
+        true => Err(StoreError::NotFound(id.to_string())),
+        false => Ok(()),
+    }
 }
 
 async fn workflow_status(
@@ -2092,6 +2103,7 @@ impl Store for PostgresStore {
 
     fn load_workflow<'a>(&'a self, id: &'a str) -> StoreFuture<'a, WorkflowRecord> {
         Box::pin(async move {
+            storable(id)?;
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(&format!(
@@ -2108,6 +2120,7 @@ impl Store for PostgresStore {
 
     fn load_inbox<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         Box::pin(async move {
+            storable(id)?;
             // Statements on their own, not in a transaction: at `READ COMMITTED` each sees
             // its own snapshot either way, and a transaction costs two more round trips.
             let client = self.client().await?;
@@ -2127,6 +2140,7 @@ impl Store for PostgresStore {
 
     fn load_tasks<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<ActivityTask>> {
         Box::pin(async move {
+            storable(id)?;
             // As `load_inbox`: statements on their own.
             let client = self.client().await?;
             workflow_status(&client, id).await?;
@@ -2148,6 +2162,7 @@ impl Store for PostgresStore {
 
     fn load_timers<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<TimerRow>> {
         Box::pin(async move {
+            storable(id)?;
             // As `load_inbox`: statements on their own.
             let client = self.client().await?;
             workflow_status(&client, id).await?;
@@ -2248,6 +2263,7 @@ impl Store for PostgresStore {
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
+            storable(id)?;
             in_tx!(self, |tx| {
                 let (status, _, _) = lock_workflow(tx, id).await?;
                 if status.is_finished() {
@@ -2288,6 +2304,7 @@ impl Store for PostgresStore {
         entry: HistoryEntry,
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
+            storable(id)?;
             in_tx!(self, |tx| {
                 let (status, _, _) = lock_workflow(tx, id).await?;
                 if status.is_finished() {
@@ -2943,6 +2960,7 @@ impl Store for PostgresStore {
 
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<HistoryEntry>> {
         Box::pin(async move {
+            storable(id)?;
             in_tx!(self, |tx| {
                 workflow_status(tx, id).await?;
                 let stmt = tx
@@ -2967,6 +2985,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreFuture<'a, (Vec<HistoryEntry>, u64)> {
         Box::pin(async move {
+            storable(id)?;
             in_tx!(self, |tx| {
                 workflow_status(tx, id).await?;
                 let fetch = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
