@@ -2041,3 +2041,162 @@ async fn two_runs_delivering_to_each_other_never_wait_in_a_circle() {
         );
     }
 }
+
+/// A certificate authority and a server certificate it signed for 127.0.0.1 (PEM: the
+/// authority's certificate, the server's certificate and its key).
+fn certificates() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "workflow-rt test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let server =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
+    let cert = server
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("server cert");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// TLS, as libpq does it: a server that takes connections over TCP only with TLS is reached
+/// with `sslmode=require` (the certificate not checked, by default), or with the server's
+/// certificate checked against the authority given (`PostgresTls::Verify`, libpq's
+/// `verify-full`, whatever `sslmode` says); another authority's check fails, and so does a
+/// connection without TLS. A runtime works over it: every connection the store opens (its
+/// pool, its listener, its renewer) is encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_tls() {
+    let (ca, cert, key) = certificates();
+    let cluster = match support::postgres::Cluster::start_tls(&cert, &key) {
+        Ok(c) => c,
+        Err(why) => {
+            let line = format!("connections_over_tls: skipped, no PostgreSQL: {why}");
+            if std::env::var(support::postgres::REQUIRE).is_ok_and(|v| !v.is_empty() && v != "0") {
+                panic!("{line}");
+            }
+            eprintln!("{line}");
+            return;
+        }
+    };
+    let base = cluster.url();
+    let require = format!("{base}&sslmode=require");
+    let store = |url: &str, tls: workflow_rt::PostgresTls| {
+        PostgresStore::builder(url)
+            .schema(fresh_schema("tls"))
+            .connect_timeout(Duration::from_secs(5))
+            .tls(tls)
+            .connect()
+    };
+    // Checked or not, over TLS.
+    let unchecked = store(&require, workflow_rt::PostgresTls::Unchecked)
+        .await
+        .expect("sslmode=require, the certificate not checked");
+    unchecked
+        .create_workflow(new_workflow("a"))
+        .await
+        .expect("create");
+    let checked = store(
+        &base,
+        workflow_rt::PostgresTls::Verify(ca.clone().into_bytes()),
+    )
+    .await
+    .expect("the certificate checked against its authority");
+    assert_eq!(
+        checked.load_workflow("a").await.map(|r| r.id).ok(),
+        None,
+        "another schema"
+    );
+    // Another authority: refused, and said so.
+    let (other_ca, ..) = certificates();
+    match store(
+        &base,
+        workflow_rt::PostgresTls::Verify(other_ca.into_bytes()),
+    )
+    .await
+    {
+        Err(PostgresError::Connect(e)) => {
+            assert!(
+                format!("{e:?}").to_lowercase().contains("certificate"),
+                "{e:?}"
+            )
+        }
+        other => panic!("another authority: {:?}", other.map(|_| ())),
+    }
+    // Without TLS: the server refuses it.
+    for (url, tls) in [
+        (require.as_str(), workflow_rt::PostgresTls::Off),
+        (
+            &format!("{base}&sslmode=disable") as &str,
+            workflow_rt::PostgresTls::Unchecked,
+        ),
+    ] {
+        assert!(
+            matches!(
+                store(url, tls.clone()).await,
+                Err(PostgresError::Connect(_))
+            ),
+            "{url} {tls:?}"
+        );
+    }
+    assert!(matches!(
+        store(
+            &base,
+            workflow_rt::PostgresTls::Verify(b"not a certificate".to_vec())
+        )
+        .await,
+        Err(PostgresError::Tls(_))
+    ));
+    // A runtime over TLS.
+    let checked = Arc::new(checked);
+    let rt = Runtime::builder(checked.clone())
+        .workflow(over_tls)
+        .activity(add_one)
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .await
+        .expect("build");
+    let run = rt.start(over_tls, "t", 41).await.expect("start");
+    assert_eq!(
+        within_secs(20, "the run over TLS", run.result()).await,
+        Ok(Ok(42))
+    );
+    rt.shutdown().await;
+    // Every TCP connection of the store's process is encrypted (the Unix socket, without, is
+    // this look's).
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user=postgres dbname=postgres",
+            cluster.socket_dir().display(),
+            cluster.port()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect over the socket");
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'workflow-rt'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    let (encrypted, clear): (i64, i64) = (row.get(0), row.get(1));
+    assert!(encrypted >= 2, "{encrypted} encrypted connections");
+    assert_eq!(clear, 0);
+    drop(unchecked);
+}
+
+#[activity]
+async fn add_one(_ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    Ok(x + 1)
+}
+
+#[workflow]
+async fn over_tls(ctx: WorkflowCtx, x: u64) -> Result<u64, ActivityError> {
+    ctx.activity(add_one, x).await
+}

@@ -99,6 +99,17 @@ pub struct Cluster {
 impl Cluster {
     /// `initdb` into a temporary directory and start the server on a free port of 127.0.0.1.
     pub fn start(fsync: bool) -> Result<Cluster, String> {
+        Self::start_with(fsync, None)
+    }
+
+    /// [`Cluster::start`] with TLS on, this certificate and key (PEM), and connections over
+    /// TCP taken only with TLS (`hostssl` alone in `pg_hba.conf`; the Unix socket in the
+    /// cluster's directory stays open, without).
+    pub fn start_tls(cert: &str, key: &str) -> Result<Cluster, String> {
+        Self::start_with(false, Some((cert, key)))
+    }
+
+    fn start_with(fsync: bool, tls: Option<(&str, &str)>) -> Result<Cluster, String> {
         let bin = find_bin_dir().ok_or_else(|| {
             "initdb and pg_ctl are neither in PATH nor in /usr/lib/postgresql/*/bin".to_string()
         })?;
@@ -135,12 +146,46 @@ impl Cluster {
                 "--no-sync",
             ],
         )?;
+        if let Some((cert, key)) = tls {
+            let ids = match &cluster.user {
+                Some(user) => Some(ids_of(user)?),
+                None => None,
+            };
+            let write = |name: &str, text: &str| -> Result<(), String> {
+                use std::os::unix::fs::PermissionsExt;
+                let path = data.join(name);
+                std::fs::write(&path, text).map_err(|e| format!("cannot write {name}: {e}"))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("cannot restrict {name}: {e}"))?;
+                if let Some((uid, gid)) = ids {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                        .map_err(|e| format!("cannot hand {name} over: {e}"))?;
+                }
+                Ok(())
+            };
+            write("server.crt", cert)?;
+            write("server.key", key)?;
+            write(
+                "pg_hba.conf",
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, b"\nssl = on\n"))
+                .map_err(|e| format!("cannot turn TLS on: {e}"))?;
+        }
         cluster.pg_ctl_start(fsync)?;
         Ok(cluster)
     }
 
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The directory of the server's Unix socket (a `host=` of a connection string).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port the server listens on.

@@ -92,7 +92,7 @@ pub use signal::{IntoSignal, Signal};
 pub use store::{MemoryStore, RunPage, RunQuery, Store, StoreError, WorkflowStatus};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use store::{PostgresError, PostgresStore};
+pub use store::{PostgresError, PostgresStore, PostgresTls};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};

@@ -44,7 +44,9 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{PostgresError, PostgresStore, PostgresStoreBuilder, SCHEMA_VERSION};
+pub use postgres::{
+    PostgresError, PostgresStore, PostgresStoreBuilder, PostgresTls, SCHEMA_VERSION,
+};
 pub use schedules::ScheduleRecord;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

@@ -58,6 +58,9 @@ use super::{
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
 mod schedules;
+mod tls;
+
+pub use tls::PostgresTls;
 
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
@@ -94,6 +97,10 @@ pub enum PostgresError {
     /// Creating or upgrading the schema failed.
     #[error("cannot set up the schema: {0}")]
     Schema(#[source] StoreError),
+    /// The TLS settings cannot be used ([`PostgresStoreBuilder::tls`]): root certificates
+    /// that do not parse, or none.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 /// Options of a [`PostgresStore`]; [`PostgresStore::connect`] uses the defaults.
@@ -104,9 +111,29 @@ pub struct PostgresStoreBuilder {
     pool_size: usize,
     connect_timeout: Duration,
     committers: usize,
+    tls: PostgresTls,
 }
 
 impl PostgresStoreBuilder {
+    /// How the connections are encrypted: by default as libpq does without a root
+    /// certificate (TLS as the connection string's `sslmode` asks, the server's certificate
+    /// not checked); [`PostgresTls::Verify`] checks it, as libpq's `verify-full`.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use workflow_rt::{PostgresStore, PostgresTls};
+    /// let ca = std::fs::read("/etc/ssl/certs/db-ca.pem")?;
+    /// let store = PostgresStore::builder("postgres://app@db.example.com/app")
+    ///     .tls(PostgresTls::Verify(ca))
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn tls(mut self, tls: PostgresTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Keeps the store's tables in this schema (created if missing) instead of the
     /// connection's default (`public`): several independent stores in one database.
     pub fn schema(mut self, name: impl Into<String>) -> Self {
@@ -161,9 +188,10 @@ impl PostgresStoreBuilder {
         if config.get_application_name().is_none() {
             config.application_name("workflow-rt");
         }
+        let tls = self.tls.connector(&mut config)?;
         let manager = Manager::from_config(
             config.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 // A connection whose server went away is closed: `Fast` drops it at recycling
                 // and the pool opens a new one, which is how the store reconnects.
@@ -194,6 +222,7 @@ impl PostgresStoreBuilder {
         let (hints, _) = tokio::sync::broadcast::channel(256);
         let listener = tokio::spawn(listen(
             config.clone(),
+            tls.clone(),
             channel.clone(),
             origin.clone(),
             hints.clone(),
@@ -213,6 +242,7 @@ impl PostgresStoreBuilder {
         Ok(PostgresStore {
             pool,
             config,
+            tls,
             schema: self.schema,
             channel,
             origin,
@@ -256,6 +286,8 @@ fn valid_identifier(s: &str) -> bool {
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// What every connection of the store is made with (see [`PostgresTls`]).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     schema: Option<String>,
     /// The channel of this schema's notifications.
     channel: String,
@@ -346,6 +378,7 @@ impl PostgresStore {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             committers: 1,
+            tls: PostgresTls::default(),
         }
     }
 
@@ -366,7 +399,7 @@ impl PostgresStore {
     async fn open_renewer(&self) -> Result<Renewer, StoreError> {
         let (client, conn) = self
             .config
-            .connect(tokio_postgres::NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| StoreError::backend_with("cannot open a PostgreSQL connection", e))?;
         let driver = Driver(
@@ -832,13 +865,14 @@ fn new_origin() -> String {
 /// are lost, and the runtime had better look at once than at its next poll.
 async fn listen(
     config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     channel: String,
     origin: String,
     hints: tokio::sync::broadcast::Sender<Wakeup>,
 ) {
     let mut pause = Duration::from_millis(50);
     loop {
-        if let Ok((client, mut conn)) = config.connect(tokio_postgres::NoTls).await {
+        if let Ok((client, mut conn)) = config.connect(tls.clone()).await {
             let (found, mut notes) = tokio::sync::mpsc::unbounded_channel::<String>();
             let driver = tokio::spawn(async move {
                 while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
