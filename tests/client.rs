@@ -705,3 +705,56 @@ async fn a_stale_state_of_a_replaced_run_is_never_committed() {
     );
     stale.shutdown().await;
 }
+
+/// A client on its own waits for a run's result, which a worker elsewhere (here another
+/// runtime on the same store) computes: the output once the run ends, and at once the typed
+/// errors of a run that parked, was cancelled, is of another workflow or does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_its_own_waits_for_a_result() {
+    both_modes(async |mode| {
+        let (memory, clock) = memory();
+        let rt = builder(mode, memory.clone(), clock.clone())
+            .workflow(tenfold)
+            .workflow(fragile)
+            .build()
+            .await
+            .expect("build");
+        // Its own client, on the store alone: no runtime wakes it.
+        let client = Client::new(memory.clone())
+            .workflow(tenfold)
+            .workflow(fragile);
+        client.start(tenfold, "t-1", 4).await.expect("start");
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.result(tenfold, "t-1").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the run waits for its signal");
+        client.signal("t-1", "go", true).await.expect("signal");
+        let out = within("the result", waiting).await.expect("join");
+        assert_eq!(out, Ok(40));
+        client.start(fragile, "f-1", 0).await.expect("start");
+        client.signal("f-1", "n", 13u64).await.expect("signal");
+        let parked = within("the parked run's result", client.result(fragile, "f-1")).await;
+        assert!(
+            matches!(&parked, Err(RuntimeError::Parked { reason, .. }) if reason.contains("unlucky 13")),
+            "{parked:?}"
+        );
+        client.start(tenfold, "t-2", 5).await.expect("start");
+        client.cancel("t-2").await.expect("cancel");
+        let cancelled = within("the cancelled run's result", client.result(tenfold, "t-2")).await;
+        assert!(
+            matches!(cancelled, Err(RuntimeError::Cancelled { .. })),
+            "{cancelled:?}"
+        );
+        let wrong = client.result(fragile, "t-1").await;
+        assert!(
+            matches!(&wrong, Err(RuntimeError::WrongWorkflow { found, .. }) if found == "tenfold"),
+            "{wrong:?}"
+        );
+        let unknown = client.result(tenfold, "nobody").await;
+        assert_eq!(unknown, Err(RuntimeError::UnknownWorkflow("nobody".into())));
+        rt.shutdown().await;
+    })
+    .await;
+}

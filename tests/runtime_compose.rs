@@ -1087,77 +1087,119 @@ async fn unstarted_end(store: &Arc<MemoryStore>, id: &str) -> (WorkflowStatus, H
     (rec.status, last.kind)
 }
 
+/// The runs of `broken_until_fixed` that are fixed: the others panic in their step.
+static FIXED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Panics in its step (and parks) until its id is in `FIXED`.
+#[workflow]
+async fn broken_until_fixed(ctx: WorkflowCtx, n: u32) -> u32 {
+    ctx.sleep(Duration::from_secs(1)).await;
+    if !FIXED
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|id| id == ctx.workflow_id())
+    {
+        panic!("not fixed yet");
+    }
+    n * 10
+}
+
+#[workflow]
+async fn parent_of_broken(ctx: WorkflowCtx, close: ParentClose) -> String {
+    match ctx.child(broken_until_fixed, 4).parent_close(close).await {
+        Ok(v) => format!("ok {v}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// A parent waits for its child that parks, under every policy, as a Temporal parent waits
+/// for a child whose workflow task fails: the child, fixed and unparked, ends and answers
+/// its parent; a child that an operator stops instead answers that it was cancelled. (The
+/// parent was answered `ChildError::Parked` at once, and the child terminated under
+/// `Terminate` and `RequestCancel`: one bad deploy ended every waiting child for good.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parked_child_is_a_typed_error_of_its_parent() {
+async fn a_parent_waits_for_its_parked_child() {
     let out = each_store(async |ids, store, clock| {
         let rt = builder(ids.mode, store.clone(), clock.clone())
-            .workflow(parent_of_panics)
-            .workflow(panics)
+            .workflow(parent_of_broken)
+            .workflow(broken_until_fixed)
             .build()
             .await
             .expect("build");
-        // The parent stops waiting for a child that parks, and the child gets what the call's
-        // policy says: stopped (a parked run cannot take a request), or left parked.
         let mut seen = Vec::new();
         for close in [
             ParentClose::Terminate,
             ParentClose::RequestCancel,
             ParentClose::Abandon,
         ] {
-            let id = ids.id(&format!("parks-{close:?}"));
-            let child = format!("{id}/panics-0");
-            let run = rt
-                .start(parent_of_panics, &id, (1, close))
-                .await
-                .expect("start");
-            advance_until(
-                &clock,
-                "the parent ends",
-                Duration::from_secs(1),
-                || async { status(&store, &id).await.is_finished() },
-            )
-            .await;
-            let out = within("the parent ends", run.result())
-                .await
-                .expect("result");
-            if close != ParentClose::Abandon {
-                eventually("the child is stopped", || async {
-                    status(&store, &child).await.is_finished()
-                })
+            for fix in [true, false] {
+                let id = ids.id(&format!("parks-{close:?}-{fix}"));
+                let child = format!("{id}/broken_until_fixed-0");
+                let run = rt.start(parent_of_broken, &id, close).await.expect("start");
+                advance_until(
+                    &clock,
+                    "the child parks",
+                    Duration::from_secs(1),
+                    || async {
+                        store
+                            .load_workflow(&child)
+                            .await
+                            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+                    },
+                )
                 .await;
+                // Time passes; the parent waits on.
+                for _ in 0..5 {
+                    clock.advance(Duration::from_secs(60));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                assert_eq!(status(&store, &id).await, WorkflowStatus::Running);
+                if fix {
+                    FIXED.lock().unwrap().push(child.clone());
+                    rt.unpark(&child).await.expect("unpark");
+                } else {
+                    rt.terminate(&child).await.expect("terminate");
+                }
+                let out = within("the parent ends", run.result())
+                    .await
+                    .expect("result");
+                seen.push((
+                    out.replace(&id, "ID"),
+                    status(&store, &child).await,
+                    status(&store, &id).await,
+                ));
             }
-            let history = store.history(&child).await.expect("history");
-            seen.push((
-                out.replace(&id, "ID"),
-                status(&store, &child).await,
-                history.last().map(|e| e.kind),
-            ));
         }
         rt.shutdown().await;
         seen
     })
     .await;
+    let fixed = (
+        "ok 40".to_string(),
+        WorkflowStatus::Completed,
+        WorkflowStatus::Completed,
+    );
     let stopped = (
-        "parked ID/panics-0".to_string(),
+        r#"Cancelled { id: "ID/broken_until_fixed-0" }"#.to_string(),
         WorkflowStatus::Cancelled,
-        Some(HistoryKind::Terminated),
+        WorkflowStatus::Completed,
     );
     assert_eq!(
         out,
         vec![
+            fixed.clone(),
             stopped.clone(),
-            stopped,
-            (
-                "parked ID/panics-0".to_string(),
-                WorkflowStatus::Parked,
-                Some(HistoryKind::Parked)
-            ),
+            fixed.clone(),
+            stopped.clone(),
+            fixed,
+            stopped
         ]
     );
 }
 
-/// A child that parked in a branch that then loses its `select` gets its policy too: its
-/// answer had come (parked), but the branch waited on for something else.
+/// A child that parked in a branch that then loses its `select` gets its policy too: the
+/// parent stops waiting for it, as for any child of a dropped branch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_child_in_a_losing_branch_gets_its_policy() {
     let out = each_store(async |ids, store, clock| {

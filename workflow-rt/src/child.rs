@@ -9,9 +9,9 @@ use crate::error::ResumeError;
 use crate::workflow::Workflow;
 
 /// What happens to a child run that is still going when its parent stops waiting for it: the
-/// parent was terminated or its grace period after a cancel request ran out, a `select`
-/// decided for another branch, or the child parked (the parent is answered
-/// [`ChildError::Parked`]).
+/// parent was terminated or its grace period after a cancel request ran out, or a `select`
+/// decided for another branch. (A child that parks is waited for: see
+/// [`ChildError::Parked`].)
 ///
 /// A cancel *request* to the parent is not such a stop: as in Temporal, where a cancelled
 /// parent passes the request on to its children, the request goes on to the child under
@@ -43,11 +43,14 @@ pub enum ChildError {
         /// The child run's id.
         id: String,
     },
-    /// The child run is parked: it needs a person (see its park reason). The parent stops
-    /// waiting, and the child gets what the call's [`ParentClose`] says, as any child its
-    /// parent stops waiting for: terminated under `Terminate` and `RequestCancel` (a parked
-    /// run's code cannot take a request), left parked under `Abandon` (should it be
-    /// unparked and end, its output goes nowhere).
+    /// The child run is parked: it needs a person (see its park reason). Not given by this
+    /// version of the runtime, whose parents wait for a parked child, as a Temporal parent
+    /// waits for a child whose workflow task fails: fixed and unparked, the child ends and
+    /// answers; cancelled or terminated instead, it answers [`ChildError::Cancelled`]; a
+    /// parent that stops waiting meanwhile (a `select`, its own stop) applies its
+    /// [`ParentClose`] policy, under which a parked child is terminated unless it is
+    /// `Abandon` (a parked run's code cannot take a request). Kept for the answers an earlier
+    /// version stored, when a parked child's parent was answered at once.
     #[error("child run {id:?} is parked: {reason}")]
     Parked {
         /// The child run's id.

@@ -658,8 +658,7 @@ impl Inner {
                 Ok(p) => Some(p),
                 Err(e) => {
                     let reason = format!("the stored wait does not decode: {e}");
-                    self.park(&rec.name, id, rec.version, reason, rec.parent.as_ref())
-                        .await?;
+                    self.park(&rec.name, id, rec.version, reason).await?;
                     return Ok(None);
                 }
             },
@@ -674,8 +673,7 @@ impl Inner {
                 return Ok(None);
             }
             Err(NotReady::Newer(reason) | NotReady::NoCode(reason)) => {
-                self.park(&rec.name, id, rec.version, reason, rec.parent.as_ref())
-                    .await?;
+                self.park(&rec.name, id, rec.version, reason).await?;
                 return Ok(None);
             }
         };
@@ -764,7 +762,6 @@ impl Inner {
                     id,
                     c.version,
                     format!("its inbox does not decode: {reason}"),
-                    c.parent.as_ref(),
                 )
                 .await?;
                 return Ok(None);
@@ -969,16 +966,8 @@ impl Inner {
                 commit.fired_timers.clear();
                 commit.cancelled.clear();
                 let reason = failure.to_string();
-                commit.deliver = super::compose::tell_parent(
-                    c.parent.as_ref(),
-                    id,
-                    Err(crate::ChildError::Parked {
-                        id: id.to_string(),
-                        reason: reason.clone(),
-                    }),
-                )
-                .into_iter()
-                .collect();
+                // A parent waits for its parked child (see `ChildError::Parked`).
+                commit.deliver.clear();
                 commit.history = vec![HistoryEntry::new(now, HistoryKind::Parked, reason.clone())];
                 commit.outcome = StepOutcome::Parked { reason };
                 match failure.bad_signal() {

@@ -463,6 +463,94 @@ impl Client {
             .map(|w| w.description()))
     }
 
+    /// Waits for run `id` of workflow `W` to finish and returns its output, as
+    /// [`crate::Handle::result`] does, from any process: a web tier that starts runs for
+    /// workers elsewhere waits for their results with it. A parked or cancelled run is an
+    /// error at once (a parked one will not finish without a person), and so is a run of
+    /// another workflow ([`RuntimeError::WrongWorkflow`]) or an unknown id.
+    ///
+    /// The client of a runtime is woken by that runtime's steps; a client on its own looks
+    /// at the store, every 10 ms at first and then less often, up to once a second: a run
+    /// that ends after a long wait is seen within a second of its end.
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::Client;
+    /// #[workflow]
+    /// async fn double(_ctx: WorkflowCtx, x: u64) -> u64 {
+    ///     x * 2
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// // A worker, here in the same process; usually another.
+    /// let worker = Runtime::builder(store.clone()).workflow(double).build().await?;
+    /// let client = Client::new(store).workflow(double);
+    /// client.start(double, "d-1", 21).await?;
+    /// assert_eq!(client.result(double, "d-1").await?, 42);
+    /// worker.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn result<W: Workflow>(
+        &self,
+        _workflow: W,
+        id: &str,
+    ) -> Result<W::Output, RuntimeError> {
+        self.result_of::<W>(id).await
+    }
+
+    /// [`Client::result`], for a run of `W`.
+    pub(super) async fn result_of<W: Workflow>(&self, id: &str) -> Result<W::Output, RuntimeError> {
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let local = self.runtime();
+            let watcher = local.as_ref().map(|rt| rt.watcher(id));
+            let notified = watcher.as_ref().map(|w| w.notified());
+            tokio::pin!(notified);
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            let rec = self.store.load_workflow(id).await;
+            let done = match rec {
+                Err(e) => Some(Err(RuntimeError::from_store(id, e))),
+                Ok(r) if r.name != W::NAME => Some(Err(RuntimeError::WrongWorkflow {
+                    id: id.to_string(),
+                    expected: W::NAME.to_string(),
+                    found: r.name,
+                })),
+                Ok(r) => ended::<W>(id, r),
+            };
+            if let Some(out) = done {
+                if let (Some(rt), Some(w)) = (&local, &watcher) {
+                    rt.unwatch(id, w);
+                }
+                return out;
+            }
+            match (&local, notified.as_mut().as_pin_mut()) {
+                (Some(rt), Some(n)) => {
+                    if rt.is_shut_down() {
+                        if let Some(w) = &watcher {
+                            rt.unwatch(id, w);
+                        }
+                        return Err(RuntimeError::ShutDown);
+                    }
+                    // Woken when a step of this runtime finishes it; the poll sees other
+                    // runtimes'.
+                    let poll = rt.config.poll_interval;
+                    tokio::select! {
+                        () = n => {}
+                        () = tokio::time::sleep(poll) => {}
+                    }
+                }
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
     /// Sends signal `signal` to run `id`, as [`crate::Runtime::signal`] does: stored at once,
     /// delivered in order to the next wait for it. A run that does not exist or has finished
     /// is an error, and so is a payload over [`Limits::max_signal_bytes`].
@@ -840,9 +928,11 @@ impl Client {
                 .as_deref()
                 .and_then(|b| postcard::from_bytes(b).ok());
             let now = self.clock.now_ms();
-            // (A parked child's parent was told when it parked, and waits for it no more.)
+            // (A parked child's parent waits for it. One parked by an earlier version of the
+            // runtime was told then, and waits no more: this answer is then dropped at its
+            // next step, as any answer to a call it no longer waits on.)
             let mut deliver: Vec<Delivery> = super::compose::tell_parent(
-                rec.parent.as_ref().filter(|_| stop != Stop::IfParked),
+                rec.parent.as_ref(),
                 id,
                 Err(crate::ChildError::Cancelled { id: id.to_string() }),
             )
@@ -1034,6 +1124,36 @@ impl IdReuse {
                 matches!(status, WorkflowStatus::Failed | WorkflowStatus::Cancelled)
             }
         }
+    }
+}
+
+/// The outcome of run `id` of `W` as stored in `rec`, if it has ended or parked: its output,
+/// or the error that says how it ended.
+fn ended<W: Workflow>(
+    id: &str,
+    rec: crate::store::WorkflowRecord,
+) -> Option<Result<W::Output, RuntimeError>> {
+    let output = |bytes: Option<&Vec<u8>>| match bytes {
+        Some(bytes) => no_panic("decoding the output", || {
+            postcard::from_bytes::<W::Output>(bytes).map_err(|e| e.to_string())
+        })
+        .map_err(|reason| RuntimeError::Decode {
+            what: format!("the output of {} {id:?}", W::NAME),
+            reason,
+        }),
+        None => Err(RuntimeError::Decode {
+            what: format!("the output of {} {id:?}", W::NAME),
+            reason: "no output stored".into(),
+        }),
+    };
+    match rec.status {
+        WorkflowStatus::Running => None,
+        WorkflowStatus::Completed | WorkflowStatus::Failed => Some(output(rec.output.as_ref())),
+        WorkflowStatus::Parked => Some(Err(RuntimeError::Parked {
+            id: id.to_string(),
+            reason: rec.park_reason.unwrap_or_default(),
+        })),
+        WorkflowStatus::Cancelled => Some(Err(RuntimeError::Cancelled { id: id.to_string() })),
     }
 }
 

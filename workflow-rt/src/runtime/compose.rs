@@ -35,8 +35,8 @@ pub(crate) fn tell_parent(
 }
 
 /// What the child runs that `pending` waits for are sent when their parent stops waiting
-/// (because it was cancelled, terminated, a `select` decided for another branch, or the child
-/// parked), by their [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at
+/// (because it was stopped outright, or a `select` decided for another branch), by their
+/// [`ParentClose`] policies: a cancel request with `grace_ms`, or a stop at
 /// once (a parked child, which cannot take a request, is then terminated:
 /// [`super::Client::terminate_parked`]).
 ///
@@ -451,7 +451,7 @@ impl Inner {
                         // cancelled parent's request on to its children: the child's code is
                         // told and may compensate, and the parent waits for its end. The
                         // policy applies when the parent stops waiting (it ends, is stopped
-                        // outright, its grace period runs out, or the child parks).
+                        // outright, or its grace period runs out).
                         commit.deliver.extend(close_children(
                             [(seq, child.as_str(), ParentClose::RequestCancel)],
                             &why,

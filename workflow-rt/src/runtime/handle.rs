@@ -2,10 +2,8 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 
-use super::registry::no_panic;
 use super::{Runtime, RuntimeError, WorkflowState};
 use crate::signal::IntoSignal;
-use crate::store::WorkflowStatus;
 use crate::workflow::Workflow;
 
 /// A run of workflow `W`: wait for its result, signal it, look at it, cancel it.
@@ -76,68 +74,7 @@ impl<W: Workflow> Handle<W> {
     /// Waits for the workflow to finish and returns its output. A parked or cancelled
     /// workflow is an error at once (a parked one will not finish without a person).
     pub async fn result(&self) -> Result<W::Output, RuntimeError> {
-        let inner = &self.rt.inner;
-        loop {
-            let watcher = inner.watcher(&self.id);
-            let notified = watcher.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let rec = inner
-                .store
-                .load_workflow(&self.id)
-                .await
-                .map_err(|e| RuntimeError::from_store(&self.id, e));
-            let rec = match rec {
-                Ok(r) if r.name != W::NAME => Err(RuntimeError::WrongWorkflow {
-                    id: self.id.clone(),
-                    expected: W::NAME.to_string(),
-                    found: r.name,
-                }),
-                r => r,
-            };
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    inner.unwatch(&self.id, &watcher);
-                    return Err(e);
-                }
-            };
-            let done = match rec.status {
-                WorkflowStatus::Running => None,
-                WorkflowStatus::Completed | WorkflowStatus::Failed => Some(match &rec.output {
-                    Some(bytes) => no_panic("decoding the output", || {
-                        postcard::from_bytes::<W::Output>(bytes).map_err(|e| e.to_string())
-                    })
-                    .map_err(|reason| RuntimeError::Decode {
-                        what: format!("the output of {} {:?}", W::NAME, self.id),
-                        reason,
-                    }),
-                    None => Err(RuntimeError::Decode {
-                        what: format!("the output of {} {:?}", W::NAME, self.id),
-                        reason: "no output stored".into(),
-                    }),
-                }),
-                WorkflowStatus::Parked => Some(Err(RuntimeError::Parked {
-                    id: self.id.clone(),
-                    reason: rec.park_reason.unwrap_or_default(),
-                })),
-                WorkflowStatus::Cancelled => Some(Err(RuntimeError::Cancelled {
-                    id: self.id.clone(),
-                })),
-            };
-            if let Some(out) = done {
-                inner.unwatch(&self.id, &watcher);
-                return out;
-            }
-            if inner.is_shut_down() {
-                return Err(RuntimeError::ShutDown);
-            }
-            // Woken when a step of this runtime finishes it; the poll sees other runtimes'.
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep(inner.config.poll_interval) => {}
-            }
-        }
+        self.rt.client().result_of::<W>(&self.id).await
     }
 
     /// Sends it a signal (see [`Runtime::signal`]).

@@ -2,10 +2,9 @@
 //! not decode.
 
 use super::engine::Inner;
-use crate::child::ChildError;
 use crate::step::StepFailure;
 use crate::store::{
-    Event, EventKind, HistoryEntry, HistoryKind, ParentLink, StepCommit, StepOutcome, StoreError,
+    Event, EventKind, HistoryEntry, HistoryKind, StepCommit, StepOutcome, StoreError,
     WorkflowStatus,
 };
 
@@ -27,23 +26,13 @@ impl Inner {
         id: &str,
         version: u64,
         reason: String,
-        parent: Option<&ParentLink>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
-        // The parent of a child run stops waiting for it.
-        let deliver = super::compose::tell_parent(
-            parent,
-            id,
-            Err(ChildError::Parked {
-                id: id.to_string(),
-                reason: reason.clone(),
-            }),
-        )
-        .into_iter()
-        .collect();
+        // The parent of a child run is not told: it waits for the child, which a fix and an
+        // unpark bring back (see `ChildError::Parked`).
         let commit = StepCommit {
             children: Vec::new(),
-            deliver,
+            deliver: Vec::new(),
             workflow_id: id.to_string(),
             run_key: None,
             expected_version: version,

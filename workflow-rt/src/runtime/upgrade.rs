@@ -9,7 +9,7 @@ use super::engine::Inner;
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::durable::Pending;
 use crate::snapshot::Snapshot;
-use crate::store::{ParentLink, RunQuery, StoreError, WorkflowStatus, WorkflowSummary};
+use crate::store::{RunQuery, StoreError, WorkflowStatus, WorkflowSummary};
 
 /// A run ready to step, maybe after migrations.
 pub(super) struct Ready {
@@ -192,7 +192,6 @@ impl Inner {
                 summary: summary.clone(),
                 reason,
                 version: rec.version,
-                parent: rec.parent,
                 newer,
             });
         }
@@ -222,13 +221,7 @@ impl Inner {
             // meets it leaves it to them for a while, then parks it.
             for s in found.into_iter().filter(|s| !s.newer) {
                 match self
-                    .park(
-                        &s.summary.name,
-                        &s.summary.id,
-                        s.version,
-                        s.reason,
-                        s.parent.as_ref(),
-                    )
+                    .park(&s.summary.name, &s.summary.id, s.version, s.reason)
                     .await
                 {
                     Ok(()) => parked += 1,
@@ -273,7 +266,6 @@ struct Stranded {
     summary: WorkflowSummary,
     reason: String,
     version: u64,
-    parent: Option<ParentLink>,
     /// At a version newer than this runtime's.
     newer: bool,
 }
