@@ -1155,6 +1155,16 @@ async fn a_parent_waits_for_its_parked_child() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 assert_eq!(status(&store, &id).await, WorkflowStatus::Running);
+                // The parent's state says why it waits.
+                let commands = rt.client().state(&id).await.expect("state").commands;
+                assert!(
+                    matches!(
+                        commands.as_slice(),
+                        [workflow_rt::PendingCommand::Child { parked: Some(why), .. }]
+                            if why.contains("not fixed yet")
+                    ),
+                    "{commands:?}"
+                );
                 if fix {
                     FIXED.lock().unwrap().push(child.clone());
                     rt.unpark(&child).await.expect("unpark");

@@ -383,3 +383,50 @@ async fn a_select_of_two_signals_takes_the_first_and_keeps_the_other() {
     })
     .await;
 }
+
+/// Waits for one `go`, and ends.
+#[workflow]
+async fn takes_one_go(ctx: WorkflowCtx, _x: u64) -> u64 {
+    ctx.signal::<u64>("go").await
+}
+
+/// A signal the run never waited for before it ended is in its history (it was dropped with
+/// the run's inbox, without a trace), and the one it took is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_a_run_never_waited_for_are_in_its_history() {
+    both_modes(async |mode| {
+        let (store, clock) = memory();
+        let id = mode.id("one-go");
+        // All sent before a worker runs it (sent after its end, they would be refused).
+        let client = workflow_rt::Client::new(store.clone()).workflow(takes_one_go);
+        client.start(takes_one_go, &id, 0).await.expect("start");
+        client.signal(&id, "go", 7u64).await.expect("go");
+        client.signal(&id, "go", 8u64).await.expect("second go");
+        client.signal(&id, "stop", true).await.expect("stop");
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(takes_one_go)
+            .build()
+            .await
+            .expect("build");
+        let out = within("result", rt.handle(takes_one_go, &id).result()).await;
+        assert_eq!(out, Ok(7));
+        let letters: Vec<String> = store
+            .history(&id)
+            .await
+            .expect("history")
+            .into_iter()
+            .filter(|e| e.kind == workflow_rt::store::HistoryKind::DeadLetter)
+            .map(|e| e.detail)
+            .collect();
+        rt.shutdown().await;
+        assert_eq!(
+            letters,
+            vec![
+                "signal \"go\" (1 bytes) was never received: the run ended before its code waited for it",
+                "signal \"stop\" (1 bytes) was never received: the run ended before its code waited for it",
+            ]
+        );
+        letters
+    })
+    .await;
+}

@@ -488,10 +488,16 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
                     name,
                     id,
                     close,
-                } => writeln!(
-                    out,
-                    "  child {name}#{seq} run {id} (parent close: {close:?})"
-                )?,
+                    parked,
+                } => {
+                    writeln!(
+                        out,
+                        "  child {name}#{seq} run {id} (parent close: {close:?})"
+                    )?;
+                    if let Some(reason) = parked {
+                        writeln!(out, "    parked: {reason}")?
+                    }
+                }
                 PendingCommand::Promise { seq } => {
                     writeln!(out, "  promise#{seq} (completed by its token)")?
                 }

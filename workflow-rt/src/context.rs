@@ -335,7 +335,8 @@ impl WorkflowCtx {
     }
 
     /// Starts workflow `W` as a child run and waits for its end: the value is the child's
-    /// output, or a [`ChildError`](crate::ChildError) (cancelled, parked, not registered...).
+    /// output, or a [`ChildError`](crate::ChildError) (cancelled, not registered, id in use...).
+    /// A child that parks is waited for until it is unparked and ends, or is stopped.
     ///
     /// The child's id is `<this run's id>/<workflow>-<call sequence number>` (stable: the same
     /// if the step runs again) unless [`ChildCall::id`](crate::ChildCall::id) names one. The

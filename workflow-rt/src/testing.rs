@@ -1019,7 +1019,7 @@ impl<W: Workflow> TestRun<W> {
 
     /// Answers the calls of child workflow `C` with `answer`, at once: from the child's
     /// input, its output or a [`ChildError`] (for tests of how the parent handles a child
-    /// that was cancelled, parked, or could not start).
+    /// that was cancelled or could not start).
     ///
     /// ```
     /// # use workflow_rt::prelude::*;

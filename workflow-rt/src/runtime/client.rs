@@ -351,7 +351,18 @@ impl Client {
                 } else {
                     Vec::new()
                 };
-                self.commands(p, &tasks)
+                let mut commands = self.commands(p, &tasks);
+                // A parked child is waited for (see `ChildError::Parked`): said here, so that
+                // an operator sees why the parent waits.
+                for c in &mut commands {
+                    if let PendingCommand::Child { id, parked, .. } = c
+                        && let Ok(child) = self.store.load_workflow(id).await
+                        && child.status == WorkflowStatus::Parked
+                    {
+                        *parked = Some(child.park_reason.unwrap_or_default());
+                    }
+                }
+                commands
             }
             None => Vec::new(),
         };
@@ -418,6 +429,7 @@ impl Client {
                     name: name.clone(),
                     id: id.clone(),
                     close: *close,
+                    parked: None,
                 }),
                 Pending::Join(_) | Pending::Select(_) => None,
             })
@@ -497,22 +509,37 @@ impl Client {
         _workflow: W,
         id: &str,
     ) -> Result<W::Output, RuntimeError> {
-        self.result_of::<W>(id).await
+        self.result_of::<W>(id, false).await
     }
 
-    /// [`Client::result`], for a run of `W`.
-    pub(super) async fn result_of<W: Workflow>(&self, id: &str) -> Result<W::Output, RuntimeError> {
+    /// [`Client::result`], for a run of `W`. With `handle` (for [`crate::Handle::result`]),
+    /// a runtime of this client that has shut down ends the wait ([`RuntimeError::ShutDown`]);
+    /// without, the wait goes on by looking at the store, where other workers may end it.
+    pub(super) async fn result_of<W: Workflow>(
+        &self,
+        id: &str,
+        handle: bool,
+    ) -> Result<W::Output, RuntimeError> {
         let mut pause = Duration::from_millis(10);
         loop {
-            let local = self.runtime();
-            let watcher = local.as_ref().map(|rt| rt.watcher(id));
-            let notified = watcher.as_ref().map(|w| w.notified());
+            let local = self.runtime().filter(|rt| handle || !rt.is_shut_down());
+            let watching = local.as_ref().map(|rt| Watching {
+                watcher: rt.watcher(id),
+                rt,
+                id,
+            });
+            let notified = watching.as_ref().map(|w| w.watcher.notified());
             tokio::pin!(notified);
             if let Some(n) = notified.as_mut().as_pin_mut() {
                 n.enable();
             }
-            let rec = self.store.load_workflow(id).await;
-            let done = match rec {
+            let done = match self.store.load_workflow(id).await {
+                // A failure of the store (a connection lost): looked at again, as a long wait
+                // from another process should.
+                Err(StoreError::Backend(e)) => {
+                    tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                    None
+                }
                 Err(e) => Some(Err(RuntimeError::from_store(id, e))),
                 Ok(r) if r.name != W::NAME => Some(Err(RuntimeError::WrongWorkflow {
                     id: id.to_string(),
@@ -522,17 +549,11 @@ impl Client {
                 Ok(r) => ended::<W>(id, r),
             };
             if let Some(out) = done {
-                if let (Some(rt), Some(w)) = (&local, &watcher) {
-                    rt.unwatch(id, w);
-                }
                 return out;
             }
             match (&local, notified.as_mut().as_pin_mut()) {
                 (Some(rt), Some(n)) => {
                     if rt.is_shut_down() {
-                        if let Some(w) = &watcher {
-                            rt.unwatch(id, w);
-                        }
                         return Err(RuntimeError::ShutDown);
                     }
                     // Woken when a step of this runtime finishes it; the poll sees other
@@ -1124,6 +1145,20 @@ impl IdReuse {
                 matches!(status, WorkflowStatus::Failed | WorkflowStatus::Cancelled)
             }
         }
+    }
+}
+
+/// A runtime's watch for the end of a run, given up when dropped (a wait given up by its
+/// caller too: a `timeout` around [`Client::result`]).
+struct Watching<'a> {
+    rt: &'a Arc<Inner>,
+    id: &'a str,
+    watcher: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        self.rt.unwatch(self.id, &self.watcher);
     }
 }
 

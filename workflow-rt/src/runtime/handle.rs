@@ -74,7 +74,7 @@ impl<W: Workflow> Handle<W> {
     /// Waits for the workflow to finish and returns its output. A parked or cancelled
     /// workflow is an error at once (a parked one will not finish without a person).
     pub async fn result(&self) -> Result<W::Output, RuntimeError> {
-        self.rt.client().result_of::<W>(&self.id).await
+        self.rt.client().result_of::<W>(&self.id, true).await
     }
 
     /// Sends it a signal (see [`Runtime::signal`]).

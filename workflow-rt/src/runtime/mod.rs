@@ -270,6 +270,9 @@ pub enum PendingCommand {
         id: String,
         /// What happens to the child if this run stops waiting for it.
         close: crate::ParentClose,
+        /// The child's park reason, if it is parked: this run waits for it until it is
+        /// unparked and ends, or is stopped.
+        parked: Option<String>,
     },
 }
 

@@ -62,6 +62,7 @@ where
     activity_results_become_events(&factory().await).await;
     cancelled_leftovers_are_dropped(&factory().await).await;
     finishing_drops_everything(&factory().await).await;
+    signals_left_at_the_end_are_recorded(&factory().await).await;
     parking_keeps_the_last_snapshot(&factory().await).await;
     cancelling(&factory().await).await;
     leases(&factory().await).await;
@@ -791,6 +792,78 @@ async fn cancelled_leftovers_are_dropped<S: Store>(s: &S) {
         left,
         vec![sig],
         "cancelling commands drops their results, never a signal"
+    );
+}
+
+/// A commit that ends a run records each signal left in its inbox (sent, and never received
+/// by its code) as a dead letter, after the commit's own entries: a signal is never dropped
+/// without a trace. One the commit consumes is not recorded.
+async fn signals_left_at_the_end_are_recorded<S: Store>(s: &S) {
+    let tail = async |id: &str| -> Vec<(HistoryKind, String)> {
+        let h = s.history(id).await.expect("history");
+        h[h.len().saturating_sub(2)..]
+            .iter()
+            .map(|e| (e.kind, e.detail.clone()))
+            .collect()
+    };
+    s.create_workflow(new_workflow("a")).await.expect("create");
+    let taken = s
+        .append_signal("a", "taken", vec![1], None, 20)
+        .await
+        .expect("signal");
+    s.append_signal("a", "left", vec![1, 2, 3], None, 21)
+        .await
+        .expect("signal");
+    let mut end = step(
+        "a",
+        0,
+        StepOutcome::Finished {
+            status: WorkflowStatus::Completed,
+            snapshot: vec![9],
+            output: vec![1],
+        },
+    );
+    end.consumed_events = vec![taken];
+    s.commit_step(end).await.expect("commit");
+    let left = super::unreceived_signal_entry(200, "left", 3);
+    assert_eq!(
+        tail("a").await,
+        vec![
+            (HistoryKind::Step, "step from 0".to_string()),
+            (HistoryKind::DeadLetter, left.detail.clone()),
+        ]
+    );
+    assert_eq!(s.history("a").await.expect("history").last(), Some(&left));
+    // A run stopped outright: the same.
+    s.create_workflow(new_workflow("b")).await.expect("create");
+    s.append_signal("b", "late", vec![], None, 30)
+        .await
+        .expect("signal");
+    s.commit_step(step("b", 0, StepOutcome::Cancelled))
+        .await
+        .expect("commit");
+    assert_eq!(
+        tail("b").await,
+        vec![
+            (HistoryKind::Step, "step from 0".to_string()),
+            (
+                HistoryKind::DeadLetter,
+                super::unreceived_signal_entry(200, "late", 0).detail
+            ),
+        ]
+    );
+    // None left: nothing more.
+    s.create_workflow(new_workflow("c")).await.expect("create");
+    s.commit_step(step("c", 0, StepOutcome::Cancelled))
+        .await
+        .expect("commit");
+    assert_eq!(
+        s.history("c")
+            .await
+            .expect("history")
+            .last()
+            .map(|e| e.kind),
+        Some(HistoryKind::Step)
     );
 }
 

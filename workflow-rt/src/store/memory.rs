@@ -239,7 +239,9 @@ impl Inner {
         }
     }
 
-    fn drop_leftovers(&mut self, w: usize) {
+    /// Drops the tasks, timers and events of run `w`; returns the signals among the events
+    /// (name, payload size): sent, and never received (see [`super::unreceived_signal_entry`]).
+    fn drop_leftovers(&mut self, w: usize) -> Vec<(String, usize)> {
         let seqs: Vec<u64> = self.entries[w].tasks.keys().copied().collect();
         for s in seqs {
             self.remove_task(w, s);
@@ -248,7 +250,13 @@ impl Inner {
         for s in seqs {
             self.remove_timer(w, s);
         }
-        self.entries[w].inbox.clear();
+        std::mem::take(&mut self.entries[w].inbox)
+            .into_values()
+            .filter_map(|e| match e.kind {
+                EventKind::Signal { name, payload, .. } => Some((name, payload.len())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Deletes a finished workflow and all of it (refusing one that is not finished, which it
@@ -416,6 +424,7 @@ impl Inner {
                 .retain(|_, e| event_seq(e) != Some(seq));
         }
         let mut unparked = false;
+        let mut unreceived = Vec::new();
         let suspended = matches!(step.outcome, StepOutcome::Suspended { .. });
         match step.outcome {
             StepOutcome::Suspended {
@@ -445,7 +454,7 @@ impl Inner {
                 snapshot,
                 output,
             } => {
-                self.drop_leftovers(w);
+                unreceived = self.drop_leftovers(w);
                 let r = &mut self.entries[w].record;
                 r.status = status;
                 r.snapshot = snapshot;
@@ -464,7 +473,7 @@ impl Inner {
                 unparked = true;
             }
             StepOutcome::Cancelled => {
-                self.drop_leftovers(w);
+                unreceived = self.drop_leftovers(w);
                 let r = &mut self.entries[w].record;
                 r.status = WorkflowStatus::Cancelled;
                 r.pending = None;
@@ -481,6 +490,11 @@ impl Inner {
         e.record.version += 1;
         e.record.updated_at_ms = step.now_ms;
         e.history.extend(step.history);
+        e.history.extend(
+            unreceived
+                .iter()
+                .map(|(name, bytes)| super::unreceived_signal_entry(step.now_ms, name, *bytes)),
+        );
         let version = e.record.version;
         self.sync_ready(w);
         if suspended {

@@ -1003,6 +1003,19 @@ pub enum Release {
     Restart,
 }
 
+/// The history entry a store writes, in a commit that ends a run ([`StepOutcome::Finished`],
+/// [`StepOutcome::Cancelled`]), for a signal left in the run's inbox: sent, and never received
+/// by its code (its name, and its payload's size).
+pub fn unreceived_signal_entry(now_ms: u64, name: &str, bytes: usize) -> HistoryEntry {
+    HistoryEntry::new(
+        now_ms,
+        HistoryKind::DeadLetter,
+        format!(
+            "signal \"{name}\" ({bytes} bytes) was never received: the run ended before its code waited for it"
+        ),
+    )
+}
+
 /// The history entry a store writes when [`Store::release_leases`] gives back the lease
 /// `owner` held on activity call `name`#`seq` at `attempt`.
 pub fn released_attempt_entry(
@@ -1189,7 +1202,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commits one step: the new state, the consumed events, the new commands, the history
     /// entries, all or nothing, if the version is still `expected_version`. Returns the new
-    /// version.
+    /// version. A step that ends the run ([`StepOutcome::Finished`], [`StepOutcome::Cancelled`])
+    /// drops what is left of it, and records each signal left in its inbox (sent, and never
+    /// received by its code; not one the step consumes) after the step's own entries, as
+    /// [`unreceived_signal_entry`] writes it: a signal is never dropped without a trace.
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64>;
 
     /// Commits the steps of many workflows at once (one transaction where the backend has

@@ -97,9 +97,10 @@ pub enum PostgresError {
     /// Creating or upgrading the schema failed.
     #[error("cannot set up the schema: {0}")]
     Schema(#[source] StoreError),
-    /// The TLS settings cannot be used ([`PostgresStoreBuilder::tls`]): root certificates
-    /// that do not parse, or none.
-    #[error("cannot set up TLS: {0}")]
+    /// TLS failed ([`PostgresStoreBuilder::tls`]): root certificates that do not parse (or
+    /// none), or a handshake with the server that failed (a certificate of another
+    /// authority, or for another host), with the reason.
+    #[error("TLS: {0}")]
     Tls(String),
 }
 
@@ -209,12 +210,16 @@ impl PostgresStoreBuilder {
                 PostgresError::Connect(StoreError::backend_with("cannot build the pool", e))
             })?;
         {
-            let mut client = pool.get().await.map_err(|e| {
-                PostgresError::Connect(StoreError::backend_with(
-                    "cannot get a PostgreSQL connection",
-                    e,
-                ))
-            })?;
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| match tls::handshake_failure(&e) {
+                    Some(why) => PostgresError::Tls(why),
+                    None => PostgresError::Connect(StoreError::backend_with(
+                        "cannot get a PostgreSQL connection",
+                        e,
+                    )),
+                })?;
             migrate(&mut client, self.schema.as_deref()).await?;
         }
         let channel = channel_of(self.schema.as_deref());
@@ -1853,8 +1858,25 @@ async fn commit_or_prepare(
     }
     if !gone.is_empty() {
         sql.push_str(&format!(
-            ", gone_events AS (DELETE FROM events WHERE workflow_id = {wid} AND {IF_W} AND ({}))",
+            ", gone_events AS (DELETE FROM events WHERE workflow_id = {wid} AND {IF_W} AND ({}) \
+             RETURNING id, kind, name, length(payload) AS bytes)",
             gone.join(" OR ")
+        ));
+    }
+    // A run that ends: each signal left in its inbox (sent, never received by its code) is
+    // recorded, after the step's own entries (see `unreceived_signal_entry`, whose text this
+    // is); counted in `history_len` by a statement after, if there are any.
+    if drop_all {
+        sql.push_str(&format!(
+            ", letters AS (INSERT INTO history (workflow_id, n, at, kind, detail) \
+             SELECT {wid}, w.history_len + row_number() OVER (ORDER BY g.id), {}::BIGINT, 'dead-letter', \
+             'signal \"' || coalesce(g.name, '') || '\" (' || coalesce(g.bytes, 0) || \
+             ' bytes) was never received: the run ended before its code waited for it' \
+             FROM w, gone_events g WHERE g.kind = {}::SMALLINT AND NOT (g.id = ANY({}::BIGINT[])) \
+             RETURNING 1)",
+            p.add(&now),
+            p.add(&super::rows::EVENT_SIGNAL),
+            p.add(&consumed)
         ));
     }
     // Tasks: answered (fenced) ones, cancelled ones, or all of them.
@@ -1935,12 +1957,16 @@ async fn commit_or_prepare(
                 p.add(&h_detail)
             ));
     }
+    let unreceived = match drop_all {
+        true => ", (SELECT count(*) FROM letters)",
+        false => "",
+    };
     if letters.is_empty() {
-        sql.push_str(" SELECT version FROM w");
+        sql.push_str(&format!(" SELECT version{unreceived} FROM w"));
     } else {
         sql.push_str(&format!(
             ", told AS (SELECT pg_notify({}, {}) FROM w) \
-                 SELECT version, (SELECT count(*) FROM told) FROM w",
+                 SELECT version{unreceived}, (SELECT count(*) FROM told) FROM w",
             p.add(&notices.channel),
             p.add(&payload)
         ));
@@ -1952,6 +1978,16 @@ async fn commit_or_prepare(
     }
     let rows = c.rows(&stmt, &p.values).await.db()?;
     if let Some(row) = rows.first() {
+        if drop_all {
+            let letters: i64 = row.try_get(1).db()?;
+            if letters > 0 {
+                let count = c
+                    .statement("UPDATE workflows SET history_len = history_len + $2 WHERE id = $1")
+                    .await
+                    .db()?;
+                c.rows(&count, &[&id, &letters]).await.db()?;
+            }
+        }
         return Ok(uint(row.try_get(0).db()?));
     }
     // Nothing was written: say why.

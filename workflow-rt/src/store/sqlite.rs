@@ -26,7 +26,9 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{corrupt, event_columns, event_from_columns, history_entry, int, uint};
+use super::rows::{
+    EVENT_SIGNAL, corrupt, event_columns, event_from_columns, history_entry, int, uint,
+};
 use super::{
     ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
     LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
@@ -2086,6 +2088,46 @@ fn append_history(w: &Writer, id: &str, entries: &[HistoryEntry]) -> Result<(), 
     insert_history(w, id, entries)
 }
 
+/// The entries that record the signals left in run `rid`'s inbox as `step` ends it, but for
+/// those it consumed (sent, never received: see [`super::unreceived_signal_entry`]). Most
+/// runs end with none: one indexed look.
+fn unreceived_signals(
+    w: &Writer,
+    rid: i64,
+    step: &StepCommit,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    if w.held.any_signal.query_i64(&[rid.into()])?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = w
+        .prepare_cached(&format!(
+            "SELECT id, name, length(payload) FROM events WHERE rid = ?1 AND kind = {EVENT_SIGNAL} ORDER BY id"
+        ))
+        .db()?;
+    let rows = stmt
+        .query_map([rid], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            ))
+        })
+        .db()?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (event, name, bytes) = row.db()?;
+        if step.consumed_events.contains(&uint(event)) {
+            continue;
+        }
+        out.push(super::unreceived_signal_entry(
+            step.now_ms,
+            &name,
+            usize::try_from(bytes).unwrap_or(0),
+        ));
+    }
+    Ok(out)
+}
+
 /// Deletes the tasks, timers and events of run `rid` (its integer key).
 fn drop_leftovers(w: &Writer, rid: i64) -> Result<(), StoreError> {
     for stmt in [&w.held.drop_tasks, &w.held.drop_timers, &w.held.drop_events] {
@@ -2370,6 +2412,7 @@ fn commit_as(
             .execute(params![rid, int(*s)])
             .db()?;
     }
+    let mut unreceived = Vec::new();
     match &step.outcome {
         StepOutcome::Suspended { tasks, timers, .. } => {
             match relay {
@@ -2391,10 +2434,16 @@ fn commit_as(
                 ])?;
             }
         }
-        StepOutcome::Finished { .. } | StepOutcome::Cancelled => drop_leftovers(w, rid)?,
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled => {
+            unreceived = unreceived_signals(w, rid, step)?;
+            drop_leftovers(w, rid)?;
+        }
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
     insert_history(w, id, &step.history)?;
+    if !unreceived.is_empty() {
+        append_history(w, id, &unreceived)?;
+    }
     if !step.children.is_empty() && matches!(step.outcome, StepOutcome::Suspended { .. }) {
         start_children(w, rid, step)?;
     }

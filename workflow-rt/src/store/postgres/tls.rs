@@ -17,12 +17,14 @@ use super::PostgresError;
 /// ([`super::PostgresStoreBuilder::tls`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PostgresTls {
-    /// What libpq does when it has no root certificate: TLS when the connection string's
-    /// `sslmode` is `require`, or `prefer` (its default) and the server offers it; none with
-    /// `sslmode=disable`. The server's certificate is not checked: the connection is
-    /// encrypted, but a man in the middle is not stopped (give the server's root certificate
-    /// with [`PostgresTls::Verify`] for that). The default, so that a connection string made
-    /// for libpq (`...?sslmode=require`, as managed services hand out) works as it does there.
+    /// What libpq does with `sslmode=require` and no root certificate: TLS, the server's
+    /// certificate not checked. The connection is encrypted, but a man in the middle is not
+    /// stopped (give the server's root certificate with [`PostgresTls::Verify`] for that).
+    /// The default, so that a connection string made for libpq with `sslmode=require` (as
+    /// managed services hand out) works as it does there. `sslmode=prefer`, the default
+    /// mode, connects in the clear: libpq tries TLS first and falls back to the clear when
+    /// the handshake fails, which tokio-postgres cannot do, so a server whose TLS rustls does
+    /// not speak would be refused where it was reached before.
     #[default]
     Unchecked,
     /// TLS always, whatever `sslmode` says (a server without it is refused), the server's
@@ -57,10 +59,15 @@ impl PostgresTls {
                     .with_root_certificates(RootCertStore::empty())
                     .with_no_client_auth()
             }
-            PostgresTls::Unchecked => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
-                .with_no_client_auth(),
+            PostgresTls::Unchecked => {
+                if config.get_ssl_mode() == SslMode::Prefer {
+                    config.ssl_mode(SslMode::Disable);
+                }
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+                    .with_no_client_auth()
+            }
             PostgresTls::Verify(pem) => {
                 config.ssl_mode(SslMode::Require);
                 let mut roots = RootCertStore::empty();
@@ -80,8 +87,30 @@ impl PostgresTls {
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
         };
+        let mut client = client;
+        // PostgreSQL 17's direct TLS (`sslnegotiation=direct`) asks for it; earlier servers,
+        // and the usual negotiation, ignore it.
+        client.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(MakeRustlsConnect::new(client))
     }
+}
+
+/// The TLS failure behind `e`, if a handshake is what failed: for [`PostgresError::Tls`],
+/// whose message says why (tokio-postgres' own says only that the handshake failed).
+pub(super) fn handshake_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            return Some(format!("the TLS handshake with the server failed: {t}"));
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(format!("the TLS handshake with the server failed: {t}"));
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// Takes any certificate, as libpq does without a root certificate; the handshake's

@@ -270,6 +270,9 @@ pub(super) struct Statements {
     pub drop_timers: Held,
     /// See `drop_tasks`.
     pub drop_events: Held,
+    /// Whether a run's inbox holds a signal (sent, never received: recorded when the run
+    /// ends): `?1` run key.
+    pub any_signal: Held,
 }
 
 /// The compare-and-set of a step that suspends (`?1` run key, `?2` expected version, `?3`
@@ -311,6 +314,10 @@ impl Statements {
             drop_tasks: p("DELETE FROM tasks WHERE rid = ?1")?,
             drop_timers: p("DELETE FROM timers WHERE rid = ?1")?,
             drop_events: p("DELETE FROM events WHERE rid = ?1")?,
+            any_signal: p(&format!(
+                "SELECT 1 FROM events WHERE rid = ?1 AND kind = {} LIMIT 1",
+                crate::store::rows::EVENT_SIGNAL
+            ))?,
         })
     }
 }
