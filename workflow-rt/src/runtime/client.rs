@@ -355,9 +355,18 @@ impl Client {
                 // A parked child is waited for (see `ChildError::Parked`): said here, so that
                 // an operator sees why the parent waits.
                 for c in &mut commands {
-                    if let PendingCommand::Child { id, parked, .. } = c
-                        && let Ok(child) = self.store.load_workflow(id).await
+                    if let PendingCommand::Child {
+                        id: child_id,
+                        seq,
+                        parked,
+                        ..
+                    } = c
+                        && let Ok(child) = self.store.load_workflow(child_id).await
                         && child.status == WorkflowStatus::Parked
+                        && child
+                            .parent
+                            .as_ref()
+                            .is_some_and(|p| p.id == id && p.seq == *seq)
                     {
                         *parked = Some(child.park_reason.unwrap_or_default());
                     }

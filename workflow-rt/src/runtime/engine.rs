@@ -232,8 +232,9 @@ impl Inner {
 
     pub(crate) fn unwatch(&self, id: &str, watcher: &Arc<Notify>) {
         let mut w = lock(&self.watchers);
-        // The map's reference and the caller's: nobody else waits.
-        if Arc::strong_count(watcher) <= 2 {
+        // The map's reference and the caller's: nobody else waits. (One the map no longer
+        // holds, taken by `notify_watchers`, leaves alone a newer watch under the id.)
+        if Arc::strong_count(watcher) <= 2 && w.get(id).is_some_and(|m| Arc::ptr_eq(m, watcher)) {
             w.remove(id);
         }
     }

@@ -852,6 +852,35 @@ async fn signals_left_at_the_end_are_recorded<S: Store>(s: &S) {
             ),
         ]
     );
+    // In a batch, two left, in the order they came.
+    s.create_workflow(new_workflow("d")).await.expect("create");
+    for (name, bytes) in [("first", 2), ("second", 5)] {
+        s.append_signal("d", name, vec![0; bytes], None, 40)
+            .await
+            .expect("signal");
+    }
+    let done = StepOutcome::Finished {
+        status: WorkflowStatus::Failed,
+        snapshot: vec![9],
+        output: vec![2],
+    };
+    let results = s
+        .commit_steps(vec![step("d", 0, done)])
+        .await
+        .expect("batch");
+    assert!(results[0].is_ok(), "{results:?}");
+    let h = s.history("d").await.expect("history");
+    assert_eq!(
+        h[h.len() - 3..]
+            .iter()
+            .map(|e| e.detail.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            "step from 0".to_string(),
+            super::unreceived_signal_entry(200, "first", 2).detail,
+            super::unreceived_signal_entry(200, "second", 5).detail,
+        ]
+    );
     // None left: nothing more.
     s.create_workflow(new_workflow("c")).await.expect("create");
     s.commit_step(step("c", 0, StepOutcome::Cancelled))

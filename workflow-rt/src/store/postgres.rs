@@ -1662,7 +1662,11 @@ fn drops_calls(step: &StepCommit) -> bool {
 ///   result for a call its wait no longer has). Not for the timer of a call's deadline alone,
 ///   which goes with nearly every step that takes a result of a call with one: such a step
 ///   stays one statement, which may commit with others, and a deadline fired just then costs
-///   the run an extra wake.
+///   the run an extra wake;
+/// - its own row when it ends the run: the signals left in its inbox are recorded in its
+///   history, those committed while the statement waited for the row included (else left
+///   behind, unrecorded), and counted in its row by a statement after, in the same
+///   transaction. One round trip more per run's end.
 async fn commit_locked(
     tx: &Transaction<'_>,
     notices: &Notices,
@@ -1674,9 +1678,19 @@ async fn commit_locked(
     commit(tx, notices, step).await
 }
 
-/// Whether `step` changes more than its run's row, events and tasks (see [`commit_locked`]).
+/// Whether `step` changes more than its run's row, events and tasks, or ends its run (see
+/// [`commit_locked`]).
 fn needs_locks(step: &StepCommit) -> bool {
-    !step.deliver.is_empty() || drops_calls(step)
+    !step.deliver.is_empty() || drops_calls(step) || ends_run(step)
+}
+
+/// Whether `step` ends its run: it then records the signals left in its inbox (see
+/// [`commit_locked`]).
+fn ends_run(step: &StepCommit) -> bool {
+    matches!(
+        step.outcome,
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled
+    )
 }
 
 /// Locks the rows of the runs of `steps` and of the unfinished runs they deliver to, in id
@@ -2259,9 +2273,13 @@ impl Store for PostgresStore {
 
     fn commit_step(&self, step: StepCommit) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if !step.deliver.is_empty() || !step.children.is_empty() || drops_calls(&step) {
-                // Events for other runs, runs to create, or calls to drop: more than one
-                // statement, so a transaction of its own (see `commit_locked`).
+            if !step.deliver.is_empty()
+                || !step.children.is_empty()
+                || drops_calls(&step)
+                || ends_run(&step)
+            {
+                // Events for other runs, runs to create, calls to drop, or the run's end: more
+                // than one statement, so a transaction of its own (see `commit_locked`).
                 return in_tx!(self, |tx| {
                     let version = commit_locked(tx, &self.notices, &step).await?;
                     self.deliver(tx, &step).await?;
