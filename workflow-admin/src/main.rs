@@ -27,6 +27,11 @@ struct Cli {
     /// The PostgreSQL schema that holds the store's tables (the store's default if not given).
     #[arg(long)]
     schema: Option<String>,
+    /// A PEM file of the root certificates to check a PostgreSQL server's certificate and
+    /// name against, as libpq's `sslmode=verify-full` with `sslrootcert` (TLS then always).
+    /// Without it, TLS as the URL's `sslmode` asks, the certificate not checked.
+    #[arg(long, env = "WORKFLOW_STORE_TLS_CA", value_name = "PEM_FILE")]
+    tls_ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -34,7 +39,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = match open(&cli.store, cli.schema.as_deref()).await {
+    let store = match open(&cli.store, cli.schema.as_deref(), cli.tls_ca.as_deref()).await {
         Ok(store) => store,
         Err(e) => {
             eprintln!("workflow-admin: cannot open the store {:?}: {e}", cli.store);
@@ -54,13 +59,22 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open(url: &str, schema: Option<&str>) -> Result<Arc<dyn Store>, String> {
+async fn open(
+    url: &str,
+    schema: Option<&str>,
+    tls_ca: Option<&std::path::Path>,
+) -> Result<Arc<dyn Store>, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
             let mut builder = workflow_rt::PostgresStore::builder(url);
             if let Some(schema) = schema {
                 builder = builder.schema(schema);
+            }
+            if let Some(path) = tls_ca {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("cannot read --tls-ca {}: {e}", path.display()))?;
+                builder = builder.tls(workflow_rt::PostgresTls::Verify(pem));
             }
             return Ok(Arc::new(
                 builder.connect().await.map_err(|e| e.to_string())?,
@@ -71,6 +85,9 @@ async fn open(url: &str, schema: Option<&str>) -> Result<Arc<dyn Store>, String>
     }
     if schema.is_some() {
         return Err("--schema is for PostgreSQL stores".into());
+    }
+    if tls_ca.is_some() {
+        return Err("--tls-ca is for PostgreSQL stores".into());
     }
     let path = url.strip_prefix("sqlite:").unwrap_or(url);
     #[cfg(feature = "sqlite")]

@@ -467,6 +467,9 @@ async fn the_standalone_binary_on_a_sqlite_file() {
         let (code, out, _) = bin(&url, &["counts"]);
         assert_eq!(code, 0);
         assert!(out.lines().all(|l| l.ends_with(" 0")), "{out}");
+        let (code, _, err) = bin(&url, &["--tls-ca", "/nonexistent.pem", "counts"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("--tls-ca is for PostgreSQL stores"), "{err}");
         let (code, _, err) = bin(&url, &["describe", "nope"]);
         assert_eq!(code, 1, "{err}");
         rt.shutdown().await;

@@ -530,6 +530,7 @@ impl Client {
         handle: bool,
     ) -> Result<W::Output, RuntimeError> {
         let mut pause = Duration::from_millis(10);
+        let mut failures = 0u32;
         loop {
             let local = self.runtime().filter(|rt| handle || !rt.is_shut_down());
             let watching = local.as_ref().map(|rt| Watching {
@@ -546,7 +547,12 @@ impl Client {
                 // A failure of the store (a connection lost): looked at again, as a long wait
                 // from another process should.
                 Err(StoreError::Backend(e)) => {
-                    tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                    failures = failures.saturating_add(1);
+                    if failures == 10 {
+                        tracing::warn!(workflow_id = %id, error = %e, "cannot look at the run, ten times in a row; waiting for its result goes on");
+                    } else {
+                        tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                    }
                     None
                 }
                 Err(e) => Some(Err(RuntimeError::from_store(id, e))),

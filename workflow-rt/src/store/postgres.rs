@@ -215,6 +215,15 @@ impl PostgresStoreBuilder {
                 .await
                 .map_err(|e| match tls::handshake_failure(&e) {
                     Some(why) => PostgresError::Tls(why),
+                    // pg_hba.conf refusing a connection in the clear: say what to do.
+                    None if format!("{e:?}").contains("no encryption") => {
+                        PostgresError::Connect(StoreError::backend_with(
+                            "the server takes this connection only over TLS: add \
+                             sslmode=require to the URL, or give its root certificates \
+                             (PostgresTls::Verify)",
+                            e,
+                        ))
+                    }
                     None => PostgresError::Connect(StoreError::backend_with(
                         "cannot get a PostgreSQL connection",
                         e,
