@@ -946,16 +946,7 @@ async fn a_step_whose_commit_fails_starts_no_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_cancelled_before_its_first_step_tells_its_parent() {
     both_modes(async |mode| {
-        let (memory, clock) = support::memory();
-        let store = support::recording::RecordingStore::new(memory.clone());
-        let rt = builder(mode, Arc::new(store.clone()), clock.clone())
-            .workflow(parent_of_checkout)
-            .workflow(checkout)
-            .activity(charge)
-            .activity(refund)
-            .build()
-            .await
-            .expect("build");
+        let (memory, store, rt) = recorded_checkouts(mode).await;
         let id = mode.id("child-cancelled-unstarted");
         let child = format!("{id}/checkout-0");
         let (client, target) = (rt.client(), child.clone());
@@ -1002,16 +993,7 @@ async fn a_child_cancelled_before_its_first_step_tells_its_parent() {
 async fn a_parents_cancel_stops_a_child_that_has_not_started() {
     for close in [ParentClose::Terminate, ParentClose::RequestCancel] {
         both_modes(async |mode| {
-            let (memory, clock) = support::memory();
-            let store = support::recording::RecordingStore::new(memory.clone());
-            let rt = builder(mode, Arc::new(store.clone()), clock.clone())
-                .workflow(parent_of_checkout)
-                .workflow(checkout)
-                .activity(charge)
-                .activity(refund)
-                .build()
-                .await
-                .expect("build");
+            let (memory, store, rt) = recorded_checkouts(mode).await;
             let id = mode.id(&format!("parent-cancelled-{close:?}"));
             let child = format!("{id}/checkout-0");
             let (client, parent, watched) = (rt.client(), id.clone(), memory.clone());
@@ -1067,6 +1049,28 @@ async fn a_parents_cancel_stops_a_child_that_has_not_started() {
         })
         .await;
     }
+}
+
+/// A runtime of `parent_of_checkout` and `checkout` in `mode`, on a memory store behind a
+/// recording one (for its hooks).
+async fn recorded_checkouts(
+    mode: Mode,
+) -> (
+    Arc<MemoryStore>,
+    support::recording::RecordingStore,
+    workflow_rt::Runtime,
+) {
+    let (memory, clock) = support::memory();
+    let store = support::recording::RecordingStore::new(memory.clone());
+    let rt = builder(mode, Arc::new(store.clone()), clock)
+        .workflow(parent_of_checkout)
+        .workflow(checkout)
+        .activity(charge)
+        .activity(refund)
+        .build()
+        .await
+        .expect("build");
+    (memory, store, rt)
 }
 
 /// How run `id` ended: its status and its last history entry (which says it was stopped
