@@ -377,6 +377,17 @@ where
     panic!("never happened: {what}");
 }
 
+/// Advances `clock` a second at a time until run `id` is parked.
+async fn until_parked(clock: &VirtualClock, store: &Arc<dyn Store>, id: &str) {
+    advance_until(clock, "the child parks", Duration::from_secs(1), || async {
+        store
+            .load_workflow(id)
+            .await
+            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+    })
+    .await;
+}
+
 /// Waits until run `id` has taken its first step: it waits on something.
 async fn waiting(store: &Arc<dyn Store>, id: &str) {
     eventually(&format!("{id} waits"), || async {
@@ -1141,18 +1152,7 @@ async fn a_parent_waits_for_its_parked_child() {
                 let id = ids.id(&format!("parks-{close:?}-{fix}"));
                 let child = format!("{id}/broken_until_fixed-0");
                 let run = rt.start(parent_of_broken, &id, close).await.expect("start");
-                advance_until(
-                    &clock,
-                    "the child parks",
-                    Duration::from_secs(1),
-                    || async {
-                        store
-                            .load_workflow(&child)
-                            .await
-                            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
-                    },
-                )
-                .await;
+                until_parked(&clock, &store, &child).await;
                 // Time passes; the parent waits on.
                 for _ in 0..5 {
                     clock.advance(Duration::from_secs(60));
@@ -1229,18 +1229,7 @@ async fn a_parked_child_in_a_losing_branch_gets_its_policy() {
             .start(outwaits_a_parked_child, &id, 0)
             .await
             .expect("start");
-        advance_until(
-            &clock,
-            "the child parks",
-            Duration::from_secs(1),
-            || async {
-                store
-                    .load_workflow(&child)
-                    .await
-                    .is_ok_and(|r| r.status == WorkflowStatus::Parked)
-            },
-        )
-        .await;
+        until_parked(&clock, &store, &child).await;
         clock.advance(Duration::from_secs(3600));
         let out = within("the parent ends", run.result())
             .await
