@@ -199,15 +199,8 @@ impl Inner {
             // An id the call gave is held to the rule of every id; one derived from the parent's
             // (`<parent>/<workflow>-<seq>`, a saga's compensations) may be longer, up to
             // `MAX_DERIVED_ID_BYTES`, so that a run whose id is near the limit has children.
-            let refused = match self.derived(id, name, *seq, child) {
-                false => super::error::check_name(child).err(),
-                true if child.contains('\0') => Some("it holds a NUL character"),
-                true if child.len() > super::error::MAX_DERIVED_ID_BYTES => {
-                    Some("it is longer than 2000 bytes (an id derived from its parent's)")
-                }
-                true => None,
-            };
-            let first = if let Some(reason) = refused {
+            let refused = super::error::check_id(child, self.derived(id, name, *seq, child));
+            let first = if let Err(reason) = refused {
                 Err(format!("its id is refused: {reason}"))
             } else if input.len() > limits.max_input_bytes {
                 Err(format!(

@@ -184,12 +184,20 @@ pub(crate) const MAX_DERIVED_ID_BYTES: usize = 2000;
 /// NUL character (PostgreSQL keeps none in text, and the stores must agree), or it is longer
 /// than [`MAX_ID_BYTES`].
 pub fn check_name(name: &str) -> Result<(), &'static str> {
+    check_id(name, false)
+}
+
+/// [`check_name`], with the longer limit of an id the runtime derives from a parent's
+/// ([`MAX_DERIVED_ID_BYTES`]) when `derived`.
+pub(crate) fn check_id(name: &str, derived: bool) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("it is empty")
     } else if name.contains('\0') {
         Err("it holds a NUL character")
-    } else if name.len() > MAX_ID_BYTES {
+    } else if !derived && name.len() > MAX_ID_BYTES {
         Err("it is longer than 1000 bytes")
+    } else if name.len() > MAX_DERIVED_ID_BYTES {
+        Err("it is longer than 2000 bytes (an id derived from its parent's)")
     } else {
         Ok(())
     }
