@@ -556,6 +556,7 @@ async fn a_cancelled_run_and_another() -> (
         history: HistoryEntry::new(clock.now_ms(), HistoryKind::Started, "started"),
         parent: None,
         parent_version: None,
+        signals: Vec::new(),
     };
     let client = Client::new(std::sync::Arc::new(store.clone())).clock(clock.clone());
     (memory, store, client, other)

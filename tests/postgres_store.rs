@@ -26,6 +26,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         history: HistoryEntry::new(5, HistoryKind::Started, "started"),
         parent: None,
         parent_version: None,
+        signals: Vec::new(),
     }
 }
 

@@ -54,6 +54,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
             history: HistoryEntry::new(T0, HistoryKind::Started, "planted"),
             parent: None,
             parent_version: None,
+            signals: Vec::new(),
         })
         .await
         .expect("create");

@@ -86,6 +86,7 @@ async fn sqlite_store_survives_reopening() {
             history: HistoryEntry::new(5, HistoryKind::Started, "started"),
             parent: None,
             parent_version: None,
+            signals: Vec::new(),
         })
         .await
         .expect("create");
@@ -116,6 +117,7 @@ async fn sqlite_history_survives_its_compaction() {
             history: HistoryEntry::new(0, HistoryKind::Started, "started"),
             parent: None,
             parent_version: None,
+            signals: Vec::new(),
         })
         .await
         .expect("create");

@@ -28,6 +28,7 @@ fn new_workflow(id: &str, input: Vec<u8>) -> NewWorkflow {
         history: HistoryEntry::new(1, HistoryKind::Started, "started"),
         parent: None,
         parent_version: None,
+        signals: Vec::new(),
     }
 }
 

@@ -21,8 +21,8 @@ use crate::machine::Snapshot;
 use crate::promise::CompleteError;
 use crate::signal::IntoSignal;
 use crate::store::{
-    ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewWorkflow, ParentLink, RunPage,
-    RunQuery, StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
+    ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewSignal, NewWorkflow,
+    ParentLink, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -181,6 +181,92 @@ impl Client {
         self.create::<W>(id.into(), input, reuse).await.map(drop)
     }
 
+    /// Starts workflow `W` under `id` with signal `signal` in its inbox, or sends the signal
+    /// to the run there (Temporal's "signal-with-start"): what an entity workflow (one run
+    /// per account, cart or device, fed by signals) is fed by, where the sender does not know
+    /// whether its run exists yet.
+    ///
+    /// - No run under `id`: a run of `W` is started with `input`, and with the signal stored
+    ///   with it, in one store operation: it is never started without it. Its code receives
+    ///   the signal at its first wait for it, before any sent later.
+    /// - A run of `W` that has not finished (running, or parked: it keeps the signal for when
+    ///   it is unparked) takes the signal, as [`Client::signal`] sends it; `input` is not
+    ///   used, nor compared with the run's.
+    /// - A run of another workflow: [`RuntimeError::WrongWorkflow`], and nothing is sent.
+    /// - A run that has finished: [`RuntimeError::Finished`]. [`Client::signal_with_start_with`]
+    ///   lets [`IdReuse`] replace it by a new run instead.
+    ///
+    /// Calls racing on one id start one run between them, and every signal is delivered
+    /// once. The payload's limits and the id's are those of [`Client::signal`] and
+    /// [`Client::start`].
+    ///
+    /// ```
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::SignalWithStart;
+    /// /// One run per cart: adds items until checkout, then returns the total.
+    /// #[workflow]
+    /// async fn cart(ctx: WorkflowCtx, _owner: String) -> u64 {
+    ///     let mut total = 0;
+    ///     loop {
+    ///         let (what, price): (String, u64) = ctx.signal("add").await;
+    ///         if what == "checkout" {
+    ///             return total;
+    ///         }
+    ///         total += price;
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder(MemoryStore::new()).workflow(cart).build().await?;
+    /// let client = rt.client();
+    /// let add = |what: &str, price: u64| (what.to_string(), price);
+    /// let first = client
+    ///     .signal_with_start(cart, "cart-ana", "ana".into(), "add", add("book", 12))
+    ///     .await?;
+    /// assert_eq!(first, SignalWithStart::Started);
+    /// let next = client
+    ///     .signal_with_start(cart, "cart-ana", "ana".into(), "add", add("pen", 3))
+    ///     .await?;
+    /// assert_eq!(next, SignalWithStart::Signalled);
+    /// client.signal("cart-ana", "add", add("checkout", 0)).await?;
+    /// assert_eq!(client.result(cart, "cart-ana").await?, 15);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn signal_with_start<W: Workflow, T: Serialize>(
+        &self,
+        workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+        signal: impl IntoSignal<T>,
+        payload: T,
+    ) -> Result<SignalWithStart, RuntimeError> {
+        self.signal_with_start_with(workflow, id, input, signal, payload, IdReuse::Never)
+            .await
+    }
+
+    /// [`Client::signal_with_start`], with `reuse` deciding what happens when `id` is taken
+    /// by a finished run: one that `reuse` lets go is replaced by a new run of `W`, started
+    /// with `input` and the signal; any other is [`RuntimeError::Finished`].
+    pub async fn signal_with_start_with<W: Workflow, T: Serialize>(
+        &self,
+        _workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+        signal: impl IntoSignal<T>,
+        payload: T,
+        reuse: IdReuse,
+    ) -> Result<SignalWithStart, RuntimeError> {
+        let signal = self.encode_signal(signal.signal_name(), &payload)?;
+        match self
+            .create_signalled::<W>(id.into(), input, signal, reuse)
+            .await?
+        {
+            Some(_) => Ok(SignalWithStart::Started),
+            None => Ok(SignalWithStart::Signalled),
+        }
+    }
+
     /// Stores a new run of `W`; returns its first state and version when this call created it
     /// (`None` when an identical run was there already).
     pub(super) async fn create<W: Workflow>(
@@ -188,7 +274,69 @@ impl Client {
         id: String,
         input: W::Input,
         reuse: IdReuse,
-    ) -> Result<Option<(W::State, CtxState, u64, usize)>, RuntimeError> {
+    ) -> Result<Option<Created<W>>, RuntimeError> {
+        let first = self.prepare::<W>(id, input)?;
+        match self.insert(W::NAME, &first.new, reuse).await? {
+            Inserted::Created(version) => Ok(Some(first.created(version))),
+            Inserted::Taken(existing) => {
+                if existing.name != W::NAME || existing.input != first.new.input {
+                    return Err(RuntimeError::IdInUse {
+                        id: first.new.id,
+                        name: existing.name,
+                    });
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// [`Client::signal_with_start_with`]: returns the new run's first state and version when
+    /// this call created it, `None` when it sent the signal to the run there.
+    pub(super) async fn create_signalled<W: Workflow>(
+        &self,
+        id: String,
+        input: W::Input,
+        signal: NewSignal,
+        reuse: IdReuse,
+    ) -> Result<Option<Created<W>>, RuntimeError> {
+        let mut first = self.prepare::<W>(id, input)?;
+        first.new.signals.push(signal);
+        let id = first.new.id.clone();
+        // A few times at most: the run found may finish, or be purged, before the signal
+        // reaches it; the create is then tried again.
+        let mut last = RuntimeError::UnknownWorkflow(id.clone());
+        for _ in 0..4 {
+            let existing = match self.insert(W::NAME, &first.new, reuse).await? {
+                Inserted::Created(version) => return Ok(Some(first.created(version))),
+                Inserted::Taken(existing) => existing,
+            };
+            if existing.status.is_finished() {
+                return Err(RuntimeError::Finished {
+                    id,
+                    status: existing.status,
+                });
+            }
+            if existing.name != W::NAME {
+                return Err(RuntimeError::WrongWorkflow {
+                    id,
+                    expected: W::NAME.to_string(),
+                    found: existing.name,
+                });
+            }
+            match self.deliver(&id, &first.new.signals[0]).await {
+                Ok(()) => return Ok(None),
+                Err(e @ (RuntimeError::Finished { .. } | RuntimeError::UnknownWorkflow(_))) => {
+                    last = e
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// A new run of `W` under `id`, ready to be stored: its checks passed, its input and
+    /// first state encoded.
+    fn prepare<W: Workflow>(&self, id: String, input: W::Input) -> Result<First<W>, RuntimeError> {
         super::error::checked_name("workflow id", &id)?;
         if let Some(newest) = self.workflows.newest(W::NAME)
             && newest > W::VERSION
@@ -226,24 +374,45 @@ impl Client {
             self.limits.max_snapshot_bytes,
         )?;
         let bytes = snapshot.len();
-        let new = NewWorkflow {
-            id: id.clone(),
-            name: W::NAME.to_string(),
-            input: encoded.clone(),
-            snapshot,
-            now_ms: now,
-            history: HistoryEntry::new(now, HistoryKind::Started, format!("started {}", W::NAME)),
-            parent: None,
-            parent_version: None,
-        };
+        Ok(First {
+            new: NewWorkflow {
+                id,
+                name: W::NAME.to_string(),
+                input: encoded,
+                snapshot,
+                now_ms: now,
+                history: HistoryEntry::new(
+                    now,
+                    HistoryKind::Started,
+                    format!("started {}", W::NAME),
+                ),
+                parent: None,
+                parent_version: None,
+                signals: Vec::new(),
+            },
+            state,
+            ctx,
+            bytes,
+        })
+    }
+
+    /// Stores run `new` of `workflow`; a finished run under its id that `reuse` lets go is
+    /// purged first.
+    async fn insert(
+        &self,
+        workflow: &'static str,
+        new: &NewWorkflow,
+        reuse: IdReuse,
+    ) -> Result<Inserted, RuntimeError> {
+        let id = &new.id;
         // A few times at most: a finished run that `reuse` lets go is purged, and the id tried
         // again; a run that replaced it meanwhile is looked at in its turn.
-        let mut taken_by = W::NAME.to_string();
+        let mut taken_by = new.name.clone();
         for _ in 0..3 {
             match self.store.create_workflow(new.clone()).await {
                 Ok(version) => {
-                    telemetry::run_started(W::NAME, &id);
-                    return Ok(Some((state, ctx, version, bytes)));
+                    telemetry::run_started(workflow, id);
+                    return Ok(Inserted::Created(version));
                 }
                 Err(StoreError::AlreadyExists(existing)) => {
                     if reuse.allows(existing.status) {
@@ -251,10 +420,10 @@ impl Client {
                         // The run seen, and no other: another start may have replaced it
                         // meanwhile by a run that `reuse` would not let go (completed, under
                         // `AfterFailure`), or that finished after this look.
-                        match self.store.purge_version(&id, existing.version).await {
+                        match self.store.purge_version(id, existing.version).await {
                             Ok(()) => {
                                 if let Some(rt) = self.runtime() {
-                                    rt.forget(&id);
+                                    rt.forget(id);
                                 }
                                 continue;
                             }
@@ -266,21 +435,18 @@ impl Client {
                                 | StoreError::Conflict { .. }
                                 | StoreError::NotFinished { .. },
                             ) => continue,
-                            Err(e) => return Err(RuntimeError::from_store(&id, e)),
+                            Err(e) => return Err(RuntimeError::from_store(id, e)),
                         }
                     }
-                    if existing.name != W::NAME || existing.input != encoded {
-                        return Err(RuntimeError::IdInUse {
-                            id,
-                            name: existing.name,
-                        });
-                    }
-                    return Ok(None);
+                    return Ok(Inserted::Taken(existing));
                 }
                 Err(e) => return Err(RuntimeError::Store(e)),
             }
         }
-        Err(RuntimeError::IdInUse { id, name: taken_by })
+        Err(RuntimeError::IdInUse {
+            id: id.clone(),
+            name: taken_by,
+        })
     }
 
     /// A page of runs matching `query`, by id, with the cursor of the next page.
@@ -596,16 +762,24 @@ impl Client {
         signal: impl IntoSignal<T>,
         payload: T,
     ) -> Result<(), RuntimeError> {
-        let name = signal.signal_name();
+        let signal = self.encode_signal(signal.signal_name(), &payload)?;
+        self.deliver(id, &signal).await
+    }
+
+    /// Signal `name` with `payload`, encoded and checked (its name, its size).
+    pub(super) fn encode_signal<T: Serialize>(
+        &self,
+        name: &str,
+        payload: &T,
+    ) -> Result<NewSignal, RuntimeError> {
         let bytes = no_panic("encoding the payload", || {
-            postcard::to_stdvec(&payload).map_err(|e| e.to_string())
+            postcard::to_stdvec(payload).map_err(|e| e.to_string())
         })
         .map_err(|reason| RuntimeError::Encode {
             what: format!("signal {name:?}"),
             reason,
         })?;
-        self.send(id, name, bytes, crate::signal::type_tag::<T>())
-            .await
+        self.checked_signal(name, bytes, crate::signal::type_tag::<T>())
     }
 
     /// Sends signal `name` to run `id` with a JSON payload, for callers that do not have the
@@ -644,26 +818,41 @@ impl Client {
             what: format!("signal {name:?}"),
             reason: e.to_string(),
         })?;
-        self.send(id, name, bytes, crate::signal::JSON_TAG).await
+        let signal = self.checked_signal(name, bytes, crate::signal::JSON_TAG)?;
+        self.deliver(id, &signal).await
     }
 
-    /// Stores an encoded signal and wakes the runtime the client belongs to, if any.
-    async fn send(
+    /// An encoded signal, its name and size checked.
+    fn checked_signal(
         &self,
-        id: &str,
         name: &str,
         bytes: Vec<u8>,
         type_tag: u64,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<NewSignal, RuntimeError> {
         super::error::checked_name("signal name", name)?;
         too_large(
             || format!("the payload of signal {name:?}"),
             bytes.len(),
             self.limits.max_signal_bytes,
         )?;
+        Ok(NewSignal {
+            name: name.to_string(),
+            payload: bytes,
+            type_tag: Some(type_tag),
+        })
+    }
+
+    /// Stores an encoded signal and wakes the runtime the client belongs to, if any.
+    async fn deliver(&self, id: &str, signal: &NewSignal) -> Result<(), RuntimeError> {
         let now = self.clock.now_ms();
         self.store
-            .append_signal(id, name, bytes, Some(type_tag), now)
+            .append_signal(
+                id,
+                &signal.name,
+                signal.payload.clone(),
+                signal.type_tag,
+                now,
+            )
             .await
             .map_err(|e| RuntimeError::from_store(id, e))?;
         if let Some(rt) = self.runtime() {
@@ -1129,6 +1318,41 @@ impl Client {
             expected: 0,
         }))
     }
+}
+
+/// What [`Client::signal_with_start`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalWithStart {
+    /// No run was there to take the signal: this call started one, with the signal.
+    Started,
+    /// A run was there and took the signal.
+    Signalled,
+}
+
+/// A new run of `W`, prepared by [`Client::prepare`]: what is stored, and its first state.
+pub(super) struct First<W: Workflow> {
+    new: NewWorkflow,
+    state: W::State,
+    ctx: CtxState,
+    bytes: usize,
+}
+
+/// A run of `W` stored, at `version`: its first state, its context, its version and the size
+/// of its first snapshot, for the runtime to step it from.
+pub(super) type Created<W> = (<W as Workflow>::State, CtxState, u64, usize);
+
+impl<W: Workflow> First<W> {
+    fn created(self, version: u64) -> Created<W> {
+        (self.state, self.ctx, version, self.bytes)
+    }
+}
+
+/// What [`Client::insert`] did.
+enum Inserted {
+    /// Stored the run, at this version.
+    Created(u64),
+    /// Found the id taken by this run, which the start's [`IdReuse`] does not let go.
+    Taken(Box<crate::store::WorkflowRecord>),
 }
 
 /// What a start does when its id is taken by a run that has finished: a run that has not

@@ -285,6 +285,7 @@ impl Inner {
                 ),
                 parent: Some(link),
                 parent_version: None,
+                signals: Vec::new(),
             });
         }
         Ok(())

@@ -48,7 +48,7 @@ use serde::Serialize;
 #[cfg(feature = "testing")]
 pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
-pub use client::{Client, IdReuse};
+pub use client::{Client, IdReuse, SignalWithStart};
 pub(crate) use error::shortened;
 pub use error::{MAX_ID_BYTES, RuntimeError, check_name};
 pub use handle::Handle;
@@ -329,8 +329,63 @@ impl Runtime {
         input: W::Input,
         reuse: IdReuse,
     ) -> Result<Handle<W>, RuntimeError> {
-        self.check_running()?;
         let id = id.into();
+        let registered = self.registered::<W>()?;
+        if let Some((state, ctx, version, bytes)) =
+            self.client().create::<W>(id.clone(), input, reuse).await?
+        {
+            self.inner
+                .prime(&id, registered, Box::new(state), ctx, version, bytes);
+            self.inner.wake(&id, Vec::new());
+        }
+        Ok(Handle::new(self.clone(), id))
+    }
+
+    /// Starts workflow `W` under `id` with signal `signal` in its inbox, or sends the signal
+    /// to the run of `W` there, as [`Client::signal_with_start`] does (which also says which
+    /// it did). Returns a handle on the run either way.
+    pub async fn signal_with_start<W: Workflow, T: Serialize>(
+        &self,
+        workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+        signal: impl IntoSignal<T>,
+        payload: T,
+    ) -> Result<Handle<W>, RuntimeError> {
+        self.signal_with_start_with(workflow, id, input, signal, payload, IdReuse::Never)
+            .await
+    }
+
+    /// [`Runtime::signal_with_start`], with `reuse` deciding what happens when `id` is taken by
+    /// a finished run: see [`Client::signal_with_start_with`].
+    pub async fn signal_with_start_with<W: Workflow, T: Serialize>(
+        &self,
+        _workflow: W,
+        id: impl Into<String>,
+        input: W::Input,
+        signal: impl IntoSignal<T>,
+        payload: T,
+        reuse: IdReuse,
+    ) -> Result<Handle<W>, RuntimeError> {
+        let id = id.into();
+        let registered = self.registered::<W>()?;
+        let client = self.client();
+        let signal = client.encode_signal(signal.signal_name(), &payload)?;
+        if let Some((state, ctx, version, bytes)) = client
+            .create_signalled::<W>(id.clone(), input, signal, reuse)
+            .await?
+        {
+            self.inner
+                .prime(&id, registered, Box::new(state), ctx, version, bytes);
+            self.inner.wake(&id, Vec::new());
+        }
+        Ok(Handle::new(self.clone(), id))
+    }
+
+    /// `W`'s registration, for a start of it: this runtime runs (it has not shut down), has
+    /// `W` registered, and no newer version of it.
+    fn registered<W: Workflow>(&self) -> Result<Arc<dyn registry::ErasedWorkflow>, RuntimeError> {
+        self.check_running()?;
         let Some(registered) = self.inner.workflows.version(W::NAME, W::VERSION).cloned() else {
             return Err(RuntimeError::NotRegistered {
                 name: W::NAME.to_string(),
@@ -344,14 +399,7 @@ impl Runtime {
                 newest,
             });
         }
-        if let Some((state, ctx, version, bytes)) =
-            self.client().create::<W>(id.clone(), input, reuse).await?
-        {
-            self.inner
-                .prime(&id, registered, Box::new(state), ctx, version, bytes);
-            self.inner.wake(&id, Vec::new());
-        }
-        Ok(Handle::new(self.clone(), id))
+        Ok(registered)
     }
 
     /// A handle on the run of `W` under `id` (started earlier, maybe by another process).

@@ -677,6 +677,7 @@ impl Inner {
                 ),
                 parent: None,
                 parent_version: None,
+                signals: Vec::new(),
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {

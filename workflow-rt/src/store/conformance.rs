@@ -38,8 +38,9 @@ use std::future::Future;
 
 use super::{
     ActivityTask, CompleteActivity, Delivery, Event, EventKind, HistoryEntry, HistoryKind,
-    LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
-    StepCommit, StepOutcome, Store, StoreError, TaskAttempt, TimerKey, TimerRow, WorkflowStatus,
+    LeaseRenewal, LeaseRequest, NewSignal, NewWorkflow, ParentLink, Release, RetryActivity,
+    RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, TaskAttempt, TimerKey, TimerRow,
+    WorkflowStatus, received_signal_entry,
 };
 use crate::activity::{ActivityError, ActivityOptions, RetryPolicy};
 use crate::child::ChildError;
@@ -58,6 +59,7 @@ where
     run_keys_are_hints(&factory().await).await;
     commands_are_stored(&factory().await).await;
     signals_are_buffered_in_order(&factory().await).await;
+    signals_come_with_a_new_run(&factory().await).await;
     ready_flag_tracks_unseen_events(&factory().await).await;
     activity_results_become_events(&factory().await).await;
     cancelled_leftovers_are_dropped(&factory().await).await;
@@ -105,6 +107,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         history: HistoryEntry::new(10, HistoryKind::Started, "started"),
         parent: None,
         parent_version: None,
+        signals: Vec::new(),
     }
 }
 
@@ -484,6 +487,95 @@ async fn commands_are_stored<S: Store>(s: &S) {
         ]
     );
     assert_eq!(s.load_workflow("a").await.expect("load").version, 2);
+}
+
+/// A run created with signals (a signal-with-start) holds them from its creation, in order,
+/// each with its history entry after the `Started` one; a create refused because the id is
+/// taken stores none of them.
+async fn signals_come_with_a_new_run<S: Store>(s: &S) {
+    let signal = |name: &str, payload: Vec<u8>, type_tag: Option<u64>| NewSignal {
+        name: name.into(),
+        payload,
+        type_tag,
+    };
+    let mut new = new_workflow("a");
+    new.signals = vec![
+        signal("go", vec![1], Some(77)),
+        signal("stop", vec![], None),
+    ];
+    let version = s.create_workflow(new).await.expect("create");
+    let rec = s.load_workflow("a").await.expect("load");
+    assert_eq!(rec.status, WorkflowStatus::Running);
+    assert!(rec.ready, "a new run with signals is ready");
+    let inbox = s.load_inbox("a").await.expect("inbox");
+    let kinds: Vec<(u64, EventKind)> = inbox.iter().map(|e| (e.at_ms, e.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                10,
+                EventKind::Signal {
+                    name: "go".into(),
+                    payload: vec![1],
+                    type_tag: Some(77)
+                }
+            ),
+            (
+                10,
+                EventKind::Signal {
+                    name: "stop".into(),
+                    payload: vec![],
+                    type_tag: None
+                }
+            ),
+        ],
+        "the signals a run is created with are in its inbox, in order"
+    );
+    assert!(inbox[0].id < inbox[1].id, "event ids increase");
+    // A signal sent after them comes after them, in the inbox and in the history.
+    let later = s
+        .append_signal("a", "go", vec![2], None, 20)
+        .await
+        .expect("signal");
+    assert!(later > inbox[1].id, "a later signal has a larger id");
+    let started = HistoryEntry::new(10, HistoryKind::Started, "started");
+    let history = vec![
+        started.clone(),
+        received_signal_entry(10, "go", 1),
+        received_signal_entry(10, "stop", 0),
+        received_signal_entry(20, "go", 1),
+    ];
+    assert_eq!(
+        s.history("a").await.expect("history"),
+        history,
+        "the signals' entries follow the start's, and a later signal's follows them"
+    );
+    // The id is taken: nothing of the refused create is stored.
+    let mut again = new_workflow("a");
+    again.signals = vec![signal("late", vec![9], None)];
+    match s.create_workflow(again).await {
+        Err(StoreError::AlreadyExists(existing)) => assert_eq!(existing.version, version),
+        other => panic!("a create of a taken id: {other:?}"),
+    }
+    assert_eq!(
+        s.load_inbox("a").await.expect("inbox").len(),
+        3,
+        "a refused create adds no signal"
+    );
+    assert_eq!(s.history("a").await.expect("history"), history);
+    // A step takes them as any other signals.
+    let mut c = step("a", version, suspended(1, vec![], vec![]));
+    c.consumed_events = vec![inbox[0].id];
+    c.seen_events_upto = later;
+    s.commit_step(c).await.expect("commit");
+    let left: Vec<u64> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, vec![inbox[1].id, later]);
 }
 
 async fn signals_are_buffered_in_order<S: Store>(s: &S) {

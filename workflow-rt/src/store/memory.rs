@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
-    LeaseRenewal, LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery,
-    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerKey,
-    TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
+    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, LeaseRenewal,
+    LeaseRequest, NewWorkflow, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord,
+    StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerKey, TimerRow,
+    WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, received_signal_entry,
     released_attempt_entry,
 };
 
@@ -383,6 +383,14 @@ impl Inner {
             timers: BTreeMap::new(),
             history: vec![wf.history],
         });
+        for signal in &wf.signals {
+            self.push_event(w, wf.now_ms, signal.event());
+            self.entries[w].history.push(received_signal_entry(
+                wf.now_ms,
+                &signal.name,
+                signal.payload.len(),
+            ));
+        }
         self.sync_ready(w);
         Ok(version)
     }
@@ -609,13 +617,12 @@ impl Store for MemoryStore {
         type_tag: Option<u64>,
         at_ms: u64,
     ) -> StoreFuture<'a, u64> {
-        let detail = format!("signal {name:?} ({} bytes)", payload.len());
+        let entry = received_signal_entry(at_ms, name, payload.len());
         let kind = EventKind::Signal {
             name: name.to_string(),
             payload,
             type_tag,
         };
-        let entry = HistoryEntry::new(at_ms, HistoryKind::Signal, detail);
         ready(self.lock().append(id, kind, at_ms, entry))
     }
 
@@ -1122,6 +1129,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::HistoryKind;
 
     /// Creates run `id` and completes it at `at_ms`; returns its last version.
     async fn finished_run(s: &MemoryStore, id: &str, at_ms: u64) -> u64 {
@@ -1135,6 +1143,7 @@ mod tests {
                 history: HistoryEntry::new(at_ms, HistoryKind::Started, "started"),
                 parent: None,
                 parent_version: None,
+                signals: Vec::new(),
             })
             .await
             .expect("create");

@@ -614,6 +614,35 @@ pub struct NewWorkflow {
     /// run under the parent's id, starts no child, since its commit would fail too and the
     /// child would be left linked to a run that is not its parent. `None`: no check.
     pub parent_version: Option<u64>,
+    /// Signals the run holds from its creation, in order (a signal-with-start:
+    /// [`crate::Client::signal_with_start`]). Each is stored as [`Store::append_signal`]
+    /// stores one, at [`NewWorkflow::now_ms`]: an event in the run's inbox, after which a
+    /// history entry ([`received_signal_entry`]) follows the `Started` one; in the operation
+    /// that creates the run, so that a run is never created without them, nor they stored
+    /// for a run that was there already.
+    pub signals: Vec<NewSignal>,
+}
+
+/// A signal stored with the run that it is sent to ([`NewWorkflow::signals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignal {
+    /// The signal's name.
+    pub name: String,
+    /// Its encoded payload.
+    pub payload: Vec<u8>,
+    /// The tag of its payload's type (see [`EventKind::Signal`]).
+    pub type_tag: Option<u64>,
+}
+
+impl NewSignal {
+    /// The signal as an event's kind.
+    pub fn event(&self) -> EventKind {
+        EventKind::Signal {
+            name: self.name.clone(),
+            payload: self.payload.clone(),
+            type_tag: self.type_tag,
+        }
+    }
 }
 
 /// Something that happened to a workflow and that a step may consume.
@@ -1016,6 +1045,16 @@ pub fn unreceived_signal_entry(now_ms: u64, name: &str, bytes: usize) -> History
     )
 }
 
+/// The history entry a store writes for a signal it takes for a run
+/// ([`Store::append_signal`], [`NewWorkflow::signals`]): its name, and its payload's size.
+pub fn received_signal_entry(at_ms: u64, name: &str, bytes: usize) -> HistoryEntry {
+    HistoryEntry::new(
+        at_ms,
+        HistoryKind::Signal,
+        format!("signal {name:?} ({bytes} bytes)"),
+    )
+}
+
 /// The history entry a store writes when [`Store::release_leases`] gives back the lease
 /// `owner` held on activity call `name`#`seq` at `attempt`.
 pub fn released_attempt_entry(
@@ -1173,8 +1212,9 @@ pub enum Wakeup {
 /// Every method is one atomic operation. Implementations must pass [`conformance::run`].
 pub trait Store: Send + Sync + 'static {
     /// Creates a running workflow, ready for its first step, and returns its version (the
-    /// [`StepCommit::expected_version`] of that step). [`StoreError::AlreadyExists`] (with the
-    /// stored record) if the id is taken.
+    /// [`StepCommit::expected_version`] of that step), with its first history entry and the
+    /// signals it is created with ([`NewWorkflow::signals`]). [`StoreError::AlreadyExists`]
+    /// (with the stored record) if the id is taken: nothing is written then.
     ///
     /// Versions of one id never repeat across runs. A worker may still hold the state of an
     /// earlier run under the id (in another process, where nothing told it that the run was

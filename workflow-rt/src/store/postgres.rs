@@ -49,10 +49,10 @@ use tokio_postgres::{Row, Statement};
 
 use super::rows::{corrupt, event_columns, event_from_columns, history_entry, int, uint};
 use super::{
-    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, HistoryKind, LeaseRenewal,
-    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
-    ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TimerRow, Wakeup,
-    WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry, prefix_successor,
+    ActivityTask, CompleteActivity, Event, EventKind, HistoryEntry, LeaseRenewal, LeaseRequest,
+    NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery, ScheduleRecord, StepCommit,
+    StepOutcome, Store, StoreError, StoreFuture, TimerRow, Wakeup, WorkflowRecord, WorkflowStatus,
+    WorkflowSummary, lost_attempt_entry, prefix_successor, received_signal_entry,
     released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
@@ -731,12 +731,13 @@ async fn insert_run(tx: &Transaction<'_>, wf: &NewWorkflow) -> Result<Option<u64
     let stmt = tx
     .prepare_cached(
         "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
-         VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, 1, $6, $7) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, 0, $3, $4, 0, $5, $5, TRUE, $8, $6, $7) ON CONFLICT (id) DO NOTHING",
     )
     .await
     .db()?;
     let parent_id = wf.parent.as_ref().map(|p| p.id.as_str());
     let parent_seq = wf.parent.as_ref().map(|p| int(p.seq));
+    let history_len = 1 + wf.signals.len() as i64;
     let n = tx
         .execute(
             &stmt,
@@ -748,6 +749,7 @@ async fn insert_run(tx: &Transaction<'_>, wf: &NewWorkflow) -> Result<Option<u64
                 &int(wf.now_ms),
                 &parent_id,
                 &parent_seq,
+                &history_len,
             ],
         )
         .await
@@ -782,7 +784,16 @@ async fn insert_run(tx: &Transaction<'_>, wf: &NewWorkflow) -> Result<Option<u64
         Some(r) => uint(r.try_get(0).db()?),
         None => 0,
     };
-    insert_history(tx, &wf.id, 1, std::slice::from_ref(&wf.history)).await?;
+    let mut history = vec![wf.history.clone()];
+    for signal in &wf.signals {
+        insert_event(tx, &wf.id, wf.now_ms, signal.event()).await?;
+        history.push(received_signal_entry(
+            wf.now_ms,
+            &signal.name,
+            signal.payload.len(),
+        ));
+    }
+    insert_history(tx, &wf.id, history_len, &history).await?;
     Ok(Some(version))
 }
 
@@ -2369,7 +2380,7 @@ impl Store for PostgresStore {
                         status,
                     });
                 }
-                let detail = format!("signal {name:?} ({} bytes)", payload.len());
+                let entry = received_signal_entry(at_ms, name, payload.len());
                 let event = insert_event(
                     tx,
                     id,
@@ -2381,12 +2392,7 @@ impl Store for PostgresStore {
                     },
                 )
                 .await?;
-                append_history(
-                    tx,
-                    id,
-                    &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
-                )
-                .await?;
+                append_history(tx, id, &[entry]).await?;
                 self.announce(tx, Changes::WORKFLOWS).await?;
                 Ok(event)
             })

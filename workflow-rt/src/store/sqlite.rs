@@ -30,11 +30,11 @@ use super::rows::{
     EVENT_SIGNAL, corrupt, event_columns, event_from_columns, history_entry, int, uint,
 };
 use super::{
-    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, HistoryKind,
-    LeaseRenewal, LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
+    ActivityTask, CompleteActivity, DueTimer, Event, EventKind, HistoryEntry, LeaseRenewal,
+    LeaseRequest, NewWorkflow, ParentLink, Release, RetryActivity, RunPage, RunQuery,
     ScheduleRecord, StepCommit, StepOutcome, Store, StoreError, StoreFuture, TaskAttempt, TimerKey,
     TimerRow, WorkflowRecord, WorkflowStatus, WorkflowSummary, lost_attempt_entry,
-    prefix_successor, released_attempt_entry,
+    prefix_successor, received_signal_entry, released_attempt_entry,
 };
 use crate::activity::{ActivityError, ActivityErrorKind, ActivityOptions};
 
@@ -2485,7 +2485,7 @@ fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
     // the table, not two, for every new run).
     let inserted = conn.prepare_cached(
         "INSERT INTO workflows (id, name, status, input, snapshot, version, created_at, updated_at, ready, history_len, parent_id, parent_seq) \
-         VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, 1, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+         VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, 1, ?9, ?7, ?8) ON CONFLICT (id) DO NOTHING",
     )
     .db()?
     .execute(params![
@@ -2496,7 +2496,8 @@ fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
         version,
         int(wf.now_ms),
         wf.parent.as_ref().map(|p| p.id.as_str()),
-        wf.parent.as_ref().map(|p| int(p.seq))
+        wf.parent.as_ref().map(|p| int(p.seq)),
+        1 + wf.signals.len() as i64
     ])
     .db()?;
     if inserted == 0 {
@@ -2511,6 +2512,18 @@ fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
             .db()?;
     }
     insert_history(w, &wf.id, std::slice::from_ref(&wf.history))?;
+    for signal in &wf.signals {
+        insert_event_row(conn, rid, wf.now_ms, signal.event())?;
+        insert_history(
+            w,
+            &wf.id,
+            &[received_signal_entry(
+                wf.now_ms,
+                &signal.name,
+                signal.payload.len(),
+            )],
+        )?;
+    }
     w.remember(&wf.id, rid);
     Ok(Some(uint(version)))
 }
@@ -2989,7 +3002,7 @@ impl Store for SqliteStore {
         let (id, name) = (id.to_string(), name.to_string());
         self.write(move |conn| {
             let rid = open_for_event(conn, &id)?;
-            let detail = format!("signal {name:?} ({} bytes)", payload.len());
+            let entry = received_signal_entry(at_ms, &name, payload.len());
             let event = insert_event_row(
                 conn,
                 rid,
@@ -3000,11 +3013,7 @@ impl Store for SqliteStore {
                     type_tag,
                 },
             )?;
-            insert_history(
-                conn,
-                &id,
-                &[HistoryEntry::new(at_ms, HistoryKind::Signal, detail)],
-            )?;
+            insert_history(conn, &id, &[entry])?;
             Ok(event)
         })
     }
