@@ -557,6 +557,7 @@ async fn a_cancelled_run_and_another() -> (
         parent: None,
         parent_version: None,
         signals: Vec::new(),
+        timers: Vec::new(),
     };
     let client = Client::new(std::sync::Arc::new(store.clone())).clock(clock.clone());
     (memory, store, client, other)

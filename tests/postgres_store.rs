@@ -27,6 +27,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         parent: None,
         parent_version: None,
         signals: Vec::new(),
+        timers: Vec::new(),
     }
 }
 

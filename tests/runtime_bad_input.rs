@@ -55,6 +55,7 @@ async fn plant(store: &dyn Store, id: &str, x: u64, step: u64, ctx: CtxState) {
             parent: None,
             parent_version: None,
             signals: Vec::new(),
+            timers: Vec::new(),
         })
         .await
         .expect("create");

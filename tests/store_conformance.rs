@@ -87,6 +87,7 @@ async fn sqlite_store_survives_reopening() {
             parent: None,
             parent_version: None,
             signals: Vec::new(),
+            timers: Vec::new(),
         })
         .await
         .expect("create");
@@ -118,6 +119,7 @@ async fn sqlite_history_survives_its_compaction() {
             parent: None,
             parent_version: None,
             signals: Vec::new(),
+            timers: Vec::new(),
         })
         .await
         .expect("create");

@@ -29,6 +29,7 @@ fn new_workflow(id: &str, input: Vec<u8>) -> NewWorkflow {
         parent: None,
         parent_version: None,
         signals: Vec::new(),
+        timers: Vec::new(),
     }
 }
 

@@ -85,7 +85,8 @@ pub use promise::{
 };
 pub use runtime::{
     Builder, Client, Drained, Handle, IdReuse, Limits, MAX_ID_BYTES, PendingCommand, Runtime,
-    RuntimeError, SignalWithStart, StrandedRun, WorkflowState, check_name, shutdown_signal,
+    RuntimeError, SignalWithStart, StartOptions, StrandedRun, WorkflowState, check_name,
+    shutdown_signal,
 };
 pub use saga::{COMPENSATE_WORKFLOW, Compensate, Compensated, Compensation, Saga, SagaReport};
 pub use signal::{IntoSignal, Signal};

@@ -22,7 +22,8 @@ use crate::promise::CompleteError;
 use crate::signal::IntoSignal;
 use crate::store::{
     ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewSignal, NewWorkflow,
-    ParentLink, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
+    ParentLink, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, TimerRow,
+    WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -163,22 +164,42 @@ impl Client {
         id: impl Into<String>,
         input: W::Input,
     ) -> Result<(), RuntimeError> {
-        self.start_with(workflow, id, input, IdReuse::Never).await
+        self.start_with(workflow, id, input, StartOptions::new())
+            .await
     }
 
-    /// Starts workflow `W` under `id`, with `reuse` deciding what happens when the id is
-    /// taken by a finished run (see [`IdReuse`]). A run under `id` that has not finished is
-    /// never replaced: a start of the same workflow with the same input is taken as a retry
-    /// of the start that made it and succeeds without starting anything; any other start is
+    /// Starts workflow `W` under `id` with `options`: an [`IdReuse`] deciding what happens
+    /// when the id is taken by a finished run, or [`StartOptions`] (the reuse policy and an
+    /// execution timeout). A run under `id` that has not finished is never replaced: a start
+    /// of the same workflow with the same input is taken as a retry of the start that made
+    /// it and succeeds without starting anything; any other start is
     /// [`RuntimeError::IdInUse`].
     pub async fn start_with<W: Workflow>(
         &self,
         _workflow: W,
         id: impl Into<String>,
         input: W::Input,
-        reuse: IdReuse,
+        options: impl Into<StartOptions>,
     ) -> Result<(), RuntimeError> {
-        self.create::<W>(id.into(), input, reuse).await.map(drop)
+        let id = id.into();
+        if self
+            .create::<W>(id.clone(), input, options.into())
+            .await?
+            .is_some()
+        {
+            self.wake_new::<W>(&id);
+        }
+        Ok(())
+    }
+
+    /// Wakes the runtime this client belongs to, if it runs `W`, for new run `id`: it takes
+    /// the run at once, rather than at its next look for ready runs.
+    fn wake_new<W: Workflow>(&self, id: &str) {
+        if let Some(rt) = self.runtime()
+            && rt.workflows.knows(W::NAME)
+        {
+            rt.wake(id, Vec::new());
+        }
     }
 
     /// Starts workflow `W` under `id` with signal `signal` in its inbox, or sends the signal
@@ -192,13 +213,22 @@ impl Client {
     /// - A run of `W` that has not finished (running, or parked: it keeps the signal for when
     ///   it is unparked) takes the signal, as [`Client::signal`] sends it; `input` is not
     ///   used, nor compared with the run's.
-    /// - A run of another workflow: [`RuntimeError::WrongWorkflow`], and nothing is sent.
-    /// - A run that has finished: [`RuntimeError::Finished`]. [`Client::signal_with_start_with`]
-    ///   lets [`IdReuse`] replace it by a new run instead.
+    /// - A run of another workflow that has not finished: [`RuntimeError::WrongWorkflow`],
+    ///   and nothing is sent.
+    /// - A run that has finished, of any workflow: [`RuntimeError::Finished`], as Temporal
+    ///   refuses it under its "reject duplicate" policy. [`Client::signal_with_start_with`]
+    ///   lets an [`IdReuse`] replace it by a new run instead (Temporal's default is to start
+    ///   a new run; here the old run is then purged, history and all, so it is not the
+    ///   default).
     ///
-    /// Calls racing on one id start one run between them, and every signal is delivered
-    /// once. The payload's limits and the id's are those of [`Client::signal`] and
-    /// [`Client::start`].
+    /// Calls racing on one id start one run between them, and each call's signal is stored
+    /// once. A call retried after an error that left its outcome unknown (a store that
+    /// failed after the write) may deliver its signal twice, as a retried [`Client::signal`]
+    /// does. The payload's limits and the id's are those of [`Client::signal`] and
+    /// [`Client::start`]. The workflow of the run found is checked before the signal is
+    /// sent, in a store operation of its own: a run of another workflow that replaced it in
+    /// between (the first finished, and was purged by a start that reused its id) would
+    /// take the signal.
     ///
     /// ```
     /// # use workflow_rt::prelude::*;
@@ -241,12 +271,13 @@ impl Client {
         signal: impl IntoSignal<T>,
         payload: T,
     ) -> Result<SignalWithStart, RuntimeError> {
-        self.signal_with_start_with(workflow, id, input, signal, payload, IdReuse::Never)
+        self.signal_with_start_with(workflow, id, input, signal, payload, StartOptions::new())
             .await
     }
 
-    /// [`Client::signal_with_start`], with `reuse` deciding what happens when `id` is taken
-    /// by a finished run: one that `reuse` lets go is replaced by a new run of `W`, started
+    /// [`Client::signal_with_start`] with `options` ([`StartOptions`], or an [`IdReuse`]
+    /// alone) for the run it may start. Their [`IdReuse`] decides what happens when `id` is
+    /// taken by a finished run: one that it lets go is replaced by a new run of `W`, started
     /// with `input` and the signal; any other is [`RuntimeError::Finished`].
     pub async fn signal_with_start_with<W: Workflow, T: Serialize>(
         &self,
@@ -255,14 +286,18 @@ impl Client {
         input: W::Input,
         signal: impl IntoSignal<T>,
         payload: T,
-        reuse: IdReuse,
+        options: impl Into<StartOptions>,
     ) -> Result<SignalWithStart, RuntimeError> {
         let signal = self.encode_signal(signal.signal_name(), &payload)?;
+        let id = id.into();
         match self
-            .create_signalled::<W>(id.into(), input, signal, reuse)
+            .create_signalled::<W>(id.clone(), input, signal, options.into())
             .await?
         {
-            Some(_) => Ok(SignalWithStart::Started),
+            Some(_) => {
+                self.wake_new::<W>(&id);
+                Ok(SignalWithStart::Started)
+            }
             None => Ok(SignalWithStart::Signalled),
         }
     }
@@ -273,10 +308,10 @@ impl Client {
         &self,
         id: String,
         input: W::Input,
-        reuse: IdReuse,
+        options: StartOptions,
     ) -> Result<Option<Created<W>>, RuntimeError> {
-        let first = self.prepare::<W>(id, input)?;
-        match self.insert(W::NAME, &first.new, reuse).await? {
+        let first = self.prepare::<W>(id, input, options)?;
+        match self.insert(W::NAME, &first.new, options.reuse).await? {
             Inserted::Created(version) => Ok(Some(first.created(version))),
             Inserted::Taken(existing) => {
                 if existing.name != W::NAME || existing.input != first.new.input {
@@ -297,14 +332,14 @@ impl Client {
         id: String,
         input: W::Input,
         signal: NewSignal,
-        reuse: IdReuse,
+        options: StartOptions,
     ) -> Result<Option<Created<W>>, RuntimeError> {
-        let mut first = self.prepare::<W>(id, input)?;
+        let reuse = options.reuse;
+        let mut first = self.prepare::<W>(id, input, options)?;
         first.new.signals.push(signal);
         let id = first.new.id.clone();
         // A few times at most: the run found may finish, or be purged, before the signal
         // reaches it; the create is then tried again.
-        let mut last = RuntimeError::UnknownWorkflow(id.clone());
         for _ in 0..4 {
             let existing = match self.insert(W::NAME, &first.new, reuse).await? {
                 Inserted::Created(version) => return Ok(Some(first.created(version))),
@@ -325,18 +360,25 @@ impl Client {
             }
             match self.deliver(&id, &first.new.signals[0]).await {
                 Ok(()) => return Ok(None),
-                Err(e @ (RuntimeError::Finished { .. } | RuntimeError::UnknownWorkflow(_))) => {
-                    last = e
-                }
+                Err(RuntimeError::Finished { .. } | RuntimeError::UnknownWorkflow(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        Err(last)
+        // Each time, the run found had ended or gone before the signal reached it.
+        Err(RuntimeError::Store(StoreError::Conflict {
+            workflow_id: id,
+            expected: 0,
+        }))
     }
 
     /// A new run of `W` under `id`, ready to be stored: its checks passed, its input and
-    /// first state encoded.
-    fn prepare<W: Workflow>(&self, id: String, input: W::Input) -> Result<First<W>, RuntimeError> {
+    /// first state encoded, the end of its timeout a timer.
+    fn prepare<W: Workflow>(
+        &self,
+        id: String,
+        input: W::Input,
+        options: StartOptions,
+    ) -> Result<First<W>, RuntimeError> {
         super::error::checked_name("workflow id", &id)?;
         if let Some(newest) = self.workflows.newest(W::NAME)
             && newest > W::VERSION
@@ -384,11 +426,28 @@ impl Client {
                 history: HistoryEntry::new(
                     now,
                     HistoryKind::Started,
-                    format!("started {}", W::NAME),
+                    match options.timeout {
+                        Some(t) => format!(
+                            "started {}, to be stopped if it runs past {} ms",
+                            W::NAME,
+                            t.as_millis()
+                        ),
+                        None => format!("started {}", W::NAME),
+                    },
                 ),
                 parent: None,
                 parent_version: None,
                 signals: Vec::new(),
+                timers: options
+                    .timeout
+                    .map(|t| TimerRow {
+                        seq: super::compose::TIMEOUT_SEQ,
+                        fire_at_ms: now
+                            .saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+                            .min(i64::MAX as u64),
+                    })
+                    .into_iter()
+                    .collect(),
             },
             state,
             ctx,
@@ -1317,6 +1376,60 @@ impl Client {
             workflow_id: id.to_string(),
             expected: 0,
         }))
+    }
+}
+
+/// How a run is started ([`Client::start_with`], [`crate::Runtime::start_with`], and the
+/// `signal_with_start_with` of both): what a start does when its id is taken by a finished
+/// run, and how long the run may run. An [`IdReuse`] converts into the options with that
+/// policy and nothing else.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use workflow_rt::{IdReuse, StartOptions};
+/// let options = StartOptions::new()
+///     .reuse(IdReuse::AfterFailure)
+///     .timeout(Duration::from_secs(24 * 3600));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StartOptions {
+    reuse: IdReuse,
+    timeout: Option<Duration>,
+}
+
+impl StartOptions {
+    /// The defaults: [`IdReuse::Never`], no timeout.
+    pub fn new() -> Self {
+        StartOptions::default()
+    }
+
+    /// What a start does when its id is taken by a finished run (see [`IdReuse`]).
+    pub fn reuse(mut self, reuse: IdReuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    /// The run's execution timeout, counted from its start: once it has run this long
+    /// without ending, it is stopped outright, as [`Client::terminate`] stops it, parked or
+    /// not: no more of its code runs, its activity attempts are abandoned, its children are
+    /// closed by their [`crate::ParentClose`] policies, and it ends `Cancelled`, its history
+    /// saying that its timeout ran out (Temporal's workflow execution timeout; DBOS's
+    /// workflow timeout, which also runs no more of the code). A run that should undo
+    /// something when it takes too long races its work against a timer in its own code
+    /// (`ctx.select((work, ctx.sleep(limit)))`) and compensates when the timer wins.
+    ///
+    /// The end is a timer in the store, so it comes after a restart, whichever worker holds
+    /// the run; it is measured on the clock of the process that starts the run.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl From<IdReuse> for StartOptions {
+    fn from(reuse: IdReuse) -> Self {
+        StartOptions::new().reuse(reuse)
     }
 }
 

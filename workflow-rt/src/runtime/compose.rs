@@ -19,6 +19,21 @@ use crate::store::{
 /// workflow's code can allocate, and the greatest a SQL store keeps.
 pub(crate) const GRACE_SEQ: u64 = i64::MAX as u64;
 
+/// The sequence number of the timer that ends a run's execution timeout
+/// ([`crate::StartOptions::timeout`]), set when the run is created: the one below
+/// [`GRACE_SEQ`].
+pub(crate) const TIMEOUT_SEQ: u64 = GRACE_SEQ - 1;
+
+/// Whether timer `seq` is one of the run's own (the end of a cancel's grace period, of its
+/// execution timeout) rather than one its code waits on: such a timer fires as an event,
+/// which the cancel step reads from the inbox.
+pub(crate) fn run_timer(seq: u64) -> bool {
+    seq == GRACE_SEQ || seq == TIMEOUT_SEQ
+}
+
+/// The reason of the cancel request that the end of a run's execution timeout makes.
+pub(crate) const TIMED_OUT: &str = "its execution timeout ran out";
+
 /// The event that tells the parent of a run how the run ended (`None`: it has no parent).
 pub(crate) fn tell_parent(
     parent: Option<&ParentLink>,
@@ -286,6 +301,7 @@ impl Inner {
                 parent: Some(link),
                 parent_version: None,
                 signals: Vec::new(),
+                timers: Vec::new(),
             });
         }
         Ok(())
@@ -320,12 +336,14 @@ impl Inner {
         fresh: &[Fresh],
     ) -> Option<CancelStep> {
         let pending = c.pending.as_ref()?;
+        // The end of the run's timeout is a request with no grace period: a stop.
         let requests: Vec<(&Event, &str, u64)> = inbox
             .iter()
             .filter_map(|e| match &e.kind {
                 EventKind::CancelRequested { reason, grace_ms } => {
                     Some((e, reason.as_str(), *grace_ms))
                 }
+                EventKind::TimerFired { seq } if *seq == TIMEOUT_SEQ => Some((e, TIMED_OUT, 0)),
                 _ => None,
             })
             .collect();

@@ -119,7 +119,8 @@ impl Inner {
     /// Hands due timers to the drivers of their workflows, when the timer alone ends the
     /// wait (a step then takes it). Any other is fired the old way, as an event, and its
     /// workflow woken to look at its inbox: a timer of a workflow that is not running or not
-    /// of this runtime's, the end of a cancel's grace period (which the cancel step reads from
+    /// of this runtime's, the end of a cancel's grace period or of the run's timeout (which the
+    /// cancel step reads from
     /// the inbox), and one of several a wait joins (the step that ends the wait takes the
     /// others from the inbox).
     async fn take_due(self: &Arc<Self>, due: Vec<DueTimer>) {
@@ -127,7 +128,7 @@ impl Inner {
         for t in due {
             match t.workflow {
                 Some(rec)
-                    if t.seq != super::compose::GRACE_SEQ
+                    if !super::compose::run_timer(t.seq)
                         && self.workflows.knows(&rec.name)
                         && ends_the_wait(rec.pending.as_deref(), t.seq) =>
                 {

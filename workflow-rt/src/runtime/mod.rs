@@ -48,7 +48,7 @@ use serde::Serialize;
 #[cfg(feature = "testing")]
 pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
-pub use client::{Client, IdReuse, SignalWithStart};
+pub use client::{Client, IdReuse, SignalWithStart, StartOptions};
 pub(crate) use error::shortened;
 pub use error::{MAX_ID_BYTES, RuntimeError, check_name};
 pub use handle::Handle;
@@ -317,22 +317,26 @@ impl Runtime {
         id: impl Into<String>,
         input: W::Input,
     ) -> Result<Handle<W>, RuntimeError> {
-        self.start_with(workflow, id, input, IdReuse::Never).await
+        self.start_with(workflow, id, input, StartOptions::new())
+            .await
     }
 
-    /// [`Runtime::start`], with `reuse` deciding what happens when `id` is taken by a finished
-    /// run: see [`IdReuse`] and [`Client::start_with`].
+    /// [`Runtime::start`] with `options`: an [`IdReuse`] deciding what happens when `id` is
+    /// taken by a finished run, or [`StartOptions`] (that, and an execution timeout). See
+    /// [`Client::start_with`].
     pub async fn start_with<W: Workflow>(
         &self,
         _workflow: W,
         id: impl Into<String>,
         input: W::Input,
-        reuse: IdReuse,
+        options: impl Into<StartOptions>,
     ) -> Result<Handle<W>, RuntimeError> {
         let id = id.into();
         let registered = self.registered::<W>()?;
-        if let Some((state, ctx, version, bytes)) =
-            self.client().create::<W>(id.clone(), input, reuse).await?
+        if let Some((state, ctx, version, bytes)) = self
+            .client()
+            .create::<W>(id.clone(), input, options.into())
+            .await?
         {
             self.inner
                 .prime(&id, registered, Box::new(state), ctx, version, bytes);
@@ -352,12 +356,12 @@ impl Runtime {
         signal: impl IntoSignal<T>,
         payload: T,
     ) -> Result<Handle<W>, RuntimeError> {
-        self.signal_with_start_with(workflow, id, input, signal, payload, IdReuse::Never)
+        self.signal_with_start_with(workflow, id, input, signal, payload, StartOptions::new())
             .await
     }
 
-    /// [`Runtime::signal_with_start`], with `reuse` deciding what happens when `id` is taken by
-    /// a finished run: see [`Client::signal_with_start_with`].
+    /// [`Runtime::signal_with_start`] with `options` for the run it may start ([`StartOptions`],
+    /// or an [`IdReuse`] alone): see [`Client::signal_with_start_with`].
     pub async fn signal_with_start_with<W: Workflow, T: Serialize>(
         &self,
         _workflow: W,
@@ -365,14 +369,14 @@ impl Runtime {
         input: W::Input,
         signal: impl IntoSignal<T>,
         payload: T,
-        reuse: IdReuse,
+        options: impl Into<StartOptions>,
     ) -> Result<Handle<W>, RuntimeError> {
         let id = id.into();
         let registered = self.registered::<W>()?;
         let client = self.client();
         let signal = client.encode_signal(signal.signal_name(), &payload)?;
         if let Some((state, ctx, version, bytes)) = client
-            .create_signalled::<W>(id.clone(), input, signal, reuse)
+            .create_signalled::<W>(id.clone(), input, signal, options.into())
             .await?
         {
             self.inner

@@ -81,6 +81,9 @@ impl Inner {
                 EventKind::TimerFired { seq } if seq == grace => {
                     Some("its grace period after a cancel request ran out".to_string())
                 }
+                EventKind::TimerFired { seq } if seq == super::compose::TIMEOUT_SEQ => {
+                    Some(super::compose::TIMED_OUT.to_string())
+                }
                 _ => None,
             }),
             Err(e) => {

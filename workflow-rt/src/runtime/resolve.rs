@@ -89,7 +89,7 @@ enum Source {
 
 /// The bit that marks the timer of a call's schedule-to-close deadline: the call's sequence
 /// number with it set (sequence numbers are counted from 0 in a run; the cancel's grace timer,
-/// [`super::compose::GRACE_SEQ`], is apart). A run's timers are stored by sequence number, so
+/// [`super::compose::GRACE_SEQ`], and the end of the run's timeout are apart). A run's timers are stored by sequence number, so
 /// the deadline's fires in the store whether or not a worker that has the activity leases the
 /// call.
 const DEADLINE_BIT: u64 = 1 << 62;
@@ -101,7 +101,7 @@ pub(crate) fn deadline_timer(seq: u64) -> u64 {
 
 /// The call whose deadline timer `timer` is, if it is one.
 pub(crate) fn deadline_of(timer: u64) -> Option<u64> {
-    (timer & DEADLINE_BIT != 0 && timer != super::compose::GRACE_SEQ)
+    (timer & DEADLINE_BIT != 0 && !super::compose::run_timer(timer))
         .then_some(timer & !DEADLINE_BIT)
 }
 
@@ -1224,6 +1224,7 @@ mod tests {
         let r = resolve(&p, &[], &[signal(5, "go", 1)], "w", 50).expect("resolved");
         assert_eq!(r.cancelled, vec![3, deadline_timer(3)]);
         assert_eq!(deadline_of(super::super::compose::GRACE_SEQ), None);
+        assert_eq!(deadline_of(super::super::compose::TIMEOUT_SEQ), None);
     }
 
     #[test]

@@ -678,6 +678,7 @@ impl Inner {
                 parent: None,
                 parent_version: None,
                 signals: Vec::new(),
+                timers: Vec::new(),
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {

@@ -60,6 +60,7 @@ where
     commands_are_stored(&factory().await).await;
     signals_are_buffered_in_order(&factory().await).await;
     signals_come_with_a_new_run(&factory().await).await;
+    timers_come_with_a_new_run(&factory().await).await;
     ready_flag_tracks_unseen_events(&factory().await).await;
     activity_results_become_events(&factory().await).await;
     cancelled_leftovers_are_dropped(&factory().await).await;
@@ -108,6 +109,7 @@ fn new_workflow(id: &str) -> NewWorkflow {
         parent: None,
         parent_version: None,
         signals: Vec::new(),
+        timers: Vec::new(),
     }
 }
 
@@ -563,6 +565,14 @@ async fn signals_come_with_a_new_run<S: Store>(s: &S) {
         "a refused create adds no signal"
     );
     assert_eq!(s.history("a").await.expect("history"), history);
+    // A step that has not seen them leaves the run ready for them.
+    let mut c = step("a", version, suspended(1, vec![], vec![]));
+    c.seen_events_upto = 0;
+    let version = s.commit_step(c).await.expect("commit");
+    assert!(
+        s.load_workflow("a").await.expect("load").ready,
+        "a step that has not seen the signals leaves the run ready"
+    );
     // A step takes them as any other signals.
     let mut c = step("a", version, suspended(1, vec![], vec![]));
     c.consumed_events = vec![inbox[0].id];
@@ -576,6 +586,64 @@ async fn signals_come_with_a_new_run<S: Store>(s: &S) {
         .map(|e| e.id)
         .collect();
     assert_eq!(left, vec![inbox[1].id, later]);
+}
+
+/// A run created with timers (the end of its execution timeout) holds them as a step's
+/// timers are held: they stay through the steps that do not touch them, and fire; a create
+/// refused because the id is taken stores none.
+async fn timers_come_with_a_new_run<S: Store>(s: &S) {
+    let mut new = new_workflow("a");
+    new.timers = vec![TimerRow {
+        seq: 1 << 40,
+        fire_at_ms: 5_000,
+    }];
+    let version = s.create_workflow(new).await.expect("create");
+    let own = TimerRow {
+        seq: 1 << 40,
+        fire_at_ms: 5_000,
+    };
+    assert_eq!(s.load_timers("a").await.expect("timers"), vec![own]);
+    assert_eq!(s.next_timer_due().await.expect("next"), Some(5_000));
+    let mut again = new_workflow("a");
+    again.timers = vec![TimerRow {
+        seq: 7,
+        fire_at_ms: 1_000,
+    }];
+    assert!(matches!(
+        s.create_workflow(again).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.load_timers("a").await.expect("timers"),
+        vec![own],
+        "a refused create adds no timer"
+    );
+    // A step that sets a timer of its own keeps the run's.
+    let step_timer = TimerRow {
+        seq: 0,
+        fire_at_ms: 3_000,
+    };
+    s.commit_step(step("a", version, suspended(1, vec![], vec![step_timer])))
+        .await
+        .expect("commit");
+    assert_eq!(
+        s.load_timers("a").await.expect("timers"),
+        vec![step_timer, own]
+    );
+    // It fires when due, as any timer.
+    s.fire_timers(5_000, 10).await.expect("fire");
+    let fired: Vec<u64> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::TimerFired { seq } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired, vec![0, 1 << 40]);
+    assert!(s.load_timers("a").await.expect("timers").is_empty());
 }
 
 async fn signals_are_buffered_in_order<S: Store>(s: &S) {

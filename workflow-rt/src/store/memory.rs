@@ -383,6 +383,11 @@ impl Inner {
             timers: BTreeMap::new(),
             history: vec![wf.history],
         });
+        for t in &wf.timers {
+            self.remove_timer(w, t.seq);
+            self.entries[w].timers.insert(t.seq, t.fire_at_ms);
+            self.timers.insert((t.fire_at_ms, w, t.seq));
+        }
         for signal in &wf.signals {
             self.push_event(w, wf.now_ms, signal.event());
             self.entries[w].history.push(received_signal_entry(
@@ -1144,6 +1149,7 @@ mod tests {
                 parent: None,
                 parent_version: None,
                 signals: Vec::new(),
+                timers: Vec::new(),
             })
             .await
             .expect("create");

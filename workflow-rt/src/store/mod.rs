@@ -621,6 +621,10 @@ pub struct NewWorkflow {
     /// that creates the run, so that a run is never created without them, nor they stored
     /// for a run that was there already.
     pub signals: Vec<NewSignal>,
+    /// Timers the run holds from its creation (the end of its execution timeout:
+    /// [`crate::StartOptions::timeout`]), stored as a step's [`StepOutcome::Suspended`]
+    /// timers are, in the operation that creates the run.
+    pub timers: Vec<TimerRow>,
 }
 
 /// A signal stored with the run that it is sent to ([`NewWorkflow::signals`]).
@@ -1212,8 +1216,9 @@ pub enum Wakeup {
 /// Every method is one atomic operation. Implementations must pass [`conformance::run`].
 pub trait Store: Send + Sync + 'static {
     /// Creates a running workflow, ready for its first step, and returns its version (the
-    /// [`StepCommit::expected_version`] of that step), with its first history entry and the
-    /// signals it is created with ([`NewWorkflow::signals`]). [`StoreError::AlreadyExists`]
+    /// [`StepCommit::expected_version`] of that step), with its first history entry, and the
+    /// signals and timers it is created with ([`NewWorkflow::signals`],
+    /// [`NewWorkflow::timers`]). [`StoreError::AlreadyExists`]
     /// (with the stored record) if the id is taken: nothing is written then.
     ///
     /// Versions of one id never repeat across runs. A worker may still hold the state of an

@@ -784,6 +784,15 @@ async fn insert_run(tx: &Transaction<'_>, wf: &NewWorkflow) -> Result<Option<u64
         Some(r) => uint(r.try_get(0).db()?),
         None => 0,
     };
+    for t in &wf.timers {
+        exec(
+            tx,
+            "INSERT INTO timers (workflow_id, seq, fire_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at",
+            &[&wf.id, &int(t.seq), &int(t.fire_at_ms)],
+        )
+        .await?;
+    }
     let mut history = vec![wf.history.clone()];
     for signal in &wf.signals {
         insert_event(tx, &wf.id, wf.now_ms, signal.event()).await?;

@@ -2512,6 +2512,14 @@ fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
             .db()?;
     }
     insert_history(w, &wf.id, std::slice::from_ref(&wf.history))?;
+    for t in &wf.timers {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO timers (rid, seq, fire_at) VALUES (?1, ?2, ?3)",
+        )
+        .db()?
+        .execute(params![rid, int(t.seq), int(t.fire_at_ms)])
+        .db()?;
+    }
     for signal in &wf.signals {
         insert_event_row(conn, rid, wf.now_ms, signal.event())?;
         insert_history(
