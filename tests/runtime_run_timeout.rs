@@ -130,6 +130,10 @@ async fn a_run_that_ends_in_time_is_not_touched() {
         clock.advance(25 * HOUR);
         let out = within("result", run.result()).await.expect("result");
         assert_eq!(out, Ok(11));
+        assert!(
+            store.load_timers(id).await.expect("timers").is_empty(),
+            "the end of its timeout went with the run"
+        );
         clock.advance(48 * HOUR);
         tokio::time::sleep(Duration::from_millis(30)).await;
         let rec = store.load_workflow(id).await.expect("load");
@@ -177,6 +181,45 @@ async fn a_parked_run_past_its_timeout_is_stopped() {
         assert!(detail.contains("execution timeout"), "{detail}");
         rt.shutdown().await;
         rec.status
+    })
+    .await;
+}
+
+/// A run whose timeout ran out before any worker took it (started by a client while none
+/// ran) ends without running its code, as a run cancelled before its first step does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_times_out_before_its_first_step_runs_no_code() {
+    both_modes(async |mode| {
+        let id = &mode.id("never-ran");
+        let (store, clock) = memory();
+        let client = workflow_rt::Client::new(store.clone())
+            .clock(clock.clone())
+            .workflow(slow);
+        client
+            .start_with(slow, id, 5, StartOptions::new().timeout(HOUR))
+            .await
+            .expect("start");
+        clock.advance(2 * HOUR);
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(slow)
+            .activity(effect)
+            .build()
+            .await
+            .expect("build");
+        let out = within("result", rt.handle(slow, id).result()).await;
+        assert!(
+            matches!(&out, Err(RuntimeError::Cancelled { .. })),
+            "{out:?}"
+        );
+        let (kind, detail) = last_entry(&*store, id).await;
+        assert_eq!(kind, HistoryKind::Terminated);
+        assert!(
+            detail.contains("before its first step") && detail.contains("execution timeout"),
+            "{detail}"
+        );
+        rt.shutdown().await;
+        assert!(EFFECTS.of(id).is_empty(), "none of its calls started");
+        (EFFECTS.of(id), kind)
     })
     .await;
 }

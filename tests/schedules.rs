@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use support::{Mode, T0, builder, eventually};
 use workflow_rt::prelude::*;
-use workflow_rt::schedule::{Overlap, ScheduleError, ScheduleSpec, run_id};
+use workflow_rt::schedule::{
+    Overlap, ScheduleError, ScheduleSpec, ScheduleUpdate, Triggered, run_id,
+};
 use workflow_rt::store::{HistoryKind, RunQuery, Store};
 use workflow_rt::testing::ScheduleSim;
 use workflow_rt::{Client, MemoryStore, SqliteStore, VirtualClock, WorkflowStatus};
@@ -1113,6 +1115,206 @@ async fn injected_store_faults_lose_no_fire_time() {
         let s = store.load_schedule("f").await.expect("load");
         assert_eq!((s.started, s.skipped, s.missed), (20, 0, 0), "{s:?}");
         assert!(faulty.injected() > 0, "faults were injected");
+        rt.shutdown().await;
+    }
+}
+
+/// Triggering a schedule now: the overlap policy decides as for a fire time (skip, keep one,
+/// start), paused or not, and each triggered run has an id of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggering_a_schedule_now() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            let hourly = ScheduleSpec::every(Duration::from_secs(3600));
+            client
+                .schedule("trig", hourly.clone(), held, "t".to_string())
+                .paused(true)
+                .await
+                .expect("create");
+            client
+                .schedule("buf", hourly, held, "b".to_string())
+                .overlap(Overlap::BufferOne)
+                .await
+                .expect("create");
+            e.clock.set_ms(T0 + 5 * SECOND);
+            let first = run_id("trig", T0 + 5 * SECOND);
+            assert_eq!(
+                client.trigger_schedule("trig").await.expect("trigger"),
+                Triggered::Started {
+                    run_id: first.clone()
+                },
+                "a paused schedule is triggered too"
+            );
+            eventually("the triggered run", || async {
+                runs(&e.store, "trig@").await == vec![first.clone()]
+            })
+            .await;
+            // Its run has not finished: skipped, and counted.
+            assert_eq!(
+                client.trigger_schedule("trig").await.expect("trigger"),
+                Triggered::Skipped
+            );
+            let info = client.describe_schedule("trig").await.expect("describe");
+            assert_eq!((info.started, info.skipped), (1, 1));
+            assert_eq!(info.last_run_id.as_deref(), Some(first.as_str()));
+            rt.signal(&first, "done", 1u64).await.expect("signal");
+            eventually("the first run ends", || completed(&e.store, &first)).await;
+            // Within the same millisecond, a run of its own.
+            let second = run_id("trig", T0 + 5 * SECOND + 1);
+            assert_eq!(
+                client.trigger_schedule("trig").await.expect("trigger"),
+                Triggered::Started {
+                    run_id: second.clone()
+                }
+            );
+            // (Listed by id: `…05.001Z` before `…05Z`.)
+            eventually("the second run", || async {
+                runs(&e.store, "trig@").await == vec![second.clone(), first.clone()]
+            })
+            .await;
+
+            // Buffer-one keeps one trigger while the last run goes on, and skips the next.
+            let a = run_id("buf", T0 + 5 * SECOND);
+            let b = run_id("buf", T0 + 5 * SECOND + 1);
+            assert_eq!(
+                client.trigger_schedule("buf").await.expect("trigger"),
+                Triggered::Started { run_id: a.clone() }
+            );
+            eventually("a", || async { e.store.load_workflow(&a).await.is_ok() }).await;
+            assert_eq!(
+                client.trigger_schedule("buf").await.expect("trigger"),
+                Triggered::Buffered { run_id: b.clone() }
+            );
+            assert_eq!(
+                client.trigger_schedule("buf").await.expect("trigger"),
+                Triggered::Skipped
+            );
+            settle().await;
+            assert_eq!(runs(&e.store, "buf@").await, vec![a.clone()]);
+            rt.signal(&a, "done", 1u64).await.expect("signal");
+            eventually("the kept trigger starts", || async {
+                runs(&e.store, "buf@").await == vec![b.clone(), a.clone()]
+            })
+            .await;
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// A backfill starts the run of every fire time in its range, once however often it is
+/// asked, whatever the overlap policy; a range too long starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfilling_a_schedule() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            every_ten_seconds(&client, "back").await;
+            client.pause_schedule("back").await.expect("pause");
+            e.clock.set_ms(T0 + 100 * SECOND);
+            let at = |s: u64| std::time::UNIX_EPOCH + Duration::from_millis(T0 + s * SECOND);
+            let want = ids("back", &[10, 20, 30]);
+            let backfilled = client
+                .backfill_schedule("back", at(5), at(35))
+                .await
+                .expect("backfill");
+            assert_eq!(backfilled, want);
+            for id in &want {
+                eventually("a backfilled run completes", || completed(&e.store, id)).await;
+            }
+            let again = client
+                .backfill_schedule("back", at(0), at(30))
+                .await
+                .expect("backfill");
+            assert_eq!(again, want, "the same fire times, the same runs");
+            settle().await;
+            assert_eq!(runs(&e.store, "back@").await, want, "nothing started twice");
+            // (A range is cut at now: a longer one has no more fire times.)
+            e.clock.set_ms(T0 + 20_000 * SECOND);
+            let too_long = client.backfill_schedule("back", at(0), at(20_000)).await;
+            assert!(
+                matches!(too_long, Err(ScheduleError::Backfill { .. })),
+                "{too_long:?}"
+            );
+            settle().await;
+            assert_eq!(runs(&e.store, "back@").await, want);
+            let out = rt.handle(stamp, &want[0]).result().await.expect("result");
+            assert_eq!(out, "one");
+            rt.shutdown().await;
+        }
+    }
+}
+
+/// An update changes what it names (a spec then fires from now on) and nothing else; a bad
+/// spec changes nothing; a new input goes to the runs started after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_a_schedule() {
+    for backend in BACKENDS {
+        let e = env(backend);
+        let rt = runtime(Mode::Cached, &e).await;
+        let client = rt.client();
+        every_ten_seconds(&client, "upd").await;
+        at(&e, 10, "upd", &[10]).await;
+        e.clock.set_ms(T0 + 15 * SECOND);
+        let info = client
+            .update_schedule(
+                "upd",
+                ScheduleUpdate::new()
+                    .spec(ScheduleSpec::every(Duration::from_secs(60)))
+                    .overlap(Overlap::Allow)
+                    .catch_up(Duration::from_secs(3600)),
+            )
+            .await
+            .expect("update");
+        assert_eq!(info.spec.interval(), Some(Duration::from_secs(60)));
+        assert_eq!(info.overlap, Overlap::Allow);
+        assert_eq!(info.catch_up, Duration::from_secs(3600));
+        assert_eq!(info.next_fire_times_ms[0], T0 + 75 * SECOND);
+        assert_eq!(
+            (info.started, info.last_run_id),
+            (1, Some(run_id("upd", T0 + 10 * SECOND)))
+        );
+        let never = client
+            .update_schedule(
+                "upd",
+                ScheduleUpdate::new()
+                    .spec(ScheduleSpec::cron("0 0 30 2 *"))
+                    .overlap(Overlap::Skip),
+            )
+            .await;
+        assert!(
+            matches!(never, Err(ScheduleError::NeverFires(_))),
+            "{never:?}"
+        );
+        let same = client.describe_schedule("upd").await.expect("describe");
+        assert_eq!(
+            (same.spec, same.overlap),
+            (info.spec.clone(), Overlap::Allow)
+        );
+        // The old spec's fire time at +20 s starts nothing.
+        at(&e, 30, "upd", &[10]).await;
+        client
+            .set_schedule_input("upd", stamp, "two".to_string())
+            .await
+            .expect("input");
+        let wrong = client
+            .set_schedule_input("upd", held, "x".to_string())
+            .await;
+        assert!(
+            matches!(wrong, Err(ScheduleError::Input { .. })),
+            "{wrong:?}"
+        );
+        at(&e, 75, "upd", &[10, 75]).await;
+        let out = rt
+            .handle(stamp, run_id("upd", T0 + 75 * SECOND))
+            .result()
+            .await
+            .expect("result");
+        assert_eq!(out, "two");
         rt.shutdown().await;
     }
 }

@@ -119,7 +119,7 @@ pub enum AdminCommand {
         #[arg(long)]
         dot: bool,
     },
-    /// Lists, describes, pauses, resumes and deletes schedules.
+    /// Lists, describes, pauses, resumes, deletes, triggers, backfills and updates schedules.
     #[command(subcommand)]
     Schedules(ScheduleCommand),
 }

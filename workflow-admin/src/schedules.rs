@@ -1,11 +1,14 @@
-//! `schedules list|describe|pause|resume|delete`: the operator's commands on schedules.
+//! `schedules list|describe|pause|resume|delete|trigger|backfill|update`: the operator's
+//! commands on schedules.
 
 use std::io::Write;
 
 use clap::Subcommand;
 use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use workflow_rt::Client;
-use workflow_rt::schedule::ScheduleInfo;
+use workflow_rt::schedule::{Overlap, ScheduleInfo, ScheduleSpec, ScheduleUpdate, Triggered};
 
 use crate::{AdminError, time};
 
@@ -42,6 +45,55 @@ pub enum ScheduleCommand {
         /// The schedule's name.
         name: String,
     },
+    /// Starts a run of a schedule now, paused or not; its overlap policy decides as for a
+    /// fire time (skip, or keep it, while its last run has not finished).
+    Trigger {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Starts the runs of a schedule's fire times in a range (after `--after`, up to
+    /// `--until`), whatever its overlap policy; fire times that have their runs keep them.
+    Backfill {
+        /// The schedule's name.
+        name: String,
+        /// The range's start, not included: RFC 3339, or an age such as 7d.
+        #[arg(long, value_parser = crate::parse_time)]
+        after: u64,
+        /// The range's end, included: RFC 3339, or an age such as 1h (now if not given).
+        #[arg(long, value_parser = crate::parse_time)]
+        until: Option<u64>,
+    },
+    /// Changes a schedule's spec, overlap policy or catch-up window; the rest stays.
+    Update {
+        /// The schedule's name.
+        name: String,
+        /// A new cron expression (five fields, or six with seconds).
+        #[arg(long, conflicts_with = "every")]
+        cron: Option<String>,
+        /// A new interval (`15m`, `1h`), anchored at now.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+        /// The IANA time zone of the spec (`Europe/Paris`); alone, it moves the current spec.
+        #[arg(long)]
+        zone: Option<String>,
+        /// A new overlap policy: skip, buffer-one or allow.
+        #[arg(long, value_parser = parse_overlap)]
+        overlap: Option<Overlap>,
+        /// A new catch-up window (`10m`, `6h`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        catch_up: Option<std::time::Duration>,
+    },
+}
+
+/// An overlap policy by the name it is shown with.
+fn parse_overlap(s: &str) -> Result<Overlap, String> {
+    Overlap::ALL
+        .into_iter()
+        .find(|o| o.to_string() == s)
+        .ok_or_else(|| {
+            let names: Vec<String> = Overlap::ALL.iter().map(|o| o.to_string()).collect();
+            format!("{s:?} is not an overlap policy: {}", names.join(", "))
+        })
 }
 
 pub(crate) async fn run(
@@ -136,6 +188,67 @@ pub(crate) async fn run(
         ScheduleCommand::Delete { name } => {
             client.delete_schedule(&name).await?;
             writeln!(out, "deleted schedule {name}")?;
+            Ok(())
+        }
+        ScheduleCommand::Trigger { name } => {
+            match client.trigger_schedule(&name).await? {
+                Triggered::Started { run_id } => {
+                    writeln!(out, "triggered schedule {name}: run {run_id}")?
+                }
+                Triggered::Buffered { run_id } => writeln!(
+                    out,
+                    "triggered schedule {name}: its last run has not finished; run {run_id} \
+                     starts when it does (overlap buffer-one)"
+                )?,
+                Triggered::Skipped => writeln!(
+                    out,
+                    "triggered schedule {name}: its last run has not finished, so nothing \
+                     started (overlap skip)"
+                )?,
+            }
+            Ok(())
+        }
+        ScheduleCommand::Backfill { name, after, until } => {
+            let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+            let until = until.map_or_else(SystemTime::now, at);
+            let ids = client.backfill_schedule(&name, at(after), until).await?;
+            for id in &ids {
+                writeln!(out, "{id}")?;
+            }
+            writeln!(out, "({} runs for schedule {name})", ids.len())?;
+            Ok(())
+        }
+        ScheduleCommand::Update {
+            name,
+            cron,
+            every,
+            zone,
+            overlap,
+            catch_up,
+        } => {
+            let mut update = ScheduleUpdate::new();
+            let spec = match (cron, every) {
+                (Some(cron), _) => Some(ScheduleSpec::cron(cron)),
+                (None, Some(every)) => Some(ScheduleSpec::every(every)),
+                // A zone alone moves the spec the schedule has.
+                (None, None) if zone.is_some() => Some(client.describe_schedule(&name).await?.spec),
+                (None, None) => None,
+            };
+            if let Some(spec) = spec {
+                let spec = match zone {
+                    Some(zone) => spec.in_zone(zone),
+                    None => spec,
+                };
+                update = update.spec(spec);
+            }
+            if let Some(overlap) = overlap {
+                update = update.overlap(overlap);
+            }
+            if let Some(window) = catch_up {
+                update = update.catch_up(window);
+            }
+            let s = client.update_schedule(&name, update).await?;
+            writeln!(out, "updated schedule {name}: {} ({})", s.spec, s.overlap)?;
             Ok(())
         }
     }

@@ -133,3 +133,96 @@ async fn schedule_commands() {
         "{err:?}"
     );
 }
+
+/// `schedules trigger|backfill|update`: a client with no runtime stores the fire times to
+/// start, which a worker's next look creates.
+#[tokio::test]
+async fn trigger_backfill_and_update_commands() {
+    // 2024-01-01T00:00:00Z
+    let client = Client::new(MemoryStore::new()).clock(VirtualClock::new(1_704_067_200_000));
+    client
+        .schedule(
+            "sync",
+            ScheduleSpec::cron("0 * * * *"),
+            report,
+            "data".to_string(),
+        )
+        .await
+        .expect("create");
+    let out = admin(&client, &["schedules", "trigger", "sync"])
+        .await
+        .expect("trigger");
+    assert_eq!(
+        out,
+        "triggered schedule sync: run sync@2024-01-01T00:00:00Z\n"
+    );
+    let info = client.describe_schedule("sync").await.expect("describe");
+    assert_eq!(info.started, 1);
+    assert_eq!(
+        info.last_run_id.as_deref(),
+        Some("sync@2024-01-01T00:00:00Z")
+    );
+
+    let out = admin(
+        &client,
+        &[
+            "schedules",
+            "backfill",
+            "sync",
+            "--after",
+            "2023-12-31T21:30:00Z",
+            "--until",
+            "2023-12-31T23:00:00Z",
+        ],
+    )
+    .await
+    .expect("backfill");
+    assert_eq!(
+        out,
+        "sync@2023-12-31T22:00:00Z\nsync@2023-12-31T23:00:00Z\n(2 runs for schedule sync)\n"
+    );
+    assert_eq!(
+        client
+            .describe_schedule("sync")
+            .await
+            .expect("describe")
+            .started,
+        3
+    );
+
+    let out = admin(
+        &client,
+        &[
+            "schedules",
+            "update",
+            "sync",
+            "--cron",
+            "0 6 * * *",
+            "--zone",
+            "Europe/Paris",
+            "--overlap",
+            "allow",
+            "--catch-up",
+            "2h",
+        ],
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        out,
+        "updated schedule sync: cron \"0 6 * * *\" in Europe/Paris (allow)\n"
+    );
+    let info = client.describe_schedule("sync").await.expect("describe");
+    assert_eq!(info.overlap, Overlap::Allow);
+    assert_eq!(info.catch_up, Duration::from_secs(7200));
+    assert_eq!(info.next_fire_times_ms[0], 1_704_085_200_000, "05:00 UTC");
+    // A zone alone moves the spec the schedule has.
+    admin(&client, &["schedules", "update", "sync", "--zone", "UTC"])
+        .await
+        .expect("update");
+    let info = client.describe_schedule("sync").await.expect("describe");
+    assert_eq!(info.spec.cron_expression(), Some("0 6 * * *"));
+    assert_eq!(info.spec.zone(), "UTC");
+    let bad = Cli::try_parse_from(["admin", "schedules", "update", "sync", "--overlap", "never"]);
+    assert!(bad.is_err(), "an unknown overlap policy is refused");
+}

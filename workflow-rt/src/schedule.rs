@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{ScheduleRecord, StoreError};
 
-pub use crate::runtime::{NewSchedule, ScheduleInfo};
+pub use crate::runtime::{MAX_BACKFILL, NewSchedule, ScheduleInfo, ScheduleUpdate, Triggered};
 
 /// The catch-up window of a schedule unless [`NewSchedule::catch_up`] says otherwise: one
 /// minute. Temporal's default is a year; a library whose workers restart with their
@@ -509,6 +509,14 @@ pub enum ScheduleError {
     /// A stored schedule cannot be read back (its spec does not compile with this program).
     #[error("schedule {name:?} is unreadable: {reason}")]
     Unreadable {
+        /// The schedule.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A backfill refused ([`crate::Client::backfill_schedule`]): nothing was started.
+    #[error("cannot backfill schedule {name:?}: {reason}")]
+    Backfill {
         /// The schedule.
         name: String,
         /// Why.

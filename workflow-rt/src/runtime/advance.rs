@@ -626,6 +626,40 @@ impl Inner {
 
     /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
     /// or of a workflow this runtime does not know).
+    /// Whether run `id`, which has not taken its first step, has been stopped here because
+    /// the end of its timeout came first (its timer fired into its inbox while no worker ran
+    /// it): it ends without running its code, as a run cancelled before its first step does.
+    /// One look at the inbox for each first step decoded from the store (a run started by
+    /// another process, a child, a scheduled run; a run started by this runtime takes its
+    /// first step from its first state, in memory).
+    async fn timed_out_unstarted(&self, id: &str) -> Result<bool, StoreError> {
+        let timed_out = self.store.load_inbox(id).await?.iter().any(|e| {
+            matches!(e.kind, EventKind::TimerFired { seq } if seq == super::compose::TIMEOUT_SEQ)
+        });
+        if !timed_out {
+            return Ok(false);
+        }
+        let reason = format!(
+            "terminated before its first step: {}",
+            super::compose::TIMED_OUT
+        );
+        match super::Client::beside(self)
+            .stop_unstarted(id, &reason)
+            .await
+        {
+            Ok(stopped) => {
+                if stopped {
+                    self.forget(id);
+                    self.notify_watchers(id);
+                }
+                Ok(stopped)
+            }
+            Err(super::RuntimeError::Store(e)) => Err(e),
+            // Gone or finished meanwhile: nothing to step.
+            Err(_) => Ok(true),
+        }
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Box<Cached>>, StoreError> {
         let rec = match self.store.load_workflow(id).await {
             Ok(r) => r,
@@ -664,6 +698,9 @@ impl Inner {
             },
             None => None,
         };
+        if pending.is_none() && self.timed_out_unstarted(id).await? {
+            return Ok(None);
+        }
         let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {
             Ok(ready) => ready,
             // Written by newer code on another worker (a rolling deploy): theirs to step, for

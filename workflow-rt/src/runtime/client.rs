@@ -181,25 +181,38 @@ impl Client {
         input: W::Input,
         options: impl Into<StartOptions>,
     ) -> Result<(), RuntimeError> {
-        let id = id.into();
+        let (id, options) = (id.into(), options.into());
         if self
-            .create::<W>(id.clone(), input, options.into())
+            .create::<W>(id.clone(), input, options)
             .await?
             .is_some()
         {
-            self.wake_new::<W>(&id);
+            self.wake_new::<W>(&id, options);
         }
         Ok(())
     }
 
     /// Wakes the runtime this client belongs to, if it runs `W`, for new run `id`: it takes
-    /// the run at once, rather than at its next look for ready runs.
-    fn wake_new<W: Workflow>(&self, id: &str) {
-        if let Some(rt) = self.runtime()
-            && rt.workflows.knows(W::NAME)
-        {
+    /// the run at once, rather than at its next look for ready runs; and its timer loop, for
+    /// the end of the run's timeout.
+    fn wake_new<W: Workflow>(&self, id: &str, options: StartOptions) {
+        let Some(rt) = self.runtime() else { return };
+        if rt.workflows.knows(W::NAME) {
             rt.wake(id, Vec::new());
         }
+        if options.has_timeout() {
+            rt.timer_wakeup.notify_one();
+        }
+    }
+
+    /// Stops run `id` if it has not taken its first step, with `reason`: whether it did.
+    pub(super) async fn stop_unstarted(
+        &self,
+        id: &str,
+        reason: &str,
+    ) -> Result<bool, RuntimeError> {
+        self.terminate_with(id, reason, Stop::IfNotStarted, None)
+            .await
     }
 
     /// Starts workflow `W` under `id` with signal `signal` in its inbox, or sends the signal
@@ -289,13 +302,13 @@ impl Client {
         options: impl Into<StartOptions>,
     ) -> Result<SignalWithStart, RuntimeError> {
         let signal = self.encode_signal(signal.signal_name(), &payload)?;
-        let id = id.into();
+        let (id, options) = (id.into(), options.into());
         match self
-            .create_signalled::<W>(id.clone(), input, signal, options.into())
+            .create_signalled::<W>(id.clone(), input, signal, options)
             .await?
         {
             Some(_) => {
-                self.wake_new::<W>(&id);
+                self.wake_new::<W>(&id, options);
                 Ok(SignalWithStart::Started)
             }
             None => Ok(SignalWithStart::Signalled),
@@ -1420,10 +1433,20 @@ impl StartOptions {
     /// (`ctx.select((work, ctx.sleep(limit)))`) and compensates when the timer wins.
     ///
     /// The end is a timer in the store, so it comes after a restart, whichever worker holds
-    /// the run; it is measured on the clock of the process that starts the run.
+    /// the run; it is measured on the clock of the process that starts the run. A run that
+    /// times out before any worker has taken it ends without running its code. A start taken
+    /// as a retry of the one that made the run (the same workflow and input) changes nothing,
+    /// the timeout included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+}
+
+impl StartOptions {
+    /// Whether a run started with these options has a timeout.
+    pub(super) fn has_timeout(&self) -> bool {
+        self.timeout.is_some()
     }
 }
 

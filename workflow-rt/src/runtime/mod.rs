@@ -53,7 +53,7 @@ pub(crate) use error::shortened;
 pub use error::{MAX_ID_BYTES, RuntimeError, check_name};
 pub use handle::Handle;
 pub(crate) use resolve::deadline_of;
-pub use schedules::{NewSchedule, ScheduleInfo};
+pub use schedules::{MAX_BACKFILL, NewSchedule, ScheduleInfo, ScheduleUpdate, Triggered};
 
 use crate::durable::Pending;
 use crate::signal::IntoSignal;
@@ -333,14 +333,13 @@ impl Runtime {
     ) -> Result<Handle<W>, RuntimeError> {
         let id = id.into();
         let registered = self.registered::<W>()?;
-        if let Some((state, ctx, version, bytes)) = self
+        let options = options.into();
+        if let Some(created) = self
             .client()
-            .create::<W>(id.clone(), input, options.into())
+            .create::<W>(id.clone(), input, options)
             .await?
         {
-            self.inner
-                .prime(&id, registered, Box::new(state), ctx, version, bytes);
-            self.inner.wake(&id, Vec::new());
+            self.started::<W>(&id, registered, created, options);
         }
         Ok(Handle::new(self.clone(), id))
     }
@@ -375,15 +374,31 @@ impl Runtime {
         let registered = self.registered::<W>()?;
         let client = self.client();
         let signal = client.encode_signal(signal.signal_name(), &payload)?;
-        if let Some((state, ctx, version, bytes)) = client
-            .create_signalled::<W>(id.clone(), input, signal, options.into())
+        let options = options.into();
+        if let Some(created) = client
+            .create_signalled::<W>(id.clone(), input, signal, options)
             .await?
         {
-            self.inner
-                .prime(&id, registered, Box::new(state), ctx, version, bytes);
-            self.inner.wake(&id, Vec::new());
+            self.started::<W>(&id, registered, created, options);
         }
         Ok(Handle::new(self.clone(), id))
+    }
+
+    /// Steps new run `id` of `W` from its first state, and has the timer loop look for the
+    /// end of its timeout.
+    fn started<W: Workflow>(
+        &self,
+        id: &str,
+        registered: Arc<dyn registry::ErasedWorkflow>,
+        (state, ctx, version, bytes): client::Created<W>,
+        options: StartOptions,
+    ) {
+        self.inner
+            .prime(id, registered, Box::new(state), ctx, version, bytes);
+        self.inner.wake(id, Vec::new());
+        if options.has_timeout() {
+            self.inner.timer_wakeup.notify_one();
+        }
     }
 
     /// `W`'s registration, for a start of it: this runtime runs (it has not shut down), has

@@ -180,23 +180,7 @@ impl<W: Workflow> NewSchedule<W> {
         if next_fire_ms.is_none() {
             return Err(ScheduleError::NeverFires(spec.to_string()));
         }
-        let input = no_panic("encoding the input", || {
-            postcard::to_stdvec(&self.input).map_err(|e| e.to_string())
-        })
-        .map_err(|reason| ScheduleError::Input {
-            name: name.clone(),
-            reason,
-        })?;
-        if input.len() > client.limits.max_input_bytes {
-            return Err(ScheduleError::Input {
-                name,
-                reason: format!(
-                    "it is {} bytes, over the limit of {} bytes (see Builder::limits)",
-                    input.len(),
-                    client.limits.max_input_bytes
-                ),
-            });
-        }
+        let input = encode_input(&name, &self.input, client.limits.max_input_bytes)?;
         let record = ScheduleRecord {
             name,
             workflow: W::NAME.to_string(),
@@ -351,6 +335,301 @@ impl Client {
     pub async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
         self.store.delete_schedule(name).await?;
         tracing::info!(schedule = name, "schedule deleted");
+        Ok(())
+    }
+
+    /// Starts a run of schedule `name` now, out of its fire times (Temporal's "trigger
+    /// immediately"), under the id [`run_id`]`(name, now)`, paused or not. The schedule's
+    /// overlap policy decides as for a fire time: while its last run has not finished,
+    /// [`Overlap::Skip`] starts nothing (counted as skipped), [`Overlap::BufferOne`] keeps
+    /// the trigger for when that run ends (unless a fire time is kept already: then it is
+    /// skipped; a kept trigger waits, as the schedule's own fire times do, while the schedule
+    /// is paused), and [`Overlap::Allow`] starts the run. The triggered run becomes the
+    /// schedule's last run, which its next fire times look at. The run itself is created by a worker
+    /// that runs the schedule's workflow, at its next look at the schedule (at once for this
+    /// client's own runtime).
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::schedule::{ScheduleSpec, Triggered};
+    ///
+    /// #[workflow]
+    /// async fn report(ctx: WorkflowCtx, team: String) -> String {
+    ///     format!("report for {team}")
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder(MemoryStore::new()).workflow(report).build().await?;
+    /// let client = rt.client();
+    /// client
+    ///     .schedule("nightly", ScheduleSpec::cron("0 2 * * *"), report, "ops".into())
+    ///     .await?;
+    /// let Triggered::Started { run_id } = client.trigger_schedule("nightly").await? else {
+    ///     unreachable!("nothing runs yet")
+    /// };
+    /// assert_eq!(rt.handle(report, &run_id).result().await?, "report for ops");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn trigger_schedule(&self, name: &str) -> Result<Triggered, ScheduleError> {
+        for _ in 0..64 {
+            let mut s = self.store.load_schedule(name).await?;
+            let now = self.clock.now_ms();
+            // A fire time of its own: past the schedule's own fire times at this millisecond.
+            let mut fire = now;
+            while s.starting.contains(&fire)
+                || s.buffered_ms == Some(fire)
+                || s.last_run_id.as_deref() == Some(run_id(&s.name, fire).as_str())
+            {
+                fire += 1;
+            }
+            let last_running = match &s.last_run_id {
+                _ if s.overlap == Overlap::Allow => false,
+                None => false,
+                Some(id) => match self.store.load_workflow(id).await {
+                    Ok(run) => !run.status.is_finished(),
+                    Err(StoreError::NotFound(_)) => false,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let mut start = None;
+            let triggered = match s.overlap {
+                Overlap::BufferOne if last_running && s.buffered_ms.is_none() => {
+                    s.buffered_ms = Some(fire);
+                    Triggered::Buffered {
+                        run_id: run_id(&s.name, fire),
+                    }
+                }
+                Overlap::Skip | Overlap::BufferOne if last_running => {
+                    s.skipped = s.skipped.saturating_add(1);
+                    Triggered::Skipped
+                }
+                _ => {
+                    let id = run_id(&s.name, fire);
+                    s.starting.push(fire);
+                    s.last_run_id = Some(id.clone());
+                    s.started = s.started.saturating_add(1);
+                    start = Some(fire);
+                    Triggered::Started { run_id: id }
+                }
+            };
+            s.updated_at_ms = now;
+            match self.store.update_schedule(s.clone()).await {
+                Ok(_) => {
+                    tracing::info!(schedule = name, outcome = ?triggered, "schedule triggered");
+                    self.start_now(&s, start.as_slice(), now).await;
+                    return Ok(triggered);
+                }
+                Err(StoreError::ScheduleConflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScheduleError::Store(StoreError::ScheduleConflict {
+            name: name.to_string(),
+            expected: 0,
+        }))
+    }
+
+    /// Starts the runs of schedule `name` for its fire times in `(after, until]`, up to now at
+    /// most (Temporal's "backfill"; an interval's fire times start at its anchor, the
+    /// schedule's creation unless [`ScheduleSpec::anchored_at`] says otherwise): one per fire
+    /// time, under [`run_id`]`(name, fire time)`, so that a backfill
+    /// repeated over the same range starts nothing twice, and a fire time whose run the
+    /// schedule made already keeps it. Every run in the range is started, whatever the
+    /// overlap policy (as Temporal's backfill with "allow all"), paused or not; they are not
+    /// the schedule's last run, which its own fire times go on to look at. At most
+    /// [`MAX_BACKFILL`] fire times at once ([`ScheduleError::Backfill`]: a range with more
+    /// starts nothing). Returns the ids of the runs, oldest first; a worker that runs the
+    /// schedule's workflow creates them at its next look.
+    pub async fn backfill_schedule(
+        &self,
+        name: &str,
+        after: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Result<Vec<String>, ScheduleError> {
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        };
+        let (after_ms, until_ms) = (ms(after), ms(until).min(self.clock.now_ms()));
+        for _ in 0..64 {
+            let mut s = self.store.load_schedule(name).await?;
+            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
+                name: s.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let mut fires = Vec::new();
+            let mut t = after_ms;
+            while let Some(next) = spec.next_after(t).filter(|&n| n <= until_ms) {
+                if fires.len() == MAX_BACKFILL {
+                    return Err(ScheduleError::Backfill {
+                        name: s.name,
+                        reason: format!(
+                            "the range holds more than {MAX_BACKFILL} fire times: backfill it in parts"
+                        ),
+                    });
+                }
+                fires.push(next);
+                t = next;
+            }
+            let ids: Vec<String> = fires.iter().map(|&f| run_id(&s.name, f)).collect();
+            let new: Vec<u64> = fires
+                .iter()
+                .copied()
+                .filter(|f| !s.starting.contains(f))
+                .collect();
+            if new.is_empty() {
+                return Ok(ids);
+            }
+            s.started = s.started.saturating_add(new.len() as u64);
+            s.starting.extend(&new);
+            let now = self.clock.now_ms();
+            s.updated_at_ms = now;
+            match self.store.update_schedule(s.clone()).await {
+                Ok(_) => {
+                    tracing::info!(schedule = name, runs = ids.len(), "schedule backfilled");
+                    self.start_now(&s, &new, now).await;
+                    return Ok(ids);
+                }
+                Err(StoreError::ScheduleConflict { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScheduleError::Store(StoreError::ScheduleConflict {
+            name: name.to_string(),
+            expected: 0,
+        }))
+    }
+
+    /// Has the runtime this client belongs to, if any, create the runs of schedule `s` for
+    /// `fire_times`, stored in its row to start: when it runs the schedule's workflow, they
+    /// exist once the call that stored them returns. (Otherwise, or if that fails, a worker's
+    /// next look at the schedule creates them, and clears them from the row.)
+    async fn start_now(&self, s: &ScheduleRecord, fire_times: &[u64], now: u64) {
+        let Some(rt) = self.runtime() else { return };
+        if !fire_times.is_empty() && rt.workflows.knows(&s.workflow) {
+            rt.start_scheduled(s, fire_times, now).await;
+        }
+        rt.schedule_wakeup.notify_one();
+    }
+
+    /// Changes schedule `name` as `update` says: its spec (it then fires from its first fire
+    /// time after now; the fire times between are not caught up), its overlap policy, its
+    /// catch-up window. What `update` leaves alone stays as it is, and so do the runs the
+    /// schedule started, its counts and its last run. A bad spec changes nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::schedule::{Overlap, ScheduleSpec, ScheduleUpdate};
+    /// # use workflow_rt::{Client, MemoryStore};
+    /// # #[workflow]
+    /// # async fn report(ctx: WorkflowCtx, team: String) -> String { team }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = Client::new(MemoryStore::new());
+    /// client
+    ///     .schedule("nightly", ScheduleSpec::cron("0 2 * * *"), report, "ops".into())
+    ///     .await?;
+    /// let info = client
+    ///     .update_schedule(
+    ///         "nightly",
+    ///         ScheduleUpdate::new()
+    ///             .spec(ScheduleSpec::cron("30 3 * * *").in_zone("Europe/Paris"))
+    ///             .overlap(Overlap::BufferOne),
+    ///     )
+    ///     .await?;
+    /// assert_eq!(info.spec.cron_expression(), Some("30 3 * * *"));
+    /// assert_eq!(info.overlap, Overlap::BufferOne);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn update_schedule(
+        &self,
+        name: &str,
+        update: ScheduleUpdate,
+    ) -> Result<ScheduleInfo, ScheduleError> {
+        self.change_schedule(name, |s, now| {
+            if let Some(spec) = &update.spec {
+                let spec = spec.clone().anchored_or(now);
+                let next = spec.compile()?.next_after(now);
+                if next.is_none() {
+                    return Err(ScheduleError::NeverFires(spec.to_string()));
+                }
+                s.spec = spec;
+                s.cursor_ms = s.cursor_ms.max(now);
+                s.next_fire_ms = next;
+            }
+            if let Some(overlap) = update.overlap {
+                s.overlap = overlap;
+                if overlap != Overlap::BufferOne {
+                    s.buffered_ms = None;
+                }
+            }
+            if let Some(window) = update.catch_up {
+                s.catch_up_ms = u64::try_from(window.max(MIN_CATCH_UP).as_millis())
+                    .unwrap_or(u64::MAX)
+                    .min(i64::MAX as u64);
+            }
+            Ok(true)
+        })
+        .await?;
+        tracing::info!(schedule = name, "schedule updated");
+        if let Some(rt) = self.runtime() {
+            rt.schedule_wakeup.notify_one();
+        }
+        self.describe_schedule(name).await
+    }
+
+    /// Changes the input of the runs schedule `name` starts from now on to `input`, for
+    /// workflow `W`, which must be the schedule's ([`ScheduleError::Input`] otherwise, and
+    /// for an input that does not encode or is over the limit of an input); the schedule then
+    /// starts `W`'s version (a schedule made before a new version was deployed moves to it).
+    /// Runs it started keep theirs.
+    pub async fn set_schedule_input<W: Workflow>(
+        &self,
+        name: &str,
+        _workflow: W,
+        input: W::Input,
+    ) -> Result<(), ScheduleError> {
+        if let Some(newest) = self.workflows.newest(W::NAME)
+            && newest > W::VERSION
+        {
+            return Err(ScheduleError::NotNewest {
+                name: W::NAME.to_string(),
+                version: W::VERSION,
+                newest,
+            });
+        }
+        let bytes = encode_input(name, &input, self.limits.max_input_bytes)?;
+        self.change_schedule(name, |s, _| {
+            if s.workflow != W::NAME {
+                return Err(ScheduleError::Input {
+                    name: s.name.clone(),
+                    reason: format!(
+                        "the schedule starts workflow {:?}, not {:?}",
+                        s.workflow,
+                        W::NAME
+                    ),
+                });
+            }
+            s.input.clone_from(&bytes);
+            s.workflow_version = Some(W::VERSION);
+            // A schedule a worker paused as its runs could not be made (from this input,
+            // say) stays paused: resume it.
+            Ok(true)
+        })
+        .await?;
+        tracing::info!(
+            schedule = name,
+            workflow = W::NAME,
+            "schedule input changed"
+        );
         Ok(())
     }
 
@@ -694,6 +973,87 @@ impl Inner {
             }
         }
         Started::All
+    }
+}
+
+/// The input of schedule `name`'s runs, encoded, at most `limit` bytes.
+fn encode_input<T: Serialize>(
+    name: &str,
+    input: &T,
+    limit: usize,
+) -> Result<Vec<u8>, ScheduleError> {
+    let bytes = no_panic("encoding the input", || {
+        postcard::to_stdvec(input).map_err(|e| e.to_string())
+    })
+    .map_err(|reason| ScheduleError::Input {
+        name: name.to_string(),
+        reason,
+    })?;
+    if bytes.len() > limit {
+        return Err(ScheduleError::Input {
+            name: name.to_string(),
+            reason: format!(
+                "it is {} bytes, over the limit of {limit} bytes (see Builder::limits)",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// What [`Client::trigger_schedule`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triggered {
+    /// The run is to start now, under this id.
+    Started {
+        /// The run's id.
+        run_id: String,
+    },
+    /// The schedule's last run has not finished, and its policy ([`Overlap::BufferOne`])
+    /// keeps the trigger: the run starts under this id when that one ends.
+    Buffered {
+        /// The id the run will have.
+        run_id: String,
+    },
+    /// The schedule's last run has not finished, and its policy skips what comes meanwhile:
+    /// nothing is started (counted in [`ScheduleInfo::skipped`]).
+    Skipped,
+}
+
+/// The most fire times one [`Client::backfill_schedule`] starts.
+pub const MAX_BACKFILL: usize = 1000;
+
+/// What [`Client::update_schedule`] changes; what it does not name stays as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleUpdate {
+    spec: Option<ScheduleSpec>,
+    overlap: Option<Overlap>,
+    catch_up: Option<Duration>,
+}
+
+impl ScheduleUpdate {
+    /// Changes nothing, until told.
+    pub fn new() -> Self {
+        ScheduleUpdate::default()
+    }
+
+    /// A new spec: the schedule fires from its first fire time after now.
+    pub fn spec(mut self, spec: ScheduleSpec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// A new overlap policy (a fire time kept by [`Overlap::BufferOne`] is dropped when the
+    /// policy is another).
+    pub fn overlap(mut self, overlap: Overlap) -> Self {
+        self.overlap = Some(overlap);
+        self
+    }
+
+    /// A new catch-up window (at least [`MIN_CATCH_UP`], which a shorter one is taken as).
+    pub fn catch_up(mut self, window: Duration) -> Self {
+        self.catch_up = Some(window);
+        self
     }
 }
 

@@ -592,16 +592,14 @@ async fn signals_come_with_a_new_run<S: Store>(s: &S) {
 /// timers are held: they stay through the steps that do not touch them, and fire; a create
 /// refused because the id is taken stores none.
 async fn timers_come_with_a_new_run<S: Store>(s: &S) {
-    let mut new = new_workflow("a");
-    new.timers = vec![TimerRow {
-        seq: 1 << 40,
-        fire_at_ms: 5_000,
-    }];
-    let version = s.create_workflow(new).await.expect("create");
+    // The sequence number the runtime gives the end of a run's timeout.
     let own = TimerRow {
-        seq: 1 << 40,
+        seq: i64::MAX as u64 - 1,
         fire_at_ms: 5_000,
     };
+    let mut new = new_workflow("a");
+    new.timers = vec![own];
+    let version = s.create_workflow(new).await.expect("create");
     assert_eq!(s.load_timers("a").await.expect("timers"), vec![own]);
     assert_eq!(s.next_timer_due().await.expect("next"), Some(5_000));
     let mut again = new_workflow("a");
@@ -642,8 +640,22 @@ async fn timers_come_with_a_new_run<S: Store>(s: &S) {
             _ => None,
         })
         .collect();
-    assert_eq!(fired, vec![0, 1 << 40]);
+    assert_eq!(fired, vec![0, own.seq]);
     assert!(s.load_timers("a").await.expect("timers").is_empty());
+    // A run that ends takes the timers it was created with along.
+    let mut new = new_workflow("b");
+    new.timers = vec![own];
+    let version = s.create_workflow(new).await.expect("create");
+    let end = StepOutcome::Finished {
+        status: WorkflowStatus::Completed,
+        snapshot: vec![9],
+        output: vec![1],
+    };
+    s.commit_step(step("b", version, end))
+        .await
+        .expect("commit");
+    assert!(s.load_timers("b").await.expect("timers").is_empty());
+    assert_eq!(s.next_timer_due().await.expect("next"), None);
 }
 
 async fn signals_are_buffered_in_order<S: Store>(s: &S) {

@@ -2199,7 +2199,11 @@ impl Store for PostgresStore {
                 }
                 match insert_run(tx, &wf).await? {
                     Some(version) => {
-                        self.announce(tx, Changes::WORKFLOWS).await?;
+                        let changes = Changes {
+                            timers: !wf.timers.is_empty(),
+                            ..Changes::WORKFLOWS
+                        };
+                        self.announce(tx, changes).await?;
                         Ok(version)
                     }
                     None => match load_record(tx, &wf.id).await? {
