@@ -414,6 +414,15 @@ async fn the_console_in_a_headless_browser() {
         .await
         .expect("start");
     reaches(&rt.client(), "doc-1", "Await1SignalReview").await;
+    rt.client()
+        .schedule(
+            "weekly-review",
+            workflow_rt::schedule::ScheduleSpec::cron("0 9 * * MON"),
+            review,
+            "weekly.md".to_string(),
+        )
+        .await
+        .expect("schedule");
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -561,7 +570,45 @@ async fn the_console_in_a_headless_browser() {
             kept == serde_json::Value::Bool(true),
             "the page was reloaded"
         );
-        Ok::<_, anyhow::Error>(web.screenshot().await?)
+        let png = web.screenshot().await?;
+
+        // The schedules page, from the header: the schedule triggered now through its form.
+        web.find(Locator::Css(r#"header nav a[href="/schedules"]"#))
+            .await?
+            .click()
+            .await?;
+        let row = r#"tr[data-schedule="weekly-review"]"#;
+        let found = web.wait().for_element(Locator::Css(row)).await?;
+        ensure!(
+            found.text().await?.contains("0 / 0 / 0"),
+            "nothing started yet"
+        );
+        found
+            .find(Locator::Css(r#"input[name="token"]"#))
+            .await?
+            .send_keys(TOKEN)
+            .await?;
+        found
+            .find(Locator::Css(r#"button[data-action="trigger"]"#))
+            .await?
+            .click()
+            .await?;
+        // The form posts, and the page comes back with the run started and linked.
+        let mut shown = String::new();
+        for _ in 0..200 {
+            if let Ok(r) = web.find(Locator::Css(row)).await
+                && let Ok(text) = r.text().await
+            {
+                shown = text;
+                if shown.contains("1 / 0 / 0") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        ensure!(shown.contains("1 / 0 / 0"), "the trigger counted: {shown}");
+        ensure!(shown.contains("weekly-review@"), "the run linked: {shown}");
+        Ok::<_, anyhow::Error>(png)
     })
     .await;
     let closed = web.close().await;
@@ -580,6 +627,17 @@ async fn the_console_in_a_headless_browser() {
 
     let state = rt.client().state("doc-1").await.expect("state");
     assert_eq!(state.status, WorkflowStatus::Completed);
+    let triggered = rt
+        .client()
+        .describe_schedule("weekly-review")
+        .await
+        .expect("describe")
+        .last_run_id
+        .expect("the triggered run");
+    assert_eq!(
+        rt.client().state(&triggered).await.expect("state").name,
+        "review"
+    );
     assert_eq!(
         rt.client().state("doc-2").await.expect("state").status,
         WorkflowStatus::Cancelled

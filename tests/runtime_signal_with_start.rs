@@ -98,7 +98,8 @@ async fn starts_a_run_with_the_signal_or_signals_the_run_there() {
         let again = within("result", handle.result()).await.expect("result");
         assert_eq!(again, ("carl".to_string(), vec![1]));
         rt.shutdown().await;
-        (out, again, history)
+        // (The entries after the first two interleave steps and signals as timing has it.)
+        (out, again, history[..2].to_vec())
     })
     .await;
 }

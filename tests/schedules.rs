@@ -1199,6 +1199,30 @@ async fn triggering_a_schedule_now() {
                 runs(&e.store, "buf@").await == vec![b.clone(), a.clone()]
             })
             .await;
+
+            // A trigger at the very millisecond of a fire time takes another id: both runs
+            // start.
+            client
+                .schedule(
+                    "tick",
+                    ScheduleSpec::every(Duration::from_secs(10)).anchored_at_ms(T0),
+                    stamp,
+                    "x".into(),
+                )
+                .overlap(Overlap::Allow)
+                .await
+                .expect("create");
+            e.clock.set_ms(T0 + 10 * SECOND);
+            let Triggered::Started { run_id: now_id } =
+                client.trigger_schedule("tick").await.expect("trigger")
+            else {
+                panic!("allow starts it")
+            };
+            let due = run_id("tick", T0 + 10 * SECOND);
+            assert_ne!(now_id, due, "the fire time keeps its id");
+            for id in [&now_id, &due] {
+                eventually("both runs complete", || completed(&e.store, id)).await;
+            }
             rt.shutdown().await;
         }
     }
@@ -1233,6 +1257,15 @@ async fn backfilling_a_schedule() {
             assert_eq!(again, want, "the same fire times, the same runs");
             settle().await;
             assert_eq!(runs(&e.store, "back@").await, want, "nothing started twice");
+            assert_eq!(
+                client
+                    .describe_schedule("back")
+                    .await
+                    .expect("describe")
+                    .started,
+                3,
+                "nor counted twice"
+            );
             // (A range is cut at now: a longer one has no more fire times.)
             e.clock.set_ms(T0 + 20_000 * SECOND);
             let too_long = client.backfill_schedule("back", at(0), at(20_000)).await;
@@ -1247,6 +1280,39 @@ async fn backfilling_a_schedule() {
             rt.shutdown().await;
         }
     }
+}
+
+/// A client with older code cannot move a schedule back to its version.
+#[tokio::test]
+async fn a_schedule_input_is_not_set_by_older_code() {
+    let e = env(Backend::Memory);
+    let newer = Client::new(e.store.clone()).clock(e.clock.clone());
+    newer
+        .schedule(
+            "v2",
+            ScheduleSpec::every(Duration::from_secs(60)),
+            stamp_v2,
+            5,
+        )
+        .await
+        .expect("create");
+    let older = Client::new(e.store.clone()).clock(e.clock.clone());
+    let refused = older
+        .set_schedule_input("v2", stamp, "old".to_string())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ScheduleError::NotNewest {
+                version: 1,
+                newest: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let info = newer.describe_schedule("v2").await.expect("describe");
+    assert_eq!(info.workflow_version, Some(2));
 }
 
 /// An update changes what it names (a spec then fires from now on) and nothing else; a bad

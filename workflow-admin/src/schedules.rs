@@ -64,6 +64,12 @@ pub enum ScheduleCommand {
         until: Option<u64>,
     },
     /// Changes a schedule's spec, overlap policy or catch-up window; the rest stays.
+    #[command(group(
+        clap::ArgGroup::new("change")
+            .required(true)
+            .multiple(true)
+            .args(["cron", "every", "zone", "overlap", "catch_up"])
+    ))]
     Update {
         /// The schedule's name.
         name: String,
@@ -215,7 +221,8 @@ pub(crate) async fn run(
             for id in &ids {
                 writeln!(out, "{id}")?;
             }
-            writeln!(out, "({} runs for schedule {name})", ids.len())?;
+            let runs = if ids.len() == 1 { "run" } else { "runs" };
+            writeln!(out, "({} {runs} for schedule {name})", ids.len())?;
             Ok(())
         }
         ScheduleCommand::Update {

@@ -225,4 +225,6 @@ async fn trigger_backfill_and_update_commands() {
     assert_eq!(info.spec.zone(), "UTC");
     let bad = Cli::try_parse_from(["admin", "schedules", "update", "sync", "--overlap", "never"]);
     assert!(bad.is_err(), "an unknown overlap policy is refused");
+    let nothing = Cli::try_parse_from(["admin", "schedules", "update", "sync"]);
+    assert!(nothing.is_err(), "an update of nothing is refused");
 }

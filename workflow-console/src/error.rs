@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use workflow_rt::schedule::ScheduleError;
 use workflow_rt::{RuntimeError, StoreError};
 
 use crate::html::{self, Esc};
@@ -47,6 +48,9 @@ pub(crate) enum ConsoleError {
     /// The client (and so the store) answered with an error.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The client answered a request on schedules with an error.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 impl ConsoleError {
@@ -58,6 +62,7 @@ impl ConsoleError {
             ConsoleError::BadInput { .. } | ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ConsoleError::MetricsDisabled | ConsoleError::NoPage(_) => StatusCode::NOT_FOUND,
             ConsoleError::Runtime(e) => runtime_status(e),
+            ConsoleError::Schedule(e) => schedule_status(e),
         }
     }
 
@@ -94,6 +99,17 @@ fn runtime_status(e: &RuntimeError) -> StatusCode {
         }
         RuntimeError::Store(_) | RuntimeError::ShutDown => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The status code for an error of the client on schedules.
+fn schedule_status(e: &ScheduleError) -> StatusCode {
+    match e {
+        ScheduleError::NotFound(_) => StatusCode::NOT_FOUND,
+        ScheduleError::Store(StoreError::ScheduleConflict { .. }) => StatusCode::CONFLICT,
+        ScheduleError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ScheduleError::Unreadable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -135,7 +135,7 @@ pub(crate) fn page(base: &str, title: &str, page: &str, body: &str) -> String {
 <style>{CSS}</style>
 </head>
 <body data-base="{base}" data-page="{page}">
-<header class="top"><a class="brand" href="{base}/">workflow console</a><nav><a href="{base}/">Runs</a><a href="{base}/metrics">Metrics</a></nav></header>
+<header class="top"><a class="brand" href="{base}/">workflow console</a><nav><a href="{base}/">Runs</a><a href="{base}/schedules">Schedules</a><a href="{base}/metrics">Metrics</a></nav></header>
 <main>
 {body}
 </main>

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use workflow_rt::schedule::ScheduleInfo;
 use workflow_rt::store::HistoryEntry;
 use workflow_rt::{
     CommandDesc, Description, PendingCommand, RunPage, WorkflowState, WorkflowStatus,
@@ -177,6 +178,83 @@ pub(crate) fn runs_page(
     }
     b.push_str("</nav></section>");
     page(base, "Runs", "runs", &b)
+}
+
+/// The schedules page: one row per schedule (its spec, policy, state, next fire time, last
+/// run and counts) with its actions (trigger now, pause or resume) behind the token.
+pub(crate) fn schedules_page(base: &str, all: &[ScheduleInfo], actions: bool) -> String {
+    let mut b = String::with_capacity(2048 + all.len() * 800);
+    b.push_str(r#"<div class="title"><h1>Schedules</h1></div>"#);
+    if !actions {
+        b.push_str(r#"<p class="note" data-actions-off>Actions are disabled: this console was started without a token. Enable them with <code>Console::new(client).token(secret)</code>; trigger, pause and resume then ask for it.</p>"#);
+    }
+    b.push_str(r#"<section class="card"><table class="schedules"><thead><tr><th>Name</th><th>Workflow</th><th>Spec</th><th>Overlap</th><th>State</th><th>Next fire</th><th>Last run</th><th>Started / skipped / missed</th><th>Actions</th></tr></thead><tbody data-schedules>"#);
+    for s in all {
+        let seg = PathSegment(&s.name);
+        let _ = write!(
+            b,
+            r#"<tr data-schedule="{name}"><td class="id">{name}</td><td>{workflow}</td><td>{spec}</td><td>{overlap}</td><td>"#,
+            name = Esc(&s.name),
+            workflow = Esc(&s.workflow),
+            spec = Esc(&s.spec.to_string()),
+            overlap = Esc(&s.overlap.to_string()),
+        );
+        let _ = write!(
+            b,
+            r#"<span class="status status-{state}" data-state>{state}</span>"#,
+            state = if s.paused { "paused" } else { "active" }
+        );
+        if let Some(note) = &s.note {
+            let _ = write!(b, r#"<div class="reason">{}</div>"#, Esc(note));
+        }
+        b.push_str(r#"</td><td class="time">"#);
+        match s.next_fire_times_ms.first() {
+            Some(&t) => {
+                let _ = write!(b, "{}", Time(t));
+            }
+            None => b.push('-'),
+        }
+        b.push_str(r#"</td><td class="id">"#);
+        match &s.last_run_id {
+            Some(id) => {
+                let _ = write!(
+                    b,
+                    r#"<a href="{base}/runs/{seg}">{id}</a>"#,
+                    base = Esc(base),
+                    seg = PathSegment(id),
+                    id = Esc(id),
+                );
+            }
+            None => b.push('-'),
+        }
+        let _ = write!(
+            b,
+            r#"</td><td>{} / {} / {}</td><td><form class="schedule-actions" method="post" action="{base}/schedules/{seg}/trigger"><fieldset{disabled}><label>Token <input type="password" name="token" autocomplete="off" required></label><button type="submit" data-action="trigger">Trigger now</button>"#,
+            s.started,
+            s.skipped,
+            s.missed,
+            base = Esc(base),
+            disabled = if actions { "" } else { " disabled" },
+        );
+        let (action, label) = if s.paused {
+            ("resume", "Resume")
+        } else {
+            ("pause", "Pause")
+        };
+        let _ = write!(
+            b,
+            r#"<button type="submit" formaction="{base}/schedules/{seg}/{action}" data-action="{action}">{label}</button></fieldset></form></td></tr>"#,
+            base = Esc(base),
+        );
+    }
+    b.push_str("</tbody></table>");
+    let _ = write!(
+        b,
+        r#"<p class="empty"{}>No schedule. Create one with <code>client.schedule(..)</code>.</p>"#,
+        if all.is_empty() { "" } else { " hidden" }
+    );
+    b.push_str("</section>");
+    page(base, "Schedules", "schedules", &b)
 }
 
 /// The signal names a run's workflow waits for somewhere (for the signal form's suggestions),

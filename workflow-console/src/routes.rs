@@ -9,6 +9,10 @@
 //! | `GET /api/runs` | a page of runs and the counts, as JSON |
 //! | `GET /api/runs/{id}` | a run (its `WorkflowState`), the newest 500 entries of its history, and its state, commands and output as the page shows them (`shown`), as JSON |
 //! | `POST /api/runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the actions, JSON in and out |
+//! | `GET /schedules` | the schedules page |
+//! | `POST /schedules/{name}/trigger`, `/pause`, `/resume` | its actions, as forms |
+//! | `GET /api/schedules` | the schedules (`ScheduleInfo`), as JSON |
+//! | `POST /api/schedules/{name}/trigger`, `/pause`, `/resume` | the actions, JSON out |
 //! | `GET /metrics` | the Prometheus text |
 
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
+use workflow_rt::schedule::{ScheduleInfo, Triggered};
 use workflow_rt::store::{HistoryEntry, WorkflowSummary};
 use workflow_rt::{Client, RunQuery, WorkflowState, WorkflowStatus};
 
@@ -51,6 +56,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/runs", get(api_runs))
         .route("/api/runs/{id}", get(api_run))
         .route("/api/runs/{id}/{action}", post(api_action))
+        .route("/schedules", get(schedules_page))
+        .route("/schedules/{name}/{action}", post(schedule_form_action))
+        .route("/api/schedules", get(api_schedules))
+        .route("/api/schedules/{name}/{action}", post(api_schedule_action))
         .route("/metrics", get(metrics))
         .fallback(no_page)
         .layer(axum::middleware::from_fn_with_state(
@@ -512,6 +521,115 @@ async fn api_action(
         Action::Cancel | Action::Terminate | Action::Unpark => None,
     };
     let message = perform(&shared.client, &id, action, signal).await?;
+    Ok(Json(serde_json::json!({ "message": message })))
+}
+
+async fn schedules_page(
+    State(shared): AppState,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let base = mount_point(&original, &uri);
+    match shared.client.list_schedules().await {
+        Ok(all) => Ok(page_response(pages::schedules_page(
+            &base,
+            &all,
+            shared.token.is_some(),
+        ))),
+        Err(e) => Err(PageError {
+            error: e.into(),
+            base,
+        }),
+    }
+}
+
+async fn api_schedules(State(shared): AppState) -> Result<Json<Vec<ScheduleInfo>>, ApiError> {
+    Ok(Json(shared.client.list_schedules().await?))
+}
+
+/// What the console can do to a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScheduleAction {
+    Trigger,
+    Pause,
+    Resume,
+}
+
+impl ScheduleAction {
+    fn parse(s: &str) -> Result<ScheduleAction, ConsoleError> {
+        match s {
+            "trigger" => Ok(ScheduleAction::Trigger),
+            "pause" => Ok(ScheduleAction::Pause),
+            "resume" => Ok(ScheduleAction::Resume),
+            other => Err(ConsoleError::NoPage(format!(
+                "schedules/<name>/{other}: the actions are trigger, pause and resume"
+            ))),
+        }
+    }
+}
+
+/// Does `action` to schedule `name`; returns what to tell the person.
+async fn perform_on_schedule(
+    client: &Client,
+    name: &str,
+    action: ScheduleAction,
+) -> Result<String, ConsoleError> {
+    Ok(match action {
+        ScheduleAction::Trigger => match client.trigger_schedule(name).await? {
+            Triggered::Started { run_id } => format!("schedule {name} triggered: run {run_id}"),
+            Triggered::Buffered { run_id } => format!(
+                "schedule {name} triggered: its last run has not finished, so run {run_id} \
+                 starts when it does"
+            ),
+            Triggered::Skipped => format!(
+                "schedule {name} triggered: its last run has not finished, so nothing started \
+                 (its overlap policy skips)"
+            ),
+        },
+        ScheduleAction::Pause => {
+            client.pause_schedule(name).await?;
+            format!("schedule {name} paused")
+        }
+        ScheduleAction::Resume => {
+            client.resume_schedule(name).await?;
+            format!("schedule {name} resumed")
+        }
+    })
+}
+
+/// The form posted by the schedules page: on success back to that page, on an error a page
+/// that says why.
+async fn schedule_form_action(
+    State(shared): AppState,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let base = mount_point(&original, &uri);
+    let done = async {
+        let action = ScheduleAction::parse(&action)?;
+        let Form(form) = form.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
+        authorize(shared.token.as_ref(), &headers, form.token.as_deref())?;
+        perform_on_schedule(&shared.client, &name, action).await
+    };
+    match done.await {
+        Ok(_) => Ok(Redirect::to(&format!("{base}/schedules")).into_response()),
+        Err(error) => Err(PageError { error, base }),
+    }
+}
+
+/// A schedule's action through the API: the token as `Authorization: Bearer <token>`; answers
+/// `{"message": ..}` or `{"error": ..}`.
+async fn api_schedule_action(
+    State(shared): AppState,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let action = ScheduleAction::parse(&action)?;
+    authorize(shared.token.as_ref(), &headers, None)?;
+    let message = perform_on_schedule(&shared.client, &name, action).await?;
     Ok(Json(serde_json::json!({ "message": message })))
 }
 

@@ -629,3 +629,116 @@ async fn links_follow_where_the_console_is_mounted() {
     );
     rt.shutdown().await;
 }
+
+/// The schedules page lists each schedule and, behind the token, triggers, pauses and resumes
+/// it; so does the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_listed_triggered_paused_and_resumed() {
+    use workflow_rt::schedule::ScheduleSpec;
+    let rt = runtime().await;
+    let client = rt.client();
+    client
+        .schedule(
+            "nightly <ops>",
+            ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris"),
+            approval,
+            3,
+        )
+        .await
+        .expect("create");
+    let app = Console::new(client.clone()).token(TOKEN).router();
+
+    let page = get(&app, "/schedules").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("nightly &lt;ops&gt;"), "{}", page.body);
+    assert!(!page.body.contains("nightly <ops>"), "escaped");
+    assert!(
+        page.body
+            .contains(r#"cron &quot;0 2 * * *&quot; in Europe/Paris"#)
+    );
+    assert!(page.body.contains(r#"data-state>active<"#));
+    assert!(
+        page.body
+            .contains(r#"action="/schedules/nightly%20%3Cops%3E/trigger""#)
+    );
+    assert!(!page.body.contains("Actions are disabled"));
+
+    // Without the token: refused, nothing started.
+    let refused = post_form(&app, "/schedules/nightly%20%3Cops%3E/trigger", "token=nope").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        client
+            .describe_schedule("nightly <ops>")
+            .await
+            .expect("describe")
+            .started,
+        0
+    );
+    // With it: back to the page, and the run is there.
+    let triggered = post_form(
+        &app,
+        "/schedules/nightly%20%3Cops%3E/trigger",
+        &format!("token={TOKEN}"),
+    )
+    .await;
+    assert_eq!(
+        triggered.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        triggered.body
+    );
+    assert_eq!(triggered.headers[header::LOCATION], "/schedules");
+    let info = client
+        .describe_schedule("nightly <ops>")
+        .await
+        .expect("describe");
+    let run = info.last_run_id.expect("a last run");
+    waiting(&client, &run).await;
+    let page = get(&app, "/schedules").await;
+    assert!(page.body.contains("1 / 0 / 0"), "{}", page.body);
+    assert!(
+        page.body.contains("href=\"/runs/nightly%20%3Cops%3E%40"),
+        "{}",
+        page.body
+    );
+
+    let paused = post_json(
+        &app,
+        "/api/schedules/nightly%20%3Cops%3E/pause",
+        Some(TOKEN),
+        "",
+    )
+    .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(paused.json()["message"], "schedule nightly <ops> paused");
+    let listed = get(&app, "/api/schedules").await.json();
+    assert_eq!(listed[0]["paused"], true);
+    let page = get(&app, "/schedules").await;
+    assert!(page.body.contains(r#"data-state>paused<"#));
+    assert!(page.body.contains(r#"data-action="resume""#));
+    let resumed = post_form(
+        &app,
+        "/schedules/nightly%20%3Cops%3E/resume",
+        &format!("token={TOKEN}"),
+    )
+    .await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER, "{}", resumed.body);
+    assert!(
+        !client
+            .describe_schedule("nightly <ops>")
+            .await
+            .expect("describe")
+            .paused
+    );
+    // An unknown schedule, an unknown action.
+    let unknown = post_json(&app, "/api/schedules/nope/trigger", Some(TOKEN), "").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let bad = post_json(&app, "/api/schedules/nope/delete", Some(TOKEN), "").await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND);
+    // Without a token configured, the page says actions are off.
+    let off = Console::new(client.clone()).router();
+    let page = get(&off, "/schedules").await;
+    assert!(page.body.contains("Actions are disabled"));
+    assert!(page.body.contains("<fieldset disabled>"));
+    rt.shutdown().await;
+}

@@ -84,8 +84,8 @@ pub use promise::{
     CompleteError, PROMISE_ACTIVITY, PromiseError, PromiseTimeout, PromiseToken, PromiseWait,
 };
 pub use runtime::{
-    Builder, Client, Drained, Handle, IdReuse, Limits, MAX_ID_BYTES, PendingCommand, Runtime,
-    RuntimeError, SignalWithStart, StartOptions, StrandedRun, WorkflowState, check_name,
+    Builder, Client, Drained, Handle, IdReuse, Limits, MAX_ID_BYTES, MIN_TIMEOUT, PendingCommand,
+    Runtime, RuntimeError, SignalWithStart, StartOptions, StrandedRun, WorkflowState, check_name,
     shutdown_signal,
 };
 pub use saga::{COMPENSATE_WORKFLOW, Compensate, Compensated, Compensation, Saga, SagaReport};

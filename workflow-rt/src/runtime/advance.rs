@@ -624,18 +624,33 @@ impl Inner {
         }
     }
 
-    /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
-    /// or of a workflow this runtime does not know).
-    /// Whether run `id`, which has not taken its first step, has been stopped here because
-    /// the end of its timeout came first (its timer fired into its inbox while no worker ran
-    /// it): it ends without running its code, as a run cancelled before its first step does.
-    /// One look at the inbox for each first step decoded from the store (a run started by
-    /// another process, a child, a scheduled run; a run started by this runtime takes its
-    /// first step from its first state, in memory).
-    async fn timed_out_unstarted(&self, id: &str) -> Result<bool, StoreError> {
-        let timed_out = self.store.load_inbox(id).await?.iter().any(|e| {
-            matches!(e.kind, EventKind::TimerFired { seq } if seq == super::compose::TIMEOUT_SEQ)
-        });
+    /// Whether run `rec`, which has not taken its first step, has been stopped here because
+    /// the end of its timeout came first (no worker took it in time): it ends without running
+    /// its code, as a run cancelled before its first step does. The end is looked for (its
+    /// timer due, or fired into the inbox) only for a run older than the shortest timeout
+    /// ([`super::client::MIN_TIMEOUT`]): a run taken as soon as it is made, the usual case,
+    /// costs no read.
+    async fn timed_out_unstarted(&self, rec: &WorkflowRecord) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let shortest = super::client::MIN_TIMEOUT.as_millis() as u64;
+        if now.saturating_sub(rec.created_at_ms) < shortest {
+            return Ok(false);
+        }
+        let id = rec.id.as_str();
+        let timeout = super::compose::TIMEOUT_SEQ;
+        let due = self
+            .store
+            .load_timers(id)
+            .await?
+            .iter()
+            .any(|t| t.seq == timeout && t.fire_at_ms <= now);
+        let timed_out = due
+            || self
+                .store
+                .load_inbox(id)
+                .await?
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::TimerFired { seq } if seq == timeout));
         if !timed_out {
             return Ok(false);
         }
@@ -660,6 +675,8 @@ impl Inner {
         }
     }
 
+    /// Loads a running workflow of this runtime's (`None`: not running, gone, parked just now,
+    /// or of a workflow this runtime does not know).
     async fn load(&self, id: &str) -> Result<Option<Box<Cached>>, StoreError> {
         let rec = match self.store.load_workflow(id).await {
             Ok(r) => r,
@@ -698,7 +715,7 @@ impl Inner {
             },
             None => None,
         };
-        if pending.is_none() && self.timed_out_unstarted(id).await? {
+        if pending.is_none() && self.timed_out_unstarted(&rec).await? {
             return Ok(None);
         }
         let ready = match self.prepare(&rec.name, &rec.snapshot, pending.as_ref()) {

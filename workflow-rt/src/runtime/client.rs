@@ -1433,12 +1433,13 @@ impl StartOptions {
     /// (`ctx.select((work, ctx.sleep(limit)))`) and compensates when the timer wins.
     ///
     /// The end is a timer in the store, so it comes after a restart, whichever worker holds
-    /// the run; it is measured on the clock of the process that starts the run. A run that
-    /// times out before any worker has taken it ends without running its code. A start taken
+    /// the run; it is measured on the clock of the process that starts the run. At least
+    /// [`MIN_TIMEOUT`], a second. A run that times out before any worker has taken it ends
+    /// without running its code. A start taken
     /// as a retry of the one that made the run (the same workflow and input) changes nothing,
     /// the timeout included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = Some(timeout.max(MIN_TIMEOUT));
         self
     }
 }
@@ -1455,6 +1456,11 @@ impl From<IdReuse> for StartOptions {
         StartOptions::new().reuse(reuse)
     }
 }
+
+/// The shortest execution timeout ([`StartOptions::timeout`]): a shorter one is taken as
+/// this. (A worker that takes a run it did not start looks whether the run's timeout ran out
+/// before its first step only when the run is at least this old.)
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What [`Client::signal_with_start`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,7 +48,7 @@ use serde::Serialize;
 #[cfg(feature = "testing")]
 pub(crate) use builder::DEFAULT_CANCEL_GRACE;
 pub use builder::{Builder, Limits};
-pub use client::{Client, IdReuse, SignalWithStart, StartOptions};
+pub use client::{Client, IdReuse, MIN_TIMEOUT, SignalWithStart, StartOptions};
 pub(crate) use error::shortened;
 pub use error::{MAX_ID_BYTES, RuntimeError, check_name};
 pub use handle::Handle;

@@ -375,13 +375,23 @@ impl Client {
     pub async fn trigger_schedule(&self, name: &str) -> Result<Triggered, ScheduleError> {
         for _ in 0..64 {
             let mut s = self.store.load_schedule(name).await?;
+            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
+                name: s.name.clone(),
+                reason: e.to_string(),
+            })?;
             let now = self.clock.now_ms();
-            // A fire time of its own: past the schedule's own fire times at this millisecond.
+            // A fire time of its own, whose run id no other run has or will have: past the
+            // fire times the schedule keeps, the one of its spec still to come at this very
+            // millisecond, and any whose run is there.
             let mut fire = now;
-            while s.starting.contains(&fire)
-                || s.buffered_ms == Some(fire)
-                || s.last_run_id.as_deref() == Some(run_id(&s.name, fire).as_str())
-            {
+            loop {
+                let taken = s.starting.contains(&fire)
+                    || s.buffered_ms == Some(fire)
+                    || (fire > s.cursor_ms && spec.next_after(fire - 1) == Some(fire))
+                    || self.made(&run_id(&s.name, fire)).await?;
+                if !taken {
+                    break;
+                }
                 fire += 1;
             }
             let last_running = match &s.last_run_id {
@@ -418,7 +428,13 @@ impl Client {
             match self.store.update_schedule(s.clone()).await {
                 Ok(_) => {
                     tracing::info!(schedule = name, outcome = ?triggered, "schedule triggered");
-                    self.start_now(&s, start.as_slice(), now).await;
+                    if let Some(reason) = self.start_now(&s, start.as_slice(), now).await {
+                        // The worker's next look pauses the schedule, saying so.
+                        return Err(ScheduleError::Input {
+                            name: name.to_string(),
+                            reason,
+                        });
+                    }
                     return Ok(triggered);
                 }
                 Err(StoreError::ScheduleConflict { .. }) => {
@@ -433,12 +449,14 @@ impl Client {
         }))
     }
 
-    /// Starts the runs of schedule `name` for its fire times in `(after, until]`, up to now at
-    /// most (Temporal's "backfill"; an interval's fire times start at its anchor, the
-    /// schedule's creation unless [`ScheduleSpec::anchored_at`] says otherwise): one per fire
-    /// time, under [`run_id`]`(name, fire time)`, so that a backfill
-    /// repeated over the same range starts nothing twice, and a fire time whose run the
-    /// schedule made already keeps it. Every run in the range is started, whatever the
+    /// Starts the runs of schedule `name` for its fire times in `(after, until]` (Temporal's
+    /// "backfill"): one per fire time, under [`run_id`]`(name, fire time)`, for each whose
+    /// run is not in the store, so that a backfill repeated over the same range starts nothing
+    /// twice, and a fire time whose run the schedule made keeps it. The range ends at now at
+    /// the latest, and, while the schedule is active, at the last fire time it has looked at
+    /// (the later ones are its own to start, or skip). An interval's fire times start at its
+    /// anchor: the schedule's creation, or the update that gave it the interval, unless
+    /// [`ScheduleSpec::anchored_at`] says otherwise. Every run in the range is started, whatever the
     /// overlap policy (as Temporal's backfill with "allow all"), paused or not; they are not
     /// the schedule's last run, which its own fire times go on to look at. At most
     /// [`MAX_BACKFILL`] fire times at once ([`ScheduleError::Backfill`]: a range with more
@@ -454,9 +472,16 @@ impl Client {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
-        let (after_ms, until_ms) = (ms(after), ms(until).min(self.clock.now_ms()));
+        let after_ms = ms(after);
         for _ in 0..64 {
             let mut s = self.store.load_schedule(name).await?;
+            // Up to now, and, while the schedule is active, up to the last fire time it has
+            // looked at: those after it are its own to start (or skip, or miss).
+            let now = self.clock.now_ms();
+            let until_ms = match s.paused {
+                true => ms(until).min(now),
+                false => ms(until).min(now).min(s.cursor_ms),
+            };
             let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
                 name: s.name.clone(),
                 reason: e.to_string(),
@@ -476,22 +501,28 @@ impl Client {
                 t = next;
             }
             let ids: Vec<String> = fires.iter().map(|&f| run_id(&s.name, f)).collect();
-            let new: Vec<u64> = fires
-                .iter()
-                .copied()
-                .filter(|f| !s.starting.contains(f))
-                .collect();
+            // Those whose run is neither there nor to start already.
+            let mut new: Vec<u64> = Vec::new();
+            for (&f, id) in fires.iter().zip(&ids) {
+                if !s.starting.contains(&f) && !self.made(id).await? {
+                    new.push(f);
+                }
+            }
             if new.is_empty() {
                 return Ok(ids);
             }
             s.started = s.started.saturating_add(new.len() as u64);
             s.starting.extend(&new);
-            let now = self.clock.now_ms();
             s.updated_at_ms = now;
             match self.store.update_schedule(s.clone()).await {
                 Ok(_) => {
-                    tracing::info!(schedule = name, runs = ids.len(), "schedule backfilled");
-                    self.start_now(&s, &new, now).await;
+                    tracing::info!(schedule = name, runs = new.len(), "schedule backfilled");
+                    if let Some(reason) = self.start_now(&s, &new, now).await {
+                        return Err(ScheduleError::Input {
+                            name: name.to_string(),
+                            reason,
+                        });
+                    }
                     return Ok(ids);
                 }
                 Err(StoreError::ScheduleConflict { .. }) => {
@@ -510,12 +541,27 @@ impl Client {
     /// `fire_times`, stored in its row to start: when it runs the schedule's workflow, they
     /// exist once the call that stored them returns. (Otherwise, or if that fails, a worker's
     /// next look at the schedule creates them, and clears them from the row.)
-    async fn start_now(&self, s: &ScheduleRecord, fire_times: &[u64], now: u64) {
-        let Some(rt) = self.runtime() else { return };
-        if !fire_times.is_empty() && rt.workflows.knows(&s.workflow) {
-            rt.start_scheduled(s, fire_times, now).await;
+    /// Returns why, if such a run cannot be made (from the schedule's input, by this code).
+    async fn start_now(&self, s: &ScheduleRecord, fire_times: &[u64], now: u64) -> Option<String> {
+        let rt = self.runtime()?;
+        let mut refused = None;
+        if !fire_times.is_empty()
+            && rt.workflows.knows(&s.workflow)
+            && let Started::Never(reason) = rt.start_scheduled(s, fire_times, now).await
+        {
+            refused = Some(reason);
         }
         rt.schedule_wakeup.notify_one();
+        refused
+    }
+
+    /// Whether the run under `id` is in the store.
+    async fn made(&self, id: &str) -> Result<bool, ScheduleError> {
+        match self.store.load_workflow(id).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Changes schedule `name` as `update` says: its spec (it then fires from its first fire
@@ -567,8 +613,8 @@ impl Client {
             }
             if let Some(overlap) = update.overlap {
                 s.overlap = overlap;
-                if overlap != Overlap::BufferOne {
-                    s.buffered_ms = None;
+                if overlap != Overlap::BufferOne && s.buffered_ms.take().is_some() {
+                    s.skipped = s.skipped.saturating_add(1);
                 }
             }
             if let Some(window) = update.catch_up {
@@ -589,8 +635,11 @@ impl Client {
     /// Changes the input of the runs schedule `name` starts from now on to `input`, for
     /// workflow `W`, which must be the schedule's ([`ScheduleError::Input`] otherwise, and
     /// for an input that does not encode or is over the limit of an input); the schedule then
-    /// starts `W`'s version (a schedule made before a new version was deployed moves to it).
-    /// Runs it started keep theirs.
+    /// starts `W`'s version (a schedule made before a new version was deployed moves to it; a
+    /// schedule of a newer version than `W`'s is [`ScheduleError::NotNewest`]). Runs it
+    /// started keep theirs; fire times taken or kept whose runs are not made yet get the new
+    /// input. A schedule that a worker paused because its runs could not be made stays
+    /// paused: resume it.
     pub async fn set_schedule_input<W: Workflow>(
         &self,
         name: &str,
@@ -608,6 +657,15 @@ impl Client {
         }
         let bytes = encode_input(name, &input, self.limits.max_input_bytes)?;
         self.change_schedule(name, |s, _| {
+            if let Some(v) = s.workflow_version
+                && v > W::VERSION
+            {
+                return Err(ScheduleError::NotNewest {
+                    name: W::NAME.to_string(),
+                    version: W::VERSION,
+                    newest: v,
+                });
+            }
             if s.workflow != W::NAME {
                 return Err(ScheduleError::Input {
                     name: s.name.clone(),
