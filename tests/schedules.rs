@@ -391,7 +391,7 @@ async fn creating_a_bad_schedule_stores_nothing() {
             Duration::from_millis(i64::MAX as u64)
         );
         client.delete_schedule("long").await.expect("delete");
-        for name in ["", "a@b"] {
+        for name in ["", "a@b", ".", ".."] {
             let err = make(name, ScheduleSpec::cron("0 2 * * *"))
                 .await
                 .expect_err("bad name");
@@ -1383,4 +1383,41 @@ async fn updating_a_schedule() {
         assert_eq!(out, "two");
         rt.shutdown().await;
     }
+}
+
+/// A trigger whose run this code cannot make (the schedule was made for a version of its
+/// workflow that is no longer registered) says so, and the worker's next look pauses the
+/// schedule with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_whose_run_cannot_be_made_says_so() {
+    let e = env(Backend::Memory);
+    Client::new(e.store.clone())
+        .clock(e.clock.clone())
+        .schedule(
+            "old",
+            ScheduleSpec::every(Duration::from_secs(3600)),
+            stamp,
+            "x".into(),
+        )
+        .await
+        .expect("create");
+    let rt = builder(Mode::Cached, e.store.clone(), e.clock.clone())
+        .workflow(stamp_v2)
+        .build()
+        .await
+        .expect("build");
+    let refused = rt.client().trigger_schedule("old").await;
+    assert!(
+        matches!(&refused, Err(ScheduleError::RunRefused { name, .. }) if name == "old"),
+        "{refused:?}"
+    );
+    eventually("the schedule is paused", || async {
+        rt.client()
+            .describe_schedule("old")
+            .await
+            .is_ok_and(|s| s.paused && s.note.is_some())
+    })
+    .await;
+    assert!(runs(&e.store, "old@").await.is_empty());
+    rt.shutdown().await;
 }

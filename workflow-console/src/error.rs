@@ -106,6 +106,8 @@ fn runtime_status(e: &RuntimeError) -> StatusCode {
 fn schedule_status(e: &ScheduleError) -> StatusCode {
     match e {
         ScheduleError::NotFound(_) => StatusCode::NOT_FOUND,
+        // Taken, but not made: not to be retried as a refused request would be.
+        ScheduleError::RunRefused { .. } => StatusCode::CONFLICT,
         ScheduleError::Store(StoreError::ScheduleConflict { .. }) => StatusCode::CONFLICT,
         ScheduleError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         ScheduleError::Unreadable { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -733,8 +733,22 @@ async fn schedules_are_listed_triggered_paused_and_resumed() {
     // An unknown schedule, an unknown action.
     let unknown = post_json(&app, "/api/schedules/nope/trigger", Some(TOKEN), "").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
-    let bad = post_json(&app, "/api/schedules/nope/delete", Some(TOKEN), "").await;
+    let bad = post_json(
+        &app,
+        "/api/schedules/nightly%20%3Cops%3E/delete",
+        Some(TOKEN),
+        "",
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .expect("error")
+            .contains("the actions are trigger, pause and resume"),
+        "{}",
+        bad.body
+    );
     // Without a token configured, the page says actions are off.
     let off = Console::new(client.clone()).router();
     let page = get(&off, "/schedules").await;

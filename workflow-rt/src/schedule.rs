@@ -476,11 +476,12 @@ pub enum ScheduleError {
     /// No schedule has this name.
     #[error("no schedule named {0:?}")]
     NotFound(String),
-    /// The schedule's name is empty, holds `@` (which separates the name from the fire time
-    /// in the ids of its runs) or a NUL character, or is longer than [`MAX_NAME_BYTES`] (so
+    /// The schedule's name is empty, `.` or `..` (which no path of the console can name),
+    /// holds `@` (which separates the name from the fire time in the ids of its runs) or a
+    /// NUL character, or is longer than [`MAX_NAME_BYTES`] (so
     /// that the ids of its runs are ids a run may have: see [`crate::check_name`]).
     #[error(
-        "bad schedule name {:?}: it must be non-empty, free of '@' and NUL, and at most 960 bytes",
+        "bad schedule name {:?}: it must be non-empty, not . or .., free of '@' and NUL, and at most 960 bytes",
         crate::runtime::shortened(.0)
     )]
     BadName(String),
@@ -509,6 +510,19 @@ pub enum ScheduleError {
     /// A stored schedule cannot be read back (its spec does not compile with this program).
     #[error("schedule {name:?} is unreadable: {reason}")]
     Unreadable {
+        /// The schedule.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The schedule took a fire time ([`crate::Client::trigger_schedule`],
+    /// [`crate::Client::backfill_schedule`]), but its run cannot be made by this code (its
+    /// input does not make a first state): the next look of a worker pauses the schedule,
+    /// saying so. Do not retry: fix the input or the code, then resume the schedule.
+    #[error(
+        "schedule {name:?} took the fire time, but its run cannot be made: {reason} (a worker's next look pauses the schedule)"
+    )]
+    RunRefused {
         /// The schedule.
         name: String,
         /// Why.

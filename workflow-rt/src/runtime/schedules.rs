@@ -160,6 +160,8 @@ impl<W: Workflow> NewSchedule<W> {
         let client = self.client;
         let name = self.name;
         if name.contains('@')
+            || name == "."
+            || name == ".."
             || crate::schedule::MAX_NAME_BYTES < name.len()
             || super::error::check_name(&name).is_err()
         {
@@ -310,10 +312,7 @@ impl Client {
             if !s.paused {
                 return Ok(false);
             }
-            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
-                name: s.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let spec = compiled(s)?;
             s.paused = false;
             s.note = None;
             s.cursor_ms = s.cursor_ms.max(now);
@@ -339,7 +338,8 @@ impl Client {
     }
 
     /// Starts a run of schedule `name` now, out of its fire times (Temporal's "trigger
-    /// immediately"), under the id [`run_id`]`(name, now)`, paused or not. The schedule's
+    /// immediately"), under the id [`run_id`]`(name, now)` (or a millisecond or a few later,
+    /// when a fire time of the schedule or a run has that one), paused or not. The schedule's
     /// overlap policy decides as for a fire time: while its last run has not finished,
     /// [`Overlap::Skip`] starts nothing (counted as skipped), [`Overlap::BufferOne`] keeps
     /// the trigger for when that run ends (unless a fire time is kept already: then it is
@@ -375,10 +375,7 @@ impl Client {
     pub async fn trigger_schedule(&self, name: &str) -> Result<Triggered, ScheduleError> {
         for _ in 0..64 {
             let mut s = self.store.load_schedule(name).await?;
-            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
-                name: s.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let spec = compiled(&s)?;
             let now = self.clock.now_ms();
             // A fire time of its own, whose run id no other run has or will have: past the
             // fire times the schedule keeps, the one of its spec still to come at this very
@@ -430,7 +427,7 @@ impl Client {
                     tracing::info!(schedule = name, outcome = ?triggered, "schedule triggered");
                     if let Some(reason) = self.start_now(&s, start.as_slice(), now).await {
                         // The worker's next look pauses the schedule, saying so.
-                        return Err(ScheduleError::Input {
+                        return Err(ScheduleError::RunRefused {
                             name: name.to_string(),
                             reason,
                         });
@@ -482,10 +479,7 @@ impl Client {
                 true => ms(until).min(now),
                 false => ms(until).min(now).min(s.cursor_ms),
             };
-            let spec = s.spec.compile().map_err(|e| ScheduleError::Unreadable {
-                name: s.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let spec = compiled(&s)?;
             let mut fires = Vec::new();
             let mut t = after_ms;
             while let Some(next) = spec.next_after(t).filter(|&n| n <= until_ms) {
@@ -518,7 +512,7 @@ impl Client {
                 Ok(_) => {
                     tracing::info!(schedule = name, runs = new.len(), "schedule backfilled");
                     if let Some(reason) = self.start_now(&s, &new, now).await {
-                        return Err(ScheduleError::Input {
+                        return Err(ScheduleError::RunRefused {
                             name: name.to_string(),
                             reason,
                         });
@@ -657,15 +651,6 @@ impl Client {
         }
         let bytes = encode_input(name, &input, self.limits.max_input_bytes)?;
         self.change_schedule(name, |s, _| {
-            if let Some(v) = s.workflow_version
-                && v > W::VERSION
-            {
-                return Err(ScheduleError::NotNewest {
-                    name: W::NAME.to_string(),
-                    version: W::VERSION,
-                    newest: v,
-                });
-            }
             if s.workflow != W::NAME {
                 return Err(ScheduleError::Input {
                     name: s.name.clone(),
@@ -674,6 +659,15 @@ impl Client {
                         s.workflow,
                         W::NAME
                     ),
+                });
+            }
+            if let Some(v) = s.workflow_version
+                && v > W::VERSION
+            {
+                return Err(ScheduleError::NotNewest {
+                    name: W::NAME.to_string(),
+                    version: W::VERSION,
+                    newest: v,
                 });
             }
             s.input.clone_from(&bytes);
@@ -1076,6 +1070,15 @@ pub enum Triggered {
     /// The schedule's last run has not finished, and its policy skips what comes meanwhile:
     /// nothing is started (counted in [`ScheduleInfo::skipped`]).
     Skipped,
+}
+
+/// A schedule's spec, compiled (a stored one that does not compile is
+/// [`ScheduleError::Unreadable`]).
+fn compiled(s: &ScheduleRecord) -> Result<schedule::Compiled, ScheduleError> {
+    s.spec.compile().map_err(|e| ScheduleError::Unreadable {
+        name: s.name.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// The most fire times one [`Client::backfill_schedule`] starts.
