@@ -71,6 +71,11 @@ async fn a_run_past_its_timeout_is_stopped_where_it_waits() {
             .start_with(slow, id, 1, StartOptions::new().timeout(HOUR))
             .await
             .expect("start");
+        assert_eq!(
+            rt.state(id).await.expect("state").timeout_at_ms,
+            Some(support::T0 + 3_600_000),
+            "the state says when it times out"
+        );
         let first = store.history(id).await.expect("history").remove(0);
         assert!(
             first.detail.contains("past 3600000 ms"),
@@ -101,6 +106,7 @@ async fn a_run_past_its_timeout_is_stopped_where_it_waits() {
             store.load_timers(id).await.expect("timers").is_empty(),
             "its timers went with it"
         );
+        assert_eq!(rt.state(id).await.expect("state").timeout_at_ms, None);
         rt.shutdown().await;
         assert_eq!(EFFECTS.of(id), vec![1], "no more of its code ran");
         (EFFECTS.of(id), kind)

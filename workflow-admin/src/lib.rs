@@ -448,6 +448,9 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
     writeln!(out, "step:     {} (version {})", s.step, s.version)?;
     writeln!(out, "created:  {}", time(s.created_at_ms))?;
     writeln!(out, "updated:  {}", time(s.updated_at_ms))?;
+    if let Some(t) = s.timeout_at_ms {
+        writeln!(out, "timeout:  {}", time(t))?;
+    }
     if let Some(current) = &s.current_state {
         writeln!(out, "in state: {current}")?;
     }

@@ -374,6 +374,13 @@ pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String 
         Time(run.created_at_ms),
         Time(run.updated_at_ms),
     );
+    if let Some(t) = run.timeout_at_ms {
+        let _ = write!(
+            b,
+            r#"<tr data-row="timeout"><th>Times out</th><td class="time">{}</td></tr>"#,
+            Time(t)
+        );
+    }
     let _ = write!(
         b,
         r#"<tr data-row="park_reason"{hidden}><th>Park reason</th><td class="reason" data-field="park_reason">{reason}</td></tr>"#,

@@ -756,3 +756,40 @@ async fn schedules_are_listed_triggered_paused_and_resumed() {
     assert!(page.body.contains("<fieldset disabled>"));
     rt.shutdown().await;
 }
+
+/// A run with an execution timeout shows when it times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_page_shows_when_a_run_times_out() {
+    let rt = runtime().await;
+    let client = rt.client();
+    rt.start_with(
+        approval,
+        "t-1",
+        5,
+        workflow_rt::StartOptions::new().timeout(Duration::from_secs(3600)),
+    )
+    .await
+    .expect("start");
+    rt.start(approval, "t-2", 5).await.expect("start");
+    waiting(&client, "t-1").await;
+    waiting(&client, "t-2").await;
+    let app = Console::new(client.clone()).router();
+    let at = client
+        .state("t-1")
+        .await
+        .expect("state")
+        .timeout_at_ms
+        .expect("a timeout");
+    let page = get(&app, "/runs/t-1").await;
+    assert!(
+        page.body
+            .contains(r#"<tr data-row="timeout"><th>Times out</th>"#),
+        "{}",
+        page.body
+    );
+    let api = get(&app, "/api/runs/t-1").await.json();
+    assert_eq!(api["run"]["timeout_at_ms"], at);
+    let page = get(&app, "/runs/t-2").await;
+    assert!(!page.body.contains(r#"data-row="timeout""#));
+    rt.shutdown().await;
+}

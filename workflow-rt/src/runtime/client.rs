@@ -613,6 +613,17 @@ impl Client {
             }
             None => Vec::new(),
         };
+        let timeout_at_ms = match rec.status.is_finished() {
+            true => None,
+            false => self
+                .store
+                .load_timers(id)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .find(|t| t.seq == super::compose::TIMEOUT_SEQ)
+                .map(|t| t.fire_at_ms),
+        };
         Ok(WorkflowState {
             id: rec.id,
             name: rec.name,
@@ -629,6 +640,7 @@ impl Client {
             park_reason: rec.park_reason,
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.updated_at_ms,
+            timeout_at_ms,
         })
     }
 

@@ -179,6 +179,9 @@ pub struct WorkflowState {
     pub created_at_ms: u64,
     /// When it last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
+    /// When its execution timeout ends ([`StartOptions::timeout`]), in milliseconds since the
+    /// Unix epoch, while it has not finished; `None` for a run without one.
+    pub timeout_at_ms: Option<u64>,
 }
 
 /// What [`Runtime::drain`] did.
