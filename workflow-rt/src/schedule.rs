@@ -516,9 +516,13 @@ pub enum ScheduleError {
         reason: String,
     },
     /// The schedule took a fire time ([`crate::Client::trigger_schedule`],
-    /// [`crate::Client::backfill_schedule`]), but its run cannot be made by this code (its
-    /// input does not make a first state): the next look of a worker pauses the schedule,
-    /// saying so. Do not retry: fix the input or the code, then resume the schedule.
+    /// [`crate::Client::backfill_schedule`]), but the runtime of the client that asked cannot
+    /// make its run: the version of the workflow the schedule starts is no longer registered,
+    /// its input does not make a first state, or the run's id is refused. The next look of a
+    /// worker pauses the schedule, saying so, and drops the fire time. Fix the code or the
+    /// input ([`crate::Client::set_schedule_input`]), resume the schedule, then trigger or
+    /// backfill again. (A client of no runtime never answers this: its call succeeds, and a
+    /// worker pauses the schedule later.)
     #[error(
         "schedule {name:?} took the fire time, but its run cannot be made: {reason} (a worker's next look pauses the schedule)"
     )]

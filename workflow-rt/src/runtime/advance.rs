@@ -631,6 +631,13 @@ impl Inner {
     /// ([`super::client::MIN_TIMEOUT`]): a run taken as soon as it is made, the usual case,
     /// costs no read.
     async fn timed_out_unstarted(&self, rec: &WorkflowRecord) -> Result<bool, StoreError> {
+        /// What was read, nothing when the rows do not read back.
+        fn readable<T>(read: Result<Vec<T>, StoreError>) -> Result<Vec<T>, StoreError> {
+            match read {
+                Err(StoreError::Corrupt(_)) => Ok(Vec::new()),
+                read => read,
+            }
+        }
         let now = self.clock.now_ms();
         let shortest = super::client::MIN_TIMEOUT.as_millis() as u64;
         if now.saturating_sub(rec.created_at_ms) < shortest {
@@ -638,17 +645,13 @@ impl Inner {
         }
         let id = rec.id.as_str();
         let timeout = super::compose::TIMEOUT_SEQ;
-        let due = self
-            .store
-            .load_timers(id)
-            .await?
+        // Rows that do not read back are left to the step, which parks the run over them as
+        // before; a failure of the store is the step's, looked at again.
+        let due = readable(self.store.load_timers(id).await)?
             .iter()
             .any(|t| t.seq == timeout && t.fire_at_ms <= now);
         let timed_out = due
-            || self
-                .store
-                .load_inbox(id)
-                .await?
+            || readable(self.store.load_inbox(id).await)?
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::TimerFired { seq } if seq == timeout));
         if !timed_out {
