@@ -2513,25 +2513,20 @@ fn insert_run(w: &Writer, wf: &NewWorkflow) -> Result<Option<u64>, StoreError> {
     }
     insert_history(w, &wf.id, std::slice::from_ref(&wf.history))?;
     for t in &wf.timers {
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO timers (rid, seq, fire_at) VALUES (?1, ?2, ?3)",
-        )
-        .db()?
-        .execute(params![rid, int(t.seq), int(t.fire_at_ms)])
-        .db()?;
+        w.held
+            .insert_timer
+            .execute(&[rid.into(), int(t.seq).into(), int(t.fire_at_ms).into()])?;
     }
+    let mut received = Vec::with_capacity(wf.signals.len());
     for signal in &wf.signals {
         insert_event_row(conn, rid, wf.now_ms, signal.event())?;
-        insert_history(
-            w,
-            &wf.id,
-            &[received_signal_entry(
-                wf.now_ms,
-                &signal.name,
-                signal.payload.len(),
-            )],
-        )?;
+        received.push(received_signal_entry(
+            wf.now_ms,
+            &signal.name,
+            signal.payload.len(),
+        ));
     }
+    insert_history(w, &wf.id, &received)?;
     w.remember(&wf.id, rid);
     Ok(Some(uint(version)))
 }
