@@ -33,12 +33,15 @@ async fn publish(_ctx: ActivityCtx, doc: String) -> Result<String, ActivityError
     Ok(format!("https://docs.example/{doc}"))
 }
 
-/// Waits for verdicts until one approves (a pause between rounds), then publishes.
+/// Waits for verdicts until one approves (a pause between rounds), then publishes; says which
+/// round it is in, and the document's address at the end ([`WorkflowCtx::publish`]).
 #[workflow]
 pub async fn review(ctx: WorkflowCtx, doc: String) -> Result<String, WorkflowError> {
     let mut rounds: u32 = 0;
     loop {
         rounds += 1;
+        // For the console and any client to read while the run waits.
+        ctx.publish("round", &rounds)?;
         let verdict = ctx.signal(REVIEW).await;
         if verdict.approved {
             break;
@@ -46,6 +49,7 @@ pub async fn review(ctx: WorkflowCtx, doc: String) -> Result<String, WorkflowErr
         ctx.sleep(Duration::from_millis(200)).await;
     }
     let url = ctx.activity(publish, doc).await?;
+    ctx.publish("url", &url)?;
     Ok(format!("{url} after {rounds} round(s)"))
 }
 

@@ -508,6 +508,15 @@ async fn the_console_in_a_headless_browser() {
             highlighted.as_deref() == Some("Await1SignalReview"),
             "the state machine highlights {highlighted:?}"
         );
+        let published = web
+            .find(Locator::Css(r#"[data-json="published"]"#))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            published.contains(r#""round": 1"#),
+            "the page shows what the run published: {published}"
+        );
         // A mark that a reload would wipe.
         web.execute("window.notReloaded = true;", vec![]).await?;
 
@@ -557,6 +566,15 @@ async fn the_console_in_a_headless_browser() {
             .text()
             .await?;
         ensure!(output.contains("after 1 round(s)"), "the output: {output}");
+        let published = web
+            .find(Locator::Css(r#"[data-json="published"]"#))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            published.contains(r#""url": "https://"#),
+            "the live update shows the address it published: {published}"
+        );
         let history = web
             .find(Locator::Css("[data-history]"))
             .await?

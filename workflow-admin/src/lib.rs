@@ -454,6 +454,12 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
     if let Some(current) = &s.current_state {
         writeln!(out, "in state: {current}")?;
     }
+    if !s.published.is_empty() {
+        writeln!(out, "published:")?;
+        for (key, value) in &s.published {
+            writeln!(out, "  {key} = {value}")?;
+        }
+    }
     if !s.commands.is_empty() {
         writeln!(out, "pending:")?;
         for c in &s.commands {

@@ -24,6 +24,7 @@ async fn check(_ctx: ActivityCtx, amount: u64) -> Result<u64, ActivityError> {
 #[workflow]
 async fn expense(ctx: WorkflowCtx, amount: u64) -> Result<String, WorkflowError> {
     let doubled = ctx.activity(check, amount).await?;
+    ctx.publish("doubled", &doubled)?;
     let approval: Approval = ctx.signal("approve").await;
     Ok(format!("{doubled} approved by {}", approval.by))
 }
@@ -165,10 +166,15 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
     );
     assert!(show.contains("  > [2] Await2SignalApprove"), "{show}");
     assert!(show.contains("waits at line"), "{show}");
+    assert!(
+        show.contains("published:\n  doubled = 42\n"),
+        "what it published: {show}"
+    );
     let json = admin(&client, &["show", "e-1", "--json"])
         .await
         .expect("show");
     let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["published"]["doubled"], 42);
     assert_eq!(json["current_state"], "Await2SignalApprove");
     assert_eq!(json["commands"][0]["kind"], "signal");
     kept.push(

@@ -103,6 +103,7 @@
       field("state_error").textContent = r.state_error || "";
       field("state_error").hidden = !r.state_error;
       json("state", data.shown.state);
+      json("published", data.shown.published);
       json("commands", data.shown.commands);
       json("output", data.shown.output);
       for (const g of run.querySelectorAll("[data-machine] g.state")) {

@@ -413,6 +413,13 @@ pub(crate) fn run_page(run: &WorkflowState, parts: &RunPageParts<'_>) -> String 
     b.push_str("</section>");
     b.push_str(r#"<section class="card"><h2>State</h2>"#);
     json_block(&mut b, "state", run.state.as_ref());
+    let published = published_json(run);
+    let _ = write!(
+        b,
+        r#"<h3 data-heading="published"{}>Published</h3>"#,
+        if published.is_none() { " hidden" } else { "" }
+    );
+    json_block(&mut b, "published", published.as_ref());
     let _ = write!(
         b,
         r#"<p class="note" data-field="state_error"{hidden}>{text}</p>"#,
@@ -533,4 +540,16 @@ fn actions_card(
         open = shown_when("open", run.status),
     );
     b.push_str(r#"</fieldset></form><p class="result" data-result role="status"></p></section>"#);
+}
+
+/// The values `run` published, as one JSON object, or `None` if it published none.
+pub(crate) fn published_json(run: &WorkflowState) -> Option<serde_json::Value> {
+    (!run.published.is_empty()).then(|| {
+        serde_json::Value::Object(
+            run.published
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    })
 }

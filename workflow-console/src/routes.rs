@@ -7,7 +7,7 @@
 //! | `GET /runs/{id}/machine.svg` | its state machine alone |
 //! | `POST /runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the page's actions, as forms |
 //! | `GET /api/runs` | a page of runs and the counts, as JSON |
-//! | `GET /api/runs/{id}` | a run (its `WorkflowState`), the newest 500 entries of its history, and its state, commands and output as the page shows them (`shown`), as JSON |
+//! | `GET /api/runs/{id}` | a run (its `WorkflowState`), the newest 500 entries of its history, and its state, published values, commands and output as the page shows them (`shown`), as JSON |
 //! | `POST /api/runs/{id}/signal`, `/cancel`, `/terminate`, `/unpark` | the actions, JSON in and out |
 //! | `GET /schedules` | the schedules page |
 //! | `POST /schedules/{name}/trigger`, `/pause`, `/resume` | its actions, as forms |
@@ -306,9 +306,10 @@ struct RunJson {
     history: Vec<HistoryJson>,
     /// How many entries its history has in all.
     history_total: u64,
-    /// The state, the commands waited on (none when it waits on nothing) and the output as
-    /// the page shows them (indented JSON), written here: a script that parsed `run` and wrote
-    /// it again would show a number past 2^53 changed.
+    /// The state, the published values (none when there are none), the commands waited on
+    /// (none when it waits on nothing) and the output as the page shows them (indented JSON),
+    /// written here: a script that parsed `run` and wrote it again would show a number past
+    /// 2^53 changed.
     shown: ShownJson,
 }
 
@@ -316,6 +317,7 @@ struct RunJson {
 #[derive(Debug, Serialize)]
 struct ShownJson {
     state: Option<String>,
+    published: Option<String>,
     commands: Option<String>,
     output: Option<String>,
 }
@@ -327,6 +329,7 @@ impl ShownJson {
         };
         ShownJson {
             state: run.state.as_ref().map(pretty),
+            published: pages::published_json(run).as_ref().map(pretty),
             commands: (!run.commands.is_empty())
                 .then(|| serde_json::to_value(&run.commands).ok())
                 .flatten()

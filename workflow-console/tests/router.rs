@@ -793,3 +793,63 @@ async fn the_run_page_shows_when_a_run_times_out() {
     assert!(!page.body.contains(r#"data-row="timeout""#));
     rt.shutdown().await;
 }
+
+/// Reports its progress, then waits for a word.
+#[workflow]
+async fn reporter(ctx: WorkflowCtx, total: u64) -> Result<u64, WorkflowError> {
+    ctx.publish("progress", &format!("0/{total}"))?;
+    ctx.publish("total", &total)?;
+    let _: bool = ctx.signal::<bool>("go").await;
+    Ok(total)
+}
+
+/// The run page and its JSON show what a run published; a run that published nothing shows
+/// no such block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_page_shows_what_a_run_published() {
+    let rt = Runtime::builder(Arc::new(MemoryStore::new()))
+        .workflow(reporter)
+        .workflow(approval)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .await
+        .expect("build");
+    let client = rt.client();
+    rt.start(reporter, "r-1", 7).await.expect("start");
+    rt.start(approval, "a-1", 7).await.expect("start");
+    waiting(&client, "r-1").await;
+    waiting(&client, "a-1").await;
+    let app = Console::new(client.clone()).router();
+    let page = get(&app, "/runs/r-1").await;
+    assert!(
+        page.body
+            .contains(r#"<h3 data-heading="published">Published</h3>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("&quot;progress&quot;: &quot;0/7&quot;"),
+        "{}",
+        page.body
+    );
+    let api = get(&app, "/api/runs/r-1").await.json();
+    assert_eq!(api["run"]["published"]["total"], 7);
+    assert_eq!(api["run"]["published"]["progress"], "0/7");
+    assert!(
+        api["shown"]["published"]
+            .as_str()
+            .expect("shown")
+            .contains("\"total\": 7"),
+        "{api}"
+    );
+    let page = get(&app, "/runs/a-1").await;
+    assert!(
+        page.body
+            .contains(r#"<h3 data-heading="published" hidden>"#),
+        "{}",
+        page.body
+    );
+    let api = get(&app, "/api/runs/a-1").await.json();
+    assert!(api["shown"]["published"].is_null(), "{api}");
+    rt.shutdown().await;
+}

@@ -1,4 +1,5 @@
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,7 @@ use crate::signal::IntoSignal;
 /// The runtime makes and advances it; tools read it from a decoded
 /// [`Snapshot`](crate::machine::Snapshot), and make one with [`CtxState::new`] to write a
 /// snapshot of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CtxState {
     /// Milliseconds since the Unix epoch: when what woke this step happened.
     pub(crate) now_ms: u64,
@@ -28,10 +29,15 @@ pub struct CtxState {
     /// The next sequence number for a command.
     pub(crate) seq: u64,
     /// When cancellation was requested (the time of the request), if it was. Not in the
-    /// derived encoding: the snapshot envelope writes it (format 3) only when it is set, so
+    /// derived encoding: the snapshot envelope writes it (format 3, or 4) only when it is set, so
     /// that the snapshots of every other run stay what they were.
     #[serde(skip)]
     pub(crate) cancelled_at: Option<u64>,
+    /// The values the run published ([`WorkflowCtx::publish`]), by key, as JSON text. Not in
+    /// the derived encoding: the snapshot envelope writes them (format 4) only when there are
+    /// some, so that the snapshots of every other run stay what they were.
+    #[serde(skip)]
+    pub(crate) published: BTreeMap<String, String>,
 }
 
 impl CtxState {
@@ -44,6 +50,7 @@ impl CtxState {
             rng,
             seq,
             cancelled_at: None,
+            published: BTreeMap::new(),
         }
     }
 
@@ -74,6 +81,67 @@ impl CtxState {
     pub const fn seq(&self) -> u64 {
         self.seq
     }
+
+    /// The values the run has published ([`WorkflowCtx::publish`]), by key, as JSON text.
+    pub fn published(&self) -> &BTreeMap<String, String> {
+        &self.published
+    }
+
+    /// This state with `json` published under `key`, as [`WorkflowCtx::publish`] leaves it:
+    /// for tools that write snapshots (a migration keeps what the old state published by
+    /// carrying the context over, and may add to it). Not checked against
+    /// [`MAX_PUBLISHED_BYTES`].
+    pub fn with_published(mut self, key: impl Into<String>, json: impl Into<String>) -> Self {
+        self.published.insert(key.into(), json.into());
+        self
+    }
+}
+
+/// The most a run may publish, keys and JSON texts of every value together
+/// ([`WorkflowCtx::publish`]): they travel with every snapshot of the run.
+pub const MAX_PUBLISHED_BYTES: usize = 64 * 1024;
+
+/// The longest key a value may be published under, in bytes ([`WorkflowCtx::publish`]).
+pub const MAX_PUBLISHED_KEY: usize = 256;
+
+/// Why [`WorkflowCtx::publish`] refused a value. Converts into a [`WorkflowError`] (so `?`
+/// ends the run with it), or can be handled in the code (publish less, or a shorter key); it
+/// is serde's, so it may be kept across an await.
+///
+/// [`WorkflowError`]: crate::WorkflowError
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum PublishError {
+    /// The key is empty.
+    #[error("a value cannot be published under an empty key")]
+    EmptyKey,
+    /// The key is longer than [`MAX_PUBLISHED_KEY`] bytes.
+    #[error("the key {key:?}... is {len} bytes long, more than {MAX_PUBLISHED_KEY}")]
+    KeyTooLong {
+        /// The key's first characters.
+        key: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The value does not encode as JSON (a map whose keys are not strings, or a
+    /// `Serialize` that failed).
+    #[error("the value published under {key:?} does not encode as JSON: {error}")]
+    Encode {
+        /// The key.
+        key: String,
+        /// serde_json's error.
+        error: String,
+    },
+    /// With this value, the run's published values would take more than
+    /// [`MAX_PUBLISHED_BYTES`]: the value is not published.
+    #[error(
+        "publishing under {key:?} would make the run's published values {bytes} bytes, more than {MAX_PUBLISHED_BYTES}"
+    )]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// The keys' and values' bytes with this value.
+        bytes: usize,
+    },
 }
 
 /// A workflow's only door to the outside world. Everything that could differ between two runs of
@@ -109,7 +177,7 @@ impl CtxState {
 /// ```
 pub struct WorkflowCtx {
     id: String,
-    state: Cell<CtxState>,
+    state: RefCell<CtxState>,
     /// The promises made during the current step ([`WorkflowCtx::promise`]): `(seq, secret,
     /// type tag)`, stored with the step's commit so that a token works as soon as the step
     /// that made it has committed.
@@ -118,13 +186,16 @@ pub struct WorkflowCtx {
     /// version)`, so that the child starts on the version the code named (the wait records
     /// its name only).
     child_versions: std::cell::RefCell<Vec<(u64, u32)>>,
+    /// Set when [`WorkflowCtx::publish`] changes a value (see
+    /// [`WorkflowCtx::take_published_now`]).
+    published_now: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for WorkflowCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowCtx")
             .field("id", &self.id)
-            .field("state", &self.state.get())
+            .field("state", &*self.state.borrow())
             .finish()
     }
 }
@@ -134,9 +205,10 @@ impl WorkflowCtx {
     pub(crate) fn new(id: impl Into<String>, state: CtxState) -> Self {
         WorkflowCtx {
             id: id.into(),
-            state: Cell::new(state),
+            state: RefCell::new(state),
             promises: Default::default(),
             child_versions: Default::default(),
+            published_now: Default::default(),
         }
     }
 
@@ -148,19 +220,33 @@ impl WorkflowCtx {
             rng: codec::fnv1a_extend(codec::FNV_OFFSET, id.as_bytes()),
             seq: 0,
             cancelled_at: None,
+            published: BTreeMap::new(),
         }
     }
 
     /// The persisted state, to store with the snapshot.
     pub(crate) fn state(&self) -> CtxState {
-        self.state.get()
+        self.state.borrow().clone()
+    }
+
+    /// The persisted state, borrowed (to encode a snapshot without a copy).
+    pub(crate) fn state_ref(&self) -> std::cell::Ref<'_, CtxState> {
+        self.state.borrow()
+    }
+
+    /// The clock reading of the current step, in milliseconds since the Unix epoch.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.state.borrow().now_ms
+    }
+
+    /// The next command's sequence number.
+    pub(crate) fn seq(&self) -> u64 {
+        self.state.borrow().seq
     }
 
     /// Sets the clock reading for the step about to run.
     pub(crate) fn set_now_ms(&self, now_ms: u64) {
-        let mut s = self.state.get();
-        s.now_ms = now_ms;
-        self.state.set(s);
+        self.state.borrow_mut().now_ms = now_ms;
     }
 
     /// Records a promise made by this step.
@@ -187,10 +273,9 @@ impl WorkflowCtx {
     /// Records that cancellation was requested at `at_ms`, unless it was already.
     #[cfg(feature = "testing")]
     pub(crate) fn cancel_requested(&self, at_ms: u64) {
-        let mut s = self.state.get();
+        let mut s = self.state.borrow_mut();
         if s.cancelled_at.is_none() {
             s.cancelled_at = Some(at_ms);
-            self.state.set(s);
         }
     }
 
@@ -205,7 +290,7 @@ impl WorkflowCtx {
         // A reading past what the platform's `SystemTime` holds (only a damaged snapshot has
         // one) is clamped to the end of year 9999, which every platform holds.
         UNIX_EPOCH
-            .checked_add(Duration::from_millis(self.state.get().now_ms))
+            .checked_add(Duration::from_millis(self.now_ms()))
             .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(253_402_300_799))
     }
 
@@ -235,19 +320,17 @@ impl WorkflowCtx {
 
     fn next_u64(&self) -> u64 {
         // SplitMix64: small, fast, and its whole state is one u64 to persist.
-        let mut s = self.state.get();
+        let mut s = self.state.borrow_mut();
         s.rng = s.rng.wrapping_add(codec::SPLITMIX_GAMMA);
-        self.state.set(s);
         codec::splitmix64(s.rng)
     }
 
     pub(crate) fn next_seq(&self) -> Result<u64, ResumeError> {
-        let mut s = self.state.get();
+        let mut s = self.state.borrow_mut();
         let seq = s.seq;
         s.seq = seq
             .checked_add(1)
             .ok_or(ResumeError::SequenceExhausted(seq))?;
-        self.state.set(s);
         Ok(seq)
     }
 
@@ -373,7 +456,85 @@ impl WorkflowCtx {
     /// compensating activities) before it returns. Persisted with the run's state: the same
     /// if the step runs again.
     pub fn is_cancelled(&self) -> bool {
-        self.state.get().cancelled_at.is_some()
+        self.state.borrow().cancelled_at.is_some()
+    }
+
+    /// Publishes `value` under `key`, for the world outside the run to read: its progress, a
+    /// status, a link or a [`PromiseToken`](crate::PromiseToken) to hand on. Readers get the
+    /// value of the last step that committed, while the run goes on and after it ends
+    /// ([`Client::published`](crate::Client::published),
+    /// [`Client::wait_published`](crate::Client::wait_published)), until the run is purged. A
+    /// later call under the same key replaces the value.
+    ///
+    /// DBOS calls these workflow events (`set_event` / `get_event`); where Temporal users
+    /// answer a query from the workflow's variables, a run here publishes what the query
+    /// would answer as it changes.
+    ///
+    /// Not an await: the value is stored with the snapshot of the step that publishes it, so
+    /// readers see it once that step has committed, and a step run again after a crash
+    /// publishes it again. Values are kept as JSON, in the run's snapshot: every snapshot
+    /// carries all of them, so keep them small (a status, counts, ids), at most
+    /// [`MAX_PUBLISHED_BYTES`] together.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::testing::TestRun;
+    ///
+    /// #[workflow]
+    /// async fn import(ctx: WorkflowCtx, files: u32) -> Result<u32, WorkflowError> {
+    ///     for done in 0..files {
+    ///         ctx.publish("progress", &format!("{done}/{files}"))?;
+    ///         ctx.sleep(Duration::from_secs(60)).await;
+    ///     }
+    ///     ctx.publish("progress", &"done")?;
+    ///     Ok(files)
+    /// }
+    ///
+    /// let out = TestRun::new(import, "i-1", 3).run().expect("run");
+    /// assert_eq!(out.published["progress"], "done");
+    /// ```
+    pub fn publish<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), PublishError> {
+        if key.is_empty() {
+            return Err(PublishError::EmptyKey);
+        }
+        if key.len() > MAX_PUBLISHED_KEY {
+            return Err(PublishError::KeyTooLong {
+                key: key.chars().take(32).collect(),
+                len: key.len(),
+            });
+        }
+        let json = serde_json::to_string(value).map_err(|e| PublishError::Encode {
+            key: key.to_string(),
+            error: e.to_string(),
+        })?;
+        let mut s = self.state.borrow_mut();
+        if s.published.get(key) == Some(&json) {
+            return Ok(());
+        }
+        let bytes = s
+            .published
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            + key.len()
+            + json.len();
+        if bytes > MAX_PUBLISHED_BYTES {
+            return Err(PublishError::TooLarge {
+                key: key.to_string(),
+                bytes,
+            });
+        }
+        s.published.insert(key.to_string(), json);
+        self.published_now.set(true);
+        Ok(())
+    }
+
+    /// Whether the step just run published a value that changed, and clears the mark: the
+    /// runtime wakes the run's readers once the step has committed.
+    pub(crate) fn take_published_now(&self) -> bool {
+        self.published_now.replace(false)
     }
 
     /// A wait that ends when this run is asked to cancel (at once if it was already): race
@@ -586,7 +747,7 @@ impl Durable for Sleep {
         let ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
         Ok(Pending::Timer {
             seq: ctx.next_seq()?,
-            fire_at: ctx.state().now_ms.saturating_add(ms),
+            fire_at: ctx.now_ms().saturating_add(ms),
         })
     }
     fn resolve(resolution: Resolution) -> Result<(), ResumeError> {
@@ -611,15 +772,14 @@ impl Sealed for Cancellation {}
 impl Durable for Cancellation {
     type Output = ();
     fn schedule(self, ctx: &WorkflowCtx) -> Result<Pending, ResumeError> {
-        let state = ctx.state();
+        let (cancelled, now_ms) = {
+            let s = ctx.state_ref();
+            (s.cancelled_at.is_some(), s.now_ms)
+        };
         Ok(Pending::Timer {
             seq: ctx.next_seq()?,
             // Already cancelled: due now.
-            fire_at: if state.cancelled_at.is_some() {
-                state.now_ms
-            } else {
-                NEVER
-            },
+            fire_at: if cancelled { now_ms } else { NEVER },
         })
     }
     fn resolve(resolution: Resolution) -> Result<(), ResumeError> {

@@ -75,8 +75,9 @@ pub use activity::{
 pub use child::{ChildCall, ChildError, ParentClose};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use context::{
-    ActivityCall, Cancellation, FromRandom, Join, JoinAll, Select, Select2, Select3, Select4,
-    SelectAll, SignalTimeout, SignalWait, Sleep, WorkflowCtx,
+    ActivityCall, Cancellation, FromRandom, Join, JoinAll, MAX_PUBLISHED_BYTES, MAX_PUBLISHED_KEY,
+    PublishError, Select, Select2, Select3, Select4, SelectAll, SignalTimeout, SignalWait, Sleep,
+    WorkflowCtx,
 };
 pub use error::{Failure, ResumeError, WorkflowError};
 pub use layout::Layout;

@@ -70,7 +70,7 @@ pub fn resume<W: Workflow>(
     state: &mut W::State,
     wake: Option<Resolution>,
 ) -> Step<W::Output> {
-    let cx = WorkflowCtx::new(workflow_id, *ctx);
+    let cx = WorkflowCtx::new(workflow_id, ctx.clone());
     let step = W::resume(state, &cx, wake);
     *ctx = cx.state();
     step

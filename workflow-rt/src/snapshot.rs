@@ -5,11 +5,14 @@
 //! format 2: 2 | workflow name | workflow version | fingerprint | step number | CtxState | state
 //! format 3: 3 | workflow name | workflow version | fingerprint | step number | CtxState
 //!             | cancel requested at | state
+//! format 4: 4 | workflow name | workflow version | fingerprint | step number | CtxState
+//!             | cancel requested at, if it was | published values (key, JSON text) | state
 //! ```
 //!
 //! A snapshot of a workflow's version 1 is written in format 1, as before versions existed, so
 //! its bytes (and every stored run) stay what they were; a later version's, in format 2; that
-//! of a run whose cancellation was requested, in format 3, whatever its version.
+//! of a run whose cancellation was requested, in format 3, whatever its version; that of a run
+//! that published values ([`crate::WorkflowCtx::publish`]), in format 4, whatever else.
 //!
 //! All of it postcard: a header, then the state enum's own encoding. The format version comes
 //! first so that a later layout can be recognised; the name and the fingerprint say which code
@@ -92,12 +95,34 @@ pub struct Snapshot {
     pub state: Vec<u8>,
 }
 
+/// The part of [`CtxState`] every format writes, in the order its derived encoding has.
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct Core {
+    now_ms: u64,
+    rng: u64,
+    seq: u64,
+}
+
+impl Core {
+    fn of(ctx: &CtxState) -> Core {
+        Core {
+            now_ms: ctx.now_ms,
+            rng: ctx.rng,
+            seq: ctx.seq,
+        }
+    }
+
+    fn into_ctx(self) -> CtxState {
+        CtxState::new(self.now_ms, self.rng, self.seq)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
     workflow: &'a str,
     fingerprint: u64,
     step: u64,
-    ctx: CtxState,
+    ctx: Core,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,67 +131,116 @@ struct HeaderV2<'a> {
     version: u32,
     fingerprint: u64,
     step: u64,
-    ctx: CtxState,
+    ctx: Core,
+}
+
+/// Format 4's part after the header: the cancel request's time and the published values.
+#[derive(Serialize, Deserialize)]
+struct Extra<'a> {
+    cancelled_at: Option<u64>,
+    #[serde(borrow)]
+    published: Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+}
+
+/// Writes the header and whatever the format adds after it (not the state).
+fn write_header(
+    format: u16,
+    workflow: &str,
+    version: u32,
+    fingerprint: u64,
+    step: u64,
+    ctx: &CtxState,
+    out: Vec<u8>,
+) -> Result<Vec<u8>, postcard::Error> {
+    let out = postcard::to_extend(&format, out)?;
+    let core = Core::of(ctx);
+    if format == 1 {
+        let header = Header {
+            workflow,
+            fingerprint,
+            step,
+            ctx: core,
+        };
+        return postcard::to_extend(&header, out);
+    }
+    let header = HeaderV2 {
+        workflow,
+        version,
+        fingerprint,
+        step,
+        ctx: core,
+    };
+    let out = postcard::to_extend(&header, out)?;
+    match format {
+        3 => postcard::to_extend(&ctx.cancelled_at.unwrap_or(0), out),
+        4 => {
+            let extra = Extra {
+                cancelled_at: ctx.cancelled_at,
+                published: ctx
+                    .published
+                    .iter()
+                    .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                    .collect(),
+            };
+            postcard::to_extend(&extra, out)
+        }
+        _ => Ok(out),
+    }
+}
+
+/// The format a snapshot with this context and workflow version is written in: the oldest
+/// that holds it (see the module's documentation).
+fn format_for(version: u32, ctx: &CtxState) -> u16 {
+    if !ctx.published.is_empty() {
+        4
+    } else if ctx.cancelled_at.is_some() {
+        3
+    } else if version == 1 {
+        1
+    } else {
+        2
+    }
 }
 
 impl Snapshot {
     /// The newest envelope format this build writes and reads (it reads every older one).
-    pub const FORMAT: u16 = 3;
+    pub const FORMAT: u16 = 4;
 
-    /// Encodes an envelope around `state` of version 1 of `workflow` in one buffer.
+    /// Encodes an envelope around `state` of version 1 of `workflow` in one buffer (`ctx` by
+    /// value or by reference).
     pub fn encode<S: Serialize + ?Sized>(
         workflow: &str,
         fingerprint: u64,
         step: u64,
-        ctx: CtxState,
+        ctx: impl std::borrow::Borrow<CtxState>,
         state: &S,
     ) -> Result<Vec<u8>, SnapshotError> {
         Self::encode_version(workflow, 1, fingerprint, step, ctx, state)
     }
 
     /// Encodes an envelope around `state` of version `version` of `workflow` in one buffer
-    /// (format 3 if `ctx` has cancellation requested, else format 1 for version 1 and format 2
-    /// otherwise).
+    /// (format 4 if `ctx` holds published values, else format 3 if it has cancellation
+    /// requested, else format 1 for version 1 and format 2 otherwise).
     pub fn encode_version<S: Serialize + ?Sized>(
         workflow: &str,
         version: u32,
         fingerprint: u64,
         step: u64,
-        ctx: CtxState,
+        ctx: impl std::borrow::Borrow<CtxState>,
         state: &S,
     ) -> Result<Vec<u8>, SnapshotError> {
+        let ctx = ctx.borrow();
         let enc = |e: postcard::Error| SnapshotError::Encode(e.to_string());
-        let out = if let Some(at) = ctx.cancelled_at {
-            let out = postcard::to_extend(&3u16, Vec::with_capacity(64)).map_err(enc)?;
-            let header = HeaderV2 {
-                workflow,
-                version,
-                fingerprint,
-                step,
-                ctx,
-            };
-            let out = postcard::to_extend(&header, out).map_err(enc)?;
-            postcard::to_extend(&at, out).map_err(enc)?
-        } else if version == 1 {
-            let out = postcard::to_extend(&1u16, Vec::with_capacity(64)).map_err(enc)?;
-            let header = Header {
-                workflow,
-                fingerprint,
-                step,
-                ctx,
-            };
-            postcard::to_extend(&header, out).map_err(enc)?
-        } else {
-            let out = postcard::to_extend(&2u16, Vec::with_capacity(64)).map_err(enc)?;
-            let header = HeaderV2 {
-                workflow,
-                version,
-                fingerprint,
-                step,
-                ctx,
-            };
-            postcard::to_extend(&header, out).map_err(enc)?
-        };
+        let out = write_header(
+            format_for(version, ctx),
+            workflow,
+            version,
+            fingerprint,
+            step,
+            ctx,
+            Vec::with_capacity(64),
+        )
+        .map_err(enc)?;
         postcard::to_extend(state, out).map_err(enc)
     }
 
@@ -174,7 +248,7 @@ impl Snapshot {
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         let corrupt = |e: postcard::Error| SnapshotError::Corrupt(e.to_string());
         let (format, rest) = postcard::take_from_bytes::<u16>(bytes).map_err(corrupt)?;
-        let (h, state) = match format {
+        let (h, ctx, state) = match format {
             1 => {
                 let (h, state) = postcard::take_from_bytes::<Header<'_>>(rest).map_err(corrupt)?;
                 (
@@ -185,16 +259,34 @@ impl Snapshot {
                         step: h.step,
                         ctx: h.ctx,
                     },
+                    h.ctx.into_ctx(),
                     state,
                 )
             }
-            2 => postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?,
-            3 => {
-                let (mut h, rest) =
+            2 => {
+                let (h, state) =
                     postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?;
+                let ctx = h.ctx.into_ctx();
+                (h, ctx, state)
+            }
+            3 => {
+                let (h, rest) = postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?;
                 let (at, state) = postcard::take_from_bytes::<u64>(rest).map_err(corrupt)?;
-                h.ctx.cancelled_at = Some(at);
-                (h, state)
+                let ctx = h.ctx.into_ctx().with_cancel_requested(at);
+                (h, ctx, state)
+            }
+            4 => {
+                let (h, rest) = postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?;
+                let (extra, state) =
+                    postcard::take_from_bytes::<Extra<'_>>(rest).map_err(corrupt)?;
+                let mut ctx = h.ctx.into_ctx();
+                ctx.cancelled_at = extra.cancelled_at;
+                ctx.published = extra
+                    .published
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                (h, ctx, state)
             }
             found => {
                 return Err(SnapshotError::UnsupportedFormat {
@@ -209,37 +301,24 @@ impl Snapshot {
             version: h.version,
             fingerprint: h.fingerprint,
             step: h.step,
-            ctx: h.ctx,
+            ctx,
             state: state.to_vec(),
         })
     }
 
-    /// Encodes this envelope.
+    /// Encodes this envelope, in its own [`Snapshot::format`], or a later one where its
+    /// context needs it (format 4 for published values, 3 for a cancel request).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = postcard::to_extend(&self.format, Vec::with_capacity(64 + self.state.len()))
-            .unwrap_or_default();
-        out = if self.format == 1 {
-            let h = Header {
-                workflow: &self.workflow,
-                fingerprint: self.fingerprint,
-                step: self.step,
-                ctx: self.ctx,
-            };
-            postcard::to_extend(&h, out).unwrap_or_default()
-        } else {
-            let h = HeaderV2 {
-                workflow: &self.workflow,
-                version: self.version,
-                fingerprint: self.fingerprint,
-                step: self.step,
-                ctx: self.ctx,
-            };
-            let out = postcard::to_extend(&h, out).unwrap_or_default();
-            match (self.format, self.ctx.cancelled_at) {
-                (3, at) => postcard::to_extend(&at.unwrap_or(0), out).unwrap_or_default(),
-                _ => out,
-            }
-        };
+        let mut out = write_header(
+            self.format.max(format_for(self.version, &self.ctx)),
+            &self.workflow,
+            self.version,
+            self.fingerprint,
+            self.step,
+            &self.ctx,
+            Vec::with_capacity(64 + self.state.len()),
+        )
+        .unwrap_or_default();
         out.extend_from_slice(&self.state);
         out
     }
@@ -306,7 +385,13 @@ mod tests {
             .expect("encode");
         let s = Snapshot::decode(&bytes).expect("decode");
         assert_eq!(
-            (s.format, s.workflow.as_str(), s.fingerprint, s.step, s.ctx),
+            (
+                s.format,
+                s.workflow.as_str(),
+                s.fingerprint,
+                s.step,
+                s.ctx.clone()
+            ),
             (1, "checkout", 0xabcd, 3, ctx())
         );
         assert_eq!(
@@ -321,9 +406,9 @@ mod tests {
     #[test]
     fn a_requested_cancellation_is_written_in_format_3() {
         let ctx = ctx().with_cancel_requested(1_700_000_000_500);
-        let bytes = Snapshot::encode("checkout", 0xabcd, 3, ctx, &7u8).expect("encode");
+        let bytes = Snapshot::encode("checkout", 0xabcd, 3, &ctx, &7u8).expect("encode");
         let s = Snapshot::decode(&bytes).expect("decode");
-        assert_eq!((s.format, s.version, s.ctx), (3, 1, ctx));
+        assert_eq!((s.format, s.version, &s.ctx), (3, 1, &ctx));
         assert_eq!(s.ctx.cancel_requested_at(), Some(1_700_000_000_500));
         assert_eq!(s.decode_state::<u8>().expect("state"), 7);
         assert_eq!(s.to_bytes(), bytes);
@@ -331,6 +416,36 @@ mod tests {
         let plain =
             Snapshot::encode("checkout", 0xabcd, 3, super::tests::ctx(), &7u8).expect("encode");
         assert_eq!(Snapshot::decode(&plain).expect("decode").format, 1);
+    }
+
+    #[test]
+    fn published_values_are_written_in_format_4() {
+        for cancelled in [None, Some(1_700_000_000_500)] {
+            let mut ctx = ctx()
+                .with_published("progress", "\"3/10\"")
+                .with_published("url", "\"https://example.com/r/1\"");
+            ctx.cancelled_at = cancelled;
+            for version in [1, 3] {
+                let bytes = Snapshot::encode_version("checkout", version, 0xabcd, 5, &ctx, &7u8)
+                    .expect("encode");
+                let s = Snapshot::decode(&bytes).expect("decode");
+                assert_eq!((s.format, s.version, s.step, &s.ctx), (4, version, 5, &ctx));
+                assert_eq!(s.ctx.published()["progress"], "\"3/10\"");
+                assert_eq!(s.ctx.cancel_requested_at(), cancelled);
+                assert_eq!(s.decode_state::<u8>().expect("state"), 7);
+                assert_eq!(s.to_bytes(), bytes);
+            }
+        }
+        // An envelope of an older format given published values is written in format 4, not
+        // without them.
+        let plain = Snapshot::encode("checkout", 0xabcd, 3, ctx(), &7u8).expect("encode");
+        let mut s = Snapshot::decode(&plain).expect("decode");
+        s.ctx = s.ctx.with_published("k", "1");
+        let again = Snapshot::decode(&s.to_bytes()).expect("decode");
+        assert_eq!(
+            (again.format, again.ctx.published()["k"].as_str()),
+            (4, "1")
+        );
     }
 
     #[test]

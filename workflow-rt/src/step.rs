@@ -89,7 +89,7 @@ pub(crate) fn run<W: Workflow>(
     step: u64,
     max_snapshot: usize,
 ) -> Result<Stepped<W::Output>, StepFailure> {
-    ctx.set_now_ms(ctx.state().now_ms.max(woke_at));
+    ctx.set_now_ms(ctx.now_ms().max(woke_at));
     let outcome = match catch_unwind(AssertUnwindSafe(|| W::resume(state, ctx, wake))) {
         Ok(Step::Suspended(pending)) => Outcome::Suspended(pending),
         Ok(Step::Completed(output)) => Outcome::Completed {
@@ -104,10 +104,11 @@ pub(crate) fn run<W: Workflow>(
             });
         }
     };
-    let snapshot = encode::<W>(state, step, ctx.state()).map_err(|e| StepFailure::Unsaved {
-        step,
-        reason: e.to_string(),
-    })?;
+    let snapshot =
+        encode::<W>(state, step, &ctx.state_ref()).map_err(|e| StepFailure::Unsaved {
+            step,
+            reason: e.to_string(),
+        })?;
     if snapshot.len() > max_snapshot {
         return Err(StepFailure::TooLarge {
             step,
@@ -123,7 +124,7 @@ pub(crate) fn run<W: Workflow>(
 pub(crate) fn encode<W: Workflow>(
     state: &W::State,
     step: u64,
-    ctx: CtxState,
+    ctx: &CtxState,
 ) -> Result<Vec<u8>, SnapshotError> {
     catch_unwind(AssertUnwindSafe(|| {
         Snapshot::encode_version(W::NAME, W::VERSION, W::fingerprint(), step, ctx, state)

@@ -372,6 +372,8 @@ pub struct TestOutcome<O> {
     /// When the run was asked to cancel ([`TestRun::cancel_after`]), if it was before it
     /// ended.
     pub cancel_requested_at: Option<SystemTime>,
+    /// The values the run published ([`WorkflowCtx::publish`]) as it ended, by key.
+    pub published: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl<O> TestOutcome<O> {
@@ -1518,7 +1520,7 @@ impl<W: Workflow> TestRun<W> {
         let mut snapshots = Vec::new();
         let mut wake: Option<Resolution> = None;
         if let (Some(st), Some(cx)) = (&state, &ctx) {
-            let envelope = step::encode::<W>(st, u64::from(step), cx.state())
+            let envelope = step::encode::<W>(st, u64::from(step), &cx.state_ref())
                 .map_err(|e| driver.snapshot_error(step, e.to_string()))?;
             driver.checkpoint::<W>(step, &envelope, &mut state, &mut ctx, &mut snapshots)?;
         }
@@ -1579,7 +1581,12 @@ impl<W: Workflow> TestRun<W> {
                 }) => {
                     let mut unconsumed = driver.buffered;
                     unconsumed.sort_by_key(|s| s.order);
+                    let published = ctx
+                        .as_ref()
+                        .map(|cx| crate::runtime::published::as_json(cx.state_ref().published()))
+                        .unwrap_or_default();
                     return Ok(TestOutcome {
+                        published,
                         output,
                         commands,
                         resolutions,
@@ -1803,7 +1810,7 @@ impl Driver {
             // Drop everything in memory, as a crash would, before restoring from the bytes.
             *state = None;
             *ctx = None;
-            let again = step::encode::<W>(&restored, meta.step, meta.ctx)
+            let again = step::encode::<W>(&restored, meta.step, &meta.ctx)
                 .map_err(|e| fail(format!("the decoded state does not encode: {e}")))?;
             if again != envelope {
                 return Err(fail(format!(
@@ -1811,7 +1818,7 @@ impl Driver {
                 )));
             }
             *state = Some(restored);
-            *ctx = Some(WorkflowCtx::new(self.config.id.clone(), meta.ctx));
+            *ctx = Some(WorkflowCtx::new(self.config.id.clone(), meta.ctx.clone()));
         }
         if self.config.record_snapshots {
             let ctx_bytes = postcard::to_stdvec(&meta.ctx)
@@ -3023,7 +3030,7 @@ mod tests {
         let (state, ctx) = full.snapshots[2].decode(Script).unwrap();
         let stored = |name: &str, fingerprint: u64| {
             let bytes =
-                crate::machine::Snapshot::encode(name, fingerprint, 2, ctx, &state).unwrap();
+                crate::machine::Snapshot::encode(name, fingerprint, 2, &ctx, &state).unwrap();
             crate::machine::Snapshot::decode(&bytes).unwrap()
         };
         let resume = |snapshot| {

@@ -242,7 +242,7 @@ pub(crate) fn migrate_typed<A: Workflow, B: Workflow>(
         Migration::To(new) => new,
     };
     let envelope =
-        step::encode::<B>(&new, snapshot.step, snapshot.ctx).map_err(|e| failed(e.to_string()))?;
+        step::encode::<B>(&new, snapshot.step, &snapshot.ctx).map_err(|e| failed(e.to_string()))?;
     let encoded = Snapshot::decode(&envelope).map_err(|e| failed(e.to_string()))?;
     let target = state_of(B::description(), &encoded.state);
     let to_state = target.map_or("?", |t| t.name).to_string();

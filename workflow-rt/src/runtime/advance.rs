@@ -272,6 +272,7 @@ impl Inner {
                 self.step(id, &mut c, resolved, inbox.as_deref())
             };
             let child_versions = c.ctx.take_child_versions();
+            let published = c.ctx.take_published_now();
             let (end, finished) = match &commit.outcome {
                 StepOutcome::Suspended { .. } => (StepEnd::Suspended, None),
                 StepOutcome::Finished { status, .. } => (
@@ -419,6 +420,10 @@ impl Inner {
                             c.bytes = bytes;
                             if timers {
                                 self.timer_wakeup.notify_one();
+                            }
+                            if published {
+                                // Readers waiting for a value (`Client::wait_published`).
+                                self.notify_watchers(id);
                             }
                             self.start_tasks(tasks, Some(ended), |_, f, at| {
                                 fresh.push(f);
@@ -865,7 +870,7 @@ impl Inner {
         // Results for commands the wait no longer has (a duplicate delivery, a cancelled
         // branch) are dropped with this step. Not those of commands at sequence numbers not
         // allocated yet, which this step may be about to issue.
-        let next_seq = c.ctx.state().seq;
+        let next_seq = c.ctx.seq();
         if let (Some(p), Some(inbox)) = (&c.pending, inbox) {
             let leaves = p.leaves();
             for e in inbox {

@@ -315,7 +315,7 @@ mod tests {
         fn output_json(&self, _: &[u8]) -> Result<serde_json::Value, String> {
             Err("none".into())
         }
-        fn encode_state(&self, _: &ErasedState, _: u64, _: CtxState) -> Result<Vec<u8>, String> {
+        fn encode_state(&self, _: &ErasedState, _: u64, _: &CtxState) -> Result<Vec<u8>, String> {
             Err("none".into())
         }
         fn first_run(

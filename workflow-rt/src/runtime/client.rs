@@ -417,7 +417,7 @@ impl Client {
         let now = self.clock.now_ms();
         let ctx = WorkflowCtx::initial_state(&id, now);
         let state = W::start(input);
-        let snapshot = crate::step::encode::<W>(&state, 0, ctx)
+        let snapshot = crate::step::encode::<W>(&state, 0, &ctx)
             .map_err(|e| e.to_string())
             .map_err(|reason| RuntimeError::Encode {
                 what: format!("the first state of {}", W::NAME),
@@ -624,7 +624,12 @@ impl Client {
                 .find(|t| t.seq == super::compose::TIMEOUT_SEQ)
                 .map(|t| t.fire_at_ms),
         };
+        let published = match &snapshot {
+            Ok(s) => super::published::as_json(s.ctx.published()),
+            Err(_) => Default::default(),
+        };
         Ok(WorkflowState {
+            published,
             id: rec.id,
             name: rec.name,
             workflow_version,
@@ -1543,10 +1548,10 @@ impl IdReuse {
 
 /// A runtime's watch for the end of a run, given up when dropped (a wait given up by its
 /// caller too: a `timeout` around [`Client::result`]).
-struct Watching<'a> {
-    rt: &'a Arc<Inner>,
-    id: &'a str,
-    watcher: Arc<tokio::sync::Notify>,
+pub(super) struct Watching<'a> {
+    pub(super) rt: &'a Arc<Inner>,
+    pub(super) id: &'a str,
+    pub(super) watcher: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Watching<'_> {

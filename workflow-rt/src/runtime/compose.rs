@@ -384,7 +384,7 @@ impl Inner {
             commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), Some(pending), &why);
             return Some(CancelStep { commit, ctx: None });
         }
-        let snapshot = |ctx: CtxState| c.workflow.encode_state(&c.state, c.step, ctx).ok();
+        let snapshot = |ctx: &CtxState| c.workflow.encode_state(&c.state, c.step, ctx).ok();
         let pending_bytes = postcard::to_stdvec(pending).ok()?;
         if ctx.cancelled_at.is_some() {
             let reasons: Vec<&str> = requests.iter().map(|(_, r, _)| *r).collect();
@@ -397,7 +397,7 @@ impl Inner {
                 ),
             )];
             commit.outcome = StepOutcome::Suspended {
-                snapshot: snapshot(ctx)?,
+                snapshot: snapshot(&ctx)?,
                 pending: pending_bytes,
                 tasks: Vec::new(),
                 timers: Vec::new(),
@@ -408,7 +408,7 @@ impl Inner {
             });
         }
         let (first, reason, grace_ms) = requests[0];
-        let cancelled_ctx = ctx.with_cancel_requested(first.at_ms);
+        let cancelled_ctx = ctx.clone().with_cancel_requested(first.at_ms);
         // The leaves already answered (by an event in the inbox or a result in hand) keep
         // their answers.
         let answered = |seq: u64| {
@@ -489,7 +489,7 @@ impl Inner {
             ),
         )];
         commit.outcome = StepOutcome::Suspended {
-            snapshot: snapshot(cancelled_ctx)?,
+            snapshot: snapshot(&cancelled_ctx)?,
             pending: pending_bytes,
             tasks: Vec::new(),
             timers: vec![TimerRow {

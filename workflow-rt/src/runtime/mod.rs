@@ -33,6 +33,7 @@ mod error;
 mod handle;
 mod loops;
 mod parking;
+pub(crate) mod published;
 mod registry;
 mod resolve;
 mod schedules;
@@ -182,6 +183,9 @@ pub struct WorkflowState {
     /// When its execution timeout ends ([`StartOptions::timeout`]), in milliseconds since the
     /// Unix epoch, while it has not finished; `None` for a run without one.
     pub timeout_at_ms: Option<u64>,
+    /// The values the run has published ([`crate::WorkflowCtx::publish`]), by key, as JSON
+    /// (empty if it published none, or its snapshot does not decode).
+    pub published: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// What [`Runtime::drain`] did.
@@ -462,6 +466,35 @@ impl Runtime {
     /// Where workflow `id` stands, with its current state as JSON.
     pub async fn state(&self, id: &str) -> Result<WorkflowState, RuntimeError> {
         self.client().state(id).await
+    }
+
+    /// The value run `id` last published under `key` ([`crate::WorkflowCtx::publish`]), as
+    /// [`Client::published`] reads it.
+    pub async fn published<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        key: &str,
+    ) -> Result<Option<T>, RuntimeError> {
+        self.client().published(id, key).await
+    }
+
+    /// Every value run `id` has published, by key, as JSON ([`Client::published_values`]).
+    pub async fn published_values(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, RuntimeError> {
+        self.client().published_values(id).await
+    }
+
+    /// Waits, at most `timeout`, for run `id` to publish a value under `key`
+    /// ([`Client::wait_published`]).
+    pub async fn wait_published<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<T>, RuntimeError> {
+        self.client().wait_published(id, key, timeout).await
     }
 
     /// A client sharing this runtime's store and registrations, which never runs workflow or

@@ -143,7 +143,7 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
         &self,
         state: &ErasedState,
         step: u64,
-        ctx: CtxState,
+        ctx: &CtxState,
     ) -> Result<Vec<u8>, String>;
     /// A new run `id` of this workflow with the encoded `input`, started at `now_ms`: its
     /// first snapshot, state and context.
@@ -278,7 +278,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         &self,
         state: &ErasedState,
         step: u64,
-        ctx: CtxState,
+        ctx: &CtxState,
     ) -> Result<Vec<u8>, String> {
         let state = state
             .downcast_ref::<W::State>()
@@ -296,7 +296,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
             .map_err(|e| format!("its input does not decode: {e}"))?;
         let ctx = WorkflowCtx::initial_state(id, now_ms);
         let state = no_panic("starting the workflow", || Ok(W::start(input)))?;
-        let snapshot = step::encode::<W>(&state, 0, ctx)
+        let snapshot = step::encode::<W>(&state, 0, &ctx)
             .map_err(|e| format!("its first state does not encode: {e}"))?;
         Ok((snapshot, Box::new(state), ctx))
     }
@@ -306,7 +306,7 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
             .map_err(|e| format!("the input of {} does not decode: {e}", W::NAME))?;
         let ctx = WorkflowCtx::initial_state(id, now_ms);
         let state = no_panic("starting the workflow", || Ok(W::start(input)))?;
-        step::encode::<W>(&state, 0, ctx).map_err(|e| e.to_string())
+        step::encode::<W>(&state, 0, &ctx).map_err(|e| e.to_string())
     }
 }
 

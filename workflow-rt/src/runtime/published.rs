@@ -1,0 +1,175 @@
+//! Reading what runs publish ([`crate::WorkflowCtx::publish`]): from the snapshot of a run's
+//! last committed step, where the values travel.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::client::Watching;
+use super::{Client, RuntimeError};
+use crate::machine::Snapshot;
+use crate::store::{StoreError, WorkflowRecord};
+
+impl Client {
+    /// The value run `id` last published under `key` ([`crate::WorkflowCtx::publish`]), as
+    /// of its last committed step, decoded as `T`; `None` if it has published none under that
+    /// key. Readable while the run goes on and after it ends, until it is purged.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// #[workflow]
+    /// async fn import(ctx: WorkflowCtx, files: u32) -> Result<u32, WorkflowError> {
+    ///     for done in 0..files {
+    ///         ctx.publish("done", &done)?;
+    ///         ctx.sleep(Duration::from_millis(10)).await;
+    ///     }
+    ///     ctx.publish("done", &files)?;
+    ///     Ok(files)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::builder(MemoryStore::new()).workflow(import).build().await?;
+    /// let client = rt.client();
+    /// let run = client.start(import, "import-1", 3).await?;
+    /// // Some value as soon as the first step has committed.
+    /// let first: Option<u32> =
+    ///     client.wait_published("import-1", "done", Duration::from_secs(5)).await?;
+    /// assert!(first.is_some());
+    /// assert_eq!(client.result(import, "import-1").await?.ok(), Some(3));
+    /// assert_eq!(client.published::<u32>("import-1", "done").await?, Some(3));
+    /// assert_eq!(client.published::<u32>("import-1", "other").await?, None);
+    /// # drop(run);
+    /// # rt.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn published<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        key: &str,
+    ) -> Result<Option<T>, RuntimeError> {
+        let rec = self.load(id).await?;
+        value_in(id, key, &rec)
+    }
+
+    /// Every value run `id` has published, by key, as JSON (for tools that do not have the
+    /// values' Rust types: the console, the admin's `show`).
+    pub async fn published_values(
+        &self,
+        id: &str,
+    ) -> Result<BTreeMap<String, serde_json::Value>, RuntimeError> {
+        let rec = self.load(id).await?;
+        Ok(as_json(snapshot_of(id, &rec)?.ctx.published()))
+    }
+
+    /// Waits, at most `timeout`, until run `id` has published a value under `key`, and returns
+    /// it (at once if it has already): DBOS's `get_event`. `None` if the timeout ran out, or
+    /// the run ended (or was parked) without publishing one. A run that does not exist is
+    /// [`RuntimeError::UnknownWorkflow`] at once.
+    ///
+    /// A step of this client's own runtime that publishes wakes the wait at once; the steps
+    /// of other processes are seen by looking at the store again, at growing intervals of at
+    /// most a second, as [`Client::result`] does.
+    pub async fn wait_published<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<T>, RuntimeError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let local = self.runtime().filter(|rt| !rt.is_shut_down());
+            let watching = local.as_ref().map(|rt| Watching {
+                watcher: rt.watcher(id),
+                rt,
+                id,
+            });
+            let notified = watching.as_ref().map(|w| w.watcher.notified());
+            tokio::pin!(notified);
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            match self.store.load_workflow(id).await {
+                // A store that failed (a connection lost) is looked at again, until the
+                // timeout.
+                Err(StoreError::Backend(e)) => {
+                    tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                }
+                Err(e) => return Err(RuntimeError::from_store(id, e)),
+                Ok(rec) => {
+                    if let Some(v) = value_in(id, key, &rec)? {
+                        return Ok(Some(v));
+                    }
+                    if rec.status.is_finished() || rec.status == crate::WorkflowStatus::Parked {
+                        return Ok(None);
+                    }
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let nap = pause.min(deadline - now);
+            match notified.as_mut().as_pin_mut() {
+                Some(n) => {
+                    tokio::select! {
+                        () = n => {}
+                        () = tokio::time::sleep(nap) => {}
+                    }
+                }
+                None => tokio::time::sleep(nap).await,
+            }
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn load(&self, id: &str) -> Result<WorkflowRecord, RuntimeError> {
+        self.store
+            .load_workflow(id)
+            .await
+            .map_err(|e| RuntimeError::from_store(id, e))
+    }
+}
+
+/// Published values as JSON, each as it reads back; one that does not (a snapshot written by
+/// hand) as the string it is.
+pub(crate) fn as_json(values: &BTreeMap<String, String>) -> BTreeMap<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let v =
+                serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone()));
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// The decoded snapshot envelope of `rec`.
+fn snapshot_of(id: &str, rec: &WorkflowRecord) -> Result<Snapshot, RuntimeError> {
+    Snapshot::decode(&rec.snapshot).map_err(|e| RuntimeError::Decode {
+        what: format!("the snapshot of run {id:?}"),
+        reason: e.to_string(),
+    })
+}
+
+/// The value `rec` holds under `key`, decoded as `T`.
+fn value_in<T: DeserializeOwned>(
+    id: &str,
+    key: &str,
+    rec: &WorkflowRecord,
+) -> Result<Option<T>, RuntimeError> {
+    let snapshot = snapshot_of(id, rec)?;
+    let Some(json) = snapshot.ctx.published().get(key) else {
+        return Ok(None);
+    };
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| RuntimeError::Decode {
+            what: format!("the value run {id:?} published under {key:?}"),
+            reason: e.to_string(),
+        })
+}
