@@ -640,6 +640,8 @@ async fn ids_and_names_the_stores_would_not_keep_alike_are_refused() {
             .expect("build");
         for (bad, reason) in [
             ("", "it is empty"),
+            (".", "it is . or .., which no path of a URL names"),
+            ("..", "it is . or .., which no path of a URL names"),
             ("a\0b", "it holds a NUL character"),
             (long.as_str(), "it is longer than 1000 bytes"),
         ] {

@@ -181,8 +181,9 @@ async fn a_wait_ends_with_none_on_its_timeout_or_the_runs_end() {
     let ends = tokio::spawn({
         let client = client.clone();
         async move {
+            // No timeout: the run's end ends it.
             client
-                .wait_published::<String>("w", "never", Duration::from_secs(600))
+                .wait_published::<String>("w", "never", Duration::MAX)
                 .await
         }
     });
@@ -191,6 +192,20 @@ async fn a_wait_ends_with_none_on_its_timeout_or_the_runs_end() {
         client.published::<String>("w", "status").await,
         Ok(Some("refused".to_string()))
     );
+    // A store that fails at every look ends the wait with its failure, not a `None` that
+    // would read as "not published".
+    let faulty = Client::new(workflow_rt::testing::FaultyStore::new(
+        store.clone(),
+        1,
+        workflow_rt::testing::Faults {
+            fail_before: 1.0,
+            ..Default::default()
+        },
+    ));
+    let failed = faulty
+        .wait_published::<String>("w", "status", Duration::from_millis(50))
+        .await;
+    assert!(matches!(failed, Err(RuntimeError::Store(_))), "{failed:?}");
     client.purge("w").await.expect("purge");
     assert!(
         matches!(

@@ -563,12 +563,12 @@ async fn pause_resume_delete_and_list() {
                 .pause_schedule("a")
                 .await
                 .expect("pausing twice is fine");
-            assert!(
-                client
-                    .describe_schedule("a")
-                    .await
-                    .expect("describe")
-                    .paused
+            let paused = client.describe_schedule("a").await.expect("describe");
+            assert!(paused.paused);
+            assert_eq!(
+                paused.next_fire_times_ms,
+                Vec::<u64>::new(),
+                "a paused schedule lists no fire times"
             );
             e.clock.set_ms(T0 + 20 * SECOND);
             settle().await;

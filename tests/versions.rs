@@ -873,3 +873,96 @@ async fn the_walk_at_start_parks_every_page_of_stranded_runs() {
         rt.shutdown().await;
     }
 }
+
+/// A snapshot in an envelope format newer than this build reads was written by a newer build
+/// of the library on another worker (a rolling deploy): it is left to that worker, as a run of
+/// a newer version is, and parked only once no newer worker has stepped it for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_a_newer_format_is_left_to_the_newer_build() {
+    use workflow_rt::store::{StepCommit, StepOutcome};
+    let (store, clock) = memory();
+    let rt = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order_v1)
+        .build()
+        .await
+        .expect("build");
+    rt.start(order_v1, "f", "thing".to_string())
+        .await
+        .expect("start");
+    eventually("the run waits", || async {
+        rt.state("f").await.is_ok_and(|s| s.step == 1)
+    })
+    .await;
+    rt.shutdown().await;
+    // What a newer build would have written: a format this one does not know.
+    let rec = store.load_workflow("f").await.expect("load");
+    let mut snapshot = rec.snapshot.clone();
+    let newer = workflow_rt::machine::Snapshot::FORMAT + 1;
+    assert!(newer < 128, "one byte of postcard");
+    snapshot[0] = newer as u8;
+    let pending = rec.pending.clone().expect("a wait");
+    store
+        .commit_step(StepCommit {
+            workflow_id: "f".to_string(),
+            run_key: rec.run_key,
+            expected_version: rec.version,
+            now_ms: support::T0,
+            outcome: StepOutcome::Suspended {
+                snapshot,
+                pending,
+                tasks: Vec::new(),
+                timers: Vec::new(),
+            },
+            consumed_events: Vec::new(),
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            fired_timers: Vec::new(),
+            seen_events_upto: 0,
+            keep_ready: false,
+            history: Vec::new(),
+            deliver: Vec::new(),
+            children: Vec::new(),
+        })
+        .await
+        .expect("commit");
+
+    let old = builder(Mode::Cached, store.clone(), clock.clone())
+        .workflow(order_v1)
+        .build()
+        .await
+        .expect("build again");
+    answer(&old, "f", 0, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rec = store.load_workflow("f").await.expect("load");
+    assert_eq!(
+        rec.status,
+        WorkflowStatus::Running,
+        "left to the newer build: {:?}",
+        rec.park_reason
+    );
+    // No newer worker comes: a minute of looks parks it, saying why.
+    clock.advance(std::time::Duration::from_secs(61));
+    for _ in 0..140 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        clock.advance(std::time::Duration::from_millis(500));
+    }
+    eventually("f is parked", || async {
+        store
+            .load_workflow("f")
+            .await
+            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+    })
+    .await;
+    let reason = store
+        .load_workflow("f")
+        .await
+        .expect("load")
+        .park_reason
+        .expect("a reason");
+    assert!(
+        reason.contains(&format!("snapshot format {newer} is not supported"))
+            && reason.contains("written by a newer build"),
+        "{reason}"
+    );
+    old.shutdown().await;
+}

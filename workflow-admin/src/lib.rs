@@ -457,7 +457,8 @@ fn write_state(out: &mut dyn Write, s: &WorkflowState) -> std::io::Result<()> {
     if !s.published.is_empty() {
         writeln!(out, "published:")?;
         for (key, value) in &s.published {
-            writeln!(out, "  {key} = {value}")?;
+            // A key is any text: its control characters are shown escaped.
+            writeln!(out, "  {} = {value}", key.escape_debug())?;
         }
     }
     if !s.commands.is_empty() {

@@ -208,7 +208,7 @@ pub(crate) fn schedules_page(base: &str, all: &[ScheduleInfo], actions: bool) ->
             let _ = write!(b, r#"<div class="reason">{}</div>"#, Esc(note));
         }
         b.push_str(r#"</td><td class="time">"#);
-        match s.next_fire_times_ms.first().filter(|_| !s.paused) {
+        match s.next_fire_times_ms.first() {
             Some(&t) => {
                 let _ = write!(b, "{}", Time(t));
             }

@@ -88,8 +88,8 @@ impl CtxState {
     }
 
     /// This state with `json` published under `key`, as [`WorkflowCtx::publish`] leaves it:
-    /// for tools that write snapshots (a migration keeps what the old state published by
-    /// carrying the context over, and may add to it). Not checked against
+    /// for tools that write snapshots (a migration registered with the runtime carries the
+    /// context over, published values included). Not checked against
     /// [`MAX_PUBLISHED_BYTES`].
     pub fn with_published(mut self, key: impl Into<String>, json: impl Into<String>) -> Self {
         self.published.insert(key.into(), json.into());
@@ -122,7 +122,7 @@ pub enum PublishError {
         /// Its length in bytes.
         len: usize,
     },
-    /// The value does not encode as JSON (a map whose keys are not strings, or a
+    /// The value does not encode as JSON (a map whose keys are structs or tuples, or a
     /// `Serialize` that failed).
     #[error("the value published under {key:?} does not encode as JSON: {error}")]
     Encode {
@@ -460,7 +460,9 @@ impl WorkflowCtx {
     }
 
     /// Publishes `value` under `key`, for the world outside the run to read: its progress, a
-    /// status, a link or a [`PromiseToken`](crate::PromiseToken) to hand on. Readers get the
+    /// status, a link. Anyone who may read the run reads them (the console, the admin's
+    /// `show`): a [`PromiseToken`](crate::PromiseToken) published is shown whole, secret and
+    /// all, where the run's state shows it without its secret. Readers get the
     /// value of the last step that committed, while the run goes on and after it ends
     /// ([`Client::published`](crate::Client::published),
     /// [`Client::wait_published`](crate::Client::wait_published)), until the run is purged. A

@@ -20,6 +20,8 @@
 //! instead); the step number counts committed steps; the context state carries the workflow's
 //! clock, random generator and command sequence.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -134,12 +136,19 @@ struct HeaderV2<'a> {
     ctx: Core,
 }
 
-/// Format 4's part after the header: the cancel request's time and the published values.
-#[derive(Serialize, Deserialize)]
-struct Extra<'a> {
+/// Format 4's part after the header: the cancel request's time and the published values (a
+/// map, which postcard writes as its length and then each key and value).
+#[derive(Serialize)]
+struct ExtraOut<'a> {
     cancelled_at: Option<u64>,
-    #[serde(borrow)]
-    published: Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+    published: &'a BTreeMap<String, String>,
+}
+
+/// [`ExtraOut`], read back.
+#[derive(Deserialize)]
+struct Extra {
+    cancelled_at: Option<u64>,
+    published: BTreeMap<String, String>,
 }
 
 /// Writes the header and whatever the format adds after it (not the state).
@@ -174,13 +183,9 @@ fn write_header(
     match format {
         3 => postcard::to_extend(&ctx.cancelled_at.unwrap_or(0), out),
         4 => {
-            let extra = Extra {
+            let extra = ExtraOut {
                 cancelled_at: ctx.cancelled_at,
-                published: ctx
-                    .published
-                    .iter()
-                    .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                    .collect(),
+                published: &ctx.published,
             };
             postcard::to_extend(&extra, out)
         }
@@ -277,15 +282,10 @@ impl Snapshot {
             }
             4 => {
                 let (h, rest) = postcard::take_from_bytes::<HeaderV2<'_>>(rest).map_err(corrupt)?;
-                let (extra, state) =
-                    postcard::take_from_bytes::<Extra<'_>>(rest).map_err(corrupt)?;
+                let (extra, state) = postcard::take_from_bytes::<Extra>(rest).map_err(corrupt)?;
                 let mut ctx = h.ctx.into_ctx();
                 ctx.cancelled_at = extra.cancelled_at;
-                ctx.published = extra
-                    .published
-                    .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
+                ctx.published = extra.published;
                 (h, ctx, state)
             }
             found => {
@@ -446,6 +446,29 @@ mod tests {
             (again.format, again.ctx.published()["k"].as_str()),
             (4, "1")
         );
+    }
+
+    /// Format 4's bytes, written out: stored runs keep them, so they may not change.
+    #[test]
+    fn format_4_is_these_bytes() {
+        let ctx = CtxState::new(1, 2, 3)
+            .with_cancel_requested(5)
+            .with_published("a", "1")
+            .with_published("b", "\"x\"");
+        let bytes = Snapshot::encode_version("w", 2, 6, 7, &ctx, &8u8).expect("encode");
+        assert_eq!(
+            bytes,
+            [
+                4, // format
+                1, b'w', 2, 6, 7, // workflow, version, fingerprint, step
+                1, 2, 3, // clock, random generator, sequence
+                1, 5, // cancel requested at 5
+                2, 1, b'a', 1, b'1', 1, b'b', 3, b'"', b'x', b'"', // two values
+                8,    // the state
+            ]
+        );
+        let s = Snapshot::decode(&bytes).expect("decode");
+        assert_eq!(s.ctx, ctx);
     }
 
     #[test]

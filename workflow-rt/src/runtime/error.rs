@@ -147,8 +147,8 @@ pub enum RuntimeError {
         /// The limit.
         limit: usize,
     },
-    /// An id or a name cannot be stored as given ([`check_name`] says why: empty, holding a
-    /// NUL character, or longer than [`MAX_ID_BYTES`]). The same rule on every store; nothing
+    /// An id or a name cannot be stored as given ([`check_name`] says why: empty, `.` or `..`,
+    /// holding a NUL character, or longer than [`MAX_ID_BYTES`]). The same rule on every store; nothing
     /// was stored.
     #[error("{what} {name:?} is refused: {reason}")]
     BadName {
@@ -180,9 +180,10 @@ pub const MAX_ID_BYTES: usize = 1000;
 /// whose own id is near the limit still has children; within what PostgreSQL indexes.
 pub(crate) const MAX_DERIVED_ID_BYTES: usize = 2000;
 
-/// Why `name` cannot be a run's id or a signal's name, if it cannot: it is empty, it holds a
-/// NUL character (PostgreSQL keeps none in text, and the stores must agree), or it is longer
-/// than [`MAX_ID_BYTES`].
+/// Why `name` cannot be a run's id or a signal's name, if it cannot: it is empty, it is `.`
+/// or `..` (which no path of a URL names: the console could not open the run), it holds a NUL
+/// character (PostgreSQL keeps none in text, and the stores must agree), or it is longer than
+/// [`MAX_ID_BYTES`].
 pub fn check_name(name: &str) -> Result<(), &'static str> {
     check_id(name, false)
 }
@@ -192,6 +193,8 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
 pub(crate) fn check_id(name: &str, derived: bool) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("it is empty")
+    } else if name == "." || name == ".." {
+        Err("it is . or .., which no path of a URL names")
     } else if name.contains('\0') {
         Err("it holds a NUL character")
     } else if !derived && name.len() > MAX_ID_BYTES {

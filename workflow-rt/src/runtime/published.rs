@@ -68,7 +68,9 @@ impl Client {
     /// Waits, at most `timeout`, until run `id` has published a value under `key`, and returns
     /// it (at once if it has already): DBOS's `get_event`. `None` if the timeout ran out, or
     /// the run ended (or was parked) without publishing one. A run that does not exist is
-    /// [`RuntimeError::UnknownWorkflow`] at once.
+    /// [`RuntimeError::UnknownWorkflow`] at once; a store that fails is looked at again until
+    /// the timeout, and its failure is the wait's error if it never answered since
+    /// ([`RuntimeError::Store`]). `Duration::MAX` waits for ever.
     ///
     /// A step of this client's own runtime that publishes wakes the wait at once; the steps
     /// of other processes are seen by looking at the store again, at growing intervals of at
@@ -79,8 +81,13 @@ impl Client {
         key: &str,
         timeout: Duration,
     ) -> Result<Option<T>, RuntimeError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A timeout past what the clock holds (`Duration::MAX`, "for ever") waits for ever.
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut pause = Duration::from_millis(10);
+        // The store's last failure, while it fails: what the wait ends with if it never
+        // answers before the timeout.
+        let mut failing: Option<StoreError>;
+        let mut failures = 0u32;
         loop {
             let local = self.runtime().filter(|rt| !rt.is_shut_down());
             let watching = local.as_ref().map(|rt| Watching {
@@ -97,10 +104,18 @@ impl Client {
                 // A store that failed (a connection lost) is looked at again, until the
                 // timeout.
                 Err(StoreError::Backend(e)) => {
-                    tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                    failures = failures.saturating_add(1);
+                    if failures == 10 {
+                        tracing::warn!(workflow_id = %id, error = %e, "cannot look at the run, ten times in a row; the wait for its value goes on");
+                    } else {
+                        tracing::debug!(workflow_id = %id, error = %e, "cannot look at the run; looking again");
+                    }
+                    failing = Some(StoreError::Backend(e));
                 }
                 Err(e) => return Err(RuntimeError::from_store(id, e)),
                 Ok(rec) => {
+                    failing = None;
+                    failures = 0;
                     if let Some(v) = value_in(id, key, &rec)? {
                         return Ok(Some(v));
                     }
@@ -110,10 +125,16 @@ impl Client {
                 }
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            let nap = pause.min(deadline - now);
+            let nap = match deadline {
+                Some(deadline) if now >= deadline => {
+                    return match failing {
+                        Some(e) => Err(RuntimeError::Store(e)),
+                        None => Ok(None),
+                    };
+                }
+                Some(deadline) => pause.min(deadline - now),
+                None => pause,
+            };
             match notified.as_mut().as_pin_mut() {
                 Some(n) => {
                     tokio::select! {

@@ -48,8 +48,8 @@ pub struct ScheduleInfo {
     pub paused: bool,
     /// Why a worker paused it, if one did: a fire time whose run could not be made.
     pub note: Option<String>,
-    /// Its next fire times, in milliseconds since the Unix epoch (a paused schedule fires from
-    /// the first fire time after it is resumed).
+    /// Its next fire times, in milliseconds since the Unix epoch; none while it is paused (it
+    /// fires from the first fire time after it is resumed).
     pub next_fire_times_ms: Vec<u64>,
     /// The id of the run it started last.
     pub last_run_id: Option<String>,
@@ -70,7 +70,7 @@ pub struct ScheduleInfo {
 impl ScheduleInfo {
     fn of(s: ScheduleRecord) -> ScheduleInfo {
         let mut next_fire_times_ms = Vec::new();
-        if let (Some(first), Ok(spec)) = (s.next_fire_ms, s.spec.compile()) {
+        if let (false, Some(first), Ok(spec)) = (s.paused, s.next_fire_ms, s.spec.compile()) {
             next_fire_times_ms.push(first);
             while next_fire_times_ms.len() < NEXT_FIRE_TIMES {
                 let last = next_fire_times_ms[next_fire_times_ms.len() - 1];
@@ -160,8 +160,6 @@ impl<W: Workflow> NewSchedule<W> {
         let client = self.client;
         let name = self.name;
         if name.contains('@')
-            || name == "."
-            || name == ".."
             || crate::schedule::MAX_NAME_BYTES < name.len()
             || super::error::check_name(&name).is_err()
         {

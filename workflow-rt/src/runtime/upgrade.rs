@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::engine::Inner;
 use super::registry::{ErasedState, ErasedWorkflow};
 use crate::durable::Pending;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SnapshotError};
 use crate::store::{RunQuery, StoreError, WorkflowStatus, WorkflowSummary};
 
 /// A run ready to step, maybe after migrations.
@@ -30,7 +30,7 @@ impl Inner {
         bytes: &[u8],
         pending: Option<&Pending>,
     ) -> Result<Ready, NotReady> {
-        let mut snapshot = Snapshot::decode(bytes).map_err(|e| NotReady::NoCode(e.to_string()))?;
+        let mut snapshot = Snapshot::decode(bytes).map_err(not_decoded)?;
         let mut envelope: Cow<'_, [u8]> = Cow::Borrowed(bytes);
         let mut moves: Vec<String> = Vec::new();
         // Versions strictly increase along a chain (the builder checks it), so this ends.
@@ -51,8 +51,7 @@ impl Inner {
                         m.to().0,
                         done.to_state
                     ));
-                    snapshot = Snapshot::decode(&done.envelope)
-                        .map_err(|e| NotReady::NoCode(e.to_string()))?;
+                    snapshot = Snapshot::decode(&done.envelope).map_err(not_decoded)?;
                     envelope = Cow::Owned(done.envelope);
                 }
             }
@@ -186,7 +185,7 @@ impl Inner {
                         self.workflows.is_newer(&summary.name, snapshot.version),
                     )
                 }
-                Err(e) => (e.to_string(), false),
+                Err(e) => (e.to_string(), written_by_a_newer_build(&e)),
             };
             out.push(Stranded {
                 summary: summary.clone(),
@@ -271,6 +270,21 @@ struct Stranded {
 }
 
 /// Why [`Inner::prepare`] cannot step a run.
+/// Why a snapshot that does not decode cannot go on here: one in an envelope format newer than
+/// this build's was written by a newer build of the library on another worker (a rolling
+/// deploy), and is left to it as a run of a newer version is.
+fn not_decoded(e: SnapshotError) -> NotReady {
+    match written_by_a_newer_build(&e) {
+        true => NotReady::Newer(format!("{e}: written by a newer build of workflow-rt")),
+        false => NotReady::NoCode(e.to_string()),
+    }
+}
+
+/// Whether `e` says the snapshot is in a format newer than this build reads.
+fn written_by_a_newer_build(e: &SnapshotError) -> bool {
+    matches!(e, SnapshotError::UnsupportedFormat { found, supported } if found > supported)
+}
+
 pub(super) enum NotReady {
     /// The run is at a version of its workflow newer than this runtime's: written by newer
     /// code on another worker. Why, as for a park.
