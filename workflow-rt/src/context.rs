@@ -189,6 +189,17 @@ pub struct WorkflowCtx {
     /// Set when [`WorkflowCtx::publish`] changes a value (see
     /// [`WorkflowCtx::take_published_now`]).
     published_now: std::cell::Cell<bool>,
+    /// What [`WorkflowCtx::continue_as_new`] asked for during the current step.
+    continue_as: std::cell::RefCell<Option<ContinueAs>>,
+}
+
+/// What [`WorkflowCtx::continue_as_new`] asked for: the workflow and version the run goes on
+/// as, and its encoded input (or why it does not encode).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ContinueAs {
+    pub(crate) workflow: &'static str,
+    pub(crate) version: u32,
+    pub(crate) input: Result<Vec<u8>, String>,
 }
 
 impl std::fmt::Debug for WorkflowCtx {
@@ -209,6 +220,7 @@ impl WorkflowCtx {
             promises: Default::default(),
             child_versions: Default::default(),
             published_now: Default::default(),
+            continue_as: Default::default(),
         }
     }
 
@@ -537,6 +549,73 @@ impl WorkflowCtx {
     /// runtime wakes the run's readers once the step has committed.
     pub(crate) fn take_published_now(&self) -> bool {
         self.published_now.replace(false)
+    }
+
+    /// Ends this run, once the code returns, by starting it over under the same id as
+    /// `workflow` (this workflow, or a newer version of it) with `input`: Temporal's
+    /// continue-as-new. Call it just before `return`; the value the code then returns is
+    /// dropped. A long-lived run (an entity fed by signals, a loop over days) continues as new
+    /// from time to time, so that its history, which the store keeps for people, does not
+    /// grow without end. (Its snapshot never needs the history: a resume costs the same after
+    /// ten steps or ten million.)
+    ///
+    /// In the one commit of the step that returns, the store:
+    /// - starts the run over: its input is `input`, its state the workflow's first state,
+    ///   and its history only the entry that says it continued (the previous entries are
+    ///   dropped; its steps go on counting);
+    /// - keeps its id, its parent (who waits for the end of the last run of the chain), its
+    ///   execution timeout, the values it published, a cancel request it was given, and the
+    ///   signals it had not received yet, which wait for the new run's code in their order;
+    /// - drops what else it had in flight (activity calls, timers), and closes the children
+    ///   it still waited for by their [`ParentClose`](crate::ParentClose) policies, as a run
+    ///   that ends does.
+    ///
+    /// Its context goes on (the random generator and the sequence numbers of its commands do
+    /// not start over), so the new run's calls, timers and children never take the numbers or
+    /// ids of the previous run's.
+    ///
+    /// Called and then followed by an await rather than a return, it parks the run, saying so:
+    /// a run goes on as new only from its end. The workflow must be registered with the
+    /// runtime at `workflow`'s version, or the run is parked with the reason.
+    ///
+    /// ```
+    /// use workflow_rt::prelude::*;
+    /// use workflow_rt::testing::TestRun;
+    ///
+    /// /// Sums what it is sent; every 100 signals, starts over with the sum so far.
+    /// #[workflow]
+    /// async fn tally(ctx: WorkflowCtx, total: u64) -> u64 {
+    ///     let mut total = total;
+    ///     for _ in 0..100 {
+    ///         let n: u64 = ctx.signal("add").await;
+    ///         if n == 0 {
+    ///             return total;
+    ///         }
+    ///         total += n;
+    ///     }
+    ///     ctx.continue_as_new(tally, total);
+    ///     total
+    /// }
+    ///
+    /// let mut run = TestRun::new(tally, "t-1", 0);
+    /// for _ in 0..250 {
+    ///     run = run.signal("add", 2u64);
+    /// }
+    /// let out = run.signal("add", 0u64).run().expect("run");
+    /// assert_eq!((out.output, out.continued_as_new), (500, 2));
+    /// ```
+    pub fn continue_as_new<W: crate::Workflow>(&self, _workflow: W, input: W::Input) {
+        let input = codec::encode(&input);
+        *self.continue_as.borrow_mut() = Some(ContinueAs {
+            workflow: W::NAME,
+            version: W::VERSION,
+            input,
+        });
+    }
+
+    /// What [`WorkflowCtx::continue_as_new`] asked for in the step just run, and clears it.
+    pub(crate) fn take_continue_as(&self) -> Option<ContinueAs> {
+        self.continue_as.borrow_mut().take()
     }
 
     /// A wait that ends when this run is asked to cancel (at once if it was already): race

@@ -64,6 +64,8 @@ use crate::workflow::Workflow;
 ///
 /// For tools and tests that drive a workflow without a runtime; tests of a workflow's logic are
 /// better served by [`testing::TestRun`](crate::testing::TestRun), which answers its waits.
+/// A step that calls [`WorkflowCtx::continue_as_new`](crate::WorkflowCtx::continue_as_new)
+/// returns as any other here: starting the run over is the runtime's (and `TestRun`'s).
 pub fn resume<W: Workflow>(
     workflow_id: &str,
     ctx: &mut CtxState,

@@ -24,6 +24,13 @@ pub(crate) enum Outcome<O> {
     /// Returned `output`; `failed` when the function's written return type is a `Result` and
     /// the output is its `Err` ([`Workflow::is_failure`]).
     Completed { output: O, failed: bool },
+    /// Returned after [`WorkflowCtx::continue_as_new`]: the run starts over as `workflow` at
+    /// `version` with the encoded `input` (the output is dropped).
+    Continued {
+        workflow: &'static str,
+        version: u32,
+        input: Vec<u8>,
+    },
 }
 
 /// A step that ran: its outcome, and the snapshot (envelope) that records it.
@@ -59,6 +66,13 @@ pub(crate) enum StepFailure {
         size: usize,
         limit: usize,
     },
+    /// The code called [`WorkflowCtx::continue_as_new`] and then awaited, rather than
+    /// returned.
+    #[error(
+        "step {step} called continue_as_new and then awaited: a run goes on as new only from \
+         its end; call continue_as_new just before the code returns"
+    )]
+    ContinuedThenAwaited { step: u64 },
 }
 
 impl StepFailure {
@@ -90,11 +104,31 @@ pub(crate) fn run<W: Workflow>(
     max_snapshot: usize,
 ) -> Result<Stepped<W::Output>, StepFailure> {
     ctx.set_now_ms(ctx.now_ms().max(woke_at));
-    let outcome = match catch_unwind(AssertUnwindSafe(|| W::resume(state, ctx, wake))) {
+    let resumed = catch_unwind(AssertUnwindSafe(|| W::resume(state, ctx, wake)));
+    let continued = ctx.take_continue_as();
+    let outcome = match resumed {
+        Ok(Step::Suspended(_)) if continued.is_some() => {
+            return Err(StepFailure::ContinuedThenAwaited { step });
+        }
         Ok(Step::Suspended(pending)) => Outcome::Suspended(pending),
-        Ok(Step::Completed(output)) => Outcome::Completed {
-            failed: W::is_failure(&output),
-            output,
+        Ok(Step::Completed(output)) => match continued {
+            None => Outcome::Completed {
+                failed: W::is_failure(&output),
+                output,
+            },
+            Some(to) => match to.input {
+                Ok(input) => Outcome::Continued {
+                    workflow: to.workflow,
+                    version: to.version,
+                    input,
+                },
+                Err(e) => {
+                    return Err(StepFailure::Unsaved {
+                        step,
+                        reason: format!("the input of continue_as_new does not encode: {e}"),
+                    });
+                }
+            },
         },
         Ok(Step::Failed(error)) => return Err(StepFailure::Resume { step, error }),
         Err(panic) => {

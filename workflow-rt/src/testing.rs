@@ -374,6 +374,9 @@ pub struct TestOutcome<O> {
     pub cancel_requested_at: Option<SystemTime>,
     /// The values the run published ([`WorkflowCtx::publish`]) as it ended, by key.
     pub published: std::collections::BTreeMap<String, serde_json::Value>,
+    /// How many times the run started over ([`WorkflowCtx::continue_as_new`]); `output` is
+    /// the last run's.
+    pub continued_as_new: u32,
 }
 
 impl<O> TestOutcome<O> {
@@ -551,6 +554,18 @@ pub enum TestError {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// The workflow called [`WorkflowCtx::continue_as_new`] and cannot go on as asked: it
+    /// awaited after the call rather than returned, or named another workflow or version than
+    /// the one under test (which a runtime with that code registered runs).
+    #[error("step {step} of workflow `{id}` cannot continue as new: {reason}")]
+    Continue {
+        /// The workflow's id.
+        id: String,
+        /// The step that called it.
+        step: u32,
+        /// Why.
+        reason: String,
     },
     /// A value recorded by the run did not decode as the type asked for.
     #[error("cannot decode {what}: {reason}")]
@@ -1519,6 +1534,7 @@ impl<W: Workflow> TestRun<W> {
         let mut resolutions = Vec::new();
         let mut snapshots = Vec::new();
         let mut wake: Option<Resolution> = None;
+        let mut continued = 0u32;
         if let (Some(st), Some(cx)) = (&state, &ctx) {
             let envelope = step::encode::<W>(st, u64::from(step), &cx.state_ref())
                 .map_err(|e| driver.snapshot_error(step, e.to_string()))?;
@@ -1575,6 +1591,55 @@ impl<W: Workflow> TestRun<W> {
                         limit,
                     });
                 }
+                Err(e @ StepFailure::ContinuedThenAwaited { .. }) => {
+                    return Err(TestError::Continue {
+                        id: driver.config.id.clone(),
+                        step,
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(Stepped {
+                    outcome:
+                        Outcome::Continued {
+                            workflow,
+                            version,
+                            input,
+                        },
+                    ..
+                }) => {
+                    let refused = |reason: String| TestError::Continue {
+                        id: driver.config.id.clone(),
+                        step,
+                        reason,
+                    };
+                    if (workflow, version) != (W::NAME, W::VERSION) {
+                        return Err(refused(format!(
+                            "it names {workflow} v{version}, and this test runs {} v{}",
+                            W::NAME,
+                            W::VERSION
+                        )));
+                    }
+                    let input: W::Input = crate::codec::decode_exact(&input)
+                        .map_err(|e| refused(format!("its input does not decode: {e}")))?;
+                    // The run starts over, its context going on (see `continue_as_new`).
+                    let mut next = cx.state();
+                    next.now_ms = driver.now_ms;
+                    let next_state = W::start(input);
+                    // The chain's steps go on counting, as the runtime counts them.
+                    let envelope = step::encode::<W>(&next_state, u64::from(step), &next)
+                        .map_err(|e| driver.snapshot_error(step, e.to_string()))?;
+                    state = Some(next_state);
+                    ctx = Some(WorkflowCtx::new(driver.config.id.clone(), next));
+                    continued = continued.saturating_add(1);
+                    driver.checkpoint::<W>(
+                        step,
+                        &envelope,
+                        &mut state,
+                        &mut ctx,
+                        &mut snapshots,
+                    )?;
+                    waiting_on = None;
+                }
                 Ok(Stepped {
                     outcome: Outcome::Completed { output, .. },
                     ..
@@ -1586,6 +1651,7 @@ impl<W: Workflow> TestRun<W> {
                         .map(|cx| crate::runtime::published::as_json(cx.state_ref().published()))
                         .unwrap_or_default();
                     return Ok(TestOutcome {
+                        continued_as_new: continued,
                         published,
                         output,
                         commands,

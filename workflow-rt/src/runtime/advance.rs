@@ -37,12 +37,31 @@ enum After {
         bytes: usize,
     },
     Stopped,
+    /// The run started over ([`StepOutcome::Continued`]): its next step is the first of its
+    /// new state, loaded from the store.
+    Continued,
     /// The payload of signal `event` does not decode as the type its wait expects (see
     /// [`Inner::dead_letter`]); the commit that comes with it parks the workflow, for when the
     /// event cannot be dead-lettered.
     BadSignal {
         event: u64,
         failure: StepFailure,
+    },
+}
+
+/// What a step that ran leads to, before it is committed.
+enum Next {
+    /// A new wait: the snapshot, the wait, and the wait encoded.
+    Wait(Vec<u8>, Pending, Vec<u8>),
+    /// The run's end: the snapshot, the encoded output, and whether it is a failure.
+    End(Vec<u8>, Vec<u8>, bool),
+    /// The run starts over ([`crate::WorkflowCtx::continue_as_new`]): its first snapshot as
+    /// `workflow` at `version` with `input`.
+    Over {
+        snapshot: Vec<u8>,
+        workflow: &'static str,
+        version: u32,
+        input: Vec<u8>,
     },
 }
 
@@ -275,6 +294,7 @@ impl Inner {
             let published = c.ctx.take_published_now();
             let (end, finished) = match &commit.outcome {
                 StepOutcome::Suspended { .. } => (StepEnd::Suspended, None),
+                StepOutcome::Continued { .. } => (StepEnd::Continued, None),
                 StepOutcome::Finished { status, .. } => (
                     if *status == WorkflowStatus::Failed {
                         StepEnd::Failed
@@ -430,6 +450,17 @@ impl Inner {
                                 chained = Some(at);
                             })
                             .await;
+                        }
+                        After::Continued => {
+                            // Its calls went with the run before (their tasks are gone); the
+                            // new run is stepped from the store, from its first state.
+                            if published {
+                                self.notify_watchers(id);
+                            }
+                            self.abort_attempts(id, None);
+                            fresh.clear();
+                            self.wake(id, Vec::new());
+                            return Ok(false);
                         }
                         After::Stopped | After::BadSignal { .. } => {
                             if let Some(reason) = &park_reason {
@@ -940,17 +971,30 @@ impl Inner {
         let stepped = stepped.and_then(|s| match s.outcome {
             Outcome::Suspended(pending) => {
                 match postcard::to_extend(&pending, Vec::with_capacity(32)) {
-                    Ok(bytes) => Ok((s.snapshot, Ok((pending, bytes)))),
+                    Ok(bytes) => Ok(Next::Wait(s.snapshot, pending, bytes)),
                     Err(e) => Err(StepFailure::Unsaved {
                         step,
                         reason: format!("its wait does not encode: {e}"),
                     }),
                 }
             }
-            Outcome::Completed { output, failed } => Ok((s.snapshot, Err((output, failed)))),
+            Outcome::Completed { output, failed } => Ok(Next::End(s.snapshot, output, failed)),
+            Outcome::Continued {
+                workflow,
+                version,
+                input,
+            } => {
+                let snapshot = self.continued(c, workflow, version, &input, now, step)?;
+                Ok(Next::Over {
+                    snapshot,
+                    workflow,
+                    version,
+                    input,
+                })
+            }
         });
         let after = match stepped {
-            Ok((snapshot, Ok((pending, pending_bytes)))) => {
+            Ok(Next::Wait(snapshot, pending, pending_bytes)) => {
                 // The run's version once this step is committed: each call's, across runs.
                 let version = commit.expected_version.saturating_add(1);
                 let (mut tasks, timers) = self.commands(id, &pending, now, version);
@@ -987,7 +1031,28 @@ impl Inner {
                     bytes,
                 }
             }
-            Ok((snapshot, Err((output, failed)))) => {
+            Ok(Next::Over {
+                snapshot,
+                workflow,
+                version,
+                input,
+            }) => {
+                let bytes = input.len();
+                commit.history = vec![HistoryEntry::new(now, HistoryKind::Continued, {
+                    let mut detail = String::with_capacity(woken_by.len() + shown.len() + 96);
+                    detail.push_str(&woken_by);
+                    detail.push_str(" -> ");
+                    detail.push_str(&format!(
+                        "continued as new: {workflow} v{version} with an input of {bytes} bytes \
+                         (the history before is dropped)"
+                    ));
+                    detail.push_str(&shown);
+                    detail
+                })];
+                commit.outcome = StepOutcome::Continued { input, snapshot };
+                After::Continued
+            }
+            Ok(Next::End(snapshot, output, failed)) => {
                 // A run that fails after it was asked to cancel ends as cancelled (its code
                 // gave up, as asked); one that returns its output anyway has completed.
                 let (status, kind) = if failed && c.ctx.is_cancelled() {
@@ -1038,12 +1103,65 @@ impl Inner {
                 }
             }
         };
+        // (A run that starts over drops its history: the entry with it.)
         if let Some(entry) = c.migrated.take()
-            && !matches!(commit.outcome, StepOutcome::Parked { .. })
+            && !matches!(
+                commit.outcome,
+                StepOutcome::Parked { .. } | StepOutcome::Continued { .. }
+            )
         {
             commit.history.insert(0, entry);
         }
         (after, commit)
+    }
+
+    /// The first snapshot of run `c` continuing as new as `workflow` at `version` with the
+    /// encoded `input` at `now` (see [`crate::WorkflowCtx::continue_as_new`]): its context goes
+    /// on from the run's. A refusal is the step's failure, which parks the run.
+    fn continued(
+        &self,
+        c: &Cached,
+        workflow: &str,
+        version: u32,
+        input: &[u8],
+        now: u64,
+        step: u64,
+    ) -> Result<Vec<u8>, StepFailure> {
+        let refused = |reason: String| StepFailure::Unsaved {
+            step,
+            reason: format!("it cannot continue as new: {reason}"),
+        };
+        if workflow != c.workflow.name() {
+            return Err(refused(format!(
+                "continue_as_new names workflow {workflow:?}, and a run goes on as its own \
+                 workflow, {:?}",
+                c.workflow.name()
+            )));
+        }
+        let limits = self.config.limits;
+        if input.len() > limits.max_input_bytes {
+            return Err(refused(format!(
+                "its new input is {} bytes, over the limit of {} (Limits::max_input_bytes)",
+                input.len(),
+                limits.max_input_bytes
+            )));
+        }
+        let Some(code) = self.workflows.version(workflow, version) else {
+            return Err(refused(format!(
+                "{workflow} v{version} is not registered with this runtime"
+            )));
+        };
+        let mut ctx = c.ctx.state();
+        ctx.now_ms = now;
+        let (snapshot, _) = code.continued(input, &ctx, step).map_err(refused)?;
+        if snapshot.len() > limits.max_snapshot_bytes {
+            return Err(StepFailure::TooLarge {
+                step,
+                size: snapshot.len(),
+                limit: limits.max_snapshot_bytes,
+            });
+        }
+        Ok(snapshot)
     }
 
     /// The activity tasks and timers a new wait asks for. Tasks of activities this runtime can

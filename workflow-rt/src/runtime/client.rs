@@ -1091,7 +1091,7 @@ impl Client {
         // A run that has not taken its first step has done nothing to undo: it ends cancelled
         // without running its code. (Told at its first step, it would run that step and start
         // the calls it makes before it took the request.) Started meanwhile: it is told.
-        if rec.pending.is_none()
+        if not_started(&rec)
             && rec.status == WorkflowStatus::Running
             && self
                 .terminate_with(
@@ -1232,7 +1232,7 @@ impl Client {
                 return Ok(false);
             }
             if stop == Stop::IfNotStarted
-                && (rec.pending.is_some() || rec.status != WorkflowStatus::Running)
+                && (!not_started(&rec) || rec.status != WorkflowStatus::Running)
             {
                 // It took its first step meanwhile: its code takes the request.
                 return Ok(false);
@@ -1600,4 +1600,12 @@ enum Stop {
     IfParked,
     /// The run only while it has not taken its first step (checked at each try).
     IfNotStarted,
+}
+
+/// Whether run `rec` has not taken its first step: it waits on nothing yet, and its snapshot
+/// is of step 0. (A run that continued as new waits on nothing until its next step either, but
+/// its steps go on counting: it has run, and a cancel request is its code's to take.) A
+/// snapshot that does not decode counts as of step 0.
+fn not_started(rec: &crate::store::WorkflowRecord) -> bool {
+    rec.pending.is_none() && Snapshot::decode(&rec.snapshot).map_or(true, |s| s.step == 0)
 }

@@ -551,3 +551,9 @@ impl Inner {
         c.ctx = WorkflowCtx::new(id, ctx);
     }
 }
+
+// What a run that continues as new keeps of its timers is these two.
+const _: () = assert!(
+    crate::store::CONTINUED_TIMERS[0] == TIMEOUT_SEQ
+        && crate::store::CONTINUED_TIMERS[1] == GRACE_SEQ
+);

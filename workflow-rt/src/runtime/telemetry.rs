@@ -61,10 +61,20 @@ pub(crate) enum StepEnd {
     Conflict,
     DeadLetter,
     Error,
+    Continued,
 }
 
+// `ALL` lists the ends in their declared order: an end's label is `ALL[end as usize]`'s.
+const _: () = {
+    let mut i = 0;
+    while i < StepEnd::ALL.len() {
+        assert!(StepEnd::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl StepEnd {
-    const ALL: [StepEnd; 7] = [
+    const ALL: [StepEnd; 8] = [
         StepEnd::Suspended,
         StepEnd::Completed,
         StepEnd::Failed,
@@ -72,6 +82,7 @@ impl StepEnd {
         StepEnd::Conflict,
         StepEnd::DeadLetter,
         StepEnd::Error,
+        StepEnd::Continued,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -83,6 +94,7 @@ impl StepEnd {
             StepEnd::Conflict => "conflict",
             StepEnd::DeadLetter => "dead_letter",
             StepEnd::Error => "error",
+            StepEnd::Continued => "continued",
         }
     }
 }

@@ -61,6 +61,7 @@ where
     signals_are_buffered_in_order(&factory().await).await;
     signals_come_with_a_new_run(&factory().await).await;
     timers_come_with_a_new_run(&factory().await).await;
+    a_run_continued_as_new_starts_over(&factory().await).await;
     ready_flag_tracks_unseen_events(&factory().await).await;
     activity_results_become_events(&factory().await).await;
     cancelled_leftovers_are_dropped(&factory().await).await;
@@ -586,6 +587,153 @@ async fn signals_come_with_a_new_run<S: Store>(s: &S) {
         .map(|e| e.id)
         .collect();
     assert_eq!(left, vec![inbox[1].id, later]);
+}
+
+/// A run that continues as new ([`StepOutcome::Continued`]) starts over under its id: its new
+/// input and first snapshot, no wait, ready; its tasks, its timers but those of
+/// [`super::CONTINUED_TIMERS`] and its events but signals, cancel requests and those timers'
+/// firings dropped; its history only the step's entries; and its versions going on.
+async fn a_run_continued_as_new_starts_over<S: Store>(s: &S) {
+    let timeout = TimerRow {
+        seq: super::CONTINUED_TIMERS[0],
+        fire_at_ms: 1_000_000,
+    };
+    let mut new = new_workflow("a");
+    new.timers = vec![timeout];
+    let version = s.create_workflow(new).await.expect("create");
+    let own = TimerRow {
+        seq: 2,
+        fire_at_ms: 5_000,
+    };
+    let version = s
+        .commit_step(step(
+            "a",
+            version,
+            suspended(1, vec![task("a", 1, Some("w"))], vec![own]),
+        ))
+        .await
+        .expect("commit");
+    s.append_signal("a", "go", vec![1], None, 300)
+        .await
+        .expect("signal");
+    let entry = |kind| HistoryEntry::new(300, kind, "arrived");
+    s.append_event(
+        "a",
+        EventKind::TimerFired { seq: 2 },
+        300,
+        entry(HistoryKind::Step),
+    )
+    .await
+    .expect("event");
+    s.append_event(
+        "a",
+        EventKind::CancelRequested {
+            reason: "stop".into(),
+            grace_ms: 60_000,
+        },
+        300,
+        entry(HistoryKind::CancelRequested),
+    )
+    .await
+    .expect("cancel");
+    // The end of the grace period, fired.
+    let grace = super::CONTINUED_TIMERS[1];
+    s.append_event(
+        "a",
+        EventKind::TimerFired { seq: grace },
+        300,
+        entry(HistoryKind::Step),
+    )
+    .await
+    .expect("event");
+    assert!(s.history("a").await.expect("history").len() > 2);
+    let mut over = step(
+        "a",
+        version,
+        StepOutcome::Continued {
+            input: vec![9, 9],
+            snapshot: vec![7],
+        },
+    );
+    let continued = HistoryEntry::new(200, HistoryKind::Continued, "continued as new");
+    over.history = vec![continued.clone()];
+    let version = s.commit_step(over).await.expect("continue");
+    let rec = s.load_workflow("a").await.expect("load");
+    assert_eq!(
+        (
+            rec.status,
+            rec.input.as_slice(),
+            rec.snapshot.as_slice(),
+            rec.pending.as_deref(),
+            rec.output.as_deref(),
+            rec.version,
+        ),
+        (
+            WorkflowStatus::Running,
+            &[9u8, 9][..],
+            &[7u8][..],
+            None,
+            None,
+            version
+        ),
+        "the run starts over, its versions going on"
+    );
+    assert!(rec.ready, "ready for the first step of its new state");
+    assert!(
+        s.load_tasks("a").await.expect("tasks").is_empty(),
+        "its calls are dropped"
+    );
+    assert_eq!(
+        s.load_timers("a").await.expect("timers"),
+        vec![timeout],
+        "the end of its execution timeout stays; its own timers go"
+    );
+    let kinds: Vec<EventKind> = s
+        .load_inbox("a")
+        .await
+        .expect("inbox")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::Signal {
+                name: "go".into(),
+                payload: vec![1],
+                type_tag: None,
+            },
+            EventKind::CancelRequested {
+                reason: "stop".into(),
+                grace_ms: 60_000,
+            },
+            EventKind::TimerFired { seq: grace },
+        ],
+        "its signals, its cancel request and the end of its grace period wait for the new \
+         run; other events go"
+    );
+    assert_eq!(
+        s.history("a").await.expect("history"),
+        vec![continued.clone()],
+        "its history is the step's entries alone"
+    );
+    assert!(
+        matches!(
+            s.commit_step(step("a", version - 1, suspended(3, vec![], vec![])))
+                .await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a commit prepared from the run before is refused"
+    );
+    // The new run steps as any run, its history growing from the continued entry.
+    let mut first = step("a", version, suspended(4, vec![], vec![]));
+    first.seen_events_upto = u64::MAX >> 1;
+    s.commit_step(first).await.expect("first step");
+    let history = s.history("a").await.expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0], continued);
+    let (tail, total) = s.history_tail("a", 1).await.expect("tail");
+    assert_eq!((tail.len(), total), (1, 2));
 }
 
 /// A run created with timers (the end of its execution timeout) holds them as a step's

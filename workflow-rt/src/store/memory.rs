@@ -437,6 +437,7 @@ impl Inner {
                 .retain(|_, e| event_seq(e) != Some(seq));
         }
         let mut unparked = false;
+        let mut continued = false;
         let mut unreceived = Vec::new();
         let suspended = matches!(step.outcome, StepOutcome::Suspended { .. });
         match step.outcome {
@@ -492,6 +493,33 @@ impl Inner {
                 r.pending = None;
                 r.park_reason = None;
             }
+            StepOutcome::Continued { input, snapshot } => {
+                let seqs: Vec<u64> = self.entries[w].tasks.keys().copied().collect();
+                for s in seqs {
+                    self.remove_task(w, s);
+                }
+                let seqs: Vec<u64> = self.entries[w]
+                    .timers
+                    .keys()
+                    .copied()
+                    .filter(|s| !super::CONTINUED_TIMERS.contains(s))
+                    .collect();
+                for s in seqs {
+                    self.remove_timer(w, s);
+                }
+                let e = &mut self.entries[w];
+                e.inbox.retain(|_, ev| match ev.kind {
+                    EventKind::Signal { .. } | EventKind::CancelRequested { .. } => true,
+                    EventKind::TimerFired { seq } => super::CONTINUED_TIMERS.contains(&seq),
+                    _ => false,
+                });
+                e.history.clear();
+                let r = &mut e.record;
+                r.input = input;
+                r.snapshot = snapshot;
+                r.pending = None;
+                continued = true;
+            }
         }
         let e = &mut self.entries[w];
         let newer = e
@@ -499,7 +527,7 @@ impl Inner {
             .keys()
             .next_back()
             .is_some_and(|&id| id > step.seen_events_upto);
-        e.record.ready = unparked || newer || (step.keep_ready && suspended);
+        e.record.ready = unparked || continued || newer || (step.keep_ready && suspended);
         e.record.version += 1;
         e.record.updated_at_ms = step.now_ms;
         e.history.extend(step.history);

@@ -844,6 +844,9 @@ pub enum HistoryKind {
     /// The run was stopped outright: terminated, or its grace period after a cancel request
     /// ran out.
     Terminated,
+    /// The run started over under its id ([`crate::WorkflowCtx::continue_as_new`]): the first
+    /// entry of its history, which dropped the entries before.
+    Continued,
 }
 
 impl HistoryKind {
@@ -864,6 +867,7 @@ impl HistoryKind {
             HistoryKind::AttemptLost => "attempt-lost",
             HistoryKind::CancelRequested => "cancel-requested",
             HistoryKind::Terminated => "terminated",
+            HistoryKind::Continued => "continued",
         }
     }
 
@@ -884,6 +888,7 @@ impl HistoryKind {
             "attempt-lost" => HistoryKind::AttemptLost,
             "cancel-requested" => HistoryKind::CancelRequested,
             "terminated" => HistoryKind::Terminated,
+            "continued" => HistoryKind::Continued,
             _ => return None,
         })
     }
@@ -1143,7 +1148,26 @@ pub enum StepOutcome {
     Unparked,
     /// Cancelled: like `Finished`, every leftover is dropped.
     Cancelled,
+    /// Started over under the same id ([`crate::WorkflowCtx::continue_as_new`]): the run is
+    /// running again, ready for the first step of its new state, with no wait (`pending`
+    /// `None`) and this input and snapshot. Its history is dropped before the step's entries
+    /// are written, so that they are all it has. Its activity tasks, its timers but
+    /// [`CONTINUED_TIMERS`] and its events but signals, cancel requests and the firings of
+    /// [`CONTINUED_TIMERS`] are dropped (the signals it had not received stay in its inbox, in
+    /// their order, for the new run). Its id, parent link and run key stay; its version goes
+    /// on as for any commit.
+    Continued {
+        /// The new run's encoded input.
+        input: Vec<u8>,
+        /// The new run's first snapshot.
+        snapshot: Vec<u8>,
+    },
 }
+
+/// The timers a run keeps when it continues as new ([`StepOutcome::Continued`]): the end of
+/// its execution timeout, which bounds the whole chain of runs (as Temporal's does), and the
+/// end of the grace period of a cancel request it was given.
+pub const CONTINUED_TIMERS: [u64; 2] = [i64::MAX as u64 - 1, i64::MAX as u64];
 
 /// A failed attempt rescheduled by [`Store::retry_activity`].
 #[derive(Debug, Clone, PartialEq)]

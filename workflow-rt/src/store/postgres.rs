@@ -1714,11 +1714,13 @@ fn needs_locks(step: &StepCommit) -> bool {
 }
 
 /// Whether `step` ends its run: it then records the signals left in its inbox (see
-/// [`commit_locked`]).
+/// [`commit_locked`]); or starts it over ([`StepOutcome::Continued`]), which keeps the
+/// signals and drops the other events, those committed while the statement waited for the
+/// row included.
 fn ends_run(step: &StepCommit) -> bool {
     matches!(
         step.outcome,
-        StepOutcome::Finished { .. } | StepOutcome::Cancelled
+        StepOutcome::Finished { .. } | StepOutcome::Cancelled | StepOutcome::Continued { .. }
     )
 }
 
@@ -1793,6 +1795,7 @@ async fn commit_or_prepare(
         step.outcome,
         StepOutcome::Finished { .. } | StepOutcome::Cancelled
     );
+    let kept_timers: Vec<i64> = super::CONTINUED_TIMERS.iter().map(|s| int(*s)).collect();
     let t = TaskColumns::of(tasks)?;
     let timer_seqs: Vec<i64> = timers.iter().map(|t| int(t.seq)).collect();
     let timer_ats: Vec<i64> = timers.iter().map(|t| int(t.fire_at_ms)).collect();
@@ -1874,7 +1877,13 @@ async fn commit_or_prepare(
         StepOutcome::Cancelled => {
             format!("status = {CANCELLED}, park_reason = NULL, ready = FALSE, pending = NULL")
         }
+        StepOutcome::Continued { input, snapshot } => format!(
+            "input = {}, snapshot = {}, pending = NULL, output = NULL, ready = TRUE",
+            p.add(input),
+            p.add(snapshot)
+        ),
     };
+    let continued = matches!(step.outcome, StepOutcome::Continued { .. });
     sql.push_str(&format!(
         "w AS (UPDATE workflows SET {set}, version = version + 1, updated_at = {}, \
              history_len = history_len + {} WHERE id = {wid} AND version = {}{fence} \
@@ -1896,6 +1905,17 @@ async fn commit_or_prepare(
             gone.push(format!(
                 "(seq = ANY({}) AND kind IN (0, 1, 3))",
                 p.add(&cancelled)
+            ));
+        }
+        if continued {
+            // A run starting over keeps its signals, cancel requests, and the ends of its
+            // timeout and grace period that fired.
+            gone.push(format!(
+                "(kind NOT IN ({}, {}) AND NOT (kind = {} AND seq = ANY({}::BIGINT[])))",
+                super::rows::EVENT_SIGNAL,
+                super::rows::EVENT_CANCEL,
+                super::rows::EVENT_TIMER,
+                p.add(&kept_timers)
             ));
         }
     }
@@ -1924,7 +1944,7 @@ async fn commit_or_prepare(
     }
     // Tasks: answered (fenced) ones, cancelled ones, or all of them.
     let mut gone = Vec::new();
-    if drop_all {
+    if drop_all || continued {
         gone.push("TRUE".to_string());
     } else {
         if !fenced.is_empty() {
@@ -1940,9 +1960,11 @@ async fn commit_or_prepare(
             gone.join(" OR ")
         ));
     }
-    if drop_all || !gone_timer_seqs.is_empty() {
+    if drop_all || continued || !gone_timer_seqs.is_empty() {
         let which = if drop_all {
             "TRUE".to_string()
+        } else if continued {
+            format!("NOT (seq = ANY({}::BIGINT[]))", p.add(&kept_timers))
         } else {
             format!("seq = ANY({})", p.add(&gone_timer_seqs))
         };
@@ -1987,6 +2009,15 @@ async fn commit_or_prepare(
                  ON CONFLICT (workflow_id, seq) DO UPDATE SET fire_at = EXCLUDED.fire_at)",
             p.add(&timer_seqs),
             p.add(&timer_ats)
+        ));
+    }
+    if continued {
+        // The history before this step's entries (numbered on past it, so that the two never
+        // meet in one statement).
+        sql.push_str(&format!(
+            ", gone_history AS (DELETE FROM history WHERE workflow_id = {wid} AND {IF_W} \
+             AND n <= (SELECT history_len FROM w) - {})",
+            p.add(&h_count)
         ));
     }
     if !step.history.is_empty() {

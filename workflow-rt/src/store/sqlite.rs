@@ -2369,6 +2369,16 @@ fn commit_as(
             .db()?
             .execute(params![rid, expected, status.code(), now, hist, ready, id]).db()?
         }
+        // A run starting over (rare: not a held statement).
+        StepOutcome::Continued { input, snapshot } => conn
+            .prepare_cached(
+                "UPDATE workflows SET input = ?3, snapshot = ?4, pending = NULL, output = NULL, \
+                 version = version + 1, updated_at = ?5, history_len = ?6, ready = 1 \
+                 WHERE rid = ?1 AND version = ?2 AND id = ?7",
+            )
+            .db()?
+            .execute(params![rid, expected, input, snapshot, now, hist, id])
+            .db()?,
     };
     if changed == 0 {
         workflow_status(conn, id)?;
@@ -2437,6 +2447,33 @@ fn commit_as(
         StepOutcome::Finished { .. } | StepOutcome::Cancelled => {
             unreceived = unreceived_signals(w, rid, step)?;
             drop_leftovers(w, rid)?;
+        }
+        StepOutcome::Continued { .. } => {
+            h.drop_tasks.execute(&[rid.into()])?;
+            let [timeout, grace] = crate::store::CONTINUED_TIMERS;
+            conn.execute(
+                "DELETE FROM timers WHERE rid = ?1 AND seq NOT IN (?2, ?3)",
+                params![rid, int(timeout), int(grace)],
+            )
+            .db()?;
+            conn.execute(
+                "DELETE FROM events WHERE rid = ?1 AND kind NOT IN (?2, ?3) \
+                 AND NOT (kind = ?4 AND seq IN (?5, ?6))",
+                params![
+                    rid,
+                    super::rows::EVENT_SIGNAL,
+                    super::rows::EVENT_CANCEL,
+                    super::rows::EVENT_TIMER,
+                    int(timeout),
+                    int(grace)
+                ],
+            )
+            .db()?;
+            delete_history(
+                conn,
+                &serde_json::to_string(&[id])
+                    .map_err(|e| StoreError::backend_with("encode the id whose history goes", e))?,
+            )?;
         }
         StepOutcome::Parked { .. } | StepOutcome::Unparked => {}
     }
@@ -2775,6 +2812,24 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
              (SELECT rid FROM workflows WHERE id IN (SELECT value FROM json_each(?1)))",
         "DELETE FROM timers WHERE rid IN \
              (SELECT rid FROM workflows WHERE id IN (SELECT value FROM json_each(?1)))",
+    ] {
+        conn.execute(sql, [&ids]).db()?;
+    }
+    delete_history(conn, &ids)?;
+    for sql in [
+        "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
+        // Their children lose their link (see `Store::purge`), through `workflows_parent`.
+        "UPDATE workflows SET parent_id = NULL, parent_seq = NULL \
+             WHERE parent_id IN (SELECT value FROM json_each(?1))",
+    ] {
+        conn.execute(sql, [&ids]).db()?;
+    }
+    Ok(())
+}
+
+/// Deletes the history of the runs whose ids `ids` lists (a JSON array), wherever it lies.
+fn delete_history(conn: &Connection, ids: &str) -> Result<(), StoreError> {
+    for sql in [
         "DELETE FROM history WHERE workflow_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM history_moved WHERE (segment, workflow_id) IN \
              (SELECT segment, workflow_id FROM history_runs \
@@ -2809,15 +2864,11 @@ fn delete_runs(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
         )
         .db()?;
     }
-    for sql in [
+    conn.execute(
         "DELETE FROM history_runs WHERE workflow_id IN (SELECT value FROM json_each(?1))",
-        "DELETE FROM workflows WHERE id IN (SELECT value FROM json_each(?1))",
-        // Their children lose their link (see `Store::purge`), through `workflows_parent`.
-        "UPDATE workflows SET parent_id = NULL, parent_seq = NULL \
-             WHERE parent_id IN (SELECT value FROM json_each(?1))",
-    ] {
-        conn.execute(sql, [&ids]).db()?;
-    }
+        [ids],
+    )
+    .db()?;
     Ok(())
 }
 

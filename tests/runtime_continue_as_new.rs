@@ -1,0 +1,342 @@
+//! Continue-as-new (`WorkflowCtx::continue_as_new`): a run starts over under its id with a new
+//! input, its history starting over with it, its signals, timeout, published values, parent
+//! and cancel request kept; onto a newer version of its workflow too; refused (the run parked)
+//! when the code awaits after the call.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{both_modes, builder, eventually, memory, within};
+use workflow_rt::prelude::*;
+use workflow_rt::store::{HistoryKind, Store};
+use workflow_rt::{RuntimeError, StartOptions, WorkflowStatus};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Sums the numbers sent to it; every three, starts over with the sum so far. A zero ends it.
+#[workflow]
+async fn tally(ctx: WorkflowCtx, total: u64) -> u64 {
+    let mut total = total;
+    for _ in 0..3 {
+        let n: u64 = ctx.signal("add").await;
+        if n == 0 {
+            return total;
+        }
+        total += n;
+    }
+    ctx.publish("total", &total).expect("publish");
+    ctx.continue_as_new(tally, total);
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_starts_over_with_its_signals_and_a_history_that_starts_over_too() {
+    both_modes(async |mode| {
+        let id = &mode.id("tally");
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(tally)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(tally, id, 0).await.expect("start");
+        // Sent at once, before the run takes any: those that arrive while it starts over wait
+        // for the new run in their order.
+        for n in 1..=10u64 {
+            rt.signal(id, "add", n).await.expect("signal");
+        }
+        eventually("three runs on", || async {
+            rt.published::<u64>(id, "total")
+                .await
+                .is_ok_and(|t| t == Some(45))
+        })
+        .await;
+        let history = store.history(id).await.expect("history");
+        assert_eq!(
+            history[0].kind,
+            HistoryKind::Continued,
+            "the history starts at the last start-over: {history:?}"
+        );
+        assert!(history[0].detail.contains("continued as new: tally v1"));
+        assert!(
+            history.len() < 10,
+            "the entries of the runs before are gone: {history:?}"
+        );
+        rt.signal(id, "add", 0u64).await.expect("signal");
+        let out = within("result", run.result()).await.expect("result");
+        assert_eq!(out, 55, "every signal counted once");
+        let state = rt.state(id).await.expect("state");
+        assert_eq!(state.status, WorkflowStatus::Completed);
+        rt.shutdown().await;
+        (out, state.step, state.published)
+    })
+    .await;
+}
+
+/// Waits an hour per round, continuing as new each round, until its input says stop.
+#[workflow]
+async fn rounds(ctx: WorkflowCtx, left: u32) -> u32 {
+    if left == 0 {
+        return 0;
+    }
+    ctx.sleep(HOUR).await;
+    ctx.continue_as_new(rounds, left - 1);
+    left
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execution_timeout_bounds_the_whole_chain() {
+    both_modes(async |mode| {
+        let id = &mode.id("rounds");
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(rounds)
+            .build()
+            .await
+            .expect("build");
+        let run = rt
+            .start_with(
+                rounds,
+                id,
+                100,
+                StartOptions::new().timeout(3 * HOUR + HOUR / 2),
+            )
+            .await
+            .expect("start");
+        for round in 1..=3 {
+            eventually("asleep", || async {
+                store.load_timers(id).await.is_ok_and(|t| t.len() == 2)
+            })
+            .await;
+            clock.advance(HOUR);
+            eventually("started over", || async {
+                store
+                    .history(id)
+                    .await
+                    .is_ok_and(|h| h.first().is_some_and(|e| e.kind == HistoryKind::Continued))
+                    && store
+                        .load_workflow(id)
+                        .await
+                        .is_ok_and(|r| r.input != rounds_input(101 - round))
+            })
+            .await;
+        }
+        eventually("asleep again", || async {
+            store.load_timers(id).await.is_ok_and(|t| t.len() == 2)
+        })
+        .await;
+        clock.advance(HOUR);
+        let out = within("result", run.result()).await;
+        assert!(
+            matches!(&out, Err(RuntimeError::Cancelled { .. })),
+            "stopped by the timeout given at the start: {out:?}"
+        );
+        rt.shutdown().await;
+        matches!(out, Err(RuntimeError::Cancelled { .. }))
+    })
+    .await;
+}
+
+/// The encoding of `rounds`' input `n`.
+fn rounds_input(n: u32) -> Vec<u8> {
+    postcard::to_stdvec(&n).expect("encode")
+}
+
+/// Continues as new, then awaits: not allowed.
+#[workflow]
+async fn wavering(ctx: WorkflowCtx, n: u32) -> u32 {
+    ctx.continue_as_new(wavering, n + 1);
+    ctx.sleep(Duration::from_secs(1)).await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_followed_by_an_await_parks_the_run() {
+    let (store, clock) = memory();
+    let rt = builder(support::Mode::Cached, store.clone(), clock)
+        .workflow(wavering)
+        .build()
+        .await
+        .expect("build");
+    rt.start(wavering, "w", 1).await.expect("start");
+    eventually("parked", || async {
+        store
+            .load_workflow("w")
+            .await
+            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+    })
+    .await;
+    let reason = store
+        .load_workflow("w")
+        .await
+        .expect("load")
+        .park_reason
+        .expect("reason");
+    assert!(
+        reason.contains("called continue_as_new and then awaited"),
+        "{reason}"
+    );
+    rt.shutdown().await;
+}
+
+/// Version 1 counts signals, and moves its runs to version 2 by continuing as new.
+#[workflow(name = "meter")]
+async fn meter_v1(ctx: WorkflowCtx, count: u64) -> String {
+    let _: bool = ctx.signal("tick").await;
+    ctx.continue_as_new(meter, count + 1);
+    String::new()
+}
+
+/// Version 2 says which version ended it.
+#[workflow(name = "meter", version = 2)]
+async fn meter(ctx: WorkflowCtx, count: u64) -> String {
+    let _: bool = ctx.signal("tick").await;
+    format!("v2 after {} ticks", count + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_moves_to_a_newer_version_by_continuing_as_new() {
+    both_modes(async |mode| {
+        let id = &mode.id("meter");
+        let (store, clock) = memory();
+        // A run of version 1, started before version 2 was deployed.
+        let old = builder(mode, store.clone(), clock.clone())
+            .workflow(meter_v1)
+            .build()
+            .await
+            .expect("build v1");
+        old.start(meter_v1, id, 0).await.expect("start");
+        eventually("waiting", || async {
+            old.state(id).await.is_ok_and(|s| s.step == 1)
+        })
+        .await;
+        old.shutdown().await;
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(meter_v1)
+            .workflow(meter)
+            .build()
+            .await
+            .expect("build");
+        rt.signal(id, "tick", true).await.expect("tick");
+        rt.signal(id, "tick", true).await.expect("tick");
+        let out = within("result", rt.client().result(meter, id))
+            .await
+            .expect("result");
+        assert_eq!(out, "v2 after 2 ticks");
+        assert_eq!(rt.state(id).await.expect("state").workflow_version, Some(2));
+        rt.shutdown().await;
+        out
+    })
+    .await;
+}
+
+/// A child that continues as new twice before it ends.
+#[workflow]
+async fn stages(ctx: WorkflowCtx, stage: u32) -> u32 {
+    ctx.sleep(Duration::from_secs(1)).await;
+    if stage < 3 {
+        ctx.continue_as_new(stages, stage + 1);
+    }
+    stage * 10
+}
+
+#[workflow]
+async fn parent(ctx: WorkflowCtx, _x: u32) -> Result<u32, WorkflowError> {
+    Ok(ctx.child(stages, 1).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_gets_the_output_of_its_childs_last_run() {
+    both_modes(async |mode| {
+        let id = &mode.id("parent");
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(parent)
+            .workflow(stages)
+            .build()
+            .await
+            .expect("build");
+        let run = rt.start(parent, id, 0).await.expect("start");
+        let ticker = tokio::spawn({
+            let clock = clock.clone();
+            async move {
+                loop {
+                    clock.advance(Duration::from_secs(1));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        let out = within("result", run.result()).await.expect("result");
+        ticker.abort();
+        assert_eq!(out, Ok(30));
+        rt.shutdown().await;
+        format!("{out:?}")
+    })
+    .await;
+}
+
+/// A run that has continued as new waits on nothing until its next step, as a run not yet
+/// started does; but it has run, and a cancel request is its code's to take (a run before
+/// its first step is stopped at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_continued_is_asked_to_cancel_not_stopped() {
+    use workflow_rt::store::{EventKind, StepCommit, StepOutcome};
+    let (store, clock) = memory();
+    let rt = builder(support::Mode::Cached, store.clone(), clock.clone())
+        .workflow(tally)
+        .build()
+        .await
+        .expect("build");
+    rt.start(tally, "c", 0).await.expect("start");
+    eventually("waiting", || async {
+        rt.state("c").await.is_ok_and(|s| s.step == 1)
+    })
+    .await;
+    rt.shutdown().await;
+    // Where a worker leaves a run it continued, before its next step: no wait, a snapshot
+    // past step 0.
+    let rec = store.load_workflow("c").await.expect("load");
+    store
+        .commit_step(StepCommit {
+            workflow_id: "c".to_string(),
+            run_key: rec.run_key,
+            expected_version: rec.version,
+            now_ms: support::T0,
+            outcome: StepOutcome::Continued {
+                input: rec.input.clone(),
+                snapshot: rec.snapshot.clone(),
+            },
+            consumed_events: Vec::new(),
+            completed_tasks: Vec::new(),
+            cancelled: Vec::new(),
+            fired_timers: Vec::new(),
+            seen_events_upto: 0,
+            keep_ready: false,
+            history: Vec::new(),
+            deliver: Vec::new(),
+            children: Vec::new(),
+        })
+        .await
+        .expect("continue");
+    let client = workflow_rt::Client::new(store.clone());
+    client.cancel("c").await.expect("cancel");
+    let rec = store.load_workflow("c").await.expect("load");
+    assert_eq!(rec.status, WorkflowStatus::Running, "{:?}", rec.park_reason);
+    assert!(
+        store
+            .load_inbox("c")
+            .await
+            .expect("inbox")
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::CancelRequested { .. })),
+        "the request waits for the run's code"
+    );
+    // A run that has not run at all is stopped at once, as before.
+    client.start(tally, "d", 0).await.expect("start");
+    client.cancel("d").await.expect("cancel");
+    assert_eq!(
+        store.load_workflow("d").await.expect("load").status,
+        WorkflowStatus::Cancelled
+    );
+}
