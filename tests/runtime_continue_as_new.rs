@@ -281,7 +281,7 @@ async fn a_parent_gets_the_output_of_its_childs_last_run() {
 /// its first step is stopped at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_continued_is_asked_to_cancel_not_stopped() {
-    use workflow_rt::store::{EventKind, StepCommit, StepOutcome};
+    use workflow_rt::store::{EventKind, StepOutcome};
     let (store, clock) = memory();
     let rt = builder(support::Mode::Cached, store.clone(), clock.clone())
         .workflow(tally)
@@ -298,25 +298,13 @@ async fn a_run_that_continued_is_asked_to_cancel_not_stopped() {
     // past step 0.
     let rec = store.load_workflow("c").await.expect("load");
     store
-        .commit_step(StepCommit {
-            workflow_id: "c".to_string(),
-            run_key: rec.run_key,
-            expected_version: rec.version,
-            now_ms: support::T0,
-            outcome: StepOutcome::Continued {
+        .commit_step(support::bare_commit(
+            &rec,
+            StepOutcome::Continued {
                 input: rec.input.clone(),
                 snapshot: rec.snapshot.clone(),
             },
-            consumed_events: Vec::new(),
-            completed_tasks: Vec::new(),
-            cancelled: Vec::new(),
-            fired_timers: Vec::new(),
-            seen_events_upto: 0,
-            keep_ready: false,
-            history: Vec::new(),
-            deliver: Vec::new(),
-            children: Vec::new(),
-        })
+        ))
         .await
         .expect("continue");
     let client = workflow_rt::Client::new(store.clone());
@@ -339,4 +327,86 @@ async fn a_run_that_continued_is_asked_to_cancel_not_stopped() {
         store.load_workflow("d").await.expect("load").status,
         WorkflowStatus::Cancelled
     );
+}
+
+/// What `effect` was called with, per run.
+static EFFECTS: support::PerWorkflow<u64> = support::PerWorkflow::new();
+
+#[activity]
+async fn effect(ctx: ActivityCtx, x: u64) -> Result<u64, ActivityError> {
+    EFFECTS.push(ctx.workflow_id(), x);
+    Ok(x)
+}
+
+/// A side effect first.
+#[workflow]
+async fn effectful(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
+    Ok(ctx.activity(effect, x).await?)
+}
+
+/// A run that continued as new and whose execution timeout ran out before its next step is
+/// stopped without running its code (it waits on nothing, yet it is stopped as any run is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_continued_past_its_timeout_is_stopped_before_its_code_runs() {
+    use workflow_rt::Workflow;
+    use workflow_rt::machine::{CtxState, Snapshot};
+    use workflow_rt::store::{EventKind, HistoryEntry, StepOutcome};
+    let (store, clock) = memory();
+    // Started by a client, and continued as new (by a worker now gone) to a first state of
+    // step 3; then the end of its timeout fired.
+    let client = workflow_rt::Client::new(store.clone());
+    client.start(effectful, "t", 7).await.expect("start");
+    let rec = store.load_workflow("t").await.expect("load");
+    let first = Snapshot::encode(
+        <effectful as Workflow>::NAME,
+        <effectful as Workflow>::fingerprint(),
+        3,
+        CtxState::new(support::T0, 1, 5),
+        &<effectful as Workflow>::start(8),
+    )
+    .expect("encode");
+    store
+        .commit_step(support::bare_commit(
+            &rec,
+            StepOutcome::Continued {
+                input: postcard::to_stdvec(&8u64).expect("input"),
+                snapshot: first,
+            },
+        ))
+        .await
+        .expect("continue");
+    store
+        .append_event(
+            "t",
+            EventKind::TimerFired {
+                seq: workflow_rt::store::CONTINUED_TIMERS[0],
+            },
+            support::T0,
+            HistoryEntry::new(support::T0, HistoryKind::Step, "the timeout ran out"),
+        )
+        .await
+        .expect("fired");
+    let rt = builder(support::Mode::Cached, store.clone(), clock.clone())
+        .workflow(effectful)
+        .activity(effect)
+        .build()
+        .await
+        .expect("build");
+    eventually("stopped", || async {
+        store
+            .load_workflow("t")
+            .await
+            .is_ok_and(|r| r.status.is_finished() || r.status == WorkflowStatus::Parked)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rec = store.load_workflow("t").await.expect("load");
+    assert_eq!(
+        rec.status,
+        WorkflowStatus::Cancelled,
+        "{:?}",
+        rec.park_reason
+    );
+    assert_eq!(EFFECTS.of("t"), Vec::<u64>::new(), "its code did not run");
+    rt.shutdown().await;
 }

@@ -879,7 +879,7 @@ async fn the_walk_at_start_parks_every_page_of_stranded_runs() {
 /// a newer version is, and parked only once no newer worker has stepped it for a while.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_of_a_newer_format_is_left_to_the_newer_build() {
-    use workflow_rt::store::{StepCommit, StepOutcome};
+    use workflow_rt::store::StepOutcome;
     let (store, clock) = memory();
     let rt = builder(Mode::Cached, store.clone(), clock.clone())
         .workflow(order_v1)
@@ -902,27 +902,15 @@ async fn a_snapshot_of_a_newer_format_is_left_to_the_newer_build() {
     snapshot[0] = newer as u8;
     let pending = rec.pending.clone().expect("a wait");
     store
-        .commit_step(StepCommit {
-            workflow_id: "f".to_string(),
-            run_key: rec.run_key,
-            expected_version: rec.version,
-            now_ms: support::T0,
-            outcome: StepOutcome::Suspended {
+        .commit_step(support::bare_commit(
+            &rec,
+            StepOutcome::Suspended {
                 snapshot,
                 pending,
                 tasks: Vec::new(),
                 timers: Vec::new(),
             },
-            consumed_events: Vec::new(),
-            completed_tasks: Vec::new(),
-            cancelled: Vec::new(),
-            fired_timers: Vec::new(),
-            seen_events_upto: 0,
-            keep_ready: false,
-            history: Vec::new(),
-            deliver: Vec::new(),
-            children: Vec::new(),
-        })
+        ))
         .await
         .expect("commit");
 

@@ -131,3 +131,27 @@ impl<T: Clone> PerWorkflow<T> {
             .unwrap_or_default()
     }
 }
+
+/// A commit of `outcome` to run `rec` at its version and with nothing else in it: for tests
+/// that put a run where a worker would leave it.
+pub fn bare_commit(
+    rec: &workflow_rt::store::WorkflowRecord,
+    outcome: workflow_rt::store::StepOutcome,
+) -> workflow_rt::store::StepCommit {
+    workflow_rt::store::StepCommit {
+        workflow_id: rec.id.clone(),
+        run_key: rec.run_key,
+        expected_version: rec.version,
+        now_ms: T0,
+        outcome,
+        consumed_events: Vec::new(),
+        completed_tasks: Vec::new(),
+        cancelled: Vec::new(),
+        fired_timers: Vec::new(),
+        seen_events_upto: 0,
+        keep_ready: false,
+        history: Vec::new(),
+        deliver: Vec::new(),
+        children: Vec::new(),
+    }
+}

@@ -134,9 +134,12 @@ impl Inner {
                 },
             };
 
-            // What wakes this step?
-            let need_inbox =
-                c.pending.as_ref().is_some_and(|p| dirty || has_signal(p)) && inbox.is_none();
+            // What wakes this step? (A run that continued as new waits on nothing, yet its
+            // inbox may hold what stops it: a cancel with no grace, its timeout's end.)
+            let need_inbox = match c.pending.as_ref() {
+                Some(p) => dirty || has_signal(p),
+                None => dirty && c.step > 0,
+            } && inbox.is_none();
             if need_inbox {
                 let Some(loaded) = self.load_inbox(id, &mut c, fresh).await? else {
                     return Ok(false);

@@ -317,8 +317,9 @@ impl Inner {
         child == crate::child::derived_id(id, short, seq)
     }
 
-    /// The commit that takes the cancel requests in `inbox` (and the end of a grace period),
-    /// if there are any and the run has taken its first step:
+    /// The commit that takes the cancel requests in `inbox` (and the end of a grace period,
+    /// and of the run's timeout), if there are any: a stop whatever the run waits on; the
+    /// others once it waits on something (it has taken its first step):
     ///
     /// - the first request tells the code: the context records it
     ///   ([`WorkflowCtx::is_cancelled`]), the await in progress is interrupted (an activity
@@ -335,7 +336,9 @@ impl Inner {
         inbox: &[Event],
         fresh: &[Fresh],
     ) -> Option<CancelStep> {
-        let pending = c.pending.as_ref()?;
+        // A run that waits on nothing (before its first step, or just after it continued as
+        // new) is stopped as any other; a request to cancel waits for its next wait.
+        let pending = c.pending.as_ref();
         // The end of the run's timeout is a request with no grace period: a stop.
         let requests: Vec<(&Event, &str, u64)> = inbox
             .iter()
@@ -381,9 +384,10 @@ impl Inner {
             });
         if let Some(why) = stop {
             commit.history = vec![HistoryEntry::new(now, HistoryKind::Terminated, why.clone())];
-            commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), Some(pending), &why);
+            commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), pending, &why);
             return Some(CancelStep { commit, ctx: None });
         }
+        let pending = pending?;
         let snapshot = |ctx: &CtxState| c.workflow.encode_state(&c.state, c.step, ctx).ok();
         let pending_bytes = postcard::to_stdvec(pending).ok()?;
         if ctx.cancelled_at.is_some() {
