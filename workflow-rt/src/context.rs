@@ -242,16 +242,19 @@ impl WorkflowCtx {
     }
 
     /// The persisted state, borrowed (to encode a snapshot without a copy).
+    #[inline]
     pub(crate) fn state_ref(&self) -> std::cell::Ref<'_, CtxState> {
         self.state.borrow()
     }
 
     /// The clock reading of the current step, in milliseconds since the Unix epoch.
+    #[inline]
     pub(crate) fn now_ms(&self) -> u64 {
         self.state.borrow().now_ms
     }
 
     /// The next command's sequence number.
+    #[inline]
     pub(crate) fn seq(&self) -> u64 {
         self.state.borrow().seq
     }
@@ -547,6 +550,7 @@ impl WorkflowCtx {
 
     /// Whether the step just run published a value that changed, and clears the mark: the
     /// runtime wakes the run's readers once the step has committed.
+    #[inline]
     pub(crate) fn take_published_now(&self) -> bool {
         self.published_now.replace(false)
     }
@@ -614,6 +618,7 @@ impl WorkflowCtx {
     }
 
     /// What [`WorkflowCtx::continue_as_new`] asked for in the step just run, and clears it.
+    #[inline]
     pub(crate) fn take_continue_as(&self) -> Option<ContinueAs> {
         self.continue_as.borrow_mut().take()
     }

@@ -106,6 +106,7 @@ struct Core {
 }
 
 impl Core {
+    #[inline]
     fn of(ctx: &CtxState) -> Core {
         Core {
             now_ms: ctx.now_ms,
@@ -152,6 +153,7 @@ struct Extra {
 }
 
 /// Writes the header and whatever the format adds after it (not the state).
+#[inline]
 fn write_header(
     format: u16,
     workflow: &str,
@@ -195,6 +197,7 @@ fn write_header(
 
 /// The format a snapshot with this context and workflow version is written in: the oldest
 /// that holds it (see the module's documentation).
+#[inline]
 fn format_for(version: u32, ctx: &CtxState) -> u16 {
     if !ctx.published.is_empty() {
         4
