@@ -153,31 +153,36 @@ async fn wavering(ctx: WorkflowCtx, n: u32) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_followed_by_an_await_parks_the_run() {
-    let (store, clock) = memory();
-    let rt = builder(support::Mode::Cached, store.clone(), clock)
-        .workflow(wavering)
-        .build()
-        .await
-        .expect("build");
-    rt.start(wavering, "w", 1).await.expect("start");
-    eventually("parked", || async {
-        store
-            .load_workflow("w")
+    both_modes(async |mode| {
+        let id = &mode.id("w");
+        let (store, clock) = memory();
+        let rt = builder(mode, store.clone(), clock)
+            .workflow(wavering)
+            .build()
             .await
-            .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+            .expect("build");
+        rt.start(wavering, id, 1).await.expect("start");
+        eventually("parked", || async {
+            store
+                .load_workflow(id)
+                .await
+                .is_ok_and(|r| r.status == WorkflowStatus::Parked)
+        })
+        .await;
+        let reason = store
+            .load_workflow(id)
+            .await
+            .expect("load")
+            .park_reason
+            .expect("reason");
+        assert!(
+            reason.contains("called continue_as_new and then awaited"),
+            "{reason}"
+        );
+        rt.shutdown().await;
+        reason
     })
     .await;
-    let reason = store
-        .load_workflow("w")
-        .await
-        .expect("load")
-        .park_reason
-        .expect("reason");
-    assert!(
-        reason.contains("called continue_as_new and then awaited"),
-        "{reason}"
-    );
-    rt.shutdown().await;
 }
 
 /// Version 1 counts signals, and moves its runs to version 2 by continuing as new.
@@ -351,62 +356,67 @@ async fn a_run_that_continued_past_its_timeout_is_stopped_before_its_code_runs()
     use workflow_rt::Workflow;
     use workflow_rt::machine::{CtxState, Snapshot};
     use workflow_rt::store::{EventKind, HistoryEntry, StepOutcome};
-    let (store, clock) = memory();
-    // Started by a client, and continued as new (by a worker now gone) to a first state of
-    // step 3; then the end of its timeout fired.
-    let client = workflow_rt::Client::new(store.clone());
-    client.start(effectful, "t", 7).await.expect("start");
-    let rec = store.load_workflow("t").await.expect("load");
-    let first = Snapshot::encode(
-        <effectful as Workflow>::NAME,
-        <effectful as Workflow>::fingerprint(),
-        3,
-        CtxState::new(support::T0, 1, 5),
-        &<effectful as Workflow>::start(8),
-    )
-    .expect("encode");
-    store
-        .commit_step(support::bare_commit(
-            &rec,
-            StepOutcome::Continued {
-                input: postcard::to_stdvec(&8u64).expect("input"),
-                snapshot: first,
-            },
-        ))
-        .await
-        .expect("continue");
-    store
-        .append_event(
-            "t",
-            EventKind::TimerFired {
-                seq: workflow_rt::store::CONTINUED_TIMERS[0],
-            },
-            support::T0,
-            HistoryEntry::new(support::T0, HistoryKind::Step, "the timeout ran out"),
+    both_modes(async |mode| {
+        let id = &mode.id("t");
+        let (store, clock) = memory();
+        // Started by a client, and continued as new (by a worker now gone) to a first state
+        // of step 3; then the end of its timeout fired.
+        let client = workflow_rt::Client::new(store.clone());
+        client.start(effectful, id, 7).await.expect("start");
+        let rec = store.load_workflow(id).await.expect("load");
+        let first = Snapshot::encode(
+            <effectful as Workflow>::NAME,
+            <effectful as Workflow>::fingerprint(),
+            3,
+            CtxState::new(support::T0, 1, 5),
+            &<effectful as Workflow>::start(8),
         )
-        .await
-        .expect("fired");
-    let rt = builder(support::Mode::Cached, store.clone(), clock.clone())
-        .workflow(effectful)
-        .activity(effect)
-        .build()
-        .await
-        .expect("build");
-    eventually("stopped", || async {
+        .expect("encode");
         store
-            .load_workflow("t")
+            .commit_step(support::bare_commit(
+                &rec,
+                StepOutcome::Continued {
+                    input: postcard::to_stdvec(&8u64).expect("input"),
+                    snapshot: first,
+                },
+            ))
             .await
-            .is_ok_and(|r| r.status.is_finished() || r.status == WorkflowStatus::Parked)
+            .expect("continue");
+        store
+            .append_event(
+                id,
+                EventKind::TimerFired {
+                    seq: workflow_rt::store::CONTINUED_TIMERS[0],
+                },
+                support::T0,
+                HistoryEntry::new(support::T0, HistoryKind::Step, "the timeout ran out"),
+            )
+            .await
+            .expect("fired");
+        let rt = builder(mode, store.clone(), clock.clone())
+            .workflow(effectful)
+            .activity(effect)
+            .build()
+            .await
+            .expect("build");
+        eventually("stopped", || async {
+            store
+                .load_workflow(id)
+                .await
+                .is_ok_and(|r| r.status.is_finished() || r.status == WorkflowStatus::Parked)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rec = store.load_workflow(id).await.expect("load");
+        assert_eq!(
+            rec.status,
+            WorkflowStatus::Cancelled,
+            "{:?}",
+            rec.park_reason
+        );
+        assert_eq!(EFFECTS.of(id), Vec::<u64>::new(), "its code did not run");
+        rt.shutdown().await;
+        rec.status
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let rec = store.load_workflow("t").await.expect("load");
-    assert_eq!(
-        rec.status,
-        WorkflowStatus::Cancelled,
-        "{:?}",
-        rec.park_reason
-    );
-    assert_eq!(EFFECTS.of("t"), Vec::<u64>::new(), "its code did not run");
-    rt.shutdown().await;
 }

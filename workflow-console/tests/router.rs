@@ -807,49 +807,53 @@ async fn reporter(ctx: WorkflowCtx, total: u64) -> Result<u64, WorkflowError> {
 /// no such block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_page_shows_what_a_run_published() {
-    let rt = Runtime::builder(Arc::new(MemoryStore::new()))
-        .workflow(reporter)
-        .workflow(approval)
-        .poll_interval(Duration::from_millis(5))
-        .build()
-        .await
-        .expect("build");
-    let client = rt.client();
-    rt.start(reporter, "r-1", 7).await.expect("start");
-    rt.start(approval, "a-1", 7).await.expect("start");
-    waiting(&client, "r-1").await;
-    waiting(&client, "a-1").await;
-    let app = Console::new(client.clone()).router();
-    let page = get(&app, "/runs/r-1").await;
-    assert!(
-        page.body
-            .contains(r#"<h3 data-heading="published">Published</h3>"#),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("&quot;progress&quot;: &quot;0/7&quot;"),
-        "{}",
-        page.body
-    );
-    let api = get(&app, "/api/runs/r-1").await.json();
-    assert_eq!(api["run"]["published"]["total"], 7);
-    assert_eq!(api["run"]["published"]["progress"], "0/7");
-    assert!(
-        api["shown"]["published"]
-            .as_str()
-            .expect("shown")
-            .contains("\"total\": 7"),
-        "{api}"
-    );
-    let page = get(&app, "/runs/a-1").await;
-    assert!(
-        page.body
-            .contains(r#"<h3 data-heading="published" hidden>"#),
-        "{}",
-        page.body
-    );
-    let api = get(&app, "/api/runs/a-1").await.json();
-    assert!(api["shown"]["published"].is_null(), "{api}");
-    rt.shutdown().await;
+    // Its state kept between steps, and restored from its snapshot at every step.
+    for restore_every_step in [false, true] {
+        let rt = Runtime::builder(Arc::new(MemoryStore::new()))
+            .workflow(reporter)
+            .workflow(approval)
+            .poll_interval(Duration::from_millis(5))
+            .restore_every_step(restore_every_step)
+            .build()
+            .await
+            .expect("build");
+        let client = rt.client();
+        rt.start(reporter, "r-1", 7).await.expect("start");
+        rt.start(approval, "a-1", 7).await.expect("start");
+        waiting(&client, "r-1").await;
+        waiting(&client, "a-1").await;
+        let app = Console::new(client.clone()).router();
+        let page = get(&app, "/runs/r-1").await;
+        assert!(
+            page.body
+                .contains(r#"<h3 data-heading="published">Published</h3>"#),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("&quot;progress&quot;: &quot;0/7&quot;"),
+            "{}",
+            page.body
+        );
+        let api = get(&app, "/api/runs/r-1").await.json();
+        assert_eq!(api["run"]["published"]["total"], 7);
+        assert_eq!(api["run"]["published"]["progress"], "0/7");
+        assert!(
+            api["shown"]["published"]
+                .as_str()
+                .expect("shown")
+                .contains("\"total\": 7"),
+            "{api}"
+        );
+        let page = get(&app, "/runs/a-1").await;
+        assert!(
+            page.body
+                .contains(r#"<h3 data-heading="published" hidden>"#),
+            "{}",
+            page.body
+        );
+        let api = get(&app, "/api/runs/a-1").await.json();
+        assert!(api["shown"]["published"].is_null(), "{api}");
+        rt.shutdown().await;
+    }
 }
