@@ -293,3 +293,25 @@ async fn the_timeout_outlives_the_process_that_set_it() {
     }
     rt.shutdown().await;
 }
+
+/// `TestRun::timeout` stops a run where the runtime does: `slow` past an hour, after its first
+/// call, and a run that ends in time is not touched.
+#[test]
+fn a_test_run_times_out_as_the_runtime_does() {
+    use workflow_rt::testing::{TestError, TestRun};
+    let out = TestRun::new(slow, "test-slow", 1)
+        .with_activity(effect)
+        .timeout(HOUR)
+        .run();
+    assert!(
+        matches!(&out, Err(TestError::TimedOut { step: 2, .. })),
+        "stopped asleep, after its second step: {out:?}"
+    );
+    assert_eq!(EFFECTS.of("test-slow"), vec![1], "no more of its code ran");
+    let out = TestRun::new(slow, "test-quick", 10)
+        .with_activity(effect)
+        .timeout(48 * HOUR)
+        .run()
+        .expect("in time");
+    assert_eq!(out.output, Ok(11));
+}

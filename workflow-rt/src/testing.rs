@@ -457,6 +457,19 @@ pub enum TestError {
         /// The virtual time at which the grace period ran out.
         at: SystemTime,
     },
+    /// The run's execution timeout ([`TestRun::timeout`]) ran out before it ended: a
+    /// runtime would stop it outright.
+    #[error(
+        "workflow `{id}` was stopped outright after step {step}: its execution timeout ran out at {at:?}"
+    )]
+    TimedOut {
+        /// The workflow's id.
+        id: String,
+        /// The step it was suspended after.
+        step: u32,
+        /// The virtual time at which the timeout ran out.
+        at: SystemTime,
+    },
     /// The workflow started a child workflow the run has no answer for.
     #[error(
         "workflow started child workflow `{name}` (seq {seq}), which this run cannot answer: add `.with_workflow({name})` or `.on_child({name}, |input| ..)`"
@@ -629,6 +642,8 @@ struct Config {
     max_snapshot_bytes: usize,
     /// When the run is asked to cancel, and the grace period it then has.
     cancel: Option<(u64, u64)>,
+    /// When the run's execution timeout ends ([`TestRun::timeout`]).
+    timeout_at: Option<u64>,
     /// How long after a promise wait starts it is completed, with the value's type tag and
     /// bytes.
     promise_answer: Option<(u64, u64, Vec<u8>)>,
@@ -652,6 +667,7 @@ impl Config {
             max_steps: DEFAULT_MAX_STEPS,
             max_snapshot_bytes: crate::Limits::DEFAULT.max_snapshot_bytes,
             cancel: None,
+            timeout_at: None,
             promise_answer: None,
         }
     }
@@ -970,6 +986,40 @@ impl<W: Workflow> TestRun<W> {
     pub fn cancel_after_with_grace(mut self, delay: Duration, grace: Duration) -> Self {
         let at = self.config.start_ms.saturating_add(millis(delay));
         self.config.cancel = Some((at, millis(grace)));
+        self
+    }
+
+    /// Gives the run an execution timeout, as [`StartOptions::timeout`] does: past `limit`
+    /// of virtual time from its start, a run that has not ended is stopped outright (through
+    /// a chain of [`WorkflowCtx::continue_as_new`] too), which ends the test with
+    /// [`TestError::TimedOut`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use workflow_rt::prelude::*;
+    /// # use workflow_rt::testing::{TestError, TestRun};
+    /// #[workflow]
+    /// async fn approval(ctx: WorkflowCtx, _id: u32) -> bool {
+    ///     ctx.signal::<bool>("approve").await
+    /// }
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// let late = TestRun::new(approval, "a", 1)
+    ///     .timeout(day)
+    ///     .signal_after(2 * day, "approve", true)
+    ///     .run();
+    /// assert!(matches!(late, Err(TestError::TimedOut { .. })));
+    /// let in_time = TestRun::new(approval, "a", 1)
+    ///     .timeout(day)
+    ///     .signal_after(day / 2, "approve", true)
+    ///     .run()?;
+    /// assert!(in_time.output);
+    /// # Ok::<(), TestError>(())
+    /// ```
+    ///
+    /// [`StartOptions::timeout`]: crate::StartOptions::timeout
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.config.timeout_at = Some(self.config.start_ms.saturating_add(millis(limit)));
         self
     }
 
@@ -1968,6 +2018,23 @@ impl Driver {
                     self.cancelled_at = Some(at);
                     interrupt(&mut leaves);
                     continue;
+                }
+            }
+            // The end of the run's timeout stops it outright, unless something comes before
+            // (or the end of a grace period, which stops it first).
+            if let Some(end) = self.config.timeout_at {
+                let end = end.max(self.now_ms);
+                let grace_end = match (self.cancelled_at, self.config.cancel) {
+                    (Some(since), Some((_, grace))) => Some(since.saturating_add(grace)),
+                    _ => None,
+                };
+                if next.is_none_or(|n| end < n.0) && grace_end.is_none_or(|g| end <= g) {
+                    self.now_ms = end;
+                    return Err(TestError::TimedOut {
+                        id: self.config.id.clone(),
+                        step,
+                        at: to_time(end),
+                    });
                 }
             }
             if let (Some(since), Some((_, grace))) = (self.cancelled_at, self.config.cancel) {
