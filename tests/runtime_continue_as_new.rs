@@ -420,3 +420,73 @@ async fn a_run_that_continued_past_its_timeout_is_stopped_before_its_code_runs()
     })
     .await;
 }
+
+/// The chain goes on across a restart, on the stores that outlive a process: SQLite, and
+/// PostgreSQL (each with its own run of `tally`, from a second process's connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_goes_on_across_a_restart_on_sqlite_and_postgres() {
+    use std::sync::Arc;
+    use workflow_rt::{PostgresStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chain.db");
+    let server = support::postgres::server("continue_as_new_chain");
+    let schema = support::postgres::fresh_schema("continue_chain");
+    let open = async |postgres: bool| -> Arc<dyn Store> {
+        match (postgres, &server) {
+            (true, Some(s)) => Arc::new(
+                PostgresStore::builder(s.url().as_str())
+                    .schema(&schema)
+                    .connect()
+                    .await
+                    .expect("connect"),
+            ) as Arc<dyn Store>,
+            _ => Arc::new(SqliteStore::open(&path).expect("open")) as Arc<dyn Store>,
+        }
+    };
+    let backends: &[bool] = if server.is_some() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &postgres in backends {
+        let clock = workflow_rt::VirtualClock::new(support::T0);
+        let first = builder(support::Mode::Cached, open(postgres).await, clock.clone())
+            .workflow(tally)
+            .build()
+            .await
+            .expect("build");
+        first.start(tally, "chain", 0).await.expect("start");
+        for n in 1..=4u64 {
+            first.signal("chain", "add", n).await.expect("signal");
+        }
+        eventually("continued once", || async {
+            first
+                .published::<u64>("chain", "total")
+                .await
+                .is_ok_and(|t| t == Some(6))
+        })
+        .await;
+        first.shutdown().await;
+        drop(first);
+        // Another process, restored from the store at every step.
+        let store = open(postgres).await;
+        let second = builder(support::Mode::Restored, store.clone(), clock.clone())
+            .workflow(tally)
+            .build()
+            .await
+            .expect("build again");
+        second.signal("chain", "add", 5u64).await.expect("signal");
+        second.signal("chain", "add", 0u64).await.expect("signal");
+        let out = within("result", second.client().result(tally, "chain"))
+            .await
+            .expect("result");
+        assert_eq!(out, 15, "postgres: {postgres}");
+        let history = store.history("chain").await.expect("history");
+        assert_eq!(history[0].kind, HistoryKind::Continued, "{history:?}");
+        assert!(
+            !history.iter().any(|h| h.kind == HistoryKind::Started),
+            "the first run's entries are gone: {history:?}"
+        );
+        second.shutdown().await;
+    }
+}
