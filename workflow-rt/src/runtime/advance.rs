@@ -1156,7 +1156,7 @@ impl Inner {
         };
         let mut ctx = c.ctx.state();
         ctx.now_ms = now;
-        let (snapshot, _) = code.continued(input, &ctx, step).map_err(refused)?;
+        let snapshot = code.continued(input, &ctx, step).map_err(refused)?;
         if snapshot.len() > limits.max_snapshot_bytes {
             return Err(StepFailure::TooLarge {
                 step,

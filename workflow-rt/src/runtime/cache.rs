@@ -318,12 +318,7 @@ mod tests {
         fn encode_state(&self, _: &ErasedState, _: u64, _: &CtxState) -> Result<Vec<u8>, String> {
             Err("none".into())
         }
-        fn continued(
-            &self,
-            _: &[u8],
-            _: &CtxState,
-            _: u64,
-        ) -> Result<(Vec<u8>, ErasedState), String> {
+        fn continued(&self, _: &[u8], _: &CtxState, _: u64) -> Result<Vec<u8>, String> {
             Err("none".into())
         }
         fn first_run(

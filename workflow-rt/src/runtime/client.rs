@@ -534,11 +534,7 @@ impl Client {
     /// Where run `id` stands: status, step, what it waits for, and, for a registered
     /// workflow, its state and output as JSON.
     pub async fn state(&self, id: &str) -> Result<WorkflowState, RuntimeError> {
-        let rec = self
-            .store
-            .load_workflow(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
+        let rec = self.record(id).await?;
         let snapshot = Snapshot::decode(&rec.snapshot);
         let step = snapshot.as_ref().map(|s| s.step).unwrap_or(0);
         let workflow_version = snapshot.as_ref().map(|s| s.version).ok();
@@ -724,11 +720,7 @@ impl Client {
     /// The state machine of run `id`'s workflow, at the version the run is on: `None` when
     /// that workflow is not registered with this client.
     pub async fn describe(&self, id: &str) -> Result<Option<&'static Description>, RuntimeError> {
-        let rec = self
-            .store
-            .load_workflow(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
+        let rec = self.record(id).await?;
         let version = match Snapshot::decode(&rec.snapshot) {
             Ok(s) => s.version,
             Err(_) => return Ok(None),
@@ -1158,13 +1150,20 @@ impl Client {
             .map(drop)
     }
 
-    /// Run `id` as stored, if it has not finished ([`RuntimeError::Finished`] if it has).
-    async fn unfinished(&self, id: &str) -> Result<crate::store::WorkflowRecord, RuntimeError> {
-        let rec = self
-            .store
+    /// Run `id` as stored ([`RuntimeError::UnknownWorkflow`] if there is none).
+    pub(super) async fn record(
+        &self,
+        id: &str,
+    ) -> Result<crate::store::WorkflowRecord, RuntimeError> {
+        self.store
             .load_workflow(id)
             .await
-            .map_err(|e| RuntimeError::from_store(id, e))?;
+            .map_err(|e| RuntimeError::from_store(id, e))
+    }
+
+    /// Run `id` as stored, if it has not finished ([`RuntimeError::Finished`] if it has).
+    async fn unfinished(&self, id: &str) -> Result<crate::store::WorkflowRecord, RuntimeError> {
+        let rec = self.record(id).await?;
         if rec.status.is_finished() {
             return Err(RuntimeError::Finished {
                 id: id.to_string(),
@@ -1365,11 +1364,7 @@ impl Client {
         decide: impl Fn(WorkflowStatus) -> Result<(StepOutcome, HistoryKind, String), RuntimeError>,
     ) -> Result<String, RuntimeError> {
         for _ in 0..64 {
-            let rec = self
-                .store
-                .load_workflow(id)
-                .await
-                .map_err(|e| RuntimeError::from_store(id, e))?;
+            let rec = self.record(id).await?;
             let (outcome, kind, detail) = decide(rec.status)?;
             let now = self.clock.now_ms();
             let commit = StepCommit {

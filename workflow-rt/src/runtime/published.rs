@@ -51,7 +51,7 @@ impl Client {
         id: &str,
         key: &str,
     ) -> Result<Option<T>, RuntimeError> {
-        let rec = self.load(id).await?;
+        let rec = self.record(id).await?;
         value_in(id, key, &rec)
     }
 
@@ -61,7 +61,7 @@ impl Client {
         &self,
         id: &str,
     ) -> Result<BTreeMap<String, serde_json::Value>, RuntimeError> {
-        let rec = self.load(id).await?;
+        let rec = self.record(id).await?;
         Ok(as_json(snapshot_of(id, &rec)?.ctx.published()))
     }
 
@@ -146,13 +146,6 @@ impl Client {
             }
             pause = (pause * 2).min(Duration::from_secs(1));
         }
-    }
-
-    async fn load(&self, id: &str) -> Result<WorkflowRecord, RuntimeError> {
-        self.store
-            .load_workflow(id)
-            .await
-            .map_err(|e| RuntimeError::from_store(id, e))
     }
 }
 

@@ -145,16 +145,11 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
         step: u64,
         ctx: &CtxState,
     ) -> Result<Vec<u8>, String>;
-    /// The first snapshot and state of a run that continues as new as this workflow with the
-    /// encoded `input` ([`crate::WorkflowCtx::continue_as_new`]), its context `ctx` carried
-    /// over from the run before.
-    /// `step` is the number of the step that continues (the chain's steps go on counting).
-    fn continued(
-        &self,
-        input: &[u8],
-        ctx: &CtxState,
-        step: u64,
-    ) -> Result<(Vec<u8>, ErasedState), String>;
+    /// The first snapshot of a run that continues as new as this workflow with the encoded
+    /// `input` ([`crate::WorkflowCtx::continue_as_new`]), its context `ctx` carried over from
+    /// the run before. `step` is the number of the step that continues (the chain's steps go
+    /// on counting).
+    fn continued(&self, input: &[u8], ctx: &CtxState, step: u64) -> Result<Vec<u8>, String>;
     /// A new run `id` of this workflow with the encoded `input`, started at `now_ms`: its
     /// first snapshot, state and context.
     fn first_run(
@@ -320,18 +315,12 @@ impl<W: Workflow> ErasedWorkflow for RegisteredWorkflow<W> {
         Ok((snapshot, Box::new(state), ctx))
     }
 
-    fn continued(
-        &self,
-        input: &[u8],
-        ctx: &CtxState,
-        step_no: u64,
-    ) -> Result<(Vec<u8>, ErasedState), String> {
+    fn continued(&self, input: &[u8], ctx: &CtxState, step_no: u64) -> Result<Vec<u8>, String> {
         let input: W::Input = no_panic("decoding the input", || crate::codec::decode_exact(input))
             .map_err(|e| format!("its input does not decode: {e}"))?;
         let state = no_panic("starting the workflow", || Ok(W::start(input)))?;
-        let snapshot = step::encode::<W>(&state, step_no, ctx)
-            .map_err(|e| format!("its first state does not encode: {e}"))?;
-        Ok((snapshot, Box::new(state)))
+        step::encode::<W>(&state, step_no, ctx)
+            .map_err(|e| format!("its first state does not encode: {e}"))
     }
 
     fn first_snapshot(&self, id: &str, input: &[u8], now_ms: u64) -> Result<Vec<u8>, String> {
