@@ -90,6 +90,15 @@ pub enum ChildError {
         /// The child run's id.
         id: String,
     },
+    /// The child run's execution timeout ([`ChildCall::timeout`]) ran out before it ended:
+    /// it was stopped outright, as [`crate::StartOptions::timeout`] stops a run (its record
+    /// says `Cancelled`, its history that its timeout ran out). Temporal's child workflow
+    /// execution timeout.
+    #[error("child run {id:?} timed out: its execution timeout ran out")]
+    TimedOut {
+        /// The child run's id.
+        id: String,
+    },
 }
 
 /// A call of child workflow `W`, not yet started; `.await` it in a workflow. Made by
@@ -99,6 +108,7 @@ pub struct ChildCall<W: Workflow> {
     input: W::Input,
     id: Option<String>,
     close: ParentClose,
+    timeout: Option<std::time::Duration>,
 }
 
 impl<W: Workflow> std::fmt::Debug for ChildCall<W> {
@@ -107,6 +117,7 @@ impl<W: Workflow> std::fmt::Debug for ChildCall<W> {
             .field("workflow", &W::NAME)
             .field("id", &self.id)
             .field("close", &self.close)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +128,7 @@ impl<W: Workflow> ChildCall<W> {
             input,
             id: None,
             close: ParentClose::default(),
+            timeout: None,
         }
     }
 
@@ -131,6 +143,22 @@ impl<W: Workflow> ChildCall<W> {
     /// [`ParentClose::Terminate`]).
     pub fn parent_close(mut self, policy: ParentClose) -> Self {
         self.close = policy;
+        self
+    }
+
+    /// The child run's execution timeout, counted from its start, as
+    /// [`crate::StartOptions::timeout`] gives a run one (Temporal's child workflow execution
+    /// timeout): once the child has run this long without ending, it is stopped outright (its
+    /// code is not told, its own children are closed by their policies), and this call is
+    /// answered [`ChildError::TimedOut`]. The end is a timer in the store, which a restart
+    /// keeps and a continue-as-new of the child carries on. At least
+    /// [`crate::MIN_TIMEOUT`], a second.
+    ///
+    /// The parent's own wait is not bounded by it beyond that: a parent that should give up
+    /// sooner races the call against a timer (`ctx.select((call, ctx.sleep(limit)))`), which
+    /// closes the child by its [`ParentClose`] policy when the timer wins.
+    pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+        self.timeout = Some(limit.max(crate::MIN_TIMEOUT));
         self
     }
 }
@@ -151,7 +179,13 @@ impl<W: Workflow> Durable for ChildCall<W> {
             reason: e.to_string(),
         })?;
         let seq = ctx.next_seq()?;
-        ctx.note_child_version(seq, W::VERSION);
+        ctx.note_child_call(crate::context::ChildNote {
+            seq,
+            version: W::VERSION,
+            timeout_ms: self
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        });
         Ok(Pending::Child {
             seq,
             name: W::NAME.to_string(),

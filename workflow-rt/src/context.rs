@@ -182,15 +182,27 @@ pub struct WorkflowCtx {
     /// type tag)`, stored with the step's commit so that a token works as soon as the step
     /// that made it has committed.
     promises: std::cell::RefCell<Vec<(u64, String, u64)>>,
-    /// The child calls made during the current step: `(seq, the called workflow's
-    /// version)`, so that the child starts on the version the code named (the wait records
-    /// its name only).
-    child_versions: std::cell::RefCell<Vec<(u64, u32)>>,
+    /// The child calls made during the current step, with what the wait does not record
+    /// (it records the child's name only): the version the code named, so that the child
+    /// starts on it, and the child's execution timeout.
+    child_calls: std::cell::RefCell<Vec<ChildNote>>,
     /// Set when [`WorkflowCtx::publish`] changes a value (see
     /// [`WorkflowCtx::take_published_now`]).
     published_now: std::cell::Cell<bool>,
     /// What [`WorkflowCtx::continue_as_new`] asked for during the current step.
     continue_as: std::cell::RefCell<Option<ContinueAs>>,
+}
+
+/// What a child call of the current step asked for that its wait does not record (see
+/// [`WorkflowCtx::note_child_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChildNote {
+    /// The call's sequence number.
+    pub(crate) seq: u64,
+    /// The version of the child workflow the code named.
+    pub(crate) version: u32,
+    /// The child run's execution timeout, in milliseconds ([`crate::ChildCall::timeout`]).
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 /// What [`WorkflowCtx::continue_as_new`] asked for: the workflow and version the run goes on
@@ -218,7 +230,7 @@ impl WorkflowCtx {
             id: id.into(),
             state: RefCell::new(state),
             promises: Default::default(),
-            child_versions: Default::default(),
+            child_calls: Default::default(),
             published_now: Default::default(),
             continue_as: Default::default(),
         }
@@ -274,15 +286,14 @@ impl WorkflowCtx {
         std::mem::take(&mut *self.promises.borrow_mut())
     }
 
-    /// Records that call `seq` of this step calls version `version` of a child workflow.
-    pub(crate) fn note_child_version(&self, seq: u64, version: u32) {
-        self.child_versions.borrow_mut().push((seq, version));
+    /// Records what child call `note.seq` of this step asked for beside its wait.
+    pub(crate) fn note_child_call(&self, note: ChildNote) {
+        self.child_calls.borrow_mut().push(note);
     }
 
-    /// The child calls made during the step just run, with the versions they named (see
-    /// [`WorkflowCtx::note_child_version`]).
-    pub(crate) fn take_child_versions(&self) -> Vec<(u64, u32)> {
-        std::mem::take(&mut *self.child_versions.borrow_mut())
+    /// The child calls made during the step just run (see [`WorkflowCtx::note_child_call`]).
+    pub(crate) fn take_child_calls(&self) -> Vec<ChildNote> {
+        std::mem::take(&mut *self.child_calls.borrow_mut())
     }
 
     /// Records that cancellation was requested at `at_ms`, unless it was already.

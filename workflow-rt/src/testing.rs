@@ -605,8 +605,11 @@ type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
 /// Answers the calls of one child workflow: from the child's id, its encoded input and the
 /// time of the call, the child's encoded output (or why there is none) and how long it took,
 /// or why no answer can be given.
-type ChildHandler =
-    Box<dyn FnMut(&str, &[u8], u64) -> Result<(Result<Vec<u8>, ChildError>, u64), String>>;
+/// A child call's answer from its id, input, start time and execution timeout (ms): the
+/// answer and how long after the start it comes.
+type ChildHandler = Box<
+    dyn FnMut(&str, &[u8], u64, Option<u64>) -> Result<(Result<Vec<u8>, ChildError>, u64), String>,
+>;
 
 /// Answers a wait for a signal: the encoded payload to send, if any, or why it did not encode.
 /// Answers a signal wait: the payload's bytes and its type tag, or nothing.
@@ -1062,12 +1065,23 @@ impl<W: Workflow> TestRun<W> {
         C: Workflow,
         F: FnMut(TestRun<C>) -> TestRun<C> + 'static,
     {
-        let handler = move |id: &str, bytes: &[u8], now_ms: u64| {
+        let handler = move |id: &str, bytes: &[u8], now_ms: u64, timeout_ms: Option<u64>| {
             let fail = |reason: String| format!("run {id}: {reason}");
             let input: C::Input = codec::decode_exact(bytes)
                 .map_err(|e| fail(format!("its input does not decode: {e}")))?;
-            let run = configure(TestRun::new(workflow, id, input).start_at(to_time(now_ms)));
-            let out = block_on(run.run_async()).map_err(|e| fail(e.to_string()))?;
+            let mut run = configure(TestRun::new(workflow, id, input).start_at(to_time(now_ms)));
+            // The call's execution timeout ([`crate::ChildCall::timeout`]) bounds the child
+            // as the runtime's timer does: past it, the call is answered that it timed out.
+            if let Some(limit) = timeout_ms {
+                run = run.timeout(Duration::from_millis(limit));
+            }
+            let out = match block_on(run.run_async()) {
+                Err(TestError::TimedOut { .. }) => {
+                    let id = id.to_string();
+                    return Ok((Err(ChildError::TimedOut { id }), timeout_ms.unwrap_or(0)));
+                }
+                other => other.map_err(|e| fail(e.to_string()))?,
+            };
             let elapsed = millis(out.elapsed());
             let bytes = encode_output(&out.output).map_err(fail)?;
             Ok((Ok(bytes), elapsed))
@@ -1116,7 +1130,7 @@ impl<W: Workflow> TestRun<W> {
         C: Workflow,
         F: FnMut(C::Input) -> Result<C::Output, ChildError> + 'static,
     {
-        let handler = move |_id: &str, bytes: &[u8], _now_ms: u64| {
+        let handler = move |_id: &str, bytes: &[u8], _now_ms: u64, _timeout_ms: Option<u64>| {
             let input: C::Input = codec::decode_exact(bytes)
                 .map_err(|e| format!("its input does not decode: {e}"))?;
             let out = match answer(input) {
@@ -1546,6 +1560,7 @@ impl<W: Workflow> TestRun<W> {
             calls: Vec::new(),
             delivered: Vec::new(),
             cancelled_at: None,
+            child_calls: Vec::new(),
         };
         let started_at = to_time(driver.now_ms);
         let id = driver.config.id.clone();
@@ -1720,6 +1735,8 @@ impl<W: Workflow> TestRun<W> {
                     outcome: Outcome::Suspended(pending),
                     snapshot,
                 }) => {
+                    // Before the checkpoint, which may rebuild the context from the snapshot.
+                    driver.child_calls = cx.take_child_calls();
                     driver.checkpoint::<W>(
                         step,
                         &snapshot,
@@ -1749,6 +1766,9 @@ struct Driver {
     delivered: Vec<DeliveredSignal>,
     /// When the run was asked to cancel, once it was.
     cancelled_at: Option<u64>,
+    /// The child calls of the last step, with what their waits do not record (their
+    /// execution timeouts).
+    child_calls: Vec<crate::context::ChildNote>,
 }
 
 /// A leaf of the tree being waited on, with what the driver knows of it.
@@ -2183,8 +2203,13 @@ impl Driver {
                 seq,
             });
         };
+        let timeout_ms = self
+            .child_calls
+            .iter()
+            .find(|n| n.seq == seq)
+            .and_then(|n| n.timeout_ms);
         let (answer, took) =
-            handler(id, input, self.now_ms).map_err(|reason| TestError::ChildRun {
+            handler(id, input, self.now_ms, timeout_ms).map_err(|reason| TestError::ChildRun {
                 name: name.to_string(),
                 id: id.to_string(),
                 reason,

@@ -4,7 +4,7 @@
 //! A durable operation is a method chain rooted at the context parameter:
 //! `ctx.activity(path, input)[.retry(..)|.start_to_close(..)|...]`, `ctx.sleep(d)`,
 //! `ctx.signal::<T>(name)[.timeout(d)]` / `ctx.signal(SIG)[.timeout(d)]`, `ctx.join(ops)`, `ctx.select(ops)`,
-//! `ctx.child(path, input)[.id(..)|.parent_close(..)]`, `ctx.cancellation()`.
+//! `ctx.child(path, input)[.id(..)|.parent_close(..)|.timeout(..)]`, `ctx.cancellation()`.
 
 use std::collections::BTreeSet;
 
@@ -111,7 +111,7 @@ pub fn classify(e: &Expr, ctx: &syn::Ident) -> Option<OpKind> {
         "select" if rest.is_empty() => Some(OpKind::Select),
         "child" => rest
             .iter()
-            .all(|m| matches!(m.as_str(), "id" | "parent_close"))
+            .all(|m| matches!(m.as_str(), "id" | "parent_close" | "timeout"))
             .then_some(OpKind::Child),
         "cancellation" if rest.is_empty() => Some(OpKind::Cancellation),
         "promise_wait" if rest.is_empty() => Some(OpKind::Promise),

@@ -293,7 +293,7 @@ impl Inner {
                 let _in = trace.span.enter();
                 self.step(id, &mut c, resolved, inbox.as_deref())
             };
-            let child_versions = c.ctx.take_child_versions();
+            let child_calls = c.ctx.take_child_calls();
             let published = c.ctx.take_published_now();
             let (end, finished) = match &commit.outcome {
                 StepOutcome::Suspended { .. } => (StepEnd::Suspended, None),
@@ -358,13 +358,7 @@ impl Inner {
                     .iter()
                     .any(|l| matches!(l, Pending::Child { .. }))
                 && let Err(e) = self
-                    .start_children(
-                        id,
-                        c.pending.as_ref(),
-                        pending,
-                        &child_versions,
-                        &mut commit,
-                    )
+                    .start_children(id, c.pending.as_ref(), pending, &child_calls, &mut commit)
                     .await
             {
                 trace.end(c.workflow.keys(), StepEnd::Error);
@@ -701,7 +695,7 @@ impl Inner {
             super::compose::TIMED_OUT
         );
         match super::Client::beside(self)
-            .stop_unstarted(id, &reason)
+            .stop_unstarted(id, &reason, true)
             .await
         {
             Ok(stopped) => {

@@ -205,13 +205,15 @@ impl Client {
         }
     }
 
-    /// Stops run `id` if it has not taken its first step, with `reason`: whether it did.
+    /// Stops run `id` if it has not taken its first step, with `reason` (`timed_out`: the
+    /// end of its execution timeout): whether it did.
     pub(super) async fn stop_unstarted(
         &self,
         id: &str,
         reason: &str,
+        timed_out: bool,
     ) -> Result<bool, RuntimeError> {
-        self.terminate_with(id, reason, Stop::IfNotStarted, None)
+        self.terminate_with(id, reason, Stop::IfNotStarted, None, timed_out)
             .await
     }
 
@@ -1076,7 +1078,7 @@ impl Client {
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         if rec.status == WorkflowStatus::Parked || grace_ms == 0 {
             return self
-                .terminate_with(id, reason, Stop::Any, None)
+                .terminate_with(id, reason, Stop::Any, None, false)
                 .await
                 .map(drop);
         }
@@ -1091,6 +1093,7 @@ impl Client {
                     &format!("cancelled before its first step: {reason}"),
                     Stop::IfNotStarted,
                     None,
+                    false,
                 )
                 .await?
         {
@@ -1128,7 +1131,10 @@ impl Client {
             .await
             .is_ok_and(|r| r.status == WorkflowStatus::Parked)
         {
-            return match self.terminate_with(id, reason, Stop::Any, None).await {
+            return match self
+                .terminate_with(id, reason, Stop::Any, None, false)
+                .await
+            {
                 Err(RuntimeError::Finished { .. }) => Ok(()),
                 other => other.map(drop),
             };
@@ -1145,7 +1151,7 @@ impl Client {
     /// [`ParentClose`](crate::ParentClose) policies say. A finished run is
     /// [`RuntimeError::Finished`], and nothing changes.
     pub async fn terminate(&self, id: &str) -> Result<(), RuntimeError> {
-        self.terminate_with(id, "terminated", Stop::Any, None)
+        self.terminate_with(id, "terminated", Stop::Any, None, false)
             .await
             .map(drop)
     }
@@ -1188,13 +1194,17 @@ impl Client {
             // A parent's close reaches its own child alone (the store dropped the request to
             // another run under the id: see `Delivery::child_call`), checked at each try.
             let link = t.child_of.as_ref();
-            let stopped = match self.terminate_with(id, reason, Stop::IfParked, link).await {
+            let stopped = match self
+                .terminate_with(id, reason, Stop::IfParked, link, t.timed_out)
+                .await
+            {
                 Ok(false) => {
                     self.terminate_with(
                         id,
                         &format!("cancelled before its first step: {reason}"),
                         Stop::IfNotStarted,
                         link,
+                        t.timed_out,
                     )
                     .await
                 }
@@ -1212,13 +1222,15 @@ impl Client {
     }
 
     /// Stops run `id` outright (see [`Client::terminate`]) if `stop` says so, and, with
-    /// `child_of`, only if it is that call's child; whether it did.
+    /// `child_of`, only if it is that call's child; whether it did. `timed_out`: the stop is
+    /// the end of the run's execution timeout (its parent is told so).
     async fn terminate_with(
         &self,
         id: &str,
         reason: &str,
         stop: Stop,
         child_of: Option<&ParentLink>,
+        timed_out: bool,
     ) -> Result<bool, RuntimeError> {
         for _ in 0..64 {
             let rec = self.unfinished(id).await?;
@@ -1247,7 +1259,7 @@ impl Client {
             let mut deliver: Vec<Delivery> = super::compose::tell_parent(
                 rec.parent.as_ref(),
                 id,
-                Err(crate::ChildError::Cancelled { id: id.to_string() }),
+                Err(super::compose::stopped_answer(id, timed_out)),
             )
             .into_iter()
             .collect();

@@ -8,7 +8,7 @@ use super::engine::Inner;
 use super::resolve::Fresh;
 use crate::activity::{ActivityError, ActivityErrorKind};
 use crate::child::{ChildError, ParentClose};
-use crate::context::{CtxState, WorkflowCtx};
+use crate::context::{ChildNote, CtxState, WorkflowCtx};
 use crate::durable::Pending;
 use crate::store::{
     Delivery, Event, EventKind, HistoryEntry, HistoryKind, NewWorkflow, ParentLink, StepCommit,
@@ -92,6 +92,7 @@ pub(crate) fn told_to_close(from: &str, deliver: &[Delivery]) -> Vec<Told> {
             EventKind::CancelRequested { reason, .. } => Some(Told {
                 id: d.to.clone(),
                 reason: reason.clone(),
+                timed_out: false,
                 child_of: d.child_call.map(|seq| ParentLink {
                     id: from.to_string(),
                     seq,
@@ -108,9 +109,23 @@ pub(crate) struct Told {
     pub id: String,
     /// The request's reason.
     pub reason: String,
+    /// Whether the stop is the end of the run's execution timeout (its parent is answered
+    /// [`ChildError::TimedOut`] rather than [`ChildError::Cancelled`]).
+    pub timed_out: bool,
     /// The link the run must have (a parent's close of a child): another run under the id is
     /// left alone.
     pub child_of: Option<ParentLink>,
+}
+
+/// What the parent of run `id`, stopped outright, is answered: that its execution timeout ran
+/// out (`timed_out`), or that it was cancelled.
+pub(crate) fn stopped_answer(id: &str, timed_out: bool) -> ChildError {
+    let id = id.to_string();
+    if timed_out {
+        ChildError::TimedOut { id }
+    } else {
+        ChildError::Cancelled { id }
+    }
 }
 
 /// The child calls of a wait: `(seq, child id, policy)`.
@@ -149,7 +164,7 @@ impl Inner {
         id: &str,
         old: Option<&Pending>,
         pending: &Pending,
-        versions: &[(u64, u32)],
+        calls: &[ChildNote],
         commit: &mut StepCommit,
     ) -> Result<(), StoreError> {
         let old_seqs: Vec<u64> = old
@@ -178,7 +193,8 @@ impl Inner {
                     },
                 ))
             };
-            let named = versions.iter().find(|(s, _)| s == seq).map(|&(_, v)| v);
+            let note = calls.iter().find(|n| n.seq == *seq);
+            let named = note.map(|n| n.version);
             if let Some(v) = named
                 && self.workflows.knows(name)
                 && self.workflows.version(name, v).is_none()
@@ -286,6 +302,15 @@ impl Inner {
                     continue;
                 }
             }
+            // Its execution timeout, a timer of its own from its creation, as a start's.
+            let timeout_ms = note.and_then(|n| n.timeout_ms);
+            let timers = timeout_ms
+                .map(|t| TimerRow {
+                    seq: TIMEOUT_SEQ,
+                    fire_at_ms: now.saturating_add(t).min(i64::MAX as u64),
+                })
+                .into_iter()
+                .collect();
             // Created by the step's commit, so only if it commits (see `StepCommit::children`).
             commit.children.push(NewWorkflow {
                 id: child.clone(),
@@ -296,12 +321,18 @@ impl Inner {
                 history: HistoryEntry::new(
                     now,
                     HistoryKind::Started,
-                    format!("started {name} as child #{seq} of {id}"),
+                    match timeout_ms {
+                        Some(t) => format!(
+                            "started {name} as child #{seq} of {id}, to be stopped if it runs \
+                             past {t} ms"
+                        ),
+                        None => format!("started {name} as child #{seq} of {id}"),
+                    },
                 ),
                 parent: Some(link),
                 parent_version: None,
                 signals: Vec::new(),
-                timers: Vec::new(),
+                timers,
             });
         }
         Ok(())
@@ -350,6 +381,8 @@ impl Inner {
                 _ => None,
             })
             .collect();
+        let is_timeout =
+            |e: &Event| matches!(e.kind, EventKind::TimerFired { seq } if seq == TIMEOUT_SEQ);
         let grace_over = inbox
             .iter()
             .find(|e| matches!(e.kind, EventKind::TimerFired { seq } if seq == GRACE_SEQ));
@@ -375,16 +408,21 @@ impl Inner {
             deliver: Vec::new(),
         };
         let stop = grace_over
-            .map(|_| "its grace period after a cancel request ran out".to_string())
+            .map(|_| {
+                (
+                    "its grace period after a cancel request ran out".to_string(),
+                    false,
+                )
+            })
             .or_else(|| {
                 requests
                     .iter()
                     .find(|(.., grace)| *grace == 0)
-                    .map(|(_, reason, _)| format!("terminated: {reason}"))
+                    .map(|(e, reason, _)| (format!("terminated: {reason}"), is_timeout(e)))
             });
-        if let Some(why) = stop {
+        if let Some((why, timed_out)) = stop {
             commit.history = vec![HistoryEntry::new(now, HistoryKind::Terminated, why.clone())];
-            commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), pending, &why);
+            commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), pending, &why, timed_out);
             return Some(CancelStep { commit, ctx: None });
         }
         let pending = pending?;
@@ -515,14 +553,11 @@ impl Inner {
         parent: Option<&ParentLink>,
         pending: Option<&Pending>,
         why: &str,
+        timed_out: bool,
     ) -> Vec<Delivery> {
-        let mut out: Vec<Delivery> = tell_parent(
-            parent,
-            id,
-            Err(ChildError::Cancelled { id: id.to_string() }),
-        )
-        .into_iter()
-        .collect();
+        let mut out: Vec<Delivery> = tell_parent(parent, id, Err(stopped_answer(id, timed_out)))
+            .into_iter()
+            .collect();
         let children = child_leaves(pending);
         out.extend(close_children(
             children

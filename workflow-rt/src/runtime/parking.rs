@@ -77,12 +77,13 @@ impl Inner {
         let grace = super::compose::GRACE_SEQ;
         let why = match self.store.load_inbox(id).await {
             Ok(inbox) => inbox.into_iter().find_map(|e| match e.kind {
-                EventKind::CancelRequested { reason, .. } => Some(reason),
-                EventKind::TimerFired { seq } if seq == grace => {
-                    Some("its grace period after a cancel request ran out".to_string())
-                }
+                EventKind::CancelRequested { reason, .. } => Some((reason, false)),
+                EventKind::TimerFired { seq } if seq == grace => Some((
+                    "its grace period after a cancel request ran out".to_string(),
+                    false,
+                )),
                 EventKind::TimerFired { seq } if seq == super::compose::TIMEOUT_SEQ => {
-                    Some(super::compose::TIMED_OUT.to_string())
+                    Some((super::compose::TIMED_OUT.to_string(), true))
                 }
                 _ => None,
             }),
@@ -91,11 +92,12 @@ impl Inner {
                 None
             }
         };
-        if let Some(why) = why {
+        if let Some((why, timed_out)) = why {
             super::Client::beside(self)
                 .terminate_parked(&[super::compose::Told {
                     id: id.to_string(),
                     reason: why,
+                    timed_out,
                     child_of: None,
                 }])
                 .await;

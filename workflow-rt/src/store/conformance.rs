@@ -3299,11 +3299,31 @@ async fn a_step_starts_its_children_in_its_commit<S: Store>(s: &S) {
         s.load_workflow("p/c-3").await,
         Err(StoreError::NotFound(_))
     ));
-    // One that commits creates its children, ready, linked to the call; a taken id creates
-    // nothing and answers the call.
+    // One that commits creates its children, ready, linked to the call, with their timers
+    // (the end of a child's execution timeout); a taken id creates nothing and answers the
+    // call.
+    let timed = |id: &str, seq: u64| NewWorkflow {
+        timers: vec![TimerRow {
+            seq: 90,
+            fire_at_ms: 5_000,
+        }],
+        ..child(id, seq)
+    };
     let mut first = step("p", v, suspended(1, vec![], vec![]));
-    first.children = vec![child("p/c-3", 3), child("other", 4)];
+    first.children = vec![timed("p/c-3", 3), timed("other", 4)];
     let v = s.commit_step(first).await.expect("commit");
+    assert_eq!(
+        s.load_timers("p/c-3").await.expect("timers"),
+        vec![TimerRow {
+            seq: 90,
+            fire_at_ms: 5_000
+        }],
+        "a child's timers are created with it"
+    );
+    assert!(
+        s.load_timers("other").await.expect("timers").is_empty(),
+        "a taken id's run gets none"
+    );
     let c = s.load_workflow("p/c-3").await.expect("child created");
     assert_eq!(
         (c.status, c.ready, c.parent.clone(), c.input.clone()),
