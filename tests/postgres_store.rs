@@ -570,6 +570,7 @@ async fn a_schema_4_database_gets_schedules() {
         spec: ScheduleSpec::cron("0 2 * * *").in_zone("Europe/Paris"),
         overlap: Overlap::Allow,
         catch_up_ms: 60_000,
+        run_timeout_ms: Some(3_600_000),
         paused: false,
         cursor_ms: 0,
         next_fire_ms: Some(3_600_000),

@@ -273,3 +273,38 @@ fn a_test_run_answers_a_child_past_its_timeout_as_the_runtime_does() {
         assert_eq!(in_time.output, "ok 7");
     }
 }
+
+/// A child with a timeout that is stopped for another reason (terminated from outside) is
+/// answered `Cancelled`, not `TimedOut`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_terminated_within_its_timeout_is_answered_cancelled() {
+    both_modes(async |mode| {
+        let id = &mode.id("terminated");
+        let child = format!("{id}-child");
+        let (store, clock) = memory();
+        let rt = runtime(mode, store.clone(), clock.clone())
+            .build()
+            .await
+            .expect("build");
+        let run = rt
+            .start(parent, id, (Kind::Middle, 1))
+            .await
+            .expect("start");
+        eventually("the child waiting", || async {
+            store
+                .load_workflow(&child)
+                .await
+                .is_ok_and(|r| r.pending.is_some())
+        })
+        .await;
+        rt.client().terminate(&child).await.expect("terminate");
+        let out = within("result", run.result()).await.expect("output");
+        assert!(
+            out.starts_with("no output: ") && out.ends_with("was cancelled"),
+            "{out}"
+        );
+        rt.shutdown().await;
+        out.replace(id.as_str(), "ID")
+    })
+    .await;
+}

@@ -1421,3 +1421,87 @@ async fn a_trigger_whose_run_cannot_be_made_says_so() {
     assert!(runs(&e.store, "old@").await.is_empty());
     rt.shutdown().await;
 }
+
+/// A schedule's run timeout (`NewSchedule::run_timeout`) bounds each run it starts, as a
+/// start's timeout does: a run that hangs is stopped past it, and under `Overlap::Skip` the
+/// next fire time starts again. `ScheduleSim` decides the same; an update takes the timeout
+/// away from the runs started after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedules_runs_are_bounded_by_its_run_timeout() {
+    for backend in BACKENDS {
+        for mode in MODES {
+            let e = env(backend);
+            let rt = runtime(mode, &e).await;
+            let client = rt.client();
+            let info = client
+                .schedule(
+                    "bounded",
+                    ScheduleSpec::every(Duration::from_secs(10)),
+                    held,
+                    "h".to_string(),
+                )
+                .run_timeout(Duration::from_secs(5))
+                .await
+                .expect("create");
+            assert_eq!(info.run_timeout, Some(Duration::from_secs(5)));
+            at(&e, 10, "bounded", &[10]).await;
+            let first = run_id("bounded", T0 + 10 * SECOND);
+            assert_eq!(
+                client.state(&first).await.expect("state").timeout_at_ms,
+                Some(T0 + 15 * SECOND),
+                "{backend:?} {mode:?}"
+            );
+            let started = e.store.history(&first).await.expect("history").remove(0);
+            assert!(
+                started.detail.contains("past 5000 ms"),
+                "{}",
+                started.detail
+            );
+            e.clock.set_ms(T0 + 16 * SECOND);
+            eventually("the first run stopped", || async {
+                e.store
+                    .load_workflow(&first)
+                    .await
+                    .is_ok_and(|r| r.status == WorkflowStatus::Cancelled)
+            })
+            .await;
+            let last = e.store.history(&first).await.expect("history");
+            let stop = last
+                .iter()
+                .rfind(|h| h.kind == HistoryKind::Terminated)
+                .expect("a stop");
+            assert!(stop.detail.contains("execution timeout"), "{}", stop.detail);
+            // Skip starts the next fire time: the hung run no longer holds it back.
+            at(&e, 20, "bounded", &[10, 20]).await;
+            client
+                .update_schedule("bounded", ScheduleUpdate::new().run_timeout(None))
+                .await
+                .expect("update");
+            let second = run_id("bounded", T0 + 20 * SECOND);
+            rt.signal(&second, "done", 1u64).await.expect("signal");
+            eventually("the second run ends", || completed(&e.store, &second)).await;
+            at(&e, 30, "bounded", &[10, 20, 30]).await;
+            let third = run_id("bounded", T0 + 30 * SECOND);
+            assert_eq!(
+                client.state(&third).await.expect("state").timeout_at_ms,
+                None,
+                "started after the update took the timeout away"
+            );
+            rt.shutdown().await;
+        }
+    }
+    let sim = |timeout: Option<u64>| {
+        let s = ScheduleSim::new("bounded", ScheduleSpec::every(Duration::from_secs(10)))
+            .start_at_ms(T0)
+            .run_time(Duration::from_secs(3600));
+        match timeout {
+            Some(t) => s.run_timeout(Duration::from_secs(t)),
+            None => s,
+        }
+        .run_for(Duration::from_secs(25))
+        .expect("sim")
+        .fire_times()
+    };
+    assert_eq!(sim(Some(5)), vec![T0 + 10 * SECOND, T0 + 20 * SECOND]);
+    assert_eq!(sim(None), vec![T0 + 10 * SECOND]);
+}

@@ -8,7 +8,7 @@ use workflow_rt::store::{
 use workflow_rt::{SqliteStore, WorkflowStatus};
 
 /// The schema version this build writes.
-const SCHEMA: i64 = 13;
+const SCHEMA: i64 = 14;
 /// The same, as the store's errors give it.
 const SCHEMA_U32: u32 = SCHEMA as u32;
 
@@ -376,7 +376,8 @@ async fn a_file_of_schema_2_is_upgraded() {
 }
 
 /// A file of schema 3 (before schedules) gets the table at open, keeps its runs, and takes
-/// schedules from then on; one of schema 12 gets the columns schedules have had since.
+/// schedules from then on; one of schema 12 gets the columns schedules have had since, and
+/// one of schema 13 the run timeout's.
 #[tokio::test]
 async fn a_file_of_schema_3_is_upgraded() {
     use std::time::Duration;
@@ -408,6 +409,7 @@ async fn a_file_of_schema_3_is_upgraded() {
         spec: ScheduleSpec::every(Duration::from_secs(60)).anchored_at_ms(0),
         overlap: Overlap::Skip,
         catch_up_ms: 60_000,
+        run_timeout_ms: None,
         paused: false,
         cursor_ms: 0,
         next_fire_ms: Some(60_000),
@@ -443,7 +445,8 @@ async fn a_file_of_schema_3_is_upgraded() {
         .expect("open")
         .execute_batch(
             "ALTER TABLE schedules DROP COLUMN workflow_version; \
-             ALTER TABLE schedules DROP COLUMN note; PRAGMA user_version = 12",
+             ALTER TABLE schedules DROP COLUMN note; \
+             ALTER TABLE schedules DROP COLUMN run_timeout_ms; PRAGMA user_version = 12",
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("upgraded");
@@ -458,6 +461,35 @@ async fn a_file_of_schema_3_is_upgraded() {
     drop(store);
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.load_schedule("noted").await.expect("load"), noted);
+    // Schema 13 (before a schedule kept its runs' timeout): the column comes back at open.
+    let mut bounded = schedule.clone();
+    bounded.name = "bounded".into();
+    bounded.run_timeout_ms = Some(3_600_000);
+    store
+        .create_schedule(bounded.clone())
+        .await
+        .expect("create");
+    drop(store);
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("ALTER TABLE schedules DROP COLUMN run_timeout_ms; PRAGMA user_version = 13")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("upgraded");
+    assert_eq!(pragma(&path, "user_version"), SCHEMA);
+    bounded.run_timeout_ms = None;
+    assert_eq!(store.load_schedule("bounded").await.expect("load"), bounded);
+    bounded.name = "bounded-2".into();
+    bounded.run_timeout_ms = Some(60_000);
+    store
+        .create_schedule(bounded.clone())
+        .await
+        .expect("create");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.load_schedule("bounded-2").await.expect("load"),
+        bounded
+    );
 }
 
 /// Tombstones do not pile up: `purge_finished` drops those of runs that finished before its

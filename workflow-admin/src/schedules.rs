@@ -63,12 +63,13 @@ pub enum ScheduleCommand {
         #[arg(long, value_parser = crate::parse_time)]
         until: Option<u64>,
     },
-    /// Changes a schedule's spec, overlap policy or catch-up window; the rest stays.
+    /// Changes a schedule's spec, overlap policy, catch-up window or its runs' timeout; the
+    /// rest stays.
     #[command(group(
         clap::ArgGroup::new("change")
             .required(true)
             .multiple(true)
-            .args(["cron", "every", "zone", "overlap", "catch_up"])
+            .args(["cron", "every", "zone", "overlap", "catch_up", "run_timeout", "no_run_timeout"])
     ))]
     Update {
         /// The schedule's name.
@@ -88,6 +89,12 @@ pub enum ScheduleCommand {
         /// A new catch-up window (`10m`, `6h`).
         #[arg(long, value_parser = humantime::parse_duration)]
         catch_up: Option<std::time::Duration>,
+        /// A new execution timeout for the runs it starts from now on (`30m`, `2h`).
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "no_run_timeout")]
+        run_timeout: Option<std::time::Duration>,
+        /// No execution timeout for the runs it starts from now on.
+        #[arg(long)]
+        no_run_timeout: bool,
     },
 }
 
@@ -158,6 +165,10 @@ pub(crate) async fn run(
             writeln!(out, "spec:      {}", s.spec)?;
             writeln!(out, "overlap:   {}", s.overlap)?;
             writeln!(out, "catch-up:  {}", humantime::format_duration(s.catch_up))?;
+            match s.run_timeout {
+                Some(t) => writeln!(out, "run timeout: {}", humantime::format_duration(t))?,
+                None => writeln!(out, "run timeout: none")?,
+            }
             writeln!(out, "paused:    {}", s.paused)?;
             if let Some(note) = &s.note {
                 writeln!(out, "note:      {note}")?;
@@ -232,6 +243,8 @@ pub(crate) async fn run(
             zone,
             overlap,
             catch_up,
+            run_timeout,
+            no_run_timeout,
         } => {
             let mut update = ScheduleUpdate::new();
             let spec = match (cron, every) {
@@ -254,6 +267,9 @@ pub(crate) async fn run(
             if let Some(window) = catch_up {
                 update = update.catch_up(window);
             }
+            if run_timeout.is_some() || no_run_timeout {
+                update = update.run_timeout(run_timeout);
+            }
             let s = client.update_schedule(&name, update).await?;
             writeln!(out, "updated schedule {name}: {} ({})", s.spec, s.overlap)?;
             Ok(())
@@ -272,6 +288,7 @@ fn info_json(s: &ScheduleInfo) -> serde_json::Value {
         "zone": s.spec.zone(),
         "overlap": s.overlap.to_string(),
         "catch_up_ms": s.catch_up.as_millis() as u64,
+        "run_timeout_ms": s.run_timeout.map(|t| t.as_millis() as u64),
         "paused": s.paused,
         "note": s.note,
         "next_fire_times": s.next_fire_times_ms.iter().map(|&t| time(t)).collect::<Vec<_>>(),

@@ -39,6 +39,7 @@ async fn schedule_commands() {
             "ops".to_string(),
         )
         .catch_up(Duration::from_secs(3600))
+        .run_timeout(Duration::from_secs(1800))
         .await
         .expect("create");
     client
@@ -72,6 +73,8 @@ async fn schedule_commands() {
     assert_eq!(json[0]["name"], "nightly");
     assert_eq!(json[0]["zone"], "Europe/Paris");
     assert_eq!(json[0]["catch_up_ms"], 3_600_000);
+    assert_eq!(json[0]["run_timeout_ms"], 1_800_000);
+    assert_eq!(json[1]["run_timeout_ms"], serde_json::Value::Null);
     assert_eq!(json[1]["every_ms"], 90_000);
     assert_eq!(json[1]["next_fire_times"][0], "2024-01-01T00:01:30.000Z");
 
@@ -80,6 +83,7 @@ async fn schedule_commands() {
         .expect("describe");
     assert!(shown.contains("overlap:   skip"), "{shown}");
     assert!(shown.contains("catch-up:  1h"), "{shown}");
+    assert!(shown.contains("run timeout: 30m"), "{shown}");
     for day in 1..=5 {
         assert!(
             shown.contains(&format!("2024-01-0{day}T01:00:00.000Z")),
@@ -204,6 +208,8 @@ async fn trigger_backfill_and_update_commands() {
             "allow",
             "--catch-up",
             "2h",
+            "--run-timeout",
+            "45m",
         ],
     )
     .await
@@ -215,12 +221,24 @@ async fn trigger_backfill_and_update_commands() {
     let info = client.describe_schedule("sync").await.expect("describe");
     assert_eq!(info.overlap, Overlap::Allow);
     assert_eq!(info.catch_up, Duration::from_secs(7200));
+    assert_eq!(info.run_timeout, Some(Duration::from_secs(2700)));
     assert_eq!(info.next_fire_times_ms[0], 1_704_085_200_000, "05:00 UTC");
     // A zone alone moves the spec the schedule has.
-    admin(&client, &["schedules", "update", "sync", "--zone", "UTC"])
-        .await
-        .expect("update");
+    admin(
+        &client,
+        &[
+            "schedules",
+            "update",
+            "sync",
+            "--zone",
+            "UTC",
+            "--no-run-timeout",
+        ],
+    )
+    .await
+    .expect("update");
     let info = client.describe_schedule("sync").await.expect("describe");
+    assert_eq!(info.run_timeout, None);
     assert_eq!(info.spec.cron_expression(), Some("0 6 * * *"));
     assert_eq!(info.spec.zone(), "UTC");
     let bad = Cli::try_parse_from(["admin", "schedules", "update", "sync", "--overlap", "never"]);

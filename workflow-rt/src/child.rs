@@ -37,7 +37,8 @@ pub enum ParentClose {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ChildError {
     /// The child run was cancelled or terminated (its output, if its code returned one after
-    /// the request, is in its record).
+    /// the request, is in its record); one stopped by its execution timeout answers
+    /// [`ChildError::TimedOut`].
     #[error("child run {id:?} was cancelled")]
     Cancelled {
         /// The child run's id.
@@ -46,7 +47,8 @@ pub enum ChildError {
     /// The child run is parked: it needs a person (see its park reason). Not given by this
     /// version of the runtime, whose parents wait for a parked child, as a Temporal parent
     /// waits for a child whose workflow task fails: fixed and unparked, the child ends and
-    /// answers; cancelled or terminated instead, it answers [`ChildError::Cancelled`]; a
+    /// answers; cancelled or terminated instead, it answers [`ChildError::Cancelled`] (past
+    /// its execution timeout, [`ChildError::TimedOut`]); a
     /// parent that stops waiting meanwhile (a `select`, its own stop) applies its
     /// [`ParentClose`] policy, under which a parked child is terminated unless it is
     /// `Abandon` (a parked run's code cannot take a request). Kept for the answers an earlier

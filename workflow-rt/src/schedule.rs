@@ -719,6 +719,7 @@ mod tests {
             spec,
             overlap,
             catch_up_ms: 60_000,
+            run_timeout_ms: None,
             paused: false,
             cursor_ms: created,
             buffered_ms: None,

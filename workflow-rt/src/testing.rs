@@ -602,11 +602,9 @@ type Handler = Box<dyn FnMut(ActivityCtx, &[u8]) -> Result<Answer, String>>;
 
 type CallFn<T> = Box<dyn FnMut(&ActivityCallInfo<'_>) -> T>;
 
-/// Answers the calls of one child workflow: from the child's id, its encoded input and the
-/// time of the call, the child's encoded output (or why there is none) and how long it took,
-/// or why no answer can be given.
-/// A child call's answer from its id, input, start time and execution timeout (ms): the
-/// answer and how long after the start it comes.
+/// Answers the calls of one child workflow: from the child's id, its encoded input, the time
+/// of the call and the call's execution timeout in milliseconds, the child's encoded output
+/// (or why there is none) and how long it took, or why no answer can be given.
 type ChildHandler = Box<
     dyn FnMut(&str, &[u8], u64, Option<u64>) -> Result<(Result<Vec<u8>, ChildError>, u64), String>,
 >;
@@ -1029,7 +1027,12 @@ impl<W: Workflow> TestRun<W> {
     /// Runs the calls of child workflow `W` in the same test: each child run is a
     /// [`TestRun`] of its own, started at the time of the call, on the virtual clock, with
     /// what `configure` adds to it (its activities, signals...); the parent receives the
-    /// child's output when the child ends, as much later as the child took.
+    /// child's output when the child ends, as much later as the child took. A call with an
+    /// execution timeout ([`crate::ChildCall::timeout`]) runs its child under it (or under
+    /// the one `configure` gives, if that ends first): past it the call is answered
+    /// [`ChildError::TimedOut`] at the time it ran out. (A run resumed from a snapshot
+    /// ([`TestRun::resume_from`]) knows the timeouts of the calls its own steps make, not
+    /// of those in the wait it resumes at.)
     ///
     /// ```
     /// # use workflow_rt::prelude::*;
@@ -1071,14 +1074,18 @@ impl<W: Workflow> TestRun<W> {
                 .map_err(|e| fail(format!("its input does not decode: {e}")))?;
             let mut run = configure(TestRun::new(workflow, id, input).start_at(to_time(now_ms)));
             // The call's execution timeout ([`crate::ChildCall::timeout`]) bounds the child
-            // as the runtime's timer does: past it, the call is answered that it timed out.
+            // as the runtime's timer does, from the call (the earlier of it and one
+            // `configure` gave): past it, the call is answered that it timed out.
             if let Some(limit) = timeout_ms {
-                run = run.timeout(Duration::from_millis(limit));
+                let end = now_ms.saturating_add(limit);
+                let kept = run.config.timeout_at.map_or(end, |t| t.min(end));
+                run.config.timeout_at = Some(kept);
             }
             let out = match block_on(run.run_async()) {
-                Err(TestError::TimedOut { .. }) => {
+                Err(TestError::TimedOut { at, .. }) => {
                     let id = id.to_string();
-                    return Ok((Err(ChildError::TimedOut { id }), timeout_ms.unwrap_or(0)));
+                    let took = millis(at.duration_since(to_time(now_ms)).unwrap_or_default());
+                    return Ok((Err(ChildError::TimedOut { id }), took));
                 }
                 other => other.map_err(|e| fail(e.to_string()))?,
             };
@@ -1100,7 +1107,8 @@ impl<W: Workflow> TestRun<W> {
 
     /// Answers the calls of child workflow `C` with `answer`, at once: from the child's
     /// input, its output or a [`ChildError`] (for tests of how the parent handles a child
-    /// that was cancelled or could not start).
+    /// that was cancelled, timed out or could not start; a call's execution timeout has no
+    /// effect on an answer given at once).
     ///
     /// ```
     /// # use workflow_rt::prelude::*;

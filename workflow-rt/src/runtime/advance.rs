@@ -378,6 +378,8 @@ impl Inner {
                 .iter()
                 .map(|c| (c.name.clone(), c.id.clone()))
                 .collect();
+            // A child's execution timeout is a timer the timer loop does not know of yet.
+            let child_timers = commit.children.iter().any(|c| !c.timers.is_empty());
             // In the step's span when a subscriber wants it (a wrapper less when not).
             let committed = if trace.span.is_disabled() {
                 self.store.commit_step(commit).await
@@ -389,6 +391,9 @@ impl Inner {
                 Ok(version) => {
                     if !told.is_empty() {
                         self.terminate_parked(&told).await;
+                    }
+                    if child_timers {
+                        self.timer_wakeup.notify_one();
                     }
                     // The child runs the step started (created by its commit).
                     for (name, child) in &children {

@@ -1481,9 +1481,10 @@ impl From<IdReuse> for StartOptions {
     }
 }
 
-/// The shortest execution timeout ([`StartOptions::timeout`]): a shorter one is taken as
-/// this. (A worker that takes a run it did not start looks whether the run's timeout ran out
-/// before its first step only when the run is at least this old.)
+/// The shortest execution timeout ([`StartOptions::timeout`], [`crate::ChildCall::timeout`],
+/// [`crate::schedule::NewSchedule::run_timeout`]): a shorter one is taken as this. (A worker
+/// that takes a run it did not start looks whether the run's timeout ran out before its first
+/// step only when the run is at least this old.)
 pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What [`Client::signal_with_start`] did.

@@ -407,19 +407,23 @@ impl Inner {
             history: Vec::new(),
             deliver: Vec::new(),
         };
-        let stop = grace_over
-            .map(|_| {
+        // The first stop in the inbox: the end of the grace period, a request with no grace
+        // period, or the end of the run's timeout (which its parent is told of as such).
+        let first_request = requests.iter().find(|(.., grace)| *grace == 0);
+        let stop = match (grace_over, first_request) {
+            (Some(g), Some((e, ..))) if e.id < g.id => first_request,
+            (Some(_), _) => None,
+            (None, r) => r,
+        }
+        .map(|(e, reason, _)| (format!("terminated: {reason}"), is_timeout(e)))
+        .or_else(|| {
+            grace_over.map(|_| {
                 (
                     "its grace period after a cancel request ran out".to_string(),
                     false,
                 )
             })
-            .or_else(|| {
-                requests
-                    .iter()
-                    .find(|(.., grace)| *grace == 0)
-                    .map(|(e, reason, _)| (format!("terminated: {reason}"), is_timeout(e)))
-            });
+        });
         if let Some((why, timed_out)) = stop {
             commit.history = vec![HistoryEntry::new(now, HistoryKind::Terminated, why.clone())];
             commit.deliver = self.stop_deliveries(id, c.parent.as_ref(), pending, &why, timed_out);

@@ -18,7 +18,7 @@ use crate::schedule::{
     self, DEFAULT_CATCH_UP, MIN_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
 };
 use crate::store::schedules::first_version;
-use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError};
+use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError, TimerRow};
 use crate::workflow::Workflow;
 
 /// The most runs one look at a schedule starts; more due (after a long downtime with a wide
@@ -44,6 +44,8 @@ pub struct ScheduleInfo {
     pub overlap: Overlap,
     /// How old a missed fire time may be and still start.
     pub catch_up: Duration,
+    /// The execution timeout of each run it starts ([`NewSchedule::run_timeout`]).
+    pub run_timeout: Option<Duration>,
     /// Paused: it starts nothing.
     pub paused: bool,
     /// Why a worker paused it, if one did: a fire time whose run could not be made.
@@ -87,6 +89,7 @@ impl ScheduleInfo {
             spec: s.spec,
             overlap: s.overlap,
             catch_up: Duration::from_millis(s.catch_up_ms),
+            run_timeout: s.run_timeout_ms.map(Duration::from_millis),
             paused: s.paused,
             note: s.note,
             next_fire_times_ms,
@@ -111,6 +114,7 @@ pub struct NewSchedule<W: Workflow> {
     input: W::Input,
     overlap: Overlap,
     catch_up: Duration,
+    run_timeout: Option<Duration>,
     paused: bool,
     _workflow: PhantomData<fn() -> W>,
 }
@@ -123,6 +127,7 @@ impl<W: Workflow> std::fmt::Debug for NewSchedule<W> {
             .field("spec", &self.spec)
             .field("overlap", &self.overlap)
             .field("catch_up", &self.catch_up)
+            .field("run_timeout", &self.run_timeout)
             .field("paused", &self.paused)
             .finish_non_exhaustive()
     }
@@ -141,6 +146,17 @@ impl<W: Workflow> NewSchedule<W> {
     /// shorter window is taken as); older ones are skipped and counted as missed.
     pub fn catch_up(mut self, window: Duration) -> Self {
         self.catch_up = window.max(MIN_CATCH_UP);
+        self
+    }
+
+    /// Gives each run the schedule starts an execution timeout, as
+    /// [`StartOptions::timeout`](crate::StartOptions::timeout) gives a run one, counted from
+    /// the run's start (Temporal's schedule action's workflow execution timeout): past it the
+    /// run is stopped outright. At least [`crate::MIN_TIMEOUT`], a second. Default: none.
+    /// With [`Overlap::Skip`] or [`Overlap::BufferOne`], a run that hangs then holds the
+    /// schedule's next fire times back no longer than this.
+    pub fn run_timeout(mut self, limit: Duration) -> Self {
+        self.run_timeout = Some(limit.max(crate::MIN_TIMEOUT));
         self
     }
 
@@ -193,6 +209,7 @@ impl<W: Workflow> NewSchedule<W> {
             catch_up_ms: u64::try_from(self.catch_up.as_millis())
                 .unwrap_or(u64::MAX)
                 .min(i64::MAX as u64),
+            run_timeout_ms: self.run_timeout.map(stored_ms),
             paused: self.paused,
             cursor_ms: now,
             next_fire_ms,
@@ -274,6 +291,7 @@ impl Client {
             input,
             overlap: Overlap::default(),
             catch_up: DEFAULT_CATCH_UP,
+            run_timeout: None,
             paused: false,
             _workflow: PhantomData,
         }
@@ -610,9 +628,10 @@ impl Client {
                 }
             }
             if let Some(window) = update.catch_up {
-                s.catch_up_ms = u64::try_from(window.max(MIN_CATCH_UP).as_millis())
-                    .unwrap_or(u64::MAX)
-                    .min(i64::MAX as u64);
+                s.catch_up_ms = stored_ms(window.max(MIN_CATCH_UP));
+            }
+            if let Some(limit) = update.run_timeout {
+                s.run_timeout_ms = limit.map(|t| stored_ms(t.max(crate::MIN_TIMEOUT)));
             }
             Ok(true)
         })
@@ -997,21 +1016,42 @@ impl Inner {
                 history: HistoryEntry::new(
                     now,
                     HistoryKind::Started,
-                    format!(
-                        "started {} by schedule {:?} for {}",
-                        s.workflow,
-                        s.name,
-                        format_ms(fire)
-                    ),
+                    match s.run_timeout_ms {
+                        Some(t) => format!(
+                            "started {} by schedule {:?} for {}, to be stopped if it runs past \
+                             {t} ms",
+                            s.workflow,
+                            s.name,
+                            format_ms(fire)
+                        ),
+                        None => format!(
+                            "started {} by schedule {:?} for {}",
+                            s.workflow,
+                            s.name,
+                            format_ms(fire)
+                        ),
+                    },
                 ),
                 parent: None,
                 parent_version: None,
                 signals: Vec::new(),
-                timers: Vec::new(),
+                // Its execution timeout, as a start's (`StartOptions::timeout`).
+                timers: s
+                    .run_timeout_ms
+                    .map(|t| TimerRow {
+                        seq: super::compose::TIMEOUT_SEQ,
+                        fire_at_ms: now.saturating_add(t).min(i64::MAX as u64),
+                    })
+                    .into_iter()
+                    .collect(),
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {
                     telemetry::run_started(code.name(), &id);
+                    if s.run_timeout_ms.is_some() {
+                        // Its timeout is a timer the timer loop does not know of yet.
+                        self.timer_wakeup.notify_one();
+                    }
                     tracing::info!(schedule = %s.name, workflow_id = %id, fire_time = %format_ms(fire), "schedule started a run");
                     self.wake(&id, Vec::new());
                 }
@@ -1088,6 +1128,7 @@ pub struct ScheduleUpdate {
     spec: Option<ScheduleSpec>,
     overlap: Option<Overlap>,
     catch_up: Option<Duration>,
+    run_timeout: Option<Option<Duration>>,
 }
 
 impl ScheduleUpdate {
@@ -1114,6 +1155,21 @@ impl ScheduleUpdate {
         self.catch_up = Some(window);
         self
     }
+
+    /// A new execution timeout for the runs it starts from now on
+    /// ([`NewSchedule::run_timeout`]; at least [`crate::MIN_TIMEOUT`]), or none (`None`).
+    /// Runs it started keep theirs.
+    pub fn run_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.run_timeout = Some(limit);
+        self
+    }
+}
+
+/// A duration in milliseconds, at most what every store keeps (a signed 64-bit number).
+fn stored_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(i64::MAX as u64)
 }
 
 /// What [`Inner::start_scheduled`] did.

@@ -3288,9 +3288,15 @@ async fn a_step_starts_its_children_in_its_commit<S: Store>(s: &S) {
         }),
         ..new_workflow(id)
     };
-    // A commit that conflicts starts nothing.
+    // A commit that conflicts starts nothing (nor its timers).
     let mut stale = step("p", v + 7, suspended(1, vec![], vec![]));
-    stale.children = vec![child("p/c-3", 3)];
+    stale.children = vec![NewWorkflow {
+        timers: vec![TimerRow {
+            seq: 90,
+            fire_at_ms: 5_000,
+        }],
+        ..child("p/c-3", 3)
+    }];
     assert!(matches!(
         s.commit_step(stale).await,
         Err(StoreError::Conflict { .. })
@@ -3299,6 +3305,15 @@ async fn a_step_starts_its_children_in_its_commit<S: Store>(s: &S) {
         s.load_workflow("p/c-3").await,
         Err(StoreError::NotFound(_))
     ));
+    if let Some(read) = s.due_timers(u64::MAX, None, 10) {
+        assert!(
+            read.await
+                .expect("due")
+                .iter()
+                .all(|t| t.workflow_id != "p/c-3"),
+            "no timer of a child not started"
+        );
+    }
     // One that commits creates its children, ready, linked to the call, with their timers
     // (the end of a child's execution timeout); a taken id creates nothing and answers the
     // call.
@@ -3488,6 +3503,7 @@ async fn children_and_deliveries<S: Store>(s: &S) {
             reason: "big".into(),
         },
         ChildError::Abandoned { id: "c".into() },
+        ChildError::TimedOut { id: "c".into() },
     ];
     let mut own = step("pa", rec.version, suspended(3, vec![], vec![]));
     own.seen_events_upto = inbox[0].id;

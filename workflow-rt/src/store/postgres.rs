@@ -65,7 +65,7 @@ pub use tls::PostgresTls;
 /// The version of the schema this code writes. A database whose version row says more was
 /// written by newer code: [`PostgresStore::connect`] refuses it
 /// ([`PostgresError::NewerSchema`]) rather than misread it.
-pub const SCHEMA_VERSION: i32 = 8;
+pub const SCHEMA_VERSION: i32 = 9;
 
 /// Why a [`PostgresStore`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -1097,6 +1097,11 @@ CREATE INDEX IF NOT EXISTS workflows_parent ON workflows (parent_id) WHERE paren
 ALTER TABLE schedules ADD COLUMN IF NOT EXISTS workflow_version BIGINT;
 ALTER TABLE schedules ADD COLUMN IF NOT EXISTS note TEXT;
 ",
+    "
+-- Version 9: the execution timeout of the runs a schedule starts. Schedules of an upgraded
+-- database have none.
+ALTER TABLE schedules ADD COLUMN IF NOT EXISTS run_timeout_ms BIGINT;
+",
 ];
 
 /// An arbitrary constant: the advisory lock under which one process at a time sets up the
@@ -1807,7 +1812,8 @@ async fn commit_or_prepare(
         StepOutcome::Suspended { tasks, timers, .. } => Changes {
             workflows: false,
             tasks: tasks.iter().any(|t| t.lease_owner.is_none()),
-            timers: !timers.is_empty(),
+            // The step's own, and those of the children it starts (their timeouts).
+            timers: !timers.is_empty() || step.children.iter().any(|c| !c.timers.is_empty()),
         },
         StepOutcome::Unparked => Changes::WORKFLOWS,
         _ => Changes::default(),

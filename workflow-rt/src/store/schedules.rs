@@ -28,6 +28,10 @@ pub struct ScheduleRecord {
     pub overlap: Overlap,
     /// How old a missed fire time may be and still start, in milliseconds.
     pub catch_up_ms: u64,
+    /// The execution timeout of each run it starts, in milliseconds
+    /// ([`crate::StartOptions::timeout`]); `None`: none (and for a schedule stored before
+    /// schedules kept it).
+    pub run_timeout_ms: Option<u64>,
     /// Paused: it starts nothing.
     pub paused: bool,
     /// Why it is paused, when a worker paused it: a fire time whose run could not be made
@@ -81,7 +85,7 @@ pub(super) mod sql {
     pub(in crate::store) const COLUMNS: &str = "name, workflow, input, cron, every_ms, anchor_ms, \
          zone, overlap, catch_up_ms, paused, cursor_ms, next_fire, buffered, starting, \
          last_run_id, started, skipped, missed, version, created_at, updated_at, \
-         workflow_version, note";
+         workflow_version, note, run_timeout_ms";
 
     /// The columns' values.
     pub(in crate::store) struct Row {
@@ -108,6 +112,7 @@ pub(super) mod sql {
         pub updated_at: i64,
         pub workflow_version: Option<i64>,
         pub note: Option<String>,
+        pub run_timeout_ms: Option<i64>,
     }
 
     impl Row {
@@ -146,6 +151,7 @@ pub(super) mod sql {
                 updated_at: int(s.updated_at_ms),
                 workflow_version: s.workflow_version.map(i64::from),
                 note: s.note.clone(),
+                run_timeout_ms: s.run_timeout_ms.map(int),
             }
         }
 
@@ -186,6 +192,7 @@ pub(super) mod sql {
                 spec,
                 overlap,
                 catch_up_ms: uint(self.catch_up_ms),
+                run_timeout_ms: self.run_timeout_ms.map(uint),
                 paused: self.paused,
                 cursor_ms: uint(self.cursor_ms),
                 next_fire_ms: self.next_fire.map(uint),

@@ -563,7 +563,9 @@ const APPLICATION_ID: i64 = 0x5746_5254;
 /// Version 13 adds the columns `schedules.workflow_version` (the version of the workflow a
 /// schedule starts, which its input was encoded for) and `schedules.note` (why a worker
 /// paused it); an upgraded file's schedules have neither, and start the newest version.
-pub(crate) const SCHEMA_VERSION: u32 = 13;
+/// Version 14 adds the column `schedules.run_timeout_ms` (the execution timeout of the runs a
+/// schedule starts); an upgraded file's schedules have none.
+pub(crate) const SCHEMA_VERSION: u32 = 14;
 
 /// The tables a schema before 9 keyed by run id (text), set aside while [`SCHEMA`] creates
 /// them keyed by the run's integer key, then copied and dropped: `(table, set aside as)`.
@@ -702,6 +704,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("tasks", "scheduled_version", "INTEGER NOT NULL DEFAULT 0"),
     ("schedules", "workflow_version", "INTEGER"),
     ("schedules", "note", "TEXT"),
+    ("schedules", "run_timeout_ms", "INTEGER"),
 ];
 
 /// In a file of a schema before 11, drops the column `tasks.due` and its index `tasks_due`:
@@ -966,7 +969,8 @@ CREATE TABLE IF NOT EXISTS schedules (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     workflow_version INTEGER,
-    note TEXT
+    note TEXT,
+    run_timeout_ms INTEGER
 ) WITHOUT ROWID;
 "
 );

@@ -45,6 +45,7 @@ pub struct ScheduleSim {
     catch_up: Duration,
     start_ms: u64,
     run_time: Duration,
+    run_timeout: Option<Duration>,
     down: Vec<(Duration, Duration)>,
 }
 
@@ -96,6 +97,7 @@ impl ScheduleSim {
             catch_up: DEFAULT_CATCH_UP,
             start_ms: DEFAULT_START_MS,
             run_time: Duration::ZERO,
+            run_timeout: None,
             down: Vec::new(),
         }
     }
@@ -134,6 +136,14 @@ impl ScheduleSim {
         self
     }
 
+    /// Each run's execution timeout ([`NewSchedule::run_timeout`](crate::schedule::NewSchedule::run_timeout);
+    /// at least [`crate::MIN_TIMEOUT`]): a run that would last longer is stopped then, and the
+    /// schedule's overlap policy sees it ended.
+    pub fn run_timeout(mut self, limit: Duration) -> Self {
+        self.run_timeout = Some(limit.max(crate::MIN_TIMEOUT));
+        self
+    }
+
     /// No worker runs from `from` to `to` after the start: the fire times in between are
     /// caught up at `to`, within the catch-up window.
     pub fn down(mut self, from: Duration, to: Duration) -> Self {
@@ -167,6 +177,7 @@ impl ScheduleSim {
             spec,
             overlap: self.overlap,
             catch_up_ms: ms(self.catch_up),
+            run_timeout_ms: self.run_timeout.map(ms),
             paused: false,
             cursor_ms: start,
             next_fire_ms,
@@ -209,7 +220,11 @@ impl ScheduleSim {
                     fire_ms: fire,
                     started_at_ms: now,
                 });
-                last_end = Some(now.saturating_add(ms(self.run_time)));
+                let lasts = match self.run_timeout {
+                    Some(limit) => self.run_time.min(limit),
+                    None => self.run_time,
+                };
+                last_end = Some(now.saturating_add(ms(lasts)));
             }
             if plan.skipped > 0 {
                 // The plan counts them; the fire times are those of the window it looked at

@@ -16,6 +16,7 @@ fn schedule(name: &str, workflow: &str, next_fire_ms: Option<u64>) -> ScheduleRe
         spec: ScheduleSpec::every(Duration::from_secs(10)).anchored_at_ms(1_000),
         overlap: Overlap::Skip,
         catch_up_ms: 60_000,
+        run_timeout_ms: None,
         paused: false,
         cursor_ms: 1_000,
         next_fire_ms,
@@ -54,6 +55,7 @@ pub(super) async fn schedules_are_stored<S: Store>(s: &S) {
     full.updated_at_ms = 2_000;
     full.workflow_version = Some(3);
     full.note = Some("paused: the run of a fire time could not be made".into());
+    full.run_timeout_ms = Some(86_400_000);
     s.create_schedule(plain.clone()).await.expect("create");
     s.create_schedule(full.clone()).await.expect("create");
     assert_eq!(s.load_schedule("b-every").await.expect("load"), plain);

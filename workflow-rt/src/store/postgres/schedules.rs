@@ -33,6 +33,7 @@ fn raw(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
         updated_at: r.try_get(20).db()?,
         workflow_version: r.try_get(21).db()?,
         note: r.try_get(22).db()?,
+        run_timeout_ms: r.try_get(23).db()?,
     })
 }
 
@@ -40,8 +41,8 @@ fn record(r: &tokio_postgres::Row) -> Result<ScheduleRecord, StoreError> {
     raw(r)?.into_record()
 }
 
-/// The row's values, in the order of [`COLUMNS`] (`$1` to `$23`).
-fn values(r: &Row) -> [&(dyn ToSql + Sync); 23] {
+/// The row's values, in the order of [`COLUMNS`] (`$1` to `$24`).
+fn values(r: &Row) -> [&(dyn ToSql + Sync); 24] {
     [
         &r.name,
         &r.workflow,
@@ -66,6 +67,7 @@ fn values(r: &Row) -> [&(dyn ToSql + Sync); 23] {
         &r.updated_at,
         &r.workflow_version,
         &r.note,
+        &r.run_timeout_ms,
     ]
 }
 
@@ -75,7 +77,7 @@ impl PostgresStore {
         let stmt = client
             .prepare_cached(&format!(
                 "INSERT INTO schedules ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
                  ON CONFLICT (name) DO NOTHING"
             ))
             .await
@@ -129,8 +131,8 @@ impl PostgresStore {
                  anchor_ms = $6, zone = $7, overlap = $8, catch_up_ms = $9, paused = $10, \
                  cursor_ms = $11, next_fire = $12, buffered = $13, starting = $14, \
                  last_run_id = $15, started = $16, skipped = $17, missed = $18, version = $19, \
-                 created_at = $20, updated_at = $21, workflow_version = $22, note = $23 \
-                 WHERE name = $1 AND version = $24",
+                 created_at = $20, updated_at = $21, workflow_version = $22, note = $23, \
+                 run_timeout_ms = $24 WHERE name = $1 AND version = $25",
             )
             .await
             .db()?;

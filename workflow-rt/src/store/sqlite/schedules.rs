@@ -34,11 +34,12 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         updated_at: r.get(20)?,
         workflow_version: r.get(21)?,
         note: r.get(22)?,
+        run_timeout_ms: r.get(23)?,
     })
 }
 
-/// The row's values, in the order of [`COLUMNS`] (`?1` to `?23`).
-fn values(r: &Row) -> [&dyn ToSql; 23] {
+/// The row's values, in the order of [`COLUMNS`] (`?1` to `?24`).
+fn values(r: &Row) -> [&dyn ToSql; 24] {
     [
         &r.name,
         &r.workflow,
@@ -63,6 +64,7 @@ fn values(r: &Row) -> [&dyn ToSql; 23] {
         &r.updated_at,
         &r.workflow_version,
         &r.note,
+        &r.run_timeout_ms,
     ]
 }
 
@@ -102,7 +104,7 @@ pub(super) fn create(conn: &Connection, s: &ScheduleRecord) -> Result<(), StoreE
     let sql = format!(
         "INSERT INTO schedules ({COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-         ?22, ?23)"
+         ?22, ?23, ?24)"
     );
     conn.prepare_cached(&sql).db()?.execute(values(&row)).db()?;
     Ok(())
@@ -136,7 +138,8 @@ pub(super) fn update(conn: &Connection, s: &ScheduleRecord) -> Result<u64, Store
                anchor_ms = ?6, zone = ?7, overlap = ?8, catch_up_ms = ?9, paused = ?10, \
                cursor_ms = ?11, next_fire = ?12, buffered = ?13, starting = ?14, \
                last_run_id = ?15, started = ?16, skipped = ?17, missed = ?18, version = ?19, \
-               created_at = ?20, updated_at = ?21, workflow_version = ?22, note = ?23 \
+               created_at = ?20, updated_at = ?21, workflow_version = ?22, note = ?23, \
+               run_timeout_ms = ?24 \
                WHERE name = ?1";
     conn.prepare_cached(sql).db()?.execute(values(&row)).db()?;
     Ok(next.version)
