@@ -48,6 +48,14 @@ async fn touchy(ctx: WorkflowCtx, _x: u64) -> u64 {
     n
 }
 
+/// Sleeps (a cancel request ends the sleep), then ignores the request and waits for a signal
+/// it never gets: a run that a cancel's grace period or its timeout must stop.
+#[workflow]
+async fn stubborn(ctx: WorkflowCtx, _x: u64) -> u64 {
+    ctx.sleep(10 * HOUR).await;
+    ctx.signal::<u64>("never").await
+}
+
 /// Calls `slow` as its own child (`<id>-grandchild`), closed by the default policy.
 #[workflow]
 async fn middle(ctx: WorkflowCtx, x: u64) -> Result<u64, WorkflowError> {
@@ -64,6 +72,7 @@ enum Kind {
     Middle,
     Quick,
     Touchy,
+    Stubborn,
 }
 
 /// Calls a child (`<id>-child`) with an hour's timeout; what its call answered.
@@ -76,6 +85,10 @@ async fn parent(ctx: WorkflowCtx, call: (Kind, u64)) -> String {
         Kind::Quick => ctx.child(quick, x).id(id).timeout(HOUR).await,
         Kind::Touchy => {
             let out = ctx.child(touchy, x).id(id).timeout(HOUR).await;
+            out.map(Ok)
+        }
+        Kind::Stubborn => {
+            let out = ctx.child(stubborn, x).id(id).timeout(HOUR).await;
             out.map(Ok)
         }
     };
@@ -110,6 +123,7 @@ fn runtime(
         .workflow(slow)
         .workflow(quick)
         .workflow(touchy)
+        .workflow(stubborn)
         .activity(effect)
 }
 
@@ -305,6 +319,65 @@ async fn a_child_terminated_within_its_timeout_is_answered_cancelled() {
         );
         rt.shutdown().await;
         out.replace(id.as_str(), "ID")
+    })
+    .await;
+}
+
+/// A child asked to cancel with a grace period longer than its timeout, which ignores the
+/// request: when no worker ran while both ended, the first of them stops it (its timeout), as
+/// it would have with a worker running, and its parent is told it timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_a_grace_period_and_a_timeout_stops_a_child() {
+    both_modes(async |mode| {
+        let id = &mode.id("both");
+        let child = format!("{id}-child");
+        let (store, clock) = memory();
+        let rt = runtime(mode, store.clone(), clock.clone())
+            .build()
+            .await
+            .expect("build");
+        rt.start(parent, id, (Kind::Stubborn, 0))
+            .await
+            .expect("start");
+        let asleep = |client: workflow_rt::Client, signal: bool| {
+            let child = child.clone();
+            async move {
+                client.state(&child).await.is_ok_and(|s| {
+                    s.commands.iter().any(|c| {
+                        matches!(
+                            (c, signal),
+                            (workflow_rt::PendingCommand::Signal { .. }, true)
+                                | (workflow_rt::PendingCommand::Timer { .. }, false)
+                        )
+                    })
+                })
+            }
+        };
+        eventually("the child asleep", || asleep(rt.client(), false)).await;
+        rt.client()
+            .cancel_with(&child, "asked to stop", 2 * HOUR)
+            .await
+            .expect("cancel");
+        eventually("the child ignoring the request", || {
+            asleep(rt.client(), true)
+        })
+        .await;
+        rt.shutdown().await;
+        // No worker while the timeout (at 1 h) and the grace period (at 2 h) both end.
+        clock.advance(3 * HOUR);
+        let rt = runtime(mode, store.clone(), clock.clone())
+            .build()
+            .await
+            .expect("build");
+        let out = within("result", rt.handle(parent, id).result())
+            .await
+            .expect("output");
+        assert_eq!(out, "timed out");
+        let (kind, detail) = last_entry(&*store, &child).await;
+        assert_eq!(kind, HistoryKind::Terminated);
+        assert!(detail.contains("execution timeout"), "{detail}");
+        rt.shutdown().await;
+        out
     })
     .await;
 }

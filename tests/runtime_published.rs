@@ -284,6 +284,7 @@ async fn publisher(ctx: WorkflowCtx, sizes: Vec<u32>) -> Result<Vec<String>, Wor
                 PublishError::KeyTooLong { len, .. } => format!("key {len}"),
                 PublishError::TooLarge { key, .. } => format!("large {key}"),
                 PublishError::Encode { .. } => "encode".to_string(),
+                PublishError::ReservedKey { .. } => "reserved".to_string(),
             });
         }
     }

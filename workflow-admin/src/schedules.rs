@@ -166,8 +166,12 @@ pub(crate) async fn run(
             writeln!(out, "overlap:   {}", s.overlap)?;
             writeln!(out, "catch-up:  {}", humantime::format_duration(s.catch_up))?;
             match s.run_timeout {
-                Some(t) => writeln!(out, "run timeout: {}", humantime::format_duration(t))?,
-                None => writeln!(out, "run timeout: none")?,
+                Some(t) => writeln!(
+                    out,
+                    "timeout:   {} (each run's)",
+                    humantime::format_duration(t)
+                )?,
+                None => writeln!(out, "timeout:   none")?,
             }
             writeln!(out, "paused:    {}", s.paused)?;
             if let Some(note) = &s.note {

@@ -83,7 +83,7 @@ async fn schedule_commands() {
         .expect("describe");
     assert!(shown.contains("overlap:   skip"), "{shown}");
     assert!(shown.contains("catch-up:  1h"), "{shown}");
-    assert!(shown.contains("run timeout: 30m"), "{shown}");
+    assert!(shown.contains("timeout:   30m (each run's)"), "{shown}");
     for day in 1..=5 {
         assert!(
             shown.contains(&format!("2024-01-0{day}T01:00:00.000Z")),

@@ -131,6 +131,17 @@ pub enum PublishError {
         /// serde_json's error.
         error: String,
     },
+    /// The key starts with [`REPLY_PREFIX`](crate::update::REPLY_PREFIX), kept for replies
+    /// to updates ([`WorkflowCtx::reply`]).
+    #[error(
+        "the key {key:?} starts with {prefix:?}, which is kept for replies to updates: reply with ctx.reply"
+    )]
+    ReservedKey {
+        /// The key.
+        key: String,
+        /// The prefix kept.
+        prefix: String,
+    },
     /// With this value, the run's published values would take more than
     /// [`MAX_PUBLISHED_BYTES`]: the value is not published.
     #[error(
@@ -191,6 +202,30 @@ pub struct WorkflowCtx {
     published_now: std::cell::Cell<bool>,
     /// What [`WorkflowCtx::continue_as_new`] asked for during the current step.
     continue_as: std::cell::RefCell<Option<ContinueAs>>,
+}
+
+/// Whether `key` with `json` fits in `published` once the values under `gone` are dropped
+/// (or replaced): at most [`MAX_PUBLISHED_BYTES`] in all.
+fn room(
+    published: &BTreeMap<String, String>,
+    gone: &[&str],
+    key: &str,
+    json: &str,
+) -> Result<(), PublishError> {
+    let bytes = published
+        .iter()
+        .filter(|(k, _)| !gone.contains(&k.as_str()) && k.as_str() != key)
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
+        + key.len()
+        + json.len();
+    if bytes > MAX_PUBLISHED_BYTES {
+        return Err(PublishError::TooLarge {
+            key: key.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
 }
 
 /// What a child call of the current step asked for that its wait does not record (see
@@ -526,6 +561,12 @@ impl WorkflowCtx {
         if key.is_empty() {
             return Err(PublishError::EmptyKey);
         }
+        if key.starts_with(crate::update::REPLY_PREFIX) {
+            return Err(PublishError::ReservedKey {
+                key: key.chars().take(64).collect(),
+                prefix: crate::update::REPLY_PREFIX.to_string(),
+            });
+        }
         if key.len() > MAX_PUBLISHED_KEY {
             return Err(PublishError::KeyTooLong {
                 key: key.chars().take(32).collect(),
@@ -540,23 +581,84 @@ impl WorkflowCtx {
         if s.published.get(key) == Some(&json) {
             return Ok(());
         }
-        let bytes = s
-            .published
-            .iter()
-            .filter(|(k, _)| k.as_str() != key)
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>()
-            + key.len()
-            + json.len();
-        if bytes > MAX_PUBLISHED_BYTES {
-            return Err(PublishError::TooLarge {
-                key: key.to_string(),
-                bytes,
-            });
-        }
+        room(&s.published, &[key], key, &json)?;
         s.published.insert(key.to_string(), json);
         self.published_now.set(true);
         Ok(())
+    }
+
+    /// Replies `value` to `update` ([`crate::update`]): the sender's
+    /// [`Client::update`](crate::Client::update) returns it once the step that replies has
+    /// committed. Not an await: the reply is published under the update's id
+    /// ([`crate::update::reply_key`]), in the snapshot of this step, and the run keeps the
+    /// replies to its last [`MAX_REPLIES`](crate::update::MAX_REPLIES) updates (the oldest goes
+    /// first), within [`MAX_PUBLISHED_BYTES`] with its published values.
+    ///
+    /// An update is answered once: a reply to an update that has one already (a request sent
+    /// again under its id: [`Client::update_with_id`](crate::Client::update_with_id)) changes
+    /// nothing, and the first reply stands; [`WorkflowCtx::is_replied`] tells the code so
+    /// before it does the work again. A reply that does not encode as JSON, or would take the
+    /// run's published values past their limit, is refused as [`WorkflowCtx::publish`]
+    /// refuses a value, and nothing changes.
+    pub fn reply<T, R: Serialize + ?Sized>(
+        &self,
+        update: &crate::Update<T>,
+        value: &R,
+    ) -> Result<(), PublishError> {
+        use crate::update::{MAX_REPLIES, REPLY_PREFIX, Reply};
+        let key = crate::update::reply_key(update.id());
+        if key.len() > MAX_PUBLISHED_KEY {
+            return Err(PublishError::KeyTooLong {
+                key: key.chars().take(32).collect(),
+                len: key.len(),
+            });
+        }
+        let mut s = self.state.borrow_mut();
+        if s.published.contains_key(&key) {
+            return Ok(());
+        }
+        // The run's replies, by number, oldest first.
+        let mut replies: Vec<(u64, &str)> = s
+            .published
+            .range(REPLY_PREFIX.to_string()..)
+            .take_while(|(k, _)| k.starts_with(REPLY_PREFIX))
+            .map(|(k, v)| {
+                let n = serde_json::from_str::<Reply<serde::de::IgnoredAny>>(v).map_or(0, |r| r.n);
+                (n, k.as_str())
+            })
+            .collect();
+        replies.sort_unstable();
+        let n = replies.last().map_or(1, |(n, _)| n.saturating_add(1));
+        let json = serde_json::to_string(&Reply { n, reply: value }).map_err(|e| {
+            PublishError::Encode {
+                key: key.clone(),
+                error: e.to_string(),
+            }
+        })?;
+        let dropped: Vec<String> = replies
+            .iter()
+            .take((replies.len() + 1).saturating_sub(MAX_REPLIES))
+            .map(|(_, k)| k.to_string())
+            .collect();
+        let gone: Vec<&str> = dropped.iter().map(String::as_str).collect();
+        room(&s.published, &gone, &key, &json)?;
+        for k in &dropped {
+            s.published.remove(k);
+        }
+        s.published.insert(key, json);
+        self.published_now.set(true);
+        Ok(())
+    }
+
+    /// Whether `update` has a reply already ([`WorkflowCtx::reply`]): a request sent again
+    /// under its id (a sender that retried before the first was answered) reaches the code
+    /// twice, and the code skips the second. (A reply dropped past
+    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES) is not known any more.)
+    pub fn is_replied<T>(&self, update: &crate::Update<T>) -> bool {
+        self.state
+            .borrow()
+            .published
+            .contains_key(&crate::update::reply_key(update.id()))
     }
 
     /// Whether the step just run published a value that changed, and clears the mark: the

@@ -60,6 +60,7 @@ pub mod machine;
 pub mod metrics;
 pub mod schedule;
 pub mod store;
+pub mod update;
 
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -98,6 +99,7 @@ pub use store::{PostgresError, PostgresStore, PostgresTls};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{SqliteStore, Synchronous};
+pub use update::{Update, UpdateError};
 pub use versions::{Migration, MigrationError};
 pub use workflow::{AwaitDesc, CommandDesc, Description, StateDesc, Workflow};
 /// # Example
@@ -212,8 +214,8 @@ pub mod prelude {
     pub use crate::SqliteStore;
     pub use crate::{
         Activity, ActivityCtx, ActivityError, ActivityErrorKind, ChildError, Deserialize,
-        ParentClose, RetryPolicy, Saga, Select2, Select3, Select4, Serialize, Signal, Workflow,
-        WorkflowCtx, WorkflowError, activity, workflow,
+        ParentClose, RetryPolicy, Saga, Select2, Select3, Select4, Serialize, Signal, Update,
+        Workflow, WorkflowCtx, WorkflowError, activity, workflow,
     };
     pub use crate::{MemoryStore, Runtime};
 }

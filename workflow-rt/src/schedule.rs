@@ -27,6 +27,9 @@
 //!   fire times missed that are within the catch-up window of now are started (subject to the
 //!   overlap policy); older ones are skipped, counted in
 //!   [`ScheduleInfo::missed`](crate::schedule::ScheduleInfo::missed) and logged.
+//! - **Run timeout** ([`NewSchedule::run_timeout`]): an execution timeout for each run the
+//!   schedule starts, so that a hung run is stopped and holds the next fire times back no
+//!   longer.
 //! - **Pause, resume, list, delete** on the [`Client`](crate::Client): a paused schedule starts
 //!   nothing; resumed, it fires from the next fire time after the resume (the fire times of the
 //!   pause are not caught up).

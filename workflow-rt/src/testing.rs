@@ -380,6 +380,20 @@ pub struct TestOutcome<O> {
 }
 
 impl<O> TestOutcome<O> {
+    /// The run's reply to update `update_id` ([`WorkflowCtx::reply`]; send the update as a
+    /// signal: `.signal(name, Update::new(update_id, payload))`), decoded as `R`; `None` if it
+    /// made none, dropped it (a run keeps its last
+    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)), or it does not decode as `R`.
+    pub fn reply<R: serde::de::DeserializeOwned>(&self, update_id: &str) -> Option<R> {
+        let json = self
+            .published
+            .get(&crate::update::reply_key(update_id))?
+            .clone();
+        serde_json::from_value::<crate::update::Reply<R>>(json)
+            .ok()
+            .map(|r| r.reply)
+    }
+
     /// The virtual time the run took.
     pub fn elapsed(&self) -> Duration {
         self.finished_at
@@ -1303,6 +1317,9 @@ impl<W: Workflow> TestRun<W> {
             s.at_ms = start.saturating_add(s.at_ms.saturating_sub(c.start_ms));
         }
         if let Some((at, _)) = &mut c.cancel {
+            *at = start.saturating_add(at.saturating_sub(c.start_ms));
+        }
+        if let Some(at) = &mut c.timeout_at {
             *at = start.saturating_add(at.saturating_sub(c.start_ms));
         }
         c.start_ms = start;

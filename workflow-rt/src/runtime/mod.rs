@@ -486,6 +486,31 @@ impl Runtime {
         self.client().published_values(id).await
     }
 
+    /// Sends update `name` to run `id` and waits for its reply ([`Client::update`]).
+    pub async fn update<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+        payload: T,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        self.client().update(id, name, payload, timeout).await
+    }
+
+    /// [`Runtime::update`] with the update's id given ([`Client::update_with_id`]).
+    pub async fn update_with_id<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+        update_id: &str,
+        payload: T,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        self.client()
+            .update_with_id(id, name, update_id, payload, timeout)
+            .await
+    }
+
     /// Waits, at most `timeout`, for run `id` to publish a value under `key`
     /// ([`Client::wait_published`]).
     pub async fn wait_published<T: serde::de::DeserializeOwned>(

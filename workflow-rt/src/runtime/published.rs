@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::client::Watching;
@@ -145,6 +146,124 @@ impl Client {
                 None => tokio::time::sleep(nap).await,
             }
             pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Client {
+    /// Sends update `name` with `payload` to run `id` and waits, at most `timeout`, for the
+    /// run's reply ([`crate::update`]; Temporal's workflow update): the run receives
+    /// `Update<T>` as a signal of that name and answers with
+    /// [`WorkflowCtx::reply`](crate::WorkflowCtx::reply). The update gets a random id; to
+    /// retry an update without it being done twice, give it one
+    /// ([`Client::update_with_id`]).
+    ///
+    /// [`UpdateError::TimedOut`](crate::UpdateError::TimedOut) if no reply came within the
+    /// timeout (the request stays with the run, which may still take it),
+    /// [`UpdateError::NoReply`](crate::UpdateError::NoReply) if the run ended or parked
+    /// without replying, [`UpdateError::Runtime`](crate::UpdateError::Runtime) if the request
+    /// could not be sent (a run that does not exist or has finished, a payload over the
+    /// limit of a signal).
+    pub async fn update<T: Serialize, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+        payload: T,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        let mut bytes = [0u8; 16];
+        let update_id: String = match getrandom::fill(&mut bytes) {
+            Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            // No randomness from the system: an id from the clock and a count, unique in
+            // this process.
+            Err(_) => {
+                static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("{}-{n}-{}", self.clock.now_ms(), std::process::id())
+            }
+        };
+        self.send_update(id, name, &update_id, payload, timeout, false)
+            .await
+    }
+
+    /// [`Client::update`] with the update's id given: a retry with the same id (after a
+    /// timeout, or from another process) gets the reply to the first request, without
+    /// sending it again, while the run keeps that reply (its last
+    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)); a request not replied to yet is sent
+    /// again, and reaches the run's code a second time. At most
+    /// [`MAX_UPDATE_ID`](crate::update::MAX_UPDATE_ID) bytes, and held to the rule of
+    /// [`check_name`](crate::check_name).
+    pub async fn update_with_id<T: Serialize, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+        update_id: &str,
+        payload: T,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        self.send_update(id, name, update_id, payload, timeout, true)
+            .await
+    }
+
+    /// [`Client::update_with_id`]; `retried`: the id may have a reply already (one the
+    /// caller gave), looked for before the request is sent.
+    async fn send_update<T: Serialize, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+        update_id: &str,
+        payload: T,
+        timeout: Duration,
+        retried: bool,
+    ) -> Result<R, crate::UpdateError> {
+        use crate::UpdateError;
+        use crate::update::{MAX_UPDATE_ID, Reply};
+        const _: () = assert!(MAX_UPDATE_ID == 128);
+        if update_id.len() > MAX_UPDATE_ID {
+            return Err(UpdateError::Runtime(RuntimeError::BadName {
+                what: "update id",
+                name: update_id.chars().take(32).collect(),
+                reason: "longer than an update id may be (MAX_UPDATE_ID, 128 bytes)",
+            }));
+        }
+        super::error::checked_name("update id", update_id)?;
+        let key = crate::update::reply_key(update_id);
+        let decode = |json: serde_json::Value| {
+            serde_json::from_value::<Reply<R>>(json)
+                .map(|r| r.reply)
+                .map_err(|e| UpdateError::Decode {
+                    id: id.to_string(),
+                    update_id: update_id.to_string(),
+                    reason: e.to_string(),
+                })
+        };
+        // Replied to already (a retry): the reply, and nothing sent again.
+        if retried && let Some(json) = self.published::<serde_json::Value>(id, &key).await? {
+            return decode(json);
+        }
+        self.signal(id, name, crate::Update::new(update_id, payload))
+            .await?;
+        match self
+            .wait_published::<serde_json::Value>(id, &key, timeout)
+            .await?
+        {
+            Some(json) => decode(json),
+            None => {
+                let rec = self.record(id).await?;
+                if rec.status.is_finished() || rec.status == crate::WorkflowStatus::Parked {
+                    Err(UpdateError::NoReply {
+                        id: id.to_string(),
+                        update_id: update_id.to_string(),
+                        status: rec.status,
+                    })
+                } else {
+                    Err(UpdateError::TimedOut {
+                        id: id.to_string(),
+                        update_id: update_id.to_string(),
+                        timeout,
+                    })
+                }
+            }
         }
     }
 }

@@ -154,7 +154,9 @@ impl<W: Workflow> NewSchedule<W> {
     /// the run's start (Temporal's schedule action's workflow execution timeout): past it the
     /// run is stopped outright. At least [`crate::MIN_TIMEOUT`], a second. Default: none.
     /// With [`Overlap::Skip`] or [`Overlap::BufferOne`], a run that hangs then holds the
-    /// schedule's next fire times back no longer than this.
+    /// schedule's next fire times back no longer than this: give it a margin below the
+    /// interval between fire times (the run starts when a worker looks at its fire time, and
+    /// its stop takes a step), or the fire time at its end may find it still running.
     pub fn run_timeout(mut self, limit: Duration) -> Self {
         self.run_timeout = Some(limit.max(crate::MIN_TIMEOUT));
         self
@@ -576,7 +578,7 @@ impl Client {
 
     /// Changes schedule `name` as `update` says: its spec (it then fires from its first fire
     /// time after now; the fire times between are not caught up), its overlap policy, its
-    /// catch-up window. What `update` leaves alone stays as it is, and so do the runs the
+    /// catch-up window, its runs' timeout (for the runs it starts after). What `update` leaves alone stays as it is, and so do the runs the
     /// schedule started, its counts and its last run. A bad spec changes nothing.
     ///
     /// ```

@@ -138,7 +138,8 @@ impl ScheduleSim {
 
     /// Each run's execution timeout ([`NewSchedule::run_timeout`](crate::schedule::NewSchedule::run_timeout);
     /// at least [`crate::MIN_TIMEOUT`]): a run that would last longer is stopped then, and the
-    /// schedule's overlap policy sees it ended.
+    /// schedule's overlap policy sees it ended after that time (a fire time at the very end of
+    /// the timeout finds it still running, as the runtime's stop comes with a step after it).
     pub fn run_timeout(mut self, limit: Duration) -> Self {
         self.run_timeout = Some(limit.max(crate::MIN_TIMEOUT));
         self
@@ -193,6 +194,7 @@ impl ScheduleSim {
         };
         let mut ticks = ScheduleTicks::default();
         let mut last_end: Option<u64> = None;
+        let mut cut_short = false;
         let mut now = start;
         loop {
             // The next look: a fire time, or the end of the last run while a fire time waits.
@@ -212,7 +214,9 @@ impl ScheduleSim {
                 break;
             }
             now = at;
-            let running = last_end.is_some_and(|e| e > now);
+            // A run cut short by its timeout is stopped by a step after the timeout's end: a
+            // fire time at that very end still finds it running.
+            let running = last_end.is_some_and(|e| e > now || (cut_short && e == now));
             let plan = schedule::plan(&compiled, &s, now, running, usize::MAX);
             for &fire in &plan.start {
                 ticks.runs.push(ScheduledRun {
@@ -224,6 +228,7 @@ impl ScheduleSim {
                     Some(limit) => self.run_time.min(limit),
                     None => self.run_time,
                 };
+                cut_short = lasts < self.run_time;
                 last_end = Some(now.saturating_add(ms(lasts)));
             }
             if plan.skipped > 0 {

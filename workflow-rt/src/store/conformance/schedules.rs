@@ -95,6 +95,7 @@ pub(super) async fn schedules_change_by_compare_and_set<S: Store>(s: &S) {
     moved.started = 1;
     moved.paused = true;
     moved.note = Some("why it is paused".into());
+    moved.run_timeout_ms = Some(30_000);
     assert_eq!(s.update_schedule(moved.clone()).await, Ok(2));
     let stored = s.load_schedule("s").await.expect("load");
     assert_eq!(
@@ -119,6 +120,7 @@ pub(super) async fn schedules_change_by_compare_and_set<S: Store>(s: &S) {
     let mut a = stored.clone();
     a.cursor_ms = 21_000;
     a.starting = vec![21_000];
+    a.run_timeout_ms = None;
     let mut b = stored.clone();
     b.paused = true;
     let (ra, rb) = tokio::join!(s.update_schedule(a.clone()), s.update_schedule(b.clone()));
