@@ -81,6 +81,45 @@ async fn careful_cart(ctx: WorkflowCtx, items: u32) -> u64 {
     total
 }
 
+/// The typed name of `cart`'s updates: the compiler checks the payload's type.
+const ADD: Signal<Update<u64>> = Signal::new("add");
+
+/// Waits for "go", then answers one update with its payload doubled.
+#[workflow]
+async fn late(ctx: WorkflowCtx, _x: u32) -> u64 {
+    let _go: u64 = ctx.signal("go").await;
+    let u: Update<u64> = ctx.signal("add").await;
+    let doubled = *u.payload() * 2;
+    let _ = ctx.reply(&u, &doubled);
+    doubled
+}
+
+/// Answers each update with a string of the size it asks for; `size` 0 ends the run.
+#[workflow]
+async fn big(ctx: WorkflowCtx, _x: u32) -> Vec<String> {
+    let mut refused = Vec::new();
+    loop {
+        let u: Update<u32> = ctx.signal("size").await;
+        if *u.payload() == 0 {
+            return refused;
+        }
+        if let Err(e) = ctx.reply(&u, &"x".repeat(*u.payload() as usize)) {
+            refused.push(format!("{e:?}").split(' ').next().unwrap_or("").to_string());
+        }
+    }
+}
+
+/// Answers one update, then continues as new, `left` times.
+#[workflow]
+async fn rolling(ctx: WorkflowCtx, left: u32) -> u32 {
+    let u: Update<u32> = ctx.signal("add").await;
+    let _ = ctx.reply(&u, &(*u.payload() + left));
+    if left > 0 {
+        ctx.continue_as_new(rolling, left - 1);
+    }
+    left
+}
+
 fn runtime(
     mode: support::Mode,
     store: std::sync::Arc<workflow_rt::MemoryStore>,
@@ -92,6 +131,9 @@ fn runtime(
         .workflow(deaf)
         .workflow(misuse)
         .workflow(careful_cart)
+        .workflow(late)
+        .workflow(big)
+        .workflow(rolling)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,4 +330,147 @@ fn a_test_run_replies_as_the_runtime_does() {
         assert_eq!(out.reply::<u64>("x"), Some(3));
         assert_eq!(out.reply::<u64>("y"), Some(7));
     }
+}
+
+/// A call that timed out leaves its request with the run: `wait_update` gets the reply once
+/// the run takes it, without sending it again; a typed const sends the type the wait names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_update_is_answered_later() {
+    both_modes(async |mode| {
+        let id = &mode.id("late");
+        let (store, clock) = memory();
+        let rt = runtime(mode, store, clock).build().await.expect("build");
+        rt.start(late, id, 0).await.expect("start");
+        let client = rt.client();
+        let out = client
+            .update::<u64, u64>(id, ADD, 21, Duration::from_millis(50))
+            .await;
+        let Err(UpdateError::TimedOut { update_id, .. }) = out else {
+            panic!("{out:?}")
+        };
+        rt.signal(id, "go", 1u64).await.expect("signal");
+        let reply: u64 = client
+            .wait_update(id, &update_id, WAIT)
+            .await
+            .expect("reply");
+        assert_eq!(reply, 42);
+        let wrong = client.wait_update::<String>(id, &update_id, WAIT).await;
+        assert!(
+            matches!(&wrong, Err(UpdateError::Decode { .. })),
+            "{wrong:?}"
+        );
+        let finished = client.update::<u64, u64>(id, ADD, 1, WAIT).await;
+        assert!(
+            matches!(
+                &finished,
+                Err(UpdateError::Runtime(RuntimeError::Finished { .. }))
+            ),
+            "{finished:?}"
+        );
+        rt.shutdown().await;
+        reply
+    })
+    .await;
+}
+
+/// Replies share the run's 64 KiB of published values: older replies go to make room for a
+/// new one; one that does not fit even alone is refused, and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_replies_make_room_for_a_new_one() {
+    both_modes(async |mode| {
+        let id = &mode.id("big");
+        let (store, clock) = memory();
+        let rt = runtime(mode, store, clock).build().await.expect("build");
+        let run = rt.start(big, id, 0).await.expect("start");
+        let client = rt.client();
+        for (u, size) in [("a", 30_000u32), ("b", 30_000), ("c", 30_000)] {
+            let reply: String = client
+                .update_with_id(id, "size", u, size, WAIT)
+                .await
+                .expect("reply");
+            assert_eq!(reply.len(), size as usize);
+        }
+        let kept: Vec<String> = client
+            .published_values(id)
+            .await
+            .expect("values")
+            .into_keys()
+            .collect();
+        assert_eq!(
+            kept,
+            vec![reply_key("b"), reply_key("c")],
+            "a made room for c"
+        );
+        let refused = client
+            .update::<u32, String>(id, "size", 70_000, Duration::from_millis(50))
+            .await;
+        assert!(
+            matches!(&refused, Err(UpdateError::TimedOut { .. })),
+            "{refused:?}"
+        );
+        let _ = client
+            .update::<u32, String>(id, "size", 0, Duration::from_millis(50))
+            .await;
+        let out = within("result", run.result()).await.expect("output");
+        assert_eq!(out, vec!["TooLarge".to_string()]);
+        rt.shutdown().await;
+        (kept, out)
+    })
+    .await;
+}
+
+/// A continue-as-new keeps the run's replies, and numbers the next after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continued_run_keeps_its_replies() {
+    both_modes(async |mode| {
+        let id = &mode.id("rolling");
+        let (store, clock) = memory();
+        let rt = runtime(mode, store, clock).build().await.expect("build");
+        let run = rt.start(rolling, id, 2).await.expect("start");
+        let client = rt.client();
+        let mut replies = Vec::new();
+        for u in ["r0", "r1", "r2"] {
+            let reply: u32 = client
+                .update_with_id(id, "add", u, 10u32, WAIT)
+                .await
+                .expect("reply");
+            replies.push(reply);
+        }
+        assert_eq!(within("result", run.result()).await.expect("output"), 0);
+        let values = client.published_values(id).await.expect("values");
+        let numbers: Vec<u64> = ["r0", "r1", "r2"]
+            .iter()
+            .map(|u| values[&reply_key(u)]["n"].as_u64().expect("n"))
+            .collect();
+        assert_eq!(numbers, vec![1, 2, 3]);
+        assert_eq!(replies, vec![12, 11, 10]);
+        rt.shutdown().await;
+        (replies, numbers)
+    })
+    .await;
+}
+
+/// Another process sends an update to a run on a SQLite file while no worker runs; a worker
+/// started later answers it, and the sender's call returns the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_waits_for_a_worker_of_another_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("wf.db");
+    let client =
+        workflow_rt::Client::new(workflow_rt::SqliteStore::open(&db).expect("open")).workflow(cart);
+    client.start(cart, "sqlite-cart", 2).await.expect("start");
+    let sender = tokio::spawn(async move {
+        client
+            .update::<u64, Result<u64, String>>("sqlite-cart", ADD, 5, WAIT)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rt = Runtime::builder(workflow_rt::SqliteStore::open(&db).expect("open"))
+        .workflow(cart)
+        .build()
+        .await
+        .expect("build");
+    let reply = within("reply", sender).await.expect("task").expect("reply");
+    assert_eq!(reply, Ok(5));
+    rt.shutdown().await;
 }

@@ -1504,4 +1504,22 @@ async fn a_schedules_runs_are_bounded_by_its_run_timeout() {
     };
     assert_eq!(sim(Some(5)), vec![T0 + 10 * SECOND, T0 + 20 * SECOND]);
     assert_eq!(sim(None), vec![T0 + 10 * SECOND]);
+    // A timeout as long as the interval: the fire time at its end finds the run still
+    // running; buffered, it starts just after the stop, and so on.
+    let buffered = ScheduleSim::new("edge", ScheduleSpec::every(Duration::from_secs(10)))
+        .start_at_ms(T0)
+        .overlap(Overlap::BufferOne)
+        .run_time(Duration::from_secs(3600))
+        .run_timeout(Duration::from_secs(10))
+        .run_for(Duration::from_secs(35))
+        .expect("sim");
+    assert_eq!(
+        buffered.fire_times(),
+        vec![T0 + 10 * SECOND, T0 + 20 * SECOND, T0 + 30 * SECOND]
+    );
+    assert_eq!(
+        buffered.runs[1].started_at_ms,
+        T0 + 20 * SECOND + 1,
+        "after the first run's stop"
+    );
 }

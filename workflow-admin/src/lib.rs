@@ -89,6 +89,24 @@ pub enum AdminCommand {
         #[arg(allow_hyphen_values = true)]
         json: String,
     },
+    /// Sends an update with a JSON payload (the run receives it as `Update<T>`) and prints
+    /// the run's reply, as JSON.
+    Update {
+        /// The run's id.
+        id: String,
+        /// The update's (signal's) name.
+        name: String,
+        /// The payload, as JSON.
+        #[arg(allow_hyphen_values = true)]
+        json: String,
+        /// The update's id: a command repeated with it gets the first reply (a random one if
+        /// not given).
+        #[arg(long = "id")]
+        update_id: Option<String>,
+        /// How long to wait for the reply (`30s`, `5m`).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+        timeout: std::time::Duration,
+    },
     /// Asks a run to cancel: its code is told, may compensate, and has its grace period to
     /// end before it is stopped outright.
     Cancel {
@@ -186,6 +204,9 @@ pub enum AdminError {
     /// A signal's payload is not JSON.
     #[error("the payload is not JSON: {0}")]
     BadJson(serde_json::Error),
+    /// An update got no reply ([`workflow_rt::UpdateError`]).
+    #[error(transparent)]
+    Update(#[from] workflow_rt::UpdateError),
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -244,6 +265,21 @@ async fn run_on(
                 serde_json::from_str(&json).map_err(AdminError::BadJson)?;
             client.signal_json(&id, &name, &payload).await?;
             writeln!(out, "sent signal {name:?} to {id}")?;
+            Ok(())
+        }
+        AdminCommand::Update {
+            id,
+            name,
+            json,
+            update_id,
+            timeout,
+        } => {
+            let payload: serde_json::Value =
+                serde_json::from_str(&json).map_err(AdminError::BadJson)?;
+            let reply = client
+                .update_json(&id, &name, update_id.as_deref(), &payload, timeout)
+                .await?;
+            writeln!(out, "{reply}")?;
             Ok(())
         }
         AdminCommand::Cancel { id } => {

@@ -50,6 +50,22 @@ async fn patient(ctx: WorkflowCtx, _x: u64) -> u64 {
     }
 }
 
+/// Answers updates "add" with the running total, until one adds 0.
+#[workflow]
+async fn counter(ctx: WorkflowCtx, _x: u64) -> u64 {
+    let mut total: u64 = 0;
+    loop {
+        let add: Update<u64> = ctx.signal("add").await;
+        if *add.payload() == 0 {
+            return total;
+        }
+        if !ctx.is_replied(&add) {
+            total += *add.payload();
+            ctx.reply(&add, &total).expect("a small reply");
+        }
+    }
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -81,6 +97,7 @@ async fn runtime(store: Arc<dyn Store>, restore_every_step: bool) -> Runtime {
         .workflow(expense)
         .workflow(brittle)
         .workflow(patient)
+        .workflow(counter)
         .activity(check)
         .build()
         .await
@@ -363,6 +380,43 @@ async fn commands(restore_every_step: bool) -> Vec<String> {
     );
     rt.shutdown().await;
     kept
+}
+
+/// `update` sends a JSON update and prints the reply; with `--id`, a repeated command gets the
+/// first reply; a run that ends without replying is the update's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_prints_the_reply() {
+    for restore_every_step in [false, true] {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let rt = runtime(store.clone(), restore_every_step).await;
+        let client = Client::new(store.clone()).workflow(counter);
+        rt.start(counter, "c-1", 0).await.expect("start");
+        let out = admin(&client, &["update", "c-1", "add", "5"])
+            .await
+            .expect("update");
+        assert_eq!(out, "5\n");
+        for _ in 0..2 {
+            let out = admin(&client, &["update", "c-1", "add", "7", "--id", "u-7"])
+                .await
+                .expect("update");
+            assert_eq!(out, "12\n", "added once");
+        }
+        assert!(matches!(
+            admin(&client, &["update", "c-1", "add", "{not json"]).await,
+            Err(workflow_admin::AdminError::BadJson(_))
+        ));
+        let ended = admin(&client, &["update", "c-1", "add", "0", "--timeout", "10s"]).await;
+        assert!(
+            matches!(
+                &ended,
+                Err(workflow_admin::AdminError::Update(
+                    workflow_rt::UpdateError::NoReply { .. }
+                ))
+            ),
+            "{ended:?}"
+        );
+        rt.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -592,14 +592,19 @@ impl WorkflowCtx {
     /// committed. Not an await: the reply is published under the update's id
     /// ([`crate::update::reply_key`]), in the snapshot of this step, and the run keeps the
     /// replies to its last [`MAX_REPLIES`](crate::update::MAX_REPLIES) updates (the oldest goes
-    /// first), within [`MAX_PUBLISHED_BYTES`] with its published values.
+    /// first), within [`MAX_PUBLISHED_BYTES`] with its published values: older replies also
+    /// go to make room for a new one, the run's own values never.
     ///
     /// An update is answered once: a reply to an update that has one already (a request sent
     /// again under its id: [`Client::update_with_id`](crate::Client::update_with_id)) changes
     /// nothing, and the first reply stands; [`WorkflowCtx::is_replied`] tells the code so
-    /// before it does the work again. A reply that does not encode as JSON, or would take the
-    /// run's published values past their limit, is refused as [`WorkflowCtx::publish`]
-    /// refuses a value, and nothing changes.
+    /// before it does the work again. A reply that does not encode as JSON, would take the
+    /// run's published values past their limit even without older replies, or whose update
+    /// id makes a key over [`MAX_PUBLISHED_KEY`] (an id sent as JSON, past the client's
+    /// [`MAX_UPDATE_ID`](crate::update::MAX_UPDATE_ID)) is refused as [`WorkflowCtx::publish`]
+    /// refuses a value, and nothing changes: the sender's wait ends at its timeout. The run
+    /// goes on; a reply refused is the sender's problem, so code need not end on it
+    /// (`let _ = ctx.reply(..)`, or log it).
     pub fn reply<T, R: Serialize + ?Sized>(
         &self,
         update: &crate::Update<T>,
@@ -635,13 +640,17 @@ impl WorkflowCtx {
                 error: e.to_string(),
             }
         })?;
-        let dropped: Vec<String> = replies
-            .iter()
-            .take((replies.len() + 1).saturating_sub(MAX_REPLIES))
-            .map(|(_, k)| k.to_string())
-            .collect();
-        let gone: Vec<&str> = dropped.iter().map(String::as_str).collect();
-        room(&s.published, &gone, &key, &json)?;
+        // The oldest replies go: those past the last `MAX_REPLIES`, then as many more as this
+        // one needs room (the run's own published values stay).
+        let mut drop = (replies.len() + 1).saturating_sub(MAX_REPLIES);
+        let dropped: Vec<String> = loop {
+            let gone: Vec<&str> = replies.iter().take(drop).map(|(_, k)| *k).collect();
+            match room(&s.published, &gone, &key, &json) {
+                Ok(()) => break gone.into_iter().map(str::to_string).collect(),
+                Err(e) if drop >= replies.len() => return Err(e),
+                Err(_) => drop += 1,
+            }
+        };
         for k in &dropped {
             s.published.remove(k);
         }

@@ -382,16 +382,23 @@ pub struct TestOutcome<O> {
 impl<O> TestOutcome<O> {
     /// The run's reply to update `update_id` ([`WorkflowCtx::reply`]; send the update as a
     /// signal: `.signal(name, Update::new(update_id, payload))`), decoded as `R`; `None` if it
-    /// made none, dropped it (a run keeps its last
-    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)), or it does not decode as `R`.
+    /// made none or dropped it (a run keeps its last
+    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)).
+    ///
+    /// # Panics
+    /// If the reply does not decode as `R` (the test asks for the wrong type).
     pub fn reply<R: serde::de::DeserializeOwned>(&self, update_id: &str) -> Option<R> {
         let json = self
             .published
             .get(&crate::update::reply_key(update_id))?
             .clone();
-        serde_json::from_value::<crate::update::Reply<R>>(json)
-            .ok()
-            .map(|r| r.reply)
+        match serde_json::from_value::<crate::update::Reply<R>>(json) {
+            Ok(r) => Some(r.reply),
+            Err(e) => panic!(
+                "the reply to update {update_id:?} does not decode as {}: {e}",
+                std::any::type_name::<R>()
+            ),
+        }
     }
 
     /// The virtual time the run took.

@@ -20,7 +20,8 @@
 //!     while n < items {
 //!         let add: Update<u64> = ctx.signal("add").await;
 //!         total += *add.payload();
-//!         ctx.reply(&add, &total).expect("a small reply");
+//!         // A reply that cannot be kept is the sender's problem: the run goes on.
+//!         let _ = ctx.reply(&add, &total);
 //!         n += 1;
 //!     }
 //!     total
@@ -122,26 +123,31 @@ pub fn reply_key(update_id: &str) -> String {
     key
 }
 
-/// A reply as it is published: its number among the run's replies (the oldest is dropped
-/// first), and the value.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Reply<R> {
+/// A reply as it is published under [`reply_key`], `{"n": .., "reply": ..}`: its number among
+/// the run's replies (the oldest is dropped first), and the value. What
+/// [`Client::published`](crate::Client::published) and
+/// [`Client::wait_published`](crate::Client::wait_published) read under that key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply<R> {
     /// 1 for the run's first reply, then one more for each.
-    pub(crate) n: u64,
+    pub n: u64,
     /// The value replied.
-    pub(crate) reply: R,
+    pub reply: R,
 }
 
 /// Why [`Client::update`](crate::Client::update) has no reply.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
-    /// The request was not sent: the run does not exist or has ended, the payload is over the
-    /// limit of a signal, the update id is refused, or the store failed.
+    /// The request was not sent (the run does not exist or has ended, the payload is over the
+    /// limit of a signal, the update id is refused, the store failed), or, once it was, the
+    /// run could not be read while waiting for the reply (the store failed, the run was
+    /// purged).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    /// No reply came within the timeout. The request stays in the run's inbox: the run may
-    /// still take it and reply, which [`Client::update_with_id`](crate::Client::update_with_id)
-    /// with the same id then returns.
+    /// No reply came within the timeout. The request stays with the run, which may still
+    /// take it and reply: [`Client::wait_update`](crate::Client::wait_update) with this id
+    /// waits for that reply without sending the request again. (A payload of another type
+    /// than the run's wait is dead-lettered, as a signal's would be, and ends here too.)
     #[error("run {id:?} did not reply to update {update_id:?} within {timeout:?}")]
     TimedOut {
         /// The run.
@@ -151,7 +157,8 @@ pub enum UpdateError {
         /// The wait's timeout.
         timeout: Duration,
     },
-    /// The run ended (or parked) without replying.
+    /// The run ended (or parked) without replying. A parked run keeps the request: unparked,
+    /// it may take it and reply ([`Client::wait_update`](crate::Client::wait_update)).
     #[error("run {id:?} is {status} and did not reply to update {update_id:?}")]
     NoReply {
         /// The run.

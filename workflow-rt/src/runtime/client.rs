@@ -897,12 +897,21 @@ impl Client {
         name: &str,
         payload: &serde_json::Value,
     ) -> Result<(), RuntimeError> {
+        let signal = self.encode_signal_json(name, payload)?;
+        self.deliver(id, &signal).await
+    }
+
+    /// Signal `name` with a JSON `payload`, encoded and checked (its name, its size).
+    pub(super) fn encode_signal_json(
+        &self,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<NewSignal, RuntimeError> {
         let bytes = serde_json::to_vec(payload).map_err(|e| RuntimeError::Encode {
             what: format!("signal {name:?}"),
             reason: e.to_string(),
         })?;
-        let signal = self.checked_signal(name, bytes, crate::signal::JSON_TAG)?;
-        self.deliver(id, &signal).await
+        self.checked_signal(name, bytes, crate::signal::JSON_TAG)
     }
 
     /// An encoded signal, its name and size checked.
@@ -926,7 +935,7 @@ impl Client {
     }
 
     /// Stores an encoded signal and wakes the runtime the client belongs to, if any.
-    async fn deliver(&self, id: &str, signal: &NewSignal) -> Result<(), RuntimeError> {
+    pub(super) async fn deliver(&self, id: &str, signal: &NewSignal) -> Result<(), RuntimeError> {
         let now = self.clock.now_ms();
         self.store
             .append_signal(

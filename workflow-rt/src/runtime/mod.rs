@@ -486,28 +486,28 @@ impl Runtime {
         self.client().published_values(id).await
     }
 
-    /// Sends update `name` to run `id` and waits for its reply ([`Client::update`]).
+    /// Sends an update to run `id` and waits for its reply ([`Client::update`]).
     pub async fn update<T: serde::Serialize, R: serde::de::DeserializeOwned>(
         &self,
         id: &str,
-        name: &str,
+        signal: impl crate::IntoSignal<crate::Update<T>>,
         payload: T,
         timeout: Duration,
     ) -> Result<R, crate::UpdateError> {
-        self.client().update(id, name, payload, timeout).await
+        self.client().update(id, signal, payload, timeout).await
     }
 
     /// [`Runtime::update`] with the update's id given ([`Client::update_with_id`]).
     pub async fn update_with_id<T: serde::Serialize, R: serde::de::DeserializeOwned>(
         &self,
         id: &str,
-        name: &str,
+        signal: impl crate::IntoSignal<crate::Update<T>>,
         update_id: &str,
         payload: T,
         timeout: Duration,
     ) -> Result<R, crate::UpdateError> {
         self.client()
-            .update_with_id(id, name, update_id, payload, timeout)
+            .update_with_id(id, signal, update_id, payload, timeout)
             .await
     }
 

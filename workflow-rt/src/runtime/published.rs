@@ -151,28 +151,105 @@ impl Client {
 }
 
 impl Client {
-    /// Sends update `name` with `payload` to run `id` and waits, at most `timeout`, for the
+    /// Sends update `signal` with `payload` to run `id` and waits, at most `timeout`, for the
     /// run's reply ([`crate::update`]; Temporal's workflow update): the run receives
-    /// `Update<T>` as a signal of that name and answers with
-    /// [`WorkflowCtx::reply`](crate::WorkflowCtx::reply). The update gets a random id; to
+    /// `Update<T>` as a signal of that name (or typed const: `Signal<Update<T>>`) and answers
+    /// with [`WorkflowCtx::reply`](crate::WorkflowCtx::reply). The update gets a random id; to
     /// retry an update without it being done twice, give it one
     /// ([`Client::update_with_id`]).
     ///
     /// [`UpdateError::TimedOut`](crate::UpdateError::TimedOut) if no reply came within the
-    /// timeout (the request stays with the run, which may still take it),
+    /// timeout (the request stays with the run, which may still take it: wait again for its
+    /// reply with [`Client::wait_update`]),
     /// [`UpdateError::NoReply`](crate::UpdateError::NoReply) if the run ended or parked
     /// without replying, [`UpdateError::Runtime`](crate::UpdateError::Runtime) if the request
     /// could not be sent (a run that does not exist or has finished, a payload over the
-    /// limit of a signal).
+    /// limit of a signal) or the run could not be read while waiting. A payload of another
+    /// type than the run's wait is dead-lettered as a signal would be (see the run's
+    /// history), and the call ends at its timeout: send the type the wait names (a typed
+    /// `Signal<Update<T>>` const makes the compiler check it).
     pub async fn update<T: Serialize, R: DeserializeOwned>(
         &self,
         id: &str,
-        name: &str,
+        signal: impl crate::IntoSignal<crate::Update<T>>,
         payload: T,
         timeout: Duration,
     ) -> Result<R, crate::UpdateError> {
+        let update_id = self.new_update_id();
+        let request = self.encode_signal(
+            signal.signal_name(),
+            &crate::Update::new(update_id.as_str(), payload),
+        );
+        self.send_update(id, &update_id, request, timeout, false)
+            .await
+    }
+
+    /// [`Client::update`] with the update's id given: a retry with the same id (after a
+    /// timeout, or from another process) gets the reply to the first request, without
+    /// sending it again, while the run keeps that reply (its last
+    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)). A request not replied to yet is sent
+    /// again, and reaches the run's code a second time
+    /// ([`WorkflowCtx::is_replied`](crate::WorkflowCtx::is_replied) lets the code skip it);
+    /// to wait for the first request's reply without sending it again, use
+    /// [`Client::wait_update`]. At most [`MAX_UPDATE_ID`](crate::update::MAX_UPDATE_ID)
+    /// bytes, and held to the rule of [`check_name`](crate::check_name).
+    pub async fn update_with_id<T: Serialize, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        signal: impl crate::IntoSignal<crate::Update<T>>,
+        update_id: &str,
+        payload: T,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        let request = self.encode_signal(
+            signal.signal_name(),
+            &crate::Update::new(update_id, payload),
+        );
+        self.send_update(id, update_id, request, timeout, true)
+            .await
+    }
+
+    /// [`Client::update`] with a JSON payload and a JSON reply, for callers that do not have
+    /// the Rust types (an operator's command, a web form, another language): the run receives
+    /// the payload decoded into the `Update<T>` it waits for, as [`Client::signal_json`]
+    /// sends a signal. `update_id`: as [`Client::update_with_id`]'s; `None`, a random one.
+    pub async fn update_json(
+        &self,
+        id: &str,
+        name: &str,
+        update_id: Option<&str>,
+        payload: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, crate::UpdateError> {
+        let (update_id, retried) = match update_id {
+            Some(u) => (u.to_string(), true),
+            None => (self.new_update_id(), false),
+        };
+        let envelope = serde_json::json!({ "id": update_id, "payload": payload });
+        let request = self.encode_signal_json(name, &envelope);
+        self.send_update(id, &update_id, request, timeout, retried)
+            .await
+    }
+
+    /// Waits, at most `timeout`, for run `id`'s reply to update `update_id`, sent before
+    /// (by [`Client::update_with_id`], or a call that timed out: its
+    /// [`UpdateError::TimedOut`](crate::UpdateError::TimedOut) names the id), without sending
+    /// anything: the reply at once if the run has made it. Its errors are
+    /// [`Client::update`]'s.
+    pub async fn wait_update<R: DeserializeOwned>(
+        &self,
+        id: &str,
+        update_id: &str,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        checked_update_id(update_id)?;
+        self.await_reply(id, update_id, timeout).await
+    }
+
+    /// A random update id: 128 bits from the system's randomness, as hex.
+    fn new_update_id(&self) -> String {
         let mut bytes = [0u8; 16];
-        let update_id: String = match getrandom::fill(&mut bytes) {
+        match getrandom::fill(&mut bytes) {
             Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
             // No randomness from the system: an id from the clock and a count, unique in
             // this process.
@@ -181,91 +258,93 @@ impl Client {
                 let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 format!("{}-{n}-{}", self.clock.now_ms(), std::process::id())
             }
-        };
-        self.send_update(id, name, &update_id, payload, timeout, false)
-            .await
+        }
     }
 
-    /// [`Client::update`] with the update's id given: a retry with the same id (after a
-    /// timeout, or from another process) gets the reply to the first request, without
-    /// sending it again, while the run keeps that reply (its last
-    /// [`MAX_REPLIES`](crate::update::MAX_REPLIES)); a request not replied to yet is sent
-    /// again, and reaches the run's code a second time. At most
-    /// [`MAX_UPDATE_ID`](crate::update::MAX_UPDATE_ID) bytes, and held to the rule of
-    /// [`check_name`](crate::check_name).
-    pub async fn update_with_id<T: Serialize, R: DeserializeOwned>(
+    /// Sends `request` (update `update_id` to run `id`) and waits for its reply; `retried`:
+    /// the id may have a reply already (one the caller gave), looked for before anything is
+    /// sent.
+    async fn send_update<R: DeserializeOwned>(
         &self,
         id: &str,
-        name: &str,
         update_id: &str,
-        payload: T,
-        timeout: Duration,
-    ) -> Result<R, crate::UpdateError> {
-        self.send_update(id, name, update_id, payload, timeout, true)
-            .await
-    }
-
-    /// [`Client::update_with_id`]; `retried`: the id may have a reply already (one the
-    /// caller gave), looked for before the request is sent.
-    async fn send_update<T: Serialize, R: DeserializeOwned>(
-        &self,
-        id: &str,
-        name: &str,
-        update_id: &str,
-        payload: T,
+        request: Result<crate::store::NewSignal, RuntimeError>,
         timeout: Duration,
         retried: bool,
     ) -> Result<R, crate::UpdateError> {
-        use crate::UpdateError;
-        use crate::update::{MAX_UPDATE_ID, Reply};
-        const _: () = assert!(MAX_UPDATE_ID == 128);
-        if update_id.len() > MAX_UPDATE_ID {
-            return Err(UpdateError::Runtime(RuntimeError::BadName {
-                what: "update id",
-                name: update_id.chars().take(32).collect(),
-                reason: "longer than an update id may be (MAX_UPDATE_ID, 128 bytes)",
-            }));
-        }
-        super::error::checked_name("update id", update_id)?;
+        checked_update_id(update_id)?;
         let key = crate::update::reply_key(update_id);
-        let decode = |json: serde_json::Value| {
-            serde_json::from_value::<Reply<R>>(json)
-                .map(|r| r.reply)
-                .map_err(|e| UpdateError::Decode {
-                    id: id.to_string(),
-                    update_id: update_id.to_string(),
-                    reason: e.to_string(),
-                })
-        };
         // Replied to already (a retry): the reply, and nothing sent again.
         if retried && let Some(json) = self.published::<serde_json::Value>(id, &key).await? {
-            return decode(json);
+            return reply_of(id, update_id, json);
         }
-        self.signal(id, name, crate::Update::new(update_id, payload))
-            .await?;
-        match self
+        self.deliver(id, &request?).await?;
+        self.await_reply(id, update_id, timeout).await
+    }
+
+    /// Waits, at most `timeout`, for run `id`'s reply to update `update_id`.
+    async fn await_reply<R: DeserializeOwned>(
+        &self,
+        id: &str,
+        update_id: &str,
+        timeout: Duration,
+    ) -> Result<R, crate::UpdateError> {
+        use crate::UpdateError;
+        let key = crate::update::reply_key(update_id);
+        if let Some(json) = self
             .wait_published::<serde_json::Value>(id, &key, timeout)
             .await?
         {
-            Some(json) => decode(json),
-            None => {
-                let rec = self.record(id).await?;
-                if rec.status.is_finished() || rec.status == crate::WorkflowStatus::Parked {
-                    Err(UpdateError::NoReply {
-                        id: id.to_string(),
-                        update_id: update_id.to_string(),
-                        status: rec.status,
-                    })
-                } else {
-                    Err(UpdateError::TimedOut {
-                        id: id.to_string(),
-                        update_id: update_id.to_string(),
-                        timeout,
-                    })
-                }
-            }
+            return reply_of(id, update_id, json);
+        }
+        // The run as it stands now: it may have replied since the wait's last look.
+        let rec = self.record(id).await?;
+        if let Some(json) = value_in::<serde_json::Value>(id, &key, &rec)? {
+            return reply_of(id, update_id, json);
+        }
+        if rec.status.is_finished() || rec.status == crate::WorkflowStatus::Parked {
+            Err(UpdateError::NoReply {
+                id: id.to_string(),
+                update_id: update_id.to_string(),
+                status: rec.status,
+            })
+        } else {
+            Err(UpdateError::TimedOut {
+                id: id.to_string(),
+                update_id: update_id.to_string(),
+                timeout,
+            })
         }
     }
+}
+
+/// An update id as the client takes it: at most [`crate::update::MAX_UPDATE_ID`] bytes, and
+/// held to the rule of [`crate::check_name`].
+fn checked_update_id(update_id: &str) -> Result<(), RuntimeError> {
+    const _: () = assert!(crate::update::MAX_UPDATE_ID == 128);
+    if update_id.len() > crate::update::MAX_UPDATE_ID {
+        return Err(RuntimeError::BadName {
+            what: "update id",
+            name: update_id.chars().take(32).collect(),
+            reason: "longer than an update id may be (MAX_UPDATE_ID, 128 bytes)",
+        });
+    }
+    super::error::checked_name("update id", update_id)
+}
+
+/// The reply in `json` (a published [`crate::update::Reply`]) decoded as `R`.
+fn reply_of<R: DeserializeOwned>(
+    id: &str,
+    update_id: &str,
+    json: serde_json::Value,
+) -> Result<R, crate::UpdateError> {
+    serde_json::from_value::<crate::update::Reply<R>>(json)
+        .map(|r| r.reply)
+        .map_err(|e| crate::UpdateError::Decode {
+            id: id.to_string(),
+            update_id: update_id.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Published values as JSON, each as it reads back; one that does not (a snapshot written by

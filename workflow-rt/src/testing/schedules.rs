@@ -194,7 +194,6 @@ impl ScheduleSim {
         };
         let mut ticks = ScheduleTicks::default();
         let mut last_end: Option<u64> = None;
-        let mut cut_short = false;
         let mut now = start;
         loop {
             // The next look: a fire time, or the end of the last run while a fire time waits.
@@ -214,9 +213,7 @@ impl ScheduleSim {
                 break;
             }
             now = at;
-            // A run cut short by its timeout is stopped by a step after the timeout's end: a
-            // fire time at that very end still finds it running.
-            let running = last_end.is_some_and(|e| e > now || (cut_short && e == now));
+            let running = last_end.is_some_and(|e| e > now);
             let plan = schedule::plan(&compiled, &s, now, running, usize::MAX);
             for &fire in &plan.start {
                 ticks.runs.push(ScheduledRun {
@@ -228,8 +225,10 @@ impl ScheduleSim {
                     Some(limit) => self.run_time.min(limit),
                     None => self.run_time,
                 };
-                cut_short = lasts < self.run_time;
-                last_end = Some(now.saturating_add(ms(lasts)));
+                // A run cut short by its timeout is stopped by a step after the timeout's end:
+                // a fire time at that very end still finds it running.
+                let cut_short = u64::from(lasts < self.run_time);
+                last_end = Some(now.saturating_add(ms(lasts)).saturating_add(cut_short));
             }
             if plan.skipped > 0 {
                 // The plan counts them; the fire times are those of the window it looked at
