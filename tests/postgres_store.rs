@@ -2122,6 +2122,40 @@ async fn connections_over_tls() {
     );
     // Another authority: refused, and said so.
     let (other_ca, ..) = certificates();
+    // libpq's checks asked for in the URL (`sslmode=verify-full|verify-ca`, `sslrootcert`),
+    // which tokio-postgres refuses: read by the store.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca_file, other_file) = (dir.path().join("root.crt"), dir.path().join("other.crt"));
+    std::fs::write(&ca_file, &ca).expect("write");
+    std::fs::write(&other_file, &other_ca).expect("write");
+    let asking = |base: &str, mode: &str, file: &std::path::Path| {
+        format!("{base}&sslmode={mode}&sslrootcert={}", file.display())
+    };
+    let default_tls = || workflow_rt::PostgresTls::Unchecked;
+    store(&asking(&base, "verify-full", &ca_file), default_tls())
+        .await
+        .expect("verify-full from the URL");
+    // By a name its certificate does not hold: verify-full refuses it, verify-ca checks the
+    // authority alone.
+    let by_name = base.replace("127.0.0.1", "localhost");
+    for (url, what) in [
+        (
+            asking(&base, "verify-full", &other_file),
+            "another authority",
+        ),
+        (asking(&base, "verify-ca", &other_file), "another authority"),
+        (asking(&by_name, "verify-full", &ca_file), "another name"),
+    ] {
+        match store(&url, default_tls()).await {
+            Err(PostgresError::Tls(why)) => {
+                assert!(why.contains("invalid peer certificate"), "{what}: {why}")
+            }
+            other => panic!("{what}: {url}: {:?}", other.map(|_| ())),
+        }
+    }
+    store(&asking(&by_name, "verify-ca", &ca_file), default_tls())
+        .await
+        .expect("verify-ca: the authority checked, not the name");
     match store(
         &base,
         workflow_rt::PostgresTls::Verify(other_ca.into_bytes()),

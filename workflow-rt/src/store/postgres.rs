@@ -169,8 +169,14 @@ impl PostgresStoreBuilder {
 
     /// Connects, creates or upgrades the schema, and returns the store.
     pub async fn connect(self) -> Result<PostgresStore, PostgresError> {
-        let mut config: tokio_postgres::Config =
-            self.url.parse().map_err(PostgresError::InvalidUrl)?;
+        // libpq's certificate checks, which tokio-postgres refuses, asked for in the URL; a
+        // `tls` given to the builder wins.
+        let (url, from_url) = tls::libpq_tls(&self.url)?;
+        let tls_asked = match (&self.tls, from_url) {
+            (PostgresTls::Unchecked, Some(asked)) => asked,
+            (given, _) => given.clone(),
+        };
+        let mut config: tokio_postgres::Config = url.parse().map_err(PostgresError::InvalidUrl)?;
         // The store's statements are prepared once per connection and run many times, with
         // parameters that do not change the best plan (keys, arrays of keys): the generic plan
         // spares the server planning them again at each run.
@@ -189,7 +195,7 @@ impl PostgresStoreBuilder {
         if config.get_application_name().is_none() {
             config.application_name("workflow-rt");
         }
-        let tls = self.tls.connector(&mut config)?;
+        let tls = tls_asked.connector(&mut config)?;
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
