@@ -2131,31 +2131,61 @@ async fn connections_over_tls() {
     let asking = |base: &str, mode: &str, file: &std::path::Path| {
         format!("{base}&sslmode={mode}&sslrootcert={}", file.display())
     };
-    let default_tls = || workflow_rt::PostgresTls::Unchecked;
-    store(&asking(&base, "verify-full", &ca_file), default_tls())
+    let by_url = |url: String| {
+        PostgresStore::builder(url)
+            .schema(fresh_schema("tls"))
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+    };
+    by_url(asking(&base, "verify-full", &ca_file))
         .await
         .expect("verify-full from the URL");
-    // By a name its certificate does not hold: verify-full refuses it, verify-ca checks the
-    // authority alone.
-    let by_name = base.replace("127.0.0.1", "localhost");
+    by_url(asking(&base, "require", &ca_file))
+        .await
+        .expect("require with a root certificate: its authority checked");
+    // By a name its certificate does not hold (no lookup: `hostaddr` gives the address, the
+    // name is what the certificate is checked against): verify-full refuses it, verify-ca
+    // checks the authority alone.
+    let by_name = base.replace("127.0.0.1", "localhost") + "&hostaddr=127.0.0.1";
     for (url, what) in [
         (
             asking(&base, "verify-full", &other_file),
             "another authority",
         ),
         (asking(&base, "verify-ca", &other_file), "another authority"),
+        (asking(&base, "require", &other_file), "another authority"),
         (asking(&by_name, "verify-full", &ca_file), "another name"),
     ] {
-        match store(&url, default_tls()).await {
+        match by_url(url.clone()).await {
             Err(PostgresError::Tls(why)) => {
                 assert!(why.contains("invalid peer certificate"), "{what}: {why}")
             }
             other => panic!("{what}: {url}: {:?}", other.map(|_| ())),
         }
     }
-    store(&asking(&by_name, "verify-ca", &ca_file), default_tls())
+    by_url(asking(&by_name, "verify-ca", &ca_file))
         .await
         .expect("verify-ca: the authority checked, not the name");
+    // A `tls` given to the builder wins (its certificates, not the URL's file), unless it
+    // checks less than the URL asks for.
+    store(
+        &asking(&base, "verify-full", &other_file),
+        workflow_rt::PostgresTls::Verify(ca.clone().into_bytes()),
+    )
+    .await
+    .expect("the builder's certificates");
+    for weaker in [
+        workflow_rt::PostgresTls::Off,
+        workflow_rt::PostgresTls::Unchecked,
+        workflow_rt::PostgresTls::VerifyCa(ca.clone().into_bytes()),
+    ] {
+        match store(&asking(&base, "verify-full", &ca_file), weaker.clone()).await {
+            Err(PostgresError::Tls(why)) => {
+                assert!(why.contains("asks for sslmode=verify-full"), "{why}")
+            }
+            other => panic!("{weaker:?}: {:?}", other.map(|_| ())),
+        }
+    }
     match store(
         &base,
         workflow_rt::PostgresTls::Verify(other_ca.into_bytes()),

@@ -112,13 +112,18 @@ pub struct PostgresStoreBuilder {
     pool_size: usize,
     connect_timeout: Duration,
     committers: usize,
-    tls: PostgresTls,
+    tls: Option<PostgresTls>,
 }
 
 impl PostgresStoreBuilder {
-    /// How the connections are encrypted: by default as libpq does without a root
-    /// certificate (TLS as the connection string's `sslmode` asks, the server's certificate
-    /// not checked); [`PostgresTls::Verify`] checks it, as libpq's `verify-full`.
+    /// How the connections are encrypted, over what the connection string says. Without it,
+    /// as libpq reads the string: TLS as its `sslmode` asks, the server's certificate checked
+    /// when it says `verify-full` ([`PostgresTls::Verify`]), `verify-ca`
+    /// ([`PostgresTls::VerifyCa`]), or `require` with a root certificate (`sslrootcert`, or
+    /// `~/.postgresql/root.crt`), and not checked otherwise ([`PostgresTls::Unchecked`]).
+    /// Given, it wins, unless it checks less than the string asks for (`verify-full` with
+    /// anything but [`PostgresTls::Verify`], `verify-ca` without a check of the authority),
+    /// which [`PostgresStoreBuilder::connect`] refuses with [`PostgresError::Tls`].
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -131,7 +136,7 @@ impl PostgresStoreBuilder {
     /// # let _ = store; Ok(()) }
     /// ```
     pub fn tls(mut self, tls: PostgresTls) -> Self {
-        self.tls = tls;
+        self.tls = Some(tls);
         self
     }
 
@@ -169,12 +174,15 @@ impl PostgresStoreBuilder {
 
     /// Connects, creates or upgrades the schema, and returns the store.
     pub async fn connect(self) -> Result<PostgresStore, PostgresError> {
-        // libpq's certificate checks, which tokio-postgres refuses, asked for in the URL; a
-        // `tls` given to the builder wins.
-        let (url, from_url) = tls::libpq_tls(&self.url)?;
-        let tls_asked = match (&self.tls, from_url) {
-            (PostgresTls::Unchecked, Some(asked)) => asked,
-            (given, _) => given.clone(),
+        // libpq's certificate checks asked for in the string (which tokio-postgres refuses):
+        // a `tls` given to the builder wins, if it checks at least as much.
+        let (url, asked) = tls::take_libpq_tls(&self.url)?;
+        let tls_asked = match &self.tls {
+            Some(given) => {
+                asked.allows(given)?;
+                given.clone()
+            }
+            None => asked.resolve(tls::home_dir().as_deref())?,
         };
         let mut config: tokio_postgres::Config = url.parse().map_err(PostgresError::InvalidUrl)?;
         // The store's statements are prepared once per connection and run many times, with
@@ -398,7 +406,7 @@ impl PostgresStore {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             committers: 1,
-            tls: PostgresTls::default(),
+            tls: None,
         }
     }
 

@@ -20,8 +20,9 @@ pub enum PostgresTls {
     /// What libpq does with `sslmode=require` and no root certificate: TLS, the server's
     /// certificate not checked. The connection is encrypted, but a man in the middle is not
     /// stopped (give the server's root certificate with [`PostgresTls::Verify`] for that).
-    /// The default, so that a connection string made for libpq with `sslmode=require` (as
-    /// managed services hand out) works as it does there. `sslmode=prefer`, the default
+    /// What a store does by default when its connection string asks for no check (see
+    /// [`super::PostgresStoreBuilder::tls`]), so that a connection string made for libpq with
+    /// `sslmode=require` (as managed services hand out) works as it does there. `sslmode=prefer`, the default
     /// mode, connects in the clear: libpq tries TLS first and falls back to the clear when
     /// the handshake fails, which tokio-postgres cannot do, so a server whose TLS rustls does
     /// not speak would be refused where it was reached before.
@@ -85,7 +86,7 @@ impl PostgresTls {
                 }
                 if roots.is_empty() {
                     return Err(PostgresError::Tls(
-                        "no certificate in the PEM given to PostgresTls::Verify".to_string(),
+                        "no certificate in the PEM of the root certificates".to_string(),
                     ));
                 }
                 if matches!(self, PostgresTls::VerifyCa(_)) {
@@ -112,58 +113,57 @@ impl PostgresTls {
     }
 }
 
-/// libpq's TLS parameters of a connection string that tokio-postgres refuses (`sslmode`
-/// `verify-ca` or `verify-full`, `sslrootcert`), taken out of it: the string without them,
-/// and the [`PostgresTls`] they ask for, if any.
-///
-/// - `verify-full`: [`PostgresTls::Verify`]; `verify-ca`, or `require` with a root
-///   certificate (as libpq does then): [`PostgresTls::VerifyCa`];
-/// - the root certificates are read from `sslrootcert`, or, for the `verify-` modes without
-///   it, from `~/.postgresql/root.crt`, as libpq reads them; `sslrootcert=system` (libpq's
-///   system store) is refused with a reason, as is a file that cannot be read;
-/// - `sslrootcert` with another mode is dropped (libpq reads it only to check).
-///
-/// Both forms are read: a URL (`postgres://..?sslmode=verify-full&sslrootcert=/ca.pem`) and
-/// the `key=value` form (values without quotes).
-pub(super) fn libpq_tls(url: &str) -> Result<(String, Option<PostgresTls>), PostgresError> {
+/// What a connection string asks of TLS in libpq's terms: its last `sslmode` and its
+/// `sslrootcert`, which [`take_libpq_tls`] took out of it (tokio-postgres refuses
+/// `verify-ca`, `verify-full` and `sslrootcert`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Asked {
+    /// The last `sslmode` given.
+    pub(super) mode: Option<String>,
+    /// The `sslrootcert` given.
+    pub(super) rootcert: Option<String>,
+}
+
+/// Takes libpq's TLS parameters that tokio-postgres refuses (`sslmode` `verify-ca` or
+/// `verify-full`, `sslrootcert`) out of connection string `url`: the string without them, and
+/// what it asked for. A URL (`postgres://..?sslmode=verify-full&sslrootcert=/ca.pem`) or the
+/// `key=value` form; in the latter, a string that names them among quoted values or with
+/// spaces around `=` is refused with a reason rather than misread.
+pub(super) fn take_libpq_tls(url: &str) -> Result<(String, Asked), PostgresError> {
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (head, params, sep) = if is_url {
+    let params: Vec<&str> = if is_url {
         match url.split_once('?') {
-            Some((head, query)) => (
-                format!("{head}?"),
-                query.split('&').collect::<Vec<_>>(),
-                "&",
-            ),
-            None => return Ok((url.to_string(), None)),
+            Some((_, query)) => query.split('&').collect(),
+            None => return Ok((url.to_string(), Asked::default())),
         }
     } else {
-        (
-            String::new(),
-            url.split_whitespace().collect::<Vec<_>>(),
-            " ",
-        )
+        let mentions = url.contains("sslrootcert") || url.contains("verify-");
+        if mentions && (url.contains(['\'', '\\']) || url.contains(" =") || url.contains("= ")) {
+            return Err(PostgresError::Tls(
+                "the connection string's sslmode or sslrootcert is among quoted values or has \
+                 spaces around '=': write them as sslmode=verify-full sslrootcert=/path/ca.pem, \
+                 use the URL form, or give the certificates with PostgresTls"
+                    .to_string(),
+            ));
+        }
+        url.split_whitespace().collect()
     };
-    let mut mode = None;
-    let mut rootcert = None;
+    let mut asked = Asked::default();
     let mut dropped = false;
     let mut kept = Vec::with_capacity(params.len());
     for p in params {
         match p.split_once('=') {
-            Some(("sslmode", m @ ("verify-ca" | "verify-full" | "require"))) => {
-                mode = Some(m.to_string());
-                if m == "require" {
-                    kept.push(p);
-                } else {
+            Some(("sslmode", m)) => {
+                asked.mode = Some(m.to_string());
+                if matches!(m, "verify-ca" | "verify-full") {
                     dropped = true;
+                } else {
+                    kept.push(p);
                 }
-            }
-            Some(("sslmode", _)) => {
-                mode = None;
-                kept.push(p);
             }
             Some(("sslrootcert", path)) => {
                 dropped = true;
-                rootcert = Some(if is_url {
+                asked.rootcert = Some(if is_url {
                     percent_encoding::percent_decode_str(path)
                         .decode_utf8_lossy()
                         .into_owned()
@@ -174,27 +174,45 @@ pub(super) fn libpq_tls(url: &str) -> Result<(String, Option<PostgresTls>), Post
             _ => kept.push(p),
         }
     }
-    // Rewritten only when something was taken out (a `key=value` string's quoted values
-    // would not survive it).
+    // Rewritten only when something was taken out.
     let rest = if !dropped {
         url.to_string()
     } else if is_url {
-        let mut rest = head;
-        rest.push_str(&kept.join(sep));
-        if rest.ends_with('?') {
-            rest.pop();
+        let head = url.split_once('?').map_or(url, |(h, _)| h);
+        if kept.is_empty() {
+            head.to_string()
+        } else {
+            format!("{head}?{}", kept.join("&"))
         }
-        rest
     } else {
-        kept.join(sep)
+        kept.join(" ")
     };
-    let verify = match (mode.as_deref(), rootcert) {
-        (Some("verify-full" | "verify-ca"), None) => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            Some(std::path::Path::new(&home).join(".postgresql/root.crt"))
+    Ok((rest, asked))
+}
+
+impl Asked {
+    /// The [`PostgresTls`] this asks for, as libpq reads it, the root certificates read from
+    /// `sslrootcert` or, when not given, from `home`'s `.postgresql/root.crt` (libpq's default
+    /// file):
+    ///
+    /// - `verify-full`: [`PostgresTls::Verify`]; `verify-ca`: [`PostgresTls::VerifyCa`] (both
+    ///   refused when the certificates cannot be read);
+    /// - `require` with a root certificate (given, or the default file if there is one):
+    ///   [`PostgresTls::VerifyCa`], as libpq does; without: [`PostgresTls::Unchecked`];
+    /// - any other mode: [`PostgresTls::Unchecked`] (the certificate is not read);
+    /// - `sslrootcert=system` (libpq's system store) is refused with a reason.
+    pub(super) fn resolve(
+        &self,
+        home: Option<&std::path::Path>,
+    ) -> Result<PostgresTls, PostgresError> {
+        let mode = self.mode.as_deref().unwrap_or("prefer");
+        let verify = matches!(mode, "verify-ca" | "verify-full");
+        if !verify && mode != "require" {
+            return Ok(PostgresTls::Unchecked);
         }
-        (Some("verify-full" | "verify-ca" | "require"), Some(path)) => {
-            if path == "system" {
+        let default = home.map(|h| h.join(".postgresql").join("root.crt"));
+        let path = match (&self.rootcert, default) {
+            (Some(p), _) if p == "system" => {
                 return Err(PostgresError::Tls(
                     "sslrootcert=system (the system's certificates) is not supported: give the \
                      authority's certificates in a PEM file (sslrootcert=/path/ca.pem, or \
@@ -202,26 +220,60 @@ pub(super) fn libpq_tls(url: &str) -> Result<(String, Option<PostgresTls>), Post
                         .to_string(),
                 ));
             }
-            Some(std::path::PathBuf::from(path))
+            (Some(p), _) => std::path::PathBuf::from(p),
+            (None, Some(d)) if verify || d.is_file() => d,
+            (None, None) if verify => {
+                return Err(PostgresError::Tls(format!(
+                    "sslmode={mode} needs the authority's certificates: give sslrootcert (no \
+                     home directory for libpq's default ~/.postgresql/root.crt)"
+                )));
+            }
+            (None, _) => return Ok(PostgresTls::Unchecked),
+        };
+        let pem = std::fs::read(&path).map_err(|e| {
+            PostgresError::Tls(format!(
+                "cannot read the root certificates of sslmode={mode} at {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(if mode == "verify-full" {
+            PostgresTls::Verify(pem)
+        } else {
+            PostgresTls::VerifyCa(pem)
+        })
+    }
+
+    /// Whether `given` (the builder's) checks at least what this asks for: a URL that asks
+    /// for `verify-full` is not connected with less, nor one that asks for `verify-ca` without
+    /// a check of the authority.
+    pub(super) fn allows(&self, given: &PostgresTls) -> Result<(), PostgresError> {
+        let weaker = match self.mode.as_deref() {
+            Some("verify-full") => !matches!(given, PostgresTls::Verify(_)),
+            Some("verify-ca") => matches!(given, PostgresTls::Off | PostgresTls::Unchecked),
+            _ => false,
+        };
+        if weaker {
+            return Err(PostgresError::Tls(format!(
+                "the connection string asks for sslmode={}, and the store was given {} (tls): \
+                 give one or the other",
+                self.mode.as_deref().unwrap_or_default(),
+                match given {
+                    PostgresTls::Off => "no TLS",
+                    PostgresTls::Unchecked => "TLS without a check of the certificate",
+                    PostgresTls::VerifyCa(_) => "a check of the authority alone",
+                    PostgresTls::Verify(_) => "a full check",
+                }
+            )));
         }
-        _ => None,
-    };
-    let Some(path) = verify else {
-        return Ok((rest, None));
-    };
-    let pem = std::fs::read(&path).map_err(|e| {
-        PostgresError::Tls(format!(
-            "cannot read the root certificates of sslmode={} at {}: {e}",
-            mode.as_deref().unwrap_or("require"),
-            path.display()
-        ))
-    })?;
-    let tls = if mode.as_deref() == Some("verify-full") {
-        PostgresTls::Verify(pem)
-    } else {
-        PostgresTls::VerifyCa(pem)
-    };
-    Ok((rest, Some(tls)))
+        Ok(())
+    }
+}
+
+/// The current user's home directory, where libpq looks for `.postgresql/root.crt`.
+pub(super) fn home_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 /// Checks a certificate's authority, not its name (libpq's `verify-ca`).
@@ -344,69 +396,127 @@ impl ServerCertVerifier for Unchecked {
 mod tests {
     use super::*;
 
+    fn asked(mode: Option<&str>, rootcert: Option<&str>) -> Asked {
+        Asked {
+            mode: mode.map(str::to_string),
+            rootcert: rootcert.map(str::to_string),
+        }
+    }
+
     #[test]
     fn libpq_tls_parameters_are_taken_out() {
-        let dir = std::env::temp_dir().join(format!("wf-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = dir.join("ca file.pem");
-        std::fs::write(&ca, b"PEM").unwrap();
-        let enc = ca.display().to_string().replace(' ', "%20");
         // Nothing to take: unchanged, whatever the form.
         for url in [
             "postgres://u@h/db",
             "postgres://u@h/db?sslmode=require",
-            "host=h password='a b' sslmode=disable",
+            "host=h password='a  b' sslmode=disable",
         ] {
-            assert_eq!(libpq_tls(url).unwrap(), (url.to_string(), None), "{url}");
+            let (rest, _) = take_libpq_tls(url).unwrap();
+            assert_eq!(rest, url);
         }
-        let (rest, tls) = libpq_tls(&format!(
-            "postgres://u@h/db?sslmode=verify-full&sslrootcert={enc}&x=1"
-        ))
+        let (rest, a) = take_libpq_tls(
+            "postgres://u@h/db?sslmode=require&sslrootcert=/a%20b/ca.pem&x=1&sslmode=verify-full",
+        )
         .unwrap();
-        assert_eq!(rest, "postgres://u@h/db?x=1");
-        assert_eq!(tls, Some(PostgresTls::Verify(b"PEM".to_vec())));
-        let (rest, tls) = libpq_tls(&format!(
-            "postgres://u@h/db?sslrootcert={enc}&sslmode=verify-ca"
-        ))
-        .unwrap();
-        assert_eq!(rest, "postgres://u@h/db");
-        assert_eq!(tls, Some(PostgresTls::VerifyCa(b"PEM".to_vec())));
-        // `require` with a root certificate checks its authority, as libpq does.
-        let (rest, tls) = libpq_tls(&format!(
-            "postgres://u@h/db?sslmode=require&sslrootcert={enc}"
-        ))
-        .unwrap();
-        assert_eq!(rest, "postgres://u@h/db?sslmode=require");
-        assert_eq!(tls, Some(PostgresTls::VerifyCa(b"PEM".to_vec())));
-        // Another mode: the certificate is not read.
-        let (rest, tls) =
-            libpq_tls("postgres://u@h/db?sslmode=disable&sslrootcert=/nowhere").unwrap();
+        assert_eq!(rest, "postgres://u@h/db?sslmode=require&x=1");
         assert_eq!(
-            (rest.as_str(), tls),
-            ("postgres://u@h/db?sslmode=disable", None)
+            a,
+            asked(Some("verify-full"), Some("/a b/ca.pem")),
+            "the last sslmode"
         );
-        // The key=value form.
-        let kv_dir = dir.join("kv");
-        std::fs::create_dir_all(&kv_dir).unwrap();
-        let kv_ca = kv_dir.join("ca.pem");
-        std::fs::write(&kv_ca, b"KV").unwrap();
-        let (rest, tls) = libpq_tls(&format!(
-            "host=h user=u sslmode=verify-full sslrootcert={}",
-            kv_ca.display()
-        ))
-        .unwrap();
+        let (rest, a) = take_libpq_tls("postgresql://u@h/db?sslmode=verify-ca").unwrap();
+        assert_eq!(
+            (rest.as_str(), a),
+            ("postgresql://u@h/db", asked(Some("verify-ca"), None))
+        );
+        let (rest, a) =
+            take_libpq_tls("host=h  user=u sslmode=verify-full sslrootcert=/ca.pem").unwrap();
         assert_eq!(rest, "host=h user=u");
-        assert_eq!(tls, Some(PostgresTls::Verify(b"KV".to_vec())));
-        // Refused with a reason: the system's store, a file that cannot be read.
-        for url in [
-            "postgres://u@h/db?sslmode=verify-full&sslrootcert=system",
-            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem",
+        assert_eq!(a, asked(Some("verify-full"), Some("/ca.pem")));
+        // Not misread: quoted values or spaces around '='.
+        for s in [
+            "host=h sslmode = verify-full sslrootcert=/ca.pem",
+            "host=h sslmode='require' sslrootcert=/ca.pem",
         ] {
             assert!(
-                matches!(libpq_tls(url), Err(PostgresError::Tls(_))),
-                "{url}"
+                matches!(take_libpq_tls(s), Err(PostgresError::Tls(_))),
+                "{s}"
             );
         }
+    }
+
+    #[test]
+    fn what_is_asked_resolves_as_libpq_reads_it() {
+        let dir = std::env::temp_dir().join(format!("wf-tls-{}", std::process::id()));
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".postgresql")).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, b"CA").unwrap();
+        let ca = ca.to_str().unwrap();
+        let empty = dir.join("empty-home");
+        std::fs::create_dir_all(&empty).unwrap();
+        let full = asked(Some("verify-full"), Some(ca)).resolve(None).unwrap();
+        assert_eq!(full, PostgresTls::Verify(b"CA".to_vec()));
+        for mode in ["verify-ca", "require"] {
+            let r = asked(Some(mode), Some(ca)).resolve(None).unwrap();
+            assert_eq!(r, PostgresTls::VerifyCa(b"CA".to_vec()), "{mode}");
+        }
+        for mode in [None, Some("prefer"), Some("disable")] {
+            assert_eq!(
+                asked(mode, Some(ca)).resolve(None).unwrap(),
+                PostgresTls::Unchecked
+            );
+        }
+        // libpq's default file: read for the verify- modes (refused when missing), and for
+        // `require` when it is there.
+        assert_eq!(
+            asked(Some("require"), None).resolve(Some(&empty)).unwrap(),
+            PostgresTls::Unchecked
+        );
+        for mode in ["verify-full", "verify-ca"] {
+            for home in [Some(empty.as_path()), None] {
+                assert!(
+                    matches!(
+                        asked(Some(mode), None).resolve(home),
+                        Err(PostgresError::Tls(_))
+                    ),
+                    "{mode} {home:?}"
+                );
+            }
+        }
+        std::fs::write(home.join(".postgresql/root.crt"), b"HOME").unwrap();
+        assert_eq!(
+            asked(Some("require"), None).resolve(Some(&home)).unwrap(),
+            PostgresTls::VerifyCa(b"HOME".to_vec())
+        );
+        assert_eq!(
+            asked(Some("verify-full"), None)
+                .resolve(Some(&home))
+                .unwrap(),
+            PostgresTls::Verify(b"HOME".to_vec())
+        );
+        assert!(matches!(
+            asked(Some("verify-full"), Some("system")).resolve(None),
+            Err(PostgresError::Tls(_))
+        ));
+        // What the builder gives must check at least what the string asks for.
+        let full = asked(Some("verify-full"), None);
+        assert!(full.allows(&PostgresTls::Verify(vec![])).is_ok());
+        for weaker in [
+            PostgresTls::Off,
+            PostgresTls::Unchecked,
+            PostgresTls::VerifyCa(vec![]),
+        ] {
+            assert!(full.allows(&weaker).is_err(), "{weaker:?}");
+        }
+        let ca_only = asked(Some("verify-ca"), None);
+        assert!(ca_only.allows(&PostgresTls::VerifyCa(vec![])).is_ok());
+        assert!(ca_only.allows(&PostgresTls::Unchecked).is_err());
+        assert!(
+            asked(Some("require"), None)
+                .allows(&PostgresTls::Off)
+                .is_ok()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
