@@ -22,8 +22,7 @@ use crate::promise::CompleteError;
 use crate::signal::IntoSignal;
 use crate::store::{
     ActivityTask, Delivery, EventKind, HistoryEntry, HistoryKind, NewSignal, NewWorkflow,
-    ParentLink, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, TimerRow,
-    WorkflowStatus,
+    ParentLink, RunPage, RunQuery, StepCommit, StepOutcome, Store, StoreError, WorkflowStatus,
 };
 use crate::workflow::{Description, Workflow};
 
@@ -453,16 +452,12 @@ impl Client {
                 parent: None,
                 parent_version: None,
                 signals: Vec::new(),
-                timers: options
-                    .timeout
-                    .map(|t| TimerRow {
-                        seq: super::compose::TIMEOUT_SEQ,
-                        fire_at_ms: now
-                            .saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
-                            .min(i64::MAX as u64),
-                    })
-                    .into_iter()
-                    .collect(),
+                timers: super::compose::timeout_timers(
+                    now,
+                    options
+                        .timeout
+                        .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                ),
             },
             state,
             ctx,

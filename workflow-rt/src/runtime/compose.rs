@@ -31,6 +31,18 @@ pub(crate) fn run_timer(seq: u64) -> bool {
     seq == GRACE_SEQ || seq == TIMEOUT_SEQ
 }
 
+/// The timers a run created at `now_ms` holds from its creation: the end of its execution
+/// timeout of `timeout_ms`, if it has one (a start's, a child call's, a schedule's runs').
+pub(crate) fn timeout_timers(now_ms: u64, timeout_ms: Option<u64>) -> Vec<TimerRow> {
+    timeout_ms
+        .map(|t| TimerRow {
+            seq: TIMEOUT_SEQ,
+            fire_at_ms: now_ms.saturating_add(t).min(i64::MAX as u64),
+        })
+        .into_iter()
+        .collect()
+}
+
 /// The reason of the cancel request that the end of a run's execution timeout makes.
 pub(crate) const TIMED_OUT: &str = "its execution timeout ran out";
 
@@ -304,13 +316,7 @@ impl Inner {
             }
             // Its execution timeout, a timer of its own from its creation, as a start's.
             let timeout_ms = note.and_then(|n| n.timeout_ms);
-            let timers = timeout_ms
-                .map(|t| TimerRow {
-                    seq: TIMEOUT_SEQ,
-                    fire_at_ms: now.saturating_add(t).min(i64::MAX as u64),
-                })
-                .into_iter()
-                .collect();
+            let timers = timeout_timers(now, timeout_ms);
             // Created by the step's commit, so only if it commits (see `StepCommit::children`).
             commit.children.push(NewWorkflow {
                 id: child.clone(),

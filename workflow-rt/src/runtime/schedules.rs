@@ -18,7 +18,7 @@ use crate::schedule::{
     self, DEFAULT_CATCH_UP, MIN_CATCH_UP, Overlap, ScheduleError, ScheduleSpec, format_ms, run_id,
 };
 use crate::store::schedules::first_version;
-use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError, TimerRow};
+use crate::store::{HistoryEntry, HistoryKind, NewWorkflow, ScheduleRecord, StoreError};
 use crate::workflow::Workflow;
 
 /// The most runs one look at a schedule starts; more due (after a long downtime with a wide
@@ -1038,14 +1038,7 @@ impl Inner {
                 parent_version: None,
                 signals: Vec::new(),
                 // Its execution timeout, as a start's (`StartOptions::timeout`).
-                timers: s
-                    .run_timeout_ms
-                    .map(|t| TimerRow {
-                        seq: super::compose::TIMEOUT_SEQ,
-                        fire_at_ms: now.saturating_add(t).min(i64::MAX as u64),
-                    })
-                    .into_iter()
-                    .collect(),
+                timers: super::compose::timeout_timers(now, s.run_timeout_ms),
             };
             match self.store.create_workflow(new).await {
                 Ok(_) => {
